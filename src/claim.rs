@@ -1,0 +1,175 @@
+//! Owning an instance name, and removing what a crashed instance left.
+//!
+//! Whoever creates or removes an instance's objects first owns its name: it holds the
+//! lock of `NAME.lock` (see [`crate::lockfile`]). A new primary creates the lock file; if
+//! one exists and nobody holds its lock, the instance is stale and is recovered by the
+//! same rules as `osps cleanup`: stop an orphaned secondary, remove the objects that are
+//! provably ours, and refuse (with the path and what to do) anything that is not.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use color_eyre::eyre::{Result, WrapErr, bail};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::header;
+use crate::lockfile::{Existing, InstanceLock};
+use crate::names::Paths;
+use crate::owned::{self, Kind};
+use crate::procfs;
+use crate::rundir::RuntimeDir;
+use crate::segment;
+
+/// How many secondaries' FIFO pairs an instance can have (the first one is index 0).
+pub const MAX_SECONDARIES: usize = 64;
+
+/// Takes the instance name for a new primary, recovering a stale instance on the way.
+pub fn claim(dir: &RuntimeDir, paths: &Paths) -> Result<InstanceLock> {
+    for _ in 0..50 {
+        if let Some(lock) = InstanceLock::create(dir, paths)? {
+            // We own the name. Objects without a lock file were left by a crash.
+            return match remove_leftovers(dir, paths, false) {
+                Ok(removed) => {
+                    if !removed.is_empty() {
+                        crate::warn!(
+                            "instance {} had leftovers of a crash without a lock file; removed {}",
+                            paths.name,
+                            join(&removed)
+                        );
+                    }
+                    Ok(lock)
+                }
+                Err(e) => {
+                    let _ = lock.remove(dir);
+                    Err(e)
+                }
+            };
+        }
+        match InstanceLock::take_existing(dir, paths)? {
+            Existing::Missing => continue,
+            Existing::Held { pid } => bail!(
+                "instance {} is already running (primary pid {}); stop it first (`kill {}`) or \
+                 choose another --name",
+                paths.name,
+                pid.map_or("unknown".into(), |p| p.to_string()),
+                pid.map_or("PID".into(), |p| p.to_string()),
+            ),
+            Existing::Stale(lock) => {
+                let removed = remove_leftovers(dir, paths, false)?;
+                let lock_path = lock.path().to_path_buf();
+                lock.remove(dir)?;
+                crate::warn!(
+                    "instance {} was left by a crashed primary; recovered it by removing {}",
+                    paths.name,
+                    join(&[removed, vec![lock_path]].concat())
+                );
+            }
+        }
+    }
+    bail!(
+        "could not claim instance {}: its lock file kept appearing and disappearing (another \
+         osps starting or cleaning at the same moment?); try again",
+        paths.name
+    )
+}
+
+fn join(paths: &[PathBuf]) -> String {
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// Every FIFO and socket file name an instance can have, first secondary first.
+pub fn runtime_files(paths: &Paths) -> Vec<(String, Kind)> {
+    let mut files = Vec::new();
+    for i in 0..MAX_SECONDARIES {
+        let (p2s, s2p) = paths.fifo_files(i);
+        files.push((p2s, Kind::Fifo));
+        files.push((s2p, Kind::Fifo));
+    }
+    files.push((paths.socket_file(), Kind::Socket));
+    files
+}
+
+/// Checks that the segment at the instance's path is provably an osps segment of ours:
+/// a regular file of ours with mode 0600, holding the osps magic (or empty: a creation
+/// interrupted before the header was written).
+pub fn check_segment(paths: &Paths, look: &segment::Look) -> Result<()> {
+    let path = paths.shm_path();
+    owned::check(&look.stat, &path, Kind::Regular, 0o600)?;
+    if look.stat.st_size != 0 && !header::has_magic(&look.head) {
+        bail!(
+            "{} does not hold an osps header: it was not made by osps; look at it and remove it \
+             by hand (`rm {}`)",
+            path.display(),
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Removes (or, with `dry_run`, lists) every object of an instance whose name we own,
+/// except the lock file: first stopping any process that still holds one of its FIFOs
+/// (an orphaned secondary). Fails without removing anything if an object is not ours.
+pub fn remove_leftovers(dir: &RuntimeDir, paths: &Paths, dry_run: bool) -> Result<Vec<PathBuf>> {
+    // Check everything before removing anything.
+    let mut files = Vec::new();
+    for (file, kind) in runtime_files(paths) {
+        if let Some(st) = dir.stat(&file)? {
+            owned::check(&st, &paths.in_dir(&file), kind, 0o600)?;
+            files.push(file);
+        }
+    }
+    let seg = segment::look(paths)?;
+    if let Some(look) = &seg {
+        check_segment(paths, look)?;
+    }
+    let mut removed: Vec<PathBuf> = files.iter().map(|f| paths.in_dir(f)).collect();
+    if seg.is_some() {
+        removed.push(paths.shm_path());
+    }
+    if dry_run {
+        return Ok(removed);
+    }
+    stop_holders(&removed)?;
+    for file in &files {
+        dir.unlink(file)?;
+    }
+    if seg.is_some() {
+        match nix::sys::mman::shm_unlink(paths.shm_name().as_str()) {
+            Ok(()) | Err(nix::errno::Errno::ENOENT) => {}
+            Err(e) => {
+                return Err(e).wrap_err_with(|| format!("removing {}", paths.shm_path().display()));
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// Stops every other process holding one of `objects` open: SIGTERM, then SIGKILL after a
+/// second. These are orphaned secondaries of a dead primary (we own the name).
+pub fn stop_holders(objects: &[PathBuf]) -> Result<Vec<i32>> {
+    let ids: Vec<(u64, u64)> = objects.iter().filter_map(|p| procfs::identity(p)).collect();
+    let me = std::process::id() as i32;
+    let mut pids: Vec<i32> = procfs::holders(&ids)
+        .into_iter()
+        .flatten()
+        .map(|h| h.pid)
+        .filter(|&p| p != me)
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    for &pid in &pids {
+        crate::warn!("stopping orphaned process {pid} that still holds the instance's FIFOs");
+        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while pids.iter().any(|&p| procfs::alive(p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for &pid in &pids {
+        if procfs::alive(pid) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+    Ok(pids)
+}

@@ -1,0 +1,239 @@
+//! The command line: every subcommand, flag and help text. The single source for
+//! `--help`, the man pages and the shell completions (`osps generate`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::names::InstanceName;
+use crate::turn::SyncMode;
+use crate::units;
+
+const ABOUT: &str = "Two processes sharing memory safely: a POSIX shared-memory segment, a FIFO pair, a supervised secondary";
+
+const LONG_ABOUT: &str = "\
+osps runs two cooperating servers that exchange data through a POSIX shared-memory \
+segment and take turns through a pair of named pipes (FIFOs).
+
+`osps primary` creates the segment and the FIFOs, starts `osps secondary` by re-executing \
+its own binary, runs rounds (data in the segment, a frame on a FIFO says \"your turn\"), \
+supervises the secondary, and on stop makes the secondary exit first and reaps it, so no \
+zombie is ever left; then it removes every object it made.
+
+`osps inspect` shows instances as JSON for jq; `osps cleanup` removes what a crash left.";
+
+#[derive(Debug, Parser)]
+#[command(name = "osps", version, about = ABOUT, long_about = LONG_ABOUT, propagate_version = true)]
+pub struct Cli {
+    /// More detail on stderr (repeat for more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only errors on stderr
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Primary(PrimaryArgs),
+    Secondary(SecondaryArgs),
+    Inspect(InspectArgs),
+    Cleanup(CleanupArgs),
+    #[command(hide = true)]
+    Generate(GenerateArgs),
+}
+
+/// Which instance, and where its objects live.
+#[derive(Debug, Args, Clone)]
+pub struct InstanceArgs {
+    /// Instance name: 1 to 64 of A-Z a-z 0-9 _ - (not starting with -)
+    #[arg(short, long, env = "OSPS_NAME", default_value = "osps", value_name = "NAME")]
+    pub name: InstanceName,
+
+    /// Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]
+    #[arg(long, env = "OSPS_RUNTIME_DIR", value_name = "DIR")]
+    pub runtime_dir: Option<PathBuf>,
+}
+
+/// Look at one instance or all of them.
+#[derive(Debug, Args, Clone)]
+pub struct SelectArgs {
+    /// Only this instance (default: every instance of the current user)
+    #[arg(short, long, value_name = "NAME")]
+    pub name: Option<InstanceName>,
+
+    /// Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]
+    #[arg(long, env = "OSPS_RUNTIME_DIR", value_name = "DIR")]
+    pub runtime_dir: Option<PathBuf>,
+}
+
+/// Create the segment and FIFOs, start the secondary, run rounds, stop in order.
+///
+/// One round: the primary writes --payload bytes into the segment and gives the turn to
+/// the secondary, which replaces them by their reverse and gives the turn back; the primary
+/// checks every byte. With --rounds N it runs N rounds back to back and stops; without, it
+/// runs a heartbeat round every --interval until SIGINT (Ctrl-C) or SIGTERM.
+///
+/// On stop the secondary exits first and the primary reaps it (no zombie), then removes
+/// the FIFOs, the segment and the lock file. If the secondary dies or hangs it is
+/// restarted, up to --max-restarts times a minute.
+#[derive(Debug, Args, Clone)]
+#[command(verbatim_doc_comment)]
+pub struct PrimaryArgs {
+    #[command(flatten)]
+    pub instance: InstanceArgs,
+
+    /// Segment size: a multiple of 8, at least one page, at most 1G (suffixes K, M, G)
+    #[arg(long, default_value = "1M", value_parser = units::parse_segment_size, value_name = "BYTES")]
+    pub size: u64,
+
+    /// Bytes exchanged per round, at most the data area (size minus the 256-byte header)
+    #[arg(long, default_value = "64", value_parser = units::parse_payload, value_name = "BYTES")]
+    pub payload: u64,
+
+    /// Run N rounds back to back, then stop (default: run until SIGINT or SIGTERM)
+    #[arg(long, value_name = "N")]
+    pub rounds: Option<u64>,
+
+    /// Time between heartbeat rounds when running without --rounds
+    #[arg(long, default_value = "1s", value_parser = units::parse_duration, value_name = "DURATION")]
+    pub interval: Duration,
+
+    /// How long the secondary may take to start and say hello
+    #[arg(long, default_value = "5s", value_parser = units::parse_duration, value_name = "DURATION")]
+    pub start_timeout: Duration,
+
+    /// How long a round may take before the secondary counts as hung (killed, restarted)
+    #[arg(long, default_value = "2s", value_parser = units::parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+
+    /// Restarts of a dead or hung secondary allowed within a minute before giving up (0: never restart)
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub max_restarts: u32,
+
+    /// Wait before the first restart; doubles at each restart, capped at 5s
+    #[arg(long, default_value = "100ms", value_parser = units::parse_duration, value_name = "DURATION")]
+    pub restart_backoff: Duration,
+
+    /// How the two sides wait for their turn
+    #[arg(long, value_enum, default_value_t = SyncMode::Adaptive)]
+    pub sync: SyncMode,
+
+    /// In adaptive mode, how long to poll the segment before sleeping on the FIFO
+    #[arg(long, default_value = "50us", value_parser = units::parse_duration, value_name = "DURATION")]
+    pub spin: Duration,
+
+    /// Print the final summary as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The worker side; normally started by `osps primary`, never by hand except to debug.
+///
+/// It attaches to the instance's segment, opens the FIFOs, says hello, then answers each
+/// round until the primary says stop (or disappears: then it exits within a second).
+/// Started wrongly (no segment, a bad header, a missing FIFO) it exits with an error.
+#[derive(Debug, Args, Clone)]
+#[command(verbatim_doc_comment)]
+pub struct SecondaryArgs {
+    #[command(flatten)]
+    pub instance: InstanceArgs,
+
+    /// How to wait for turns (must match the primary's)
+    #[arg(long, value_enum, default_value_t = SyncMode::Adaptive)]
+    pub sync: SyncMode,
+
+    /// In adaptive mode, how long to poll the segment before sleeping on the FIFO
+    #[arg(long, default_value = "50us", value_parser = units::parse_duration, value_name = "DURATION")]
+    pub spin: Duration,
+
+    /// How long to wait for the primary's ready after saying hello
+    #[arg(long, default_value = "5s", value_parser = units::parse_duration, value_name = "DURATION")]
+    pub start_timeout: Duration,
+}
+
+/// Show instances (segment, lock, FIFOs, processes) as one JSON document on stdout.
+///
+/// Read-only: maps the segment read-only, never opens a FIFO, never takes the lock.
+/// Exit status 0 when the document was written, 1 when --name names an instance that has
+/// no object at all.
+#[derive(Debug, Args, Clone)]
+#[command(verbatim_doc_comment)]
+pub struct InspectArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+
+    /// One line instead of pretty-printed JSON
+    #[arg(long)]
+    pub compact: bool,
+}
+
+/// Remove what crashed instances left behind; never touches a running one.
+///
+/// An instance is running while its primary holds the lock file; cleanup removes the
+/// objects of the others (stale or partial instances), stopping an orphaned secondary
+/// first. Objects that osps did not make (wrong type, owner or mode) are skipped.
+#[derive(Debug, Args, Clone)]
+#[command(verbatim_doc_comment)]
+pub struct CleanupArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+
+    /// Say what would be removed, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print the report as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Regenerate the man pages and shell completions (for maintainers).
+#[derive(Debug, Args, Clone)]
+pub struct GenerateArgs {
+    /// Directory to write man/ and completions/ into
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_match_the_docs() {
+        let cli = Cli::try_parse_from(["osps", "primary"]).unwrap();
+        let Command::Primary(p) = cli.command else { panic!("not primary") };
+        assert_eq!(p.size, 1 << 20);
+        assert_eq!(p.payload, 64);
+        assert_eq!(p.interval, Duration::from_secs(1));
+        assert_eq!(p.timeout, Duration::from_secs(2));
+        assert_eq!(p.start_timeout, Duration::from_secs(5));
+        assert_eq!(p.max_restarts, 5);
+        assert_eq!(p.sync, SyncMode::Adaptive);
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors() {
+        for args in [
+            vec!["osps", "primary", "--name", "a/b"],
+            vec!["osps", "primary", "--size", "100"],
+            vec!["osps", "primary", "--payload", "0"],
+            vec!["osps", "primary", "--interval", "soon"],
+        ] {
+            let err = Cli::try_parse_from(&args).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{args:?}");
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The instance lock: `RUNDIR/NAME.lock`, a regular file (mode 0600) that the live
+//! primary keeps locked with a POSIX record lock (`fcntl(F_SETLK)`) for its whole life.
+//!
+//! Liveness is decided by this lock, never by a pid alone (pids are reused): the kernel
+//! drops the lock when its holder dies, and `F_GETLK` tells who holds it without taking
+//! it, so `osps inspect` can look without ever making a starting primary fail.
+//! POSIX record locks are not inherited across `fork`, so the secondary never holds it,
+//! and the descriptor is close-on-exec, so it never leaks into the secondary either.
+//!
+//! Whoever removes an instance's objects (a primary recovering a stale instance, or
+//! `osps cleanup`) first takes this lock and checks that the path still names the file
+//! it locked; two cleaners can therefore never remove each other's objects.
+
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::PathBuf;
+
+use color_eyre::eyre::{Result, WrapErr};
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, fcntl, openat};
+use nix::sys::stat::{Mode, fstat};
+
+use crate::names::Paths;
+use crate::owned::{self, Kind};
+use crate::rundir::RuntimeDir;
+
+/// A held instance lock. Dropping it releases the lock (the file stays: see [`Self::remove`]).
+#[derive(Debug)]
+pub struct InstanceLock {
+    file: File,
+    name: String,
+    path: PathBuf,
+}
+
+/// What a look at an existing lock file found.
+#[derive(Debug)]
+pub enum Existing {
+    /// There is no lock file (any more).
+    Missing,
+    /// A live process holds the lock.
+    Held { pid: Option<i32> },
+    /// Nobody held it: we hold it now, and the path still names the file we locked.
+    Stale(InstanceLock),
+}
+
+/// What `probe` found, without taking the lock.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Probe {
+    pub path: PathBuf,
+    pub exists: bool,
+    pub held: bool,
+    /// The holder's pid as the kernel reports it when held, else the pid written in the file.
+    pub pid: Option<i32>,
+    /// Why the file could not be examined, if so.
+    pub error: Option<String>,
+}
+
+fn whole_file(kind: libc::c_short) -> libc::flock {
+    // SAFETY: flock is a plain C struct; all-zero is a valid value for every field.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = kind;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = 0;
+    fl.l_len = 0; // to the end of the file, however long
+    fl
+}
+
+/// Tries to take the write lock without waiting. `Ok(false)`: somebody else holds it.
+fn try_lock(file: &File) -> Result<bool, Errno> {
+    match fcntl(file.as_fd(), FcntlArg::F_SETLK(&whole_file(libc::F_WRLCK as libc::c_short))) {
+        Ok(_) => Ok(true),
+        Err(Errno::EAGAIN) | Err(Errno::EACCES) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Asks the kernel who holds a conflicting lock, without taking one.
+fn holder(file: &File) -> Result<Option<i32>, Errno> {
+    let mut fl = whole_file(libc::F_WRLCK as libc::c_short);
+    fcntl(file.as_fd(), FcntlArg::F_GETLK(&mut fl))?;
+    Ok((fl.l_type != libc::F_UNLCK as libc::c_short).then_some(fl.l_pid))
+}
+
+fn read_pid(file: &mut File) -> Option<i32> {
+    let mut text = String::new();
+    file.rewind().ok()?;
+    file.take(32).read_to_string(&mut text).ok()?;
+    text.trim().parse().ok()
+}
+
+impl InstanceLock {
+    /// Creates the lock file exclusively and locks it. `Ok(None)`: it already exists.
+    pub fn create(dir: &RuntimeDir, paths: &Paths) -> Result<Option<Self>> {
+        let name = paths.lock_file();
+        let path = paths.in_dir(&name);
+        let flags = OFlag::O_RDWR
+            | OFlag::O_CREAT
+            | OFlag::O_EXCL
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_CLOEXEC;
+        let fd = match openat(dir.fd(), name.as_str(), flags, Mode::S_IRUSR | Mode::S_IWUSR) {
+            Ok(fd) => fd,
+            Err(Errno::EEXIST) => return Ok(None),
+            Err(e) => {
+                return Err(e).wrap_err_with(|| format!("creating the lock file {}", path.display()));
+            }
+        };
+        let mut file = File::from(fd);
+        let st = fstat(&file).wrap_err_with(|| format!("checking {}", path.display()))?;
+        owned::check(&st, &path, Kind::Regular, 0o600)?;
+        // Nobody else can have it yet: we just created it. Still, a failure is reported.
+        if !try_lock(&file).wrap_err_with(|| format!("locking {}", path.display()))? {
+            color_eyre::eyre::bail!("{} was locked by another process right after we created it", path.display());
+        }
+        writeln!(file, "{}", std::process::id())
+            .wrap_err_with(|| format!("writing our pid into {}", path.display()))?;
+        Ok(Some(InstanceLock { file, name, path }))
+    }
+
+    /// Examines an existing lock file and takes its lock if nobody holds it.
+    pub fn take_existing(dir: &RuntimeDir, paths: &Paths) -> Result<Existing> {
+        let name = paths.lock_file();
+        let path = paths.in_dir(&name);
+        let flags = OFlag::O_RDWR | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+        let fd = match openat(dir.fd(), name.as_str(), flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(Existing::Missing),
+            Err(Errno::ELOOP) => color_eyre::eyre::bail!(
+                "{} is a symbolic link: osps refuses it; remove it by hand",
+                path.display()
+            ),
+            Err(e) => return Err(e).wrap_err_with(|| format!("opening {}", path.display())),
+        };
+        let file = File::from(fd);
+        let st = fstat(&file).wrap_err_with(|| format!("checking {}", path.display()))?;
+        owned::check(&st, &path, Kind::Regular, 0o600)?;
+        if !try_lock(&file).wrap_err_with(|| format!("locking {}", path.display()))? {
+            let pid = holder(&file).ok().flatten();
+            return Ok(Existing::Held { pid });
+        }
+        // We hold the lock of the file we opened; make sure the path still names it, or a
+        // remover that finished meanwhile may have let a new primary create a new one.
+        match dir.stat(&name)? {
+            Some(now) if now.st_ino == st.st_ino && now.st_dev == st.st_dev => {
+                Ok(Existing::Stale(InstanceLock { file, name, path }))
+            }
+            _ => Ok(Existing::Missing),
+        }
+    }
+
+    /// Looks at the lock without taking it (for `inspect`).
+    pub fn probe(dir: &RuntimeDir, paths: &Paths) -> Probe {
+        let name = paths.lock_file();
+        let mut probe = Probe {
+            path: paths.in_dir(&name),
+            ..Probe::default()
+        };
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+        let fd = match openat(dir.fd(), name.as_str(), flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return probe,
+            Err(e) => {
+                probe.exists = true;
+                probe.error = Some(format!("cannot open: {e}"));
+                return probe;
+            }
+        };
+        probe.exists = true;
+        let mut file = File::from(fd);
+        match fstat(&file) {
+            Ok(st) if owned::is_kind(&st, Kind::Regular) => {}
+            Ok(st) => {
+                probe.error = Some(format!("is a {}, not a regular file", owned::type_name(&st)));
+                return probe;
+            }
+            Err(e) => {
+                probe.error = Some(format!("cannot stat: {e}"));
+                return probe;
+            }
+        }
+        match holder(&file) {
+            Ok(Some(pid)) => {
+                probe.held = true;
+                probe.pid = Some(pid);
+            }
+            Ok(None) => probe.pid = read_pid(&mut file),
+            Err(e) => probe.error = Some(format!("cannot test the lock: {e}")),
+        }
+        probe
+    }
+
+    /// The lock file's path.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// The raw descriptor, so tests can check it never reaches the secondary.
+    pub fn raw_fd(&self) -> i32 {
+        self.file.as_raw_fd()
+    }
+
+    /// Removes the lock file, then releases the lock: the last step of every removal.
+    pub fn remove(self, dir: &RuntimeDir) -> Result<()> {
+        dir.unlink(&self.name)?;
+        drop(self.file);
+        Ok(())
+    }
+}

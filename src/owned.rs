@@ -1,0 +1,91 @@
+//! Proof that a file-system object is ours: the checks made with `fstat` after every
+//! open and before every removal. An object is ours when it has the expected type, is
+//! owned by our user, and has exactly the mode osps gives it.
+
+use std::path::Path;
+
+use color_eyre::eyre::{Result, bail};
+use nix::sys::stat::{FileStat, SFlag};
+
+/// The kind of object we expect at a path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Regular,
+    Fifo,
+    Directory,
+    Socket,
+}
+
+impl Kind {
+    fn flag(self) -> SFlag {
+        match self {
+            Kind::Regular => SFlag::S_IFREG,
+            Kind::Fifo => SFlag::S_IFIFO,
+            Kind::Directory => SFlag::S_IFDIR,
+            Kind::Socket => SFlag::S_IFSOCK,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Kind::Regular => "a regular file",
+            Kind::Fifo => "a FIFO",
+            Kind::Directory => "a directory",
+            Kind::Socket => "a socket",
+        }
+    }
+}
+
+/// Names the type of a stat result, for messages and JSON.
+pub fn type_name(st: &FileStat) -> &'static str {
+    match SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) {
+        SFlag::S_IFREG => "regular file",
+        SFlag::S_IFIFO => "FIFO",
+        SFlag::S_IFDIR => "directory",
+        SFlag::S_IFLNK => "symbolic link",
+        SFlag::S_IFSOCK => "socket",
+        SFlag::S_IFCHR => "character device",
+        SFlag::S_IFBLK => "block device",
+        _ => "unknown file type",
+    }
+}
+
+/// True when `st` is of type `kind`.
+pub fn is_kind(st: &FileStat, kind: Kind) -> bool {
+    st.st_mode & SFlag::S_IFMT.bits() == kind.flag().bits()
+}
+
+/// The permission bits of a stat result (`0o600` for our objects).
+pub fn perm_bits(st: &FileStat) -> u32 {
+    st.st_mode & 0o7777
+}
+
+/// Fails unless `st` (of `path`) is of type `kind`, owned by us, with mode `mode`.
+/// The message names the path, what is wrong, and what to do.
+pub fn check(st: &FileStat, path: &Path, kind: Kind, mode: u32) -> Result<()> {
+    let path = path.display();
+    if !is_kind(st, kind) {
+        bail!(
+            "{path} is a {} where osps expects {}: it was not made by osps; \
+             move it away or remove it by hand (osps cleanup never removes what it did not make)",
+            type_name(st),
+            kind.describe()
+        );
+    }
+    let me = crate::names::uid();
+    if st.st_uid != me {
+        bail!(
+            "{path} belongs to uid {} and we are uid {me}: osps refuses objects of another user; \
+             use another --name or --runtime-dir",
+            st.st_uid
+        );
+    }
+    if perm_bits(st) != mode {
+        bail!(
+            "{path} has mode {:04o} where osps uses {mode:04o}: it was not made by osps or was \
+             changed since; remove it by hand if it is yours",
+            perm_bits(st)
+        );
+    }
+    Ok(())
+}

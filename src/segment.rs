@@ -1,0 +1,319 @@
+//! The shared segment: a POSIX shared-memory object (`shm_open`), reserved with
+//! `posix_fallocate` so a full `/dev/shm` fails at start rather than later, and mapped
+//! shared by both processes. It starts with the header of [`crate::header`]; the rest is
+//! the data area where requests and replies live.
+//!
+//! Everything in the segment may be written by a broken or hostile peer at any moment.
+//! So we never form a Rust reference to plain bytes in it: header fields are read and
+//! written only as atomics (`AtomicU64`, which is allowed to change under us), and the
+//! data area only through raw pointers ([`Area`]). Validation happens on copies.
+
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use color_eyre::eyre::{Result, WrapErr, bail, eyre};
+use memmap2::{MmapOptions, MmapRaw};
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::mman::{shm_open, shm_unlink};
+use nix::sys::stat::{FileStat, Mode, fstat, lstat};
+
+use crate::header::{self, Field, HEADER_LEN};
+use crate::names::Paths;
+use crate::owned::{self, Kind};
+use crate::sigbus;
+
+/// A mapped segment (read-write).
+#[derive(Debug)]
+pub struct Segment {
+    map: MmapRaw,
+    file: File,
+    size: u64,
+    data_size: usize,
+    path: PathBuf,
+    shm_name: String,
+    _guard: sigbus::Guard,
+}
+
+/// The data area, as a raw pointer and a length: never a slice, since the peer can write it.
+#[derive(Clone, Copy, Debug)]
+pub struct Area {
+    pub ptr: *mut u8,
+    pub len: usize,
+}
+
+fn now_unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds: comparable between processes of one machine.
+pub fn monotonic_ns() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .map_or(0, |t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
+}
+
+impl Segment {
+    /// Creates the segment exclusively with mode 0600, reserves its memory, maps it and
+    /// writes a fresh header.
+    pub fn create(paths: &Paths, size: u64) -> Result<Segment> {
+        let name = paths.shm_name();
+        let path = paths.shm_path();
+        let fd = match shm_open(
+            name.as_str(),
+            OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_EXCL,
+            Mode::S_IRUSR | Mode::S_IWUSR,
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::EEXIST) => bail!(
+                "{} already exists: another osps instance named {} may be running, or one \
+                 crashed; run `osps inspect --name {}` to see it and `osps cleanup --name {}` \
+                 to remove what a crash left",
+                path.display(),
+                paths.name,
+                paths.name,
+                paths.name
+            ),
+            Err(e) => {
+                return Err(e).wrap_err_with(|| format!("creating the shared-memory segment {}", path.display()));
+            }
+        };
+        let file = File::from(fd);
+        match Segment::init(file, size, &path, &name) {
+            Ok(seg) => Ok(seg),
+            Err(e) => {
+                // We made it, so we remove it; the error is what the user needs to see.
+                let _ = shm_unlink(name.as_str());
+                Err(e)
+            }
+        }
+    }
+
+    /// Checks, reserves and maps a segment we just created, then writes its header.
+    fn init(file: File, size: u64, path: &std::path::Path, name: &str) -> Result<Segment> {
+        let st = fstat(&file).wrap_err("checking the new segment")?;
+        owned::check(&st, path, Kind::Regular, 0o600)?;
+        reserve(&file, size).wrap_err_with(|| format!("reserving {size} bytes for {}", path.display()))?;
+        let seg = Segment::map(file, size, path, name)?;
+        let fresh = header::initial(size, now_unix_ms(), u64::from(std::process::id()));
+        for word in 0..HEADER_LEN / 8 {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(&fresh[word * 8..word * 8 + 8]);
+            seg.word(word * 8).store(u64::from_ne_bytes(bytes), Ordering::Relaxed);
+        }
+        // Publish the whole header before anyone can learn the segment exists.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        Ok(seg)
+    }
+
+    /// Opens and maps an existing segment (the secondary), then validates its header.
+    pub fn attach(paths: &Paths) -> Result<Segment> {
+        let name = paths.shm_name();
+        let path = paths.shm_path();
+        let fd = shm_open(name.as_str(), OFlag::O_RDWR, Mode::empty()).map_err(|e| match e {
+            Errno::ENOENT => eyre!(
+                "there is no segment {}: is `osps primary --name {}` running? The secondary is \
+                 normally started by the primary",
+                path.display(),
+                paths.name
+            ),
+            e => eyre!(e).wrap_err(format!("opening the segment {}", path.display())),
+        })?;
+        let file = File::from(fd);
+        let st = fstat(&file).wrap_err_with(|| format!("checking {}", path.display()))?;
+        owned::check(&st, &path, Kind::Regular, 0o600)?;
+        let size = st.st_size as u64;
+        if size < HEADER_LEN as u64 || size > crate::units::MAX_SEGMENT {
+            bail!("{} is {size} bytes: not a valid osps segment", path.display());
+        }
+        let seg = Segment::map(file, size, &path, &name)?;
+        header::decode(&seg.snapshot(), size)
+            .map_err(|e| eyre!("{}: {e}", path.display()))
+            .wrap_err("validating the segment header")?;
+        Ok(seg)
+    }
+
+    fn map(file: File, size: u64, path: &std::path::Path, name: &str) -> Result<Segment> {
+        let len = usize::try_from(size).wrap_err("segment size does not fit in memory")?;
+        let map = MmapOptions::new()
+            .len(len)
+            .map_raw(&file)
+            .wrap_err_with(|| format!("mapping {}", path.display()))?;
+        let guard = sigbus::protect(map.as_ptr(), len);
+        Ok(Segment {
+            map,
+            file,
+            size,
+            data_size: len - HEADER_LEN,
+            path: path.to_path_buf(),
+            shm_name: name.to_string(),
+            _guard: guard,
+        })
+    }
+
+    fn word(&self, offset: usize) -> &AtomicU64 {
+        debug_assert!(offset % 8 == 0 && offset + 8 <= HEADER_LEN);
+        // SAFETY: the mapping is page-aligned and at least HEADER_LEN bytes long, so
+        // base + offset is 8-aligned and in bounds for the lifetime of &self. An AtomicU64
+        // may be modified concurrently (by the peer process) without undefined behaviour.
+        unsafe { AtomicU64::from_ptr(self.map.as_mut_ptr().add(offset).cast::<u64>()) }
+    }
+
+    /// One header field as an atomic.
+    pub fn field(&self, f: Field) -> &AtomicU64 {
+        self.word(f.offset())
+    }
+
+    /// Reads a field (acquire: pairs with the writer's release store).
+    pub fn load(&self, f: Field) -> u64 {
+        self.field(f).load(Ordering::Acquire)
+    }
+
+    /// Writes a field (release: publishes everything written before it).
+    pub fn store(&self, f: Field, value: u64) {
+        self.field(f).store(value, Ordering::Release);
+    }
+
+    /// A copy of the header, word by word, for validation and inspect.
+    pub fn snapshot(&self) -> [u8; HEADER_LEN] {
+        let mut bytes = [0u8; HEADER_LEN];
+        for word in 0..HEADER_LEN / 8 {
+            let v = self.word(word * 8).load(Ordering::Relaxed);
+            bytes[word * 8..word * 8 + 8].copy_from_slice(&v.to_ne_bytes());
+        }
+        bytes
+    }
+
+    /// The data area (valid while `self` lives).
+    pub fn area(&self) -> Area {
+        // SAFETY: HEADER_LEN <= size, so the result stays inside the mapping.
+        let ptr = unsafe { self.map.as_mut_ptr().add(HEADER_LEN) };
+        Area { ptr, len: self.data_size }
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn data_size(&self) -> usize {
+        self.data_size
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// Fails when the segment was truncated, resized or unlinked by someone else.
+    pub fn check_intact(&self) -> Result<()> {
+        if sigbus::take_fault() {
+            bail!(
+                "{} was truncated by another process while in use (caught SIGBUS); stopping",
+                self.path.display()
+            );
+        }
+        let st = fstat(&self.file).wrap_err_with(|| format!("checking {}", self.path.display()))?;
+        if st.st_size as u64 != self.size {
+            bail!(
+                "{} was resized by another process from {} to {} bytes while in use; stopping",
+                self.path.display(),
+                self.size,
+                st.st_size
+            );
+        }
+        if st.st_nlink == 0 {
+            bail!(
+                "{} was removed by another process while in use; stopping",
+                self.path.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// Removes the segment's name, but only if the name still refers to our object.
+    pub fn unlink(&self) -> Result<()> {
+        let mine = fstat(self.file.as_fd()).wrap_err_with(|| format!("checking {}", self.path.display()))?;
+        match lstat(&self.path) {
+            Ok(now) if now.st_ino == mine.st_ino && now.st_dev == mine.st_dev => {
+                match shm_unlink(self.shm_name.as_str()) {
+                    Ok(()) | Err(Errno::ENOENT) => Ok(()),
+                    Err(e) => Err(e).wrap_err_with(|| format!("removing {}", self.path.display())),
+                }
+            }
+            // Gone already, or replaced by someone else's object: not ours to remove.
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Reserves the segment's memory; ENOSPC becomes a message about `/dev/shm`.
+fn reserve(file: &File, size: u64) -> Result<()> {
+    let len = i64::try_from(size).wrap_err("size too large")?;
+    loop {
+        match nix::fcntl::posix_fallocate(file.as_fd(), 0, len) {
+            Ok(()) => return Ok(()),
+            Err(Errno::EINTR) => continue,
+            Err(Errno::ENOSPC) => bail!(
+                "no space left in /dev/shm for a {} segment: free some (see `df -h /dev/shm`) \
+                 or choose a smaller --size",
+                crate::units::format_bytes(size)
+            ),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// What `look` found at a segment path, without changing or trusting anything.
+#[derive(Debug)]
+pub struct Look {
+    pub stat: FileStat,
+    /// A copy of the first `HEADER_LEN` bytes (fewer if the object is shorter).
+    pub head: Vec<u8>,
+}
+
+/// Looks at the segment read-only (for inspect and cleanup). Never opens anything but a
+/// regular file (a FIFO planted there is reported, not opened), and maps only the header.
+pub fn look(paths: &Paths) -> Result<Option<Look>> {
+    let path = paths.shm_path();
+    let st = match lstat(&path) {
+        Ok(st) => st,
+        Err(Errno::ENOENT) => return Ok(None),
+        Err(e) => return Err(e).wrap_err_with(|| format!("examining {}", path.display())),
+    };
+    if !owned::is_kind(&st, Kind::Regular) {
+        return Ok(Some(Look { stat: st, head: Vec::new() }));
+    }
+    let fd = match shm_open(
+        paths.shm_name().as_str(),
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Ok(None),
+        Err(e) => return Err(e).wrap_err_with(|| format!("opening {} read-only", path.display())),
+    };
+    let file = File::from(fd);
+    let st = fstat(&file).wrap_err_with(|| format!("checking {}", path.display()))?;
+    if !owned::is_kind(&st, Kind::Regular) {
+        return Ok(Some(Look { stat: st, head: Vec::new() }));
+    }
+    let len = (st.st_size.max(0) as usize).min(HEADER_LEN);
+    if len == 0 {
+        return Ok(Some(Look { stat: st, head: Vec::new() }));
+    }
+    let map = MmapOptions::new()
+        .len(len)
+        .map_raw_read_only(&file)
+        .wrap_err_with(|| format!("mapping {} read-only", path.display()))?;
+    let _guard = sigbus::protect(map.as_ptr(), len);
+    let mut head = vec![0u8; len];
+    // SAFETY: the mapping is `len` bytes long; we copy bytes out with a raw copy and never
+    // keep a reference into it. A concurrent truncation is absorbed by the SIGBUS guard.
+    unsafe { std::ptr::copy_nonoverlapping(map.as_ptr(), head.as_mut_ptr(), len) };
+    if sigbus::take_fault() {
+        bail!("{} shrank while being read", path.display());
+    }
+    Ok(Some(Look { stat: st, head }))
+}

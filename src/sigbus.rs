@@ -1,0 +1,101 @@
+//! Surviving a segment truncated under our feet.
+//!
+//! If another process shrinks the shared object while we have it mapped, touching a
+//! page past the new end raises SIGBUS, which would kill us. We install a SIGBUS
+//! handler that, for a fault inside a registered mapping, maps a private zero page over
+//! the faulting page (so the access completes, reading zeros) and raises a flag. The
+//! code that touched the segment then checks [`take_fault`] and reports a clear error.
+//! A fault anywhere else restores the default action, so real bugs still crash loudly.
+
+use std::sync::Once;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+const SLOTS: usize = 8;
+static BASES: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
+static LENS: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
+static FAULTED: AtomicBool = AtomicBool::new(false);
+static INSTALL: Once = Once::new();
+
+/// A registered mapping; dropping it unregisters the range.
+#[derive(Debug)]
+pub struct Guard {
+    slot: Option<usize>,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(i) = self.slot {
+            LENS[i].store(0, Ordering::SeqCst);
+            BASES[i].store(0, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Protects `len` bytes at `base` from SIGBUS. If all slots are taken the mapping is
+/// simply unprotected (a fault then kills the process, as without this module).
+pub fn protect(base: *const u8, len: usize) -> Guard {
+    INSTALL.call_once(install);
+    for i in 0..SLOTS {
+        if BASES[i]
+            .compare_exchange(0, base as usize, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            LENS[i].store(len, Ordering::SeqCst);
+            return Guard { slot: Some(i) };
+        }
+    }
+    Guard { slot: None }
+}
+
+/// True (once) when a fault was absorbed since the last call.
+pub fn take_fault() -> bool {
+    FAULTED.swap(false, Ordering::SeqCst)
+}
+
+fn install() {
+    // SAFETY: we fill a zeroed sigaction with a valid handler of the SA_SIGINFO form.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_sigbus as *const () as usize;
+        action.sa_flags = libc::SA_SIGINFO;
+        libc::sigemptyset(&mut action.sa_mask);
+        // If this fails we are merely unprotected; nothing else depends on it.
+        libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut());
+    }
+}
+
+extern "C" fn on_sigbus(_signal: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo_t for SA_SIGINFO handlers; si_addr is
+    // the faulting address for SIGBUS.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    for i in 0..SLOTS {
+        let base = BASES[i].load(Ordering::SeqCst);
+        let len = LENS[i].load(Ordering::SeqCst);
+        if base != 0 && addr >= base && addr < base.saturating_add(len) {
+            // SAFETY: sysconf and mmap are plain syscalls (async-signal-safe in practice);
+            // the page lies inside a mapping we own and registered, so replacing it with
+            // an anonymous page affects nothing but that mapping.
+            unsafe {
+                let page = libc::sysconf(libc::_SC_PAGESIZE).max(4096) as usize;
+                let start = addr & !(page - 1);
+                let p = libc::mmap(
+                    start as *mut libc::c_void,
+                    page,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                    -1,
+                    0,
+                );
+                if p != libc::MAP_FAILED {
+                    FAULTED.store(true, Ordering::SeqCst);
+                    return;
+                }
+            }
+        }
+    }
+    // Not ours: let the default action (terminate with a core dump) happen on return.
+    // SAFETY: signal() with SIG_DFL is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGBUS, libc::SIG_DFL);
+    }
+}

@@ -1,0 +1,259 @@
+//! Whose turn it is: how one side waits for the other and wakes it up.
+//!
+//! Each side publishes its progress in a turn counter in the segment (`request_seq` for
+//! the primary, `reply_seq` for the secondary) and waits for the peer's counter to reach
+//! the value it wants. Two modes:
+//!
+//! - `fifo` (the lab's design): after publishing, the side always writes a frame on its
+//!   FIFO, and the waiting side blocks in `read` (via `poll`) until the frame arrives.
+//! - `adaptive`: the waiting side first polls the peer's counter for a bounded time
+//!   (`--spin`), which is much cheaper than a wake-up through the kernel when the reply
+//!   comes quickly. If the time runs out it *announces* that it goes to sleep (its
+//!   `*_sleeping` flag), checks the counter once more, and blocks on its FIFO. The
+//!   publishing side writes a frame (a doorbell) only when the peer announced sleep.
+//!
+//! Why no wake-up can be lost in adaptive mode: the waiter does `store(sleeping = 1)`
+//! then `load(counter)`; the publisher does `store(counter = n)` then `load(sleeping)`.
+//! All four are `SeqCst`, so they fall in one total order: either the waiter's load
+//! comes after the publisher's store (it sees `n` and does not sleep), or the
+//! publisher's load comes after the waiter's store (it sees `sleeping = 1` and rings).
+//! A doorbell may be superfluous (the waiter saw `n` anyway); a stale doorbell is
+//! recognised by its sequence number and ignored.
+//!
+//! The data written before the counter is published by the same `SeqCst` store (which
+//! is at least a release) and read after the waiter's acquire load: the segment bytes
+//! of the round are visible to the waiter once it sees the counter.
+
+use std::os::fd::BorrowedFd;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use color_eyre::eyre::{Result, bail};
+
+use crate::fifo::{self, Reader, Sent, Writer};
+use crate::frame::{Frame, Kind};
+use crate::header::Field;
+use crate::segment::Segment;
+
+/// How the two sides wait for each other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMode {
+    /// Every turn is a frame on the FIFO; the waiting side blocks in read (the lab's design).
+    Fifo,
+    /// Poll a turn counter in the segment for up to --spin, then sleep on the FIFO.
+    Adaptive,
+}
+
+impl SyncMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncMode::Fifo => "fifo",
+            SyncMode::Adaptive => "adaptive",
+        }
+    }
+}
+
+/// Which side of the exchange we are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Primary,
+    Secondary,
+}
+
+/// What waiting for a turn ended with.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// The peer's counter reached the value we wanted.
+    Turn,
+    /// A frame that is not about turns (hello, ready, stop, stop-ack).
+    Other(Frame),
+    /// The peer closed its FIFO: it is gone.
+    Eof,
+    /// The wake descriptor (signal self-pipe) is readable.
+    Woken,
+    TimedOut,
+}
+
+/// One side's view of the turn protocol.
+#[derive(Debug)]
+pub struct Turns {
+    mode: SyncMode,
+    spin: Duration,
+    mine: Field,
+    theirs: Field,
+    my_sleep: Field,
+    their_sleep: Field,
+    my_kind: Kind,
+    their_kind: Kind,
+}
+
+impl Turns {
+    pub fn new(role: Role, mode: SyncMode, spin: Duration) -> Turns {
+        match role {
+            Role::Primary => Turns {
+                mode,
+                spin,
+                mine: Field::RequestSeq,
+                theirs: Field::ReplySeq,
+                my_sleep: Field::PrimarySleeping,
+                their_sleep: Field::SecondarySleeping,
+                my_kind: Kind::Request,
+                their_kind: Kind::Reply,
+            },
+            Role::Secondary => Turns {
+                mode,
+                spin,
+                mine: Field::ReplySeq,
+                theirs: Field::RequestSeq,
+                my_sleep: Field::SecondarySleeping,
+                their_sleep: Field::PrimarySleeping,
+                my_kind: Kind::Reply,
+                their_kind: Kind::Request,
+            },
+        }
+    }
+
+    /// Publishes turn `seq` (our data for it is already in the segment) and wakes the peer
+    /// if it needs waking.
+    pub fn publish(&self, seg: &Segment, seq: u64, to_peer: &Writer, deadline: Instant) -> Result<Sent> {
+        match self.mode {
+            SyncMode::Fifo => {
+                seg.field(self.mine).store(seq, Ordering::Release);
+                to_peer.send(&Frame::new(self.my_kind, seq), deadline)
+            }
+            SyncMode::Adaptive => {
+                // SeqCst store then SeqCst load: pairs with the waiter's store(sleeping)
+                // then load(counter) in `wait` (see the module comment).
+                seg.field(self.mine).store(seq, Ordering::SeqCst);
+                if seg.field(self.their_sleep).load(Ordering::SeqCst) != 0 {
+                    to_peer.send(&Frame::new(self.my_kind, seq), deadline)
+                } else {
+                    Ok(Sent::Ok)
+                }
+            }
+        }
+    }
+
+    /// Checks the peer's counter: `Ok(true)` when it reached `want`, `Ok(false)` when it
+    /// still holds `want - 1`, an error for anything else (a broken or hostile peer).
+    fn arrived(&self, seg: &Segment, want: u64, order: Ordering) -> Result<bool> {
+        let now = seg.field(self.theirs).load(order);
+        if now == want {
+            Ok(true)
+        } else if now == want.wrapping_sub(1) {
+            Ok(false)
+        } else {
+            bail!(
+                "the peer's turn counter ({:?}) holds {now} while we wait for {want}: \
+                 the segment was written by a broken or foreign process",
+                self.theirs
+            )
+        }
+    }
+
+    /// Polls the peer's counter for up to `self.spin`. Spins with a CPU hint for the first
+    /// microseconds, then yields the CPU at each check so a peer sharing our core can run.
+    fn spin(&self, seg: &Segment, want: u64) -> Result<bool> {
+        if self.spin.is_zero() {
+            return Ok(false);
+        }
+        let start = Instant::now();
+        let mut polls: u32 = 0;
+        loop {
+            for _ in 0..64 {
+                if self.arrived(seg, want, Ordering::Acquire)? {
+                    return Ok(true);
+                }
+                std::hint::spin_loop();
+            }
+            polls += 1;
+            let spent = start.elapsed();
+            if spent >= self.spin {
+                return Ok(false);
+            }
+            if polls > 16 && spent > Duration::from_micros(4) {
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    /// Waits until the peer's counter reaches `want`, or something else happens.
+    pub fn wait(
+        &self,
+        seg: &Segment,
+        want: u64,
+        from_peer: &mut Reader,
+        deadline: Option<Instant>,
+        wake: Option<BorrowedFd<'_>>,
+    ) -> Result<Wait> {
+        match self.mode {
+            SyncMode::Fifo => loop {
+                match from_peer.wait(deadline, wake)? {
+                    fifo::Event::Frame(f) if f.kind == self.their_kind => {
+                        if f.seq != want {
+                            bail!(
+                                "{:?} frame for round {} while waiting for round {want} on {}",
+                                f.kind,
+                                f.seq,
+                                from_peer.path().display()
+                            );
+                        }
+                        if !self.arrived(seg, want, Ordering::Acquire)? {
+                            bail!("the peer announced round {want} but did not publish it in the segment");
+                        }
+                        return Ok(Wait::Turn);
+                    }
+                    other => return Ok(event_to_wait(other)),
+                }
+            },
+            SyncMode::Adaptive => {
+                if self.spin(seg, want)? {
+                    return Ok(Wait::Turn);
+                }
+                let result = self.sleep(seg, want, from_peer, deadline, wake);
+                seg.field(self.my_sleep).store(0, Ordering::Relaxed);
+                result
+            }
+        }
+    }
+
+    fn sleep(
+        &self,
+        seg: &Segment,
+        want: u64,
+        from_peer: &mut Reader,
+        deadline: Option<Instant>,
+        wake: Option<BorrowedFd<'_>>,
+    ) -> Result<Wait> {
+        loop {
+            // Announce, then re-check: pairs with `publish` (see the module comment).
+            seg.field(self.my_sleep).store(1, Ordering::SeqCst);
+            if self.arrived(seg, want, Ordering::SeqCst)? {
+                return Ok(Wait::Turn);
+            }
+            match from_peer.wait(deadline, wake)? {
+                fifo::Event::Frame(f) if f.kind == self.their_kind => {
+                    if f.seq > want {
+                        bail!(
+                            "doorbell for round {} while waiting for round {want} on {}",
+                            f.seq,
+                            from_peer.path().display()
+                        );
+                    }
+                    // A doorbell for `want` or a stale one: re-check the counter either way.
+                }
+                other => return Ok(event_to_wait(other)),
+            }
+        }
+    }
+}
+
+fn event_to_wait(event: fifo::Event) -> Wait {
+    match event {
+        fifo::Event::Frame(f) => Wait::Other(f),
+        fifo::Event::Eof => Wait::Eof,
+        fifo::Event::Woken => Wait::Woken,
+        fifo::Event::TimedOut => Wait::TimedOut,
+    }
+}
