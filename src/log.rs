@@ -45,6 +45,22 @@ fn role() -> &'static str {
     ROLE.get().copied().unwrap_or("osps")
 }
 
+/// Prints a failure once, in one format: what failed, then each cause on its own line.
+pub fn error(report: &color_eyre::Report) {
+    let mut err = std::io::stderr().lock();
+    let (on, off) = if use_color() { ("\x1b[31m", "\x1b[0m") } else { ("", "") };
+    let mut chain = report.chain();
+    if let Some(top) = chain.next() {
+        let _ = writeln!(err, "osps: {on}error:{off} {top}");
+    }
+    for cause in chain {
+        let _ = writeln!(err, "  caused by: {cause}");
+    }
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_some_and(|v| v == "1") {
+        let _ = writeln!(err, "{report:?}");
+    }
+}
+
 pub fn info(message: std::fmt::Arguments<'_>) {
     emit(0, "", "", message);
 }

@@ -14,6 +14,7 @@ mod instance;
 mod lockfile;
 mod log;
 mod names;
+mod notify;
 mod owned;
 mod payload;
 mod primary;
@@ -48,7 +49,7 @@ fn main() {
     let exit = match result {
         Ok(exit) => exit,
         Err(report) => {
-            eprintln!("osps: error: {report:?}");
+            log::error(&report);
             exit::of_report(&report)
         }
     };

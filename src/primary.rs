@@ -23,6 +23,7 @@ use crate::frame::{Frame, Kind};
 use crate::header::{Field, HEADER_LEN, State};
 use crate::instance::Instance;
 use crate::names::{Paths, default_runtime_dir};
+use crate::notify::Notifier;
 use crate::payload::Pattern;
 use crate::segment::monotonic_ns;
 use crate::signals::{self, SelfPipe};
@@ -132,6 +133,7 @@ struct Run<'a> {
     last_status: Option<ExitStatus>,
     started: Instant,
     last_check_ns: u64,
+    notify: Notifier,
 }
 
 impl<'a> Run<'a> {
@@ -158,6 +160,7 @@ impl<'a> Run<'a> {
             last_status: None,
             started: Instant::now(),
             last_check_ns: monotonic_ns(),
+            notify: Notifier::from_env(),
         }
     }
 
@@ -167,13 +170,15 @@ impl<'a> Run<'a> {
                 return Ok(());
             }
         }
-        crate::info!(
+        let ready = format!(
             "instance {} ready: secondary pid {}, {} sync, {} bytes per round",
             self.inst.paths.name,
             self.child.as_ref().map_or(0, |c| c.pid),
             self.args.sync.as_str(),
             self.args.payload
         );
+        crate::info!("{ready}");
+        self.notify.ready(&ready);
         while !self.stop {
             match self.args.rounds {
                 Some(n) if self.completed + self.corruptions + self.failed >= n => break,
@@ -192,6 +197,7 @@ impl<'a> Run<'a> {
             if signals::arrived() {
                 self.stop |= self.sigs.drain().stop();
             }
+            self.notify.ping_if_due();
             // One round, retried once on a fresh secondary if the secondary dies in it.
             let mut retry = false;
             loop {
@@ -356,6 +362,7 @@ impl<'a> Run<'a> {
             self.restarts += 1;
             self.inst.seg.store(Field::Restarts, self.restarts);
             crate::info!("restarting the secondary (restart {}) after {backoff:?}", self.restarts);
+            self.notify.status(&format!("restarting the secondary (restart {})", self.restarts));
             match self.start_secondary("before the handshake")? {
                 None => return Ok(true),
                 Some(death) => self.deaths.push(death),
@@ -387,9 +394,21 @@ impl<'a> Run<'a> {
             return Ok(Idle::Tick); // the first round goes at once
         }
         let deadline = Instant::now() + self.args.interval;
+        self.notify.status(&format!(
+            "{} rounds, secondary pid {}, {} restarts",
+            self.completed,
+            self.child.as_ref().map_or(0, |c| c.pid),
+            self.restarts
+        ));
         loop {
+            // Wake early when a systemd watchdog ping falls due before the next round.
+            let wake_at = match self.notify.next_ping_in() {
+                Some(ping) => deadline.min(Instant::now() + ping),
+                None => deadline,
+            };
             let live = self.child.as_mut().ok_or_else(|| eyre!("no secondary"))?;
-            match live.from.wait(Some(deadline), Some(self.sigs.fd()))? {
+            match live.from.wait(Some(wake_at), Some(self.sigs.fd()))? {
+                Event::TimedOut if Instant::now() < deadline => self.notify.ping_if_due(),
                 Event::TimedOut => {
                     self.inst.seg.check_intact()?;
                     return Ok(Idle::Tick);
@@ -483,6 +502,7 @@ impl<'a> Run<'a> {
 
     /// The orderly stop: ask the secondary to stop, wait for its ack and its exit, reap it.
     fn stop_secondary(&mut self) -> Result<()> {
+        self.notify.stopping();
         let Some(mut live) = self.child.take() else { return Ok(()) };
         self.inst.seg.store(Field::PrimaryState, State::Stopping as u64);
         let grace = self.args.timeout;
