@@ -36,7 +36,11 @@ impl Notifier {
             .and_then(|u| u.parse::<u64>().ok())
             .filter(|&u| u > 0 && for_us && socket.is_some())
             .map(|u| Duration::from_micros(u / 2));
-        Notifier { socket, watchdog, last_ping: Instant::now() }
+        Notifier {
+            socket,
+            watchdog,
+            last_ping: Instant::now(),
+        }
     }
 
     fn send(&self, message: &str) {
@@ -61,7 +65,8 @@ impl Notifier {
 
     /// How long the caller may sleep before the next watchdog ping is due.
     pub fn next_ping_in(&self) -> Option<Duration> {
-        self.watchdog.map(|p| p.saturating_sub(self.last_ping.elapsed()))
+        self.watchdog
+            .map(|p| p.saturating_sub(self.last_ping.elapsed()))
     }
 
     /// Sends `WATCHDOG=1` if a ping is due.

@@ -8,8 +8,8 @@
 //! be an orphan, adopted by init or a subreaper; ours notices and exits by itself.)
 
 use std::collections::VecDeque;
-use std::process::{Child, ExitStatus};
 use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{Result, WrapErr, bail, eyre};
@@ -78,12 +78,18 @@ pub fn run(args: &PrimaryArgs) -> Result<Exit> {
         if result.is_err() {
             run.abort();
         }
-        let state = if result.is_ok() { State::Stopped } else { State::Failed };
+        let state = if result.is_ok() {
+            State::Stopped
+        } else {
+            State::Failed
+        };
         instance.seg.store(Field::PrimaryState, state as u64);
         let summary = run.summary(result.is_err());
         (result, summary, run.verdict())
     };
-    let removal = instance.remove().wrap_err("removing the instance's objects");
+    let removal = instance
+        .remove()
+        .wrap_err("removing the instance's objects");
     summary.print(args.json);
     result?;
     removal?;
@@ -260,7 +266,12 @@ impl<'a> Run<'a> {
         let pid = proc.id();
         self.last_pid = Some(pid);
         crate::debug!("started secondary pid {pid}");
-        self.child = Some(Live { proc, pid, from, to: None });
+        self.child = Some(Live {
+            proc,
+            pid,
+            from,
+            to: None,
+        });
         let deadline = Instant::now() + self.args.start_timeout;
         loop {
             let live = self.child.as_mut().ok_or_else(|| eyre!("no secondary"))?;
@@ -272,7 +283,11 @@ impl<'a> Run<'a> {
                     f.arg,
                     live.from.path().display()
                 ),
-                Event::Frame(f) => bail!("unexpected {:?} frame on {} before the hello", f.kind, live.from.path().display()),
+                Event::Frame(f) => bail!(
+                    "unexpected {:?} frame on {} before the hello",
+                    f.kind,
+                    live.from.path().display()
+                ),
                 Event::Eof => return self.bury("it closed its FIFO", during, false).map(Some),
                 Event::TimedOut => {
                     let why = format!("no hello within {:?}", self.args.start_timeout);
@@ -290,7 +305,11 @@ impl<'a> Run<'a> {
         let Some(to) = Writer::try_open(&self.inst.dir, &p2s)? else {
             return self.bury("it closed its FIFO", during, false).map(Some);
         };
-        if to.send(&Frame::new(Kind::Ready, self.seq), Instant::now() + self.args.timeout)? == Sent::PeerGone {
+        if to.send(
+            &Frame::new(Kind::Ready, self.seq),
+            Instant::now() + self.args.timeout,
+        )? == Sent::PeerGone
+        {
             return self.bury("it closed its FIFO", during, false).map(Some);
         }
         if let Some(live) = self.child.as_mut() {
@@ -303,7 +322,10 @@ impl<'a> Run<'a> {
     /// Reaps the secondary that died (or kills it first when `kill`, e.g. it hung) and
     /// describes its end.
     fn bury(&mut self, cause: &str, during: &str, kill: bool) -> Result<Death> {
-        let mut live = self.child.take().ok_or_else(|| eyre!("no secondary to reap"))?;
+        let mut live = self
+            .child
+            .take()
+            .ok_or_else(|| eyre!("no secondary to reap"))?;
         let status = if kill {
             spawn::kill_and_reap(&mut live.proc)?
         } else {
@@ -322,7 +344,13 @@ impl<'a> Run<'a> {
             cause: cause.to_string(),
             during: during.to_string(),
         };
-        crate::warn!("secondary {} {} ({}, {})", death.pid, death.how, death.cause, death.during);
+        crate::warn!(
+            "secondary {} {} ({}, {})",
+            death.pid,
+            death.how,
+            death.cause,
+            death.during
+        );
         Ok(death)
     }
 
@@ -332,7 +360,11 @@ impl<'a> Run<'a> {
         self.deaths.push(death);
         loop {
             let now = Instant::now();
-            while self.restart_times.front().is_some_and(|t| now.duration_since(*t) > RESTART_WINDOW) {
+            while self
+                .restart_times
+                .front()
+                .is_some_and(|t| now.duration_since(*t) > RESTART_WINDOW)
+            {
                 self.restart_times.pop_front();
             }
             if self.stop {
@@ -354,15 +386,25 @@ impl<'a> Run<'a> {
                 return Ok(false);
             }
             let doublings = self.restart_times.len().min(16) as u32;
-            let backoff = self.args.restart_backoff.saturating_mul(1 << doublings).min(MAX_BACKOFF);
+            let backoff = self
+                .args
+                .restart_backoff
+                .saturating_mul(1 << doublings)
+                .min(MAX_BACKOFF);
             if self.pause(backoff) {
                 return Ok(false);
             }
             self.restart_times.push_back(Instant::now());
             self.restarts += 1;
             self.inst.seg.store(Field::Restarts, self.restarts);
-            crate::info!("restarting the secondary (restart {}) after {backoff:?}", self.restarts);
-            self.notify.status(&format!("restarting the secondary (restart {})", self.restarts));
+            crate::info!(
+                "restarting the secondary (restart {}) after {backoff:?}",
+                self.restarts
+            );
+            self.notify.status(&format!(
+                "restarting the secondary (restart {})",
+                self.restarts
+            ));
             match self.start_secondary("before the handshake")? {
                 None => return Ok(true),
                 Some(death) => self.deaths.push(death),
@@ -379,7 +421,10 @@ impl<'a> Run<'a> {
                 return self.stop;
             }
             let ms = left.as_millis().clamp(1, 1000) as u16;
-            let mut fds = [nix::poll::PollFd::new(self.sigs.fd(), nix::poll::PollFlags::POLLIN)];
+            let mut fds = [nix::poll::PollFd::new(
+                self.sigs.fd(),
+                nix::poll::PollFlags::POLLIN,
+            )];
             let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms));
             self.stop |= self.sigs.drain().stop();
             if self.stop {
@@ -420,10 +465,16 @@ impl<'a> Run<'a> {
                         return Ok(Idle::Stop);
                     }
                     if p.child && live.proc.try_wait()?.is_some() {
-                        return self.bury("it exited", "between rounds", false).map(Idle::Died);
+                        return self
+                            .bury("it exited", "between rounds", false)
+                            .map(Idle::Died);
                     }
                 }
-                Event::Eof => return self.bury("it closed its FIFO", "between rounds", false).map(Idle::Died),
+                Event::Eof => {
+                    return self
+                        .bury("it closed its FIFO", "between rounds", false)
+                        .map(Idle::Died);
+                }
                 // A doorbell for a round already done (adaptive mode rings when unsure).
                 Event::Frame(f) if f.kind == Kind::Reply && f.seq <= self.seq => {}
                 Event::Frame(f) => bail!(
@@ -449,13 +500,24 @@ impl<'a> Run<'a> {
         seg.store(Field::RequestLen, self.pattern.len() as u64);
         let deadline = Instant::now() + self.args.timeout;
         let live = self.child.as_mut().ok_or_else(|| eyre!("no secondary"))?;
-        let to = live.to.as_ref().ok_or_else(|| eyre!("no FIFO to the secondary"))?;
+        let to = live
+            .to
+            .as_ref()
+            .ok_or_else(|| eyre!("no FIFO to the secondary"))?;
         if self.turns.publish(seg, seq, to, deadline)? == Sent::PeerGone {
-            return self.bury("its FIFO was closed (EPIPE)", &during, false).map(Round::Died);
+            return self
+                .bury("its FIFO was closed (EPIPE)", &during, false)
+                .map(Round::Died);
         }
         loop {
             let live = self.child.as_mut().ok_or_else(|| eyre!("no secondary"))?;
-            match self.turns.wait(seg, seq, &mut live.from, Some(deadline), Some(self.sigs.fd()))? {
+            match self.turns.wait(
+                seg,
+                seq,
+                &mut live.from,
+                Some(deadline),
+                Some(self.sigs.fd()),
+            )? {
                 Wait::Turn => break,
                 Wait::Woken => {
                     let p = self.sigs.drain();
@@ -464,9 +526,16 @@ impl<'a> Run<'a> {
                         return self.bury("it exited", &during, false).map(Round::Died);
                     }
                 }
-                Wait::Eof => return self.bury("it closed its FIFO", &during, false).map(Round::Died),
+                Wait::Eof => {
+                    return self
+                        .bury("it closed its FIFO", &during, false)
+                        .map(Round::Died);
+                }
                 Wait::TimedOut => {
-                    let why = format!("hung: no reply within --timeout {:?}; killed", self.args.timeout);
+                    let why = format!(
+                        "hung: no reply within --timeout {:?}; killed",
+                        self.args.timeout
+                    );
                     return self.bury(&why, &during, true).map(Round::Died);
                 }
                 Wait::Other(f) => bail!(
@@ -503,8 +572,12 @@ impl<'a> Run<'a> {
     /// The orderly stop: ask the secondary to stop, wait for its ack and its exit, reap it.
     fn stop_secondary(&mut self) -> Result<()> {
         self.notify.stopping();
-        let Some(mut live) = self.child.take() else { return Ok(()) };
-        self.inst.seg.store(Field::PrimaryState, State::Stopping as u64);
+        let Some(mut live) = self.child.take() else {
+            return Ok(());
+        };
+        self.inst
+            .seg
+            .store(Field::PrimaryState, State::Stopping as u64);
         let grace = self.args.timeout;
         let deadline = Instant::now() + grace;
         if let Some(to) = &live.to {
@@ -530,7 +603,10 @@ impl<'a> Run<'a> {
         let status = match spawn::wait_until(&mut live.proc, deadline, self.sigs, &mut ignored)? {
             Some(status) => status,
             None => {
-                crate::warn!("secondary {} did not stop within {grace:?}; killed it", live.pid);
+                crate::warn!(
+                    "secondary {} did not stop within {grace:?}; killed it",
+                    live.pid
+                );
                 spawn::kill_and_reap(&mut live.proc)?
             }
         };

@@ -116,7 +116,13 @@ impl Turns {
 
     /// Publishes turn `seq` (our data for it is already in the segment) and wakes the peer
     /// if it needs waking.
-    pub fn publish(&self, seg: &Segment, seq: u64, to_peer: &Writer, deadline: Instant) -> Result<Sent> {
+    pub fn publish(
+        &self,
+        seg: &Segment,
+        seq: u64,
+        to_peer: &Writer,
+        deadline: Instant,
+    ) -> Result<Sent> {
         match self.mode {
             SyncMode::Fifo => {
                 seg.field(self.mine).store(seq, Ordering::Release);
@@ -200,7 +206,9 @@ impl Turns {
                             );
                         }
                         if !self.arrived(seg, want, Ordering::Acquire)? {
-                            bail!("the peer announced round {want} but did not publish it in the segment");
+                            bail!(
+                                "the peer announced round {want} but did not publish it in the segment"
+                            );
                         }
                         return Ok(Wait::Turn);
                     }
@@ -255,5 +263,118 @@ fn event_to_wait(event: fifo::Event) -> Wait {
         fifo::Event::Eof => Wait::Eof,
         fifo::Event::Woken => Wait::Woken,
         fifo::Event::TimedOut => Wait::TimedOut,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The adaptive protocol under stress: two threads play primary and secondary over a
+    //! real segment and a real FIFO pair, with random delays on both sides so that every
+    //! interleaving of spin, announce, re-check and sleep happens. A lost wake-up shows as a
+    //! wait that times out.
+    use super::*;
+    use crate::fifo;
+    use crate::names::Paths;
+    use crate::rundir::RuntimeDir;
+
+    struct Jitter(u64);
+
+    impl Jitter {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        /// Mostly nothing; sometimes a spin around the peer's spin budget, a yield or a sleep.
+        fn delay(&mut self, spin: Duration) {
+            let r = self.next();
+            match r % 100 {
+                0..=59 => {}
+                60..=89 => {
+                    let d = Duration::from_nanos(r % (3 * spin.as_nanos() as u64 + 1));
+                    let t = Instant::now();
+                    while t.elapsed() < d {
+                        std::hint::spin_loop();
+                    }
+                }
+                90..=97 => std::thread::yield_now(),
+                _ => std::thread::sleep(Duration::from_micros(r % 50)),
+            }
+        }
+    }
+
+    fn rounds() -> u64 {
+        std::env::var("OSPS_STRESS_ROUNDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1_000_000)
+    }
+
+    #[test]
+    fn adaptive_mode_never_loses_a_wake_up_under_random_delays() {
+        let tmp = tempfile::tempdir().unwrap();
+        let name = format!("stress-{}", std::process::id());
+        let paths = Paths::new(name.parse().unwrap(), tmp.path().join("run"));
+        let dir = RuntimeDir::ensure(&paths.runtime_dir).unwrap();
+        let seg = Segment::create(&paths, 4096).unwrap();
+        let (p2s, s2p) = paths.fifo_files(0);
+        fifo::create(&dir, &p2s).unwrap();
+        fifo::create(&dir, &s2p).unwrap();
+        let mut primary_in = Reader::open(&dir, &s2p).unwrap();
+        let mut secondary_in = Reader::open(&dir, &p2s).unwrap();
+        let primary_out = Writer::try_open(&dir, &p2s).unwrap().unwrap();
+        let secondary_out = Writer::try_open(&dir, &s2p).unwrap().unwrap();
+        // A small spin budget so that most turns go through announce-and-sleep.
+        let spin = Duration::from_micros(2);
+        let n = rounds();
+        let patience = Duration::from_secs(5);
+        std::thread::scope(|s| {
+            let seg = &seg;
+            s.spawn(move || {
+                let turns = Turns::new(Role::Secondary, SyncMode::Adaptive, spin);
+                let mut jitter = Jitter(0x1234_5678_9abc_def1);
+                for want in 1..=n {
+                    let w = turns
+                        .wait(
+                            seg,
+                            want,
+                            &mut secondary_in,
+                            Some(Instant::now() + patience),
+                            None,
+                        )
+                        .unwrap();
+                    assert_eq!(w, Wait::Turn, "secondary stalled waiting for round {want}");
+                    jitter.delay(spin);
+                    turns
+                        .publish(seg, want, &secondary_out, Instant::now() + patience)
+                        .unwrap();
+                }
+            });
+            let turns = Turns::new(Role::Primary, SyncMode::Adaptive, spin);
+            let mut jitter = Jitter(0x0fed_cba9_8765_4321);
+            for seq in 1..=n {
+                jitter.delay(spin);
+                turns
+                    .publish(seg, seq, &primary_out, Instant::now() + patience)
+                    .unwrap();
+                let w = turns
+                    .wait(
+                        seg,
+                        seq,
+                        &mut primary_in,
+                        Some(Instant::now() + patience),
+                        None,
+                    )
+                    .unwrap();
+                assert_eq!(
+                    w,
+                    Wait::Turn,
+                    "primary stalled waiting for the reply to round {seq}"
+                );
+            }
+        });
+        seg.unlink().unwrap();
     }
 }

@@ -9,13 +9,20 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
 
-use common::{TestEnv, field, kill, output_within, process_alive, run, stderr_of, stdout_of, wait_gone};
+use common::{
+    TestEnv, field, kill, output_within, process_alive, run, stderr_of, stdout_of, wait_gone,
+};
 
 const T: Duration = Duration::from_secs(30);
 
 fn json(out: &std::process::Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}\nstderr: {}", stdout_of(out), stderr_of(out)))
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            stdout_of(out),
+            stderr_of(out)
+        )
+    })
 }
 
 #[test]
@@ -23,7 +30,17 @@ fn a_run_with_rounds_verifies_every_round_and_leaves_nothing() {
     for sync in ["fifo", "adaptive"] {
         let env = TestEnv::new("rounds");
         let mut cmd = env.cmd("primary");
-        cmd.args(["--rounds", "2000", "--payload", "1000", "--size", "64K", "--json", "--sync", sync]);
+        cmd.args([
+            "--rounds",
+            "2000",
+            "--payload",
+            "1000",
+            "--size",
+            "64K",
+            "--json",
+            "--sync",
+            sync,
+        ]);
         let out = run(cmd, T);
         assert!(out.status.success(), "{sync}: {}", stderr_of(&out));
         let v = json(&out);
@@ -82,7 +99,10 @@ fn sigint_and_sigterm_stop_both_in_order_with_status_zero() {
         assert!(out.status.success(), "signal {signal}: {}", stderr_of(&out));
         let v = json(&out);
         assert_eq!(v["stopped_by"], "signal");
-        assert_eq!(v["secondary_exit"], 0, "the secondary stopped in order: {v}");
+        assert_eq!(
+            v["secondary_exit"], 0,
+            "the secondary stopped in order: {v}"
+        );
         assert!(!process_alive(secondary));
         env.assert_no_leftovers();
     }
@@ -93,7 +113,11 @@ fn ctrl_c_to_the_process_group_is_an_orderly_stop() {
     let env = TestEnv::new("ctrlc");
     let mut cmd = env.cmd("primary");
     cmd.args(["--interval", "20ms", "--json"]).process_group(0);
-    let child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let pgid = child.id();
     env.wait_secondary(T);
     env.wait_rounds(2, T);
@@ -103,7 +127,10 @@ fn ctrl_c_to_the_process_group_is_an_orderly_stop() {
     let out = output_within(child, T);
     assert!(out.status.success(), "{}", stderr_of(&out));
     let v = json(&out);
-    assert_eq!(v["secondary_exit"], 0, "the secondary must not die of the group's SIGINT: {v}");
+    assert_eq!(
+        v["secondary_exit"], 0,
+        "the secondary must not die of the group's SIGINT: {v}"
+    );
     env.assert_no_leftovers();
 }
 
@@ -114,7 +141,11 @@ fn a_killed_secondary_is_noticed_reaped_and_everything_removed() {
     let started = Instant::now();
     assert!(kill(secondary, libc::SIGKILL));
     let out = output_within(env.take_child(primary), T);
-    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(out.status.code(), Some(4), "{}", stderr_of(&out));
     let err = stderr_of(&out);
     assert!(err.contains("killed by signal 9 (SIGKILL)"), "{err}");
@@ -132,7 +163,10 @@ fn a_killed_primary_makes_the_secondary_exit_within_a_second() {
     assert!(kill(primary, libc::SIGKILL));
     let mut child = env.take_child(primary);
     let _ = child.wait();
-    assert!(wait_gone(secondary, Duration::from_secs(1)), "the secondary outlived its primary by over 1 s");
+    assert!(
+        wait_gone(secondary, Duration::from_secs(1)),
+        "the secondary outlived its primary by over 1 s"
+    );
     // The objects stay for `osps cleanup`; remove them so the test leaves nothing.
     let _ = std::fs::remove_file(env.shm_path());
 }
@@ -158,7 +192,11 @@ fn bad_names_sizes_payloads_and_durations_are_usage_errors() {
         cmd.args(*args).arg("--rounds").arg("1");
         let out = run(cmd, T);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr_of(&out));
-        assert!(stderr_of(&out).contains(needle), "{args:?}: {}", stderr_of(&out));
+        assert!(
+            stderr_of(&out).contains(needle),
+            "{args:?}: {}",
+            stderr_of(&out)
+        );
         env.assert_no_leftovers();
     }
 }
@@ -170,7 +208,11 @@ fn a_secondary_started_by_hand_without_a_primary_fails_clearly() {
     std::fs::set_permissions(&env.runtime_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
     let out = run(env.cmd("secondary"), T);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr_of(&out).contains("there is no segment"), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("there is no segment"),
+        "{}",
+        stderr_of(&out)
+    );
 }
 
 fn assert_refused(env: &TestEnv, needle: &str) {
@@ -178,7 +220,11 @@ fn assert_refused(env: &TestEnv, needle: &str) {
     cmd.args(["--rounds", "1"]);
     let out = run(cmd, T);
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
-    assert!(stderr_of(&out).contains(needle), "expected {needle:?} in: {}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains(needle),
+        "expected {needle:?} in: {}",
+        stderr_of(&out)
+    );
 }
 
 #[test]
@@ -190,9 +236,17 @@ fn planted_objects_are_refused_and_canaries_untouched() {
     std::os::unix::fs::symlink(&canary, env.shm_path()).unwrap();
     assert_refused(&env, &env.shm_path().display().to_string());
     assert_eq!(std::fs::read(&canary).unwrap(), b"precious");
-    assert!(std::fs::symlink_metadata(env.shm_path()).unwrap().file_type().is_symlink());
+    assert!(
+        std::fs::symlink_metadata(env.shm_path())
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
     std::fs::remove_file(env.shm_path()).unwrap();
-    assert!(!env.lock_path().exists(), "the refused start left its lock file");
+    assert!(
+        !env.lock_path().exists(),
+        "the refused start left its lock file"
+    );
 
     // A regular file, a symlink, and a 0666 FIFO at a FIFO path.
     for plant in ["file", "symlink", "fifo"] {
@@ -214,8 +268,14 @@ fn planted_objects_are_refused_and_canaries_untouched() {
         }
         assert_refused(&env, &at.display().to_string());
         assert_eq!(std::fs::read(&canary).unwrap(), b"precious", "{plant}");
-        assert!(std::fs::symlink_metadata(&at).is_ok(), "{plant}: the planted object was removed");
-        assert!(!env.shm_path().exists(), "{plant}: the refused start left its segment");
+        assert!(
+            std::fs::symlink_metadata(&at).is_ok(),
+            "{plant}: the planted object was removed"
+        );
+        assert!(
+            !env.shm_path().exists(),
+            "{plant}: the refused start left its segment"
+        );
     }
 }
 
@@ -240,7 +300,11 @@ fn a_second_primary_with_the_same_name_is_refused_naming_the_running_pid() {
     cmd.args(["--rounds", "1"]);
     let out = run(cmd, T);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr_of(&out).contains(&format!("primary pid {primary}")), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains(&format!("primary pid {primary}")),
+        "{}",
+        stderr_of(&out)
+    );
     // The first one is unharmed and still stops in order.
     let before = env.header_field(field::ROUNDS_COMPLETED).unwrap();
     env.wait_rounds(before + 2, T);
@@ -255,7 +319,12 @@ fn objects_have_private_modes_whatever_the_umask() {
     let mut env = TestEnv::new("modes");
     let (primary, _) = start_running(&mut env, &[]);
     assert_eq!(common::mode_of(&env.runtime_dir), 0o700);
-    for p in [env.shm_path(), env.lock_path(), env.p2s_path(), env.s2p_path()] {
+    for p in [
+        env.shm_path(),
+        env.lock_path(),
+        env.p2s_path(),
+        env.s2p_path(),
+    ] {
         assert_eq!(common::mode_of(&p), 0o600, "{}", p.display());
     }
     assert!(kill(primary, libc::SIGTERM));
@@ -267,8 +336,14 @@ fn objects_have_private_modes_whatever_the_umask() {
 fn the_header_reports_both_pids_and_growing_counters() {
     let mut env = TestEnv::new("header");
     let (primary, secondary) = start_running(&mut env, &[]);
-    assert_eq!(env.header_field(field::PRIMARY_PID), Some(u64::from(primary)));
-    assert_eq!(env.header_field(field::SECONDARY_PID), Some(u64::from(secondary)));
+    assert_eq!(
+        env.header_field(field::PRIMARY_PID),
+        Some(u64::from(primary))
+    );
+    assert_eq!(
+        env.header_field(field::SECONDARY_PID),
+        Some(u64::from(secondary))
+    );
     assert_eq!(env.header_field(field::SEGMENT_SIZE), Some(1 << 20));
     let served = env.header_field(field::ROUNDS_SERVED).unwrap();
     env.wait_rounds(env.header_field(field::ROUNDS_COMPLETED).unwrap() + 2, T);

@@ -15,7 +15,8 @@ fn the_primary_speaks_sd_notify_ready_status_watchdog_stopping() {
     let env = TestEnv::new("notify");
     let sock_path = env.tmp.path().join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut cmd = env.cmd("primary");
     cmd.args(["--interval", "1s"])
         .env("NOTIFY_SOCKET", &sock_path)
@@ -28,14 +29,22 @@ fn the_primary_speaks_sd_notify_ready_status_watchdog_stopping() {
     let mut messages = Vec::new();
     let mut buf = [0u8; 4096];
     // Collect until we saw READY and three watchdog pings (about 300 ms of 100 ms pings).
-    while messages.iter().filter(|m: &&String| m.contains("WATCHDOG=1")).count() < 3 {
-        let n = sock.recv(&mut buf).expect("no sd_notify message within 10 s");
+    while messages
+        .iter()
+        .filter(|m: &&String| m.contains("WATCHDOG=1"))
+        .count()
+        < 3
+    {
+        let n = sock
+            .recv(&mut buf)
+            .expect("no sd_notify message within 10 s");
         messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
     }
     assert!(kill(pid, libc::SIGTERM));
     let out = output_within(child, Duration::from_secs(30));
     assert!(out.status.success(), "{}", stderr_of(&out));
-    sock.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     while let Ok(n) = sock.recv(&mut buf) {
         messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
     }
@@ -43,8 +52,15 @@ fn the_primary_speaks_sd_notify_ready_status_watchdog_stopping() {
     let first = &messages[0];
     assert!(first.starts_with("READY=1"), "first message: {messages:?}");
     assert!(first.contains("STATUS=instance"), "{messages:?}");
-    let stopping = messages.iter().position(|m| m.contains("STOPPING=1")).expect("no STOPPING=1");
-    assert_eq!(stopping, messages.len() - 1, "STOPPING=1 comes last: {messages:?}");
+    let stopping = messages
+        .iter()
+        .position(|m| m.contains("STOPPING=1"))
+        .expect("no STOPPING=1");
+    assert_eq!(
+        stopping,
+        messages.len() - 1,
+        "STOPPING=1 comes last: {messages:?}"
+    );
     env.assert_no_leftovers();
 }
 
@@ -52,7 +68,9 @@ fn the_primary_speaks_sd_notify_ready_status_watchdog_stopping() {
 fn without_notify_socket_nothing_is_sent_and_the_run_is_unchanged() {
     let env = TestEnv::new("nonotify");
     let mut cmd = env.cmd("primary");
-    cmd.args(["--rounds", "5"]).env_remove("NOTIFY_SOCKET").env("WATCHDOG_USEC", "1000");
+    cmd.args(["--rounds", "5"])
+        .env_remove("NOTIFY_SOCKET")
+        .env("WATCHDOG_USEC", "1000");
     let out = common::run(cmd, Duration::from_secs(30));
     assert!(out.status.success(), "{}", stderr_of(&out));
 }
