@@ -44,6 +44,7 @@ pub enum Command {
     Secondary(SecondaryArgs),
     Inspect(InspectArgs),
     Cleanup(CleanupArgs),
+    Client(ClientArgs),
     #[command(hide = true)]
     Generate(GenerateArgs),
 }
@@ -131,6 +132,34 @@ pub struct PrimaryArgs {
     /// Print the final summary as one JSON object on stdout
     #[arg(long)]
     pub json: bool,
+
+    /// Serve clients (see osps-client(1)) on RUNDIR/NAME.sock instead of running rounds
+    #[arg(long, conflicts_with = "rounds")]
+    pub serve: bool,
+
+    /// With --serve, also accept clients on this TCP address (loopback only without --tcp-any)
+    #[arg(long, value_name = "ADDR:PORT", requires = "serve")]
+    pub tcp: Option<String>,
+
+    /// Allow --tcp to bind a non-loopback address
+    #[arg(long, requires = "tcp")]
+    pub tcp_any: bool,
+
+    /// With --serve, how many secondaries share the work (each its own FIFO pair and slot)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64), value_name = "N")]
+    pub secondaries: u32,
+
+    /// With --serve, the longest request line; longer ones get `ERR line too long`
+    #[arg(long, default_value = "64K", value_parser = units::parse_payload, value_name = "BYTES")]
+    pub max_line: u64,
+
+    /// With --serve, how many clients may be connected at once
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    pub max_clients: u32,
+
+    /// With --serve, how many requests may wait for a free secondary; beyond, `ERR busy`
+    #[arg(long, default_value_t = 4096, value_name = "N")]
+    pub queue: u32,
 }
 
 /// The worker side; normally started by `osps primary`, never by hand except to debug.
@@ -155,6 +184,42 @@ pub struct SecondaryArgs {
     /// How long to wait for the primary's ready after saying hello
     #[arg(long, default_value = "5s", value_parser = units::parse_duration, value_name = "DURATION")]
     pub start_timeout: Duration,
+
+    /// Which secondary of the pool this is (0 for the first; set by the primary)
+    #[arg(long, default_value_t = 0, value_name = "I")]
+    pub index: u32,
+
+    /// Answer client requests (the primary's --serve mode) instead of reversing payloads
+    #[arg(long)]
+    pub serve: bool,
+}
+
+/// Send requests to a serving primary and print the replies.
+///
+/// Each REQUEST argument is sent as one line (or, without arguments, each line of stdin);
+/// each reply is printed on its own line. Requests: PING, ECHO <text>, REV <text>,
+/// SHA256 <text>, STATS. Exit status 1 if any reply was `ERR ...`.
+#[derive(Debug, Args, Clone)]
+#[command(verbatim_doc_comment)]
+pub struct ClientArgs {
+    #[command(flatten)]
+    pub instance: InstanceArgs,
+
+    /// Connect to this Unix socket instead of RUNDIR/NAME.sock
+    #[arg(long, value_name = "PATH", conflicts_with = "tcp")]
+    pub socket: Option<PathBuf>,
+
+    /// Connect over TCP instead of the Unix socket
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub tcp: Option<String>,
+
+    /// How long to wait for each reply
+    #[arg(long, default_value = "10s", value_parser = units::parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+
+    /// Requests, one per argument (default: one per line of stdin)
+    #[arg(value_name = "REQUEST")]
+    pub requests: Vec<String>,
 }
 
 /// Show instances (segment, lock, FIFOs, processes) as one JSON document on stdout.

@@ -29,7 +29,29 @@
 //! |    160 | `reply_len`           | secondary  | reply bytes of that round                  |
 //! |    168 | `secondary_sleeping`  | secondary  | 1: blocked on its FIFO                     |
 //! |    176 | `rounds_served`       | secondary  | rounds this secondary answered             |
-//! |    184 | reserved (zero)       |            | up to 256                                  |
+//! |    184 | reserved (zero)       |            |                                            |
+//! |    192 | `workers`             | creator    | secondaries in the pool, 1 to 64           |
+//! |    200 | `clients`             | primary    | connected clients (`--serve`)              |
+//! |    208 | `queued`              | primary    | requests waiting for a free secondary      |
+//! |    216 | `requests`            | primary    | requests answered (`--serve`)              |
+//! |    224 | reserved (zero)       |            | up to 256                                  |
+//!
+//! With a pool of `workers` secondaries (`osps primary --serve --secondaries N`), the first
+//! secondary uses the fields above and each further secondary `i` (1 to N-1) has a
+//! 128-byte scoreboard entry at `256 + 128 * (i - 1)`, one cache line per writer:
+//!
+//! | entry offset | field | written by |   | entry offset | field | written by |
+//! |---:|---|---|---|---:|---|---|
+//! | 0 | `request_seq` | primary | | 64 | `pid` | secondary |
+//! | 8 | `request_len` | primary | | 72 | `state` | secondary |
+//! | 16 | `primary_sleeping` | primary | | 80 | `heartbeat` | secondary |
+//! | 24 | `restarts` | primary | | 88 | `reply_seq` | secondary |
+//! | | | | | 96 | `reply_len` | secondary |
+//! | | | | | 104 | `secondary_sleeping` | secondary |
+//! | | | | | 112 | `served` | secondary |
+//!
+//! `header_len` and `data_offset` are then `256 + 128 * (N - 1)`, and the data area is
+//! cut into N equal slots (a multiple of 64 bytes each), one per secondary.
 //!
 //! Decoding works on a copied snapshot (`[u8; HEADER_LEN]`), never on the live memory, so a
 //! peer changing a field while we check it cannot make us accept what we rejected.
@@ -70,6 +92,101 @@ pub enum Field {
     ReplyLen = 160,
     SecondarySleeping = 168,
     RoundsServed = 176,
+    Workers = 192,
+    Clients = 200,
+    Queued = 208,
+    Requests = 216,
+}
+
+/// The most secondaries a pool can have.
+pub const MAX_WORKERS: usize = 64;
+/// Size of one scoreboard entry (secondaries 1 and up).
+pub const ENTRY_LEN: usize = 128;
+
+/// The header's length (and the data area's offset) for a pool of `workers` secondaries.
+pub const fn header_len_for(workers: usize) -> usize {
+    HEADER_LEN + ENTRY_LEN * (workers - 1)
+}
+
+/// Byte offsets of the fields one secondary and the primary use for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorkerFields {
+    pub request_seq: usize,
+    pub request_len: usize,
+    pub primary_sleeping: usize,
+    /// Restarts of this secondary (secondary 0: the instance's `restarts`).
+    pub restarts: usize,
+    pub pid: usize,
+    pub state: usize,
+    pub heartbeat: usize,
+    pub reply_seq: usize,
+    pub reply_len: usize,
+    pub secondary_sleeping: usize,
+    pub served: usize,
+}
+
+/// Where secondary `index`'s fields live (0: the base header; others: the scoreboard).
+pub const fn worker_fields(index: usize) -> WorkerFields {
+    if index == 0 {
+        return WorkerFields {
+            request_seq: Field::RequestSeq.offset(),
+            request_len: Field::RequestLen.offset(),
+            primary_sleeping: Field::PrimarySleeping.offset(),
+            restarts: Field::Restarts.offset(),
+            pid: Field::SecondaryPid.offset(),
+            state: Field::SecondaryState.offset(),
+            heartbeat: Field::SecondaryHeartbeat.offset(),
+            reply_seq: Field::ReplySeq.offset(),
+            reply_len: Field::ReplyLen.offset(),
+            secondary_sleeping: Field::SecondarySleeping.offset(),
+            served: Field::RoundsServed.offset(),
+        };
+    }
+    let e = HEADER_LEN + ENTRY_LEN * (index - 1);
+    WorkerFields {
+        request_seq: e,
+        request_len: e + 8,
+        primary_sleeping: e + 16,
+        restarts: e + 24,
+        pid: e + 64,
+        state: e + 72,
+        heartbeat: e + 80,
+        reply_seq: e + 88,
+        reply_len: e + 96,
+        secondary_sleeping: e + 104,
+        served: e + 112,
+    }
+}
+
+/// One secondary's scoreboard line, decoded from a snapshot (for inspect and STATS).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WorkerView {
+    pub index: usize,
+    pub pid: u64,
+    pub state: &'static str,
+    pub restarts: u64,
+    pub served: u64,
+    pub heartbeat_ns: u64,
+}
+
+/// Reads secondary `index` out of a snapshot of the whole header (`None` if it is
+/// shorter than that entry). Unknown states read as "unknown": never a panic.
+pub fn worker_view(bytes: &[u8], index: usize) -> Option<WorkerView> {
+    let f = worker_fields(index);
+    let word = |off: usize| -> Option<u64> {
+        let b = bytes.get(off..off + 8)?;
+        let mut w = [0u8; 8];
+        w.copy_from_slice(b);
+        Some(u64::from_ne_bytes(w))
+    };
+    Some(WorkerView {
+        index,
+        pid: word(f.pid)?,
+        state: State::from_u64(word(f.state)?).map_or("unknown", State::as_str),
+        restarts: word(f.restarts)?,
+        served: word(f.served)?,
+        heartbeat_ns: word(f.heartbeat)?,
+    })
 }
 
 impl Field {
@@ -149,6 +266,11 @@ pub struct Header {
     pub rounds_served: u64,
     pub primary_sleeping: bool,
     pub secondary_sleeping: bool,
+    /// Secondaries in the pool (1 unless `--serve --secondaries N`).
+    pub workers: u64,
+    pub clients: u64,
+    pub queued: u64,
+    pub requests: u64,
 }
 
 /// Why a header snapshot was rejected.
@@ -200,15 +322,18 @@ pub fn put(bytes: &mut [u8; HEADER_LEN], f: Field, value: u64) {
     bytes[f.offset()..f.offset() + 8].copy_from_slice(&value.to_ne_bytes());
 }
 
-/// The header of a fresh segment of `segment_size` bytes.
-pub fn initial(segment_size: u64, created_unix_ms: u64, primary_pid: u64) -> [u8; HEADER_LEN] {
+/// The base header of a fresh segment of `segment_size` bytes for `workers` secondaries
+/// (the scoreboard entries after it start as zeros).
+pub fn initial(segment_size: u64, created_unix_ms: u64, primary_pid: u64, workers: usize) -> [u8; HEADER_LEN] {
+    let len = header_len_for(workers.clamp(1, MAX_WORKERS)) as u64;
     let mut h = [0u8; HEADER_LEN];
     h[..8].copy_from_slice(&MAGIC);
     put(&mut h, Field::Version, VERSION);
-    put(&mut h, Field::HeaderLen, HEADER_LEN as u64);
+    put(&mut h, Field::HeaderLen, len);
     put(&mut h, Field::SegmentSize, segment_size);
-    put(&mut h, Field::DataOffset, HEADER_LEN as u64);
-    put(&mut h, Field::DataSize, segment_size.saturating_sub(HEADER_LEN as u64));
+    put(&mut h, Field::DataOffset, len);
+    put(&mut h, Field::DataSize, segment_size.saturating_sub(len));
+    put(&mut h, Field::Workers, workers.clamp(1, MAX_WORKERS) as u64);
     put(&mut h, Field::CreatedUnixMs, created_unix_ms);
     put(&mut h, Field::PrimaryPid, primary_pid);
     put(&mut h, Field::PrimaryState, State::Starting as u64);
@@ -237,11 +362,18 @@ pub fn decode(bytes: &[u8], actual_size: u64) -> Result<Header, HeaderError> {
     let segment_size = get(bytes, Field::SegmentSize);
     let data_offset = get(bytes, Field::DataOffset);
     let data_size = get(bytes, Field::DataSize);
-    if header_len != HEADER_LEN as u64 {
-        return Err(HeaderError::BadLayout(format!("header_len is {header_len}, expected {HEADER_LEN}")));
+    let workers = get(bytes, Field::Workers);
+    if workers == 0 || workers > MAX_WORKERS as u64 {
+        return Err(HeaderError::BadLayout(format!("workers is {workers}, expected 1 to {MAX_WORKERS}")));
     }
-    if data_offset != HEADER_LEN as u64 {
-        return Err(HeaderError::BadLayout(format!("data_offset is {data_offset}, expected {HEADER_LEN}")));
+    let expected_len = header_len_for(workers as usize) as u64;
+    if header_len != expected_len {
+        return Err(HeaderError::BadLayout(format!(
+            "header_len is {header_len}, expected {expected_len} for {workers} secondaries"
+        )));
+    }
+    if data_offset != header_len {
+        return Err(HeaderError::BadLayout(format!("data_offset is {data_offset}, expected {header_len}")));
     }
     if segment_size != actual_size {
         return Err(HeaderError::SizeMismatch { header: segment_size, actual: actual_size });
@@ -285,6 +417,10 @@ pub fn decode(bytes: &[u8], actual_size: u64) -> Result<Header, HeaderError> {
         rounds_served: get(bytes, Field::RoundsServed),
         primary_sleeping: get(bytes, Field::PrimarySleeping) != 0,
         secondary_sleeping: get(bytes, Field::SecondarySleeping) != 0,
+        workers,
+        clients: get(bytes, Field::Clients),
+        queued: get(bytes, Field::Queued),
+        requests: get(bytes, Field::Requests),
     })
 }
 
@@ -296,7 +432,7 @@ mod tests {
     const SIZE: u64 = 1 << 20;
 
     fn fresh() -> [u8; HEADER_LEN] {
-        initial(SIZE, 1_700_000_000_000, 42)
+        initial(SIZE, 1_700_000_000_000, 42, 1)
     }
 
     #[test]
@@ -320,6 +456,10 @@ mod tests {
             Field::SecondaryPid, Field::SecondaryState, Field::SecondaryHeartbeat,
             Field::ReplySeq, Field::ReplyLen, Field::SecondarySleeping, Field::RoundsServed,
         ];
+        let pool = [Field::Workers, Field::Clients, Field::Queued, Field::Requests];
+        for (i, f) in pool.iter().enumerate() {
+            assert_eq!(f.offset(), 192 + 8 * i);
+        }
         for (i, f) in all.iter().enumerate() {
             assert_eq!(f.offset() % 8, 0);
             assert!(f.offset() + 8 <= HEADER_LEN);
@@ -353,13 +493,40 @@ mod tests {
             decode(&fresh(), SIZE / 2),
             Err(HeaderError::SizeMismatch { header: SIZE, actual: SIZE / 2 })
         );
-        let mut huge = initial(u64::MAX - 7, 0, 1);
+        let mut huge = initial(u64::MAX - 7, 0, 1, 1);
         put(&mut huge, Field::DataSize, u64::MAX - 7 - HEADER_LEN as u64);
         assert!(decode(&huge, u64::MAX - 7).is_err());
         assert_eq!(
             decode(&with(Field::SecondaryState, 99), SIZE),
             Err(HeaderError::BadState { side: "secondary", value: 99 })
         );
+    }
+
+    #[test]
+    fn a_pool_header_places_each_secondary_in_its_own_entry() {
+        let size = 1u64 << 20;
+        let h = initial(size, 0, 1, 4);
+        let d = decode(&h, size).unwrap();
+        assert_eq!(d.workers, 4);
+        assert_eq!(d.data_offset, (HEADER_LEN + 3 * ENTRY_LEN) as u64);
+        assert_eq!(d.data_offset + d.data_size, size);
+        assert_eq!(worker_fields(0).reply_seq, Field::ReplySeq.offset());
+        assert_eq!(worker_fields(1).request_seq, HEADER_LEN);
+        assert_eq!(worker_fields(2).pid, HEADER_LEN + ENTRY_LEN + 64);
+        let last = worker_fields(MAX_WORKERS - 1);
+        assert!(last.served + 8 <= header_len_for(MAX_WORKERS));
+        // Primary-written and secondary-written words of an entry sit on different lines.
+        assert_ne!(worker_fields(3).request_seq / 64, worker_fields(3).reply_seq / 64);
+        let mut bad = h;
+        put(&mut bad, Field::Workers, 0);
+        assert!(decode(&bad, size).is_err());
+        put(&mut bad, Field::Workers, 65);
+        assert!(decode(&bad, size).is_err());
+        let mut whole = h.to_vec();
+        whole.resize(header_len_for(4), 0);
+        let v = worker_view(&whole, 3).unwrap();
+        assert_eq!((v.index, v.state), (3, "absent"));
+        assert!(worker_view(&whole, 4).is_none());
     }
 
     proptest! {
@@ -380,7 +547,7 @@ mod tests {
         #[test]
         fn valid_sizes_round_trip(pages in 1u64..1024, pid in any::<u32>()) {
             let size = pages * 4096;
-            let d = decode(&initial(size, 5, u64::from(pid)), size).unwrap();
+            let d = decode(&initial(size, 5, u64::from(pid), 1), size).unwrap();
             prop_assert_eq!(d.segment_size, size);
             prop_assert_eq!(d.primary_pid, u64::from(pid));
         }

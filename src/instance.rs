@@ -25,10 +25,11 @@ pub struct Instance {
 impl Instance {
     /// Claims the name (recovering a stale instance), then creates the segment and the
     /// FIFO pair of the first secondary.
-    pub fn create(paths: Paths, size: u64) -> Result<Instance> {
+    /// `workers` secondaries share the segment (1 unless `--serve --secondaries N`).
+    pub fn create(paths: Paths, size: u64, workers: usize) -> Result<Instance> {
         let dir = RuntimeDir::ensure(&paths.runtime_dir)?;
         let lock = claim::claim(&dir, &paths)?;
-        let seg = match Segment::create(&paths, size) {
+        let seg = match Segment::create(&paths, size, workers) {
             Ok(seg) => seg,
             Err(e) => {
                 let _ = lock.remove(&dir);

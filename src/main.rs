@@ -4,6 +4,7 @@
 mod claim;
 mod cleanup;
 mod cli;
+mod client;
 mod exit;
 mod fifo;
 mod frame;
@@ -19,6 +20,7 @@ mod owned;
 mod payload;
 mod primary;
 mod procfs;
+mod protocol;
 mod rundir;
 mod secondary;
 mod segment;
@@ -44,6 +46,7 @@ fn main() {
         Command::Secondary(args) => secondary::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Cleanup(args) => cleanup::run(args),
+        Command::Client(args) => client::run(args),
         Command::Generate(args) => generate::run(args),
     };
     let exit = match result {

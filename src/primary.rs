@@ -62,7 +62,7 @@ pub fn run(args: &PrimaryArgs) -> Result<Exit> {
         args.instance.name.clone(),
         default_runtime_dir(args.instance.runtime_dir.as_deref()),
     );
-    let instance = Instance::create(paths, args.size)
+    let instance = Instance::create(paths, args.size, 1)
         .wrap_err_with(|| format!("starting instance {}", args.instance.name))?;
     crate::debug!(
         "instance {}: segment {} ({} bytes), FIFOs in {}",
@@ -148,7 +148,7 @@ impl<'a> Run<'a> {
             args,
             inst,
             sigs,
-            turns: Turns::new(Role::Primary, args.sync, args.spin),
+            turns: Turns::new(Role::Primary, args.sync, args.spin, 0),
             pattern: Pattern::new(args.payload as usize),
             child: None,
             seq: 0,

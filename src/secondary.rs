@@ -75,7 +75,7 @@ pub fn run(args: &SecondaryArgs) -> Result<Exit> {
 
 /// Answers rounds until the primary's Stop.
 fn serve(seg: &Segment, from: &mut Reader, to: &Writer, sigs: &SelfPipe, args: &SecondaryArgs, base: u64) -> Result<()> {
-    let turns = Turns::new(Role::Secondary, args.sync, args.spin);
+    let turns = Turns::new(Role::Secondary, args.sync, args.spin, 0);
     let area = seg.area();
     let mut want = base + 1;
     let mut served: u64 = 0;

@@ -31,6 +31,8 @@ pub struct Segment {
     map: MmapRaw,
     file: File,
     size: u64,
+    /// The header's length including the pool's scoreboard (where the data area starts).
+    header_len: usize,
     data_size: usize,
     path: PathBuf,
     shm_name: String,
@@ -59,7 +61,8 @@ pub fn monotonic_ns() -> u64 {
 impl Segment {
     /// Creates the segment exclusively with mode 0600, reserves its memory, maps it and
     /// writes a fresh header.
-    pub fn create(paths: &Paths, size: u64) -> Result<Segment> {
+    /// `workers` is the number of secondaries (1, or the pool of `--serve`).
+    pub fn create(paths: &Paths, size: u64, workers: usize) -> Result<Segment> {
         let name = paths.shm_name();
         let path = paths.shm_path();
         let fd = match shm_open(
@@ -82,7 +85,7 @@ impl Segment {
             }
         };
         let file = File::from(fd);
-        match Segment::init(file, size, &path, &name) {
+        match Segment::init(file, size, workers, &path, &name) {
             Ok(seg) => Ok(seg),
             Err(e) => {
                 // We made it, so we remove it; the error is what the user needs to see.
@@ -93,12 +96,16 @@ impl Segment {
     }
 
     /// Checks, reserves and maps a segment we just created, then writes its header.
-    fn init(file: File, size: u64, path: &std::path::Path, name: &str) -> Result<Segment> {
+    fn init(file: File, size: u64, workers: usize, path: &std::path::Path, name: &str) -> Result<Segment> {
         let st = fstat(&file).wrap_err("checking the new segment")?;
         owned::check(&st, path, Kind::Regular, 0o600)?;
+        let header_len = header::header_len_for(workers.clamp(1, header::MAX_WORKERS));
+        if (header_len as u64) >= size {
+            bail!("a {size}-byte segment cannot hold the header of {workers} secondaries; raise --size");
+        }
         reserve(&file, size).wrap_err_with(|| format!("reserving {size} bytes for {}", path.display()))?;
-        let seg = Segment::map(file, size, path, name)?;
-        let fresh = header::initial(size, now_unix_ms(), u64::from(std::process::id()));
+        let seg = Segment::map(file, size, header_len, path, name)?;
+        let fresh = header::initial(size, now_unix_ms(), u64::from(std::process::id()), workers);
         for word in 0..HEADER_LEN / 8 {
             let mut bytes = [0u8; 8];
             bytes.copy_from_slice(&fresh[word * 8..word * 8 + 8]);
@@ -129,14 +136,16 @@ impl Segment {
         if size < HEADER_LEN as u64 || size > crate::units::MAX_SEGMENT {
             bail!("{} is {size} bytes: not a valid osps segment", path.display());
         }
-        let seg = Segment::map(file, size, &path, &name)?;
-        header::decode(&seg.snapshot(), size)
+        let seg = Segment::map(file, size, HEADER_LEN, &path, &name)?;
+        let h = header::decode(&seg.snapshot(), size)
             .map_err(|e| eyre!("{}: {e}", path.display()))
             .wrap_err("validating the segment header")?;
-        Ok(seg)
+        // The validated copy says how long the whole header (with the pool's scoreboard) is.
+        let header_len = usize::try_from(h.header_len).wrap_err("header length does not fit in memory")?;
+        Ok(Segment { header_len, data_size: seg.data_size + HEADER_LEN - header_len, ..seg })
     }
 
-    fn map(file: File, size: u64, path: &std::path::Path, name: &str) -> Result<Segment> {
+    fn map(file: File, size: u64, header_len: usize, path: &std::path::Path, name: &str) -> Result<Segment> {
         let len = usize::try_from(size).wrap_err("segment size does not fit in memory")?;
         let map = MmapOptions::new()
             .len(len)
@@ -147,7 +156,8 @@ impl Segment {
             map,
             file,
             size,
-            data_size: len - HEADER_LEN,
+            header_len,
+            data_size: len - header_len,
             path: path.to_path_buf(),
             shm_name: name.to_string(),
             _guard: guard,
@@ -155,8 +165,10 @@ impl Segment {
     }
 
     fn word(&self, offset: usize) -> &AtomicU64 {
-        debug_assert!(offset % 8 == 0 && offset + 8 <= HEADER_LEN);
-        // SAFETY: the mapping is page-aligned and at least HEADER_LEN bytes long, so
+        // Offsets come from header.rs constants, never from the segment; a wrong one is a
+        // bug in osps, and stopping beats touching memory outside the header.
+        assert!(offset % 8 == 0 && offset + 8 <= self.header_len, "header offset {offset} out of range");
+        // SAFETY: the mapping is page-aligned and at least header_len bytes long, so
         // base + offset is 8-aligned and in bounds for the lifetime of &self. An AtomicU64
         // may be modified concurrently (by the peer process) without undefined behaviour.
         unsafe { AtomicU64::from_ptr(self.map.as_mut_ptr().add(offset).cast::<u64>()) }
@@ -165,6 +177,11 @@ impl Segment {
     /// One header field as an atomic.
     pub fn field(&self, f: Field) -> &AtomicU64 {
         self.word(f.offset())
+    }
+
+    /// The header word at `offset` (a scoreboard field of [`header::worker_fields`]).
+    pub fn at(&self, offset: usize) -> &AtomicU64 {
+        self.word(offset)
     }
 
     /// Reads a field (acquire: pairs with the writer's release store).
@@ -187,11 +204,29 @@ impl Segment {
         bytes
     }
 
+    /// A copy of the whole header, scoreboard included (for STATS and inspect).
+    pub fn snapshot_all(&self) -> Vec<u8> {
+        (0..self.header_len / 8)
+            .flat_map(|w| self.word(w * 8).load(Ordering::Relaxed).to_ne_bytes())
+            .collect()
+    }
+
     /// The data area (valid while `self` lives).
     pub fn area(&self) -> Area {
-        // SAFETY: HEADER_LEN <= size, so the result stays inside the mapping.
-        let ptr = unsafe { self.map.as_mut_ptr().add(HEADER_LEN) };
+        // SAFETY: header_len < size, so the result stays inside the mapping.
+        let ptr = unsafe { self.map.as_mut_ptr().add(self.header_len) };
         Area { ptr, len: self.data_size }
+    }
+
+    /// Secondary `index`'s slot when the data area is shared by `workers` secondaries:
+    /// equal parts, each a multiple of 64 bytes (so slots never share a cache line).
+    pub fn slot(&self, index: usize, workers: usize) -> Area {
+        let workers = workers.max(1);
+        let len = (self.data_size / workers) & !63;
+        let index = index.min(workers - 1);
+        // SAFETY: index < workers and len * workers <= data_size: inside the data area.
+        let ptr = unsafe { self.area().ptr.add(index * len) };
+        Area { ptr, len }
     }
 
     pub fn size(&self) -> u64 {
@@ -299,7 +334,8 @@ pub fn look(paths: &Paths) -> Result<Option<Look>> {
     if !owned::is_kind(&st, Kind::Regular) {
         return Ok(Some(Look { stat: st, head: Vec::new() }));
     }
-    let len = (st.st_size.max(0) as usize).min(HEADER_LEN);
+    // The base header and, for a pool, its scoreboard.
+    let len = (st.st_size.max(0) as usize).min(header::header_len_for(header::MAX_WORKERS));
     if len == 0 {
         return Ok(Some(Look { stat: st, head: Vec::new() }));
     }

@@ -32,7 +32,7 @@ use color_eyre::eyre::{Result, bail};
 
 use crate::fifo::{self, Reader, Sent, Writer};
 use crate::frame::{Frame, Kind};
-use crate::header::Field;
+use crate::header;
 use crate::segment::Segment;
 
 /// How the two sides wait for each other.
@@ -80,34 +80,37 @@ pub enum Wait {
 pub struct Turns {
     mode: SyncMode,
     spin: Duration,
-    mine: Field,
-    theirs: Field,
-    my_sleep: Field,
-    their_sleep: Field,
+    // Byte offsets in the header (see `header::worker_fields`).
+    mine: usize,
+    theirs: usize,
+    my_sleep: usize,
+    their_sleep: usize,
     my_kind: Kind,
     their_kind: Kind,
 }
 
 impl Turns {
-    pub fn new(role: Role, mode: SyncMode, spin: Duration) -> Turns {
+    /// The turn protocol between the primary and secondary `index` of the pool (0 if alone).
+    pub fn new(role: Role, mode: SyncMode, spin: Duration, index: usize) -> Turns {
+        let f = header::worker_fields(index);
         match role {
             Role::Primary => Turns {
                 mode,
                 spin,
-                mine: Field::RequestSeq,
-                theirs: Field::ReplySeq,
-                my_sleep: Field::PrimarySleeping,
-                their_sleep: Field::SecondarySleeping,
+                mine: f.request_seq,
+                theirs: f.reply_seq,
+                my_sleep: f.primary_sleeping,
+                their_sleep: f.secondary_sleeping,
                 my_kind: Kind::Request,
                 their_kind: Kind::Reply,
             },
             Role::Secondary => Turns {
                 mode,
                 spin,
-                mine: Field::ReplySeq,
-                theirs: Field::RequestSeq,
-                my_sleep: Field::SecondarySleeping,
-                their_sleep: Field::PrimarySleeping,
+                mine: f.reply_seq,
+                theirs: f.request_seq,
+                my_sleep: f.secondary_sleeping,
+                their_sleep: f.primary_sleeping,
                 my_kind: Kind::Reply,
                 their_kind: Kind::Request,
             },
@@ -125,14 +128,14 @@ impl Turns {
     ) -> Result<Sent> {
         match self.mode {
             SyncMode::Fifo => {
-                seg.field(self.mine).store(seq, Ordering::Release);
+                seg.at(self.mine).store(seq, Ordering::Release);
                 to_peer.send(&Frame::new(self.my_kind, seq), deadline)
             }
             SyncMode::Adaptive => {
                 // SeqCst store then SeqCst load: pairs with the waiter's store(sleeping)
                 // then load(counter) in `wait` (see the module comment).
-                seg.field(self.mine).store(seq, Ordering::SeqCst);
-                if seg.field(self.their_sleep).load(Ordering::SeqCst) != 0 {
+                seg.at(self.mine).store(seq, Ordering::SeqCst);
+                if seg.at(self.their_sleep).load(Ordering::SeqCst) != 0 {
                     to_peer.send(&Frame::new(self.my_kind, seq), deadline)
                 } else {
                     Ok(Sent::Ok)
@@ -144,14 +147,14 @@ impl Turns {
     /// Checks the peer's counter: `Ok(true)` when it reached `want`, `Ok(false)` when it
     /// still holds `want - 1`, an error for anything else (a broken or hostile peer).
     fn arrived(&self, seg: &Segment, want: u64, order: Ordering) -> Result<bool> {
-        let now = seg.field(self.theirs).load(order);
+        let now = seg.at(self.theirs).load(order);
         if now == want {
             Ok(true)
         } else if now == want.wrapping_sub(1) {
             Ok(false)
         } else {
             bail!(
-                "the peer's turn counter ({:?}) holds {now} while we wait for {want}: \
+                "the peer's turn counter (header offset {}) holds {now} while we wait for {want}: \
                  the segment was written by a broken or foreign process",
                 self.theirs
             )
@@ -220,7 +223,7 @@ impl Turns {
                     return Ok(Wait::Turn);
                 }
                 let result = self.sleep(seg, want, from_peer, deadline, wake);
-                seg.field(self.my_sleep).store(0, Ordering::Relaxed);
+                seg.at(self.my_sleep).store(0, Ordering::Relaxed);
                 result
             }
         }
@@ -236,7 +239,7 @@ impl Turns {
     ) -> Result<Wait> {
         loop {
             // Announce, then re-check: pairs with `publish` (see the module comment).
-            seg.field(self.my_sleep).store(1, Ordering::SeqCst);
+            seg.at(self.my_sleep).store(1, Ordering::SeqCst);
             if self.arrived(seg, want, Ordering::SeqCst)? {
                 return Ok(Wait::Turn);
             }
@@ -318,7 +321,7 @@ mod tests {
         let name = format!("stress-{}", std::process::id());
         let paths = Paths::new(name.parse().unwrap(), tmp.path().join("run"));
         let dir = RuntimeDir::ensure(&paths.runtime_dir).unwrap();
-        let seg = Segment::create(&paths, 4096).unwrap();
+        let seg = Segment::create(&paths, 4096, 1).unwrap();
         let (p2s, s2p) = paths.fifo_files(0);
         fifo::create(&dir, &p2s).unwrap();
         fifo::create(&dir, &s2p).unwrap();
@@ -333,7 +336,7 @@ mod tests {
         std::thread::scope(|s| {
             let seg = &seg;
             s.spawn(move || {
-                let turns = Turns::new(Role::Secondary, SyncMode::Adaptive, spin);
+                let turns = Turns::new(Role::Secondary, SyncMode::Adaptive, spin, 0);
                 let mut jitter = Jitter(0x1234_5678_9abc_def1);
                 for want in 1..=n {
                     let w = turns
@@ -352,7 +355,7 @@ mod tests {
                         .unwrap();
                 }
             });
-            let turns = Turns::new(Role::Primary, SyncMode::Adaptive, spin);
+            let turns = Turns::new(Role::Primary, SyncMode::Adaptive, spin, 0);
             let mut jitter = Jitter(0x0fed_cba9_8765_4321);
             for seq in 1..=n {
                 jitter.delay(spin);

@@ -1,0 +1,103 @@
+//! `osps client`: sends requests to a serving primary and prints each reply.
+//!
+//! Each argument is one request (or, with no argument, each line of stdin); each reply is
+//! printed on its own line. The exit status is 1 when any reply was `ERR ...`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+
+use color_eyre::eyre::{Result, WrapErr, bail};
+
+use crate::cli::ClientArgs;
+use crate::exit::Exit;
+use crate::names::{Paths, default_runtime_dir};
+use crate::protocol;
+
+/// A connection, over a Unix socket or TCP.
+enum Conn {
+    Unix(UnixStream),
+    Tcp(TcpStream),
+}
+
+impl Conn {
+    fn split(self) -> Result<(Box<dyn Read>, Box<dyn Write>)> {
+        Ok(match self {
+            Conn::Unix(s) => (Box::new(s.try_clone()?), Box::new(s)),
+            Conn::Tcp(s) => (Box::new(s.try_clone()?), Box::new(s)),
+        })
+    }
+}
+
+fn connect(args: &ClientArgs) -> Result<(Conn, String)> {
+    if let Some(addr) = &args.tcp {
+        let s = TcpStream::connect(addr)
+            .wrap_err_with(|| format!("connecting to {addr}: is `osps primary --serve --tcp {addr}` running?"))?;
+        s.set_read_timeout(Some(args.timeout))?;
+        s.set_nodelay(true)?;
+        return Ok((Conn::Tcp(s), addr.clone()));
+    }
+    let path: PathBuf = match &args.socket {
+        Some(p) => p.clone(),
+        None => {
+            let paths = Paths::new(args.instance.name.clone(), default_runtime_dir(args.instance.runtime_dir.as_deref()));
+            paths.in_dir(&paths.socket_file())
+        }
+    };
+    let s = UnixStream::connect(&path).wrap_err_with(|| {
+        format!(
+            "connecting to {}: is `osps primary --serve --name {}` running?",
+            path.display(),
+            args.instance.name
+        )
+    })?;
+    s.set_read_timeout(Some(args.timeout))?;
+    Ok((Conn::Unix(s), path.display().to_string()))
+}
+
+/// Runs `osps client`.
+pub fn run(args: &ClientArgs) -> Result<Exit> {
+    crate::log::set_role("client");
+    let (conn, peer) = connect(args)?;
+    let (reader, mut writer) = conn.split()?;
+    let mut replies = BufReader::new(reader);
+    let stdin_lines;
+    let requests: Box<dyn Iterator<Item = Result<String>>> = if args.requests.is_empty() {
+        stdin_lines = std::io::stdin().lock().lines();
+        Box::new(stdin_lines.map(|l| l.wrap_err("reading a request from stdin")))
+    } else {
+        Box::new(args.requests.iter().cloned().map(Ok))
+    };
+    let mut out = std::io::stdout().lock();
+    let mut failed = 0usize;
+    let mut line = String::new();
+    for request in requests {
+        let request = request?;
+        if request.contains('\n') {
+            bail!("a request cannot contain a newline: {request:?}");
+        }
+        writer
+            .write_all(format!("{request}\n").as_bytes())
+            .wrap_err_with(|| format!("sending a request to {peer}"))?;
+        line.clear();
+        let n = replies
+            .read_line(&mut line)
+            .wrap_err_with(|| format!("waiting for the reply from {peer} (--timeout {:?})", args.timeout))?;
+        if n == 0 || !line.ends_with('\n') {
+            bail!("{peer} closed the connection before replying to {request:?}");
+        }
+        let reply = line.trim_end_matches('\n');
+        if protocol::is_error(reply) {
+            failed += 1;
+        }
+        if writeln!(out, "{reply}").is_err() {
+            break; // stdout closed (osps client ... | head): nothing more to show
+        }
+    }
+    if failed > 0 {
+        crate::warn!("{failed} request(s) got an ERR reply");
+        return Ok(Exit::Failure);
+    }
+    Ok(Exit::Success)
+}

@@ -1,0 +1,125 @@
+//! The client protocol of `osps primary --serve`: one request per line, one reply line
+//! per request, in order, so `nc`, `socat` or a shell's `/dev/tcp` are real clients.
+//!
+//! | request          | reply                                     |
+//! |------------------|-------------------------------------------|
+//! | `PING`           | `PONG`                                    |
+//! | `ECHO <text>`    | `<text>`                                  |
+//! | `REV <text>`     | the text reversed by Unicode scalar values |
+//! | `SHA256 <text>`  | the SHA-256 digest of the text, in hex     |
+//! | `STATS`          | one line of JSON with the instance's counters |
+//! | anything else    | `ERR <reason>` (the connection stays usable) |
+//!
+//! A line longer than `--max-line` gets `ERR line too long` and the connection is closed.
+//! These functions are pure: the secondary calls [`answer`] on the bytes it finds in its
+//! slot of the segment; the primary only frames lines and never computes a reply.
+
+use sha2::{Digest, Sha256};
+
+/// One parsed request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Request<'a> {
+    Ping,
+    Echo(&'a str),
+    Rev(&'a str),
+    Sha256(&'a str),
+    Stats,
+}
+
+/// Parses a request line (without its newline; a trailing `\r` is ignored).
+pub fn parse(line: &[u8]) -> Result<Request<'_>, String> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let text = std::str::from_utf8(line)
+        .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
+    let (verb, arg) = match text.split_once(' ') {
+        Some((verb, arg)) => (verb, Some(arg)),
+        None => (text, None),
+    };
+    match (verb, arg) {
+        ("PING", None) => Ok(Request::Ping),
+        ("STATS", None) => Ok(Request::Stats),
+        ("ECHO", arg) => Ok(Request::Echo(arg.unwrap_or(""))),
+        ("REV", arg) => Ok(Request::Rev(arg.unwrap_or(""))),
+        ("SHA256", arg) => Ok(Request::Sha256(arg.unwrap_or(""))),
+        ("PING" | "STATS", Some(_)) => Err(format!("{verb} takes no argument")),
+        ("", _) => Err("empty request: use PING, ECHO, REV, SHA256 or STATS".into()),
+        _ => Err(format!(
+            "unknown request {:?}: use PING, ECHO, REV, SHA256 or STATS",
+            verb.chars().take(32).collect::<String>()
+        )),
+    }
+}
+
+/// The reply line (without newline) to a request line. `stats` is called for `STATS` only.
+pub fn answer(line: &[u8], stats: impl FnOnce() -> String) -> String {
+    match parse(line) {
+        Ok(Request::Ping) => "PONG".into(),
+        Ok(Request::Echo(text)) => text.into(),
+        Ok(Request::Rev(text)) => text.chars().rev().collect(),
+        Ok(Request::Sha256(text)) => {
+            let digest = Sha256::digest(text.as_bytes());
+            digest.iter().map(|b| format!("{b:02x}")).collect()
+        }
+        Ok(Request::Stats) => stats(),
+        Err(reason) => format!("ERR {reason}"),
+    }
+}
+
+/// Whether a reply line reports an error.
+pub fn is_error(reply: &str) -> bool {
+    reply == "ERR" || reply.starts_with("ERR ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ans(line: &str) -> String {
+        answer(line.as_bytes(), || "{\"x\":1}".into())
+    }
+
+    #[test]
+    fn every_request_kind() {
+        assert_eq!(ans("PING"), "PONG");
+        assert_eq!(ans("PING\r"), "PONG");
+        assert_eq!(ans("ECHO hello world"), "hello world");
+        assert_eq!(ans("ECHO"), "");
+        assert_eq!(ans("REV abc"), "cba");
+        assert_eq!(ans("REV héllo👋"), "👋olléh");
+        assert_eq!(
+            ans("SHA256 abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            ans("SHA256 "),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(ans("STATS"), "{\"x\":1}");
+    }
+
+    #[test]
+    fn bad_requests_get_err_with_a_reason() {
+        assert!(ans("FOO bar").starts_with("ERR unknown request \"FOO\""));
+        assert!(ans("ping").starts_with("ERR unknown"));
+        assert!(ans("").starts_with("ERR empty"));
+        assert_eq!(ans("PING x"), "ERR PING takes no argument");
+        let reply = answer(b"ECHO \xff\xfe", String::new);
+        assert_eq!(reply, "ERR invalid UTF-8 at byte 5");
+        assert!(is_error(&reply) && is_error("ERR") && !is_error("ERROR"));
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_get_one_line_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let reply = answer(&bytes, || "{}".into());
+            prop_assert!(!reply.contains('\n') || bytes.contains(&b'\n'));
+        }
+
+        #[test]
+        fn rev_twice_is_identity(text in "\\PC*") {
+            let once = ans(&format!("REV {text}"));
+            prop_assert_eq!(ans(&format!("REV {once}")), text);
+        }
+    }
+}
