@@ -31,6 +31,7 @@ mod stats;
 mod summary;
 mod turn;
 mod units;
+mod worker;
 
 use clap::Parser;
 
