@@ -102,6 +102,11 @@ impl Reader {
         &self.path
     }
 
+    /// The descriptor, for a caller that polls many FIFOs at once.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
     /// Waits for the next frame until `deadline` (`None`: forever), or until `wake` is readable.
     pub fn wait(&mut self, deadline: Option<Instant>, wake: Option<BorrowedFd<'_>>) -> Result<Event> {
         loop {

@@ -19,6 +19,7 @@ pub struct Instance {
     pub dir: RuntimeDir,
     pub seg: Segment,
     fifos: Vec<String>,
+    socket: Option<String>,
     lock: Option<InstanceLock>,
 }
 
@@ -36,14 +37,35 @@ impl Instance {
                 return Err(e);
             }
         };
-        let mut instance = Instance { paths, dir, seg, fifos: Vec::new(), lock: Some(lock) };
-        let (p2s, s2p) = instance.paths.fifo_files(0);
-        for file in [p2s, s2p] {
-            // On error, Drop removes what was made so far.
-            fifo::create(&instance.dir, &file)?;
-            instance.fifos.push(file);
+        let mut instance = Instance { paths, dir, seg, fifos: Vec::new(), socket: None, lock: Some(lock) };
+        for index in 0..workers {
+            let (p2s, s2p) = instance.paths.fifo_files(index);
+            for file in [p2s, s2p] {
+                // On error, Drop removes what was made so far.
+                fifo::create(&instance.dir, &file)?;
+                instance.fifos.push(file);
+            }
         }
         Ok(instance)
+    }
+
+    /// Creates the listening Unix socket `RUNDIR/NAME.sock` with mode 0600 (`--serve`).
+    pub fn listen(&mut self) -> Result<std::os::unix::net::UnixListener> {
+        let file = self.paths.socket_file();
+        let path = self.paths.in_dir(&file);
+        // bind() creates the socket file with mode 0777 minus the umask: narrow the umask
+        // to get 0600 at creation rather than fixing it after (the process is still single-threaded).
+        let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+        let bound = std::os::unix::net::UnixListener::bind(&path);
+        nix::sys::stat::umask(old);
+        let listener = bound.wrap_err_with(|| {
+            format!("listening on {}: remove what a crash left with `osps cleanup`", path.display())
+        })?;
+        self.socket = Some(file.clone());
+        let st = self.dir.stat(&file)?.ok_or_else(|| color_eyre::eyre::eyre!("{} vanished", path.display()))?;
+        crate::owned::check(&st, &path, crate::owned::Kind::Socket, 0o600)?;
+        listener.set_nonblocking(true).wrap_err("making the socket non-blocking")?;
+        Ok(listener)
     }
 
     /// Removes the FIFOs, the segment, then the lock file (releasing the name).
@@ -53,7 +75,8 @@ impl Instance {
 
     fn remove_all(&mut self) -> Result<()> {
         let mut first_error = None;
-        for file in std::mem::take(&mut self.fifos) {
+        let socket = self.socket.take();
+        for file in std::mem::take(&mut self.fifos).into_iter().chain(socket) {
             if let Err(e) = self.dir.unlink(&file) {
                 first_error.get_or_insert(e);
             }

@@ -24,6 +24,7 @@ mod protocol;
 mod rundir;
 mod secondary;
 mod segment;
+mod serve;
 mod sigbus;
 mod signals;
 mod spawn;

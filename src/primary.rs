@@ -26,6 +26,7 @@ use crate::payload::Pattern;
 use crate::segment::monotonic_ns;
 use crate::signals::{self, SelfPipe};
 use crate::stats::Histogram;
+use crate::serve;
 use crate::summary::Summary;
 use crate::worker::{Ctx, Worker};
 use crate::turn::{Role, Turns, Wait};
@@ -48,6 +49,10 @@ pub fn run(args: &PrimaryArgs) -> Result<Exit> {
             ),
         ));
     }
+    if args.serve {
+        serve::check_tcp(args)?;
+        serve::check_slots(args, args.size - crate::header::header_len_for(args.secondaries as usize) as u64)?;
+    }
     // Objects get exactly the modes we ask for (0600, 0700), whatever the caller's umask.
     umask(Mode::from_bits_truncate(0o077));
     signals::ignore(Signal::SIGPIPE)?;
@@ -56,8 +61,18 @@ pub fn run(args: &PrimaryArgs) -> Result<Exit> {
         args.instance.name.clone(),
         default_runtime_dir(args.instance.runtime_dir.as_deref()),
     );
-    let instance = Instance::create(paths, args.size, 1)
+    let workers = if args.serve { args.secondaries as usize } else { 1 };
+    let mut instance = Instance::create(paths, args.size, workers)
         .wrap_err_with(|| format!("starting instance {}", args.instance.name))?;
+    if args.serve {
+        let result = serve::run(args, &mut instance, &sigs);
+        let state = if result.is_ok() { State::Stopped } else { State::Failed };
+        instance.seg.store(Field::PrimaryState, state as u64);
+        let removal = instance.remove().wrap_err("removing the instance's objects");
+        let exit = result?;
+        removal?;
+        return Ok(exit);
+    }
     crate::debug!(
         "instance {}: segment {} ({} bytes), FIFOs in {}",
         instance.paths.name,

@@ -1,11 +1,14 @@
 //! The secondary's life: attach to the segment, open the FIFOs (read end first, so the
-//! primary's open of its write end never waits), say hello, then serve rounds until the
-//! primary says stop: reverse the request in place, publish the reply, give the turn back.
+//! primary's open of its write end never waits), say hello, then serve turns until the
+//! primary says stop. Each turn it does the work found in the segment and gives the turn
+//! back: in the rounds mode it reverses the request in place; in the serving mode
+//! (`--serve`, secondary `--index I` of a pool) it answers a client request line.
 //!
 //! The secondary never outlives its primary for long: the primary's death closes the FIFO
 //! (end of file here) and, when the primary started us, the kernel sends SIGTERM
 //! (`PR_SET_PDEATHSIG`, set between fork and exec). It restarts nothing itself.
 
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use color_eyre::eyre::{Result, WrapErr, bail, eyre};
@@ -15,11 +18,13 @@ use crate::cli::SecondaryArgs;
 use crate::exit::Exit;
 use crate::fifo::{Event, Reader, Sent, Writer};
 use crate::frame::{Frame, Kind};
-use crate::header::{Field, State};
+use crate::header::{self, Field, State, WorkerFields};
 use crate::names::{Paths, default_runtime_dir};
 use crate::payload;
+use crate::protocol;
 use crate::rundir::RuntimeDir;
-use crate::segment::{Segment, monotonic_ns};
+use crate::segment::{Area, Segment, monotonic_ns};
+use crate::sigbus;
 use crate::signals::{self, SelfPipe};
 use crate::turn::{Role, Turns, Wait};
 
@@ -34,10 +39,17 @@ pub fn run(args: &SecondaryArgs) -> Result<Exit> {
         args.instance.name.clone(),
         default_runtime_dir(args.instance.runtime_dir.as_deref()),
     );
-    let dir = RuntimeDir::open_existing(&paths.runtime_dir)
-        .wrap_err_with(|| format!("attaching to instance {}: is `osps primary --name {}` running?", paths.name, paths.name))?;
+    let dir = RuntimeDir::open_existing(&paths.runtime_dir).wrap_err_with(|| {
+        format!("attaching to instance {}: is `osps primary --name {}` running?", paths.name, paths.name)
+    })?;
     let seg = Segment::attach(&paths).wrap_err_with(|| format!("attaching to instance {}", paths.name))?;
-    let (p2s, s2p) = paths.fifo_files(0);
+    let index = args.index as usize;
+    let workers = seg.load(Field::Workers).clamp(1, header::MAX_WORKERS as u64) as usize;
+    if index >= workers {
+        bail!("there is no secondary {index} in instance {}: it has {workers} secondaries", paths.name);
+    }
+    let f = header::worker_fields(index);
+    let (p2s, s2p) = paths.fifo_files(index);
     let mut from = Reader::open(&dir, &p2s)?;
     let to = Writer::try_open(&dir, &s2p)?.ok_or_else(|| {
         eyre!(
@@ -49,74 +61,149 @@ pub fn run(args: &SecondaryArgs) -> Result<Exit> {
     })?;
 
     let pid = std::process::id();
-    seg.store(Field::SecondaryPid, u64::from(pid));
-    seg.store(Field::SecondaryState, State::Starting as u64);
-    let stop_deadline = || Instant::now() + args.start_timeout;
-    if to.send(&Frame::hello(pid), stop_deadline())? == Sent::PeerGone {
+    set(&seg, f.pid, u64::from(pid));
+    set(&seg, f.state, State::Starting as u64);
+    let deadline = || Instant::now() + args.start_timeout;
+    if to.send(&Frame::hello(pid), deadline())? == Sent::PeerGone {
         bail!("the primary closed {} before our hello", to.path().display());
     }
-    let base = match from.wait(Some(stop_deadline()), Some(sigs.fd()))? {
-        Event::Frame(f) if f.kind == Kind::Ready => f.seq,
-        Event::Frame(f) => bail!("expected a Ready frame after our hello, got {:?} on {}", f.kind, from.path().display()),
+    let base = match from.wait(Some(deadline()), Some(sigs.fd()))? {
+        Event::Frame(fr) if fr.kind == Kind::Ready => fr.seq,
+        Event::Frame(fr) => bail!("expected a Ready frame after our hello, got {:?} on {}", fr.kind, from.path().display()),
         Event::Eof => bail!("the primary closed {} before the handshake ended", from.path().display()),
         Event::TimedOut => bail!("no Ready from the primary within {:?} after our hello", args.start_timeout),
         Event::Woken => bail!("stopped by SIGTERM during the handshake"),
     };
-    seg.store(Field::SecondaryState, State::Ready as u64);
-    crate::debug!("pid {pid} serving instance {} from round {}", paths.name, base + 1);
+    set(&seg, f.state, State::Ready as u64);
+    crate::debug!("pid {pid} serving instance {} from turn {}", paths.name, base + 1);
 
-    let served = serve(&seg, &mut from, &to, &sigs, args, base);
-    seg.store(
-        Field::SecondaryState,
-        if served.is_ok() { State::Stopped } else { State::Failed } as u64,
-    );
+    let mut link = Link { seg: &seg, from, to, sigs: &sigs, args, fields: f, base };
+    let served = if args.serve {
+        let slot = seg.slot(index, workers);
+        let mut request = Vec::with_capacity(slot.len);
+        link.serve(|seg, f| answer_request(seg, f, slot, workers, &mut request))
+    } else {
+        let area = seg.area();
+        link.serve(|seg, f| reverse_request(seg, f, area))
+    };
+    set(&seg, f.state, if served.is_ok() { State::Stopped } else { State::Failed } as u64);
     served.map(|()| Exit::Success)
 }
 
-/// Answers rounds until the primary's Stop.
-fn serve(seg: &Segment, from: &mut Reader, to: &Writer, sigs: &SelfPipe, args: &SecondaryArgs, base: u64) -> Result<()> {
-    let turns = Turns::new(Role::Secondary, args.sync, args.spin, 0);
-    let area = seg.area();
-    let mut want = base + 1;
-    let mut served: u64 = 0;
-    loop {
-        match turns.wait(seg, want, from, None, Some(sigs.fd()))? {
-            Wait::Turn => {
-                // Read the length once, check it, and use only the checked copy.
-                let len = seg.load(Field::RequestLen);
-                let len = usize::try_from(len)
-                    .ok()
-                    .filter(|&n| n <= area.len)
-                    .ok_or_else(|| eyre!("round {want}: request length {len} exceeds the {}-byte data area", area.len))?;
-                payload::reverse_in_place(area, len)?;
-                seg.check_intact()?;
-                seg.store(Field::ReplyLen, len as u64);
-                served += 1;
-                seg.store(Field::RoundsServed, served);
-                seg.store(Field::SecondaryHeartbeat, monotonic_ns());
-                if turns.publish(seg, want, to, Instant::now() + args.start_timeout)? == Sent::PeerGone {
-                    bail!("the primary closed {} (it exited or was killed); stopping", to.path().display());
+fn set(seg: &Segment, offset: usize, value: u64) {
+    seg.at(offset).store(value, Ordering::Release);
+}
+
+/// Reads the request length once, checks it, and returns only the checked copy.
+fn request_len(seg: &Segment, f: &WorkerFields, room: usize) -> Result<usize> {
+    let len = seg.at(f.request_len).load(Ordering::Acquire);
+    usize::try_from(len)
+        .ok()
+        .filter(|&n| n <= room)
+        .ok_or_else(|| eyre!("request length {len} exceeds the {room}-byte area: the segment is corrupt"))
+}
+
+/// The rounds mode's work: reverse the request in place. Returns the reply length.
+fn reverse_request(seg: &Segment, f: &WorkerFields, area: Area) -> Result<usize> {
+    let len = request_len(seg, f, area.len)?;
+    payload::reverse_in_place(area, len)?;
+    Ok(len)
+}
+
+/// The serving mode's work: answer the request line in our slot. The request is copied
+/// out of the segment before it is parsed, so the primary cannot change it under us.
+fn answer_request(seg: &Segment, f: &WorkerFields, slot: Area, workers: usize, request: &mut Vec<u8>) -> Result<usize> {
+    let len = request_len(seg, f, slot.len)?;
+    request.clear();
+    request.resize(len, 0);
+    // SAFETY: len <= slot.len (checked), the slot lies inside the data area, and the
+    // destination is our own buffer of len bytes.
+    unsafe { std::ptr::copy_nonoverlapping(slot.ptr, request.as_mut_ptr(), len) };
+    let reply = protocol::answer(request, || stats(seg, workers));
+    let reply = if reply.len() <= slot.len { reply } else { "ERR reply too long for the slot".to_string() };
+    // SAFETY: reply.len() <= slot.len (the longest error is far below any slot).
+    unsafe { std::ptr::copy_nonoverlapping(reply.as_ptr(), slot.ptr, reply.len().min(slot.len)) };
+    Ok(reply.len().min(slot.len))
+}
+
+/// The `STATS` reply: the instance's counters, read from a copy of the header.
+fn stats(seg: &Segment, workers: usize) -> String {
+    let bytes = seg.snapshot_all();
+    let h = header::decode(&bytes[..header::HEADER_LEN.min(bytes.len())], seg.size()).ok();
+    let pool: Vec<_> = (0..workers).filter_map(|i| header::worker_view(&bytes, i)).collect();
+    serde_json::json!({
+        "secondaries": workers,
+        "clients": h.as_ref().map_or(0, |h| h.clients),
+        "queued": h.as_ref().map_or(0, |h| h.queued),
+        "requests": h.as_ref().map_or(0, |h| h.requests),
+        "restarts": pool.iter().map(|w| w.restarts).sum::<u64>(),
+        "served": pool.iter().map(|w| w.served).collect::<Vec<_>>(),
+    })
+    .to_string()
+}
+
+/// Our end of the exchange with the primary.
+struct Link<'a> {
+    seg: &'a Segment,
+    from: Reader,
+    to: Writer,
+    sigs: &'a SelfPipe,
+    args: &'a SecondaryArgs,
+    fields: WorkerFields,
+    base: u64,
+}
+
+impl Link<'_> {
+    /// Takes turns until the primary's Stop: `work` does the turn's work in the segment
+    /// and returns the reply length.
+    fn serve(&mut self, mut work: impl FnMut(&Segment, &WorkerFields) -> Result<usize>) -> Result<()> {
+        let seg = self.seg;
+        let f = self.fields;
+        let turns = Turns::new(Role::Secondary, self.args.sync, self.args.spin, self.index());
+        let mut want = self.base + 1;
+        let mut served: u64 = 0;
+        let mut last_check = monotonic_ns();
+        loop {
+            match turns.wait(seg, want, &mut self.from, None, Some(self.sigs.fd()))? {
+                Wait::Turn => {
+                    let len = work(seg, &f).wrap_err_with(|| format!("turn {want}"))?;
+                    // A SIGBUS absorbed during the work means the segment shrank: stop now.
+                    // The full check (an fstat) runs at most every 100 ms, off the hot path.
+                    let now = monotonic_ns();
+                    if sigbus::faults() > 0 || now.saturating_sub(last_check) > 100_000_000 {
+                        seg.check_intact()?;
+                        last_check = now;
+                    }
+                    set(seg, f.reply_len, len as u64);
+                    served += 1;
+                    set(seg, f.served, served);
+                    set(seg, f.heartbeat, now);
+                    let deadline = Instant::now() + self.args.start_timeout;
+                    if turns.publish(seg, want, &self.to, deadline)? == Sent::PeerGone {
+                        bail!("the primary closed {} (it exited or was killed); stopping", self.to.path().display());
+                    }
+                    want += 1;
                 }
-                want += 1;
-            }
-            Wait::Other(f) if f.kind == Kind::Stop => {
-                seg.store(Field::SecondaryState, State::Stopping as u64);
-                // The primary may already be gone; the ack is a courtesy.
-                let _ = to.send(&Frame::new(Kind::StopAck, served), Instant::now() + args.start_timeout);
-                crate::debug!("stopping after {served} rounds, as asked");
-                return Ok(());
-            }
-            Wait::Other(f) => bail!("unexpected {:?} frame (round {}) on {}", f.kind, f.seq, from.path().display()),
-            Wait::Eof => bail!(
-                "the primary closed {} (it exited or was killed); stopping",
-                from.path().display()
-            ),
-            Wait::Woken => {
-                if sigs.drain().terminate {
-                    bail!("stopped by SIGTERM (the primary is gone, or someone asked us to stop)");
+                Wait::Other(fr) if fr.kind == Kind::Stop => {
+                    set(seg, f.state, State::Stopping as u64);
+                    // The primary may already be gone; the ack is a courtesy.
+                    let _ = self.to.send(&Frame::new(Kind::StopAck, served), Instant::now() + self.args.start_timeout);
+                    crate::debug!("stopping after {served} turns, as asked");
+                    return Ok(());
                 }
+                Wait::Other(fr) => bail!("unexpected {:?} frame (turn {}) on {}", fr.kind, fr.seq, self.from.path().display()),
+                Wait::Eof => bail!("the primary closed {} (it exited or was killed); stopping", self.from.path().display()),
+                Wait::Woken => {
+                    if self.sigs.drain().terminate {
+                        bail!("stopped by SIGTERM (the primary is gone, or someone asked us to stop)");
+                    }
+                }
+                Wait::TimedOut => {}
             }
-            Wait::TimedOut => {}
         }
+    }
+
+    fn index(&self) -> usize {
+        self.args.index as usize
     }
 }

@@ -243,7 +243,7 @@ impl Segment {
 
     /// Fails when the segment was truncated, resized or unlinked by someone else.
     pub fn check_intact(&self) -> Result<()> {
-        if sigbus::take_fault() {
+        if sigbus::faults() > 0 {
             bail!(
                 "{} was truncated by another process while in use (caught SIGBUS); stopping",
                 self.path.display()
@@ -344,11 +344,12 @@ pub fn look(paths: &Paths) -> Result<Option<Look>> {
         .map_raw_read_only(&file)
         .wrap_err_with(|| format!("mapping {} read-only", path.display()))?;
     let _guard = sigbus::protect(map.as_ptr(), len);
+    let faults_before = sigbus::faults();
     let mut head = vec![0u8; len];
     // SAFETY: the mapping is `len` bytes long; we copy bytes out with a raw copy and never
     // keep a reference into it. A concurrent truncation is absorbed by the SIGBUS guard.
     unsafe { std::ptr::copy_nonoverlapping(map.as_ptr(), head.as_mut_ptr(), len) };
-    if sigbus::take_fault() {
+    if sigbus::faults() != faults_before {
         bail!("{} shrank while being read", path.display());
     }
     Ok(Some(Look { stat: st, head }))

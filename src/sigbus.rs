@@ -4,16 +4,16 @@
 //! page past the new end raises SIGBUS, which would kill us. We install a SIGBUS
 //! handler that, for a fault inside a registered mapping, maps a private zero page over
 //! the faulting page (so the access completes, reading zeros) and raises a flag. The
-//! code that touched the segment then checks [`take_fault`] and reports a clear error.
+//! code that touched the segment then checks [`faults`] and reports a clear error.
 //! A fault anywhere else restores the default action, so real bugs still crash loudly.
 
 use std::sync::Once;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 const SLOTS: usize = 8;
 static BASES: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
 static LENS: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
-static FAULTED: AtomicBool = AtomicBool::new(false);
+static FAULTS: AtomicUsize = AtomicUsize::new(0);
 static INSTALL: Once = Once::new();
 
 /// A registered mapping; dropping it unregisters the range.
@@ -47,9 +47,10 @@ pub fn protect(base: *const u8, len: usize) -> Guard {
     Guard { slot: None }
 }
 
-/// True (once) when a fault was absorbed since the last call.
-pub fn take_fault() -> bool {
-    FAULTED.swap(false, Ordering::SeqCst)
+/// How many faults were absorbed in this process so far (one atomic load). A mapping
+/// that lost pages stays broken, so callers compare counts rather than reset a flag.
+pub fn faults() -> usize {
+    FAULTS.load(Ordering::SeqCst)
 }
 
 fn install() {
@@ -87,7 +88,7 @@ extern "C" fn on_sigbus(_signal: libc::c_int, info: *mut libc::siginfo_t, _ctx: 
                     0,
                 );
                 if p != libc::MAP_FAILED {
-                    FAULTED.store(true, Ordering::SeqCst);
+                    FAULTS.fetch_add(1, Ordering::SeqCst);
                     return;
                 }
             }
