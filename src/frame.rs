@@ -47,10 +47,6 @@ impl Kind {
         })
     }
 
-    /// Whether this kind travels from primary to secondary (else the other way).
-    pub fn is_p2s(self) -> bool {
-        matches!(self, Kind::Ready | Kind::Request | Kind::Stop)
-    }
 }
 
 /// One decoded frame.
@@ -156,12 +152,6 @@ mod tests {
         assert!(matches!(Frame::decode(&b), Err(FrameError::UnexpectedArg { .. })));
         assert!(Frame::decode(&[0u8; FRAME_LEN]).is_err());
         assert!(Frame::decode(&[0xffu8; FRAME_LEN]).is_err());
-    }
-
-    #[test]
-    fn directions() {
-        assert!(Kind::Request.is_p2s() && Kind::Stop.is_p2s() && Kind::Ready.is_p2s());
-        assert!(!Kind::Reply.is_p2s() && !Kind::Hello.is_p2s() && !Kind::StopAck.is_p2s());
     }
 
     proptest! {

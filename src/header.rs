@@ -327,7 +327,7 @@ pub fn put(bytes: &mut [u8; HEADER_LEN], f: Field, value: u64) {
 pub fn initial(segment_size: u64, created_unix_ms: u64, primary_pid: u64, workers: usize) -> [u8; HEADER_LEN] {
     let len = header_len_for(workers.clamp(1, MAX_WORKERS)) as u64;
     let mut h = [0u8; HEADER_LEN];
-    h[..8].copy_from_slice(&MAGIC);
+    h[Field::Magic.offset()..Field::Magic.offset() + 8].copy_from_slice(&MAGIC);
     put(&mut h, Field::Version, VERSION);
     put(&mut h, Field::HeaderLen, len);
     put(&mut h, Field::SegmentSize, segment_size);
