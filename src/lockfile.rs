@@ -13,7 +13,7 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 
 use color_eyre::eyre::{Result, WrapErr};
@@ -193,11 +193,6 @@ impl InstanceLock {
     /// The lock file's path.
     pub fn path(&self) -> &std::path::Path {
         &self.path
-    }
-
-    /// The raw descriptor, so tests can check it never reaches the secondary.
-    pub fn raw_fd(&self) -> i32 {
-        self.file.as_raw_fd()
     }
 
     /// Removes the lock file, then releases the lock: the last step of every removal.
