@@ -16,12 +16,12 @@ const LONG_ABOUT: &str = "\
 osps runs two cooperating servers that exchange data through a POSIX shared-memory \
 segment and take turns through a pair of named pipes (FIFOs).
 
-`osps primary` creates the segment and the FIFOs, starts `osps secondary` by re-executing \
+The primary ('osps primary') creates the segment and the FIFOs, starts 'osps secondary' by re-executing \
 its own binary, runs rounds (data in the segment, a frame on a FIFO says \"your turn\"), \
 supervises the secondary, and on stop makes the secondary exit first and reaps it, so no \
 zombie is ever left; then it removes every object it made.
 
-`osps inspect` shows instances as JSON for jq; `osps cleanup` removes what a crash left.";
+'osps inspect' shows instances as JSON for jq; 'osps cleanup' removes what a crash left.";
 
 #[derive(Debug, Parser)]
 #[command(name = "osps", version, about = ABOUT, long_about = LONG_ABOUT, propagate_version = true)]
@@ -117,7 +117,7 @@ pub struct PrimaryArgs {
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub max_restarts: u32,
 
-    /// Wait before the first restart; doubles at each restart, capped at 5s
+    /// Wait before the first restart; doubles with each restart in the last minute, capped at 5s
     #[arg(long, default_value = "100ms", value_parser = units::parse_duration, value_name = "DURATION")]
     pub restart_backoff: Duration,
 
@@ -149,7 +149,7 @@ pub struct PrimaryArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64), value_name = "N")]
     pub secondaries: u32,
 
-    /// With --serve, the longest request line; longer ones get `ERR line too long`
+    /// With --serve, the longest request line; longer ones get "ERR line too long"
     #[arg(long, default_value = "64K", value_parser = units::parse_payload, value_name = "BYTES")]
     pub max_line: u64,
 
@@ -157,12 +157,12 @@ pub struct PrimaryArgs {
     #[arg(long, default_value_t = 1024, value_name = "N")]
     pub max_clients: u32,
 
-    /// With --serve, how many requests may wait for a free secondary; beyond, `ERR busy`
+    /// With --serve, how many requests may wait for a free secondary; beyond, "ERR busy"
     #[arg(long, default_value_t = 4096, value_name = "N")]
     pub queue: u32,
 }
 
-/// The worker side; normally started by `osps primary`, never by hand except to debug.
+/// The worker side; normally started by "osps primary", never by hand except to debug.
 ///
 /// It attaches to the instance's segment, opens the FIFOs, says hello, then answers each
 /// round until the primary says stop (or disappears: then it exits within a second).
@@ -198,7 +198,7 @@ pub struct SecondaryArgs {
 ///
 /// Each REQUEST argument is sent as one line (or, without arguments, each line of stdin);
 /// each reply is printed on its own line. Requests: PING, ECHO <text>, REV <text>,
-/// SHA256 <text>, STATS. Exit status 1 if any reply was `ERR ...`.
+/// SHA256 <text>, STATS. Exit status 1 if any reply was "ERR ...".
 #[derive(Debug, Args, Clone)]
 #[command(verbatim_doc_comment)]
 pub struct ClientArgs {

@@ -1,0 +1,170 @@
+
+using namespace System.Management.Automation
+using namespace System.Management.Automation.Language
+
+Register-ArgumentCompleter -Native -CommandName 'osps' -ScriptBlock {
+    param($wordToComplete, $commandAst, $cursorPosition)
+
+    $commandElements = $commandAst.CommandElements
+    $command = @(
+        'osps'
+        for ($i = 1; $i -lt $commandElements.Count; $i++) {
+            $element = $commandElements[$i]
+            if ($element -isnot [StringConstantExpressionAst] -or
+                $element.StringConstantType -ne [StringConstantType]::BareWord -or
+                $element.Value.StartsWith('-') -or
+                $element.Value -eq $wordToComplete) {
+                break
+        }
+        $element.Value
+    }) -join ';'
+
+    $completions = @(switch ($command) {
+        'osps' {
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('primary', 'primary', [CompletionResultType]::ParameterValue, 'Create the segment and FIFOs, start the secondary, run rounds, stop in order.')
+            [CompletionResult]::new('secondary', 'secondary', [CompletionResultType]::ParameterValue, 'The worker side; normally started by "osps primary", never by hand except to debug.')
+            [CompletionResult]::new('inspect', 'inspect', [CompletionResultType]::ParameterValue, 'Show instances (segment, lock, FIFOs, processes) as one JSON document on stdout.')
+            [CompletionResult]::new('cleanup', 'cleanup', [CompletionResultType]::ParameterValue, 'Remove what crashed instances left behind; never touches a running one.')
+            [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Send requests to a serving primary and print the replies.')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'osps;primary' {
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Instance name: 1 to 64 of A-Z a-z 0-9 _ - (not starting with -)')
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Instance name: 1 to 64 of A-Z a-z 0-9 _ - (not starting with -)')
+            [CompletionResult]::new('--runtime-dir', '--runtime-dir', [CompletionResultType]::ParameterName, 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]')
+            [CompletionResult]::new('--size', '--size', [CompletionResultType]::ParameterName, 'Segment size: a multiple of 8, at least one page, at most 1G (suffixes K, M, G)')
+            [CompletionResult]::new('--payload', '--payload', [CompletionResultType]::ParameterName, 'Bytes exchanged per round, at most the data area (size minus the 256-byte header)')
+            [CompletionResult]::new('--rounds', '--rounds', [CompletionResultType]::ParameterName, 'Run N rounds back to back, then stop (default: run until SIGINT or SIGTERM)')
+            [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Time between heartbeat rounds when running without --rounds')
+            [CompletionResult]::new('--start-timeout', '--start-timeout', [CompletionResultType]::ParameterName, 'How long the secondary may take to start and say hello')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long a round may take before the secondary counts as hung (killed, restarted)')
+            [CompletionResult]::new('--max-restarts', '--max-restarts', [CompletionResultType]::ParameterName, 'Restarts of a dead or hung secondary allowed within a minute before giving up (0: never restart)')
+            [CompletionResult]::new('--restart-backoff', '--restart-backoff', [CompletionResultType]::ParameterName, 'Wait before the first restart; doubles with each restart in the last minute, capped at 5s')
+            [CompletionResult]::new('--sync', '--sync', [CompletionResultType]::ParameterName, 'How the two sides wait for their turn')
+            [CompletionResult]::new('--spin', '--spin', [CompletionResultType]::ParameterName, 'In adaptive mode, how long to poll the segment before sleeping on the FIFO')
+            [CompletionResult]::new('--tcp', '--tcp', [CompletionResultType]::ParameterName, 'With --serve, also accept clients on this TCP address (loopback only without --tcp-any)')
+            [CompletionResult]::new('--secondaries', '--secondaries', [CompletionResultType]::ParameterName, 'With --serve, how many secondaries share the work (each its own FIFO pair and slot)')
+            [CompletionResult]::new('--max-line', '--max-line', [CompletionResultType]::ParameterName, 'With --serve, the longest request line; longer ones get "ERR line too long"')
+            [CompletionResult]::new('--max-clients', '--max-clients', [CompletionResultType]::ParameterName, 'With --serve, how many clients may be connected at once')
+            [CompletionResult]::new('--queue', '--queue', [CompletionResultType]::ParameterName, 'With --serve, how many requests may wait for a free secondary; beyond, "ERR busy"')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the final summary as one JSON object on stdout')
+            [CompletionResult]::new('--serve', '--serve', [CompletionResultType]::ParameterName, 'Serve clients (see osps-client(1)) on RUNDIR/NAME.sock instead of running rounds')
+            [CompletionResult]::new('--tcp-any', '--tcp-any', [CompletionResultType]::ParameterName, 'Allow --tcp to bind a non-loopback address')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'osps;secondary' {
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Instance name: 1 to 64 of A-Z a-z 0-9 _ - (not starting with -)')
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Instance name: 1 to 64 of A-Z a-z 0-9 _ - (not starting with -)')
+            [CompletionResult]::new('--runtime-dir', '--runtime-dir', [CompletionResultType]::ParameterName, 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]')
+            [CompletionResult]::new('--sync', '--sync', [CompletionResultType]::ParameterName, 'How to wait for turns (must match the primary''s)')
+            [CompletionResult]::new('--spin', '--spin', [CompletionResultType]::ParameterName, 'In adaptive mode, how long to poll the segment before sleeping on the FIFO')
+            [CompletionResult]::new('--start-timeout', '--start-timeout', [CompletionResultType]::ParameterName, 'How long to wait for the primary''s ready after saying hello')
+            [CompletionResult]::new('--index', '--index', [CompletionResultType]::ParameterName, 'Which secondary of the pool this is (0 for the first; set by the primary)')
+            [CompletionResult]::new('--serve', '--serve', [CompletionResultType]::ParameterName, 'Answer client requests (the primary''s --serve mode) instead of reversing payloads')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'osps;inspect' {
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Only this instance (default: every instance of the current user)')
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Only this instance (default: every instance of the current user)')
+            [CompletionResult]::new('--runtime-dir', '--runtime-dir', [CompletionResultType]::ParameterName, 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]')
+            [CompletionResult]::new('--compact', '--compact', [CompletionResultType]::ParameterName, 'One line instead of pretty-printed JSON')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'osps;cleanup' {
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Only this instance (default: every instance of the current user)')
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Only this instance (default: every instance of the current user)')
+            [CompletionResult]::new('--runtime-dir', '--runtime-dir', [CompletionResultType]::ParameterName, 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Say what would be removed, change nothing')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the report as JSON on stdout')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'osps;client' {
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Instance name: 1 to 64 of A-Z a-z 0-9 _ - (not starting with -)')
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Instance name: 1 to 64 of A-Z a-z 0-9 _ - (not starting with -)')
+            [CompletionResult]::new('--runtime-dir', '--runtime-dir', [CompletionResultType]::ParameterName, 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]')
+            [CompletionResult]::new('--socket', '--socket', [CompletionResultType]::ParameterName, 'Connect to this Unix socket instead of RUNDIR/NAME.sock')
+            [CompletionResult]::new('--tcp', '--tcp', [CompletionResultType]::ParameterName, 'Connect over TCP instead of the Unix socket')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long to wait for each reply')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'osps;help' {
+            [CompletionResult]::new('primary', 'primary', [CompletionResultType]::ParameterValue, 'Create the segment and FIFOs, start the secondary, run rounds, stop in order.')
+            [CompletionResult]::new('secondary', 'secondary', [CompletionResultType]::ParameterValue, 'The worker side; normally started by "osps primary", never by hand except to debug.')
+            [CompletionResult]::new('inspect', 'inspect', [CompletionResultType]::ParameterValue, 'Show instances (segment, lock, FIFOs, processes) as one JSON document on stdout.')
+            [CompletionResult]::new('cleanup', 'cleanup', [CompletionResultType]::ParameterValue, 'Remove what crashed instances left behind; never touches a running one.')
+            [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Send requests to a serving primary and print the replies.')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'osps;help;primary' {
+            break
+        }
+        'osps;help;secondary' {
+            break
+        }
+        'osps;help;inspect' {
+            break
+        }
+        'osps;help;cleanup' {
+            break
+        }
+        'osps;help;client' {
+            break
+        }
+        'osps;help;help' {
+            break
+        }
+    })
+
+    $completions.Where{ $_.CompletionText -like "$wordToComplete*" } |
+        Sort-Object -Property ListItemText
+}

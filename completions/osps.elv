@@ -1,0 +1,152 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[osps] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'osps'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'osps'= {
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand primary 'Create the segment and FIFOs, start the secondary, run rounds, stop in order.'
+            cand secondary 'The worker side; normally started by "osps primary", never by hand except to debug.'
+            cand inspect 'Show instances (segment, lock, FIFOs, processes) as one JSON document on stdout.'
+            cand cleanup 'Remove what crashed instances left behind; never touches a running one.'
+            cand client 'Send requests to a serving primary and print the replies.'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'osps;primary'= {
+            cand -n 'Instance name: 1 to 64 of A-Z a-z 0-9 _ - (not starting with -)'
+            cand --name 'Instance name: 1 to 64 of A-Z a-z 0-9 _ - (not starting with -)'
+            cand --runtime-dir 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]'
+            cand --size 'Segment size: a multiple of 8, at least one page, at most 1G (suffixes K, M, G)'
+            cand --payload 'Bytes exchanged per round, at most the data area (size minus the 256-byte header)'
+            cand --rounds 'Run N rounds back to back, then stop (default: run until SIGINT or SIGTERM)'
+            cand --interval 'Time between heartbeat rounds when running without --rounds'
+            cand --start-timeout 'How long the secondary may take to start and say hello'
+            cand --timeout 'How long a round may take before the secondary counts as hung (killed, restarted)'
+            cand --max-restarts 'Restarts of a dead or hung secondary allowed within a minute before giving up (0: never restart)'
+            cand --restart-backoff 'Wait before the first restart; doubles with each restart in the last minute, capped at 5s'
+            cand --sync 'How the two sides wait for their turn'
+            cand --spin 'In adaptive mode, how long to poll the segment before sleeping on the FIFO'
+            cand --tcp 'With --serve, also accept clients on this TCP address (loopback only without --tcp-any)'
+            cand --secondaries 'With --serve, how many secondaries share the work (each its own FIFO pair and slot)'
+            cand --max-line 'With --serve, the longest request line; longer ones get "ERR line too long"'
+            cand --max-clients 'With --serve, how many clients may be connected at once'
+            cand --queue 'With --serve, how many requests may wait for a free secondary; beyond, "ERR busy"'
+            cand --json 'Print the final summary as one JSON object on stdout'
+            cand --serve 'Serve clients (see osps-client(1)) on RUNDIR/NAME.sock instead of running rounds'
+            cand --tcp-any 'Allow --tcp to bind a non-loopback address'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'osps;secondary'= {
+            cand -n 'Instance name: 1 to 64 of A-Z a-z 0-9 _ - (not starting with -)'
+            cand --name 'Instance name: 1 to 64 of A-Z a-z 0-9 _ - (not starting with -)'
+            cand --runtime-dir 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]'
+            cand --sync 'How to wait for turns (must match the primary''s)'
+            cand --spin 'In adaptive mode, how long to poll the segment before sleeping on the FIFO'
+            cand --start-timeout 'How long to wait for the primary''s ready after saying hello'
+            cand --index 'Which secondary of the pool this is (0 for the first; set by the primary)'
+            cand --serve 'Answer client requests (the primary''s --serve mode) instead of reversing payloads'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'osps;inspect'= {
+            cand -n 'Only this instance (default: every instance of the current user)'
+            cand --name 'Only this instance (default: every instance of the current user)'
+            cand --runtime-dir 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]'
+            cand --compact 'One line instead of pretty-printed JSON'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'osps;cleanup'= {
+            cand -n 'Only this instance (default: every instance of the current user)'
+            cand --name 'Only this instance (default: every instance of the current user)'
+            cand --runtime-dir 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]'
+            cand --dry-run 'Say what would be removed, change nothing'
+            cand --json 'Print the report as JSON on stdout'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'osps;client'= {
+            cand -n 'Instance name: 1 to 64 of A-Z a-z 0-9 _ - (not starting with -)'
+            cand --name 'Instance name: 1 to 64 of A-Z a-z 0-9 _ - (not starting with -)'
+            cand --runtime-dir 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]'
+            cand --socket 'Connect to this Unix socket instead of RUNDIR/NAME.sock'
+            cand --tcp 'Connect over TCP instead of the Unix socket'
+            cand --timeout 'How long to wait for each reply'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'osps;help'= {
+            cand primary 'Create the segment and FIFOs, start the secondary, run rounds, stop in order.'
+            cand secondary 'The worker side; normally started by "osps primary", never by hand except to debug.'
+            cand inspect 'Show instances (segment, lock, FIFOs, processes) as one JSON document on stdout.'
+            cand cleanup 'Remove what crashed instances left behind; never touches a running one.'
+            cand client 'Send requests to a serving primary and print the replies.'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'osps;help;primary'= {
+        }
+        &'osps;help;secondary'= {
+        }
+        &'osps;help;inspect'= {
+        }
+        &'osps;help;cleanup'= {
+        }
+        &'osps;help;client'= {
+        }
+        &'osps;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

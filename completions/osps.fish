@@ -1,0 +1,112 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_osps_global_optspecs
+    string join \n v/verbose q/quiet h/help V/version
+end
+
+function __fish_osps_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_osps_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_osps_using_subcommand
+    set -l cmd (__fish_osps_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c osps -n "__fish_osps_needs_command" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c osps -n "__fish_osps_needs_command" -s q -l quiet -d 'Only errors on stderr'
+complete -c osps -n "__fish_osps_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c osps -n "__fish_osps_needs_command" -s V -l version -d 'Print version'
+complete -c osps -n "__fish_osps_needs_command" -f -a "primary" -d 'Create the segment and FIFOs, start the secondary, run rounds, stop in order.'
+complete -c osps -n "__fish_osps_needs_command" -f -a "secondary" -d 'The worker side; normally started by "osps primary", never by hand except to debug.'
+complete -c osps -n "__fish_osps_needs_command" -f -a "inspect" -d 'Show instances (segment, lock, FIFOs, processes) as one JSON document on stdout.'
+complete -c osps -n "__fish_osps_needs_command" -f -a "cleanup" -d 'Remove what crashed instances left behind; never touches a running one.'
+complete -c osps -n "__fish_osps_needs_command" -f -a "client" -d 'Send requests to a serving primary and print the replies.'
+complete -c osps -n "__fish_osps_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c osps -n "__fish_osps_using_subcommand primary" -l runtime-dir -d 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]' -r -F
+complete -c osps -n "__fish_osps_using_subcommand primary" -l size -d 'Segment size: a multiple of 8, at least one page, at most 1G (suffixes K, M, G)' -r
+complete -c osps -n "__fish_osps_using_subcommand primary" -l payload -d 'Bytes exchanged per round, at most the data area (size minus the 256-byte header)' -r
+complete -c osps -n "__fish_osps_using_subcommand primary" -l rounds -d 'Run N rounds back to back, then stop (default: run until SIGINT or SIGTERM)' -r
+complete -c osps -n "__fish_osps_using_subcommand primary" -l interval -d 'Time between heartbeat rounds when running without --rounds' -r
+complete -c osps -n "__fish_osps_using_subcommand primary" -l start-timeout -d 'How long the secondary may take to start and say hello' -r
+complete -c osps -n "__fish_osps_using_subcommand primary" -l timeout -d 'How long a round may take before the secondary counts as hung (killed, restarted)' -r
+complete -c osps -n "__fish_osps_using_subcommand primary" -l max-restarts -d 'Restarts of a dead or hung secondary allowed within a minute before giving up (0: never restart)' -r
+complete -c osps -n "__fish_osps_using_subcommand primary" -l restart-backoff -d 'Wait before the first restart; doubles with each restart in the last minute, capped at 5s' -r
+complete -c osps -n "__fish_osps_using_subcommand primary" -l sync -d 'How the two sides wait for their turn' -r -f -a "fifo\t'Every turn is a frame on the FIFO; the waiting side blocks in read (the lab\'s design)'
+adaptive\t'Poll a turn counter in the segment for up to --spin, then sleep on the FIFO'"
+complete -c osps -n "__fish_osps_using_subcommand primary" -l spin -d 'In adaptive mode, how long to poll the segment before sleeping on the FIFO' -r
+complete -c osps -n "__fish_osps_using_subcommand primary" -l tcp -d 'With --serve, also accept clients on this TCP address (loopback only without --tcp-any)' -r
+complete -c osps -n "__fish_osps_using_subcommand primary" -l secondaries -d 'With --serve, how many secondaries share the work (each its own FIFO pair and slot)' -r
+complete -c osps -n "__fish_osps_using_subcommand primary" -l max-line -d 'With --serve, the longest request line; longer ones get "ERR line too long"' -r
+complete -c osps -n "__fish_osps_using_subcommand primary" -l max-clients -d 'With --serve, how many clients may be connected at once' -r
+complete -c osps -n "__fish_osps_using_subcommand primary" -l queue -d 'With --serve, how many requests may wait for a free secondary; beyond, "ERR busy"' -r
+complete -c osps -n "__fish_osps_using_subcommand primary" -s n -l name -d 'Instance name: 1 to 64 of A-Z a-z 0-9 _ - (not starting with -)' -r -f -a "(__fish_osps_instance_names)"
+complete -c osps -n "__fish_osps_using_subcommand primary" -l json -d 'Print the final summary as one JSON object on stdout'
+complete -c osps -n "__fish_osps_using_subcommand primary" -l serve -d 'Serve clients (see osps-client(1)) on RUNDIR/NAME.sock instead of running rounds'
+complete -c osps -n "__fish_osps_using_subcommand primary" -l tcp-any -d 'Allow --tcp to bind a non-loopback address'
+complete -c osps -n "__fish_osps_using_subcommand primary" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c osps -n "__fish_osps_using_subcommand primary" -s q -l quiet -d 'Only errors on stderr'
+complete -c osps -n "__fish_osps_using_subcommand primary" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c osps -n "__fish_osps_using_subcommand primary" -s V -l version -d 'Print version'
+complete -c osps -n "__fish_osps_using_subcommand secondary" -l runtime-dir -d 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]' -r -F
+complete -c osps -n "__fish_osps_using_subcommand secondary" -l sync -d 'How to wait for turns (must match the primary\'s)' -r -f -a "fifo\t'Every turn is a frame on the FIFO; the waiting side blocks in read (the lab\'s design)'
+adaptive\t'Poll a turn counter in the segment for up to --spin, then sleep on the FIFO'"
+complete -c osps -n "__fish_osps_using_subcommand secondary" -l spin -d 'In adaptive mode, how long to poll the segment before sleeping on the FIFO' -r
+complete -c osps -n "__fish_osps_using_subcommand secondary" -l start-timeout -d 'How long to wait for the primary\'s ready after saying hello' -r
+complete -c osps -n "__fish_osps_using_subcommand secondary" -l index -d 'Which secondary of the pool this is (0 for the first; set by the primary)' -r
+complete -c osps -n "__fish_osps_using_subcommand secondary" -s n -l name -d 'Instance name: 1 to 64 of A-Z a-z 0-9 _ - (not starting with -)' -r -f -a "(__fish_osps_instance_names)"
+complete -c osps -n "__fish_osps_using_subcommand secondary" -l serve -d 'Answer client requests (the primary\'s --serve mode) instead of reversing payloads'
+complete -c osps -n "__fish_osps_using_subcommand secondary" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c osps -n "__fish_osps_using_subcommand secondary" -s q -l quiet -d 'Only errors on stderr'
+complete -c osps -n "__fish_osps_using_subcommand secondary" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c osps -n "__fish_osps_using_subcommand secondary" -s V -l version -d 'Print version'
+complete -c osps -n "__fish_osps_using_subcommand inspect" -l runtime-dir -d 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]' -r -F
+complete -c osps -n "__fish_osps_using_subcommand inspect" -s n -l name -d 'Only this instance (default: every instance of the current user)' -r -f -a "(__fish_osps_instance_names)"
+complete -c osps -n "__fish_osps_using_subcommand inspect" -l compact -d 'One line instead of pretty-printed JSON'
+complete -c osps -n "__fish_osps_using_subcommand inspect" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c osps -n "__fish_osps_using_subcommand inspect" -s q -l quiet -d 'Only errors on stderr'
+complete -c osps -n "__fish_osps_using_subcommand inspect" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c osps -n "__fish_osps_using_subcommand inspect" -s V -l version -d 'Print version'
+complete -c osps -n "__fish_osps_using_subcommand cleanup" -l runtime-dir -d 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]' -r -F
+complete -c osps -n "__fish_osps_using_subcommand cleanup" -s n -l name -d 'Only this instance (default: every instance of the current user)' -r -f -a "(__fish_osps_instance_names)"
+complete -c osps -n "__fish_osps_using_subcommand cleanup" -l dry-run -d 'Say what would be removed, change nothing'
+complete -c osps -n "__fish_osps_using_subcommand cleanup" -l json -d 'Print the report as JSON on stdout'
+complete -c osps -n "__fish_osps_using_subcommand cleanup" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c osps -n "__fish_osps_using_subcommand cleanup" -s q -l quiet -d 'Only errors on stderr'
+complete -c osps -n "__fish_osps_using_subcommand cleanup" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c osps -n "__fish_osps_using_subcommand cleanup" -s V -l version -d 'Print version'
+complete -c osps -n "__fish_osps_using_subcommand client" -l runtime-dir -d 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]' -r -F
+complete -c osps -n "__fish_osps_using_subcommand client" -l socket -d 'Connect to this Unix socket instead of RUNDIR/NAME.sock' -r -F
+complete -c osps -n "__fish_osps_using_subcommand client" -l tcp -d 'Connect over TCP instead of the Unix socket' -r
+complete -c osps -n "__fish_osps_using_subcommand client" -l timeout -d 'How long to wait for each reply' -r
+complete -c osps -n "__fish_osps_using_subcommand client" -s n -l name -d 'Instance name: 1 to 64 of A-Z a-z 0-9 _ - (not starting with -)' -r -f -a "(__fish_osps_instance_names)"
+complete -c osps -n "__fish_osps_using_subcommand client" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c osps -n "__fish_osps_using_subcommand client" -s q -l quiet -d 'Only errors on stderr'
+complete -c osps -n "__fish_osps_using_subcommand client" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c osps -n "__fish_osps_using_subcommand client" -s V -l version -d 'Print version'
+complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary secondary inspect cleanup client help" -f -a "primary" -d 'Create the segment and FIFOs, start the secondary, run rounds, stop in order.'
+complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary secondary inspect cleanup client help" -f -a "secondary" -d 'The worker side; normally started by "osps primary", never by hand except to debug.'
+complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary secondary inspect cleanup client help" -f -a "inspect" -d 'Show instances (segment, lock, FIFOs, processes) as one JSON document on stdout.'
+complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary secondary inspect cleanup client help" -f -a "cleanup" -d 'Remove what crashed instances left behind; never touches a running one.'
+complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary secondary inspect cleanup client help" -f -a "client" -d 'Send requests to a serving primary and print the replies.'
+complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary secondary inspect cleanup client help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+
+# Instance names for --name: this user's segments /dev/shm/osps.UID.NAME.
+# (Appended to clap's script by osps's own generator.)
+function __fish_osps_instance_names
+    set -l prefix /dev/shm/osps.(id -u).
+    for f in $prefix*
+        string replace -- $prefix '' $f
+    end | string match -r -- '^[A-Za-z0-9_][A-Za-z0-9_-]*$'
+end
