@@ -125,6 +125,7 @@ pub fn remove_leftovers(dir: &RuntimeDir, paths: &Paths, dry_run: bool) -> Resul
     }
     let mut removed: Vec<PathBuf> = files.iter().map(|f| paths.in_dir(f)).collect();
     if seg.is_some() {
+        check_segment_holders(paths, &removed)?;
         removed.push(paths.shm_path());
     }
     if dry_run {
@@ -145,14 +146,47 @@ pub fn remove_leftovers(dir: &RuntimeDir, paths: &Paths, dry_run: bool) -> Resul
     Ok(removed)
 }
 
+/// Fails when a process holds the segment open without holding one of `runtime_files`
+/// (the instance's FIFOs in our runtime directory): that is not an orphan of this
+/// instance but, most likely, a live primary whose lock sits in another runtime
+/// directory, so its objects must be neither removed nor have their holders stopped.
+pub fn check_segment_holders(paths: &Paths, runtime_files: &[PathBuf]) -> Result<()> {
+    let Some(segment) = procfs::identity(&paths.shm_path()) else {
+        return Ok(());
+    };
+    let mut ids = vec![segment];
+    ids.extend(runtime_files.iter().filter_map(|p| procfs::identity(p)));
+    let found = procfs::holders(&ids);
+    let me = std::process::id() as i32;
+    let orphan = |pid: i32| found[1..].iter().flatten().any(|h| h.pid == pid);
+    // A read-only holder is an inspect or cleanup looking at the header, never an
+    // instance's process (both sides map the segment read-write).
+    let foreign = |h: &&procfs::Holder| h.pid != me && h.access != "read" && !orphan(h.pid);
+    if let Some(h) = found[0].iter().find(foreign) {
+        bail!(
+            "{} is held open by process {} that holds none of the instance's FIFOs in {}: it \
+             may be a running osps using another runtime directory; look with `osps inspect \
+             --runtime-dir DIR`, or stop process {} first",
+            paths.shm_path().display(),
+            h.pid,
+            paths.runtime_dir.display(),
+            h.pid
+        );
+    }
+    Ok(())
+}
+
 /// Stops every other process holding one of `objects` open: SIGTERM, then SIGKILL after a
 /// second. These are orphaned secondaries of a dead primary (we own the name).
 pub fn stop_holders(objects: &[PathBuf]) -> Result<Vec<i32>> {
     let ids: Vec<(u64, u64)> = objects.iter().filter_map(|p| procfs::identity(p)).collect();
     let me = std::process::id() as i32;
+    // Read-only holders are inspects or cleanups looking, not orphans: a secondary
+    // always holds the segment read-write.
     let mut pids: Vec<i32> = procfs::holders(&ids)
         .into_iter()
         .flatten()
+        .filter(|h| h.access != "read")
         .map(|h| h.pid)
         .filter(|&p| p != me)
         .collect();

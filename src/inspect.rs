@@ -1,3 +1,599 @@
-//! Placeholder replaced by inspect.
-use color_eyre::eyre::Result;
-pub fn run(_args: &crate::cli::InspectArgs) -> Result<crate::exit::Exit> { color_eyre::eyre::bail!("not yet") }
+//! `osps inspect`: a read-only look at every instance of the current user (or one), written
+//! as one JSON document on stdout for `jq`.
+//!
+//! Looking must never disturb what is looked at: the segment is mapped read-only and only
+//! its header ([`segment::look`] never opens anything but a regular file and survives a
+//! segment shrinking under it), FIFOs are never opened (their holders come from `/proc`),
+//! and the lock is tested with `F_GETLK`, never taken, so a primary starting at the same
+//! moment cannot fail because inspect ran. Liveness comes from the lock alone: a pid can
+//! be reused, a kernel lock dies with its holder.
+//!
+//! Three parts: discovery (which instances have objects), examination (facts about each
+//! object and the status decided from them), and the document (`Serialize` structs,
+//! written to stdout in one piece; a reader that went away is not an error).
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use color_eyre::eyre::{Result, WrapErr};
+use nix::errno::Errno;
+use nix::sys::stat::{FileStat, lstat};
+use serde::Serialize;
+
+use crate::claim;
+use crate::cli::InspectArgs;
+use crate::exit::{self, Exit};
+use crate::header::{self, Header};
+use crate::lockfile::{InstanceLock, Probe};
+use crate::names::{self, InstanceName, Paths};
+use crate::owned::{self, Kind};
+use crate::procfs::{self, Holder};
+use crate::rundir::RuntimeDir;
+use crate::segment;
+
+/// The version of the document's shape; bumped only when a documented key changes meaning.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Runs `osps inspect`.
+pub fn run(args: &InspectArgs) -> Result<Exit> {
+    crate::log::set_role("inspect");
+    let runtime_dir = names::default_runtime_dir(args.select.runtime_dir.as_deref());
+    let dir = open_runtime_dir(&runtime_dir).unwrap_or_else(|e| {
+        crate::warn!("{e:#}; showing only what is in {}", names::SHM_DIR);
+        None
+    });
+    let wanted = match &args.select.name {
+        Some(name) => BTreeSet::from([name.clone()]),
+        None => discover(dir.as_ref())?,
+    };
+    let instances: Vec<Instance> = wanted
+        .into_iter()
+        .filter_map(|name| examine(dir.as_ref(), &Paths::new(name, runtime_dir.clone())))
+        .collect();
+    let not_found = instances.is_empty();
+    let document = Document {
+        schema_version: SCHEMA_VERSION,
+        uid: names::uid(),
+        runtime_dir: runtime_dir.display().to_string(),
+        instances,
+    };
+    write_json(&document, args.compact)?;
+    match &args.select.name {
+        Some(name) if not_found => Err(exit::coded(
+            Exit::Failure,
+            format!(
+                "instance {name} has no object: neither {} nor {name}.* in {} exists",
+                Paths::new(name.clone(), runtime_dir.clone())
+                    .shm_path()
+                    .display(),
+                runtime_dir.display()
+            ),
+        )),
+        _ => Ok(Exit::Success),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Discovery
+
+/// Opens the runtime directory if it exists (`Ok(None)` when it does not); fails when it
+/// is unsafe (a symlink, another owner, group or other access).
+pub fn open_runtime_dir(path: &Path) -> Result<Option<RuntimeDir>> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        _ => RuntimeDir::open_existing(path).map(Some),
+    }
+}
+
+/// Every instance with at least one object: this user's segments `/dev/shm/osps.UID.*`
+/// and the runtime directory's lock files, FIFOs and sockets. Names that do not follow
+/// the osps pattern are ignored.
+pub fn discover(dir: Option<&RuntimeDir>) -> Result<BTreeSet<InstanceName>> {
+    let mut found = BTreeSet::new();
+    let shm = Path::new(names::SHM_DIR);
+    for file in entries(shm).wrap_err_with(|| format!("listing {}", shm.display()))? {
+        found.extend(names::instance_of_shm_entry(&file));
+    }
+    if let Some(dir) = dir {
+        // List the directory we opened and checked, not whatever its path names by now.
+        let opened = format!("/proc/self/fd/{}", dir.fd().as_raw_fd());
+        let files = entries(Path::new(&opened))
+            .wrap_err_with(|| format!("listing {}", dir.path().display()))?;
+        for file in files {
+            found.extend(names::instance_of_runtime_entry(&file).map(|(name, _)| name));
+        }
+    }
+    Ok(found)
+}
+
+/// The file names in a directory (names that are not UTF-8 cannot be osps names).
+fn entries(dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        if let Ok(name) = entry?.file_name().into_string() {
+            files.push(name);
+        }
+    }
+    Ok(files)
+}
+
+// ---------------------------------------------------------------------------------------
+// Examination
+
+/// What an instance is, decided from the lock and the objects that exist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// A live primary holds the lock.
+    Running,
+    /// Every object exists and nobody holds the lock: the primary died.
+    Stale,
+    /// Only some of the objects exist and nobody holds the lock.
+    Partial,
+    /// The segment is not a valid osps segment of ours (see its `error`).
+    Corrupt,
+}
+
+/// The facts [`decide`] needs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Presence {
+    pub lock_held: bool,
+    pub lock_exists: bool,
+    /// `None` when there is no segment, else whether it is a valid osps segment of ours.
+    pub segment_valid: Option<bool>,
+    /// How many of the first secondary's two FIFOs exist.
+    pub fifos: usize,
+}
+
+/// The status of an instance. The lock decides liveness; then a bad segment is
+/// `corrupt`; then the full set of objects (lock, segment, both FIFOs) is `stale`.
+pub fn decide(p: Presence) -> Status {
+    if p.lock_held {
+        return Status::Running;
+    }
+    match p.segment_valid {
+        Some(false) => Status::Corrupt,
+        Some(true) if p.lock_exists && p.fifos == 2 => Status::Stale,
+        _ => Status::Partial,
+    }
+}
+
+/// Examines every object of one instance; `None` when it has none at all.
+fn examine(dir: Option<&RuntimeDir>, paths: &Paths) -> Option<Instance> {
+    let probe = match dir {
+        Some(dir) => InstanceLock::probe(dir, paths),
+        None => Probe {
+            path: paths.in_dir(&paths.lock_file()),
+            ..Probe::default()
+        },
+    };
+    let mut seg = examine_segment(paths);
+    let mut fifos = examine_fifos(dir, paths);
+    let socket = Object::at(dir, paths, &paths.socket_file());
+    let fifo_exists = fifos.iter().any(|f| f.object.exists);
+    if !probe.exists && !seg.object.exists && !fifo_exists && !socket.exists {
+        return None;
+    }
+    fill_holders(&mut seg, &mut fifos);
+    let header = match &seg.header {
+        Some(HeaderView::Valid(h)) => Some(&**h),
+        _ => None,
+    };
+    let status = decide(Presence {
+        lock_held: probe.held,
+        lock_exists: probe.exists,
+        segment_valid: seg.object.exists.then_some(header.is_some()),
+        fifos: fifos
+            .iter()
+            .filter(|f| f.index == 0 && f.object.exists)
+            .count(),
+    });
+    Some(Instance {
+        name: paths.name.to_string(),
+        status,
+        primary: primary(&probe, header),
+        secondary: secondary(header, &fifos),
+        lock: Lock::from(probe),
+        segment: seg,
+        fifos,
+        socket,
+    })
+}
+
+/// The primary: its pid from the lock when held (the kernel's word), else from the header.
+fn primary(probe: &Probe, header: Option<&Header>) -> Primary {
+    let from_header = header.and_then(|h| pid(h.primary_pid));
+    Primary {
+        pid: if probe.held {
+            probe.pid
+        } else {
+            from_header.or(probe.pid)
+        },
+        alive: probe.held,
+        state: header.map(|h| h.primary_state),
+    }
+}
+
+/// The first secondary, from the header. Its pid alone proves nothing (pids are reused):
+/// it is alive when a live process with that pid holds one of the instance's FIFOs.
+fn secondary(header: Option<&Header>, fifos: &[Fifo]) -> Secondary {
+    let pid = header.and_then(|h| pid(h.secondary_pid));
+    let holds_fifo = |p: i32| fifos.iter().any(|f| f.holders.iter().any(|h| h.pid == p));
+    Secondary {
+        pid,
+        alive: pid.is_some_and(|p| holds_fifo(p) && procfs::alive(p)),
+        state: header.map(|h| h.secondary_state),
+        restarts: header.map(|h| h.restarts),
+    }
+}
+
+/// A pid field of the header; 0 (never set) and out-of-range values are no pid.
+fn pid(field: u64) -> Option<i32> {
+    i32::try_from(field).ok().filter(|&p| p > 0)
+}
+
+/// The segment: what is at its path, and its header if it is a valid osps segment of ours.
+fn examine_segment(paths: &Paths) -> Segment {
+    let path = paths.shm_path();
+    let st = match lstat(&path) {
+        Ok(st) => st,
+        Err(Errno::ENOENT) => return Segment::absent(&path),
+        Err(e) => {
+            let mut seg = Segment::absent(&path);
+            seg.object.exists = true;
+            seg.header = Some(HeaderView::Invalid { valid: false });
+            seg.error = Some(format!("cannot examine {}: {e}", path.display()));
+            return seg;
+        }
+    };
+    let mut seg = Segment {
+        object: Object::new(&path, Some(&st)),
+        size: Some(st.st_size.max(0) as u64),
+        header: None,
+        holders: Vec::new(),
+        error: None,
+    };
+    let judged = match segment::look(paths) {
+        Ok(Some(look)) => {
+            seg.object = Object::new(&path, Some(&look.stat));
+            seg.size = Some(look.stat.st_size.max(0) as u64);
+            judge_segment(paths, &look)
+        }
+        // Removed between the lstat and the look: report what the lstat saw.
+        Ok(None) => Err(format!(
+            "{} disappeared while being examined",
+            path.display()
+        )),
+        Err(e) => Err(format!("{e:#}")),
+    };
+    match judged {
+        Ok(header) => seg.header = Some(HeaderView::Valid(Box::new(header))),
+        Err(why) => {
+            seg.header = Some(HeaderView::Invalid { valid: false });
+            seg.error = Some(why);
+        }
+    }
+    seg
+}
+
+/// The header of a segment that is provably an osps segment of ours, or why it is not.
+fn judge_segment(paths: &Paths, look: &segment::Look) -> Result<Header, String> {
+    claim::check_segment(paths, look).map_err(|e| format!("{e:#}"))?;
+    let size = look.stat.st_size.max(0) as u64;
+    header::decode(&look.head, size).map_err(|e| format!("{}: {e}", paths.shm_path().display()))
+}
+
+/// The FIFO pair of the first secondary (always listed), and of any other secondary
+/// whose FIFOs exist.
+fn examine_fifos(dir: Option<&RuntimeDir>, paths: &Paths) -> Vec<Fifo> {
+    let mut fifos = Vec::new();
+    for index in 0..claim::MAX_SECONDARIES {
+        let (p2s, s2p) = paths.fifo_files(index);
+        for (role, file) in [("p2s", p2s), ("s2p", s2p)] {
+            let object = Object::at(dir, paths, &file);
+            if index == 0 || object.exists {
+                fifos.push(Fifo::new(role, index, object, &paths.in_dir(&file)));
+            }
+        }
+    }
+    fifos
+}
+
+/// Fills in who holds the segment and each FIFO, with one pass over `/proc`.
+fn fill_holders(seg: &mut Segment, fifos: &mut [Fifo]) {
+    let mut targets = Vec::new();
+    let mut slots: Vec<&mut Vec<Holder>> = Vec::new();
+    if let Some(id) = seg.object.id {
+        targets.push(id);
+        slots.push(&mut seg.holders);
+    }
+    for fifo in fifos.iter_mut() {
+        if let Some(id) = fifo.object.id {
+            targets.push(id);
+            slots.push(&mut fifo.holders);
+        }
+    }
+    for (slot, found) in slots.into_iter().zip(procfs::holders(&targets)) {
+        *slot = found;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The document
+
+#[derive(Debug, Serialize)]
+struct Document {
+    schema_version: u32,
+    uid: u32,
+    runtime_dir: String,
+    instances: Vec<Instance>,
+}
+
+#[derive(Debug, Serialize)]
+struct Instance {
+    name: String,
+    status: Status,
+    lock: Lock,
+    primary: Primary,
+    secondary: Secondary,
+    segment: Segment,
+    fifos: Vec<Fifo>,
+    socket: Object,
+}
+
+#[derive(Debug, Serialize)]
+struct Lock {
+    path: String,
+    exists: bool,
+    held: bool,
+    pid: Option<i32>,
+    error: Option<String>,
+}
+
+impl From<Probe> for Lock {
+    fn from(p: Probe) -> Lock {
+        Lock {
+            path: p.path.display().to_string(),
+            exists: p.exists,
+            held: p.held,
+            pid: p.pid,
+            error: p.error,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Primary {
+    pid: Option<i32>,
+    alive: bool,
+    state: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+struct Secondary {
+    pid: Option<i32>,
+    alive: bool,
+    state: Option<&'static str>,
+    restarts: Option<u64>,
+}
+
+/// What is at one path, from `lstat` (never following a symlink, never opening it).
+#[derive(Debug, Serialize)]
+struct Object {
+    path: String,
+    exists: bool,
+    #[serde(rename = "type")]
+    file_type: Option<&'static str>,
+    mode: Option<String>,
+    uid: Option<u32>,
+    #[serde(skip)]
+    id: Option<(u64, u64)>,
+    #[serde(skip)]
+    stat: Option<FileStat>,
+}
+
+impl Object {
+    fn new(path: &Path, st: Option<&FileStat>) -> Object {
+        Object {
+            path: path.display().to_string(),
+            exists: st.is_some(),
+            file_type: st.map(owned::type_name),
+            mode: st.map(|st| format_mode(owned::perm_bits(st))),
+            uid: st.map(|st| st.st_uid),
+            id: st.map(|st| (st.st_dev, st.st_ino)),
+            stat: st.copied(),
+        }
+    }
+
+    /// A runtime-dir entry; without a usable runtime directory it does not exist.
+    fn at(dir: Option<&RuntimeDir>, paths: &Paths, file: &str) -> Object {
+        let st = dir.and_then(|d| d.stat(file).ok().flatten());
+        Object::new(&paths.in_dir(file), st.as_ref())
+    }
+}
+
+/// Permission bits as the four octal digits `ls` and `chmod` use: `"0600"`.
+fn format_mode(bits: u32) -> String {
+    format!("{bits:04o}")
+}
+
+#[derive(Debug, Serialize)]
+struct Fifo {
+    role: &'static str,
+    index: usize,
+    #[serde(flatten)]
+    object: Object,
+    is_fifo: bool,
+    holders: Vec<Holder>,
+    /// Why the object at this path is not an osps FIFO of ours, if it is not.
+    error: Option<String>,
+}
+
+impl Fifo {
+    fn new(role: &'static str, index: usize, object: Object, path: &Path) -> Fifo {
+        let error = object
+            .stat
+            .as_ref()
+            .and_then(|st| owned::check(st, path, Kind::Fifo, 0o600).err())
+            .map(|e| format!("{e:#}"));
+        Fifo {
+            role,
+            index,
+            is_fifo: object
+                .stat
+                .as_ref()
+                .is_some_and(|st| owned::is_kind(st, Kind::Fifo)),
+            object,
+            holders: Vec::new(),
+            error,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Segment {
+    #[serde(flatten)]
+    object: Object,
+    size: Option<u64>,
+    header: Option<HeaderView>,
+    holders: Vec<Holder>,
+    error: Option<String>,
+}
+
+impl Segment {
+    fn absent(path: &Path) -> Segment {
+        Segment {
+            object: Object::new(path, None),
+            size: None,
+            header: None,
+            holders: Vec::new(),
+            error: None,
+        }
+    }
+}
+
+/// The decoded header, or `{"valid": false}` when it does not validate.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum HeaderView {
+    Valid(Box<Header>),
+    Invalid { valid: bool },
+}
+
+fn write_json(document: &Document, compact: bool) -> Result<()> {
+    let mut text = if compact {
+        serde_json::to_vec(document)
+    } else {
+        serde_json::to_vec_pretty(document)
+    }
+    .wrap_err("encoding the JSON document")?;
+    text.push(b'\n');
+    write_stdout(&text)
+}
+
+/// Writes to stdout in one piece. A reader that went away (`osps inspect | head -c1`) is
+/// not an error: whoever closed the pipe has all it wanted.
+pub fn write_stdout(bytes: &[u8]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        result => result.wrap_err("writing to stdout"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn presence(held: bool, lock: bool, segment: Option<bool>, fifos: usize) -> Presence {
+        Presence {
+            lock_held: held,
+            lock_exists: lock,
+            segment_valid: segment,
+            fifos,
+        }
+    }
+
+    #[test]
+    fn a_held_lock_means_running_whatever_else() {
+        for segment in [None, Some(true), Some(false)] {
+            for fifos in 0..=2 {
+                assert_eq!(
+                    decide(presence(true, true, segment, fifos)),
+                    Status::Running
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_object_without_a_holder_is_stale() {
+        assert_eq!(decide(presence(false, true, Some(true), 2)), Status::Stale);
+    }
+
+    #[test]
+    fn a_bad_segment_is_corrupt_unless_running() {
+        assert_eq!(
+            decide(presence(false, true, Some(false), 2)),
+            Status::Corrupt
+        );
+        assert_eq!(
+            decide(presence(false, false, Some(false), 0)),
+            Status::Corrupt
+        );
+    }
+
+    #[test]
+    fn some_of_the_objects_are_partial() {
+        let partial = [
+            presence(false, false, Some(true), 0), // segment only
+            presence(false, false, Some(true), 2), // segment and FIFOs, no lock
+            presence(false, true, Some(true), 0),  // segment and lock, no FIFOs
+            presence(false, true, Some(true), 1),  // one FIFO missing
+            presence(false, false, None, 2),       // FIFOs only
+            presence(false, true, None, 2),        // FIFOs and lock, no segment
+            presence(false, true, None, 0),        // lock file only
+        ];
+        for p in partial {
+            assert_eq!(decide(p), Status::Partial, "{p:?}");
+        }
+    }
+
+    #[test]
+    fn modes_print_as_four_octal_digits() {
+        assert_eq!(format_mode(0o600), "0600");
+        assert_eq!(format_mode(0o4755), "4755");
+        assert_eq!(format_mode(0), "0000");
+    }
+
+    #[test]
+    fn pid_fields_of_zero_or_out_of_range_are_no_pid() {
+        assert_eq!(pid(0), None);
+        assert_eq!(pid(42), Some(42));
+        assert_eq!(pid(u64::MAX), None);
+        assert_eq!(pid(1 << 31), None);
+    }
+
+    #[test]
+    fn an_invalid_header_serialises_as_valid_false() {
+        let v = serde_json::to_value(HeaderView::Invalid { valid: false }).unwrap();
+        assert_eq!(v, serde_json::json!({ "valid": false }));
+    }
+
+    #[test]
+    fn the_status_serialises_in_snake_case() {
+        let v = serde_json::to_value([
+            Status::Running,
+            Status::Stale,
+            Status::Partial,
+            Status::Corrupt,
+        ])
+        .unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!(["running", "stale", "partial", "corrupt"])
+        );
+    }
+}

@@ -82,3 +82,15 @@ pub fn alive(pid: i32) -> bool {
         Err(_) => false,
     }
 }
+
+/// The subcommand a process runs if it is an osps: the first argument after the program
+/// name that is not an option (`osps -v cleanup` gives `cleanup`). Only a hint (for
+/// waiting on a concurrent cleanup), never a liveness test.
+pub fn subcommand(pid: i32) -> Option<String> {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    cmdline
+        .split(|&b| b == 0)
+        .skip(1)
+        .find(|arg| !arg.is_empty() && !arg.starts_with(b"-"))
+        .map(|arg| String::from_utf8_lossy(arg).into_owned())
+}

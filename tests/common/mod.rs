@@ -49,9 +49,17 @@ impl TestEnv {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let mut name = format!("t-{tag}-{}-{n}", std::process::id());
         name.truncate(64);
-        let tmp = tempfile::Builder::new().prefix("osps-test-").tempdir().unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("osps-test-")
+            .tempdir()
+            .unwrap();
         let runtime_dir = tmp.path().join("run");
-        TestEnv { name, tmp, runtime_dir, children: Vec::new() }
+        TestEnv {
+            name,
+            tmp,
+            runtime_dir,
+            children: Vec::new(),
+        }
     }
 
     /// `osps SUBCOMMAND` with this environment's runtime dir and (for primary and
@@ -128,7 +136,9 @@ impl TestEnv {
         let mut f = std::fs::File::open(self.shm_path()).ok()?;
         let mut buf = [0u8; 256];
         f.read_exact(&mut buf).ok()?;
-        Some(u64::from_ne_bytes(buf[offset..offset + 8].try_into().unwrap()))
+        Some(u64::from_ne_bytes(
+            buf[offset..offset + 8].try_into().unwrap(),
+        ))
     }
 
     /// Waits until the secondary is up (state ready or busy) and returns its pid.
@@ -140,7 +150,10 @@ impl TestEnv {
             if matches!(state, Some(2 | 3)) && pid != 0 {
                 return pid as u32;
             }
-            assert!(Instant::now() < deadline, "the secondary did not come up within {timeout:?}");
+            assert!(
+                Instant::now() < deadline,
+                "the secondary did not come up within {timeout:?}"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
     }
@@ -149,7 +162,10 @@ impl TestEnv {
     pub fn wait_rounds(&self, n: u64, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         while self.header_field(field::ROUNDS_COMPLETED).unwrap_or(0) < n {
-            assert!(Instant::now() < deadline, "fewer than {n} rounds within {timeout:?}");
+            assert!(
+                Instant::now() < deadline,
+                "fewer than {n} rounds within {timeout:?}"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
     }
@@ -179,8 +195,12 @@ pub fn kill(pid: u32, signal: i32) -> bool {
 pub fn pids_with_arg(arg: &str) -> Vec<u32> {
     let mut pids = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
         if cmdline.split(|&b| b == 0).any(|a| a == arg.as_bytes()) && process_alive(pid) {
             pids.push(pid);
         }
@@ -251,12 +271,20 @@ pub fn output_within(mut child: Child, timeout: Duration) -> Output {
         buf
     });
     let status = wait_child(&mut child, timeout);
-    Output { status, stdout: out_thread.join().unwrap(), stderr: err_thread.join().unwrap() }
+    Output {
+        status,
+        stdout: out_thread.join().unwrap(),
+        stderr: err_thread.join().unwrap(),
+    }
 }
 
 /// Runs a command to completion with a deadline.
 pub fn run(mut cmd: Command, timeout: Duration) -> Output {
-    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     output_within(child, timeout)
 }
 
@@ -271,4 +299,223 @@ pub fn stderr_of(out: &Output) -> String {
 
 pub fn stdout_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+// ---- Helpers for the fault-injection tests (tests/faults.rs) ----
+
+/// A process whose stdout and stderr go to files in the test's temp dir: a grandchild
+/// that keeps stderr open (a secondary outliving its primary) can never block the test.
+pub struct Logged {
+    pub pid: u32,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+impl TestEnv {
+    /// Starts `cmd` with its output logged to files; killed on drop if still running.
+    pub fn start_logged(&mut self, mut cmd: Command) -> Logged {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let out = self.tmp.path().join(format!("log-{n}.out"));
+        let err = self.tmp.path().join(format!("log-{n}.err"));
+        let child = cmd
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        self.children.push(child);
+        Logged { pid, out, err }
+    }
+
+    /// Waits (with a deadline: killed and a panic after it) for a process started by
+    /// `start_logged`, and returns its status and what it wrote.
+    pub fn finish_logged(&mut self, logged: &Logged, timeout: Duration) -> Output {
+        let mut child = self.take_child(logged.pid);
+        let status = wait_child(&mut child, timeout);
+        Output {
+            status,
+            stdout: std::fs::read(&logged.out).unwrap_or_default(),
+            stderr: std::fs::read(&logged.err).unwrap_or_default(),
+        }
+    }
+
+    /// What a process started by `start_logged` has written to stderr so far.
+    pub fn stderr_so_far(&self, logged: &Logged) -> String {
+        String::from_utf8_lossy(&std::fs::read(&logged.err).unwrap_or_default()).into_owned()
+    }
+}
+
+/// The children of a process (from `/proc/PID/task/*/children`).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut kids = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return kids;
+    };
+    for t in tasks.flatten() {
+        if let Ok(list) = std::fs::read_to_string(t.path().join("children")) {
+            kids.extend(
+                list.split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+        }
+    }
+    kids
+}
+
+/// The open descriptors of a process and what each points to (`readlink /proc/PID/fd/N`).
+pub fn fd_targets(pid: u32) -> Vec<(u32, String)> {
+    let mut fds = Vec::new();
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return fds;
+    };
+    for e in entries.flatten() {
+        let Some(fd) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if let Ok(target) = std::fs::read_link(e.path()) {
+            fds.push((fd, target.display().to_string()));
+        }
+    }
+    fds.sort();
+    fds
+}
+
+/// How much longer soak loops run: `OSPS_SOAK=N` multiplies the loop counts (default 1).
+pub fn soak() -> u32 {
+    std::env::var("OSPS_SOAK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &u32| n >= 1)
+        .unwrap_or(1)
+}
+
+/// A small deterministic random generator (xorshift64*) for fault timing. The seed comes
+/// from `OSPS_SEED` or the clock and is printed, so a failure can be replayed.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(test: &str) -> Rng {
+        let seed = std::env::var("OSPS_SEED")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+            });
+        eprintln!("{test}: OSPS_SEED={seed}");
+        Rng(seed | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// A duration in `0..max`.
+    pub fn upto(&mut self, max: Duration) -> Duration {
+        Duration::from_nanos(self.below(max.as_nanos().max(1) as u64))
+    }
+}
+
+/// Parses a JSON summary from stdout, with the output in the panic message otherwise.
+pub fn json_of(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            stdout_of(out),
+            stderr_of(out)
+        )
+    })
+}
+
+/// The serving mode (`osps primary --serve`): where its socket is, when it is ready,
+/// which secondary is which.
+impl TestEnv {
+    /// The instance's Unix socket, `RUNDIR/NAME.sock`.
+    pub fn socket_path(&self) -> PathBuf {
+        self.runtime_dir.join(format!("{}.sock", self.name))
+    }
+
+    /// Waits until a serving primary accepts clients: its state is ready (every secondary
+    /// has been started; the socket listens before that) and the socket exists. Panics
+    /// after `timeout`. It does not connect, so the primary's client counts stay exact.
+    pub fn wait_serving(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let ready = self.header_field(field::PRIMARY_STATE) == Some(2);
+            if ready && self.socket_path().exists() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the primary did not serve on {} within {timeout:?}",
+                self.socket_path().display()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Pids of the live secondaries of this instance started with `--index index`.
+    pub fn secondary_pids(&self, index: usize) -> Vec<u32> {
+        let index = index.to_string();
+        pids_with_arg(&self.name)
+            .into_iter()
+            .filter(|pid| {
+                let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                    return false;
+                };
+                let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+                args.windows(2)
+                    .any(|w| w[0] == b"--index" && w[1] == index.as_bytes())
+            })
+            .collect()
+    }
+
+    /// Secondary `index`'s pid and state from the header's scoreboard (secondary 0 lives
+    /// in the base header, secondary i >= 1 in the 128-byte entry i - 1 after it; see
+    /// src/header.rs), if the segment exists.
+    pub fn scoreboard(&self, index: usize) -> Option<(u32, u64)> {
+        if index == 0 {
+            let pid = self.header_field(field::SECONDARY_PID)?;
+            return Some((pid as u32, self.header_field(field::SECONDARY_STATE)?));
+        }
+        let entry = 256 + 128 * (index - 1);
+        let mut f = std::fs::File::open(self.shm_path()).ok()?;
+        let mut buf = vec![0u8; entry + 128];
+        f.read_exact(&mut buf).ok()?;
+        let word = |off: usize| u64::from_ne_bytes(buf[off..off + 8].try_into().unwrap());
+        Some((word(entry + 64) as u32, word(entry + 72)))
+    }
+
+    /// Waits until secondary `index` is up (state ready or busy) with a pid other than
+    /// `old`, and returns that pid.
+    pub fn wait_worker_up(&self, index: usize, old: Option<u32>, timeout: Duration) -> u32 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some((pid, 2 | 3)) = self.scoreboard(index) {
+                if pid != 0 && Some(pid) != old && process_alive(pid) {
+                    return pid;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "secondary {index} (other than {old:?}) not up within {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+/// A loopback TCP port that was free a moment ago (bound to port 0, read, closed).
+pub fn free_tcp_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
 }

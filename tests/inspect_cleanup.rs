@@ -1,0 +1,976 @@
+//! `osps inspect` and `osps cleanup` with the real binary, checked through `jq -e` on
+//! their real output: a running instance, a killed one, every partial state, corrupt,
+//! truncated and planted segments, side-by-side and concurrent cleanups, a lying lock
+//! file, and inspect racing primaries that start.
+//!
+//! `osps cleanup` without `--name` removes every dead instance of the user, including
+//! the dead fixtures of other tests of this file: such tests take [`exclusive`], every
+//! other test takes [`shared`], so they never overlap.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::Write;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+use common::{
+    TestEnv, field, kill, output_within, process_alive, run, stderr_of, stdout_of, uid, wait_gone,
+};
+
+const T: Duration = Duration::from_secs(30);
+
+static DEAD_FIXTURES: RwLock<()> = RwLock::new(());
+
+/// For tests whose dead objects a cleanup without `--name` would remove.
+fn shared() -> RwLockReadGuard<'static, ()> {
+    DEAD_FIXTURES.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// For tests running `osps cleanup` without `--name`.
+fn exclusive() -> RwLockWriteGuard<'static, ()> {
+    DEAD_FIXTURES
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+fn inspect(env: &TestEnv, args: &[&str]) -> Output {
+    let mut cmd = env.cmd("inspect");
+    cmd.args(args);
+    run(cmd, T)
+}
+
+/// `osps inspect --name NAME`, which must succeed.
+fn inspect_ok(env: &TestEnv) -> Vec<u8> {
+    let out = inspect(env, &["--name", &env.name]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    out.stdout
+}
+
+fn cleanup(env: &TestEnv, args: &[&str]) -> Output {
+    let mut cmd = env.cmd("cleanup");
+    cmd.args(args);
+    run(cmd, T)
+}
+
+/// `osps cleanup --json ARGS`, which must succeed; its report.
+fn cleanup_json(env: &TestEnv, args: &[&str]) -> serde_json::Value {
+    let out = cleanup(env, &[&["--json"], args].concat());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout_of(&out),
+        stderr_of(&out)
+    );
+    parse(&out.stdout)
+}
+
+fn parse(bytes: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
+}
+
+/// Runs `jq ARGS` over `input`, with a deadline.
+fn jq(args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new("jq")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("jq must be installed (apt-get install jq)");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = output_within(child, T);
+    writer.join().unwrap();
+    out
+}
+
+/// Asserts that `jq -e FILTER` holds on `doc`.
+fn assert_jq(doc: &[u8], filter: &str) {
+    let out = jq(&["-e", filter], doc);
+    assert!(
+        out.status.success(),
+        "jq -e '{filter}' does not hold ({}) on:\n{}",
+        stderr_of(&out).trim(),
+        String::from_utf8_lossy(doc)
+    );
+}
+
+/// `jq -r FILTER` over `doc`.
+fn jq_raw(doc: &[u8], filter: &str) -> String {
+    let out = jq(&["-r", filter], doc);
+    assert!(
+        out.status.success(),
+        "jq -r '{filter}': {}",
+        stderr_of(&out)
+    );
+    stdout_of(&out)
+}
+
+/// Starts a primary with a fast heartbeat; returns (primary, secondary) once rounds run.
+fn start(env: &mut TestEnv) -> (u32, u32) {
+    let primary = env.start_primary(&["--interval", "20ms", "--json"]);
+    let secondary = env.wait_secondary(T);
+    env.wait_rounds(2, T);
+    (primary, secondary)
+}
+
+/// Leaves a stale instance: the primary killed with SIGKILL, its secondary gone after it.
+fn make_stale(env: &mut TestEnv) -> (u32, u32) {
+    let (primary, secondary) = start(env);
+    assert!(kill(primary, libc::SIGKILL));
+    let _ = env.take_child(primary).wait();
+    assert!(
+        wait_gone(secondary, Duration::from_secs(5)),
+        "the secondary outlived its primary"
+    );
+    (primary, secondary)
+}
+
+/// Stops a running primary with SIGTERM; it must stop in order.
+fn stop(env: &mut TestEnv, primary: u32) -> serde_json::Value {
+    assert!(kill(primary, libc::SIGTERM));
+    let out = output_within(env.take_child(primary), T);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    parse(&out.stdout)
+}
+
+/// The four objects of an instance: segment, lock, p2s, s2p.
+fn objects(env: &TestEnv) -> [PathBuf; 4] {
+    [
+        env.shm_path(),
+        env.lock_path(),
+        env.p2s_path(),
+        env.s2p_path(),
+    ]
+}
+
+fn exists(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+}
+
+/// The objects of this instance that exist (other instances may share the runtime dir).
+fn left_of(env: &TestEnv) -> Vec<PathBuf> {
+    objects(env).into_iter().filter(|p| exists(p)).collect()
+}
+
+/// The sorted paths a cleanup report says it removed for `name`.
+fn removed_paths(report: &serde_json::Value, name: &str) -> Vec<String> {
+    let mut paths: Vec<String> = report["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["name"] == name)
+        .flat_map(|r| r["paths"].as_array().unwrap().iter())
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect();
+    paths.sort();
+    paths
+}
+
+fn sorted(paths: &[PathBuf]) -> Vec<String> {
+    let mut v: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    v.sort();
+    v
+}
+
+/// Errors a report gives about the instances of this test (or about none in particular).
+fn errors_about(report: &serde_json::Value, names: &[&str]) -> Vec<serde_json::Value> {
+    report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["name"].is_null() || names.iter().any(|n| e["name"] == *n))
+        .cloned()
+        .collect()
+}
+
+fn mkfifo(path: &Path, mode: u32) {
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), mode) }, 0);
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A plain child process that lives until killed, reaped on drop.
+struct Sleeper(std::process::Child);
+
+impl Sleeper {
+    /// Runs `sh -c SCRIPT ARG0` (the script sees `arg0` as `$0`).
+    fn spawn(script: &str, arg0: &Path) -> Sleeper {
+        let child = Command::new("sh")
+            .args(["-c", script])
+            .arg(arg0)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        Sleeper(child)
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Sleeper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// inspect
+
+#[test]
+fn inspect_of_a_running_primary_shows_pids_fifo_holders_and_growing_counters() {
+    let _g = shared();
+    let mut env = TestEnv::new("insrun");
+    let (p, s) = start(&mut env);
+    let doc = inspect_ok(&env);
+    assert_jq(&doc, ".schema_version == 1 and (.instances | length) == 1");
+    let i = ".instances[0]";
+    assert_jq(
+        &doc,
+        &format!("{i}.name == \"{}\" and {i}.status == \"running\"", env.name),
+    );
+    let lock = env.lock_path().display().to_string();
+    assert_jq(
+        &doc,
+        &format!(
+            "{i}.lock == {{\"path\": \"{lock}\", \"exists\": true, \"held\": true, \"pid\": {p}, \"error\": null}}"
+        ),
+    );
+    assert_jq(
+        &doc,
+        &format!("{i}.primary | .pid == {p} and .alive and .state == \"ready\""),
+    );
+    assert_jq(
+        &doc,
+        &format!(
+            "{i}.secondary | .pid == {s} and .alive and .restarts == 0 and (.state | IN(\"ready\", \"busy\"))"
+        ),
+    );
+    let shm = env.shm_path().display().to_string();
+    assert_jq(
+        &doc,
+        &format!(
+            "{i}.segment | .path == \"{shm}\" and .exists and .size == 1048576 and .mode == \"0600\" \
+         and .uid == {} and .error == null and .header.valid and .header.version == 1 \
+         and .header.primary_pid == {p} and .header.secondary_pid == {s}",
+            uid()
+        ),
+    );
+    // Both FIFOs, each held by the primary and the secondary at opposite ends.
+    assert_jq(
+        &doc,
+        &format!("[{i}.fifos[] | select(.index == 0) | .role] == [\"p2s\", \"s2p\"]"),
+    );
+    assert_jq(
+        &doc,
+        &format!(
+            "{i}.fifos[] | select(.role == \"p2s\") | .exists and .is_fifo and .mode == \"0600\" \
+         and .uid == {} and .path == \"{}\" and (.holders | sort_by(.pid)) == \
+         ([{{\"pid\": {p}, \"access\": \"write\"}}, {{\"pid\": {s}, \"access\": \"read\"}}] | sort_by(.pid))",
+            uid(),
+            env.p2s_path().display()
+        ),
+    );
+    assert_jq(
+        &doc,
+        &format!(
+            "{i}.fifos[] | select(.role == \"s2p\") | (.holders | sort_by(.pid)) == \
+         ([{{\"pid\": {p}, \"access\": \"read\"}}, {{\"pid\": {s}, \"access\": \"write\"}}] | sort_by(.pid))"
+        ),
+    );
+    // The counters grow between two looks.
+    let rounds = |doc: &[u8]| -> u64 {
+        jq_raw(doc, ".instances[0].segment.header.rounds")
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let first = rounds(&doc);
+    let deadline = Instant::now() + T;
+    loop {
+        let later = inspect_ok(&env);
+        if rounds(&later) > first {
+            // The secondary's own counter moved on too.
+            assert_jq(
+                &later,
+                &format!(".instances[0].segment.header.rounds_served > {first}"),
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "rounds stayed at {first}");
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    // Without --name the instance is among all of the user's.
+    let all = inspect(&env, &[]);
+    assert_eq!(all.status.code(), Some(0), "{}", stderr_of(&all));
+    assert_jq(
+        &all.stdout,
+        &format!(
+            ".instances[] | select(.name == \"{}\") | .status == \"running\"",
+            env.name
+        ),
+    );
+    let summary = stop(&mut env, p);
+    assert_eq!(summary["secondary_exit"], 0);
+    env.assert_no_leftovers();
+}
+
+#[test]
+fn inspect_of_a_killed_primary_says_stale_and_nothing_alive() {
+    let _g = shared();
+    let mut env = TestEnv::new("insstale");
+    let (p, s) = make_stale(&mut env);
+    let doc = inspect_ok(&env);
+    let i = ".instances[0]";
+    assert_jq(&doc, &format!("{i}.status == \"stale\""));
+    assert_jq(
+        &doc,
+        &format!("{i}.lock | .exists and (.held | not) and .pid == {p}"),
+    );
+    assert_jq(
+        &doc,
+        &format!("{i}.primary | .pid == {p} and (.alive | not)"),
+    );
+    assert_jq(
+        &doc,
+        &format!("{i}.secondary | .pid == {s} and (.alive | not)"),
+    );
+    assert_jq(
+        &doc,
+        &format!("{i}.segment.header.valid and {i}.segment.holders == []"),
+    );
+    assert_jq(
+        &doc,
+        &format!("[{i}.fifos[] | .exists and .holders == []] == [true, true]"),
+    );
+    let report = cleanup_json(&env, &["--name", &env.name]);
+    assert_eq!(removed_paths(&report, &env.name), sorted(&objects(&env)));
+    env.assert_no_leftovers();
+}
+
+#[test]
+fn inspect_and_cleanup_handle_every_partial_state() {
+    let _g = shared();
+    // Which of segment, lock, p2s, s2p remain.
+    let states: [(&str, [bool; 4]); 6] = [
+        ("segment only", [true, false, false, false]),
+        ("segment and lock, no FIFOs", [true, true, false, false]),
+        ("segment and FIFOs, no lock", [true, false, true, true]),
+        ("FIFOs and lock, no segment", [false, true, true, true]),
+        ("FIFOs only", [false, false, true, true]),
+        ("lock file only", [false, true, false, false]),
+    ];
+    for (what, keep) in states {
+        let mut env = TestEnv::new("partial");
+        make_stale(&mut env);
+        for (path, keep) in objects(&env).iter().zip(keep) {
+            if !keep {
+                std::fs::remove_file(path).unwrap();
+            }
+        }
+        let doc = inspect_ok(&env);
+        let [seg, lock, p2s, s2p] = keep;
+        assert_jq(
+            &doc,
+            &format!(
+                ".instances[0] | .status == \"partial\" and .segment.exists == {seg} and .lock.exists == {lock} \
+             and (.lock.held | not) and ([.fifos[] | .exists] == [{p2s}, {s2p}])"
+            ),
+        );
+        let remaining = left_of(&env);
+        let report = cleanup_json(&env, &["--name", &env.name]);
+        // Without a lock file, cleanup made its own to own the name and removed it again:
+        // only what was left is reported.
+        assert_eq!(
+            removed_paths(&report, &env.name),
+            sorted(&remaining),
+            "{what}: {report}"
+        );
+        assert_eq!(report["errors"], serde_json::json!([]), "{what}");
+        env.assert_no_leftovers();
+        // Idempotent: nothing left, nothing to do, success.
+        let again = cleanup_json(&env, &["--name", &env.name]);
+        assert_eq!(again["removed"], serde_json::json!([]), "{what}");
+        let out = inspect(&env, &["--name", &env.name]);
+        assert_eq!(out.status.code(), Some(1), "{what}");
+    }
+}
+
+#[test]
+fn a_segment_with_a_garbage_header_is_corrupt_and_cleanup_leaves_it_alone() {
+    let _g = shared();
+    let env = TestEnv::new("garbage");
+    std::fs::write(env.shm_path(), vec![0xab; 4096]).unwrap();
+    std::fs::set_permissions(env.shm_path(), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let doc = inspect_ok(&env);
+    assert_jq(
+        &doc,
+        ".instances[0] | .status == \"corrupt\" and .segment.header == {\"valid\": false}",
+    );
+    assert_jq(
+        &doc,
+        ".instances[0].segment | .size == 4096 and (.error | test(\"osps header\"))",
+    );
+    let report = cleanup_json(&env, &["--name", &env.name]);
+    assert_eq!(report["removed"], serde_json::json!([]));
+    let reason = report["skipped"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&env.shm_path().display().to_string()),
+        "{reason}"
+    );
+    assert_eq!(std::fs::read(env.shm_path()).unwrap(), vec![0xab; 4096]);
+    std::fs::remove_file(env.shm_path()).unwrap();
+}
+
+#[test]
+fn a_truncated_segment_is_corrupt_and_cleanup_removes_it() {
+    let _g = shared();
+    for (len, why) in [
+        (4096u64, "truncated"),
+        (100, "shorter than"),
+        (0, "shorter than"),
+    ] {
+        let mut env = TestEnv::new("trunc");
+        make_stale(&mut env);
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(env.shm_path())
+            .unwrap();
+        f.set_len(len).unwrap();
+        drop(f);
+        let doc = inspect_ok(&env);
+        assert_jq(
+            &doc,
+            &format!(
+                ".instances[0] | .status == \"corrupt\" and .segment.size == {len} \
+             and (.segment.header.valid | not) and (.segment.error | test(\"{why}\"))"
+            ),
+        );
+        // Still provably ours (our mode, our magic or empty): removed with the rest.
+        let report = cleanup_json(&env, &["--name", &env.name]);
+        assert_eq!(
+            removed_paths(&report, &env.name),
+            sorted(&objects(&env)),
+            "{report}"
+        );
+        env.assert_no_leftovers();
+    }
+}
+
+#[test]
+fn a_fifo_planted_at_the_segment_path_is_reported_without_hanging() {
+    let _g = shared();
+    let env = TestEnv::new("shmfifo");
+    mkfifo(&env.shm_path(), 0o600);
+    // `run` fails the test if a command takes over 30 s; none should take long at all.
+    let started = Instant::now();
+    let doc = inspect_ok(&env);
+    assert_jq(
+        &doc,
+        ".instances[0] | .status == \"corrupt\" and .segment.type == \"FIFO\" and (.segment.error | test(\"FIFO\"))",
+    );
+    let all = inspect(&env, &["--compact"]);
+    assert_eq!(all.status.code(), Some(0));
+    let report = cleanup_json(&env, &["--name", &env.name]);
+    assert_eq!(report["removed"], serde_json::json!([]));
+    assert!(
+        report["skipped"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("FIFO"),
+        "{report}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        std::fs::symlink_metadata(env.shm_path())
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+    std::fs::remove_file(env.shm_path()).unwrap();
+}
+
+#[test]
+fn a_live_unrelated_pid_in_a_stale_lock_file_does_not_look_alive() {
+    let _g = shared();
+    let mut env = TestEnv::new("liar");
+    make_stale(&mut env);
+    let unrelated = Sleeper::spawn("exec sleep 60", Path::new("sleeper"));
+    let pid = unrelated.pid();
+    // The live pid goes into the lock file and into the header's primary pid.
+    let mode = common::mode_of(&env.lock_path());
+    std::fs::write(env.lock_path(), format!("{pid}\n")).unwrap();
+    assert_eq!(common::mode_of(&env.lock_path()), mode);
+    let seg = std::fs::OpenOptions::new()
+        .write(true)
+        .open(env.shm_path())
+        .unwrap();
+    std::os::unix::fs::FileExt::write_all_at(
+        &seg,
+        &u64::from(pid).to_ne_bytes(),
+        field::PRIMARY_PID as u64,
+    )
+    .unwrap();
+    drop(seg);
+    let doc = inspect_ok(&env);
+    assert_jq(
+        &doc,
+        &format!(
+            ".instances[0] | .status == \"stale\" and (.lock.held | not) and .lock.pid == {pid} \
+         and .primary.pid == {pid} and (.primary.alive | not)"
+        ),
+    );
+    let report = cleanup_json(&env, &["--name", &env.name]);
+    assert_eq!(removed_paths(&report, &env.name), sorted(&objects(&env)));
+    assert!(process_alive(pid), "cleanup touched an unrelated process");
+    env.assert_no_leftovers();
+}
+
+#[test]
+fn an_inspect_loop_never_makes_a_starting_primary_fail() {
+    let _g = shared();
+    let env = TestEnv::new("race");
+    let stop = AtomicBool::new(false);
+    let looks = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                let args: &[&str] = if looks.load(Ordering::Relaxed) % 2 == 0 {
+                    &["--name", &env.name, "--compact"]
+                } else {
+                    &["--compact"]
+                };
+                let out = inspect(&env, args);
+                // 1: no object at that instant; never anything else.
+                assert!(
+                    matches!(out.status.code(), Some(0 | 1)),
+                    "{}",
+                    stderr_of(&out)
+                );
+                parse(&out.stdout);
+                looks.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        let result = std::panic::catch_unwind(|| {
+            for i in 0..50 {
+                let mut cmd = env.cmd("primary");
+                cmd.args(["--rounds", "1", "--start-timeout", "10s"]);
+                let out = run(cmd, T);
+                assert!(
+                    out.status.success(),
+                    "start {i} failed: {}",
+                    stderr_of(&out)
+                );
+            }
+        });
+        stop.store(true, Ordering::Relaxed);
+        if let Err(panic) = result {
+            std::panic::resume_unwind(panic);
+        }
+    });
+    assert!(looks.load(Ordering::Relaxed) > 5, "inspect barely ran");
+    env.assert_no_leftovers();
+}
+
+#[test]
+fn inspect_of_a_name_without_objects_exits_1_with_an_empty_document() {
+    let _g = shared();
+    let env = TestEnv::new("none");
+    // The runtime directory does not even exist: that is not an error.
+    assert!(!env.runtime_dir.exists());
+    let out = inspect(&env, &["--name", &env.name]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(parse(&out.stdout)["instances"], serde_json::json!([]));
+    assert_jq(&out.stdout, ".schema_version == 1 and .instances == []");
+    assert!(stderr_of(&out).contains(&env.name), "{}", stderr_of(&out));
+    assert!(!stderr_of(&out).contains("warning"), "{}", stderr_of(&out));
+    assert!(
+        !env.runtime_dir.exists(),
+        "inspect created the runtime directory"
+    );
+    let bad = inspect(&env, &["--name", "a/b"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr_of(&bad));
+}
+
+#[test]
+fn inspect_prints_pretty_or_compact_json_and_survives_a_closed_stdout() {
+    let _g = shared();
+    let mut env = TestEnv::new("forms");
+    let (p, _) = start(&mut env);
+    let pretty = inspect_ok(&env);
+    assert!(String::from_utf8_lossy(&pretty).lines().count() > 20);
+    let compact = inspect(&env, &["--name", &env.name, "--compact"]);
+    assert_eq!(compact.status.code(), Some(0));
+    assert_eq!(stdout_of(&compact).trim_end().lines().count(), 1);
+    assert_jq(&compact.stdout, ".instances[0].status == \"running\"");
+    // `osps inspect | head -c1`: the reader goes away before inspect writes.
+    for args in [vec!["--name", env.name.as_str()], vec![]] {
+        let mut child = env
+            .cmd("inspect")
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = output_within(child, T);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+        assert!(stderr_of(&out).is_empty(), "{}", stderr_of(&out));
+    }
+    // And through a real shell pipe.
+    let mut sh = Command::new("bash");
+    sh.args([
+        "-c",
+        "set -o pipefail; \"$0\" inspect | head -c1 >/dev/null",
+        common::osps_bin(),
+    ])
+    .env("OSPS_RUNTIME_DIR", &env.runtime_dir);
+    let out = run(sh, T);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(!stderr_of(&out).contains("panicked"), "{}", stderr_of(&out));
+    stop(&mut env, p);
+    env.assert_no_leftovers();
+}
+
+#[test]
+fn an_unsafe_runtime_dir_still_shows_the_segment_with_a_warning() {
+    let _g = shared();
+    let mut env = TestEnv::new("unsafe");
+    make_stale(&mut env);
+    std::fs::set_permissions(&env.runtime_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = inspect(&env, &["--name", &env.name]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("warning") && stderr_of(&out).contains("chmod 700"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert_jq(
+        &out.stdout,
+        ".instances[0] | .segment.exists and .segment.header.valid and (.lock.exists | not)",
+    );
+    // Cleanup cannot own the name there: it fails, saying why, and removes nothing.
+    let out = cleanup(&env, &["--name", &env.name, "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_jq(
+        &out.stdout,
+        ".errors | length == 1 and (.[0].error | test(\"chmod 700\"))",
+    );
+    assert_eq!(left_of(&env).len(), 4);
+    std::fs::set_permissions(&env.runtime_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    cleanup_json(&env, &["--name", &env.name]);
+    env.assert_no_leftovers();
+}
+
+#[test]
+fn the_readme_walk_through_works_with_its_jq_filters() {
+    let _g = shared();
+    let mut env = TestEnv::new("readme");
+    let (p, s) = start(&mut env);
+    let doc = inspect_ok(&env);
+    let summary = jq_raw(
+        &doc,
+        ".instances[0] | {status, primary: .primary.pid, secondary: .secondary.pid, rounds: .segment.header.rounds}",
+    );
+    let v = parse(summary.as_bytes());
+    assert_eq!(v["status"], "running");
+    assert_eq!(v["primary"], p);
+    assert_eq!(v["secondary"], s);
+    assert!(v["rounds"].as_u64().unwrap() >= 2);
+    let line = format!("{} running", env.name);
+    let all = inspect(&env, &[]);
+    assert!(
+        jq_raw(&all.stdout, r#".instances[] | "\(.name) \(.status)""#)
+            .lines()
+            .any(|l| l == line)
+    );
+    let pid: u32 = jq_raw(&doc, ".instances[0].primary.pid")
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(pid, p);
+    assert!(kill(pid, libc::SIGKILL));
+    let _ = env.take_child(p).wait();
+    assert!(wait_gone(s, Duration::from_secs(5)));
+    let all = inspect(&env, &[]);
+    let line = format!("{} stale", env.name);
+    assert!(
+        jq_raw(&all.stdout, r#".instances[] | "\(.name) \(.status)""#)
+            .lines()
+            .any(|l| l == line)
+    );
+    let out = cleanup(&env, &["--name", &env.name]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(
+        stdout_of(&out).starts_with(&format!("removed {}: ", env.name)),
+        "{}",
+        stdout_of(&out)
+    );
+    assert_eq!(inspect(&env, &["--name", &env.name]).status.code(), Some(1));
+    env.assert_no_leftovers();
+}
+
+// ---------------------------------------------------------------------------------------
+// cleanup
+
+#[test]
+fn cleanup_removes_only_the_dead_instance_and_the_live_one_goes_on() {
+    let _g = exclusive();
+    let mut live = TestEnv::new("live");
+    let mut dead = TestEnv::new("dead");
+    dead.runtime_dir = live.runtime_dir.clone();
+    let (p, s) = start(&mut live);
+    make_stale(&mut dead);
+    let report = cleanup_json(&live, &[]);
+    assert_eq!(
+        removed_paths(&report, &dead.name),
+        sorted(&objects(&dead)),
+        "{report}"
+    );
+    assert_eq!(
+        removed_paths(&report, &live.name),
+        Vec::<String>::new(),
+        "{report}"
+    );
+    assert_eq!(
+        errors_about(&report, &[&live.name, &dead.name]),
+        Vec::<serde_json::Value>::new()
+    );
+    assert_jq(
+        &serde_json::to_vec(&report).unwrap(),
+        &format!(
+            ".skipped[] | select(.name == \"{}\") | .reason | test(\"running\") and test(\"{p}\")",
+            live.name
+        ),
+    );
+    assert!(left_of(&dead).is_empty(), "{:?}", left_of(&dead));
+    assert_eq!(left_of(&live).len(), 4);
+    // The live one was not disturbed: it goes on and stops in order.
+    let before = live.header_field(field::ROUNDS_COMPLETED).unwrap();
+    live.wait_rounds(before + 3, T);
+    assert!(process_alive(s));
+    let summary = stop(&mut live, p);
+    assert_eq!(summary["secondary_exit"], 0, "{summary}");
+    assert_eq!(summary["errors"], 0, "{summary}");
+    live.assert_no_leftovers();
+}
+
+#[test]
+fn dry_run_says_what_it_would_remove_and_changes_nothing() {
+    let _g = shared();
+    let mut env = TestEnv::new("dry");
+    make_stale(&mut env);
+    let before: Vec<(u64, i64, u32)> = objects(&env)
+        .iter()
+        .map(|p| {
+            let m = std::fs::symlink_metadata(p).unwrap();
+            (m.ino(), m.mtime_nsec(), m.mode())
+        })
+        .collect();
+    let out = cleanup(&env, &["--name", &env.name, "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let text = stdout_of(&out);
+    assert!(
+        text.starts_with(&format!("would remove {}: ", env.name)),
+        "{text}"
+    );
+    for p in objects(&env) {
+        assert!(text.contains(&p.display().to_string()), "{text}");
+    }
+    let report = cleanup_json(&env, &["--name", &env.name, "--dry-run"]);
+    assert_eq!(report["dry_run"], true);
+    assert_eq!(removed_paths(&report, &env.name), sorted(&objects(&env)));
+    let after: Vec<(u64, i64, u32)> = objects(&env)
+        .iter()
+        .map(|p| {
+            let m = std::fs::symlink_metadata(p).unwrap();
+            (m.ino(), m.mtime_nsec(), m.mode())
+        })
+        .collect();
+    assert_eq!(before, after);
+    assert_jq(&inspect_ok(&env), ".instances[0].status == \"stale\"");
+    cleanup_json(&env, &["--name", &env.name]);
+    env.assert_no_leftovers();
+}
+
+#[test]
+fn two_concurrent_cleanups_neither_collide_nor_report_errors() {
+    let _g = exclusive();
+    for round in 0..2 {
+        let first = TestEnv::new("conc");
+        let mut envs = vec![first];
+        for _ in 0..2 {
+            let mut e = TestEnv::new("conc");
+            e.runtime_dir = envs[0].runtime_dir.clone();
+            envs.push(e);
+        }
+        for e in &mut envs {
+            make_stale(e);
+        }
+        // Round 0: both clean everything; round 1: both name the same instance.
+        let args: Vec<&str> = if round == 0 {
+            vec!["--json"]
+        } else {
+            vec!["--json", "--name", &envs[0].name]
+        };
+        let spawn = || {
+            let mut cmd = envs[0].cmd("cleanup");
+            cmd.args(&args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            cmd.spawn().unwrap()
+        };
+        let (a, b) = (spawn(), spawn());
+        let outs = [output_within(a, T), output_within(b, T)];
+        let names: Vec<&str> = envs.iter().map(|e| e.name.as_str()).collect();
+        let targets: &[&str] = if round == 0 { &names } else { &names[..1] };
+        for out in &outs {
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{}{}",
+                stdout_of(out),
+                stderr_of(out)
+            );
+        }
+        let reports: Vec<serde_json::Value> = outs.iter().map(|o| parse(&o.stdout)).collect();
+        for (e, name) in envs.iter().zip(&names) {
+            let by: Vec<Vec<String>> = reports.iter().map(|r| removed_paths(r, name)).collect();
+            if targets.contains(name) {
+                // Exactly one of the two removed it, all of it; nobody skipped it.
+                let removers: Vec<&Vec<String>> = by.iter().filter(|p| !p.is_empty()).collect();
+                assert_eq!(removers.len(), 1, "{name}: {reports:?}");
+                assert_eq!(*removers[0], sorted(&objects(e)));
+                assert!(left_of(e).is_empty());
+            } else {
+                assert!(by.iter().all(|p| p.is_empty()));
+                assert_eq!(left_of(e).len(), 4);
+            }
+            for r in &reports {
+                assert!(errors_about(r, &names).is_empty(), "{r}");
+                assert!(
+                    r["skipped"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .all(|s| s["name"] != *name),
+                    "{r}"
+                );
+            }
+        }
+        for e in &envs {
+            cleanup_json(e, &["--name", &e.name]);
+            assert!(left_of(e).is_empty());
+        }
+    }
+}
+
+#[test]
+fn cleanup_stops_an_orphan_still_holding_the_fifos() {
+    let _g = shared();
+    let mut env = TestEnv::new("orphan");
+    make_stale(&mut env);
+    // A process that keeps the FIFO open like an orphaned secondary would (and ignores
+    // nothing: SIGTERM ends it).
+    let orphan = Sleeper::spawn("exec sleep 60 <>\"$0\"", &env.p2s_path());
+    let deadline = Instant::now() + T;
+    loop {
+        let doc = inspect_ok(&env);
+        let held = jq(
+            &[
+                "-e",
+                &format!(
+                    ".instances[0].fifos[0].holders | any(.pid == {})",
+                    orphan.pid()
+                ),
+            ],
+            &doc,
+        );
+        if held.status.success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the orphan never opened the FIFO"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = cleanup(&env, &["--name", &env.name, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains(&format!("stopping orphaned process {}", orphan.pid())),
+        "{}",
+        stderr_of(&out)
+    );
+    assert_eq!(
+        removed_paths(&parse(&out.stdout), &env.name),
+        sorted(&objects(&env))
+    );
+    assert!(
+        wait_gone(orphan.pid(), Duration::from_secs(5)),
+        "the orphan was not stopped"
+    );
+    env.assert_no_leftovers();
+}
+
+#[test]
+fn cleanup_refuses_objects_that_are_not_provably_ours() {
+    let _g = shared();
+    let mut env = TestEnv::new("foreign");
+    make_stale(&mut env);
+    // A FIFO with another mode: not made by osps; the whole instance is left alone.
+    std::fs::set_permissions(env.s2p_path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let report = cleanup_json(&env, &["--name", &env.name]);
+    assert_eq!(report["removed"], serde_json::json!([]));
+    let reason = report["skipped"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&env.s2p_path().display().to_string()) && reason.contains("0644"),
+        "{reason}"
+    );
+    assert_eq!(left_of(&env).len(), 4);
+    std::fs::set_permissions(env.s2p_path(), std::fs::Permissions::from_mode(0o600)).unwrap();
+    // A segment of another user (only root can make one to test with).
+    if uid() == 0 {
+        std::os::unix::fs::chown(env.shm_path(), Some(65534), None).unwrap();
+        let doc = inspect_ok(&env);
+        assert_jq(
+            &doc,
+            ".instances[0] | .status == \"corrupt\" and .segment.uid == 65534 and (.segment.error | test(\"uid 65534\"))",
+        );
+        let report = cleanup_json(&env, &["--name", &env.name]);
+        assert_eq!(report["removed"], serde_json::json!([]));
+        assert!(
+            report["skipped"][0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("uid 65534"),
+            "{report}"
+        );
+        assert_eq!(left_of(&env).len(), 4);
+        std::os::unix::fs::chown(env.shm_path(), Some(0), None).unwrap();
+    }
+    let report = cleanup_json(&env, &["--name", &env.name]);
+    assert_eq!(removed_paths(&report, &env.name), sorted(&objects(&env)));
+    env.assert_no_leftovers();
+}
