@@ -13,12 +13,13 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::PathBuf;
 
 use color_eyre::eyre::{Result, WrapErr};
 use nix::errno::Errno;
-use nix::fcntl::{FcntlArg, OFlag, fcntl, openat};
+use nix::fcntl::{AT_FDCWD, AtFlags, FcntlArg, OFlag, fcntl, openat};
+use nix::unistd::linkat;
 use nix::sys::stat::{Mode, fstat};
 
 use crate::names::Paths;
@@ -91,31 +92,32 @@ fn read_pid(file: &mut File) -> Option<i32> {
 
 impl InstanceLock {
     /// Creates the lock file exclusively and locks it. `Ok(None)`: it already exists.
+    ///
+    /// The file must never be visible unlocked, or a cleaner could take it for a dead
+    /// instance's lock in the instant between our create and our lock. So it is made as
+    /// an unnamed file (`O_TMPFILE`), locked and filled with our pid, and only then given
+    /// its name with `linkat`, which fails if the name exists (like `O_EXCL`).
     pub fn create(dir: &RuntimeDir, paths: &Paths) -> Result<Option<Self>> {
         let name = paths.lock_file();
         let path = paths.in_dir(&name);
-        let flags = OFlag::O_RDWR
-            | OFlag::O_CREAT
-            | OFlag::O_EXCL
-            | OFlag::O_NOFOLLOW
-            | OFlag::O_CLOEXEC;
-        let fd = match openat(dir.fd(), name.as_str(), flags, Mode::S_IRUSR | Mode::S_IWUSR) {
-            Ok(fd) => fd,
-            Err(Errno::EEXIST) => return Ok(None),
-            Err(e) => {
-                return Err(e).wrap_err_with(|| format!("creating the lock file {}", path.display()));
-            }
-        };
+        let flags = OFlag::O_RDWR | OFlag::O_TMPFILE | OFlag::O_CLOEXEC;
+        let fd = openat(dir.fd(), ".", flags, Mode::S_IRUSR | Mode::S_IWUSR)
+            .wrap_err_with(|| format!("creating the lock file {} (O_TMPFILE in {})", path.display(), dir.path().display()))?;
         let mut file = File::from(fd);
         let st = fstat(&file).wrap_err_with(|| format!("checking {}", path.display()))?;
         owned::check(&st, &path, Kind::Regular, 0o600)?;
-        // Nobody else can have it yet: we just created it. Still, a failure is reported.
+        // Nobody else can see it yet, so nobody else can hold its lock.
         if !try_lock(&file).wrap_err_with(|| format!("locking {}", path.display()))? {
-            color_eyre::eyre::bail!("{} was locked by another process right after we created it", path.display());
+            color_eyre::eyre::bail!("{} was locked by another process before it had a name", path.display());
         }
         writeln!(file, "{}", std::process::id())
             .wrap_err_with(|| format!("writing our pid into {}", path.display()))?;
-        Ok(Some(InstanceLock { file, name, path }))
+        let unnamed = format!("/proc/self/fd/{}", file.as_raw_fd());
+        match linkat(AT_FDCWD, unnamed.as_str(), dir.fd(), name.as_str(), AtFlags::AT_SYMLINK_FOLLOW) {
+            Ok(()) => Ok(Some(InstanceLock { file, name, path })),
+            Err(Errno::EEXIST) => Ok(None),
+            Err(e) => Err(e).wrap_err_with(|| format!("naming the lock file {}", path.display())),
+        }
     }
 
     /// Examines an existing lock file and takes its lock if nobody holds it.
