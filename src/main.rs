@@ -43,6 +43,9 @@ fn main() {
     let cli = Cli::parse();
     log::set_level(if cli.quiet { -1 } else { cli.verbose.min(3) as i8 });
     install_error_reporting();
+    // Every object osps creates is private: with this umask the modes we ask for (0600,
+    // 0700) are exactly the modes we get, whatever the caller's umask was.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let result = match &cli.command {
         Command::Primary(args) => primary::run(args),
         Command::Secondary(args) => secondary::run(args),

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{Result, WrapErr, bail, eyre};
 use nix::sys::signal::Signal;
-use nix::sys::stat::{Mode, umask};
 
 use crate::cli::PrimaryArgs;
 use crate::exit::{Exit, coded};
@@ -53,8 +52,6 @@ pub fn run(args: &PrimaryArgs) -> Result<Exit> {
         serve::check_tcp(args)?;
         serve::check_slots(args, args.size - crate::header::header_len_for(args.secondaries as usize) as u64)?;
     }
-    // Objects get exactly the modes we ask for (0600, 0700), whatever the caller's umask.
-    umask(Mode::from_bits_truncate(0o077));
     signals::ignore(Signal::SIGPIPE)?;
     let sigs = SelfPipe::install(&[Signal::SIGINT, Signal::SIGTERM, Signal::SIGCHLD])?;
     let paths = Paths::new(
@@ -83,7 +80,9 @@ pub fn run(args: &PrimaryArgs) -> Result<Exit> {
 
     let (result, summary, verdict) = {
         let mut run = Run::new(args, &instance, &sigs);
-        let result = run.go();
+        // A segment truncated or removed under us explains whatever failed after it (a
+        // zeroed turn counter, a dead secondary): report that cause.
+        let result = run.go().map_err(|e| instance.seg.check_intact().err().unwrap_or(e));
         if result.is_err() {
             run.abort();
         }
@@ -227,6 +226,8 @@ impl<'a> Run<'a> {
             if self.stop {
                 return Ok(false);
             }
+            // A secondary that died of a truncated or removed segment would only die again.
+            self.ctx.inst.seg.check_intact()?;
             let Some(backoff) = self.worker.next_restart(self.args.max_restarts, self.args.restart_backoff) else {
                 self.gave_up = Some(format!(
                     "the secondary died {} times and --max-restarts {} allows no more restarts \

@@ -18,7 +18,7 @@ use crate::cli::SecondaryArgs;
 use crate::exit::Exit;
 use crate::fifo::{Event, Reader, Sent, Writer};
 use crate::frame::{Frame, Kind};
-use crate::header::{self, Field, State, WorkerFields};
+use crate::header::{self, State, WorkerFields};
 use crate::names::{Paths, default_runtime_dir};
 use crate::payload;
 use crate::protocol;
@@ -44,7 +44,7 @@ pub fn run(args: &SecondaryArgs) -> Result<Exit> {
     })?;
     let seg = Segment::attach(&paths).wrap_err_with(|| format!("attaching to instance {}", paths.name))?;
     let index = args.index as usize;
-    let workers = seg.load(Field::Workers).clamp(1, header::MAX_WORKERS as u64) as usize;
+    let workers = seg.workers();
     if index >= workers {
         bail!("there is no secondary {index} in instance {}: it has {workers} secondaries", paths.name);
     }
@@ -86,6 +86,8 @@ pub fn run(args: &SecondaryArgs) -> Result<Exit> {
         let area = seg.area();
         link.serve(|seg, f| reverse_request(seg, f, area))
     };
+    // A segment truncated or removed under us explains whatever failed after it.
+    let served = served.map_err(|e| seg.check_intact().err().unwrap_or(e));
     set(&seg, f.state, if served.is_ok() { State::Stopped } else { State::Failed } as u64);
     served.map(|()| Exit::Success)
 }

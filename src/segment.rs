@@ -237,6 +237,12 @@ impl Segment {
         self.data_size
     }
 
+    /// The secondaries in the pool, from the header length validated at creation or
+    /// attach: never re-read from the segment, where a peer could have changed it since.
+    pub fn workers(&self) -> usize {
+        (self.header_len - HEADER_LEN) / header::ENTRY_LEN + 1
+    }
+
     pub fn path(&self) -> &std::path::Path {
         &self.path
     }
