@@ -190,11 +190,19 @@ fn examine(dir: Option<&RuntimeDir>, paths: &Paths) -> Option<Instance> {
             .filter(|f| f.index == 0 && f.object.exists)
             .count(),
     });
+    let secondaries = seg
+        .pool
+        .iter()
+        .map(|w| pool_member(w, &fifos))
+        .collect();
     Some(Instance {
         name: paths.name.to_string(),
         status,
         primary: primary(&probe, header),
         secondary: secondary(header, &fifos),
+        secondaries,
+        clients: header.map(|h| h.clients),
+        queue: header.map(|h| h.queued),
         lock: Lock::from(probe),
         segment: seg,
         fifos,
@@ -229,6 +237,26 @@ fn secondary(header: Option<&Header>, fifos: &[Fifo]) -> Secondary {
     }
 }
 
+/// One secondary of the pool, from its scoreboard line; alive as for [`secondary`], with
+/// its own FIFO pair.
+fn pool_member(w: &header::WorkerView, fifos: &[Fifo]) -> PoolMember {
+    let pid = pid(w.pid);
+    let holds_fifo = |p: i32| {
+        fifos
+            .iter()
+            .filter(|f| f.index == w.index)
+            .any(|f| f.holders.iter().any(|h| h.pid == p))
+    };
+    PoolMember {
+        index: w.index,
+        pid,
+        alive: pid.is_some_and(|p| holds_fifo(p) && procfs::alive(p)),
+        state: w.state,
+        restarts: w.restarts,
+        requests_served: w.served,
+    }
+}
+
 /// A pid field of the header; 0 (never set) and out-of-range values are no pid.
 fn pid(field: u64) -> Option<i32> {
     i32::try_from(field).ok().filter(|&p| p > 0)
@@ -254,6 +282,7 @@ fn examine_segment(paths: &Paths) -> Segment {
         header: None,
         holders: Vec::new(),
         error: None,
+        pool: Vec::new(),
     };
     let judged = match segment::look(paths) {
         Ok(Some(look)) => {
@@ -269,7 +298,10 @@ fn examine_segment(paths: &Paths) -> Segment {
         Err(e) => Err(format!("{e:#}")),
     };
     match judged {
-        Ok(header) => seg.header = Some(HeaderView::Valid(Box::new(header))),
+        Ok((header, pool)) => {
+            seg.header = Some(HeaderView::Valid(Box::new(header)));
+            seg.pool = pool;
+        }
         Err(why) => {
             seg.header = Some(HeaderView::Invalid { valid: false });
             seg.error = Some(why);
@@ -278,11 +310,16 @@ fn examine_segment(paths: &Paths) -> Segment {
     seg
 }
 
-/// The header of a segment that is provably an osps segment of ours, or why it is not.
-fn judge_segment(paths: &Paths, look: &segment::Look) -> Result<Header, String> {
+/// The header (and the pool's scoreboard) of a segment that is provably an osps segment
+/// of ours, or why it is not.
+fn judge_segment(paths: &Paths, look: &segment::Look) -> Result<(Header, Vec<header::WorkerView>), String> {
     claim::check_segment(paths, look).map_err(|e| format!("{e:#}"))?;
     let size = look.stat.st_size.max(0) as u64;
-    header::decode(&look.head, size).map_err(|e| format!("{}: {e}", paths.shm_path().display()))
+    let h = header::decode(&look.head, size).map_err(|e| format!("{}: {e}", paths.shm_path().display()))?;
+    let pool = (0..h.workers as usize)
+        .filter_map(|i| header::worker_view(&look.head, i))
+        .collect();
+    Ok((h, pool))
 }
 
 /// The FIFO pair of the first secondary (always listed), and of any other secondary
@@ -338,9 +375,24 @@ struct Instance {
     lock: Lock,
     primary: Primary,
     secondary: Secondary,
+    /// Every secondary of the pool (one unless `--serve --secondaries N`).
+    secondaries: Vec<PoolMember>,
+    /// Connected clients and queued requests (`--serve`; 0 otherwise).
+    clients: Option<u64>,
+    queue: Option<u64>,
     segment: Segment,
     fifos: Vec<Fifo>,
     socket: Object,
+}
+
+#[derive(Debug, Serialize)]
+struct PoolMember {
+    index: usize,
+    pid: Option<i32>,
+    alive: bool,
+    state: &'static str,
+    restarts: u64,
+    requests_served: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -460,6 +512,8 @@ struct Segment {
     header: Option<HeaderView>,
     holders: Vec<Holder>,
     error: Option<String>,
+    #[serde(skip)]
+    pool: Vec<header::WorkerView>,
 }
 
 impl Segment {
@@ -470,6 +524,7 @@ impl Segment {
             header: None,
             holders: Vec::new(),
             error: None,
+            pool: Vec::new(),
         }
     }
 }
