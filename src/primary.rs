@@ -418,6 +418,8 @@ impl<'a> Run<'a> {
         let payload = self.pattern.len() as u64;
         let answered = self.completed + self.corruptions;
         Summary {
+            schema_version: 1,
+            mode: "rounds",
             name: self.ctx.inst.paths.name.to_string(),
             sync: self.args.sync.as_str(),
             rounds: self.completed,

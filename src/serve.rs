@@ -80,6 +80,10 @@ pub fn check_slots(args: &PrimaryArgs, data_size: u64) -> Result<()> {
 /// What the serving primary reports at the end.
 #[derive(Debug, Default, Serialize)]
 pub struct ServeSummary {
+    /// 1: the keys below (see schema/primary.schema.json).
+    pub schema_version: u32,
+    /// "serve" (a run of rounds prints a different summary, with "rounds").
+    pub mode: &'static str,
     pub name: String,
     pub secondaries: usize,
     pub clients_served: u64,
@@ -284,7 +288,14 @@ pub fn run(args: &PrimaryArgs, inst: &mut Instance, sigs: &SelfPipe) -> Result<E
         next_client: 0,
         queue: VecDeque::new(),
         stop: false,
-        summary: ServeSummary { name: inst.paths.name.to_string(), secondaries: workers, ..Default::default() },
+        summary: ServeSummary {
+            schema_version: 1,
+            mode: "serve",
+            name: inst.paths.name.to_string(),
+            secondaries: workers,
+            stopped_by: "signal",
+            ..Default::default()
+        },
     };
     let result = server.go();
     if result.is_err() {
@@ -340,6 +351,7 @@ impl Server<'_> {
         }
         self.shut_down();
         if let Some(why) = gave_up {
+            self.summary.stopped_by = "gave-up";
             return Err(coded(
                 Exit::SecondaryFailed,
                 format!("every secondary died more often than --max-restarts allows; gave up: {why}"),
@@ -555,7 +567,12 @@ impl Server<'_> {
                     .slots
                     .iter()
                     .position(|s| idle(s) && s.worker.index != bad)
-                    .or_else(|| (self.slots.len() == 1).then_some(0).filter(|&i| idle(&self.slots[i]))),
+                    .or_else(|| {
+                        // No other secondary will ever take it (a pool of one, or the others'
+                        // restart budgets are spent): retry on the failed one's replacement.
+                        let alone = self.slots.iter().all(|s| s.worker.index == bad || s.given_up);
+                        (alone && idle(&self.slots[bad])).then_some(bad)
+                    }),
                 None => self.slots.iter().position(idle),
             };
             let Some(i) = pick else { break };

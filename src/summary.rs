@@ -23,6 +23,10 @@ pub struct Death {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
+    /// 1: the keys below (see schema/primary.schema.json).
+    pub schema_version: u32,
+    /// "rounds" (a serving run prints a different summary, with "serve").
+    pub mode: &'static str,
     pub name: String,
     pub sync: &'static str,
     /// Rounds completed and verified.

@@ -1,0 +1,108 @@
+//! The JSON documents of `inspect`, `cleanup --json` and `primary --json` (rounds and
+//! serving) are described by the JSON Schemas in `schema/`; real output must validate.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestEnv, kill, output_within, run, stderr_of};
+
+const T: Duration = Duration::from_secs(30);
+
+fn validate(schema_file: &str, doc: &[u8]) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema").join(schema_file);
+    let schema: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{schema_file} is not a valid schema: {e}"));
+    let value: serde_json::Value = serde_json::from_slice(doc)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(doc)));
+    let errors: Vec<String> = validator.iter_errors(&value).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "{schema_file}: {errors:#?}\n{value:#}");
+}
+
+#[test]
+fn the_rounds_summary_matches_its_schema() {
+    let env = TestEnv::new("schemarounds");
+    let mut cmd = env.cmd("primary");
+    cmd.args(["--rounds", "20", "--json"]);
+    let out = run(cmd, T);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    validate("primary.schema.json", &out.stdout);
+
+    // A run that gave up has deaths with signals, and still matches.
+    let mut env = TestEnv::new("schemagaveup");
+    let primary = env.start_primary(&["--interval", "20ms", "--max-restarts", "0", "--json"]);
+    let secondary = env.wait_secondary(T);
+    assert!(kill(secondary, libc::SIGKILL));
+    let out = output_within(env.take_child(primary), T);
+    assert_eq!(out.status.code(), Some(4));
+    validate("primary.schema.json", &out.stdout);
+}
+
+#[test]
+fn the_serving_summary_inspect_and_cleanup_match_their_schemas() {
+    let mut env = TestEnv::new("schemaserve");
+    let primary = env.start_primary(&["--serve", "--secondaries", "2", "--json"]);
+    let socket = env.runtime_dir.join(format!("{}.sock", env.name));
+    let deadline = std::time::Instant::now() + T;
+    while !socket.exists() || env.header_field(common::field::SECONDARY_STATE) != Some(2) {
+        assert!(std::time::Instant::now() < deadline, "the pool did not come up");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let out = run({
+        let mut c = env.cmd("client");
+        c.args(["PING", "STATS"]);
+        c
+    }, T);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+
+    let mut inspect = env.cmd("inspect");
+    inspect.args(["--name", &env.name]);
+    let out = run(inspect, T);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    validate("inspect.schema.json", &out.stdout);
+
+    assert!(kill(primary, libc::SIGTERM));
+    let out = output_within(env.take_child(primary), T);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    validate("primary.schema.json", &out.stdout);
+}
+
+#[test]
+fn inspect_and_cleanup_of_a_stale_instance_match_their_schemas() {
+    let mut env = TestEnv::new("schemastale");
+    let primary = env.start_primary(&["--interval", "20ms"]);
+    let secondary = env.wait_secondary(T);
+    assert!(kill(primary, libc::SIGKILL));
+    let _ = env.take_child(primary).wait();
+    assert!(common::wait_gone(secondary, Duration::from_secs(5)));
+
+    let mut inspect = env.cmd("inspect");
+    inspect.args(["--name", &env.name, "--compact"]);
+    let out = run(inspect, T);
+    validate("inspect.schema.json", &out.stdout);
+
+    for dry in [true, false] {
+        let mut cleanup = env.cmd("cleanup");
+        cleanup.args(["--name", &env.name, "--json"]);
+        if dry {
+            cleanup.arg("--dry-run");
+        }
+        let out = run(cleanup, T);
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        validate("cleanup.schema.json", &out.stdout);
+    }
+    env.assert_no_leftovers();
+}
+
+#[test]
+fn the_schemas_reject_documents_that_break_the_contract() {
+    let rejects = |schema_file: &str, doc: &str| {
+        let result = std::panic::catch_unwind(|| validate(schema_file, doc.as_bytes()));
+        assert!(result.is_err(), "{schema_file} accepted {doc}");
+    };
+    rejects("primary.schema.json", r#"{"schema_version":1,"mode":"rounds"}"#);
+    rejects("inspect.schema.json", r#"{"schema_version":1,"instances":[{"name":"x","status":"alive"}]}"#);
+    rejects("inspect.schema.json", r#"{"schema_version":2,"instances":[]}"#);
+    rejects("cleanup.schema.json", r#"{"schema_version":1,"removed":[{"name":"x"}],"skipped":[],"errors":[]}"#);
+}
