@@ -13,13 +13,12 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 
 use color_eyre::eyre::{Result, WrapErr};
 use nix::errno::Errno;
-use nix::fcntl::{AT_FDCWD, AtFlags, FcntlArg, OFlag, fcntl, openat};
-use nix::unistd::linkat;
+use nix::fcntl::{FcntlArg, OFlag, RenameFlags, fcntl, openat, renameat2};
 use nix::sys::stat::{Mode, fstat};
 
 use crate::names::Paths;
@@ -93,30 +92,43 @@ fn read_pid(file: &mut File) -> Option<i32> {
 impl InstanceLock {
     /// Creates the lock file exclusively and locks it. `Ok(None)`: it already exists.
     ///
-    /// The file must never be visible unlocked, or a cleaner could take it for a dead
-    /// instance's lock in the instant between our create and our lock. So it is made as
-    /// an unnamed file (`O_TMPFILE`), locked and filled with our pid, and only then given
-    /// its name with `linkat`, which fails if the name exists (like `O_EXCL`).
+    /// The file must never be visible unlocked under its name, or a cleaner could take it
+    /// for a dead instance's lock in the instant between our create and our lock. So it is
+    /// made under a private temporary name (`.NAME.lock.PID`), locked and filled with our
+    /// pid, and only then renamed into place with `RENAME_NOREPLACE`, which fails if the
+    /// name exists (like `O_EXCL`). Renaming, unlike linking, keeps /proc/PID/fd showing
+    /// the real name.
     pub fn create(dir: &RuntimeDir, paths: &Paths) -> Result<Option<Self>> {
         let name = paths.lock_file();
         let path = paths.in_dir(&name);
-        let flags = OFlag::O_RDWR | OFlag::O_TMPFILE | OFlag::O_CLOEXEC;
-        let fd = openat(dir.fd(), ".", flags, Mode::S_IRUSR | Mode::S_IWUSR)
-            .wrap_err_with(|| format!("creating the lock file {} (O_TMPFILE in {})", path.display(), dir.path().display()))?;
+        let temp = format!(".{name}.{}", std::process::id());
+        // A file of that name was left by an earlier process with our pid: it is stale.
+        dir.unlink(&temp)?;
+        let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = openat(dir.fd(), temp.as_str(), flags, Mode::S_IRUSR | Mode::S_IWUSR)
+            .wrap_err_with(|| format!("creating the lock file {}", dir.path().join(&temp).display()))?;
         let mut file = File::from(fd);
-        let st = fstat(&file).wrap_err_with(|| format!("checking {}", path.display()))?;
-        owned::check(&st, &path, Kind::Regular, 0o600)?;
-        // Nobody else can see it yet, so nobody else can hold its lock.
-        if !try_lock(&file).wrap_err_with(|| format!("locking {}", path.display()))? {
-            color_eyre::eyre::bail!("{} was locked by another process before it had a name", path.display());
-        }
-        writeln!(file, "{}", std::process::id())
-            .wrap_err_with(|| format!("writing our pid into {}", path.display()))?;
-        let unnamed = format!("/proc/self/fd/{}", file.as_raw_fd());
-        match linkat(AT_FDCWD, unnamed.as_str(), dir.fd(), name.as_str(), AtFlags::AT_SYMLINK_FOLLOW) {
-            Ok(()) => Ok(Some(InstanceLock { file, name, path })),
-            Err(Errno::EEXIST) => Ok(None),
-            Err(e) => Err(e).wrap_err_with(|| format!("naming the lock file {}", path.display())),
+        let named = (|| {
+            let st = fstat(&file).wrap_err_with(|| format!("checking {}", path.display()))?;
+            owned::check(&st, &dir.path().join(&temp), Kind::Regular, 0o600)?;
+            // Nobody else looks at this name, so nobody else can hold its lock.
+            if !try_lock(&file).wrap_err_with(|| format!("locking {}", path.display()))? {
+                color_eyre::eyre::bail!("{} was locked by another process before it had its name", path.display());
+            }
+            writeln!(file, "{}", std::process::id())
+                .wrap_err_with(|| format!("writing our pid into {}", path.display()))?;
+            match renameat2(dir.fd(), temp.as_str(), dir.fd(), name.as_str(), RenameFlags::RENAME_NOREPLACE) {
+                Ok(()) => Ok(true),
+                Err(Errno::EEXIST) => Ok(false),
+                Err(e) => Err(e).wrap_err_with(|| format!("naming the lock file {}", path.display())),
+            }
+        })();
+        match named {
+            Ok(true) => Ok(Some(InstanceLock { file, name, path })),
+            other => {
+                dir.unlink(&temp)?;
+                other.map(|_| None)
+            }
         }
     }
 
