@@ -77,9 +77,17 @@ pub fn run(args: &ClientArgs) -> Result<Exit> {
         if request.contains('\n') {
             bail!("a request cannot contain a newline: {request:?}");
         }
-        writer
-            .write_all(format!("{request}\n").as_bytes())
-            .wrap_err_with(|| format!("sending a request to {peer}"))?;
+        if let Err(e) = writer.write_all(format!("{request}\n").as_bytes()) {
+            // The server may have closed after saying why (`ERR too many clients`): that
+            // line is the answer to show, rather than the broken pipe it caused.
+            line.clear();
+            if replies.read_line(&mut line).is_ok_and(|n| n > 0) && protocol::is_error(line.trim_end_matches('\n')) {
+                failed += 1;
+                let _ = writeln!(out, "{}", line.trim_end_matches('\n'));
+                break;
+            }
+            return Err(e).wrap_err_with(|| format!("sending a request to {peer}"));
+        }
         line.clear();
         let n = replies
             .read_line(&mut line)

@@ -1,0 +1,1138 @@
+//! The serving mode end to end (issue 7), with the real binary: every request kind over
+//! the Unix socket and loopback TCP, with `osps client` and with plain sockets; malformed
+//! and too-long lines; silent, half-line and departing clients; `--max-clients`; faults
+//! (kill -9 and hangs of secondaries) answered exactly once; and a bounded load test of
+//! 32 clients x 1,000 requests over 4 secondaries that leaves nothing behind.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::os::unix::fs::FileTypeExt;
+use std::os::unix::net::UnixStream;
+use std::process::Output;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{
+    TestEnv, free_tcp_port, kill, mode_of, output_within, pids_with_arg, run, stderr_of, stdout_of,
+};
+
+/// The deadline of anything that should take well under a second.
+const T: Duration = Duration::from_secs(30);
+/// How long a test waits for one reply before it fails (instead of hanging).
+const REPLY: Duration = Duration::from_secs(20);
+
+// ---------------------------------------------------------------------------------------
+// Plain sockets from the test
+
+/// A stream the test can split into a reader and a writer and half-close.
+trait Duplex: Read + Write + Send + Sized + 'static {
+    fn clone_stream(&self) -> Self;
+    fn shutdown_write(&self);
+    fn set_timeout(&self, t: Duration);
+}
+
+impl Duplex for UnixStream {
+    fn clone_stream(&self) -> Self {
+        self.try_clone().unwrap()
+    }
+    fn shutdown_write(&self) {
+        self.shutdown(Shutdown::Write).unwrap();
+    }
+    fn set_timeout(&self, t: Duration) {
+        self.set_read_timeout(Some(t)).unwrap();
+        self.set_write_timeout(Some(t)).unwrap();
+    }
+}
+
+impl Duplex for TcpStream {
+    fn clone_stream(&self) -> Self {
+        self.try_clone().unwrap()
+    }
+    fn shutdown_write(&self) {
+        self.shutdown(Shutdown::Write).unwrap();
+    }
+    fn set_timeout(&self, t: Duration) {
+        self.set_read_timeout(Some(t)).unwrap();
+        self.set_write_timeout(Some(t)).unwrap();
+    }
+}
+
+/// One client connection: lines out, lines in, every read with a deadline.
+struct Conn<S: Duplex> {
+    reader: BufReader<S>,
+    writer: S,
+}
+
+impl<S: Duplex> Conn<S> {
+    fn new(stream: S) -> Conn<S> {
+        stream.set_timeout(REPLY);
+        Conn {
+            reader: BufReader::new(stream.clone_stream()),
+            writer: stream,
+        }
+    }
+
+    /// Sends raw bytes as they are (no newline added).
+    fn send_raw(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).unwrap();
+    }
+
+    /// Sends one request line.
+    fn send(&mut self, line: impl AsRef<[u8]>) {
+        let mut bytes = line.as_ref().to_vec();
+        bytes.push(b'\n');
+        self.send_raw(&bytes);
+    }
+
+    /// The next reply line without its newline; `None` at end of file. Panics when no
+    /// reply comes within the deadline, or a reply is cut short.
+    fn recv(&mut self) -> Option<String> {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) => None,
+            Ok(_) => {
+                assert!(line.ends_with('\n'), "reply without newline: {line:?}");
+                line.pop();
+                Some(line)
+            }
+            Err(e) => panic!("no reply in time: {e}"),
+        }
+    }
+
+    /// One request, one reply.
+    fn ask(&mut self, line: impl AsRef<[u8]>) -> String {
+        self.send(line);
+        self.recv().expect("the server closed the connection")
+    }
+
+    /// Says "no more requests" and reads every remaining reply up to end of file.
+    fn finish(mut self) -> Vec<String> {
+        self.writer.shutdown_write();
+        std::iter::from_fn(|| self.recv()).collect()
+    }
+
+    /// Whether the server closed the connection (end of file or a reset) within the deadline.
+    fn closed_by_server(&mut self) -> bool {
+        let mut rest = Vec::new();
+        match self.reader.read_to_end(&mut rest) {
+            Ok(_) => rest.is_empty(),
+            Err(e) => e.kind() == ErrorKind::ConnectionReset,
+        }
+    }
+}
+
+fn unix(env: &TestEnv) -> Conn<UnixStream> {
+    Conn::new(UnixStream::connect(env.socket_path()).unwrap())
+}
+
+fn tcp(port: u16) -> Conn<TcpStream> {
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_nodelay(true).unwrap();
+    Conn::new(s)
+}
+
+// ---------------------------------------------------------------------------------------
+// Starting and stopping a serving primary
+
+/// Starts `osps primary --serve` with `extra` and waits until it accepts clients.
+fn serve(env: &mut TestEnv, extra: &[&str]) -> u32 {
+    let mut args = vec!["--serve", "--json"];
+    args.extend_from_slice(extra);
+    let pid = env.start_primary(&args);
+    env.wait_serving(T);
+    pid
+}
+
+/// Stops the primary with SIGTERM, checks it exits 0 and leaves no object and no process
+/// behind, and returns its JSON summary.
+fn stop(env: &mut TestEnv, pid: u32) -> serde_json::Value {
+    assert!(kill(pid, libc::SIGTERM));
+    let out = output_within(env.take_child(pid), T);
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        stderr_of(&out)
+    );
+    assert_nothing_left(env);
+    summary(&out)
+}
+
+fn assert_nothing_left(env: &TestEnv) {
+    env.assert_no_leftovers();
+    let procs = pids_with_arg(&env.name);
+    assert!(procs.is_empty(), "processes left behind: {procs:?}");
+}
+
+fn summary(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "the summary is not JSON ({e}): {}\nstderr: {}",
+            stdout_of(out),
+            stderr_of(out)
+        )
+    })
+}
+
+/// `osps client` with `args`, to completion (stdin closed).
+fn client(env: &TestEnv, args: &[&str]) -> Output {
+    let mut cmd = env.cmd("client");
+    cmd.args(args);
+    run(cmd, T)
+}
+
+/// `osps client` with `args`, feeding `input` on stdin.
+fn client_stdin(env: &TestEnv, args: &[&str], input: &str) -> Output {
+    let mut child = env
+        .cmd("client")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).unwrap();
+    drop(stdin);
+    output_within(child, T)
+}
+
+// ---------------------------------------------------------------------------------------
+// Expected replies
+
+const SHA_ABC: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+const SHA_EMPTY: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/// SHA-256 of `data` in hex: the test's own reference, independent of the server's crate.
+#[allow(clippy::needless_range_loop, clippy::many_single_char_names)]
+fn sha256_hex(data: &[u8]) -> String {
+    const K: [u32; 64] = [
+        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
+        0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
+        0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
+        0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
+        0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
+        0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+        0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
+        0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+        0xc67178f2,
+    ];
+    let mut h: [u32; 8] = [
+        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
+        0x5be0cd19,
+    ];
+    let mut msg = data.to_vec();
+    msg.push(0x80);
+    while msg.len() % 64 != 56 {
+        msg.push(0);
+    }
+    msg.extend_from_slice(&(data.len() as u64 * 8).to_be_bytes());
+    for block in msg.chunks(64) {
+        let mut w = [0u32; 64];
+        for i in 0..16 {
+            w[i] = u32::from_be_bytes(block[4 * i..4 * i + 4].try_into().unwrap());
+        }
+        for i in 16..64 {
+            let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
+            let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
+            w[i] = w[i - 16]
+                .wrapping_add(s0)
+                .wrapping_add(w[i - 7])
+                .wrapping_add(s1);
+        }
+        let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut hh] = h;
+        for i in 0..64 {
+            let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
+            let ch = (e & f) ^ (!e & g);
+            let t1 = hh
+                .wrapping_add(s1)
+                .wrapping_add(ch)
+                .wrapping_add(K[i])
+                .wrapping_add(w[i]);
+            let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
+            let maj = (a & b) ^ (a & c) ^ (b & c);
+            let t2 = s0.wrapping_add(maj);
+            hh = g;
+            g = f;
+            f = e;
+            e = d.wrapping_add(t1);
+            d = c;
+            c = b;
+            b = a;
+            a = t1.wrapping_add(t2);
+        }
+        for (x, y) in h.iter_mut().zip([a, b, c, d, e, f, g, hh]) {
+            *x = x.wrapping_add(y);
+        }
+    }
+    h.iter().map(|x| format!("{x:08x}")).collect()
+}
+
+#[test]
+fn the_reference_sha256_matches_known_digests() {
+    assert_eq!(sha256_hex(b"abc"), SHA_ABC);
+    assert_eq!(sha256_hex(b""), SHA_EMPTY);
+    // Two blocks of padding.
+    assert_eq!(
+        sha256_hex(b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
+    );
+}
+
+/// The `i`th request of client `c` (a unique text per client and request, of every kind
+/// that has an argument) and its exact expected reply.
+fn request_and_reply(c: usize, i: usize) -> (String, String) {
+    let text = format!("c{c}-r{i}-héllo-👋-{}", "x".repeat(i % 7));
+    match i % 3 {
+        0 => (format!("ECHO {text}"), text),
+        1 => (format!("REV {text}"), text.chars().rev().collect()),
+        _ => (format!("SHA256 {text}"), sha256_hex(text.as_bytes())),
+    }
+}
+
+/// Every request kind on one connection, with exact replies.
+fn every_request_kind<S: Duplex>(conn: &mut Conn<S>, secondaries: u64) {
+    assert_eq!(conn.ask("PING"), "PONG");
+    assert_eq!(conn.ask("ECHO hello world"), "hello world");
+    assert_eq!(conn.ask("ECHO  two  spaces "), " two  spaces ");
+    assert_eq!(conn.ask("ECHO"), "");
+    assert_eq!(conn.ask("REV abc"), "cba");
+    assert_eq!(conn.ask("REV héllo👋"), "👋olléh");
+    assert_eq!(conn.ask("SHA256 abc"), SHA_ABC);
+    assert_eq!(conn.ask("SHA256 "), SHA_EMPTY);
+    assert_eq!(conn.ask("PING\r"), "PONG", "a CRLF line is one request");
+    let stats: serde_json::Value = serde_json::from_str(&conn.ask("STATS")).unwrap();
+    assert_eq!(stats["secondaries"], secondaries, "{stats}");
+    assert!(stats["requests"].as_u64().unwrap() >= 9, "{stats}");
+    assert!(stats["clients"].as_u64().unwrap() >= 1, "{stats}");
+    assert_eq!(
+        stats["served"].as_array().unwrap().len() as u64,
+        secondaries
+    );
+    // Pipelined: several requests in one write, replies in order.
+    conn.send_raw(b"PING\nREV 123\nECHO x\n");
+    assert_eq!(conn.recv().as_deref(), Some("PONG"));
+    assert_eq!(conn.recv().as_deref(), Some("321"));
+    assert_eq!(conn.recv().as_deref(), Some("x"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Every request kind, every transport, both clients
+
+#[test]
+fn every_request_kind_over_the_unix_socket_and_tcp_with_plain_sockets() {
+    for sync in ["adaptive", "fifo"] {
+        let mut env = TestEnv::new("kinds");
+        let port = free_tcp_port();
+        let addr = format!("127.0.0.1:{port}");
+        let pid = serve(
+            &mut env,
+            &["--secondaries", "2", "--tcp", &addr, "--sync", sync],
+        );
+        every_request_kind(&mut unix(&env), 2);
+        every_request_kind(&mut tcp(port), 2);
+        let v = stop(&mut env, pid);
+        assert_eq!(v["secondaries"], 2, "{sync}: {v}");
+        assert_eq!(v["stopped_by"], "signal", "{sync}: {v}");
+        assert_eq!(v["requests"], 2 * 13, "{sync}: {v}");
+        assert_eq!(v["errors"], 0, "{sync}: {v}");
+        assert_eq!(v["restarts"], 0, "{sync}: {v}");
+    }
+}
+
+#[test]
+fn lines_up_to_the_default_max_line_of_64k_are_served() {
+    let mut env = TestEnv::new("64k");
+    let pid = serve(&mut env, &["--secondaries", "4"]);
+    let mut conn = unix(&env);
+    let text: String = "é".repeat((65536 - 5) / 2) + "x";
+    let line = format!("REV {text}");
+    assert_eq!(line.len(), 65536 - 1);
+    assert_eq!(conn.ask(&line), text.chars().rev().collect::<String>());
+    let text = "y".repeat(65536 - 5);
+    assert_eq!(conn.ask(format!("ECHO {text}")), text);
+    assert_eq!(
+        conn.ask(format!("SHA256 {}", &text[..65536 - 7])),
+        sha256_hex(&text.as_bytes()[..65536 - 7])
+    );
+    conn.send(format!("ECHO {text}z"));
+    assert_eq!(conn.recv().as_deref(), Some("ERR line too long"));
+    assert!(conn.closed_by_server());
+    stop(&mut env, pid);
+    // Too many secondaries for the segment to give each a --max-line slot: refused.
+    let mut cmd = env.cmd("primary");
+    cmd.args(["--serve", "--secondaries", "64"]);
+    let out = run(cmd, T);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("--max-line"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert_nothing_left(&env);
+}
+
+#[test]
+fn osps_client_sends_arguments_or_stdin_lines_over_every_transport() {
+    let mut env = TestEnv::new("client");
+    let port = free_tcp_port();
+    let addr = format!("127.0.0.1:{port}");
+    let pid = serve(&mut env, &["--secondaries", "2", "--tcp", &addr]);
+    let socket = env.socket_path().display().to_string();
+    let requests = [
+        "PING",
+        "ECHO hi there",
+        "REV héllo👋",
+        "SHA256 abc",
+        "STATS",
+    ];
+    let transports: [&[&str]; 3] = [&[], &["--socket", &socket], &["--tcp", &addr]];
+    for how in transports {
+        for from_stdin in [false, true] {
+            let out = if from_stdin {
+                client_stdin(&env, how, &(requests.join("\n") + "\n"))
+            } else {
+                client(&env, &[how, &requests[..]].concat())
+            };
+            let what = format!("client {how:?} (stdin: {from_stdin})");
+            assert!(out.status.success(), "{what}: {}", stderr_of(&out));
+            let text = stdout_of(&out);
+            let lines: Vec<&str> = text.lines().collect();
+            assert_eq!(lines.len(), 5, "{what}: {text}");
+            assert_eq!(
+                lines[..4],
+                ["PONG", "hi there", "👋olléh", SHA_ABC],
+                "{what}"
+            );
+            let stats: serde_json::Value = serde_json::from_str(lines[4]).unwrap();
+            assert_eq!(stats["secondaries"], 2, "{what}: {stats}");
+            assert!(text.ends_with('\n'));
+            assert_eq!(stderr_of(&out), "", "{what}");
+        }
+    }
+    stop(&mut env, pid);
+}
+
+#[test]
+fn osps_client_exits_1_when_any_reply_is_err() {
+    let mut env = TestEnv::new("clienterr");
+    let pid = serve(&mut env, &[]);
+    let out = client(&env, &["PING", "FOO bar", "REV ab"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let text = stdout_of(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.len(),
+        3,
+        "every reply is printed, the ERR too: {text}"
+    );
+    assert_eq!(lines[0], "PONG");
+    assert!(
+        lines[1].starts_with("ERR unknown request \"FOO\""),
+        "{text}"
+    );
+    assert_eq!(lines[2], "ba");
+    assert!(stderr_of(&out).contains("1 request(s) got an ERR reply"));
+    // Only ERR counts: a reply that merely contains it does not.
+    let out = client(&env, &["ECHO ERRATA", "ECHO not ERR x"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    // No server at all: a clear error, non-zero.
+    let mut cmd = env.cmd("client");
+    cmd.args(["--name", "no-such-instance", "PING"]);
+    let out = run(cmd, T);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr_of(&out).contains("no-such-instance"),
+        "{}",
+        stderr_of(&out)
+    );
+    stop(&mut env, pid);
+}
+
+// ---------------------------------------------------------------------------------------
+// Bad input
+
+#[test]
+fn malformed_lines_get_err_and_the_connection_stays_usable() {
+    let mut env = TestEnv::new("malformed");
+    let port = free_tcp_port();
+    let addr = format!("127.0.0.1:{port}");
+    let pid = serve(&mut env, &["--tcp", &addr]);
+    fn check<S: Duplex>(conn: &mut Conn<S>) {
+        let bad: [(&[u8], &str); 7] = [
+            (b"FOO bar", "ERR unknown request \"FOO\""),
+            (b"ping", "ERR unknown request \"ping\""),
+            (b"", "ERR empty request"),
+            (b"PING extra", "ERR PING takes no argument"),
+            (b"STATS now", "ERR STATS takes no argument"),
+            (b"ECHO \xff\xfe", "ERR invalid UTF-8 at byte 5"),
+            (b"\xc3\x28", "ERR invalid UTF-8 at byte 0"),
+        ];
+        for (line, want) in bad {
+            let reply = conn.ask(line);
+            assert!(reply.starts_with(want), "{line:?}: {reply}");
+            assert_eq!(conn.ask("PING"), "PONG", "after {line:?}");
+        }
+        // A NUL byte is just a byte of the text.
+        assert_eq!(conn.ask(b"ECHO a\0b"), "a\0b");
+        // Bad and good lines pipelined keep their order.
+        conn.send_raw(b"NOPE\nREV xy\n\xff\nECHO ok\n");
+        assert!(conn.recv().unwrap().starts_with("ERR unknown request"));
+        assert_eq!(conn.recv().as_deref(), Some("yx"));
+        assert!(conn.recv().unwrap().starts_with("ERR invalid UTF-8"));
+        assert_eq!(conn.recv().as_deref(), Some("ok"));
+    }
+    check(&mut unix(&env));
+    check(&mut tcp(port));
+    let v = stop(&mut env, pid);
+    assert_eq!(v["errors"], 2 * (7 + 2), "{v}");
+    assert_eq!(v["restarts"], 0, "bad input never hurts a secondary: {v}");
+}
+
+#[test]
+fn a_line_longer_than_max_line_gets_err_and_the_connection_is_closed() {
+    let mut env = TestEnv::new("toolong");
+    let port = free_tcp_port();
+    let addr = format!("127.0.0.1:{port}");
+    let pid = serve(&mut env, &["--max-line", "100", "--tcp", &addr]);
+    let exactly = format!("ECHO {}", "a".repeat(95));
+    assert_eq!(exactly.len(), 100);
+    fn check<S: Duplex>(mut conn: Conn<S>, exactly: &str, long: &[u8], newline: bool) {
+        let what = format!("{} bytes, newline: {newline}", long.len());
+        // A line of exactly --max-line bytes is fine.
+        assert_eq!(conn.ask(exactly), &exactly[5..]);
+        // Requests before the long line are answered first, in order. The server may close
+        // before it read everything, so the writer runs apart and may fail.
+        let mut bytes = b"PING\nREV ab\n".to_vec();
+        bytes.extend_from_slice(long);
+        if newline {
+            bytes.extend_from_slice(b"\nPING\n");
+        }
+        let mut writer = conn.writer.clone_stream();
+        let writing = std::thread::spawn(move || writer.write_all(&bytes).is_ok());
+        assert_eq!(conn.recv().as_deref(), Some("PONG"), "{what}");
+        assert_eq!(conn.recv().as_deref(), Some("ba"), "{what}");
+        assert_eq!(conn.recv().as_deref(), Some("ERR line too long"), "{what}");
+        assert!(conn.closed_by_server(), "{what}: the connection stays open");
+        writing.join().unwrap();
+    }
+    for newline in [true, false] {
+        for long_len in [101, 5000, 200_000] {
+            let long = format!("ECHO {}", "b".repeat(long_len - 5)).into_bytes();
+            check(unix(&env), &exactly, &long, newline);
+            check(tcp(port), &exactly, &long, newline);
+        }
+    }
+    // Others were not disturbed.
+    assert_eq!(unix(&env).ask("PING"), "PONG");
+    stop(&mut env, pid);
+}
+
+// ---------------------------------------------------------------------------------------
+// Many clients
+
+#[test]
+fn silent_half_line_and_departing_clients_do_not_delay_the_others() {
+    let mut env = TestEnv::new("silent");
+    let port = free_tcp_port();
+    let addr = format!("127.0.0.1:{port}");
+    let pid = serve(&mut env, &["--secondaries", "2", "--tcp", &addr]);
+    let mut silent_unix = unix(&env);
+    let mut silent_tcp = tcp(port);
+    let mut half = unix(&env);
+    half.send_raw(b"ECHO half a li");
+    let mut half_tcp = tcp(port);
+    half_tcp.send_raw(b"REV half a li");
+    // A client that leaves with requests in flight costs nothing but its own requests.
+    {
+        let mut leaving = unix(&env);
+        for i in 0..200 {
+            leaving.send(format!("SHA256 leaving {i}"));
+        }
+    }
+    let started = Instant::now();
+    for conn in 0..4 {
+        let mut busy = unix(&env);
+        for i in 0..100 {
+            let (req, want) = request_and_reply(conn, i);
+            assert_eq!(busy.ask(&req), want);
+        }
+        let mut busy = tcp(port);
+        for i in 0..100 {
+            let (req, want) = request_and_reply(conn, i);
+            assert_eq!(busy.ask(&req), want);
+        }
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(10),
+        "800 requests took {elapsed:?}"
+    );
+    // The half lines complete later and are answered; the silent clients are still served.
+    half.send_raw(b"ne\n");
+    assert_eq!(half.recv().as_deref(), Some("half a line"));
+    half_tcp.send_raw(b"ne\n");
+    assert_eq!(half_tcp.recv().as_deref(), Some("enil a flah"));
+    assert_eq!(silent_unix.ask("PING"), "PONG");
+    assert_eq!(silent_tcp.ask("PING"), "PONG");
+    // A half line at end of file ends the connection without hanging either side.
+    half.send_raw(b"PING");
+    let last = half.finish();
+    assert!(last.is_empty() || last == ["PONG"], "{last:?}");
+    let v = stop(&mut env, pid);
+    assert_eq!(v["restarts"], 0, "{v}");
+}
+
+#[test]
+fn clients_beyond_max_clients_are_refused_with_a_clear_reply() {
+    let mut env = TestEnv::new("maxcl");
+    let port = free_tcp_port();
+    let addr = format!("127.0.0.1:{port}");
+    let pid = serve(&mut env, &["--max-clients", "2", "--tcp", &addr]);
+    let mut a = unix(&env);
+    let mut b = tcp(port);
+    assert_eq!(a.ask("PING"), "PONG");
+    assert_eq!(b.ask("PING"), "PONG");
+    let mut refused = unix(&env);
+    assert_eq!(
+        refused.recv().as_deref(),
+        Some("ERR too many clients (--max-clients 2)")
+    );
+    assert!(refused.closed_by_server());
+    let mut refused = tcp(port);
+    assert_eq!(
+        refused.recv().as_deref(),
+        Some("ERR too many clients (--max-clients 2)")
+    );
+    assert!(refused.closed_by_server());
+    // `osps client` shows the refusal, however the race between its request and the
+    // server's close goes, and fails.
+    for i in 0..20 {
+        let out = if i % 2 == 0 {
+            client(&env, &["PING", "PING"])
+        } else {
+            client(&env, &["--tcp", &addr, "PING", "PING"])
+        };
+        assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+        assert_eq!(
+            stdout_of(&out),
+            "ERR too many clients (--max-clients 2)\n",
+            "{}",
+            stderr_of(&out)
+        );
+    }
+    // The admitted clients are unaffected; when one leaves, a newcomer gets in.
+    assert_eq!(a.ask("REV ab"), "ba");
+    drop(b);
+    let deadline = Instant::now() + T;
+    loop {
+        let stats: serde_json::Value = serde_json::from_str(&a.ask("STATS")).unwrap();
+        if stats["clients"] == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the departed client still counts: {stats}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut c = unix(&env);
+    assert_eq!(c.ask("PING"), "PONG");
+    assert_eq!(a.ask("PING"), "PONG");
+    stop(&mut env, pid);
+}
+
+// ---------------------------------------------------------------------------------------
+// Listening
+
+#[test]
+fn tcp_on_a_non_loopback_address_is_refused_without_tcp_any() {
+    let env = TestEnv::new("tcpany");
+    let port = free_tcp_port();
+    for addr in [format!("0.0.0.0:{port}"), format!("[::]:{port}")] {
+        let mut cmd = env.cmd("primary");
+        cmd.args(["--serve", "--tcp", &addr]);
+        let out = run(cmd, T);
+        assert_eq!(out.status.code(), Some(2), "{addr}: {}", stderr_of(&out));
+        let err = stderr_of(&out);
+        assert!(
+            err.contains("--tcp-any") && err.contains("loopback"),
+            "{err}"
+        );
+        env.assert_no_leftovers();
+    }
+    // --tcp means nothing without --serve, --tcp-any nothing without --tcp.
+    for args in [
+        &["--tcp", "127.0.0.1:1"][..],
+        &["--serve", "--tcp-any"][..],
+        &["--serve", "--tcp", "not-an-address"][..],
+        &["--serve", "--secondaries", "0"][..],
+        &["--serve", "--secondaries", "65"][..],
+    ] {
+        let mut cmd = env.cmd("primary");
+        cmd.args(args);
+        let out = run(cmd, T);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr_of(&out));
+        env.assert_no_leftovers();
+    }
+}
+
+#[test]
+fn tcp_any_allows_every_address() {
+    let mut env = TestEnv::new("tcpany-ok");
+    let port = free_tcp_port();
+    let addr = format!("0.0.0.0:{port}");
+    let pid = serve(&mut env, &["--tcp", &addr, "--tcp-any"]);
+    assert_eq!(tcp(port).ask("REV ok"), "ko");
+    stop(&mut env, pid);
+}
+
+#[test]
+fn the_socket_is_private_and_removed_on_stop() {
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        let mut env = TestEnv::new("sock");
+        let pid = serve(&mut env, &["--secondaries", "3"]);
+        let path = env.socket_path();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert!(meta.file_type().is_socket());
+        assert_eq!(mode_of(&path), 0o600);
+        assert_eq!(unix(&env).ask("PING"), "PONG");
+        // Every secondary of the pool is running, each with its own FIFO pair.
+        for i in 0..3 {
+            assert_eq!(env.secondary_pids(i).len(), 1, "secondary {i}");
+        }
+        let mut idle = unix(&env);
+        assert!(kill(pid, signal));
+        let out = output_within(env.take_child(pid), T);
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        assert!(
+            idle.closed_by_server(),
+            "a connected client is closed on stop"
+        );
+        assert!(!path.exists());
+        assert_nothing_left(&env);
+        let v = summary(&out);
+        assert_eq!(v["stopped_by"], "signal", "{v}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Faults
+
+/// What one load client saw.
+struct Tally {
+    replies: usize,
+    correct: usize,
+    worker_failed: usize,
+}
+
+/// Runs one client: `n` requests, at most `window` in flight, every reply checked against
+/// its request; then half-closes and reads to end of file, so a reply sent twice shows up
+/// as an extra line. `progress` counts replies across clients.
+fn load_client<S: Duplex>(
+    mut conn: Conn<S>,
+    c: usize,
+    n: usize,
+    window: usize,
+    progress: &AtomicUsize,
+) -> Tally {
+    let mut tally = Tally {
+        replies: 0,
+        correct: 0,
+        worker_failed: 0,
+    };
+    let mut sent = 0;
+    let mut check = |i: usize, reply: &str| {
+        let (req, want) = request_and_reply(c, i);
+        if reply == want {
+            tally.correct += 1;
+        } else if reply == "ERR worker failed" {
+            tally.worker_failed += 1;
+        } else {
+            panic!("client {c} request {i} {req:?}: got {reply:?}, want {want:?}");
+        }
+        tally.replies += 1;
+        progress.fetch_add(1, Ordering::Relaxed);
+    };
+    let mut received = 0;
+    while received < n {
+        while sent < n && sent - received < window {
+            conn.send(request_and_reply(c, sent).0);
+            sent += 1;
+        }
+        let reply = conn
+            .recv()
+            .unwrap_or_else(|| panic!("client {c}: closed after {received} replies"));
+        check(received, &reply);
+        received += 1;
+    }
+    let extra = conn.finish();
+    assert!(
+        extra.is_empty(),
+        "client {c}: replies beyond its requests: {extra:?}"
+    );
+    tally
+}
+
+#[test]
+fn kill_9_of_secondaries_under_load_answers_every_request_exactly_once() {
+    const CLIENTS: usize = 8;
+    const REQUESTS: usize = 1500;
+    let mut env = TestEnv::new("kill9");
+    let pid = serve(
+        &mut env,
+        &["--secondaries", "3", "--restart-backoff", "20ms"],
+    );
+    let progress = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let conn = unix(&env);
+            let progress = Arc::clone(&progress);
+            std::thread::spawn(move || load_client(conn, c, REQUESTS, 16, &progress))
+        })
+        .collect();
+    // Kill each secondary once, at a fifth, two and three fifths of the load, and wait
+    // each time for its replacement.
+    let total = CLIENTS * REQUESTS;
+    let mut killed = Vec::new();
+    let mut at_last_kill = 0;
+    for (step, index) in [(1, 1), (2, 0), (3, 2)] {
+        let deadline = Instant::now() + T;
+        while progress.load(Ordering::Relaxed) < total * step / 5 {
+            assert!(Instant::now() < deadline, "the load stalled");
+            if let Some(c) = clients.iter().position(|t| t.is_finished()) {
+                // Too early: it panicked. Show why.
+                let _ = clients.into_iter().nth(c).unwrap().join();
+                panic!("client {c} ended early");
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // The scoreboard names the victim; /proc agrees.
+        let victim = env.wait_worker_up(index, None, T);
+        assert_eq!(env.secondary_pids(index), [victim]);
+        at_last_kill = progress.load(Ordering::Relaxed);
+        assert!(kill(victim, libc::SIGKILL));
+        killed.push(victim);
+        let fresh = env.wait_worker_up(index, Some(victim), T);
+        assert_eq!(env.secondary_pids(index), [fresh]);
+    }
+    let tallies: Vec<Tally> = clients.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(
+        at_last_kill < total,
+        "the load ended before the last kill: the test proves nothing"
+    );
+    let mut failed = 0;
+    for (c, t) in tallies.iter().enumerate() {
+        assert_eq!(t.replies, REQUESTS, "client {c}");
+        assert_eq!(t.correct + t.worker_failed, REQUESTS, "client {c}");
+        failed += t.worker_failed;
+    }
+    let v = stop(&mut env, pid);
+    assert_eq!(v["restarts"], 3, "{v}");
+    let deaths = v["deaths"].as_array().unwrap();
+    assert_eq!(deaths.len(), 3, "{v}");
+    for d in deaths {
+        assert_eq!(d["signal"], 9, "{d}");
+        assert!(killed.contains(&(d["pid"].as_u64().unwrap() as u32)), "{d}");
+    }
+    assert_eq!(v["failed"], failed, "{v}");
+    assert_eq!(v["busy"], 0, "{v}");
+    assert_eq!(
+        v["requests"].as_u64().unwrap(),
+        total as u64,
+        "each request answered once: {v}"
+    );
+    eprintln!(
+        "kill -9 x3 under load: {total} requests, {} retried, {failed} failed",
+        v["retried"]
+    );
+}
+
+#[test]
+fn a_hung_secondary_is_killed_and_its_request_retried_on_another() {
+    let mut env = TestEnv::new("hung");
+    let pid = serve(
+        &mut env,
+        &[
+            "--secondaries",
+            "2",
+            "--timeout",
+            "300ms",
+            "--restart-backoff",
+            "20ms",
+        ],
+    );
+    let mut conn = unix(&env);
+    assert_eq!(conn.ask("PING"), "PONG");
+    // Idle secondaries are picked in index order: the next request goes to secondary 0.
+    let hung = env.wait_worker_up(0, None, T);
+    assert!(kill(hung, libc::SIGSTOP));
+    let started = Instant::now();
+    for i in 0..20 {
+        let (req, want) = request_and_reply(0, i);
+        assert_eq!(conn.ask(&req), want);
+    }
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    env.wait_worker_up(0, Some(hung), T);
+    let v = stop(&mut env, pid);
+    assert_eq!(v["restarts"], 1, "{v}");
+    assert_eq!(v["retried"], 1, "{v}");
+    assert_eq!(v["failed"], 0, "{v}");
+    let cause = v["deaths"][0]["cause"].as_str().unwrap();
+    assert!(cause.contains("hung"), "{v}");
+}
+
+#[test]
+fn a_request_that_fails_twice_gets_err_worker_failed() {
+    let mut env = TestEnv::new("failtwice");
+    let pid = serve(
+        &mut env,
+        &[
+            "--secondaries",
+            "2",
+            "--timeout",
+            "200ms",
+            "--max-restarts",
+            "0",
+        ],
+    );
+    let mut conn = unix(&env);
+    assert_eq!(conn.ask("PING"), "PONG");
+    let stopped: Vec<u32> = (0..2).map(|i| env.wait_worker_up(i, None, T)).collect();
+    for &p in &stopped {
+        assert!(kill(p, libc::SIGSTOP));
+    }
+    // The first try hangs on one, the retry on the other: one answer, an error.
+    assert_eq!(conn.ask("REV abc"), "ERR worker failed");
+    // With no secondary left, the primary gives up and says why, leaving nothing.
+    assert!(conn.closed_by_server());
+    let out = output_within(env.take_child(pid), T);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("--max-restarts"),
+        "{}",
+        stderr_of(&out)
+    );
+    let v = summary(&out);
+    assert_eq!(v["retried"], 1, "{v}");
+    assert_eq!(v["failed"], 1, "{v}");
+    assert_nothing_left(&env);
+}
+
+#[test]
+fn a_retry_goes_back_to_the_failed_secondary_when_no_other_is_left() {
+    let mut env = TestEnv::new("alone");
+    let pid = serve(
+        &mut env,
+        &[
+            "--secondaries",
+            "2",
+            "--timeout",
+            "200ms",
+            "--max-restarts",
+            "1",
+            "--restart-backoff",
+            "10ms",
+        ],
+    );
+    // Secondary 1 dies twice: its restart budget is spent, only secondary 0 is left.
+    let first = env.wait_worker_up(1, None, T);
+    assert!(kill(first, libc::SIGKILL));
+    let second = env.wait_worker_up(1, Some(first), T);
+    assert!(kill(second, libc::SIGKILL));
+    let deadline = Instant::now() + T;
+    while !env.secondary_pids(1).is_empty() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut conn = unix(&env);
+    assert_eq!(conn.ask("PING"), "PONG");
+    // Secondary 0 hangs on the next request: it is killed and restarted, and the retry
+    // can only go to its replacement.
+    let hung = env.wait_worker_up(0, None, T);
+    assert!(kill(hung, libc::SIGSTOP));
+    conn.reader.get_ref().set_timeout(Duration::from_secs(5));
+    assert_eq!(conn.ask("REV abc"), "cba");
+    assert_eq!(conn.ask("PING"), "PONG");
+    let v = stop(&mut env, pid);
+    assert_eq!(v["retried"], 1, "{v}");
+    assert_eq!(v["failed"], 0, "{v}");
+    assert_eq!(v["restarts"], 2, "{v}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Load
+
+#[test]
+fn load_32_clients_x_1000_requests_over_4_secondaries() {
+    const CLIENTS: usize = 32;
+    const REQUESTS: usize = 1000;
+    let mut env = TestEnv::new("load");
+    let pid = serve(&mut env, &["--secondaries", "4"]);
+    let progress = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let conn = unix(&env);
+            let progress = Arc::clone(&progress);
+            std::thread::spawn(move || load_client(conn, c, REQUESTS, 8, &progress))
+        })
+        .collect();
+    let tallies: Vec<Tally> = clients.into_iter().map(|t| t.join().unwrap()).collect();
+    let elapsed = started.elapsed();
+    for (c, t) in tallies.iter().enumerate() {
+        assert_eq!(t.replies, REQUESTS, "client {c}");
+        assert_eq!(t.correct, REQUESTS, "client {c}: every reply exact");
+    }
+    let v = stop(&mut env, pid);
+    let total = (CLIENTS * REQUESTS) as u64;
+    assert_eq!(v["requests"], total, "{v}");
+    assert_eq!(v["errors"], 0, "{v}");
+    assert_eq!(v["busy"], 0, "{v}");
+    assert_eq!(v["restarts"], 0, "{v}");
+    assert!(
+        elapsed < Duration::from_secs(45),
+        "32 x 1000 requests took {elapsed:?}"
+    );
+    eprintln!(
+        "load: {total} requests in {elapsed:?} ({:.0}/s)",
+        total as f64 / elapsed.as_secs_f64()
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// The queue, the TCP listener, stopping and crashing
+
+#[test]
+fn beyond_the_queue_requests_get_err_busy_in_order() {
+    let mut env = TestEnv::new("busy");
+    let pid = serve(&mut env, &["--queue", "4"]);
+    let mut conn = unix(&env);
+    let mut burst = Vec::new();
+    for i in 0..200 {
+        burst.extend_from_slice(request_and_reply(7, i).0.as_bytes());
+        burst.push(b'\n');
+    }
+    conn.send_raw(&burst);
+    let mut busy = 0;
+    for i in 0..200 {
+        let reply = conn.recv().unwrap();
+        if reply == "ERR busy" {
+            busy += 1;
+        } else {
+            assert_eq!(reply, request_and_reply(7, i).1, "request {i}");
+        }
+    }
+    assert!(busy > 0, "a burst of 200 never overflowed a queue of 4");
+    assert!(conn.finish().is_empty());
+    // Once the burst is over, the queue has room again.
+    assert_eq!(unix(&env).ask("PING"), "PONG");
+    let v = stop(&mut env, pid);
+    assert_eq!(v["busy"], busy, "{v}");
+    assert_eq!(v["requests"], 200 - busy + 1, "{v}");
+}
+
+#[test]
+fn a_tcp_port_in_use_is_an_error_that_leaves_nothing() {
+    let env = TestEnv::new("inuse");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let mut cmd = env.cmd("primary");
+    cmd.args(["--serve", "--tcp", &addr, "--secondaries", "2"]);
+    let out = run(cmd, T);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains(&addr), "{}", stderr_of(&out));
+    assert_nothing_left(&env);
+}
+
+#[test]
+fn sigterm_under_load_answers_or_closes_every_client_and_leaves_nothing() {
+    const CLIENTS: usize = 8;
+    let mut env = TestEnv::new("termload");
+    let pid = serve(&mut env, &["--secondaries", "2"]);
+    let progress = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let mut conn = unix(&env);
+            let progress = Arc::clone(&progress);
+            std::thread::spawn(move || {
+                // Requests until the server closes: every reply is the right one or
+                // `ERR shutting down`, in order, and then the connection ends.
+                let (mut sent, mut received) = (0, 0);
+                loop {
+                    while sent - received < 16 {
+                        if conn
+                            .writer
+                            .write_all(request_and_reply(c, sent).0.as_bytes())
+                            .is_err()
+                            || conn.writer.write_all(b"\n").is_err()
+                        {
+                            break;
+                        }
+                        sent += 1;
+                    }
+                    let mut line = String::new();
+                    match conn.reader.read_line(&mut line) {
+                        Ok(0) | Err(_) => return received,
+                        Ok(_) => {}
+                    }
+                    let reply = line.strip_suffix('\n').expect("a whole reply line");
+                    let want = request_and_reply(c, received).1;
+                    assert!(
+                        reply == want || reply == "ERR shutting down",
+                        "client {c} request {received}: {reply:?}, want {want:?}"
+                    );
+                    received += 1;
+                    progress.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + T;
+    while progress.load(Ordering::Relaxed) < 2000 {
+        assert!(Instant::now() < deadline, "the load did not start");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(kill(pid, libc::SIGTERM));
+    let out = output_within(env.take_child(pid), T);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    for t in clients {
+        assert!(t.join().unwrap() > 0);
+    }
+    assert_nothing_left(&env);
+    assert_eq!(summary(&out)["stopped_by"], "signal");
+}
+
+#[test]
+fn a_killed_primary_takes_its_secondaries_along_and_cleanup_removes_the_socket() {
+    let mut env = TestEnv::new("stale");
+    let pid = serve(&mut env, &["--secondaries", "3"]);
+    let mut conn = unix(&env);
+    assert_eq!(conn.ask("PING"), "PONG");
+    assert!(kill(pid, libc::SIGKILL));
+    let out = output_within(env.take_child(pid), T);
+    assert_eq!(out.status.code(), None, "killed by a signal");
+    assert!(conn.closed_by_server());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !pids_with_arg(&env.name).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "secondaries outlived their primary"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The stale socket refuses connections; cleanup removes it with everything else.
+    assert!(env.socket_path().exists());
+    assert!(UnixStream::connect(env.socket_path()).is_err());
+    let mut cmd = env.cmd("cleanup");
+    cmd.args(["--name", &env.name]);
+    let out = run(cmd, T);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(stdout_of(&out).contains(".sock"), "{}", stdout_of(&out));
+    assert_nothing_left(&env);
+}
