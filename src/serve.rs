@@ -499,6 +499,10 @@ impl Server<'_> {
                 match c.stream.read(&mut buf) {
                     Ok(0) => {
                         c.done_reading = true;
+                        // A last request without its newline is still a request.
+                        if !c.input.is_empty() && !c.input.ends_with(b"\n") {
+                            c.input.push(b'\n');
+                        }
                         break;
                     }
                     Ok(n) => c.input.extend_from_slice(&buf[..n]),
@@ -578,7 +582,7 @@ impl Server<'_> {
             let Some(i) = pick else { break };
             let Some(job) = self.queue.pop_front() else { break };
             if let Err(e) = self.assign(i, job) {
-                crate::warn!("giving a request to secondary {i}: {e:#}");
+                crate::warn!("secondary {i}: {e:#}");
             }
         }
     }
@@ -593,12 +597,18 @@ impl Server<'_> {
         slot.seq += 1;
         let deadline = Instant::now() + self.args.timeout;
         let Some(live) = slot.worker.live.as_ref() else { bail!("no secondary {i}") };
-        let sent = slot.turns.publish(seg, slot.seq, &live.to, deadline)?;
+        let sent = slot.turns.publish(seg, slot.seq, &live.to, deadline);
+        // From here the request belongs to this secondary: if it cannot be handed over,
+        // the secondary is treated as dead and the request retried like any other.
         slot.busy = Some((job, deadline));
-        if sent == Sent::PeerGone {
-            self.died(i, "its FIFO was closed (EPIPE)", false)?;
+        match sent {
+            Ok(Sent::Ok) => Ok(()),
+            Ok(Sent::PeerGone) => self.died(i, "its FIFO was closed (EPIPE)", false),
+            Err(e) => {
+                crate::warn!("giving a request to secondary {i}: {e:#}");
+                self.died(i, "its FIFO could not take the request", true)
+            }
         }
-        Ok(())
     }
 
     /// Reads the frames of secondary `i`: a reply completes its request.
