@@ -23,12 +23,6 @@ pub const MAX_NAME_LEN: usize = 64;
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct InstanceName(String);
 
-impl InstanceName {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 impl fmt::Display for InstanceName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -218,7 +212,7 @@ mod tests {
     #[test]
     fn entries_map_back_to_instances() {
         let shm = format!("osps.{}.demo", uid());
-        assert_eq!(instance_of_shm_entry(&shm).unwrap().as_str(), "demo");
+        assert_eq!(instance_of_shm_entry(&shm).unwrap().to_string(), "demo");
         assert!(instance_of_shm_entry("osps.99999999.demo").is_none() || uid() == 99999999);
         assert!(instance_of_shm_entry("other").is_none());
         let e = |s: &str| instance_of_runtime_entry(s).map(|(n, k)| (n.0, k));

@@ -139,7 +139,7 @@ struct Run<'a> {
 impl<'a> Run<'a> {
     fn new(args: &'a PrimaryArgs, inst: &'a Instance, sigs: &'a SelfPipe) -> Self {
         Run {
-            ctx: Ctx { inst, sigs, args, workers: 1 },
+            ctx: Ctx { inst, sigs, args },
             args,
             turns: Turns::new(Role::Primary, args.sync, args.spin, 0),
             pattern: Pattern::new(args.payload as usize),

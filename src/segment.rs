@@ -233,10 +233,6 @@ impl Segment {
         self.size
     }
 
-    pub fn data_size(&self) -> usize {
-        self.data_size
-    }
-
     /// The secondaries in the pool, from the header length validated at creation or
     /// attach: never re-read from the segment, where a peer could have changed it since.
     pub fn workers(&self) -> usize {

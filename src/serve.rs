@@ -268,7 +268,7 @@ pub fn run(args: &PrimaryArgs, inst: &mut Instance, sigs: &SelfPipe) -> Result<E
     let workers = args.secondaries as usize;
     let started = Instant::now();
     let mut server = Server {
-        ctx: Ctx { inst, sigs, args, workers },
+        ctx: Ctx { inst, sigs, args },
         args,
         notify: Notifier::from_env(),
         unix,
@@ -446,8 +446,7 @@ impl Server<'_> {
                     }
                 }
             },
-            Ready::Tcp => loop {
-                let Some(t) = &self.tcp else { break };
+            Ready::Tcp => while let Some(t) = &self.tcp {
                 match t.accept() {
                     Ok((s, _)) => {
                         let _ = s.set_nodelay(true);
@@ -461,8 +460,8 @@ impl Server<'_> {
                     }
                 }
             },
-            Ready::Secondary(i) => self.from_secondary(i)?,
-            Ready::Client(id, flags) => self.from_client(id, flags),
+            Ready::Secondary(i) => self.read_secondary(i)?,
+            Ready::Client(id, flags) => self.read_client(id, flags),
         }
         Ok(())
     }
@@ -488,7 +487,7 @@ impl Server<'_> {
     }
 
     /// Reads requests from a client, queues them, and writes what replies are ready.
-    fn from_client(&mut self, id: u64, flags: PollFlags) {
+    fn read_client(&mut self, id: u64, flags: PollFlags) {
         let max_line = self.args.max_line as usize;
         let queue_cap = self.args.queue as usize;
         let Some(c) = self.clients.get_mut(&id) else { return };
@@ -612,7 +611,7 @@ impl Server<'_> {
     }
 
     /// Reads the frames of secondary `i`: a reply completes its request.
-    fn from_secondary(&mut self, i: usize) -> Result<()> {
+    fn read_secondary(&mut self, i: usize) -> Result<()> {
         loop {
             let Some(live) = self.slots[i].worker.live.as_mut() else { return Ok(()) };
             let event = match live.from.wait(Some(Instant::now()), None) {

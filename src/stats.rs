@@ -60,10 +60,6 @@ impl Histogram {
         self.sum += u128::from(ns);
     }
 
-    pub fn count(&self) -> u64 {
-        self.total
-    }
-
     fn quantile(&self, q: f64) -> u64 {
         if self.total == 0 {
             return 0;

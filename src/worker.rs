@@ -31,8 +31,6 @@ pub struct Ctx<'a> {
     pub inst: &'a Instance,
     pub sigs: &'a SelfPipe,
     pub args: &'a PrimaryArgs,
-    /// Secondaries in the pool.
-    pub workers: usize,
 }
 
 /// A running secondary.
