@@ -40,7 +40,9 @@ pub fn secondary(args: &[String]) -> Result<Child> {
             // Descriptors our own parent leaked to us (not close-on-exec) must not reach the
             // secondary either: only stdin, stdout and stderr cross the exec. A kernel
             // without close_range (before 5.11) merely skips this extra care.
-            libc::syscall(libc::SYS_close_range, 3 as libc::c_uint, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC);
+            let (first, last) = (3 as libc::c_uint, libc::c_uint::MAX);
+            let cloexec = libc::CLOSE_RANGE_CLOEXEC;
+            libc::syscall(libc::SYS_close_range, first, last, cloexec);
             libc::signal(libc::SIGINT, libc::SIG_IGN);
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) != 0 {
                 return Err(std::io::Error::last_os_error());
