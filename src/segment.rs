@@ -266,6 +266,31 @@ impl Segment {
                 self.path.display()
             );
         }
+        self.check_layout()
+    }
+
+    /// Fails when the header's fixed fields (written once, at creation) changed since we
+    /// validated them: some other process scribbles over the segment.
+    fn check_layout(&self) -> Result<()> {
+        let expected = [
+            (Field::Magic, u64::from_ne_bytes(header::MAGIC)),
+            (Field::Version, header::VERSION),
+            (Field::HeaderLen, self.header_len as u64),
+            (Field::SegmentSize, self.size),
+            (Field::DataOffset, self.header_len as u64),
+            (Field::DataSize, self.data_size as u64),
+            (Field::Workers, self.workers() as u64),
+        ];
+        for (field, want) in expected {
+            let now = self.field(field).load(Ordering::Relaxed);
+            if now != want {
+                bail!(
+                    "the header of {} was overwritten by another process while in use ({field:?} \
+                     is {now:#x}, was {want:#x}); stopping",
+                    self.path.display()
+                );
+            }
+        }
         Ok(())
     }
 

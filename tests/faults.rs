@@ -925,15 +925,17 @@ fn garbage_over_the_whole_header_while_running_is_refused_with_a_clear_error() {
             Some(0),
             "{sync}: garbage went unnoticed: {err}"
         );
-        // Either side notices a turn counter it did not expect, or every fresh secondary
-        // refuses the header until the primary gives up.
+        // The primary's periodic check sees the overwritten layout, or either side notices
+        // a turn counter it did not expect, or every fresh secondary refuses the header
+        // until the primary gives up.
         let last_error = err
             .lines()
             .rfind(|l| l.contains("error:"))
             .unwrap_or_default();
         let refused = err.contains("validating the segment header");
         assert!(
-            last_error.contains("broken or foreign process")
+            last_error.contains("overwritten by another process")
+                || last_error.contains("broken or foreign process")
                 || (last_error.contains("gave up") && refused),
             "{sync}: unclear error: {err}"
         );
