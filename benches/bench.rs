@@ -1,0 +1,850 @@
+//! `cargo bench`: osps against the limits of its design, measured in one run.
+//!
+//! Two baselines bound what a round trip can cost between two processes on this machine:
+//! a bare ping-pong over two FIFOs (the limit for blocking synchronisation, what `--sync
+//! fifo` cannot beat) and a bare busy-poll ping-pong on two counters in shared memory (the
+//! floor, what `--sync adaptive` approaches). Next to them: memcpy bandwidth (the limit
+//! for large payloads), the real `osps` binary in both modes at four payload sizes, and
+//! the whole-process time of `osps primary --rounds 1`. Every osps figure is given as a
+//! ratio to the baselines measured in the same run, so a slower or busier machine does
+//! not change the verdict much.
+//!
+//! The table goes to stdout and the same figures, with a description of the machine, to
+//! `target/osps-bench.json` (or `$CARGO_TARGET_DIR/osps-bench.json`). Nothing here is an
+//! assertion: the test suite never depends on timing. `OSPS_BENCH_QUICK=1` runs a tenth
+//! of the rounds, for trying the bench itself; `OSPS_BENCH_BIN=path` measures another
+//! osps binary (an older build) against the same baselines.
+//!
+//! The baselines' second process is a forked child that does only the ping-pong with
+//! async-signal-safe calls (open, read, write, atomics, clock_gettime) and then `_exit`s.
+//! Processes are not pinned for the main figures; the "same core" rows pin both
+//! processes to CPU 0 to show the cost of sharing one core.
+
+use std::ffi::CString;
+use std::fs::OpenOptions;
+use std::hint::black_box;
+use std::io::{Read, Write};
+use std::num::NonZeroUsize;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
+use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous, munmap};
+use nix::sys::signal::{Signal, kill};
+use nix::sys::stat::Mode;
+use nix::sys::wait::waitpid;
+use nix::unistd::{ForkResult, Pid, fork, mkfifo};
+use serde::Serialize;
+
+/// The osps binary under test: the one cargo built, or `$OSPS_BENCH_BIN` (to compare
+/// an older build against the baselines of the same run).
+fn osps_bin() -> String {
+    std::env::var("OSPS_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_osps").to_string())
+}
+
+/// The FIFO baseline's message size.
+const MESSAGE: usize = 16;
+const PAYLOADS: [u64; 4] = [64, 4096, 64 << 10, 1 << 20];
+/// Runs of osps per configuration; the figures are the medians over runs.
+const REPEATS: usize = 5;
+const PROCESS_RUNS: usize = 30;
+
+/// Percentiles of a set of round trips, in nanoseconds.
+#[derive(Clone, Copy, Debug, Serialize)]
+struct Percentiles {
+    p50_ns: u64,
+    p99_ns: u64,
+}
+
+impl Percentiles {
+    fn of(mut samples: Vec<u64>) -> Percentiles {
+        samples.sort_unstable();
+        Percentiles {
+            p50_ns: nearest_rank(&samples, 0.50),
+            p99_ns: nearest_rank(&samples, 0.99),
+        }
+    }
+}
+
+/// The nearest-rank percentile of sorted samples.
+fn nearest_rank(sorted: &[u64], q: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+fn median_f64(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+#[derive(Debug, Serialize)]
+struct Machine {
+    nproc: usize,
+    kernel: String,
+    cpu: String,
+    date: String,
+    /// /proc/loadavg before and after the run: other work on the machine skews figures.
+    load_before: String,
+    load_after: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Baseline {
+    name: &'static str,
+    /// Both processes on CPU 0 instead of wherever the scheduler puts them.
+    same_core: bool,
+    round_trips: usize,
+    #[serde(flatten)]
+    latency: Percentiles,
+}
+
+#[derive(Debug, Serialize)]
+struct Memcpy {
+    bytes: usize,
+    gb_per_s: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Osps {
+    sync: &'static str,
+    payload_bytes: u64,
+    size: &'static str,
+    same_core: bool,
+    rounds: u64,
+    runs: usize,
+    /// Medians over the runs of each run's p50 and p99 (from `osps primary --json`).
+    #[serde(flatten)]
+    latency: Percentiles,
+    /// Payload bytes per p50 round trip.
+    gb_per_s: f64,
+    /// p50 over the FIFO baseline's p50 (the same-core baseline for same-core rows).
+    vs_fifo_baseline: f64,
+    /// p50 over the shared-memory floor's p50.
+    vs_shm_floor: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Process {
+    runs: usize,
+    median_ms: f64,
+    p90_ms: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Target {
+    what: &'static str,
+    limit: String,
+    measured: String,
+    met: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    machine: Machine,
+    command: &'static str,
+    osps_version: &'static str,
+    osps_binary: String,
+    baselines: Vec<Baseline>,
+    memcpy: Vec<Memcpy>,
+    osps: Vec<Osps>,
+    /// Why a row is missing, when one is.
+    notes: Vec<String>,
+    process_rounds_1: Process,
+    targets: Vec<Target>,
+}
+
+/// A forked child, killed and reaped if the parent leaves early (a panic).
+struct Forked(Option<Pid>);
+
+impl Forked {
+    /// Forks; the child runs `child` (which must only make async-signal-safe calls)
+    /// and `_exit`s with its result.
+    fn spawn(child: impl FnOnce() -> i32) -> Forked {
+        // SAFETY: the child only runs `child`, which by contract makes async-signal-safe
+        // calls and allocates nothing, then `_exit`s without running destructors or atexit.
+        match unsafe { fork() }.expect("fork") {
+            ForkResult::Child => {
+                let code = child();
+                // SAFETY: _exit is async-signal-safe and never returns.
+                unsafe { libc::_exit(code) }
+            }
+            ForkResult::Parent { child } => Forked(Some(child)),
+        }
+    }
+
+    fn wait(mut self) {
+        if let Some(pid) = self.0.take() {
+            let status = waitpid(pid, None).expect("waitpid");
+            assert!(
+                matches!(status, nix::sys::wait::WaitStatus::Exited(_, 0)),
+                "baseline child ended with {status:?}"
+            );
+        }
+    }
+}
+
+impl Drop for Forked {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.take() {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+    }
+}
+
+/// Pins this process (and the children it forks or spawns from now on) to CPU 0 while
+/// alive; restores the previous affinity on drop.
+struct Pinned(CpuSet);
+
+impl Pinned {
+    fn cpu0() -> Pinned {
+        let before = sched_getaffinity(Pid::from_raw(0)).expect("sched_getaffinity");
+        let mut one = CpuSet::new();
+        one.set(0).expect("CPU 0");
+        sched_setaffinity(Pid::from_raw(0), &one).expect("sched_setaffinity");
+        Pinned(before)
+    }
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        let _ = sched_setaffinity(Pid::from_raw(0), &self.0);
+    }
+}
+
+/// Reads exactly `buf.len()` bytes with raw `read`: true on success, false on end of file
+/// or error. Async-signal-safe.
+fn read_full(fd: libc::c_int, buf: &mut [u8]) -> bool {
+    let mut got = 0;
+    while got < buf.len() {
+        // SAFETY: the pointer and length describe the unfilled tail of `buf`.
+        let n = unsafe { libc::read(fd, buf[got..].as_mut_ptr().cast(), buf.len() - got) };
+        if n <= 0 {
+            return false;
+        }
+        got += n as usize;
+    }
+    true
+}
+
+/// Seconds of CLOCK_MONOTONIC. Async-signal-safe (a forked child may call it).
+fn monotonic_s() -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write into; clock_gettime is async-signal-safe.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec
+}
+
+/// Baseline 1: a bare ping-pong of 16-byte messages over two FIFOs, blocking reads.
+fn fifo_baseline(round_trips: usize) -> Vec<u64> {
+    let dir = tempfile::Builder::new()
+        .prefix("osps-bench-fifo-")
+        .tempdir()
+        .expect("tempdir");
+    let ping = dir.path().join("ping");
+    let pong = dir.path().join("pong");
+    for p in [&ping, &pong] {
+        mkfifo(p, Mode::S_IRUSR | Mode::S_IWUSR).expect("mkfifo");
+    }
+    // Prepared before the fork: the child must not allocate.
+    let c_ping = CString::new(ping.as_os_str().as_bytes()).expect("path");
+    let c_pong = CString::new(pong.as_os_str().as_bytes()).expect("path");
+    let warmup = round_trips / 10;
+    let child = Forked::spawn(|| {
+        // Same opening order as the parent (ping, then pong): the blocking opens pair up.
+        // SAFETY: valid NUL-terminated paths; open is async-signal-safe.
+        let rd = unsafe { libc::open(c_ping.as_ptr(), libc::O_RDONLY) };
+        // SAFETY: as above.
+        let wr = unsafe { libc::open(c_pong.as_ptr(), libc::O_WRONLY) };
+        if rd < 0 || wr < 0 {
+            return 1;
+        }
+        let mut buf = [0u8; MESSAGE];
+        while read_full(rd, &mut buf) {
+            // SAFETY: writes the MESSAGE bytes of `buf` (atomic: less than PIPE_BUF).
+            if unsafe { libc::write(wr, buf.as_ptr().cast(), MESSAGE) } != MESSAGE as isize {
+                return 1;
+            }
+        }
+        0
+    });
+    let mut to = OpenOptions::new()
+        .write(true)
+        .open(&ping)
+        .expect("open ping");
+    let mut from = OpenOptions::new()
+        .read(true)
+        .open(&pong)
+        .expect("open pong");
+    let mut msg = [0u8; MESSAGE];
+    let mut samples = Vec::with_capacity(round_trips);
+    for i in 0..warmup + round_trips {
+        msg[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        let t0 = Instant::now();
+        to.write_all(&msg).expect("write ping");
+        from.read_exact(&mut msg).expect("read pong");
+        let dt = t0.elapsed();
+        if i >= warmup {
+            samples.push(dt.as_nanos() as u64);
+        }
+    }
+    drop(to); // end of file: the child leaves its loop
+    child.wait();
+    samples
+}
+
+/// Baseline 2, the floor: two processes busy-poll two counters on separate cache lines of
+/// a shared anonymous mapping.
+fn shm_floor(round_trips: usize) -> Vec<u64> {
+    const LEN: usize = 4096;
+    const DONE: u64 = u64::MAX;
+    // SAFETY: a fresh anonymous mapping; nothing else refers to that address range.
+    let map = unsafe {
+        mmap_anonymous(
+            None,
+            NonZeroUsize::new(LEN).expect("non-zero"),
+            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+            MapFlags::MAP_SHARED,
+        )
+    }
+    .expect("mmap");
+    let base = map.as_ptr().cast::<u8>();
+    // SAFETY: offsets 0 and 128 are 8-aligned and inside the zero-filled mapping, which
+    // outlives both references (unmapped at the end of this function, after the child
+    // is reaped); AtomicU64 has the layout of u64 and is shared only through atomics.
+    let (ping, pong) = unsafe {
+        (
+            &*base.cast::<AtomicU64>(),
+            &*base.add(128).cast::<AtomicU64>(),
+        )
+    };
+    let warmup = round_trips / 10;
+    let child = Forked::spawn(|| {
+        let mut next = 1u64;
+        let mut spins = 0u32;
+        // An abandoned child (the parent died) must not spin forever: leave after 10 s
+        // without progress.
+        let (mut checked_at, mut checked_next) = (monotonic_s(), next);
+        loop {
+            let v = ping.load(Ordering::Acquire);
+            if v == DONE {
+                return 0;
+            }
+            if v == next {
+                pong.store(next, Ordering::Release);
+                next += 1;
+                continue;
+            }
+            std::hint::spin_loop();
+            spins += 1;
+            if spins == 1 << 20 {
+                spins = 0;
+                let now = monotonic_s();
+                if next != checked_next {
+                    (checked_at, checked_next) = (now, next);
+                } else if now - checked_at > 10 {
+                    return 2;
+                }
+            }
+        }
+    });
+    let mut samples = Vec::with_capacity(round_trips);
+    for i in 1..=(warmup + round_trips) as u64 {
+        let t0 = Instant::now();
+        // Release/acquire pairs with the child's acquire load / release store.
+        ping.store(i, Ordering::Release);
+        while pong.load(Ordering::Acquire) != i {
+            std::hint::spin_loop();
+        }
+        let dt = t0.elapsed();
+        if i > warmup as u64 {
+            samples.push(dt.as_nanos() as u64);
+        }
+    }
+    ping.store(DONE, Ordering::Release);
+    child.wait();
+    // SAFETY: the mapping is ours, the child is gone, and `ping`/`pong` are not used after.
+    unsafe { munmap(map, LEN) }.expect("munmap");
+    samples
+}
+
+/// The page-aligned `len` bytes inside `buf` (which has a page to spare).
+fn page_aligned(buf: &mut [u8], len: usize) -> &mut [u8] {
+    let skip = buf.as_ptr().align_offset(4096);
+    &mut buf[skip..skip + len]
+}
+
+/// memcpy bandwidth between two `len`-byte buffers: median over batches of ~20 ms.
+///
+/// Both buffers are page-aligned, as the segment's data area is. Heap buffers at
+/// arbitrary addresses can land `dst` a few bytes after `src` modulo 4 KiB, where
+/// `rep movsb` (glibc's memcpy for these sizes on this CPU) runs ten times slower: that
+/// would measure the allocator's luck, not the machine.
+fn memcpy_gbs(len: usize) -> f64 {
+    let mut src_buf = vec![0x5Au8; len + 4096];
+    let mut dst_buf = vec![0u8; len + 4096];
+    let src = page_aligned(&mut src_buf, len);
+    let dst = page_aligned(&mut dst_buf, len);
+    let per_batch = ((20 << 20) / len).max(1);
+    let mut rates = Vec::new();
+    for batch in 0..12 {
+        let t0 = Instant::now();
+        for _ in 0..per_batch {
+            dst.copy_from_slice(black_box(&*src));
+            black_box(&mut *dst);
+        }
+        let ns = t0.elapsed().as_nanos() as f64;
+        if batch >= 2 {
+            rates.push((per_batch * len) as f64 / ns);
+        }
+    }
+    median_f64(rates)
+}
+
+/// Runs `osps primary` once and returns its reported p50 and p99.
+fn osps_once(
+    sync: &str,
+    payload: u64,
+    size: &str,
+    rounds: u64,
+    same_core: bool,
+    tag: &str,
+) -> Percentiles {
+    let dir = tempfile::Builder::new()
+        .prefix("osps-bench-")
+        .tempdir()
+        .expect("tempdir");
+    let name = format!("bench-{}-{tag}", std::process::id());
+    let mut cmd = if same_core {
+        let mut c = Command::new("taskset");
+        c.args(["-c", "0", &osps_bin()]);
+        c
+    } else {
+        Command::new(osps_bin())
+    };
+    cmd.args(["-q", "primary", "--json", "--sync", sync, "--size", size])
+        .args([
+            "--payload",
+            &payload.to_string(),
+            "--rounds",
+            &rounds.to_string(),
+        ])
+        .arg("--runtime-dir")
+        .arg(dir.path().join("run")) // osps makes it, mode 0700
+        .args(["--name", &name])
+        .stdin(Stdio::null());
+    let out = cmd.output().expect("running osps");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "osps {sync} {payload} B failed ({}): {}{}",
+        out.status,
+        text,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(text.trim()).expect("osps --json output");
+    assert_eq!(
+        v["rounds"].as_u64(),
+        Some(rounds),
+        "osps ran fewer rounds: {text}"
+    );
+    assert_eq!(v["payload_bytes"].as_u64(), Some(payload), "{text}");
+    let ns = |k: &str| v["latency_ns"][k].as_u64().expect("latency_ns field");
+    Percentiles {
+        p50_ns: ns("p50"),
+        p99_ns: ns("p99"),
+    }
+}
+
+/// `REPEATS` runs of one configuration: medians of their p50s and p99s.
+fn osps_row(
+    sync: &'static str,
+    payload: u64,
+    same_core: bool,
+    fifo: Percentiles,
+    floor: Percentiles,
+    quick: bool,
+) -> Osps {
+    let size = if payload > (256 << 10) { "4M" } else { "1M" };
+    // Enough rounds for a stable p99, and at least tens of milliseconds per run.
+    let mut rounds: u64 = match payload {
+        p if p >= 1 << 20 => 2_000,
+        p if p >= 64 << 10 => 10_000,
+        _ if sync == "adaptive" => 200_000,
+        _ => 20_000,
+    };
+    if quick {
+        rounds /= 10;
+    }
+    let runs: Vec<Percentiles> = (0..REPEATS)
+        .map(|r| {
+            osps_once(
+                sync,
+                payload,
+                size,
+                rounds,
+                same_core,
+                &format!("{sync}-{payload}-{same_core}-{r}"),
+            )
+        })
+        .collect();
+    let p50 = median_f64(runs.iter().map(|p| p.p50_ns as f64).collect()) as u64;
+    let p99 = median_f64(runs.iter().map(|p| p.p99_ns as f64).collect()) as u64;
+    Osps {
+        sync,
+        payload_bytes: payload,
+        size,
+        same_core,
+        rounds,
+        runs: REPEATS,
+        latency: Percentiles {
+            p50_ns: p50,
+            p99_ns: p99,
+        },
+        gb_per_s: payload as f64 / p50.max(1) as f64,
+        vs_fifo_baseline: p50 as f64 / fifo.p50_ns.max(1) as f64,
+        vs_shm_floor: p50 as f64 / floor.p50_ns.max(1) as f64,
+    }
+}
+
+/// Whole-process time of `osps primary --rounds 1`: spawn to reaped, cleanup included.
+fn process_time(quick: bool) -> Process {
+    let dir = tempfile::Builder::new()
+        .prefix("osps-bench-")
+        .tempdir()
+        .expect("tempdir");
+    let runs = if quick { 5 } else { PROCESS_RUNS };
+    let mut ms = Vec::new();
+    for i in 0..runs + 2 {
+        let name = format!("bench-{}-once-{i}", std::process::id());
+        let t0 = Instant::now();
+        let status = Command::new(osps_bin())
+            .args([
+                "-q",
+                "primary",
+                "--rounds",
+                "1",
+                "--name",
+                &name,
+                "--runtime-dir",
+            ])
+            .arg(dir.path().join("run"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .expect("running osps");
+        let dt = t0.elapsed();
+        assert!(status.success(), "osps primary --rounds 1 failed: {status}");
+        if i >= 2 {
+            ms.push(dt.as_secs_f64() * 1e3);
+        }
+    }
+    ms.sort_by(f64::total_cmp);
+    Process {
+        runs,
+        median_ms: ms[ms.len() / 2],
+        p90_ms: ms[((ms.len() as f64 * 0.9).ceil() as usize).clamp(1, ms.len()) - 1],
+    }
+}
+
+/// The 1, 5 and 15 minute load averages.
+fn loadavg() -> String {
+    read_trimmed("/proc/loadavg")
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn read_trimmed(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Today's UTC date and time, ISO 8601 (civil-from-days, no date crate needed).
+fn utc_now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+fn machine(load_before: String) -> Machine {
+    let cpuinfo = read_trimmed("/proc/cpuinfo");
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|r| r.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    Machine {
+        nproc: std::thread::available_parallelism().map_or(0, NonZeroUsize::get),
+        kernel: read_trimmed("/proc/sys/kernel/osrelease"),
+        cpu,
+        date: utc_now(),
+        load_before,
+        load_after: loadavg(),
+    }
+}
+
+fn output_path() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
+        PathBuf::from,
+    );
+    target.join("osps-bench.json")
+}
+
+fn us(ns: u64) -> String {
+    format!("{:.2}", ns as f64 / 1e3)
+}
+
+fn has_taskset() -> bool {
+    Command::new("taskset")
+        .args(["-c", "0", "true"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn main() {
+    let quick = std::env::var_os("OSPS_BENCH_QUICK").is_some();
+    let load_before = loadavg();
+    let scale = |n: usize| if quick { n / 10 } else { n };
+    eprintln!("osps bench: baselines ...");
+
+    let fifo = Percentiles::of(fifo_baseline(scale(30_000)));
+    let floor = Percentiles::of(shm_floor(scale(300_000)));
+    let mut baselines = vec![
+        Baseline {
+            name: "fifo ping-pong",
+            same_core: false,
+            round_trips: scale(30_000),
+            latency: fifo,
+        },
+        Baseline {
+            name: "shm busy-poll",
+            same_core: false,
+            round_trips: scale(300_000),
+            latency: floor,
+        },
+    ];
+    let fifo_same = {
+        let _pin = Pinned::cpu0();
+        Percentiles::of(fifo_baseline(scale(30_000)))
+    };
+    baselines.push(Baseline {
+        name: "fifo ping-pong",
+        same_core: true,
+        round_trips: scale(30_000),
+        latency: fifo_same,
+    });
+
+    let memcpy: Vec<Memcpy> = [64 << 10, 1 << 20]
+        .into_iter()
+        .map(|b| Memcpy {
+            bytes: b,
+            gb_per_s: memcpy_gbs(b),
+        })
+        .collect();
+
+    eprintln!("osps bench: osps rounds ...");
+    let mut osps = Vec::new();
+    for sync in ["fifo", "adaptive"] {
+        for payload in PAYLOADS {
+            osps.push(osps_row(sync, payload, false, fifo, floor, quick));
+        }
+    }
+    let mut notes = Vec::new();
+    if has_taskset() {
+        for sync in ["fifo", "adaptive"] {
+            osps.push(osps_row(sync, 64, true, fifo_same, floor, quick));
+        }
+    } else {
+        notes.push("taskset not found: no same-core osps rows".to_string());
+    }
+
+    eprintln!("osps bench: whole process ...");
+    let process = process_time(quick);
+
+    let find = |sync: &str, payload: u64, same: bool| {
+        osps.iter()
+            .find(|o| o.sync == sync && o.payload_bytes == payload && o.same_core == same)
+    };
+    let mut targets = Vec::new();
+    if let Some(f) = find("fifo", 64, false) {
+        targets.push(Target {
+            what: "fifo 64 B p50 vs bare FIFO ping-pong",
+            limit: "<= 1.20x".into(),
+            measured: format!("{:.2}x", f.vs_fifo_baseline),
+            met: f.vs_fifo_baseline <= 1.2,
+        });
+    }
+    if let Some(a) = find("adaptive", 64, false) {
+        targets.push(Target {
+            what: "adaptive 64 B p50",
+            limit: "<= 2 us".into(),
+            measured: format!("{} us", us(a.latency.p50_ns)),
+            met: a.latency.p50_ns <= 2_000,
+        });
+        targets.push(Target {
+            what: "adaptive 64 B p99",
+            limit: "<= 10 us".into(),
+            measured: format!("{} us", us(a.latency.p99_ns)),
+            met: a.latency.p99_ns <= 10_000,
+        });
+    }
+    if let Some(a) = find("adaptive", 1 << 20, false) {
+        targets.push(Target {
+            what: "adaptive 1 MiB throughput",
+            limit: ">= 8 GB/s".into(),
+            measured: format!("{:.2} GB/s", a.gb_per_s),
+            met: a.gb_per_s >= 8.0,
+        });
+    }
+    targets.push(Target {
+        what: "primary --rounds 1, whole process (median)",
+        limit: "<= 5 ms".into(),
+        measured: format!("{:.2} ms", process.median_ms),
+        met: process.median_ms <= 5.0,
+    });
+    if let (Some(f), Some(a)) = (find("fifo", 64, true), find("adaptive", 64, true)) {
+        let r = a.latency.p50_ns as f64 / f.latency.p50_ns.max(1) as f64;
+        targets.push(Target {
+            what: "same core: adaptive 64 B p50 vs fifo 64 B p50",
+            limit: "<= 1.30x".into(),
+            measured: format!("{r:.2}x"),
+            met: r <= 1.3,
+        });
+    }
+
+    let report = Report {
+        machine: machine(load_before),
+        command: "cargo bench --bench bench",
+        osps_version: env!("CARGO_PKG_VERSION"),
+        osps_binary: osps_bin(),
+        baselines,
+        memcpy,
+        osps,
+        notes,
+        process_rounds_1: process,
+        targets,
+    };
+    print_table(&report);
+    let path = output_path();
+    let json = serde_json::to_string_pretty(&report).expect("serialising the report");
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("creating the target directory");
+    }
+    std::fs::write(&path, json + "\n")
+        .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    println!("\nwritten to {}", path.display());
+}
+
+fn print_table(r: &Report) {
+    let m = &r.machine;
+    println!(
+        "osps {} bench, {} ({} CPUs, {}, Linux {})",
+        r.osps_version, m.date, m.nproc, m.cpu, m.kernel
+    );
+    println!(
+        "load average before: {}   after: {}\n",
+        m.load_before, m.load_after
+    );
+    println!(
+        "{:<34} {:>10} {:>10} {:>9} {:>9} {:>9}",
+        "round trip", "p50 us", "p99 us", "GB/s", "x fifo", "x shm"
+    );
+    for b in &r.baselines {
+        let name = format!(
+            "{}{}",
+            b.name,
+            if b.same_core { " (same core)" } else { "" }
+        );
+        println!(
+            "{name:<34} {:>10} {:>10} {:>9} {:>9} {:>9}",
+            us(b.latency.p50_ns),
+            us(b.latency.p99_ns),
+            "",
+            "",
+            ""
+        );
+    }
+    for o in &r.osps {
+        let name = format!(
+            "osps {} {}{}",
+            o.sync,
+            human_bytes(o.payload_bytes),
+            if o.same_core { " (same core)" } else { "" }
+        );
+        println!(
+            "{name:<34} {:>10} {:>10} {:>9.3} {:>9.2} {:>9.1}",
+            us(o.latency.p50_ns),
+            us(o.latency.p99_ns),
+            o.gb_per_s,
+            o.vs_fifo_baseline,
+            o.vs_shm_floor
+        );
+    }
+    for n in &r.notes {
+        println!("note: {n}");
+    }
+    println!();
+    for c in &r.memcpy {
+        println!(
+            "memcpy {:<27} {:>9.2} GB/s",
+            human_bytes(c.bytes as u64),
+            c.gb_per_s
+        );
+    }
+    let p = &r.process_rounds_1;
+    println!(
+        "osps primary --rounds 1 (process)  median {:.2} ms, p90 {:.2} ms over {} runs",
+        p.median_ms, p.p90_ms, p.runs
+    );
+    println!("\ntargets (issue 5):");
+    for t in &r.targets {
+        println!(
+            "  {:<6} {:<48} {:>12}  (limit {})",
+            if t.met { "met" } else { "MISSED" },
+            t.what,
+            t.measured,
+            t.limit
+        );
+    }
+}
+
+fn human_bytes(b: u64) -> String {
+    match b {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} B"),
+    }
+}
