@@ -39,6 +39,9 @@ use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid, fork, mkfifo};
 use serde::Serialize;
 
+#[path = "bench/serve.rs"]
+mod serve;
+
 /// The osps binary under test: the one cargo built, or `$OSPS_BENCH_BIN` (to compare
 /// an older build against the baselines of the same run).
 fn osps_bin() -> String {
@@ -156,6 +159,8 @@ struct Report {
     /// Why a row is missing, when one is.
     notes: Vec<String>,
     process_rounds_1: Process,
+    /// The serving mode under load, next to a bare echo server.
+    serve: Vec<serve::ServeRow>,
     targets: Vec<Target>,
 }
 
@@ -694,6 +699,9 @@ fn main() {
     eprintln!("osps bench: whole process ...");
     let process = process_time(quick);
 
+    eprintln!("osps bench: serving clients ...");
+    let serve = serve::rows(quick);
+
     let find = |sync: &str, payload: u64, same: bool| {
         osps.iter()
             .find(|o| o.sync == sync && o.payload_bytes == payload && o.same_core == same)
@@ -755,6 +763,7 @@ fn main() {
         osps,
         notes,
         process_rounds_1: process,
+        serve,
         targets,
     };
     print_table(&report);
@@ -829,6 +838,21 @@ fn print_table(r: &Report) {
         "osps primary --rounds 1 (process)  median {:.2} ms, p90 {:.2} ms over {} runs",
         p.median_ms, p.p90_ms, p.runs
     );
+    println!(
+        "\n{:<34} {:>8} {:>12} {:>10} {:>10} {:>9}",
+        "serving (one request at a time)", "clients", "requests/s", "p50 us", "p99 us", "x echo"
+    );
+    for s in &r.serve {
+        println!(
+            "{:<34} {:>8} {:>12.0} {:>10} {:>10} {:>9}",
+            s.server,
+            s.clients,
+            s.requests_per_s,
+            us(s.latency.p50_ns),
+            us(s.latency.p99_ns),
+            s.vs_echo.map_or(String::new(), |v| format!("{v:.2}"))
+        );
+    }
     println!("\ntargets (issue 5):");
     for t in &r.targets {
         println!(

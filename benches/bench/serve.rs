@@ -1,0 +1,186 @@
+//! The serving mode under load: requests per second and p50/p99 latency with 1, 8 and 32
+//! clients, each sending one request at a time, against a bare Unix-socket echo server
+//! (a thread per connection, no dispatch, no secondary) measured in the same run.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::{Percentiles, osps_bin};
+
+/// Client counts of the table.
+pub const CLIENTS: [usize; 3] = [1, 8, 32];
+
+#[derive(Debug, Serialize)]
+pub struct ServeRow {
+    pub server: &'static str,
+    pub clients: usize,
+    pub requests: usize,
+    pub requests_per_s: f64,
+    #[serde(flatten)]
+    pub latency: Percentiles,
+    /// Requests per second over the echo server's with as many clients.
+    pub vs_echo: Option<f64>,
+}
+
+/// A bare echo server: every line comes back as is. Runs until the process ends.
+fn start_echo(path: &Path) {
+    let listener = UnixListener::bind(path).expect("binding the echo socket");
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut out = conn.try_clone().expect("cloning the echo connection");
+                let mut line = String::new();
+                let mut reader = BufReader::new(conn);
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    if out.write_all(line.as_bytes()).is_err() {
+                        break;
+                    }
+                    line.clear();
+                }
+            });
+        }
+    });
+}
+
+/// `clients` threads, each sending `per_client` requests one at a time and timing each.
+fn load(path: &Path, clients: usize, per_client: usize) -> (f64, Percentiles) {
+    let started = Instant::now();
+    let threads: Vec<_> = (0..clients)
+        .map(|c| {
+            let path = path.to_path_buf();
+            std::thread::spawn(move || {
+                let stream = UnixStream::connect(&path).expect("connecting");
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(30)))
+                    .expect("timeout");
+                let mut out = stream.try_clone().expect("clone");
+                let mut reader = BufReader::new(stream);
+                let mut line = String::new();
+                let mut samples = Vec::with_capacity(per_client);
+                for i in 0..per_client {
+                    let request = format!("ECHO client {c} request {i}\n");
+                    let t = Instant::now();
+                    out.write_all(request.as_bytes()).expect("sending");
+                    line.clear();
+                    reader.read_line(&mut line).expect("reading a reply");
+                    samples.push(t.elapsed().as_nanos() as u64);
+                    assert!(
+                        line.ends_with(&request["ECHO ".len()..]),
+                        "wrong reply {line:?} to {request:?}"
+                    );
+                }
+                samples
+            })
+        })
+        .collect();
+    let mut all = Vec::with_capacity(clients * per_client);
+    for t in threads {
+        all.extend(t.join().expect("a load thread failed"));
+    }
+    let rps = all.len() as f64 / started.elapsed().as_secs_f64();
+    (rps, Percentiles::of(all))
+}
+
+/// A serving osps primary with four secondaries; stopped with SIGTERM on drop.
+struct Server {
+    child: Child,
+    _dir: tempfile::TempDir,
+    socket: PathBuf,
+}
+
+impl Server {
+    fn start() -> Server {
+        let dir = tempfile::Builder::new()
+            .prefix("osps-bench-serve-")
+            .tempdir()
+            .expect("tempdir");
+        let name = format!("bench-serve-{}", std::process::id());
+        let run = dir.path().join("run");
+        let child = Command::new(osps_bin())
+            .args([
+                "-q",
+                "primary",
+                "--serve",
+                "--secondaries",
+                "4",
+                "--name",
+                &name,
+            ])
+            .arg("--runtime-dir")
+            .arg(&run)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("starting osps primary --serve");
+        let socket = run.join(format!("{name}.sock"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while UnixStream::connect(&socket).is_err() {
+            assert!(Instant::now() < deadline, "osps did not start serving");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Server {
+            child,
+            _dir: dir,
+            socket,
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.child.wait();
+    }
+}
+
+/// The serve rows: the echo server and osps, for each client count.
+pub fn rows(quick: bool) -> Vec<ServeRow> {
+    let per_client = |clients: usize| {
+        let total = if quick { 4_000 } else { 40_000 };
+        (total / clients).max(100)
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("osps-bench-echo-")
+        .tempdir()
+        .expect("tempdir");
+    let echo_path = dir.path().join("echo.sock");
+    start_echo(&echo_path);
+    let mut rows = Vec::new();
+    for clients in CLIENTS {
+        let (rps, latency) = load(&echo_path, clients, per_client(clients));
+        rows.push(ServeRow {
+            server: "bare echo",
+            clients,
+            requests: clients * per_client(clients),
+            requests_per_s: rps,
+            latency,
+            vs_echo: None,
+        });
+    }
+    let server = Server::start();
+    for clients in CLIENTS {
+        let (rps, latency) = load(&server.socket, clients, per_client(clients));
+        let echo = rows
+            .iter()
+            .find(|r| r.server == "bare echo" && r.clients == clients)
+            .map(|r| r.requests_per_s);
+        rows.push(ServeRow {
+            server: "osps --serve (4 secondaries)",
+            clients,
+            requests: clients * per_client(clients),
+            requests_per_s: rps,
+            latency,
+            vs_echo: echo.map(|e| rps / e),
+        });
+    }
+    rows
+}
