@@ -75,7 +75,11 @@ pub fn claim(dir: &RuntimeDir, paths: &Paths) -> Result<InstanceLock> {
 }
 
 fn join(paths: &[PathBuf]) -> String {
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Every FIFO and socket file name an instance can have, first secondary first.

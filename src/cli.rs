@@ -53,7 +53,13 @@ pub enum Command {
 #[derive(Debug, Args, Clone)]
 pub struct InstanceArgs {
     /// Instance name: 1 to 64 of A-Z a-z 0-9 _ - (not starting with -)
-    #[arg(short, long, env = "OSPS_NAME", default_value = "osps", value_name = "NAME")]
+    #[arg(
+        short,
+        long,
+        env = "OSPS_NAME",
+        default_value = "osps",
+        value_name = "NAME"
+    )]
     pub name: InstanceName,
 
     /// Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]
@@ -279,7 +285,9 @@ mod tests {
     #[test]
     fn defaults_match_the_docs() {
         let cli = Cli::try_parse_from(["osps", "primary"]).unwrap();
-        let Command::Primary(p) = cli.command else { panic!("not primary") };
+        let Command::Primary(p) = cli.command else {
+            panic!("not primary")
+        };
         assert_eq!(p.size, 1 << 20);
         assert_eq!(p.payload, 64);
         assert_eq!(p.interval, Duration::from_secs(1));

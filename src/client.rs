@@ -32,8 +32,9 @@ impl Conn {
 
 fn connect(args: &ClientArgs) -> Result<(Conn, String)> {
     if let Some(addr) = &args.tcp {
-        let s = TcpStream::connect(addr)
-            .wrap_err_with(|| format!("connecting to {addr}: is `osps primary --serve --tcp {addr}` running?"))?;
+        let s = TcpStream::connect(addr).wrap_err_with(|| {
+            format!("connecting to {addr}: is `osps primary --serve --tcp {addr}` running?")
+        })?;
         s.set_read_timeout(Some(args.timeout))?;
         s.set_nodelay(true)?;
         return Ok((Conn::Tcp(s), addr.clone()));
@@ -41,7 +42,10 @@ fn connect(args: &ClientArgs) -> Result<(Conn, String)> {
     let path: PathBuf = match &args.socket {
         Some(p) => p.clone(),
         None => {
-            let paths = Paths::new(args.instance.name.clone(), default_runtime_dir(args.instance.runtime_dir.as_deref()));
+            let paths = Paths::new(
+                args.instance.name.clone(),
+                default_runtime_dir(args.instance.runtime_dir.as_deref()),
+            );
             paths.in_dir(&paths.socket_file())
         }
     };
@@ -81,7 +85,9 @@ pub fn run(args: &ClientArgs) -> Result<Exit> {
             // The server may have closed after saying why (`ERR too many clients`): that
             // line is the answer to show, rather than the broken pipe it caused.
             line.clear();
-            if replies.read_line(&mut line).is_ok_and(|n| n > 0) && protocol::is_error(line.trim_end_matches('\n')) {
+            if replies.read_line(&mut line).is_ok_and(|n| n > 0)
+                && protocol::is_error(line.trim_end_matches('\n'))
+            {
                 failed += 1;
                 let _ = writeln!(out, "{}", line.trim_end_matches('\n'));
                 break;
@@ -89,9 +95,12 @@ pub fn run(args: &ClientArgs) -> Result<Exit> {
             return Err(e).wrap_err_with(|| format!("sending a request to {peer}"));
         }
         line.clear();
-        let n = replies
-            .read_line(&mut line)
-            .wrap_err_with(|| format!("waiting for the reply from {peer} (--timeout {:?})", args.timeout))?;
+        let n = replies.read_line(&mut line).wrap_err_with(|| {
+            format!(
+                "waiting for the reply from {peer} (--timeout {:?})",
+                args.timeout
+            )
+        })?;
         if n == 0 || !line.ends_with('\n') {
             bail!("{peer} closed the connection before replying to {request:?}");
         }

@@ -35,7 +35,8 @@ pub fn create(dir: &RuntimeDir, file: &str) -> Result<()> {
             "{} already exists: remove what a crashed instance left with `osps cleanup`",
             dir.path().join(file).display()
         ),
-        Err(e) => Err(e).wrap_err_with(|| format!("creating the FIFO {}", dir.path().join(file).display())),
+        Err(e) => Err(e)
+            .wrap_err_with(|| format!("creating the FIFO {}", dir.path().join(file).display())),
     }
 }
 
@@ -51,7 +52,10 @@ fn check_fifo(fd: &OwnedFd, path: &Path) -> Result<()> {
 
 fn describe_open_error(e: Errno, path: &Path) -> color_eyre::Report {
     match e {
-        Errno::ENOENT => eyre!("the FIFO {} does not exist: is the primary running?", path.display()),
+        Errno::ENOENT => eyre!(
+            "the FIFO {} does not exist: is the primary running?",
+            path.display()
+        ),
         Errno::ELOOP => eyre!("{} is a symbolic link: osps refuses it", path.display()),
         e => eyre!(e).wrap_err(format!("opening the FIFO {}", path.display())),
     }
@@ -93,9 +97,15 @@ impl Reader {
     /// Opens the read end (never blocks) and checks it is our FIFO.
     pub fn open(dir: &RuntimeDir, file: &str) -> Result<Reader> {
         let path = dir.path().join(file);
-        let fd = open_checked(dir, file, OFlag::O_RDONLY).map_err(|e| describe_open_error(e, &path))?;
+        let fd =
+            open_checked(dir, file, OFlag::O_RDONLY).map_err(|e| describe_open_error(e, &path))?;
         check_fifo(&fd, &path)?;
-        Ok(Reader { fd, path, buf: [0; FRAME_LEN], filled: 0 })
+        Ok(Reader {
+            fd,
+            path,
+            buf: [0; FRAME_LEN],
+            filled: 0,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -108,7 +118,11 @@ impl Reader {
     }
 
     /// Waits for the next frame until `deadline` (`None`: forever), or until `wake` is readable.
-    pub fn wait(&mut self, deadline: Option<Instant>, wake: Option<BorrowedFd<'_>>) -> Result<Event> {
+    pub fn wait(
+        &mut self,
+        deadline: Option<Instant>,
+        wake: Option<BorrowedFd<'_>>,
+    ) -> Result<Event> {
         loop {
             // Poll before reading: a FIFO that never had a writer reads as end of file,
             // while poll reports it only once a writer came and went (POLLHUP).
@@ -122,10 +136,16 @@ impl Reader {
                 match poll(&mut fds[..used], timeout_until(deadline)) {
                     Ok(_) => (
                         fds[0].revents().is_some_and(|r| !r.is_empty()),
-                        used == 2 && fds[1].revents().is_some_and(|r| r.intersects(PollFlags::POLLIN)),
+                        used == 2
+                            && fds[1]
+                                .revents()
+                                .is_some_and(|r| r.intersects(PollFlags::POLLIN)),
                     ),
                     Err(Errno::EINTR) => (false, false),
-                    Err(e) => return Err(e).wrap_err_with(|| format!("waiting on {}", self.path.display())),
+                    Err(e) => {
+                        return Err(e)
+                            .wrap_err_with(|| format!("waiting on {}", self.path.display()));
+                    }
                 }
             };
             if fifo_ready {
@@ -175,7 +195,9 @@ impl Reader {
                 }
                 Err(Errno::EAGAIN) => return Ok(None),
                 Err(Errno::EINTR) => {}
-                Err(e) => return Err(e).wrap_err_with(|| format!("reading {}", self.path.display())),
+                Err(e) => {
+                    return Err(e).wrap_err_with(|| format!("reading {}", self.path.display()));
+                }
             }
         }
     }
@@ -221,7 +243,10 @@ impl Writer {
         loop {
             match nix::unistd::write(&self.fd, &bytes) {
                 Ok(n) if n == FRAME_LEN => return Ok(Sent::Ok),
-                Ok(n) => bail!("short write of {n} bytes on {} (a frame is {FRAME_LEN})", self.path.display()),
+                Ok(n) => bail!(
+                    "short write of {n} bytes on {} (a frame is {FRAME_LEN})",
+                    self.path.display()
+                ),
                 Err(Errno::EPIPE) => return Ok(Sent::PeerGone),
                 Err(Errno::EINTR) => {}
                 Err(Errno::EAGAIN) => {
@@ -234,10 +259,15 @@ impl Writer {
                     let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLOUT)];
                     match poll(&mut fds, timeout_until(Some(deadline))) {
                         Ok(_) | Err(Errno::EINTR) => {}
-                        Err(e) => return Err(e).wrap_err_with(|| format!("waiting on {}", self.path.display())),
+                        Err(e) => {
+                            return Err(e)
+                                .wrap_err_with(|| format!("waiting on {}", self.path.display()));
+                        }
                     }
                 }
-                Err(e) => return Err(e).wrap_err_with(|| format!("writing to {}", self.path.display())),
+                Err(e) => {
+                    return Err(e).wrap_err_with(|| format!("writing to {}", self.path.display()));
+                }
             }
         }
     }

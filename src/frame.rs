@@ -46,7 +46,6 @@ impl Kind {
             _ => return None,
         })
     }
-
 }
 
 /// One decoded frame.
@@ -64,7 +63,10 @@ pub enum FrameError {
     BadVersion(u8),
     UnknownKind(u8),
     /// `arg` must be 0 for every kind but `Hello`.
-    UnexpectedArg { kind: Kind, arg: u32 },
+    UnexpectedArg {
+        kind: Kind,
+        arg: u32,
+    },
 }
 
 impl std::fmt::Display for FrameError {
@@ -88,7 +90,11 @@ impl Frame {
     }
 
     pub fn hello(pid: u32) -> Frame {
-        Frame { kind: Kind::Hello, arg: pid, seq: 0 }
+        Frame {
+            kind: Kind::Hello,
+            arg: pid,
+            seq: 0,
+        }
     }
 
     pub fn encode(&self) -> [u8; FRAME_LEN] {
@@ -116,7 +122,11 @@ impl Frame {
         }
         let mut seq = [0u8; 8];
         seq.copy_from_slice(&b[8..16]);
-        Ok(Frame { kind, arg, seq: u64::from_le_bytes(seq) })
+        Ok(Frame {
+            kind,
+            arg,
+            seq: u64::from_le_bytes(seq),
+        })
     }
 }
 
@@ -127,8 +137,19 @@ mod tests {
 
     #[test]
     fn every_kind_round_trips() {
-        for kind in [Kind::Hello, Kind::Ready, Kind::Request, Kind::Reply, Kind::Stop, Kind::StopAck] {
-            let f = if kind == Kind::Hello { Frame::hello(77) } else { Frame::new(kind, u64::MAX - 3) };
+        for kind in [
+            Kind::Hello,
+            Kind::Ready,
+            Kind::Request,
+            Kind::Reply,
+            Kind::Stop,
+            Kind::StopAck,
+        ] {
+            let f = if kind == Kind::Hello {
+                Frame::hello(77)
+            } else {
+                Frame::new(kind, u64::MAX - 3)
+            };
             assert_eq!(Frame::decode(&f.encode()), Ok(f));
         }
     }
@@ -149,7 +170,10 @@ mod tests {
         }
         let mut b = good;
         b[5] = 1;
-        assert!(matches!(Frame::decode(&b), Err(FrameError::UnexpectedArg { .. })));
+        assert!(matches!(
+            Frame::decode(&b),
+            Err(FrameError::UnexpectedArg { .. })
+        ));
         assert!(Frame::decode(&[0u8; FRAME_LEN]).is_err());
         assert!(Frame::decode(&[0xffu8; FRAME_LEN]).is_err());
     }

@@ -291,7 +291,10 @@ impl std::fmt::Display for HeaderError {
                 f,
                 "the segment is {len} bytes, shorter than the {HEADER_LEN}-byte header"
             ),
-            HeaderError::BadMagic => write!(f, "the segment does not start with the osps magic (not an osps segment)"),
+            HeaderError::BadMagic => write!(
+                f,
+                "the segment does not start with the osps magic (not an osps segment)"
+            ),
             HeaderError::UnsupportedVersion(v) => write!(
                 f,
                 "the header has layout version {v}; this osps reads version {VERSION}"
@@ -302,7 +305,10 @@ impl std::fmt::Display for HeaderError {
                 "the header says the segment is {header} bytes but it is {actual} bytes (truncated or resized)"
             ),
             HeaderError::BadState { side, value } => {
-                write!(f, "the {side} state field holds {value}, which is not a known state")
+                write!(
+                    f,
+                    "the {side} state field holds {value}, which is not a known state"
+                )
             }
         }
     }
@@ -324,7 +330,12 @@ pub fn put(bytes: &mut [u8; HEADER_LEN], f: Field, value: u64) {
 
 /// The base header of a fresh segment of `segment_size` bytes for `workers` secondaries
 /// (the scoreboard entries after it start as zeros).
-pub fn initial(segment_size: u64, created_unix_ms: u64, primary_pid: u64, workers: usize) -> [u8; HEADER_LEN] {
+pub fn initial(
+    segment_size: u64,
+    created_unix_ms: u64,
+    primary_pid: u64,
+    workers: usize,
+) -> [u8; HEADER_LEN] {
     let len = header_len_for(workers.clamp(1, MAX_WORKERS)) as u64;
     let mut h = [0u8; HEADER_LEN];
     h[Field::Magic.offset()..Field::Magic.offset() + 8].copy_from_slice(&MAGIC);
@@ -364,7 +375,9 @@ pub fn decode(bytes: &[u8], actual_size: u64) -> Result<Header, HeaderError> {
     let data_size = get(bytes, Field::DataSize);
     let workers = get(bytes, Field::Workers);
     if workers == 0 || workers > MAX_WORKERS as u64 {
-        return Err(HeaderError::BadLayout(format!("workers is {workers}, expected 1 to {MAX_WORKERS}")));
+        return Err(HeaderError::BadLayout(format!(
+            "workers is {workers}, expected 1 to {MAX_WORKERS}"
+        )));
     }
     let expected_len = header_len_for(workers as usize) as u64;
     if header_len != expected_len {
@@ -373,13 +386,20 @@ pub fn decode(bytes: &[u8], actual_size: u64) -> Result<Header, HeaderError> {
         )));
     }
     if data_offset != header_len {
-        return Err(HeaderError::BadLayout(format!("data_offset is {data_offset}, expected {header_len}")));
+        return Err(HeaderError::BadLayout(format!(
+            "data_offset is {data_offset}, expected {header_len}"
+        )));
     }
     if segment_size != actual_size {
-        return Err(HeaderError::SizeMismatch { header: segment_size, actual: actual_size });
+        return Err(HeaderError::SizeMismatch {
+            header: segment_size,
+            actual: actual_size,
+        });
     }
     if segment_size > crate::units::MAX_SEGMENT || segment_size % 8 != 0 {
-        return Err(HeaderError::BadLayout(format!("segment_size {segment_size} is out of range")));
+        return Err(HeaderError::BadLayout(format!(
+            "segment_size {segment_size} is out of range"
+        )));
     }
     // data_offset + data_size must equal segment_size, computed without overflow.
     if data_offset.checked_add(data_size) != Some(segment_size) {
@@ -449,14 +469,36 @@ mod tests {
     #[test]
     fn fields_do_not_overlap_and_fit() {
         let all = [
-            Field::Magic, Field::Version, Field::HeaderLen, Field::SegmentSize, Field::DataOffset,
-            Field::DataSize, Field::CreatedUnixMs, Field::Restarts, Field::PrimaryPid,
-            Field::PrimaryState, Field::PrimaryHeartbeat, Field::RequestSeq, Field::RequestLen,
-            Field::PrimarySleeping, Field::RoundsCompleted, Field::RoundsFailed,
-            Field::SecondaryPid, Field::SecondaryState, Field::SecondaryHeartbeat,
-            Field::ReplySeq, Field::ReplyLen, Field::SecondarySleeping, Field::RoundsServed,
+            Field::Magic,
+            Field::Version,
+            Field::HeaderLen,
+            Field::SegmentSize,
+            Field::DataOffset,
+            Field::DataSize,
+            Field::CreatedUnixMs,
+            Field::Restarts,
+            Field::PrimaryPid,
+            Field::PrimaryState,
+            Field::PrimaryHeartbeat,
+            Field::RequestSeq,
+            Field::RequestLen,
+            Field::PrimarySleeping,
+            Field::RoundsCompleted,
+            Field::RoundsFailed,
+            Field::SecondaryPid,
+            Field::SecondaryState,
+            Field::SecondaryHeartbeat,
+            Field::ReplySeq,
+            Field::ReplyLen,
+            Field::SecondarySleeping,
+            Field::RoundsServed,
         ];
-        let pool = [Field::Workers, Field::Clients, Field::Queued, Field::Requests];
+        let pool = [
+            Field::Workers,
+            Field::Clients,
+            Field::Queued,
+            Field::Requests,
+        ];
         for (i, f) in pool.iter().enumerate() {
             assert_eq!(f.offset(), 192 + 8 * i);
         }
@@ -468,14 +510,26 @@ mod tests {
             }
         }
         // The two writers' fields sit on different cache lines.
-        assert_eq!(Field::PrimaryPid.offset() / 64, Field::RoundsFailed.offset() / 64);
-        assert_eq!(Field::SecondaryPid.offset() / 64, Field::RoundsServed.offset() / 64);
-        assert_ne!(Field::PrimaryPid.offset() / 64, Field::SecondaryPid.offset() / 64);
+        assert_eq!(
+            Field::PrimaryPid.offset() / 64,
+            Field::RoundsFailed.offset() / 64
+        );
+        assert_eq!(
+            Field::SecondaryPid.offset() / 64,
+            Field::RoundsServed.offset() / 64
+        );
+        assert_ne!(
+            Field::PrimaryPid.offset() / 64,
+            Field::SecondaryPid.offset() / 64
+        );
     }
 
     #[test]
     fn every_malformed_header_is_rejected() {
-        assert_eq!(decode(&[0u8; 10], SIZE), Err(HeaderError::TooShort { len: 10 }));
+        assert_eq!(
+            decode(&[0u8; 10], SIZE),
+            Err(HeaderError::TooShort { len: 10 })
+        );
         assert_eq!(decode(&[], SIZE), Err(HeaderError::TooShort { len: 0 }));
         assert_eq!(decode(&[0u8; HEADER_LEN], SIZE), Err(HeaderError::BadMagic));
 
@@ -484,21 +538,42 @@ mod tests {
             put(&mut h, f, v);
             h
         };
-        assert_eq!(decode(&with(Field::Version, 2), SIZE), Err(HeaderError::UnsupportedVersion(2)));
-        assert!(matches!(decode(&with(Field::HeaderLen, 64), SIZE), Err(HeaderError::BadLayout(_))));
-        assert!(matches!(decode(&with(Field::DataOffset, 8), SIZE), Err(HeaderError::BadLayout(_))));
-        assert!(matches!(decode(&with(Field::DataSize, SIZE), SIZE), Err(HeaderError::BadLayout(_))));
-        assert!(matches!(decode(&with(Field::DataSize, u64::MAX), SIZE), Err(HeaderError::BadLayout(_))));
+        assert_eq!(
+            decode(&with(Field::Version, 2), SIZE),
+            Err(HeaderError::UnsupportedVersion(2))
+        );
+        assert!(matches!(
+            decode(&with(Field::HeaderLen, 64), SIZE),
+            Err(HeaderError::BadLayout(_))
+        ));
+        assert!(matches!(
+            decode(&with(Field::DataOffset, 8), SIZE),
+            Err(HeaderError::BadLayout(_))
+        ));
+        assert!(matches!(
+            decode(&with(Field::DataSize, SIZE), SIZE),
+            Err(HeaderError::BadLayout(_))
+        ));
+        assert!(matches!(
+            decode(&with(Field::DataSize, u64::MAX), SIZE),
+            Err(HeaderError::BadLayout(_))
+        ));
         assert_eq!(
             decode(&fresh(), SIZE / 2),
-            Err(HeaderError::SizeMismatch { header: SIZE, actual: SIZE / 2 })
+            Err(HeaderError::SizeMismatch {
+                header: SIZE,
+                actual: SIZE / 2
+            })
         );
         let mut huge = initial(u64::MAX - 7, 0, 1, 1);
         put(&mut huge, Field::DataSize, u64::MAX - 7 - HEADER_LEN as u64);
         assert!(decode(&huge, u64::MAX - 7).is_err());
         assert_eq!(
             decode(&with(Field::SecondaryState, 99), SIZE),
-            Err(HeaderError::BadState { side: "secondary", value: 99 })
+            Err(HeaderError::BadState {
+                side: "secondary",
+                value: 99
+            })
         );
     }
 
@@ -516,7 +591,10 @@ mod tests {
         let last = worker_fields(MAX_WORKERS - 1);
         assert!(last.served + 8 <= header_len_for(MAX_WORKERS));
         // Primary-written and secondary-written words of an entry sit on different lines.
-        assert_ne!(worker_fields(3).request_seq / 64, worker_fields(3).reply_seq / 64);
+        assert_ne!(
+            worker_fields(3).request_seq / 64,
+            worker_fields(3).reply_seq / 64
+        );
         let mut bad = h;
         put(&mut bad, Field::Workers, 0);
         assert!(decode(&bad, size).is_err());

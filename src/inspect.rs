@@ -190,11 +190,7 @@ fn examine(dir: Option<&RuntimeDir>, paths: &Paths) -> Option<Instance> {
             .filter(|f| f.index == 0 && f.object.exists)
             .count(),
     });
-    let secondaries = seg
-        .pool
-        .iter()
-        .map(|w| pool_member(w, &fifos))
-        .collect();
+    let secondaries = seg.pool.iter().map(|w| pool_member(w, &fifos)).collect();
     Some(Instance {
         name: paths.name.to_string(),
         status,
@@ -312,10 +308,14 @@ fn examine_segment(paths: &Paths) -> Segment {
 
 /// The header (and the pool's scoreboard) of a segment that is provably an osps segment
 /// of ours, or why it is not.
-fn judge_segment(paths: &Paths, look: &segment::Look) -> Result<(Header, Vec<header::WorkerView>), String> {
+fn judge_segment(
+    paths: &Paths,
+    look: &segment::Look,
+) -> Result<(Header, Vec<header::WorkerView>), String> {
     claim::check_segment(paths, look).map_err(|e| format!("{e:#}"))?;
     let size = look.stat.st_size.max(0) as u64;
-    let h = header::decode(&look.head, size).map_err(|e| format!("{}: {e}", paths.shm_path().display()))?;
+    let h = header::decode(&look.head, size)
+        .map_err(|e| format!("{}: {e}", paths.shm_path().display()))?;
     let pool = (0..h.workers as usize)
         .filter_map(|i| header::worker_view(&look.head, i))
         .collect();

@@ -37,7 +37,14 @@ impl Instance {
                 return Err(e);
             }
         };
-        let mut instance = Instance { paths, dir, seg, fifos: Vec::new(), socket: None, lock: Some(lock) };
+        let mut instance = Instance {
+            paths,
+            dir,
+            seg,
+            fifos: Vec::new(),
+            socket: None,
+            lock: Some(lock),
+        };
         for index in 0..workers {
             let (p2s, s2p) = instance.paths.fifo_files(index);
             for file in [p2s, s2p] {
@@ -59,12 +66,20 @@ impl Instance {
         let bound = std::os::unix::net::UnixListener::bind(&path);
         nix::sys::stat::umask(old);
         let listener = bound.wrap_err_with(|| {
-            format!("listening on {}: remove what a crash left with `osps cleanup`", path.display())
+            format!(
+                "listening on {}: remove what a crash left with `osps cleanup`",
+                path.display()
+            )
         })?;
         self.socket = Some(file.clone());
-        let st = self.dir.stat(&file)?.ok_or_else(|| color_eyre::eyre::eyre!("{} vanished", path.display()))?;
+        let st = self
+            .dir
+            .stat(&file)?
+            .ok_or_else(|| color_eyre::eyre::eyre!("{} vanished", path.display()))?;
         crate::owned::check(&st, &path, crate::owned::Kind::Socket, 0o600)?;
-        listener.set_nonblocking(true).wrap_err("making the socket non-blocking")?;
+        listener
+            .set_nonblocking(true)
+            .wrap_err("making the socket non-blocking")?;
         Ok(listener)
     }
 

@@ -68,7 +68,10 @@ fn whole_file(kind: libc::c_short) -> libc::flock {
 
 /// Tries to take the write lock without waiting. `Ok(false)`: somebody else holds it.
 fn try_lock(file: &File) -> Result<bool, Errno> {
-    match fcntl(file.as_fd(), FcntlArg::F_SETLK(&whole_file(libc::F_WRLCK as libc::c_short))) {
+    match fcntl(
+        file.as_fd(),
+        FcntlArg::F_SETLK(&whole_file(libc::F_WRLCK as libc::c_short)),
+    ) {
         Ok(_) => Ok(true),
         Err(Errno::EAGAIN) | Err(Errno::EACCES) => Ok(false),
         Err(e) => Err(e),
@@ -104,23 +107,45 @@ impl InstanceLock {
         let temp = format!(".{name}.{}", std::process::id());
         // A file of that name was left by an earlier process with our pid: it is stale.
         dir.unlink(&temp)?;
-        let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let fd = openat(dir.fd(), temp.as_str(), flags, Mode::S_IRUSR | Mode::S_IWUSR)
-            .wrap_err_with(|| format!("creating the lock file {}", dir.path().join(&temp).display()))?;
+        let flags =
+            OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = openat(
+            dir.fd(),
+            temp.as_str(),
+            flags,
+            Mode::S_IRUSR | Mode::S_IWUSR,
+        )
+        .wrap_err_with(|| {
+            format!(
+                "creating the lock file {}",
+                dir.path().join(&temp).display()
+            )
+        })?;
         let mut file = File::from(fd);
         let named = (|| {
             let st = fstat(&file).wrap_err_with(|| format!("checking {}", path.display()))?;
             owned::check(&st, &dir.path().join(&temp), Kind::Regular, 0o600)?;
             // Nobody else looks at this name, so nobody else can hold its lock.
             if !try_lock(&file).wrap_err_with(|| format!("locking {}", path.display()))? {
-                color_eyre::eyre::bail!("{} was locked by another process before it had its name", path.display());
+                color_eyre::eyre::bail!(
+                    "{} was locked by another process before it had its name",
+                    path.display()
+                );
             }
             writeln!(file, "{}", std::process::id())
                 .wrap_err_with(|| format!("writing our pid into {}", path.display()))?;
-            match renameat2(dir.fd(), temp.as_str(), dir.fd(), name.as_str(), RenameFlags::RENAME_NOREPLACE) {
+            match renameat2(
+                dir.fd(),
+                temp.as_str(),
+                dir.fd(),
+                name.as_str(),
+                RenameFlags::RENAME_NOREPLACE,
+            ) {
                 Ok(()) => Ok(true),
                 Err(Errno::EEXIST) => Ok(false),
-                Err(e) => Err(e).wrap_err_with(|| format!("naming the lock file {}", path.display())),
+                Err(e) => {
+                    Err(e).wrap_err_with(|| format!("naming the lock file {}", path.display()))
+                }
             }
         })();
         match named {
@@ -185,7 +210,10 @@ impl InstanceLock {
         match fstat(&file) {
             Ok(st) if owned::is_kind(&st, Kind::Regular) => {}
             Ok(st) => {
-                probe.error = Some(format!("is a {}, not a regular file", owned::type_name(&st)));
+                probe.error = Some(format!(
+                    "is a {}, not a regular file",
+                    owned::type_name(&st)
+                ));
                 return probe;
             }
             Err(e) => {

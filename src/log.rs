@@ -48,7 +48,11 @@ fn role() -> &'static str {
 /// Prints a failure once, in one format: what failed, then each cause on its own line.
 pub fn error(report: &color_eyre::Report) {
     let mut err = std::io::stderr().lock();
-    let (on, off) = if use_color() { ("\x1b[31m", "\x1b[0m") } else { ("", "") };
+    let (on, off) = if use_color() {
+        ("\x1b[31m", "\x1b[0m")
+    } else {
+        ("", "")
+    };
     let mut chain = report.chain();
     if let Some(top) = chain.next() {
         let _ = writeln!(err, "osps: {on}error:{off} {top}");

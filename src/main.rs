@@ -38,10 +38,13 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command};
 
-
 fn main() {
     let cli = Cli::parse();
-    log::set_level(if cli.quiet { -1 } else { cli.verbose.min(3) as i8 });
+    log::set_level(if cli.quiet {
+        -1
+    } else {
+        cli.verbose.min(3) as i8
+    });
     install_error_reporting();
     // Every object osps creates is private: with this umask the modes we ask for (0600,
     // 0700) are exactly the modes we get, whatever the caller's umask was.

@@ -53,7 +53,9 @@ impl FromStr for InstanceName {
             ));
         }
         if s.starts_with('-') {
-            return Err("an instance name must not start with '-' (it would read as an option)".into());
+            return Err(
+                "an instance name must not start with '-' (it would read as an option)".into(),
+            );
         }
         Ok(InstanceName(s.to_string()))
     }
@@ -111,9 +113,8 @@ pub fn default_runtime_dir(explicit: Option<&Path>) -> PathBuf {
         return absolute(dir);
     }
     if let Some(xdg) = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
-        let private = std::fs::symlink_metadata(&xdg).is_ok_and(|m| {
-            m.is_dir() && m.uid() == uid() && m.mode() & 0o077 == 0
-        });
+        let private = std::fs::symlink_metadata(&xdg)
+            .is_ok_and(|m| m.is_dir() && m.uid() == uid() && m.mode() & 0o077 == 0);
         if private && xdg.is_absolute() {
             return xdg.join("osps");
         }
@@ -155,7 +156,10 @@ impl Paths {
     /// The FIFO file names `(p2s, s2p)` of secondary `index` (0 is the first secondary).
     pub fn fifo_files(&self, index: usize) -> (String, String) {
         if index == 0 {
-            (format!("{}.p2s.fifo", self.name), format!("{}.s2p.fifo", self.name))
+            (
+                format!("{}.p2s.fifo", self.name),
+                format!("{}.s2p.fifo", self.name),
+            )
         } else {
             (
                 format!("{}.{index}.p2s.fifo", self.name),
@@ -195,17 +199,31 @@ mod tests {
         assert!("a b".parse::<InstanceName>().unwrap_err().contains("' '"));
         assert!("".parse::<InstanceName>().unwrap_err().contains("empty"));
         assert!("-x".parse::<InstanceName>().unwrap_err().contains("'-'"));
-        assert!("n".repeat(65).parse::<InstanceName>().unwrap_err().contains("65"));
+        assert!(
+            "n".repeat(65)
+                .parse::<InstanceName>()
+                .unwrap_err()
+                .contains("65")
+        );
     }
 
     #[test]
     fn paths_follow_the_contract() {
         let p = Paths::new("demo".parse().unwrap(), PathBuf::from("/run/x"));
         assert_eq!(p.shm_name(), format!("/osps.{}.demo", uid()));
-        assert_eq!(p.shm_path(), PathBuf::from(format!("/dev/shm/osps.{}.demo", uid())));
+        assert_eq!(
+            p.shm_path(),
+            PathBuf::from(format!("/dev/shm/osps.{}.demo", uid()))
+        );
         assert_eq!(p.lock_file(), "demo.lock");
-        assert_eq!(p.fifo_files(0), ("demo.p2s.fifo".into(), "demo.s2p.fifo".into()));
-        assert_eq!(p.fifo_files(3), ("demo.3.p2s.fifo".into(), "demo.3.s2p.fifo".into()));
+        assert_eq!(
+            p.fifo_files(0),
+            ("demo.p2s.fifo".into(), "demo.s2p.fifo".into())
+        );
+        assert_eq!(
+            p.fifo_files(3),
+            ("demo.3.p2s.fifo".into(), "demo.3.s2p.fifo".into())
+        );
         assert_eq!(p.in_dir("demo.lock"), PathBuf::from("/run/x/demo.lock"));
     }
 
@@ -217,8 +235,14 @@ mod tests {
         assert!(instance_of_shm_entry("other").is_none());
         let e = |s: &str| instance_of_runtime_entry(s).map(|(n, k)| (n.0, k));
         assert_eq!(e("demo.lock"), Some(("demo".into(), RuntimeEntry::Lock)));
-        assert_eq!(e("demo.p2s.fifo"), Some(("demo".into(), RuntimeEntry::Fifo)));
-        assert_eq!(e("demo.2.s2p.fifo"), Some(("demo".into(), RuntimeEntry::Fifo)));
+        assert_eq!(
+            e("demo.p2s.fifo"),
+            Some(("demo".into(), RuntimeEntry::Fifo))
+        );
+        assert_eq!(
+            e("demo.2.s2p.fifo"),
+            Some(("demo".into(), RuntimeEntry::Fifo))
+        );
         assert_eq!(e("demo.sock"), Some(("demo".into(), RuntimeEntry::Socket)));
         assert_eq!(e("demo.txt"), None);
         assert_eq!(e("bad name.lock"), None);

@@ -23,12 +23,12 @@ use crate::names::{Paths, default_runtime_dir};
 use crate::notify::Notifier;
 use crate::payload::Pattern;
 use crate::segment::monotonic_ns;
+use crate::serve;
 use crate::signals::{self, SelfPipe};
 use crate::stats::Histogram;
-use crate::serve;
 use crate::summary::Summary;
-use crate::worker::{Ctx, Worker};
 use crate::turn::{Role, Turns, Wait};
+use crate::worker::{Ctx, Worker};
 
 /// How often the segment is checked for truncation or removal while rounds run.
 const INTACT_CHECK_NS: u64 = 100_000_000;
@@ -50,7 +50,10 @@ pub fn run(args: &PrimaryArgs) -> Result<Exit> {
     }
     if args.serve {
         serve::check_tcp(args)?;
-        serve::check_slots(args, args.size - crate::header::header_len_for(args.secondaries as usize) as u64)?;
+        serve::check_slots(
+            args,
+            args.size - crate::header::header_len_for(args.secondaries as usize) as u64,
+        )?;
     }
     signals::ignore(Signal::SIGPIPE)?;
     let sigs = SelfPipe::install(&[Signal::SIGINT, Signal::SIGTERM, Signal::SIGCHLD])?;
@@ -58,14 +61,24 @@ pub fn run(args: &PrimaryArgs) -> Result<Exit> {
         args.instance.name.clone(),
         default_runtime_dir(args.instance.runtime_dir.as_deref()),
     );
-    let workers = if args.serve { args.secondaries as usize } else { 1 };
+    let workers = if args.serve {
+        args.secondaries as usize
+    } else {
+        1
+    };
     let mut instance = Instance::create(paths, args.size, workers)
         .wrap_err_with(|| format!("starting instance {}", args.instance.name))?;
     if args.serve {
         let result = serve::run(args, &mut instance, &sigs);
-        let state = if result.is_ok() { State::Stopped } else { State::Failed };
+        let state = if result.is_ok() {
+            State::Stopped
+        } else {
+            State::Failed
+        };
         instance.seg.store(Field::PrimaryState, state as u64);
-        let removal = instance.remove().wrap_err("removing the instance's objects");
+        let removal = instance
+            .remove()
+            .wrap_err("removing the instance's objects");
         let exit = result?;
         removal?;
         return Ok(exit);
@@ -82,7 +95,9 @@ pub fn run(args: &PrimaryArgs) -> Result<Exit> {
         let mut run = Run::new(args, &instance, &sigs);
         // A segment truncated or removed under us explains whatever failed after it (a
         // zeroed turn counter, a dead secondary): report that cause.
-        let result = run.go().map_err(|e| instance.seg.check_intact().err().unwrap_or(e));
+        let result = run
+            .go()
+            .map_err(|e| instance.seg.check_intact().err().unwrap_or(e));
         if result.is_err() {
             run.abort();
         }
@@ -159,10 +174,18 @@ impl<'a> Run<'a> {
     }
 
     fn go(&mut self) -> Result<()> {
-        if self.worker.start(&self.ctx, self.seq, &mut self.stop)?.is_some() && !self.restart()? {
+        if self
+            .worker
+            .start(&self.ctx, self.seq, &mut self.stop)?
+            .is_some()
+            && !self.restart()?
+        {
             return Ok(());
         }
-        self.ctx.inst.seg.store(Field::PrimaryState, State::Ready as u64);
+        self.ctx
+            .inst
+            .seg
+            .store(Field::PrimaryState, State::Ready as u64);
         let ready = format!(
             "instance {} ready: secondary pid {}, {} sync, {} bytes per round",
             self.ctx.inst.paths.name,
@@ -215,7 +238,10 @@ impl<'a> Run<'a> {
             }
         }
         self.notify.stopping();
-        self.ctx.inst.seg.store(Field::PrimaryState, State::Stopping as u64);
+        self.ctx
+            .inst
+            .seg
+            .store(Field::PrimaryState, State::Stopping as u64);
         self.worker.stop(self.ctx.sigs, self.args.timeout)
     }
 
@@ -228,7 +254,10 @@ impl<'a> Run<'a> {
             }
             // A secondary that died of a truncated or removed segment would only die again.
             self.ctx.inst.seg.check_intact()?;
-            let Some(backoff) = self.worker.next_restart(self.args.max_restarts, self.args.restart_backoff) else {
+            let Some(backoff) = self
+                .worker
+                .next_restart(self.args.max_restarts, self.args.restart_backoff)
+            else {
                 self.gave_up = Some(format!(
                     "the secondary died {} times and --max-restarts {} allows no more restarts \
                      within a minute; gave up: {}",
@@ -242,9 +271,19 @@ impl<'a> Run<'a> {
                 return Ok(false);
             }
             self.worker.note_restart(&self.ctx);
-            crate::info!("restarting the secondary (restart {}) after {backoff:?}", self.worker.restarts);
-            self.notify.status(&format!("restarting the secondary (restart {})", self.worker.restarts));
-            if self.worker.start(&self.ctx, self.seq, &mut self.stop)?.is_none() {
+            crate::info!(
+                "restarting the secondary (restart {}) after {backoff:?}",
+                self.worker.restarts
+            );
+            self.notify.status(&format!(
+                "restarting the secondary (restart {})",
+                self.worker.restarts
+            ));
+            if self
+                .worker
+                .start(&self.ctx, self.seq, &mut self.stop)?
+                .is_none()
+            {
                 return Ok(true);
             }
         }
@@ -259,7 +298,10 @@ impl<'a> Run<'a> {
                 return self.stop;
             }
             let ms = left.as_millis().clamp(1, 1000) as u16;
-            let mut fds = [nix::poll::PollFd::new(self.ctx.sigs.fd(), nix::poll::PollFlags::POLLIN)];
+            let mut fds = [nix::poll::PollFd::new(
+                self.ctx.sigs.fd(),
+                nix::poll::PollFlags::POLLIN,
+            )];
             let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms));
             self.stop |= self.ctx.sigs.drain().stop();
             if self.stop {
@@ -270,7 +312,9 @@ impl<'a> Run<'a> {
 
     /// Reaps the secondary after `cause` (killing it first when `kill`).
     fn bury(&mut self, cause: &str, during: &str, kill: bool) -> Result<()> {
-        self.worker.bury(&self.ctx, cause, during, kill, &mut self.stop).map(drop)
+        self.worker
+            .bury(&self.ctx, cause, during, kill, &mut self.stop)
+            .map(drop)
     }
 
     /// Waits `--interval` between heartbeat rounds, watching the secondary and signals.
@@ -292,7 +336,11 @@ impl<'a> Run<'a> {
                 Some(ping) => deadline.min(Instant::now() + ping),
                 None => deadline,
             };
-            let live = self.worker.live.as_mut().ok_or_else(|| eyre!("no secondary"))?;
+            let live = self
+                .worker
+                .live
+                .as_mut()
+                .ok_or_else(|| eyre!("no secondary"))?;
             match live.from.wait(Some(wake_at), Some(self.ctx.sigs.fd()))? {
                 Event::TimedOut if Instant::now() < deadline => self.notify.ping_if_due(),
                 Event::TimedOut => {
@@ -309,7 +357,11 @@ impl<'a> Run<'a> {
                         return self.bury("it exited", during, false).map(|()| Idle::Died);
                     }
                 }
-                Event::Eof => return self.bury("it closed its FIFO", during, false).map(|()| Idle::Died),
+                Event::Eof => {
+                    return self
+                        .bury("it closed its FIFO", during, false)
+                        .map(|()| Idle::Died);
+                }
                 // A doorbell for a round already done (adaptive mode rings when unsure).
                 Event::Frame(f) if f.kind == Kind::Reply && f.seq <= self.seq => {}
                 Event::Frame(f) => bail!(
@@ -333,14 +385,30 @@ impl<'a> Run<'a> {
         self.pattern.write_request(area, seq)?;
         seg.store(Field::RequestLen, self.pattern.len() as u64);
         let deadline = Instant::now() + self.args.timeout;
-        let live = self.worker.live.as_mut().ok_or_else(|| eyre!("no secondary"))?;
+        let live = self
+            .worker
+            .live
+            .as_mut()
+            .ok_or_else(|| eyre!("no secondary"))?;
         if self.turns.publish(seg, seq, &live.to, deadline)? == Sent::PeerGone {
             let during = format!("during round {seq}");
-            return self.bury("its FIFO was closed (EPIPE)", &during, false).map(|()| Round::Died);
+            return self
+                .bury("its FIFO was closed (EPIPE)", &during, false)
+                .map(|()| Round::Died);
         }
         loop {
-            let live = self.worker.live.as_mut().ok_or_else(|| eyre!("no secondary"))?;
-            let (cause, kill) = match self.turns.wait(seg, seq, &mut live.from, Some(deadline), Some(self.ctx.sigs.fd()))? {
+            let live = self
+                .worker
+                .live
+                .as_mut()
+                .ok_or_else(|| eyre!("no secondary"))?;
+            let (cause, kill) = match self.turns.wait(
+                seg,
+                seq,
+                &mut live.from,
+                Some(deadline),
+                Some(self.ctx.sigs.fd()),
+            )? {
                 Wait::Turn => break,
                 Wait::Woken => {
                     let p = self.ctx.sigs.drain();
@@ -351,7 +419,13 @@ impl<'a> Run<'a> {
                     ("it exited".to_string(), false)
                 }
                 Wait::Eof => ("it closed its FIFO".to_string(), false),
-                Wait::TimedOut => (format!("hung: no reply within --timeout {:?}; killed", self.args.timeout), true),
+                Wait::TimedOut => (
+                    format!(
+                        "hung: no reply within --timeout {:?}; killed",
+                        self.args.timeout
+                    ),
+                    true,
+                ),
                 Wait::Other(f) => bail!(
                     "unexpected {:?} frame from the secondary during round {seq} on {}",
                     f.kind,

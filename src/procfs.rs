@@ -41,7 +41,11 @@ pub fn holders(targets: &[(u64, u64)]) -> Vec<Vec<Holder>> {
         return found;
     };
     for entry in procs.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
             continue;
         };
         let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
@@ -65,7 +69,9 @@ pub fn holders(targets: &[(u64, u64)]) -> Vec<Vec<Holder>> {
 
 /// `(dev, ino)` of a path without following a final symlink, if it exists.
 pub fn identity(path: &Path) -> Option<(u64, u64)> {
-    nix::sys::stat::lstat(path).ok().map(|st| (st.st_dev, st.st_ino))
+    nix::sys::stat::lstat(path)
+        .ok()
+        .map(|st| (st.st_dev, st.st_ino))
 }
 
 /// Whether a process exists (a zombie counts as not alive).

@@ -53,9 +53,8 @@ impl RuntimeDir {
                 path.display()
             ),
             Err(e) => {
-                return Err(e).wrap_err_with(|| {
-                    format!("opening the runtime directory {}", path.display())
-                });
+                return Err(e)
+                    .wrap_err_with(|| format!("opening the runtime directory {}", path.display()));
             }
         };
         let st = fstat(&fd)
@@ -99,7 +98,9 @@ impl RuntimeDir {
         match fstatat(&self.fd, file, AtFlags::AT_SYMLINK_NOFOLLOW) {
             Ok(st) => Ok(Some(st)),
             Err(Errno::ENOENT) => Ok(None),
-            Err(e) => Err(e).wrap_err_with(|| format!("examining {}", self.path.join(file).display())),
+            Err(e) => {
+                Err(e).wrap_err_with(|| format!("examining {}", self.path.join(file).display()))
+            }
         }
     }
 
@@ -108,7 +109,9 @@ impl RuntimeDir {
         match unlinkat(&self.fd, file, UnlinkatFlags::NoRemoveDir) {
             Ok(()) => Ok(true),
             Err(Errno::ENOENT) => Ok(false),
-            Err(e) => Err(e).wrap_err_with(|| format!("removing {}", self.path.join(file).display())),
+            Err(e) => {
+                Err(e).wrap_err_with(|| format!("removing {}", self.path.join(file).display()))
+            }
         }
     }
 }

@@ -40,13 +40,20 @@ pub fn run(args: &SecondaryArgs) -> Result<Exit> {
         default_runtime_dir(args.instance.runtime_dir.as_deref()),
     );
     let dir = RuntimeDir::open_existing(&paths.runtime_dir).wrap_err_with(|| {
-        format!("attaching to instance {}: is `osps primary --name {}` running?", paths.name, paths.name)
+        format!(
+            "attaching to instance {}: is `osps primary --name {}` running?",
+            paths.name, paths.name
+        )
     })?;
-    let seg = Segment::attach(&paths).wrap_err_with(|| format!("attaching to instance {}", paths.name))?;
+    let seg = Segment::attach(&paths)
+        .wrap_err_with(|| format!("attaching to instance {}", paths.name))?;
     let index = args.index as usize;
     let workers = seg.workers();
     if index >= workers {
-        bail!("there is no secondary {index} in instance {}: it has {workers} secondaries", paths.name);
+        bail!(
+            "there is no secondary {index} in instance {}: it has {workers} secondaries",
+            paths.name
+        );
     }
     let f = header::worker_fields(index);
     let (p2s, s2p) = paths.fifo_files(index);
@@ -65,19 +72,44 @@ pub fn run(args: &SecondaryArgs) -> Result<Exit> {
     set(&seg, f.state, State::Starting as u64);
     let deadline = || Instant::now() + args.start_timeout;
     if to.send(&Frame::hello(pid), deadline())? == Sent::PeerGone {
-        bail!("the primary closed {} before our hello", to.path().display());
+        bail!(
+            "the primary closed {} before our hello",
+            to.path().display()
+        );
     }
     let base = match from.wait(Some(deadline()), Some(sigs.fd()))? {
         Event::Frame(fr) if fr.kind == Kind::Ready => fr.seq,
-        Event::Frame(fr) => bail!("expected a Ready frame after our hello, got {:?} on {}", fr.kind, from.path().display()),
-        Event::Eof => bail!("the primary closed {} before the handshake ended", from.path().display()),
-        Event::TimedOut => bail!("no Ready from the primary within {:?} after our hello", args.start_timeout),
+        Event::Frame(fr) => bail!(
+            "expected a Ready frame after our hello, got {:?} on {}",
+            fr.kind,
+            from.path().display()
+        ),
+        Event::Eof => bail!(
+            "the primary closed {} before the handshake ended",
+            from.path().display()
+        ),
+        Event::TimedOut => bail!(
+            "no Ready from the primary within {:?} after our hello",
+            args.start_timeout
+        ),
         Event::Woken => bail!("stopped by SIGTERM during the handshake"),
     };
     set(&seg, f.state, State::Ready as u64);
-    crate::debug!("pid {pid} serving instance {} from turn {}", paths.name, base + 1);
+    crate::debug!(
+        "pid {pid} serving instance {} from turn {}",
+        paths.name,
+        base + 1
+    );
 
-    let mut link = Link { seg: &seg, from, to, sigs: &sigs, args, fields: f, base };
+    let mut link = Link {
+        seg: &seg,
+        from,
+        to,
+        sigs: &sigs,
+        args,
+        fields: f,
+        base,
+    };
     let served = if args.serve {
         let slot = seg.slot(index, workers);
         let mut request = Vec::with_capacity(slot.len);
@@ -88,7 +120,15 @@ pub fn run(args: &SecondaryArgs) -> Result<Exit> {
     };
     // A segment truncated or removed under us explains whatever failed after it.
     let served = served.map_err(|e| seg.check_intact().err().unwrap_or(e));
-    set(&seg, f.state, if served.is_ok() { State::Stopped } else { State::Failed } as u64);
+    set(
+        &seg,
+        f.state,
+        if served.is_ok() {
+            State::Stopped
+        } else {
+            State::Failed
+        } as u64,
+    );
     served.map(|()| Exit::Success)
 }
 
@@ -102,7 +142,9 @@ fn request_len(seg: &Segment, f: &WorkerFields, room: usize) -> Result<usize> {
     usize::try_from(len)
         .ok()
         .filter(|&n| n <= room)
-        .ok_or_else(|| eyre!("request length {len} exceeds the {room}-byte area: the segment is corrupt"))
+        .ok_or_else(|| {
+            eyre!("request length {len} exceeds the {room}-byte area: the segment is corrupt")
+        })
 }
 
 /// The rounds mode's work: reverse the request in place. Returns the reply length.
@@ -114,7 +156,13 @@ fn reverse_request(seg: &Segment, f: &WorkerFields, area: Area) -> Result<usize>
 
 /// The serving mode's work: answer the request line in our slot. The request is copied
 /// out of the segment before it is parsed, so the primary cannot change it under us.
-fn answer_request(seg: &Segment, f: &WorkerFields, slot: Area, workers: usize, request: &mut Vec<u8>) -> Result<usize> {
+fn answer_request(
+    seg: &Segment,
+    f: &WorkerFields,
+    slot: Area,
+    workers: usize,
+    request: &mut Vec<u8>,
+) -> Result<usize> {
     let len = request_len(seg, f, slot.len)?;
     request.clear();
     request.resize(len, 0);
@@ -122,7 +170,11 @@ fn answer_request(seg: &Segment, f: &WorkerFields, slot: Area, workers: usize, r
     // destination is our own buffer of len bytes.
     unsafe { std::ptr::copy_nonoverlapping(slot.ptr, request.as_mut_ptr(), len) };
     let reply = protocol::answer(request, || stats(seg, workers));
-    let reply = if reply.len() <= slot.len { reply } else { "ERR reply too long for the slot".to_string() };
+    let reply = if reply.len() <= slot.len {
+        reply
+    } else {
+        "ERR reply too long for the slot".to_string()
+    };
     // SAFETY: reply.len() <= slot.len (the longest error is far below any slot).
     unsafe { std::ptr::copy_nonoverlapping(reply.as_ptr(), slot.ptr, reply.len().min(slot.len)) };
     Ok(reply.len().min(slot.len))
@@ -132,7 +184,9 @@ fn answer_request(seg: &Segment, f: &WorkerFields, slot: Area, workers: usize, r
 fn stats(seg: &Segment, workers: usize) -> String {
     let bytes = seg.snapshot_all();
     let h = header::decode(&bytes[..header::HEADER_LEN.min(bytes.len())], seg.size()).ok();
-    let pool: Vec<_> = (0..workers).filter_map(|i| header::worker_view(&bytes, i)).collect();
+    let pool: Vec<_> = (0..workers)
+        .filter_map(|i| header::worker_view(&bytes, i))
+        .collect();
     serde_json::json!({
         "secondaries": workers,
         "clients": h.as_ref().map_or(0, |h| h.clients),
@@ -158,10 +212,18 @@ struct Link<'a> {
 impl Link<'_> {
     /// Takes turns until the primary's Stop: `work` does the turn's work in the segment
     /// and returns the reply length.
-    fn serve(&mut self, mut work: impl FnMut(&Segment, &WorkerFields) -> Result<usize>) -> Result<()> {
+    fn serve(
+        &mut self,
+        mut work: impl FnMut(&Segment, &WorkerFields) -> Result<usize>,
+    ) -> Result<()> {
         let seg = self.seg;
         let f = self.fields;
-        let turns = Turns::new(Role::Secondary, self.args.sync, self.args.spin, self.index());
+        let turns = Turns::new(
+            Role::Secondary,
+            self.args.sync,
+            self.args.spin,
+            self.index(),
+        );
         let mut want = self.base + 1;
         let mut served: u64 = 0;
         let mut last_check = monotonic_ns();
@@ -182,22 +244,38 @@ impl Link<'_> {
                     set(seg, f.heartbeat, now);
                     let deadline = Instant::now() + self.args.start_timeout;
                     if turns.publish(seg, want, &self.to, deadline)? == Sent::PeerGone {
-                        bail!("the primary closed {} (it exited or was killed); stopping", self.to.path().display());
+                        bail!(
+                            "the primary closed {} (it exited or was killed); stopping",
+                            self.to.path().display()
+                        );
                     }
                     want += 1;
                 }
                 Wait::Other(fr) if fr.kind == Kind::Stop => {
                     set(seg, f.state, State::Stopping as u64);
                     // The primary may already be gone; the ack is a courtesy.
-                    let _ = self.to.send(&Frame::new(Kind::StopAck, served), Instant::now() + self.args.start_timeout);
+                    let _ = self.to.send(
+                        &Frame::new(Kind::StopAck, served),
+                        Instant::now() + self.args.start_timeout,
+                    );
                     crate::debug!("stopping after {served} turns, as asked");
                     return Ok(());
                 }
-                Wait::Other(fr) => bail!("unexpected {:?} frame (turn {}) on {}", fr.kind, fr.seq, self.from.path().display()),
-                Wait::Eof => bail!("the primary closed {} (it exited or was killed); stopping", self.from.path().display()),
+                Wait::Other(fr) => bail!(
+                    "unexpected {:?} frame (turn {}) on {}",
+                    fr.kind,
+                    fr.seq,
+                    self.from.path().display()
+                ),
+                Wait::Eof => bail!(
+                    "the primary closed {} (it exited or was killed); stopping",
+                    self.from.path().display()
+                ),
                 Wait::Woken => {
                     if self.sigs.drain().terminate {
-                        bail!("stopped by SIGTERM (the primary is gone, or someone asked us to stop)");
+                        bail!(
+                            "stopped by SIGTERM (the primary is gone, or someone asked us to stop)"
+                        );
                     }
                 }
                 Wait::TimedOut => {}

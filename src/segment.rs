@@ -54,8 +54,9 @@ fn now_unix_ms() -> u64 {
 
 /// `CLOCK_MONOTONIC` in nanoseconds: comparable between processes of one machine.
 pub fn monotonic_ns() -> u64 {
-    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
-        .map_or(0, |t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).map_or(0, |t| {
+        t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64
+    })
 }
 
 impl Segment {
@@ -81,7 +82,9 @@ impl Segment {
                 paths.name
             ),
             Err(e) => {
-                return Err(e).wrap_err_with(|| format!("creating the shared-memory segment {}", path.display()));
+                return Err(e).wrap_err_with(|| {
+                    format!("creating the shared-memory segment {}", path.display())
+                });
             }
         };
         let file = File::from(fd);
@@ -96,20 +99,30 @@ impl Segment {
     }
 
     /// Checks, reserves and maps a segment we just created, then writes its header.
-    fn init(file: File, size: u64, workers: usize, path: &std::path::Path, name: &str) -> Result<Segment> {
+    fn init(
+        file: File,
+        size: u64,
+        workers: usize,
+        path: &std::path::Path,
+        name: &str,
+    ) -> Result<Segment> {
         let st = fstat(&file).wrap_err("checking the new segment")?;
         owned::check(&st, path, Kind::Regular, 0o600)?;
         let header_len = header::header_len_for(workers.clamp(1, header::MAX_WORKERS));
         if (header_len as u64) >= size {
-            bail!("a {size}-byte segment cannot hold the header of {workers} secondaries; raise --size");
+            bail!(
+                "a {size}-byte segment cannot hold the header of {workers} secondaries; raise --size"
+            );
         }
-        reserve(&file, size).wrap_err_with(|| format!("reserving {size} bytes for {}", path.display()))?;
+        reserve(&file, size)
+            .wrap_err_with(|| format!("reserving {size} bytes for {}", path.display()))?;
         let seg = Segment::map(file, size, header_len, path, name)?;
         let fresh = header::initial(size, now_unix_ms(), u64::from(std::process::id()), workers);
         for word in 0..HEADER_LEN / 8 {
             let mut bytes = [0u8; 8];
             bytes.copy_from_slice(&fresh[word * 8..word * 8 + 8]);
-            seg.word(word * 8).store(u64::from_ne_bytes(bytes), Ordering::Relaxed);
+            seg.word(word * 8)
+                .store(u64::from_ne_bytes(bytes), Ordering::Relaxed);
         }
         // Publish the whole header before anyone can learn the segment exists.
         std::sync::atomic::fence(Ordering::SeqCst);
@@ -134,18 +147,32 @@ impl Segment {
         owned::check(&st, &path, Kind::Regular, 0o600)?;
         let size = st.st_size as u64;
         if size < HEADER_LEN as u64 || size > crate::units::MAX_SEGMENT {
-            bail!("{} is {size} bytes: not a valid osps segment", path.display());
+            bail!(
+                "{} is {size} bytes: not a valid osps segment",
+                path.display()
+            );
         }
         let seg = Segment::map(file, size, HEADER_LEN, &path, &name)?;
         let h = header::decode(&seg.snapshot(), size)
             .map_err(|e| eyre!("{}: {e}", path.display()))
             .wrap_err("validating the segment header")?;
         // The validated copy says how long the whole header (with the pool's scoreboard) is.
-        let header_len = usize::try_from(h.header_len).wrap_err("header length does not fit in memory")?;
-        Ok(Segment { header_len, data_size: seg.data_size + HEADER_LEN - header_len, ..seg })
+        let header_len =
+            usize::try_from(h.header_len).wrap_err("header length does not fit in memory")?;
+        Ok(Segment {
+            header_len,
+            data_size: seg.data_size + HEADER_LEN - header_len,
+            ..seg
+        })
     }
 
-    fn map(file: File, size: u64, header_len: usize, path: &std::path::Path, name: &str) -> Result<Segment> {
+    fn map(
+        file: File,
+        size: u64,
+        header_len: usize,
+        path: &std::path::Path,
+        name: &str,
+    ) -> Result<Segment> {
         let len = usize::try_from(size).wrap_err("segment size does not fit in memory")?;
         let map = MmapOptions::new()
             .len(len)
@@ -167,7 +194,10 @@ impl Segment {
     fn word(&self, offset: usize) -> &AtomicU64 {
         // Offsets come from header.rs constants, never from the segment; a wrong one is a
         // bug in osps, and stopping beats touching memory outside the header.
-        assert!(offset % 8 == 0 && offset + 8 <= self.header_len, "header offset {offset} out of range");
+        assert!(
+            offset % 8 == 0 && offset + 8 <= self.header_len,
+            "header offset {offset} out of range"
+        );
         // SAFETY: the mapping is page-aligned and at least header_len bytes long, so
         // base + offset is 8-aligned and in bounds for the lifetime of &self. An AtomicU64
         // may be modified concurrently (by the peer process) without undefined behaviour.
@@ -215,7 +245,10 @@ impl Segment {
     pub fn area(&self) -> Area {
         // SAFETY: header_len < size, so the result stays inside the mapping.
         let ptr = unsafe { self.map.as_mut_ptr().add(self.header_len) };
-        Area { ptr, len: self.data_size }
+        Area {
+            ptr,
+            len: self.data_size,
+        }
     }
 
     /// Secondary `index`'s slot when the data area is shared by `workers` secondaries:
@@ -296,7 +329,8 @@ impl Segment {
 
     /// Removes the segment's name, but only if the name still refers to our object.
     pub fn unlink(&self) -> Result<()> {
-        let mine = fstat(self.file.as_fd()).wrap_err_with(|| format!("checking {}", self.path.display()))?;
+        let mine = fstat(self.file.as_fd())
+            .wrap_err_with(|| format!("checking {}", self.path.display()))?;
         match lstat(&self.path) {
             Ok(now) if now.st_ino == mine.st_ino && now.st_dev == mine.st_dev => {
                 match shm_unlink(self.shm_name.as_str()) {
@@ -345,7 +379,10 @@ pub fn look(paths: &Paths) -> Result<Option<Look>> {
         Err(e) => return Err(e).wrap_err_with(|| format!("examining {}", path.display())),
     };
     if !owned::is_kind(&st, Kind::Regular) {
-        return Ok(Some(Look { stat: st, head: Vec::new() }));
+        return Ok(Some(Look {
+            stat: st,
+            head: Vec::new(),
+        }));
     }
     let fd = match shm_open(
         paths.shm_name().as_str(),
@@ -359,12 +396,18 @@ pub fn look(paths: &Paths) -> Result<Option<Look>> {
     let file = File::from(fd);
     let st = fstat(&file).wrap_err_with(|| format!("checking {}", path.display()))?;
     if !owned::is_kind(&st, Kind::Regular) {
-        return Ok(Some(Look { stat: st, head: Vec::new() }));
+        return Ok(Some(Look {
+            stat: st,
+            head: Vec::new(),
+        }));
     }
     // The base header and, for a pool, its scoreboard.
     let len = (st.st_size.max(0) as usize).min(header::header_len_for(header::MAX_WORKERS));
     if len == 0 {
-        return Ok(Some(Look { stat: st, head: Vec::new() }));
+        return Ok(Some(Look {
+            stat: st,
+            head: Vec::new(),
+        }));
     }
     let map = MmapOptions::new()
         .len(len)

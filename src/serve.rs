@@ -102,7 +102,9 @@ impl ServeSummary {
     pub fn print(&self, json: bool) {
         let mut out = std::io::stdout().lock();
         let _ = if json {
-            serde_json::to_writer(&mut out, self).map_err(std::io::Error::other).and_then(|()| writeln!(out))
+            serde_json::to_writer(&mut out, self)
+                .map_err(std::io::Error::other)
+                .and_then(|()| writeln!(out))
         } else {
             writeln!(
                 out,
@@ -166,12 +168,22 @@ struct Client {
 
 impl Client {
     fn new(stream: Stream) -> Client {
-        Client { stream, input: Vec::new(), output: Vec::new(), replies: VecDeque::new(), first: 0, done_reading: false }
+        Client {
+            stream,
+            input: Vec::new(),
+            output: Vec::new(),
+            replies: VecDeque::new(),
+            first: 0,
+            done_reading: false,
+        }
     }
 
     /// Files `reply` as the answer to request `order` and moves ready replies to output.
     fn answer(&mut self, order: u64, reply: String) {
-        if let Some(slot) = order.checked_sub(self.first).and_then(|i| self.replies.get_mut(i as usize)) {
+        if let Some(slot) = order
+            .checked_sub(self.first)
+            .and_then(|i| self.replies.get_mut(i as usize))
+        {
             *slot = Some(reply);
         }
         self.move_ready();
@@ -259,7 +271,8 @@ pub fn run(args: &PrimaryArgs, inst: &mut Instance, sigs: &SelfPipe) -> Result<E
     let tcp = match &args.tcp {
         Some(addr) => {
             let l = TcpListener::bind(addr).wrap_err_with(|| format!("listening on TCP {addr}"))?;
-            l.set_nonblocking(true).wrap_err("making the TCP listener non-blocking")?;
+            l.set_nonblocking(true)
+                .wrap_err("making the TCP listener non-blocking")?;
             Some(l)
         }
         None => None,
@@ -304,7 +317,11 @@ pub fn run(args: &PrimaryArgs, inst: &mut Instance, sigs: &SelfPipe) -> Result<E
         }
     }
     server.summary.restarts = server.slots.iter().map(|s| s.worker.restarts).sum();
-    server.summary.deaths = server.slots.iter().flat_map(|s| s.worker.deaths.clone()).collect();
+    server.summary.deaths = server
+        .slots
+        .iter()
+        .flat_map(|s| s.worker.deaths.clone())
+        .collect();
     server.summary.elapsed_ms = started.elapsed().as_millis() as u64;
     if result.is_err() {
         server.summary.stopped_by = "error";
@@ -318,9 +335,14 @@ impl Server<'_> {
         let seg = &self.ctx.inst.seg;
         for i in 0..self.slots.len() {
             // The primary always waits in poll, never spinning: every reply rings its doorbell.
-            seg.at(self.slots[i].worker.fields.primary_sleeping).store(1, Ordering::SeqCst);
+            seg.at(self.slots[i].worker.fields.primary_sleeping)
+                .store(1, Ordering::SeqCst);
             let base = self.slots[i].seq;
-            if self.slots[i].worker.start(&self.ctx, base, &mut self.stop)?.is_some() {
+            if self.slots[i]
+                .worker
+                .start(&self.ctx, base, &mut self.stop)?
+                .is_some()
+            {
                 self.after_death(i);
             }
         }
@@ -328,8 +350,15 @@ impl Server<'_> {
         let ready = format!(
             "instance {} serving on {}{} with {} secondaries",
             self.ctx.inst.paths.name,
-            self.ctx.inst.paths.in_dir(&self.ctx.inst.paths.socket_file()).display(),
-            self.args.tcp.as_ref().map_or(String::new(), |a| format!(" and TCP {a}")),
+            self.ctx
+                .inst
+                .paths
+                .in_dir(&self.ctx.inst.paths.socket_file())
+                .display(),
+            self.args
+                .tcp
+                .as_ref()
+                .map_or(String::new(), |a| format!(" and TCP {a}")),
             self.slots.len()
         );
         crate::info!("{ready}");
@@ -337,7 +366,13 @@ impl Server<'_> {
         let mut gave_up = None;
         while !self.stop {
             if self.slots.iter().all(|s| s.given_up) {
-                gave_up = Some(self.slots.iter().map(|s| s.worker.deaths_text()).collect::<Vec<_>>().join("; "));
+                gave_up = Some(
+                    self.slots
+                        .iter()
+                        .map(|s| s.worker.deaths_text())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                );
                 break;
             }
             self.dispatch();
@@ -354,7 +389,9 @@ impl Server<'_> {
             self.summary.stopped_by = "gave-up";
             return Err(coded(
                 Exit::SecondaryFailed,
-                format!("every secondary died more often than --max-restarts allows; gave up: {why}"),
+                format!(
+                    "every secondary died more often than --max-restarts allows; gave up: {why}"
+                ),
             ));
         }
         self.summary.stopped_by = "signal";
@@ -364,7 +401,10 @@ impl Server<'_> {
     /// Polls every descriptor until something is ready or a deadline passes.
     fn wait(&mut self) -> Result<Vec<Ready>> {
         let timeout = self.next_deadline().map(|d| {
-            let ms = d.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000);
+            let ms = d
+                .saturating_duration_since(Instant::now())
+                .as_micros()
+                .div_ceil(1000);
             PollTimeout::try_from(ms.min(60_000)).unwrap_or(PollTimeout::MAX)
         });
         let mut tags = Vec::new();
@@ -398,7 +438,10 @@ impl Server<'_> {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(e).wrap_err("waiting for clients and secondaries"),
         }
-        let revents: Vec<PollFlags> = fds.iter().map(|f| f.revents().unwrap_or(PollFlags::empty())).collect();
+        let revents: Vec<PollFlags> = fds
+            .iter()
+            .map(|f| f.revents().unwrap_or(PollFlags::empty()))
+            .collect();
         drop(fds);
         Ok(tags
             .into_iter()
@@ -412,7 +455,10 @@ impl Server<'_> {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        let busy = self.slots.iter().filter_map(|s| s.busy.as_ref().map(|b| b.1));
+        let busy = self
+            .slots
+            .iter()
+            .filter_map(|s| s.busy.as_ref().map(|b| b.1));
         let restarts = self.slots.iter().filter_map(|s| s.restart_at);
         let ping = self.notify.next_ping_in().map(|d| Instant::now() + d);
         busy.chain(restarts).chain(ping).min()
@@ -446,20 +492,22 @@ impl Server<'_> {
                     }
                 }
             },
-            Ready::Tcp => while let Some(t) = &self.tcp {
-                match t.accept() {
-                    Ok((s, _)) => {
-                        let _ = s.set_nodelay(true);
-                        self.admit(Stream::Tcp(s));
-                    }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        crate::warn!("accepting a TCP client: {e}");
-                        break;
+            Ready::Tcp => {
+                while let Some(t) = &self.tcp {
+                    match t.accept() {
+                        Ok((s, _)) => {
+                            let _ = s.set_nodelay(true);
+                            self.admit(Stream::Tcp(s));
+                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            crate::warn!("accepting a TCP client: {e}");
+                            break;
+                        }
                     }
                 }
-            },
+            }
             Ready::Secondary(i) => self.read_secondary(i)?,
             Ready::Client(id, flags) => self.read_client(id, flags),
         }
@@ -477,7 +525,11 @@ impl Server<'_> {
         }
         let mut client = Client::new(stream);
         if self.clients.len() >= self.args.max_clients as usize {
-            client.output = format!("ERR too many clients (--max-clients {})\n", self.args.max_clients).into_bytes();
+            client.output = format!(
+                "ERR too many clients (--max-clients {})\n",
+                self.args.max_clients
+            )
+            .into_bytes();
             let _ = client.flush();
             return;
         }
@@ -490,9 +542,13 @@ impl Server<'_> {
     fn read_client(&mut self, id: u64, flags: PollFlags) {
         let max_line = self.args.max_line as usize;
         let queue_cap = self.args.queue as usize;
-        let Some(c) = self.clients.get_mut(&id) else { return };
+        let Some(c) = self.clients.get_mut(&id) else {
+            return;
+        };
         let mut gone = false;
-        if flags.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) && !c.done_reading {
+        if flags.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+            && !c.done_reading
+        {
             let mut buf = [0u8; 16 * 1024];
             loop {
                 match c.stream.read(&mut buf) {
@@ -532,7 +588,12 @@ impl Server<'_> {
                     self.summary.busy += 1;
                 } else {
                     c.replies.push_back(None);
-                    self.queue.push_back(Job { client: id, order, line: line.to_vec(), failed_on: None });
+                    self.queue.push_back(Job {
+                        client: id,
+                        order,
+                        line: line.to_vec(),
+                        failed_on: None,
+                    });
                 }
                 start += nl + 1;
             }
@@ -573,13 +634,18 @@ impl Server<'_> {
                     .or_else(|| {
                         // No other secondary will ever take it (a pool of one, or the others'
                         // restart budgets are spent): retry on the failed one's replacement.
-                        let alone = self.slots.iter().all(|s| s.worker.index == bad || s.given_up);
+                        let alone = self
+                            .slots
+                            .iter()
+                            .all(|s| s.worker.index == bad || s.given_up);
                         (alone && idle(&self.slots[bad])).then_some(bad)
                     }),
                 None => self.slots.iter().position(idle),
             };
             let Some(i) = pick else { break };
-            let Some(job) = self.queue.pop_front() else { break };
+            let Some(job) = self.queue.pop_front() else {
+                break;
+            };
             if let Err(e) = self.assign(i, job) {
                 crate::warn!("secondary {i}: {e:#}");
             }
@@ -592,10 +658,13 @@ impl Server<'_> {
         let len = job.line.len().min(slot.area.len);
         // SAFETY: len <= the slot's length; the source is our own buffer.
         unsafe { std::ptr::copy_nonoverlapping(job.line.as_ptr(), slot.area.ptr, len) };
-        seg.at(slot.worker.fields.request_len).store(len as u64, Ordering::Release);
+        seg.at(slot.worker.fields.request_len)
+            .store(len as u64, Ordering::Release);
         slot.seq += 1;
         let deadline = Instant::now() + self.args.timeout;
-        let Some(live) = slot.worker.live.as_ref() else { bail!("no secondary {i}") };
+        let Some(live) = slot.worker.live.as_ref() else {
+            bail!("no secondary {i}")
+        };
         let sent = slot.turns.publish(seg, slot.seq, &live.to, deadline);
         // From here the request belongs to this secondary: if it cannot be handed over,
         // the secondary is treated as dead and the request retried like any other.
@@ -613,7 +682,9 @@ impl Server<'_> {
     /// Reads the frames of secondary `i`: a reply completes its request.
     fn read_secondary(&mut self, i: usize) -> Result<()> {
         loop {
-            let Some(live) = self.slots[i].worker.live.as_mut() else { return Ok(()) };
+            let Some(live) = self.slots[i].worker.live.as_mut() else {
+                return Ok(());
+            };
             let event = match live.from.wait(Some(Instant::now()), None) {
                 Ok(e) => e,
                 Err(e) => {
@@ -642,11 +713,16 @@ impl Server<'_> {
             if seq < slot.seq {
                 return Ok(()); // a late doorbell for a request already answered
             }
-            crate::warn!("secondary {i}: reply for turn {seq} (published {published}) while waiting for {}", slot.seq);
+            crate::warn!(
+                "secondary {i}: reply for turn {seq} (published {published}) while waiting for {}",
+                slot.seq
+            );
             return self.died(i, "its turn counter went wrong", true);
         }
         let len = seg.at(slot.worker.fields.reply_len).load(Ordering::Acquire);
-        let Some((job, _)) = slot.busy.take() else { return Ok(()) };
+        let Some((job, _)) = slot.busy.take() else {
+            return Ok(());
+        };
         let reply = match usize::try_from(len).ok().filter(|&n| n <= slot.area.len) {
             Some(n) => {
                 let mut bytes = vec![0u8; n];
@@ -684,7 +760,9 @@ impl Server<'_> {
             None => "while idle".to_string(),
         };
         let mut stop = self.stop;
-        self.slots[i].worker.bury(&self.ctx, cause, &during, kill, &mut stop)?;
+        self.slots[i]
+            .worker
+            .bury(&self.ctx, cause, &during, kill, &mut stop)?;
         self.stop = stop;
         if let Some((mut job, _)) = self.slots[i].busy.take() {
             if job.failed_on.is_none() {
@@ -702,11 +780,17 @@ impl Server<'_> {
 
     fn after_death(&mut self, i: usize) {
         let slot = &mut self.slots[i];
-        match slot.worker.next_restart(self.args.max_restarts, self.args.restart_backoff) {
+        match slot
+            .worker
+            .next_restart(self.args.max_restarts, self.args.restart_backoff)
+        {
             Some(backoff) => slot.restart_at = Some(Instant::now() + backoff),
             None => {
                 slot.given_up = true;
-                crate::warn!("secondary {i} is not restarted again: --max-restarts {} reached", self.args.max_restarts);
+                crate::warn!(
+                    "secondary {i} is not restarted again: --max-restarts {} reached",
+                    self.args.max_restarts
+                );
                 // Requests that wait only for this one are failed when no secondary is left.
             }
         }
@@ -717,7 +801,10 @@ impl Server<'_> {
         let now = Instant::now();
         for i in 0..self.slots.len() {
             if self.slots[i].busy.as_ref().is_some_and(|b| b.1 <= now) {
-                let why = format!("hung: no reply within --timeout {:?}; killed", self.args.timeout);
+                let why = format!(
+                    "hung: no reply within --timeout {:?}; killed",
+                    self.args.timeout
+                );
                 self.died(i, &why, true)?;
             }
             if self.slots[i].restart_at.is_some_and(|t| t <= now) && !self.stop {
@@ -752,7 +839,10 @@ impl Server<'_> {
     /// reaped, clients get their pending replies (best effort) and are closed.
     fn shut_down(&mut self) {
         self.notify.stopping();
-        self.ctx.inst.seg.store(Field::PrimaryState, State::Stopping as u64);
+        self.ctx
+            .inst
+            .seg
+            .store(Field::PrimaryState, State::Stopping as u64);
         while let Some(job) = self.queue.pop_front() {
             self.deliver(job, "ERR shutting down".into());
         }

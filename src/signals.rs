@@ -64,13 +64,21 @@ impl SelfPipe {
         let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
             .wrap_err("creating the signal self-pipe")?;
         WRITE_FD.store(write.as_raw_fd(), Ordering::Relaxed);
-        let action = SigAction::new(SigHandler::Handler(on_signal), SaFlags::SA_RESTART, SigSet::empty());
+        let action = SigAction::new(
+            SigHandler::Handler(on_signal),
+            SaFlags::SA_RESTART,
+            SigSet::empty(),
+        );
         for &signal in signals {
             // SAFETY: the handler only calls write(2) on a descriptor that stays open as
             // long as the SelfPipe (stored in the process-wide static until then).
-            unsafe { sigaction(signal, &action) }.wrap_err_with(|| format!("installing a handler for {signal}"))?;
+            unsafe { sigaction(signal, &action) }
+                .wrap_err_with(|| format!("installing a handler for {signal}"))?;
         }
-        Ok(SelfPipe { read, _write: write })
+        Ok(SelfPipe {
+            read,
+            _write: write,
+        })
     }
 
     /// The descriptor to `poll` for readability.

@@ -71,7 +71,12 @@ pub fn describe(status: ExitStatus) -> String {
 
 /// Waits until `child` exits or `deadline` passes (woken by SIGCHLD through `sigs`).
 /// `Ok(None)`: still running at the deadline. Other signals stay noted in `stop`.
-pub fn wait_until(child: &mut Child, deadline: Instant, sigs: &SelfPipe, stop: &mut bool) -> Result<Option<ExitStatus>> {
+pub fn wait_until(
+    child: &mut Child,
+    deadline: Instant,
+    sigs: &SelfPipe,
+    stop: &mut bool,
+) -> Result<Option<ExitStatus>> {
     loop {
         if let Some(status) = child.try_wait().wrap_err("waiting for the secondary")? {
             return Ok(Some(status));

@@ -48,7 +48,12 @@ fn value_of(bucket: usize) -> u64 {
 
 impl Default for Histogram {
     fn default() -> Self {
-        Histogram { counts: vec![0; BUCKETS], total: 0, max: 0, sum: 0 }
+        Histogram {
+            counts: vec![0; BUCKETS],
+            total: 0,
+            max: 0,
+            sum: 0,
+        }
     }
 }
 
@@ -80,7 +85,11 @@ impl Histogram {
             p50: self.quantile(0.50),
             p99: self.quantile(0.99),
             max: self.max,
-            mean: if self.total == 0 { 0 } else { (self.sum / u128::from(self.total)) as u64 },
+            mean: if self.total == 0 {
+                0
+            } else {
+                (self.sum / u128::from(self.total)) as u64
+            },
         }
     }
 }

@@ -102,7 +102,11 @@ impl Summary {
             self.restarts
         )?;
         for d in &self.deaths {
-            writeln!(out, "  secondary {} {} ({}, {})", d.pid, d.how, d.cause, d.during)?;
+            writeln!(
+                out,
+                "  secondary {} {} ({}, {})",
+                d.pid, d.how, d.cause, d.during
+            )?;
         }
         Ok(())
     }

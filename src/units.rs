@@ -138,7 +138,11 @@ mod tests {
     fn segment_size_rules() {
         assert_eq!(parse_segment_size("1M"), Ok(1 << 20));
         assert!(parse_segment_size("100").unwrap_err().contains("page"));
-        assert!(parse_segment_size("4100").unwrap_err().contains("multiple of 8"));
+        assert!(
+            parse_segment_size("4100")
+                .unwrap_err()
+                .contains("multiple of 8")
+        );
         assert!(parse_segment_size("2G").unwrap_err().contains("1G"));
         assert_eq!(parse_segment_size("1G"), Ok(1 << 30));
     }

@@ -88,7 +88,11 @@ impl Worker {
             format!("{}ms", a.start_timeout.as_millis()),
         ];
         if a.serve {
-            v.extend(["--serve".to_string(), "--index".to_string(), self.index.to_string()]);
+            v.extend([
+                "--serve".to_string(),
+                "--index".to_string(),
+                self.index.to_string(),
+            ]);
         }
         match crate::log::level() {
             l if l < 0 => v.push("-q".into()),
@@ -104,10 +108,14 @@ impl Worker {
         let f = self.fields;
         // Reset the secondary's side of the header for the newcomer.
         seg.at(f.pid).store(0, std::sync::atomic::Ordering::Release);
-        seg.at(f.state).store(State::Absent as u64, std::sync::atomic::Ordering::Release);
-        seg.at(f.secondary_sleeping).store(0, std::sync::atomic::Ordering::Release);
-        seg.at(f.reply_seq).store(base, std::sync::atomic::Ordering::Release);
-        seg.at(f.request_seq).store(base, std::sync::atomic::Ordering::Release);
+        seg.at(f.state)
+            .store(State::Absent as u64, std::sync::atomic::Ordering::Release);
+        seg.at(f.secondary_sleeping)
+            .store(0, std::sync::atomic::Ordering::Release);
+        seg.at(f.reply_seq)
+            .store(base, std::sync::atomic::Ordering::Release);
+        seg.at(f.request_seq)
+            .store(base, std::sync::atomic::Ordering::Release);
         let (p2s, s2p) = ctx.inst.paths.fifo_files(self.index);
         let mut from = Reader::open(&ctx.inst.dir, &s2p)?;
         let mut proc = spawn::secondary(&self.secondary_args(ctx))?;
@@ -136,34 +144,89 @@ impl Worker {
                         from.path().display()
                     );
                 }
-                Event::Eof => return self.reap(proc, pid, "it closed its FIFO", during, false, ctx.sigs, stop).map(Some),
+                Event::Eof => {
+                    return self
+                        .reap(
+                            proc,
+                            pid,
+                            "it closed its FIFO",
+                            during,
+                            false,
+                            ctx.sigs,
+                            stop,
+                        )
+                        .map(Some);
+                }
                 Event::TimedOut => {
                     let why = format!("no hello within {:?}", ctx.args.start_timeout);
-                    return self.reap(proc, pid, &why, during, true, ctx.sigs, stop).map(Some);
+                    return self
+                        .reap(proc, pid, &why, during, true, ctx.sigs, stop)
+                        .map(Some);
                 }
                 Event::Woken => {
                     let p = ctx.sigs.drain();
                     *stop |= p.stop();
                     if p.child && proc.try_wait()?.is_some() {
-                        return self.reap(proc, pid, "it exited", during, false, ctx.sigs, stop).map(Some);
+                        return self
+                            .reap(proc, pid, "it exited", during, false, ctx.sigs, stop)
+                            .map(Some);
                     }
                 }
             }
         }
         let Some(to) = Writer::try_open(&ctx.inst.dir, &p2s)? else {
-            return self.reap(proc, pid, "it closed its FIFO", during, false, ctx.sigs, stop).map(Some);
+            return self
+                .reap(
+                    proc,
+                    pid,
+                    "it closed its FIFO",
+                    during,
+                    false,
+                    ctx.sigs,
+                    stop,
+                )
+                .map(Some);
         };
-        if to.send(&Frame::new(Kind::Ready, base), Instant::now() + ctx.args.timeout)? == Sent::PeerGone {
-            return self.reap(proc, pid, "it closed its FIFO", during, false, ctx.sigs, stop).map(Some);
+        if to.send(
+            &Frame::new(Kind::Ready, base),
+            Instant::now() + ctx.args.timeout,
+        )? == Sent::PeerGone
+        {
+            return self
+                .reap(
+                    proc,
+                    pid,
+                    "it closed its FIFO",
+                    during,
+                    false,
+                    ctx.sigs,
+                    stop,
+                )
+                .map(Some);
         }
-        self.live = Some(Live { proc, pid, from, to });
+        self.live = Some(Live {
+            proc,
+            pid,
+            from,
+            to,
+        });
         Ok(None)
     }
 
     /// Reaps the running secondary that died (or kills it first when `kill`, e.g. it
     /// hung) and records how it ended.
-    pub fn bury(&mut self, ctx: &Ctx<'_>, cause: &str, during: &str, kill: bool, stop: &mut bool) -> Result<Death> {
-        let live = self.live.take().ok_or_else(|| eyre!("no secondary {} to reap", self.index))?;
+    pub fn bury(
+        &mut self,
+        ctx: &Ctx<'_>,
+        cause: &str,
+        during: &str,
+        kill: bool,
+        stop: &mut bool,
+    ) -> Result<Death> {
+        let live = self
+            .live
+            .take()
+            .ok_or_else(|| eyre!("no secondary {} to reap", self.index))?;
         self.reap(live.proc, live.pid, cause, during, kill, ctx.sigs, stop)
     }
 
@@ -196,7 +259,13 @@ impl Worker {
             cause: cause.to_string(),
             during: during.to_string(),
         };
-        crate::warn!("secondary {} {} ({}, {})", death.pid, death.how, death.cause, death.during);
+        crate::warn!(
+            "secondary {} {} ({}, {})",
+            death.pid,
+            death.how,
+            death.cause,
+            death.during
+        );
         self.deaths.push(death.clone());
         Ok(death)
     }
@@ -205,7 +274,11 @@ impl Worker {
     /// are spent. Backoff doubles with each recent restart, capped at 5 s.
     pub fn next_restart(&mut self, max: u32, backoff: Duration) -> Option<Duration> {
         let now = Instant::now();
-        while self.restart_times.front().is_some_and(|t| now.duration_since(*t) > RESTART_WINDOW) {
+        while self
+            .restart_times
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > RESTART_WINDOW)
+        {
             self.restart_times.pop_front();
         }
         if self.restart_times.len() >= max as usize {
@@ -219,7 +292,10 @@ impl Worker {
     pub fn note_restart(&mut self, ctx: &Ctx<'_>) {
         self.restart_times.push_back(Instant::now());
         self.restarts += 1;
-        ctx.inst.seg.at(self.fields.restarts).store(self.restarts, std::sync::atomic::Ordering::Release);
+        ctx.inst
+            .seg
+            .at(self.fields.restarts)
+            .store(self.restarts, std::sync::atomic::Ordering::Release);
     }
 
     /// How each death went, for the give-up message.
@@ -233,7 +309,9 @@ impl Worker {
 
     /// The orderly stop: Stop frame, wait for the ack and the exit, reap (kill after `grace`).
     pub fn stop(&mut self, sigs: &SelfPipe, grace: Duration) -> Result<()> {
-        let Some(mut live) = self.live.take() else { return Ok(()) };
+        let Some(mut live) = self.live.take() else {
+            return Ok(());
+        };
         let deadline = Instant::now() + grace;
         if live.to.send(&Frame::new(Kind::Stop, 0), deadline)? == Sent::Ok {
             loop {
@@ -256,7 +334,10 @@ impl Worker {
         let status = match spawn::wait_until(&mut live.proc, deadline, sigs, &mut ignored)? {
             Some(status) => status,
             None => {
-                crate::warn!("secondary {} did not stop within {grace:?}; killed it", live.pid);
+                crate::warn!(
+                    "secondary {} did not stop within {grace:?}; killed it",
+                    live.pid
+                );
                 spawn::kill_and_reap(&mut live.proc)?
             }
         };

@@ -983,7 +983,10 @@ fn inspect_of_a_serving_pool_lists_every_secondary_and_cleanup_removes_its_socke
     let socket = env.runtime_dir.join(format!("{}.sock", env.name));
     let deadline = std::time::Instant::now() + T;
     while !socket.exists() || env.header_field(field::SECONDARY_STATE) != Some(2) {
-        assert!(std::time::Instant::now() < deadline, "the pool did not come up");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pool did not come up"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     let mut client = env.cmd("client");
@@ -995,11 +998,23 @@ fn inspect_of_a_serving_pool_lists_every_secondary_and_cleanup_removes_its_socke
     let doc = inspect_ok(&env);
     assert_jq(&doc, ".instances[0].status == \"running\"");
     assert_jq(&doc, ".instances[0].secondaries | length == 3");
-    assert_jq(&doc, "[.instances[0].secondaries[] | .alive and .state == \"ready\"] | all");
+    assert_jq(
+        &doc,
+        "[.instances[0].secondaries[] | .alive and .state == \"ready\"] | all",
+    );
     assert_jq(&doc, "[.instances[0].secondaries[].index] == [0, 1, 2]");
-    assert_jq(&doc, "[.instances[0].secondaries[].requests_served] | add == 2");
-    assert_jq(&doc, ".instances[0].clients == 0 and .instances[0].queue == 0");
-    assert_jq(&doc, ".instances[0].socket.exists and .instances[0].socket.mode == \"0600\"");
+    assert_jq(
+        &doc,
+        "[.instances[0].secondaries[].requests_served] | add == 2",
+    );
+    assert_jq(
+        &doc,
+        ".instances[0].clients == 0 and .instances[0].queue == 0",
+    );
+    assert_jq(
+        &doc,
+        ".instances[0].socket.exists and .instances[0].socket.mode == \"0600\"",
+    );
     assert_jq(&doc, ".instances[0].fifos | length == 6");
 
     // Killed the hard way, the pool's secondaries exit and cleanup removes the socket too.
@@ -1010,10 +1025,16 @@ fn inspect_of_a_serving_pool_lists_every_secondary_and_cleanup_removes_its_socke
     assert!(kill(primary, libc::SIGKILL));
     let _ = env.take_child(primary).wait();
     for pid in pids {
-        assert!(wait_gone(pid, Duration::from_secs(5)), "secondary {pid} outlived its primary");
+        assert!(
+            wait_gone(pid, Duration::from_secs(5)),
+            "secondary {pid} outlived its primary"
+        );
     }
     assert_jq(&inspect_ok(&env), ".instances[0].status == \"stale\"");
     let report = cleanup_json(&env, &["--name", &env.name]);
-    assert!(removed_paths(&report, &env.name).contains(&socket.display().to_string()), "{report}");
+    assert!(
+        removed_paths(&report, &env.name).contains(&socket.display().to_string()),
+        "{report}"
+    );
     env.assert_no_leftovers();
 }

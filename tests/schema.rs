@@ -11,12 +11,18 @@ use common::{TestEnv, kill, output_within, run, stderr_of};
 const T: Duration = Duration::from_secs(30);
 
 fn validate(schema_file: &str, doc: &[u8]) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema").join(schema_file);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("schema")
+        .join(schema_file);
     let schema: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    let validator = jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{schema_file} is not a valid schema: {e}"));
+    let validator = jsonschema::validator_for(&schema)
+        .unwrap_or_else(|e| panic!("{schema_file} is not a valid schema: {e}"));
     let value: serde_json::Value = serde_json::from_slice(doc)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(doc)));
-    let errors: Vec<String> = validator.iter_errors(&value).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    let errors: Vec<String> = validator
+        .iter_errors(&value)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
     assert!(errors.is_empty(), "{schema_file}: {errors:#?}\n{value:#}");
 }
 
@@ -46,14 +52,20 @@ fn the_serving_summary_inspect_and_cleanup_match_their_schemas() {
     let socket = env.runtime_dir.join(format!("{}.sock", env.name));
     let deadline = std::time::Instant::now() + T;
     while !socket.exists() || env.header_field(common::field::SECONDARY_STATE) != Some(2) {
-        assert!(std::time::Instant::now() < deadline, "the pool did not come up");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pool did not come up"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
-    let out = run({
-        let mut c = env.cmd("client");
-        c.args(["PING", "STATS"]);
-        c
-    }, T);
+    let out = run(
+        {
+            let mut c = env.cmd("client");
+            c.args(["PING", "STATS"]);
+            c
+        },
+        T,
+    );
     assert!(out.status.success(), "{}", stderr_of(&out));
 
     let mut inspect = env.cmd("inspect");
@@ -101,8 +113,20 @@ fn the_schemas_reject_documents_that_break_the_contract() {
         let result = std::panic::catch_unwind(|| validate(schema_file, doc.as_bytes()));
         assert!(result.is_err(), "{schema_file} accepted {doc}");
     };
-    rejects("primary.schema.json", r#"{"schema_version":1,"mode":"rounds"}"#);
-    rejects("inspect.schema.json", r#"{"schema_version":1,"instances":[{"name":"x","status":"alive"}]}"#);
-    rejects("inspect.schema.json", r#"{"schema_version":2,"instances":[]}"#);
-    rejects("cleanup.schema.json", r#"{"schema_version":1,"removed":[{"name":"x"}],"skipped":[],"errors":[]}"#);
+    rejects(
+        "primary.schema.json",
+        r#"{"schema_version":1,"mode":"rounds"}"#,
+    );
+    rejects(
+        "inspect.schema.json",
+        r#"{"schema_version":1,"instances":[{"name":"x","status":"alive"}]}"#,
+    );
+    rejects(
+        "inspect.schema.json",
+        r#"{"schema_version":2,"instances":[]}"#,
+    );
+    rejects(
+        "cleanup.schema.json",
+        r#"{"schema_version":1,"removed":[{"name":"x"}],"skipped":[],"errors":[]}"#,
+    );
 }
