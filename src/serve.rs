@@ -100,12 +100,7 @@ pub struct ServeSummary {
 
 impl ServeSummary {
     pub fn print(&self, json: bool) {
-        let mut out = std::io::stdout().lock();
-        let _ = if json {
-            serde_json::to_writer(&mut out, self)
-                .map_err(std::io::Error::other)
-                .and_then(|()| writeln!(out))
-        } else {
+        crate::summary::print(self, json, |out| {
             writeln!(
                 out,
                 "osps {}: {} requests from {} clients over {} secondaries, {} errors, {} retried, \
@@ -121,7 +116,7 @@ impl ServeSummary {
                 self.restarts,
                 self.stopped_by
             )
-        };
+        });
     }
 }
 

@@ -21,6 +21,23 @@ pub struct Death {
     pub during: String,
 }
 
+/// Writes a summary to stdout, as one JSON line or as text; a closed stdout is not an
+/// error worth failing for (the run itself is over and went as reported by the status).
+pub fn print<T: Serialize>(
+    value: &T,
+    json: bool,
+    text: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) {
+    let mut out = std::io::stdout().lock();
+    let _ = if json {
+        serde_json::to_writer(&mut out, value)
+            .map_err(std::io::Error::other)
+            .and_then(|()| writeln!(out))
+    } else {
+        text(&mut out)
+    };
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
     /// 1: the keys below (see schema/primary.schema.json).
@@ -56,19 +73,11 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Writes the summary to stdout; a closed stdout is not an error worth failing for.
     pub fn print(&self, json: bool) {
-        let mut out = std::io::stdout().lock();
-        let _ = if json {
-            serde_json::to_writer(&mut out, self)
-                .map_err(std::io::Error::other)
-                .and_then(|()| writeln!(out))
-        } else {
-            self.write_text(&mut out)
-        };
+        print(self, json, |out| self.write_text(out));
     }
 
-    fn write_text(&self, out: &mut impl Write) -> std::io::Result<()> {
+    fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
         let l = &self.latency_ns;
         writeln!(
             out,

@@ -8,6 +8,7 @@
 use std::collections::VecDeque;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, ExitStatus};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{Result, bail, eyre};
@@ -107,110 +108,41 @@ impl Worker {
         let seg = &ctx.inst.seg;
         let f = self.fields;
         // Reset the secondary's side of the header for the newcomer.
-        seg.at(f.pid).store(0, std::sync::atomic::Ordering::Release);
-        seg.at(f.state)
-            .store(State::Absent as u64, std::sync::atomic::Ordering::Release);
-        seg.at(f.secondary_sleeping)
-            .store(0, std::sync::atomic::Ordering::Release);
-        seg.at(f.reply_seq)
-            .store(base, std::sync::atomic::Ordering::Release);
-        seg.at(f.request_seq)
-            .store(base, std::sync::atomic::Ordering::Release);
+        for (offset, value) in [
+            (f.pid, 0),
+            (f.state, State::Absent as u64),
+            (f.secondary_sleeping, 0),
+            (f.reply_seq, base),
+            (f.request_seq, base),
+        ] {
+            seg.at(offset).store(value, Ordering::Release);
+        }
         let (p2s, s2p) = ctx.inst.paths.fifo_files(self.index);
-        let mut from = Reader::open(&ctx.inst.dir, &s2p)?;
+        let from = Reader::open(&ctx.inst.dir, &s2p)?;
         let mut proc = spawn::secondary(&self.secondary_args(ctx))?;
         let pid = proc.id();
         self.last_pid = Some(pid);
         crate::debug!("started secondary {} pid {pid}", self.index);
-        let deadline = Instant::now() + ctx.args.start_timeout;
-        let during = "before the handshake";
-        loop {
-            let event = match from.wait(Some(deadline), Some(ctx.sigs.fd())) {
-                Ok(event) => event,
-                Err(e) => {
-                    let _ = spawn::kill_and_reap(&mut proc);
-                    return Err(e);
-                }
-            };
-            match event {
-                Event::Frame(fr) if fr.kind == Kind::Hello && fr.arg == pid => break,
-                Event::Frame(fr) => {
-                    let _ = spawn::kill_and_reap(&mut proc);
-                    bail!(
-                        "unexpected {:?} frame (pid {}) on {} before the hello of our secondary \
-                         pid {pid}: another process writes to our FIFO",
-                        fr.kind,
-                        fr.arg,
-                        from.path().display()
-                    );
-                }
-                Event::Eof => {
-                    return self
-                        .reap(
-                            proc,
-                            pid,
-                            "it closed its FIFO",
-                            during,
-                            false,
-                            ctx.sigs,
-                            stop,
-                        )
-                        .map(Some);
-                }
-                Event::TimedOut => {
-                    let why = format!("no hello within {:?}", ctx.args.start_timeout);
-                    return self
-                        .reap(proc, pid, &why, during, true, ctx.sigs, stop)
-                        .map(Some);
-                }
-                Event::Woken => {
-                    let p = ctx.sigs.drain();
-                    *stop |= p.stop();
-                    if p.child && proc.try_wait()?.is_some() {
-                        return self
-                            .reap(proc, pid, "it exited", during, false, ctx.sigs, stop)
-                            .map(Some);
-                    }
-                }
+        match handshake(ctx, &mut proc, pid, from, &p2s, base, stop) {
+            Ok(Ok((from, to))) => {
+                self.live = Some(Live {
+                    proc,
+                    pid,
+                    from,
+                    to,
+                });
+                Ok(None)
+            }
+            Ok(Err((cause, kill))) => {
+                let during = "before the handshake";
+                self.reap(proc, pid, &cause, during, kill, ctx.sigs, stop)
+                    .map(Some)
+            }
+            Err(e) => {
+                let _ = spawn::kill_and_reap(&mut proc);
+                Err(e)
             }
         }
-        let Some(to) = Writer::try_open(&ctx.inst.dir, &p2s)? else {
-            return self
-                .reap(
-                    proc,
-                    pid,
-                    "it closed its FIFO",
-                    during,
-                    false,
-                    ctx.sigs,
-                    stop,
-                )
-                .map(Some);
-        };
-        if to.send(
-            &Frame::new(Kind::Ready, base),
-            Instant::now() + ctx.args.timeout,
-        )? == Sent::PeerGone
-        {
-            return self
-                .reap(
-                    proc,
-                    pid,
-                    "it closed its FIFO",
-                    during,
-                    false,
-                    ctx.sigs,
-                    stop,
-                )
-                .map(Some);
-        }
-        self.live = Some(Live {
-            proc,
-            pid,
-            from,
-            to,
-        });
-        Ok(None)
     }
 
     /// Reaps the running secondary that died (or kills it first when `kill`, e.g. it
@@ -295,7 +227,7 @@ impl Worker {
         ctx.inst
             .seg
             .at(self.fields.restarts)
-            .store(self.restarts, std::sync::atomic::Ordering::Release);
+            .store(self.restarts, Ordering::Release);
     }
 
     /// How each death went, for the give-up message.
@@ -355,4 +287,50 @@ impl Worker {
             }
         }
     }
+}
+
+/// Hello from the new secondary (checked to be our child), then our Ready with the base
+/// turn. `Ok(Err((cause, kill)))`: the secondary died or hung (kill it when `kill`).
+fn handshake(
+    ctx: &Ctx<'_>,
+    proc: &mut Child,
+    pid: u32,
+    mut from: Reader,
+    p2s: &str,
+    base: u64,
+    stop: &mut bool,
+) -> Result<std::result::Result<(Reader, Writer), (String, bool)>> {
+    let deadline = Instant::now() + ctx.args.start_timeout;
+    loop {
+        match from.wait(Some(deadline), Some(ctx.sigs.fd()))? {
+            Event::Frame(fr) if fr.kind == Kind::Hello && fr.arg == pid => break,
+            Event::Frame(fr) => bail!(
+                "unexpected {:?} frame (pid {}) on {} before the hello of our secondary pid \
+                 {pid}: another process writes to our FIFO",
+                fr.kind,
+                fr.arg,
+                from.path().display()
+            ),
+            Event::Eof => return Ok(Err(("it closed its FIFO".into(), false))),
+            Event::TimedOut => {
+                let why = format!("no hello within {:?}", ctx.args.start_timeout);
+                return Ok(Err((why, true)));
+            }
+            Event::Woken => {
+                let p = ctx.sigs.drain();
+                *stop |= p.stop();
+                if p.child && proc.try_wait()?.is_some() {
+                    return Ok(Err(("it exited".into(), false)));
+                }
+            }
+        }
+    }
+    let Some(to) = Writer::try_open(&ctx.inst.dir, p2s)? else {
+        return Ok(Err(("it closed its FIFO".into(), false)));
+    };
+    let ready = Frame::new(Kind::Ready, base);
+    if to.send(&ready, Instant::now() + ctx.args.timeout)? == Sent::PeerGone {
+        return Ok(Err(("it closed its FIFO".into(), false)));
+    }
+    Ok(Ok((from, to)))
 }
