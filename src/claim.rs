@@ -24,38 +24,94 @@ use crate::segment;
 /// How many secondaries' FIFO pairs an instance can have (the first one is index 0).
 pub const MAX_SECONDARIES: usize = 64;
 
-/// Takes the instance name for a new primary, recovering a stale instance on the way.
-pub fn claim(dir: &RuntimeDir, paths: &Paths) -> Result<InstanceLock> {
-    for _ in 0..50 {
+/// How long to wait for another `osps cleanup` holding the name to finish.
+const CONCURRENT_WAIT: Duration = Duration::from_secs(5);
+/// How often to retry when the lock file appears and disappears under us.
+const ATTEMPTS: usize = 50;
+
+/// Who owns the instance's name after [`own`].
+pub enum Owner {
+    /// We created the lock file: the instance had none.
+    Created(InstanceLock),
+    /// We took the lock of an existing file nobody held: its primary died.
+    Taken(InstanceLock),
+    /// A live process holds it (a primary, or a cleanup that did not finish in time).
+    Held(Option<i32>),
+}
+
+/// Takes the instance's name: creates the lock file, or takes the lock of an existing one
+/// nobody holds. A concurrent `osps cleanup` holding it is waited for (briefly).
+pub fn own(dir: &RuntimeDir, paths: &Paths) -> Result<Owner> {
+    for _ in 0..ATTEMPTS {
         if let Some(lock) = InstanceLock::create(dir, paths)? {
-            // We own the name. Objects without a lock file were left by a crash.
-            return match remove_leftovers(dir, paths, false) {
-                Ok(removed) => {
-                    if !removed.is_empty() {
-                        crate::warn!(
-                            "instance {} had leftovers of a crash without a lock file; removed {}",
-                            paths.name,
-                            join(&removed)
-                        );
-                    }
-                    Ok(lock)
-                }
-                Err(e) => {
-                    let _ = lock.remove(dir);
-                    Err(e)
-                }
-            };
+            return Ok(Owner::Created(lock));
         }
         match InstanceLock::take_existing(dir, paths)? {
-            Existing::Missing => continue,
-            Existing::Held { pid } => bail!(
+            Existing::Missing => {}
+            Existing::Stale(lock) => return Ok(Owner::Taken(lock)),
+            Existing::Held { pid } if is_cleanup(pid) => {
+                if !wait_released(dir, paths) {
+                    return Ok(Owner::Held(pid));
+                }
+            }
+            Existing::Held { pid } => return Ok(Owner::Held(pid)),
+        }
+    }
+    bail!(
+        "the lock file {} kept appearing and disappearing (osps starting or cleaning up at \
+         the same moment?); try again",
+        paths.in_dir(&paths.lock_file()).display()
+    )
+}
+
+/// Whether the process holding a lock is an `osps cleanup` (worth waiting for).
+pub fn is_cleanup(pid: Option<i32>) -> bool {
+    pid.and_then(procfs::subcommand).is_some_and(|s| s == "cleanup")
+}
+
+/// Waits until nobody holds the instance's lock; false when that takes too long.
+fn wait_released(dir: &RuntimeDir, paths: &Paths) -> bool {
+    let deadline = Instant::now() + CONCURRENT_WAIT;
+    while Instant::now() < deadline {
+        if !InstanceLock::probe(dir, paths).held {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+/// Takes the instance name for a new primary, recovering a stale instance on the way.
+pub fn claim(dir: &RuntimeDir, paths: &Paths) -> Result<InstanceLock> {
+    for _ in 0..ATTEMPTS {
+        match own(dir, paths)? {
+            Owner::Created(lock) => {
+                // We own the name. Objects without a lock file were left by a crash.
+                return match remove_leftovers(dir, paths, false) {
+                    Ok(removed) => {
+                        if !removed.is_empty() {
+                            crate::warn!(
+                                "instance {} had leftovers of a crash without a lock file; removed {}",
+                                paths.name,
+                                join(&removed)
+                            );
+                        }
+                        Ok(lock)
+                    }
+                    Err(e) => {
+                        let _ = lock.remove(dir);
+                        Err(e)
+                    }
+                };
+            }
+            Owner::Held(pid) => bail!(
                 "instance {} is already running (primary pid {}); stop it first (`kill {}`) or \
                  choose another --name",
                 paths.name,
                 pid.map_or("unknown".into(), |p| p.to_string()),
                 pid.map_or("PID".into(), |p| p.to_string()),
             ),
-            Existing::Stale(lock) => {
+            Owner::Taken(lock) => {
                 let removed = remove_leftovers(dir, paths, false)?;
                 let lock_path = lock.path().to_path_buf();
                 lock.remove(dir)?;

@@ -11,9 +11,8 @@
 //! and then finds nothing left, which is not an error.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
-use color_eyre::eyre::{Result, bail};
+use color_eyre::eyre::Result;
 use nix::errno::Errno;
 use serde::Serialize;
 
@@ -21,20 +20,14 @@ use crate::claim;
 use crate::cli::CleanupArgs;
 use crate::exit::{self, Exit};
 use crate::inspect;
-use crate::lockfile::{Existing, InstanceLock};
+use crate::lockfile::InstanceLock;
 use crate::names::{self, InstanceName, Paths};
 use crate::owned::{self, Kind};
-use crate::procfs;
 use crate::rundir::RuntimeDir;
 use crate::segment;
 
 /// The version of the `--json` report's shape.
 pub const SCHEMA_VERSION: u32 = 1;
-/// How long to wait for another cleanup holding an instance's lock to finish with it
-/// (stopping an orphan takes up to a second of grace).
-const CONCURRENT_WAIT: Duration = Duration::from_secs(5);
-/// How often to retry taking a lock file that keeps appearing and disappearing.
-const ATTEMPTS: usize = 50;
 
 /// What happened to one instance.
 #[derive(Debug, PartialEq, Eq)]
@@ -115,10 +108,10 @@ fn clean(dir: &RuntimeDir, paths: &Paths) -> Outcome {
     if let Err(e) = check_ours(dir, paths) {
         return Outcome::Skipped(format!("{e:#}"));
     }
-    match own(dir, paths) {
-        Ok(Owner::Created(lock)) => remove(dir, paths, lock, false),
-        Ok(Owner::Taken(lock)) => remove(dir, paths, lock, true),
-        Ok(Owner::Held(pid)) => Outcome::Skipped(held_reason(paths, pid)),
+    match claim::own(dir, paths) {
+        Ok(claim::Owner::Created(lock)) => remove(dir, paths, lock, false),
+        Ok(claim::Owner::Taken(lock)) => remove(dir, paths, lock, true),
+        Ok(claim::Owner::Held(pid)) => Outcome::Skipped(held_reason(paths, pid)),
         Err(e) => Outcome::Failed(format!("{e:#}")),
     }
 }
@@ -167,7 +160,7 @@ fn plan_segment(paths: &Paths) -> Result<Vec<PathBuf>> {
 /// `F_GETLK`, so a running instance is never even briefly locked by us.
 fn running(dir: &RuntimeDir, paths: &Paths) -> Option<Outcome> {
     let probe = InstanceLock::probe(dir, paths);
-    (probe.held && !is_cleanup(probe.pid)).then(|| Outcome::Skipped(held_reason(paths, probe.pid)))
+    (probe.held && !claim::is_cleanup(probe.pid)).then(|| Outcome::Skipped(held_reason(paths, probe.pid)))
 }
 
 fn held_reason(paths: &Paths, pid: Option<i32>) -> String {
@@ -178,12 +171,6 @@ fn held_reason(paths: &Paths, pid: Option<i32>) -> String {
     )
 }
 
-/// Whether the process holding a lock is another `osps cleanup` (worth waiting for).
-fn is_cleanup(pid: Option<i32>) -> bool {
-    pid.and_then(procfs::subcommand)
-        .is_some_and(|s| s == "cleanup")
-}
-
 /// Checks, without owning or changing anything, that every object of the instance is
 /// provably ours, and lists them (the lock file aside).
 fn check_ours(dir: &RuntimeDir, paths: &Paths) -> Result<Vec<PathBuf>> {
@@ -192,52 +179,6 @@ fn check_ours(dir: &RuntimeDir, paths: &Paths) -> Result<Vec<PathBuf>> {
         owned::check(&st, &paths.in_dir(&lock), Kind::Regular, 0o600)?;
     }
     claim::remove_leftovers(dir, paths, true)
-}
-
-/// Who owns the instance's name after [`own`].
-enum Owner {
-    /// We created the lock file: the instance had none.
-    Created(InstanceLock),
-    /// We took the lock of an existing file nobody held: its primary died.
-    Taken(InstanceLock),
-    /// A live process holds it (a primary, or a cleanup that did not finish in time).
-    Held(Option<i32>),
-}
-
-/// Takes the instance's name the way a starting primary does.
-fn own(dir: &RuntimeDir, paths: &Paths) -> Result<Owner> {
-    for _ in 0..ATTEMPTS {
-        if let Some(lock) = InstanceLock::create(dir, paths)? {
-            return Ok(Owner::Created(lock));
-        }
-        match InstanceLock::take_existing(dir, paths)? {
-            Existing::Missing => {}
-            Existing::Stale(lock) => return Ok(Owner::Taken(lock)),
-            Existing::Held { pid } if is_cleanup(pid) => {
-                if !wait_released(dir, paths) {
-                    return Ok(Owner::Held(pid));
-                }
-            }
-            Existing::Held { pid } => return Ok(Owner::Held(pid)),
-        }
-    }
-    bail!(
-        "the lock file {} kept appearing and disappearing (osps starting or cleaning up at \
-         the same moment?); run osps cleanup again",
-        paths.in_dir(&paths.lock_file()).display()
-    )
-}
-
-/// Waits until nobody holds the instance's lock; false when that takes too long.
-fn wait_released(dir: &RuntimeDir, paths: &Paths) -> bool {
-    let deadline = Instant::now() + CONCURRENT_WAIT;
-    while Instant::now() < deadline {
-        if !InstanceLock::probe(dir, paths).held {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    false
 }
 
 /// Removes the objects of an instance whose name we own, then the lock file. `existed`:

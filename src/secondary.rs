@@ -18,7 +18,7 @@ use crate::cli::SecondaryArgs;
 use crate::exit::Exit;
 use crate::fifo::{Event, Reader, Sent, Writer};
 use crate::frame::{Frame, Kind};
-use crate::header::{self, State, WorkerFields};
+use crate::header::{self, Field, State, WorkerFields};
 use crate::names::{Paths, default_runtime_dir};
 use crate::payload;
 use crate::protocol;
@@ -47,6 +47,9 @@ pub fn run(args: &SecondaryArgs) -> Result<Exit> {
     })?;
     let seg = Segment::attach(&paths)
         .wrap_err_with(|| format!("attaching to instance {}", paths.name))?;
+    // Started by the primary (fork + exec) when our parent is the primary of the header.
+    let ppid = nix::unistd::getppid().as_raw();
+    let parent = (u64::try_from(ppid).ok() == Some(seg.load(Field::PrimaryPid))).then_some(ppid);
     let index = args.index as usize;
     let workers = seg.workers();
     if index >= workers {
@@ -109,6 +112,7 @@ pub fn run(args: &SecondaryArgs) -> Result<Exit> {
         args,
         fields: f,
         base,
+        parent,
     };
     let served = if args.serve {
         let slot = seg.slot(index, workers);
@@ -207,9 +211,16 @@ struct Link<'a> {
     args: &'a SecondaryArgs,
     fields: WorkerFields,
     base: u64,
+    /// The primary that started us (fork + exec), if it did; `None` when run by hand.
+    parent: Option<i32>,
 }
 
 impl Link<'_> {
+    /// Whether the primary that started us is still our parent (it is alive).
+    fn primary_alive(&self) -> bool {
+        self.parent.is_some_and(|p| nix::unistd::getppid().as_raw() == p)
+    }
+
     /// Takes turns until the primary's Stop: `work` does the turn's work in the segment
     /// and returns the reply length.
     fn serve(
@@ -273,9 +284,14 @@ impl Link<'_> {
                 ),
                 Wait::Woken => {
                     if self.sigs.drain().terminate {
-                        bail!(
-                            "stopped by SIGTERM (the primary is gone, or someone asked us to stop)"
-                        );
+                        // A SIGTERM sent to the whole process group (kill -- -PGID, systemd)
+                        // also reaches the primary, which stops us in order: wait for it.
+                        // Its death (PR_SET_PDEATHSIG) or a SIGTERM without a primary ends us.
+                        if self.primary_alive() {
+                            crate::debug!("SIGTERM while our primary lives: waiting for its stop");
+                        } else {
+                            bail!("stopped by SIGTERM (the primary is gone, or someone asked us to stop)");
+                        }
                     }
                 }
                 Wait::TimedOut => {}

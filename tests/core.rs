@@ -351,3 +351,33 @@ fn the_header_reports_both_pids_and_growing_counters() {
     assert!(kill(primary, libc::SIGTERM));
     let _ = output_within(env.take_child(primary), T);
 }
+
+#[test]
+fn sigterm_to_the_whole_process_group_stops_both_in_order() {
+    // kill -- -PGID, systemd's default KillMode and a shell's `kill %1` all signal every
+    // process of the group: the secondary must wait for the primary's orderly stop.
+    for sync in ["fifo", "adaptive"] {
+        for _ in 0..3 {
+            let env = TestEnv::new("pgterm");
+            let mut cmd = env.cmd("primary");
+            cmd.args(["--rounds", "100000000", "--json", "--sync", sync]).process_group(0);
+            let child = cmd
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let pgid = child.id();
+            env.wait_secondary(T);
+            env.wait_rounds(100, T);
+            // SAFETY: kill(2) on a process group we created.
+            assert_eq!(unsafe { libc::kill(-(pgid as i32), libc::SIGTERM) }, 0);
+            let out = output_within(child, T);
+            assert!(out.status.success(), "{sync}: {}", stderr_of(&out));
+            let v = json(&out);
+            assert_eq!(v["stopped_by"], "signal", "{v}");
+            assert_eq!(v["rounds_failed"], 0, "{sync}: {v}");
+            assert_eq!(v["secondary_exit"], 0, "{sync}: {v}");
+            env.assert_no_leftovers();
+        }
+    }
+}
