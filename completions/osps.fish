@@ -25,7 +25,7 @@ function __fish_osps_using_subcommand
 end
 
 complete -c osps -n "__fish_osps_needs_command" -s v -l verbose -d 'More detail on stderr (repeat for more)'
-complete -c osps -n "__fish_osps_needs_command" -s q -l quiet -d 'Only errors on stderr'
+complete -c osps -n "__fish_osps_needs_command" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c osps -n "__fish_osps_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c osps -n "__fish_osps_needs_command" -s V -l version -d 'Print version'
 complete -c osps -n "__fish_osps_needs_command" -f -a "primary" -d 'Create the segment and FIFOs, start the secondary, run rounds, stop in order.'
@@ -56,7 +56,7 @@ complete -c osps -n "__fish_osps_using_subcommand primary" -l json -d 'Print the
 complete -c osps -n "__fish_osps_using_subcommand primary" -l serve -d 'Serve clients (see osps-client(1)) on RUNDIR/NAME.sock instead of running rounds'
 complete -c osps -n "__fish_osps_using_subcommand primary" -l tcp-any -d 'Allow --tcp to bind a non-loopback address'
 complete -c osps -n "__fish_osps_using_subcommand primary" -s v -l verbose -d 'More detail on stderr (repeat for more)'
-complete -c osps -n "__fish_osps_using_subcommand primary" -s q -l quiet -d 'Only errors on stderr'
+complete -c osps -n "__fish_osps_using_subcommand primary" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c osps -n "__fish_osps_using_subcommand primary" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c osps -n "__fish_osps_using_subcommand primary" -s V -l version -d 'Print version'
 complete -c osps -n "__fish_osps_using_subcommand secondary" -l runtime-dir -d 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]' -r -F
@@ -68,14 +68,14 @@ complete -c osps -n "__fish_osps_using_subcommand secondary" -l index -d 'Which 
 complete -c osps -n "__fish_osps_using_subcommand secondary" -s n -l name -d 'Instance name: 1 to 64 of A-Z a-z 0-9 _ - (not starting with -)' -r -f -a "(__fish_osps_instance_names)"
 complete -c osps -n "__fish_osps_using_subcommand secondary" -l serve -d 'Answer client requests (the primary\'s --serve mode) instead of reversing payloads'
 complete -c osps -n "__fish_osps_using_subcommand secondary" -s v -l verbose -d 'More detail on stderr (repeat for more)'
-complete -c osps -n "__fish_osps_using_subcommand secondary" -s q -l quiet -d 'Only errors on stderr'
+complete -c osps -n "__fish_osps_using_subcommand secondary" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c osps -n "__fish_osps_using_subcommand secondary" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c osps -n "__fish_osps_using_subcommand secondary" -s V -l version -d 'Print version'
 complete -c osps -n "__fish_osps_using_subcommand inspect" -l runtime-dir -d 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]' -r -F
 complete -c osps -n "__fish_osps_using_subcommand inspect" -s n -l name -d 'Only this instance (default: every instance of the current user)' -r -f -a "(__fish_osps_instance_names)"
 complete -c osps -n "__fish_osps_using_subcommand inspect" -l compact -d 'One line instead of pretty-printed JSON'
 complete -c osps -n "__fish_osps_using_subcommand inspect" -s v -l verbose -d 'More detail on stderr (repeat for more)'
-complete -c osps -n "__fish_osps_using_subcommand inspect" -s q -l quiet -d 'Only errors on stderr'
+complete -c osps -n "__fish_osps_using_subcommand inspect" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c osps -n "__fish_osps_using_subcommand inspect" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c osps -n "__fish_osps_using_subcommand inspect" -s V -l version -d 'Print version'
 complete -c osps -n "__fish_osps_using_subcommand cleanup" -l runtime-dir -d 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]' -r -F
@@ -83,7 +83,7 @@ complete -c osps -n "__fish_osps_using_subcommand cleanup" -s n -l name -d 'Only
 complete -c osps -n "__fish_osps_using_subcommand cleanup" -l dry-run -d 'Say what would be removed, change nothing'
 complete -c osps -n "__fish_osps_using_subcommand cleanup" -l json -d 'Print the report as JSON on stdout'
 complete -c osps -n "__fish_osps_using_subcommand cleanup" -s v -l verbose -d 'More detail on stderr (repeat for more)'
-complete -c osps -n "__fish_osps_using_subcommand cleanup" -s q -l quiet -d 'Only errors on stderr'
+complete -c osps -n "__fish_osps_using_subcommand cleanup" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c osps -n "__fish_osps_using_subcommand cleanup" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c osps -n "__fish_osps_using_subcommand cleanup" -s V -l version -d 'Print version'
 complete -c osps -n "__fish_osps_using_subcommand client" -l runtime-dir -d 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]' -r -F
@@ -92,7 +92,7 @@ complete -c osps -n "__fish_osps_using_subcommand client" -l tcp -d 'Connect ove
 complete -c osps -n "__fish_osps_using_subcommand client" -l timeout -d 'How long to wait for each reply' -r
 complete -c osps -n "__fish_osps_using_subcommand client" -s n -l name -d 'Instance name: 1 to 64 of A-Z a-z 0-9 _ - (not starting with -)' -r -f -a "(__fish_osps_instance_names)"
 complete -c osps -n "__fish_osps_using_subcommand client" -s v -l verbose -d 'More detail on stderr (repeat for more)'
-complete -c osps -n "__fish_osps_using_subcommand client" -s q -l quiet -d 'Only errors on stderr'
+complete -c osps -n "__fish_osps_using_subcommand client" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c osps -n "__fish_osps_using_subcommand client" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c osps -n "__fish_osps_using_subcommand client" -s V -l version -d 'Print version'
 complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary secondary inspect cleanup client help" -f -a "primary" -d 'Create the segment and FIFOs, start the secondary, run rounds, stop in order.'

@@ -66,7 +66,8 @@ pub fn own(dir: &RuntimeDir, paths: &Paths) -> Result<Owner> {
 
 /// Whether the process holding a lock is an `osps cleanup` (worth waiting for).
 pub fn is_cleanup(pid: Option<i32>) -> bool {
-    pid.and_then(procfs::subcommand).is_some_and(|s| s == "cleanup")
+    pid.and_then(procfs::subcommand)
+        .is_some_and(|s| s == "cleanup")
 }
 
 /// Waits until nobody holds the instance's lock; false when that takes too long.

@@ -160,7 +160,8 @@ fn plan_segment(paths: &Paths) -> Result<Vec<PathBuf>> {
 /// `F_GETLK`, so a running instance is never even briefly locked by us.
 fn running(dir: &RuntimeDir, paths: &Paths) -> Option<Outcome> {
     let probe = InstanceLock::probe(dir, paths);
-    (probe.held && !claim::is_cleanup(probe.pid)).then(|| Outcome::Skipped(held_reason(paths, probe.pid)))
+    (probe.held && !claim::is_cleanup(probe.pid))
+        .then(|| Outcome::Skipped(held_reason(paths, probe.pid)))
 }
 
 fn held_reason(paths: &Paths, pid: Option<i32>) -> String {

@@ -30,7 +30,7 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
-    /// Only errors on stderr
+    /// Only warnings and errors on stderr
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
@@ -164,7 +164,7 @@ pub struct PrimaryArgs {
     pub max_clients: u32,
 
     /// With --serve, how many requests may wait for a free secondary; beyond, "ERR busy"
-    #[arg(long, default_value_t = 4096, value_name = "N")]
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
     pub queue: u32,
 }
 

@@ -65,12 +65,26 @@ impl Instance {
         let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
         let bound = std::os::unix::net::UnixListener::bind(&path);
         nix::sys::stat::umask(old);
-        let listener = bound.wrap_err_with(|| {
-            format!(
-                "listening on {}: remove what a crash left with `osps cleanup`",
-                path.display()
-            )
-        })?;
+        let listener = match bound {
+            Ok(listener) => listener,
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                return Err(e).wrap_err_with(|| {
+                    format!(
+                        "listening on {}: remove what a crash left with `osps cleanup`",
+                        path.display()
+                    )
+                });
+            }
+            Err(e) => {
+                return Err(e).wrap_err_with(|| {
+                    format!(
+                        "listening on {} (a socket path has at most 107 bytes: a shorter \
+                         --runtime-dir or --name may help)",
+                        path.display()
+                    )
+                });
+            }
+        };
         self.socket = Some(file.clone());
         let st = self
             .dir

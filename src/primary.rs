@@ -50,10 +50,7 @@ pub fn run(args: &PrimaryArgs) -> Result<Exit> {
     }
     if args.serve {
         serve::check_tcp(args)?;
-        serve::check_slots(
-            args,
-            args.size - crate::header::header_len_for(args.secondaries as usize) as u64,
-        )?;
+        serve::check_slots(args)?;
     }
     signals::ignore(Signal::SIGPIPE)?;
     let sigs = SelfPipe::install(&[Signal::SIGINT, Signal::SIGTERM, Signal::SIGCHLD])?;
@@ -69,7 +66,9 @@ pub fn run(args: &PrimaryArgs) -> Result<Exit> {
     let mut instance = Instance::create(paths, args.size, workers)
         .wrap_err_with(|| format!("starting instance {}", args.instance.name))?;
     if args.serve {
-        let result = serve::run(args, &mut instance, &sigs);
+        // As in the rounds mode: a segment truncated or removed under us is the cause.
+        let result = serve::run(args, &mut instance, &sigs)
+            .map_err(|e| instance.seg.check_intact().err().unwrap_or(e));
         let state = if result.is_ok() {
             State::Stopped
         } else {
@@ -223,7 +222,8 @@ impl<'a> Run<'a> {
                         let restarted = self.restart()?;
                         if retry || !restarted {
                             self.failed += 1;
-                            self.ctx.inst.seg.store(Field::RoundsFailed, self.failed);
+                            let lost = self.failed + self.corruptions;
+                            self.ctx.inst.seg.store(Field::RoundsFailed, lost);
                         }
                         if !restarted {
                             return Ok(());

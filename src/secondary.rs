@@ -218,7 +218,8 @@ struct Link<'a> {
 impl Link<'_> {
     /// Whether the primary that started us is still our parent (it is alive).
     fn primary_alive(&self) -> bool {
-        self.parent.is_some_and(|p| nix::unistd::getppid().as_raw() == p)
+        self.parent
+            .is_some_and(|p| nix::unistd::getppid().as_raw() == p)
     }
 
     /// Takes turns until the primary's Stop: `work` does the turn's work in the segment
@@ -290,7 +291,9 @@ impl Link<'_> {
                         if self.primary_alive() {
                             crate::debug!("SIGTERM while our primary lives: waiting for its stop");
                         } else {
-                            bail!("stopped by SIGTERM (the primary is gone, or someone asked us to stop)");
+                            bail!(
+                                "stopped by SIGTERM (the primary is gone, or someone asked us to stop)"
+                            );
                         }
                     }
                 }

@@ -28,6 +28,8 @@ use crate::sigbus;
 /// A mapped segment (read-write).
 #[derive(Debug)]
 pub struct Segment {
+    // Fields drop in order: unregister the SIGBUS guard before the mapping goes away.
+    _guard: sigbus::Guard,
     map: MmapRaw,
     file: File,
     size: u64,
@@ -36,7 +38,6 @@ pub struct Segment {
     data_size: usize,
     path: PathBuf,
     shm_name: String,
-    _guard: sigbus::Guard,
 }
 
 /// The data area, as a raw pointer and a length: never a slice, since the peer can write it.
@@ -106,7 +107,8 @@ impl Segment {
         path: &std::path::Path,
         name: &str,
     ) -> Result<Segment> {
-        let st = fstat(&file).wrap_err("checking the new segment")?;
+        let st = fstat(&file)
+            .wrap_err_with(|| format!("checking the new segment {}", path.display()))?;
         owned::check(&st, path, Kind::Regular, 0o600)?;
         let header_len = header::header_len_for(workers.clamp(1, header::MAX_WORKERS));
         if (header_len as u64) >= size {

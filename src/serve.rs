@@ -62,7 +62,18 @@ pub fn check_tcp(args: &PrimaryArgs) -> Result<()> {
 }
 
 /// The slot size every secondary needs: the longest line, plus room for its newline.
-pub fn check_slots(args: &PrimaryArgs, data_size: u64) -> Result<()> {
+pub fn check_slots(args: &PrimaryArgs) -> Result<()> {
+    let header = crate::header::header_len_for(args.secondaries as usize) as u64;
+    let Some(data_size) = args.size.checked_sub(header) else {
+        return Err(coded(
+            Exit::Usage,
+            format!(
+                "--size {} cannot even hold the header of {} secondaries ({header} bytes); \
+                 raise --size",
+                args.size, args.secondaries
+            ),
+        ));
+    };
     let slot = (data_size / u64::from(args.secondaries)) & !63;
     if slot < args.max_line + 1 {
         return Err(coded(
@@ -759,6 +770,8 @@ impl Server<'_> {
             .worker
             .bury(&self.ctx, cause, &during, kill, &mut stop)?;
         self.stop = stop;
+        // A secondary that died of a truncated or removed segment would only die again.
+        self.ctx.inst.seg.check_intact()?;
         if let Some((mut job, _)) = self.slots[i].busy.take() {
             if job.failed_on.is_none() {
                 job.failed_on = Some(i);

@@ -14,6 +14,8 @@ const SLOTS: usize = 8;
 static BASES: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
 static LENS: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
 static FAULTS: AtomicUsize = AtomicUsize::new(0);
+/// The page size, read once at install so the handler makes no library call for it.
+static PAGE: AtomicUsize = AtomicUsize::new(4096);
 static INSTALL: Once = Once::new();
 
 /// A registered mapping; dropping it unregisters the range.
@@ -54,6 +56,13 @@ pub fn faults() -> usize {
 }
 
 fn install() {
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if let Ok(page) = usize::try_from(page) {
+        if page.is_power_of_two() {
+            PAGE.store(page, Ordering::SeqCst);
+        }
+    }
     // SAFETY: we fill a zeroed sigaction with a valid handler of the SA_SIGINFO form.
     unsafe {
         let mut action: libc::sigaction = std::mem::zeroed();
@@ -73,11 +82,11 @@ extern "C" fn on_sigbus(_signal: libc::c_int, info: *mut libc::siginfo_t, _ctx: 
         let base = BASES[i].load(Ordering::SeqCst);
         let len = LENS[i].load(Ordering::SeqCst);
         if base != 0 && addr >= base && addr < base.saturating_add(len) {
-            // SAFETY: sysconf and mmap are plain syscalls (async-signal-safe in practice);
+            // SAFETY: mmap is a plain syscall (async-signal-safe in practice);
             // the page lies inside a mapping we own and registered, so replacing it with
             // an anonymous page affects nothing but that mapping.
             unsafe {
-                let page = libc::sysconf(libc::_SC_PAGESIZE).max(4096) as usize;
+                let page = PAGE.load(Ordering::SeqCst);
                 let start = addr & !(page - 1);
                 let p = libc::mmap(
                     start as *mut libc::c_void,

@@ -58,6 +58,13 @@ pub struct SelfPipe {
     _write: OwnedFd,
 }
 
+impl Drop for SelfPipe {
+    fn drop(&mut self) {
+        // The handler must never write to a descriptor number that may be reused.
+        WRITE_FD.store(-1, Ordering::Relaxed);
+    }
+}
+
 impl SelfPipe {
     /// Routes `signals` into a new self-pipe (one per process).
     pub fn install(signals: &[Signal]) -> Result<SelfPipe> {

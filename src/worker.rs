@@ -86,7 +86,7 @@ impl Worker {
             "--spin".to_string(),
             format!("{}ns", a.spin.as_nanos()),
             "--start-timeout".to_string(),
-            format!("{}ms", a.start_timeout.as_millis()),
+            format!("{}ns", a.start_timeout.as_nanos()),
         ];
         if a.serve {
             v.extend([
@@ -244,6 +244,17 @@ impl Worker {
         let Some(mut live) = self.live.take() else {
             return Ok(());
         };
+        let result = self.stop_live(&mut live, sigs, grace);
+        if result.is_err() {
+            // Whatever went wrong, the child is neither left running nor unreaped.
+            if let Ok(status) = spawn::kill_and_reap(&mut live.proc) {
+                self.last_status = Some(status);
+            }
+        }
+        result
+    }
+
+    fn stop_live(&mut self, live: &mut Live, sigs: &SelfPipe, grace: Duration) -> Result<()> {
         let deadline = Instant::now() + grace;
         if live.to.send(&Frame::new(Kind::Stop, 0), deadline)? == Sent::Ok {
             loop {

@@ -360,7 +360,8 @@ fn sigterm_to_the_whole_process_group_stops_both_in_order() {
         for _ in 0..3 {
             let env = TestEnv::new("pgterm");
             let mut cmd = env.cmd("primary");
-            cmd.args(["--rounds", "100000000", "--json", "--sync", sync]).process_group(0);
+            cmd.args(["--rounds", "100000000", "--json", "--sync", sync])
+                .process_group(0);
             let child = cmd
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())

@@ -1136,3 +1136,29 @@ fn a_killed_primary_takes_its_secondaries_along_and_cleanup_removes_the_socket()
     assert!(stdout_of(&out).contains(".sock"), "{}", stdout_of(&out));
     assert_nothing_left(&env);
 }
+
+#[test]
+fn impossible_pool_sizes_and_an_empty_queue_are_usage_errors() {
+    let env = TestEnv::new("poolusage");
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--secondaries", "64", "--size", "4096"],
+            "cannot even hold the header",
+        ),
+        (&["--secondaries", "65"], "65"),
+        (&["--queue", "0"], "0"),
+        (&["--max-line", "1M", "--size", "1M"], "does not fit"),
+    ];
+    for (args, needle) in cases {
+        let mut cmd = env.cmd("primary");
+        cmd.arg("--serve").args(*args);
+        let out = run(cmd, T);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr_of(&out));
+        assert!(
+            stderr_of(&out).contains(needle),
+            "{args:?}: {}",
+            stderr_of(&out)
+        );
+        env.assert_no_leftovers();
+    }
+}

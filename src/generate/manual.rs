@@ -632,10 +632,12 @@ fn secondary() -> Page {
             P(
                 "It ignores SIGINT: a Ctrl-C in a terminal signals the whole foreground process \
                group, and only the primary acts on it, stopping the secondary in order. \
-               SIGTERM stops it. When its primary disappears (end of file on p2s, `EPIPE` on \
-               s2p, the SIGTERM the kernel sends through `PR_SET_PDEATHSIG`, or a parent pid \
-               that changed) it exits within a second with status 1, leaving the objects to \
-               osps-cleanup(1).",
+               Likewise, while the primary that started it is alive, a SIGTERM (sent to the \
+               whole group by kill -- -PGID or systemd) waits for that orderly stop; started \
+               by hand, or once its primary is gone, SIGTERM stops it. When its primary \
+               disappears (end of file on p2s, `EPIPE` on s2p, or the SIGTERM the kernel \
+               sends through `PR_SET_PDEATHSIG`) it exits within a second with status 1, \
+               leaving the objects to osps-cleanup(1).",
             ),
             P(
                 "Started by hand, to debug, it needs a primary of the same name (and \
