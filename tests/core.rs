@@ -108,11 +108,16 @@ fn sigint_and_sigterm_stop_both_in_order_with_status_zero() {
     }
 }
 
-#[test]
-fn ctrl_c_to_the_process_group_is_an_orderly_stop() {
-    let env = TestEnv::new("ctrlc");
+/// Runs a primary in a process group of its own until `rounds` rounds are done, then
+/// sends `signal` to the whole group, as a terminal or `kill -- -PGID` does; its output.
+fn signal_the_group(
+    env: &TestEnv,
+    args: &[&str],
+    rounds: u64,
+    signal: i32,
+) -> std::process::Output {
     let mut cmd = env.cmd("primary");
-    cmd.args(["--interval", "20ms", "--json"]).process_group(0);
+    cmd.args(args).arg("--json").process_group(0);
     let child = cmd
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -120,11 +125,17 @@ fn ctrl_c_to_the_process_group_is_an_orderly_stop() {
         .unwrap();
     let pgid = child.id();
     env.wait_secondary(T);
-    env.wait_rounds(2, T);
-    // What a terminal does on Ctrl-C: SIGINT to every process of the foreground group.
+    env.wait_rounds(rounds, T);
     // SAFETY: kill(2) on a process group we created.
-    assert_eq!(unsafe { libc::kill(-(pgid as i32), libc::SIGINT) }, 0);
-    let out = output_within(child, T);
+    assert_eq!(unsafe { libc::kill(-(pgid as i32), signal) }, 0);
+    output_within(child, T)
+}
+
+#[test]
+fn ctrl_c_to_the_process_group_is_an_orderly_stop() {
+    let env = TestEnv::new("ctrlc");
+    // What a terminal does on Ctrl-C: SIGINT to every process of the foreground group.
+    let out = signal_the_group(&env, &["--interval", "20ms"], 2, libc::SIGINT);
     assert!(out.status.success(), "{}", stderr_of(&out));
     let v = json(&out);
     assert_eq!(
@@ -359,20 +370,8 @@ fn sigterm_to_the_whole_process_group_stops_both_in_order() {
     for sync in ["fifo", "adaptive"] {
         for _ in 0..3 {
             let env = TestEnv::new("pgterm");
-            let mut cmd = env.cmd("primary");
-            cmd.args(["--rounds", "100000000", "--json", "--sync", sync])
-                .process_group(0);
-            let child = cmd
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            let pgid = child.id();
-            env.wait_secondary(T);
-            env.wait_rounds(100, T);
-            // SAFETY: kill(2) on a process group we created.
-            assert_eq!(unsafe { libc::kill(-(pgid as i32), libc::SIGTERM) }, 0);
-            let out = output_within(child, T);
+            let args = ["--rounds", "100000000", "--sync", sync];
+            let out = signal_the_group(&env, &args, 100, libc::SIGTERM);
             assert!(out.status.success(), "{sync}: {}", stderr_of(&out));
             let v = json(&out);
             assert_eq!(v["stopped_by"], "signal", "{v}");
