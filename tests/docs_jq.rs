@@ -1,0 +1,137 @@
+//! Every jq filter shown in README.md and in the man pages runs against real output:
+//! it must parse, and it must not come out `null` (a key the documents do not have).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{TestEnv, kill, output_within, run, stderr_of};
+
+const T: Duration = Duration::from_secs(30);
+
+/// The text of the docs, with the man pages' roff escapes undone.
+fn docs() -> Vec<(String, String)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut docs = vec![(
+        "README.md".to_string(),
+        std::fs::read_to_string(root.join("README.md")).unwrap(),
+    )];
+    for entry in std::fs::read_dir(root.join("man")).unwrap() {
+        let path = entry.unwrap().path();
+        let roff = std::fs::read_to_string(&path).unwrap();
+        let text = roff
+            .replace("\\-", "-")
+            .replace("\\*(Aq", "'")
+            .replace("\\\\", "\\");
+        docs.push((path.display().to_string(), text));
+    }
+    docs
+}
+
+/// The filters of every `jq '...'` / `jq -r '...'` / `jq -e '...'` in the docs.
+fn filters() -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for (doc, text) in docs() {
+        for line in text.lines() {
+            let mut rest = line;
+            while let Some(at) = rest.find("jq ") {
+                rest = &rest[at + 3..];
+                let options = rest
+                    .trim_start_matches(|c: char| c == '-' || c.is_ascii_alphabetic() || c == ' ');
+                if let Some(body) = options.strip_prefix('\'') {
+                    if let Some(end) = body.find('\'') {
+                        found.push((doc.clone(), body[..end].to_string()));
+                        rest = &body[end..];
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+fn jq(filter: &str, input: &[u8]) -> std::process::Output {
+    let mut child = Command::new("jq")
+        .args(["-c", filter])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("jq must be installed (apt-get install jq)");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    output_within(child, T)
+}
+
+#[test]
+fn every_documented_jq_filter_runs_on_real_output() {
+    let found = filters();
+    assert!(
+        found.len() >= 8,
+        "too few jq filters found in the docs: {found:?}"
+    );
+
+    // Real documents: a running instance, a run's summary with a death, a cleanup report.
+    let mut env = TestEnv::new("docsjq");
+    let primary = env.start_primary(&["--interval", "20ms"]);
+    env.wait_secondary(T);
+    env.wait_rounds(2, T);
+    let mut inspect = env.cmd("inspect");
+    inspect.args(["--name", &env.name]);
+    let inspect_doc = run(inspect, T).stdout;
+    assert!(kill(primary, libc::SIGTERM));
+    assert!(output_within(env.take_child(primary), T).status.success());
+
+    let mut dying = TestEnv::new("docsjqdeath");
+    let p = dying.start_primary(&["--interval", "20ms", "--max-restarts", "0", "--json"]);
+    let secondary = dying.wait_secondary(T);
+    assert!(kill(secondary, libc::SIGKILL));
+    let summary = output_within(dying.take_child(p), T).stdout;
+
+    let stale = TestEnv::new("docsjqstale");
+    std::fs::create_dir(&stale.runtime_dir).unwrap();
+    std::fs::set_permissions(
+        &stale.runtime_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    std::fs::write(
+        stale.runtime_dir.join(format!("{}.lock", stale.name)),
+        b"1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        stale.runtime_dir.join(format!("{}.lock", stale.name)),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let mut cleanup = stale.cmd("cleanup");
+    cleanup.args(["--name", &stale.name, "--json"]);
+    let report = run(cleanup, T);
+    assert!(report.status.success(), "{}", stderr_of(&report));
+
+    for (doc, filter) in found {
+        let input: &[u8] = if filter.starts_with(".instances") {
+            &inspect_doc
+        } else if filter.starts_with(".removed") {
+            &report.stdout
+        } else if filter.starts_with(".deaths") || filter.starts_with("{rounds") {
+            &summary
+        } else {
+            continue; // `.` and the like: nothing to check
+        };
+        let out = jq(&filter, input);
+        assert!(
+            out.status.success(),
+            "{doc}: jq {filter:?} failed: {}",
+            stderr_of(&out)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !text.contains("null"),
+            "{doc}: jq {filter:?} gave null: {text}"
+        );
+    }
+}
