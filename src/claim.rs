@@ -174,7 +174,10 @@ pub fn check_segment(paths: &Paths, look: &segment::Look) -> Result<()> {
 pub fn remove_leftovers(dir: &RuntimeDir, paths: &Paths, dry_run: bool) -> Result<Vec<PathBuf>> {
     // Check everything before removing anything.
     let mut files = Vec::new();
-    for (file, kind) in runtime_files(paths) {
+    let temps = InstanceLock::stale_temps(dir, paths)
+        .into_iter()
+        .map(|f| (f, Kind::Regular));
+    for (file, kind) in runtime_files(paths).into_iter().chain(temps) {
         if let Some(st) = dir.stat(&file)? {
             owned::check(&st, &paths.in_dir(&file), kind, 0o600)?;
             files.push(file);

@@ -96,6 +96,7 @@ fn has_objects(dir: Option<&RuntimeDir>, paths: &Paths) -> bool {
                     .map(|(file, _)| file),
             )
             .any(|file| !matches!(dir.stat(&file), Ok(None)))
+            || !InstanceLock::stale_temps(dir, paths).is_empty()
     });
     in_dir || !matches!(nix::sys::stat::lstat(&paths.shm_path()), Err(Errno::ENOENT))
 }

@@ -157,6 +157,26 @@ impl InstanceLock {
         }
     }
 
+    /// The temporary names (`.NAME.lock.PID`) that processes which died between creating
+    /// and renaming their lock file left behind: PID is no longer alive.
+    pub fn stale_temps(dir: &RuntimeDir, paths: &Paths) -> Vec<String> {
+        let prefix = format!(".{}.", paths.lock_file());
+        let Ok(entries) = std::fs::read_dir(dir.path()) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|f| {
+                f.strip_prefix(&prefix)
+                    .and_then(|pid| pid.parse::<i32>().ok())
+                    .is_some_and(|pid| {
+                        pid != std::process::id() as i32 && !crate::procfs::alive(pid)
+                    })
+            })
+            .collect()
+    }
+
     /// Examines an existing lock file and takes its lock if nobody holds it.
     pub fn take_existing(dir: &RuntimeDir, paths: &Paths) -> Result<Existing> {
         let name = paths.lock_file();

@@ -87,6 +87,15 @@ pub fn instance_of_shm_entry(file_name: &str) -> Option<InstanceName> {
 /// The instance a runtime-dir entry belongs to, if it follows the osps pattern:
 /// `NAME.lock`, `NAME.sock`, `NAME.p2s.fifo`, `NAME.s2p.fifo`, `NAME.I.p2s.fifo`, `NAME.I.s2p.fifo`.
 pub fn instance_of_runtime_entry(file_name: &str) -> Option<(InstanceName, RuntimeEntry)> {
+    // `.NAME.lock.PID`: a lock file being created (or left by a crash while it was).
+    if let Some((name, pid)) = file_name
+        .strip_prefix('.')
+        .and_then(|f| f.rsplit_once(".lock."))
+    {
+        if !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) {
+            return Some((name.parse().ok()?, RuntimeEntry::Lock));
+        }
+    }
     if let Some(stem) = file_name.strip_suffix(".lock") {
         return Some((stem.parse().ok()?, RuntimeEntry::Lock));
     }
@@ -244,6 +253,11 @@ mod tests {
             Some(("demo".into(), RuntimeEntry::Fifo))
         );
         assert_eq!(e("demo.sock"), Some(("demo".into(), RuntimeEntry::Socket)));
+        assert_eq!(
+            e(".demo.lock.123"),
+            Some(("demo".into(), RuntimeEntry::Lock))
+        );
+        assert_eq!(e(".demo.lock.x"), None);
         assert_eq!(e("demo.txt"), None);
         assert_eq!(e("bad name.lock"), None);
     }

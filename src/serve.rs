@@ -34,7 +34,7 @@ use crate::segment::Area;
 use crate::signals::SelfPipe;
 use crate::summary::Death;
 use crate::turn::{Role, Turns};
-use crate::worker::{Ctx, Worker};
+use crate::worker::{Ctx, Step, Worker};
 
 /// The longest a client's unsent replies may grow before we stop reading its requests.
 const MAX_PENDING_OUTPUT: usize = 1 << 20;
@@ -254,6 +254,8 @@ enum Ready {
     Unix,
     Tcp,
     Secondary(usize),
+    /// A restarted secondary's hello (its handshake runs from the event loop).
+    Starting(usize),
     Client(u64, PollFlags),
 }
 
@@ -428,6 +430,10 @@ impl Server<'_> {
                 fds.push(PollFd::new(live.from.fd(), PollFlags::POLLIN));
                 tags.push(Ready::Secondary(i));
             }
+            if let Some(starting) = &slot.worker.starting {
+                fds.push(PollFd::new(starting.fd(), PollFlags::POLLIN));
+                tags.push(Ready::Starting(i));
+            }
         }
         for (&id, c) in &self.clients {
             let mut want = PollFlags::empty();
@@ -466,6 +472,11 @@ impl Server<'_> {
             .iter()
             .filter_map(|s| s.busy.as_ref().map(|b| b.1));
         let restarts = self.slots.iter().filter_map(|s| s.restart_at);
+        let starting = self
+            .slots
+            .iter()
+            .filter_map(|s| s.worker.starting.as_ref().map(|st| st.deadline));
+        let restarts = restarts.chain(starting);
         let ping = self.notify.next_ping_in().map(|d| Instant::now() + d);
         busy.chain(restarts).chain(ping).min()
     }
@@ -483,6 +494,12 @@ impl Server<'_> {
                         };
                         if exited {
                             self.died(i, "it exited", false)?;
+                        }
+                        let mut stop = self.stop;
+                        let died = self.slots[i].worker.starting_exited(&self.ctx, &mut stop)?;
+                        self.stop = stop;
+                        if died.is_some() {
+                            self.after_death(i);
                         }
                     }
                 }
@@ -515,6 +532,7 @@ impl Server<'_> {
                 }
             }
             Ready::Secondary(i) => self.read_secondary(i)?,
+            Ready::Starting(i) => self.step_handshake(i)?,
             Ready::Client(id, flags) => self.read_client(id, flags),
         }
         Ok(())
@@ -710,6 +728,19 @@ impl Server<'_> {
         }
     }
 
+    /// Advances the handshake of restarted secondary `i` without blocking.
+    fn step_handshake(&mut self, i: usize) -> Result<()> {
+        let mut stop = self.stop;
+        let step = self.slots[i].worker.step(&self.ctx, true, &mut stop)?;
+        self.stop = stop;
+        match step {
+            Step::Waiting => {}
+            Step::Ready => crate::debug!("secondary {i} is back"),
+            Step::Died(_) => self.after_death(i),
+        }
+        Ok(())
+    }
+
     /// Secondary `i` says it answered turn `seq`: copy the reply out and deliver it.
     fn complete(&mut self, i: usize, seq: u64) -> Result<()> {
         let seg = &self.ctx.inst.seg;
@@ -816,15 +847,20 @@ impl Server<'_> {
                 self.died(i, &why, true)?;
             }
             if self.slots[i].restart_at.is_some_and(|t| t <= now) && !self.stop {
+                // Launch only: the handshake goes on from the event loop, so clients are
+                // served by the other secondaries meanwhile.
                 self.slots[i].restart_at = None;
                 self.slots[i].worker.note_restart(&self.ctx);
                 let base = self.slots[i].seq;
-                let mut stop = self.stop;
-                let died = self.slots[i].worker.start(&self.ctx, base, &mut stop)?;
-                self.stop = stop;
-                if died.is_some() {
-                    self.after_death(i);
-                }
+                self.slots[i].worker.launch(&self.ctx, base)?;
+            }
+            if self.slots[i]
+                .worker
+                .starting
+                .as_ref()
+                .is_some_and(|s| s.deadline <= now)
+            {
+                self.step_handshake(i)?;
             }
         }
         if self.slots.iter().all(|s| s.given_up) {
@@ -860,8 +896,9 @@ impl Server<'_> {
             }
             if let Err(e) = self.slots[i].worker.stop(self.ctx.sigs, self.args.timeout) {
                 crate::warn!("stopping secondary {i}: {e:#}");
-                self.slots[i].worker.abort();
             }
+            // One still in its handshake has nothing to stop in order: kill and reap it.
+            self.slots[i].worker.abort();
         }
         let deadline = Instant::now() + Duration::from_millis(200);
         for c in self.clients.values_mut() {

@@ -43,11 +43,37 @@ pub struct Live {
     pub to: Writer,
 }
 
+/// A secondary launched but not through its handshake yet.
+#[derive(Debug)]
+pub struct Starting {
+    proc: Child,
+    pid: u32,
+    from: Reader,
+    base: u64,
+    pub deadline: Instant,
+}
+
+impl Starting {
+    /// The FIFO its hello arrives on, for a caller that polls many at once.
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.from.fd()
+    }
+}
+
+/// Where a handshake stands after [`Worker::step`].
+#[derive(Debug)]
+pub enum Step {
+    Waiting,
+    Ready,
+    Died(Death),
+}
+
 #[derive(Debug)]
 pub struct Worker {
     pub index: usize,
     pub fields: WorkerFields,
     pub live: Option<Live>,
+    pub starting: Option<Starting>,
     pub restarts: u64,
     restart_times: VecDeque<Instant>,
     pub deaths: Vec<Death>,
@@ -61,6 +87,7 @@ impl Worker {
             index,
             fields: header::worker_fields(index),
             live: None,
+            starting: None,
             restarts: 0,
             restart_times: VecDeque::new(),
             deaths: Vec::new(),
@@ -105,9 +132,21 @@ impl Worker {
     /// Starts the secondary and shakes hands; `base` is the last request sequence number,
     /// so both sides agree on the next. `Some(death)`: it died or hung on the way.
     pub fn start(&mut self, ctx: &Ctx<'_>, base: u64, stop: &mut bool) -> Result<Option<Death>> {
+        self.launch(ctx, base)?;
+        loop {
+            match self.step(ctx, false, stop)? {
+                Step::Waiting => {}
+                Step::Ready => return Ok(None),
+                Step::Died(death) => return Ok(Some(death)),
+            }
+        }
+    }
+
+    /// Resets the secondary's side of the header and spawns it; [`Self::step`] then drives
+    /// its handshake (the serving primary does so from its event loop, never blocking).
+    pub fn launch(&mut self, ctx: &Ctx<'_>, base: u64) -> Result<()> {
         let seg = &ctx.inst.seg;
         let f = self.fields;
-        // Reset the secondary's side of the header for the newcomer.
         for (offset, value) in [
             (f.pid, 0),
             (f.state, State::Absent as u64),
@@ -117,32 +156,111 @@ impl Worker {
         ] {
             seg.at(offset).store(value, Ordering::Release);
         }
-        let (p2s, s2p) = ctx.inst.paths.fifo_files(self.index);
+        let (_, s2p) = ctx.inst.paths.fifo_files(self.index);
         let from = Reader::open(&ctx.inst.dir, &s2p)?;
-        let mut proc = spawn::secondary(&self.secondary_args(ctx))?;
+        let proc = spawn::secondary(&self.secondary_args(ctx))?;
         let pid = proc.id();
         self.last_pid = Some(pid);
         crate::debug!("started secondary {} pid {pid}", self.index);
-        match handshake(ctx, &mut proc, pid, from, &p2s, base, stop) {
-            Ok(Ok((from, to))) => {
-                self.live = Some(Live {
-                    proc,
-                    pid,
-                    from,
-                    to,
-                });
-                Ok(None)
+        let deadline = Instant::now() + ctx.args.start_timeout;
+        self.starting = Some(Starting {
+            proc,
+            pid,
+            from,
+            base,
+            deadline,
+        });
+        Ok(())
+    }
+
+    /// Advances the handshake of a launched secondary: waits for its hello (until its
+    /// deadline, or not at all when `nonblocking`), then opens p2s and sends Ready.
+    pub fn step(&mut self, ctx: &Ctx<'_>, nonblocking: bool, stop: &mut bool) -> Result<Step> {
+        let Some(s) = self.starting.as_mut() else {
+            return Ok(if self.live.is_some() {
+                Step::Ready
+            } else {
+                Step::Waiting
+            });
+        };
+        let until = if nonblocking {
+            Instant::now().min(s.deadline)
+        } else {
+            s.deadline
+        };
+        let wake = (!nonblocking).then(|| ctx.sigs.fd());
+        let outcome = match s.from.wait(Some(until), wake) {
+            Ok(Event::Frame(fr)) if fr.kind == Kind::Hello && fr.arg == s.pid => {
+                ready(ctx, self.index, s).map(|r| r.map(Some))
+            }
+            Ok(Event::Frame(fr)) => Err(eyre!(
+                "unexpected {:?} frame (pid {}) on {} before the hello of our secondary pid \
+                 {}: another process writes to our FIFO",
+                fr.kind,
+                fr.arg,
+                s.from.path().display(),
+                s.pid
+            )),
+            Ok(Event::Eof) => Ok(Err(("it closed its FIFO".to_string(), false))),
+            Ok(Event::TimedOut) if Instant::now() >= s.deadline => Ok(Err((
+                format!("no hello within {:?}", ctx.args.start_timeout),
+                true,
+            ))),
+            Ok(Event::TimedOut) => Ok(Ok(None)),
+            Ok(Event::Woken) => {
+                let p = ctx.sigs.drain();
+                *stop |= p.stop();
+                match s.proc.try_wait() {
+                    Ok(Some(_)) => Ok(Err(("it exited".to_string(), false))),
+                    Ok(None) => Ok(Ok(None)),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(Ok(None)) => Ok(Step::Waiting),
+            Ok(Ok(Some(to))) => {
+                if let Some(s) = self.starting.take() {
+                    self.live = Some(Live {
+                        proc: s.proc,
+                        pid: s.pid,
+                        from: s.from,
+                        to,
+                    });
+                }
+                Ok(Step::Ready)
             }
             Ok(Err((cause, kill))) => {
+                let Some(s) = self.starting.take() else {
+                    bail!("no secondary starting")
+                };
                 let during = "before the handshake";
-                self.reap(proc, pid, &cause, during, kill, ctx.sigs, stop)
-                    .map(Some)
+                self.reap(s.proc, s.pid, &cause, during, kill, ctx.sigs, stop)
+                    .map(Step::Died)
             }
             Err(e) => {
-                let _ = spawn::kill_and_reap(&mut proc);
+                self.abort();
                 Err(e)
             }
         }
+    }
+
+    /// A launched secondary that exited before its hello (SIGCHLD told us): reaps it.
+    pub fn starting_exited(&mut self, ctx: &Ctx<'_>, stop: &mut bool) -> Result<Option<Death>> {
+        let exited = match self.starting.as_mut() {
+            Some(s) => s.proc.try_wait()?.is_some(),
+            None => false,
+        };
+        if !exited {
+            return Ok(None);
+        }
+        let Some(s) = self.starting.take() else {
+            return Ok(None);
+        };
+        let during = "before the handshake";
+        self.reap(s.proc, s.pid, "it exited", during, false, ctx.sigs, stop)
+            .map(Some)
     }
 
     /// Reaps the running secondary that died (or kills it first when `kill`, e.g. it
@@ -291,6 +409,11 @@ impl Worker {
 
     /// After an error: make sure the secondary is neither left running nor unreaped.
     pub fn abort(&mut self) {
+        if let Some(mut s) = self.starting.take() {
+            if let Ok(status) = spawn::kill_and_reap(&mut s.proc) {
+                self.last_status = Some(status);
+            }
+        }
         if let Some(mut live) = self.live.take() {
             match spawn::kill_and_reap(&mut live.proc) {
                 Ok(status) => self.last_status = Some(status),
@@ -300,48 +423,20 @@ impl Worker {
     }
 }
 
-/// Hello from the new secondary (checked to be our child), then our Ready with the base
-/// turn. `Ok(Err((cause, kill)))`: the secondary died or hung (kill it when `kill`).
-fn handshake(
+/// After the hello: open p2s (its read end is open now) and send Ready with the base
+/// turn. `Ok(Err(..))`: the secondary went away meanwhile.
+fn ready(
     ctx: &Ctx<'_>,
-    proc: &mut Child,
-    pid: u32,
-    mut from: Reader,
-    p2s: &str,
-    base: u64,
-    stop: &mut bool,
-) -> Result<std::result::Result<(Reader, Writer), (String, bool)>> {
-    let deadline = Instant::now() + ctx.args.start_timeout;
-    loop {
-        match from.wait(Some(deadline), Some(ctx.sigs.fd()))? {
-            Event::Frame(fr) if fr.kind == Kind::Hello && fr.arg == pid => break,
-            Event::Frame(fr) => bail!(
-                "unexpected {:?} frame (pid {}) on {} before the hello of our secondary pid \
-                 {pid}: another process writes to our FIFO",
-                fr.kind,
-                fr.arg,
-                from.path().display()
-            ),
-            Event::Eof => return Ok(Err(("it closed its FIFO".into(), false))),
-            Event::TimedOut => {
-                let why = format!("no hello within {:?}", ctx.args.start_timeout);
-                return Ok(Err((why, true)));
-            }
-            Event::Woken => {
-                let p = ctx.sigs.drain();
-                *stop |= p.stop();
-                if p.child && proc.try_wait()?.is_some() {
-                    return Ok(Err(("it exited".into(), false)));
-                }
-            }
-        }
-    }
-    let Some(to) = Writer::try_open(&ctx.inst.dir, p2s)? else {
+    index: usize,
+    s: &Starting,
+) -> Result<std::result::Result<Writer, (String, bool)>> {
+    let (p2s, _) = ctx.inst.paths.fifo_files(index);
+    let Some(to) = Writer::try_open(&ctx.inst.dir, &p2s)? else {
         return Ok(Err(("it closed its FIFO".into(), false)));
     };
-    let ready = Frame::new(Kind::Ready, base);
-    if to.send(&ready, Instant::now() + ctx.args.timeout)? == Sent::PeerGone {
+    let frame = Frame::new(Kind::Ready, s.base);
+    if to.send(&frame, Instant::now() + ctx.args.timeout)? == Sent::PeerGone {
         return Ok(Err(("it closed its FIFO".into(), false)));
     }
-    Ok(Ok((from, to)))
+    Ok(Ok(to))
 }

@@ -1038,3 +1038,39 @@ fn inspect_of_a_serving_pool_lists_every_secondary_and_cleanup_removes_its_socke
     );
     env.assert_no_leftovers();
 }
+
+#[test]
+fn a_lock_file_left_half_created_by_a_crash_is_removed_by_cleanup() {
+    let _shared = shared();
+    let env = TestEnv::new("halflock");
+    std::fs::create_dir(&env.runtime_dir).unwrap();
+    std::fs::set_permissions(
+        &env.runtime_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    // A process that died between creating its lock file and naming it left this; pid
+    // 2^22 + 1 is above Linux's pid_max, so it is certainly not alive.
+    let dead = env.runtime_dir.join(format!(".{}.lock.4194305", env.name));
+    std::fs::write(&dead, b"4194305\n").unwrap();
+    std::fs::set_permissions(&dead, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    // One of a live process (this test) is being created right now: never touched.
+    let live = env
+        .runtime_dir
+        .join(format!(".{}.lock.{}", env.name, std::process::id()));
+    std::fs::write(&live, b"x\n").unwrap();
+    std::fs::set_permissions(&live, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+
+    let report = cleanup_json(&env, &["--name", &env.name]);
+    assert!(
+        removed_paths(&report, &env.name).contains(&dead.display().to_string()),
+        "{report}"
+    );
+    assert!(!exists(&dead));
+    assert!(
+        exists(&live),
+        "the live process's lock file in the making was removed"
+    );
+    std::fs::remove_file(&live).unwrap();
+    env.assert_no_leftovers();
+}
