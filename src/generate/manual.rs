@@ -474,6 +474,11 @@ fn primary() -> Page {
                        even after an error: a few lines of text, or with `--json` one JSON \
                        object on one line with these keys:",
                     ),
+                    Tag(
+                        "`schema_version`, `mode`",
+                        "1, and `rounds` (a serving run prints `serve` and the keys listed \
+                         last). schema/primary.schema.json in the sources describes both.",
+                    ),
                     Tag("`name`", "The instance name."),
                     Tag("`sync`", "The synchronisation mode: `fifo` or `adaptive`."),
                     Tag("`rounds`", "Rounds completed and verified."),
@@ -526,6 +531,14 @@ fn primary() -> Page {
                          SIGTERM), `gave-up` (see SUPERVISION) or `error`.",
                     ),
                     Tag("`elapsed_ms`", "Wall time of the run in milliseconds."),
+                    P(
+                        "A serving run (`--serve`) prints instead: `schema_version`, `mode` \
+                       (`serve`), `name`, `secondaries`, `clients_served`, `requests` \
+                       (answered), `errors` (replies that were `ERR ...`), `retried` (requests \
+                       retried after their secondary died), `failed` (answered `ERR worker \
+                       failed`), `busy` (answered `ERR busy`), `restarts`, `deaths`, \
+                       `stopped_by` (`signal`, `gave-up` or `error`) and `elapsed_ms`.",
+                    ),
                 ],
             ),
             exit_status(ExitTexts {
@@ -773,11 +786,39 @@ fn inspect() -> Page {
                          truncated, not a regular file, ...), or null.",
                     ),
                     Tag(
+                        "`.instances[].segment.holders[]`",
+                        "The processes that have the segment mapped or open, each with its \
+                         `pid` and `access`.",
+                    ),
+                    Tag(
                         "`.instances[].fifos[]`",
-                        "One object per FIFO of the instance: `role` (`p2s` or `s2p`), `path`, `exists`, \
+                        "One object per FIFO of the instance: `role` (`p2s` or `s2p`), `index` \
+                         (the secondary it belongs to, 0 for the first), `path`, `exists`, `type`, \
                          `is_fifo` (false for anything else planted at the path), `mode`, \
                          `uid`, and `holders`: the processes that have it open, each with \
                          its `pid` and `access` (`read`, `write` or `read-write`).",
+                    ),
+                    Tag(
+                        "`.instances[].secondaries[]`",
+                        "Every secondary of the instance (one, or the pool of `osps primary \
+                         --serve --secondaries N`), from the header's scoreboard: `index`, \
+                         `pid`, `alive` (it holds its own FIFOs), `state`, `restarts` and \
+                         `requests_served`.",
+                    ),
+                    Tag(
+                        "`.instances[].clients`, `.queue`",
+                        "For a serving primary: the connected clients and the requests waiting \
+                         for a free secondary (0 otherwise; null without a valid header).",
+                    ),
+                    Tag(
+                        "`.instances[].socket`",
+                        "The client socket `RUNDIR/NAME.sock` of a serving primary: `path`, \
+                         `exists`, `type`, `mode`, `uid`.",
+                    ),
+                    Tag(
+                        "`.schema_version`, `.uid`, `.runtime_dir`",
+                        "The document's version (1; schema/inspect.schema.json in the sources \
+                         describes it), the user, and the runtime directory examined.",
                     ),
                 ],
             ),
