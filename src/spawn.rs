@@ -1,60 +1,151 @@
 //! Starting the secondary and reaping it: the lab's fork + exec + wait, in one place.
 //!
-//! The primary re-executes its own binary through `/proc/self/exe` (never a path looked
-//! up in `PATH`) as `osps secondary ...`. Between fork and exec, in the child, we:
+//! The primary forks and re-executes its own binary through `/proc/self/exe` (never a
+//! path looked up in `PATH`) as `osps secondary ...`. Between fork and exec, in the child:
+//! - stdin and stdout come from /dev/null (stderr stays shared);
 //! - ignore SIGINT, so the terminal's Ctrl-C (sent to the whole foreground process group)
 //!   cannot kill the secondary before the primary's orderly stop;
 //! - ask for SIGTERM when the parent dies (`PR_SET_PDEATHSIG`), and check `getppid()`
 //!   for the race where the parent died before that request.
 //!
-//! Every descriptor of the primary is close-on-exec (Rust's default, and `O_CLOEXEC` on
-//! our own opens), so only stdin/stdout/stderr cross the exec: never the lock.
+//! Every other descriptor is marked close-on-exec (Rust's default, `O_CLOEXEC` on our own
+//! opens, and `close_range` for any leaked to us), so only stdin/stdout/stderr cross the
+//! exec: never the lock.
 //!
 //! Reaping: a dead child stays a zombie until its parent calls `waitpid`. The primary
 //! always waits for its secondary, with a deadline after which it kills it first.
 
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::ffi::CString;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{Result, WrapErr};
+use nix::fcntl::{OFlag, open};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::stat::Mode;
 
 use crate::signals::SelfPipe;
 
-/// Starts `osps secondary` with `args`.
+/// A started secondary, reaped with `waitpid`. (Not `std::process::Child`: its `spawn`
+/// waits until the child has exec'd, so a child stopped between fork and exec would
+/// block the primary with it; here the primary never waits for the child unbounded.)
+#[derive(Debug)]
+pub struct Child {
+    pid: libc::pid_t,
+    status: Option<ExitStatus>,
+}
+
+impl Child {
+    pub fn id(&self) -> u32 {
+        self.pid as u32
+    }
+
+    fn wait_with(&mut self, flags: libc::c_int) -> std::io::Result<Option<ExitStatus>> {
+        if let Some(status) = self.status {
+            return Ok(Some(status));
+        }
+        let mut raw: libc::c_int = 0;
+        loop {
+            // SAFETY: waitpid on our own child with a valid pointer to an int.
+            match unsafe { libc::waitpid(self.pid, &mut raw, flags) } {
+                0 => return Ok(None),
+                -1 => {
+                    let e = std::io::Error::last_os_error();
+                    if e.kind() != std::io::ErrorKind::Interrupted {
+                        return Err(e);
+                    }
+                }
+                _ => {
+                    let status = ExitStatus::from_raw(raw);
+                    self.status = Some(status);
+                    return Ok(Some(status));
+                }
+            }
+        }
+    }
+
+    /// Its status if it has exited (and is now reaped), without waiting.
+    pub fn try_wait(&mut self) -> std::io::Result<Option<ExitStatus>> {
+        self.wait_with(libc::WNOHANG)
+    }
+
+    /// Waits for it to exit and reaps it.
+    pub fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        self.wait_with(0)?
+            .ok_or_else(|| std::io::Error::other("waitpid returned no status"))
+    }
+
+    /// Sends SIGKILL (unless already reaped: its pid may belong to another process now).
+    pub fn kill(&mut self) -> std::io::Result<()> {
+        if self.status.is_some() {
+            return Ok(());
+        }
+        // SAFETY: kill(2) on our own unreaped child: the pid cannot have been reused.
+        match unsafe { libc::kill(self.pid, libc::SIGKILL) } {
+            0 => Ok(()),
+            _ => Err(std::io::Error::last_os_error()),
+        }
+    }
+}
+
+/// Starts `osps secondary` with `args`: fork, then exec of `/proc/self/exe`.
 pub fn secondary(args: &[String]) -> Result<Child> {
+    // Everything the child needs is prepared before the fork: after it, the child may
+    // only call async-signal-safe functions (no allocation) until it execs.
     let parent = std::process::id() as libc::pid_t;
-    let mut cmd = Command::new("/proc/self/exe");
-    cmd.arg0("osps")
-        .arg("secondary")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    // SAFETY: the closure runs in the forked child before exec and calls only
-    // async-signal-safe functions (signal, prctl, getppid, close_range, _exit); it
-    // allocates nothing.
-    unsafe {
-        cmd.pre_exec(move || {
-            // Descriptors our own parent leaked to us (not close-on-exec) must not reach the
-            // secondary either: only stdin, stdout and stderr cross the exec. A kernel
+    let mut argv = vec![c"osps".to_owned(), c"secondary".to_owned()];
+    for a in args {
+        argv.push(
+            CString::new(a.as_str()).wrap_err("an argument for the secondary holds a NUL byte")?,
+        );
+    }
+    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_ptrs.push(std::ptr::null());
+    let exe = c"/proc/self/exe";
+    let devnull = open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+        .wrap_err("opening /dev/null for the secondary's stdin and stdout")?;
+    let null_fd = devnull.as_raw_fd();
+    // SAFETY: the primary is single-threaded, so the child is a full copy of a consistent
+    // process. The child branch calls only async-signal-safe functions (dup2, syscall,
+    // signal, prctl, getppid, execv, _exit) on data prepared before the fork.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: see above; every path ends in execv or _exit, never returning to Rust.
+        unsafe {
+            // stdin and stdout from /dev/null (stdout may carry the primary's --json);
+            // stderr is shared so the secondary's errors reach the user.
+            if libc::dup2(null_fd, 0) < 0 || libc::dup2(null_fd, 1) < 0 {
+                libc::_exit(126);
+            }
+            // Descriptors our own parent leaked to us (not close-on-exec) must not reach
+            // the secondary either: only stdin, stdout and stderr cross the exec. A kernel
             // without close_range (before 5.11) merely skips this extra care.
             let (first, last) = (3 as libc::c_uint, libc::c_uint::MAX);
-            let cloexec = libc::CLOSE_RANGE_CLOEXEC;
-            libc::syscall(libc::SYS_close_range, first, last, cloexec);
+            libc::syscall(
+                libc::SYS_close_range,
+                first,
+                last,
+                libc::CLOSE_RANGE_CLOEXEC,
+            );
             libc::signal(libc::SIGINT, libc::SIG_IGN);
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) != 0 {
-                return Err(std::io::Error::last_os_error());
+                libc::_exit(126);
             }
             if libc::getppid() != parent {
                 libc::_exit(1);
             }
-            Ok(())
-        });
+            libc::execv(exe.as_ptr(), argv_ptrs.as_ptr());
+            libc::_exit(127);
+        }
     }
-    cmd.spawn()
-        .wrap_err("starting the secondary (re-executing /proc/self/exe)")
+    if pid < 0 {
+        return Err(std::io::Error::last_os_error())
+            .wrap_err("starting the secondary (fork failed: too many processes?)");
+    }
+    drop(devnull);
+    Ok(Child { pid, status: None })
 }
 
 /// How a process ended, for people: "exited with status 1", "killed by signal 9 (SIGKILL)".

@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Child, ExitStatus};
+use std::process::ExitStatus;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,7 @@ use crate::frame::{Frame, Kind};
 use crate::header::{self, State, WorkerFields};
 use crate::instance::Instance;
 use crate::signals::SelfPipe;
-use crate::spawn;
+use crate::spawn::{self, Child};
 use crate::summary::Death;
 
 /// The longest wait between two restarts.

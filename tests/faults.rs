@@ -428,6 +428,44 @@ fn a_stopped_secondary_is_detected_killed_reaped_and_restarted() {
 }
 
 #[test]
+fn a_secondary_stopped_as_soon_as_it_is_forked_never_blocks_the_primary() {
+    // Stopped the moment it appears, often before its exec: the primary must not wait for
+    // the exec (std's Command::spawn would), but kill and reap it after --start-timeout.
+    for attempt in 0..5 * soak() {
+        let mut env = TestEnv::new("stopfork");
+        let args = [
+            "--json",
+            "--interval",
+            "20ms",
+            "--start-timeout",
+            "300ms",
+            "--timeout",
+            "300ms",
+        ];
+        let p = env.start_logged(primary(&env, &args));
+        let victim = wait_new_child(&env, &p, &HashSet::new(), T);
+        assert!(kill(victim, libc::SIGSTOP));
+        let stopped = Instant::now();
+        assert!(
+            wait_reaped(victim, T),
+            "attempt {attempt}: the stopped child was never reaped"
+        );
+        assert!(
+            stopped.elapsed() < Duration::from_millis(300 + 1700),
+            "attempt {attempt}: took {:?}",
+            stopped.elapsed()
+        );
+        wait_new_secondary(&env, &p, &HashSet::from([victim]), T);
+        env.wait_rounds(2, T);
+        assert!(kill(p.pid, libc::SIGTERM));
+        let out = env.finish_logged(&p, T);
+        assert_no_crash(&out, "stopped at fork");
+        assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+        assert_clean(&env);
+    }
+}
+
+#[test]
 fn a_secondary_stopped_before_its_hello_is_killed_after_the_start_timeout() {
     let mut env = TestEnv::new("stophello");
     let args = [
