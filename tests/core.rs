@@ -215,8 +215,7 @@ fn bad_names_sizes_payloads_and_durations_are_usage_errors() {
 #[test]
 fn a_secondary_started_by_hand_without_a_primary_fails_clearly() {
     let env = TestEnv::new("lonesec");
-    std::fs::create_dir(&env.runtime_dir).unwrap();
-    std::fs::set_permissions(&env.runtime_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    env.make_runtime_dir();
     let out = run(env.cmd("secondary"), T);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -262,8 +261,7 @@ fn planted_objects_are_refused_and_canaries_untouched() {
     // A regular file, a symlink, and a 0666 FIFO at a FIFO path.
     for plant in ["file", "symlink", "fifo"] {
         let env = TestEnv::new("plantfifo");
-        std::fs::create_dir(&env.runtime_dir).unwrap();
-        std::fs::set_permissions(&env.runtime_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        env.make_runtime_dir();
         let canary = env.tmp.path().join("canary");
         std::fs::write(&canary, b"precious").unwrap();
         let at = env.p2s_path();

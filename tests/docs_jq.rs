@@ -91,12 +91,7 @@ fn every_documented_jq_filter_runs_on_real_output() {
     let summary = output_within(dying.take_child(p), T).stdout;
 
     let stale = TestEnv::new("docsjqstale");
-    std::fs::create_dir(&stale.runtime_dir).unwrap();
-    std::fs::set_permissions(
-        &stale.runtime_dir,
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )
-    .unwrap();
+    stale.make_runtime_dir();
     std::fs::write(
         stale.runtime_dir.join(format!("{}.lock", stale.name)),
         b"1\n",

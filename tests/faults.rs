@@ -682,8 +682,7 @@ fn forge_segment(env: &TestEnv, head: &[u8], size: u64) {
     f.write_all(&head[..head.len().min(size as usize)]).unwrap();
     f.set_len(size).unwrap();
     if !env.runtime_dir.exists() {
-        std::fs::create_dir(&env.runtime_dir).unwrap();
-        std::fs::set_permissions(&env.runtime_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        env.make_runtime_dir();
     }
 }
 

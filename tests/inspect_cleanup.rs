@@ -1043,12 +1043,7 @@ fn inspect_of_a_serving_pool_lists_every_secondary_and_cleanup_removes_its_socke
 fn a_lock_file_left_half_created_by_a_crash_is_removed_by_cleanup() {
     let _shared = shared();
     let env = TestEnv::new("halflock");
-    std::fs::create_dir(&env.runtime_dir).unwrap();
-    std::fs::set_permissions(
-        &env.runtime_dir,
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )
-    .unwrap();
+    env.make_runtime_dir();
     // A process that died between creating its lock file and naming it left this; pid
     // 2^22 + 1 is above Linux's pid_max, so it is certainly not alive.
     let dead = env.runtime_dir.join(format!(".{}.lock.4194305", env.name));

@@ -76,6 +76,15 @@ impl TestEnv {
         c
     }
 
+    /// Creates the runtime directory as osps would (mode 0700), for tests that plant
+    /// objects in it before any osps runs.
+    pub fn make_runtime_dir(&self) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir(&self.runtime_dir).unwrap();
+        std::fs::set_permissions(&self.runtime_dir, std::fs::Permissions::from_mode(0o700))
+            .unwrap();
+    }
+
     pub fn shm_path(&self) -> PathBuf {
         PathBuf::from(format!("/dev/shm/osps.{}.{}", uid(), self.name))
     }
