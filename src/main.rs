@@ -30,6 +30,7 @@ mod signals;
 mod spawn;
 mod stats;
 mod summary;
+mod trace;
 mod turn;
 mod units;
 mod worker;
@@ -46,6 +47,7 @@ fn main() {
         cli.verbose.min(3) as i8
     });
     install_error_reporting();
+    trace::init(&cli.command);
     // Every object osps creates is private: with this umask the modes we ask for (0600,
     // 0700) are exactly the modes we get, whatever the caller's umask was.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
