@@ -24,15 +24,12 @@ mod protocol;
 mod rundir;
 mod secondary;
 mod segment;
-mod serve;
 mod sigbus;
 mod signals;
 mod spawn;
 mod stats;
-mod summary;
 mod turn;
 mod units;
-mod worker;
 
 use clap::Parser;
 

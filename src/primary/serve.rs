@@ -23,6 +23,8 @@ use color_eyre::eyre::{Result, WrapErr, bail};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use serde::Serialize;
 
+use super::summary::Death;
+use super::worker::{Ctx, Step, Worker};
 use crate::cli::PrimaryArgs;
 use crate::exit::{Exit, coded};
 use crate::fifo::{Event, Sent};
@@ -32,9 +34,7 @@ use crate::instance::Instance;
 use crate::notify::Notifier;
 use crate::segment::Area;
 use crate::signals::SelfPipe;
-use crate::summary::Death;
 use crate::turn::{Role, Turns};
-use crate::worker::{Ctx, Step, Worker};
 
 /// The longest a client's unsent replies may grow before we stop reading its requests.
 const MAX_PENDING_OUTPUT: usize = 1 << 20;
@@ -111,7 +111,7 @@ pub struct ServeSummary {
 
 impl ServeSummary {
     pub fn print(&self, json: bool) {
-        crate::summary::print(self, json, |out| {
+        super::summary::print(self, json, |out| {
             writeln!(
                 out,
                 "osps {}: {} requests from {} clients over {} secondaries, {} errors, {} retried, \

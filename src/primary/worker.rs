@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{Result, bail, eyre};
 
+use super::summary::Death;
 use crate::cli::PrimaryArgs;
 use crate::fifo::{Event, Reader, Sent, Writer};
 use crate::frame::{Frame, Kind};
@@ -20,7 +21,6 @@ use crate::header::{self, State, WorkerFields};
 use crate::instance::Instance;
 use crate::signals::SelfPipe;
 use crate::spawn::{self, Child};
-use crate::summary::Death;
 
 /// The longest wait between two restarts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);

@@ -13,6 +13,10 @@ use std::time::{Duration, Instant};
 use color_eyre::eyre::{Result, WrapErr, bail, eyre};
 use nix::sys::signal::Signal;
 
+mod serve;
+mod summary;
+mod worker;
+
 use crate::cli::PrimaryArgs;
 use crate::exit::{Exit, coded};
 use crate::fifo::{Event, Sent};
@@ -23,12 +27,12 @@ use crate::names::{Paths, default_runtime_dir};
 use crate::notify::Notifier;
 use crate::payload::Pattern;
 use crate::segment::monotonic_ns;
-use crate::serve;
+
 use crate::signals::{self, SelfPipe};
 use crate::stats::Histogram;
-use crate::summary::Summary;
 use crate::turn::{Role, Turns, Wait};
-use crate::worker::{Ctx, Worker};
+use summary::Summary;
+use worker::{Ctx, Worker};
 
 /// How often the segment is checked for truncation or removal while rounds run.
 const INTACT_CHECK_NS: u64 = 100_000_000;
