@@ -1,6 +1,7 @@
 //! osps: two processes sharing memory safely. `main` parses the command line, installs
 //! error reporting, dispatches to the subcommand, and maps the result to an exit status.
 
+mod area;
 mod claim;
 mod cleanup;
 mod cli;

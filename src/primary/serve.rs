@@ -12,19 +12,20 @@
 //! `ERR worker failed`: never left without an answer, never answered twice.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{ErrorKind, Read, Write};
-use std::net::{TcpListener, TcpStream, ToSocketAddrs};
-use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::io::ErrorKind;
+use std::net::{TcpListener, ToSocketAddrs};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixListener;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use color_eyre::eyre::{Result, WrapErr, bail};
+use color_eyre::eyre::{Result, WrapErr};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use serde::Serialize;
 
-use super::summary::Death;
-use super::worker::{Ctx, Step, Worker};
+use super::clients::{Client, Stream};
+use super::summary::ServeSummary;
+use super::worker::{Ctx, Step, Supervisor, Trouble};
+use crate::area::Area;
 use crate::cli::PrimaryArgs;
 use crate::exit::{Exit, coded};
 use crate::fifo::{Event, Sent};
@@ -32,12 +33,7 @@ use crate::frame::Kind;
 use crate::header::{Field, State};
 use crate::instance::Instance;
 use crate::notify::Notifier;
-use crate::segment::Area;
 use crate::signals::SelfPipe;
-use crate::turn::{Role, Turns};
-
-/// The longest a client's unsent replies may grow before we stop reading its requests.
-const MAX_PENDING_OUTPUT: usize = 1 << 20;
 
 /// Checks `--tcp` before anything is created: loopback only unless `--tcp-any`.
 pub fn check_tcp(args: &PrimaryArgs) -> Result<()> {
@@ -88,145 +84,6 @@ pub fn check_slots(args: &PrimaryArgs) -> Result<()> {
     Ok(())
 }
 
-/// What the serving primary reports at the end.
-#[derive(Debug, Default, Serialize)]
-pub struct ServeSummary {
-    /// 1: the keys below (see schema/primary.schema.json).
-    pub schema_version: u32,
-    /// "serve" (a run of rounds prints a different summary, with "rounds").
-    pub mode: &'static str,
-    pub name: String,
-    pub secondaries: usize,
-    pub clients_served: u64,
-    pub requests: u64,
-    pub errors: u64,
-    pub retried: u64,
-    pub failed: u64,
-    pub busy: u64,
-    pub restarts: u64,
-    pub deaths: Vec<Death>,
-    pub stopped_by: &'static str,
-    pub elapsed_ms: u64,
-}
-
-impl ServeSummary {
-    pub fn print(&self, json: bool) {
-        super::summary::print(self, json, |out| {
-            writeln!(
-                out,
-                "osps {}: {} requests from {} clients over {} secondaries, {} errors, {} retried, \
-                 {} failed, {} busy, {} restarts, stopped by {}",
-                self.name,
-                self.requests,
-                self.clients_served,
-                self.secondaries,
-                self.errors,
-                self.retried,
-                self.failed,
-                self.busy,
-                self.restarts,
-                self.stopped_by
-            )
-        });
-    }
-}
-
-/// A client connection, over the Unix socket or TCP.
-enum Stream {
-    Unix(UnixStream),
-    Tcp(TcpStream),
-}
-
-impl Stream {
-    fn fd(&self) -> BorrowedFd<'_> {
-        match self {
-            Stream::Unix(s) => s.as_fd(),
-            Stream::Tcp(s) => s.as_fd(),
-        }
-    }
-
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Stream::Unix(s) => s.read(buf),
-            Stream::Tcp(s) => s.read(buf),
-        }
-    }
-
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self {
-            Stream::Unix(s) => s.write(buf),
-            Stream::Tcp(s) => s.write(buf),
-        }
-    }
-}
-
-struct Client {
-    stream: Stream,
-    input: Vec<u8>,
-    output: Vec<u8>,
-    /// Replies in request order; `None` while a secondary works on it.
-    replies: VecDeque<Option<String>>,
-    /// The order number of `replies[0]`.
-    first: u64,
-    /// No more requests will be read (end of file, or a line too long).
-    done_reading: bool,
-}
-
-impl Client {
-    fn new(stream: Stream) -> Client {
-        Client {
-            stream,
-            input: Vec::new(),
-            output: Vec::new(),
-            replies: VecDeque::new(),
-            first: 0,
-            done_reading: false,
-        }
-    }
-
-    /// Files `reply` as the answer to request `order` and moves ready replies to output.
-    fn answer(&mut self, order: u64, reply: String) {
-        if let Some(slot) = order
-            .checked_sub(self.first)
-            .and_then(|i| self.replies.get_mut(i as usize))
-        {
-            *slot = Some(reply);
-        }
-        self.move_ready();
-    }
-
-    /// Moves the replies that are ready, in order, to the output buffer.
-    fn move_ready(&mut self) {
-        while let Some(Some(_)) = self.replies.front() {
-            if let Some(Some(r)) = self.replies.pop_front() {
-                self.output.extend_from_slice(r.as_bytes());
-                self.output.push(b'\n');
-            }
-            self.first += 1;
-        }
-    }
-
-    /// Writes what it can without blocking. `Err`: the client is gone.
-    fn flush(&mut self) -> std::io::Result<()> {
-        while !self.output.is_empty() {
-            match self.stream.write(&self.output) {
-                Ok(0) => return Err(ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    self.output.drain(..n);
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
-
-    fn finished(&self) -> bool {
-        self.done_reading && self.replies.is_empty() && self.output.is_empty()
-    }
-}
-
 /// One request on its way to a secondary.
 struct Job {
     client: u64,
@@ -236,16 +93,13 @@ struct Job {
     failed_on: Option<usize>,
 }
 
-/// A secondary of the pool with its turn protocol and current request.
-struct Slot {
-    worker: Worker,
-    turns: Turns,
-    area: Area,
+/// Secondary `i`'s share of the work: its slot of the data area and its request.
+struct Slot<'a> {
+    area: Area<'a>,
+    /// The last turn given to it.
     seq: u64,
+    /// Its request and the moment it counts as hung.
     busy: Option<(Job, Instant)>,
-    restart_at: Option<Instant>,
-    /// The restart budget is spent: this secondary is gone for good.
-    given_up: bool,
 }
 
 /// What a pass of `poll` found ready.
@@ -261,54 +115,49 @@ enum Ready {
 
 struct Server<'a> {
     ctx: Ctx<'a>,
-    args: &'a PrimaryArgs,
     notify: Notifier,
     unix: UnixListener,
     tcp: Option<TcpListener>,
-    slots: Vec<Slot>,
+    sup: Supervisor,
+    slots: Vec<Slot<'a>>,
     clients: HashMap<u64, Client>,
     next_client: u64,
     queue: VecDeque<Job>,
-    stop: bool,
     summary: ServeSummary,
 }
 
-/// Runs the serving primary on an instance already created with `--secondaries` FIFO pairs.
-pub fn run(args: &PrimaryArgs, inst: &mut Instance, sigs: &SelfPipe) -> Result<Exit> {
-    let unix = inst.listen()?;
-    let tcp = match &args.tcp {
-        Some(addr) => {
-            let l = TcpListener::bind(addr).wrap_err_with(|| format!("listening on TCP {addr}"))?;
-            l.set_nonblocking(true)
-                .wrap_err("making the TCP listener non-blocking")?;
-            Some(l)
-        }
-        None => None,
-    };
+/// Runs the serving primary on an instance already created with `--secondaries` FIFO
+/// pairs. Returns how it ended and its summary (none if it could not even listen); no
+/// secondary is left running either way.
+pub fn run<'a>(
+    args: &'a PrimaryArgs,
+    inst: &'a mut Instance,
+    sigs: &'a SelfPipe,
+) -> (Result<Exit>, Option<ServeSummary>) {
+    let listeners = listen(args, inst);
     let inst: &Instance = inst;
+    let (unix, tcp) = match listeners {
+        Ok(l) => l,
+        Err(e) => return (Err(e), None),
+    };
     let workers = args.secondaries as usize;
     let started = Instant::now();
     let mut server = Server {
         ctx: Ctx { inst, sigs, args },
-        args,
         notify: Notifier::from_env(),
         unix,
         tcp,
+        sup: Supervisor::new(workers, args),
         slots: (0..workers)
             .map(|i| Slot {
-                worker: Worker::new(i),
-                turns: Turns::new(Role::Primary, args.sync, args.spin, i),
                 area: inst.seg.slot(i, workers),
                 seq: 0,
                 busy: None,
-                restart_at: None,
-                given_up: false,
             })
             .collect(),
         clients: HashMap::new(),
         next_client: 0,
         queue: VecDeque::new(),
-        stop: false,
         summary: ServeSummary {
             schema_version: 1,
             mode: "serve",
@@ -320,67 +169,76 @@ pub fn run(args: &PrimaryArgs, inst: &mut Instance, sigs: &SelfPipe) -> Result<E
     };
     let result = server.go();
     if result.is_err() {
-        for slot in &mut server.slots {
-            slot.worker.abort();
-        }
-    }
-    server.summary.restarts = server.slots.iter().map(|s| s.worker.restarts).sum();
-    server.summary.deaths = server
-        .slots
-        .iter()
-        .flat_map(|s| s.worker.deaths.clone())
-        .collect();
-    server.summary.elapsed_ms = started.elapsed().as_millis() as u64;
-    if result.is_err() {
+        server.sup.abort_all();
         server.summary.stopped_by = "error";
     }
-    server.summary.print(args.json);
-    result
+    server.summary.restarts = server.sup.restarts();
+    server.summary.deaths = server.sup.deaths();
+    server.summary.elapsed_ms = started.elapsed().as_millis() as u64;
+    (result, Some(server.summary))
+}
+
+/// Listens on the instance's socket, and on `--tcp` if asked (port 0: any free port,
+/// published in the header as `tcp_port`).
+fn listen(args: &PrimaryArgs, inst: &mut Instance) -> Result<(UnixListener, Option<TcpListener>)> {
+    let unix = inst.listen()?;
+    let tcp = match &args.tcp {
+        Some(addr) => {
+            let l = TcpListener::bind(addr).wrap_err_with(|| format!("listening on TCP {addr}"))?;
+            l.set_nonblocking(true)
+                .wrap_err("making the TCP listener non-blocking")?;
+            let port = l
+                .local_addr()
+                .wrap_err_with(|| format!("reading the port bound for TCP {addr}"))?
+                .port();
+            inst.seg.store(Field::TcpPort, u64::from(port));
+            Some(l)
+        }
+        None => None,
+    };
+    Ok((unix, tcp))
 }
 
 impl Server<'_> {
+    fn stop_requested(&self) -> bool {
+        self.ctx.sigs.stop_requested()
+    }
+
     fn go(&mut self) -> Result<Exit> {
         let seg = &self.ctx.inst.seg;
         for i in 0..self.slots.len() {
             // The primary always waits in poll, never spinning: every reply rings its doorbell.
-            seg.at(self.slots[i].worker.fields.primary_sleeping)
+            seg.at(self.sup.worker(i).fields().primary_sleeping)
                 .store(1, Ordering::SeqCst);
             let base = self.slots[i].seq;
-            if self.slots[i]
-                .worker
-                .start(&self.ctx, base, &mut self.stop)?
-                .is_some()
-            {
+            if self.sup.worker_mut(i).start(&self.ctx, base)?.is_some() {
                 self.after_death(i);
             }
         }
         seg.store(Field::PrimaryState, State::Ready as u64);
+        let tcp = match &self.tcp {
+            Some(l) => match l.local_addr() {
+                Ok(a) => format!(" and TCP {a}"),
+                Err(_) => String::new(),
+            },
+            None => String::new(),
+        };
         let ready = format!(
-            "instance {} serving on {}{} with {} secondaries",
+            "instance {} serving on {}{tcp} with {} secondaries",
             self.ctx.inst.paths.name,
             self.ctx
                 .inst
                 .paths
                 .in_dir(&self.ctx.inst.paths.socket_file())
                 .display(),
-            self.args
-                .tcp
-                .as_ref()
-                .map_or(String::new(), |a| format!(" and TCP {a}")),
             self.slots.len()
         );
         crate::info!("{ready}");
         self.notify.ready(&ready);
         let mut gave_up = None;
-        while !self.stop {
-            if self.slots.iter().all(|s| s.given_up) {
-                gave_up = Some(
-                    self.slots
-                        .iter()
-                        .map(|s| s.worker.deaths_text())
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                );
+        while !self.stop_requested() {
+            if self.sup.all_given_up() {
+                gave_up = Some(self.sup.deaths_text());
                 break;
             }
             self.dispatch();
@@ -425,25 +283,18 @@ impl Server<'_> {
             fds.push(PollFd::new(t.as_fd(), PollFlags::POLLIN));
             tags.push(Ready::Tcp);
         }
-        for (i, slot) in self.slots.iter().enumerate() {
-            if let Some(live) = &slot.worker.live {
-                fds.push(PollFd::new(live.from.fd(), PollFlags::POLLIN));
+        for (i, w) in self.sup.iter().enumerate() {
+            if let Some(fd) = w.fd() {
+                fds.push(PollFd::new(fd, PollFlags::POLLIN));
                 tags.push(Ready::Secondary(i));
             }
-            if let Some(starting) = &slot.worker.starting {
-                fds.push(PollFd::new(starting.fd(), PollFlags::POLLIN));
+            if let Some(fd) = w.starting_fd() {
+                fds.push(PollFd::new(fd, PollFlags::POLLIN));
                 tags.push(Ready::Starting(i));
             }
         }
         for (&id, c) in &self.clients {
-            let mut want = PollFlags::empty();
-            if !c.done_reading && c.output.len() < MAX_PENDING_OUTPUT {
-                want |= PollFlags::POLLIN;
-            }
-            if !c.output.is_empty() {
-                want |= PollFlags::POLLOUT;
-            }
-            fds.push(PollFd::new(c.stream.fd(), want));
+            fds.push(PollFd::new(c.fd(), c.wants()));
             tags.push(Ready::Client(id, PollFlags::empty()));
         }
         match poll(&mut fds, timeout.unwrap_or(PollTimeout::NONE)) {
@@ -471,37 +322,19 @@ impl Server<'_> {
             .slots
             .iter()
             .filter_map(|s| s.busy.as_ref().map(|b| b.1));
-        let restarts = self.slots.iter().filter_map(|s| s.restart_at);
-        let starting = self
-            .slots
-            .iter()
-            .filter_map(|s| s.worker.starting.as_ref().map(|st| st.deadline));
-        let restarts = restarts.chain(starting);
         let ping = self.notify.next_ping_in().map(|d| Instant::now() + d);
-        busy.chain(restarts).chain(ping).min()
+        busy.chain(self.sup.next_deadline()).chain(ping).min()
     }
 
     fn handle(&mut self, ready: Ready) -> Result<()> {
         match ready {
             Ready::Signal => {
-                let p = self.ctx.sigs.drain();
-                self.stop |= p.stop();
-                if p.child {
-                    for i in 0..self.slots.len() {
-                        let exited = match self.slots[i].worker.live.as_mut() {
-                            Some(live) => live.proc.try_wait()?.is_some(),
-                            None => false,
-                        };
-                        if exited {
-                            self.died(i, "it exited", false)?;
-                        }
-                        let mut stop = self.stop;
-                        let died = self.slots[i].worker.starting_exited(&self.ctx, &mut stop)?;
-                        self.stop = stop;
-                        if died.is_some() {
-                            self.after_death(i);
-                        }
-                    }
+                let (exited, failed_start) = self.sup.on_wake(&self.ctx)?;
+                for i in exited {
+                    self.died(i, Trouble::Exited)?;
+                }
+                for i in failed_start {
+                    self.after_death(i);
                 }
             }
             Ready::Unix => loop {
@@ -540,21 +373,12 @@ impl Server<'_> {
 
     /// Takes a new connection, or refuses it politely beyond --max-clients.
     fn admit(&mut self, stream: Stream) {
-        let nonblocking = match &stream {
-            Stream::Unix(s) => s.set_nonblocking(true),
-            Stream::Tcp(s) => s.set_nonblocking(true),
-        };
-        if nonblocking.is_err() {
+        let Some(client) = Client::new(stream) else {
             return;
-        }
-        let mut client = Client::new(stream);
-        if self.clients.len() >= self.args.max_clients as usize {
-            client.output = format!(
-                "ERR too many clients (--max-clients {})\n",
-                self.args.max_clients
-            )
-            .into_bytes();
-            let _ = client.flush();
+        };
+        let max = self.ctx.args.max_clients;
+        if self.clients.len() >= max as usize {
+            client.refuse(&format!("ERR too many clients (--max-clients {max})"));
             return;
         }
         self.summary.clients_served += 1;
@@ -564,82 +388,44 @@ impl Server<'_> {
 
     /// Reads requests from a client, queues them, and writes what replies are ready.
     fn read_client(&mut self, id: u64, flags: PollFlags) {
-        let max_line = self.args.max_line as usize;
-        let queue_cap = self.args.queue as usize;
+        let max_line = self.ctx.args.max_line as usize;
+        let queue_cap = self.ctx.args.queue as usize;
         let Some(c) = self.clients.get_mut(&id) else {
             return;
         };
         let mut gone = false;
         if flags.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
-            && !c.done_reading
+            && !c.done_reading()
         {
-            let mut buf = [0u8; 16 * 1024];
-            loop {
-                match c.stream.read(&mut buf) {
-                    Ok(0) => {
-                        c.done_reading = true;
-                        // A last request without its newline is still a request.
-                        if !c.input.is_empty() && !c.input.ends_with(b"\n") {
-                            c.input.push(b'\n');
-                        }
-                        break;
-                    }
-                    Ok(n) => c.input.extend_from_slice(&buf[..n]),
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    Err(_) => {
-                        gone = true;
-                        break;
-                    }
+            let (queue, summary) = (&mut self.queue, &mut self.summary);
+            gone = c.receive(max_line, |order, line| {
+                if queue.len() >= queue_cap {
+                    summary.busy += 1;
+                    return Some("ERR busy".into());
                 }
-                if c.input.len() > max_line + 1 && !c.input[..].contains(&b'\n') {
-                    break;
-                }
-            }
-            // Cut complete lines; refuse a line longer than --max-line and close after it.
-            let mut start = 0;
-            while let Some(nl) = c.input[start..].iter().position(|&b| b == b'\n') {
-                let line = &c.input[start..start + nl];
-                let order = c.first + c.replies.len() as u64;
-                if line.len() > max_line {
-                    c.replies.push_back(Some("ERR line too long".into()));
-                    c.done_reading = true;
-                    start = c.input.len();
-                    break;
-                }
-                if self.queue.len() >= queue_cap {
-                    c.replies.push_back(Some("ERR busy".into()));
-                    self.summary.busy += 1;
-                } else {
-                    c.replies.push_back(None);
-                    self.queue.push_back(Job {
-                        client: id,
-                        order,
-                        line: line.to_vec(),
-                        failed_on: None,
-                    });
-                }
-                start += nl + 1;
-            }
-            c.input.drain(..start.min(c.input.len()));
-            if c.input.len() > max_line && !c.done_reading {
-                c.replies.push_back(Some("ERR line too long".into()));
-                c.done_reading = true;
-            }
-            if c.done_reading {
-                c.input.clear();
-            }
-            c.move_ready();
+                queue.push_back(Job {
+                    client: id,
+                    order,
+                    line: line.to_vec(),
+                    failed_on: None,
+                });
+                None
+            });
         }
         if !gone && c.flush().is_err() {
             gone = true;
         }
         // A client that hung up completely cannot read its replies: drop it now rather
         // than let poll report the hang-up again and again.
-        if gone || (c.done_reading && flags.intersects(PollFlags::POLLHUP | PollFlags::POLLERR)) {
+        if gone || (c.done_reading() && flags.intersects(PollFlags::POLLHUP | PollFlags::POLLERR)) {
             // The client left: its queued requests are dropped when their turn comes.
             self.clients.remove(&id);
         }
+    }
+
+    /// Whether secondary `i` can take a request now.
+    fn idle(&self, i: usize) -> bool {
+        self.sup.worker(i).is_live() && self.slots[i].busy.is_none()
     }
 
     /// Gives queued requests to idle secondaries.
@@ -649,22 +435,15 @@ impl Server<'_> {
                 self.queue.pop_front();
                 continue;
             }
-            let idle = |s: &Slot| s.worker.live.is_some() && s.busy.is_none();
+            let n = self.slots.len();
             let pick = match failed_on {
-                Some(bad) => self
-                    .slots
-                    .iter()
-                    .position(|s| idle(s) && s.worker.index != bad)
-                    .or_else(|| {
-                        // No other secondary will ever take it (a pool of one, or the others'
-                        // restart budgets are spent): retry on the failed one's replacement.
-                        let alone = self
-                            .slots
-                            .iter()
-                            .all(|s| s.worker.index == bad || s.given_up);
-                        (alone && idle(&self.slots[bad])).then_some(bad)
-                    }),
-                None => self.slots.iter().position(idle),
+                Some(bad) => (0..n).find(|&i| self.idle(i) && i != bad).or_else(|| {
+                    // No other secondary will ever take it (a pool of one, or the others'
+                    // restart budgets are spent): retry on the failed one's replacement.
+                    let alone = (0..n).all(|i| i == bad || self.sup.worker(i).given_up());
+                    (alone && self.idle(bad)).then_some(bad)
+                }),
+                None => (0..n).find(|&i| self.idle(i)),
             };
             let Some(i) = pick else { break };
             let Some(job) = self.queue.pop_front() else {
@@ -679,26 +458,26 @@ impl Server<'_> {
     fn assign(&mut self, i: usize, job: Job) -> Result<()> {
         let seg = &self.ctx.inst.seg;
         let slot = &mut self.slots[i];
-        let len = job.line.len().min(slot.area.len);
-        // SAFETY: len <= the slot's length; the source is our own buffer.
-        unsafe { std::ptr::copy_nonoverlapping(job.line.as_ptr(), slot.area.ptr, len) };
-        seg.at(slot.worker.fields.request_len)
+        // Lines are at most --max-line bytes, and every slot holds one (check_slots).
+        let len = job.line.len().min(slot.area.len());
+        slot.area.write(&job.line[..len])?;
+        seg.at(self.sup.worker(i).fields().request_len)
             .store(len as u64, Ordering::Release);
         slot.seq += 1;
-        let deadline = Instant::now() + self.args.timeout;
-        let Some(live) = slot.worker.live.as_ref() else {
-            bail!("no secondary {i}")
-        };
-        let sent = slot.turns.publish(seg, slot.seq, &live.to, deadline);
+        let deadline = Instant::now() + self.ctx.args.timeout;
+        let sent = self
+            .sup
+            .worker_mut(i)
+            .publish(&self.ctx, slot.seq, deadline);
         // From here the request belongs to this secondary: if it cannot be handed over,
         // the secondary is treated as dead and the request retried like any other.
         slot.busy = Some((job, deadline));
         match sent {
             Ok(Sent::Ok) => Ok(()),
-            Ok(Sent::PeerGone) => self.died(i, "its FIFO was closed (EPIPE)", false),
+            Ok(Sent::PeerGone) => self.died(i, Trouble::Epipe),
             Err(e) => {
                 crate::warn!("giving a request to secondary {i}: {e:#}");
-                self.died(i, "its FIFO could not take the request", true)
+                self.died(i, Trouble::Unwritable)
             }
         }
     }
@@ -706,23 +485,23 @@ impl Server<'_> {
     /// Reads the frames of secondary `i`: a reply completes its request.
     fn read_secondary(&mut self, i: usize) -> Result<()> {
         loop {
-            let Some(live) = self.slots[i].worker.live.as_mut() else {
+            if !self.sup.worker(i).is_live() {
                 return Ok(());
-            };
-            let event = match live.from.wait(Some(Instant::now()), None) {
+            }
+            let event = match self.sup.worker_mut(i).next_event(Instant::now(), None) {
                 Ok(e) => e,
                 Err(e) => {
                     crate::warn!("secondary {i}: {e:#}");
-                    return self.died(i, "it sent a bad frame", true);
+                    return self.died(i, Trouble::BadFrame);
                 }
             };
             match event {
                 Event::Frame(f) if f.kind == Kind::Reply => self.complete(i, f.seq)?,
                 Event::Frame(f) => {
                     crate::warn!("secondary {i}: unexpected {:?} frame", f.kind);
-                    return self.died(i, "it sent an unexpected frame", true);
+                    return self.died(i, Trouble::UnexpectedFrame);
                 }
-                Event::Eof => return self.died(i, "it closed its FIFO", false),
+                Event::Eof => return self.died(i, Trouble::ClosedFifo),
                 Event::TimedOut | Event::Woken => return Ok(()),
             }
         }
@@ -730,10 +509,7 @@ impl Server<'_> {
 
     /// Advances the handshake of restarted secondary `i` without blocking.
     fn step_handshake(&mut self, i: usize) -> Result<()> {
-        let mut stop = self.stop;
-        let step = self.slots[i].worker.step(&self.ctx, true, &mut stop)?;
-        self.stop = stop;
-        match step {
+        match self.sup.worker_mut(i).handshake(&self.ctx, true)? {
             Step::Waiting => {}
             Step::Ready => crate::debug!("secondary {i} is back"),
             Step::Died(_) => self.after_death(i),
@@ -744,8 +520,9 @@ impl Server<'_> {
     /// Secondary `i` says it answered turn `seq`: copy the reply out and deliver it.
     fn complete(&mut self, i: usize, seq: u64) -> Result<()> {
         let seg = &self.ctx.inst.seg;
+        let fields = self.sup.worker(i).fields();
         let slot = &mut self.slots[i];
-        let published = seg.at(slot.worker.fields.reply_seq).load(Ordering::Acquire);
+        let published = seg.at(fields.reply_seq).load(Ordering::Acquire);
         if slot.busy.is_none() || seq != slot.seq || published != slot.seq {
             if seq < slot.seq {
                 return Ok(()); // a late doorbell for a request already answered
@@ -754,23 +531,18 @@ impl Server<'_> {
                 "secondary {i}: reply for turn {seq} (published {published}) while waiting for {}",
                 slot.seq
             );
-            return self.died(i, "its turn counter went wrong", true);
+            return self.died(i, Trouble::WrongTurn);
         }
-        let len = seg.at(slot.worker.fields.reply_len).load(Ordering::Acquire);
+        let len = seg.at(fields.reply_len).load(Ordering::Acquire);
         let Some((job, _)) = slot.busy.take() else {
             return Ok(());
         };
-        let reply = match usize::try_from(len).ok().filter(|&n| n <= slot.area.len) {
-            Some(n) => {
-                let mut bytes = vec![0u8; n];
-                // SAFETY: n <= the slot's length (checked); we copy into our own buffer.
-                unsafe { std::ptr::copy_nonoverlapping(slot.area.ptr, bytes.as_mut_ptr(), n) };
-                match String::from_utf8(bytes) {
-                    Ok(s) if !s.contains('\n') => s,
-                    _ => "ERR worker failed (malformed reply)".to_string(),
-                }
-            }
-            None => "ERR worker failed (reply longer than its slot)".to_string(),
+        let reply = match slot.area.copy_out(len) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(s) if !s.contains('\n') => s,
+                _ => "ERR worker failed (malformed reply)".to_string(),
+            },
+            Err(_) => "ERR worker failed (reply longer than its slot)".to_string(),
         };
         self.deliver(job, reply);
         Ok(())
@@ -789,20 +561,14 @@ impl Server<'_> {
         }
     }
 
-    /// Secondary `i` died or must be killed: reap it, retry or fail its request, and
-    /// schedule its restart.
-    fn died(&mut self, i: usize, cause: &str, kill: bool) -> Result<()> {
+    /// Secondary `i` died or must be killed (`trouble`): the supervisor reaps it and
+    /// schedules its restart; its request is retried once elsewhere, then failed.
+    fn died(&mut self, i: usize, trouble: Trouble) -> Result<()> {
         let during = match &self.slots[i].busy {
             Some((job, _)) => format!("during a request of client {}", job.client),
             None => "while idle".to_string(),
         };
-        let mut stop = self.stop;
-        self.slots[i]
-            .worker
-            .bury(&self.ctx, cause, &during, kill, &mut stop)?;
-        self.stop = stop;
-        // A secondary that died of a truncated or removed segment would only die again.
-        self.ctx.inst.seg.check_intact()?;
+        self.sup.worker_mut(i).died(&self.ctx, trouble, &during)?;
         if let Some((mut job, _)) = self.slots[i].busy.take() {
             if job.failed_on.is_none() {
                 job.failed_on = Some(i);
@@ -817,21 +583,14 @@ impl Server<'_> {
         Ok(())
     }
 
-    fn after_death(&mut self, i: usize) {
-        let slot = &mut self.slots[i];
-        match slot
-            .worker
-            .next_restart(self.args.max_restarts, self.args.restart_backoff)
-        {
-            Some(backoff) => slot.restart_at = Some(Instant::now() + backoff),
-            None => {
-                slot.given_up = true;
-                crate::warn!(
-                    "secondary {i} is not restarted again: --max-restarts {} reached",
-                    self.args.max_restarts
-                );
-                // Requests that wait only for this one are failed when no secondary is left.
-            }
+    /// Says so when secondary `i` will not be restarted any more.
+    fn after_death(&self, i: usize) {
+        if self.sup.worker(i).given_up() {
+            crate::warn!(
+                "secondary {i} is not restarted again: --max-restarts {} reached",
+                self.ctx.args.max_restarts
+            );
+            // Requests that wait only for this one are failed when no secondary is left.
         }
     }
 
@@ -840,30 +599,19 @@ impl Server<'_> {
         let now = Instant::now();
         for i in 0..self.slots.len() {
             if self.slots[i].busy.as_ref().is_some_and(|b| b.1 <= now) {
-                let why = format!(
-                    "hung: no reply within --timeout {:?}; killed",
-                    self.args.timeout
-                );
-                self.died(i, &why, true)?;
+                self.died(i, Trouble::Hung)?;
             }
-            if self.slots[i].restart_at.is_some_and(|t| t <= now) && !self.stop {
+            if self.sup.worker(i).restart_due(now) && !self.stop_requested() {
                 // Launch only: the handshake goes on from the event loop, so clients are
                 // served by the other secondaries meanwhile.
-                self.slots[i].restart_at = None;
-                self.slots[i].worker.note_restart(&self.ctx);
                 let base = self.slots[i].seq;
-                self.slots[i].worker.launch(&self.ctx, base)?;
+                self.sup.worker_mut(i).restart(&self.ctx, base)?;
             }
-            if self.slots[i]
-                .worker
-                .starting
-                .as_ref()
-                .is_some_and(|s| s.deadline <= now)
-            {
+            if self.sup.worker(i).handshake_due(now) {
                 self.step_handshake(i)?;
             }
         }
-        if self.slots.iter().all(|s| s.given_up) {
+        if self.sup.all_given_up() {
             while let Some(job) = self.queue.pop_front() {
                 self.summary.failed += 1;
                 self.deliver(job, "ERR worker failed".into());
@@ -894,20 +642,13 @@ impl Server<'_> {
             if let Some((job, _)) = self.slots[i].busy.take() {
                 self.deliver(job, "ERR shutting down".into());
             }
-            if let Err(e) = self.slots[i].worker.stop(self.ctx.sigs, self.args.timeout) {
-                crate::warn!("stopping secondary {i}: {e:#}");
-            }
-            // One still in its handshake has nothing to stop in order: kill and reap it.
-            self.slots[i].worker.abort();
+        }
+        if let Err(e) = self.sup.stop_all(&self.ctx) {
+            crate::warn!("{e:#}");
         }
         let deadline = Instant::now() + Duration::from_millis(200);
         for c in self.clients.values_mut() {
-            while !c.output.is_empty() && Instant::now() < deadline {
-                if c.flush().is_err() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(1));
-            }
+            c.flush_until(deadline);
         }
         self.clients.clear();
     }

@@ -1,11 +1,16 @@
-//! One secondary as the primary sees it: starting it (self re-exec and handshake),
-//! reaping it when it dies or hangs, the restart budget, and the orderly stop.
+//! One secondary as the primary sees it, and the supervisor of them all: starting a
+//! secondary (self re-exec and handshake), reaping it when it dies or hangs, the restart
+//! budget and its backoff, and the orderly stop. Both modes use these, so each rule is
+//! written once: the rounds mode (`rounds.rs`) supervises one worker, the serving mode
+//! (`serve.rs`) a pool.
 //!
-//! The rounds mode (`primary.rs`) has one worker; the serving mode (`serve.rs`) a pool.
 //! Secondary `index` talks through its own FIFO pair and its own fields of the header
-//! (see `header::worker_fields`), so workers never disturb each other.
+//! (see `header::worker_fields`), so workers never disturb each other. A [`Worker`] keeps
+//! its process and FIFOs to itself: the modes ask it to publish a turn, wait for one, or
+//! report a death, and never hold its descriptors.
 
 use std::collections::VecDeque;
+use std::os::fd::BorrowedFd;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::sync::atomic::Ordering;
@@ -21,6 +26,7 @@ use crate::header::{self, State, WorkerFields};
 use crate::instance::Instance;
 use crate::signals::SelfPipe;
 use crate::spawn::{self, Child};
+use crate::turn::{Role, Turns, Wait};
 
 /// The longest wait between two restarts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -34,33 +40,75 @@ pub struct Ctx<'a> {
     pub args: &'a PrimaryArgs,
 }
 
+/// Why the primary gives up on a running secondary: each trouble names its cause once,
+/// and says whether the secondary must be killed (it may still run) or only reaped.
+#[derive(Clone, Copy, Debug)]
+pub enum Trouble {
+    /// SIGCHLD, and `waitpid` says it exited.
+    Exited,
+    /// End of file on its FIFO.
+    ClosedFifo,
+    /// Writing its FIFO failed with EPIPE.
+    Epipe,
+    /// Writing its FIFO failed otherwise.
+    Unwritable,
+    /// No reply within --timeout.
+    Hung,
+    /// A frame we could not decode.
+    BadFrame,
+    /// A frame that makes no sense now.
+    UnexpectedFrame,
+    /// A reply for a turn we did not give.
+    WrongTurn,
+}
+
+impl Trouble {
+    fn cause(self, args: &PrimaryArgs) -> String {
+        match self {
+            Trouble::Exited => "it exited".into(),
+            Trouble::ClosedFifo => "it closed its FIFO".into(),
+            Trouble::Epipe => "its FIFO was closed (EPIPE)".into(),
+            Trouble::Unwritable => "its FIFO could not take the request".into(),
+            Trouble::Hung => format!("hung: no reply within --timeout {:?}; killed", args.timeout),
+            Trouble::BadFrame => "it sent a bad frame".into(),
+            Trouble::UnexpectedFrame => "it sent an unexpected frame".into(),
+            Trouble::WrongTurn => "its turn counter went wrong".into(),
+        }
+    }
+
+    /// Whether it may still run, so it must be killed before it is reaped.
+    fn kill(self) -> bool {
+        matches!(
+            self,
+            Trouble::Unwritable
+                | Trouble::Hung
+                | Trouble::BadFrame
+                | Trouble::UnexpectedFrame
+                | Trouble::WrongTurn
+        )
+    }
+}
+
 /// A running secondary.
 #[derive(Debug)]
-pub struct Live {
-    pub proc: Child,
-    pub pid: u32,
-    pub from: Reader,
-    pub to: Writer,
+struct Live {
+    proc: Child,
+    pid: u32,
+    from: Reader,
+    to: Writer,
 }
 
 /// A secondary launched but not through its handshake yet.
 #[derive(Debug)]
-pub struct Starting {
+struct Starting {
     proc: Child,
     pid: u32,
     from: Reader,
     base: u64,
-    pub deadline: Instant,
+    deadline: Instant,
 }
 
-impl Starting {
-    /// The FIFO its hello arrives on, for a caller that polls many at once.
-    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.from.fd()
-    }
-}
-
-/// Where a handshake stands after [`Worker::step`].
+/// Where a handshake stands after [`Worker::handshake`].
 #[derive(Debug)]
 pub enum Step {
     Waiting,
@@ -68,36 +116,146 @@ pub enum Step {
     Died(Death),
 }
 
+/// One secondary of the primary, across its restarts.
 #[derive(Debug)]
 pub struct Worker {
-    pub index: usize,
-    pub fields: WorkerFields,
-    pub live: Option<Live>,
-    pub starting: Option<Starting>,
-    pub restarts: u64,
+    index: usize,
+    fields: WorkerFields,
+    turns: Turns,
+    live: Option<Live>,
+    starting: Option<Starting>,
+    restarts: u64,
     restart_times: VecDeque<Instant>,
-    pub deaths: Vec<Death>,
-    pub last_pid: Option<u32>,
-    pub last_status: Option<ExitStatus>,
+    /// When the next restart is due, after a death (`None`: none is scheduled).
+    restart_at: Option<Instant>,
+    /// The backoff of the scheduled restart.
+    backoff: Duration,
+    /// The restart budget is spent: this secondary is gone for good.
+    given_up: bool,
+    deaths: Vec<Death>,
+    last_pid: Option<u32>,
+    last_status: Option<ExitStatus>,
 }
 
 impl Worker {
-    pub fn new(index: usize) -> Worker {
+    pub fn new(index: usize, args: &PrimaryArgs) -> Worker {
         Worker {
             index,
             fields: header::worker_fields(index),
+            turns: Turns::new(Role::Primary, args.sync, args.spin, index),
             live: None,
             starting: None,
             restarts: 0,
             restart_times: VecDeque::new(),
+            restart_at: None,
+            backoff: Duration::ZERO,
+            given_up: false,
             deaths: Vec::new(),
             last_pid: None,
             last_status: None,
         }
     }
 
+    /// Its fields of the header (offsets: the layout, not its state).
+    pub fn fields(&self) -> WorkerFields {
+        self.fields
+    }
+
+    /// The running secondary's pid.
     pub fn pid(&self) -> Option<u32> {
         self.live.as_ref().map(|l| l.pid)
+    }
+
+    /// Through its handshake and running: it can take a turn.
+    pub fn is_live(&self) -> bool {
+        self.live.is_some()
+    }
+
+    /// The restart budget is spent: it will not run again.
+    pub fn given_up(&self) -> bool {
+        self.given_up
+    }
+
+    pub fn restarts(&self) -> u64 {
+        self.restarts
+    }
+
+    pub fn deaths(&self) -> &[Death] {
+        &self.deaths
+    }
+
+    /// The pid of the last secondary started, running or not.
+    pub fn last_pid(&self) -> Option<u32> {
+        self.last_pid
+    }
+
+    /// How the last secondary that ended ended.
+    pub fn last_status(&self) -> Option<ExitStatus> {
+        self.last_status
+    }
+
+    /// When the scheduled restart is due, and its backoff.
+    pub fn restart_at(&self) -> Option<(Instant, Duration)> {
+        self.restart_at.map(|t| (t, self.backoff))
+    }
+
+    /// The FIFO its frames arrive on, while it runs (for a caller polling many at once).
+    pub fn fd(&self) -> Option<BorrowedFd<'_>> {
+        self.live.as_ref().map(|l| l.from.fd())
+    }
+
+    /// The FIFO its hello arrives on, while it starts.
+    pub fn starting_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.starting.as_ref().map(|s| s.from.fd())
+    }
+
+    /// The next moment it needs attention without any descriptor becoming ready: a
+    /// restart falling due, or a handshake running out of time.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let handshake = self.starting.as_ref().map(|s| s.deadline);
+        match (self.restart_at, handshake) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The FIFO the running secondary writes, for messages.
+    pub fn reply_fifo(&self) -> String {
+        self.live
+            .as_ref()
+            .map_or_else(|| "?".into(), |l| l.from.path().display().to_string())
+    }
+
+    fn live_mut(&mut self) -> Result<&mut Live> {
+        let index = self.index;
+        self.live
+            .as_mut()
+            .ok_or_else(|| eyre!("no secondary {index} runs"))
+    }
+
+    /// Publishes turn `seq` to it (its data is in its slot already).
+    pub fn publish(&mut self, ctx: &Ctx<'_>, seq: u64, deadline: Instant) -> Result<Sent> {
+        let live = self.live.as_ref().ok_or_else(|| eyre!("no secondary"))?;
+        self.turns.publish(&ctx.inst.seg, seq, &live.to, deadline)
+    }
+
+    /// Waits for its reply to turn `seq`, woken by signals too.
+    pub fn wait_turn(&mut self, ctx: &Ctx<'_>, seq: u64, deadline: Instant) -> Result<Wait> {
+        let turns = &self.turns;
+        let live = self.live.as_mut().ok_or_else(|| eyre!("no secondary"))?;
+        turns.wait(
+            &ctx.inst.seg,
+            seq,
+            &mut live.from,
+            Some(deadline),
+            Some(ctx.sigs.fd()),
+        )
+    }
+
+    /// The next frame (or end of file) from the running secondary, waiting until
+    /// `deadline` (woken by `wake` too).
+    pub fn next_event(&mut self, deadline: Instant, wake: Option<BorrowedFd<'_>>) -> Result<Event> {
+        self.live_mut()?.from.wait(Some(deadline), wake)
     }
 
     /// The arguments of `osps secondary` for this worker.
@@ -129,12 +287,18 @@ impl Worker {
         v
     }
 
-    /// Starts the secondary and shakes hands; `base` is the last request sequence number,
-    /// so both sides agree on the next. `Some(death)`: it died or hung on the way.
-    pub fn start(&mut self, ctx: &Ctx<'_>, base: u64, stop: &mut bool) -> Result<Option<Death>> {
+    /// Starts the secondary and waits for its handshake; `base` is the last request
+    /// sequence number, so both sides agree on the next. `Some(death)`: it died or hung
+    /// on the way (and its restart is scheduled, see [`Self::restart_at`]).
+    pub fn start(&mut self, ctx: &Ctx<'_>, base: u64) -> Result<Option<Death>> {
         self.launch(ctx, base)?;
+        self.wait_ready(ctx)
+    }
+
+    /// Drives a launched secondary's handshake to its end, blocking.
+    pub fn wait_ready(&mut self, ctx: &Ctx<'_>) -> Result<Option<Death>> {
         loop {
-            match self.step(ctx, false, stop)? {
+            match self.handshake(ctx, false)? {
                 Step::Waiting => {}
                 Step::Ready => return Ok(None),
                 Step::Died(death) => return Ok(Some(death)),
@@ -144,7 +308,7 @@ impl Worker {
 
     /// Resets the secondary's side of the header and spawns it; [`Self::step`] then drives
     /// its handshake (the serving primary does so from its event loop, never blocking).
-    pub fn launch(&mut self, ctx: &Ctx<'_>, base: u64) -> Result<()> {
+    fn launch(&mut self, ctx: &Ctx<'_>, base: u64) -> Result<()> {
         let seg = &ctx.inst.seg;
         let f = self.fields;
         for (offset, value) in [
@@ -175,7 +339,7 @@ impl Worker {
 
     /// Advances the handshake of a launched secondary: waits for its hello (until its
     /// deadline, or not at all when `nonblocking`), then opens p2s and sends Ready.
-    pub fn step(&mut self, ctx: &Ctx<'_>, nonblocking: bool, stop: &mut bool) -> Result<Step> {
+    pub fn handshake(&mut self, ctx: &Ctx<'_>, nonblocking: bool) -> Result<Step> {
         let Some(s) = self.starting.as_mut() else {
             return Ok(if self.live.is_some() {
                 Step::Ready
@@ -208,8 +372,8 @@ impl Worker {
             ))),
             Ok(Event::TimedOut) => Ok(Ok(None)),
             Ok(Event::Woken) => {
-                let p = ctx.sigs.drain();
-                *stop |= p.stop();
+                // A stop request stays noted in the pipe.
+                ctx.sigs.drain();
                 match s.proc.try_wait() {
                     Ok(Some(_)) => Ok(Err(("it exited".to_string(), false))),
                     Ok(None) => Ok(Ok(None)),
@@ -236,7 +400,7 @@ impl Worker {
                     bail!("no secondary starting")
                 };
                 let during = "before the handshake";
-                self.reap(s.proc, s.pid, &cause, during, kill, ctx.sigs, stop)
+                self.reap(ctx, s.proc, s.pid, &cause, during, kill)
                     .map(Step::Died)
             }
             Err(e) => {
@@ -246,56 +410,60 @@ impl Worker {
         }
     }
 
-    /// A launched secondary that exited before its hello (SIGCHLD told us): reaps it.
-    pub fn starting_exited(&mut self, ctx: &Ctx<'_>, stop: &mut bool) -> Result<Option<Death>> {
-        let exited = match self.starting.as_mut() {
+    /// After SIGCHLD: whether the running secondary exited (`true`: report it with
+    /// [`Self::died`] and [`Trouble::Exited`]). One that exited during its handshake is
+    /// reaped here, its restart scheduled, and its death returned.
+    fn exited(&mut self, ctx: &Ctx<'_>) -> Result<(bool, Option<Death>)> {
+        let live = match self.live.as_mut() {
+            Some(live) => live.proc.try_wait()?.is_some(),
+            None => false,
+        };
+        let starting = match self.starting.as_mut() {
             Some(s) => s.proc.try_wait()?.is_some(),
             None => false,
         };
-        if !exited {
-            return Ok(None);
-        }
-        let Some(s) = self.starting.take() else {
-            return Ok(None);
+        let death = match self.starting.take() {
+            Some(s) if starting => {
+                let during = "before the handshake";
+                Some(self.reap(ctx, s.proc, s.pid, "it exited", during, false)?)
+            }
+            other => {
+                self.starting = other;
+                None
+            }
         };
-        let during = "before the handshake";
-        self.reap(s.proc, s.pid, "it exited", during, false, ctx.sigs, stop)
-            .map(Some)
+        Ok((live, death))
     }
 
-    /// Reaps the running secondary that died (or kills it first when `kill`, e.g. it
-    /// hung) and records how it ended.
-    pub fn bury(
-        &mut self,
-        ctx: &Ctx<'_>,
-        cause: &str,
-        during: &str,
-        kill: bool,
-        stop: &mut bool,
-    ) -> Result<Death> {
+    /// The running secondary is dead, or must die (`trouble`): kill it if it may still
+    /// run, reap it, record how it ended (`during`: what it was doing) and schedule its
+    /// restart within the budget.
+    pub fn died(&mut self, ctx: &Ctx<'_>, trouble: Trouble, during: &str) -> Result<Death> {
         let live = self
             .live
             .take()
             .ok_or_else(|| eyre!("no secondary {} to reap", self.index))?;
-        self.reap(live.proc, live.pid, cause, during, kill, ctx.sigs, stop)
+        let cause = trouble.cause(ctx.args);
+        self.reap(ctx, live.proc, live.pid, &cause, during, trouble.kill())
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Reaps a secondary that ended (killing it first when `kill`), records how, and
+    /// schedules its restart within the budget. A segment truncated or removed under us
+    /// is reported instead: a secondary that died of it would only die again.
     fn reap(
         &mut self,
+        ctx: &Ctx<'_>,
         mut proc: Child,
         pid: u32,
         cause: &str,
         during: &str,
         kill: bool,
-        sigs: &SelfPipe,
-        stop: &mut bool,
     ) -> Result<Death> {
         let status = if kill {
             spawn::kill_and_reap(&mut proc)?
         } else {
             let deadline = Instant::now() + Duration::from_secs(1);
-            match spawn::wait_until(&mut proc, deadline, sigs, stop)? {
+            match spawn::wait_until(&mut proc, deadline, ctx.sigs)? {
                 Some(status) => status,
                 None => spawn::kill_and_reap(&mut proc)?,
             }
@@ -317,12 +485,14 @@ impl Worker {
             death.during
         );
         self.deaths.push(death.clone());
+        ctx.inst.seg.check_intact()?;
+        self.schedule_restart(ctx.args);
         Ok(death)
     }
 
     /// The wait before the next restart, or `None` when `max` restarts within a minute
     /// are spent. Backoff doubles with each recent restart, capped at 5 s.
-    pub fn next_restart(&mut self, max: u32, backoff: Duration) -> Option<Duration> {
+    fn next_restart(&mut self, max: u32, backoff: Duration) -> Option<Duration> {
         let now = Instant::now();
         while self
             .restart_times
@@ -338,8 +508,42 @@ impl Worker {
         Some(backoff.saturating_mul(1 << doublings).min(MAX_BACKOFF))
     }
 
+    /// After a death: the restart is due after its backoff, or never when the budget
+    /// is spent.
+    fn schedule_restart(&mut self, args: &PrimaryArgs) {
+        match self.next_restart(args.max_restarts, args.restart_backoff) {
+            Some(backoff) => {
+                self.backoff = backoff;
+                self.restart_at = Some(Instant::now() + backoff);
+            }
+            None => {
+                self.restart_at = None;
+                self.given_up = true;
+            }
+        }
+    }
+
+    /// Whether its handshake ran out of time (then [`Self::handshake`] reaps it).
+    pub fn handshake_due(&self, now: Instant) -> bool {
+        self.starting.as_ref().is_some_and(|s| s.deadline <= now)
+    }
+
+    /// Whether its scheduled restart is due.
+    pub fn restart_due(&self, now: Instant) -> bool {
+        self.restart_at.is_some_and(|t| t <= now)
+    }
+
+    /// Starts the scheduled restart: counts it (in the header too) and launches the
+    /// secondary; [`Self::handshake`] then drives its handshake. Returns the restart count.
+    pub fn restart(&mut self, ctx: &Ctx<'_>, base: u64) -> Result<u64> {
+        self.restart_at = None;
+        self.note_restart(ctx);
+        self.launch(ctx, base)?;
+        Ok(self.restarts)
+    }
+
     /// Counts a restart (in the header too).
-    pub fn note_restart(&mut self, ctx: &Ctx<'_>) {
+    fn note_restart(&mut self, ctx: &Ctx<'_>) {
         self.restart_times.push_back(Instant::now());
         self.restarts += 1;
         ctx.inst
@@ -358,7 +562,7 @@ impl Worker {
     }
 
     /// The orderly stop: Stop frame, wait for the ack and the exit, reap (kill after `grace`).
-    pub fn stop(&mut self, sigs: &SelfPipe, grace: Duration) -> Result<()> {
+    fn stop(&mut self, sigs: &SelfPipe, grace: Duration) -> Result<()> {
         let Some(mut live) = self.live.take() else {
             return Ok(());
         };
@@ -391,8 +595,7 @@ impl Worker {
                 }
             }
         }
-        let mut ignored = false;
-        let status = match spawn::wait_until(&mut live.proc, deadline, sigs, &mut ignored)? {
+        let status = match spawn::wait_until(&mut live.proc, deadline, sigs)? {
             Some(status) => status,
             None => {
                 crate::warn!(
@@ -419,6 +622,113 @@ impl Worker {
                 Ok(status) => self.last_status = Some(status),
                 Err(e) => crate::warn!("could not reap secondary {}: {e:#}", live.pid),
             }
+        }
+    }
+}
+
+/// Every secondary of one primary: the wake-up handling and the orderly stop, written
+/// once for both modes (the rounds mode has a supervisor of one).
+#[derive(Debug)]
+pub struct Supervisor {
+    workers: Vec<Worker>,
+}
+
+impl Supervisor {
+    pub fn new(count: usize, args: &PrimaryArgs) -> Supervisor {
+        Supervisor {
+            workers: (0..count).map(|i| Worker::new(i, args)).collect(),
+        }
+    }
+
+    pub fn worker(&self, i: usize) -> &Worker {
+        &self.workers[i]
+    }
+
+    pub fn worker_mut(&mut self, i: usize) -> &mut Worker {
+        &mut self.workers[i]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Worker> {
+        self.workers.iter()
+    }
+
+    /// The self-pipe woke us: drains it (a stop request stays noted there) and, after
+    /// SIGCHLD, reaps every secondary that exited during its handshake. Returns the
+    /// indexes of the running ones that exited, for the mode to report with
+    /// [`Worker::died`] (it knows what they were doing) and the deaths of starting ones.
+    pub fn on_wake(&mut self, ctx: &Ctx<'_>) -> Result<(Vec<usize>, Vec<usize>)> {
+        let mut exited = Vec::new();
+        let mut failed_start = Vec::new();
+        if ctx.sigs.drain().child() {
+            for w in &mut self.workers {
+                let (live, death) = w.exited(ctx)?;
+                if live {
+                    exited.push(w.index);
+                }
+                if death.is_some() {
+                    failed_start.push(w.index);
+                }
+            }
+        }
+        Ok((exited, failed_start))
+    }
+
+    /// Every secondary's budget is spent.
+    pub fn all_given_up(&self) -> bool {
+        self.workers.iter().all(|w| w.given_up)
+    }
+
+    /// Restarts, summed over the pool.
+    pub fn restarts(&self) -> u64 {
+        self.workers.iter().map(|w| w.restarts).sum()
+    }
+
+    /// Every death, secondary by secondary.
+    pub fn deaths(&self) -> Vec<Death> {
+        self.workers
+            .iter()
+            .flat_map(|w| w.deaths.iter().cloned())
+            .collect()
+    }
+
+    /// How each death went, for a give-up message.
+    pub fn deaths_text(&self) -> String {
+        self.workers
+            .iter()
+            .map(Worker::deaths_text)
+            .filter(|t| !t.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// The next moment a worker needs attention (a restart or a handshake deadline).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.workers.iter().filter_map(Worker::next_deadline).min()
+    }
+
+    /// The orderly stop of every secondary: Stop frame, ack, exit, reap (killed after
+    /// `--timeout`); one still in its handshake has nothing to stop in order and is
+    /// killed and reaped. None is left running or unreaped. The first failure is
+    /// returned (after every secondary was stopped), later ones are logged.
+    pub fn stop_all(&mut self, ctx: &Ctx<'_>) -> Result<()> {
+        let mut first_error = None;
+        for w in &mut self.workers {
+            if let Err(e) = w.stop(ctx.sigs, ctx.args.timeout) {
+                let e = e.wrap_err(format!("stopping secondary {}", w.index));
+                match first_error {
+                    None => first_error = Some(e),
+                    Some(_) => crate::warn!("{e:#}"),
+                }
+            }
+            w.abort();
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// After an error: make sure no secondary is left running or unreaped.
+    pub fn abort_all(&mut self) {
+        for w in &mut self.workers {
+            w.abort();
         }
     }
 }
