@@ -1,12 +1,13 @@
-//! The primary's life: create the instance, start the secondary, shake hands, run the
-//! rounds, supervise (restart a dead or hung secondary), then stop in order: the
-//! secondary first (the primary reaps it: no zombie), then every object is removed.
+//! The primary's life: create the instance, start the secondaries, shake hands, run a
+//! mode (rounds, or serving clients), supervise (restart a dead or hung secondary), then
+//! stop in order: the secondaries first (the primary reaps them: no zombie), then every
+//! object is removed.
 //!
 //! Which server must stop first? The secondary. A process that exits becomes a zombie
 //! until its parent collects its status with `waitpid`; the primary is the parent, so it
 //! must outlive the secondary to reap it. (If the primary died first, the secondary would
 //! be an orphan, adopted by init or a subreaper; ours notices and exits by itself.)
-
+//!
 //! The primary's side is one folder: this file creates the instance, chooses the mode
 //! and tears down (one path for both modes); `rounds.rs` and `serve.rs` (with
 //! `clients.rs`) are the two modes; `worker.rs` supervises the secondaries for both;

@@ -223,8 +223,7 @@ impl<'a> Run<'a> {
 
     /// The self-pipe woke us: a stop request, or the secondary's exit.
     fn woken(&mut self) -> Result<bool> {
-        let (exited, _) = self.sup.on_wake(&self.ctx)?;
-        Ok(!exited.is_empty())
+        Ok(!self.sup.on_wake(&self.ctx)?.exited.is_empty())
     }
 
     /// Waits `--interval` between heartbeat rounds, watching the secondary and signals.

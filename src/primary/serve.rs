@@ -223,15 +223,16 @@ impl Server<'_> {
             },
             None => String::new(),
         };
+        let n = self.slots.len();
         let ready = format!(
-            "instance {} serving on {}{tcp} with {} secondaries",
+            "instance {} serving on {}{tcp} with {n} {}",
             self.ctx.inst.paths.name,
             self.ctx
                 .inst
                 .paths
                 .in_dir(&self.ctx.inst.paths.socket_file())
                 .display(),
-            self.slots.len()
+            if n == 1 { "secondary" } else { "secondaries" }
         );
         crate::info!("{ready}");
         self.notify.ready(&ready);
@@ -329,11 +330,11 @@ impl Server<'_> {
     fn handle(&mut self, ready: Ready) -> Result<()> {
         match ready {
             Ready::Signal => {
-                let (exited, failed_start) = self.sup.on_wake(&self.ctx)?;
-                for i in exited {
+                let woken = self.sup.on_wake(&self.ctx)?;
+                for i in woken.exited {
                     self.died(i, Trouble::Exited)?;
                 }
-                for i in failed_start {
+                for i in woken.failed_start {
                     self.after_death(i);
                 }
             }

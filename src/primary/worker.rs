@@ -60,6 +60,8 @@ pub enum Trouble {
     UnexpectedFrame,
     /// A reply for a turn we did not give.
     WrongTurn,
+    /// No hello within --start-timeout.
+    NoHello,
 }
 
 impl Trouble {
@@ -73,6 +75,7 @@ impl Trouble {
             Trouble::BadFrame => "it sent a bad frame".into(),
             Trouble::UnexpectedFrame => "it sent an unexpected frame".into(),
             Trouble::WrongTurn => "its turn counter went wrong".into(),
+            Trouble::NoHello => format!("no hello within {:?}", args.start_timeout),
         }
     }
 
@@ -85,6 +88,7 @@ impl Trouble {
                 | Trouble::BadFrame
                 | Trouble::UnexpectedFrame
                 | Trouble::WrongTurn
+                | Trouble::NoHello
         )
     }
 }
@@ -306,7 +310,7 @@ impl Worker {
         }
     }
 
-    /// Resets the secondary's side of the header and spawns it; [`Self::step`] then drives
+    /// Resets the secondary's side of the header and spawns it; [`Self::handshake`] then drives
     /// its handshake (the serving primary does so from its event loop, never blocking).
     fn launch(&mut self, ctx: &Ctx<'_>, base: u64) -> Result<()> {
         let seg = &ctx.inst.seg;
@@ -353,9 +357,10 @@ impl Worker {
             s.deadline
         };
         let wake = (!nonblocking).then(|| ctx.sigs.fd());
+        // Ok(Ok(Some(to))): through; Ok(Ok(None)): not yet; Ok(Err(trouble)): it died.
         let outcome = match s.from.wait(Some(until), wake) {
             Ok(Event::Frame(fr)) if fr.kind == Kind::Hello && fr.arg == s.pid => {
-                ready(ctx, self.index, s).map(|r| r.map(Some))
+                ready(ctx, self.index, s).map(|to| to.map(Some).ok_or(Trouble::ClosedFifo))
             }
             Ok(Event::Frame(fr)) => Err(eyre!(
                 "unexpected {:?} frame (pid {}) on {} before the hello of our secondary pid \
@@ -365,17 +370,14 @@ impl Worker {
                 s.from.path().display(),
                 s.pid
             )),
-            Ok(Event::Eof) => Ok(Err(("it closed its FIFO".to_string(), false))),
-            Ok(Event::TimedOut) if Instant::now() >= s.deadline => Ok(Err((
-                format!("no hello within {:?}", ctx.args.start_timeout),
-                true,
-            ))),
+            Ok(Event::Eof) => Ok(Err(Trouble::ClosedFifo)),
+            Ok(Event::TimedOut) if Instant::now() >= s.deadline => Ok(Err(Trouble::NoHello)),
             Ok(Event::TimedOut) => Ok(Ok(None)),
             Ok(Event::Woken) => {
                 // A stop request stays noted in the pipe.
                 ctx.sigs.drain();
                 match s.proc.try_wait() {
-                    Ok(Some(_)) => Ok(Err(("it exited".to_string(), false))),
+                    Ok(Some(_)) => Ok(Err(Trouble::Exited)),
                     Ok(None) => Ok(Ok(None)),
                     Err(e) => Err(e.into()),
                 }
@@ -395,12 +397,11 @@ impl Worker {
                 }
                 Ok(Step::Ready)
             }
-            Ok(Err((cause, kill))) => {
+            Ok(Err(trouble)) => {
                 let Some(s) = self.starting.take() else {
                     bail!("no secondary starting")
                 };
-                let during = "before the handshake";
-                self.reap(ctx, s.proc, s.pid, &cause, during, kill)
+                self.reap(ctx, s.proc, s.pid, trouble, "before the handshake")
                     .map(Step::Died)
             }
             Err(e) => {
@@ -418,19 +419,15 @@ impl Worker {
             Some(live) => live.proc.try_wait()?.is_some(),
             None => false,
         };
-        let starting = match self.starting.as_mut() {
+        let start_failed = match self.starting.as_mut() {
             Some(s) => s.proc.try_wait()?.is_some(),
             None => false,
         };
-        let death = match self.starting.take() {
-            Some(s) if starting => {
-                let during = "before the handshake";
-                Some(self.reap(ctx, s.proc, s.pid, "it exited", during, false)?)
+        let death = match self.starting.take_if(|_| start_failed) {
+            Some(s) => {
+                Some(self.reap(ctx, s.proc, s.pid, Trouble::Exited, "before the handshake")?)
             }
-            other => {
-                self.starting = other;
-                None
-            }
+            None => None,
         };
         Ok((live, death))
     }
@@ -443,23 +440,21 @@ impl Worker {
             .live
             .take()
             .ok_or_else(|| eyre!("no secondary {} to reap", self.index))?;
-        let cause = trouble.cause(ctx.args);
-        self.reap(ctx, live.proc, live.pid, &cause, during, trouble.kill())
+        self.reap(ctx, live.proc, live.pid, trouble, during)
     }
 
-    /// Reaps a secondary that ended (killing it first when `kill`), records how, and
-    /// schedules its restart within the budget. A segment truncated or removed under us
-    /// is reported instead: a secondary that died of it would only die again.
+    /// Reaps a secondary that ended (killing it first if it may still run), records
+    /// how, and schedules its restart within the budget. A segment truncated or removed
+    /// under us is reported instead: a secondary that died of it would only die again.
     fn reap(
         &mut self,
         ctx: &Ctx<'_>,
         mut proc: Child,
         pid: u32,
-        cause: &str,
+        trouble: Trouble,
         during: &str,
-        kill: bool,
     ) -> Result<Death> {
-        let status = if kill {
+        let status = if trouble.kill() {
             spawn::kill_and_reap(&mut proc)?
         } else {
             let deadline = Instant::now() + Duration::from_secs(1);
@@ -474,7 +469,7 @@ impl Worker {
             how: spawn::describe(status),
             exit_code: status.code(),
             signal: status.signal(),
-            cause: cause.to_string(),
+            cause: trouble.cause(ctx.args),
             during: during.to_string(),
         };
         crate::warn!(
@@ -626,6 +621,15 @@ impl Worker {
     }
 }
 
+/// What [`Supervisor::on_wake`] found.
+#[derive(Debug, Default)]
+pub struct Woken {
+    /// Running secondaries that exited: still to report with [`Worker::died`].
+    pub exited: Vec<usize>,
+    /// Secondaries that exited during their handshake: already reaped.
+    pub failed_start: Vec<usize>,
+}
+
 /// Every secondary of one primary: the wake-up handling and the orderly stop, written
 /// once for both modes (the rounds mode has a supervisor of one).
 #[derive(Debug)]
@@ -653,24 +657,23 @@ impl Supervisor {
     }
 
     /// The self-pipe woke us: drains it (a stop request stays noted there) and, after
-    /// SIGCHLD, reaps every secondary that exited during its handshake. Returns the
-    /// indexes of the running ones that exited, for the mode to report with
-    /// [`Worker::died`] (it knows what they were doing) and the deaths of starting ones.
-    pub fn on_wake(&mut self, ctx: &Ctx<'_>) -> Result<(Vec<usize>, Vec<usize>)> {
-        let mut exited = Vec::new();
-        let mut failed_start = Vec::new();
+    /// SIGCHLD, reaps every secondary that exited during its handshake (scheduling its
+    /// restart) and finds the running ones that exited, for the mode to report with
+    /// [`Worker::died`], since it knows what they were doing.
+    pub fn on_wake(&mut self, ctx: &Ctx<'_>) -> Result<Woken> {
+        let mut woken = Woken::default();
         if ctx.sigs.drain().child() {
             for w in &mut self.workers {
                 let (live, death) = w.exited(ctx)?;
                 if live {
-                    exited.push(w.index);
+                    woken.exited.push(w.index);
                 }
                 if death.is_some() {
-                    failed_start.push(w.index);
+                    woken.failed_start.push(w.index);
                 }
             }
         }
-        Ok((exited, failed_start))
+        Ok(woken)
     }
 
     /// Every secondary's budget is spent.
@@ -734,19 +737,15 @@ impl Supervisor {
 }
 
 /// After the hello: open p2s (its read end is open now) and send Ready with the base
-/// turn. `Ok(Err(..))`: the secondary went away meanwhile.
-fn ready(
-    ctx: &Ctx<'_>,
-    index: usize,
-    s: &Starting,
-) -> Result<std::result::Result<Writer, (String, bool)>> {
+/// turn. `Ok(None)`: the secondary went away meanwhile.
+fn ready(ctx: &Ctx<'_>, index: usize, s: &Starting) -> Result<Option<Writer>> {
     let (p2s, _) = ctx.inst.paths.fifo_files(index);
     let Some(to) = Writer::try_open(&ctx.inst.dir, &p2s)? else {
-        return Ok(Err(("it closed its FIFO".into(), false)));
+        return Ok(None);
     };
     let frame = Frame::new(Kind::Ready, s.base);
     if to.send(&frame, Instant::now() + ctx.args.timeout)? == Sent::PeerGone {
-        return Ok(Err(("it closed its FIFO".into(), false)));
+        return Ok(None);
     }
-    Ok(Ok(to))
+    Ok(Some(to))
 }
