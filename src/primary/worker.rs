@@ -749,3 +749,59 @@ fn ready(ctx: &Ctx<'_>, index: usize, s: &Starting) -> Result<Option<Writer>> {
     }
     Ok(Some(to))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(extra: &[&str]) -> PrimaryArgs {
+        let argv = ["osps", "primary"].iter().chain(extra);
+        match crate::cli::Cli::parse_from(argv).command {
+            crate::cli::Command::Primary(p) => p,
+            _ => panic!("not a primary command"),
+        }
+    }
+
+    #[test]
+    fn the_backoff_doubles_up_to_the_budget_then_gives_up() {
+        let a = args(&["--max-restarts", "3", "--restart-backoff", "100ms"]);
+        let mut w = Worker::new(0, &a);
+        let mut backoffs = Vec::new();
+        for _ in 0..3 {
+            w.schedule_restart(&a);
+            let (_, backoff) = w.restart_at().expect("a restart within the budget");
+            backoffs.push(backoff);
+            // What restart() counts, without launching anything.
+            w.restart_at = None;
+            w.restart_times.push_back(Instant::now());
+        }
+        assert_eq!(backoffs, [100, 200, 400].map(Duration::from_millis));
+        w.schedule_restart(&a);
+        assert!(w.given_up() && w.restart_at().is_none());
+    }
+
+    #[test]
+    fn the_backoff_is_capped() {
+        let a = args(&["--max-restarts", "100", "--restart-backoff", "1s"]);
+        let mut w = Worker::new(0, &a);
+        for _ in 0..10 {
+            w.restart_times.push_back(Instant::now());
+        }
+        w.schedule_restart(&a);
+        assert_eq!(w.restart_at().map(|r| r.1), Some(MAX_BACKOFF));
+    }
+
+    #[test]
+    fn troubles_that_may_leave_it_running_kill_it() {
+        let a = args(&[]);
+        assert!(!Trouble::Exited.kill() && !Trouble::ClosedFifo.kill() && !Trouble::Epipe.kill());
+        assert!(Trouble::Hung.kill() && Trouble::NoHello.kill() && Trouble::WrongTurn.kill());
+        assert!(
+            Trouble::Hung
+                .cause(&a)
+                .starts_with("hung: no reply within --timeout")
+        );
+        assert_eq!(Trouble::Exited.cause(&a), "it exited");
+    }
+}
