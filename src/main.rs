@@ -105,7 +105,7 @@ fn clap_exit(err: clap::Error) -> ! {
         err.exit();
     }
     let styled = err.render();
-    let text = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+    let text = if help_in_color() {
         styled.ansi().to_string()
     } else {
         styled.to_string()
@@ -128,6 +128,22 @@ fn clap_exit(err: clap::Error) -> ! {
             std::process::exit(Exit::Failure.code())
         }
     }
+}
+
+/// Whether `--help` is styled: stdout is a terminal and neither `NO_COLOR` nor a
+/// `never` colour choice (`--color never`, `--color=never`, `OSPS_COLOR=never`) says
+/// otherwise. clap stopped before parsing `--color`, so the arguments are looked at as
+/// they are.
+fn help_in_color() -> bool {
+    // args_os: an argument that is not UTF-8 must not panic here.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let never_arg = args.iter().any(|a| a == "--color=never")
+        || args
+            .windows(2)
+            .any(|w| w[0] == "--color" && w[1] == "never");
+    let never_env = std::env::var_os("OSPS_COLOR").is_some_and(|v| v == "never");
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    std::io::IsTerminal::is_terminal(&std::io::stdout()) && !never_arg && !never_env && !no_color
 }
 
 /// color-eyre prints the cause chain; no backtrace or location noise for users, and
