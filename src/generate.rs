@@ -532,6 +532,25 @@ mod tests {
     }
 
     #[test]
+    fn every_page_has_a_date_and_the_version_and_lists_the_duration_units() {
+        let files = render().unwrap();
+        for page in files.iter().filter(|f| f.path.starts_with("man")) {
+            let th = page.text.lines().find(|l| l.starts_with(".TH ")).unwrap();
+            let want = format!("{MANUAL_DATE} \"osps {}\"", env!("CARGO_PKG_VERSION"));
+            assert!(th.contains(&want), "{}: {th}", page.path.display());
+            if page.text.contains("DURATION") {
+                for unit in ["ns", "us", "ms", "s", "m", "h", "1m30s", "2.5s"] {
+                    assert!(
+                        page.text.contains(&format!("\\fB{unit}\\fR")),
+                        "{} lists no {unit}",
+                        page.path.display()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn sentences_go_on_their_own_lines() {
         assert_eq!(
             one_sentence_per_line("One. Two? Three: Four"),

@@ -683,6 +683,7 @@ fn secondary() -> Page {
                `--runtime-dir`) waiting for its secondary; otherwise it exits with status 1 \
                and says what is missing.",
             ),
+            P(DURATIONS),
         ],
         sections: vec![
             exit_status(ExitTexts {
@@ -1008,9 +1009,9 @@ fn client() -> Page {
                 "When the socket does not answer, the error says why in the terms of the \
                instance: none is running, a stale one is left (run osps-cleanup(1)), or it \
                runs rounds and does not serve (start it with `--serve`). With `--socket` \
-               the error names only that socket. `--timeout` takes a duration (`10s`, \
-               `500ms`, `1m30s`; not 0).",
+               the error names only that socket.",
             ),
+            P(DURATIONS),
         ],
         sections: vec![
             exit_status(ExitTexts {
