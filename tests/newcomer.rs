@@ -196,6 +196,27 @@ fn client_against_no_instance_says_there_is_none() {
 }
 
 #[test]
+fn client_against_a_stale_instance_says_to_clean_up() {
+    let mut env = TestEnv::new("hint-stale");
+    let pid = env.start_primary(&["-q"]);
+    env.wait_rounds(1, DEADLINE);
+    assert!(common::kill(pid, libc::SIGKILL));
+    let mut child = env.take_child(pid);
+    common::wait_child(&mut child, DEADLINE);
+    let mut cmd = env.cmd("client");
+    cmd.arg("PING");
+    let out = run(cmd, DEADLINE);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let want = format!("instance {} is not running", env.name);
+    assert!(err.contains(&want), "{want:?} not in {err}");
+    assert!(
+        err.contains(&format!("osps cleanup --name {}", env.name)),
+        "{err}"
+    );
+}
+
+#[test]
 fn color_always_and_never() {
     let env = TestEnv::new("color");
     let error_of = |extra: &[&str], envs: &[(&str, &str)]| {
