@@ -90,6 +90,9 @@ pub fn claim(dir: &RuntimeDir, paths: &Paths) -> Result<InstanceLock> {
                 // We own the name. Objects without a lock file were left by a crash.
                 return match remove_leftovers(dir, paths, false) {
                     Ok(removed) => {
+                        for path in &removed {
+                            crate::trace!("stale_removed", path = path);
+                        }
                         if !removed.is_empty() {
                             crate::warn!(
                                 "instance {} had leftovers of a crash without a lock file; removed {}",
@@ -114,6 +117,9 @@ pub fn claim(dir: &RuntimeDir, paths: &Paths) -> Result<InstanceLock> {
             ),
             Owner::Taken(lock) => {
                 let removed = remove_leftovers(dir, paths, false)?;
+                for path in &removed {
+                    crate::trace!("stale_removed", path = path);
+                }
                 let lock_path = lock.path().to_path_buf();
                 lock.remove(dir)?;
                 crate::warn!(

@@ -30,7 +30,10 @@ use crate::rundir::RuntimeDir;
 /// existing entry of any kind is `EEXIST`).
 pub fn create(dir: &RuntimeDir, file: &str) -> Result<()> {
     match nix::unistd::mkfifoat(dir.fd(), file, Mode::S_IRUSR | Mode::S_IWUSR) {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            crate::trace!("mkfifo", path = dir.path().join(file), mode = "0600");
+            Ok(())
+        }
         Err(Errno::EEXIST) => bail!(
             "{} already exists: remove what a crashed instance left with `osps cleanup`",
             dir.path().join(file).display()
@@ -100,6 +103,13 @@ impl Reader {
         let fd =
             open_checked(dir, file, OFlag::O_RDONLY).map_err(|e| describe_open_error(e, &path))?;
         check_fifo(&fd, &path)?;
+        crate::trace!(
+            "fifo_open",
+            path = path,
+            end = "read",
+            flags = "O_RDONLY|O_NONBLOCK",
+            waited = false
+        );
         Ok(Reader {
             fd,
             path,
@@ -225,9 +235,27 @@ impl Writer {
         match open_checked(dir, file, OFlag::O_WRONLY) {
             Ok(fd) => {
                 check_fifo(&fd, &path)?;
+                crate::trace!(
+                    "fifo_open",
+                    path = path,
+                    end = "write",
+                    flags = "O_WRONLY|O_NONBLOCK",
+                    waited = false,
+                    reader = "already open"
+                );
                 Ok(Some(Writer { fd, path }))
             }
-            Err(Errno::ENXIO) => Ok(None),
+            Err(Errno::ENXIO) => {
+                crate::trace!(
+                    "fifo_open",
+                    path = path,
+                    end = "write",
+                    flags = "O_WRONLY|O_NONBLOCK",
+                    waited = false,
+                    result = "ENXIO: nobody reads"
+                );
+                Ok(None)
+            }
             Err(e) => Err(describe_open_error(e, &path)),
         }
     }

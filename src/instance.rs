@@ -91,6 +91,12 @@ impl Instance {
             .stat(&file)?
             .ok_or_else(|| color_eyre::eyre::eyre!("{} vanished", path.display()))?;
         crate::owned::check(&st, &path, crate::owned::Kind::Socket, 0o600)?;
+        crate::trace!(
+            "listen",
+            path = path,
+            mode = "0600",
+            how = "socket + bind + listen"
+        );
         listener
             .set_nonblocking(true)
             .wrap_err("making the socket non-blocking")?;
@@ -106,16 +112,34 @@ impl Instance {
         let mut first_error = None;
         let socket = self.socket.take();
         for file in std::mem::take(&mut self.fifos).into_iter().chain(socket) {
-            if let Err(e) = self.dir.unlink(&file) {
+            match self.dir.unlink(&file) {
+                Ok(_) => crate::trace!(
+                    "unlink",
+                    path = self.dir.path().join(&file),
+                    how = "unlinkat"
+                ),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match self.seg.unlink().wrap_err("removing the segment") {
+            Ok(()) => crate::trace!("unlink", path = self.seg.path(), how = "shm_unlink"),
+            Err(e) => {
                 first_error.get_or_insert(e);
             }
         }
-        if let Err(e) = self.seg.unlink().wrap_err("removing the segment") {
-            first_error.get_or_insert(e);
-        }
         if let Some(lock) = self.lock.take() {
-            if let Err(e) = lock.remove(&self.dir) {
-                first_error.get_or_insert(e);
+            let path = lock.path().to_path_buf();
+            match lock.remove(&self.dir) {
+                Ok(()) => crate::trace!(
+                    "unlink",
+                    path = path,
+                    how = "unlinkat, then close: the lock is released"
+                ),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
         }
         first_error.map_or(Ok(()), Err)

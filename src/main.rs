@@ -77,6 +77,7 @@ fn main() {
             exit::of_report(&report)
         }
     };
+    crate::trace!("exit", status = exit.code());
     std::process::exit(exit.code());
 }
 

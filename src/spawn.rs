@@ -27,9 +27,10 @@ use nix::fcntl::{OFlag, open};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::stat::Mode;
-use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
 use nix::unistd::{ForkResult, Pid};
 
+use crate::segment::monotonic_ns;
 use crate::signals::SelfPipe;
 
 /// A started secondary, reaped with `waitpid`. (Not `std::process::Child`: its `spawn`
@@ -39,6 +40,10 @@ use crate::signals::SelfPipe;
 pub struct Child {
     pid: libc::pid_t,
     status: Option<ExitStatus>,
+    /// When we first saw it exited, still unreaped (a zombie): traced runs and `--hold-zombie`.
+    exit_seen_ns: Option<u64>,
+    /// `--hold-zombie`: how long to leave it a zombie before reaping it.
+    hold: Option<Duration>,
 }
 
 impl Child {
@@ -46,9 +51,18 @@ impl Child {
         self.pid as u32
     }
 
+    /// With `--hold-zombie`: leave it a zombie that long after it exits, before the reap.
+    pub fn hold_zombie(&mut self, hold: Option<Duration>) {
+        self.hold = hold;
+    }
+
     fn wait_with(&mut self, flags: Option<WaitPidFlag>) -> std::io::Result<Option<ExitStatus>> {
         if let Some(status) = self.status {
             return Ok(Some(status));
+        }
+        // To show the zombie (traced, or held), see the exit before reaping it.
+        if (crate::trace::on() || self.hold.is_some()) && !self.exited(flags.is_some())? {
+            return Ok(None);
         }
         loop {
             let status = match waitpid(Pid::from_raw(self.pid), flags) {
@@ -63,8 +77,62 @@ impl Child {
                 Err(e) => return Err(e.into()),
             };
             self.status = Some(status);
+            crate::trace!(
+                "reaped",
+                pid = self.pid,
+                status = describe(status),
+                how = "waitpid",
+                zombie_us = self
+                    .exit_seen_ns
+                    .map_or(0, |seen| monotonic_ns().saturating_sub(seen) / 1000)
+            );
             return Ok(Some(status));
         }
+    }
+
+    /// Whether it has exited, without reaping it: `waitid` with `WNOWAIT` leaves it a
+    /// zombie (and waits for the exit unless `nohang`). The first time, it traces the
+    /// zombie and holds it for `--hold-zombie`.
+    fn exited(&mut self, nohang: bool) -> std::io::Result<bool> {
+        if self.exit_seen_ns.is_some() {
+            return Ok(true);
+        }
+        let mut flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
+        if nohang {
+            flags |= WaitPidFlag::WNOHANG;
+        }
+        loop {
+            match waitid(Id::Pid(Pid::from_raw(self.pid)), flags) {
+                Ok(WaitStatus::StillAlive) => return Ok(false),
+                Ok(_) => break,
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.exit_seen_ns = Some(monotonic_ns());
+        let state = || crate::procfs::state(self.pid).unwrap_or('-');
+        crate::trace!(
+            "exit_seen",
+            pid = self.pid,
+            state = format_args!("{}", state()),
+            how = "waitid(WEXITED|WNOWAIT)"
+        );
+        if let Some(hold) = self.hold {
+            crate::info!(
+                "secondary {} has exited; holding it as a zombie for {hold:?} before reaping it \
+                 (see it with: ps -o pid,stat,cmd --ppid {})",
+                self.pid,
+                std::process::id()
+            );
+            crate::trace!(
+                "zombie_hold",
+                pid = self.pid,
+                state = format_args!("{}", state()),
+                hold_ms = hold.as_millis() as u64
+            );
+            std::thread::sleep(hold);
+        }
+        Ok(true)
     }
 
     /// Its status if it has exited (and is now reaped), without waiting.
@@ -83,6 +151,7 @@ impl Child {
         if self.status.is_some() {
             return Ok(());
         }
+        crate::trace!("kill", pid = self.pid, signal = "SIGKILL");
         // Our own unreaped child: the pid cannot have been reused.
         kill(Pid::from_raw(self.pid), Signal::SIGKILL).map_err(std::io::Error::from)
     }
@@ -146,7 +215,13 @@ pub fn secondary(args: &[String]) -> Result<Child> {
         }
     };
     drop(devnull);
-    Ok(Child { pid, status: None })
+    crate::trace!("fork", child = pid, parent = parent);
+    Ok(Child {
+        pid,
+        status: None,
+        exit_seen_ns: None,
+        hold: None,
+    })
 }
 
 /// How a process ended, for people: "exited with status 1", "killed by signal 9 (SIGKILL)".

@@ -162,7 +162,6 @@ fn parse_env(value: &str) -> Option<(Format, u64)> {
 /// Whether round `n` (counted from 1) is traced: the first few, then every power of ten,
 /// so a million rounds give a dozen lines. Also false when tracing is off.
 #[inline(always)]
-#[allow(dead_code)] // the rounds' call sites arrive with the primary's move to src/primary/
 pub fn sampled(n: u64) -> bool {
     on() && shown(n)
 }
@@ -381,11 +380,13 @@ steps! {
         `mode` (0700).",
     "stale_removed" => "An object of a crashed instance of the same name was removed before \
         starting (`path`).",
-    "lock_created" => "The lock file was created exclusively (`flags`, `mode`).",
-    "lock_locked" => "The lock file is locked for the primary's whole life (`how`: a POSIX \
-        record lock, fcntl F_SETLK F_WRLCK on the whole file) and holds its pid.",
-    "shm_open" => "The segment was opened: `name` (the shm_open name), `flags` (O_CREAT|O_EXCL \
-        for the primary, O_RDWR only for the secondary), `mode`.",
+    "lock_created" => "The lock file was created exclusively under a temporary name (`path`, \
+        `flags`, `mode`).",
+    "lock_locked" => "The lock file is locked for the primary's whole life and renamed into \
+        place (`how`: a POSIX record lock, fcntl F_SETLK F_WRLCK on the whole file) and \
+        holds its `pid`.",
+    "shm_open" => "The segment was opened: `name` (the shm_open name), `path`, `flags` \
+        (O_CREAT|O_EXCL for the primary, O_RDWR only for the secondary), `mode`.",
     "fallocate" => "The segment's memory was reserved (`bytes`), so a full /dev/shm fails now \
         rather than with SIGBUS later.",
     "mmap" => "The segment was mapped (`bytes`, `prot`, `flags`: MAP_SHARED, so both \
@@ -395,41 +396,44 @@ steps! {
     "header_checked" => "The secondary validated the header before using the segment.",
     "mkfifo" => "A FIFO was created (`path`, `mode`).",
     "fifo_open" => "A FIFO end was opened: `path`, `end` (read or write), `flags`, and \
-        `waited` (whether the open had to wait for the other side).",
+        `waited` (false: osps opens with O_NONBLOCK and orders the opens so that none \
+        waits). A write end opens only once its reader is there (`reader`); before that, \
+        `result` is ENXIO.",
     "fork" => "The primary forked: `child` is the new process's pid.",
     "execve" => "The child runs `/proc/self/exe` as `osps secondary` (traced by the \
         secondary, first thing after the exec: `exe` is the binary that link points to).",
     "pdeathsig" => "The secondary's parent-death signal, set between fork and exec \
         (prctl PR_SET_PDEATHSIG): SIGTERM when the primary dies.",
-    "hello_sent" => "The secondary wrote its Hello frame (its pid) on s2p.",
+    "hello_sent" => "The secondary writes its Hello frame (its pid) on s2p (traced just \
+        before the write).",
     "hello_received" => "The primary read the Hello frame.",
-    "ready_sent" => "The primary wrote Ready (the base turn number) on p2s.",
+    "ready_sent" => "The primary wrote Ready (the `base` turn number) on p2s.",
     "ready_received" => "The secondary read Ready: the handshake is over.",
-    "round" => "A round completed (the primary's view): `seq`, the turn counters \
-        `request_seq` and `reply_seq`, `waited` (`spun` when the reply came while polling \
-        the segment, `slept` when it came as a frame on the FIFO) and `rtt_us`. The first \
-        three rounds, then rounds 10, 100, 1000, ...",
-    "turn" => "A turn served (the secondary's view): `seq` and `waited` (spun or slept), \
-        sampled like `round`.",
-    "request" => "Serving mode: a client's request handed to a secondary (`secondary`, \
-        `bytes`), sampled like `round`.",
-    "listen" => "Serving mode: the socket listens (`path` and `mode`, or `tcp`).",
+    "turn" => "A side got its turn (both sides trace it): `seq`, and `waited`: `spun` when \
+        the peer's turn counter was seen while polling the segment, `slept` when the wait \
+        ended by a frame on the FIFO. The first three turns, then turns 10, 100, 1000, ...",
+    "round" => "A round completed and checked (the primary's view): `seq`, `completed`, \
+        the turn counters `request_seq` and `reply_seq` read from the segment, and \
+        `rtt_us`, sampled like `turn`.",
+    "request" => "Serving mode: a client's request handed to `secondary` (`seq`, `bytes`), \
+        sampled like `turn` for each secondary.",
+    "listen" => "Serving mode: the socket listens (`path` and `mode`, or `tcp` and `port`).",
     "secondary_died" => "The primary noticed a death or a hang (`pid`, `cause`, `during`).",
-    "kill" => "The primary sent `signal` to a secondary (`pid`): it hung or would not stop.",
+    "kill" => "The primary sent `signal` to a secondary (`pid`): it hung or misbehaved.",
     "restart" => "The primary starts a new secondary (`restart` number, `backoff_ms`).",
     "stop_sent" => "The primary wrote the Stop frame on p2s.",
     "stop_received" => "The secondary read Stop.",
     "stop_ack_sent" => "The secondary answered StopAck (`served` turns).",
     "stop_ack_received" => "The primary read StopAck.",
-    "exit" => "The secondary's last step before it exits (`status`).",
     "exit_seen" => "The primary saw its child has exited but is not reaped yet: it is a \
-        zombie. `state` is read from /proc/PID/stat (Z), `via` says how it was noticed.",
+        zombie. `state` is read from /proc/PID/stat (Z); `how` is the waitid(2) call with \
+        WNOWAIT, which reports an exit without reaping.",
     "zombie_hold" => "With `--hold-zombie`: the primary waits `hold_ms` before reaping; \
         `state` is the child's state read from /proc/PID/stat during the hold.",
     "reaped" => "waitpid returned: the zombie is gone. `status` is how it ended, `zombie_us` \
         the time from `exit_seen` to the reap.",
-    "unlink" => "An object was removed (`path`, `kind`: fifo, socket, segment, lock).",
-    "end" => "The primary's last step, just before it exits (`status`).",
+    "unlink" => "An object was removed (`path`, `how`).",
+    "exit" => "The process's last step, just before it exits (`status`: its exit status).",
 }
 
 #[cfg(test)]
@@ -585,14 +589,16 @@ mod tests {
                 continue;
             }
             let text = std::fs::read_to_string(&path).unwrap();
-            for (_, rest) in text
-                .match_indices("trace!(\"")
-                .map(|(i, _)| ((), &text[i + 8..]))
-            {
+            for (at, _) in text.match_indices("trace!(") {
+                let rest = text[at + 7..].trim_start();
+                let Some(rest) = rest.strip_prefix('"') else {
+                    continue; // the macro's own definition
+                };
                 let name = &rest[..rest.find('"').unwrap()];
                 used.push((path.display().to_string(), name.to_string()));
             }
         }
+        assert!(used.len() >= 30, "too few trace! calls found: {used:?}");
         for (file, name) in &used {
             assert!(
                 STEPS.iter().any(|(n, _, _)| n == name),

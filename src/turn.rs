@@ -222,16 +222,21 @@ impl Turns {
                             "the peer announced round {want} but did not publish it in the segment"
                         );
                     }
+                    traced(want, "slept");
                     Ok(Wait::Turn)
                 }
                 other => Ok(event_to_wait(other)),
             },
             SyncMode::Adaptive => {
                 if self.spin(seg, want)? {
+                    traced(want, "spun");
                     return Ok(Wait::Turn);
                 }
                 let result = self.sleep(seg, want, from_peer, deadline, wake);
                 seg.at(self.my_sleep).store(0, Ordering::Relaxed);
+                if let Ok(Wait::Turn) = result {
+                    traced(want, "slept");
+                }
                 result
             }
         }
@@ -265,6 +270,14 @@ impl Turns {
                 other => return Ok(event_to_wait(other)),
             }
         }
+    }
+}
+
+/// Traces how turn `want` came (sampled: the first few, then powers of ten).
+#[inline(always)]
+fn traced(want: u64, waited: &str) {
+    if crate::trace::sampled(want) {
+        crate::trace!("turn", seq = want, waited = waited);
     }
 }
 
