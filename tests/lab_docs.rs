@@ -39,7 +39,9 @@ struct Block {
 }
 
 fn read_doc(file: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs").join(file);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("docs")
+        .join(file);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -59,8 +61,7 @@ fn blocks(file: &str) -> Vec<Block> {
             Some(_) if trimmed == "```" => {
                 let (start, _, code) = current.take().unwrap();
                 let first = code.lines().next().unwrap_or("");
-                let kind = if first.starts_with("# setup") || first.starts_with("# préparation")
-                {
+                let kind = if first.starts_with("# setup") || first.starts_with("# préparation") {
                     Kind::Setup
                 } else if first.starts_with("# by hand") || first.starts_with("# à la main") {
                     Kind::ByHand
@@ -79,7 +80,10 @@ fn blocks(file: &str) -> Vec<Block> {
             }
         }
     }
-    assert!(current.is_none(), "docs/{file}: a ```sh block is not closed");
+    assert!(
+        current.is_none(),
+        "docs/{file}: a ```sh block is not closed"
+    );
     found
 }
 
