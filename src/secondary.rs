@@ -270,12 +270,14 @@ impl Link<'_> {
                 Wait::Other(fr) if fr.kind == Kind::Stop => {
                     crate::trace!("stop_received", fifo = self.from.path());
                     set(seg, f.state, State::Stopping as u64);
+                    // Traced before the write, so that it comes before the primary's
+                    // stop_ack_received.
+                    crate::trace!("stop_ack_sent", fifo = self.to.path(), served = served);
                     // The primary may already be gone; the ack is a courtesy.
                     let _ = self.to.send(
                         &Frame::new(Kind::StopAck, served),
                         Instant::now() + self.args.start_timeout,
                     );
-                    crate::trace!("stop_ack_sent", fifo = self.to.path(), served = served);
                     crate::debug!("stopping after {served} turns, as asked");
                     return Ok(());
                 }

@@ -423,7 +423,8 @@ steps! {
     "restart" => "The primary starts a new secondary (`restart` number, `backoff_ms`).",
     "stop_sent" => "The primary wrote the Stop frame on p2s.",
     "stop_received" => "The secondary read Stop.",
-    "stop_ack_sent" => "The secondary answered StopAck (`served` turns).",
+    "stop_ack_sent" => "The secondary answers StopAck (`served` turns; traced just before \
+        the write).",
     "stop_ack_received" => "The primary read StopAck.",
     "exit_seen" => "The primary saw its child has exited but is not reaped yet: it is a \
         zombie. `state` is read from /proc/PID/stat (Z); `how` is the waitid(2) call with \

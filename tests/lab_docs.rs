@@ -16,9 +16,9 @@ mod common;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use common::{TestEnv, osps_bin, output_within, stderr_of, stdout_of, wait_gone};
+use common::{TestEnv, osps_bin, stderr_of, stdout_of, wait_gone};
 
 /// How long one block may take (it runs several primaries, on a loaded machine).
 const BLOCK_TIMEOUT: Duration = Duration::from_secs(90);
@@ -110,6 +110,7 @@ fn run_block(setup: &str, block: &Block) {
         std::env::var("PATH").unwrap_or_default()
     );
     let script = format!("set -eo pipefail\n{setup}\n{}", block.code);
+    let (out_file, err_file) = (env.tmp.path().join("out"), env.tmp.path().join("err"));
     let child = Command::new("bash")
         .args(["-c", &script])
         .env("PATH", path)
@@ -121,15 +122,42 @@ fn run_block(setup: &str, block: &Block) {
         .env_remove("RUST_LIB_BACKTRACE")
         .current_dir(&work)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        // Files, not pipes: a process the block leaves running would keep a pipe open
+        // and the test would wait for it instead of killing it.
+        .stdout(std::fs::File::create(&out_file).unwrap())
+        .stderr(std::fs::File::create(&err_file).unwrap())
         // Its own process group, so whatever the block left running is killed with it.
         .process_group(0)
         .spawn()
         .unwrap();
     let group = child.id();
-    let out = output_within(child, BLOCK_TIMEOUT);
+    let mut child = child;
+    let deadline = Instant::now() + BLOCK_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // Whatever the block left running goes with its group, even when it timed out.
     kill_group(group);
+    let status = status.unwrap_or_else(|| {
+        let _ = child.wait();
+        panic!(
+            "{}: the block did not end within {BLOCK_TIMEOUT:?}:\n{}\n--- stderr:\n{}",
+            block.at,
+            block.code,
+            String::from_utf8_lossy(&std::fs::read(&err_file).unwrap_or_default())
+        )
+    });
+    let out = std::process::Output {
+        status,
+        stdout: std::fs::read(&out_file).unwrap_or_default(),
+        stderr: std::fs::read(&err_file).unwrap_or_default(),
+    };
     assert!(
         out.status.success(),
         "{}: the block failed ({}):\n{}\n--- stdout:\n{}\n--- stderr:\n{}",
