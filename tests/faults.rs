@@ -877,7 +877,7 @@ fn a_reply_length_flipped_by_a_peer_is_reported_as_corruption() {
     let peer = Peer::attach(&env);
     let values = [64, u64::MAX, 64, 1 << 40, 64, 0];
     peer.flip(field::REPLY_LEN, &values, Duration::from_secs(5), || {
-        env.header_field(120).unwrap_or(0) >= 3 // rounds_failed counts corruptions too
+        env.header_field(field::ROUNDS_FAILED).unwrap_or(0) >= 3 // counts corruptions too
     });
     kill(p.pid, libc::SIGTERM);
     let out = env.finish_logged(&p, T);

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     T, TestEnv, assert_jq, field, jq, jq_raw, kill, output_within, parse_json, process_alive, run,
-    stderr_of, stdout_of, uid, wait_gone,
+    slow, stderr_of, stdout_of, uid, wait_gone,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -256,7 +256,7 @@ fn inspect_of_a_running_primary_shows_pids_fifo_holders_and_growing_counters() {
             .unwrap()
     };
     let first = rounds(&doc);
-    let deadline = Instant::now() + T;
+    let deadline = Instant::now() + slow(T);
     loop {
         let later = inspect_ok(&env);
         if rounds(&later) > first {
@@ -871,7 +871,7 @@ fn cleanup_stops_an_orphan_still_holding_the_fifos() {
     // A process that keeps the FIFO open like an orphaned secondary would (and ignores
     // nothing: SIGTERM ends it).
     let orphan = Sleeper::spawn("exec sleep 60 <>\"$0\"", &env.p2s_path());
-    let deadline = Instant::now() + T;
+    let deadline = Instant::now() + slow(T);
     loop {
         let doc = inspect_ok(&env);
         let held = jq(
@@ -956,7 +956,7 @@ fn inspect_of_a_serving_pool_lists_every_secondary_and_cleanup_removes_its_socke
     let mut env = TestEnv::new("pool");
     let primary = env.start_primary(&["--serve", "--secondaries", "3"]);
     let socket = env.runtime_dir.join(format!("{}.sock", env.name));
-    let deadline = std::time::Instant::now() + T;
+    let deadline = std::time::Instant::now() + slow(T);
     while !socket.exists() || env.header_field(field::SECONDARY_STATE) != Some(2) {
         assert!(
             std::time::Instant::now() < deadline,

@@ -48,6 +48,7 @@ pub mod field {
     pub const REQUEST_SEQ: usize = 88;
     pub const REQUEST_LEN: usize = 96;
     pub const ROUNDS_COMPLETED: usize = 112;
+    pub const ROUNDS_FAILED: usize = 120;
     pub const SECONDARY_PID: usize = 128;
     pub const SECONDARY_STATE: usize = 136;
     pub const REPLY_SEQ: usize = 152;
