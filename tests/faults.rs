@@ -17,8 +17,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    Logged, Rng, T, TestEnv, children_of, fd_targets, field, json_of, kill, mode_of, osps_bin,
-    pids_with_arg, process_alive, process_exists, run, slow, soak, stderr_of, stdout_of,
+    Logged, Rng, T, TestEnv, children_of, fd_targets, field, json_of, kill, mkfifo, mode_of,
+    osps_bin, pids_with_arg, process_alive, process_exists, run, slow, soak, stderr_of, stdout_of,
 };
 
 fn primary(env: &TestEnv, args: &[&str]) -> Command {
@@ -49,13 +49,6 @@ fn assert_no_crash(out: &Output, what: &str) {
             );
         }
     }
-}
-
-/// No object of the instance and no secondary process remain.
-fn assert_clean(env: &TestEnv) {
-    env.assert_no_leftovers();
-    let left = pids_with_arg(&env.name);
-    assert!(left.is_empty(), "processes left behind: {left:?}");
 }
 
 /// Waits until `pid` is gone from /proc entirely: dead and reaped by its parent.
@@ -254,7 +247,7 @@ fn secondary_kill_cycle(rng: &mut Rng, cycle: u32, budget: u32) -> u32 {
     for pid in dead.iter().chain([&last]) {
         assert!(!process_exists(*pid), "{what}: secondary {pid} left");
     }
-    assert_clean(&env);
+    env.assert_nothing_left();
     per_primary + u32::from(kill_while_stopping)
 }
 
@@ -408,7 +401,7 @@ fn a_stopped_secondary_is_detected_killed_reaped_and_restarted() {
         assert_eq!(v["secondary_pid"], fresh, "{v}");
         assert_eq!(v["secondary_exit"], 0, "{v}");
         assert_books_balance(&v);
-        assert_clean(&env);
+        env.assert_nothing_left();
     }
 }
 
@@ -446,7 +439,7 @@ fn a_secondary_stopped_as_soon_as_it_is_forked_never_blocks_the_primary() {
         let out = env.finish_logged(&p, T);
         assert_no_crash(&out, "stopped at fork");
         assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
-        assert_clean(&env);
+        env.assert_nothing_left();
     }
 }
 
@@ -504,7 +497,7 @@ fn a_secondary_stopped_before_its_hello_is_killed_after_the_start_timeout() {
     // Usually stopped before its hello; on a slow machine the hello may have left already.
     let cause = d["cause"].as_str().unwrap();
     assert!(cause.contains("no hello") || cause.contains("hung"), "{v}");
-    assert_clean(&env);
+    env.assert_nothing_left();
 }
 
 // ---- 4. the segment truncated or removed under the pair ----
@@ -574,12 +567,12 @@ fn a_segment_truncated_or_removed_under_the_pair_is_a_clear_error_never_a_sigbus
             );
             let v = json_of(&out);
             assert_eq!(v["stopped_by"], "error", "{what}: {v}");
-            assert_clean(&env);
+            env.assert_nothing_left();
             // The name is free again: a new primary under it works.
             let out = run(primary(&env, &["--rounds", "20", "--json"]), T);
             assert!(out.status.success(), "{what}: {}", stderr_of(&out));
             assert_eq!(json_of(&out)["rounds"], 20);
-            assert_clean(&env);
+            env.assert_nothing_left();
         }
     }
 }
@@ -866,7 +859,7 @@ fn a_request_length_flipped_in_a_tight_loop_is_read_once_and_refused() {
         }
         assert!(err.contains("exceeds the"), "{sync}: {err}");
         assert_books_balance(&v);
-        assert_clean(&env);
+        env.assert_nothing_left();
     }
 }
 
@@ -888,7 +881,7 @@ fn a_reply_length_flipped_by_a_peer_is_reported_as_corruption() {
     let v = json_of(&out);
     assert!(v["corruptions"].as_u64() >= Some(3), "{v}");
     assert_books_balance(&v);
-    assert_clean(&env);
+    env.assert_nothing_left();
 }
 
 #[test]
@@ -908,7 +901,7 @@ fn a_turn_counter_scribbled_by_a_peer_stops_the_primary_with_a_clear_error() {
         let err = stderr_of(&out);
         assert_eq!(out.status.code(), Some(1), "{sync}: {err}");
         assert!(err.contains("broken or foreign process"), "{sync}: {err}");
-        assert_clean(&env);
+        env.assert_nothing_left();
     }
 }
 
@@ -965,7 +958,7 @@ fn garbage_over_the_whole_header_while_running_is_refused_with_a_clear_error() {
                 || (last_error.contains("gave up") && refused),
             "{sync}: unclear error: {err}"
         );
-        assert_clean(&env);
+        env.assert_nothing_left();
     }
 }
 
@@ -1031,7 +1024,7 @@ fn bad_frames_to_the_primary_are_rejected_with_a_clear_error() {
             err.contains("s2p.fifo") && clear.iter().any(|c| err.contains(c)),
             "{what}: unclear error: {err}"
         );
-        assert_clean(&env);
+        env.assert_nothing_left();
     }
 }
 
@@ -1073,7 +1066,7 @@ fn bad_frames_to_the_secondary_are_rejected_and_it_is_restarted() {
         assert_eq!(v["deaths"][0]["pid"], first, "{what}: {v}");
         assert_eq!(v["deaths"][0]["exit_code"], 1, "{what}: {v}");
         assert_books_balance(&v);
-        assert_clean(&env);
+        env.assert_nothing_left();
     }
 }
 
@@ -1093,13 +1086,6 @@ fn fingerprint(path: &Path) -> (u32, u32, u64, Vec<u8>) {
         Vec::new()
     };
     (m.mode(), m.uid(), m.ino(), content)
-}
-
-fn mkfifo(path: &Path, mode: u32) {
-    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
-    // SAFETY: mkfifo with a valid C string.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), mode) }, 0);
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
 fn private_dir(path: &Path) {
@@ -1260,7 +1246,7 @@ fn under_umask_000_the_runtime_dir_is_0700_and_every_object_0600() {
     assert!(kill(p.pid, libc::SIGTERM));
     let out = env.finish_logged(&p, T);
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
-    assert_clean(&env);
+    env.assert_nothing_left();
 }
 
 // ---- 9. /dev/shm full ----
@@ -1311,7 +1297,7 @@ fn a_full_dev_shm_is_a_clear_no_space_error_and_leaves_nothing() {
     assert!(!text.contains("left: "), "objects left in /dev/shm: {text}");
     assert_eq!(err.matches("no space left in /dev/shm").count(), 2, "{err}");
     assert!(!err.contains("panicked"), "{err}");
-    assert_clean(&env);
+    env.assert_nothing_left();
 }
 
 // ---- 10. descriptor exhaustion ----
@@ -1351,7 +1337,7 @@ fn descriptor_exhaustion_is_a_clear_error_and_leaves_nothing() {
             }
             other => panic!("{what}: exit status {other:?}: {err}"),
         }
-        assert_clean(&env);
+        env.assert_nothing_left();
     }
     eprintln!("failed cleanly with --nofile {failed:?}, worked with {passed:?}");
     assert!(failed.contains(&4) && passed.contains(&64));
@@ -1383,7 +1369,7 @@ fn the_secondary_holds_only_the_descriptors_it_needs_never_the_lock() {
         kill(p.pid, libc::SIGTERM);
         let out = env.finish_logged(&p, T);
         assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
-        assert_clean(&env);
+        env.assert_nothing_left();
     }
 }
 

@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{
-    T, TestEnv, assert_jq, field, jq, jq_raw, kill, output_within, parse_json, process_alive, run,
-    slow, stderr_of, stdout_of, uid, wait_gone,
+    T, TestEnv, assert_jq, field, jq, jq_raw, kill, mkfifo, output_within, parse_json,
+    process_alive, run, slow, stderr_of, stdout_of, uid, wait_gone,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -149,13 +149,6 @@ fn errors_about(report: &serde_json::Value, names: &[&str]) -> Vec<serde_json::V
         .filter(|e| e["name"].is_null() || names.iter().any(|n| e["name"] == *n))
         .cloned()
         .collect()
-}
-
-fn mkfifo(path: &Path, mode: u32) {
-    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
-    // SAFETY: mkfifo with a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), mode) }, 0);
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
 /// A plain child process that lives until killed, reaped on drop.

@@ -192,14 +192,8 @@ fn stop(env: &mut TestEnv, pid: u32) -> serde_json::Value {
         out.status,
         stderr_of(&out)
     );
-    assert_nothing_left(env);
+    env.assert_nothing_left();
     json_of(&out)
-}
-
-fn assert_nothing_left(env: &TestEnv) {
-    env.assert_no_leftovers();
-    let procs = pids_with_arg(&env.name);
-    assert!(procs.is_empty(), "processes left behind: {procs:?}");
 }
 
 /// `osps client` with `args`, to completion (stdin closed).
@@ -331,7 +325,7 @@ fn lines_up_to_the_default_max_line_of_64k_are_served() {
         "{}",
         stderr_of(&out)
     );
-    assert_nothing_left(&env);
+    env.assert_nothing_left();
 }
 
 #[test]
@@ -662,7 +656,7 @@ fn the_socket_is_private_and_removed_on_stop() {
             "a connected client is closed on stop"
         );
         assert!(!path.exists());
-        assert_nothing_left(&env);
+        env.assert_nothing_left();
         let v = json_of(&out);
         assert_eq!(v["stopped_by"], "signal", "{v}");
     }
@@ -868,7 +862,7 @@ fn a_request_that_fails_twice_gets_err_worker_failed() {
     let v = json_of(&out);
     assert_eq!(v["retried"], 1, "{v}");
     assert_eq!(v["failed"], 1, "{v}");
-    assert_nothing_left(&env);
+    env.assert_nothing_left();
 }
 
 #[test]
@@ -996,7 +990,7 @@ fn a_tcp_port_in_use_is_an_error_that_leaves_nothing() {
     let out = run(cmd, T);
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
     assert!(stderr_of(&out).contains(&addr), "{}", stderr_of(&out));
-    assert_nothing_left(&env);
+    env.assert_nothing_left();
 }
 
 #[test]
@@ -1053,7 +1047,7 @@ fn sigterm_under_load_answers_or_closes_every_client_and_leaves_nothing() {
     for t in clients {
         assert!(t.join().unwrap() > 0);
     }
-    assert_nothing_left(&env);
+    env.assert_nothing_left();
     assert_eq!(json_of(&out)["stopped_by"], "signal");
 }
 
@@ -1083,7 +1077,7 @@ fn a_killed_primary_takes_its_secondaries_along_and_cleanup_removes_the_socket()
     let out = run(cmd, T);
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert!(stdout_of(&out).contains(".sock"), "{}", stdout_of(&out));
-    assert_nothing_left(&env);
+    env.assert_nothing_left();
 }
 
 #[test]

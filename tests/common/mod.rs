@@ -156,6 +156,13 @@ impl TestEnv {
         assert!(left.is_empty(), "objects left behind: {left:?}");
     }
 
+    /// No object of the instance and no process of it (a secondary) remain.
+    pub fn assert_nothing_left(&self) {
+        self.assert_no_leftovers();
+        let procs = pids_with_arg(&self.name);
+        assert!(procs.is_empty(), "processes left behind: {procs:?}");
+    }
+
     /// Starts a long-running primary (stdout and stderr piped); killed on drop if still running.
     pub fn start_primary(&mut self, args: &[&str]) -> u32 {
         let child = self
@@ -334,6 +341,15 @@ pub fn run(mut cmd: Command, timeout: Duration) -> Output {
         .spawn()
         .unwrap();
     output_within(child, timeout)
+}
+
+/// Makes a FIFO at `path` with exactly `mode` (whatever the umask).
+pub fn mkfifo(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), mode) }, 0);
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
 /// The mode bits of a path (not following symlinks).
