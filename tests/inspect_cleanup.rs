@@ -680,7 +680,13 @@ fn cleanup_removes_only_the_dead_instance_and_the_live_one_goes_on() {
     // cleanup of each of the two by name: both must decide the same.
     let survey = cleanup_json(&live, &["--dry-run"]);
     assert_eq!(survey["dry_run"], true, "{survey}");
-    assert_eq!(left_of(&dead).len(), 4, "the survey removed something");
+    assert_eq!(
+        left_of(&dead).len(),
+        4,
+        "the survey changed something (or a cleanup without --name from another test run \
+         removed our dead fixture): {:?} left",
+        left_of(&dead)
+    );
     let named = merge_reports(&[
         cleanup_json(&live, &["--name", &dead.name]),
         cleanup_json(&live, &["--name", &live.name]),
