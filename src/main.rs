@@ -56,6 +56,9 @@ fn main() {
         Command::Cleanup(args) => cleanup::run(args),
         Command::Client(args) => client::run(args),
         Command::Generate(args) => generate::run(args),
+        Command::Completions(args) => generate::run_completions(args),
+        Command::Man(args) => generate::run_man(args),
+        Command::List(_) | Command::Status(_) | Command::Stop(_) | Command::Top(_) => todo!(),
     };
     let exit = match result {
         Ok(exit) => exit,
