@@ -18,10 +18,11 @@ use serde::Serialize;
 
 use crate::claim;
 use crate::cli::CleanupArgs;
+use crate::discover;
 use crate::exit::{self, Exit};
-use crate::inspect;
 use crate::lockfile::InstanceLock;
 use crate::names::{self, InstanceName, Paths};
+use crate::output;
 use crate::owned::{self, Kind};
 use crate::rundir::RuntimeDir;
 use crate::segment;
@@ -47,16 +48,15 @@ pub fn run(args: &CleanupArgs) -> Result<Exit> {
     crate::log::set_role("cleanup");
     let runtime_dir = names::default_runtime_dir(args.select.runtime_dir.as_deref());
     let mut report = Report::new(args.dry_run, !args.json);
-    let mut dir = match inspect::open_runtime_dir(&runtime_dir) {
-        Ok(dir) => dir,
-        Err(e) => {
-            report.record(None, Outcome::Failed(format!("{e:#}")))?;
-            return report.finish(args.json);
-        }
-    };
-    let wanted = match &args.select.name {
+    let survey = discover::survey(&runtime_dir, args.select.name.as_ref())?;
+    if let Some(e) = survey.dir_error {
+        report.record(None, Outcome::Failed(e))?;
+        return report.finish(args.json);
+    }
+    let mut dir = survey.dir;
+    let wanted: Vec<InstanceName> = match &args.select.name {
         Some(name) => vec![name.clone()],
-        None => inspect::discover(dir.as_ref())?.into_iter().collect(),
+        None => survey.instances.into_iter().map(|i| i.paths.name).collect(),
     };
     for name in wanted {
         let paths = Paths::new(name, runtime_dir.clone());
@@ -258,7 +258,7 @@ impl Report {
         let name = name.map(|n| n.to_string());
         if self.human {
             if let Some(line) = human_line(name.as_deref(), &outcome, self.dry_run) {
-                inspect::write_stdout(format!("{line}\n").as_bytes())?;
+                output::write_stdout(format!("{line}\n").as_bytes())?;
             }
         }
         let named = || name.clone().unwrap_or_default();
@@ -285,7 +285,7 @@ impl Report {
         if json {
             let mut text = serde_json::to_vec(&self)?;
             text.push(b'\n');
-            inspect::write_stdout(&text)?;
+            output::write_stdout(&text)?;
         } else if self.removed.is_empty() && self.skipped.is_empty() && self.errors.is_empty() {
             crate::info!("nothing to clean up");
         }
