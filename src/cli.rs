@@ -419,6 +419,23 @@ pub struct GenerateArgs {
     pub out: PathBuf,
 }
 
+/// The instance of `osps status [NAME]` and `osps stop [NAME]`: NAME, else `OSPS_NAME`,
+/// else `osps` (as for `osps primary`). Not clap's `env`: a NAME that came from the
+/// environment would conflict with `osps stop --all`.
+pub fn name_or_default(given: Option<&InstanceName>) -> color_eyre::Result<InstanceName> {
+    if let Some(name) = given {
+        return Ok(name.clone());
+    }
+    let from_env = std::env::var("OSPS_NAME").ok().filter(|v| !v.is_empty());
+    from_env
+        .as_deref()
+        .unwrap_or("osps")
+        .parse()
+        .map_err(|e: String| {
+            crate::exit::coded(crate::exit::Exit::Usage, format!("OSPS_NAME: {e}"))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -381,8 +381,8 @@ fn completion(shell: Shell) -> Result<String> {
     };
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut cmd, BIN, &mut script);
-    let script =
-        String::from_utf8(script).map_err(|_| eyre!("the {shell} completion script is not UTF-8"))?;
+    let script = String::from_utf8(script)
+        .map_err(|_| eyre!("the {shell} completion script is not UTF-8"))?;
     let script = if dynamic {
         complete_instance_names(shell, script)?
     } else {
@@ -612,6 +612,68 @@ mod tests {
         assert!(
             file(&files, "completions/osps.fish").contains("-a \"(__fish_osps_instance_names)\"")
         );
+    }
+
+    #[test]
+    fn osps_man_offers_exactly_the_generated_pages() {
+        let mut offered: Vec<String> = crate::cli::MAN_PAGES
+            .iter()
+            .map(|s| format!("man/{BIN}-{s}.{MAN_SECTION}"))
+            .collect();
+        offered.push(format!("man/{BIN}.{MAN_SECTION}"));
+        offered.sort();
+        let mut generated: Vec<String> = man_pages()
+            .unwrap()
+            .iter()
+            .map(|f| f.path.display().to_string())
+            .collect();
+        generated.sort();
+        assert_eq!(offered, generated);
+        assert!(man_page_of(Some("nope")).is_err());
+    }
+
+    #[test]
+    fn secondary_is_hidden_but_keeps_its_page() {
+        assert!(
+            Cli::command()
+                .find_subcommand("secondary")
+                .is_some_and(Command::is_hide_set)
+        );
+        assert!(
+            man_page_of(Some("secondary"))
+                .unwrap()
+                .contains("osps-secondary")
+        );
+        let bash = completion(Shell::Bash).unwrap();
+        assert!(
+            !bash.contains("secondary)"),
+            "bash completes `osps secondary`"
+        );
+    }
+
+    #[test]
+    fn status_and_stop_complete_instance_names_as_their_argument() {
+        let bash = completion(Shell::Bash).unwrap();
+        for sub in ["status", "stop"] {
+            let at = bash
+                .find(&format!("osps__subcmd__{sub})"))
+                .unwrap_or_else(|| panic!("no bash case for {sub}"));
+            let opts = bash[at..].lines().find(|l| l.contains("opts=")).unwrap();
+            assert!(opts.contains("$(_osps_instance_names)"), "{sub}: {opts}");
+        }
+        let fish = completion(Shell::Fish).unwrap();
+        for sub in ["status", "stop"] {
+            assert!(fish.contains(&format!(
+                "__fish_osps_using_subcommand {sub}\" -f -a \"(__fish_osps_instance_names)\""
+            )));
+        }
+        let zsh = completion(Shell::Zsh).unwrap();
+        assert_eq!(
+            zsh.matches("else osps\\]:_osps_instance_names'").count(),
+            2,
+            "{zsh}"
+        );
+        assert!(fish.contains("__fish_osps_using_subcommand top\" -s n -l name"));
     }
 
     #[test]

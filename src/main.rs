@@ -13,6 +13,7 @@ mod generate;
 mod header;
 mod inspect;
 mod instance;
+mod list;
 mod lockfile;
 mod log;
 mod names;
@@ -31,9 +32,13 @@ mod sigbus;
 mod signals;
 mod spawn;
 mod stats;
+mod status;
+mod stop;
 mod summary;
+mod top;
 mod turn;
 mod units;
+mod view;
 mod worker;
 
 use clap::Parser;
@@ -60,7 +65,10 @@ fn main() {
         Command::Generate(args) => generate::run(args),
         Command::Completions(args) => generate::run_completions(args),
         Command::Man(args) => generate::run_man(args),
-        Command::List(_) | Command::Status(_) | Command::Stop(_) | Command::Top(_) => todo!(),
+        Command::List(args) => list::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Stop(args) => stop::run(args),
+        Command::Top(args) => top::run(args),
     };
     let exit = match result {
         Ok(exit) => exit,

@@ -6,6 +6,8 @@
 //! The texts use one piece of markup: `backticks` set a span in bold. Keep them ASCII:
 //! groff reads its input as Latin-1 unless preprocessed.
 
+mod views;
+
 use Block::{Code, P, Sub, Tag};
 
 /// A piece of a man page section.
@@ -52,6 +54,12 @@ pub fn page(subcommand: Option<&str>) -> Option<Page> {
         Some("inspect") => inspect(),
         Some("cleanup") => cleanup(),
         Some("client") => client(),
+        Some("list") => views::list(),
+        Some("status") => views::status(),
+        Some("stop") => views::stop(),
+        Some("top") => views::top(),
+        Some("completions") => views::completions(),
+        Some("man") => views::man(),
         Some(_) => return None,
     })
 }
@@ -99,8 +107,9 @@ fn environment(which: Env) -> Section {
         Env::Instance | Env::All => Tag(
             "`OSPS_NAME`",
             "The instance name when `--name` is not given (default `osps`). Read by \
-             `osps primary`, `osps secondary` and `osps client`; `osps inspect` and \
-             `osps cleanup` look at every instance unless given `--name`.",
+             `osps primary`, `osps secondary` and `osps client`, and by `osps status` and \
+             `osps stop` without NAME; `osps inspect` and `osps cleanup` look at every \
+             instance unless given `--name`.",
         ),
     }];
     blocks.extend([

@@ -1,0 +1,256 @@
+//! `osps stop [NAME] [--all]`: stops a running instance the way SIGTERM does, and waits.
+//!
+//! The primary to signal comes from the instance's lock, never from a pid written in a
+//! file: the kernel names the process that holds the lock, and before signalling it we
+//! check that it is an `osps primary` that holds that very lock file open (a pid can be
+//! reused; a lock dies with its holder). The primary then stops in order by itself
+//! (secondaries first, reaped, objects removed); we only watch it go. Past `--timeout`
+//! it is hung or stopped (SIGSTOP): without `--kill` that is a failure naming the pid;
+//! with `--kill`, the primary and its secondaries get SIGKILL and what they left is
+//! removed by [`crate::claim`], exactly as `osps cleanup` would.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use color_eyre::eyre::{Result, WrapErr, bail, eyre};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::claim::{self, Owner};
+use crate::cli::StopArgs;
+use crate::discover::{self, Instance, Status, Survey};
+use crate::exit::{self, Exit};
+use crate::names::{self, InstanceName};
+use crate::procfs;
+
+/// How often the state of a stopping primary is looked at.
+const POLL: Duration = Duration::from_millis(10);
+/// How long a SIGKILLed process may take to disappear.
+const KILL_WAIT: Duration = Duration::from_secs(2);
+
+/// Runs `osps stop`.
+pub fn run(args: &StopArgs) -> Result<Exit> {
+    crate::log::set_role("stop");
+    let runtime_dir = names::default_runtime_dir(args.runtime_dir.as_deref());
+    if args.all {
+        return stop_all(&runtime_dir, args);
+    }
+    let name = crate::cli::name_or_default(args.name.as_ref())?;
+    let survey = survey(&runtime_dir, Some(&name))?;
+    let Some(instance) = survey.instances.first() else {
+        return Err(exit::coded(
+            Exit::NoSuchInstance,
+            format!(
+                "there is no instance {name}: no object of it in {} or {} (`osps list` shows \
+                 the instances)",
+                names::SHM_DIR,
+                runtime_dir.display()
+            ),
+        ));
+    };
+    if instance.status != Status::Running {
+        crate::info!(
+            "instance {name} is not running ({}): nothing to stop; remove what it left with \
+             `osps cleanup --name {name}`",
+            crate::view::status_word(instance.status)
+        );
+        return Ok(Exit::Success);
+    }
+    stop_one(&survey, instance, args)?;
+    Ok(Exit::Success)
+}
+
+/// Stops every running instance of the runtime directory; the others are left to
+/// `osps cleanup`. One failure does not keep the others running.
+fn stop_all(runtime_dir: &Path, args: &StopArgs) -> Result<Exit> {
+    let survey = survey(runtime_dir, None)?;
+    let running: Vec<&Instance> = survey
+        .instances
+        .iter()
+        .filter(|i| i.status == Status::Running)
+        .collect();
+    if running.is_empty() {
+        crate::info!("no running instance in {}", runtime_dir.display());
+        return Ok(Exit::Success);
+    }
+    let mut failed = Vec::new();
+    for instance in running {
+        if let Err(e) = stop_one(&survey, instance, args) {
+            crate::warn!("{e:#}");
+            failed.push(instance.name.clone());
+        }
+    }
+    if failed.is_empty() {
+        Ok(Exit::Success)
+    } else {
+        Err(exit::coded(
+            Exit::Failure,
+            format!(
+                "{} of the running instances did not stop: {}",
+                failed.len(),
+                failed.join(", ")
+            ),
+        ))
+    }
+}
+
+fn survey(runtime_dir: &Path, name: Option<&InstanceName>) -> Result<Survey> {
+    let survey = discover::survey(runtime_dir, name)
+        .wrap_err_with(|| format!("surveying the instances of {}", runtime_dir.display()))?;
+    if let Some(why) = &survey.dir_error {
+        bail!("{why}: without its runtime directory no instance can be stopped");
+    }
+    Ok(survey)
+}
+
+/// The pid of the instance's live primary, after checking who it is: the process the
+/// kernel names as the lock's holder, running `osps primary`, with the lock file open.
+fn live_primary(instance: &Instance) -> Result<i32> {
+    let name = &instance.name;
+    let pid = instance
+        .lock
+        .pid
+        .filter(|_| instance.lock.held)
+        .ok_or_else(|| eyre!("instance {name} has no live primary (its lock is not held)"))?;
+    let what = procfs::subcommand(pid);
+    if claim::is_cleanup(Some(pid)) {
+        bail!("instance {name} is being removed by `osps cleanup` (pid {pid}); nothing to stop");
+    }
+    if what.as_deref() != Some("primary") {
+        bail!(
+            "process {pid} holds the lock {} but is not an osps primary ({}); not signalling \
+             it: look with `ps -p {pid} -o pid,args`",
+            instance.lock.path,
+            what.map_or_else(
+                || "its command line cannot be read".into(),
+                |w| format!("it runs {w:?}")
+            )
+        );
+    }
+    let holds_lock = procfs::identity(Path::new(&instance.lock.path))
+        .map(|id| procfs::holders(&[id]))
+        .is_some_and(|found| found.iter().flatten().any(|h| h.pid == pid));
+    if !holds_lock {
+        bail!(
+            "process {pid} does not hold {} open any more (the instance is stopping, or \
+             the lock file was replaced); look with `osps status {name}`",
+            instance.lock.path
+        );
+    }
+    Ok(pid)
+}
+
+/// The live secondaries of the instance (pids that hold their FIFOs and run
+/// `osps secondary`): the ones `--kill` must not leave behind.
+fn live_secondaries(instance: &Instance) -> Vec<i32> {
+    let mut pids: Vec<i32> = instance
+        .secondaries
+        .iter()
+        .filter(|m| m.alive)
+        .filter_map(|m| m.pid)
+        .filter(|&p| procfs::subcommand(p).as_deref() == Some("secondary"))
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    pids
+}
+
+/// Waits until none of `pids` is alive (a zombie counts as gone); false on timeout.
+fn wait_gone(pids: &[i32], timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if !pids.iter().any(|&p| procfs::alive(p)) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Stops one running instance; `Err` names what went wrong and what to do.
+fn stop_one(survey: &Survey, instance: &Instance, args: &StopArgs) -> Result<()> {
+    let name = &instance.name;
+    let started = Instant::now();
+    let primary = live_primary(instance)?;
+    let secondaries = live_secondaries(instance);
+    kill(Pid::from_raw(primary), Signal::SIGTERM)
+        .wrap_err_with(|| format!("sending SIGTERM to primary {primary} of instance {name}"))?;
+    if wait_gone(&[primary], args.timeout) {
+        let left = discover::examine(survey.dir.as_ref(), &instance.paths);
+        if let Some(left) = left {
+            let what = crate::view::status_word(left.status);
+            if args.kill {
+                crate::warn!(
+                    "primary {primary} of instance {name} exited but left objects ({what}); \
+                     removing them"
+                );
+                return remove(survey, instance);
+            }
+            bail!(
+                "primary {primary} of instance {name} exited but left objects ({what}); \
+                 remove them with `osps cleanup --name {name}`"
+            );
+        }
+        crate::info!(
+            "stopped instance {name}: primary {primary} exited in order after {}ms",
+            started.elapsed().as_millis()
+        );
+        return Ok(());
+    }
+    if !args.kill {
+        return Err(exit::coded(
+            Exit::Failure,
+            format!(
+                "primary {primary} of instance {name} did not stop within {}ms of SIGTERM (hung, \
+                 or stopped with SIGSTOP?); it still runs: `osps stop --kill {name}` kills it \
+                 and its secondaries",
+                args.timeout.as_millis()
+            ),
+        ));
+    }
+    crate::warn!(
+        "primary {primary} of instance {name} did not stop within {}ms; killing it and its \
+         secondaries",
+        args.timeout.as_millis()
+    );
+    // The primary first, so that it cannot restart the secondaries we kill next.
+    let _ = kill(Pid::from_raw(primary), Signal::SIGKILL);
+    if !wait_gone(&[primary], KILL_WAIT) {
+        bail!("primary {primary} of instance {name} survived SIGKILL for {KILL_WAIT:?}");
+    }
+    for &pid in &secondaries {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    if !wait_gone(&secondaries, KILL_WAIT) {
+        bail!("secondaries {secondaries:?} of instance {name} survived SIGKILL for {KILL_WAIT:?}");
+    }
+    remove(survey, instance)?;
+    crate::info!(
+        "killed instance {name}: primary {primary} and secondaries {secondaries:?}; removed \
+         its objects"
+    );
+    Ok(())
+}
+
+/// Removes what a killed instance left, owning its name as `osps cleanup` does.
+fn remove(survey: &Survey, instance: &Instance) -> Result<()> {
+    let name = &instance.name;
+    let dir = survey
+        .dir
+        .as_ref()
+        .ok_or_else(|| eyre!("the runtime directory of instance {name} is gone"))?;
+    let paths = &instance.paths;
+    let lock = match claim::own(dir, paths)? {
+        Owner::Created(lock) | Owner::Taken(lock) => lock,
+        Owner::Held(pid) => bail!(
+            "instance {name} was taken over by process {} while being stopped; left alone",
+            pid.map_or("unknown".into(), |p| p.to_string())
+        ),
+    };
+    claim::remove_leftovers(dir, paths, false)
+        .wrap_err_with(|| format!("removing the objects of instance {name}"))?;
+    lock.remove(dir)
+        .wrap_err_with(|| format!("removing the lock file of instance {name}"))
+}
