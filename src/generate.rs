@@ -30,6 +30,7 @@ use color_eyre::eyre::{Result, WrapErr, ensure, eyre};
 
 use crate::cli::{Cli, CompletionsArgs, GenerateArgs, ManArgs};
 use crate::exit::Exit;
+use crate::output::write_stdout;
 use manual::{Block, Section};
 
 /// The binary name the pages and scripts are written for, whatever this one is called.
@@ -79,16 +80,6 @@ pub fn run_man(args: &ManArgs) -> Result<Exit> {
     let page = man_page_of(args.subcommand.as_deref())?;
     write_stdout(page.as_bytes())?;
     Ok(Exit::Success)
-}
-
-/// Writes to stdout in one piece; a reader that went away (`osps man | head`) has all it
-/// wanted, which is not an error.
-fn write_stdout(bytes: &[u8]) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        result => result.wrap_err("writing to stdout"),
-    }
 }
 
 /// The page of `osps` (`None`) or of one subcommand, exactly as `man/` holds it.

@@ -242,15 +242,26 @@ fn remove(survey: &Survey, instance: &Instance) -> Result<()> {
         .as_ref()
         .ok_or_else(|| eyre!("the runtime directory of instance {name} is gone"))?;
     let paths = &instance.paths;
-    let lock = match claim::own(dir, paths)? {
-        Owner::Created(lock) | Owner::Taken(lock) => lock,
+    let (lock, existed) = match claim::own(dir, paths)? {
+        Owner::Created(lock) => (lock, false),
+        Owner::Taken(lock) => (lock, true),
         Owner::Held(pid) => bail!(
             "instance {name} was taken over by process {} while being stopped; left alone",
             pid.map_or("unknown".into(), |p| p.to_string())
         ),
     };
-    claim::remove_leftovers(dir, paths, false)
-        .wrap_err_with(|| format!("removing the objects of instance {name}"))?;
+    if let Err(e) = claim::remove_leftovers(dir, paths, false) {
+        // A lock file we made goes; one that was there stays for `osps cleanup` to retry.
+        if !existed {
+            let _ = lock.remove(dir);
+        }
+        return Err(e).wrap_err_with(|| {
+            format!(
+                "removing the objects of instance {name}; see `osps status {name}` and retry \
+                 with `osps cleanup --name {name}`"
+            )
+        });
+    }
     lock.remove(dir)
         .wrap_err_with(|| format!("removing the lock file of instance {name}"))
 }
