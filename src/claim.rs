@@ -156,9 +156,19 @@ pub fn claim(dir: &RuntimeDir, paths: &Paths) -> Result<InstanceLock> {
 /// Why an instance whose lock file is missing or not locked is nonetheless left alone.
 pub fn running_without_lock(paths: &Paths, live: &LivePrimary) -> String {
     let lock = paths.in_dir(&paths.lock_file());
-    let state = match &live.lock {
-        Some(held) if held != &lock => format!("its lock file is {}", held.display()),
-        _ => format!("its lock file {} is missing or replaced", lock.display()),
+    let held = live.lock.as_ref().map(|t| {
+        let text = t.to_string_lossy();
+        PathBuf::from(text.strip_suffix(" (deleted)").unwrap_or(&text))
+    });
+    let state = match held {
+        Some(held) if held != lock => format!("its lock file is {}", held.display()),
+        _ if procfs::identity(&lock).is_some() => {
+            format!(
+                "its lock file was replaced by another file at {}",
+                lock.display()
+            )
+        }
+        _ => "its lock file is missing".to_string(),
     };
     format!(
         "instance {} is running (pid {}) but {state}; not touched. Stop it first (`kill {}`) \
@@ -199,8 +209,8 @@ pub fn live_primary(paths: &Paths) -> Option<LivePrimary> {
 /// creation time, when there is a segment with a header.
 ///
 /// First the kernel's word: a process holding a POSIX lock on a file whose descriptor
-/// names `NAME.lock` (wherever it is, deleted or not), if it is an `osps primary` of this
-/// name. Then the header's pid, which alone proves nothing (pids are reused): it counts
+/// names `NAME.lock` (wherever it is), if it is an `osps primary` of this name and, when
+/// that file was deleted, holds the segment open (it got as far as making it). Then the header's pid, which alone proves nothing (pids are reused): it counts
 /// when that process is alive, runs osps as `primary` for this name, started before the
 /// segment was created, and holds the segment open.
 pub fn live_primary_with(paths: &Paths, from_header: Option<(u64, u64)>) -> Option<LivePrimary> {
@@ -210,15 +220,19 @@ pub fn live_primary_with(paths: &Paths, from_header: Option<(u64, u64)>) -> Opti
     let mut pids: Vec<i32> = locks.iter().map(|l| l.pid).filter(|&p| p != me).collect();
     pids.sort_unstable();
     pids.dedup();
+    let segment = procfs::identity(&paths.shm_path());
     for pid in pids {
         let Some(files) = is_primary_of(pid, paths).then(|| procfs::open_files(pid)) else {
             continue;
         };
+        let holds_segment = segment.is_some_and(|id| files.iter().any(|f| f.id == id));
         let held = files.into_iter().find(|f| {
             procfs::target_name(&f.target).0.as_deref() == Some(lock_name.as_str())
                 && locks.iter().any(|l| l.pid == pid && l.is_on(f.id))
         });
-        if let Some(f) = held {
+        // A primary still claiming the name whose lock file was removed before it made
+        // the segment has lost the name: it is not live (and will find that out itself).
+        if let Some(f) = held.filter(|f| holds_segment || !procfs::target_name(&f.target).1) {
             return Some(LivePrimary {
                 pid,
                 lock: Some(f.target),
@@ -227,7 +241,7 @@ pub fn live_primary_with(paths: &Paths, from_header: Option<(u64, u64)>) -> Opti
     }
     let (pid, created_ms) = from_header?;
     let pid = i32::try_from(pid).ok().filter(|&p| p > 0 && p != me)?;
-    let segment = procfs::identity(&paths.shm_path())?;
+    let segment = segment?;
     let started_before = procfs::start_unix_ms(pid)
         // The boot time that start times count from is known to the second only.
         .is_some_and(|start| start <= created_ms.saturating_add(1000));

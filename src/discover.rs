@@ -246,7 +246,10 @@ fn warnings(
             let text = t.to_string_lossy();
             let path = PathBuf::from(text.strip_suffix(" (deleted)").unwrap_or(&text));
             let parent = path.parent()?.to_path_buf();
-            (parent != paths.runtime_dir).then_some(parent)
+            // The kernel names the real path; ours may go through a symlink.
+            let ours = std::fs::canonicalize(&paths.runtime_dir)
+                .unwrap_or_else(|_| paths.runtime_dir.clone());
+            (parent != ours).then_some(parent)
         });
         match elsewhere {
             Some(other) => warnings.push(format!(
