@@ -3,6 +3,7 @@
 //! cleaner), `cleanup` and a second primary never touch it, `inspect` tells the truth,
 //! an old primary never removes a newer instance's objects, hints never advise harm, and
 //! output errors are errors. Each test runs the real binary in its own runtime directory.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -414,7 +415,7 @@ fn removing_the_lock_file_at_random_moments_never_harms_the_live_instance() {
     let runs = 100 * soak();
     let started = Instant::now();
     for run_no in 0..runs {
-        let mut env = TestEnv::new("rmloop");
+        let env = TestEnv::new("rmloop");
         let primary = env
             .cmd("primary")
             .args(["--rounds", "40", "--interval", "1ms", "--json"])
