@@ -34,13 +34,22 @@ fn stop(env: &mut TestEnv, primary: u32) -> String {
     stderr_of(&out)
 }
 
+/// `osps inspect --name` from `runtime_dir`: the instance, its document checked against
+/// schema/inspect.schema.json.
 fn inspect(env: &TestEnv, runtime_dir: &Path) -> serde_json::Value {
     let mut cmd = env.cmd("inspect");
     cmd.args(["--name", &env.name, "--runtime-dir"])
         .arg(runtime_dir);
     let out = run(cmd, T);
     assert!(out.status.success(), "{}", stderr_of(&out));
-    json_of(&out)["instances"][0].clone()
+    let doc = json_of(&out);
+    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/inspect.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(schema_path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}\n{doc:#}");
+    doc["instances"][0].clone()
 }
 
 fn cleanup(env: &TestEnv, runtime_dir: &Path, extra: &[&str]) -> std::process::Output {
@@ -416,16 +425,19 @@ fn removing_the_lock_file_at_random_moments_never_harms_the_live_instance() {
     let started = Instant::now();
     for run_no in 0..runs {
         let env = TestEnv::new("rmloop");
-        let primary = env
+        let mut primary = env
             .cmd("primary")
             .args(["--rounds", "40", "--interval", "1ms", "--json"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        // The live instance: it claimed the name and made its segment.
+        // The live instance: it claimed the name and made its segment (on a loaded
+        // machine it may even be done before we look).
         let deadline = Instant::now() + T;
-        while env.header_field(field::PRIMARY_PID).is_none() {
+        while env.header_field(field::PRIMARY_PID).is_none()
+            && primary.try_wait().unwrap().is_none()
+        {
             assert!(Instant::now() < deadline, "run {run_no}: no segment");
             std::thread::sleep(Duration::from_millis(1));
         }
