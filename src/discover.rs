@@ -6,8 +6,13 @@
 //! its header ([`segment::look`] never opens anything but a regular file and survives a
 //! segment shrinking under it), FIFOs are never opened (their holders come from `/proc`),
 //! and the lock is tested with `F_GETLK`, never taken, so a primary starting at the same
-//! moment cannot fail because somebody looked. Liveness comes from the lock alone: a pid can
-//! be reused, a kernel lock dies with its holder.
+//! moment cannot fail because somebody looked. Liveness comes from the kernel, never from a
+//! path or a pid alone: the lock file's lock when it is there, else a POSIX lock the kernel
+//! lists in `/proc/locks` on a file named `NAME.lock` (a removed or replaced lock file),
+//! or the header's pid proved to be this instance's live primary
+//! ([`claim::live_primary_with`]). A pid can be reused; a kernel lock dies with its holder.
+//! What looks wrong about a running instance (a missing lock file, objects in another
+//! runtime directory) becomes a warning, not a verdict.
 //!
 //! Three parts: discovery (which instances have objects), examination (facts about each
 //! object and the status decided from them), and the instance model (`Serialize` structs).
@@ -21,7 +26,7 @@ use nix::errno::Errno;
 use nix::sys::stat::{FileStat, lstat};
 use serde::Serialize;
 
-use crate::claim;
+use crate::claim::{self, LivePrimary};
 use crate::header::{self, Header};
 use crate::lockfile::{InstanceLock, Probe};
 use crate::names::{self, InstanceName, Paths};
@@ -126,12 +131,18 @@ pub enum Status {
     Partial,
     /// The segment is not a valid osps segment of ours (see its `error`).
     Corrupt,
+    /// The segment cannot be read (another user's): nothing can be said about it.
+    Inaccessible,
 }
 
 /// The facts [`decide`] needs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Presence {
     pub lock_held: bool,
+    /// A live primary of the instance was found without its lock file (see module docs).
+    pub live_primary: bool,
+    /// The segment exists but could not be read (permission denied).
+    pub segment_inaccessible: bool,
     pub lock_exists: bool,
     /// `None` when there is no segment, else whether it is a valid osps segment of ours.
     pub segment_valid: Option<bool>,
@@ -139,11 +150,15 @@ pub struct Presence {
     pub fifos: usize,
 }
 
-/// The status of an instance. The lock decides liveness; then a bad segment is
+/// The status of an instance. The lock, or a live primary proved otherwise, decides
+/// liveness; then a segment we may not read is `inaccessible`; then a bad segment is
 /// `corrupt`; then the full set of objects (lock, segment, both FIFOs) is `stale`.
 pub fn decide(p: Presence) -> Status {
-    if p.lock_held {
+    if p.lock_held || p.live_primary {
         return Status::Running;
+    }
+    if p.segment_inaccessible {
+        return Status::Inaccessible;
     }
     match p.segment_valid {
         Some(false) => Status::Corrupt,
@@ -173,8 +188,16 @@ pub fn examine(dir: Option<&RuntimeDir>, paths: &Paths) -> Option<Instance> {
         Some(HeaderView::Valid(h)) => Some(&**h),
         _ => None,
     };
+    // Without a held lock file, ask the kernel whether a primary lives nonetheless.
+    let live = if probe.held && !claim::is_cleanup(probe.pid) {
+        None
+    } else {
+        claim::live_primary_with(paths, header.map(|h| (h.primary_pid, h.created_unix_ms)))
+    };
     let status = decide(Presence {
         lock_held: probe.held,
+        live_primary: live.is_some(),
+        segment_inaccessible: seg.inaccessible,
         lock_exists: probe.exists,
         segment_valid: seg.object.exists.then_some(header.is_some()),
         fifos: fifos
@@ -182,13 +205,20 @@ pub fn examine(dir: Option<&RuntimeDir>, paths: &Paths) -> Option<Instance> {
             .filter(|f| f.index == 0 && f.object.exists)
             .count(),
     });
-    let secondaries = seg.pool.iter().map(|w| pool_member(w, &fifos)).collect();
+    let now_ns = segment::monotonic_ns();
+    let secondaries = seg
+        .pool
+        .iter()
+        .map(|w| pool_member(w, &fifos, now_ns))
+        .collect();
+    let warnings = warnings(paths, &probe, live.as_ref(), &seg);
     Some(Instance {
         paths: paths.clone(),
         name: paths.name.to_string(),
         status,
-        primary: primary(&probe, header),
-        secondary: secondary(header, &fifos),
+        warnings,
+        primary: primary(&probe, live.as_ref(), header, now_ns),
+        secondary: secondary(header, &fifos, now_ns),
         secondaries,
         clients: header.map(|h| h.clients),
         queue: header.map(|h| h.queued),
@@ -196,26 +226,91 @@ pub fn examine(dir: Option<&RuntimeDir>, paths: &Paths) -> Option<Instance> {
         segment: seg,
         fifos,
         socket,
+        live,
     })
 }
 
-/// The primary: its pid from the lock when held (the kernel's word), else from the header.
-fn primary(probe: &Probe, header: Option<&Header>) -> Primary {
+/// What looks wrong about an instance without changing its status: a running primary
+/// whose lock file is gone or replaced, or whose objects are in another runtime directory.
+fn warnings(
+    paths: &Paths,
+    probe: &Probe,
+    live: Option<&LivePrimary>,
+    seg: &Segment,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if let Some(live) = live {
+        let held = live.lock.as_ref().map(|t| procfs::target_name(t));
+        let deleted = held.as_ref().is_some_and(|(_, deleted)| *deleted);
+        let elsewhere = live.lock.as_ref().and_then(|t| {
+            let text = t.to_string_lossy();
+            let path = PathBuf::from(text.strip_suffix(" (deleted)").unwrap_or(&text));
+            let parent = path.parent()?.to_path_buf();
+            // The kernel names the real path; ours may go through a symlink.
+            let ours = std::fs::canonicalize(&paths.runtime_dir)
+                .unwrap_or_else(|_| paths.runtime_dir.clone());
+            (parent != ours).then_some(parent)
+        });
+        match elsewhere {
+            Some(other) => warnings.push(format!(
+                "objects in another runtime directory: the primary (pid {}) holds its lock \
+                 in {}; look with --runtime-dir {}",
+                live.pid,
+                other.display(),
+                other.display()
+            )),
+            None if !probe.exists => warnings.push(format!(
+                "lock file missing: {} was removed while the primary (pid {}) runs",
+                probe.path.display(),
+                live.pid
+            )),
+            None if deleted || live.lock.is_none() => warnings.push(format!(
+                "lock file replaced: {} is not the file the primary (pid {}) holds locked",
+                probe.path.display(),
+                live.pid
+            )),
+            None => {}
+        }
+    }
+    if seg.inaccessible {
+        warnings.push(format!(
+            "segment inaccessible: {} cannot be read by this user",
+            seg.object.path
+        ));
+    }
+    warnings
+}
+
+/// Milliseconds since a `CLOCK_MONOTONIC` heartbeat; `None` when it was never set. A
+/// heartbeat in the future (written by a broken peer) counts as just now.
+fn age_ms(now_ns: u64, heartbeat_ns: u64) -> Option<u64> {
+    (heartbeat_ns != 0).then(|| now_ns.saturating_sub(heartbeat_ns) / 1_000_000)
+}
+
+/// The primary: its pid from the lock when held (the kernel's word), else from the live
+/// primary found otherwise, else from the header.
+fn primary(
+    probe: &Probe,
+    live: Option<&LivePrimary>,
+    header: Option<&Header>,
+    now_ns: u64,
+) -> Primary {
     let from_header = header.and_then(|h| pid(h.primary_pid));
     Primary {
-        pid: if probe.held {
-            probe.pid
-        } else {
-            from_header.or(probe.pid)
+        pid: match live {
+            _ if probe.held => probe.pid,
+            Some(live) => Some(live.pid),
+            None => from_header.or(probe.pid),
         },
-        alive: probe.held,
+        alive: probe.held || live.is_some(),
         state: header.map(|h| h.primary_state),
+        heartbeat_age_ms: header.and_then(|h| age_ms(now_ns, h.primary_heartbeat_ns)),
     }
 }
 
 /// The first secondary, from the header. Its pid alone proves nothing (pids are reused):
 /// it is alive when a live process with that pid holds one of the instance's FIFOs.
-fn secondary(header: Option<&Header>, fifos: &[Fifo]) -> Secondary {
+fn secondary(header: Option<&Header>, fifos: &[Fifo], now_ns: u64) -> Secondary {
     let pid = header.and_then(|h| pid(h.secondary_pid));
     let holds_fifo = |p: i32| fifos.iter().any(|f| f.holders.iter().any(|h| h.pid == p));
     Secondary {
@@ -223,12 +318,13 @@ fn secondary(header: Option<&Header>, fifos: &[Fifo]) -> Secondary {
         alive: pid.is_some_and(|p| holds_fifo(p) && procfs::alive(p)),
         state: header.map(|h| h.secondary_state),
         restarts: header.map(|h| h.restarts),
+        heartbeat_age_ms: header.and_then(|h| age_ms(now_ns, h.secondary_heartbeat_ns)),
     }
 }
 
 /// One secondary of the pool, from its scoreboard line; alive as for [`secondary`], with
 /// its own FIFO pair.
-fn pool_member(w: &header::WorkerView, fifos: &[Fifo]) -> PoolMember {
+fn pool_member(w: &header::WorkerView, fifos: &[Fifo], now_ns: u64) -> PoolMember {
     let pid = pid(w.pid);
     let holds_fifo = |p: i32| {
         fifos
@@ -243,6 +339,7 @@ fn pool_member(w: &header::WorkerView, fifos: &[Fifo]) -> PoolMember {
         state: w.state,
         restarts: w.restarts,
         requests_served: w.served,
+        heartbeat_age_ms: age_ms(now_ns, w.heartbeat_ns),
     }
 }
 
@@ -272,6 +369,7 @@ fn examine_segment(paths: &Paths) -> Segment {
         holders: Vec::new(),
         error: None,
         pool: Vec::new(),
+        inaccessible: false,
     };
     let judged = match segment::look(paths) {
         Ok(Some(look)) => {
@@ -284,7 +382,15 @@ fn examine_segment(paths: &Paths) -> Segment {
             "{} disappeared while being examined",
             path.display()
         )),
-        Err(e) => Err(format!("{e:#}")),
+        Err(e) => {
+            // Another user's segment we may not open: not ours to judge, never "corrupt".
+            let denied = e
+                .chain()
+                .filter_map(|c| c.downcast_ref::<Errno>())
+                .any(|&e| e == Errno::EACCES || e == Errno::EPERM);
+            seg.inaccessible = denied;
+            Err(format!("{e:#}"))
+        }
     };
     match judged {
         Ok((header, pool)) => {
@@ -360,6 +466,8 @@ pub struct Instance {
     pub paths: Paths,
     pub name: String,
     pub status: Status,
+    /// What looks wrong without changing the status ("lock file missing", ...).
+    pub warnings: Vec<String>,
     pub lock: Lock,
     pub primary: Primary,
     pub secondary: Secondary,
@@ -371,6 +479,9 @@ pub struct Instance {
     pub segment: Segment,
     pub fifos: Vec<Fifo>,
     pub socket: Object,
+    /// The live primary found without a held lock file, if so (for cleanup's reason).
+    #[serde(skip)]
+    pub live: Option<LivePrimary>,
 }
 
 #[derive(Debug, Serialize)]
@@ -381,6 +492,8 @@ pub struct PoolMember {
     pub state: &'static str,
     pub restarts: u64,
     pub requests_served: u64,
+    /// Milliseconds since this secondary's last heartbeat (`CLOCK_MONOTONIC`).
+    pub heartbeat_age_ms: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -409,6 +522,8 @@ pub struct Primary {
     pub pid: Option<i32>,
     pub alive: bool,
     pub state: Option<&'static str>,
+    /// Milliseconds since the primary's last heartbeat (`CLOCK_MONOTONIC`), from the header.
+    pub heartbeat_age_ms: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -417,6 +532,8 @@ pub struct Secondary {
     pub alive: bool,
     pub state: Option<&'static str>,
     pub restarts: Option<u64>,
+    /// Milliseconds since the first secondary's last heartbeat (`CLOCK_MONOTONIC`).
+    pub heartbeat_age_ms: Option<u64>,
 }
 
 /// What is at one path, from `lstat` (never following a symlink, never opening it).
@@ -502,6 +619,9 @@ pub struct Segment {
     pub error: Option<String>,
     #[serde(skip)]
     pub pool: Vec<header::WorkerView>,
+    /// The segment exists but we may not read it (another user's).
+    #[serde(skip)]
+    pub inaccessible: bool,
 }
 
 impl Segment {
@@ -513,6 +633,7 @@ impl Segment {
             holders: Vec::new(),
             error: None,
             pool: Vec::new(),
+            inaccessible: false,
         }
     }
 }
@@ -532,6 +653,8 @@ mod tests {
     fn presence(held: bool, lock: bool, segment: Option<bool>, fifos: usize) -> Presence {
         Presence {
             lock_held: held,
+            live_primary: false,
+            segment_inaccessible: false,
             lock_exists: lock,
             segment_valid: segment,
             fifos,
@@ -548,6 +671,34 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_live_primary_without_its_lock_file_is_running() {
+        for lock in [false, true] {
+            let p = Presence {
+                live_primary: true,
+                segment_inaccessible: true,
+                ..presence(false, lock, Some(false), 0)
+            };
+            assert_eq!(decide(p), Status::Running);
+        }
+    }
+
+    #[test]
+    fn an_unreadable_segment_is_inaccessible_never_corrupt_or_stale() {
+        let p = Presence {
+            segment_inaccessible: true,
+            ..presence(false, true, Some(false), 2)
+        };
+        assert_eq!(decide(p), Status::Inaccessible);
+    }
+
+    #[test]
+    fn heartbeat_ages_are_in_milliseconds_and_never_negative() {
+        assert_eq!(age_ms(5_000_000_000, 0), None);
+        assert_eq!(age_ms(5_000_000_000, 4_000_000_000), Some(1000));
+        assert_eq!(age_ms(5_000_000_000, 9_000_000_000), Some(0));
     }
 
     #[test]
@@ -611,11 +762,12 @@ mod tests {
             Status::Stale,
             Status::Partial,
             Status::Corrupt,
+            Status::Inaccessible,
         ])
         .unwrap();
         assert_eq!(
             v,
-            serde_json::json!(["running", "stale", "partial", "corrupt"])
+            serde_json::json!(["running", "stale", "partial", "corrupt", "inaccessible"])
         );
     }
 }
