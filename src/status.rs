@@ -39,6 +39,8 @@ pub fn run(args: &StatusArgs) -> Result<Exit> {
     write_stdout(text.as_bytes())?;
     Ok(match instance.status {
         Status::Running => Exit::Success,
-        Status::Stale | Status::Partial | Status::Corrupt => Exit::NotRunning,
+        Status::Stale | Status::Partial | Status::Corrupt | Status::Inaccessible => {
+            Exit::NotRunning
+        }
     })
 }

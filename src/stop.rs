@@ -56,18 +56,20 @@ pub fn run(args: &StopArgs) -> Result<Exit> {
         );
         return Ok(Exit::Success);
     }
-    stop_one(&survey, instance, args)?;
+    stop_one(&survey, instance, args, false)?;
     Ok(Exit::Success)
 }
 
-/// Stops every running instance of the runtime directory; the others are left to
-/// `osps cleanup`. One failure does not keep the others running.
+/// Stops every running instance of the runtime directory (its lock file here held); the
+/// others are left to `osps cleanup`. One failure does not stop the others from stopping.
 fn stop_all(runtime_dir: &Path, args: &StopArgs) -> Result<Exit> {
     let survey = survey(runtime_dir, None)?;
+    // Only instances whose lock file here is held: a primary found otherwise (its lock in
+    // another runtime directory, or its lock file gone) is not this directory's to stop.
     let running: Vec<&Instance> = survey
         .instances
         .iter()
-        .filter(|i| i.status == Status::Running)
+        .filter(|i| i.status == Status::Running && i.lock.held)
         .collect();
     if running.is_empty() {
         crate::info!("no running instance in {}", runtime_dir.display());
@@ -75,7 +77,7 @@ fn stop_all(runtime_dir: &Path, args: &StopArgs) -> Result<Exit> {
     }
     let mut failed = Vec::new();
     for instance in running {
-        if let Err(e) = stop_one(&survey, instance, args) {
+        if let Err(e) = stop_one(&survey, instance, args, true) {
             crate::warn!("{e:#}");
             failed.push(instance.name.clone());
         }
@@ -103,41 +105,65 @@ fn survey(runtime_dir: &Path, name: Option<&InstanceName>) -> Result<Survey> {
     Ok(survey)
 }
 
-/// The pid of the instance's live primary, after checking who it is: the process the
-/// kernel names as the lock's holder, running `osps primary`, with the lock file open.
-fn live_primary(instance: &Instance) -> Result<i32> {
+/// The pid of the instance's live primary, found and checked as `osps cleanup` and a
+/// starting primary do ([`claim::live_primary`]): a process holding a POSIX lock on a file
+/// named `NAME.lock` that runs `osps primary` for this name. It must hold the lock of this
+/// runtime directory: a primary whose objects are in another one is left to
+/// `osps stop --runtime-dir` there. `--all` takes only instances whose lock file here is
+/// held, never one found otherwise.
+fn live_primary(instance: &Instance, all: bool) -> Result<i32> {
     let name = &instance.name;
-    let pid = instance
-        .lock
-        .pid
-        .filter(|_| instance.lock.held)
-        .ok_or_else(|| eyre!("instance {name} has no live primary (its lock is not held)"))?;
-    let what = procfs::subcommand(pid);
-    if claim::is_cleanup(Some(pid)) {
-        bail!("instance {name} is being removed by `osps cleanup` (pid {pid}); nothing to stop");
+    if instance.lock.held && claim::is_cleanup(instance.lock.pid) {
+        bail!("instance {name} is being removed by `osps cleanup`; nothing to stop");
     }
-    if what.as_deref() != Some("primary") {
+    let live = claim::live_primary(&instance.paths).ok_or_else(|| {
+        eyre!(
+            "no live osps primary of instance {name} was found{}; not signalling anything: look \
+             with `osps status {name}`",
+            instance
+                .lock
+                .pid
+                .filter(|_| instance.lock.held)
+                .map(|p| format!(" (process {p} holds {} but is not one)", instance.lock.path))
+                .unwrap_or_default()
+        )
+    })?;
+    if let Some(held) = &live.lock {
+        let text = held.to_string_lossy();
+        let held = Path::new(text.strip_suffix(" (deleted)").unwrap_or(&text));
+        let here = std::fs::canonicalize(&instance.paths.runtime_dir)
+            .unwrap_or_else(|_| instance.paths.runtime_dir.clone());
+        if let Some(there) = held.parent().filter(|p| *p != here) {
+            bail!(
+                "the primary of instance {name} (pid {}) holds its lock in {}, not here: stop it \
+                 with `osps stop {name} --runtime-dir {}`",
+                live.pid,
+                there.display(),
+                there.display()
+            );
+        }
+    }
+    if instance.lock.held && instance.lock.pid != Some(live.pid) {
         bail!(
-            "process {pid} holds the lock {} but is not an osps primary ({}); not signalling \
-             it: look with `ps -p {pid} -o pid,args`",
+            "the lock {} is held by process {} but the primary of instance {name} is process \
+             {}; not signalling either: look with `osps status {name}`",
             instance.lock.path,
-            what.map_or_else(
-                || "its command line cannot be read".into(),
-                |w| format!("it runs {w:?}")
-            )
+            instance
+                .lock
+                .pid
+                .map_or("unknown".into(), |p| p.to_string()),
+            live.pid
         );
     }
-    let holds_lock = procfs::identity(Path::new(&instance.lock.path))
-        .map(|id| procfs::holders(&[id]))
-        .is_some_and(|found| found.iter().flatten().any(|h| h.pid == pid));
-    if !holds_lock {
+    if all && !instance.lock.held {
         bail!(
-            "process {pid} does not hold {} open any more (the instance is stopping, or \
-             the lock file was replaced); look with `osps status {name}`",
+            "instance {name} runs (pid {}) without holding its lock file {}; --all leaves it \
+             alone: stop it by name (`osps stop {name}`)",
+            live.pid,
             instance.lock.path
         );
     }
-    Ok(pid)
+    Ok(live.pid)
 }
 
 /// The live secondaries of the instance (pids that hold their FIFOs and run
@@ -170,10 +196,10 @@ fn wait_gone(pids: &[i32], timeout: Duration) -> bool {
 }
 
 /// Stops one running instance; `Err` names what went wrong and what to do.
-fn stop_one(survey: &Survey, instance: &Instance, args: &StopArgs) -> Result<()> {
+fn stop_one(survey: &Survey, instance: &Instance, args: &StopArgs, all: bool) -> Result<()> {
     let name = &instance.name;
     let started = Instant::now();
-    let primary = live_primary(instance)?;
+    let primary = live_primary(instance, all)?;
     let secondaries = live_secondaries(instance);
     kill(Pid::from_raw(primary), Signal::SIGTERM)
         .wrap_err_with(|| format!("sending SIGTERM to primary {primary} of instance {name}"))?;
@@ -250,7 +276,12 @@ fn remove(survey: &Survey, instance: &Instance) -> Result<()> {
             pid.map_or("unknown".into(), |p| p.to_string())
         ),
     };
-    if let Err(e) = claim::remove_leftovers(dir, paths, false) {
+    // Another primary of the name may have started meanwhile: never remove its objects.
+    let removed = match claim::live_primary(paths) {
+        Some(live) => Err(eyre!("{}", claim::running_without_lock(paths, &live))),
+        None => claim::survey_leftovers(dir, paths).and_then(|left| left.remove(dir, paths)),
+    };
+    if let Err(e) = removed {
         // A lock file we made goes; one that was there stays for `osps cleanup` to retry.
         if !existed {
             let _ = lock.remove(dir);
@@ -263,5 +294,6 @@ fn remove(survey: &Survey, instance: &Instance) -> Result<()> {
         });
     }
     lock.remove(dir)
+        .map(drop)
         .wrap_err_with(|| format!("removing the lock file of instance {name}"))
 }

@@ -339,6 +339,7 @@ fn status_style(status: Status) -> Style {
         Status::Running => Color::Green,
         Status::Stale | Status::Partial => Color::Yellow,
         Status::Corrupt => Color::Red,
+        Status::Inaccessible => Color::Magenta,
     })
 }
 

@@ -164,7 +164,9 @@ fn top_shows_instances_with_changing_rates_and_q_restores_the_terminal() {
     env.start_primary(&["--interval", "10ms"]);
     env.wait_rounds(2, T);
     let tmux = Tmux::new("q");
-    tmux.start_top(&env, "--interval 200ms");
+    // Only this instance: this user's other instances (other tests') would be listed too,
+    // and the first row selected might be one of them.
+    tmux.start_top(&env, &format!("--interval 200ms --name {}", env.name));
     let screen = tmux.wait_screen(Duration::from_secs(10), "the instance on the screen", |s| {
         s.contains(&env.name) && s.contains("running")
     });

@@ -71,7 +71,8 @@ pub fn details(instance: &Instance, clock: Clock) -> Details {
             size: None,
         });
     }
-    let mut warnings: Vec<String> = Vec::new();
+    // What inspect warns about, then why an object is not as osps makes it.
+    let mut warnings: Vec<String> = instance.warnings.clone();
     warnings.extend(seg.error.iter().cloned());
     warnings.extend(
         instance
@@ -105,6 +106,9 @@ pub fn hint(name: &str, status: Status) -> Option<String> {
             "its segment is not a valid osps segment (see the warnings); `osps cleanup --name \
              {name}` removes it when it is provably ours"
         )),
+        Status::Inaccessible => {
+            Some("its segment cannot be read by this user (another user's instance?)".to_string())
+        }
     }
 }
 

@@ -16,8 +16,8 @@ use serde::Serialize;
 use crate::discover::{HeaderView, Instance, Status};
 use crate::header::Header;
 
-/// The two clocks the header's times are read against: creation times are wall-clock
-/// milliseconds, heartbeats `CLOCK_MONOTONIC` nanoseconds.
+/// When a view was taken: wall-clock milliseconds (the header's creation time is one) and
+/// `CLOCK_MONOTONIC` nanoseconds (what `top` divides counter differences by).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Clock {
     pub unix_ms: u64,
@@ -139,12 +139,6 @@ pub fn header(instance: &Instance) -> Option<&Header> {
     }
 }
 
-/// Milliseconds since a `CLOCK_MONOTONIC` heartbeat; `None` for a side that never beat
-/// (0), and 0 for a heartbeat written after `now` was read.
-fn since_ns(beat_ns: u64, now_ns: u64) -> Option<u64> {
-    (beat_ns != 0).then(|| now_ns.saturating_sub(beat_ns) / 1_000_000)
-}
-
 /// The summary of one instance at `clock`.
 pub fn row(instance: &Instance, clock: Clock) -> Row {
     let h = header(instance);
@@ -167,18 +161,11 @@ pub fn row(instance: &Instance, clock: Clock) -> Row {
             state: m.state,
             restarts: m.restarts,
             served: m.requests_served,
-            heartbeat_ms: instance
-                .segment
-                .pool
-                .iter()
-                .find(|w| w.index == m.index)
-                .and_then(|w| since_ns(w.heartbeat_ns, clock.monotonic_ns)),
+            heartbeat_ms: m.heartbeat_age_ms,
         })
         .collect();
     let primary_alive = instance.primary.alive;
-    let primary_heartbeat_ms = h
-        .filter(|_| primary_alive)
-        .and_then(|h| since_ns(h.primary_heartbeat_ns, clock.monotonic_ns));
+    let primary_heartbeat_ms = instance.primary.heartbeat_age_ms.filter(|_| primary_alive);
     // The older side decides: a side that stopped beating is what an operator must see.
     // Dead secondaries are counted out (the scoreboard shows them), and so is everything
     // of an instance whose primary is gone (its age says how long ago that was).
@@ -276,6 +263,7 @@ pub fn status_color(status: Status) -> &'static str {
         Status::Running => "32",
         Status::Stale | Status::Partial => "33",
         Status::Corrupt => "31",
+        Status::Inaccessible => "35",
     }
 }
 
@@ -286,6 +274,7 @@ pub fn status_word(status: Status) -> &'static str {
         Status::Stale => "stale",
         Status::Partial => "partial",
         Status::Corrupt => "corrupt",
+        Status::Inaccessible => "inaccessible",
     }
 }
 
@@ -382,13 +371,6 @@ pub(crate) mod tests {
         assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
         assert_eq!(utc(1_700_000_000_123), "2023-11-14 22:13:20 UTC");
-    }
-
-    #[test]
-    fn heartbeats_never_set_are_unknown_and_future_ones_zero() {
-        assert_eq!(since_ns(0, 5_000_000_000), None);
-        assert_eq!(since_ns(4_000_000_000, 5_000_000_000), Some(1000));
-        assert_eq!(since_ns(6_000_000_000, 5_000_000_000), Some(0));
     }
 
     #[test]

@@ -67,7 +67,7 @@ impl Column {
     pub fn help(self) -> &'static str {
         match self {
             Column::Name => "instance name",
-            Column::Status => "running, stale, partial or corrupt",
+            Column::Status => "running, stale, partial, corrupt or inaccessible",
             Column::Mode => "rounds (osps primary) or serve (osps primary --serve)",
             Column::Primary => "pid of the live primary (the lock's holder)",
             Column::Secondaries => "live/total secondaries",

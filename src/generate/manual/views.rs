@@ -19,7 +19,8 @@ pub fn list() -> Page {
                 "STATUS",
                 "`running` (a live primary holds the lock), `stale` (every object is there, \
                  the primary is gone), `partial` (only some objects), `corrupt` (the segment \
-                 is not a valid osps segment). See osps-inspect(1).",
+                 is not a valid osps segment), `inaccessible` (the segment cannot be read). \
+                 See osps-inspect(1).",
             ),
             Tag("MODE", "`rounds`, or `serve` for `osps primary --serve`."),
             Tag(
@@ -118,8 +119,8 @@ pub fn status() -> Page {
                 success: "The instance is running.",
                 failure: "A runtime failure.",
                 corruption: Some(
-                    "The instance is not running: it is stale, partial or corrupt (the \
-                     description is still printed). The code `systemctl status` gives an \
+                    "The instance is not running: it is stale, partial, corrupt or \
+                     inaccessible (the description is still printed). The code `systemctl status` gives an \
                      inactive unit.",
                 ),
                 secondary_failed: Some(
@@ -268,7 +269,7 @@ pub fn top() -> Page {
                     Code("osps top --interval 500ms"),
                     P("The request rate of instance svc, five times:"),
                     Code(
-                        r#"osps top --json --iterations 5 --name svc | jq -c '.instances[] | {name, rate}'"#,
+                        r#"osps top --json --iterations 5 --name svc | jq -c '[.instances[] | {name, rate}]'"#,
                     ),
                 ],
             ),
