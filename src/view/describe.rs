@@ -16,7 +16,6 @@ use super::{
 pub struct Details {
     pub row: Row,
     pub created_unix_ms: Option<u64>,
-    pub runtime_dir: String,
     /// One line per object: path, what it is, mode, size; absent ones are left out.
     pub objects: Vec<ObjectLine>,
     pub warnings: Vec<String>,
@@ -85,7 +84,6 @@ pub fn details(instance: &Instance, clock: Clock) -> Details {
     Details {
         row: super::row(instance, clock),
         created_unix_ms: h.map(|h| h.created_unix_ms),
-        runtime_dir: instance.paths.runtime_dir.display().to_string(),
         objects,
         warnings,
     }
@@ -245,7 +243,6 @@ mod tests {
         Details {
             row,
             created_unix_ms: Some(1_700_000_000_000),
-            runtime_dir: "/run/user/1000/osps".into(),
             objects: vec![
                 ObjectLine {
                     path: "/dev/shm/osps.1000.demo".into(),
