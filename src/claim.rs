@@ -31,6 +31,7 @@ use crate::procfs;
 use crate::rundir::RuntimeDir;
 use crate::rundir::Unlinked;
 use crate::segment;
+use nix::sys::stat::FileStat;
 
 /// How many secondaries' FIFO pairs an instance can have (the first one is index 0).
 pub const MAX_SECONDARIES: usize = 64;
@@ -299,7 +300,7 @@ pub fn check_segment(paths: &Paths, look: &segment::Look) -> Result<()> {
 #[derive(Debug, Default)]
 pub struct Leftovers {
     /// Runtime-directory entries: file name, full path, identity.
-    files: Vec<(String, PathBuf, (u64, u64))>,
+    files: Vec<(String, PathBuf, FileStat)>,
     /// The segment's path and identity, if there is one.
     segment: Option<(PathBuf, (u64, u64))>,
 }
@@ -316,7 +317,7 @@ pub fn survey_leftovers(dir: &RuntimeDir, paths: &Paths) -> Result<Leftovers> {
         if let Some(st) = dir.stat(&file)? {
             let path = paths.in_dir(&file);
             owned::check(&st, &path, kind, 0o600)?;
-            left.files.push((file, path, (st.st_dev, st.st_ino)));
+            left.files.push((file, path, st));
         }
     }
     if let Some(look) = segment::look(paths)? {
@@ -344,7 +345,7 @@ impl Leftovers {
         stop_holders(&self.paths())?;
         let mut removed = Vec::new();
         for (file, path, id) in self.files {
-            match dir.unlink_if(&file, id)? {
+            match dir.unlink_if(&file, &id)? {
                 Unlinked::Removed => removed.push(path),
                 Unlinked::Missing => {}
                 Unlinked::Replaced => replaced(&path),

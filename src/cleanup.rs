@@ -280,6 +280,9 @@ struct Report {
     /// Print one line per action as it happens (not with `--json`).
     #[serde(skip)]
     human: bool,
+    /// How many lines were printed (to say "nothing to clean up" otherwise).
+    #[serde(skip)]
+    printed: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -310,6 +313,7 @@ impl Report {
             skipped: Vec::new(),
             errors: Vec::new(),
             human,
+            printed: 0,
         }
     }
 
@@ -319,6 +323,7 @@ impl Report {
         if self.human {
             if let Some(line) = human_line(name.as_deref(), &outcome, self.dry_run) {
                 output::write_stdout(format!("{line}\n").as_bytes())?;
+                self.printed += 1;
             }
         }
         let named = || name.clone().unwrap_or_default();
@@ -346,7 +351,8 @@ impl Report {
             let mut text = serde_json::to_vec(&self)?;
             text.push(b'\n');
             output::write_stdout(&text)?;
-        } else if self.removed.is_empty() && self.skipped.is_empty() && self.errors.is_empty() {
+        } else if self.printed == 0 && self.errors.is_empty() {
+            // Healthy running instances (skipped quietly) are nothing to clean up either.
             crate::info!("nothing to clean up");
         }
         match failure_message(&self.errors) {

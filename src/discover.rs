@@ -209,7 +209,7 @@ pub fn examine(dir: Option<&RuntimeDir>, paths: &Paths) -> Option<Instance> {
     let secondaries = seg
         .pool
         .iter()
-        .map(|w| pool_member(w, &fifos, now_ns))
+        .map(|w| pool_member(w, &fifos, &seg, now_ns))
         .collect();
     let warnings = warnings(paths, &probe, live.as_ref(), &seg);
     Some(Instance {
@@ -218,7 +218,7 @@ pub fn examine(dir: Option<&RuntimeDir>, paths: &Paths) -> Option<Instance> {
         status,
         warnings,
         primary: primary(&probe, live.as_ref(), header, now_ns),
-        secondary: secondary(header, &fifos, now_ns),
+        secondary: secondary(header, &fifos, &seg, now_ns),
         secondaries,
         clients: header.map(|h| h.clients),
         queue: header.map(|h| h.queued),
@@ -309,22 +309,36 @@ fn primary(
 }
 
 /// The first secondary, from the header. Its pid alone proves nothing (pids are reused):
-/// it is alive when a live process with that pid holds one of the instance's FIFOs.
-fn secondary(header: Option<&Header>, fifos: &[Fifo], now_ns: u64) -> Secondary {
+/// it is alive when a live process with that pid holds one of the instance's FIFOs, or
+/// (its FIFOs removed, or in another runtime directory) is an osps secondary holding the
+/// segment read-write.
+fn secondary(header: Option<&Header>, fifos: &[Fifo], seg: &Segment, now_ns: u64) -> Secondary {
     let pid = header.and_then(|h| pid(h.secondary_pid));
     let holds_fifo = |p: i32| fifos.iter().any(|f| f.holders.iter().any(|h| h.pid == p));
     Secondary {
         pid,
-        alive: pid.is_some_and(|p| holds_fifo(p) && procfs::alive(p)),
+        alive: pid.is_some_and(|p| secondary_alive(p, holds_fifo(p), seg)),
         state: header.map(|h| h.secondary_state),
         restarts: header.map(|h| h.restarts),
         heartbeat_age_ms: header.and_then(|h| age_ms(now_ns, h.secondary_heartbeat_ns)),
     }
 }
 
+/// Whether the process a secondary's pid field names is that secondary, alive.
+fn secondary_alive(pid: i32, holds_fifo: bool, seg: &Segment) -> bool {
+    let maps_segment = || {
+        seg.holders
+            .iter()
+            .any(|h| h.pid == pid && h.access != "read")
+            && procfs::subcommand(pid).as_deref() == Some("secondary")
+            && procfs::runs_osps(pid)
+    };
+    procfs::alive(pid) && (holds_fifo || maps_segment())
+}
+
 /// One secondary of the pool, from its scoreboard line; alive as for [`secondary`], with
 /// its own FIFO pair.
-fn pool_member(w: &header::WorkerView, fifos: &[Fifo], now_ns: u64) -> PoolMember {
+fn pool_member(w: &header::WorkerView, fifos: &[Fifo], seg: &Segment, now_ns: u64) -> PoolMember {
     let pid = pid(w.pid);
     let holds_fifo = |p: i32| {
         fifos
@@ -335,7 +349,7 @@ fn pool_member(w: &header::WorkerView, fifos: &[Fifo], now_ns: u64) -> PoolMembe
     PoolMember {
         index: w.index,
         pid,
-        alive: pid.is_some_and(|p| holds_fifo(p) && procfs::alive(p)),
+        alive: pid.is_some_and(|p| secondary_alive(p, holds_fifo(p), seg)),
         state: w.state,
         restarts: w.restarts,
         requests_served: w.served,

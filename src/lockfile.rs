@@ -286,7 +286,9 @@ impl InstanceLock {
     /// the lock: the last step of every removal. Another file at the path (a newer
     /// instance's) is left in place ([`Unlinked::Replaced`]).
     pub fn remove(self, dir: &RuntimeDir) -> Result<Unlinked> {
-        let unlinked = dir.unlink_if(&self.name, self.id()?)?;
+        let mine =
+            fstat(&self.file).wrap_err_with(|| format!("checking {}", self.path.display()))?;
+        let unlinked = dir.unlink_if(&self.name, &mine)?;
         drop(self.file);
         Ok(unlinked)
     }
@@ -303,7 +305,10 @@ impl InstanceLock {
     pub fn defend(&mut self, dir: &RuntimeDir) -> Result<Defence> {
         let mine = self.id()?;
         match dir.stat(&self.name)? {
-            Some(st) if (st.st_dev, st.st_ino) == mine => return Ok(Defence::Intact),
+            Some(st) if (st.st_dev, st.st_ino) == mine => {
+                self.keep_young(&st);
+                return Ok(Defence::Intact);
+            }
             Some(st) => return Ok(Defence::Conflict(self.describe_other(dir, &st))),
             None => {}
         }
@@ -328,6 +333,19 @@ impl InstanceLock {
                     self.path.display()
                 ))),
             },
+        }
+    }
+
+    /// Refreshes the lock file's access and modification times once they are a minute
+    /// old, so an age-based cleaner aging the runtime directory itself (a tmpfiles.d rule
+    /// naming it, which ignores the directory's flock) sees a young file. Best effort.
+    fn keep_young(&self, st: &nix::sys::stat::FileStat) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        if now - st.st_mtime.max(st.st_atime.min(st.st_mtime)) >= 60 {
+            let touch = nix::sys::time::TimeSpec::UTIME_NOW;
+            let _ = nix::sys::stat::futimens(&self.file, &touch, &touch);
         }
     }
 
@@ -405,6 +423,17 @@ mod tests {
         assert!(InstanceLock::stale_temps(&dir, &paths).is_empty());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         assert_eq!(lock.defend(&dir).unwrap(), Defence::Intact);
+    }
+
+    #[test]
+    fn an_old_lock_file_is_made_young_again() {
+        let (_tmp, dir, paths) = setup();
+        let mut lock = InstanceLock::create(&dir, &paths).unwrap().unwrap();
+        let old = nix::sys::time::TimeSpec::new(1_000_000, 0);
+        nix::sys::stat::futimens(&lock.file, &old, &old).unwrap();
+        assert_eq!(lock.defend(&dir).unwrap(), Defence::Intact);
+        let st = dir.stat(&paths.lock_file()).unwrap().unwrap();
+        assert!(st.st_mtime > 1_700_000_000 && st.st_atime > 1_700_000_000);
     }
 
     #[test]

@@ -45,6 +45,12 @@ impl std::fmt::Debug for AgingGuard {
     }
 }
 
+/// Whether two stat results are of the very same object: device, inode and file type.
+pub fn same_object(a: &FileStat, b: &FileStat) -> bool {
+    let kind = |st: &FileStat| st.st_mode & libc::S_IFMT;
+    (a.st_dev, a.st_ino, kind(a)) == (b.st_dev, b.st_ino, kind(b))
+}
+
 /// Directories whose mode must never be changed to suit osps: shared (sticky, like /tmp),
 /// system directories, and the home directory.
 fn chmod_is_safe(path: &Path, st: &FileStat) -> bool {
@@ -181,16 +187,18 @@ impl RuntimeDir {
         }
     }
 
-    /// Removes an entry only while it is still the object `id` (device, inode) that the
-    /// caller created or checked. Another object under that name (a newer instance's, or
-    /// one an outside hand put there) is left alone and reported as [`Unlinked::Replaced`].
+    /// Removes an entry only while it is still the object `expected` (same device, inode
+    /// and file type) that the caller created or checked. Another object under that name
+    /// (a newer instance's, or one an outside hand put there) is left alone and reported
+    /// as [`Unlinked::Replaced`]. The type guards against a freed inode number being
+    /// reused at once for a file planted under the name (a FIFO nobody holds open).
     ///
     /// Linux cannot unlink by descriptor, so a window of two syscalls remains between the
     /// check and the unlink; in our private 0700 directory only our own user can use it.
-    pub fn unlink_if(&self, file: &str, id: (u64, u64)) -> Result<Unlinked> {
+    pub fn unlink_if(&self, file: &str, expected: &FileStat) -> Result<Unlinked> {
         match self.stat(file)? {
             None => Ok(Unlinked::Missing),
-            Some(st) if (st.st_dev, st.st_ino) != id => Ok(Unlinked::Replaced),
+            Some(st) if !same_object(&st, expected) => Ok(Unlinked::Replaced),
             Some(_) => Ok(if self.unlink(file)? {
                 Unlinked::Removed
             } else {
@@ -281,20 +289,16 @@ mod tests {
         let (_tmp, path) = dir_with_mode(0o700);
         let dir = RuntimeDir::open_existing(&path).unwrap();
         std::fs::write(path.join("a"), "1").unwrap();
-        let st = dir.stat("a").unwrap().unwrap();
-        let old = (st.st_dev, st.st_ino);
+        let old = dir.stat("a").unwrap().unwrap();
         // Kept under another name, so its inode number cannot be reused below.
         std::fs::rename(path.join("a"), path.join("kept")).unwrap();
-        assert_eq!(dir.unlink_if("a", old).unwrap(), Unlinked::Missing);
+        assert_eq!(dir.unlink_if("a", &old).unwrap(), Unlinked::Missing);
         std::fs::write(path.join("b"), "2").unwrap();
         std::fs::rename(path.join("b"), path.join("a")).unwrap();
-        assert_eq!(dir.unlink_if("a", old).unwrap(), Unlinked::Replaced);
+        assert_eq!(dir.unlink_if("a", &old).unwrap(), Unlinked::Replaced);
         assert!(path.join("a").exists());
         let st = dir.stat("a").unwrap().unwrap();
-        assert_eq!(
-            dir.unlink_if("a", (st.st_dev, st.st_ino)).unwrap(),
-            Unlinked::Removed
-        );
+        assert_eq!(dir.unlink_if("a", &st).unwrap(), Unlinked::Removed);
         assert!(!path.join("a").exists());
     }
 

@@ -214,6 +214,8 @@ fn inspect_reports_running_with_warnings_and_heartbeat_ages() {
     let seen = inspect(&env, &other);
     assert_eq!(seen["status"], "running", "{seen}");
     assert_eq!(seen["primary"]["pid"], p, "{seen}");
+    assert_eq!(seen["secondary"]["pid"], s, "{seen}");
+    assert_eq!(seen["secondary"]["alive"], true, "{seen}");
     assert!(
         seen["warnings"][0]
             .as_str()
