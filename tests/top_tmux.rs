@@ -220,3 +220,61 @@ fn sigterm_ends_top_and_restores_the_terminal() {
     assert!(kill(tmux.top_pid(), libc::SIGTERM));
     tmux.assert_restored();
 }
+
+#[test]
+fn list_colours_the_status_on_a_terminal_unless_no_color() {
+    let mut env = TestEnv::new("listcolour");
+    env.start_primary(&["--interval", "50ms"]);
+    env.wait_rounds(1, T);
+    let tmux = Tmux::new("colour");
+    let mut lines = Vec::new();
+    for (session, no_color) in [("plain", "NO_COLOR=1"), ("colour", "")] {
+        let script = format!(
+            "env -u NO_COLOR {no_color} OSPS_RUNTIME_DIR={dir} {bin} list; echo LISTED; sleep 600",
+            dir = env.runtime_dir.display(),
+            bin = osps_bin(),
+        );
+        tmux.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            session,
+            "-x",
+            "200",
+            "-y",
+            "20",
+            "sh",
+            "-c",
+            &script,
+        ]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let screen = loop {
+            // -e keeps the colours (as escape sequences) in the captured text.
+            let screen = tmux.run(&["capture-pane", "-e", "-p", "-t", session]);
+            if screen.contains("LISTED") {
+                break screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "osps list did not finish:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let line = screen
+            .lines()
+            .find(|l| l.contains(&env.name))
+            .unwrap_or_else(|| panic!("no line for {}:\n{screen}", env.name))
+            .to_string();
+        lines.push(line);
+    }
+    assert!(
+        !lines[0].contains('\x1b'),
+        "NO_COLOR=1 but coloured: {:?}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains("\x1b[32mrunning"),
+        "no colour on a terminal: {:?}",
+        lines[1]
+    );
+}
