@@ -240,11 +240,15 @@ fn tui(runtime_dir: &Path, args: &TopArgs) -> Result<Exit> {
             view.selected = s.rows.first().map(|r| r.row.name.clone());
         }
         let next = Instant::now() + args.interval;
+        // Drawn after each refresh and each key or resize, not every slice.
+        let mut dirty = true;
         loop {
-            screen
-                .terminal
-                .draw(|frame| draw(frame, runtime_dir, args, &s, &view))
-                .wrap_err("drawing on the terminal")?;
+            if std::mem::take(&mut dirty) {
+                screen
+                    .terminal
+                    .draw(|frame| draw(frame, runtime_dir, args, &s, &view))
+                    .wrap_err("drawing on the terminal")?;
+            }
             if signals::arrived() {
                 signals.drain();
                 break 'refresh;
@@ -259,12 +263,15 @@ fn tui(runtime_dir: &Path, args: &TopArgs) -> Result<Exit> {
             if !event::poll(left.min(SLICE)).wrap_err("reading the keyboard")? {
                 continue;
             }
-            let Event::Key(key) = event::read().wrap_err("reading the keyboard")? else {
-                continue;
+            let key = match event::read().wrap_err("reading the keyboard")? {
+                Event::Key(key) if key.kind == KeyEventKind::Press => key,
+                Event::Resize(..) => {
+                    dirty = true;
+                    continue;
+                }
+                _ => continue,
             };
-            if key.kind != KeyEventKind::Press {
-                continue;
-            }
+            dirty = true;
             let ctrl_c =
                 key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
             match key.code {
