@@ -448,3 +448,54 @@ fn completions_and_man_print_exactly_the_checked_in_files() {
         stderr_of(&out)
     );
 }
+
+/// The candidates bash offers for `words` (the last is the one being completed), from the
+/// checked-in completions/osps.bash.
+fn bash_complete(words: &[&str]) -> Vec<String> {
+    let script = r#"
+source "$1" || exit 1
+shift
+spec=$(complete -p osps) || exit 1
+fn=${spec##*-F }
+fn=${fn%% *}
+COMP_WORDS=("$@")
+COMP_CWORD=$(( $# - 1 ))
+COMP_LINE="$*"
+COMP_POINT=${#COMP_LINE}
+"$fn" osps "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+printf '%s\n' "${COMPREPLY[@]}"
+"#;
+    let mut cmd = Command::new("bash");
+    cmd.args(["--norc", "--noprofile", "-c", script, "bash"])
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("completions/osps.bash"))
+        .args(words);
+    let out = run(cmd, T);
+    assert!(out.status.success(), "bash: {}", stderr_of(&out));
+    stdout_of(&out)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn bash_completes_instance_names_for_status_stop_and_top() {
+    let mut env = TestEnv::new("complviews");
+    env.start_primary(&["--interval", "50ms"]);
+    env.wait_rounds(1, T);
+    let prefix = &env.name[..env.name.len() - 1];
+    for words in [
+        vec!["osps", "status", prefix],
+        vec!["osps", "stop", prefix],
+        vec!["osps", "top", "--name", prefix],
+    ] {
+        let got = bash_complete(&words);
+        assert_eq!(got, [env.name.clone()], "{words:?}");
+    }
+    // `osps <TAB>` offers the new subcommands and not the hidden secondary.
+    let subs = bash_complete(&["osps", ""]);
+    for sub in ["list", "ls", "status", "stop", "top", "completions", "man"] {
+        assert!(subs.iter().any(|s| s == sub), "{sub} missing: {subs:?}");
+    }
+    assert!(!subs.iter().any(|s| s == "secondary"), "{subs:?}");
+}
