@@ -309,8 +309,9 @@ fn root() -> Page {
             P(
                 "Progress and warnings go to stderr, each line prefixed with `osps[ROLE]:`; `-v` \
                shows more detail, `-q` only errors. JSON documents (`osps inspect`, \
-               `osps cleanup --json`, `osps primary --json`) go to stdout; a closed stdout, \
-               as in `osps inspect | head -1`, is not an error. Colour on stderr follows \
+               `osps cleanup --json`, `osps primary --json`) go to stdout; a reader that goes \
+               away (`osps inspect | head -1`) is not an error, a closed or full stdout is \
+               (exit 1). Colour on stderr follows \
                `--color`: `auto` (the default) colours only a terminal, and only when \
                `NO_COLOR` is unset or empty; `always` and `never` override both.",
             ),
