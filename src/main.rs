@@ -28,6 +28,7 @@ mod serve;
 mod sigbus;
 mod signals;
 mod spawn;
+mod spin;
 mod stats;
 mod summary;
 mod turn;
