@@ -33,6 +33,7 @@ mod stats;
 mod summary;
 mod turn;
 mod units;
+mod watchdog;
 mod worker;
 
 use clap::Parser;

@@ -265,7 +265,7 @@ impl Turns {
         wake: Option<BorrowedFd<'_>>,
     ) -> Result<Wait> {
         match self.mode {
-            SyncMode::Fifo => match from_peer.wait(deadline, wake)? {
+            SyncMode::Fifo => match from_peer.wait_turn(deadline, wake)? {
                 fifo::Event::Frame(f) if f.kind == self.their_kind => {
                     if f.seq != want {
                         bail!(
@@ -343,7 +343,7 @@ impl Turns {
             if self.arrived(seg, want, Ordering::SeqCst)? {
                 return Ok(Wait::Turn);
             }
-            match from_peer.wait(deadline, wake)? {
+            match from_peer.wait_turn(deadline, wake)? {
                 fifo::Event::Frame(f) if f.kind == self.their_kind => {
                     if f.seq > want {
                         bail!(

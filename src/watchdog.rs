@@ -1,0 +1,280 @@
+//! The watchdog that lets a turn wait block in a plain `read` and still keep its deadline
+//! and notice signals at once.
+//!
+//! Waiting with `poll` then `read` costs two system calls per turn where a bare FIFO
+//! ping-pong needs one. A blocking `read` alone has no timeout, and our signal handlers
+//! are installed with `SA_RESTART` (`signals.rs`), so the kernel restarts the `read`
+//! after a SIGINT, SIGTERM or SIGCHLD instead of returning. So one helper thread, started
+//! at the first such wait, does the watching:
+//! - the waiting thread publishes, with plain atomic stores (no system call), "blocked
+//!   in wait number `epoch` until `deadline`, signals arrive on self-pipe `fd`", then
+//!   reads;
+//! - the watchdog sleeps in `poll` on that self-pipe until the deadline, and when either
+//!   comes while the same wait is still blocked, it sends the waiting thread [`kick`]'s
+//!   signal, whose handler does nothing and is installed *without* `SA_RESTART`: the
+//!   `read` returns `EINTR`, and the waiter checks its deadline and the signal flag.
+//!
+//! When no wait is blocked the watchdog sleeps in `poll` without a timeout: an idle
+//! process stays idle. A wait that the watchdog does not cover yet (a deadline earlier
+//! than the one it sleeps until, another self-pipe) pokes it through a pipe; in a run of
+//! turns the deadlines only move later, so the common turn costs no system call beyond
+//! its `read`. A kick can land just before the waiter enters `read` and be lost;
+//! the watchdog therefore repeats it every [`REKICK`] for as long as that wait stays
+//! blocked past its deadline or with a signal pending.
+
+use std::cell::Cell;
+use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use color_eyre::eyre::{Result, WrapErr, bail};
+use nix::fcntl::OFlag;
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+
+/// How often a kick is repeated while the wait it targets stays blocked.
+const REKICK: Duration = Duration::from_millis(10);
+
+/// Deadline value meaning "none".
+const NO_DEADLINE: u64 = u64::MAX;
+
+/// Threads that can wait at the same time. A process of osps has one; the unit tests of
+/// the turn protocol run both sides in one process, and tests run in parallel.
+const SLOTS: usize = 32;
+
+/// The kick: SIGURG, which nothing in osps uses and whose default action is to be ignored
+/// (a kick can never kill a process, even one that never installed the handler).
+const KICK: Signal = Signal::SIGURG;
+
+/// What one waiting thread published.
+struct Slot {
+    /// The owning thread's `pthread_t` plus one (0: the slot is free).
+    thread: AtomicUsize,
+    /// Odd while the thread is blocked, even otherwise; each wait adds 2.
+    epoch: AtomicU64,
+    /// Nanoseconds since [`base`], or [`NO_DEADLINE`].
+    deadline_ns: AtomicU64,
+    /// The self-pipe's read end, or -1.
+    wake_fd: AtomicI32,
+    /// The wake descriptor the watchdog polls for this slot now (-2: none).
+    watched_fd: AtomicI32,
+}
+
+#[allow(clippy::declare_interior_mutable_const)]
+const FREE: Slot = Slot {
+    thread: AtomicUsize::new(0),
+    epoch: AtomicU64::new(0),
+    deadline_ns: AtomicU64::new(NO_DEADLINE),
+    wake_fd: AtomicI32::new(-1),
+    watched_fd: AtomicI32::new(-2),
+};
+
+static SLOTS_TABLE: [Slot; SLOTS] = [FREE; SLOTS];
+
+/// This thread's slot, once claimed; given back when the thread ends.
+struct MySlot(Cell<Option<usize>>);
+
+impl Drop for MySlot {
+    fn drop(&mut self) {
+        if let Some(i) = self.0.get() {
+            SLOTS_TABLE[i].thread.store(0, Ordering::Release);
+        }
+    }
+}
+
+thread_local! {
+    static MY_SLOT: MySlot = const { MySlot(Cell::new(None)) };
+}
+
+/// The write end of the pipe that wakes the watchdog from its `poll`, once started.
+static WATCHDOG: OnceLock<OwnedFd> = OnceLock::new();
+
+/// When the watchdog's `poll` ends at the latest, in ns since [`base`] ([`NO_DEADLINE`]:
+/// not before something wakes it).
+static WATCH_UNTIL: AtomicU64 = AtomicU64::new(NO_DEADLINE);
+
+/// The instant deadlines are counted from (an `Instant` cannot be stored in an atomic).
+fn base() -> Instant {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    *BASE.get_or_init(Instant::now)
+}
+
+fn to_ns(at: Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(base()).as_nanos())
+        .unwrap_or(NO_DEADLINE - 1)
+        .min(NO_DEADLINE - 1)
+}
+
+extern "C" fn on_kick(_: libc::c_int) {
+    // Nothing to do: the point is that `read` returns EINTR.
+}
+
+/// Installs the kick handler and starts the watchdog (once per process).
+fn start() -> Result<&'static OwnedFd> {
+    if let Some(t) = WATCHDOG.get() {
+        return Ok(t);
+    }
+    // No SA_RESTART: that is the whole point of the kick.
+    let action = SigAction::new(
+        SigHandler::Handler(on_kick),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    // SAFETY: the handler does nothing at all, which is async-signal-safe.
+    unsafe { sigaction(KICK, &action) }
+        .wrap_err("installing the SIGURG handler of the FIFO watchdog")?;
+    let (poke_r, poke_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
+        .wrap_err("creating the FIFO watchdog's pipe")?;
+    std::thread::Builder::new()
+        .name("osps-watchdog".into())
+        .spawn(move || run(poke_r))
+        .wrap_err("starting the FIFO watchdog thread")?;
+    // Two threads racing here would start two watchdogs; both behave, one is never poked.
+    Ok(WATCHDOG.get_or_init(|| poke_w))
+}
+
+fn my_slot() -> Result<usize> {
+    if let Some(i) = MY_SLOT.with(|s| s.0.get()) {
+        return Ok(i);
+    }
+    // SAFETY: pthread_self has no preconditions and cannot fail.
+    let me = unsafe { libc::pthread_self() } as usize + 1;
+    for (i, slot) in SLOTS_TABLE.iter().enumerate() {
+        if slot
+            .thread
+            .compare_exchange(0, me, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            MY_SLOT.with(|s| s.0.set(Some(i)));
+            return Ok(i);
+        }
+    }
+    bail!("more than {SLOTS} threads wait on FIFOs at once: the watchdog has no room")
+}
+
+/// A blocked wait, between [`arm`] and its drop.
+pub struct Armed {
+    slot: &'static Slot,
+    epoch: u64,
+}
+
+impl Drop for Armed {
+    fn drop(&mut self) {
+        self.slot.epoch.store(self.epoch + 1, Ordering::SeqCst);
+    }
+}
+
+/// Called by a thread about to block in `read`: the watchdog will interrupt it at
+/// `deadline` or when `wake` becomes readable. No system call unless the watchdog is
+/// parked (or not started yet).
+pub fn arm(deadline: Option<Instant>, wake: Option<RawFd>) -> Result<Armed> {
+    let slot = &SLOTS_TABLE[my_slot()?];
+    let poke = start()?;
+    let deadline_ns = deadline.map_or(NO_DEADLINE, to_ns);
+    let fd = wake.unwrap_or(-1);
+    slot.deadline_ns.store(deadline_ns, Ordering::Relaxed);
+    slot.wake_fd.store(fd, Ordering::Relaxed);
+    // Odd, and new. SeqCst, and stored last: the watchdog reads the epoch first, then the
+    // fields above, so an odd epoch comes with this wait's deadline and descriptor.
+    let epoch = (slot.epoch.load(Ordering::Relaxed) | 1) + 2;
+    slot.epoch.store(epoch, Ordering::SeqCst);
+    // Our store above, then these loads; the watchdog publishes what it watches, then
+    // re-reads the epochs (all SeqCst): either it sees this wait, or we see that it does
+    // not watch it (an earlier deadline or another descriptor) and poke it. In a run of
+    // turns the deadlines only move later and the descriptor stays: no poke, no syscall.
+    if deadline_ns < WATCH_UNTIL.load(Ordering::SeqCst)
+        || (fd >= 0 && slot.watched_fd.load(Ordering::SeqCst) != fd)
+    {
+        // A full pipe already holds a poke: nothing is lost if this write fails.
+        let _ = nix::unistd::write(poke, &[1u8]);
+    }
+    Ok(Armed { slot, epoch })
+}
+
+/// The watchdog's loop: poll every armed wait's self-pipe (and our poke pipe) until the
+/// earliest deadline, kick the waits that are due or signalled.
+fn run(poke: OwnedFd) {
+    // Signals meant for the process are for the threads that handle them, not for us.
+    let _ = nix::sys::signal::pthread_sigmask(
+        nix::sys::signal::SigmaskHow::SIG_BLOCK,
+        Some(&SigSet::all()),
+        None,
+    );
+    // Per slot: the epoch last kicked, and when.
+    let mut kicked: [(u64, Option<Instant>); SLOTS] = [(0, None); SLOTS];
+    loop {
+        let now_ns = to_ns(Instant::now());
+        let mut fds: [libc::pollfd; SLOTS + 1] = [libc::pollfd {
+            fd: -1,
+            events: libc::POLLIN,
+            revents: 0,
+        }; SLOTS + 1];
+        fds[SLOTS].fd = poke.as_raw_fd();
+        let mut armed = [0u64; SLOTS];
+        let mut next_ns = NO_DEADLINE;
+        for (i, slot) in SLOTS_TABLE.iter().enumerate() {
+            let epoch = slot.epoch.load(Ordering::SeqCst);
+            if epoch & 1 == 0 {
+                slot.watched_fd.store(-2, Ordering::SeqCst);
+                continue;
+            }
+            armed[i] = epoch;
+            let deadline = slot.deadline_ns.load(Ordering::Relaxed);
+            fds[i].fd = slot.wake_fd.load(Ordering::Relaxed);
+            let at = match kicked[i] {
+                // Kicked already and still blocked (the kick came before its `read`, or it
+                // has not run yet): look again REKICK later, and not at its self-pipe,
+                // which stays readable until it drains it.
+                (e, Some(t)) if e == epoch => {
+                    fds[i].fd = -1;
+                    to_ns(t + REKICK)
+                }
+                _ => deadline,
+            };
+            slot.watched_fd.store(fds[i].fd, Ordering::SeqCst);
+            next_ns = next_ns.min(at);
+        }
+        WATCH_UNTIL.store(next_ns, Ordering::SeqCst);
+        // A wait armed while we looked: look again (see `arm`).
+        if SLOTS_TABLE.iter().zip(armed).any(|(slot, e)| {
+            slot.epoch.load(Ordering::SeqCst) & 1 == 1 && slot.epoch.load(Ordering::SeqCst) != e
+        }) {
+            continue;
+        }
+        let timeout = if next_ns == NO_DEADLINE {
+            -1
+        } else {
+            let left = Duration::from_nanos(next_ns.saturating_sub(now_ns));
+            i32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i32::MAX)
+        };
+        // SAFETY: `fds` is a valid array of pollfds; negative descriptors are ignored by
+        // poll, and one closed meanwhile gives POLLNVAL, not undefined behaviour.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+        if n > 0 && fds[SLOTS].revents != 0 {
+            let mut sink = [0u8; 64];
+            while nix::unistd::read(&poke, &mut sink).is_ok_and(|k| k > 0) {}
+        }
+        let now = Instant::now();
+        let now_ns = to_ns(now);
+        for (i, slot) in SLOTS_TABLE.iter().enumerate() {
+            if armed[i] == 0 || slot.epoch.load(Ordering::SeqCst) != armed[i] {
+                continue;
+            }
+            let kick_now = match kicked[i] {
+                (e, Some(t)) if e == armed[i] => now >= t + REKICK,
+                _ => {
+                    (n > 0 && fds[i].revents & libc::POLLIN != 0)
+                        || slot.deadline_ns.load(Ordering::Relaxed) <= now_ns
+                }
+            };
+            if kick_now {
+                let thread = slot.thread.load(Ordering::Relaxed).wrapping_sub(1);
+                // SAFETY: the slot's thread claimed it and blocks in `read` right now (its
+                // epoch is odd); pthread_kill only queues SIGURG, whose handler does nothing.
+                unsafe { libc::pthread_kill(thread as libc::pthread_t, KICK as libc::c_int) };
+                kicked[i] = (armed[i], Some(now));
+            }
+        }
+    }
+}
