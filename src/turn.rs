@@ -424,8 +424,19 @@ mod tests {
 
     #[test]
     fn adaptive_mode_never_loses_a_wake_up_under_random_delays() {
+        stress(SyncMode::Adaptive, rounds());
+    }
+
+    /// Fifo turns block in `read` with the watchdog armed at every wait: the same test
+    /// at a tenth of the rounds (each costs two wake-ups through the kernel).
+    #[test]
+    fn fifo_mode_takes_every_turn_under_random_delays() {
+        stress(SyncMode::Fifo, rounds() / 10);
+    }
+
+    fn stress(mode: SyncMode, n: u64) {
         let tmp = tempfile::tempdir().unwrap();
-        let name = format!("stress-{}", std::process::id());
+        let name = format!("stress-{}-{}", mode.as_str(), std::process::id());
         let paths = Paths::new(name.parse().unwrap(), tmp.path().join("run"));
         let dir = RuntimeDir::ensure(&paths.runtime_dir).unwrap();
         let seg = Segment::create(&paths, 4096, 1).unwrap();
@@ -438,12 +449,11 @@ mod tests {
         let secondary_out = Writer::try_open(&dir, &s2p).unwrap().unwrap();
         // A small spin budget so that most turns go through announce-and-sleep.
         let spin = Duration::from_micros(2);
-        let n = rounds();
         let patience = Duration::from_secs(5);
         std::thread::scope(|s| {
             let seg = &seg;
             s.spawn(move || {
-                let turns = Turns::new(Role::Secondary, SyncMode::Adaptive, spin, 0);
+                let turns = Turns::new(Role::Secondary, mode, spin, 0);
                 let mut jitter = Jitter(0x1234_5678_9abc_def1);
                 for want in 1..=n {
                     let w = turns
@@ -462,7 +472,7 @@ mod tests {
                         .unwrap();
                 }
             });
-            let turns = Turns::new(Role::Primary, SyncMode::Adaptive, spin, 0);
+            let turns = Turns::new(Role::Primary, mode, spin, 0);
             let mut jitter = Jitter(0x0fed_cba9_8765_4321);
             for seq in 1..=n {
                 jitter.delay(spin);

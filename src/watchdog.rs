@@ -16,7 +16,7 @@
 //!
 //! When no wait is blocked the watchdog sleeps in `poll` without a timeout: an idle
 //! process stays idle. A wait that the watchdog does not cover yet (a deadline earlier
-//! than the one it sleeps until, another self-pipe) pokes it through a pipe; in a run of
+//! than the one it sleeps until, another self-pipe) pokes it with SIGURG; in a run of
 //! turns the deadlines only move later, so the common turn costs no system call beyond
 //! its `read`. A kick can land just before the waiter enters `read` and be lost;
 //! the watchdog therefore repeats it every [`REKICK`] for as long as that wait stays
@@ -24,13 +24,12 @@
 
 use std::cell::Cell;
 use std::os::fd::RawFd;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::thread::JoinHandleExt;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{Result, WrapErr, bail};
-use nix::fcntl::OFlag;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 
 /// How often a kick is repeated while the wait it targets stays blocked.
@@ -87,8 +86,9 @@ thread_local! {
     static MY_SLOT: MySlot = const { MySlot(Cell::new(None)) };
 }
 
-/// The write end of the pipe that wakes the watchdog from its `poll`, once started.
-static WATCHDOG: OnceLock<OwnedFd> = OnceLock::new();
+/// The watchdog thread's `pthread_t`, once started: a poke is SIGURG sent to it, which
+/// it lets in only while it waits in `ppoll` (no descriptor to hold, nothing to drain).
+static WATCHDOG: OnceLock<usize> = OnceLock::new();
 
 /// When the watchdog's `poll` ends at the latest, in ns since [`base`] ([`NO_DEADLINE`]:
 /// not before something wakes it).
@@ -111,8 +111,8 @@ extern "C" fn on_kick(_: libc::c_int) {
 }
 
 /// Installs the kick handler and starts the watchdog (once per process).
-fn start() -> Result<&'static OwnedFd> {
-    if let Some(t) = WATCHDOG.get() {
+fn start() -> Result<usize> {
+    if let Some(&t) = WATCHDOG.get() {
         return Ok(t);
     }
     // No SA_RESTART: that is the whole point of the kick.
@@ -124,14 +124,13 @@ fn start() -> Result<&'static OwnedFd> {
     // SAFETY: the handler does nothing at all, which is async-signal-safe.
     unsafe { sigaction(KICK, &action) }
         .wrap_err("installing the SIGURG handler of the FIFO watchdog")?;
-    let (poke_r, poke_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
-        .wrap_err("creating the FIFO watchdog's pipe")?;
-    std::thread::Builder::new()
+    let handle = std::thread::Builder::new()
         .name("osps-watchdog".into())
-        .spawn(move || run(poke_r))
+        .spawn(run)
         .wrap_err("starting the FIFO watchdog thread")?;
+    let thread = handle.as_pthread_t() as usize;
     // Two threads racing here would start two watchdogs; both behave, one is never poked.
-    Ok(WATCHDOG.get_or_init(|| poke_w))
+    Ok(*WATCHDOG.get_or_init(|| thread))
 }
 
 fn my_slot() -> Result<usize> {
@@ -186,31 +185,34 @@ pub fn arm(deadline: Option<Instant>, wake: Option<RawFd>) -> Result<Armed> {
     if deadline_ns < WATCH_UNTIL.load(Ordering::SeqCst)
         || (fd >= 0 && slot.watched_fd.load(Ordering::SeqCst) != fd)
     {
-        // A full pipe already holds a poke: nothing is lost if this write fails.
-        let _ = nix::unistd::write(poke, &[1u8]);
+        // SAFETY: the watchdog thread never ends; pthread_kill only queues SIGURG, which
+        // it blocks except in `ppoll` (a poke sent meanwhile waits for that).
+        unsafe { libc::pthread_kill(poke as libc::pthread_t, KICK as libc::c_int) };
     }
     Ok(Armed { slot, epoch })
 }
 
 /// The watchdog's loop: poll every armed wait's self-pipe (and our poke pipe) until the
 /// earliest deadline, kick the waits that are due or signalled.
-fn run(poke: OwnedFd) {
-    // Signals meant for the process are for the threads that handle them, not for us.
+fn run() {
+    // Signals meant for the process are for the threads that handle them, not for us;
+    // SIGURG (a poke) only while in `ppoll`.
     let _ = nix::sys::signal::pthread_sigmask(
         nix::sys::signal::SigmaskHow::SIG_BLOCK,
         Some(&SigSet::all()),
         None,
     );
+    let mut in_ppoll = SigSet::all();
+    in_ppoll.remove(KICK);
     // Per slot: the epoch last kicked, and when.
     let mut kicked: [(u64, Option<Instant>); SLOTS] = [(0, None); SLOTS];
     loop {
         let now_ns = to_ns(Instant::now());
-        let mut fds: [libc::pollfd; SLOTS + 1] = [libc::pollfd {
+        let mut fds: [libc::pollfd; SLOTS] = [libc::pollfd {
             fd: -1,
             events: libc::POLLIN,
             revents: 0,
-        }; SLOTS + 1];
-        fds[SLOTS].fd = poke.as_raw_fd();
+        }; SLOTS];
         let mut armed = [0u64; SLOTS];
         let mut next_ns = NO_DEADLINE;
         for (i, slot) in SLOTS_TABLE.iter().enumerate() {
@@ -242,19 +244,27 @@ fn run(poke: OwnedFd) {
         }) {
             continue;
         }
-        let timeout = if next_ns == NO_DEADLINE {
-            -1
-        } else {
-            let left = Duration::from_nanos(next_ns.saturating_sub(now_ns));
-            i32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i32::MAX)
+        let left = Duration::from_nanos(next_ns.saturating_sub(now_ns));
+        let timeout = libc::timespec {
+            tv_sec: libc::time_t::try_from(left.as_secs()).unwrap_or(libc::time_t::MAX),
+            tv_nsec: libc::c_long::from(left.subsec_nanos() as i32),
         };
-        // SAFETY: `fds` is a valid array of pollfds; negative descriptors are ignored by
-        // poll, and one closed meanwhile gives POLLNVAL, not undefined behaviour.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
-        if n > 0 && fds[SLOTS].revents != 0 {
-            let mut sink = [0u8; 64];
-            while nix::unistd::read(&poke, &mut sink).is_ok_and(|k| k > 0) {}
-        }
+        let timeout_ptr = if next_ns == NO_DEADLINE {
+            std::ptr::null()
+        } else {
+            &timeout as *const libc::timespec
+        };
+        // SAFETY: `fds` is a valid array of pollfds (negative descriptors are ignored, one
+        // closed meanwhile gives POLLNVAL); the timeout is null or a valid timespec; the
+        // mask is a valid sigset_t. A poke (SIGURG) ends it with EINTR: n < 0.
+        let n = unsafe {
+            libc::ppoll(
+                fds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                timeout_ptr,
+                in_ppoll.as_ref(),
+            )
+        };
         let now = Instant::now();
         let now_ns = to_ns(now);
         for (i, slot) in SLOTS_TABLE.iter().enumerate() {
