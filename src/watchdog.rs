@@ -35,6 +35,12 @@ use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction
 /// How often a kick is repeated while the wait it targets stays blocked.
 const REKICK: Duration = Duration::from_millis(10);
 
+/// How often the watchdog wakes while a thread takes turns (see [`run`]).
+const TICK: Duration = Duration::from_millis(100);
+
+/// How long after a thread's last wait the watchdog keeps ticking for it.
+const ACTIVE: Duration = Duration::from_secs(1);
+
 /// Deadline value meaning "none".
 const NO_DEADLINE: u64 = u64::MAX;
 
@@ -192,8 +198,26 @@ pub fn arm(deadline: Option<Instant>, wake: Option<RawFd>) -> Result<Armed> {
     Ok(Armed { slot, epoch })
 }
 
-/// The watchdog's loop: poll every armed wait's self-pipe (and our poke pipe) until the
-/// earliest deadline, kick the waits that are due or signalled.
+/// What the watchdog remembers of one slot between two looks.
+#[derive(Clone, Copy)]
+struct Seen {
+    epoch: u64,
+    /// When `epoch` last changed: a slot busy with turns keeps the watchdog ticking.
+    changed: Option<Instant>,
+    /// Its self-pipe was readable while it was not blocked: leave the pipe alone (it
+    /// stays readable until drained) until its next wait, which will poke us.
+    stale: bool,
+    /// The epoch last kicked, and when.
+    kicked: Option<(u64, Instant)>,
+}
+
+/// The watchdog's loop: poll every waiting thread's self-pipe until the earliest
+/// deadline, kick the waits that are due or signalled.
+///
+/// While a thread is taking turns (it waited in the last [`ACTIVE`]) the watchdog wakes
+/// at least every [`TICK`] even between its waits, so the next wait's deadline (always
+/// further away than a tick) is covered without a poke; and it keeps polling that
+/// thread's self-pipe between waits for the same reason. Idle, it sleeps for good.
 fn run() {
     // Signals meant for the process are for the threads that handle them, not for us;
     // SIGURG (a poke) only while in `ppoll`.
@@ -204,52 +228,77 @@ fn run() {
     );
     let mut in_ppoll = SigSet::all();
     in_ppoll.remove(KICK);
-    // Per slot: the epoch last kicked, and when.
-    let mut kicked: [(u64, Option<Instant>); SLOTS] = [(0, None); SLOTS];
+    let mut seen = [Seen {
+        epoch: 0,
+        changed: None,
+        stale: false,
+        kicked: None,
+    }; SLOTS];
     loop {
-        let now_ns = to_ns(Instant::now());
+        let now = Instant::now();
         let mut fds: [libc::pollfd; SLOTS] = [libc::pollfd {
             fd: -1,
             events: libc::POLLIN,
             revents: 0,
         }; SLOTS];
-        let mut armed = [0u64; SLOTS];
-        let mut next_ns = NO_DEADLINE;
+        let mut snapshot = [0u64; SLOTS];
+        let mut next = NO_DEADLINE;
         for (i, slot) in SLOTS_TABLE.iter().enumerate() {
             let epoch = slot.epoch.load(Ordering::SeqCst);
-            if epoch & 1 == 0 {
+            snapshot[i] = epoch;
+            if slot.thread.load(Ordering::Relaxed) == 0 {
                 slot.watched_fd.store(-2, Ordering::SeqCst);
                 continue;
             }
-            armed[i] = epoch;
-            let deadline = slot.deadline_ns.load(Ordering::Relaxed);
-            fds[i].fd = slot.wake_fd.load(Ordering::Relaxed);
-            let at = match kicked[i] {
-                // Kicked already and still blocked (the kick came before its `read`, or it
-                // has not run yet): look again REKICK later, and not at its self-pipe,
-                // which stays readable until it drains it.
-                (e, Some(t)) if e == epoch => {
-                    fds[i].fd = -1;
-                    to_ns(t + REKICK)
+            let s = &mut seen[i];
+            if s.epoch != epoch {
+                *s = Seen {
+                    epoch,
+                    changed: Some(now),
+                    stale: false,
+                    kicked: s.kicked,
+                };
+            }
+            let mut fd = slot.wake_fd.load(Ordering::Relaxed);
+            let at = if epoch & 1 == 1 {
+                match s.kicked {
+                    // Kicked already and still blocked (the kick came before its `read`,
+                    // or it has not run yet): look again REKICK later, and not at its
+                    // self-pipe, which stays readable until it drains it.
+                    Some((e, t)) if e == epoch => {
+                        fd = -1;
+                        to_ns(t + REKICK)
+                    }
+                    _ => slot.deadline_ns.load(Ordering::Relaxed),
                 }
-                _ => deadline,
+            } else if s.changed.is_some_and(|c| now.duration_since(c) < ACTIVE) {
+                to_ns(now + TICK)
+            } else {
+                NO_DEADLINE
             };
-            slot.watched_fd.store(fds[i].fd, Ordering::SeqCst);
-            next_ns = next_ns.min(at);
+            if s.stale {
+                fd = -1;
+            }
+            fds[i].fd = fd;
+            slot.watched_fd
+                .store(if fd >= 0 { fd } else { -2 }, Ordering::SeqCst);
+            next = next.min(at);
         }
-        WATCH_UNTIL.store(next_ns, Ordering::SeqCst);
+        WATCH_UNTIL.store(next, Ordering::SeqCst);
         // A wait armed while we looked: look again (see `arm`).
-        if SLOTS_TABLE.iter().zip(armed).any(|(slot, e)| {
-            slot.epoch.load(Ordering::SeqCst) & 1 == 1 && slot.epoch.load(Ordering::SeqCst) != e
-        }) {
+        if SLOTS_TABLE
+            .iter()
+            .zip(snapshot)
+            .any(|(slot, e)| slot.epoch.load(Ordering::SeqCst) != e)
+        {
             continue;
         }
-        let left = Duration::from_nanos(next_ns.saturating_sub(now_ns));
+        let left = Duration::from_nanos(next.saturating_sub(to_ns(Instant::now())));
         let timeout = libc::timespec {
             tv_sec: libc::time_t::try_from(left.as_secs()).unwrap_or(libc::time_t::MAX),
             tv_nsec: libc::c_long::from(left.subsec_nanos() as i32),
         };
-        let timeout_ptr = if next_ns == NO_DEADLINE {
+        let timeout_ptr = if next == NO_DEADLINE {
             std::ptr::null()
         } else {
             &timeout as *const libc::timespec
@@ -268,22 +317,26 @@ fn run() {
         let now = Instant::now();
         let now_ns = to_ns(now);
         for (i, slot) in SLOTS_TABLE.iter().enumerate() {
-            if armed[i] == 0 || slot.epoch.load(Ordering::SeqCst) != armed[i] {
+            let epoch = snapshot[i];
+            if slot.epoch.load(Ordering::SeqCst) != epoch {
                 continue;
             }
-            let kick_now = match kicked[i] {
-                (e, Some(t)) if e == armed[i] => now >= t + REKICK,
-                _ => {
-                    (n > 0 && fds[i].revents & libc::POLLIN != 0)
-                        || slot.deadline_ns.load(Ordering::Relaxed) <= now_ns
-                }
+            let s = &mut seen[i];
+            let ready = n > 0 && fds[i].fd >= 0 && fds[i].revents != 0;
+            if epoch & 1 == 0 {
+                s.stale |= ready;
+                continue;
+            }
+            let kick_now = match s.kicked {
+                Some((e, t)) if e == epoch => now >= t + REKICK,
+                _ => ready || slot.deadline_ns.load(Ordering::Relaxed) <= now_ns,
             };
             if kick_now {
                 let thread = slot.thread.load(Ordering::Relaxed).wrapping_sub(1);
                 // SAFETY: the slot's thread claimed it and blocks in `read` right now (its
                 // epoch is odd); pthread_kill only queues SIGURG, whose handler does nothing.
                 unsafe { libc::pthread_kill(thread as libc::pthread_t, KICK as libc::c_int) };
-                kicked[i] = (armed[i], Some(now));
+                s.kicked = Some((epoch, now));
             }
         }
     }
