@@ -9,18 +9,25 @@
 //! - the waiting thread publishes, with plain atomic stores (no system call), "blocked
 //!   in wait number `epoch` until `deadline`, signals arrive on self-pipe `fd`", then
 //!   reads;
-//! - the watchdog sleeps in `poll` on that self-pipe until the deadline, and when either
-//!   comes while the same wait is still blocked, it sends the waiting thread [`kick`]'s
-//!   signal, whose handler does nothing and is installed *without* `SA_RESTART`: the
-//!   `read` returns `EINTR`, and the waiter checks its deadline and the signal flag.
+//! - the watchdog sleeps in `ppoll` on that self-pipe until the deadline, and when
+//!   either comes while the same wait is still blocked, it sends the waiting thread
+//!   SIGURG ([`KICK`]), whose handler does nothing and is installed *without*
+//!   `SA_RESTART`: the `read` returns `EINTR`, and the waiter checks its deadline and
+//!   its self-pipe.
 //!
-//! When no wait is blocked the watchdog sleeps in `poll` without a timeout: an idle
-//! process stays idle. A wait that the watchdog does not cover yet (a deadline earlier
-//! than the one it sleeps until, another self-pipe) pokes it with SIGURG; in a run of
-//! turns the deadlines only move later, so the common turn costs no system call beyond
-//! its `read`. A kick can land just before the waiter enters `read` and be lost;
-//! the watchdog therefore repeats it every [`REKICK`] for as long as that wait stays
-//! blocked past its deadline or with a signal pending.
+//! A wait that the watchdog does not cover yet (a deadline earlier than the one it
+//! sleeps until, another self-pipe) pokes it, with SIGURG too, which it lets in only
+//! while in `ppoll`. While a thread takes turns, the watchdog keeps covering it between
+//! its waits (it polls the thread's self-pipe and wakes every [`TICK`]), so the next
+//! waits, whose deadlines lie further away than a tick, need no poke: the common turn
+//! costs no system call beyond its `read`. A second after the last wait it stops
+//! ticking: an idle process stays idle (the next wait pokes it once).
+//!
+//! A kick can land just before the waiter enters `read` and be lost; the watchdog
+//! therefore repeats it every [`REKICK`] for as long as that wait stays blocked.
+//!
+//! SIGURG is otherwise unused by osps, and its default action is to be ignored: a kick
+//! can never kill a process, even a child that execs before installing anything.
 
 use std::cell::Cell;
 use std::os::fd::RawFd;
@@ -171,8 +178,8 @@ impl Drop for Armed {
 }
 
 /// Called by a thread about to block in `read`: the watchdog will interrupt it at
-/// `deadline` or when `wake` becomes readable. No system call unless the watchdog is
-/// parked (or not started yet).
+/// `deadline` or when `wake` becomes readable. No system call unless the watchdog does
+/// not cover this wait yet (see the module comment). The wait ends when `Armed` drops.
 pub fn arm(deadline: Option<Instant>, wake: Option<RawFd>) -> Result<Armed> {
     let slot = &SLOTS_TABLE[my_slot()?];
     let poke = start()?;
