@@ -60,13 +60,13 @@ use crate::spin::{Budget, Outcome};
 const POLLS_PER_CLOCK_READ: u32 = 8;
 
 /// Where each side of the first (or only) secondary's exchange publishes the CPU it runs
-/// on, plus one (zero: not known). These are the header's two words documented as
-/// reserved, each in the cache line its writer already owns: 184 in the secondary's
-/// line, 224 in the primary's pool line. The secondaries 1 and up of a pool have no spare
+/// on, plus one (zero: not known). These are two words the header documents as reserved,
+/// each in the cache line its writer already owns: 184 in the secondary's line, 232 in
+/// the primary's pool line (224 before it is taken by `tcp_port`). The secondaries 1 and up of a pool have no spare
 /// word in their scoreboard entry; there the CPU is not known and only the budget decides.
 /// (These offsets belong in `header.rs` as fields; they are here until it names them.)
 const SECONDARY_CPU: usize = 184;
-const PRIMARY_CPU: usize = 224;
+const PRIMARY_CPU: usize = 232;
 
 /// The CPU this thread runs on right now, if the kernel says.
 fn current_cpu() -> Option<u64> {
