@@ -31,6 +31,7 @@ mod segment;
 mod sigbus;
 mod signals;
 mod spawn;
+mod spin;
 mod stats;
 mod status;
 mod stop;
@@ -38,6 +39,7 @@ mod top;
 mod turn;
 mod units;
 mod view;
+mod watchdog;
 
 use std::io::Write;
 
