@@ -50,7 +50,7 @@ use color_eyre::eyre::{Result, bail};
 
 use crate::fifo::{self, Reader, Sent, Writer};
 use crate::frame::{Frame, Kind};
-use crate::header;
+use crate::header::{self, Field};
 use crate::segment::Segment;
 use crate::spin::{Budget, Outcome};
 
@@ -60,13 +60,11 @@ use crate::spin::{Budget, Outcome};
 const POLLS_PER_CLOCK_READ: u32 = 8;
 
 /// Where each side of the first (or only) secondary's exchange publishes the CPU it runs
-/// on, plus one (zero: not known). These are two words the header documents as reserved,
-/// each in the cache line its writer already owns: 184 in the secondary's line, 232 in
-/// the primary's pool line (224 before it is taken by `tcp_port`). The secondaries 1 and up of a pool have no spare
-/// word in their scoreboard entry; there the CPU is not known and only the budget decides.
-/// (These offsets belong in `header.rs` as fields; they are here until it names them.)
-const SECONDARY_CPU: usize = 184;
-const PRIMARY_CPU: usize = 232;
+/// on, plus one (zero: not known): `secondary_cpu` and `primary_cpu`, each in the cache
+/// line its writer already owns. The secondaries 1 and up of a pool have no such word in
+/// their scoreboard entry; there the CPU is not known and only the budget decides.
+const SECONDARY_CPU: usize = Field::SecondaryCpu.offset();
+const PRIMARY_CPU: usize = Field::PrimaryCpu.offset();
 
 /// The CPU this thread runs on right now, if the kernel says.
 fn current_cpu() -> Option<u64> {

@@ -173,6 +173,7 @@ pub fn stop() -> Page {
                stop says so and points to `osps cleanup`. `--all` stops every running \
                instance whose lock is in RUNDIR, one after the other.",
             ),
+            P(super::DURATIONS),
         ],
         sections: vec![
             exit_status(ExitTexts {
@@ -226,6 +227,7 @@ pub fn top() -> Page {
                 "The terminal is restored (main screen, cursor, line mode) whichever way top \
                ends: a key, an error, a panic, or SIGTERM, SIGINT or SIGHUP.",
             ),
+            P(super::DURATIONS),
         ],
         sections: vec![
             section(
