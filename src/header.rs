@@ -276,6 +276,7 @@ pub struct Header {
     pub clients: u64,
     pub queued: u64,
     pub requests: u64,
+    pub tcp_port: u64,
 }
 
 /// Why a header snapshot was rejected.
@@ -446,6 +447,7 @@ pub fn decode(bytes: &[u8], actual_size: u64) -> Result<Header, HeaderError> {
         clients: get(bytes, Field::Clients),
         queued: get(bytes, Field::Queued),
         requests: get(bytes, Field::Requests),
+        tcp_port: get(bytes, Field::TcpPort),
     })
 }
 

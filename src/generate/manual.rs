@@ -855,7 +855,8 @@ fn inspect() -> Page {
                          `secondary_heartbeat_ns`, `request_seq`, `request_len`, \
                          `reply_seq`, `reply_len`, `rounds_failed`, `rounds_served`, \
                          `primary_sleeping`, `secondary_sleeping`, and for \
-                         `--serve`: `workers`, `clients`, `queued`, `requests`. Heartbeats \
+                         `--serve`: `workers`, `clients`, `queued`, `requests`, `tcp_port` (the \
+                         port bound for `--tcp`, the real one for port 0; else 0). Heartbeats \
                          are `CLOCK_MONOTONIC` nanoseconds.",
                     ),
                     Tag(
