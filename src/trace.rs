@@ -433,7 +433,8 @@ steps! {
         `state` is the child's state read from /proc/PID/stat during the hold.",
     "reaped" => "waitpid returned: the zombie is gone. `status` is how it ended, `zombie_us` \
         the time from `exit_seen` to the reap.",
-    "unlink" => "An object was removed (`path`, `how`).",
+    "unlink" => "An object was removed (`path`; `how`: unlinkat, or shm_unlink for the \
+        segment). The lock file goes last: closing it releases the lock.",
     "exit" => "The process's last step, just before it exits (`status`: its exit status).",
 }
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{TestEnv, osps_bin, run, stderr_of, stdout_of};
+use common::{TestEnv, osps_bin, run, slow, stderr_of, stdout_of};
 
 /// The one command that regenerates everything.
 const REGENERATE: &str = "cargo run -- generate --out .";
@@ -166,16 +166,21 @@ fn bash_completes_subcommands() {
     assert_eq!(bash_complete(&["osps", "ins"]), ["inspect"]);
     assert_eq!(bash_complete(&["osps", "cl"]), ["cleanup", "client"]);
     let all = bash_complete(&["osps", ""]);
-    for sub in ["primary", "secondary", "inspect", "cleanup", "client"] {
+    for sub in [
+        "primary", "inspect", "cleanup", "client", "list", "status", "stop", "top",
+    ] {
         assert!(
             all.iter().any(|c| c == sub),
             "`osps <TAB>` lacks {sub}: {all:?}"
         );
     }
-    assert!(
-        !all.iter().any(|c| c == "generate"),
-        "`osps <TAB>` offers the hidden generate: {all:?}"
-    );
+    // `secondary` is started by the primary only: hidden from --help and completions.
+    for hidden in ["generate", "secondary"] {
+        assert!(
+            !all.iter().any(|c| c == hidden),
+            "`osps <TAB>` offers the hidden {hidden}: {all:?}"
+        );
+    }
 }
 
 #[test]
@@ -197,7 +202,7 @@ fn bash_completes_options_and_their_values() {
 fn bash_completes_the_names_of_live_instances_after_name() {
     let mut env = TestEnv::new("complete");
     env.start_primary(&[]);
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + slow(Duration::from_secs(10));
     while !env.shm_path().exists() {
         assert!(
             Instant::now() < deadline,
