@@ -13,7 +13,9 @@
 //! exec: never the lock.
 //!
 //! Reaping: a dead child stays a zombie until its parent calls `waitpid`. The primary
-//! always waits for its secondary, with a deadline after which it kills it first.
+//! always waits for its secondary, with a deadline after which it kills it first. With
+//! `--trace` or `--hold-zombie` it first sees the exit with `waitid(WNOWAIT)`, which
+//! leaves the child a zombie, so the zombie can be shown (and held) before the reap.
 
 use std::ffi::CString;
 use std::os::fd::AsRawFd;

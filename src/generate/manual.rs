@@ -699,7 +699,8 @@ fn trace_section() -> Section {
            sees its secondary has exited and the waitpid(2) that reaps it, and says so on \
            stderr. Meanwhile `ps -o pid,stat,cmd --ppid PRIMARY` shows the secondary in \
            state `Z` (`<defunct>`): a zombie is a process that has exited but whose parent \
-           has not collected its exit status yet. After the reap it is gone.",
+           has not collected its exit status yet. After the reap it is gone. The primary \
+           does nothing else while it holds a zombie: this is a teaching aid.",
         ),
         Code(
             r#"osps primary --rounds 3 --trace
