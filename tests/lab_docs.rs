@@ -167,6 +167,14 @@ fn run_block(setup: &str, block: &Block) {
         stdout_of(&out),
         stderr_of(&out)
     );
+    // A jq filter naming a key the documents no longer have prints null.
+    assert!(
+        !stdout_of(&out).contains("null"),
+        "{}: the block printed null (a jq filter with a key osps does not have?):\n{}\n--- stdout:\n{}",
+        block.at,
+        block.code,
+        stdout_of(&out)
+    );
     let left = env.leftovers();
     assert!(
         left.is_empty(),
