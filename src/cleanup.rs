@@ -69,7 +69,6 @@ struct Plan {
 
 /// Runs `osps cleanup`.
 pub fn run(args: &CleanupArgs) -> Result<Exit> {
-    crate::log::set_role("cleanup");
     // Before anything is opened: a closed stdout must not be taken by our first file.
     output::ensure_stdout_open()?;
     let runtime_dir = names::default_runtime_dir(args.select.runtime_dir.as_deref());

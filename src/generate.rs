@@ -54,7 +54,6 @@ const SENTINEL: &str = "OSPS_INSTANCE_NAMES_SENTINEL";
 
 /// Runs `osps generate`.
 pub fn run(args: &GenerateArgs) -> Result<Exit> {
-    crate::log::set_role("generate");
     let files = render()?;
     write_all(&args.out, &files)?;
     crate::info!(
@@ -72,7 +71,6 @@ pub fn run(args: &GenerateArgs) -> Result<Exit> {
 
 /// Runs `osps completions SHELL`: the script `osps generate` writes for that shell.
 pub fn run_completions(args: &CompletionsArgs) -> Result<Exit> {
-    crate::log::set_role("completions");
     let script = completion(args.shell)?;
     write_stdout(script.as_bytes())?;
     Ok(Exit::Success)
@@ -80,7 +78,6 @@ pub fn run_completions(args: &CompletionsArgs) -> Result<Exit> {
 
 /// Runs `osps man [SUBCOMMAND]`: the page `osps generate` writes for it.
 pub fn run_man(args: &ManArgs) -> Result<Exit> {
-    crate::log::set_role("man");
     let page = man_page_of(args.subcommand.as_deref())?;
     write_stdout(page.as_bytes())?;
     Ok(Exit::Success)

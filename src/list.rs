@@ -15,7 +15,6 @@ use crate::view::{self, Clock, table};
 
 /// Runs `osps list`.
 pub fn run(args: &ListArgs) -> Result<Exit> {
-    crate::log::set_role("list");
     if args.output.len() == 1 && args.output[0].eq_ignore_ascii_case("help") {
         write_stdout(table::help().as_bytes())?;
         return Ok(Exit::Success);

@@ -15,7 +15,6 @@ use crate::view::{Clock, describe};
 
 /// Runs `osps status`.
 pub fn run(args: &StatusArgs) -> Result<Exit> {
-    crate::log::set_role("status");
     let name = crate::cli::name_or_default(args.name.as_ref())?;
     let runtime_dir = names::default_runtime_dir(args.runtime_dir.as_deref());
     let survey = discover::survey(&runtime_dir, Some(&name))

@@ -30,7 +30,6 @@ const KILL_WAIT: Duration = Duration::from_secs(2);
 
 /// Runs `osps stop`.
 pub fn run(args: &StopArgs) -> Result<Exit> {
-    crate::log::set_role("stop");
     let runtime_dir = names::default_runtime_dir(args.runtime_dir.as_deref());
     if args.all {
         return stop_all(&runtime_dir, args);

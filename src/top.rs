@@ -40,7 +40,6 @@ const SLICE: Duration = Duration::from_millis(50);
 
 /// Runs `osps top`.
 pub fn run(args: &TopArgs) -> Result<Exit> {
-    crate::log::set_role("top");
     let runtime_dir = names::default_runtime_dir(args.select.runtime_dir.as_deref());
     if args.json {
         return json_loop(&runtime_dir, args);
