@@ -176,6 +176,7 @@ pub fn secondary(args: &[String]) -> Result<Child> {
     let devnull = open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
         .wrap_err("opening /dev/null for the secondary's stdin and stdout")?;
     let null_fd = devnull.as_raw_fd();
+    let forked_at = crate::trace::stamp();
     // SAFETY: the primary is single-threaded, so the child is a full copy of a consistent
     // process. The child branch calls only async-signal-safe functions (dup2, syscall,
     // signal, prctl, getppid, execv, _exit) on data prepared before the fork: raw libc
@@ -217,7 +218,7 @@ pub fn secondary(args: &[String]) -> Result<Child> {
         }
     };
     drop(devnull);
-    crate::trace!("fork", child = pid, parent = parent);
+    crate::trace!("fork" @ forked_at, child = pid, parent = parent);
     Ok(Child {
         pid,
         status: None,

@@ -270,19 +270,38 @@ macro_rules! trace {
         if $crate::trace::on() {
             $crate::trace::emit(
                 $step,
+                None,
+                &[$((stringify!($key), $crate::trace::ToValue::to_value(&$value))),*],
+            );
+        }
+    };
+    // `trace!("fork" @ stamp, ...)`: the step happened at `stamp` (from [`stamp`]), earlier
+    // than the line can be written.
+    ($step:literal @ $at:expr $(, $key:ident = $value:expr)* $(,)?) => {
+        if $crate::trace::on() {
+            $crate::trace::emit(
+                $step,
+                $at,
                 &[$((stringify!($key), $crate::trace::ToValue::to_value(&$value))),*],
             );
         }
     };
 }
 
+/// The moment a step starts, for a line that can only be written after it (the fork,
+/// whose child may run first): `None`, and no clock read, when tracing is off.
+#[inline(always)]
+pub fn stamp() -> Option<u64> {
+    on().then(monotonic_ns)
+}
+
 /// Writes one event (called by [`trace!`](crate::trace!) once it knows tracing is on).
 #[cold]
-pub fn emit(step: &str, details: &[(&str, Value<'_>)]) {
+pub fn emit(step: &str, at_ns: Option<u64>, details: &[(&str, Value<'_>)]) {
     let Some(c) = CONFIG.get() else {
         return;
     };
-    let t_us = monotonic_ns().saturating_sub(c.t0_ns) / 1000;
+    let t_us = at_ns.unwrap_or_else(monotonic_ns).saturating_sub(c.t0_ns) / 1000;
     let line = match c.format {
         Format::Text => text_line(t_us, c.who, c.pid, step, details),
         Format::Json => json_line(t_us, c.who, c.pid, step, details),
@@ -399,7 +418,9 @@ steps! {
         `waited` (false: osps opens with O_NONBLOCK and orders the opens so that none \
         waits). A write end opens only once its reader is there (`reader`); before that, \
         `result` is ENXIO.",
-    "fork" => "The primary forked: `child` is the new process's pid.",
+    "fork" => "The primary forked: `child` is the new process's pid. The time is the \
+        moment of the fork, but the line is written when fork returns in the parent, and \
+        the child may run first: its first lines can come before this one.",
     "execve" => "The child runs `/proc/self/exe` as `osps secondary` (traced by the \
         secondary, first thing after the exec: `exe` is the binary that link points to).",
     "pdeathsig" => "The secondary's parent-death signal, set between fork and exec \
@@ -407,7 +428,8 @@ steps! {
     "hello_sent" => "The secondary writes its Hello frame (its pid) on s2p (traced just \
         before the write).",
     "hello_received" => "The primary read the Hello frame.",
-    "ready_sent" => "The primary wrote Ready (the `base` turn number) on p2s.",
+    "ready_sent" => "The primary writes Ready (the `base` turn number) on p2s (traced just \
+        before the write).",
     "ready_received" => "The secondary read Ready: the handshake is over.",
     "turn" => "A side got its turn (both sides trace it): `seq`, and `waited`: `spun` when \
         the peer's turn counter was seen while polling the segment, `slept` when the wait \
@@ -421,7 +443,7 @@ steps! {
     "secondary_died" => "The primary noticed a death or a hang (`pid`, `cause`, `during`).",
     "kill" => "The primary sent `signal` to a secondary (`pid`): it hung or misbehaved.",
     "restart" => "The primary starts a new secondary (`restart` number, `backoff_ms`).",
-    "stop_sent" => "The primary wrote the Stop frame on p2s.",
+    "stop_sent" => "The primary writes the Stop frame on p2s (traced just before the write).",
     "stop_received" => "The secondary read Stop.",
     "stop_ack_sent" => "The secondary answers StopAck (`served` turns; traced just before \
         the write).",

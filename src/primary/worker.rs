@@ -587,8 +587,9 @@ impl Worker {
 
     fn stop_live(&mut self, live: &mut Live, sigs: &SelfPipe, grace: Duration) -> Result<()> {
         let deadline = Instant::now() + grace;
+        // Traced before the write: the secondary may act on the frame before we run again.
+        crate::trace!("stop_sent", fifo = live.to.path(), pid = live.pid);
         if live.to.send(&Frame::new(Kind::Stop, 0), deadline)? == Sent::Ok {
-            crate::trace!("stop_sent", fifo = live.to.path(), pid = live.pid);
             loop {
                 match live.from.wait(Some(deadline), None) {
                     Ok(Event::Frame(f)) if f.kind == Kind::StopAck => {
@@ -762,10 +763,11 @@ fn ready(ctx: &Ctx<'_>, index: usize, s: &Starting) -> Result<Option<Writer>> {
         return Ok(None);
     };
     let frame = Frame::new(Kind::Ready, s.base);
+    // Traced before the write: the secondary may act on the frame before we run again.
+    crate::trace!("ready_sent", fifo = to.path(), base = s.base);
     if to.send(&frame, Instant::now() + ctx.args.timeout)? == Sent::PeerGone {
         return Ok(None);
     }
-    crate::trace!("ready_sent", fifo = to.path(), base = s.base);
     Ok(Some(to))
 }
 
