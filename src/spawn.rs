@@ -177,8 +177,9 @@ pub fn secondary(args: &[String]) -> Result<Child> {
         .wrap_err("opening /dev/null for the secondary's stdin and stdout")?;
     let null_fd = devnull.as_raw_fd();
     let forked_at = crate::trace::stamp();
-    // SAFETY: the primary is single-threaded, so the child is a full copy of a consistent
-    // process. The child branch calls only async-signal-safe functions (dup2, syscall,
+    // SAFETY: the primary may have other threads (the turn watchdog of `watchdog.rs`), and
+    // a forked child holds only a copy of this one, with any lock another thread held left
+    // locked for ever; so the child branch calls only async-signal-safe functions (dup2, syscall,
     // signal, prctl, getppid, execv, _exit) on data prepared before the fork: raw libc
     // calls, none of which allocates (nix's fork itself only wraps the returned pid).
     let forked = unsafe { nix::unistd::fork() };
