@@ -449,7 +449,7 @@ pub struct TopArgs {
     pub select: SelectArgs,
 
     /// Time between two refreshes
-    #[arg(long, default_value = "1s", value_parser = units::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "1s", value_parser = units::parse_timeout, value_name = "DURATION")]
     pub interval: Duration,
 
     /// Print one compact JSON document per interval on stdout instead of drawing

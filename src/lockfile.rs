@@ -184,7 +184,11 @@ impl InstanceLock {
                 Ok(Some(InstanceLock { file, name, path }))
             }
             other => {
-                dir.unlink(&temp)?;
+                // The failure that brought us here is the one to report; a temporary name
+                // that cannot be removed is swept later as a stale one (`stale_temps`).
+                if let Err(e) = dir.unlink(&temp) {
+                    crate::debug!("removing the temporary lock file {temp}: {e:#}");
+                }
                 other.map(|_| None)
             }
         }

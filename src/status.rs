@@ -8,7 +8,7 @@ use color_eyre::eyre::{Result, WrapErr};
 
 use crate::cli::StatusArgs;
 use crate::discover::{self, Status};
-use crate::exit::{self, Exit};
+use crate::exit::Exit;
 use crate::names;
 use crate::output::write_stdout;
 use crate::view::{Clock, describe};
@@ -23,15 +23,7 @@ pub fn run(args: &StatusArgs) -> Result<Exit> {
         crate::warn!("{why}; showing only what is in {}", names::SHM_DIR);
     }
     let Some(instance) = survey.instances.first() else {
-        return Err(exit::coded(
-            Exit::NoSuchInstance,
-            format!(
-                "there is no instance {name}: no object of it in {} or {} (`osps list` shows \
-                 the instances)",
-                names::SHM_DIR,
-                runtime_dir.display()
-            ),
-        ));
+        return Err(discover::no_such_instance(&name, &runtime_dir));
     };
     let color = crate::log::use_color() && std::io::stdout().is_terminal();
     let text = describe::render(&describe::details(instance, Clock::now()), color);

@@ -37,15 +37,7 @@ pub fn run(args: &StopArgs) -> Result<Exit> {
     let name = crate::cli::name_or_default(args.name.as_ref())?;
     let survey = survey(&runtime_dir, Some(&name))?;
     let Some(instance) = survey.instances.first() else {
-        return Err(exit::coded(
-            Exit::NoSuchInstance,
-            format!(
-                "there is no instance {name}: no object of it in {} or {} (`osps list` shows \
-                 the instances)",
-                names::SHM_DIR,
-                runtime_dir.display()
-            ),
-        ));
+        return Err(discover::no_such_instance(&name, &runtime_dir));
     };
     if instance.status != Status::Running {
         crate::info!(

@@ -196,11 +196,12 @@ impl Screen {
             restore_terminal();
             previous(info);
         }));
-        terminal::enable_raw_mode().wrap_err("switching the terminal to raw mode")?;
+        // The guard exists before the terminal changes, so every later failure restores it.
         let screen = Screen {
             terminal: Terminal::new(CrosstermBackend::new(std::io::stdout()))
                 .wrap_err("setting up the terminal")?,
         };
+        terminal::enable_raw_mode().wrap_err("switching the terminal to raw mode")?;
         execute!(
             std::io::stdout(),
             terminal::EnterAlternateScreen,
