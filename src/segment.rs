@@ -111,8 +111,7 @@ impl Segment {
                 "a {size}-byte segment cannot hold the header of {workers} secondaries; raise --size"
             );
         }
-        reserve(&file, size)
-            .wrap_err_with(|| format!("reserving {size} bytes for {}", path.display()))?;
+        reserve(&file, size, path)?;
         let seg = Segment::map(file, size, header_len, path, name)?;
         let fresh = header::initial(size, now_unix_ms(), u64::from(std::process::id()), workers);
         for word in 0..HEADER_LEN / 8 {
@@ -336,7 +335,10 @@ impl Segment {
 }
 
 /// Reserves the segment's memory; ENOSPC becomes a message about `/dev/shm`.
-fn reserve(file: &File, size: u64) -> Result<()> {
+/// Reserves the segment's memory with `posix_fallocate`, so a shortage shows now, as
+/// an error, rather than as a SIGBUS later. Past `RLIMIT_FSIZE` the kernel answers
+/// `EFBIG` (and SIGXFSZ, which the primary ignores: see `signals.rs`).
+fn reserve(file: &File, size: u64, path: &std::path::Path) -> Result<()> {
     let len = i64::try_from(size).wrap_err("size too large")?;
     loop {
         match nix::fcntl::posix_fallocate(file.as_fd(), 0, len) {
@@ -347,9 +349,32 @@ fn reserve(file: &File, size: u64) -> Result<()> {
                  or choose a smaller --size",
                 crate::units::format_bytes(size)
             ),
-            Err(e) => return Err(e.into()),
+            Err(Errno::EFBIG) => bail!("{}", file_size_limit_message(size, path, fsize_limit())),
+            Err(e) => {
+                return Err(e)
+                    .wrap_err_with(|| format!("reserving {size} bytes for {}", path.display()));
+            }
         }
     }
+}
+
+/// The soft `RLIMIT_FSIZE` in bytes (`None`: unlimited or unknown).
+fn fsize_limit() -> Option<u64> {
+    use nix::sys::resource::{RLIM_INFINITY, Resource, getrlimit};
+    getrlimit(Resource::RLIMIT_FSIZE)
+        .ok()
+        .map(|(soft, _)| soft)
+        .filter(|&soft| soft != RLIM_INFINITY)
+}
+
+/// What a segment larger than the file size limit is told.
+fn file_size_limit_message(size: u64, path: &std::path::Path, limit: Option<u64>) -> String {
+    let limit = limit.map_or_else(|| "below that".to_string(), |m| format!("{m} bytes"));
+    format!(
+        "reserving {size} bytes for the segment {} failed: the file size limit (ulimit -f / \
+         RLIMIT_FSIZE) is {limit}; raise it or lower --size",
+        path.display()
+    )
 }
 
 /// What `look` found at a segment path, without changing or trusting anything.
@@ -414,4 +439,21 @@ pub fn look(paths: &Paths) -> Result<Option<Look>> {
         bail!("{} shrank while being read", path.display());
     }
     Ok(Some(Look { stat: st, head }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_file_size_limit_message_names_the_limit_and_what_to_do() {
+        let path = std::path::Path::new("/dev/shm/osps.1000.demo");
+        let m = file_size_limit_message(1_048_576, path, Some(65_536));
+        assert_eq!(
+            m,
+            "reserving 1048576 bytes for the segment /dev/shm/osps.1000.demo failed: the file \
+             size limit (ulimit -f / RLIMIT_FSIZE) is 65536 bytes; raise it or lower --size"
+        );
+        assert!(file_size_limit_message(1, path, None).contains("is below that;"));
+    }
 }
