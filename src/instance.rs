@@ -12,6 +12,7 @@
 //! [`Instance::defend_lock`] (called periodically by the primary) puts its lock file back
 //! if it is removed.
 
+use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{Result, WrapErr};
@@ -38,12 +39,12 @@ pub struct Instance {
     socket: Option<(String, FileStat)>,
     /// The segment's identity when we made it.
     segment_id: Option<(u64, u64)>,
-    lock: Option<InstanceLock>,
+    /// In cells: the primary's modes share the `Instance` (`&Instance`) while it runs,
+    /// and [`Instance::defend_lock`] may replace the lock file meanwhile.
+    lock: RefCell<Option<InstanceLock>>,
     /// What the last [`Instance::defend_lock`] found, to warn once per change, and when.
-    #[allow(dead_code)]
-    defence: Defence,
-    #[allow(dead_code)]
-    defended_at: Option<Instant>,
+    defence: RefCell<Defence>,
+    defended_at: Cell<Option<Instant>>,
     /// Keeps age-based cleaners out of the runtime directory while we live.
     _aging: Option<AgingGuard>,
 }
@@ -79,9 +80,9 @@ impl Instance {
             fifos: Vec::new(),
             socket: None,
             segment_id,
-            lock: Some(lock),
-            defence: Defence::Intact,
-            defended_at: None,
+            lock: RefCell::new(Some(lock)),
+            defence: RefCell::new(Defence::Intact),
+            defended_at: Cell::new(None),
             _aging: aging,
         };
         for index in 0..workers {
@@ -114,23 +115,22 @@ impl Instance {
     /// The primary calls this from its loops as often as it likes: the check itself runs
     /// at most every [`DEFEND_PERIOD`] (a few syscalls), and in between the last finding
     /// is returned. So a removed lock file is back within that period plus one loop turn.
-    // Called from the primary's wait loops once they land (issue 13's src/primary/).
-    #[allow(dead_code)]
-    pub fn defend_lock(&mut self) -> Defence {
+    pub fn defend_lock(&self) -> Defence {
         if self
             .defended_at
+            .get()
             .is_some_and(|at| at.elapsed() < DEFEND_PERIOD)
         {
-            return self.defence.clone();
+            return self.defence.borrow().clone();
         }
-        self.defended_at = Some(Instant::now());
+        self.defended_at.set(Some(Instant::now()));
         self.defend_lock_now()
     }
 
     /// [`Instance::defend_lock`] without the rate limit.
-    #[allow(dead_code)]
-    fn defend_lock_now(&mut self) -> Defence {
-        let Some(lock) = self.lock.as_mut() else {
+    fn defend_lock_now(&self) -> Defence {
+        let mut lock = self.lock.borrow_mut();
+        let Some(lock) = lock.as_mut() else {
             return Defence::Intact;
         };
         let path = lock.path().display().to_string();
@@ -138,7 +138,7 @@ impl Instance {
             Ok(found) => found,
             Err(e) => Defence::Conflict(format!("{e:#}")),
         };
-        if found != self.defence {
+        if found != *self.defence.borrow() {
             match &found {
                 Defence::Restored => crate::warn!(
                     "the lock file {path} was removed while instance {} runs; restored it",
@@ -153,10 +153,10 @@ impl Instance {
             }
         }
         // A restore is an event; what stands there now is intact.
-        self.defence = match &found {
+        self.defence.replace(match &found {
             Defence::Restored => Defence::Intact,
             other => other.clone(),
-        };
+        });
         found
     }
 
@@ -230,7 +230,7 @@ impl Instance {
                 }
             }
         }
-        if let Some(lock) = self.lock.take() {
+        if let Some(lock) = self.lock.get_mut().take() {
             let path = lock.path().to_path_buf();
             match lock.remove(&self.dir) {
                 Ok(unlinked) => self.not_ours(unlinked, &path),
@@ -266,7 +266,7 @@ impl Instance {
 
 impl Drop for Instance {
     fn drop(&mut self) {
-        if self.lock.is_some() {
+        if self.lock.get_mut().is_some() {
             if let Err(e) = self.remove_all() {
                 crate::warn!("while removing instance {}: {e:#}", self.paths.name);
             }
@@ -288,7 +288,7 @@ mod tests {
 
     #[test]
     fn a_removed_lock_file_is_restored_and_then_intact() {
-        let (_tmp, mut inst) = instance("restore");
+        let (_tmp, inst) = instance("restore");
         let lock = inst.paths.in_dir(&inst.paths.lock_file());
         assert_eq!(inst.defend_lock_now(), Defence::Intact);
         std::fs::remove_file(&lock).unwrap();
@@ -307,7 +307,7 @@ mod tests {
 
     #[test]
     fn objects_replaced_under_a_live_instance_are_left_in_place() {
-        let (_tmp, mut inst) = instance("replaced");
+        let (_tmp, inst) = instance("replaced");
         let dir = inst.paths.runtime_dir.clone();
         let lock = inst.paths.in_dir(&inst.paths.lock_file());
         let fifo = inst.paths.in_dir(&inst.paths.fifo_files(0).0);

@@ -203,7 +203,7 @@ impl<'a> Run<'a> {
             if left.is_zero() {
                 return self.stop_requested();
             }
-            let ms = left.as_millis().clamp(1, 1000) as u16;
+            let ms = left.as_millis().clamp(1, worker::CHECK_EVERY.as_millis()) as u16;
             let mut fds = [nix::poll::PollFd::new(
                 self.ctx.sigs.fd(),
                 nix::poll::PollFlags::POLLIN,

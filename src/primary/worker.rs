@@ -32,8 +32,9 @@ use crate::turn::{Role, Turns, Wait};
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// The window in which --max-restarts counts restarts.
 const RESTART_WINDOW: Duration = Duration::from_secs(60);
-/// The longest time between two periodic checks ([`Supervisor::tick`]).
-pub const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// The longest time between two periodic checks ([`Supervisor::tick`]): well within
+/// the second in which a removed lock file must be back.
+pub const CHECK_EVERY: Duration = Duration::from_millis(500);
 
 /// What every worker of one primary shares.
 pub struct Ctx<'a> {
@@ -743,9 +744,11 @@ impl Supervisor {
         }
     }
 
-    /// The periodic check, at most [`CHECK_EVERY`] apart: what no descriptor announces.
-    /// Cheap when not due; the modes call it from their loops (the serving loop wakes
-    /// for it through [`Self::next_deadline`]).
+    /// The periodic check, at most [`CHECK_EVERY`] apart: what no descriptor announces,
+    /// a status request drained elsewhere and the lock file's path (removed or replaced
+    /// under us: `Instance::defend_lock` restores it or reports the conflict, warning once
+    /// per episode). Cheap when not due; the modes call it from their loops (the serving
+    /// loop wakes for it through [`Self::next_deadline`]).
     pub fn tick(&mut self, ctx: &Ctx<'_>) {
         self.answer_status(ctx);
         let now = Instant::now();
@@ -753,6 +756,7 @@ impl Supervisor {
             return;
         }
         self.next_check = now + CHECK_EVERY;
+        ctx.inst.defend_lock();
     }
 
     /// Every secondary's budget is spent.
