@@ -155,6 +155,62 @@ fn sighup_to_the_whole_process_group_stops_the_pair_in_order() {
     assert_serve_stopped_in_order(&env, &out, &pids);
 }
 
+/// A pseudo-terminal (master, slave), both close-on-exec: the tests of this file run in
+/// parallel, and a master inherited by another test's child would keep the terminal up.
+fn pseudo_terminal() -> (std::fs::File, std::os::fd::OwnedFd) {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::os::unix::fs::OpenOptionsExt;
+    let master = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open("/dev/ptmx")
+        .unwrap();
+    // SAFETY: unlockpt and ioctl(TIOCGPTPEER) on the master we just opened; the new
+    // descriptor is checked, then owned.
+    let slave = unsafe {
+        assert_eq!(libc::unlockpt(master.as_raw_fd()), 0);
+        let fd = libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        );
+        assert!(fd >= 0, "{}", std::io::Error::last_os_error());
+        std::os::fd::OwnedFd::from_raw_fd(fd)
+    };
+    (master, slave)
+}
+
+#[test]
+fn a_terminal_that_hangs_up_stops_the_pair_in_order() {
+    // The real thing: the primary runs on a terminal (a pseudo-terminal, as under SSH)
+    // whose other side goes away; the kernel sends the SIGHUP.
+    let mut env = TestEnv::new("hangup");
+    let (master, slave) = pseudo_terminal();
+    let mut cmd = env.cmd("primary");
+    // The terminal is its controlling terminal and stdin; stdout and stderr go to files
+    // (start_logged), so the summary can be read after the hang-up.
+    cmd.args(["--json", "--interval", "20ms"])
+        .stdin(slave.try_clone().unwrap());
+    // SAFETY: setsid(2) and ioctl(2) are async-signal-safe: a session of its own with the
+    // terminal as its controlling terminal, as a login shell's job has.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let p = env.start_logged(cmd);
+    drop(slave);
+    let secondary = env.wait_secondary(T);
+    env.wait_rounds(2, T);
+    drop(master);
+    let out = env.finish_logged(&p, T);
+    assert_rounds_stopped_in_order(&env, &out, secondary);
+}
+
 #[test]
 fn a_sighup_ignored_at_start_stays_ignored_as_nohup_asks() {
     let mut env = TestEnv::new("nohup");
