@@ -70,7 +70,7 @@ extern "C" fn on_signal(signal: libc::c_int) {
 /// What a process does with one signal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Treatment {
-    /// Routed through the self-pipe: the process stops in order (see [`Pending::stop`]).
+    /// Routed through the self-pipe: the process stops in order (see [`Pending::stop_signal`]).
     Stop,
     /// Routed through the self-pipe: the process prints its status and runs on.
     Status,
@@ -131,9 +131,9 @@ impl Pending {
         (1..64).contains(&n) && self.0 & (1 << n) != 0
     }
 
-    /// The first stop signal among them (SIGINT, SIGTERM, SIGHUP, SIGALRM): someone
-    /// asked us to stop.
-    pub fn stop(&self) -> Option<Signal> {
+    /// The first stop signal among them (SIGINT, SIGTERM, SIGHUP, SIGALRM, in that
+    /// order): someone asked us to stop.
+    pub fn stop_signal(&self) -> Option<Signal> {
         STOP.into_iter().find(|&s| self.has(s))
     }
 
@@ -254,7 +254,7 @@ impl SelfPipe {
                 }
             }
         }
-        if let (None, Some(signal)) = (self.stop.get(), pending.stop()) {
+        if let (None, Some(signal)) = (self.stop.get(), pending.stop_signal()) {
             self.stop.set(Some(signal));
         }
         if pending.has(SIGUSR1) {
@@ -279,19 +279,26 @@ mod tests {
     #[test]
     fn pending_is_a_set_of_signals() {
         let mut p = Pending::default();
-        assert!(p.stop().is_none() && !p.child());
+        assert!(p.stop_signal().is_none() && !p.child());
         p.add(libc::SIGCHLD);
-        assert!(p.child() && p.stop().is_none());
+        assert!(p.child() && p.stop_signal().is_none());
         p.add(libc::SIGUSR1);
-        assert!(p.stop().is_none(), "SIGUSR1 asks for a status, not a stop");
+        assert!(
+            p.stop_signal().is_none(),
+            "SIGUSR1 asks for a status, not a stop"
+        );
         p.add(libc::SIGTERM);
-        assert_eq!(p.stop(), Some(Signal::SIGTERM));
+        assert_eq!(p.stop_signal(), Some(Signal::SIGTERM));
         assert!(p.has(Signal::SIGTERM) && !p.has(Signal::SIGINT));
         p.add(0);
         p.add(200);
         assert!(!p.has(Signal::SIGHUP));
         p.add(libc::SIGHUP);
-        assert_eq!(p.stop(), Some(Signal::SIGTERM), "the first in STOP order");
+        assert_eq!(
+            p.stop_signal(),
+            Some(Signal::SIGTERM),
+            "the first in STOP order"
+        );
     }
 
     #[test]
@@ -300,7 +307,7 @@ mod tests {
             let mut p = Pending::default();
             p.add(signal as i32);
             assert_eq!(
-                p.stop().is_some(),
+                p.stop_signal().is_some(),
                 treatment == Treatment::Stop,
                 "{signal} is {treatment:?} in PRIMARY"
             );
