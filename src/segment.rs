@@ -111,7 +111,8 @@ impl Segment {
                 "a {size}-byte segment cannot hold the header of {workers} secondaries; raise --size"
             );
         }
-        reserve(&file, size, path)?;
+        reserve(&file, size)
+            .wrap_err_with(|| format!("reserving {size} bytes for {}", path.display()))?;
         let seg = Segment::map(file, size, header_len, path, name)?;
         let fresh = header::initial(size, now_unix_ms(), u64::from(std::process::id()), workers);
         for word in 0..HEADER_LEN / 8 {
@@ -334,11 +335,10 @@ impl Segment {
     }
 }
 
-/// Reserves the segment's memory; ENOSPC becomes a message about `/dev/shm`.
-/// Reserves the segment's memory with `posix_fallocate`, so a shortage shows now, as
-/// an error, rather than as a SIGBUS later. Past `RLIMIT_FSIZE` the kernel answers
-/// `EFBIG` (and SIGXFSZ, which the primary ignores: see `signals.rs`).
-fn reserve(file: &File, size: u64, path: &std::path::Path) -> Result<()> {
+/// Reserves the segment's memory; ENOSPC becomes a message about `/dev/shm`, and EFBIG
+/// (past `RLIMIT_FSIZE`, whose SIGXFSZ the primary ignores: see `signals.rs`) one about
+/// the file size limit.
+fn reserve(file: &File, size: u64) -> Result<()> {
     let len = i64::try_from(size).wrap_err("size too large")?;
     loop {
         match nix::fcntl::posix_fallocate(file.as_fd(), 0, len) {
@@ -349,11 +349,8 @@ fn reserve(file: &File, size: u64, path: &std::path::Path) -> Result<()> {
                  or choose a smaller --size",
                 crate::units::format_bytes(size)
             ),
-            Err(Errno::EFBIG) => bail!("{}", file_size_limit_message(size, path, fsize_limit())),
-            Err(e) => {
-                return Err(e)
-                    .wrap_err_with(|| format!("reserving {size} bytes for {}", path.display()));
-            }
+            Err(Errno::EFBIG) => bail!("{}", file_size_limit_message(size, fsize_limit())),
+            Err(e) => return Err(e.into()),
         }
     }
 }
@@ -367,13 +364,13 @@ fn fsize_limit() -> Option<u64> {
         .filter(|&soft| soft != RLIM_INFINITY)
 }
 
-/// What a segment larger than the file size limit is told.
-fn file_size_limit_message(size: u64, path: &std::path::Path, limit: Option<u64>) -> String {
+/// Why a segment of `size` bytes cannot be reserved under the file size limit (the
+/// caller's context names the segment).
+fn file_size_limit_message(size: u64, limit: Option<u64>) -> String {
     let limit = limit.map_or_else(|| "below that".to_string(), |m| format!("{m} bytes"));
     format!(
-        "reserving {size} bytes for the segment {} failed: the file size limit (ulimit -f / \
-         RLIMIT_FSIZE) is {limit}; raise it or lower --size",
-        path.display()
+        "the segment needs {size} bytes but the file size limit (ulimit -f / RLIMIT_FSIZE) \
+         is {limit}; raise it or lower --size"
     )
 }
 
@@ -447,13 +444,11 @@ mod tests {
 
     #[test]
     fn the_file_size_limit_message_names_the_limit_and_what_to_do() {
-        let path = std::path::Path::new("/dev/shm/osps.1000.demo");
-        let m = file_size_limit_message(1_048_576, path, Some(65_536));
         assert_eq!(
-            m,
-            "reserving 1048576 bytes for the segment /dev/shm/osps.1000.demo failed: the file \
-             size limit (ulimit -f / RLIMIT_FSIZE) is 65536 bytes; raise it or lower --size"
+            file_size_limit_message(1_048_576, Some(65_536)),
+            "the segment needs 1048576 bytes but the file size limit (ulimit -f / \
+             RLIMIT_FSIZE) is 65536 bytes; raise it or lower --size"
         );
-        assert!(file_size_limit_message(1, path, None).contains("is below that;"));
+        assert!(file_size_limit_message(1, None).contains("is below that;"));
     }
 }

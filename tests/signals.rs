@@ -371,10 +371,12 @@ fn a_segment_beyond_the_file_size_limit_is_a_clear_error_leaving_nothing() {
     let out = run(cmd, T);
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(1), "not a SIGXFSZ death: {err}");
+    // One error, its causes on their own lines: which segment, then why and what to do.
     assert!(
         err.contains(&format!(
-            "reserving 1048576 bytes for the segment {} failed: the file size limit (ulimit -f \
-             / RLIMIT_FSIZE) is 65536 bytes; raise it or lower --size",
+            "caused by: reserving 1048576 bytes for {}\n  caused by: the segment needs \
+             1048576 bytes but the file size limit (ulimit -f / RLIMIT_FSIZE) is 65536 bytes; \
+             raise it or lower --size\n",
             env.shm_path().display()
         )),
         "{err}"
