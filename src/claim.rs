@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{Result, WrapErr, bail};
 use nix::sys::signal::{Signal, kill};
+use nix::sys::stat::FileStat;
 use nix::unistd::Pid;
 
 use crate::header;
@@ -28,10 +29,8 @@ use crate::lockfile::{Existing, InstanceLock};
 use crate::names::Paths;
 use crate::owned::{self, Kind};
 use crate::procfs;
-use crate::rundir::RuntimeDir;
-use crate::rundir::Unlinked;
+use crate::rundir::{RuntimeDir, Unlinked};
 use crate::segment;
-use nix::sys::stat::FileStat;
 
 /// How many secondaries' FIFO pairs an instance can have (the first one is index 0).
 pub const MAX_SECONDARIES: usize = 64;
@@ -211,9 +210,10 @@ pub fn live_primary(paths: &Paths) -> Option<LivePrimary> {
 ///
 /// First the kernel's word: a process holding a POSIX lock on a file whose descriptor
 /// names `NAME.lock` (wherever it is), if it is an `osps primary` of this name and, when
-/// that file was deleted, holds the segment open (it got as far as making it). Then the header's pid, which alone proves nothing (pids are reused): it counts
-/// when that process is alive, runs osps as `primary` for this name, started before the
-/// segment was created, and holds the segment open.
+/// that file was deleted, holds the segment open (it got as far as making it). Then the
+/// header's pid, which alone proves nothing (pids are reused): it counts when that
+/// process is alive, runs osps as `primary` for this name, started before the segment
+/// was created, and holds the segment open.
 pub fn live_primary_with(paths: &Paths, from_header: Option<(u64, u64)>) -> Option<LivePrimary> {
     let me = std::process::id() as i32;
     let lock_name = paths.lock_file();
@@ -232,7 +232,8 @@ pub fn live_primary_with(paths: &Paths, from_header: Option<(u64, u64)>) -> Opti
                 && locks.iter().any(|l| l.pid == pid && l.is_on(f.id))
         });
         // A primary still claiming the name whose lock file was removed before it made
-        // the segment has lost the name: it is not live (and will find that out itself).
+        // the segment is not live yet: two such primaries meet on the segment, which
+        // only one of them can create (O_EXCL), and the other one fails.
         if let Some(f) = held.filter(|f| holds_segment || !procfs::target_name(&f.target).1) {
             return Some(LivePrimary {
                 pid,
