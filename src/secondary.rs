@@ -7,6 +7,19 @@
 //! The secondary never outlives its primary for long: the primary's death closes the FIFO
 //! (end of file here) and, when the primary started us, the kernel sends SIGTERM
 //! (`PR_SET_PDEATHSIG`, set between fork and exec). It restarts nothing itself.
+//!
+//! Only the primary starts secondaries. One started by hand against a live instance (an
+//! intruder) would read the primary's FIFO, overwrite the secondary's pid in the header
+//! and send a hello in the middle of the rounds: so it refuses to run, before it opens a
+//! FIFO or writes a byte of the header. The test is who our parent is: a secondary the
+//! primary forked has the header's primary pid as its parent (`getppid()`), a fact the
+//! kernel keeps and no other process can fake or learn to repeat. A token handed to the
+//! child (an argument or an environment variable, with its copy in the header) would
+//! prove no more: the header and `/proc/PID/environ` are readable by the same user, and
+//! a token must be created, passed and checked, where the parent is simply there. When
+//! the header names no live primary, the intruder harms nobody and fails further on (no
+//! primary reads its FIFO). The primary, for its part, accepts only the hello of the pid
+//! it forked, so even an older osps that skips this check is never taken as ours.
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -31,10 +44,9 @@ use crate::turn::{Role, Turns, Wait};
 /// Runs `osps secondary`.
 pub fn run(args: &SecondaryArgs) -> Result<Exit> {
     crate::log::set_role("secondary");
-    // Ctrl-C goes to the whole foreground process group: only the primary acts on it.
-    signals::ignore(Signal::SIGINT)?;
-    signals::ignore(Signal::SIGPIPE)?;
-    let sigs = SelfPipe::install(&[Signal::SIGTERM])?;
+    // Ctrl-C, a closed terminal's SIGHUP, a group's SIGALRM or SIGUSR1 reach the whole
+    // process group: only the primary acts on them, and stops us in order.
+    let sigs = SelfPipe::install_policy(signals::SECONDARY)?;
     let paths = Paths::new(
         args.instance.name.clone(),
         default_runtime_dir(args.instance.runtime_dir.as_deref()),
@@ -49,7 +61,8 @@ pub fn run(args: &SecondaryArgs) -> Result<Exit> {
         .wrap_err_with(|| format!("attaching to instance {}", paths.name))?;
     // Started by the primary (fork + exec) when our parent is the primary of the header.
     let ppid = nix::unistd::getppid().as_raw();
-    let parent = (u64::try_from(ppid).ok() == Some(seg.load(Field::PrimaryPid))).then_some(ppid);
+    let primary_pid = seg.load(Field::PrimaryPid);
+    let parent = (u64::try_from(ppid).ok() == Some(primary_pid)).then_some(ppid);
     let index = args.index as usize;
     let workers = seg.workers();
     if index >= workers {
@@ -59,6 +72,13 @@ pub fn run(args: &SecondaryArgs) -> Result<Exit> {
         );
     }
     let f = header::worker_fields(index);
+    if parent.is_none() {
+        let primary = live_pid(primary_pid);
+        let secondary = live_pid(seg.at(f.pid).load(Ordering::Acquire));
+        if let Some(why) = refusal(&paths.name.to_string(), primary, secondary) {
+            bail!("{why}");
+        }
+    }
     let (p2s, s2p) = paths.fifo_files(index);
     let mut from = Reader::open(&dir, &p2s)?;
     let to = Writer::try_open(&dir, &s2p)?.ok_or_else(|| {
@@ -142,6 +162,33 @@ pub fn run(args: &SecondaryArgs) -> Result<Exit> {
         } as u64,
     );
     served.map(|()| Exit::Success)
+}
+
+/// A pid read from the header, if it names a live process. (The value is untrusted: 0,
+/// or one beyond the range of pids, names nobody.)
+fn live_pid(value: u64) -> Option<i32> {
+    i32::try_from(value)
+        .ok()
+        .filter(|&pid| pid > 0 && crate::procfs::alive(pid))
+}
+
+/// Why a secondary that its primary did not start must not run (`None`: the header
+/// names no live primary, so nobody can be disturbed). `primary` and `secondary` are the
+/// header's pids that name live processes.
+fn refusal(name: &str, primary: Option<i32>, secondary: Option<i32>) -> Option<String> {
+    let primary = primary?;
+    Some(match secondary {
+        Some(pid) => format!(
+            "instance {name} already has a live secondary, pid {pid}, started by its primary \
+             (pid {primary}); only `osps primary` starts a secondary: this one exits, and the \
+             instance runs on untouched"
+        ),
+        None => format!(
+            "instance {name} is running (primary pid {primary}) and only its primary starts \
+             its secondary (a restart may be pending): this one exits, and the instance runs \
+             on untouched"
+        ),
+    })
 }
 
 fn set(seg: &Segment, offset: usize, value: u64) {
@@ -312,5 +359,41 @@ impl Link<'_> {
 
     fn index(&self) -> usize {
         self.args.index as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secondary_not_started_by_the_primary_is_refused_while_the_primary_lives() {
+        let live = refusal("demo", Some(100), Some(200)).unwrap_or_default();
+        assert!(
+            live.starts_with("instance demo already has a live secondary, pid 200"),
+            "{live}"
+        );
+        assert!(
+            live.contains("(pid 100)") && live.contains("untouched"),
+            "{live}"
+        );
+        let restarting = refusal("demo", Some(100), None).unwrap_or_default();
+        assert!(restarting.contains("primary pid 100"), "{restarting}");
+        assert!(
+            restarting.contains("restart may be pending"),
+            "{restarting}"
+        );
+        // No live primary: nobody to disturb; the FIFOs' absence of a reader says the rest.
+        assert_eq!(refusal("demo", None, Some(200)), None);
+        assert_eq!(refusal("demo", None, None), None);
+    }
+
+    #[test]
+    fn header_pids_that_name_nobody_are_not_live() {
+        assert_eq!(live_pid(0), None);
+        assert_eq!(live_pid(u64::MAX), None);
+        assert_eq!(live_pid(1 << 40), None);
+        let me = std::process::id();
+        assert_eq!(live_pid(u64::from(me)), i32::try_from(me).ok());
     }
 }

@@ -364,7 +364,9 @@ impl Segment {
     }
 }
 
-/// Reserves the segment's memory; ENOSPC becomes a message about `/dev/shm`.
+/// Reserves the segment's memory; ENOSPC becomes a message about `/dev/shm`, and EFBIG
+/// (past `RLIMIT_FSIZE`, whose SIGXFSZ the primary ignores: see `signals.rs`) one about
+/// the file size limit.
 fn reserve(file: &File, size: u64) -> Result<()> {
     let len = i64::try_from(size).wrap_err("size too large")?;
     loop {
@@ -376,9 +378,29 @@ fn reserve(file: &File, size: u64) -> Result<()> {
                  or choose a smaller --size",
                 crate::units::format_bytes(size)
             ),
+            Err(Errno::EFBIG) => bail!("{}", file_size_limit_message(size, fsize_limit())),
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// The soft `RLIMIT_FSIZE` in bytes (`None`: unlimited or unknown).
+fn fsize_limit() -> Option<u64> {
+    use nix::sys::resource::{RLIM_INFINITY, Resource, getrlimit};
+    getrlimit(Resource::RLIMIT_FSIZE)
+        .ok()
+        .map(|(soft, _)| soft)
+        .filter(|&soft| soft != RLIM_INFINITY)
+}
+
+/// Why a segment of `size` bytes cannot be reserved under the file size limit (the
+/// caller's context names the segment).
+fn file_size_limit_message(size: u64, limit: Option<u64>) -> String {
+    let limit = limit.map_or_else(|| "below that".to_string(), |m| format!("{m} bytes"));
+    format!(
+        "the segment needs {size} bytes but the file size limit (ulimit -f / RLIMIT_FSIZE) \
+         is {limit}; raise it or lower --size"
+    )
 }
 
 /// What `look` found at a segment path, without changing or trusting anything.
@@ -443,4 +465,19 @@ pub fn look(paths: &Paths) -> Result<Option<Look>> {
         bail!("{} shrank while being read", path.display());
     }
     Ok(Some(Look { stat: st, head }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_file_size_limit_message_names_the_limit_and_what_to_do() {
+        assert_eq!(
+            file_size_limit_message(1_048_576, Some(65_536)),
+            "the segment needs 1048576 bytes but the file size limit (ulimit -f / \
+             RLIMIT_FSIZE) is 65536 bytes; raise it or lower --size"
+        );
+        assert!(file_size_limit_message(1, None).contains("is below that;"));
+    }
 }

@@ -1,14 +1,36 @@
 //! Signals, the self-pipe way: a handler may do almost nothing safely, so ours writes
 //! one byte (the signal number) into a non-blocking, close-on-exec pipe. The main loop
-//! `poll`s the read end together with its FIFO, and learns about SIGINT, SIGTERM and
-//! SIGCHLD at the exact point where it can act on them.
+//! `poll`s the read end together with its FIFO, and learns about each signal at the exact
+//! point where it can act on it.
 //!
-//! The pipe object also remembers a stop request: once a drain has seen SIGINT or SIGTERM,
-//! [`SelfPipe::stop_requested`] says so for the rest of the run, so no function has to
-//! carry a "stop" flag back to its caller.
+//! The pipe object also remembers requests: once a drain has seen a stop signal,
+//! [`SelfPipe::stop_requested`] says so for the rest of the run, and a SIGUSR1 stays
+//! noted until [`SelfPipe::take_status_request`] takes it. So a drain anywhere (in a
+//! wait for a child, a backoff pause) loses nothing, and no function has to carry a flag
+//! back to its caller.
 //!
-//! SIGPIPE is ignored, so writing to a FIFO whose reader died returns `EPIPE` instead
-//! of killing us, and a closed stdout (`osps inspect | head`) is an error we can handle.
+//! Every signal whose default action would kill a primary is decided here, in
+//! [`PRIMARY`] (the secondary's choices are in [`SECONDARY`]):
+//!
+//! | signal | primary | secondary | why |
+//! |---|---|---|---|
+//! | SIGINT, SIGTERM | stop in order | SIGINT ignored; SIGTERM waits for the primary's stop | Ctrl-C and `kill` mean "stop" |
+//! | SIGHUP | stop in order (still ignored when inherited ignored: `nohup`) | ignored | the terminal or the SSH session is gone: nobody watches any more |
+//! | SIGALRM | stop in order | ignored | "time is up" (`timeout -s ALRM`); osps arms no alarm, so one that arrives was sent to end it |
+//! | SIGUSR1 | one status line on stderr, runs on | ignored | the `dd` convention |
+//! | SIGUSR2 | ignored | ignored | no meaning assigned: a stray one (a `pkill -USR2` aimed at another program) must not end an instance |
+//! | SIGVTALRM, SIGPROF | ignored, unless a handler is already installed | same | profiling timers: they mean "a timer fired", never "stop"; a profiler loaded before `main` keeps its handler |
+//! | SIGPIPE | ignored | ignored | a write to a FIFO or socket whose reader died returns `EPIPE`, and a closed stdout is an error we handle |
+//! | SIGXFSZ | ignored | ignored | growing a file past `RLIMIT_FSIZE` (`ulimit -f`) fails with `EFBIG`, which we report, instead of a core dump that leaves the instance behind |
+//!
+//! The secondary ignores every signal that a terminal or a process-group `kill` sends
+//! to the whole group, because the primary receives it too and stops the secondary in
+//! order; a secondary whose primary died still ends, by end of file on its FIFO or the
+//! kernel's SIGTERM (`PR_SET_PDEATHSIG`). An ignored disposition (`SIG_IGN`) survives
+//! `exec`, which the secondary relies on between the primary's fork and its own `main`.
+//! SIGQUIT (Ctrl-\\) keeps its default, a core dump for debugging, as its sender asks;
+//! SIGKILL and SIGSTOP cannot be caught. After either death, `osps cleanup` removes what
+//! is left.
 
 use std::cell::Cell;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -17,6 +39,10 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use color_eyre::eyre::{Result, WrapErr};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
+use nix::sys::signal::Signal::{
+    SIGALRM, SIGCHLD, SIGHUP, SIGINT, SIGPIPE, SIGPROF, SIGTERM, SIGUSR1, SIGUSR2, SIGVTALRM,
+    SIGXFSZ,
+};
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 
 static WRITE_FD: AtomicI32 = AtomicI32::new(-1);
@@ -41,6 +67,52 @@ extern "C" fn on_signal(signal: libc::c_int) {
     }
 }
 
+/// What a process does with one signal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Treatment {
+    /// Routed through the self-pipe: the process stops in order (see [`Pending::stop_signal`]).
+    Stop,
+    /// Routed through the self-pipe: the process prints its status and runs on.
+    Status,
+    /// Routed through the self-pipe: a child changed state.
+    Child,
+    /// Ignored (`SIG_IGN`), unless a handler is already installed when we start.
+    Ignore,
+}
+
+/// The primary's policy (the table in the module documentation).
+pub const PRIMARY: &[(Signal, Treatment)] = &[
+    (SIGINT, Treatment::Stop),
+    (SIGTERM, Treatment::Stop),
+    (SIGHUP, Treatment::Stop),
+    (SIGALRM, Treatment::Stop),
+    (SIGUSR1, Treatment::Status),
+    (SIGCHLD, Treatment::Child),
+    (SIGUSR2, Treatment::Ignore),
+    (SIGVTALRM, Treatment::Ignore),
+    (SIGPROF, Treatment::Ignore),
+    (SIGPIPE, Treatment::Ignore),
+    (SIGXFSZ, Treatment::Ignore),
+];
+
+/// The secondary's policy: only SIGTERM is seen (it stops only when its primary is
+/// gone); everything a terminal or a group `kill` sends is left to the primary.
+pub const SECONDARY: &[(Signal, Treatment)] = &[
+    (SIGTERM, Treatment::Stop),
+    (SIGINT, Treatment::Ignore),
+    (SIGHUP, Treatment::Ignore),
+    (SIGALRM, Treatment::Ignore),
+    (SIGUSR1, Treatment::Ignore),
+    (SIGUSR2, Treatment::Ignore),
+    (SIGVTALRM, Treatment::Ignore),
+    (SIGPROF, Treatment::Ignore),
+    (SIGPIPE, Treatment::Ignore),
+    (SIGXFSZ, Treatment::Ignore),
+];
+
+/// The signals that ask for an orderly stop ([`Treatment::Stop`] in [`PRIMARY`]).
+const STOP: [Signal; 4] = [SIGINT, SIGTERM, SIGHUP, SIGALRM];
+
 /// The signals seen since the last [`SelfPipe::drain`]: a set of signal numbers (1..64),
 /// so a new signal needs no new field.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -59,9 +131,10 @@ impl Pending {
         (1..64).contains(&n) && self.0 & (1 << n) != 0
     }
 
-    /// SIGINT or SIGTERM: the user asked us to stop.
-    pub fn stop(&self) -> bool {
-        self.has(Signal::SIGINT) || self.has(Signal::SIGTERM)
+    /// The first stop signal among them (SIGINT, SIGTERM, SIGHUP, SIGALRM, in that
+    /// order): someone asked us to stop.
+    pub fn stop_signal(&self) -> Option<Signal> {
+        STOP.into_iter().find(|&s| self.has(s))
     }
 
     /// SIGCHLD: a child changed state (worth a `waitpid` with `WNOHANG`).
@@ -75,9 +148,11 @@ impl Pending {
 pub struct SelfPipe {
     read: OwnedFd,
     _write: OwnedFd,
-    /// A drain saw SIGINT or SIGTERM. Not an
-    /// atomic: only the thread that drains reads it, the handler never touches it.
-    stop: Cell<bool>,
+    /// The stop signal a drain saw first. Not atomics: only the thread that drains
+    /// reads these, the handler never touches them.
+    stop: Cell<Option<Signal>>,
+    /// A drain saw SIGUSR1 that nobody has answered yet.
+    status: Cell<bool>,
 }
 
 impl Drop for SelfPipe {
@@ -85,6 +160,19 @@ impl Drop for SelfPipe {
         // The handler must never write to a descriptor number that may be reused.
         WRITE_FD.store(-1, Ordering::Relaxed);
     }
+}
+
+/// The disposition `signal` has now, without changing it.
+fn current(signal: Signal) -> Result<libc::sighandler_t> {
+    // SAFETY: sigaction with a null new action only reads the current one into `old`,
+    // a plain C struct for which all-zero is a valid value.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: see above; `old` is a valid, writable sigaction.
+    let rc = unsafe { libc::sigaction(signal as libc::c_int, std::ptr::null(), &mut old) };
+    if rc != 0 {
+        return Err(Errno::last()).wrap_err_with(|| format!("reading the disposition of {signal}"));
+    }
+    Ok(old.sa_sigaction)
 }
 
 impl SelfPipe {
@@ -107,8 +195,27 @@ impl SelfPipe {
         Ok(SelfPipe {
             read,
             _write: write,
-            stop: Cell::new(false),
+            stop: Cell::new(None),
+            status: Cell::new(false),
         })
+    }
+
+    /// Applies a policy ([`PRIMARY`] or [`SECONDARY`]): ignores what it ignores and
+    /// routes the rest into a new self-pipe. Two conventions are kept: a SIGHUP that
+    /// was ignored when we started (`nohup osps primary`) stays ignored, and a signal
+    /// to ignore that already has a handler (a profiler loaded before `main`) keeps it.
+    pub fn install_policy(policy: &[(Signal, Treatment)]) -> Result<SelfPipe> {
+        let mut routed = Vec::new();
+        for &(signal, treatment) in policy {
+            let now = current(signal)?;
+            match treatment {
+                Treatment::Ignore if now == libc::SIG_DFL => ignore(signal)?,
+                Treatment::Ignore => {}
+                Treatment::Stop if signal == SIGHUP && now == libc::SIG_IGN => {}
+                Treatment::Stop | Treatment::Status | Treatment::Child => routed.push(signal),
+            }
+        }
+        SelfPipe::install(&routed)
     }
 
     /// The descriptor to `poll` for readability.
@@ -116,13 +223,23 @@ impl SelfPipe {
         self.read.as_fd()
     }
 
-    /// Whether a stop was asked for (SIGINT or SIGTERM seen by a drain so far).
+    /// Whether a stop was asked for (a stop signal seen by a drain so far).
     pub fn stop_requested(&self) -> bool {
+        self.stop.get().is_some()
+    }
+
+    /// The signal that asked us to stop, if one did.
+    pub fn stop_signal(&self) -> Option<Signal> {
         self.stop.get()
     }
 
-    /// Empties the pipe and says which signals arrived; a SIGINT or SIGTERM among them is
-    /// also remembered (see [`Self::stop_requested`]).
+    /// Whether a SIGUSR1 asked for a status line since the last call (`true` once).
+    pub fn take_status_request(&self) -> bool {
+        self.status.replace(false)
+    }
+
+    /// Empties the pipe and says which signals arrived; a stop signal or SIGUSR1 among
+    /// them is also remembered (see [`Self::stop_requested`], [`Self::take_status_request`]).
     pub fn drain(&self) -> Pending {
         ARRIVED.store(false, Ordering::Relaxed);
         let mut pending = Pending::default();
@@ -137,14 +254,17 @@ impl SelfPipe {
                 }
             }
         }
-        if pending.stop() {
-            self.stop.set(true);
+        if let (None, Some(signal)) = (self.stop.get(), pending.stop_signal()) {
+            self.stop.set(Some(signal));
+        }
+        if pending.has(SIGUSR1) {
+            self.status.set(true);
         }
         pending
     }
 }
 
-/// Ignores `signal` (SIGPIPE in every process; SIGINT in the secondary).
+/// Ignores `signal` (`SIG_IGN`, which also survives `exec`).
 pub fn ignore(signal: Signal) -> Result<()> {
     // SAFETY: SIG_IGN installs no code of ours.
     unsafe { nix::sys::signal::signal(signal, SigHandler::SigIgn) }
@@ -159,13 +279,62 @@ mod tests {
     #[test]
     fn pending_is_a_set_of_signals() {
         let mut p = Pending::default();
-        assert!(!p.stop() && !p.child());
+        assert!(p.stop_signal().is_none() && !p.child());
         p.add(libc::SIGCHLD);
-        assert!(p.child() && !p.stop());
+        assert!(p.child() && p.stop_signal().is_none());
+        p.add(libc::SIGUSR1);
+        assert!(
+            p.stop_signal().is_none(),
+            "SIGUSR1 asks for a status, not a stop"
+        );
         p.add(libc::SIGTERM);
-        assert!(p.stop() && p.has(Signal::SIGTERM) && !p.has(Signal::SIGINT));
+        assert_eq!(p.stop_signal(), Some(Signal::SIGTERM));
+        assert!(p.has(Signal::SIGTERM) && !p.has(Signal::SIGINT));
         p.add(0);
         p.add(200);
         assert!(!p.has(Signal::SIGHUP));
+        p.add(libc::SIGHUP);
+        assert_eq!(
+            p.stop_signal(),
+            Some(Signal::SIGTERM),
+            "the first in STOP order"
+        );
+    }
+
+    #[test]
+    fn every_stop_signal_of_the_primary_is_a_stop_for_pending() {
+        for &(signal, treatment) in PRIMARY {
+            let mut p = Pending::default();
+            p.add(signal as i32);
+            assert_eq!(
+                p.stop_signal().is_some(),
+                treatment == Treatment::Stop,
+                "{signal} is {treatment:?} in PRIMARY"
+            );
+        }
+    }
+
+    #[test]
+    fn every_signal_whose_default_kills_is_decided_for_both_roles() {
+        // Default action "terminate" or "core" (signal(7)), catchable, not SIGBUS/SIGSEGV
+        // and friends (faults of our own, handled elsewhere or fatal by design).
+        let fatal = [
+            SIGHUP, SIGINT, SIGTERM, SIGALRM, SIGUSR1, SIGUSR2, SIGVTALRM, SIGPROF, SIGPIPE,
+            SIGXFSZ,
+        ];
+        for policy in [PRIMARY, SECONDARY] {
+            for s in fatal {
+                assert!(
+                    policy.iter().any(|&(p, _)| p == s),
+                    "{s} has no treatment in a policy"
+                );
+            }
+        }
+        assert!(
+            SECONDARY
+                .iter()
+                .all(|&(s, t)| t == Treatment::Ignore || s == SIGTERM),
+            "the secondary leaves every group signal but SIGTERM to the primary"
+        );
     }
 }

@@ -3,8 +3,9 @@
 //! The primary forks and re-executes its own binary through `/proc/self/exe` (never a
 //! path looked up in `PATH`) as `osps secondary ...`. Between fork and exec, in the child:
 //! - stdin and stdout come from /dev/null (stderr stays shared);
-//! - ignore SIGINT, so the terminal's Ctrl-C (sent to the whole foreground process group)
-//!   cannot kill the secondary before the primary's orderly stop;
+//! - ignore SIGINT, SIGHUP, SIGALRM and SIGUSR1, so the terminal's Ctrl-C or hang-up
+//!   (sent to the whole foreground process group) cannot kill the secondary before the
+//!   primary's orderly stop (see `signals.rs`);
 //! - ask for SIGTERM when the parent dies (`PR_SET_PDEATHSIG`), and check `getppid()`
 //!   for the race where the parent died before that request.
 //!
@@ -202,7 +203,12 @@ pub fn secondary(args: &[String]) -> Result<Child> {
                     last,
                     libc::CLOSE_RANGE_CLOEXEC,
                 );
-                libc::signal(libc::SIGINT, libc::SIG_IGN);
+                // Also SIGHUP, SIGALRM and SIGUSR1, which the primary handles (a handler
+                // does not survive exec, SIG_IGN does): a group's signal in the instant
+                // before the secondary's main sets them (signals.rs) cannot kill it.
+                for signal in [libc::SIGINT, libc::SIGHUP, libc::SIGALRM, libc::SIGUSR1] {
+                    libc::signal(signal, libc::SIG_IGN);
+                }
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) != 0 {
                     libc::_exit(126);
                 }

@@ -69,6 +69,33 @@ fn assert_undisturbed(env: &TestEnv, primary: u32, secondary: u32) {
     assert!(env.shm_path().exists() && env.p2s_path().exists() && env.s2p_path().exists());
 }
 
+/// Holds a live primary stopped (SIGSTOP) until dropped (SIGCONT), so that a test can
+/// look at its missing lock file before the primary's periodic check restores it. A
+/// stopped process is alive, and still holds its locks.
+struct Frozen(u32);
+
+fn freeze(pid: u32) -> Frozen {
+    assert!(kill(pid, libc::SIGSTOP));
+    let deadline = Instant::now() + T;
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, r)| r.trim_start().chars().next());
+        if state == Some('T') {
+            return Frozen(pid);
+        }
+        assert!(Instant::now() < deadline, "{pid} did not stop: {stat}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        kill(self.0, libc::SIGCONT);
+    }
+}
+
 fn private_dir(env: &TestEnv, name: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let dir = env.tmp.path().join(name);
@@ -83,6 +110,7 @@ fn private_dir(env: &TestEnv, name: &str) -> PathBuf {
 fn cleanup_after_rm_of_the_lock_file_skips_the_running_instance() {
     let mut env = TestEnv::new("rmlock-cleanup");
     let (p, s) = start(&mut env);
+    let frozen = freeze(p);
     std::fs::remove_file(env.lock_path()).unwrap();
     let out = cleanup(&env, &env.runtime_dir, &[]);
     assert!(out.status.success(), "{}", stderr_of(&out));
@@ -101,6 +129,7 @@ fn cleanup_after_rm_of_the_lock_file_skips_the_running_instance() {
             .unwrap()
             .contains(&expected)
     );
+    drop(frozen);
     assert_undisturbed(&env, p, s);
     stop(&mut env, p);
     env.assert_no_leftovers();
@@ -110,6 +139,7 @@ fn cleanup_after_rm_of_the_lock_file_skips_the_running_instance() {
 fn a_second_primary_after_rm_of_the_lock_file_refuses_and_the_first_goes_on() {
     let mut env = TestEnv::new("rmlock-second");
     let (p, s) = start(&mut env);
+    let frozen = freeze(p);
     std::fs::remove_file(env.lock_path()).unwrap();
     // Long-running (no --rounds): were it to take over, it would not exit by itself.
     let mut second = env.cmd("primary");
@@ -127,6 +157,7 @@ fn a_second_primary_after_rm_of_the_lock_file_refuses_and_the_first_goes_on() {
         !env.lock_path().exists(),
         "the refused primary left its lock file"
     );
+    drop(frozen);
     assert_undisturbed(&env, p, s);
     stop(&mut env, p);
     env.assert_no_leftovers();
@@ -195,6 +226,7 @@ fn inspect_reports_running_with_warnings_and_heartbeat_ages() {
     }
     assert!(seen["secondaries"][0]["heartbeat_age_ms"].as_u64().unwrap() < 5_000);
 
+    let frozen = freeze(p);
     std::fs::remove_file(env.lock_path()).unwrap();
     let seen = inspect(&env, &env.runtime_dir);
     assert_eq!(seen["status"], "running", "{seen}");
@@ -208,6 +240,7 @@ fn inspect_reports_running_with_warnings_and_heartbeat_ages() {
             .starts_with("lock file missing"),
         "{seen}"
     );
+    drop(frozen);
 
     // From another runtime directory: still running, with the reason.
     let other = private_dir(&env, "other");

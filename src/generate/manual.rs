@@ -429,8 +429,8 @@ fn primary() -> Page {
                (posix_fallocate(3)), so that a full `/dev/shm` is an error at start rather \
                than a SIGBUS later, writes the header, and creates the two FIFOs. It starts \
                the secondary by executing its own binary, `/proc/self/exe`, as \
-               `osps secondary` with the instance's parameters; in the child, SIGINT is \
-               ignored and the kernel is asked to send SIGTERM when the primary dies \
+               `osps secondary` with the instance's parameters; in the child, SIGINT, \
+               SIGHUP, SIGALRM and SIGUSR1 are ignored and the kernel is asked to send SIGTERM when the primary dies \
                (`PR_SET_PDEATHSIG`, prctl(2)). The lock's descriptor and every other \
                descriptor except stdin, stdout and stderr are close-on-exec. The secondary \
                says Hello on the s2p FIFO within `--start-timeout` and gets Ready on p2s; \
@@ -473,6 +473,25 @@ fn primary() -> Page {
                reaped. If the primary itself is killed with SIGKILL, the secondary notices \
                within a second and exits, and the objects stay until osps-cleanup(1) or the \
                next primary of the same name removes them.",
+            ),
+            Sub("Signals"),
+            P(
+                "No catchable signal ends a primary without this orderly stop. SIGHUP (the \
+               terminal closed, the SSH session dropped) and SIGALRM (time is up, as \
+               `timeout -s ALRM` sends; osps arms no alarm) stop the pair in order like \
+               SIGTERM; a SIGHUP ignored when the primary starts, as nohup(1) does, stays \
+               ignored. SIGUSR1 prints one status line on stderr and the instance runs on \
+               (the dd(1) convention), for example `instance NAME: running 12.3 s, 1234 \
+               rounds, 0 failed, secondary pid N, 0 restarts`, or with `--serve` the \
+               requests, clients, queued requests and live secondaries; `-q` silences it. \
+               SIGUSR2 (no meaning is assigned to it), SIGVTALRM and SIGPROF (profiling \
+               timers; a handler a profiler installed before osps started is kept), SIGPIPE \
+               (a write to a closed FIFO or socket returns `EPIPE`) and SIGXFSZ are ignored: \
+               a `--size` beyond the file size limit (`ulimit -f`, `RLIMIT_FSIZE`) is an \
+               error at start naming the limit, with nothing left behind. The secondary \
+               ignores all of these, so a signal to the whole process group reaches the \
+               primary, which stops it in order. SIGQUIT keeps its core dump and SIGKILL \
+               cannot be caught: osps-cleanup(1) removes what they leave.",
             ),
             Sub("Serving clients"),
             P(
@@ -578,8 +597,8 @@ fn primary() -> Page {
                     ),
                     Tag(
                         "`stopped_by`",
-                        "Why the run ended: `rounds` (`--rounds` done), `signal` (SIGINT or \
-                         SIGTERM), `gave-up` (see SUPERVISION) or `error`.",
+                        "Why the run ended: `rounds` (`--rounds` done), `signal` (SIGINT, \
+                         SIGTERM, SIGHUP or SIGALRM), `gave-up` (see SUPERVISION) or `error`.",
                     ),
                     Tag("`elapsed_ms`", "Wall time of the run in milliseconds."),
                     P(
@@ -593,8 +612,8 @@ fn primary() -> Page {
                 ],
             ),
             exit_status(ExitTexts {
-                success: "The run ended in order (`--rounds` done, or SIGINT or SIGTERM) and \
-                          every reply was correct.",
+                success: "The run ended in order (`--rounds` done, or SIGINT, SIGTERM, SIGHUP \
+                          or SIGALRM) and every reply was correct.",
                 failure: "A runtime failure: the name belongs to a running instance, an \
                           object at one of the paths is not ours, the runtime directory is \
                           unsafe, `/dev/shm` is full, a system call failed, or the secondary \
@@ -752,9 +771,13 @@ fn secondary() -> Page {
                leaving the objects to osps-cleanup(1).",
             ),
             P(
-                "Started by hand, to debug, it needs a primary of the same name (and \
-               `--runtime-dir`) waiting for its secondary; otherwise it exits with status 1 \
-               and says what is missing.",
+                "Only the primary starts a secondary. One started by hand against a live \
+               instance exits with status 1 before it opens a FIFO or writes to the segment \
+               (\"instance NAME already has a live secondary, pid N ...\"), and the instance \
+               runs on untouched: a secondary runs only as the child of the primary whose \
+               pid is in the header. Without a live primary it exits with status 1 and \
+               says what is missing. It also ignores SIGHUP, SIGALRM, SIGUSR1, SIGUSR2, \
+               SIGVTALRM, SIGPROF, SIGPIPE and SIGXFSZ (see Signals in osps-primary(1)).",
             ),
             P(DURATIONS),
         ],

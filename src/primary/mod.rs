@@ -20,7 +20,6 @@ mod summary;
 mod worker;
 
 use color_eyre::eyre::{Result, WrapErr};
-use nix::sys::signal::Signal;
 
 use crate::cli::PrimaryArgs;
 use crate::exit::{Exit, coded};
@@ -50,8 +49,9 @@ pub fn run(args: &PrimaryArgs) -> Result<Exit> {
         serve::check_tcp(args)?;
         serve::check_slots(args)?;
     }
-    signals::ignore(Signal::SIGPIPE)?;
-    let sigs = SelfPipe::install(&[Signal::SIGINT, Signal::SIGTERM, Signal::SIGCHLD])?;
+    // Before anything is created: from here on no signal ends us without the orderly
+    // stop (see signals.rs for each one's treatment).
+    let sigs = SelfPipe::install_policy(signals::PRIMARY)?;
     let paths = Paths::new(
         args.instance.name.clone(),
         default_runtime_dir(args.instance.runtime_dir.as_deref()),

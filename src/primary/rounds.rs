@@ -9,7 +9,7 @@ use std::time::Instant;
 use color_eyre::eyre::{Result, bail};
 
 use super::summary::Summary;
-use super::worker::{Ctx, Supervisor, Trouble};
+use super::worker::{self, Ctx, Supervisor, Trouble};
 use crate::exit::{Exit, coded};
 use crate::fifo::{Event, Sent};
 use crate::frame::Kind;
@@ -128,6 +128,7 @@ impl<'a> Run<'a> {
             }
             if signals::arrived() {
                 self.ctx.sigs.drain();
+                self.sup.answer_status(&self.ctx);
             }
             self.notify.ping_if_due();
             // One round, retried once on a fresh secondary if the secondary dies in it.
@@ -202,17 +203,24 @@ impl<'a> Run<'a> {
             if left.is_zero() {
                 return self.stop_requested();
             }
-            let ms = left.as_millis().clamp(1, 1000) as u16;
+            let ms = left.as_millis().clamp(1, worker::CHECK_EVERY.as_millis()) as u16;
             let mut fds = [nix::poll::PollFd::new(
                 self.ctx.sigs.fd(),
                 nix::poll::PollFlags::POLLIN,
             )];
             let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms));
             self.ctx.sigs.drain();
+            self.sup.tick(&self.ctx);
             if self.stop_requested() {
                 return true;
             }
         }
+    }
+
+    /// A hello on our FIFO from a process we did not start: never taken as ours.
+    fn stray_hello(&self, from: u32) {
+        let w = self.sup.worker(0);
+        worker::stray_hello(from, w.pid().unwrap_or(0), w.reply_fifo());
     }
 
     /// Reaps the secondary after `trouble` (killing it first if it may still run).
@@ -240,16 +248,22 @@ impl<'a> Run<'a> {
         ));
         let during = "between rounds";
         loop {
-            // Wake early when a systemd watchdog ping falls due before the next round.
+            // Wake early when a systemd watchdog ping or the periodic check falls due
+            // before the next round.
             let wake_at = match self.notify.next_ping_in() {
                 Some(ping) => deadline.min(Instant::now() + ping),
                 None => deadline,
             };
+            let wake_at = self.sup.next_deadline().map_or(wake_at, |t| wake_at.min(t));
             let wake = Some(self.ctx.sigs.fd());
             match self.sup.worker_mut(0).next_event(wake_at, wake)? {
-                Event::TimedOut if Instant::now() < deadline => self.notify.ping_if_due(),
+                Event::TimedOut if Instant::now() < deadline => {
+                    self.notify.ping_if_due();
+                    self.sup.tick(&self.ctx);
+                }
                 Event::TimedOut => {
                     self.ctx.inst.seg.check_intact()?;
+                    self.sup.tick(&self.ctx);
                     return Ok(Idle::Tick);
                 }
                 Event::Woken => {
@@ -266,6 +280,7 @@ impl<'a> Run<'a> {
                 }
                 // A doorbell for a round already done (adaptive mode rings when unsure).
                 Event::Frame(f) if f.kind == Kind::Reply && f.seq <= self.seq => {}
+                Event::Frame(f) if f.kind == Kind::Hello => self.stray_hello(f.arg),
                 Event::Frame(f) => bail!(
                     "unexpected {:?} frame (round {}) from the secondary between rounds on {}",
                     f.kind,
@@ -304,6 +319,10 @@ impl<'a> Run<'a> {
                 }
                 Wait::Eof => Trouble::ClosedFifo,
                 Wait::TimedOut => Trouble::Hung,
+                Wait::Other(f) if f.kind == Kind::Hello => {
+                    self.stray_hello(f.arg);
+                    continue;
+                }
                 Wait::Other(f) => bail!(
                     "unexpected {:?} frame from the secondary during round {seq} on {}",
                     f.kind,
@@ -319,6 +338,7 @@ impl<'a> Run<'a> {
         if t1.saturating_sub(self.last_check_ns) > INTACT_CHECK_NS || !ok {
             seg.check_intact()?;
             self.last_check_ns = t1;
+            self.sup.tick(&self.ctx);
         }
         if ok {
             self.hist.record(t1.saturating_sub(t0));

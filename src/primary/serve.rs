@@ -250,6 +250,7 @@ impl Server<'_> {
                 self.handle(ready)?;
             }
             self.check_deadlines()?;
+            self.sup.tick(&self.ctx);
             self.clients.retain(|_, c| !c.finished());
         }
         self.shut_down();

@@ -22,7 +22,7 @@ use super::summary::Death;
 use crate::cli::PrimaryArgs;
 use crate::fifo::{Event, Reader, Sent, Writer};
 use crate::frame::{Frame, Kind};
-use crate::header::{self, State, WorkerFields};
+use crate::header::{self, Field, State, WorkerFields};
 use crate::instance::Instance;
 use crate::signals::SelfPipe;
 use crate::spawn::{self, Child};
@@ -32,6 +32,11 @@ use crate::turn::{Role, Turns, Wait};
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// The window in which --max-restarts counts restarts.
 const RESTART_WINDOW: Duration = Duration::from_secs(60);
+/// The longest time between two periodic checks ([`Supervisor::tick`]): a removed lock
+/// file is back within it, and within the promised second even when a loaded machine
+/// delays the check a little. Each check wakes an idle primary (a poll timeout and two
+/// `stat`s, a fraction of a millisecond of CPU), so it is not much shorter than that.
+pub const CHECK_EVERY: Duration = Duration::from_millis(800);
 
 /// What every worker of one primary shares.
 pub struct Ctx<'a> {
@@ -364,6 +369,12 @@ impl Worker {
                 crate::trace!("hello_received", fifo = s.from.path(), pid = fr.arg);
                 ready(ctx, self.index, s).map(|to| to.map(Some).ok_or(Trouble::ClosedFifo))
             }
+            // A hello that is not from the process we forked: a secondary started by hand
+            // (an old osps, or one that skipped its own check). It is never taken as ours.
+            Ok(Event::Frame(fr)) if fr.kind == Kind::Hello => {
+                stray_hello(fr.arg, s.pid, s.from.path().display());
+                Ok(Ok(None))
+            }
             Ok(Event::Frame(fr)) => Err(eyre!(
                 "unexpected {:?} frame (pid {}) on {} before the hello of our secondary pid \
                  {}: another process writes to our FIFO",
@@ -654,12 +665,19 @@ pub struct Woken {
 #[derive(Debug)]
 pub struct Supervisor {
     workers: Vec<Worker>,
+    /// When supervision began, for the status line.
+    started: Instant,
+    /// When [`Self::tick`] next checks what no descriptor announces.
+    next_check: Instant,
 }
 
 impl Supervisor {
     pub fn new(count: usize, args: &PrimaryArgs) -> Supervisor {
+        let now = Instant::now();
         Supervisor {
             workers: (0..count).map(|i| Worker::new(i, args)).collect(),
+            started: now,
+            next_check: now + CHECK_EVERY,
         }
     }
 
@@ -681,7 +699,9 @@ impl Supervisor {
     /// [`Worker::died`], since it knows what they were doing.
     pub fn on_wake(&mut self, ctx: &Ctx<'_>) -> Result<Woken> {
         let mut woken = Woken::default();
-        if ctx.sigs.drain().child() {
+        let child = ctx.sigs.drain().child();
+        self.answer_status(ctx);
+        if child {
             for w in &mut self.workers {
                 let (live, death) = w.exited(ctx)?;
                 if live {
@@ -693,6 +713,71 @@ impl Supervisor {
             }
         }
         Ok(woken)
+    }
+
+    /// Prints the status line if a SIGUSR1 asked for it (the `dd` convention). Any drain
+    /// of the self-pipe notes the request, so the modes call this wherever they drain.
+    pub fn answer_status(&self, ctx: &Ctx<'_>) {
+        if ctx.sigs.take_status_request() {
+            crate::info!("{}", self.status_line(ctx));
+        }
+    }
+
+    /// One line saying how the instance is doing, from the counters the modes publish
+    /// in the header and the supervisor's own record of its secondaries.
+    pub fn status_line(&self, ctx: &Ctx<'_>) -> String {
+        let seg = &ctx.inst.seg;
+        let secs = self.started.elapsed().as_secs_f64();
+        let restarts = self.restarts();
+        let name = &ctx.inst.paths.name;
+        if ctx.args.serve {
+            let pids: Vec<String> = self
+                .workers
+                .iter()
+                .filter_map(|w| w.pid().map(|p| p.to_string()))
+                .collect();
+            format!(
+                "instance {name}: serving {secs:.1} s, {} requests, {} clients, {} queued, \
+                 {} of {} secondaries live{}, {restarts} restarts",
+                seg.load(Field::Requests),
+                seg.load(Field::Clients),
+                seg.load(Field::Queued),
+                pids.len(),
+                self.workers.len(),
+                if pids.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (pids {})", pids.join(" "))
+                }
+            )
+        } else {
+            let secondary = match self.workers.first().map(|w| (w.pid(), w.given_up())) {
+                Some((Some(pid), _)) => format!("secondary pid {pid}"),
+                Some((None, true)) => "no secondary (restart budget spent)".to_string(),
+                _ => "secondary restarting".to_string(),
+            };
+            format!(
+                "instance {name}: running {secs:.1} s, {} rounds, {} failed, {secondary}, \
+                 {restarts} restarts",
+                seg.load(Field::RoundsCompleted),
+                seg.load(Field::RoundsFailed),
+            )
+        }
+    }
+
+    /// The periodic check, at most [`CHECK_EVERY`] apart: what no descriptor announces,
+    /// a status request drained elsewhere and the lock file's path (removed or replaced
+    /// under us: `Instance::defend_lock` restores it or reports the conflict, warning once
+    /// per episode). Cheap when not due; the modes call it from their loops (the serving
+    /// loop wakes for it through [`Self::next_deadline`]).
+    pub fn tick(&mut self, ctx: &Ctx<'_>) {
+        self.answer_status(ctx);
+        let now = Instant::now();
+        if now < self.next_check {
+            return;
+        }
+        self.next_check = now + CHECK_EVERY;
+        ctx.inst.defend_lock();
     }
 
     /// Every secondary's budget is spent.
@@ -723,9 +808,14 @@ impl Supervisor {
             .join("; ")
     }
 
-    /// The next moment a worker needs attention (a restart or a handshake deadline).
+    /// The next moment a worker needs attention (a restart or a handshake deadline), or
+    /// the periodic check falls due ([`Self::tick`], which moves it on).
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.workers.iter().filter_map(Worker::next_deadline).min()
+        self.workers
+            .iter()
+            .filter_map(Worker::next_deadline)
+            .chain([self.next_check])
+            .min()
     }
 
     /// The orderly stop of every secondary: Stop frame, ack, exit, reap (killed after
@@ -733,6 +823,9 @@ impl Supervisor {
     /// killed and reaped. None is left running or unreaped. The first failure is
     /// returned (after every secondary was stopped), later ones are logged.
     pub fn stop_all(&mut self, ctx: &Ctx<'_>) -> Result<()> {
+        if let Some(signal) = ctx.sigs.stop_signal() {
+            crate::debug!("{signal}: stopping in order");
+        }
         let mut first_error = None;
         for w in &mut self.workers {
             if let Err(e) = w.stop(ctx.sigs, ctx.args.timeout) {
@@ -753,6 +846,14 @@ impl Supervisor {
             w.abort();
         }
     }
+}
+
+/// Warns about a hello from `from`, which is not the secondary we started (`ours`).
+pub fn stray_hello(from: u32, ours: u32, fifo: impl std::fmt::Display) {
+    crate::warn!(
+        "ignored a hello from pid {from} on {fifo}: not the secondary this primary started \
+         (pid {ours}); a secondary is started only by `osps primary`"
+    );
 }
 
 /// After the hello: open p2s (its read end is open now) and send Ready with the base

@@ -1,0 +1,129 @@
+//! A live primary defends its lock file, in both modes: removed (a user's `rm`, an
+//! age-based cleaner), it is back within a check period, locked and naming the primary;
+//! replaced by another file, the primary runs on and leaves that file alone. Each episode
+//! is reported once on stderr, never once per check.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Logged, TestEnv, field, kill, stderr_of, stdout_of};
+
+/// Generous: the suite runs in parallel on a loaded two-core machine.
+const T: Duration = Duration::from_secs(60);
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            stdout_of(out),
+            stderr_of(out)
+        )
+    })
+}
+
+fn primary(env: &mut TestEnv, args: &[&str]) -> Logged {
+    let mut cmd = env.cmd("primary");
+    cmd.args(args).arg("--json");
+    let p = env.start_logged(cmd);
+    if args.contains(&"--serve") {
+        env.wait_serving(T);
+    } else {
+        env.wait_secondary(T);
+        env.wait_rounds(2, T);
+    }
+    p
+}
+
+/// Waits until the lock file is back, naming the primary; returns how long it took.
+fn wait_restored(env: &TestEnv, pid: u32) -> Duration {
+    let started = Instant::now();
+    loop {
+        if let Ok(text) = std::fs::read_to_string(env.lock_path()) {
+            if text.trim() == pid.to_string() {
+                return started.elapsed();
+            }
+        }
+        assert!(started.elapsed() < T, "the lock file was not restored");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Removes the lock file twice (two episodes) and checks each restore is reported once.
+fn remove_twice_and_stop(mut env: TestEnv, p: Logged, serve: bool) {
+    let restored = format!(
+        "the lock file {} was removed while instance {} runs; restored it",
+        env.lock_path().display(),
+        env.name
+    );
+    for episode in 1..=2 {
+        std::fs::remove_file(env.lock_path()).unwrap();
+        let took = wait_restored(&env, p.pid);
+        eprintln!("episode {episode}: restored after {took:?}");
+        // A few more check periods: the warning is not repeated while all is well.
+        std::thread::sleep(Duration::from_millis(1500));
+        let err = env.stderr_so_far(&p);
+        assert_eq!(err.matches(&restored).count(), episode, "{err}");
+    }
+    if !serve {
+        let after = env.header_field(field::ROUNDS_COMPLETED).unwrap();
+        env.wait_rounds(after + 3, T);
+    }
+    assert!(kill(p.pid, libc::SIGTERM));
+    let out = env.finish_logged(&p, T);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(json(&out)["restarts"], 0);
+    env.assert_no_leftovers();
+    drop(env);
+}
+
+#[test]
+fn a_removed_lock_file_is_restored_between_heartbeat_rounds() {
+    let mut env = TestEnv::new("defidle");
+    // An interval longer than the check period: the idle wait wakes for the check.
+    let p = primary(&mut env, &["--interval", "3s"]);
+    remove_twice_and_stop(env, p, false);
+}
+
+#[test]
+fn a_removed_lock_file_is_restored_while_rounds_run_flat_out() {
+    let mut env = TestEnv::new("defbusy");
+    let p = primary(&mut env, &["--rounds", "100000000"]);
+    remove_twice_and_stop(env, p, false);
+}
+
+#[test]
+fn a_removed_lock_file_is_restored_while_serving() {
+    let mut env = TestEnv::new("defserve");
+    let p = primary(&mut env, &["--serve", "--secondaries", "2"]);
+    remove_twice_and_stop(env, p, true);
+}
+
+#[test]
+fn a_replaced_lock_file_is_reported_once_and_left_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut env = TestEnv::new("defother");
+    let p = primary(&mut env, &["--interval", "20ms"]);
+    let other = env.runtime_dir.join("other");
+    std::fs::write(&other, "other\n").unwrap();
+    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::rename(&other, env.lock_path()).unwrap();
+    let conflict = format!("cannot restore the lock file of instance {}", env.name);
+    let deadline = Instant::now() + T;
+    while !env.stderr_so_far(&p).contains(&conflict) {
+        assert!(Instant::now() < deadline, "{}", env.stderr_so_far(&p));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(env.stderr_so_far(&p).matches(&conflict).count(), 1);
+    assert_eq!(std::fs::read_to_string(env.lock_path()).unwrap(), "other\n");
+    let after = env.header_field(field::ROUNDS_COMPLETED).unwrap();
+    env.wait_rounds(after + 3, T);
+    assert!(kill(p.pid, libc::SIGTERM));
+    let out = env.finish_logged(&p, T);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(std::fs::read_to_string(env.lock_path()).unwrap(), "other\n");
+    std::fs::remove_file(env.lock_path()).unwrap();
+    env.assert_no_leftovers();
+}
