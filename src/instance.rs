@@ -42,9 +42,7 @@ pub struct Instance {
     /// In cells: the primary's loops share the instance (`&Instance`) and defend the lock.
     lock: RefCell<Option<InstanceLock>>,
     /// What the last [`Instance::defend_lock`] found, to warn once per change, and when.
-    #[allow(dead_code)]
     defence: RefCell<Defence>,
-    #[allow(dead_code)]
     defended_at: Cell<Option<Instant>>,
     /// Keeps age-based cleaners out of the runtime directory while we live.
     _aging: Option<AgingGuard>,
@@ -116,8 +114,6 @@ impl Instance {
     /// The primary calls this from its loops as often as it likes: the check itself runs
     /// at most every [`DEFEND_PERIOD`] (a few syscalls), and in between the last finding
     /// is returned. So a removed lock file is back within that period plus one loop turn.
-    // Called from the primary's wait loops once they land (issue 13's src/primary/).
-    #[allow(dead_code)]
     pub fn defend_lock(&self) -> Defence {
         if self
             .defended_at
@@ -131,7 +127,6 @@ impl Instance {
     }
 
     /// [`Instance::defend_lock`] without the rate limit.
-    #[allow(dead_code)]
     fn defend_lock_now(&self) -> Defence {
         let mut held = self.lock.borrow_mut();
         let Some(lock) = held.as_mut() else {
