@@ -49,13 +49,25 @@ static WRITE_FD: AtomicI32 = AtomicI32::new(-1);
 /// Set by the handler: lets a busy loop notice a signal with one load, no syscall.
 static ARRIVED: AtomicBool = AtomicBool::new(false);
 
+/// Set by the handler when a stop signal arrives, and never cleared: a stop is final.
+static STOP_ARRIVED: AtomicBool = AtomicBool::new(false);
+
 /// Whether a signal arrived since the last [`SelfPipe::drain`] (one atomic load).
 pub fn arrived() -> bool {
     ARRIVED.load(Ordering::Relaxed)
 }
 
+/// Whether a stop signal ever arrived: for a wait that cannot poll the self-pipe (the
+/// `--hold-zombie` pause) but must not outlast a request to stop.
+pub fn stop_arrived() -> bool {
+    STOP_ARRIVED.load(Ordering::Relaxed)
+}
+
 extern "C" fn on_signal(signal: libc::c_int) {
     ARRIVED.store(true, Ordering::Relaxed);
+    if STOP.iter().any(|&s| s as libc::c_int == signal) {
+        STOP_ARRIVED.store(true, Ordering::Relaxed);
+    }
     let fd = WRITE_FD.load(Ordering::Relaxed);
     if fd >= 0 {
         let byte = signal as u8;

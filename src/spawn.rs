@@ -133,7 +133,15 @@ impl Child {
                 state = format_args!("{}", state()),
                 hold_ms = hold.as_millis() as u64
             );
-            std::thread::sleep(hold);
+            // In slices, so that a request to stop (SIGINT, SIGTERM...) ends the hold at once.
+            let until = std::time::Instant::now() + hold;
+            while !crate::signals::stop_arrived() {
+                let left = until.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                std::thread::sleep(left.min(std::time::Duration::from_millis(10)));
+            }
         }
         Ok(true)
     }
