@@ -113,6 +113,7 @@ fn plan(runtime_dir: &std::path::Path, name: Option<&InstanceName>) -> Result<Pl
         .map(|i| (i.paths.name.clone(), i))
         .collect();
     // A half-made lock file (`.NAME.lock.PID`) alone makes no instance in the survey.
+    let named = name.is_some();
     let names: Vec<InstanceName> = match name {
         Some(name) => vec![name.clone()],
         None => discover::discover(plan.dir.as_ref())?.into_iter().collect(),
@@ -120,6 +121,22 @@ fn plan(runtime_dir: &std::path::Path, name: Option<&InstanceName>) -> Result<Pl
     for name in names {
         let paths = Paths::new(name, plan.runtime_dir.clone());
         if !has_objects(plan.dir.as_ref(), &paths) {
+            continue;
+        }
+        // Segments are per user, runtime directories are not: a segment with nothing of
+        // its instance here may belong to an instance whose lock file and FIFOs are in
+        // another runtime directory. Removing it would leave those orphaned, so only a
+        // cleanup that names the instance removes it.
+        if !named && !in_runtime_dir(plan.dir.as_ref(), &paths) {
+            let reason = format!(
+                "only its segment {} is here, nothing in {}: its other objects may be in \
+                 another runtime directory; `osps cleanup --name {}` (with that \
+                 --runtime-dir) removes it",
+                paths.shm_path().display(),
+                plan.runtime_dir.display(),
+                paths.name
+            );
+            plan.steps.push((paths, Outcome::skipped(reason)));
             continue;
         }
         let outcome = decide(
@@ -186,7 +203,17 @@ fn execute(dir: &mut Option<RuntimeDir>, runtime_dir: &std::path::Path, paths: &
 
 /// Whether any object of the instance exists (a name with none is not touched at all).
 fn has_objects(dir: Option<&RuntimeDir>, paths: &Paths) -> bool {
-    let in_dir = dir.is_some_and(|dir| {
+    in_runtime_dir(dir, paths) || segment_exists(paths)
+}
+
+fn segment_exists(paths: &Paths) -> bool {
+    !matches!(nix::sys::stat::lstat(&paths.shm_path()), Err(Errno::ENOENT))
+}
+
+/// Whether any object of the instance (or a half-made lock file) is in this runtime
+/// directory.
+fn in_runtime_dir(dir: Option<&RuntimeDir>, paths: &Paths) -> bool {
+    dir.is_some_and(|dir| {
         std::iter::once(paths.lock_file())
             .chain(
                 claim::runtime_files(paths)
@@ -195,8 +222,7 @@ fn has_objects(dir: Option<&RuntimeDir>, paths: &Paths) -> bool {
             )
             .any(|file| !matches!(dir.stat(&file), Ok(None)))
             || !InstanceLock::stale_temps(dir, paths).is_empty()
-    });
-    in_dir || !matches!(nix::sys::stat::lstat(&paths.shm_path()), Err(Errno::ENOENT))
+    })
 }
 
 fn listed(removed: Vec<PathBuf>) -> Outcome {

@@ -524,3 +524,45 @@ fn removing_the_lock_file_at_random_moments_never_harms_the_live_instance() {
     }
     eprintln!("{runs} runs in {:?}", started.elapsed());
 }
+
+#[test]
+fn cleanup_without_a_name_leaves_a_segment_whose_other_objects_are_elsewhere() {
+    let mut env = TestEnv::new("elsewhere");
+    let primary = env.start_primary(&["--interval", "50ms"]);
+    let secondary = env.wait_secondary(T);
+    assert!(kill(primary, libc::SIGKILL));
+    let _ = output_within(env.take_child(primary), T);
+    assert!(wait_gone(secondary, Duration::from_secs(5)));
+    // A dead instance whose lock file and FIFOs are in the test's runtime directory, seen
+    // from another (empty, private) runtime directory: its segment is all that shows.
+    let other = env.tmp.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::set_permissions(&other, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    for extra in [&["--dry-run", "--json"][..], &["--json"][..]] {
+        let mut cmd = env.cmd("cleanup");
+        cmd.env("OSPS_RUNTIME_DIR", &other).args(extra);
+        let out = run(cmd, T);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+        let report = parse_json(&out.stdout);
+        let skipped = report["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == env.name.as_str())
+            .unwrap_or_else(|| panic!("{extra:?}: {report}"));
+        assert!(
+            skipped["reason"]
+                .as_str()
+                .unwrap()
+                .contains("another runtime directory"),
+            "{skipped}"
+        );
+        assert!(env.shm_path().exists(), "{extra:?} removed the segment");
+        assert!(env.lock_path().exists());
+    }
+    // Named, in its own runtime directory, it goes as a whole.
+    let mut cmd = env.cmd("cleanup");
+    cmd.args(["--name", &env.name]);
+    assert!(run(cmd, T).status.success());
+    env.assert_no_leftovers();
+}
