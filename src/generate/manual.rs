@@ -1048,7 +1048,10 @@ fn cleanup() -> Page {
                that still runs (SIGTERM, then SIGKILL after a grace period), and removes the \
                FIFOs, the segment and finally the lock file, each only if its path still \
                names the object surveyed. Every partial state is handled: a segment without \
-               FIFOs, FIFOs without a segment, a lock file alone.",
+               FIFOs, FIFOs without a segment, a lock file alone. Segments are per user \
+               but runtime directories are not, so a segment with nothing of its instance \
+               in RUNDIR may belong to an instance kept in another runtime directory: \
+               without `--name` it is skipped with that reason; `--name NAME` removes it.",
             ),
             P(
                 "It is idempotent: a second run finds nothing to do. Two cleanups running at \
