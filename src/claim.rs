@@ -20,14 +20,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{Result, WrapErr, bail};
-use nix::sys::signal::{Signal, kill};
+use nix::sys::signal::Signal;
 use nix::sys::stat::FileStat;
-use nix::unistd::Pid;
 
 use crate::header;
 use crate::lockfile::{Existing, InstanceLock};
 use crate::names::Paths;
 use crate::owned::{self, Kind};
+use crate::pidfd::{self, Process};
 use crate::procfs;
 use crate::rundir::{RuntimeDir, Unlinked};
 use crate::segment;
@@ -442,18 +442,27 @@ pub fn stop_holders(objects: &[PathBuf]) -> Result<Vec<i32>> {
             procfs::cmdline(pid).join(" ")
         );
     }
+    // A handle on each, then the check that it still holds our objects: from then on a
+    // signal reaches that very process, never one that reused its pid.
+    let mut orphans = Vec::new();
     for &pid in &pids {
-        crate::warn!("stopping orphaned process {pid} that still holds the instance's FIFOs");
-        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
-    }
-    let deadline = Instant::now() + Duration::from_secs(1);
-    while pids.iter().any(|&p| procfs::alive(p)) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    for &pid in &pids {
-        if procfs::alive(pid) {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        if let Some(p) = Process::open(pid)? {
+            if procfs::holders(&ids).iter().flatten().any(|h| h.pid == pid) {
+                orphans.push(p);
+            }
         }
     }
-    Ok(pids)
+    for p in &orphans {
+        crate::warn!(
+            "stopping orphaned process {} that still holds the instance's FIFOs",
+            p.pid()
+        );
+        p.signal(Signal::SIGTERM)?;
+    }
+    if !pidfd::all_exited_within(&orphans, Duration::from_secs(1)) {
+        for p in &orphans {
+            p.signal(Signal::SIGKILL)?;
+        }
+    }
+    Ok(orphans.iter().map(Process::pid).collect())
 }

@@ -22,6 +22,7 @@ mod notify;
 mod output;
 mod owned;
 mod payload;
+mod pidfd;
 mod primary;
 mod procfs;
 mod protocol;

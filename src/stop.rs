@@ -13,18 +13,16 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{Result, WrapErr, bail, eyre};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 
 use crate::claim::{self, Owner};
 use crate::cli::StopArgs;
 use crate::discover::{self, Instance, Status, Survey};
 use crate::exit::{self, Exit};
 use crate::names::{self, InstanceName};
+use crate::pidfd::{self, Process};
 use crate::procfs;
 
-/// How often the state of a stopping primary is looked at.
-const POLL: Duration = Duration::from_millis(10);
 /// How long a SIGKILLed process may take to disappear.
 const KILL_WAIT: Duration = Duration::from_secs(2);
 
@@ -172,29 +170,32 @@ fn live_secondaries(instance: &Instance) -> Vec<i32> {
     pids
 }
 
-/// Waits until none of `pids` is alive (a zombie counts as gone); false on timeout.
-fn wait_gone(pids: &[i32], timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if !pids.iter().any(|&p| procfs::alive(p)) {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(POLL);
-    }
-}
-
 /// Stops one running instance; `Err` names what went wrong and what to do.
 fn stop_one(survey: &Survey, instance: &Instance, args: &StopArgs, all: bool) -> Result<()> {
     let name = &instance.name;
     let started = Instant::now();
     let primary = live_primary(instance, all)?;
-    let secondaries = live_secondaries(instance);
-    kill(Pid::from_raw(primary), Signal::SIGTERM)
+    // Handles first, then the check that each pid is still what the survey saw: from then
+    // on a signal can only reach that very process, whatever pids get reused meanwhile.
+    let Some(handle) = Process::open(primary)? else {
+        crate::info!("instance {name}: primary {primary} exited before it was signalled");
+        return Ok(());
+    };
+    if procfs::subcommand(primary).as_deref() != Some("primary") {
+        bail!("process {primary} is no longer the primary of instance {name}; not signalled");
+    }
+    let mut secondaries = Vec::new();
+    for pid in live_secondaries(instance) {
+        if let Some(p) = Process::open(pid)? {
+            if procfs::subcommand(pid).as_deref() == Some("secondary") {
+                secondaries.push(p);
+            }
+        }
+    }
+    handle
+        .signal(Signal::SIGTERM)
         .wrap_err_with(|| format!("sending SIGTERM to primary {primary} of instance {name}"))?;
-    if wait_gone(&[primary], args.timeout) {
+    if handle.exited_within(args.timeout) {
         let left = discover::examine(survey.dir.as_ref(), &instance.paths);
         if let Some(left) = left {
             let what = crate::view::status_word(left.status);
@@ -233,14 +234,16 @@ fn stop_one(survey: &Survey, instance: &Instance, args: &StopArgs, all: bool) ->
         args.timeout.as_millis()
     );
     // The primary first, so that it cannot restart the secondaries we kill next.
-    let _ = kill(Pid::from_raw(primary), Signal::SIGKILL);
-    if !wait_gone(&[primary], KILL_WAIT) {
+    handle.signal(Signal::SIGKILL)?;
+    if !handle.exited_within(KILL_WAIT) {
         bail!("primary {primary} of instance {name} survived SIGKILL for {KILL_WAIT:?}");
     }
-    for &pid in &secondaries {
-        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    for p in &secondaries {
+        p.signal(Signal::SIGKILL)?;
     }
-    if !wait_gone(&secondaries, KILL_WAIT) {
+    let gone = pidfd::all_exited_within(&secondaries, KILL_WAIT);
+    let secondaries: Vec<i32> = secondaries.iter().map(Process::pid).collect();
+    if !gone {
         bail!("secondaries {secondaries:?} of instance {name} survived SIGKILL for {KILL_WAIT:?}");
     }
     remove(survey, instance)?;
