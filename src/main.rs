@@ -6,6 +6,9 @@ mod cleanup;
 mod cli;
 mod client;
 mod exit;
+// Used by the serving event loop (issue 11); wired in with the move to src/primary/.
+#[allow(dead_code)]
+mod fdlimit;
 mod fifo;
 mod frame;
 mod generate;
@@ -18,6 +21,8 @@ mod names;
 mod notify;
 mod owned;
 mod payload;
+#[allow(dead_code)]
+mod poller;
 mod primary;
 mod procfs;
 mod protocol;
