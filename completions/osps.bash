@@ -59,12 +59,16 @@ _osps() {
 
     case "${cmd}" in
         osps)
-            opts="-v -q -h -V --verbose --quiet --help --version primary secondary inspect cleanup client help"
+            opts="-v -q -h -V --verbose --quiet --color --help --version primary secondary inspect cleanup client help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -73,7 +77,7 @@ _osps() {
             return 0
             ;;
         osps__subcmd__cleanup)
-            opts="-n -v -q -h -V --runtime-dir --dry-run --json --name --verbose --quiet --help --version"
+            opts="-n -v -q -h -V --runtime-dir --dry-run --json --name --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -91,6 +95,10 @@ _osps() {
                     COMPREPLY=($(compgen -W "$(_osps_instance_names)" -- "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -99,7 +107,7 @@ _osps() {
             return 0
             ;;
         osps__subcmd__client)
-            opts="-n -v -q -h -V --runtime-dir --socket --tcp --timeout --name --verbose --quiet --help --version"
+            opts="-n -v -q -h -V --runtime-dir --socket --tcp --timeout --name --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -127,6 +135,10 @@ _osps() {
                     ;;
                 -n)
                     COMPREPLY=($(compgen -W "$(_osps_instance_names)" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -235,7 +247,7 @@ _osps() {
             return 0
             ;;
         osps__subcmd__inspect)
-            opts="-n -v -q -h -V --runtime-dir --compact --name --verbose --quiet --help --version"
+            opts="-n -v -q -h -V --runtime-dir --compact --name --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -253,6 +265,10 @@ _osps() {
                     COMPREPLY=($(compgen -W "$(_osps_instance_names)" -- "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -261,7 +277,7 @@ _osps() {
             return 0
             ;;
         osps__subcmd__primary)
-            opts="-n -v -q -h -V --runtime-dir --size --payload --rounds --interval --start-timeout --timeout --max-restarts --restart-backoff --sync --spin --json --serve --tcp --tcp-any --secondaries --max-line --max-clients --queue --name --verbose --quiet --help --version"
+            opts="-n -v -q -h -V --runtime-dir --size --payload --rounds --interval --start-timeout --timeout --max-restarts --restart-backoff --sync --spin --json --serve --tcp --tcp-any --secondaries --max-line --max-clients --queue --name --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -339,6 +355,10 @@ _osps() {
                     COMPREPLY=($(compgen -W "$(_osps_instance_names)" -- "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -347,7 +367,7 @@ _osps() {
             return 0
             ;;
         osps__subcmd__secondary)
-            opts="-n -v -q -h -V --runtime-dir --sync --spin --start-timeout --index --serve --name --verbose --quiet --help --version"
+            opts="-n -v -q -h -V --runtime-dir --sync --spin --start-timeout --index --serve --name --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -379,6 +399,10 @@ _osps() {
                     ;;
                 -n)
                     COMPREPLY=($(compgen -W "$(_osps_instance_names)" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)

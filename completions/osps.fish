@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_osps_global_optspecs
-    string join \n v/verbose q/quiet h/help V/version
+    string join \n v/verbose q/quiet color= h/help V/version
 end
 
 function __fish_osps_needs_command
@@ -24,6 +24,9 @@ function __fish_osps_using_subcommand
     contains -- $cmd[1] $argv
 end
 
+complete -c osps -n "__fish_osps_needs_command" -l color -d 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
+always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'
+never\t'Never'"
 complete -c osps -n "__fish_osps_needs_command" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c osps -n "__fish_osps_needs_command" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c osps -n "__fish_osps_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -39,19 +42,22 @@ complete -c osps -n "__fish_osps_using_subcommand primary" -l size -d 'Segment s
 complete -c osps -n "__fish_osps_using_subcommand primary" -l payload -d 'Bytes exchanged per round, at most the data area (size minus the 256-byte header)' -r
 complete -c osps -n "__fish_osps_using_subcommand primary" -l rounds -d 'Run N rounds back to back, then stop (default: run until SIGINT or SIGTERM)' -r
 complete -c osps -n "__fish_osps_using_subcommand primary" -l interval -d 'Time between heartbeat rounds when running without --rounds' -r
-complete -c osps -n "__fish_osps_using_subcommand primary" -l start-timeout -d 'How long the secondary may take to start and say hello' -r
-complete -c osps -n "__fish_osps_using_subcommand primary" -l timeout -d 'How long a round may take before the secondary counts as hung (killed, restarted)' -r
+complete -c osps -n "__fish_osps_using_subcommand primary" -l start-timeout -d 'How long the secondary may take to start and say hello (not 0)' -r
+complete -c osps -n "__fish_osps_using_subcommand primary" -l timeout -d 'How long a round may take before the secondary counts as hung (killed, restarted; not 0)' -r
 complete -c osps -n "__fish_osps_using_subcommand primary" -l max-restarts -d 'Restarts of a dead or hung secondary allowed within a minute before giving up (0: never restart)' -r
 complete -c osps -n "__fish_osps_using_subcommand primary" -l restart-backoff -d 'Wait before the first restart; doubles with each restart in the last minute, capped at 5s' -r
 complete -c osps -n "__fish_osps_using_subcommand primary" -l sync -d 'How the two sides wait for their turn' -r -f -a "fifo\t'Every turn is a frame on the FIFO; the waiting side blocks in read (the lab\'s design)'
 adaptive\t'Poll a turn counter in the segment for up to --spin, then sleep on the FIFO'"
-complete -c osps -n "__fish_osps_using_subcommand primary" -l spin -d 'In adaptive mode, how long to poll the segment before sleeping on the FIFO' -r
+complete -c osps -n "__fish_osps_using_subcommand primary" -l spin -d 'In adaptive mode, how long to poll the segment before sleeping on the FIFO (below --timeout)' -r
 complete -c osps -n "__fish_osps_using_subcommand primary" -l tcp -d 'With --serve, also accept clients on this TCP address (loopback only without --tcp-any)' -r
 complete -c osps -n "__fish_osps_using_subcommand primary" -l secondaries -d 'With --serve, how many secondaries share the work (each its own FIFO pair and slot)' -r
 complete -c osps -n "__fish_osps_using_subcommand primary" -l max-line -d 'With --serve, the longest request line; longer ones get "ERR line too long"' -r
 complete -c osps -n "__fish_osps_using_subcommand primary" -l max-clients -d 'With --serve, how many clients may be connected at once' -r
 complete -c osps -n "__fish_osps_using_subcommand primary" -l queue -d 'With --serve, how many requests may wait for a free secondary; beyond, "ERR busy"' -r
 complete -c osps -n "__fish_osps_using_subcommand primary" -s n -l name -d 'Instance name: 1 to 64 of A-Z a-z 0-9 _ - (not starting with -)' -r -f -a "(__fish_osps_instance_names)"
+complete -c osps -n "__fish_osps_using_subcommand primary" -l color -d 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
+always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'
+never\t'Never'"
 complete -c osps -n "__fish_osps_using_subcommand primary" -l json -d 'Print the final summary as one JSON object on stdout'
 complete -c osps -n "__fish_osps_using_subcommand primary" -l serve -d 'Serve clients (see osps-client(1)) on RUNDIR/NAME.sock instead of running rounds'
 complete -c osps -n "__fish_osps_using_subcommand primary" -l tcp-any -d 'Allow --tcp to bind a non-loopback address'
@@ -63,9 +69,12 @@ complete -c osps -n "__fish_osps_using_subcommand secondary" -l runtime-dir -d '
 complete -c osps -n "__fish_osps_using_subcommand secondary" -l sync -d 'How to wait for turns (must match the primary\'s)' -r -f -a "fifo\t'Every turn is a frame on the FIFO; the waiting side blocks in read (the lab\'s design)'
 adaptive\t'Poll a turn counter in the segment for up to --spin, then sleep on the FIFO'"
 complete -c osps -n "__fish_osps_using_subcommand secondary" -l spin -d 'In adaptive mode, how long to poll the segment before sleeping on the FIFO' -r
-complete -c osps -n "__fish_osps_using_subcommand secondary" -l start-timeout -d 'How long to wait for the primary\'s ready after saying hello' -r
+complete -c osps -n "__fish_osps_using_subcommand secondary" -l start-timeout -d 'How long to wait for the primary\'s ready after saying hello (not 0)' -r
 complete -c osps -n "__fish_osps_using_subcommand secondary" -l index -d 'Which secondary of the pool this is (0 for the first; set by the primary)' -r
 complete -c osps -n "__fish_osps_using_subcommand secondary" -s n -l name -d 'Instance name: 1 to 64 of A-Z a-z 0-9 _ - (not starting with -)' -r -f -a "(__fish_osps_instance_names)"
+complete -c osps -n "__fish_osps_using_subcommand secondary" -l color -d 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
+always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'
+never\t'Never'"
 complete -c osps -n "__fish_osps_using_subcommand secondary" -l serve -d 'Answer client requests (the primary\'s --serve mode) instead of reversing payloads'
 complete -c osps -n "__fish_osps_using_subcommand secondary" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c osps -n "__fish_osps_using_subcommand secondary" -s q -l quiet -d 'Only warnings and errors on stderr'
@@ -73,6 +82,9 @@ complete -c osps -n "__fish_osps_using_subcommand secondary" -s h -l help -d 'Pr
 complete -c osps -n "__fish_osps_using_subcommand secondary" -s V -l version -d 'Print version'
 complete -c osps -n "__fish_osps_using_subcommand inspect" -l runtime-dir -d 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]' -r -F
 complete -c osps -n "__fish_osps_using_subcommand inspect" -s n -l name -d 'Only this instance (default: every instance of the current user)' -r -f -a "(__fish_osps_instance_names)"
+complete -c osps -n "__fish_osps_using_subcommand inspect" -l color -d 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
+always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'
+never\t'Never'"
 complete -c osps -n "__fish_osps_using_subcommand inspect" -l compact -d 'One line instead of pretty-printed JSON'
 complete -c osps -n "__fish_osps_using_subcommand inspect" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c osps -n "__fish_osps_using_subcommand inspect" -s q -l quiet -d 'Only warnings and errors on stderr'
@@ -80,6 +92,9 @@ complete -c osps -n "__fish_osps_using_subcommand inspect" -s h -l help -d 'Prin
 complete -c osps -n "__fish_osps_using_subcommand inspect" -s V -l version -d 'Print version'
 complete -c osps -n "__fish_osps_using_subcommand cleanup" -l runtime-dir -d 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]' -r -F
 complete -c osps -n "__fish_osps_using_subcommand cleanup" -s n -l name -d 'Only this instance (default: every instance of the current user)' -r -f -a "(__fish_osps_instance_names)"
+complete -c osps -n "__fish_osps_using_subcommand cleanup" -l color -d 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
+always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'
+never\t'Never'"
 complete -c osps -n "__fish_osps_using_subcommand cleanup" -l dry-run -d 'Say what would be removed, change nothing'
 complete -c osps -n "__fish_osps_using_subcommand cleanup" -l json -d 'Print the report as JSON on stdout'
 complete -c osps -n "__fish_osps_using_subcommand cleanup" -s v -l verbose -d 'More detail on stderr (repeat for more)'
@@ -89,8 +104,11 @@ complete -c osps -n "__fish_osps_using_subcommand cleanup" -s V -l version -d 'P
 complete -c osps -n "__fish_osps_using_subcommand client" -l runtime-dir -d 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]' -r -F
 complete -c osps -n "__fish_osps_using_subcommand client" -l socket -d 'Connect to this Unix socket instead of RUNDIR/NAME.sock' -r -F
 complete -c osps -n "__fish_osps_using_subcommand client" -l tcp -d 'Connect over TCP instead of the Unix socket' -r
-complete -c osps -n "__fish_osps_using_subcommand client" -l timeout -d 'How long to wait for each reply' -r
+complete -c osps -n "__fish_osps_using_subcommand client" -l timeout -d 'How long to wait for each reply (not 0)' -r
 complete -c osps -n "__fish_osps_using_subcommand client" -s n -l name -d 'Instance name: 1 to 64 of A-Z a-z 0-9 _ - (not starting with -)' -r -f -a "(__fish_osps_instance_names)"
+complete -c osps -n "__fish_osps_using_subcommand client" -l color -d 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
+always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'
+never\t'Never'"
 complete -c osps -n "__fish_osps_using_subcommand client" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c osps -n "__fish_osps_using_subcommand client" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c osps -n "__fish_osps_using_subcommand client" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::log::ColorWhen;
 use crate::names::InstanceName;
 use crate::turn::SyncMode;
 use crate::units;
@@ -23,6 +24,9 @@ zombie is ever left; then it removes every object it made.
 
 'osps inspect' shows instances as JSON for jq; 'osps cleanup' removes what a crash left.";
 
+/// The environment variables that stand for options; an empty one counts as unset.
+pub const ENV_VARS: [&str; 3] = ["OSPS_NAME", "OSPS_RUNTIME_DIR", "OSPS_COLOR"];
+
 #[derive(Debug, Parser)]
 #[command(name = "osps", version, about = ABOUT, long_about = LONG_ABOUT, propagate_version = true)]
 pub struct Cli {
@@ -33,6 +37,17 @@ pub struct Cli {
     /// Only warnings and errors on stderr
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+
+    /// When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "OSPS_COLOR",
+        default_value_t = ColorWhen::Auto,
+        value_name = "WHEN"
+    )]
+    pub color: ColorWhen,
 
     #[command(subcommand)]
     pub command: Command,
@@ -47,6 +62,28 @@ pub enum Command {
     Client(ClientArgs),
     #[command(hide = true)]
     Generate(GenerateArgs),
+}
+
+impl Command {
+    /// The role that names this process on every line of stderr (`osps[ROLE]: `).
+    pub fn role(&self) -> &'static str {
+        match self {
+            Command::Primary(_) => "primary",
+            Command::Secondary(_) => "secondary",
+            Command::Inspect(_) => "inspect",
+            Command::Cleanup(_) => "cleanup",
+            Command::Client(_) => "client",
+            Command::Generate(_) => "generate",
+        }
+    }
+
+    /// Checks what clap cannot express: values that depend on one another.
+    pub fn validate(&self) -> Result<(), clap::Error> {
+        match self {
+            Command::Primary(args) => args.validate(),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Which instance, and where its objects live.
@@ -104,19 +141,19 @@ pub struct PrimaryArgs {
     pub payload: u64,
 
     /// Run N rounds back to back, then stop (default: run until SIGINT or SIGTERM)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub rounds: Option<u64>,
 
     /// Time between heartbeat rounds when running without --rounds
     #[arg(long, default_value = "1s", value_parser = units::parse_duration, value_name = "DURATION")]
     pub interval: Duration,
 
-    /// How long the secondary may take to start and say hello
-    #[arg(long, default_value = "5s", value_parser = units::parse_duration, value_name = "DURATION")]
+    /// How long the secondary may take to start and say hello (not 0)
+    #[arg(long, default_value = "5s", value_parser = units::parse_timeout, value_name = "DURATION")]
     pub start_timeout: Duration,
 
-    /// How long a round may take before the secondary counts as hung (killed, restarted)
-    #[arg(long, default_value = "2s", value_parser = units::parse_duration, value_name = "DURATION")]
+    /// How long a round may take before the secondary counts as hung (killed, restarted; not 0)
+    #[arg(long, default_value = "2s", value_parser = units::parse_timeout, value_name = "DURATION")]
     pub timeout: Duration,
 
     /// Restarts of a dead or hung secondary allowed within a minute before giving up (0: never restart)
@@ -131,7 +168,7 @@ pub struct PrimaryArgs {
     #[arg(long, value_enum, default_value_t = SyncMode::Adaptive)]
     pub sync: SyncMode,
 
-    /// In adaptive mode, how long to poll the segment before sleeping on the FIFO
+    /// In adaptive mode, how long to poll the segment before sleeping on the FIFO (below --timeout)
     #[arg(long, default_value = "50us", value_parser = units::parse_duration, value_name = "DURATION")]
     pub spin: Duration,
 
@@ -144,28 +181,65 @@ pub struct PrimaryArgs {
     pub serve: bool,
 
     /// With --serve, also accept clients on this TCP address (loopback only without --tcp-any)
-    #[arg(long, value_name = "ADDR:PORT", requires = "serve")]
+    #[arg(
+        long,
+        value_name = "ADDR:PORT",
+        requires = "serve",
+        conflicts_with = "rounds"
+    )]
     pub tcp: Option<String>,
 
     /// Allow --tcp to bind a non-loopback address
-    #[arg(long, requires = "tcp")]
+    #[arg(long, requires = "tcp", conflicts_with = "rounds")]
     pub tcp_any: bool,
 
     /// With --serve, how many secondaries share the work (each its own FIFO pair and slot)
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64), value_name = "N")]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64), value_name = "N", requires = "serve", conflicts_with = "rounds")]
     pub secondaries: u32,
 
     /// With --serve, the longest request line; longer ones get "ERR line too long"
-    #[arg(long, default_value = "64K", value_parser = units::parse_payload, value_name = "BYTES")]
+    #[arg(long, default_value = "64K", value_parser = units::parse_payload, value_name = "BYTES", requires = "serve", conflicts_with = "rounds")]
     pub max_line: u64,
 
     /// With --serve, how many clients may be connected at once
-    #[arg(long, default_value_t = 1024, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = 1024,
+        value_name = "N",
+        requires = "serve",
+        conflicts_with = "rounds"
+    )]
     pub max_clients: u32,
 
     /// With --serve, how many requests may wait for a free secondary; beyond, "ERR busy"
-    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..), value_name = "N", requires = "serve", conflicts_with = "rounds")]
     pub queue: u32,
+}
+
+impl PrimaryArgs {
+    /// Checks the values that only make sense together; a failure is a usage error (exit
+    /// status 2) reported like clap's own, before anything is created.
+    pub fn validate(&self) -> Result<(), clap::Error> {
+        if self.spin >= self.timeout {
+            return Err(primary_usage_error(format!(
+                "--spin {:?} is not below --timeout {:?}: the waiting side would spin through \
+                 the whole round and the secondary would count as hung; lower --spin or raise --timeout",
+                self.spin, self.timeout
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A usage error about `osps primary`, formatted by clap with that subcommand's usage.
+fn primary_usage_error(message: String) -> clap::Error {
+    use clap::CommandFactory;
+    let mut root = Cli::command();
+    root.build();
+    match root.find_subcommand_mut("primary") {
+        Some(primary) => primary.error(clap::error::ErrorKind::ArgumentConflict, message),
+        None => root.error(clap::error::ErrorKind::ArgumentConflict, message),
+    }
 }
 
 /// The worker side; normally started by "osps primary", never by hand except to debug.
@@ -187,8 +261,8 @@ pub struct SecondaryArgs {
     #[arg(long, default_value = "50us", value_parser = units::parse_duration, value_name = "DURATION")]
     pub spin: Duration,
 
-    /// How long to wait for the primary's ready after saying hello
-    #[arg(long, default_value = "5s", value_parser = units::parse_duration, value_name = "DURATION")]
+    /// How long to wait for the primary's ready after saying hello (not 0)
+    #[arg(long, default_value = "5s", value_parser = units::parse_timeout, value_name = "DURATION")]
     pub start_timeout: Duration,
 
     /// Which secondary of the pool this is (0 for the first; set by the primary)
@@ -219,8 +293,8 @@ pub struct ClientArgs {
     #[arg(long, value_name = "ADDR:PORT")]
     pub tcp: Option<String>,
 
-    /// How long to wait for each reply
-    #[arg(long, default_value = "10s", value_parser = units::parse_duration, value_name = "DURATION")]
+    /// How long to wait for each reply (not 0)
+    #[arg(long, default_value = "10s", value_parser = units::parse_timeout, value_name = "DURATION")]
     pub timeout: Duration,
 
     /// Requests, one per argument (default: one per line of stdin)

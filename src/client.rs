@@ -2,18 +2,24 @@
 //!
 //! Each argument is one request (or, with no argument, each line of stdin); each reply is
 //! printed on its own line. The exit status is 1 when any reply was `ERR ...`.
+//!
+//! When the instance's socket does not answer, the error says why in the instance's
+//! terms (none running, a stale one, one running rounds rather than serving), read from
+//! its lock file and segment as `inspect` does.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
 
 use color_eyre::eyre::{Result, WrapErr, bail};
 
 use crate::cli::ClientArgs;
 use crate::exit::Exit;
+use crate::lockfile::InstanceLock;
 use crate::names::{Paths, default_runtime_dir};
 use crate::protocol;
+use crate::rundir::RuntimeDir;
+use crate::segment;
 
 /// A connection, over a Unix socket or TCP.
 enum Conn {
@@ -39,25 +45,72 @@ fn connect(args: &ClientArgs) -> Result<(Conn, String)> {
         s.set_nodelay(true)?;
         return Ok((Conn::Tcp(s), addr.clone()));
     }
-    let path: PathBuf = match &args.socket {
-        Some(p) => p.clone(),
-        None => {
-            let paths = Paths::new(
-                args.instance.name.clone(),
-                default_runtime_dir(args.instance.runtime_dir.as_deref()),
-            );
-            paths.in_dir(&paths.socket_file())
-        }
+    let Some(socket) = &args.socket else {
+        return connect_instance(args);
     };
-    let s = UnixStream::connect(&path).wrap_err_with(|| {
+    let s = UnixStream::connect(socket).wrap_err_with(|| {
         format!(
-            "connecting to {}: is `osps primary --serve --name {}` running?",
-            path.display(),
-            args.instance.name
+            "connecting to {}: is an `osps primary --serve` listening on this socket? \
+             (`osps inspect` shows each instance's socket path)",
+            socket.display()
         )
     })?;
     s.set_read_timeout(Some(args.timeout))?;
+    Ok((Conn::Unix(s), socket.display().to_string()))
+}
+
+/// Connects to the socket of the instance named by `--name`; when that fails, says why
+/// in the terms of the instance (not running, stale, running without `--serve`).
+fn connect_instance(args: &ClientArgs) -> Result<(Conn, String)> {
+    let paths = Paths::new(
+        args.instance.name.clone(),
+        default_runtime_dir(args.instance.runtime_dir.as_deref()),
+    );
+    let path = paths.in_dir(&paths.socket_file());
+    let s = match UnixStream::connect(&path) {
+        Ok(s) => s,
+        Err(e) => {
+            return Err(e)
+                .wrap_err_with(|| format!("connecting to {}", path.display()))
+                .wrap_err_with(|| why_not_serving(&paths));
+        }
+    };
+    s.set_read_timeout(Some(args.timeout))?;
     Ok((Conn::Unix(s), path.display().to_string()))
+}
+
+/// What the instance's lock file and segment say about why its socket did not answer.
+/// Read-only, like `inspect`: never takes the lock, never opens a FIFO.
+fn why_not_serving(paths: &Paths) -> String {
+    let name = &paths.name;
+    let start = format!("start it with `osps primary --serve --name {name}`");
+    let Ok(dir) = RuntimeDir::open_existing(&paths.runtime_dir) else {
+        return format!(
+            "no instance {name} is running (no runtime directory {}); {start}",
+            paths.runtime_dir.display()
+        );
+    };
+    let lock = InstanceLock::probe(&dir, paths);
+    if lock.held {
+        let pid = lock
+            .pid
+            .map(|p| format!(" (primary pid {p})"))
+            .unwrap_or_default();
+        return match dir.stat(&paths.socket_file()) {
+            Ok(None) => format!(
+                "instance {name} is running in rounds mode, not serving{pid}; start it with --serve"
+            ),
+            _ => format!("instance {name} is running{pid} but its socket refused the connection"),
+        };
+    }
+    let segment = segment::look(paths).ok().flatten().is_some();
+    if lock.exists || segment {
+        return format!(
+            "instance {name} is not running (its primary is gone and left its objects); \
+             run `osps cleanup --name {name}`, then {start}"
+        );
+    }
+    format!("no instance {name} is running; {start}")
 }
 
 /// Runs `osps client`.

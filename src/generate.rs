@@ -6,8 +6,9 @@
 //! this produces, so the docs cannot drift from the code: after changing `cli.rs` or the
 //! texts, run `cargo run -- generate --out .` (the one step to regenerate everything).
 //!
-//! Completion of instance names after `--name` is dynamic where the shell allows it
-//! (bash, zsh, fish): the generated scripts call a small shell function, appended here,
+//! Completion of instance names after `--name` is dynamic in bash, zsh and fish (the
+//! elvish and PowerShell scripts complete options and subcommands only; the README says
+//! so): the generated scripts call a small shell function, appended here,
 //! that lists this user's segments in `/dev/shm`. To put the call exactly where clap
 //! places value completions, `--name` is given a sentinel possible value while generating
 //! and the sentinel is then replaced by the shell's call.
@@ -30,6 +31,9 @@ use manual::{Block, Section};
 
 /// The binary name the pages and scripts are written for, whatever this one is called.
 const BIN: &str = "osps";
+/// The date in every page's `.TH` line: the day the manual was last revised for this
+/// version. A constant rather than today's date, so regenerating gives the same files.
+const MANUAL_DATE: &str = "2026-11-29";
 /// The man section of every page.
 const MAN_SECTION: &str = "1";
 /// The shells we ship completions for, each in its conventional file name.
@@ -139,9 +143,9 @@ fn man_page(cmd: &Command, subcommand: Option<&str>, all_pages: &[String]) -> Re
     });
     let man = Man::new(cmd.clone())
         .section(MAN_SECTION)
-        // No date, so the output depends on the code only. clap_mangen writes `.TH`
-        // arguments unquoted, and an empty one would vanish and shift the others.
-        .date("\"\"")
+        // A fixed date, so the output depends on the code only (tests/generated.rs
+        // compares it with the checked-in pages); bump it with the version.
+        .date(MANUAL_DATE)
         .source(format!("{BIN} {}", env!("CARGO_PKG_VERSION")))
         .manual("User Commands");
     let own = format!(
@@ -525,6 +529,25 @@ mod tests {
         assert!(
             file(&files, "completions/osps.fish").contains("-a \"(__fish_osps_instance_names)\"")
         );
+    }
+
+    #[test]
+    fn every_page_has_a_date_and_the_version_and_lists_the_duration_units() {
+        let files = render().unwrap();
+        for page in files.iter().filter(|f| f.path.starts_with("man")) {
+            let th = page.text.lines().find(|l| l.starts_with(".TH ")).unwrap();
+            let want = format!("{MANUAL_DATE} \"osps {}\"", env!("CARGO_PKG_VERSION"));
+            assert!(th.contains(&want), "{}: {th}", page.path.display());
+            if page.text.contains("DURATION") {
+                for unit in ["ns", "us", "ms", "s", "m", "h", "1m30s", "2.5s"] {
+                    assert!(
+                        page.text.contains(&format!("\\fB{unit}\\fR")),
+                        "{} lists no {unit}",
+                        page.path.display()
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -34,7 +34,8 @@
 //! |    200 | `clients`             | primary    | connected clients (`--serve`)              |
 //! |    208 | `queued`              | primary    | requests waiting for a free secondary      |
 //! |    216 | `requests`            | primary    | requests answered (`--serve`)              |
-//! |    224 | reserved (zero)       |            | up to 256                                  |
+//! |    224 | `tcp_port`            | primary    | the TCP port it listens on (`--tcp`, the one bound for port 0), else 0 |
+//! |    232 | reserved (zero)       |            | up to 256                                  |
 //!
 //! With a pool of `workers` secondaries (`osps primary --serve --secondaries N`), the first
 //! secondary uses the fields above and each further secondary `i` (1 to N-1) has a
@@ -96,6 +97,7 @@ pub enum Field {
     Clients = 200,
     Queued = 208,
     Requests = 216,
+    TcpPort = 224,
 }
 
 /// The most secondaries a pool can have.
@@ -498,6 +500,7 @@ mod tests {
             Field::Clients,
             Field::Queued,
             Field::Requests,
+            Field::TcpPort,
         ];
         for (i, f) in pool.iter().enumerate() {
             assert_eq!(f.offset(), 192 + 8 * i);

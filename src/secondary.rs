@@ -14,16 +14,16 @@ use std::time::Instant;
 use color_eyre::eyre::{Result, WrapErr, bail, eyre};
 use nix::sys::signal::Signal;
 
+use crate::area::Area;
 use crate::cli::SecondaryArgs;
 use crate::exit::Exit;
 use crate::fifo::{Event, Reader, Sent, Writer};
 use crate::frame::{Frame, Kind};
 use crate::header::{self, Field, State, WorkerFields};
 use crate::names::{Paths, default_runtime_dir};
-use crate::payload;
 use crate::protocol;
 use crate::rundir::RuntimeDir;
-use crate::segment::{Area, Segment, monotonic_ns};
+use crate::segment::{Segment, monotonic_ns};
 use crate::sigbus;
 use crate::signals::{self, SelfPipe};
 use crate::turn::{Role, Turns, Wait};
@@ -116,7 +116,7 @@ pub fn run(args: &SecondaryArgs) -> Result<Exit> {
     };
     let served = if args.serve {
         let slot = seg.slot(index, workers);
-        let mut request = Vec::with_capacity(slot.len);
+        let mut request = Vec::with_capacity(slot.len());
         link.serve(|seg, f| answer_request(seg, f, slot, workers, &mut request))
     } else {
         let area = seg.area();
@@ -152,9 +152,9 @@ fn request_len(seg: &Segment, f: &WorkerFields, room: usize) -> Result<usize> {
 }
 
 /// The rounds mode's work: reverse the request in place. Returns the reply length.
-fn reverse_request(seg: &Segment, f: &WorkerFields, area: Area) -> Result<usize> {
-    let len = request_len(seg, f, area.len)?;
-    payload::reverse_in_place(area, len)?;
+fn reverse_request(seg: &Segment, f: &WorkerFields, area: Area<'_>) -> Result<usize> {
+    let len = request_len(seg, f, area.len())?;
+    area.reverse(len)?;
     Ok(len)
 }
 
@@ -163,25 +163,21 @@ fn reverse_request(seg: &Segment, f: &WorkerFields, area: Area) -> Result<usize>
 fn answer_request(
     seg: &Segment,
     f: &WorkerFields,
-    slot: Area,
+    slot: Area<'_>,
     workers: usize,
     request: &mut Vec<u8>,
 ) -> Result<usize> {
-    let len = request_len(seg, f, slot.len)?;
-    request.clear();
-    request.resize(len, 0);
-    // SAFETY: len <= slot.len (checked), the slot lies inside the data area, and the
-    // destination is our own buffer of len bytes.
-    unsafe { std::ptr::copy_nonoverlapping(slot.ptr, request.as_mut_ptr(), len) };
+    let len = request_len(seg, f, slot.len())?;
+    slot.read_into(len as u64, request)?;
     let reply = protocol::answer(request, || stats(seg, workers));
-    let reply = if reply.len() <= slot.len {
+    // The longest error is far below any slot.
+    let reply = if reply.len() <= slot.len() {
         reply
     } else {
         "ERR reply too long for the slot".to_string()
     };
-    // SAFETY: reply.len() <= slot.len (the longest error is far below any slot).
-    unsafe { std::ptr::copy_nonoverlapping(reply.as_ptr(), slot.ptr, reply.len().min(slot.len)) };
-    Ok(reply.len().min(slot.len))
+    slot.write(reply.as_bytes())?;
+    Ok(reply.len())
 }
 
 /// The `STATS` reply: the instance's counters, read from a copy of the header.
@@ -284,7 +280,7 @@ impl Link<'_> {
                     self.from.path().display()
                 ),
                 Wait::Woken => {
-                    if self.sigs.drain().terminate {
+                    if self.sigs.drain().has(Signal::SIGTERM) {
                         // A SIGTERM sent to the whole process group (kill -- -PGID, systemd)
                         // also reaches the primary, which stops us in order: wait for it.
                         // Its death (PR_SET_PDEATHSIG) or a SIGTERM without a primary ends us.

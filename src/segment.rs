@@ -6,7 +6,8 @@
 //! Everything in the segment may be written by a broken or hostile peer at any moment.
 //! So we never form a Rust reference to plain bytes in it: header fields are read and
 //! written only as atomics (`AtomicU64`, which is allowed to change under us), and the
-//! data area only through raw pointers ([`Area`]). Validation happens on copies.
+//! data area only through [`crate::area::Area`], which owns every copy in or out of it.
+//! Validation happens on copies.
 
 use std::fs::File;
 use std::os::fd::AsFd;
@@ -20,6 +21,7 @@ use nix::fcntl::OFlag;
 use nix::sys::mman::{shm_open, shm_unlink};
 use nix::sys::stat::{FileStat, Mode, fstat, lstat};
 
+use crate::area::Area;
 use crate::header::{self, Field, HEADER_LEN};
 use crate::names::Paths;
 use crate::owned::{self, Kind};
@@ -38,13 +40,6 @@ pub struct Segment {
     data_size: usize,
     path: PathBuf,
     shm_name: String,
-}
-
-/// The data area, as a raw pointer and a length: never a slice, since the peer can write it.
-#[derive(Clone, Copy, Debug)]
-pub struct Area {
-    pub ptr: *mut u8,
-    pub len: usize,
 }
 
 fn now_unix_ms() -> u64 {
@@ -244,24 +239,18 @@ impl Segment {
     }
 
     /// The data area (valid while `self` lives).
-    pub fn area(&self) -> Area {
+    pub fn area(&self) -> Area<'_> {
         // SAFETY: header_len < size, so the result stays inside the mapping.
         let ptr = unsafe { self.map.as_mut_ptr().add(self.header_len) };
-        Area {
-            ptr,
-            len: self.data_size,
-        }
+        // SAFETY: the data area lies inside our mapping, which lives as long as `self`;
+        // the segment never forms a reference to those bytes (only atomics in the header).
+        unsafe { Area::from_raw(ptr, self.data_size) }
     }
 
     /// Secondary `index`'s slot when the data area is shared by `workers` secondaries:
     /// equal parts, each a multiple of 64 bytes (so slots never share a cache line).
-    pub fn slot(&self, index: usize, workers: usize) -> Area {
-        let workers = workers.max(1);
-        let len = (self.data_size / workers) & !63;
-        let index = index.min(workers - 1);
-        // SAFETY: index < workers and len * workers <= data_size: inside the data area.
-        let ptr = unsafe { self.area().ptr.add(index * len) };
-        Area { ptr, len }
+    pub fn slot(&self, index: usize, workers: usize) -> Area<'_> {
+        self.area().part(index, workers)
     }
 
     pub fn size(&self) -> u64 {

@@ -10,6 +10,9 @@
 use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+use nix::unistd::{SysconfVar, sysconf};
+
 const SLOTS: usize = 8;
 static BASES: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
 static LENS: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
@@ -56,22 +59,22 @@ pub fn faults() -> usize {
 }
 
 fn install() {
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if let Ok(page) = usize::try_from(page) {
-        if page.is_power_of_two() {
-            PAGE.store(page, Ordering::SeqCst);
+    if let Ok(Some(page)) = sysconf(SysconfVar::PAGE_SIZE) {
+        if let Ok(page) = usize::try_from(page) {
+            if page.is_power_of_two() {
+                PAGE.store(page, Ordering::SeqCst);
+            }
         }
     }
-    // SAFETY: we fill a zeroed sigaction with a valid handler of the SA_SIGINFO form.
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = on_sigbus as *const () as usize;
-        action.sa_flags = libc::SA_SIGINFO;
-        libc::sigemptyset(&mut action.sa_mask);
-        // If this fails we are merely unprotected; nothing else depends on it.
-        libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut());
-    }
+    let action = SigAction::new(
+        SigHandler::SigAction(on_sigbus),
+        SaFlags::SA_SIGINFO,
+        SigSet::empty(),
+    );
+    // SAFETY: the handler touches only atomics and makes only async-signal-safe calls
+    // (mmap, signal). If installing fails we are merely unprotected; nothing else
+    // depends on it.
+    let _ = unsafe { sigaction(Signal::SIGBUS, &action) };
 }
 
 extern "C" fn on_sigbus(_signal: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {

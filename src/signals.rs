@@ -3,9 +3,14 @@
 //! `poll`s the read end together with its FIFO, and learns about SIGINT, SIGTERM and
 //! SIGCHLD at the exact point where it can act on them.
 //!
+//! The pipe object also remembers a stop request: once a drain has seen SIGINT or SIGTERM,
+//! [`SelfPipe::stop_requested`] says so for the rest of the run, so no function has to
+//! carry a "stop" flag back to its caller.
+//!
 //! SIGPIPE is ignored, so writing to a FIFO whose reader died returns `EPIPE` instead
 //! of killing us, and a closed stdout (`osps inspect | head`) is an error we can handle.
 
+use std::cell::Cell;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
@@ -36,18 +41,32 @@ extern "C" fn on_signal(signal: libc::c_int) {
     }
 }
 
-/// The signals seen since the last [`SelfPipe::drain`].
+/// The signals seen since the last [`SelfPipe::drain`]: a set of signal numbers (1..64),
+/// so a new signal needs no new field.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Pending {
-    pub interrupt: bool,
-    pub terminate: bool,
-    pub child: bool,
-}
+pub struct Pending(u64);
 
 impl Pending {
+    fn add(&mut self, signal: i32) {
+        if (1..64).contains(&signal) {
+            self.0 |= 1 << signal;
+        }
+    }
+
+    /// Whether `signal` arrived.
+    pub fn has(&self, signal: Signal) -> bool {
+        let n = signal as i32;
+        (1..64).contains(&n) && self.0 & (1 << n) != 0
+    }
+
     /// SIGINT or SIGTERM: the user asked us to stop.
     pub fn stop(&self) -> bool {
-        self.interrupt || self.terminate
+        self.has(Signal::SIGINT) || self.has(Signal::SIGTERM)
+    }
+
+    /// SIGCHLD: a child changed state (worth a `waitpid` with `WNOHANG`).
+    pub fn child(&self) -> bool {
+        self.has(Signal::SIGCHLD)
     }
 }
 
@@ -56,6 +75,9 @@ impl Pending {
 pub struct SelfPipe {
     read: OwnedFd,
     _write: OwnedFd,
+    /// A drain saw SIGINT or SIGTERM. Not an
+    /// atomic: only the thread that drains reads it, the handler never touches it.
+    stop: Cell<bool>,
 }
 
 impl Drop for SelfPipe {
@@ -85,6 +107,7 @@ impl SelfPipe {
         Ok(SelfPipe {
             read,
             _write: write,
+            stop: Cell::new(false),
         })
     }
 
@@ -93,7 +116,13 @@ impl SelfPipe {
         self.read.as_fd()
     }
 
-    /// Empties the pipe and says which signals arrived.
+    /// Whether a stop was asked for (SIGINT or SIGTERM seen by a drain so far).
+    pub fn stop_requested(&self) -> bool {
+        self.stop.get()
+    }
+
+    /// Empties the pipe and says which signals arrived; a SIGINT or SIGTERM among them is
+    /// also remembered (see [`Self::stop_requested`]).
     pub fn drain(&self) -> Pending {
         ARRIVED.store(false, Ordering::Relaxed);
         let mut pending = Pending::default();
@@ -103,15 +132,13 @@ impl SelfPipe {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     for &b in &buf[..n] {
-                        match i32::from(b) {
-                            libc::SIGINT => pending.interrupt = true,
-                            libc::SIGTERM => pending.terminate = true,
-                            libc::SIGCHLD => pending.child = true,
-                            _ => {}
-                        }
+                        pending.add(i32::from(b));
                     }
                 }
             }
+        }
+        if pending.stop() {
+            self.stop.set(true);
         }
         pending
     }
@@ -123,4 +150,22 @@ pub fn ignore(signal: Signal) -> Result<()> {
     unsafe { nix::sys::signal::signal(signal, SigHandler::SigIgn) }
         .map(drop)
         .wrap_err_with(|| format!("ignoring {signal}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_is_a_set_of_signals() {
+        let mut p = Pending::default();
+        assert!(!p.stop() && !p.child());
+        p.add(libc::SIGCHLD);
+        assert!(p.child() && !p.stop());
+        p.add(libc::SIGTERM);
+        assert!(p.stop() && p.has(Signal::SIGTERM) && !p.has(Signal::SIGINT));
+        p.add(0);
+        p.add(200);
+        assert!(!p.has(Signal::SIGHUP));
+    }
 }

@@ -22,9 +22,13 @@ use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{Result, WrapErr};
+use nix::errno::Errno;
 use nix::fcntl::{OFlag, open};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{Signal, kill};
 use nix::sys::stat::Mode;
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid};
 
 use crate::signals::SelfPipe;
 
@@ -42,38 +46,35 @@ impl Child {
         self.pid as u32
     }
 
-    fn wait_with(&mut self, flags: libc::c_int) -> std::io::Result<Option<ExitStatus>> {
+    fn wait_with(&mut self, flags: Option<WaitPidFlag>) -> std::io::Result<Option<ExitStatus>> {
         if let Some(status) = self.status {
             return Ok(Some(status));
         }
-        let mut raw: libc::c_int = 0;
         loop {
-            // SAFETY: waitpid on our own child with a valid pointer to an int.
-            match unsafe { libc::waitpid(self.pid, &mut raw, flags) } {
-                0 => return Ok(None),
-                -1 => {
-                    let e = std::io::Error::last_os_error();
-                    if e.kind() != std::io::ErrorKind::Interrupted {
-                        return Err(e);
-                    }
+            let status = match waitpid(Pid::from_raw(self.pid), flags) {
+                Ok(WaitStatus::StillAlive) => return Ok(None),
+                Ok(WaitStatus::Exited(_, code)) => ExitStatus::from_raw((code & 0xff) << 8),
+                Ok(WaitStatus::Signaled(_, signal, core)) => {
+                    ExitStatus::from_raw(signal as i32 | if core { 0x80 } else { 0 })
                 }
-                _ => {
-                    let status = ExitStatus::from_raw(raw);
-                    self.status = Some(status);
-                    return Ok(Some(status));
-                }
-            }
+                // Stopped or continued: only reported with WUNTRACED/WCONTINUED, not asked for.
+                Ok(_) => continue,
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            self.status = Some(status);
+            return Ok(Some(status));
         }
     }
 
     /// Its status if it has exited (and is now reaped), without waiting.
     pub fn try_wait(&mut self) -> std::io::Result<Option<ExitStatus>> {
-        self.wait_with(libc::WNOHANG)
+        self.wait_with(Some(WaitPidFlag::WNOHANG))
     }
 
     /// Waits for it to exit and reaps it.
     pub fn wait(&mut self) -> std::io::Result<ExitStatus> {
-        self.wait_with(0)?
+        self.wait_with(None)?
             .ok_or_else(|| std::io::Error::other("waitpid returned no status"))
     }
 
@@ -82,11 +83,8 @@ impl Child {
         if self.status.is_some() {
             return Ok(());
         }
-        // SAFETY: kill(2) on our own unreaped child: the pid cannot have been reused.
-        match unsafe { libc::kill(self.pid, libc::SIGKILL) } {
-            0 => Ok(()),
-            _ => Err(std::io::Error::last_os_error()),
-        }
+        // Our own unreaped child: the pid cannot have been reused.
+        kill(Pid::from_raw(self.pid), Signal::SIGKILL).map_err(std::io::Error::from)
     }
 }
 
@@ -109,41 +107,44 @@ pub fn secondary(args: &[String]) -> Result<Child> {
     let null_fd = devnull.as_raw_fd();
     // SAFETY: the primary is single-threaded, so the child is a full copy of a consistent
     // process. The child branch calls only async-signal-safe functions (dup2, syscall,
-    // signal, prctl, getppid, execv, _exit) on data prepared before the fork.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        // SAFETY: see above; every path ends in execv or _exit, never returning to Rust.
-        unsafe {
-            // stdin and stdout from /dev/null (stdout may carry the primary's --json);
-            // stderr is shared so the secondary's errors reach the user.
-            if libc::dup2(null_fd, 0) < 0 || libc::dup2(null_fd, 1) < 0 {
-                libc::_exit(126);
+    // signal, prctl, getppid, execv, _exit) on data prepared before the fork: raw libc
+    // calls, none of which allocates (nix's fork itself only wraps the returned pid).
+    let forked = unsafe { nix::unistd::fork() };
+    let pid = match forked {
+        Ok(ForkResult::Child) => {
+            // SAFETY: see above; every path ends in execv or _exit, never returning to Rust.
+            unsafe {
+                // stdin and stdout from /dev/null (stdout may carry the primary's --json);
+                // stderr is shared so the secondary's errors reach the user.
+                if libc::dup2(null_fd, 0) < 0 || libc::dup2(null_fd, 1) < 0 {
+                    libc::_exit(126);
+                }
+                // Descriptors our own parent leaked to us (not close-on-exec) must not reach
+                // the secondary either: only stdin, stdout and stderr cross the exec. A kernel
+                // without close_range (before 5.11) merely skips this extra care.
+                let (first, last) = (3 as libc::c_uint, libc::c_uint::MAX);
+                libc::syscall(
+                    libc::SYS_close_range,
+                    first,
+                    last,
+                    libc::CLOSE_RANGE_CLOEXEC,
+                );
+                libc::signal(libc::SIGINT, libc::SIG_IGN);
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) != 0 {
+                    libc::_exit(126);
+                }
+                if libc::getppid() != parent {
+                    libc::_exit(1);
+                }
+                libc::execv(exe.as_ptr(), argv_ptrs.as_ptr());
+                libc::_exit(127);
             }
-            // Descriptors our own parent leaked to us (not close-on-exec) must not reach
-            // the secondary either: only stdin, stdout and stderr cross the exec. A kernel
-            // without close_range (before 5.11) merely skips this extra care.
-            let (first, last) = (3 as libc::c_uint, libc::c_uint::MAX);
-            libc::syscall(
-                libc::SYS_close_range,
-                first,
-                last,
-                libc::CLOSE_RANGE_CLOEXEC,
-            );
-            libc::signal(libc::SIGINT, libc::SIG_IGN);
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) != 0 {
-                libc::_exit(126);
-            }
-            if libc::getppid() != parent {
-                libc::_exit(1);
-            }
-            libc::execv(exe.as_ptr(), argv_ptrs.as_ptr());
-            libc::_exit(127);
         }
-    }
-    if pid < 0 {
-        return Err(std::io::Error::last_os_error())
-            .wrap_err("starting the secondary (fork failed: too many processes?)");
-    }
+        Ok(ForkResult::Parent { child }) => child.as_raw(),
+        Err(e) => {
+            return Err(e).wrap_err("starting the secondary (fork failed: too many processes?)");
+        }
+    };
     drop(devnull);
     Ok(Child { pid, status: None })
 }
@@ -161,12 +162,11 @@ pub fn describe(status: ExitStatus) -> String {
 }
 
 /// Waits until `child` exits or `deadline` passes (woken by SIGCHLD through `sigs`).
-/// `Ok(None)`: still running at the deadline. Other signals stay noted in `stop`.
+/// `Ok(None)`: still running at the deadline. A stop request meanwhile stays noted in `sigs`.
 pub fn wait_until(
     child: &mut Child,
     deadline: Instant,
     sigs: &SelfPipe,
-    stop: &mut bool,
 ) -> Result<Option<ExitStatus>> {
     loop {
         if let Some(status) = child.try_wait().wrap_err("waiting for the secondary")? {
@@ -180,7 +180,7 @@ pub fn wait_until(
         let ms = left.min(Duration::from_millis(50)).as_millis().max(1) as u16;
         let mut fds = [PollFd::new(sigs.fd(), PollFlags::POLLIN)];
         let _ = poll(&mut fds, PollTimeout::from(ms));
-        *stop |= sigs.drain().stop();
+        sigs.drain();
     }
 }
 

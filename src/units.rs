@@ -1,5 +1,6 @@
 //! Parsing of the human units used on the command line: sizes (`4096`, `64K`, `1M`,
-//! `1G`) and durations (`250ms`, `2s`, `1m`, or a bare number of seconds).
+//! `1G`) and durations (`250ms`, `2.5s`, `1m30s`, `1h`, `250us`, or a bare number of
+//! seconds).
 //!
 //! Pure functions, used as clap value parsers, so a bad value is a usage error
 //! (exit status 2) reported before any syscall.
@@ -75,34 +76,119 @@ pub fn parse_payload(text: &str) -> Result<u64, String> {
     }
 }
 
-/// Parses a duration: `250ms`, `2s`, `1m`, `50us`, or a bare (possibly decimal) number of seconds.
+/// The duration units, largest first, with their length in nanoseconds. `us` may also
+/// be written `µs`; `min` is kept as an alias of `m`.
+const DURATION_UNITS: [(&str, u128); 8] = [
+    ("h", 3_600_000_000_000),
+    ("m", 60_000_000_000),
+    ("min", 60_000_000_000),
+    ("s", 1_000_000_000),
+    ("ms", 1_000_000),
+    ("us", 1_000),
+    ("µs", 1_000),
+    ("ns", 1),
+];
+
+/// The longest duration accepted: a year, far beyond any sensible timeout or interval.
+const MAX_DURATION_NS: u128 = 365 * 86_400 * 1_000_000_000;
+
+/// The list of units every duration error message shows, so a refused value always says
+/// what would have been accepted.
+pub const DURATION_FORMS: &str = "a number with a unit: ns, us (or µs), ms, s, m or h; \
+     several from the largest unit down, like 1m30s or 1h15m; \
+     a bare number is seconds (250ms, 2.5s, 1m30s, 1h, 250us, 2)";
+
+/// Parses a duration: a bare (possibly decimal) number of seconds (`2`, `0.5`), one number
+/// with a unit (`250ms`, `2.5s`, `50us`, `1h`), or several with units from the largest
+/// down (`1m30s`, `1h15m`, `1s500ms`). Exact to the nanosecond (no floating point), at most
+/// a year.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = |why: &str| format!("'{text}' is not a duration ({why}): use {DURATION_FORMS}");
     let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let bad = || {
-        format!("'{text}' is not a duration: use a number with ms, s or m, like 250ms, 2s or 1m")
-    };
-    if number.is_empty() || number.starts_with('.') || number.ends_with('.') {
-        return Err(bad());
+    if t.is_empty() {
+        return Err(bad("empty"));
     }
-    let value: f64 = number.parse().map_err(|_| bad())?;
-    let seconds_per_unit = match unit {
-        "" | "s" => 1.0,
-        "ms" => 1e-3,
-        "us" | "µs" => 1e-6,
-        "ns" => 1e-9,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        _ => return Err(bad()),
-    };
-    let seconds = value * seconds_per_unit;
-    if !seconds.is_finite() || seconds > 365.0 * 86400.0 {
-        return Err(format!("'{text}' is too long (at most a year)"));
+    let mut rest = t;
+    let mut total: u128 = 0;
+    // The previous part's unit in nanoseconds: each part's unit must be smaller.
+    let mut previous: Option<u128> = None;
+    while !rest.is_empty() {
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (number, after) = rest.split_at(number_len);
+        let unit_len = after
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(after.len());
+        let (unit, after) = after.split_at(unit_len);
+        let unit_ns = if unit.is_empty() {
+            // A bare number of seconds, only as the whole value ("1m30" is ambiguous).
+            if previous.is_some() || !after.is_empty() {
+                return Err(bad("every part after the first needs a unit"));
+            }
+            1_000_000_000
+        } else {
+            DURATION_UNITS
+                .iter()
+                .find(|(name, _)| *name == unit)
+                .map(|&(_, ns)| ns)
+                .ok_or_else(|| bad(&format!("unknown unit '{unit}'")))?
+        };
+        if previous.is_some_and(|p| unit_ns >= p) {
+            return Err(bad("units must go from the largest down, each once"));
+        }
+        previous = Some(unit_ns);
+        total = total
+            .checked_add(number_nanos(number, unit_ns).ok_or_else(|| bad("not a number"))?)
+            .filter(|&n| n <= MAX_DURATION_NS)
+            .ok_or_else(|| format!("'{text}' is too long (at most a year)"))?;
+        rest = after;
     }
-    Ok(Duration::from_secs_f64(seconds))
+    let secs = u64::try_from(total / 1_000_000_000).map_err(|_| bad("too long"))?;
+    // The remainder of a division by 10^9 always fits in u32.
+    let nanos = (total % 1_000_000_000) as u32;
+    Ok(Duration::new(secs, nanos))
+}
+
+/// Parses a timeout: a duration as [`parse_duration`], but not zero (a zero timeout could
+/// never be met: every round, start or reply would fail at once).
+pub fn parse_timeout(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        Duration::ZERO => Err(format!(
+            "'{text}' is zero: a timeout must leave time to answer, like 2s or 500ms"
+        )),
+        d => Ok(d),
+    }
+}
+
+/// `number` (digits, optionally one `.` with digits on both sides) times `unit_ns`, in
+/// nanoseconds, truncated below a nanosecond; `None` when malformed or beyond a year.
+fn number_nanos(number: &str, unit_ns: u128) -> Option<u128> {
+    let (whole, fraction) = match number.split_once('.') {
+        Some((w, f)) => (w, f),
+        None => (number, ""),
+    };
+    let digits_only = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits_only(whole) || (number.contains('.') && !digits_only(fraction)) {
+        return None;
+    }
+    // Anything with more digits than this is beyond a year in any unit; refusing early
+    // keeps the arithmetic below far from overflow.
+    if whole.trim_start_matches('0').len() > 20 {
+        return Some(u128::MAX);
+    }
+    let whole: u128 = whole.parse().ok()?;
+    // Digits past the 18th are below a nanosecond even for hours: drop them.
+    let fraction = &fraction[..fraction.len().min(18)];
+    let scale = 10u128.pow(fraction.len() as u32);
+    let fraction: u128 = if fraction.is_empty() {
+        0
+    } else {
+        fraction.parse().ok()?
+    };
+    whole
+        .checked_mul(unit_ns)?
+        .checked_add(fraction * unit_ns / scale)
 }
 
 /// Formats a byte count for people: `1M`, `64K`, `4100`.
@@ -165,6 +251,90 @@ mod tests {
             assert!(parse_duration(bad).is_err(), "{bad} should be refused");
         }
         assert!(parse_duration("999999999h").is_err());
+    }
+
+    #[test]
+    fn every_unit_and_compound_forms() {
+        let cases = [
+            ("1m30s", Duration::from_secs(90)),
+            ("1h", Duration::from_secs(3600)),
+            ("250us", Duration::from_micros(250)),
+            ("250µs", Duration::from_micros(250)),
+            ("2.5s", Duration::from_millis(2500)),
+            ("7ns", Duration::from_nanos(7)),
+            ("1.5ms", Duration::from_micros(1500)),
+            ("2min", Duration::from_secs(120)),
+            ("1h15m", Duration::from_secs(4500)),
+            ("1s500ms", Duration::from_millis(1500)),
+            ("1h2m3s4ms5us6ns", Duration::new(3723, 4_005_006)),
+            ("0", Duration::ZERO),
+            // What the primary passes to its secondary.
+            ("5000000000ns", Duration::from_secs(5)),
+            ("8760h", Duration::from_secs(365 * 86400)),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_duration(text), Ok(want), "{text}");
+        }
+        for bad in [
+            "30s1m", "1s1s", "1m30", "1ms1m", "s", "1 s", "1.s", "1x5s", "8761h",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn a_timeout_is_not_zero() {
+        assert_eq!(parse_timeout("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_timeout("1ns"), Ok(Duration::from_nanos(1)));
+        for zero in ["0", "0s", "0.0ms", "0h0m"] {
+            assert!(parse_timeout(zero).unwrap_err().contains("zero"), "{zero}");
+        }
+    }
+
+    #[test]
+    fn the_error_lists_every_unit() {
+        let err = parse_duration("1x").unwrap_err();
+        for unit in ["ns", "us", "µs", "ms", "s", "m", "h", "1m30s"] {
+            assert!(err.contains(unit), "{unit} missing from: {err}");
+        }
+        assert!(err.contains("unknown unit 'x'"), "{err}");
+    }
+
+    proptest::proptest! {
+        /// Any duration up to a year, written as compound parts from hours down to
+        /// nanoseconds (zero parts left out), parses back to itself exactly.
+        #[test]
+        fn compound_durations_round_trip(ns in 0u64..=365 * 86_400 * 1_000_000_000) {
+            let mut rest = ns as u128;
+            let mut text = String::new();
+            for (unit, size) in DURATION_UNITS.iter().filter(|(u, _)| !matches!(*u, "min" | "µs")) {
+                let n = rest / size;
+                rest %= size;
+                if n > 0 {
+                    text.push_str(&format!("{n}{unit}"));
+                }
+            }
+            if text.is_empty() {
+                text.push('0');
+            }
+            proptest::prop_assert_eq!(parse_duration(&text), Ok(Duration::from_nanos(ns)), "{}", text);
+        }
+
+        /// A decimal number of milliseconds is exact to the nanosecond.
+        #[test]
+        fn decimal_milliseconds(whole in 0u64..1_000_000, micros in 0u32..1000) {
+            let text = format!("{whole}.{micros:03}ms");
+            let want = Duration::from_millis(whole) + Duration::from_micros(u64::from(micros));
+            proptest::prop_assert_eq!(parse_duration(&text), Ok(want));
+        }
+
+        /// No input makes the parser panic; whatever it accepts is at most a year.
+        #[test]
+        fn never_panics(text in "[0-9.µsmhnu ]{0,12}") {
+            if let Ok(d) = parse_duration(&text) {
+                proptest::prop_assert!(d <= Duration::from_secs(365 * 86_400));
+            }
+        }
     }
 
     #[test]

@@ -4,13 +4,7 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-use std::time::Duration;
-
-use common::{TestEnv, kill, output_within, run, stderr_of};
-
-const T: Duration = Duration::from_secs(30);
+use common::{T, TestEnv, jq, kill, output_within, run, stderr_of};
 
 /// The text of the docs, with the man pages' roff escapes undone.
 fn docs() -> Vec<(String, String)> {
@@ -51,18 +45,6 @@ fn filters() -> Vec<(String, String)> {
         }
     }
     found
-}
-
-fn jq(filter: &str, input: &[u8]) -> std::process::Output {
-    let mut child = Command::new("jq")
-        .args(["-c", filter])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("jq must be installed (apt-get install jq)");
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    output_within(child, T)
 }
 
 #[test]
@@ -117,7 +99,7 @@ fn every_documented_jq_filter_runs_on_real_output() {
         } else {
             continue; // `.` and the like: nothing to check
         };
-        let out = jq(&filter, input);
+        let out = jq(&["-c", &filter], input);
         assert!(
             out.status.success(),
             "{doc}: jq {filter:?} failed: {}",

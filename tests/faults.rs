@@ -17,26 +17,9 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    Logged, Rng, TestEnv, children_of, fd_targets, field, json_of, kill, mode_of, osps_bin,
-    pids_with_arg, process_alive, process_exists, run, soak, stderr_of, stdout_of,
+    Logged, Rng, T, TestEnv, children_of, fd_targets, field, json_of, kill, mkfifo, mode_of,
+    osps_bin, pids_with_arg, process_alive, process_exists, run, slow, soak, stderr_of, stdout_of,
 };
-
-/// The deadline for anything that should take a moment.
-const T: Duration = Duration::from_secs(30);
-
-/// Header offsets and values the forged segments need (see src/header.rs).
-mod layout {
-    pub const HEADER_LEN: usize = 256;
-    pub const MAGIC: &[u8; 8] = b"OSPSSEG\0";
-    pub const VERSION: usize = 8;
-    pub const HEADER_LEN_FIELD: usize = 16;
-    pub const SEGMENT_SIZE: usize = 24;
-    pub const DATA_OFFSET: usize = 32;
-    pub const DATA_SIZE: usize = 40;
-    pub const REPLY_SEQ: usize = 152;
-    pub const REPLY_LEN: usize = 160;
-    pub const WORKERS: usize = 192;
-}
 
 fn primary(env: &TestEnv, args: &[&str]) -> Command {
     let mut c = env.cmd("primary");
@@ -68,16 +51,9 @@ fn assert_no_crash(out: &Output, what: &str) {
     }
 }
 
-/// No object of the instance and no secondary process remain.
-fn assert_clean(env: &TestEnv) {
-    env.assert_no_leftovers();
-    let left = pids_with_arg(&env.name);
-    assert!(left.is_empty(), "processes left behind: {left:?}");
-}
-
 /// Waits until `pid` is gone from /proc entirely: dead and reaped by its parent.
 fn wait_reaped(pid: u32, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
+    let deadline = Instant::now() + slow(timeout);
     while process_exists(pid) {
         if Instant::now() >= deadline {
             return false;
@@ -89,6 +65,7 @@ fn wait_reaped(pid: u32, timeout: Duration) -> bool {
 
 /// Waits for a child of `primary` that is not in `old` (it may not have exec'd yet).
 fn wait_new_child(env: &TestEnv, p: &Logged, old: &HashSet<u32>, timeout: Duration) -> u32 {
+    let timeout = slow(timeout);
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(&kid) = children_of(p.pid).iter().find(|k| !old.contains(k)) {
@@ -105,6 +82,7 @@ fn wait_new_child(env: &TestEnv, p: &Logged, old: &HashSet<u32>, timeout: Durati
 
 /// Waits until a secondary that is not in `old` has shaken hands; returns its pid.
 fn wait_new_secondary(env: &TestEnv, p: &Logged, old: &HashSet<u32>, timeout: Duration) -> u32 {
+    let timeout = slow(timeout);
     let deadline = Instant::now() + timeout;
     loop {
         let state = env.header_field(field::SECONDARY_STATE);
@@ -269,7 +247,7 @@ fn secondary_kill_cycle(rng: &mut Rng, cycle: u32, budget: u32) -> u32 {
     for pid in dead.iter().chain([&last]) {
         assert!(!process_exists(*pid), "{what}: secondary {pid} left");
     }
-    assert_clean(&env);
+    env.assert_nothing_left();
     per_primary + u32::from(kill_while_stopping)
 }
 
@@ -328,7 +306,7 @@ fn kill_9_of_the_primary_at_random_moments_the_secondary_exits_within_a_second()
                 break;
             }
             assert!(
-                killed.elapsed() < Duration::from_secs(1),
+                killed.elapsed() < slow(Duration::from_secs(1)),
                 "{moment}: secondaries {alive:?} outlived their primary by over 1 s"
             );
             std::thread::sleep(Duration::from_millis(2));
@@ -395,7 +373,7 @@ fn a_stopped_secondary_is_detected_killed_reaped_and_restarted() {
             "{sync}: the stopped secondary was never killed and reaped"
         );
         let detected = stopped.elapsed();
-        let margin = Duration::from_millis(1500);
+        let margin = slow(Duration::from_millis(1500));
         assert!(
             detected < interval + timeout + margin,
             "{sync}: the hang took {detected:?} to be handled (--timeout {timeout:?})"
@@ -423,7 +401,7 @@ fn a_stopped_secondary_is_detected_killed_reaped_and_restarted() {
         assert_eq!(v["secondary_pid"], fresh, "{v}");
         assert_eq!(v["secondary_exit"], 0, "{v}");
         assert_books_balance(&v);
-        assert_clean(&env);
+        env.assert_nothing_left();
     }
 }
 
@@ -451,7 +429,7 @@ fn a_secondary_stopped_as_soon_as_it_is_forked_never_blocks_the_primary() {
             "attempt {attempt}: the stopped child was never reaped"
         );
         assert!(
-            stopped.elapsed() < Duration::from_millis(300 + 1700),
+            stopped.elapsed() < Duration::from_millis(300) + slow(Duration::from_millis(1700)),
             "attempt {attempt}: took {:?}",
             stopped.elapsed()
         );
@@ -461,7 +439,7 @@ fn a_secondary_stopped_as_soon_as_it_is_forked_never_blocks_the_primary() {
         let out = env.finish_logged(&p, T);
         assert_no_crash(&out, "stopped at fork");
         assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
-        assert_clean(&env);
+        env.assert_nothing_left();
     }
 }
 
@@ -485,7 +463,7 @@ fn a_secondary_stopped_before_its_hello_is_killed_after_the_start_timeout() {
     // Stop it once it runs `osps secondary` (after exec), usually before its hello.
     let none = HashSet::new();
     let victim = wait_new_child(&env, &p, &none, T);
-    let deadline = Instant::now() + T;
+    let deadline = Instant::now() + slow(T);
     loop {
         let cmdline = std::fs::read(format!("/proc/{victim}/cmdline")).unwrap_or_default();
         if cmdline.split(|&b| b == 0).any(|a| a == b"secondary") {
@@ -501,7 +479,7 @@ fn a_secondary_stopped_before_its_hello_is_killed_after_the_start_timeout() {
         "the stopped secondary was never reaped"
     );
     assert!(
-        stopped.elapsed() < Duration::from_millis(500 + 1500),
+        stopped.elapsed() < Duration::from_millis(500) + slow(Duration::from_millis(1500)),
         "took {:?}",
         stopped.elapsed()
     );
@@ -519,7 +497,7 @@ fn a_secondary_stopped_before_its_hello_is_killed_after_the_start_timeout() {
     // Usually stopped before its hello; on a slow machine the hello may have left already.
     let cause = d["cause"].as_str().unwrap();
     assert!(cause.contains("no hello") || cause.contains("hung"), "{v}");
-    assert_clean(&env);
+    env.assert_nothing_left();
 }
 
 // ---- 4. the segment truncated or removed under the pair ----
@@ -564,7 +542,7 @@ fn a_segment_truncated_or_removed_under_the_pair_is_a_clear_error_never_a_sigbus
             let err = stderr_of(&out);
             assert_eq!(out.status.code(), Some(1), "{what}: {err}");
             assert!(
-                faulted.elapsed() < Duration::from_secs(3),
+                faulted.elapsed() < slow(Duration::from_secs(3)),
                 "{what}: noticed after {:?}: {err}",
                 faulted.elapsed()
             );
@@ -589,12 +567,12 @@ fn a_segment_truncated_or_removed_under_the_pair_is_a_clear_error_never_a_sigbus
             );
             let v = json_of(&out);
             assert_eq!(v["stopped_by"], "error", "{what}: {v}");
-            assert_clean(&env);
+            env.assert_nothing_left();
             // The name is free again: a new primary under it works.
             let out = run(primary(&env, &["--rounds", "20", "--json"]), T);
             assert!(out.status.success(), "{what}: {}", stderr_of(&out));
             assert_eq!(json_of(&out)["rounds"], 20);
-            assert_clean(&env);
+            env.assert_nothing_left();
         }
     }
 }
@@ -615,14 +593,14 @@ impl Peer {
             .open(env.shm_path())
             .unwrap();
         let map = memmap2::MmapOptions::new()
-            .len(layout::HEADER_LEN)
+            .len(field::HEADER_LEN)
             .map_raw(&file)
             .unwrap();
         Peer { map }
     }
 
     fn word(&self, offset: usize) -> &std::sync::atomic::AtomicU64 {
-        assert!(offset % 8 == 0 && offset + 8 <= layout::HEADER_LEN);
+        assert!(offset % 8 == 0 && offset + 8 <= field::HEADER_LEN);
         // SAFETY: the mapping is page-aligned and HEADER_LEN bytes long, so the pointer is
         // aligned and in bounds while `self` lives; other processes write these words too,
         // which atomics allow.
@@ -637,7 +615,7 @@ impl Peer {
     /// Flips the word at `offset` between `values` in a tight loop until `until` says stop
     /// (checked every few thousand writes) or `max` passes.
     fn flip(&self, offset: usize, values: &[u64], max: Duration, until: impl Fn() -> bool) {
-        let deadline = Instant::now() + max;
+        let deadline = Instant::now() + slow(max);
         let mut i = 0usize;
         while Instant::now() < deadline && !until() {
             for _ in 0..4096 {
@@ -651,16 +629,16 @@ impl Peer {
 
 /// A header that passes validation, for a segment of `size` bytes.
 fn valid_header(size: u64) -> Vec<u8> {
-    let mut h = vec![0u8; layout::HEADER_LEN];
-    h[..8].copy_from_slice(layout::MAGIC);
+    let mut h = vec![0u8; field::HEADER_LEN];
+    h[..8].copy_from_slice(field::MAGIC);
     let put =
         |h: &mut Vec<u8>, off: usize, v: u64| h[off..off + 8].copy_from_slice(&v.to_ne_bytes());
-    put(&mut h, layout::VERSION, 1);
-    put(&mut h, layout::HEADER_LEN_FIELD, layout::HEADER_LEN as u64);
-    put(&mut h, layout::SEGMENT_SIZE, size);
-    put(&mut h, layout::DATA_OFFSET, layout::HEADER_LEN as u64);
-    put(&mut h, layout::DATA_SIZE, size - layout::HEADER_LEN as u64);
-    put(&mut h, layout::WORKERS, 1);
+    put(&mut h, field::VERSION, 1);
+    put(&mut h, field::HEADER_LEN_FIELD, field::HEADER_LEN as u64);
+    put(&mut h, field::SEGMENT_SIZE, size);
+    put(&mut h, field::DATA_OFFSET, field::HEADER_LEN as u64);
+    put(&mut h, field::DATA_SIZE, size - field::HEADER_LEN as u64);
+    put(&mut h, field::WORKERS, 1);
     h
 }
 
@@ -691,41 +669,41 @@ fn forged_headers_are_refused_by_the_secondary_with_a_clear_error() {
     let env = TestEnv::new("forged");
     const SIZE: u64 = 8192;
     let mut rng = Rng::new("forged_headers");
-    let garbage: Vec<u8> = (0..layout::HEADER_LEN)
+    let garbage: Vec<u8> = (0..field::HEADER_LEN)
         .map(|_| rng.next_u64() as u8)
         .collect();
     let good = valid_header(SIZE);
     let cases: Vec<(&str, Vec<u8>, u64, &str)> = vec![
         (
             "all zeros",
-            vec![0; layout::HEADER_LEN],
+            vec![0; field::HEADER_LEN],
             SIZE,
             "not an osps segment",
         ),
         ("garbage", garbage, SIZE, "not an osps segment"),
         (
             "unknown version",
-            with(good.clone(), layout::VERSION, 2),
+            with(good.clone(), field::VERSION, 2),
             SIZE,
             "version 2",
         ),
         (
             "segment size beyond the segment",
-            with(good.clone(), layout::SEGMENT_SIZE, 1 << 40),
+            with(good.clone(), field::SEGMENT_SIZE, 1 << 40),
             SIZE,
             "truncated or resized",
         ),
         (
             "data size beyond the segment",
-            with(good.clone(), layout::DATA_SIZE, u64::MAX),
+            with(good.clone(), field::DATA_SIZE, u64::MAX),
             SIZE,
             "inconsistent",
         ),
         (
             "data offset that overflows",
             with(
-                with(good.clone(), layout::DATA_OFFSET, u64::MAX - 7),
-                layout::DATA_SIZE,
+                with(good.clone(), field::DATA_OFFSET, u64::MAX - 7),
+                field::DATA_SIZE,
                 SIZE + 8,
             ),
             SIZE,
@@ -733,19 +711,19 @@ fn forged_headers_are_refused_by_the_secondary_with_a_clear_error() {
         ),
         (
             "header length that overflows",
-            with(good.clone(), layout::HEADER_LEN_FIELD, u64::MAX),
+            with(good.clone(), field::HEADER_LEN_FIELD, u64::MAX),
             SIZE,
             "inconsistent",
         ),
         (
             "no secondaries",
-            with(good.clone(), layout::WORKERS, 0),
+            with(good.clone(), field::WORKERS, 0),
             SIZE,
             "inconsistent",
         ),
         (
             "a huge pool",
-            with(good.clone(), layout::WORKERS, u64::MAX),
+            with(good.clone(), field::WORKERS, u64::MAX),
             SIZE,
             "inconsistent",
         ),
@@ -813,7 +791,7 @@ fn a_pool_size_flipped_while_the_secondary_attaches_is_never_read_twice() {
         let done = std::sync::atomic::AtomicBool::new(false);
         let out = std::thread::scope(|s| {
             s.spawn(|| {
-                peer.flip(layout::WORKERS, &[1, 64], T, || {
+                peer.flip(field::WORKERS, &[1, 64], T, || {
                     done.load(std::sync::atomic::Ordering::Relaxed)
                 })
             });
@@ -881,7 +859,7 @@ fn a_request_length_flipped_in_a_tight_loop_is_read_once_and_refused() {
         }
         assert!(err.contains("exceeds the"), "{sync}: {err}");
         assert_books_balance(&v);
-        assert_clean(&env);
+        env.assert_nothing_left();
     }
 }
 
@@ -891,8 +869,8 @@ fn a_reply_length_flipped_by_a_peer_is_reported_as_corruption() {
     let p = running_pair(&mut env, "adaptive", &[]);
     let peer = Peer::attach(&env);
     let values = [64, u64::MAX, 64, 1 << 40, 64, 0];
-    peer.flip(layout::REPLY_LEN, &values, Duration::from_secs(5), || {
-        env.header_field(120).unwrap_or(0) >= 3 // rounds_failed counts corruptions too
+    peer.flip(field::REPLY_LEN, &values, Duration::from_secs(5), || {
+        env.header_field(field::ROUNDS_FAILED).unwrap_or(0) >= 3 // counts corruptions too
     });
     kill(p.pid, libc::SIGTERM);
     let out = env.finish_logged(&p, T);
@@ -903,7 +881,7 @@ fn a_reply_length_flipped_by_a_peer_is_reported_as_corruption() {
     let v = json_of(&out);
     assert!(v["corruptions"].as_u64() >= Some(3), "{v}");
     assert_books_balance(&v);
-    assert_clean(&env);
+    env.assert_nothing_left();
 }
 
 #[test]
@@ -913,7 +891,7 @@ fn a_turn_counter_scribbled_by_a_peer_stops_the_primary_with_a_clear_error() {
         let p = running_pair(&mut env, sync, &[]);
         let peer = Peer::attach(&env);
         peer.flip(
-            layout::REPLY_SEQ,
+            field::REPLY_SEQ,
             &[u64::MAX, 1 << 40, 7],
             Duration::from_secs(10),
             || !process_alive(p.pid),
@@ -923,7 +901,7 @@ fn a_turn_counter_scribbled_by_a_peer_stops_the_primary_with_a_clear_error() {
         let err = stderr_of(&out);
         assert_eq!(out.status.code(), Some(1), "{sync}: {err}");
         assert!(err.contains("broken or foreign process"), "{sync}: {err}");
-        assert_clean(&env);
+        env.assert_nothing_left();
     }
 }
 
@@ -945,7 +923,7 @@ fn garbage_over_the_whole_header_while_running_is_refused_with_a_clear_error() {
         let peer = Peer::attach(&env);
         let scribble_until = Instant::now() + Duration::from_millis(100);
         while Instant::now() < scribble_until {
-            for off in (0..layout::HEADER_LEN).step_by(8) {
+            for off in (0..field::HEADER_LEN).step_by(8) {
                 peer.store(off, rng.next_u64());
             }
         }
@@ -953,7 +931,7 @@ fn garbage_over_the_whole_header_while_running_is_refused_with_a_clear_error() {
         if let Some(pid) = children_of(p.pid).first() {
             kill(*pid, libc::SIGKILL);
         }
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + slow(Duration::from_secs(10));
         while process_alive(p.pid) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -980,7 +958,7 @@ fn garbage_over_the_whole_header_while_running_is_refused_with_a_clear_error() {
                 || (last_error.contains("gave up") && refused),
             "{sync}: unclear error: {err}"
         );
-        assert_clean(&env);
+        env.assert_nothing_left();
     }
 }
 
@@ -1029,7 +1007,7 @@ fn bad_frames_to_the_primary_are_rejected_with_a_clear_error() {
         let out = env.finish_logged(&p, T);
         let what = format!("{what} ({sync})");
         assert!(
-            sent.elapsed() < Duration::from_secs(5),
+            sent.elapsed() < slow(Duration::from_secs(5)),
             "{what}: took {:?}",
             sent.elapsed()
         );
@@ -1046,7 +1024,7 @@ fn bad_frames_to_the_primary_are_rejected_with_a_clear_error() {
             err.contains("s2p.fifo") && clear.iter().any(|c| err.contains(c)),
             "{what}: unclear error: {err}"
         );
-        assert_clean(&env);
+        env.assert_nothing_left();
     }
 }
 
@@ -1088,7 +1066,7 @@ fn bad_frames_to_the_secondary_are_rejected_and_it_is_restarted() {
         assert_eq!(v["deaths"][0]["pid"], first, "{what}: {v}");
         assert_eq!(v["deaths"][0]["exit_code"], 1, "{what}: {v}");
         assert_books_balance(&v);
-        assert_clean(&env);
+        env.assert_nothing_left();
     }
 }
 
@@ -1108,13 +1086,6 @@ fn fingerprint(path: &Path) -> (u32, u32, u64, Vec<u8>) {
         Vec::new()
     };
     (m.mode(), m.uid(), m.ino(), content)
-}
-
-fn mkfifo(path: &Path, mode: u32) {
-    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
-    // SAFETY: mkfifo with a valid C string.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), mode) }, 0);
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
 fn private_dir(path: &Path) {
@@ -1275,7 +1246,7 @@ fn under_umask_000_the_runtime_dir_is_0700_and_every_object_0600() {
     assert!(kill(p.pid, libc::SIGTERM));
     let out = env.finish_logged(&p, T);
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
-    assert_clean(&env);
+    env.assert_nothing_left();
 }
 
 // ---- 9. /dev/shm full ----
@@ -1326,7 +1297,7 @@ fn a_full_dev_shm_is_a_clear_no_space_error_and_leaves_nothing() {
     assert!(!text.contains("left: "), "objects left in /dev/shm: {text}");
     assert_eq!(err.matches("no space left in /dev/shm").count(), 2, "{err}");
     assert!(!err.contains("panicked"), "{err}");
-    assert_clean(&env);
+    env.assert_nothing_left();
 }
 
 // ---- 10. descriptor exhaustion ----
@@ -1366,7 +1337,7 @@ fn descriptor_exhaustion_is_a_clear_error_and_leaves_nothing() {
             }
             other => panic!("{what}: exit status {other:?}: {err}"),
         }
-        assert_clean(&env);
+        env.assert_nothing_left();
     }
     eprintln!("failed cleanly with --nofile {failed:?}, worked with {passed:?}");
     assert!(failed.contains(&4) && passed.contains(&64));
@@ -1398,7 +1369,7 @@ fn the_secondary_holds_only_the_descriptors_it_needs_never_the_lock() {
         kill(p.pid, libc::SIGTERM);
         let out = env.finish_logged(&p, T);
         assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
-        assert_clean(&env);
+        env.assert_nothing_left();
     }
 }
 

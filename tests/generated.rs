@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{TestEnv, osps_bin, run, stderr_of, stdout_of};
+use common::{TestEnv, osps_bin, run, slow, stderr_of, stdout_of};
 
 /// The one command that regenerates everything.
 const REGENERATE: &str = "cargo run -- generate --out .";
@@ -197,7 +197,7 @@ fn bash_completes_options_and_their_values() {
 fn bash_completes_the_names_of_live_instances_after_name() {
     let mut env = TestEnv::new("complete");
     env.start_primary(&[]);
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + slow(Duration::from_secs(10));
     while !env.shm_path().exists() {
         assert!(
             Instant::now() < deadline,

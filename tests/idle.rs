@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestEnv, kill, output_within};
+use common::{T, TestEnv, kill, output_within};
 
 /// CPU time of a process so far, in nanoseconds (first field of /proc/PID/schedstat).
 fn cpu_ns(pid: u32) -> u64 {
@@ -18,8 +18,8 @@ fn idle_cpu_stays_under_20ms_in_10s(sync: &str) {
     {
         let mut env = TestEnv::new("idle");
         let primary = env.start_primary(&["--interval", "1h", "--sync", sync]);
-        let secondary = env.wait_secondary(Duration::from_secs(30));
-        env.wait_rounds(1, Duration::from_secs(30));
+        let secondary = env.wait_secondary(T);
+        env.wait_rounds(1, T);
         std::thread::sleep(Duration::from_millis(200)); // let start-up settle
         let before = cpu_ns(primary) + cpu_ns(secondary);
         std::thread::sleep(Duration::from_secs(10));
@@ -30,7 +30,7 @@ fn idle_cpu_stays_under_20ms_in_10s(sync: &str) {
             used / 1000
         );
         assert!(kill(primary, libc::SIGTERM));
-        let out = output_within(env.take_child(primary), Duration::from_secs(30));
+        let out = output_within(env.take_child(primary), T);
         assert!(out.status.success());
         eprintln!("{sync}: idle CPU over 10 s: {} us", used / 1000);
     }

@@ -3,40 +3,25 @@
 //! truncated and planted segments, side-by-side and concurrent cleanups, a lying lock
 //! file, and inspect racing primaries that start.
 //!
-//! `osps cleanup` without `--name` removes every dead instance of the user, including
-//! the dead fixtures of other tests of this file: such tests take [`exclusive`], every
-//! other test takes [`shared`], so they never overlap.
+//! Every cleanup that removes names its instance (`--name`) in the test's own runtime
+//! directory: one without a name would also remove the dead segments that other tests,
+//! of any test binary running at the same time, keep in `/dev/shm` as fixtures. Only
+//! `--dry-run`, which changes nothing, runs without a name, to check what the survey of
+//! every instance decides.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use common::{
-    TestEnv, field, kill, output_within, process_alive, run, stderr_of, stdout_of, uid, wait_gone,
+    T, TestEnv, assert_jq, field, jq, jq_raw, kill, mkfifo, output_within, parse_json,
+    process_alive, run, slow, stderr_of, stdout_of, uid, wait_gone,
 };
-
-const T: Duration = Duration::from_secs(30);
-
-static DEAD_FIXTURES: RwLock<()> = RwLock::new(());
-
-/// For tests whose dead objects a cleanup without `--name` would remove.
-fn shared() -> RwLockReadGuard<'static, ()> {
-    DEAD_FIXTURES.read().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// For tests running `osps cleanup` without `--name`.
-fn exclusive() -> RwLockWriteGuard<'static, ()> {
-    DEAD_FIXTURES
-        .write()
-        .unwrap_or_else(PoisonError::into_inner)
-}
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -70,53 +55,7 @@ fn cleanup_json(env: &TestEnv, args: &[&str]) -> serde_json::Value {
         stdout_of(&out),
         stderr_of(&out)
     );
-    parse(&out.stdout)
-}
-
-fn parse(bytes: &[u8]) -> serde_json::Value {
-    serde_json::from_slice(bytes)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
-}
-
-/// Runs `jq ARGS` over `input`, with a deadline.
-fn jq(args: &[&str], input: &[u8]) -> Output {
-    let mut child = Command::new("jq")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("jq must be installed (apt-get install jq)");
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let out = output_within(child, T);
-    writer.join().unwrap();
-    out
-}
-
-/// Asserts that `jq -e FILTER` holds on `doc`.
-fn assert_jq(doc: &[u8], filter: &str) {
-    let out = jq(&["-e", filter], doc);
-    assert!(
-        out.status.success(),
-        "jq -e '{filter}' does not hold ({}) on:\n{}",
-        stderr_of(&out).trim(),
-        String::from_utf8_lossy(doc)
-    );
-}
-
-/// `jq -r FILTER` over `doc`.
-fn jq_raw(doc: &[u8], filter: &str) -> String {
-    let out = jq(&["-r", filter], doc);
-    assert!(
-        out.status.success(),
-        "jq -r '{filter}': {}",
-        stderr_of(&out)
-    );
-    stdout_of(&out)
+    parse_json(&out.stdout)
 }
 
 /// Starts a primary with a fast heartbeat; returns (primary, secondary) once rounds run.
@@ -144,7 +83,7 @@ fn stop(env: &mut TestEnv, primary: u32) -> serde_json::Value {
     assert!(kill(primary, libc::SIGTERM));
     let out = output_within(env.take_child(primary), T);
     assert!(out.status.success(), "{}", stderr_of(&out));
-    parse(&out.stdout)
+    parse_json(&out.stdout)
 }
 
 /// The four objects of an instance: segment, lock, p2s, s2p.
@@ -180,6 +119,21 @@ fn removed_paths(report: &serde_json::Value, name: &str) -> Vec<String> {
     paths
 }
 
+/// One report made of several cleanups' reports (their removed, skipped and errors).
+fn merge_reports(reports: &[serde_json::Value]) -> serde_json::Value {
+    let all = |key: &str| -> Vec<serde_json::Value> {
+        reports
+            .iter()
+            .flat_map(|r| r[key].as_array().unwrap().clone())
+            .collect()
+    };
+    serde_json::json!({
+        "removed": all("removed"),
+        "skipped": all("skipped"),
+        "errors": all("errors"),
+    })
+}
+
 fn sorted(paths: &[PathBuf]) -> Vec<String> {
     let mut v: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     v.sort();
@@ -195,13 +149,6 @@ fn errors_about(report: &serde_json::Value, names: &[&str]) -> Vec<serde_json::V
         .filter(|e| e["name"].is_null() || names.iter().any(|n| e["name"] == *n))
         .cloned()
         .collect()
-}
-
-fn mkfifo(path: &Path, mode: u32) {
-    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
-    // SAFETY: mkfifo with a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), mode) }, 0);
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
 /// A plain child process that lives until killed, reaped on drop.
@@ -236,7 +183,6 @@ impl Drop for Sleeper {
 
 #[test]
 fn inspect_of_a_running_primary_shows_pids_fifo_holders_and_growing_counters() {
-    let _g = shared();
     let mut env = TestEnv::new("insrun");
     let (p, s) = start(&mut env);
     let doc = inspect_ok(&env);
@@ -303,7 +249,7 @@ fn inspect_of_a_running_primary_shows_pids_fifo_holders_and_growing_counters() {
             .unwrap()
     };
     let first = rounds(&doc);
-    let deadline = Instant::now() + T;
+    let deadline = Instant::now() + slow(T);
     loop {
         let later = inspect_ok(&env);
         if rounds(&later) > first {
@@ -334,7 +280,6 @@ fn inspect_of_a_running_primary_shows_pids_fifo_holders_and_growing_counters() {
 
 #[test]
 fn inspect_of_a_killed_primary_says_stale_and_nothing_alive() {
-    let _g = shared();
     let mut env = TestEnv::new("insstale");
     let (p, s) = make_stale(&mut env);
     let doc = inspect_ok(&env);
@@ -367,7 +312,6 @@ fn inspect_of_a_killed_primary_says_stale_and_nothing_alive() {
 
 #[test]
 fn inspect_and_cleanup_handle_every_partial_state() {
-    let _g = shared();
     // Which of segment, lock, p2s, s2p remain.
     let states: [(&str, [bool; 4]); 6] = [
         ("segment only", [true, false, false, false]),
@@ -415,7 +359,6 @@ fn inspect_and_cleanup_handle_every_partial_state() {
 
 #[test]
 fn a_segment_with_a_garbage_header_is_corrupt_and_cleanup_leaves_it_alone() {
-    let _g = shared();
     let env = TestEnv::new("garbage");
     std::fs::write(env.shm_path(), vec![0xab; 4096]).unwrap();
     std::fs::set_permissions(env.shm_path(), std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -441,7 +384,6 @@ fn a_segment_with_a_garbage_header_is_corrupt_and_cleanup_leaves_it_alone() {
 
 #[test]
 fn a_truncated_segment_is_corrupt_and_cleanup_removes_it() {
-    let _g = shared();
     for (len, why) in [
         (4096u64, "truncated"),
         (100, "shorter than"),
@@ -476,7 +418,6 @@ fn a_truncated_segment_is_corrupt_and_cleanup_removes_it() {
 
 #[test]
 fn a_fifo_planted_at_the_segment_path_is_reported_without_hanging() {
-    let _g = shared();
     let env = TestEnv::new("shmfifo");
     mkfifo(&env.shm_path(), 0o600);
     // `run` fails the test if a command takes over 30 s; none should take long at all.
@@ -513,7 +454,6 @@ fn a_fifo_planted_at_the_segment_path_is_reported_without_hanging() {
 
 #[test]
 fn a_live_unrelated_pid_in_a_stale_lock_file_does_not_look_alive() {
-    let _g = shared();
     let mut env = TestEnv::new("liar");
     make_stale(&mut env);
     let unrelated = Sleeper::spawn("exec sleep 60", Path::new("sleeper"));
@@ -549,7 +489,6 @@ fn a_live_unrelated_pid_in_a_stale_lock_file_does_not_look_alive() {
 
 #[test]
 fn an_inspect_loop_never_makes_a_starting_primary_fail() {
-    let _g = shared();
     let env = TestEnv::new("race");
     let stop = AtomicBool::new(false);
     let looks = AtomicUsize::new(0);
@@ -568,7 +507,7 @@ fn an_inspect_loop_never_makes_a_starting_primary_fail() {
                     "{}",
                     stderr_of(&out)
                 );
-                parse(&out.stdout);
+                parse_json(&out.stdout);
                 looks.fetch_add(1, Ordering::Relaxed);
             }
         });
@@ -595,13 +534,12 @@ fn an_inspect_loop_never_makes_a_starting_primary_fail() {
 
 #[test]
 fn inspect_of_a_name_without_objects_exits_1_with_an_empty_document() {
-    let _g = shared();
     let env = TestEnv::new("none");
     // The runtime directory does not even exist: that is not an error.
     assert!(!env.runtime_dir.exists());
     let out = inspect(&env, &["--name", &env.name]);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(parse(&out.stdout)["instances"], serde_json::json!([]));
+    assert_eq!(parse_json(&out.stdout)["instances"], serde_json::json!([]));
     assert_jq(&out.stdout, ".schema_version == 1 and .instances == []");
     assert!(stderr_of(&out).contains(&env.name), "{}", stderr_of(&out));
     assert!(!stderr_of(&out).contains("warning"), "{}", stderr_of(&out));
@@ -615,7 +553,6 @@ fn inspect_of_a_name_without_objects_exits_1_with_an_empty_document() {
 
 #[test]
 fn inspect_prints_pretty_or_compact_json_and_survives_a_closed_stdout() {
-    let _g = shared();
     let mut env = TestEnv::new("forms");
     let (p, _) = start(&mut env);
     let pretty = inspect_ok(&env);
@@ -655,7 +592,6 @@ fn inspect_prints_pretty_or_compact_json_and_survives_a_closed_stdout() {
 
 #[test]
 fn an_unsafe_runtime_dir_still_shows_the_segment_with_a_warning() {
-    let _g = shared();
     let mut env = TestEnv::new("unsafe");
     make_stale(&mut env);
     std::fs::set_permissions(&env.runtime_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -685,7 +621,6 @@ fn an_unsafe_runtime_dir_still_shows_the_segment_with_a_warning() {
 
 #[test]
 fn the_readme_walk_through_works_with_its_jq_filters() {
-    let _g = shared();
     let mut env = TestEnv::new("readme");
     let (p, s) = start(&mut env);
     let doc = inspect_ok(&env);
@@ -693,7 +628,7 @@ fn the_readme_walk_through_works_with_its_jq_filters() {
         &doc,
         ".instances[0] | {status, primary: .primary.pid, secondary: .secondary.pid, rounds: .segment.header.rounds}",
     );
-    let v = parse(summary.as_bytes());
+    let v = parse_json(summary.as_bytes());
     assert_eq!(v["status"], "running");
     assert_eq!(v["primary"], p);
     assert_eq!(v["secondary"], s);
@@ -736,34 +671,49 @@ fn the_readme_walk_through_works_with_its_jq_filters() {
 
 #[test]
 fn cleanup_removes_only_the_dead_instance_and_the_live_one_goes_on() {
-    let _g = exclusive();
     let mut live = TestEnv::new("live");
     let mut dead = TestEnv::new("dead");
     dead.runtime_dir = live.runtime_dir.clone();
     let (p, s) = start(&mut live);
     make_stale(&mut dead);
-    let report = cleanup_json(&live, &[]);
+    // What a cleanup of every instance would do (the survey, changing nothing), then the
+    // cleanup of each of the two by name: both must decide the same.
+    let survey = cleanup_json(&live, &["--dry-run"]);
+    assert_eq!(survey["dry_run"], true, "{survey}");
     assert_eq!(
-        removed_paths(&report, &dead.name),
-        sorted(&objects(&dead)),
-        "{report}"
+        left_of(&dead).len(),
+        4,
+        "the survey changed something (or a cleanup without --name from another test run \
+         removed our dead fixture): {:?} left",
+        left_of(&dead)
     );
-    assert_eq!(
-        removed_paths(&report, &live.name),
-        Vec::<String>::new(),
-        "{report}"
-    );
-    assert_eq!(
-        errors_about(&report, &[&live.name, &dead.name]),
-        Vec::<serde_json::Value>::new()
-    );
-    assert_jq(
-        &serde_json::to_vec(&report).unwrap(),
-        &format!(
-            ".skipped[] | select(.name == \"{}\") | .reason | test(\"running\") and test(\"{p}\")",
-            live.name
-        ),
-    );
+    let named = merge_reports(&[
+        cleanup_json(&live, &["--name", &dead.name]),
+        cleanup_json(&live, &["--name", &live.name]),
+    ]);
+    for report in [survey, named] {
+        assert_eq!(
+            removed_paths(&report, &dead.name),
+            sorted(&objects(&dead)),
+            "{report}"
+        );
+        assert_eq!(
+            removed_paths(&report, &live.name),
+            Vec::<String>::new(),
+            "{report}"
+        );
+        assert_eq!(
+            errors_about(&report, &[&live.name, &dead.name]),
+            Vec::<serde_json::Value>::new()
+        );
+        assert_jq(
+            &serde_json::to_vec(&report).unwrap(),
+            &format!(
+                ".skipped[] | select(.name == \"{}\") | .reason | test(\"running\") and test(\"{p}\")",
+                live.name
+            ),
+        );
+    }
     assert!(left_of(&dead).is_empty(), "{:?}", left_of(&dead));
     assert_eq!(left_of(&live).len(), 4);
     // The live one was not disturbed: it goes on and stops in order.
@@ -778,7 +728,6 @@ fn cleanup_removes_only_the_dead_instance_and_the_live_one_goes_on() {
 
 #[test]
 fn dry_run_says_what_it_would_remove_and_changes_nothing() {
-    let _g = shared();
     let mut env = TestEnv::new("dry");
     make_stale(&mut env);
     let before: Vec<(u64, i64, u32)> = objects(&env)
@@ -816,7 +765,6 @@ fn dry_run_says_what_it_would_remove_and_changes_nothing() {
 
 #[test]
 fn two_concurrent_cleanups_neither_collide_nor_report_errors() {
-    let _g = exclusive();
     for round in 0..2 {
         let first = TestEnv::new("conc");
         let mut envs = vec![first];
@@ -828,24 +776,46 @@ fn two_concurrent_cleanups_neither_collide_nor_report_errors() {
         for e in &mut envs {
             make_stale(e);
         }
-        // Round 0: both clean everything; round 1: both name the same instance.
-        let args: Vec<&str> = if round == 0 {
-            vec!["--json"]
+        let names: Vec<&str> = envs.iter().map(|e| e.name.as_str()).collect();
+        // Round 0: both sweep all three instances, in opposite orders, so they meet on
+        // each; round 1: both name the same instance. Every cleanup names its instance
+        // (see the top of this file); a survey of every instance (`--dry-run`) runs
+        // meanwhile and must not fail on objects vanishing under it.
+        let orders: [Vec<&str>; 2] = if round == 0 {
+            [names.clone(), names.iter().rev().copied().collect()]
         } else {
-            vec!["--json", "--name", &envs[0].name]
+            [vec![names[0]], vec![names[0]]]
         };
-        let spawn = || {
+        let cleanup_of = |name: &str| {
             let mut cmd = envs[0].cmd("cleanup");
-            cmd.args(&args)
+            cmd.args(["--json", "--name", name])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());
             cmd.spawn().unwrap()
         };
-        let (a, b) = (spawn(), spawn());
-        let outs = [output_within(a, T), output_within(b, T)];
-        let names: Vec<&str> = envs.iter().map(|e| e.name.as_str()).collect();
+        let (outs, survey) = std::thread::scope(|scope| {
+            let sweeps: Vec<_> = orders
+                .iter()
+                .map(|order| {
+                    scope.spawn(|| {
+                        order
+                            .iter()
+                            .map(|name| output_within(cleanup_of(name), T))
+                            .collect::<Vec<Output>>()
+                    })
+                })
+                .collect();
+            let mut survey = envs[0].cmd("cleanup");
+            survey.args(["--json", "--dry-run"]);
+            let survey = run(survey, T);
+            let outs: Vec<Vec<Output>> = sweeps.into_iter().map(|h| h.join().unwrap()).collect();
+            (outs, survey)
+        });
+        assert_eq!(survey.status.code(), Some(0), "{}", stderr_of(&survey));
+        let survey = parse_json(&survey.stdout);
+        assert!(errors_about(&survey, &names).is_empty(), "{survey}");
         let targets: &[&str] = if round == 0 { &names } else { &names[..1] };
-        for out in &outs {
+        for out in outs.iter().flatten() {
             assert_eq!(
                 out.status.code(),
                 Some(0),
@@ -854,7 +824,14 @@ fn two_concurrent_cleanups_neither_collide_nor_report_errors() {
                 stderr_of(out)
             );
         }
-        let reports: Vec<serde_json::Value> = outs.iter().map(|o| parse(&o.stdout)).collect();
+        let reports: Vec<serde_json::Value> = outs
+            .iter()
+            .map(|sweep| {
+                let each: Vec<serde_json::Value> =
+                    sweep.iter().map(|o| parse_json(&o.stdout)).collect();
+                merge_reports(&each)
+            })
+            .collect();
         for (e, name) in envs.iter().zip(&names) {
             let by: Vec<Vec<String>> = reports.iter().map(|r| removed_paths(r, name)).collect();
             if targets.contains(name) {
@@ -888,13 +865,12 @@ fn two_concurrent_cleanups_neither_collide_nor_report_errors() {
 
 #[test]
 fn cleanup_stops_an_orphan_still_holding_the_fifos() {
-    let _g = shared();
     let mut env = TestEnv::new("orphan");
     make_stale(&mut env);
     // A process that keeps the FIFO open like an orphaned secondary would (and ignores
     // nothing: SIGTERM ends it).
     let orphan = Sleeper::spawn("exec sleep 60 <>\"$0\"", &env.p2s_path());
-    let deadline = Instant::now() + T;
+    let deadline = Instant::now() + slow(T);
     loop {
         let doc = inspect_ok(&env);
         let held = jq(
@@ -924,7 +900,7 @@ fn cleanup_stops_an_orphan_still_holding_the_fifos() {
         stderr_of(&out)
     );
     assert_eq!(
-        removed_paths(&parse(&out.stdout), &env.name),
+        removed_paths(&parse_json(&out.stdout), &env.name),
         sorted(&objects(&env))
     );
     assert!(
@@ -936,7 +912,6 @@ fn cleanup_stops_an_orphan_still_holding_the_fifos() {
 
 #[test]
 fn cleanup_refuses_objects_that_are_not_provably_ours() {
-    let _g = shared();
     let mut env = TestEnv::new("foreign");
     make_stale(&mut env);
     // A FIFO with another mode: not made by osps; the whole instance is left alone.
@@ -977,11 +952,10 @@ fn cleanup_refuses_objects_that_are_not_provably_ours() {
 
 #[test]
 fn inspect_of_a_serving_pool_lists_every_secondary_and_cleanup_removes_its_socket() {
-    let _shared = shared();
     let mut env = TestEnv::new("pool");
     let primary = env.start_primary(&["--serve", "--secondaries", "3"]);
     let socket = env.runtime_dir.join(format!("{}.sock", env.name));
-    let deadline = std::time::Instant::now() + T;
+    let deadline = std::time::Instant::now() + slow(T);
     while !socket.exists() || env.header_field(field::SECONDARY_STATE) != Some(2) {
         assert!(
             std::time::Instant::now() < deadline,
@@ -1041,7 +1015,6 @@ fn inspect_of_a_serving_pool_lists_every_secondary_and_cleanup_removes_its_socke
 
 #[test]
 fn a_lock_file_left_half_created_by_a_crash_is_removed_by_cleanup() {
-    let _shared = shared();
     let env = TestEnv::new("halflock");
     env.make_runtime_dir();
     // A process that died between creating its lock file and naming it left this; pid

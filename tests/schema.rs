@@ -6,9 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestEnv, kill, output_within, run, stderr_of};
-
-const T: Duration = Duration::from_secs(30);
+use common::{T, TestEnv, kill, output_within, parse_json, run, slow, stderr_of};
 
 fn validate(schema_file: &str, doc: &[u8]) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -17,8 +15,7 @@ fn validate(schema_file: &str, doc: &[u8]) {
     let schema: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     let validator = jsonschema::validator_for(&schema)
         .unwrap_or_else(|e| panic!("{schema_file} is not a valid schema: {e}"));
-    let value: serde_json::Value = serde_json::from_slice(doc)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(doc)));
+    let value = parse_json(doc);
     let errors: Vec<String> = validator
         .iter_errors(&value)
         .map(|e| format!("{} at {}", e, e.instance_path()))
@@ -50,7 +47,7 @@ fn the_serving_summary_inspect_and_cleanup_match_their_schemas() {
     let mut env = TestEnv::new("schemaserve");
     let primary = env.start_primary(&["--serve", "--secondaries", "2", "--json"]);
     let socket = env.runtime_dir.join(format!("{}.sock", env.name));
-    let deadline = std::time::Instant::now() + T;
+    let deadline = std::time::Instant::now() + slow(T);
     while !socket.exists() || env.header_field(common::field::SECONDARY_STATE) != Some(2) {
         assert!(
             std::time::Instant::now() < deadline,

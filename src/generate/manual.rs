@@ -116,9 +116,16 @@ fn environment(which: Env) -> Section {
              pam_systemd make it); otherwise RUNDIR is `/tmp/osps-UID`.",
         ),
         Tag(
+            "`OSPS_COLOR`",
+            "`auto`, `always` or `never`: the colour choice when `--color` is not given. The \
+             primary passes its choice to its secondaries this way.",
+        ),
+        Tag(
             "`NO_COLOR`",
-            "When set to a non-empty value, messages on stderr carry no colour. Without it, \
-             colour is used only when stderr is a terminal.",
+            "When set to a non-empty value and `--color` is `auto` (the default), messages on \
+             stderr carry no colour. Without it, colour is used only when stderr is a \
+             terminal. An empty `OSPS_NAME`, `OSPS_RUNTIME_DIR` or `OSPS_COLOR` counts as \
+             unset, as an empty `NO_COLOR` does.",
         ),
         Tag(
             "`RUST_LIB_BACKTRACE`",
@@ -149,9 +156,11 @@ fn files(socket: bool) -> Section {
             "`/dev/shm/osps.UID.NAME`",
             "The shared-memory segment: the POSIX shared-memory object `/osps.UID.NAME` \
              (shm_open(3)), which Linux shows as a file in the tmpfs mounted on `/dev/shm`. \
-             It starts with a 256-byte header (magic `OSPSSEG`, layout version 1, sizes, \
+             It starts with a header of 256 bytes (magic `OSPSSEG`, layout version 1, sizes, \
              both pids, both states and heartbeats, the turn counters and round counters, \
-             the restart count); the rest is the data area. ipcs(1) does not list it: \
+             the restart count), or 256 + 128 x (N - 1) bytes for a serving pool of N \
+             secondaries (one more 128-byte entry per extra secondary; the header's \
+             `header_len` says which); the rest is the data area. ipcs(1) does not list it: \
              ipcs shows System V shared memory only.",
         ),
         Tag(
@@ -219,20 +228,28 @@ const EXIT_GENERIC: ExitTexts = ExitTexts {
     secondary_failed: None,
 };
 
+/// How every duration option is written (osps(1), osps-primary(1), osps-secondary(1),
+/// osps-client(1)); the same units as the error message of `units::parse_duration`.
+const DURATIONS: &str = "Durations are a number and a unit: `ns`, `us` (microseconds), `ms`, \
+     `s`, `m` (minutes) or `h`; or several of them from the largest unit down, as `1m30s` or \
+     `1h15m`; a number may have decimals (`2.5s`), and a bare number is seconds: `250ms`, \
+     `2.5s`, `1m30s`, `1h`, `250us`, `5`. A timeout cannot be 0.";
+
 fn exit_status(texts: ExitTexts) -> Section {
     let mut blocks = vec![
         P(
             "The exit codes are stable; scripts may rely on them. Errors are printed once on \
-           stderr as `osps: error:` followed by what failed and one `caused by:` line per \
-           cause.",
+           stderr as `osps[ROLE]: error:` followed by what failed and one `caused by:` line \
+           per cause.",
         ),
         Tag("0", texts.success),
         Tag("1", texts.failure),
         Tag(
             "2",
             "Usage error: an unknown option, a missing or malformed value (for example an \
-             instance name with a character outside A-Z a-z 0-9 _ -), reported before any \
-             object is touched.",
+             instance name with a character outside A-Z a-z 0-9 _ -), or values that cannot \
+             work (a timeout of 0, `--rounds 0`, `--spin` not below `--timeout`, a serving \
+             option without `--serve`), reported before any object is touched.",
         ),
     ];
     blocks.push(Tag(
@@ -270,14 +287,15 @@ fn root() -> Page {
                 "Progress and warnings go to stderr, each line prefixed with `osps[ROLE]:`; `-v` \
                shows more detail, `-q` only errors. JSON documents (`osps inspect`, \
                `osps cleanup --json`, `osps primary --json`) go to stdout; a closed stdout, \
-               as in `osps inspect | head -1`, is not an error. Colour is used on stderr only \
-               when it is a terminal and `NO_COLOR` is unset or empty.",
+               as in `osps inspect | head -1`, is not an error. Colour on stderr follows \
+               `--color`: `auto` (the default) colours only a terminal, and only when \
+               `NO_COLOR` is unset or empty; `always` and `never` override both.",
             ),
             P(
                 "Sizes take a byte count with an optional binary suffix `K`, `M` or `G` (`64K` is \
-               65536 bytes). Durations take a number and a unit `ns`, `us`, `ms`, `s`, `m` or \
-               `h`, or a bare number of seconds: `250ms`, `2s`, `1m`, `5`.",
+               65536 bytes).",
             ),
+            P(DURATIONS),
         ],
         sections: vec![
             section(
@@ -412,6 +430,14 @@ fn primary() -> Page {
                to sleep, checks once more, and blocks on its FIFO; the other side writes a \
                frame only to wake a sleeper. Between heartbeat rounds both processes are \
                blocked and use no CPU.",
+            ),
+            P(DURATIONS),
+            P(
+                "Values that cannot work are usage errors (exit status 2), refused before \
+               anything is created: `--timeout 0`, `--start-timeout 0`, `--rounds 0`, a \
+               `--spin` that is not below `--timeout`, and the serving options \
+               (`--secondaries`, `--tcp`, `--tcp-any`, `--max-clients`, `--max-line`, \
+               `--queue`) without `--serve` or with `--rounds`.",
             ),
             Sub("Stop"),
             P(
@@ -657,6 +683,7 @@ fn secondary() -> Page {
                `--runtime-dir`) waiting for its secondary; otherwise it exits with status 1 \
                and says what is missing.",
             ),
+            P(DURATIONS),
         ],
         sections: vec![
             exit_status(ExitTexts {
@@ -978,6 +1005,13 @@ fn client() -> Page {
                  than the primary's `--max-line` gets `ERR line too long` and the \
                  connection is closed; a full queue gets `ERR busy`.",
             ),
+            P(
+                "When the socket does not answer, the error says why in the terms of the \
+               instance: none is running, a stale one is left (run osps-cleanup(1)), or it \
+               runs rounds and does not serve (start it with `--serve`). With `--socket` \
+               the error names only that socket.",
+            ),
+            P(DURATIONS),
         ],
         sections: vec![
             exit_status(ExitTexts {

@@ -3,7 +3,7 @@
 //! (the `Drop` of [`TestEnv`] kills what it started and removes every object).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -29,18 +29,54 @@ pub struct TestEnv {
     children: Vec<Child>,
 }
 
-/// Byte offsets of header fields (see src/header.rs).
+/// The segment header's layout (see src/header.rs), the one copy the tests share: byte
+/// offsets of its u64 fields, and what a forged header needs.
 pub mod field {
+    /// The header's length, and where the data area of a one-secondary segment starts.
+    pub const HEADER_LEN: usize = 256;
+    /// Each further secondary's scoreboard entry after the base header.
+    pub const ENTRY_LEN: usize = 128;
+    pub const MAGIC: &[u8; 8] = b"OSPSSEG\0";
+    pub const VERSION: usize = 8;
+    pub const HEADER_LEN_FIELD: usize = 16;
     pub const SEGMENT_SIZE: usize = 24;
+    pub const DATA_OFFSET: usize = 32;
+    pub const DATA_SIZE: usize = 40;
     pub const RESTARTS: usize = 56;
     pub const PRIMARY_PID: usize = 64;
     pub const PRIMARY_STATE: usize = 72;
     pub const REQUEST_SEQ: usize = 88;
     pub const REQUEST_LEN: usize = 96;
     pub const ROUNDS_COMPLETED: usize = 112;
+    pub const ROUNDS_FAILED: usize = 120;
     pub const SECONDARY_PID: usize = 128;
     pub const SECONDARY_STATE: usize = 136;
+    pub const REPLY_SEQ: usize = 152;
+    pub const REPLY_LEN: usize = 160;
     pub const ROUNDS_SERVED: usize = 176;
+    pub const WORKERS: usize = 192;
+    /// A scoreboard entry's pid and state, from the entry's start.
+    pub const ENTRY_PID: usize = 64;
+    pub const ENTRY_STATE: usize = 72;
+}
+
+/// The deadline for anything that should take a moment. The waiting helpers of this
+/// module scale every timeout they are given by [`slow`]; a test's own deadline loop
+/// must do so itself.
+pub const T: Duration = Duration::from_secs(30);
+
+/// `d` times the `OSPS_TEST_SLOWDOWN` factor (default 1; a decimal such as `2.5` is fine):
+/// a loaded or slow CI machine stretches every deadline instead of failing it.
+pub fn slow(d: Duration) -> Duration {
+    d.mul_f64(slowdown())
+}
+
+fn slowdown() -> f64 {
+    std::env::var("OSPS_TEST_SLOWDOWN")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|f| f.is_finite() && *f >= 1.0)
+        .unwrap_or(1.0)
 }
 
 impl TestEnv {
@@ -120,6 +156,13 @@ impl TestEnv {
         assert!(left.is_empty(), "objects left behind: {left:?}");
     }
 
+    /// No object of the instance and no process of it (a secondary) remain.
+    pub fn assert_nothing_left(&self) {
+        self.assert_no_leftovers();
+        let procs = pids_with_arg(&self.name);
+        assert!(procs.is_empty(), "processes left behind: {procs:?}");
+    }
+
     /// Starts a long-running primary (stdout and stderr piped); killed on drop if still running.
     pub fn start_primary(&mut self, args: &[&str]) -> u32 {
         let child = self
@@ -143,7 +186,7 @@ impl TestEnv {
     /// Reads one u64 field of the segment header, if the segment exists and is long enough.
     pub fn header_field(&self, offset: usize) -> Option<u64> {
         let mut f = std::fs::File::open(self.shm_path()).ok()?;
-        let mut buf = [0u8; 256];
+        let mut buf = [0u8; field::HEADER_LEN];
         f.read_exact(&mut buf).ok()?;
         Some(u64::from_ne_bytes(
             buf[offset..offset + 8].try_into().unwrap(),
@@ -152,6 +195,7 @@ impl TestEnv {
 
     /// Waits until the secondary is up (state ready or busy) and returns its pid.
     pub fn wait_secondary(&self, timeout: Duration) -> u32 {
+        let timeout = slow(timeout);
         let deadline = Instant::now() + timeout;
         loop {
             let state = self.header_field(field::SECONDARY_STATE);
@@ -169,6 +213,7 @@ impl TestEnv {
 
     /// Waits until at least `n` rounds completed.
     pub fn wait_rounds(&self, n: u64, timeout: Duration) {
+        let timeout = slow(timeout);
         let deadline = Instant::now() + timeout;
         while self.header_field(field::ROUNDS_COMPLETED).unwrap_or(0) < n {
             assert!(
@@ -235,7 +280,7 @@ pub fn process_exists(pid: u32) -> bool {
 
 /// Waits for a process that is not our child to disappear (or become a zombie).
 pub fn wait_gone(pid: u32, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
+    let deadline = Instant::now() + slow(timeout);
     while process_alive(pid) {
         if Instant::now() >= deadline {
             return false;
@@ -247,6 +292,7 @@ pub fn wait_gone(pid: u32, timeout: Duration) -> bool {
 
 /// Waits for a child with a deadline; kills it and panics when the deadline passes.
 pub fn wait_child(child: &mut Child, timeout: Duration) -> ExitStatus {
+    let timeout = slow(timeout);
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -295,6 +341,15 @@ pub fn run(mut cmd: Command, timeout: Duration) -> Output {
         .spawn()
         .unwrap();
     output_within(child, timeout)
+}
+
+/// Makes a FIFO at `path` with exactly `mode` (whatever the umask).
+pub fn mkfifo(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), mode) }, 0);
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
 /// The mode bits of a path (not following symlinks).
@@ -457,6 +512,7 @@ impl TestEnv {
     /// has been started; the socket listens before that) and the socket exists. Panics
     /// after `timeout`. It does not connect, so the primary's client counts stay exact.
     pub fn wait_serving(&self, timeout: Duration) {
+        let timeout = slow(timeout);
         let deadline = Instant::now() + timeout;
         loop {
             let ready = self.header_field(field::PRIMARY_STATE) == Some(2);
@@ -496,17 +552,21 @@ impl TestEnv {
             let pid = self.header_field(field::SECONDARY_PID)?;
             return Some((pid as u32, self.header_field(field::SECONDARY_STATE)?));
         }
-        let entry = 256 + 128 * (index - 1);
+        let entry = field::HEADER_LEN + field::ENTRY_LEN * (index - 1);
         let mut f = std::fs::File::open(self.shm_path()).ok()?;
-        let mut buf = vec![0u8; entry + 128];
+        let mut buf = vec![0u8; entry + field::ENTRY_LEN];
         f.read_exact(&mut buf).ok()?;
         let word = |off: usize| u64::from_ne_bytes(buf[off..off + 8].try_into().unwrap());
-        Some((word(entry + 64) as u32, word(entry + 72)))
+        Some((
+            word(entry + field::ENTRY_PID) as u32,
+            word(entry + field::ENTRY_STATE),
+        ))
     }
 
     /// Waits until secondary `index` is up (state ready or busy) with a pid other than
     /// `old`, and returns that pid.
     pub fn wait_worker_up(&self, index: usize, old: Option<u32>, timeout: Duration) -> u32 {
+        let timeout = slow(timeout);
         let deadline = Instant::now() + timeout;
         loop {
             if let Some((pid, 2 | 3)) = self.scoreboard(index) {
@@ -523,10 +583,137 @@ impl TestEnv {
     }
 }
 
-/// A loopback TCP port that was free a moment ago (bound to port 0, read, closed).
-pub fn free_tcp_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+/// The serving primary's TCP port: it binds what `--tcp` asks (port 0: any free port) and
+/// says the address it got in its info line on stderr, "instance NAME serving on
+/// RUNDIR/NAME.sock and TCP ADDR with N secondaries". Asking for port 0 and reading the
+/// answer there means no test ever races another for a port it picked and let go.
+impl TestEnv {
+    /// Reads the stderr of `pid` (started by `start_primary`) line by line until the
+    /// serving line, and returns the port in it. Panics after `timeout` (scaled by
+    /// [`slow`]), when stderr ends first, or when the line says port 0. The lines up to
+    /// that one are consumed; the rest stays in the child's pipe for `output_within`.
+    pub fn tcp_port(&mut self, pid: u32, timeout: Duration) -> u16 {
+        use std::sync::{Arc, Mutex, mpsc};
+        let timeout = slow(timeout);
+        let i = self.children.iter().position(|c| c.id() == pid).unwrap();
+        let mut stderr = self.children[i]
+            .stderr
+            .take()
+            .expect("the primary's stderr must be piped (start_primary)");
+        let seen = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let (tx, rx) = mpsc::channel();
+        let log = Arc::clone(&seen);
+        // A blocking read cannot time out, so a thread reads and the test waits on the
+        // channel with the deadline. One byte at a time: nothing past the line is taken
+        // from the pipe, so the stream can go back to the child afterwards.
+        std::thread::spawn(move || {
+            let mut line = Vec::new();
+            let mut byte = [0u8; 1];
+            while let Ok(1) = stderr.read(&mut byte) {
+                log.lock().unwrap().push(byte[0]);
+                if byte[0] != b'\n' {
+                    line.push(byte[0]);
+                    continue;
+                }
+                if let Some(port) = tcp_port_of(&String::from_utf8_lossy(&line)) {
+                    let _ = tx.send(Some((port, stderr)));
+                    return;
+                }
+                line.clear();
+            }
+            let _ = tx.send(None);
+        });
+        let said = || String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
+        match rx.recv_timeout(timeout) {
+            Ok(Some((port, stderr))) => {
+                self.children[i].stderr = Some(stderr);
+                assert_ne!(
+                    port,
+                    0,
+                    "the primary said port 0, not the port it bound:\n{}",
+                    said()
+                );
+                port
+            }
+            Ok(None) => panic!(
+                "the primary's stderr ended without a serving line with a TCP port:\n{}",
+                said()
+            ),
+            Err(_) => panic!(
+                "no serving line with a TCP port on the primary's stderr within {timeout:?}:\n{}",
+                said()
+            ),
+        }
+    }
+}
+
+/// The port in a serving primary's info line ("... serving on PATH and TCP ADDR with N
+/// secondaries", whatever the log prefix), if the line is one with a TCP address.
+pub fn tcp_port_of(line: &str) -> Option<u16> {
+    let (_, rest) = line.split_once(" serving on ")?;
+    let (_, rest) = rest.split_once(" and TCP ")?;
+    let addr = rest.split_whitespace().next()?;
+    addr.parse::<std::net::SocketAddr>().ok().map(|a| a.port())
+}
+
+// ---- JSON documents and jq ----
+
+/// Parses a JSON document, with the text in the panic message otherwise.
+pub fn parse_json(bytes: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
+}
+
+/// Runs `jq ARGS` over `input`, with a deadline.
+pub fn jq(args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new("jq")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("jq must be installed (apt-get install jq)");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    // A writer apart: jq may answer (or fail) before it read everything.
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = output_within(child, T);
+    writer.join().unwrap();
+    out
+}
+
+/// Asserts that `jq -e FILTER` holds on `doc`.
+pub fn assert_jq(doc: &[u8], filter: &str) {
+    let out = jq(&["-e", filter], doc);
+    assert!(
+        out.status.success(),
+        "jq -e '{filter}' does not hold ({}) on:\n{}",
+        stderr_of(&out).trim(),
+        String::from_utf8_lossy(doc)
+    );
+}
+
+/// `jq -r FILTER` over `doc`.
+pub fn jq_raw(doc: &[u8], filter: &str) -> String {
+    let out = jq(&["-r", filter], doc);
+    assert!(
+        out.status.success(),
+        "jq -r '{filter}': {}",
+        stderr_of(&out)
+    );
+    stdout_of(&out)
+}
+
+/// SHA-256 of `data` in lowercase hex: the reference the server's SHA256 replies are
+/// checked against.
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 // ---- Helpers for hostile-client tests (tests/hostile.rs) ----

@@ -1,0 +1,108 @@
+//! The primary's life: create the instance, start the secondaries, shake hands, run a
+//! mode (rounds, or serving clients), supervise (restart a dead or hung secondary), then
+//! stop in order: the secondaries first (the primary reaps them: no zombie), then every
+//! object is removed.
+//!
+//! Which server must stop first? The secondary. A process that exits becomes a zombie
+//! until its parent collects its status with `waitpid`; the primary is the parent, so it
+//! must outlive the secondary to reap it. (If the primary died first, the secondary would
+//! be an orphan, adopted by init or a subreaper; ours notices and exits by itself.)
+//!
+//! The primary's side is one folder: this file creates the instance, chooses the mode
+//! and tears down (one path for both modes); `rounds.rs` and `serve.rs` (with
+//! `clients.rs`) are the two modes; `worker.rs` supervises the secondaries for both;
+//! `summary.rs` says how the run went.
+
+mod clients;
+mod rounds;
+mod serve;
+mod summary;
+mod worker;
+
+use color_eyre::eyre::{Result, WrapErr};
+use nix::sys::signal::Signal;
+
+use crate::cli::PrimaryArgs;
+use crate::exit::{Exit, coded};
+use crate::header::{Field, HEADER_LEN, State};
+use crate::instance::Instance;
+use crate::names::{Paths, default_runtime_dir};
+use crate::signals::{self, SelfPipe};
+use summary::Report;
+use worker::Ctx;
+
+/// Runs `osps primary`.
+pub fn run(args: &PrimaryArgs) -> Result<Exit> {
+    crate::log::set_role("primary");
+    let data_size = args.size - HEADER_LEN as u64;
+    if args.payload > data_size {
+        return Err(coded(
+            Exit::Usage,
+            format!(
+                "--payload {} does not fit: a {} segment has a {data_size}-byte data area after \
+                 its {HEADER_LEN}-byte header; raise --size or lower --payload",
+                args.payload,
+                crate::units::format_bytes(args.size)
+            ),
+        ));
+    }
+    if args.serve {
+        serve::check_tcp(args)?;
+        serve::check_slots(args)?;
+    }
+    signals::ignore(Signal::SIGPIPE)?;
+    let sigs = SelfPipe::install(&[Signal::SIGINT, Signal::SIGTERM, Signal::SIGCHLD])?;
+    let paths = Paths::new(
+        args.instance.name.clone(),
+        default_runtime_dir(args.instance.runtime_dir.as_deref()),
+    );
+    let workers = if args.serve {
+        args.secondaries as usize
+    } else {
+        1
+    };
+    let mut instance = Instance::create(paths, args.size, workers)
+        .wrap_err_with(|| format!("starting instance {}", args.instance.name))?;
+    let (result, report) = if args.serve {
+        let (result, summary) = serve::run(args, &mut instance, &sigs);
+        (result, summary.map(Report::Serve))
+    } else {
+        let ctx = Ctx {
+            inst: &instance,
+            sigs: &sigs,
+            args,
+        };
+        let (result, summary) = rounds::run(ctx);
+        (result, Some(Report::Rounds(summary)))
+    };
+    tear_down(instance, result, report, args.json)
+}
+
+/// The one way a primary ends, whatever its mode (the secondaries are already stopped
+/// and reaped): publish the final state, remove every object, print the summary, and
+/// report the run's error first, then a removal error.
+fn tear_down(
+    instance: Instance,
+    result: Result<Exit>,
+    report: Option<Report>,
+    json: bool,
+) -> Result<Exit> {
+    // A segment truncated or removed under us explains whatever failed after it (a
+    // zeroed turn counter, a dead secondary): report that cause.
+    let result = result.map_err(|e| instance.seg.check_intact().err().unwrap_or(e));
+    let state = if result.is_ok() {
+        State::Stopped
+    } else {
+        State::Failed
+    };
+    instance.seg.store(Field::PrimaryState, state as u64);
+    let removal = instance
+        .remove()
+        .wrap_err("removing the instance's objects");
+    if let Some(report) = report {
+        report.print(json);
+    }
+    let exit = result?;
+    removal?;
+    Ok(exit)
+}

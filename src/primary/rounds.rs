@@ -1,0 +1,399 @@
+//! The rounds mode: one secondary, and rounds of a fixed request it must reverse in
+//! place (see `payload.rs`). `--rounds N` runs N rounds as fast as they go; without it a
+//! heartbeat round runs every `--interval` until a signal asks us to stop. A secondary
+//! that dies during a round is restarted (see `worker.rs`) and the round retried once.
+
+use std::os::unix::process::ExitStatusExt;
+use std::time::Instant;
+
+use color_eyre::eyre::{Result, bail};
+
+use super::summary::Summary;
+use super::worker::{Ctx, Supervisor, Trouble};
+use crate::exit::{Exit, coded};
+use crate::fifo::{Event, Sent};
+use crate::frame::Kind;
+use crate::header::{Field, State};
+use crate::notify::Notifier;
+use crate::payload::Pattern;
+use crate::segment::monotonic_ns;
+use crate::signals;
+use crate::stats::Histogram;
+use crate::turn::Wait;
+
+/// How often the segment is checked for truncation or removal while rounds run.
+const INTACT_CHECK_NS: u64 = 100_000_000;
+
+/// Runs the rounds until `--rounds` are done or a signal asks us to stop. Returns how
+/// the run ended and the summary to print; no secondary is left running either way.
+pub fn run(ctx: Ctx<'_>) -> (Result<Exit>, Summary) {
+    crate::debug!(
+        "instance {}: segment {} ({} bytes), FIFOs in {}",
+        ctx.inst.paths.name,
+        ctx.inst.seg.path().display(),
+        ctx.inst.seg.size(),
+        ctx.inst.paths.runtime_dir.display()
+    );
+    let mut run = Run::new(ctx);
+    let result = run.go();
+    if result.is_err() {
+        run.sup.abort_all();
+    }
+    let summary = run.summary(result.is_err());
+    (result.and_then(|()| run.verdict()), summary)
+}
+
+enum Round {
+    Completed,
+    Corrupt,
+    Died,
+}
+
+enum Idle {
+    Tick,
+    Stop,
+    Died,
+}
+
+struct Run<'a> {
+    ctx: Ctx<'a>,
+    pattern: Pattern,
+    sup: Supervisor,
+    /// The last request sequence number published.
+    seq: u64,
+    hist: Histogram,
+    completed: u64,
+    failed: u64,
+    retried: u64,
+    corruptions: u64,
+    gave_up: Option<String>,
+    started: Instant,
+    last_check_ns: u64,
+    notify: Notifier,
+}
+
+impl<'a> Run<'a> {
+    fn new(ctx: Ctx<'a>) -> Self {
+        Run {
+            pattern: Pattern::new(ctx.args.payload as usize),
+            sup: Supervisor::new(1, ctx.args),
+            ctx,
+            seq: 0,
+            hist: Histogram::default(),
+            completed: 0,
+            failed: 0,
+            retried: 0,
+            corruptions: 0,
+            gave_up: None,
+            started: Instant::now(),
+            last_check_ns: monotonic_ns(),
+            notify: Notifier::from_env(),
+        }
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.ctx.sigs.stop_requested()
+    }
+
+    fn go(&mut self) -> Result<()> {
+        let (ctx, seq) = (&self.ctx, self.seq);
+        if self.sup.worker_mut(0).start(ctx, seq)?.is_some() && !self.restart()? {
+            return Ok(());
+        }
+        let seg = &self.ctx.inst.seg;
+        seg.store(Field::PrimaryState, State::Ready as u64);
+        let ready = format!(
+            "instance {} ready: secondary pid {}, {} sync, {} bytes per round",
+            self.ctx.inst.paths.name,
+            self.sup.worker(0).pid().unwrap_or(0),
+            self.ctx.args.sync.as_str(),
+            self.ctx.args.payload
+        );
+        crate::info!("{ready}");
+        self.notify.ready(&ready);
+        while !self.stop_requested() {
+            match self.ctx.args.rounds {
+                Some(n) if self.completed + self.corruptions + self.failed >= n => break,
+                Some(_) => {}
+                None => match self.idle()? {
+                    Idle::Tick => {}
+                    Idle::Stop => break,
+                    Idle::Died => {
+                        if !self.restart()? {
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                },
+            }
+            if signals::arrived() {
+                self.ctx.sigs.drain();
+            }
+            self.notify.ping_if_due();
+            // One round, retried once on a fresh secondary if the secondary dies in it.
+            let mut retry = false;
+            loop {
+                match self.round()? {
+                    Round::Completed | Round::Corrupt => break,
+                    Round::Died => {
+                        let restarted = self.restart()?;
+                        if retry || !restarted {
+                            self.failed += 1;
+                            let lost = self.failed + self.corruptions;
+                            self.ctx.inst.seg.store(Field::RoundsFailed, lost);
+                        }
+                        if !restarted {
+                            return Ok(());
+                        }
+                        if retry {
+                            break;
+                        }
+                        retry = true;
+                        self.retried += 1;
+                    }
+                }
+            }
+        }
+        self.notify.stopping();
+        self.ctx
+            .inst
+            .seg
+            .store(Field::PrimaryState, State::Stopping as u64);
+        self.sup.stop_all(&self.ctx)
+    }
+
+    /// Restarts the secondary after its death, once its backoff is over, unless the
+    /// restart budget is spent or a stop was asked for. `Ok(false)`: no secondary runs
+    /// any more.
+    fn restart(&mut self) -> Result<bool> {
+        loop {
+            if self.stop_requested() {
+                return Ok(false);
+            }
+            let Some((at, backoff)) = self.sup.worker(0).restart_at() else {
+                let w = self.sup.worker(0);
+                self.gave_up = Some(format!(
+                    "the secondary died {} times and --max-restarts {} allows no more restarts \
+                     within a minute; gave up: {}",
+                    w.deaths().len(),
+                    self.ctx.args.max_restarts,
+                    w.deaths_text()
+                ));
+                return Ok(false);
+            };
+            if self.pause_until(at) {
+                return Ok(false);
+            }
+            let (ctx, seq) = (&self.ctx, self.seq);
+            let restarts = self.sup.worker_mut(0).restart(ctx, seq)?;
+            crate::info!("restarting the secondary (restart {restarts}) after {backoff:?}");
+            self.notify
+                .status(&format!("restarting the secondary (restart {restarts})"));
+            if self.sup.worker_mut(0).wait_ready(ctx)?.is_none() {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Sleeps until `at` unless SIGINT/SIGTERM arrives; true if it did.
+    fn pause_until(&mut self, at: Instant) -> bool {
+        loop {
+            let left = at.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return self.stop_requested();
+            }
+            let ms = left.as_millis().clamp(1, 1000) as u16;
+            let mut fds = [nix::poll::PollFd::new(
+                self.ctx.sigs.fd(),
+                nix::poll::PollFlags::POLLIN,
+            )];
+            let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms));
+            self.ctx.sigs.drain();
+            if self.stop_requested() {
+                return true;
+            }
+        }
+    }
+
+    /// Reaps the secondary after `trouble` (killing it first if it may still run).
+    fn died(&mut self, trouble: Trouble, during: &str) -> Result<()> {
+        let ctx = &self.ctx;
+        self.sup.worker_mut(0).died(ctx, trouble, during).map(drop)
+    }
+
+    /// The self-pipe woke us: a stop request, or the secondary's exit.
+    fn woken(&mut self) -> Result<bool> {
+        Ok(!self.sup.on_wake(&self.ctx)?.exited.is_empty())
+    }
+
+    /// Waits `--interval` between heartbeat rounds, watching the secondary and signals.
+    fn idle(&mut self) -> Result<Idle> {
+        if self.completed + self.corruptions + self.failed == 0 {
+            return Ok(Idle::Tick); // the first round goes at once
+        }
+        let deadline = Instant::now() + self.ctx.args.interval;
+        self.notify.status(&format!(
+            "{} rounds, secondary pid {}, {} restarts",
+            self.completed,
+            self.sup.worker(0).pid().unwrap_or(0),
+            self.sup.worker(0).restarts()
+        ));
+        let during = "between rounds";
+        loop {
+            // Wake early when a systemd watchdog ping falls due before the next round.
+            let wake_at = match self.notify.next_ping_in() {
+                Some(ping) => deadline.min(Instant::now() + ping),
+                None => deadline,
+            };
+            let wake = Some(self.ctx.sigs.fd());
+            match self.sup.worker_mut(0).next_event(wake_at, wake)? {
+                Event::TimedOut if Instant::now() < deadline => self.notify.ping_if_due(),
+                Event::TimedOut => {
+                    self.ctx.inst.seg.check_intact()?;
+                    return Ok(Idle::Tick);
+                }
+                Event::Woken => {
+                    let exited = self.woken()?;
+                    if self.stop_requested() {
+                        return Ok(Idle::Stop);
+                    }
+                    if exited {
+                        return self.died(Trouble::Exited, during).map(|()| Idle::Died);
+                    }
+                }
+                Event::Eof => {
+                    return self.died(Trouble::ClosedFifo, during).map(|()| Idle::Died);
+                }
+                // A doorbell for a round already done (adaptive mode rings when unsure).
+                Event::Frame(f) if f.kind == Kind::Reply && f.seq <= self.seq => {}
+                Event::Frame(f) => bail!(
+                    "unexpected {:?} frame (round {}) from the secondary between rounds on {}",
+                    f.kind,
+                    f.seq,
+                    self.sup.worker(0).reply_fifo()
+                ),
+            }
+        }
+    }
+
+    /// One round: request in the segment, turn to the secondary, wait, check the reply.
+    fn round(&mut self) -> Result<Round> {
+        let seg = &self.ctx.inst.seg;
+        let area = seg.area();
+        self.seq += 1;
+        let seq = self.seq;
+        let t0 = monotonic_ns();
+        seg.store(Field::PrimaryHeartbeat, t0);
+        self.pattern.write_request(area, seq)?;
+        seg.store(Field::RequestLen, self.pattern.len() as u64);
+        let deadline = Instant::now() + self.ctx.args.timeout;
+        let during = format!("during round {seq}");
+        let ctx = &self.ctx;
+        if self.sup.worker_mut(0).publish(ctx, seq, deadline)? == Sent::PeerGone {
+            return self.died(Trouble::Epipe, &during).map(|()| Round::Died);
+        }
+        loop {
+            let ctx = &self.ctx;
+            let trouble = match self.sup.worker_mut(0).wait_turn(ctx, seq, deadline)? {
+                Wait::Turn => break,
+                Wait::Woken => {
+                    if !self.woken()? {
+                        continue;
+                    }
+                    Trouble::Exited
+                }
+                Wait::Eof => Trouble::ClosedFifo,
+                Wait::TimedOut => Trouble::Hung,
+                Wait::Other(f) => bail!(
+                    "unexpected {:?} frame from the secondary during round {seq} on {}",
+                    f.kind,
+                    self.sup.worker(0).reply_fifo()
+                ),
+            };
+            return self.died(trouble, &during).map(|()| Round::Died);
+        }
+        let seg = &self.ctx.inst.seg;
+        let reply_len = seg.load(Field::ReplyLen);
+        let ok = reply_len == self.pattern.len() as u64 && self.pattern.check_reply(area, seq)?;
+        let t1 = monotonic_ns();
+        if t1.saturating_sub(self.last_check_ns) > INTACT_CHECK_NS || !ok {
+            seg.check_intact()?;
+            self.last_check_ns = t1;
+        }
+        if ok {
+            self.hist.record(t1.saturating_sub(t0));
+            self.completed += 1;
+            seg.store(Field::RoundsCompleted, self.completed);
+            Ok(Round::Completed)
+        } else {
+            self.corruptions += 1;
+            seg.store(Field::RoundsFailed, self.failed + self.corruptions);
+            crate::warn!(
+                "round {seq}: the reply does not match the request (reply length {reply_len}, \
+                 expected {}): corrupted data",
+                self.pattern.len()
+            );
+            Ok(Round::Corrupt)
+        }
+    }
+
+    /// The exit status once the run ended without an error.
+    fn verdict(&mut self) -> Result<Exit> {
+        if let Some(why) = self.gave_up.take() {
+            return Err(coded(Exit::SecondaryFailed, why));
+        }
+        if self.corruptions > 0 {
+            return Err(coded(
+                Exit::Corruption,
+                format!(
+                    "{} of {} replies did not match their request",
+                    self.corruptions,
+                    self.completed + self.corruptions
+                ),
+            ));
+        }
+        if self.failed > 0 {
+            return Err(coded(
+                Exit::SecondaryFailed,
+                format!("{} rounds failed (see the summary)", self.failed),
+            ));
+        }
+        Ok(Exit::Success)
+    }
+
+    fn summary(&self, failed: bool) -> Summary {
+        let payload = self.pattern.len() as u64;
+        let answered = self.completed + self.corruptions;
+        let w = self.sup.worker(0);
+        Summary {
+            schema_version: 1,
+            mode: "rounds",
+            name: self.ctx.inst.paths.name.to_string(),
+            sync: self.ctx.args.sync.as_str(),
+            rounds: self.completed,
+            rounds_failed: self.failed,
+            rounds_retried: self.retried,
+            payload_bytes: payload,
+            bytes_to_secondary: payload * (answered + self.failed + self.retried),
+            bytes_from_secondary: payload * answered,
+            corruptions: self.corruptions,
+            errors: self.corruptions + self.failed,
+            latency_ns: self.hist.summary(),
+            restarts: w.restarts(),
+            deaths: w.deaths().to_vec(),
+            secondary_pid: w.last_pid(),
+            secondary_exit: w.last_status().and_then(|s| s.code()),
+            secondary_signal: w.last_status().and_then(|s| s.signal()),
+            stopped_by: if failed {
+                "error"
+            } else if self.gave_up.is_some() {
+                "gave-up"
+            } else if self.stop_requested() {
+                "signal"
+            } else {
+                "rounds"
+            },
+            elapsed_ms: self.started.elapsed().as_millis() as u64,
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! What the primary reports at the end: plain text for people, or one JSON object on
+//! stdout (`--json`) for scripts. The keys are documented in osps-primary(1) and
+//! schema/primary.schema.json; the text is for reading (plural forms, latencies in
+//! ns/µs/ms/s), so scripts should use the JSON.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use crate::stats::Latency;
+
+/// How one secondary ended before the orderly stop.
+#[derive(Clone, Debug, Serialize)]
+pub struct Death {
+    pub pid: u32,
+    /// "exited with status 1", "killed by signal 9 (SIGKILL)", ...
+    pub how: String,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    /// What the primary saw first: "exited", "hung" (no reply within --timeout), ...
+    pub cause: String,
+    /// "before the handshake", "during round 12", "between rounds", ...
+    pub during: String,
+}
+
+/// The summary of either mode.
+pub enum Report {
+    Rounds(Summary),
+    Serve(ServeSummary),
+}
+
+impl Report {
+    pub fn print(&self, json: bool) {
+        match self {
+            Report::Rounds(s) => print(s, json, |out| s.write_text(out)),
+            Report::Serve(s) => print(s, json, |out| s.write_text(out)),
+        }
+    }
+}
+
+/// "1 round", "2 rounds", "0 rounds".
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `n` with `noun`'s plural in `s` when it is not 1: "1 round", "2 rounds".
+fn plural(n: u64, noun: &str) -> String {
+    count(n, noun, &format!("{noun}s"))
+}
+
+/// A duration in nanoseconds for people: "310 ns", "8.1 µs", "16.1 ms", "2.5 s"; one
+/// decimal below 100 of the unit, none above.
+fn human_ns(ns: u64) -> String {
+    if ns < 1_000 {
+        return format!("{ns} ns");
+    }
+    // The smallest unit under 1000 after rounding (999.96 µs reads "1.0 ms", not "1000 µs").
+    let (unit, v) = [("µs", 1e3), ("ms", 1e6)]
+        .iter()
+        .map(|&(unit, scale)| (unit, ns as f64 / scale))
+        .find(|&(_, v)| v < 999.5)
+        .unwrap_or(("s", ns as f64 / 1e9));
+    if v < 99.95 {
+        format!("{v:.1} {unit}")
+    } else {
+        format!("{v:.0} {unit}")
+    }
+}
+
+/// Writes a summary to stdout, as one JSON line or as text; a closed stdout is not an
+/// error worth failing for (the run itself is over and went as reported by the status).
+fn print<T: Serialize>(
+    value: &T,
+    json: bool,
+    text: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) {
+    let mut out = std::io::stdout().lock();
+    let _ = if json {
+        serde_json::to_writer(&mut out, value)
+            .map_err(std::io::Error::other)
+            .and_then(|()| writeln!(out))
+    } else {
+        text(&mut out)
+    };
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    /// 1: the keys below (see schema/primary.schema.json).
+    pub schema_version: u32,
+    /// "rounds" (a serving run prints a different summary, with "serve").
+    pub mode: &'static str,
+    pub name: String,
+    pub sync: &'static str,
+    /// Rounds completed and verified.
+    pub rounds: u64,
+    /// Rounds lost: the secondary died during them twice, or the run gave up.
+    pub rounds_failed: u64,
+    /// Rounds retried on a fresh secondary after the first one died during them.
+    pub rounds_retried: u64,
+    pub payload_bytes: u64,
+    pub bytes_to_secondary: u64,
+    pub bytes_from_secondary: u64,
+    /// Replies that did not match their request.
+    pub corruptions: u64,
+    /// corruptions + rounds_failed.
+    pub errors: u64,
+    /// Round trip of each completed round, handshake excluded.
+    pub latency_ns: Latency,
+    pub restarts: u64,
+    pub deaths: Vec<Death>,
+    pub secondary_pid: Option<u32>,
+    /// The last secondary's exit code (0 after an orderly stop), null if killed by a signal.
+    pub secondary_exit: Option<i32>,
+    pub secondary_signal: Option<i32>,
+    /// "rounds", "signal", "gave-up", "error".
+    pub stopped_by: &'static str,
+    pub elapsed_ms: u64,
+}
+
+impl Summary {
+    fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let l = &self.latency_ns;
+        writeln!(
+            out,
+            "instance {}: {} of {} ({} sync) in {} ms, stopped by {}",
+            self.name,
+            plural(self.rounds, "round"),
+            plural(self.payload_bytes, "byte"),
+            self.sync,
+            self.elapsed_ms,
+            self.stopped_by
+        )?;
+        writeln!(
+            out,
+            "  bytes: {} to the secondary, {} back",
+            self.bytes_to_secondary, self.bytes_from_secondary
+        )?;
+        writeln!(
+            out,
+            "  round trip: p50 {}, p99 {}, max {}",
+            human_ns(l.p50),
+            human_ns(l.p99),
+            human_ns(l.max)
+        )?;
+        writeln!(
+            out,
+            "  errors: {} ({}, {}, {} retried)",
+            self.errors,
+            count(self.corruptions, "corrupted reply", "corrupted replies"),
+            plural(self.rounds_failed, "failed round"),
+            self.rounds_retried
+        )?;
+        let exit = match (self.secondary_exit, self.secondary_signal) {
+            (Some(code), _) => format!("exit status {code}"),
+            (None, Some(sig)) => format!("killed by signal {sig}"),
+            _ => "unknown".into(),
+        };
+        writeln!(
+            out,
+            "  secondary: pid {}, {exit}, {}",
+            self.secondary_pid.map_or("-".into(), |p| p.to_string()),
+            plural(self.restarts, "restart")
+        )?;
+        for d in &self.deaths {
+            writeln!(
+                out,
+                "  secondary {} {} ({}, {})",
+                d.pid, d.how, d.cause, d.during
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// What the serving primary reports at the end.
+#[derive(Debug, Default, Serialize)]
+pub struct ServeSummary {
+    /// 1: the keys below (see schema/primary.schema.json).
+    pub schema_version: u32,
+    /// "serve" (a run of rounds prints a different summary, with "rounds").
+    pub mode: &'static str,
+    pub name: String,
+    pub secondaries: usize,
+    pub clients_served: u64,
+    pub requests: u64,
+    pub errors: u64,
+    pub retried: u64,
+    pub failed: u64,
+    pub busy: u64,
+    pub restarts: u64,
+    pub deaths: Vec<Death>,
+    pub stopped_by: &'static str,
+    pub elapsed_ms: u64,
+}
+
+impl ServeSummary {
+    fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        writeln!(
+            out,
+            "instance {}: {} from {} over {}, {}, {} retried, {} failed, {} busy, {}, \
+             stopped by {}",
+            self.name,
+            plural(self.requests, "request"),
+            plural(self.clients_served, "client"),
+            count(self.secondaries as u64, "secondary", "secondaries"),
+            plural(self.errors, "error"),
+            self.retried,
+            self.failed,
+            self.busy,
+            plural(self.restarts, "restart"),
+            self.stopped_by
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::Latency;
+
+    fn text(f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> String {
+        let mut out = Vec::new();
+        f(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn latencies_read_in_human_units() {
+        assert_eq!(human_ns(0), "0 ns");
+        assert_eq!(human_ns(310), "310 ns");
+        assert_eq!(human_ns(999), "999 ns");
+        assert_eq!(human_ns(1_000), "1.0 µs");
+        assert_eq!(human_ns(8_140), "8.1 µs");
+        assert_eq!(human_ns(123_456), "123 µs");
+        assert_eq!(human_ns(999_999), "1.0 ms");
+        assert_eq!(human_ns(16_067_253), "16.1 ms");
+        assert_eq!(human_ns(2_500_000_000), "2.5 s");
+        assert_eq!(human_ns(u64::MAX), "18446744074 s");
+    }
+
+    #[test]
+    fn counts_use_the_right_plural() {
+        assert_eq!(plural(1, "round"), "1 round");
+        assert_eq!(plural(0, "round"), "0 rounds");
+        assert_eq!(plural(2, "restart"), "2 restarts");
+        assert_eq!(count(1, "secondary", "secondaries"), "1 secondary");
+    }
+
+    #[test]
+    fn the_rounds_text_names_the_instance_once() {
+        let s = Summary {
+            schema_version: 1,
+            mode: "rounds",
+            name: "osps".into(),
+            sync: "fifo",
+            rounds: 1,
+            rounds_failed: 0,
+            rounds_retried: 0,
+            payload_bytes: 64,
+            bytes_to_secondary: 64,
+            bytes_from_secondary: 64,
+            corruptions: 1,
+            errors: 1,
+            latency_ns: Latency {
+                p50: 310,
+                p99: 8_100,
+                max: 16_067_253,
+                mean: 1_000,
+            },
+            restarts: 1,
+            deaths: Vec::new(),
+            secondary_pid: Some(42),
+            secondary_exit: Some(0),
+            secondary_signal: None,
+            stopped_by: "rounds",
+            elapsed_ms: 3,
+        };
+        let t = text(|out| s.write_text(out));
+        assert!(
+            t.starts_with("instance osps: 1 round of 64 bytes (fifo sync)"),
+            "{t}"
+        );
+        assert!(
+            t.contains("round trip: p50 310 ns, p99 8.1 µs, max 16.1 ms"),
+            "{t}"
+        );
+        assert!(
+            t.contains("(1 corrupted reply, 0 failed rounds, 0 retried)"),
+            "{t}"
+        );
+        assert!(t.contains("pid 42, exit status 0, 1 restart\n"), "{t}");
+    }
+
+    #[test]
+    fn the_serving_text_uses_plurals() {
+        let s = ServeSummary {
+            name: "web".into(),
+            secondaries: 1,
+            clients_served: 1,
+            requests: 2,
+            restarts: 0,
+            stopped_by: "signal",
+            ..Default::default()
+        };
+        let t = text(|out| s.write_text(out));
+        assert_eq!(
+            t,
+            "instance web: 2 requests from 1 client over 1 secondary, 0 errors, 0 retried, \
+             0 failed, 0 busy, 0 restarts, stopped by signal\n"
+        );
+    }
+}
