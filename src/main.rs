@@ -7,8 +7,6 @@ mod cleanup;
 mod cli;
 mod client;
 mod exit;
-// Used by the serving event loop (issue 11); wired in with the move to src/primary/.
-#[allow(dead_code)]
 mod fdlimit;
 mod fifo;
 mod frame;
@@ -22,7 +20,6 @@ mod names;
 mod notify;
 mod owned;
 mod payload;
-#[allow(dead_code)]
 mod poller;
 mod primary;
 mod procfs;

@@ -2,6 +2,9 @@
 //! `u64` token and changes only what it wants when that changes, instead of rebuilding a
 //! `poll` set of every client on every pass (which costs O(clients) per wake-up).
 //!
+//! There is no "remove": closing a descriptor removes it from the set (no descriptor of
+//! ours is ever duplicated), which is how clients and dead secondaries leave it.
+//!
 //! Registrations are level-triggered: a descriptor that stays readable is reported again
 //! on the next wait, so the loop may read a bounded amount and come back later. The
 //! kernel always reports hang-up and error, even for a descriptor registered with no
@@ -31,14 +34,6 @@ impl Interest {
     pub const READ: Interest = Interest {
         read: true,
         write: false,
-    };
-    pub const WRITE: Interest = Interest {
-        read: false,
-        write: true,
-    };
-    pub const BOTH: Interest = Interest {
-        read: true,
-        write: true,
     };
 
     fn flags(self) -> EpollFlags {
@@ -116,14 +111,6 @@ impl Poller {
             .wrap_err_with(|| format!("changing descriptor {token} in the epoll set"))
     }
 
-    /// Stops watching `fd`. (Closing a descriptor also removes it, once no other
-    /// descriptor refers to the same open file.)
-    pub fn delete(&self, fd: impl AsFd) -> Result<()> {
-        self.epoll
-            .delete(fd)
-            .wrap_err("removing a descriptor from the epoll set")
-    }
-
     /// Waits until something is ready or `timeout` passes (`None`: no limit). A signal
     /// interrupting the wait returns nothing ready; the self-pipe says which.
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<impl Iterator<Item = Ready> + '_> {
@@ -180,19 +167,24 @@ mod tests {
     }
 
     #[test]
-    fn modify_switches_between_read_write_and_nothing() {
+    fn modify_switches_between_write_and_nothing_and_closing_removes() {
         let mut p = Poller::new().unwrap();
         let (_a, b) = UnixStream::pair().unwrap();
         p.add(&b, 7, Interest::NONE).unwrap();
         assert!(ready(&mut p, 0).is_empty());
-        p.modify(&b, 8, Interest::WRITE).unwrap();
+        let write = Interest {
+            read: false,
+            write: true,
+        };
+        p.modify(&b, 8, write).unwrap();
         let r = ready(&mut p, 1000);
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].token, 8);
         assert!(r[0].writable && !r[0].readable);
-        p.modify(&b, 8, Interest::BOTH).unwrap();
-        assert!(ready(&mut p, 0)[0].writable);
-        p.delete(&b).unwrap();
+        p.modify(&b, 8, Interest::NONE).unwrap();
+        assert!(ready(&mut p, 0).is_empty());
+        drop(b);
+        // Closed: gone from the set.
         assert!(ready(&mut p, 0).is_empty());
     }
 

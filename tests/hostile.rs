@@ -16,8 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{
-    TestEnv, cpu_time, free_tcp_port, json_of, kill, output_within, pids_with_arg, rss_bytes,
-    stderr_of,
+    TestEnv, cpu_time, json_of, kill, output_within, pids_with_arg, rss_bytes, stderr_of,
 };
 
 /// The deadline of anything that should take well under a second.
@@ -339,9 +338,16 @@ fn send_far_too_long(
 #[test]
 fn a_line_far_beyond_max_line_is_answered_before_the_connection_closes() {
     let mut env = TestEnv::new("farlong");
-    let port = free_tcp_port();
-    let addr = format!("127.0.0.1:{port}");
-    let pid = serve(&mut env, &["--max-line", "1K", "--tcp", &addr]);
+    let pid = env.start_primary(&[
+        "--serve",
+        "--json",
+        "--max-line",
+        "1K",
+        "--tcp",
+        "127.0.0.1:0",
+    ]);
+    let port = env.tcp_port(pid, T);
+    env.wait_serving(T);
     // A client that says it is done writing, and one that just waits for the end.
     for (long, shutdown) in [(100_000, true), (10_000_000, false)] {
         let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();

@@ -6,6 +6,18 @@
 //! its rules are tested on their own: a line ends at `\n`; at end of file a last line
 //! without its newline is still a request; a line longer than `--max-line` is refused
 //! (`ERR line too long`) and nothing after it is read.
+//!
+//! What one client may cost is bounded, whatever it does (see [`MAX_HELD`]): its requests
+//! waiting or at a secondary are at most `--max-inflight`, and the bytes held for it
+//! (unread input, queued requests, room for their replies, replies not yet written) at
+//! most about [`MAX_HELD`] plus one `--max-line`. At either bound the primary simply stops
+//! reading that client: its socket buffers fill and its writes block, which is the
+//! back-pressure a pipelining client expects. It never gets `ERR busy` for that.
+//!
+//! A client refused for a too-long line gets `ERR line too long`; then our side of the
+//! connection is shut down while what it still sends is read and dropped, bounded in bytes
+//! ([`DRAIN_BYTES`]) and time ([`DRAIN_TIME`]). Closing at once, with its input unread,
+//! would reset the connection, and a client still writing would never read the reply.
 
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
@@ -14,13 +26,33 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use nix::poll::PollFlags;
+use crate::fdlimit::Socket;
+use crate::poller::Interest;
 
-/// The longest a client's unsent replies may grow before we stop reading its requests.
-const MAX_PENDING_OUTPUT: usize = 1 << 20;
+/// The bytes held for one client beyond which the primary stops reading it: its unread
+/// input, its queued requests, room for the replies of its requests not yet answered
+/// (each request's length plus [`REPLY_ROOM`]), and its replies not yet written.
+pub const MAX_HELD: usize = 1 << 20;
+
+/// Room reserved for a reply on top of its request's length: every reply is at most as
+/// long as its request (ECHO, REV) or short (PONG, a digest, an error, STATS).
+const REPLY_ROOM: usize = 2048;
+
+/// How much a client refused for a too-long line may still send (read and dropped)
+/// before the connection is closed anyway.
+pub const DRAIN_BYTES: usize = 16 << 20;
+
+/// How long that client has, from the too-long line, to read the reply and go.
+pub const DRAIN_TIME: Duration = Duration::from_secs(1);
+
+/// Bytes read from a client per `read`.
+const READ_CHUNK: usize = 16 * 1024;
 
 /// The reply to a line longer than `--max-line`.
 const TOO_LONG: &str = "ERR line too long";
+
+/// The reply to a request beyond `--queue` (all clients' queued requests together).
+const BUSY: &str = "ERR busy";
 
 /// The complete lines found in a client's bytes.
 #[derive(Debug, PartialEq, Eq)]
@@ -95,133 +127,290 @@ impl Stream {
         }
     }
 
+    fn shutdown_write(&self) -> std::io::Result<()> {
+        match self {
+            Stream::Unix(s) => s.shutdown_write(),
+            Stream::Tcp(s) => s.shutdown_write(),
+        }
+    }
+
     fn set_nonblocking(&self) -> std::io::Result<()> {
         match self {
             Stream::Unix(s) => s.set_nonblocking(true),
             Stream::Tcp(s) => s.set_nonblocking(true),
         }
     }
+
+    /// Answers `line` to a connection we will not serve, and closes it (see
+    /// [`crate::fdlimit::refuse`]: it never blocks and does not reset the connection).
+    pub fn refuse(self, line: &str) {
+        let line = format!("{line}\n");
+        match self {
+            Stream::Unix(s) => crate::fdlimit::refuse(s, line.as_bytes()),
+            Stream::Tcp(s) => crate::fdlimit::refuse(s, line.as_bytes()),
+        }
+    }
+}
+
+/// The bounds every client lives within.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_line: usize,
+    pub max_inflight: usize,
+}
+
+/// A reply in request order: still awaited (with the bytes reserved for it), or ready.
+#[derive(Debug)]
+enum Reply {
+    Awaited { charge: usize },
+    Ready(String),
+}
+
+/// Where a client's input stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Input {
+    /// Requests may come.
+    Open,
+    /// The client sent end of file; lines still in `input` are taken as room allows.
+    Ended,
+    /// It sent a too-long line: what it sends is dropped until `until` or end of file.
+    Draining {
+        until: Instant,
+        dropped: usize,
+        eof: bool,
+        /// Our write side is shut down (every reply was written).
+        shut: bool,
+    },
+}
+
+/// What [`Client::receive`] found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Received {
+    /// The connection failed: the client is gone.
+    pub gone: bool,
+    /// Requests answered `ERR busy` (the shared queue was full).
+    pub busy: u64,
 }
 
 /// One connected client.
 pub struct Client {
     stream: Stream,
+    /// Bytes received and not yet cut into requests.
     input: Vec<u8>,
+    /// Replies ready to write, in order.
     output: Vec<u8>,
-    /// Replies in request order; `None` while a secondary works on it.
-    replies: VecDeque<Option<String>>,
+    /// A reply per request not yet moved to `output`, in request order.
+    replies: VecDeque<Reply>,
     /// The order number of `replies[0]`.
     first: u64,
-    /// No more requests will be read (end of file, or a line too long).
-    done_reading: bool,
+    /// Requests cut and not yet handed to a secondary: (order, line).
+    pending: VecDeque<(u64, Vec<u8>)>,
+    /// Requests whose reply has not arrived (pending or at a secondary).
+    unanswered: usize,
+    /// Bytes reserved in `replies` (awaited charges and ready replies).
+    reserved: usize,
+    state: Input,
+    /// What it is registered for in the poll set.
+    pub interest: Interest,
+    /// It is in the dispatcher's round-robin ring.
+    pub in_ring: bool,
 }
 
 impl Client {
-    /// A new connection, made non-blocking (`None` if that fails: the client is dropped).
-    pub fn new(stream: Stream) -> Option<Client> {
-        stream.set_nonblocking().ok()?;
-        Some(Client {
+    /// A new connection, made non-blocking (`Err(stream)` if that fails).
+    pub fn new(stream: Stream) -> Result<Client, Stream> {
+        if stream.set_nonblocking().is_err() {
+            return Err(stream);
+        }
+        Ok(Client {
             stream,
             input: Vec::new(),
             output: Vec::new(),
             replies: VecDeque::new(),
             first: 0,
-            done_reading: false,
+            pending: VecDeque::new(),
+            unanswered: 0,
+            reserved: 0,
+            state: Input::Open,
+            interest: Interest::READ,
+            in_ring: false,
         })
-    }
-
-    /// Sends `line` (best effort, without blocking) and drops the connection.
-    pub fn refuse(mut self, line: &str) {
-        self.output = format!("{line}\n").into_bytes();
-        let _ = self.flush();
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.stream.fd()
     }
 
-    /// What to poll it for: input while it may send requests and its unsent replies
-    /// are not piling up; output while replies wait.
-    pub fn wants(&self) -> PollFlags {
-        let mut want = PollFlags::empty();
-        if !self.done_reading && self.output.len() < MAX_PENDING_OUTPUT {
-            want |= PollFlags::POLLIN;
-        }
-        if !self.output.is_empty() {
-            want |= PollFlags::POLLOUT;
-        }
-        want
+    /// Everything held for this client, in bytes (the quantity [`MAX_HELD`] bounds).
+    pub fn held(&self) -> usize {
+        self.input.len() + self.output.len() + self.reserved
     }
 
-    pub fn done_reading(&self) -> bool {
-        self.done_reading
+    /// Whether it may take one more request now: within `--max-inflight` and the bytes bound.
+    fn has_room(&self, limits: &Limits) -> bool {
+        self.unanswered < limits.max_inflight && self.held() < MAX_HELD
     }
 
-    /// Reads what the client sent (without blocking) and hands each complete request
-    /// line to `take` with its order number; `take` returns the reply at once (an error
-    /// such as `ERR busy`) or `None` when the line went to a secondary. Returns true
-    /// when the connection failed (the client is gone).
-    pub fn receive(
-        &mut self,
-        max_line: usize,
-        mut take: impl FnMut(u64, &[u8]) -> Option<String>,
-    ) -> bool {
-        let mut gone = false;
-        let mut eof = false;
-        let mut buf = [0u8; 16 * 1024];
+    /// What to poll it for: input while it may send requests (or we drop what it sends),
+    /// output while replies wait to be written.
+    pub fn wants(&self, limits: &Limits) -> Interest {
+        let read = match self.state {
+            Input::Open => self.has_room(limits) && !self.holds_a_long_partial(limits),
+            Input::Ended => false,
+            Input::Draining { eof, dropped, .. } => !eof && dropped < DRAIN_BYTES,
+        };
+        Interest {
+            read,
+            write: !self.output.is_empty(),
+        }
+    }
+
+    /// An unfinished line already longer than `--max-line` waits to be refused.
+    fn holds_a_long_partial(&self, limits: &Limits) -> bool {
+        self.input.len() > limits.max_line && !self.input.contains(&b'\n')
+    }
+
+    /// Requests cut and waiting for a secondary.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Hands its oldest waiting request to the dispatcher.
+    pub fn next_pending(&mut self) -> Option<(u64, Vec<u8>)> {
+        self.pending.pop_front()
+    }
+
+    /// How many of its requests wait for a secondary.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Reads what the client sent (without blocking, as long as its bounds allow) and
+    /// cuts it into requests. `room`: how many more requests the shared queue takes;
+    /// beyond, a request is answered `ERR busy`.
+    pub fn receive(&mut self, limits: &Limits, room: &mut usize) -> Received {
+        let mut got = Received::default();
+        let mut buf = [0u8; READ_CHUNK];
         loop {
+            if !self.wants(limits).read {
+                break;
+            }
             match self.stream.read(&mut buf) {
                 Ok(0) => {
-                    eof = true;
+                    match &mut self.state {
+                        Input::Open => self.state = Input::Ended,
+                        Input::Draining { eof, .. } => *eof = true,
+                        Input::Ended => {}
+                    }
                     break;
                 }
-                Ok(n) => self.input.extend_from_slice(&buf[..n]),
+                Ok(n) => match &mut self.state {
+                    Input::Draining { dropped, .. } => *dropped += n,
+                    _ => {
+                        self.input.extend_from_slice(&buf[..n]);
+                        got.busy += self.take_lines(limits, room);
+                    }
+                },
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => {
-                    gone = true;
+                    got.gone = true;
                     break;
                 }
             }
-            // Enough to refuse an over-long line: read no more of it now.
-            if self.input.len() > max_line + 1 && !self.input.contains(&b'\n') {
+        }
+        got.busy += self.take_lines(limits, room);
+        got
+    }
+
+    /// Cuts complete lines out of `input` into requests, as many as its bounds allow.
+    /// Returns how many were answered `ERR busy`. Lines beyond the bounds stay in `input`
+    /// until replies make room (call again then).
+    pub fn take_lines(&mut self, limits: &Limits, room: &mut usize) -> u64 {
+        if matches!(self.state, Input::Draining { .. }) {
+            return 0;
+        }
+        let eof = self.state == Input::Ended;
+        let cut = cut_lines(&self.input, limits.max_line, eof);
+        let base = self.input.as_ptr() as usize;
+        let mut consumed = 0;
+        let mut busy = 0;
+        let mut all = true;
+        for line in &cut.lines {
+            let held = self.input.len() + self.output.len() + self.reserved;
+            if self.unanswered >= limits.max_inflight || held >= MAX_HELD {
+                all = false;
                 break;
             }
-        }
-        let cut = cut_lines(&self.input, max_line, eof);
-        for line in &cut.lines {
             let order = self.first + self.replies.len() as u64;
-            self.replies.push_back(take(order, line));
+            if *room == 0 {
+                self.reserved += BUSY.len() + 1;
+                self.replies.push_back(Reply::Ready(BUSY.into()));
+                busy += 1;
+            } else {
+                *room -= 1;
+                let charge = line.len() + REPLY_ROOM;
+                self.reserved += charge;
+                self.unanswered += 1;
+                self.replies.push_back(Reply::Awaited { charge });
+                self.pending.push_back((order, line.to_vec()));
+            }
+            // The line's end in `input`, past its newline (absent at end of file).
+            consumed = (line.as_ptr() as usize - base + line.len() + 1).min(self.input.len());
         }
-        let (consumed, too_long) = (cut.consumed, cut.too_long);
-        if too_long {
-            self.replies.push_back(Some(TOO_LONG.into()));
+        if all {
+            consumed = cut.consumed;
+            if cut.too_long {
+                self.reserved += TOO_LONG.len() + 1;
+                self.replies.push_back(Reply::Ready(TOO_LONG.into()));
+                self.state = Input::Draining {
+                    until: Instant::now() + DRAIN_TIME,
+                    dropped: 0,
+                    eof: false,
+                    shut: false,
+                };
+                self.input = Vec::new();
+                consumed = 0;
+            }
         }
-        self.done_reading = eof || too_long;
-        if self.done_reading {
-            self.input.clear();
-        } else {
-            self.input.drain(..consumed);
+        self.input.drain(..consumed);
+        if self.input.is_empty() && self.input.capacity() > 2 * READ_CHUNK {
+            // A long line came and went: give its memory back.
+            self.input = Vec::new();
         }
         self.move_ready();
-        gone
+        busy
     }
 
     /// Files `reply` as the answer to request `order` and moves ready replies to output.
     pub fn answer(&mut self, order: u64, reply: String) {
-        if let Some(slot) = order
+        let Some(slot) = order
             .checked_sub(self.first)
             .and_then(|i| self.replies.get_mut(i as usize))
-        {
-            *slot = Some(reply);
+        else {
+            return;
+        };
+        if let Reply::Awaited { charge } = *slot {
+            self.reserved = self.reserved - charge + reply.len() + 1;
+            self.unanswered -= 1;
+            *slot = Reply::Ready(reply);
         }
         self.move_ready();
     }
 
+    /// A request of this client that will never reach a secondary (it left the queue
+    /// at shutdown): `reply` answers it in place.
+    pub fn answer_pending(&mut self, reply: &str) {
+        while let Some((order, _)) = self.pending.pop_front() {
+            self.answer(order, reply.to_string());
+        }
+    }
+
     /// Moves the replies that are ready, in order, to the output buffer.
     fn move_ready(&mut self) {
-        while let Some(Some(_)) = self.replies.front() {
-            if let Some(Some(r)) = self.replies.pop_front() {
+        while let Some(Reply::Ready(_)) = self.replies.front() {
+            if let Some(Reply::Ready(r)) = self.replies.pop_front() {
+                self.reserved -= r.len() + 1;
                 self.output.extend_from_slice(r.as_bytes());
                 self.output.push(b'\n');
             }
@@ -229,7 +418,8 @@ impl Client {
         }
     }
 
-    /// Writes what it can without blocking. `Err`: the client is gone.
+    /// Writes what it can without blocking (its whole output in one `write` when the
+    /// socket takes it). `Err`: the client is gone.
     pub fn flush(&mut self) -> std::io::Result<()> {
         while !self.output.is_empty() {
             match self.stream.write(&self.output) {
@@ -240,6 +430,16 @@ impl Client {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
+            }
+        }
+        if self.output.is_empty() && self.output.capacity() > MAX_HELD {
+            self.output = Vec::new();
+        }
+        if let Input::Draining { shut, .. } = &mut self.state {
+            if !*shut && self.output.is_empty() && self.replies.is_empty() {
+                // Every reply is out: end of file for the client, whose input we still drop.
+                *shut = true;
+                let _ = self.stream.shutdown_write();
             }
         }
         Ok(())
@@ -255,9 +455,29 @@ impl Client {
         }
     }
 
-    /// Everything read, answered and sent.
-    pub fn finished(&self) -> bool {
-        self.done_reading && self.replies.is_empty() && self.output.is_empty()
+    /// When a client refused for a too-long line will be closed at the latest.
+    pub fn drain_deadline(&self) -> Option<Instant> {
+        match self.state {
+            Input::Draining { until, .. } => Some(until),
+            _ => None,
+        }
+    }
+
+    /// Done: everything read, answered and sent (or, after a too-long line, the reply
+    /// is out and the client finished sending, sent too much, or ran out of time).
+    pub fn finished(&self, now: Instant) -> bool {
+        match self.state {
+            Input::Open => false,
+            Input::Ended => {
+                self.input.is_empty() && self.replies.is_empty() && self.output.is_empty()
+            }
+            Input::Draining {
+                until,
+                dropped,
+                eof,
+                shut,
+            } => now >= until || (shut && (eof || dropped >= DRAIN_BYTES)),
+        }
     }
 }
 
