@@ -2,6 +2,7 @@
 //! error reporting, dispatches to the subcommand, and maps the result to an exit status.
 
 mod area;
+mod batch;
 mod claim;
 mod cleanup;
 mod cli;

@@ -35,6 +35,7 @@ use super::clients::{Client, Limits, Stream};
 use super::summary::ServeSummary;
 use super::worker::{Ctx, Step, Supervisor, Trouble};
 use crate::area::Area;
+use crate::batch;
 use crate::cli::PrimaryArgs;
 use crate::exit::{Exit, coded};
 use crate::fdlimit::{self, Budget, Reserve, Shortage, TurnedAway};
@@ -109,8 +110,8 @@ struct Slot<'a> {
     area: Area<'a>,
     /// The last turn given to it.
     seq: u64,
-    /// Its request and the moment it counts as hung.
-    busy: Option<(Job, Instant)>,
+    /// Its requests (one, or a batch) and the moment it counts as hung.
+    busy: Option<(Vec<Job>, Instant)>,
 }
 
 // Tokens of the poll set: fixed ones, two per secondary (its reply FIFO while it runs,
@@ -185,6 +186,8 @@ struct Server<'a> {
     touched: Vec<u64>,
     /// Clients refused for a too-long line, closed at their deadline at the latest.
     draining: Vec<u64>,
+    /// A batch being encoded for a slot (kept to reuse its memory).
+    batch: Vec<u8>,
     summary: ServeSummary,
 }
 
@@ -234,6 +237,7 @@ pub fn run<'a>(
         queued: 0,
         touched: Vec::new(),
         draining: Vec::new(),
+        batch: Vec::new(),
         summary: ServeSummary {
             schema_version: 1,
             mode: "serve",
@@ -672,7 +676,8 @@ impl Server<'_> {
         None
     }
 
-    /// Gives queued requests to idle secondaries.
+    /// Gives queued requests to idle secondaries: to each, its share of what waits, in
+    /// one batch when that is more than one request (one doorbell, one wake-up).
     fn dispatch(&mut self) {
         let n = self.slots.len();
         loop {
@@ -686,22 +691,60 @@ impl Server<'_> {
                 _ => (0..n).find(|&i| self.idle(i)),
             };
             let Some(i) = pick else { break };
-            let Some(job) = self.next_job() else { break };
-            if !self.clients.contains_key(&job.client) {
+            let Some(first) = self.next_job() else { break };
+            if !self.clients.contains_key(&first.client) {
                 continue;
             }
-            if let Err(e) = self.assign(i, job) {
+            let mut jobs = vec![first];
+            // A retry goes alone, so that failing twice means something about it.
+            if jobs[0].failed_on.is_none() {
+                let idle = (0..n).filter(|&j| self.idle(j)).count().max(1);
+                let waiting = self.queued + self.retries.len() + 1;
+                let share = waiting.div_ceil(idle).min(MAX_BATCH);
+                let room = self.slots[i].area.len();
+                while jobs.len() < share {
+                    let Some(job) = self.next_job() else { break };
+                    if job.failed_on.is_some() || !self.clients.contains_key(&job.client) {
+                        if job.failed_on.is_some() {
+                            self.retries.push_front(job);
+                            break;
+                        }
+                        continue;
+                    }
+                    let need = batch::encoded_len(
+                        jobs.iter().chain([&job]).map(|j| reply_room(j.line.len())),
+                    );
+                    if need > room {
+                        // Not in this turn: it goes first next time.
+                        self.retries.push_front(job);
+                        break;
+                    }
+                    jobs.push(job);
+                }
+            }
+            if let Err(e) = self.assign(i, jobs) {
                 crate::warn!("secondary {i}: {e:#}");
             }
         }
     }
 
-    fn assign(&mut self, i: usize, job: Job) -> Result<()> {
+    fn assign(&mut self, i: usize, jobs: Vec<Job>) -> Result<()> {
         let seg = &self.ctx.inst.seg;
         let slot = &mut self.slots[i];
-        // Lines are at most --max-line bytes, and every slot holds one (check_slots).
-        let len = job.line.len().min(slot.area.len());
-        slot.area.write(&job.line[..len])?;
+        let len = match &jobs[..] {
+            [job] => {
+                // Lines are at most --max-line bytes, and every slot holds one (check_slots).
+                let len = job.line.len().min(slot.area.len());
+                slot.area.write(&job.line[..len])?;
+                len
+            }
+            _ => {
+                // Packed to fit (see dispatch).
+                batch::encode(jobs.iter().map(|j| &j.line[..]), &mut self.batch);
+                slot.area.write(&self.batch)?;
+                self.batch.len()
+            }
+        };
         seg.at(self.sup.worker(i).fields().request_len)
             .store(len as u64, Ordering::Release);
         slot.seq += 1;
@@ -712,7 +755,7 @@ impl Server<'_> {
             .publish(&self.ctx, slot.seq, deadline);
         // From here the request belongs to this secondary: if it cannot be handed over,
         // the secondary is treated as dead and the request retried like any other.
-        slot.busy = Some((job, deadline));
+        slot.busy = Some((jobs, deadline));
         match sent {
             Ok(Sent::Ok) => Ok(()),
             Ok(Sent::PeerGone) => self.died(i, Trouble::Epipe),
@@ -775,17 +818,23 @@ impl Server<'_> {
             return self.died(i, Trouble::WrongTurn);
         }
         let len = seg.at(fields.reply_len).load(Ordering::Acquire);
-        let Some((job, _)) = slot.busy.take() else {
+        let Some((jobs, _)) = slot.busy.take() else {
             return Ok(());
         };
-        let reply = match slot.area.copy_out(len) {
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(s) if !s.contains('\n') => s,
-                _ => "ERR worker failed (malformed reply)".to_string(),
+        let replies: Vec<String> = match (slot.area.copy_out(len), jobs.len()) {
+            (Ok(bytes), 1) => vec![reply_text(&bytes)],
+            (Ok(bytes), n) => match batch::decode(&bytes, Some(n)) {
+                Ok(items) => items.into_iter().map(reply_text).collect(),
+                Err(e) => {
+                    let why = format!("ERR worker failed (malformed reply: {e})");
+                    vec![why; n]
+                }
             },
-            Err(_) => "ERR worker failed (reply longer than its slot)".to_string(),
+            (Err(_), n) => vec!["ERR worker failed (reply longer than its slot)".to_string(); n],
         };
-        self.deliver(job, reply);
+        for (job, reply) in jobs.into_iter().zip(replies) {
+            self.deliver(job, reply);
+        }
         Ok(())
     }
 
@@ -804,12 +853,15 @@ impl Server<'_> {
     /// Secondary `i` died or must be killed (`trouble`): the supervisor reaps it and
     /// schedules its restart; its request is retried once elsewhere, then failed.
     fn died(&mut self, i: usize, trouble: Trouble) -> Result<()> {
-        let during = match &self.slots[i].busy {
-            Some((job, _)) => format!("during a request of client {}", job.client),
+        let during = match self.slots[i].busy.as_ref().map(|b| &b.0[..]) {
+            Some([job]) => format!("during a request of client {}", job.client),
+            Some(jobs) => format!("during a batch of {} requests", jobs.len()),
             None => "while idle".to_string(),
         };
         self.sup.worker_mut(i).died(&self.ctx, trouble, &during)?;
-        if let Some((mut job, _)) = self.slots[i].busy.take() {
+        let jobs = self.slots[i].busy.take().map(|b| b.0).unwrap_or_default();
+        // Back to the front in their order: each is retried once, alone.
+        for mut job in jobs.into_iter().rev() {
             if job.failed_on.is_none() {
                 job.failed_on = Some(i);
                 self.summary.retried += 1;
@@ -897,7 +949,7 @@ impl Server<'_> {
         // Requests cut short by the stop are not failures of a secondary.
         self.summary.failed = failed;
         for i in 0..self.slots.len() {
-            if let Some((job, _)) = self.slots[i].busy.take() {
+            for job in self.slots[i].busy.take().map(|b| b.0).unwrap_or_default() {
                 self.deliver(job, "ERR shutting down".into());
             }
         }
@@ -909,5 +961,22 @@ impl Server<'_> {
             c.flush_until(deadline);
         }
         self.clients.clear();
+    }
+}
+
+/// The most requests one turn carries.
+const MAX_BATCH: usize = 64;
+
+/// Room a request needs in a batch for its reply: a reply is at most its request's
+/// length plus a little (an error quoting a word of it), or short (a digest, STATS).
+fn reply_room(line_len: usize) -> usize {
+    (line_len + 64).max(2048)
+}
+
+/// A reply copied out of a slot, as text: one line of UTF-8, or an error saying why not.
+fn reply_text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) if !s.contains('\n') => s.to_string(),
+        _ => "ERR worker failed (malformed reply)".to_string(),
     }
 }
