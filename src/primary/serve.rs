@@ -700,7 +700,12 @@ impl Server<'_> {
             if jobs[0].failed_on.is_none() {
                 let idle = (0..n).filter(|&j| self.idle(j)).count().max(1);
                 let waiting = self.queued + self.retries.len() + 1;
-                let share = waiting.div_ceil(idle).min(MAX_BATCH);
+                // An even share of what waits among the idle secondaries, but not below
+                // MIN_BATCH: small requests cost less than the wake-up they would take.
+                let share = waiting
+                    .div_ceil(idle)
+                    .max(waiting.min(MIN_BATCH))
+                    .min(MAX_BATCH);
                 let room = self.slots[i].area.len();
                 while jobs.len() < share {
                     let Some(job) = self.next_job() else { break };
@@ -966,6 +971,9 @@ impl Server<'_> {
 
 /// The most requests one turn carries.
 const MAX_BATCH: usize = 64;
+/// Up to this many waiting requests go to one secondary in one turn rather than being
+/// spread over several.
+const MIN_BATCH: usize = 16;
 
 /// Room a request needs in a batch for its reply: a reply is at most its request's
 /// length plus a little (an error quoting a word of it), or short (a digest, STATS).
