@@ -771,28 +771,28 @@ impl Server<'_> {
         }
     }
 
-    /// Reads the frames of secondary `i`: a reply completes its request.
+    /// Reads one frame of secondary `i`: a reply completes its requests. (One per
+    /// wake-up: a secondary has one turn at a time, and the poll set, level-triggered,
+    /// reports a stale doorbell still in the FIFO on the next wait.)
     fn read_secondary(&mut self, i: usize) -> Result<()> {
-        loop {
-            if !self.sup.worker(i).is_live() {
-                return Ok(());
+        if !self.sup.worker(i).is_live() {
+            return Ok(());
+        }
+        let event = match self.sup.worker_mut(i).next_event(Instant::now(), None) {
+            Ok(e) => e,
+            Err(e) => {
+                crate::warn!("secondary {i}: {e:#}");
+                return self.died(i, Trouble::BadFrame);
             }
-            let event = match self.sup.worker_mut(i).next_event(Instant::now(), None) {
-                Ok(e) => e,
-                Err(e) => {
-                    crate::warn!("secondary {i}: {e:#}");
-                    return self.died(i, Trouble::BadFrame);
-                }
-            };
-            match event {
-                Event::Frame(f) if f.kind == Kind::Reply => self.complete(i, f.seq)?,
-                Event::Frame(f) => {
-                    crate::warn!("secondary {i}: unexpected {:?} frame", f.kind);
-                    return self.died(i, Trouble::UnexpectedFrame);
-                }
-                Event::Eof => return self.died(i, Trouble::ClosedFifo),
-                Event::TimedOut | Event::Woken => return Ok(()),
+        };
+        match event {
+            Event::Frame(f) if f.kind == Kind::Reply => self.complete(i, f.seq),
+            Event::Frame(f) => {
+                crate::warn!("secondary {i}: unexpected {:?} frame", f.kind);
+                self.died(i, Trouble::UnexpectedFrame)
             }
+            Event::Eof => self.died(i, Trouble::ClosedFifo),
+            Event::TimedOut | Event::Woken => Ok(()),
         }
     }
 
