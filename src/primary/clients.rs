@@ -54,6 +54,9 @@ const TOO_LONG: &str = "ERR line too long";
 /// The reply to a request beyond `--queue` (all clients' queued requests together).
 const BUSY: &str = "ERR busy";
 
+/// Lines cut at once when they can only be answered `ERR busy`.
+const BUSY_LINES: usize = 1024;
+
 /// The complete lines found in a client's bytes.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Cut<'a> {
@@ -66,13 +69,22 @@ pub struct Cut<'a> {
     pub too_long: bool,
 }
 
-/// Cuts `buf` (the bytes received and not yet cut) into lines of at most `max_line`
-/// bytes. `eof`: the client sent everything, so a last line without newline counts.
-/// An unfinished line longer than `max_line` is refused at once (it can only grow).
-pub fn cut_lines(buf: &[u8], max_line: usize, eof: bool) -> Cut<'_> {
+/// Cuts `buf` (the bytes received and not yet cut) into at most `max_lines` lines of at
+/// most `max_line` bytes (the rest stays for later: a client sending far ahead is not
+/// cut all at once). `eof`: the client sent everything, so a last line without newline
+/// counts. An unfinished line longer than `max_line` is refused at once (it can only
+/// grow).
+pub fn cut_lines(buf: &[u8], max_line: usize, eof: bool, max_lines: usize) -> Cut<'_> {
     let mut lines = Vec::new();
     let mut start = 0;
     loop {
+        if lines.len() >= max_lines {
+            return Cut {
+                lines,
+                consumed: start,
+                too_long: false,
+            };
+        }
         let rest = &buf[start..];
         let (line, next) = match rest.iter().position(|&b| b == b'\n') {
             Some(nl) => (&rest[..nl], start + nl + 1),
@@ -339,7 +351,13 @@ impl Client {
             return 0;
         }
         let eof = self.state == Input::Ended;
-        let cut = cut_lines(&self.input, limits.max_line, eof);
+        // Only as many as may be queued now (more when they will be answered ERR busy).
+        let max_lines = if *room > 0 {
+            limits.max_inflight.saturating_sub(self.unanswered)
+        } else {
+            BUSY_LINES
+        };
+        let cut = cut_lines(&self.input, limits.max_line, eof, max_lines);
         let base = self.input.as_ptr() as usize;
         let mut consumed = 0;
         let mut busy = 0;
@@ -496,7 +514,7 @@ mod tests {
     use std::io::{Read, Write};
 
     fn cut(buf: &[u8], max: usize, eof: bool) -> (Vec<&[u8]>, usize, bool) {
-        let c = cut_lines(buf, max, eof);
+        let c = cut_lines(buf, max, eof, usize::MAX);
         (c.lines, c.consumed, c.too_long)
     }
 
@@ -508,6 +526,17 @@ mod tests {
         );
         assert_eq!(cut(b"", 10, false), (vec![], 0, false));
         assert_eq!(cut(b"\n", 10, false), (vec![&b""[..]], 1, false));
+    }
+
+    #[test]
+    fn at_most_max_lines_are_cut_and_the_rest_waits_even_a_long_one() {
+        let c = cut_lines(b"a\nb\n123456\n", 4, false, 2);
+        assert_eq!(
+            (c.lines, c.consumed, c.too_long),
+            (vec![&b"a"[..], b"b"], 4, false)
+        );
+        let c = cut_lines(b"a\nb\n", 4, true, 0);
+        assert_eq!((c.lines.len(), c.consumed, c.too_long), (0, 0, false));
     }
 
     #[test]
@@ -721,7 +750,7 @@ mod tests {
             max in 0usize..20,
             eof in any::<bool>(),
         ) {
-            let c = cut_lines(&buf, max, eof);
+            let c = cut_lines(&buf, max, eof, usize::MAX);
             prop_assert!(c.consumed <= buf.len());
             prop_assert!(c.lines.iter().all(|l| l.len() <= max && !l.contains(&b'\n')));
             if c.too_long {
@@ -747,13 +776,13 @@ mod tests {
             split in 0usize..100,
         ) {
             // No line too long: feeding the bytes in two pieces gives the same lines.
-            let whole: Vec<Vec<u8>> = cut_lines(&buf, 1000, true).lines.iter().map(|l| l.to_vec()).collect();
+            let whole: Vec<Vec<u8>> = cut_lines(&buf, 1000, true, usize::MAX).lines.iter().map(|l| l.to_vec()).collect();
             let split = split.min(buf.len());
-            let first = cut_lines(&buf[..split], 1000, false);
+            let first = cut_lines(&buf[..split], 1000, false, usize::MAX);
             let mut pieces: Vec<Vec<u8>> = first.lines.iter().map(|l| l.to_vec()).collect();
             let mut rest = buf[first.consumed..split].to_vec();
             rest.extend_from_slice(&buf[split..]);
-            pieces.extend(cut_lines(&rest, 1000, true).lines.iter().map(|l| l.to_vec()));
+            pieces.extend(cut_lines(&rest, 1000, true, usize::MAX).lines.iter().map(|l| l.to_vec()));
             prop_assert_eq!(whole, pieces);
         }
     }
