@@ -33,8 +33,8 @@ pub const DEFAULT_MAX_CLIENTS: u64 = 1024;
 const PER_SECONDARY: u64 = 5;
 
 /// Descriptors the serving primary opens after the budget is computed, or briefly: the
-/// epoll instance, the reserve, a second listener, the notify socket, `/proc` reads for
-/// `STATS`-like checks, plus a margin for libraries.
+/// listeners, the epoll instance, the reserve, the notify socket, `/proc` and `/dev/shm`
+/// reads (liveness and segment checks), plus a margin.
 const LATER_AND_MARGIN: u64 = 16;
 
 /// How long the listeners stay out of the poll set when even the reserve cannot help.

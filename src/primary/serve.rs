@@ -396,8 +396,10 @@ impl Server<'_> {
                 // registration: change the token. Anything else is a new registration
                 // (closing an old FIFO removed its own).
                 let same_fd = self.watched[i].is_some_and(|(old, _, _)| old == raw);
-                if !(same_fd && self.poller.modify(fd, token, Interest::READ).is_ok()) {
-                    self.poller.add(fd, token, Interest::READ)?;
+                let moved = same_fd && self.poller.modify(fd, token, Interest::READ).is_ok();
+                if !moved && self.poller.add(fd, token, Interest::READ).is_err() {
+                    // Registered already under an older state: retarget it.
+                    self.poller.modify(fd, token, Interest::READ)?;
                 }
             }
             self.watched[i] = want;
