@@ -608,7 +608,10 @@ impl Server<'_> {
                 self.touched.push(id);
             }
         }
-        let touched = std::mem::take(&mut self.touched);
+        let mut touched = std::mem::take(&mut self.touched);
+        // A client answered many times in a pass is settled (and written) once.
+        touched.sort_unstable();
+        touched.dedup();
         for &id in &touched {
             let room = (self.ctx.args.queue as usize).saturating_sub(self.queued);
             let Some(c) = self.clients.get_mut(&id) else {
