@@ -31,10 +31,16 @@ Register-ArgumentCompleter -Native -CommandName 'osps' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('primary', 'primary', [CompletionResultType]::ParameterValue, 'Create the segment and FIFOs, start the secondary, run rounds, stop in order.')
-            [CompletionResult]::new('secondary', 'secondary', [CompletionResultType]::ParameterValue, 'The worker side; normally started by "osps primary", never by hand except to debug.')
             [CompletionResult]::new('inspect', 'inspect', [CompletionResultType]::ParameterValue, 'Show instances (segment, lock, FIFOs, processes) as one JSON document on stdout.')
             [CompletionResult]::new('cleanup', 'cleanup', [CompletionResultType]::ParameterValue, 'Remove what crashed instances left behind; never touches a running one.')
             [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Send requests to a serving primary and print the replies.')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'One line per instance of the current user, as a table (or JSON with --json).')
+            [CompletionResult]::new('ls', 'ls', [CompletionResultType]::ParameterValue, 'One line per instance of the current user, as a table (or JSON with --json).')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Describe one instance for people: processes, counters, objects, heartbeats, warnings.')
+            [CompletionResult]::new('stop', 'stop', [CompletionResultType]::ParameterValue, 'Stop a running instance in order: SIGTERM to its primary, then wait.')
+            [CompletionResult]::new('top', 'top', [CompletionResultType]::ParameterValue, 'A live view of every instance, refreshed every --interval (q quits).')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print the completion script for a shell (the same as completions/ in the sources).')
+            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print a man page in roff (the same as man/ in the sources).')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -62,26 +68,6 @@ Register-ArgumentCompleter -Native -CommandName 'osps' -ScriptBlock {
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the final summary as one JSON object on stdout')
             [CompletionResult]::new('--serve', '--serve', [CompletionResultType]::ParameterName, 'Serve clients (see osps-client(1)) on RUNDIR/NAME.sock instead of running rounds')
             [CompletionResult]::new('--tcp-any', '--tcp-any', [CompletionResultType]::ParameterName, 'Allow --tcp to bind a non-loopback address')
-            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
-            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
-            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
-            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
-            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            break
-        }
-        'osps;secondary' {
-            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Instance name: 1 to 64 of A-Z a-z 0-9 _ - (not starting with -)')
-            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Instance name: 1 to 64 of A-Z a-z 0-9 _ - (not starting with -)')
-            [CompletionResult]::new('--runtime-dir', '--runtime-dir', [CompletionResultType]::ParameterName, 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]')
-            [CompletionResult]::new('--sync', '--sync', [CompletionResultType]::ParameterName, 'How to wait for turns (must match the primary''s)')
-            [CompletionResult]::new('--spin', '--spin', [CompletionResultType]::ParameterName, 'In adaptive mode, how long to poll the segment before sleeping on the FIFO')
-            [CompletionResult]::new('--start-timeout', '--start-timeout', [CompletionResultType]::ParameterName, 'How long to wait for the primary''s ready after saying hello (not 0)')
-            [CompletionResult]::new('--index', '--index', [CompletionResultType]::ParameterName, 'Which secondary of the pool this is (0 for the first; set by the primary)')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)')
-            [CompletionResult]::new('--serve', '--serve', [CompletionResultType]::ParameterName, 'Answer client requests (the primary''s --serve mode) instead of reversing payloads')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
@@ -143,19 +129,128 @@ Register-ArgumentCompleter -Native -CommandName 'osps' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'osps;list' {
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Columns to show, comma-separated ("-o help" lists them) [default: all]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Columns to show, comma-separated ("-o help" lists them) [default: all]')
+            [CompletionResult]::new('--runtime-dir', '--runtime-dir', [CompletionResultType]::ParameterName, 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Print no heading line')
+            [CompletionResult]::new('--noheadings', '--noheadings', [CompletionResultType]::ParameterName, 'Print no heading line')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the rows as one JSON array on stdout')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'osps;ls' {
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Columns to show, comma-separated ("-o help" lists them) [default: all]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Columns to show, comma-separated ("-o help" lists them) [default: all]')
+            [CompletionResult]::new('--runtime-dir', '--runtime-dir', [CompletionResultType]::ParameterName, 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Print no heading line')
+            [CompletionResult]::new('--noheadings', '--noheadings', [CompletionResultType]::ParameterName, 'Print no heading line')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the rows as one JSON array on stdout')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'osps;status' {
+            [CompletionResult]::new('--runtime-dir', '--runtime-dir', [CompletionResultType]::ParameterName, 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'osps;stop' {
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long to wait for the orderly stop')
+            [CompletionResult]::new('--runtime-dir', '--runtime-dir', [CompletionResultType]::ParameterName, 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)')
+            [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Stop every running instance of the current user (in this runtime directory)')
+            [CompletionResult]::new('--kill', '--kill', [CompletionResultType]::ParameterName, 'Past --timeout, SIGKILL the primary and its secondaries and clean up')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'osps;top' {
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Only this instance (default: every instance of the current user)')
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Only this instance (default: every instance of the current user)')
+            [CompletionResult]::new('--runtime-dir', '--runtime-dir', [CompletionResultType]::ParameterName, 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]')
+            [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Time between two refreshes')
+            [CompletionResult]::new('--iterations', '--iterations', [CompletionResultType]::ParameterName, 'Stop after N refreshes (default: until q, SIGINT or SIGTERM)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one compact JSON document per interval on stdout instead of drawing')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'osps;completions' {
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'osps;man' {
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'osps;help' {
             [CompletionResult]::new('primary', 'primary', [CompletionResultType]::ParameterValue, 'Create the segment and FIFOs, start the secondary, run rounds, stop in order.')
-            [CompletionResult]::new('secondary', 'secondary', [CompletionResultType]::ParameterValue, 'The worker side; normally started by "osps primary", never by hand except to debug.')
             [CompletionResult]::new('inspect', 'inspect', [CompletionResultType]::ParameterValue, 'Show instances (segment, lock, FIFOs, processes) as one JSON document on stdout.')
             [CompletionResult]::new('cleanup', 'cleanup', [CompletionResultType]::ParameterValue, 'Remove what crashed instances left behind; never touches a running one.')
             [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Send requests to a serving primary and print the replies.')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'One line per instance of the current user, as a table (or JSON with --json).')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Describe one instance for people: processes, counters, objects, heartbeats, warnings.')
+            [CompletionResult]::new('stop', 'stop', [CompletionResultType]::ParameterValue, 'Stop a running instance in order: SIGTERM to its primary, then wait.')
+            [CompletionResult]::new('top', 'top', [CompletionResultType]::ParameterValue, 'A live view of every instance, refreshed every --interval (q quits).')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print the completion script for a shell (the same as completions/ in the sources).')
+            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print a man page in roff (the same as man/ in the sources).')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'osps;help;primary' {
-            break
-        }
-        'osps;help;secondary' {
             break
         }
         'osps;help;inspect' {
@@ -165,6 +260,24 @@ Register-ArgumentCompleter -Native -CommandName 'osps' -ScriptBlock {
             break
         }
         'osps;help;client' {
+            break
+        }
+        'osps;help;list' {
+            break
+        }
+        'osps;help;status' {
+            break
+        }
+        'osps;help;stop' {
+            break
+        }
+        'osps;help;top' {
+            break
+        }
+        'osps;help;completions' {
+            break
+        }
+        'osps;help;man' {
             break
         }
         'osps;help;help' {

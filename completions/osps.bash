@@ -22,17 +22,35 @@ _osps() {
             osps,client)
                 cmd="osps__subcmd__client"
                 ;;
+            osps,completions)
+                cmd="osps__subcmd__completions"
+                ;;
             osps,help)
                 cmd="osps__subcmd__help"
                 ;;
             osps,inspect)
                 cmd="osps__subcmd__inspect"
                 ;;
+            osps,list)
+                cmd="osps__subcmd__list"
+                ;;
+            osps,ls)
+                cmd="osps__subcmd__list"
+                ;;
+            osps,man)
+                cmd="osps__subcmd__man"
+                ;;
             osps,primary)
                 cmd="osps__subcmd__primary"
                 ;;
-            osps,secondary)
-                cmd="osps__subcmd__secondary"
+            osps,status)
+                cmd="osps__subcmd__status"
+                ;;
+            osps,stop)
+                cmd="osps__subcmd__stop"
+                ;;
+            osps,top)
+                cmd="osps__subcmd__top"
                 ;;
             osps__subcmd__help,cleanup)
                 cmd="osps__subcmd__help__subcmd__cleanup"
@@ -40,17 +58,32 @@ _osps() {
             osps__subcmd__help,client)
                 cmd="osps__subcmd__help__subcmd__client"
                 ;;
+            osps__subcmd__help,completions)
+                cmd="osps__subcmd__help__subcmd__completions"
+                ;;
             osps__subcmd__help,help)
                 cmd="osps__subcmd__help__subcmd__help"
                 ;;
             osps__subcmd__help,inspect)
                 cmd="osps__subcmd__help__subcmd__inspect"
                 ;;
+            osps__subcmd__help,list)
+                cmd="osps__subcmd__help__subcmd__list"
+                ;;
+            osps__subcmd__help,man)
+                cmd="osps__subcmd__help__subcmd__man"
+                ;;
             osps__subcmd__help,primary)
                 cmd="osps__subcmd__help__subcmd__primary"
                 ;;
-            osps__subcmd__help,secondary)
-                cmd="osps__subcmd__help__subcmd__secondary"
+            osps__subcmd__help,status)
+                cmd="osps__subcmd__help__subcmd__status"
+                ;;
+            osps__subcmd__help,stop)
+                cmd="osps__subcmd__help__subcmd__stop"
+                ;;
+            osps__subcmd__help,top)
+                cmd="osps__subcmd__help__subcmd__top"
                 ;;
             *)
                 ;;
@@ -59,7 +92,7 @@ _osps() {
 
     case "${cmd}" in
         osps)
-            opts="-v -q -h -V --verbose --quiet --color --help --version primary secondary inspect cleanup client help"
+            opts="-v -q -h -V --verbose --quiet --color --help --version primary inspect cleanup client list ls status stop top completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -148,8 +181,26 @@ _osps() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        osps__subcmd__completions)
+            opts="-v -q -h -V --verbose --quiet --color --help --version bash elvish fish powershell zsh"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         osps__subcmd__help)
-            opts="primary secondary inspect cleanup client help"
+            opts="primary inspect cleanup client list status stop top completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -177,6 +228,20 @@ _osps() {
             return 0
             ;;
         osps__subcmd__help__subcmd__client)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        osps__subcmd__help__subcmd__completions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -218,6 +283,34 @@ _osps() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        osps__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        osps__subcmd__help__subcmd__man)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         osps__subcmd__help__subcmd__primary)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -232,7 +325,35 @@ _osps() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        osps__subcmd__help__subcmd__secondary)
+        osps__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        osps__subcmd__help__subcmd__stop)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        osps__subcmd__help__subcmd__top)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -265,6 +386,54 @@ _osps() {
                     COMPREPLY=($(compgen -W "$(_osps_instance_names)" -- "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        osps__subcmd__list)
+            opts="-o -n -v -q -h -V --output --noheadings --json --runtime-dir --verbose --quiet --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --runtime-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        osps__subcmd__man)
+            opts="-v -q -h -V --verbose --quiet --color --help --version primary secondary inspect cleanup client list status stop top completions man"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -370,8 +539,8 @@ _osps() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        osps__subcmd__secondary)
-            opts="-n -v -q -h -V --runtime-dir --sync --spin --start-timeout --index --serve --name --verbose --quiet --color --help --version"
+        osps__subcmd__status)
+            opts="-v -q -h -V --runtime-dir --verbose --quiet --color --help --version $(_osps_instance_names)"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -381,19 +550,59 @@ _osps() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --sync)
-                    COMPREPLY=($(compgen -W "fifo adaptive" -- "${cur}"))
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
-                --spin)
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        osps__subcmd__stop)
+            opts="-v -q -h -V --all --timeout --kill --runtime-dir --verbose --quiet --color --help --version $(_osps_instance_names)"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --start-timeout)
+                --runtime-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --index)
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        osps__subcmd__top)
+            opts="-n -v -q -h -V --runtime-dir --interval --json --iterations --name --verbose --quiet --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --runtime-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --iterations)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -28,10 +28,16 @@ set edit:completion:arg-completer[osps] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand primary 'Create the segment and FIFOs, start the secondary, run rounds, stop in order.'
-            cand secondary 'The worker side; normally started by "osps primary", never by hand except to debug.'
             cand inspect 'Show instances (segment, lock, FIFOs, processes) as one JSON document on stdout.'
             cand cleanup 'Remove what crashed instances left behind; never touches a running one.'
             cand client 'Send requests to a serving primary and print the replies.'
+            cand list 'One line per instance of the current user, as a table (or JSON with --json).'
+            cand ls 'One line per instance of the current user, as a table (or JSON with --json).'
+            cand status 'Describe one instance for people: processes, counters, objects, heartbeats, warnings.'
+            cand stop 'Stop a running instance in order: SIGTERM to its primary, then wait.'
+            cand top 'A live view of every instance, refreshed every --interval (q quits).'
+            cand completions 'Print the completion script for a shell (the same as completions/ in the sources).'
+            cand man 'Print a man page in roff (the same as man/ in the sources).'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'osps;primary'= {
@@ -58,25 +64,6 @@ set edit:completion:arg-completer[osps] = {|@words|
             cand --json 'Print the final summary as one JSON object on stdout'
             cand --serve 'Serve clients (see osps-client(1)) on RUNDIR/NAME.sock instead of running rounds'
             cand --tcp-any 'Allow --tcp to bind a non-loopback address'
-            cand -v 'More detail on stderr (repeat for more)'
-            cand --verbose 'More detail on stderr (repeat for more)'
-            cand -q 'Only warnings and errors on stderr'
-            cand --quiet 'Only warnings and errors on stderr'
-            cand -h 'Print help (see more with ''--help'')'
-            cand --help 'Print help (see more with ''--help'')'
-            cand -V 'Print version'
-            cand --version 'Print version'
-        }
-        &'osps;secondary'= {
-            cand -n 'Instance name: 1 to 64 of A-Z a-z 0-9 _ - (not starting with -)'
-            cand --name 'Instance name: 1 to 64 of A-Z a-z 0-9 _ - (not starting with -)'
-            cand --runtime-dir 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]'
-            cand --sync 'How to wait for turns (must match the primary''s)'
-            cand --spin 'In adaptive mode, how long to poll the segment before sleeping on the FIFO'
-            cand --start-timeout 'How long to wait for the primary''s ready after saying hello (not 0)'
-            cand --index 'Which secondary of the pool this is (0 for the first; set by the primary)'
-            cand --color 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)'
-            cand --serve 'Answer client requests (the primary''s --serve mode) instead of reversing payloads'
             cand -v 'More detail on stderr (repeat for more)'
             cand --verbose 'More detail on stderr (repeat for more)'
             cand -q 'Only warnings and errors on stderr'
@@ -134,23 +121,138 @@ set edit:completion:arg-completer[osps] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'osps;list'= {
+            cand -o 'Columns to show, comma-separated ("-o help" lists them) [default: all]'
+            cand --output 'Columns to show, comma-separated ("-o help" lists them) [default: all]'
+            cand --runtime-dir 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]'
+            cand --color 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)'
+            cand -n 'Print no heading line'
+            cand --noheadings 'Print no heading line'
+            cand --json 'Print the rows as one JSON array on stdout'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -q 'Only warnings and errors on stderr'
+            cand --quiet 'Only warnings and errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'osps;ls'= {
+            cand -o 'Columns to show, comma-separated ("-o help" lists them) [default: all]'
+            cand --output 'Columns to show, comma-separated ("-o help" lists them) [default: all]'
+            cand --runtime-dir 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]'
+            cand --color 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)'
+            cand -n 'Print no heading line'
+            cand --noheadings 'Print no heading line'
+            cand --json 'Print the rows as one JSON array on stdout'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -q 'Only warnings and errors on stderr'
+            cand --quiet 'Only warnings and errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'osps;status'= {
+            cand --runtime-dir 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]'
+            cand --color 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -q 'Only warnings and errors on stderr'
+            cand --quiet 'Only warnings and errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'osps;stop'= {
+            cand --timeout 'How long to wait for the orderly stop'
+            cand --runtime-dir 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]'
+            cand --color 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)'
+            cand --all 'Stop every running instance of the current user (in this runtime directory)'
+            cand --kill 'Past --timeout, SIGKILL the primary and its secondaries and clean up'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -q 'Only warnings and errors on stderr'
+            cand --quiet 'Only warnings and errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'osps;top'= {
+            cand -n 'Only this instance (default: every instance of the current user)'
+            cand --name 'Only this instance (default: every instance of the current user)'
+            cand --runtime-dir 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]'
+            cand --interval 'Time between two refreshes'
+            cand --iterations 'Stop after N refreshes (default: until q, SIGINT or SIGTERM)'
+            cand --color 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)'
+            cand --json 'Print one compact JSON document per interval on stdout instead of drawing'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -q 'Only warnings and errors on stderr'
+            cand --quiet 'Only warnings and errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'osps;completions'= {
+            cand --color 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -q 'Only warnings and errors on stderr'
+            cand --quiet 'Only warnings and errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'osps;man'= {
+            cand --color 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -q 'Only warnings and errors on stderr'
+            cand --quiet 'Only warnings and errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'osps;help'= {
             cand primary 'Create the segment and FIFOs, start the secondary, run rounds, stop in order.'
-            cand secondary 'The worker side; normally started by "osps primary", never by hand except to debug.'
             cand inspect 'Show instances (segment, lock, FIFOs, processes) as one JSON document on stdout.'
             cand cleanup 'Remove what crashed instances left behind; never touches a running one.'
             cand client 'Send requests to a serving primary and print the replies.'
+            cand list 'One line per instance of the current user, as a table (or JSON with --json).'
+            cand status 'Describe one instance for people: processes, counters, objects, heartbeats, warnings.'
+            cand stop 'Stop a running instance in order: SIGTERM to its primary, then wait.'
+            cand top 'A live view of every instance, refreshed every --interval (q quits).'
+            cand completions 'Print the completion script for a shell (the same as completions/ in the sources).'
+            cand man 'Print a man page in roff (the same as man/ in the sources).'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'osps;help;primary'= {
-        }
-        &'osps;help;secondary'= {
         }
         &'osps;help;inspect'= {
         }
         &'osps;help;cleanup'= {
         }
         &'osps;help;client'= {
+        }
+        &'osps;help;list'= {
+        }
+        &'osps;help;status'= {
+        }
+        &'osps;help;stop'= {
+        }
+        &'osps;help;top'= {
+        }
+        &'osps;help;completions'= {
+        }
+        &'osps;help;man'= {
         }
         &'osps;help;help'= {
         }

@@ -32,10 +32,16 @@ complete -c osps -n "__fish_osps_needs_command" -s q -l quiet -d 'Only warnings 
 complete -c osps -n "__fish_osps_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c osps -n "__fish_osps_needs_command" -s V -l version -d 'Print version'
 complete -c osps -n "__fish_osps_needs_command" -f -a "primary" -d 'Create the segment and FIFOs, start the secondary, run rounds, stop in order.'
-complete -c osps -n "__fish_osps_needs_command" -f -a "secondary" -d 'The worker side; normally started by "osps primary", never by hand except to debug.'
 complete -c osps -n "__fish_osps_needs_command" -f -a "inspect" -d 'Show instances (segment, lock, FIFOs, processes) as one JSON document on stdout.'
 complete -c osps -n "__fish_osps_needs_command" -f -a "cleanup" -d 'Remove what crashed instances left behind; never touches a running one.'
 complete -c osps -n "__fish_osps_needs_command" -f -a "client" -d 'Send requests to a serving primary and print the replies.'
+complete -c osps -n "__fish_osps_needs_command" -f -a "list" -d 'One line per instance of the current user, as a table (or JSON with --json).'
+complete -c osps -n "__fish_osps_needs_command" -f -a "ls" -d 'One line per instance of the current user, as a table (or JSON with --json).'
+complete -c osps -n "__fish_osps_needs_command" -f -a "status" -d 'Describe one instance for people: processes, counters, objects, heartbeats, warnings.'
+complete -c osps -n "__fish_osps_needs_command" -f -a "stop" -d 'Stop a running instance in order: SIGTERM to its primary, then wait.'
+complete -c osps -n "__fish_osps_needs_command" -f -a "top" -d 'A live view of every instance, refreshed every --interval (q quits).'
+complete -c osps -n "__fish_osps_needs_command" -f -a "completions" -d 'Print the completion script for a shell (the same as completions/ in the sources).'
+complete -c osps -n "__fish_osps_needs_command" -f -a "man" -d 'Print a man page in roff (the same as man/ in the sources).'
 complete -c osps -n "__fish_osps_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c osps -n "__fish_osps_using_subcommand primary" -l runtime-dir -d 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]' -r -F
 complete -c osps -n "__fish_osps_using_subcommand primary" -l size -d 'Segment size: a multiple of 8, at least one page, at most 1G (suffixes K, M, G)' -r
@@ -66,21 +72,6 @@ complete -c osps -n "__fish_osps_using_subcommand primary" -s v -l verbose -d 'M
 complete -c osps -n "__fish_osps_using_subcommand primary" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c osps -n "__fish_osps_using_subcommand primary" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c osps -n "__fish_osps_using_subcommand primary" -s V -l version -d 'Print version'
-complete -c osps -n "__fish_osps_using_subcommand secondary" -l runtime-dir -d 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]' -r -F
-complete -c osps -n "__fish_osps_using_subcommand secondary" -l sync -d 'How to wait for turns (must match the primary\'s)' -r -f -a "fifo\t'Every turn is a frame on the FIFO; the waiting side blocks in read (the lab\'s design)'
-adaptive\t'Poll a turn counter in the segment for up to --spin, then sleep on the FIFO'"
-complete -c osps -n "__fish_osps_using_subcommand secondary" -l spin -d 'In adaptive mode, how long to poll the segment before sleeping on the FIFO' -r
-complete -c osps -n "__fish_osps_using_subcommand secondary" -l start-timeout -d 'How long to wait for the primary\'s ready after saying hello (not 0)' -r
-complete -c osps -n "__fish_osps_using_subcommand secondary" -l index -d 'Which secondary of the pool this is (0 for the first; set by the primary)' -r
-complete -c osps -n "__fish_osps_using_subcommand secondary" -s n -l name -d 'Instance name: 1 to 64 of A-Z a-z 0-9 _ - (not starting with -)' -r -f -a "(__fish_osps_instance_names)"
-complete -c osps -n "__fish_osps_using_subcommand secondary" -l color -d 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
-always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'
-never\t'Never'"
-complete -c osps -n "__fish_osps_using_subcommand secondary" -l serve -d 'Answer client requests (the primary\'s --serve mode) instead of reversing payloads'
-complete -c osps -n "__fish_osps_using_subcommand secondary" -s v -l verbose -d 'More detail on stderr (repeat for more)'
-complete -c osps -n "__fish_osps_using_subcommand secondary" -s q -l quiet -d 'Only warnings and errors on stderr'
-complete -c osps -n "__fish_osps_using_subcommand secondary" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c osps -n "__fish_osps_using_subcommand secondary" -s V -l version -d 'Print version'
 complete -c osps -n "__fish_osps_using_subcommand inspect" -l runtime-dir -d 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]' -r -F
 complete -c osps -n "__fish_osps_using_subcommand inspect" -s n -l name -d 'Only this instance (default: every instance of the current user)' -r -f -a "(__fish_osps_instance_names)"
 complete -c osps -n "__fish_osps_using_subcommand inspect" -l color -d 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
@@ -114,12 +105,86 @@ complete -c osps -n "__fish_osps_using_subcommand client" -s v -l verbose -d 'Mo
 complete -c osps -n "__fish_osps_using_subcommand client" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c osps -n "__fish_osps_using_subcommand client" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c osps -n "__fish_osps_using_subcommand client" -s V -l version -d 'Print version'
-complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary secondary inspect cleanup client help" -f -a "primary" -d 'Create the segment and FIFOs, start the secondary, run rounds, stop in order.'
-complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary secondary inspect cleanup client help" -f -a "secondary" -d 'The worker side; normally started by "osps primary", never by hand except to debug.'
-complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary secondary inspect cleanup client help" -f -a "inspect" -d 'Show instances (segment, lock, FIFOs, processes) as one JSON document on stdout.'
-complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary secondary inspect cleanup client help" -f -a "cleanup" -d 'Remove what crashed instances left behind; never touches a running one.'
-complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary secondary inspect cleanup client help" -f -a "client" -d 'Send requests to a serving primary and print the replies.'
-complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary secondary inspect cleanup client help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c osps -n "__fish_osps_using_subcommand list" -s o -l output -d 'Columns to show, comma-separated ("-o help" lists them) [default: all]' -r
+complete -c osps -n "__fish_osps_using_subcommand list" -l runtime-dir -d 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]' -r -F
+complete -c osps -n "__fish_osps_using_subcommand list" -l color -d 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
+always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'
+never\t'Never'"
+complete -c osps -n "__fish_osps_using_subcommand list" -s n -l noheadings -d 'Print no heading line'
+complete -c osps -n "__fish_osps_using_subcommand list" -l json -d 'Print the rows as one JSON array on stdout'
+complete -c osps -n "__fish_osps_using_subcommand list" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c osps -n "__fish_osps_using_subcommand list" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c osps -n "__fish_osps_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c osps -n "__fish_osps_using_subcommand list" -s V -l version -d 'Print version'
+complete -c osps -n "__fish_osps_using_subcommand ls" -s o -l output -d 'Columns to show, comma-separated ("-o help" lists them) [default: all]' -r
+complete -c osps -n "__fish_osps_using_subcommand ls" -l runtime-dir -d 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]' -r -F
+complete -c osps -n "__fish_osps_using_subcommand ls" -l color -d 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
+always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'
+never\t'Never'"
+complete -c osps -n "__fish_osps_using_subcommand ls" -s n -l noheadings -d 'Print no heading line'
+complete -c osps -n "__fish_osps_using_subcommand ls" -l json -d 'Print the rows as one JSON array on stdout'
+complete -c osps -n "__fish_osps_using_subcommand ls" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c osps -n "__fish_osps_using_subcommand ls" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c osps -n "__fish_osps_using_subcommand ls" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c osps -n "__fish_osps_using_subcommand ls" -s V -l version -d 'Print version'
+complete -c osps -n "__fish_osps_using_subcommand status" -l runtime-dir -d 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]' -r -F
+complete -c osps -n "__fish_osps_using_subcommand status" -l color -d 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
+always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'
+never\t'Never'"
+complete -c osps -n "__fish_osps_using_subcommand status" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c osps -n "__fish_osps_using_subcommand status" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c osps -n "__fish_osps_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c osps -n "__fish_osps_using_subcommand status" -s V -l version -d 'Print version'
+complete -c osps -n "__fish_osps_using_subcommand stop" -l timeout -d 'How long to wait for the orderly stop' -r
+complete -c osps -n "__fish_osps_using_subcommand stop" -l runtime-dir -d 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]' -r -F
+complete -c osps -n "__fish_osps_using_subcommand stop" -l color -d 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
+always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'
+never\t'Never'"
+complete -c osps -n "__fish_osps_using_subcommand stop" -l all -d 'Stop every running instance of the current user (in this runtime directory)'
+complete -c osps -n "__fish_osps_using_subcommand stop" -l kill -d 'Past --timeout, SIGKILL the primary and its secondaries and clean up'
+complete -c osps -n "__fish_osps_using_subcommand stop" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c osps -n "__fish_osps_using_subcommand stop" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c osps -n "__fish_osps_using_subcommand stop" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c osps -n "__fish_osps_using_subcommand stop" -s V -l version -d 'Print version'
+complete -c osps -n "__fish_osps_using_subcommand top" -l runtime-dir -d 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]' -r -F
+complete -c osps -n "__fish_osps_using_subcommand top" -l interval -d 'Time between two refreshes' -r
+complete -c osps -n "__fish_osps_using_subcommand top" -l iterations -d 'Stop after N refreshes (default: until q, SIGINT or SIGTERM)' -r
+complete -c osps -n "__fish_osps_using_subcommand top" -s n -l name -d 'Only this instance (default: every instance of the current user)' -r -f -a "(__fish_osps_instance_names)"
+complete -c osps -n "__fish_osps_using_subcommand top" -l color -d 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
+always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'
+never\t'Never'"
+complete -c osps -n "__fish_osps_using_subcommand top" -l json -d 'Print one compact JSON document per interval on stdout instead of drawing'
+complete -c osps -n "__fish_osps_using_subcommand top" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c osps -n "__fish_osps_using_subcommand top" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c osps -n "__fish_osps_using_subcommand top" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c osps -n "__fish_osps_using_subcommand top" -s V -l version -d 'Print version'
+complete -c osps -n "__fish_osps_using_subcommand completions" -l color -d 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
+always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'
+never\t'Never'"
+complete -c osps -n "__fish_osps_using_subcommand completions" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c osps -n "__fish_osps_using_subcommand completions" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c osps -n "__fish_osps_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c osps -n "__fish_osps_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c osps -n "__fish_osps_using_subcommand man" -l color -d 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
+always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'
+never\t'Never'"
+complete -c osps -n "__fish_osps_using_subcommand man" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c osps -n "__fish_osps_using_subcommand man" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c osps -n "__fish_osps_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c osps -n "__fish_osps_using_subcommand man" -s V -l version -d 'Print version'
+complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary inspect cleanup client list status stop top completions man help" -f -a "primary" -d 'Create the segment and FIFOs, start the secondary, run rounds, stop in order.'
+complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary inspect cleanup client list status stop top completions man help" -f -a "inspect" -d 'Show instances (segment, lock, FIFOs, processes) as one JSON document on stdout.'
+complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary inspect cleanup client list status stop top completions man help" -f -a "cleanup" -d 'Remove what crashed instances left behind; never touches a running one.'
+complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary inspect cleanup client list status stop top completions man help" -f -a "client" -d 'Send requests to a serving primary and print the replies.'
+complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary inspect cleanup client list status stop top completions man help" -f -a "list" -d 'One line per instance of the current user, as a table (or JSON with --json).'
+complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary inspect cleanup client list status stop top completions man help" -f -a "status" -d 'Describe one instance for people: processes, counters, objects, heartbeats, warnings.'
+complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary inspect cleanup client list status stop top completions man help" -f -a "stop" -d 'Stop a running instance in order: SIGTERM to its primary, then wait.'
+complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary inspect cleanup client list status stop top completions man help" -f -a "top" -d 'A live view of every instance, refreshed every --interval (q quits).'
+complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary inspect cleanup client list status stop top completions man help" -f -a "completions" -d 'Print the completion script for a shell (the same as completions/ in the sources).'
+complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary inspect cleanup client list status stop top completions man help" -f -a "man" -d 'Print a man page in roff (the same as man/ in the sources).'
+complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary inspect cleanup client list status stop top completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c osps -n "__fish_osps_using_subcommand status" -f -a "(__fish_osps_instance_names)"
+complete -c osps -n "__fish_osps_using_subcommand stop" -f -a "(__fish_osps_instance_names)"
 
 # Instance names for --name: this user's segments /dev/shm/osps.UID.NAME.
 # (Appended to clap's script by osps's own generator.)

@@ -5,12 +5,23 @@
 //! one exists and nobody holds its lock, the instance is stale and is recovered by the
 //! same rules as `osps cleanup`: stop an orphaned secondary, remove the objects that are
 //! provably ours, and refuse (with the path and what to do) anything that is not.
+//!
+//! The lock file is only a name, and a name can be removed or replaced under a live
+//! primary. So before removing anything, and whatever the lock file says, we look for a
+//! live primary of the instance the kernel can vouch for ([`live_primary`]): a holder of
+//! a POSIX lock on a file named `NAME.lock` (listed in `/proc/locks` even once deleted),
+//! or the header's primary pid when it is a live `osps primary` of this name, started
+//! before the segment and holding it open. Such a process is never stopped and its
+//! objects are never removed. Removal itself is in two steps, a survey that checks
+//! everything ([`survey_leftovers`]) and the removal of exactly what was surveyed, by
+//! identity ([`Leftovers::remove`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{Result, WrapErr, bail};
 use nix::sys::signal::{Signal, kill};
+use nix::sys::stat::FileStat;
 use nix::unistd::Pid;
 
 use crate::header;
@@ -18,7 +29,7 @@ use crate::lockfile::{Existing, InstanceLock};
 use crate::names::Paths;
 use crate::owned::{self, Kind};
 use crate::procfs;
-use crate::rundir::RuntimeDir;
+use crate::rundir::{RuntimeDir, Unlinked};
 use crate::segment;
 
 /// How many secondaries' FIFO pairs an instance can have (the first one is index 0).
@@ -87,8 +98,15 @@ pub fn claim(dir: &RuntimeDir, paths: &Paths) -> Result<InstanceLock> {
     for _ in 0..ATTEMPTS {
         match own(dir, paths)? {
             Owner::Created(lock) => {
-                // We own the name. Objects without a lock file were left by a crash.
-                return match remove_leftovers(dir, paths, false) {
+                // We own the name, but a live primary whose lock file was removed may
+                // still run: it is never stopped nor its objects removed.
+                if let Some(live) = live_primary(paths) {
+                    let _ = lock.remove(dir);
+                    bail!("{}", running_without_lock(paths, &live));
+                }
+                // Objects without a lock file were left by a crash.
+                let removed = survey_leftovers(dir, paths).and_then(|l| l.remove(dir, paths));
+                return match removed {
                     Ok(removed) => {
                         if !removed.is_empty() {
                             crate::warn!(
@@ -113,7 +131,11 @@ pub fn claim(dir: &RuntimeDir, paths: &Paths) -> Result<InstanceLock> {
                 pid.map_or("PID".into(), |p| p.to_string()),
             ),
             Owner::Taken(lock) => {
-                let removed = remove_leftovers(dir, paths, false)?;
+                // An unlocked lock file may be one that replaced a live primary's.
+                if let Some(live) = live_primary(paths) {
+                    bail!("{}", running_without_lock(paths, &live));
+                }
+                let removed = survey_leftovers(dir, paths)?.remove(dir, paths)?;
                 let lock_path = lock.path().to_path_buf();
                 lock.remove(dir)?;
                 crate::warn!(
@@ -129,6 +151,112 @@ pub fn claim(dir: &RuntimeDir, paths: &Paths) -> Result<InstanceLock> {
          osps starting or cleaning at the same moment?); try again",
         paths.name
     )
+}
+
+/// Why an instance whose lock file is missing or not locked is nonetheless left alone.
+pub fn running_without_lock(paths: &Paths, live: &LivePrimary) -> String {
+    let lock = paths.in_dir(&paths.lock_file());
+    let held = live.lock.as_ref().map(|t| {
+        let text = t.to_string_lossy();
+        PathBuf::from(text.strip_suffix(" (deleted)").unwrap_or(&text))
+    });
+    let state = match held {
+        Some(held) if held != lock => format!("its lock file is {}", held.display()),
+        _ if procfs::identity(&lock).is_some() => {
+            format!(
+                "its lock file was replaced by another file at {}",
+                lock.display()
+            )
+        }
+        _ => "its lock file is missing".to_string(),
+    };
+    format!(
+        "instance {} is running (pid {}) but {state}; not touched. Stop it first (`kill {}`) \
+         or choose another --name",
+        paths.name, live.pid, live.pid
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// Liveness beyond the lock file
+
+/// A live primary of an instance, found by what the kernel reports rather than by paths.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LivePrimary {
+    pub pid: i32,
+    /// The lock file it holds locked, as its descriptor names it (`PATH (deleted)` once
+    /// removed); `None` when it was recognised from the header.
+    pub lock: Option<PathBuf>,
+}
+
+/// Looks for a live primary of the instance, reading the header itself.
+pub fn live_primary(paths: &Paths) -> Option<LivePrimary> {
+    let look = segment::look(paths).ok().flatten();
+    let head = look.as_ref().map(|l| l.head.as_slice()).unwrap_or_default();
+    let field = |f: header::Field| {
+        let at = f.offset();
+        head.get(at..at + 8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_ne_bytes)
+    };
+    let from_header = (header::has_magic(head))
+        .then(|| field(header::Field::PrimaryPid).zip(field(header::Field::CreatedUnixMs)))
+        .flatten();
+    live_primary_with(paths, from_header)
+}
+
+/// Looks for a live primary of the instance; `from_header`: the header's primary pid and
+/// creation time, when there is a segment with a header.
+///
+/// First the kernel's word: a process holding a POSIX lock on a file whose descriptor
+/// names `NAME.lock` (wherever it is), if it is an `osps primary` of this name and, when
+/// that file was deleted, holds the segment open (it got as far as making it). Then the
+/// header's pid, which alone proves nothing (pids are reused): it counts when that
+/// process is alive, runs osps as `primary` for this name, started before the segment
+/// was created, and holds the segment open.
+pub fn live_primary_with(paths: &Paths, from_header: Option<(u64, u64)>) -> Option<LivePrimary> {
+    let me = std::process::id() as i32;
+    let lock_name = paths.lock_file();
+    let locks = procfs::posix_locks();
+    let mut pids: Vec<i32> = locks.iter().map(|l| l.pid).filter(|&p| p != me).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    let segment = procfs::identity(&paths.shm_path());
+    for pid in pids {
+        let Some(files) = is_primary_of(pid, paths).then(|| procfs::open_files(pid)) else {
+            continue;
+        };
+        let holds_segment = segment.is_some_and(|id| files.iter().any(|f| f.id == id));
+        let held = files.into_iter().find(|f| {
+            procfs::target_name(&f.target).0.as_deref() == Some(lock_name.as_str())
+                && locks.iter().any(|l| l.pid == pid && l.is_on(f.id))
+        });
+        // A primary still claiming the name whose lock file was removed before it made
+        // the segment is not live yet: two such primaries meet on the segment, which
+        // only one of them can create (O_EXCL), and the other one fails.
+        if let Some(f) = held.filter(|f| holds_segment || !procfs::target_name(&f.target).1) {
+            return Some(LivePrimary {
+                pid,
+                lock: Some(f.target),
+            });
+        }
+    }
+    let (pid, created_ms) = from_header?;
+    let pid = i32::try_from(pid).ok().filter(|&p| p > 0 && p != me)?;
+    let segment = segment?;
+    let started_before = procfs::start_unix_ms(pid)
+        // The boot time that start times count from is known to the second only.
+        .is_some_and(|start| start <= created_ms.saturating_add(1000));
+    let holds_segment = || procfs::open_files(pid).iter().any(|f| f.id == segment);
+    (procfs::alive(pid) && is_primary_of(pid, paths) && started_before && holds_segment())
+        .then_some(LivePrimary { pid, lock: None })
+}
+
+/// Whether a process is an `osps primary` started for this instance's name.
+fn is_primary_of(pid: i32, paths: &Paths) -> bool {
+    procfs::subcommand(pid).as_deref() == Some("primary")
+        && procfs::runs_osps(pid)
+        && procfs::instance_name(pid).as_deref() == Some(&paths.name.to_string())
 }
 
 fn join(paths: &[PathBuf]) -> String {
@@ -168,46 +296,86 @@ pub fn check_segment(paths: &Paths, look: &segment::Look) -> Result<()> {
     Ok(())
 }
 
-/// Removes (or, with `dry_run`, lists) every object of an instance whose name we own,
-/// except the lock file: first stopping any process that still holds one of its FIFOs
-/// (an orphaned secondary). Fails without removing anything if an object is not ours.
-pub fn remove_leftovers(dir: &RuntimeDir, paths: &Paths, dry_run: bool) -> Result<Vec<PathBuf>> {
-    // Check everything before removing anything.
-    let mut files = Vec::new();
+/// What a crashed instance left (the lock file aside), every object checked to be ours,
+/// with the identity it had when checked: [`Leftovers::remove`] removes exactly these.
+#[derive(Debug, Default)]
+pub struct Leftovers {
+    /// Runtime-directory entries: file name, full path, identity.
+    files: Vec<(String, PathBuf, FileStat)>,
+    /// The segment's path and identity, if there is one.
+    segment: Option<(PathBuf, (u64, u64))>,
+}
+
+/// Surveys the objects of an instance (the lock file aside), changing nothing: fails if
+/// any of them is not provably ours, or if the segment is held by a process that is not
+/// an orphan of this instance.
+pub fn survey_leftovers(dir: &RuntimeDir, paths: &Paths) -> Result<Leftovers> {
+    let mut left = Leftovers::default();
     let temps = InstanceLock::stale_temps(dir, paths)
         .into_iter()
         .map(|f| (f, Kind::Regular));
     for (file, kind) in runtime_files(paths).into_iter().chain(temps) {
         if let Some(st) = dir.stat(&file)? {
-            owned::check(&st, &paths.in_dir(&file), kind, 0o600)?;
-            files.push(file);
+            let path = paths.in_dir(&file);
+            owned::check(&st, &path, kind, 0o600)?;
+            left.files.push((file, path, st));
         }
     }
-    let seg = segment::look(paths)?;
-    if let Some(look) = &seg {
-        check_segment(paths, look)?;
+    if let Some(look) = segment::look(paths)? {
+        check_segment(paths, &look)?;
+        let files: Vec<PathBuf> = left.files.iter().map(|(_, p, _)| p.clone()).collect();
+        check_segment_holders(paths, &files)?;
+        left.segment = Some((paths.shm_path(), (look.stat.st_dev, look.stat.st_ino)));
     }
-    let mut removed: Vec<PathBuf> = files.iter().map(|f| paths.in_dir(f)).collect();
-    if seg.is_some() {
-        check_segment_holders(paths, &removed)?;
-        removed.push(paths.shm_path());
+    Ok(left)
+}
+
+impl Leftovers {
+    /// Every path surveyed (what removal would remove).
+    pub fn paths(&self) -> Vec<PathBuf> {
+        let files = self.files.iter().map(|(_, p, _)| p.clone());
+        files
+            .chain(self.segment.iter().map(|(p, _)| p.clone()))
+            .collect()
     }
-    if dry_run {
-        return Ok(removed);
-    }
-    stop_holders(&removed)?;
-    for file in &files {
-        dir.unlink(file)?;
-    }
-    if seg.is_some() {
-        match nix::sys::mman::shm_unlink(paths.shm_name().as_str()) {
-            Ok(()) | Err(nix::errno::Errno::ENOENT) => {}
-            Err(e) => {
-                return Err(e).wrap_err_with(|| format!("removing {}", paths.shm_path().display()));
+
+    /// Stops the orphaned processes that still hold the objects (never a live primary),
+    /// then removes each object whose path still names the object surveyed; what was
+    /// replaced since is left, with a warning. Returns the paths removed.
+    pub fn remove(self, dir: &RuntimeDir, paths: &Paths) -> Result<Vec<PathBuf>> {
+        stop_holders(&self.paths())?;
+        let mut removed = Vec::new();
+        for (file, path, id) in self.files {
+            match dir.unlink_if(&file, &id)? {
+                Unlinked::Removed => removed.push(path),
+                Unlinked::Missing => {}
+                Unlinked::Replaced => replaced(&path),
             }
         }
+        if let Some((path, id)) = self.segment {
+            match procfs::identity(&path) {
+                Some(now) if now == id => {
+                    match nix::sys::mman::shm_unlink(paths.shm_name().as_str()) {
+                        Ok(()) => removed.push(path),
+                        Err(nix::errno::Errno::ENOENT) => {}
+                        Err(e) => {
+                            return Err(e).wrap_err_with(|| format!("removing {}", path.display()));
+                        }
+                    }
+                }
+                Some(_) => replaced(&path),
+                None => {}
+            }
+        }
+        Ok(removed)
     }
-    Ok(removed)
+}
+
+fn replaced(path: &Path) {
+    crate::warn!(
+        "left {} in place: it was replaced by another object since it was checked",
+        path.display()
+    );
 }
 
 /// Fails when a process holds the segment open without holding one of `runtime_files`
@@ -256,6 +424,18 @@ pub fn stop_holders(objects: &[PathBuf]) -> Result<Vec<i32>> {
         .collect();
     pids.sort_unstable();
     pids.dedup();
+    // An orphan is a secondary (or any process that opened a FIFO); an osps primary
+    // holding the objects is alive by definition, whatever became of its lock file.
+    if let Some(&pid) = pids
+        .iter()
+        .find(|&&p| procfs::runs_osps(p) && procfs::subcommand(p).as_deref() == Some("primary"))
+    {
+        bail!(
+            "process {pid} ({}) holds the instance's objects and is a running osps primary: \
+             not stopping it and not removing anything; look with `osps inspect`",
+            procfs::cmdline(pid).join(" ")
+        );
+    }
     for &pid in &pids {
         crate::warn!("stopping orphaned process {pid} that still holds the instance's FIFOs");
         let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);

@@ -1,15 +1,19 @@
 //! `osps cleanup`: removes what crashed instances left behind (stale and partial
 //! instances of the current user), and nothing else.
 //!
-//! An instance is removed only by whoever owns its name, exactly as a starting primary
-//! recovers one: create the lock file, or take the lock of an existing one that nobody
-//! holds (the kernel dropped it when the primary died); then remove the objects that are
-//! provably ours ([`claim::remove_leftovers`], which first stops an orphaned secondary);
-//! the lock file goes last. A running instance (lock held) is skipped, and so is every
-//! object of another user, of an unexpected type or mode, or without the osps header,
-//! with the reason. Two cleanups at once meet on the lock: the second waits for the first
-//! and then finds nothing left, which is not an error.
+//! Two steps. First a survey ([`plan`], from [`discover::survey`]) decides, changing
+//! nothing, what would be removed and what is skipped and why; `--dry-run` prints that
+//! plan. Then each planned removal is carried out by whoever owns the instance's name,
+//! exactly as a starting primary recovers one: create the lock file, or take the lock of
+//! an existing one that nobody holds; look again for a live primary (the kernel's word,
+//! not the lock file's: see [`claim::live_primary`]); remove the objects that are provably
+//! ours, by identity ([`claim::Leftovers`], which first stops an orphaned secondary); the
+//! lock file goes last. A running instance is skipped, whatever became of its lock file,
+//! and so is every object of another user, of an unexpected type or mode, or without the
+//! osps header, with the reason. Two cleanups at once meet on the lock: the second waits
+//! for the first and then finds nothing left, which is not an error.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use color_eyre::eyre::Result;
@@ -18,10 +22,11 @@ use serde::Serialize;
 
 use crate::claim;
 use crate::cli::CleanupArgs;
+use crate::discover::{self, Status};
 use crate::exit::{self, Exit};
-use crate::inspect;
 use crate::lockfile::InstanceLock;
 use crate::names::{self, InstanceName, Paths};
+use crate::output;
 use crate::owned::{self, Kind};
 use crate::rundir::RuntimeDir;
 use crate::segment;
@@ -29,61 +34,154 @@ use crate::segment;
 /// The version of the `--json` report's shape.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// What happened to one instance.
+/// What happened (or, in a plan, would happen) to one instance.
 #[derive(Debug, PartialEq, Eq)]
 enum Outcome {
-    /// These objects were removed (or, with `--dry-run`, would be).
+    /// These objects were removed (in a plan: would be).
     Removed(Vec<PathBuf>),
-    /// Left alone on purpose: running, or not provably ours.
-    Skipped(String),
+    /// Left alone on purpose: running, or not provably ours. `quiet`: a healthy running
+    /// instance, which is mentioned on the terminal only with `-v`.
+    Skipped { reason: String, quiet: bool },
     /// Something went wrong while removing.
     Failed(String),
     /// Nothing was left to remove (another cleanup got there first).
     Nothing,
 }
 
+impl Outcome {
+    fn skipped(reason: String) -> Outcome {
+        Outcome::Skipped {
+            reason,
+            quiet: false,
+        }
+    }
+}
+
+/// What cleanup will do, decided before anything changes.
+struct Plan {
+    runtime_dir: PathBuf,
+    dir: Option<RuntimeDir>,
+    /// Per instance, what would be done.
+    steps: Vec<(Paths, Outcome)>,
+    /// A failure concerning every instance (an unsafe runtime directory).
+    error: Option<String>,
+}
+
 /// Runs `osps cleanup`.
 pub fn run(args: &CleanupArgs) -> Result<Exit> {
-    crate::log::set_role("cleanup");
+    // Before anything is opened: a closed stdout must not be taken by our first file.
+    output::ensure_stdout_open()?;
     let runtime_dir = names::default_runtime_dir(args.select.runtime_dir.as_deref());
+    let plan = plan(&runtime_dir, args.select.name.as_ref())?;
     let mut report = Report::new(args.dry_run, !args.json);
-    let mut dir = match inspect::open_runtime_dir(&runtime_dir) {
-        Ok(dir) => dir,
-        Err(e) => {
-            report.record(None, Outcome::Failed(format!("{e:#}")))?;
-            return report.finish(args.json);
+    if let Some(e) = plan.error {
+        report.record(None, Outcome::Failed(e))?;
+        return report.finish(args.json);
+    }
+    if args.dry_run {
+        for (paths, outcome) in plan.steps {
+            report.record(Some(&paths.name), outcome)?;
         }
-    };
-    let wanted = match &args.select.name {
-        Some(name) => vec![name.clone()],
-        None => inspect::discover(dir.as_ref())?.into_iter().collect(),
-    };
-    for name in wanted {
-        let paths = Paths::new(name, runtime_dir.clone());
-        if !has_objects(dir.as_ref(), &paths) {
-            continue;
-        }
-        let outcome = if args.dry_run {
-            plan(dir.as_ref(), &paths)
-        } else {
-            // A segment whose runtime directory is gone still needs a lock file to own it.
-            if dir.is_none() {
-                match RuntimeDir::ensure(&runtime_dir) {
-                    Ok(made) => dir = Some(made),
-                    Err(e) => {
-                        report.record(Some(&paths.name), Outcome::Failed(format!("{e:#}")))?;
-                        continue;
-                    }
-                }
-            }
-            match &dir {
-                Some(dir) => clean(dir, &paths),
-                None => continue,
-            }
+        return report.finish(args.json);
+    }
+    let mut dir = plan.dir;
+    for (paths, outcome) in plan.steps {
+        let outcome = match outcome {
+            Outcome::Removed(_) => execute(&mut dir, &plan.runtime_dir, &paths),
+            other => other,
         };
         report.record(Some(&paths.name), outcome)?;
     }
     report.finish(args.json)
+}
+
+/// Surveys the instances and decides, for each one with objects, what to do.
+fn plan(runtime_dir: &std::path::Path, name: Option<&InstanceName>) -> Result<Plan> {
+    let survey = discover::survey(runtime_dir, name)?;
+    let mut plan = Plan {
+        runtime_dir: survey.runtime_dir,
+        dir: survey.dir,
+        steps: Vec::new(),
+        error: survey.dir_error,
+    };
+    if plan.error.is_some() {
+        return Ok(plan);
+    }
+    let mut found: BTreeMap<InstanceName, discover::Instance> = survey
+        .instances
+        .into_iter()
+        .map(|i| (i.paths.name.clone(), i))
+        .collect();
+    // A half-made lock file (`.NAME.lock.PID`) alone makes no instance in the survey.
+    let names: Vec<InstanceName> = match name {
+        Some(name) => vec![name.clone()],
+        None => discover::discover(plan.dir.as_ref())?.into_iter().collect(),
+    };
+    for name in names {
+        let paths = Paths::new(name, plan.runtime_dir.clone());
+        if !has_objects(plan.dir.as_ref(), &paths) {
+            continue;
+        }
+        let outcome = decide(
+            plan.dir.as_ref(),
+            &paths,
+            found.remove(&paths.name).as_ref(),
+        );
+        plan.steps.push((paths, outcome));
+    }
+    Ok(plan)
+}
+
+/// What to do with one instance, from what the survey saw and a check of its objects.
+fn decide(dir: Option<&RuntimeDir>, paths: &Paths, seen: Option<&discover::Instance>) -> Outcome {
+    if let Some(seen) = seen.filter(|i| i.status == Status::Running) {
+        let pid = seen.primary.pid;
+        let held_by_cleanup = seen.lock.held && claim::is_cleanup(seen.lock.pid);
+        if !held_by_cleanup {
+            return Outcome::Skipped {
+                reason: match &seen.live {
+                    Some(live) if !seen.lock.held => claim::running_without_lock(paths, live),
+                    _ => held_reason(paths, pid),
+                },
+                quiet: seen.warnings.is_empty(),
+            };
+        }
+    }
+    let Some(dir) = dir else {
+        return match plan_segment(paths) {
+            Ok(removed) => listed(removed),
+            Err(e) => Outcome::skipped(format!("{e:#}")),
+        };
+    };
+    match check_ours(dir, paths) {
+        Ok(mut removed) => {
+            if !matches!(dir.stat(&paths.lock_file()), Ok(None)) {
+                removed.push(paths.in_dir(&paths.lock_file()));
+            }
+            listed(removed)
+        }
+        Err(e) => Outcome::skipped(format!("{e:#}")),
+    }
+}
+
+/// Carries out a planned removal, owning the instance's name while doing so.
+fn execute(dir: &mut Option<RuntimeDir>, runtime_dir: &std::path::Path, paths: &Paths) -> Outcome {
+    // A segment whose runtime directory is gone still needs a lock file to own it.
+    if dir.is_none() {
+        match RuntimeDir::ensure(runtime_dir) {
+            Ok(made) => *dir = Some(made),
+            Err(e) => return Outcome::Failed(format!("{e:#}")),
+        }
+    }
+    let Some(dir) = dir.as_ref() else {
+        return Outcome::Nothing;
+    };
+    match claim::own(dir, paths) {
+        Ok(claim::Owner::Created(lock)) => remove(dir, paths, lock, false),
+        Ok(claim::Owner::Taken(lock)) => remove(dir, paths, lock, true),
+        Ok(claim::Owner::Held(pid)) => Outcome::skipped(held_reason(paths, pid)),
+        Err(e) => Outcome::Failed(format!("{e:#}")),
+    }
 }
 
 /// Whether any object of the instance exists (a name with none is not touched at all).
@@ -99,44 +197,6 @@ fn has_objects(dir: Option<&RuntimeDir>, paths: &Paths) -> bool {
             || !InstanceLock::stale_temps(dir, paths).is_empty()
     });
     in_dir || !matches!(nix::sys::stat::lstat(&paths.shm_path()), Err(Errno::ENOENT))
-}
-
-/// Removes one instance, owning its name while doing so.
-fn clean(dir: &RuntimeDir, paths: &Paths) -> Outcome {
-    if let Some(skip) = running(dir, paths) {
-        return skip;
-    }
-    if let Err(e) = check_ours(dir, paths) {
-        return Outcome::Skipped(format!("{e:#}"));
-    }
-    match claim::own(dir, paths) {
-        Ok(claim::Owner::Created(lock)) => remove(dir, paths, lock, false),
-        Ok(claim::Owner::Taken(lock)) => remove(dir, paths, lock, true),
-        Ok(claim::Owner::Held(pid)) => Outcome::Skipped(held_reason(paths, pid)),
-        Err(e) => Outcome::Failed(format!("{e:#}")),
-    }
-}
-
-/// What `--dry-run` reports for one instance: what `clean` would do, changing nothing.
-fn plan(dir: Option<&RuntimeDir>, paths: &Paths) -> Outcome {
-    let Some(dir) = dir else {
-        return match plan_segment(paths) {
-            Ok(removed) => listed(removed),
-            Err(e) => Outcome::Skipped(format!("{e:#}")),
-        };
-    };
-    if let Some(skip) = running(dir, paths) {
-        return skip;
-    }
-    match check_ours(dir, paths) {
-        Ok(mut removed) => {
-            if !matches!(dir.stat(&paths.lock_file()), Ok(None)) {
-                removed.push(paths.in_dir(&paths.lock_file()));
-            }
-            listed(removed)
-        }
-        Err(e) => Outcome::Skipped(format!("{e:#}")),
-    }
 }
 
 fn listed(removed: Vec<PathBuf>) -> Outcome {
@@ -157,14 +217,6 @@ fn plan_segment(paths: &Paths) -> Result<Vec<PathBuf>> {
     Ok(vec![paths.shm_path()])
 }
 
-/// `Some(skipped)` when a live process other than a cleanup holds the lock: tested with
-/// `F_GETLK`, so a running instance is never even briefly locked by us.
-fn running(dir: &RuntimeDir, paths: &Paths) -> Option<Outcome> {
-    let probe = InstanceLock::probe(dir, paths);
-    (probe.held && !claim::is_cleanup(probe.pid))
-        .then(|| Outcome::Skipped(held_reason(paths, probe.pid)))
-}
-
 fn held_reason(paths: &Paths, pid: Option<i32>) -> String {
     let pid = pid.map_or("unknown".into(), |p| p.to_string());
     format!(
@@ -180,14 +232,21 @@ fn check_ours(dir: &RuntimeDir, paths: &Paths) -> Result<Vec<PathBuf>> {
     if let Some(st) = dir.stat(&lock)? {
         owned::check(&st, &paths.in_dir(&lock), Kind::Regular, 0o600)?;
     }
-    claim::remove_leftovers(dir, paths, true)
+    Ok(claim::survey_leftovers(dir, paths)?.paths())
 }
 
 /// Removes the objects of an instance whose name we own, then the lock file. `existed`:
-/// the lock file was there before us (it is reported as removed).
+/// the lock file was there before us (it is reported as removed). A live primary found
+/// now (the plan is a moment old) leaves everything in place.
 fn remove(dir: &RuntimeDir, paths: &Paths, lock: InstanceLock, existed: bool) -> Outcome {
+    if let Some(live) = claim::live_primary(paths) {
+        if !existed {
+            let _ = lock.remove(dir);
+        }
+        return Outcome::skipped(claim::running_without_lock(paths, &live));
+    }
     let lock_path = lock.path().to_path_buf();
-    match claim::remove_leftovers(dir, paths, false) {
+    match claim::survey_leftovers(dir, paths).and_then(|left| left.remove(dir, paths)) {
         Ok(mut removed) => {
             if let Err(e) = lock.remove(dir) {
                 return Outcome::Failed(format!("{e:#}"));
@@ -220,6 +279,9 @@ struct Report {
     /// Print one line per action as it happens (not with `--json`).
     #[serde(skip)]
     human: bool,
+    /// How many lines were printed (to say "nothing to clean up" otherwise).
+    #[serde(skip)]
+    printed: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -250,6 +312,7 @@ impl Report {
             skipped: Vec::new(),
             errors: Vec::new(),
             human,
+            printed: 0,
         }
     }
 
@@ -258,7 +321,8 @@ impl Report {
         let name = name.map(|n| n.to_string());
         if self.human {
             if let Some(line) = human_line(name.as_deref(), &outcome, self.dry_run) {
-                inspect::write_stdout(format!("{line}\n").as_bytes())?;
+                output::write_stdout(format!("{line}\n").as_bytes())?;
+                self.printed += 1;
             }
         }
         let named = || name.clone().unwrap_or_default();
@@ -267,7 +331,7 @@ impl Report {
                 name: named(),
                 paths: paths.iter().map(|p| p.display().to_string()).collect(),
             }),
-            Outcome::Skipped(reason) => self.skipped.push(Skipped {
+            Outcome::Skipped { reason, .. } => self.skipped.push(Skipped {
                 name: named(),
                 reason,
             }),
@@ -285,8 +349,9 @@ impl Report {
         if json {
             let mut text = serde_json::to_vec(&self)?;
             text.push(b'\n');
-            inspect::write_stdout(&text)?;
-        } else if self.removed.is_empty() && self.skipped.is_empty() && self.errors.is_empty() {
+            output::write_stdout(&text)?;
+        } else if self.printed == 0 && self.errors.is_empty() {
+            // Healthy running instances (skipped quietly) are nothing to clean up either.
             crate::info!("nothing to clean up");
         }
         match failure_message(&self.errors) {
@@ -305,7 +370,9 @@ fn human_line(name: Option<&str>, outcome: &Outcome, dry_run: bool) -> Option<St
             let verb = if dry_run { "would remove" } else { "removed" };
             Some(format!("{verb} {name}: {}", list.join(" ")))
         }
-        Outcome::Skipped(reason) => Some(format!("skipped {name}: {reason}")),
+        // A healthy running instance is no news, unless asked for with -v.
+        Outcome::Skipped { quiet: true, .. } if crate::log::level() < 1 => None,
+        Outcome::Skipped { reason, .. } => Some(format!("skipped {name}: {reason}")),
         // Failures are reported once, on stderr, by the final error.
         Outcome::Failed(_) | Outcome::Nothing => None,
     }
@@ -345,7 +412,7 @@ mod tests {
             human_line(Some("x"), &removed, true).unwrap(),
             "would remove x: /a /b"
         );
-        let skipped = Outcome::Skipped("running".into());
+        let skipped = Outcome::skipped("running".into());
         assert_eq!(
             human_line(Some("x"), &skipped, false).unwrap(),
             "skipped x: running"
@@ -385,7 +452,7 @@ mod tests {
             .record(Some(&name), Outcome::Removed(vec!["/dev/shm/x".into()]))
             .unwrap();
         report
-            .record(Some(&name), Outcome::Skipped("running".into()))
+            .record(Some(&name), Outcome::skipped("running".into()))
             .unwrap();
         report
             .record(None, Outcome::Failed("bad dir".into()))

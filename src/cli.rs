@@ -56,10 +56,20 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Primary(PrimaryArgs),
+    // Started by the primary, never by hand: kept out of --help and the completions
+    // (its man page stays, for whoever meets it in ps).
+    #[command(hide = true)]
     Secondary(SecondaryArgs),
     Inspect(InspectArgs),
     Cleanup(CleanupArgs),
     Client(ClientArgs),
+    #[command(visible_alias = "ls")]
+    List(ListArgs),
+    Status(StatusArgs),
+    Stop(StopArgs),
+    Top(TopArgs),
+    Completions(CompletionsArgs),
+    Man(ManArgs),
     #[command(hide = true)]
     Generate(GenerateArgs),
 }
@@ -73,6 +83,12 @@ impl Command {
             Command::Inspect(_) => "inspect",
             Command::Cleanup(_) => "cleanup",
             Command::Client(_) => "client",
+            Command::List(_) => "list",
+            Command::Status(_) => "status",
+            Command::Stop(_) => "stop",
+            Command::Top(_) => "top",
+            Command::Completions(_) => "completions",
+            Command::Man(_) => "man",
             Command::Generate(_) => "generate",
         }
     }
@@ -336,12 +352,166 @@ pub struct CleanupArgs {
     pub json: bool,
 }
 
+/// One line per instance of the current user, as a table (or JSON with --json).
+///
+/// Columns: NAME, STATUS (running, stale, partial, corrupt), MODE (rounds or serve),
+/// PRIMARY (pid), SECONDARIES (live/total), ROUNDS or REQUESTS, RESTARTS, AGE (since the
+/// segment was created), HEARTBEAT (age of the older side's last heartbeat).
+/// Read-only, like osps inspect. Exit status 0 even when there is no instance.
+#[derive(Debug, Args, Clone)]
+#[command(verbatim_doc_comment)]
+pub struct ListArgs {
+    /// Columns to show, comma-separated ("-o help" lists them) [default: all]
+    #[arg(short, long, value_name = "COLS", value_delimiter = ',')]
+    pub output: Vec<String>,
+
+    /// Print no heading line
+    #[arg(short = 'n', long)]
+    pub noheadings: bool,
+
+    /// Print the rows as one JSON array on stdout
+    #[arg(long)]
+    pub json: bool,
+
+    /// Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]
+    #[arg(long, env = "OSPS_RUNTIME_DIR", value_name = "DIR")]
+    pub runtime_dir: Option<PathBuf>,
+}
+
+/// Describe one instance for people: processes, counters, objects, heartbeats, warnings.
+///
+/// Read-only, like osps inspect. Exit status 0 when the instance is running, 3 when it
+/// is not (stale, partial or corrupt: see osps cleanup), 4 when it has no object at all.
+#[derive(Debug, Args, Clone)]
+#[command(verbatim_doc_comment)]
+pub struct StatusArgs {
+    /// Instance name [default: $OSPS_NAME, else osps]
+    #[arg(value_name = "NAME")]
+    pub name: Option<InstanceName>,
+
+    /// Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]
+    #[arg(long, env = "OSPS_RUNTIME_DIR", value_name = "DIR")]
+    pub runtime_dir: Option<PathBuf>,
+}
+
+/// Stop a running instance in order: SIGTERM to its primary, then wait.
+///
+/// The primary is found through the instance's lock (the kernel names the process that
+/// holds it) and checked to be an osps primary of that instance before it is signalled.
+/// It stops its secondaries first, reaps them and removes every object; stop waits for
+/// that up to --timeout. Past it: exit status 1 naming the pid, or with --kill SIGKILL the
+/// primary and its secondaries and remove what they left.
+#[derive(Debug, Args, Clone)]
+#[command(verbatim_doc_comment)]
+pub struct StopArgs {
+    /// Instance name [default: $OSPS_NAME, else osps]
+    #[arg(value_name = "NAME", conflicts_with = "all")]
+    pub name: Option<InstanceName>,
+
+    /// Stop every running instance of the current user (in this runtime directory)
+    #[arg(long)]
+    pub all: bool,
+
+    /// How long to wait for the orderly stop
+    #[arg(long, default_value = "5s", value_parser = units::parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+
+    /// Past --timeout, SIGKILL the primary and its secondaries and clean up
+    #[arg(long)]
+    pub kill: bool,
+
+    /// Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]
+    #[arg(long, env = "OSPS_RUNTIME_DIR", value_name = "DIR")]
+    pub runtime_dir: Option<PathBuf>,
+}
+
+/// A live view of every instance, refreshed every --interval (q quits).
+///
+/// Shows status, rounds/s or requests/s (from the header's counters between two
+/// refreshes), restarts, heartbeat age, and for a pool one character per secondary:
+/// "_" idle, "W" working, "S" starting, "." dead. Keys: q or Esc quit, arrows or j/k
+/// select, Enter shows the status of the selection. Without a terminal use --json: one
+/// JSON document per interval (NDJSON), --iterations N stops after N.
+#[derive(Debug, Args, Clone)]
+#[command(verbatim_doc_comment)]
+pub struct TopArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+
+    /// Time between two refreshes
+    #[arg(long, default_value = "1s", value_parser = units::parse_duration, value_name = "DURATION")]
+    pub interval: Duration,
+
+    /// Print one compact JSON document per interval on stdout instead of drawing
+    #[arg(long)]
+    pub json: bool,
+
+    /// Stop after N refreshes (default: until q, SIGINT or SIGTERM)
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..), value_name = "N")]
+    pub iterations: Option<u64>,
+}
+
+/// Print the completion script for a shell (the same as completions/ in the sources).
+///
+/// For example: osps completions bash > ~/.local/share/bash-completion/completions/osps
+#[derive(Debug, Args, Clone)]
+#[command(verbatim_doc_comment)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+/// Print a man page in roff (the same as man/ in the sources).
+///
+/// For example: osps man | man -l -   or   osps man stop | man -l -
+#[derive(Debug, Args, Clone)]
+#[command(verbatim_doc_comment)]
+pub struct ManArgs {
+    /// The subcommand whose page to print [default: the page of osps itself]
+    #[arg(value_name = "SUBCOMMAND", value_parser = clap::builder::PossibleValuesParser::new(MAN_PAGES))]
+    pub subcommand: Option<String>,
+}
+
+/// The subcommands that have a man page (`osps man SUBCOMMAND`); a test checks that this
+/// is exactly the set that `osps generate` writes.
+pub const MAN_PAGES: [&str; 11] = [
+    "primary",
+    "secondary",
+    "inspect",
+    "cleanup",
+    "client",
+    "list",
+    "status",
+    "stop",
+    "top",
+    "completions",
+    "man",
+];
+
 /// Regenerate the man pages and shell completions (for maintainers).
 #[derive(Debug, Args, Clone)]
 pub struct GenerateArgs {
     /// Directory to write man/ and completions/ into
     #[arg(long, default_value = ".", value_name = "DIR")]
     pub out: PathBuf,
+}
+
+/// The instance of `osps status [NAME]` and `osps stop [NAME]`: NAME, else `OSPS_NAME`,
+/// else `osps` (as for `osps primary`). Not clap's `env`: a NAME that came from the
+/// environment would conflict with `osps stop --all`.
+pub fn name_or_default(given: Option<&InstanceName>) -> color_eyre::Result<InstanceName> {
+    if let Some(name) = given {
+        return Ok(name.clone());
+    }
+    let from_env = std::env::var("OSPS_NAME").ok().filter(|v| !v.is_empty());
+    from_env
+        .as_deref()
+        .unwrap_or("osps")
+        .parse()
+        .map_err(|e: String| {
+            crate::exit::coded(crate::exit::Exit::Usage, format!("OSPS_NAME: {e}"))
+        })
 }
 
 #[cfg(test)]

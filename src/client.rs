@@ -115,7 +115,6 @@ fn why_not_serving(paths: &Paths) -> String {
 
 /// Runs `osps client`.
 pub fn run(args: &ClientArgs) -> Result<Exit> {
-    crate::log::set_role("client");
     let (conn, peer) = connect(args)?;
     let (reader, mut writer) = conn.split()?;
     let mut replies = BufReader::new(reader);

@@ -19,6 +19,12 @@ pub enum Exit {
     Corruption,
     /// The secondary kept dying or hanging and the primary gave up restarting it.
     SecondaryFailed,
+    /// `osps status`: the instance exists but is not running (the code `systemctl status`
+    /// uses for an inactive unit).
+    NotRunning,
+    /// `osps status`, `osps stop`: no object of that instance exists (`systemctl`'s code
+    /// for a unit that does not exist).
+    NoSuchInstance,
 }
 
 impl Exit {
@@ -30,6 +36,8 @@ impl Exit {
             Exit::Usage => 2,
             Exit::Corruption => 3,
             Exit::SecondaryFailed => 4,
+            Exit::NotRunning => 3,
+            Exit::NoSuchInstance => 4,
         }
     }
 }
@@ -73,6 +81,8 @@ mod tests {
             (Exit::Usage, 2),
             (Exit::Corruption, 3),
             (Exit::SecondaryFailed, 4),
+            (Exit::NotRunning, 3),
+            (Exit::NoSuchInstance, 4),
         ];
         for (exit, code) in all {
             assert_eq!(exit.code(), code);

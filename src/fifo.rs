@@ -8,9 +8,20 @@
 //!   reads; the secondary opens its read end before saying hello, so the primary's open
 //!   of the write end, made after the hello, succeeds, and no open ever waits.
 //!
-//! Reads wait in `poll` with a deadline, together with a "wake" descriptor (the signal
-//! self-pipe), so a silent peer is a timeout and a signal is noticed at once. End of file
-//! (every writer gone) and `EPIPE` (every reader gone) both mean the peer is gone.
+//! Two ways to wait for a frame:
+//! - [`Reader::wait`] waits in `poll` with a deadline, together with a "wake" descriptor
+//!   (the signal self-pipe), so a silent peer is a timeout and a signal is noticed at
+//!   once. It works at any time, even before the peer opened its end.
+//! - [`Reader::wait_turn`], for the turns of an established exchange, blocks in `read`
+//!   itself: one system call per frame, as in a bare FIFO ping-pong, instead of `poll`
+//!   then `read`. The deadline and the signals still interrupt it, through the
+//!   [`crate::watchdog`] thread. It must not be used before the peer opened its write
+//!   end: a FIFO that never had a writer reads as end of file at once.
+//!
+//! The read end is opened non-blocking (so the open never waits) and then switched to
+//! blocking for `wait_turn`; `wait` therefore reads only after `poll` said there is
+//! something to read, once per `poll`. End of file (every writer gone) and `EPIPE`
+//! (every reader gone) both mean the peer is gone.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -18,7 +29,7 @@ use std::time::Instant;
 
 use color_eyre::eyre::{Result, WrapErr, bail, eyre};
 use nix::errno::Errno;
-use nix::fcntl::{OFlag, openat};
+use nix::fcntl::{FcntlArg, OFlag, fcntl, openat};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::stat::{Mode, fstat};
 
@@ -100,6 +111,9 @@ impl Reader {
         let fd =
             open_checked(dir, file, OFlag::O_RDONLY).map_err(|e| describe_open_error(e, &path))?;
         check_fifo(&fd, &path)?;
+        // Blocking from now on, for `wait_turn` (the open itself had to be non-blocking).
+        fcntl(&fd, FcntlArg::F_SETFL(OFlag::O_RDONLY))
+            .wrap_err_with(|| format!("making {} blocking", path.display()))?;
         Ok(Reader {
             fd,
             path,
@@ -157,48 +171,110 @@ impl Reader {
                 return Ok(Event::Woken);
             }
             if !fifo_ready && deadline.is_some_and(|d| Instant::now() >= d) {
-                if self.filled > 0 {
-                    bail!(
-                        "truncated frame on {}: {} of {FRAME_LEN} bytes, then nothing until the deadline",
-                        self.path.display(),
-                        self.filled
-                    );
-                }
-                return Ok(Event::TimedOut);
+                return self.timed_out();
             }
         }
     }
 
-    /// Reads what is there without waiting: a whole frame, end of file, or nothing yet.
-    fn try_read(&mut self) -> Result<Option<Event>> {
+    /// Waits for the next frame of an established exchange in a blocking `read` (see the
+    /// module comment): until `deadline` (`None`: forever), or until `wake` is readable.
+    pub fn wait_turn(
+        &mut self,
+        deadline: Option<Instant>,
+        wake: Option<BorrowedFd<'_>>,
+    ) -> Result<Event> {
+        use std::os::fd::AsRawFd;
         loop {
-            match nix::unistd::read(&self.fd, &mut self.buf[self.filled..]) {
-                Ok(0) => {
-                    if self.filled > 0 {
-                        bail!(
-                            "truncated frame on {}: {} of {FRAME_LEN} bytes, then end of file",
-                            self.path.display(),
-                            self.filled
-                        );
+            // A signal that arrived before we block (one load, no system call).
+            if wake.is_some() && crate::signals::arrived() {
+                return Ok(Event::Woken);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return self.timed_out();
+            }
+            let armed = if deadline.is_some() || wake.is_some() {
+                Some(crate::watchdog::arm(deadline, wake.map(|w| w.as_raw_fd()))?)
+            } else {
+                None
+            };
+            let read = nix::unistd::read(&self.fd, &mut self.buf[self.filled..]);
+            drop(armed);
+            match read {
+                // Interrupted by a kick (deadline or signal) or by a signal: look again,
+                // at the wake descriptor too (one `poll`, only after an interruption).
+                Err(Errno::EINTR) => {
+                    if let Some(w) = wake {
+                        let mut fds = [PollFd::new(w, PollFlags::POLLIN)];
+                        if poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0)
+                            && fds[0]
+                                .revents()
+                                .is_some_and(|r| r.intersects(PollFlags::POLLIN))
+                        {
+                            return Ok(Event::Woken);
+                        }
                     }
-                    return Ok(Some(Event::Eof));
                 }
-                Ok(n) => {
-                    self.filled += n;
-                    if self.filled == FRAME_LEN {
-                        self.filled = 0;
-                        let frame = Frame::decode(&self.buf).map_err(|e| {
-                            eyre!("rejected a frame read from {}: {e}", self.path.display())
-                        })?;
-                        return Ok(Some(Event::Frame(frame)));
+                // Made non-blocking behind our back: wait the polling way.
+                Err(Errno::EAGAIN) => return self.wait(deadline, wake),
+                other => {
+                    if let Some(event) = self.got(other)? {
+                        return Ok(event);
                     }
-                }
-                Err(Errno::EAGAIN) => return Ok(None),
-                Err(Errno::EINTR) => {}
-                Err(e) => {
-                    return Err(e).wrap_err_with(|| format!("reading {}", self.path.display()));
                 }
             }
+        }
+    }
+
+    /// The deadline passed: a timeout, or an error if it left a frame half read.
+    fn timed_out(&self) -> Result<Event> {
+        if self.filled > 0 {
+            bail!(
+                "truncated frame on {}: {} of {FRAME_LEN} bytes, then nothing until the deadline",
+                self.path.display(),
+                self.filled
+            );
+        }
+        Ok(Event::TimedOut)
+    }
+
+    /// Reads once what `poll` said is there: a whole frame, end of file, or not yet a
+    /// whole frame (the descriptor is blocking: a second read could wait).
+    fn try_read(&mut self) -> Result<Option<Event>> {
+        loop {
+            let read = nix::unistd::read(&self.fd, &mut self.buf[self.filled..]);
+            match read {
+                Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => return Ok(None),
+                other => return self.got(other),
+            }
+        }
+    }
+
+    /// Takes in the result of one `read` (not EINTR or EAGAIN).
+    fn got(&mut self, read: nix::Result<usize>) -> Result<Option<Event>> {
+        match read {
+            Ok(0) => {
+                if self.filled > 0 {
+                    bail!(
+                        "truncated frame on {}: {} of {FRAME_LEN} bytes, then end of file",
+                        self.path.display(),
+                        self.filled
+                    );
+                }
+                Ok(Some(Event::Eof))
+            }
+            Ok(n) => {
+                self.filled += n;
+                if self.filled < FRAME_LEN {
+                    return Ok(None);
+                }
+                self.filled = 0;
+                let frame = Frame::decode(&self.buf).map_err(|e| {
+                    eyre!("rejected a frame read from {}: {e}", self.path.display())
+                })?;
+                Ok(Some(Event::Frame(frame)))
+            }
+            Err(e) => Err(e).wrap_err_with(|| format!("reading {}", self.path.display())),
         }
     }
 }
@@ -270,5 +346,111 @@ impl Writer {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! `wait_turn` blocks in `read`; these check that what `poll` gave us still holds:
+    //! a frame is read, a silent peer is a timeout at the deadline, a readable wake
+    //! descriptor interrupts the wait, and a peer that goes away is end of file.
+    use std::os::fd::AsFd;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::frame::Kind;
+
+    struct Pair {
+        _tmp: tempfile::TempDir,
+        reader: Reader,
+        writer: Writer,
+    }
+
+    fn pair() -> Pair {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = RuntimeDir::ensure(&tmp.path().join("run")).unwrap();
+        create(&dir, "f").unwrap();
+        let reader = Reader::open(&dir, "f").unwrap();
+        let writer = Writer::try_open(&dir, "f").unwrap().unwrap();
+        Pair {
+            _tmp: tmp,
+            reader,
+            writer,
+        }
+    }
+
+    #[test]
+    fn wait_turn_reads_a_frame_sent_while_it_blocks() {
+        let mut p = pair();
+        let writer = p.writer;
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            let deadline = Instant::now() + Duration::from_secs(5);
+            writer.send(&Frame::new(Kind::Reply, 7), deadline).unwrap();
+            writer
+        });
+        let got = p
+            .reader
+            .wait_turn(Some(Instant::now() + Duration::from_secs(10)), None)
+            .unwrap();
+        assert_eq!(got, Event::Frame(Frame::new(Kind::Reply, 7)));
+        drop(t.join().unwrap());
+    }
+
+    #[test]
+    fn wait_turn_times_out_at_the_deadline_of_a_silent_peer() {
+        let mut p = pair();
+        let start = Instant::now();
+        let got = p
+            .reader
+            .wait_turn(Some(start + Duration::from_millis(200)), None)
+            .unwrap();
+        let took = start.elapsed();
+        assert_eq!(got, Event::TimedOut);
+        assert!(
+            took >= Duration::from_millis(200),
+            "returned early: {took:?}"
+        );
+        assert!(
+            took < Duration::from_secs(3),
+            "kept far past the deadline: {took:?}"
+        );
+        drop(p.writer);
+    }
+
+    #[test]
+    fn wait_turn_is_woken_when_the_wake_descriptor_becomes_readable() {
+        let mut p = pair();
+        let (wake_r, wake_w) = nix::unistd::pipe().unwrap();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            nix::unistd::write(&wake_w, b"x").unwrap();
+            wake_w
+        });
+        let start = Instant::now();
+        let got = p
+            .reader
+            .wait_turn(Some(start + Duration::from_secs(20)), Some(wake_r.as_fd()))
+            .unwrap();
+        assert_eq!(got, Event::Woken);
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            start.elapsed()
+        );
+        drop(t.join().unwrap());
+        drop(p.writer);
+    }
+
+    #[test]
+    fn wait_turn_without_deadline_sees_the_peer_close_as_end_of_file() {
+        let mut p = pair();
+        let writer = p.writer;
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            drop(writer);
+        });
+        assert_eq!(p.reader.wait_turn(None, None).unwrap(), Event::Eof);
+        t.join().unwrap();
     }
 }

@@ -6,6 +6,10 @@
 //! this produces, so the docs cannot drift from the code: after changing `cli.rs` or the
 //! texts, run `cargo run -- generate --out .` (the one step to regenerate everything).
 //!
+//! The same texts are printed one at a time by `osps completions SHELL` and
+//! `osps man [SUBCOMMAND]` ([`run_completions`], [`run_man`]), so that whoever installed
+//! the binary alone (`cargo install`) gets exactly the checked-in files.
+//!
 //! Completion of instance names after `--name` is dynamic in bash, zsh and fish (the
 //! elvish and PowerShell scripts complete options and subcommands only; the README says
 //! so): the generated scripts call a small shell function, appended here,
@@ -25,8 +29,9 @@ use clap_mangen::Man;
 use clap_mangen::roff::{Roff, bold, roman};
 use color_eyre::eyre::{Result, WrapErr, ensure, eyre};
 
-use crate::cli::{Cli, GenerateArgs};
+use crate::cli::{Cli, CompletionsArgs, GenerateArgs, ManArgs};
 use crate::exit::Exit;
+use crate::output::write_stdout;
 use manual::{Block, Section};
 
 /// The binary name the pages and scripts are written for, whatever this one is called.
@@ -49,7 +54,6 @@ const SENTINEL: &str = "OSPS_INSTANCE_NAMES_SENTINEL";
 
 /// Runs `osps generate`.
 pub fn run(args: &GenerateArgs) -> Result<Exit> {
-    crate::log::set_role("generate");
     let files = render()?;
     write_all(&args.out, &files)?;
     crate::info!(
@@ -63,6 +67,39 @@ pub fn run(args: &GenerateArgs) -> Result<Exit> {
         args.out.join("completions").display(),
     );
     Ok(Exit::Success)
+}
+
+/// Runs `osps completions SHELL`: the script `osps generate` writes for that shell.
+pub fn run_completions(args: &CompletionsArgs) -> Result<Exit> {
+    let script = completion(args.shell)?;
+    write_stdout(script.as_bytes())?;
+    Ok(Exit::Success)
+}
+
+/// Runs `osps man [SUBCOMMAND]`: the page `osps generate` writes for it.
+pub fn run_man(args: &ManArgs) -> Result<Exit> {
+    let page = man_page_of(args.subcommand.as_deref())?;
+    write_stdout(page.as_bytes())?;
+    Ok(Exit::Success)
+}
+
+/// The page of `osps` (`None`) or of one subcommand, exactly as `man/` holds it.
+fn man_page_of(subcommand: Option<&str>) -> Result<String> {
+    let file = match subcommand {
+        None => format!("{BIN}.{MAN_SECTION}"),
+        Some(sub) => format!("{BIN}-{sub}.{MAN_SECTION}"),
+    };
+    let path = Path::new("man").join(&file);
+    man_pages()?
+        .into_iter()
+        .find(|page| page.path == path)
+        .map(|page| page.text)
+        .ok_or_else(|| {
+            eyre!(
+                "there is no man page {file}: `osps man` alone prints the page of osps, which \
+                 lists the subcommands"
+            )
+        })
 }
 
 /// One generated file: where it goes under the output directory, and its contents.
@@ -110,14 +147,17 @@ fn write_all(out: &Path, files: &[Generated]) -> Result<()> {
 // Man pages
 // ---------------------------------------------------------------------------------------
 
-/// `osps.1` and one page per visible subcommand.
+/// Whether a subcommand gets a man page: every visible one, and a hidden one that has its
+/// text in manual.rs (`osps secondary` is kept out of `--help`, not out of the manual).
+fn has_page(cmd: &Command) -> bool {
+    !cmd.is_hide_set() || manual::page(Some(cmd.get_name())).is_some()
+}
+
+/// `osps.1` and one page per documented subcommand.
 fn man_pages() -> Result<Vec<Generated>> {
     let mut root = Cli::command().disable_help_subcommand(true);
     root.build();
-    let subcommands: Vec<&Command> = root
-        .get_subcommands()
-        .filter(|s| !s.is_hide_set())
-        .collect();
+    let subcommands: Vec<&Command> = root.get_subcommands().filter(|s| has_page(s)).collect();
     let mut all_pages = vec![format!("{BIN}({MAN_SECTION})")];
     all_pages.extend(
         subcommands
@@ -311,34 +351,40 @@ fn see_also(own: &str, all_pages: &[String], extra: &[&str]) -> Roff {
 // ---------------------------------------------------------------------------------------
 
 fn completions() -> Result<Vec<Generated>> {
+    SHELLS
+        .into_iter()
+        .map(|shell| {
+            Ok(Generated {
+                path: Path::new("completions").join(shell.file_name(BIN)),
+                text: completion(shell)?,
+            })
+        })
+        .collect()
+}
+
+/// The completion script for one shell.
+fn completion(shell: Shell) -> Result<String> {
     let public = public_command();
-    let mut files = Vec::new();
-    for shell in SHELLS {
-        let dynamic = matches!(shell, Shell::Bash | Shell::Zsh | Shell::Fish);
-        let mut cmd = if dynamic {
-            with_name_sentinel(public.clone())
-        } else {
-            public.clone()
-        };
-        let mut script = Vec::new();
-        clap_complete::generate(shell, &mut cmd, BIN, &mut script);
-        let script = String::from_utf8(script)
-            .map_err(|_| eyre!("the {shell} completion script is not UTF-8"))?;
-        let script = if dynamic {
-            complete_instance_names(shell, script)?
-        } else {
-            script
-        };
-        ensure!(
-            !script.contains(SENTINEL),
-            "the {shell} completion script still contains the placeholder {SENTINEL}"
-        );
-        files.push(Generated {
-            path: Path::new("completions").join(shell.file_name(BIN)),
-            text: script,
-        });
-    }
-    Ok(files)
+    let dynamic = matches!(shell, Shell::Bash | Shell::Zsh | Shell::Fish);
+    let mut cmd = if dynamic {
+        with_name_sentinel(public)
+    } else {
+        public
+    };
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, BIN, &mut script);
+    let script = String::from_utf8(script)
+        .map_err(|_| eyre!("the {shell} completion script is not UTF-8"))?;
+    let script = if dynamic {
+        complete_instance_names(shell, script)?
+    } else {
+        script
+    };
+    ensure!(
+        !script.contains(SENTINEL),
+        "the {shell} completion script still contains the placeholder {SENTINEL}"
+    );
+    Ok(script)
 }
 
 /// The root command without hidden subcommands (clap completes those too, and has no
@@ -375,6 +421,18 @@ fn with_name_sentinel(cmd: Command) -> Command {
     })
 }
 
+/// The visible subcommands that take an instance name as a positional argument.
+fn positional_name_subcommands() -> Vec<String> {
+    public_command()
+        .get_subcommands()
+        .filter(|sub| {
+            sub.get_positionals()
+                .any(|a| a.get_id() == "name" && !a.is_hide_set())
+        })
+        .map(|sub| sub.get_name().to_string())
+        .collect()
+}
+
 /// Replaces the sentinel by the shell's call listing instance names, and adds the
 /// function that lists them.
 fn complete_instance_names(shell: Shell, script: String) -> Result<String> {
@@ -397,7 +455,24 @@ fn complete_instance_names(shell: Shell, script: String) -> Result<String> {
         "clap_complete no longer writes {placeholder} in the {shell} script: update \
          complete_instance_names in src/generate.rs"
     );
-    let script = script.replace(&placeholder, call);
+    let mut script = script.replace(&placeholder, call);
+    match shell {
+        // A positional NAME (`osps status NAME`) is one more word in the `opts` string
+        // that bash hands to `compgen -W`; inside its double quotes the call expands when
+        // the subcommand is completed.
+        Shell::Bash => script = script.replace(SENTINEL, "$(_osps_instance_names)"),
+        // clap_complete writes no fish completion for positionals: add one line per
+        // subcommand that takes a NAME.
+        Shell::Fish => {
+            for sub in positional_name_subcommands() {
+                script.push_str(&format!(
+                    "complete -c {BIN} -n \"__fish_{BIN}_using_subcommand {sub}\" -f -a \
+                     \"(__fish_osps_instance_names)\"\n"
+                ));
+            }
+        }
+        _ => {}
+    }
     Ok(match shell {
         // zsh runs the file as the completion function on first use: the helper must be
         // defined before the dispatch at the end of the file.
@@ -548,6 +623,68 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn osps_man_offers_exactly_the_generated_pages() {
+        let mut offered: Vec<String> = crate::cli::MAN_PAGES
+            .iter()
+            .map(|s| format!("man/{BIN}-{s}.{MAN_SECTION}"))
+            .collect();
+        offered.push(format!("man/{BIN}.{MAN_SECTION}"));
+        offered.sort();
+        let mut generated: Vec<String> = man_pages()
+            .unwrap()
+            .iter()
+            .map(|f| f.path.display().to_string())
+            .collect();
+        generated.sort();
+        assert_eq!(offered, generated);
+        assert!(man_page_of(Some("nope")).is_err());
+    }
+
+    #[test]
+    fn secondary_is_hidden_but_keeps_its_page() {
+        assert!(
+            Cli::command()
+                .find_subcommand("secondary")
+                .is_some_and(Command::is_hide_set)
+        );
+        assert!(
+            man_page_of(Some("secondary"))
+                .unwrap()
+                .contains("osps-secondary")
+        );
+        let bash = completion(Shell::Bash).unwrap();
+        assert!(
+            !bash.contains("secondary)"),
+            "bash completes `osps secondary`"
+        );
+    }
+
+    #[test]
+    fn status_and_stop_complete_instance_names_as_their_argument() {
+        let bash = completion(Shell::Bash).unwrap();
+        for sub in ["status", "stop"] {
+            let at = bash
+                .find(&format!("osps__subcmd__{sub})"))
+                .unwrap_or_else(|| panic!("no bash case for {sub}"));
+            let opts = bash[at..].lines().find(|l| l.contains("opts=")).unwrap();
+            assert!(opts.contains("$(_osps_instance_names)"), "{sub}: {opts}");
+        }
+        let fish = completion(Shell::Fish).unwrap();
+        for sub in ["status", "stop"] {
+            assert!(fish.contains(&format!(
+                "__fish_osps_using_subcommand {sub}\" -f -a \"(__fish_osps_instance_names)\""
+            )));
+        }
+        let zsh = completion(Shell::Zsh).unwrap();
+        assert_eq!(
+            zsh.matches("else osps\\]:_osps_instance_names'").count(),
+            2,
+            "{zsh}"
+        );
+        assert!(fish.contains("__fish_osps_using_subcommand top\" -s n -l name"));
     }
 
     #[test]

@@ -29,13 +29,14 @@
 //! |    160 | `reply_len`           | secondary  | reply bytes of that round                  |
 //! |    168 | `secondary_sleeping`  | secondary  | 1: blocked on its FIFO                     |
 //! |    176 | `rounds_served`       | secondary  | rounds this secondary answered             |
-//! |    184 | reserved (zero)       |            |                                            |
+//! |    184 | `secondary_cpu`       | secondary  | CPU it last waited on + 1 (0: unknown); a hint for the spin rule of `turn.rs` |
 //! |    192 | `workers`             | creator    | secondaries in the pool, 1 to 64           |
 //! |    200 | `clients`             | primary    | connected clients (`--serve`)              |
 //! |    208 | `queued`              | primary    | requests waiting for a free secondary      |
 //! |    216 | `requests`            | primary    | requests answered (`--serve`)              |
 //! |    224 | `tcp_port`            | primary    | the TCP port it listens on (`--tcp`, the one bound for port 0), else 0 |
-//! |    232 | reserved (zero)       |            | up to 256                                  |
+//! |    232 | `primary_cpu`         | primary    | CPU it last waited on + 1 (0: unknown); a hint only |
+//! |    240 | reserved (zero)       |            | up to 256                                  |
 //!
 //! With a pool of `workers` secondaries (`osps primary --serve --secondaries N`), the first
 //! secondary uses the fields above and each further secondary `i` (1 to N-1) has a
@@ -93,11 +94,13 @@ pub enum Field {
     ReplyLen = 160,
     SecondarySleeping = 168,
     RoundsServed = 176,
+    SecondaryCpu = 184,
     Workers = 192,
     Clients = 200,
     Queued = 208,
     Requests = 216,
     TcpPort = 224,
+    PrimaryCpu = 232,
 }
 
 /// The most secondaries a pool can have.
@@ -273,6 +276,7 @@ pub struct Header {
     pub clients: u64,
     pub queued: u64,
     pub requests: u64,
+    pub tcp_port: u64,
 }
 
 /// Why a header snapshot was rejected.
@@ -443,6 +447,7 @@ pub fn decode(bytes: &[u8], actual_size: u64) -> Result<Header, HeaderError> {
         clients: get(bytes, Field::Clients),
         queued: get(bytes, Field::Queued),
         requests: get(bytes, Field::Requests),
+        tcp_port: get(bytes, Field::TcpPort),
     })
 }
 
@@ -494,6 +499,7 @@ mod tests {
             Field::ReplyLen,
             Field::SecondarySleeping,
             Field::RoundsServed,
+            Field::SecondaryCpu,
         ];
         let pool = [
             Field::Workers,
@@ -501,6 +507,7 @@ mod tests {
             Field::Queued,
             Field::Requests,
             Field::TcpPort,
+            Field::PrimaryCpu,
         ];
         for (i, f) in pool.iter().enumerate() {
             assert_eq!(f.offset(), 192 + 8 * i);

@@ -3,24 +3,51 @@
 //!
 //! If the primary fails half-way, dropping the `Instance` still removes whatever was
 //! made, so an error never leaves objects behind; `osps cleanup` is only for crashes.
+//!
+//! Every object is removed by identity: only while its path still names the very object
+//! (device and inode) this process created, so an old primary never removes a newer
+//! instance's objects, and what an outside hand put in their place is left, with a
+//! warning. While the instance lives it holds a shared `flock` on the runtime directory,
+//! the tmpfiles.d(5) convention that keeps age-based cleaners out of it, and
+//! [`Instance::defend_lock`] (called periodically by the primary) puts its lock file back
+//! if it is removed.
+
+use std::cell::{Cell, RefCell};
+use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{Result, WrapErr};
+use nix::sys::stat::FileStat;
 
 use crate::claim;
 use crate::fifo;
-use crate::lockfile::InstanceLock;
+use crate::lockfile::{Defence, InstanceLock};
 use crate::names::Paths;
-use crate::rundir::RuntimeDir;
+use crate::procfs;
+use crate::rundir::{AgingGuard, RuntimeDir, Unlinked};
 use crate::segment::Segment;
+
+/// How often [`Instance::defend_lock`] looks at the lock file's path at most.
+pub const DEFEND_PERIOD: Duration = Duration::from_millis(250);
 
 #[derive(Debug)]
 pub struct Instance {
     pub paths: Paths,
     pub dir: RuntimeDir,
     pub seg: Segment,
-    fifos: Vec<String>,
-    socket: Option<String>,
-    lock: Option<InstanceLock>,
+    /// The FIFOs and the socket we made: file name and identity.
+    fifos: Vec<(String, FileStat)>,
+    socket: Option<(String, FileStat)>,
+    /// The segment's identity when we made it.
+    segment_id: Option<(u64, u64)>,
+    /// In cells: the primary's loops share the instance (`&Instance`) and defend the lock.
+    lock: RefCell<Option<InstanceLock>>,
+    /// What the last [`Instance::defend_lock`] found, to warn once per change, and when.
+    #[allow(dead_code)]
+    defence: RefCell<Defence>,
+    #[allow(dead_code)]
+    defended_at: Cell<Option<Instant>>,
+    /// Keeps age-based cleaners out of the runtime directory while we live.
+    _aging: Option<AgingGuard>,
 }
 
 impl Instance {
@@ -29,6 +56,14 @@ impl Instance {
     /// `workers` secondaries share the segment (1 unless `--serve --secondaries N`).
     pub fn create(paths: Paths, size: u64, workers: usize) -> Result<Instance> {
         let dir = RuntimeDir::ensure(&paths.runtime_dir)?;
+        // Before anything is in it: an aging cleaner must not remove our objects.
+        let aging = match dir.hold_against_aging() {
+            Ok(guard) => Some(guard),
+            Err(e) => {
+                crate::warn!("{e:#}; an age-based cleaner may remove the instance's files");
+                None
+            }
+        };
         let lock = claim::claim(&dir, &paths)?;
         let seg = match Segment::create(&paths, size, workers) {
             Ok(seg) => seg,
@@ -37,23 +72,96 @@ impl Instance {
                 return Err(e);
             }
         };
+        // Made a moment ago with O_EXCL, so this is the object we created.
+        let segment_id = procfs::identity(seg.path());
         let mut instance = Instance {
             paths,
             dir,
             seg,
             fifos: Vec::new(),
             socket: None,
-            lock: Some(lock),
+            segment_id,
+            lock: RefCell::new(Some(lock)),
+            defence: RefCell::new(Defence::Intact),
+            defended_at: Cell::new(None),
+            _aging: aging,
         };
         for index in 0..workers {
             let (p2s, s2p) = instance.paths.fifo_files(index);
             for file in [p2s, s2p] {
                 // On error, Drop removes what was made so far.
                 fifo::create(&instance.dir, &file)?;
-                instance.fifos.push(file);
+                let id = instance.identity(&file)?;
+                instance.fifos.push((file, id));
             }
         }
         Ok(instance)
+    }
+
+    /// The identity of an entry we just made in our private runtime directory.
+    fn identity(&self, file: &str) -> Result<FileStat> {
+        let st = self.dir.stat(file)?.ok_or_else(|| {
+            color_eyre::eyre::eyre!(
+                "{} vanished right after it was created",
+                self.paths.in_dir(file).display()
+            )
+        })?;
+        Ok(st)
+    }
+
+    /// Checks that the lock file's path still names the file we hold locked and restores
+    /// it if it was removed (see [`InstanceLock::defend`]). Warns once per change: when it
+    /// is restored, and when another file stands at the path (which is left alone).
+    ///
+    /// The primary calls this from its loops as often as it likes: the check itself runs
+    /// at most every [`DEFEND_PERIOD`] (a few syscalls), and in between the last finding
+    /// is returned. So a removed lock file is back within that period plus one loop turn.
+    // Called from the primary's wait loops once they land (issue 13's src/primary/).
+    #[allow(dead_code)]
+    pub fn defend_lock(&self) -> Defence {
+        if self
+            .defended_at
+            .get()
+            .is_some_and(|at| at.elapsed() < DEFEND_PERIOD)
+        {
+            return self.defence.borrow().clone();
+        }
+        self.defended_at.set(Some(Instant::now()));
+        self.defend_lock_now()
+    }
+
+    /// [`Instance::defend_lock`] without the rate limit.
+    #[allow(dead_code)]
+    fn defend_lock_now(&self) -> Defence {
+        let mut held = self.lock.borrow_mut();
+        let Some(lock) = held.as_mut() else {
+            return Defence::Intact;
+        };
+        let path = lock.path().display().to_string();
+        let found = match lock.defend(&self.dir) {
+            Ok(found) => found,
+            Err(e) => Defence::Conflict(format!("{e:#}")),
+        };
+        if found != *self.defence.borrow() {
+            match &found {
+                Defence::Restored => crate::warn!(
+                    "the lock file {path} was removed while instance {} runs; restored it",
+                    self.paths.name
+                ),
+                Defence::Conflict(why) => crate::warn!(
+                    "cannot restore the lock file of instance {}: {why}; running on, this \
+                     instance stays recognisable by the lock it holds",
+                    self.paths.name
+                ),
+                Defence::Intact => {}
+            }
+        }
+        // A restore is an event; what stands there now is intact.
+        *self.defence.borrow_mut() = match &found {
+            Defence::Restored => Defence::Intact,
+            other => other.clone(),
+        };
+        found
     }
 
     /// Creates the listening Unix socket `RUNDIR/NAME.sock` with mode 0600 (`--serve`).
@@ -85,11 +193,11 @@ impl Instance {
                 });
             }
         };
-        self.socket = Some(file.clone());
         let st = self
             .dir
             .stat(&file)?
             .ok_or_else(|| color_eyre::eyre::eyre!("{} vanished", path.display()))?;
+        self.socket = Some((file, st));
         crate::owned::check(&st, &path, crate::owned::Kind::Socket, 0o600)?;
         listener
             .set_nonblocking(true)
@@ -105,29 +213,149 @@ impl Instance {
     fn remove_all(&mut self) -> Result<()> {
         let mut first_error = None;
         let socket = self.socket.take();
-        for file in std::mem::take(&mut self.fifos).into_iter().chain(socket) {
-            if let Err(e) = self.dir.unlink(&file) {
-                first_error.get_or_insert(e);
+        for (file, id) in std::mem::take(&mut self.fifos).into_iter().chain(socket) {
+            match self.dir.unlink_if(&file, &id) {
+                Ok(unlinked) => self.not_ours(unlinked, &self.paths.in_dir(&file)),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
         }
-        if let Err(e) = self.seg.unlink().wrap_err("removing the segment") {
-            first_error.get_or_insert(e);
+        let seg_path = self.seg.path().to_path_buf();
+        match (self.segment_id, procfs::identity(&seg_path)) {
+            (Some(ours), Some(now)) if ours != now => {
+                self.not_ours(Unlinked::Replaced, &seg_path);
+            }
+            (_, None) => self.not_ours(Unlinked::Missing, &seg_path),
+            // Segment::unlink checks the identity again, on its own descriptor.
+            _ => {
+                if let Err(e) = self.seg.unlink().wrap_err("removing the segment") {
+                    first_error.get_or_insert(e);
+                }
+            }
         }
-        if let Some(lock) = self.lock.take() {
-            if let Err(e) = lock.remove(&self.dir) {
-                first_error.get_or_insert(e);
+        if let Some(lock) = self.lock.get_mut().take() {
+            let path = lock.path().to_path_buf();
+            match lock.remove(&self.dir) {
+                Ok(unlinked) => self.not_ours(unlinked, &path),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
         }
         first_error.map_or(Ok(()), Err)
     }
 }
 
+impl Instance {
+    /// Warns about an object that was not removed because it is no longer ours.
+    fn not_ours(&self, unlinked: Unlinked, path: &std::path::Path) {
+        match unlinked {
+            Unlinked::Removed => {}
+            // Nothing to do; worth a word only with -v (a crash test removes objects).
+            Unlinked::Missing => crate::debug!(
+                "{} of instance {} was already removed by someone else",
+                path.display(),
+                self.paths.name
+            ),
+            Unlinked::Replaced => crate::warn!(
+                "left {} in place: it is no longer the object instance {} created (another \
+                 instance may use the name now)",
+                path.display(),
+                self.paths.name
+            ),
+        }
+    }
+}
+
 impl Drop for Instance {
     fn drop(&mut self) {
-        if self.lock.is_some() {
+        if self.lock.get_mut().is_some() {
             if let Err(e) = self.remove_all() {
                 crate::warn!("while removing instance {}: {e:#}", self.paths.name);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn instance(tag: &str) -> (tempfile::TempDir, Instance) {
+        let tmp = tempfile::tempdir().unwrap();
+        let name = format!("u-{tag}-{}", std::process::id());
+        let paths = Paths::new(name.parse().unwrap(), tmp.path().join("run"));
+        let instance = Instance::create(paths, 64 * 1024, 1).unwrap();
+        (tmp, instance)
+    }
+
+    #[test]
+    fn a_removed_lock_file_is_restored_and_then_intact() {
+        let (_tmp, inst) = instance("restore");
+        let lock = inst.paths.in_dir(&inst.paths.lock_file());
+        assert_eq!(inst.defend_lock_now(), Defence::Intact);
+        std::fs::remove_file(&lock).unwrap();
+        assert_eq!(inst.defend_lock_now(), Defence::Restored);
+        assert!(lock.exists());
+        assert_eq!(inst.defend_lock_now(), Defence::Intact);
+        // Rate-limited: right after a check, the last finding comes back unchecked.
+        assert_eq!(inst.defend_lock(), Defence::Intact);
+        std::fs::remove_file(&lock).unwrap();
+        assert_eq!(inst.defend_lock(), Defence::Intact);
+        std::thread::sleep(DEFEND_PERIOD);
+        assert_eq!(inst.defend_lock(), Defence::Restored);
+        inst.remove().unwrap();
+        assert!(!lock.exists());
+    }
+
+    #[test]
+    fn objects_replaced_under_a_live_instance_are_left_in_place() {
+        let (_tmp, inst) = instance("replaced");
+        let dir = inst.paths.runtime_dir.clone();
+        let lock = inst.paths.in_dir(&inst.paths.lock_file());
+        let fifo = inst.paths.in_dir(&inst.paths.fifo_files(0).0);
+        let other = dir.join("other");
+        std::fs::write(&other, "newer").unwrap();
+        std::fs::rename(&other, &lock).unwrap();
+        std::fs::remove_file(&fifo).unwrap();
+        std::fs::write(&fifo, "newer").unwrap();
+        assert!(matches!(inst.defend_lock_now(), Defence::Conflict(_)));
+        // Warned once: the same conflict again changes nothing.
+        assert!(matches!(inst.defend_lock_now(), Defence::Conflict(_)));
+        let shm = inst.seg.path().to_path_buf();
+        inst.remove().unwrap();
+        assert_eq!(std::fs::read_to_string(&lock).unwrap(), "newer");
+        assert_eq!(std::fs::read_to_string(&fifo).unwrap(), "newer");
+        assert!(!shm.exists(), "the segment was ours and goes");
+        assert!(
+            !dir.join(format!(
+                "{}.s2p.fifo",
+                lock.file_stem().unwrap().to_string_lossy()
+            ))
+            .exists()
+        );
+    }
+
+    #[test]
+    fn the_instance_holds_its_directory_against_aging() {
+        use nix::fcntl::{Flock, FlockArg, OFlag, open};
+        let (_tmp, inst) = instance("aging");
+        let dir = inst.paths.runtime_dir.clone();
+        let probe = || {
+            let fd = open(
+                &dir,
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+                nix::sys::stat::Mode::empty(),
+            )
+            .unwrap();
+            Flock::lock(fd, FlockArg::LockExclusiveNonblock).is_ok()
+        };
+        assert!(
+            !probe(),
+            "a cleaner could lock the directory of a live instance"
+        );
+        inst.remove().unwrap();
+        assert!(probe());
     }
 }

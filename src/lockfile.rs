@@ -10,6 +10,12 @@
 //! Whoever removes an instance's objects (a primary recovering a stale instance, or
 //! `osps cleanup`) first takes this lock and checks that the path still names the file
 //! it locked; two cleaners can therefore never remove each other's objects.
+//!
+//! The path is only a name: a user's `rm` or an age-based cleaner can remove it while the
+//! primary lives, and a later `osps primary` can then create a new file there. So the lock
+//! file is removed only while its path still names the file we locked
+//! ([`InstanceLock::remove`]), and a live primary defends it ([`InstanceLock::defend`]):
+//! it puts a locked file of its own back at the path, or reports who stands there.
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
@@ -23,7 +29,7 @@ use nix::sys::stat::{Mode, fstat};
 
 use crate::names::Paths;
 use crate::owned::{self, Kind};
-use crate::rundir::RuntimeDir;
+use crate::rundir::{RuntimeDir, Unlinked};
 
 /// A held instance lock. Dropping it releases the lock (the file stays: see [`Self::remove`]).
 #[derive(Debug)]
@@ -42,6 +48,17 @@ pub enum Existing {
     Held { pid: Option<i32> },
     /// Nobody held it: we hold it now, and the path still names the file we locked.
     Stale(InstanceLock),
+}
+
+/// What [`InstanceLock::defend`] found at the lock file's path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Defence {
+    /// The path names the file we hold locked.
+    Intact,
+    /// The path was missing: a new lock file of ours, locked, stands there again.
+    Restored,
+    /// Another object stands at the path (described); it was left alone.
+    Conflict(String),
 }
 
 /// What `probe` found, without taking the lock.
@@ -102,8 +119,10 @@ impl InstanceLock {
     /// name exists (like `O_EXCL`). Renaming, unlike linking, keeps /proc/PID/fd showing
     /// the real name.
     pub fn create(dir: &RuntimeDir, paths: &Paths) -> Result<Option<Self>> {
-        let name = paths.lock_file();
-        let path = paths.in_dir(&name);
+        Self::create_named(dir, paths.lock_file(), paths.in_dir(&paths.lock_file()))
+    }
+
+    fn create_named(dir: &RuntimeDir, name: String, path: PathBuf) -> Result<Option<Self>> {
         let temp = format!(".{name}.{}", std::process::id());
         // A file of that name was left by an earlier process with our pid: it is stale.
         dir.unlink(&temp)?;
@@ -257,10 +276,193 @@ impl InstanceLock {
         &self.path
     }
 
-    /// Removes the lock file, then releases the lock: the last step of every removal.
-    pub fn remove(self, dir: &RuntimeDir) -> Result<()> {
-        dir.unlink(&self.name)?;
+    /// The identity (device, inode) of the file we hold locked.
+    pub fn id(&self) -> Result<(u64, u64)> {
+        let st = fstat(&self.file).wrap_err_with(|| format!("checking {}", self.path.display()))?;
+        Ok((st.st_dev, st.st_ino))
+    }
+
+    /// Removes the lock file if its path still names the file we locked, then releases
+    /// the lock: the last step of every removal. Another file at the path (a newer
+    /// instance's) is left in place ([`Unlinked::Replaced`]).
+    pub fn remove(self, dir: &RuntimeDir) -> Result<Unlinked> {
+        let mine =
+            fstat(&self.file).wrap_err_with(|| format!("checking {}", self.path.display()))?;
+        let unlinked = dir.unlink_if(&self.name, &mine)?;
         drop(self.file);
-        Ok(())
+        Ok(unlinked)
+    }
+
+    /// Checks that the lock file's path still names the file we hold locked, and puts a
+    /// lock file of ours back if the path is empty. Called periodically by a live primary.
+    ///
+    /// A removed file cannot be linked back (`linkat` refuses a file whose link count is
+    /// 0 unless it was made with `O_TMPFILE`), so a new one is made exactly as at start
+    /// (locked and filled with our pid under a private name, then renamed into place with
+    /// `RENAME_NOREPLACE`) and replaces the old one as the lock we hold. If another object
+    /// took the path meanwhile, nothing is replaced: that is a conflict, for the caller to
+    /// report (a second primary that backs off removes its file, and the next call restores).
+    pub fn defend(&mut self, dir: &RuntimeDir) -> Result<Defence> {
+        let mine = self.id()?;
+        match dir.stat(&self.name)? {
+            Some(st) if (st.st_dev, st.st_ino) == mine => {
+                self.keep_young(&st);
+                return Ok(Defence::Intact);
+            }
+            Some(st) => return Ok(Defence::Conflict(self.describe_other(dir, &st))),
+            None => {}
+        }
+        match Self::create_named(dir, self.name.clone(), self.path.clone())? {
+            Some(fresh) => {
+                // The old file is unlinked; our lock on it goes with its descriptor.
+                *self = fresh;
+                let now = self.id()?;
+                match dir.stat(&self.name)? {
+                    Some(st) if (st.st_dev, st.st_ino) == now => Ok(Defence::Restored),
+                    Some(st) => Ok(Defence::Conflict(self.describe_other(dir, &st))),
+                    None => Ok(Defence::Conflict(format!(
+                        "{} was removed again as soon as it was restored",
+                        self.path.display()
+                    ))),
+                }
+            }
+            None => match dir.stat(&self.name)? {
+                Some(st) => Ok(Defence::Conflict(self.describe_other(dir, &st))),
+                None => Ok(Defence::Conflict(format!(
+                    "{} appeared and disappeared while being restored",
+                    self.path.display()
+                ))),
+            },
+        }
+    }
+
+    /// Refreshes the lock file's access and modification times once they are a minute
+    /// old, so an age-based cleaner aging the runtime directory itself (a tmpfiles.d rule
+    /// naming it, which ignores the directory's flock) sees a young file. Best effort.
+    fn keep_young(&self, st: &nix::sys::stat::FileStat) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        if now - st.st_mtime.max(st.st_atime.min(st.st_mtime)) >= 60 {
+            let touch = nix::sys::time::TimeSpec::UTIME_NOW;
+            let _ = nix::sys::stat::futimens(&self.file, &touch, &touch);
+        }
+    }
+
+    /// Says what stands at our lock file's path instead of our file, and who holds it.
+    fn describe_other(&self, dir: &RuntimeDir, st: &nix::sys::stat::FileStat) -> String {
+        let holder = self.probe_holder(dir);
+        format!(
+            "{} is now another {} (inode {}{}), not the file this primary locked",
+            self.path.display(),
+            owned::type_name(st),
+            st.st_ino,
+            holder.map_or(String::new(), |p| format!(", locked by process {p}"))
+        )
+    }
+
+    fn probe_holder(&self, dir: &RuntimeDir) -> Option<i32> {
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+        let fd = openat(dir.fd(), self.name.as_str(), flags, Mode::empty()).ok()?;
+        let file = File::from(fd);
+        if !owned::is_kind(&fstat(&file).ok()?, Kind::Regular) {
+            return None;
+        }
+        holder(&file).ok().flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup() -> (tempfile::TempDir, RuntimeDir, Paths) {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("run");
+        let dir = RuntimeDir::ensure(&path).unwrap();
+        let paths = Paths::new("defended".parse().unwrap(), path);
+        (tmp, dir, paths)
+    }
+
+    #[test]
+    fn an_intact_lock_file_stays_as_it_is() {
+        let (_tmp, dir, paths) = setup();
+        let mut lock = InstanceLock::create(&dir, &paths).unwrap().unwrap();
+        let id = lock.id().unwrap();
+        assert_eq!(lock.defend(&dir).unwrap(), Defence::Intact);
+        assert_eq!(lock.id().unwrap(), id);
+    }
+
+    #[test]
+    fn a_removed_lock_file_is_restored_locked_with_our_pid() {
+        let (_tmp, dir, paths) = setup();
+        let mut lock = InstanceLock::create(&dir, &paths).unwrap().unwrap();
+        std::fs::remove_file(lock.path()).unwrap();
+        assert_eq!(lock.defend(&dir).unwrap(), Defence::Restored);
+        let st = dir.stat(&paths.lock_file()).unwrap().unwrap();
+        assert_eq!((st.st_dev, st.st_ino), lock.id().unwrap());
+        assert_eq!(owned::perm_bits(&st), 0o600);
+        // The kernel lists our lock on the restored file.
+        let me = std::process::id() as i32;
+        let id = lock.id().unwrap();
+        let locks = crate::procfs::posix_locks();
+        assert!(
+            locks.iter().any(|l| l.pid == me && l.is_on(id)),
+            "{locks:?}"
+        );
+        // (Reading it in this process would release our POSIX lock: look from a child.)
+        let out = std::process::Command::new("cat")
+            .arg(lock.path())
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            std::process::id().to_string()
+        );
+        // No temporary name is left.
+        assert!(InstanceLock::stale_temps(&dir, &paths).is_empty());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert_eq!(lock.defend(&dir).unwrap(), Defence::Intact);
+    }
+
+    #[test]
+    fn an_old_lock_file_is_made_young_again() {
+        let (_tmp, dir, paths) = setup();
+        let mut lock = InstanceLock::create(&dir, &paths).unwrap().unwrap();
+        let old = nix::sys::time::TimeSpec::new(1_000_000, 0);
+        nix::sys::stat::futimens(&lock.file, &old, &old).unwrap();
+        assert_eq!(lock.defend(&dir).unwrap(), Defence::Intact);
+        let st = dir.stat(&paths.lock_file()).unwrap().unwrap();
+        assert!(st.st_mtime > 1_700_000_000 && st.st_atime > 1_700_000_000);
+    }
+
+    #[test]
+    fn another_file_at_the_path_is_a_conflict_and_is_left_alone() {
+        let (_tmp, dir, paths) = setup();
+        let mut lock = InstanceLock::create(&dir, &paths).unwrap().unwrap();
+        let other = dir.path().join("other");
+        std::fs::write(&other, "x").unwrap();
+        std::fs::rename(&other, lock.path()).unwrap();
+        let Defence::Conflict(why) = lock.defend(&dir).unwrap() else {
+            panic!("expected a conflict");
+        };
+        assert!(why.contains("not the file this primary locked"), "{why}");
+        assert_eq!(std::fs::read_to_string(lock.path()).unwrap(), "x");
+        // Our removal leaves it too.
+        let path = lock.path().to_path_buf();
+        assert_eq!(lock.remove(&dir).unwrap(), Unlinked::Replaced);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "x");
+    }
+
+    #[test]
+    fn removal_takes_only_the_file_we_locked() {
+        let (_tmp, dir, paths) = setup();
+        let lock = InstanceLock::create(&dir, &paths).unwrap().unwrap();
+        let path = lock.path().to_path_buf();
+        assert_eq!(lock.remove(&dir).unwrap(), Unlinked::Removed);
+        assert!(!path.exists());
+        let lock = InstanceLock::create(&dir, &paths).unwrap().unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(lock.remove(&dir).unwrap(), Unlinked::Missing);
     }
 }

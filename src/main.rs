@@ -7,6 +7,7 @@ mod claim;
 mod cleanup;
 mod cli;
 mod client;
+mod discover;
 mod exit;
 mod fdlimit;
 mod fifo;
@@ -15,10 +16,12 @@ mod generate;
 mod header;
 mod inspect;
 mod instance;
+mod list;
 mod lockfile;
 mod log;
 mod names;
 mod notify;
+mod output;
 mod owned;
 mod payload;
 mod poller;
@@ -31,9 +34,15 @@ mod segment;
 mod sigbus;
 mod signals;
 mod spawn;
+mod spin;
 mod stats;
+mod status;
+mod stop;
+mod top;
 mod turn;
 mod units;
+mod view;
+mod watchdog;
 
 use std::io::Write;
 
@@ -70,6 +79,12 @@ fn main() {
         Command::Cleanup(args) => cleanup::run(args),
         Command::Client(args) => client::run(args),
         Command::Generate(args) => generate::run(args),
+        Command::Completions(args) => generate::run_completions(args),
+        Command::Man(args) => generate::run_man(args),
+        Command::List(args) => list::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Stop(args) => stop::run(args),
+        Command::Top(args) => top::run(args),
     };
     let exit = match result {
         Ok(exit) => exit,

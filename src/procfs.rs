@@ -2,8 +2,13 @@
 //! `/proc/PID/fd/N` names each descriptor (its `stat` is the object's), and
 //! `/proc/PID/fdinfo/N` gives the open flags, hence read or write access.
 //! Used by inspect (FIFO holders) and cleanup (orphaned secondaries).
+//!
+//! It also answers "is this process a live primary?" without trusting any file an outside
+//! hand can delete: `/proc/locks` lists every POSIX lock with its holder and inode (a lock
+//! on a deleted lock file is still listed), and `/proc/PID/{exe,cmdline,environ,stat}` say
+//! what a process runs, for which instance, and since when.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::sys::stat::stat;
 use serde::Serialize;
@@ -99,4 +104,262 @@ pub fn subcommand(pid: i32) -> Option<String> {
         .skip(1)
         .find(|arg| !arg.is_empty() && !arg.starts_with(b"-"))
         .map(|arg| String::from_utf8_lossy(arg).into_owned())
+}
+
+/// One POSIX record lock held (not waited for), from a line of `/proc/locks`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PosixLock {
+    pub pid: i32,
+    /// The locked file's device (major, minor) and inode.
+    pub major: u64,
+    pub minor: u64,
+    pub ino: u64,
+}
+
+impl PosixLock {
+    /// Whether the lock is on the object `(dev, ino)` (as `stat` gives them).
+    pub fn is_on(&self, (dev, ino): (u64, u64)) -> bool {
+        self.ino == ino
+            && self.major == libc::major(dev) as u64
+            && self.minor == libc::minor(dev) as u64
+    }
+}
+
+/// Parses `/proc/locks`: `1: POSIX  ADVISORY  WRITE 1234 08:01:5678 0 EOF`, with the
+/// device's major and minor in hex and the inode in decimal. Waiters (`1: -> POSIX ...`)
+/// hold nothing and are left out, and so are other kinds of lock (FLOCK, OFDLCK).
+pub fn parse_locks(text: &str) -> Vec<PosixLock> {
+    text.lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace().skip(1);
+            if words.next()? != "POSIX" {
+                return None;
+            }
+            let pid = words.nth(2)?.parse().ok()?;
+            let mut id = words.next()?.split(':');
+            let major = u64::from_str_radix(id.next()?, 16).ok()?;
+            let minor = u64::from_str_radix(id.next()?, 16).ok()?;
+            let ino = id.next()?.parse().ok()?;
+            Some(PosixLock {
+                pid,
+                major,
+                minor,
+                ino,
+            })
+        })
+        .collect()
+}
+
+/// Every POSIX lock held on this machine (empty when `/proc/locks` cannot be read).
+pub fn posix_locks() -> Vec<PosixLock> {
+    parse_locks(&std::fs::read_to_string("/proc/locks").unwrap_or_default())
+}
+
+/// One open descriptor of a process: what `/proc/PID/fd/N` links to (a deleted file reads
+/// `PATH (deleted)`) and the identity of the object behind it.
+#[derive(Clone, Debug)]
+pub struct OpenFile {
+    pub target: PathBuf,
+    pub id: (u64, u64),
+}
+
+/// The open descriptors of a process (empty when we may not look: another user's).
+pub fn open_files(pid: i32) -> Vec<OpenFile> {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    fds.flatten()
+        .filter_map(|fd| {
+            let target = std::fs::read_link(fd.path()).ok()?;
+            let st = stat(&fd.path()).ok()?;
+            Some(OpenFile {
+                target,
+                id: (st.st_dev, st.st_ino),
+            })
+        })
+        .collect()
+}
+
+/// The file name an open descriptor's target had, without the ` (deleted)` the kernel
+/// appends once it was unlinked, and whether it was.
+pub fn target_name(target: &Path) -> (Option<String>, bool) {
+    let text = target.to_string_lossy();
+    let (path, deleted) = match text.strip_suffix(" (deleted)") {
+        Some(p) => (p, true),
+        None => (&*text, false),
+    };
+    let name = Path::new(path)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned());
+    (name, deleted)
+}
+
+/// The arguments of a process (empty when it is gone or not ours to read).
+pub fn cmdline(pid: i32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .unwrap_or_default()
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
+}
+
+/// The instance name an osps process was started for: `--name NAME`, `--name=NAME`,
+/// `-n NAME`, else `OSPS_NAME` from its environment, else the default `osps`.
+pub fn instance_name(pid: i32) -> Option<String> {
+    let args = cmdline(pid);
+    if args.is_empty() {
+        return None;
+    }
+    let mut it = args.iter().skip(1);
+    while let Some(arg) = it.next() {
+        if arg == "--name" || arg == "-n" {
+            return it.next().cloned();
+        }
+        if let Some(v) = arg.strip_prefix("--name=") {
+            return Some(v.to_string());
+        }
+    }
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let from_env = environ
+        .split(|&b| b == 0)
+        .find_map(|v| v.strip_prefix(b"OSPS_NAME="))
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .filter(|v| !v.is_empty());
+    Some(from_env.unwrap_or_else(|| "osps".into()))
+}
+
+/// Whether a process runs an osps binary: its executable is ours (same inode as
+/// `/proc/self/exe`) or is named `osps*` (a rebuilt binary reads `PATH (deleted)`).
+pub fn runs_osps(pid: i32) -> bool {
+    let exe = format!("/proc/{pid}/exe");
+    if let (Ok(theirs), Ok(ours)) = (stat(exe.as_str()), stat("/proc/self/exe")) {
+        if (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino) {
+            return true;
+        }
+    }
+    std::fs::read_link(&exe)
+        .ok()
+        .and_then(|t| target_name(&t).0)
+        .is_some_and(|n| n.starts_with("osps"))
+}
+
+/// When a process started, in milliseconds since the Unix epoch (to the clock tick, but
+/// the boot time it counts from is only known to the second).
+pub fn start_unix_ms(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let ticks = start_ticks(&stat)?;
+    let btime: u64 = std::fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    // SAFETY: sysconf only reads a system constant.
+    let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
+        .ok()?
+        .max(1);
+    Some(btime * 1000 + ticks * 1000 / hz)
+}
+
+/// Field 22 of `/proc/PID/stat` (start time in clock ticks after boot), counted after the
+/// parenthesised command name, which may itself hold spaces and parentheses.
+fn start_ticks(stat: &str) -> Option<u64> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_locks_lines_parse_and_waiters_are_left_out() {
+        let text = "1: POSIX  ADVISORY  WRITE 1234 00:2f:5678 0 EOF\n\
+                    1: -> POSIX  ADVISORY  WRITE 999 00:2f:5678 0 EOF\n\
+                    2: FLOCK  ADVISORY  WRITE 77 08:01:42 0 EOF\n\
+                    3: OFDLCK ADVISORY  READ  -1 08:01:43 0 EOF\n\
+                    4: POSIX  ADVISORY  READ 55 fd:0a:7 0 99\n\
+                    garbage\n";
+        let locks = parse_locks(text);
+        assert_eq!(
+            locks,
+            vec![
+                PosixLock {
+                    pid: 1234,
+                    major: 0,
+                    minor: 0x2f,
+                    ino: 5678
+                },
+                PosixLock {
+                    pid: 55,
+                    major: 0xfd,
+                    minor: 0x0a,
+                    ino: 7
+                },
+            ]
+        );
+        assert!(locks[0].is_on((libc::makedev(0, 0x2f), 5678)));
+        assert!(!locks[0].is_on((libc::makedev(0, 0x2e), 5678)));
+        assert!(!locks[0].is_on((libc::makedev(0, 0x2f), 5679)));
+    }
+
+    #[test]
+    fn our_own_lock_shows_in_proc_locks() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = std::fs::File::create(dir.path().join("x")).unwrap();
+        // SAFETY: flock is a plain C struct; all-zero is a valid value for every field.
+        let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+        fl.l_type = libc::F_WRLCK as libc::c_short;
+        fl.l_whence = libc::SEEK_SET as libc::c_short;
+        nix::fcntl::fcntl(
+            std::os::fd::AsFd::as_fd(&file),
+            nix::fcntl::FcntlArg::F_SETLK(&fl),
+        )
+        .unwrap();
+        let st = nix::sys::stat::fstat(&file).unwrap();
+        let me = std::process::id() as i32;
+        assert!(
+            posix_locks()
+                .iter()
+                .any(|l| l.pid == me && l.is_on((st.st_dev, st.st_ino)))
+        );
+    }
+
+    #[test]
+    fn deleted_targets_keep_their_name() {
+        assert_eq!(
+            target_name(Path::new("/run/x/live.lock (deleted)")),
+            (Some("live.lock".into()), true)
+        );
+        assert_eq!(
+            target_name(Path::new("/run/x/live.lock")),
+            (Some("live.lock".into()), false)
+        );
+    }
+
+    #[test]
+    fn the_start_time_is_field_22_even_with_odd_command_names() {
+        let stat = "42 (a) b) c) S 1 42 42 0 -1 4194304 1 0 0 0 0 0 0 0 20 0 1 0 12345 0 0";
+        assert_eq!(start_ticks(stat), Some(12345));
+        let me = std::process::id() as i32;
+        let started = start_unix_ms(me).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        assert!(
+            started <= now + 1000 && started + 600_000 > now,
+            "{started} {now}"
+        );
+    }
+
+    #[test]
+    fn we_run_osps_and_name_ourselves_from_the_environment_or_the_default() {
+        let me = std::process::id() as i32;
+        assert!(runs_osps(me));
+        assert!(instance_name(me).is_some());
+        assert!(instance_name(-1).is_none());
+    }
 }

@@ -5,12 +5,28 @@
 //! the value it wants. Two modes:
 //!
 //! - `fifo` (the lab's design): after publishing, the side always writes a frame on its
-//!   FIFO, and the waiting side blocks in `read` (via `poll`) until the frame arrives.
-//! - `adaptive`: the waiting side first polls the peer's counter for a bounded time
-//!   (`--spin`), which is much cheaper than a wake-up through the kernel when the reply
-//!   comes quickly. If the time runs out it *announces* that it goes to sleep (its
-//!   `*_sleeping` flag), checks the counter once more, and blocks on its FIFO. The
-//!   publishing side writes a frame (a doorbell) only when the peer announced sleep.
+//!   FIFO, and the waiting side blocks in `read` until the frame arrives.
+//! - `adaptive`: the waiting side first polls the peer's counter for a while, which is
+//!   much cheaper than a wake-up through the kernel when the reply comes quickly. If the
+//!   turn has not come it *announces* that it goes to sleep (its `*_sleeping` flag),
+//!   checks the counter once more, and blocks on its FIFO. The publishing side writes a
+//!   frame (a doorbell) only when the peer announced sleep.
+//!
+//! When to spin, the rule of the best spinning locks (the kernel's optimistic spinning,
+//! glibc's adaptive mutexes): spin only while spinning can succeed.
+//! - Never while the peer runs on *our* CPU: it cannot publish anything until we stop,
+//!   so every nanosecond spun delays the turn we wait for. Each side publishes the CPU it
+//!   runs on (`sched_getcpu`, a memory read through the kernel's rseq area) in a header
+//!   word when it starts and ends a wait, and the waiter compares it with its own before
+//!   and during the spin. Both sides pinned to one CPU therefore never spin: adaptive
+//!   costs what fifo costs.
+//! - For no longer than the peer's recent answers justify ([`crate::spin::Budget`]): the
+//!   budget follows twice the average delay of turns a spin could catch, halves after a
+//!   turn that took longer than `--spin`, and at zero is probed again one wait in 32, so
+//!   a peer that is fast again is noticed. A waiter that burns its share of a busy CPU
+//!   is the one the scheduler leaves waiting for a whole time slice; a sleeper is woken
+//!   first. So under load the budget shrinks and adaptive falls back to fifo's cost.
+//! - Never beyond `--spin`.
 //!
 //! Why no wake-up can be lost in adaptive mode: the waiter does `store(sleeping = 1)`
 //! then `load(counter)`; the publisher does `store(counter = n)` then `load(sleeping)`.
@@ -18,12 +34,14 @@
 //! comes after the publisher's store (it sees `n` and does not sleep), or the
 //! publisher's load comes after the waiter's store (it sees `sleeping = 1` and rings).
 //! A doorbell may be superfluous (the waiter saw `n` anyway); a stale doorbell is
-//! recognised by its sequence number and ignored.
+//! recognised by its sequence number and ignored. The CPU words are hints only: a stale
+//! or forged value can cost time, never a turn.
 //!
 //! The data written before the counter is published by the same `SeqCst` store (which
 //! is at least a release) and read after the waiter's acquire load: the segment bytes
 //! of the round are visible to the waiter once it sees the counter.
 
+use std::cell::Cell;
 use std::os::fd::BorrowedFd;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -32,17 +50,29 @@ use color_eyre::eyre::{Result, bail};
 
 use crate::fifo::{self, Reader, Sent, Writer};
 use crate::frame::{Frame, Kind};
-use crate::header;
+use crate::header::{self, Field};
 use crate::segment::Segment;
+use crate::spin::{Budget, Outcome};
 
-/// How long the adaptive wait spins before it starts yielding the CPU at each check.
-/// Long enough to catch a reply from a peer on another core without a system call (a
-/// 64-byte round trip takes well under a microsecond), short enough that a peer sharing
-/// our core is not kept waiting: until we yield, it cannot run at all.
-const SPIN_BEFORE_YIELD: Duration = Duration::from_micros(2);
-
-/// Polls of the peer's counter between two reads of the clock in the adaptive spin.
+/// Polls of the peer's counter between two reads of the clock (and of the CPU words) in
+/// the adaptive spin: a spin-loop hint takes 10 to 40 ns, so the clock is read every few
+/// hundred nanoseconds and the budget is kept closely.
 const POLLS_PER_CLOCK_READ: u32 = 8;
+
+/// Where each side of the first (or only) secondary's exchange publishes the CPU it runs
+/// on, plus one (zero: not known): `secondary_cpu` and `primary_cpu`, each in the cache
+/// line its writer already owns. The secondaries 1 and up of a pool have no such word in
+/// their scoreboard entry; there the CPU is not known and only the budget decides.
+const SECONDARY_CPU: usize = Field::SecondaryCpu.offset();
+const PRIMARY_CPU: usize = Field::PrimaryCpu.offset();
+
+/// The CPU this thread runs on right now, if the kernel says.
+fn current_cpu() -> Option<u64> {
+    // SAFETY: sched_getcpu takes no arguments and only reads the thread's rseq area (or
+    // asks the vDSO); it returns -1 on failure, never touches our memory.
+    let cpu = unsafe { libc::sched_getcpu() };
+    u64::try_from(cpu).ok()
+}
 
 /// How the two sides wait for each other.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -88,40 +118,58 @@ pub enum Wait {
 #[derive(Debug)]
 pub struct Turns {
     mode: SyncMode,
-    spin: Duration,
     // Byte offsets in the header (see `header::worker_fields`).
     mine: usize,
     theirs: usize,
     my_sleep: usize,
     their_sleep: usize,
+    /// The CPU words (see [`SECONDARY_CPU`]); `None` where the header has no room.
+    cpus: Option<(usize, usize)>,
     my_kind: Kind,
     their_kind: Kind,
+    /// Adaptive mode's spin budget: `wait` takes `&self`, and one `Turns` belongs to one
+    /// thread, so a `Cell` is all the mutability it needs.
+    budget: Cell<Budget>,
+}
+
+/// How a spin ended.
+enum Spun {
+    Turn,
+    /// The budget ran out.
+    Spent,
+    /// The peer showed up on our CPU: it cannot run while we spin.
+    Together,
 }
 
 impl Turns {
     /// The turn protocol between the primary and secondary `index` of the pool (0 if alone).
+    /// `spin` is the longest an adaptive wait may spin (`--spin`).
     pub fn new(role: Role, mode: SyncMode, spin: Duration, index: usize) -> Turns {
         let f = header::worker_fields(index);
+        let budget = Cell::new(Budget::new(spin));
+        let cpus = |mine, theirs| (index == 0).then_some((mine, theirs));
         match role {
             Role::Primary => Turns {
                 mode,
-                spin,
                 mine: f.request_seq,
                 theirs: f.reply_seq,
                 my_sleep: f.primary_sleeping,
                 their_sleep: f.secondary_sleeping,
+                cpus: cpus(PRIMARY_CPU, SECONDARY_CPU),
                 my_kind: Kind::Request,
                 their_kind: Kind::Reply,
+                budget,
             },
             Role::Secondary => Turns {
                 mode,
-                spin,
                 mine: f.reply_seq,
                 theirs: f.request_seq,
                 my_sleep: f.secondary_sleeping,
                 their_sleep: f.primary_sleeping,
+                cpus: cpus(SECONDARY_CPU, PRIMARY_CPU),
                 my_kind: Kind::Reply,
                 their_kind: Kind::Request,
+                budget,
             },
         }
     }
@@ -170,29 +218,37 @@ impl Turns {
         }
     }
 
-    /// Polls the peer's counter for up to `self.spin`. Spins with a CPU hint for the first
-    /// [`SPIN_BEFORE_YIELD`], then yields the CPU at each check so a peer sharing our core
-    /// can run.
-    fn spin(&self, seg: &Segment, want: u64) -> Result<bool> {
-        if self.spin.is_zero() {
-            return Ok(false);
+    /// Publishes the CPU we run on and says whether the peer last ran on the same one.
+    /// Relaxed: the words are hints, ordered with nothing.
+    fn peer_on_my_cpu(&self, seg: &Segment) -> bool {
+        let Some((mine, theirs)) = self.cpus else {
+            return false;
+        };
+        let Some(cpu) = current_cpu() else {
+            return false;
+        };
+        let word = seg.at(mine);
+        if word.load(Ordering::Relaxed) != cpu + 1 {
+            word.store(cpu + 1, Ordering::Relaxed);
         }
-        let start = Instant::now();
+        seg.at(theirs).load(Ordering::Relaxed) == cpu + 1
+    }
+
+    /// Polls the peer's counter for up to `budget_ns`, and stops early once the peer
+    /// shows up on our CPU (it cannot run while we spin).
+    fn spin(&self, seg: &Segment, want: u64, start: Instant, budget_ns: u64) -> Result<Spun> {
         loop {
-            // A few polls between clock reads: a spin-loop hint takes 10 to 40 ns, so the
-            // clock is read every few hundred nanoseconds and the budget is kept closely.
             for _ in 0..POLLS_PER_CLOCK_READ {
                 if self.arrived(seg, want, Ordering::Acquire)? {
-                    return Ok(true);
+                    return Ok(Spun::Turn);
                 }
                 std::hint::spin_loop();
             }
-            let spent = start.elapsed();
-            if spent >= self.spin {
-                return Ok(false);
+            if start.elapsed().as_nanos() >= u128::from(budget_ns) {
+                return Ok(Spun::Spent);
             }
-            if spent > SPIN_BEFORE_YIELD {
-                std::thread::yield_now();
+            if self.peer_on_my_cpu(seg) {
+                return Ok(Spun::Together);
             }
         }
     }
@@ -207,7 +263,7 @@ impl Turns {
         wake: Option<BorrowedFd<'_>>,
     ) -> Result<Wait> {
         match self.mode {
-            SyncMode::Fifo => match from_peer.wait(deadline, wake)? {
+            SyncMode::Fifo => match from_peer.wait_turn(deadline, wake)? {
                 fifo::Event::Frame(f) if f.kind == self.their_kind => {
                     if f.seq != want {
                         bail!(
@@ -226,15 +282,49 @@ impl Turns {
                 }
                 other => Ok(event_to_wait(other)),
             },
-            SyncMode::Adaptive => {
-                if self.spin(seg, want)? {
+            SyncMode::Adaptive => self.wait_adaptive(seg, want, from_peer, deadline, wake),
+        }
+    }
+
+    fn wait_adaptive(
+        &self,
+        seg: &Segment,
+        want: u64,
+        from_peer: &mut Reader,
+        deadline: Option<Instant>,
+        wake: Option<BorrowedFd<'_>>,
+    ) -> Result<Wait> {
+        let start = Instant::now();
+        let mut budget = self.budget.get();
+        let budget_ns = budget.next_ns();
+        // Checked before anything else: with the peer on our CPU even one look costs it.
+        let mut together = self.peer_on_my_cpu(seg);
+        if budget_ns > 0 && !together {
+            match self.spin(seg, want, start, budget_ns)? {
+                Spun::Turn => {
+                    budget.record(Outcome::Caught {
+                        after_ns: elapsed_ns(start),
+                    });
+                    self.budget.set(budget);
                     return Ok(Wait::Turn);
                 }
-                let result = self.sleep(seg, want, from_peer, deadline, wake);
-                seg.at(self.my_sleep).store(0, Ordering::Relaxed);
-                result
+                Spun::Together => together = true,
+                Spun::Spent => {}
             }
         }
+        let result = self.sleep(seg, want, from_peer, deadline, wake);
+        seg.at(self.my_sleep).store(0, Ordering::Relaxed);
+        // Where we woke up is where the peer will find us while we take our turn.
+        self.peer_on_my_cpu(seg);
+        // Only a turn tells how long the peer took; a spin skipped because the peer shared
+        // our CPU says nothing about its speed.
+        if !together && matches!(result, Ok(Wait::Turn)) {
+            budget.record(Outcome::Missed {
+                after_ns: elapsed_ns(start),
+            });
+        }
+        self.budget.set(budget);
+        result
     }
 
     fn sleep(
@@ -251,7 +341,7 @@ impl Turns {
             if self.arrived(seg, want, Ordering::SeqCst)? {
                 return Ok(Wait::Turn);
             }
-            match from_peer.wait(deadline, wake)? {
+            match from_peer.wait_turn(deadline, wake)? {
                 fifo::Event::Frame(f) if f.kind == self.their_kind => {
                     if f.seq > want {
                         bail!(
@@ -266,6 +356,10 @@ impl Turns {
             }
         }
     }
+}
+
+fn elapsed_ns(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
 fn event_to_wait(event: fifo::Event) -> Wait {
@@ -316,17 +410,31 @@ mod tests {
         }
     }
 
+    /// 100 000 rounds by default (a few seconds), a million with `OSPS_SOAK=1`, or
+    /// exactly `OSPS_STRESS_ROUNDS`.
     fn rounds() -> u64 {
+        let soak = std::env::var_os("OSPS_SOAK").is_some_and(|v| v == "1");
         std::env::var("OSPS_STRESS_ROUNDS")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(1_000_000)
+            .unwrap_or(if soak { 1_000_000 } else { 100_000 })
     }
 
     #[test]
     fn adaptive_mode_never_loses_a_wake_up_under_random_delays() {
+        stress(SyncMode::Adaptive, rounds());
+    }
+
+    /// Fifo turns block in `read` with the watchdog armed at every wait: the same test
+    /// at a tenth of the rounds (each costs two wake-ups through the kernel).
+    #[test]
+    fn fifo_mode_takes_every_turn_under_random_delays() {
+        stress(SyncMode::Fifo, rounds() / 10);
+    }
+
+    fn stress(mode: SyncMode, n: u64) {
         let tmp = tempfile::tempdir().unwrap();
-        let name = format!("stress-{}", std::process::id());
+        let name = format!("stress-{}-{}", mode.as_str(), std::process::id());
         let paths = Paths::new(name.parse().unwrap(), tmp.path().join("run"));
         let dir = RuntimeDir::ensure(&paths.runtime_dir).unwrap();
         let seg = Segment::create(&paths, 4096, 1).unwrap();
@@ -339,12 +447,11 @@ mod tests {
         let secondary_out = Writer::try_open(&dir, &s2p).unwrap().unwrap();
         // A small spin budget so that most turns go through announce-and-sleep.
         let spin = Duration::from_micros(2);
-        let n = rounds();
         let patience = Duration::from_secs(5);
         std::thread::scope(|s| {
             let seg = &seg;
             s.spawn(move || {
-                let turns = Turns::new(Role::Secondary, SyncMode::Adaptive, spin, 0);
+                let turns = Turns::new(Role::Secondary, mode, spin, 0);
                 let mut jitter = Jitter(0x1234_5678_9abc_def1);
                 for want in 1..=n {
                     let w = turns
@@ -363,7 +470,7 @@ mod tests {
                         .unwrap();
                 }
             });
-            let turns = Turns::new(Role::Primary, SyncMode::Adaptive, spin, 0);
+            let turns = Turns::new(Role::Primary, mode, spin, 0);
             let mut jitter = Jitter(0x0fed_cba9_8765_4321);
             for seq in 1..=n {
                 jitter.delay(spin);

@@ -96,7 +96,9 @@ fn out_of_descriptors_the_primary_neither_spins_nor_floods_its_log() {
     let mut clients: Vec<UnixStream> = (0..100)
         .map(|_| {
             let mut c = connect(&env);
-            c.write_all(b"PING\n").unwrap();
+            // A client refused at once may find the connection closed already (EPIPE);
+            // its reply is still there to read.
+            let _ = c.write_all(b"PING\n");
             c
         })
         .collect();

@@ -1042,3 +1042,20 @@ fn a_lock_file_left_half_created_by_a_crash_is_removed_by_cleanup() {
     std::fs::remove_file(&live).unwrap();
     env.assert_no_leftovers();
 }
+
+#[test]
+fn inspect_shows_the_tcp_port_a_primary_bound_for_port_zero() {
+    let mut env = TestEnv::new("tcpport");
+    let pid = env.start_primary(&["--serve", "--json", "--tcp", "127.0.0.1:0"]);
+    let port = env.tcp_port(pid, T);
+    env.wait_serving(T);
+    assert_ne!(port, 0);
+    let doc = parse_json(&inspect_ok(&env));
+    assert_eq!(
+        doc["instances"][0]["segment"]["header"]["tcp_port"],
+        serde_json::json!(port),
+        "{doc}"
+    );
+    stop(&mut env, pid);
+    env.assert_no_leftovers();
+}

@@ -6,6 +6,8 @@
 //! The texts use one piece of markup: `backticks` set a span in bold. Keep them ASCII:
 //! groff reads its input as Latin-1 unless preprocessed.
 
+mod views;
+
 use Block::{Code, P, Sub, Tag};
 
 /// A piece of a man page section.
@@ -52,6 +54,12 @@ pub fn page(subcommand: Option<&str>) -> Option<Page> {
         Some("inspect") => inspect(),
         Some("cleanup") => cleanup(),
         Some("client") => client(),
+        Some("list") => views::list(),
+        Some("status") => views::status(),
+        Some("stop") => views::stop(),
+        Some("top") => views::top(),
+        Some("completions") => views::completions(),
+        Some("man") => views::man(),
         Some(_) => return None,
     })
 }
@@ -99,8 +107,9 @@ fn environment(which: Env) -> Section {
         Env::Instance | Env::All => Tag(
             "`OSPS_NAME`",
             "The instance name when `--name` is not given (default `osps`). Read by \
-             `osps primary`, `osps secondary` and `osps client`; `osps inspect` and \
-             `osps cleanup` look at every instance unless given `--name`.",
+             `osps primary`, `osps secondary` and `osps client`, and by `osps status` and \
+             `osps stop` without NAME; `osps inspect` and `osps cleanup` look at every \
+             instance unless given `--name`.",
         ),
     }];
     blocks.extend([
@@ -170,7 +179,13 @@ fn files(socket: bool) -> Section {
              an absolute path to a directory owned by the user with no access for group or \
              others, else `/tmp/osps-UID`. osps creates it when missing, and refuses one \
              that is a symbolic link, belongs to another user, or is accessible to group \
-             or others.",
+             or others (for a shared or system directory such as `/tmp` the advice is to \
+             choose another, never to change its mode). While an instance lives, its \
+             primary holds a shared BSD lock (flock(2) `LOCK_SH`) on RUNDIR: the \
+             tmpfiles.d(5) convention that keeps age-based cleaners such as \
+             `systemd-tmpfiles --clean` out of a directory and everything below it. That \
+             protects RUNDIR when a rule ages its parent (`/tmp`); a rule naming RUNDIR \
+             itself ages its contents regardless, so do not write one.",
         ),
         Tag(
             "`RUNDIR/NAME.lock`",
@@ -178,7 +193,15 @@ fn files(socket: bool) -> Section {
              on it for its whole life and writes its pid into it. The kernel drops the lock \
              when the primary dies, so the lock, never the pid alone (pids are reused), \
              decides whether an instance is running; `osps inspect` only tests it \
-             (`F_GETLK`).",
+             (`F_GETLK`). The path is only a name: if the file is removed or replaced \
+             while the primary runs, the primary still holds its lock, which \
+             `/proc/locks` lists, and `osps inspect`, `osps cleanup` and a second \
+             `osps primary` recognise the running instance by it (or by the header's pid, \
+             checked against `/proc/PID/exe`, its command line and its start time). A \
+             primary puts a removed lock file back within a second. Every object is \
+             removed only while its path still names the very file (device and inode) \
+             that was created or checked, so an old primary never removes a newer \
+             instance's objects.",
         ),
         Tag(
             "`RUNDIR/NAME.p2s.fifo`",
@@ -286,8 +309,9 @@ fn root() -> Page {
             P(
                 "Progress and warnings go to stderr, each line prefixed with `osps[ROLE]:`; `-v` \
                shows more detail, `-q` only errors. JSON documents (`osps inspect`, \
-               `osps cleanup --json`, `osps primary --json`) go to stdout; a closed stdout, \
-               as in `osps inspect | head -1`, is not an error. Colour on stderr follows \
+               `osps cleanup --json`, `osps primary --json`) go to stdout; a reader that goes \
+               away (`osps inspect | head -1`) is not an error, a closed or full stdout is \
+               (exit 1). Colour on stderr follows \
                `--color`: `auto` (the default) colours only a terminal, and only when \
                `NO_COLOR` is unset or empty; `always` and `never` override both.",
             ),
@@ -724,8 +748,9 @@ ps -o pid,ppid,stat,args --ppid $!"#,
 
 fn inspect() -> Page {
     Page {
-        description: vec![P(
-            "Instances are found from the segments `/dev/shm/osps.UID.*` and the `*.lock` \
+        description: vec![
+            P(
+                "Instances are found from the segments `/dev/shm/osps.UID.*` and the `*.lock` \
                and `*.fifo` files of RUNDIR; `--name` reports only that one. Inspect never \
                disturbs what it looks at: the lock is only tested (fcntl(2) `F_GETLK`), so a \
                primary starting at the same moment cannot fail because of it; FIFOs are \
@@ -734,7 +759,16 @@ fn inspect() -> Page {
                strange file planted at the segment's path cannot make it hang, and a \
                segment truncated under its feet cannot kill it with SIGBUS: such cases are \
                reported in the document.",
-        )],
+            ),
+            P(
+                "A running primary is reported `running` even when its lock file was removed \
+               or replaced, or when it is looked at with another `--runtime-dir`: besides \
+               the lock, inspect asks the kernel (`/proc/locks`: a POSIX lock on a file named \
+               `NAME.lock`, deleted or not) and checks the header's pid (`/proc/PID/exe`, \
+               command line, start time, the segment it holds open). What looks wrong \
+               is said in `warnings`.",
+            ),
+        ],
         sections: vec![
             section(
                 "JSON OUTPUT",
@@ -753,10 +787,20 @@ fn inspect() -> Page {
                     Tag("`.instances[].name`", "The instance name."),
                     Tag(
                         "`.instances[].status`",
-                        "`running`: a process holds the lock. `stale`: objects exist and no \
-                         live primary holds the lock (its primary crashed). `partial`: only \
-                         some of the objects exist. `corrupt`: the segment's header does \
-                         not validate; `.instances[].segment.error` says why.",
+                        "`running`: a process holds the lock, or a live primary of the \
+                         instance was found otherwise (see DESCRIPTION and `warnings`). \
+                         `stale`: objects exist and no live primary holds the lock (its \
+                         primary crashed). `partial`: only some of the objects exist. \
+                         `corrupt`: the segment's header does not validate; \
+                         `.instances[].segment.error` says why. `inaccessible`: the segment \
+                         cannot be read (another user's); nothing is said about its state.",
+                    ),
+                    Tag(
+                        "`.instances[].warnings[]`",
+                        "What looks wrong without changing the status, one sentence each, \
+                         starting with a fixed phrase: `lock file missing`, `lock file \
+                         replaced`, `objects in another runtime directory`, `segment \
+                         inaccessible`. Empty for a healthy instance.",
                     ),
                     Tag("`.instances[].lock.path`", "`RUNDIR/NAME.lock`."),
                     Tag(
@@ -784,6 +828,13 @@ fn inspect() -> Page {
                         "The same for the secondary.",
                     ),
                     Tag(
+                        "`.instances[].primary.heartbeat_age_ms`, \
+                         `.instances[].secondary.heartbeat_age_ms`",
+                        "Milliseconds since that side last showed a sign of life in the \
+                         header (`CLOCK_MONOTONIC` now minus its heartbeat), or null before \
+                         the first one: a hung but living side shows a growing age.",
+                    ),
+                    Tag(
                         "`.instances[].secondary.restarts`",
                         "How many times the primary restarted its secondary.",
                     ),
@@ -804,7 +855,8 @@ fn inspect() -> Page {
                          `secondary_heartbeat_ns`, `request_seq`, `request_len`, \
                          `reply_seq`, `reply_len`, `rounds_failed`, `rounds_served`, \
                          `primary_sleeping`, `secondary_sleeping`, and for \
-                         `--serve`: `workers`, `clients`, `queued`, `requests`. Heartbeats \
+                         `--serve`: `workers`, `clients`, `queued`, `requests`, `tcp_port` (the \
+                         port bound for `--tcp`, the real one for port 0; else 0). Heartbeats \
                          are `CLOCK_MONOTONIC` nanoseconds.",
                     ),
                     Tag(
@@ -829,8 +881,8 @@ fn inspect() -> Page {
                         "`.instances[].secondaries[]`",
                         "Every secondary of the instance (one, or the pool of `osps primary \
                          --serve --secondaries N`), from the header's scoreboard: `index`, \
-                         `pid`, `alive` (it holds its own FIFOs), `state`, `restarts` and \
-                         `requests_served`.",
+                         `pid`, `alive` (it holds its own FIFOs), `state`, `restarts`, \
+                         `requests_served` and `heartbeat_age_ms`.",
                     ),
                     Tag(
                         "`.instances[].clients`, `.queue`",
@@ -850,9 +902,11 @@ fn inspect() -> Page {
                 ],
             ),
             exit_status(ExitTexts {
-                success: "The document was written, whatever the states of the instances.",
+                success: "The document was written, whatever the states of the instances \
+                          (also when the reader went away early, as with `| head -c 10`).",
                 failure: "`--name` names an instance that has no object at all (the document \
-                          is still written, with an empty `instances`), or a runtime failure.",
+                          is still written, with an empty `instances`), stdout is closed or \
+                          full (one line on stderr names stdout), or a runtime failure.",
                 corruption: None,
                 secondary_failed: None,
             }),
@@ -879,6 +933,11 @@ fn inspect() -> Page {
                         r#"osps inspect | jq -r '.instances[] | select(.status == "stale") | .name'
 osps inspect | jq -r '.instances[] | select(.status == "corrupt") | "\(.name): \(.segment.error)"'"#,
                     ),
+                    P("Instances with something wrong, and sides silent for over 5 seconds:"),
+                    Code(
+                        r#"osps inspect | jq -r '.instances[] | select(.warnings != []) | "\(.name): \(.warnings | join("; "))"'
+osps inspect | jq -r '.instances[] | select(.status == "running" and (.secondary.heartbeat_age_ms // 0) > 5000) | .name'"#,
+                    ),
                     P("Fail a script when an instance is not running:"),
                     Code(
                         r#"osps inspect --name demo --compact | jq -e '.instances[0].status == "running"' >/dev/null"#,
@@ -898,19 +957,33 @@ fn cleanup() -> Page {
     Page {
         description: vec![
             P(
-                "Cleanup never touches a running instance (one whose lock a process holds), \
-               another user's objects, or anything whose name does not follow the patterns \
-               of FILES. For every other instance, stale (objects left by a crashed \
-               primary) or partial (only some objects), it takes the lock itself, checks \
-               that the path still names the file it locked, stops an orphaned secondary \
+                "Cleanup never touches a running instance, another user's objects, or \
+               anything whose name does not follow the patterns of FILES. Running means a \
+               process holds the lock, or a live primary of the instance is found otherwise \
+               (its lock file removed or replaced, or kept in another runtime directory: see \
+               the lock file in FILES): such an instance is skipped with the reason, for \
+               example \"instance demo is running (pid 4242) but its lock file is missing; \
+               not touched\", and no osps primary is ever signalled. When in doubt, it \
+               skips.",
+            ),
+            P(
+                "It works in two steps. First it surveys every instance and makes a plan: \
+               what it would remove and what it skips and why, changing nothing; \
+               `--dry-run` prints that plan. Then, for every stale (objects left by a \
+               crashed primary) or partial (only some objects) instance of the plan, it \
+               takes the lock itself, checks that the path still names the file it locked \
+               and that no live primary appeared meanwhile, stops an orphaned secondary \
                that still runs (SIGTERM, then SIGKILL after a grace period), and removes the \
-               FIFOs, the segment and finally the lock file. Every partial state is handled: \
-               a segment without FIFOs, FIFOs without a segment, a lock file alone.",
+               FIFOs, the segment and finally the lock file, each only if its path still \
+               names the object surveyed. Every partial state is handled: a segment without \
+               FIFOs, FIFOs without a segment, a lock file alone.",
             ),
             P(
                 "It is idempotent: a second run finds nothing to do. Two cleanups running at \
                once never remove each other's objects and report no errors. Without \
-               `--json` it prints one line per action.",
+               `--json` it prints one line per action; a healthy running instance it skips \
+               is mentioned only with `-v` (it is always listed under `skipped` in the \
+               JSON report).",
             ),
             P(
                 "`osps primary` started with the name of a stale instance performs the same \
@@ -946,8 +1019,9 @@ fn cleanup() -> Page {
                 success: "Every stale or partial instance was removed, or there was nothing \
                           to do (with `--dry-run`: the report was written). Skipped \
                           instances are not failures.",
-                failure: "At least one object could not be removed (see `errors`), or a \
-                          runtime failure.",
+                failure: "At least one object could not be removed (see `errors`), stdout \
+                          is closed or full (one line on stderr names stdout), or a runtime \
+                          failure.",
                 corruption: None,
                 secondary_failed: None,
             }),

@@ -1,0 +1,47 @@
+//! `osps list` (alias `ls`): one line per instance, like `lsipc`, rendered from the
+//! survey of [`crate::discover`] by [`crate::view::table`]; `--json` gives the same rows
+//! as an array (schema/list.schema.json).
+
+use std::io::IsTerminal;
+
+use color_eyre::eyre::{Result, WrapErr};
+
+use crate::cli::ListArgs;
+use crate::discover;
+use crate::exit::{self, Exit};
+use crate::names;
+use crate::output::write_stdout;
+use crate::view::{self, Clock, table};
+
+/// Runs `osps list`.
+pub fn run(args: &ListArgs) -> Result<Exit> {
+    if args.output.len() == 1 && args.output[0].eq_ignore_ascii_case("help") {
+        write_stdout(table::help().as_bytes())?;
+        return Ok(Exit::Success);
+    }
+    let columns = table::columns(&args.output).map_err(|e| exit::coded(Exit::Usage, e))?;
+    let runtime_dir = names::default_runtime_dir(args.runtime_dir.as_deref());
+    let survey = discover::survey(&runtime_dir, None)
+        .wrap_err_with(|| format!("surveying the instances of {}", runtime_dir.display()))?;
+    if let Some(why) = &survey.dir_error {
+        crate::warn!("{why}; listing only what is in {}", names::SHM_DIR);
+    }
+    let clock = Clock::now();
+    let rows: Vec<view::Row> = survey
+        .instances
+        .iter()
+        .map(|i| view::row(i, clock))
+        .collect();
+    let text = if args.json {
+        let mut text = serde_json::to_string(&table::json_rows(&rows, &columns))
+            .wrap_err("encoding the rows as JSON")?;
+        text.push('\n');
+        text
+    } else {
+        // Colour for a person at a terminal only: never in a pipe or a file.
+        let color = crate::log::use_color() && std::io::stdout().is_terminal();
+        table::render(&rows, &columns, !args.noheadings, color)
+    };
+    write_stdout(text.as_bytes())?;
+    Ok(Exit::Success)
+}

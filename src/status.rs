@@ -1,0 +1,45 @@
+//! `osps status [NAME]`: one instance described for people, like `systemctl status`,
+//! rendered from the survey of [`crate::discover`] by [`crate::view::describe`]. The exit
+//! status follows `systemctl status`: 0 running, 3 not running, 4 no such instance.
+
+use std::io::IsTerminal;
+
+use color_eyre::eyre::{Result, WrapErr};
+
+use crate::cli::StatusArgs;
+use crate::discover::{self, Status};
+use crate::exit::{self, Exit};
+use crate::names;
+use crate::output::write_stdout;
+use crate::view::{Clock, describe};
+
+/// Runs `osps status`.
+pub fn run(args: &StatusArgs) -> Result<Exit> {
+    let name = crate::cli::name_or_default(args.name.as_ref())?;
+    let runtime_dir = names::default_runtime_dir(args.runtime_dir.as_deref());
+    let survey = discover::survey(&runtime_dir, Some(&name))
+        .wrap_err_with(|| format!("examining instance {name} in {}", runtime_dir.display()))?;
+    if let Some(why) = &survey.dir_error {
+        crate::warn!("{why}; showing only what is in {}", names::SHM_DIR);
+    }
+    let Some(instance) = survey.instances.first() else {
+        return Err(exit::coded(
+            Exit::NoSuchInstance,
+            format!(
+                "there is no instance {name}: no object of it in {} or {} (`osps list` shows \
+                 the instances)",
+                names::SHM_DIR,
+                runtime_dir.display()
+            ),
+        ));
+    };
+    let color = crate::log::use_color() && std::io::stdout().is_terminal();
+    let text = describe::render(&describe::details(instance, Clock::now()), color);
+    write_stdout(text.as_bytes())?;
+    Ok(match instance.status {
+        Status::Running => Exit::Success,
+        Status::Stale | Status::Partial | Status::Corrupt | Status::Inaccessible => {
+            Exit::NotRunning
+        }
+    })
+}

@@ -1,0 +1,298 @@
+//! `osps stop [NAME] [--all]`: stops a running instance the way SIGTERM does, and waits.
+//!
+//! The primary to signal comes from the instance's lock, never from a pid written in a
+//! file: the kernel names the process that holds the lock, and before signalling it we
+//! check that it is an `osps primary` that holds that very lock file open (a pid can be
+//! reused; a lock dies with its holder). The primary then stops in order by itself
+//! (secondaries first, reaped, objects removed); we only watch it go. Past `--timeout`
+//! it is hung or stopped (SIGSTOP): without `--kill` that is a failure naming the pid;
+//! with `--kill`, the primary and its secondaries get SIGKILL and what they left is
+//! removed by [`crate::claim`], exactly as `osps cleanup` would.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use color_eyre::eyre::{Result, WrapErr, bail, eyre};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::claim::{self, Owner};
+use crate::cli::StopArgs;
+use crate::discover::{self, Instance, Status, Survey};
+use crate::exit::{self, Exit};
+use crate::names::{self, InstanceName};
+use crate::procfs;
+
+/// How often the state of a stopping primary is looked at.
+const POLL: Duration = Duration::from_millis(10);
+/// How long a SIGKILLed process may take to disappear.
+const KILL_WAIT: Duration = Duration::from_secs(2);
+
+/// Runs `osps stop`.
+pub fn run(args: &StopArgs) -> Result<Exit> {
+    let runtime_dir = names::default_runtime_dir(args.runtime_dir.as_deref());
+    if args.all {
+        return stop_all(&runtime_dir, args);
+    }
+    let name = crate::cli::name_or_default(args.name.as_ref())?;
+    let survey = survey(&runtime_dir, Some(&name))?;
+    let Some(instance) = survey.instances.first() else {
+        return Err(exit::coded(
+            Exit::NoSuchInstance,
+            format!(
+                "there is no instance {name}: no object of it in {} or {} (`osps list` shows \
+                 the instances)",
+                names::SHM_DIR,
+                runtime_dir.display()
+            ),
+        ));
+    };
+    if instance.status != Status::Running {
+        crate::info!(
+            "instance {name} is not running ({}): nothing to stop; remove what it left with \
+             `osps cleanup --name {name}`",
+            crate::view::status_word(instance.status)
+        );
+        return Ok(Exit::Success);
+    }
+    stop_one(&survey, instance, args, false)?;
+    Ok(Exit::Success)
+}
+
+/// Stops every running instance of the runtime directory (its lock file here held); the
+/// others are left to `osps cleanup`. One failure does not stop the others from stopping.
+fn stop_all(runtime_dir: &Path, args: &StopArgs) -> Result<Exit> {
+    let survey = survey(runtime_dir, None)?;
+    // Only instances whose lock file here is held: a primary found otherwise (its lock in
+    // another runtime directory, or its lock file gone) is not this directory's to stop.
+    let running: Vec<&Instance> = survey
+        .instances
+        .iter()
+        .filter(|i| i.status == Status::Running && i.lock.held)
+        .collect();
+    if running.is_empty() {
+        crate::info!("no running instance in {}", runtime_dir.display());
+        return Ok(Exit::Success);
+    }
+    let mut failed = Vec::new();
+    for instance in running {
+        if let Err(e) = stop_one(&survey, instance, args, true) {
+            crate::warn!("{e:#}");
+            failed.push(instance.name.clone());
+        }
+    }
+    if failed.is_empty() {
+        Ok(Exit::Success)
+    } else {
+        Err(exit::coded(
+            Exit::Failure,
+            format!(
+                "{} of the running instances did not stop: {}",
+                failed.len(),
+                failed.join(", ")
+            ),
+        ))
+    }
+}
+
+fn survey(runtime_dir: &Path, name: Option<&InstanceName>) -> Result<Survey> {
+    let survey = discover::survey(runtime_dir, name)
+        .wrap_err_with(|| format!("surveying the instances of {}", runtime_dir.display()))?;
+    if let Some(why) = &survey.dir_error {
+        bail!("{why}: without its runtime directory no instance can be stopped");
+    }
+    Ok(survey)
+}
+
+/// The pid of the instance's live primary, found and checked as `osps cleanup` and a
+/// starting primary do ([`claim::live_primary`]): a process holding a POSIX lock on a file
+/// named `NAME.lock` that runs `osps primary` for this name. It must hold the lock of this
+/// runtime directory: a primary whose objects are in another one is left to
+/// `osps stop --runtime-dir` there. `--all` takes only instances whose lock file here is
+/// held, never one found otherwise.
+fn live_primary(instance: &Instance, all: bool) -> Result<i32> {
+    let name = &instance.name;
+    if instance.lock.held && claim::is_cleanup(instance.lock.pid) {
+        bail!("instance {name} is being removed by `osps cleanup`; nothing to stop");
+    }
+    let live = claim::live_primary(&instance.paths).ok_or_else(|| {
+        eyre!(
+            "no live osps primary of instance {name} was found{}; not signalling anything: look \
+             with `osps status {name}`",
+            instance
+                .lock
+                .pid
+                .filter(|_| instance.lock.held)
+                .map(|p| format!(" (process {p} holds {} but is not one)", instance.lock.path))
+                .unwrap_or_default()
+        )
+    })?;
+    if let Some(held) = &live.lock {
+        let text = held.to_string_lossy();
+        let held = Path::new(text.strip_suffix(" (deleted)").unwrap_or(&text));
+        let here = std::fs::canonicalize(&instance.paths.runtime_dir)
+            .unwrap_or_else(|_| instance.paths.runtime_dir.clone());
+        if let Some(there) = held.parent().filter(|p| *p != here) {
+            bail!(
+                "the primary of instance {name} (pid {}) holds its lock in {}, not here: stop it \
+                 with `osps stop {name} --runtime-dir {}`",
+                live.pid,
+                there.display(),
+                there.display()
+            );
+        }
+    }
+    if instance.lock.held && instance.lock.pid != Some(live.pid) {
+        bail!(
+            "the lock {} is held by process {} but the primary of instance {name} is process \
+             {}; not signalling either: look with `osps status {name}`",
+            instance.lock.path,
+            instance
+                .lock
+                .pid
+                .map_or("unknown".into(), |p| p.to_string()),
+            live.pid
+        );
+    }
+    if all && !instance.lock.held {
+        bail!(
+            "instance {name} runs (pid {}) without holding its lock file {}; --all leaves it \
+             alone: stop it by name (`osps stop {name}`)",
+            live.pid,
+            instance.lock.path
+        );
+    }
+    Ok(live.pid)
+}
+
+/// The live secondaries of the instance (pids that hold their FIFOs and run
+/// `osps secondary`): the ones `--kill` must not leave behind.
+fn live_secondaries(instance: &Instance) -> Vec<i32> {
+    let mut pids: Vec<i32> = instance
+        .secondaries
+        .iter()
+        .filter(|m| m.alive)
+        .filter_map(|m| m.pid)
+        .filter(|&p| procfs::subcommand(p).as_deref() == Some("secondary"))
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    pids
+}
+
+/// Waits until none of `pids` is alive (a zombie counts as gone); false on timeout.
+fn wait_gone(pids: &[i32], timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if !pids.iter().any(|&p| procfs::alive(p)) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Stops one running instance; `Err` names what went wrong and what to do.
+fn stop_one(survey: &Survey, instance: &Instance, args: &StopArgs, all: bool) -> Result<()> {
+    let name = &instance.name;
+    let started = Instant::now();
+    let primary = live_primary(instance, all)?;
+    let secondaries = live_secondaries(instance);
+    kill(Pid::from_raw(primary), Signal::SIGTERM)
+        .wrap_err_with(|| format!("sending SIGTERM to primary {primary} of instance {name}"))?;
+    if wait_gone(&[primary], args.timeout) {
+        let left = discover::examine(survey.dir.as_ref(), &instance.paths);
+        if let Some(left) = left {
+            let what = crate::view::status_word(left.status);
+            if args.kill {
+                crate::warn!(
+                    "primary {primary} of instance {name} exited but left objects ({what}); \
+                     removing them"
+                );
+                return remove(survey, instance);
+            }
+            bail!(
+                "primary {primary} of instance {name} exited but left objects ({what}); \
+                 remove them with `osps cleanup --name {name}`"
+            );
+        }
+        crate::info!(
+            "stopped instance {name}: primary {primary} exited in order after {}ms",
+            started.elapsed().as_millis()
+        );
+        return Ok(());
+    }
+    if !args.kill {
+        return Err(exit::coded(
+            Exit::Failure,
+            format!(
+                "primary {primary} of instance {name} did not stop within {}ms of SIGTERM (hung, \
+                 or stopped with SIGSTOP?); it still runs: `osps stop --kill {name}` kills it \
+                 and its secondaries",
+                args.timeout.as_millis()
+            ),
+        ));
+    }
+    crate::warn!(
+        "primary {primary} of instance {name} did not stop within {}ms; killing it and its \
+         secondaries",
+        args.timeout.as_millis()
+    );
+    // The primary first, so that it cannot restart the secondaries we kill next.
+    let _ = kill(Pid::from_raw(primary), Signal::SIGKILL);
+    if !wait_gone(&[primary], KILL_WAIT) {
+        bail!("primary {primary} of instance {name} survived SIGKILL for {KILL_WAIT:?}");
+    }
+    for &pid in &secondaries {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    if !wait_gone(&secondaries, KILL_WAIT) {
+        bail!("secondaries {secondaries:?} of instance {name} survived SIGKILL for {KILL_WAIT:?}");
+    }
+    remove(survey, instance)?;
+    crate::info!(
+        "killed instance {name}: primary {primary} and secondaries {secondaries:?}; removed \
+         its objects"
+    );
+    Ok(())
+}
+
+/// Removes what a killed instance left, owning its name as `osps cleanup` does.
+fn remove(survey: &Survey, instance: &Instance) -> Result<()> {
+    let name = &instance.name;
+    let dir = survey
+        .dir
+        .as_ref()
+        .ok_or_else(|| eyre!("the runtime directory of instance {name} is gone"))?;
+    let paths = &instance.paths;
+    let (lock, existed) = match claim::own(dir, paths)? {
+        Owner::Created(lock) => (lock, false),
+        Owner::Taken(lock) => (lock, true),
+        Owner::Held(pid) => bail!(
+            "instance {name} was taken over by process {} while being stopped; left alone",
+            pid.map_or("unknown".into(), |p| p.to_string())
+        ),
+    };
+    // Another primary of the name may have started meanwhile: never remove its objects.
+    let removed = match claim::live_primary(paths) {
+        Some(live) => Err(eyre!("{}", claim::running_without_lock(paths, &live))),
+        None => claim::survey_leftovers(dir, paths).and_then(|left| left.remove(dir, paths)),
+    };
+    if let Err(e) = removed {
+        // A lock file we made goes; one that was there stays for `osps cleanup` to retry.
+        if !existed {
+            let _ = lock.remove(dir);
+        }
+        return Err(e).wrap_err_with(|| {
+            format!(
+                "removing the objects of instance {name}; see `osps status {name}` and retry \
+                 with `osps cleanup --name {name}`"
+            )
+        });
+    }
+    lock.remove(dir)
+        .map(drop)
+        .wrap_err_with(|| format!("removing the lock file of instance {name}"))
+}

@@ -1,0 +1,515 @@
+//! `osps top`: a live view of every instance, refreshed every `--interval`, drawn with
+//! ratatui on crossterm; or, with `--json`, one compact JSON document per interval.
+//!
+//! Each refresh is one survey of [`crate::discover`]; rates are the change of the
+//! header's counter (rounds, or requests when serving) between two refreshes divided by
+//! the time between them ([`rates`], a pure function). The terminal is put back as it
+//! was (main screen, cooked mode, cursor shown) on every way out: `q`, an error (a guard's
+//! `Drop`), a panic (a panic hook restores before the message is printed) and SIGTERM,
+//! SIGINT or SIGHUP (they arrive through the self-pipe of [`crate::signals`] and end the
+//! loop like `q`).
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use color_eyre::eyre::{Result, WrapErr, bail};
+use crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+use crossterm::{cursor, execute, terminal};
+use nix::sys::signal::Signal;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Row as TableRow, Table, TableState};
+use serde::Serialize;
+
+use crate::cli::TopArgs;
+use crate::discover::{self, Instance, Status};
+use crate::exit::Exit;
+use crate::names;
+use crate::signals;
+use crate::view::{self, Clock, Row, describe};
+
+/// The version of the `--json` documents' shape.
+pub const SCHEMA_VERSION: u32 = 1;
+/// The longest the loop waits for a key before looking for signals again.
+const SLICE: Duration = Duration::from_millis(50);
+
+/// Runs `osps top`.
+pub fn run(args: &TopArgs) -> Result<Exit> {
+    let runtime_dir = names::default_runtime_dir(args.select.runtime_dir.as_deref());
+    if args.json {
+        return json_loop(&runtime_dir, args);
+    }
+    if !std::io::stdout().is_terminal() {
+        bail!(
+            "osps top draws on a terminal and stdout is not one; use `osps top --json` for one \
+             JSON document per interval (`--iterations N` stops after N)"
+        );
+    }
+    tui(&runtime_dir, args)
+}
+
+// ---------------------------------------------------------------------------------------
+// Samples and rates
+
+/// One refresh: the survey, and the rows with their rates.
+struct Sample {
+    clock: Clock,
+    instances: Vec<Instance>,
+    rows: Vec<RatedRow>,
+}
+
+/// A row of `top`: the instance's summary and its rate since the previous refresh.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RatedRow {
+    #[serde(flatten)]
+    pub row: Row,
+    /// Rounds or requests per second since the previous refresh; `None` for an instance
+    /// seen for the first time, or whose counter went backwards (a new instance of the
+    /// same name).
+    pub rate: Option<f64>,
+    pub scoreboard: String,
+}
+
+/// The counters of the previous refresh, by instance name, and when they were read.
+#[derive(Default)]
+pub struct Previous {
+    counts: HashMap<String, u64>,
+    monotonic_ns: u64,
+}
+
+/// The rows with their rates against `previous`, which becomes this refresh.
+pub fn rates(rows: Vec<Row>, monotonic_ns: u64, previous: &mut Previous) -> Vec<RatedRow> {
+    let elapsed_s = monotonic_ns.saturating_sub(previous.monotonic_ns) as f64 / 1e9;
+    let rated = rows
+        .into_iter()
+        .map(|row| {
+            let rate = match (row.count, previous.counts.get(&row.name)) {
+                (Some(now), Some(&before)) if now >= before && elapsed_s > 0.0 => {
+                    Some((now - before) as f64 / elapsed_s)
+                }
+                _ => None,
+            };
+            RatedRow {
+                scoreboard: row.scoreboard(),
+                row,
+                rate,
+            }
+        })
+        .collect::<Vec<_>>();
+    previous.counts = rated
+        .iter()
+        .filter_map(|r| Some((r.row.name.clone(), r.row.count?)))
+        .collect();
+    previous.monotonic_ns = monotonic_ns;
+    rated
+}
+
+fn sample(runtime_dir: &Path, args: &TopArgs, previous: &mut Previous) -> Result<Sample> {
+    let survey = discover::survey(runtime_dir, args.select.name.as_ref())
+        .wrap_err_with(|| format!("surveying the instances of {}", runtime_dir.display()))?;
+    let clock = Clock::now();
+    let rows = survey
+        .instances
+        .iter()
+        .map(|i| view::row(i, clock))
+        .collect();
+    Ok(Sample {
+        clock,
+        rows: rates(rows, clock.monotonic_ns, previous),
+        instances: survey.instances,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// --json
+
+/// One `--json` document.
+#[derive(Serialize)]
+struct Document<'a> {
+    schema_version: u32,
+    unix_ms: u64,
+    /// `CLOCK_MONOTONIC` when the counters were read: rates are count differences over
+    /// differences of this.
+    monotonic_ns: u64,
+    instances: &'a [RatedRow],
+}
+
+/// Prints one compact document per interval, the first after one interval (so that it
+/// has rates), until `--iterations` or a reader that went away.
+fn json_loop(runtime_dir: &Path, args: &TopArgs) -> Result<Exit> {
+    let mut previous = Previous::default();
+    sample(runtime_dir, args, &mut previous)?;
+    let mut printed = 0u64;
+    while args.iterations.is_none_or(|n| printed < n) {
+        // The interval runs from the end of one survey to the start of the next, so a
+        // slow survey (a busy /proc) never leaves two refreshes a moment apart.
+        std::thread::sleep(args.interval);
+        let s = sample(runtime_dir, args, &mut previous)?;
+        let mut line = serde_json::to_vec(&Document {
+            schema_version: SCHEMA_VERSION,
+            unix_ms: s.clock.unix_ms,
+            monotonic_ns: s.clock.monotonic_ns,
+            instances: &s.rows,
+        })
+        .wrap_err("encoding a JSON document")?;
+        line.push(b'\n');
+        let mut out = std::io::stdout().lock();
+        match out.write_all(&line).and_then(|()| out.flush()) {
+            // The reader has all it wanted (`osps top --json | head -1`).
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
+            result => result.wrap_err("writing to stdout")?,
+        }
+        printed += 1;
+    }
+    Ok(Exit::Success)
+}
+
+// ---------------------------------------------------------------------------------------
+// The terminal
+
+/// Puts the terminal back: main screen, cooked mode, cursor shown. Safe to call twice.
+fn restore_terminal() {
+    let _ = terminal::disable_raw_mode();
+    let _ = execute!(
+        std::io::stdout(),
+        terminal::LeaveAlternateScreen,
+        cursor::Show
+    );
+}
+
+/// The terminal in the state `top` draws in, for as long as it lives.
+struct Screen {
+    terminal: Terminal<CrosstermBackend<std::io::Stdout>>,
+}
+
+impl Screen {
+    fn enter() -> Result<Screen> {
+        // A panic restores the terminal before its message is printed, or the message
+        // would land on the alternate screen and vanish with it.
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore_terminal();
+            previous(info);
+        }));
+        terminal::enable_raw_mode().wrap_err("switching the terminal to raw mode")?;
+        let screen = Screen {
+            terminal: Terminal::new(CrosstermBackend::new(std::io::stdout()))
+                .wrap_err("setting up the terminal")?,
+        };
+        execute!(
+            std::io::stdout(),
+            terminal::EnterAlternateScreen,
+            cursor::Hide
+        )
+        .wrap_err("switching to the alternate screen")?;
+        Ok(screen)
+    }
+}
+
+impl Drop for Screen {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+/// What the interactive view shows besides the table.
+struct View {
+    selected: Option<String>,
+    details: bool,
+}
+
+fn tui(runtime_dir: &Path, args: &TopArgs) -> Result<Exit> {
+    let signals = signals::SelfPipe::install(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP])?;
+    let mut screen = Screen::enter()?;
+    let mut previous = Previous::default();
+    let mut view = View {
+        selected: None,
+        details: false,
+    };
+    let mut refreshes = 0u64;
+    'refresh: loop {
+        let s = sample(runtime_dir, args, &mut previous)?;
+        refreshes += 1;
+        if view.selected.is_none() {
+            view.selected = s.rows.first().map(|r| r.row.name.clone());
+        }
+        let next = Instant::now() + args.interval;
+        // Drawn after each refresh and each key or resize, not every slice.
+        let mut dirty = true;
+        loop {
+            if std::mem::take(&mut dirty) {
+                screen
+                    .terminal
+                    .draw(|frame| draw(frame, runtime_dir, args, &s, &view))
+                    .wrap_err("drawing on the terminal")?;
+            }
+            if signals::arrived() {
+                signals.drain();
+                break 'refresh;
+            }
+            let left = next.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                if args.iterations.is_some_and(|n| refreshes >= n) {
+                    break 'refresh;
+                }
+                continue 'refresh;
+            }
+            if !event::poll(left.min(SLICE)).wrap_err("reading the keyboard")? {
+                continue;
+            }
+            let key = match event::read().wrap_err("reading the keyboard")? {
+                Event::Key(key) if key.kind == KeyEventKind::Press => key,
+                Event::Resize(..) => {
+                    dirty = true;
+                    continue;
+                }
+                _ => continue,
+            };
+            dirty = true;
+            let ctrl_c =
+                key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
+            match key.code {
+                KeyCode::Char('q') => break 'refresh,
+                _ if ctrl_c => break 'refresh,
+                KeyCode::Esc if view.details => view.details = false,
+                KeyCode::Esc => break 'refresh,
+                KeyCode::Enter => view.details = !view.details && view.selected.is_some(),
+                KeyCode::Down | KeyCode::Char('j') => {
+                    view.selected = step(&s.rows, &view.selected, 1)
+                }
+                KeyCode::Up | KeyCode::Char('k') => {
+                    view.selected = step(&s.rows, &view.selected, -1)
+                }
+                _ => {}
+            }
+        }
+    }
+    drop(screen);
+    Ok(Exit::Success)
+}
+
+/// The name `by` rows after the selected one (clamped), or the first when none is.
+fn step(rows: &[RatedRow], selected: &Option<String>, by: isize) -> Option<String> {
+    let at = selected
+        .as_ref()
+        .and_then(|name| rows.iter().position(|r| &r.row.name == name));
+    let index = match at {
+        Some(i) => i
+            .saturating_add_signed(by)
+            .min(rows.len().saturating_sub(1)),
+        None => 0,
+    };
+    rows.get(index).map(|r| r.row.name.clone())
+}
+
+/// The cells of one line of the table.
+pub fn cells(r: &RatedRow) -> [String; 9] {
+    let row = &r.row;
+    let (live, total) = row.secondaries();
+    [
+        row.name.clone(),
+        view::status_word(row.status).into(),
+        row.mode.map_or("-", |m| m.as_str()).into(),
+        view::or_dash(row.primary),
+        r.rate.map_or_else(|| "-".into(), view::human_rate),
+        view::or_dash(row.count),
+        view::or_dash(row.restarts),
+        view::human_ms(row.heartbeat_ms),
+        if total == 0 {
+            "-".into()
+        } else {
+            format!("{live}/{total} {}", r.scoreboard)
+        },
+    ]
+}
+
+const HEADINGS: [&str; 9] = [
+    "NAME",
+    "STATUS",
+    "MODE",
+    "PRIMARY",
+    "PER SEC",
+    "ROUNDS/REQUESTS",
+    "RESTARTS",
+    "HEARTBEAT",
+    "SECONDARIES",
+];
+
+fn status_style(status: Status) -> Style {
+    Style::default().fg(match status {
+        Status::Running => Color::Green,
+        Status::Stale | Status::Partial => Color::Yellow,
+        Status::Corrupt => Color::Red,
+        Status::Inaccessible => Color::Magenta,
+    })
+}
+
+fn draw(
+    frame: &mut ratatui::Frame<'_>,
+    runtime_dir: &Path,
+    args: &TopArgs,
+    s: &Sample,
+    view: &View,
+) {
+    let [title, body, help] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    let running = s
+        .rows
+        .iter()
+        .filter(|r| r.row.status == Status::Running)
+        .count();
+    frame.render_widget(
+        Line::from(format!(
+            "osps top - {} instances, {running} running - {} - every {} - {}",
+            s.rows.len(),
+            runtime_dir.display(),
+            view::human_duration(args.interval),
+            view::utc(s.clock.unix_ms),
+        ))
+        .style(Style::default().add_modifier(Modifier::BOLD)),
+        title,
+    );
+    let widths = [
+        Constraint::Min(8),
+        Constraint::Length(8),
+        Constraint::Length(6),
+        Constraint::Length(8),
+        Constraint::Length(8),
+        Constraint::Length(15),
+        Constraint::Length(8),
+        Constraint::Length(9),
+        Constraint::Min(11),
+    ];
+    let rows = s.rows.iter().map(|r| {
+        let cells = cells(r);
+        let status = r.row.status;
+        TableRow::new(cells.into_iter().enumerate().map(move |(i, c)| {
+            let cell = ratatui::widgets::Cell::from(c);
+            if i == 1 {
+                cell.style(status_style(status))
+            } else {
+                cell
+            }
+        }))
+    });
+    let table = Table::new(rows, widths)
+        .header(TableRow::new(HEADINGS).style(Style::default().add_modifier(Modifier::REVERSED)))
+        .row_highlight_style(Style::default().add_modifier(Modifier::BOLD | Modifier::REVERSED))
+        .highlight_symbol("> ");
+    let mut state = TableState::default().with_selected(
+        view.selected
+            .as_ref()
+            .and_then(|name| s.rows.iter().position(|r| &r.row.name == name)),
+    );
+    frame.render_stateful_widget(table, body, &mut state);
+    frame.render_widget(
+        Line::from(
+            "q quit   up/down or j/k select   Enter status   scoreboard: _ idle  W working  S starting  G stopping  . dead",
+        ),
+        help,
+    );
+    if view.details {
+        let instance = view
+            .selected
+            .as_ref()
+            .and_then(|name| s.instances.iter().find(|i| &i.name == name));
+        let text = instance.map_or_else(
+            || "this instance is gone\n".to_string(),
+            |i| describe::render(&describe::details(i, s.clock), false),
+        );
+        let area = inset(body);
+        frame.render_widget(Clear, area);
+        frame.render_widget(
+            Paragraph::new(text).block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(" status (Enter or Esc closes) "),
+            ),
+            area,
+        );
+    }
+}
+
+/// A rectangle two cells inside `area` on each side (the whole area when too small).
+fn inset(area: Rect) -> Rect {
+    if area.width < 10 || area.height < 6 {
+        return area;
+    }
+    Rect::new(area.x + 2, area.y + 1, area.width - 4, area.height - 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::view::tests::sample;
+
+    fn with_count(name: &str, count: u64) -> Row {
+        let mut row = sample(name, Status::Running);
+        row.count = Some(count);
+        row
+    }
+
+    #[test]
+    fn rates_are_count_differences_over_time() {
+        let mut previous = Previous::default();
+        let first = rates(vec![with_count("a", 100)], 1_000_000_000, &mut previous);
+        assert_eq!(first[0].rate, None);
+        let second = rates(
+            vec![with_count("a", 350), with_count("b", 7)],
+            1_500_000_000,
+            &mut previous,
+        );
+        assert_eq!(second[0].rate, Some(500.0));
+        assert_eq!(second[1].rate, None, "b is new");
+        // A new instance of the same name starts again from zero: no negative rate.
+        let third = rates(vec![with_count("a", 3)], 2_500_000_000, &mut previous);
+        assert_eq!(third[0].rate, None);
+    }
+
+    #[test]
+    fn cells_show_the_rate_and_the_scoreboard() {
+        let mut previous = Previous::default();
+        rates(vec![with_count("a", 0)], 0, &mut previous);
+        let rows = rates(vec![with_count("a", 25)], 2_000_000_000, &mut previous);
+        let c = cells(&rows[0]);
+        assert_eq!(c[0], "a");
+        assert_eq!(c[4], "12.5");
+        assert_eq!(c[5], "25");
+        assert_eq!(c[8], "1/1 W");
+    }
+
+    #[test]
+    fn selection_moves_and_stays_within_the_rows() {
+        let mut previous = Previous::default();
+        let rows = rates(
+            vec![with_count("a", 0), with_count("b", 0)],
+            0,
+            &mut previous,
+        );
+        assert_eq!(step(&rows, &None, 1), Some("a".into()));
+        assert_eq!(step(&rows, &Some("a".into()), 1), Some("b".into()));
+        assert_eq!(step(&rows, &Some("b".into()), 1), Some("b".into()));
+        assert_eq!(step(&rows, &Some("a".into()), -1), Some("a".into()));
+        assert_eq!(step(&[], &Some("a".into()), 1), None);
+    }
+
+    #[test]
+    fn json_rows_flatten_the_summary() {
+        let mut previous = Previous::default();
+        let rows = rates(vec![with_count("a", 5)], 0, &mut previous);
+        let v = serde_json::to_value(&rows[0]).unwrap();
+        assert_eq!(v["name"], "a");
+        assert_eq!(v["count"], 5);
+        assert_eq!(v["rate"], serde_json::Value::Null);
+        assert_eq!(v["scoreboard"], "W");
+    }
+}

@@ -1,0 +1,336 @@
+//! The description of one instance that `osps status` prints (and `osps top` shows on
+//! Enter), in the manner of `systemctl status`: a status line with a coloured dot, since
+//! when, the process tree, counters and rates, the objects, heartbeats and warnings.
+
+use std::time::Duration;
+
+use crate::discover::{Instance, Status};
+
+use super::{
+    Clock, Mode, Row, human_duration, human_ms, human_rate, or_dash, paint, status_color,
+    status_word, utc,
+};
+
+/// What the description shows, taken from the model at one clock reading.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Details {
+    pub row: Row,
+    pub created_unix_ms: Option<u64>,
+    /// One line per object: path, what it is, mode, size; absent ones are left out.
+    pub objects: Vec<ObjectLine>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectLine {
+    pub path: String,
+    pub what: String,
+    pub mode: Option<String>,
+    pub size: Option<u64>,
+}
+
+/// The details of one instance at `clock`.
+pub fn details(instance: &Instance, clock: Clock) -> Details {
+    let h = super::header(instance);
+    let mut objects = Vec::new();
+    let seg = &instance.segment;
+    if seg.object.exists {
+        objects.push(ObjectLine {
+            path: seg.object.path.clone(),
+            what: "segment".into(),
+            mode: seg.object.mode.clone(),
+            size: seg.size,
+        });
+    }
+    if instance.lock.exists {
+        objects.push(ObjectLine {
+            path: instance.lock.path.clone(),
+            what: if instance.lock.held {
+                "lock (held)".into()
+            } else {
+                "lock (not held)".into()
+            },
+            mode: None,
+            size: None,
+        });
+    }
+    for fifo in instance.fifos.iter().filter(|f| f.object.exists) {
+        objects.push(ObjectLine {
+            path: fifo.object.path.clone(),
+            what: format!("fifo {} {}", fifo.index, fifo.role),
+            mode: fifo.object.mode.clone(),
+            size: None,
+        });
+    }
+    if instance.socket.exists {
+        objects.push(ObjectLine {
+            path: instance.socket.path.clone(),
+            what: "socket".into(),
+            mode: instance.socket.mode.clone(),
+            size: None,
+        });
+    }
+    // What inspect warns about, then why an object is not as osps makes it.
+    let mut warnings: Vec<String> = instance.warnings.clone();
+    warnings.extend(seg.error.iter().cloned());
+    warnings.extend(
+        instance
+            .lock
+            .error
+            .iter()
+            .map(|e| format!("{}: {e}", instance.lock.path)),
+    );
+    warnings.extend(instance.fifos.iter().filter_map(|f| f.error.clone()));
+    Details {
+        row: super::row(instance, clock),
+        created_unix_ms: h.map(|h| h.created_unix_ms),
+        objects,
+        warnings,
+    }
+}
+
+/// What to do about an instance that is not running.
+pub fn hint(name: &str, status: Status) -> Option<String> {
+    match status {
+        Status::Running => None,
+        Status::Stale => Some(format!(
+            "its primary is gone; remove what it left with `osps cleanup --name {name}`"
+        )),
+        Status::Partial => Some(format!(
+            "only some of its objects exist (a crash, or a primary starting or stopping right \
+             now); `osps cleanup --name {name}` removes them"
+        )),
+        Status::Corrupt => Some(format!(
+            "its segment is not a valid osps segment (see the warnings); `osps cleanup --name \
+             {name}` removes it when it is provably ours"
+        )),
+        Status::Inaccessible => {
+            Some("its segment cannot be read by this user (another user's instance?)".to_string())
+        }
+    }
+}
+
+/// A heartbeat's age, or that the side has not beaten yet (a serving instance writes no
+/// heartbeat).
+fn beat(ms: Option<u64>) -> String {
+    match ms {
+        Some(_) => format!("{} ago", human_ms(ms)),
+        None => "none yet".into(),
+    }
+}
+
+/// The text of `osps status`, ending with a newline.
+pub fn render(d: &Details, color: bool) -> String {
+    let row = &d.row;
+    let mut out = String::new();
+    let dot = paint("\u{25cf}", status_color(row.status), color);
+    let mode = row.mode.map_or("", |m| match m {
+        Mode::Rounds => " (rounds)",
+        Mode::Serve => " (serve)",
+    });
+    out.push_str(&format!("{dot} {} - osps instance{mode}\n", row.name));
+    let word = paint(status_word(row.status), status_color(row.status), color);
+    let since = match (d.created_unix_ms, row.age_ms) {
+        (Some(created), Some(age)) => format!(
+            " since {}; {} ago",
+            utc(created),
+            human_duration(Duration::from_millis(age))
+        ),
+        _ => String::new(),
+    };
+    out.push_str(&format!("{:>11}: {word}{since}\n", "Status"));
+    if let Some(hint) = hint(&row.name, row.status) {
+        out.push_str(&format!("{:>11}  {hint}\n", ""));
+    }
+    // The process tree: the primary, then each secondary under it.
+    let primary = match row.primary {
+        Some(pid) => format!("{pid} osps primary ({})", row.primary_state.unwrap_or("?")),
+        None => format!(
+            "not running{}",
+            row.primary_state
+                .map(|s| format!(" (last state {s})"))
+                .unwrap_or_default()
+        ),
+    };
+    out.push_str(&format!("{:>11}: {primary}\n", "Primary"));
+    for (i, w) in row.workers.iter().enumerate() {
+        let branch = if i + 1 == row.workers.len() {
+            "\u{2514}\u{2500}"
+        } else {
+            "\u{251c}\u{2500}"
+        };
+        let pid = if w.alive { or_dash(w.pid) } else { "-".into() };
+        let state = if w.alive { w.state } else { "dead" };
+        let served = if row.mode == Some(Mode::Serve) {
+            format!(", {} served", w.served)
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "{:>11}  {branch}{pid} secondary {} ({state}, {} restarts{served})\n",
+            "", w.index, w.restarts
+        ));
+    }
+    if let (Some(mode), Some(count)) = (row.mode, row.count) {
+        let average = match row.age_ms {
+            Some(age) if age > 0 => format!(
+                " ({}/s on average since start)",
+                human_rate(count as f64 * 1000.0 / age as f64)
+            ),
+            _ => String::new(),
+        };
+        out.push_str(&format!(
+            "{:>11}: {count} {}{average}\n",
+            "Counters",
+            mode.counted()
+        ));
+        if mode == Mode::Serve {
+            out.push_str(&format!(
+                "{:>11}  {} clients connected, {} requests queued\n",
+                "",
+                or_dash(row.clients),
+                or_dash(row.queue)
+            ));
+        }
+        out.push_str(&format!(
+            "{:>11}  {} restarts of the secondaries\n",
+            "",
+            or_dash(row.restarts)
+        ));
+    }
+    if row.primary.is_some() {
+        let secondaries: Vec<String> = row
+            .workers
+            .iter()
+            .filter(|w| w.alive)
+            .map(|w| format!("secondary {} {}", w.index, beat(w.heartbeat_ms)))
+            .collect();
+        let mut beats = vec![format!("primary {}", beat(row.primary_heartbeat_ms))];
+        beats.extend(secondaries);
+        out.push_str(&format!("{:>11}: {}\n", "Heartbeat", beats.join(", ")));
+    }
+    let width = d
+        .objects
+        .iter()
+        .map(|o| o.path.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (i, o) in d.objects.iter().enumerate() {
+        let label = if i == 0 { "Objects:" } else { "" };
+        let mut line = format!("{label:>12} {:width$}  {}", o.path, o.what);
+        if let Some(mode) = &o.mode {
+            line.push_str(&format!(" {mode}"));
+        }
+        if let Some(size) = o.size {
+            line.push_str(&format!(" {}", crate::units::format_bytes(size)));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    for (i, w) in d.warnings.iter().enumerate() {
+        let label = if i == 0 { "Warnings:" } else { "" };
+        out.push_str(&format!("{label:>12} {}\n", paint(w, "33", color)));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::view::tests::sample;
+
+    fn details(row: Row) -> Details {
+        Details {
+            row,
+            created_unix_ms: Some(1_700_000_000_000),
+            objects: vec![
+                ObjectLine {
+                    path: "/dev/shm/osps.1000.demo".into(),
+                    what: "segment".into(),
+                    mode: Some("0600".into()),
+                    size: Some(1 << 20),
+                },
+                ObjectLine {
+                    path: "/run/user/1000/osps/demo.lock".into(),
+                    what: "lock (held)".into(),
+                    mode: None,
+                    size: None,
+                },
+            ],
+            warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn a_running_instance_reads_like_systemctl_status() {
+        let text = render(&details(sample("demo", Status::Running)), false);
+        let expected = "\
+\u{25cf} demo - osps instance (rounds)
+     Status: running since 2023-11-14 22:13:20 UTC; 3m05s ago
+    Primary: 4242 osps primary (ready)
+             \u{2514}\u{2500}4243 secondary 0 (busy, 1 restarts)
+   Counters: 1234 rounds (6.67/s on average since start)
+             1 restarts of the secondaries
+  Heartbeat: primary 80ms ago, secondary 0 120ms ago
+    Objects: /dev/shm/osps.1000.demo        segment 0600 1M
+             /run/user/1000/osps/demo.lock  lock (held)
+";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn a_stale_instance_says_what_to_do_and_shows_warnings() {
+        let mut row = sample("demo", Status::Stale);
+        row.primary = None;
+        row.workers[0].alive = false;
+        let mut d = details(row);
+        d.warnings = vec!["something odd".into()];
+        let text = render(&d, false);
+        assert!(text.contains("Status: stale"), "{text}");
+        assert!(text.contains("osps cleanup --name demo"), "{text}");
+        assert!(
+            text.contains("Primary: not running (last state ready)"),
+            "{text}"
+        );
+        assert!(text.contains("- secondary 0 (dead, 1 restarts)"), "{text}");
+        assert!(!text.contains("Heartbeat"), "{text}");
+        assert!(text.contains("   Warnings: something odd\n"), "{text}");
+    }
+
+    #[test]
+    fn the_dot_and_status_are_coloured_only_when_asked() {
+        let d = details(sample("demo", Status::Running));
+        assert!(!render(&d, false).contains('\x1b'));
+        let coloured = render(&d, true);
+        assert!(
+            coloured.starts_with("\x1b[32m\u{25cf}\x1b[0m demo"),
+            "{coloured}"
+        );
+        assert!(coloured.contains("\x1b[32mrunning\x1b[0m"), "{coloured}");
+    }
+
+    #[test]
+    fn a_pool_shows_every_secondary_and_the_clients() {
+        let mut row = sample("svc", Status::Running);
+        row.mode = Some(Mode::Serve);
+        let mut second = row.workers[0].clone();
+        second.index = 1;
+        second.pid = Some(4244);
+        second.state = "ready";
+        row.workers.push(second);
+        let text = render(&details(row), false);
+        assert!(
+            text.contains("\u{251c}\u{2500}4243 secondary 0 (busy, 1 restarts, 10 served)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\u{2514}\u{2500}4244 secondary 1 (ready, 1 restarts, 10 served)"),
+            "{text}"
+        );
+        assert!(text.contains("1234 requests"), "{text}");
+        assert!(
+            text.contains("0 clients connected, 0 requests queued"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,350 @@
+//! The watchdog that lets a turn wait block in a plain `read` and still keep its deadline
+//! and notice signals at once.
+//!
+//! Waiting with `poll` then `read` costs two system calls per turn where a bare FIFO
+//! ping-pong needs one. A blocking `read` alone has no timeout, and our signal handlers
+//! are installed with `SA_RESTART` (`signals.rs`), so the kernel restarts the `read`
+//! after a SIGINT, SIGTERM or SIGCHLD instead of returning. So one helper thread, started
+//! at the first such wait, does the watching:
+//! - the waiting thread publishes, with plain atomic stores (no system call), "blocked
+//!   in wait number `epoch` until `deadline`, signals arrive on self-pipe `fd`", then
+//!   reads;
+//! - the watchdog sleeps in `ppoll` on that self-pipe until the deadline, and when
+//!   either comes while the same wait is still blocked, it sends the waiting thread
+//!   SIGURG ([`KICK`]), whose handler does nothing and is installed *without*
+//!   `SA_RESTART`: the `read` returns `EINTR`, and the waiter checks its deadline and
+//!   its self-pipe.
+//!
+//! A wait that the watchdog does not cover yet (a deadline earlier than the one it
+//! sleeps until, another self-pipe) pokes it, with SIGURG too, which it lets in only
+//! while in `ppoll`. While a thread takes turns, the watchdog keeps covering it between
+//! its waits (it polls the thread's self-pipe and wakes every [`TICK`]), so the next
+//! waits, whose deadlines lie further away than a tick, need no poke: the common turn
+//! costs no system call beyond its `read`. A second after the last wait it stops
+//! ticking: an idle process stays idle (the next wait pokes it once).
+//!
+//! A kick can land just before the waiter enters `read` and be lost; the watchdog
+//! therefore repeats it every [`REKICK`] for as long as that wait stays blocked.
+//!
+//! SIGURG is otherwise unused by osps, and its default action is to be ignored: a kick
+//! can never kill a process, even a child that execs before installing anything.
+
+use std::cell::Cell;
+use std::os::fd::RawFd;
+use std::os::unix::thread::JoinHandleExt;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use color_eyre::eyre::{Result, WrapErr, bail};
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+
+/// How often a kick is repeated while the wait it targets stays blocked.
+const REKICK: Duration = Duration::from_millis(10);
+
+/// How often the watchdog wakes while a thread takes turns (see [`run`]).
+const TICK: Duration = Duration::from_millis(100);
+
+/// How long after a thread's last wait the watchdog keeps ticking for it.
+const ACTIVE: Duration = Duration::from_secs(1);
+
+/// Deadline value meaning "none".
+const NO_DEADLINE: u64 = u64::MAX;
+
+/// Threads that can wait at the same time. A process of osps has one; the unit tests of
+/// the turn protocol run both sides in one process, and tests run in parallel.
+const SLOTS: usize = 32;
+
+/// The kick: SIGURG, which nothing in osps uses and whose default action is to be ignored
+/// (a kick can never kill a process, even one that never installed the handler).
+const KICK: Signal = Signal::SIGURG;
+
+/// What one waiting thread published.
+struct Slot {
+    /// The owning thread's `pthread_t` plus one (0: the slot is free).
+    thread: AtomicUsize,
+    /// Odd while the thread is blocked, even otherwise; each wait adds 2.
+    epoch: AtomicU64,
+    /// Nanoseconds since [`base`], or [`NO_DEADLINE`].
+    deadline_ns: AtomicU64,
+    /// The self-pipe's read end, or -1.
+    wake_fd: AtomicI32,
+    /// The wake descriptor the watchdog polls for this slot now (-2: none).
+    watched_fd: AtomicI32,
+}
+
+#[allow(clippy::declare_interior_mutable_const)]
+const FREE: Slot = Slot {
+    thread: AtomicUsize::new(0),
+    epoch: AtomicU64::new(0),
+    deadline_ns: AtomicU64::new(NO_DEADLINE),
+    wake_fd: AtomicI32::new(-1),
+    watched_fd: AtomicI32::new(-2),
+};
+
+static SLOTS_TABLE: [Slot; SLOTS] = [FREE; SLOTS];
+
+/// This thread's slot, once claimed; given back when the thread ends.
+struct MySlot(Cell<Option<usize>>);
+
+impl Drop for MySlot {
+    fn drop(&mut self) {
+        if let Some(i) = self.0.get() {
+            SLOTS_TABLE[i].thread.store(0, Ordering::Release);
+        }
+    }
+}
+
+thread_local! {
+    static MY_SLOT: MySlot = const { MySlot(Cell::new(None)) };
+}
+
+/// The watchdog thread's `pthread_t`, once started: a poke is SIGURG sent to it, which
+/// it lets in only while it waits in `ppoll` (no descriptor to hold, nothing to drain).
+static WATCHDOG: OnceLock<usize> = OnceLock::new();
+
+/// When the watchdog's `poll` ends at the latest, in ns since [`base`] ([`NO_DEADLINE`]:
+/// not before something wakes it).
+static WATCH_UNTIL: AtomicU64 = AtomicU64::new(NO_DEADLINE);
+
+/// The instant deadlines are counted from (an `Instant` cannot be stored in an atomic).
+fn base() -> Instant {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    *BASE.get_or_init(Instant::now)
+}
+
+fn to_ns(at: Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(base()).as_nanos())
+        .unwrap_or(NO_DEADLINE - 1)
+        .min(NO_DEADLINE - 1)
+}
+
+extern "C" fn on_kick(_: libc::c_int) {
+    // Nothing to do: the point is that `read` returns EINTR.
+}
+
+/// Installs the kick handler and starts the watchdog (once per process).
+fn start() -> Result<usize> {
+    if let Some(&t) = WATCHDOG.get() {
+        return Ok(t);
+    }
+    // No SA_RESTART: that is the whole point of the kick.
+    let action = SigAction::new(
+        SigHandler::Handler(on_kick),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    // SAFETY: the handler does nothing at all, which is async-signal-safe.
+    unsafe { sigaction(KICK, &action) }
+        .wrap_err("installing the SIGURG handler of the FIFO watchdog")?;
+    let handle = std::thread::Builder::new()
+        .name("osps-watchdog".into())
+        .spawn(run)
+        .wrap_err("starting the FIFO watchdog thread")?;
+    let thread = handle.as_pthread_t() as usize;
+    // Two threads racing here would start two watchdogs; both behave, one is never poked.
+    Ok(*WATCHDOG.get_or_init(|| thread))
+}
+
+fn my_slot() -> Result<usize> {
+    if let Some(i) = MY_SLOT.with(|s| s.0.get()) {
+        return Ok(i);
+    }
+    // SAFETY: pthread_self has no preconditions and cannot fail.
+    let me = unsafe { libc::pthread_self() } as usize + 1;
+    for (i, slot) in SLOTS_TABLE.iter().enumerate() {
+        if slot
+            .thread
+            .compare_exchange(0, me, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            MY_SLOT.with(|s| s.0.set(Some(i)));
+            return Ok(i);
+        }
+    }
+    bail!("more than {SLOTS} threads wait on FIFOs at once: the watchdog has no room")
+}
+
+/// A blocked wait, between [`arm`] and its drop.
+pub struct Armed {
+    slot: &'static Slot,
+    epoch: u64,
+}
+
+impl Drop for Armed {
+    fn drop(&mut self) {
+        self.slot.epoch.store(self.epoch + 1, Ordering::SeqCst);
+    }
+}
+
+/// Called by a thread about to block in `read`: the watchdog will interrupt it at
+/// `deadline` or when `wake` becomes readable. No system call unless the watchdog does
+/// not cover this wait yet (see the module comment). The wait ends when `Armed` drops.
+pub fn arm(deadline: Option<Instant>, wake: Option<RawFd>) -> Result<Armed> {
+    let slot = &SLOTS_TABLE[my_slot()?];
+    let poke = start()?;
+    let deadline_ns = deadline.map_or(NO_DEADLINE, to_ns);
+    let fd = wake.unwrap_or(-1);
+    slot.deadline_ns.store(deadline_ns, Ordering::Relaxed);
+    slot.wake_fd.store(fd, Ordering::Relaxed);
+    // Odd, and new. SeqCst, and stored last: the watchdog reads the epoch first, then the
+    // fields above, so an odd epoch comes with this wait's deadline and descriptor.
+    let epoch = (slot.epoch.load(Ordering::Relaxed) | 1) + 2;
+    slot.epoch.store(epoch, Ordering::SeqCst);
+    // Our store above, then these loads; the watchdog publishes what it watches, then
+    // re-reads the epochs (all SeqCst): either it sees this wait, or we see that it does
+    // not watch it (an earlier deadline or another descriptor) and poke it. In a run of
+    // turns the deadlines only move later and the descriptor stays: no poke, no syscall.
+    if deadline_ns < WATCH_UNTIL.load(Ordering::SeqCst)
+        || (fd >= 0 && slot.watched_fd.load(Ordering::SeqCst) != fd)
+    {
+        // SAFETY: the watchdog thread never ends; pthread_kill only queues SIGURG, which
+        // it blocks except in `ppoll` (a poke sent meanwhile waits for that).
+        unsafe { libc::pthread_kill(poke as libc::pthread_t, KICK as libc::c_int) };
+    }
+    Ok(Armed { slot, epoch })
+}
+
+/// What the watchdog remembers of one slot between two looks.
+#[derive(Clone, Copy)]
+struct Seen {
+    epoch: u64,
+    /// When `epoch` last changed: a slot busy with turns keeps the watchdog ticking.
+    changed: Option<Instant>,
+    /// Its self-pipe was readable while it was not blocked: leave the pipe alone (it
+    /// stays readable until drained) until its next wait, which will poke us.
+    stale: bool,
+    /// The epoch last kicked, and when.
+    kicked: Option<(u64, Instant)>,
+}
+
+/// The watchdog's loop: poll every waiting thread's self-pipe until the earliest
+/// deadline, kick the waits that are due or signalled.
+///
+/// While a thread is taking turns (it waited in the last [`ACTIVE`]) the watchdog wakes
+/// at least every [`TICK`] even between its waits, so the next wait's deadline (always
+/// further away than a tick) is covered without a poke; and it keeps polling that
+/// thread's self-pipe between waits for the same reason. Idle, it sleeps for good.
+fn run() {
+    // Signals meant for the process are for the threads that handle them, not for us;
+    // SIGURG (a poke) only while in `ppoll`.
+    let _ = nix::sys::signal::pthread_sigmask(
+        nix::sys::signal::SigmaskHow::SIG_BLOCK,
+        Some(&SigSet::all()),
+        None,
+    );
+    let mut in_ppoll = SigSet::all();
+    in_ppoll.remove(KICK);
+    let mut seen = [Seen {
+        epoch: 0,
+        changed: None,
+        stale: false,
+        kicked: None,
+    }; SLOTS];
+    loop {
+        let now = Instant::now();
+        let mut fds: [libc::pollfd; SLOTS] = [libc::pollfd {
+            fd: -1,
+            events: libc::POLLIN,
+            revents: 0,
+        }; SLOTS];
+        let mut snapshot = [0u64; SLOTS];
+        let mut next = NO_DEADLINE;
+        for (i, slot) in SLOTS_TABLE.iter().enumerate() {
+            let epoch = slot.epoch.load(Ordering::SeqCst);
+            snapshot[i] = epoch;
+            if slot.thread.load(Ordering::Relaxed) == 0 {
+                slot.watched_fd.store(-2, Ordering::SeqCst);
+                continue;
+            }
+            let s = &mut seen[i];
+            if s.epoch != epoch {
+                *s = Seen {
+                    epoch,
+                    changed: Some(now),
+                    stale: false,
+                    kicked: s.kicked,
+                };
+            }
+            let mut fd = slot.wake_fd.load(Ordering::Relaxed);
+            let at = if epoch & 1 == 1 {
+                match s.kicked {
+                    // Kicked already and still blocked (the kick came before its `read`,
+                    // or it has not run yet): look again REKICK later, and not at its
+                    // self-pipe, which stays readable until it drains it.
+                    Some((e, t)) if e == epoch => {
+                        fd = -1;
+                        to_ns(t + REKICK)
+                    }
+                    _ => slot.deadline_ns.load(Ordering::Relaxed),
+                }
+            } else if s.changed.is_some_and(|c| now.duration_since(c) < ACTIVE) {
+                to_ns(now + TICK)
+            } else {
+                NO_DEADLINE
+            };
+            if s.stale {
+                fd = -1;
+            }
+            fds[i].fd = fd;
+            slot.watched_fd
+                .store(if fd >= 0 { fd } else { -2 }, Ordering::SeqCst);
+            next = next.min(at);
+        }
+        WATCH_UNTIL.store(next, Ordering::SeqCst);
+        // A wait armed while we looked: look again (see `arm`).
+        if SLOTS_TABLE
+            .iter()
+            .zip(snapshot)
+            .any(|(slot, e)| slot.epoch.load(Ordering::SeqCst) != e)
+        {
+            continue;
+        }
+        let left = Duration::from_nanos(next.saturating_sub(to_ns(Instant::now())));
+        let timeout = libc::timespec {
+            tv_sec: libc::time_t::try_from(left.as_secs()).unwrap_or(libc::time_t::MAX),
+            tv_nsec: libc::c_long::from(left.subsec_nanos() as i32),
+        };
+        let timeout_ptr = if next == NO_DEADLINE {
+            std::ptr::null()
+        } else {
+            &timeout as *const libc::timespec
+        };
+        // SAFETY: `fds` is a valid array of pollfds (negative descriptors are ignored, one
+        // closed meanwhile gives POLLNVAL); the timeout is null or a valid timespec; the
+        // mask is a valid sigset_t. A poke (SIGURG) ends it with EINTR: n < 0.
+        let n = unsafe {
+            libc::ppoll(
+                fds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                timeout_ptr,
+                in_ppoll.as_ref(),
+            )
+        };
+        let now = Instant::now();
+        let now_ns = to_ns(now);
+        for (i, slot) in SLOTS_TABLE.iter().enumerate() {
+            let epoch = snapshot[i];
+            if slot.epoch.load(Ordering::SeqCst) != epoch {
+                continue;
+            }
+            let s = &mut seen[i];
+            let ready = n > 0 && fds[i].fd >= 0 && fds[i].revents != 0;
+            if epoch & 1 == 0 {
+                s.stale |= ready;
+                continue;
+            }
+            let kick_now = match s.kicked {
+                Some((e, t)) if e == epoch => now >= t + REKICK,
+                _ => ready || slot.deadline_ns.load(Ordering::Relaxed) <= now_ns,
+            };
+            if kick_now {
+                let thread = slot.thread.load(Ordering::Relaxed).wrapping_sub(1);
+                // SAFETY: the slot's thread claimed it and blocks in `read` right now (its
+                // epoch is odd); pthread_kill only queues SIGURG, whose handler does nothing.
+                unsafe { libc::pthread_kill(thread as libc::pthread_t, KICK as libc::c_int) };
+                s.kicked = Some((epoch, now));
+            }
+        }
+    }
+}

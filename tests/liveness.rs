@@ -1,0 +1,493 @@
+//! Liveness by identity (issue 10): whatever happens to a live instance's files (its lock
+//! file removed or replaced, a look from another runtime directory, an age-based
+//! cleaner), `cleanup` and a second primary never touch it, `inspect` tells the truth,
+//! an old primary never removes a newer instance's objects, hints never advise harm, and
+//! output errors are errors. Each test runs the real binary in its own runtime directory.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const T: Duration = Duration::from_secs(10);
+
+/// Starts a primary with a fast heartbeat; returns (primary, secondary) once rounds run.
+fn start(env: &mut TestEnv) -> (u32, u32) {
+    let primary = env.start_primary(&["--interval", "20ms", "--json"]);
+    let secondary = env.wait_secondary(T);
+    env.wait_rounds(2, T);
+    (primary, secondary)
+}
+
+/// Stops a running primary with SIGTERM; it must stop in order. Returns its stderr.
+fn stop(env: &mut TestEnv, primary: u32) -> String {
+    assert!(kill(primary, libc::SIGTERM));
+    let out = output_within(env.take_child(primary), T);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let summary = json_of(&out);
+    assert_eq!(summary["secondary_exit"], 0, "{summary}");
+    assert_eq!(summary["errors"], 0, "{summary}");
+    stderr_of(&out)
+}
+
+/// `osps inspect --name` from `runtime_dir`: the instance, its document checked against
+/// schema/inspect.schema.json.
+fn inspect(env: &TestEnv, runtime_dir: &Path) -> serde_json::Value {
+    let mut cmd = env.cmd("inspect");
+    cmd.args(["--name", &env.name, "--runtime-dir"])
+        .arg(runtime_dir);
+    let out = run(cmd, T);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let doc = json_of(&out);
+    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/inspect.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(schema_path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}\n{doc:#}");
+    doc["instances"][0].clone()
+}
+
+fn cleanup(env: &TestEnv, runtime_dir: &Path, extra: &[&str]) -> std::process::Output {
+    let mut cmd = env.cmd("cleanup");
+    cmd.args(["--name", &env.name, "--runtime-dir"])
+        .arg(runtime_dir)
+        .args(extra);
+    run(cmd, T)
+}
+
+/// The instance is alive and untouched: both processes run and rounds go on.
+fn assert_undisturbed(env: &TestEnv, primary: u32, secondary: u32) {
+    assert!(process_alive(primary), "the primary was stopped");
+    assert!(process_alive(secondary), "the secondary was stopped");
+    let before = env.header_field(field::ROUNDS_COMPLETED).unwrap();
+    env.wait_rounds(before + 2, T);
+    assert!(env.shm_path().exists() && env.p2s_path().exists() && env.s2p_path().exists());
+}
+
+fn private_dir(env: &TestEnv, name: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = env.tmp.path().join(name);
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    dir
+}
+
+// ---- 3. Never signal a live primary ----
+
+#[test]
+fn cleanup_after_rm_of_the_lock_file_skips_the_running_instance() {
+    let mut env = TestEnv::new("rmlock-cleanup");
+    let (p, s) = start(&mut env);
+    std::fs::remove_file(env.lock_path()).unwrap();
+    let out = cleanup(&env, &env.runtime_dir, &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let text = stdout_of(&out);
+    let expected = format!(
+        "instance {} is running (pid {p}) but its lock file is missing; not touched",
+        env.name
+    );
+    assert!(text.contains(&expected), "{text}");
+    let json = cleanup(&env, &env.runtime_dir, &["--json"]);
+    let report = json_of(&json);
+    assert_eq!(report["removed"], serde_json::json!([]), "{report}");
+    assert!(
+        report["skipped"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&expected)
+    );
+    assert_undisturbed(&env, p, s);
+    stop(&mut env, p);
+    env.assert_no_leftovers();
+}
+
+#[test]
+fn a_second_primary_after_rm_of_the_lock_file_refuses_and_the_first_goes_on() {
+    let mut env = TestEnv::new("rmlock-second");
+    let (p, s) = start(&mut env);
+    std::fs::remove_file(env.lock_path()).unwrap();
+    // Long-running (no --rounds): were it to take over, it would not exit by itself.
+    let mut second = env.cmd("primary");
+    second.args(["--interval", "20ms"]);
+    let out = run(second, T);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains(&format!(
+            "is running (pid {p}) but its lock file is missing"
+        )),
+        "{err}"
+    );
+    assert!(
+        !env.lock_path().exists(),
+        "the refused primary left its lock file"
+    );
+    assert_undisturbed(&env, p, s);
+    stop(&mut env, p);
+    env.assert_no_leftovers();
+}
+
+// ---- 1. Identity, not paths (the cascade) ----
+
+#[test]
+fn a_replaced_lock_file_is_never_taken_nor_removed_by_the_old_primary() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut env = TestEnv::new("replaced");
+    let (p, s) = start(&mut env);
+    // Another file at the lock path, as a newer instance's would be: ours, 0600, unlocked.
+    let newer = env.runtime_dir.join("newer");
+    std::fs::write(&newer, "newer\n").unwrap();
+    std::fs::set_permissions(&newer, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::rename(&newer, env.lock_path()).unwrap();
+
+    let seen = inspect(&env, &env.runtime_dir);
+    assert_eq!(seen["status"], "running", "{seen}");
+    assert_eq!(seen["primary"]["pid"], p, "{seen}");
+    assert!(
+        seen["warnings"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("lock file replaced"),
+        "{seen}"
+    );
+    let out = cleanup(&env, &env.runtime_dir, &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        stdout_of(&out).contains("but its lock file was replaced by another file"),
+        "{}",
+        stdout_of(&out)
+    );
+    let mut second = env.cmd("primary");
+    second.args(["--interval", "20ms"]);
+    let out = run(second, T);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert_undisturbed(&env, p, s);
+
+    // The old primary's orderly stop leaves the file it did not create.
+    let err = stop(&mut env, p);
+    assert_eq!(std::fs::read_to_string(env.lock_path()).unwrap(), "newer\n");
+    assert!(
+        err.contains(&format!("left {} in place", env.lock_path().display())),
+        "{err}"
+    );
+    assert!(!env.shm_path().exists() && !env.p2s_path().exists() && !env.s2p_path().exists());
+    std::fs::remove_file(env.lock_path()).unwrap();
+    env.assert_no_leftovers();
+}
+
+// ---- 4. inspect tells the truth ----
+
+#[test]
+fn inspect_reports_running_with_warnings_and_heartbeat_ages() {
+    let mut env = TestEnv::new("truth");
+    let (p, s) = start(&mut env);
+    let seen = inspect(&env, &env.runtime_dir);
+    assert_eq!(seen["status"], "running", "{seen}");
+    assert_eq!(seen["warnings"], serde_json::json!([]), "{seen}");
+    for side in ["primary", "secondary"] {
+        let age = seen[side]["heartbeat_age_ms"].as_u64().unwrap();
+        assert!(age < 5_000, "{side}: {seen}");
+    }
+    assert!(seen["secondaries"][0]["heartbeat_age_ms"].as_u64().unwrap() < 5_000);
+
+    std::fs::remove_file(env.lock_path()).unwrap();
+    let seen = inspect(&env, &env.runtime_dir);
+    assert_eq!(seen["status"], "running", "{seen}");
+    assert_eq!(seen["primary"]["alive"], true, "{seen}");
+    assert_eq!(seen["primary"]["pid"], p, "{seen}");
+    assert_eq!(seen["secondary"]["alive"], true, "{seen}");
+    assert!(
+        seen["warnings"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("lock file missing"),
+        "{seen}"
+    );
+
+    // From another runtime directory: still running, with the reason.
+    let other = private_dir(&env, "other");
+    let seen = inspect(&env, &other);
+    assert_eq!(seen["status"], "running", "{seen}");
+    assert_eq!(seen["primary"]["pid"], p, "{seen}");
+    assert_eq!(seen["secondary"]["pid"], s, "{seen}");
+    assert_eq!(seen["secondary"]["alive"], true, "{seen}");
+    assert!(
+        seen["warnings"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("objects in another runtime directory"),
+        "{seen}"
+    );
+    let out = cleanup(&env, &other, &["--json"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let report = json_of(&out);
+    assert_eq!(report["removed"], serde_json::json!([]), "{report}");
+    assert_undisturbed(&env, p, s);
+    stop(&mut env, p);
+    env.assert_no_leftovers();
+}
+
+#[test]
+fn a_healthy_running_instance_is_not_mentioned_by_cleanup_without_v() {
+    let mut env = TestEnv::new("quiet");
+    let (p, _) = start(&mut env);
+    let out = cleanup(&env, &env.runtime_dir, &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(stdout_of(&out), "", "{}", stderr_of(&out));
+    let mut cmd = env.cmd("cleanup");
+    cmd.args(["-v", "--name", &env.name]);
+    let out = run(cmd, T);
+    assert!(stdout_of(&out).contains(&format!("skipped {}: running", env.name)));
+    stop(&mut env, p);
+}
+
+#[test]
+fn a_segment_another_user_may_not_read_is_inaccessible() {
+    if uid() != 0 || Command::new("setpriv").arg("--help").output().is_err() {
+        eprintln!("skipped: needs root and setpriv to act as another user");
+        return;
+    }
+    let env = TestEnv::new("foreign");
+    let nobody = 65534;
+    let shm = PathBuf::from(format!("/dev/shm/osps.{nobody}.{}", env.name));
+    std::fs::write(&shm, [0u8; 4096]).unwrap();
+    let _cleanup = Remove(shm.clone());
+    std::fs::set_permissions(&shm, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            osps_bin(),
+        ])
+        .args([
+            "inspect",
+            "--runtime-dir",
+            "/nonexistent-osps-dir",
+            "--name",
+            &env.name,
+        ])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let seen = &json_of(&out)["instances"][0];
+    assert_eq!(seen["status"], "inaccessible", "{seen}");
+    assert!(
+        seen["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("cannot be read"),
+        "{seen}"
+    );
+}
+
+struct Remove(PathBuf);
+
+impl Drop for Remove {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+// ---- 5. Age-based cleaners ----
+
+#[test]
+fn a_live_instance_survives_systemd_tmpfiles_clean_with_age_zero() {
+    if Command::new("systemd-tmpfiles")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: systemd-tmpfiles is not installed");
+        return;
+    }
+    let mut env = TestEnv::new("aging");
+    // Outside the aged tree, or the rule would age its own file away.
+    let conf_dir = tempfile::tempdir().unwrap();
+    let conf = conf_dir.path().join("age0.conf");
+    // Age everything below the runtime directory's parent at once: tmpfiles descends into
+    // the runtime directory only if nobody holds a flock on it (tmpfiles.d(5)).
+    let parent = env.runtime_dir.parent().unwrap().to_path_buf();
+    std::fs::write(&conf, format!("e {} - - - 0\n", parent.display())).unwrap();
+    let clean = || {
+        let out = Command::new("systemd-tmpfiles")
+            .arg("--clean")
+            .arg(&conf)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr_of(&out));
+    };
+    let (p, s) = start(&mut env);
+    clean();
+    assert!(env.lock_path().exists(), "the lock file was aged away");
+    assert_undisturbed(&env, p, s);
+    stop(&mut env, p);
+    env.assert_no_leftovers();
+
+    // The same rule removes a dead instance's files: the test would notice a rule that
+    // does nothing.
+    std::fs::create_dir_all(&env.runtime_dir).unwrap();
+    std::fs::write(env.lock_path(), "").unwrap();
+    clean();
+    assert!(!env.lock_path().exists(), "the rule does not age anything");
+}
+
+// ---- 9. Hints never harm ----
+
+#[test]
+fn no_hint_advises_chmod_on_a_shared_or_system_directory() {
+    let env = TestEnv::new("hint");
+    for shared in ["/tmp", "/var/tmp", "/dev/shm", "/"] {
+        let mut cmd = env.cmd("primary");
+        cmd.args(["--rounds", "1", "--runtime-dir", shared]);
+        let out = run(cmd, T);
+        assert_eq!(out.status.code(), Some(1), "{shared}: {}", stderr_of(&out));
+        let err = stderr_of(&out);
+        assert!(!err.contains("chmod"), "{shared}: {err}");
+        assert!(err.contains("--runtime-dir"), "{shared}: {err}");
+    }
+    // A private-looking directory of ours that is merely too open gets the chmod hint.
+    use std::os::unix::fs::PermissionsExt;
+    let mine = env.tmp.path().join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::set_permissions(&mine, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cmd = env.cmd("primary");
+    cmd.args(["--rounds", "1", "--runtime-dir"]).arg(&mine);
+    let out = run(cmd, T);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr_of(&out).contains(&format!("chmod 700 {}", mine.display())));
+    assert!(!env.shm_path().exists());
+}
+
+// ---- 10. Output errors are errors ----
+
+/// Runs `osps ARGS` through `sh` with a redirection of stdout.
+fn redirected(env: &TestEnv, args: &str, redirect: &str) -> std::process::Output {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("exec \"$0\" {args} {redirect}"))
+        .arg(osps_bin())
+        .env("OSPS_RUNTIME_DIR", &env.runtime_dir)
+        .env("NO_COLOR", "1");
+    run(cmd, T)
+}
+
+#[test]
+fn a_closed_or_full_stdout_is_an_error_naming_stdout_and_epipe_is_quiet() {
+    let mut env = TestEnv::new("stdout");
+    let (p, _) = start(&mut env);
+    let name = env.name.clone();
+    for args in [
+        format!("inspect --name {name}"),
+        format!("cleanup --json --name {name}"),
+    ] {
+        for redirect in [">/dev/full", ">&-"] {
+            let out = redirected(&env, &args, redirect);
+            assert_eq!(out.status.code(), Some(1), "{args} {redirect}");
+            let err = stderr_of(&out);
+            assert_eq!(err.lines().count(), 1, "{args} {redirect}: {err}");
+            assert!(
+                err.contains("writing to stdout"),
+                "{args} {redirect}: {err}"
+            );
+        }
+        // >/dev/null is a fine place for output.
+        let out = redirected(&env, &args, ">/dev/null");
+        assert!(out.status.success(), "{args}: {}", stderr_of(&out));
+    }
+    // A reader that goes away before the output (EPIPE) is not an error.
+    let mut child = env
+        .cmd("inspect")
+        .args(["--name", &name])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = output_within(child, T);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(stderr_of(&out), "");
+    stop(&mut env, p);
+}
+
+// ---- The fault loop ----
+
+/// `rm` of the lock file at random moments, interleaved with cleanups and second primaries:
+/// the live instance always completes, and nothing is left behind.
+#[test]
+fn removing_the_lock_file_at_random_moments_never_harms_the_live_instance() {
+    let mut rng = Rng::new("rm-lock-loop");
+    let runs = 100 * soak();
+    let started = Instant::now();
+    for run_no in 0..runs {
+        let env = TestEnv::new("rmloop");
+        let mut primary = env
+            .cmd("primary")
+            .args(["--rounds", "40", "--interval", "1ms", "--json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The live instance: it claimed the name and made its segment (on a loaded
+        // machine it may even be done before we look).
+        let deadline = Instant::now() + T;
+        while env.header_field(field::PRIMARY_PID).is_none()
+            && primary.try_wait().unwrap().is_none()
+        {
+            assert!(Instant::now() < deadline, "run {run_no}: no segment");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(rng.upto(Duration::from_millis(40)));
+        let _ = std::fs::remove_file(env.lock_path());
+        let mut others = Vec::new();
+        for _ in 0..=rng.below(2) {
+            let mut cmd = if rng.below(2) == 0 {
+                let mut c = env.cmd("cleanup");
+                c.args(["--name", &env.name]);
+                c
+            } else {
+                let mut c = env.cmd("primary");
+                c.args(["--rounds", "2"]);
+                c
+            };
+            others.push(
+                cmd.stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap(),
+            );
+            if rng.below(2) == 0 {
+                let _ = std::fs::remove_file(env.lock_path());
+            }
+        }
+        let out = output_within(primary, T);
+        assert!(
+            out.status.success(),
+            "run {run_no}: the live instance failed: {}",
+            stderr_of(&out)
+        );
+        let summary = json_of(&out);
+        assert_eq!(summary["rounds"], 40, "run {run_no}: {summary}");
+        for other in others {
+            let out = output_within(other, T);
+            // A second primary either refused (1) or ran after the first (0).
+            assert!(
+                matches!(out.status.code(), Some(0 | 1)),
+                "run {run_no}: {}",
+                stderr_of(&out)
+            );
+        }
+        let left = env.leftovers();
+        assert!(
+            left.is_empty(),
+            "run {run_no}: objects left behind: {left:?}"
+        );
+    }
+    eprintln!("{runs} runs in {:?}", started.elapsed());
+}

@@ -1,0 +1,501 @@
+//! The operator's views with the real binary: `osps list` (table, `-o`, `-n`, `--json`
+//! against schema/list.schema.json), the exit codes of `osps status`, `osps stop` of
+//! running, stopped (SIGSTOP), stale and absent instances and `--all`, `osps top --json`,
+//! and `osps completions` / `osps man` printing exactly the checked-in files.
+//!
+//! Several instances share one private runtime directory by giving later `TestEnv`s the
+//! first one's `runtime_dir`; each `TestEnv` still cleans up its own instance. `list`
+//! also shows this user's other segments in /dev/shm (other tests' instances), so rows
+//! are picked by name.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{TestEnv, kill, osps_bin, process_alive, run, stderr_of, stdout_of, wait_gone};
+
+const T: Duration = Duration::from_secs(30);
+
+fn json(bytes: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
+}
+
+fn validate_list(doc: &serde_json::Value) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/list.schema.json");
+    let schema: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(doc)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "list.schema.json: {errors:#?}\n{doc:#}");
+}
+
+/// Another instance in `first`'s runtime directory.
+fn sibling(first: &TestEnv, tag: &str) -> TestEnv {
+    let mut env = TestEnv::new(tag);
+    env.runtime_dir = first.runtime_dir.clone();
+    env
+}
+
+fn osps(env: &TestEnv, args: &[&str]) -> std::process::Output {
+    let mut cmd = env.cmd(args[0]);
+    cmd.args(&args[1..]);
+    run(cmd, T)
+}
+
+/// The row of `name` in `osps list --json` output.
+fn row<'a>(rows: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("no row {name} in {rows:#}"))
+}
+
+/// Makes `env`'s instance stale: its primary killed, its secondary gone by itself.
+fn make_stale(env: &mut TestEnv) {
+    let primary = env.start_primary(&["--interval", "50ms"]);
+    let secondary = env.wait_secondary(T);
+    assert!(kill(primary, libc::SIGKILL));
+    let mut child = env.take_child(primary);
+    child.wait().unwrap();
+    assert!(
+        wait_gone(secondary, T),
+        "the orphaned secondary did not exit"
+    );
+}
+
+#[test]
+fn list_without_instances_prints_its_headings_and_exits_0() {
+    let env = TestEnv::new("listnone");
+    let out = osps(&env, &["list"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let text = stdout_of(&out);
+    let first = text.lines().next().unwrap_or_default();
+    let headings: Vec<&str> = first.split_whitespace().collect();
+    assert_eq!(
+        headings,
+        [
+            "NAME",
+            "STATUS",
+            "MODE",
+            "PRIMARY",
+            "SECONDARIES",
+            "ROUNDS/REQUESTS",
+            "RESTARTS",
+            "AGE",
+            "HEARTBEAT"
+        ]
+    );
+    assert!(!text.contains(&env.name));
+    let out = osps(&env, &["ls", "--json"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    validate_list(&json(&out.stdout));
+    let out = osps(&env, &["list", "-o", "help"]);
+    assert!(out.status.success());
+    assert!(stdout_of(&out).contains("HEARTBEAT"), "{}", stdout_of(&out));
+    let out = osps(&env, &["list", "-o", "name,bogus"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("-o help"), "{}", stderr_of(&out));
+}
+
+#[test]
+fn list_shows_running_stale_and_serving_instances() {
+    let mut rounds = TestEnv::new("listrounds");
+    let mut serving = sibling(&rounds, "listserve");
+    let mut stale = sibling(&rounds, "liststale");
+    let rounds_pid = rounds.start_primary(&["--interval", "20ms"]);
+    let serving_pid = serving.start_primary(&["--serve", "--secondaries", "2"]);
+    make_stale(&mut stale);
+    rounds.wait_rounds(3, T);
+    serving.wait_serving(T);
+
+    let out = osps(&rounds, &["list", "--json"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let rows = json(&out.stdout);
+    validate_list(&rows);
+    let r = row(&rows, &rounds.name);
+    assert_eq!(r["status"], "running");
+    assert_eq!(r["mode"], "rounds");
+    assert_eq!(r["primary"], rounds_pid);
+    assert_eq!(r["secondaries"], serde_json::json!({"live": 1, "total": 1}));
+    assert!(r["count"].as_u64().unwrap() >= 3, "{r}");
+    assert!(r["heartbeat_ms"].as_u64().is_some(), "{r}");
+    let s = row(&rows, &serving.name);
+    assert_eq!(s["status"], "running");
+    assert_eq!(s["mode"], "serve");
+    assert_eq!(s["primary"], serving_pid);
+    assert_eq!(s["secondaries"], serde_json::json!({"live": 2, "total": 2}));
+    let d = row(&rows, &stale.name);
+    assert_eq!(d["status"], "stale");
+    assert_eq!(d["primary"], serde_json::Value::Null);
+    assert_eq!(d["secondaries"]["live"], 0);
+
+    // The table: one line each, in the same words.
+    let out = osps(&rounds, &["list"]);
+    let text = stdout_of(&out);
+    let line = |name: &str| -> Vec<String> {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no line for {name}:\n{text}"))
+            .split_whitespace()
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(
+        line(&rounds.name)[1..5],
+        ["running", "rounds", &rounds_pid.to_string(), "1/1"]
+    );
+    assert_eq!(
+        line(&serving.name)[1..5],
+        ["running", "serve", &serving_pid.to_string(), "2/2"]
+    );
+    assert_eq!(line(&stale.name)[1..5], ["stale", "rounds", "-", "0/1"]);
+    assert!(text.starts_with("NAME "), "{text}");
+    assert!(!text.contains('\x1b'), "colour in a pipe: {text:?}");
+
+    // -o picks columns in its order, -n drops the headings, and JSON follows -o.
+    let out = osps(&rounds, &["list", "-n", "-o", "status,name"]);
+    let text = stdout_of(&out);
+    assert!(!text.contains("NAME"), "{text}");
+    let mine = text
+        .lines()
+        .find(|l| l.ends_with(&serving.name))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(
+        mine.split_whitespace().collect::<Vec<_>>(),
+        ["running", &serving.name]
+    );
+    let out = osps(&rounds, &["list", "--json", "-o", "NAME,requests"]);
+    let rows = json(&out.stdout);
+    validate_list(&rows);
+    let keys: Vec<&String> = row(&rows, &serving.name)
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert_eq!(keys, ["count", "name"]);
+}
+
+#[test]
+fn status_exits_0_running_3_not_running_4_absent() {
+    let mut running = TestEnv::new("statusrun");
+    let mut stale = sibling(&running, "statusstale");
+    let pid = running.start_primary(&["--interval", "20ms"]);
+    running.wait_rounds(2, T);
+    make_stale(&mut stale);
+
+    let out = osps(&running, &["status", &running.name]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let text = stdout_of(&out);
+    assert!(
+        text.starts_with(&format!(
+            "\u{25cf} {} - osps instance (rounds)",
+            running.name
+        )),
+        "{text}"
+    );
+    assert!(text.contains("Status: running since "), "{text}");
+    assert!(
+        text.contains(&format!("Primary: {pid} osps primary")),
+        "{text}"
+    );
+    assert!(text.contains(&format!("{}.lock", running.name)), "{text}");
+
+    // Without NAME, OSPS_NAME says which (TestEnv sets it).
+    let out = osps(&running, &["status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+
+    let out = osps(&stale, &["status", &stale.name]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+    assert!(
+        stdout_of(&out).contains("Status: stale"),
+        "{}",
+        stdout_of(&out)
+    );
+    assert!(
+        stdout_of(&out).contains("osps cleanup --name"),
+        "{}",
+        stdout_of(&out)
+    );
+
+    let out = osps(&running, &["status", &format!("{}-absent", running.name)]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("no instance"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn stop_stops_a_running_instance_in_order_and_leaves_nothing() {
+    let mut env = TestEnv::new("stoprun");
+    let pid = env.start_primary(&["--interval", "20ms"]);
+    let secondary = env.wait_secondary(T);
+    env.wait_rounds(2, T);
+    let out = osps(&env, &["stop", &env.name]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains(&format!("primary {pid} exited in order")),
+        "{}",
+        stderr_of(&out)
+    );
+    let primary = common::output_within(env.take_child(pid), T);
+    assert!(primary.status.success(), "{}", stderr_of(&primary));
+    // The primary reaped its secondary before it exited: its summary has the status.
+    assert!(
+        stdout_of(&primary).contains(&format!("secondary: pid {secondary}, exit status 0")),
+        "{}",
+        stdout_of(&primary)
+    );
+    assert!(!process_alive(secondary));
+    env.assert_no_leftovers();
+    assert!(!env.shm_path().exists());
+}
+
+#[test]
+fn stop_of_a_stopped_primary_fails_after_the_timeout_and_kill_removes_everything() {
+    let mut env = TestEnv::new("stopsig");
+    let pid = env.start_primary(&["--interval", "20ms"]);
+    let secondary = env.wait_secondary(T);
+    assert!(kill(pid, libc::SIGSTOP));
+    let started = Instant::now();
+    let out = osps(&env, &["stop", "--timeout", "300ms", &env.name]);
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    assert!(
+        stderr_of(&out).contains(&pid.to_string()),
+        "{}",
+        stderr_of(&out)
+    );
+    assert!(stderr_of(&out).contains("--kill"), "{}", stderr_of(&out));
+    assert!(
+        process_alive(pid),
+        "the primary must still be there without --kill"
+    );
+
+    let out = osps(&env, &["stop", "--timeout", "300ms", "--kill", &env.name]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let mut child = env.take_child(pid);
+    let status = common::wait_child(&mut child, T);
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGKILL)
+    );
+    assert!(wait_gone(secondary, T));
+    env.assert_no_leftovers();
+}
+
+#[test]
+fn stop_of_a_stale_instance_says_cleanup_and_of_an_absent_one_exits_4() {
+    let mut env = TestEnv::new("stopstale");
+    make_stale(&mut env);
+    let out = osps(&env, &["stop", &env.name]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("not running (stale)"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert!(
+        stderr_of(&out).contains("osps cleanup"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert!(
+        env.shm_path().exists(),
+        "stop must not clean up a stale instance"
+    );
+
+    let out = osps(&env, &["stop", &format!("{}-absent", env.name)]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr_of(&out));
+}
+
+#[test]
+fn stop_all_stops_every_running_instance_of_the_runtime_directory() {
+    let mut a = TestEnv::new("stopalla");
+    let mut b = sibling(&a, "stopallb");
+    let pa = a.start_primary(&["--interval", "20ms"]);
+    let pb = b.start_primary(&["--serve", "--secondaries", "2"]);
+    a.wait_rounds(1, T);
+    b.wait_serving(T);
+    let out = osps(&a, &["stop", "--all"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    for (env, pid) in [(&mut a, pa), (&mut b, pb)] {
+        let out = common::output_within(env.take_child(pid), T);
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        assert!(!env.shm_path().exists());
+    }
+    a.assert_no_leftovers();
+    // --all and a NAME contradict each other.
+    let out = osps(&a, &["stop", "--all", &a.name]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+}
+
+#[test]
+fn top_json_prints_one_document_per_interval_with_rates_from_the_counters() {
+    let mut env = TestEnv::new("topjson");
+    env.start_primary(&["--interval", "10ms"]);
+    env.wait_rounds(2, T);
+    let out = osps(
+        &env,
+        &[
+            "top",
+            "--json",
+            "--iterations",
+            "3",
+            "--interval",
+            "200ms",
+            "--name",
+            &env.name,
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let docs: Vec<serde_json::Value> = stdout_of(&out)
+        .lines()
+        .map(|l| json(l.as_bytes()))
+        .collect();
+    assert_eq!(docs.len(), 3, "{}", stdout_of(&out));
+    for doc in &docs {
+        assert_eq!(doc["schema_version"], 1);
+        assert_eq!(doc["instances"].as_array().unwrap().len(), 1, "{doc}");
+        assert_eq!(doc["instances"][0]["name"], env.name.as_str());
+        assert!(doc["instances"][0]["rate"].as_f64().unwrap() > 0.0, "{doc}");
+    }
+    for pair in docs.windows(2) {
+        let count = |d: &serde_json::Value| d["instances"][0]["count"].as_u64().unwrap();
+        let at = |d: &serde_json::Value| d["monotonic_ns"].as_u64().unwrap();
+        let expected = (count(&pair[1]) - count(&pair[0])) as f64
+            / ((at(&pair[1]) - at(&pair[0])) as f64 / 1e9);
+        let rate = pair[1]["instances"][0]["rate"].as_f64().unwrap();
+        assert!(
+            (rate - expected).abs() <= 1e-9 * expected.max(1.0),
+            "{rate} vs {expected}"
+        );
+        assert!(at(&pair[1]) - at(&pair[0]) >= 200_000_000);
+    }
+}
+
+#[test]
+fn top_without_a_terminal_or_json_says_to_use_json() {
+    let env = TestEnv::new("topnotty");
+    let out = osps(&env, &["top"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr_of(&out).contains("--json"), "{}", stderr_of(&out));
+}
+
+#[test]
+fn completions_and_man_print_exactly_the_checked_in_files() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let print = |args: &[&str]| {
+        let mut cmd = Command::new(osps_bin());
+        cmd.args(args).env("NO_COLOR", "1");
+        let out = run(cmd, T);
+        assert!(out.status.success(), "osps {args:?}: {}", stderr_of(&out));
+        out.stdout
+    };
+    for (shell, file) in [
+        ("bash", "osps.bash"),
+        ("zsh", "_osps"),
+        ("fish", "osps.fish"),
+        ("elvish", "osps.elv"),
+        ("powershell", "_osps.ps1"),
+    ] {
+        let want = std::fs::read(repo.join("completions").join(file)).unwrap();
+        assert!(
+            print(&["completions", shell]) == want,
+            "osps completions {shell} differs from completions/{file}"
+        );
+    }
+    let mut pages = 0;
+    for entry in std::fs::read_dir(repo.join("man")).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        let want = std::fs::read(&path).unwrap();
+        let got = match file
+            .strip_prefix("osps-")
+            .and_then(|f| f.strip_suffix(".1"))
+        {
+            Some(sub) => print(&["man", sub]),
+            None => print(&["man"]),
+        };
+        assert!(got == want, "osps man differs from man/{file}");
+        pages += 1;
+    }
+    assert!(pages >= 12, "{pages} pages");
+    // The root page renders cleanly straight from the binary.
+    let page = print(&["man"]);
+    let mut groff = Command::new("groff")
+        .args(["-man", "-Tutf8", "-wall"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("groff is needed (Debian: groff-base)");
+    use std::io::Write;
+    groff.stdin.take().unwrap().write_all(&page).unwrap();
+    let out = common::output_within(groff, T);
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "groff: {}",
+        stderr_of(&out)
+    );
+}
+
+/// The candidates bash offers for `words` (the last is the one being completed), from the
+/// checked-in completions/osps.bash.
+fn bash_complete(words: &[&str]) -> Vec<String> {
+    let script = r#"
+source "$1" || exit 1
+shift
+spec=$(complete -p osps) || exit 1
+fn=${spec##*-F }
+fn=${fn%% *}
+COMP_WORDS=("$@")
+COMP_CWORD=$(( $# - 1 ))
+COMP_LINE="$*"
+COMP_POINT=${#COMP_LINE}
+"$fn" osps "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+printf '%s\n' "${COMPREPLY[@]}"
+"#;
+    let mut cmd = Command::new("bash");
+    cmd.args(["--norc", "--noprofile", "-c", script, "bash"])
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("completions/osps.bash"))
+        .args(words);
+    let out = run(cmd, T);
+    assert!(out.status.success(), "bash: {}", stderr_of(&out));
+    stdout_of(&out)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn bash_completes_instance_names_for_status_stop_and_top() {
+    let mut env = TestEnv::new("complviews");
+    env.start_primary(&["--interval", "50ms"]);
+    env.wait_rounds(1, T);
+    let prefix = &env.name[..env.name.len() - 1];
+    for words in [
+        vec!["osps", "status", prefix],
+        vec!["osps", "stop", prefix],
+        vec!["osps", "top", "--name", prefix],
+    ] {
+        let got = bash_complete(&words);
+        assert_eq!(got, [env.name.clone()], "{words:?}");
+    }
+    // `osps <TAB>` offers the new subcommands and not the hidden secondary.
+    let subs = bash_complete(&["osps", ""]);
+    for sub in ["list", "ls", "status", "stop", "top", "completions", "man"] {
+        assert!(subs.iter().any(|s| s == sub), "{sub} missing: {subs:?}");
+    }
+    assert!(!subs.iter().any(|s| s == "secondary"), "{subs:?}");
+}
