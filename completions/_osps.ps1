@@ -58,6 +58,8 @@ Register-ArgumentCompleter -Native -CommandName 'osps' -ScriptBlock {
             [CompletionResult]::new('--restart-backoff', '--restart-backoff', [CompletionResultType]::ParameterName, 'Wait before the first restart; doubles with each restart in the last minute, capped at 5s')
             [CompletionResult]::new('--sync', '--sync', [CompletionResultType]::ParameterName, 'How the two sides wait for their turn')
             [CompletionResult]::new('--spin', '--spin', [CompletionResultType]::ParameterName, 'In adaptive mode, how long to poll the segment before sleeping on the FIFO (below --timeout)')
+            [CompletionResult]::new('--trace', '--trace', [CompletionResultType]::ParameterName, 'Print every system-level step of both processes on stderr: aligned text, or NDJSON with =json')
+            [CompletionResult]::new('--hold-zombie', '--hold-zombie', [CompletionResultType]::ParameterName, 'Wait this long between the secondary''s exit and its reap, so ps shows it as a zombie (Z)')
             [CompletionResult]::new('--tcp', '--tcp', [CompletionResultType]::ParameterName, 'With --serve, also accept clients on this TCP address (loopback only without --tcp-any)')
             [CompletionResult]::new('--secondaries', '--secondaries', [CompletionResultType]::ParameterName, 'With --serve, how many secondaries share the work (each its own FIFO pair and slot)')
             [CompletionResult]::new('--max-line', '--max-line', [CompletionResultType]::ParameterName, 'With --serve, the longest request line; longer ones get "ERR line too long"')

@@ -54,6 +54,8 @@ set edit:completion:arg-completer[osps] = {|@words|
             cand --restart-backoff 'Wait before the first restart; doubles with each restart in the last minute, capped at 5s'
             cand --sync 'How the two sides wait for their turn'
             cand --spin 'In adaptive mode, how long to poll the segment before sleeping on the FIFO (below --timeout)'
+            cand --trace 'Print every system-level step of both processes on stderr: aligned text, or NDJSON with =json'
+            cand --hold-zombie 'Wait this long between the secondary''s exit and its reap, so ps shows it as a zombie (Z)'
             cand --tcp 'With --serve, also accept clients on this TCP address (loopback only without --tcp-any)'
             cand --secondaries 'With --serve, how many secondaries share the work (each its own FIFO pair and slot)'
             cand --max-line 'With --serve, the longest request line; longer ones get "ERR line too long"'

@@ -55,6 +55,9 @@ complete -c osps -n "__fish_osps_using_subcommand primary" -l restart-backoff -d
 complete -c osps -n "__fish_osps_using_subcommand primary" -l sync -d 'How the two sides wait for their turn' -r -f -a "fifo\t'Every turn is a frame on the FIFO; the waiting side blocks in read (the lab\'s design)'
 adaptive\t'Poll a turn counter in the segment for up to --spin, then sleep on the FIFO'"
 complete -c osps -n "__fish_osps_using_subcommand primary" -l spin -d 'In adaptive mode, how long to poll the segment before sleeping on the FIFO (below --timeout)' -r
+complete -c osps -n "__fish_osps_using_subcommand primary" -l trace -d 'Print every system-level step of both processes on stderr: aligned text, or NDJSON with =json' -r -f -a "text\t'Aligned lines for people: time, role, pid, step, details'
+json\t'One JSON object per line (NDJSON): t_us, pid, role, step, details'"
+complete -c osps -n "__fish_osps_using_subcommand primary" -l hold-zombie -d 'Wait this long between the secondary\'s exit and its reap, so ps shows it as a zombie (Z)' -r
 complete -c osps -n "__fish_osps_using_subcommand primary" -l tcp -d 'With --serve, also accept clients on this TCP address (loopback only without --tcp-any)' -r
 complete -c osps -n "__fish_osps_using_subcommand primary" -l secondaries -d 'With --serve, how many secondaries share the work (each its own FIFO pair and slot)' -r
 complete -c osps -n "__fish_osps_using_subcommand primary" -l max-line -d 'With --serve, the longest request line; longer ones get "ERR line too long"' -r

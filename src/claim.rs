@@ -108,6 +108,9 @@ pub fn claim(dir: &RuntimeDir, paths: &Paths) -> Result<InstanceLock> {
                 let removed = survey_leftovers(dir, paths).and_then(|l| l.remove(dir, paths));
                 return match removed {
                     Ok(removed) => {
+                        for path in &removed {
+                            crate::trace!("stale_removed", path = path);
+                        }
                         if !removed.is_empty() {
                             crate::warn!(
                                 "instance {} had leftovers of a crash without a lock file; removed {}",
@@ -136,6 +139,9 @@ pub fn claim(dir: &RuntimeDir, paths: &Paths) -> Result<InstanceLock> {
                     bail!("{}", running_without_lock(paths, &live));
                 }
                 let removed = survey_leftovers(dir, paths)?.remove(dir, paths)?;
+                for path in &removed {
+                    crate::trace!("stale_removed", path = path);
+                }
                 let lock_path = lock.path().to_path_buf();
                 lock.remove(dir)?;
                 crate::warn!(

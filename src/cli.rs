@@ -192,6 +192,14 @@ pub struct PrimaryArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Print every system-level step of both processes on stderr: aligned text, or NDJSON with =json
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "text", value_name = "FORMAT")]
+    pub trace: Option<crate::trace::Format>,
+
+    /// Wait this long between the secondary's exit and its reap, so ps shows it as a zombie (Z)
+    #[arg(long, value_parser = units::parse_duration, value_name = "DURATION")]
+    pub hold_zombie: Option<Duration>,
+
     /// Serve clients (see osps-client(1)) on RUNDIR/NAME.sock instead of running rounds
     #[arg(long, conflicts_with = "rounds")]
     pub serve: bool,

@@ -41,7 +41,10 @@ use crate::rundir::RuntimeDir;
 /// existing entry of any kind is `EEXIST`).
 pub fn create(dir: &RuntimeDir, file: &str) -> Result<()> {
     match nix::unistd::mkfifoat(dir.fd(), file, Mode::S_IRUSR | Mode::S_IWUSR) {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            crate::trace!("mkfifo", path = dir.path().join(file), mode = "0600");
+            Ok(())
+        }
         Err(Errno::EEXIST) => bail!(
             "{} already exists: remove what a crashed instance left with `osps cleanup`",
             dir.path().join(file).display()
@@ -114,6 +117,13 @@ impl Reader {
         // Blocking from now on, for `wait_turn` (the open itself had to be non-blocking).
         fcntl(&fd, FcntlArg::F_SETFL(OFlag::O_RDONLY))
             .wrap_err_with(|| format!("making {} blocking", path.display()))?;
+        crate::trace!(
+            "fifo_open",
+            path = path,
+            end = "read",
+            flags = "O_RDONLY|O_NONBLOCK, then blocking (F_SETFL)",
+            waited = false
+        );
         Ok(Reader {
             fd,
             path,
@@ -301,9 +311,27 @@ impl Writer {
         match open_checked(dir, file, OFlag::O_WRONLY) {
             Ok(fd) => {
                 check_fifo(&fd, &path)?;
+                crate::trace!(
+                    "fifo_open",
+                    path = path,
+                    end = "write",
+                    flags = "O_WRONLY|O_NONBLOCK",
+                    waited = false,
+                    reader = "already open"
+                );
                 Ok(Some(Writer { fd, path }))
             }
-            Err(Errno::ENXIO) => Ok(None),
+            Err(Errno::ENXIO) => {
+                crate::trace!(
+                    "fifo_open",
+                    path = path,
+                    end = "write",
+                    flags = "O_WRONLY|O_NONBLOCK",
+                    waited = false,
+                    result = "ENXIO: nobody reads"
+                );
+                Ok(None)
+            }
             Err(e) => Err(describe_open_error(e, &path)),
         }
     }

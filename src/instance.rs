@@ -199,6 +199,12 @@ impl Instance {
             .ok_or_else(|| color_eyre::eyre::eyre!("{} vanished", path.display()))?;
         self.socket = Some((file, st));
         crate::owned::check(&st, &path, crate::owned::Kind::Socket, 0o600)?;
+        crate::trace!(
+            "listen",
+            path = path,
+            mode = "0600",
+            how = "socket + bind + listen"
+        );
         listener
             .set_nonblocking(true)
             .wrap_err("making the socket non-blocking")?;
@@ -228,11 +234,12 @@ impl Instance {
             }
             (_, None) => self.not_ours(Unlinked::Missing, &seg_path),
             // Segment::unlink checks the identity again, on its own descriptor.
-            _ => {
-                if let Err(e) = self.seg.unlink().wrap_err("removing the segment") {
+            _ => match self.seg.unlink().wrap_err("removing the segment") {
+                Ok(()) => crate::trace!("unlink", path = seg_path, how = "shm_unlink"),
+                Err(e) => {
                     first_error.get_or_insert(e);
                 }
-            }
+            },
         }
         if let Some(lock) = self.lock.get_mut().take() {
             let path = lock.path().to_path_buf();
@@ -251,7 +258,7 @@ impl Instance {
     /// Warns about an object that was not removed because it is no longer ours.
     fn not_ours(&self, unlinked: Unlinked, path: &std::path::Path) {
         match unlinked {
-            Unlinked::Removed => {}
+            Unlinked::Removed => crate::trace!("unlink", path = path, how = "unlinkat"),
             // Nothing to do; worth a word only with -v (a crash test removes objects).
             Unlinked::Missing => crate::debug!(
                 "{} of instance {} was already removed by someone else",

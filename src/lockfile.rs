@@ -140,6 +140,12 @@ impl InstanceLock {
                 dir.path().join(&temp).display()
             )
         })?;
+        crate::trace!(
+            "lock_created",
+            path = dir.path().join(&temp),
+            flags = "O_RDWR|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC",
+            mode = "0600"
+        );
         let mut file = File::from(fd);
         let named = (|| {
             let st = fstat(&file).wrap_err_with(|| format!("checking {}", path.display()))?;
@@ -168,7 +174,15 @@ impl InstanceLock {
             }
         })();
         match named {
-            Ok(true) => Ok(Some(InstanceLock { file, name, path })),
+            Ok(true) => {
+                crate::trace!(
+                    "lock_locked",
+                    path = path,
+                    how = "fcntl(F_SETLK, F_WRLCK) on the whole file, then renameat2(RENAME_NOREPLACE)",
+                    pid = std::process::id()
+                );
+                Ok(Some(InstanceLock { file, name, path }))
+            }
             other => {
                 dir.unlink(&temp)?;
                 other.map(|_| None)

@@ -39,6 +39,7 @@ mod stats;
 mod status;
 mod stop;
 mod top;
+mod trace;
 mod turn;
 mod units;
 mod view;
@@ -69,6 +70,7 @@ fn main() {
     // SAFETY: called at the start of main, before any other thread exists.
     unsafe { std::env::set_var("OSPS_COLOR", cli.color.as_str()) };
     install_error_reporting();
+    trace::init(&cli.command);
     // Every object osps creates is private: with this umask the modes we ask for (0600,
     // 0700) are exactly the modes we get, whatever the caller's umask was.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
@@ -93,6 +95,7 @@ fn main() {
             exit::of_report(&report)
         }
     };
+    crate::trace!("exit", status = exit.code());
     std::process::exit(exit.code());
 }
 

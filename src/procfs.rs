@@ -81,17 +81,16 @@ pub fn identity(path: &Path) -> Option<(u64, u64)> {
 
 /// Whether a process exists (a zombie counts as not alive).
 pub fn alive(pid: i32) -> bool {
-    if pid <= 0 {
-        return false;
-    }
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state letter follows the parenthesised command name.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next())
-            .is_some_and(|state| state != 'Z' && state != 'X'),
-        Err(_) => false,
-    }
+    pid > 0 && state(pid).is_some_and(|state| state != 'Z' && state != 'X')
+}
+
+/// A process's state letter from `/proc/PID/stat` (`R`, `S`, `Z` for a zombie, ...), or
+/// `None` when there is no such process.
+pub fn state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The state letter follows the parenthesised command name (which may hold a ')').
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next())
 }
 
 /// The subcommand a process runs if it is an osps: the first argument after the program

@@ -99,8 +99,9 @@ pub struct RuntimeDir {
 impl RuntimeDir {
     /// Opens the directory, creating it with mode 0700 if it does not exist, and checks it.
     pub fn ensure(path: &Path) -> Result<Self> {
-        match mkdir(path, Mode::S_IRWXU) {
-            Ok(()) | Err(Errno::EEXIST) => {}
+        let created = match mkdir(path, Mode::S_IRWXU) {
+            Ok(()) => true,
+            Err(Errno::EEXIST) => false,
             Err(e) => {
                 return Err(e).wrap_err_with(|| {
                     format!(
@@ -110,8 +111,10 @@ impl RuntimeDir {
                     )
                 });
             }
-        }
-        Self::open_existing(path)
+        };
+        let dir = Self::open_existing(path)?;
+        crate::trace!("runtime_dir", path = path, created = created, mode = "0700");
+        Ok(dir)
     }
 
     /// Opens and checks a directory that must already exist (the secondary, inspect, cleanup).

@@ -75,6 +75,13 @@ pub fn run(args: &SecondaryArgs) -> Result<Exit> {
     set(&seg, f.pid, u64::from(pid));
     set(&seg, f.state, State::Starting as u64);
     let deadline = || Instant::now() + args.start_timeout;
+    // Traced before the write, so that it comes before the primary's hello_received.
+    crate::trace!(
+        "hello_sent",
+        fifo = to.path(),
+        pid = pid,
+        bytes = crate::frame::FRAME_LEN
+    );
     if to.send(&Frame::hello(pid), deadline())? == Sent::PeerGone {
         bail!(
             "the primary closed {} before our hello",
@@ -99,6 +106,7 @@ pub fn run(args: &SecondaryArgs) -> Result<Exit> {
         Event::Woken => bail!("stopped by SIGTERM during the handshake"),
     };
     set(&seg, f.state, State::Ready as u64);
+    crate::trace!("ready_received", fifo = from.path(), base = base);
     crate::debug!(
         "pid {pid} serving instance {} from turn {}",
         paths.name,
@@ -296,7 +304,11 @@ impl Link<'_> {
                     want += 1;
                 }
                 Wait::Other(fr) if fr.kind == Kind::Stop => {
+                    crate::trace!("stop_received", fifo = self.from.path());
                     set(seg, f.state, State::Stopping as u64);
+                    // Traced before the write, so that it comes before the primary's
+                    // stop_ack_received.
+                    crate::trace!("stop_ack_sent", fifo = self.to.path(), served = served);
                     // The primary may already be gone; the ack is a courtesy.
                     let _ = self.to.send(
                         &Frame::new(Kind::StopAck, served),

@@ -83,6 +83,13 @@ impl Segment {
                 });
             }
         };
+        crate::trace!(
+            "shm_open",
+            name = name,
+            path = path,
+            flags = "O_RDWR|O_CREAT|O_EXCL",
+            mode = "0600"
+        );
         let file = File::from(fd);
         match Segment::init(file, size, workers, &path, &name) {
             Ok(seg) => Ok(seg),
@@ -113,6 +120,7 @@ impl Segment {
         }
         reserve(&file, size)
             .wrap_err_with(|| format!("reserving {size} bytes for {}", path.display()))?;
+        crate::trace!("fallocate", bytes = size, how = "posix_fallocate");
         let seg = Segment::map(file, size, header_len, path, name)?;
         let fresh = header::initial(size, now_unix_ms(), u64::from(std::process::id()), workers);
         for word in 0..HEADER_LEN / 8 {
@@ -123,6 +131,14 @@ impl Segment {
         }
         // Publish the whole header before anyone can learn the segment exists.
         std::sync::atomic::fence(Ordering::SeqCst);
+        crate::trace!(
+            "header_written",
+            magic = "OSPSSEG",
+            version = header::VERSION,
+            size = size,
+            data_offset = header_len,
+            secondaries = workers
+        );
         Ok(seg)
     }
 
@@ -139,6 +155,7 @@ impl Segment {
             ),
             e => eyre!(e).wrap_err(format!("opening the segment {}", path.display())),
         })?;
+        crate::trace!("shm_open", name = name, path = path, flags = "O_RDWR");
         let file = File::from(fd);
         let st = fstat(&file).wrap_err_with(|| format!("checking {}", path.display()))?;
         owned::check(&st, &path, Kind::Regular, 0o600)?;
@@ -153,6 +170,12 @@ impl Segment {
         let h = header::decode(&seg.snapshot(), size)
             .map_err(|e| eyre!("{}: {e}", path.display()))
             .wrap_err("validating the segment header")?;
+        crate::trace!(
+            "header_checked",
+            version = h.version,
+            size = size,
+            secondaries = h.workers
+        );
         // The validated copy says how long the whole header (with the pool's scoreboard) is.
         let header_len =
             usize::try_from(h.header_len).wrap_err("header length does not fit in memory")?;
@@ -176,6 +199,12 @@ impl Segment {
             .map_raw(&file)
             .wrap_err_with(|| format!("mapping {}", path.display()))?;
         let guard = sigbus::protect(map.as_ptr(), len);
+        crate::trace!(
+            "mmap",
+            bytes = len,
+            prot = "PROT_READ|PROT_WRITE",
+            flags = "MAP_SHARED"
+        );
         Ok(Segment {
             map,
             file,

@@ -13,7 +13,9 @@
 //! exec: never the lock.
 //!
 //! Reaping: a dead child stays a zombie until its parent calls `waitpid`. The primary
-//! always waits for its secondary, with a deadline after which it kills it first.
+//! always waits for its secondary, with a deadline after which it kills it first. With
+//! `--trace` or `--hold-zombie` it first sees the exit with `waitid(WNOWAIT)`, which
+//! leaves the child a zombie, so the zombie can be shown (and held) before the reap.
 
 use std::ffi::CString;
 use std::os::fd::AsRawFd;
@@ -27,9 +29,10 @@ use nix::fcntl::{OFlag, open};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::stat::Mode;
-use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
 use nix::unistd::{ForkResult, Pid};
 
+use crate::segment::monotonic_ns;
 use crate::signals::SelfPipe;
 
 /// A started secondary, reaped with `waitpid`. (Not `std::process::Child`: its `spawn`
@@ -39,6 +42,10 @@ use crate::signals::SelfPipe;
 pub struct Child {
     pid: libc::pid_t,
     status: Option<ExitStatus>,
+    /// When we first saw it exited, still unreaped (a zombie): traced runs and `--hold-zombie`.
+    exit_seen_ns: Option<u64>,
+    /// `--hold-zombie`: how long to leave it a zombie before reaping it.
+    hold: Option<Duration>,
 }
 
 impl Child {
@@ -46,9 +53,18 @@ impl Child {
         self.pid as u32
     }
 
+    /// With `--hold-zombie`: leave it a zombie that long after it exits, before the reap.
+    pub fn hold_zombie(&mut self, hold: Option<Duration>) {
+        self.hold = hold;
+    }
+
     fn wait_with(&mut self, flags: Option<WaitPidFlag>) -> std::io::Result<Option<ExitStatus>> {
         if let Some(status) = self.status {
             return Ok(Some(status));
+        }
+        // To show the zombie (traced, or held), see the exit before reaping it.
+        if (crate::trace::on() || self.hold.is_some()) && !self.exited(flags.is_some())? {
+            return Ok(None);
         }
         loop {
             let status = match waitpid(Pid::from_raw(self.pid), flags) {
@@ -63,8 +79,62 @@ impl Child {
                 Err(e) => return Err(e.into()),
             };
             self.status = Some(status);
+            crate::trace!(
+                "reaped",
+                pid = self.pid,
+                status = describe(status),
+                how = "waitpid",
+                zombie_us = self
+                    .exit_seen_ns
+                    .map_or(0, |seen| monotonic_ns().saturating_sub(seen) / 1000)
+            );
             return Ok(Some(status));
         }
+    }
+
+    /// Whether it has exited, without reaping it: `waitid` with `WNOWAIT` leaves it a
+    /// zombie (and waits for the exit unless `nohang`). The first time, it traces the
+    /// zombie and holds it for `--hold-zombie`.
+    fn exited(&mut self, nohang: bool) -> std::io::Result<bool> {
+        if self.exit_seen_ns.is_some() {
+            return Ok(true);
+        }
+        let mut flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
+        if nohang {
+            flags |= WaitPidFlag::WNOHANG;
+        }
+        loop {
+            match waitid(Id::Pid(Pid::from_raw(self.pid)), flags) {
+                Ok(WaitStatus::StillAlive) => return Ok(false),
+                Ok(_) => break,
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.exit_seen_ns = Some(monotonic_ns());
+        let state = || crate::procfs::state(self.pid).unwrap_or('-');
+        crate::trace!(
+            "exit_seen",
+            pid = self.pid,
+            state = format_args!("{}", state()),
+            how = "waitid(WEXITED|WNOWAIT)"
+        );
+        if let Some(hold) = self.hold {
+            crate::info!(
+                "secondary {} has exited; holding it as a zombie for {hold:?} before reaping it \
+                 (see it with: ps -o pid,stat,cmd --ppid {})",
+                self.pid,
+                std::process::id()
+            );
+            crate::trace!(
+                "zombie_hold",
+                pid = self.pid,
+                state = format_args!("{}", state()),
+                hold_ms = hold.as_millis() as u64
+            );
+            std::thread::sleep(hold);
+        }
+        Ok(true)
     }
 
     /// Its status if it has exited (and is now reaped), without waiting.
@@ -83,6 +153,7 @@ impl Child {
         if self.status.is_some() {
             return Ok(());
         }
+        crate::trace!("kill", pid = self.pid, signal = "SIGKILL");
         // Our own unreaped child: the pid cannot have been reused.
         kill(Pid::from_raw(self.pid), Signal::SIGKILL).map_err(std::io::Error::from)
     }
@@ -105,8 +176,10 @@ pub fn secondary(args: &[String]) -> Result<Child> {
     let devnull = open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
         .wrap_err("opening /dev/null for the secondary's stdin and stdout")?;
     let null_fd = devnull.as_raw_fd();
-    // SAFETY: the primary is single-threaded, so the child is a full copy of a consistent
-    // process. The child branch calls only async-signal-safe functions (dup2, syscall,
+    let forked_at = crate::trace::stamp();
+    // SAFETY: the primary may have other threads (the turn watchdog of `watchdog.rs`), and
+    // a forked child holds only a copy of this one, with any lock another thread held left
+    // locked for ever; so the child branch calls only async-signal-safe functions (dup2, syscall,
     // signal, prctl, getppid, execv, _exit) on data prepared before the fork: raw libc
     // calls, none of which allocates (nix's fork itself only wraps the returned pid).
     let forked = unsafe { nix::unistd::fork() };
@@ -146,7 +219,13 @@ pub fn secondary(args: &[String]) -> Result<Child> {
         }
     };
     drop(devnull);
-    Ok(Child { pid, status: None })
+    crate::trace!("fork" @ forked_at, child = pid, parent = parent);
+    Ok(Child {
+        pid,
+        status: None,
+        exit_seen_ns: None,
+        hold: None,
+    })
 }
 
 /// How a process ended, for people: "exited with status 1", "killed by signal 9 (SIGKILL)".

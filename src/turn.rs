@@ -278,6 +278,7 @@ impl Turns {
                             "the peer announced round {want} but did not publish it in the segment"
                         );
                     }
+                    traced(want, "slept");
                     Ok(Wait::Turn)
                 }
                 other => Ok(event_to_wait(other)),
@@ -306,6 +307,7 @@ impl Turns {
                         after_ns: elapsed_ns(start),
                     });
                     self.budget.set(budget);
+                    traced(want, "spun");
                     return Ok(Wait::Turn);
                 }
                 Spun::Together => together = true,
@@ -322,6 +324,9 @@ impl Turns {
             budget.record(Outcome::Missed {
                 after_ns: elapsed_ns(start),
             });
+        }
+        if matches!(result, Ok(Wait::Turn)) {
+            traced(want, "slept");
         }
         self.budget.set(budget);
         result
@@ -355,6 +360,14 @@ impl Turns {
                 other => return Ok(event_to_wait(other)),
             }
         }
+    }
+}
+
+/// Traces how turn `want` came (sampled: the first few, then powers of ten).
+#[inline(always)]
+fn traced(want: u64, waited: &str) {
+    if crate::trace::sampled(want) {
+        crate::trace!("turn", seq = want, waited = waited);
     }
 }
 

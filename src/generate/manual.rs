@@ -516,6 +516,7 @@ fn primary() -> Page {
                     P("The secondary restarts nothing: when its primary is gone it exits."),
                 ],
             ),
+            trace_section(),
             section(
                 "SUMMARY",
                 vec![
@@ -667,6 +668,54 @@ jq -r '.deaths[] | "\(.pid) \(.how) (\(.cause), \(.during))"' summary.json"#,
             "systemd.service(5)",
         ],
     }
+}
+
+/// The TRACE section of osps-primary(1): `--trace`, `--hold-zombie`, and every step name
+/// (listed from `trace::STEPS`, so the page and the code cannot disagree).
+fn trace_section() -> Section {
+    let mut blocks = vec![
+        P(
+            "With `--trace` both processes print one line on stderr for each system-level \
+           step, in order: the runtime directory and the lock file, shm_open(3) with its \
+           flags and mode, the reservation and the mapping, each FIFO created and opened \
+           (and whether the open waited), the fork(2) and the execve(2), the death signal, \
+           the handshake frames, the first rounds, restarts, the Stop frame, the secondary's \
+           exit, the interval during which it was a zombie, and each object removed. A line \
+           gives the time in microseconds since the primary started (one clock for both \
+           processes), the role (`primary` or `secondary I`), the pid, the step's name and \
+           its details as key=value pairs. Each line is written with one write(2), so the \
+           two processes' lines never mix. Rounds are traced one by one for the first \
+           three, then at rounds 10, 100, 1000 and so on, so the trace stays short.",
+        ),
+        P(
+            "`--trace=json` prints the same events as NDJSON, one object per line: `t_us`, \
+           `pid`, `role` (`primary` or `secondary`), `index` (secondaries only), `step`, and \
+           `details` (an object; numbers are JSON numbers). Without `--trace` nothing is \
+           traced and nothing is spent on it. The primary hands the format and its start \
+           time to the secondary in the environment variable `OSPS_TRACE`.",
+        ),
+        P(
+            "`--hold-zombie` DURATION makes the primary wait that long between the moment it \
+           sees its secondary has exited and the waitpid(2) that reaps it, and says so on \
+           stderr. Meanwhile `ps -o pid,stat,cmd --ppid PRIMARY` shows the secondary in \
+           state `Z` (`<defunct>`): a zombie is a process that has exited but whose parent \
+           has not collected its exit status yet. After the reap it is gone. The primary \
+           does nothing else while it holds a zombie: this is a teaching aid.",
+        ),
+        Code(
+            r#"osps primary --rounds 3 --trace
+osps primary --rounds 3 --trace=json 2>&1 >/dev/null | jq -c 'select(.step == "reaped") | .details'
+osps primary --rounds 3 --hold-zombie 10s &
+sleep 1; ps -o pid,stat,cmd --ppid $!"#,
+        ),
+        Sub("Steps"),
+    ];
+    blocks.extend(
+        crate::trace::STEPS
+            .iter()
+            .map(|(_, tag, what)| Tag(tag, what)),
+    );
+    section("TRACE", blocks)
 }
 
 // ---------------------------------------------------------------------------------------

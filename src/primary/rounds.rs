@@ -324,6 +324,16 @@ impl<'a> Run<'a> {
             self.hist.record(t1.saturating_sub(t0));
             self.completed += 1;
             seg.store(Field::RoundsCompleted, self.completed);
+            if crate::trace::sampled(self.completed) {
+                crate::trace!(
+                    "round",
+                    seq = seq,
+                    completed = self.completed,
+                    request_seq = seg.load(Field::RequestSeq),
+                    reply_seq = seg.load(Field::ReplySeq),
+                    rtt_us = t1.saturating_sub(t0) / 1000
+                );
+            }
             Ok(Round::Completed)
         } else {
             self.corruptions += 1;

@@ -297,6 +297,7 @@ fn listen(args: &PrimaryArgs, inst: &mut Instance) -> Result<(UnixListener, Opti
                 .wrap_err_with(|| format!("reading the port bound for TCP {addr}"))?
                 .port();
             inst.seg.store(Field::TcpPort, u64::from(port));
+            crate::trace!("listen", tcp = addr, port = port);
             Some(l)
         }
         None => None,
@@ -758,6 +759,9 @@ impl Server<'_> {
         seg.at(self.sup.worker(i).fields().request_len)
             .store(len as u64, Ordering::Release);
         slot.seq += 1;
+        if crate::trace::sampled(slot.seq) {
+            crate::trace!("request", secondary = i, seq = slot.seq, bytes = len);
+        }
         let deadline = Instant::now() + self.ctx.args.timeout;
         let sent = self
             .sup

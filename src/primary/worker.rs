@@ -326,7 +326,8 @@ impl Worker {
         }
         let (_, s2p) = ctx.inst.paths.fifo_files(self.index);
         let from = Reader::open(&ctx.inst.dir, &s2p)?;
-        let proc = spawn::secondary(&self.secondary_args(ctx))?;
+        let mut proc = spawn::secondary(&self.secondary_args(ctx))?;
+        proc.hold_zombie(ctx.args.hold_zombie);
         let pid = proc.id();
         self.last_pid = Some(pid);
         crate::debug!("started secondary {} pid {pid}", self.index);
@@ -360,6 +361,7 @@ impl Worker {
         // Ok(Ok(Some(to))): through; Ok(Ok(None)): not yet; Ok(Err(trouble)): it died.
         let outcome = match s.from.wait(Some(until), wake) {
             Ok(Event::Frame(fr)) if fr.kind == Kind::Hello && fr.arg == s.pid => {
+                crate::trace!("hello_received", fifo = s.from.path(), pid = fr.arg);
                 ready(ctx, self.index, s).map(|to| to.map(Some).ok_or(Trouble::ClosedFifo))
             }
             Ok(Event::Frame(fr)) => Err(eyre!(
@@ -454,6 +456,12 @@ impl Worker {
         trouble: Trouble,
         during: &str,
     ) -> Result<Death> {
+        crate::trace!(
+            "secondary_died",
+            pid = pid,
+            cause = trouble.cause(ctx.args),
+            during = during
+        );
         let status = if trouble.kill() {
             spawn::kill_and_reap(&mut proc)?
         } else {
@@ -533,6 +541,12 @@ impl Worker {
     pub fn restart(&mut self, ctx: &Ctx<'_>, base: u64) -> Result<u64> {
         self.restart_at = None;
         self.note_restart(ctx);
+        crate::trace!(
+            "restart",
+            secondary = self.index,
+            restart = self.restarts,
+            backoff_ms = self.backoff.as_millis() as u64
+        );
         self.launch(ctx, base)?;
         Ok(self.restarts)
     }
@@ -573,10 +587,15 @@ impl Worker {
 
     fn stop_live(&mut self, live: &mut Live, sigs: &SelfPipe, grace: Duration) -> Result<()> {
         let deadline = Instant::now() + grace;
+        // Traced before the write: the secondary may act on the frame before we run again.
+        crate::trace!("stop_sent", fifo = live.to.path(), pid = live.pid);
         if live.to.send(&Frame::new(Kind::Stop, 0), deadline)? == Sent::Ok {
             loop {
                 match live.from.wait(Some(deadline), None) {
-                    Ok(Event::Frame(f)) if f.kind == Kind::StopAck => break,
+                    Ok(Event::Frame(f)) if f.kind == Kind::StopAck => {
+                        crate::trace!("stop_ack_received", pid = live.pid, served = f.seq);
+                        break;
+                    }
                     Ok(Event::Frame(f)) if f.kind == Kind::Reply => {} // late doorbell
                     Ok(Event::Frame(f)) => {
                         crate::warn!("unexpected {:?} frame while stopping; ignored", f.kind);
@@ -744,6 +763,8 @@ fn ready(ctx: &Ctx<'_>, index: usize, s: &Starting) -> Result<Option<Writer>> {
         return Ok(None);
     };
     let frame = Frame::new(Kind::Ready, s.base);
+    // Traced before the write: the secondary may act on the frame before we run again.
+    crate::trace!("ready_sent", fifo = to.path(), base = s.base);
     if to.send(&frame, Instant::now() + ctx.args.timeout)? == Sent::PeerGone {
         return Ok(None);
     }
