@@ -96,7 +96,10 @@ fn load(path: &Path, batches: usize) -> (f64, Percentiles) {
         all.extend(t.join().expect("a load thread failed"));
     }
     let requests = (all.len() * DEPTH) as f64;
-    (requests / started.elapsed().as_secs_f64(), Percentiles::of(all))
+    (
+        requests / started.elapsed().as_secs_f64(),
+        Percentiles::of(all),
+    )
 }
 
 /// A serving osps primary with four secondaries (as in the serving table); stopped with
@@ -189,7 +192,12 @@ pub fn report(quick: bool) {
     let rows = rows(quick);
     println!(
         "\n{:<34} {:>8} {:>12} {:>10} {:>10} {:>9}",
-        "serving, pipelined (32 in flight)", "clients", "requests/s", "batch p50", "batch p99", "x echo"
+        "serving, pipelined (32 in flight)",
+        "clients",
+        "requests/s",
+        "batch p50",
+        "batch p99",
+        "x echo"
     );
     for r in &rows {
         println!(
