@@ -45,6 +45,8 @@ use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid, fork, mkfifo};
 use serde::Serialize;
 
+#[path = "bench/pipelined.rs"]
+mod pipelined;
 #[path = "bench/serve.rs"]
 mod serve;
 
@@ -1006,6 +1008,7 @@ fn main() {
         targets,
     };
     print_table(&report);
+    pipelined::report(quick);
     let path = output_path();
     let json = serde_json::to_string_pretty(&report).expect("serialising the report");
     if let Some(parent) = path.parent() {

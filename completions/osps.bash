@@ -446,7 +446,7 @@ _osps() {
             return 0
             ;;
         osps__subcmd__primary)
-            opts="-n -v -q -h -V --runtime-dir --size --payload --rounds --interval --start-timeout --timeout --max-restarts --restart-backoff --sync --spin --json --trace --hold-zombie --serve --tcp --tcp-any --secondaries --max-line --max-clients --queue --name --verbose --quiet --color --help --version"
+            opts="-n -v -q -h -V --runtime-dir --size --payload --rounds --interval --start-timeout --timeout --max-restarts --restart-backoff --sync --spin --json --trace --hold-zombie --serve --tcp --tcp-any --secondaries --max-line --max-clients --max-inflight --queue --name --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -517,6 +517,10 @@ _osps() {
                     return 0
                     ;;
                 --max-clients)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-inflight)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

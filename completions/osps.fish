@@ -61,7 +61,8 @@ complete -c osps -n "__fish_osps_using_subcommand primary" -l hold-zombie -d 'Wa
 complete -c osps -n "__fish_osps_using_subcommand primary" -l tcp -d 'With --serve, also accept clients on this TCP address (loopback only without --tcp-any)' -r
 complete -c osps -n "__fish_osps_using_subcommand primary" -l secondaries -d 'With --serve, how many secondaries share the work (each its own FIFO pair and slot)' -r
 complete -c osps -n "__fish_osps_using_subcommand primary" -l max-line -d 'With --serve, the longest request line; longer ones get "ERR line too long"' -r
-complete -c osps -n "__fish_osps_using_subcommand primary" -l max-clients -d 'With --serve, how many clients may be connected at once' -r
+complete -c osps -n "__fish_osps_using_subcommand primary" -l max-clients -d 'With --serve, how many clients may be connected at once [default: 1024, or fewer if the descriptor limit allows fewer]' -r
+complete -c osps -n "__fish_osps_using_subcommand primary" -l max-inflight -d 'With --serve, how many requests of one client may wait or be served at once; beyond, it is not read until its replies drain' -r
 complete -c osps -n "__fish_osps_using_subcommand primary" -l queue -d 'With --serve, how many requests may wait for a free secondary; beyond, "ERR busy"' -r
 complete -c osps -n "__fish_osps_using_subcommand primary" -s n -l name -d 'Instance name: 1 to 64 of A-Z a-z 0-9 _ - (not starting with -)' -r -f -a "(__fish_osps_instance_names)"
 complete -c osps -n "__fish_osps_using_subcommand primary" -l color -d 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'

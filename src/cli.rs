@@ -225,15 +225,13 @@ pub struct PrimaryArgs {
     #[arg(long, default_value = "64K", value_parser = units::parse_payload, value_name = "BYTES", requires = "serve", conflicts_with = "rounds")]
     pub max_line: u64,
 
-    /// With --serve, how many clients may be connected at once
-    #[arg(
-        long,
-        default_value_t = 1024,
-        value_name = "N",
-        requires = "serve",
-        conflicts_with = "rounds"
-    )]
-    pub max_clients: u32,
+    /// With --serve, how many clients may be connected at once [default: 1024, or fewer if the descriptor limit allows fewer]
+    #[arg(long, value_name = "N", requires = "serve", conflicts_with = "rounds")]
+    pub max_clients: Option<u32>,
+
+    /// With --serve, how many requests of one client may wait or be served at once; beyond, it is not read until its replies drain
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..), value_name = "N", requires = "serve", conflicts_with = "rounds")]
+    pub max_inflight: u32,
 
     /// With --serve, how many requests may wait for a free secondary; beyond, "ERR busy"
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..), value_name = "N", requires = "serve", conflicts_with = "rounds")]

@@ -2,12 +2,14 @@
 //! error reporting, dispatches to the subcommand, and maps the result to an exit status.
 
 mod area;
+mod batch;
 mod claim;
 mod cleanup;
 mod cli;
 mod client;
 mod discover;
 mod exit;
+mod fdlimit;
 mod fifo;
 mod frame;
 mod generate;
@@ -23,6 +25,7 @@ mod output;
 mod owned;
 mod payload;
 mod pidfd;
+mod poller;
 mod primary;
 mod procfs;
 mod protocol;

@@ -28,6 +28,7 @@ use color_eyre::eyre::{Result, WrapErr, bail, eyre};
 use nix::sys::signal::Signal;
 
 use crate::area::Area;
+use crate::batch;
 use crate::cli::SecondaryArgs;
 use crate::exit::Exit;
 use crate::fifo::{Event, Reader, Sent, Writer};
@@ -145,7 +146,8 @@ pub fn run(args: &SecondaryArgs) -> Result<Exit> {
     let served = if args.serve {
         let slot = seg.slot(index, workers);
         let mut request = Vec::with_capacity(slot.len());
-        link.serve(|seg, f| answer_request(seg, f, slot, workers, &mut request))
+        let mut reply = Vec::new();
+        link.serve(|seg, f| answer_request(seg, f, slot, workers, &mut request, &mut reply))
     } else {
         let area = seg.area();
         link.serve(|seg, f| reverse_request(seg, f, area))
@@ -213,27 +215,59 @@ fn reverse_request(seg: &Segment, f: &WorkerFields, area: Area<'_>) -> Result<us
     Ok(len)
 }
 
-/// The serving mode's work: answer the request line in our slot. The request is copied
-/// out of the segment before it is parsed, so the primary cannot change it under us.
+/// The serving mode's work: answer the request line, or the batch of lines (see
+/// `batch.rs`), in our slot. The request is copied out of the segment before it is
+/// parsed, so the primary cannot change it under us.
 fn answer_request(
     seg: &Segment,
     f: &WorkerFields,
     slot: Area<'_>,
     workers: usize,
     request: &mut Vec<u8>,
+    reply: &mut Vec<u8>,
 ) -> Result<usize> {
     let len = request_len(seg, f, slot.len())?;
     slot.read_into(len as u64, request)?;
-    let reply = protocol::answer(request, || stats(seg, workers));
-    // The longest error is far below any slot.
-    let reply = if reply.len() <= slot.len() {
-        reply
-    } else {
-        "ERR reply too long for the slot".to_string()
-    };
-    slot.write(reply.as_bytes())?;
+    if !batch::is_batch(request) {
+        let answer = protocol::answer(request, || stats(seg, workers));
+        // The longest error is far below any slot.
+        let answer = if answer.len() <= slot.len() {
+            answer
+        } else {
+            TOO_LONG_FOR_SLOT.to_string()
+        };
+        slot.write(answer.as_bytes())?;
+        return Ok(answer.len());
+    }
+    let lines = batch::decode(request, None)
+        .map_err(|e| eyre!("turn with a malformed batch ({e}): the segment is corrupt"))?;
+    let mut answers: Vec<String> = lines
+        .iter()
+        .map(|line| protocol::answer(line, || stats(seg, workers)))
+        .collect();
+    // The primary leaves room for every reply; should some still not fit, the longest
+    // ones become errors (each far shorter than the room it left).
+    while batch::encoded_len(answers.iter().map(String::len)) > slot.len() {
+        let Some(longest) = answers
+            .iter_mut()
+            .filter(|a| a.len() > TOO_LONG_FOR_SLOT.len())
+            .max_by_key(|a| a.len())
+        else {
+            bail!(
+                "a batch of {} replies cannot fit the {}-byte slot",
+                answers.len(),
+                slot.len()
+            );
+        };
+        *longest = TOO_LONG_FOR_SLOT.to_string();
+    }
+    batch::encode(answers.iter().map(String::as_bytes), reply);
+    slot.write(reply)?;
     Ok(reply.len())
 }
+
+/// The reply to a request whose reply would not fit the slot.
+const TOO_LONG_FOR_SLOT: &str = "ERR reply too long for the slot";
 
 /// The `STATS` reply: the instance's counters, read from a copy of the header.
 fn stats(seg: &Segment, workers: usize) -> String {
@@ -281,12 +315,14 @@ impl Link<'_> {
     ) -> Result<()> {
         let seg = self.seg;
         let f = self.fields;
-        let turns = Turns::new(
-            Role::Secondary,
-            self.args.sync,
-            self.args.spin,
-            self.index(),
-        );
+        // In a serving pool only secondary 0 spins while idle (the dispatcher prefers it):
+        // on few cores, idle secondaries spinning would take the CPU the dispatcher needs.
+        let spin = if self.args.serve && self.index() > 0 {
+            std::time::Duration::ZERO
+        } else {
+            self.args.spin
+        };
+        let turns = Turns::new(Role::Secondary, self.args.sync, spin, self.index());
         let mut want = self.base + 1;
         let mut served: u64 = 0;
         let mut last_check = monotonic_ns();

@@ -460,8 +460,8 @@ fn primary() -> Page {
                 "Values that cannot work are usage errors (exit status 2), refused before \
                anything is created: `--timeout 0`, `--start-timeout 0`, `--rounds 0`, a \
                `--spin` that is not below `--timeout`, and the serving options \
-               (`--secondaries`, `--tcp`, `--tcp-any`, `--max-clients`, `--max-line`, \
-               `--queue`) without `--serve` or with `--rounds`.",
+               (`--secondaries`, `--tcp`, `--tcp-any`, `--max-clients`, `--max-inflight`, \
+               `--max-line`, `--queue`) without `--serve` or with `--rounds`.",
             ),
             Sub("Stop"),
             P(
@@ -1153,6 +1153,13 @@ fn client() -> Page {
                 "Replies `ERR` and the reason; the connection stays usable. A line longer \
                  than the primary's `--max-line` gets `ERR line too long` and the \
                  connection is closed; a full queue gets `ERR busy`.",
+            ),
+            P(
+                "Pipelining is allowed: a client may send many requests before reading any \
+               reply, and the replies come back in request order. The primary works on at \
+               most `--max-inflight` (default 32) requests of one client at a time and \
+               stops reading it beyond (its writes then block, which is back-pressure, \
+               not an error); the other clients are served in turn meanwhile.",
             ),
             P(
                 "When the socket does not answer, the error says why in the terms of the \

@@ -6,6 +6,18 @@
 //! its rules are tested on their own: a line ends at `\n`; at end of file a last line
 //! without its newline is still a request; a line longer than `--max-line` is refused
 //! (`ERR line too long`) and nothing after it is read.
+//!
+//! What one client may cost is bounded, whatever it does (see [`MAX_HELD`]): its requests
+//! waiting or at a secondary are at most `--max-inflight`, and the bytes held for it
+//! (unread input, queued requests, room for their replies, replies not yet written) at
+//! most about [`MAX_HELD`] plus one `--max-line`. At either bound the primary simply stops
+//! reading that client: its socket buffers fill and its writes block, which is the
+//! back-pressure a pipelining client expects. It never gets `ERR busy` for that.
+//!
+//! A client refused for a too-long line gets `ERR line too long`; then our side of the
+//! connection is shut down while what it still sends is read and dropped, bounded in bytes
+//! ([`DRAIN_BYTES`]) and time ([`DRAIN_TIME`]). Closing at once, with its input unread,
+//! would reset the connection, and a client still writing would never read the reply.
 
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
@@ -14,13 +26,36 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use nix::poll::PollFlags;
+use crate::fdlimit::Socket;
+use crate::poller::Interest;
 
-/// The longest a client's unsent replies may grow before we stop reading its requests.
-const MAX_PENDING_OUTPUT: usize = 1 << 20;
+/// The bytes held for one client beyond which the primary stops reading it: its unread
+/// input, its queued requests, room for the replies of its requests not yet answered
+/// (each request's length plus [`REPLY_ROOM`]), and its replies not yet written.
+pub const MAX_HELD: usize = 1 << 20;
+
+/// Room reserved for a reply on top of its request's length: every reply is at most as
+/// long as its request (ECHO, REV) or short (PONG, a digest, an error, STATS).
+const REPLY_ROOM: usize = 2048;
+
+/// How much a client refused for a too-long line may still send (read and dropped)
+/// before the connection is closed anyway.
+pub const DRAIN_BYTES: usize = 16 << 20;
+
+/// How long that client has, from the too-long line, to read the reply and go.
+pub const DRAIN_TIME: Duration = Duration::from_secs(1);
+
+/// Bytes read from a client per `read`.
+const READ_CHUNK: usize = 16 * 1024;
 
 /// The reply to a line longer than `--max-line`.
 const TOO_LONG: &str = "ERR line too long";
+
+/// The reply to a request beyond `--queue` (all clients' queued requests together).
+const BUSY: &str = "ERR busy";
+
+/// Lines cut at once when they can only be answered `ERR busy`.
+const BUSY_LINES: usize = 1024;
 
 /// The complete lines found in a client's bytes.
 #[derive(Debug, PartialEq, Eq)]
@@ -34,13 +69,22 @@ pub struct Cut<'a> {
     pub too_long: bool,
 }
 
-/// Cuts `buf` (the bytes received and not yet cut) into lines of at most `max_line`
-/// bytes. `eof`: the client sent everything, so a last line without newline counts.
-/// An unfinished line longer than `max_line` is refused at once (it can only grow).
-pub fn cut_lines(buf: &[u8], max_line: usize, eof: bool) -> Cut<'_> {
+/// Cuts `buf` (the bytes received and not yet cut) into at most `max_lines` lines of at
+/// most `max_line` bytes (the rest stays for later: a client sending far ahead is not
+/// cut all at once). `eof`: the client sent everything, so a last line without newline
+/// counts. An unfinished line longer than `max_line` is refused at once (it can only
+/// grow).
+pub fn cut_lines(buf: &[u8], max_line: usize, eof: bool, max_lines: usize) -> Cut<'_> {
     let mut lines = Vec::new();
     let mut start = 0;
     loop {
+        if lines.len() >= max_lines {
+            return Cut {
+                lines,
+                consumed: start,
+                too_long: false,
+            };
+        }
         let rest = &buf[start..];
         let (line, next) = match rest.iter().position(|&b| b == b'\n') {
             Some(nl) => (&rest[..nl], start + nl + 1),
@@ -95,133 +139,304 @@ impl Stream {
         }
     }
 
+    fn shutdown_write(&self) -> std::io::Result<()> {
+        match self {
+            Stream::Unix(s) => s.shutdown_write(),
+            Stream::Tcp(s) => s.shutdown_write(),
+        }
+    }
+
     fn set_nonblocking(&self) -> std::io::Result<()> {
         match self {
             Stream::Unix(s) => s.set_nonblocking(true),
             Stream::Tcp(s) => s.set_nonblocking(true),
         }
     }
+
+    /// Answers `line` to a connection we will not serve, and closes it (see
+    /// [`crate::fdlimit::refuse`]: it never blocks and does not reset the connection).
+    pub fn refuse(self, line: &str) {
+        let line = format!("{line}\n");
+        match self {
+            Stream::Unix(s) => crate::fdlimit::refuse(s, line.as_bytes()),
+            Stream::Tcp(s) => crate::fdlimit::refuse(s, line.as_bytes()),
+        }
+    }
+}
+
+/// The bounds every client lives within.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_line: usize,
+    pub max_inflight: usize,
+}
+
+/// A reply in request order: still awaited (with the bytes reserved for it), or ready.
+#[derive(Debug)]
+enum Reply {
+    Awaited { charge: usize },
+    Ready(String),
+}
+
+/// Where a client's input stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Input {
+    /// Requests may come.
+    Open,
+    /// The client sent end of file; lines still in `input` are taken as room allows.
+    Ended,
+    /// It sent a too-long line: what it sends is dropped until `until` or end of file.
+    Draining {
+        until: Instant,
+        dropped: usize,
+        eof: bool,
+        /// Our write side is shut down (every reply was written).
+        shut: bool,
+    },
+}
+
+/// What [`Client::receive`] found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Received {
+    /// The connection failed: the client is gone.
+    pub gone: bool,
+    /// Requests answered `ERR busy` (the shared queue was full).
+    pub busy: u64,
 }
 
 /// One connected client.
 pub struct Client {
     stream: Stream,
+    /// Bytes received and not yet cut into requests.
     input: Vec<u8>,
+    /// Replies ready to write, in order.
     output: Vec<u8>,
-    /// Replies in request order; `None` while a secondary works on it.
-    replies: VecDeque<Option<String>>,
+    /// A reply per request not yet moved to `output`, in request order.
+    replies: VecDeque<Reply>,
     /// The order number of `replies[0]`.
     first: u64,
-    /// No more requests will be read (end of file, or a line too long).
-    done_reading: bool,
+    /// Requests cut and not yet handed to a secondary: (order, line).
+    pending: VecDeque<(u64, Vec<u8>)>,
+    /// Requests whose reply has not arrived (pending or at a secondary).
+    unanswered: usize,
+    /// Bytes reserved in `replies` (awaited charges and ready replies).
+    reserved: usize,
+    state: Input,
+    /// What it is registered for in the poll set.
+    pub interest: Interest,
+    /// It is in the dispatcher's round-robin ring.
+    pub in_ring: bool,
 }
 
 impl Client {
-    /// A new connection, made non-blocking (`None` if that fails: the client is dropped).
-    pub fn new(stream: Stream) -> Option<Client> {
-        stream.set_nonblocking().ok()?;
-        Some(Client {
+    /// A new connection, made non-blocking (`Err(stream)` if that fails).
+    pub fn new(stream: Stream) -> Result<Client, Stream> {
+        if stream.set_nonblocking().is_err() {
+            return Err(stream);
+        }
+        Ok(Client {
             stream,
             input: Vec::new(),
             output: Vec::new(),
             replies: VecDeque::new(),
             first: 0,
-            done_reading: false,
+            pending: VecDeque::new(),
+            unanswered: 0,
+            reserved: 0,
+            state: Input::Open,
+            interest: Interest::READ,
+            in_ring: false,
         })
-    }
-
-    /// Sends `line` (best effort, without blocking) and drops the connection.
-    pub fn refuse(mut self, line: &str) {
-        self.output = format!("{line}\n").into_bytes();
-        let _ = self.flush();
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.stream.fd()
     }
 
-    /// What to poll it for: input while it may send requests and its unsent replies
-    /// are not piling up; output while replies wait.
-    pub fn wants(&self) -> PollFlags {
-        let mut want = PollFlags::empty();
-        if !self.done_reading && self.output.len() < MAX_PENDING_OUTPUT {
-            want |= PollFlags::POLLIN;
-        }
-        if !self.output.is_empty() {
-            want |= PollFlags::POLLOUT;
-        }
-        want
+    /// Everything held for this client, in bytes (the quantity [`MAX_HELD`] bounds).
+    pub fn held(&self) -> usize {
+        self.input.len() + self.output.len() + self.reserved
     }
 
-    pub fn done_reading(&self) -> bool {
-        self.done_reading
+    /// Whether it may take one more request now: within `--max-inflight` and the bytes bound.
+    fn has_room(&self, limits: &Limits) -> bool {
+        self.unanswered < limits.max_inflight && self.held() < MAX_HELD
     }
 
-    /// Reads what the client sent (without blocking) and hands each complete request
-    /// line to `take` with its order number; `take` returns the reply at once (an error
-    /// such as `ERR busy`) or `None` when the line went to a secondary. Returns true
-    /// when the connection failed (the client is gone).
-    pub fn receive(
-        &mut self,
-        max_line: usize,
-        mut take: impl FnMut(u64, &[u8]) -> Option<String>,
-    ) -> bool {
-        let mut gone = false;
-        let mut eof = false;
-        let mut buf = [0u8; 16 * 1024];
+    /// What to poll it for: input while it may send requests (or we drop what it sends),
+    /// output while replies wait to be written.
+    pub fn wants(&self, limits: &Limits) -> Interest {
+        let read = match self.state {
+            Input::Open => self.has_room(limits) && !self.holds_a_long_partial(limits),
+            Input::Ended => false,
+            Input::Draining { eof, dropped, .. } => !eof && dropped < DRAIN_BYTES,
+        };
+        Interest {
+            read,
+            write: !self.output.is_empty(),
+        }
+    }
+
+    /// An unfinished line already longer than `--max-line` waits to be refused.
+    fn holds_a_long_partial(&self, limits: &Limits) -> bool {
+        self.input.len() > limits.max_line && !self.input.contains(&b'\n')
+    }
+
+    /// Requests cut and waiting for a secondary.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Hands its oldest waiting request to the dispatcher.
+    pub fn next_pending(&mut self) -> Option<(u64, Vec<u8>)> {
+        self.pending.pop_front()
+    }
+
+    /// How many of its requests wait for a secondary.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Reads what the client sent (without blocking, as long as its bounds allow) and
+    /// cuts it into requests. `room`: how many more requests the shared queue takes;
+    /// beyond, a request is answered `ERR busy`.
+    pub fn receive(&mut self, limits: &Limits, room: &mut usize) -> Received {
+        let mut got = Received::default();
+        let mut buf = [0u8; READ_CHUNK];
         loop {
+            if !self.wants(limits).read {
+                break;
+            }
             match self.stream.read(&mut buf) {
                 Ok(0) => {
-                    eof = true;
+                    match &mut self.state {
+                        Input::Open => self.state = Input::Ended,
+                        Input::Draining { eof, .. } => *eof = true,
+                        Input::Ended => {}
+                    }
                     break;
                 }
-                Ok(n) => self.input.extend_from_slice(&buf[..n]),
+                Ok(n) => {
+                    match &mut self.state {
+                        Input::Draining { dropped, .. } => *dropped += n,
+                        _ => {
+                            self.input.extend_from_slice(&buf[..n]);
+                            got.busy += self.take_lines(limits, room);
+                        }
+                    }
+                    if n < buf.len() {
+                        // The socket had less than we asked for: it is empty now, and
+                        // the poll set (level-triggered) reports anything that comes
+                        // later. This saves a read that would only say "would block".
+                        break;
+                    }
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => {
-                    gone = true;
+                    got.gone = true;
                     break;
                 }
             }
-            // Enough to refuse an over-long line: read no more of it now.
-            if self.input.len() > max_line + 1 && !self.input.contains(&b'\n') {
+        }
+        got.busy += self.take_lines(limits, room);
+        got
+    }
+
+    /// Cuts complete lines out of `input` into requests, as many as its bounds allow.
+    /// Returns how many were answered `ERR busy`. Lines beyond the bounds stay in `input`
+    /// until replies make room (call again then).
+    pub fn take_lines(&mut self, limits: &Limits, room: &mut usize) -> u64 {
+        if matches!(self.state, Input::Draining { .. }) {
+            return 0;
+        }
+        let eof = self.state == Input::Ended;
+        // Only as many as may be queued now (more when they will be answered ERR busy).
+        let max_lines = if *room > 0 {
+            limits.max_inflight.saturating_sub(self.unanswered)
+        } else {
+            BUSY_LINES
+        };
+        let cut = cut_lines(&self.input, limits.max_line, eof, max_lines);
+        let base = self.input.as_ptr() as usize;
+        let mut consumed = 0;
+        let mut busy = 0;
+        let mut all = true;
+        for line in &cut.lines {
+            let held = self.input.len() + self.output.len() + self.reserved;
+            if self.unanswered >= limits.max_inflight || held >= MAX_HELD {
+                all = false;
                 break;
             }
-        }
-        let cut = cut_lines(&self.input, max_line, eof);
-        for line in &cut.lines {
             let order = self.first + self.replies.len() as u64;
-            self.replies.push_back(take(order, line));
+            if *room == 0 {
+                self.reserved += BUSY.len() + 1;
+                self.replies.push_back(Reply::Ready(BUSY.into()));
+                busy += 1;
+            } else {
+                *room -= 1;
+                let charge = line.len() + REPLY_ROOM;
+                self.reserved += charge;
+                self.unanswered += 1;
+                self.replies.push_back(Reply::Awaited { charge });
+                self.pending.push_back((order, line.to_vec()));
+            }
+            // The line's end in `input`, past its newline (absent at end of file).
+            consumed = (line.as_ptr() as usize - base + line.len() + 1).min(self.input.len());
         }
-        let (consumed, too_long) = (cut.consumed, cut.too_long);
-        if too_long {
-            self.replies.push_back(Some(TOO_LONG.into()));
+        if all {
+            consumed = cut.consumed;
+            if cut.too_long {
+                self.reserved += TOO_LONG.len() + 1;
+                self.replies.push_back(Reply::Ready(TOO_LONG.into()));
+                self.state = Input::Draining {
+                    until: Instant::now() + DRAIN_TIME,
+                    dropped: 0,
+                    eof: false,
+                    shut: false,
+                };
+                self.input = Vec::new();
+                consumed = 0;
+            }
         }
-        self.done_reading = eof || too_long;
-        if self.done_reading {
-            self.input.clear();
-        } else {
-            self.input.drain(..consumed);
+        self.input.drain(..consumed);
+        if self.input.is_empty() && self.input.capacity() > 2 * READ_CHUNK {
+            // A long line came and went: give its memory back.
+            self.input = Vec::new();
         }
         self.move_ready();
-        gone
+        busy
     }
 
     /// Files `reply` as the answer to request `order` and moves ready replies to output.
     pub fn answer(&mut self, order: u64, reply: String) {
-        if let Some(slot) = order
+        let Some(slot) = order
             .checked_sub(self.first)
             .and_then(|i| self.replies.get_mut(i as usize))
-        {
-            *slot = Some(reply);
+        else {
+            return;
+        };
+        if let Reply::Awaited { charge } = *slot {
+            self.reserved = self.reserved - charge + reply.len() + 1;
+            self.unanswered -= 1;
+            *slot = Reply::Ready(reply);
         }
         self.move_ready();
     }
 
+    /// A request of this client that will never reach a secondary (it left the queue
+    /// at shutdown): `reply` answers it in place.
+    pub fn answer_pending(&mut self, reply: &str) {
+        while let Some((order, _)) = self.pending.pop_front() {
+            self.answer(order, reply.to_string());
+        }
+    }
+
     /// Moves the replies that are ready, in order, to the output buffer.
     fn move_ready(&mut self) {
-        while let Some(Some(_)) = self.replies.front() {
-            if let Some(Some(r)) = self.replies.pop_front() {
+        while let Some(Reply::Ready(_)) = self.replies.front() {
+            if let Some(Reply::Ready(r)) = self.replies.pop_front() {
+                self.reserved -= r.len() + 1;
                 self.output.extend_from_slice(r.as_bytes());
                 self.output.push(b'\n');
             }
@@ -229,7 +444,8 @@ impl Client {
         }
     }
 
-    /// Writes what it can without blocking. `Err`: the client is gone.
+    /// Writes what it can without blocking (its whole output in one `write` when the
+    /// socket takes it). `Err`: the client is gone.
     pub fn flush(&mut self) -> std::io::Result<()> {
         while !self.output.is_empty() {
             match self.stream.write(&self.output) {
@@ -240,6 +456,16 @@ impl Client {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
+            }
+        }
+        if self.output.is_empty() && self.output.capacity() > MAX_HELD {
+            self.output = Vec::new();
+        }
+        if let Input::Draining { shut, .. } = &mut self.state {
+            if !*shut && self.output.is_empty() && self.replies.is_empty() {
+                // Every reply is out: end of file for the client, whose input we still drop.
+                *shut = true;
+                let _ = self.stream.shutdown_write();
             }
         }
         Ok(())
@@ -255,9 +481,29 @@ impl Client {
         }
     }
 
-    /// Everything read, answered and sent.
-    pub fn finished(&self) -> bool {
-        self.done_reading && self.replies.is_empty() && self.output.is_empty()
+    /// When a client refused for a too-long line will be closed at the latest.
+    pub fn drain_deadline(&self) -> Option<Instant> {
+        match self.state {
+            Input::Draining { until, .. } => Some(until),
+            _ => None,
+        }
+    }
+
+    /// Done: everything read, answered and sent (or, after a too-long line, the reply
+    /// is out and the client finished sending, sent too much, or ran out of time).
+    pub fn finished(&self, now: Instant) -> bool {
+        match self.state {
+            Input::Open => false,
+            Input::Ended => {
+                self.input.is_empty() && self.replies.is_empty() && self.output.is_empty()
+            }
+            Input::Draining {
+                until,
+                dropped,
+                eof,
+                shut,
+            } => now >= until || (shut && (eof || dropped >= DRAIN_BYTES)),
+        }
     }
 }
 
@@ -265,9 +511,10 @@ impl Client {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::io::{Read, Write};
 
     fn cut(buf: &[u8], max: usize, eof: bool) -> (Vec<&[u8]>, usize, bool) {
-        let c = cut_lines(buf, max, eof);
+        let c = cut_lines(buf, max, eof, usize::MAX);
         (c.lines, c.consumed, c.too_long)
     }
 
@@ -279,6 +526,17 @@ mod tests {
         );
         assert_eq!(cut(b"", 10, false), (vec![], 0, false));
         assert_eq!(cut(b"\n", 10, false), (vec![&b""[..]], 1, false));
+    }
+
+    #[test]
+    fn at_most_max_lines_are_cut_and_the_rest_waits_even_a_long_one() {
+        let c = cut_lines(b"a\nb\n123456\n", 4, false, 2);
+        assert_eq!(
+            (c.lines, c.consumed, c.too_long),
+            (vec![&b"a"[..], b"b"], 4, false)
+        );
+        let c = cut_lines(b"a\nb\n", 4, true, 0);
+        assert_eq!((c.lines.len(), c.consumed, c.too_long), (0, 0, false));
     }
 
     #[test]
@@ -303,6 +561,188 @@ mod tests {
         assert_eq!(cut(b"12345", 4, true), (vec![], 5, true));
     }
 
+    /// A client over one end of a socket pair; the test plays the peer on the other.
+    fn client() -> (Client, UnixStream) {
+        let (ours, peer) = UnixStream::pair().unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        (Client::new(Stream::Unix(ours)).ok().unwrap(), peer)
+    }
+
+    const LIMITS: Limits = Limits {
+        max_line: 100,
+        max_inflight: 4,
+    };
+
+    /// Hands every pending request to "a secondary": returns their order numbers.
+    fn dispatch_all(c: &mut Client) -> Vec<u64> {
+        std::iter::from_fn(|| c.next_pending().map(|(order, _)| order)).collect()
+    }
+
+    #[test]
+    fn beyond_max_inflight_a_client_is_not_read_until_replies_come() {
+        let (mut c, mut peer) = client();
+        peer.write_all(&b"PING\n".repeat(10)).unwrap();
+        let mut room = 1000;
+        assert_eq!(c.receive(&LIMITS, &mut room), Received::default());
+        assert_eq!(c.pending_len(), 4);
+        assert_eq!(room, 996);
+        assert!(!c.wants(&LIMITS).read, "read beyond --max-inflight");
+        assert_eq!(dispatch_all(&mut c), [0, 1, 2, 3]);
+        // Still 4 unanswered: dispatching does not make room, replies do.
+        c.take_lines(&LIMITS, &mut room);
+        assert_eq!(c.pending_len(), 0);
+        c.answer(0, "PONG".into());
+        c.answer(1, "PONG".into());
+        c.take_lines(&LIMITS, &mut room);
+        assert_eq!(dispatch_all(&mut c), [4, 5]);
+        assert!(!c.wants(&LIMITS).read);
+        c.flush().unwrap();
+        let mut got = [0u8; 10];
+        peer.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"PONG\nPONG\n");
+    }
+
+    #[test]
+    fn replies_leave_in_request_order_whatever_order_they_come_in() {
+        let (mut c, mut peer) = client();
+        peer.write_all(b"a\nb\nc\n").unwrap();
+        c.receive(&LIMITS, &mut 1000);
+        assert_eq!(dispatch_all(&mut c), [0, 1, 2]);
+        c.answer(2, "C".into());
+        c.answer(1, "B".into());
+        assert!(!c.wants(&LIMITS).write, "nothing may go before reply 0");
+        c.answer(0, "A".into());
+        assert!(c.wants(&LIMITS).write);
+        c.flush().unwrap();
+        let mut got = [0u8; 6];
+        peer.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"A\nB\nC\n");
+        assert_eq!(c.held(), 0);
+    }
+
+    #[test]
+    fn a_full_queue_answers_err_busy_in_place() {
+        let (mut c, mut peer) = client();
+        peer.write_all(b"a\nb\nc\n").unwrap();
+        let mut room = 1;
+        assert_eq!(c.receive(&LIMITS, &mut room).busy, 2);
+        assert_eq!(room, 0);
+        assert_eq!(dispatch_all(&mut c), [0]);
+        c.answer(0, "A".into());
+        c.flush().unwrap();
+        let mut got = vec![0u8; 20];
+        peer.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"A\nERR busy\nERR busy\n");
+    }
+
+    #[test]
+    fn the_bytes_held_bound_a_client_with_large_requests() {
+        let (mut c, peer) = client();
+        let limits = Limits {
+            max_line: 64 << 10,
+            max_inflight: 1000,
+        };
+        let line = format!("ECHO {}\n", "x".repeat(60_000));
+        let writer = std::thread::spawn(move || {
+            let mut peer = peer;
+            peer.set_write_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
+            for _ in 0..40 {
+                if peer.write_all(line.as_bytes()).is_err() {
+                    break;
+                }
+            }
+            peer
+        });
+        // Read until the client is no longer read (its bound), dispatching nothing.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while c.wants(&limits).read {
+            c.receive(&limits, &mut 10_000);
+            assert!(Instant::now() < deadline, "never stopped reading");
+        }
+        let _peer = writer.join().unwrap();
+        assert!(c.pending_len() < 40, "{} requests queued", c.pending_len());
+        assert!(
+            c.held() < MAX_HELD + limits.max_line + READ_CHUNK,
+            "{} bytes held",
+            c.held()
+        );
+        // Their replies are within what was reserved: answering every one keeps the bound.
+        let before = c.held();
+        for order in dispatch_all(&mut c) {
+            c.answer(order, "x".repeat(60_000));
+        }
+        assert!(c.held() <= before);
+    }
+
+    #[test]
+    fn a_too_long_line_is_answered_then_our_side_shut_and_the_rest_dropped() {
+        let (mut c, mut peer) = client();
+        let mut bytes = b"PING\n".to_vec();
+        bytes.extend_from_slice(&[b'x'; 300]);
+        bytes.extend_from_slice(b"\nPING\n");
+        peer.write_all(&bytes).unwrap();
+        c.receive(&LIMITS, &mut 1000);
+        assert_eq!(
+            dispatch_all(&mut c),
+            [0],
+            "nothing after the long line is a request"
+        );
+        assert!(c.drain_deadline().is_some());
+        // Still reading, to drop what comes, while the reply to PING is awaited.
+        assert!(c.wants(&LIMITS).read);
+        peer.write_all(&[b'y'; 5000]).unwrap();
+        c.receive(&LIMITS, &mut 1000);
+        c.answer(0, "PONG".into());
+        c.flush().unwrap();
+        let mut got = String::new();
+        peer.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "PONG\nERR line too long\n", "then end of file");
+        let now = Instant::now();
+        assert!(
+            !c.finished(now),
+            "closed while the client may still be writing"
+        );
+        peer.shutdown(std::net::Shutdown::Write).unwrap();
+        c.receive(&LIMITS, &mut 1000);
+        assert!(c.finished(now));
+    }
+
+    #[test]
+    fn a_refused_client_that_never_reads_is_closed_at_its_deadline() {
+        let (mut c, mut peer) = client();
+        peer.write_all(&[b'x'; 200]).unwrap();
+        c.receive(&LIMITS, &mut 1000);
+        let until = c.drain_deadline().unwrap();
+        assert!(!c.finished(until - Duration::from_millis(1)));
+        assert!(c.finished(until));
+    }
+
+    #[test]
+    fn end_of_file_ends_the_client_once_every_reply_is_out() {
+        let (mut c, mut peer) = client();
+        peer.write_all(b"PING\nREV ab").unwrap();
+        peer.shutdown(std::net::Shutdown::Write).unwrap();
+        // As the event loop does while the socket stays readable: a short read stops
+        // reading, the end of file comes with the next one.
+        for _ in 0..3 {
+            c.receive(&LIMITS, &mut 1000);
+        }
+        assert_eq!(
+            dispatch_all(&mut c),
+            [0, 1],
+            "the last line counts without newline"
+        );
+        assert!(!c.wants(&LIMITS).read);
+        let now = Instant::now();
+        c.answer(0, "PONG".into());
+        assert!(!c.finished(now));
+        c.answer(1, "ba".into());
+        c.flush().unwrap();
+        assert!(c.finished(now));
+    }
+
     proptest! {
         #[test]
         fn cutting_keeps_every_byte_in_order(
@@ -310,7 +750,7 @@ mod tests {
             max in 0usize..20,
             eof in any::<bool>(),
         ) {
-            let c = cut_lines(&buf, max, eof);
+            let c = cut_lines(&buf, max, eof, usize::MAX);
             prop_assert!(c.consumed <= buf.len());
             prop_assert!(c.lines.iter().all(|l| l.len() <= max && !l.contains(&b'\n')));
             if c.too_long {
@@ -336,13 +776,13 @@ mod tests {
             split in 0usize..100,
         ) {
             // No line too long: feeding the bytes in two pieces gives the same lines.
-            let whole: Vec<Vec<u8>> = cut_lines(&buf, 1000, true).lines.iter().map(|l| l.to_vec()).collect();
+            let whole: Vec<Vec<u8>> = cut_lines(&buf, 1000, true, usize::MAX).lines.iter().map(|l| l.to_vec()).collect();
             let split = split.min(buf.len());
-            let first = cut_lines(&buf[..split], 1000, false);
+            let first = cut_lines(&buf[..split], 1000, false, usize::MAX);
             let mut pieces: Vec<Vec<u8>> = first.lines.iter().map(|l| l.to_vec()).collect();
             let mut rest = buf[first.consumed..split].to_vec();
             rest.extend_from_slice(&buf[split..]);
-            pieces.extend(cut_lines(&rest, 1000, true).lines.iter().map(|l| l.to_vec()));
+            pieces.extend(cut_lines(&rest, 1000, true, usize::MAX).lines.iter().map(|l| l.to_vec()));
             prop_assert_eq!(whole, pieces);
         }
     }

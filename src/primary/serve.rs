@@ -4,9 +4,19 @@
 //! secondary computes the reply (see `protocol.rs`) and gives the turn back. The primary
 //! never computes a reply itself: it frames lines, queues, dispatches and supervises.
 //!
-//! One thread multiplexes everything with `poll`: the listeners, every client, every
-//! secondary's FIFO and the signal self-pipe. Sockets are non-blocking, so a slow or
-//! silent client never delays the others. Replies go back in request order per client.
+//! One thread multiplexes everything with epoll (`poller.rs`): the listeners, every
+//! client, every secondary's FIFO and the signal self-pipe, each registered once and
+//! changed only when what it waits for changes. Sockets are non-blocking, so a slow or
+//! silent client never delays the others. Replies go back in request order per client,
+//! written once per pass of the loop, so a pipelining client gets them in few writes.
+//!
+//! Fairness: each client has its own queue of requests, bounded by `--max-inflight`
+//! (and by the bytes it may hold, see `clients.rs`); at the bound the primary stops
+//! reading it, and the dispatcher takes the clients in turn, one request each. A client
+//! sending as fast as it can gets its share and no more, and is never told `ERR busy`
+//! for it: `ERR busy` is only for `--queue`, all clients' queued requests together.
+//! Descriptors are budgeted at start and a shortage is handled without spinning
+//! (`fdlimit.rs`).
 //! A secondary that dies or hangs during a request is restarted (with the same budget as
 //! the rounds mode), and the request is retried once on another secondary, then answered
 //! `ERR worker failed`: never left without an answer, never answered twice.
@@ -14,25 +24,27 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::ErrorKind;
 use std::net::{TcpListener, ToSocketAddrs};
-use std::os::fd::AsFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use color_eyre::eyre::{Result, WrapErr};
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use color_eyre::eyre::{Result, WrapErr, eyre};
 
-use super::clients::{Client, Stream};
+use super::clients::{Client, Limits, Stream};
 use super::summary::ServeSummary;
 use super::worker::{Ctx, Step, Supervisor, Trouble};
 use crate::area::Area;
+use crate::batch;
 use crate::cli::PrimaryArgs;
 use crate::exit::{Exit, coded};
+use crate::fdlimit::{self, Budget, Reserve, Shortage, TurnedAway};
 use crate::fifo::{Event, Sent};
 use crate::frame::Kind;
 use crate::header::{Field, State};
 use crate::instance::Instance;
 use crate::notify::Notifier;
+use crate::poller::{Interest, Poller, Ready};
 use crate::signals::SelfPipe;
 
 /// Checks `--tcp` before anything is created: loopback only unless `--tcp-any`.
@@ -98,31 +110,84 @@ struct Slot<'a> {
     area: Area<'a>,
     /// The last turn given to it.
     seq: u64,
-    /// Its request and the moment it counts as hung.
-    busy: Option<(Job, Instant)>,
+    /// Its requests (one, or a batch) and the moment it counts as hung.
+    busy: Option<(Vec<Job>, Instant)>,
 }
 
-/// What a pass of `poll` found ready.
-enum Ready {
+// Tokens of the poll set: fixed ones, two per secondary (its reply FIFO while it runs,
+// its hello FIFO while it starts), and one per client above CLIENT_TOKENS.
+const SIGNAL_TOKEN: u64 = 0;
+const UNIX_TOKEN: u64 = 1;
+const TCP_TOKEN: u64 = 2;
+const WORKER_TOKENS: u64 = 16;
+const CLIENT_TOKENS: u64 = 1 << 32;
+
+/// What a token of the poll set stands for.
+#[derive(Clone, Copy, Debug)]
+enum Source {
     Signal,
     Unix,
     Tcp,
     Secondary(usize),
     /// A restarted secondary's hello (its handshake runs from the event loop).
     Starting(usize),
-    Client(u64, PollFlags),
+    Client(u64),
 }
+
+impl Source {
+    fn of(token: u64) -> Option<Source> {
+        Some(match token {
+            SIGNAL_TOKEN => Source::Signal,
+            UNIX_TOKEN => Source::Unix,
+            TCP_TOKEN => Source::Tcp,
+            t if t >= CLIENT_TOKENS => Source::Client(t - CLIENT_TOKENS),
+            t if t >= WORKER_TOKENS => {
+                let i = ((t - WORKER_TOKENS) / 2) as usize;
+                if (t - WORKER_TOKENS) % 2 == 0 {
+                    Source::Secondary(i)
+                } else {
+                    Source::Starting(i)
+                }
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// What a secondary's FIFO is registered as: the descriptor number, the token, and the
+/// pid of the process behind it (a restart may reuse the number for a new FIFO, whose
+/// registration the close of the old one removed).
+type Watched = Option<(RawFd, u64, Option<u32>)>;
 
 struct Server<'a> {
     ctx: Ctx<'a>,
     notify: Notifier,
+    poller: Poller,
     unix: UnixListener,
     tcp: Option<TcpListener>,
+    /// The listeners are in the poll set (out of it while descriptors are short).
+    listening: bool,
+    reserve: Reserve,
+    shortage: Shortage,
+    max_clients: u64,
+    limits: Limits,
     sup: Supervisor,
     slots: Vec<Slot<'a>>,
+    watched: Vec<Watched>,
     clients: HashMap<u64, Client>,
     next_client: u64,
-    queue: VecDeque<Job>,
+    /// Clients with requests waiting for a secondary, taken in turn.
+    ring: VecDeque<u64>,
+    /// Requests that failed once, retried before any other.
+    retries: VecDeque<Job>,
+    /// Requests waiting for a secondary, all clients together (bounded by --queue).
+    queued: usize,
+    /// Clients read, answered or written in this pass: settled once at its end.
+    touched: Vec<u64>,
+    /// Clients refused for a too-long line, closed at their deadline at the latest.
+    draining: Vec<u64>,
+    /// A batch being encoded for a slot (kept to reuse its memory).
+    batch: Vec<u8>,
     summary: ServeSummary,
 }
 
@@ -134,10 +199,10 @@ pub fn run<'a>(
     inst: &'a mut Instance,
     sigs: &'a SelfPipe,
 ) -> (Result<Exit>, Option<ServeSummary>) {
-    let listeners = listen(args, inst);
+    let prepared = prepare(args, inst, sigs);
     let inst: &Instance = inst;
-    let (unix, tcp) = match listeners {
-        Ok(l) => l,
+    let (unix, tcp, poller, reserve, max_clients) = match prepared {
+        Ok(p) => p,
         Err(e) => return (Err(e), None),
     };
     let workers = args.secondaries as usize;
@@ -145,8 +210,17 @@ pub fn run<'a>(
     let mut server = Server {
         ctx: Ctx { inst, sigs, args },
         notify: Notifier::from_env(),
+        poller,
         unix,
         tcp,
+        listening: true,
+        reserve,
+        shortage: Shortage::default(),
+        max_clients,
+        limits: Limits {
+            max_line: args.max_line as usize,
+            max_inflight: args.max_inflight as usize,
+        },
         sup: Supervisor::new(workers, args),
         slots: (0..workers)
             .map(|i| Slot {
@@ -155,9 +229,15 @@ pub fn run<'a>(
                 busy: None,
             })
             .collect(),
+        watched: vec![None; workers],
         clients: HashMap::new(),
         next_client: 0,
-        queue: VecDeque::new(),
+        ring: VecDeque::new(),
+        retries: VecDeque::new(),
+        queued: 0,
+        touched: Vec::new(),
+        draining: Vec::new(),
+        batch: Vec::new(),
         summary: ServeSummary {
             schema_version: 1,
             mode: "serve",
@@ -176,6 +256,31 @@ pub fn run<'a>(
     server.summary.deaths = server.sup.deaths();
     server.summary.elapsed_ms = started.elapsed().as_millis() as u64;
     (result, Some(server.summary))
+}
+
+type Prepared = (UnixListener, Option<TcpListener>, Poller, Reserve, u64);
+
+/// Raises the descriptor limit, sizes --max-clients to it, listens, and builds the poll
+/// set of the fixed descriptors (signals, listeners).
+fn prepare(args: &PrimaryArgs, inst: &mut Instance, sigs: &SelfPipe) -> Result<Prepared> {
+    let limit = fdlimit::raise_soft_limit()?;
+    let budget = Budget::new(limit, fdlimit::open_now()?, u64::from(args.secondaries));
+    let (max_clients, warning) = budget
+        .max_clients(args.max_clients.map(u64::from))
+        .map_err(|e| eyre!(e))?;
+    if let Some(w) = warning {
+        crate::warn!("{w}");
+    }
+    crate::debug!("descriptor limit {limit}: at most {max_clients} clients");
+    let reserve = Reserve::open()?;
+    let (unix, tcp) = listen(args, inst)?;
+    let poller = Poller::new()?;
+    poller.add(sigs.fd(), SIGNAL_TOKEN, Interest::READ)?;
+    poller.add(&unix, UNIX_TOKEN, Interest::READ)?;
+    if let Some(t) = &tcp {
+        poller.add(t, TCP_TOKEN, Interest::READ)?;
+    }
+    Ok((unix, tcp, poller, reserve, max_clients))
 }
 
 /// Listens on the instance's socket, and on `--tcp` if asked (port 0: any free port,
@@ -208,7 +313,7 @@ impl Server<'_> {
     fn go(&mut self) -> Result<Exit> {
         let seg = &self.ctx.inst.seg;
         for i in 0..self.slots.len() {
-            // The primary always waits in poll, never spinning: every reply rings its doorbell.
+            // The primary always waits in epoll, never spinning: every reply rings its doorbell.
             seg.at(self.sup.worker(i).fields().primary_sleeping)
                 .store(1, Ordering::SeqCst);
             let base = self.slots[i].seq;
@@ -238,20 +343,29 @@ impl Server<'_> {
         crate::info!("{ready}");
         self.notify.ready(&ready);
         let mut gave_up = None;
+        let mut ready = Vec::new();
         while !self.stop_requested() {
             if self.sup.all_given_up() {
                 gave_up = Some(self.sup.deaths_text());
                 break;
             }
             self.dispatch();
+            self.settle();
             self.publish_counters();
             self.notify.ping_if_due();
-            for ready in self.wait()? {
-                self.handle(ready)?;
+            self.watch_workers()?;
+            self.watch_listeners()?;
+            let timeout = self
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(Instant::now()));
+            ready.clear();
+            ready.extend(self.poller.wait(timeout)?);
+            for r in &ready {
+                self.handle(r)?;
             }
             self.check_deadlines()?;
             self.sup.tick(&self.ctx);
-            self.clients.retain(|_, c| !c.finished());
+            self.settle();
         }
         self.shut_down();
         if let Some(why) = gave_up {
@@ -267,57 +381,48 @@ impl Server<'_> {
         Ok(Exit::Success)
     }
 
-    /// Polls every descriptor until something is ready or a deadline passes.
-    fn wait(&mut self) -> Result<Vec<Ready>> {
-        let timeout = self.next_deadline().map(|d| {
-            let ms = d
-                .saturating_duration_since(Instant::now())
-                .as_micros()
-                .div_ceil(1000);
-            PollTimeout::try_from(ms.min(60_000)).unwrap_or(PollTimeout::MAX)
-        });
-        let mut tags = Vec::new();
-        let mut fds = Vec::new();
-        fds.push(PollFd::new(self.ctx.sigs.fd(), PollFlags::POLLIN));
-        tags.push(Ready::Signal);
-        fds.push(PollFd::new(self.unix.as_fd(), PollFlags::POLLIN));
-        tags.push(Ready::Unix);
-        if let Some(t) = &self.tcp {
-            fds.push(PollFd::new(t.as_fd(), PollFlags::POLLIN));
-            tags.push(Ready::Tcp);
-        }
+    /// Keeps each secondary's FIFO in the poll set as it starts, runs, dies and restarts.
+    fn watch_workers(&mut self) -> Result<()> {
         for (i, w) in self.sup.iter().enumerate() {
-            if let Some(fd) = w.fd() {
-                fds.push(PollFd::new(fd, PollFlags::POLLIN));
-                tags.push(Ready::Secondary(i));
+            let base = WORKER_TOKENS + 2 * i as u64;
+            let (fd, want): (_, Watched) = match (w.fd(), w.starting_fd()) {
+                (Some(fd), _) => (Some(fd), Some((fd.as_raw_fd(), base, w.pid()))),
+                (None, Some(fd)) => (Some(fd), Some((fd.as_raw_fd(), base + 1, w.last_pid()))),
+                (None, None) => (None, None),
+            };
+            if want == self.watched[i] {
+                continue;
             }
-            if let Some(fd) = w.starting_fd() {
-                fds.push(PollFd::new(fd, PollFlags::POLLIN));
-                tags.push(Ready::Starting(i));
+            if let (Some(fd), Some((raw, token, _))) = (fd, want) {
+                // The same descriptor moving from its handshake to running keeps its
+                // registration: change the token. Anything else is a new registration
+                // (closing an old FIFO removed its own).
+                let same_fd = self.watched[i].is_some_and(|(old, _, _)| old == raw);
+                let moved = same_fd && self.poller.modify(fd, token, Interest::READ).is_ok();
+                if !moved && self.poller.add(fd, token, Interest::READ).is_err() {
+                    // Registered already under an older state: retarget it.
+                    self.poller.modify(fd, token, Interest::READ)?;
+                }
             }
+            self.watched[i] = want;
         }
-        for (&id, c) in &self.clients {
-            fds.push(PollFd::new(c.fd(), c.wants()));
-            tags.push(Ready::Client(id, PollFlags::empty()));
+        Ok(())
+    }
+
+    /// Takes the listeners out of the poll set during a descriptor shortage that even
+    /// the reserve could not relieve, and puts them back when it may be over.
+    fn watch_listeners(&mut self) -> Result<()> {
+        let want = !self.shortage.paused(Instant::now());
+        if want == self.listening {
+            return Ok(());
         }
-        match poll(&mut fds, timeout.unwrap_or(PollTimeout::NONE)) {
-            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(e).wrap_err("waiting for clients and secondaries"),
+        let interest = if want { Interest::READ } else { Interest::NONE };
+        self.poller.modify(&self.unix, UNIX_TOKEN, interest)?;
+        if let Some(t) = &self.tcp {
+            self.poller.modify(t, TCP_TOKEN, interest)?;
         }
-        let revents: Vec<PollFlags> = fds
-            .iter()
-            .map(|f| f.revents().unwrap_or(PollFlags::empty()))
-            .collect();
-        drop(fds);
-        Ok(tags
-            .into_iter()
-            .zip(revents)
-            .filter(|(_, r)| !r.is_empty())
-            .map(|(tag, r)| match tag {
-                Ready::Client(id, _) => Ready::Client(id, r),
-                other => other,
-            })
-            .collect())
+        self.listening = want;
+        Ok(())
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -326,12 +431,23 @@ impl Server<'_> {
             .iter()
             .filter_map(|s| s.busy.as_ref().map(|b| b.1));
         let ping = self.notify.next_ping_in().map(|d| Instant::now() + d);
-        busy.chain(self.sup.next_deadline()).chain(ping).min()
+        let draining = self
+            .draining
+            .iter()
+            .filter_map(|id| self.clients.get(id).and_then(Client::drain_deadline));
+        busy.chain(self.sup.next_deadline())
+            .chain(ping)
+            .chain(self.shortage.resume_at())
+            .chain(draining)
+            .min()
     }
 
-    fn handle(&mut self, ready: Ready) -> Result<()> {
-        match ready {
-            Ready::Signal => {
+    fn handle(&mut self, ready: &Ready) -> Result<()> {
+        let Some(source) = Source::of(ready.token) else {
+            return Ok(());
+        };
+        match source {
+            Source::Signal => {
                 let woken = self.sup.on_wake(&self.ctx)?;
                 for i in woken.exited {
                     self.died(i, Trouble::Exited)?;
@@ -340,90 +456,196 @@ impl Server<'_> {
                     self.after_death(i);
                 }
             }
-            Ready::Unix => loop {
-                match self.unix.accept() {
-                    Ok((s, _)) => self.admit(Stream::Unix(s)),
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        crate::warn!("accepting a client: {e}");
-                        break;
-                    }
-                }
-            },
-            Ready::Tcp => {
-                while let Some(t) = &self.tcp {
-                    match t.accept() {
-                        Ok((s, _)) => {
-                            let _ = s.set_nodelay(true);
-                            self.admit(Stream::Tcp(s));
-                        }
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                        Err(e) => {
-                            crate::warn!("accepting a TCP client: {e}");
-                            break;
-                        }
-                    }
-                }
-            }
-            Ready::Secondary(i) => self.read_secondary(i)?,
-            Ready::Starting(i) => self.step_handshake(i)?,
-            Ready::Client(id, flags) => self.read_client(id, flags),
+            Source::Unix => self.accept_all(false),
+            Source::Tcp => self.accept_all(true),
+            Source::Secondary(i) => self.read_secondary(i)?,
+            Source::Starting(i) => self.step_handshake(i)?,
+            Source::Client(id) => self.on_client(id, ready),
         }
         Ok(())
     }
 
-    /// Takes a new connection, or refuses it politely beyond --max-clients.
-    fn admit(&mut self, stream: Stream) {
-        let Some(client) = Client::new(stream) else {
-            return;
-        };
-        let max = self.ctx.args.max_clients;
-        if self.clients.len() >= max as usize {
-            client.refuse(&format!("ERR too many clients (--max-clients {max})"));
-            return;
+    /// Accepts every waiting connection of one listener.
+    fn accept_all(&mut self, tcp: bool) {
+        loop {
+            let accepted = match (&self.tcp, tcp) {
+                (Some(t), true) => t.accept().map(|(s, _)| {
+                    let _ = s.set_nodelay(true);
+                    Stream::Tcp(s)
+                }),
+                (None, true) => return,
+                (_, false) => self.unix.accept().map(|(s, _)| Stream::Unix(s)),
+            };
+            match accepted {
+                Ok(stream) => {
+                    if let Some(line) = self.shortage.ended() {
+                        crate::info!("{line}");
+                    }
+                    self.admit(stream);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if fdlimit::is_shortage(&e) => {
+                    if let Some(w) = self.shortage.hit(&e) {
+                        crate::warn!("{w}");
+                    }
+                    self.turn_away(tcp);
+                    return;
+                }
+                Err(e) => {
+                    // A connection that went away before we took it (ECONNABORTED) and
+                    // the like: the next one may be fine.
+                    crate::debug!("accepting a client: {e}");
+                    return;
+                }
+            }
         }
-        self.summary.clients_served += 1;
-        self.clients.insert(self.next_client, client);
-        self.next_client += 1;
     }
 
-    /// Reads requests from a client, queues them, and writes what replies are ready.
-    fn read_client(&mut self, id: u64, flags: PollFlags) {
-        let max_line = self.ctx.args.max_line as usize;
-        let queue_cap = self.ctx.args.queue as usize;
+    /// Out of descriptors: every newcomer waiting is answered `ERR too many clients`
+    /// on the reserve descriptor; if even that fails, the listeners pause.
+    fn turn_away(&mut self, tcp: bool) {
+        let reply = format!(
+            "ERR too many clients (out of descriptors; --max-clients {})\n",
+            self.max_clients
+        );
+        loop {
+            let outcome = match (&self.tcp, tcp) {
+                (Some(t), true) => fdlimit::turn_away(
+                    &mut self.reserve,
+                    || t.accept().map(|a| a.0),
+                    reply.as_bytes(),
+                ),
+                (None, true) => return,
+                (_, false) => fdlimit::turn_away(
+                    &mut self.reserve,
+                    || self.unix.accept().map(|a| a.0),
+                    reply.as_bytes(),
+                ),
+            };
+            match outcome {
+                TurnedAway::One => self.shortage.turned_away(),
+                TurnedAway::Nobody => return,
+                TurnedAway::Failed => {
+                    self.shortage.pause(Instant::now());
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Takes a new connection, or refuses it politely beyond --max-clients.
+    fn admit(&mut self, stream: Stream) {
+        let max = self.max_clients;
+        if self.clients.len() as u64 >= max {
+            stream.refuse(&format!("ERR too many clients (--max-clients {max})"));
+            return;
+        }
+        let Ok(client) = Client::new(stream) else {
+            return;
+        };
+        let id = self.next_client;
+        if let Err(e) = self
+            .poller
+            .add(client.fd(), CLIENT_TOKENS + id, client.interest)
+        {
+            crate::warn!("a new client: {e:#}");
+            return;
+        }
+        self.next_client += 1;
+        self.summary.clients_served += 1;
+        self.clients.insert(id, client);
+    }
+
+    /// A client's descriptor is ready: read its requests (as far as its bounds allow),
+    /// or note that it is gone.
+    fn on_client(&mut self, id: u64, ready: &Ready) {
+        let room = (self.ctx.args.queue as usize).saturating_sub(self.queued);
         let Some(c) = self.clients.get_mut(&id) else {
             return;
         };
-        let mut gone = false;
-        if flags.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
-            && !c.done_reading()
-        {
-            let (queue, summary) = (&mut self.queue, &mut self.summary);
-            gone = c.receive(max_line, |order, line| {
-                if queue.len() >= queue_cap {
-                    summary.busy += 1;
-                    return Some("ERR busy".into());
+        if ready.hangup || ready.error {
+            // Gone both ways: it cannot read replies, and a level-triggered hang-up would
+            // be reported again on every wait.
+            self.drop_client(id);
+            return;
+        }
+        if ready.readable {
+            let mut left = room;
+            let got = c.receive(&self.limits, &mut left);
+            self.queued += room - left;
+            self.summary.busy += got.busy;
+            if got.gone {
+                self.drop_client(id);
+                return;
+            }
+            if c.drain_deadline().is_some() && !self.draining.contains(&id) {
+                self.draining.push(id);
+            }
+        }
+        self.touched.push(id);
+    }
+
+    fn drop_client(&mut self, id: u64) {
+        if let Some(c) = self.clients.remove(&id) {
+            // Its requests still queued leave the queue now; those at a secondary are
+            // dropped when their reply comes.
+            self.queued -= c.pending_len();
+            self.shortage.client_left();
+        }
+    }
+
+    /// Brings every client touched in this pass up to date: more requests cut if
+    /// replies made room, replies written (one write each), its poll interest, and
+    /// the clients that are done or gone closed.
+    fn settle(&mut self) {
+        let now = Instant::now();
+        self.draining.retain(|id| {
+            self.clients
+                .get(id)
+                .is_some_and(|c| c.drain_deadline().is_some())
+        });
+        for &id in &self.draining {
+            if self.clients.get(&id).is_some_and(|c| c.finished(now)) {
+                self.touched.push(id);
+            }
+        }
+        let mut touched = std::mem::take(&mut self.touched);
+        // A client answered many times in a pass is settled (and written) once.
+        touched.sort_unstable();
+        touched.dedup();
+        for &id in &touched {
+            let room = (self.ctx.args.queue as usize).saturating_sub(self.queued);
+            let Some(c) = self.clients.get_mut(&id) else {
+                continue;
+            };
+            let mut left = room;
+            let busy = c.take_lines(&self.limits, &mut left);
+            self.queued += room - left;
+            self.summary.busy += busy;
+            if c.has_pending() && !c.in_ring {
+                c.in_ring = true;
+                self.ring.push_back(id);
+            }
+            if c.flush().is_err() || c.finished(now) {
+                self.drop_client(id);
+                continue;
+            }
+            let want = c.wants(&self.limits);
+            if want != c.interest {
+                if self
+                    .poller
+                    .modify(c.fd(), CLIENT_TOKENS + id, want)
+                    .is_err()
+                {
+                    self.drop_client(id);
+                    continue;
                 }
-                queue.push_back(Job {
-                    client: id,
-                    order,
-                    line: line.to_vec(),
-                    failed_on: None,
-                });
-                None
-            });
+                c.interest = want;
+            }
         }
-        if !gone && c.flush().is_err() {
-            gone = true;
-        }
-        // A client that hung up completely cannot read its replies: drop it now rather
-        // than let poll report the hang-up again and again.
-        if gone || (c.done_reading() && flags.intersects(PollFlags::POLLHUP | PollFlags::POLLERR)) {
-            // The client left: its queued requests are dropped when their turn comes.
-            self.clients.remove(&id);
-        }
+        self.touched = touched;
+        self.touched.clear();
     }
 
     /// Whether secondary `i` can take a request now.
@@ -431,39 +653,110 @@ impl Server<'_> {
         self.sup.worker(i).is_live() && self.slots[i].busy.is_none()
     }
 
-    /// Gives queued requests to idle secondaries.
-    fn dispatch(&mut self) {
-        while let Some((client, failed_on)) = self.queue.front().map(|j| (j.client, j.failed_on)) {
-            if !self.clients.contains_key(&client) {
-                self.queue.pop_front();
+    /// The next request to hand out: a retry first, then the clients in turn, one
+    /// request each, so a client sending as fast as it can gets its share and no more.
+    fn next_job(&mut self) -> Option<Job> {
+        if let Some(job) = self.retries.pop_front() {
+            return Some(job);
+        }
+        while let Some(id) = self.ring.pop_front() {
+            let Some(c) = self.clients.get_mut(&id) else {
                 continue;
+            };
+            let Some((order, line)) = c.next_pending() else {
+                c.in_ring = false;
+                continue;
+            };
+            if c.has_pending() {
+                self.ring.push_back(id);
+            } else {
+                c.in_ring = false;
             }
-            let n = self.slots.len();
-            let pick = match failed_on {
-                Some(bad) => (0..n).find(|&i| self.idle(i) && i != bad).or_else(|| {
-                    // No other secondary will ever take it (a pool of one, or the others'
-                    // restart budgets are spent): retry on the failed one's replacement.
+            self.queued -= 1;
+            return Some(Job {
+                client: id,
+                order,
+                line,
+                failed_on: None,
+            });
+        }
+        None
+    }
+
+    /// Gives queued requests to idle secondaries: to each, its share of what waits, in
+    /// one batch when that is more than one request (one doorbell, one wake-up).
+    fn dispatch(&mut self) {
+        let n = self.slots.len();
+        loop {
+            // A retry avoids the secondary it failed on, unless no other will ever take
+            // it (a pool of one, or the others' restart budgets are spent).
+            let pick = match self.retries.front().map(|j| j.failed_on) {
+                Some(Some(bad)) => (0..n).find(|&i| self.idle(i) && i != bad).or_else(|| {
                     let alone = (0..n).all(|i| i == bad || self.sup.worker(i).given_up());
                     (alone && self.idle(bad)).then_some(bad)
                 }),
-                None => (0..n).find(|&i| self.idle(i)),
+                _ => (0..n).find(|&i| self.idle(i)),
             };
             let Some(i) = pick else { break };
-            let Some(job) = self.queue.pop_front() else {
-                break;
-            };
-            if let Err(e) = self.assign(i, job) {
+            let Some(first) = self.next_job() else { break };
+            if !self.clients.contains_key(&first.client) {
+                continue;
+            }
+            let mut jobs = vec![first];
+            // A retry goes alone, so that failing twice means something about it.
+            if jobs[0].failed_on.is_none() {
+                let idle = (0..n).filter(|&j| self.idle(j)).count().max(1);
+                let waiting = self.queued + self.retries.len() + 1;
+                // An even share of what waits among the idle secondaries, but not below
+                // MIN_BATCH: small requests cost less than the wake-up they would take.
+                let share = waiting
+                    .div_ceil(idle)
+                    .max(waiting.min(MIN_BATCH))
+                    .min(MAX_BATCH);
+                let room = self.slots[i].area.len();
+                while jobs.len() < share {
+                    let Some(job) = self.next_job() else { break };
+                    if job.failed_on.is_some() || !self.clients.contains_key(&job.client) {
+                        if job.failed_on.is_some() {
+                            self.retries.push_front(job);
+                            break;
+                        }
+                        continue;
+                    }
+                    let need = batch::encoded_len(
+                        jobs.iter().chain([&job]).map(|j| reply_room(j.line.len())),
+                    );
+                    if need > room {
+                        // Not in this turn: it goes first next time.
+                        self.retries.push_front(job);
+                        break;
+                    }
+                    jobs.push(job);
+                }
+            }
+            if let Err(e) = self.assign(i, jobs) {
                 crate::warn!("secondary {i}: {e:#}");
             }
         }
     }
 
-    fn assign(&mut self, i: usize, job: Job) -> Result<()> {
+    fn assign(&mut self, i: usize, jobs: Vec<Job>) -> Result<()> {
         let seg = &self.ctx.inst.seg;
         let slot = &mut self.slots[i];
-        // Lines are at most --max-line bytes, and every slot holds one (check_slots).
-        let len = job.line.len().min(slot.area.len());
-        slot.area.write(&job.line[..len])?;
+        let len = match &jobs[..] {
+            [job] => {
+                // Lines are at most --max-line bytes, and every slot holds one (check_slots).
+                let len = job.line.len().min(slot.area.len());
+                slot.area.write(&job.line[..len])?;
+                len
+            }
+            _ => {
+                // Packed to fit (see dispatch).
+                batch::encode(jobs.iter().map(|j| &j.line[..]), &mut self.batch);
+                slot.area.write(&self.batch)?;
+                self.batch.len()
+            }
+        };
         seg.at(self.sup.worker(i).fields().request_len)
             .store(len as u64, Ordering::Release);
         slot.seq += 1;
@@ -477,7 +770,7 @@ impl Server<'_> {
             .publish(&self.ctx, slot.seq, deadline);
         // From here the request belongs to this secondary: if it cannot be handed over,
         // the secondary is treated as dead and the request retried like any other.
-        slot.busy = Some((job, deadline));
+        slot.busy = Some((jobs, deadline));
         match sent {
             Ok(Sent::Ok) => Ok(()),
             Ok(Sent::PeerGone) => self.died(i, Trouble::Epipe),
@@ -488,28 +781,28 @@ impl Server<'_> {
         }
     }
 
-    /// Reads the frames of secondary `i`: a reply completes its request.
+    /// Reads one frame of secondary `i`: a reply completes its requests. (One per
+    /// wake-up: a secondary has one turn at a time, and the poll set, level-triggered,
+    /// reports a stale doorbell still in the FIFO on the next wait.)
     fn read_secondary(&mut self, i: usize) -> Result<()> {
-        loop {
-            if !self.sup.worker(i).is_live() {
-                return Ok(());
+        if !self.sup.worker(i).is_live() {
+            return Ok(());
+        }
+        let event = match self.sup.worker_mut(i).next_event(Instant::now(), None) {
+            Ok(e) => e,
+            Err(e) => {
+                crate::warn!("secondary {i}: {e:#}");
+                return self.died(i, Trouble::BadFrame);
             }
-            let event = match self.sup.worker_mut(i).next_event(Instant::now(), None) {
-                Ok(e) => e,
-                Err(e) => {
-                    crate::warn!("secondary {i}: {e:#}");
-                    return self.died(i, Trouble::BadFrame);
-                }
-            };
-            match event {
-                Event::Frame(f) if f.kind == Kind::Reply => self.complete(i, f.seq)?,
-                Event::Frame(f) => {
-                    crate::warn!("secondary {i}: unexpected {:?} frame", f.kind);
-                    return self.died(i, Trouble::UnexpectedFrame);
-                }
-                Event::Eof => return self.died(i, Trouble::ClosedFifo),
-                Event::TimedOut | Event::Woken => return Ok(()),
+        };
+        match event {
+            Event::Frame(f) if f.kind == Kind::Reply => self.complete(i, f.seq),
+            Event::Frame(f) => {
+                crate::warn!("secondary {i}: unexpected {:?} frame", f.kind);
+                self.died(i, Trouble::UnexpectedFrame)
             }
+            Event::Eof => self.died(i, Trouble::ClosedFifo),
+            Event::TimedOut | Event::Woken => Ok(()),
         }
     }
 
@@ -540,20 +833,27 @@ impl Server<'_> {
             return self.died(i, Trouble::WrongTurn);
         }
         let len = seg.at(fields.reply_len).load(Ordering::Acquire);
-        let Some((job, _)) = slot.busy.take() else {
+        let Some((jobs, _)) = slot.busy.take() else {
             return Ok(());
         };
-        let reply = match slot.area.copy_out(len) {
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(s) if !s.contains('\n') => s,
-                _ => "ERR worker failed (malformed reply)".to_string(),
+        let replies: Vec<String> = match (slot.area.copy_out(len), jobs.len()) {
+            (Ok(bytes), 1) => vec![reply_text(&bytes)],
+            (Ok(bytes), n) => match batch::decode(&bytes, Some(n)) {
+                Ok(items) => items.into_iter().map(reply_text).collect(),
+                Err(e) => {
+                    let why = format!("ERR worker failed (malformed reply: {e})");
+                    vec![why; n]
+                }
             },
-            Err(_) => "ERR worker failed (reply longer than its slot)".to_string(),
+            (Err(_), n) => vec!["ERR worker failed (reply longer than its slot)".to_string(); n],
         };
-        self.deliver(job, reply);
+        for (job, reply) in jobs.into_iter().zip(replies) {
+            self.deliver(job, reply);
+        }
         Ok(())
     }
 
+    /// Files a reply with its client; it is written once per pass (see [`Self::settle`]).
     fn deliver(&mut self, job: Job, reply: String) {
         self.summary.requests += 1;
         if crate::protocol::is_error(&reply) {
@@ -561,25 +861,26 @@ impl Server<'_> {
         }
         if let Some(c) = self.clients.get_mut(&job.client) {
             c.answer(job.order, reply);
-            if c.flush().is_err() {
-                self.clients.remove(&job.client);
-            }
+            self.touched.push(job.client);
         }
     }
 
     /// Secondary `i` died or must be killed (`trouble`): the supervisor reaps it and
     /// schedules its restart; its request is retried once elsewhere, then failed.
     fn died(&mut self, i: usize, trouble: Trouble) -> Result<()> {
-        let during = match &self.slots[i].busy {
-            Some((job, _)) => format!("during a request of client {}", job.client),
+        let during = match self.slots[i].busy.as_ref().map(|b| &b.0[..]) {
+            Some([job]) => format!("during a request of client {}", job.client),
+            Some(jobs) => format!("during a batch of {} requests", jobs.len()),
             None => "while idle".to_string(),
         };
         self.sup.worker_mut(i).died(&self.ctx, trouble, &during)?;
-        if let Some((mut job, _)) = self.slots[i].busy.take() {
+        let jobs = self.slots[i].busy.take().map(|b| b.0).unwrap_or_default();
+        // Back to the front in their order: each is retried once, alone.
+        for mut job in jobs.into_iter().rev() {
             if job.failed_on.is_none() {
                 job.failed_on = Some(i);
                 self.summary.retried += 1;
-                self.queue.push_front(job);
+                self.retries.push_front(job);
             } else {
                 self.summary.failed += 1;
                 self.deliver(job, "ERR worker failed".into());
@@ -618,18 +919,35 @@ impl Server<'_> {
             }
         }
         if self.sup.all_given_up() {
-            while let Some(job) = self.queue.pop_front() {
-                self.summary.failed += 1;
-                self.deliver(job, "ERR worker failed".into());
-            }
+            self.fail_queued("ERR worker failed");
         }
         Ok(())
+    }
+
+    /// Answers every request still waiting for a secondary with `reply`.
+    fn fail_queued(&mut self, reply: &str) {
+        while let Some(job) = self.retries.pop_front() {
+            self.summary.failed += 1;
+            self.deliver(job, reply.into());
+        }
+        while let Some(id) = self.ring.pop_front() {
+            if let Some(c) = self.clients.get_mut(&id) {
+                let n = c.pending_len();
+                c.answer_pending(reply);
+                c.in_ring = false;
+                self.queued -= n;
+                self.summary.failed += n as u64;
+                self.summary.requests += n as u64;
+                self.summary.errors += n as u64;
+                self.touched.push(id);
+            }
+        }
     }
 
     fn publish_counters(&self) {
         let seg = &self.ctx.inst.seg;
         seg.store(Field::Clients, self.clients.len() as u64);
-        seg.store(Field::Queued, self.queue.len() as u64);
+        seg.store(Field::Queued, (self.queued + self.retries.len()) as u64);
         seg.store(Field::Requests, self.summary.requests);
     }
 
@@ -641,11 +959,12 @@ impl Server<'_> {
             .inst
             .seg
             .store(Field::PrimaryState, State::Stopping as u64);
-        while let Some(job) = self.queue.pop_front() {
-            self.deliver(job, "ERR shutting down".into());
-        }
+        let failed = self.summary.failed;
+        self.fail_queued("ERR shutting down");
+        // Requests cut short by the stop are not failures of a secondary.
+        self.summary.failed = failed;
         for i in 0..self.slots.len() {
-            if let Some((job, _)) = self.slots[i].busy.take() {
+            for job in self.slots[i].busy.take().map(|b| b.0).unwrap_or_default() {
                 self.deliver(job, "ERR shutting down".into());
             }
         }
@@ -657,5 +976,25 @@ impl Server<'_> {
             c.flush_until(deadline);
         }
         self.clients.clear();
+    }
+}
+
+/// The most requests one turn carries.
+const MAX_BATCH: usize = 64;
+/// Up to this many waiting requests go to one secondary in one turn rather than being
+/// spread over several.
+const MIN_BATCH: usize = 16;
+
+/// Room a request needs in a batch for its reply: a reply is at most its request's
+/// length plus a little (an error quoting a word of it), or short (a digest, STATS).
+fn reply_room(line_len: usize) -> usize {
+    (line_len + 64).max(2048)
+}
+
+/// A reply copied out of a slot, as text: one line of UTF-8, or an error saying why not.
+fn reply_text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) if !s.contains('\n') => s.to_string(),
+        _ => "ERR worker failed (malformed reply)".to_string(),
     }
 }

@@ -715,3 +715,45 @@ pub fn sha256_hex(data: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+// ---- Helpers for hostile-client tests (tests/hostile.rs) ----
+
+impl TestEnv {
+    /// `osps SUBCOMMAND` run through `wrapper` (for example `prlimit --nofile=64:64`),
+    /// with this environment's name and runtime dir. The wrapper execs osps, so the pid
+    /// of the spawned child is osps's.
+    pub fn cmd_via(&self, wrapper: &[&str], subcommand: &str) -> Command {
+        let mut c = Command::new(wrapper[0]);
+        c.args(&wrapper[1..])
+            .arg(osps_bin())
+            .arg(subcommand)
+            .env("OSPS_NAME", &self.name)
+            .env("OSPS_RUNTIME_DIR", &self.runtime_dir)
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_BACKTRACE")
+            .env_remove("RUST_LIB_BACKTRACE")
+            .stdin(Stdio::null());
+        c
+    }
+}
+
+/// CPU time (user + system) a process has used so far, from `/proc/PID/stat`.
+pub fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name (which may contain spaces, so split after ')'):
+    // state is field 3, utime field 14 and stime field 15, in clock ticks.
+    let rest = stat.rsplit_once(')').unwrap().1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf with a valid name has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    Duration::from_nanos(ticks * 1_000_000_000 / hz)
+}
+
+/// Resident memory of a process in bytes (`VmRSS` of `/proc/PID/status`).
+pub fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}

@@ -1,0 +1,224 @@
+//! The serving mode with pipelining: 8 clients, each writing 32 requests at once and
+//! then reading the 32 replies, against a bare Unix-socket echo server with the same
+//! clients (the serving table's: a thread per connection, one `write` per line, no
+//! dispatch), measured in the same run. Requests per second, and p50/p99 of a whole batch
+//! (from its write to its last reply). Printed as its own table after the main one and
+//! written to `osps-bench-pipelined.json` next to `osps-bench.json`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::{Percentiles, osps_bin, us};
+
+const CLIENTS: usize = 8;
+/// Requests each client has in flight at once.
+const DEPTH: usize = 32;
+
+#[derive(Debug, Serialize)]
+pub struct PipelinedRow {
+    pub server: &'static str,
+    pub clients: usize,
+    pub depth: usize,
+    pub requests: usize,
+    pub requests_per_s: f64,
+    /// Of a whole batch of `depth` requests.
+    #[serde(flatten)]
+    pub batch_latency: Percentiles,
+    /// Requests per second over the echo server's with the same clients.
+    pub vs_echo: Option<f64>,
+}
+
+/// A bare echo server, the same as the serving table's: every line comes back as is, one
+/// `write` per line. Runs until the process ends.
+fn start_echo(path: &Path) {
+    let listener = UnixListener::bind(path).expect("binding the echo socket");
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut out = conn.try_clone().expect("cloning the echo connection");
+                let mut line = String::new();
+                let mut reader = BufReader::new(conn);
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    if out.write_all(line.as_bytes()).is_err() {
+                        break;
+                    }
+                    line.clear();
+                }
+            });
+        }
+    });
+}
+
+/// `CLIENTS` threads, each sending `batches` batches of `DEPTH` requests.
+fn load(path: &Path, batches: usize) -> (f64, Percentiles) {
+    let started = Instant::now();
+    let threads: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let path = path.to_path_buf();
+            std::thread::spawn(move || {
+                let stream = UnixStream::connect(&path).expect("connecting");
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(30)))
+                    .expect("timeout");
+                let mut out = stream.try_clone().expect("clone");
+                let mut reader = BufReader::with_capacity(64 * 1024, stream);
+                let mut line = String::new();
+                let mut samples = Vec::with_capacity(batches);
+                let mut batch = String::new();
+                for b in 0..batches {
+                    batch.clear();
+                    for i in 0..DEPTH {
+                        batch.push_str(&format!("ECHO client {c} batch {b} request {i}\n"));
+                    }
+                    let t = Instant::now();
+                    out.write_all(batch.as_bytes()).expect("sending");
+                    for i in 0..DEPTH {
+                        line.clear();
+                        reader.read_line(&mut line).expect("reading a reply");
+                        // The echo server returns the whole line, osps the text after ECHO.
+                        let want = format!("client {c} batch {b} request {i}\n");
+                        assert!(line.ends_with(&want), "wrong reply {line:?}, want {want:?}");
+                    }
+                    samples.push(t.elapsed().as_nanos() as u64);
+                }
+                samples
+            })
+        })
+        .collect();
+    let mut all = Vec::with_capacity(CLIENTS * batches);
+    for t in threads {
+        all.extend(t.join().expect("a load thread failed"));
+    }
+    let requests = (all.len() * DEPTH) as f64;
+    (
+        requests / started.elapsed().as_secs_f64(),
+        Percentiles::of(all),
+    )
+}
+
+/// A serving osps primary with four secondaries (as in the serving table); stopped with
+/// SIGTERM on drop.
+struct Server {
+    child: Child,
+    _dir: tempfile::TempDir,
+    socket: PathBuf,
+}
+
+impl Server {
+    fn start() -> Server {
+        let dir = tempfile::Builder::new()
+            .prefix("osps-bench-pipelined-")
+            .tempdir()
+            .expect("tempdir");
+        let name = format!("bench-pipelined-{}", std::process::id());
+        let run = dir.path().join("run");
+        let child = Command::new(osps_bin())
+            .args(["-q", "primary", "--serve", "--secondaries", "4", "--name"])
+            .arg(&name)
+            .arg("--runtime-dir")
+            .arg(&run)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("starting osps primary --serve");
+        let socket = run.join(format!("{name}.sock"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while UnixStream::connect(&socket).is_err() {
+            assert!(Instant::now() < deadline, "osps did not start serving");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Server {
+            child,
+            _dir: dir,
+            socket,
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.child.wait();
+    }
+}
+
+/// The pipelined rows: the echo server, then osps.
+pub fn rows(quick: bool) -> Vec<PipelinedRow> {
+    let batches = if quick { 50 } else { 500 };
+    let dir = tempfile::Builder::new()
+        .prefix("osps-bench-echo-pipelined-")
+        .tempdir()
+        .expect("tempdir");
+    let echo_path = dir.path().join("echo.sock");
+    start_echo(&echo_path);
+    let requests = CLIENTS * DEPTH * batches;
+    let (echo_rps, echo_latency) = load(&echo_path, batches);
+    let server = Server::start();
+    let (rps, latency) = load(&server.socket, batches);
+    vec![
+        PipelinedRow {
+            server: "bare echo",
+            clients: CLIENTS,
+            depth: DEPTH,
+            requests,
+            requests_per_s: echo_rps,
+            batch_latency: echo_latency,
+            vs_echo: None,
+        },
+        PipelinedRow {
+            server: "osps --serve (4 secondaries)",
+            clients: CLIENTS,
+            depth: DEPTH,
+            requests,
+            requests_per_s: rps,
+            batch_latency: latency,
+            vs_echo: Some(rps / echo_rps),
+        },
+    ]
+}
+
+/// Measures, prints the table, and writes the rows as JSON next to the main report.
+pub fn report(quick: bool) {
+    eprintln!("osps bench: serving pipelined clients ...");
+    let rows = rows(quick);
+    println!(
+        "\n{:<34} {:>8} {:>12} {:>10} {:>10} {:>9}",
+        "serving, pipelined (32 in flight)",
+        "clients",
+        "requests/s",
+        "batch p50",
+        "batch p99",
+        "x echo"
+    );
+    for r in &rows {
+        println!(
+            "{:<34} {:>8} {:>12.0} {:>10} {:>10} {:>9}",
+            r.server,
+            r.clients,
+            r.requests_per_s,
+            us(r.batch_latency.p50_ns),
+            us(r.batch_latency.p99_ns),
+            r.vs_echo.map_or(String::new(), |v| format!("{v:.2}"))
+        );
+    }
+    let met = rows.iter().filter_map(|r| r.vs_echo).all(|v| v >= 0.5);
+    println!(
+        "  {:<6} {:<48} (limit >= 0.50x, issue 11)",
+        if met { "met" } else { "MISSED" },
+        "pipelined osps vs pipelined echo"
+    );
+    let path = super::output_path().with_file_name("osps-bench-pipelined.json");
+    let json = serde_json::to_string_pretty(&rows).expect("serialising the pipelined rows");
+    std::fs::write(&path, json + "\n")
+        .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    println!("written to {}", path.display());
+}

@@ -1,0 +1,376 @@
+//! The serving mode against hostile clients (issue 11), with the real binary: a descriptor
+//! shortage under `prlimit` (no busy loop, no log flood), a client pipelining as fast as
+//! it can next to a polite one (fair share, no `ERR busy`), a hundred clients that send
+//! large requests and never read (bounded memory), and a line far beyond `--max-line`
+//! (the client reads `ERR line too long`, not a reset). Loopback and Unix sockets only;
+//! every wait has a deadline.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{
+    TestEnv, cpu_time, json_of, kill, output_within, pids_with_arg, rss_bytes, stderr_of,
+};
+
+/// The deadline of anything that should take well under a second.
+const T: Duration = Duration::from_secs(30);
+
+/// Starts `osps primary --serve --json` with `extra` and waits until it serves.
+fn serve(env: &mut TestEnv, extra: &[&str]) -> u32 {
+    let mut args = vec!["--serve", "--json"];
+    args.extend_from_slice(extra);
+    let pid = env.start_primary(&args);
+    env.wait_serving(T);
+    pid
+}
+
+/// Stops a primary started by [`serve`] and returns its JSON summary; it must exit 0 and
+/// leave no process behind.
+fn stop(env: &mut TestEnv, pid: u32) -> serde_json::Value {
+    assert!(kill(pid, libc::SIGTERM));
+    let out = output_within(env.take_child(pid), T);
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        stderr_of(&out)
+    );
+    env.assert_no_leftovers();
+    assert!(pids_with_arg(&env.name).is_empty());
+    json_of(&out)
+}
+
+fn connect(env: &TestEnv) -> UnixStream {
+    let s = UnixStream::connect(env.socket_path()).unwrap();
+    s.set_read_timeout(Some(T)).unwrap();
+    s.set_write_timeout(Some(T)).unwrap();
+    s
+}
+
+/// One request, one reply line (without its newline).
+fn ask(conn: &mut BufReader<UnixStream>, request: &str) -> String {
+    conn.get_mut()
+        .write_all(format!("{request}\n").as_bytes())
+        .unwrap();
+    let mut line = String::new();
+    conn.read_line(&mut line).unwrap();
+    assert!(line.ends_with('\n'), "reply cut short: {line:?}");
+    line.pop();
+    line
+}
+
+/// What a client got back without waiting: its bytes so far and whether the server
+/// closed the connection (end of file or reset).
+fn available(conn: &mut UnixStream) -> (String, bool) {
+    conn.set_nonblocking(true).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let closed = loop {
+        match conn.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break false,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => break true,
+        }
+    };
+    (String::from_utf8_lossy(&got).into_owned(), closed)
+}
+
+#[test]
+fn out_of_descriptors_the_primary_neither_spins_nor_floods_its_log() {
+    let mut env = TestEnv::new("emfile");
+    let mut cmd = env.cmd_via(&["prlimit", "--nofile=64:64"], "primary");
+    cmd.args(["--serve", "--json", "--secondaries", "1"]);
+    let primary = env.start_logged(cmd);
+    env.wait_serving(T);
+    // 100 clients connect (the listener's backlog holds those not accepted yet) and each
+    // sends one request at once.
+    let mut clients: Vec<UnixStream> = (0..100)
+        .map(|_| {
+            let mut c = connect(&env);
+            // A client refused at once may find the connection closed already (EPIPE);
+            // its reply is still there to read.
+            let _ = c.write_all(b"PING\n");
+            c
+        })
+        .collect();
+    // Whatever the primary does with the ones it cannot take, it must not burn a core.
+    let before = cpu_time(primary.pid);
+    std::thread::sleep(Duration::from_secs(3));
+    let spent = cpu_time(primary.pid) - before;
+    assert!(
+        spent < Duration::from_millis(300),
+        "the primary used {spent:?} of CPU in 3 s while out of descriptors"
+    );
+    let (mut served, mut refused, mut waiting) = (0, 0, 0);
+    for (i, c) in clients.iter_mut().enumerate() {
+        match available(c) {
+            (got, false) if got == "PONG\n" => served += 1,
+            (got, _) if got.starts_with("ERR too many clients") => refused += 1,
+            (got, false) if got.is_empty() => waiting += 1,
+            other => panic!("client {i}: unexpected {other:?}"),
+        }
+    }
+    eprintln!("served {served}, refused {refused}, waiting {waiting}");
+    // The clients that fit within 64 descriptors (minus the instance's own) are served.
+    assert!(served >= 16, "only {served} of 100 clients served");
+    assert_eq!(served + refused + waiting, 100);
+    // Once they leave, newcomers are served again.
+    clients.clear();
+    let deadline = Instant::now() + T;
+    loop {
+        let mut c = BufReader::new(connect(&env));
+        let reply = ask(&mut c, "PING");
+        if reply == "PONG" {
+            break;
+        }
+        assert!(reply.starts_with("ERR too many clients"), "{reply}");
+        assert!(
+            Instant::now() < deadline,
+            "no client served after the others left"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(kill(primary.pid, libc::SIGTERM));
+    let out = env.finish_logged(&primary, T);
+    let stderr = stderr_of(&out);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    let lines = stderr.lines().count();
+    assert!(
+        lines < 100,
+        "{lines} lines on stderr; the first: {:?}",
+        stderr.lines().take(5).collect::<Vec<_>>()
+    );
+    env.assert_no_leftovers();
+}
+
+#[test]
+fn a_flooding_client_does_not_starve_a_polite_one() {
+    let mut env = TestEnv::new("flood");
+    let pid = serve(&mut env, &["--secondaries", "2"]);
+    let flood = connect(&env);
+    let stop_flood = Arc::new(AtomicBool::new(false));
+    let pongs = Arc::new(AtomicU64::new(0));
+    // The flooder writes PING lines as fast as the server takes them...
+    let writer = {
+        let mut out = flood.try_clone().unwrap();
+        out.set_write_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let stop = stop_flood.clone();
+        std::thread::spawn(move || {
+            let chunk = "PING\n".repeat(1000).into_bytes();
+            while !stop.load(Ordering::Relaxed) {
+                match out.write(&chunk) {
+                    Ok(_) => {}
+                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                    Err(e) => panic!("the flooder's write failed: {e}"),
+                }
+            }
+            // Whole lines only: the server answers what it got, then sees end of file.
+            out.shutdown(Shutdown::Write).unwrap();
+        })
+    };
+    // ... and reads every reply, so nothing but the server limits it.
+    let reader = {
+        let pongs = pongs.clone();
+        std::thread::spawn(move || {
+            let mut busy = 0u64;
+            let mut partial = Vec::new();
+            let mut input = BufReader::with_capacity(1 << 16, flood);
+            loop {
+                partial.clear();
+                match input.read_until(b'\n', &mut partial) {
+                    Ok(0) => break,
+                    Ok(_) if partial.ends_with(b"\n") => {}
+                    Ok(_) => panic!("the flooder's last reply was cut short"),
+                    Err(e) => panic!("the flooder's read failed: {e}"),
+                }
+                match &partial[..] {
+                    b"PONG\n" => {
+                        pongs.fetch_add(1, Ordering::Relaxed);
+                    }
+                    b"ERR busy\n" => busy += 1,
+                    other => panic!("the flooder got {:?}", String::from_utf8_lossy(other)),
+                }
+            }
+            busy
+        })
+    };
+    let deadline = Instant::now() + T;
+    while pongs.load(Ordering::Relaxed) < 2000 {
+        assert!(Instant::now() < deadline, "the flood never got going");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The polite client: one PING every 10 ms, each answered before the next.
+    let mut polite = BufReader::new(connect(&env));
+    let mut replies = Vec::new();
+    let mut latencies = Vec::new();
+    for _ in 0..300 {
+        let t = Instant::now();
+        replies.push(ask(&mut polite, "PING"));
+        latencies.push(t.elapsed());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let flooded = pongs.load(Ordering::Relaxed);
+    stop_flood.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    let flooder_busy = reader.join().unwrap();
+    latencies.sort();
+    eprintln!(
+        "polite p50 {:?} p99 {:?}; the flooder got {flooded} PONG meanwhile, {flooder_busy} ERR busy",
+        latencies[latencies.len() / 2],
+        latencies[latencies.len() * 99 / 100]
+    );
+    let not_pong: Vec<_> = replies.iter().filter(|r| *r != "PONG").collect();
+    assert!(
+        not_pong.is_empty(),
+        "{} of 300 polite requests not answered PONG: {:?}",
+        not_pong.len(),
+        &not_pong[..not_pong.len().min(5)]
+    );
+    assert_eq!(
+        flooder_busy, 0,
+        "the flooder was answered ERR busy within its share"
+    );
+    let v = stop(&mut env, pid);
+    assert_eq!(v["busy"], 0, "{v}");
+}
+
+#[test]
+fn clients_that_never_read_cost_a_bounded_amount_of_memory() {
+    const CLIENTS: usize = 100;
+    const PER_CLIENT: usize = 45;
+    let mut env = TestEnv::new("noread");
+    let pid = serve(&mut env, &["--secondaries", "2"]);
+    // The baseline: the primary after serving one client.
+    assert_eq!(ask(&mut BufReader::new(connect(&env)), "PING"), "PONG");
+    let base = rss_bytes(pid);
+    // Each client sends 45 requests of about 60 KB (each reply is as long) and never
+    // reads a byte. Writes are non-blocking: the test keeps pushing until the server
+    // stops taking more from anyone.
+    let request = format!("REV {}\n", "x".repeat(60_000)).into_bytes();
+    let total = request.len() * PER_CLIENT;
+    let mut clients: Vec<(UnixStream, usize)> = (0..CLIENTS)
+        .map(|_| {
+            let c = connect(&env);
+            c.set_nonblocking(true).unwrap();
+            (c, 0)
+        })
+        .collect();
+    let deadline = Instant::now() + T;
+    let mut last_progress = Instant::now();
+    while last_progress.elapsed() < Duration::from_secs(1) {
+        assert!(
+            Instant::now() < deadline,
+            "the clients kept sending for {T:?}"
+        );
+        let mut progress = false;
+        for (c, sent) in &mut clients {
+            while *sent < total {
+                let at = *sent % request.len();
+                match c.write(&request[at..]) {
+                    Ok(n) => {
+                        *sent += n;
+                        progress = true;
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) => panic!("a silent client's write failed: {e}"),
+                }
+            }
+        }
+        if progress {
+            last_progress = Instant::now();
+        } else {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let grown = rss_bytes(pid).saturating_sub(base);
+    let per_client = grown / CLIENTS as u64;
+    let sent: usize = clients.iter().map(|c| c.1).sum();
+    eprintln!(
+        "RSS grew by {} KiB: {} KiB per client; clients sent {} MiB in all",
+        grown / 1024,
+        per_client / 1024,
+        sent >> 20
+    );
+    assert!(
+        per_client < 3 << 19,
+        "{per_client} bytes of RSS per client that never reads (bound: 1.5 MiB)"
+    );
+    // The server still answers others.
+    assert_eq!(ask(&mut BufReader::new(connect(&env)), "PING"), "PONG");
+    drop(clients);
+    stop(&mut env, pid);
+}
+
+/// A client that writes a whole request stream before it reads anything (as a simple
+/// script does): `PING`, then a line of `long` bytes. Its write must succeed (the server
+/// drains what it refuses rather than close on unread input, which would reset the
+/// connection under the writer), and it must then read both replies and end of file.
+fn send_far_too_long(
+    mut conn: impl Read + Write,
+    long: usize,
+    then_shutdown: impl FnOnce(),
+) -> String {
+    let mut bytes = b"PING\nECHO ".to_vec();
+    bytes.resize(long, b'a');
+    bytes.push(b'\n');
+    if let Err(e) = conn.write_all(&bytes) {
+        panic!("{long} bytes: the write failed ({e}): the server closed on unread input");
+    }
+    then_shutdown();
+    let mut got = Vec::new();
+    if let Err(e) = conn.read_to_end(&mut got) {
+        panic!(
+            "{long} bytes: {e} after {:?} instead of end of file",
+            String::from_utf8_lossy(&got)
+        );
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[test]
+fn a_line_far_beyond_max_line_is_answered_before_the_connection_closes() {
+    let mut env = TestEnv::new("farlong");
+    let pid = env.start_primary(&[
+        "--serve",
+        "--json",
+        "--max-line",
+        "1K",
+        "--tcp",
+        "127.0.0.1:0",
+    ]);
+    let port = env.tcp_port(pid, T);
+    env.wait_serving(T);
+    // A client that says it is done writing, and one that just waits for the end.
+    for (long, shutdown) in [(100_000, true), (10_000_000, false)] {
+        let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        tcp.set_read_timeout(Some(T)).unwrap();
+        tcp.set_write_timeout(Some(T)).unwrap();
+        let half = tcp.try_clone().unwrap();
+        let got = send_far_too_long(tcp, long, || {
+            if shutdown {
+                half.shutdown(Shutdown::Write).unwrap();
+            }
+        });
+        assert_eq!(got, "PONG\nERR line too long\n", "TCP, {long} bytes");
+        let unix = connect(&env);
+        let half = unix.try_clone().unwrap();
+        let got = send_far_too_long(unix, long, || {
+            if shutdown {
+                half.shutdown(Shutdown::Write).unwrap();
+            }
+        });
+        assert_eq!(got, "PONG\nERR line too long\n", "Unix, {long} bytes");
+    }
+    assert_eq!(ask(&mut BufReader::new(connect(&env)), "PING"), "PONG");
+    stop(&mut env, pid);
+}
