@@ -226,6 +226,7 @@ struct View {
 
 fn tui(runtime_dir: &Path, args: &TopArgs) -> Result<Exit> {
     let signals = signals::SelfPipe::install(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP])?;
+    let tty = std::fs::File::open("/dev/tty").wrap_err("opening /dev/tty to watch for keys")?;
     let mut screen = Screen::enter()?;
     let mut previous = Previous::default();
     let mut view = View {
@@ -260,7 +261,15 @@ fn tui(runtime_dir: &Path, args: &TopArgs) -> Result<Exit> {
                 }
                 continue 'refresh;
             }
-            if !event::poll(left.min(SLICE)).wrap_err("reading the keyboard")? {
+            // Wait on the terminal ourselves: a terminal that went away (window closed,
+            // SSH dropped) makes crossterm's reader spin on end of file instead of failing.
+            match wait_input(&tty, &signals, left.min(SLICE))? {
+                Input::Nothing => continue,
+                Input::Signal => continue, // seen at the top of the loop
+                Input::HungUp => break 'refresh,
+                Input::Keys => {}
+            }
+            if !event::poll(Duration::ZERO).wrap_err("reading the keyboard")? {
                 continue;
             }
             let key = match event::read().wrap_err("reading the keyboard")? {
@@ -292,6 +301,47 @@ fn tui(runtime_dir: &Path, args: &TopArgs) -> Result<Exit> {
     }
     drop(screen);
     Ok(Exit::Success)
+}
+
+/// What waiting on the terminal found.
+enum Input {
+    Nothing,
+    Signal,
+    Keys,
+    /// The terminal is gone: nobody can see the screen or type a key any more.
+    HungUp,
+}
+
+/// Waits up to `timeout` for a key on the terminal or a signal.
+fn wait_input(
+    tty: &std::fs::File,
+    signals: &signals::SelfPipe,
+    timeout: Duration,
+) -> Result<Input> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+    let mut fds = [
+        PollFd::new(tty.as_fd(), PollFlags::POLLIN),
+        PollFd::new(signals.fd(), PollFlags::POLLIN),
+    ];
+    match poll(&mut fds, PollTimeout::from(ms)) {
+        Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+        Err(e) => return Err(e).wrap_err("waiting for a key on /dev/tty"),
+    }
+    let tty = fds[0].revents().unwrap_or(PollFlags::empty());
+    let sig = fds[1].revents().unwrap_or(PollFlags::empty());
+    Ok(
+        if tty.intersects(PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL) {
+            Input::HungUp
+        } else if sig.contains(PollFlags::POLLIN) {
+            Input::Signal
+        } else if tty.contains(PollFlags::POLLIN) {
+            Input::Keys
+        } else {
+            Input::Nothing
+        },
+    )
 }
 
 /// The name `by` rows after the selected one (clamped), or the first when none is.

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{TestEnv, children_of, kill, osps_bin, run, stderr_of, stdout_of};
+use common::{TestEnv, children_of, kill, osps_bin, run, stderr_of, stdout_of, wait_gone};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -276,5 +276,28 @@ fn list_colours_the_status_on_a_terminal_unless_no_color() {
         lines[1].contains("\x1b[32mrunning"),
         "no colour on a terminal: {:?}",
         lines[1]
+    );
+}
+
+#[test]
+fn top_exits_when_its_terminal_goes_away() {
+    let mut env = TestEnv::new("toptmuxhup");
+    env.start_primary(&["--interval", "50ms"]);
+    env.wait_rounds(1, T);
+    let tmux = Tmux::new("hup");
+    tmux.start_top(&env, "--interval 200ms");
+    tmux.wait_screen(Duration::from_secs(10), "the instance on the screen", |s| {
+        s.contains(&env.name)
+    });
+    let top = tmux.top_pid();
+    // The terminal closes under it (a terminal window closed, an SSH session dropped).
+    tmux.run(&["kill-server"]);
+    let gone = wait_gone(top, Duration::from_secs(5));
+    if !gone {
+        kill(top, libc::SIGKILL);
+    }
+    assert!(
+        gone,
+        "osps top {top} still runs after its terminal went away"
     );
 }
