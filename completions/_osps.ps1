@@ -57,7 +57,7 @@ Register-ArgumentCompleter -Native -CommandName 'osps' -ScriptBlock {
             [CompletionResult]::new('--max-restarts', '--max-restarts', [CompletionResultType]::ParameterName, 'Restarts of a dead or hung secondary allowed within a minute before giving up (0: never restart)')
             [CompletionResult]::new('--restart-backoff', '--restart-backoff', [CompletionResultType]::ParameterName, 'Wait before the first restart; doubles with each restart in the last minute, capped at 5s')
             [CompletionResult]::new('--sync', '--sync', [CompletionResultType]::ParameterName, 'How the two sides wait for their turn')
-            [CompletionResult]::new('--spin', '--spin', [CompletionResultType]::ParameterName, 'In adaptive mode, how long to poll the segment before sleeping on the FIFO (below --timeout)')
+            [CompletionResult]::new('--spin', '--spin', [CompletionResultType]::ParameterName, 'In adaptive mode, the longest a wait polls the segment before sleeping on the FIFO (below --timeout); the budget shrinks when polling does not pay')
             [CompletionResult]::new('--trace', '--trace', [CompletionResultType]::ParameterName, 'Print every system-level step of both processes on stderr: aligned text, or NDJSON with =json')
             [CompletionResult]::new('--hold-zombie', '--hold-zombie', [CompletionResultType]::ParameterName, 'Wait this long between the secondary''s exit and its reap, so ps shows it as a zombie (Z)')
             [CompletionResult]::new('--tcp', '--tcp', [CompletionResultType]::ParameterName, 'With --serve, also accept clients on this TCP address (loopback only without --tcp-any)')

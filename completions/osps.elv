@@ -53,7 +53,7 @@ set edit:completion:arg-completer[osps] = {|@words|
             cand --max-restarts 'Restarts of a dead or hung secondary allowed within a minute before giving up (0: never restart)'
             cand --restart-backoff 'Wait before the first restart; doubles with each restart in the last minute, capped at 5s'
             cand --sync 'How the two sides wait for their turn'
-            cand --spin 'In adaptive mode, how long to poll the segment before sleeping on the FIFO (below --timeout)'
+            cand --spin 'In adaptive mode, the longest a wait polls the segment before sleeping on the FIFO (below --timeout); the budget shrinks when polling does not pay'
             cand --trace 'Print every system-level step of both processes on stderr: aligned text, or NDJSON with =json'
             cand --hold-zombie 'Wait this long between the secondary''s exit and its reap, so ps shows it as a zombie (Z)'
             cand --tcp 'With --serve, also accept clients on this TCP address (loopback only without --tcp-any)'

@@ -54,7 +54,7 @@ complete -c osps -n "__fish_osps_using_subcommand primary" -l max-restarts -d 'R
 complete -c osps -n "__fish_osps_using_subcommand primary" -l restart-backoff -d 'Wait before the first restart; doubles with each restart in the last minute, capped at 5s' -r
 complete -c osps -n "__fish_osps_using_subcommand primary" -l sync -d 'How the two sides wait for their turn' -r -f -a "fifo\t'Every turn is a frame on the FIFO; the waiting side blocks in read (the lab\'s design)'
 adaptive\t'Poll a turn counter in the segment for up to --spin, then sleep on the FIFO'"
-complete -c osps -n "__fish_osps_using_subcommand primary" -l spin -d 'In adaptive mode, how long to poll the segment before sleeping on the FIFO (below --timeout)' -r
+complete -c osps -n "__fish_osps_using_subcommand primary" -l spin -d 'In adaptive mode, the longest a wait polls the segment before sleeping on the FIFO (below --timeout); the budget shrinks when polling does not pay' -r
 complete -c osps -n "__fish_osps_using_subcommand primary" -l trace -d 'Print every system-level step of both processes on stderr: aligned text, or NDJSON with =json' -r -f -a "text\t'Aligned lines for people: time, role, pid, step, details'
 json\t'One JSON object per line (NDJSON): t_us, pid, role, step, details'"
 complete -c osps -n "__fish_osps_using_subcommand primary" -l hold-zombie -d 'Wait this long between the secondary\'s exit and its reap, so ps shows it as a zombie (Z)' -r

@@ -184,8 +184,8 @@ pub struct PrimaryArgs {
     #[arg(long, value_enum, default_value_t = SyncMode::Adaptive)]
     pub sync: SyncMode,
 
-    /// In adaptive mode, how long to poll the segment before sleeping on the FIFO (below --timeout)
-    #[arg(long, default_value = "50us", value_parser = units::parse_duration, value_name = "DURATION")]
+    /// In adaptive mode, the longest a wait polls the segment before sleeping on the FIFO (below --timeout); the budget shrinks when polling does not pay
+    #[arg(long, default_value = "200us", value_parser = units::parse_duration, value_name = "DURATION")]
     pub spin: Duration,
 
     /// Print the final summary as one JSON object on stdout
@@ -279,8 +279,8 @@ pub struct SecondaryArgs {
     #[arg(long, value_enum, default_value_t = SyncMode::Adaptive)]
     pub sync: SyncMode,
 
-    /// In adaptive mode, how long to poll the segment before sleeping on the FIFO
-    #[arg(long, default_value = "50us", value_parser = units::parse_duration, value_name = "DURATION")]
+    /// In adaptive mode, the longest a wait polls the segment before sleeping on the FIFO
+    #[arg(long, default_value = "200us", value_parser = units::parse_duration, value_name = "DURATION")]
     pub spin: Duration,
 
     /// How long to wait for the primary's ready after saying hello (not 0)
