@@ -221,25 +221,27 @@ pub fn live_primary(paths: &Paths) -> Option<LivePrimary> {
 /// process is alive, runs osps as `primary` for this name, started before the segment
 /// was created, and holds the segment open.
 pub fn live_primary_with(paths: &Paths, from_header: Option<(u64, u64)>) -> Option<LivePrimary> {
+    // No segment, no live primary (see below); and reading /proc/locks can cost a fresh
+    // process milliseconds, so the common start of a primary skips it.
+    let segment = procfs::identity(&paths.shm_path())?;
     let me = std::process::id() as i32;
     let lock_name = paths.lock_file();
     let locks = procfs::posix_locks();
     let mut pids: Vec<i32> = locks.iter().map(|l| l.pid).filter(|&p| p != me).collect();
     pids.sort_unstable();
     pids.dedup();
-    let segment = procfs::identity(&paths.shm_path());
     for pid in pids {
         let Some(files) = is_primary_of(pid, paths).then(|| procfs::open_files(pid)) else {
             continue;
         };
-        let holds_segment = segment.is_some_and(|id| files.iter().any(|f| f.id == id));
+        let holds_segment = files.iter().any(|f| f.id == segment);
         let held = files.into_iter().find(|f| {
             procfs::target_name(&f.target).0.as_deref() == Some(lock_name.as_str())
                 && locks.iter().any(|l| l.pid == pid && l.is_on(f.id))
         });
-        // A primary still claiming the name whose lock file was removed before it made
-        // the segment is not live yet: two such primaries meet on the segment, which
-        // only one of them can create (O_EXCL), and the other one fails.
+        // A primary still claiming the name (no segment of its own yet) is not live yet:
+        // two such primaries meet on the segment, which only one of them can create
+        // (O_EXCL), and the other one fails.
         if let Some(f) = held.filter(|f| holds_segment || !procfs::target_name(&f.target).1) {
             return Some(LivePrimary {
                 pid,
@@ -249,7 +251,6 @@ pub fn live_primary_with(paths: &Paths, from_header: Option<(u64, u64)>) -> Opti
     }
     let (pid, created_ms) = from_header?;
     let pid = i32::try_from(pid).ok().filter(|&p| p > 0 && p != me)?;
-    let segment = segment?;
     let started_before = procfs::start_unix_ms(pid)
         // The boot time that start times count from is known to the second only.
         .is_some_and(|start| start <= created_ms.saturating_add(1000));
