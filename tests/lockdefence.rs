@@ -81,8 +81,8 @@ fn remove_twice_and_stop(mut env: TestEnv, p: Logged, serve: bool) {
 #[test]
 fn a_removed_lock_file_is_restored_between_heartbeat_rounds() {
     let mut env = TestEnv::new("defidle");
-    // An interval longer than the check period: the idle wait wakes for the check.
-    let p = primary(&mut env, &["--interval", "3s"]);
+    // An interval longer than the check period (800 ms): the idle wait wakes for the check.
+    let p = primary(&mut env, &["--interval", "1200ms"]);
     remove_twice_and_stop(env, p, false);
 }
 
