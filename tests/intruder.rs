@@ -10,20 +10,10 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
-use common::{Logged, TestEnv, field, kill, process_alive, run, stderr_of, stdout_of};
+use common::{Logged, TestEnv, field, json_of, kill, process_alive, run, stderr_of};
 
 /// Generous: the suite runs in parallel on a loaded two-core machine.
 const T: Duration = Duration::from_secs(60);
-
-fn json(out: &std::process::Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}\nstderr: {}",
-            stdout_of(out),
-            stderr_of(out)
-        )
-    })
-}
 
 fn primary(env: &mut TestEnv, args: &[&str]) -> Logged {
     let mut cmd = env.cmd("primary");
@@ -95,7 +85,7 @@ fn a_secondary_started_by_hand_is_refused_and_the_instance_completes_its_rounds(
 
     let out = env.finish_logged(&p, T);
     assert!(out.status.success(), "{}", stderr_of(&out));
-    let v = json(&out);
+    let v = json_of(&out);
     assert_eq!(v["rounds"], ROUNDS, "{v}");
     assert_eq!(v["stopped_by"], "rounds", "{v}");
     assert_eq!(v["errors"], 0, "{v}");
@@ -152,7 +142,7 @@ fn an_intruder_while_a_restart_is_pending_is_refused_and_the_primary_restarts_it
     assert!(kill(p.pid, libc::SIGTERM));
     let out = env.finish_logged(&p, T);
     assert!(out.status.success(), "{}", stderr_of(&out));
-    let v = json(&out);
+    let v = json_of(&out);
     assert_eq!(v["restarts"], 1, "{v}");
     assert_eq!(v["secondary_pid"], second, "{v}");
     assert_eq!(v["secondary_exit"], 0, "{v}");
@@ -183,7 +173,7 @@ fn an_intruder_in_a_serving_pool_is_refused_and_serving_goes_on() {
     assert!(kill(p.pid, libc::SIGTERM));
     let out = env.finish_logged(&p, T);
     assert!(out.status.success(), "{}", stderr_of(&out));
-    let v = json(&out);
+    let v = json_of(&out);
     assert_eq!(v["restarts"], 0, "{v}");
     assert_eq!(v["deaths"], serde_json::json!([]), "{v}");
     env.assert_no_leftovers();
@@ -220,7 +210,7 @@ fn a_foreign_hello_on_the_primary_fifo_is_ignored_with_a_warning() {
         err.contains("ignored a hello from pid 4000000"),
         "the stray hello is reported: {err}"
     );
-    let v = json(&out);
+    let v = json_of(&out);
     assert_eq!(v["restarts"], 0, "{v}");
     assert_eq!(v["secondary_pid"], secondary, "{v}");
     assert_eq!(v["secondary_exit"], 0, "{v}");

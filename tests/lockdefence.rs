@@ -8,20 +8,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Logged, TestEnv, field, kill, stderr_of, stdout_of};
+use common::{Logged, TestEnv, field, json_of, kill, stderr_of};
 
 /// Generous: the suite runs in parallel on a loaded two-core machine.
 const T: Duration = Duration::from_secs(60);
-
-fn json(out: &std::process::Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}\nstderr: {}",
-            stdout_of(out),
-            stderr_of(out)
-        )
-    })
-}
 
 fn primary(env: &mut TestEnv, args: &[&str]) -> Logged {
     let mut cmd = env.cmd("primary");
@@ -73,7 +63,7 @@ fn remove_twice_and_stop(mut env: TestEnv, p: Logged, serve: bool) {
     assert!(kill(p.pid, libc::SIGTERM));
     let out = env.finish_logged(&p, T);
     assert!(out.status.success(), "{}", stderr_of(&out));
-    assert_eq!(json(&out)["restarts"], 0);
+    assert_eq!(json_of(&out)["restarts"], 0);
     env.assert_no_leftovers();
     drop(env);
 }

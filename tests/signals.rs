@@ -11,20 +11,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
 
-use common::{Logged, TestEnv, field, process_alive, process_exists, run, stderr_of, stdout_of};
+use common::{Logged, TestEnv, field, json_of, process_alive, process_exists, run, stderr_of};
 
 /// Generous: the suite runs in parallel on a loaded two-core machine.
 const T: Duration = Duration::from_secs(60);
-
-fn json(out: &std::process::Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}\nstderr: {}",
-            stdout_of(out),
-            stderr_of(out)
-        )
-    })
-}
 
 /// Sends `signal` to a process (`pid` > 0) or a whole process group (`-pgid`).
 fn signal(target: i32, signal: i32) {
@@ -74,7 +64,7 @@ fn ask(env: &TestEnv, line: &str) -> String {
 /// primary collected its status), no round lost, no restart, nothing left.
 fn assert_rounds_stopped_in_order(env: &TestEnv, out: &std::process::Output, secondary: u32) {
     assert!(out.status.success(), "{}", stderr_of(out));
-    let v = json(out);
+    let v = json_of(out);
     assert_eq!(v["stopped_by"], "signal", "{v}");
     assert_eq!(
         v["secondary_exit"], 0,
@@ -90,7 +80,7 @@ fn assert_rounds_stopped_in_order(env: &TestEnv, out: &std::process::Output, sec
 /// The serving pair stopped in order.
 fn assert_serve_stopped_in_order(env: &TestEnv, out: &std::process::Output, pids: &[u32]) {
     assert!(out.status.success(), "{}", stderr_of(out));
-    let v = json(out);
+    let v = json_of(out);
     assert_eq!(v["stopped_by"], "signal", "{v}");
     assert_eq!(v["restarts"], 0, "{v}");
     assert_eq!(v["deaths"], serde_json::json!([]), "{v}");
