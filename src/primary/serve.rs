@@ -949,6 +949,9 @@ impl Server<'_> {
         seg.store(Field::Clients, self.clients.len() as u64);
         seg.store(Field::Queued, (self.queued + self.retries.len()) as u64);
         seg.store(Field::Requests, self.summary.requests);
+        // Once per pass of the loop, which wakes at least every lock check: a primary
+        // whose heartbeat ages is stuck, whatever its clients do.
+        seg.store(Field::PrimaryHeartbeat, crate::segment::monotonic_ns());
     }
 
     /// The orderly stop: queued requests get an answer, every secondary stops and is
