@@ -6,14 +6,14 @@
 //! written to `osps-bench-pipelined.json` next to `osps-bench.json`.
 
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{Percentiles, osps_bin, us};
+use super::serve::{Server, start_echo};
+use super::{Percentiles, us};
 
 const CLIENTS: usize = 8;
 /// Requests each client has in flight at once.
@@ -31,28 +31,6 @@ pub struct PipelinedRow {
     pub batch_latency: Percentiles,
     /// Requests per second over the echo server's with the same clients.
     pub vs_echo: Option<f64>,
-}
-
-/// A bare echo server, the same as the serving table's: every line comes back as is, one
-/// `write` per line. Runs until the process ends.
-fn start_echo(path: &Path) {
-    let listener = UnixListener::bind(path).expect("binding the echo socket");
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(conn) = conn else { continue };
-            std::thread::spawn(move || {
-                let mut out = conn.try_clone().expect("cloning the echo connection");
-                let mut line = String::new();
-                let mut reader = BufReader::new(conn);
-                while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
-                    if out.write_all(line.as_bytes()).is_err() {
-                        break;
-                    }
-                    line.clear();
-                }
-            });
-        }
-    });
 }
 
 /// `CLIENTS` threads, each sending `batches` batches of `DEPTH` requests.
@@ -100,55 +78,6 @@ fn load(path: &Path, batches: usize) -> (f64, Percentiles) {
         requests / started.elapsed().as_secs_f64(),
         Percentiles::of(all),
     )
-}
-
-/// A serving osps primary with four secondaries (as in the serving table); stopped with
-/// SIGTERM on drop.
-struct Server {
-    child: Child,
-    _dir: tempfile::TempDir,
-    socket: PathBuf,
-}
-
-impl Server {
-    fn start() -> Server {
-        let dir = tempfile::Builder::new()
-            .prefix("osps-bench-pipelined-")
-            .tempdir()
-            .expect("tempdir");
-        let name = format!("bench-pipelined-{}", std::process::id());
-        let run = dir.path().join("run");
-        let child = Command::new(osps_bin())
-            .args(["-q", "primary", "--serve", "--secondaries", "4", "--name"])
-            .arg(&name)
-            .arg("--runtime-dir")
-            .arg(&run)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("starting osps primary --serve");
-        let socket = run.join(format!("{name}.sock"));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while UnixStream::connect(&socket).is_err() {
-            assert!(Instant::now() < deadline, "osps did not start serving");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        Server {
-            child,
-            _dir: dir,
-            socket,
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let _ = self.child.wait();
-    }
 }
 
 /// The pipelined rows: the echo server, then osps.

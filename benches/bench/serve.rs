@@ -27,8 +27,9 @@ pub struct ServeRow {
     pub vs_echo: Option<f64>,
 }
 
-/// A bare echo server: every line comes back as is. Runs until the process ends.
-fn start_echo(path: &Path) {
+/// A bare echo server: every line comes back as is, one `write` per line. Runs until the
+/// process ends. (The pipelined table uses it too.)
+pub(super) fn start_echo(path: &Path) {
     let listener = UnixListener::bind(path).expect("binding the echo socket");
     std::thread::spawn(move || {
         for conn in listener.incoming() {
@@ -88,14 +89,14 @@ fn load(path: &Path, clients: usize, per_client: usize) -> (f64, Percentiles) {
 }
 
 /// A serving osps primary with four secondaries; stopped with SIGTERM on drop.
-struct Server {
+pub(super) struct Server {
     child: Child,
     _dir: tempfile::TempDir,
-    socket: PathBuf,
+    pub(super) socket: PathBuf,
 }
 
 impl Server {
-    fn start() -> Server {
+    pub(super) fn start() -> Server {
         let dir = tempfile::Builder::new()
             .prefix("osps-bench-serve-")
             .tempdir()
