@@ -31,9 +31,9 @@ pub const DEFEND_PERIOD: Duration = Duration::from_millis(250);
 
 #[derive(Debug)]
 pub struct Instance {
-    pub paths: Paths,
-    pub dir: RuntimeDir,
-    pub seg: Segment,
+    paths: Paths,
+    dir: RuntimeDir,
+    seg: Segment,
     /// The FIFOs and the socket we made: file name and identity.
     fifos: Vec<(String, FileStat)>,
     socket: Option<(String, FileStat)>,
@@ -49,6 +49,21 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// The instance's name and the paths derived from it.
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
+    /// The runtime directory holding the lock file, the FIFOs and the socket.
+    pub fn dir(&self) -> &RuntimeDir {
+        &self.dir
+    }
+
+    /// The shared segment.
+    pub fn seg(&self) -> &Segment {
+        &self.seg
+    }
+
     /// Claims the name (recovering a stale instance), then creates the segment and the
     /// FIFO pair of the first secondary.
     /// `workers` secondaries share the segment (1 unless `--serve --secondaries N`).

@@ -89,13 +89,13 @@ fn tear_down(
 ) -> Result<Exit> {
     // A segment truncated or removed under us explains whatever failed after it (a
     // zeroed turn counter, a dead secondary): report that cause.
-    let result = result.map_err(|e| instance.seg.check_intact().err().unwrap_or(e));
+    let result = result.map_err(|e| instance.seg().check_intact().err().unwrap_or(e));
     let state = if result.is_ok() {
         State::Stopped
     } else {
         State::Failed
     };
-    instance.seg.store(Field::PrimaryState, state as u64);
+    instance.seg().store(Field::PrimaryState, state as u64);
     let removal = instance
         .remove()
         .wrap_err("removing the instance's objects");

@@ -29,10 +29,10 @@ const INTACT_CHECK_NS: u64 = 100_000_000;
 pub fn run(ctx: Ctx<'_>) -> (Result<Exit>, Summary) {
     crate::debug!(
         "instance {}: segment {} ({} bytes), FIFOs in {}",
-        ctx.inst.paths.name,
-        ctx.inst.seg.path().display(),
-        ctx.inst.seg.size(),
-        ctx.inst.paths.runtime_dir.display()
+        ctx.inst.paths().name,
+        ctx.inst.seg().path().display(),
+        ctx.inst.seg().size(),
+        ctx.inst.paths().runtime_dir.display()
     );
     let mut run = Run::new(ctx);
     let result = run.go();
@@ -100,11 +100,11 @@ impl<'a> Run<'a> {
         if self.sup.worker_mut(0).start(ctx, seq)?.is_some() && !self.restart()? {
             return Ok(());
         }
-        let seg = &self.ctx.inst.seg;
+        let seg = self.ctx.inst.seg();
         seg.store(Field::PrimaryState, State::Ready as u64);
         let ready = format!(
             "instance {} ready: secondary pid {}, {} sync, {} bytes per round",
-            self.ctx.inst.paths.name,
+            self.ctx.inst.paths().name,
             self.sup.worker(0).pid().unwrap_or(0),
             self.ctx.args.sync.as_str(),
             self.ctx.args.payload
@@ -141,7 +141,7 @@ impl<'a> Run<'a> {
                         if retry || !restarted {
                             self.failed += 1;
                             let lost = self.failed + self.corruptions;
-                            self.ctx.inst.seg.store(Field::RoundsFailed, lost);
+                            self.ctx.inst.seg().store(Field::RoundsFailed, lost);
                         }
                         if !restarted {
                             return Ok(());
@@ -158,7 +158,7 @@ impl<'a> Run<'a> {
         self.notify.stopping();
         self.ctx
             .inst
-            .seg
+            .seg()
             .store(Field::PrimaryState, State::Stopping as u64);
         self.sup.stop_all(&self.ctx)
     }
@@ -262,7 +262,7 @@ impl<'a> Run<'a> {
                     self.sup.tick(&self.ctx);
                 }
                 Event::TimedOut => {
-                    self.ctx.inst.seg.check_intact()?;
+                    self.ctx.inst.seg().check_intact()?;
                     self.sup.tick(&self.ctx);
                     return Ok(Idle::Tick);
                 }
@@ -293,7 +293,7 @@ impl<'a> Run<'a> {
 
     /// One round: request in the segment, turn to the secondary, wait, check the reply.
     fn round(&mut self) -> Result<Round> {
-        let seg = &self.ctx.inst.seg;
+        let seg = self.ctx.inst.seg();
         let area = seg.area();
         self.seq += 1;
         let seq = self.seq;
@@ -331,7 +331,7 @@ impl<'a> Run<'a> {
             };
             return self.died(trouble, &during).map(|()| Round::Died);
         }
-        let seg = &self.ctx.inst.seg;
+        let seg = self.ctx.inst.seg();
         let reply_len = seg.load(Field::ReplyLen);
         let ok = reply_len == self.pattern.len() as u64 && self.pattern.check_reply(area, seq)?;
         let t1 = monotonic_ns();
@@ -398,7 +398,7 @@ impl<'a> Run<'a> {
         Summary {
             schema_version: 1,
             mode: "rounds",
-            name: self.ctx.inst.paths.name.to_string(),
+            name: self.ctx.inst.paths().name.to_string(),
             sync: self.ctx.args.sync.as_str(),
             rounds: self.completed,
             rounds_failed: self.failed,

@@ -224,7 +224,7 @@ pub fn run<'a>(
         sup: Supervisor::new(workers, args),
         slots: (0..workers)
             .map(|i| Slot {
-                area: inst.seg.slot(i, workers),
+                area: inst.seg().slot(i, workers),
                 seq: 0,
                 busy: None,
             })
@@ -241,7 +241,7 @@ pub fn run<'a>(
         summary: ServeSummary {
             schema_version: 1,
             mode: "serve",
-            name: inst.paths.name.to_string(),
+            name: inst.paths().name.to_string(),
             secondaries: workers,
             stopped_by: "signal",
             ..Default::default()
@@ -296,7 +296,7 @@ fn listen(args: &PrimaryArgs, inst: &mut Instance) -> Result<(UnixListener, Opti
                 .local_addr()
                 .wrap_err_with(|| format!("reading the port bound for TCP {addr}"))?
                 .port();
-            inst.seg.store(Field::TcpPort, u64::from(port));
+            inst.seg().store(Field::TcpPort, u64::from(port));
             crate::trace!("listen", tcp = addr, port = port);
             Some(l)
         }
@@ -311,7 +311,7 @@ impl Server<'_> {
     }
 
     fn go(&mut self) -> Result<Exit> {
-        let seg = &self.ctx.inst.seg;
+        let seg = self.ctx.inst.seg();
         for i in 0..self.slots.len() {
             // The primary always waits in epoll, never spinning: every reply rings its doorbell.
             seg.at(self.sup.worker(i).fields().primary_sleeping)
@@ -332,11 +332,11 @@ impl Server<'_> {
         let n = self.slots.len();
         let ready = format!(
             "instance {} serving on {}{tcp} with {n} {}",
-            self.ctx.inst.paths.name,
+            self.ctx.inst.paths().name,
             self.ctx
                 .inst
-                .paths
-                .in_dir(&self.ctx.inst.paths.socket_file())
+                .paths()
+                .in_dir(&self.ctx.inst.paths().socket_file())
                 .display(),
             if n == 1 { "secondary" } else { "secondaries" }
         );
@@ -741,7 +741,7 @@ impl Server<'_> {
     }
 
     fn assign(&mut self, i: usize, jobs: Vec<Job>) -> Result<()> {
-        let seg = &self.ctx.inst.seg;
+        let seg = self.ctx.inst.seg();
         let slot = &mut self.slots[i];
         let len = match &jobs[..] {
             [job] => {
@@ -818,7 +818,7 @@ impl Server<'_> {
 
     /// Secondary `i` says it answered turn `seq`: copy the reply out and deliver it.
     fn complete(&mut self, i: usize, seq: u64) -> Result<()> {
-        let seg = &self.ctx.inst.seg;
+        let seg = self.ctx.inst.seg();
         let fields = self.sup.worker(i).fields();
         let slot = &mut self.slots[i];
         let published = seg.at(fields.reply_seq).load(Ordering::Acquire);
@@ -945,7 +945,7 @@ impl Server<'_> {
     }
 
     fn publish_counters(&self) {
-        let seg = &self.ctx.inst.seg;
+        let seg = self.ctx.inst.seg();
         seg.store(Field::Clients, self.clients.len() as u64);
         seg.store(Field::Queued, (self.queued + self.retries.len()) as u64);
         seg.store(Field::Requests, self.summary.requests);
@@ -960,7 +960,7 @@ impl Server<'_> {
         self.notify.stopping();
         self.ctx
             .inst
-            .seg
+            .seg()
             .store(Field::PrimaryState, State::Stopping as u64);
         let failed = self.summary.failed;
         self.fail_queued("ERR shutting down");

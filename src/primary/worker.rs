@@ -245,7 +245,7 @@ impl Worker {
     /// Publishes turn `seq` to it (its data is in its slot already).
     pub fn publish(&mut self, ctx: &Ctx<'_>, seq: u64, deadline: Instant) -> Result<Sent> {
         let live = self.live.as_ref().ok_or_else(|| eyre!("no secondary"))?;
-        self.turns.publish(&ctx.inst.seg, seq, &live.to, deadline)
+        self.turns.publish(ctx.inst.seg(), seq, &live.to, deadline)
     }
 
     /// Waits for its reply to turn `seq`, woken by signals too.
@@ -253,7 +253,7 @@ impl Worker {
         let turns = &self.turns;
         let live = self.live.as_mut().ok_or_else(|| eyre!("no secondary"))?;
         turns.wait(
-            &ctx.inst.seg,
+            ctx.inst.seg(),
             seq,
             &mut live.from,
             Some(deadline),
@@ -272,9 +272,9 @@ impl Worker {
         let a = ctx.args;
         let mut v = vec![
             "--name".to_string(),
-            ctx.inst.paths.name.to_string(),
+            ctx.inst.paths().name.to_string(),
             "--runtime-dir".to_string(),
-            ctx.inst.paths.runtime_dir.display().to_string(),
+            ctx.inst.paths().runtime_dir.display().to_string(),
             "--sync".to_string(),
             a.sync.as_str().to_string(),
             "--spin".to_string(),
@@ -318,7 +318,7 @@ impl Worker {
     /// Resets the secondary's side of the header and spawns it; [`Self::handshake`] then drives
     /// its handshake (the serving primary does so from its event loop, never blocking).
     fn launch(&mut self, ctx: &Ctx<'_>, base: u64) -> Result<()> {
-        let seg = &ctx.inst.seg;
+        let seg = ctx.inst.seg();
         let f = self.fields;
         for (offset, value) in [
             (f.pid, 0),
@@ -329,8 +329,8 @@ impl Worker {
         ] {
             seg.at(offset).store(value, Ordering::Release);
         }
-        let (_, s2p) = ctx.inst.paths.fifo_files(self.index);
-        let from = Reader::open(&ctx.inst.dir, &s2p)?;
+        let (_, s2p) = ctx.inst.paths().fifo_files(self.index);
+        let from = Reader::open(ctx.inst.dir(), &s2p)?;
         let mut proc = spawn::secondary(&self.secondary_args(ctx))?;
         proc.hold_zombie(ctx.args.hold_zombie);
         let pid = proc.id();
@@ -499,7 +499,7 @@ impl Worker {
             death.during
         );
         self.deaths.push(death.clone());
-        ctx.inst.seg.check_intact()?;
+        ctx.inst.seg().check_intact()?;
         self.schedule_restart(ctx.args);
         Ok(death)
     }
@@ -567,7 +567,7 @@ impl Worker {
         self.restart_times.push_back(Instant::now());
         self.restarts += 1;
         ctx.inst
-            .seg
+            .seg()
             .at(self.fields.restarts)
             .store(self.restarts, Ordering::Release);
     }
@@ -726,10 +726,10 @@ impl Supervisor {
     /// One line saying how the instance is doing, from the counters the modes publish
     /// in the header and the supervisor's own record of its secondaries.
     pub fn status_line(&self, ctx: &Ctx<'_>) -> String {
-        let seg = &ctx.inst.seg;
+        let seg = ctx.inst.seg();
         let secs = self.started.elapsed().as_secs_f64();
         let restarts = self.restarts();
-        let name = &ctx.inst.paths.name;
+        let name = &ctx.inst.paths().name;
         if ctx.args.serve {
             let pids: Vec<String> = self
                 .workers
@@ -859,8 +859,8 @@ pub fn stray_hello(from: u32, ours: u32, fifo: impl std::fmt::Display) {
 /// After the hello: open p2s (its read end is open now) and send Ready with the base
 /// turn. `Ok(None)`: the secondary went away meanwhile.
 fn ready(ctx: &Ctx<'_>, index: usize, s: &Starting) -> Result<Option<Writer>> {
-    let (p2s, _) = ctx.inst.paths.fifo_files(index);
-    let Some(to) = Writer::try_open(&ctx.inst.dir, &p2s)? else {
+    let (p2s, _) = ctx.inst.paths().fifo_files(index);
+    let Some(to) = Writer::try_open(ctx.inst.dir(), &p2s)? else {
         return Ok(None);
     };
     let frame = Frame::new(Kind::Ready, s.base);
