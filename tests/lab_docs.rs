@@ -16,6 +16,7 @@ mod common;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{TestEnv, osps_bin, stderr_of, stdout_of, wait_gone};
@@ -191,7 +192,14 @@ fn kill_group(group: u32) {
     unsafe { libc::kill(-(group as i32), libc::SIGKILL) };
 }
 
-/// Runs every unattended block of a guide; returns how many ran.
+/// How many blocks of one guide run at once: they wait far more than they compute (a
+/// primary's interval, a zombie held for seconds), and each has its own instance, runtime
+/// directory and working directory, so they cannot collide.
+const BLOCKS_AT_ONCE: usize = 4;
+
+/// Runs every unattended block of a guide, a few at a time; returns how many ran. A
+/// failing block fails the test with its own message (a worker stops at its first
+/// failure; the others finish the blocks they are running).
 fn run_guide(file: &str) -> usize {
     let all = blocks(file);
     let setup: String = all
@@ -201,16 +209,33 @@ fn run_guide(file: &str) -> usize {
         .collect();
     assert!(!setup.is_empty(), "docs/{file}: no setup block");
     let strace = strace_works();
-    let mut ran = 0;
+    let mut runnable = Vec::new();
     for block in all.iter().filter(|b| matches!(b.kind, Kind::Run)) {
         if block.code.contains("strace") && !strace {
             eprintln!("{}: skipped (strace cannot trace here)", block.at);
             continue;
         }
-        run_block(&setup, block);
-        ran += 1;
+        runnable.push(block);
     }
-    ran
+    // Workers take the next block as they finish one, so a long block does not hold up
+    // the others.
+    let next = AtomicUsize::new(0);
+    let failures: Vec<_> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..BLOCKS_AT_ONCE)
+            .map(|_| {
+                scope.spawn(|| {
+                    while let Some(block) = runnable.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        run_block(&setup, block);
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().filter_map(|w| w.join().err()).collect()
+    });
+    if let Some(failure) = failures.into_iter().next() {
+        std::panic::resume_unwind(failure);
+    }
+    runnable.len()
 }
 
 #[test]
