@@ -720,6 +720,36 @@ fn load_client<S: Duplex>(
     tally
 }
 
+/// A load client's thread, and its tally once it has ended.
+enum Client {
+    Running(std::thread::JoinHandle<Tally>),
+    Done(Tally),
+}
+
+impl Client {
+    /// Takes the tally of a client that has ended: it is either done (clients need not
+    /// progress evenly) or failed, and then the test fails at once with its message.
+    fn collect_if_ended(self) -> Client {
+        match self {
+            Client::Running(t) if t.is_finished() => Client::Done(joined(t)),
+            other => other,
+        }
+    }
+
+    fn tally(self) -> Tally {
+        match self {
+            Client::Running(t) => joined(t),
+            Client::Done(tally) => tally,
+        }
+    }
+}
+
+/// A client thread's tally, or its own panic (with its message) if it failed.
+fn joined(t: std::thread::JoinHandle<Tally>) -> Tally {
+    t.join()
+        .unwrap_or_else(|failure| std::panic::resume_unwind(failure))
+}
+
 #[test]
 fn kill_9_of_secondaries_under_load_answers_every_request_exactly_once() {
     const CLIENTS: usize = 8;
@@ -730,11 +760,13 @@ fn kill_9_of_secondaries_under_load_answers_every_request_exactly_once() {
         &["--secondaries", "3", "--restart-backoff", "20ms"],
     );
     let progress = Arc::new(AtomicUsize::new(0));
-    let clients: Vec<_> = (0..CLIENTS)
+    let mut clients: Vec<_> = (0..CLIENTS)
         .map(|c| {
             let conn = unix(&env);
             let progress = Arc::clone(&progress);
-            std::thread::spawn(move || load_client(conn, c, REQUESTS, 16, &progress))
+            Client::Running(std::thread::spawn(move || {
+                load_client(conn, c, REQUESTS, 16, &progress)
+            }))
         })
         .collect();
     // Kill each secondary once, at a fifth, two and three fifths of the load, and wait
@@ -746,11 +778,9 @@ fn kill_9_of_secondaries_under_load_answers_every_request_exactly_once() {
         let deadline = Instant::now() + slow(T);
         while progress.load(Ordering::Relaxed) < total * step / 5 {
             assert!(Instant::now() < deadline, "the load stalled");
-            if let Some(c) = clients.iter().position(|t| t.is_finished()) {
-                // Too early: it panicked. Show why.
-                let _ = clients.into_iter().nth(c).unwrap().join();
-                panic!("client {c} ended early");
-            }
+            // A client that ended is either done (clients need not progress evenly) or
+            // failed: then fail now with its own message rather than wait for the deadline.
+            clients = clients.into_iter().map(Client::collect_if_ended).collect();
             std::thread::sleep(Duration::from_millis(1));
         }
         // The scoreboard names the victim; /proc agrees.
@@ -762,7 +792,7 @@ fn kill_9_of_secondaries_under_load_answers_every_request_exactly_once() {
         let fresh = env.wait_worker_up(index, Some(victim), T);
         assert_eq!(env.secondary_pids(index), [fresh]);
     }
-    let tallies: Vec<Tally> = clients.into_iter().map(|t| t.join().unwrap()).collect();
+    let tallies: Vec<Tally> = clients.into_iter().map(Client::tally).collect();
     assert!(
         at_last_kill < total,
         "the load ended before the last kill: the test proves nothing"
