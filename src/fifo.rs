@@ -18,6 +18,12 @@
 //!   [`crate::watchdog`] thread. It must not be used before the peer opened its write
 //!   end: a FIFO that never had a writer reads as end of file at once.
 //!
+//! A reader's first [`POLLED_TURNS`] turns wait the polling way all the same: a short
+//! run (`osps primary --rounds 1`, a quick start) is over before the watchdog thread pays
+//! for itself. Starting it costs a thread (a clone, a stack mapping, a first kick) and
+//! ending the process then ends two threads: together about a tenth of the life of such
+//! a process on a small virtual machine. A long run pays the extra `poll` only that often.
+//!
 //! The read end is opened non-blocking (so the open never waits) and then switched to
 //! blocking for `wait_turn`; `wait` therefore reads only after `poll` said there is
 //! something to read, once per `poll`. End of file (every writer gone) and `EPIPE`
@@ -75,6 +81,10 @@ fn describe_open_error(e: Errno, path: &Path) -> color_eyre::Report {
     }
 }
 
+/// How many turns of a reader [`Reader::wait_turn`] waits with `poll` then `read` before
+/// it blocks in `read` under the watchdog (see the module comment).
+pub const POLLED_TURNS: u32 = 8;
+
 /// The read end of a FIFO, with a buffer for a frame that arrived in pieces.
 #[derive(Debug)]
 pub struct Reader {
@@ -82,6 +92,8 @@ pub struct Reader {
     path: PathBuf,
     buf: [u8; FRAME_LEN],
     filled: usize,
+    /// Turns left to wait the polling way (see [`POLLED_TURNS`]).
+    polled_turns: u32,
 }
 
 /// What a wait on a FIFO ended with.
@@ -129,6 +141,7 @@ impl Reader {
             path,
             buf: [0; FRAME_LEN],
             filled: 0,
+            polled_turns: POLLED_TURNS,
         })
     }
 
@@ -194,6 +207,11 @@ impl Reader {
         wake: Option<BorrowedFd<'_>>,
     ) -> Result<Event> {
         use std::os::fd::AsRawFd;
+        let watched = deadline.is_some() || wake.is_some();
+        if watched && self.polled_turns > 0 {
+            self.polled_turns -= 1;
+            return self.wait(deadline, wake);
+        }
         loop {
             // A signal that arrived before we block (one load, no system call).
             if wake.is_some() && crate::signals::arrived() {
@@ -202,7 +220,7 @@ impl Reader {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return self.timed_out();
             }
-            let armed = if deadline.is_some() || wake.is_some() {
+            let armed = if watched {
                 Some(crate::watchdog::arm(deadline, wake.map(|w| w.as_raw_fd()))?)
             } else {
                 None
@@ -398,7 +416,9 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = RuntimeDir::ensure(&tmp.path().join("run")).unwrap();
         create(&dir, "f").unwrap();
-        let reader = Reader::open(&dir, "f").unwrap();
+        let mut reader = Reader::open(&dir, "f").unwrap();
+        // These test the blocking read under the watchdog, not the first polled turns.
+        reader.polled_turns = 0;
         let writer = Writer::try_open(&dir, "f").unwrap().unwrap();
         Pair {
             _tmp: tmp,
@@ -468,6 +488,31 @@ mod tests {
         );
         drop(t.join().unwrap());
         drop(p.writer);
+    }
+
+    #[test]
+    fn the_first_turns_are_polled_then_the_read_blocks() {
+        let mut p = pair();
+        p.reader.polled_turns = 2;
+        let deadline = || Some(Instant::now() + Duration::from_secs(10));
+        for seq in 1..=3 {
+            p.writer
+                .send(&Frame::new(Kind::Reply, seq), deadline().unwrap())
+                .unwrap();
+            let got = p.reader.wait_turn(deadline(), None).unwrap();
+            assert_eq!(got, Event::Frame(Frame::new(Kind::Reply, seq)));
+            assert_eq!(p.reader.polled_turns, 2u32.saturating_sub(seq as u32));
+        }
+        // Unwatched (no deadline, no wake) waits need no watchdog and use up nothing.
+        p.reader.polled_turns = 1;
+        p.writer
+            .send(&Frame::new(Kind::Reply, 4), deadline().unwrap())
+            .unwrap();
+        assert_eq!(
+            p.reader.wait_turn(None, None).unwrap(),
+            Event::Frame(Frame::new(Kind::Reply, 4))
+        );
+        assert_eq!(p.reader.polled_turns, 1);
     }
 
     #[test]
