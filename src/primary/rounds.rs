@@ -302,10 +302,11 @@ impl<'a> Run<'a> {
         self.pattern.write_request(area, seq)?;
         seg.store(Field::RequestLen, self.pattern.len() as u64);
         let deadline = Instant::now() + self.ctx.args.timeout;
-        let during = format!("during round {seq}");
+        // Formatted only when needed: a round is timed, and a format costs an allocation.
+        let during = || format!("during round {seq}");
         let ctx = &self.ctx;
         if self.sup.worker_mut(0).publish(ctx, seq, deadline)? == Sent::PeerGone {
-            return self.died(Trouble::Epipe, &during).map(|()| Round::Died);
+            return self.died(Trouble::Epipe, &during()).map(|()| Round::Died);
         }
         loop {
             let ctx = &self.ctx;
@@ -329,7 +330,7 @@ impl<'a> Run<'a> {
                     self.sup.worker(0).reply_fifo()
                 ),
             };
-            return self.died(trouble, &during).map(|()| Round::Died);
+            return self.died(trouble, &during()).map(|()| Round::Died);
         }
         let seg = self.ctx.inst.seg();
         let reply_len = seg.load(Field::ReplyLen);
