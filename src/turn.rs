@@ -29,6 +29,9 @@
 //!   secondary spins as usual. A side blocked on its FIFO is not parked: it waits for
 //!   its peer, whose doorbell is already waking it, and a spin through that wake-up is
 //!   what the budget is for.
+//! - Never once the primary is stopping (its state word says so): it publishes no more
+//!   turns, and the Stop frame it sends waits on the FIFO, where a spinning secondary
+//!   would find it only after its whole budget (most of a short run's last 200 us).
 //! - For no longer than the peer's recent answers justify ([`crate::spin::Budget`]): the
 //!   budget follows twice the average delay of turns a spin could catch, halves after a
 //!   turn that took longer than `--spin`, and at zero is probed again one wait in 32, so
@@ -150,6 +153,8 @@ pub struct Turns {
     their_sleep: usize,
     /// The CPU words (see [`SECONDARY_CPU`]); `None` where the header has no room.
     cpus: Option<(usize, usize)>,
+    /// The secondary's view of the primary's state word: no spin once it is stopping.
+    peer_state: Option<usize>,
     my_kind: Kind,
     their_kind: Kind,
     /// Adaptive mode's spin budget: `wait` takes `&self`, and one `Turns` belongs to one
@@ -162,8 +167,7 @@ enum Spun {
     Turn,
     /// The budget ran out.
     Spent,
-    /// The peer showed up on our CPU (it cannot run while we spin) or parked (nothing
-    /// brings our turn soon): spinning cannot succeed now.
+    /// Spinning cannot succeed now ([`Turns::futile`]).
     Futile,
 }
 
@@ -193,6 +197,7 @@ impl Turns {
                 my_sleep: f.primary_sleeping,
                 their_sleep: f.secondary_sleeping,
                 cpus: cpus(PRIMARY_CPU, SECONDARY_CPU),
+                peer_state: None,
                 my_kind: Kind::Request,
                 their_kind: Kind::Reply,
                 budget,
@@ -204,6 +209,7 @@ impl Turns {
                 my_sleep: f.secondary_sleeping,
                 their_sleep: f.primary_sleeping,
                 cpus: cpus(SECONDARY_CPU, PRIMARY_CPU),
+                peer_state: Some(Field::PrimaryState.offset()),
                 my_kind: Kind::Reply,
                 their_kind: Kind::Request,
                 budget,
@@ -275,8 +281,17 @@ impl Turns {
         }
     }
 
+    /// Whether a spin cannot succeed now: the peer is on our CPU or parked (see
+    /// [`Turns::peer`]), or it is a primary that is stopping. Relaxed: hints only.
+    fn futile(&self, seg: &Segment) -> bool {
+        self.peer(seg) != Peer::Elsewhere
+            || self.peer_state.is_some_and(|state| {
+                seg.at(state).load(Ordering::Relaxed) == header::State::Stopping as u64
+            })
+    }
+
     /// Polls the peer's counter for up to `budget_ns`, and stops early once spinning
-    /// cannot succeed: the peer shows up on our CPU, or parks.
+    /// cannot succeed ([`Turns::futile`]).
     fn spin(&self, seg: &Segment, want: u64, start: Instant, budget_ns: u64) -> Result<Spun> {
         loop {
             for _ in 0..POLLS_PER_CLOCK_READ {
@@ -288,7 +303,7 @@ impl Turns {
             if start.elapsed().as_nanos() >= u128::from(budget_ns) {
                 return Ok(Spun::Spent);
             }
-            if self.peer(seg) != Peer::Elsewhere {
+            if self.futile(seg) {
                 return Ok(Spun::Futile);
             }
         }
@@ -340,7 +355,7 @@ impl Turns {
         let mut budget = self.budget.get();
         let budget_ns = budget.next_ns();
         // Checked before anything else: with the peer on our CPU even one look costs it.
-        let mut futile = self.peer(seg) != Peer::Elsewhere;
+        let mut futile = self.futile(seg);
         if budget_ns > 0 && !futile {
             match self.spin(seg, want, start, budget_ns)? {
                 Spun::Turn => {
@@ -593,6 +608,43 @@ mod tests {
             turns.budget.get().current_ns() < full,
             "the spin caught nothing"
         );
+        seg.unlink().unwrap();
+    }
+
+    /// A stopping primary publishes no more turns: the secondary's spin is futile and the
+    /// Stop frame on the FIFO is what its wait returns.
+    #[test]
+    fn a_stopping_primary_is_not_spun_on() {
+        let tmp = tempfile::tempdir().unwrap();
+        let name = format!("stopping-{}", std::process::id());
+        let paths = Paths::new(name.parse().unwrap(), tmp.path().join("run"));
+        let dir = RuntimeDir::ensure(&paths.runtime_dir).unwrap();
+        let seg = Segment::create(&paths, 4096, 1).unwrap();
+        let (p2s, _) = paths.fifo_files(0);
+        fifo::create(&dir, &p2s).unwrap();
+        let mut from_primary = Reader::open(&dir, &p2s).unwrap();
+        let to_secondary = Writer::try_open(&dir, &p2s).unwrap().unwrap();
+        let turns = Turns::new(
+            Role::Secondary,
+            SyncMode::Adaptive,
+            Duration::from_secs(1),
+            0,
+        );
+        // Not known to share our CPU, not parked, not stopping: a spin may succeed.
+        seg.at(PRIMARY_CPU).store(0, Ordering::Relaxed);
+        assert!(!turns.futile(&seg));
+        seg.store(Field::PrimaryState, header::State::Stopping as u64);
+        assert!(turns.futile(&seg));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        to_secondary
+            .send(&Frame::new(Kind::Stop, 0), deadline)
+            .unwrap();
+        let got = turns.wait(&seg, 1, &mut from_primary, Some(deadline), None);
+        assert_eq!(got.unwrap(), Wait::Other(Frame::new(Kind::Stop, 0)));
+        // The primary's side never looks at a state word.
+        let primary = Turns::new(Role::Primary, SyncMode::Adaptive, Duration::from_secs(1), 0);
+        seg.at(SECONDARY_CPU).store(0, Ordering::Relaxed);
+        assert!(!primary.futile(&seg));
         seg.unlink().unwrap();
     }
 }
