@@ -31,7 +31,7 @@
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{Result, WrapErr, bail, eyre};
 use nix::errno::Errno;
@@ -160,7 +160,23 @@ impl Reader {
         deadline: Option<Instant>,
         wake: Option<BorrowedFd<'_>>,
     ) -> Result<Event> {
+        self.wait_soon(deadline, wake, Duration::ZERO)
+    }
+
+    /// [`Reader::wait`] for an answer due within microseconds (a handshake's Ready, a
+    /// Stop's ack): for up to `spin` it looks without sleeping (`poll` with a zero
+    /// timeout), then sleeps as `wait` does. On these virtual machines a CPU left idle
+    /// by a sleeper takes 40 to 200 us to wake up again, far longer than such an answer
+    /// takes to come; the adaptive mode (`--spin`) pays a bounded spin instead.
+    pub fn wait_soon(
+        &mut self,
+        deadline: Option<Instant>,
+        wake: Option<BorrowedFd<'_>>,
+        spin: Duration,
+    ) -> Result<Event> {
+        let spin_until = (!spin.is_zero()).then(|| Instant::now() + spin);
         loop {
+            let spinning = spin_until.is_some_and(|until| Instant::now() < until);
             // Poll before reading: a FIFO that never had a writer reads as end of file,
             // while poll reports it only once a writer came and went (POLLHUP).
             let (fifo_ready, woken) = {
@@ -170,7 +186,12 @@ impl Reader {
                     PollFd::new(wake.unwrap_or(self.fd.as_fd()), PollFlags::POLLIN),
                 ];
                 let used = if wake.is_some() { 2 } else { 1 };
-                match poll(&mut fds[..used], timeout_until(deadline)) {
+                let timeout = if spinning {
+                    PollTimeout::ZERO
+                } else {
+                    timeout_until(deadline)
+                };
+                match poll(&mut fds[..used], timeout) {
                     Ok(_) => (
                         fds[0].revents().is_some_and(|r| !r.is_empty()),
                         used == 2
@@ -488,6 +509,40 @@ mod tests {
         );
         drop(t.join().unwrap());
         drop(p.writer);
+    }
+
+    #[test]
+    fn wait_soon_looks_then_sleeps_and_keeps_the_deadline() {
+        let mut p = pair();
+        // A frame already there, or sent while it looks, is read.
+        let far = || Some(Instant::now() + Duration::from_secs(10));
+        p.writer
+            .send(&Frame::new(Kind::StopAck, 1), far().unwrap())
+            .unwrap();
+        let got = p.reader.wait_soon(far(), None, Duration::from_millis(20));
+        assert_eq!(got.unwrap(), Event::Frame(Frame::new(Kind::StopAck, 1)));
+        // Nothing comes: it looks, then sleeps until the deadline.
+        let start = Instant::now();
+        let got = p.reader.wait_soon(
+            Some(start + Duration::from_millis(100)),
+            None,
+            Duration::from_millis(20),
+        );
+        assert_eq!(got.unwrap(), Event::TimedOut);
+        assert!(start.elapsed() >= Duration::from_millis(100));
+        // A look longer than the deadline still ends at the deadline.
+        let start = Instant::now();
+        let got = p.reader.wait_soon(
+            Some(start + Duration::from_millis(30)),
+            None,
+            Duration::from_secs(30),
+        );
+        assert_eq!(got.unwrap(), Event::TimedOut);
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            start.elapsed()
+        );
     }
 
     #[test]

@@ -94,6 +94,24 @@ pub fn park_primary(seg: &Segment, parked: bool) {
     seg.at(PRIMARY_CPU).store(word, Ordering::Relaxed);
 }
 
+/// Publishes the CPU this side runs on in its CPU word (the primary's and secondary 0's)
+/// during the handshake, before its first turn: the peer's first spin then already
+/// knows whether the two share a CPU. They often do then: the primary, woken by the
+/// hello, runs on the CPU of the secondary that sent it, which could not take the first
+/// turn while the primary spun for its reply (a whole `--spin` lost at every start).
+pub fn announce_cpu(seg: &Segment, role: Role, index: usize) {
+    if index != 0 {
+        return;
+    }
+    let word = match role {
+        Role::Primary => PRIMARY_CPU,
+        Role::Secondary => SECONDARY_CPU,
+    };
+    if let Some(cpu) = current_cpu() {
+        seg.at(word).store(cpu + 1, Ordering::Relaxed);
+    }
+}
+
 /// The CPU this thread runs on right now, if the kernel says.
 fn current_cpu() -> Option<u64> {
     // SAFETY: sched_getcpu takes no arguments and only reads the thread's rseq area (or
@@ -117,6 +135,18 @@ impl SyncMode {
         match self {
             SyncMode::Fifo => "fifo",
             SyncMode::Adaptive => "adaptive",
+        }
+    }
+
+    /// How long a wait for an answer due within microseconds (a handshake's Ready, a
+    /// Stop's ack, the exit that follows it) looks before it sleeps: `spin` (`--spin`)
+    /// in adaptive mode, for the reason of the turns' spin (a sleeper's CPU takes far
+    /// longer to wake than such an answer takes to come); never in fifo mode, which
+    /// always sleeps.
+    pub fn answer_spin(self, spin: Duration) -> Duration {
+        match self {
+            SyncMode::Fifo => Duration::ZERO,
+            SyncMode::Adaptive => spin,
         }
     }
 }
