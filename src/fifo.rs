@@ -11,7 +11,8 @@
 //! Two ways to wait for a frame:
 //! - [`Reader::wait`] waits in `poll` with a deadline, together with a "wake" descriptor
 //!   (the signal self-pipe), so a silent peer is a timeout and a signal is noticed at
-//!   once. It works at any time, even before the peer opened its end.
+//!   once. It works at any time, even before the peer opened its end. [`Reader::wait_soon`]
+//!   first looks without sleeping for a while, for an answer due within microseconds.
 //! - [`Reader::wait_turn`], for the turns of an established exchange, blocks in `read`
 //!   itself: one system call per frame, as in a bare FIFO ping-pong, instead of `poll`
 //!   then `read`. The deadline and the signals still interrupt it, through the

@@ -14,7 +14,9 @@
 //! exec: never the lock.
 //!
 //! Reaping: a dead child stays a zombie until its parent calls `waitpid`. The primary
-//! always waits for its secondary, with a deadline after which it kills it first. With
+//! always waits for its secondary, with a deadline after which it kills it first (in
+//! adaptive mode it first looks for up to `--spin` without sleeping: after the secondary
+//! acknowledged a Stop its exit is due at once). With
 //! `--trace` or `--hold-zombie` it first sees the exit with `waitid(WNOWAIT)`, which
 //! leaves the child a zombie, so the zombie can be shown (and held) before the reap.
 

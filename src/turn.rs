@@ -17,7 +17,8 @@
 //! - Never while the peer runs on *our* CPU: it cannot publish anything until we stop,
 //!   so every nanosecond spun delays the turn we wait for. Each side publishes the CPU it
 //!   runs on (`sched_getcpu`, a memory read through the kernel's rseq area) in a header
-//!   word when it starts and ends a wait, and the waiter compares it with its own before
+//!   word during the handshake ([`announce_cpu`]) and when it starts and ends a wait, and
+//!   the waiter compares it with its own before
 //!   and during the spin. Both sides pinned to one CPU therefore never spin: adaptive
 //!   costs what fifo costs.
 //! - Never while the peer is *parked*: blocked in the kernel on something no spin of
