@@ -234,12 +234,16 @@ impl Reader {
             self.polled_turns -= 1;
             return self.wait(deadline, wake);
         }
+        // The deadline is looked at after an interruption, not before the first read:
+        // callers pass a deadline a --timeout away, and one already past is kicked by the
+        // watchdog at once (a clock read saved per turn).
+        let mut interrupted = false;
         loop {
             // A signal that arrived before we block (one load, no system call).
             if wake.is_some() && crate::signals::arrived() {
                 return Ok(Event::Woken);
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if interrupted && deadline.is_some_and(|d| Instant::now() >= d) {
                 return self.timed_out();
             }
             let armed = if watched {
@@ -253,6 +257,7 @@ impl Reader {
                 // Interrupted by a kick (deadline or signal) or by a signal: look again,
                 // at the wake descriptor too (one `poll`, only after an interruption).
                 Err(Errno::EINTR) => {
+                    interrupted = true;
                     if let Some(w) = wake {
                         let mut fds = [PollFd::new(w, PollFlags::POLLIN)];
                         if poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0)
