@@ -642,6 +642,26 @@ mod tests {
         seg.unlink().unwrap();
     }
 
+    /// The handshake publishes secondary 0's and the primary's CPU words (a CPU + 1),
+    /// and nothing for the other secondaries of a pool, which have no such word.
+    #[test]
+    fn the_handshake_announces_the_cpu_of_the_first_pair_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let name = format!("announce-{}", std::process::id());
+        let paths = Paths::new(name.parse().unwrap(), tmp.path().join("run"));
+        RuntimeDir::ensure(&paths.runtime_dir).unwrap();
+        let seg = Segment::create(&paths, 64 * 1024, 2).unwrap();
+        // A fresh segment holds zeros ("not known"); sched_getcpu works on Linux.
+        let known = |w: usize| !matches!(seg.at(w).load(Ordering::Relaxed), 0 | PARKED);
+        announce_cpu(&seg, Role::Secondary, 1);
+        assert!(!known(SECONDARY_CPU) && !known(PRIMARY_CPU));
+        announce_cpu(&seg, Role::Secondary, 0);
+        assert!(known(SECONDARY_CPU) && !known(PRIMARY_CPU));
+        announce_cpu(&seg, Role::Primary, 0);
+        assert!(known(PRIMARY_CPU));
+        seg.unlink().unwrap();
+    }
+
     /// A stopping primary publishes no more turns: the secondary's spin is futile and the
     /// Stop frame on the FIFO is what its wait returns.
     #[test]
