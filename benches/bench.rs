@@ -13,7 +13,8 @@
 //! pattern, the other process reverses it in place, the first checks it) done by the
 //! simplest program, busy-polling two counters. And since adaptive must never lose to
 //! fifo, both run again beside CPU-bound loops the bench starts and stops itself (one per
-//! CPU less one, then one per CPU), and pinned to one CPU.
+//! CPU less one, then one per CPU), pinned to one CPU, and as the serving mode's pool of
+//! secondaries under the serving table's client load.
 //!
 //! The table goes to stdout and the same figures, with a description of the machine, to
 //! `target/osps-bench.json` (or `$CARGO_TARGET_DIR/osps-bench.json`). Nothing here is an
@@ -205,6 +206,8 @@ struct Report {
     process_rounds_1: Process,
     /// The serving mode under load, next to a bare echo server.
     serve: Vec<serve::ServeRow>,
+    /// The serving pool in fifo and in adaptive mode under the same load.
+    pool: Vec<PoolRow>,
     targets: Vec<Target>,
 }
 
@@ -669,6 +672,31 @@ fn osps_once(
     }
 }
 
+/// Rounds per run of `osps primary` for one configuration: enough for a stable p99, and
+/// at least tens of milliseconds per run.
+fn rounds_for(sync: &str, payload: u64, quick: bool) -> u64 {
+    let rounds: u64 = match payload {
+        p if p >= 1 << 20 => 2_000,
+        p if p >= 64 << 10 => 10_000,
+        _ if sync == "adaptive" => 200_000,
+        _ => 20_000,
+    };
+    if quick { rounds / 10 } else { rounds }
+}
+
+/// The `--size` that holds `payload`.
+fn size_for(payload: u64) -> &'static str {
+    if payload > (256 << 10) { "4M" } else { "1M" }
+}
+
+/// Medians over runs of their p50s and of their p99s.
+fn median_of(runs: &[Percentiles]) -> Percentiles {
+    Percentiles {
+        p50_ns: median_f64(runs.iter().map(|p| p.p50_ns as f64).collect()) as u64,
+        p99_ns: median_f64(runs.iter().map(|p| p.p99_ns as f64).collect()) as u64,
+    }
+}
+
 /// `REPEATS` runs of one configuration: medians of their p50s and p99s.
 fn osps_row(
     sync: &'static str,
@@ -679,47 +707,164 @@ fn osps_row(
     floor: Percentiles,
     quick: bool,
 ) -> Osps {
-    let size = if payload > (256 << 10) { "4M" } else { "1M" };
-    // Enough rounds for a stable p99, and at least tens of milliseconds per run.
-    let mut rounds: u64 = match payload {
-        p if p >= 1 << 20 => 2_000,
-        p if p >= 64 << 10 => 10_000,
-        _ if sync == "adaptive" => 200_000,
-        _ => 20_000,
-    };
-    if quick {
-        rounds /= 10;
-    }
+    let rounds = rounds_for(sync, payload, quick);
     let runs: Vec<Percentiles> = (0..REPEATS)
         .map(|r| {
             osps_once(
                 sync,
                 payload,
-                size,
+                size_for(payload),
                 rounds,
                 same_core,
                 &format!("{sync}-{payload}-{same_core}-{busy}-{r}"),
             )
         })
         .collect();
-    let p50 = median_f64(runs.iter().map(|p| p.p50_ns as f64).collect()) as u64;
-    let p99 = median_f64(runs.iter().map(|p| p.p99_ns as f64).collect()) as u64;
+    osps_summary(sync, payload, same_core, busy, rounds, &runs, fifo, floor)
+}
+
+/// The row of a configuration from its runs.
+#[allow(clippy::too_many_arguments)]
+fn osps_summary(
+    sync: &'static str,
+    payload: u64,
+    same_core: bool,
+    busy: usize,
+    rounds: u64,
+    runs: &[Percentiles],
+    fifo: Percentiles,
+    floor: Percentiles,
+) -> Osps {
+    let latency = median_of(runs);
+    let p50 = latency.p50_ns;
     Osps {
         sync,
         payload_bytes: payload,
-        size,
+        size: size_for(payload),
         same_core,
         busy,
         rounds,
-        runs: REPEATS,
-        latency: Percentiles {
-            p50_ns: p50,
-            p99_ns: p99,
-        },
+        runs: runs.len(),
+        latency,
         gb_per_s: payload as f64 / p50.max(1) as f64,
         vs_fifo_baseline: p50 as f64 / fifo.p50_ns.max(1) as f64,
         vs_shm_floor: p50 as f64 / floor.p50_ns.max(1) as f64,
     }
+}
+
+/// Runs of the bare FIFO ping-pong and of `osps --sync fifo` (64 B), both on CPU 0, for
+/// the same-core comparison.
+const SAME_CORE_RUNS: usize = 7;
+
+/// The same-core comparison of `--sync fifo` with the bare FIFO ping-pong: the baseline's
+/// figure and osps's row.
+///
+/// On one core the ratio hangs on whatever else runs on that core and on whether the
+/// woken side preempts the writer, and both drift over seconds: one baseline measured
+/// before five osps runs gave 0.80x in one bench and 1.24x in the next, on the same
+/// build. So the two alternate, short runs each, and each side's figure is the median of
+/// its runs' p50s: a drift or a burst of other work then weighs on both sides alike, or
+/// lands in a run the median discards.
+fn same_core_fifo(quick: bool, floor: Percentiles) -> (Baseline, Osps) {
+    let round_trips = if quick { 3_000 } else { 10_000 };
+    let rounds = rounds_for("fifo", 64, quick);
+    let mut base_runs = Vec::new();
+    let mut osps_runs = Vec::new();
+    for r in 0..SAME_CORE_RUNS {
+        base_runs.push({
+            let _pin = Pinned::cpu0();
+            Percentiles::of(fifo_baseline(round_trips))
+        });
+        osps_runs.push(osps_once(
+            "fifo",
+            64,
+            size_for(64),
+            rounds,
+            true,
+            &format!("fifo-64-same-{r}"),
+        ));
+    }
+    let baseline = Baseline {
+        name: "fifo ping-pong",
+        same_core: true,
+        round_trips: round_trips * SAME_CORE_RUNS,
+        latency: median_of(&base_runs),
+    };
+    let row = osps_summary(
+        "fifo",
+        64,
+        true,
+        0,
+        rounds,
+        &osps_runs,
+        baseline.latency,
+        floor,
+    );
+    (baseline, row)
+}
+
+/// The serving pool in one sync mode under one client load.
+#[derive(Debug, Serialize)]
+struct PoolRow {
+    sync: &'static str,
+    secondaries: usize,
+    clients: usize,
+    runs: usize,
+    /// Medians over the runs.
+    requests_per_s: f64,
+    #[serde(flatten)]
+    latency: Percentiles,
+}
+
+/// Secondaries of the pool comparison: more than one, so that requests queue for a free
+/// one as they do in the serving mode, and no more than this machine's two CPUs.
+const POOL_SECONDARIES: usize = 2;
+/// Client counts of the pool comparison, with the name of each one's target.
+const POOL_CLIENTS: [(usize, &str); 2] = [
+    (1, "serving pool: adaptive vs fifo p50, 1 client"),
+    (8, "serving pool: adaptive vs fifo p50, 8 clients"),
+];
+/// Servers per sync mode in the pool comparison.
+const POOL_RUNS: usize = 3;
+
+/// `osps primary --serve --secondaries 2` in fifo and in adaptive mode under the client
+/// load of the serving table (clients sending one request at a time). The modes alternate,
+/// a fresh server each time, and each figure is the median over that mode's runs, so
+/// that a drift of the machine weighs on both modes alike (as in [`same_core_fifo`]).
+fn pool_rows(quick: bool) -> Vec<PoolRow> {
+    let total = if quick { 4_000 } else { 40_000 };
+    let per_client = |clients: usize| (total / clients).max(100);
+    let mut runs: Vec<(&'static str, usize, f64, Percentiles)> = Vec::new();
+    for _ in 0..POOL_RUNS {
+        for sync in ["fifo", "adaptive"] {
+            let secondaries = POOL_SECONDARIES.to_string();
+            let server =
+                serve::Server::start_with(&["--secondaries", &secondaries, "--sync", sync]);
+            for (clients, _) in POOL_CLIENTS {
+                let (rps, latency) =
+                    serve::client_load(&server.socket, clients, per_client(clients));
+                runs.push((sync, clients, rps, latency));
+            }
+        }
+    }
+    let mut rows = Vec::new();
+    for sync in ["fifo", "adaptive"] {
+        for (clients, _) in POOL_CLIENTS {
+            let mine: Vec<_> = runs
+                .iter()
+                .filter(|r| r.0 == sync && r.1 == clients)
+                .collect();
+            rows.push(PoolRow {
+                sync,
+                secondaries: POOL_SECONDARIES,
+                clients,
+                runs: mine.len(),
+                requests_per_s: median_f64(mine.iter().map(|r| r.2).collect()),
+                latency: median_of(&mine.iter().map(|r| r.3).collect::<Vec<_>>()),
+            });
+        }
+    }
+    rows
 }
 
 /// Whole-process time of `osps primary --rounds 1`: spawn to reaped, cleanup included.
@@ -862,16 +1007,6 @@ fn main() {
             latency: floor,
         },
     ];
-    let fifo_same = {
-        let _pin = Pinned::cpu0();
-        Percentiles::of(fifo_baseline(scale(30_000)))
-    };
-    baselines.push(Baseline {
-        name: "fifo ping-pong",
-        same_core: true,
-        round_trips: scale(30_000),
-        latency: fifo_same,
-    });
 
     let large = {
         let n = if quick { 200 } else { 2_000 };
@@ -901,9 +1036,18 @@ fn main() {
     }
     let mut notes = Vec::new();
     if has_taskset() {
-        for sync in ["fifo", "adaptive"] {
-            osps.push(osps_row(sync, 64, true, 0, fifo_same, floor, quick));
-        }
+        let (fifo_same, row) = same_core_fifo(quick, floor);
+        osps.push(row);
+        osps.push(osps_row(
+            "adaptive",
+            64,
+            true,
+            0,
+            fifo_same.latency,
+            floor,
+            quick,
+        ));
+        baselines.push(fifo_same);
     } else {
         notes.push("taskset not found: no same-core osps rows".to_string());
     }
@@ -923,6 +1067,8 @@ fn main() {
 
     eprintln!("osps bench: serving clients ...");
     let serve = serve::rows(quick);
+    eprintln!("osps bench: serving pool, fifo and adaptive ...");
+    let pool = pool_rows(quick);
 
     let find = |sync: &str, payload: u64, same: bool, busy: usize| {
         osps.iter().find(|o| {
@@ -993,6 +1139,18 @@ fn main() {
         }
     }
 
+    for (clients, what) in POOL_CLIENTS {
+        let row = |sync: &str| pool.iter().find(|r| r.sync == sync && r.clients == clients);
+        if let (Some(f), Some(a)) = (row("fifo"), row("adaptive")) {
+            targets.push(Target::at_most(
+                what,
+                a.latency.p50_ns as f64 / f.latency.p50_ns.max(1) as f64,
+                1.0,
+                "x",
+            ));
+        }
+    }
+
     let report = Report {
         machine: machine(load_before),
         command: "cargo bench --bench bench",
@@ -1005,6 +1163,7 @@ fn main() {
         notes,
         process_rounds_1: process,
         serve,
+        pool,
         targets,
     };
     print_table(&report);
@@ -1104,6 +1263,24 @@ fn print_table(r: &Report) {
             us(s.latency.p50_ns),
             us(s.latency.p99_ns),
             s.vs_echo.map_or(String::new(), |v| format!("{v:.2}"))
+        );
+    }
+    println!(
+        "\n{:<34} {:>8} {:>12} {:>10} {:>10}",
+        format!("serving pool ({POOL_SECONDARIES} secondaries)"),
+        "clients",
+        "requests/s",
+        "p50 us",
+        "p99 us"
+    );
+    for p in &r.pool {
+        println!(
+            "{:<34} {:>8} {:>12.0} {:>10} {:>10}",
+            format!("osps --serve --sync {}", p.sync),
+            p.clients,
+            p.requests_per_s,
+            us(p.latency.p50_ns),
+            us(p.latency.p99_ns)
         );
     }
     println!("\ntargets (issues 5 and 14; ratio = measured / limit):");

@@ -27,9 +27,14 @@ zombie is ever left; then it removes every object it made.
 /// The environment variables that stand for options; an empty one counts as unset.
 pub const ENV_VARS: [&str; 3] = ["OSPS_NAME", "OSPS_RUNTIME_DIR", "OSPS_COLOR"];
 
+/// The whole command line: every subcommand.
+pub type Cli = CliOf<Command>;
+
+/// The global options and one subcommand of the set `C`: [`Cli`] has them all; [`parse`]
+/// also builds parsers that know a single one.
 #[derive(Debug, Parser)]
 #[command(name = "osps", version, about = ABOUT, long_about = LONG_ABOUT, propagate_version = true)]
-pub struct Cli {
+pub struct CliOf<C: Subcommand> {
     /// More detail on stderr (repeat for more)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -50,7 +55,61 @@ pub struct Cli {
     pub color: ColorWhen,
 
     #[command(subcommand)]
-    pub command: Command,
+    pub command: C,
+}
+
+/// `osps primary` alone (see [`parse`]).
+#[derive(Debug, Subcommand)]
+pub enum OnlyPrimary {
+    Primary(PrimaryArgs),
+}
+
+/// `osps secondary` alone (see [`parse`]).
+#[derive(Debug, Subcommand)]
+pub enum OnlySecondary {
+    Secondary(SecondaryArgs),
+}
+
+/// Parses the command line of this process.
+///
+/// clap's derive builds the parser of every subcommand, help texts included, before it
+/// looks at the arguments: a quarter of a millisecond at each start here, paid twice by
+/// `osps primary` (once more by the secondary it re-executes). So when the first argument
+/// names `primary` or `secondary` (as the primary's own exec of `osps secondary ...`
+/// always does), a parser that knows only that subcommand parses the line; it has the
+/// same global options and the same subcommand definition, so it accepts, rejects and
+/// explains exactly what the whole one does for that subcommand. Anything else (a global
+/// option first, another subcommand, `--help`) goes to the whole parser.
+pub fn parse() -> Result<Cli, clap::Error> {
+    parse_from(std::env::args_os())
+}
+
+/// [`parse`] of the given arguments (the first one names the program).
+fn parse_from(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Cli, clap::Error> {
+    let args: Vec<std::ffi::OsString> = args.into_iter().collect();
+    match args.get(1).and_then(|a| a.to_str()) {
+        Some("primary") => {
+            let c = CliOf::<OnlyPrimary>::try_parse_from(&args)?;
+            let OnlyPrimary::Primary(a) = c.command;
+            Ok(Cli {
+                verbose: c.verbose,
+                quiet: c.quiet,
+                color: c.color,
+                command: Command::Primary(a),
+            })
+        }
+        Some("secondary") => {
+            let c = CliOf::<OnlySecondary>::try_parse_from(&args)?;
+            let OnlySecondary::Secondary(a) = c.command;
+            Ok(Cli {
+                verbose: c.verbose,
+                quiet: c.quiet,
+                color: c.color,
+                command: Command::Secondary(a),
+            })
+        }
+        _ => Cli::try_parse_from(&args),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -530,6 +589,50 @@ mod tests {
     #[test]
     fn clap_definitions_are_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn single_subcommand_parsers_are_consistent() {
+        CliOf::<OnlyPrimary>::command().debug_assert();
+        CliOf::<OnlySecondary>::command().debug_assert();
+    }
+
+    /// `parse` takes `primary` and `secondary` command lines to the parsers that know only
+    /// that subcommand: what they make of a line, help and errors included, must be what
+    /// the whole parser makes of it.
+    #[test]
+    fn single_subcommand_parsers_agree_with_the_whole_one() {
+        let lines = [
+            "osps primary",
+            "osps primary --rounds 3 --sync fifo --spin 1ms -q --color never --name a_1",
+            "osps primary --serve --secondaries 2 --json -vv",
+            "osps primary --name a/b",
+            "osps primary --payload 0",
+            "osps primary --bogus",
+            "osps primary --nme x",
+            "osps primary --quiet --verbose",
+            "osps primary extra",
+            "osps primary --help",
+            "osps primary -h",
+            "osps primary --version",
+            "osps secondary --name n --runtime-dir /tmp/r --sync adaptive --spin 200000ns \
+             --start-timeout 5s --index 1 --serve",
+            "osps secondary --sync bogus",
+            "osps secondary --help",
+        ];
+        for line in lines {
+            let args: Vec<std::ffi::OsString> = line.split_whitespace().map(Into::into).collect();
+            let ours = parse_from(args.clone());
+            let whole = Cli::try_parse_from(&args);
+            match (ours, whole) {
+                (Ok(a), Ok(b)) => assert_eq!(format!("{a:?}"), format!("{b:?}"), "{line}"),
+                (Err(a), Err(b)) => {
+                    assert_eq!(a.kind(), b.kind(), "{line}");
+                    assert_eq!(a.render().to_string(), b.render().to_string(), "{line}");
+                }
+                (a, b) => panic!("{line}: {a:?} but the whole parser: {b:?}"),
+            }
+        }
     }
 
     #[test]

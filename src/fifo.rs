@@ -11,12 +11,19 @@
 //! Two ways to wait for a frame:
 //! - [`Reader::wait`] waits in `poll` with a deadline, together with a "wake" descriptor
 //!   (the signal self-pipe), so a silent peer is a timeout and a signal is noticed at
-//!   once. It works at any time, even before the peer opened its end.
+//!   once. It works at any time, even before the peer opened its end. [`Reader::wait_soon`]
+//!   first looks without sleeping for a while, for an answer due within microseconds.
 //! - [`Reader::wait_turn`], for the turns of an established exchange, blocks in `read`
 //!   itself: one system call per frame, as in a bare FIFO ping-pong, instead of `poll`
 //!   then `read`. The deadline and the signals still interrupt it, through the
 //!   [`crate::watchdog`] thread. It must not be used before the peer opened its write
 //!   end: a FIFO that never had a writer reads as end of file at once.
+//!
+//! A reader's first [`POLLED_TURNS`] turns wait the polling way all the same: a short
+//! run (`osps primary --rounds 1`, a quick start) is over before the watchdog thread pays
+//! for itself. Starting it costs a thread (a clone, a stack mapping, a first kick) and
+//! ending the process then ends two threads: together about a tenth of the life of such
+//! a process on a small virtual machine. A long run pays the extra `poll` only that often.
 //!
 //! The read end is opened non-blocking (so the open never waits) and then switched to
 //! blocking for `wait_turn`; `wait` therefore reads only after `poll` said there is
@@ -25,7 +32,7 @@
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{Result, WrapErr, bail, eyre};
 use nix::errno::Errno;
@@ -75,6 +82,10 @@ fn describe_open_error(e: Errno, path: &Path) -> color_eyre::Report {
     }
 }
 
+/// How many turns of a reader [`Reader::wait_turn`] waits with `poll` then `read` before
+/// it blocks in `read` under the watchdog (see the module comment).
+pub const POLLED_TURNS: u32 = 8;
+
 /// The read end of a FIFO, with a buffer for a frame that arrived in pieces.
 #[derive(Debug)]
 pub struct Reader {
@@ -82,6 +93,8 @@ pub struct Reader {
     path: PathBuf,
     buf: [u8; FRAME_LEN],
     filled: usize,
+    /// Turns left to wait the polling way (see [`POLLED_TURNS`]).
+    polled_turns: u32,
 }
 
 /// What a wait on a FIFO ended with.
@@ -129,6 +142,7 @@ impl Reader {
             path,
             buf: [0; FRAME_LEN],
             filled: 0,
+            polled_turns: POLLED_TURNS,
         })
     }
 
@@ -147,7 +161,23 @@ impl Reader {
         deadline: Option<Instant>,
         wake: Option<BorrowedFd<'_>>,
     ) -> Result<Event> {
+        self.wait_soon(deadline, wake, Duration::ZERO)
+    }
+
+    /// [`Reader::wait`] for an answer due within microseconds (a handshake's Ready, a
+    /// Stop's ack): for up to `spin` it looks without sleeping (`poll` with a zero
+    /// timeout), then sleeps as `wait` does. On these virtual machines a CPU left idle
+    /// by a sleeper takes 40 to 200 us to wake up again, far longer than such an answer
+    /// takes to come; the adaptive mode (`--spin`) pays a bounded spin instead.
+    pub fn wait_soon(
+        &mut self,
+        deadline: Option<Instant>,
+        wake: Option<BorrowedFd<'_>>,
+        spin: Duration,
+    ) -> Result<Event> {
+        let spin_until = (!spin.is_zero()).then(|| Instant::now() + spin);
         loop {
+            let spinning = spin_until.is_some_and(|until| Instant::now() < until);
             // Poll before reading: a FIFO that never had a writer reads as end of file,
             // while poll reports it only once a writer came and went (POLLHUP).
             let (fifo_ready, woken) = {
@@ -157,7 +187,12 @@ impl Reader {
                     PollFd::new(wake.unwrap_or(self.fd.as_fd()), PollFlags::POLLIN),
                 ];
                 let used = if wake.is_some() { 2 } else { 1 };
-                match poll(&mut fds[..used], timeout_until(deadline)) {
+                let timeout = if spinning {
+                    PollTimeout::ZERO
+                } else {
+                    timeout_until(deadline)
+                };
+                match poll(&mut fds[..used], timeout) {
                     Ok(_) => (
                         fds[0].revents().is_some_and(|r| !r.is_empty()),
                         used == 2
@@ -194,15 +229,24 @@ impl Reader {
         wake: Option<BorrowedFd<'_>>,
     ) -> Result<Event> {
         use std::os::fd::AsRawFd;
+        let watched = deadline.is_some() || wake.is_some();
+        if watched && self.polled_turns > 0 {
+            self.polled_turns -= 1;
+            return self.wait(deadline, wake);
+        }
+        // The deadline is looked at after an interruption, not before the first read:
+        // callers pass a deadline a --timeout away, and one already past is kicked by the
+        // watchdog at once (a clock read saved per turn).
+        let mut interrupted = false;
         loop {
             // A signal that arrived before we block (one load, no system call).
             if wake.is_some() && crate::signals::arrived() {
                 return Ok(Event::Woken);
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if interrupted && deadline.is_some_and(|d| Instant::now() >= d) {
                 return self.timed_out();
             }
-            let armed = if deadline.is_some() || wake.is_some() {
+            let armed = if watched {
                 Some(crate::watchdog::arm(deadline, wake.map(|w| w.as_raw_fd()))?)
             } else {
                 None
@@ -213,6 +257,7 @@ impl Reader {
                 // Interrupted by a kick (deadline or signal) or by a signal: look again,
                 // at the wake descriptor too (one `poll`, only after an interruption).
                 Err(Errno::EINTR) => {
+                    interrupted = true;
                     if let Some(w) = wake {
                         let mut fds = [PollFd::new(w, PollFlags::POLLIN)];
                         if poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0)
@@ -398,7 +443,9 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = RuntimeDir::ensure(&tmp.path().join("run")).unwrap();
         create(&dir, "f").unwrap();
-        let reader = Reader::open(&dir, "f").unwrap();
+        let mut reader = Reader::open(&dir, "f").unwrap();
+        // These test the blocking read under the watchdog, not the first polled turns.
+        reader.polled_turns = 0;
         let writer = Writer::try_open(&dir, "f").unwrap().unwrap();
         Pair {
             _tmp: tmp,
@@ -468,6 +515,65 @@ mod tests {
         );
         drop(t.join().unwrap());
         drop(p.writer);
+    }
+
+    #[test]
+    fn wait_soon_looks_then_sleeps_and_keeps_the_deadline() {
+        let mut p = pair();
+        // A frame already there, or sent while it looks, is read.
+        let far = || Some(Instant::now() + Duration::from_secs(10));
+        p.writer
+            .send(&Frame::new(Kind::StopAck, 1), far().unwrap())
+            .unwrap();
+        let got = p.reader.wait_soon(far(), None, Duration::from_millis(20));
+        assert_eq!(got.unwrap(), Event::Frame(Frame::new(Kind::StopAck, 1)));
+        // Nothing comes: it looks, then sleeps until the deadline.
+        let start = Instant::now();
+        let got = p.reader.wait_soon(
+            Some(start + Duration::from_millis(100)),
+            None,
+            Duration::from_millis(20),
+        );
+        assert_eq!(got.unwrap(), Event::TimedOut);
+        assert!(start.elapsed() >= Duration::from_millis(100));
+        // A look longer than the deadline still ends at the deadline.
+        let start = Instant::now();
+        let got = p.reader.wait_soon(
+            Some(start + Duration::from_millis(30)),
+            None,
+            Duration::from_secs(30),
+        );
+        assert_eq!(got.unwrap(), Event::TimedOut);
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    #[test]
+    fn the_first_turns_are_polled_then_the_read_blocks() {
+        let mut p = pair();
+        p.reader.polled_turns = 2;
+        let deadline = || Some(Instant::now() + Duration::from_secs(10));
+        for seq in 1..=3 {
+            p.writer
+                .send(&Frame::new(Kind::Reply, seq), deadline().unwrap())
+                .unwrap();
+            let got = p.reader.wait_turn(deadline(), None).unwrap();
+            assert_eq!(got, Event::Frame(Frame::new(Kind::Reply, seq)));
+            assert_eq!(p.reader.polled_turns, 2u32.saturating_sub(seq as u32));
+        }
+        // Unwatched (no deadline, no wake) waits need no watchdog and use up nothing.
+        p.reader.polled_turns = 1;
+        p.writer
+            .send(&Frame::new(Kind::Reply, 4), deadline().unwrap())
+            .unwrap();
+        assert_eq!(
+            p.reader.wait_turn(None, None).unwrap(),
+            Event::Frame(Frame::new(Kind::Reply, 4))
+        );
+        assert_eq!(p.reader.polled_turns, 1);
     }
 
     #[test]

@@ -48,15 +48,14 @@ mod watchdog;
 
 use std::io::Write;
 
-use clap::Parser;
 use clap::error::ErrorKind;
 
-use crate::cli::{Cli, Command};
+use crate::cli::Command;
 use crate::exit::Exit;
 
 fn main() {
     forget_empty_env();
-    let cli = Cli::try_parse().unwrap_or_else(|e| clap_exit(e));
+    let cli = cli::parse().unwrap_or_else(|e| clap_exit(e));
     if let Err(e) = cli.command.validate() {
         clap_exit(e);
     }

@@ -95,6 +95,7 @@ pub fn run(args: &SecondaryArgs) -> Result<Exit> {
     set(&seg, f.pid, u64::from(pid));
     set(&seg, f.state, State::Starting as u64);
     let deadline = || Instant::now() + args.start_timeout;
+    crate::turn::announce_cpu(&seg, crate::turn::Role::Secondary, index);
     // Traced before the write, so that it comes before the primary's hello_received.
     crate::trace!(
         "hello_sent",
@@ -108,7 +109,8 @@ pub fn run(args: &SecondaryArgs) -> Result<Exit> {
             to.path().display()
         );
     }
-    let base = match from.wait(Some(deadline()), Some(sigs.fd()))? {
+    let spin = args.sync.answer_spin(args.spin);
+    let base = match from.wait_soon(Some(deadline()), Some(sigs.fd()), spin)? {
         Event::Frame(fr) if fr.kind == Kind::Ready => fr.seq,
         Event::Frame(fr) => bail!(
             "expected a Ready frame after our hello, got {:?} on {}",

@@ -14,7 +14,9 @@
 //! exec: never the lock.
 //!
 //! Reaping: a dead child stays a zombie until its parent calls `waitpid`. The primary
-//! always waits for its secondary, with a deadline after which it kills it first. With
+//! always waits for its secondary, with a deadline after which it kills it first (in
+//! adaptive mode it first looks for up to `--spin` without sleeping: after the secondary
+//! acknowledged a Stop its exit is due at once). With
 //! `--trace` or `--hold-zombie` it first sees the exit with `waitid(WNOWAIT)`, which
 //! leaves the child a zombie, so the zombie can be shown (and held) before the reap.
 
@@ -256,14 +258,23 @@ pub fn describe(status: ExitStatus) -> String {
 
 /// Waits until `child` exits or `deadline` passes (woken by SIGCHLD through `sigs`).
 /// `Ok(None)`: still running at the deadline. A stop request meanwhile stays noted in `sigs`.
+/// For the first `spin` it looks without sleeping: an exit that is due (the child just
+/// acknowledged a Stop) comes sooner than a sleeping CPU wakes up (see
+/// `SyncMode::answer_spin`).
 pub fn wait_until(
     child: &mut Child,
     deadline: Instant,
     sigs: &SelfPipe,
+    spin: Duration,
 ) -> Result<Option<ExitStatus>> {
+    let spin_until = Instant::now() + spin;
     loop {
         if let Some(status) = child.try_wait().wrap_err("waiting for the secondary")? {
             return Ok(Some(status));
+        }
+        if Instant::now() < spin_until.min(deadline) {
+            std::hint::spin_loop();
+            continue;
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {

@@ -17,9 +17,22 @@
 //! - Never while the peer runs on *our* CPU: it cannot publish anything until we stop,
 //!   so every nanosecond spun delays the turn we wait for. Each side publishes the CPU it
 //!   runs on (`sched_getcpu`, a memory read through the kernel's rseq area) in a header
-//!   word when it starts and ends a wait, and the waiter compares it with its own before
+//!   word during the handshake ([`announce_cpu`]) and when it starts and ends a wait, and
+//!   the waiter compares it with its own before
 //!   and during the spin. Both sides pinned to one CPU therefore never spin: adaptive
 //!   costs what fifo costs.
+//! - Never while the peer is *parked*: blocked in the kernel on something no spin of
+//!   ours can hasten. The serving primary parks its CPU word ([`park_primary`]) while it
+//!   blocks in epoll for its clients, so the secondary waiting for a request sleeps at
+//!   once instead of spinning for a request that only a client can bring, on CPUs that
+//!   the primary and the clients need (on two CPUs such spins made the pool 1.5 times
+//!   slower than fifo). While the primary runs (dispatching, with requests coming), the
+//!   secondary spins as usual. A side blocked on its FIFO is not parked: it waits for
+//!   its peer, whose doorbell is already waking it, and a spin through that wake-up is
+//!   what the budget is for.
+//! - Never once the primary is stopping (its state word says so): it publishes no more
+//!   turns, and the Stop frame it sends waits on the FIFO, where a spinning secondary
+//!   would find it only after its whole budget (most of a short run's last 200 us).
 //! - For no longer than the peer's recent answers justify ([`crate::spin::Budget`]): the
 //!   budget follows twice the average delay of turns a spin could catch, halves after a
 //!   turn that took longer than `--spin`, and at zero is probed again one wait in 32, so
@@ -66,6 +79,40 @@ const POLLS_PER_CLOCK_READ: u32 = 8;
 const SECONDARY_CPU: usize = Field::SecondaryCpu.offset();
 const PRIMARY_CPU: usize = Field::PrimaryCpu.offset();
 
+/// The CPU word of a parked side (see the module comment); a CPU word otherwise holds
+/// the CPU + 1, or 0 when not known.
+const PARKED: u64 = u64::MAX;
+
+/// Publishes in the primary's CPU word that it is parked (about to block in epoll for
+/// its clients) or, once it returns, the CPU it runs on: a secondary does not spin on a
+/// parked primary (see the module comment). A hint, like every CPU word: Relaxed.
+pub fn park_primary(seg: &Segment, parked: bool) {
+    let word = if parked {
+        PARKED
+    } else {
+        current_cpu().map_or(0, |cpu| cpu + 1)
+    };
+    seg.at(PRIMARY_CPU).store(word, Ordering::Relaxed);
+}
+
+/// Publishes the CPU this side runs on in its CPU word (the primary's and secondary 0's)
+/// during the handshake, before its first turn: the peer's first spin then already
+/// knows whether the two share a CPU. They often do then: the primary, woken by the
+/// hello, runs on the CPU of the secondary that sent it, which could not take the first
+/// turn while the primary spun for its reply (a whole `--spin` lost at every start).
+pub fn announce_cpu(seg: &Segment, role: Role, index: usize) {
+    if index != 0 {
+        return;
+    }
+    let word = match role {
+        Role::Primary => PRIMARY_CPU,
+        Role::Secondary => SECONDARY_CPU,
+    };
+    if let Some(cpu) = current_cpu() {
+        seg.at(word).store(cpu + 1, Ordering::Relaxed);
+    }
+}
+
 /// The CPU this thread runs on right now, if the kernel says.
 fn current_cpu() -> Option<u64> {
     // SAFETY: sched_getcpu takes no arguments and only reads the thread's rseq area (or
@@ -89,6 +136,18 @@ impl SyncMode {
         match self {
             SyncMode::Fifo => "fifo",
             SyncMode::Adaptive => "adaptive",
+        }
+    }
+
+    /// How long a wait for an answer due within microseconds (a handshake's Ready, a
+    /// Stop's ack, the exit that follows it) looks before it sleeps: `spin` (`--spin`)
+    /// in adaptive mode, for the reason of the turns' spin (a sleeper's CPU takes far
+    /// longer to wake than such an answer takes to come); never in fifo mode, which
+    /// always sleeps.
+    pub fn answer_spin(self, spin: Duration) -> Duration {
+        match self {
+            SyncMode::Fifo => Duration::ZERO,
+            SyncMode::Adaptive => spin,
         }
     }
 }
@@ -125,6 +184,8 @@ pub struct Turns {
     their_sleep: usize,
     /// The CPU words (see [`SECONDARY_CPU`]); `None` where the header has no room.
     cpus: Option<(usize, usize)>,
+    /// The secondary's view of the primary's state word: no spin once it is stopping.
+    peer_state: Option<usize>,
     my_kind: Kind,
     their_kind: Kind,
     /// Adaptive mode's spin budget: `wait` takes `&self`, and one `Turns` belongs to one
@@ -137,8 +198,19 @@ enum Spun {
     Turn,
     /// The budget ran out.
     Spent,
-    /// The peer showed up on our CPU: it cannot run while we spin.
-    Together,
+    /// Spinning cannot succeed now ([`Turns::futile`]).
+    Futile,
+}
+
+/// Where the peer is, as far as its CPU word tells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Peer {
+    /// On the CPU we run on: it cannot run while we spin.
+    OnMyCpu,
+    /// Parked (see the module comment).
+    Parked,
+    /// Elsewhere, or not known.
+    Elsewhere,
 }
 
 impl Turns {
@@ -156,6 +228,7 @@ impl Turns {
                 my_sleep: f.primary_sleeping,
                 their_sleep: f.secondary_sleeping,
                 cpus: cpus(PRIMARY_CPU, SECONDARY_CPU),
+                peer_state: None,
                 my_kind: Kind::Request,
                 their_kind: Kind::Reply,
                 budget,
@@ -167,6 +240,7 @@ impl Turns {
                 my_sleep: f.secondary_sleeping,
                 their_sleep: f.primary_sleeping,
                 cpus: cpus(SECONDARY_CPU, PRIMARY_CPU),
+                peer_state: Some(Field::PrimaryState.offset()),
                 my_kind: Kind::Reply,
                 their_kind: Kind::Request,
                 budget,
@@ -218,24 +292,37 @@ impl Turns {
         }
     }
 
-    /// Publishes the CPU we run on and says whether the peer last ran on the same one.
-    /// Relaxed: the words are hints, ordered with nothing.
-    fn peer_on_my_cpu(&self, seg: &Segment) -> bool {
+    /// Publishes the CPU we run on and says where the peer is: on the same CPU, parked,
+    /// or elsewhere. Relaxed: the words are hints, ordered with nothing.
+    fn peer(&self, seg: &Segment) -> Peer {
         let Some((mine, theirs)) = self.cpus else {
-            return false;
+            return Peer::Elsewhere;
         };
-        let Some(cpu) = current_cpu() else {
-            return false;
-        };
-        let word = seg.at(mine);
-        if word.load(Ordering::Relaxed) != cpu + 1 {
-            word.store(cpu + 1, Ordering::Relaxed);
+        let cpu = current_cpu();
+        if let Some(cpu) = cpu {
+            let word = seg.at(mine);
+            if word.load(Ordering::Relaxed) != cpu + 1 {
+                word.store(cpu + 1, Ordering::Relaxed);
+            }
         }
-        seg.at(theirs).load(Ordering::Relaxed) == cpu + 1
+        match seg.at(theirs).load(Ordering::Relaxed) {
+            PARKED => Peer::Parked,
+            word if cpu.is_some_and(|cpu| word == cpu + 1) => Peer::OnMyCpu,
+            _ => Peer::Elsewhere,
+        }
     }
 
-    /// Polls the peer's counter for up to `budget_ns`, and stops early once the peer
-    /// shows up on our CPU (it cannot run while we spin).
+    /// Whether a spin cannot succeed now: the peer is on our CPU or parked (see
+    /// [`Turns::peer`]), or it is a primary that is stopping. Relaxed: hints only.
+    fn futile(&self, seg: &Segment) -> bool {
+        self.peer(seg) != Peer::Elsewhere
+            || self.peer_state.is_some_and(|state| {
+                seg.at(state).load(Ordering::Relaxed) == header::State::Stopping as u64
+            })
+    }
+
+    /// Polls the peer's counter for up to `budget_ns`, and stops early once spinning
+    /// cannot succeed ([`Turns::futile`]).
     fn spin(&self, seg: &Segment, want: u64, start: Instant, budget_ns: u64) -> Result<Spun> {
         loop {
             for _ in 0..POLLS_PER_CLOCK_READ {
@@ -247,8 +334,8 @@ impl Turns {
             if start.elapsed().as_nanos() >= u128::from(budget_ns) {
                 return Ok(Spun::Spent);
             }
-            if self.peer_on_my_cpu(seg) {
-                return Ok(Spun::Together);
+            if self.futile(seg) {
+                return Ok(Spun::Futile);
             }
         }
     }
@@ -299,8 +386,8 @@ impl Turns {
         let mut budget = self.budget.get();
         let budget_ns = budget.next_ns();
         // Checked before anything else: with the peer on our CPU even one look costs it.
-        let mut together = self.peer_on_my_cpu(seg);
-        if budget_ns > 0 && !together {
+        let mut futile = self.futile(seg);
+        if budget_ns > 0 && !futile {
             match self.spin(seg, want, start, budget_ns)? {
                 Spun::Turn => {
                     budget.record(Outcome::Caught {
@@ -310,17 +397,17 @@ impl Turns {
                     traced(want, "spun");
                     return Ok(Wait::Turn);
                 }
-                Spun::Together => together = true,
+                Spun::Futile => futile = true,
                 Spun::Spent => {}
             }
         }
         let result = self.sleep(seg, want, from_peer, deadline, wake);
         seg.at(self.my_sleep).store(0, Ordering::Relaxed);
         // Where we woke up is where the peer will find us while we take our turn.
-        self.peer_on_my_cpu(seg);
+        self.peer(seg);
         // Only a turn tells how long the peer took; a spin skipped because the peer shared
-        // our CPU says nothing about its speed.
-        if !together && matches!(result, Ok(Wait::Turn)) {
+        // our CPU or was parked says nothing about its speed.
+        if !futile && matches!(result, Ok(Wait::Turn)) {
             budget.record(Outcome::Missed {
                 after_ns: elapsed_ns(start),
             });
@@ -506,6 +593,109 @@ mod tests {
                 );
             }
         });
+        seg.unlink().unwrap();
+    }
+
+    /// The serving primary parks while it blocks in epoll: a secondary waiting for a
+    /// request then does not spin (its budget learns nothing), and spins again once the
+    /// primary runs.
+    #[test]
+    fn a_parked_primary_is_not_spun_on() {
+        let tmp = tempfile::tempdir().unwrap();
+        let name = format!("parked-{}", std::process::id());
+        let paths = Paths::new(name.parse().unwrap(), tmp.path().join("run"));
+        let dir = RuntimeDir::ensure(&paths.runtime_dir).unwrap();
+        let seg = Segment::create(&paths, 4096, 1).unwrap();
+        let (p2s, _) = paths.fifo_files(0);
+        fifo::create(&dir, &p2s).unwrap();
+        let mut from_primary = Reader::open(&dir, &p2s).unwrap();
+        let _primary_end = Writer::try_open(&dir, &p2s).unwrap().unwrap();
+        let spin = Duration::from_micros(200);
+        let full = spin.as_nanos() as u64;
+        let turns = Turns::new(Role::Secondary, SyncMode::Adaptive, spin, 0);
+        let request_seq = header::worker_fields(0).request_seq;
+        let deadline = || Some(Instant::now() + Duration::from_secs(5));
+
+        // Turn 1 is already there: found by the re-check after announcing sleep, unspun.
+        seg.at(request_seq).store(1, Ordering::SeqCst);
+        park_primary(&seg, true);
+        assert_eq!(turns.peer(&seg), Peer::Parked);
+        let got = turns.wait(&seg, 1, &mut from_primary, deadline(), None);
+        assert_eq!(got.unwrap(), Wait::Turn);
+        assert_eq!(
+            turns.budget.get().current_ns(),
+            full,
+            "a spin was made and learnt from"
+        );
+
+        // Running (on this very CPU here, so say "not known" for the next wait): spun.
+        park_primary(&seg, false);
+        assert_ne!(turns.peer(&seg), Peer::Parked);
+        seg.at(PRIMARY_CPU).store(0, Ordering::Relaxed);
+        seg.at(request_seq).store(2, Ordering::SeqCst);
+        let got = turns.wait(&seg, 2, &mut from_primary, deadline(), None);
+        assert_eq!(got.unwrap(), Wait::Turn);
+        assert!(
+            turns.budget.get().current_ns() < full,
+            "the spin caught nothing"
+        );
+        seg.unlink().unwrap();
+    }
+
+    /// The handshake publishes secondary 0's and the primary's CPU words (a CPU + 1),
+    /// and nothing for the other secondaries of a pool, which have no such word.
+    #[test]
+    fn the_handshake_announces_the_cpu_of_the_first_pair_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let name = format!("announce-{}", std::process::id());
+        let paths = Paths::new(name.parse().unwrap(), tmp.path().join("run"));
+        RuntimeDir::ensure(&paths.runtime_dir).unwrap();
+        let seg = Segment::create(&paths, 64 * 1024, 2).unwrap();
+        // A fresh segment holds zeros ("not known"); sched_getcpu works on Linux.
+        let known = |w: usize| !matches!(seg.at(w).load(Ordering::Relaxed), 0 | PARKED);
+        announce_cpu(&seg, Role::Secondary, 1);
+        assert!(!known(SECONDARY_CPU) && !known(PRIMARY_CPU));
+        announce_cpu(&seg, Role::Secondary, 0);
+        assert!(known(SECONDARY_CPU) && !known(PRIMARY_CPU));
+        announce_cpu(&seg, Role::Primary, 0);
+        assert!(known(PRIMARY_CPU));
+        seg.unlink().unwrap();
+    }
+
+    /// A stopping primary publishes no more turns: the secondary's spin is futile and the
+    /// Stop frame on the FIFO is what its wait returns.
+    #[test]
+    fn a_stopping_primary_is_not_spun_on() {
+        let tmp = tempfile::tempdir().unwrap();
+        let name = format!("stopping-{}", std::process::id());
+        let paths = Paths::new(name.parse().unwrap(), tmp.path().join("run"));
+        let dir = RuntimeDir::ensure(&paths.runtime_dir).unwrap();
+        let seg = Segment::create(&paths, 4096, 1).unwrap();
+        let (p2s, _) = paths.fifo_files(0);
+        fifo::create(&dir, &p2s).unwrap();
+        let mut from_primary = Reader::open(&dir, &p2s).unwrap();
+        let to_secondary = Writer::try_open(&dir, &p2s).unwrap().unwrap();
+        let turns = Turns::new(
+            Role::Secondary,
+            SyncMode::Adaptive,
+            Duration::from_secs(1),
+            0,
+        );
+        // Not known to share our CPU, not parked, not stopping: a spin may succeed.
+        seg.at(PRIMARY_CPU).store(0, Ordering::Relaxed);
+        assert!(!turns.futile(&seg));
+        seg.store(Field::PrimaryState, header::State::Stopping as u64);
+        assert!(turns.futile(&seg));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        to_secondary
+            .send(&Frame::new(Kind::Stop, 0), deadline)
+            .unwrap();
+        let got = turns.wait(&seg, 1, &mut from_primary, Some(deadline), None);
+        assert_eq!(got.unwrap(), Wait::Other(Frame::new(Kind::Stop, 0)));
+        // The primary's side never looks at a state word.
+        let primary = Turns::new(Role::Primary, SyncMode::Adaptive, Duration::from_secs(1), 0);
+        seg.at(SECONDARY_CPU).store(0, Ordering::Relaxed);
+        assert!(!primary.futile(&seg));
         seg.unlink().unwrap();
     }
 }

@@ -88,7 +88,14 @@ fn load(path: &Path, clients: usize, per_client: usize) -> (f64, Percentiles) {
     (rps, Percentiles::of(all))
 }
 
-/// A serving osps primary with four secondaries; stopped with SIGTERM on drop.
+/// [`load`] for bench.rs: requests per second and latency of `clients` clients sending
+/// `per_client` requests each, one at a time, to the server at `path`.
+pub(super) fn client_load(path: &Path, clients: usize, per_client: usize) -> (f64, Percentiles) {
+    load(path, clients, per_client)
+}
+
+/// A serving osps primary (four secondaries unless [`Server::start_with`] says otherwise);
+/// stopped with SIGTERM on drop.
 pub(super) struct Server {
     child: Child,
     _dir: tempfile::TempDir,
@@ -97,6 +104,12 @@ pub(super) struct Server {
 
 impl Server {
     pub(super) fn start() -> Server {
+        Server::start_with(&["--secondaries", "4"])
+    }
+
+    /// A serving osps primary with these options besides `--serve`, `--name` and
+    /// `--runtime-dir` (the pool comparison of bench.rs chooses `--secondaries` and `--sync`).
+    pub(super) fn start_with(options: &[&str]) -> Server {
         let dir = tempfile::Builder::new()
             .prefix("osps-bench-serve-")
             .tempdir()
@@ -104,15 +117,9 @@ impl Server {
         let name = format!("bench-serve-{}", std::process::id());
         let run = dir.path().join("run");
         let child = Command::new(osps_bin())
-            .args([
-                "-q",
-                "primary",
-                "--serve",
-                "--secondaries",
-                "4",
-                "--name",
-                &name,
-            ])
+            .args(["-q", "primary", "--serve"])
+            .args(options)
+            .args(["--name", &name])
             .arg("--runtime-dir")
             .arg(&run)
             .stdin(Stdio::null())

@@ -359,7 +359,11 @@ impl Server<'_> {
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(Instant::now()));
             ready.clear();
-            ready.extend(self.poller.wait(timeout)?);
+            // Parked while epoll blocks: secondary 0 does not spin for a request meanwhile.
+            crate::turn::park_primary(seg, true);
+            let polled = self.poller.wait(timeout);
+            crate::turn::park_primary(seg, false);
+            ready.extend(polled?);
             for r in &ready {
                 self.handle(r)?;
             }

@@ -131,6 +131,9 @@ pub struct Worker {
     index: usize,
     fields: WorkerFields,
     turns: Turns,
+    /// How long its waits for an answer due soon (a Stop's ack, the exit after it) look
+    /// before they sleep (`SyncMode::answer_spin`).
+    answer_spin: Duration,
     live: Option<Live>,
     starting: Option<Starting>,
     restarts: u64,
@@ -152,6 +155,7 @@ impl Worker {
             index,
             fields: header::worker_fields(index),
             turns: Turns::new(Role::Primary, args.sync, args.spin, index),
+            answer_spin: args.sync.answer_spin(args.spin),
             live: None,
             starting: None,
             restarts: 0,
@@ -477,7 +481,7 @@ impl Worker {
             spawn::kill_and_reap(&mut proc)?
         } else {
             let deadline = Instant::now() + Duration::from_secs(1);
-            match spawn::wait_until(&mut proc, deadline, ctx.sigs)? {
+            match spawn::wait_until(&mut proc, deadline, ctx.sigs, Duration::ZERO)? {
                 Some(status) => status,
                 None => spawn::kill_and_reap(&mut proc)?,
             }
@@ -602,7 +606,7 @@ impl Worker {
         crate::trace!("stop_sent", fifo = live.to.path(), pid = live.pid);
         if live.to.send(&Frame::new(Kind::Stop, 0), deadline)? == Sent::Ok {
             loop {
-                match live.from.wait(Some(deadline), None) {
+                match live.from.wait_soon(Some(deadline), None, self.answer_spin) {
                     Ok(Event::Frame(f)) if f.kind == Kind::StopAck => {
                         crate::trace!("stop_ack_received", pid = live.pid, served = f.seq);
                         break;
@@ -620,7 +624,7 @@ impl Worker {
                 }
             }
         }
-        let status = match spawn::wait_until(&mut live.proc, deadline, sigs)? {
+        let status = match spawn::wait_until(&mut live.proc, deadline, sigs, self.answer_spin)? {
             Some(status) => status,
             None => {
                 crate::warn!(
@@ -864,6 +868,7 @@ fn ready(ctx: &Ctx<'_>, index: usize, s: &Starting) -> Result<Option<Writer>> {
         return Ok(None);
     };
     let frame = Frame::new(Kind::Ready, s.base);
+    crate::turn::announce_cpu(ctx.inst.seg(), Role::Primary, index);
     // Traced before the write: the secondary may act on the frame before we run again.
     crate::trace!("ready_sent", fifo = to.path(), base = s.base);
     if to.send(&frame, Instant::now() + ctx.args.timeout)? == Sent::PeerGone {
