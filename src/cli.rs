@@ -1,12 +1,15 @@
 //! The command line: every subcommand, flag and help text. The single source for
 //! `--help`, the man pages and the shell completions (`osps generate`).
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand};
 
-use crate::log::ColorWhen;
+use crate::exit::Exit;
+use crate::log::{self, ColorWhen};
 use crate::names::InstanceName;
 use crate::turn::SyncMode;
 use crate::units;
@@ -82,6 +85,83 @@ pub enum OnlySecondary {
 /// option first, another subcommand, `--help`) goes to the whole parser.
 pub fn parse() -> Result<Cli, clap::Error> {
     parse_from(std::env::args_os())
+}
+
+/// The command line of this process, parsed and validated; on a usage error, `--help` or
+/// `--version`, the process ends here (see [`clap_exit`]).
+pub fn parse_or_exit() -> Cli {
+    forget_empty_env();
+    let cli = parse().unwrap_or_else(|e| clap_exit(e));
+    if let Err(e) = cli.command.validate() {
+        clap_exit(e);
+    }
+    cli
+}
+
+/// An empty `OSPS_NAME`, `OSPS_RUNTIME_DIR` or `OSPS_COLOR` counts as unset (as an empty
+/// `NO_COLOR` does), so `OSPS_NAME= osps primary` uses the default name rather than
+/// refusing an empty one. clap treats a present variable as given, so drop the empty ones
+/// before it looks.
+fn forget_empty_env() {
+    for var in ENV_VARS {
+        if std::env::var_os(var).is_some_and(|v| v.is_empty()) {
+            // SAFETY: called first thing in main, before any other thread exists.
+            unsafe { std::env::remove_var(var) };
+        }
+    }
+}
+
+/// Ends the process for what clap found: a usage error (exit status 2, clap prints it),
+/// or `--help`/`--version`, written here so that a failed write is an error (exit status
+/// 1, one line naming stdout) rather than silently lost; a closed pipe (`| head -1`) is
+/// a quiet success.
+fn clap_exit(err: clap::Error) -> ! {
+    if !matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) {
+        err.exit();
+    }
+    let styled = err.render();
+    let text = if help_in_color() {
+        styled.ansi().to_string()
+    } else {
+        styled.to_string()
+    };
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => std::process::exit(Exit::Success.code()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            std::process::exit(Exit::Success.code())
+        }
+        Err(e) => {
+            let what = match err.kind() {
+                ErrorKind::DisplayVersion => "version",
+                _ => "help",
+            };
+            log::set_role(what);
+            log::error(&color_eyre::eyre::eyre!(
+                "writing the {what} to stdout: {e}"
+            ));
+            std::process::exit(Exit::Failure.code())
+        }
+    }
+}
+
+/// Whether `--help` is styled: stdout is a terminal and neither `NO_COLOR` nor a
+/// `never` colour choice (`--color never`, `--color=never`, `OSPS_COLOR=never`) says
+/// otherwise. clap stopped before parsing `--color`, so the arguments are looked at as
+/// they are.
+fn help_in_color() -> bool {
+    // args_os: an argument that is not UTF-8 must not panic here.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let never_arg = args.iter().any(|a| a == "--color=never")
+        || args
+            .windows(2)
+            .any(|w| w[0] == "--color" && w[1] == "never");
+    let never_env = std::env::var_os("OSPS_COLOR").is_some_and(|v| v == "never");
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    std::io::IsTerminal::is_terminal(&std::io::stdout()) && !never_arg && !never_env && !no_color
 }
 
 /// [`parse`] of the given arguments (the first one names the program).

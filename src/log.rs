@@ -165,6 +165,27 @@ macro_rules! debug { ($($t:tt)*) => { $crate::log::debug(format_args!($($t)*)) }
 #[macro_export]
 macro_rules! warn { ($($t:tt)*) => { $crate::log::warn(format_args!($($t)*)) } }
 
+/// color-eyre prints the cause chain; no backtrace or location noise for users, and
+/// colour only on a terminal without NO_COLOR.
+pub fn install_error_reporting() {
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // Error reports are for users: no backtrace unless asked for with
+        // RUST_LIB_BACKTRACE=1 (RUST_BACKTRACE alone keeps meaning panics only).
+        // SAFETY: called at the start of main, before any other thread exists.
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
+    }
+    let theme = if use_color() {
+        color_eyre::config::Theme::dark()
+    } else {
+        color_eyre::config::Theme::new()
+    };
+    let _ = color_eyre::config::HookBuilder::default()
+        .theme(theme)
+        .display_env_section(false)
+        .display_location_section(false)
+        .install();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
