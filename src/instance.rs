@@ -9,8 +9,9 @@
 //! instance's objects, and what an outside hand put in their place is left, with a
 //! warning. While the instance lives it holds a shared `flock` on the runtime directory,
 //! the tmpfiles.d(5) convention that keeps age-based cleaners out of it, and
-//! [`Instance::defend_lock`] (called periodically by the primary) puts its lock file back
-//! if it is removed.
+//! [`Instance::defend_lock`] puts its lock file back if it is removed: the primary calls
+//! it when the kernel reports a change of the lock file's entry (`lockwatch.rs`), and on a
+//! timer as well (a short one when inotify is not available).
 
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
@@ -21,6 +22,7 @@ use nix::sys::stat::FileStat;
 use crate::claim;
 use crate::fifo;
 use crate::lockfile::{Defence, InstanceLock};
+use crate::lockwatch::LockWatch;
 use crate::names::Paths;
 use crate::procfs;
 use crate::rundir::{AgingGuard, RuntimeDir, Unlinked};
@@ -44,6 +46,8 @@ pub struct Instance {
     /// What the last [`Instance::defend_lock`] found, to warn once per change, and when.
     defence: RefCell<Defence>,
     defended_at: Cell<Option<Instant>>,
+    /// Tells us when the lock file's entry changes (none if inotify is not available).
+    watch: Option<LockWatch>,
     /// Keeps age-based cleaners out of the runtime directory while we live.
     _aging: Option<AgingGuard>,
 }
@@ -97,7 +101,15 @@ impl Instance {
             lock: RefCell::new(Some(lock)),
             defence: RefCell::new(Defence::Intact),
             defended_at: Cell::new(None),
+            watch: None,
             _aging: aging,
+        };
+        instance.watch = match LockWatch::start(&instance.dir, &instance.paths.lock_file()) {
+            Ok(watch) => Some(watch),
+            Err(e) => {
+                crate::debug!("{e:#}; looking at the lock file on a timer instead");
+                None
+            }
         };
         for index in 0..workers {
             let (p2s, s2p) = instance.paths.fifo_files(index);
@@ -141,8 +153,21 @@ impl Instance {
         self.defend_lock_now()
     }
 
-    /// [`Instance::defend_lock`] without the rate limit.
-    fn defend_lock_now(&self) -> Defence {
+    /// Whether the kernel tells us about every change of the lock file's entry (see
+    /// `lockwatch.rs`): then the primary need not look at it on a short timer.
+    pub fn lock_watched(&self) -> bool {
+        self.watch.as_ref().is_some_and(LockWatch::active)
+    }
+
+    /// Whether the lock file's entry changed since the last call (`true` once per
+    /// change; always `false` without a watch).
+    pub fn lock_changed(&self) -> bool {
+        self.watch.as_ref().is_some_and(LockWatch::take_change)
+    }
+
+    /// [`Instance::defend_lock`] without the rate limit: for a change the kernel just
+    /// reported, which must be looked at now.
+    pub fn defend_lock_now(&self) -> Defence {
         let mut held = self.lock.borrow_mut();
         let Some(lock) = held.as_mut() else {
             return Defence::Intact;
@@ -227,6 +252,8 @@ impl Instance {
     }
 
     fn remove_all(&mut self) -> Result<()> {
+        // Our own removals are no news.
+        self.watch = None;
         let mut first_error = None;
         let socket = self.socket.take();
         for (file, id) in std::mem::take(&mut self.fifos).into_iter().chain(socket) {

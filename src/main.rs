@@ -18,6 +18,7 @@ mod inspect;
 mod instance;
 mod list;
 mod lockfile;
+mod lockwatch;
 mod log;
 mod names;
 mod notify;

@@ -63,6 +63,22 @@ pub fn stop_arrived() -> bool {
     STOP_ARRIVED.load(Ordering::Relaxed)
 }
 
+/// Wakes the main loop from another thread as a signal would (the lock file's watcher,
+/// `lockwatch.rs`): the next wait on the self-pipe returns at once and a busy loop sees
+/// [`arrived`]. The byte written, 0, is no signal, so a drain reports nothing for it; the
+/// waker keeps its own note of why it woke us.
+pub fn wake() {
+    ARRIVED.store(true, Ordering::Relaxed);
+    let fd = WRITE_FD.load(Ordering::Relaxed);
+    if fd >= 0 {
+        let byte = 0u8;
+        // SAFETY: a one-byte write(2) from a valid buffer to the self-pipe's write end,
+        // open as long as the SelfPipe (which sets WRITE_FD to -1 before closing it). The
+        // pipe is non-blocking: when full, a wake-up is already pending and the byte can go.
+        unsafe { libc::write(fd, (&byte as *const u8).cast(), 1) };
+    }
+}
+
 extern "C" fn on_signal(signal: libc::c_int) {
     ARRIVED.store(true, Ordering::Relaxed);
     if STOP.iter().any(|&s| s as libc::c_int == signal) {

@@ -1,5 +1,5 @@
 //! A live primary defends its lock file, in both modes: removed (a user's `rm`, an
-//! age-based cleaner), it is back within a check period, locked and naming the primary;
+//! age-based cleaner), it is back within a second, locked and naming the primary;
 //! replaced by another file, the primary runs on and leaves that file alone. Each episode
 //! is reported once on stderr, never once per check.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -71,7 +71,8 @@ fn remove_twice_and_stop(mut env: TestEnv, p: Logged, serve: bool) {
 #[test]
 fn a_removed_lock_file_is_restored_between_heartbeat_rounds() {
     let mut env = TestEnv::new("defidle");
-    // An interval longer than the check period (800 ms): the idle wait wakes for the check.
+    // An interval longer than the check period without inotify (800 ms): the idle wait
+    // wakes for the change (or for the check), not for a round.
     let p = primary(&mut env, &["--interval", "1200ms"]);
     remove_twice_and_stop(env, p, false);
 }

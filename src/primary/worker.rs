@@ -32,11 +32,25 @@ use crate::turn::{Role, Turns, Wait};
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// The window in which --max-restarts counts restarts.
 const RESTART_WINDOW: Duration = Duration::from_secs(60);
-/// The longest time between two periodic checks ([`Supervisor::tick`]): a removed lock
-/// file is back within it, and within the promised second even when a loaded machine
-/// delays the check a little. Each check wakes an idle primary (a poll timeout and two
-/// `stat`s, a fraction of a millisecond of CPU), so it is not much shorter than that.
+/// The longest time between two periodic checks ([`Supervisor::tick`]) when the kernel
+/// does not report changes of the lock file (no inotify): a removed lock file is back
+/// within it, and within the promised second even when a loaded machine delays the check
+/// a little. Each check wakes an idle primary (a poll timeout and two `stat`s, a fraction
+/// of a millisecond of CPU), so it is not much shorter than that.
 pub const CHECK_EVERY: Duration = Duration::from_millis(800);
+
+/// The time between two periodic checks while the kernel reports every change of the
+/// lock file's entry (`lockwatch.rs`): only a safety net, so an idle pair stays idle.
+pub const CHECK_WATCHED: Duration = Duration::from_secs(30);
+
+/// How long until the next periodic check.
+fn check_period(ctx: &Ctx<'_>) -> Duration {
+    if ctx.inst.lock_watched() {
+        CHECK_WATCHED
+    } else {
+        CHECK_EVERY
+    }
+}
 
 /// What every worker of one primary shares.
 pub struct Ctx<'a> {
@@ -704,7 +718,7 @@ impl Supervisor {
     pub fn on_wake(&mut self, ctx: &Ctx<'_>) -> Result<Woken> {
         let mut woken = Woken::default();
         let child = ctx.sigs.drain().child();
-        self.answer_status(ctx);
+        self.tick(ctx);
         if child {
             for w in &mut self.workers {
                 let (live, death) = w.exited(ctx)?;
@@ -769,19 +783,27 @@ impl Supervisor {
         }
     }
 
-    /// The periodic check, at most [`CHECK_EVERY`] apart: what no descriptor announces,
-    /// a status request drained elsewhere and the lock file's path (removed or replaced
-    /// under us: `Instance::defend_lock` restores it or reports the conflict, warning once
-    /// per episode). Cheap when not due; the modes call it from their loops (the serving
-    /// loop wakes for it through [`Self::next_deadline`]).
+    /// The periodic check: what no descriptor announces, a status request drained
+    /// elsewhere and the lock file's path (removed or replaced under us:
+    /// `Instance::defend_lock` restores it or reports the conflict, warning once per
+    /// episode). The lock file is looked at once the kernel reported a change of its
+    /// entry, and on a timer: [`CHECK_WATCHED`] apart while the kernel reports every
+    /// change, [`CHECK_EVERY`] otherwise. Cheap when nothing is due; the modes call it
+    /// from their loops and [`Self::on_wake`] calls it at every wake-up (the serving loop
+    /// also wakes for the timer through [`Self::next_deadline`]).
     pub fn tick(&mut self, ctx: &Ctx<'_>) {
         self.answer_status(ctx);
+        let changed = ctx.inst.lock_changed();
         let now = Instant::now();
-        if now < self.next_check {
+        if now < self.next_check && !changed {
             return;
         }
-        self.next_check = now + CHECK_EVERY;
-        ctx.inst.defend_lock();
+        self.next_check = now + check_period(ctx);
+        if changed {
+            ctx.inst.defend_lock_now();
+        } else {
+            ctx.inst.defend_lock();
+        }
     }
 
     /// Every secondary's budget is spent.
