@@ -315,9 +315,12 @@ impl Link<'_> {
     ) -> Result<()> {
         let seg = self.seg;
         let f = self.fields;
-        // In a serving pool only secondary 0 spins while idle (the dispatcher prefers it):
-        // on few cores, idle secondaries spinning would take the CPU the dispatcher needs.
-        let spin = if self.args.serve && self.index() > 0 {
+        // A serving secondary never spins while idle: on few cores a spinning secondary
+        // takes the CPU the dispatcher and its clients need, and keeps that CPU from
+        // going idle, so clients woken by replies crowd onto the dispatcher's. Its
+        // doorbell wakes it next to the dispatcher, which yields the CPU while it looks
+        // for the reply (see `primary/serve.rs`), so a batch costs one cheap wake-up.
+        let spin = if self.args.serve {
             std::time::Duration::ZERO
         } else {
             self.args.spin

@@ -301,13 +301,13 @@ fn clients_that_never_read_cost_a_bounded_amount_of_memory() {
         per_client / 1024,
         sent >> 20
     );
-    // Issue 11 asks for under 1.5 MiB; on a quiet machine this measures 1.45 to 1.52 MiB
-    // (the primary's own accounting stops at 1 MiB; the rest is not found yet), under load
-    // about 1.2 MiB. The bound here keeps the regression out (before the bounds, 3.5 to
-    // 4 MiB per client) without failing at random on the target's edge.
+    // Issue 11 asks for under 1.5 MiB. The primary holds about 1 MiB for each (its
+    // replies, unread); this measures 1.05 MiB since large buffers are mmapped on their
+    // own (1.3 to 1.5 MiB before, in the holes they left in the heap; 3.5 to 4 MiB
+    // before the bounds).
     assert!(
-        per_client < 2 << 20,
-        "{per_client} bytes of RSS per client that never reads (bound: 2 MiB)"
+        per_client < 3 << 19,
+        "{per_client} bytes of RSS per client that never reads (bound: 1.5 MiB)"
     );
     // The server still answers others.
     assert_eq!(ask(&mut BufReader::new(connect(&env)), "PING"), "PONG");

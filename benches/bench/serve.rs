@@ -185,3 +185,27 @@ pub fn rows(quick: bool) -> Vec<ServeRow> {
     }
     rows
 }
+
+/// Measures and prints only the serving table (`OSPS_BENCH_ONLY=serve`), with the load
+/// average it ran beside.
+pub fn report_only(quick: bool) {
+    let load = super::loadavg();
+    eprintln!("osps bench: serving clients ...");
+    let rows = rows(quick);
+    println!("load average before: {load}");
+    println!(
+        "\n{:<34} {:>8} {:>12} {:>10} {:>10} {:>9}",
+        "serving (one request at a time)", "clients", "requests/s", "p50 us", "p99 us", "x echo"
+    );
+    for s in &rows {
+        println!(
+            "{:<34} {:>8} {:>12.0} {:>10} {:>10} {:>9}",
+            s.server,
+            s.clients,
+            s.requests_per_s,
+            super::us(s.latency.p50_ns),
+            super::us(s.latency.p99_ns),
+            s.vs_echo.map_or(String::new(), |v| format!("{v:.2}"))
+        );
+    }
+}

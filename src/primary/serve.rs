@@ -10,6 +10,14 @@
 //! silent client never delays the others. Replies go back in request order per client,
 //! written once per pass of the loop, so a pipelining client gets them in few writes.
 //!
+//! Handoffs cost more than the work on few cores (a wake-up of a sleeping process, a
+//! FIFO write and read), so each one carries as much as it can: every ready client is
+//! read before dispatching, the requests waiting go to one secondary in one batch, and
+//! a reply rings the primary's doorbell only when the primary sleeps in epoll. While it
+//! works it reads the secondaries' reply counters itself, and before it sleeps it looks
+//! at them a little while, yielding its CPU to the secondary it waits for (see
+//! `Server::await_replies`). No secondary spins while idle.
+//!
 //! Fairness: each client has its own queue of requests, bounded by `--max-inflight`
 //! (and by the bytes it may hold, see `clients.rs`); at the bound the primary stops
 //! reading it, and the dispatcher takes the clients in turn, one request each. A client
@@ -188,6 +196,10 @@ struct Server<'a> {
     draining: Vec<u64>,
     /// A batch being encoded for a slot (kept to reuse its memory).
     batch: Vec<u8>,
+    /// How long to look for replies before sleeping (see [`AWAIT_REPLY`]).
+    await_for: Duration,
+    /// Where every client's bytes are read (one buffer for all, see `clients.rs`).
+    scratch: Vec<u8>,
     summary: ServeSummary,
 }
 
@@ -199,6 +211,7 @@ pub fn run<'a>(
     inst: &'a mut Instance,
     sigs: &'a SelfPipe,
 ) -> (Result<Exit>, Option<ServeSummary>) {
+    large_buffers_from_mmap();
     let prepared = prepare(args, inst, sigs);
     let inst: &Instance = inst;
     let (unix, tcp, poller, reserve, max_clients) = match prepared {
@@ -238,6 +251,11 @@ pub fn run<'a>(
         touched: Vec::new(),
         draining: Vec::new(),
         batch: Vec::new(),
+        await_for: match args.sync {
+            crate::turn::SyncMode::Fifo => Duration::ZERO,
+            crate::turn::SyncMode::Adaptive => args.spin.min(AWAIT_REPLY),
+        },
+        scratch: vec![0; super::clients::READ_CHUNK],
         summary: ServeSummary {
             schema_version: 1,
             mode: "serve",
@@ -257,6 +275,25 @@ pub fn run<'a>(
     server.summary.elapsed_ms = started.elapsed().as_millis() as u64;
     (result, Some(server.summary))
 }
+
+/// Large buffers (long request lines, their replies) get pages of their own, given
+/// back to the kernel when freed. glibc otherwise raises its mmap threshold after the
+/// first large free and carves such buffers out of the heap, where the holes they leave
+/// between the buffers of clients that hold theirs keep the primary's RSS well above
+/// what it holds (see `clients.rs`, [`super::clients::MAX_HELD`]).
+fn large_buffers_from_mmap() {
+    #[cfg(target_env = "gnu")]
+    {
+        // SAFETY: mallopt only changes a setting of the allocator (it takes no pointer);
+        // it is called before the serving loop allocates anything large.
+        unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) };
+    }
+}
+
+/// Allocations from this size up are mmapped on their own (glibc's default is 128 KiB,
+/// raised up to 32 MiB at run time).
+#[cfg(target_env = "gnu")]
+const MMAP_THRESHOLD: i32 = 32 << 10;
 
 type Prepared = (UnixListener, Option<TcpListener>, Poller, Reserve, u64);
 
@@ -313,7 +350,7 @@ impl Server<'_> {
     fn go(&mut self) -> Result<Exit> {
         let seg = self.ctx.inst.seg();
         for i in 0..self.slots.len() {
-            // The primary always waits in epoll, never spinning: every reply rings its doorbell.
+            // Asleep until the loop runs: a reply before then rings the doorbell.
             seg.at(self.sup.worker(i).fields().primary_sleeping)
                 .store(1, Ordering::SeqCst);
             let base = self.slots[i].seq;
@@ -349,17 +386,22 @@ impl Server<'_> {
                 gave_up = Some(self.sup.deaths_text());
                 break;
             }
+            self.collect()?;
             self.dispatch();
             self.settle();
             self.publish_counters();
             self.notify.ping_if_due();
             self.watch_workers()?;
             self.watch_listeners()?;
-            let timeout = self
+            let mut timeout = self
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(Instant::now()));
+            if self.await_replies() {
+                timeout = Some(Duration::ZERO);
+            }
             ready.clear();
             ready.extend(self.poller.wait(timeout)?);
+            self.set_asleep(false);
             for r in &ready {
                 self.handle(r)?;
             }
@@ -524,7 +566,10 @@ impl Server<'_> {
                 ),
             };
             match outcome {
-                TurnedAway::One => self.shortage.turned_away(),
+                TurnedAway::One => {
+                    self.shortage.turned_away();
+                    self.summary.turned_away += 1;
+                }
                 TurnedAway::Nobody => return,
                 TurnedAway::Failed => {
                     self.shortage.pause(Instant::now());
@@ -539,6 +584,7 @@ impl Server<'_> {
         let max = self.max_clients;
         if self.clients.len() as u64 >= max {
             stream.refuse(&format!("ERR too many clients (--max-clients {max})"));
+            self.summary.turned_away += 1;
             return;
         }
         let Ok(client) = Client::new(stream) else {
@@ -572,7 +618,7 @@ impl Server<'_> {
         }
         if ready.readable {
             let mut left = room;
-            let got = c.receive(&self.limits, &mut left);
+            let got = c.receive(&self.limits, &mut left, &mut self.scratch);
             self.queued += room - left;
             self.summary.busy += got.busy;
             if got.gone {
@@ -781,6 +827,69 @@ impl Server<'_> {
         }
     }
 
+    /// Says to every secondary whether the primary sleeps in epoll (a reply must ring its
+    /// doorbell) or is awake (it looks at the reply counters itself before it sleeps, see
+    /// [`Self::await_replies`]), so a reply that comes while the primary works costs no
+    /// FIFO write, read or wake-up. The protocol of `turn.rs`'s adaptive mode: the
+    /// secondary stores its reply counter then loads this flag, we store the flag then
+    /// load the counter, all SeqCst, so one of the two sees the other.
+    fn set_asleep(&self, asleep: bool) {
+        let seg = self.ctx.inst.seg();
+        for i in 0..self.slots.len() {
+            seg.at(self.sup.worker(i).fields().primary_sleeping)
+                .store(u64::from(asleep), Ordering::SeqCst);
+        }
+    }
+
+    /// Whether the busy secondary `i` published the reply to its current turn.
+    fn replied(&self, i: usize) -> bool {
+        let slot = &self.slots[i];
+        slot.busy.is_some()
+            && self.sup.worker(i).is_live()
+            && self
+                .ctx
+                .inst
+                .seg()
+                .at(self.sup.worker(i).fields().reply_seq)
+                .load(Ordering::SeqCst)
+                == slot.seq
+    }
+
+    /// Completes every turn whose reply is published, doorbell or not.
+    fn collect(&mut self) -> Result<()> {
+        for i in 0..self.slots.len() {
+            if self.replied(i) {
+                let seq = self.slots[i].seq;
+                self.complete(i, seq)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Before sleeping in epoll while secondaries work: looks at their reply counters for
+    /// a little while (see [`AWAIT_REPLY`]), then announces sleep and looks once more.
+    /// `true`: a reply is there, so do not sleep.
+    ///
+    /// Between two looks it yields the CPU rather than spin: the secondary it waits
+    /// for, woken by its doorbell, often waits for this very CPU (the kernel wakes a
+    /// process next to its waker), and so do clients just answered. Either runs at once
+    /// and costs no wake-up of an idle CPU; with nothing else to run, a yield returns at
+    /// once and the look is as prompt as a spin.
+    fn await_replies(&self) -> bool {
+        let n = self.slots.len();
+        if (0..n).any(|i| self.slots[i].busy.is_some()) {
+            let start = Instant::now();
+            while start.elapsed() < self.await_for {
+                if (0..n).any(|i| self.replied(i)) {
+                    return true;
+                }
+                std::thread::yield_now();
+            }
+        }
+        self.set_asleep(true);
+        (0..n).any(|i| self.replied(i))
+    }
+
     /// Reads one frame of secondary `i`: a reply completes its requests. (One per
     /// wake-up: a secondary has one turn at a time, and the poll set, level-triggered,
     /// reports a stale doorbell still in the FIFO on the next wait.)
@@ -823,8 +932,10 @@ impl Server<'_> {
         let slot = &mut self.slots[i];
         let published = seg.at(fields.reply_seq).load(Ordering::Acquire);
         if slot.busy.is_none() || seq != slot.seq || published != slot.seq {
-            if seq < slot.seq {
-                return Ok(()); // a late doorbell for a request already answered
+            if seq < slot.seq || (seq == slot.seq && published == seq && slot.busy.is_none()) {
+                // A late doorbell for a turn already completed (by its counter, see
+                // `collect`).
+                return Ok(());
             }
             crate::warn!(
                 "secondary {i}: reply for turn {seq} (published {published}) while waiting for {}",
@@ -981,6 +1092,13 @@ impl Server<'_> {
         self.clients.clear();
     }
 }
+
+/// How long the primary looks at the reply counters of working secondaries before it
+/// sleeps in epoll and has its doorbell rung (at most `--spin`; never with `--sync
+/// fifo`): a batch of small requests takes a secondary a few microseconds, a wake-up
+/// through the kernel as much or more, and a secondary that sleeps once idle is woken
+/// for the next batch anyway.
+const AWAIT_REPLY: Duration = Duration::from_micros(50);
 
 /// The most requests one turn carries.
 const MAX_BATCH: usize = 64;
