@@ -120,6 +120,8 @@ struct Slot<'a> {
     seq: u64,
     /// Its requests (one, or a batch) and the moment it counts as hung.
     busy: Option<(Vec<Job>, Instant)>,
+    /// When it was given its last turn.
+    given_at: Instant,
 }
 
 // Tokens of the poll set: fixed ones, two per secondary (its reply FIFO while it runs,
@@ -240,6 +242,7 @@ pub fn run<'a>(
                 area: inst.seg().slot(i, workers),
                 seq: 0,
                 busy: None,
+                given_at: started,
             })
             .collect(),
         watched: vec![None; workers],
@@ -386,7 +389,10 @@ impl Server<'_> {
                 gave_up = Some(self.sup.deaths_text());
                 break;
             }
+            // Replies collected first: settling their clients cuts the requests that
+            // waited for room, which the dispatch then hands out in the same pass.
             self.collect()?;
+            self.settle();
             self.dispatch();
             self.settle();
             self.publish_counters();
@@ -396,7 +402,9 @@ impl Server<'_> {
             let mut timeout = self
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(Instant::now()));
-            if self.await_replies() {
+            // Replies in, or requests that an idle secondary could take (a client
+            // settled after the dispatch): another pass at once instead of a sleep.
+            if self.await_replies() || self.can_dispatch() {
                 timeout = Some(Duration::ZERO);
             }
             ready.clear();
@@ -694,6 +702,25 @@ impl Server<'_> {
         self.touched.clear();
     }
 
+    /// Whether requests wait and a secondary could take the next one now.
+    fn can_dispatch(&self) -> bool {
+        (!self.ring.is_empty() || !self.retries.is_empty()) && self.pick().is_some()
+    }
+
+    /// The secondary the next request goes to, if one can take it now. A retry avoids
+    /// the secondary it failed on, unless no other will ever take it (a pool of one, or
+    /// the others' restart budgets are spent).
+    fn pick(&self) -> Option<usize> {
+        let n = self.slots.len();
+        match self.retries.front().map(|j| j.failed_on) {
+            Some(Some(bad)) => (0..n).find(|&i| self.idle(i) && i != bad).or_else(|| {
+                let alone = (0..n).all(|i| i == bad || self.sup.worker(i).given_up());
+                (alone && self.idle(bad)).then_some(bad)
+            }),
+            _ => (0..n).find(|&i| self.idle(i)),
+        }
+    }
+
     /// Whether secondary `i` can take a request now.
     fn idle(&self, i: usize) -> bool {
         self.sup.worker(i).is_live() && self.slots[i].busy.is_none()
@@ -733,17 +760,7 @@ impl Server<'_> {
     /// one batch when that is more than one request (one doorbell, one wake-up).
     fn dispatch(&mut self) {
         let n = self.slots.len();
-        loop {
-            // A retry avoids the secondary it failed on, unless no other will ever take
-            // it (a pool of one, or the others' restart budgets are spent).
-            let pick = match self.retries.front().map(|j| j.failed_on) {
-                Some(Some(bad)) => (0..n).find(|&i| self.idle(i) && i != bad).or_else(|| {
-                    let alone = (0..n).all(|i| i == bad || self.sup.worker(i).given_up());
-                    (alone && self.idle(bad)).then_some(bad)
-                }),
-                _ => (0..n).find(|&i| self.idle(i)),
-            };
-            let Some(i) = pick else { break };
+        while let Some(i) = self.pick() {
             let Some(first) = self.next_job() else { break };
             if !self.clients.contains_key(&first.client) {
                 continue;
@@ -806,6 +823,7 @@ impl Server<'_> {
         seg.at(self.sup.worker(i).fields().request_len)
             .store(len as u64, Ordering::Release);
         slot.seq += 1;
+        slot.given_at = Instant::now();
         if crate::trace::sampled(slot.seq) {
             crate::trace!("request", secondary = i, seq = slot.seq, bytes = len);
         }
@@ -875,11 +893,19 @@ impl Server<'_> {
     /// process next to its waker), and so do clients just answered. Either runs at once
     /// and costs no wake-up of an idle CPU; with nothing else to run, a yield returns at
     /// once and the look is as prompt as a spin.
+    ///
+    /// Only for turns given less than that long ago: a long batch, or a hung
+    /// secondary, costs no pass of the loop more than one look.
     fn await_replies(&self) -> bool {
         let n = self.slots.len();
-        if (0..n).any(|i| self.slots[i].busy.is_some()) {
-            let start = Instant::now();
-            while start.elapsed() < self.await_for {
+        let until = self
+            .slots
+            .iter()
+            .filter(|s| s.busy.is_some())
+            .map(|s| s.given_at + self.await_for)
+            .max();
+        if let Some(until) = until {
+            while Instant::now() < until {
                 if (0..n).any(|i| self.replied(i)) {
                     return true;
                 }
