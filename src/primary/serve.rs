@@ -16,7 +16,8 @@
 //! a reply rings the primary's doorbell only when the primary sleeps in epoll. While it
 //! works it reads the secondaries' reply counters itself, and before it sleeps it looks
 //! at them a little while, yielding its CPU to the secondary it waits for (see
-//! `Server::await_replies`). No secondary spins while idle.
+//! `Server::await_replies`). No secondary spins; after a turn, each looks for the next
+//! a little while the same way, then sleeps (see `secondary.rs`).
 //!
 //! Fairness: each client has its own queue of requests, bounded by `--max-inflight`
 //! (and by the bytes it may hold, see `clients.rs`); at the bound the primary stops
