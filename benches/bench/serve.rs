@@ -121,10 +121,25 @@ impl Server {
             .expect("starting osps primary --serve");
         let socket = run.join(format!("{name}.sock"));
         let deadline = Instant::now() + Duration::from_secs(10);
-        while UnixStream::connect(&socket).is_err() {
+        let conn = loop {
+            if let Ok(conn) = UnixStream::connect(&socket) {
+                break conn;
+            }
             assert!(Instant::now() < deadline, "osps did not start serving");
             std::thread::sleep(Duration::from_millis(5));
-        }
+        };
+        // The socket exists before the secondaries are started; the first reply comes
+        // once they all are (the loop runs after their handshakes). Measured from
+        // there, as the echo server is from its bind: start-up is not serving.
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut out = conn.try_clone().expect("clone");
+        out.write_all(b"PING\n").expect("sending the first PING");
+        let mut line = String::new();
+        BufReader::new(conn)
+            .read_line(&mut line)
+            .expect("reading the first PONG");
+        assert_eq!(line, "PONG\n", "osps is not serving");
         Server {
             child,
             _dir: dir,
