@@ -16,7 +16,7 @@
 //! a reply rings the primary's doorbell only when the primary sleeps in epoll. While it
 //! works it reads the secondaries' reply counters itself, and before it sleeps it looks
 //! at them a little while, yielding its CPU to the secondary it waits for (see
-//! `Server::await_replies`). No secondary spins; after a turn, each looks for the next
+//! `Server::look_again`). No secondary spins; after a turn, each looks for the next
 //! a little while the same way, then sleeps (see `secondary.rs`).
 //!
 //! Fairness: each client has its own queue of requests, bounded by `--max-inflight`
@@ -199,7 +199,7 @@ struct Server<'a> {
     draining: Vec<u64>,
     /// A batch being encoded for a slot (kept to reuse its memory).
     batch: Vec<u8>,
-    /// How long to look for replies before sleeping (see [`AWAIT_REPLY`]).
+    /// How long to keep looking for a reply before sleeping (see [`AWAIT_REPLY`]).
     await_for: Duration,
     /// Where every client's bytes are read (one buffer for all, see `clients.rs`).
     scratch: Vec<u8>,
@@ -403,9 +403,9 @@ impl Server<'_> {
             let mut timeout = self
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(Instant::now()));
-            // Replies in, or requests that an idle secondary could take (a client
-            // settled after the dispatch): another pass at once instead of a sleep.
-            if self.await_replies() || self.can_dispatch() {
+            // A reply due any moment, or requests that an idle secondary could take (a
+            // client settled after the dispatch): another pass at once, not a sleep.
+            if self.look_again() || self.can_dispatch() {
                 timeout = Some(Duration::ZERO);
             }
             ready.clear();
@@ -848,7 +848,7 @@ impl Server<'_> {
 
     /// Says to every secondary whether the primary sleeps in epoll (a reply must ring its
     /// doorbell) or is awake (it looks at the reply counters itself before it sleeps, see
-    /// [`Self::await_replies`]), so a reply that comes while the primary works costs no
+    /// [`Self::look_again`]), so a reply that comes while the primary works costs no
     /// FIFO write, read or wake-up. The protocol of `turn.rs`'s adaptive mode: the
     /// secondary stores its reply counter then loads this flag, we store the flag then
     /// load the counter, all SeqCst, so one of the two sees the other.
@@ -885,36 +885,28 @@ impl Server<'_> {
         Ok(())
     }
 
-    /// Before sleeping in epoll while secondaries work: looks at their reply counters for
-    /// a little while (see [`AWAIT_REPLY`]), then announces sleep and looks once more.
-    /// `true`: a reply is there, so do not sleep.
+    /// Whether to take another pass at once rather than sleep in epoll: while a
+    /// secondary works on a turn given less than [`AWAIT_REPLY`] ago, the loop goes on
+    /// (its reply is collected by its counter, clients that become ready meanwhile are
+    /// read); otherwise it announces sleep and looks at the counters once more.
     ///
-    /// Between two looks it yields the CPU rather than spin: the secondary it waits
-    /// for, woken by its doorbell, often waits for this very CPU (the kernel wakes a
-    /// process next to its waker), and so do clients just answered. Either runs at once
-    /// and costs no wake-up of an idle CPU; with nothing else to run, a yield returns at
-    /// once and the look is as prompt as a spin.
-    ///
-    /// Only for turns given less than that long ago: a long batch, or a hung
-    /// secondary, costs no pass of the loop more than one look.
-    fn await_replies(&self) -> bool {
-        let n = self.slots.len();
-        let until = self
+    /// Between two such passes it yields the CPU rather than spin: the secondary it
+    /// waits for, woken by its doorbell, often waits for this very CPU (the kernel wakes
+    /// a process next to its waker), and so do clients just answered. Either runs at
+    /// once and costs no wake-up of an idle CPU; with nothing else to run, a yield
+    /// returns at once. A long batch, or a hung secondary, costs no more than that.
+    fn look_again(&self) -> bool {
+        let now = Instant::now();
+        let recent = self
             .slots
             .iter()
-            .filter(|s| s.busy.is_some())
-            .map(|s| s.given_at + self.await_for)
-            .max();
-        if let Some(until) = until {
-            while Instant::now() < until {
-                if (0..n).any(|i| self.replied(i)) {
-                    return true;
-                }
-                std::thread::yield_now();
-            }
+            .any(|s| s.busy.is_some() && now < s.given_at + self.await_for);
+        if recent {
+            std::thread::yield_now();
+            return true;
         }
         self.set_asleep(true);
-        (0..n).any(|i| self.replied(i))
+        (0..self.slots.len()).any(|i| self.replied(i))
     }
 
     /// Reads one frame of secondary `i`: a reply completes its requests. (One per
@@ -1120,11 +1112,10 @@ impl Server<'_> {
     }
 }
 
-/// How long the primary looks at the reply counters of working secondaries before it
-/// sleeps in epoll and has its doorbell rung (at most `--spin`; never with `--sync
-/// fifo`): a batch of small requests takes a secondary a few microseconds, a wake-up
-/// through the kernel as much or more, and a secondary that sleeps once idle is woken
-/// for the next batch anyway.
+/// How long after giving a turn the primary keeps looking at the reply counters (taking
+/// passes of its loop) before it sleeps in epoll and has its doorbell rung (at most
+/// `--spin`; never with `--sync fifo`): a batch of small requests takes a secondary a
+/// few microseconds, a wake-up through the kernel as much or more.
 const AWAIT_REPLY: Duration = Duration::from_micros(50);
 
 /// The most requests one turn carries.
