@@ -711,6 +711,12 @@ impl Server<'_> {
     /// The secondary the next request goes to, if one can take it now. A retry avoids
     /// the secondary it failed on, unless no other will ever take it (a pool of one, or
     /// the others' restart budgets are spent).
+    ///
+    /// While a turn given less than [`AWAIT_REPLY`] ago is unanswered, new requests wait
+    /// for that secondary (it is about to be free, and awake) rather than wake one that
+    /// sleeps: on few cores one secondary at a time does the work of small requests for
+    /// one wake-up, where two would cost two. A secondary still awake after its last
+    /// turn (see `secondary.rs`) takes them at once.
     fn pick(&self) -> Option<usize> {
         let n = self.slots.len();
         match self.retries.front().map(|j| j.failed_on) {
@@ -718,8 +724,29 @@ impl Server<'_> {
                 let alone = (0..n).all(|i| i == bad || self.sup.worker(i).given_up());
                 (alone && self.idle(bad)).then_some(bad)
             }),
-            _ => (0..n).find(|&i| self.idle(i)),
+            _ => {
+                let hold = self.reply_due(Instant::now());
+                (0..n).find(|&i| self.idle(i) && (!hold || self.awake(i)))
+            }
         }
+    }
+
+    /// Whether a turn given less than [`AWAIT_REPLY`] ago is unanswered.
+    fn reply_due(&self, now: Instant) -> bool {
+        self.slots
+            .iter()
+            .any(|s| s.busy.is_some() && now < s.given_at + self.await_for)
+    }
+
+    /// Whether secondary `i` says it is awake (a hint: wrong, it costs a wake-up).
+    fn awake(&self, i: usize) -> bool {
+        let f = self.sup.worker(i).fields();
+        self.ctx
+            .inst
+            .seg()
+            .at(f.secondary_sleeping)
+            .load(Ordering::Relaxed)
+            == 0
     }
 
     /// Whether secondary `i` can take a request now.
@@ -896,12 +923,7 @@ impl Server<'_> {
     /// once and costs no wake-up of an idle CPU; with nothing else to run, a yield
     /// returns at once. A long batch, or a hung secondary, costs no more than that.
     fn look_again(&self) -> bool {
-        let now = Instant::now();
-        let recent = self
-            .slots
-            .iter()
-            .any(|s| s.busy.is_some() && now < s.given_at + self.await_for);
-        if recent {
+        if self.reply_due(Instant::now()) {
             std::thread::yield_now();
             return true;
         }
