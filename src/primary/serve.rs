@@ -796,10 +796,15 @@ impl Server<'_> {
             let mut jobs = vec![first];
             // A retry goes alone, so that failing twice means something about it.
             if jobs[0].failed_on.is_none() {
-                let idle = (0..n).filter(|&j| self.idle(j)).count().max(1);
+                // Shared among the idle secondaries that are awake (this one counts as
+                // awake: it is being given work): one that sleeps would cost a wake-up,
+                // and only takes work once no reply is due (see `pick`).
+                let idle = (0..n)
+                    .filter(|&j| j == i || (self.idle(j) && self.awake(j)))
+                    .count();
                 let waiting = self.queued + self.retries.len() + 1;
-                // An even share of what waits among the idle secondaries, but not below
-                // MIN_BATCH: small requests cost less than the wake-up they would take.
+                // An even share of what waits among them, but not below MIN_BATCH:
+                // small requests cost less than the wake-up they would take.
                 let share = waiting
                     .div_ceil(idle)
                     .max(waiting.min(MIN_BATCH))
