@@ -20,7 +20,8 @@
 //! `target/osps-bench.json` (or `$CARGO_TARGET_DIR/osps-bench.json`). Nothing here is an
 //! assertion: the test suite never depends on timing. `OSPS_BENCH_QUICK=1` runs a tenth
 //! of the rounds, for trying the bench itself; `OSPS_BENCH_BIN=path` measures another
-//! osps binary (an older build) against the same baselines.
+//! osps binary (an older build) against the same baselines; `OSPS_BENCH_ONLY=serve` runs
+//! only the serving tables (printed, not written to the JSON report).
 //!
 //! The baselines' second process is a forked child that does only the ping-pong with
 //! async-signal-safe calls (open, read, write, atomics, clock_gettime) and then `_exit`s.
@@ -987,6 +988,12 @@ fn has_taskset() -> bool {
 
 fn main() {
     let quick = std::env::var_os("OSPS_BENCH_QUICK").is_some();
+    if std::env::var_os("OSPS_BENCH_ONLY").is_some_and(|v| v == "serve") {
+        // Only the serving tables (issue 11's figures), for a short run while tuning.
+        serve::report_only(quick);
+        pipelined::report(quick);
+        return;
+    }
     let load_before = loadavg();
     let scale = |n: usize| if quick { n / 10 } else { n };
     eprintln!("osps bench: baselines ...");

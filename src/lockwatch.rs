@@ -262,7 +262,10 @@ mod tests {
         let dir = RuntimeDir::ensure(&path).unwrap();
         let watch = LockWatch::start(&dir, "w.lock").unwrap();
         std::fs::rename(&path, tmp.path().join("elsewhere")).unwrap();
-        assert!(wait_for(|| !watch.active()), "the watch still claims to stand");
+        assert!(
+            wait_for(|| !watch.active()),
+            "the watch still claims to stand"
+        );
         assert!(watch.take_change());
     }
 }

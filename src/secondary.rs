@@ -22,7 +22,7 @@
 //! it forked, so even an older osps that skips this check is never taken as ours.
 
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{Result, WrapErr, bail, eyre};
 use nix::sys::signal::Signal;
@@ -40,7 +40,7 @@ use crate::rundir::RuntimeDir;
 use crate::segment::{Segment, monotonic_ns};
 use crate::sigbus;
 use crate::signals::{self, SelfPipe};
-use crate::turn::{Role, Turns, Wait};
+use crate::turn::{Role, SyncMode, Turns, Wait};
 
 /// Runs `osps secondary`.
 pub fn run(args: &SecondaryArgs) -> Result<Exit> {
@@ -268,6 +268,30 @@ fn answer_request(
     Ok(reply.len())
 }
 
+/// How long a serving secondary looks for its next turn before it sleeps (at most
+/// `--spin`): batches often come back to back, and a look costs less than a wake-up.
+const SERVE_LOOK: Duration = Duration::from_micros(100);
+
+/// Looks at the primary's turn counter (at `request_seq`) until it reaches `want` or
+/// `look` passes, yielding the CPU between looks: any process that needs this CPU (the
+/// dispatcher, a client) gets it at once, while the CPU never goes idle, which on a
+/// virtual machine makes the next wake-up on it cost tens of microseconds. The turn
+/// itself is then taken by [`Turns::wait`], which finds the counter there or sleeps.
+fn look_for_turn(seg: &Segment, request_seq: usize, want: u64, look: Duration) {
+    if look.is_zero() {
+        return;
+    }
+    let start = Instant::now();
+    while start.elapsed() < look {
+        // Acquire: pairs with the primary's store of the counter (its data is then
+        // visible, though Turns::wait reads it again anyway).
+        if seg.at(request_seq).load(Ordering::Acquire) == want {
+            return;
+        }
+        std::thread::yield_now();
+    }
+}
+
 /// The reply to a request whose reply would not fit the slot.
 const TOO_LONG_FOR_SLOT: &str = "ERR reply too long for the slot";
 
@@ -317,10 +341,12 @@ impl Link<'_> {
     ) -> Result<()> {
         let seg = self.seg;
         let f = self.fields;
-        // In a serving pool only secondary 0 spins while idle (the dispatcher prefers it):
-        // on few cores, idle secondaries spinning would take the CPU the dispatcher needs.
-        let spin = if self.args.serve && self.index() > 0 {
-            std::time::Duration::ZERO
+        // A serving secondary never spins: on few cores a spinning secondary takes the
+        // CPU the dispatcher and its clients need. It looks for its next turn a little
+        // while after each one instead, yielding its CPU between looks
+        // ([`look_for_turn`]), then sleeps on its FIFO.
+        let spin = if self.args.serve {
+            Duration::ZERO
         } else {
             self.args.spin
         };
@@ -328,7 +354,12 @@ impl Link<'_> {
         let mut want = self.base + 1;
         let mut served: u64 = 0;
         let mut last_check = monotonic_ns();
+        let look = match self.args.sync {
+            SyncMode::Adaptive if self.args.serve => self.args.spin.min(SERVE_LOOK),
+            _ => Duration::ZERO,
+        };
         loop {
+            look_for_turn(seg, f.request_seq, want, look);
             match turns.wait(seg, want, &mut self.from, None, Some(self.sigs.fd()))? {
                 Wait::Turn => {
                     let len = work(seg, &f).wrap_err_with(|| format!("turn {want}"))?;

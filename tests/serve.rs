@@ -587,7 +587,9 @@ fn clients_beyond_max_clients_are_refused_with_a_clear_reply() {
     let mut c = unix(&env);
     assert_eq!(c.ask("PING"), "PONG");
     assert_eq!(a.ask("PING"), "PONG");
-    stop(&mut env, pid);
+    // The summary counts every newcomer turned away: the two above and the 20 runs.
+    let v = stop(&mut env, pid);
+    assert_eq!(v["turned_away"], 22, "{v}");
 }
 
 // ---------------------------------------------------------------------------------------

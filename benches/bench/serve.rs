@@ -128,10 +128,25 @@ impl Server {
             .expect("starting osps primary --serve");
         let socket = run.join(format!("{name}.sock"));
         let deadline = Instant::now() + Duration::from_secs(10);
-        while UnixStream::connect(&socket).is_err() {
+        let conn = loop {
+            if let Ok(conn) = UnixStream::connect(&socket) {
+                break conn;
+            }
             assert!(Instant::now() < deadline, "osps did not start serving");
             std::thread::sleep(Duration::from_millis(5));
-        }
+        };
+        // The socket exists before the secondaries are started; the first reply comes
+        // once they all are (the loop runs after their handshakes). Measured from
+        // there, as the echo server is from its bind: start-up is not serving.
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut out = conn.try_clone().expect("clone");
+        out.write_all(b"PING\n").expect("sending the first PING");
+        let mut line = String::new();
+        BufReader::new(conn)
+            .read_line(&mut line)
+            .expect("reading the first PONG");
+        assert_eq!(line, "PONG\n", "osps is not serving");
         Server {
             child,
             _dir: dir,
@@ -191,4 +206,28 @@ pub fn rows(quick: bool) -> Vec<ServeRow> {
         });
     }
     rows
+}
+
+/// Measures and prints only the serving table (`OSPS_BENCH_ONLY=serve`), with the load
+/// average it ran beside.
+pub fn report_only(quick: bool) {
+    let load = super::loadavg();
+    eprintln!("osps bench: serving clients ...");
+    let rows = rows(quick);
+    println!("load average before: {load}");
+    println!(
+        "\n{:<34} {:>8} {:>12} {:>10} {:>10} {:>9}",
+        "serving (one request at a time)", "clients", "requests/s", "p50 us", "p99 us", "x echo"
+    );
+    for s in &rows {
+        println!(
+            "{:<34} {:>8} {:>12.0} {:>10} {:>10} {:>9}",
+            s.server,
+            s.clients,
+            s.requests_per_s,
+            super::us(s.latency.p50_ns),
+            super::us(s.latency.p99_ns),
+            s.vs_echo.map_or(String::new(), |v| format!("{v:.2}"))
+        );
+    }
 }

@@ -606,7 +606,8 @@ fn primary() -> Page {
                        (`serve`), `name`, `secondaries`, `clients_served`, `requests` \
                        (answered), `errors` (replies that were `ERR ...`), `retried` (requests \
                        retried after their secondary died), `failed` (answered `ERR worker \
-                       failed`), `busy` (answered `ERR busy`), `restarts`, `deaths`, \
+                       failed`), `busy` (answered `ERR busy`), `turned_away` (newcomers \
+                       answered `ERR too many clients` and closed), `restarts`, `deaths`, \
                        `stopped_by` (`signal`, `gave-up` or `error`) and `elapsed_ms`.",
                     ),
                 ],

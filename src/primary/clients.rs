@@ -45,8 +45,9 @@ pub const DRAIN_BYTES: usize = 16 << 20;
 /// How long that client has, from the too-long line, to read the reply and go.
 pub const DRAIN_TIME: Duration = Duration::from_secs(1);
 
-/// Bytes read from a client per `read`.
-const READ_CHUNK: usize = 16 * 1024;
+/// Bytes read from a client per `read` (into one buffer the server lends every client,
+/// so an idle client holds no read buffer).
+pub const READ_CHUNK: usize = 16 * 1024;
 
 /// The reply to a line longer than `--max-line`.
 const TOO_LONG: &str = "ERR line too long";
@@ -299,15 +300,14 @@ impl Client {
 
     /// Reads what the client sent (without blocking, as long as its bounds allow) and
     /// cuts it into requests. `room`: how many more requests the shared queue takes;
-    /// beyond, a request is answered `ERR busy`.
-    pub fn receive(&mut self, limits: &Limits, room: &mut usize) -> Received {
+    /// beyond, a request is answered `ERR busy`. `buf`: where to read (any length).
+    pub fn receive(&mut self, limits: &Limits, room: &mut usize, buf: &mut [u8]) -> Received {
         let mut got = Received::default();
-        let mut buf = [0u8; READ_CHUNK];
         loop {
             if !self.wants(limits).read {
                 break;
             }
-            match self.stream.read(&mut buf) {
+            match self.stream.read(buf) {
                 Ok(0) => {
                     match &mut self.state {
                         Input::Open => self.state = Input::Ended,
@@ -513,6 +513,10 @@ mod tests {
     use proptest::prelude::*;
     use std::io::{Read, Write};
 
+    fn scratch() -> Vec<u8> {
+        vec![0; READ_CHUNK]
+    }
+
     fn cut(buf: &[u8], max: usize, eof: bool) -> (Vec<&[u8]>, usize, bool) {
         let c = cut_lines(buf, max, eof, usize::MAX);
         (c.lines, c.consumed, c.too_long)
@@ -584,7 +588,10 @@ mod tests {
         let (mut c, mut peer) = client();
         peer.write_all(&b"PING\n".repeat(10)).unwrap();
         let mut room = 1000;
-        assert_eq!(c.receive(&LIMITS, &mut room), Received::default());
+        assert_eq!(
+            c.receive(&LIMITS, &mut room, &mut scratch()),
+            Received::default()
+        );
         assert_eq!(c.pending_len(), 4);
         assert_eq!(room, 996);
         assert!(!c.wants(&LIMITS).read, "read beyond --max-inflight");
@@ -607,7 +614,7 @@ mod tests {
     fn replies_leave_in_request_order_whatever_order_they_come_in() {
         let (mut c, mut peer) = client();
         peer.write_all(b"a\nb\nc\n").unwrap();
-        c.receive(&LIMITS, &mut 1000);
+        c.receive(&LIMITS, &mut 1000, &mut scratch());
         assert_eq!(dispatch_all(&mut c), [0, 1, 2]);
         c.answer(2, "C".into());
         c.answer(1, "B".into());
@@ -626,7 +633,7 @@ mod tests {
         let (mut c, mut peer) = client();
         peer.write_all(b"a\nb\nc\n").unwrap();
         let mut room = 1;
-        assert_eq!(c.receive(&LIMITS, &mut room).busy, 2);
+        assert_eq!(c.receive(&LIMITS, &mut room, &mut scratch()).busy, 2);
         assert_eq!(room, 0);
         assert_eq!(dispatch_all(&mut c), [0]);
         c.answer(0, "A".into());
@@ -658,7 +665,7 @@ mod tests {
         // Read until the client is no longer read (its bound), dispatching nothing.
         let deadline = Instant::now() + Duration::from_secs(10);
         while c.wants(&limits).read {
-            c.receive(&limits, &mut 10_000);
+            c.receive(&limits, &mut 10_000, &mut scratch());
             assert!(Instant::now() < deadline, "never stopped reading");
         }
         let _peer = writer.join().unwrap();
@@ -683,7 +690,7 @@ mod tests {
         bytes.extend_from_slice(&[b'x'; 300]);
         bytes.extend_from_slice(b"\nPING\n");
         peer.write_all(&bytes).unwrap();
-        c.receive(&LIMITS, &mut 1000);
+        c.receive(&LIMITS, &mut 1000, &mut scratch());
         assert_eq!(
             dispatch_all(&mut c),
             [0],
@@ -693,7 +700,7 @@ mod tests {
         // Still reading, to drop what comes, while the reply to PING is awaited.
         assert!(c.wants(&LIMITS).read);
         peer.write_all(&[b'y'; 5000]).unwrap();
-        c.receive(&LIMITS, &mut 1000);
+        c.receive(&LIMITS, &mut 1000, &mut scratch());
         c.answer(0, "PONG".into());
         c.flush().unwrap();
         let mut got = String::new();
@@ -705,7 +712,7 @@ mod tests {
             "closed while the client may still be writing"
         );
         peer.shutdown(std::net::Shutdown::Write).unwrap();
-        c.receive(&LIMITS, &mut 1000);
+        c.receive(&LIMITS, &mut 1000, &mut scratch());
         assert!(c.finished(now));
     }
 
@@ -713,7 +720,7 @@ mod tests {
     fn a_refused_client_that_never_reads_is_closed_at_its_deadline() {
         let (mut c, mut peer) = client();
         peer.write_all(&[b'x'; 200]).unwrap();
-        c.receive(&LIMITS, &mut 1000);
+        c.receive(&LIMITS, &mut 1000, &mut scratch());
         let until = c.drain_deadline().unwrap();
         assert!(!c.finished(until - Duration::from_millis(1)));
         assert!(c.finished(until));
@@ -727,7 +734,7 @@ mod tests {
         // As the event loop does while the socket stays readable: a short read stops
         // reading, the end of file comes with the next one.
         for _ in 0..3 {
-            c.receive(&LIMITS, &mut 1000);
+            c.receive(&LIMITS, &mut 1000, &mut scratch());
         }
         assert_eq!(
             dispatch_all(&mut c),

@@ -10,6 +10,15 @@
 //! silent client never delays the others. Replies go back in request order per client,
 //! written once per pass of the loop, so a pipelining client gets them in few writes.
 //!
+//! Handoffs cost more than the work on few cores (a wake-up of a sleeping process, a
+//! FIFO write and read), so each one carries as much as it can: every ready client is
+//! read before dispatching, the requests waiting go to one secondary in one batch, and
+//! a reply rings the primary's doorbell only when the primary sleeps in epoll. While it
+//! works it reads the secondaries' reply counters itself, and before it sleeps it looks
+//! at them a little while, yielding its CPU to the secondary it waits for (see
+//! `Server::look_again`). No secondary spins; after a turn, each looks for the next
+//! a little while the same way, then sleeps (see `secondary.rs`).
+//!
 //! Fairness: each client has its own queue of requests, bounded by `--max-inflight`
 //! (and by the bytes it may hold, see `clients.rs`); at the bound the primary stops
 //! reading it, and the dispatcher takes the clients in turn, one request each. A client
@@ -112,6 +121,8 @@ struct Slot<'a> {
     seq: u64,
     /// Its requests (one, or a batch) and the moment it counts as hung.
     busy: Option<(Vec<Job>, Instant)>,
+    /// When it was given its last turn.
+    given_at: Instant,
 }
 
 // Tokens of the poll set: fixed ones, two per secondary (its reply FIFO while it runs,
@@ -188,6 +199,10 @@ struct Server<'a> {
     draining: Vec<u64>,
     /// A batch being encoded for a slot (kept to reuse its memory).
     batch: Vec<u8>,
+    /// How long to keep looking for a reply before sleeping (see [`AWAIT_REPLY`]).
+    await_for: Duration,
+    /// Where every client's bytes are read (one buffer for all, see `clients.rs`).
+    scratch: Vec<u8>,
     summary: ServeSummary,
 }
 
@@ -199,6 +214,7 @@ pub fn run<'a>(
     inst: &'a mut Instance,
     sigs: &'a SelfPipe,
 ) -> (Result<Exit>, Option<ServeSummary>) {
+    large_buffers_from_mmap();
     let prepared = prepare(args, inst, sigs);
     let inst: &Instance = inst;
     let (unix, tcp, poller, reserve, max_clients) = match prepared {
@@ -227,6 +243,7 @@ pub fn run<'a>(
                 area: inst.seg().slot(i, workers),
                 seq: 0,
                 busy: None,
+                given_at: started,
             })
             .collect(),
         watched: vec![None; workers],
@@ -238,6 +255,11 @@ pub fn run<'a>(
         touched: Vec::new(),
         draining: Vec::new(),
         batch: Vec::new(),
+        await_for: match args.sync {
+            crate::turn::SyncMode::Fifo => Duration::ZERO,
+            crate::turn::SyncMode::Adaptive => args.spin.min(AWAIT_REPLY),
+        },
+        scratch: vec![0; super::clients::READ_CHUNK],
         summary: ServeSummary {
             schema_version: 1,
             mode: "serve",
@@ -257,6 +279,25 @@ pub fn run<'a>(
     server.summary.elapsed_ms = started.elapsed().as_millis() as u64;
     (result, Some(server.summary))
 }
+
+/// Large buffers (long request lines, their replies) get pages of their own, given
+/// back to the kernel when freed. glibc otherwise raises its mmap threshold after the
+/// first large free and carves such buffers out of the heap, where the holes they leave
+/// between the buffers of clients that hold theirs keep the primary's RSS well above
+/// what it holds (see `clients.rs`, [`super::clients::MAX_HELD`]).
+fn large_buffers_from_mmap() {
+    #[cfg(target_env = "gnu")]
+    {
+        // SAFETY: mallopt only changes a setting of the allocator (it takes no pointer);
+        // it is called before the serving loop allocates anything large.
+        unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) };
+    }
+}
+
+/// Allocations from this size up are mmapped on their own (glibc's default is 128 KiB,
+/// raised up to 32 MiB at run time).
+#[cfg(target_env = "gnu")]
+const MMAP_THRESHOLD: i32 = 32 << 10;
 
 type Prepared = (UnixListener, Option<TcpListener>, Poller, Reserve, u64);
 
@@ -313,7 +354,7 @@ impl Server<'_> {
     fn go(&mut self) -> Result<Exit> {
         let seg = self.ctx.inst.seg();
         for i in 0..self.slots.len() {
-            // The primary always waits in epoll, never spinning: every reply rings its doorbell.
+            // Asleep until the loop runs: a reply before then rings the doorbell.
             seg.at(self.sup.worker(i).fields().primary_sleeping)
                 .store(1, Ordering::SeqCst);
             let base = self.slots[i].seq;
@@ -349,21 +390,30 @@ impl Server<'_> {
                 gave_up = Some(self.sup.deaths_text());
                 break;
             }
+            // Replies collected first: settling their clients cuts the requests that
+            // waited for room, which the dispatch then hands out in the same pass.
+            self.collect()?;
+            self.settle();
             self.dispatch();
             self.settle();
             self.publish_counters();
             self.notify.ping_if_due();
             self.watch_workers()?;
             self.watch_listeners()?;
-            let timeout = self
+            let mut timeout = self
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(Instant::now()));
+            // A reply due any moment, or requests that an idle secondary could take (a
+            // client settled after the dispatch): another pass at once, not a sleep.
+            if self.look_again() || self.can_dispatch() {
+                timeout = Some(Duration::ZERO);
+            }
             ready.clear();
-            // Parked while epoll blocks: secondary 0 does not spin for a request meanwhile.
+            // Parked while epoll blocks: a secondary does not spin for a request meanwhile.
             crate::turn::park_primary(seg, true);
-            let polled = self.poller.wait(timeout);
+            ready.extend(self.poller.wait(timeout)?);
             crate::turn::park_primary(seg, false);
-            ready.extend(polled?);
+            self.set_asleep(false);
             for r in &ready {
                 self.handle(r)?;
             }
@@ -528,7 +578,10 @@ impl Server<'_> {
                 ),
             };
             match outcome {
-                TurnedAway::One => self.shortage.turned_away(),
+                TurnedAway::One => {
+                    self.shortage.turned_away();
+                    self.summary.turned_away += 1;
+                }
                 TurnedAway::Nobody => return,
                 TurnedAway::Failed => {
                     self.shortage.pause(Instant::now());
@@ -543,6 +596,7 @@ impl Server<'_> {
         let max = self.max_clients;
         if self.clients.len() as u64 >= max {
             stream.refuse(&format!("ERR too many clients (--max-clients {max})"));
+            self.summary.turned_away += 1;
             return;
         }
         let Ok(client) = Client::new(stream) else {
@@ -576,7 +630,7 @@ impl Server<'_> {
         }
         if ready.readable {
             let mut left = room;
-            let got = c.receive(&self.limits, &mut left);
+            let got = c.receive(&self.limits, &mut left, &mut self.scratch);
             self.queued += room - left;
             self.summary.busy += got.busy;
             if got.gone {
@@ -652,6 +706,52 @@ impl Server<'_> {
         self.touched.clear();
     }
 
+    /// Whether requests wait and a secondary could take the next one now.
+    fn can_dispatch(&self) -> bool {
+        (!self.ring.is_empty() || !self.retries.is_empty()) && self.pick().is_some()
+    }
+
+    /// The secondary the next request goes to, if one can take it now. A retry avoids
+    /// the secondary it failed on, unless no other will ever take it (a pool of one, or
+    /// the others' restart budgets are spent).
+    ///
+    /// While a turn given less than [`AWAIT_REPLY`] ago is unanswered, new requests wait
+    /// for that secondary (it is about to be free, and awake) rather than wake one that
+    /// sleeps: on few cores one secondary at a time does the work of small requests for
+    /// one wake-up, where two would cost two. A secondary still awake after its last
+    /// turn (see `secondary.rs`) takes them at once.
+    fn pick(&self) -> Option<usize> {
+        let n = self.slots.len();
+        match self.retries.front().map(|j| j.failed_on) {
+            Some(Some(bad)) => (0..n).find(|&i| self.idle(i) && i != bad).or_else(|| {
+                let alone = (0..n).all(|i| i == bad || self.sup.worker(i).given_up());
+                (alone && self.idle(bad)).then_some(bad)
+            }),
+            _ => {
+                let hold = self.reply_due(Instant::now());
+                (0..n).find(|&i| self.idle(i) && (!hold || self.awake(i)))
+            }
+        }
+    }
+
+    /// Whether a turn given less than [`AWAIT_REPLY`] ago is unanswered.
+    fn reply_due(&self, now: Instant) -> bool {
+        self.slots
+            .iter()
+            .any(|s| s.busy.is_some() && now < s.given_at + self.await_for)
+    }
+
+    /// Whether secondary `i` says it is awake (a hint: wrong, it costs a wake-up).
+    fn awake(&self, i: usize) -> bool {
+        let f = self.sup.worker(i).fields();
+        self.ctx
+            .inst
+            .seg()
+            .at(f.secondary_sleeping)
+            .load(Ordering::Relaxed)
+            == 0
+    }
+
     /// Whether secondary `i` can take a request now.
     fn idle(&self, i: usize) -> bool {
         self.sup.worker(i).is_live() && self.slots[i].busy.is_none()
@@ -691,17 +791,7 @@ impl Server<'_> {
     /// one batch when that is more than one request (one doorbell, one wake-up).
     fn dispatch(&mut self) {
         let n = self.slots.len();
-        loop {
-            // A retry avoids the secondary it failed on, unless no other will ever take
-            // it (a pool of one, or the others' restart budgets are spent).
-            let pick = match self.retries.front().map(|j| j.failed_on) {
-                Some(Some(bad)) => (0..n).find(|&i| self.idle(i) && i != bad).or_else(|| {
-                    let alone = (0..n).all(|i| i == bad || self.sup.worker(i).given_up());
-                    (alone && self.idle(bad)).then_some(bad)
-                }),
-                _ => (0..n).find(|&i| self.idle(i)),
-            };
-            let Some(i) = pick else { break };
+        while let Some(i) = self.pick() {
             let Some(first) = self.next_job() else { break };
             if !self.clients.contains_key(&first.client) {
                 continue;
@@ -709,10 +799,15 @@ impl Server<'_> {
             let mut jobs = vec![first];
             // A retry goes alone, so that failing twice means something about it.
             if jobs[0].failed_on.is_none() {
-                let idle = (0..n).filter(|&j| self.idle(j)).count().max(1);
+                // Shared among the idle secondaries that are awake (this one counts as
+                // awake: it is being given work): one that sleeps would cost a wake-up,
+                // and only takes work once no reply is due (see `pick`).
+                let idle = (0..n)
+                    .filter(|&j| j == i || (self.idle(j) && self.awake(j)))
+                    .count();
                 let waiting = self.queued + self.retries.len() + 1;
-                // An even share of what waits among the idle secondaries, but not below
-                // MIN_BATCH: small requests cost less than the wake-up they would take.
+                // An even share of what waits among them, but not below MIN_BATCH:
+                // small requests cost less than the wake-up they would take.
                 let share = waiting
                     .div_ceil(idle)
                     .max(waiting.min(MIN_BATCH))
@@ -764,6 +859,7 @@ impl Server<'_> {
         seg.at(self.sup.worker(i).fields().request_len)
             .store(len as u64, Ordering::Release);
         slot.seq += 1;
+        slot.given_at = Instant::now();
         if crate::trace::sampled(slot.seq) {
             crate::trace!("request", secondary = i, seq = slot.seq, bytes = len);
         }
@@ -783,6 +879,64 @@ impl Server<'_> {
                 self.died(i, Trouble::Unwritable)
             }
         }
+    }
+
+    /// Says to every secondary whether the primary sleeps in epoll (a reply must ring its
+    /// doorbell) or is awake (it looks at the reply counters itself before it sleeps, see
+    /// [`Self::look_again`]), so a reply that comes while the primary works costs no
+    /// FIFO write, read or wake-up. The protocol of `turn.rs`'s adaptive mode: the
+    /// secondary stores its reply counter then loads this flag, we store the flag then
+    /// load the counter, all SeqCst, so one of the two sees the other.
+    fn set_asleep(&self, asleep: bool) {
+        let seg = self.ctx.inst.seg();
+        for i in 0..self.slots.len() {
+            seg.at(self.sup.worker(i).fields().primary_sleeping)
+                .store(u64::from(asleep), Ordering::SeqCst);
+        }
+    }
+
+    /// Whether the busy secondary `i` published the reply to its current turn.
+    fn replied(&self, i: usize) -> bool {
+        let slot = &self.slots[i];
+        slot.busy.is_some()
+            && self.sup.worker(i).is_live()
+            && self
+                .ctx
+                .inst
+                .seg()
+                .at(self.sup.worker(i).fields().reply_seq)
+                .load(Ordering::SeqCst)
+                == slot.seq
+    }
+
+    /// Completes every turn whose reply is published, doorbell or not.
+    fn collect(&mut self) -> Result<()> {
+        for i in 0..self.slots.len() {
+            if self.replied(i) {
+                let seq = self.slots[i].seq;
+                self.complete(i, seq)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether to take another pass at once rather than sleep in epoll: while a
+    /// secondary works on a turn given less than [`AWAIT_REPLY`] ago, the loop goes on
+    /// (its reply is collected by its counter, clients that become ready meanwhile are
+    /// read); otherwise it announces sleep and looks at the counters once more.
+    ///
+    /// Between two such passes it yields the CPU rather than spin: the secondary it
+    /// waits for, woken by its doorbell, often waits for this very CPU (the kernel wakes
+    /// a process next to its waker), and so do clients just answered. Either runs at
+    /// once and costs no wake-up of an idle CPU; with nothing else to run, a yield
+    /// returns at once. A long batch, or a hung secondary, costs no more than that.
+    fn look_again(&self) -> bool {
+        if self.reply_due(Instant::now()) {
+            std::thread::yield_now();
+            return true;
+        }
+        self.set_asleep(true);
+        (0..self.slots.len()).any(|i| self.replied(i))
     }
 
     /// Reads one frame of secondary `i`: a reply completes its requests. (One per
@@ -827,8 +981,10 @@ impl Server<'_> {
         let slot = &mut self.slots[i];
         let published = seg.at(fields.reply_seq).load(Ordering::Acquire);
         if slot.busy.is_none() || seq != slot.seq || published != slot.seq {
-            if seq < slot.seq {
-                return Ok(()); // a late doorbell for a request already answered
+            if seq < slot.seq || (seq == slot.seq && published == seq && slot.busy.is_none()) {
+                // A late doorbell for a turn already completed (by its counter, see
+                // `collect`).
+                return Ok(());
             }
             crate::warn!(
                 "secondary {i}: reply for turn {seq} (published {published}) while waiting for {}",
@@ -985,6 +1141,12 @@ impl Server<'_> {
         self.clients.clear();
     }
 }
+
+/// How long after giving a turn the primary keeps looking at the reply counters (taking
+/// passes of its loop) before it sleeps in epoll and has its doorbell rung (at most
+/// `--spin`; never with `--sync fifo`): a batch of small requests takes a secondary a
+/// few microseconds, a wake-up through the kernel as much or more.
+const AWAIT_REPLY: Duration = Duration::from_micros(50);
 
 /// The most requests one turn carries.
 const MAX_BATCH: usize = 64;

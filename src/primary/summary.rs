@@ -188,6 +188,9 @@ pub struct ServeSummary {
     pub retried: u64,
     pub failed: u64,
     pub busy: u64,
+    /// Newcomers answered `ERR too many clients` (beyond --max-clients, or out of
+    /// descriptors) and closed.
+    pub turned_away: u64,
     pub restarts: u64,
     pub deaths: Vec<Death>,
     pub stopped_by: &'static str,
@@ -198,8 +201,8 @@ impl ServeSummary {
     fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(
             out,
-            "instance {}: {} from {} over {}, {}, {} retried, {} failed, {} busy, {}, \
-             stopped by {}",
+            "instance {}: {} from {} over {}, {}, {} retried, {} failed, {} busy, {} turned \
+             away, {}, stopped by {}",
             self.name,
             plural(self.requests, "request"),
             plural(self.clients_served, "client"),
@@ -208,6 +211,7 @@ impl ServeSummary {
             self.retried,
             self.failed,
             self.busy,
+            self.turned_away,
             plural(self.restarts, "restart"),
             self.stopped_by
         )
@@ -307,7 +311,7 @@ mod tests {
         assert_eq!(
             t,
             "instance web: 2 requests from 1 client over 1 secondary, 0 errors, 0 retried, \
-             0 failed, 0 busy, 0 restarts, stopped by signal\n"
+             0 failed, 0 busy, 0 turned away, 0 restarts, stopped by signal\n"
         );
     }
 }
