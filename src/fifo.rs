@@ -29,6 +29,12 @@
 //! blocking for `wait_turn`; `wait` therefore reads only after `poll` said there is
 //! something to read, once per `poll`. End of file (every writer gone) and `EPIPE`
 //! (every reader gone) both mean the peer is gone.
+//!
+//! The frames of a turn go through [`read_raw`] and [`write_raw`], the bare system calls:
+//! glibc's `read` and `write` are thread-cancellation points, and in a process with
+//! threads (the watchdog, the lock file's watcher) it brackets each call with two more
+//! calls that make it cancellable. osps never cancels a thread; skipping them saves a few
+//! per cent of a turn (measured with `perf` on `--sync fifo`).
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -41,6 +47,24 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::stat::{Mode, fstat};
 
 use crate::frame::{FRAME_LEN, Frame};
+
+/// `read(2)` on `fd` without glibc's cancellation bracket (see the module comment).
+fn read_raw(fd: BorrowedFd<'_>, buf: &mut [u8]) -> nix::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the read system call writes at most `buf.len()` bytes into `buf`, a valid,
+    // exclusively borrowed buffer, and `fd` is open for as long as it is borrowed.
+    let n = unsafe { libc::syscall(libc::SYS_read, fd.as_raw_fd(), buf.as_mut_ptr(), buf.len()) };
+    Errno::result(n).map(|n| n as usize)
+}
+
+/// `write(2)` on `fd` without glibc's cancellation bracket (see the module comment).
+fn write_raw(fd: BorrowedFd<'_>, bytes: &[u8]) -> nix::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the write system call reads at most `bytes.len()` bytes from `bytes`, a
+    // valid buffer, and `fd` is open for as long as it is borrowed.
+    let n = unsafe { libc::syscall(libc::SYS_write, fd.as_raw_fd(), bytes.as_ptr(), bytes.len()) };
+    Errno::result(n).map(|n| n as usize)
+}
 use crate::owned::{self, Kind};
 use crate::rundir::RuntimeDir;
 
@@ -251,7 +275,7 @@ impl Reader {
             } else {
                 None
             };
-            let read = nix::unistd::read(&self.fd, &mut self.buf[self.filled..]);
+            let read = read_raw(self.fd.as_fd(), &mut self.buf[self.filled..]);
             drop(armed);
             match read {
                 // Interrupted by a kick (deadline or signal) or by a signal: look again,
@@ -296,7 +320,7 @@ impl Reader {
     /// whole frame (the descriptor is blocking: a second read could wait).
     fn try_read(&mut self) -> Result<Option<Event>> {
         loop {
-            let read = nix::unistd::read(&self.fd, &mut self.buf[self.filled..]);
+            let read = read_raw(self.fd.as_fd(), &mut self.buf[self.filled..]);
             match read {
                 Err(Errno::EINTR) => {}
                 Err(Errno::EAGAIN) => return Ok(None),
@@ -390,7 +414,7 @@ impl Writer {
     pub fn send(&self, frame: &Frame, deadline: Instant) -> Result<Sent> {
         let bytes = frame.encode();
         loop {
-            match nix::unistd::write(&self.fd, &bytes) {
+            match write_raw(self.fd.as_fd(), &bytes) {
                 Ok(n) if n == FRAME_LEN => return Ok(Sent::Ok),
                 Ok(n) => bail!(
                     "short write of {n} bytes on {} (a frame is {FRAME_LEN})",

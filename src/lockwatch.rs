@@ -49,13 +49,15 @@ pub struct LockWatch {
 }
 
 /// Every change of an entry that can make the lock file's path name something else (or
-/// nothing), and the end of the directory itself.
+/// nothing), and the end of the directory itself. Nothing that happens *to* a file of the
+/// directory (`IN_ATTRIB`, `IN_MODIFY`, `IN_ACCESS`...): asking for any of those makes the
+/// kernel look up the directory's watch at every `read` and `write` of our FIFOs, a cost
+/// on every turn.
 fn interest() -> AddWatchFlags {
     AddWatchFlags::IN_CREATE
         | AddWatchFlags::IN_DELETE
         | AddWatchFlags::IN_MOVED_FROM
         | AddWatchFlags::IN_MOVED_TO
-        | AddWatchFlags::IN_ATTRIB
         | AddWatchFlags::IN_DELETE_SELF
         | AddWatchFlags::IN_MOVE_SELF
         | AddWatchFlags::IN_ONLYDIR
