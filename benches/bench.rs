@@ -180,6 +180,19 @@ impl Target {
             met: ratio <= 1.0,
         }
     }
+
+    /// A target "`measured` at least `limit`" (a ratio, "x"); its ratio is then limit over
+    /// measured, so that here too at most 1.0 means met.
+    fn at_least(what: &'static str, measured: f64, limit: f64) -> Target {
+        let ratio = limit / measured.max(f64::MIN_POSITIVE);
+        Target {
+            what,
+            limit: format!(">= {limit:.2}x"),
+            measured: format!("{measured:.2}x"),
+            ratio,
+            met: ratio <= 1.0,
+        }
+    }
 }
 
 /// The large-payload floor: [`large_floor`] at one size.
@@ -1158,6 +1171,30 @@ fn main() {
         }
     }
 
+    // Issue 11: one request at a time, osps against the bare echo server with as many
+    // clients, in requests/s and in p99.
+    let serve_row = |server_is_echo: bool, clients: usize| {
+        serve
+            .iter()
+            .find(|r| (r.server == "bare echo") == server_is_echo && r.clients == clients)
+    };
+    for (clients, what) in [
+        (8, "serving 8 clients: osps vs echo requests/s"),
+        (32, "serving 32 clients: osps vs echo requests/s"),
+    ] {
+        if let Some(vs) = serve_row(false, clients).and_then(|o| o.vs_echo) {
+            targets.push(Target::at_least(what, vs, 0.8));
+        }
+    }
+    if let (Some(e), Some(o)) = (serve_row(true, 32), serve_row(false, 32)) {
+        targets.push(Target::at_most(
+            "serving 32 clients: osps vs echo p99",
+            o.latency.p99_ns as f64 / e.latency.p99_ns.max(1) as f64,
+            2.0,
+            "x",
+        ));
+    }
+
     let report = Report {
         machine: machine(load_before),
         command: "cargo bench --bench bench",
@@ -1290,7 +1327,7 @@ fn print_table(r: &Report) {
             us(p.latency.p99_ns)
         );
     }
-    println!("\ntargets (issues 5 and 14; ratio = measured / limit):");
+    println!("\ntargets (issues 5, 11 and 14; ratio = measured / limit, or limit / measured for \">=\": at most 1 when met):");
     for t in &r.targets {
         println!(
             "  {:<6} {:<48} {:>10} {:>6.2}  (limit {})",
