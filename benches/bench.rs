@@ -833,10 +833,15 @@ struct PoolRow {
 /// Secondaries of the pool comparison: more than one, so that requests queue for a free
 /// one as they do in the serving mode, and no more than this machine's two CPUs.
 const POOL_SECONDARIES: usize = 2;
-/// Client counts of the pool comparison, with the name of each one's target.
+/// Client counts of the pool comparison, with the name of each one's target. One client
+/// leaves the server idle between its requests: what it feels is latency, so the target
+/// compares p50. Eight clients, each sending its next request as soon as it has a reply,
+/// keep the server saturated: then p50 is mostly time spent queueing behind the other
+/// clients (a closed loop), and "slower" means fewer requests per second, so the target
+/// compares fifo's requests/s with adaptive's (at most 1: adaptive serves at least as many).
 const POOL_CLIENTS: [(usize, &str); 2] = [
     (1, "serving pool: adaptive vs fifo p50, 1 client"),
-    (8, "serving pool: adaptive vs fifo p50, 8 clients"),
+    (8, "serving pool: fifo vs adaptive req/s, 8 clients"),
 ];
 /// Servers per sync mode in the pool comparison.
 const POOL_RUNS: usize = 3;
@@ -1162,12 +1167,12 @@ fn main() {
     for (clients, what) in POOL_CLIENTS {
         let row = |sync: &str| pool.iter().find(|r| r.sync == sync && r.clients == clients);
         if let (Some(f), Some(a)) = (row("fifo"), row("adaptive")) {
-            targets.push(Target::at_most(
-                what,
-                a.latency.p50_ns as f64 / f.latency.p50_ns.max(1) as f64,
-                1.0,
-                "x",
-            ));
+            let ratio = if clients == 1 {
+                a.latency.p50_ns as f64 / f.latency.p50_ns.max(1) as f64
+            } else {
+                f.requests_per_s / a.requests_per_s.max(f64::MIN_POSITIVE)
+            };
+            targets.push(Target::at_most(what, ratio, 1.0, "x"));
         }
     }
 
@@ -1327,7 +1332,9 @@ fn print_table(r: &Report) {
             us(p.latency.p99_ns)
         );
     }
-    println!("\ntargets (issues 5, 11 and 14; ratio = measured / limit, or limit / measured for \">=\": at most 1 when met):");
+    println!(
+        "\ntargets (issues 5, 11 and 14; ratio = measured / limit, or limit / measured for \">=\": at most 1 when met):"
+    );
     for t in &r.targets {
         println!(
             "  {:<6} {:<48} {:>10} {:>6.2}  (limit {})",

@@ -13,7 +13,7 @@
 //! it when the kernel reports a change of the lock file's entry (`lockwatch.rs`), and on a
 //! timer as well (a short one when inotify is not available).
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{Result, WrapErr};
@@ -46,8 +46,9 @@ pub struct Instance {
     /// What the last [`Instance::defend_lock`] found, to warn once per change, and when.
     defence: RefCell<Defence>,
     defended_at: Cell<Option<Instant>>,
-    /// Tells us when the lock file's entry changes (none if inotify is not available).
-    watch: Option<LockWatch>,
+    /// Tells us when the lock file's entry changes: started by [`Instance::watch_lock`]
+    /// (none if inotify is not available).
+    watch: OnceCell<Option<LockWatch>>,
     /// Keeps age-based cleaners out of the runtime directory while we live.
     _aging: Option<AgingGuard>,
 }
@@ -101,15 +102,8 @@ impl Instance {
             lock: RefCell::new(Some(lock)),
             defence: RefCell::new(Defence::Intact),
             defended_at: Cell::new(None),
-            watch: None,
+            watch: OnceCell::new(),
             _aging: aging,
-        };
-        instance.watch = match LockWatch::start(&instance.dir, &instance.paths.lock_file()) {
-            Ok(watch) => Some(watch),
-            Err(e) => {
-                crate::debug!("{e:#}; looking at the lock file on a timer instead");
-                None
-            }
         };
         for index in 0..workers {
             let (p2s, s2p) = instance.paths.fifo_files(index);
@@ -153,16 +147,37 @@ impl Instance {
         self.defend_lock_now()
     }
 
-    /// Whether the kernel tells us about every change of the lock file's entry (see
-    /// `lockwatch.rs`): then the primary need not look at it on a short timer.
+    /// Asks the kernel to tell us about every change of the lock file's entry (see
+    /// `lockwatch.rs`); once is enough, later calls do nothing. The primary calls it when
+    /// it is about to wait (between heartbeat rounds, for clients): a run that never
+    /// waits (`--rounds N` flat out) looks on the timer and does not pay for the watch
+    /// (an inotify instance and a thread) at start-up.
+    pub fn watch_lock(&self) {
+        self.watch.get_or_init(
+            || match LockWatch::start(&self.dir, &self.paths.lock_file()) {
+                Ok(watch) => Some(watch),
+                Err(e) => {
+                    crate::debug!("{e:#}; looking at the lock file on a timer instead");
+                    None
+                }
+            },
+        );
+    }
+
+    fn lock_watch(&self) -> Option<&LockWatch> {
+        self.watch.get().and_then(Option::as_ref)
+    }
+
+    /// Whether the kernel tells us about every change of the lock file's entry: then the
+    /// primary need not look at it on a short timer.
     pub fn lock_watched(&self) -> bool {
-        self.watch.as_ref().is_some_and(LockWatch::active)
+        self.lock_watch().is_some_and(LockWatch::active)
     }
 
     /// Whether the lock file's entry changed since the last call (`true` once per
     /// change; always `false` without a watch).
     pub fn lock_changed(&self) -> bool {
-        self.watch.as_ref().is_some_and(LockWatch::take_change)
+        self.lock_watch().is_some_and(LockWatch::take_change)
     }
 
     /// [`Instance::defend_lock`] without the rate limit: for a change the kernel just
@@ -253,7 +268,7 @@ impl Instance {
 
     fn remove_all(&mut self) -> Result<()> {
         // Our own removals are no news.
-        self.watch = None;
+        self.watch.take();
         let mut first_error = None;
         let socket = self.socket.take();
         for (file, id) in std::mem::take(&mut self.fifos).into_iter().chain(socket) {

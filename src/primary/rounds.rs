@@ -243,6 +243,9 @@ impl<'a> Run<'a> {
             return Ok(Idle::Tick); // the first round goes at once
         }
         let deadline = Instant::now() + self.ctx.args.interval;
+        // From here on we sleep between rounds: let the kernel wake us if the lock file
+        // is touched, rather than waking on a timer to look.
+        self.ctx.inst.watch_lock();
         self.notify.status(&format!(
             "{} rounds, secondary pid {}, {} restarts",
             self.completed,

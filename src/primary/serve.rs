@@ -389,6 +389,9 @@ impl Server<'_> {
         );
         crate::info!("{ready}");
         self.notify.ready(&ready);
+        // A server mostly waits for clients: let the kernel wake us if the lock file is
+        // touched, rather than waking on a timer to look.
+        self.ctx.inst.watch_lock();
         let mut gave_up = None;
         let mut ready = Vec::new();
         while !self.stop_requested() {
