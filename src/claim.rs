@@ -323,8 +323,14 @@ pub fn survey_leftovers(dir: &RuntimeDir, paths: &Paths) -> Result<Leftovers> {
         .map(|f| (f, Kind::Regular));
     // One listing of the directory, then a look only at the names present: a stat for
     // every possible name (two FIFOs per possible secondary, and the socket) cost a third
-    // of a millisecond at every primary's start. Unlistable: every name is examined.
-    let present: Option<std::collections::HashSet<String>> = std::fs::read_dir(dir.path())
+    // of a millisecond at every primary's start. Unlistable: every name is examined. The
+    // listing goes through the descriptor we hold, like every other look at the directory,
+    // so a directory put at its path in the meantime is not the one listed.
+    let held = format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&dir.fd())
+    );
+    let present: Option<std::collections::HashSet<String>> = std::fs::read_dir(held)
         .and_then(|entries| {
             entries
                 .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))

@@ -89,8 +89,14 @@ pub fn parse() -> Result<Cli, clap::Error> {
 
 /// The command line of this process, parsed and validated; on a usage error, `--help` or
 /// `--version`, the process ends here (see [`clap_exit`]).
-pub fn parse_or_exit() -> Cli {
-    forget_empty_env();
+///
+/// # Safety
+///
+/// It edits the environment (see [`forget_empty_env`]): call it before any other thread
+/// exists.
+pub unsafe fn parse_or_exit() -> Cli {
+    // SAFETY: our caller promises that no other thread exists yet.
+    unsafe { forget_empty_env() };
     let cli = parse().unwrap_or_else(|e| clap_exit(e));
     if let Err(e) = cli.command.validate() {
         clap_exit(e);
@@ -102,10 +108,15 @@ pub fn parse_or_exit() -> Cli {
 /// `NO_COLOR` does), so `OSPS_NAME= osps primary` uses the default name rather than
 /// refusing an empty one. clap treats a present variable as given, so drop the empty ones
 /// before it looks.
-fn forget_empty_env() {
+///
+/// # Safety
+///
+/// Call it before any other thread exists (`remove_var` races with a thread reading the
+/// environment).
+unsafe fn forget_empty_env() {
     for var in ENV_VARS {
         if std::env::var_os(var).is_some_and(|v| v.is_empty()) {
-            // SAFETY: called first thing in main, before any other thread exists.
+            // SAFETY: our caller promises that no other thread exists yet.
             unsafe { std::env::remove_var(var) };
         }
     }

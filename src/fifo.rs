@@ -36,7 +36,7 @@
 //! calls that make it cancellable. osps never cancels a thread; skipping them saves a few
 //! per cent of a turn (measured with `perf` on `--sync fifo`).
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -48,9 +48,11 @@ use nix::sys::stat::{Mode, fstat};
 
 use crate::frame::{FRAME_LEN, Frame};
 
+use crate::owned::{self, Kind};
+use crate::rundir::RuntimeDir;
+
 /// `read(2)` on `fd` without glibc's cancellation bracket (see the module comment).
 fn read_raw(fd: BorrowedFd<'_>, buf: &mut [u8]) -> nix::Result<usize> {
-    use std::os::fd::AsRawFd;
     // SAFETY: the read system call writes at most `buf.len()` bytes into `buf`, a valid,
     // exclusively borrowed buffer, and `fd` is open for as long as it is borrowed.
     let n = unsafe { libc::syscall(libc::SYS_read, fd.as_raw_fd(), buf.as_mut_ptr(), buf.len()) };
@@ -59,14 +61,11 @@ fn read_raw(fd: BorrowedFd<'_>, buf: &mut [u8]) -> nix::Result<usize> {
 
 /// `write(2)` on `fd` without glibc's cancellation bracket (see the module comment).
 fn write_raw(fd: BorrowedFd<'_>, bytes: &[u8]) -> nix::Result<usize> {
-    use std::os::fd::AsRawFd;
     // SAFETY: the write system call reads at most `bytes.len()` bytes from `bytes`, a
     // valid buffer, and `fd` is open for as long as it is borrowed.
     let n = unsafe { libc::syscall(libc::SYS_write, fd.as_raw_fd(), bytes.as_ptr(), bytes.len()) };
     Errno::result(n).map(|n| n as usize)
 }
-use crate::owned::{self, Kind};
-use crate::rundir::RuntimeDir;
 
 /// Creates a FIFO exclusively with mode 0600 (`mkfifo` never follows a symlink: an
 /// existing entry of any kind is `EEXIST`).

@@ -3,8 +3,8 @@
 //! A live primary defends its lock file (`Instance::defend_lock`): removed by a user's
 //! `rm` or an age-based cleaner, it is put back. Looking at the path on a timer would wake
 //! an idle primary several times a second only to find, nearly always, that all is well.
-//! Instead a watch on the runtime directory reports every creation, removal, rename or
-//! attribute change of an entry, and a small thread, blocked in `read` on the inotify
+//! Instead a watch on the runtime directory reports every creation, removal or rename of
+//! an entry, and a small thread, blocked in `read` on the inotify
 //! descriptor until then, turns one that names the lock file into a wake-up of the main
 //! loop through the signal self-pipe ([`crate::signals::wake`]). Idle, nothing runs.
 //!
@@ -28,7 +28,9 @@ use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, InotifyEvent, WatchDe
 
 use crate::rundir::RuntimeDir;
 
-/// What the watching thread and the primary share.
+/// What the watching thread and the primary share. The thread stores with Release and
+/// the primary reads with Acquire (and the reverse for `ending`), so what one side saw
+/// before its store is visible to the other after its load; nothing else is shared.
 #[derive(Debug, Default)]
 struct Shared {
     /// The lock file's entry changed since the last [`LockWatch::take_change`].
@@ -46,6 +48,9 @@ pub struct LockWatch {
     inotify: Arc<Inotify>,
     watch: WatchDescriptor,
     shared: Arc<Shared>,
+    /// Joined on drop: the thread never outlives the watch (nor, through the instance
+    /// that owns the watch, the signal self-pipe it writes to).
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 /// Every change of an entry that can make the lock file's path name something else (or
@@ -109,7 +114,7 @@ impl LockWatch {
         shared.active.store(true, Ordering::Relaxed);
         let (thread_inotify, thread_shared) = (Arc::clone(&inotify), Arc::clone(&shared));
         let name = lock_file.to_string();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("lock watch".into())
             .spawn(move || watch_events(&thread_inotify, &thread_shared, &name))
             .wrap_err("starting the lock file's watching thread")?;
@@ -117,12 +122,16 @@ impl LockWatch {
             inotify,
             watch,
             shared,
+            thread: Some(thread),
         })
     }
 
-    /// Whether the lock file changed since the last call (`true` once per change).
+    /// Whether the lock file changed since the last call (`true` once per change). A
+    /// plain load first: the serving loop asks at every pass, and nearly always the
+    /// answer is no.
     pub fn take_change(&self) -> bool {
-        self.shared.changed.swap(false, Ordering::AcqRel)
+        self.shared.changed.load(Ordering::Relaxed)
+            && self.shared.changed.swap(false, Ordering::AcqRel)
     }
 
     /// Whether the watch still stands; if not, the caller must look on a timer.
@@ -135,8 +144,18 @@ impl Drop for LockWatch {
     fn drop(&mut self) {
         self.shared.ending.store(true, Ordering::Release);
         // Removing the watch queues an IN_IGNORED event: the thread wakes and ends. If
-        // the kernel already dropped it (the directory is gone), the thread has ended.
-        let _ = self.inotify.rm_watch(self.watch);
+        // the kernel already dropped the watch, it queued that event itself and the
+        // thread has ended (or is ending) through `lost`.
+        let removed = self.inotify.rm_watch(self.watch);
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        if removed.is_ok() || thread.is_finished() {
+            let _ = thread.join();
+        } else {
+            // Not seen in practice: rather a thread left blocked than a hung teardown.
+            crate::debug!("the lock file's watching thread did not end; left behind");
+        }
     }
 }
 

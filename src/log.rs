@@ -167,11 +167,15 @@ macro_rules! warn { ($($t:tt)*) => { $crate::log::warn(format_args!($($t)*)) } }
 
 /// color-eyre prints the cause chain; no backtrace or location noise for users, and
 /// colour only on a terminal without NO_COLOR.
-pub fn install_error_reporting() {
+///
+/// # Safety
+///
+/// It may set `RUST_LIB_BACKTRACE`: call it before any other thread exists.
+pub unsafe fn install_error_reporting() {
     if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
         // Error reports are for users: no backtrace unless asked for with
         // RUST_LIB_BACKTRACE=1 (RUST_BACKTRACE alone keeps meaning panics only).
-        // SAFETY: called at the start of main, before any other thread exists.
+        // SAFETY: our caller promises that no other thread exists yet.
         unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
     }
     let theme = if use_color() {

@@ -50,7 +50,8 @@ mod watchdog;
 use crate::cli::Command;
 
 fn main() {
-    let cli = cli::parse_or_exit();
+    // SAFETY: first thing in main, before any other thread exists.
+    let cli = unsafe { cli::parse_or_exit() };
     log::set_level(if cli.quiet {
         -1
     } else {
@@ -61,7 +62,9 @@ fn main() {
     // The secondaries the primary starts inherit the environment: they colour as we do.
     // SAFETY: called at the start of main, before any other thread exists.
     unsafe { std::env::set_var("OSPS_COLOR", cli.color.as_str()) };
-    log::install_error_reporting();
+    // SAFETY: still before any other thread exists (the watchdog and the lock file's
+    // watcher start later, in the subcommands).
+    unsafe { log::install_error_reporting() };
     trace::init(&cli.command);
     // Every object osps creates is private: with this umask the modes we ask for (0600,
     // 0700) are exactly the modes we get, whatever the caller's umask was.

@@ -73,8 +73,10 @@ pub fn wake() {
     if fd >= 0 {
         let byte = 0u8;
         // SAFETY: a one-byte write(2) from a valid buffer to the self-pipe's write end,
-        // open as long as the SelfPipe (which sets WRITE_FD to -1 before closing it). The
-        // pipe is non-blocking: when full, a wake-up is already pending and the byte can go.
+        // open as long as the SelfPipe (which sets WRITE_FD to -1 before closing it); the
+        // only caller, the lock file's watching thread, is joined before the instance that
+        // owns it is dropped, which is before the SelfPipe is. The pipe is non-blocking:
+        // when full, a wake-up is already pending and the byte can go.
         unsafe { libc::write(fd, (&byte as *const u8).cast(), 1) };
     }
 }

@@ -16,7 +16,7 @@ mod common;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{TestEnv, osps_bin, stderr_of, stdout_of, wait_gone};
@@ -198,8 +198,8 @@ fn kill_group(group: u32) {
 const BLOCKS_AT_ONCE: usize = 4;
 
 /// Runs every unattended block of a guide, a few at a time; returns how many ran. A
-/// failing block fails the test with its own message (a worker stops at its first
-/// failure; the others finish the blocks they are running).
+/// failing block fails the test with its own message, once the blocks already running
+/// have ended (after a failure no worker starts another block).
 fn run_guide(file: &str) -> usize {
     let all = blocks(file);
     let setup: String = all
@@ -220,12 +220,20 @@ fn run_guide(file: &str) -> usize {
     // Workers take the next block as they finish one, so a long block does not hold up
     // the others.
     let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
     let failures: Vec<_> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..BLOCKS_AT_ONCE)
             .map(|_| {
                 scope.spawn(|| {
-                    while let Some(block) = runnable.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        run_block(&setup, block);
+                    while !failed.load(Ordering::Relaxed) {
+                        let Some(block) = runnable.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                            break;
+                        };
+                        let ran = std::panic::catch_unwind(|| run_block(&setup, block));
+                        if let Err(failure) = ran {
+                            failed.store(true, Ordering::Relaxed);
+                            std::panic::resume_unwind(failure);
+                        }
                     }
                 })
             })

@@ -8,10 +8,17 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Logged, TestEnv, field, json_of, kill, stderr_of};
+use common::{Logged, TestEnv, field, json_of, kill, slow, stderr_of};
 
 /// Generous: the suite runs in parallel on a loaded two-core machine.
 const T: Duration = Duration::from_secs(60);
+
+/// A primary that waits (between rounds, for clients) is told of the removal by inotify
+/// and puts the file back at once: far sooner than its 0.8 s timer or its next round.
+const WATCHED: Duration = Duration::from_millis(500);
+
+/// A primary running rounds flat out looks on its 0.8 s timer.
+const TIMER: Duration = Duration::from_secs(2);
 
 fn primary(env: &mut TestEnv, args: &[&str]) -> Logged {
     let mut cmd = env.cmd("primary");
@@ -40,8 +47,9 @@ fn wait_restored(env: &TestEnv, pid: u32) -> Duration {
     }
 }
 
-/// Removes the lock file twice (two episodes) and checks each restore is reported once.
-fn remove_twice_and_stop(mut env: TestEnv, p: Logged, serve: bool) {
+/// Removes the lock file twice (two episodes) and checks each restore is reported once
+/// and comes `within` the given time (scaled by OSPS_TEST_SLOWDOWN).
+fn remove_twice_and_stop(mut env: TestEnv, p: Logged, serve: bool, within: Duration) {
     let restored = format!(
         "the lock file {} was removed while instance {} runs; restored it",
         env.lock_path().display(),
@@ -51,6 +59,10 @@ fn remove_twice_and_stop(mut env: TestEnv, p: Logged, serve: bool) {
         std::fs::remove_file(env.lock_path()).unwrap();
         let took = wait_restored(&env, p.pid);
         eprintln!("episode {episode}: restored after {took:?}");
+        assert!(
+            took < slow(within),
+            "episode {episode}: restored only after {took:?}"
+        );
         // A few more check periods: the warning is not repeated while all is well.
         std::thread::sleep(Duration::from_millis(1500));
         let err = env.stderr_so_far(&p);
@@ -74,21 +86,21 @@ fn a_removed_lock_file_is_restored_between_heartbeat_rounds() {
     // An interval longer than the check period without inotify (800 ms): the idle wait
     // wakes for the change (or for the check), not for a round.
     let p = primary(&mut env, &["--interval", "1200ms"]);
-    remove_twice_and_stop(env, p, false);
+    remove_twice_and_stop(env, p, false, WATCHED);
 }
 
 #[test]
 fn a_removed_lock_file_is_restored_while_rounds_run_flat_out() {
     let mut env = TestEnv::new("defbusy");
     let p = primary(&mut env, &["--rounds", "100000000"]);
-    remove_twice_and_stop(env, p, false);
+    remove_twice_and_stop(env, p, false, TIMER);
 }
 
 #[test]
 fn a_removed_lock_file_is_restored_while_serving() {
     let mut env = TestEnv::new("defserve");
     let p = primary(&mut env, &["--serve", "--secondaries", "2"]);
-    remove_twice_and_stop(env, p, true);
+    remove_twice_and_stop(env, p, true, WATCHED);
 }
 
 #[test]

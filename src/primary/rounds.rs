@@ -131,7 +131,8 @@ impl<'a> Run<'a> {
             }
             if signals::arrived() {
                 self.ctx.sigs.drain();
-                self.sup.answer_status(&self.ctx);
+                // A status request, or the lock file's watch (`tick` answers both).
+                self.sup.tick(&self.ctx);
             }
             self.notify.ping_if_due();
             // One round, retried once on a fresh secondary if the secondary dies in it.
