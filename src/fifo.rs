@@ -189,7 +189,7 @@ impl Reader {
 
     /// [`Reader::wait`] for an answer due within microseconds (a handshake's Ready, a
     /// Stop's ack): for up to `spin` it looks without sleeping (`poll` with a zero
-    /// timeout), then sleeps as `wait` does. On these virtual machines a CPU left idle
+    /// timeout, yielding the CPU between looks), then sleeps as `wait` does. On these virtual machines a CPU left idle
     /// by a sleeper takes 40 to 200 us to wake up again, far longer than such an answer
     /// takes to come; the adaptive mode (`--spin`) pays a bounded spin instead.
     pub fn wait_soon(
@@ -240,6 +240,11 @@ impl Reader {
             }
             if !fifo_ready && deadline.is_some_and(|d| Instant::now() >= d) {
                 return self.timed_out();
+            }
+            if spinning {
+                // Between looks, let whatever waits for this CPU run first: when the peer
+                // shares it, the answer comes only once we step aside.
+                std::thread::yield_now();
             }
         }
     }

@@ -258,7 +258,7 @@ pub fn describe(status: ExitStatus) -> String {
 
 /// Waits until `child` exits or `deadline` passes (woken by SIGCHLD through `sigs`).
 /// `Ok(None)`: still running at the deadline. A stop request meanwhile stays noted in `sigs`.
-/// For the first `spin` it looks without sleeping: an exit that is due (the child just
+/// For the first `spin` it looks without sleeping (yielding the CPU between looks): an exit that is due (the child just
 /// acknowledged a Stop) comes sooner than a sleeping CPU wakes up (see
 /// `SyncMode::answer_spin`).
 pub fn wait_until(
@@ -273,7 +273,9 @@ pub fn wait_until(
             return Ok(Some(status));
         }
         if Instant::now() < spin_until.min(deadline) {
-            std::hint::spin_loop();
+            // Let whatever waits for this CPU run first: when the child shares it, it
+            // exits only once we step aside.
+            std::thread::yield_now();
             continue;
         }
         let left = deadline.saturating_duration_since(Instant::now());
