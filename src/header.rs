@@ -35,7 +35,7 @@
 //! |    208 | `queued`              | primary    | requests waiting for a free secondary      |
 //! |    216 | `requests`            | primary    | requests answered (`--serve`)              |
 //! |    224 | `tcp_port`            | primary    | the TCP port it listens on (`--tcp`, the one bound for port 0), else 0 |
-//! |    232 | `primary_cpu`         | primary    | CPU it last waited on + 1 (0: unknown; all ones: parked in epoll, `--serve`); a hint only |
+//! |    232 | `primary_cpu`         | primary    | CPU it last waited on + 1 (0: unknown); a hint only |
 //! |    240 | reserved (zero)       |            | up to 256                                  |
 //!
 //! With a pool of `workers` secondaries (`osps primary --serve --secondaries N`), the first

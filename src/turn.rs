@@ -21,18 +21,12 @@
 //!   the waiter compares it with its own before
 //!   and during the spin. Both sides pinned to one CPU therefore never spin: adaptive
 //!   costs what fifo costs.
-//! - Never while the peer is *parked*: blocked in the kernel on something no spin of
-//!   ours can hasten. The serving primary parks its CPU word ([`park_primary`]) while it
-//!   blocks in epoll for its clients, so the secondary waiting for a request sleeps at
-//!   once instead of spinning for a request that only a client can bring, on CPUs that
-//!   the primary and the clients need (on two CPUs such spins made the pool 1.5 times
-//!   slower than fifo). While the primary runs (dispatching, with requests coming), the
-//!   secondary spins as usual. A side blocked on its FIFO is not parked: it waits for
-//!   its peer, whose doorbell is already waking it, and a spin through that wake-up is
-//!   what the budget is for.
 //! - Never once the primary is stopping (its state word says so): it publishes no more
 //!   turns, and the Stop frame it sends waits on the FIFO, where a spinning secondary
 //!   would find it only after its whole budget (most of a short run's last 200 us).
+//! - Never in a serving pool: there a secondary is given a spin of zero (`secondary.rs`),
+//!   since on few cores a spinning secondary takes the CPU the dispatcher and its clients
+//!   need; it looks for its next turn a little while, yielding its CPU, then sleeps.
 //! - For no longer than the peer's recent answers justify ([`crate::spin::Budget`]): the
 //!   budget follows twice the average delay of turns a spin could catch, halves after a
 //!   turn that took longer than `--spin`, and at zero is probed again one wait in 32, so
@@ -78,22 +72,6 @@ const POLLS_PER_CLOCK_READ: u32 = 8;
 /// their scoreboard entry; there the CPU is not known and only the budget decides.
 const SECONDARY_CPU: usize = Field::SecondaryCpu.offset();
 const PRIMARY_CPU: usize = Field::PrimaryCpu.offset();
-
-/// The CPU word of a parked side (see the module comment); a CPU word otherwise holds
-/// the CPU + 1, or 0 when not known.
-const PARKED: u64 = u64::MAX;
-
-/// Publishes in the primary's CPU word that it is parked (about to block in epoll for
-/// its clients) or, once it returns, the CPU it runs on: a secondary does not spin on a
-/// parked primary (see the module comment). A hint, like every CPU word: Relaxed.
-pub fn park_primary(seg: &Segment, parked: bool) {
-    let word = if parked {
-        PARKED
-    } else {
-        current_cpu().map_or(0, |cpu| cpu + 1)
-    };
-    seg.at(PRIMARY_CPU).store(word, Ordering::Relaxed);
-}
 
 /// Publishes the CPU this side runs on in its CPU word (the primary's and secondary 0's)
 /// during the handshake, before its first turn: the peer's first spin then already
@@ -207,8 +185,6 @@ enum Spun {
 enum Peer {
     /// On the CPU we run on: it cannot run while we spin.
     OnMyCpu,
-    /// Parked (see the module comment).
-    Parked,
     /// Elsewhere, or not known.
     Elsewhere,
 }
@@ -292,8 +268,8 @@ impl Turns {
         }
     }
 
-    /// Publishes the CPU we run on and says where the peer is: on the same CPU, parked,
-    /// or elsewhere. Relaxed: the words are hints, ordered with nothing.
+    /// Publishes the CPU we run on and says where the peer is: on the same CPU or
+    /// elsewhere. Relaxed: the words are hints, ordered with nothing.
     fn peer(&self, seg: &Segment) -> Peer {
         let Some((mine, theirs)) = self.cpus else {
             return Peer::Elsewhere;
@@ -306,13 +282,12 @@ impl Turns {
             }
         }
         match seg.at(theirs).load(Ordering::Relaxed) {
-            PARKED => Peer::Parked,
             word if cpu.is_some_and(|cpu| word == cpu + 1) => Peer::OnMyCpu,
             _ => Peer::Elsewhere,
         }
     }
 
-    /// Whether a spin cannot succeed now: the peer is on our CPU or parked (see
+    /// Whether a spin cannot succeed now: the peer is on our CPU (see
     /// [`Turns::peer`]), or it is a primary that is stopping. Relaxed: hints only.
     fn futile(&self, seg: &Segment) -> bool {
         self.peer(seg) != Peer::Elsewhere
@@ -406,7 +381,7 @@ impl Turns {
         // Where we woke up is where the peer will find us while we take our turn.
         self.peer(seg);
         // Only a turn tells how long the peer took; a spin skipped because the peer shared
-        // our CPU or was parked says nothing about its speed.
+        // our CPU or was stopping says nothing about its speed.
         if !futile && matches!(result, Ok(Wait::Turn)) {
             budget.record(Outcome::Missed {
                 after_ns: elapsed_ns(start),
@@ -596,52 +571,6 @@ mod tests {
         seg.unlink().unwrap();
     }
 
-    /// The serving primary parks while it blocks in epoll: a secondary waiting for a
-    /// request then does not spin (its budget learns nothing), and spins again once the
-    /// primary runs.
-    #[test]
-    fn a_parked_primary_is_not_spun_on() {
-        let tmp = tempfile::tempdir().unwrap();
-        let name = format!("parked-{}", std::process::id());
-        let paths = Paths::new(name.parse().unwrap(), tmp.path().join("run"));
-        let dir = RuntimeDir::ensure(&paths.runtime_dir).unwrap();
-        let seg = Segment::create(&paths, 4096, 1).unwrap();
-        let (p2s, _) = paths.fifo_files(0);
-        fifo::create(&dir, &p2s).unwrap();
-        let mut from_primary = Reader::open(&dir, &p2s).unwrap();
-        let _primary_end = Writer::try_open(&dir, &p2s).unwrap().unwrap();
-        let spin = Duration::from_micros(200);
-        let full = spin.as_nanos() as u64;
-        let turns = Turns::new(Role::Secondary, SyncMode::Adaptive, spin, 0);
-        let request_seq = header::worker_fields(0).request_seq;
-        let deadline = || Some(Instant::now() + Duration::from_secs(5));
-
-        // Turn 1 is already there: found by the re-check after announcing sleep, unspun.
-        seg.at(request_seq).store(1, Ordering::SeqCst);
-        park_primary(&seg, true);
-        assert_eq!(turns.peer(&seg), Peer::Parked);
-        let got = turns.wait(&seg, 1, &mut from_primary, deadline(), None);
-        assert_eq!(got.unwrap(), Wait::Turn);
-        assert_eq!(
-            turns.budget.get().current_ns(),
-            full,
-            "a spin was made and learnt from"
-        );
-
-        // Running (on this very CPU here, so say "not known" for the next wait): spun.
-        park_primary(&seg, false);
-        assert_ne!(turns.peer(&seg), Peer::Parked);
-        seg.at(PRIMARY_CPU).store(0, Ordering::Relaxed);
-        seg.at(request_seq).store(2, Ordering::SeqCst);
-        let got = turns.wait(&seg, 2, &mut from_primary, deadline(), None);
-        assert_eq!(got.unwrap(), Wait::Turn);
-        assert!(
-            turns.budget.get().current_ns() < full,
-            "the spin caught nothing"
-        );
-        seg.unlink().unwrap();
-    }
-
     /// The handshake publishes secondary 0's and the primary's CPU words (a CPU + 1),
     /// and nothing for the other secondaries of a pool, which have no such word.
     #[test]
@@ -652,7 +581,7 @@ mod tests {
         RuntimeDir::ensure(&paths.runtime_dir).unwrap();
         let seg = Segment::create(&paths, 64 * 1024, 2).unwrap();
         // A fresh segment holds zeros ("not known"); sched_getcpu works on Linux.
-        let known = |w: usize| !matches!(seg.at(w).load(Ordering::Relaxed), 0 | PARKED);
+        let known = |w: usize| seg.at(w).load(Ordering::Relaxed) != 0;
         announce_cpu(&seg, Role::Secondary, 1);
         assert!(!known(SECONDARY_CPU) && !known(PRIMARY_CPU));
         announce_cpu(&seg, Role::Secondary, 0);
@@ -681,7 +610,7 @@ mod tests {
             Duration::from_secs(1),
             0,
         );
-        // Not known to share our CPU, not parked, not stopping: a spin may succeed.
+        // Not known to share our CPU, not stopping: a spin may succeed.
         seg.at(PRIMARY_CPU).store(0, Ordering::Relaxed);
         assert!(!turns.futile(&seg));
         seg.store(Field::PrimaryState, header::State::Stopping as u64);

@@ -418,10 +418,7 @@ impl Server<'_> {
                 timeout = Some(Duration::ZERO);
             }
             ready.clear();
-            // Parked while epoll blocks: a secondary does not spin for a request meanwhile.
-            crate::turn::park_primary(seg, true);
             ready.extend(self.poller.wait(timeout)?);
-            crate::turn::park_primary(seg, false);
             self.set_asleep(false);
             for r in &ready {
                 self.handle(r)?;
