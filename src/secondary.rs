@@ -40,7 +40,7 @@ use crate::rundir::RuntimeDir;
 use crate::segment::{Segment, monotonic_ns};
 use crate::sigbus;
 use crate::signals::{self, SelfPipe};
-use crate::turn::{Role, SyncMode, Turns, Wait};
+use crate::turn::{Role, Turns, Wait};
 
 /// Runs `osps secondary`.
 pub fn run(args: &SecondaryArgs) -> Result<Exit> {
@@ -95,7 +95,7 @@ pub fn run(args: &SecondaryArgs) -> Result<Exit> {
     set(&seg, f.pid, u64::from(pid));
     set(&seg, f.state, State::Starting as u64);
     let deadline = || Instant::now() + args.start_timeout;
-    crate::turn::announce_cpu(&seg, crate::turn::Role::Secondary, index);
+    crate::turn::announce_cpu(&seg, Role::Secondary, index);
     // Traced before the write, so that it comes before the primary's hello_received.
     crate::trace!(
         "hello_sent",
@@ -354,9 +354,10 @@ impl Link<'_> {
         let mut want = self.base + 1;
         let mut served: u64 = 0;
         let mut last_check = monotonic_ns();
-        let look = match self.args.sync {
-            SyncMode::Adaptive if self.args.serve => self.args.spin.min(SERVE_LOOK),
-            _ => Duration::ZERO,
+        let look = if self.args.serve {
+            self.args.sync.answer_spin(self.args.spin).min(SERVE_LOOK)
+        } else {
+            Duration::ZERO
         };
         loop {
             look_for_turn(seg, f.request_seq, want, look);

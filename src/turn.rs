@@ -180,15 +180,6 @@ enum Spun {
     Futile,
 }
 
-/// Where the peer is, as far as its CPU word tells.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Peer {
-    /// On the CPU we run on: it cannot run while we spin.
-    OnMyCpu,
-    /// Elsewhere, or not known.
-    Elsewhere,
-}
-
 impl Turns {
     /// The turn protocol between the primary and secondary `index` of the pool (0 if alone).
     /// `spin` is the longest an adaptive wait may spin (`--spin`).
@@ -268,29 +259,27 @@ impl Turns {
         }
     }
 
-    /// Publishes the CPU we run on and says where the peer is: on the same CPU or
-    /// elsewhere. Relaxed: the words are hints, ordered with nothing.
-    fn peer(&self, seg: &Segment) -> Peer {
+    /// Publishes the CPU we run on and says whether the peer last ran on the same one
+    /// (it cannot run while we spin). Relaxed: the words are hints, ordered with nothing.
+    fn peer_on_my_cpu(&self, seg: &Segment) -> bool {
         let Some((mine, theirs)) = self.cpus else {
-            return Peer::Elsewhere;
+            return false;
         };
-        let cpu = current_cpu();
-        if let Some(cpu) = cpu {
-            let word = seg.at(mine);
-            if word.load(Ordering::Relaxed) != cpu + 1 {
-                word.store(cpu + 1, Ordering::Relaxed);
-            }
+        let Some(cpu) = current_cpu() else {
+            return false;
+        };
+        let word = seg.at(mine);
+        if word.load(Ordering::Relaxed) != cpu + 1 {
+            word.store(cpu + 1, Ordering::Relaxed);
         }
-        match seg.at(theirs).load(Ordering::Relaxed) {
-            word if cpu.is_some_and(|cpu| word == cpu + 1) => Peer::OnMyCpu,
-            _ => Peer::Elsewhere,
-        }
+        seg.at(theirs).load(Ordering::Relaxed) == cpu + 1
     }
 
     /// Whether a spin cannot succeed now: the peer is on our CPU (see
-    /// [`Turns::peer`]), or it is a primary that is stopping. Relaxed: hints only.
+    /// [`Turns::peer_on_my_cpu`]), or it is a primary that is stopping. Relaxed: hints
+    /// only.
     fn futile(&self, seg: &Segment) -> bool {
-        self.peer(seg) != Peer::Elsewhere
+        self.peer_on_my_cpu(seg)
             || self.peer_state.is_some_and(|state| {
                 seg.at(state).load(Ordering::Relaxed) == header::State::Stopping as u64
             })
@@ -379,7 +368,7 @@ impl Turns {
         let result = self.sleep(seg, want, from_peer, deadline, wake);
         seg.at(self.my_sleep).store(0, Ordering::Relaxed);
         // Where we woke up is where the peer will find us while we take our turn.
-        self.peer(seg);
+        self.peer_on_my_cpu(seg);
         // Only a turn tells how long the peer took; a spin skipped because the peer shared
         // our CPU or was stopping says nothing about its speed.
         if !futile && matches!(result, Ok(Wait::Turn)) {

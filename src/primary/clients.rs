@@ -300,7 +300,8 @@ impl Client {
 
     /// Reads what the client sent (without blocking, as long as its bounds allow) and
     /// cuts it into requests. `room`: how many more requests the shared queue takes;
-    /// beyond, a request is answered `ERR busy`. `buf`: where to read (any non-empty length: an empty one would read as end of file).
+    /// beyond, a request is answered `ERR busy`. `buf`: where to read (any non-empty
+    /// length: an empty one would read as end of file).
     pub fn receive(&mut self, limits: &Limits, room: &mut usize, buf: &mut [u8]) -> Received {
         let mut got = Received::default();
         loop {

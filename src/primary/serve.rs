@@ -255,10 +255,7 @@ pub fn run<'a>(
         touched: Vec::new(),
         draining: Vec::new(),
         batch: Vec::new(),
-        await_for: match args.sync {
-            crate::turn::SyncMode::Fifo => Duration::ZERO,
-            crate::turn::SyncMode::Adaptive => args.spin.min(AWAIT_REPLY),
-        },
+        await_for: args.sync.answer_spin(args.spin).min(AWAIT_REPLY),
         scratch: vec![0; super::clients::READ_CHUNK],
         summary: ServeSummary {
             schema_version: 1,
