@@ -61,6 +61,18 @@ pub struct CliOf<C: Subcommand> {
     pub command: C,
 }
 
+impl<C: Subcommand> CliOf<C> {
+    /// The same global options, with the subcommand turned into a [`Command`].
+    fn into_cli(self, command: impl FnOnce(C) -> Command) -> Cli {
+        Cli {
+            verbose: self.verbose,
+            quiet: self.quiet,
+            color: self.color,
+            command: command(self.command),
+        }
+    }
+}
+
 /// `osps primary` alone (see [`parse`]).
 #[derive(Debug, Subcommand)]
 pub enum OnlyPrimary {
@@ -179,26 +191,10 @@ fn help_in_color() -> bool {
 fn parse_from(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Cli, clap::Error> {
     let args: Vec<std::ffi::OsString> = args.into_iter().collect();
     match args.get(1).and_then(|a| a.to_str()) {
-        Some("primary") => {
-            let c = CliOf::<OnlyPrimary>::try_parse_from(&args)?;
-            let OnlyPrimary::Primary(a) = c.command;
-            Ok(Cli {
-                verbose: c.verbose,
-                quiet: c.quiet,
-                color: c.color,
-                command: Command::Primary(a),
-            })
-        }
-        Some("secondary") => {
-            let c = CliOf::<OnlySecondary>::try_parse_from(&args)?;
-            let OnlySecondary::Secondary(a) = c.command;
-            Ok(Cli {
-                verbose: c.verbose,
-                quiet: c.quiet,
-                color: c.color,
-                command: Command::Secondary(a),
-            })
-        }
+        Some("primary") => Ok(CliOf::<OnlyPrimary>::try_parse_from(&args)?
+            .into_cli(|OnlyPrimary::Primary(a)| Command::Primary(a))),
+        Some("secondary") => Ok(CliOf::<OnlySecondary>::try_parse_from(&args)?
+            .into_cli(|OnlySecondary::Secondary(a)| Command::Secondary(a))),
         _ => Cli::try_parse_from(&args),
     }
 }
