@@ -326,11 +326,7 @@ pub fn survey_leftovers(dir: &RuntimeDir, paths: &Paths) -> Result<Leftovers> {
     // of a millisecond at every primary's start. Unlistable: every name is examined. The
     // listing goes through the descriptor we hold, like every other look at the directory,
     // so a directory put at its path in the meantime is not the one listed.
-    let held = format!(
-        "/proc/self/fd/{}",
-        std::os::fd::AsRawFd::as_raw_fd(&dir.fd())
-    );
-    let present: Option<std::collections::HashSet<String>> = std::fs::read_dir(held)
+    let present: Option<std::collections::HashSet<String>> = std::fs::read_dir(dir.held_path())
         .and_then(|entries| {
             entries
                 .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))

@@ -18,7 +18,6 @@
 //! object and the status decided from them), and the instance model (`Serialize` structs).
 
 use std::collections::BTreeSet;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use color_eyre::eyre::{Result, WrapErr};
@@ -109,8 +108,7 @@ pub fn discover(dir: Option<&RuntimeDir>) -> Result<BTreeSet<InstanceName>> {
     }
     if let Some(dir) = dir {
         // List the directory we opened and checked, not whatever its path names by now.
-        let opened = format!("/proc/self/fd/{}", dir.fd().as_raw_fd());
-        let files = entries(Path::new(&opened))
+        let files = entries(&dir.held_path())
             .wrap_err_with(|| format!("listing {}", dir.path().display()))?;
         for file in files {
             found.extend(names::instance_of_runtime_entry(&file).map(|(name, _)| name));

@@ -189,9 +189,10 @@ impl Reader {
 
     /// [`Reader::wait`] for an answer due within microseconds (a handshake's Ready, a
     /// Stop's ack): for up to `spin` it looks without sleeping (`poll` with a zero
-    /// timeout, yielding the CPU between looks), then sleeps as `wait` does. On these virtual machines a CPU left idle
-    /// by a sleeper takes 40 to 200 us to wake up again, far longer than such an answer
-    /// takes to come; the adaptive mode (`--spin`) pays a bounded spin instead.
+    /// timeout, yielding the CPU between looks), then sleeps as `wait` does. On these
+    /// virtual machines a CPU left idle by a sleeper takes 40 to 200 us to wake up again,
+    /// far longer than such an answer takes to come; the adaptive mode (`--spin`) pays a
+    /// bounded spin instead.
     pub fn wait_soon(
         &mut self,
         deadline: Option<Instant>,

@@ -18,7 +18,6 @@
 //! the lock file's included.)
 
 use std::ffi::OsString;
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -102,8 +101,7 @@ impl LockWatch {
     pub fn start(dir: &RuntimeDir, lock_file: &str) -> Result<LockWatch> {
         let inotify = Inotify::init(InitFlags::IN_CLOEXEC)
             .wrap_err("creating an inotify instance (the per-user limit is in /proc/sys/fs/inotify/max_user_instances)")?;
-        let target = format!("/proc/self/fd/{}", dir.fd().as_raw_fd());
-        let watch = inotify.add_watch(target.as_str(), interest()).wrap_err_with(|| {
+        let watch = inotify.add_watch(&dir.held_path(), interest()).wrap_err_with(|| {
             format!(
                 "watching {} with inotify (the per-user limit is in /proc/sys/fs/inotify/max_user_watches)",
                 dir.path().display()

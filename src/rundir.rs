@@ -11,7 +11,7 @@
 //! instance keeps its directory out of age-based cleaners (`systemd-tmpfiles --clean`,
 //! see tmpfiles.d(5)) by holding a shared BSD `flock` on it ([`AgingGuard`]).
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -177,6 +177,12 @@ impl RuntimeDir {
     /// The directory descriptor, for the `*at` calls of other modules.
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+
+    /// A path to the very directory we hold open (`/proc/self/fd/N`): listing or watching
+    /// it reaches this directory, whatever its own path names by now.
+    pub fn held_path(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/self/fd/{}", self.fd.as_raw_fd()))
     }
 
     /// `lstat` of an entry (never follows a symlink); `None` when it does not exist.
