@@ -13,8 +13,7 @@
 //! it when the kernel reports a change of the lock file's entry (`lockwatch.rs`), and on a
 //! timer as well (a short one when inotify is not available).
 
-use std::cell::{Cell, OnceCell, RefCell};
-use std::time::{Duration, Instant};
+use std::cell::{OnceCell, RefCell};
 
 use color_eyre::eyre::{Result, WrapErr};
 use nix::sys::stat::FileStat;
@@ -28,9 +27,6 @@ use crate::procfs;
 use crate::rundir::{AgingGuard, RuntimeDir, Unlinked};
 use crate::segment::Segment;
 
-/// How often [`Instance::defend_lock`] looks at the lock file's path at most.
-pub const DEFEND_PERIOD: Duration = Duration::from_millis(250);
-
 #[derive(Debug)]
 pub struct Instance {
     paths: Paths,
@@ -43,9 +39,8 @@ pub struct Instance {
     segment_id: Option<(u64, u64)>,
     /// In cells: the primary's loops share the instance (`&Instance`) and defend the lock.
     lock: RefCell<Option<InstanceLock>>,
-    /// What the last [`Instance::defend_lock`] found, to warn once per change, and when.
+    /// What the last [`Instance::defend_lock`] found, to warn once per change.
     defence: RefCell<Defence>,
-    defended_at: Cell<Option<Instant>>,
     /// Tells us when the lock file's entry changes: started by [`Instance::watch_lock`]
     /// (none if inotify is not available).
     watch: OnceCell<Option<LockWatch>>,
@@ -101,7 +96,6 @@ impl Instance {
             segment_id,
             lock: RefCell::new(Some(lock)),
             defence: RefCell::new(Defence::Intact),
-            defended_at: Cell::new(None),
             watch: OnceCell::new(),
             _aging: aging,
         };
@@ -126,25 +120,6 @@ impl Instance {
             )
         })?;
         Ok(st)
-    }
-
-    /// Checks that the lock file's path still names the file we hold locked and restores
-    /// it if it was removed (see [`InstanceLock::defend`]). Warns once per change: when it
-    /// is restored, and when another file stands at the path (which is left alone).
-    ///
-    /// The primary calls this from its loops as often as it likes: the check itself runs
-    /// at most every [`DEFEND_PERIOD`] (a few syscalls), and in between the last finding
-    /// is returned. So a removed lock file is back within that period plus one loop turn.
-    pub fn defend_lock(&self) -> Defence {
-        if self
-            .defended_at
-            .get()
-            .is_some_and(|at| at.elapsed() < DEFEND_PERIOD)
-        {
-            return self.defence.borrow().clone();
-        }
-        self.defended_at.set(Some(Instant::now()));
-        self.defend_lock_now()
     }
 
     /// Asks the kernel to tell us about every change of the lock file's entry (see
@@ -180,9 +155,12 @@ impl Instance {
         self.lock_watch().is_some_and(LockWatch::take_change)
     }
 
-    /// [`Instance::defend_lock`] without the rate limit: for a change the kernel just
-    /// reported, which must be looked at now.
-    pub fn defend_lock_now(&self) -> Defence {
+    /// Checks that the lock file's path still names the file we hold locked and restores
+    /// it if it was removed (see [`InstanceLock::defend`]). Warns once per change: when it
+    /// is restored, and when another file stands at the path (which is left alone). A
+    /// few system calls: the supervisor calls it when the kernel reports a change of the
+    /// lock file's entry, and on a timer (`Supervisor::tick`).
+    pub fn defend_lock(&self) -> Defence {
         let mut held = self.lock.borrow_mut();
         let Some(lock) = held.as_mut() else {
             return Defence::Intact;
@@ -353,17 +331,11 @@ mod tests {
     fn a_removed_lock_file_is_restored_and_then_intact() {
         let (_tmp, inst) = instance("restore");
         let lock = inst.paths.in_dir(&inst.paths.lock_file());
-        assert_eq!(inst.defend_lock_now(), Defence::Intact);
-        std::fs::remove_file(&lock).unwrap();
-        assert_eq!(inst.defend_lock_now(), Defence::Restored);
-        assert!(lock.exists());
-        assert_eq!(inst.defend_lock_now(), Defence::Intact);
-        // Rate-limited: right after a check, the last finding comes back unchecked.
         assert_eq!(inst.defend_lock(), Defence::Intact);
         std::fs::remove_file(&lock).unwrap();
-        assert_eq!(inst.defend_lock(), Defence::Intact);
-        std::thread::sleep(DEFEND_PERIOD);
         assert_eq!(inst.defend_lock(), Defence::Restored);
+        assert!(lock.exists());
+        assert_eq!(inst.defend_lock(), Defence::Intact);
         inst.remove().unwrap();
         assert!(!lock.exists());
     }
@@ -379,9 +351,9 @@ mod tests {
         std::fs::rename(&other, &lock).unwrap();
         std::fs::remove_file(&fifo).unwrap();
         std::fs::write(&fifo, "newer").unwrap();
-        assert!(matches!(inst.defend_lock_now(), Defence::Conflict(_)));
+        assert!(matches!(inst.defend_lock(), Defence::Conflict(_)));
         // Warned once: the same conflict again changes nothing.
-        assert!(matches!(inst.defend_lock_now(), Defence::Conflict(_)));
+        assert!(matches!(inst.defend_lock(), Defence::Conflict(_)));
         let shm = inst.seg.path().to_path_buf();
         inst.remove().unwrap();
         assert_eq!(std::fs::read_to_string(&lock).unwrap(), "newer");

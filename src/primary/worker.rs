@@ -799,11 +799,7 @@ impl Supervisor {
             return;
         }
         self.next_check = now + check_period(ctx);
-        if changed {
-            ctx.inst.defend_lock_now();
-        } else {
-            ctx.inst.defend_lock();
-        }
+        ctx.inst.defend_lock();
     }
 
     /// Every secondary's budget is spent.
