@@ -368,11 +368,46 @@ fn fifo_baseline(round_trips: usize) -> Vec<u64> {
     samples
 }
 
+/// The ping that tells the child of a busy-polling floor to leave.
+const DONE: u64 = u64::MAX;
+
+/// The child side of the busy-polling floors: for each ping (a counter in shared
+/// memory) it does `work` and answers with the same value in `pong`, until `DONE`. An
+/// abandoned child (the parent died) must not spin forever: it leaves after 10 s without
+/// progress (exit status 2).
+fn answer_pings(ping: &AtomicU64, pong: &AtomicU64, mut work: impl FnMut()) -> i32 {
+    let mut next = 1u64;
+    let mut spins = 0u32;
+    let (mut checked_at, mut checked_next) = (monotonic_s(), next);
+    loop {
+        let v = ping.load(Ordering::Acquire);
+        if v == DONE {
+            return 0;
+        }
+        if v == next {
+            work();
+            pong.store(next, Ordering::Release);
+            next += 1;
+            continue;
+        }
+        std::hint::spin_loop();
+        spins += 1;
+        if spins == 1 << 20 {
+            spins = 0;
+            let now = monotonic_s();
+            if next != checked_next {
+                (checked_at, checked_next) = (now, next);
+            } else if now - checked_at > 10 {
+                return 2;
+            }
+        }
+    }
+}
+
 /// Baseline 2, the floor: two processes busy-poll two counters on separate cache lines of
 /// a shared anonymous mapping.
 fn shm_floor(round_trips: usize) -> Vec<u64> {
     const LEN: usize = 4096;
-    const DONE: u64 = u64::MAX;
     // SAFETY: a fresh anonymous mapping; nothing else refers to that address range.
     let map = unsafe {
         mmap_anonymous(
@@ -394,35 +429,7 @@ fn shm_floor(round_trips: usize) -> Vec<u64> {
         )
     };
     let warmup = round_trips / 10;
-    let child = Forked::spawn(|| {
-        let mut next = 1u64;
-        let mut spins = 0u32;
-        // An abandoned child (the parent died) must not spin forever: leave after 10 s
-        // without progress.
-        let (mut checked_at, mut checked_next) = (monotonic_s(), next);
-        loop {
-            let v = ping.load(Ordering::Acquire);
-            if v == DONE {
-                return 0;
-            }
-            if v == next {
-                pong.store(next, Ordering::Release);
-                next += 1;
-                continue;
-            }
-            std::hint::spin_loop();
-            spins += 1;
-            if spins == 1 << 20 {
-                spins = 0;
-                let now = monotonic_s();
-                if next != checked_next {
-                    (checked_at, checked_next) = (now, next);
-                } else if now - checked_at > 10 {
-                    return 2;
-                }
-            }
-        }
-    });
+    let child = Forked::spawn(|| answer_pings(ping, pong, || {}));
     let mut samples = Vec::with_capacity(round_trips);
     for i in 1..=(warmup + round_trips) as u64 {
         let t0 = Instant::now();
@@ -482,7 +489,6 @@ unsafe fn reverse_raw(p: *mut u8, len: usize) {
 /// its own; the parent busy-polls that and compares the bytes with the reversed pattern.
 /// Timed from the first byte written to the check done, as osps times a round.
 fn large_floor(len: usize, round_trips: usize) -> Vec<u64> {
-    const DONE: u64 = u64::MAX;
     let map_len = 4096 + len;
     // SAFETY: a fresh anonymous mapping; nothing else refers to that address range.
     let map = unsafe {
@@ -517,33 +523,10 @@ fn large_floor(len: usize, round_trips: usize) -> Vec<u64> {
     let reversed: Vec<u8> = pattern.iter().rev().copied().collect();
     let warmup = (round_trips / 10).max(2);
     let child = Forked::spawn(|| {
-        let mut next = 1u64;
-        let mut spins = 0u32;
-        let (mut checked_at, mut checked_next) = (monotonic_s(), next);
-        loop {
-            let v = ping.load(Ordering::Acquire);
-            if v == DONE {
-                return 0;
-            }
-            if v == next {
-                // SAFETY: the parent does not touch the data between its ping and our pong.
-                unsafe { reverse_raw(data, len) };
-                pong.store(next, Ordering::Release);
-                next += 1;
-                continue;
-            }
-            std::hint::spin_loop();
-            spins += 1;
-            if spins == 1 << 20 {
-                spins = 0;
-                let now = monotonic_s();
-                if next != checked_next {
-                    (checked_at, checked_next) = (now, next);
-                } else if now - checked_at > 10 {
-                    return 2;
-                }
-            }
-        }
+        answer_pings(ping, pong, || {
+            // SAFETY: the parent does not touch the data between its ping and our pong.
+            unsafe { reverse_raw(data, len) }
+        })
     });
     let mut samples = Vec::with_capacity(round_trips);
     for i in 1..=(warmup + round_trips) as u64 {
