@@ -15,37 +15,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{
-    TestEnv, cpu_time, json_of, kill, output_within, pids_with_arg, rss_bytes, slow, stderr_of,
-};
+use common::{TestEnv, cpu_time, kill, rss_bytes, slow, stderr_of};
 
 /// The deadline of anything that should take well under a second.
 const T: Duration = Duration::from_secs(30);
-
-/// Starts `osps primary --serve --json` with `extra` and waits until it serves.
-fn serve(env: &mut TestEnv, extra: &[&str]) -> u32 {
-    let mut args = vec!["--serve", "--json"];
-    args.extend_from_slice(extra);
-    let pid = env.start_primary(&args);
-    env.wait_serving(T);
-    pid
-}
-
-/// Stops a primary started by [`serve`] and returns its JSON summary; it must exit 0 and
-/// leave no process behind.
-fn stop(env: &mut TestEnv, pid: u32) -> serde_json::Value {
-    assert!(kill(pid, libc::SIGTERM));
-    let out = output_within(env.take_child(pid), T);
-    assert!(
-        out.status.success(),
-        "{:?}: {}",
-        out.status,
-        stderr_of(&out)
-    );
-    env.assert_no_leftovers();
-    assert!(pids_with_arg(&env.name).is_empty());
-    json_of(&out)
-}
 
 fn connect(env: &TestEnv) -> UnixStream {
     let s = UnixStream::connect(env.socket_path()).unwrap();
@@ -155,7 +128,7 @@ fn out_of_descriptors_the_primary_neither_spins_nor_floods_its_log() {
 #[test]
 fn a_flooding_client_does_not_starve_a_polite_one() {
     let mut env = TestEnv::new("flood");
-    let pid = serve(&mut env, &["--secondaries", "2"]);
+    let pid = env.start_serving(&["--secondaries", "2"]);
     let flood = connect(&env);
     let stop_flood = Arc::new(AtomicBool::new(false));
     let pongs = Arc::new(AtomicU64::new(0));
@@ -240,7 +213,7 @@ fn a_flooding_client_does_not_starve_a_polite_one() {
         flooder_busy, 0,
         "the flooder was answered ERR busy within its share"
     );
-    let v = stop(&mut env, pid);
+    let v = env.stop_serving(pid);
     assert_eq!(v["busy"], 0, "{v}");
 }
 
@@ -249,7 +222,7 @@ fn clients_that_never_read_cost_a_bounded_amount_of_memory() {
     const CLIENTS: usize = 100;
     const PER_CLIENT: usize = 45;
     let mut env = TestEnv::new("noread");
-    let pid = serve(&mut env, &["--secondaries", "2"]);
+    let pid = env.start_serving(&["--secondaries", "2"]);
     // The baseline: the primary after serving one client.
     assert_eq!(ask(&mut BufReader::new(connect(&env)), "PING"), "PONG");
     let base = rss_bytes(pid);
@@ -312,7 +285,7 @@ fn clients_that_never_read_cost_a_bounded_amount_of_memory() {
     // The server still answers others.
     assert_eq!(ask(&mut BufReader::new(connect(&env)), "PING"), "PONG");
     drop(clients);
-    stop(&mut env, pid);
+    env.stop_serving(pid);
 }
 
 /// A client that writes a whole request stream before it reads anything (as a simple
@@ -376,7 +349,7 @@ fn a_line_far_beyond_max_line_is_answered_before_the_connection_closes() {
         assert_eq!(got, "PONG\nERR line too long\n", "Unix, {long} bytes");
     }
     assert_eq!(ask(&mut BufReader::new(connect(&env)), "PING"), "PONG");
-    stop(&mut env, pid);
+    env.stop_serving(pid);
 }
 
 /// A client pipelining far beyond `--max-inflight` is served as fast as replies come:
@@ -388,7 +361,7 @@ fn a_line_far_beyond_max_line_is_answered_before_the_connection_closes() {
 fn a_pipelining_client_is_never_left_waiting() {
     const PINGS: usize = 64_000;
     let mut env = TestEnv::new("pipeline");
-    let pid = serve(&mut env, &["--secondaries", "2"]);
+    let pid = env.start_serving(&["--secondaries", "2"]);
     let conn = connect(&env);
     let mut out = conn.try_clone().unwrap();
     let writer = std::thread::spawn(move || {
@@ -409,6 +382,6 @@ fn a_pipelining_client_is_never_left_waiting() {
     }
     writer.join().unwrap();
     drop(input);
-    let v = stop(&mut env, pid);
+    let v = env.stop_serving(pid);
     assert_eq!(v["requests"], PINGS as u64, "{v}");
 }

@@ -136,15 +136,6 @@ fn tcp(port: u16) -> Conn<TcpStream> {
 // ---------------------------------------------------------------------------------------
 // Starting and stopping a serving primary
 
-/// Starts `osps primary --serve` with `extra` and waits until it accepts clients.
-fn serve(env: &mut TestEnv, extra: &[&str]) -> u32 {
-    let mut args = vec!["--serve", "--json"];
-    args.extend_from_slice(extra);
-    let pid = env.start_primary(&args);
-    env.wait_serving(T);
-    pid
-}
-
 /// Starts `osps primary --serve --tcp ADDR` with `extra`, where ADDR asks for port 0 (any
 /// free port), and returns its pid and the port it says it got.
 fn serve_tcp(env: &mut TestEnv, addr: &str, extra: &[&str]) -> (u32, u16) {
@@ -179,21 +170,6 @@ fn the_port_is_read_from_the_serving_line_whatever_its_prefix() {
         tcp_port_of("instance a serving on /r/a.sock and TCP with 1 secondaries"),
         None
     );
-}
-
-/// Stops the primary with SIGTERM, checks it exits 0 and leaves no object and no process
-/// behind, and returns its JSON summary.
-fn stop(env: &mut TestEnv, pid: u32) -> serde_json::Value {
-    assert!(kill(pid, libc::SIGTERM));
-    let out = output_within(env.take_child(pid), T);
-    assert!(
-        out.status.success(),
-        "{:?}: {}",
-        out.status,
-        stderr_of(&out)
-    );
-    env.assert_nothing_left();
-    json_of(&out)
 }
 
 /// `osps client` with `args`, to completion (stdin closed).
@@ -287,7 +263,7 @@ fn every_request_kind_over_the_unix_socket_and_tcp_with_plain_sockets() {
         );
         every_request_kind(&mut unix(&env), 2);
         every_request_kind(&mut tcp(port), 2);
-        let v = stop(&mut env, pid);
+        let v = env.stop_serving(pid);
         assert_eq!(v["secondaries"], 2, "{sync}: {v}");
         assert_eq!(v["stopped_by"], "signal", "{sync}: {v}");
         assert_eq!(v["requests"], 2 * 13, "{sync}: {v}");
@@ -299,7 +275,7 @@ fn every_request_kind_over_the_unix_socket_and_tcp_with_plain_sockets() {
 #[test]
 fn lines_up_to_the_default_max_line_of_64k_are_served() {
     let mut env = TestEnv::new("64k");
-    let pid = serve(&mut env, &["--secondaries", "4"]);
+    let pid = env.start_serving(&["--secondaries", "4"]);
     let mut conn = unix(&env);
     let text: String = "é".repeat((65536 - 5) / 2) + "x";
     let line = format!("REV {text}");
@@ -314,7 +290,7 @@ fn lines_up_to_the_default_max_line_of_64k_are_served() {
     conn.send(format!("ECHO {text}z"));
     assert_eq!(conn.recv().as_deref(), Some("ERR line too long"));
     assert!(conn.closed_by_server());
-    stop(&mut env, pid);
+    env.stop_serving(pid);
     // Too many secondaries for the segment to give each a --max-line slot: refused.
     let mut cmd = env.cmd("primary");
     cmd.args(["--serve", "--secondaries", "64"]);
@@ -365,13 +341,13 @@ fn osps_client_sends_arguments_or_stdin_lines_over_every_transport() {
             assert_eq!(stderr_of(&out), "", "{what}");
         }
     }
-    stop(&mut env, pid);
+    env.stop_serving(pid);
 }
 
 #[test]
 fn osps_client_exits_1_when_any_reply_is_err() {
     let mut env = TestEnv::new("clienterr");
-    let pid = serve(&mut env, &[]);
+    let pid = env.start_serving(&[]);
     let out = client(&env, &["PING", "FOO bar", "REV ab"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
     let text = stdout_of(&out);
@@ -401,7 +377,7 @@ fn osps_client_exits_1_when_any_reply_is_err() {
         "{}",
         stderr_of(&out)
     );
-    stop(&mut env, pid);
+    env.stop_serving(pid);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -437,7 +413,7 @@ fn malformed_lines_get_err_and_the_connection_stays_usable() {
     }
     check(&mut unix(&env));
     check(&mut tcp(port));
-    let v = stop(&mut env, pid);
+    let v = env.stop_serving(pid);
     assert_eq!(v["errors"], 2 * (7 + 2), "{v}");
     assert_eq!(v["restarts"], 0, "bad input never hurts a secondary: {v}");
 }
@@ -476,7 +452,7 @@ fn a_line_longer_than_max_line_gets_err_and_the_connection_is_closed() {
     }
     // Others were not disturbed.
     assert_eq!(unix(&env).ask("PING"), "PONG");
-    stop(&mut env, pid);
+    env.stop_serving(pid);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -528,7 +504,7 @@ fn silent_half_line_and_departing_clients_do_not_delay_the_others() {
     half.send_raw(b"PING");
     let last = half.finish();
     assert_eq!(last, ["PONG"]);
-    let v = stop(&mut env, pid);
+    let v = env.stop_serving(pid);
     assert_eq!(v["restarts"], 0, "{v}");
 }
 
@@ -588,7 +564,7 @@ fn clients_beyond_max_clients_are_refused_with_a_clear_reply() {
     assert_eq!(c.ask("PING"), "PONG");
     assert_eq!(a.ask("PING"), "PONG");
     // The summary counts every newcomer turned away: the two above and the 20 runs.
-    let v = stop(&mut env, pid);
+    let v = env.stop_serving(pid);
     assert_eq!(v["turned_away"], 22, "{v}");
 }
 
@@ -632,14 +608,14 @@ fn tcp_any_allows_every_address() {
     let mut env = TestEnv::new("tcpany-ok");
     let (pid, port) = serve_tcp(&mut env, "0.0.0.0:0", &["--tcp-any"]);
     assert_eq!(tcp(port).ask("REV ok"), "ko");
-    stop(&mut env, pid);
+    env.stop_serving(pid);
 }
 
 #[test]
 fn the_socket_is_private_and_removed_on_stop() {
     for signal in [libc::SIGTERM, libc::SIGINT] {
         let mut env = TestEnv::new("sock");
-        let pid = serve(&mut env, &["--secondaries", "3"]);
+        let pid = env.start_serving(&["--secondaries", "3"]);
         let path = env.socket_path();
         let meta = std::fs::symlink_metadata(&path).unwrap();
         assert!(meta.file_type().is_socket());
@@ -757,10 +733,7 @@ fn kill_9_of_secondaries_under_load_answers_every_request_exactly_once() {
     const CLIENTS: usize = 8;
     const REQUESTS: usize = 1500;
     let mut env = TestEnv::new("kill9");
-    let pid = serve(
-        &mut env,
-        &["--secondaries", "3", "--restart-backoff", "20ms"],
-    );
+    let pid = env.start_serving(&["--secondaries", "3", "--restart-backoff", "20ms"]);
     let progress = Arc::new(AtomicUsize::new(0));
     let mut clients: Vec<_> = (0..CLIENTS)
         .map(|c| {
@@ -805,7 +778,7 @@ fn kill_9_of_secondaries_under_load_answers_every_request_exactly_once() {
         assert_eq!(t.correct + t.worker_failed, REQUESTS, "client {c}");
         failed += t.worker_failed;
     }
-    let v = stop(&mut env, pid);
+    let v = env.stop_serving(pid);
     assert_eq!(v["restarts"], 3, "{v}");
     let deaths = v["deaths"].as_array().unwrap();
     assert_eq!(deaths.len(), 3, "{v}");
@@ -829,17 +802,14 @@ fn kill_9_of_secondaries_under_load_answers_every_request_exactly_once() {
 #[test]
 fn a_hung_secondary_is_killed_and_its_request_retried_on_another() {
     let mut env = TestEnv::new("hung");
-    let pid = serve(
-        &mut env,
-        &[
-            "--secondaries",
-            "2",
-            "--timeout",
-            "300ms",
-            "--restart-backoff",
-            "20ms",
-        ],
-    );
+    let pid = env.start_serving(&[
+        "--secondaries",
+        "2",
+        "--timeout",
+        "300ms",
+        "--restart-backoff",
+        "20ms",
+    ]);
     let mut conn = unix(&env);
     assert_eq!(conn.ask("PING"), "PONG");
     // Idle secondaries are picked in index order: the next request goes to secondary 0.
@@ -852,7 +822,7 @@ fn a_hung_secondary_is_killed_and_its_request_retried_on_another() {
     }
     assert!(started.elapsed() >= Duration::from_millis(300));
     env.wait_worker_up(0, Some(hung), T);
-    let v = stop(&mut env, pid);
+    let v = env.stop_serving(pid);
     assert_eq!(v["restarts"], 1, "{v}");
     assert_eq!(v["retried"], 1, "{v}");
     assert_eq!(v["failed"], 0, "{v}");
@@ -863,17 +833,14 @@ fn a_hung_secondary_is_killed_and_its_request_retried_on_another() {
 #[test]
 fn a_request_that_fails_twice_gets_err_worker_failed() {
     let mut env = TestEnv::new("failtwice");
-    let pid = serve(
-        &mut env,
-        &[
-            "--secondaries",
-            "2",
-            "--timeout",
-            "200ms",
-            "--max-restarts",
-            "0",
-        ],
-    );
+    let pid = env.start_serving(&[
+        "--secondaries",
+        "2",
+        "--timeout",
+        "200ms",
+        "--max-restarts",
+        "0",
+    ]);
     let mut conn = unix(&env);
     assert_eq!(conn.ask("PING"), "PONG");
     let stopped: Vec<u32> = (0..2).map(|i| env.wait_worker_up(i, None, T)).collect();
@@ -900,19 +867,16 @@ fn a_request_that_fails_twice_gets_err_worker_failed() {
 #[test]
 fn a_retry_goes_back_to_the_failed_secondary_when_no_other_is_left() {
     let mut env = TestEnv::new("alone");
-    let pid = serve(
-        &mut env,
-        &[
-            "--secondaries",
-            "2",
-            "--timeout",
-            "200ms",
-            "--max-restarts",
-            "1",
-            "--restart-backoff",
-            "10ms",
-        ],
-    );
+    let pid = env.start_serving(&[
+        "--secondaries",
+        "2",
+        "--timeout",
+        "200ms",
+        "--max-restarts",
+        "1",
+        "--restart-backoff",
+        "10ms",
+    ]);
     // Secondary 1 dies twice: its restart budget is spent, only secondary 0 is left.
     let first = env.wait_worker_up(1, None, T);
     assert!(kill(first, libc::SIGKILL));
@@ -934,7 +898,7 @@ fn a_retry_goes_back_to_the_failed_secondary_when_no_other_is_left() {
         .set_timeout(slow(Duration::from_secs(5)));
     assert_eq!(conn.ask("REV abc"), "cba");
     assert_eq!(conn.ask("PING"), "PONG");
-    let v = stop(&mut env, pid);
+    let v = env.stop_serving(pid);
     assert_eq!(v["retried"], 1, "{v}");
     assert_eq!(v["failed"], 0, "{v}");
     assert_eq!(v["restarts"], 2, "{v}");
@@ -948,7 +912,7 @@ fn load_32_clients_x_1000_requests_over_4_secondaries() {
     const CLIENTS: usize = 32;
     const REQUESTS: usize = 1000;
     let mut env = TestEnv::new("load");
-    let pid = serve(&mut env, &["--secondaries", "4"]);
+    let pid = env.start_serving(&["--secondaries", "4"]);
     let progress = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let clients: Vec<_> = (0..CLIENTS)
@@ -964,7 +928,7 @@ fn load_32_clients_x_1000_requests_over_4_secondaries() {
         assert_eq!(t.replies, REQUESTS, "client {c}");
         assert_eq!(t.correct, REQUESTS, "client {c}: every reply exact");
     }
-    let v = stop(&mut env, pid);
+    let v = env.stop_serving(pid);
     let total = (CLIENTS * REQUESTS) as u64;
     assert_eq!(v["requests"], total, "{v}");
     assert_eq!(v["errors"], 0, "{v}");
@@ -986,7 +950,7 @@ fn load_32_clients_x_1000_requests_over_4_secondaries() {
 #[test]
 fn beyond_the_queue_requests_get_err_busy_in_order() {
     let mut env = TestEnv::new("busy");
-    let pid = serve(&mut env, &["--queue", "4"]);
+    let pid = env.start_serving(&["--queue", "4"]);
     let mut conn = unix(&env);
     let mut burst = Vec::new();
     for i in 0..200 {
@@ -1007,7 +971,7 @@ fn beyond_the_queue_requests_get_err_busy_in_order() {
     assert!(conn.finish().is_empty());
     // Once the burst is over, the queue has room again.
     assert_eq!(unix(&env).ask("PING"), "PONG");
-    let v = stop(&mut env, pid);
+    let v = env.stop_serving(pid);
     assert_eq!(v["busy"], busy, "{v}");
     assert_eq!(v["requests"], 200 - busy + 1, "{v}");
 }
@@ -1029,7 +993,7 @@ fn a_tcp_port_in_use_is_an_error_that_leaves_nothing() {
 fn sigterm_under_load_answers_or_closes_every_client_and_leaves_nothing() {
     const CLIENTS: usize = 8;
     let mut env = TestEnv::new("termload");
-    let pid = serve(&mut env, &["--secondaries", "2"]);
+    let pid = env.start_serving(&["--secondaries", "2"]);
     let progress = Arc::new(AtomicUsize::new(0));
     let clients: Vec<_> = (0..CLIENTS)
         .map(|c| {
@@ -1086,7 +1050,7 @@ fn sigterm_under_load_answers_or_closes_every_client_and_leaves_nothing() {
 #[test]
 fn a_killed_primary_takes_its_secondaries_along_and_cleanup_removes_the_socket() {
     let mut env = TestEnv::new("stale");
-    let pid = serve(&mut env, &["--secondaries", "3"]);
+    let pid = env.start_serving(&["--secondaries", "3"]);
     let mut conn = unix(&env);
     assert_eq!(conn.ask("PING"), "PONG");
     assert!(kill(pid, libc::SIGKILL));

@@ -503,6 +503,32 @@ pub fn json_of(out: &Output) -> serde_json::Value {
 /// The serving mode (`osps primary --serve`): where its socket is, when it is ready,
 /// which secondary is which.
 impl TestEnv {
+    /// Starts `osps primary --serve --json` with `extra` and waits until it serves.
+    #[allow(dead_code)]
+    pub fn start_serving(&mut self, extra: &[&str]) -> u32 {
+        let mut args = vec!["--serve", "--json"];
+        args.extend_from_slice(extra);
+        let pid = self.start_primary(&args);
+        self.wait_serving(T);
+        pid
+    }
+
+    /// Stops a primary with SIGTERM, checks it exits 0 and leaves no object and no
+    /// process behind, and returns its JSON summary.
+    #[allow(dead_code)]
+    pub fn stop_serving(&mut self, pid: u32) -> serde_json::Value {
+        assert!(kill(pid, libc::SIGTERM));
+        let out = output_within(self.take_child(pid), T);
+        assert!(
+            out.status.success(),
+            "{:?}: {}",
+            out.status,
+            stderr_of(&out)
+        );
+        self.assert_nothing_left();
+        json_of(&out)
+    }
+
     /// The instance's Unix socket, `RUNDIR/NAME.sock`.
     pub fn socket_path(&self) -> PathBuf {
         self.runtime_dir.join(format!("{}.sock", self.name))
