@@ -151,7 +151,36 @@ pub fn parse_locks(text: &str) -> Vec<PosixLock> {
 
 /// Every POSIX lock held on this machine (empty when `/proc/locks` cannot be read).
 pub fn posix_locks() -> Vec<PosixLock> {
-    parse_locks(&std::fs::read_to_string("/proc/locks").unwrap_or_default())
+    parse_locks(&read_at_once(Path::new("/proc/locks")).unwrap_or_default())
+}
+
+/// The first buffer [`read_at_once`] tries: about a thousand lines of `/proc/locks`.
+const AT_ONCE: usize = 64 << 10;
+
+/// A `/proc` list file read in one `read(2)`. The kernel keeps the list still while it
+/// fills one read, but between two reads locks come and go, and a line that moves ahead
+/// of the reader's position is skipped: a live primary's lock could go unseen (reading
+/// in small pieces, as `read_to_string` does, made a test miss its own lock while other
+/// tests took and dropped theirs). So the whole file comes in one call, the buffer
+/// doubled and the file read again from the start until it fits.
+fn read_at_once(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut size = AT_ONCE;
+    loop {
+        let mut buf = vec![0u8; size];
+        let mut file = std::fs::File::open(path)?;
+        let n = loop {
+            match file.read(&mut buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                other => break other?,
+            }
+        };
+        if n < size {
+            buf.truncate(n);
+            return Ok(String::from_utf8_lossy(&buf).into_owned());
+        }
+        size *= 2;
+    }
 }
 
 /// One open descriptor of a process: what `/proc/PID/fd/N` links to (a deleted file reads
@@ -272,6 +301,22 @@ fn start_ticks(stat: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_list_file_is_read_whole_whatever_its_size() {
+        let tmp = tempfile::tempdir().unwrap();
+        for len in [0, 10, AT_ONCE - 1, AT_ONCE, AT_ONCE + 1, 3 * AT_ONCE] {
+            let text: String = (0..len)
+                .map(|i| char::from(b'a' + (i % 26) as u8))
+                .collect();
+            let path = tmp.path().join(format!("f{len}"));
+            std::fs::write(&path, &text).unwrap();
+            assert_eq!(read_at_once(&path).unwrap(), text, "{len} bytes");
+        }
+        assert!(read_at_once(&tmp.path().join("missing")).is_err());
+        // The real one parses (it may be empty).
+        let _ = posix_locks();
+    }
 
     #[test]
     fn proc_locks_lines_parse_and_waiters_are_left_out() {
