@@ -95,7 +95,7 @@ pub fn rows(quick: bool) -> Vec<PipelinedRow> {
     let (rps, latency) = load(&server.socket, batches);
     vec![
         PipelinedRow {
-            server: "bare echo",
+            server: super::serve::ECHO,
             clients: CLIENTS,
             depth: DEPTH,
             requests,

@@ -1,8 +1,14 @@
 //! The serving mode under load: requests per second and p50/p99 latency with 1, 8 and 32
 //! clients, each sending one request at a time, against a bare Unix-socket echo server
 //! (a thread per connection, no dispatch, no secondary) measured in the same run.
+//!
+//! A second reference, the one-loop echo server, answers the same clients from a single
+//! thread with epoll, as the osps dispatcher does, but with no dispatch at all: the
+//! distance from the thread-per-connection echo to it is what serving every client from
+//! one event loop costs on this machine, and the distance from it to osps is what the
+//! hand-over to a secondary costs.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -25,7 +31,13 @@ pub struct ServeRow {
     pub latency: Percentiles,
     /// Requests per second over the echo server's with as many clients.
     pub vs_echo: Option<f64>,
+    /// Requests per second over the one-loop echo server's with as many clients.
+    pub vs_one_loop: Option<f64>,
 }
+
+/// The names of the two reference servers in the rows.
+pub const ECHO: &str = "bare echo";
+pub const ONE_LOOP: &str = "one-loop echo";
 
 /// A bare echo server: every line comes back as is, one `write` per line. Runs until the
 /// process ends. (The pipelined table uses it too.)
@@ -45,6 +57,56 @@ pub(super) fn start_echo(path: &Path) {
                     line.clear();
                 }
             });
+        }
+    });
+}
+
+/// The one-loop echo server: one thread, epoll over the listener and every connection
+/// (non-blocking), whatever a ready connection sent written straight back. No lines, no
+/// queue, no dispatch: the least an event-loop server can do per request. Runs until the
+/// process ends.
+fn start_one_loop_echo(path: &Path) {
+    use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+    let listener = UnixListener::bind(path).expect("binding the one-loop echo socket");
+    listener
+        .set_nonblocking(true)
+        .expect("making the listener non-blocking");
+    std::thread::spawn(move || {
+        const LISTENER: u64 = u64::MAX;
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).expect("epoll_create");
+        epoll
+            .add(&listener, EpollEvent::new(EpollFlags::EPOLLIN, LISTENER))
+            .expect("adding the listener");
+        let mut conns: Vec<Option<UnixStream>> = Vec::new();
+        let mut events = vec![EpollEvent::empty(); 64];
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = epoll.wait(&mut events, EpollTimeout::NONE).unwrap_or(0);
+            for event in &events[..n] {
+                if event.data() == LISTENER {
+                    while let Ok((conn, _)) = listener.accept() {
+                        conn.set_nonblocking(true).expect("non-blocking connection");
+                        let token = conns.len() as u64;
+                        epoll
+                            .add(&conn, EpollEvent::new(EpollFlags::EPOLLIN, token))
+                            .expect("adding a connection");
+                        conns.push(Some(conn));
+                    }
+                    continue;
+                }
+                let slot = &mut conns[event.data() as usize];
+                let Some(conn) = slot.as_mut() else { continue };
+                let done = match conn.read(&mut buf) {
+                    Ok(0) => true,
+                    // One request at a time: its echo always fits the empty socket buffer.
+                    Ok(n) => conn.write_all(&buf[..n]).is_err(),
+                    Err(e) => e.kind() != ErrorKind::WouldBlock,
+                };
+                if done {
+                    // Closing the descriptor takes it out of the poll set.
+                    *slot = None;
+                }
+            }
         }
     });
 }
@@ -177,33 +239,37 @@ pub fn rows(quick: bool) -> Vec<ServeRow> {
         .expect("tempdir");
     let echo_path = dir.path().join("echo.sock");
     start_echo(&echo_path);
+    let one_loop_path = dir.path().join("one-loop.sock");
+    start_one_loop_echo(&one_loop_path);
     let mut rows = Vec::new();
-    for clients in CLIENTS {
-        let (rps, latency) = load(&echo_path, clients, per_client(clients));
-        rows.push(ServeRow {
-            server: "bare echo",
-            clients,
-            requests: clients * per_client(clients),
-            requests_per_s: rps,
-            latency,
-            vs_echo: None,
-        });
-    }
     let server = Server::start();
+    let servers: [(&'static str, &Path); 3] = [
+        (ECHO, &echo_path),
+        (ONE_LOOP, &one_loop_path),
+        ("osps --serve (4 secondaries)", &server.socket),
+    ];
     for clients in CLIENTS {
-        let (rps, latency) = load(&server.socket, clients, per_client(clients));
-        let echo = rows
-            .iter()
-            .find(|r| r.server == "bare echo" && r.clients == clients)
-            .map(|r| r.requests_per_s);
-        rows.push(ServeRow {
-            server: "osps --serve (4 secondaries)",
-            clients,
-            requests: clients * per_client(clients),
-            requests_per_s: rps,
-            latency,
-            vs_echo: echo.map(|e| rps / e),
-        });
+        // The three servers one after the other for each client count, so that a slow
+        // moment of the machine falls on neighbouring rows rather than on one server.
+        for (name, path) in servers {
+            let (rps, latency) = load(path, clients, per_client(clients));
+            let ratio_to = |reference: &str| {
+                rows.iter()
+                    .find(|r: &&ServeRow| r.server == reference && r.clients == clients)
+                    .filter(|_| name != reference)
+                    .map(|r| rps / r.requests_per_s)
+            };
+            let (vs_echo, vs_one_loop) = (ratio_to(ECHO), ratio_to(ONE_LOOP));
+            rows.push(ServeRow {
+                server: name,
+                clients,
+                requests: clients * per_client(clients),
+                requests_per_s: rps,
+                latency,
+                vs_echo,
+                vs_one_loop,
+            });
+        }
     }
     rows
 }
@@ -215,19 +281,32 @@ pub fn report_only(quick: bool) {
     eprintln!("osps bench: serving clients ...");
     let rows = rows(quick);
     println!("load average before: {load}");
+    print_rows(&rows);
+}
+
+/// The serving table (shared by the full report and [`report_only`]).
+pub(super) fn print_rows(rows: &[ServeRow]) {
     println!(
-        "\n{:<34} {:>8} {:>12} {:>10} {:>10} {:>9}",
-        "serving (one request at a time)", "clients", "requests/s", "p50 us", "p99 us", "x echo"
+        "\n{:<34} {:>8} {:>12} {:>10} {:>10} {:>9} {:>9}",
+        "serving (one request at a time)",
+        "clients",
+        "requests/s",
+        "p50 us",
+        "p99 us",
+        "x echo",
+        "x 1-loop"
     );
-    for s in &rows {
+    let ratio = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.2}"));
+    for s in rows {
         println!(
-            "{:<34} {:>8} {:>12.0} {:>10} {:>10} {:>9}",
+            "{:<34} {:>8} {:>12.0} {:>10} {:>10} {:>9} {:>9}",
             s.server,
             s.clients,
             s.requests_per_s,
             super::us(s.latency.p50_ns),
             super::us(s.latency.p99_ns),
-            s.vs_echo.map_or(String::new(), |v| format!("{v:.2}"))
+            ratio(s.vs_echo),
+            ratio(s.vs_one_loop),
         );
     }
 }
