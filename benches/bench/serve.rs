@@ -1,6 +1,7 @@
 //! The serving mode under load: requests per second and p50/p99 latency with 1, 8 and 32
 //! clients, each sending one request at a time, against a bare Unix-socket echo server
-//! (a thread per connection, no dispatch, no secondary) measured in the same run.
+//! (a thread per connection, no dispatch, no secondary) measured in the same run, in turn
+//! with osps, medians of [`ROUNDS`] runs each.
 //!
 //! A second reference, the one-loop echo server, answers the same clients from a single
 //! thread with epoll, as the osps dispatcher does, but with no dispatch at all: the
@@ -20,6 +21,9 @@ use super::{Percentiles, osps_bin};
 
 /// Client counts of the table.
 pub const CLIENTS: [usize; 3] = [1, 8, 32];
+
+/// Runs of each server per client count; the rows are their medians.
+const ROUNDS: usize = 3;
 
 #[derive(Debug, Serialize)]
 pub struct ServeRow {
@@ -230,7 +234,7 @@ impl Drop for Server {
 /// The serve rows: the echo server and osps, for each client count.
 pub fn rows(quick: bool) -> Vec<ServeRow> {
     let per_client = |clients: usize| {
-        let total = if quick { 4_000 } else { 40_000 };
+        let total = if quick { 4_000 } else { 30_000 };
         (total / clients).max(100)
     };
     let dir = tempfile::Builder::new()
@@ -249,10 +253,19 @@ pub fn rows(quick: bool) -> Vec<ServeRow> {
         ("osps --serve (4 secondaries)", &server.socket),
     ];
     for clients in CLIENTS {
-        // The three servers one after the other for each client count, so that a slow
-        // moment of the machine falls on neighbouring rows rather than on one server.
-        for (name, path) in servers {
-            let (rps, latency) = load(path, clients, per_client(clients));
+        // The three servers in turn, ROUNDS times, for each client count, and the medians
+        // of their runs: the figures of one server swing by 2-3x from one moment of this
+        // machine to the next, so a slow moment must fall on all three alike.
+        let mut runs: Vec<(Vec<f64>, Vec<Percentiles>)> = vec![Default::default(); 3];
+        for _ in 0..ROUNDS {
+            for (run, (_, path)) in runs.iter_mut().zip(servers) {
+                let (rps, latency) = load(path, clients, per_client(clients));
+                run.0.push(rps);
+                run.1.push(latency);
+            }
+        }
+        for ((name, _), (rps, latency)) in servers.into_iter().zip(runs) {
+            let rps = super::median_f64(rps);
             let ratio_to = |reference: &str| {
                 rows.iter()
                     .find(|r: &&ServeRow| r.server == reference && r.clients == clients)
@@ -263,9 +276,9 @@ pub fn rows(quick: bool) -> Vec<ServeRow> {
             rows.push(ServeRow {
                 server: name,
                 clients,
-                requests: clients * per_client(clients),
+                requests: ROUNDS * clients * per_client(clients),
                 requests_per_s: rps,
-                latency,
+                latency: super::median_of(&latency),
                 vs_echo,
                 vs_one_loop,
             });
