@@ -42,7 +42,7 @@ const REPLY_ROOM: usize = 2048;
 /// before the connection is closed anyway.
 pub const DRAIN_BYTES: usize = 16 << 20;
 
-/// How long that client has, from the too-long line, to read the reply and go.
+/// How long that client has, once its last reply is ready, to read the replies and go.
 pub const DRAIN_TIME: Duration = Duration::from_secs(1);
 
 /// Bytes read from a client per `read` (into one buffer the server lends every client,
@@ -74,7 +74,8 @@ pub struct Cut<'a> {
 /// most `max_line` bytes (the rest stays for later: a client sending far ahead is not
 /// cut all at once). `eof`: the client sent everything, so a last line without newline
 /// counts. An unfinished line longer than `max_line` is refused at once (it can only
-/// grow).
+/// grow). The `\r` of a CRLF line does not count in its length: it is not part of the
+/// request.
 pub fn cut_lines(buf: &[u8], max_line: usize, eof: bool, max_lines: usize) -> Cut<'_> {
     let mut lines = Vec::new();
     let mut start = 0;
@@ -91,7 +92,8 @@ pub fn cut_lines(buf: &[u8], max_line: usize, eof: bool, max_lines: usize) -> Cu
             Some(nl) => (&rest[..nl], start + nl + 1),
             None if eof && !rest.is_empty() => (rest, buf.len()),
             None => {
-                let too_long = !eof && rest.len() > max_line;
+                // Unfinished: too long once even a `\r` before its `\n` cannot save it.
+                let too_long = !eof && rest.len() > max_line + usize::from(rest.ends_with(b"\r"));
                 let consumed = if too_long { buf.len() } else { start };
                 return Cut {
                     lines,
@@ -100,7 +102,8 @@ pub fn cut_lines(buf: &[u8], max_line: usize, eof: bool, max_lines: usize) -> Cu
                 };
             }
         };
-        if line.len() > max_line {
+        // A CRLF line's `\r` is not part of the request (see `protocol.rs`).
+        if line.strip_suffix(b"\r").unwrap_or(line).len() > max_line {
             return Cut {
                 lines,
                 consumed: buf.len(),
@@ -186,9 +189,11 @@ enum Input {
     Open,
     /// The client sent end of file; lines still in `input` are taken as room allows.
     Ended,
-    /// It sent a too-long line: what it sends is dropped until `until` or end of file.
+    /// It sent a too-long line: what it sends is dropped until end of file, or until
+    /// `until`: [`DRAIN_TIME`] after its last reply is ready (set then), so that slow
+    /// replies to its earlier requests do not eat into the time it has to read them.
     Draining {
-        until: Instant,
+        until: Option<Instant>,
         dropped: usize,
         eof: bool,
         /// Our write side is shut down (every reply was written).
@@ -280,7 +285,8 @@ impl Client {
 
     /// An unfinished line already longer than `--max-line` waits to be refused.
     fn holds_a_long_partial(&self, limits: &Limits) -> bool {
-        self.input.len() > limits.max_line && !self.input.contains(&b'\n')
+        let room = limits.max_line + usize::from(self.input.ends_with(b"\r"));
+        self.input.len() > room && !self.input.contains(&b'\n')
     }
 
     /// Requests cut and waiting for a secondary.
@@ -391,7 +397,7 @@ impl Client {
                 self.reserved += TOO_LONG.len() + 1;
                 self.replies.push_back(Reply::Ready(TOO_LONG.into()));
                 self.state = Input::Draining {
-                    until: Instant::now() + DRAIN_TIME,
+                    until: None,
                     dropped: 0,
                     eof: false,
                     shut: false,
@@ -462,7 +468,11 @@ impl Client {
         if self.output.is_empty() && self.output.capacity() > MAX_HELD {
             self.output = Vec::new();
         }
-        if let Input::Draining { shut, .. } = &mut self.state {
+        if let Input::Draining { shut, until, .. } = &mut self.state {
+            if until.is_none() && self.replies.is_empty() {
+                // Every reply is ready (written or waiting for the client to read).
+                *until = Some(Instant::now() + DRAIN_TIME);
+            }
             if !*shut && self.output.is_empty() && self.replies.is_empty() {
                 // Every reply is out: end of file for the client, whose input we still drop.
                 *shut = true;
@@ -482,10 +492,39 @@ impl Client {
         }
     }
 
-    /// When a client refused for a too-long line will be closed at the latest.
+    /// It was refused for a too-long line (see [`Input::Draining`]).
+    pub fn is_draining(&self) -> bool {
+        matches!(self.state, Input::Draining { .. })
+    }
+
+    /// At shutdown, once its replies are out: end of file for the client (our write side
+    /// shut down), so a client that reads sees its replies and then a clean end.
+    pub fn say_goodbye(&mut self) {
+        // Already shut (a drained client), or the connection is gone: nothing to say.
+        let _ = self.stream.shutdown_write();
+    }
+
+    /// Reads and drops what the client still sends, without blocking. Returns whether it
+    /// is done: it closed its side (or the connection failed), so closing ours now
+    /// resets nothing. Closing with its input unread would reset the connection, and the
+    /// client would read that instead of the replies before it.
+    pub fn drop_input(&mut self, buf: &mut [u8]) -> bool {
+        loop {
+            match self.stream.read(buf) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return true,
+            }
+        }
+    }
+
+    /// When a client refused for a too-long line will be closed at the latest (known
+    /// once its last reply is ready).
     pub fn drain_deadline(&self) -> Option<Instant> {
         match self.state {
-            Input::Draining { until, .. } => Some(until),
+            Input::Draining { until, .. } => until,
             _ => None,
         }
     }
@@ -503,7 +542,7 @@ impl Client {
                 dropped,
                 eof,
                 shut,
-            } => now >= until || (shut && (eof || dropped >= DRAIN_BYTES)),
+            } => until.is_some_and(|u| now >= u) || (shut && (eof || dropped >= DRAIN_BYTES)),
         }
     }
 }
@@ -549,6 +588,19 @@ mod tests {
         assert_eq!(cut(b"a\nbc", 10, true), (vec![&b"a"[..], b"bc"], 4, false));
         assert_eq!(cut(b"a\n", 10, true), (vec![&b"a"[..]], 2, false));
         assert_eq!(cut(b"", 10, true), (vec![], 0, false));
+    }
+
+    #[test]
+    fn the_cr_of_a_crlf_line_does_not_count_against_max_line() {
+        let cut = cut_lines(b"ECHO 12345\r\n", 10, false, 10);
+        assert_eq!(cut.lines, vec![&b"ECHO 12345\r"[..]]);
+        assert!(!cut.too_long);
+        // Its newline still to come: it waits rather than being refused.
+        let cut = cut_lines(b"ECHO 12345\r", 10, false, 10);
+        assert!(cut.lines.is_empty() && !cut.too_long && cut.consumed == 0);
+        // One byte more is one too many, with or without the `\r`.
+        assert!(cut_lines(b"ECHO 123456\r\n", 10, false, 10).too_long);
+        assert!(cut_lines(b"ECHO 123456\r", 10, false, 10).too_long);
     }
 
     #[test]
@@ -697,7 +749,11 @@ mod tests {
             [0],
             "nothing after the long line is a request"
         );
-        assert!(c.drain_deadline().is_some());
+        assert!(c.is_draining());
+        assert!(
+            c.drain_deadline().is_none(),
+            "its time to read the replies starts once they are all ready"
+        );
         // Still reading, to drop what comes, while the reply to PING is awaited.
         assert!(c.wants(&LIMITS).read);
         peer.write_all(&[b'y'; 5000]).unwrap();
@@ -722,6 +778,8 @@ mod tests {
         let (mut c, mut peer) = client();
         peer.write_all(&[b'x'; 200]).unwrap();
         c.receive(&LIMITS, &mut 1000, &mut scratch());
+        // The serving loop flushes every client it touched.
+        c.flush().unwrap();
         let until = c.drain_deadline().unwrap();
         assert!(!c.finished(until - Duration::from_millis(1)));
         assert!(c.finished(until));

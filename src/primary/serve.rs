@@ -55,6 +55,7 @@ use crate::instance::Instance;
 use crate::notify::Notifier;
 use crate::poller::{Interest, Poller, Ready};
 use crate::signals::SelfPipe;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 /// Checks `--tcp` before anything is created: loopback only unless `--tcp-any`.
 pub fn check_tcp(args: &PrimaryArgs) -> Result<()> {
@@ -269,7 +270,10 @@ pub fn run<'a>(
     let result = server.go();
     if result.is_err() {
         server.sup.abort_all();
-        server.summary.stopped_by = "error";
+        // A give-up is an error exit too, but says so itself.
+        if server.summary.stopped_by != "gave-up" {
+            server.summary.stopped_by = "error";
+        }
     }
     server.summary.restarts = server.sup.restarts();
     server.summary.deaths = server.sup.deaths();
@@ -524,6 +528,8 @@ impl Server<'_> {
 
     /// Accepts every waiting connection of one listener.
     fn accept_all(&mut self, tcp: bool) {
+        // Whether looking for clients that left found none (see `admit`).
+        let mut looked = false;
         loop {
             let accepted = match (&self.tcp, tcp) {
                 (Some(t), true) => t.accept().map(|(s, _)| {
@@ -538,7 +544,7 @@ impl Server<'_> {
                     if let Some(line) = self.shortage.ended() {
                         crate::info!("{line}");
                     }
-                    self.admit(stream);
+                    self.admit(stream, &mut looked);
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -594,9 +600,17 @@ impl Server<'_> {
         }
     }
 
-    /// Takes a new connection, or refuses it politely beyond --max-clients.
-    fn admit(&mut self, stream: Stream) {
+    /// Takes a new connection, or refuses it politely beyond --max-clients. At the
+    /// bound, the clients that already left are let go first, since their hang-up is
+    /// only reported by the next wait (`looked`: a look in this burst of newcomers found
+    /// none, so the next newcomers are refused without looking again).
+    fn admit(&mut self, stream: Stream, looked: &mut bool) {
         let max = self.max_clients;
+        if self.clients.len() as u64 >= max && !*looked {
+            let before = self.clients.len();
+            self.let_go_of_the_departed();
+            *looked = self.clients.len() == before;
+        }
         if self.clients.len() as u64 >= max {
             stream.refuse(&format!("ERR too many clients (--max-clients {max})"));
             self.summary.turned_away += 1;
@@ -616,6 +630,40 @@ impl Server<'_> {
         self.next_client += 1;
         self.summary.clients_served += 1;
         self.clients.insert(id, client);
+    }
+
+    /// Looks at every client at once (one `poll`, no wait) and settles the ones whose
+    /// connection has something to say: those that hung up or closed are let go, as the
+    /// next wait of the loop would report. A burst of clients that connect and close at
+    /// once would otherwise hold every place of --max-clients until then, and a live
+    /// newcomer in the same burst be refused.
+    fn let_go_of_the_departed(&mut self) {
+        let ids: Vec<u64> = self.clients.keys().copied().collect();
+        let mut fds: Vec<PollFd<'_>> = ids
+            .iter()
+            .filter_map(|id| self.clients.get(id))
+            .map(|c| PollFd::new(c.fd(), PollFlags::POLLIN))
+            .collect();
+        if poll(&mut fds, PollTimeout::ZERO).is_err() {
+            return;
+        }
+        let said: Vec<(u64, PollFlags)> = ids
+            .iter()
+            .zip(&fds)
+            .filter_map(|(&id, fd)| fd.revents().filter(|r| !r.is_empty()).map(|r| (id, r)))
+            .collect();
+        drop(fds);
+        for (id, r) in said {
+            let ready = Ready {
+                token: CLIENT_TOKENS + id,
+                readable: r.contains(PollFlags::POLLIN),
+                writable: false,
+                hangup: r.contains(PollFlags::POLLHUP),
+                error: r.intersects(PollFlags::POLLERR | PollFlags::POLLNVAL),
+            };
+            self.on_client(id, &ready);
+        }
+        self.settle();
     }
 
     /// A client's descriptor is ready: read its requests (as far as its bounds allow),
@@ -640,7 +688,7 @@ impl Server<'_> {
                 self.drop_client(id);
                 return;
             }
-            if c.drain_deadline().is_some() && !self.draining.contains(&id) {
+            if c.is_draining() && !self.draining.contains(&id) {
                 self.draining.push(id);
             }
         }
@@ -661,11 +709,8 @@ impl Server<'_> {
     /// the clients that are done or gone closed.
     fn settle(&mut self) {
         let now = Instant::now();
-        self.draining.retain(|id| {
-            self.clients
-                .get(id)
-                .is_some_and(|c| c.drain_deadline().is_some())
-        });
+        self.draining
+            .retain(|id| self.clients.get(id).is_some_and(Client::is_draining));
         for &id in &self.draining {
             if self.clients.get(&id).is_some_and(|c| c.finished(now)) {
                 self.touched.push(id);
@@ -1066,6 +1111,11 @@ impl Server<'_> {
 
     /// Kills hung secondaries and starts the ones whose backoff ended.
     fn check_deadlines(&mut self) -> Result<()> {
+        // Replies published while we did not look (no doorbell rings while we are awake)
+        // are taken first: a primary that was itself held up past a deadline (stopped,
+        // descheduled, a paused machine) must not take a secondary that answered in time
+        // for a hung one.
+        self.collect()?;
         let now = Instant::now();
         for i in 0..self.slots.len() {
             if self.slots[i].busy.as_ref().is_some_and(|b| b.1 <= now) {
@@ -1141,7 +1191,40 @@ impl Server<'_> {
         for c in self.clients.values_mut() {
             c.flush_until(deadline);
         }
+        self.say_goodbye(Instant::now() + GOODBYE);
         self.clients.clear();
+    }
+
+    /// Ends every connection without a reset: end of file to each client, then what
+    /// they still send is dropped until they close their side or `deadline` passes (a
+    /// client that goes on writing past it is closed anyway).
+    fn say_goodbye(&mut self, deadline: Instant) {
+        let mut left: Vec<u64> = self.clients.keys().copied().collect();
+        for c in self.clients.values_mut() {
+            c.say_goodbye();
+        }
+        while !left.is_empty() {
+            left.retain(|id| {
+                self.clients
+                    .get_mut(id)
+                    .is_some_and(|c| !c.drop_input(&mut self.scratch))
+            });
+            let now = Instant::now();
+            if left.is_empty() || now >= deadline {
+                break;
+            }
+            // Until one of them sends or closes (or a little while: a pause, not a spin).
+            let mut fds: Vec<PollFd<'_>> = left
+                .iter()
+                .filter_map(|id| self.clients.get(id))
+                .map(|c| PollFd::new(c.fd(), PollFlags::POLLIN))
+                .collect();
+            let wait = (deadline - now).min(Duration::from_millis(10));
+            let ms = u16::try_from(wait.as_millis().max(1)).unwrap_or(u16::MAX);
+            if poll(&mut fds, PollTimeout::from(ms)).is_err() {
+                break;
+            }
+        }
     }
 }
 
@@ -1150,6 +1233,9 @@ impl Server<'_> {
 /// `--spin`; never with `--sync fifo`): a batch of small requests takes a secondary a
 /// few microseconds, a wake-up through the kernel as much or more.
 const AWAIT_REPLY: Duration = Duration::from_micros(50);
+
+/// How long clients have at shutdown, after their replies, to close their side.
+const GOODBYE: Duration = Duration::from_millis(300);
 
 /// The most requests one turn carries.
 const MAX_BATCH: usize = 64;

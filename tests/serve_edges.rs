@@ -1,0 +1,489 @@
+//! Edges of the serving mode found in review, with the real binary: clients that left at
+//! once do not count against `--max-clients`; a paused primary does not take its healthy
+//! secondaries for hung; a stop ends every connection with its replies and a clean end of
+//! file, never a reset; giving up says so in the summary; a refused long line's reply
+//! waits for the replies before it; and `--max-line` measures a CRLF line without its `\r`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{T, TestEnv, json_of, kill, output_within, process_alive, run, slow, stderr_of};
+
+/// How long a test waits for one reply before it fails (instead of hanging).
+const REPLY: Duration = Duration::from_secs(20);
+
+// ---------------------------------------------------------------------------------------
+// Plain sockets from the test
+
+/// A stream the test can split into a reader and a writer.
+trait Duplex: Read + Write + Send + Sized + 'static {
+    fn clone_stream(&self) -> Self;
+    fn set_timeout(&self, t: Duration);
+}
+
+impl Duplex for UnixStream {
+    fn clone_stream(&self) -> Self {
+        self.try_clone().unwrap()
+    }
+    fn set_timeout(&self, t: Duration) {
+        self.set_read_timeout(Some(t)).unwrap();
+        self.set_write_timeout(Some(t)).unwrap();
+    }
+}
+
+impl Duplex for TcpStream {
+    fn clone_stream(&self) -> Self {
+        self.try_clone().unwrap()
+    }
+    fn set_timeout(&self, t: Duration) {
+        self.set_read_timeout(Some(t)).unwrap();
+        self.set_write_timeout(Some(t)).unwrap();
+    }
+}
+
+/// One client connection: lines out, lines in, every read with a deadline.
+struct Conn<S: Duplex> {
+    reader: BufReader<S>,
+    writer: S,
+}
+
+/// How a read of one reply line ended.
+#[derive(Debug, PartialEq)]
+enum Got {
+    Line(String),
+    Eof,
+    Error(std::io::ErrorKind),
+}
+
+impl<S: Duplex> Conn<S> {
+    fn new(stream: S) -> Conn<S> {
+        stream.set_timeout(slow(REPLY));
+        Conn {
+            reader: BufReader::new(stream.clone_stream()),
+            writer: stream,
+        }
+    }
+
+    fn send_raw(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).unwrap();
+    }
+
+    fn send(&mut self, line: impl AsRef<[u8]>) {
+        let mut bytes = line.as_ref().to_vec();
+        bytes.push(b'\n');
+        self.send_raw(&bytes);
+    }
+
+    /// The next reply line (without its newline), end of file, or the read error.
+    fn get(&mut self) -> Got {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) => Got::Eof,
+            Ok(_) => {
+                assert!(line.ends_with('\n'), "reply without newline: {line:?}");
+                line.pop();
+                Got::Line(line)
+            }
+            Err(e) => Got::Error(e.kind()),
+        }
+    }
+
+    /// The next reply line; panics at end of file, on an error or without a reply in time.
+    fn recv(&mut self) -> String {
+        match self.get() {
+            Got::Line(l) => l,
+            other => panic!("no reply line: {other:?}"),
+        }
+    }
+
+    fn ask(&mut self, line: impl AsRef<[u8]>) -> String {
+        self.send(line);
+        self.recv()
+    }
+
+    /// Asserts that the server ends the connection with a clean end of file (read returns
+    /// Ok(0)) and nothing more, not a reset.
+    fn expect_clean_eof(&mut self, what: &str) {
+        let mut rest = Vec::new();
+        match self.reader.read_to_end(&mut rest) {
+            Ok(_) => assert!(
+                rest.is_empty(),
+                "{what}: more after the last reply: {:?}",
+                String::from_utf8_lossy(&rest)
+            ),
+            Err(e) => panic!(
+                "{what}: the connection ended with {:?} ({e}) after {:?}, not a clean end of file",
+                e.kind(),
+                String::from_utf8_lossy(&rest)
+            ),
+        }
+    }
+}
+
+fn unix(env: &TestEnv) -> Conn<UnixStream> {
+    Conn::new(UnixStream::connect(env.socket_path()).unwrap())
+}
+
+fn tcp(port: u16) -> Conn<TcpStream> {
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_nodelay(true).unwrap();
+    Conn::new(s)
+}
+
+/// Starts `osps primary --serve --json --tcp 127.0.0.1:0` with `extra`, and returns its
+/// pid and the port it says it got.
+fn serve_tcp(env: &mut TestEnv, extra: &[&str]) -> (u32, u16) {
+    let mut args = vec!["--serve", "--json", "--tcp", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let pid = env.start_primary(&args);
+    let port = env.tcp_port(pid, T);
+    env.wait_serving(T);
+    (pid, port)
+}
+
+/// The `i`th request of client `c` and its exact reply.
+fn rev(c: usize, i: usize) -> (String, String) {
+    let text = format!("c{c}-r{i}");
+    (format!("REV {text}"), text.chars().rev().collect())
+}
+
+// ---------------------------------------------------------------------------------------
+// Admission
+
+/// Connections that connected and closed at once (all waiting in the listen backlog while
+/// the primary could not run) hold no place under `--max-clients`: with none connected, a
+/// live newcomer is served, not told `ERR too many clients`.
+#[test]
+fn clients_that_closed_at_once_do_not_count_against_max_clients() {
+    let mut env = TestEnv::new("admitclosed");
+    let pid = env.start_serving(&["--max-clients", "10"]);
+    assert!(kill(pid, libc::SIGSTOP));
+    for _ in 0..30 {
+        drop(UnixStream::connect(env.socket_path()).unwrap());
+    }
+    let mut live = unix(&env);
+    live.send("PING");
+    assert!(kill(pid, libc::SIGCONT));
+    let reply = live.get();
+    assert_eq!(
+        reply,
+        Got::Line("PONG".into()),
+        "a live client with no other client connected"
+    );
+    assert_eq!(live.ask("REV ab"), "ba");
+    drop(live);
+    let v = env.stop_serving(pid);
+    assert_eq!(v["restarts"], 0, "{v}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Supervision
+
+/// A primary paused (SIGSTOP) longer than `--timeout` while requests are in flight does
+/// not take its healthy secondaries for hung: once it runs again the replies they gave
+/// meanwhile are collected, the server still serves, and no secondary died.
+#[test]
+fn a_paused_primary_does_not_kill_healthy_secondaries_as_hung() {
+    const CLIENTS: usize = 4;
+    const PAUSES: usize = 2;
+    let mut env = TestEnv::new("pauseprim");
+    let pid = env.start_serving(&[
+        "--secondaries",
+        "1",
+        "--timeout",
+        "1s",
+        "--max-restarts",
+        "0",
+    ]);
+    // Clients in a request/reply loop: at any moment one of them very likely has a
+    // request at the secondary, so every pause overlaps requests in flight.
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let mut conn = unix(&env);
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut bad = Vec::new();
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let (req, want) = rev(c, n);
+                    conn.send(&req);
+                    match conn.get() {
+                        Got::Line(l) if l == want => {}
+                        other => {
+                            bad.push(format!("request {n} {req:?}: {other:?}"));
+                            break;
+                        }
+                    }
+                    n += 1;
+                }
+                (n, bad)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    for pause in 0..PAUSES {
+        assert!(kill(pid, libc::SIGSTOP));
+        std::thread::sleep(Duration::from_millis(2500));
+        assert!(kill(pid, libc::SIGCONT));
+        std::thread::sleep(Duration::from_millis(300));
+        if !process_alive(pid) {
+            stop.store(true, Ordering::Relaxed);
+            let out = output_within(env.take_child(pid), T);
+            let v = json_of(&out);
+            panic!(
+                "after pause {pause} the primary exited ({:?}) with deaths {} restarts {} stopped_by {}: {}",
+                out.status,
+                v["deaths"],
+                v["restarts"],
+                v["stopped_by"],
+                stderr_of(&out)
+            );
+        }
+        assert_eq!(unix(&env).ask("PING"), "PONG", "after pause {pause}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut total = 0;
+    for (c, t) in clients.into_iter().enumerate() {
+        let (n, bad) = t.join().unwrap();
+        assert!(bad.is_empty(), "client {c}: {bad:?}");
+        total += n;
+    }
+    assert!(total > 0);
+    let v = env.stop_serving(pid);
+    assert_eq!(v["restarts"], 0, "{v}");
+    assert_eq!(v["deaths"].as_array().map(Vec::len), Some(0), "{v}");
+    assert_eq!(v["failed"], 0, "{v}");
+    assert_eq!(v["stopped_by"], "signal", "{v}");
+}
+
+/// With `--max-restarts 0`, the death of the only secondary makes the primary give up:
+/// exit status 4 and a summary that says `"stopped_by": "gave-up"` (not `error`).
+#[test]
+fn giving_up_after_a_kill_9_says_gave_up_in_the_summary() {
+    let mut env = TestEnv::new("gaveup");
+    let pid = env.start_serving(&["--secondaries", "1", "--max-restarts", "0"]);
+    let mut conn = unix(&env);
+    assert_eq!(conn.ask("PING"), "PONG");
+    let secondary = env.wait_worker_up(0, None, T);
+    assert!(kill(secondary, libc::SIGKILL));
+    let out = output_within(env.take_child(pid), T);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr_of(&out));
+    let v = json_of(&out);
+    assert_eq!(v["stopped_by"], "gave-up", "{v}");
+    assert_eq!(v["deaths"][0]["signal"], 9, "{v}");
+    env.assert_nothing_left();
+}
+
+// ---------------------------------------------------------------------------------------
+// Long lines
+
+/// A line longer than `--max-line` behind a request a slow secondary is still serving:
+/// the client gets that reply, then `ERR line too long`, then the end of file. The
+/// drain after the refusal does not close the connection before its replies are out.
+#[test]
+fn a_long_line_behind_a_slow_request_gets_both_replies_then_eof() {
+    let mut env = TestEnv::new("draindl");
+    let pid = env.start_serving(&["--secondaries", "1", "--timeout", "3s", "--max-line", "100"]);
+    let mut conn = unix(&env);
+    assert_eq!(conn.ask("PING"), "PONG");
+    let secondary = env.wait_worker_up(0, None, T);
+    assert!(kill(secondary, libc::SIGSTOP));
+    let mut bytes = b"PING\n".to_vec();
+    bytes.extend_from_slice(&[b'x'; 200]);
+    bytes.push(b'\n');
+    conn.send_raw(&bytes);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(kill(secondary, libc::SIGCONT));
+    assert_eq!(conn.get(), Got::Line("PONG".into()), "the slow reply");
+    assert_eq!(conn.get(), Got::Line("ERR line too long".into()));
+    conn.expect_clean_eof("after ERR line too long");
+    let v = env.stop_serving(pid);
+    assert_eq!(v["restarts"], 0, "{v}");
+}
+
+/// `--max-line` bounds a line without its line ending: a CRLF line whose text (without
+/// `\r`) is exactly `--max-line` bytes is served, whether the `\r` and `\n` arrive with the
+/// text or after it; one byte more is refused.
+#[test]
+fn max_line_counts_a_crlf_line_without_its_cr() {
+    let mut env = TestEnv::new("crlfmax");
+    let (pid, port) = serve_tcp(&mut env, &["--max-line", "10"]);
+    fn check<S: Duplex>(mut conn: Conn<S>) {
+        assert_eq!("ECHO 12345".len(), 10);
+        assert_eq!(conn.ask("ECHO 12345"), "12345", "LF, 10 bytes");
+        assert_eq!(conn.ask("ECHO 12345\r"), "12345", "CRLF, 10 bytes + CR");
+        // The line ending in a later write: the 11 bytes "ECHO 12345\r" wait alone.
+        conn.send_raw(b"ECHO 12345\r");
+        std::thread::sleep(Duration::from_millis(100));
+        conn.send_raw(b"\n");
+        assert_eq!(conn.recv(), "12345", "CRLF, the line ending written apart");
+        conn.send_raw(b"ECHO 123456\r\n");
+        assert_eq!(conn.recv(), "ERR line too long", "CRLF, 11 bytes + CR");
+        conn.expect_clean_eof("after ERR line too long");
+    }
+    check(unix(&env));
+    check(tcp(port));
+    let mut conn = unix(&env);
+    conn.send("ECHO 123456");
+    assert_eq!(conn.recv(), "ERR line too long", "LF, 11 bytes");
+    let v = env.stop_serving(pid);
+    assert_eq!(v["restarts"], 0, "{v}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Stopping
+
+/// Stopping (SIGTERM, or `osps stop NAME`) while a client has one request at a stopped
+/// secondary and another still unread in the server's socket (`--max-inflight 1`): the
+/// client reads `ERR shutting down` and then a clean end of file, never a reset.
+#[test]
+fn stopping_with_unread_input_ends_the_client_with_eof_not_a_reset() {
+    for how in ["SIGTERM", "osps stop"] {
+        let mut env = TestEnv::new("resetstop");
+        let pid = env.start_serving(&["--max-inflight", "1", "--timeout", "2s"]);
+        let mut conn = unix(&env);
+        assert_eq!(conn.ask("PING"), "PONG");
+        let secondary = env.wait_worker_up(0, None, T);
+        assert!(kill(secondary, libc::SIGSTOP));
+        // Read and handed to the stopped secondary: in flight.
+        conn.send("PING");
+        std::thread::sleep(Duration::from_millis(100));
+        // Not read: the client's one request in flight is not answered yet.
+        conn.send("PING");
+        std::thread::sleep(Duration::from_millis(100));
+        let out = if how == "SIGTERM" {
+            assert!(kill(pid, libc::SIGTERM));
+            output_within(env.take_child(pid), T)
+        } else {
+            let mut cmd = env.cmd("stop");
+            cmd.arg(&env.name);
+            let stop = run(cmd, T);
+            assert!(stop.status.success(), "{how}: {}", stderr_of(&stop));
+            output_within(env.take_child(pid), T)
+        };
+        assert!(out.status.success(), "{how}: {}", stderr_of(&out));
+        assert_eq!(
+            conn.get(),
+            Got::Line("ERR shutting down".into()),
+            "{how}: the request in flight"
+        );
+        // The unread request may be answered the same way, or not at all.
+        let end = match conn.get() {
+            Got::Line(l) if l == "ERR shutting down" => conn.get(),
+            other => other,
+        };
+        assert_eq!(end, Got::Eof, "{how}: after the replies");
+        env.assert_nothing_left();
+        assert_eq!(json_of(&out)["stopped_by"], "signal", "{how}");
+    }
+}
+
+/// How a load client's connection ended.
+struct Ending {
+    replies: usize,
+    end: Got,
+}
+
+/// Runs one client until the server ends the connection: up to `window` requests in
+/// flight, every reply the right one or `ERR shutting down`, in order; it stops writing
+/// at the first `ERR shutting down` or failed write, then reads to the end.
+fn stop_load_client<S: Duplex>(mut conn: Conn<S>, c: usize, window: usize) -> Ending {
+    let (mut sent, mut received) = (0, 0);
+    let mut writing = true;
+    loop {
+        while writing && sent - received < window {
+            let mut line = rev(c, sent).0.into_bytes();
+            line.push(b'\n');
+            if conn.writer.write_all(&line).is_err() {
+                writing = false;
+                break;
+            }
+            sent += 1;
+        }
+        match conn.get() {
+            Got::Line(l) => {
+                let want = rev(c, received).1;
+                assert!(
+                    l == want || l == "ERR shutting down",
+                    "client {c} request {received}: {l:?}, want {want:?}"
+                );
+                if l == "ERR shutting down" {
+                    writing = false;
+                }
+                received += 1;
+            }
+            end => {
+                return Ending {
+                    replies: received,
+                    end,
+                };
+            }
+        }
+    }
+}
+
+/// SIGTERM under load of 20 clients, half over the Unix socket and half over loopback
+/// TCP, each pipelining more requests than `--max-inflight` (so the server holds some
+/// unread, as back-pressure): every client reads its replies and then a clean end of
+/// file; none is reset.
+#[test]
+fn sigterm_under_load_ends_every_client_with_eof_not_a_reset() {
+    const CLIENTS: usize = 20;
+    let mut env = TestEnv::new("termeof");
+    let (pid, port) = serve_tcp(&mut env, &["--secondaries", "2", "--max-inflight", "4"]);
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            if c % 2 == 0 {
+                let conn = unix(&env);
+                std::thread::spawn(move || stop_load_client(conn, c, 16))
+            } else {
+                let conn = tcp(port);
+                std::thread::spawn(move || stop_load_client(conn, c, 16))
+            }
+        })
+        .collect();
+    // Let every client get going.
+    let deadline = Instant::now() + slow(T);
+    loop {
+        let stats: serde_json::Value = serde_json::from_str(&unix(&env).ask("STATS")).unwrap();
+        if stats["requests"].as_u64().unwrap() >= 2000 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the load did not start: {stats}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(kill(pid, libc::SIGTERM));
+    let out = output_within(env.take_child(pid), T);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let endings: Vec<Ending> = clients.into_iter().map(|t| t.join().unwrap()).collect();
+    let reset: Vec<String> = endings
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.end != Got::Eof)
+        .map(|(c, e)| {
+            let over = if c % 2 == 0 { "unix" } else { "tcp" };
+            format!(
+                "client {c} ({over}) after {} replies: {:?}",
+                e.replies, e.end
+            )
+        })
+        .collect();
+    assert!(
+        reset.is_empty(),
+        "{} of {CLIENTS} clients did not end with a clean end of file: {reset:#?}",
+        reset.len()
+    );
+    for (c, e) in endings.iter().enumerate() {
+        assert!(e.replies > 0, "client {c} got no reply");
+    }
+    env.assert_nothing_left();
+    assert_eq!(json_of(&out)["stopped_by"], "signal");
+}
