@@ -9,34 +9,24 @@
 mod common;
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use common::sockets::{Duplex, serve_tcp, unix};
 use common::{TestEnv, cpu_time, kill, rss_bytes, slow, stderr_of};
 
 /// The deadline of anything that should take well under a second.
 const T: Duration = Duration::from_secs(30);
 
+/// A raw stream to the instance's Unix socket, with the deadline `T` on its reads and
+/// writes, for clients that go beyond one request and one reply ([`unix`] is for those).
 fn connect(env: &TestEnv) -> UnixStream {
     let s = UnixStream::connect(env.socket_path()).unwrap();
-    s.set_read_timeout(Some(T)).unwrap();
-    s.set_write_timeout(Some(T)).unwrap();
+    s.set_timeout(T);
     s
-}
-
-/// One request, one reply line (without its newline).
-fn ask(conn: &mut BufReader<UnixStream>, request: &str) -> String {
-    conn.get_mut()
-        .write_all(format!("{request}\n").as_bytes())
-        .unwrap();
-    let mut line = String::new();
-    conn.read_line(&mut line).unwrap();
-    assert!(line.ends_with('\n'), "reply cut short: {line:?}");
-    line.pop();
-    line
 }
 
 /// What a client got back without waiting: its bytes so far and whether the server
@@ -100,8 +90,7 @@ fn out_of_descriptors_the_primary_neither_spins_nor_floods_its_log() {
     clients.clear();
     let deadline = Instant::now() + T;
     loop {
-        let mut c = BufReader::new(connect(&env));
-        let reply = ask(&mut c, "PING");
+        let reply = unix(&env).ask("PING");
         if reply == "PONG" {
             break;
         }
@@ -148,7 +137,7 @@ fn a_flooding_client_does_not_starve_a_polite_one() {
                 }
             }
             // Whole lines only: the server answers what it got, then sees end of file.
-            out.shutdown(Shutdown::Write).unwrap();
+            out.shutdown_write();
         })
     };
     // ... and reads every reply, so nothing but the server limits it.
@@ -183,12 +172,12 @@ fn a_flooding_client_does_not_starve_a_polite_one() {
         std::thread::sleep(Duration::from_millis(5));
     }
     // The polite client: one PING every 10 ms, each answered before the next.
-    let mut polite = BufReader::new(connect(&env));
+    let mut polite = unix(&env);
     let mut replies = Vec::new();
     let mut latencies = Vec::new();
     for _ in 0..300 {
         let t = Instant::now();
-        replies.push(ask(&mut polite, "PING"));
+        replies.push(polite.ask("PING"));
         latencies.push(t.elapsed());
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -224,7 +213,7 @@ fn clients_that_never_read_cost_a_bounded_amount_of_memory() {
     let mut env = TestEnv::new("noread");
     let pid = env.start_serving(&["--secondaries", "2"]);
     // The baseline: the primary after serving one client.
-    assert_eq!(ask(&mut BufReader::new(connect(&env)), "PING"), "PONG");
+    assert_eq!(unix(&env).ask("PING"), "PONG");
     let base = rss_bytes(pid);
     // Each client sends 45 requests of about 60 KB (each reply is as long) and never
     // reads a byte. Writes are non-blocking: the test keeps pushing until the server
@@ -283,7 +272,7 @@ fn clients_that_never_read_cost_a_bounded_amount_of_memory() {
         "{per_client} bytes of RSS per client that never reads (bound: 1.5 MiB)"
     );
     // The server still answers others.
-    assert_eq!(ask(&mut BufReader::new(connect(&env)), "PING"), "PONG");
+    assert_eq!(unix(&env).ask("PING"), "PONG");
     drop(clients);
     env.stop_serving(pid);
 }
@@ -317,38 +306,28 @@ fn send_far_too_long(
 #[test]
 fn a_line_far_beyond_max_line_is_answered_before_the_connection_closes() {
     let mut env = TestEnv::new("farlong");
-    let pid = env.start_primary(&[
-        "--serve",
-        "--json",
-        "--max-line",
-        "1K",
-        "--tcp",
-        "127.0.0.1:0",
-    ]);
-    let port = env.tcp_port(pid, T);
-    env.wait_serving(T);
+    let (pid, port) = serve_tcp(&mut env, "127.0.0.1:0", &["--max-line", "1K"]);
     // A client that says it is done writing, and one that just waits for the end.
     for (long, shutdown) in [(100_000, true), (10_000_000, false)] {
         let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        tcp.set_read_timeout(Some(T)).unwrap();
-        tcp.set_write_timeout(Some(T)).unwrap();
+        tcp.set_timeout(T);
         let half = tcp.try_clone().unwrap();
         let got = send_far_too_long(tcp, long, || {
             if shutdown {
-                half.shutdown(Shutdown::Write).unwrap();
+                half.shutdown_write();
             }
         });
         assert_eq!(got, "PONG\nERR line too long\n", "TCP, {long} bytes");
-        let unix = connect(&env);
-        let half = unix.try_clone().unwrap();
-        let got = send_far_too_long(unix, long, || {
+        let stream = connect(&env);
+        let half = stream.try_clone().unwrap();
+        let got = send_far_too_long(stream, long, || {
             if shutdown {
-                half.shutdown(Shutdown::Write).unwrap();
+                half.shutdown_write();
             }
         });
         assert_eq!(got, "PONG\nERR line too long\n", "Unix, {long} bytes");
     }
-    assert_eq!(ask(&mut BufReader::new(connect(&env)), "PING"), "PONG");
+    assert_eq!(unix(&env).ask("PING"), "PONG");
     env.stop_serving(pid);
 }
 

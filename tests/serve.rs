@@ -7,8 +7,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::io::{BufRead, Write};
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixStream;
 use std::process::Output;
@@ -16,136 +15,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::sockets::{Conn, Duplex, serve_tcp, tcp, unix};
 use common::{
     T, TestEnv, json_of, kill, mode_of, output_within, pids_with_arg, run, sha256_hex, slow,
     stderr_of, stdout_of, tcp_port_of,
 };
-/// How long a test waits for one reply before it fails (instead of hanging).
-const REPLY: Duration = Duration::from_secs(20);
-
-// ---------------------------------------------------------------------------------------
-// Plain sockets from the test
-
-/// A stream the test can split into a reader and a writer and half-close.
-trait Duplex: Read + Write + Send + Sized + 'static {
-    fn clone_stream(&self) -> Self;
-    fn shutdown_write(&self);
-    fn set_timeout(&self, t: Duration);
-}
-
-impl Duplex for UnixStream {
-    fn clone_stream(&self) -> Self {
-        self.try_clone().unwrap()
-    }
-    fn shutdown_write(&self) {
-        self.shutdown(Shutdown::Write).unwrap();
-    }
-    fn set_timeout(&self, t: Duration) {
-        self.set_read_timeout(Some(t)).unwrap();
-        self.set_write_timeout(Some(t)).unwrap();
-    }
-}
-
-impl Duplex for TcpStream {
-    fn clone_stream(&self) -> Self {
-        self.try_clone().unwrap()
-    }
-    fn shutdown_write(&self) {
-        self.shutdown(Shutdown::Write).unwrap();
-    }
-    fn set_timeout(&self, t: Duration) {
-        self.set_read_timeout(Some(t)).unwrap();
-        self.set_write_timeout(Some(t)).unwrap();
-    }
-}
-
-/// One client connection: lines out, lines in, every read with a deadline.
-struct Conn<S: Duplex> {
-    reader: BufReader<S>,
-    writer: S,
-}
-
-impl<S: Duplex> Conn<S> {
-    fn new(stream: S) -> Conn<S> {
-        stream.set_timeout(slow(REPLY));
-        Conn {
-            reader: BufReader::new(stream.clone_stream()),
-            writer: stream,
-        }
-    }
-
-    /// Sends raw bytes as they are (no newline added).
-    fn send_raw(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).unwrap();
-    }
-
-    /// Sends one request line.
-    fn send(&mut self, line: impl AsRef<[u8]>) {
-        let mut bytes = line.as_ref().to_vec();
-        bytes.push(b'\n');
-        self.send_raw(&bytes);
-    }
-
-    /// The next reply line without its newline; `None` at end of file. Panics when no
-    /// reply comes within the deadline, or a reply is cut short.
-    fn recv(&mut self) -> Option<String> {
-        let mut line = String::new();
-        match self.reader.read_line(&mut line) {
-            Ok(0) => None,
-            Ok(_) => {
-                assert!(line.ends_with('\n'), "reply without newline: {line:?}");
-                line.pop();
-                Some(line)
-            }
-            Err(e) => panic!("no reply in time: {e}"),
-        }
-    }
-
-    /// One request, one reply.
-    fn ask(&mut self, line: impl AsRef<[u8]>) -> String {
-        self.send(line);
-        self.recv().expect("the server closed the connection")
-    }
-
-    /// Says "no more requests" and reads every remaining reply up to end of file.
-    fn finish(mut self) -> Vec<String> {
-        self.writer.shutdown_write();
-        std::iter::from_fn(|| self.recv()).collect()
-    }
-
-    /// Whether the server closed the connection (end of file or a reset) within the deadline.
-    fn closed_by_server(&mut self) -> bool {
-        let mut rest = Vec::new();
-        match self.reader.read_to_end(&mut rest) {
-            Ok(_) => rest.is_empty(),
-            Err(e) => e.kind() == ErrorKind::ConnectionReset,
-        }
-    }
-}
-
-fn unix(env: &TestEnv) -> Conn<UnixStream> {
-    Conn::new(UnixStream::connect(env.socket_path()).unwrap())
-}
-
-fn tcp(port: u16) -> Conn<TcpStream> {
-    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_nodelay(true).unwrap();
-    Conn::new(s)
-}
 
 // ---------------------------------------------------------------------------------------
 // Starting and stopping a serving primary
-
-/// Starts `osps primary --serve --tcp ADDR` with `extra`, where ADDR asks for port 0 (any
-/// free port), and returns its pid and the port it says it got.
-fn serve_tcp(env: &mut TestEnv, addr: &str, extra: &[&str]) -> (u32, u16) {
-    let mut args = vec!["--serve", "--json", "--tcp", addr];
-    args.extend_from_slice(extra);
-    let pid = env.start_primary(&args);
-    let port = env.tcp_port(pid, T);
-    env.wait_serving(T);
-    (pid, port)
-}
 
 #[test]
 fn the_port_is_read_from_the_serving_line_whatever_its_prefix() {

@@ -7,146 +7,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use common::sockets::{Conn, Duplex, Got, serve_tcp, tcp, unix};
 use common::{T, TestEnv, json_of, kill, output_within, process_alive, run, slow, stderr_of};
-
-/// How long a test waits for one reply before it fails (instead of hanging).
-const REPLY: Duration = Duration::from_secs(20);
-
-// ---------------------------------------------------------------------------------------
-// Plain sockets from the test
-
-/// A stream the test can split into a reader and a writer.
-trait Duplex: Read + Write + Send + Sized + 'static {
-    fn clone_stream(&self) -> Self;
-    fn set_timeout(&self, t: Duration);
-}
-
-impl Duplex for UnixStream {
-    fn clone_stream(&self) -> Self {
-        self.try_clone().unwrap()
-    }
-    fn set_timeout(&self, t: Duration) {
-        self.set_read_timeout(Some(t)).unwrap();
-        self.set_write_timeout(Some(t)).unwrap();
-    }
-}
-
-impl Duplex for TcpStream {
-    fn clone_stream(&self) -> Self {
-        self.try_clone().unwrap()
-    }
-    fn set_timeout(&self, t: Duration) {
-        self.set_read_timeout(Some(t)).unwrap();
-        self.set_write_timeout(Some(t)).unwrap();
-    }
-}
-
-/// One client connection: lines out, lines in, every read with a deadline.
-struct Conn<S: Duplex> {
-    reader: BufReader<S>,
-    writer: S,
-}
-
-/// How a read of one reply line ended.
-#[derive(Debug, PartialEq)]
-enum Got {
-    Line(String),
-    Eof,
-    Error(std::io::ErrorKind),
-}
-
-impl<S: Duplex> Conn<S> {
-    fn new(stream: S) -> Conn<S> {
-        stream.set_timeout(slow(REPLY));
-        Conn {
-            reader: BufReader::new(stream.clone_stream()),
-            writer: stream,
-        }
-    }
-
-    fn send_raw(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).unwrap();
-    }
-
-    fn send(&mut self, line: impl AsRef<[u8]>) {
-        let mut bytes = line.as_ref().to_vec();
-        bytes.push(b'\n');
-        self.send_raw(&bytes);
-    }
-
-    /// The next reply line (without its newline), end of file, or the read error.
-    fn get(&mut self) -> Got {
-        let mut line = String::new();
-        match self.reader.read_line(&mut line) {
-            Ok(0) => Got::Eof,
-            Ok(_) => {
-                assert!(line.ends_with('\n'), "reply without newline: {line:?}");
-                line.pop();
-                Got::Line(line)
-            }
-            Err(e) => Got::Error(e.kind()),
-        }
-    }
-
-    /// The next reply line; panics at end of file, on an error or without a reply in time.
-    fn recv(&mut self) -> String {
-        match self.get() {
-            Got::Line(l) => l,
-            other => panic!("no reply line: {other:?}"),
-        }
-    }
-
-    fn ask(&mut self, line: impl AsRef<[u8]>) -> String {
-        self.send(line);
-        self.recv()
-    }
-
-    /// Asserts that the server ends the connection with a clean end of file (read returns
-    /// Ok(0)) and nothing more, not a reset.
-    fn expect_clean_eof(&mut self, what: &str) {
-        let mut rest = Vec::new();
-        match self.reader.read_to_end(&mut rest) {
-            Ok(_) => assert!(
-                rest.is_empty(),
-                "{what}: more after the last reply: {:?}",
-                String::from_utf8_lossy(&rest)
-            ),
-            Err(e) => panic!(
-                "{what}: the connection ended with {:?} ({e}) after {:?}, not a clean end of file",
-                e.kind(),
-                String::from_utf8_lossy(&rest)
-            ),
-        }
-    }
-}
-
-fn unix(env: &TestEnv) -> Conn<UnixStream> {
-    Conn::new(UnixStream::connect(env.socket_path()).unwrap())
-}
-
-fn tcp(port: u16) -> Conn<TcpStream> {
-    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_nodelay(true).unwrap();
-    Conn::new(s)
-}
-
-/// Starts `osps primary --serve --json --tcp 127.0.0.1:0` with `extra`, and returns its
-/// pid and the port it says it got.
-fn serve_tcp(env: &mut TestEnv, extra: &[&str]) -> (u32, u16) {
-    let mut args = vec!["--serve", "--json", "--tcp", "127.0.0.1:0"];
-    args.extend_from_slice(extra);
-    let pid = env.start_primary(&args);
-    let port = env.tcp_port(pid, T);
-    env.wait_serving(T);
-    (pid, port)
-}
 
 /// The `i`th request of client `c` and its exact reply.
 fn rev(c: usize, i: usize) -> (String, String) {
@@ -315,7 +182,7 @@ fn a_long_line_behind_a_slow_request_gets_both_replies_then_eof() {
 #[test]
 fn max_line_counts_a_crlf_line_without_its_cr() {
     let mut env = TestEnv::new("crlfmax");
-    let (pid, port) = serve_tcp(&mut env, &["--max-line", "10"]);
+    let (pid, port) = serve_tcp(&mut env, "127.0.0.1:0", &["--max-line", "10"]);
     fn check<S: Duplex>(mut conn: Conn<S>) {
         assert_eq!("ECHO 12345".len(), 10);
         assert_eq!(conn.ask("ECHO 12345"), "12345", "LF, 10 bytes");
@@ -324,16 +191,16 @@ fn max_line_counts_a_crlf_line_without_its_cr() {
         conn.send_raw(b"ECHO 12345\r");
         std::thread::sleep(Duration::from_millis(100));
         conn.send_raw(b"\n");
-        assert_eq!(conn.recv(), "12345", "CRLF, the line ending written apart");
+        assert_eq!(conn.line(), "12345", "CRLF, the line ending written apart");
         conn.send_raw(b"ECHO 123456\r\n");
-        assert_eq!(conn.recv(), "ERR line too long", "CRLF, 11 bytes + CR");
+        assert_eq!(conn.line(), "ERR line too long", "CRLF, 11 bytes + CR");
         conn.expect_clean_eof("after ERR line too long");
     }
     check(unix(&env));
     check(tcp(port));
     let mut conn = unix(&env);
     conn.send("ECHO 123456");
-    assert_eq!(conn.recv(), "ERR line too long", "LF, 11 bytes");
+    assert_eq!(conn.line(), "ERR line too long", "LF, 11 bytes");
     let v = env.stop_serving(pid);
     assert_eq!(v["restarts"], 0, "{v}");
 }
@@ -438,7 +305,11 @@ fn stop_load_client<S: Duplex>(mut conn: Conn<S>, c: usize, window: usize) -> En
 fn sigterm_under_load_ends_every_client_with_eof_not_a_reset() {
     const CLIENTS: usize = 20;
     let mut env = TestEnv::new("termeof");
-    let (pid, port) = serve_tcp(&mut env, &["--secondaries", "2", "--max-inflight", "4"]);
+    let (pid, port) = serve_tcp(
+        &mut env,
+        "127.0.0.1:0",
+        &["--secondaries", "2", "--max-inflight", "4"],
+    );
     let clients: Vec<_> = (0..CLIENTS)
         .map(|c| {
             if c % 2 == 0 {

@@ -10,6 +10,8 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod sockets;
+
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// The path of the binary under test.
