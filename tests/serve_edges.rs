@@ -59,7 +59,7 @@ fn clients_that_closed_at_once_do_not_count_against_max_clients() {
 #[test]
 fn a_paused_primary_does_not_kill_healthy_secondaries_as_hung() {
     const CLIENTS: usize = 4;
-    const PAUSES: usize = 2;
+    const PAUSES: usize = 1;
     let mut env = TestEnv::new("pauseprim");
     let pid = env.start_serving(&[
         "--secondaries",
