@@ -215,7 +215,7 @@ fn max_line_counts_a_crlf_line_without_its_cr() {
 fn stopping_with_unread_input_ends_the_client_with_eof_not_a_reset() {
     for how in ["SIGTERM", "osps stop"] {
         let mut env = TestEnv::new("resetstop");
-        let pid = env.start_serving(&["--max-inflight", "1", "--timeout", "2s"]);
+        let pid = env.start_serving(&["--max-inflight", "1", "--timeout", "1s"]);
         let mut conn = unix(&env);
         assert_eq!(conn.ask("PING"), "PONG");
         let secondary = env.wait_worker_up(0, None, T);
