@@ -20,8 +20,8 @@
 //! blocked reading it (the kernel tells it there is room to write again); taken at once,
 //! that wake-up finds no reply yet, and the reply costs a second one. Taken just before
 //! the reply, one wake-up serves, as in a server that answers at once: on the two-CPU
-//! machine of the README's table, about a third more requests per second with 8 or 32
-//! clients, and a p99 at 32 clients a third to a half lower. (TCP does not wake a
+//! machine of the README's table, a quarter to a third more requests per second with 8
+//! or 32 clients, and a p99 at 32 clients a third to a half lower. (TCP does not wake a
 //! reader that way: its bytes are taken as they are read.) The connection is registered
 //! for edges (`EPOLLET`), since bytes left in the socket keep it readable.
 //!
