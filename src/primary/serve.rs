@@ -641,20 +641,9 @@ impl Server<'_> {
     /// newcomer in the same burst be refused.
     fn let_go_of_the_departed(&mut self) {
         let ids: Vec<u64> = self.clients.keys().copied().collect();
-        let mut fds: Vec<PollFd<'_>> = ids
-            .iter()
-            .filter_map(|id| self.clients.get(id))
-            .map(|c| PollFd::new(c.fd(), PollFlags::POLLIN))
-            .collect();
-        if poll(&mut fds, PollTimeout::ZERO).is_err() {
+        let Some(said) = self.poll_clients(&ids, PollTimeout::ZERO) else {
             return;
-        }
-        let said: Vec<(u64, PollFlags)> = ids
-            .iter()
-            .zip(&fds)
-            .filter_map(|(&id, fd)| fd.revents().filter(|r| !r.is_empty()).map(|r| (id, r)))
-            .collect();
-        drop(fds);
+        };
         for (id, r) in said {
             let ready = Ready {
                 token: CLIENT_TOKENS + id,
@@ -1239,17 +1228,32 @@ impl Server<'_> {
                 break;
             }
             // Until one of them sends or closes (or a little while: a pause, not a spin).
-            let mut fds: Vec<PollFd<'_>> = left
-                .iter()
-                .filter_map(|id| self.clients.get(id))
-                .map(|c| PollFd::new(c.fd(), PollFlags::POLLIN))
-                .collect();
             let wait = (deadline - now).min(Duration::from_millis(10));
             let ms = u16::try_from(wait.as_millis().max(1)).unwrap_or(u16::MAX);
-            if poll(&mut fds, PollTimeout::from(ms)).is_err() {
+            if self.poll_clients(&left, PollTimeout::from(ms)).is_none() {
                 break;
             }
         }
+    }
+
+    /// Polls the clients `ids` for input (or their end) all at once, outside the event
+    /// loop's poll set, waiting at most `timeout`: the ones with something to say, and
+    /// what (`None` if `poll` itself failed).
+    fn poll_clients(&self, ids: &[u64], timeout: PollTimeout) -> Option<Vec<(u64, PollFlags)>> {
+        let (ids, mut fds): (Vec<u64>, Vec<PollFd<'_>>) = ids
+            .iter()
+            .filter_map(|&id| {
+                let c = self.clients.get(&id)?;
+                Some((id, PollFd::new(c.fd(), PollFlags::POLLIN)))
+            })
+            .unzip();
+        poll(&mut fds, timeout).ok()?;
+        Some(
+            ids.into_iter()
+                .zip(&fds)
+                .filter_map(|(id, fd)| fd.revents().filter(|r| !r.is_empty()).map(|r| (id, r)))
+                .collect(),
+        )
     }
 }
 
