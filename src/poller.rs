@@ -65,9 +65,6 @@ pub struct Ready {
     pub token: u64,
     /// Data, or end of file, can be read.
     pub readable: bool,
-    /// The peer shut its side down (`EPOLLRDHUP`): after the data, end of file. With an
-    /// edge registration the caller must read that far, since no later edge will come.
-    pub peer_closed: bool,
     pub writable: bool,
     /// The peer is gone in both directions (or the descriptor was shut down both ways).
     pub hangup: bool,
@@ -80,7 +77,6 @@ impl Ready {
         Ready {
             token: event.data(),
             readable: f.intersects(EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP),
-            peer_closed: f.contains(EpollFlags::EPOLLRDHUP),
             writable: f.contains(EpollFlags::EPOLLOUT),
             hangup: f.contains(EpollFlags::EPOLLHUP),
             error: f.contains(EpollFlags::EPOLLERR),

@@ -23,7 +23,10 @@
 //! machine of the README's table, a quarter to a third more requests per second with 8
 //! or 32 clients, and a p99 at 32 clients a third to a half lower. (TCP does not wake a
 //! reader that way: its bytes are taken as they are read.) The connection is registered
-//! for edges (`EPOLLET`), since bytes left in the socket keep it readable.
+//! for edges (`EPOLLET`), since bytes left in the socket keep it readable; so each read
+//! goes on until the socket says it would block, and bytes peeked at with no reply to
+//! come (an unfinished line) are taken at once, or a line longer than the client's
+//! socket buffer could never be finished.
 //!
 //! A client refused for a too-long line gets `ERR line too long`; then our side of the
 //! connection is shut down while what it still sends is read and dropped, bounded in bytes
@@ -273,9 +276,6 @@ pub struct Client {
     /// The last read stopped at a bound, with bytes perhaps still unread: read again when
     /// the bound lifts (no new edge will say so).
     unread: bool,
-    /// The poll set said the client shut its side down: reads go on to the end of file
-    /// (a short read no longer means that nothing more will come).
-    closing: bool,
 }
 
 impl Client {
@@ -306,7 +306,6 @@ impl Client {
             peeking,
             peeked: 0,
             unread: false,
-            closing: false,
         })
     }
 
@@ -397,14 +396,10 @@ impl Client {
                             got.busy += self.take_lines(limits, room);
                         }
                     }
-                    if n < buf.len() && !self.closing {
-                        // The socket had less than we asked for: it is empty now, and
-                        // the poll set reports the next bytes that come (a new edge).
-                        // This saves a read that would only say "would block". (Not
-                        // after the client shut its side: its end of file comes next,
-                        // and no edge will announce it again.)
-                        break;
-                    }
+                    // On until the socket says it would block, even after a short read:
+                    // no new edge comes for bytes already there, and a short read does
+                    // not mean that none are left (a Unix socket ends a read where the
+                    // writing process changes, or where descriptors were passed).
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -415,12 +410,13 @@ impl Client {
             }
         }
         got.busy += self.take_lines(limits, room);
+        if self.peeked > 0 && self.replies.is_empty() && self.take_peeked().is_err() {
+            // No reply awaited, so no write will take what was peeked (an unfinished
+            // line): taken now, or a line longer than the client's socket buffer could
+            // never be finished.
+            got.gone = true;
+        }
         got
-    }
-
-    /// The poll set said the client shut its side down (see [`Client::receive`]).
-    pub fn peer_closed(&mut self) {
-        self.closing = true;
     }
 
     /// Whether the last read stopped at a bound with bytes perhaps left in the socket.
@@ -784,9 +780,40 @@ mod tests {
         // The last line without its newline, then end of file, reported in one event.
         peer.write_all(b"PING").unwrap();
         peer.shutdown(std::net::Shutdown::Write).unwrap();
-        c.peer_closed();
         c.receive(&LIMITS, &mut 1000, &mut scratch());
         assert_eq!(dispatch_all(&mut c), [0], "read on past the short read");
+    }
+
+    #[test]
+    fn a_read_goes_on_past_passed_descriptors() {
+        use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+        let (mut c, peer) = client();
+        // The kernel ends a read where descriptors were passed: a short read, with the
+        // rest of the bytes still there (and no new edge for them).
+        let fd = [peer.as_raw_fd()];
+        let with_fd = [ControlMessage::ScmRights(&fd)];
+        let first = [std::io::IoSlice::new(b"PING\nPI")];
+        sendmsg::<()>(peer.as_raw_fd(), &first, &with_fd, MsgFlags::empty(), None).unwrap();
+        let rest = [std::io::IoSlice::new(b"NG\n")];
+        sendmsg::<()>(peer.as_raw_fd(), &rest, &[], MsgFlags::empty(), None).unwrap();
+        c.receive(&LIMITS, &mut 1000, &mut scratch());
+        assert_eq!(dispatch_all(&mut c), [0, 1]);
+    }
+
+    #[test]
+    fn an_unfinished_line_leaves_the_socket_when_no_reply_is_awaited() {
+        let (mut c, mut peer) = client();
+        // Written a byte at a time, the line would fill the client's socket buffer
+        // (each write costs a whole buffer there) long before its end, if the bytes
+        // peeked at stayed in the socket until a reply.
+        for b in b"ECHO 12345" {
+            peer.write_all(&[*b]).unwrap();
+            c.receive(&LIMITS, &mut 1000, &mut scratch());
+            assert_eq!(in_socket(&c), 0);
+        }
+        peer.write_all(b"\n").unwrap();
+        c.receive(&LIMITS, &mut 1000, &mut scratch());
+        assert_eq!(dispatch_all(&mut c), [0]);
     }
 
     #[test]

@@ -648,7 +648,6 @@ impl Server<'_> {
             let ready = Ready {
                 token: CLIENT_TOKENS + id,
                 readable: r.contains(PollFlags::POLLIN),
-                peer_closed: false,
                 writable: false,
                 hangup: r.contains(PollFlags::POLLHUP),
                 error: r.intersects(PollFlags::POLLERR | PollFlags::POLLNVAL),
@@ -668,11 +667,6 @@ impl Server<'_> {
             // Gone both ways: it cannot read replies.
             self.drop_client(id);
             return;
-        }
-        if ready.peer_closed {
-            if let Some(c) = self.clients.get_mut(&id) {
-                c.peer_closed();
-            }
         }
         if ready.readable && !self.read_client(id) {
             return;
