@@ -5,11 +5,8 @@
 //! There is no "remove": closing a descriptor removes it from the set (no descriptor of
 //! ours is ever duplicated), which is how clients and dead secondaries leave it.
 //!
-//! Registrations are level-triggered unless they ask for edges ([`Interest::edge`]): a
-//! descriptor that stays readable is reported again on the next wait, so the loop may
-//! read a bounded amount and come back later. An edge registration is reported once per
-//! change (new bytes, a hang-up), and again when it is modified while ready; its caller
-//! reads until the descriptor has nothing more, or remembers that it stopped short. The
+//! Registrations are level-triggered: a descriptor that stays readable is reported again
+//! on the next wait, so the loop may read a bounded amount and come back later. The
 //! kernel always reports hang-up and error, even for a descriptor registered with no
 //! interest at all; a caller that pauses a descriptor (back-pressure) must therefore act
 //! on [`Ready::hangup`] or [`Ready::error`], or it would be woken for them forever.
@@ -26,8 +23,6 @@ use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTime
 pub struct Interest {
     pub read: bool,
     pub write: bool,
-    /// Reported once per change rather than as long as it lasts (`EPOLLET`).
-    pub edge: bool,
 }
 
 impl Interest {
@@ -35,12 +30,10 @@ impl Interest {
     pub const NONE: Interest = Interest {
         read: false,
         write: false,
-        edge: false,
     };
     pub const READ: Interest = Interest {
         read: true,
         write: false,
-        edge: false,
     };
 
     fn flags(self) -> EpollFlags {
@@ -51,9 +44,6 @@ impl Interest {
         }
         if self.write {
             flags |= EpollFlags::EPOLLOUT;
-        }
-        if self.edge {
-            flags |= EpollFlags::EPOLLET;
         }
         flags
     }
@@ -177,28 +167,6 @@ mod tests {
     }
 
     #[test]
-    fn an_edge_registration_is_reported_once_per_arrival_and_again_when_modified() {
-        let mut p = Poller::new().unwrap();
-        let (mut a, b) = UnixStream::pair().unwrap();
-        let edge = Interest {
-            edge: true,
-            ..Interest::READ
-        };
-        p.add(&b, 5, edge).unwrap();
-        a.write_all(b"x").unwrap();
-        assert_eq!(ready(&mut p, 1000).len(), 1);
-        assert!(ready(&mut p, 0).is_empty(), "still unread, but no new edge");
-        a.write_all(b"y").unwrap();
-        assert_eq!(ready(&mut p, 1000).len(), 1, "new bytes: a new edge");
-        p.modify(&b, 5, edge).unwrap();
-        assert_eq!(
-            ready(&mut p, 0).len(),
-            1,
-            "modified while readable: reported"
-        );
-    }
-
-    #[test]
     fn modify_switches_between_write_and_nothing_and_closing_removes() {
         let mut p = Poller::new().unwrap();
         let (_a, b) = UnixStream::pair().unwrap();
@@ -207,7 +175,6 @@ mod tests {
         let write = Interest {
             read: false,
             write: true,
-            edge: false,
         };
         p.modify(&b, 8, write).unwrap();
         let r = ready(&mut p, 1000);

@@ -14,20 +14,6 @@
 //! reading that client: its socket buffers fill and its writes block, which is the
 //! back-pressure a pipelining client expects. It never gets `ERR busy` for that.
 //!
-//! On a Unix connection the requests are peeked at, not taken: they stay in the socket
-//! (behind its peek offset, `SO_PEEK_OFF`) until the primary writes their replies, and
-//! are taken just before. Taking bytes out of a Unix stream socket wakes a client
-//! blocked reading it (the kernel tells it there is room to write again); taken at once,
-//! that wake-up finds no reply yet, and the reply costs a second one. Taken just before
-//! the reply, one wake-up serves, as in a server that answers at once: on the two-CPU
-//! machine of the README's table, a quarter to a third more requests per second with 8
-//! or 32 clients, and a p99 at 32 clients a third to a half lower. (TCP does not wake a
-//! reader that way: its bytes are taken as they are read.) The connection is registered
-//! for edges (`EPOLLET`), since bytes left in the socket keep it readable; so each read
-//! goes on until the socket says it would block, and bytes peeked at with no reply to
-//! come (an unfinished line) are taken at once, or a line longer than the client's
-//! socket buffer could never be finished.
-//!
 //! A client refused for a too-long line gets `ERR line too long`; then our side of the
 //! connection is shut down while what it still sends is read and dropped, bounded in bytes
 //! ([`DRAIN_BYTES`]) and time ([`DRAIN_TIME`]). Closing at once, with its input unread,
@@ -36,12 +22,9 @@
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
-
-use nix::errno::Errno;
-use nix::sys::socket::{MsgFlags, recv};
 
 use crate::fdlimit::Socket;
 use crate::poller::Interest;
@@ -74,26 +57,6 @@ const BUSY: &str = "ERR busy";
 
 /// Lines cut at once when they can only be answered `ERR busy`.
 const BUSY_LINES: usize = 1024;
-
-/// Makes reads that peek (`MSG_PEEK`) move on through the socket's bytes instead of
-/// seeing the same ones again (`SO_PEEK_OFF`, offset 0), as a read that takes them would.
-/// Returns whether it is set; without it (an older kernel) the client's bytes are taken
-/// as they are read.
-fn set_peek_offset(stream: &UnixStream) -> bool {
-    let offset: libc::c_int = 0;
-    // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from a valid, live c_int; the
-    // descriptor is the stream's own, open for the call.
-    let rc = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEEK_OFF,
-            (&raw const offset).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    rc == 0
-}
 
 /// The complete lines found in a client's bytes.
 #[derive(Debug, PartialEq, Eq)]
@@ -269,13 +232,6 @@ pub struct Client {
     pub interest: Interest,
     /// It is in the dispatcher's round-robin ring.
     pub in_ring: bool,
-    /// Reads only peek (a Unix connection; see the module comment).
-    peeking: bool,
-    /// Bytes peeked at and still in the socket, taken before the next reply is written.
-    peeked: usize,
-    /// The last read stopped at a bound, with bytes perhaps still unread: read again when
-    /// the bound lifts (no new edge will say so).
-    unread: bool,
 }
 
 impl Client {
@@ -284,10 +240,6 @@ impl Client {
         if stream.set_nonblocking().is_err() {
             return Err(stream);
         }
-        let peeking = match &stream {
-            Stream::Unix(s) => set_peek_offset(s),
-            Stream::Tcp(_) => false,
-        };
         Ok(Client {
             stream,
             input: Vec::new(),
@@ -298,14 +250,8 @@ impl Client {
             unanswered: 0,
             reserved: 0,
             state: Input::Open,
-            interest: Interest {
-                edge: true,
-                ..Interest::READ
-            },
+            interest: Interest::READ,
             in_ring: false,
-            peeking,
-            peeked: 0,
-            unread: false,
         })
     }
 
@@ -334,7 +280,6 @@ impl Client {
         Interest {
             read,
             write: !self.output.is_empty(),
-            edge: true,
         }
     }
 
@@ -365,21 +310,11 @@ impl Client {
     /// length: an empty one would read as end of file).
     pub fn receive(&mut self, limits: &Limits, room: &mut usize, buf: &mut [u8]) -> Received {
         let mut got = Received::default();
-        if self.is_draining() && self.peeking {
-            // What it sends now is dropped, so it is taken, not peeked at.
-            if self.take_peeked().is_err() {
-                got.gone = true;
-                return got;
-            }
-            self.peeking = false;
-        }
-        self.unread = false;
         loop {
             if !self.wants(limits).read {
-                self.unread = true;
                 break;
             }
-            match self.read_some(buf) {
+            match self.stream.read(buf) {
                 Ok(0) => {
                     match &mut self.state {
                         Input::Open => self.state = Input::Ended,
@@ -396,10 +331,12 @@ impl Client {
                             got.busy += self.take_lines(limits, room);
                         }
                     }
-                    // On until the socket says it would block, even after a short read:
-                    // no new edge comes for bytes already there, and a short read does
-                    // not mean that none are left (a Unix socket ends a read where the
-                    // writing process changes, or where descriptors were passed).
+                    if n < buf.len() {
+                        // The socket had less than we asked for: it is empty now, and
+                        // the poll set (level-triggered) reports anything that comes
+                        // later. This saves a read that would only say "would block".
+                        break;
+                    }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -410,46 +347,7 @@ impl Client {
             }
         }
         got.busy += self.take_lines(limits, room);
-        if self.peeked > 0 && self.replies.is_empty() && self.take_peeked().is_err() {
-            // No reply awaited, so no write will take what was peeked (an unfinished
-            // line): taken now, or a line longer than the client's socket buffer could
-            // never be finished.
-            got.gone = true;
-        }
         got
-    }
-
-    /// Whether the last read stopped at a bound with bytes perhaps left in the socket.
-    pub fn unread(&self) -> bool {
-        self.unread
-    }
-
-    /// Reads without blocking: peeks on a Unix connection (see the module comment).
-    fn read_some(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if !self.peeking {
-            return self.stream.read(buf);
-        }
-        let fd = self.stream.fd().as_raw_fd();
-        let n = recv(fd, buf, MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT)?;
-        self.peeked += n;
-        Ok(n)
-    }
-
-    /// Takes out of the socket the bytes peeked at so far (already copied to `input`).
-    fn take_peeked(&mut self) -> std::io::Result<()> {
-        let fd = self.stream.fd().as_raw_fd();
-        let mut junk = [0u8; 4096];
-        while self.peeked > 0 {
-            let want = self.peeked.min(junk.len());
-            match recv(fd, &mut junk[..want], MsgFlags::MSG_DONTWAIT) {
-                Ok(n) if n > 0 => self.peeked -= n,
-                Err(Errno::EINTR) => {}
-                Err(e) if e != Errno::EAGAIN => return Err(e.into()),
-                // Nothing there, though we saw it: nothing left to take.
-                _ => self.peeked = 0,
-            }
-        }
-        Ok(())
     }
 
     /// Cuts complete lines out of `input` into requests, as many as its bounds allow.
@@ -556,11 +454,6 @@ impl Client {
     /// Writes what it can without blocking (its whole output in one `write` when the
     /// socket takes it). `Err`: the client is gone.
     pub fn flush(&mut self) -> std::io::Result<()> {
-        if !self.output.is_empty() {
-            // The requests answered leave the socket now, with one wake-up of the client
-            // for both (see the module comment).
-            self.take_peeked()?;
-        }
         while !self.output.is_empty() {
             match self.stream.write(&self.output) {
                 Ok(0) => return Err(ErrorKind::WriteZero.into()),
@@ -616,8 +509,6 @@ impl Client {
     /// resets nothing. Closing with its input unread would reset the connection, and the
     /// client would read that instead of the replies before it.
     pub fn drop_input(&mut self, buf: &mut [u8]) -> bool {
-        // Taken from the start of the socket, with the bytes peeked at.
-        self.peeked = 0;
         loop {
             match self.stream.read(buf) {
                 Ok(0) => return true,
@@ -740,96 +631,6 @@ mod tests {
         max_inflight: 4,
     };
 
-    /// Bytes still in the socket for us to take (`FIONREAD`).
-    fn in_socket(c: &Client) -> usize {
-        let mut n: libc::c_int = 0;
-        // SAFETY: FIONREAD writes one c_int into `n`, which lives for the call; the
-        // descriptor is the client's own, open.
-        let rc = unsafe { libc::ioctl(c.fd().as_raw_fd(), libc::FIONREAD, &mut n) };
-        assert_eq!(rc, 0);
-        n as usize
-    }
-
-    #[test]
-    fn requests_leave_the_socket_only_when_their_replies_are_written() {
-        let (mut c, mut peer) = client();
-        assert!(c.peeking, "SO_PEEK_OFF is refused on this kernel");
-        peer.write_all(b"PING\nPING\n").unwrap();
-        c.receive(&LIMITS, &mut 1000, &mut scratch());
-        assert_eq!(dispatch_all(&mut c), [0, 1]);
-        assert_eq!(in_socket(&c), 10, "read, but still in the socket");
-        // More bytes: the next read sees only those (the peek offset moved on).
-        peer.write_all(b"PING\n").unwrap();
-        c.receive(&LIMITS, &mut 1000, &mut scratch());
-        assert_eq!(dispatch_all(&mut c), [2]);
-        c.answer(0, "PONG".into());
-        c.flush().unwrap();
-        assert_eq!(in_socket(&c), 0, "taken just before the reply");
-        let mut got = [0u8; 5];
-        peer.read_exact(&mut got).unwrap();
-        assert_eq!(&got, b"PONG\n");
-        // Reads go on from where the peek offset is, which taking moved back.
-        peer.write_all(b"PING\n").unwrap();
-        c.receive(&LIMITS, &mut 1000, &mut scratch());
-        assert_eq!(dispatch_all(&mut c), [3]);
-    }
-
-    #[test]
-    fn a_client_that_shut_its_side_is_read_to_its_end_of_file() {
-        let (mut c, mut peer) = client();
-        // The last line without its newline, then end of file, reported in one event.
-        peer.write_all(b"PING").unwrap();
-        peer.shutdown(std::net::Shutdown::Write).unwrap();
-        c.receive(&LIMITS, &mut 1000, &mut scratch());
-        assert_eq!(dispatch_all(&mut c), [0], "read on past the short read");
-    }
-
-    #[test]
-    fn a_read_goes_on_past_passed_descriptors() {
-        use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
-        let (mut c, peer) = client();
-        // The kernel ends a read where descriptors were passed: a short read, with the
-        // rest of the bytes still there (and no new edge for them).
-        let fd = [peer.as_raw_fd()];
-        let with_fd = [ControlMessage::ScmRights(&fd)];
-        let first = [std::io::IoSlice::new(b"PING\nPI")];
-        sendmsg::<()>(peer.as_raw_fd(), &first, &with_fd, MsgFlags::empty(), None).unwrap();
-        let rest = [std::io::IoSlice::new(b"NG\n")];
-        sendmsg::<()>(peer.as_raw_fd(), &rest, &[], MsgFlags::empty(), None).unwrap();
-        c.receive(&LIMITS, &mut 1000, &mut scratch());
-        assert_eq!(dispatch_all(&mut c), [0, 1]);
-    }
-
-    #[test]
-    fn an_unfinished_line_leaves_the_socket_when_no_reply_is_awaited() {
-        let (mut c, mut peer) = client();
-        // Written a byte at a time, the line would fill the client's socket buffer
-        // (each write costs a whole buffer there) long before its end, if the bytes
-        // peeked at stayed in the socket until a reply.
-        for b in b"ECHO 12345" {
-            peer.write_all(&[*b]).unwrap();
-            c.receive(&LIMITS, &mut 1000, &mut scratch());
-            assert_eq!(in_socket(&c), 0);
-        }
-        peer.write_all(b"\n").unwrap();
-        c.receive(&LIMITS, &mut 1000, &mut scratch());
-        assert_eq!(dispatch_all(&mut c), [0]);
-    }
-
-    #[test]
-    fn a_read_stopped_at_the_bound_says_so() {
-        let (mut c, mut peer) = client();
-        peer.write_all(b"PING\nPING\nPING\nPING\nPING\n").unwrap();
-        c.receive(&LIMITS, &mut 1000, &mut scratch());
-        assert_eq!(dispatch_all(&mut c).len(), 4, "--max-inflight 4");
-        peer.write_all(b"PING\n").unwrap();
-        c.receive(&LIMITS, &mut 1000, &mut scratch());
-        assert!(
-            c.unread(),
-            "bytes may wait in the socket, and no edge will say so"
-        );
-    }
-
     /// Hands every pending request to "a secondary": returns their order numbers.
     fn dispatch_all(c: &mut Client) -> Vec<u64> {
         std::iter::from_fn(|| c.next_pending().map(|(order, _)| order)).collect()
@@ -914,16 +715,13 @@ mod tests {
             }
             peer
         });
-        // Read until the client is no longer read (its bound), dispatching nothing, or
-        // until the writer gives up: the bytes peeked at stay in the socket until their
-        // replies are written, so its buffer may stop the writer first.
+        // Read until the client is no longer read (its bound), dispatching nothing.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while c.wants(&limits).read && !writer.is_finished() {
+        while c.wants(&limits).read {
             c.receive(&limits, &mut 10_000, &mut scratch());
             assert!(Instant::now() < deadline, "never stopped reading");
         }
         let _peer = writer.join().unwrap();
-        c.receive(&limits, &mut 10_000, &mut scratch());
         assert!(c.pending_len() < 40, "{} requests queued", c.pending_len());
         assert!(
             c.held() < MAX_HELD + limits.max_line + READ_CHUNK,

@@ -7,9 +7,7 @@
 //! One thread multiplexes everything with epoll (`poller.rs`): the listeners, every
 //! client, every secondary's FIFO and the signal self-pipe, each registered once and
 //! changed only when what it waits for changes. Sockets are non-blocking, so a slow or
-//! silent client never delays the others. Clients are registered for edges, and their
-//! requests left in the socket until their replies go out (see `clients.rs`: it saves a
-//! wake-up of the client per request). Replies go back in request order per client,
+//! silent client never delays the others. Replies go back in request order per client,
 //! written once per pass of the loop, so a pipelining client gets them in few writes.
 //!
 //! Handoffs cost more than the work on few cores (a wake-up of a sleeping process, a
@@ -660,39 +658,30 @@ impl Server<'_> {
     /// A client's descriptor is ready: read its requests (as far as its bounds allow),
     /// or note that it is gone.
     fn on_client(&mut self, id: u64, ready: &Ready) {
-        if !self.clients.contains_key(&id) {
-            return;
-        }
-        if ready.hangup || ready.error {
-            // Gone both ways: it cannot read replies.
-            self.drop_client(id);
-            return;
-        }
-        if ready.readable && !self.read_client(id) {
-            return;
-        }
-        self.touched.push(id);
-    }
-
-    /// Reads client `id`'s requests, as far as its bounds and the queue allow. Returns
-    /// false if it is gone (and dropped).
-    fn read_client(&mut self, id: u64) -> bool {
         let room = (self.ctx.args.queue as usize).saturating_sub(self.queued);
         let Some(c) = self.clients.get_mut(&id) else {
-            return false;
+            return;
         };
-        let mut left = room;
-        let got = c.receive(&self.limits, &mut left, &mut self.scratch);
-        self.queued += room - left;
-        self.summary.busy += got.busy;
-        if got.gone {
+        if ready.hangup || ready.error {
+            // Gone both ways: it cannot read replies, and a level-triggered hang-up would
+            // be reported again on every wait.
             self.drop_client(id);
-            return false;
+            return;
         }
-        if c.is_draining() && !self.draining.contains(&id) {
-            self.draining.push(id);
+        if ready.readable {
+            let mut left = room;
+            let got = c.receive(&self.limits, &mut left, &mut self.scratch);
+            self.queued += room - left;
+            self.summary.busy += got.busy;
+            if got.gone {
+                self.drop_client(id);
+                return;
+            }
+            if c.is_draining() && !self.draining.contains(&id) {
+                self.draining.push(id);
+            }
         }
-        true
+        self.touched.push(id);
     }
 
     fn drop_client(&mut self, id: u64) {
@@ -729,14 +718,6 @@ impl Server<'_> {
             let busy = c.take_lines(&self.limits, &mut left);
             self.queued += room - left;
             self.summary.busy += busy;
-            // A read stopped at a bound gets no new edge when the bound lifts: once the
-            // lines already read are cut, read again if there is still room.
-            if c.unread() && c.wants(&self.limits).read && !self.read_client(id) {
-                continue;
-            }
-            let Some(c) = self.clients.get_mut(&id) else {
-                continue;
-            };
             if c.has_pending() && !c.in_ring {
                 c.in_ring = true;
                 self.ring.push_back(id);
