@@ -604,11 +604,16 @@ fn primary() -> Page {
                     P(
                         "A serving run (`--serve`) prints instead: `schema_version`, `mode` \
                        (`serve`), `name`, `secondaries`, `clients_served`, `requests` \
-                       (answered), `errors` (replies that were `ERR ...`), `retried` (requests \
-                       retried after their secondary died), `failed` (answered `ERR worker \
-                       failed`), `busy` (answered `ERR busy`), `turned_away` (newcomers \
-                       answered `ERR too many clients` and closed), `restarts`, `deaths`, \
-                       `stopped_by` (`signal`, `gave-up` or `error`) and `elapsed_ms`.",
+                       (requests handed to the pool and answered: by a secondary, or `ERR \
+                       worker failed` or `ERR shutting down` in its place; counted when the \
+                       reply is ready, even if its client has left), `errors` (of those, \
+                       replies that were `ERR ...`, an `ECHO` of text that begins with `ERR` \
+                       included), `retried` (requests retried after their secondary died), \
+                       `failed` (answered `ERR worker failed`), `busy` (answered `ERR busy` by \
+                       the primary itself, not in `requests`; nor is `ERR line too long`), \
+                       `turned_away` (newcomers answered `ERR too many clients` and closed), \
+                       `restarts`, `deaths`, `stopped_by` (`signal`, `gave-up` or `error`) and \
+                       `elapsed_ms`.",
                     ),
                 ],
             ),
