@@ -53,9 +53,12 @@ fn wait_stopped(pid: u32) {
 #[test]
 fn a_secondary_started_by_hand_is_refused_and_the_instance_completes_its_rounds() {
     let mut env = TestEnv::new("intruder");
+    // Long enough to be seen running: 3000 rounds of 64 bytes can be over before the
+    // test first looks (every 5 ms) on a fast machine (0.3 µs a round), and then the
+    // secondary is never seen up. 64 KiB rounds take tens of µs each, even there.
     const ROUNDS: u64 = 3000;
     let rounds = ROUNDS.to_string();
-    let p = primary(&mut env, &["--rounds", &rounds]);
+    let p = primary(&mut env, &["--rounds", &rounds, "--payload", "64K"]);
     let secondary = env.wait_secondary(T);
     env.wait_rounds(3, T);
     // Freeze the primary so the instance is certainly live (not finished) while the
