@@ -639,8 +639,13 @@ impl Server<'_> {
     /// newcomer in the same burst be refused.
     fn let_go_of_the_departed(&mut self) {
         let ids: Vec<u64> = self.clients.keys().copied().collect();
-        let Some(said) = self.poll_clients(&ids, PollTimeout::ZERO) else {
-            return;
+        let said = match self.poll_clients(&ids, PollTimeout::ZERO) {
+            Ok(said) => said,
+            Err(e) => {
+                // The newcomer is refused as if none had left; the next wait reports them.
+                crate::debug!("looking for clients that left (poll): {e}");
+                return;
+            }
         };
         for (id, r) in said {
             let ready = Ready {
@@ -1100,15 +1105,19 @@ impl Server<'_> {
 
     /// Kills hung secondaries and starts the ones whose backoff ended.
     fn check_deadlines(&mut self) -> Result<()> {
-        // Replies published while we did not look (no doorbell rings while we are awake)
-        // are taken first: a primary that was itself held up past a deadline (stopped,
-        // descheduled, a paused machine) must not take a secondary that answered in time
-        // for a hung one.
-        self.collect()?;
         let now = Instant::now();
         for i in 0..self.slots.len() {
             if self.slots[i].busy.as_ref().is_some_and(|b| b.1 <= now) {
-                self.died(i, Trouble::Hung)?;
+                if self.replied(i) {
+                    // Published while we did not look (no doorbell rings while we are
+                    // awake): a primary itself held up past the deadline (stopped,
+                    // descheduled, a paused machine) must not take a secondary that
+                    // answered in time for a hung one.
+                    let seq = self.slots[i].seq;
+                    self.complete(i, seq)?;
+                } else {
+                    self.died(i, Trouble::Hung)?;
+                }
             }
             if self.sup.worker(i).restart_due(now) && !self.stop_requested() {
                 // Launch only: the handshake goes on from the event loop, so clients are
@@ -1205,7 +1214,8 @@ impl Server<'_> {
             // Until one of them sends or closes (or a little while: a pause, not a spin).
             let wait = (deadline - now).min(Duration::from_millis(10));
             let ms = u16::try_from(wait.as_millis().max(1)).unwrap_or(u16::MAX);
-            if self.poll_clients(&left, PollTimeout::from(ms)).is_none() {
+            if let Err(e) = self.poll_clients(&left, PollTimeout::from(ms)) {
+                crate::debug!("waiting for clients to close (poll): {e}; closing them now");
                 break;
             }
         }
@@ -1213,8 +1223,12 @@ impl Server<'_> {
 
     /// Polls the clients `ids` for input (or their end) all at once, outside the event
     /// loop's poll set, waiting at most `timeout`: the ones with something to say, and
-    /// what (`None` if `poll` itself failed).
-    fn poll_clients(&self, ids: &[u64], timeout: PollTimeout) -> Option<Vec<(u64, PollFlags)>> {
+    /// what.
+    fn poll_clients(
+        &self,
+        ids: &[u64],
+        timeout: PollTimeout,
+    ) -> nix::Result<Vec<(u64, PollFlags)>> {
         let (ids, mut fds): (Vec<u64>, Vec<PollFd<'_>>) = ids
             .iter()
             .filter_map(|&id| {
@@ -1222,13 +1236,12 @@ impl Server<'_> {
                 Some((id, PollFd::new(c.fd(), PollFlags::POLLIN)))
             })
             .unzip();
-        poll(&mut fds, timeout).ok()?;
-        Some(
-            ids.into_iter()
-                .zip(&fds)
-                .filter_map(|(id, fd)| fd.revents().filter(|r| !r.is_empty()).map(|r| (id, r)))
-                .collect(),
-        )
+        poll(&mut fds, timeout)?;
+        Ok(ids
+            .into_iter()
+            .zip(&fds)
+            .filter_map(|(id, fd)| fd.revents().filter(|r| !r.is_empty()).map(|r| (id, r)))
+            .collect())
     }
 }
 
