@@ -328,7 +328,10 @@ fn a_line_far_beyond_max_line_is_answered_before_the_connection_closes() {
         assert_eq!(got, "PONG\nERR line too long\n", "Unix, {long} bytes");
     }
     assert_eq!(unix(&env).ask("PING"), "PONG");
-    env.stop_serving(pid);
+    let v = env.stop_serving(pid);
+    // Four refused lines, counted apart from the requests (the PINGs) they followed.
+    assert_eq!(v["too_long"], 4, "{v}");
+    assert_eq!(v["requests"], 5, "{v}");
 }
 
 /// A client pipelining far beyond `--max-inflight` is served as fast as replies come:

@@ -610,7 +610,9 @@ fn primary() -> Page {
                        replies that were `ERR ...`, an `ECHO` of text that begins with `ERR` \
                        included), `retried` (requests retried after their secondary died), \
                        `failed` (answered `ERR worker failed`), `busy` (answered `ERR busy` by \
-                       the primary itself, not in `requests`; nor is `ERR line too long`), \
+                       the primary itself, not in `requests`), `too_long` (lines answered `ERR \
+                       line too long` by the primary itself, not in `requests`; each ends its \
+                       client's input), \
                        `turned_away` (newcomers answered `ERR too many clients` and closed), \
                        `restarts`, `deaths`, `stopped_by` (`signal`, `gave-up` or `error`) and \
                        `elapsed_ms`.",

@@ -206,8 +206,25 @@ enum Input {
 pub struct Received {
     /// The connection failed: the client is gone.
     pub gone: bool,
-    /// Requests answered `ERR busy` (the shared queue was full).
+    /// Lines the primary answered itself.
+    pub refused: Refused,
+}
+
+/// Lines answered by the primary itself, never handed to a secondary (so not counted
+/// as requests): the serving summary counts them apart.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    /// Answered `ERR busy` (the shared queue was full).
     pub busy: u64,
+    /// Answered `ERR line too long` (once at most per client: its input ends there).
+    pub too_long: u64,
+}
+
+impl std::ops::AddAssign for Refused {
+    fn add_assign(&mut self, other: Refused) {
+        self.busy += other.busy;
+        self.too_long += other.too_long;
+    }
 }
 
 /// One connected client.
@@ -328,7 +345,7 @@ impl Client {
                         Input::Draining { dropped, .. } => *dropped += n,
                         _ => {
                             self.input.extend_from_slice(&buf[..n]);
-                            got.busy += self.take_lines(limits, room);
+                            got.refused += self.take_lines(limits, room);
                         }
                     }
                     if n < buf.len() {
@@ -346,16 +363,17 @@ impl Client {
                 }
             }
         }
-        got.busy += self.take_lines(limits, room);
+        got.refused += self.take_lines(limits, room);
         got
     }
 
     /// Cuts complete lines out of `input` into requests, as many as its bounds allow.
-    /// Returns how many were answered `ERR busy`. Lines beyond the bounds stay in `input`
-    /// until replies make room (call again then).
-    pub fn take_lines(&mut self, limits: &Limits, room: &mut usize) -> u64 {
+    /// Returns the lines answered at once (`ERR busy`, `ERR line too long`). Lines beyond
+    /// the bounds stay in `input` until replies make room (call again then).
+    pub fn take_lines(&mut self, limits: &Limits, room: &mut usize) -> Refused {
+        let mut refused = Refused::default();
         if matches!(self.state, Input::Draining { .. }) {
-            return 0;
+            return refused;
         }
         let eof = self.state == Input::Ended;
         // Only as many as may be queued now (more when they will be answered ERR busy).
@@ -367,7 +385,6 @@ impl Client {
         let cut = cut_lines(&self.input, limits.max_line, eof, max_lines);
         let base = self.input.as_ptr() as usize;
         let mut consumed = 0;
-        let mut busy = 0;
         let mut all = true;
         for line in &cut.lines {
             let held = self.input.len() + self.output.len() + self.reserved;
@@ -379,7 +396,7 @@ impl Client {
             if *room == 0 {
                 self.reserved += BUSY.len() + 1;
                 self.replies.push_back(Reply::Ready(BUSY.into()));
-                busy += 1;
+                refused.busy += 1;
             } else {
                 *room -= 1;
                 let charge = line.len() + REPLY_ROOM;
@@ -396,6 +413,7 @@ impl Client {
             if cut.too_long {
                 self.reserved += TOO_LONG.len() + 1;
                 self.replies.push_back(Reply::Ready(TOO_LONG.into()));
+                refused.too_long += 1;
                 self.state = Input::Draining {
                     until: None,
                     dropped: 0,
@@ -412,7 +430,7 @@ impl Client {
             self.input = Vec::new();
         }
         self.move_ready();
-        busy
+        refused
     }
 
     /// Files `reply` as the answer to request `order` and moves ready replies to output.
@@ -686,7 +704,10 @@ mod tests {
         let (mut c, mut peer) = client();
         peer.write_all(b"a\nb\nc\n").unwrap();
         let mut room = 1;
-        assert_eq!(c.receive(&LIMITS, &mut room, &mut scratch()).busy, 2);
+        assert_eq!(
+            c.receive(&LIMITS, &mut room, &mut scratch()).refused.busy,
+            2
+        );
         assert_eq!(room, 0);
         assert_eq!(dispatch_all(&mut c), [0]);
         c.answer(0, "A".into());

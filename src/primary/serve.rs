@@ -677,7 +677,7 @@ impl Server<'_> {
             let mut left = room;
             let got = c.receive(&self.limits, &mut left, &mut self.scratch);
             self.queued += room - left;
-            self.summary.busy += got.busy;
+            self.summary.count_refused(got.refused);
             if got.gone {
                 self.drop_client(id);
                 return;
@@ -720,9 +720,9 @@ impl Server<'_> {
                 continue;
             };
             let mut left = room;
-            let busy = c.take_lines(&self.limits, &mut left);
+            let refused = c.take_lines(&self.limits, &mut left);
             self.queued += room - left;
-            self.summary.busy += busy;
+            self.summary.count_refused(refused);
             if c.has_pending() && !c.in_ring {
                 c.in_ring = true;
                 self.ring.push_back(id);

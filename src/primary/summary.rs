@@ -187,7 +187,10 @@ pub struct ServeSummary {
     pub errors: u64,
     pub retried: u64,
     pub failed: u64,
+    /// Requests answered `ERR busy` by the primary itself (the shared queue was full).
     pub busy: u64,
+    /// Lines answered `ERR line too long` (each ends its client's input).
+    pub too_long: u64,
     /// Newcomers answered `ERR too many clients` (beyond --max-clients, or out of
     /// descriptors) and closed.
     pub turned_away: u64,
@@ -198,11 +201,17 @@ pub struct ServeSummary {
 }
 
 impl ServeSummary {
+    /// Counts the lines the primary answered itself.
+    pub fn count_refused(&mut self, refused: crate::primary::clients::Refused) {
+        self.busy += refused.busy;
+        self.too_long += refused.too_long;
+    }
+
     fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(
             out,
-            "instance {}: {} from {} over {}, {}, {} retried, {} failed, {} busy, {} turned \
-             away, {}, stopped by {}",
+            "instance {}: {} from {} over {}, {}, {} retried, {} failed, {} busy, {} too \
+             long, {} turned away, {}, stopped by {}",
             self.name,
             plural(self.requests, "request"),
             plural(self.clients_served, "client"),
@@ -211,6 +220,7 @@ impl ServeSummary {
             self.retried,
             self.failed,
             self.busy,
+            self.too_long,
             self.turned_away,
             plural(self.restarts, "restart"),
             self.stopped_by
@@ -311,7 +321,7 @@ mod tests {
         assert_eq!(
             t,
             "instance web: 2 requests from 1 client over 1 secondary, 0 errors, 0 retried, \
-             0 failed, 0 busy, 0 turned away, 0 restarts, stopped by signal\n"
+             0 failed, 0 busy, 0 too long, 0 turned away, 0 restarts, stopped by signal\n"
         );
     }
 }
