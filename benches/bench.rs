@@ -21,7 +21,8 @@
 //! assertion: the test suite never depends on timing. `OSPS_BENCH_QUICK=1` runs a tenth
 //! of the rounds, for trying the bench itself; `OSPS_BENCH_BIN=path` measures another
 //! osps binary (an older build) against the same baselines; `OSPS_BENCH_ONLY=serve` runs
-//! only the serving tables (printed, not written to the JSON report).
+//! only the serving tables, and `OSPS_BENCH_ONLY=designs` other designs of server beside
+//! osps (both printed, not written to the JSON report).
 //!
 //! The baselines' second process is a forked child that does only the ping-pong with
 //! async-signal-safe calls (open, read, write, atomics, clock_gettime) and then `_exit`s.
@@ -47,6 +48,8 @@ use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid, fork, mkfifo};
 use serde::Serialize;
 
+#[path = "bench/designs.rs"]
+mod designs;
 #[path = "bench/pipelined.rs"]
 mod pipelined;
 #[path = "bench/serve.rs"]
@@ -993,6 +996,11 @@ fn main() {
         // Only the serving tables (issue 11's figures), for a short run while tuning.
         serve::report_only(quick);
         pipelined::report(quick);
+        return;
+    }
+    if std::env::var_os("OSPS_BENCH_ONLY").is_some_and(|v| v == "designs") {
+        // Other shapes of server next to osps (see bench/designs.rs).
+        designs::report(quick);
         return;
     }
     let load_before = loadavg();

@@ -69,7 +69,7 @@ pub(super) fn start_echo(path: &Path) {
 /// (non-blocking), whatever a ready connection sent written straight back. No lines, no
 /// queue, no dispatch: the least an event-loop server can do per request. Runs until the
 /// process ends.
-fn start_one_loop_echo(path: &Path) {
+pub(super) fn start_one_loop_echo(path: &Path) {
     use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
     let listener = UnixListener::bind(path).expect("binding the one-loop echo socket");
     listener
