@@ -51,7 +51,7 @@ Register-ArgumentCompleter -Native -CommandName 'osps' -ScriptBlock {
             [CompletionResult]::new('--size', '--size', [CompletionResultType]::ParameterName, 'Segment size: a multiple of 8, at least one page, at most 1G (suffixes K, M, G)')
             [CompletionResult]::new('--payload', '--payload', [CompletionResultType]::ParameterName, 'Bytes exchanged per round, at most the data area (size minus the 256-byte header)')
             [CompletionResult]::new('--rounds', '--rounds', [CompletionResultType]::ParameterName, 'Run N rounds back to back, then stop (default: run until SIGINT or SIGTERM)')
-            [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Time between heartbeat rounds when running without --rounds')
+            [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Time between heartbeat rounds when running without --rounds (not 0)')
             [CompletionResult]::new('--start-timeout', '--start-timeout', [CompletionResultType]::ParameterName, 'How long the secondary may take to start and say hello (not 0)')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long a round may take before the secondary counts as hung (killed, restarted; not 0)')
             [CompletionResult]::new('--max-restarts', '--max-restarts', [CompletionResultType]::ParameterName, 'Restarts of a dead or hung secondary allowed within a minute before giving up (0: never restart)')
@@ -181,7 +181,7 @@ Register-ArgumentCompleter -Native -CommandName 'osps' -ScriptBlock {
             break
         }
         'osps;stop' {
-            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long to wait for the orderly stop')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long to wait for the orderly stop (not 0)')
             [CompletionResult]::new('--runtime-dir', '--runtime-dir', [CompletionResultType]::ParameterName, 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)')
             [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Stop every running instance of the current user (in this runtime directory)')

@@ -47,7 +47,7 @@ set edit:completion:arg-completer[osps] = {|@words|
             cand --size 'Segment size: a multiple of 8, at least one page, at most 1G (suffixes K, M, G)'
             cand --payload 'Bytes exchanged per round, at most the data area (size minus the 256-byte header)'
             cand --rounds 'Run N rounds back to back, then stop (default: run until SIGINT or SIGTERM)'
-            cand --interval 'Time between heartbeat rounds when running without --rounds'
+            cand --interval 'Time between heartbeat rounds when running without --rounds (not 0)'
             cand --start-timeout 'How long the secondary may take to start and say hello (not 0)'
             cand --timeout 'How long a round may take before the secondary counts as hung (killed, restarted; not 0)'
             cand --max-restarts 'Restarts of a dead or hung secondary allowed within a minute before giving up (0: never restart)'
@@ -170,7 +170,7 @@ set edit:completion:arg-completer[osps] = {|@words|
             cand --version 'Print version'
         }
         &'osps;stop'= {
-            cand --timeout 'How long to wait for the orderly stop'
+            cand --timeout 'How long to wait for the orderly stop (not 0)'
             cand --runtime-dir 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]'
             cand --color 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)'
             cand --all 'Stop every running instance of the current user (in this runtime directory)'

@@ -47,7 +47,7 @@ complete -c osps -n "__fish_osps_using_subcommand primary" -l runtime-dir -d 'Di
 complete -c osps -n "__fish_osps_using_subcommand primary" -l size -d 'Segment size: a multiple of 8, at least one page, at most 1G (suffixes K, M, G)' -r
 complete -c osps -n "__fish_osps_using_subcommand primary" -l payload -d 'Bytes exchanged per round, at most the data area (size minus the 256-byte header)' -r
 complete -c osps -n "__fish_osps_using_subcommand primary" -l rounds -d 'Run N rounds back to back, then stop (default: run until SIGINT or SIGTERM)' -r
-complete -c osps -n "__fish_osps_using_subcommand primary" -l interval -d 'Time between heartbeat rounds when running without --rounds' -r
+complete -c osps -n "__fish_osps_using_subcommand primary" -l interval -d 'Time between heartbeat rounds when running without --rounds (not 0)' -r
 complete -c osps -n "__fish_osps_using_subcommand primary" -l start-timeout -d 'How long the secondary may take to start and say hello (not 0)' -r
 complete -c osps -n "__fish_osps_using_subcommand primary" -l timeout -d 'How long a round may take before the secondary counts as hung (killed, restarted; not 0)' -r
 complete -c osps -n "__fish_osps_using_subcommand primary" -l max-restarts -d 'Restarts of a dead or hung secondary allowed within a minute before giving up (0: never restart)' -r
@@ -138,7 +138,7 @@ complete -c osps -n "__fish_osps_using_subcommand status" -s v -l verbose -d 'Mo
 complete -c osps -n "__fish_osps_using_subcommand status" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c osps -n "__fish_osps_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c osps -n "__fish_osps_using_subcommand status" -s V -l version -d 'Print version'
-complete -c osps -n "__fish_osps_using_subcommand stop" -l timeout -d 'How long to wait for the orderly stop' -r
+complete -c osps -n "__fish_osps_using_subcommand stop" -l timeout -d 'How long to wait for the orderly stop (not 0)' -r
 complete -c osps -n "__fish_osps_using_subcommand stop" -l runtime-dir -d 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]' -r -F
 complete -c osps -n "__fish_osps_using_subcommand stop" -l color -d 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
 always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'

@@ -127,11 +127,11 @@ pub fn claim(dir: &RuntimeDir, paths: &Paths) -> Result<InstanceLock> {
                 };
             }
             Owner::Held(pid) => bail!(
-                "instance {} is already running (primary pid {}); stop it first (`kill {}`) or \
-                 choose another --name",
+                "instance {} is already running (primary pid {}); stop it first (`osps stop {}`, \
+                 with the same --runtime-dir if you gave one) or choose another --name",
                 paths.name,
                 pid.map_or("unknown".into(), |p| p.to_string()),
-                pid.map_or("PID".into(), |p| p.to_string()),
+                paths.name,
             ),
             Owner::Taken(lock) => {
                 // An unlocked lock file may be one that replaced a live primary's.

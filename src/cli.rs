@@ -239,6 +239,15 @@ impl Command {
         }
     }
 
+    /// Whether the command's output goes to stdout (then a closed stdout is an error at
+    /// once, before anything is done: see [`crate::output::ensure_stdout_open`]).
+    pub fn writes_stdout(&self) -> bool {
+        !matches!(
+            self,
+            Command::Secondary(_) | Command::Stop(_) | Command::Generate(_)
+        )
+    }
+
     /// Checks what clap cannot express: values that depend on one another.
     pub fn validate(&self) -> Result<(), clap::Error> {
         match self {
@@ -289,7 +298,7 @@ pub struct SelectArgs {
 /// the FIFOs, the segment and the lock file. If the secondary dies or hangs it is
 /// restarted, up to --max-restarts times a minute.
 #[derive(Debug, Args, Clone)]
-#[command(verbatim_doc_comment)]
+#[command(verbatim_doc_comment, allow_negative_numbers = true)]
 pub struct PrimaryArgs {
     #[command(flatten)]
     pub instance: InstanceArgs,
@@ -299,23 +308,23 @@ pub struct PrimaryArgs {
     pub size: u64,
 
     /// Bytes exchanged per round, at most the data area (size minus the 256-byte header)
-    #[arg(long, default_value = "64", value_parser = units::parse_payload, value_name = "BYTES")]
+    #[arg(long, default_value = "64", value_parser = units::parse_nonzero_bytes, value_name = "BYTES", conflicts_with = "serve")]
     pub payload: u64,
 
     /// Run N rounds back to back, then stop (default: run until SIGINT or SIGTERM)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub rounds: Option<u64>,
 
-    /// Time between heartbeat rounds when running without --rounds
-    #[arg(long, default_value = "1s", value_parser = units::parse_duration, value_name = "DURATION")]
+    /// Time between heartbeat rounds when running without --rounds (not 0)
+    #[arg(long, default_value = "1s", value_parser = units::parse_nonzero_duration, value_name = "DURATION", conflicts_with = "serve")]
     pub interval: Duration,
 
     /// How long the secondary may take to start and say hello (not 0)
-    #[arg(long, default_value = "5s", value_parser = units::parse_timeout, value_name = "DURATION")]
+    #[arg(long, default_value = "5s", value_parser = units::parse_nonzero_duration, value_name = "DURATION")]
     pub start_timeout: Duration,
 
     /// How long a round may take before the secondary counts as hung (killed, restarted; not 0)
-    #[arg(long, default_value = "2s", value_parser = units::parse_timeout, value_name = "DURATION")]
+    #[arg(long, default_value = "2s", value_parser = units::parse_nonzero_duration, value_name = "DURATION")]
     pub timeout: Duration,
 
     /// Restarts of a dead or hung secondary allowed within a minute before giving up (0: never restart)
@@ -368,11 +377,11 @@ pub struct PrimaryArgs {
     pub secondaries: u32,
 
     /// With --serve, the longest request line; longer ones get "ERR line too long"
-    #[arg(long, default_value = "64K", value_parser = units::parse_payload, value_name = "BYTES", requires = "serve", conflicts_with = "rounds")]
+    #[arg(long, default_value = "64K", value_parser = units::parse_nonzero_bytes, value_name = "BYTES", requires = "serve", conflicts_with = "rounds")]
     pub max_line: u64,
 
     /// With --serve, how many clients may be connected at once [default: 1024, or fewer if the descriptor limit allows fewer]
-    #[arg(long, value_name = "N", requires = "serve", conflicts_with = "rounds")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), requires = "serve", conflicts_with = "rounds")]
     pub max_clients: Option<u32>,
 
     /// With --serve, how many requests of one client may wait or be served at once; beyond, it is not read until its replies drain
@@ -430,7 +439,7 @@ pub struct SecondaryArgs {
     pub spin: Duration,
 
     /// How long to wait for the primary's ready after saying hello (not 0)
-    #[arg(long, default_value = "5s", value_parser = units::parse_timeout, value_name = "DURATION")]
+    #[arg(long, default_value = "5s", value_parser = units::parse_nonzero_duration, value_name = "DURATION")]
     pub start_timeout: Duration,
 
     /// Which secondary of the pool this is (0 for the first; set by the primary)
@@ -462,7 +471,7 @@ pub struct ClientArgs {
     pub tcp: Option<String>,
 
     /// How long to wait for each reply (not 0)
-    #[arg(long, default_value = "10s", value_parser = units::parse_timeout, value_name = "DURATION")]
+    #[arg(long, default_value = "10s", value_parser = units::parse_nonzero_duration, value_name = "DURATION")]
     pub timeout: Duration,
 
     /// Requests, one per argument (default: one per line of stdin)
@@ -508,9 +517,9 @@ pub struct CleanupArgs {
 
 /// One line per instance of the current user, as a table (or JSON with --json).
 ///
-/// Columns: NAME, STATUS (running, stale, partial, corrupt), MODE (rounds or serve),
-/// PRIMARY (pid), SECONDARIES (live/total), ROUNDS or REQUESTS, RESTARTS, AGE (since the
-/// segment was created), HEARTBEAT (age of the older side's last heartbeat).
+/// Columns: NAME, STATUS (running, stale, partial, corrupt, inaccessible), MODE (rounds
+/// or serve), PRIMARY (pid), SECONDARIES (live/total), ROUNDS or REQUESTS, RESTARTS, AGE
+/// (since the segment was created), HEARTBEAT (age of the older side's last heartbeat).
 /// Read-only, like osps inspect. Exit status 0 even when there is no instance.
 #[derive(Debug, Args, Clone)]
 #[command(verbatim_doc_comment)]
@@ -566,8 +575,8 @@ pub struct StopArgs {
     #[arg(long)]
     pub all: bool,
 
-    /// How long to wait for the orderly stop
-    #[arg(long, default_value = "5s", value_parser = units::parse_duration, value_name = "DURATION")]
+    /// How long to wait for the orderly stop (not 0)
+    #[arg(long, default_value = "5s", value_parser = units::parse_nonzero_duration, value_name = "DURATION")]
     pub timeout: Duration,
 
     /// Past --timeout, SIGKILL the primary and its secondaries and clean up
@@ -583,9 +592,9 @@ pub struct StopArgs {
 ///
 /// Shows status, rounds/s or requests/s (from the header's counters between two
 /// refreshes), restarts, heartbeat age, and for a pool one character per secondary:
-/// "_" idle, "W" working, "S" starting, "." dead. Keys: q or Esc quit, arrows or j/k
-/// select, Enter shows the status of the selection. Without a terminal use --json: one
-/// JSON document per interval (NDJSON), --iterations N stops after N.
+/// "_" idle, "W" working, "S" starting, "G" stopping, "." dead. Keys: q or Esc quit,
+/// arrows or j/k select, Enter shows the status of the selection. Without a terminal use
+/// --json: one JSON document per interval (NDJSON), --iterations N stops after N.
 #[derive(Debug, Args, Clone)]
 #[command(verbatim_doc_comment)]
 pub struct TopArgs {
@@ -593,7 +602,7 @@ pub struct TopArgs {
     pub select: SelectArgs,
 
     /// Time between two refreshes
-    #[arg(long, default_value = "1s", value_parser = units::parse_timeout, value_name = "DURATION")]
+    #[arg(long, default_value = "1s", value_parser = units::parse_nonzero_duration, value_name = "DURATION")]
     pub interval: Duration,
 
     /// Print one compact JSON document per interval on stdout instead of drawing

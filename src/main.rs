@@ -69,7 +69,12 @@ fn main() {
     // Every object osps creates is private: with this umask the modes we ask for (0600,
     // 0700) are exactly the modes we get, whatever the caller's umask was.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
-    let result = match &cli.command {
+    let stdout_ok = if cli.command.writes_stdout() {
+        output::ensure_stdout_open()
+    } else {
+        Ok(())
+    };
+    let result = stdout_ok.and_then(|()| match &cli.command {
         Command::Primary(args) => primary::run(args),
         Command::Secondary(args) => secondary::run(args),
         Command::Inspect(args) => inspect::run(args),
@@ -82,7 +87,7 @@ fn main() {
         Command::Status(args) => status::run(args),
         Command::Stop(args) => stop::run(args),
         Command::Top(args) => top::run(args),
-    };
+    });
     let exit = match result {
         Ok(exit) => exit,
         Err(report) => {

@@ -162,7 +162,9 @@ fn json_loop(runtime_dir: &Path, args: &TopArgs) -> Result<Exit> {
         match out.write_all(&line).and_then(|()| out.flush()) {
             // The reader has all it wanted (`osps top --json | head -1`).
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
-            result => result.wrap_err("writing to stdout")?,
+            // One line, as every command says it (see output.rs).
+            Err(e) => color_eyre::eyre::bail!("writing to stdout: {e}"),
+            Ok(()) => {}
         }
         printed += 1;
     }

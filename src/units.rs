@@ -68,10 +68,13 @@ pub fn parse_segment_size(text: &str) -> Result<u64, String> {
     Ok(n)
 }
 
-/// Parses `--payload`: at least one byte (the upper bound depends on `--size`).
-pub fn parse_payload(text: &str) -> Result<u64, String> {
+/// Parses a size that must be at least one byte (`--payload`, `--max-line`; their upper
+/// bounds depend on `--size`).
+pub fn parse_nonzero_bytes(text: &str) -> Result<u64, String> {
     match parse_bytes(text)? {
-        0 => Err("the payload must be at least 1 byte".to_string()),
+        0 => Err(format!(
+            "'{text}' is zero: give at least 1 byte, like 64 or 4K"
+        )),
         n => Ok(n),
     }
 }
@@ -150,12 +153,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::new(secs, nanos))
 }
 
-/// Parses a timeout: a duration as [`parse_duration`], but not zero (a zero timeout could
-/// never be met: every round, start or reply would fail at once).
-pub fn parse_timeout(text: &str) -> Result<Duration, String> {
+/// Parses a duration as [`parse_duration`], but not zero: a timeout of zero could never
+/// be met (every start, round or stop would fail at once), and an interval of zero would
+/// make a heartbeat or a refresh spin.
+pub fn parse_nonzero_duration(text: &str) -> Result<Duration, String> {
     match parse_duration(text)? {
         Duration::ZERO => Err(format!(
-            "'{text}' is zero: a timeout must leave time to answer, like 2s or 500ms"
+            "'{text}' is zero: give a duration above 0, like 2s or 500ms"
         )),
         d => Ok(d),
     }
@@ -235,8 +239,8 @@ mod tests {
 
     #[test]
     fn payload_rules() {
-        assert_eq!(parse_payload("64"), Ok(64));
-        assert!(parse_payload("0").is_err());
+        assert_eq!(parse_nonzero_bytes("64"), Ok(64));
+        assert!(parse_nonzero_bytes("0").is_err());
     }
 
     #[test]
@@ -284,10 +288,13 @@ mod tests {
 
     #[test]
     fn a_timeout_is_not_zero() {
-        assert_eq!(parse_timeout("2s"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_timeout("1ns"), Ok(Duration::from_nanos(1)));
+        assert_eq!(parse_nonzero_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_nonzero_duration("1ns"), Ok(Duration::from_nanos(1)));
         for zero in ["0", "0s", "0.0ms", "0h0m"] {
-            assert!(parse_timeout(zero).unwrap_err().contains("zero"), "{zero}");
+            assert!(
+                parse_nonzero_duration(zero).unwrap_err().contains("zero"),
+                "{zero}"
+            );
         }
     }
 

@@ -419,6 +419,11 @@ fn a_closed_or_full_stdout_is_an_error_naming_stdout_and_epipe_is_quiet() {
     for args in [
         format!("inspect --name {name}"),
         format!("cleanup --json --name {name}"),
+        "list --json".to_string(),
+        format!("status {name}"),
+        format!("top --json --iterations 1 --name {name}"),
+        "completions bash".to_string(),
+        "man list".to_string(),
     ] {
         for redirect in [">/dev/full", ">&-"] {
             let out = redirected(&env, &args, redirect);
@@ -434,6 +439,23 @@ fn a_closed_or_full_stdout_is_an_error_naming_stdout_and_epipe_is_quiet() {
         let out = redirected(&env, &args, ">/dev/null");
         assert!(out.status.success(), "{args}: {}", stderr_of(&out));
     }
+    // A primary whose summary could not be written refuses to start, having made
+    // nothing (its run would end with the summary lost).
+    let other = format!("{name}-b");
+    let out = redirected(
+        &env,
+        &format!("primary --name {other} --rounds 3 --json"),
+        ">&-",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("stdout is closed"),
+        "{}",
+        stderr_of(&out)
+    );
+    let shm = PathBuf::from(format!("/dev/shm/osps.{}.{other}", uid()));
+    assert!(!shm.exists(), "{}", shm.display());
+    assert!(!env.runtime_dir.join(format!("{other}.lock")).exists());
     // A reader that goes away before the output (EPIPE) is not an error.
     let mut child = env
         .cmd("inspect")

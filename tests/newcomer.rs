@@ -92,6 +92,15 @@ fn values_that_cannot_work_are_usage_errors() {
         (&["--tcp", "127.0.0.1:0", "--rounds", "1"], "--rounds"),
         (&["--queue", "8", "--rounds", "1"], "--rounds"),
         (&["--tcp-any", "--rounds", "1"], "--rounds"),
+        // An interval of 0 would spin both processes flat out between heartbeats.
+        (&["--interval", "0"], "zero"),
+        (&["--serve", "--max-clients", "0"], "--max-clients"),
+        (&["--serve", "--max-line", "0"], "zero"),
+        // Options of rounds that a server would silently ignore.
+        (&["--serve", "--payload", "8"], "--payload"),
+        (&["--serve", "--interval", "2s"], "--interval"),
+        // A negative number is a bad value of its option, not an unknown argument.
+        (&["--rounds", "-1"], "--rounds"),
     ];
     for (args, why) in cases {
         let mut cmd = env.cmd("primary");
@@ -102,11 +111,19 @@ fn values_that_cannot_work_are_usage_errors() {
         assert!(err.contains(why), "{args:?}: {why:?} not in {err}");
         env.assert_no_leftovers();
     }
-    // The client's reply timeout cannot be zero either.
-    let mut cmd = env.cmd("client");
-    cmd.args(["--timeout", "0", "PING"]);
-    let out = run(cmd, DEADLINE);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    // Nor can the client's reply timeout, stop's wait, or top's refresh be zero.
+    for (command, args) in [
+        ("client", &["--timeout", "0", "PING"][..]),
+        ("stop", &["--timeout", "0"][..]),
+        ("top", &["--interval", "0"][..]),
+    ] {
+        let mut cmd = env.cmd(command);
+        cmd.args(args);
+        let out = run(cmd, DEADLINE);
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{command} {args:?}: {err}");
+        assert!(err.contains("zero"), "{command} {args:?}: {err}");
+    }
     // Serve-only options with --serve, and the defaults, are fine: nothing refused.
     let mut cmd = env.cmd("primary");
     cmd.args(["--rounds", "1", "-q"]);

@@ -89,7 +89,9 @@ impl Column {
         if upper == "ROUNDS" || upper == "REQUESTS" {
             return Some(Column::Count);
         }
-        ALL.into_iter().find(|c| c.heading() == upper)
+        // The JSON key names the column too (`-o help` shows both).
+        ALL.into_iter()
+            .find(|c| c.heading() == upper || c.key().eq_ignore_ascii_case(name.trim()))
     }
 
     /// The cell's text (without colour).
@@ -283,6 +285,9 @@ mod tests {
         let err = columns(&["NAME".into(), "nope".into()]).unwrap_err();
         assert!(err.contains("'nope'") && err.contains("-o help"), "{err}");
         assert_eq!(columns(&[]).unwrap(), ALL);
+        // A column's JSON key (shown by `-o help`) names it too.
+        let cols = columns(&["count".into(), "heartbeat_ms".into()]).unwrap();
+        assert_eq!(cols, [Column::Count, Column::Heartbeat]);
     }
 
     #[test]
