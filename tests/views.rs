@@ -181,6 +181,26 @@ fn list_shows_running_stale_and_serving_instances() {
     assert_eq!(keys, ["count", "name"]);
 }
 
+/// An idle server is not a silent one: its primary beats every second, and the list's
+/// heartbeat is the primary's, not the age of the last request a secondary took.
+#[test]
+fn an_idle_server_keeps_a_fresh_heartbeat() {
+    let mut env = TestEnv::new("idlebeat");
+    let pid = env.start_serving(&[]);
+    let out = env.cmd("client").args(["PING"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    std::thread::sleep(Duration::from_millis(3500));
+    let rows = json(&osps(&env, &["list", "--json"]).stdout);
+    let r = row(&rows, &env.name);
+    let age = r["heartbeat_ms"].as_u64().unwrap();
+    // The secondary's last turn is 3.5 s old; the primary's beat at most about 1 s.
+    assert!(age < 2000, "{r}");
+    let out = osps(&env, &["status", &env.name]);
+    let text = stdout_of(&out);
+    assert!(text.contains("secondary 0 last turn"), "{text}");
+    env.stop_serving(pid);
+}
+
 #[test]
 fn status_exits_0_running_3_not_running_4_absent() {
     let mut running = TestEnv::new("statusrun");

@@ -912,7 +912,10 @@ fn inspect() -> Page {
                          `.instances[].secondary.heartbeat_age_ms`",
                         "Milliseconds since that side last showed a sign of life in the \
                          header (`CLOCK_MONOTONIC` now minus its heartbeat), or null before \
-                         the first one: a hung but living side shows a growing age.",
+                         the first one: a hung but living side shows a growing age. Both \
+                         sides of a run of rounds beat every round (every `--interval` when \
+                         idle); a serving primary every second, and its secondaries only when \
+                         they take a turn (an idle one shows a growing age).",
                     ),
                     Tag(
                         "`.instances[].secondary.restarts`",
@@ -1013,10 +1016,13 @@ fn inspect() -> Page {
                         r#"osps inspect | jq -r '.instances[] | select(.status == "stale") | .name'
 osps inspect | jq -r '.instances[] | select(.status == "corrupt") | "\(.name): \(.segment.error)"'"#,
                     ),
-                    P("Instances with something wrong, and sides silent for over 5 seconds:"),
+                    P(
+                        "Instances with something wrong, and primaries silent for over 5 \
+                       seconds (hung, unless a run of rounds has an `--interval` that long):",
+                    ),
                     Code(
                         r#"osps inspect | jq -r '.instances[] | select(.warnings != []) | "\(.name): \(.warnings | join("; "))"'
-osps inspect | jq -r '.instances[] | select(.status == "running" and (.secondary.heartbeat_age_ms // 0) > 5000) | .name'"#,
+osps inspect | jq -r '.instances[] | select(.status == "running" and (.primary.heartbeat_age_ms // 0) > 5000) | .name'"#,
                     ),
                     P("Fail a script when an instance is not running:"),
                     Code(

@@ -204,8 +204,15 @@ struct Server<'a> {
     await_for: Duration,
     /// Where every client's bytes are read (one buffer for all, see `clients.rs`).
     scratch: Vec<u8>,
+    /// When the primary last wrote its heartbeat (see [`HEARTBEAT`]).
+    last_beat: Instant,
     summary: ServeSummary,
 }
+
+/// How often an idle serving primary wakes to write its heartbeat: a serving primary
+/// whose heartbeat is older than this (plus a scheduling delay) is stuck, whatever its
+/// clients do. (Its secondaries write theirs only when they take a turn.)
+const HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// Runs the serving primary on an instance already created with `--secondaries` FIFO
 /// pairs. Returns how it ended and its summary (none if it could not even listen); no
@@ -255,6 +262,7 @@ pub fn run<'a>(
         queued: 0,
         touched: Vec::new(),
         draining: Vec::new(),
+        last_beat: Instant::now(),
         batch: Vec::new(),
         await_for: args.sync.answer_spin(args.spin).min(AWAIT_REPLY),
         scratch: vec![0; super::clients::READ_CHUNK],
@@ -497,6 +505,7 @@ impl Server<'_> {
             .iter()
             .filter_map(|id| self.clients.get(id).and_then(Client::drain_deadline));
         busy.chain(self.sup.next_deadline())
+            .chain(Some(self.last_beat + HEARTBEAT))
             .chain(ping)
             .chain(self.shortage.resume_at())
             .chain(draining)
@@ -1155,14 +1164,14 @@ impl Server<'_> {
         }
     }
 
-    fn publish_counters(&self) {
+    fn publish_counters(&mut self) {
         let seg = self.ctx.inst.seg();
         seg.store(Field::Clients, self.clients.len() as u64);
         seg.store(Field::Queued, (self.queued + self.retries.len()) as u64);
         seg.store(Field::Requests, self.summary.requests);
-        // Once per pass of the loop, which wakes at least every lock check: a primary
-        // whose heartbeat ages is stuck, whatever its clients do.
+        // Once per pass of the loop, which wakes at least every HEARTBEAT.
         seg.store(Field::PrimaryHeartbeat, crate::segment::monotonic_ns());
+        self.last_beat = Instant::now();
     }
 
     /// The orderly stop: queued requests get an answer, every secondary stops and is

@@ -110,8 +110,7 @@ pub fn hint(name: &str, status: Status) -> Option<String> {
     }
 }
 
-/// A heartbeat's age, or that the side has not beaten yet (a serving instance writes no
-/// heartbeat).
+/// A heartbeat's age, or that the side has not beaten yet.
 fn beat(ms: Option<u64>) -> String {
     match ms {
         Some(_) => format!("{} ago", human_ms(ms)),
@@ -203,7 +202,14 @@ pub fn render(d: &Details, color: bool) -> String {
             .workers
             .iter()
             .filter(|w| w.alive)
-            .map(|w| format!("secondary {} {}", w.index, beat(w.heartbeat_ms)))
+            .map(|w| match (row.mode, w.heartbeat_ms) {
+                // A serving secondary beats when it takes a turn, not while idle.
+                (Some(Mode::Serve), Some(ms)) => {
+                    format!("secondary {} last turn {} ago", w.index, human_ms(Some(ms)))
+                }
+                (Some(Mode::Serve), None) => format!("secondary {} no turn yet", w.index),
+                _ => format!("secondary {} {}", w.index, beat(w.heartbeat_ms)),
+            })
             .collect();
         let mut beats = vec![format!("primary {}", beat(row.primary_heartbeat_ms))];
         beats.extend(secondaries);

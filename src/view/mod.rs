@@ -168,8 +168,12 @@ pub fn row(instance: &Instance, clock: Clock) -> Row {
     let primary_heartbeat_ms = instance.primary.heartbeat_age_ms.filter(|_| primary_alive);
     // The older side decides: a side that stopped beating is what an operator must see.
     // Dead secondaries are counted out (the scoreboard shows them), and so is everything
-    // of an instance whose primary is gone (its age says how long ago that was).
-    let heartbeat_ms = if primary_alive {
+    // of an instance whose primary is gone (its age says how long ago that was). A
+    // server's secondaries write theirs only when they take a turn (an idle one is not
+    // silent, just idle): its primary's, written every second, decides.
+    let heartbeat_ms = if primary_alive && mode == Some(Mode::Serve) {
+        primary_heartbeat_ms
+    } else if primary_alive {
         workers
             .iter()
             .filter(|w| w.alive)

@@ -41,7 +41,8 @@ pub fn list() -> Page {
             Tag(
                 "HEARTBEAT",
                 "Age of the older heartbeat of the live primary and its live secondaries; \
-                 `-` when no primary runs or no side beats (a serving instance).",
+                 `-` when no primary runs. For a serving instance, the primary's alone: it \
+                 beats every second, its secondaries only when they take a turn.",
             ),
         ],
         sections: vec![
