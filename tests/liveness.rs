@@ -424,6 +424,8 @@ fn a_closed_or_full_stdout_is_an_error_naming_stdout_and_epipe_is_quiet() {
         format!("top --json --iterations 1 --name {name}"),
         "completions bash".to_string(),
         "man list".to_string(),
+        // The summary of a run that went well, lost: not a success either.
+        format!("primary -q --name {name}-c --rounds 3 --json"),
     ] {
         for redirect in [">/dev/full", ">&-"] {
             let out = redirected(&env, &args, redirect);

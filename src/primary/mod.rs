@@ -99,10 +99,16 @@ fn tear_down(
     let removal = instance
         .remove()
         .wrap_err("removing the instance's objects");
-    if let Some(report) = report {
-        report.print(json);
-    }
+    let printed = report.map_or(Ok(()), |r| r.print(json));
     let exit = result?;
     removal?;
-    Ok(exit)
+    match printed {
+        // A failed run's exit status says more than the lost summary would.
+        Err(e) if exit == Exit::Success => Err(e),
+        Err(e) => {
+            crate::warn!("{e:#}");
+            Ok(exit)
+        }
+        Ok(()) => Ok(exit),
+    }
 }

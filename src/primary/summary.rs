@@ -30,10 +30,19 @@ pub enum Report {
 }
 
 impl Report {
-    pub fn print(&self, json: bool) {
-        match self {
+    /// Prints the summary on stdout. A reader that went away (EPIPE: `| head -1`) is
+    /// not an error; any other failure (a full disk, `/dev/full`) is, in one line that
+    /// names stdout: a summary cut short must not look like a run that went well.
+    pub fn print(&self, json: bool) -> color_eyre::Result<()> {
+        let written = match self {
             Report::Rounds(s) => print(s, json, |out| s.write_text(out)),
             Report::Serve(s) => print(s, json, |out| s.write_text(out)),
+        };
+        match written {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                color_eyre::eyre::bail!("writing to stdout: {e} (the summary is lost)")
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -67,21 +76,22 @@ fn human_ns(ns: u64) -> String {
     }
 }
 
-/// Writes a summary to stdout, as one JSON line or as text; a closed stdout is not an
-/// error worth failing for (the run itself is over and went as reported by the status).
+/// Writes a summary to stdout, as one JSON line or as text, and flushes it (so that a
+/// failed write is seen here).
 fn print<T: Serialize>(
     value: &T,
     json: bool,
     text: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) {
+) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
-    let _ = if json {
+    if json {
         serde_json::to_writer(&mut out, value)
             .map_err(std::io::Error::other)
-            .and_then(|()| writeln!(out))
+            .and_then(|()| writeln!(out))?;
     } else {
-        text(&mut out)
-    };
+        text(&mut out)?;
+    }
+    out.flush()
 }
 
 #[derive(Clone, Debug, Serialize)]
