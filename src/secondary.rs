@@ -45,6 +45,12 @@ use crate::turn::{Role, Turns, Wait};
 /// Runs `osps secondary`.
 pub fn run(args: &SecondaryArgs) -> Result<Exit> {
     crate::log::set_role("secondary");
+    // Executed as /proc/self/exe, we would be named "exe" in ps, top and /proc/PID/comm:
+    // `ps -C osps`, `pgrep -x osps` and `killall osps` would miss us, and a zombie would
+    // show as "[exe] <defunct>". The name the user knows is the binary's.
+    if let Err(e) = nix::sys::prctl::set_name(c"osps") {
+        crate::debug!("naming the process osps (prctl PR_SET_NAME): {e}");
+    }
     // Ctrl-C, a closed terminal's SIGHUP, a group's SIGALRM or SIGUSR1 reach the whole
     // process group: only the primary acts on them, and stops us in order.
     let sigs = SelfPipe::install_policy(signals::SECONDARY)?;

@@ -320,6 +320,10 @@ fn hold_zombie_leaves_a_visible_zombie_until_the_reap() {
                 Some(Some(primary.to_string().as_str())),
                 "{elapsed:?}"
             );
+            // Named as the binary, not "exe" (it was executed as /proc/self/exe): `ps -C
+            // osps` shows it, as "[osps] <defunct>" now.
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            assert_eq!(comm.trim(), "osps", "{elapsed:?}");
         }
         if line.contains("\"step\":\"exit\"") && line.contains("\"primary\"") {
             break;
