@@ -430,13 +430,13 @@ pub fn check_segment_holders(paths: &Paths, runtime_files: &[PathBuf]) -> Result
     Ok(())
 }
 
-/// Stops every other process holding one of `objects` open: SIGTERM, then SIGKILL after a
-/// second. These are orphaned secondaries of a dead primary (we own the name).
-pub fn stop_holders(objects: &[PathBuf]) -> Result<Vec<i32>> {
+/// The other processes that hold one of `objects` open for writing, in pid order: the
+/// processes [`stop_holders`] would stop (a dry run lists them). Read-only holders are
+/// inspects or cleanups looking, not orphans: a secondary always holds the segment
+/// read-write.
+pub fn holders(objects: &[PathBuf]) -> Vec<i32> {
     let ids: Vec<(u64, u64)> = objects.iter().filter_map(|p| procfs::identity(p)).collect();
     let me = std::process::id() as i32;
-    // Read-only holders are inspects or cleanups looking, not orphans: a secondary
-    // always holds the segment read-write.
     let mut pids: Vec<i32> = procfs::holders(&ids)
         .into_iter()
         .flatten()
@@ -446,6 +446,14 @@ pub fn stop_holders(objects: &[PathBuf]) -> Result<Vec<i32>> {
         .collect();
     pids.sort_unstable();
     pids.dedup();
+    pids
+}
+
+/// Stops every other process holding one of `objects` open: SIGTERM, then SIGKILL after a
+/// second. These are orphaned secondaries of a dead primary (we own the name).
+pub fn stop_holders(objects: &[PathBuf]) -> Result<Vec<i32>> {
+    let ids: Vec<(u64, u64)> = objects.iter().filter_map(|p| procfs::identity(p)).collect();
+    let pids = holders(objects);
     // An orphan is a secondary (or any process that opened a FIFO); an osps primary
     // holding the objects is alive by definition, whatever became of its lock file.
     if let Some(&pid) = pids

@@ -79,6 +79,22 @@ pub fn run(args: &CleanupArgs) -> Result<Exit> {
     }
     if args.dry_run {
         for (paths, outcome) in plan.steps {
+            if let (Outcome::Removed(objects), false) = (&outcome, args.json) {
+                // The real cleanup stops them first (claim::stop_holders): say so.
+                let orphans = claim::holders(objects);
+                if !orphans.is_empty() {
+                    let pids: Vec<String> = orphans.iter().map(i32::to_string).collect();
+                    output::write_stdout(
+                        format!(
+                            "would stop {}: orphaned process {} holding its objects \
+                             (SIGTERM, then SIGKILL after a second)\n",
+                            paths.name,
+                            pids.join(", ")
+                        )
+                        .as_bytes(),
+                    )?;
+                }
+            }
             report.record(Some(&paths.name), outcome)?;
         }
         return report.finish(args.json);
@@ -142,6 +158,7 @@ fn plan(runtime_dir: &std::path::Path, name: Option<&InstanceName>) -> Result<Pl
             plan.dir.as_ref(),
             &paths,
             found.remove(&paths.name).as_ref(),
+            named,
         );
         plan.steps.push((paths, outcome));
     }
@@ -149,7 +166,14 @@ fn plan(runtime_dir: &std::path::Path, name: Option<&InstanceName>) -> Result<Pl
 }
 
 /// What to do with one instance, from what the survey saw and a check of its objects.
-fn decide(dir: Option<&RuntimeDir>, paths: &Paths, seen: Option<&discover::Instance>) -> Outcome {
+/// `named`: the user named it (`--name`), so even a healthy running instance left alone
+/// is said to be, rather than passed over in silence.
+fn decide(
+    dir: Option<&RuntimeDir>,
+    paths: &Paths,
+    seen: Option<&discover::Instance>,
+    named: bool,
+) -> Outcome {
     if let Some(seen) = seen.filter(|i| i.status == Status::Running) {
         let pid = seen.primary.pid;
         let held_by_cleanup = seen.lock.held && claim::is_cleanup(seen.lock.pid);
@@ -159,7 +183,7 @@ fn decide(dir: Option<&RuntimeDir>, paths: &Paths, seen: Option<&discover::Insta
                     Some(live) if !seen.lock.held => claim::running_without_lock(paths, live),
                     _ => held_reason(paths, pid),
                 },
-                quiet: seen.warnings.is_empty(),
+                quiet: seen.warnings.is_empty() && !named,
             };
         }
     }
@@ -245,8 +269,9 @@ fn plan_segment(paths: &Paths) -> Result<Vec<PathBuf>> {
 fn held_reason(paths: &Paths, pid: Option<i32>) -> String {
     let pid = pid.map_or("unknown".into(), |p| p.to_string());
     format!(
-        "running: process {pid} holds the lock {}; stop it first (`kill {pid}`) if it must go",
-        paths.in_dir(&paths.lock_file()).display()
+        "running: process {pid} holds the lock {}; stop it first (`osps stop {}`) if it must go",
+        paths.in_dir(&paths.lock_file()).display(),
+        paths.name
     )
 }
 

@@ -218,12 +218,24 @@ pub fn examine(dir: Option<&RuntimeDir>, paths: &Paths) -> Option<Instance> {
             .count(),
     });
     let now_ns = segment::monotonic_ns();
-    let secondaries = seg
+    let secondaries: Vec<PoolMember> = seg
         .pool
         .iter()
         .map(|w| pool_member(w, &fifos, &seg, now_ns))
         .collect();
-    let warnings = warnings(paths, &probe, live.as_ref(), &seg);
+    let mut warnings = warnings(paths, &probe, live.as_ref(), &seg);
+    if !probe.held && live.is_none() {
+        // A secondary outlives its primary by a second at most (end of file on its FIFO,
+        // PR_SET_PDEATHSIG), unless it cannot run (stopped with SIGSTOP, say).
+        for w in secondaries.iter().filter(|w| w.alive) {
+            warnings.push(format!(
+                "orphaned secondary: pid {} still runs although its primary is gone; \
+                 `osps cleanup --name {}` stops it",
+                w.pid.unwrap_or_default(),
+                paths.name
+            ));
+        }
+    }
     Some(Instance {
         paths: paths.clone(),
         name: paths.name.to_string(),

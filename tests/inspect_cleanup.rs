@@ -716,6 +716,16 @@ fn cleanup_removes_only_the_dead_instance_and_the_live_one_goes_on() {
     }
     assert!(left_of(&dead).is_empty(), "{:?}", left_of(&dead));
     assert_eq!(left_of(&live).len(), 4);
+    // Named, a running instance is said to be left alone, in text too (unnamed, a
+    // healthy running instance is passed over in silence).
+    let mut cmd = live.cmd("cleanup");
+    cmd.args(["--name", &live.name]);
+    let out = run(cmd, T);
+    let text = stdout_of(&out);
+    assert!(
+        text.contains(&format!("skipped {}: running", live.name)) && text.contains("osps stop"),
+        "{text}"
+    );
     // The live one was not disturbed: it goes on and stops in order.
     let before = live.header_field(field::ROUNDS_COMPLETED).unwrap();
     live.wait_rounds(before + 3, T);
@@ -892,6 +902,12 @@ fn cleanup_stops_an_orphan_still_holding_the_fifos() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+    // A dry run says it would stop the orphan, and leaves it be.
+    let out = cleanup(&env, &["--name", &env.name, "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let said = format!("would stop {}: orphaned process {}", env.name, orphan.pid());
+    assert!(stdout_of(&out).contains(&said), "{}", stdout_of(&out));
+    assert!(process_alive(orphan.pid()));
     let out = cleanup(&env, &["--name", &env.name, "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     assert!(
@@ -907,6 +923,43 @@ fn cleanup_stops_an_orphan_still_holding_the_fifos() {
         wait_gone(orphan.pid(), Duration::from_secs(5)),
         "the orphan was not stopped"
     );
+    env.assert_no_leftovers();
+}
+
+/// A real orphan: the secondary of a primary killed with SIGKILL while it was stopped
+/// (SIGSTOP) cannot notice that its primary is gone. inspect warns about it, a dry run
+/// says it would stop it, and cleanup does.
+#[test]
+fn an_orphaned_secondary_is_warned_about_and_stopped_by_cleanup() {
+    let mut env = TestEnv::new("orphan2");
+    let primary = env.start_primary(&["--interval", "50ms"]);
+    let secondary = env.wait_secondary(T);
+    env.wait_rounds(2, T);
+    assert!(kill(secondary, libc::SIGSTOP));
+    assert!(kill(primary, libc::SIGKILL));
+    let _ = common::wait_child(&mut env.take_child(primary), T);
+    let doc = inspect_ok(&env);
+    let v = parse_json(&doc);
+    let inst = &v["instances"][0];
+    assert_eq!(inst["status"], "stale", "{inst}");
+    let warned = format!("orphaned secondary: pid {secondary} still runs");
+    assert!(
+        inst["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap_or_default().contains(&warned)),
+        "{inst}"
+    );
+    let out = cleanup(&env, &["--name", &env.name, "--dry-run"]);
+    assert!(
+        stdout_of(&out).contains(&format!("orphaned process {secondary}")),
+        "{}",
+        stdout_of(&out)
+    );
+    let out = cleanup(&env, &["--name", &env.name]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(wait_gone(secondary, T), "the orphan was not stopped");
     env.assert_no_leftovers();
 }
 

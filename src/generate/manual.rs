@@ -880,7 +880,9 @@ fn inspect() -> Page {
                         "What looks wrong without changing the status, one sentence each, \
                          starting with a fixed phrase: `lock file missing`, `lock file \
                          replaced`, `objects in another runtime directory`, `segment \
-                         inaccessible`. Empty for a healthy instance.",
+                         inaccessible`, `orphaned secondary` (a secondary still runs although \
+                         its primary is gone: stopped with SIGSTOP, say; `cleanup` stops it). \
+                         Empty for a healthy instance.",
                     ),
                     Tag("`.instances[].lock.path`", "`RUNDIR/NAME.lock`."),
                     Tag(
