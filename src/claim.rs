@@ -365,7 +365,7 @@ impl Leftovers {
     /// then removes each object whose path still names the object surveyed; what was
     /// replaced since is left, with a warning. Returns the paths removed.
     pub fn remove(self, dir: &RuntimeDir, paths: &Paths) -> Result<Vec<PathBuf>> {
-        stop_holders(&self.paths())?;
+        stop_holders(paths, &self.paths())?;
         let mut removed = Vec::new();
         for (file, path, id) in self.files {
             match dir.unlink_if(&file, &id)? {
@@ -430,11 +430,43 @@ pub fn check_segment_holders(paths: &Paths, runtime_files: &[PathBuf]) -> Result
     Ok(())
 }
 
-/// The other processes that hold one of `objects` open for writing, in pid order: the
-/// processes [`stop_holders`] would stop (a dry run lists them). Read-only holders are
-/// inspects or cleanups looking, not orphans: a secondary always holds the segment
-/// read-write.
-pub fn holders(objects: &[PathBuf]) -> Vec<i32> {
+/// The processes (other than us) that hold one of an instance's objects open for
+/// writing, in pid order. Read-only holders are inspects or cleanups looking: a secondary
+/// always holds the segment read-write.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Holders {
+    /// osps secondaries of this instance (by name) whose primary is gone: ours to stop.
+    pub orphans: Vec<i32>,
+    /// Anything else: a live osps primary, a shell or a tool with a FIFO open. Never
+    /// signalled; while one holds an object, the instance is left alone.
+    pub foreign: Vec<i32>,
+}
+
+impl Holders {
+    /// Why the instance is left alone, if a foreign process holds one of its objects.
+    pub fn refusal(&self, paths: &Paths) -> Option<String> {
+        let &pid = self.foreign.first()?;
+        let what = procfs::cmdline(pid).join(" ");
+        let primary =
+            procfs::runs_osps(pid) && procfs::subcommand(pid).as_deref() == Some("primary");
+        Some(if primary {
+            format!(
+                "process {pid} ({what}) holds the instance's objects and is a running osps \
+                 primary: not stopping it and not removing anything; look with `osps inspect`"
+            )
+        } else {
+            format!(
+                "process {pid} ({what}) holds the instance's objects open and is not a \
+                 secondary of instance {}: not signalling it and not removing anything; \
+                 close them in that process (or stop it yourself), then clean up again",
+                paths.name
+            )
+        })
+    }
+}
+
+/// Sorts the processes holding `objects` (the instance's paths) into orphans and others.
+pub fn holders(paths: &Paths, objects: &[PathBuf]) -> Holders {
     let ids: Vec<(u64, u64)> = objects.iter().filter_map(|p| procfs::identity(p)).collect();
     let me = std::process::id() as i32;
     let mut pids: Vec<i32> = procfs::holders(&ids)
@@ -446,30 +478,29 @@ pub fn holders(objects: &[PathBuf]) -> Vec<i32> {
         .collect();
     pids.sort_unstable();
     pids.dedup();
-    pids
+    // An orphan is what the primary started for this name: an osps secondary of it. Its
+    // primary is gone (we own the name, or are about to), so nothing else will stop it.
+    let (orphans, foreign) = pids.into_iter().partition(|&p| {
+        procfs::runs_osps(p)
+            && procfs::subcommand(p).as_deref() == Some("secondary")
+            && procfs::instance_name(p) == Some(paths.name.to_string())
+    });
+    Holders { orphans, foreign }
 }
 
-/// Stops every other process holding one of `objects` open: SIGTERM, then SIGKILL after a
-/// second. These are orphaned secondaries of a dead primary (we own the name).
-pub fn stop_holders(objects: &[PathBuf]) -> Result<Vec<i32>> {
+/// Stops the orphaned secondaries that still hold one of `objects` open: SIGTERM, then
+/// SIGKILL after a second. Refuses (and signals nothing) while any other process holds
+/// one: a live primary, or a shell or tool with a FIFO open is not ours to stop.
+pub fn stop_holders(paths: &Paths, objects: &[PathBuf]) -> Result<Vec<i32>> {
     let ids: Vec<(u64, u64)> = objects.iter().filter_map(|p| procfs::identity(p)).collect();
-    let pids = holders(objects);
-    // An orphan is a secondary (or any process that opened a FIFO); an osps primary
-    // holding the objects is alive by definition, whatever became of its lock file.
-    if let Some(&pid) = pids
-        .iter()
-        .find(|&&p| procfs::runs_osps(p) && procfs::subcommand(p).as_deref() == Some("primary"))
-    {
-        bail!(
-            "process {pid} ({}) holds the instance's objects and is a running osps primary: \
-             not stopping it and not removing anything; look with `osps inspect`",
-            procfs::cmdline(pid).join(" ")
-        );
+    let found = holders(paths, objects);
+    if let Some(why) = found.refusal(paths) {
+        bail!("{why}");
     }
     // A handle on each, then the check that it still holds our objects: from then on a
     // signal reaches that very process, never one that reused its pid.
     let mut orphans = Vec::new();
-    for &pid in &pids {
+    for &pid in &found.orphans {
         if let Some(p) = Process::open(pid)? {
             if procfs::holders(&ids).iter().flatten().any(|h| h.pid == pid) {
                 orphans.push(p);
@@ -478,7 +509,7 @@ pub fn stop_holders(objects: &[PathBuf]) -> Result<Vec<i32>> {
     }
     for p in &orphans {
         crate::warn!(
-            "stopping orphaned process {} that still holds the instance's FIFOs",
+            "stopping orphaned secondary {} that still holds the instance's objects",
             p.pid()
         );
         p.signal(Signal::SIGTERM)?;

@@ -81,12 +81,12 @@ pub fn run(args: &CleanupArgs) -> Result<Exit> {
         for (paths, outcome) in plan.steps {
             if let (Outcome::Removed(objects), false) = (&outcome, args.json) {
                 // The real cleanup stops them first (claim::stop_holders): say so.
-                let orphans = claim::holders(objects);
+                let orphans = claim::holders(&paths, objects).orphans;
                 if !orphans.is_empty() {
                     let pids: Vec<String> = orphans.iter().map(i32::to_string).collect();
                     output::write_stdout(
                         format!(
-                            "would stop {}: orphaned process {} holding its objects \
+                            "would stop {}: orphaned secondary {} holding its objects \
                              (SIGTERM, then SIGKILL after a second)\n",
                             paths.name,
                             pids.join(", ")
@@ -198,7 +198,12 @@ fn decide(
             if !matches!(dir.stat(&paths.lock_file()), Ok(None)) {
                 removed.push(paths.in_dir(&paths.lock_file()));
             }
-            listed(removed)
+            // Another process with one of them open (a shell's `exec 3<>FIFO`, a tool):
+            // not an orphan of ours to stop, and removing under it would surprise it.
+            match claim::holders(paths, &removed).refusal(paths) {
+                Some(why) => Outcome::skipped(why),
+                None => listed(removed),
+            }
         }
         Err(e) => Outcome::skipped(format!("{e:#}")),
     }

@@ -1063,7 +1063,10 @@ fn cleanup() -> Page {
                and that no live primary appeared meanwhile, stops an orphaned secondary \
                that still runs (SIGTERM, then SIGKILL after a grace period), and removes the \
                FIFOs, the segment and finally the lock file, each only if its path still \
-               names the object surveyed. Every partial state is handled: a segment without \
+               names the object surveyed. It signals only osps secondaries of that \
+               instance: while any other process holds one of its objects open (a shell \
+               that opened a FIFO, a tool), the instance is skipped, with that process \
+               named. Every partial state is handled: a segment without \
                FIFOs, FIFOs without a segment, a lock file alone. Segments are per user \
                but runtime directories are not, so a segment with nothing of its instance \
                in RUNDIR may belong to an instance kept in another runtime directory: \
