@@ -478,6 +478,12 @@ pub fn holders(paths: &Paths, objects: &[PathBuf]) -> Holders {
         .collect();
     pids.sort_unstable();
     pids.dedup();
+    // Another osps cleanup holds the lock file while it works: the lock decides between
+    // us (see `own`), it is no reason to skip. Nor is a holder that has exited since
+    // (gone, or a zombie: no command line, no open files).
+    pids.retain(|&p| {
+        !(procfs::runs_osps(p) && is_cleanup(Some(p))) && !procfs::cmdline(p).is_empty()
+    });
     // An orphan is what the primary started for this name: an osps secondary of it. Its
     // primary is gone (we own the name, or are about to), so nothing else will stop it.
     let (orphans, foreign) = pids.into_iter().partition(|&p| {

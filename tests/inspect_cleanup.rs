@@ -1034,7 +1034,21 @@ fn inspect_of_a_serving_pool_lists_every_secondary_and_cleanup_removes_its_socke
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert_eq!(stdout_of(&out), "PONG\ncba\n");
 
-    let doc = inspect_ok(&env);
+    // The client has exited, but the primary may not have seen its end of file yet: the
+    // count of connected clients drops to 0 once it has.
+    let deadline = std::time::Instant::now() + slow(T);
+    let doc = loop {
+        let doc = inspect_ok(&env);
+        let gone = jq(&["-e", ".instances[0].clients == 0"], &doc);
+        if gone.status.success() {
+            break doc;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the client never left"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
     assert_jq(&doc, ".instances[0].status == \"running\"");
     assert_jq(&doc, ".instances[0].secondaries | length == 3");
     assert_jq(
