@@ -482,7 +482,9 @@ pub fn holders(paths: &Paths, objects: &[PathBuf]) -> Holders {
     // us (see `own`), it is no reason to skip. Nor is a holder that has exited since
     // (gone, or a zombie: no command line, no open files).
     pids.retain(|&p| {
-        !(procfs::runs_osps(p) && is_cleanup(Some(p))) && !procfs::cmdline(p).is_empty()
+        let other_cleanup = procfs::runs_osps(p) && is_cleanup(Some(p));
+        let exited = procfs::cmdline(p).is_empty();
+        !other_cleanup && !exited
     });
     // An orphan is what the primary started for this name: an osps secondary of it. Its
     // primary is gone (we own the name, or are about to), so nothing else will stop it.
