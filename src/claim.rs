@@ -76,6 +76,29 @@ pub fn own(dir: &RuntimeDir, paths: &Paths) -> Result<Owner> {
 }
 
 /// Whether the process holding a lock is an `osps cleanup` (worth waiting for).
+/// Whether the process holding an instance's lock is an osps primary or cleanup, as it
+/// should be. Anything else (a tool that took the lock, by mistake or not) makes no
+/// instance running: it only keeps osps from using or cleaning up the name.
+pub fn is_osps_holder(pid: i32) -> bool {
+    procfs::runs_osps(pid)
+        && matches!(
+            procfs::subcommand(pid).as_deref(),
+            Some("primary" | "cleanup")
+        )
+}
+
+/// What holds an instance's lock when it is not osps, for messages: "process N (cmd)".
+pub fn foreign_holder_text(paths: &Paths, pid: i32) -> String {
+    format!(
+        "the lock file {} is held by process {pid} ({}), which is not an osps primary: \
+         nothing can use or clean up instance {} while it holds it; end that process, or \
+         choose another --name",
+        paths.in_dir(&paths.lock_file()).display(),
+        procfs::cmdline(pid).join(" "),
+        paths.name
+    )
+}
+
 pub fn is_cleanup(pid: Option<i32>) -> bool {
     pid.and_then(procfs::subcommand)
         .is_some_and(|s| s == "cleanup")
@@ -125,6 +148,9 @@ pub fn claim(dir: &RuntimeDir, paths: &Paths) -> Result<InstanceLock> {
                         Err(e)
                     }
                 };
+            }
+            Owner::Held(Some(pid)) if !is_osps_holder(pid) => {
+                bail!("{}", foreign_holder_text(paths, pid))
             }
             Owner::Held(pid) => bail!(
                 "instance {} is already running (primary pid {}); stop it first (`osps stop {}`, \

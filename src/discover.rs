@@ -200,6 +200,16 @@ pub fn examine(dir: Option<&RuntimeDir>, paths: &Paths) -> Option<Instance> {
         Some(HeaderView::Valid(h)) => Some(&**h),
         _ => None,
     };
+    // A lock held by something that is not osps makes no instance running: judged as
+    // if unheld (the JSON's lock still says who holds it), with a warning.
+    let foreign_holder = probe
+        .pid
+        .filter(|&p| probe.held && !claim::is_osps_holder(p));
+    let lock = Lock::from(probe.clone());
+    let probe = Probe {
+        held: probe.held && foreign_holder.is_none(),
+        ..probe
+    };
     // Without a held lock file, ask the kernel whether a primary lives nonetheless.
     let live = if probe.held && !claim::is_cleanup(probe.pid) {
         None
@@ -224,6 +234,12 @@ pub fn examine(dir: Option<&RuntimeDir>, paths: &Paths) -> Option<Instance> {
         .map(|w| pool_member(w, &fifos, &seg, now_ns))
         .collect();
     let mut warnings = warnings(paths, &probe, live.as_ref(), &seg);
+    if let Some(pid) = foreign_holder {
+        warnings.push(format!(
+            "lock held by another program: {}",
+            claim::foreign_holder_text(paths, pid)
+        ));
+    }
     if !probe.held && live.is_none() {
         // A secondary outlives its primary by a second at most (end of file on its FIFO,
         // PR_SET_PDEATHSIG), unless it cannot run (stopped with SIGSTOP, say).
@@ -246,7 +262,7 @@ pub fn examine(dir: Option<&RuntimeDir>, paths: &Paths) -> Option<Instance> {
         secondaries,
         clients: header.map(|h| h.clients),
         queue: header.map(|h| h.queued),
-        lock: Lock::from(probe),
+        lock,
         segment: seg,
         fifos,
         socket,

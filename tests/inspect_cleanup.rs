@@ -938,6 +938,61 @@ fn cleanup_never_signals_a_foreign_process_holding_a_fifo() {
     env.assert_no_leftovers();
 }
 
+/// A lock held by a program that is not osps (here, this test) makes no instance
+/// running: inspect says stale and who holds the lock, a new primary and cleanup name
+/// that process, and nobody tells the user to kill it as if it were osps.
+#[test]
+fn a_lock_held_by_another_program_is_not_a_running_instance() {
+    use std::os::fd::AsRawFd;
+    let mut env = TestEnv::new("foreignlock");
+    make_stale(&mut env);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(env.lock_path())
+        .unwrap();
+    // SAFETY: flock is a plain C struct, all-zero valid; fcntl reads it during the call.
+    let locked = unsafe {
+        let mut fl: libc::flock = std::mem::zeroed();
+        fl.l_type = libc::F_WRLCK as libc::c_short;
+        fl.l_whence = libc::SEEK_SET as libc::c_short;
+        libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &fl)
+    };
+    assert_eq!(locked, 0, "{}", std::io::Error::last_os_error());
+    let me = std::process::id();
+    let v = parse_json(&inspect_ok(&env));
+    let inst = &v["instances"][0];
+    assert_eq!(inst["status"], "stale", "{inst}");
+    assert_eq!(inst["primary"]["alive"], false, "{inst}");
+    assert_eq!(inst["lock"]["held"], true, "{inst}");
+    let warned = inst["warnings"].to_string();
+    assert!(
+        warned.contains("lock held by another program")
+            && warned.contains(&format!("process {me}")),
+        "{inst}"
+    );
+    let mut cmd = env.cmd("primary");
+    cmd.args(["--rounds", "1"]);
+    let out = run(cmd, T);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("not an osps primary") && !stderr_of(&out).contains("kill"),
+        "{}",
+        stderr_of(&out)
+    );
+    let report = cleanup_json(&env, &["--name", &env.name]);
+    assert_eq!(removed_paths(&report, &env.name), Vec::<String>::new());
+    assert!(
+        report["skipped"]
+            .to_string()
+            .contains(&format!("process {me}")),
+        "{report}"
+    );
+    drop(file);
+    cleanup_json(&env, &["--name", &env.name]);
+    env.assert_no_leftovers();
+}
+
 /// A real orphan: the secondary of a primary killed with SIGKILL while it was stopped
 /// (SIGSTOP) cannot notice that its primary is gone. inspect warns about it, a dry run
 /// says it would stop it, and cleanup does.
