@@ -17,6 +17,7 @@ use crate::cli::ClientArgs;
 use crate::exit::Exit;
 use crate::lockfile::InstanceLock;
 use crate::names::{Paths, default_runtime_dir};
+use crate::procfs;
 use crate::protocol;
 use crate::rundir::RuntimeDir;
 use crate::segment;
@@ -96,7 +97,14 @@ fn why_not_serving(paths: &Paths) -> String {
             .pid
             .map(|p| format!(" (primary pid {p})"))
             .unwrap_or_default();
+        let serving = lock.pid.is_some_and(procfs::serves);
         return match dir.stat(&paths.socket_file()) {
+            Ok(None) if serving => format!(
+                "instance {name} is serving{pid}, but its socket {} is gone (removed while it \
+                 runs?): no client can connect until it is restarted (`osps stop {name}`, then \
+                 {start})",
+                paths.in_dir(&paths.socket_file()).display()
+            ),
             Ok(None) => format!(
                 "instance {name} is running in rounds mode, not serving{pid}; start it with --serve"
             ),

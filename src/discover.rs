@@ -234,6 +234,37 @@ pub fn examine(dir: Option<&RuntimeDir>, paths: &Paths) -> Option<Instance> {
         .map(|w| pool_member(w, &fifos, &seg, now_ns))
         .collect();
     let mut warnings = warnings(paths, &probe, live.as_ref(), &seg);
+    if probe.held || live.is_some() {
+        // Removed while the primary runs (by a person, or an age-based cleaner): said,
+        // since inspect otherwise only shows them as absent.
+        let workers = header
+            .map_or(1, |h| h.workers as usize)
+            .clamp(1, claim::MAX_SECONDARIES);
+        for index in 0..workers {
+            let (p2s, s2p) = paths.fifo_files(index);
+            for file in [p2s, s2p] {
+                if !matches!(dir.map(|d| d.stat(&file)), Some(Ok(None))) {
+                    continue;
+                }
+                warnings.push(format!(
+                    "FIFO missing: {} was removed while the primary runs; it is made anew when \
+                     its secondary restarts",
+                    paths.in_dir(&file).display()
+                ));
+            }
+        }
+        let pid = probe
+            .pid
+            .filter(|_| probe.held)
+            .or(live.as_ref().map(|l| l.pid));
+        if !socket.exists && pid.is_some_and(procfs::serves) {
+            warnings.push(format!(
+                "socket missing: {} was removed while the primary serves; no client can \
+                 connect until the instance is restarted",
+                socket.path
+            ));
+        }
+    }
     if let Some(pid) = foreign_holder {
         warnings.push(format!(
             "lock held by another program: {}",

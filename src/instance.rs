@@ -32,8 +32,9 @@ pub struct Instance {
     paths: Paths,
     dir: RuntimeDir,
     seg: Segment,
-    /// The FIFOs and the socket we made: file name and identity.
-    fifos: Vec<(String, FileStat)>,
+    /// The FIFOs and the socket we made: file name and identity (a FIFO removed while we
+    /// run is made anew, see [`Instance::restore_fifos`]).
+    fifos: RefCell<Vec<(String, FileStat)>>,
     socket: Option<(String, FileStat)>,
     /// The segment's identity when we made it.
     segment_id: Option<(u64, u64)>,
@@ -91,7 +92,7 @@ impl Instance {
             paths,
             dir,
             seg,
-            fifos: Vec::new(),
+            fifos: RefCell::new(Vec::new()),
             socket: None,
             segment_id,
             lock: RefCell::new(Some(lock)),
@@ -105,10 +106,36 @@ impl Instance {
                 // On error, Drop removes what was made so far.
                 fifo::create(&instance.dir, &file)?;
                 let id = instance.identity(&file)?;
-                instance.fifos.push((file, id));
+                instance.fifos.get_mut().push((file, id));
             }
         }
         Ok(instance)
+    }
+
+    /// Makes anew the FIFOs of secondary `index` that were removed while the instance
+    /// runs (by a person, or an age-based cleaner of /tmp): a secondary restarted later
+    /// opens them by path, and would fail without them. A FIFO replaced by another object
+    /// is left alone (opening it then fails, and says why).
+    pub fn restore_fifos(&self, index: usize) -> Result<()> {
+        let (p2s, s2p) = self.paths.fifo_files(index);
+        for file in [p2s, s2p] {
+            if self.dir.stat(&file)?.is_some() {
+                continue;
+            }
+            fifo::create(&self.dir, &file)?;
+            let id = self.identity(&file)?;
+            crate::warn!(
+                "the FIFO {} was removed while instance {} runs; made it anew",
+                self.paths.in_dir(&file).display(),
+                self.paths.name
+            );
+            let mut fifos = self.fifos.borrow_mut();
+            match fifos.iter_mut().find(|(f, _)| *f == file) {
+                Some(entry) => entry.1 = id,
+                None => fifos.push((file, id)),
+            }
+        }
+        Ok(())
     }
 
     /// The identity of an entry we just made in our private runtime directory.
@@ -249,7 +276,7 @@ impl Instance {
         self.watch.take();
         let mut first_error = None;
         let socket = self.socket.take();
-        for (file, id) in std::mem::take(&mut self.fifos).into_iter().chain(socket) {
+        for (file, id) in self.fifos.take().into_iter().chain(socket) {
             match self.dir.unlink_if(&file, &id) {
                 Ok(unlinked) => self.not_ours(unlinked, &self.paths.in_dir(&file)),
                 Err(e) => {

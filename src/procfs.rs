@@ -232,6 +232,13 @@ pub fn cmdline(pid: i32) -> Vec<String> {
         .collect()
 }
 
+/// Whether an osps primary was started to serve clients (`--serve` on its command line):
+/// the header has no word for the mode, and a serving primary's socket may have been
+/// removed under it.
+pub fn serves(pid: i32) -> bool {
+    cmdline(pid).iter().skip(1).any(|a| a == "--serve")
+}
+
 /// The instance name an osps process was started for: `--name NAME`, `--name=NAME`,
 /// `-n NAME`, else `OSPS_NAME` from its environment, else the default `osps`.
 pub fn instance_name(pid: i32) -> Option<String> {

@@ -130,3 +130,85 @@ fn a_replaced_lock_file_is_reported_once_and_left_alone() {
     std::fs::remove_file(env.lock_path()).unwrap();
     env.assert_no_leftovers();
 }
+
+/// The FIFOs of a running instance, removed (an age-based cleaner of /tmp, a user's
+/// `rm`): inspect says so, and the secondary's next restart makes them anew instead of
+/// failing the whole run; in a pool, the others serve meanwhile. Before, the restart
+/// failed with "does not exist: is the primary running?" and the primary exited 1.
+#[test]
+fn removed_fifos_are_made_anew_when_their_secondary_restarts() {
+    for serve in [false, true] {
+        let mut env = TestEnv::new(if serve { "fifogone-s" } else { "fifogone" });
+        let args: &[&str] = if serve {
+            &["--serve", "--secondaries", "2"]
+        } else {
+            &["--interval", "50ms"]
+        };
+        let p = primary(&mut env, args);
+        let index = usize::from(serve);
+        let (p2s, s2p) = if serve {
+            (
+                env.runtime_dir.join(format!("{}.1.p2s.fifo", env.name)),
+                env.runtime_dir.join(format!("{}.1.s2p.fifo", env.name)),
+            )
+        } else {
+            (env.p2s_path(), env.s2p_path())
+        };
+        std::fs::remove_file(&p2s).unwrap();
+        std::fs::remove_file(&s2p).unwrap();
+        let out = env.cmd("inspect").output().unwrap();
+        let doc = String::from_utf8_lossy(&out.stdout);
+        assert!(doc.contains("FIFO missing"), "{doc}");
+        let old = env.wait_worker_up(index, None, T);
+        assert!(kill(old, libc::SIGKILL));
+        let new = env.wait_worker_up(index, Some(old), T);
+        assert_ne!(new, old);
+        assert!(p2s.exists() && s2p.exists());
+        if serve {
+            let out = env
+                .cmd("client")
+                .args(["PING", "PING", "PING"])
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout), "PONG\nPONG\nPONG\n");
+        } else {
+            let after = env.header_field(field::ROUNDS_COMPLETED).unwrap();
+            env.wait_rounds(after + 3, T);
+        }
+        assert!(kill(p.pid, libc::SIGTERM));
+        let out = env.finish_logged(&p, T);
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        assert_eq!(json_of(&out)["restarts"], 1, "{}", stderr_of(&out));
+        assert!(
+            stderr_of(&out).contains("made it anew"),
+            "{}",
+            stderr_of(&out)
+        );
+        env.assert_no_leftovers();
+    }
+}
+
+/// A serving instance's socket, removed: inspect says so, and a client is told the
+/// instance serves but its socket is gone (it said "running in rounds mode").
+#[test]
+fn a_removed_socket_is_reported_as_such() {
+    let mut env = TestEnv::new("sockgone");
+    let p = primary(&mut env, &["--serve"]);
+    std::fs::remove_file(env.socket_path()).unwrap();
+    let out = env.cmd("inspect").output().unwrap();
+    let doc = String::from_utf8_lossy(&out.stdout);
+    assert!(doc.contains("socket missing"), "{doc}");
+    let out = env.cmd("client").arg("PING").output().unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("is serving") && err.contains("is gone"),
+        "{err}"
+    );
+    let out = env.cmd("list").arg("--json").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"serve\""));
+    assert!(kill(p.pid, libc::SIGTERM));
+    let out = env.finish_logged(&p, T);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    env.assert_no_leftovers();
+}

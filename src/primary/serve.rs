@@ -1132,7 +1132,10 @@ impl Server<'_> {
                 // Launch only: the handshake goes on from the event loop, so clients are
                 // served by the other secondaries meanwhile.
                 let base = self.slots[i].seq;
-                self.sup.worker_mut(i).restart(&self.ctx, base)?;
+                if let Err(e) = self.sup.worker_mut(i).restart(&self.ctx, base) {
+                    self.sup.worker_mut(i).launch_failed(&self.ctx, &e);
+                    self.after_death(i);
+                }
             }
             if self.sup.worker(i).handshake_due(now) {
                 self.step_handshake(i)?;

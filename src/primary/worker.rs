@@ -347,6 +347,7 @@ impl Worker {
         ] {
             seg.at(offset).store(value, Ordering::Release);
         }
+        ctx.inst.restore_fifos(self.index)?;
         let (_, s2p) = ctx.inst.paths().fifo_files(self.index);
         let from = Reader::open(ctx.inst.dir(), &s2p)?;
         let mut proc = spawn::secondary(&self.secondary_args(ctx))?;
@@ -578,6 +579,14 @@ impl Worker {
         );
         self.launch(ctx, base)?;
         Ok(self.restarts)
+    }
+
+    /// A restart whose launch failed (a FIFO replaced by something else, fork refused):
+    /// said, and tried again after the backoff, within the budget a death would use. The
+    /// other secondaries of a pool serve on meanwhile.
+    pub fn launch_failed(&mut self, ctx: &Ctx<'_>, e: &color_eyre::Report) {
+        crate::warn!("secondary {} could not be restarted: {e:#}", self.index);
+        self.schedule_restart(ctx.args);
     }
 
     /// Counts a restart (in the header too).

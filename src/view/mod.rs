@@ -144,8 +144,11 @@ pub fn row(instance: &Instance, clock: Clock) -> Row {
     let h = header(instance);
     let mode = h.map(|h| {
         // The socket is made before anything is served; requests or a pool also say so
-        // when a crash left no socket.
-        if instance.socket.exists || h.requests > 0 || h.workers > 1 {
+        // when a crash left no socket, and a live primary's command line when someone
+        // removed it.
+        let serving_primary =
+            instance.primary.alive && instance.primary.pid.is_some_and(crate::procfs::serves);
+        if instance.socket.exists || h.requests > 0 || h.workers > 1 || serving_primary {
             Mode::Serve
         } else {
             Mode::Rounds
