@@ -10,7 +10,7 @@
 //! loop like `q`).
 
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -30,6 +30,7 @@ use crate::cli::TopArgs;
 use crate::discover::{self, Instance, Status};
 use crate::exit::Exit;
 use crate::names;
+use crate::output::{self, Reader};
 use crate::signals;
 use crate::view::{self, Clock, Row, describe};
 
@@ -158,13 +159,9 @@ fn json_loop(runtime_dir: &Path, args: &TopArgs) -> Result<Exit> {
         })
         .wrap_err("encoding a JSON document")?;
         line.push(b'\n');
-        let mut out = std::io::stdout().lock();
-        match out.write_all(&line).and_then(|()| out.flush()) {
-            // The reader has all it wanted (`osps top --json | head -1`).
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
-            // One line, as every command says it (see output.rs).
-            Err(e) => color_eyre::eyre::bail!("writing to stdout: {e}"),
-            Ok(()) => {}
+        // A reader that left has all it wanted (`osps top --json | head -1`).
+        if output::write_stdout_piece(&line)? == Reader::Gone {
+            break;
         }
         printed += 1;
     }
