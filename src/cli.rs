@@ -1,7 +1,9 @@
 //! The command line: every subcommand, flag and help text. The single source for
 //! `--help`, the man pages and the shell completions (`osps generate`).
 
+use std::ffi::{OsStr, OsString};
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -475,8 +477,36 @@ pub struct ClientArgs {
     pub timeout: Duration,
 
     /// Requests, one per argument (default: one per line of stdin)
-    #[arg(value_name = "REQUEST")]
-    pub requests: Vec<String>,
+    #[arg(value_name = "REQUEST", value_parser = RequestLine)]
+    pub requests: Vec<OsString>,
+}
+
+/// A request argument of `osps client`: any bytes, sent as they are (the server answers
+/// what it cannot use with `ERR`, as it does for a line of stdin), but no newline, which
+/// would make it two requests. Refused here, so that nothing is sent when one is wrong.
+#[derive(Clone, Copy, Debug)]
+struct RequestLine;
+
+impl clap::builder::TypedValueParser for RequestLine {
+    type Value = OsString;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<OsString, clap::Error> {
+        match crate::protocol::check_one_line(value.as_bytes()) {
+            Ok(()) => Ok(value.to_owned()),
+            Err(why) => {
+                let arg = arg.map_or_else(|| "REQUEST".to_string(), ToString::to_string);
+                Err(cmd.clone().error(
+                    ErrorKind::ValueValidation,
+                    format!("invalid value {value:?} for '{arg}': {why}"),
+                ))
+            }
+        }
+    }
 }
 
 /// Show instances (segment, lock, FIFOs, processes) as one JSON document on stdout.

@@ -1,22 +1,26 @@
 //! `osps client`: sends requests to a serving primary and prints each reply.
 //!
 //! Each argument is one request (or, with no argument, each line of stdin); each reply is
-//! printed on its own line. The exit status is 1 when any reply was `ERR ...`.
+//! printed on its own line. The exit status is 1 when any reply was `ERR ...`. Requests
+//! are bytes, sent as they are: a line the server cannot use (not UTF-8, unknown) gets
+//! its `ERR` reply like any other, and the next request is still sent.
 //!
 //! When the instance's socket does not answer, the error says why in the instance's
 //! terms (none running, a stale one, one running rounds rather than serving), read from
 //! its lock file and segment as `inspect` does.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
 
-use color_eyre::eyre::{Result, WrapErr, bail};
+use color_eyre::eyre::{Result, WrapErr, eyre};
 
 use crate::cli::ClientArgs;
 use crate::exit::Exit;
 use crate::lockfile::InstanceLock;
 use crate::names::{Paths, default_runtime_dir};
+use crate::output::{self, Reader};
 use crate::procfs;
 use crate::protocol;
 use crate::rundir::RuntimeDir;
@@ -124,57 +128,220 @@ fn why_not_serving(paths: &Paths) -> String {
 /// Runs `osps client`.
 pub fn run(args: &ClientArgs) -> Result<Exit> {
     let (conn, peer) = connect(args)?;
-    let (reader, mut writer) = conn.split()?;
-    let mut replies = BufReader::new(reader);
-    let stdin_lines;
-    let requests: Box<dyn Iterator<Item = Result<String>>> = if args.requests.is_empty() {
-        stdin_lines = std::io::stdin().lock().lines();
-        Box::new(stdin_lines.map(|l| l.wrap_err("reading a request from stdin")))
-    } else {
-        Box::new(args.requests.iter().cloned().map(Ok))
+    let (reader, writer) = conn.split()?;
+    let mut session = Session {
+        args,
+        peer,
+        replies: BufReader::new(reader),
+        writer,
+        sent: 0,
+        failed: 0,
+        last_error: None,
     };
-    let mut out = std::io::stdout().lock();
-    let mut failed = 0usize;
-    let mut line = String::new();
-    for request in requests {
-        let request = request?;
-        if request.contains('\n') {
-            bail!("a request cannot contain a newline: {request:?}");
-        }
-        if let Err(e) = writer.write_all(format!("{request}\n").as_bytes()) {
-            // The server may have closed after saying why (`ERR too many clients`): that
-            // line is the answer to show, rather than the broken pipe it caused.
-            line.clear();
-            if replies.read_line(&mut line).is_ok_and(|n| n > 0)
-                && protocol::is_error(line.trim_end_matches('\n'))
-            {
-                failed += 1;
-                let _ = writeln!(out, "{}", line.trim_end_matches('\n'));
+    if args.requests.is_empty() {
+        session.ask_each_line(std::io::stdin().lock())?;
+    } else {
+        for request in &args.requests {
+            if session.ask(request.as_bytes())? == Flow::Stop {
                 break;
             }
-            return Err(e).wrap_err_with(|| format!("sending a request to {peer}"));
-        }
-        line.clear();
-        let n = replies.read_line(&mut line).wrap_err_with(|| {
-            format!(
-                "waiting for the reply from {peer} (--timeout {:?})",
-                args.timeout
-            )
-        })?;
-        if n == 0 || !line.ends_with('\n') {
-            bail!("{peer} closed the connection before replying to {request:?}");
-        }
-        let reply = line.trim_end_matches('\n');
-        if protocol::is_error(reply) {
-            failed += 1;
-        }
-        if writeln!(out, "{reply}").is_err() {
-            break; // stdout closed (osps client ... | head): nothing more to show
         }
     }
-    if failed > 0 {
-        crate::warn!("{failed} request(s) got an ERR reply");
+    if session.failed > 0 {
+        crate::warn!("{} request(s) got an ERR reply", session.failed);
         return Ok(Exit::Failure);
     }
     Ok(Exit::Success)
+}
+
+/// Whether to go on sending requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flow {
+    Go,
+    /// The server said why it will not serve us, or the reader of stdout went away.
+    Stop,
+}
+
+/// One connection's requests and replies, one at a time.
+struct Session<'a> {
+    args: &'a ClientArgs,
+    peer: String,
+    replies: BufReader<Box<dyn Read>>,
+    writer: Box<dyn Write>,
+    /// Requests sent so far (the number of the one in flight, in messages).
+    sent: usize,
+    /// Replies that were `ERR ...`.
+    failed: usize,
+    /// The last reply, when it was `ERR ...`: the server closes the connection after some
+    /// of them (`ERR line too long`), and then that is why it closed.
+    last_error: Option<Vec<u8>>,
+}
+
+impl Session<'_> {
+    /// Sends each line of `input` as a request. Lines are bytes: one that is not UTF-8 is
+    /// the server's to refuse (with `ERR`, the connection staying usable), not ours.
+    fn ask_each_line(&mut self, mut input: impl BufRead) -> Result<()> {
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let n = input
+                .read_until(b'\n', &mut line)
+                .wrap_err("reading a request from stdin")?;
+            if n == 0 {
+                return Ok(());
+            }
+            if line.last() == Some(&b'\n') {
+                line.pop();
+            }
+            if self.ask(&line)? == Flow::Stop {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Sends one request (without its newline) and prints its reply.
+    fn ask(&mut self, request: &[u8]) -> Result<Flow> {
+        self.sent += 1;
+        let mut line = Vec::with_capacity(request.len() + 1);
+        line.extend_from_slice(request);
+        line.push(b'\n');
+        if let Err(e) = self.writer.write_all(&line) {
+            // The server may have closed after saying why (`ERR too many clients`): that
+            // line is the answer to show, rather than the broken pipe it caused.
+            if let Ok(Some(reply)) = self.next_reply() {
+                if protocol::is_error(&reply) {
+                    self.failed += 1;
+                    self.print(reply)?;
+                    return Ok(Flow::Stop);
+                }
+            }
+            return Err(self.lost(e)).wrap_err_with(|| {
+                format!(
+                    "sending request {} ({}) to {}",
+                    self.sent,
+                    quoted(request),
+                    self.peer
+                )
+            });
+        }
+        let (sent, peer) = (self.sent, self.peer.clone());
+        let waiting = || {
+            format!(
+                "waiting for the reply to request {sent} ({}) from {peer}",
+                quoted(request)
+            )
+        };
+        let reply = match self.next_reply() {
+            Ok(Some(reply)) => reply,
+            Ok(None) => return Err(eyre!(self.closed())).wrap_err_with(waiting),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Err(eyre!(
+                    "no reply within --timeout {:?}: the server is busy, stopped or hung; {}, \
+                     or raise --timeout",
+                    self.args.timeout,
+                    self.hint()
+                ))
+                .wrap_err_with(waiting);
+            }
+            Err(e) => return Err(self.lost(e)).wrap_err_with(waiting),
+        };
+        self.last_error = None;
+        if protocol::is_error(&reply) {
+            self.failed += 1;
+            self.last_error = Some(reply.clone());
+        }
+        self.print(reply)
+    }
+
+    /// The next reply line without its newline; `None` when the server closed the
+    /// connection first (end of file, or a last line cut short).
+    fn next_reply(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        let mut line = Vec::new();
+        self.replies.read_until(b'\n', &mut line)?;
+        Ok((line.pop() == Some(b'\n')).then_some(line))
+    }
+
+    /// Prints a reply as it came, byte for byte.
+    fn print(&self, mut reply: Vec<u8>) -> Result<Flow> {
+        reply.push(b'\n');
+        Ok(match output::write_stdout_piece(&reply)? {
+            Reader::Reading => Flow::Go,
+            // osps client ... | head -1: the reader has what it wanted.
+            Reader::Gone => Flow::Stop,
+        })
+    }
+
+    /// The error for a failed read or write on the connection: when the server hung up
+    /// (a reset, a broken pipe), what happened and what to do, not the errno it caused.
+    fn lost(&self, e: std::io::Error) -> color_eyre::Report {
+        match e.kind() {
+            ErrorKind::BrokenPipe
+            | ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionAborted
+            | ErrorKind::UnexpectedEof => eyre!(self.closed()),
+            _ => e.into(),
+        }
+    }
+
+    /// Why the server closed the connection, as far as the client can tell.
+    fn closed(&self) -> String {
+        match &self.last_error {
+            Some(reply) => format!(
+                "the server closed the connection after its reply {}",
+                quoted(reply)
+            ),
+            None => format!(
+                "the server closed the connection (it stopped or was killed); {}",
+                self.hint()
+            ),
+        }
+    }
+
+    /// How to find out whether the server still runs.
+    fn hint(&self) -> String {
+        if self.args.tcp.is_some() || self.args.socket.is_some() {
+            "`osps list` shows the instances that run".into()
+        } else {
+            format!(
+                "`osps status {}` tells whether it runs",
+                self.args.instance.name
+            )
+        }
+    }
+}
+
+/// A request or reply in a message: quoted, escaped (a byte that is not UTF-8 as `\xff`),
+/// and cut (marked `…`) when long, since a line may be up to `--max-line` (64K) of anything.
+fn quoted(bytes: &[u8]) -> String {
+    const MAX: usize = 40;
+    let pieces = bytes.utf8_chunks().flat_map(|chunk| {
+        let valid = chunk.valid().chars().map(|c| c.escape_debug().to_string());
+        let invalid = chunk.invalid().iter().map(|b| format!("\\x{b:02x}"));
+        valid.chain(invalid)
+    });
+    let mut text = String::from("\"");
+    for (i, piece) in pieces.enumerate() {
+        if i == MAX {
+            text.push_str("\"…");
+            return text;
+        }
+        text.push_str(&piece);
+    }
+    text.push('"');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_in_messages_are_quoted_escaped_and_cut_when_long() {
+        assert_eq!(quoted(b"PING"), r#""PING""#);
+        assert_eq!(quoted(b"ECHO \xff\r\n"), r#""ECHO \xff\r\n""#);
+        assert_eq!(quoted("REV é\"".as_bytes()), r#""REV é\"""#);
+        let long = quoted(&[b'a'; 100]);
+        assert_eq!(long, format!("{:?}…", "a".repeat(40)));
+        assert_eq!(quoted(&[b'a'; 40]), format!("{:?}", "a".repeat(40)));
+    }
 }

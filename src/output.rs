@@ -36,13 +36,54 @@ pub fn ensure_stdout_open() -> Result<()> {
     Ok(())
 }
 
+/// Whether whoever reads stdout is still reading, after a write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reader {
+    Reading,
+    /// The reader went away (EPIPE): stop writing, quietly.
+    Gone,
+}
+
 /// Writes `bytes` to stdout in one piece and flushes them. The error is one line that
 /// names stdout and the cause.
 pub fn write_stdout(bytes: &[u8]) -> Result<()> {
+    write_stdout_piece(bytes).map(drop)
+}
+
+/// Writes one piece of a longer output (a reply, a document) to stdout and flushes it, so
+/// that a failure is seen at once rather than at exit; says whether the reader is still
+/// there, so that a command writing piece by piece stops when it went away.
+pub fn write_stdout_piece(bytes: &[u8]) -> Result<Reader> {
     let mut out = std::io::stdout().lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+    outcome(out.write_all(bytes).and_then(|()| out.flush()))
+}
+
+/// What a write to stdout came to, by the rule at the top of this file.
+fn outcome(written: std::io::Result<()>) -> Result<Reader> {
+    match written {
+        Ok(()) => Ok(Reader::Reading),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Reader::Gone),
         Err(e) => bail!("writing to stdout: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Error;
+
+    #[test]
+    fn epipe_is_a_reader_gone_and_any_other_failure_names_stdout() {
+        assert_eq!(outcome(Ok(())).unwrap(), Reader::Reading);
+        let epipe = Error::from_raw_os_error(libc::EPIPE);
+        assert_eq!(outcome(Err(epipe)).unwrap(), Reader::Gone);
+        let full = Error::from_raw_os_error(libc::ENOSPC);
+        let err = outcome(Err(full)).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "writing to stdout: No space left on device (os error 28)"
+        );
+        let other = Error::other("odd");
+        assert!(outcome(Err(other)).is_err());
     }
 }

@@ -65,9 +65,22 @@ pub fn answer(line: &[u8], stats: impl FnOnce() -> String) -> String {
     }
 }
 
-/// Whether a reply line reports an error.
-pub fn is_error(reply: &str) -> bool {
-    reply == "ERR" || reply.starts_with("ERR ")
+/// Whether a reply line (without its newline) reports an error.
+pub fn is_error(reply: &[u8]) -> bool {
+    reply == b"ERR" || reply.starts_with(b"ERR ")
+}
+
+/// Whether `request` can be sent as one request line: any bytes but a newline, which
+/// would end the line early and make the rest a second request.
+pub fn check_one_line(request: &[u8]) -> Result<(), String> {
+    if request.contains(&b'\n') {
+        return Err(
+            "a request is one line and cannot contain a newline; pass each request \
+                    as its own argument (or one per line on stdin)"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -106,7 +119,15 @@ mod tests {
         assert_eq!(ans("PING x"), "ERR PING takes no argument");
         let reply = answer(b"ECHO \xff\xfe", String::new);
         assert_eq!(reply, "ERR invalid UTF-8 at byte 5");
-        assert!(is_error(&reply) && is_error("ERR") && !is_error("ERROR"));
+        assert!(is_error(reply.as_bytes()) && is_error(b"ERR") && !is_error(b"ERROR"));
+    }
+
+    #[test]
+    fn a_request_line_is_any_bytes_but_a_newline() {
+        assert_eq!(check_one_line(b"ECHO \xff\r\0"), Ok(()));
+        assert_eq!(check_one_line(b""), Ok(()));
+        let why = check_one_line(b"ECHO a\nb").unwrap_err();
+        assert!(why.contains("newline"), "{why}");
     }
 
     proptest! {

@@ -45,6 +45,11 @@ impl Tmux {
     /// Starts `osps top ARGS` for `env` in a new 160x40 session, inside a shell that
     /// marks the screen before and after it and then reports the terminal modes.
     fn start_top(&self, env: &TestEnv, args: &str) {
+        self.start_top_sized(env, args, "top", 160, 40);
+    }
+
+    /// Starts `osps top ARGS` in a new session named `session`, `width` x `height`.
+    fn start_top_sized(&self, env: &TestEnv, args: &str, session: &str, width: u16, height: u16) {
         let script = format!(
             "echo BEFORE-TOP; env OSPS_RUNTIME_DIR={dir} NO_COLOR=1 {bin} top {args}; \
              echo TOP-EXITED rc=$?; stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon \
@@ -56,11 +61,11 @@ impl Tmux {
             "new-session",
             "-d",
             "-s",
-            "top",
+            session,
             "-x",
-            "160",
+            &width.to_string(),
             "-y",
-            "40",
+            &height.to_string(),
             "sh",
             "-c",
             &script,
@@ -68,7 +73,34 @@ impl Tmux {
     }
 
     fn screen(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "top"])
+        self.screen_of("top")
+    }
+
+    fn screen_of(&self, session: &str) -> String {
+        self.run(&["capture-pane", "-p", "-t", session])
+    }
+
+    /// Waits until `check` accepts the screen of `session`; panics with the screen after
+    /// `timeout`.
+    fn wait_screen_of(
+        &self,
+        session: &str,
+        timeout: Duration,
+        what: &str,
+        check: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let screen = self.screen_of(session);
+            if check(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what} within {timeout:?}; screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn format(&self, what: &str) -> String {
@@ -79,18 +111,7 @@ impl Tmux {
 
     /// Waits until `check` accepts the screen; panics with the screen after `timeout`.
     fn wait_screen(&self, timeout: Duration, what: &str, check: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let screen = self.screen();
-            if check(&screen) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{what} within {timeout:?}; screen:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.wait_screen_of("top", timeout, what, check)
     }
 
     /// The pid of `osps top`, the child of the pane's shell.
@@ -300,4 +321,204 @@ fn top_exits_when_its_terminal_goes_away() {
         gone,
         "osps top {top} still runs after its terminal went away"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Narrow terminals: a value is shown whole, marked as cut, or not at all
+
+/// The headings of top's table, split into words as the screen shows them.
+const HEADING_WORDS: [&str; 10] = [
+    "NAME",
+    "STATUS",
+    "MODE",
+    "PRIMARY",
+    "PER",
+    "SEC",
+    "TOTAL",
+    "RESTARTS",
+    "HEARTBEAT",
+    "SECONDARIES",
+];
+
+/// The table's heading line of a screen.
+fn heading_line(screen: &str) -> &str {
+    screen
+        .lines()
+        .find(|l| l.trim_start().starts_with("NAME"))
+        .unwrap_or_else(|| panic!("no heading line:\n{screen}"))
+}
+
+/// Whether `shown` on the screen stands for `name`: whole, or cut with its mark `…`
+/// between a start and an end of the name.
+fn stands_for(shown: &str, name: &str) -> bool {
+    match shown.split_once('…') {
+        None => shown == name,
+        Some((head, tail)) => name.starts_with(head) && name.ends_with(tail),
+    }
+}
+
+/// The line of the instance `name` (its name whole or cut with a mark), as words without
+/// the selection's marker.
+fn row_words<'a>(screen: &'a str, name: &str) -> Option<Vec<&'a str>> {
+    screen.lines().find_map(|l| {
+        let words: Vec<&str> = l.split_whitespace().skip_while(|w| *w == ">").collect();
+        words
+            .first()
+            .is_some_and(|first| stands_for(first, name))
+            .then_some(words)
+    })
+}
+
+/// The words of the line of `name`, which must be on the screen.
+fn row_of<'a>(screen: &'a str, name: &str) -> Vec<&'a str> {
+    row_words(screen, name)
+        .unwrap_or_else(|| panic!("no line shows {name}, whole or cut with a mark (…):\n{screen}"))
+}
+
+/// Whether `word` is a duration as top prints one (`281ms`, `12s`, `3m05s`, `2h14m`,
+/// `3d04h`), whole.
+fn whole_duration(word: &str) -> bool {
+    let digits = word.chars().take_while(char::is_ascii_digit).count();
+    let (number, unit) = word.split_at(digits);
+    let two_digits_then = |rest: &str, last: &str| {
+        rest.len() == 2 + last.len()
+            && rest[..2].chars().all(|c| c.is_ascii_digit())
+            && &rest[2..] == last
+    };
+    !number.is_empty()
+        && match unit.chars().next() {
+            _ if unit == "ms" || unit == "s" => true,
+            Some('m') => two_digits_then(&unit[1..], "s"),
+            Some('h') => two_digits_then(&unit[1..], "m"),
+            Some('d') => two_digits_then(&unit[1..], "h"),
+            _ => false,
+        }
+}
+
+/// Checks the words of an instance's line: no number cut (the pid whole or absent, whole
+/// durations and rates), the name whole or marked.
+fn assert_nothing_cut(words: &[&str], name: &str, pid: u32, screen: &str) {
+    let pid = pid.to_string();
+    assert!(
+        stands_for(words[0], name),
+        "{:?} for {name}:\n{screen}",
+        words[0]
+    );
+    for word in &words[1..] {
+        let starts_with_digit = word.starts_with(|c: char| c.is_ascii_digit());
+        if word.chars().all(|c| c.is_ascii_digit()) {
+            // Counts stay below 100 here, so three digits or more of the pid are the pid.
+            assert!(
+                *word == pid || word.len() < 3 || !pid.starts_with(word),
+                "pid {pid} shown as {word}:\n{screen}"
+            );
+        } else if starts_with_digit && word.contains('.') {
+            let (int, frac) = word.split_once('.').unwrap();
+            let decimals = match int.parse::<u64>() {
+                Ok(0..10) => 2,
+                Ok(10..100) => 1,
+                _ => 0,
+            };
+            assert_eq!(frac.len(), decimals, "rate {word} cut:\n{screen}");
+        } else if starts_with_digit && word.contains('/') {
+            let (live, total) = word.split_once('/').unwrap();
+            assert!(
+                !live.is_empty() && !total.is_empty(),
+                "{word} cut:\n{screen}"
+            );
+        } else if starts_with_digit {
+            assert!(whole_duration(word), "duration {word} cut:\n{screen}");
+        }
+    }
+}
+
+#[test]
+fn the_duration_check_knows_every_form_top_prints_and_no_cut_one() {
+    for whole in ["0ms", "281ms", "5s", "3m05s", "2h14m", "3d04h"] {
+        assert!(whole_duration(whole), "{whole}");
+    }
+    for cut in ["281m", "281", "3m0", "3m05", "2h1", "ms", "3d04"] {
+        assert!(!whole_duration(cut), "{cut}");
+    }
+}
+
+#[test]
+fn top_in_a_narrow_terminal_shows_numbers_whole_or_not_at_all() {
+    // Two instances whose names differ only at the end, as `clitop-a`/`clitop-b` did:
+    // cut at the end, both read `clito`.
+    let mut a = TestEnv::new("topnarrow");
+    let mut b = TestEnv::new("topnarrow");
+    // Slow rounds keep the counts below 100, so no count is taken for a cut pid.
+    let pid_a = a.start_primary(&["--interval", "500ms"]);
+    let pid_b = b.start_primary(&["--interval", "500ms"]);
+    a.wait_rounds(1, T);
+    b.wait_rounds(1, T);
+    let tmux = Tmux::new("narrow");
+    for width in [60u16, 50, 40, 30, 20] {
+        let session = format!("w{width}");
+        // Every instance of the user is listed (other tests' too): ours are found by name.
+        tmux.start_top_sized(&a, "--interval 200ms", &session, width, 40);
+        // Both instances ran before top started: its first table shows them.
+        let screen = tmux.wait_screen_of(&session, Duration::from_secs(10), "the table", |s| {
+            s.contains("NAME")
+        });
+        for word in heading_line(&screen).split_whitespace() {
+            assert!(
+                HEADING_WORDS.contains(&word),
+                "heading {word} cut:\n{screen}"
+            );
+        }
+        let words_a = row_of(&screen, &a.name);
+        let words_b = row_of(&screen, &b.name);
+        assert_ne!(words_a[0], words_b[0], "two names look the same:\n{screen}");
+        assert_nothing_cut(&words_a, &a.name, pid_a, &screen);
+        assert_nothing_cut(&words_b, &b.name, pid_b, &screen);
+        if heading_line(&screen).contains("PRIMARY") {
+            assert!(words_a.contains(&pid_a.to_string().as_str()), "{screen}");
+        }
+        tmux.run(&["kill-session", "-t", &session]);
+    }
+}
+
+#[test]
+fn top_at_80_columns_shows_every_heading_whole() {
+    let mut env = TestEnv::new("top80");
+    let pid = env.start_primary(&["--interval", "500ms"]);
+    env.wait_rounds(1, T);
+    let tmux = Tmux::new("w80");
+    tmux.start_top_sized(
+        &env,
+        &format!("--interval 200ms --name {}", env.name),
+        "top",
+        80,
+        24,
+    );
+    let screen = tmux.wait_screen(Duration::from_secs(10), "the table", |s| s.contains("NAME"));
+    let headings: Vec<&str> = heading_line(&screen).split_whitespace().collect();
+    for word in &headings {
+        assert!(
+            HEADING_WORDS.contains(word),
+            "heading {word} cut:\n{screen}"
+        );
+    }
+    for needed in [
+        "NAME",
+        "STATUS",
+        "PRIMARY",
+        "PER",
+        "HEARTBEAT",
+        "SECONDARIES",
+    ] {
+        assert!(
+            headings.contains(&needed),
+            "{needed} missing at 80 columns:\n{screen}"
+        );
+    }
+    let words = row_of(&screen, &env.name);
+    assert_eq!(
+        words[0], env.name,
+        "the name is whole at 80 columns:\n{screen}"
+    );
+    assert_nothing_cut(&words, &env.name, pid, &screen);
+    assert!(words.contains(&pid.to_string().as_str()), "{screen}");
 }

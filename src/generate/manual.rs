@@ -1181,18 +1181,30 @@ fn client() -> Page {
                not an error); the other clients are served in turn meanwhile.",
             ),
             P(
+                "Each argument, or each line of stdin, is sent as one request, byte for \
+               byte, and each reply is printed as it came. A request the server cannot use \
+               (not UTF-8, unknown) gets its `ERR` reply like any other and the next one is \
+               still sent. An argument with a newline in it would be two requests: it is a \
+               usage error, found before anything is sent.",
+            ),
+            P(
                 "When the socket does not answer, the error says why in the terms of the \
                instance: none is running, a stale one is left (run osps-cleanup(1)), or it \
                runs rounds and does not serve (start it with `--serve`). With `--socket` \
-               the error names only that socket.",
+               the error names only that socket. When the server closes the connection \
+               (it stopped or was killed, or after an `ERR` that ends the connection) or \
+               no reply comes within `--timeout`, the error says so and numbers the request \
+               it was waiting for; the replies printed before it are complete.",
             ),
             P(DURATIONS),
         ],
         sections: vec![
             exit_status(ExitTexts {
-                success: "Every request got a reply that was not `ERR`.",
-                failure: "A reply was `ERR ...`, or the connection failed or a reply did not \
-                          come within `--timeout`.",
+                success: "Every request got a reply that was not `ERR`, and every reply was \
+                          printed (or the reader of stdout went away).",
+                failure: "A reply was `ERR ...`; or the connection failed, the server closed \
+                          it, or a reply did not come within `--timeout`; or stdout could not \
+                          be written (closed, or a full disk).",
                 corruption: None,
                 secondary_failed: None,
             }),

@@ -1067,7 +1067,7 @@ impl Server<'_> {
     /// Files a reply with its client; it is written once per pass (see [`Self::settle`]).
     fn deliver(&mut self, job: Job, reply: String) {
         self.summary.requests += 1;
-        if crate::protocol::is_error(&reply) {
+        if crate::protocol::is_error(reply.as_bytes()) {
             self.summary.errors += 1;
         }
         if let Some(c) = self.clients.get_mut(&job.client) {

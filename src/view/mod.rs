@@ -2,11 +2,13 @@
 //! instance model that [`crate::discover`] surveys, never a second discovery.
 //!
 //! [`Row`] is the one summary of an instance that every view starts from, taken at one
-//! [`Clock`] reading so that ages are consistent; [`table`] lays rows out as columns and
-//! [`describe`] writes the multi-line description of `osps status`. Everything here is a
+//! [`Clock`] reading so that ages are consistent; [`table`] lays rows out as columns,
+//! [`fit`] fits columns into a terminal's width, and [`describe`] writes the multi-line
+//! description of `osps status`. Everything here is a
 //! function from data to text, unit-tested without any process or file.
 
 pub mod describe;
+pub mod fit;
 pub mod table;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -217,6 +217,16 @@ pub fn top() -> Page {
                Apache's mod_status: `_` idle, `W` working, `S` starting, `G` stopping, `.` \
                dead.",
             ),
+            P(
+                "The columns are NAME, STATUS, MODE, PRIMARY (the primary's pid), PER SEC (the \
+               rate), TOTAL (rounds or requests so far), RESTARTS, HEARTBEAT and SECONDARIES \
+               (live/total and the scoreboard). When the terminal is too narrow for them, \
+               the least important are left out first: MODE, RESTARTS, TOTAL, PRIMARY, \
+               HEARTBEAT, SECONDARIES, PER SEC, then STATUS; NAME always stays. A number is \
+               shown whole or not at all; a name or a scoreboard too long for its column is \
+               shortened, with an ellipsis where it was cut (a name in its middle, since names often \
+               differ at the end).",
+            ),
             Tag("`q`, `Esc`, Ctrl-C", "Quit."),
             Tag("Up, Down, `k`, `j`", "Select an instance."),
             Tag(

@@ -10,7 +10,7 @@
 //! loop like `q`).
 
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -20,18 +20,26 @@ use crossterm::{cursor, execute, terminal};
 use nix::sys::signal::Signal;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Row as TableRow, Table, TableState};
+use ratatui::widgets::{
+    Block, Borders, Cell, Clear, HighlightSpacing, Paragraph, Row as TableRow, Table, TableState,
+    Wrap,
+};
 use serde::Serialize;
 
 use crate::cli::TopArgs;
 use crate::discover::{self, Instance, Status};
 use crate::exit::Exit;
 use crate::names;
+use crate::output::{self, Reader};
 use crate::signals;
-use crate::view::{self, Clock, Row, describe};
+use crate::view::{self, Clock, Row, describe, fit};
+
+mod table;
+
+use table::{GAP, MARKER, STATUS, lay_out, right_aligned};
 
 /// The version of the `--json` documents' shape.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -158,13 +166,9 @@ fn json_loop(runtime_dir: &Path, args: &TopArgs) -> Result<Exit> {
         })
         .wrap_err("encoding a JSON document")?;
         line.push(b'\n');
-        let mut out = std::io::stdout().lock();
-        match out.write_all(&line).and_then(|()| out.flush()) {
-            // The reader has all it wanted (`osps top --json | head -1`).
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
-            // One line, as every command says it (see output.rs).
-            Err(e) => color_eyre::eyre::bail!("writing to stdout: {e}"),
-            Ok(()) => {}
+        // A reader that left has all it wanted (`osps top --json | head -1`).
+        if output::write_stdout_piece(&line)? == Reader::Gone {
+            break;
         }
         printed += 1;
     }
@@ -360,39 +364,6 @@ fn step(rows: &[RatedRow], selected: &Option<String>, by: isize) -> Option<Strin
     rows.get(index).map(|r| r.row.name.clone())
 }
 
-/// The cells of one line of the table.
-pub fn cells(r: &RatedRow) -> [String; 9] {
-    let row = &r.row;
-    let (live, total) = row.secondaries();
-    [
-        row.name.clone(),
-        view::status_word(row.status).into(),
-        row.mode.map_or("-", |m| m.as_str()).into(),
-        view::or_dash(row.primary),
-        r.rate.map_or_else(|| "-".into(), view::human_rate),
-        view::or_dash(row.count),
-        view::or_dash(row.restarts),
-        view::human_ms(row.heartbeat_ms),
-        if total == 0 {
-            "-".into()
-        } else {
-            format!("{live}/{total} {}", r.scoreboard)
-        },
-    ]
-}
-
-const HEADINGS: [&str; 9] = [
-    "NAME",
-    "STATUS",
-    "MODE",
-    "PRIMARY",
-    "PER SEC",
-    "ROUNDS/REQUESTS",
-    "RESTARTS",
-    "HEARTBEAT",
-    "SECONDARIES",
-];
-
 fn status_style(status: Status) -> Style {
     Style::default().fg(match status {
         Status::Running => Color::Green,
@@ -420,44 +391,56 @@ fn draw(
         .iter()
         .filter(|r| r.row.status == Status::Running)
         .count();
+    // Lines cut to the width are marked, as the table's cells are: a clock cut to `12:3`
+    // would read as another time.
+    let width = usize::from(frame.area().width);
+    let heading = format!(
+        "osps top - {} instances, {running} running - {} - every {} - {}",
+        s.rows.len(),
+        runtime_dir.display(),
+        view::human_duration(args.interval),
+        view::utc(s.clock.unix_ms),
+    );
     frame.render_widget(
-        Line::from(format!(
-            "osps top - {} instances, {running} running - {} - every {} - {}",
-            s.rows.len(),
-            runtime_dir.display(),
-            view::human_duration(args.interval),
-            view::utc(s.clock.unix_ms),
-        ))
-        .style(Style::default().add_modifier(Modifier::BOLD)),
+        Line::from(fit::cut_end(&heading, width))
+            .style(Style::default().add_modifier(Modifier::BOLD)),
         title,
     );
-    let widths = [
-        Constraint::Min(8),
-        Constraint::Length(8),
-        Constraint::Length(6),
-        Constraint::Length(8),
-        Constraint::Length(8),
-        Constraint::Length(15),
-        Constraint::Length(8),
-        Constraint::Length(9),
-        Constraint::Min(11),
-    ];
-    let rows = s.rows.iter().map(|r| {
-        let cells = cells(r);
-        let status = r.row.status;
-        TableRow::new(cells.into_iter().enumerate().map(move |(i, c)| {
-            let cell = ratatui::widgets::Cell::from(c);
-            if i == 1 {
-                cell.style(status_style(status))
+    let laid = lay_out(&s.rows, usize::from(body.width));
+    let cell = |column: usize, text: String| {
+        let line = Line::from(text);
+        Cell::from(if right_aligned(column) {
+            line.alignment(Alignment::Right)
+        } else {
+            line
+        })
+    };
+    let header = TableRow::new(
+        laid.columns
+            .iter()
+            .zip(&laid.headings)
+            .map(|(&(i, _), h)| cell(i, h.clone())),
+    );
+    let rows = s.rows.iter().zip(&laid.rows).map(|(r, texts)| {
+        TableRow::new(laid.columns.iter().zip(texts).map(|(&(i, _), text)| {
+            let c = cell(i, text.clone());
+            if i == STATUS {
+                c.style(status_style(r.row.status))
             } else {
-                cell
+                c
             }
         }))
     });
+    let widths = laid
+        .columns
+        .iter()
+        .map(|&(_, w)| Constraint::Length(u16::try_from(w).unwrap_or(u16::MAX)));
     let table = Table::new(rows, widths)
-        .header(TableRow::new(HEADINGS).style(Style::default().add_modifier(Modifier::REVERSED)))
+        .column_spacing(GAP as u16)
+        .header(header.style(Style::default().add_modifier(Modifier::REVERSED)))
         .row_highlight_style(Style::default().add_modifier(Modifier::BOLD | Modifier::REVERSED))
-        .highlight_symbol("> ");
+        .highlight_symbol(MARKER)
+        .highlight_spacing(HighlightSpacing::Always);
     let mut state = TableState::default().with_selected(
         view.selected
             .as_ref()
@@ -465,9 +448,10 @@ fn draw(
     );
     frame.render_stateful_widget(table, body, &mut state);
     frame.render_widget(
-        Line::from(
+        Line::from(fit::cut_end(
             "q quit   up/down or j/k select   Enter status   scoreboard: _ idle  W working  S starting  G stopping  . dead",
-        ),
+            width,
+        )),
         help,
     );
     if view.details {
@@ -482,7 +466,8 @@ fn draw(
         let area = inset(body);
         frame.render_widget(Clear, area);
         frame.render_widget(
-            Paragraph::new(text).block(
+            // Wrapped rather than cut at the panel's edge, for the same reason.
+            Paragraph::new(text).wrap(Wrap { trim: false }).block(
                 Block::default()
                     .borders(Borders::ALL)
                     .title(" status (Enter or Esc closes) "),
@@ -526,18 +511,6 @@ mod tests {
         // A new instance of the same name starts again from zero: no negative rate.
         let third = rates(vec![with_count("a", 3)], 2_500_000_000, &mut previous);
         assert_eq!(third[0].rate, None);
-    }
-
-    #[test]
-    fn cells_show_the_rate_and_the_scoreboard() {
-        let mut previous = Previous::default();
-        rates(vec![with_count("a", 0)], 0, &mut previous);
-        let rows = rates(vec![with_count("a", 25)], 2_000_000_000, &mut previous);
-        let c = cells(&rows[0]);
-        assert_eq!(c[0], "a");
-        assert_eq!(c[4], "12.5");
-        assert_eq!(c[5], "25");
-        assert_eq!(c[8], "1/1 W");
     }
 
     #[test]
