@@ -234,7 +234,11 @@ pub fn examine(dir: Option<&RuntimeDir>, paths: &Paths) -> Option<Instance> {
         .map(|w| pool_member(w, &fifos, &seg, now_ns))
         .collect();
     let mut warnings = warnings(paths, &probe, live.as_ref(), &seg);
-    if probe.held || live.is_some() {
+    // (Not when the instance lives in another runtime directory: its objects are there.)
+    let here = !warnings
+        .iter()
+        .any(|w| w.starts_with("objects in another runtime directory"));
+    if (probe.held || live.is_some()) && here {
         // Removed while the primary runs (by a person, or an age-based cleaner): said,
         // since inspect otherwise only shows them as absent.
         let workers = header

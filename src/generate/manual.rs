@@ -881,7 +881,9 @@ fn inspect() -> Page {
                          starting with a fixed phrase: `lock file missing`, `lock file \
                          replaced`, `objects in another runtime directory`, `segment \
                          inaccessible`, `orphaned secondary` (a secondary still runs although \
-                         its primary is gone: stopped with SIGSTOP, say; `cleanup` stops it). \
+                         its primary is gone: stopped with SIGSTOP, say; `cleanup` stops it), \
+                         `lock held by another program` (the instance is then not running), \
+                         `FIFO missing`, `socket missing` (removed while the primary runs). \
                          Empty for a healthy instance.",
                     ),
                     Tag("`.instances[].lock.path`", "`RUNDIR/NAME.lock`."),
