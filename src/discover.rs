@@ -59,10 +59,17 @@ pub fn survey(runtime_dir: &Path, name: Option<&InstanceName>) -> Result<Survey>
         Some(name) => BTreeSet::from([name.clone()]),
         None => discover(dir.as_ref())?,
     };
-    let instances = wanted
+    let mut instances: Vec<Instance> = wanted
         .into_iter()
         .filter_map(|name| examine(dir.as_ref(), &Paths::new(name, runtime_dir.to_path_buf())))
         .collect();
+    if dir_error.is_some() {
+        // The directory was refused, not looked into: whether the lock file is there is
+        // unknown (the caller says why the directory was refused).
+        for i in &mut instances {
+            i.warnings.retain(|w| !w.starts_with("lock file missing"));
+        }
+    }
     Ok(Survey {
         runtime_dir: runtime_dir.to_path_buf(),
         dir,

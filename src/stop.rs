@@ -89,7 +89,9 @@ fn survey(runtime_dir: &Path, name: Option<&InstanceName>) -> Result<Survey> {
     let survey = discover::survey(runtime_dir, name)
         .wrap_err_with(|| format!("surveying the instances of {}", runtime_dir.display()))?;
     if let Some(why) = &survey.dir_error {
-        bail!("{why}: without its runtime directory no instance can be stopped");
+        // Nothing in it is used: the primary is found and checked through /proc (as
+        // when the directory is gone), and only that process is signalled.
+        crate::warn!("{why}; looking for the primary without it");
     }
     Ok(survey)
 }

@@ -519,3 +519,30 @@ fn bash_completes_instance_names_for_status_stop_and_top() {
     }
     assert!(!subs.iter().any(|s| s == "secondary"), "{subs:?}");
 }
+
+/// A runtime directory someone opened to everybody (chmod 777) is refused, but that is
+/// no reason to say the lock file is missing, nor to leave the instance unstoppable:
+/// stop finds and checks the primary through /proc, as when the directory is gone.
+#[test]
+fn stop_works_and_inspect_invents_nothing_when_the_runtime_dir_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut env = TestEnv::new("dir777");
+    let pid = env.start_primary(&[]);
+    env.wait_secondary(T);
+    std::fs::set_permissions(&env.runtime_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = osps(&env, &["inspect", "--name", &env.name]);
+    let doc = json(&out.stdout);
+    assert_eq!(doc["instances"][0]["status"], "running", "{doc}");
+    assert_eq!(
+        doc["instances"][0]["warnings"],
+        serde_json::json!([]),
+        "{doc}"
+    );
+    assert!(stderr_of(&out).contains("mode 0777"), "{}", stderr_of(&out));
+    let out = osps(&env, &["stop", &env.name]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(wait_gone(pid, T));
+    let _ = env.take_child(pid).wait();
+    std::fs::set_permissions(&env.runtime_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    env.assert_no_leftovers();
+}
