@@ -358,3 +358,37 @@ fn sigterm_under_load_ends_every_client_with_eof_not_a_reset() {
     env.assert_nothing_left();
     assert_eq!(json_of(&out)["stopped_by"], "signal");
 }
+
+/// A server that fails (its segment truncated by another process) still answers the
+/// request it read, `ERR shutting down`, and ends each connection with an end of file,
+/// as an orderly stop does; before, the client saw the connection close with no reply.
+#[test]
+fn a_server_that_fails_answers_what_it_read_before_it_closes() {
+    let mut env = TestEnv::new("failclose");
+    let pid = env.start_serving(&["--secondaries", "2"]);
+    let mut conn = unix(&env);
+    assert_eq!(conn.ask("PING"), "PONG");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(env.shm_path())
+        .unwrap()
+        .set_len(4096)
+        .unwrap();
+    // A request after the truncation meets it, at once when its bytes go to the slot
+    // (beyond the new end), or at the secondary's next check (every 100 ms).
+    let deadline = Instant::now() + slow(T);
+    loop {
+        let reply = conn.ask("REV abc");
+        if reply != "cba" {
+            assert_eq!(reply, "ERR shutting down");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the truncation went unnoticed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    conn.expect_clean_eof("after the failure");
+    let out = output_within(env.take_child(pid), T);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert_eq!(json_of(&out)["stopped_by"], "error");
+    env.assert_no_leftovers();
+}

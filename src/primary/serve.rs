@@ -278,9 +278,10 @@ pub fn run<'a>(
     let result = server.go();
     if result.is_err() {
         server.sup.abort_all();
-        // A give-up is an error exit too, but says so itself.
+        // A give-up is an error exit too, but says so itself (and stopped in order).
         if server.summary.stopped_by != "gave-up" {
             server.summary.stopped_by = "error";
+            server.close_after_failure();
         }
     }
     server.summary.restarts = server.sup.restarts();
@@ -1185,18 +1186,36 @@ impl Server<'_> {
             .inst
             .seg()
             .store(Field::PrimaryState, State::Stopping as u64);
-        let failed = self.summary.failed;
-        self.fail_queued("ERR shutting down");
-        // Requests cut short by the stop are not failures of a secondary.
-        self.summary.failed = failed;
-        for i in 0..self.slots.len() {
-            for job in self.slots[i].busy.take().map(|b| b.0).unwrap_or_default() {
-                self.deliver(job, "ERR shutting down".into());
-            }
-        }
+        self.answer_all("ERR shutting down");
         if let Err(e) = self.sup.stop_all(&self.ctx) {
             crate::warn!("{e:#}");
         }
+        self.close_all();
+    }
+
+    /// After a failure that ends the server (the segment truncated or removed under
+    /// us, say), once the secondaries are killed: every request read still gets an
+    /// answer, and every client an end of file rather than a reset.
+    fn close_after_failure(&mut self) {
+        self.answer_all("ERR shutting down");
+        self.close_all();
+    }
+
+    /// Answers `reply` to every request queued or at a secondary. Requests cut short by
+    /// a stop are not failures of a secondary (`failed` is left as it was).
+    fn answer_all(&mut self, reply: &str) {
+        let failed = self.summary.failed;
+        self.fail_queued(reply);
+        self.summary.failed = failed;
+        for i in 0..self.slots.len() {
+            for job in self.slots[i].busy.take().map(|b| b.0).unwrap_or_default() {
+                self.deliver(job, reply.into());
+            }
+        }
+    }
+
+    /// Writes what each client is owed (200 ms at most), then ends every connection.
+    fn close_all(&mut self) {
         let deadline = Instant::now() + Duration::from_millis(200);
         for c in self.clients.values_mut() {
             c.flush_until(deadline);
