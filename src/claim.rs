@@ -320,8 +320,8 @@ pub fn check_segment(paths: &Paths, look: &segment::Look) -> Result<()> {
     owned::check(&look.stat, &path, Kind::Regular, 0o600)?;
     if look.stat.st_size != 0 && !header::has_magic(&look.head) {
         bail!(
-            "{} does not hold an osps header: it was not made by osps; look at it and remove it \
-             by hand (`rm {}`)",
+            "{} does not hold an osps header: it was not made by osps, or something wrote over \
+             it; if no osps instance uses it (`osps inspect` tells), remove it by hand (`rm {}`)",
             path.display(),
             path.display()
         );

@@ -74,16 +74,23 @@ pub fn check(st: &FileStat, path: &Path, kind: Kind, mode: u32) -> Result<()> {
     }
     let me = crate::names::uid();
     if st.st_uid != me {
+        // A segment's path depends on the name alone; a runtime file's on the directory too.
+        let other = if path.to_string().starts_with(crate::names::SHM_DIR) {
+            "use another --name"
+        } else {
+            "use another --name or --runtime-dir"
+        };
         bail!(
             "{path} belongs to uid {} and we are uid {me}: osps refuses objects of another user; \
-             use another --name or --runtime-dir",
+             {other}",
             st.st_uid
         );
     }
     if perm_bits(st) != mode {
         bail!(
             "{path} has mode {:04o} where osps uses {mode:04o}: it was not made by osps or was \
-             changed since; remove it by hand if it is yours",
+             changed since; if it is yours, `chmod {mode:o} {path}` puts it back (an instance \
+             may still be using it: `osps inspect` tells)",
             perm_bits(st)
         );
     }

@@ -122,9 +122,15 @@ impl RuntimeDir {
         let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         let fd = match open(path, flags, Mode::empty()) {
             Ok(fd) => fd,
-            Err(Errno::ELOOP) | Err(Errno::ENOTDIR) => bail!(
-                "the runtime directory {} is a symbolic link or not a directory: osps refuses it; \
-                 remove it or choose another with --runtime-dir",
+            // O_NOFOLLOW with O_DIRECTORY says ENOTDIR for a symbolic link too: lstat tells.
+            Err(Errno::ELOOP | Errno::ENOTDIR) if path.is_symlink() => bail!(
+                "the runtime directory {} is a symbolic link: osps refuses it (it could lead \
+                 anywhere); choose a real directory with --runtime-dir",
+                path.display()
+            ),
+            Err(Errno::ELOOP | Errno::ENOTDIR) => bail!(
+                "the runtime directory {} is not a directory: osps refuses it; choose another \
+                 with --runtime-dir",
                 path.display()
             ),
             Err(e) => {
