@@ -109,6 +109,20 @@ fn describe_open_error(e: Errno, path: &Path) -> color_eyre::Report {
 /// it blocks in `read` under the watchdog (see the module comment).
 pub const POLLED_TURNS: u32 = 8;
 
+/// A frame that could not be taken as one: cut short, or not a frame at all (garbage
+/// written into the FIFO by a third process, a broken peer). Typed, so that a primary
+/// can tell it from a failure of its own and restart the secondary instead of stopping.
+#[derive(Debug)]
+pub struct BadFrame(pub String);
+
+impl std::fmt::Display for BadFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadFrame {}
+
 /// The read end of a FIFO, with a buffer for a frame that arrived in pieces.
 #[derive(Debug)]
 pub struct Reader {
@@ -312,11 +326,12 @@ impl Reader {
     /// The deadline passed: a timeout, or an error if it left a frame half read.
     fn timed_out(&self) -> Result<Event> {
         if self.filled > 0 {
-            bail!(
+            return Err(BadFrame(format!(
                 "truncated frame on {}: {} of {FRAME_LEN} bytes, then nothing until the deadline",
                 self.path.display(),
                 self.filled
-            );
+            ))
+            .into());
         }
         Ok(Event::TimedOut)
     }
@@ -339,11 +354,12 @@ impl Reader {
         match read {
             Ok(0) => {
                 if self.filled > 0 {
-                    bail!(
+                    return Err(BadFrame(format!(
                         "truncated frame on {}: {} of {FRAME_LEN} bytes, then end of file",
                         self.path.display(),
                         self.filled
-                    );
+                    ))
+                    .into());
                 }
                 Ok(Some(Event::Eof))
             }
@@ -354,7 +370,10 @@ impl Reader {
                 }
                 self.filled = 0;
                 let frame = Frame::decode(&self.buf).map_err(|e| {
-                    eyre!("rejected a frame read from {}: {e}", self.path.display())
+                    BadFrame(format!(
+                        "rejected a frame read from {}: {e}",
+                        self.path.display()
+                    ))
                 })?;
                 Ok(Some(Event::Frame(frame)))
             }

@@ -400,11 +400,12 @@ impl Turns {
             match from_peer.wait_turn(deadline, wake)? {
                 fifo::Event::Frame(f) if f.kind == self.their_kind => {
                     if f.seq > want {
-                        bail!(
+                        return Err(fifo::BadFrame(format!(
                             "doorbell for round {} while waiting for round {want} on {}",
                             f.seq,
                             from_peer.path().display()
-                        );
+                        ))
+                        .into());
                     }
                     // A doorbell for `want` or a stale one: re-check the counter either way.
                 }

@@ -995,25 +995,31 @@ fn write_fifo(path: &Path, bytes: &[u8]) {
     let _ = f.write(bytes);
 }
 
+/// A bad frame on the secondary's FIFO (written by a third process) is rejected with a
+/// clear warning, and the pair goes on: the secondary is killed and restarted, as a
+/// serving pool does (the run used to end with exit 1).
 #[test]
 fn bad_frames_to_the_primary_are_rejected_with_a_clear_error() {
     let mut rng = Rng::new("bad_frames_to_the_primary");
     for (i, (what, bytes)) in bad_frames(&mut rng).into_iter().enumerate() {
         let mut env = TestEnv::new("badp");
         let sync = if i % 2 == 0 { "adaptive" } else { "fifo" };
-        let p = running_pair(&mut env, sync, &["--interval", "20ms"]);
-        write_fifo(&env.s2p_path(), &bytes);
-        let sent = Instant::now();
-        let out = env.finish_logged(&p, T);
-        let what = format!("{what} ({sync})");
-        assert!(
-            sent.elapsed() < slow(Duration::from_secs(5)),
-            "{what}: took {:?}",
-            sent.elapsed()
+        let p = running_pair(
+            &mut env,
+            sync,
+            &["--interval", "20ms", "--restart-backoff", "1ms"],
         );
+        let first = env.header_field(field::SECONDARY_PID).unwrap() as u32;
+        write_fifo(&env.s2p_path(), &bytes);
+        let what = format!("{what} ({sync})");
+        wait_new_secondary(&env, &p, &HashSet::from([first]), Duration::from_secs(5));
+        let done = env.header_field(field::ROUNDS_COMPLETED).unwrap();
+        env.wait_rounds(done + 2, T);
+        kill(p.pid, libc::SIGTERM);
+        let out = env.finish_logged(&p, T);
         assert_no_crash(&out, &what);
         let err = stderr_of(&out);
-        assert_eq!(out.status.code(), Some(1), "{what}: {err}");
+        assert_eq!(out.status.code(), Some(0), "{what}: {err}");
         let clear = [
             "rejected a frame",
             "truncated frame",

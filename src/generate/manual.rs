@@ -624,9 +624,11 @@ fn primary() -> Page {
                           or SIGALRM) and every reply was correct.",
                 failure: "A runtime failure: the name belongs to a running instance, an \
                           object at one of the paths is not ours, the runtime directory is \
-                          unsafe, `/dev/shm` is full, a system call failed, or the secondary \
-                          broke the protocol. Every object made so far is removed; the \
-                          message says what failed and what to do.",
+                          unsafe, `/dev/shm` is full, a system call failed, or the segment \
+                          was truncated or removed under the instance. (A secondary that \
+                          breaks the protocol, or a bad frame on its FIFO, is killed and \
+                          restarted like one that died.) Every object made so far is removed; \
+                          the message says what failed and what to do.",
                 corruption: Some("At least one reply did not match its request."),
                 secondary_failed: Some(
                     "The primary gave up restarting the secondary (`--max-restarts`), or, \

@@ -6,12 +6,12 @@
 use std::os::unix::process::ExitStatusExt;
 use std::time::Instant;
 
-use color_eyre::eyre::{Result, bail};
+use color_eyre::eyre::Result;
 
 use super::summary::Summary;
 use super::worker::{self, Ctx, Supervisor, Trouble};
 use crate::exit::{Exit, coded};
-use crate::fifo::{Event, Sent};
+use crate::fifo::{BadFrame, Event, Sent};
 use crate::frame::Kind;
 use crate::header::{Field, State};
 use crate::notify::Notifier;
@@ -263,7 +263,18 @@ impl<'a> Run<'a> {
             };
             let wake_at = self.sup.next_deadline().map_or(wake_at, |t| wake_at.min(t));
             let wake = Some(self.ctx.sigs.fd());
-            match self.sup.worker_mut(0).next_event(wake_at, wake)? {
+            // A frame that cannot be read (garbage written into the FIFO) or that makes no
+            // sense here is dealt with as in a serving pool: the secondary is killed and
+            // restarted, and the run goes on.
+            let event = match self.sup.worker_mut(0).next_event(wake_at, wake) {
+                Ok(event) => event,
+                Err(e) if e.downcast_ref::<BadFrame>().is_some() => {
+                    crate::warn!("secondary: {e:#}");
+                    return self.died(Trouble::BadFrame, during).map(|()| Idle::Died);
+                }
+                Err(e) => return Err(e),
+            };
+            match event {
                 Event::TimedOut if Instant::now() < deadline => {
                     self.notify.ping_if_due();
                     self.sup.tick(&self.ctx);
@@ -288,12 +299,17 @@ impl<'a> Run<'a> {
                 // A doorbell for a round already done (adaptive mode rings when unsure).
                 Event::Frame(f) if f.kind == Kind::Reply && f.seq <= self.seq => {}
                 Event::Frame(f) if f.kind == Kind::Hello => self.stray_hello(f.arg),
-                Event::Frame(f) => bail!(
-                    "unexpected {:?} frame (round {}) from the secondary between rounds on {}",
-                    f.kind,
-                    f.seq,
-                    self.sup.worker(0).reply_fifo()
-                ),
+                Event::Frame(f) => {
+                    crate::warn!(
+                        "unexpected {:?} frame (round {}) from the secondary between rounds on {}",
+                        f.kind,
+                        f.seq,
+                        self.sup.worker(0).reply_fifo()
+                    );
+                    return self
+                        .died(Trouble::UnexpectedFrame, during)
+                        .map(|()| Idle::Died);
+                }
             }
         }
     }
@@ -317,7 +333,19 @@ impl<'a> Run<'a> {
         }
         loop {
             let ctx = &self.ctx;
-            let trouble = match self.sup.worker_mut(0).wait_turn(ctx, seq, deadline)? {
+            let waited = match self.sup.worker_mut(0).wait_turn(ctx, seq, deadline) {
+                Ok(waited) => waited,
+                Err(e) if e.downcast_ref::<BadFrame>().is_some() => {
+                    crate::warn!("secondary: {e:#}");
+                    return self
+                        .died(Trouble::BadFrame, &during())
+                        .map(|()| Round::Died);
+                }
+                // A turn counter the segment should never hold (written by a broken or
+                // foreign process), a failed system call: the run ends.
+                Err(e) => return Err(e),
+            };
+            let trouble = match waited {
                 Wait::Turn => break,
                 Wait::Woken => {
                     if !self.woken()? {
@@ -331,11 +359,14 @@ impl<'a> Run<'a> {
                     self.stray_hello(f.arg);
                     continue;
                 }
-                Wait::Other(f) => bail!(
-                    "unexpected {:?} frame from the secondary during round {seq} on {}",
-                    f.kind,
-                    self.sup.worker(0).reply_fifo()
-                ),
+                Wait::Other(f) => {
+                    crate::warn!(
+                        "unexpected {:?} frame from the secondary during round {seq} on {}",
+                        f.kind,
+                        self.sup.worker(0).reply_fifo()
+                    );
+                    Trouble::UnexpectedFrame
+                }
             };
             return self.died(trouble, &during()).map(|()| Round::Died);
         }
