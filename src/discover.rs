@@ -268,6 +268,32 @@ pub fn examine(dir: Option<&RuntimeDir>, paths: &Paths) -> Option<Instance> {
             .pid
             .filter(|_| probe.held)
             .or(live.as_ref().map(|l| l.pid));
+        // Only the primary and its secondaries open the FIFOs: any other reader can take
+        // a frame meant for one of them (a secondary then looks hung and is restarted).
+        // (A secondary just started is the primary's child before it says hello.)
+        let ours = |p: i32| {
+            Some(p) == pid
+                || secondaries.iter().any(|w| w.pid == Some(p))
+                || (pid.is_some() && procfs::parent(p) == pid)
+        };
+        let mut strangers: Vec<(i32, &str)> = fifos
+            .iter()
+            .flat_map(|f| {
+                f.holders
+                    .iter()
+                    .map(move |h| (h.pid, f.object.path.as_str()))
+            })
+            .filter(|&(p, _)| !ours(p))
+            .collect();
+        strangers.sort_unstable();
+        strangers.dedup_by_key(|s| s.0);
+        for (p, path) in strangers {
+            warnings.push(format!(
+                "FIFO held by another process: process {p} ({}) has {path} open; it can take \
+                 frames meant for the instance's processes",
+                procfs::cmdline(p).join(" ")
+            ));
+        }
         if !socket.exists && pid.is_some_and(procfs::serves) {
             warnings.push(format!(
                 "socket missing: {} was removed while the primary serves; no client can \

@@ -84,6 +84,18 @@ pub fn alive(pid: i32) -> bool {
     pid > 0 && state(pid).is_some_and(|state| state != 'Z' && state != 'X')
 }
 
+/// A process's parent pid from `/proc/PID/stat`, or `None` when there is no such process.
+pub fn parent(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the parenthesised command name: the state letter, then the parent's pid.
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
 /// A process's state letter from `/proc/PID/stat` (`R`, `S`, `Z` for a zombie, ...), or
 /// `None` when there is no such process.
 pub fn state(pid: i32) -> Option<char> {
@@ -308,6 +320,13 @@ fn start_ticks(stat: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_parent_is_read_from_its_stat() {
+        let ours = std::process::id() as i32;
+        assert_eq!(parent(ours), Some(nix::unistd::getppid().as_raw()));
+        assert_eq!(parent(i32::MAX), None);
+    }
 
     #[test]
     fn a_list_file_is_read_whole_whatever_its_size() {

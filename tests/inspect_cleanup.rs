@@ -993,6 +993,30 @@ fn a_lock_held_by_another_program_is_not_a_running_instance() {
     env.assert_no_leftovers();
 }
 
+/// Another process with one of a running instance's FIFOs open (a `cat` that could
+/// take frames, a shell's `exec 3<>FIFO` that keeps end of file from coming) is named
+/// in a warning.
+#[test]
+fn a_stranger_holding_a_running_instance_fifo_is_warned_about() {
+    let mut env = TestEnv::new("stranger");
+    let (p, _) = start(&mut env);
+    let holder = Sleeper::spawn("exec sleep 60 <>\"$0\"", &env.s2p_path());
+    let deadline = Instant::now() + slow(T);
+    let warned = format!("FIFO held by another process: process {}", holder.pid());
+    loop {
+        let v = parse_json(&inspect_ok(&env));
+        if v["instances"][0]["warnings"].to_string().contains(&warned) {
+            assert_eq!(v["instances"][0]["status"], "running");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no warning: {v}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(holder);
+    stop(&mut env, p);
+    env.assert_no_leftovers();
+}
+
 /// A real orphan: the secondary of a primary killed with SIGKILL while it was stopped
 /// (SIGSTOP) cannot notice that its primary is gone. inspect warns about it, a dry run
 /// says it would stop it, and cleanup does.
