@@ -294,6 +294,23 @@ impl SelfPipe {
     }
 }
 
+/// The name of signal number `n`, if it has one: nix's for the classic signals, and
+/// `SIGRTMIN`, `SIGRTMIN+k` or `SIGRTMAX` for the real-time ones, which nix's enum lacks
+/// and whose numbers the C library fixes only at run time (it keeps the kernel's first
+/// two for itself: those, 32 and 33 on Linux, have no name).
+pub fn name(n: libc::c_int) -> Option<String> {
+    if let Ok(signal) = Signal::try_from(n) {
+        return Some(signal.as_str().to_string());
+    }
+    let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
+    match n {
+        _ if n == min => Some("SIGRTMIN".into()),
+        _ if n == max => Some("SIGRTMAX".into()),
+        _ if n > min && n < max => Some(format!("SIGRTMIN+{}", n - min)),
+        _ => None,
+    }
+}
+
 /// Ignores `signal` (`SIG_IGN`, which also survives `exec`).
 pub fn ignore(signal: Signal) -> Result<()> {
     // SAFETY: SIG_IGN installs no code of ours.
@@ -305,6 +322,20 @@ pub fn ignore(signal: Signal) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_signal_number_is_named_as_kill_l_names_it_or_not_at_all() {
+        assert_eq!(name(libc::SIGTERM).as_deref(), Some("SIGTERM"));
+        assert_eq!(name(libc::SIGPWR).as_deref(), Some("SIGPWR"));
+        let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
+        assert_eq!(name(min).as_deref(), Some("SIGRTMIN"));
+        assert_eq!(name(min + 1).as_deref(), Some("SIGRTMIN+1"));
+        assert_eq!(name(max).as_deref(), Some("SIGRTMAX"));
+        // The C library's own (SIGCANCEL, SIGSETXID in glibc), and no signal at all.
+        for n in [0, 32, 33, max + 1, -1] {
+            assert_eq!(name(n), None, "{n}");
+        }
+    }
 
     #[test]
     fn pending_is_a_set_of_signals() {

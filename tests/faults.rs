@@ -251,6 +251,86 @@ fn secondary_kill_cycle(rng: &mut Rng, cycle: u32, budget: u32) -> u32 {
     per_primary + u32::from(kill_while_stopping)
 }
 
+// ---- 1b. a real-time signal kills the secondary ----
+
+/// A death by a signal nix cannot name (the real-time ones) is reaped, reported with its
+/// number and restarted like a SIGKILL: it once ended the primary with EINVAL, after the
+/// kernel had reaped the child and its status was lost.
+#[test]
+fn a_secondary_killed_by_a_real_time_signal_is_reaped_reported_and_restarted() {
+    let rtmin = libc::SIGRTMIN();
+    let how = format!("killed by signal {rtmin} (SIGRTMIN)");
+    // Rounds, reaped by waitpid alone, then with --hold-zombie (waitid first).
+    for extra in [&[][..], &["--hold-zombie", "10ms"][..]] {
+        let mut env = TestEnv::new("rtsec");
+        let mut args = vec!["--json", "--interval", "5ms", "--restart-backoff", "10ms"];
+        args.extend_from_slice(extra);
+        let p = env.start_logged(primary(&env, &args));
+        let victim = wait_new_secondary(&env, &p, &HashSet::new(), T);
+        env.wait_rounds(2, T);
+        assert!(kill(victim, rtmin));
+        assert!(
+            wait_reaped(victim, T),
+            "{extra:?}: secondary {victim} was not reaped: {}",
+            env.stderr_so_far(&p)
+        );
+        let fresh = wait_new_secondary(&env, &p, &HashSet::from([victim]), T);
+        let done = env.header_field(field::ROUNDS_COMPLETED).unwrap();
+        env.wait_rounds(done + 2, T);
+        assert!(kill(p.pid, libc::SIGTERM));
+        let out = env.finish_logged(&p, T);
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(0), "{extra:?}: {err}");
+        let v = json_of(&out);
+        assert_eq!(v["restarts"], 1, "{extra:?}: {v}");
+        assert_eq!(v["secondary_pid"], fresh, "{v}");
+        let deaths = v["deaths"].as_array().unwrap();
+        assert_eq!(deaths.len(), 1, "{v}");
+        assert_eq!(deaths[0]["pid"], victim, "{v}");
+        assert_eq!(deaths[0]["signal"], rtmin, "{v}");
+        assert_eq!(deaths[0]["how"], how.as_str(), "{v}");
+        assert!(err.contains(&format!("secondary {victim} {how}")), "{err}");
+        env.assert_nothing_left();
+    }
+
+    // Serving: the pool's other secondary serves on, the dead one is restarted.
+    let mut env = TestEnv::new("rtsrv");
+    let args = [
+        "--serve",
+        "--secondaries",
+        "2",
+        "--json",
+        "--restart-backoff",
+        "10ms",
+    ];
+    let p = env.start_logged(primary(&env, &args));
+    env.wait_serving(T);
+    let victim = env.wait_worker_up(0, None, T);
+    let other = env.wait_worker_up(1, None, T);
+    assert!(kill(victim, rtmin));
+    assert!(
+        wait_reaped(victim, T),
+        "secondary {victim} was not reaped: {}",
+        env.stderr_so_far(&p)
+    );
+    let fresh = env.wait_worker_up(0, Some(victim), T);
+    assert!(kill(p.pid, libc::SIGTERM));
+    let out = env.finish_logged(&p, T);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let v = json_of(&out);
+    assert_eq!(v["restarts"], 1, "{v}");
+    let deaths = v["deaths"].as_array().unwrap();
+    assert_eq!(deaths.len(), 1, "{v}");
+    assert_eq!(deaths[0]["pid"], victim, "{v}");
+    assert_eq!(deaths[0]["signal"], rtmin, "{v}");
+    assert_eq!(deaths[0]["how"], how.as_str(), "{v}");
+    for pid in [victim, other, fresh] {
+        assert!(wait_reaped(pid, T), "secondary {pid} left");
+    }
+    env.assert_nothing_left();
+}
+
 // ---- 2. kill -9 of the primary at random moments ----
 
 #[test]
