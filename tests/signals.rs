@@ -373,3 +373,57 @@ fn a_segment_beyond_the_file_size_limit_is_a_clear_error_leaving_nothing() {
     );
     env.assert_no_leftovers();
 }
+
+#[test]
+fn power_io_cpu_and_real_time_signals_stop_the_pair_in_order() {
+    // Nothing in osps uses them; each one's default would end the primary at once and
+    // leave the whole instance behind. Alternately to the primary and to the group.
+    let (rtmin, rtmax) = (libc::SIGRTMIN(), libc::SIGRTMAX());
+    let signals = [
+        libc::SIGPWR,
+        rtmin + 1,
+        libc::SIGIO,
+        libc::SIGSTKFLT,
+        libc::SIGXCPU,
+        rtmax,
+    ];
+    for (i, sig) in signals.into_iter().enumerate() {
+        let mut env = TestEnv::new("pwrrt");
+        let (p, secondary) = running_rounds(&mut env, &[]);
+        let target = if i % 2 == 0 {
+            p.pid as i32
+        } else {
+            -(p.pid as i32)
+        };
+        signal(target, sig);
+        let out = env.finish_logged(&p, T);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "signal {sig}: {}",
+            stderr_of(&out)
+        );
+        assert_rounds_stopped_in_order(&env, &out, secondary);
+    }
+
+    let mut env = TestEnv::new("pwrrts");
+    let (p, pids) = running_serve(&mut env);
+    signal(-(p.pid as i32), rtmin);
+    let out = env.finish_logged(&p, T);
+    assert_serve_stopped_in_order(&env, &out, &pids);
+}
+
+#[test]
+fn a_real_time_signal_to_the_secondary_alone_waits_like_sigterm_for_the_primary() {
+    let mut env = TestEnv::new("rtsec");
+    let (p, secondary) = running_rounds(&mut env, &[]);
+    for sig in [libc::SIGRTMIN(), libc::SIGPWR] {
+        signal(secondary as i32, sig);
+        let after = env.header_field(field::ROUNDS_COMPLETED).unwrap();
+        env.wait_rounds(after + 5, T);
+        assert!(process_alive(secondary), "signal {sig} ended the secondary");
+    }
+    signal(p.pid as i32, libc::SIGTERM);
+    let out = env.finish_logged(&p, T);
+    assert_rounds_stopped_in_order(&env, &out, secondary);
+}
