@@ -403,6 +403,8 @@ impl SelfPipe {
             set_disposition(signal, handler as libc::sighandler_t)
                 .wrap_err_with(|| format!("installing a handler for {signal}"))?;
         }
+        let handled: Vec<Signo> = routed.iter().map(|&(s, _)| s).collect();
+        unblock(&handled)?;
         Ok(SelfPipe {
             read,
             _write: write,
@@ -457,6 +459,33 @@ impl SelfPipe {
         }
         pending
     }
+}
+
+/// Unblocks `signals` in the calling thread. The signal mask survives `exec`: a parent
+/// that blocked SIGTERM (a script's `pthread_sigmask` before `execv`, a careless service
+/// manager) would leave it pending for ever and us deaf to it. Called from the main
+/// thread with the handlers already installed, so a signal that was pending reaches our
+/// handler now, and every thread started later inherits the mask (the watchdog then
+/// blocks everything for itself, on purpose).
+pub fn unblock(signals: &[Signo]) -> Result<()> {
+    // SAFETY: a plain C struct, initialised by sigemptyset before any other use.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid, writable sigset_t.
+    unsafe { libc::sigemptyset(&mut set) };
+    for &signal in signals {
+        // SAFETY: `set` is an initialised sigset_t; a number it cannot hold is refused
+        // with -1, which we report.
+        if unsafe { libc::sigaddset(&mut set, signal.raw()) } != 0 {
+            return Err(Errno::last()).wrap_err_with(|| format!("adding {signal} to a set"));
+        }
+    }
+    // SAFETY: `set` is an initialised sigset_t; the old mask is not wanted (null).
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) };
+    if rc != 0 {
+        // pthread_sigmask returns the error number rather than setting errno.
+        return Err(Errno::from_raw(rc)).wrap_err("unblocking the signals we handle");
+    }
+    Ok(())
 }
 
 /// Ignores `signal` (`SIG_IGN`, which also survives `exec`).
