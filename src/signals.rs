@@ -26,7 +26,7 @@
 //! | SIGXFSZ | ignored | ignored | growing a file past `RLIMIT_FSIZE` (`ulimit -f`) fails with `EFBIG`, which we report, instead of a core dump that leaves the instance behind |
 //! | SIGQUIT, SIGTRAP, SIGSYS | default: a core dump | same | the exceptions: Ctrl-\\, a debugger's breakpoint, a system call a seccomp filter forbids; a core dump is what one wants then |
 //! | SIGILL, SIGFPE, SIGSEGV, SIGABRT | default: a core dump | same | a crash of our own, which must stay loud |
-//! | SIGBUS | a fault in the segment is absorbed (`sigbus.rs`); any other fault is a crash | same | a truncated segment must not kill us |
+//! | SIGBUS | a fault in the segment is absorbed (`sigbus.rs`); one sent by a process (`kill -BUS`) stops in order; any other fault is a crash | same, a sent one as SIGTERM | a truncated segment must not kill us, and a sent SIGBUS is no fault but a request to end |
 //!
 //! The secondary ignores every signal that a terminal or a process-group `kill` sends
 //! to the whole group, because the primary receives it too and stops the secondary in
@@ -111,6 +111,13 @@ extern "C" fn on_stop(signal: libc::c_int) {
     on_signal(signal);
 }
 
+/// Passes `signal` on to the main loop as a request to stop, as our own stop handler
+/// does: for a handler that is not ours to install here (`sigbus.rs`, for a SIGBUS sent
+/// by a process). Async-signal-safe: atomics and one write(2).
+pub fn forward_stop(signal: libc::c_int) {
+    on_stop(signal);
+}
+
 /// A signal by its number. nix's `Signal` names only the classic ones; the real-time
 /// signals, whose numbers the C library fixes only at run time, are decided, routed and
 /// named as well.
@@ -170,8 +177,18 @@ pub enum Treatment {
     Ignore,
     /// Left at its default action, a core dump, on purpose: nothing is installed.
     CoreDump,
-    /// A fault with a handler of its own (`sigbus.rs`), installed where it is needed.
-    Fault,
+    /// SIGBUS, whose handler is `sigbus.rs`'s: a fault in the segment is absorbed, any
+    /// other fault is a crash, and one sent by a process (`kill -BUS`) comes through the
+    /// self-pipe as a stop.
+    Bus,
+}
+
+impl Treatment {
+    /// Whether a signal so treated asks for the orderly stop when it reaches the main
+    /// loop.
+    pub fn stops(self) -> bool {
+        matches!(self, Treatment::Stop | Treatment::Bus)
+    }
 }
 
 /// What one role does with every signal: the classic ones by name, in the order in
@@ -223,7 +240,7 @@ pub const PRIMARY: &Policy = &Policy {
         (SIGFPE, Treatment::CoreDump),
         (SIGSEGV, Treatment::CoreDump),
         (SIGABRT, Treatment::CoreDump),
-        (SIGBUS, Treatment::Fault),
+        (SIGBUS, Treatment::Bus),
     ],
     realtime: Treatment::Stop,
 };
@@ -254,7 +271,7 @@ pub const SECONDARY: &Policy = &Policy {
         (SIGFPE, Treatment::CoreDump),
         (SIGSEGV, Treatment::CoreDump),
         (SIGABRT, Treatment::CoreDump),
-        (SIGBUS, Treatment::Fault),
+        (SIGBUS, Treatment::Bus),
     ],
     realtime: Treatment::Stop,
 };
@@ -377,28 +394,36 @@ impl SelfPipe {
                 Treatment::Ignore if current(signal)? == libc::SIG_DFL => ignore(signal)?,
                 Treatment::Ignore => {}
                 Treatment::Stop if signal == SIGHUP && current(signal)? == libc::SIG_IGN => {}
-                Treatment::Stop | Treatment::Status | Treatment::Child => {
+                Treatment::Stop | Treatment::Status | Treatment::Child | Treatment::Bus => {
                     routed.push((signal, treatment));
                 }
-                Treatment::CoreDump | Treatment::Fault => {}
+                Treatment::CoreDump => {}
             }
         }
         SelfPipe::route(&routed)
     }
 
-    /// Installs our handlers for `routed` (each a Stop, Status or Child) and opens the
-    /// pipe they write to.
+    /// Installs the handlers for `routed` (each a Stop, Status, Child or Bus) and opens
+    /// the pipe they write to.
     fn route(routed: &[(Signo, Treatment)]) -> Result<SelfPipe> {
         let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
             .wrap_err("creating the signal self-pipe")?;
         WRITE_FD.store(write.as_raw_fd(), Ordering::Relaxed);
-        let mut stops = Vec::new();
+        let stops: Vec<Signo> = routed
+            .iter()
+            .filter(|&&(_, t)| t.stops())
+            .map(|&(s, _)| s)
+            .collect();
         for &(signal, treatment) in routed {
-            let handler: extern "C" fn(libc::c_int) = if treatment == Treatment::Stop {
-                stops.push(signal);
-                on_stop
-            } else {
-                on_signal
+            let handler: extern "C" fn(libc::c_int) = match treatment {
+                Treatment::Stop => on_stop,
+                Treatment::Status | Treatment::Child => on_signal,
+                // Its handler is sigbus.rs's, which passes a sent one on as a stop.
+                Treatment::Bus => {
+                    crate::sigbus::arm();
+                    continue;
+                }
+                Treatment::Ignore | Treatment::CoreDump => continue,
             };
             set_disposition(signal, handler as libc::sighandler_t)
                 .wrap_err_with(|| format!("installing a handler for {signal}"))?;
@@ -635,7 +660,7 @@ mod tests {
         for policy in [PRIMARY, SECONDARY] {
             let stops: Vec<Signo> = policy
                 .decisions()
-                .filter(|&(_, t)| t == Treatment::Stop)
+                .filter(|&(_, t)| t.stops())
                 .map(|(s, _)| s)
                 .collect();
             for (signal, treatment) in policy.decisions() {
@@ -644,7 +669,7 @@ mod tests {
                 p.find_stop(&stops);
                 assert_eq!(
                     p.stop_signal().is_some(),
-                    treatment == Treatment::Stop,
+                    matches!(treatment, Treatment::Stop | Treatment::Bus),
                     "{signal} is {treatment:?}"
                 );
             }
@@ -685,7 +710,7 @@ mod tests {
                 ],
                 "{role}"
             );
-            assert_eq!(policy.treatment(SIGBUS.into()), Some(Treatment::Fault));
+            assert_eq!(policy.treatment(SIGBUS.into()), Some(Treatment::Bus));
         }
     }
 

@@ -699,6 +699,76 @@ fn a_segment_truncated_or_removed_under_the_pair_is_a_clear_error_never_a_sigbus
     }
 }
 
+/// A SIGBUS sent by a process (`kill -BUS`, si_code <= 0) is no fault: it once counted
+/// as "not ours", which put SIGBUS back to its default and swallowed the signal, so a
+/// later truncation killed the process and left the instance behind.
+#[test]
+fn a_sigbus_sent_by_a_process_stops_in_order_and_leaves_the_truncation_guard_armed() {
+    // To the primary: the orderly stop, as SIGTERM.
+    let mut env = TestEnv::new("sentbus");
+    let p = env.start_logged(primary(&env, &["--json", "--interval", "5ms"]));
+    let secondary = wait_new_secondary(&env, &p, &HashSet::new(), T);
+    env.wait_rounds(2, T);
+    assert!(kill(p.pid, libc::SIGBUS));
+    let out = env.finish_logged(&p, T);
+    assert_no_crash(&out, "kill -BUS of the primary");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let v = json_of(&out);
+    assert_eq!(v["stopped_by"], "signal", "{v}");
+    assert_eq!(v["secondary_exit"], 0, "{v}");
+    assert_eq!(v["restarts"], 0, "{v}");
+    assert!(wait_reaped(secondary, T));
+    env.assert_nothing_left();
+
+    // To the secondary, which takes it as SIGTERM (it waits for its live primary), then
+    // the segment truncated under the pair: both sides still absorb the fault, and the
+    // primary names the cause.
+    for sync in ["adaptive", "fifo"] {
+        let mut env = TestEnv::new("sentbust");
+        let args = [
+            "--json",
+            "--sync",
+            sync,
+            "--interval",
+            "1ms",
+            "--payload",
+            "200K",
+            "--timeout",
+            "1s",
+        ];
+        let p = env.start_logged(primary(&env, &args));
+        let victim = wait_new_secondary(&env, &p, &HashSet::new(), T);
+        env.wait_rounds(3, T);
+        assert!(kill(victim, libc::SIGBUS));
+        let done = env.header_field(field::ROUNDS_COMPLETED).unwrap();
+        env.wait_rounds(done + 5, T);
+        assert!(
+            process_alive(victim),
+            "{sync}: kill -BUS ended the secondary"
+        );
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(env.shm_path())
+            .unwrap();
+        f.set_len(0).unwrap();
+        let out = env.finish_logged(&p, T);
+        let what = format!("kill -BUS of the secondary, then truncation ({sync})");
+        assert_no_crash(&out, &what);
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(1), "{what}: {err}");
+        let last_error = err
+            .lines()
+            .rfind(|l| l.contains("error:"))
+            .unwrap_or_default();
+        assert!(
+            last_error.contains("by another process")
+                && last_error.contains(&env.shm_path().display().to_string()),
+            "{what}: unclear error: {err}"
+        );
+        env.assert_nothing_left();
+    }
+}
+
 // ---- 5. a compromised peer ----
 
 /// The test as a compromised peer: the instance's segment mapped into the test process,

@@ -499,7 +499,8 @@ fn primary() -> Page {
                (the terminal's quit key), SIGTRAP (a debugger's breakpoint) and SIGSYS (a \
                system call that a seccomp filter forbids), and the signals of a crash \
                (SIGSEGV, SIGILL, SIGFPE, SIGABRT, and SIGBUS but for the segment truncated \
-               under the pair). SIGKILL cannot be caught, nor can the real-time signals \
+               under the pair); a SIGBUS sent by a process (`kill -BUS`) is no crash and \
+               stops the pair in order like SIGTERM. SIGKILL cannot be caught, nor can the real-time signals \
                below SIGRTMIN, which the C library keeps for itself: osps-cleanup(1) removes \
                what they leave.",
             ),
@@ -786,7 +787,8 @@ fn secondary() -> Page {
                Likewise, while the primary that started it is alive, a SIGTERM (sent to the \
                whole group by kill -- -PGID or systemd) waits for that orderly stop; started \
                by hand, or once its primary is gone, SIGTERM stops it. SIGPWR, SIGXCPU, \
-               SIGSTKFLT, SIGIO and the real-time signals are taken as SIGTERM. When its \
+               SIGSTKFLT, SIGIO, the real-time signals and a SIGBUS sent by a process \
+               (`kill -BUS`) are taken as SIGTERM. When its \
                primary disappears (end of file on p2s, `EPIPE` on s2p, or the SIGTERM the kernel \
                sends through `PR_SET_PDEATHSIG`) it exits within a second with status 1, \
                leaving the objects to osps-cleanup(1).",
