@@ -33,6 +33,8 @@
 //! order; a secondary whose primary died still ends, by end of file on its FIFO or the
 //! kernel's SIGTERM (`PR_SET_PDEATHSIG`). An ignored disposition (`SIG_IGN`) survives
 //! `exec`, which the secondary relies on between the primary's fork and its own `main`.
+//! So does the signal mask: installing a policy unblocks every signal it handles, or a
+//! parent that blocked SIGTERM before starting us would leave us deaf to it.
 //! SIGKILL and SIGSTOP cannot be caught, and the two or three real-time signals below
 //! SIGRTMIN are the C library's own (glibc's thread cancellation and set*id broadcast):
 //! it refuses to let a program handle them. After any such death, `osps cleanup`
