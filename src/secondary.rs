@@ -25,7 +25,6 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{Result, WrapErr, bail, eyre};
-use nix::sys::signal::Signal;
 
 use crate::area::Area;
 use crate::batch;
@@ -131,7 +130,10 @@ pub fn run(args: &SecondaryArgs) -> Result<Exit> {
             "no Ready from the primary within {:?} after our hello",
             args.start_timeout
         ),
-        Event::Woken => bail!("stopped by SIGTERM during the handshake"),
+        Event::Woken => match sigs.drain().stop_signal() {
+            Some(signal) => bail!("stopped by {signal} during the handshake"),
+            None => bail!("stopped by a signal during the handshake"),
+        },
     };
     set(&seg, f.state, State::Ready as u64);
     crate::trace!("ready_received", fifo = from.path(), base = base);
@@ -415,15 +417,17 @@ impl Link<'_> {
                     self.from.path().display()
                 ),
                 Wait::Woken => {
-                    if self.sigs.drain().has(Signal::SIGTERM) {
+                    // SIGTERM, or a signal the primary takes as SIGTERM (SIGPWR, a
+                    // real-time one...; see signals.rs).
+                    if let Some(signal) = self.sigs.drain().stop_signal() {
                         // A SIGTERM sent to the whole process group (kill -- -PGID, systemd)
                         // also reaches the primary, which stops us in order: wait for it.
                         // Its death (PR_SET_PDEATHSIG) or a SIGTERM without a primary ends us.
                         if self.primary_alive() {
-                            crate::debug!("SIGTERM while our primary lives: waiting for its stop");
+                            crate::debug!("{signal} while our primary lives: waiting for its stop");
                         } else {
                             bail!(
-                                "stopped by SIGTERM (the primary is gone, or someone asked us to stop)"
+                                "stopped by {signal} (the primary is gone, or someone asked us to stop)"
                             );
                         }
                     }

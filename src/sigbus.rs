@@ -6,6 +6,11 @@
 //! the faulting page (so the access completes, reading zeros) and raises a flag. The
 //! code that touched the segment then checks [`faults`] and reports a clear error.
 //! A fault anywhere else restores the default action, so real bugs still crash loudly.
+//!
+//! A SIGBUS sent by a process (`kill -BUS`: `si_code` <= 0, and no faulting address,
+//! the field holds the sender's pid and uid instead) is no fault at all: the handler
+//! leaves itself installed and passes it on to the main loop as a request to stop in
+//! order, as SIGTERM is (`signals.rs`).
 
 use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -39,7 +44,7 @@ impl Drop for Guard {
 /// Protects `len` bytes at `base` from SIGBUS. If all slots are taken the mapping is
 /// simply unprotected (a fault then kills the process, as without this module).
 pub fn protect(base: *const u8, len: usize) -> Guard {
-    INSTALL.call_once(install);
+    arm();
     for i in 0..SLOTS {
         if BASES[i]
             .compare_exchange(0, base as usize, Ordering::SeqCst, Ordering::SeqCst)
@@ -58,6 +63,12 @@ pub fn faults() -> usize {
     FAULTS.load(Ordering::SeqCst)
 }
 
+/// Installs the handler, once per process: by [`protect`], and by the signal policy at
+/// start, so that a `kill -BUS` before the segment exists is a stop, too.
+pub fn arm() {
+    INSTALL.call_once(install);
+}
+
 fn install() {
     if let Ok(Some(page)) = sysconf(SysconfVar::PAGE_SIZE) {
         if let Ok(page) = usize::try_from(page) {
@@ -66,20 +77,30 @@ fn install() {
             }
         }
     }
+    // SA_RESTART for a SIGBUS sent by a process, which arrives at any moment as our
+    // other handled signals do (a fault happens only at the access it interrupts).
     let action = SigAction::new(
         SigHandler::SigAction(on_sigbus),
-        SaFlags::SA_SIGINFO,
+        SaFlags::SA_SIGINFO | SaFlags::SA_RESTART,
         SigSet::empty(),
     );
     // SAFETY: the handler touches only atomics and makes only async-signal-safe calls
-    // (mmap, signal). If installing fails we are merely unprotected; nothing else
+    // (mmap, signal, write). If installing fails we are merely unprotected; nothing else
     // depends on it.
     let _ = unsafe { sigaction(Signal::SIGBUS, &action) };
 }
 
-extern "C" fn on_sigbus(_signal: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
-    // SAFETY: the kernel passes a valid siginfo_t for SA_SIGINFO handlers; si_addr is
-    // the faulting address for SIGBUS.
+extern "C" fn on_sigbus(signal: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo_t for SA_SIGINFO handlers.
+    let code = unsafe { (*info).si_code };
+    // Sent by a process (SI_USER from kill, SI_QUEUE, SI_TKILL...: the kernel's own
+    // codes are positive). Its si_addr is no address, and nothing faulted: keep the
+    // handler for a truncation to come, and ask for the orderly stop, as SIGTERM does.
+    if code <= 0 {
+        crate::signals::forward_stop(signal);
+        return;
+    }
+    // SAFETY: as above; for a fault (si_code > 0), si_addr is the faulting address.
     let addr = unsafe { (*info).si_addr() } as usize;
     for i in 0..SLOTS {
         let base = BASES[i].load(Ordering::SeqCst);

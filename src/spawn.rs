@@ -32,7 +32,6 @@ use nix::fcntl::{OFlag, open};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::stat::Mode;
-use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
 use nix::unistd::{ForkResult, Pid};
 
 use crate::segment::monotonic_ns;
@@ -61,25 +60,32 @@ impl Child {
         self.hold = hold;
     }
 
-    fn wait_with(&mut self, flags: Option<WaitPidFlag>) -> std::io::Result<Option<ExitStatus>> {
+    fn wait_with(&mut self, nohang: bool) -> std::io::Result<Option<ExitStatus>> {
         if let Some(status) = self.status {
             return Ok(Some(status));
         }
         // To show the zombie (traced, or held), see the exit before reaping it.
-        if (crate::trace::on() || self.hold.is_some()) && !self.exited(flags.is_some())? {
+        if (crate::trace::on() || self.hold.is_some()) && !self.exited(nohang)? {
             return Ok(None);
         }
+        let flags = if nohang { libc::WNOHANG } else { 0 };
         loop {
-            let status = match waitpid(Pid::from_raw(self.pid), flags) {
-                Ok(WaitStatus::StillAlive) => return Ok(None),
-                Ok(WaitStatus::Exited(_, code)) => ExitStatus::from_raw((code & 0xff) << 8),
-                Ok(WaitStatus::Signaled(_, signal, core)) => {
-                    ExitStatus::from_raw(signal as i32 | if core { 0x80 } else { 0 })
-                }
-                // Stopped or continued: only reported with WUNTRACED/WCONTINUED, not asked for.
-                Ok(_) => continue,
-                Err(Errno::EINTR) => continue,
-                Err(e) => return Err(e.into()),
+            let mut raw: libc::c_int = 0;
+            // SAFETY: waitpid(2) on our own child, writing its status into a local int.
+            let reaped = unsafe { libc::waitpid(self.pid, &mut raw, flags) };
+            match reaped {
+                0 => return Ok(None),
+                r if r < 0 => match Errno::last() {
+                    Errno::EINTR => continue,
+                    e => return Err(e.into()),
+                },
+                _ => {}
+            }
+            // It ended and the kernel has reaped it: its status, whatever signal ended
+            // it, is all we will ever know. (A stop or a continue is reported only with
+            // WUNTRACED or WCONTINUED, which we do not ask for.)
+            let Some(status) = ended(raw) else {
+                continue;
             };
             self.status = Some(status);
             crate::trace!(
@@ -102,17 +108,29 @@ impl Child {
         if self.exit_seen_ns.is_some() {
             return Ok(true);
         }
-        let mut flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
+        let mut flags = libc::WEXITED | libc::WNOWAIT;
         if nohang {
-            flags |= WaitPidFlag::WNOHANG;
+            flags |= libc::WNOHANG;
         }
         loop {
-            match waitid(Id::Pid(Pid::from_raw(self.pid)), flags) {
-                Ok(WaitStatus::StillAlive) => return Ok(false),
-                Ok(_) => break,
-                Err(Errno::EINTR) => continue,
-                Err(e) => return Err(e.into()),
+            // SAFETY: siginfo_t is a plain C struct for which all-zero is valid; it must
+            // start zeroed, since with WNOHANG and no exit yet waitid leaves it so.
+            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+            // SAFETY: waitid(2) on our own child, writing into a local siginfo_t.
+            let rc = unsafe { libc::waitid(libc::P_PID, self.pid as libc::id_t, &mut info, flags) };
+            if rc < 0 {
+                match Errno::last() {
+                    Errno::EINTR => continue,
+                    e => return Err(e.into()),
+                }
             }
+            // Only whether it exited matters here, not how (the reap reads that), so any
+            // signal number is fine. SAFETY: waitid filled the SIGCHLD fields, or left
+            // the whole struct zeroed (si_pid 0: nothing exited yet).
+            if unsafe { info.si_pid() } == 0 {
+                return Ok(false);
+            }
+            break;
         }
         self.exit_seen_ns = Some(monotonic_ns());
         let state = || crate::procfs::state(self.pid).unwrap_or('-');
@@ -150,12 +168,12 @@ impl Child {
 
     /// Its status if it has exited (and is now reaped), without waiting.
     pub fn try_wait(&mut self) -> std::io::Result<Option<ExitStatus>> {
-        self.wait_with(Some(WaitPidFlag::WNOHANG))
+        self.wait_with(true)
     }
 
     /// Waits for it to exit and reaps it.
     pub fn wait(&mut self) -> std::io::Result<ExitStatus> {
-        self.wait_with(None)?
+        self.wait_with(false)?
             .ok_or_else(|| std::io::Error::other("waitpid returned no status"))
     }
 
@@ -244,13 +262,25 @@ pub fn secondary(args: &[String]) -> Result<Child> {
     })
 }
 
-/// How a process ended, for people: "exited with status 1", "killed by signal 9 (SIGKILL)".
+/// How a child ended, from the raw status `waitpid` wrote; `None` when it did not end
+/// (stopped or continued, which we never ask to hear about). Decoded here, not by nix:
+/// nix's `WaitStatus` fails with `EINVAL` for a signal its enum cannot name (every
+/// real-time one), after the kernel has already reaped the child.
+fn ended(raw: libc::c_int) -> Option<ExitStatus> {
+    (libc::WIFEXITED(raw) || libc::WIFSIGNALED(raw)).then(|| ExitStatus::from_raw(raw))
+}
+
+/// How a process ended, for people: "exited with status 1", "killed by signal 9
+/// (SIGKILL)", "killed by signal 34 (SIGRTMIN)", or "killed by signal 32" when the
+/// signal has no name.
 pub fn describe(status: ExitStatus) -> String {
     if let Some(code) = status.code() {
         format!("exited with status {code}")
     } else if let Some(sig) = status.signal() {
-        let name = nix::sys::signal::Signal::try_from(sig).map_or("?", |s| s.as_str());
-        format!("killed by signal {sig} ({name})")
+        match crate::signals::name(sig) {
+            Some(name) => format!("killed by signal {sig} ({name})"),
+            None => format!("killed by signal {sig}"),
+        }
     } else {
         format!("ended with {status}")
     }
@@ -295,4 +325,32 @@ pub fn kill_and_reap(child: &mut Child) -> Result<ExitStatus> {
     // kill fails only if it already exited, which wait() then reports.
     let _ = child.kill();
     child.wait().wrap_err("reaping the secondary")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_death_is_decoded_and_described_even_by_a_signal_nix_cannot_name() {
+        let rtmin = libc::SIGRTMIN();
+        // The raw statuses waitpid writes: a signal number in the low 7 bits (0x80: a
+        // core dump), an exit code in the next byte; 0x7f in the low byte is a stop.
+        let killed = ended(rtmin).unwrap();
+        assert_eq!(killed.signal(), Some(rtmin));
+        assert_eq!(
+            describe(killed),
+            format!("killed by signal {rtmin} (SIGRTMIN)")
+        );
+        assert_eq!(describe(ended(32).unwrap()), "killed by signal 32");
+        assert_eq!(
+            describe(ended(libc::SIGKILL).unwrap()),
+            "killed by signal 9 (SIGKILL)"
+        );
+        let cored = ended(libc::SIGQUIT | 0x80).unwrap();
+        assert_eq!(cored.signal(), Some(libc::SIGQUIT));
+        assert_eq!(describe(ended(3 << 8).unwrap()), "exited with status 3");
+        assert_eq!(ended((libc::SIGSTOP << 8) | 0x7f), None, "stopped");
+        assert_eq!(ended(0xffff), None, "continued");
+    }
 }

@@ -150,6 +150,13 @@ fn my_slot() -> Result<usize> {
     if let Some(i) = MY_SLOT.with(|s| s.0.get()) {
         return Ok(i);
     }
+    // A signal mask inherited through exec (a parent that blocked everything) may block
+    // SIGURG, and then no kick would ever end this thread's read: let it in, once per
+    // thread, at its first wait.
+    let mut kick = SigSet::empty();
+    kick.add(KICK);
+    kick.thread_unblock()
+        .wrap_err("unblocking SIGURG, the FIFO watchdog's kick")?;
     // SAFETY: pthread_self has no preconditions and cannot fail.
     let me = unsafe { libc::pthread_self() } as usize + 1;
     for (i, slot) in SLOTS_TABLE.iter().enumerate() {

@@ -251,6 +251,128 @@ fn secondary_kill_cycle(rng: &mut Rng, cycle: u32, budget: u32) -> u32 {
     per_primary + u32::from(kill_while_stopping)
 }
 
+// ---- 1b. a real-time signal kills the secondary ----
+
+/// The kernel's first real-time signal, 32, which glibc keeps for itself (thread
+/// cancellation): no program can handle it through the C library and nix has no name for
+/// it, so it still kills a secondary that takes every SIGRTMIN.. as SIGTERM (see
+/// signals.rs). glibc's posix_spawn hands it on ignored, and cargo starts the tests that
+/// way: the primary (and so its secondary) gets it back at its default by the raw system
+/// call, since glibc's sigaction refuses that number.
+const SIGNAL_32: i32 = 32;
+
+fn with_signal_32_at_default(cmd: &mut Command) {
+    /// The kernel's `struct sigaction` (x86-64, arm64: handler, flags, restorer, mask).
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: libc::sighandler_t,
+        flags: libc::c_ulong,
+        restorer: usize,
+        mask: u64,
+    }
+    // SAFETY: rt_sigaction(2) is a plain system call (async-signal-safe) on a valid
+    // struct; it only sets signal 32 of the child about to exec back to its default.
+    unsafe {
+        cmd.pre_exec(|| {
+            let dfl = KernelSigaction {
+                handler: libc::SIG_DFL,
+                flags: 0,
+                restorer: 0,
+                mask: 0,
+            };
+            let null = std::ptr::null_mut::<KernelSigaction>();
+            if libc::syscall(libc::SYS_rt_sigaction, SIGNAL_32, &dfl, null, 8) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// A death by a signal nix cannot name (any real-time one) is reaped, reported with its
+/// number and restarted like a SIGKILL: it once ended the primary with EINVAL, after the
+/// kernel had reaped the child and its status was lost.
+#[test]
+fn a_secondary_killed_by_a_real_time_signal_is_reaped_reported_and_restarted() {
+    let how = format!("killed by signal {SIGNAL_32}");
+    // Rounds, reaped by waitpid alone, then with --hold-zombie (waitid first).
+    for extra in [&[][..], &["--hold-zombie", "10ms"][..]] {
+        let mut env = TestEnv::new("rtsec");
+        let mut args = vec!["--json", "--interval", "5ms", "--restart-backoff", "10ms"];
+        args.extend_from_slice(extra);
+        let mut cmd = primary(&env, &args);
+        with_signal_32_at_default(&mut cmd);
+        let p = env.start_logged(cmd);
+        let victim = wait_new_secondary(&env, &p, &HashSet::new(), T);
+        env.wait_rounds(2, T);
+        assert!(kill(victim, SIGNAL_32));
+        assert!(
+            wait_reaped(victim, T),
+            "{extra:?}: secondary {victim} was not reaped: {}",
+            env.stderr_so_far(&p)
+        );
+        let fresh = wait_new_secondary(&env, &p, &HashSet::from([victim]), T);
+        let done = env.header_field(field::ROUNDS_COMPLETED).unwrap();
+        env.wait_rounds(done + 2, T);
+        assert!(kill(p.pid, libc::SIGTERM));
+        let out = env.finish_logged(&p, T);
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(0), "{extra:?}: {err}");
+        let v = json_of(&out);
+        assert_eq!(v["restarts"], 1, "{extra:?}: {v}");
+        assert_eq!(v["secondary_pid"], fresh, "{v}");
+        let deaths = v["deaths"].as_array().unwrap();
+        assert_eq!(deaths.len(), 1, "{v}");
+        assert_eq!(deaths[0]["pid"], victim, "{v}");
+        assert_eq!(deaths[0]["signal"], SIGNAL_32, "{v}");
+        assert_eq!(deaths[0]["how"], how.as_str(), "{v}");
+        assert!(
+            err.contains(&format!("secondary {victim} {how} (")),
+            "{err}"
+        );
+        env.assert_nothing_left();
+    }
+
+    // Serving: the pool's other secondary serves on, the dead one is restarted.
+    let mut env = TestEnv::new("rtsrv");
+    let args = [
+        "--serve",
+        "--secondaries",
+        "2",
+        "--json",
+        "--restart-backoff",
+        "10ms",
+    ];
+    let mut cmd = primary(&env, &args);
+    with_signal_32_at_default(&mut cmd);
+    let p = env.start_logged(cmd);
+    env.wait_serving(T);
+    let victim = env.wait_worker_up(0, None, T);
+    let other = env.wait_worker_up(1, None, T);
+    assert!(kill(victim, SIGNAL_32));
+    assert!(
+        wait_reaped(victim, T),
+        "secondary {victim} was not reaped: {}",
+        env.stderr_so_far(&p)
+    );
+    let fresh = env.wait_worker_up(0, Some(victim), T);
+    assert!(kill(p.pid, libc::SIGTERM));
+    let out = env.finish_logged(&p, T);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let v = json_of(&out);
+    assert_eq!(v["restarts"], 1, "{v}");
+    let deaths = v["deaths"].as_array().unwrap();
+    assert_eq!(deaths.len(), 1, "{v}");
+    assert_eq!(deaths[0]["pid"], victim, "{v}");
+    assert_eq!(deaths[0]["signal"], SIGNAL_32, "{v}");
+    assert_eq!(deaths[0]["how"], how.as_str(), "{v}");
+    for pid in [victim, other, fresh] {
+        assert!(wait_reaped(pid, T), "secondary {pid} left");
+    }
+    env.assert_nothing_left();
+}
+
 // ---- 2. kill -9 of the primary at random moments ----
 
 #[test]
@@ -574,6 +696,76 @@ fn a_segment_truncated_or_removed_under_the_pair_is_a_clear_error_never_a_sigbus
             assert_eq!(json_of(&out)["rounds"], 20);
             env.assert_nothing_left();
         }
+    }
+}
+
+/// A SIGBUS sent by a process (`kill -BUS`, si_code <= 0) is no fault: it once counted
+/// as "not ours", which put SIGBUS back to its default and swallowed the signal, so a
+/// later truncation killed the process and left the instance behind.
+#[test]
+fn a_sigbus_sent_by_a_process_stops_in_order_and_leaves_the_truncation_guard_armed() {
+    // To the primary: the orderly stop, as SIGTERM.
+    let mut env = TestEnv::new("sentbus");
+    let p = env.start_logged(primary(&env, &["--json", "--interval", "5ms"]));
+    let secondary = wait_new_secondary(&env, &p, &HashSet::new(), T);
+    env.wait_rounds(2, T);
+    assert!(kill(p.pid, libc::SIGBUS));
+    let out = env.finish_logged(&p, T);
+    assert_no_crash(&out, "kill -BUS of the primary");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let v = json_of(&out);
+    assert_eq!(v["stopped_by"], "signal", "{v}");
+    assert_eq!(v["secondary_exit"], 0, "{v}");
+    assert_eq!(v["restarts"], 0, "{v}");
+    assert!(wait_reaped(secondary, T));
+    env.assert_nothing_left();
+
+    // To the secondary, which takes it as SIGTERM (it waits for its live primary), then
+    // the segment truncated under the pair: both sides still absorb the fault, and the
+    // primary names the cause.
+    for sync in ["adaptive", "fifo"] {
+        let mut env = TestEnv::new("sentbust");
+        let args = [
+            "--json",
+            "--sync",
+            sync,
+            "--interval",
+            "1ms",
+            "--payload",
+            "200K",
+            "--timeout",
+            "1s",
+        ];
+        let p = env.start_logged(primary(&env, &args));
+        let victim = wait_new_secondary(&env, &p, &HashSet::new(), T);
+        env.wait_rounds(3, T);
+        assert!(kill(victim, libc::SIGBUS));
+        let done = env.header_field(field::ROUNDS_COMPLETED).unwrap();
+        env.wait_rounds(done + 5, T);
+        assert!(
+            process_alive(victim),
+            "{sync}: kill -BUS ended the secondary"
+        );
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(env.shm_path())
+            .unwrap();
+        f.set_len(0).unwrap();
+        let out = env.finish_logged(&p, T);
+        let what = format!("kill -BUS of the secondary, then truncation ({sync})");
+        assert_no_crash(&out, &what);
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(1), "{what}: {err}");
+        let last_error = err
+            .lines()
+            .rfind(|l| l.contains("error:"))
+            .unwrap_or_default();
+        assert!(
+            last_error.contains("by another process")
+                && last_error.contains(&env.shm_path().display().to_string()),
+            "{what}: unclear error: {err}"
+        );
+        env.assert_nothing_left();
     }
 }
 

@@ -373,3 +373,132 @@ fn a_segment_beyond_the_file_size_limit_is_a_clear_error_leaving_nothing() {
     );
     env.assert_no_leftovers();
 }
+
+#[test]
+fn power_io_cpu_and_real_time_signals_stop_the_pair_in_order() {
+    // Nothing in osps uses them; each one's default would end the primary at once and
+    // leave the whole instance behind. Alternately to the primary and to the group.
+    let (rtmin, rtmax) = (libc::SIGRTMIN(), libc::SIGRTMAX());
+    let signals = [
+        libc::SIGPWR,
+        rtmin + 1,
+        libc::SIGIO,
+        libc::SIGSTKFLT,
+        libc::SIGXCPU,
+        rtmax,
+    ];
+    for (i, sig) in signals.into_iter().enumerate() {
+        let mut env = TestEnv::new("pwrrt");
+        let (p, secondary) = running_rounds(&mut env, &[]);
+        let target = if i % 2 == 0 {
+            p.pid as i32
+        } else {
+            -(p.pid as i32)
+        };
+        signal(target, sig);
+        let out = env.finish_logged(&p, T);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "signal {sig}: {}",
+            stderr_of(&out)
+        );
+        assert_rounds_stopped_in_order(&env, &out, secondary);
+    }
+
+    let mut env = TestEnv::new("pwrrts");
+    let (p, pids) = running_serve(&mut env);
+    signal(-(p.pid as i32), rtmin);
+    let out = env.finish_logged(&p, T);
+    assert_serve_stopped_in_order(&env, &out, &pids);
+}
+
+#[test]
+fn a_real_time_signal_to_the_secondary_alone_waits_like_sigterm_for_the_primary() {
+    let mut env = TestEnv::new("rtsec");
+    let (p, secondary) = running_rounds(&mut env, &[]);
+    for sig in [libc::SIGRTMIN(), libc::SIGPWR] {
+        signal(secondary as i32, sig);
+        let after = env.header_field(field::ROUNDS_COMPLETED).unwrap();
+        env.wait_rounds(after + 5, T);
+        assert!(process_alive(secondary), "signal {sig} ended the secondary");
+    }
+    signal(p.pid as i32, libc::SIGTERM);
+    let out = env.finish_logged(&p, T);
+    assert_rounds_stopped_in_order(&env, &out, secondary);
+}
+
+/// Starts `osps primary --json ARGS` as a parent that blocked every signal would: the
+/// mask survives exec (python's `pthread_sigmask` then `os.execv`, a service manager
+/// that forgot to reset it).
+fn start_with_signals_blocked(env: &mut TestEnv, args: &[&str]) -> Logged {
+    let mut cmd = env.cmd("primary");
+    cmd.args(args).arg("--json").process_group(0);
+    // SAFETY: sigfillset and sigprocmask are async-signal-safe, on a local set.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            if libc::sigprocmask(libc::SIG_BLOCK, &all, std::ptr::null_mut()) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    env.start_logged(cmd)
+}
+
+#[test]
+fn signals_blocked_by_the_parent_still_stop_the_pair_in_order() {
+    for (sync, sig) in [("adaptive", libc::SIGTERM), ("fifo", libc::SIGINT)] {
+        let mut env = TestEnv::new("blocked");
+        let p = start_with_signals_blocked(&mut env, &["--interval", "20ms", "--sync", sync]);
+        let secondary = env.wait_secondary(T);
+        env.wait_rounds(2, T);
+        signal(p.pid as i32, sig);
+        let out = env.finish_logged(&p, T);
+        assert_rounds_stopped_in_order(&env, &out, secondary);
+    }
+    // Flat out, a stop lands in the middle of a round that waits in a FIFO read.
+    let mut env = TestEnv::new("blockedr");
+    let p = start_with_signals_blocked(&mut env, &["--rounds", "100000000", "--sync", "fifo"]);
+    let secondary = env.wait_secondary(T);
+    env.wait_rounds(100, T);
+    signal(p.pid as i32, libc::SIGHUP);
+    let out = env.finish_logged(&p, T);
+    assert_rounds_stopped_in_order(&env, &out, secondary);
+
+    // A stopped secondary leaves the primary blocked in a FIFO read, which only the
+    // watchdog's kick (SIGURG) ends at --timeout: it must get through the mask too.
+    let mut env = TestEnv::new("blockedk");
+    let args = ["--interval", "20ms", "--sync", "fifo", "--timeout", "300ms"];
+    let p = start_with_signals_blocked(&mut env, &args);
+    let secondary = env.wait_secondary(T);
+    // Past the first turns, which wait with poll (fifo.rs, POLLED_TURNS).
+    env.wait_rounds(12, T);
+    signal(secondary as i32, libc::SIGSTOP);
+    let deadline = Instant::now() + T;
+    while env.header_field(field::RESTARTS) != Some(1) {
+        assert!(
+            Instant::now() < deadline,
+            "the stopped secondary was never taken for hung: {}",
+            env.stderr_so_far(&p)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    signal(p.pid as i32, libc::SIGTERM);
+    let out = env.finish_logged(&p, T);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(json_of(&out)["restarts"], 1);
+    assert_reaped(&[secondary]);
+    env.assert_no_leftovers();
+
+    let mut env = TestEnv::new("blockeds");
+    let p = start_with_signals_blocked(&mut env, &["--serve", "--secondaries", "2"]);
+    env.wait_serving(T);
+    let pids: Vec<u32> = (0..2).map(|i| env.wait_worker_up(i, None, T)).collect();
+    assert_eq!(ask(&env, "PING"), "PONG");
+    signal(p.pid as i32, libc::SIGTERM);
+    let out = env.finish_logged(&p, T);
+    assert_serve_stopped_in_order(&env, &out, &pids);
+}

@@ -476,22 +476,33 @@ fn primary() -> Page {
             ),
             Sub("Signals"),
             P(
-                "No catchable signal ends a primary without this orderly stop. SIGHUP (the \
-               terminal closed, the SSH session dropped) and SIGALRM (time is up, as \
-               `timeout -s ALRM` sends; osps arms no alarm) stop the pair in order like \
-               SIGTERM; a SIGHUP ignored when the primary starts, as nohup(1) does, stays \
-               ignored. SIGUSR1 prints one status line on stderr and the instance runs on \
-               (the dd(1) convention), for example `instance NAME: running 12.3 s, 1234 \
-               rounds, 0 failed, secondary pid N, 0 restarts`, or with `--serve` the \
-               requests, clients, queued requests and live secondaries; `-q` silences it. \
-               SIGUSR2 (no meaning is assigned to it), SIGVTALRM and SIGPROF (profiling \
-               timers; a handler a profiler installed before osps started is kept), SIGPIPE \
-               (a write to a closed FIFO or socket returns `EPIPE`) and SIGXFSZ are ignored: \
-               a `--size` beyond the file size limit (`ulimit -f`, `RLIMIT_FSIZE`) is an \
-               error at start naming the limit, with nothing left behind. The secondary \
-               ignores all of these, so a signal to the whole process group reaches the \
-               primary, which stops it in order. SIGQUIT keeps its core dump and SIGKILL \
-               cannot be caught: osps-cleanup(1) removes what they leave.",
+                "No catchable signal ends a primary without this orderly stop, but for the \
+               exceptions below. SIGHUP (the terminal closed, the SSH session dropped) and \
+               SIGALRM (time is up, as `timeout -s ALRM` sends; osps arms no alarm) stop the \
+               pair in order like SIGTERM; a SIGHUP ignored when the primary starts, as \
+               nohup(1) does, stays ignored. So do the signals osps has no use for whose \
+               default would kill it: SIGPWR (a UPS daemon's power warning), SIGXCPU (the \
+               CPU time limit, `ulimit -t`), SIGSTKFLT, SIGIO (SIGPOLL) and every real-time \
+               signal, SIGRTMIN to SIGRTMAX. SIGUSR1 prints one status line on stderr and \
+               the instance runs on (the dd(1) convention), for example `instance NAME: \
+               running 12.3 s, 1234 rounds, 0 failed, secondary pid N, 0 restarts`, or with \
+               `--serve` the requests, clients, queued requests and live secondaries; `-q` \
+               silences it. SIGUSR2 (no meaning is assigned to it), SIGVTALRM and SIGPROF \
+               (profiling timers; a handler a profiler installed before osps started is \
+               kept), SIGPIPE (a write to a closed FIFO or socket returns `EPIPE`) and \
+               SIGXFSZ are ignored: a `--size` beyond the file size limit (`ulimit -f`, \
+               `RLIMIT_FSIZE`) is an error at start naming the limit, with nothing left \
+               behind. The secondary ignores all of these or, while its primary lives, \
+               waits for its stop (see osps-secondary(1)), so a signal to the whole process \
+               group reaches the primary, which stops it in order. The exceptions keep their \
+               default action, a core dump, because that is what one wants then: SIGQUIT \
+               (the terminal's quit key), SIGTRAP (a debugger's breakpoint) and SIGSYS (a \
+               system call that a seccomp filter forbids), and the signals of a crash \
+               (SIGSEGV, SIGILL, SIGFPE, SIGABRT, and SIGBUS but for the segment truncated \
+               under the pair); a SIGBUS sent by a process (`kill -BUS`) is no crash and \
+               stops the pair in order like SIGTERM. SIGKILL cannot be caught, nor can the real-time signals \
+               below SIGRTMIN, which the C library keeps for itself: osps-cleanup(1) removes \
+               what they leave.",
             ),
             Sub("Serving clients"),
             P(
@@ -598,7 +609,8 @@ fn primary() -> Page {
                     Tag(
                         "`stopped_by`",
                         "Why the run ended: `rounds` (`--rounds` done), `signal` (SIGINT, \
-                         SIGTERM, SIGHUP or SIGALRM), `gave-up` (see SUPERVISION) or `error`.",
+                         SIGTERM, SIGHUP, SIGALRM or another signal that asks for the orderly \
+                         stop, see Signals), `gave-up` (see SUPERVISION) or `error`.",
                     ),
                     Tag("`elapsed_ms`", "Wall time of the run in milliseconds."),
                     P(
@@ -620,8 +632,9 @@ fn primary() -> Page {
                 ],
             ),
             exit_status(ExitTexts {
-                success: "The run ended in order (`--rounds` done, or SIGINT, SIGTERM, SIGHUP \
-                          or SIGALRM) and every reply was correct.",
+                success: "The run ended in order (`--rounds` done, or SIGINT, SIGTERM, SIGHUP, \
+                          SIGALRM or another signal that asks for the orderly stop) and every \
+                          reply was correct.",
                 failure: "A runtime failure: the name belongs to a running instance, an \
                           object at one of the paths is not ours, the runtime directory is \
                           unsafe, `/dev/shm` is full, a system call failed, or the segment \
@@ -775,8 +788,10 @@ fn secondary() -> Page {
                group, and only the primary acts on it, stopping the secondary in order. \
                Likewise, while the primary that started it is alive, a SIGTERM (sent to the \
                whole group by kill -- -PGID or systemd) waits for that orderly stop; started \
-               by hand, or once its primary is gone, SIGTERM stops it. When its primary \
-               disappears (end of file on p2s, `EPIPE` on s2p, or the SIGTERM the kernel \
+               by hand, or once its primary is gone, SIGTERM stops it. SIGPWR, SIGXCPU, \
+               SIGSTKFLT, SIGIO, the real-time signals and a SIGBUS sent by a process \
+               (`kill -BUS`) are taken as SIGTERM. When its \
+               primary disappears (end of file on p2s, `EPIPE` on s2p, or the SIGTERM the kernel \
                sends through `PR_SET_PDEATHSIG`) it exits within a second with status 1, \
                leaving the objects to osps-cleanup(1).",
             ),
