@@ -287,7 +287,8 @@ pub fn describe(status: ExitStatus) -> String {
 }
 
 /// Waits until `child` exits or `deadline` passes (woken by SIGCHLD through `sigs`).
-/// `Ok(None)`: still running at the deadline. A stop request meanwhile stays noted in `sigs`.
+/// `Ok(None)`: still running at the deadline, or when a stop signal came (then noted in
+/// `sigs`): whoever waits for a secondary to go is in no mood to wait longer.
 /// For the first `spin` it looks without sleeping (yielding the CPU between looks): an exit that is due (the child just
 /// acknowledged a Stop) comes sooner than a sleeping CPU wakes up (see
 /// `SyncMode::answer_spin`).
@@ -316,7 +317,11 @@ pub fn wait_until(
         let ms = left.min(Duration::from_millis(50)).as_millis().max(1) as u16;
         let mut fds = [PollFd::new(sigs.fd(), PollFlags::POLLIN)];
         let _ = poll(&mut fds, PollTimeout::from(ms));
-        sigs.drain();
+        if sigs.drain().stop_signal().is_some() {
+            // Someone asks us to stop (again, when we are stopping): no more waiting,
+            // the caller kills it (unless it exited meanwhile).
+            return child.try_wait().wrap_err("waiting for the secondary");
+        }
     }
 }
 

@@ -502,3 +502,34 @@ fn signals_blocked_by_the_parent_still_stop_the_pair_in_order() {
     let out = env.finish_logged(&p, T);
     assert_serve_stopped_in_order(&env, &out, &pids);
 }
+
+/// A second stop signal while the primary waits for a secondary that does not stop (here
+/// stopped with SIGSTOP, with a long --timeout) cuts the wait short: the secondary is
+/// killed at once and the stop goes on, as a second Ctrl-C is expected to. Before, the
+/// primary waited out the whole --timeout whatever came.
+#[test]
+fn a_second_stop_signal_cuts_the_wait_for_a_secondary_that_does_not_stop() {
+    let mut env = TestEnv::new("hurry");
+    let (p, secondary) = running_rounds(&mut env, &["--timeout", "30s"]);
+    signal(secondary as i32, libc::SIGSTOP);
+    signal(p.pid as i32, libc::SIGTERM);
+    // Let the stop begin (the Stop frame sent, its answer awaited).
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        process_alive(p.pid),
+        "the primary did not wait for its secondary"
+    );
+    let second = Instant::now();
+    signal(p.pid as i32, libc::SIGINT);
+    let out = env.finish_logged(&p, T);
+    let took = second.elapsed();
+    let err = stderr_of(&out);
+    assert!(
+        took < common::slow(Duration::from_secs(5)),
+        "{took:?}: {err}"
+    );
+    assert!(err.contains("second stop signal"), "{err}");
+    assert!(!process_exists(secondary), "the secondary was left behind");
+    assert!(json_of(&out)["secondary_signal"] == 9, "{err}");
+    env.assert_no_leftovers();
+}

@@ -500,9 +500,11 @@ fn primary() -> Page {
                system call that a seccomp filter forbids), and the signals of a crash \
                (SIGSEGV, SIGILL, SIGFPE, SIGABRT, and SIGBUS but for the segment truncated \
                under the pair); a SIGBUS sent by a process (`kill -BUS`) is no crash and \
-               stops the pair in order like SIGTERM. SIGKILL cannot be caught, nor can the real-time signals \
-               below SIGRTMIN, which the C library keeps for itself: osps-cleanup(1) removes \
-               what they leave.",
+               stops the pair in order like SIGTERM. SIGKILL cannot be caught, nor can the \
+               real-time signals below SIGRTMIN, which the C library keeps for itself: \
+               osps-cleanup(1) removes what they leave. A second stop signal while the \
+               primary waits for a secondary that does not stop (Ctrl-C again) ends the \
+               wait: that secondary is killed at once, and the stop goes on.",
             ),
             Sub("Serving clients"),
             P(

@@ -16,7 +16,7 @@ use std::process::ExitStatus;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use color_eyre::eyre::{Result, bail, eyre};
+use color_eyre::eyre::{Result, WrapErr, bail, eyre};
 
 use super::summary::Death;
 use crate::cli::PrimaryArgs;
@@ -625,11 +625,17 @@ impl Worker {
 
     fn stop_live(&mut self, live: &mut Live, sigs: &SelfPipe, grace: Duration) -> Result<()> {
         let deadline = Instant::now() + grace;
+        // A stop signal that comes now is a second one (Ctrl-C again): don't wait out
+        // the grace period for a secondary that does not stop, kill it at once.
+        let mut hurried = false;
         // Traced before the write: the secondary may act on the frame before we run again.
         crate::trace!("stop_sent", fifo = live.to.path(), pid = live.pid);
         if live.to.send(&Frame::new(Kind::Stop, 0), deadline)? == Sent::Ok {
             loop {
-                match live.from.wait_soon(Some(deadline), None, self.answer_spin) {
+                match live
+                    .from
+                    .wait_soon(Some(deadline), Some(sigs.fd()), self.answer_spin)
+                {
                     Ok(Event::Frame(f)) if f.kind == Kind::StopAck => {
                         crate::trace!("stop_ack_received", pid = live.pid, served = f.seq);
                         break;
@@ -638,7 +644,12 @@ impl Worker {
                     Ok(Event::Frame(f)) => {
                         crate::warn!("unexpected {:?} frame while stopping; ignored", f.kind);
                     }
-                    Ok(Event::Woken) => {}
+                    Ok(Event::Woken) => {
+                        if sigs.drain().stop_signal().is_some() {
+                            hurried = true;
+                            break;
+                        }
+                    }
                     Ok(Event::Eof | Event::TimedOut) => break,
                     Err(e) => {
                         crate::warn!("while stopping secondary {}: {e:#}", live.pid);
@@ -647,8 +658,22 @@ impl Worker {
                 }
             }
         }
-        let status = match spawn::wait_until(&mut live.proc, deadline, sigs, self.answer_spin)? {
+        let waited = if hurried {
+            // It may have stopped meanwhile: no need to kill it then.
+            live.proc.try_wait().wrap_err("waiting for the secondary")?
+        } else {
+            spawn::wait_until(&mut live.proc, deadline, sigs, self.answer_spin)?
+        };
+        let status = match waited {
             Some(status) => status,
+            // Back before the deadline with no status: a stop signal came meanwhile.
+            None if hurried || Instant::now() < deadline => {
+                crate::warn!(
+                    "secondary {} had not stopped at a second stop signal; killed it",
+                    live.pid
+                );
+                spawn::kill_and_reap(&mut live.proc)?
+            }
             None => {
                 crate::warn!(
                     "secondary {} did not stop within {grace:?}; killed it",
