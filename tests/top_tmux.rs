@@ -454,6 +454,9 @@ fn top_in_a_narrow_terminal_shows_numbers_whole_or_not_at_all() {
     a.wait_rounds(1, T);
     b.wait_rounds(1, T);
     let tmux = Tmux::new("narrow");
+    // A session that outlives the others: a tmux server whose last session is killed
+    // exits, and the next new-session could race its exit ("server exited unexpectedly").
+    tmux.run(&["new-session", "-d", "-s", "hold", "sleep", "600"]);
     for width in [60u16, 50, 40, 30, 20] {
         let session = format!("w{width}");
         // Every instance of the user is listed (other tests' too): ours are found by name.
