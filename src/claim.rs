@@ -75,7 +75,6 @@ pub fn own(dir: &RuntimeDir, paths: &Paths) -> Result<Owner> {
     )
 }
 
-/// Whether the process holding a lock is an `osps cleanup` (worth waiting for).
 /// Whether the process holding an instance's lock is an osps primary or cleanup, as it
 /// should be. Anything else (a tool that took the lock, by mistake or not) makes no
 /// instance running: it only keeps osps from using or cleaning up the name.
@@ -99,6 +98,7 @@ pub fn foreign_holder_text(paths: &Paths, pid: i32) -> String {
     )
 }
 
+/// Whether the process holding a lock is an `osps cleanup` (worth waiting for).
 pub fn is_cleanup(pid: Option<i32>) -> bool {
     pid.and_then(procfs::subcommand)
         .is_some_and(|s| s == "cleanup")
@@ -506,11 +506,10 @@ pub fn holders(paths: &Paths, objects: &[PathBuf]) -> Holders {
     pids.dedup();
     // Another osps cleanup holds the lock file while it works: the lock decides between
     // us (see `own`), it is no reason to skip. Nor is a holder that has exited since
-    // (gone, or a zombie: no command line, no open files).
+    // (gone, or a zombie: no open files). One we cannot look at stays a stranger.
     pids.retain(|&p| {
         let other_cleanup = procfs::runs_osps(p) && is_cleanup(Some(p));
-        let exited = procfs::cmdline(p).is_empty();
-        !other_cleanup && !exited
+        !other_cleanup && procfs::alive(p)
     });
     // An orphan is what the primary started for this name: an osps secondary of it. Its
     // primary is gone (we own the name, or are about to), so nothing else will stop it.

@@ -69,7 +69,6 @@ struct Plan {
 
 /// Runs `osps cleanup`.
 pub fn run(args: &CleanupArgs) -> Result<Exit> {
-    // Before anything is opened: a closed stdout must not be taken by our first file.
     let runtime_dir = names::default_runtime_dir(args.select.runtime_dir.as_deref());
     let plan = plan(&runtime_dir, args.select.name.as_ref())?;
     let mut report = Report::new(args.dry_run, !args.json);

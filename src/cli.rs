@@ -244,10 +244,14 @@ impl Command {
     /// Whether the command's output goes to stdout (then a closed stdout is an error at
     /// once, before anything is done: see [`crate::output::ensure_stdout_open`]).
     pub fn writes_stdout(&self) -> bool {
-        !matches!(
-            self,
-            Command::Secondary(_) | Command::Stop(_) | Command::Generate(_)
-        )
+        match self {
+            // A primary prints only its summary, and daemonisers (daemon(3),
+            // start-stop-daemon) start it with stdout on /dev/null opened read-write,
+            // which looks like a closed stdout: only one asked for JSON is checked.
+            Command::Primary(args) => args.json,
+            Command::Secondary(_) | Command::Stop(_) | Command::Generate(_) => false,
+            _ => true,
+        }
     }
 
     /// Checks what clap cannot express: values that depend on one another.

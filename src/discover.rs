@@ -245,7 +245,10 @@ pub fn examine(dir: Option<&RuntimeDir>, paths: &Paths) -> Option<Instance> {
     let here = !warnings
         .iter()
         .any(|w| w.starts_with("objects in another runtime directory"));
-    if (probe.held || live.is_some()) && here {
+    // Only once it runs: a primary makes its FIFOs after it takes the lock, and removes
+    // them and its socket before it lets go of it.
+    let settled = header.is_some_and(|h| matches!(h.primary_state, "ready" | "busy"));
+    if (probe.held || live.is_some()) && here && settled {
         // Removed while the primary runs (by a person, or an age-based cleaner): said,
         // since inspect otherwise only shows them as absent.
         let workers = header

@@ -19,7 +19,6 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// Runs `osps inspect`.
 pub fn run(args: &InspectArgs) -> Result<Exit> {
-    // Before anything is opened: a closed stdout must not be taken by our first file.
     let runtime_dir = names::default_runtime_dir(args.select.runtime_dir.as_deref());
     let survey = discover::survey(&runtime_dir, args.select.name.as_ref())?;
     if let Some(e) = &survey.dir_error {

@@ -31,7 +31,10 @@ pub fn ensure_stdout_open() -> Result<()> {
         _ => true,
     };
     if closed {
-        bail!("writing to stdout: stdout is closed; redirect it to a file or to /dev/null");
+        bail!(
+            "writing to stdout: stdout is closed (or is /dev/null opened read-write, which is \
+             how a closed stdout is reopened); redirect it to a file, or to `>/dev/null`"
+        );
     }
     Ok(())
 }

@@ -106,15 +106,25 @@ pub fn state(pid: i32) -> Option<char> {
 }
 
 /// The subcommand a process runs if it is an osps: the first argument after the program
-/// name that is not an option (`osps -v cleanup` gives `cleanup`). Only a hint (for
-/// waiting on a concurrent cleanup), never a liveness test.
+/// name that is neither an option nor the value of the one global option that takes a
+/// separate value (`osps -v cleanup` and `osps --color never primary` give `cleanup` and
+/// `primary`). With `runs_osps`, this tells a primary or a cleanup from anything else.
 pub fn subcommand(pid: i32) -> Option<String> {
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    cmdline
-        .split(|&b| b == 0)
-        .skip(1)
-        .find(|arg| !arg.is_empty() && !arg.starts_with(b"-"))
-        .map(|arg| String::from_utf8_lossy(arg).into_owned())
+    subcommand_of(&cmdline)
+}
+
+/// [`subcommand`] of a raw `/proc/PID/cmdline` (arguments ended by NUL bytes).
+fn subcommand_of(cmdline: &[u8]) -> Option<String> {
+    let mut args = cmdline.split(|&b| b == 0).skip(1).filter(|a| !a.is_empty());
+    while let Some(arg) = args.next() {
+        if arg == b"--color" {
+            args.next();
+        } else if !arg.starts_with(b"-") {
+            return Some(String::from_utf8_lossy(arg).into_owned());
+        }
+    }
+    None
 }
 
 /// One POSIX record lock held (not waited for), from a line of `/proc/locks`.
@@ -320,6 +330,29 @@ fn start_ticks(stat: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_subcommand_is_found_past_global_options() {
+        let of = |args: &[&str]| subcommand_of(format!("{}\0", args.join("\0")).as_bytes());
+        assert_eq!(
+            of(&["osps", "primary", "--name", "x"]).as_deref(),
+            Some("primary")
+        );
+        assert_eq!(
+            of(&["osps", "-vv", "-q", "cleanup"]).as_deref(),
+            Some("cleanup")
+        );
+        assert_eq!(
+            of(&["osps", "--color", "never", "primary"]).as_deref(),
+            Some("primary")
+        );
+        assert_eq!(
+            of(&["osps", "--color=never", "stop"]).as_deref(),
+            Some("stop")
+        );
+        assert_eq!(of(&["osps", "--color"]), None);
+        assert_eq!(of(&["osps"]), None);
+    }
 
     #[test]
     fn a_process_parent_is_read_from_its_stat() {

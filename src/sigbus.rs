@@ -97,7 +97,15 @@ extern "C" fn on_sigbus(signal: libc::c_int, info: *mut libc::siginfo_t, _ctx: *
     // codes are positive). Its si_addr is no address, and nothing faulted: keep the
     // handler for a truncation to come, and ask for the orderly stop, as SIGTERM does.
     if code <= 0 {
-        crate::signals::forward_stop(signal);
+        if !crate::signals::forward_stop(signal) {
+            // No main loop to stop in order (inspect, top): the signal's own default,
+            // as if we had no handler.
+            // SAFETY: signal(2) and raise(3) are async-signal-safe; SIG_DFL is valid.
+            unsafe {
+                libc::signal(libc::SIGBUS, libc::SIG_DFL);
+                libc::raise(libc::SIGBUS);
+            }
+        }
         return;
     }
     // SAFETY: as above; for a fault (si_code > 0), si_addr is the faulting address.

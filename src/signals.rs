@@ -116,8 +116,14 @@ extern "C" fn on_stop(signal: libc::c_int) {
 /// Passes `signal` on to the main loop as a request to stop, as our own stop handler
 /// does: for a handler that is not ours to install here (`sigbus.rs`, for a SIGBUS sent
 /// by a process). Async-signal-safe: atomics and one write(2).
-pub fn forward_stop(signal: libc::c_int) {
+/// Returns false, doing nothing, when no self-pipe is installed (a process that only
+/// looks at segments: inspect, top): nobody would read the request.
+pub fn forward_stop(signal: libc::c_int) -> bool {
+    if WRITE_FD.load(Ordering::Relaxed) < 0 {
+        return false;
+    }
     on_stop(signal);
+    true
 }
 
 /// A signal by its number. nix's `Signal` names only the classic ones; the real-time
@@ -332,6 +338,9 @@ pub struct SelfPipe {
     stop: Cell<Option<Signo>>,
     /// A drain saw SIGUSR1 that nobody has answered yet.
     status: Cell<bool>,
+    /// A stop signal came while the secondaries were being stopped: the rest of the stop
+    /// waits for none of them (see [`Self::hurry`]).
+    hurry: Cell<bool>,
 }
 
 impl Drop for SelfPipe {
@@ -438,6 +447,7 @@ impl SelfPipe {
             stops,
             stop: Cell::new(None),
             status: Cell::new(false),
+            hurry: Cell::new(false),
         })
     }
 
@@ -454,6 +464,17 @@ impl SelfPipe {
     /// The signal that asked us to stop, if one did.
     pub fn stop_signal(&self) -> Option<Signo> {
         self.stop.get()
+    }
+
+    /// Notes that a stop signal came while the secondaries were being stopped (Ctrl-C
+    /// again): from now on the stop waits for no secondary, it kills those that remain.
+    pub fn hurry(&self) {
+        self.hurry.set(true);
+    }
+
+    /// Whether [`Self::hurry`] was called.
+    pub fn hurried(&self) -> bool {
+        self.hurry.get()
     }
 
     /// Whether a SIGUSR1 asked for a status line since the last call (`true` once).

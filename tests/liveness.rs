@@ -464,6 +464,14 @@ fn a_closed_or_full_stdout_is_an_error_naming_stdout_and_epipe_is_quiet() {
     let shm = PathBuf::from(format!("/dev/shm/osps.{}.{other}", uid()));
     assert!(!shm.exists(), "{}", shm.display());
     assert!(!env.runtime_dir.join(format!("{other}.lock")).exists());
+    // Without --json, a primary started as a daemoniser starts it (stdout on /dev/null
+    // opened read-write, which looks like a closed stdout) runs as usual.
+    let out = redirected(
+        &env,
+        &format!("primary -q --name {other} --rounds 3"),
+        "1<>/dev/null",
+    );
+    assert!(out.status.success(), "{}", stderr_of(&out));
     // A reader that goes away before the output (EPIPE) is not an error.
     let mut child = env
         .cmd("inspect")

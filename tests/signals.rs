@@ -503,33 +503,59 @@ fn signals_blocked_by_the_parent_still_stop_the_pair_in_order() {
     assert_serve_stopped_in_order(&env, &out, &pids);
 }
 
-/// A second stop signal while the primary waits for a secondary that does not stop (here
-/// stopped with SIGSTOP, with a long --timeout) cuts the wait short: the secondary is
-/// killed at once and the stop goes on, as a second Ctrl-C is expected to. Before, the
-/// primary waited out the whole --timeout whatever came.
+/// Waits until the primary says it is stopping (the Stop frames go out next).
+fn wait_stopping(env: &TestEnv) {
+    let deadline = Instant::now() + common::slow(T);
+    while env.header_field(field::PRIMARY_STATE) != Some(4) {
+        assert!(
+            Instant::now() < deadline,
+            "the primary never began its stop"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// A second stop signal while the primary waits for secondaries that do not stop (here
+/// stopped with SIGSTOP, with a long --timeout) cuts the whole stop short: each is killed
+/// at once, in a pool too, as a second Ctrl-C is expected to. Before, the primary waited
+/// out --timeout for each of them whatever came.
 #[test]
 fn a_second_stop_signal_cuts_the_wait_for_a_secondary_that_does_not_stop() {
-    let mut env = TestEnv::new("hurry");
-    let (p, secondary) = running_rounds(&mut env, &["--timeout", "30s"]);
-    signal(secondary as i32, libc::SIGSTOP);
-    signal(p.pid as i32, libc::SIGTERM);
-    // Let the stop begin (the Stop frame sent, its answer awaited).
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        process_alive(p.pid),
-        "the primary did not wait for its secondary"
-    );
-    let second = Instant::now();
-    signal(p.pid as i32, libc::SIGINT);
-    let out = env.finish_logged(&p, T);
-    let took = second.elapsed();
-    let err = stderr_of(&out);
-    assert!(
-        took < common::slow(Duration::from_secs(5)),
-        "{took:?}: {err}"
-    );
-    assert!(err.contains("second stop signal"), "{err}");
-    assert!(!process_exists(secondary), "the secondary was left behind");
-    assert!(json_of(&out)["secondary_signal"] == 9, "{err}");
-    env.assert_no_leftovers();
+    for serve in [false, true] {
+        let mut env = TestEnv::new("hurry");
+        let (p, secondaries) = if serve {
+            let p = start_group(
+                &mut env,
+                &["--serve", "--secondaries", "3", "--timeout", "30s"],
+            );
+            env.wait_serving(T);
+            let pids: Vec<u32> = (0..3).map(|i| env.wait_worker_up(i, None, T)).collect();
+            (p, pids)
+        } else {
+            let (p, s) = running_rounds(&mut env, &["--timeout", "30s"]);
+            (p, vec![s])
+        };
+        for &s in &secondaries {
+            signal(s as i32, libc::SIGSTOP);
+        }
+        signal(p.pid as i32, libc::SIGTERM);
+        wait_stopping(&env);
+        // Let the first secondary's wait begin (its Stop frame sent).
+        std::thread::sleep(Duration::from_millis(100));
+        let second = Instant::now();
+        signal(p.pid as i32, libc::SIGINT);
+        let out = env.finish_logged(&p, T);
+        let took = second.elapsed();
+        let err = stderr_of(&out);
+        assert!(
+            took < common::slow(Duration::from_secs(5)),
+            "{took:?}: {err}"
+        );
+        assert!(err.contains("stop signal came during the stop"), "{err}");
+        assert!(!err.contains("did not stop within"), "{err}");
+        for &s in &secondaries {
+            assert!(!process_exists(s), "secondary {s} was left behind");
+        }
+        env.assert_no_leftovers();
+    }
 }

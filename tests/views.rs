@@ -546,3 +546,29 @@ fn stop_works_and_inspect_invents_nothing_when_the_runtime_dir_is_refused() {
     std::fs::set_permissions(&env.runtime_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
     env.assert_no_leftovers();
 }
+
+/// A primary started with a global option before its subcommand (`osps --color never
+/// primary`) is recognised as the running primary: the value of --color was once taken
+/// for the subcommand, and the instance was called stale and could not be stopped.
+#[test]
+fn a_primary_started_with_a_global_option_first_is_running_and_stoppable() {
+    let mut env = TestEnv::new("globalopt");
+    let mut cmd = env.cmd("--color");
+    cmd.args(["never", "-q", "primary", "--interval", "100ms"]);
+    let p = env.start_logged(cmd);
+    env.wait_secondary(T);
+    let out = osps(&env, &["status", &env.name]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout_of(&out));
+    let out = osps(&env, &["inspect", "--name", &env.name]);
+    let doc = json(&out.stdout);
+    assert_eq!(
+        doc["instances"][0]["warnings"],
+        serde_json::json!([]),
+        "{doc}"
+    );
+    let out = osps(&env, &["stop", &env.name]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let done = env.finish_logged(&p, T);
+    assert!(done.status.success(), "{}", stderr_of(&done));
+    env.assert_no_leftovers();
+}

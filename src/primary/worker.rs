@@ -624,10 +624,16 @@ impl Worker {
     }
 
     fn stop_live(&mut self, live: &mut Live, sigs: &SelfPipe, grace: Duration) -> Result<()> {
+        // A stop signal that comes during the stop (Ctrl-C again, or a first one while a
+        // stop of our own runs) hurries it: from then on a secondary gets a moment, not
+        // --timeout, and is killed if it has not stopped (see `SelfPipe::hurry`).
+        let grace = if sigs.hurried() {
+            grace.min(HURRIED_GRACE)
+        } else {
+            grace
+        };
         let deadline = Instant::now() + grace;
-        // A stop signal that comes now is a second one (Ctrl-C again): don't wait out
-        // the grace period for a secondary that does not stop, kill it at once.
-        let mut hurried = false;
+        let mut cut_short = false;
         // Traced before the write: the secondary may act on the frame before we run again.
         crate::trace!("stop_sent", fifo = live.to.path(), pid = live.pid);
         if live.to.send(&Frame::new(Kind::Stop, 0), deadline)? == Sent::Ok {
@@ -646,7 +652,8 @@ impl Worker {
                     }
                     Ok(Event::Woken) => {
                         if sigs.drain().stop_signal().is_some() {
-                            hurried = true;
+                            sigs.hurry();
+                            cut_short = true;
                             break;
                         }
                     }
@@ -658,18 +665,23 @@ impl Worker {
                 }
             }
         }
-        let waited = if hurried {
+        let waited = if cut_short {
             // It may have stopped meanwhile: no need to kill it then.
             live.proc.try_wait().wrap_err("waiting for the secondary")?
         } else {
-            spawn::wait_until(&mut live.proc, deadline, sigs, self.answer_spin)?
+            let waited = spawn::wait_until(&mut live.proc, deadline, sigs, self.answer_spin)?;
+            // Back before the deadline with no status: a stop signal came meanwhile.
+            if waited.is_none() && Instant::now() < deadline {
+                sigs.hurry();
+            }
+            waited
         };
         let status = match waited {
             Some(status) => status,
-            // Back before the deadline with no status: a stop signal came meanwhile.
-            None if hurried || Instant::now() < deadline => {
+            None if sigs.hurried() => {
                 crate::warn!(
-                    "secondary {} had not stopped at a second stop signal; killed it",
+                    "secondary {} had not stopped when a stop signal came during the stop; \
+                     killed it",
                     live.pid
                 );
                 spawn::kill_and_reap(&mut live.proc)?
@@ -702,6 +714,10 @@ impl Worker {
         }
     }
 }
+
+/// How long a secondary is given to stop once a stop signal came during the stop
+/// (instead of --timeout): enough for one that is stopping, not for one that is stuck.
+const HURRIED_GRACE: Duration = Duration::from_millis(100);
 
 /// What [`Supervisor::on_wake`] found.
 #[derive(Debug, Default)]

@@ -488,13 +488,7 @@ fn inset(area: Rect) -> Rect {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::view::tests::sample;
-
-    fn with_count(name: &str, count: u64) -> Row {
-        let mut row = sample(name, Status::Running);
-        row.count = Some(count);
-        row
-    }
+    use crate::view::tests::with_count;
 
     #[test]
     fn rates_are_count_differences_over_time() {

@@ -152,16 +152,8 @@ pub fn lay_out(rows: &[RatedRow], width: usize) -> Laid {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::discover::Status;
     use crate::top::{Previous, rates};
-    use crate::view::Row;
-    use crate::view::tests::sample;
-
-    fn with_count(name: &str, count: u64) -> Row {
-        let mut row = sample(name, Status::Running);
-        row.count = Some(count);
-        row
-    }
+    use crate::view::tests::with_count;
 
     #[test]
     fn cells_show_the_rate_and_the_scoreboard() {

@@ -300,6 +300,13 @@ pub fn paint(text: &str, code: &str, color: bool) -> String {
 pub(crate) mod tests {
     use super::*;
 
+    /// A running instance's row with `count` rounds or requests (the rate tests).
+    pub fn with_count(name: &str, count: u64) -> Row {
+        let mut row = sample(name, Status::Running);
+        row.count = Some(count);
+        row
+    }
+
     /// A row for the renderers' tests.
     pub fn sample(name: &str, status: Status) -> Row {
         Row {
