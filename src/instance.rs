@@ -35,7 +35,7 @@ pub struct Instance {
     /// The FIFOs and the socket we made: file name and identity (a FIFO removed while we
     /// run is made anew, see [`Instance::restore_fifos`]).
     fifos: RefCell<Vec<(String, FileStat)>>,
-    socket: Option<(String, FileStat)>,
+    socket: RefCell<Option<(String, FileStat)>>,
     /// The segment's identity when we made it.
     segment_id: Option<(u64, u64)>,
     /// In cells: the primary's loops share the instance (`&Instance`) and defend the lock.
@@ -93,7 +93,7 @@ impl Instance {
             dir,
             seg,
             fifos: RefCell::new(Vec::new()),
-            socket: None,
+            socket: RefCell::new(None),
             segment_id,
             lock: RefCell::new(Some(lock)),
             defence: RefCell::new(Defence::Intact),
@@ -219,12 +219,14 @@ impl Instance {
         found
     }
 
-    /// Creates the listening Unix socket `RUNDIR/NAME.sock` with mode 0600 (`--serve`).
-    pub fn listen(&mut self) -> Result<std::os::unix::net::UnixListener> {
+    /// Creates the listening Unix socket `RUNDIR/NAME.sock` with mode 0600 (`--serve`);
+    /// again when it was removed while we serve (see [`Self::socket_removed`]).
+    pub fn listen(&self) -> Result<std::os::unix::net::UnixListener> {
         let file = self.paths.socket_file();
         let path = self.paths.in_dir(&file);
         // bind() creates the socket file with mode 0777 minus the umask: narrow the umask
-        // to get 0600 at creation rather than fixing it after (the process is still single-threaded).
+        // to get 0600 at creation rather than fixing it after. (Our other threads, the
+        // watchdog and the lock watch, create no files.)
         let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
         let bound = std::os::unix::net::UnixListener::bind(&path);
         nix::sys::stat::umask(old);
@@ -252,7 +254,7 @@ impl Instance {
             .dir
             .stat(&file)?
             .ok_or_else(|| color_eyre::eyre::eyre!("{} vanished", path.display()))?;
-        self.socket = Some((file, st));
+        *self.socket.borrow_mut() = Some((file, st));
         crate::owned::check(&st, &path, crate::owned::Kind::Socket, 0o600)?;
         crate::trace!(
             "listen",
@@ -264,6 +266,16 @@ impl Instance {
             .set_nonblocking(true)
             .wrap_err("making the socket non-blocking")?;
         Ok(listener)
+    }
+
+    /// Whether the socket we listen on was removed (by a person, or an age-based cleaner):
+    /// no client can reach us then. (One replaced by another object is left alone.)
+    pub fn socket_removed(&self) -> bool {
+        let socket = self.socket.borrow();
+        let Some((file, _)) = socket.as_ref() else {
+            return false;
+        };
+        matches!(self.dir.stat(file), Ok(None))
     }
 
     /// Removes the FIFOs, the segment, then the lock file (releasing the name).

@@ -902,7 +902,9 @@ fn inspect() -> Page {
                          inaccessible`, `orphaned secondary` (a secondary still runs although \
                          its primary is gone: stopped with SIGSTOP, say; `cleanup` stops it), \
                          `lock held by another program` (the instance is then not running), \
-                         `FIFO missing`, `socket missing` (removed while the primary runs), \
+                         `FIFO missing`, `socket missing` (removed while the primary runs: \
+                         a FIFO is made anew when its secondary restarts, the socket within \
+                         two seconds), \
                          `FIFO held by another process` (it can take frames meant for the \
                          instance). \
                          Empty for a healthy instance.",

@@ -206,6 +206,8 @@ struct Server<'a> {
     scratch: Vec<u8>,
     /// When the primary last wrote its heartbeat (see [`HEARTBEAT`]).
     last_beat: Instant,
+    /// When the primary last looked whether its socket is still there.
+    socket_seen: Instant,
     summary: ServeSummary,
 }
 
@@ -263,6 +265,7 @@ pub fn run<'a>(
         touched: Vec::new(),
         draining: Vec::new(),
         last_beat: Instant::now(),
+        socket_seen: Instant::now(),
         batch: Vec::new(),
         await_for: args.sync.answer_spin(args.spin).min(AWAIT_REPLY),
         scratch: vec![0; super::clients::READ_CHUNK],
@@ -416,6 +419,7 @@ impl Server<'_> {
             self.dispatch();
             self.settle();
             self.publish_counters();
+            self.defend_socket();
             self.notify.ping_if_due();
             self.watch_workers()?;
             self.watch_listeners()?;
@@ -1166,6 +1170,52 @@ impl Server<'_> {
                 self.touched.push(id);
             }
         }
+    }
+
+    /// Makes the socket anew if it was removed while we serve (a user's `rm`, an
+    /// age-based cleaner of /tmp): without it no new client could reach us. Looked at
+    /// once a second (the loop wakes that often, see [`HEARTBEAT`]); the connected
+    /// clients are not disturbed.
+    fn defend_socket(&mut self) {
+        let now = Instant::now();
+        if now < self.socket_seen + HEARTBEAT {
+            return;
+        }
+        self.socket_seen = now;
+        if !self.ctx.inst.socket_removed() {
+            return;
+        }
+        let path = self
+            .ctx
+            .inst
+            .paths()
+            .in_dir(&self.ctx.inst.paths().socket_file());
+        let listener = match self.ctx.inst.listen() {
+            Ok(listener) => listener,
+            Err(e) => {
+                crate::warn!(
+                    "the socket {} was removed; making it anew: {e:#}",
+                    path.display()
+                );
+                return;
+            }
+        };
+        let interest = if self.listening {
+            Interest::READ
+        } else {
+            Interest::NONE
+        };
+        if let Err(e) = self.poller.add(&listener, UNIX_TOKEN, interest) {
+            crate::warn!("listening on {} again: {e:#}", path.display());
+            return;
+        }
+        // The old listener, now nameless, leaves the poll set as it closes.
+        self.unix = listener;
+        crate::warn!(
+            "the socket {} was removed while instance {} serves; made it anew",
+            path.display(),
+            self.ctx.inst.paths().name
+        );
     }
 
     fn publish_counters(&mut self) {
