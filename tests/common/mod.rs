@@ -785,3 +785,19 @@ pub fn rss_bytes(pid: u32) -> u64 {
     let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
     kib * 1024
 }
+
+/// Runs `cmd` with a stdout whose reader has already gone (its first write meets EPIPE,
+/// as with `| head -0`): a reader that goes away is no error, so it must exit 0 and say
+/// nothing.
+#[allow(dead_code)]
+pub fn assert_quiet_when_the_reader_left(mut cmd: Command) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = output_within(child, T);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(stderr_of(&out), "");
+}
