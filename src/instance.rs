@@ -240,7 +240,8 @@ impl Instance {
                     )
                 });
             }
-            Err(e) => {
+            // The one limit of its own a socket path has (sun_path): say so.
+            Err(e) if path.as_os_str().len() > 107 => {
                 return Err(e).wrap_err_with(|| {
                     format!(
                         "listening on {} (a socket path has at most 107 bytes: a shorter \
@@ -248,6 +249,9 @@ impl Instance {
                         path.display()
                     )
                 });
+            }
+            Err(e) => {
+                return Err(e).wrap_err_with(|| format!("listening on {}", path.display()));
             }
         };
         let st = self

@@ -235,3 +235,20 @@ fn a_removed_socket_is_made_anew() {
     );
     env.assert_no_leftovers();
 }
+
+/// The whole runtime directory removed under a serving primary: its socket cannot be
+/// made anew, and that is said once, not once a second; the server serves on for the
+/// clients it has and stops in order.
+#[test]
+fn a_socket_that_cannot_be_made_anew_is_said_once() {
+    let mut env = TestEnv::new("dirgone");
+    let p = primary(&mut env, &["--serve"]);
+    std::fs::remove_dir_all(&env.runtime_dir).unwrap();
+    std::thread::sleep(Duration::from_millis(3500));
+    assert!(kill(p.pid, libc::SIGTERM));
+    let out = env.finish_logged(&p, T);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    assert_eq!(err.matches("cannot be made anew").count(), 1, "{err}");
+    env.assert_no_leftovers();
+}

@@ -208,6 +208,9 @@ struct Server<'a> {
     last_beat: Instant,
     /// When the primary last looked whether its socket is still there.
     socket_seen: Instant,
+    /// Making the removed socket anew failed, and was said (once per episode: the
+    /// whole runtime directory may be gone, and it is looked at every second).
+    socket_trouble: bool,
     summary: ServeSummary,
 }
 
@@ -266,6 +269,7 @@ pub fn run<'a>(
         draining: Vec::new(),
         last_beat: Instant::now(),
         socket_seen: Instant::now(),
+        socket_trouble: false,
         batch: Vec::new(),
         await_for: args.sync.answer_spin(args.spin).min(AWAIT_REPLY),
         scratch: vec![0; super::clients::READ_CHUNK],
@@ -1193,13 +1197,18 @@ impl Server<'_> {
         let listener = match self.ctx.inst.listen() {
             Ok(listener) => listener,
             Err(e) => {
-                crate::warn!(
-                    "the socket {} was removed; making it anew: {e:#}",
-                    path.display()
-                );
+                if !self.socket_trouble {
+                    crate::warn!(
+                        "the socket {} was removed and cannot be made anew ({e:#}); clients \
+                         cannot connect until it is (tried every second)",
+                        path.display()
+                    );
+                    self.socket_trouble = true;
+                }
                 return;
             }
         };
+        self.socket_trouble = false;
         let interest = if self.listening {
             Interest::READ
         } else {
