@@ -91,6 +91,10 @@ pub struct Previous {
 }
 
 /// The rows with their rates against `previous`, which becomes this refresh.
+/// The highest rate top shows, per second: beyond, the counter was not counted but
+/// written over.
+const MAX_RATE: f64 = 1e8;
+
 pub fn rates(rows: Vec<Row>, monotonic_ns: u64, previous: &mut Previous) -> Vec<RatedRow> {
     let elapsed_s = monotonic_ns.saturating_sub(previous.monotonic_ns) as f64 / 1e9;
     let rated = rows
@@ -101,7 +105,10 @@ pub fn rates(rows: Vec<Row>, monotonic_ns: u64, previous: &mut Previous) -> Vec<
                     Some((now - before) as f64 / elapsed_s)
                 }
                 _ => None,
-            };
+            }
+            // A count that leapt further than any pair can go (a round takes a
+            // microsecond at best): a header scribbled by another process, not a rate.
+            .filter(|&r| r <= MAX_RATE);
             RatedRow {
                 scoreboard: row.scoreboard(),
                 row,
@@ -489,6 +496,18 @@ fn inset(area: Rect) -> Rect {
 mod tests {
     use super::*;
     use crate::view::tests::with_count;
+
+    #[test]
+    fn a_count_that_leapt_has_no_rate() {
+        let mut previous = Previous::default();
+        rates(vec![with_count("a", 5)], 1_000_000_000, &mut previous);
+        let rated = rates(
+            vec![with_count("a", u64::MAX - 1)],
+            2_000_000_000,
+            &mut previous,
+        );
+        assert_eq!(rated[0].rate, None);
+    }
 
     #[test]
     fn rates_are_count_differences_over_time() {
