@@ -90,11 +90,11 @@ pub struct Previous {
     monotonic_ns: u64,
 }
 
-/// The rows with their rates against `previous`, which becomes this refresh.
 /// The highest rate top shows, per second: beyond, the counter was not counted but
 /// written over.
 const MAX_RATE: f64 = 1e8;
 
+/// The rows with their rates against `previous`, which becomes this refresh.
 pub fn rates(rows: Vec<Row>, monotonic_ns: u64, previous: &mut Previous) -> Vec<RatedRow> {
     let elapsed_s = monotonic_ns.saturating_sub(previous.monotonic_ns) as f64 / 1e9;
     let rated = rows
