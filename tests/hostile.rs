@@ -337,8 +337,10 @@ fn a_line_far_beyond_max_line_is_answered_before_the_connection_closes() {
 /// A client pipelining far beyond `--max-inflight` is served as fast as replies come:
 /// the requests that replies make room for are dispatched in the same pass of the loop,
 /// never left waiting for a doorbell or a timer. When they were, 64,000 PINGs took
-/// about 5.5 s in a debug build, against 0.4 s since; the bound (3 s) leaves a debug
-/// build on a busy machine 7 times its usual time (times OSPS_TEST_SLOWDOWN).
+/// about 5.5 s in a debug build (every batch waited for the next wake-up), against
+/// 0.2-0.4 s since. What is checked is that no reply waits long after the one before
+/// it: the whole run's time depends on what else the machine does (two busy loops
+/// beside it make it 3-7 s), a wait for a wake-up that has no reason to come does not.
 #[test]
 fn a_pipelining_client_is_never_left_waiting() {
     const PINGS: usize = 64_000;
@@ -349,18 +351,20 @@ fn a_pipelining_client_is_never_left_waiting() {
     let writer = std::thread::spawn(move || {
         out.write_all(&b"PING\n".repeat(PINGS)).unwrap();
     });
-    let started = Instant::now();
-    let bound = slow(Duration::from_secs(3));
+    let gap_bound = slow(Duration::from_millis(500));
     let mut input = BufReader::new(conn);
     let mut line = String::new();
+    let mut last = Instant::now();
     for i in 0..PINGS {
         line.clear();
         input.read_line(&mut line).unwrap();
         assert_eq!(line, "PONG\n", "reply {i}");
+        let gap = last.elapsed();
         assert!(
-            started.elapsed() < bound,
-            "only {i} of {PINGS} replies in {bound:?}"
+            gap < gap_bound,
+            "reply {i} of {PINGS} came {gap:?} after the one before"
         );
+        last = Instant::now();
     }
     writer.join().unwrap();
     drop(input);
