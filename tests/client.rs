@@ -14,16 +14,20 @@ use std::process::{Command, Output, Stdio};
 
 use common::{T, TestEnv, kill, osps_bin, output_within, run, stderr_of, stdout_of, wait_child};
 
-/// `osps client` with `args`, feeding `input` on stdin.
-fn client_stdin(env: &TestEnv, args: &[&str], input: &[u8]) -> Output {
-    let mut child = env
-        .cmd("client")
+/// `osps client` with `args`, its three standard streams piped to the test.
+fn spawn_client(env: &TestEnv, args: &[&str]) -> std::process::Child {
+    env.cmd("client")
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// `osps client` with `args`, feeding `input` on stdin.
+fn client_stdin(env: &TestEnv, args: &[&str], input: &[u8]) -> Output {
+    let mut child = spawn_client(env, args);
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(input).unwrap();
     drop(stdin);
@@ -138,14 +142,7 @@ struct Piped {
 
 impl Piped {
     fn start(env: &TestEnv, args: &[&str]) -> Piped {
-        let mut child = env
-            .cmd("client")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_client(env, args);
         Piped {
             stdin: child.stdin.take().unwrap(),
             stdout: BufReader::new(child.stdout.take().unwrap()),

@@ -624,6 +624,22 @@ fn a_secondary_stopped_before_its_hello_is_killed_after_the_start_timeout() {
 
 // ---- 4. the segment truncated or removed under the pair ----
 
+/// A pair that touches the whole of a large payload every millisecond: a truncation
+/// meets it within a round.
+fn truncation_run(sync: &str) -> [&str; 9] {
+    [
+        "--json",
+        "--sync",
+        sync,
+        "--interval",
+        "1ms",
+        "--payload",
+        "200K",
+        "--timeout",
+        "1s",
+    ]
+}
+
 #[test]
 fn a_segment_truncated_or_removed_under_the_pair_is_a_clear_error_never_a_sigbus() {
     let mut rng = Rng::new("segment_truncated");
@@ -631,17 +647,7 @@ fn a_segment_truncated_or_removed_under_the_pair_is_a_clear_error_never_a_sigbus
         for fault in ["truncate to 0", "truncate to a page", "grow", "unlink"] {
             let mut env = TestEnv::new("trunc");
             let sync = if round % 2 == 0 { "adaptive" } else { "fifo" };
-            let args = [
-                "--json",
-                "--sync",
-                sync,
-                "--interval",
-                "1ms",
-                "--payload",
-                "200K",
-                "--timeout",
-                "1s",
-            ];
+            let args = truncation_run(sync);
             let p = env.start_logged(primary(&env, &args));
             wait_new_secondary(&env, &p, &HashSet::new(), T);
             env.wait_rounds(1 + rng.below(3), T);
@@ -725,17 +731,7 @@ fn a_sigbus_sent_by_a_process_stops_in_order_and_leaves_the_truncation_guard_arm
     // primary names the cause.
     for sync in ["adaptive", "fifo"] {
         let mut env = TestEnv::new("sentbust");
-        let args = [
-            "--json",
-            "--sync",
-            sync,
-            "--interval",
-            "1ms",
-            "--payload",
-            "200K",
-            "--timeout",
-            "1s",
-        ];
+        let args = truncation_run(sync);
         let p = env.start_logged(primary(&env, &args));
         let victim = wait_new_secondary(&env, &p, &HashSet::new(), T);
         env.wait_rounds(3, T);
