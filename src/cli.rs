@@ -792,4 +792,31 @@ mod tests {
             assert_eq!(err.exit_code(), 2, "{args:?}");
         }
     }
+
+    #[test]
+    fn the_flags_parse() {
+        use clap::Parser;
+        let parse = |args: &[&str]| match Cli::try_parse_from(args) {
+            Ok(Cli {
+                command: Command::Primary(p),
+                ..
+            }) => Ok((p.trace, p.hold_zombie)),
+            Ok(_) => panic!("not primary"),
+            Err(e) => Err(e.exit_code()),
+        };
+        assert_eq!(parse(&["osps", "primary"]), Ok((None, None)));
+        assert_eq!(
+            parse(&["osps", "primary", "--trace"]),
+            Ok((Some(crate::trace::Format::Text), None))
+        );
+        assert_eq!(
+            parse(&["osps", "primary", "--trace=json", "--hold-zombie", "2s"]),
+            Ok((
+                Some(crate::trace::Format::Json),
+                Some(std::time::Duration::from_secs(2))
+            ))
+        );
+        assert_eq!(parse(&["osps", "primary", "--trace=xml"]), Err(2));
+        assert_eq!(parse(&["osps", "primary", "--hold-zombie", "soon"]), Err(2));
+    }
 }

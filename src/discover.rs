@@ -234,7 +234,7 @@ pub fn examine(dir: Option<&RuntimeDir>, paths: &Paths) -> Option<Instance> {
             .filter(|f| f.index == 0 && f.object.exists)
             .count(),
     });
-    let now_ns = segment::monotonic_ns();
+    let now_ns = crate::clock::monotonic_ns();
     let secondaries: Vec<PoolMember> = seg
         .pool
         .iter()

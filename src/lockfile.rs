@@ -358,9 +358,7 @@ impl InstanceLock {
     /// old, so an age-based cleaner aging the runtime directory itself (a tmpfiles.d rule
     /// naming it, which ignores the directory's flock) sees a young file. Best effort.
     fn keep_young(&self, st: &nix::sys::stat::FileStat) {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        let now = crate::clock::unix_s();
         if now - st.st_mtime.max(st.st_atime.min(st.st_mtime)) >= 60 {
             let touch = nix::sys::time::TimeSpec::UTIME_NOW;
             let _ = nix::sys::stat::futimens(&self.file, &touch, &touch);

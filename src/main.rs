@@ -7,6 +7,7 @@ mod claim;
 mod cleanup;
 mod cli;
 mod client;
+mod clock;
 mod discover;
 mod exit;
 mod fdlimit;
@@ -65,7 +66,11 @@ fn main() {
     // SAFETY: still before any other thread exists (the watchdog and the lock file's
     // watcher start later, in the subcommands).
     unsafe { log::install_error_reporting() };
-    trace::init(&cli.command);
+    match &cli.command {
+        Command::Primary(args) => trace::init_primary(args.trace),
+        Command::Secondary(args) => trace::init_secondary(args.index),
+        _ => {}
+    }
     // Every object osps creates is private: with this umask the modes we ask for (0600,
     // 0700) are exactly the modes we get, whatever the caller's umask was.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));

@@ -42,19 +42,6 @@ pub struct Segment {
     shm_name: String,
 }
 
-fn now_unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// `CLOCK_MONOTONIC` in nanoseconds: comparable between processes of one machine.
-pub fn monotonic_ns() -> u64 {
-    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).map_or(0, |t| {
-        t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64
-    })
-}
-
 impl Segment {
     /// Creates the segment exclusively with mode 0600, reserves its memory, maps it and
     /// writes a fresh header.
@@ -122,7 +109,12 @@ impl Segment {
             .wrap_err_with(|| format!("reserving {size} bytes for {}", path.display()))?;
         crate::trace!("fallocate", bytes = size, how = "posix_fallocate");
         let seg = Segment::map(file, size, header_len, path, name)?;
-        let fresh = header::initial(size, now_unix_ms(), u64::from(std::process::id()), workers);
+        let fresh = header::initial(
+            size,
+            crate::clock::unix_ms(),
+            u64::from(std::process::id()),
+            workers,
+        );
         for word in 0..HEADER_LEN / 8 {
             let mut bytes = [0u8; 8];
             bytes.copy_from_slice(&fresh[word * 8..word * 8 + 8]);

@@ -25,6 +25,10 @@ static FAULTS: AtomicUsize = AtomicUsize::new(0);
 /// The page size, read once at install so the handler makes no library call for it.
 static PAGE: AtomicUsize = AtomicUsize::new(4096);
 static INSTALL: Once = Once::new();
+/// What a SIGBUS sent by a process turns into: a `fn(signal) -> bool` set by whoever owns
+/// the process's signal policy ([`arm_with_stop`]), 0 while none is. The handler loads it
+/// (Acquire, pairing with the Release store) and calls it.
+static SENT: AtomicUsize = AtomicUsize::new(0);
 
 /// A registered mapping; dropping it unregisters the range.
 #[derive(Debug)]
@@ -69,6 +73,26 @@ pub fn arm() {
     INSTALL.call_once(install);
 }
 
+/// Arms the handler, and hands every SIGBUS sent by a process (`kill -BUS`, not a fault)
+/// to `stop`, which must be async-signal-safe and return whether it took the signal as a
+/// request to stop. Whoever owns the signal policy calls this; this module names none.
+pub fn arm_with_stop(stop: fn(libc::c_int) -> bool) {
+    SENT.store(stop as usize, Ordering::Release);
+    arm();
+}
+
+/// The hook of [`arm_with_stop`] on `signal`: false when none is set or it refused.
+fn pass_sent(signal: libc::c_int) -> bool {
+    let hook = SENT.load(Ordering::Acquire);
+    if hook == 0 {
+        return false;
+    }
+    // SAFETY: the only non-zero value ever stored in SENT is a `fn(c_int) -> bool`
+    // converted to usize by arm_with_stop; converting it back gives that function.
+    let stop: fn(libc::c_int) -> bool = unsafe { std::mem::transmute(hook) };
+    stop(signal)
+}
+
 fn install() {
     if let Ok(Some(page)) = sysconf(SysconfVar::PAGE_SIZE) {
         if let Ok(page) = usize::try_from(page) {
@@ -97,7 +121,7 @@ extern "C" fn on_sigbus(signal: libc::c_int, info: *mut libc::siginfo_t, _ctx: *
     // codes are positive). Its si_addr is no address, and nothing faulted: keep the
     // handler for a truncation to come, and ask for the orderly stop, as SIGTERM does.
     if code <= 0 {
-        if !crate::signals::forward_stop(signal) {
+        if !pass_sent(signal) {
             // No main loop to stop in order (inspect, top): the signal's own default,
             // as if we had no handler.
             // SAFETY: signal(2) and raise(3) are async-signal-safe; SIG_DFL is valid.

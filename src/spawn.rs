@@ -34,7 +34,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::stat::Mode;
 use nix::unistd::{ForkResult, Pid};
 
-use crate::segment::monotonic_ns;
+use crate::clock::monotonic_ns;
 use crate::signals::SelfPipe;
 
 /// A started secondary, reaped with `waitpid`. (Not `std::process::Child`: its `spawn`

@@ -17,8 +17,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use crate::cli::Command;
-use crate::segment::monotonic_ns;
+use crate::clock::monotonic_ns;
 
 /// Carries the trace format and the primary's start instant to the secondary:
 /// `text:NANOSECONDS` or `json:NANOSECONDS` (`CLOCK_MONOTONIC`).
@@ -79,41 +78,39 @@ pub fn on() -> bool {
     CONFIG.get().is_some()
 }
 
-/// Sets up tracing for the subcommand about to run. Must be called at the start of
-/// `main`, before any thread exists (it changes the environment).
-pub fn init(command: &Command) {
-    match command {
-        Command::Primary(args) => {
-            let Some(format) = args.trace else {
-                // A stray variable from the caller's shell must not make our secondary
-                // trace against someone else's clock origin.
-                // SAFETY: called at the start of main, before any other thread exists.
-                unsafe { std::env::remove_var(ENV) };
-                return;
-            };
-            let t0_ns = monotonic_ns();
-            // SAFETY: called at the start of main, before any other thread exists. The
-            // variable reaches the secondary through execv, which passes our environment.
-            unsafe { std::env::set_var(ENV, env_value(format, t0_ns)) };
-            set(format, Who::Primary, t0_ns);
-            crate::trace!("start", command = "primary", format = format.as_str());
+/// Sets up tracing for a primary (`--trace FORMAT`, or none). Must be called at the start
+/// of `main`, before any thread exists (it changes the environment).
+pub fn init_primary(format: Option<Format>) {
+    let Some(format) = format else {
+        // A stray variable from the caller's shell must not make our secondary
+        // trace against someone else's clock origin.
+        // SAFETY: called at the start of main, before any other thread exists.
+        unsafe { std::env::remove_var(ENV) };
+        return;
+    };
+    let t0_ns = monotonic_ns();
+    // SAFETY: called at the start of main, before any other thread exists. The
+    // variable reaches the secondary through execv, which passes our environment.
+    unsafe { std::env::set_var(ENV, env_value(format, t0_ns)) };
+    set(format, Who::Primary, t0_ns);
+    crate::trace!("start", command = "primary", format = format.as_str());
+}
+
+/// Sets up tracing for secondary number `index`: it traces when its primary does, as
+/// the environment the primary passed through exec says.
+pub fn init_secondary(index: u32) {
+    let Some(value) = std::env::var_os(ENV) else {
+        return;
+    };
+    match value.to_str().and_then(parse_env) {
+        Some((format, t0_ns)) => {
+            set(format, Who::Secondary(index), t0_ns);
+            secondary_started();
         }
-        Command::Secondary(args) => {
-            let Some(value) = std::env::var_os(ENV) else {
-                return;
-            };
-            match value.to_str().and_then(parse_env) {
-                Some((format, t0_ns)) => {
-                    set(format, Who::Secondary(args.index), t0_ns);
-                    secondary_started();
-                }
-                None => crate::warn!(
-                    "ignoring {ENV}={}: expected text:NANOSECONDS or json:NANOSECONDS",
-                    value.to_string_lossy()
-                ),
-            }
-        }
-        _ => {}
+        None => crate::warn!(
+            "ignoring {ENV}={}: expected text:NANOSECONDS or json:NANOSECONDS",
+            value.to_string_lossy()
+        ),
     }
 }
 
@@ -572,30 +569,6 @@ mod tests {
             assert_eq!(*tag, format!("`{name}`"));
             assert!(what.is_ascii() && what.ends_with('.'), "{name}: {what}");
         }
-    }
-
-    #[test]
-    fn the_flags_parse() {
-        use clap::Parser;
-        let parse = |args: &[&str]| match crate::cli::Cli::try_parse_from(args) {
-            Ok(crate::cli::Cli {
-                command: Command::Primary(p),
-                ..
-            }) => Ok((p.trace, p.hold_zombie)),
-            Ok(_) => panic!("not primary"),
-            Err(e) => Err(e.exit_code()),
-        };
-        assert_eq!(parse(&["osps", "primary"]), Ok((None, None)));
-        assert_eq!(
-            parse(&["osps", "primary", "--trace"]),
-            Ok((Some(Format::Text), None))
-        );
-        assert_eq!(
-            parse(&["osps", "primary", "--trace=json", "--hold-zombie", "2s"]),
-            Ok((Some(Format::Json), Some(std::time::Duration::from_secs(2))))
-        );
-        assert_eq!(parse(&["osps", "primary", "--trace=xml"]), Err(2));
-        assert_eq!(parse(&["osps", "primary", "--hold-zombie", "soon"]), Err(2));
     }
 
     /// Every `trace!("step", ...)` in the sources names a documented step.

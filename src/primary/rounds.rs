@@ -10,13 +10,13 @@ use color_eyre::eyre::Result;
 
 use super::summary::Summary;
 use super::worker::{self, Ctx, Supervisor, Trouble};
+use crate::clock::monotonic_ns;
 use crate::exit::{Exit, coded};
 use crate::fifo::{BadFrame, Event, Sent};
 use crate::frame::Kind;
 use crate::header::{Field, State};
 use crate::notify::Notifier;
 use crate::payload::Pattern;
-use crate::segment::monotonic_ns;
 use crate::signals;
 use crate::stats::Histogram;
 use crate::turn::Wait;

@@ -1233,7 +1233,7 @@ impl Server<'_> {
         seg.store(Field::Queued, (self.queued + self.retries.len()) as u64);
         seg.store(Field::Requests, self.summary.requests);
         // Once per pass of the loop, which wakes at least every HEARTBEAT.
-        seg.store(Field::PrimaryHeartbeat, crate::segment::monotonic_ns());
+        seg.store(Field::PrimaryHeartbeat, crate::clock::monotonic_ns());
         self.last_beat = Instant::now();
     }
 

@@ -11,7 +11,7 @@ pub mod describe;
 pub mod fit;
 pub mod table;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -30,10 +30,8 @@ impl Clock {
     /// Now.
     pub fn now() -> Clock {
         Clock {
-            unix_ms: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
-            monotonic_ns: crate::segment::monotonic_ns(),
+            unix_ms: crate::clock::unix_ms(),
+            monotonic_ns: crate::clock::monotonic_ns(),
         }
     }
 }
