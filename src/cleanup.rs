@@ -20,16 +20,16 @@ use color_eyre::eyre::Result;
 use nix::errno::Errno;
 use serde::Serialize;
 
-use crate::claim;
 use crate::cli::CleanupArgs;
-use crate::discover::{self, Status};
+use crate::disk::lockfile::InstanceLock;
+use crate::disk::names::{self, InstanceName, Paths};
+use crate::disk::owned::{self, Kind};
+use crate::disk::rundir::RuntimeDir;
 use crate::exit::{self, Exit};
-use crate::lockfile::InstanceLock;
-use crate::names::{self, InstanceName, Paths};
+use crate::instance::claim;
+use crate::instance::discover::{self, Status};
 use crate::output;
-use crate::owned::{self, Kind};
-use crate::rundir::RuntimeDir;
-use crate::segment;
+use crate::pair::segment;
 
 /// The version of the `--json` report's shape.
 pub const SCHEMA_VERSION: u32 = 1;

@@ -10,10 +10,10 @@ use std::time::Duration;
 use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand};
 
+use crate::disk::names::InstanceName;
 use crate::exit::Exit;
 use crate::log::{self, ColorWhen};
-use crate::names::InstanceName;
-use crate::turn::SyncMode;
+use crate::pair::turn::SyncMode;
 use crate::units;
 
 const ABOUT: &str = "Two processes sharing memory safely: a POSIX shared-memory segment, a FIFO pair, a supervised secondary";

@@ -17,14 +17,14 @@ use std::os::unix::net::UnixStream;
 use color_eyre::eyre::{Result, WrapErr, eyre};
 
 use crate::cli::ClientArgs;
+use crate::disk::lockfile::InstanceLock;
+use crate::disk::names::{Paths, default_runtime_dir};
+use crate::disk::rundir::RuntimeDir;
 use crate::exit::Exit;
-use crate::lockfile::InstanceLock;
-use crate::names::{Paths, default_runtime_dir};
+use crate::os::procfs;
 use crate::output::{self, Reader};
-use crate::procfs;
+use crate::pair::segment;
 use crate::protocol;
-use crate::rundir::RuntimeDir;
-use crate::segment;
 
 /// A connection, over a Unix socket or TCP.
 enum Conn {

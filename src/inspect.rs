@@ -1,7 +1,7 @@
 //! `osps inspect`: a read-only look at every instance of the current user (or one), written
 //! as one JSON document on stdout for `jq`.
 //!
-//! What the instances are comes from [`crate::discover`] (the same survey `cleanup` and the
+//! What the instances are comes from [`crate::instance::discover`] (the same survey `cleanup` and the
 //! views use); this file only renders it: the document is written to stdout in one piece,
 //! and a reader that went away is not an error (see [`crate::output`]).
 
@@ -9,9 +9,9 @@ use color_eyre::eyre::{Result, WrapErr};
 use serde::Serialize;
 
 use crate::cli::InspectArgs;
-use crate::discover::{self, Instance};
+use crate::disk::names::{self, Paths};
 use crate::exit::{self, Exit};
-use crate::names::{self, Paths};
+use crate::instance::discover::{self, Instance};
 use crate::output;
 
 /// The version of the document's shape; bumped only when a documented key changes meaning.

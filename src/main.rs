@@ -1,52 +1,30 @@
 //! osps: two processes sharing memory safely. `main` parses the command line, installs
 //! error reporting, dispatches to the subcommand, and maps the result to an exit status.
 
-mod area;
-mod batch;
-mod claim;
+// Leaf helpers, imported by every layer.
+mod clock;
+mod exit;
+mod log;
+mod output;
+mod protocol;
+mod trace;
+mod units;
+
+// The layers, lowest first: each may import only those above it in this list.
+mod disk;
+mod instance;
+mod os;
+mod pair;
+
+// The commands and the views, which import the layers and never each other.
 mod cleanup;
 mod cli;
 mod client;
-mod clock;
-mod discover;
-mod exit;
-mod fdlimit;
-mod fifo;
-mod frame;
 mod generate;
-mod header;
 mod inspect;
-mod instance;
-mod list;
-mod lockfile;
-mod lockwatch;
-mod log;
-mod names;
-mod notify;
-mod output;
-mod owned;
-mod payload;
-mod pidfd;
-mod poller;
 mod primary;
-mod procfs;
-mod protocol;
-mod rundir;
 mod secondary;
-mod segment;
-mod sigbus;
-mod signals;
-mod spawn;
-mod spin;
-mod stats;
-mod status;
-mod stop;
-mod top;
-mod trace;
-mod turn;
-mod units;
-mod view;
-mod watchdog;
+mod views;
 
 use crate::cli::Command;
 
@@ -88,10 +66,10 @@ fn main() {
         Command::Generate(args) => generate::run(args),
         Command::Completions(args) => generate::run_completions(args),
         Command::Man(args) => generate::run_man(args),
-        Command::List(args) => list::run(args),
-        Command::Status(args) => status::run(args),
-        Command::Stop(args) => stop::run(args),
-        Command::Top(args) => top::run(args),
+        Command::List(args) => views::list::run(args),
+        Command::Status(args) => views::status::run(args),
+        Command::Stop(args) => views::stop::run(args),
+        Command::Top(args) => views::top::run(args),
     });
     let exit = match result {
         Ok(exit) => exit,

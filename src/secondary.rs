@@ -26,21 +26,21 @@ use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{Result, WrapErr, bail, eyre};
 
-use crate::area::Area;
-use crate::batch;
 use crate::cli::SecondaryArgs;
 use crate::clock::monotonic_ns;
+use crate::disk::names::{Paths, default_runtime_dir};
+use crate::disk::rundir::RuntimeDir;
 use crate::exit::Exit;
-use crate::fifo::{Event, Reader, Sent, Writer};
-use crate::frame::{Frame, Kind};
-use crate::header::{self, Field, State, WorkerFields};
-use crate::names::{Paths, default_runtime_dir};
+use crate::os::sigbus;
+use crate::os::signals::{self, SelfPipe};
+use crate::pair::area::Area;
+use crate::pair::batch;
+use crate::pair::fifo::{Event, Reader, Sent, Writer};
+use crate::pair::frame::{Frame, Kind};
+use crate::pair::header::{self, Field, State, WorkerFields};
+use crate::pair::segment::Segment;
+use crate::pair::turn::{Role, Turns, Wait};
 use crate::protocol;
-use crate::rundir::RuntimeDir;
-use crate::segment::Segment;
-use crate::sigbus;
-use crate::signals::{self, SelfPipe};
-use crate::turn::{Role, Turns, Wait};
 
 /// Runs `osps secondary`.
 pub fn run(args: &SecondaryArgs) -> Result<Exit> {
@@ -101,13 +101,13 @@ pub fn run(args: &SecondaryArgs) -> Result<Exit> {
     set(&seg, f.pid, u64::from(pid));
     set(&seg, f.state, State::Starting as u64);
     let deadline = || Instant::now() + args.start_timeout;
-    crate::turn::announce_cpu(&seg, Role::Secondary, index);
+    crate::pair::turn::announce_cpu(&seg, Role::Secondary, index);
     // Traced before the write, so that it comes before the primary's hello_received.
     crate::trace!(
         "hello_sent",
         fifo = to.path(),
         pid = pid,
-        bytes = crate::frame::FRAME_LEN
+        bytes = crate::pair::frame::FRAME_LEN
     );
     if to.send(&Frame::hello(pid), deadline())? == Sent::PeerGone {
         bail!(
@@ -182,7 +182,7 @@ pub fn run(args: &SecondaryArgs) -> Result<Exit> {
 fn live_pid(value: u64) -> Option<i32> {
     i32::try_from(value)
         .ok()
-        .filter(|&pid| pid > 0 && crate::procfs::alive(pid))
+        .filter(|&pid| pid > 0 && crate::os::procfs::alive(pid))
 }
 
 /// Why a secondary that its primary did not start must not run (`None`: the header

@@ -26,8 +26,8 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use crate::fdlimit::Socket;
-use crate::poller::Interest;
+use crate::os::fdlimit::Socket;
+use crate::os::poller::Interest;
 
 /// The bytes held for one client beyond which the primary stops reading it: its unread
 /// input, its queued requests, room for the replies of its requests not yet answered
@@ -158,12 +158,12 @@ impl Stream {
     }
 
     /// Answers `line` to a connection we will not serve, and closes it (see
-    /// [`crate::fdlimit::refuse`]: it never blocks and does not reset the connection).
+    /// [`crate::os::fdlimit::refuse`]: it never blocks and does not reset the connection).
     pub fn refuse(self, line: &str) {
         let line = format!("{line}\n");
         match self {
-            Stream::Unix(s) => crate::fdlimit::refuse(s, line.as_bytes()),
-            Stream::Tcp(s) => crate::fdlimit::refuse(s, line.as_bytes()),
+            Stream::Unix(s) => crate::os::fdlimit::refuse(s, line.as_bytes()),
+            Stream::Tcp(s) => crate::os::fdlimit::refuse(s, line.as_bytes()),
         }
     }
 }

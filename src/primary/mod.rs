@@ -16,17 +16,18 @@
 mod clients;
 mod rounds;
 mod serve;
+pub mod stats;
 mod summary;
 mod worker;
 
 use color_eyre::eyre::{Result, WrapErr};
 
 use crate::cli::PrimaryArgs;
+use crate::disk::names::{Paths, default_runtime_dir};
 use crate::exit::{Exit, coded};
-use crate::header::{Field, HEADER_LEN, State};
-use crate::instance::Instance;
-use crate::names::{Paths, default_runtime_dir};
-use crate::signals::{self, SelfPipe};
+use crate::instance::objects::Instance;
+use crate::os::signals::{self, SelfPipe};
+use crate::pair::header::{Field, HEADER_LEN, State};
 use summary::Report;
 use worker::Ctx;
 

@@ -12,14 +12,14 @@ use super::summary::Summary;
 use super::worker::{self, Ctx, Supervisor, Trouble};
 use crate::clock::monotonic_ns;
 use crate::exit::{Exit, coded};
-use crate::fifo::{BadFrame, Event, Sent};
-use crate::frame::Kind;
-use crate::header::{Field, State};
-use crate::notify::Notifier;
-use crate::payload::Pattern;
-use crate::signals;
-use crate::stats::Histogram;
-use crate::turn::Wait;
+use crate::os::notify::Notifier;
+use crate::os::signals;
+use crate::pair::fifo::{BadFrame, Event, Sent};
+use crate::pair::frame::Kind;
+use crate::pair::header::{Field, State};
+use crate::pair::payload::Pattern;
+use crate::pair::turn::Wait;
+use crate::primary::stats::Histogram;
 
 /// How often the segment is checked for truncation or removal while rounds run.
 const INTACT_CHECK_NS: u64 = 100_000_000;

@@ -43,18 +43,18 @@ use color_eyre::eyre::{Result, WrapErr, eyre};
 use super::clients::{Client, Limits, Stream};
 use super::summary::ServeSummary;
 use super::worker::{Ctx, Step, Supervisor, Trouble};
-use crate::area::Area;
-use crate::batch;
 use crate::cli::PrimaryArgs;
 use crate::exit::{Exit, coded};
-use crate::fdlimit::{self, Budget, Reserve, Shortage, TurnedAway};
-use crate::fifo::{Event, Sent};
-use crate::frame::Kind;
-use crate::header::{Field, State};
-use crate::instance::Instance;
-use crate::notify::Notifier;
-use crate::poller::{Interest, Poller, Ready};
-use crate::signals::SelfPipe;
+use crate::instance::objects::Instance;
+use crate::os::fdlimit::{self, Budget, Reserve, Shortage, TurnedAway};
+use crate::os::notify::Notifier;
+use crate::os::poller::{Interest, Poller, Ready};
+use crate::os::signals::SelfPipe;
+use crate::pair::area::Area;
+use crate::pair::batch;
+use crate::pair::fifo::{Event, Sent};
+use crate::pair::frame::Kind;
+use crate::pair::header::{Field, State};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 /// Checks `--tcp` before anything is created: loopback only unless `--tcp-any`.
@@ -81,7 +81,7 @@ pub fn check_tcp(args: &PrimaryArgs) -> Result<()> {
 
 /// The slot size every secondary needs: the longest line, plus room for its newline.
 pub fn check_slots(args: &PrimaryArgs) -> Result<()> {
-    let header = crate::header::header_len_for(args.secondaries as usize) as u64;
+    let header = crate::pair::header::header_len_for(args.secondaries as usize) as u64;
     let Some(data_size) = args.size.checked_sub(header) else {
         return Err(coded(
             Exit::Usage,

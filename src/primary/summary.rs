@@ -7,7 +7,7 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use crate::stats::Latency;
+use crate::primary::stats::Latency;
 
 /// How one secondary ended before the orderly stop.
 #[derive(Clone, Debug, Serialize)]
@@ -241,7 +241,7 @@ impl ServeSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::Latency;
+    use crate::primary::stats::Latency;
 
     fn text(f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> String {
         let mut out = Vec::new();

@@ -20,13 +20,13 @@ use color_eyre::eyre::{Result, WrapErr, bail, eyre};
 
 use super::summary::Death;
 use crate::cli::PrimaryArgs;
-use crate::fifo::{Event, Reader, Sent, Writer};
-use crate::frame::{Frame, Kind};
-use crate::header::{self, Field, State, WorkerFields};
-use crate::instance::Instance;
-use crate::signals::SelfPipe;
-use crate::spawn::{self, Child};
-use crate::turn::{Role, Turns, Wait};
+use crate::instance::objects::Instance;
+use crate::os::signals::SelfPipe;
+use crate::os::spawn::{self, Child};
+use crate::pair::fifo::{Event, Reader, Sent, Writer};
+use crate::pair::frame::{Frame, Kind};
+use crate::pair::header::{self, Field, State, WorkerFields};
+use crate::pair::turn::{Role, Turns, Wait};
 
 /// The longest wait between two restarts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -936,7 +936,7 @@ fn ready(ctx: &Ctx<'_>, index: usize, s: &Starting) -> Result<Option<Writer>> {
         return Ok(None);
     };
     let frame = Frame::new(Kind::Ready, s.base);
-    crate::turn::announce_cpu(ctx.inst.seg(), Role::Primary, index);
+    crate::pair::turn::announce_cpu(ctx.inst.seg(), Role::Primary, index);
     // Traced before the write: the secondary may act on the frame before we run again.
     crate::trace!("ready_sent", fifo = to.path(), base = s.base);
     if to.send(&frame, Instant::now() + ctx.args.timeout)? == Sent::PeerGone {

@@ -35,7 +35,7 @@ use nix::sys::stat::Mode;
 use nix::unistd::{ForkResult, Pid};
 
 use crate::clock::monotonic_ns;
-use crate::signals::SelfPipe;
+use crate::os::signals::SelfPipe;
 
 /// A started secondary, reaped with `waitpid`. (Not `std::process::Child`: its `spawn`
 /// waits until the child has exec'd, so a child stopped between fork and exec would
@@ -133,7 +133,7 @@ impl Child {
             break;
         }
         self.exit_seen_ns = Some(monotonic_ns());
-        let state = || crate::procfs::state(self.pid).unwrap_or('-');
+        let state = || crate::os::procfs::state(self.pid).unwrap_or('-');
         crate::trace!(
             "exit_seen",
             pid = self.pid,
@@ -155,7 +155,7 @@ impl Child {
             );
             // In slices, so that a request to stop (SIGINT, SIGTERM...) ends the hold at once.
             let until = std::time::Instant::now() + hold;
-            while !crate::signals::stop_arrived() {
+            while !crate::os::signals::stop_arrived() {
                 let left = until.saturating_duration_since(std::time::Instant::now());
                 if left.is_zero() {
                     break;
@@ -277,7 +277,7 @@ pub fn describe(status: ExitStatus) -> String {
     if let Some(code) = status.code() {
         format!("exited with status {code}")
     } else if let Some(sig) = status.signal() {
-        match crate::signals::name(sig) {
+        match crate::os::signals::name(sig) {
             Some(name) => format!("killed by signal {sig} ({name})"),
             None => format!("killed by signal {sig}"),
         }

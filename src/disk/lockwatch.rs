@@ -6,7 +6,7 @@
 //! Instead a watch on the runtime directory reports every creation, removal or rename of
 //! an entry, and a small thread, blocked in `read` on the inotify
 //! descriptor until then, turns one that names the lock file into a wake-up of the main
-//! loop through the signal self-pipe ([`crate::signals::wake`]). Idle, nothing runs.
+//! loop through the signal self-pipe ([`crate::os::signals::wake`]). Idle, nothing runs.
 //!
 //! The watch names the directory object we hold open (through `/proc/self/fd/N`), not
 //! its path, so a directory put in its place is not what we watch. If the directory
@@ -25,7 +25,7 @@ use color_eyre::eyre::{Result, WrapErr};
 use nix::errno::Errno;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, InotifyEvent, WatchDescriptor};
 
-use crate::rundir::RuntimeDir;
+use crate::disk::rundir::RuntimeDir;
 
 /// What the watching thread and the primary share. The thread stores with Release and
 /// the primary reads with Acquire (and the reverse for `ending`), so what one side saw
@@ -185,7 +185,7 @@ fn watch_events(inotify: &Inotify, shared: &Shared, lock_file: &str) {
         }
         if wake {
             shared.changed.store(true, Ordering::Release);
-            crate::signals::wake();
+            crate::os::signals::wake();
         }
     }
 }
@@ -195,7 +195,7 @@ fn watch_events(inotify: &Inotify, shared: &Shared, lock_file: &str) {
 fn lost(shared: &Shared) {
     shared.active.store(false, Ordering::Release);
     shared.changed.store(true, Ordering::Release);
-    crate::signals::wake();
+    crate::os::signals::wake();
 }
 
 #[cfg(test)]

@@ -72,10 +72,10 @@ pub fn check(st: &FileStat, path: &Path, kind: Kind, mode: u32) -> Result<()> {
             kind.describe()
         );
     }
-    let me = crate::names::uid();
+    let me = crate::disk::names::uid();
     if st.st_uid != me {
         // A segment's path depends on the name alone; a runtime file's on the directory too.
-        let other = if path.to_string().starts_with(crate::names::SHM_DIR) {
+        let other = if path.to_string().starts_with(crate::disk::names::SHM_DIR) {
             "use another --name"
         } else {
             "use another --name or --runtime-dir"

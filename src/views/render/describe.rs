@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::discover::{Instance, Status};
+use crate::instance::discover::{Instance, Status};
 
 use super::{
     Clock, Mode, Row, human_duration, human_ms, human_rate, or_dash, paint, status_color,
@@ -243,7 +243,7 @@ pub fn render(d: &Details, color: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::view::tests::sample;
+    use crate::views::render::tests::sample;
 
     fn details(row: Row) -> Details {
         Details {

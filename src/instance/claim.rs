@@ -1,7 +1,7 @@
 //! Owning an instance name, and removing what a crashed instance left.
 //!
 //! Whoever creates or removes an instance's objects first owns its name: it holds the
-//! lock of `NAME.lock` (see [`crate::lockfile`]). A new primary creates the lock file; if
+//! lock of `NAME.lock` (see [`crate::disk::lockfile`]). A new primary creates the lock file; if
 //! one exists and nobody holds its lock, the instance is stale and is recovered by the
 //! same rules as `osps cleanup`: stop an orphaned secondary, remove the objects that are
 //! provably ours, and refuse (with the path and what to do) anything that is not.
@@ -23,14 +23,14 @@ use color_eyre::eyre::{Result, WrapErr, bail};
 use nix::sys::signal::Signal;
 use nix::sys::stat::FileStat;
 
-use crate::header;
-use crate::lockfile::{Existing, InstanceLock};
-use crate::names::Paths;
-use crate::owned::{self, Kind};
-use crate::pidfd::{self, Process};
-use crate::procfs;
-use crate::rundir::{RuntimeDir, Unlinked};
-use crate::segment;
+use crate::disk::lockfile::{Existing, InstanceLock};
+use crate::disk::names::Paths;
+use crate::disk::owned::{self, Kind};
+use crate::disk::rundir::{RuntimeDir, Unlinked};
+use crate::os::pidfd::{self, Process};
+use crate::os::procfs;
+use crate::pair::header;
+use crate::pair::segment;
 
 /// How many secondaries' FIFO pairs an instance can have (the first one is index 0).
 pub const MAX_SECONDARIES: usize = 64;

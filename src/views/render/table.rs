@@ -244,8 +244,8 @@ pub fn json_rows(rows: &[Row], columns: &[Column]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::discover::Status;
-    use crate::view::tests::sample;
+    use crate::instance::discover::Status;
+    use crate::views::render::tests::sample;
 
     #[test]
     fn an_empty_table_still_has_its_headings() {

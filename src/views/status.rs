@@ -1,5 +1,5 @@
 //! `osps status [NAME]`: one instance described for people, like `systemctl status`,
-//! rendered from the survey of [`crate::discover`] by [`crate::view::describe`]. The exit
+//! rendered from the survey of [`crate::instance::discover`] by [`crate::views::render::describe`]. The exit
 //! status follows `systemctl status`: 0 running, 3 not running, 4 no such instance.
 
 use std::io::IsTerminal;
@@ -7,11 +7,11 @@ use std::io::IsTerminal;
 use color_eyre::eyre::{Result, WrapErr};
 
 use crate::cli::StatusArgs;
-use crate::discover::{self, Status};
+use crate::disk::names;
 use crate::exit::Exit;
-use crate::names;
+use crate::instance::discover::{self, Status};
 use crate::output::write_stdout;
-use crate::view::{Clock, describe};
+use crate::views::render::{Clock, describe};
 
 /// Runs `osps status`.
 pub fn run(args: &StatusArgs) -> Result<Exit> {

@@ -1,12 +1,12 @@
 //! The shared segment: a POSIX shared-memory object (`shm_open`), reserved with
 //! `posix_fallocate` so a full `/dev/shm` fails at start rather than later, and mapped
-//! shared by both processes. It starts with the header of [`crate::header`]; the rest is
+//! shared by both processes. It starts with the header of [`crate::pair::header`]; the rest is
 //! the data area where requests and replies live.
 //!
 //! Everything in the segment may be written by a broken or hostile peer at any moment.
 //! So we never form a Rust reference to plain bytes in it: header fields are read and
 //! written only as atomics (`AtomicU64`, which is allowed to change under us), and the
-//! data area only through [`crate::area::Area`], which owns every copy in or out of it.
+//! data area only through [`crate::pair::area::Area`], which owns every copy in or out of it.
 //! Validation happens on copies.
 
 use std::fs::File;
@@ -21,11 +21,11 @@ use nix::fcntl::OFlag;
 use nix::sys::mman::{shm_open, shm_unlink};
 use nix::sys::stat::{FileStat, Mode, fstat, lstat};
 
-use crate::area::Area;
-use crate::header::{self, Field, HEADER_LEN};
-use crate::names::Paths;
-use crate::owned::{self, Kind};
-use crate::sigbus;
+use crate::disk::names::Paths;
+use crate::disk::owned::{self, Kind};
+use crate::os::sigbus;
+use crate::pair::area::Area;
+use crate::pair::header::{self, Field, HEADER_LEN};
 
 /// A mapped segment (read-write).
 #[derive(Debug)]

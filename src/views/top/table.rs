@@ -3,10 +3,10 @@
 //!
 //! A narrow terminal loses its least important columns first ([`DROP_ORDER`]); a number
 //! is shown whole or not at all, and only text (the name, the scoreboard) is cut, marked
-//! with `…` (see [`crate::view::fit`]), so that nothing cut reads as another value.
+//! with `…` (see [`crate::views::render::fit`]), so that nothing cut reads as another value.
 
 use super::RatedRow;
-use crate::view::{
+use crate::views::render::{
     self,
     fit::{self, Need},
 };
@@ -63,13 +63,13 @@ pub fn cells(r: &RatedRow) -> [String; 9] {
     let (live, total) = row.secondaries();
     [
         row.name.clone(),
-        view::status_word(row.status).into(),
+        render::status_word(row.status).into(),
         row.mode.map_or("-", |m| m.as_str()).into(),
-        view::or_dash(row.primary),
-        r.rate.map_or_else(|| "-".into(), view::human_rate),
-        view::or_dash(row.count),
-        view::or_dash(row.restarts),
-        view::human_ms(row.heartbeat_ms),
+        render::or_dash(row.primary),
+        r.rate.map_or_else(|| "-".into(), render::human_rate),
+        render::or_dash(row.count),
+        render::or_dash(row.restarts),
+        render::human_ms(row.heartbeat_ms),
         if total == 0 {
             "-".into()
         } else {
@@ -94,7 +94,7 @@ pub struct Laid {
 }
 
 /// Lays the table out in `width` characters (the selection's marker included). A number
-/// is shown whole or its column left out ([`fit`](view::fit::fit)); only the name (cut in
+/// is shown whole or its column left out ([`fit`](render::fit::fit)); only the name (cut in
 /// the middle: names often differ at the end) and the scoreboard are ever cut.
 pub fn lay_out(rows: &[RatedRow], width: usize) -> Laid {
     let cells: Vec<[String; 9]> = rows.iter().map(cells).collect();
@@ -152,8 +152,8 @@ pub fn lay_out(rows: &[RatedRow], width: usize) -> Laid {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::top::{Previous, rates};
-    use crate::view::tests::with_count;
+    use crate::views::render::tests::with_count;
+    use crate::views::top::{Previous, rates};
 
     #[test]
     fn cells_show_the_rate_and_the_scoreboard() {

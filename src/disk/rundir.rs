@@ -22,7 +22,7 @@ use nix::sys::stat::{FileStat, Mode, fstat, fstatat};
 use nix::unistd::mkdir;
 use nix::unistd::{UnlinkatFlags, unlinkat};
 
-use crate::owned::{self, Kind};
+use crate::disk::owned::{self, Kind};
 
 /// What [`RuntimeDir::unlink_if`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,13 +140,13 @@ impl RuntimeDir {
         };
         let st = fstat(&fd)
             .wrap_err_with(|| format!("checking the runtime directory {}", path.display()))?;
-        if st.st_uid != crate::names::uid() {
+        if st.st_uid != crate::disk::names::uid() {
             bail!(
                 "the runtime directory {} belongs to uid {}, not to us (uid {}): osps refuses it; \
                  choose another with --runtime-dir",
                 path.display(),
                 st.st_uid,
-                crate::names::uid()
+                crate::disk::names::uid()
             );
         }
         if owned::perm_bits(&st) & 0o077 != 0 {

@@ -27,7 +27,7 @@
 //! - Never in a serving pool: there a secondary is given a spin of zero (`secondary.rs`),
 //!   since on few cores a spinning secondary takes the CPU the dispatcher and its clients
 //!   need; it looks for its next turn a little while, yielding its CPU, then sleeps.
-//! - For no longer than the peer's recent answers justify ([`crate::spin::Budget`]): the
+//! - For no longer than the peer's recent answers justify ([`crate::pair::spin::Budget`]): the
 //!   budget follows twice the average delay of turns a spin could catch, halves after a
 //!   turn that took longer than `--spin`, and at zero is probed again one wait in 32, so
 //!   a peer that is fast again is noticed. A waiter that burns its share of a busy CPU
@@ -55,11 +55,11 @@ use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{Result, bail};
 
-use crate::fifo::{self, Reader, Sent, Writer};
-use crate::frame::{Frame, Kind};
-use crate::header::{self, Field};
-use crate::segment::Segment;
-use crate::spin::{Budget, Outcome};
+use crate::pair::fifo::{self, Reader, Sent, Writer};
+use crate::pair::frame::{Frame, Kind};
+use crate::pair::header::{self, Field};
+use crate::pair::segment::Segment;
+use crate::pair::spin::{Budget, Outcome};
 
 /// Polls of the peer's counter between two reads of the clock (and of the CPU words) in
 /// the adaptive spin: a spin-loop hint takes 10 to 40 ns, so the clock is read every few
@@ -443,9 +443,9 @@ mod tests {
     //! interleaving of spin, announce, re-check and sleep happens. A lost wake-up shows as a
     //! wait that times out.
     use super::*;
-    use crate::fifo;
-    use crate::names::Paths;
-    use crate::rundir::RuntimeDir;
+    use crate::disk::names::Paths;
+    use crate::disk::rundir::RuntimeDir;
+    use crate::pair::fifo;
 
     struct Jitter(u64);
 

@@ -16,7 +16,7 @@
 
 use std::cell::Cell;
 
-use crate::area::{Area, TooLong};
+use crate::pair::area::{Area, TooLong};
 
 /// The request bytes of every round (a fixed pseudo-random pattern, stamped with the
 /// round number) and their reverse, kept locally so a check reads each reply byte once.

@@ -1,12 +1,12 @@
 //! `osps top`: a live view of every instance, refreshed every `--interval`, drawn with
 //! ratatui on crossterm; or, with `--json`, one compact JSON document per interval.
 //!
-//! Each refresh is one survey of [`crate::discover`]; rates are the change of the
+//! Each refresh is one survey of [`crate::instance::discover`]; rates are the change of the
 //! header's counter (rounds, or requests when serving) between two refreshes divided by
 //! the time between them ([`rates`], a pure function). The terminal is put back as it
 //! was (main screen, cooked mode, cursor shown) on every way out: `q`, an error (a guard's
 //! `Drop`), a panic (a panic hook restores before the message is printed) and SIGTERM,
-//! SIGINT or SIGHUP (they arrive through the self-pipe of [`crate::signals`] and end the
+//! SIGINT or SIGHUP (they arrive through the self-pipe of [`crate::os::signals`] and end the
 //! loop like `q`).
 
 use std::collections::HashMap;
@@ -30,12 +30,12 @@ use ratatui::widgets::{
 use serde::Serialize;
 
 use crate::cli::TopArgs;
-use crate::discover::{self, Instance, Status};
+use crate::disk::names;
 use crate::exit::Exit;
-use crate::names;
+use crate::instance::discover::{self, Instance, Status};
+use crate::os::signals;
 use crate::output::{self, Reader};
-use crate::signals;
-use crate::view::{self, Clock, Row, describe, fit};
+use crate::views::render::{self, Clock, Row, describe, fit};
 
 mod table;
 
@@ -131,7 +131,7 @@ fn sample(runtime_dir: &Path, args: &TopArgs, previous: &mut Previous) -> Result
     let rows = survey
         .instances
         .iter()
-        .map(|i| view::row(i, clock))
+        .map(|i| render::row(i, clock))
         .collect();
     Ok(Sample {
         clock,
@@ -405,8 +405,8 @@ fn draw(
         "osps top - {} instances, {running} running - {} - every {} - {}",
         s.rows.len(),
         runtime_dir.display(),
-        view::human_duration(args.interval),
-        view::utc(s.clock.unix_ms),
+        render::human_duration(args.interval),
+        render::utc(s.clock.unix_ms),
     );
     frame.render_widget(
         Line::from(fit::cut_end(&heading, width))
@@ -495,7 +495,7 @@ fn inset(area: Rect) -> Rect {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::view::tests::with_count;
+    use crate::views::render::tests::with_count;
 
     #[test]
     fn a_count_that_leapt_has_no_rate() {

@@ -27,9 +27,9 @@ use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, RenameFlags, fcntl, openat, renameat2};
 use nix::sys::stat::{Mode, fstat};
 
-use crate::names::Paths;
-use crate::owned::{self, Kind};
-use crate::rundir::{RuntimeDir, Unlinked};
+use crate::disk::names::Paths;
+use crate::disk::owned::{self, Kind};
+use crate::disk::rundir::{RuntimeDir, Unlinked};
 
 /// A held instance lock. Dropping it releases the lock (the file stays: see [`Self::remove`]).
 #[derive(Debug)]
@@ -208,7 +208,7 @@ impl InstanceLock {
                 f.strip_prefix(&prefix)
                     .and_then(|pid| pid.parse::<i32>().ok())
                     .is_some_and(|pid| {
-                        pid != std::process::id() as i32 && !crate::procfs::alive(pid)
+                        pid != std::process::id() as i32 && !crate::os::procfs::alive(pid)
                     })
             })
             .collect()
@@ -421,7 +421,7 @@ mod tests {
         // The kernel lists our lock on the restored file.
         let me = std::process::id() as i32;
         let id = lock.id().unwrap();
-        let locks = crate::procfs::posix_locks();
+        let locks = crate::os::procfs::posix_locks();
         assert!(
             locks.iter().any(|l| l.pid == me && l.is_on(id)),
             "{locks:?}"

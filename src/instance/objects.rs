@@ -18,14 +18,14 @@ use std::cell::{OnceCell, RefCell};
 use color_eyre::eyre::{Result, WrapErr};
 use nix::sys::stat::FileStat;
 
-use crate::claim;
-use crate::fifo;
-use crate::lockfile::{Defence, InstanceLock};
-use crate::lockwatch::LockWatch;
-use crate::names::Paths;
-use crate::procfs;
-use crate::rundir::{AgingGuard, RuntimeDir, Unlinked};
-use crate::segment::Segment;
+use crate::disk::lockfile::{Defence, InstanceLock};
+use crate::disk::lockwatch::LockWatch;
+use crate::disk::names::Paths;
+use crate::disk::rundir::{AgingGuard, RuntimeDir, Unlinked};
+use crate::instance::claim;
+use crate::os::procfs;
+use crate::pair::fifo;
+use crate::pair::segment::Segment;
 
 #[derive(Debug)]
 pub struct Instance {
@@ -259,7 +259,7 @@ impl Instance {
             .stat(&file)?
             .ok_or_else(|| color_eyre::eyre::eyre!("{} vanished", path.display()))?;
         *self.socket.borrow_mut() = Some((file, st));
-        crate::owned::check(&st, &path, crate::owned::Kind::Socket, 0o600)?;
+        crate::disk::owned::check(&st, &path, crate::disk::owned::Kind::Socket, 0o600)?;
         crate::trace!(
             "listen",
             path = path,

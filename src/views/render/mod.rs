@@ -1,5 +1,5 @@
 //! The operator's views (`osps list`, `osps status`, `osps top`): pure renderers of the
-//! instance model that [`crate::discover`] surveys, never a second discovery.
+//! instance model that [`crate::instance::discover`] surveys, never a second discovery.
 //!
 //! [`Row`] is the one summary of an instance that every view starts from, taken at one
 //! [`Clock`] reading so that ages are consistent; [`table`] lays rows out as columns,
@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::discover::{HeaderView, Instance, Status};
-use crate::header::Header;
+use crate::instance::discover::{HeaderView, Instance, Status};
+use crate::pair::header::Header;
 
 /// When a view was taken: wall-clock milliseconds (the header's creation time is one) and
 /// `CLOCK_MONOTONIC` nanoseconds (what `top` divides counter differences by).
@@ -147,7 +147,7 @@ pub fn row(instance: &Instance, clock: Clock) -> Row {
         // when a crash left no socket, and a live primary's command line when someone
         // removed it.
         let serving_primary =
-            instance.primary.alive && instance.primary.pid.is_some_and(crate::procfs::serves);
+            instance.primary.alive && instance.primary.pid.is_some_and(crate::os::procfs::serves);
         if instance.socket.exists || h.requests > 0 || h.workers > 1 || serving_primary {
             Mode::Serve
         } else {

@@ -79,7 +79,7 @@ impl Process {
                 Ok(_) if left.is_zero() => return false,
                 Ok(_) | Err(Errno::EINTR) => {}
                 // A pidfd that cannot be polled: fall back to what /proc says.
-                Err(_) => return !crate::procfs::alive(self.pid),
+                Err(_) => return !crate::os::procfs::alive(self.pid),
             }
         }
     }

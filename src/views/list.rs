@@ -1,5 +1,5 @@
 //! `osps list` (alias `ls`): one line per instance, like `lsipc`, rendered from the
-//! survey of [`crate::discover`] by [`crate::view::table`]; `--json` gives the same rows
+//! survey of [`crate::instance::discover`] by [`crate::views::render::table`]; `--json` gives the same rows
 //! as an array (schema/list.schema.json).
 
 use std::io::IsTerminal;
@@ -7,11 +7,11 @@ use std::io::IsTerminal;
 use color_eyre::eyre::{Result, WrapErr};
 
 use crate::cli::ListArgs;
-use crate::discover;
+use crate::disk::names;
 use crate::exit::{self, Exit};
-use crate::names;
+use crate::instance::discover;
 use crate::output::write_stdout;
-use crate::view::{self, Clock, table};
+use crate::views::render::{self, Clock, table};
 
 /// Runs `osps list`.
 pub fn run(args: &ListArgs) -> Result<Exit> {
@@ -27,10 +27,10 @@ pub fn run(args: &ListArgs) -> Result<Exit> {
         crate::warn!("{why}; listing only what is in {}", names::SHM_DIR);
     }
     let clock = Clock::now();
-    let rows: Vec<view::Row> = survey
+    let rows: Vec<render::Row> = survey
         .instances
         .iter()
-        .map(|i| view::row(i, clock))
+        .map(|i| render::row(i, clock))
         .collect();
     let text = if args.json {
         let mut text = serde_json::to_string(&table::json_rows(&rows, &columns))

@@ -7,7 +7,7 @@
 //! (secondaries first, reaped, objects removed); we only watch it go. Past `--timeout`
 //! it is hung or stopped (SIGSTOP): without `--kill` that is a failure naming the pid;
 //! with `--kill`, the primary and its secondaries get SIGKILL and what they left is
-//! removed by [`crate::claim`], exactly as `osps cleanup` would.
+//! removed by [`crate::instance::claim`], exactly as `osps cleanup` would.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 use color_eyre::eyre::{Result, WrapErr, bail, eyre};
 use nix::sys::signal::Signal;
 
-use crate::claim::{self, Owner};
 use crate::cli::StopArgs;
-use crate::discover::{self, Instance, Status, Survey};
+use crate::disk::names::{self, InstanceName};
 use crate::exit::{self, Exit};
-use crate::names::{self, InstanceName};
-use crate::pidfd::{self, Process};
-use crate::procfs;
+use crate::instance::claim::{self, Owner};
+use crate::instance::discover::{self, Instance, Status, Survey};
+use crate::os::pidfd::{self, Process};
+use crate::os::procfs;
 
 /// How long a SIGKILLed process may take to disappear.
 const KILL_WAIT: Duration = Duration::from_secs(2);
@@ -41,7 +41,7 @@ pub fn run(args: &StopArgs) -> Result<Exit> {
         crate::info!(
             "instance {name} is not running ({}): nothing to stop; remove what it left with \
              `osps cleanup --name {name}`",
-            crate::view::status_word(instance.status)
+            crate::views::render::status_word(instance.status)
         );
         return Ok(Exit::Success);
     }
@@ -200,7 +200,7 @@ fn stop_one(survey: &Survey, instance: &Instance, args: &StopArgs, all: bool) ->
     if handle.exited_within(args.timeout) {
         let left = discover::examine(survey.dir.as_ref(), &instance.paths);
         if let Some(left) = left {
-            let what = crate::view::status_word(left.status);
+            let what = crate::views::render::status_word(left.status);
             if args.kill {
                 crate::warn!(
                     "primary {primary} of instance {name} exited but left objects ({what}); \

@@ -25,14 +25,14 @@ use nix::errno::Errno;
 use nix::sys::stat::{FileStat, lstat};
 use serde::Serialize;
 
-use crate::claim::{self, LivePrimary};
-use crate::header::{self, Header};
-use crate::lockfile::{InstanceLock, Probe};
-use crate::names::{self, InstanceName, Paths};
-use crate::owned::{self, Kind};
-use crate::procfs::{self, Holder};
-use crate::rundir::RuntimeDir;
-use crate::segment;
+use crate::disk::lockfile::{InstanceLock, Probe};
+use crate::disk::names::{self, InstanceName, Paths};
+use crate::disk::owned::{self, Kind};
+use crate::disk::rundir::RuntimeDir;
+use crate::instance::claim::{self, LivePrimary};
+use crate::os::procfs::{self, Holder};
+use crate::pair::header::{self, Header};
+use crate::pair::segment;
 
 /// Every instance of one runtime directory (or the one asked for), examined.
 #[derive(Debug)]

@@ -431,7 +431,7 @@ impl SelfPipe {
                 Treatment::Status | Treatment::Child => on_signal,
                 // Its handler is sigbus.rs's, which passes a sent one on as a stop.
                 Treatment::Bus => {
-                    crate::sigbus::arm_with_stop(forward_stop);
+                    crate::os::sigbus::arm_with_stop(forward_stop);
                     continue;
                 }
                 Treatment::Ignore | Treatment::CoreDump => continue,

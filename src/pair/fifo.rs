@@ -1,5 +1,5 @@
 //! The FIFO pair: named pipes in the runtime directory that carry the frames of
-//! [`crate::frame`] ("your turn", hello, stop), one direction each.
+//! [`crate::pair::frame`] ("your turn", hello, stop), one direction each.
 //!
 //! Opening a FIFO normally blocks until the other end is opened too, and two processes
 //! opening two FIFOs in opposite orders deadlock. We never block in `open`:
@@ -16,7 +16,7 @@
 //! - [`Reader::wait_turn`], for the turns of an established exchange, blocks in `read`
 //!   itself: one system call per frame, as in a bare FIFO ping-pong, instead of `poll`
 //!   then `read`. The deadline and the signals still interrupt it, through the
-//!   [`crate::watchdog`] thread. It must not be used before the peer opened its write
+//!   [`crate::os::watchdog`] thread. It must not be used before the peer opened its write
 //!   end: a FIFO that never had a writer reads as end of file at once.
 //!
 //! A reader's first [`POLLED_TURNS`] turns wait the polling way all the same: a short
@@ -46,10 +46,10 @@ use nix::fcntl::{FcntlArg, OFlag, fcntl, openat};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::stat::{Mode, fstat};
 
-use crate::frame::{FRAME_LEN, Frame};
+use crate::pair::frame::{FRAME_LEN, Frame};
 
-use crate::owned::{self, Kind};
-use crate::rundir::RuntimeDir;
+use crate::disk::owned::{self, Kind};
+use crate::disk::rundir::RuntimeDir;
 
 /// `read(2)` on `fd` without glibc's cancellation bracket (see the module comment).
 fn read_raw(fd: BorrowedFd<'_>, buf: &mut [u8]) -> nix::Result<usize> {
@@ -283,14 +283,17 @@ impl Reader {
         let mut interrupted = false;
         loop {
             // A signal that arrived before we block (one load, no system call).
-            if wake.is_some() && crate::signals::arrived() {
+            if wake.is_some() && crate::os::signals::arrived() {
                 return Ok(Event::Woken);
             }
             if interrupted && deadline.is_some_and(|d| Instant::now() >= d) {
                 return self.timed_out();
             }
             let armed = if watched {
-                Some(crate::watchdog::arm(deadline, wake.map(|w| w.as_raw_fd()))?)
+                Some(crate::os::watchdog::arm(
+                    deadline,
+                    wake.map(|w| w.as_raw_fd()),
+                )?)
             } else {
                 None
             };
@@ -479,7 +482,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::frame::Kind;
+    use crate::pair::frame::Kind;
 
     struct Pair {
         _tmp: tempfile::TempDir,

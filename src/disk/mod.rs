@@ -1,0 +1,12 @@
+//! Where an instance lives on disk, and proof that what stands there is ours: the names
+//! and paths of every object (`names`), the private runtime directory (`rundir`), the
+//! `fstat` checks (`owned`), the lock file that says an instance is alive (`lockfile`)
+//! and the inotify watch that defends it (`lockwatch`).
+//!
+//! It may import the leaf helpers and `os`; never `pair`, `instance` or a command.
+
+pub mod lockfile;
+pub mod lockwatch;
+pub mod names;
+pub mod owned;
+pub mod rundir;
