@@ -121,7 +121,7 @@ fn plan(runtime_dir: &std::path::Path, name: Option<&InstanceName>) -> Result<Pl
     if plan.error.is_some() {
         return Ok(plan);
     }
-    let mut found: BTreeMap<InstanceName, discover::Instance> = survey
+    let mut found: BTreeMap<InstanceName, discover::InstanceReport> = survey
         .instances
         .into_iter()
         .map(|i| (i.paths.name.clone(), i))
@@ -170,7 +170,7 @@ fn plan(runtime_dir: &std::path::Path, name: Option<&InstanceName>) -> Result<Pl
 fn decide(
     dir: Option<&RuntimeDir>,
     paths: &Paths,
-    seen: Option<&discover::Instance>,
+    seen: Option<&discover::InstanceReport>,
     named: bool,
 ) -> Outcome {
     if let Some(seen) = seen.filter(|i| i.status == Status::Running) {

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::cli::InspectArgs;
 use crate::disk::names::{self, Paths};
 use crate::exit::{self, Exit};
-use crate::instance::discover::{self, Instance};
+use crate::instance::discover::{self, InstanceReport};
 use crate::output;
 
 /// The version of the document's shape; bumped only when a documented key changes meaning.
@@ -53,7 +53,7 @@ struct Document {
     schema_version: u32,
     uid: u32,
     runtime_dir: String,
-    instances: Vec<Instance>,
+    instances: Vec<InstanceReport>,
 }
 
 fn write_json(document: &Document, compact: bool) -> Result<()> {

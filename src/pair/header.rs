@@ -168,14 +168,16 @@ pub const fn worker_fields(index: usize) -> WorkerFields {
 pub struct WorkerView {
     pub index: usize,
     pub pid: u64,
-    pub state: &'static str,
+    /// `None` for a value no version of osps writes (a broken or hostile peer's).
+    #[serde(serialize_with = "state_or_unknown")]
+    pub state: Option<State>,
     pub restarts: u64,
     pub served: u64,
     pub heartbeat_ns: u64,
 }
 
 /// Reads secondary `index` out of a snapshot of the whole header (`None` if it is
-/// shorter than that entry). Unknown states read as "unknown": never a panic.
+/// shorter than that entry). Unknown states read as `None`: never a panic.
 pub fn worker_view(bytes: &[u8], index: usize) -> Option<WorkerView> {
     let f = worker_fields(index);
     let word = |off: usize| -> Option<u64> {
@@ -187,11 +189,20 @@ pub fn worker_view(bytes: &[u8], index: usize) -> Option<WorkerView> {
     Some(WorkerView {
         index,
         pid: word(f.pid)?,
-        state: State::from_u64(word(f.state)?).map_or("unknown", State::as_str),
+        state: State::from_u64(word(f.state)?),
         restarts: word(f.restarts)?,
         served: word(f.served)?,
         heartbeat_ns: word(f.heartbeat)?,
     })
+}
+
+/// Serialises a scoreboard state as its name (`"unknown"` when unknown), for
+/// `#[serde(serialize_with)]`.
+pub fn state_or_unknown<S: serde::Serializer>(
+    state: &Option<State>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(State::name(*state))
 }
 
 impl Field {
@@ -231,6 +242,11 @@ impl State {
         })
     }
 
+    /// Its name in the JSON and the views; `"unknown"` for a value no osps writes.
+    pub fn name(state: Option<State>) -> &'static str {
+        state.map_or("unknown", State::as_str)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             State::Absent => "absent",
@@ -241,6 +257,12 @@ impl State {
             State::Stopped => "stopped",
             State::Failed => "failed",
         }
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -256,10 +278,10 @@ pub struct Header {
     pub created_unix_ms: u64,
     pub restarts: u64,
     pub primary_pid: u64,
-    pub primary_state: &'static str,
+    pub primary_state: State,
     pub primary_heartbeat_ns: u64,
     pub secondary_pid: u64,
-    pub secondary_state: &'static str,
+    pub secondary_state: State,
     pub secondary_heartbeat_ns: u64,
     pub request_seq: u64,
     pub request_len: u64,
@@ -429,10 +451,10 @@ pub fn decode(bytes: &[u8], actual_size: u64) -> Result<Header, HeaderError> {
         created_unix_ms: get(bytes, Field::CreatedUnixMs),
         restarts: get(bytes, Field::Restarts),
         primary_pid: get(bytes, Field::PrimaryPid),
-        primary_state: primary_state.as_str(),
+        primary_state,
         primary_heartbeat_ns: get(bytes, Field::PrimaryHeartbeat),
         secondary_pid: get(bytes, Field::SecondaryPid),
-        secondary_state: secondary_state.as_str(),
+        secondary_state,
         secondary_heartbeat_ns: get(bytes, Field::SecondaryHeartbeat),
         request_seq: get(bytes, Field::RequestSeq),
         request_len: get(bytes, Field::RequestLen),
@@ -468,8 +490,8 @@ mod tests {
         assert_eq!(h.segment_size, SIZE);
         assert_eq!(h.data_size, SIZE - HEADER_LEN as u64);
         assert_eq!(h.primary_pid, 42);
-        assert_eq!(h.primary_state, "starting");
-        assert_eq!(h.secondary_state, "absent");
+        assert_eq!(h.primary_state, State::Starting);
+        assert_eq!(h.secondary_state, State::Absent);
         assert!(h.valid);
     }
 
@@ -613,7 +635,7 @@ mod tests {
         let mut whole = h.to_vec();
         whole.resize(header_len_for(4), 0);
         let v = worker_view(&whole, 3).unwrap();
-        assert_eq!((v.index, v.state), (3, "absent"));
+        assert_eq!((v.index, v.state), (3, Some(State::Absent)));
         assert!(worker_view(&whole, 4).is_none());
     }
 

@@ -19,7 +19,7 @@ use crate::cli::StopArgs;
 use crate::disk::names::{self, InstanceName};
 use crate::exit::{self, Exit};
 use crate::instance::claim::{self, Owner};
-use crate::instance::discover::{self, Instance, Status, Survey};
+use crate::instance::discover::{self, InstanceReport, Status, Survey};
 use crate::os::pidfd::{self, Process};
 use crate::os::procfs;
 
@@ -55,7 +55,7 @@ fn stop_all(runtime_dir: &Path, args: &StopArgs) -> Result<Exit> {
     let survey = survey(runtime_dir, None)?;
     // Only instances whose lock file here is held: a primary found otherwise (its lock in
     // another runtime directory, or its lock file gone) is not this directory's to stop.
-    let running: Vec<&Instance> = survey
+    let running: Vec<&InstanceReport> = survey
         .instances
         .iter()
         .filter(|i| i.status == Status::Running && i.lock.held)
@@ -102,7 +102,7 @@ fn survey(runtime_dir: &Path, name: Option<&InstanceName>) -> Result<Survey> {
 /// runtime directory: a primary whose objects are in another one is left to
 /// `osps stop --runtime-dir` there. `--all` takes only instances whose lock file here is
 /// held, never one found otherwise.
-fn live_primary(instance: &Instance, all: bool) -> Result<i32> {
+fn live_primary(instance: &InstanceReport, all: bool) -> Result<i32> {
     let name = &instance.name;
     if instance.lock.held && claim::is_cleanup(instance.lock.pid) {
         bail!("instance {name} is being removed by `osps cleanup`; nothing to stop");
@@ -159,7 +159,7 @@ fn live_primary(instance: &Instance, all: bool) -> Result<i32> {
 
 /// The live secondaries of the instance (pids that hold their FIFOs and run
 /// `osps secondary`): the ones `--kill` must not leave behind.
-fn live_secondaries(instance: &Instance) -> Vec<i32> {
+fn live_secondaries(instance: &InstanceReport) -> Vec<i32> {
     let mut pids: Vec<i32> = instance
         .secondaries
         .iter()
@@ -173,7 +173,7 @@ fn live_secondaries(instance: &Instance) -> Vec<i32> {
 }
 
 /// Stops one running instance; `Err` names what went wrong and what to do.
-fn stop_one(survey: &Survey, instance: &Instance, args: &StopArgs, all: bool) -> Result<()> {
+fn stop_one(survey: &Survey, instance: &InstanceReport, args: &StopArgs, all: bool) -> Result<()> {
     let name = &instance.name;
     let started = Instant::now();
     let primary = live_primary(instance, all)?;
@@ -257,7 +257,7 @@ fn stop_one(survey: &Survey, instance: &Instance, args: &StopArgs, all: bool) ->
 }
 
 /// Removes what a killed instance left, owning its name as `osps cleanup` does.
-fn remove(survey: &Survey, instance: &Instance) -> Result<()> {
+fn remove(survey: &Survey, instance: &InstanceReport) -> Result<()> {
     let name = &instance.name;
     let dir = survey
         .dir

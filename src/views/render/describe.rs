@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use crate::instance::discover::{Instance, Status};
+use crate::instance::discover::{InstanceReport, Status};
+use crate::pair::header::State;
 
 use super::{
     Clock, Mode, Row, human_duration, human_ms, human_rate, or_dash, paint, status_color,
@@ -30,7 +31,7 @@ pub struct ObjectLine {
 }
 
 /// The details of one instance at `clock`.
-pub fn details(instance: &Instance, clock: Clock) -> Details {
+pub fn details(instance: &InstanceReport, clock: Clock) -> Details {
     let h = super::header(instance);
     let mut objects = Vec::new();
     let seg = &instance.segment;
@@ -71,7 +72,7 @@ pub fn details(instance: &Instance, clock: Clock) -> Details {
         });
     }
     // What inspect warns about, then why an object is not as osps makes it.
-    let mut warnings: Vec<String> = instance.warnings.clone();
+    let mut warnings: Vec<String> = instance.warnings.iter().map(|w| w.to_string()).collect();
     warnings.extend(seg.error.iter().cloned());
     warnings.extend(
         instance
@@ -143,7 +144,10 @@ pub fn render(d: &Details, color: bool) -> String {
     }
     // The process tree: the primary, then each secondary under it.
     let primary = match row.primary {
-        Some(pid) => format!("{pid} osps primary ({})", row.primary_state.unwrap_or("?")),
+        Some(pid) => format!(
+            "{pid} osps primary ({})",
+            row.primary_state.map_or("?", State::as_str)
+        ),
         None => format!(
             "not running{}",
             row.primary_state
@@ -159,7 +163,11 @@ pub fn render(d: &Details, color: bool) -> String {
             "\u{251c}\u{2500}"
         };
         let pid = if w.alive { or_dash(w.pid) } else { "-".into() };
-        let state = if w.alive { w.state } else { "dead" };
+        let state = if w.alive {
+            State::name(w.state)
+        } else {
+            "dead"
+        };
         let served = if row.mode == Some(Mode::Serve) {
             format!(", {} served", w.served)
         } else {
@@ -322,7 +330,7 @@ mod tests {
         let mut second = row.workers[0].clone();
         second.index = 1;
         second.pid = Some(4244);
-        second.state = "ready";
+        second.state = Some(State::Ready);
         row.workers.push(second);
         let text = render(&details(row), false);
         assert!(

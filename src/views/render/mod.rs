@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::instance::discover::{HeaderView, Instance, Status};
-use crate::pair::header::Header;
+use crate::instance::discover::{HeaderView, InstanceReport, Status};
+use crate::pair::header::{self, Header, State};
 
 /// When a view was taken: wall-clock milliseconds (the header's creation time is one) and
 /// `CLOCK_MONOTONIC` nanoseconds (what `top` divides counter differences by).
@@ -67,7 +67,8 @@ pub struct Worker {
     pub index: usize,
     pub pid: Option<i32>,
     pub alive: bool,
-    pub state: &'static str,
+    #[serde(serialize_with = "header::state_or_unknown")]
+    pub state: Option<State>,
     pub restarts: u64,
     pub served: u64,
     /// Milliseconds since its last heartbeat; `None` when it never beat.
@@ -83,10 +84,10 @@ impl Worker {
             return '.';
         }
         match self.state {
-            "ready" => '_',
-            "busy" => 'W',
-            "starting" => 'S',
-            "stopping" => 'G',
+            Some(State::Ready) => '_',
+            Some(State::Busy) => 'W',
+            Some(State::Starting) => 'S',
+            Some(State::Stopping) => 'G',
             _ => '.',
         }
     }
@@ -101,7 +102,7 @@ pub struct Row {
     pub mode: Option<Mode>,
     /// The live primary's pid (the lock's holder); `None` when no primary runs.
     pub primary: Option<i32>,
-    pub primary_state: Option<&'static str>,
+    pub primary_state: Option<State>,
     pub workers: Vec<Worker>,
     /// Rounds verified (mode rounds) or requests answered (mode serve).
     pub count: Option<u64>,
@@ -132,7 +133,7 @@ impl Row {
 }
 
 /// The valid header of an instance, if its segment has one.
-pub fn header(instance: &Instance) -> Option<&Header> {
+pub fn header(instance: &InstanceReport) -> Option<&Header> {
     match &instance.segment.header {
         Some(HeaderView::Valid(h)) => Some(h),
         _ => None,
@@ -140,7 +141,7 @@ pub fn header(instance: &Instance) -> Option<&Header> {
 }
 
 /// The summary of one instance at `clock`.
-pub fn row(instance: &Instance, clock: Clock) -> Row {
+pub fn row(instance: &InstanceReport, clock: Clock) -> Row {
     let h = header(instance);
     let mode = h.map(|h| {
         // The socket is made before anything is served; requests or a pool also say so
@@ -312,12 +313,12 @@ pub(crate) mod tests {
             status,
             mode: Some(Mode::Rounds),
             primary: Some(4242),
-            primary_state: Some("ready"),
+            primary_state: Some(State::Ready),
             workers: vec![Worker {
                 index: 0,
                 pid: Some(4243),
                 alive: true,
-                state: "busy",
+                state: Some(State::Busy),
                 restarts: 1,
                 served: 10,
                 heartbeat_ms: Some(120),
@@ -332,12 +333,12 @@ pub(crate) mod tests {
         }
     }
 
-    fn worker(alive: bool, state: &'static str) -> Worker {
+    fn worker(alive: bool, state: State) -> Worker {
         Worker {
             index: 0,
             pid: Some(1),
             alive,
-            state,
+            state: Some(state),
             restarts: 0,
             served: 0,
             heartbeat_ms: None,
@@ -348,12 +349,12 @@ pub(crate) mod tests {
     fn the_scoreboard_has_one_character_per_secondary() {
         let mut row = sample("a", Status::Running);
         row.workers = vec![
-            worker(true, "ready"),
-            worker(true, "busy"),
-            worker(true, "starting"),
-            worker(false, "busy"),
-            worker(true, "stopping"),
-            worker(true, "failed"),
+            worker(true, State::Ready),
+            worker(true, State::Busy),
+            worker(true, State::Starting),
+            worker(false, State::Busy),
+            worker(true, State::Stopping),
+            worker(true, State::Failed),
         ];
         assert_eq!(row.scoreboard(), "_WS.G.");
         assert_eq!(row.secondaries(), (5, 6));

@@ -32,7 +32,7 @@ use serde::Serialize;
 use crate::cli::TopArgs;
 use crate::disk::names;
 use crate::exit::Exit;
-use crate::instance::discover::{self, Instance, Status};
+use crate::instance::discover::{self, InstanceReport, Status};
 use crate::os::signals;
 use crate::output::{self, Reader};
 use crate::views::render::{self, Clock, Row, describe, fit};
@@ -67,7 +67,7 @@ pub fn run(args: &TopArgs) -> Result<Exit> {
 /// One refresh: the survey, and the rows with their rates.
 struct Sample {
     clock: Clock,
-    instances: Vec<Instance>,
+    instances: Vec<InstanceReport>,
     rows: Vec<RatedRow>,
 }
 
