@@ -15,6 +15,26 @@ pub mod sockets;
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// The path of the binary under test.
+/// `osps` with the signal dispositions a terminal gives: a runner that ignores SIGHUP
+/// (`nohup cargo test`, some CI runners) or SIGINT and SIGQUIT (a background job of a
+/// non-interactive shell) passes that on through exec, and an osps that inherits an
+/// ignored signal keeps it ignored, as nohup(1) asks. Tests that want an ignored signal
+/// add their own `pre_exec` after this one.
+pub fn osps_command() -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut c = Command::new(osps_bin());
+    // SAFETY: signal(2) is async-signal-safe, and these are valid signals and SIG_DFL.
+    unsafe {
+        c.pre_exec(|| {
+            for signal in [libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGTERM] {
+                libc::signal(signal, libc::SIG_DFL);
+            }
+            Ok(())
+        });
+    }
+    c
+}
+
 pub fn osps_bin() -> &'static str {
     env!("CARGO_BIN_EXE_osps")
 }
@@ -103,7 +123,7 @@ impl TestEnv {
     /// `osps SUBCOMMAND` with this environment's runtime dir and (for primary and
     /// secondary) instance name set through the environment.
     pub fn cmd(&self, subcommand: &str) -> Command {
-        let mut c = Command::new(osps_bin());
+        let mut c = osps_command();
         c.arg(subcommand)
             .env("OSPS_NAME", &self.name)
             .env("OSPS_RUNTIME_DIR", &self.runtime_dir)
@@ -280,6 +300,15 @@ pub fn process_exists(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// Whether `pid` names a zombie: a process that ended and that nobody reaped yet.
+pub fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+            == Some('Z')
+    })
+}
+
 /// Waits for a process that is not our child to disappear (or become a zombie).
 pub fn wait_gone(pid: u32, timeout: Duration) -> bool {
     let deadline = Instant::now() + slow(timeout);
@@ -367,7 +396,7 @@ pub fn stdout_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-// ---- Helpers for the fault-injection tests (tests/faults.rs) ----
+// ---- Helpers for the fault-injection tests (tests/suite/faults.rs) ----
 
 /// A process whose stdout and stderr go to files in the test's temp dir: a grandchild
 /// that keeps stderr open (a secondary outliving its primary) can never block the test.
@@ -744,7 +773,7 @@ pub fn sha256_hex(data: &[u8]) -> String {
         .collect()
 }
 
-// ---- Helpers for hostile-client tests (tests/hostile.rs) ----
+// ---- Helpers for hostile-client tests (tests/suite/hostile.rs) ----
 
 impl TestEnv {
     /// `osps SUBCOMMAND` run through `wrapper` (for example `prlimit --nofile=64:64`),

@@ -1,5 +1,5 @@
-//! Plain sockets from the test, the one copy the serving tests share (tests/serve.rs,
-//! tests/serve_edges.rs, tests/hostile.rs): a client connection over the Unix socket or
+//! Plain sockets from the test, the one copy the serving tests share (tests/suite/serve.rs,
+//! tests/suite/serve_edges.rs, tests/suite/hostile.rs): a client connection over the Unix socket or
 //! loopback TCP that sends request lines and reads reply lines, every read and write with
 //! a deadline, and a serving primary started with a TCP listener.
 

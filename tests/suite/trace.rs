@@ -1,9 +1,8 @@
 //! `osps primary --trace`: the timeline of both processes is complete, in causal order,
 //! machine-readable with `--trace=json`, and `--hold-zombie` leaves a zombie that `ps`
 //! (here: /proc/PID/stat) can see until the reap.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};

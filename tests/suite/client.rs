@@ -3,9 +3,8 @@
 //! arguments that cannot be requests are refused before anything is sent; a stdout that
 //! fails is an error naming stdout, a reader that went away a quiet exit; and a server
 //! that dies or goes silent is reported as what happened, with what to do.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Write};

@@ -7,9 +7,8 @@
 //! first one's `runtime_dir`; each `TestEnv` still cleans up its own instance. `list`
 //! also shows this user's other segments in /dev/shm (other tests' instances), so rows
 //! are picked by name.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

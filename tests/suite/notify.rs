@@ -1,9 +1,8 @@
 //! systemd's notify protocol, with a Unix datagram socket of the test's own standing in
 //! for systemd: READY=1 once the secondary is ready, STATUS= lines, WATCHDOG=1 pings at
 //! half of WATCHDOG_USEC, and STOPPING=1 on the orderly stop.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::os::unix::net::UnixDatagram;
 use std::time::Duration;

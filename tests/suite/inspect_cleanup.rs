@@ -8,9 +8,8 @@
 //! of any test binary running at the same time, keep in `/dev/shm` as fixtures. Only
 //! `--dry-run`, which changes nothing, runs without a name, to check what the survey of
 //! every instance decides.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};

@@ -3,9 +3,8 @@
 //! secondaries for hung; a stop ends every connection with its replies and a clean end of
 //! file, never a reset; giving up says so in the summary; a refused long line's reply
 //! waits for the replies before it; and `--max-line` measures a CRLF line without its `\r`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;

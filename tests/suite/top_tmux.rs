@@ -3,9 +3,8 @@
 //! around top prints a marker before and after it and `stty -a` after it, so the test sees
 //! that the terminal came back: main screen, cursor, canonical mode and echo.
 //! Needs tmux (Debian: `apt-get install tmux`; .ci/run installs it).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::process::Command;

@@ -4,9 +4,8 @@
 //! large requests and never read (bounded memory), and a line far beyond `--max-line`
 //! (the client reads `ERR line too long`, not a reset). Loopback and Unix sockets only;
 //! every wait has a deadline.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;

@@ -2,9 +2,8 @@
 //! opens a FIFO or writes to the header, and the instance never notices: it completes its
 //! rounds with exit 0, its secondary untouched. And the primary takes no hello but the one
 //! of the secondary it forked, so even a foreign hello on its FIFO changes nothing.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;

@@ -2,9 +2,8 @@
 //! age-based cleaner), it is back within a second, locked and naming the primary;
 //! replaced by another file, the primary runs on and leaves that file alone. Each episode
 //! is reported once on stderr, never once per check.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

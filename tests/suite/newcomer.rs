@@ -2,9 +2,8 @@
 //! that cannot work refused as usage errors (exit status 2), client errors that fit the
 //! situation, `--color`, stderr lines that each name their role and never interleave,
 //! `--help` into a full or closed stdout, and the LICENSE in the package.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::{Command, Stdio};

@@ -3,9 +3,8 @@
 //! terminal, `kill -- -PGID`): exit 0, the secondaries stopped and reaped by the primary,
 //! nothing left behind. SIGUSR1 prints one status line and the instance runs on. A file
 //! size limit below the segment is a clear error, not a SIGXFSZ death.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;

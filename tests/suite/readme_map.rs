@@ -1,6 +1,5 @@
 //! The README's map of `src/` (section "A map of `src/`") stays true: every source file is
 //! on it, and every file it names exists. A folder may stand for its files (`view/`).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -12,9 +12,8 @@
 //! in `target/release/` of a scratch copy of the repository's layout (compiling a
 //! release build inside a test would take minutes). Terminal 2's lines run one at a
 //! time with a short pause between them, as a person types.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -64,7 +63,7 @@ fn stub_bin(env: &TestEnv) -> PathBuf {
         case \"$*\" in\n\
         'build --release') [ -x target/release/osps ] ;;\n\
         'install --path .') [ -f Cargo.toml ] ;;\n\
-        *) echo \"stub cargo: the README now runs 'cargo $*': update tests/readme_walkthrough.rs\" >&2; exit 1 ;;\n\
+        *) echo \"stub cargo: the README now runs 'cargo $*': update tests/suite/readme_walkthrough.rs\" >&2; exit 1 ;;\n\
         esac\n";
     let sudo = "#!/bin/sh\nexec \"$@\"\n";
     for (name, text) in [("cargo", cargo), ("sudo", sudo)] {

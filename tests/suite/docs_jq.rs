@@ -1,8 +1,7 @@
 //! Every jq filter shown in README.md and in the man pages runs against real output:
 //! it must parse, and it must not come out `null` (a key the documents do not have).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::{T, TestEnv, jq, kill, output_within, run, stderr_of};
 

@@ -3,9 +3,8 @@
 //! and too-long lines; silent, half-line and departing clients; `--max-clients`; faults
 //! (kill -9 and hangs of secondaries) answered exactly once; and a bounded load test of
 //! 32 clients x 1,000 requests over 4 secondaries that leaves nothing behind.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, Write};
 use std::os::unix::fs::FileTypeExt;

@@ -1,8 +1,7 @@
 //! The JSON documents of `inspect`, `cleanup --json` and `primary --json` (rounds and
 //! serving) are described by the JSON Schemas in `schema/`; real output must validate.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -5,9 +5,8 @@
 //!
 //! Regenerate them with `cargo run -- generate --out .` from the repository root, or run
 //! these tests with `OSPS_UPDATE_GENERATED=1` to rewrite them.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
