@@ -42,7 +42,7 @@ use crate::pair::segment::Segment;
 use crate::pair::turn::{Role, Turns, Wait};
 use crate::protocol;
 
-/// Runs `osps secondary`.
+/// Runs `osps secondary`: attach, shake hands, serve turns until told to stop.
 pub fn run(args: &SecondaryArgs) -> Result<Exit> {
     crate::log::set_role("secondary");
     // Executed as /proc/self/exe, we would be named "exe" in ps, top and /proc/PID/comm:
@@ -54,6 +54,73 @@ pub fn run(args: &SecondaryArgs) -> Result<Exit> {
     // Ctrl-C, a closed terminal's SIGHUP, a group's SIGALRM or SIGUSR1 reach the whole
     // process group: only the primary acts on them, and stops us in order.
     let sigs = SelfPipe::install_policy(signals::SECONDARY)?;
+    let attached = attach(args)?;
+    let (mut from, to) = open_fifos(&attached)?;
+    let base = handshake(args, &attached, &mut from, &to, &sigs)?;
+    let Attached {
+        paths,
+        seg,
+        index,
+        workers,
+        fields: f,
+        parent,
+        ..
+    } = &attached;
+    crate::debug!(
+        "pid {} serving instance {} from turn {}",
+        std::process::id(),
+        paths.name,
+        base + 1
+    );
+    let mut link = Link {
+        seg,
+        from,
+        to,
+        sigs: &sigs,
+        args,
+        fields: *f,
+        base,
+        parent: *parent,
+    };
+    let served = if args.serve {
+        let slot = seg.slot(*index, *workers);
+        let mut request = Vec::with_capacity(slot.len());
+        let mut reply = Vec::new();
+        link.serve(|seg, f| answer_request(seg, f, slot, *workers, &mut request, &mut reply))
+    } else {
+        let area = seg.area();
+        link.serve(|seg, f| reverse_request(seg, f, area))
+    };
+    // A segment truncated or removed under us explains whatever failed after it.
+    let served = served.map_err(|e| seg.check_intact().err().unwrap_or(e));
+    set(
+        seg,
+        f.state,
+        if served.is_ok() {
+            State::Stopped
+        } else {
+            State::Failed
+        } as u64,
+    );
+    served.map(|()| Exit::Success)
+}
+
+/// A secondary attached to its instance: the segment mapped and checked, its place in
+/// the pool known, and whether the primary of the header is our parent.
+struct Attached {
+    paths: Paths,
+    dir: RuntimeDir,
+    seg: Segment,
+    index: usize,
+    workers: usize,
+    fields: WorkerFields,
+    /// The primary's pid when it started us (see the module doc); `None` otherwise.
+    parent: Option<i32>,
+}
+
+/// Maps the instance's segment and finds our place in it; refuses to go on when a live
+/// primary runs that did not start us (an intruder, see the module doc).
+fn attach(args: &SecondaryArgs) -> Result<Attached> {
     let paths = Paths::new(
         args.instance.name.clone(),
         default_runtime_dir(args.instance.runtime_dir.as_deref()),
@@ -78,30 +145,56 @@ pub fn run(args: &SecondaryArgs) -> Result<Exit> {
             paths.name
         );
     }
-    let f = header::worker_fields(index);
+    let fields = header::worker_fields(index);
     if parent.is_none() {
         let primary = live_pid(primary_pid);
-        let secondary = live_pid(seg.at(f.pid).load(Ordering::Acquire));
+        let secondary = live_pid(seg.at(fields.pid).load(Ordering::Acquire));
         if let Some(why) = refusal(&paths.name.to_string(), primary, secondary) {
             bail!("{why}");
         }
     }
-    let (p2s, s2p) = paths.fifo_files(index);
-    let mut from = Reader::open(&dir, &p2s)?;
-    let to = Writer::try_open(&dir, &s2p)?.ok_or_else(|| {
+    Ok(Attached {
+        paths,
+        dir,
+        seg,
+        index,
+        workers,
+        fields,
+        parent,
+    })
+}
+
+/// Opens our FIFO pair: the read end first, so the primary's open of its write end never
+/// waits; the write end only if the primary reads it (else nobody waits for us).
+fn open_fifos(a: &Attached) -> Result<(Reader, Writer)> {
+    let (p2s, s2p) = a.paths.fifo_files(a.index);
+    let from = Reader::open(&a.dir, &p2s)?;
+    let to = Writer::try_open(&a.dir, &s2p)?.ok_or_else(|| {
         eyre!(
             "nobody reads {}: no primary of instance {} is waiting for a secondary \
              (the secondary is normally started by `osps primary`)",
-            paths.in_dir(&s2p).display(),
-            paths.name
+            a.paths.in_dir(&s2p).display(),
+            a.paths.name
         )
     })?;
+    Ok((from, to))
+}
 
+/// The handshake: publish our pid, say hello, wait for Ready. Returns the turn to count
+/// from (the Ready frame's sequence number).
+fn handshake(
+    args: &SecondaryArgs,
+    a: &Attached,
+    from: &mut Reader,
+    to: &Writer,
+    sigs: &SelfPipe,
+) -> Result<u64> {
+    let (seg, f) = (&a.seg, &a.fields);
     let pid = std::process::id();
-    set(&seg, f.pid, u64::from(pid));
-    set(&seg, f.state, State::Starting as u64);
+    set(seg, f.pid, u64::from(pid));
+    set(seg, f.state, State::Starting as u64);
     let deadline = || Instant::now() + args.start_timeout;
-    crate::pair::turn::announce_cpu(&seg, Role::Secondary, index);
+    crate::pair::turn::announce_cpu(seg, Role::Secondary, a.index);
     // Traced before the write, so that it comes before the primary's hello_received.
     crate::trace!(
         "hello_sent",
@@ -136,45 +229,9 @@ pub fn run(args: &SecondaryArgs) -> Result<Exit> {
             None => bail!("stopped by a signal during the handshake"),
         },
     };
-    set(&seg, f.state, State::Ready as u64);
+    set(seg, f.state, State::Ready as u64);
     crate::trace!("ready_received", fifo = from.path(), base = base);
-    crate::debug!(
-        "pid {pid} serving instance {} from turn {}",
-        paths.name,
-        base + 1
-    );
-
-    let mut link = Link {
-        seg: &seg,
-        from,
-        to,
-        sigs: &sigs,
-        args,
-        fields: f,
-        base,
-        parent,
-    };
-    let served = if args.serve {
-        let slot = seg.slot(index, workers);
-        let mut request = Vec::with_capacity(slot.len());
-        let mut reply = Vec::new();
-        link.serve(|seg, f| answer_request(seg, f, slot, workers, &mut request, &mut reply))
-    } else {
-        let area = seg.area();
-        link.serve(|seg, f| reverse_request(seg, f, area))
-    };
-    // A segment truncated or removed under us explains whatever failed after it.
-    let served = served.map_err(|e| seg.check_intact().err().unwrap_or(e));
-    set(
-        &seg,
-        f.state,
-        if served.is_ok() {
-            State::Stopped
-        } else {
-            State::Failed
-        } as u64,
-    );
-    served.map(|()| Exit::Success)
+    Ok(base)
 }
 
 /// A pid read from the header, if it names a live process. (The value is untrusted: 0,

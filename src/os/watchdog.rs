@@ -213,7 +213,7 @@ pub fn arm(deadline: Option<Instant>, wake: Option<RawFd>) -> Result<Armed> {
 }
 
 /// What the watchdog remembers of one slot between two looks.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Seen {
     epoch: u64,
     /// When `epoch` last changed: a slot busy with turns keeps the watchdog ticking.
@@ -223,6 +223,70 @@ struct Seen {
     stale: bool,
     /// The epoch last kicked, and when.
     kicked: Option<(u64, Instant)>,
+}
+
+/// How the watchdog watches one slot until it looks again: the self-pipe to poll (-1:
+/// none) and when to look again at the latest (ns since [`base`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Watch {
+    fd: RawFd,
+    at: u64,
+}
+
+impl Seen {
+    /// The plan for one slot whose thread published `epoch` (odd: blocked in a wait until
+    /// `deadline_ns`, woken through `wake_fd`), looked at `now`. Pure but for `self`: the
+    /// steps of the watchdog's loop, testable with instants of one's choosing.
+    fn plan(&mut self, epoch: u64, wake_fd: RawFd, deadline_ns: u64, now: Instant) -> Watch {
+        if self.epoch != epoch {
+            *self = Seen {
+                epoch,
+                changed: Some(now),
+                stale: false,
+                kicked: self.kicked,
+            };
+        }
+        let mut fd = wake_fd;
+        let at = if epoch & 1 == 1 {
+            match self.kicked {
+                // Kicked already and still blocked (the kick came before its `read`, or it
+                // has not run yet): look again REKICK later, and not at its self-pipe,
+                // which stays readable until it drains it.
+                Some((e, t)) if e == epoch => {
+                    fd = -1;
+                    to_ns(t + REKICK)
+                }
+                _ => deadline_ns,
+            }
+        } else if self.changed.is_some_and(|c| now.duration_since(c) < ACTIVE) {
+            to_ns(now + TICK)
+        } else {
+            NO_DEADLINE
+        };
+        if self.stale {
+            fd = -1;
+        }
+        Watch { fd, at }
+    }
+
+    /// After a look at `now` (`ready`: the slot's self-pipe was readable): whether the
+    /// thread blocked in wait `epoch` is to be kicked now. Remembers the kick, so that
+    /// it is repeated only every [`REKICK`].
+    fn kick_due(&mut self, epoch: u64, ready: bool, deadline_ns: u64, now: Instant) -> bool {
+        if epoch & 1 == 0 {
+            // Not blocked: a readable pipe is the thread's to drain; leave it alone.
+            self.stale |= ready;
+            return false;
+        }
+        let due = match self.kicked {
+            Some((e, t)) if e == epoch => now >= t + REKICK,
+            _ => ready || deadline_ns <= to_ns(now),
+        };
+        if due {
+            self.kicked = Some((epoch, now));
+        }
+        due
+    }
 }
 
 /// The watchdog's loop: poll every waiting thread's self-pipe until the earliest
@@ -242,12 +306,7 @@ fn run() {
     );
     let mut in_ppoll = SigSet::all();
     in_ppoll.remove(KICK);
-    let mut seen = [Seen {
-        epoch: 0,
-        changed: None,
-        stale: false,
-        kicked: None,
-    }; SLOTS];
+    let mut seen = [Seen::default(); SLOTS];
     loop {
         let now = Instant::now();
         let mut fds: [libc::pollfd; SLOTS] = [libc::pollfd {
@@ -264,35 +323,12 @@ fn run() {
                 slot.watched_fd.store(-2, Ordering::SeqCst);
                 continue;
             }
-            let s = &mut seen[i];
-            if s.epoch != epoch {
-                *s = Seen {
-                    epoch,
-                    changed: Some(now),
-                    stale: false,
-                    kicked: s.kicked,
-                };
-            }
-            let mut fd = slot.wake_fd.load(Ordering::Relaxed);
-            let at = if epoch & 1 == 1 {
-                match s.kicked {
-                    // Kicked already and still blocked (the kick came before its `read`,
-                    // or it has not run yet): look again REKICK later, and not at its
-                    // self-pipe, which stays readable until it drains it.
-                    Some((e, t)) if e == epoch => {
-                        fd = -1;
-                        to_ns(t + REKICK)
-                    }
-                    _ => slot.deadline_ns.load(Ordering::Relaxed),
-                }
-            } else if s.changed.is_some_and(|c| now.duration_since(c) < ACTIVE) {
-                to_ns(now + TICK)
-            } else {
-                NO_DEADLINE
-            };
-            if s.stale {
-                fd = -1;
-            }
+            let Watch { fd, at } = seen[i].plan(
+                epoch,
+                slot.wake_fd.load(Ordering::Relaxed),
+                slot.deadline_ns.load(Ordering::Relaxed),
+                now,
+            );
             fds[i].fd = fd;
             slot.watched_fd
                 .store(if fd >= 0 { fd } else { -2 }, Ordering::SeqCst);
@@ -329,29 +365,130 @@ fn run() {
             )
         };
         let now = Instant::now();
-        let now_ns = to_ns(now);
         for (i, slot) in SLOTS_TABLE.iter().enumerate() {
             let epoch = snapshot[i];
             if slot.epoch.load(Ordering::SeqCst) != epoch {
                 continue;
             }
-            let s = &mut seen[i];
             let ready = n > 0 && fds[i].fd >= 0 && fds[i].revents != 0;
-            if epoch & 1 == 0 {
-                s.stale |= ready;
-                continue;
-            }
-            let kick_now = match s.kicked {
-                Some((e, t)) if e == epoch => now >= t + REKICK,
-                _ => ready || slot.deadline_ns.load(Ordering::Relaxed) <= now_ns,
-            };
-            if kick_now {
+            let deadline_ns = slot.deadline_ns.load(Ordering::Relaxed);
+            if seen[i].kick_due(epoch, ready, deadline_ns, now) {
                 let thread = slot.thread.load(Ordering::Relaxed).wrapping_sub(1);
                 // SAFETY: the slot's thread claimed it and blocks in `read` right now (its
                 // epoch is odd); pthread_kill only queues SIGURG, whose handler does nothing.
                 unsafe { libc::pthread_kill(thread as libc::pthread_t, KICK as libc::c_int) };
-                s.kicked = Some((epoch, now));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A clock of the test's own: instants a given number of milliseconds after a start.
+    struct Clock(Instant);
+
+    impl Clock {
+        fn new() -> Clock {
+            Clock(base() + Duration::from_secs(1))
+        }
+        fn at(&self, ms: u64) -> Instant {
+            self.0 + Duration::from_millis(ms)
+        }
+        fn ns(&self, ms: u64) -> u64 {
+            to_ns(self.at(ms))
+        }
+    }
+
+    const FD: RawFd = 7;
+
+    #[test]
+    fn a_blocked_wait_is_watched_until_its_deadline_then_kicked() {
+        let c = Clock::new();
+        let mut s = Seen::default();
+        let deadline = c.ns(50);
+        assert_eq!(
+            s.plan(1, FD, deadline, c.at(0)),
+            Watch {
+                fd: FD,
+                at: deadline
+            }
+        );
+        assert!(!s.kick_due(1, false, deadline, c.at(20)), "kicked early");
+        assert!(
+            s.kick_due(1, false, deadline, c.at(50)),
+            "not kicked at the deadline"
+        );
+    }
+
+    #[test]
+    fn a_signal_on_the_self_pipe_kicks_at_once() {
+        let c = Clock::new();
+        let mut s = Seen::default();
+        s.plan(3, FD, NO_DEADLINE, c.at(0));
+        assert!(s.kick_due(3, true, NO_DEADLINE, c.at(1)));
+    }
+
+    #[test]
+    fn a_kick_is_repeated_every_rekick_while_the_same_wait_stays_blocked() {
+        let c = Clock::new();
+        let mut s = Seen::default();
+        let deadline = c.ns(5);
+        s.plan(1, FD, deadline, c.at(0));
+        assert!(s.kick_due(1, false, deadline, c.at(5)));
+        // Still blocked in wait 1: its pipe is left alone, the next look is REKICK later.
+        let rekick = REKICK.as_millis() as u64;
+        assert_eq!(
+            s.plan(1, FD, deadline, c.at(6)),
+            Watch {
+                fd: -1,
+                at: c.ns(5 + rekick)
+            }
+        );
+        assert!(!s.kick_due(1, true, deadline, c.at(5 + rekick - 1)));
+        assert!(s.kick_due(1, false, deadline, c.at(5 + rekick)));
+        // The next wait (epoch 3) is watched afresh, at its own deadline.
+        let next = c.ns(200);
+        assert_eq!(s.plan(3, FD, next, c.at(30)), Watch { fd: FD, at: next });
+    }
+
+    #[test]
+    fn between_waits_it_ticks_for_a_second_then_sleeps_for_good() {
+        let c = Clock::new();
+        let mut s = Seen::default();
+        s.plan(1, FD, c.ns(10), c.at(0));
+        // The wait ended (epoch 2): tick while turns go on...
+        assert_eq!(
+            s.plan(2, FD, 0, c.at(10)),
+            Watch {
+                fd: FD,
+                at: to_ns(c.at(10) + TICK)
+            }
+        );
+        let active = ACTIVE.as_millis() as u64;
+        assert_eq!(s.plan(2, FD, 0, c.at(10 + active - 1)).at, {
+            to_ns(c.at(10 + active - 1) + TICK)
+        });
+        // ...and a second after the last wait, no deadline at all: an idle process idles.
+        assert_eq!(s.plan(2, FD, 0, c.at(10 + active)).at, NO_DEADLINE);
+    }
+
+    #[test]
+    fn a_pipe_readable_between_waits_is_left_alone_until_the_next_wait() {
+        let c = Clock::new();
+        let mut s = Seen::default();
+        s.plan(2, FD, 0, c.at(0));
+        assert!(
+            !s.kick_due(2, true, 0, c.at(1)),
+            "a thread not blocked is never kicked"
+        );
+        assert_eq!(
+            s.plan(2, FD, 0, c.at(2)).fd,
+            -1,
+            "a readable pipe polled again"
+        );
+        // Its next wait pokes the watchdog; from then on its pipe is watched again.
+        assert_eq!(s.plan(3, FD, c.ns(90), c.at(3)).fd, FD);
     }
 }
