@@ -165,29 +165,48 @@ macro_rules! debug { ($($t:tt)*) => { $crate::log::debug(format_args!($($t)*)) }
 #[macro_export]
 macro_rules! warn { ($($t:tt)*) => { $crate::log::warn(format_args!($($t)*)) } }
 
-/// color-eyre prints the cause chain; no backtrace or location noise for users, and
-/// colour only on a terminal without NO_COLOR.
-///
-/// # Safety
-///
-/// It may set `RUST_LIB_BACKTRACE`: call it before any other thread exists.
-pub unsafe fn install_error_reporting() {
-    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
-        // Error reports are for users: no backtrace unless asked for with
-        // RUST_LIB_BACKTRACE=1 (RUST_BACKTRACE alone keeps meaning panics only).
-        // SAFETY: our caller promises that no other thread exists yet.
-        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
-    }
+/// color-eyre prints panics and, with `RUST_LIB_BACKTRACE=1`, the report of an error with
+/// its backtrace; no location noise for users, and colour only on a terminal without
+/// NO_COLOR. Without that variable an error report captures no backtrace at all (they are
+/// for users, and [`error`] prints only the cause chain): `RUST_BACKTRACE` alone keeps
+/// meaning panics only, without our setting a variable in a process that has threads.
+pub fn install_error_reporting() {
     let theme = if use_color() {
         color_eyre::config::Theme::dark()
     } else {
         color_eyre::config::Theme::new()
     };
-    let _ = color_eyre::config::HookBuilder::default()
+    let (panic_hook, eyre_hook) = color_eyre::config::HookBuilder::default()
         .theme(theme)
         .display_env_section(false)
         .display_location_section(false)
-        .install();
+        .into_hooks();
+    panic_hook.install();
+    let _ = if std::env::var_os("RUST_LIB_BACKTRACE").is_some_and(|v| v == "1") {
+        eyre_hook.install()
+    } else {
+        color_eyre::eyre::set_hook(Box::new(|_| Box::new(Chain)))
+    };
+}
+
+/// The handler of an error report when no backtrace is asked for: it captures nothing,
+/// and its `{:?}` is the cause chain, as [`error`] prints it.
+struct Chain;
+
+impl color_eyre::eyre::EyreHandler for Chain {
+    fn debug(
+        &self,
+        error: &(dyn std::error::Error + 'static),
+        f: &mut std::fmt::Formatter<'_>,
+    ) -> std::fmt::Result {
+        write!(f, "{error}")?;
+        let mut source = error.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

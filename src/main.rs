@@ -41,9 +41,7 @@ fn main() {
     // The secondaries the primary starts inherit the environment: they colour as we do.
     // SAFETY: called at the start of main, before any other thread exists.
     unsafe { std::env::set_var("OSPS_COLOR", cli.color.as_str()) };
-    // SAFETY: still before any other thread exists (the watchdog and the lock file's
-    // watcher start later, in the subcommands).
-    unsafe { log::install_error_reporting() };
+    log::install_error_reporting();
     match &cli.command {
         Command::Primary(args) => trace::init_primary(args.trace),
         Command::Secondary(args) => trace::init_secondary(args.index),
