@@ -246,8 +246,8 @@ impl Command {
     pub fn writes_stdout(&self) -> bool {
         match self {
             // A primary prints only its summary, and daemonisers (daemon(3),
-            // start-stop-daemon) start it with stdout on /dev/null opened read-write,
-            // which looks like a closed stdout: only one asked for JSON is checked.
+            // start-stop-daemon) start it with stdout on /dev/null opened read-write, or
+            // closed: only one asked for JSON is checked.
             Command::Primary(args) => args.json,
             Command::Secondary(_) | Command::Stop(_) | Command::Generate(_) => false,
             _ => true,
