@@ -201,6 +201,57 @@ fn parse_from(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Cli,
     }
 }
 
+/// What an osps process was started to do, read back from its arguments (another
+/// process's `/proc/PID/cmdline`) by the very parser this binary uses: every spelling clap
+/// accepts (`-nNAME`, `-qn NAME`, `--name=NAME`, global options first) reads as it did
+/// for that process, and nothing else does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invocation {
+    /// The subcommand (`primary`, `secondary`, `cleanup`, ...).
+    pub subcommand: String,
+    /// The instance name the arguments give, if they give one (else that process's
+    /// `OSPS_NAME`, or the default, decided: not ours to guess from our environment).
+    pub name: Option<String>,
+    /// `--serve` (a primary or secondary of the serving mode).
+    pub serve: bool,
+}
+
+/// Parses `args` (the first one names the program, whatever it is) as [`parse`] would,
+/// without looking at this process's environment; `None` when they are no valid osps
+/// command line (then that process did not get past its own parsing either).
+pub fn invocation_of(args: &[OsString]) -> Option<Invocation> {
+    use clap::CommandFactory;
+    use clap::parser::ValueSource;
+    let parser = match args.get(1).and_then(|a| a.to_str()) {
+        Some("primary") => CliOf::<OnlyPrimary>::command(),
+        Some("secondary") => CliOf::<OnlySecondary>::command(),
+        _ => Cli::command(),
+    };
+    // Our environment is not theirs: what their environment says is read apart.
+    let no_env = |a: clap::Arg| a.env(None::<&'static str>);
+    let parser = parser
+        .mut_args(no_env)
+        .mut_subcommands(|s| s.mut_args(no_env));
+    let matches = parser.try_get_matches_from(args).ok()?;
+    let (subcommand, sub) = matches.subcommand()?;
+    let name = (sub.try_contains_id("name").unwrap_or(false)
+        && sub.value_source("name") == Some(ValueSource::CommandLine))
+    .then(|| sub.try_get_one::<InstanceName>("name").ok().flatten())
+    .flatten()
+    .map(ToString::to_string);
+    let serve = sub
+        .try_get_one::<bool>("serve")
+        .ok()
+        .flatten()
+        .copied()
+        .unwrap_or(false);
+    Some(Invocation {
+        subcommand: subcommand.to_string(),
+        name,
+        serve,
+    })
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Primary(PrimaryArgs),

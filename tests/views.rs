@@ -572,3 +572,44 @@ fn a_primary_started_with_a_global_option_first_is_running_and_stoppable() {
     assert!(done.status.success(), "{}", stderr_of(&done));
     env.assert_no_leftovers();
 }
+
+#[test]
+fn a_primary_named_by_any_spelling_of_the_name_option_is_running_and_stoppable() {
+    // Each start line names the instance its own way; `{}` stands for the name.
+    for (i, spelling) in [
+        "primary -n{}",
+        "primary -n {}",
+        "primary --name {}",
+        "primary --name={}",
+        "primary -qn {}",
+        "primary -qn{}",
+        "--color never primary -n{}",
+        "-q primary --interval 100ms -n{}",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let env = TestEnv::new(&format!("spell{i}"));
+        let mut cmd = Command::new(osps_bin());
+        cmd.args(spelling.replace("{}", &env.name).split(' '))
+            .env_remove("OSPS_NAME")
+            .env("OSPS_RUNTIME_DIR", &env.runtime_dir)
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null());
+        let mut env = env;
+        let p = env.start_logged(cmd);
+        env.wait_secondary(T);
+        let out = osps(&env, &["status", &env.name]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{spelling}: {}",
+            stdout_of(&out)
+        );
+        let out = osps(&env, &["stop", &env.name]);
+        assert!(out.status.success(), "{spelling}: {}", stderr_of(&out));
+        let done = env.finish_logged(&p, T);
+        assert!(done.status.success(), "{spelling}: {}", stderr_of(&done));
+        env.assert_no_leftovers();
+    }
+}
