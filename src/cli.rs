@@ -531,6 +531,10 @@ pub struct ClientArgs {
     #[arg(long, default_value = "10s", value_parser = units::parse_nonzero_duration, value_name = "DURATION")]
     pub timeout: Duration,
 
+    /// The longest request line, as the server's --max-line: a longer one is refused, not sent
+    #[arg(long, default_value = "64K", value_parser = units::parse_nonzero_bytes, value_name = "BYTES")]
+    pub max_line: u64,
+
     /// Requests, one per argument (default: one per line of stdin)
     #[arg(value_name = "REQUEST", value_parser = RequestLine)]
     pub requests: Vec<OsString>,
