@@ -24,6 +24,7 @@ use color_eyre::eyre::{Result, WrapErr, bail, eyre};
 
 use crate::cli::ClientArgs;
 use crate::exit::Exit;
+use crate::header;
 use crate::lockfile::InstanceLock;
 use crate::names::{Paths, default_runtime_dir};
 use crate::output::{self, Reader};
@@ -231,65 +232,139 @@ fn connect(args: &ClientArgs) -> Result<(Conn, String)> {
     Ok((Conn::Unix(s), socket.display().to_string()))
 }
 
-/// Connects to the socket of the instance named by `--name`; when that fails, says why
-/// in the terms of the instance (not running, stale, running without `--serve`).
+/// How long an instance of which nothing exists yet is given to appear: its primary
+/// may have been started a moment ago (`osps primary --serve & osps client ...`).
+const APPEAR: Duration = Duration::from_secs(1);
+
+/// How often a client waiting for a starting instance tries its socket again.
+const RETRY: Duration = Duration::from_millis(10);
+
+/// Connects to the socket of the instance named by `--name`. An instance that is starting
+/// (its primary holds the lock but does not listen yet) is waited for, up to `--timeout`;
+/// one of which nothing exists, up to a second. When that fails, says why in the terms
+/// of the instance (starting, not running, stale, running without `--serve`).
 fn connect_instance(args: &ClientArgs) -> Result<(Conn, String)> {
     let paths = Paths::new(
         args.instance.name.clone(),
         default_runtime_dir(args.instance.runtime_dir.as_deref()),
     );
     let path = paths.in_dir(&paths.socket_file());
-    let s = match UnixStream::connect(&path) {
-        Ok(s) => s,
-        Err(e) => {
+    let started = Instant::now();
+    let s = loop {
+        let e = match UnixStream::connect(&path) {
+            Ok(s) => break s,
+            Err(e) => e,
+        };
+        let why = why_not_serving(&paths);
+        let waited = started.elapsed();
+        let worth_waiting = match why {
+            Why::Starting { .. } => waited < args.timeout,
+            Why::Absent { .. } | Why::Stale => waited < args.timeout.min(APPEAR),
+            Why::Rounds { .. } => false,
+        };
+        if !worth_waiting {
             return Err(e)
                 .wrap_err_with(|| format!("connecting to {}", path.display()))
-                .wrap_err_with(|| why_not_serving(&paths));
+                .wrap_err_with(|| why.message(&paths, args.timeout));
         }
+        std::thread::sleep(RETRY);
     };
     s.set_read_timeout(Some(args.timeout))?;
     Ok((Conn::Unix(s), path.display().to_string()))
 }
 
-/// What the instance's lock file and segment say about why its socket did not answer.
-/// Read-only, like `inspect`: never takes the lock, never opens a FIFO.
-fn why_not_serving(paths: &Paths) -> String {
-    let name = &paths.name;
-    let start = format!("start it with `osps primary --serve --name {name}`");
-    let Ok(dir) = RuntimeDir::open_existing(&paths.runtime_dir) else {
-        return format!(
-            "no instance {name} is running (no runtime directory {}); {start}",
-            paths.runtime_dir.display()
-        );
-    };
-    let lock = InstanceLock::probe(&dir, paths);
-    if lock.held {
-        let pid = lock
-            .pid
-            .map(|p| format!(" (primary pid {p})"))
-            .unwrap_or_default();
-        let serving = lock.pid.is_some_and(procfs::serves);
-        return match dir.stat(&paths.socket_file()) {
-            Ok(None) if serving => format!(
-                "instance {name} is serving{pid}, but its socket {} is gone (removed while it \
-                 runs?): no client can connect until it is restarted (`osps stop {name}`, then \
-                 {start})",
+/// Why an instance's socket did not answer, from its lock file and segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Why {
+    /// Nothing of the instance exists (`dir`: not even its runtime directory).
+    Absent { dir: bool },
+    /// Its primary is gone and left its objects.
+    Stale,
+    /// A primary holds the lock in rounds mode: it will never listen.
+    Rounds { pid: Option<i32> },
+    /// A serving primary holds the lock but its socket does not answer (yet): it is
+    /// starting (`starting`: its header says so, or there is no header yet), or its socket
+    /// was removed and is being made anew.
+    Starting { pid: Option<i32>, starting: bool },
+}
+
+impl Why {
+    fn message(&self, paths: &Paths, timeout: Duration) -> String {
+        let name = &paths.name;
+        let start = format!("start it with `osps primary --serve --name {name}`");
+        let pid_text = |pid: &Option<i32>| {
+            pid.map(|p| format!(" (primary pid {p})"))
+                .unwrap_or_default()
+        };
+        match self {
+            Why::Absent { dir: false } => format!(
+                "no instance {name} is running (no runtime directory {}); {start}",
+                paths.runtime_dir.display()
+            ),
+            Why::Absent { dir: true } => format!("no instance {name} is running; {start}"),
+            Why::Stale => format!(
+                "instance {name} is not running (its primary is gone and left its objects); \
+                 run `osps cleanup --name {name}`, then {start}"
+            ),
+            Why::Rounds { pid } => format!(
+                "instance {name} is running in rounds mode, not serving{}; start it with --serve",
+                pid_text(pid)
+            ),
+            Why::Starting {
+                pid,
+                starting: true,
+            } => format!(
+                "instance {name} is starting{} and did not accept a connection within \
+                 --timeout {timeout:?}; try again in a moment, or raise --timeout \
+                 (`osps status {name}` tells how it is)",
+                pid_text(pid)
+            ),
+            Why::Starting {
+                pid,
+                starting: false,
+            } => format!(
+                "instance {name} is serving{}, but its socket {} did not accept a connection \
+                 within --timeout {timeout:?} (removed while it runs? it makes a removed one \
+                 anew within a second, and says on its stderr when it cannot); \
+                 `osps status {name}` tells whether it runs",
+                pid_text(pid),
                 paths.in_dir(&paths.socket_file()).display()
             ),
-            Ok(None) => format!(
-                "instance {name} is running in rounds mode, not serving{pid}; start it with --serve"
-            ),
-            _ => format!("instance {name} is running{pid} but its socket refused the connection"),
-        };
+        }
     }
-    let segment = segment::look(paths).ok().flatten().is_some();
-    if lock.exists || segment {
-        return format!(
-            "instance {name} is not running (its primary is gone and left its objects); \
-             run `osps cleanup --name {name}`, then {start}"
-        );
+}
+
+/// What the instance's lock file and segment say about why its socket did not answer.
+/// Read-only, like `inspect`: never takes the lock, never opens a FIFO.
+fn why_not_serving(paths: &Paths) -> Why {
+    let Ok(dir) = RuntimeDir::open_existing(&paths.runtime_dir) else {
+        return Why::Absent { dir: false };
+    };
+    let lock = InstanceLock::probe(&dir, paths);
+    let look = segment::look(paths).ok().flatten();
+    if lock.held {
+        let pid = lock.pid;
+        // A primary whose command line is not readable yet (a moment after its exec) is
+        // taken for a serving one: waiting costs at most --timeout.
+        let serving = pid.is_none_or(|p| procfs::serves(p) || procfs::cmdline(p).is_empty());
+        if !serving {
+            return Why::Rounds { pid };
+        }
+        let state = look.as_ref().and_then(|l| {
+            let head = l.head.as_slice();
+            let at = header::Field::PrimaryState.offset();
+            let word = head.get(at..at + 8)?.try_into().ok()?;
+            header::has_magic(head)
+                .then(|| header::State::from_u64(u64::from_ne_bytes(word)))
+                .flatten()
+        });
+        let starting = matches!(state, None | Some(header::State::Starting));
+        return Why::Starting { pid, starting };
     }
-    format!("no instance {name} is running; {start}")
+    if lock.exists || look.is_some() {
+        return Why::Stale;
+    }
+    Why::Absent { dir: true }
 }
 
 /// Runs `osps client`.

@@ -400,3 +400,74 @@ fn a_request_line_longer_than_max_line_is_refused_at_once_and_nothing_of_it_is_s
     drop(std::os::unix::net::UnixStream::connect(&server.path));
     assert_eq!(server.done(), b"");
 }
+
+#[test]
+fn a_client_started_right_after_its_server_waits_for_it_and_succeeds() {
+    for i in 0..10 {
+        let mut env = TestEnv::new(&format!("clstart{i}"));
+        let pid = env.start_primary(&["--serve", "--json"]);
+        let out = run(
+            {
+                let mut cmd = env.cmd("client");
+                cmd.args(["--timeout", "20s", "PING"]);
+                cmd
+            },
+            T,
+        );
+        assert!(out.status.success(), "run {i}: {}", stderr_of(&out));
+        assert_eq!(stdout_of(&out), "PONG\n", "run {i}");
+        env.stop_serving(pid);
+    }
+}
+
+#[test]
+fn a_serving_instance_whose_socket_is_missing_is_waited_for_and_never_said_to_need_a_stop() {
+    let mut env = TestEnv::new("clnosock");
+    let pid = env.start_serving(&[]);
+    // Stopped, the primary cannot make its socket anew.
+    assert!(kill(pid, libc::SIGSTOP));
+    std::fs::remove_file(env.socket_path()).unwrap();
+    let started = std::time::Instant::now();
+    let mut cmd = env.cmd("client");
+    cmd.args(["--timeout", "300ms", "PING"]);
+    let out = run(cmd, T);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(300),
+        "gave up before --timeout: {err}"
+    );
+    assert!(
+        err.contains("did not accept a connection within --timeout 300ms"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("osps stop"),
+        "advises stopping a server: {err}"
+    );
+    // Running again, it makes the socket anew within a second: a client waits for it.
+    assert!(kill(pid, libc::SIGCONT));
+    let mut cmd = env.cmd("client");
+    cmd.args(["--timeout", "10s", "PING"]);
+    let out = run(cmd, T);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(stdout_of(&out), "PONG\n");
+    env.stop_serving(pid);
+}
+
+#[test]
+fn a_client_of_an_instance_that_does_not_exist_gives_up_within_a_second() {
+    let env = TestEnv::new("clnone");
+    let started = std::time::Instant::now();
+    let mut cmd = env.cmd("client");
+    cmd.args(["--timeout", "20s", "PING"]);
+    let out = run(cmd, T);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("is running"), "{err}");
+    assert!(
+        started.elapsed() < common::slow(std::time::Duration::from_secs(3)),
+        "{:?}: {err}",
+        started.elapsed()
+    );
+}
