@@ -589,6 +589,10 @@ pub struct InspectArgs {
 /// An instance is running while its primary holds the lock file; cleanup removes the
 /// objects of the others (stale or partial instances), stopping an orphaned secondary
 /// first. Objects that osps did not make (wrong type, owner or mode) are skipped.
+///
+/// Segments are per user, runtime directories are not: a crashed instance's segment with
+/// nothing of it in this runtime directory may belong to an instance kept in another
+/// runtime directory, so it is skipped with that reason unless --name names it.
 #[derive(Debug, Args, Clone)]
 #[command(verbatim_doc_comment)]
 pub struct CleanupArgs {

@@ -699,3 +699,52 @@ fn cleanup_without_a_name_leaves_a_segment_whose_other_objects_are_elsewhere() {
     assert!(run(cmd, T).status.success());
     env.assert_no_leftovers();
 }
+
+#[test]
+fn a_nameless_cleanup_skips_a_crashed_segment_of_another_runtime_directory_and_says_so() {
+    let mut env = TestEnv::new("elsewhere-help");
+    let primary = env.start_primary(&["--interval", "50ms"]);
+    let secondary = env.wait_secondary(T);
+    assert!(kill(primary, libc::SIGKILL));
+    let _ = output_within(env.take_child(primary), T);
+    assert!(wait_gone(secondary, Duration::from_secs(5)));
+    // From a runtime directory that does not even exist: skipped with the reason, and
+    // nothing made there.
+    let missing = env.tmp.path().join("missing");
+    let mut cmd = env.cmd("cleanup");
+    cmd.env("OSPS_RUNTIME_DIR", &missing).arg("--json");
+    let out = run(cmd, T);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let report = parse_json(&out.stdout);
+    let skipped = report["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == env.name.as_str())
+        .unwrap_or_else(|| panic!("{report}"));
+    assert!(
+        skipped["reason"]
+            .as_str()
+            .unwrap()
+            .contains("another runtime directory"),
+        "{skipped}"
+    );
+    assert!(env.shm_path().exists(), "the segment was removed");
+    assert!(!missing.exists(), "{} was made", missing.display());
+    // The rule is in --help, as in the man page.
+    let mut cmd = env.cmd("cleanup");
+    cmd.arg("--help");
+    let out = run(cmd, T);
+    let help = stdout_of(&out)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        help.contains("skipped with that reason unless --name names it"),
+        "{help}"
+    );
+    let mut cmd = env.cmd("cleanup");
+    cmd.args(["--name", &env.name]);
+    assert!(run(cmd, T).status.success());
+    env.assert_no_leftovers();
+}
