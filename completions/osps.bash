@@ -140,7 +140,7 @@ _osps() {
             return 0
             ;;
         osps__subcmd__client)
-            opts="-n -v -q -h -V --runtime-dir --socket --tcp --timeout --name --verbose --quiet --color --help --version"
+            opts="-n -v -q -h -V --runtime-dir --socket --tcp --timeout --max-line --name --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -159,6 +159,10 @@ _osps() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-line)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -271,7 +271,7 @@ fn plan_segment(paths: &Paths) -> Result<Vec<PathBuf>> {
 }
 
 fn held_reason(paths: &Paths, pid: Option<i32>) -> String {
-    if let Some(pid) = pid.filter(|&p| !claim::is_osps_holder(p)) {
+    if let Some(pid) = pid.filter(|&p| !claim::is_osps_holder(p, paths)) {
         return claim::foreign_holder_text(paths, pid);
     }
     let pid = pid.map_or("unknown".into(), |p| p.to_string());

@@ -201,6 +201,57 @@ fn parse_from(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Cli,
     }
 }
 
+/// What an osps process was started to do, read back from its arguments (another
+/// process's `/proc/PID/cmdline`) by the very parser this binary uses: every spelling clap
+/// accepts (`-nNAME`, `-qn NAME`, `--name=NAME`, global options first) reads as it did
+/// for that process, and nothing else does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invocation {
+    /// The subcommand (`primary`, `secondary`, `cleanup`, ...).
+    pub subcommand: String,
+    /// The instance name the arguments give, if they give one (else that process's
+    /// `OSPS_NAME`, or the default, decided: not ours to guess from our environment).
+    pub name: Option<String>,
+    /// `--serve` (a primary or secondary of the serving mode).
+    pub serve: bool,
+}
+
+/// Parses `args` (the first one names the program, whatever it is) as [`parse`] would,
+/// without looking at this process's environment; `None` when they are no valid osps
+/// command line (then that process did not get past its own parsing either).
+pub fn invocation_of(args: &[OsString]) -> Option<Invocation> {
+    use clap::CommandFactory;
+    use clap::parser::ValueSource;
+    let parser = match args.get(1).and_then(|a| a.to_str()) {
+        Some("primary") => CliOf::<OnlyPrimary>::command(),
+        Some("secondary") => CliOf::<OnlySecondary>::command(),
+        _ => Cli::command(),
+    };
+    // Our environment is not theirs: what their environment says is read apart.
+    let no_env = |a: clap::Arg| a.env(None::<&'static str>);
+    let parser = parser
+        .mut_args(no_env)
+        .mut_subcommands(|s| s.mut_args(no_env));
+    let matches = parser.try_get_matches_from(args).ok()?;
+    let (subcommand, sub) = matches.subcommand()?;
+    let name = (sub.try_contains_id("name").unwrap_or(false)
+        && sub.value_source("name") == Some(ValueSource::CommandLine))
+    .then(|| sub.try_get_one::<InstanceName>("name").ok().flatten())
+    .flatten()
+    .map(ToString::to_string);
+    let serve = sub
+        .try_get_one::<bool>("serve")
+        .ok()
+        .flatten()
+        .copied()
+        .unwrap_or(false);
+    Some(Invocation {
+        subcommand: subcommand.to_string(),
+        name,
+        serve,
+    })
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Primary(PrimaryArgs),
@@ -246,8 +297,8 @@ impl Command {
     pub fn writes_stdout(&self) -> bool {
         match self {
             // A primary prints only its summary, and daemonisers (daemon(3),
-            // start-stop-daemon) start it with stdout on /dev/null opened read-write,
-            // which looks like a closed stdout: only one asked for JSON is checked.
+            // start-stop-daemon) start it with stdout on /dev/null opened read-write, or
+            // closed: only one asked for JSON is checked.
             Command::Primary(args) => args.json,
             Command::Secondary(_) | Command::Stop(_) | Command::Generate(_) => false,
             _ => true,
@@ -476,9 +527,13 @@ pub struct ClientArgs {
     #[arg(long, value_name = "ADDR:PORT")]
     pub tcp: Option<String>,
 
-    /// How long to wait for each reply (not 0)
+    /// How long to wait for each reply, and for an instance that is starting (not 0)
     #[arg(long, default_value = "10s", value_parser = units::parse_nonzero_duration, value_name = "DURATION")]
     pub timeout: Duration,
+
+    /// The longest request line, as the server's --max-line: a longer one is refused, not sent
+    #[arg(long, default_value = "64K", value_parser = units::parse_nonzero_bytes, value_name = "BYTES")]
+    pub max_line: u64,
 
     /// Requests, one per argument (default: one per line of stdin)
     #[arg(value_name = "REQUEST", value_parser = RequestLine)]
@@ -534,6 +589,10 @@ pub struct InspectArgs {
 /// An instance is running while its primary holds the lock file; cleanup removes the
 /// objects of the others (stale or partial instances), stopping an orphaned secondary
 /// first. Objects that osps did not make (wrong type, owner or mode) are skipped.
+///
+/// Segments are per user, runtime directories are not: a crashed instance's segment with
+/// nothing of it in this runtime directory may belong to an instance kept in another
+/// runtime directory, so it is skipped with that reason unless --name names it.
 #[derive(Debug, Args, Clone)]
 #[command(verbatim_doc_comment)]
 pub struct CleanupArgs {

@@ -5,16 +5,22 @@
 //! are bytes, sent as they are: a line the server cannot use (not UTF-8, unknown) gets
 //! its `ERR` reply like any other, and the next request is still sent.
 //!
+//! `--timeout` bounds the whole wait for one reply, however the server drips it, and
+//! what the client holds is bounded too: a request line longer than `--max-line` (the
+//! server's limit) is refused before any of it is sent, and a reply line longer than
+//! the longest reply such a server gives ends the client without being read whole.
+//!
 //! When the instance's socket does not answer, the error says why in the instance's
 //! terms (none running, a stale one, one running rounds rather than serving), read from
 //! its lock file and segment as `inspect` does.
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{BufRead, ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
 
-use color_eyre::eyre::{Result, WrapErr, eyre};
+use color_eyre::eyre::{Result, WrapErr, bail, eyre};
 
 use crate::cli::ClientArgs;
 use crate::disk::lockfile::InstanceLock;
@@ -23,8 +29,10 @@ use crate::disk::rundir::RuntimeDir;
 use crate::exit::Exit;
 use crate::os::procfs;
 use crate::output::{self, Reader};
+use crate::pair::header;
 use crate::pair::segment;
 use crate::protocol;
+use crate::units;
 
 /// A connection, over a Unix socket or TCP.
 enum Conn {
@@ -33,11 +41,171 @@ enum Conn {
 }
 
 impl Conn {
-    fn split(self) -> Result<(Box<dyn Read>, Box<dyn Write>)> {
+    /// The connection as a reader (which can set its own timeout) and a writer.
+    fn split(self) -> Result<(Conn, Box<dyn Write>)> {
         Ok(match self {
-            Conn::Unix(s) => (Box::new(s.try_clone()?), Box::new(s)),
-            Conn::Tcp(s) => (Box::new(s.try_clone()?), Box::new(s)),
+            Conn::Unix(s) => (Conn::Unix(s.try_clone()?), Box::new(s)),
+            Conn::Tcp(s) => (Conn::Tcp(s.try_clone()?), Box::new(s)),
         })
+    }
+
+    fn set_read_timeout(&self, timeout: Duration) -> std::io::Result<()> {
+        match self {
+            Conn::Unix(s) => s.set_read_timeout(Some(timeout)),
+            Conn::Tcp(s) => s.set_read_timeout(Some(timeout)),
+        }
+    }
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Unix(s) => s.read(buf),
+            Conn::Tcp(s) => s.read(buf),
+        }
+    }
+}
+
+/// The longest reply an `osps primary --serve` sends to a client whose requests are at
+/// most `max_line` bytes: an echo of the longest request, or a STATS line (a few hundred
+/// bytes; 64K leaves room to spare).
+fn reply_limit(max_line: usize) -> usize {
+    max_line.max(64 << 10)
+}
+
+/// How a wait for one reply line ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Next {
+    /// A whole line, without its newline.
+    Line(Vec<u8>),
+    /// The server closed the connection first (end of file, or a last line cut short).
+    Closed,
+    /// More than the limit came without a newline: not a reply of ours to wait for.
+    TooLong,
+}
+
+/// The server's side of the connection, cut into reply lines: each wait has a deadline
+/// for the whole line (a server dripping a byte at a time cannot stretch it), and at most
+/// the limit plus one read is held.
+struct Replies<R> {
+    conn: R,
+    /// Received and not yet part of a returned line.
+    buf: Vec<u8>,
+}
+
+/// A reader whose reads can be given a timeout.
+trait TimedRead: Read {
+    fn set_timeout(&mut self, timeout: Duration) -> std::io::Result<()>;
+}
+
+impl TimedRead for Conn {
+    fn set_timeout(&mut self, timeout: Duration) -> std::io::Result<()> {
+        self.set_read_timeout(timeout)
+    }
+}
+
+impl<R: TimedRead> Replies<R> {
+    fn new(conn: R) -> Replies<R> {
+        Replies {
+            conn,
+            buf: Vec::new(),
+        }
+    }
+
+    /// The next reply line, within `timeout` in all (else a `TimedOut` error) and at
+    /// most `limit` bytes long.
+    fn next(&mut self, timeout: Duration, limit: usize) -> std::io::Result<Next> {
+        let deadline = Instant::now() + timeout;
+        let mut scanned = 0;
+        let mut chunk = vec![0u8; 16 << 10];
+        loop {
+            if let Some(i) = self.buf[scanned..].iter().position(|&b| b == b'\n') {
+                let end = scanned + i;
+                if end > limit {
+                    return Ok(Next::TooLong);
+                }
+                let mut line: Vec<u8> = self.buf.drain(..=end).collect();
+                line.pop();
+                return Ok(Next::Line(line));
+            }
+            scanned = self.buf.len();
+            if self.buf.len() > limit {
+                return Ok(Next::TooLong);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(ErrorKind::TimedOut.into());
+            }
+            self.conn.set_timeout(left)?;
+            let n = match self.conn.read(&mut chunk) {
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if n == 0 {
+                return Ok(Next::Closed);
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+/// How reading one request line of stdin ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Input {
+    /// A line (its newline, if any, left out).
+    Line,
+    /// The end of the input, with nothing read.
+    End,
+    /// The line goes on past `max_line` bytes (a trailing `\r` aside, as the server
+    /// counts): the bytes read of it are kept, the rest is left unread.
+    TooLong,
+}
+
+/// Reads one line of `input` into `line`, holding at most `max_line` + 2 bytes of it.
+fn read_request(
+    input: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    max_line: usize,
+) -> std::io::Result<Input> {
+    // Room for a `\r` the server does not count, and one byte more to know it is too long.
+    let cap = max_line + 2;
+    loop {
+        let buf = match input.fill_buf() {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok(if line.is_empty() {
+                Input::End
+            } else {
+                too_long(line, max_line)
+            });
+        }
+        let (take, newline) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (i, true),
+            None => (buf.len(), false),
+        };
+        let room = cap - line.len();
+        line.extend_from_slice(&buf[..take.min(room)]);
+        if take > room {
+            input.consume(room);
+            return Ok(Input::TooLong);
+        }
+        input.consume(take + usize::from(newline));
+        if newline {
+            return Ok(too_long(line, max_line));
+        }
+    }
+}
+
+/// [`Input::Line`], or [`Input::TooLong`] when `line` is longer than the server takes.
+fn too_long(line: &[u8], max_line: usize) -> Input {
+    if line.strip_suffix(b"\r").unwrap_or(line).len() > max_line {
+        Input::TooLong
+    } else {
+        Input::Line
     }
 }
 
@@ -64,75 +232,164 @@ fn connect(args: &ClientArgs) -> Result<(Conn, String)> {
     Ok((Conn::Unix(s), socket.display().to_string()))
 }
 
-/// Connects to the socket of the instance named by `--name`; when that fails, says why
-/// in the terms of the instance (not running, stale, running without `--serve`).
+/// How long an instance of which nothing exists yet is given to appear: its primary
+/// may have been started a moment ago (`osps primary --serve & osps client ...`).
+const APPEAR: Duration = Duration::from_secs(1);
+
+/// How often a client waiting for a starting instance tries its socket again.
+const RETRY: Duration = Duration::from_millis(10);
+
+/// Connects to the socket of the instance named by `--name`. An instance that is starting
+/// (its primary holds the lock but does not listen yet) is waited for, up to `--timeout`;
+/// one of which nothing exists, up to a second. When that fails, says why in the terms
+/// of the instance (starting, not running, stale, running without `--serve`).
 fn connect_instance(args: &ClientArgs) -> Result<(Conn, String)> {
     let paths = Paths::new(
         args.instance.name.clone(),
         default_runtime_dir(args.instance.runtime_dir.as_deref()),
     );
     let path = paths.in_dir(&paths.socket_file());
-    let s = match UnixStream::connect(&path) {
-        Ok(s) => s,
-        Err(e) => {
+    let started = Instant::now();
+    let s = loop {
+        let e = match UnixStream::connect(&path) {
+            Ok(s) => break s,
+            Err(e) => e,
+        };
+        let why = why_not_serving(&paths);
+        let waited = started.elapsed();
+        let worth_waiting = match why {
+            Why::Starting { .. } => waited < args.timeout,
+            Why::Absent { .. } | Why::Stale => waited < args.timeout.min(APPEAR),
+            Why::Rounds { .. } => false,
+        };
+        if !worth_waiting {
             return Err(e)
                 .wrap_err_with(|| format!("connecting to {}", path.display()))
-                .wrap_err_with(|| why_not_serving(&paths));
+                .wrap_err_with(|| why.message(&paths, args.timeout));
         }
+        std::thread::sleep(RETRY);
     };
     s.set_read_timeout(Some(args.timeout))?;
     Ok((Conn::Unix(s), path.display().to_string()))
 }
 
-/// What the instance's lock file and segment say about why its socket did not answer.
-/// Read-only, like `inspect`: never takes the lock, never opens a FIFO.
-fn why_not_serving(paths: &Paths) -> String {
-    let name = &paths.name;
-    let start = format!("start it with `osps primary --serve --name {name}`");
-    let Ok(dir) = RuntimeDir::open_existing(&paths.runtime_dir) else {
-        return format!(
-            "no instance {name} is running (no runtime directory {}); {start}",
-            paths.runtime_dir.display()
-        );
-    };
-    let lock = InstanceLock::probe(&dir, paths);
-    if lock.held {
-        let pid = lock
-            .pid
-            .map(|p| format!(" (primary pid {p})"))
-            .unwrap_or_default();
-        let serving = lock.pid.is_some_and(procfs::serves);
-        return match dir.stat(&paths.socket_file()) {
-            Ok(None) if serving => format!(
-                "instance {name} is serving{pid}, but its socket {} is gone (removed while it \
-                 runs?): no client can connect until it is restarted (`osps stop {name}`, then \
-                 {start})",
+/// Why an instance's socket did not answer, from its lock file and segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Why {
+    /// Nothing of the instance exists (`dir`: not even its runtime directory).
+    Absent { dir: bool },
+    /// Its primary is gone and left its objects.
+    Stale,
+    /// A primary holds the lock in rounds mode: it will never listen.
+    Rounds { pid: Option<i32> },
+    /// A serving primary holds the lock but its socket does not answer (yet): it is
+    /// starting (`starting`: its header says so, or there is no header yet), or its socket
+    /// was removed and is being made anew.
+    Starting { pid: Option<i32>, starting: bool },
+}
+
+impl Why {
+    fn message(&self, paths: &Paths, timeout: Duration) -> String {
+        let name = &paths.name;
+        let start = format!("start it with `osps primary --serve --name {name}`");
+        let pid_text = |pid: &Option<i32>| {
+            pid.map(|p| format!(" (primary pid {p})"))
+                .unwrap_or_default()
+        };
+        match self {
+            Why::Absent { dir: false } => format!(
+                "no instance {name} is running (no runtime directory {}); {start}",
+                paths.runtime_dir.display()
+            ),
+            Why::Absent { dir: true } => format!("no instance {name} is running; {start}"),
+            Why::Stale => format!(
+                "instance {name} is not running (its primary is gone and left its objects); \
+                 run `osps cleanup --name {name}`, then {start}"
+            ),
+            Why::Rounds { pid } => format!(
+                "instance {name} is running in rounds mode, not serving{}; start it with --serve",
+                pid_text(pid)
+            ),
+            Why::Starting {
+                pid,
+                starting: true,
+            } => format!(
+                "instance {name} is starting{} and did not accept a connection within \
+                 --timeout {timeout:?}; try again in a moment, or raise --timeout \
+                 (`osps status {name}` tells how it is)",
+                pid_text(pid)
+            ),
+            Why::Starting {
+                pid,
+                starting: false,
+            } => format!(
+                "instance {name} is serving{}, but its socket {} did not accept a connection \
+                 within --timeout {timeout:?} (removed while it runs? it makes a removed one \
+                 anew within a second, and says on its stderr when it cannot); \
+                 `osps status {name}` tells whether it runs",
+                pid_text(pid),
                 paths.in_dir(&paths.socket_file()).display()
             ),
-            Ok(None) => format!(
-                "instance {name} is running in rounds mode, not serving{pid}; start it with --serve"
-            ),
-            _ => format!("instance {name} is running{pid} but its socket refused the connection"),
-        };
+        }
     }
-    let segment = segment::look(paths).ok().flatten().is_some();
-    if lock.exists || segment {
-        return format!(
-            "instance {name} is not running (its primary is gone and left its objects); \
-             run `osps cleanup --name {name}`, then {start}"
-        );
+}
+
+/// What the instance's lock file and segment say about why its socket did not answer.
+/// Read-only, like `inspect`: never takes the lock, never opens a FIFO.
+fn why_not_serving(paths: &Paths) -> Why {
+    let Ok(dir) = RuntimeDir::open_existing(&paths.runtime_dir) else {
+        return Why::Absent { dir: false };
+    };
+    let lock = InstanceLock::probe(&dir, paths);
+    let look = segment::look(paths).ok().flatten();
+    if lock.held {
+        let pid = lock.pid;
+        // A primary whose command line is not readable yet (a moment after its exec) is
+        // taken for a serving one: waiting costs at most --timeout.
+        let serving = pid.is_none_or(|p| procfs::serves(p) || procfs::cmdline(p).is_empty());
+        if !serving {
+            return Why::Rounds { pid };
+        }
+        let state = look.as_ref().and_then(|l| {
+            let head = l.head.as_slice();
+            let at = header::Field::PrimaryState.offset();
+            let word = head.get(at..at + 8)?.try_into().ok()?;
+            header::has_magic(head)
+                .then(|| header::State::from_u64(u64::from_ne_bytes(word)))
+                .flatten()
+        });
+        let starting = matches!(state, None | Some(header::State::Starting));
+        return Why::Starting { pid, starting };
     }
-    format!("no instance {name} is running; {start}")
+    if lock.exists || look.is_some() {
+        return Why::Stale;
+    }
+    Why::Absent { dir: true }
 }
 
 /// Runs `osps client`.
 pub fn run(args: &ClientArgs) -> Result<Exit> {
+    let max_line = usize::try_from(args.max_line).unwrap_or(usize::MAX);
+    for (i, request) in args.requests.iter().enumerate() {
+        if too_long(request.as_bytes(), max_line) == Input::TooLong {
+            bail!(
+                "request {} ({}) is {} bytes, longer than --max-line {}: nothing was sent (the \
+                 server would refuse it and close the connection); shorten it, or raise \
+                 --max-line here and on the server",
+                i + 1,
+                quoted(request.as_bytes()),
+                request.len(),
+                units::format_bytes(args.max_line)
+            );
+        }
+    }
     let (conn, peer) = connect(args)?;
     let (reader, writer) = conn.split()?;
     let mut session = Session {
         args,
+        max_line,
         peer,
-        replies: BufReader::new(reader),
+        replies: Replies::new(reader),
         writer,
         sent: 0,
         failed: 0,
@@ -165,8 +422,10 @@ enum Flow {
 /// One connection's requests and replies, one at a time.
 struct Session<'a> {
     args: &'a ClientArgs,
+    /// `--max-line`, as a length.
+    max_line: usize,
     peer: String,
-    replies: BufReader<Box<dyn Read>>,
+    replies: Replies<Conn>,
     writer: Box<dyn Write>,
     /// Requests sent so far (the number of the one in flight, in messages).
     sent: usize,
@@ -184,14 +443,19 @@ impl Session<'_> {
         let mut line = Vec::new();
         loop {
             line.clear();
-            let n = input
-                .read_until(b'\n', &mut line)
+            let read = read_request(&mut input, &mut line, self.max_line)
                 .wrap_err("reading a request from stdin")?;
-            if n == 0 {
-                return Ok(());
-            }
-            if line.last() == Some(&b'\n') {
-                line.pop();
+            match read {
+                Input::End => return Ok(()),
+                Input::TooLong => bail!(
+                    "request {} on stdin ({}) is longer than --max-line {}: not sent (the \
+                     server would refuse it and close the connection), and the requests after \
+                     it neither; split it, or raise --max-line here and on the server",
+                    self.sent + 1,
+                    quoted(&line),
+                    units::format_bytes(self.args.max_line)
+                ),
+                Input::Line => {}
             }
             if self.ask(&line)? == Flow::Stop {
                 return Ok(());
@@ -208,7 +472,7 @@ impl Session<'_> {
         if let Err(e) = self.writer.write_all(&line) {
             // The server may have closed after saying why (`ERR too many clients`): that
             // line is the answer to show, rather than the broken pipe it caused.
-            if let Ok(Some(reply)) = self.next_reply() {
+            if let Ok(Next::Line(reply)) = self.next_reply() {
                 if protocol::is_error(&reply) {
                     self.failed += 1;
                     self.print(reply)?;
@@ -232,8 +496,21 @@ impl Session<'_> {
             )
         };
         let reply = match self.next_reply() {
-            Ok(Some(reply)) => reply,
-            Ok(None) => return Err(eyre!(self.closed())).wrap_err_with(waiting),
+            Ok(Next::Line(reply)) => reply,
+            Ok(Next::Closed) => return Err(eyre!(self.closed())).wrap_err_with(waiting),
+            Ok(Next::TooLong) => {
+                let limit = reply_limit(self.max_line);
+                return Err(eyre!(
+                    "the reply goes on past {} bytes without a newline, longer than any reply \
+                     of an `osps primary --serve` to requests of at most --max-line {}: not \
+                     read further; is {} such a server (with a --max-line no larger than \
+                     this one)?",
+                    units::format_bytes(limit as u64),
+                    units::format_bytes(self.args.max_line),
+                    self.peer
+                ))
+                .wrap_err_with(waiting);
+            }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 return Err(eyre!(
                     "no reply within --timeout {:?}: the server is busy, stopped or hung; {}, \
@@ -253,12 +530,10 @@ impl Session<'_> {
         self.print(reply)
     }
 
-    /// The next reply line without its newline; `None` when the server closed the
-    /// connection first (end of file, or a last line cut short).
-    fn next_reply(&mut self) -> std::io::Result<Option<Vec<u8>>> {
-        let mut line = Vec::new();
-        self.replies.read_until(b'\n', &mut line)?;
-        Ok((line.pop() == Some(b'\n')).then_some(line))
+    /// The next reply line, within `--timeout` in all.
+    fn next_reply(&mut self) -> std::io::Result<Next> {
+        self.replies
+            .next(self.args.timeout, reply_limit(self.max_line))
     }
 
     /// Prints a reply as it came, byte for byte.
@@ -334,6 +609,69 @@ fn quoted(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Replies from a slice, given in pieces of `piece` bytes.
+    struct Pieces<'a> {
+        data: &'a [u8],
+        piece: usize,
+    }
+
+    impl Read for Pieces<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.piece.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    impl TimedRead for Pieces<'_> {
+        fn set_timeout(&mut self, _: Duration) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn replies_are_cut_into_lines_and_a_line_past_the_limit_is_not_held_whole() {
+        let t = Duration::from_secs(1);
+        let data = b"PONG\nab\n\ncut";
+        let mut r = Replies::new(Pieces { data, piece: 1 });
+        assert_eq!(r.next(t, 4).unwrap(), Next::Line(b"PONG".to_vec()));
+        assert_eq!(r.next(t, 4).unwrap(), Next::Line(b"ab".to_vec()));
+        assert_eq!(r.next(t, 4).unwrap(), Next::Line(Vec::new()));
+        assert_eq!(r.next(t, 4).unwrap(), Next::Closed);
+        let long = vec![b'a'; 1 << 20];
+        let mut r = Replies::new(Pieces {
+            data: &long,
+            piece: 1000,
+        });
+        assert_eq!(r.next(t, 4096).unwrap(), Next::TooLong);
+        assert!(r.buf.len() <= 4096 + 1000, "{} bytes held", r.buf.len());
+        let mut r = Replies::new(Pieces {
+            data: b"12345\n",
+            piece: 100,
+        });
+        assert_eq!(r.next(t, 4).unwrap(), Next::TooLong);
+    }
+
+    #[test]
+    fn a_request_line_past_max_line_is_too_long_and_not_read_whole() {
+        let read = |input: &[u8], max| {
+            let mut input = std::io::BufReader::with_capacity(3, input);
+            let mut line = Vec::new();
+            let got = read_request(&mut input, &mut line, max).unwrap();
+            (got, line)
+        };
+        assert_eq!(read(b"PING\nX", 4), (Input::Line, b"PING".to_vec()));
+        assert_eq!(read(b"PING\r\n", 4), (Input::Line, b"PING\r".to_vec()));
+        assert_eq!(read(b"PING", 4), (Input::Line, b"PING".to_vec()));
+        assert_eq!(read(b"", 4), (Input::End, Vec::new()));
+        assert_eq!(read(b"PINGS\n", 4).0, Input::TooLong);
+        assert_eq!(read(b"PINGS", 4).0, Input::TooLong);
+        let (got, line) = read(&[0u8; 1 << 20], 10);
+        assert_eq!(got, Input::TooLong);
+        assert!(line.len() <= 12, "{} bytes held", line.len());
+    }
 
     #[test]
     fn requests_in_messages_are_quoted_escaped_and_cut_when_long() {

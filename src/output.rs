@@ -7,34 +7,47 @@
 //!
 //! A closed stdout needs a check of its own ([`ensure_stdout_open`]): before `main` runs,
 //! Rust's runtime reopens a closed standard descriptor on `/dev/null`, read-write, so the
-//! writes would quietly vanish. A shell's `>/dev/null` opens it write-only, which tells the
-//! two apart: `/dev/null` open read-write as stdout means stdout was closed.
+//! writes would quietly vanish. Looking at descriptor 1 in `main` cannot tell that from a
+//! stdout the caller put on `/dev/null` read-write (`1<>/dev/null`, Python's
+//! `subprocess.DEVNULL`, daemonisers): both are the same open file. So a constructor
+//! ([`STDOUT_AT_START`]) looks at descriptor 1 before Rust's runtime does, and only a
+//! descriptor that was not open then (EBADF) is a closed stdout. `/dev/null` in any mode
+//! is a place to write.
 
 use std::io::Write;
 use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use color_eyre::eyre::{Result, bail};
-use nix::fcntl::{FcntlArg, OFlag, fcntl};
-use nix::sys::stat::{SFlag, fstat};
+use nix::fcntl::{FcntlArg, fcntl};
+
+/// Whether descriptor 1 was closed when the process started, as seen by
+/// [`record_stdout_at_start`] before Rust's runtime reopened it.
+static STDOUT_CLOSED_AT_START: AtomicBool = AtomicBool::new(false);
+
+/// Run by the dynamic loader with the other `.init_array` constructors, before `main` and so
+/// before Rust's runtime reopens a closed descriptor 1 on `/dev/null`.
+#[used]
+// SAFETY: `.init_array` holds pointers to functions the loader calls with no precondition;
+// this one is an `extern "C" fn()` that touches nothing but an atomic and one syscall.
+#[unsafe(link_section = ".init_array")]
+static STDOUT_AT_START: extern "C" fn() = record_stdout_at_start;
+
+extern "C" fn record_stdout_at_start() {
+    // SAFETY: fcntl(F_GETFD) only reports on the descriptor number given; it needs no
+    // memory and no open descriptor (an unopened one is EBADF).
+    let closed = unsafe { libc::fcntl(libc::STDOUT_FILENO, libc::F_GETFD) } == -1
+        && std::io::Error::last_os_error().raw_os_error() == Some(libc::EBADF);
+    // Relaxed: the loader runs constructors on the main thread before `main`, which reads it.
+    STDOUT_CLOSED_AT_START.store(closed, Ordering::Relaxed);
+}
 
 /// Fails when the command was started with stdout closed (`>&-`).
 pub fn ensure_stdout_open() -> Result<()> {
     let out = std::io::stdout();
-    let fd = out.as_fd();
-    let closed = match (fcntl(fd, FcntlArg::F_GETFL), fstat(fd)) {
-        (Ok(flags), Ok(st)) => {
-            let read_write = OFlag::from_bits_truncate(flags) & OFlag::O_ACCMODE == OFlag::O_RDWR;
-            let is_char = st.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFCHR.bits();
-            is_char && st.st_rdev == libc::makedev(1, 3) && read_write
-        }
-        // Not open at all (nothing reopened it).
-        _ => true,
-    };
-    if closed {
-        bail!(
-            "writing to stdout: stdout is closed (or is /dev/null opened read-write, which is \
-             how a closed stdout is reopened); redirect it to a file, or to `>/dev/null`"
-        );
+    let open_now = fcntl(out.as_fd(), FcntlArg::F_GETFD).is_ok();
+    if STDOUT_CLOSED_AT_START.load(Ordering::Relaxed) || !open_now {
+        bail!("writing to stdout: stdout is closed; redirect it to a file, or to `>/dev/null`");
     }
     Ok(())
 }

@@ -109,6 +109,22 @@ fn read_pid(file: &mut File) -> Option<i32> {
     text.trim().parse().ok()
 }
 
+/// The pid written in the instance's lock file, if it can be read. A primary writes its
+/// pid there before the file takes its name (and again each time it puts one back), so
+/// the text names whoever made the file; a tool that merely locks it writes nothing.
+pub fn written_pid(paths: &Paths) -> Option<i32> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(paths.in_dir(&paths.lock_file()))
+        .ok()?;
+    fstat(&file)
+        .ok()
+        .filter(|st| owned::is_kind(st, Kind::Regular))?;
+    read_pid(&mut file)
+}
+
 impl InstanceLock {
     /// Creates the lock file exclusively and locks it. `Ok(None)`: it already exists.
     ///

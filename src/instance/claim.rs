@@ -23,7 +23,7 @@ use color_eyre::eyre::{Result, WrapErr, bail};
 use nix::sys::signal::Signal;
 use nix::sys::stat::FileStat;
 
-use crate::disk::lockfile::{Existing, InstanceLock};
+use crate::disk::lockfile::{self, Existing, InstanceLock};
 use crate::disk::names::Paths;
 use crate::disk::owned::{self, Kind};
 use crate::disk::rundir::{RuntimeDir, Unlinked};
@@ -78,12 +78,25 @@ pub fn own(dir: &RuntimeDir, paths: &Paths) -> Result<Owner> {
 /// Whether the process holding an instance's lock is an osps primary or cleanup, as it
 /// should be. Anything else (a tool that took the lock, by mistake or not) makes no
 /// instance running: it only keeps osps from using or cleaning up the name.
-pub fn is_osps_holder(pid: i32) -> bool {
-    procfs::runs_osps(pid)
-        && matches!(
-            procfs::subcommand(pid).as_deref(),
-            Some("primary" | "cleanup")
-        )
+///
+/// Its command line must read as `osps primary` or `osps cleanup`; that it is osps rests
+/// on what osps wrote (the lock file names a primary, see [`vouched_for`]), or on its
+/// running this very binary, never on what its executable is called.
+pub fn is_osps_holder(pid: i32, paths: &Paths) -> bool {
+    match procfs::subcommand(pid).as_deref() {
+        Some("primary") => procfs::runs_osps(pid) || vouched_for(pid, paths, None),
+        // A cleanup writes nothing: only its binary tells.
+        Some("cleanup") => procfs::runs_osps(pid),
+        _ => false,
+    }
+}
+
+/// Whether what the instance's primary wrote names `pid`: the pid in the lock file (see
+/// [`lockfile::written_pid`]), or `header_pid`, the segment header's primary pid. Either
+/// is written by osps alone, so a renamed copy of the binary (`cp osps /tmp/x`), or a
+/// rebuilt one, is known for what it is.
+fn vouched_for(pid: i32, paths: &Paths, header_pid: Option<u64>) -> bool {
+    header_pid.is_some_and(|p| p == pid as u64) || lockfile::written_pid(paths) == Some(pid)
 }
 
 /// What holds an instance's lock when it is not osps, for messages: "process N (cmd)".
@@ -149,7 +162,7 @@ pub fn claim(dir: &RuntimeDir, paths: &Paths) -> Result<InstanceLock> {
                     }
                 };
             }
-            Owner::Held(Some(pid)) if !is_osps_holder(pid) => {
+            Owner::Held(Some(pid)) if !is_osps_holder(pid, paths) => {
                 bail!("{}", foreign_holder_text(paths, pid))
             }
             Owner::Held(pid) => bail!(
@@ -256,8 +269,10 @@ pub fn live_primary_with(paths: &Paths, from_header: Option<(u64, u64)>) -> Opti
     let mut pids: Vec<i32> = locks.iter().map(|l| l.pid).filter(|&p| p != me).collect();
     pids.sort_unstable();
     pids.dedup();
+    let header_pid = from_header.map(|(pid, _)| pid);
     for pid in pids {
-        let Some(files) = is_primary_of(pid, paths).then(|| procfs::open_files(pid)) else {
+        let Some(files) = is_primary_of(pid, paths, header_pid).then(|| procfs::open_files(pid))
+        else {
             continue;
         };
         let holds_segment = files.iter().any(|f| f.id == segment);
@@ -281,15 +296,20 @@ pub fn live_primary_with(paths: &Paths, from_header: Option<(u64, u64)>) -> Opti
         // The boot time that start times count from is known to the second only.
         .is_some_and(|start| start <= created_ms.saturating_add(1000));
     let holds_segment = || procfs::open_files(pid).iter().any(|f| f.id == segment);
-    (procfs::alive(pid) && is_primary_of(pid, paths) && started_before && holds_segment())
-        .then_some(LivePrimary { pid, lock: None })
+    (procfs::alive(pid)
+        && is_primary_of(pid, paths, header_pid)
+        && started_before
+        && holds_segment())
+    .then_some(LivePrimary { pid, lock: None })
 }
 
-/// Whether a process is an `osps primary` started for this instance's name.
-fn is_primary_of(pid: i32, paths: &Paths) -> bool {
+/// Whether a process is an `osps primary` started for this instance's name: its command
+/// line says so, and it runs this binary or what the primary wrote names it
+/// ([`vouched_for`]; `header_pid`: the header's primary pid).
+fn is_primary_of(pid: i32, paths: &Paths, header_pid: Option<u64>) -> bool {
     procfs::subcommand(pid).as_deref() == Some("primary")
-        && procfs::runs_osps(pid)
         && procfs::instance_name(pid).as_deref() == Some(&paths.name.to_string())
+        && (procfs::runs_osps(pid) || vouched_for(pid, paths, header_pid))
 }
 
 fn join(paths: &[PathBuf]) -> String {

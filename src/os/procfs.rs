@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use nix::sys::stat::stat;
 use serde::Serialize;
 
+use crate::cli::Invocation;
+
 /// One process holding an object open.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Holder {
@@ -105,26 +107,49 @@ pub fn state(pid: i32) -> Option<char> {
         .and_then(|(_, rest)| rest.trim_start().chars().next())
 }
 
-/// The subcommand a process runs if it is an osps: the first argument after the program
-/// name that is neither an option nor the value of the one global option that takes a
-/// separate value (`osps -v cleanup` and `osps --color never primary` give `cleanup` and
-/// `primary`). With `runs_osps`, this tells a primary or a cleanup from anything else.
+/// The subcommand a process runs if it is an osps (`osps -v cleanup` and
+/// `osps --color never primary` give `cleanup` and `primary`). With `runs_osps`, this
+/// tells a primary or a cleanup from anything else.
 pub fn subcommand(pid: i32) -> Option<String> {
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    subcommand_of(&cmdline)
+    invocation(pid).map(|i| i.subcommand)
 }
 
-/// [`subcommand`] of a raw `/proc/PID/cmdline` (arguments ended by NUL bytes).
-fn subcommand_of(cmdline: &[u8]) -> Option<String> {
-    let mut args = cmdline.split(|&b| b == 0).skip(1).filter(|a| !a.is_empty());
-    while let Some(arg) = args.next() {
-        if arg == b"--color" {
-            args.next();
-        } else if !arg.starts_with(b"-") {
-            return Some(String::from_utf8_lossy(arg).into_owned());
-        }
-    }
-    None
+/// What an osps process was started to do, from its `/proc/PID/cmdline` read by the
+/// binary's own parser (see [`crate::cli::invocation_of`]).
+fn invocation(pid: i32) -> Option<Invocation> {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    invocation_of(&cmdline)
+}
+
+/// [`invocation`] of a raw `/proc/PID/cmdline` (arguments ended by NUL bytes).
+fn invocation_of(cmdline: &[u8]) -> Option<Invocation> {
+    use std::os::unix::ffi::OsStrExt;
+    let cmdline = cmdline.strip_suffix(&[0]).unwrap_or(cmdline);
+    let args: Vec<std::ffi::OsString> = cmdline
+        .split(|&b| b == 0)
+        .map(|a| std::ffi::OsStr::from_bytes(a).to_owned())
+        .collect();
+    crate::cli::invocation_of(&args)
+}
+
+/// The instance name of an osps process from its raw `/proc/PID/cmdline` and
+/// `/proc/PID/environ`: what its arguments say, else its non-empty `OSPS_NAME`, else the
+/// default `osps`; `None` when the arguments are no osps command line.
+fn instance_name_of(cmdline: &[u8], environ: &[u8]) -> Option<String> {
+    let invocation = invocation_of(cmdline)?;
+    let from_env = || {
+        environ
+            .split(|&b| b == 0)
+            .find_map(|v| v.strip_prefix(b"OSPS_NAME="))
+            .filter(|v| !v.is_empty())
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    };
+    Some(
+        invocation
+            .name
+            .or_else(from_env)
+            .unwrap_or_else(|| "osps".into()),
+    )
 }
 
 /// One POSIX record lock held (not waited for), from a line of `/proc/locks`.
@@ -258,32 +283,16 @@ pub fn cmdline(pid: i32) -> Vec<String> {
 /// the header has no word for the mode, and a serving primary's socket may have been
 /// removed under it.
 pub fn serves(pid: i32) -> bool {
-    cmdline(pid).iter().skip(1).any(|a| a == "--serve")
+    invocation(pid).is_some_and(|i| i.serve)
 }
 
-/// The instance name an osps process was started for: `--name NAME`, `--name=NAME`,
-/// `-n NAME`, else `OSPS_NAME` from its environment, else the default `osps`.
+/// The instance name an osps process was started for, however its command line spelled
+/// it, else `OSPS_NAME` from its environment, else the default `osps`.
 pub fn instance_name(pid: i32) -> Option<String> {
-    let args = cmdline(pid);
-    if args.is_empty() {
-        return None;
-    }
-    let mut it = args.iter().skip(1);
-    while let Some(arg) = it.next() {
-        if arg == "--name" || arg == "-n" {
-            return it.next().cloned();
-        }
-        if let Some(v) = arg.strip_prefix("--name=") {
-            return Some(v.to_string());
-        }
-    }
-    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
-    let from_env = environ
-        .split(|&b| b == 0)
-        .find_map(|v| v.strip_prefix(b"OSPS_NAME="))
-        .map(|v| String::from_utf8_lossy(v).into_owned())
-        .filter(|v| !v.is_empty());
-    Some(from_env.unwrap_or_else(|| "osps".into()))
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    // Another user's environ is not ours to read: then only the arguments tell.
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    instance_name_of(&cmdline, &environ)
 }
 
 /// Whether a process runs an osps binary: its executable is ours (same inode as
@@ -331,17 +340,20 @@ fn start_ticks(stat: &str) -> Option<u64> {
 mod tests {
     use super::*;
 
+    /// A raw `/proc/PID/cmdline` of `args`.
+    fn raw(args: &[&str]) -> Vec<u8> {
+        format!("{}\0", args.join("\0")).into_bytes()
+    }
+
     #[test]
     fn the_subcommand_is_found_past_global_options() {
-        let of = |args: &[&str]| subcommand_of(format!("{}\0", args.join("\0")).as_bytes());
+        let of = |args: &[&str]| invocation_of(&raw(args)).map(|i| i.subcommand);
         assert_eq!(
             of(&["osps", "primary", "--name", "x"]).as_deref(),
             Some("primary")
         );
-        assert_eq!(
-            of(&["osps", "-vv", "-q", "cleanup"]).as_deref(),
-            Some("cleanup")
-        );
+        assert_eq!(of(&["osps", "-vv", "cleanup"]).as_deref(), Some("cleanup"));
+        assert_eq!(of(&["osps", "-q", "cleanup"]).as_deref(), Some("cleanup"));
         assert_eq!(
             of(&["osps", "--color", "never", "primary"]).as_deref(),
             Some("primary")
@@ -350,8 +362,71 @@ mod tests {
             of(&["osps", "--color=never", "stop"]).as_deref(),
             Some("stop")
         );
+        // Whatever the program is called.
+        assert_eq!(of(&["/tmp/x", "primary"]).as_deref(), Some("primary"));
         assert_eq!(of(&["osps", "--color"]), None);
         assert_eq!(of(&["osps"]), None);
+        // What that osps refused to run is not running as that subcommand.
+        assert_eq!(of(&["osps", "primary", "--help"]), None);
+        assert_eq!(of(&["osps", "primary", "--bogus"]), None);
+    }
+
+    #[test]
+    fn every_spelling_of_the_name_option_names_the_instance() {
+        for args in [
+            &["osps", "primary", "-nfoo"][..],
+            &["osps", "primary", "-n", "foo"],
+            &["osps", "primary", "--name", "foo"],
+            &["osps", "primary", "--name=foo"],
+            &["osps", "primary", "-n=foo"],
+            &["osps", "primary", "-qn", "foo"],
+            &["osps", "primary", "-qnfoo"],
+            &["osps", "primary", "-vvnfoo"],
+            &[
+                "osps",
+                "primary",
+                "--start-timeout",
+                "9s",
+                "-nfoo",
+                "--serve",
+            ],
+            &["osps", "--color", "never", "primary", "-nfoo"],
+            &["osps", "-q", "primary", "-n", "foo"],
+            &["osps", "secondary", "--name", "foo", "--index", "2"],
+            &["osps", "cleanup", "-nfoo"],
+            &["/tmp/renamed", "primary", "-nfoo"],
+        ] {
+            assert_eq!(
+                instance_name_of(&raw(args), b"OSPS_NAME=bar\0").as_deref(),
+                Some("foo"),
+                "{args:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn without_a_name_option_the_environment_then_the_default_names_the_instance() {
+        let args = raw(&["osps", "primary", "--interval", "5ms"]);
+        let env = b"HOME=/root\0OSPS_NAME=bar\0PATH=/bin\0";
+        assert_eq!(instance_name_of(&args, env).as_deref(), Some("bar"));
+        assert_eq!(
+            instance_name_of(&args, b"OSPS_NAME=\0").as_deref(),
+            Some("osps")
+        );
+        assert_eq!(instance_name_of(&args, b"").as_deref(), Some("osps"));
+        // Not a name: the value of another option.
+        let args = raw(&["osps", "primary", "--runtime-dir=-nfoo"]);
+        assert_eq!(instance_name_of(&args, b"").as_deref(), Some("osps"));
+        assert_eq!(instance_name_of(&raw(&["osps", "nonsense"]), b""), None);
+    }
+
+    #[test]
+    fn serve_is_read_from_the_command_line() {
+        let serve = |args: &[&str]| invocation_of(&raw(args)).is_some_and(|i| i.serve);
+        assert!(serve(&["osps", "primary", "--serve", "-nfoo"]));
+        assert!(serve(&["osps", "-q", "primary", "--serve"]));
+        assert!(!serve(&["osps", "primary", "-nfoo"]));
+        assert!(!serve(&["osps", "list"]));
     }
 
     #[test]
@@ -459,10 +534,11 @@ mod tests {
     }
 
     #[test]
-    fn we_run_osps_and_name_ourselves_from_the_environment_or_the_default() {
+    fn we_run_osps_and_a_test_binary_names_no_instance() {
         let me = std::process::id() as i32;
         assert!(runs_osps(me));
-        assert!(instance_name(me).is_some());
+        // A test binary's arguments are no osps command line.
+        assert!(instance_name(me).is_none());
         assert!(instance_name(-1).is_none());
     }
 }

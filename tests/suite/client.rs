@@ -238,3 +238,235 @@ fn a_reply_later_than_timeout_is_reported_as_no_reply_within_timeout() {
     );
     env.stop_serving(pid);
 }
+
+// ---- A fake server on a Unix socket: what no real server does ----
+
+/// A server the test plays: it accepts one connection on a socket of the test's temp
+/// dir and runs `serve` on it in a thread; [`FakeServer::done`] waits (with a deadline)
+/// for what `serve` returned.
+struct FakeServer<R> {
+    path: std::path::PathBuf,
+    done: std::sync::mpsc::Receiver<R>,
+}
+
+impl<R: Send + 'static> FakeServer<R> {
+    fn start(
+        env: &TestEnv,
+        serve: impl FnOnce(std::os::unix::net::UnixStream) -> R + Send + 'static,
+    ) -> FakeServer<R> {
+        static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = SERVERS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let path = env.tmp.path().join(format!("fake-{n}.sock"));
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let (tx, done) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (conn, _) = listener.accept().unwrap();
+            let _ = tx.send(serve(conn));
+        });
+        FakeServer { path, done }
+    }
+
+    /// `osps client --socket` to this server with `args`.
+    fn client(&self, env: &TestEnv, args: &[&str]) -> Command {
+        let mut cmd = env.cmd("client");
+        cmd.arg("--socket").arg(&self.path).args(args);
+        cmd
+    }
+
+    fn done(&self) -> R {
+        self.done.recv_timeout(common::slow(T)).unwrap()
+    }
+}
+
+/// Reads from `conn` until it ends (or fails), and returns the bytes received.
+fn drain(conn: &mut std::os::unix::net::UnixStream) -> Vec<u8> {
+    use std::io::Read;
+    let mut got = Vec::new();
+    let _ = conn.read_to_end(&mut got);
+    got
+}
+
+#[test]
+fn timeout_bounds_the_whole_wait_for_a_reply_dripped_a_byte_at_a_time() {
+    let env = TestEnv::new("cldrip");
+    let server = FakeServer::start(&env, |mut conn| {
+        // One byte every 0.3 s, never a newline, until the client goes (or 12 s).
+        for _ in 0..40 {
+            if conn.write_all(b"P").is_err() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        false
+    });
+    let started = std::time::Instant::now();
+    let out = run(server.client(&env, &["--timeout", "1s", "PING"]), T);
+    let took = started.elapsed();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("no reply within --timeout 1s"), "{err}");
+    assert!(
+        took < common::slow(std::time::Duration::from_secs(4)),
+        "--timeout 1s held the client {took:?}"
+    );
+    assert!(server.done(), "the client stayed connected to the end");
+}
+
+#[test]
+fn a_reply_longer_than_the_limit_ends_the_client_without_buffering_it_whole() {
+    let env = TestEnv::new("cllongreply");
+    let server = FakeServer::start(&env, |mut conn| {
+        // A 200 MB line, written until the client goes.
+        let chunk = vec![b'a'; 1 << 20];
+        let mut sent = 0usize;
+        while sent < 200 << 20 {
+            if conn.write_all(&chunk).is_err() {
+                return sent;
+            }
+            sent += chunk.len();
+        }
+        let _ = conn.write_all(b"\n");
+        sent
+    });
+    let out = run(server.client(&env, &["ECHO x"]), T);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(stdout_of(&out), "", "a part of the reply was printed");
+    assert!(err.contains("reply"), "{err}");
+    assert!(err.contains("longer than"), "{err}");
+    assert!(err.contains("--max-line"), "{err}");
+    let sent = server.done();
+    assert!(
+        sent < 16 << 20,
+        "the client read {sent} bytes of one reply line before it gave up"
+    );
+}
+
+#[test]
+fn a_request_line_longer_than_max_line_is_refused_at_once_and_nothing_of_it_is_sent() {
+    let env = TestEnv::new("cllongreq");
+    // From stdin: /dev/zero is one endless line.
+    let server = FakeServer::start(&env, |mut conn| drain(&mut conn));
+    let mut cmd = server.client(&env, &[]);
+    cmd.stdin(std::fs::File::open("/dev/zero").unwrap());
+    let out = run(cmd, T);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("request 1"), "{err}");
+    assert!(err.contains("longer than --max-line 64K"), "{err}");
+    assert!(err.contains("not sent"), "{err}");
+    assert_eq!(server.done(), b"", "a part of the long line was sent");
+    // The lines before it are sent and answered; the limit is --max-line.
+    let server = FakeServer::start(&env, |mut conn| {
+        let mut reader = BufReader::new(conn.try_clone().unwrap());
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        conn.write_all(b"PONG\n").unwrap();
+        drop(reader);
+        (line, drain(&mut conn))
+    });
+    let mut child = server
+        .client(&env, &["--max-line", "10"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"PING\nECHO 0123456789\nPING\n").unwrap();
+    drop(stdin);
+    let out = output_within(child, T);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(stdout_of(&out), "PONG\n", "{err}");
+    assert!(err.contains("request 2"), "{err}");
+    assert!(err.contains("longer than --max-line 10"), "{err}");
+    let (first, rest) = server.done();
+    assert_eq!(first, "PING\n");
+    assert_eq!(rest, b"", "a part of the long line was sent");
+    // As arguments: refused before anything is sent.
+    let server = FakeServer::start(&env, |mut conn| drain(&mut conn));
+    let out = run(
+        server.client(&env, &["--max-line", "10", "PING", "ECHO 0123456789"]),
+        T,
+    );
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("request 2"), "{err}");
+    assert!(err.contains("nothing was sent"), "{err}");
+    assert_eq!(stdout_of(&out), "");
+    // The client connected and closed at once, or never connected: nothing was sent.
+    drop(std::os::unix::net::UnixStream::connect(&server.path));
+    assert_eq!(server.done(), b"");
+}
+
+#[test]
+fn a_client_started_right_after_its_server_waits_for_it_and_succeeds() {
+    for i in 0..10 {
+        let mut env = TestEnv::new(&format!("clstart{i}"));
+        let pid = env.start_primary(&["--serve", "--json"]);
+        let out = run(
+            {
+                let mut cmd = env.cmd("client");
+                cmd.args(["--timeout", "20s", "PING"]);
+                cmd
+            },
+            T,
+        );
+        assert!(out.status.success(), "run {i}: {}", stderr_of(&out));
+        assert_eq!(stdout_of(&out), "PONG\n", "run {i}");
+        env.stop_serving(pid);
+    }
+}
+
+#[test]
+fn a_serving_instance_whose_socket_is_missing_is_waited_for_and_never_said_to_need_a_stop() {
+    let mut env = TestEnv::new("clnosock");
+    let pid = env.start_serving(&[]);
+    // Stopped, the primary cannot make its socket anew.
+    assert!(kill(pid, libc::SIGSTOP));
+    std::fs::remove_file(env.socket_path()).unwrap();
+    let started = std::time::Instant::now();
+    let mut cmd = env.cmd("client");
+    cmd.args(["--timeout", "300ms", "PING"]);
+    let out = run(cmd, T);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(300),
+        "gave up before --timeout: {err}"
+    );
+    assert!(
+        err.contains("did not accept a connection within --timeout 300ms"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("osps stop"),
+        "advises stopping a server: {err}"
+    );
+    // Running again, it makes the socket anew within a second: a client waits for it.
+    assert!(kill(pid, libc::SIGCONT));
+    let mut cmd = env.cmd("client");
+    cmd.args(["--timeout", "10s", "PING"]);
+    let out = run(cmd, T);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(stdout_of(&out), "PONG\n");
+    env.stop_serving(pid);
+}
+
+#[test]
+fn a_client_of_an_instance_that_does_not_exist_gives_up_within_a_second() {
+    let env = TestEnv::new("clnone");
+    let started = std::time::Instant::now();
+    let mut cmd = env.cmd("client");
+    cmd.args(["--timeout", "20s", "PING"]);
+    let out = run(cmd, T);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("is running"), "{err}");
+    assert!(
+        started.elapsed() < common::slow(std::time::Duration::from_secs(3)),
+        "{:?}: {err}",
+        started.elapsed()
+    );
+}

@@ -465,7 +465,7 @@ fn a_closed_or_full_stdout_is_an_error_naming_stdout_and_epipe_is_quiet() {
     assert!(!shm.exists(), "{}", shm.display());
     assert!(!env.runtime_dir.join(format!("{other}.lock")).exists());
     // Without --json, a primary started as a daemoniser starts it (stdout on /dev/null
-    // opened read-write, which looks like a closed stdout) runs as usual.
+    // opened read-write) runs as usual.
     let out = redirected(
         &env,
         &format!("primary -q --name {other} --rounds 3"),
@@ -477,6 +477,109 @@ fn a_closed_or_full_stdout_is_an_error_naming_stdout_and_epipe_is_quiet() {
     cmd.args(["--name", &name]);
     assert_quiet_when_the_reader_left(cmd);
     stop(&mut env, p);
+}
+
+/// `osps ARGS` from Python, `subprocess.run([...], stdout=subprocess.DEVNULL)`: Python opens
+/// /dev/null read-write for it, as `1<>/dev/null` does.
+fn from_python_to_devnull(env: &TestEnv, args: &str) -> std::process::Output {
+    let mut cmd = Command::new("python3");
+    cmd.arg("-c")
+        .arg(
+            "import subprocess, sys\n\
+             r = subprocess.run([sys.argv[1]] + sys.argv[2].split(), stdout=subprocess.DEVNULL)\n\
+             sys.exit(r.returncode)",
+        )
+        .arg(osps_bin())
+        .arg(args)
+        .env("OSPS_RUNTIME_DIR", &env.runtime_dir)
+        .env("NO_COLOR", "1");
+    run(cmd, T)
+}
+
+#[test]
+fn a_stdout_on_dev_null_opened_read_write_is_a_place_to_write_and_a_closed_one_is_not() {
+    let mut env = TestEnv::new("devnullrw");
+    let (p, _) = start(&mut env);
+    let name = env.name.clone();
+    let mut server = TestEnv::new("devnullrw-s");
+    let sp = server.start_serving(&[]);
+    let served = server.name.clone();
+    for args in [
+        format!("inspect --name {name}"),
+        format!("cleanup --json --name {name}"),
+        "list --json".to_string(),
+        "list".to_string(),
+        format!("status {name}"),
+        format!("top --json --iterations 1 --name {name}"),
+        format!("primary -q --name {name}-c --rounds 3 --json"),
+    ] {
+        let out = redirected(&env, &args, "1<>/dev/null");
+        assert!(
+            out.status.success(),
+            "{args} 1<>/dev/null: {}",
+            stderr_of(&out)
+        );
+        let out = from_python_to_devnull(&env, &args);
+        assert!(
+            out.status.success(),
+            "{args} from Python: {}",
+            stderr_of(&out)
+        );
+        for redirect in [">&-", ">/dev/full"] {
+            let out = redirected(&env, &args, redirect);
+            assert_eq!(out.status.code(), Some(1), "{args} {redirect}");
+            assert!(
+                stderr_of(&out).contains("writing to stdout"),
+                "{args} {redirect}: {}",
+                stderr_of(&out)
+            );
+        }
+    }
+    // The client, to a serving instance of another runtime directory.
+    let client = |redirect: &str| {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!(
+                "exec \"$0\" client --name {served} PING {redirect}"
+            ))
+            .arg(osps_bin())
+            .env("OSPS_RUNTIME_DIR", &server.runtime_dir)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        run(cmd, T)
+    };
+    let out = client("1<>/dev/null");
+    assert!(
+        out.status.success(),
+        "client 1<>/dev/null: {}",
+        stderr_of(&out)
+    );
+    let out = from_python_to_devnull(&server, &format!("client --name {served} PING"));
+    assert!(
+        out.status.success(),
+        "client from Python: {}",
+        stderr_of(&out)
+    );
+    for redirect in [">&-", ">/dev/full"] {
+        let out = client(redirect);
+        assert_eq!(out.status.code(), Some(1), "client {redirect}");
+    }
+    server.stop_serving(sp);
+    stop(&mut env, p);
+    // A cleanup whose stdout is /dev/null read-write does its work: it removes the
+    // leftovers of a crashed instance.
+    let mut cp = TestEnv::new("devnullrw-c");
+    let (pid, secondary) = start(&mut cp);
+    assert!(kill(pid, libc::SIGKILL));
+    let _ = cp.take_child(pid).wait();
+    assert!(
+        wait_gone(secondary, T),
+        "the secondary outlived its primary"
+    );
+    assert!(cp.shm_path().exists());
+    let out = redirected(&cp, &format!("cleanup --name {}", cp.name), "1<>/dev/null");
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(!cp.shm_path().exists(), "cleanup removed nothing");
 }
 
 // ---- The fault loop ----
@@ -591,6 +694,55 @@ fn cleanup_without_a_name_leaves_a_segment_whose_other_objects_are_elsewhere() {
         assert!(env.lock_path().exists());
     }
     // Named, in its own runtime directory, it goes as a whole.
+    let mut cmd = env.cmd("cleanup");
+    cmd.args(["--name", &env.name]);
+    assert!(run(cmd, T).status.success());
+    env.assert_no_leftovers();
+}
+
+#[test]
+fn a_nameless_cleanup_skips_a_crashed_segment_of_another_runtime_directory_and_says_so() {
+    let mut env = TestEnv::new("elsewhere-help");
+    let primary = env.start_primary(&["--interval", "50ms"]);
+    let secondary = env.wait_secondary(T);
+    assert!(kill(primary, libc::SIGKILL));
+    let _ = output_within(env.take_child(primary), T);
+    assert!(wait_gone(secondary, Duration::from_secs(5)));
+    // From a runtime directory that does not even exist: skipped with the reason, and
+    // nothing made there.
+    let missing = env.tmp.path().join("missing");
+    let mut cmd = env.cmd("cleanup");
+    cmd.env("OSPS_RUNTIME_DIR", &missing).arg("--json");
+    let out = run(cmd, T);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let report = parse_json(&out.stdout);
+    let skipped = report["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == env.name.as_str())
+        .unwrap_or_else(|| panic!("{report}"));
+    assert!(
+        skipped["reason"]
+            .as_str()
+            .unwrap()
+            .contains("another runtime directory"),
+        "{skipped}"
+    );
+    assert!(env.shm_path().exists(), "the segment was removed");
+    assert!(!missing.exists(), "{} was made", missing.display());
+    // The rule is in --help, as in the man page.
+    let mut cmd = env.cmd("cleanup");
+    cmd.arg("--help");
+    let out = run(cmd, T);
+    let help = stdout_of(&out)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        help.contains("skipped with that reason unless --name names it"),
+        "{help}"
+    );
     let mut cmd = env.cmd("cleanup");
     cmd.args(["--name", &env.name]);
     assert!(run(cmd, T).status.success());

@@ -524,3 +524,64 @@ fn top_at_80_columns_shows_every_heading_whole() {
     assert_nothing_cut(&words, &env.name, pid, &screen);
     assert!(words.contains(&pid.to_string().as_str()), "{screen}");
 }
+
+/// The rows of the table on a screen, top to bottom (the first word of each line between
+/// the heading and the help line), and which of them is selected (marked `>`).
+fn rows_and_selection(screen: &str) -> (Vec<String>, Option<usize>) {
+    let mut lines = screen
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("NAME"))
+        .skip(1)
+        .take_while(|l| !l.contains("q quit"));
+    let mut rows = Vec::new();
+    let mut selected = None;
+    for line in lines.by_ref() {
+        let marked = line.starts_with('>');
+        let Some(name) = line.split_whitespace().find(|w| *w != ">") else {
+            continue;
+        };
+        if marked {
+            selected = Some(rows.len());
+        }
+        rows.push(name.to_string());
+    }
+    (rows, selected)
+}
+
+#[test]
+fn keys_typed_together_each_move_the_selection() {
+    let env = TestEnv::new("topkeys");
+    env.make_runtime_dir();
+    // Eight instances of a lock file each (shown partial): rows enough to move through.
+    for i in 0..8 {
+        let lock = env.runtime_dir.join(format!("{}-{i}.lock", env.name));
+        std::fs::write(&lock, b"").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&lock, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let tmux = Tmux::new("keys");
+    // A long interval: the rows stay as they are between two keys.
+    tmux.start_top(&env, "--interval 60s");
+    let mine = |s: &str| (0..8).all(|i| s.contains(&format!("{}-{i}", env.name)));
+    let screen = tmux.wait_screen(Duration::from_secs(10), "the instances on the screen", mine);
+    let (_, first) = rows_and_selection(&screen);
+    assert_eq!(first, Some(0), "{screen}");
+    // Each step: the keys go in one send-keys call, so they arrive together.
+    for (keys, to) in [
+        (&["j", "j"][..], 2),
+        (&["Down", "Down", "Down"], 5),
+        (&["k", "Up"], 3),
+    ] {
+        let mut args = vec!["send-keys", "-t", "top"];
+        args.extend_from_slice(keys);
+        tmux.run(&args);
+        // A key left queued would only move at the next key: none comes meanwhile.
+        let screen = tmux.wait_screen(Duration::from_secs(5), "the selection moving", |s| {
+            rows_and_selection(s).1 == Some(to)
+        });
+        let (rows, selected) = rows_and_selection(&screen);
+        assert_eq!(selected, Some(to), "after {keys:?}: {rows:?}\n{screen}");
+    }
+    tmux.run(&["send-keys", "-t", "top", "q"]);
+    tmux.assert_restored();
+}

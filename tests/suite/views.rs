@@ -571,3 +571,79 @@ fn a_primary_started_with_a_global_option_first_is_running_and_stoppable() {
     assert!(done.status.success(), "{}", stderr_of(&done));
     env.assert_no_leftovers();
 }
+
+#[test]
+fn a_primary_named_by_any_spelling_of_the_name_option_is_running_and_stoppable() {
+    // Each start line names the instance its own way; `{}` stands for the name.
+    for (i, spelling) in [
+        "primary -n{}",
+        "primary -n {}",
+        "primary --name {}",
+        "primary --name={}",
+        "primary -qn {}",
+        "primary -qn{}",
+        "--color never primary -n{}",
+        "-q primary --interval 100ms -n{}",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let env = TestEnv::new(&format!("spell{i}"));
+        let mut cmd = Command::new(osps_bin());
+        cmd.args(spelling.replace("{}", &env.name).split(' '))
+            .env_remove("OSPS_NAME")
+            .env("OSPS_RUNTIME_DIR", &env.runtime_dir)
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null());
+        let mut env = env;
+        let p = env.start_logged(cmd);
+        env.wait_secondary(T);
+        let out = osps(&env, &["status", &env.name]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{spelling}: {}",
+            stdout_of(&out)
+        );
+        let out = osps(&env, &["stop", &env.name]);
+        assert!(out.status.success(), "{spelling}: {}", stderr_of(&out));
+        let done = env.finish_logged(&p, T);
+        assert!(done.status.success(), "{spelling}: {}", stderr_of(&done));
+        env.assert_no_leftovers();
+    }
+}
+
+#[test]
+fn a_primary_started_from_a_renamed_copy_of_the_binary_is_listed_running_and_stoppable() {
+    let mut env = TestEnv::new("renamed");
+    let copy = env.tmp.path().join("x");
+    std::fs::copy(osps_bin(), &copy).unwrap();
+    let mut cmd = Command::new(&copy);
+    cmd.args(["primary", "--interval", "50ms", "--name", &env.name])
+        .env_remove("OSPS_NAME")
+        .env("OSPS_RUNTIME_DIR", &env.runtime_dir)
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null());
+    let p = env.start_logged(cmd);
+    env.wait_secondary(T);
+    env.wait_rounds(1, T);
+    let out = osps(&env, &["list", "--json"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let doc = json(&out.stdout);
+    let r = row(&doc, &env.name);
+    assert_eq!(r["status"], "running", "{r}");
+    let out = osps(&env, &["status", &env.name]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout_of(&out));
+    let out = osps(&env, &["inspect", "--name", &env.name]);
+    let doc = json(&out.stdout);
+    assert_eq!(
+        doc["instances"][0]["warnings"],
+        serde_json::json!([]),
+        "{doc}"
+    );
+    let out = osps(&env, &["stop", &env.name]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let done = env.finish_logged(&p, T);
+    assert!(done.status.success(), "{}", stderr_of(&done));
+    env.assert_no_leftovers();
+}

@@ -44,7 +44,7 @@ pub fn examine(dir: Option<&RuntimeDir>, paths: &Paths) -> Option<InstanceReport
     // if unheld (the JSON's lock still says who holds it), with a warning.
     let foreign_holder = probe
         .pid
-        .filter(|&p| probe.held && !claim::is_osps_holder(p));
+        .filter(|&p| probe.held && !claim::is_osps_holder(p, paths));
     let lock = Lock::from(probe.clone());
     let probe = Probe {
         held: probe.held && foreign_holder.is_none(),

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{Result, WrapErr, bail};
-use crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use crossterm::{cursor, execute, terminal};
 use nix::sys::signal::Signal;
 use ratatui::Terminal;
@@ -282,38 +282,50 @@ fn tui(runtime_dir: &Path, args: &TopArgs) -> Result<Exit> {
                 Input::HungUp => break 'refresh,
                 Input::Keys => {}
             }
-            if !event::poll(Duration::ZERO).wrap_err("reading the keyboard")? {
-                continue;
-            }
-            let key = match event::read().wrap_err("reading the keyboard")? {
-                Event::Key(key) if key.kind == KeyEventKind::Press => key,
-                Event::Resize(..) => {
-                    dirty = true;
-                    continue;
+            // One wake-up may bring several keys (typed fast, or sent together):
+            // crossterm reads all the terminal has and queues the events, and the terminal
+            // then has nothing more to wake us for. So every queued event is handled now.
+            while event::poll(Duration::ZERO).wrap_err("reading the keyboard")? {
+                let key = match event::read().wrap_err("reading the keyboard")? {
+                    Event::Key(key) if key.kind == KeyEventKind::Press => key,
+                    Event::Resize(..) => {
+                        dirty = true;
+                        continue;
+                    }
+                    _ => continue,
+                };
+                dirty = true;
+                if on_key(key, &s.rows, &mut view) == Asked::Quit {
+                    break 'refresh;
                 }
-                _ => continue,
-            };
-            dirty = true;
-            let ctrl_c =
-                key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
-            match key.code {
-                KeyCode::Char('q') => break 'refresh,
-                _ if ctrl_c => break 'refresh,
-                KeyCode::Esc if view.details => view.details = false,
-                KeyCode::Esc => break 'refresh,
-                KeyCode::Enter => view.details = !view.details && view.selected.is_some(),
-                KeyCode::Down | KeyCode::Char('j') => {
-                    view.selected = step(&s.rows, &view.selected, 1)
-                }
-                KeyCode::Up | KeyCode::Char('k') => {
-                    view.selected = step(&s.rows, &view.selected, -1)
-                }
-                _ => {}
             }
         }
     }
     drop(screen);
     Ok(Exit::Success)
+}
+
+/// What a key asks of top.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Asked {
+    Stay,
+    Quit,
+}
+
+/// Applies one key press to the view.
+fn on_key(key: KeyEvent, rows: &[RatedRow], view: &mut View) -> Asked {
+    let ctrl_c = key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
+    match key.code {
+        KeyCode::Char('q') => return Asked::Quit,
+        _ if ctrl_c => return Asked::Quit,
+        KeyCode::Esc if view.details => view.details = false,
+        KeyCode::Esc => return Asked::Quit,
+        KeyCode::Enter => view.details = !view.details && view.selected.is_some(),
+        KeyCode::Down | KeyCode::Char('j') => view.selected = step(rows, &view.selected, 1),
+        KeyCode::Up | KeyCode::Char('k') => view.selected = step(rows, &view.selected, -1),
+        _ => {}
+    }
+    Asked::Stay
 }
 
 /// What waiting on the terminal found.
