@@ -1,7 +1,7 @@
 //! The hand-written parts of the man pages: what clap cannot know from `cli.rs`, such as
 //! the paths, the environment, the exit codes, the JSON keys and worked examples.
 //!
-//! `generate.rs` wraps these around the sections clap_mangen renders from the clap
+//! `man.rs` wraps these around the sections clap_mangen renders from the clap
 //! definitions, so options are documented once (in `cli.rs`) and the prose lives here.
 //! The texts use one piece of markup: `backticks` set a span in bold. Keep them ASCII:
 //! groff reads its input as Latin-1 unless preprocessed.
