@@ -1,9 +1,10 @@
 //! The man pages: clap_mangen renders NAME, SYNOPSIS, DESCRIPTION and OPTIONS from the
-//! clap definitions of `cli.rs`; the hand-written prose of `manual.rs` goes around them,
-//! then SEE ALSO. Always for the binary name `osps`, with a fixed date, so regenerating
+//! clap definitions of `cli.rs`; the hand-written prose of the page templates
+//! (`pages.rs`, in the format of `markup.rs`) goes around them, then SEE ALSO. Always for the binary name `osps`, with a fixed date, so regenerating
 //! gives the same files.
 
-mod manual;
+mod markup;
+mod pages;
 
 use std::io::Write;
 use std::path::Path;
@@ -15,7 +16,7 @@ use color_eyre::eyre::{Result, WrapErr, eyre};
 
 use super::{BIN, Generated};
 use crate::cli::Cli;
-use manual::{Block, Section};
+use markup::{Block, Section};
 
 /// The date in every page's `.TH` line: the day the manual was last revised for this
 /// version. A constant rather than today's date, so regenerating gives the same files.
@@ -43,9 +44,9 @@ pub(super) fn page_of(subcommand: Option<&str>) -> Result<String> {
 }
 
 /// Whether a subcommand gets a man page: every visible one, and a hidden one that has its
-/// text in manual.rs (`osps secondary` is kept out of `--help`, not out of the manual).
+/// template (`osps secondary` is kept out of `--help`, not out of the manual).
 fn has_page(cmd: &Command) -> bool {
-    !cmd.is_hide_set() || manual::page(Some(cmd.get_name())).is_some()
+    !cmd.is_hide_set() || pages::template(Some(cmd.get_name())).is_some()
 }
 
 /// `osps.1` and one page per documented subcommand.
@@ -69,13 +70,19 @@ pub(super) fn man_pages() -> Result<Vec<Generated>> {
 /// One page: clap_mangen's NAME, SYNOPSIS, DESCRIPTION, OPTIONS (and SUBCOMMANDS on
 /// `osps.1`), then the hand-written sections, then SEE ALSO.
 fn man_page(cmd: &Command, subcommand: Option<&str>, all_pages: &[String]) -> Result<Generated> {
-    let prose = manual::page(subcommand).unwrap_or_else(|| {
+    let template = pages::template(subcommand).unwrap_or_else(|| {
         crate::warn!(
-            "no manual text for `{BIN} {}` yet: add it to src/generate/man/manual.rs",
+            "no manual text for `{BIN} {}` yet: add a template to src/generate/pages/",
             subcommand.unwrap_or_default()
         );
-        manual::fallback()
+        pages::FALLBACK
     });
+    let prose = pages::render(template).map_err(|e| {
+        eyre!(
+            "the manual text of `{BIN} {}` (src/generate/pages/): {e}",
+            subcommand.unwrap_or_default()
+        )
+    })?;
     let man = Man::new(cmd.clone())
         .section(MAN_SECTION)
         // A fixed date, so the output depends on the code only (tests/generated.rs
@@ -103,7 +110,8 @@ fn man_page(cmd: &Command, subcommand: Option<&str>, all_pages: &[String]) -> Re
     for section in &prose.sections {
         page.push(|w| section_roff(section).to_writer(w))?;
     }
-    page.push(|w| see_also(&own, all_pages, prose.see_also).to_writer(w))?;
+    let extra: Vec<&str> = prose.see_also.iter().map(String::as_str).collect();
+    page.push(|w| see_also(&own, all_pages, &extra).to_writer(w))?;
 
     let path = Path::new("man").join(man.get_filename());
     let text =
@@ -112,7 +120,7 @@ fn man_page(cmd: &Command, subcommand: Option<&str>, all_pages: &[String]) -> Re
     if let Some(c) = text.chars().find(|c| !c.is_ascii()) {
         return Err(eyre!(
             "{} contains the non-ASCII character {c:?}: use ASCII in src/cli.rs help texts \
-             and src/generate/man/manual.rs",
+             and src/generate/pages/",
             path.display()
         ));
     }
@@ -142,7 +150,7 @@ impl Sheet {
 
 fn section_roff(section: &Section) -> Roff {
     let mut roff = Roff::new();
-    roff.control("SH", [section.title]);
+    roff.control("SH", [section.title.as_str()]);
     roff.extend([blocks(&section.blocks)]);
     roff
 }
@@ -151,7 +159,7 @@ fn section_roff(section: &Section) -> Roff {
 fn blocks(blocks: &[Block]) -> Roff {
     let mut roff = Roff::new();
     for block in blocks {
-        match *block {
+        match block {
             Block::P(text) => {
                 roff.control("PP", []);
                 roff.text(inline(text));
@@ -171,14 +179,14 @@ fn blocks(blocks: &[Block]) -> Roff {
                 roff.control("fi", []).control("RE", []);
             }
             Block::Sub(title) => {
-                roff.control("SS", [title]);
+                roff.control("SS", [title.as_str()]);
             }
         }
     }
     roff
 }
 
-/// The one piece of markup of manual.rs: `backticks` set a span in bold. Each sentence
+/// The one piece of markup inside text: `backticks` set a span in bold. Each sentence
 /// of plain text goes on its own source line, as man pages are usually written.
 fn inline(text: &str) -> Vec<clap_mangen::roff::Inline> {
     text.split('`')
@@ -212,7 +220,7 @@ fn one_sentence_per_line(text: &str) -> String {
 
 /// SEE ALSO: the other osps pages, then the system's pages by section and name.
 fn see_also(own: &str, all_pages: &[String], extra: &[&str]) -> Roff {
-    let mut others: Vec<&str> = manual::SEE_ALSO_COMMON
+    let mut others: Vec<&str> = pages::SEE_ALSO_COMMON
         .iter()
         .chain(extra)
         .copied()
