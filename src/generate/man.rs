@@ -5,6 +5,7 @@
 
 mod markup;
 mod pages;
+mod signals;
 
 use std::io::Write;
 use std::path::Path;

@@ -11,7 +11,9 @@
 //!
 //! Every signal whose default action would kill a primary is decided here, in
 //! [`PRIMARY`] (the secondary's choices are in [`SECONDARY`]), the real-time ones too:
-//! nix's `Signal` cannot name them, so a signal is a number here ([`Signo`]).
+//! nix's `Signal` cannot name them, so a signal is a number here ([`Signo`]). Each
+//! decision also says why ([`Why`], the last column below) and carries the words the man
+//! pages say about its signal: `generate` writes their signal lists from these tables.
 //!
 //! | signal | primary | secondary | why |
 //! |---|---|---|---|
@@ -54,6 +56,9 @@ use nix::sys::signal::Signal::{
     SIGPWR, SIGQUIT, SIGSEGV, SIGSTKFLT, SIGSYS, SIGTERM, SIGTRAP, SIGUSR1, SIGUSR2, SIGVTALRM,
     SIGXCPU, SIGXFSZ,
 };
+
+use Treatment::{Bus, Child, CoreDump, Ignore, Status, Stop};
+use Why::{Asked, Crash, Debugging, Harmless, Over, Unused};
 
 static WRITE_FD: AtomicI32 = AtomicI32::new(-1);
 /// Set by the handler: lets a busy loop notice a signal with one load, no syscall.
@@ -199,21 +204,83 @@ impl Treatment {
     }
 }
 
+/// Why a signal is treated as it is: a row of the table above, and the group in which
+/// osps-primary(1) and osps-secondary(1) list it (their signal lists are written from these
+/// tables by `generate`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Why {
+    /// It means "stop": Ctrl-C, `kill`.
+    Asked,
+    /// Nobody watches any more, or the time is up: the terminal or the session is gone,
+    /// or an alarm osps never arms went off.
+    Over,
+    /// osps has no use for it and its default would kill: one that arrives was sent to
+    /// end it or by mistake, and only the orderly stop leaves nothing behind.
+    Unused,
+    /// The request for a status line (the `dd` convention).
+    Status,
+    /// A child changed state.
+    Child,
+    /// It never means "stop", so it must not end an instance.
+    Harmless,
+    /// A debugging aid, whose core dump is what one wants then.
+    Debugging,
+    /// A crash of our own, which must stay loud.
+    Crash,
+    /// SIGBUS: see [`Treatment::Bus`].
+    Bus,
+}
+
+/// One signal decided: its treatment, why, and what the manual says of it in parentheses
+/// after its name (empty for nothing).
+#[derive(Clone, Copy, Debug)]
+pub struct Rule {
+    signal: Signal,
+    treatment: Treatment,
+    why: Why,
+    note: &'static str,
+}
+
+const fn rule(signal: Signal, treatment: Treatment, why: Why, note: &'static str) -> Rule {
+    Rule {
+        signal,
+        treatment,
+        why,
+        note,
+    }
+}
+
 /// What one role does with every signal: the classic ones by name, in the order in
 /// which a drain picks the stop signal it reports when several arrived, then every
 /// real-time signal alike.
 #[derive(Debug)]
 pub struct Policy {
-    named: &'static [(Signal, Treatment)],
-    realtime: Treatment,
+    named: &'static [Rule],
+    realtime: (Treatment, Why),
 }
 
 impl Policy {
     /// Every signal it decides, with its treatment: the named ones in table order, then
     /// the real-time ones.
     pub fn decisions(&self) -> impl Iterator<Item = (Signo, Treatment)> + '_ {
-        let named = self.named.iter().map(|&(s, t)| (Signo::from(s), t));
-        named.chain(Signo::realtime().map(|s| (s, self.realtime)))
+        let named = self
+            .named
+            .iter()
+            .map(|r| (Signo::from(r.signal), r.treatment));
+        named.chain(Signo::realtime().map(|s| (s, self.realtime.0)))
+    }
+
+    /// The named signals as the manual explains them, in table order: each with its
+    /// treatment, why, and note.
+    pub fn explained(&self) -> impl Iterator<Item = (Signo, Treatment, Why, &'static str)> + '_ {
+        self.named
+            .iter()
+            .map(|r| (Signo::from(r.signal), r.treatment, r.why, r.note))
+    }
+
+    /// The treatment of every real-time signal, and why.
+    pub fn realtime(&self) -> (Treatment, Why) {
+        self.realtime
     }
 
     /// What it does with `signal`, if it decides it.
@@ -226,62 +293,86 @@ impl Policy {
 /// The primary's policy (the table in the module documentation).
 pub const PRIMARY: &Policy = &Policy {
     named: &[
-        (SIGINT, Treatment::Stop),
-        (SIGTERM, Treatment::Stop),
-        (SIGHUP, Treatment::Stop),
-        (SIGALRM, Treatment::Stop),
-        (SIGPWR, Treatment::Stop),
-        (SIGXCPU, Treatment::Stop),
-        (SIGSTKFLT, Treatment::Stop),
-        (SIGIO, Treatment::Stop),
-        (SIGUSR1, Treatment::Status),
-        (SIGCHLD, Treatment::Child),
-        (SIGUSR2, Treatment::Ignore),
-        (SIGVTALRM, Treatment::Ignore),
-        (SIGPROF, Treatment::Ignore),
-        (SIGPIPE, Treatment::Ignore),
-        (SIGXFSZ, Treatment::Ignore),
-        (SIGQUIT, Treatment::CoreDump),
-        (SIGTRAP, Treatment::CoreDump),
-        (SIGSYS, Treatment::CoreDump),
-        (SIGILL, Treatment::CoreDump),
-        (SIGFPE, Treatment::CoreDump),
-        (SIGSEGV, Treatment::CoreDump),
-        (SIGABRT, Treatment::CoreDump),
-        (SIGBUS, Treatment::Bus),
+        rule(SIGINT, Stop, Asked, ""),
+        rule(SIGTERM, Stop, Asked, ""),
+        rule(
+            SIGHUP,
+            Stop,
+            Over,
+            "the terminal closed, the SSH session dropped",
+        ),
+        rule(
+            SIGALRM,
+            Stop,
+            Over,
+            "time is up, as `timeout -s ALRM` sends; osps arms no alarm",
+        ),
+        rule(SIGPWR, Stop, Unused, "a UPS daemon's power warning"),
+        rule(SIGXCPU, Stop, Unused, "the CPU time limit, `ulimit -t`"),
+        rule(SIGSTKFLT, Stop, Unused, ""),
+        rule(SIGIO, Stop, Unused, "SIGPOLL"),
+        rule(SIGUSR1, Status, Why::Status, ""),
+        rule(SIGCHLD, Child, Why::Child, ""),
+        rule(SIGUSR2, Ignore, Harmless, "no meaning is assigned to it"),
+        rule(SIGVTALRM, Ignore, Harmless, PROFILING),
+        rule(SIGPROF, Ignore, Harmless, PROFILING),
+        rule(
+            SIGPIPE,
+            Ignore,
+            Harmless,
+            "a write to a closed FIFO or socket returns `EPIPE`",
+        ),
+        rule(SIGXFSZ, Ignore, Harmless, ""),
+        rule(SIGQUIT, CoreDump, Debugging, "the terminal's quit key"),
+        rule(SIGTRAP, CoreDump, Debugging, "a debugger's breakpoint"),
+        rule(
+            SIGSYS,
+            CoreDump,
+            Debugging,
+            "a system call that a seccomp filter forbids",
+        ),
+        rule(SIGSEGV, CoreDump, Crash, ""),
+        rule(SIGILL, CoreDump, Crash, ""),
+        rule(SIGFPE, CoreDump, Crash, ""),
+        rule(SIGABRT, CoreDump, Crash, ""),
+        rule(SIGBUS, Bus, Why::Bus, ""),
     ],
-    realtime: Treatment::Stop,
+    realtime: (Stop, Unused),
 };
+
+/// What the manual says of SIGVTALRM and SIGPROF.
+const PROFILING: &str =
+    "profiling timers; a handler a profiler installed before osps started is kept";
 
 /// The secondary's policy: only SIGTERM and the signals the primary takes as SIGTERM are
 /// seen (it stops only when its primary is gone); everything a terminal or a group
 /// `kill` sends is left to the primary.
 pub const SECONDARY: &Policy = &Policy {
     named: &[
-        (SIGTERM, Treatment::Stop),
-        (SIGPWR, Treatment::Stop),
-        (SIGXCPU, Treatment::Stop),
-        (SIGSTKFLT, Treatment::Stop),
-        (SIGIO, Treatment::Stop),
-        (SIGINT, Treatment::Ignore),
-        (SIGHUP, Treatment::Ignore),
-        (SIGALRM, Treatment::Ignore),
-        (SIGUSR1, Treatment::Ignore),
-        (SIGUSR2, Treatment::Ignore),
-        (SIGVTALRM, Treatment::Ignore),
-        (SIGPROF, Treatment::Ignore),
-        (SIGPIPE, Treatment::Ignore),
-        (SIGXFSZ, Treatment::Ignore),
-        (SIGQUIT, Treatment::CoreDump),
-        (SIGTRAP, Treatment::CoreDump),
-        (SIGSYS, Treatment::CoreDump),
-        (SIGILL, Treatment::CoreDump),
-        (SIGFPE, Treatment::CoreDump),
-        (SIGSEGV, Treatment::CoreDump),
-        (SIGABRT, Treatment::CoreDump),
-        (SIGBUS, Treatment::Bus),
+        rule(SIGTERM, Stop, Asked, ""),
+        rule(SIGPWR, Stop, Unused, ""),
+        rule(SIGXCPU, Stop, Unused, ""),
+        rule(SIGSTKFLT, Stop, Unused, ""),
+        rule(SIGIO, Stop, Unused, ""),
+        rule(SIGINT, Ignore, Asked, ""),
+        rule(SIGHUP, Ignore, Over, ""),
+        rule(SIGALRM, Ignore, Over, ""),
+        rule(SIGUSR1, Ignore, Why::Status, ""),
+        rule(SIGUSR2, Ignore, Harmless, ""),
+        rule(SIGVTALRM, Ignore, Harmless, ""),
+        rule(SIGPROF, Ignore, Harmless, ""),
+        rule(SIGPIPE, Ignore, Harmless, ""),
+        rule(SIGXFSZ, Ignore, Harmless, ""),
+        rule(SIGQUIT, CoreDump, Debugging, ""),
+        rule(SIGTRAP, CoreDump, Debugging, ""),
+        rule(SIGSYS, CoreDump, Debugging, ""),
+        rule(SIGSEGV, CoreDump, Crash, ""),
+        rule(SIGILL, CoreDump, Crash, ""),
+        rule(SIGFPE, CoreDump, Crash, ""),
+        rule(SIGABRT, CoreDump, Crash, ""),
+        rule(SIGBUS, Bus, Why::Bus, ""),
     ],
-    realtime: Treatment::Stop,
+    realtime: (Stop, Unused),
 };
 
 /// The signals seen since the last [`SelfPipe::drain`]: a set of signal numbers (1..128,
@@ -729,7 +820,7 @@ mod tests {
             assert_eq!(
                 core,
                 [
-                    "SIGQUIT", "SIGTRAP", "SIGSYS", "SIGILL", "SIGFPE", "SIGSEGV", "SIGABRT"
+                    "SIGQUIT", "SIGTRAP", "SIGSYS", "SIGSEGV", "SIGILL", "SIGFPE", "SIGABRT"
                 ],
                 "{role}"
             );

@@ -5,6 +5,7 @@
 //! steps of `trace.rs`, the signals of `os/signals.rs`), put in as placeholders.
 
 use super::markup::{self, Page};
+use super::signals;
 
 /// The template of `osps` (`None`) or of one subcommand; `None` for a subcommand that
 /// has none yet (the generator then uses [`FALLBACK`]).
@@ -81,7 +82,7 @@ fn value(name: &str) -> Option<String> {
         "FILES" => format!("{files}\n\n{exe}"),
         "FILES_WITH_SOCKET" => format!("{files}\n\n{socket}\n\n{exe}"),
         "TRACE_STEPS" => trace_steps(),
-        _ => return None,
+        _ => return signals::value(name),
     })
 }
 
