@@ -1,7 +1,7 @@
 //! The man pages: clap_mangen renders NAME, SYNOPSIS, DESCRIPTION and OPTIONS from the
 //! clap definitions of `cli.rs`; the hand-written prose of the page templates
-//! (`pages.rs`, in the format of `markup.rs`) goes around them, then SEE ALSO. Always for the binary name `osps`, with a fixed date, so regenerating
-//! gives the same files.
+//! (`pages.rs`, in the format of `markup.rs`) goes around them, then SEE ALSO. Always
+//! for the binary name `osps`, with a fixed date, so regenerating gives the same files.
 
 mod markup;
 mod pages;

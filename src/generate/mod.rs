@@ -10,6 +10,14 @@
 //! The same texts are printed one at a time by `osps completions SHELL` and
 //! `osps man [SUBCOMMAND]` ([`run_completions`], [`run_man`]), so that whoever installed
 //! the binary alone (`cargo install`) gets exactly the checked-in files.
+//!
+//! The prose is text, not Rust: one template per page in `pages/` (see `man/markup.rs`
+//! for the format, `man/pages.rs` for the placeholders), and the shell functions the
+//! completions append are shell files in `completions/`.
+//!
+//! It may import `cli`, `exit`, `output`, the `log` macros, the leaf `trace` (its list of
+//! steps) and the signal tables of `os::signals`; nothing of an instance, the pair or
+//! another command.
 
 mod completions;
 mod man;
