@@ -11,9 +11,7 @@
 //!
 //! Every signal whose default action would kill a primary is decided here, in
 //! [`PRIMARY`] (the secondary's choices are in [`SECONDARY`]), the real-time ones too:
-//! nix's `Signal` cannot name them, so a signal is a number here ([`Signo`]). Each
-//! decision also says why ([`Why`], the last column below) and carries the words the man
-//! pages say about its signal: `generate` writes their signal lists from these tables.
+//! nix's `Signal` cannot name them, so a signal is a number here ([`Signo`]).
 //!
 //! | signal | primary | secondary | why |
 //! |---|---|---|---|
@@ -58,7 +56,7 @@ use nix::sys::signal::Signal::{
 };
 
 use Treatment::{Bus, Child, CoreDump, Ignore, Status, Stop};
-use Why::{Asked, Crash, Debugging, Harmless, Over, Unused};
+use Why::{Asked, Crash, Debugging, Harmless, Over, Plain, Unused};
 
 static WRITE_FD: AtomicI32 = AtomicI32::new(-1);
 /// Set by the handler: lets a busy loop notice a signal with one load, no syscall.
@@ -204,51 +202,28 @@ impl Treatment {
     }
 }
 
-/// Why a signal is treated as it is: a row of the table above, and the group in which
-/// osps-primary(1) and osps-secondary(1) list it (their signal lists are written from these
-/// tables by `generate`).
+/// Why a signal is treated so (the last column above): the man pages list signals by it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Why {
     /// It means "stop": Ctrl-C, `kill`.
     Asked,
-    /// Nobody watches any more, or the time is up: the terminal or the session is gone,
-    /// or an alarm osps never arms went off.
+    /// Nobody watches any more (terminal or session gone), or the time is up.
     Over,
-    /// osps has no use for it and its default would kill: one that arrives was sent to
-    /// end it or by mistake, and only the orderly stop leaves nothing behind.
+    /// Of no use to osps and fatal by default: only the orderly stop leaves nothing behind.
     Unused,
-    /// The request for a status line (the `dd` convention).
-    Status,
-    /// A child changed state.
-    Child,
+    /// The treatment says it all: SIGUSR1's status line, SIGCHLD, SIGBUS's own handler.
+    Plain,
     /// It never means "stop", so it must not end an instance.
     Harmless,
     /// A debugging aid, whose core dump is what one wants then.
     Debugging,
     /// A crash of our own, which must stay loud.
     Crash,
-    /// SIGBUS: see [`Treatment::Bus`].
-    Bus,
 }
 
-/// One signal decided: its treatment, why, and what the manual says of it in parentheses
-/// after its name (empty for nothing).
+/// A signal, its treatment, why, and the man page's note after its name ("" for none).
 #[derive(Clone, Copy, Debug)]
-pub struct Rule {
-    signal: Signal,
-    treatment: Treatment,
-    why: Why,
-    note: &'static str,
-}
-
-const fn rule(signal: Signal, treatment: Treatment, why: Why, note: &'static str) -> Rule {
-    Rule {
-        signal,
-        treatment,
-        why,
-        note,
-    }
-}
+struct Rule(Signal, Treatment, Why, &'static str);
 
 /// What one role does with every signal: the classic ones by name, in the order in
 /// which a drain picks the stop signal it reports when several arrived, then every
@@ -263,19 +238,13 @@ impl Policy {
     /// Every signal it decides, with its treatment: the named ones in table order, then
     /// the real-time ones.
     pub fn decisions(&self) -> impl Iterator<Item = (Signo, Treatment)> + '_ {
-        let named = self
-            .named
-            .iter()
-            .map(|r| (Signo::from(r.signal), r.treatment));
+        let named = self.named.iter().map(|r| (Signo::from(r.0), r.1));
         named.chain(Signo::realtime().map(|s| (s, self.realtime.0)))
     }
 
-    /// The named signals as the manual explains them, in table order: each with its
-    /// treatment, why, and note.
+    /// The named signals in table order, each with its treatment, why and note.
     pub fn explained(&self) -> impl Iterator<Item = (Signo, Treatment, Why, &'static str)> + '_ {
-        self.named
-            .iter()
-            .map(|r| (Signo::from(r.signal), r.treatment, r.why, r.note))
+        self.named.iter().map(|r| (Signo::from(r.0), r.1, r.2, r.3))
     }
 
     /// The treatment of every real-time signal, and why.
@@ -291,86 +260,64 @@ impl Policy {
 }
 
 /// The primary's policy (the table in the module documentation).
+#[rustfmt::skip]
 pub const PRIMARY: &Policy = &Policy {
     named: &[
-        rule(SIGINT, Stop, Asked, ""),
-        rule(SIGTERM, Stop, Asked, ""),
-        rule(
-            SIGHUP,
-            Stop,
-            Over,
-            "the terminal closed, the SSH session dropped",
-        ),
-        rule(
-            SIGALRM,
-            Stop,
-            Over,
-            "time is up, as `timeout -s ALRM` sends; osps arms no alarm",
-        ),
-        rule(SIGPWR, Stop, Unused, "a UPS daemon's power warning"),
-        rule(SIGXCPU, Stop, Unused, "the CPU time limit, `ulimit -t`"),
-        rule(SIGSTKFLT, Stop, Unused, ""),
-        rule(SIGIO, Stop, Unused, "SIGPOLL"),
-        rule(SIGUSR1, Status, Why::Status, ""),
-        rule(SIGCHLD, Child, Why::Child, ""),
-        rule(SIGUSR2, Ignore, Harmless, "no meaning is assigned to it"),
-        rule(SIGVTALRM, Ignore, Harmless, PROFILING),
-        rule(SIGPROF, Ignore, Harmless, PROFILING),
-        rule(
-            SIGPIPE,
-            Ignore,
-            Harmless,
-            "a write to a closed FIFO or socket returns `EPIPE`",
-        ),
-        rule(SIGXFSZ, Ignore, Harmless, ""),
-        rule(SIGQUIT, CoreDump, Debugging, "the terminal's quit key"),
-        rule(SIGTRAP, CoreDump, Debugging, "a debugger's breakpoint"),
-        rule(
-            SIGSYS,
-            CoreDump,
-            Debugging,
-            "a system call that a seccomp filter forbids",
-        ),
-        rule(SIGSEGV, CoreDump, Crash, ""),
-        rule(SIGILL, CoreDump, Crash, ""),
-        rule(SIGFPE, CoreDump, Crash, ""),
-        rule(SIGABRT, CoreDump, Crash, ""),
-        rule(SIGBUS, Bus, Why::Bus, ""),
+        Rule(SIGINT,    Stop,     Asked,       ""),
+        Rule(SIGTERM,   Stop,     Asked,       ""),
+        Rule(SIGHUP,    Stop,     Over,        "the terminal closed, the SSH session dropped"),
+        Rule(SIGALRM,   Stop,     Over,        "time is up, as `timeout -s ALRM` sends; osps arms no alarm"),
+        Rule(SIGPWR,    Stop,     Unused,      "a UPS daemon's power warning"),
+        Rule(SIGXCPU,   Stop,     Unused,      "the CPU time limit, `ulimit -t`"),
+        Rule(SIGSTKFLT, Stop,     Unused,      ""),
+        Rule(SIGIO,     Stop,     Unused,      "SIGPOLL"),
+        Rule(SIGUSR1,   Status,   Plain,       ""),
+        Rule(SIGCHLD,   Child,    Plain,       ""),
+        Rule(SIGUSR2,   Ignore,   Harmless,    "no meaning is assigned to it"),
+        Rule(SIGVTALRM, Ignore,   Harmless,    "profiling timers; a handler a profiler installed before osps started is kept"),
+        Rule(SIGPROF,   Ignore,   Harmless,    "profiling timers; a handler a profiler installed before osps started is kept"),
+        Rule(SIGPIPE,   Ignore,   Harmless,    "a write to a closed FIFO or socket returns `EPIPE`"),
+        Rule(SIGXFSZ,   Ignore,   Harmless,    ""),
+        Rule(SIGQUIT,   CoreDump, Debugging,   "the terminal's quit key"),
+        Rule(SIGTRAP,   CoreDump, Debugging,   "a debugger's breakpoint"),
+        Rule(SIGSYS,    CoreDump, Debugging,   "a system call that a seccomp filter forbids"),
+        Rule(SIGSEGV,   CoreDump, Crash,       ""),
+        Rule(SIGILL,    CoreDump, Crash,       ""),
+        Rule(SIGFPE,    CoreDump, Crash,       ""),
+        Rule(SIGABRT,   CoreDump, Crash,       ""),
+        Rule(SIGBUS,    Bus,      Plain,       ""),
     ],
     realtime: (Stop, Unused),
 };
 
-/// What the manual says of SIGVTALRM and SIGPROF.
-const PROFILING: &str =
-    "profiling timers; a handler a profiler installed before osps started is kept";
-
 /// The secondary's policy: only SIGTERM and the signals the primary takes as SIGTERM are
 /// seen (it stops only when its primary is gone); everything a terminal or a group
 /// `kill` sends is left to the primary.
+#[rustfmt::skip]
 pub const SECONDARY: &Policy = &Policy {
     named: &[
-        rule(SIGTERM, Stop, Asked, ""),
-        rule(SIGPWR, Stop, Unused, ""),
-        rule(SIGXCPU, Stop, Unused, ""),
-        rule(SIGSTKFLT, Stop, Unused, ""),
-        rule(SIGIO, Stop, Unused, ""),
-        rule(SIGINT, Ignore, Asked, ""),
-        rule(SIGHUP, Ignore, Over, ""),
-        rule(SIGALRM, Ignore, Over, ""),
-        rule(SIGUSR1, Ignore, Why::Status, ""),
-        rule(SIGUSR2, Ignore, Harmless, ""),
-        rule(SIGVTALRM, Ignore, Harmless, ""),
-        rule(SIGPROF, Ignore, Harmless, ""),
-        rule(SIGPIPE, Ignore, Harmless, ""),
-        rule(SIGXFSZ, Ignore, Harmless, ""),
-        rule(SIGQUIT, CoreDump, Debugging, ""),
-        rule(SIGTRAP, CoreDump, Debugging, ""),
-        rule(SIGSYS, CoreDump, Debugging, ""),
-        rule(SIGSEGV, CoreDump, Crash, ""),
-        rule(SIGILL, CoreDump, Crash, ""),
-        rule(SIGFPE, CoreDump, Crash, ""),
-        rule(SIGABRT, CoreDump, Crash, ""),
-        rule(SIGBUS, Bus, Why::Bus, ""),
+        Rule(SIGTERM,   Stop,     Asked,       ""),
+        Rule(SIGPWR,    Stop,     Unused,      ""),
+        Rule(SIGXCPU,   Stop,     Unused,      ""),
+        Rule(SIGSTKFLT, Stop,     Unused,      ""),
+        Rule(SIGIO,     Stop,     Unused,      ""),
+        Rule(SIGINT,    Ignore,   Asked,       ""),
+        Rule(SIGHUP,    Ignore,   Over,        ""),
+        Rule(SIGALRM,   Ignore,   Over,        ""),
+        Rule(SIGUSR1,   Ignore,   Plain,       ""),
+        Rule(SIGUSR2,   Ignore,   Harmless,    ""),
+        Rule(SIGVTALRM, Ignore,   Harmless,    ""),
+        Rule(SIGPROF,   Ignore,   Harmless,    ""),
+        Rule(SIGPIPE,   Ignore,   Harmless,    ""),
+        Rule(SIGXFSZ,   Ignore,   Harmless,    ""),
+        Rule(SIGQUIT,   CoreDump, Debugging,   ""),
+        Rule(SIGTRAP,   CoreDump, Debugging,   ""),
+        Rule(SIGSYS,    CoreDump, Debugging,   ""),
+        Rule(SIGSEGV,   CoreDump, Crash,       ""),
+        Rule(SIGILL,    CoreDump, Crash,       ""),
+        Rule(SIGFPE,    CoreDump, Crash,       ""),
+        Rule(SIGABRT,   CoreDump, Crash,       ""),
+        Rule(SIGBUS,    Bus,      Plain,       ""),
     ],
     realtime: (Stop, Unused),
 };

@@ -144,13 +144,14 @@ mod tests {
             })
             .map(|name| value(name).unwrap())
             .collect();
-        for (signal, _, why, _) in PRIMARY.explained() {
+        for (signal, treatment, why, _) in PRIMARY.explained() {
             let name = signal.to_string();
             let times: usize = lists
                 .iter()
                 .map(|l| l.split([' ', ',', '(']).filter(|w| *w == name).count())
                 .sum();
-            let named_by_the_text = matches!(why, Why::Asked | Why::Child | Why::Bus);
+            let named_by_the_text =
+                why == Why::Asked || matches!(treatment, Treatment::Child | Treatment::Bus);
             assert_eq!(times, usize::from(!named_by_the_text), "{name}: {lists:?}");
         }
     }
