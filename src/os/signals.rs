@@ -55,6 +55,9 @@ use nix::sys::signal::Signal::{
     SIGXCPU, SIGXFSZ,
 };
 
+use Treatment::{Bus, Child, CoreDump, Ignore, Status, Stop};
+use Why::{Asked, Crash, Debugging, Harmless, Over, Plain, Unused};
+
 static WRITE_FD: AtomicI32 = AtomicI32::new(-1);
 /// Set by the handler: lets a busy loop notice a signal with one load, no syscall.
 static ARRIVED: AtomicBool = AtomicBool::new(false);
@@ -199,21 +202,54 @@ impl Treatment {
     }
 }
 
+/// Why a signal is treated so (the last column above): the man pages list signals by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Why {
+    /// It means "stop": Ctrl-C, `kill`.
+    Asked,
+    /// Nobody watches any more (terminal or session gone), or the time is up.
+    Over,
+    /// Of no use to osps and fatal by default: only the orderly stop leaves nothing behind.
+    Unused,
+    /// The treatment says it all: SIGUSR1's status line, SIGCHLD, SIGBUS's own handler.
+    Plain,
+    /// It never means "stop", so it must not end an instance.
+    Harmless,
+    /// A debugging aid, whose core dump is what one wants then.
+    Debugging,
+    /// A crash of our own, which must stay loud.
+    Crash,
+}
+
+/// A signal, its treatment, why, and the man page's note after its name ("" for none).
+#[derive(Clone, Copy, Debug)]
+struct Rule(Signal, Treatment, Why, &'static str);
+
 /// What one role does with every signal: the classic ones by name, in the order in
 /// which a drain picks the stop signal it reports when several arrived, then every
 /// real-time signal alike.
 #[derive(Debug)]
 pub struct Policy {
-    named: &'static [(Signal, Treatment)],
-    realtime: Treatment,
+    named: &'static [Rule],
+    realtime: (Treatment, Why),
 }
 
 impl Policy {
     /// Every signal it decides, with its treatment: the named ones in table order, then
     /// the real-time ones.
     pub fn decisions(&self) -> impl Iterator<Item = (Signo, Treatment)> + '_ {
-        let named = self.named.iter().map(|&(s, t)| (Signo::from(s), t));
-        named.chain(Signo::realtime().map(|s| (s, self.realtime)))
+        let named = self.named.iter().map(|r| (Signo::from(r.0), r.1));
+        named.chain(Signo::realtime().map(|s| (s, self.realtime.0)))
+    }
+
+    /// The named signals in table order, each with its treatment, why and note.
+    pub fn explained(&self) -> impl Iterator<Item = (Signo, Treatment, Why, &'static str)> + '_ {
+        self.named.iter().map(|r| (Signo::from(r.0), r.1, r.2, r.3))
+    }
+
+    /// The treatment of every real-time signal, and why.
+    pub fn realtime(&self) -> (Treatment, Why) {
+        self.realtime
     }
 
     /// What it does with `signal`, if it decides it.
@@ -224,64 +260,66 @@ impl Policy {
 }
 
 /// The primary's policy (the table in the module documentation).
+#[rustfmt::skip]
 pub const PRIMARY: &Policy = &Policy {
     named: &[
-        (SIGINT, Treatment::Stop),
-        (SIGTERM, Treatment::Stop),
-        (SIGHUP, Treatment::Stop),
-        (SIGALRM, Treatment::Stop),
-        (SIGPWR, Treatment::Stop),
-        (SIGXCPU, Treatment::Stop),
-        (SIGSTKFLT, Treatment::Stop),
-        (SIGIO, Treatment::Stop),
-        (SIGUSR1, Treatment::Status),
-        (SIGCHLD, Treatment::Child),
-        (SIGUSR2, Treatment::Ignore),
-        (SIGVTALRM, Treatment::Ignore),
-        (SIGPROF, Treatment::Ignore),
-        (SIGPIPE, Treatment::Ignore),
-        (SIGXFSZ, Treatment::Ignore),
-        (SIGQUIT, Treatment::CoreDump),
-        (SIGTRAP, Treatment::CoreDump),
-        (SIGSYS, Treatment::CoreDump),
-        (SIGILL, Treatment::CoreDump),
-        (SIGFPE, Treatment::CoreDump),
-        (SIGSEGV, Treatment::CoreDump),
-        (SIGABRT, Treatment::CoreDump),
-        (SIGBUS, Treatment::Bus),
+        Rule(SIGINT,    Stop,     Asked,       ""),
+        Rule(SIGTERM,   Stop,     Asked,       ""),
+        Rule(SIGHUP,    Stop,     Over,        "the terminal closed, the SSH session dropped"),
+        Rule(SIGALRM,   Stop,     Over,        "time is up, as `timeout -s ALRM` sends; osps arms no alarm"),
+        Rule(SIGPWR,    Stop,     Unused,      "a UPS daemon's power warning"),
+        Rule(SIGXCPU,   Stop,     Unused,      "the CPU time limit, `ulimit -t`"),
+        Rule(SIGSTKFLT, Stop,     Unused,      ""),
+        Rule(SIGIO,     Stop,     Unused,      "SIGPOLL"),
+        Rule(SIGUSR1,   Status,   Plain,       ""),
+        Rule(SIGCHLD,   Child,    Plain,       ""),
+        Rule(SIGUSR2,   Ignore,   Harmless,    "no meaning is assigned to it"),
+        Rule(SIGVTALRM, Ignore,   Harmless,    "profiling timers; a handler a profiler installed before osps started is kept"),
+        Rule(SIGPROF,   Ignore,   Harmless,    "profiling timers; a handler a profiler installed before osps started is kept"),
+        Rule(SIGPIPE,   Ignore,   Harmless,    "a write to a closed FIFO or socket returns `EPIPE`"),
+        Rule(SIGXFSZ,   Ignore,   Harmless,    ""),
+        Rule(SIGQUIT,   CoreDump, Debugging,   "the terminal's quit key"),
+        Rule(SIGTRAP,   CoreDump, Debugging,   "a debugger's breakpoint"),
+        Rule(SIGSYS,    CoreDump, Debugging,   "a system call that a seccomp filter forbids"),
+        Rule(SIGSEGV,   CoreDump, Crash,       ""),
+        Rule(SIGILL,    CoreDump, Crash,       ""),
+        Rule(SIGFPE,    CoreDump, Crash,       ""),
+        Rule(SIGABRT,   CoreDump, Crash,       ""),
+        Rule(SIGBUS,    Bus,      Plain,       ""),
     ],
-    realtime: Treatment::Stop,
+    realtime: (Stop, Unused),
 };
 
 /// The secondary's policy: only SIGTERM and the signals the primary takes as SIGTERM are
 /// seen (it stops only when its primary is gone); everything a terminal or a group
 /// `kill` sends is left to the primary.
+#[rustfmt::skip]
 pub const SECONDARY: &Policy = &Policy {
     named: &[
-        (SIGTERM, Treatment::Stop),
-        (SIGPWR, Treatment::Stop),
-        (SIGXCPU, Treatment::Stop),
-        (SIGSTKFLT, Treatment::Stop),
-        (SIGIO, Treatment::Stop),
-        (SIGINT, Treatment::Ignore),
-        (SIGHUP, Treatment::Ignore),
-        (SIGALRM, Treatment::Ignore),
-        (SIGUSR1, Treatment::Ignore),
-        (SIGUSR2, Treatment::Ignore),
-        (SIGVTALRM, Treatment::Ignore),
-        (SIGPROF, Treatment::Ignore),
-        (SIGPIPE, Treatment::Ignore),
-        (SIGXFSZ, Treatment::Ignore),
-        (SIGQUIT, Treatment::CoreDump),
-        (SIGTRAP, Treatment::CoreDump),
-        (SIGSYS, Treatment::CoreDump),
-        (SIGILL, Treatment::CoreDump),
-        (SIGFPE, Treatment::CoreDump),
-        (SIGSEGV, Treatment::CoreDump),
-        (SIGABRT, Treatment::CoreDump),
-        (SIGBUS, Treatment::Bus),
+        Rule(SIGTERM,   Stop,     Asked,       ""),
+        Rule(SIGPWR,    Stop,     Unused,      ""),
+        Rule(SIGXCPU,   Stop,     Unused,      ""),
+        Rule(SIGSTKFLT, Stop,     Unused,      ""),
+        Rule(SIGIO,     Stop,     Unused,      ""),
+        Rule(SIGINT,    Ignore,   Asked,       ""),
+        Rule(SIGHUP,    Ignore,   Over,        ""),
+        Rule(SIGALRM,   Ignore,   Over,        ""),
+        Rule(SIGUSR1,   Ignore,   Plain,       ""),
+        Rule(SIGUSR2,   Ignore,   Harmless,    ""),
+        Rule(SIGVTALRM, Ignore,   Harmless,    ""),
+        Rule(SIGPROF,   Ignore,   Harmless,    ""),
+        Rule(SIGPIPE,   Ignore,   Harmless,    ""),
+        Rule(SIGXFSZ,   Ignore,   Harmless,    ""),
+        Rule(SIGQUIT,   CoreDump, Debugging,   ""),
+        Rule(SIGTRAP,   CoreDump, Debugging,   ""),
+        Rule(SIGSYS,    CoreDump, Debugging,   ""),
+        Rule(SIGSEGV,   CoreDump, Crash,       ""),
+        Rule(SIGILL,    CoreDump, Crash,       ""),
+        Rule(SIGFPE,    CoreDump, Crash,       ""),
+        Rule(SIGABRT,   CoreDump, Crash,       ""),
+        Rule(SIGBUS,    Bus,      Plain,       ""),
     ],
-    realtime: Treatment::Stop,
+    realtime: (Stop, Unused),
 };
 
 /// The signals seen since the last [`SelfPipe::drain`]: a set of signal numbers (1..128,
@@ -729,7 +767,7 @@ mod tests {
             assert_eq!(
                 core,
                 [
-                    "SIGQUIT", "SIGTRAP", "SIGSYS", "SIGILL", "SIGFPE", "SIGSEGV", "SIGABRT"
+                    "SIGQUIT", "SIGTRAP", "SIGSYS", "SIGSEGV", "SIGILL", "SIGFPE", "SIGABRT"
                 ],
                 "{role}"
             );
