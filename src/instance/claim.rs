@@ -260,15 +260,58 @@ pub fn live_primary(paths: &Paths) -> Option<LivePrimary> {
 /// process is alive, runs osps as `primary` for this name, started before the segment
 /// was created, and holds the segment open.
 pub fn live_primary_with(paths: &Paths, from_header: Option<(u64, u64)>) -> Option<LivePrimary> {
+    live_primary_among(paths, from_header, &std::cell::OnceCell::new())
+}
+
+/// The kernel's POSIX locks, and for each process holding one (but us) the instance it
+/// is an `osps primary` of, if it is one: what [`live_primary_among`] asks of every
+/// instance, read once.
+#[derive(Debug)]
+pub struct LockTable {
+    locks: Vec<procfs::PosixLock>,
+    /// `(pid, instance name)` of each holder that runs `primary`, by pid.
+    primaries: Vec<(i32, String)>,
+}
+
+impl LockTable {
+    /// Reads `/proc/locks` and the command lines of the holders now.
+    pub fn read() -> LockTable {
+        let locks = procfs::posix_locks();
+        let me = std::process::id() as i32;
+        let mut pids: Vec<i32> = locks.iter().map(|l| l.pid).filter(|&p| p != me).collect();
+        pids.sort_unstable();
+        pids.dedup();
+        let primaries = pids
+            .into_iter()
+            .filter(|&pid| procfs::subcommand(pid).as_deref() == Some("primary"))
+            .filter_map(|pid| Some((pid, procfs::instance_name(pid)?)))
+            .collect();
+        LockTable { locks, primaries }
+    }
+}
+
+/// [`live_primary_with`], reading the lock table into `table` unless it was read already
+/// (a survey reads it once for all the instances it looks at).
+pub fn live_primary_among(
+    paths: &Paths,
+    from_header: Option<(u64, u64)>,
+    table: &std::cell::OnceCell<LockTable>,
+) -> Option<LivePrimary> {
     // No segment, no live primary (see below); and reading /proc/locks can cost a fresh
     // process milliseconds, so the common start of a primary skips it.
     let segment = procfs::identity(&paths.shm_path())?;
     let me = std::process::id() as i32;
     let lock_name = paths.lock_file();
-    let locks = procfs::posix_locks();
-    let mut pids: Vec<i32> = locks.iter().map(|l| l.pid).filter(|&p| p != me).collect();
-    pids.sort_unstable();
-    pids.dedup();
+    let table = table.get_or_init(LockTable::read);
+    let locks = &table.locks;
+    let name = paths.name.to_string();
+    // Only the holders that were started as this instance's primary: the checks below
+    // read /proc again for each.
+    let pids = table
+        .primaries
+        .iter()
+        .filter(|(_, n)| *n == name)
+        .map(|&(pid, _)| pid);
     let header_pid = from_header.map(|(pid, _)| pid);
     for pid in pids {
         let Some(files) = is_primary_of(pid, paths, header_pid).then(|| procfs::open_files(pid))

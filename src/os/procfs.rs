@@ -40,38 +40,72 @@ fn access_of(pid: i32, fd: &str) -> &'static str {
 /// For each object `(dev, ino)` in `targets`, the processes that hold it open.
 /// Processes we may not look at (other users) are skipped silently.
 pub fn holders(targets: &[(u64, u64)]) -> Vec<Vec<Holder>> {
-    let mut found = vec![Vec::new(); targets.len()];
     if targets.is_empty() {
-        return found;
+        return Vec::new();
     }
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return found;
-    };
-    for entry in procs.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
+    FdTable::scan().holders(targets)
+}
+
+/// Every open descriptor of every process we may look at, by the object it names: one
+/// pass over `/proc/*/fd` answers who holds any number of objects (a survey of a thousand
+/// instances looks once, not a thousand times).
+#[derive(Debug, Default)]
+pub struct FdTable {
+    /// `(dev, ino)` → `(pid, descriptor number)`, in `/proc`'s order.
+    open: std::collections::HashMap<(u64, u64), Vec<(i32, String)>>,
+}
+
+impl FdTable {
+    /// Reads the descriptors of every process now.
+    pub fn scan() -> FdTable {
+        let mut table = FdTable::default();
+        let Ok(procs) = std::fs::read_dir("/proc") else {
+            return table;
         };
-        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-            continue;
-        };
-        for fd in fds.flatten() {
-            let Ok(st) = stat(&fd.path()) else { continue };
-            let key = (st.st_dev, st.st_ino);
-            if let Some(i) = targets.iter().position(|t| *t == key) {
-                let name = fd.file_name();
-                let access = access_of(pid, name.to_str().unwrap_or(""));
-                let holder = Holder { pid, access };
-                if !found[i].contains(&holder) {
-                    found[i].push(holder);
-                }
+        for entry in procs.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+                continue;
+            };
+            for fd in fds.flatten() {
+                let Ok(st) = stat(&fd.path()) else { continue };
+                let name = fd.file_name().to_string_lossy().into_owned();
+                table
+                    .open
+                    .entry((st.st_dev, st.st_ino))
+                    .or_default()
+                    .push((pid, name));
             }
         }
+        table
     }
-    found
+
+    /// For each object of `targets`, the processes that hold it open, each once per kind
+    /// of access, in `/proc`'s order.
+    pub fn holders(&self, targets: &[(u64, u64)]) -> Vec<Vec<Holder>> {
+        targets
+            .iter()
+            .map(|target| {
+                let mut found: Vec<Holder> = Vec::new();
+                for (pid, fd) in self.open.get(target).into_iter().flatten() {
+                    let holder = Holder {
+                        pid: *pid,
+                        access: access_of(*pid, fd),
+                    };
+                    if !found.contains(&holder) {
+                        found.push(holder);
+                    }
+                }
+                found
+            })
+            .collect()
+    }
 }
 
 /// `(dev, ino)` of a path without following a final symlink, if it exists.
@@ -122,7 +156,34 @@ fn invocation(pid: i32) -> Option<Invocation> {
 }
 
 /// [`invocation`] of a raw `/proc/PID/cmdline` (arguments ended by NUL bytes).
+///
+/// Building the parser costs far more than reading the command line, and a survey asks
+/// about the same few processes once per instance it examines (a thousand junk segments,
+/// a thousand times): so the answers are kept, by command line, for the whole process.
+/// The key is the input itself, so a kept answer can never be stale.
 fn invocation_of(cmdline: &[u8]) -> Option<Invocation> {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    thread_local! {
+        static KEPT: RefCell<HashMap<Vec<u8>, Option<Invocation>>> = RefCell::new(HashMap::new());
+    }
+    if let Some(kept) = KEPT.with(|k| k.borrow().get(cmdline).cloned()) {
+        return kept;
+    }
+    let parsed = parse_invocation(cmdline);
+    KEPT.with(|k| {
+        let mut kept = k.borrow_mut();
+        // Bounded: a long-lived `osps top` meets ever new processes.
+        if kept.len() >= 1024 {
+            kept.clear();
+        }
+        kept.insert(cmdline.to_vec(), parsed.clone());
+    });
+    parsed
+}
+
+/// [`invocation_of`], parsed.
+fn parse_invocation(cmdline: &[u8]) -> Option<Invocation> {
     use std::os::unix::ffi::OsStrExt;
     let cmdline = cmdline.strip_suffix(&[0]).unwrap_or(cmdline);
     let args: Vec<std::ffi::OsString> = cmdline

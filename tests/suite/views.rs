@@ -617,7 +617,15 @@ fn a_primary_named_by_any_spelling_of_the_name_option_is_running_and_stoppable()
 fn a_primary_started_from_a_renamed_copy_of_the_binary_is_listed_running_and_stoppable() {
     let mut env = TestEnv::new("renamed");
     let copy = env.tmp.path().join("x");
-    std::fs::copy(osps_bin(), &copy).unwrap();
+    // Copied by cp, not by us: a descriptor open for writing in this process would leak
+    // into whatever another test thread forks meanwhile, and exec of the copy would fail
+    // with ETXTBSY ("text file busy") while that child lives.
+    let cp = Command::new("cp")
+        .arg(osps_bin())
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(cp.success(), "cp of the binary failed");
     let mut cmd = Command::new(&copy);
     cmd.args(["primary", "--interval", "50ms", "--name", &env.name])
         .env_remove("OSPS_NAME")

@@ -9,6 +9,7 @@ use nix::sys::stat::lstat;
 use super::report::{
     Fifo, HeaderView, InstanceReport, Lock, Object, PoolMember, Primary, Secondary, SegmentReport,
 };
+use super::snapshot::Snapshot;
 use super::status::{Presence, decide};
 use super::warnings::{self, Facts};
 use crate::disk::lockfile::{InstanceLock, Probe};
@@ -21,6 +22,15 @@ use crate::pair::segment;
 
 /// Examines every object of one instance; `None` when it has none at all.
 pub fn examine(dir: Option<&RuntimeDir>, paths: &Paths) -> Option<InstanceReport> {
+    examine_in(&Snapshot::default(), dir, paths)
+}
+
+/// [`examine`], with what the survey has read once for all its instances.
+pub fn examine_in(
+    snap: &Snapshot,
+    dir: Option<&RuntimeDir>,
+    paths: &Paths,
+) -> Option<InstanceReport> {
     let probe = match dir {
         Some(dir) => InstanceLock::probe(dir, paths),
         None => Probe {
@@ -29,13 +39,13 @@ pub fn examine(dir: Option<&RuntimeDir>, paths: &Paths) -> Option<InstanceReport
         },
     };
     let mut seg = examine_segment(paths);
-    let mut fifos = examine_fifos(dir, paths);
+    let mut fifos = examine_fifos(snap, dir, paths);
     let socket = Object::at(dir, paths, &paths.socket_file());
     let fifo_exists = fifos.iter().any(|f| f.object.exists);
     if !probe.exists && !seg.object.exists && !fifo_exists && !socket.exists {
         return None;
     }
-    fill_holders(&mut seg, &mut fifos);
+    fill_holders(snap, &mut seg, &mut fifos);
     let header = match &seg.header {
         Some(HeaderView::Valid(h)) => Some(&**h),
         _ => None,
@@ -54,7 +64,11 @@ pub fn examine(dir: Option<&RuntimeDir>, paths: &Paths) -> Option<InstanceReport
     let live = if probe.held && !claim::is_cleanup(probe.pid) {
         None
     } else {
-        claim::live_primary_with(paths, header.map(|h| (h.primary_pid, h.created_unix_ms)))
+        claim::live_primary_among(
+            paths,
+            header.map(|h| (h.primary_pid, h.created_unix_ms)),
+            snap.locks(),
+        )
     };
     let status = decide(Presence {
         lock_held: probe.held,
@@ -269,11 +283,14 @@ fn judge_segment(
 
 /// The FIFO pair of the first secondary (always listed), and of any other secondary
 /// whose FIFOs exist.
-fn examine_fifos(dir: Option<&RuntimeDir>, paths: &Paths) -> Vec<Fifo> {
+fn examine_fifos(snap: &Snapshot, dir: Option<&RuntimeDir>, paths: &Paths) -> Vec<Fifo> {
     let mut fifos = Vec::new();
     for index in 0..claim::MAX_SECONDARIES {
         let (p2s, s2p) = paths.fifo_files(index);
         for (role, file) in [("p2s", p2s), ("s2p", s2p)] {
+            if index > 0 && !snap.may_exist(&file) {
+                continue;
+            }
             let object = Object::at(dir, paths, &file);
             if index == 0 || object.exists {
                 fifos.push(Fifo::new(role, index, object, &paths.in_dir(&file)));
@@ -284,7 +301,7 @@ fn examine_fifos(dir: Option<&RuntimeDir>, paths: &Paths) -> Vec<Fifo> {
 }
 
 /// Fills in who holds the segment and each FIFO, with one pass over `/proc`.
-fn fill_holders(seg: &mut SegmentReport, fifos: &mut [Fifo]) {
+fn fill_holders(snap: &Snapshot, seg: &mut SegmentReport, fifos: &mut [Fifo]) {
     let mut targets = Vec::new();
     let mut slots: Vec<&mut Vec<Holder>> = Vec::new();
     if let Some(id) = seg.object.id {
@@ -297,7 +314,10 @@ fn fill_holders(seg: &mut SegmentReport, fifos: &mut [Fifo]) {
             slots.push(&mut fifo.holders);
         }
     }
-    for (slot, found) in slots.into_iter().zip(procfs::holders(&targets)) {
+    if targets.is_empty() {
+        return;
+    }
+    for (slot, found) in slots.into_iter().zip(snap.fds().holders(&targets)) {
         *slot = found;
     }
 }

@@ -21,6 +21,7 @@
 
 mod examine;
 mod report;
+mod snapshot;
 mod status;
 mod warnings;
 
@@ -33,8 +34,10 @@ use crate::disk::names::{self, InstanceName, Paths};
 use crate::disk::rundir::RuntimeDir;
 
 pub use examine::examine;
+use examine::examine_in;
 use report::Concern;
 pub use report::{HeaderView, InstanceReport};
+use snapshot::Snapshot;
 pub use status::Status;
 
 /// Every instance of one runtime directory (or the one asked for), examined.
@@ -58,13 +61,30 @@ pub fn survey(runtime_dir: &Path, name: Option<&InstanceName>) -> Result<Survey>
         Ok(dir) => (dir, None),
         Err(e) => (None, Some(format!("{e:#}"))),
     };
+    let listing = match (&dir, name) {
+        // List the directory we opened and checked, not whatever its path names by now.
+        (Some(dir), None) => Some(
+            entries(&dir.held_path())
+                .wrap_err_with(|| format!("listing {}", dir.path().display()))?,
+        ),
+        _ => None,
+    };
     let wanted = match name {
         Some(name) => BTreeSet::from([name.clone()]),
-        None => discover(dir.as_ref())?,
+        None => names_in(listing.as_deref().unwrap_or_default())?,
     };
+    // A nameless survey trusts the listing it found the names in; a named one looks at
+    // every path of that instance.
+    let snap = Snapshot::new(listing.map(BTreeSet::from_iter));
     let mut instances: Vec<InstanceReport> = wanted
         .into_iter()
-        .filter_map(|name| examine(dir.as_ref(), &Paths::new(name, runtime_dir.to_path_buf())))
+        .filter_map(|name| {
+            examine_in(
+                &snap,
+                dir.as_ref(),
+                &Paths::new(name, runtime_dir.to_path_buf()),
+            )
+        })
         .collect();
     if dir_error.is_some() {
         // The directory was refused, not looked into: whether the lock file is there is
@@ -108,18 +128,25 @@ pub fn open_runtime_dir(path: &Path) -> Result<Option<RuntimeDir>> {
 /// and the runtime directory's lock files, FIFOs and sockets. Names that do not follow
 /// the osps pattern are ignored.
 pub fn discover(dir: Option<&RuntimeDir>) -> Result<BTreeSet<InstanceName>> {
+    let listing = match dir {
+        // List the directory we opened and checked, not whatever its path names by now.
+        Some(dir) => entries(&dir.held_path())
+            .wrap_err_with(|| format!("listing {}", dir.path().display()))?,
+        None => Vec::new(),
+    };
+    names_in(&listing)
+}
+
+/// The instances named by this user's segments and by `listing`, the runtime directory's
+/// file names.
+fn names_in(listing: &[String]) -> Result<BTreeSet<InstanceName>> {
     let mut found = BTreeSet::new();
     let shm = Path::new(names::SHM_DIR);
     for file in entries(shm).wrap_err_with(|| format!("listing {}", shm.display()))? {
         found.extend(names::instance_of_shm_entry(&file));
     }
-    if let Some(dir) = dir {
-        // List the directory we opened and checked, not whatever its path names by now.
-        let files = entries(&dir.held_path())
-            .wrap_err_with(|| format!("listing {}", dir.path().display()))?;
-        for file in files {
-            found.extend(names::instance_of_runtime_entry(&file).map(|(name, _)| name));
-        }
+    for file in listing {
+        found.extend(names::instance_of_runtime_entry(file).map(|(name, _)| name));
     }
     Ok(found)
 }
