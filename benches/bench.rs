@@ -21,7 +21,8 @@
 //! assertion: the test suite never depends on timing. `OSPS_BENCH_QUICK=1` runs a tenth
 //! of the rounds, for trying the bench itself; `OSPS_BENCH_BIN=path` measures another
 //! osps binary (an older build) against the same baselines; `OSPS_BENCH_ONLY=serve` runs
-//! only the serving tables, and `OSPS_BENCH_ONLY=designs` other designs of server beside
+//! only the serving tables, `OSPS_BENCH_ONLY=views` the views among 2 000 files in
+//! `/dev/shm`, and `OSPS_BENCH_ONLY=designs` other designs of server beside
 //! osps (both printed, not written to the JSON report).
 //!
 //! The baselines' second process is a forked child that does only the ping-pong with
@@ -54,6 +55,8 @@ mod designs;
 mod pipelined;
 #[path = "bench/serve.rs"]
 mod serve;
+#[path = "bench/views.rs"]
+mod views;
 
 /// The osps binary under test: the one cargo built, or `$OSPS_BENCH_BIN` (to compare
 /// an older build against the baselines of the same run).
@@ -996,6 +999,11 @@ fn main() {
         // Only the serving tables (issue 11's figures), for a short run while tuning.
         serve::report_only(quick);
         pipelined::report(quick);
+        return;
+    }
+    if std::env::var_os("OSPS_BENCH_ONLY").is_some_and(|v| v == "views") {
+        // The views among many files in /dev/shm (see bench/views.rs).
+        views::report(&osps_bin());
         return;
     }
     if std::env::var_os("OSPS_BENCH_ONLY").is_some_and(|v| v == "designs") {
