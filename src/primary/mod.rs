@@ -22,33 +22,23 @@ mod worker;
 
 use color_eyre::eyre::{Result, WrapErr};
 
-use crate::cli::PrimaryArgs;
+use crate::cli::{Misfit, PrimaryArgs};
 use crate::disk::names::{Paths, default_runtime_dir};
 use crate::exit::{Exit, coded};
 use crate::instance::objects::Instance;
 use crate::os::signals::{self, SelfPipe};
-use crate::pair::header::{Field, HEADER_LEN, State};
+use crate::pair::header::{Field, State};
 use summary::Report;
 use worker::Ctx;
 
 /// Runs `osps primary`.
 pub fn run(args: &PrimaryArgs) -> Result<Exit> {
     crate::log::set_role("primary");
-    let data_size = args.size - HEADER_LEN as u64;
-    if args.payload > data_size {
-        return Err(coded(
-            Exit::Usage,
-            format!(
-                "--payload {} does not fit: a {} segment has a {data_size}-byte data area after \
-                 its {HEADER_LEN}-byte header; raise --size or lower --payload",
-                args.payload,
-                crate::units::format_bytes(args.size)
-            ),
-        ));
-    }
-    if args.serve {
-        serve::check_tcp(args)?;
-        serve::check_slots(args)?;
+    match args.validate() {
+        Err(Misfit::Size(why)) => return Err(coded(Exit::Usage, why)),
+        // Reported by clap as the command line was parsed (see `cli::parse_or_exit`).
+        Err(Misfit::Usage(e)) => return Err(coded(Exit::Usage, e.to_string())),
+        Ok(()) => {}
     }
     // Before anything is created: from here on no signal ends us without the orderly
     // stop (see signals.rs for each one's treatment).

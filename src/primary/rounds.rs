@@ -18,11 +18,9 @@ use crate::pair::fifo::{BadFrame, Event, Sent};
 use crate::pair::frame::Kind;
 use crate::pair::header::{Field, State};
 use crate::pair::payload::Pattern;
+use crate::pair::segment::INTACT_CHECK_NS;
 use crate::pair::turn::Wait;
 use crate::primary::stats::Histogram;
-
-/// How often the segment is checked for truncation or removal while rounds run.
-const INTACT_CHECK_NS: u64 = 100_000_000;
 
 /// Runs the rounds until `--rounds` are done or a signal asks us to stop. Returns how
 /// the run ended and the summary to print; no secondary is left running either way.

@@ -32,7 +32,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::ErrorKind;
-use std::net::{TcpListener, ToSocketAddrs};
+use std::net::TcpListener;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::sync::atomic::Ordering;
@@ -56,55 +56,6 @@ use crate::pair::fifo::{Event, Sent};
 use crate::pair::frame::Kind;
 use crate::pair::header::{Field, State};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-
-/// Checks `--tcp` before anything is created: loopback only unless `--tcp-any`.
-pub fn check_tcp(args: &PrimaryArgs) -> Result<()> {
-    let Some(addr) = &args.tcp else { return Ok(()) };
-    let resolved: Vec<_> = addr
-        .to_socket_addrs()
-        .map_err(|e| coded(Exit::Usage, format!("--tcp {addr}: not an ADDR:PORT ({e})")))?
-        .collect();
-    if !args.tcp_any {
-        if let Some(open) = resolved.iter().find(|a| !a.ip().is_loopback()) {
-            return Err(coded(
-                Exit::Usage,
-                format!(
-                    "--tcp {addr} would accept clients from other hosts ({}); use a loopback \
-                     address like 127.0.0.1:PORT, or add --tcp-any if that is what you want",
-                    open.ip()
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// The slot size every secondary needs: the longest line, plus room for its newline.
-pub fn check_slots(args: &PrimaryArgs) -> Result<()> {
-    let header = crate::pair::header::header_len_for(args.secondaries as usize) as u64;
-    let Some(data_size) = args.size.checked_sub(header) else {
-        return Err(coded(
-            Exit::Usage,
-            format!(
-                "--size {} cannot even hold the header of {} secondaries ({header} bytes); \
-                 raise --size",
-                args.size, args.secondaries
-            ),
-        ));
-    };
-    let slot = (data_size / u64::from(args.secondaries)) & !63;
-    if slot < args.max_line + 1 {
-        return Err(coded(
-            Exit::Usage,
-            format!(
-                "--max-line {} does not fit: {} secondaries share a {}-byte data area, {slot} \
-                 bytes each; raise --size or lower --max-line or --secondaries",
-                args.max_line, args.secondaries, data_size
-            ),
-        ));
-    }
-    Ok(())
-}
 
 /// One request on its way to a secondary.
 struct Job {
