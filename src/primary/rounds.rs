@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use color_eyre::eyre::Result;
 
-use super::summary::Summary;
+use super::summary::{Mode, StoppedBy, Summary};
 use super::worker::{self, Ctx, Supervisor, Trouble};
 use crate::clock::monotonic_ns;
 use crate::exit::{Exit, coded};
@@ -441,9 +441,9 @@ impl<'a> Run<'a> {
         let w = self.sup.worker(0);
         Summary {
             schema_version: 1,
-            mode: "rounds",
+            mode: Mode::Rounds,
             name: self.ctx.inst.paths().name.to_string(),
-            sync: self.ctx.args.sync.as_str(),
+            sync: self.ctx.args.sync,
             rounds: self.completed,
             rounds_failed: self.failed,
             rounds_retried: self.retried,
@@ -459,13 +459,13 @@ impl<'a> Run<'a> {
             secondary_exit: w.last_status().and_then(|s| s.code()),
             secondary_signal: w.last_status().and_then(|s| s.signal()),
             stopped_by: if failed {
-                "error"
+                StoppedBy::Error
             } else if self.gave_up.is_some() {
-                "gave-up"
+                StoppedBy::GaveUp
             } else if self.stop_requested() {
-                "signal"
+                StoppedBy::Signal
             } else {
-                "rounds"
+                StoppedBy::Rounds
             },
             elapsed_ms: self.started.elapsed().as_millis() as u64,
         }

@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 use color_eyre::eyre::{Result, WrapErr, eyre};
 
 use super::clients::{Client, Limits, Stream};
-use super::summary::ServeSummary;
+use super::summary::{ServeSummary, StoppedBy};
 use super::worker::{Ctx, Step, Supervisor, Trouble};
 use crate::cli::PrimaryArgs;
 use crate::exit::{Exit, coded};
@@ -224,21 +224,14 @@ pub fn run<'a>(
         batch: Vec::new(),
         await_for: args.sync.answer_spin(args.spin).min(AWAIT_REPLY),
         scratch: vec![0; super::clients::READ_CHUNK],
-        summary: ServeSummary {
-            schema_version: 1,
-            mode: "serve",
-            name: inst.paths().name.to_string(),
-            secondaries: workers,
-            stopped_by: "signal",
-            ..Default::default()
-        },
+        summary: ServeSummary::new(inst.paths().name.to_string(), workers),
     };
     let result = server.go();
     if result.is_err() {
         server.sup.abort_all();
         // A give-up is an error exit too, but says so itself (and stopped in order).
-        if server.summary.stopped_by != "gave-up" {
-            server.summary.stopped_by = "error";
+        if server.summary.stopped_by != StoppedBy::GaveUp {
+            server.summary.stopped_by = StoppedBy::Error;
             server.close_after_failure();
         }
     }
@@ -398,7 +391,7 @@ impl Server<'_> {
         }
         self.shut_down();
         if let Some(why) = gave_up {
-            self.summary.stopped_by = "gave-up";
+            self.summary.stopped_by = StoppedBy::GaveUp;
             return Err(coded(
                 Exit::SecondaryFailed,
                 format!(
@@ -406,7 +399,7 @@ impl Server<'_> {
                 ),
             ));
         }
-        self.summary.stopped_by = "signal";
+        self.summary.stopped_by = StoppedBy::Signal;
         Ok(Exit::Success)
     }
 
