@@ -14,6 +14,7 @@
 //! `summary.rs` says how the run went.
 
 mod clients;
+mod pool;
 mod rounds;
 mod serve;
 pub mod stats;

@@ -30,7 +30,7 @@
 //! the rounds mode), and the request is retried once on another secondary, then answered
 //! `ERR worker failed`: never left without an answer, never answered twice.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, RawFd};
@@ -41,6 +41,7 @@ use std::time::{Duration, Instant};
 use color_eyre::eyre::{Result, WrapErr, eyre};
 
 use super::clients::{Client, Limits, Stream};
+use super::pool::{Io, Job, Pool};
 use super::summary::{ServeSummary, StoppedBy};
 use super::worker::{Ctx, Step, Supervisor, Trouble};
 use crate::cli::PrimaryArgs;
@@ -56,26 +57,6 @@ use crate::pair::fifo::{Event, Sent};
 use crate::pair::frame::Kind;
 use crate::pair::header::{Field, State};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-
-/// One request on its way to a secondary.
-struct Job {
-    client: u64,
-    order: u64,
-    line: Vec<u8>,
-    /// The secondary it failed on, if it already failed once.
-    failed_on: Option<usize>,
-}
-
-/// Secondary `i`'s share of the work: its slot of the data area and its request.
-struct Slot<'a> {
-    area: Area<'a>,
-    /// The last turn given to it.
-    seq: u64,
-    /// Its requests (one, or a batch) and the moment it counts as hung.
-    busy: Option<(Vec<Job>, Instant)>,
-    /// When it was given its last turn.
-    given_at: Instant,
-}
 
 // Tokens of the poll set: fixed ones, two per secondary (its reply FIFO while it runs,
 // its hello FIFO while it starts), and one per client above CLIENT_TOKENS.
@@ -135,24 +116,18 @@ struct Server<'a> {
     max_clients: u64,
     limits: Limits,
     sup: Supervisor,
-    slots: Vec<Slot<'a>>,
+    /// Each secondary's slot of the data area.
+    areas: Vec<Area<'a>>,
+    pool: Pool,
     watched: Vec<Watched>,
     clients: HashMap<u64, Client>,
     next_client: u64,
-    /// Clients with requests waiting for a secondary, taken in turn.
-    ring: VecDeque<u64>,
-    /// Requests that failed once, retried before any other.
-    retries: VecDeque<Job>,
-    /// Requests waiting for a secondary, all clients together (bounded by --queue).
-    queued: usize,
     /// Clients read, answered or written in this pass: settled once at its end.
     touched: Vec<u64>,
     /// Clients refused for a too-long line, closed at their deadline at the latest.
     draining: Vec<u64>,
     /// A batch being encoded for a slot (kept to reuse its memory).
     batch: Vec<u8>,
-    /// How long to keep looking for a reply before sleeping (see [`AWAIT_REPLY`]).
-    await_for: Duration,
     /// Where every client's bytes are read (one buffer for all, see `clients.rs`).
     scratch: Vec<u8>,
     /// When the primary last wrote its heartbeat (see [`HEARTBEAT`]).
@@ -202,27 +177,21 @@ pub fn run<'a>(
             max_inflight: args.max_inflight as usize,
         },
         sup: Supervisor::new(workers, args),
-        slots: (0..workers)
-            .map(|i| Slot {
-                area: inst.seg().slot(i, workers),
-                seq: 0,
-                busy: None,
-                given_at: started,
-            })
-            .collect(),
+        areas: (0..workers).map(|i| inst.seg().slot(i, workers)).collect(),
+        pool: Pool::new(
+            workers,
+            args.timeout,
+            args.sync.answer_spin(args.spin).min(AWAIT_REPLY),
+        ),
         watched: vec![None; workers],
         clients: HashMap::new(),
         next_client: 0,
-        ring: VecDeque::new(),
-        retries: VecDeque::new(),
-        queued: 0,
         touched: Vec::new(),
         draining: Vec::new(),
         last_beat: Instant::now(),
         socket_seen: Instant::now(),
         socket_trouble: false,
         batch: Vec::new(),
-        await_for: args.sync.answer_spin(args.spin).min(AWAIT_REPLY),
         scratch: vec![0; super::clients::READ_CHUNK],
         summary: ServeSummary::new(inst.paths().name.to_string(), workers),
     };
@@ -235,6 +204,11 @@ pub fn run<'a>(
             server.close_after_failure();
         }
     }
+    let counts = server.pool.counts();
+    server.summary.requests = counts.requests;
+    server.summary.errors = counts.errors;
+    server.summary.retried = counts.retried;
+    server.summary.failed = counts.failed;
     server.summary.restarts = server.sup.restarts();
     server.summary.deaths = server.sup.deaths();
     server.summary.elapsed_ms = started.elapsed().as_millis() as u64;
@@ -313,18 +287,18 @@ fn listen(args: &PrimaryArgs, inst: &mut Instance) -> Result<(UnixListener, Opti
     Ok((unix, tcp))
 }
 
-impl Server<'_> {
+impl<'a> Server<'a> {
     fn stop_requested(&self) -> bool {
         self.ctx.sigs.stop_requested()
     }
 
     fn go(&mut self) -> Result<Exit> {
         let seg = self.ctx.inst.seg();
-        for i in 0..self.slots.len() {
+        for i in 0..self.pool.len() {
             // Asleep until the loop runs: a reply before then rings the doorbell.
             seg.at(self.sup.worker(i).fields().primary_sleeping)
                 .store(1, Ordering::SeqCst);
-            let base = self.slots[i].seq;
+            let base = self.pool.seq(i);
             if self.sup.worker_mut(i).start(&self.ctx, base)?.is_some() {
                 self.after_death(i);
             }
@@ -337,7 +311,7 @@ impl Server<'_> {
             },
             None => String::new(),
         };
-        let n = self.slots.len();
+        let n = self.pool.len();
         let ready = format!(
             "instance {} serving on {}{tcp} with {n} {}",
             self.ctx.inst.paths().name,
@@ -448,16 +422,14 @@ impl Server<'_> {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        let busy = self
-            .slots
-            .iter()
-            .filter_map(|s| s.busy.as_ref().map(|b| b.1));
+        let busy = self.pool.next_deadline();
         let ping = self.notify.next_ping_in().map(|d| Instant::now() + d);
         let draining = self
             .draining
             .iter()
             .filter_map(|id| self.clients.get(id).and_then(Client::drain_deadline));
-        busy.chain(self.sup.next_deadline())
+        busy.into_iter()
+            .chain(self.sup.next_deadline())
             .chain(Some(self.last_beat + HEARTBEAT))
             .chain(ping)
             .chain(self.shortage.resume_at())
@@ -625,7 +597,7 @@ impl Server<'_> {
     /// A client's descriptor is ready: read its requests (as far as its bounds allow),
     /// or note that it is gone.
     fn on_client(&mut self, id: u64, ready: &Ready) {
-        let room = (self.ctx.args.queue as usize).saturating_sub(self.queued);
+        let room = self.pool.room(self.ctx.args.queue as usize);
         let Some(c) = self.clients.get_mut(&id) else {
             return;
         };
@@ -638,7 +610,7 @@ impl Server<'_> {
         if ready.readable {
             let mut left = room;
             let got = c.receive(&self.limits, &mut left, &mut self.scratch);
-            self.queued += room - left;
+            self.pool.queue_grew(room - left);
             self.summary.count_refused(got.refused);
             if got.gone {
                 self.drop_client(id);
@@ -655,7 +627,7 @@ impl Server<'_> {
         if let Some(c) = self.clients.remove(&id) {
             // Its requests still queued leave the queue now; those at a secondary are
             // dropped when their reply comes.
-            self.queued -= c.pending_len();
+            self.pool.queue_shrank(c.pending_len());
             self.shortage.client_left();
         }
     }
@@ -677,17 +649,16 @@ impl Server<'_> {
         touched.sort_unstable();
         touched.dedup();
         for &id in &touched {
-            let room = (self.ctx.args.queue as usize).saturating_sub(self.queued);
+            let room = self.pool.room(self.ctx.args.queue as usize);
             let Some(c) = self.clients.get_mut(&id) else {
                 continue;
             };
             let mut left = room;
             let refused = c.take_lines(&self.limits, &mut left);
-            self.queued += room - left;
+            self.pool.queue_grew(room - left);
             self.summary.count_refused(refused);
-            if c.has_pending() && !c.in_ring {
-                c.in_ring = true;
-                self.ring.push_back(id);
+            if c.has_pending() {
+                self.pool.wants_turn(id);
             }
             if c.flush().is_err() || c.finished(now) {
                 self.drop_client(id);
@@ -710,179 +681,44 @@ impl Server<'_> {
         self.touched.clear();
     }
 
-    /// Whether requests wait and a secondary could take the next one now.
-    fn can_dispatch(&self) -> bool {
-        (!self.ring.is_empty() || !self.retries.is_empty()) && self.pick().is_some()
-    }
-
-    /// The secondary the next request goes to, if one can take it now. A retry avoids
-    /// the secondary it failed on, unless no other will ever take it (a pool of one, or
-    /// the others' restart budgets are spent).
-    ///
-    /// While a turn given less than [`AWAIT_REPLY`] ago is unanswered, new requests wait
-    /// for that secondary (it is about to be free, and awake) rather than wake one that
-    /// sleeps: on few cores one secondary at a time does the work of small requests for
-    /// one wake-up, where two would cost two. A secondary still awake after its last
-    /// turn (see `secondary.rs`) takes them at once.
-    fn pick(&self) -> Option<usize> {
-        let n = self.slots.len();
-        match self.retries.front().map(|j| j.failed_on) {
-            Some(Some(bad)) => (0..n).find(|&i| self.idle(i) && i != bad).or_else(|| {
-                let alone = (0..n).all(|i| i == bad || self.sup.worker(i).given_up());
-                (alone && self.idle(bad)).then_some(bad)
-            }),
-            _ => {
-                let hold = self.reply_due(Instant::now());
-                (0..n).find(|&i| self.idle(i) && (!hold || self.awake(i)))
-            }
-        }
-    }
-
-    /// Whether a turn given less than [`AWAIT_REPLY`] ago is unanswered.
-    fn reply_due(&self, now: Instant) -> bool {
-        self.slots
-            .iter()
-            .any(|s| s.busy.is_some() && now < s.given_at + self.await_for)
-    }
-
-    /// Whether secondary `i` says it is awake (a hint: wrong, it costs a wake-up).
-    fn awake(&self, i: usize) -> bool {
-        let f = self.sup.worker(i).fields();
-        self.ctx
-            .inst
-            .seg()
-            .at(f.secondary_sleeping)
-            .load(Ordering::Relaxed)
-            == 0
-    }
-
-    /// Whether secondary `i` can take a request now.
-    fn idle(&self, i: usize) -> bool {
-        self.sup.worker(i).is_live() && self.slots[i].busy.is_none()
-    }
-
-    /// The next request to hand out: a retry first, then the clients in turn, one
-    /// request each, so a client sending as fast as it can gets its share and no more.
-    fn next_job(&mut self) -> Option<Job> {
-        if let Some(job) = self.retries.pop_front() {
-            return Some(job);
-        }
-        while let Some(id) = self.ring.pop_front() {
-            let Some(c) = self.clients.get_mut(&id) else {
-                continue;
-            };
-            let Some((order, line)) = c.next_pending() else {
-                c.in_ring = false;
-                continue;
-            };
-            if c.has_pending() {
-                self.ring.push_back(id);
-            } else {
-                c.in_ring = false;
-            }
-            self.queued -= 1;
-            return Some(Job {
-                client: id,
-                order,
-                line,
-                failed_on: None,
-            });
-        }
-        None
-    }
-
-    /// Gives queued requests to idle secondaries: to each, its share of what waits, in
-    /// one batch when that is more than one request (one doorbell, one wake-up).
-    fn dispatch(&mut self) {
-        let n = self.slots.len();
-        while let Some(i) = self.pick() {
-            let Some(first) = self.next_job() else { break };
-            if !self.clients.contains_key(&first.client) {
-                continue;
-            }
-            let mut jobs = vec![first];
-            // A retry goes alone, so that failing twice means something about it.
-            if jobs[0].failed_on.is_none() {
-                // Shared among the idle secondaries that are awake (this one counts as
-                // awake: it is being given work): one that sleeps would cost a wake-up,
-                // and only takes work once no reply is due (see `pick`).
-                let idle = (0..n)
-                    .filter(|&j| j == i || (self.idle(j) && self.awake(j)))
-                    .count();
-                let waiting = self.queued + self.retries.len() + 1;
-                // An even share of what waits among them, but not below MIN_BATCH:
-                // small requests cost less than the wake-up they would take.
-                let share = waiting
-                    .div_ceil(idle)
-                    .max(waiting.min(MIN_BATCH))
-                    .min(MAX_BATCH);
-                let room = self.slots[i].area.len();
-                while jobs.len() < share {
-                    let Some(job) = self.next_job() else { break };
-                    if job.failed_on.is_some() || !self.clients.contains_key(&job.client) {
-                        if job.failed_on.is_some() {
-                            self.retries.push_front(job);
-                            break;
-                        }
-                        continue;
-                    }
-                    let need = batch::encoded_len(
-                        jobs.iter().chain([&job]).map(|j| reply_room(j.line.len())),
-                    );
-                    if need > room {
-                        // Not in this turn: it goes first next time.
-                        self.retries.push_front(job);
-                        break;
-                    }
-                    jobs.push(job);
-                }
-            }
-            if let Err(e) = self.assign(i, jobs) {
-                crate::warn!("secondary {i}: {e:#}");
-            }
-        }
-    }
-
-    fn assign(&mut self, i: usize, jobs: Vec<Job>) -> Result<()> {
-        let seg = self.ctx.inst.seg();
-        let slot = &mut self.slots[i];
-        let len = match &jobs[..] {
-            [job] => {
-                // Lines are at most --max-line bytes, and every slot holds one (check_slots).
-                let len = job.line.len().min(slot.area.len());
-                slot.area.write(&job.line[..len])?;
-                len
-            }
-            _ => {
-                // Packed to fit (see dispatch).
-                batch::encode(jobs.iter().map(|j| &j.line[..]), &mut self.batch);
-                slot.area.write(&self.batch)?;
-                self.batch.len()
-            }
+    /// The pool and its hands on the secondaries and the clients (see `pool.rs`).
+    fn pool(&mut self) -> (&mut Pool, Hands<'_, 'a>) {
+        let hands = Hands {
+            ctx: &self.ctx,
+            sup: &mut self.sup,
+            areas: &self.areas,
+            clients: &mut self.clients,
+            touched: &mut self.touched,
+            batch: &mut self.batch,
         };
-        seg.at(self.sup.worker(i).fields().request_len)
-            .store(len as u64, Ordering::Release);
-        slot.seq += 1;
-        slot.given_at = Instant::now();
-        if crate::trace::sampled(slot.seq) {
-            crate::trace!("request", secondary = i, seq = slot.seq, bytes = len);
-        }
-        let deadline = Instant::now() + self.ctx.args.timeout;
-        let sent = self
-            .sup
-            .worker_mut(i)
-            .publish(&self.ctx, slot.seq, deadline);
-        // From here the request belongs to this secondary: if it cannot be handed over,
-        // the secondary is treated as dead and the request retried like any other.
-        slot.busy = Some((jobs, deadline));
-        match sent {
-            Ok(Sent::Ok) => Ok(()),
-            Ok(Sent::PeerGone) => self.died(i, Trouble::Epipe),
-            Err(e) => {
-                crate::warn!("giving a request to secondary {i}: {e:#}");
-                self.died(i, Trouble::Unwritable)
-            }
-        }
+        (&mut self.pool, hands)
+    }
+
+    /// Whether requests wait and a secondary could take the next one now.
+    fn can_dispatch(&mut self) -> bool {
+        let (pool, hands) = self.pool();
+        pool.can_dispatch(&hands)
+    }
+
+    fn dispatch(&mut self) {
+        let (pool, mut hands) = self.pool();
+        pool.dispatch(&mut hands);
+    }
+
+    /// Completes every turn whose reply is published, doorbell or not.
+    fn collect(&mut self) -> Result<()> {
+        let (pool, mut hands) = self.pool();
+        pool.collect(&mut hands)
+    }
+
+    fn complete(&mut self, i: usize, seq: u64) -> Result<()> {
+        let (pool, mut hands) = self.pool();
+        pool.complete(i, seq, &mut hands)
+    }
+
+    fn died(&mut self, i: usize, trouble: Trouble) -> Result<()> {
+        let (pool, mut hands) = self.pool();
+        pool.died(i, trouble, &mut hands)
     }
 
     /// Says to every secondary whether the primary sleeps in epoll (a reply must ring its
@@ -893,35 +729,10 @@ impl Server<'_> {
     /// load the counter, all SeqCst, so one of the two sees the other.
     fn set_asleep(&self, asleep: bool) {
         let seg = self.ctx.inst.seg();
-        for i in 0..self.slots.len() {
+        for i in 0..self.pool.len() {
             seg.at(self.sup.worker(i).fields().primary_sleeping)
                 .store(u64::from(asleep), Ordering::SeqCst);
         }
-    }
-
-    /// Whether the busy secondary `i` published the reply to its current turn.
-    fn replied(&self, i: usize) -> bool {
-        let slot = &self.slots[i];
-        slot.busy.is_some()
-            && self.sup.worker(i).is_live()
-            && self
-                .ctx
-                .inst
-                .seg()
-                .at(self.sup.worker(i).fields().reply_seq)
-                .load(Ordering::SeqCst)
-                == slot.seq
-    }
-
-    /// Completes every turn whose reply is published, doorbell or not.
-    fn collect(&mut self) -> Result<()> {
-        for i in 0..self.slots.len() {
-            if self.replied(i) {
-                let seq = self.slots[i].seq;
-                self.complete(i, seq)?;
-            }
-        }
-        Ok(())
     }
 
     /// Whether to take another pass at once rather than sleep in epoll: while a
@@ -934,13 +745,14 @@ impl Server<'_> {
     /// a process next to its waker), and so do clients just answered. Either runs at
     /// once and costs no wake-up of an idle CPU; with nothing else to run, a yield
     /// returns at once. A long batch, or a hung secondary, costs no more than that.
-    fn look_again(&self) -> bool {
-        if self.reply_due(Instant::now()) {
+    fn look_again(&mut self) -> bool {
+        if self.pool.reply_due(Instant::now()) {
             std::thread::yield_now();
             return true;
         }
         self.set_asleep(true);
-        (0..self.slots.len()).any(|i| self.replied(i))
+        let (pool, hands) = self.pool();
+        pool.any_replied(&hands)
     }
 
     /// Reads one frame of secondary `i`: a reply completes its requests. (One per
@@ -978,113 +790,21 @@ impl Server<'_> {
         Ok(())
     }
 
-    /// Secondary `i` says it answered turn `seq`: copy the reply out and deliver it.
-    fn complete(&mut self, i: usize, seq: u64) -> Result<()> {
-        let seg = self.ctx.inst.seg();
-        let fields = self.sup.worker(i).fields();
-        let slot = &mut self.slots[i];
-        let published = seg.at(fields.reply_seq).load(Ordering::Acquire);
-        if slot.busy.is_none() || seq != slot.seq || published != slot.seq {
-            if seq < slot.seq || (seq == slot.seq && published == seq && slot.busy.is_none()) {
-                // A late doorbell for a turn already completed (by its counter, see
-                // `collect`).
-                return Ok(());
-            }
-            crate::warn!(
-                "secondary {i}: reply for turn {seq} (published {published}) while waiting for {}",
-                slot.seq
-            );
-            return self.died(i, Trouble::WrongTurn);
-        }
-        let len = seg.at(fields.reply_len).load(Ordering::Acquire);
-        let Some((jobs, _)) = slot.busy.take() else {
-            return Ok(());
-        };
-        let replies: Vec<String> = match (slot.area.copy_out(len), jobs.len()) {
-            (Ok(bytes), 1) => vec![reply_text(&bytes)],
-            (Ok(bytes), n) => match batch::decode(&bytes, Some(n)) {
-                Ok(items) => items.into_iter().map(reply_text).collect(),
-                Err(e) => {
-                    let why = format!("ERR worker failed (malformed reply: {e})");
-                    vec![why; n]
-                }
-            },
-            (Err(_), n) => vec!["ERR worker failed (reply longer than its slot)".to_string(); n],
-        };
-        for (job, reply) in jobs.into_iter().zip(replies) {
-            self.deliver(job, reply);
-        }
-        Ok(())
-    }
-
-    /// Files a reply with its client; it is written once per pass (see [`Self::settle`]).
-    fn deliver(&mut self, job: Job, reply: String) {
-        self.summary.requests += 1;
-        if crate::protocol::is_error(reply.as_bytes()) {
-            self.summary.errors += 1;
-        }
-        if let Some(c) = self.clients.get_mut(&job.client) {
-            c.answer(job.order, reply);
-            self.touched.push(job.client);
-        }
-    }
-
-    /// Secondary `i` died or must be killed (`trouble`): the supervisor reaps it and
-    /// schedules its restart; its request is retried once elsewhere, then failed.
-    fn died(&mut self, i: usize, trouble: Trouble) -> Result<()> {
-        let during = match self.slots[i].busy.as_ref().map(|b| &b.0[..]) {
-            Some([job]) => format!("during a request of client {}", job.client),
-            Some(jobs) => format!("during a batch of {} requests", jobs.len()),
-            None => "while idle".to_string(),
-        };
-        self.sup.worker_mut(i).died(&self.ctx, trouble, &during)?;
-        let jobs = self.slots[i].busy.take().map(|b| b.0).unwrap_or_default();
-        // Back to the front in their order: each is retried once, alone.
-        for mut job in jobs.into_iter().rev() {
-            if job.failed_on.is_none() {
-                job.failed_on = Some(i);
-                self.summary.retried += 1;
-                self.retries.push_front(job);
-            } else {
-                self.summary.failed += 1;
-                self.deliver(job, "ERR worker failed".into());
-            }
-        }
-        self.after_death(i);
-        Ok(())
-    }
-
     /// Says so when secondary `i` will not be restarted any more.
     fn after_death(&self, i: usize) {
-        if self.sup.worker(i).given_up() {
-            crate::warn!(
-                "secondary {i} is not restarted again: --max-restarts {} reached",
-                self.ctx.args.max_restarts
-            );
-            // Requests that wait only for this one are failed when no secondary is left.
-        }
+        after_death(&self.ctx, &self.sup, i);
     }
 
     /// Kills hung secondaries and starts the ones whose backoff ended.
     fn check_deadlines(&mut self) -> Result<()> {
         let now = Instant::now();
-        for i in 0..self.slots.len() {
-            if self.slots[i].busy.as_ref().is_some_and(|b| b.1 <= now) {
-                if self.replied(i) {
-                    // Published while we did not look (no doorbell rings while we are
-                    // awake): a primary itself held up past the deadline (stopped,
-                    // descheduled, a paused machine) must not take a secondary that
-                    // answered in time for a hung one.
-                    let seq = self.slots[i].seq;
-                    self.complete(i, seq)?;
-                } else {
-                    self.died(i, Trouble::Hung)?;
-                }
-            }
+        for i in 0..self.pool.len() {
+            let (pool, mut hands) = self.pool();
+            pool.check_deadline(i, now, &mut hands)?;
             if self.sup.worker(i).restart_due(now) && !self.stop_requested() {
                 // Launch only: the handshake goes on from the event loop, so clients are
                 // served by the other secondaries meanwhile.
-                let base = self.slots[i].seq;
+                let base = self.pool.seq(i);
                 if let Err(e) = self.sup.worker_mut(i).restart(&self.ctx, base) {
                     self.sup.worker_mut(i).launch_failed(&self.ctx, &e);
                     self.after_death(i);
@@ -1095,29 +815,10 @@ impl Server<'_> {
             }
         }
         if self.sup.all_given_up() {
-            self.fail_queued("ERR worker failed");
+            let (pool, mut hands) = self.pool();
+            pool.fail_queued("ERR worker failed", &mut hands);
         }
         Ok(())
-    }
-
-    /// Answers every request still waiting for a secondary with `reply`.
-    fn fail_queued(&mut self, reply: &str) {
-        while let Some(job) = self.retries.pop_front() {
-            self.summary.failed += 1;
-            self.deliver(job, reply.into());
-        }
-        while let Some(id) = self.ring.pop_front() {
-            if let Some(c) = self.clients.get_mut(&id) {
-                let n = c.pending_len();
-                c.answer_pending(reply);
-                c.in_ring = false;
-                self.queued -= n;
-                self.summary.failed += n as u64;
-                self.summary.requests += n as u64;
-                self.summary.errors += n as u64;
-                self.touched.push(id);
-            }
-        }
     }
 
     /// Makes the socket anew if it was removed while we serve (a user's `rm`, an
@@ -1174,8 +875,8 @@ impl Server<'_> {
     fn publish_counters(&mut self) {
         let seg = self.ctx.inst.seg();
         seg.store(Field::Clients, self.clients.len() as u64);
-        seg.store(Field::Queued, (self.queued + self.retries.len()) as u64);
-        seg.store(Field::Requests, self.summary.requests);
+        seg.store(Field::Queued, self.pool.waiting() as u64);
+        seg.store(Field::Requests, self.pool.counts().requests);
         // Once per pass of the loop, which wakes at least every HEARTBEAT.
         seg.store(Field::PrimaryHeartbeat, crate::clock::monotonic_ns());
         self.last_beat = Instant::now();
@@ -1189,7 +890,8 @@ impl Server<'_> {
             .inst
             .seg()
             .store(Field::PrimaryState, State::Stopping as u64);
-        self.answer_all("ERR shutting down");
+        let (pool, mut hands) = self.pool();
+        pool.answer_all("ERR shutting down", &mut hands);
         if let Err(e) = self.sup.stop_all(&self.ctx) {
             crate::warn!("{e:#}");
         }
@@ -1200,21 +902,9 @@ impl Server<'_> {
     /// us, say), once the secondaries are killed: every request read still gets an
     /// answer, and every client an end of file rather than a reset.
     fn close_after_failure(&mut self) {
-        self.answer_all("ERR shutting down");
+        let (pool, mut hands) = self.pool();
+        pool.answer_all("ERR shutting down", &mut hands);
         self.close_all();
-    }
-
-    /// Answers `reply` to every request queued or at a secondary. Requests cut short by
-    /// a stop are not failures of a secondary (`failed` is left as it was).
-    fn answer_all(&mut self, reply: &str) {
-        let failed = self.summary.failed;
-        self.fail_queued(reply);
-        self.summary.failed = failed;
-        for i in 0..self.slots.len() {
-            for job in self.slots[i].busy.take().map(|b| b.0).unwrap_or_default() {
-                self.deliver(job, reply.into());
-            }
-        }
     }
 
     /// Writes what each client is owed (200 ms at most), then ends every connection.
@@ -1288,22 +978,151 @@ const AWAIT_REPLY: Duration = Duration::from_micros(50);
 /// How long clients have at shutdown, after their replies, to close their side.
 const GOODBYE: Duration = Duration::from_millis(300);
 
-/// The most requests one turn carries.
-const MAX_BATCH: usize = 64;
-/// Up to this many waiting requests go to one secondary in one turn rather than being
-/// spread over several.
-const MIN_BATCH: usize = 16;
-
-/// Room a request needs in a batch for its reply: a reply is at most its request's
-/// length plus a little (an error quoting a word of it), or short (a digest, STATS).
-fn reply_room(line_len: usize) -> usize {
-    (line_len + 64).max(2048)
+/// Says so when secondary `i` will not be restarted any more.
+fn after_death(ctx: &Ctx<'_>, sup: &Supervisor, i: usize) {
+    if sup.worker(i).given_up() {
+        crate::warn!(
+            "secondary {i} is not restarted again: --max-restarts {} reached",
+            ctx.args.max_restarts
+        );
+        // Requests that wait only for this one are failed when no secondary is left.
+    }
 }
 
-/// A reply copied out of a slot, as text: one line of UTF-8, or an error saying why not.
-fn reply_text(bytes: &[u8]) -> String {
-    match std::str::from_utf8(bytes) {
-        Ok(s) if !s.contains('\n') => s.to_string(),
-        _ => "ERR worker failed (malformed reply)".to_string(),
+/// The pool's hands: what it decides is done here, on the supervisor, the segment's
+/// slots and the clients.
+struct Hands<'s, 'a> {
+    ctx: &'s Ctx<'a>,
+    sup: &'s mut Supervisor,
+    areas: &'s [Area<'a>],
+    clients: &'s mut HashMap<u64, Client>,
+    /// Clients answered, settled at the end of the pass.
+    touched: &'s mut Vec<u64>,
+    /// A batch being encoded for a slot (kept to reuse its memory).
+    batch: &'s mut Vec<u8>,
+}
+
+impl Io for Hands<'_, '_> {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn live(&self, i: usize) -> bool {
+        self.sup.worker(i).is_live()
+    }
+
+    fn given_up(&self, i: usize) -> bool {
+        self.sup.worker(i).given_up()
+    }
+
+    fn awake(&self, i: usize) -> bool {
+        let f = self.sup.worker(i).fields();
+        self.ctx
+            .inst
+            .seg()
+            .at(f.secondary_sleeping)
+            .load(Ordering::Relaxed)
+            == 0
+    }
+
+    fn room(&self, i: usize) -> usize {
+        self.areas[i].len()
+    }
+
+    fn hand(
+        &mut self,
+        i: usize,
+        seq: u64,
+        jobs: &[Job],
+        deadline: Instant,
+    ) -> Result<Option<Trouble>> {
+        let area = &self.areas[i];
+        let len = match jobs {
+            [job] => {
+                // Lines are at most --max-line bytes, and every slot holds one
+                // (`PrimaryArgs::validate`).
+                let len = job.line().len().min(area.len());
+                area.write(&job.line()[..len])?;
+                len
+            }
+            _ => {
+                // Packed to fit (see `Pool::dispatch`).
+                batch::encode(jobs.iter().map(Job::line), self.batch);
+                area.write(self.batch)?;
+                self.batch.len()
+            }
+        };
+        self.ctx
+            .inst
+            .seg()
+            .at(self.sup.worker(i).fields().request_len)
+            .store(len as u64, Ordering::Release);
+        if crate::trace::sampled(seq) {
+            crate::trace!("request", secondary = i, seq = seq, bytes = len);
+        }
+        match self.sup.worker_mut(i).publish(self.ctx, seq, deadline) {
+            Ok(Sent::Ok) => Ok(None),
+            Ok(Sent::PeerGone) => Ok(Some(Trouble::Epipe)),
+            Err(e) => {
+                crate::warn!("giving a request to secondary {i}: {e:#}");
+                Ok(Some(Trouble::Unwritable))
+            }
+        }
+    }
+
+    fn published(&self, i: usize) -> u64 {
+        // SeqCst, not only Acquire (the reply's bytes): with `Server::set_asleep`, one
+        // of the primary and the secondary sees the other (see `turn.rs`).
+        self.ctx
+            .inst
+            .seg()
+            .at(self.sup.worker(i).fields().reply_seq)
+            .load(Ordering::SeqCst)
+    }
+
+    fn reply(&self, i: usize) -> Option<Vec<u8>> {
+        let fields = self.sup.worker(i).fields();
+        let len = self
+            .ctx
+            .inst
+            .seg()
+            .at(fields.reply_len)
+            .load(Ordering::Acquire);
+        self.areas[i].copy_out(len).ok()
+    }
+
+    fn died(&mut self, i: usize, trouble: Trouble, during: &str) -> Result<()> {
+        self.sup.worker_mut(i).died(self.ctx, trouble, during)?;
+        after_death(self.ctx, self.sup, i);
+        Ok(())
+    }
+
+    fn connected(&self, client: u64) -> bool {
+        self.clients.contains_key(&client)
+    }
+
+    fn take_request(&mut self, client: u64) -> Option<(u64, Vec<u8>)> {
+        self.clients.get_mut(&client)?.next_pending()
+    }
+
+    fn has_more(&self, client: u64) -> bool {
+        self.clients.get(&client).is_some_and(Client::has_pending)
+    }
+
+    fn answer(&mut self, client: u64, order: u64, reply: String) {
+        if let Some(c) = self.clients.get_mut(&client) {
+            c.answer(order, reply);
+            self.touched.push(client);
+        }
+    }
+
+    fn answer_queued(&mut self, client: u64, reply: &str) -> usize {
+        let Some(c) = self.clients.get_mut(&client) else {
+            return 0;
+        };
+        let n = c.pending_len();
+        c.answer_pending(reply);
+        self.touched.push(client);
+        n
     }
 }

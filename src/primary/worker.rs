@@ -61,7 +61,7 @@ pub struct Ctx<'a> {
 
 /// Why the primary gives up on a running secondary: each trouble names its cause once,
 /// and says whether the secondary must be killed (it may still run) or only reaped.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Trouble {
     /// SIGCHLD, and `waitpid` says it exited.
     Exited,
