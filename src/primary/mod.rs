@@ -13,6 +13,7 @@
 //! `clients.rs`) are the two modes; `worker.rs` supervises the secondaries for both;
 //! `summary.rs` says how the run went.
 
+mod admission;
 mod clients;
 mod pool;
 mod rounds;

@@ -31,15 +31,13 @@
 //! `ERR worker failed`: never left without an answer, never answered twice.
 
 use std::collections::HashMap;
-use std::io::ErrorKind;
-use std::net::TcpListener;
 use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::net::UnixListener;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use color_eyre::eyre::{Result, WrapErr, eyre};
+use color_eyre::eyre::Result;
 
+use super::admission::{Door, Tokens};
 use super::clients::{Client, Limits, Stream};
 use super::pool::{Io, Job, Pool};
 use super::summary::{ServeSummary, StoppedBy};
@@ -47,7 +45,6 @@ use super::worker::{Ctx, Step, Supervisor, Trouble};
 use crate::cli::PrimaryArgs;
 use crate::exit::{Exit, coded};
 use crate::instance::objects::Instance;
-use crate::os::fdlimit::{self, Budget, Reserve, Shortage, TurnedAway};
 use crate::os::notify::Notifier;
 use crate::os::poller::{Interest, Poller, Ready};
 use crate::os::signals::SelfPipe;
@@ -107,13 +104,7 @@ struct Server<'a> {
     ctx: Ctx<'a>,
     notify: Notifier,
     poller: Poller,
-    unix: UnixListener,
-    tcp: Option<TcpListener>,
-    /// The listeners are in the poll set (out of it while descriptors are short).
-    listening: bool,
-    reserve: Reserve,
-    shortage: Shortage,
-    max_clients: u64,
+    door: Door,
     limits: Limits,
     sup: Supervisor,
     /// Each secondary's slot of the data area.
@@ -132,11 +123,6 @@ struct Server<'a> {
     scratch: Vec<u8>,
     /// When the primary last wrote its heartbeat (see [`HEARTBEAT`]).
     last_beat: Instant,
-    /// When the primary last looked whether its socket is still there.
-    socket_seen: Instant,
-    /// Making the removed socket anew failed, and was said (once per episode: the
-    /// whole runtime directory may be gone, and it is looked at every second).
-    socket_trouble: bool,
     summary: ServeSummary,
 }
 
@@ -156,7 +142,7 @@ pub fn run<'a>(
     large_buffers_from_mmap();
     let prepared = prepare(args, inst, sigs);
     let inst: &Instance = inst;
-    let (unix, tcp, poller, reserve, max_clients) = match prepared {
+    let (door, poller) = match prepared {
         Ok(p) => p,
         Err(e) => return (Err(e), None),
     };
@@ -166,12 +152,7 @@ pub fn run<'a>(
         ctx: Ctx { inst, sigs, args },
         notify: Notifier::from_env(),
         poller,
-        unix,
-        tcp,
-        listening: true,
-        reserve,
-        shortage: Shortage::default(),
-        max_clients,
+        door,
         limits: Limits {
             max_line: args.max_line as usize,
             max_inflight: args.max_inflight as usize,
@@ -189,8 +170,6 @@ pub fn run<'a>(
         touched: Vec::new(),
         draining: Vec::new(),
         last_beat: Instant::now(),
-        socket_seen: Instant::now(),
-        socket_trouble: false,
         batch: Vec::new(),
         scratch: vec![0; super::clients::READ_CHUNK],
         summary: ServeSummary::new(inst.paths().name.to_string(), workers),
@@ -209,6 +188,7 @@ pub fn run<'a>(
     server.summary.errors = counts.errors;
     server.summary.retried = counts.retried;
     server.summary.failed = counts.failed;
+    server.summary.turned_away = server.door.turned_away();
     server.summary.restarts = server.sup.restarts();
     server.summary.deaths = server.sup.deaths();
     server.summary.elapsed_ms = started.elapsed().as_millis() as u64;
@@ -240,51 +220,18 @@ fn large_buffers_from_mmap() {
 #[cfg(target_env = "gnu")]
 const MMAP_THRESHOLD: i32 = 32 << 10;
 
-type Prepared = (UnixListener, Option<TcpListener>, Poller, Reserve, u64);
-
 /// Raises the descriptor limit, sizes --max-clients to it, listens, and builds the poll
 /// set of the fixed descriptors (signals, listeners).
-fn prepare(args: &PrimaryArgs, inst: &mut Instance, sigs: &SelfPipe) -> Result<Prepared> {
-    let limit = fdlimit::raise_soft_limit()?;
-    let budget = Budget::new(limit, fdlimit::open_now()?, u64::from(args.secondaries));
-    let (max_clients, warning) = budget
-        .max_clients(args.max_clients.map(u64::from))
-        .map_err(|e| eyre!(e))?;
-    if let Some(w) = warning {
-        crate::warn!("{w}");
-    }
-    crate::debug!("descriptor limit {limit}: at most {max_clients} clients");
-    let reserve = Reserve::open()?;
-    let (unix, tcp) = listen(args, inst)?;
+fn prepare(args: &PrimaryArgs, inst: &mut Instance, sigs: &SelfPipe) -> Result<(Door, Poller)> {
+    let tokens = Tokens {
+        unix: UNIX_TOKEN,
+        tcp: TCP_TOKEN,
+    };
+    let door = Door::open(args, inst, tokens)?;
     let poller = Poller::new()?;
     poller.add(sigs.fd(), SIGNAL_TOKEN, Interest::READ)?;
-    poller.add(&unix, UNIX_TOKEN, Interest::READ)?;
-    if let Some(t) = &tcp {
-        poller.add(t, TCP_TOKEN, Interest::READ)?;
-    }
-    Ok((unix, tcp, poller, reserve, max_clients))
-}
-
-/// Listens on the instance's socket, and on `--tcp` if asked (port 0: any free port,
-/// published in the header as `tcp_port`).
-fn listen(args: &PrimaryArgs, inst: &mut Instance) -> Result<(UnixListener, Option<TcpListener>)> {
-    let unix = inst.listen()?;
-    let tcp = match &args.tcp {
-        Some(addr) => {
-            let l = TcpListener::bind(addr).wrap_err_with(|| format!("listening on TCP {addr}"))?;
-            l.set_nonblocking(true)
-                .wrap_err("making the TCP listener non-blocking")?;
-            let port = l
-                .local_addr()
-                .wrap_err_with(|| format!("reading the port bound for TCP {addr}"))?
-                .port();
-            inst.seg().store(Field::TcpPort, u64::from(port));
-            crate::trace!("listen", tcp = addr, port = port);
-            Some(l)
-        }
-        None => None,
-    };
-    Ok((unix, tcp))
+    door.register(&poller)?;
+    Ok((door, poller))
 }
 
 impl<'a> Server<'a> {
@@ -304,11 +251,8 @@ impl<'a> Server<'a> {
             }
         }
         seg.store(Field::PrimaryState, State::Ready as u64);
-        let tcp = match &self.tcp {
-            Some(l) => match l.local_addr() {
-                Ok(a) => format!(" and TCP {a}"),
-                Err(_) => String::new(),
-            },
+        let tcp = match self.door.tcp_addr() {
+            Some(a) => format!(" and TCP {a}"),
             None => String::new(),
         };
         let n = self.pool.len();
@@ -341,10 +285,11 @@ impl<'a> Server<'a> {
             self.dispatch();
             self.settle();
             self.publish_counters();
-            self.defend_socket();
+            self.door
+                .defend_socket(self.ctx.inst, &self.poller, HEARTBEAT);
             self.notify.ping_if_due();
             self.watch_workers()?;
-            self.watch_listeners()?;
+            self.door.watch(&self.poller)?;
             let mut timeout = self
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(Instant::now()));
@@ -405,22 +350,6 @@ impl<'a> Server<'a> {
         Ok(())
     }
 
-    /// Takes the listeners out of the poll set during a descriptor shortage that even
-    /// the reserve could not relieve, and puts them back when it may be over.
-    fn watch_listeners(&mut self) -> Result<()> {
-        let want = !self.shortage.paused(Instant::now());
-        if want == self.listening {
-            return Ok(());
-        }
-        let interest = if want { Interest::READ } else { Interest::NONE };
-        self.poller.modify(&self.unix, UNIX_TOKEN, interest)?;
-        if let Some(t) = &self.tcp {
-            self.poller.modify(t, TCP_TOKEN, interest)?;
-        }
-        self.listening = want;
-        Ok(())
-    }
-
     fn next_deadline(&self) -> Option<Instant> {
         let busy = self.pool.next_deadline();
         let ping = self.notify.next_ping_in().map(|d| Instant::now() + d);
@@ -432,7 +361,7 @@ impl<'a> Server<'a> {
             .chain(self.sup.next_deadline())
             .chain(Some(self.last_beat + HEARTBEAT))
             .chain(ping)
-            .chain(self.shortage.resume_at())
+            .chain(self.door.resume_at())
             .chain(draining)
             .min()
     }
@@ -460,96 +389,26 @@ impl<'a> Server<'a> {
         Ok(())
     }
 
-    /// Accepts every waiting connection of one listener.
-    fn accept_all(&mut self, tcp: bool) {
-        // Whether looking for clients that left found none (see `admit`).
-        let mut looked = false;
-        loop {
-            let accepted = match (&self.tcp, tcp) {
-                (Some(t), true) => t.accept().map(|(s, _)| {
-                    let _ = s.set_nodelay(true);
-                    Stream::Tcp(s)
-                }),
-                (None, true) => return,
-                (_, false) => self.unix.accept().map(|(s, _)| Stream::Unix(s)),
-            };
-            match accepted {
-                Ok(stream) => {
-                    if let Some(line) = self.shortage.ended() {
-                        crate::info!("{line}");
-                    }
-                    self.admit(stream, &mut looked);
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if fdlimit::is_shortage(&e) => {
-                    if let Some(w) = self.shortage.hit(&e) {
-                        crate::warn!("{w}");
-                    }
-                    self.turn_away(tcp);
-                    return;
-                }
-                Err(e) => {
-                    // A connection that went away before we took it (ECONNABORTED) and
-                    // the like: the next one may be fine.
-                    crate::debug!("accepting a client: {e}");
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Out of descriptors: every newcomer waiting is answered `ERR too many clients`
-    /// on the reserve descriptor; if even that fails, the listeners pause.
-    fn turn_away(&mut self, tcp: bool) {
-        let reply = format!(
-            "ERR too many clients (out of descriptors; --max-clients {})\n",
-            self.max_clients
-        );
-        loop {
-            let outcome = match (&self.tcp, tcp) {
-                (Some(t), true) => fdlimit::turn_away(
-                    &mut self.reserve,
-                    || t.accept().map(|a| a.0),
-                    reply.as_bytes(),
-                ),
-                (None, true) => return,
-                (_, false) => fdlimit::turn_away(
-                    &mut self.reserve,
-                    || self.unix.accept().map(|a| a.0),
-                    reply.as_bytes(),
-                ),
-            };
-            match outcome {
-                TurnedAway::One => {
-                    self.shortage.turned_away();
-                    self.summary.turned_away += 1;
-                }
-                TurnedAway::Nobody => return,
-                TurnedAway::Failed => {
-                    self.shortage.pause(Instant::now());
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Takes a new connection, or refuses it politely beyond --max-clients. At the
+    /// Takes every waiting connection of one listener that the door lets in. At the
     /// bound, the clients that already left are let go first, since their hang-up is
     /// only reported by the next wait (`looked`: a look in this burst of newcomers found
     /// none, so the next newcomers are refused without looking again).
-    fn admit(&mut self, stream: Stream, looked: &mut bool) {
-        let max = self.max_clients;
-        if self.clients.len() as u64 >= max && !*looked {
-            let before = self.clients.len();
-            self.let_go_of_the_departed();
-            *looked = self.clients.len() == before;
+    fn accept_all(&mut self, tcp: bool) {
+        let mut looked = false;
+        while let Some(stream) = self.door.accept(tcp) {
+            if self.door.full(self.clients.len()) && !looked {
+                let before = self.clients.len();
+                self.let_go_of_the_departed();
+                looked = self.clients.len() == before;
+            }
+            if let Some(stream) = self.door.admit(stream, self.clients.len()) {
+                self.welcome(stream);
+            }
         }
-        if self.clients.len() as u64 >= max {
-            stream.refuse(&format!("ERR too many clients (--max-clients {max})"));
-            self.summary.turned_away += 1;
-            return;
-        }
+    }
+
+    /// A newcomer let in: a client of the poll set.
+    fn welcome(&mut self, stream: Stream) {
         let Ok(client) = Client::new(stream) else {
             return;
         };
@@ -628,7 +487,7 @@ impl<'a> Server<'a> {
             // Its requests still queued leave the queue now; those at a secondary are
             // dropped when their reply comes.
             self.pool.queue_shrank(c.pending_len());
-            self.shortage.client_left();
+            self.door.client_left();
         }
     }
 
@@ -819,57 +678,6 @@ impl<'a> Server<'a> {
             pool.fail_queued("ERR worker failed", &mut hands);
         }
         Ok(())
-    }
-
-    /// Makes the socket anew if it was removed while we serve (a user's `rm`, an
-    /// age-based cleaner of /tmp): without it no new client could reach us. Looked at
-    /// once a second (the loop wakes that often, see [`HEARTBEAT`]); the connected
-    /// clients are not disturbed.
-    fn defend_socket(&mut self) {
-        let now = Instant::now();
-        if now < self.socket_seen + HEARTBEAT {
-            return;
-        }
-        self.socket_seen = now;
-        if !self.ctx.inst.socket_removed() {
-            return;
-        }
-        let path = self
-            .ctx
-            .inst
-            .paths()
-            .in_dir(&self.ctx.inst.paths().socket_file());
-        let listener = match self.ctx.inst.listen() {
-            Ok(listener) => listener,
-            Err(e) => {
-                if !self.socket_trouble {
-                    crate::warn!(
-                        "the socket {} was removed and cannot be made anew ({e:#}); clients \
-                         cannot connect until it is (tried every second)",
-                        path.display()
-                    );
-                    self.socket_trouble = true;
-                }
-                return;
-            }
-        };
-        self.socket_trouble = false;
-        let interest = if self.listening {
-            Interest::READ
-        } else {
-            Interest::NONE
-        };
-        if let Err(e) = self.poller.add(&listener, UNIX_TOKEN, interest) {
-            crate::warn!("listening on {} again: {e:#}", path.display());
-            return;
-        }
-        // The old listener, now nameless, leaves the poll set as it closes.
-        self.unix = listener;
-        crate::warn!(
-            "the socket {} was removed while instance {} serves; made it anew",
-            path.display(),
-            self.ctx.inst.paths().name
-        );
     }
 
     fn publish_counters(&mut self) {
