@@ -9,9 +9,10 @@
 //! be an orphan, adopted by init or a subreaper; ours notices and exits by itself.)
 //!
 //! The primary's side is one folder: this file creates the instance, chooses the mode
-//! and tears down (one path for both modes); `rounds.rs` and `serve.rs` (with
-//! `clients.rs`) are the two modes; `worker.rs` supervises the secondaries for both;
-//! `summary.rs` says how the run went.
+//! and tears down (one path for both modes); `rounds.rs` and `serve.rs` are the two
+//! modes, the serving one with its door (`admission.rs`), its clients (`clients.rs`)
+//! and its pool (`pool.rs`); `worker.rs` is one secondary and `supervisor.rs` all of
+//! them, for both modes; `summary.rs` says how the run went.
 
 mod admission;
 mod clients;
@@ -20,6 +21,7 @@ mod rounds;
 mod serve;
 pub mod stats;
 mod summary;
+mod supervisor;
 mod worker;
 
 use color_eyre::eyre::{Result, WrapErr};

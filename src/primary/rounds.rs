@@ -1,7 +1,7 @@
 //! The rounds mode: one secondary, and rounds of a fixed request it must reverse in
 //! place (see `payload.rs`). `--rounds N` runs N rounds as fast as they go; without it a
 //! heartbeat round runs every `--interval` until a signal asks us to stop. A secondary
-//! that dies during a round is restarted (see `worker.rs`) and the round retried once.
+//! that dies during a round is restarted (see `supervisor.rs`) and the round retried once.
 
 use std::os::unix::process::ExitStatusExt;
 use std::time::Instant;
@@ -9,7 +9,8 @@ use std::time::Instant;
 use color_eyre::eyre::Result;
 
 use super::summary::{Mode, StoppedBy, Summary};
-use super::worker::{self, Ctx, Supervisor, Trouble};
+use super::supervisor::{self, Supervisor};
+use super::worker::{self, Ctx, Trouble};
 use crate::clock::monotonic_ns;
 use crate::exit::{Exit, coded};
 use crate::os::notify::Notifier;
@@ -32,7 +33,7 @@ pub fn run(ctx: Ctx<'_>) -> (Result<Exit>, Summary) {
         ctx.inst.seg().size(),
         ctx.inst.paths().runtime_dir.display()
     );
-    let mut run = Run::new(ctx);
+    let mut run = Rounds::new(ctx);
     let result = run.go();
     if result.is_err() {
         run.sup.abort_all();
@@ -53,7 +54,8 @@ enum Idle {
     Died,
 }
 
-struct Run<'a> {
+/// The rounds mode under way: its secondary, its counts and its latencies.
+struct Rounds<'a> {
     ctx: Ctx<'a>,
     pattern: Pattern,
     sup: Supervisor,
@@ -66,15 +68,15 @@ struct Run<'a> {
     corruptions: u64,
     gave_up: Option<String>,
     started: Instant,
-    /// `started` read as `monotonic_ns` (see [`Run::instant_at`]).
+    /// `started` read as `monotonic_ns` (see [`Rounds::instant_at`]).
     started_ns: u64,
     last_check_ns: u64,
     notify: Notifier,
 }
 
-impl<'a> Run<'a> {
+impl<'a> Rounds<'a> {
     fn new(ctx: Ctx<'a>) -> Self {
-        Run {
+        Rounds {
             pattern: Pattern::new(ctx.args.payload as usize),
             sup: Supervisor::new(1, ctx.args),
             ctx,
@@ -205,7 +207,9 @@ impl<'a> Run<'a> {
             if left.is_zero() {
                 return self.stop_requested();
             }
-            let ms = left.as_millis().clamp(1, worker::CHECK_EVERY.as_millis()) as u16;
+            let ms = left
+                .as_millis()
+                .clamp(1, supervisor::CHECK_EVERY.as_millis()) as u16;
             let mut fds = [nix::poll::PollFd::new(
                 self.ctx.sigs.fd(),
                 nix::poll::PollFlags::POLLIN,

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::pair::turn::SyncMode;
 use crate::primary::stats::Latency;
+use crate::primary::worker::Death;
 
 /// Which mode ran: each prints its own summary, named by this key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -42,20 +43,6 @@ impl StoppedBy {
             StoppedBy::Error => "error",
         }
     }
-}
-
-/// How one secondary ended before the orderly stop.
-#[derive(Clone, Debug, Serialize)]
-pub struct Death {
-    pub pid: u32,
-    /// "exited with status 1", "killed by signal 9 (SIGKILL)", ...
-    pub how: String,
-    pub exit_code: Option<i32>,
-    pub signal: Option<i32>,
-    /// What the primary saw first: "exited", "hung" (no reply within --timeout), ...
-    pub cause: String,
-    /// "before the handshake", "during round 12", "between rounds", ...
-    pub during: String,
 }
 
 /// The summary of either mode.
