@@ -16,6 +16,8 @@
 
 mod admission;
 mod clients;
+mod hall;
+mod hands;
 mod pool;
 mod rounds;
 mod serve;

@@ -30,7 +30,6 @@
 //! the rounds mode), and the request is retried once on another secondary, then answered
 //! `ERR worker failed`: never left without an answer, never answered twice.
 
-use std::collections::HashMap;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -38,8 +37,10 @@ use std::time::{Duration, Instant};
 use color_eyre::eyre::Result;
 
 use super::admission::{Door, Tokens};
-use super::clients::{Client, Limits, Stream};
-use super::pool::{Io, Job, Pool};
+use super::clients::Limits;
+use super::hall::{Around, Hall};
+use super::hands::{self, Hands};
+use super::pool::Pool;
 use super::summary::{ServeSummary, StoppedBy};
 use super::supervisor::Supervisor;
 use super::worker::{Ctx, Step, Trouble};
@@ -50,11 +51,9 @@ use crate::os::notify::Notifier;
 use crate::os::poller::{Interest, Poller, Ready};
 use crate::os::signals::SelfPipe;
 use crate::pair::area::Area;
-use crate::pair::batch;
-use crate::pair::fifo::{Event, Sent};
+use crate::pair::fifo::Event;
 use crate::pair::frame::Kind;
 use crate::pair::header::{Field, State};
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 // Tokens of the poll set: fixed ones, two per secondary (its reply FIFO while it runs,
 // its hello FIFO while it starts), and one per client above CLIENT_TOKENS.
@@ -106,22 +105,14 @@ struct Server<'a> {
     notify: Notifier,
     poller: Poller,
     door: Door,
-    limits: Limits,
     sup: Supervisor,
     /// Each secondary's slot of the data area.
     areas: Vec<Area<'a>>,
     pool: Pool,
     watched: Vec<Watched>,
-    clients: HashMap<u64, Client>,
-    next_client: u64,
-    /// Clients read, answered or written in this pass: settled once at its end.
-    touched: Vec<u64>,
-    /// Clients refused for a too-long line, closed at their deadline at the latest.
-    draining: Vec<u64>,
+    hall: Hall,
     /// A batch being encoded for a slot (kept to reuse its memory).
     batch: Vec<u8>,
-    /// Where every client's bytes are read (one buffer for all, see `clients.rs`).
-    scratch: Vec<u8>,
     /// When the primary last wrote its heartbeat (see [`HEARTBEAT`]).
     last_beat: Instant,
     summary: ServeSummary,
@@ -154,10 +145,6 @@ pub fn run<'a>(
         notify: Notifier::from_env(),
         poller,
         door,
-        limits: Limits {
-            max_line: args.max_line as usize,
-            max_inflight: args.max_inflight as usize,
-        },
         sup: Supervisor::new(workers, args),
         areas: (0..workers).map(|i| inst.seg().slot(i, workers)).collect(),
         pool: Pool::new(
@@ -166,13 +153,16 @@ pub fn run<'a>(
             args.sync.answer_spin(args.spin).min(AWAIT_REPLY),
         ),
         watched: vec![None; workers],
-        clients: HashMap::new(),
-        next_client: 0,
-        touched: Vec::new(),
-        draining: Vec::new(),
+        hall: Hall::new(
+            Limits {
+                max_line: args.max_line as usize,
+                max_inflight: args.max_inflight as usize,
+            },
+            args.queue as usize,
+            CLIENT_TOKENS,
+        ),
         last_beat: Instant::now(),
         batch: Vec::new(),
-        scratch: vec![0; super::clients::READ_CHUNK],
         summary: ServeSummary::new(inst.paths().name.to_string(), workers),
     };
     let result = server.go();
@@ -354,16 +344,12 @@ impl<'a> Server<'a> {
     fn next_deadline(&self) -> Option<Instant> {
         let busy = self.pool.next_deadline();
         let ping = self.notify.next_ping_in().map(|d| Instant::now() + d);
-        let draining = self
-            .draining
-            .iter()
-            .filter_map(|id| self.clients.get(id).and_then(Client::drain_deadline));
         busy.into_iter()
             .chain(self.sup.next_deadline())
             .chain(Some(self.last_beat + HEARTBEAT))
             .chain(ping)
             .chain(self.door.resume_at())
-            .chain(draining)
+            .chain(self.hall.drain_deadlines())
             .min()
     }
 
@@ -385,7 +371,10 @@ impl<'a> Server<'a> {
             Source::Tcp => self.accept_all(true),
             Source::Secondary(i) => self.read_secondary(i)?,
             Source::Starting(i) => self.step_handshake(i)?,
-            Source::Client(id) => self.on_client(id, ready),
+            Source::Client(id) => {
+                let (hall, mut around) = self.hall();
+                hall.on_client(id, ready, &mut around);
+            }
         }
         Ok(())
     }
@@ -397,148 +386,33 @@ impl<'a> Server<'a> {
     fn accept_all(&mut self, tcp: bool) {
         let mut looked = false;
         while let Some(stream) = self.door.accept(tcp) {
-            if self.door.full(self.clients.len()) && !looked {
-                let before = self.clients.len();
-                self.let_go_of_the_departed();
-                looked = self.clients.len() == before;
+            if self.door.full(self.hall.len()) && !looked {
+                let before = self.hall.len();
+                let (hall, mut around) = self.hall();
+                hall.let_go_of_the_departed(&mut around);
+                looked = self.hall.len() == before;
             }
-            if let Some(stream) = self.door.admit(stream, self.clients.len()) {
-                self.welcome(stream);
+            if let Some(stream) = self.door.admit(stream, self.hall.len()) {
+                self.hall.welcome(stream, &self.poller, &mut self.summary);
             }
         }
     }
 
-    /// A newcomer let in: a client of the poll set.
-    fn welcome(&mut self, stream: Stream) {
-        let Ok(client) = Client::new(stream) else {
-            return;
+    /// The clients, and what their reads and departures change (see `hall.rs`).
+    fn hall(&mut self) -> (&mut Hall, Around<'_>) {
+        let around = Around {
+            pool: &mut self.pool,
+            door: &mut self.door,
+            summary: &mut self.summary,
+            poller: &self.poller,
         };
-        let id = self.next_client;
-        if let Err(e) = self
-            .poller
-            .add(client.fd(), CLIENT_TOKENS + id, client.interest)
-        {
-            crate::warn!("a new client: {e:#}");
-            return;
-        }
-        self.next_client += 1;
-        self.summary.clients_served += 1;
-        self.clients.insert(id, client);
+        (&mut self.hall, around)
     }
 
-    /// Looks at every client at once (one `poll`, no wait) and settles the ones whose
-    /// connection has something to say: those that hung up or closed are let go, as the
-    /// next wait of the loop would report. A burst of clients that connect and close at
-    /// once would otherwise hold every place of --max-clients until then, and a live
-    /// newcomer in the same burst be refused.
-    fn let_go_of_the_departed(&mut self) {
-        let ids: Vec<u64> = self.clients.keys().copied().collect();
-        let said = match self.poll_clients(&ids, PollTimeout::ZERO) {
-            Ok(said) => said,
-            Err(e) => {
-                // The newcomer is refused as if none had left; the next wait reports them.
-                crate::debug!("looking for clients that left (poll): {e}");
-                return;
-            }
-        };
-        for (id, r) in said {
-            let ready = Ready {
-                token: CLIENT_TOKENS + id,
-                readable: r.contains(PollFlags::POLLIN),
-                writable: false,
-                hangup: r.contains(PollFlags::POLLHUP),
-                error: r.intersects(PollFlags::POLLERR | PollFlags::POLLNVAL),
-            };
-            self.on_client(id, &ready);
-        }
-        self.settle();
-    }
-
-    /// A client's descriptor is ready: read its requests (as far as its bounds allow),
-    /// or note that it is gone.
-    fn on_client(&mut self, id: u64, ready: &Ready) {
-        let room = self.pool.room(self.ctx.args.queue as usize);
-        let Some(c) = self.clients.get_mut(&id) else {
-            return;
-        };
-        if ready.hangup || ready.error {
-            // Gone both ways: it cannot read replies, and a level-triggered hang-up would
-            // be reported again on every wait.
-            self.drop_client(id);
-            return;
-        }
-        if ready.readable {
-            let mut left = room;
-            let got = c.receive(&self.limits, &mut left, &mut self.scratch);
-            self.pool.queue_grew(room - left);
-            self.summary.count_refused(got.refused);
-            if got.gone {
-                self.drop_client(id);
-                return;
-            }
-            if c.is_draining() && !self.draining.contains(&id) {
-                self.draining.push(id);
-            }
-        }
-        self.touched.push(id);
-    }
-
-    fn drop_client(&mut self, id: u64) {
-        if let Some(c) = self.clients.remove(&id) {
-            // Its requests still queued leave the queue now; those at a secondary are
-            // dropped when their reply comes.
-            self.pool.queue_shrank(c.pending_len());
-            self.door.client_left();
-        }
-    }
-
-    /// Brings every client touched in this pass up to date: more requests cut if
-    /// replies made room, replies written (one write each), its poll interest, and
-    /// the clients that are done or gone closed.
+    /// Brings every client touched in this pass up to date (see [`Hall::settle`]).
     fn settle(&mut self) {
-        let now = Instant::now();
-        self.draining
-            .retain(|id| self.clients.get(id).is_some_and(Client::is_draining));
-        for &id in &self.draining {
-            if self.clients.get(&id).is_some_and(|c| c.finished(now)) {
-                self.touched.push(id);
-            }
-        }
-        let mut touched = std::mem::take(&mut self.touched);
-        // A client answered many times in a pass is settled (and written) once.
-        touched.sort_unstable();
-        touched.dedup();
-        for &id in &touched {
-            let room = self.pool.room(self.ctx.args.queue as usize);
-            let Some(c) = self.clients.get_mut(&id) else {
-                continue;
-            };
-            let mut left = room;
-            let refused = c.take_lines(&self.limits, &mut left);
-            self.pool.queue_grew(room - left);
-            self.summary.count_refused(refused);
-            if c.has_pending() {
-                self.pool.wants_turn(id);
-            }
-            if c.flush().is_err() || c.finished(now) {
-                self.drop_client(id);
-                continue;
-            }
-            let want = c.wants(&self.limits);
-            if want != c.interest {
-                if self
-                    .poller
-                    .modify(c.fd(), CLIENT_TOKENS + id, want)
-                    .is_err()
-                {
-                    self.drop_client(id);
-                    continue;
-                }
-                c.interest = want;
-            }
-        }
-        self.touched = touched;
-        self.touched.clear();
+        let (hall, mut around) = self.hall();
+        hall.settle(&mut around);
     }
 
     /// The pool and its hands on the secondaries and the clients (see `pool.rs`).
@@ -547,8 +421,7 @@ impl<'a> Server<'a> {
             ctx: &self.ctx,
             sup: &mut self.sup,
             areas: &self.areas,
-            clients: &mut self.clients,
-            touched: &mut self.touched,
+            hall: &mut self.hall,
             batch: &mut self.batch,
         };
         (&mut self.pool, hands)
@@ -652,7 +525,7 @@ impl<'a> Server<'a> {
 
     /// Says so when secondary `i` will not be restarted any more.
     fn after_death(&self, i: usize) {
-        after_death(&self.ctx, &self.sup, i);
+        hands::after_death(&self.ctx, &self.sup, i);
     }
 
     /// Kills hung secondaries and starts the ones whose backoff ended.
@@ -683,7 +556,7 @@ impl<'a> Server<'a> {
 
     fn publish_counters(&mut self) {
         let seg = self.ctx.inst.seg();
-        seg.store(Field::Clients, self.clients.len() as u64);
+        seg.store(Field::Clients, self.hall.len() as u64);
         seg.store(Field::Queued, self.pool.waiting() as u64);
         seg.store(Field::Requests, self.pool.counts().requests);
         // Once per pass of the loop, which wakes at least every HEARTBEAT.
@@ -704,7 +577,7 @@ impl<'a> Server<'a> {
         if let Err(e) = self.sup.stop_all(&self.ctx) {
             crate::warn!("{e:#}");
         }
-        self.close_all();
+        self.hall.close_all();
     }
 
     /// After a failure that ends the server (the segment truncated or removed under
@@ -713,68 +586,7 @@ impl<'a> Server<'a> {
     fn close_after_failure(&mut self) {
         let (pool, mut hands) = self.pool();
         pool.answer_all("ERR shutting down", &mut hands);
-        self.close_all();
-    }
-
-    /// Writes what each client is owed (200 ms at most), then ends every connection.
-    fn close_all(&mut self) {
-        let deadline = Instant::now() + Duration::from_millis(200);
-        for c in self.clients.values_mut() {
-            c.flush_until(deadline);
-        }
-        self.say_goodbye(Instant::now() + GOODBYE);
-        self.clients.clear();
-    }
-
-    /// Ends every connection without a reset: end of file to each client, then what
-    /// they still send is dropped until they close their side or `deadline` passes (a
-    /// client that goes on writing past it is closed anyway).
-    fn say_goodbye(&mut self, deadline: Instant) {
-        let mut left: Vec<u64> = self.clients.keys().copied().collect();
-        for c in self.clients.values_mut() {
-            c.say_goodbye();
-        }
-        while !left.is_empty() {
-            left.retain(|id| {
-                self.clients
-                    .get_mut(id)
-                    .is_some_and(|c| !c.drop_input(&mut self.scratch))
-            });
-            let now = Instant::now();
-            if left.is_empty() || now >= deadline {
-                break;
-            }
-            // Until one of them sends or closes (or a little while: a pause, not a spin).
-            let wait = (deadline - now).min(Duration::from_millis(10));
-            let ms = u16::try_from(wait.as_millis().max(1)).unwrap_or(u16::MAX);
-            if let Err(e) = self.poll_clients(&left, PollTimeout::from(ms)) {
-                crate::debug!("waiting for clients to close (poll): {e}; closing them now");
-                break;
-            }
-        }
-    }
-
-    /// Polls the clients `ids` for input (or their end) all at once, outside the event
-    /// loop's poll set, waiting at most `timeout`: the ones with something to say, and
-    /// what.
-    fn poll_clients(
-        &self,
-        ids: &[u64],
-        timeout: PollTimeout,
-    ) -> nix::Result<Vec<(u64, PollFlags)>> {
-        let (ids, mut fds): (Vec<u64>, Vec<PollFd<'_>>) = ids
-            .iter()
-            .filter_map(|&id| {
-                let c = self.clients.get(&id)?;
-                Some((id, PollFd::new(c.fd(), PollFlags::POLLIN)))
-            })
-            .unzip();
-        poll(&mut fds, timeout)?;
-        Ok(ids
-            .into_iter()
-            .zip(&fds)
-            .filter_map(|(id, fd)| fd.revents().filter(|r| !r.is_empty()).map(|r| (id, r)))
-            .collect())
+        self.hall.close_all();
     }
 }
 
@@ -783,155 +595,3 @@ impl<'a> Server<'a> {
 /// `--spin`; never with `--sync fifo`): a batch of small requests takes a secondary a
 /// few microseconds, a wake-up through the kernel as much or more.
 const AWAIT_REPLY: Duration = Duration::from_micros(50);
-
-/// How long clients have at shutdown, after their replies, to close their side.
-const GOODBYE: Duration = Duration::from_millis(300);
-
-/// Says so when secondary `i` will not be restarted any more.
-fn after_death(ctx: &Ctx<'_>, sup: &Supervisor, i: usize) {
-    if sup.worker(i).given_up() {
-        crate::warn!(
-            "secondary {i} is not restarted again: --max-restarts {} reached",
-            ctx.args.max_restarts
-        );
-        // Requests that wait only for this one are failed when no secondary is left.
-    }
-}
-
-/// The pool's hands: what it decides is done here, on the supervisor, the segment's
-/// slots and the clients.
-struct Hands<'s, 'a> {
-    ctx: &'s Ctx<'a>,
-    sup: &'s mut Supervisor,
-    areas: &'s [Area<'a>],
-    clients: &'s mut HashMap<u64, Client>,
-    /// Clients answered, settled at the end of the pass.
-    touched: &'s mut Vec<u64>,
-    /// A batch being encoded for a slot (kept to reuse its memory).
-    batch: &'s mut Vec<u8>,
-}
-
-impl Io for Hands<'_, '_> {
-    fn now(&self) -> Instant {
-        Instant::now()
-    }
-
-    fn live(&self, i: usize) -> bool {
-        self.sup.worker(i).is_live()
-    }
-
-    fn given_up(&self, i: usize) -> bool {
-        self.sup.worker(i).given_up()
-    }
-
-    fn awake(&self, i: usize) -> bool {
-        let f = self.sup.worker(i).fields();
-        self.ctx
-            .inst
-            .seg()
-            .at(f.secondary_sleeping)
-            .load(Ordering::Relaxed)
-            == 0
-    }
-
-    fn room(&self, i: usize) -> usize {
-        self.areas[i].len()
-    }
-
-    fn hand(
-        &mut self,
-        i: usize,
-        seq: u64,
-        jobs: &[Job],
-        deadline: Instant,
-    ) -> Result<Option<Trouble>> {
-        let area = &self.areas[i];
-        let len = match jobs {
-            [job] => {
-                // Lines are at most --max-line bytes, and every slot holds one
-                // (`PrimaryArgs::validate`).
-                let len = job.line().len().min(area.len());
-                area.write(&job.line()[..len])?;
-                len
-            }
-            _ => {
-                // Packed to fit (see `Pool::dispatch`).
-                batch::encode(jobs.iter().map(Job::line), self.batch);
-                area.write(self.batch)?;
-                self.batch.len()
-            }
-        };
-        self.ctx
-            .inst
-            .seg()
-            .at(self.sup.worker(i).fields().request_len)
-            .store(len as u64, Ordering::Release);
-        if crate::trace::sampled(seq) {
-            crate::trace!("request", secondary = i, seq = seq, bytes = len);
-        }
-        match self.sup.worker_mut(i).publish(self.ctx, seq, deadline) {
-            Ok(Sent::Ok) => Ok(None),
-            Ok(Sent::PeerGone) => Ok(Some(Trouble::Epipe)),
-            Err(e) => {
-                crate::warn!("giving a request to secondary {i}: {e:#}");
-                Ok(Some(Trouble::Unwritable))
-            }
-        }
-    }
-
-    fn published(&self, i: usize) -> u64 {
-        // SeqCst, not only Acquire (the reply's bytes): with `Server::set_asleep`, one
-        // of the primary and the secondary sees the other (see `turn.rs`).
-        self.ctx
-            .inst
-            .seg()
-            .at(self.sup.worker(i).fields().reply_seq)
-            .load(Ordering::SeqCst)
-    }
-
-    fn reply(&self, i: usize) -> Option<Vec<u8>> {
-        let fields = self.sup.worker(i).fields();
-        let len = self
-            .ctx
-            .inst
-            .seg()
-            .at(fields.reply_len)
-            .load(Ordering::Acquire);
-        self.areas[i].copy_out(len).ok()
-    }
-
-    fn died(&mut self, i: usize, trouble: Trouble, during: &str) -> Result<()> {
-        self.sup.worker_mut(i).died(self.ctx, trouble, during)?;
-        after_death(self.ctx, self.sup, i);
-        Ok(())
-    }
-
-    fn connected(&self, client: u64) -> bool {
-        self.clients.contains_key(&client)
-    }
-
-    fn take_request(&mut self, client: u64) -> Option<(u64, Vec<u8>)> {
-        self.clients.get_mut(&client)?.next_pending()
-    }
-
-    fn has_more(&self, client: u64) -> bool {
-        self.clients.get(&client).is_some_and(Client::has_pending)
-    }
-
-    fn answer(&mut self, client: u64, order: u64, reply: String) {
-        if let Some(c) = self.clients.get_mut(&client) {
-            c.answer(order, reply);
-            self.touched.push(client);
-        }
-    }
-
-    fn answer_queued(&mut self, client: u64, reply: &str) -> usize {
-        let Some(c) = self.clients.get_mut(&client) else {
-            return 0;
-        };
-        let n = c.pending_len();
-        c.answer_pending(reply);
-        self.touched.push(client);
-        n
-    }
-}
