@@ -25,10 +25,14 @@
 //! sending as fast as it can gets its share and no more, and is never told `ERR busy`
 //! for it: `ERR busy` is only for `--queue`, all clients' queued requests together.
 //! Descriptors are budgeted at start and a shortage is handled without spinning
-//! (`fdlimit.rs`).
+//! (`admission.rs`, `fdlimit.rs`).
 //! A secondary that dies or hangs during a request is restarted (with the same budget as
 //! the rounds mode), and the request is retried once on another secondary, then answered
-//! `ERR worker failed`: never left without an answer, never answered twice.
+//! `ERR worker failed`: never left without an answer, never answered twice (`pool.rs`).
+//!
+//! This file is the event loop; who gets in is `admission.rs`, the clients once in
+//! `hall.rs`, which secondary takes which request `pool.rs`, and how a turn reaches a
+//! secondary `hands.rs`.
 
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::Ordering;
