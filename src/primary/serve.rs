@@ -30,9 +30,8 @@
 //! the rounds mode), and the request is retried once on another secondary, then answered
 //! `ERR worker failed`: never left without an answer, never answered twice (`pool.rs`).
 //!
-//! This file is the event loop; who gets in is `admission.rs`, the clients once in
-//! `hall.rs`, which secondary takes which request `pool.rs`, and how a turn reaches a
-//! secondary `hands.rs`.
+//! This file is the event loop; the door is `admission.rs`, the clients `hall.rs`, who
+//! takes which request `pool.rs`, and how a turn reaches a secondary `hands.rs`.
 
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::Ordering;
