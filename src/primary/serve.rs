@@ -593,8 +593,7 @@ impl<'a> Server<'a> {
     }
 }
 
-/// How long after giving a turn the primary keeps looking at the reply counters (taking
-/// passes of its loop) before it sleeps in epoll and has its doorbell rung (at most
-/// `--spin`; never with `--sync fifo`): a batch of small requests takes a secondary a
-/// few microseconds, a wake-up through the kernel as much or more.
+/// How long after giving a turn the primary looks at the reply counters (passes of its
+/// loop) before it sleeps in epoll and has its doorbell rung (at most `--spin`; never with
+/// `--sync fifo`): small requests take a secondary microseconds, a kernel wake-up as long.
 const AWAIT_REPLY: Duration = Duration::from_micros(50);
