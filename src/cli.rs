@@ -3,6 +3,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
+use std::net::ToSocketAddrs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,6 +14,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::disk::names::InstanceName;
 use crate::exit::Exit;
 use crate::log::{self, ColorWhen};
+use crate::pair::area::part_len;
+use crate::pair::header::{HEADER_LEN, MAX_WORKERS, header_len_for};
 use crate::pair::turn::SyncMode;
 use crate::units;
 
@@ -305,10 +308,15 @@ impl Command {
         }
     }
 
-    /// Checks what clap cannot express: values that depend on one another.
+    /// Checks what clap cannot express: values that depend on one another. Only the
+    /// misfits clap reports are returned here; the primary reports the others itself
+    /// (see [`Misfit`]).
     pub fn validate(&self) -> Result<(), clap::Error> {
         match self {
-            Command::Primary(args) => args.validate(),
+            Command::Primary(args) => match args.validate() {
+                Err(Misfit::Usage(e)) => Err(e),
+                Err(Misfit::Size(_)) | Ok(()) => Ok(()),
+            },
             _ => Ok(()),
         }
     }
@@ -430,7 +438,7 @@ pub struct PrimaryArgs {
     pub tcp_any: bool,
 
     /// With --serve, how many secondaries share the work (each its own FIFO pair and slot)
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64), value_name = "N", requires = "serve", conflicts_with = "rounds")]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=MAX_WORKERS as i64), value_name = "N", requires = "serve", conflicts_with = "rounds")]
     pub secondaries: u32,
 
     /// With --serve, the longest request line; longer ones get "ERR line too long"
@@ -450,16 +458,88 @@ pub struct PrimaryArgs {
     pub queue: u32,
 }
 
+/// Values of `osps primary` that do not fit together: a usage error (exit status 2)
+/// either way, reported before anything is created.
+#[derive(Debug)]
+pub enum Misfit {
+    /// Reported by clap as it parses, with the subcommand's usage (see [`parse_or_exit`]).
+    Usage(clap::Error),
+    /// Sizes that do not fit: reported by the primary as its first act, once its log is
+    /// set up, like any of its errors (see `primary::run`).
+    Size(String),
+}
+
 impl PrimaryArgs {
-    /// Checks the values that only make sense together; a failure is a usage error (exit
-    /// status 2) reported like clap's own, before anything is created.
-    pub fn validate(&self) -> Result<(), clap::Error> {
+    /// Checks the values that only make sense together, every rule in this one place:
+    /// the spin against the timeout, the payload against the segment, and with
+    /// `--serve` the TCP address and each secondary's slot against the longest line.
+    pub fn validate(&self) -> Result<(), Misfit> {
         if self.spin >= self.timeout {
-            return Err(primary_usage_error(format!(
+            return Err(Misfit::Usage(primary_usage_error(format!(
                 "--spin {:?} is not below --timeout {:?}: the waiting side would spin through \
                  the whole round and the secondary would count as hung; lower --spin or raise --timeout",
                 self.spin, self.timeout
-            )));
+            ))));
+        }
+        self.check_payload().map_err(Misfit::Size)?;
+        if self.serve {
+            self.check_tcp().map_err(Misfit::Size)?;
+            self.check_slots().map_err(Misfit::Size)?;
+        }
+        Ok(())
+    }
+
+    /// The rounds' payload must fit the data area after the header.
+    fn check_payload(&self) -> Result<(), String> {
+        let data_size = self.size - HEADER_LEN as u64;
+        if self.payload > data_size {
+            return Err(format!(
+                "--payload {} does not fit: a {} segment has a {data_size}-byte data area after \
+                 its {HEADER_LEN}-byte header; raise --size or lower --payload",
+                self.payload,
+                units::format_bytes(self.size)
+            ));
+        }
+        Ok(())
+    }
+
+    /// `--tcp` is an address, on loopback only unless `--tcp-any`.
+    fn check_tcp(&self) -> Result<(), String> {
+        let Some(addr) = &self.tcp else { return Ok(()) };
+        let resolved: Vec<_> = addr
+            .to_socket_addrs()
+            .map_err(|e| format!("--tcp {addr}: not an ADDR:PORT ({e})"))?
+            .collect();
+        if !self.tcp_any {
+            if let Some(open) = resolved.iter().find(|a| !a.ip().is_loopback()) {
+                return Err(format!(
+                    "--tcp {addr} would accept clients from other hosts ({}); use a loopback \
+                     address like 127.0.0.1:PORT, or add --tcp-any if that is what you want",
+                    open.ip()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The slot every secondary gets must hold the longest line, plus its newline.
+    fn check_slots(&self) -> Result<(), String> {
+        let header = header_len_for(self.secondaries as usize) as u64;
+        let Some(data_size) = self.size.checked_sub(header) else {
+            return Err(format!(
+                "--size {} cannot even hold the header of {} secondaries ({header} bytes); \
+                 raise --size",
+                self.size, self.secondaries
+            ));
+        };
+        let whole = usize::try_from(data_size).unwrap_or(usize::MAX);
+        let slot = part_len(whole, self.secondaries as usize) as u64;
+        if slot < self.max_line + 1 {
+            return Err(format!(
+                "--max-line {} does not fit: {} secondaries share a {}-byte data area, {slot} \
+                 bytes each; raise --size or lower --max-line or --secondaries",
+                self.max_line, self.secondaries, data_size
+            ));
         }
         Ok(())
     }
@@ -877,5 +957,102 @@ mod tests {
         );
         assert_eq!(parse(&["osps", "primary", "--trace=xml"]), Err(2));
         assert_eq!(parse(&["osps", "primary", "--hold-zombie", "soon"]), Err(2));
+    }
+
+    /// The primary's arguments parsed from `line` (after `osps primary`).
+    fn primary(line: &str) -> PrimaryArgs {
+        let args = ["osps", "primary"]
+            .into_iter()
+            .chain(line.split_whitespace());
+        match Cli::try_parse_from(args).map(|c| c.command) {
+            Ok(Command::Primary(p)) => p,
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+
+    /// What `validate` says of `line`: the size misfit's text, or clap's message.
+    fn misfit(line: &str) -> String {
+        match primary(line).validate() {
+            Err(Misfit::Size(why)) => why,
+            Err(Misfit::Usage(e)) => format!("usage: {}", e.render()),
+            Ok(()) => "fits".to_string(),
+        }
+    }
+
+    #[test]
+    fn values_that_fit_together_pass() {
+        for line in [
+            "",
+            "--payload 3840 --size 4096",
+            "--serve --secondaries 64 --size 1M --max-line 16191",
+            "--serve --tcp 127.0.0.1:0",
+            "--serve --tcp 0.0.0.0:0 --tcp-any",
+            "--serve --max-line 3903 --size 8K --secondaries 2",
+        ] {
+            assert_eq!(misfit(line), "fits", "{line}");
+        }
+    }
+
+    #[test]
+    fn a_spin_as_long_as_the_timeout_is_reported_by_clap() {
+        let said = misfit("--spin 3s --payload 5000 --size 4096");
+        assert!(
+            said.starts_with(
+                "usage: error: --spin 3s is not below --timeout 2s: the waiting side would \
+                 spin through the whole round and the secondary would count as hung; lower \
+                 --spin or raise --timeout\n\nUsage: osps primary [OPTIONS]"
+            ),
+            "{said}"
+        );
+        let Err(Misfit::Usage(e)) = primary("--spin 2s").validate() else {
+            panic!("not a clap error")
+        };
+        assert_eq!(e.exit_code(), 2);
+    }
+
+    #[test]
+    fn sizes_that_do_not_fit_say_which_and_what_to_change() {
+        let cases = [
+            (
+                "--payload 5000 --size 4096",
+                "--payload 5000 does not fit: a 4K segment has a 3840-byte data area after \
+                 its 256-byte header; raise --size or lower --payload",
+            ),
+            (
+                "--serve --tcp nonsense",
+                "--tcp nonsense: not an ADDR:PORT (invalid socket address)",
+            ),
+            (
+                "--serve --tcp 0.0.0.0:0",
+                "--tcp 0.0.0.0:0 would accept clients from other hosts (0.0.0.0); use a \
+                 loopback address like 127.0.0.1:PORT, or add --tcp-any if that is what you want",
+            ),
+            (
+                "--serve --secondaries 64 --size 4096",
+                "--size 4096 cannot even hold the header of 64 secondaries (8320 bytes); \
+                 raise --size",
+            ),
+            (
+                "--serve --max-line 1M --size 1M",
+                "--max-line 1048576 does not fit: 1 secondaries share a 1048320-byte data \
+                 area, 1048320 bytes each; raise --size or lower --max-line or --secondaries",
+            ),
+            (
+                "--serve --max-line 3904 --size 8K --secondaries 2",
+                "--max-line 3904 does not fit: 2 secondaries share a 7808-byte data area, \
+                 3904 bytes each; raise --size or lower --max-line or --secondaries",
+            ),
+        ];
+        for (line, said) in cases {
+            assert_eq!(misfit(line), said, "{line}");
+        }
+    }
+
+    #[test]
+    fn the_pool_is_bounded_by_the_header() {
+        let line = format!("osps primary --serve --secondaries {}", MAX_WORKERS + 1);
+        let err = Cli::try_parse_from(line.split_whitespace()).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("1..=64"), "{err}");
     }
 }

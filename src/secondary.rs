@@ -433,7 +433,9 @@ impl Link<'_> {
                     // A SIGBUS absorbed during the work means the segment shrank: stop now.
                     // The full check (an fstat) runs at most every 100 ms, off the hot path.
                     let now = monotonic_ns();
-                    if sigbus::faults() > 0 || now.saturating_sub(last_check) > 100_000_000 {
+                    if sigbus::faults() > 0
+                        || now.saturating_sub(last_check) > crate::pair::segment::INTACT_CHECK_NS
+                    {
                         seg.check_intact()?;
                         last_check = now;
                     }

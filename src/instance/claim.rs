@@ -32,8 +32,9 @@ use crate::os::procfs;
 use crate::pair::header;
 use crate::pair::segment;
 
-/// How many secondaries' FIFO pairs an instance can have (the first one is index 0).
-pub const MAX_SECONDARIES: usize = 64;
+/// How many secondaries' FIFO pairs an instance can have (the first one is index 0): as
+/// many as the header has entries for.
+pub const MAX_SECONDARIES: usize = header::MAX_WORKERS;
 
 /// How long to wait for another `osps cleanup` holding the name to finish.
 const CONCURRENT_WAIT: Duration = Duration::from_secs(5);

@@ -16,7 +16,6 @@ use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
-use nix::unistd::{SysconfVar, sysconf};
 
 const SLOTS: usize = 8;
 static BASES: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
@@ -94,11 +93,9 @@ fn pass_sent(signal: libc::c_int) -> bool {
 }
 
 fn install() {
-    if let Ok(Some(page)) = sysconf(SysconfVar::PAGE_SIZE) {
-        if let Ok(page) = usize::try_from(page) {
-            if page.is_power_of_two() {
-                PAGE.store(page, Ordering::SeqCst);
-            }
+    if let Ok(page) = usize::try_from(crate::units::page_size()) {
+        if page.is_power_of_two() {
+            PAGE.store(page, Ordering::SeqCst);
         }
     }
     // SA_RESTART for a SIGBUS sent by a process, which arrives at any moment as our

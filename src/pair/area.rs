@@ -38,6 +38,12 @@ pub struct Area<'a> {
     _mapping: PhantomData<&'a ()>,
 }
 
+/// The length of each of `parts` equal parts of `len` bytes (see [`Area::part`]): a
+/// multiple of 64 bytes, so parts never share a cache line.
+pub const fn part_len(len: usize, parts: usize) -> usize {
+    (len / if parts == 0 { 1 } else { parts }) & !63
+}
+
 impl<'a> Area<'a> {
     /// An area over `len` bytes at `ptr`.
     ///
@@ -79,7 +85,7 @@ impl<'a> Area<'a> {
     /// share a cache line): a secondary's slot of the pool.
     pub fn part(self, index: usize, parts: usize) -> Area<'a> {
         let parts = parts.max(1);
-        let len = (self.len / parts) & !63;
+        let len = part_len(self.len, parts);
         let index = index.min(parts - 1);
         // SAFETY: index < parts and len * parts <= self.len: the part lies inside the area.
         let ptr = unsafe { self.ptr.add(index * len) };

@@ -27,6 +27,10 @@ use crate::os::sigbus;
 use crate::pair::area::Area;
 use crate::pair::header::{self, Field, HEADER_LEN};
 
+/// How often a side that takes turns checks the segment for truncation or removal (the
+/// full check, [`Segment::check_intact`]): off the hot path, yet soon after the fact.
+pub const INTACT_CHECK_NS: u64 = 100_000_000;
+
 /// A mapped segment (read-write).
 #[derive(Debug)]
 pub struct Segment {
@@ -288,7 +292,8 @@ impl Segment {
         &self.path
     }
 
-    /// Fails when the segment was truncated, resized or unlinked by someone else.
+    /// Fails when the segment was truncated, resized or unlinked by someone else (an
+    /// `fstat`: callers on a hot path run it every [`INTACT_CHECK_NS`] at most).
     pub fn check_intact(&self) -> Result<()> {
         if sigbus::faults() > 0 {
             bail!(

@@ -191,8 +191,6 @@ pub struct Client {
     state: Input,
     /// What it is registered for in the poll set.
     pub interest: Interest,
-    /// It is in the dispatcher's round-robin ring.
-    pub in_ring: bool,
 }
 
 impl Client {
@@ -212,7 +210,6 @@ impl Client {
             reserved: 0,
             state: Input::Open,
             interest: Interest::READ,
-            in_ring: false,
         })
     }
 

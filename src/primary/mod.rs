@@ -9,47 +9,43 @@
 //! be an orphan, adopted by init or a subreaper; ours notices and exits by itself.)
 //!
 //! The primary's side is one folder: this file creates the instance, chooses the mode
-//! and tears down (one path for both modes); `rounds.rs` and `serve.rs` (with
-//! `clients.rs`) are the two modes; `worker.rs` supervises the secondaries for both;
-//! `summary.rs` says how the run went.
+//! and tears down (one path for both modes); `rounds.rs` and `serve.rs` are the two
+//! modes, the serving one with its door (`admission.rs`), its clients (`clients.rs`)
+//! and its pool (`pool.rs`); `worker.rs` is one secondary and `supervisor.rs` all of
+//! them, for both modes; `summary.rs` says how the run went.
 
+mod admission;
 mod clients;
+mod hall;
+mod hands;
 mod lines;
+mod pool;
 mod rounds;
 mod serve;
 pub mod stats;
 mod summary;
+mod supervisor;
 mod worker;
 
 use color_eyre::eyre::{Result, WrapErr};
 
-use crate::cli::PrimaryArgs;
+use crate::cli::{Misfit, PrimaryArgs};
 use crate::disk::names::{Paths, default_runtime_dir};
 use crate::exit::{Exit, coded};
 use crate::instance::objects::Instance;
 use crate::os::signals::{self, SelfPipe};
-use crate::pair::header::{Field, HEADER_LEN, State};
+use crate::pair::header::{Field, State};
 use summary::Report;
 use worker::Ctx;
 
 /// Runs `osps primary`.
 pub fn run(args: &PrimaryArgs) -> Result<Exit> {
     crate::log::set_role("primary");
-    let data_size = args.size - HEADER_LEN as u64;
-    if args.payload > data_size {
-        return Err(coded(
-            Exit::Usage,
-            format!(
-                "--payload {} does not fit: a {} segment has a {data_size}-byte data area after \
-                 its {HEADER_LEN}-byte header; raise --size or lower --payload",
-                args.payload,
-                crate::units::format_bytes(args.size)
-            ),
-        ));
-    }
-    if args.serve {
-        serve::check_tcp(args)?;
-        serve::check_slots(args)?;
+    match args.validate() {
+        Err(Misfit::Size(why)) => return Err(coded(Exit::Usage, why)),
+        // Reported by clap as the command line was parsed (see `cli::parse_or_exit`).
+        Err(Misfit::Usage(e)) => return Err(coded(Exit::Usage, e.to_string())),
+        Ok(()) => {}
     }
     // Before anything is created: from here on no signal ends us without the orderly
     // stop (see signals.rs for each one's treatment).

@@ -1,15 +1,16 @@
 //! The rounds mode: one secondary, and rounds of a fixed request it must reverse in
 //! place (see `payload.rs`). `--rounds N` runs N rounds as fast as they go; without it a
 //! heartbeat round runs every `--interval` until a signal asks us to stop. A secondary
-//! that dies during a round is restarted (see `worker.rs`) and the round retried once.
+//! that dies during a round is restarted (see `supervisor.rs`) and the round retried once.
 
 use std::os::unix::process::ExitStatusExt;
 use std::time::Instant;
 
 use color_eyre::eyre::Result;
 
-use super::summary::Summary;
-use super::worker::{self, Ctx, Supervisor, Trouble};
+use super::summary::{Mode, StoppedBy, Summary};
+use super::supervisor::{self, Supervisor};
+use super::worker::{self, Ctx, Trouble};
 use crate::clock::monotonic_ns;
 use crate::exit::{Exit, coded};
 use crate::os::notify::Notifier;
@@ -18,11 +19,9 @@ use crate::pair::fifo::{BadFrame, Event, Sent};
 use crate::pair::frame::Kind;
 use crate::pair::header::{Field, State};
 use crate::pair::payload::Pattern;
+use crate::pair::segment::INTACT_CHECK_NS;
 use crate::pair::turn::Wait;
 use crate::primary::stats::Histogram;
-
-/// How often the segment is checked for truncation or removal while rounds run.
-const INTACT_CHECK_NS: u64 = 100_000_000;
 
 /// Runs the rounds until `--rounds` are done or a signal asks us to stop. Returns how
 /// the run ended and the summary to print; no secondary is left running either way.
@@ -34,7 +33,7 @@ pub fn run(ctx: Ctx<'_>) -> (Result<Exit>, Summary) {
         ctx.inst.seg().size(),
         ctx.inst.paths().runtime_dir.display()
     );
-    let mut run = Run::new(ctx);
+    let mut run = Rounds::new(ctx);
     let result = run.go();
     if result.is_err() {
         run.sup.abort_all();
@@ -55,7 +54,8 @@ enum Idle {
     Died,
 }
 
-struct Run<'a> {
+/// The rounds mode under way: its secondary, its counts and its latencies.
+struct Rounds<'a> {
     ctx: Ctx<'a>,
     pattern: Pattern,
     sup: Supervisor,
@@ -68,15 +68,15 @@ struct Run<'a> {
     corruptions: u64,
     gave_up: Option<String>,
     started: Instant,
-    /// `started` read as `monotonic_ns` (see [`Run::instant_at`]).
+    /// `started` read as `monotonic_ns` (see [`Rounds::instant_at`]).
     started_ns: u64,
     last_check_ns: u64,
     notify: Notifier,
 }
 
-impl<'a> Run<'a> {
+impl<'a> Rounds<'a> {
     fn new(ctx: Ctx<'a>) -> Self {
-        Run {
+        Rounds {
             pattern: Pattern::new(ctx.args.payload as usize),
             sup: Supervisor::new(1, ctx.args),
             ctx,
@@ -207,7 +207,9 @@ impl<'a> Run<'a> {
             if left.is_zero() {
                 return self.stop_requested();
             }
-            let ms = left.as_millis().clamp(1, worker::CHECK_EVERY.as_millis()) as u16;
+            let ms = left
+                .as_millis()
+                .clamp(1, supervisor::CHECK_EVERY.as_millis()) as u16;
             let mut fds = [nix::poll::PollFd::new(
                 self.ctx.sigs.fd(),
                 nix::poll::PollFlags::POLLIN,
@@ -443,9 +445,9 @@ impl<'a> Run<'a> {
         let w = self.sup.worker(0);
         Summary {
             schema_version: 1,
-            mode: "rounds",
+            mode: Mode::Rounds,
             name: self.ctx.inst.paths().name.to_string(),
-            sync: self.ctx.args.sync.as_str(),
+            sync: self.ctx.args.sync,
             rounds: self.completed,
             rounds_failed: self.failed,
             rounds_retried: self.retried,
@@ -461,13 +463,13 @@ impl<'a> Run<'a> {
             secondary_exit: w.last_status().and_then(|s| s.code()),
             secondary_signal: w.last_status().and_then(|s| s.signal()),
             stopped_by: if failed {
-                "error"
+                StoppedBy::Error
             } else if self.gave_up.is_some() {
-                "gave-up"
+                StoppedBy::GaveUp
             } else if self.stop_requested() {
-                "signal"
+                StoppedBy::Signal
             } else {
-                "rounds"
+                StoppedBy::Rounds
             },
             elapsed_ms: self.started.elapsed().as_millis() as u64,
         }

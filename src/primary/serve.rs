@@ -25,106 +25,38 @@
 //! sending as fast as it can gets its share and no more, and is never told `ERR busy`
 //! for it: `ERR busy` is only for `--queue`, all clients' queued requests together.
 //! Descriptors are budgeted at start and a shortage is handled without spinning
-//! (`fdlimit.rs`).
+//! (`admission.rs`, `fdlimit.rs`).
 //! A secondary that dies or hangs during a request is restarted (with the same budget as
 //! the rounds mode), and the request is retried once on another secondary, then answered
-//! `ERR worker failed`: never left without an answer, never answered twice.
+//! `ERR worker failed`: never left without an answer, never answered twice (`pool.rs`).
+//!
+//! This file is the event loop; the door is `admission.rs`, the clients `hall.rs`, who
+//! takes which request `pool.rs`, and how a turn reaches a secondary `hands.rs`.
 
-use std::collections::{HashMap, VecDeque};
-use std::io::ErrorKind;
-use std::net::{TcpListener, ToSocketAddrs};
 use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::net::UnixListener;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use color_eyre::eyre::{Result, WrapErr, eyre};
+use color_eyre::eyre::Result;
 
-use super::clients::{Client, Limits, Stream};
-use super::summary::ServeSummary;
-use super::worker::{Ctx, Step, Supervisor, Trouble};
+use super::admission::{Door, Tokens};
+use super::clients::Limits;
+use super::hall::{Around, Hall};
+use super::hands::{self, Hands};
+use super::pool::Pool;
+use super::summary::{ServeSummary, StoppedBy};
+use super::supervisor::Supervisor;
+use super::worker::{Ctx, Step, Trouble};
 use crate::cli::PrimaryArgs;
 use crate::exit::{Exit, coded};
 use crate::instance::objects::Instance;
-use crate::os::fdlimit::{self, Budget, Reserve, Shortage, TurnedAway};
 use crate::os::notify::Notifier;
 use crate::os::poller::{Interest, Poller, Ready};
 use crate::os::signals::SelfPipe;
 use crate::pair::area::Area;
-use crate::pair::batch;
-use crate::pair::fifo::{Event, Sent};
+use crate::pair::fifo::Event;
 use crate::pair::frame::Kind;
 use crate::pair::header::{Field, State};
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-
-/// Checks `--tcp` before anything is created: loopback only unless `--tcp-any`.
-pub fn check_tcp(args: &PrimaryArgs) -> Result<()> {
-    let Some(addr) = &args.tcp else { return Ok(()) };
-    let resolved: Vec<_> = addr
-        .to_socket_addrs()
-        .map_err(|e| coded(Exit::Usage, format!("--tcp {addr}: not an ADDR:PORT ({e})")))?
-        .collect();
-    if !args.tcp_any {
-        if let Some(open) = resolved.iter().find(|a| !a.ip().is_loopback()) {
-            return Err(coded(
-                Exit::Usage,
-                format!(
-                    "--tcp {addr} would accept clients from other hosts ({}); use a loopback \
-                     address like 127.0.0.1:PORT, or add --tcp-any if that is what you want",
-                    open.ip()
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// The slot size every secondary needs: the longest line, plus room for its newline.
-pub fn check_slots(args: &PrimaryArgs) -> Result<()> {
-    let header = crate::pair::header::header_len_for(args.secondaries as usize) as u64;
-    let Some(data_size) = args.size.checked_sub(header) else {
-        return Err(coded(
-            Exit::Usage,
-            format!(
-                "--size {} cannot even hold the header of {} secondaries ({header} bytes); \
-                 raise --size",
-                args.size, args.secondaries
-            ),
-        ));
-    };
-    let slot = (data_size / u64::from(args.secondaries)) & !63;
-    if slot < args.max_line + 1 {
-        return Err(coded(
-            Exit::Usage,
-            format!(
-                "--max-line {} does not fit: {} secondaries share a {}-byte data area, {slot} \
-                 bytes each; raise --size or lower --max-line or --secondaries",
-                args.max_line, args.secondaries, data_size
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// One request on its way to a secondary.
-struct Job {
-    client: u64,
-    order: u64,
-    line: Vec<u8>,
-    /// The secondary it failed on, if it already failed once.
-    failed_on: Option<usize>,
-}
-
-/// Secondary `i`'s share of the work: its slot of the data area and its request.
-struct Slot<'a> {
-    area: Area<'a>,
-    /// The last turn given to it.
-    seq: u64,
-    /// Its requests (one, or a batch) and the moment it counts as hung.
-    busy: Option<(Vec<Job>, Instant)>,
-    /// When it was given its last turn.
-    given_at: Instant,
-}
 
 // Tokens of the poll set: fixed ones, two per secondary (its reply FIFO while it runs,
 // its hello FIFO while it starts), and one per client above CLIENT_TOKENS.
@@ -175,42 +107,17 @@ struct Server<'a> {
     ctx: Ctx<'a>,
     notify: Notifier,
     poller: Poller,
-    unix: UnixListener,
-    tcp: Option<TcpListener>,
-    /// The listeners are in the poll set (out of it while descriptors are short).
-    listening: bool,
-    reserve: Reserve,
-    shortage: Shortage,
-    max_clients: u64,
-    limits: Limits,
+    door: Door,
     sup: Supervisor,
-    slots: Vec<Slot<'a>>,
+    /// Each secondary's slot of the data area.
+    areas: Vec<Area<'a>>,
+    pool: Pool,
     watched: Vec<Watched>,
-    clients: HashMap<u64, Client>,
-    next_client: u64,
-    /// Clients with requests waiting for a secondary, taken in turn.
-    ring: VecDeque<u64>,
-    /// Requests that failed once, retried before any other.
-    retries: VecDeque<Job>,
-    /// Requests waiting for a secondary, all clients together (bounded by --queue).
-    queued: usize,
-    /// Clients read, answered or written in this pass: settled once at its end.
-    touched: Vec<u64>,
-    /// Clients refused for a too-long line, closed at their deadline at the latest.
-    draining: Vec<u64>,
+    hall: Hall,
     /// A batch being encoded for a slot (kept to reuse its memory).
     batch: Vec<u8>,
-    /// How long to keep looking for a reply before sleeping (see [`AWAIT_REPLY`]).
-    await_for: Duration,
-    /// Where every client's bytes are read (one buffer for all, see `clients.rs`).
-    scratch: Vec<u8>,
     /// When the primary last wrote its heartbeat (see [`HEARTBEAT`]).
     last_beat: Instant,
-    /// When the primary last looked whether its socket is still there.
-    socket_seen: Instant,
-    /// Making the removed socket anew failed, and was said (once per episode: the
-    /// whole runtime directory may be gone, and it is looked at every second).
-    socket_trouble: bool,
     summary: ServeSummary,
 }
 
@@ -230,7 +137,7 @@ pub fn run<'a>(
     large_buffers_from_mmap();
     let prepared = prepare(args, inst, sigs);
     let inst: &Instance = inst;
-    let (unix, tcp, poller, reserve, max_clients) = match prepared {
+    let (door, poller) = match prepared {
         Ok(p) => p,
         Err(e) => return (Err(e), None),
     };
@@ -240,57 +147,42 @@ pub fn run<'a>(
         ctx: Ctx { inst, sigs, args },
         notify: Notifier::from_env(),
         poller,
-        unix,
-        tcp,
-        listening: true,
-        reserve,
-        shortage: Shortage::default(),
-        max_clients,
-        limits: Limits {
-            max_line: args.max_line as usize,
-            max_inflight: args.max_inflight as usize,
-        },
+        door,
         sup: Supervisor::new(workers, args),
-        slots: (0..workers)
-            .map(|i| Slot {
-                area: inst.seg().slot(i, workers),
-                seq: 0,
-                busy: None,
-                given_at: started,
-            })
-            .collect(),
+        areas: (0..workers).map(|i| inst.seg().slot(i, workers)).collect(),
+        pool: Pool::new(
+            workers,
+            args.timeout,
+            args.sync.answer_spin(args.spin).min(AWAIT_REPLY),
+        ),
         watched: vec![None; workers],
-        clients: HashMap::new(),
-        next_client: 0,
-        ring: VecDeque::new(),
-        retries: VecDeque::new(),
-        queued: 0,
-        touched: Vec::new(),
-        draining: Vec::new(),
+        hall: Hall::new(
+            Limits {
+                max_line: args.max_line as usize,
+                max_inflight: args.max_inflight as usize,
+            },
+            args.queue as usize,
+            CLIENT_TOKENS,
+        ),
         last_beat: Instant::now(),
-        socket_seen: Instant::now(),
-        socket_trouble: false,
         batch: Vec::new(),
-        await_for: args.sync.answer_spin(args.spin).min(AWAIT_REPLY),
-        scratch: vec![0; super::clients::READ_CHUNK],
-        summary: ServeSummary {
-            schema_version: 1,
-            mode: "serve",
-            name: inst.paths().name.to_string(),
-            secondaries: workers,
-            stopped_by: "signal",
-            ..Default::default()
-        },
+        summary: ServeSummary::new(inst.paths().name.to_string(), workers),
     };
     let result = server.go();
     if result.is_err() {
         server.sup.abort_all();
         // A give-up is an error exit too, but says so itself (and stopped in order).
-        if server.summary.stopped_by != "gave-up" {
-            server.summary.stopped_by = "error";
+        if server.summary.stopped_by != StoppedBy::GaveUp {
+            server.summary.stopped_by = StoppedBy::Error;
             server.close_after_failure();
         }
     }
+    let counts = server.pool.counts();
+    server.summary.requests = counts.requests;
+    server.summary.errors = counts.errors;
+    server.summary.retried = counts.retried;
+    server.summary.failed = counts.failed;
+    server.summary.turned_away = server.door.turned_away();
     server.summary.restarts = server.sup.restarts();
     server.summary.deaths = server.sup.deaths();
     server.summary.elapsed_ms = started.elapsed().as_millis() as u64;
@@ -322,78 +214,42 @@ fn large_buffers_from_mmap() {
 #[cfg(target_env = "gnu")]
 const MMAP_THRESHOLD: i32 = 32 << 10;
 
-type Prepared = (UnixListener, Option<TcpListener>, Poller, Reserve, u64);
-
 /// Raises the descriptor limit, sizes --max-clients to it, listens, and builds the poll
 /// set of the fixed descriptors (signals, listeners).
-fn prepare(args: &PrimaryArgs, inst: &mut Instance, sigs: &SelfPipe) -> Result<Prepared> {
-    let limit = fdlimit::raise_soft_limit()?;
-    let budget = Budget::new(limit, fdlimit::open_now()?, u64::from(args.secondaries));
-    let (max_clients, warning) = budget
-        .max_clients(args.max_clients.map(u64::from))
-        .map_err(|e| eyre!(e))?;
-    if let Some(w) = warning {
-        crate::warn!("{w}");
-    }
-    crate::debug!("descriptor limit {limit}: at most {max_clients} clients");
-    let reserve = Reserve::open()?;
-    let (unix, tcp) = listen(args, inst)?;
+fn prepare(args: &PrimaryArgs, inst: &mut Instance, sigs: &SelfPipe) -> Result<(Door, Poller)> {
+    let tokens = Tokens {
+        unix: UNIX_TOKEN,
+        tcp: TCP_TOKEN,
+    };
+    let door = Door::open(args, inst, tokens)?;
     let poller = Poller::new()?;
     poller.add(sigs.fd(), SIGNAL_TOKEN, Interest::READ)?;
-    poller.add(&unix, UNIX_TOKEN, Interest::READ)?;
-    if let Some(t) = &tcp {
-        poller.add(t, TCP_TOKEN, Interest::READ)?;
-    }
-    Ok((unix, tcp, poller, reserve, max_clients))
+    door.register(&poller)?;
+    Ok((door, poller))
 }
 
-/// Listens on the instance's socket, and on `--tcp` if asked (port 0: any free port,
-/// published in the header as `tcp_port`).
-fn listen(args: &PrimaryArgs, inst: &mut Instance) -> Result<(UnixListener, Option<TcpListener>)> {
-    let unix = inst.listen()?;
-    let tcp = match &args.tcp {
-        Some(addr) => {
-            let l = TcpListener::bind(addr).wrap_err_with(|| format!("listening on TCP {addr}"))?;
-            l.set_nonblocking(true)
-                .wrap_err("making the TCP listener non-blocking")?;
-            let port = l
-                .local_addr()
-                .wrap_err_with(|| format!("reading the port bound for TCP {addr}"))?
-                .port();
-            inst.seg().store(Field::TcpPort, u64::from(port));
-            crate::trace!("listen", tcp = addr, port = port);
-            Some(l)
-        }
-        None => None,
-    };
-    Ok((unix, tcp))
-}
-
-impl Server<'_> {
+impl<'a> Server<'a> {
     fn stop_requested(&self) -> bool {
         self.ctx.sigs.stop_requested()
     }
 
     fn go(&mut self) -> Result<Exit> {
         let seg = self.ctx.inst.seg();
-        for i in 0..self.slots.len() {
+        for i in 0..self.pool.len() {
             // Asleep until the loop runs: a reply before then rings the doorbell.
             seg.at(self.sup.worker(i).fields().primary_sleeping)
                 .store(1, Ordering::SeqCst);
-            let base = self.slots[i].seq;
+            let base = self.pool.seq(i);
             if self.sup.worker_mut(i).start(&self.ctx, base)?.is_some() {
                 self.after_death(i);
             }
         }
         seg.store(Field::PrimaryState, State::Ready as u64);
-        let tcp = match &self.tcp {
-            Some(l) => match l.local_addr() {
-                Ok(a) => format!(" and TCP {a}"),
-                Err(_) => String::new(),
-            },
+        let tcp = match self.door.tcp_addr() {
+            Some(a) => format!(" and TCP {a}"),
             None => String::new(),
         };
-        let n = self.slots.len();
+        let n = self.pool.len();
         let ready = format!(
             "instance {} serving on {}{tcp} with {n} {}",
             self.ctx.inst.paths().name,
@@ -423,10 +279,11 @@ impl Server<'_> {
             self.dispatch();
             self.settle();
             self.publish_counters();
-            self.defend_socket();
+            self.door
+                .defend_socket(self.ctx.inst, &self.poller, HEARTBEAT);
             self.notify.ping_if_due();
             self.watch_workers()?;
-            self.watch_listeners()?;
+            self.door.watch(&self.poller)?;
             let mut timeout = self
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(Instant::now()));
@@ -447,7 +304,7 @@ impl Server<'_> {
         }
         self.shut_down();
         if let Some(why) = gave_up {
-            self.summary.stopped_by = "gave-up";
+            self.summary.stopped_by = StoppedBy::GaveUp;
             return Err(coded(
                 Exit::SecondaryFailed,
                 format!(
@@ -455,7 +312,7 @@ impl Server<'_> {
                 ),
             ));
         }
-        self.summary.stopped_by = "signal";
+        self.summary.stopped_by = StoppedBy::Signal;
         Ok(Exit::Success)
     }
 
@@ -487,37 +344,15 @@ impl Server<'_> {
         Ok(())
     }
 
-    /// Takes the listeners out of the poll set during a descriptor shortage that even
-    /// the reserve could not relieve, and puts them back when it may be over.
-    fn watch_listeners(&mut self) -> Result<()> {
-        let want = !self.shortage.paused(Instant::now());
-        if want == self.listening {
-            return Ok(());
-        }
-        let interest = if want { Interest::READ } else { Interest::NONE };
-        self.poller.modify(&self.unix, UNIX_TOKEN, interest)?;
-        if let Some(t) = &self.tcp {
-            self.poller.modify(t, TCP_TOKEN, interest)?;
-        }
-        self.listening = want;
-        Ok(())
-    }
-
     fn next_deadline(&self) -> Option<Instant> {
-        let busy = self
-            .slots
-            .iter()
-            .filter_map(|s| s.busy.as_ref().map(|b| b.1));
+        let busy = self.pool.next_deadline();
         let ping = self.notify.next_ping_in().map(|d| Instant::now() + d);
-        let draining = self
-            .draining
-            .iter()
-            .filter_map(|id| self.clients.get(id).and_then(Client::drain_deadline));
-        busy.chain(self.sup.next_deadline())
+        busy.into_iter()
+            .chain(self.sup.next_deadline())
             .chain(Some(self.last_beat + HEARTBEAT))
             .chain(ping)
-            .chain(self.shortage.resume_at())
-            .chain(draining)
+            .chain(self.door.resume_at())
+            .chain(self.hall.drain_deadlines())
             .min()
     }
 
@@ -539,406 +374,87 @@ impl Server<'_> {
             Source::Tcp => self.accept_all(true),
             Source::Secondary(i) => self.read_secondary(i)?,
             Source::Starting(i) => self.step_handshake(i)?,
-            Source::Client(id) => self.on_client(id, ready),
+            Source::Client(id) => {
+                let (hall, mut around) = self.hall();
+                hall.on_client(id, ready, &mut around);
+            }
         }
         Ok(())
     }
 
-    /// Accepts every waiting connection of one listener.
-    fn accept_all(&mut self, tcp: bool) {
-        // Whether looking for clients that left found none (see `admit`).
-        let mut looked = false;
-        loop {
-            let accepted = match (&self.tcp, tcp) {
-                (Some(t), true) => t.accept().map(|(s, _)| {
-                    let _ = s.set_nodelay(true);
-                    Stream::Tcp(s)
-                }),
-                (None, true) => return,
-                (_, false) => self.unix.accept().map(|(s, _)| Stream::Unix(s)),
-            };
-            match accepted {
-                Ok(stream) => {
-                    if let Some(line) = self.shortage.ended() {
-                        crate::info!("{line}");
-                    }
-                    self.admit(stream, &mut looked);
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if fdlimit::is_shortage(&e) => {
-                    if let Some(w) = self.shortage.hit(&e) {
-                        crate::warn!("{w}");
-                    }
-                    self.turn_away(tcp);
-                    return;
-                }
-                Err(e) => {
-                    // A connection that went away before we took it (ECONNABORTED) and
-                    // the like: the next one may be fine.
-                    crate::debug!("accepting a client: {e}");
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Out of descriptors: every newcomer waiting is answered `ERR too many clients`
-    /// on the reserve descriptor; if even that fails, the listeners pause.
-    fn turn_away(&mut self, tcp: bool) {
-        let reply = format!(
-            "ERR too many clients (out of descriptors; --max-clients {})\n",
-            self.max_clients
-        );
-        loop {
-            let outcome = match (&self.tcp, tcp) {
-                (Some(t), true) => fdlimit::turn_away(
-                    &mut self.reserve,
-                    || t.accept().map(|a| a.0),
-                    reply.as_bytes(),
-                ),
-                (None, true) => return,
-                (_, false) => fdlimit::turn_away(
-                    &mut self.reserve,
-                    || self.unix.accept().map(|a| a.0),
-                    reply.as_bytes(),
-                ),
-            };
-            match outcome {
-                TurnedAway::One => {
-                    self.shortage.turned_away();
-                    self.summary.turned_away += 1;
-                }
-                TurnedAway::Nobody => return,
-                TurnedAway::Failed => {
-                    self.shortage.pause(Instant::now());
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Takes a new connection, or refuses it politely beyond --max-clients. At the
+    /// Takes every waiting connection of one listener that the door lets in. At the
     /// bound, the clients that already left are let go first, since their hang-up is
     /// only reported by the next wait (`looked`: a look in this burst of newcomers found
     /// none, so the next newcomers are refused without looking again).
-    fn admit(&mut self, stream: Stream, looked: &mut bool) {
-        let max = self.max_clients;
-        if self.clients.len() as u64 >= max && !*looked {
-            let before = self.clients.len();
-            self.let_go_of_the_departed();
-            *looked = self.clients.len() == before;
-        }
-        if self.clients.len() as u64 >= max {
-            stream.refuse(&format!("ERR too many clients (--max-clients {max})"));
-            self.summary.turned_away += 1;
-            return;
-        }
-        let Ok(client) = Client::new(stream) else {
-            return;
-        };
-        let id = self.next_client;
-        if let Err(e) = self
-            .poller
-            .add(client.fd(), CLIENT_TOKENS + id, client.interest)
-        {
-            crate::warn!("a new client: {e:#}");
-            return;
-        }
-        self.next_client += 1;
-        self.summary.clients_served += 1;
-        self.clients.insert(id, client);
-    }
-
-    /// Looks at every client at once (one `poll`, no wait) and settles the ones whose
-    /// connection has something to say: those that hung up or closed are let go, as the
-    /// next wait of the loop would report. A burst of clients that connect and close at
-    /// once would otherwise hold every place of --max-clients until then, and a live
-    /// newcomer in the same burst be refused.
-    fn let_go_of_the_departed(&mut self) {
-        let ids: Vec<u64> = self.clients.keys().copied().collect();
-        let said = match self.poll_clients(&ids, PollTimeout::ZERO) {
-            Ok(said) => said,
-            Err(e) => {
-                // The newcomer is refused as if none had left; the next wait reports them.
-                crate::debug!("looking for clients that left (poll): {e}");
-                return;
+    fn accept_all(&mut self, tcp: bool) {
+        let mut looked = false;
+        while let Some(stream) = self.door.accept(tcp) {
+            if self.door.full(self.hall.len()) && !looked {
+                let before = self.hall.len();
+                let (hall, mut around) = self.hall();
+                hall.let_go_of_the_departed(&mut around);
+                looked = self.hall.len() == before;
             }
-        };
-        for (id, r) in said {
-            let ready = Ready {
-                token: CLIENT_TOKENS + id,
-                readable: r.contains(PollFlags::POLLIN),
-                writable: false,
-                hangup: r.contains(PollFlags::POLLHUP),
-                error: r.intersects(PollFlags::POLLERR | PollFlags::POLLNVAL),
-            };
-            self.on_client(id, &ready);
-        }
-        self.settle();
-    }
-
-    /// A client's descriptor is ready: read its requests (as far as its bounds allow),
-    /// or note that it is gone.
-    fn on_client(&mut self, id: u64, ready: &Ready) {
-        let room = (self.ctx.args.queue as usize).saturating_sub(self.queued);
-        let Some(c) = self.clients.get_mut(&id) else {
-            return;
-        };
-        if ready.hangup || ready.error {
-            // Gone both ways: it cannot read replies, and a level-triggered hang-up would
-            // be reported again on every wait.
-            self.drop_client(id);
-            return;
-        }
-        if ready.readable {
-            let mut left = room;
-            let got = c.receive(&self.limits, &mut left, &mut self.scratch);
-            self.queued += room - left;
-            self.summary.count_refused(got.refused);
-            if got.gone {
-                self.drop_client(id);
-                return;
-            }
-            if c.is_draining() && !self.draining.contains(&id) {
-                self.draining.push(id);
+            if let Some(stream) = self.door.admit(stream, self.hall.len()) {
+                self.hall.welcome(stream, &self.poller, &mut self.summary);
             }
         }
-        self.touched.push(id);
     }
 
-    fn drop_client(&mut self, id: u64) {
-        if let Some(c) = self.clients.remove(&id) {
-            // Its requests still queued leave the queue now; those at a secondary are
-            // dropped when their reply comes.
-            self.queued -= c.pending_len();
-            self.shortage.client_left();
-        }
+    /// The clients, and what their reads and departures change (see `hall.rs`).
+    fn hall(&mut self) -> (&mut Hall, Around<'_>) {
+        let around = Around {
+            pool: &mut self.pool,
+            door: &mut self.door,
+            summary: &mut self.summary,
+            poller: &self.poller,
+        };
+        (&mut self.hall, around)
     }
 
-    /// Brings every client touched in this pass up to date: more requests cut if
-    /// replies made room, replies written (one write each), its poll interest, and
-    /// the clients that are done or gone closed.
+    /// Brings every client touched in this pass up to date (see [`Hall::settle`]).
     fn settle(&mut self) {
-        let now = Instant::now();
-        self.draining
-            .retain(|id| self.clients.get(id).is_some_and(Client::is_draining));
-        for &id in &self.draining {
-            if self.clients.get(&id).is_some_and(|c| c.finished(now)) {
-                self.touched.push(id);
-            }
-        }
-        let mut touched = std::mem::take(&mut self.touched);
-        // A client answered many times in a pass is settled (and written) once.
-        touched.sort_unstable();
-        touched.dedup();
-        for &id in &touched {
-            let room = (self.ctx.args.queue as usize).saturating_sub(self.queued);
-            let Some(c) = self.clients.get_mut(&id) else {
-                continue;
-            };
-            let mut left = room;
-            let refused = c.take_lines(&self.limits, &mut left);
-            self.queued += room - left;
-            self.summary.count_refused(refused);
-            if c.has_pending() && !c.in_ring {
-                c.in_ring = true;
-                self.ring.push_back(id);
-            }
-            if c.flush().is_err() || c.finished(now) {
-                self.drop_client(id);
-                continue;
-            }
-            let want = c.wants(&self.limits);
-            if want != c.interest {
-                if self
-                    .poller
-                    .modify(c.fd(), CLIENT_TOKENS + id, want)
-                    .is_err()
-                {
-                    self.drop_client(id);
-                    continue;
-                }
-                c.interest = want;
-            }
-        }
-        self.touched = touched;
-        self.touched.clear();
+        let (hall, mut around) = self.hall();
+        hall.settle(&mut around);
+    }
+
+    /// The pool and its hands on the secondaries and the clients (see `pool.rs`).
+    fn pool(&mut self) -> (&mut Pool, Hands<'_, 'a>) {
+        let hands = Hands {
+            ctx: &self.ctx,
+            sup: &mut self.sup,
+            areas: &self.areas,
+            hall: &mut self.hall,
+            batch: &mut self.batch,
+        };
+        (&mut self.pool, hands)
     }
 
     /// Whether requests wait and a secondary could take the next one now.
-    fn can_dispatch(&self) -> bool {
-        (!self.ring.is_empty() || !self.retries.is_empty()) && self.pick().is_some()
+    fn can_dispatch(&mut self) -> bool {
+        let (pool, hands) = self.pool();
+        pool.can_dispatch(&hands)
     }
 
-    /// The secondary the next request goes to, if one can take it now. A retry avoids
-    /// the secondary it failed on, unless no other will ever take it (a pool of one, or
-    /// the others' restart budgets are spent).
-    ///
-    /// While a turn given less than [`AWAIT_REPLY`] ago is unanswered, new requests wait
-    /// for that secondary (it is about to be free, and awake) rather than wake one that
-    /// sleeps: on few cores one secondary at a time does the work of small requests for
-    /// one wake-up, where two would cost two. A secondary still awake after its last
-    /// turn (see `secondary.rs`) takes them at once.
-    fn pick(&self) -> Option<usize> {
-        let n = self.slots.len();
-        match self.retries.front().map(|j| j.failed_on) {
-            Some(Some(bad)) => (0..n).find(|&i| self.idle(i) && i != bad).or_else(|| {
-                let alone = (0..n).all(|i| i == bad || self.sup.worker(i).given_up());
-                (alone && self.idle(bad)).then_some(bad)
-            }),
-            _ => {
-                let hold = self.reply_due(Instant::now());
-                (0..n).find(|&i| self.idle(i) && (!hold || self.awake(i)))
-            }
-        }
-    }
-
-    /// Whether a turn given less than [`AWAIT_REPLY`] ago is unanswered.
-    fn reply_due(&self, now: Instant) -> bool {
-        self.slots
-            .iter()
-            .any(|s| s.busy.is_some() && now < s.given_at + self.await_for)
-    }
-
-    /// Whether secondary `i` says it is awake (a hint: wrong, it costs a wake-up).
-    fn awake(&self, i: usize) -> bool {
-        let f = self.sup.worker(i).fields();
-        self.ctx
-            .inst
-            .seg()
-            .at(f.secondary_sleeping)
-            .load(Ordering::Relaxed)
-            == 0
-    }
-
-    /// Whether secondary `i` can take a request now.
-    fn idle(&self, i: usize) -> bool {
-        self.sup.worker(i).is_live() && self.slots[i].busy.is_none()
-    }
-
-    /// The next request to hand out: a retry first, then the clients in turn, one
-    /// request each, so a client sending as fast as it can gets its share and no more.
-    fn next_job(&mut self) -> Option<Job> {
-        if let Some(job) = self.retries.pop_front() {
-            return Some(job);
-        }
-        while let Some(id) = self.ring.pop_front() {
-            let Some(c) = self.clients.get_mut(&id) else {
-                continue;
-            };
-            let Some((order, line)) = c.next_pending() else {
-                c.in_ring = false;
-                continue;
-            };
-            if c.has_pending() {
-                self.ring.push_back(id);
-            } else {
-                c.in_ring = false;
-            }
-            self.queued -= 1;
-            return Some(Job {
-                client: id,
-                order,
-                line,
-                failed_on: None,
-            });
-        }
-        None
-    }
-
-    /// Gives queued requests to idle secondaries: to each, its share of what waits, in
-    /// one batch when that is more than one request (one doorbell, one wake-up).
     fn dispatch(&mut self) {
-        let n = self.slots.len();
-        while let Some(i) = self.pick() {
-            let Some(first) = self.next_job() else { break };
-            if !self.clients.contains_key(&first.client) {
-                continue;
-            }
-            let mut jobs = vec![first];
-            // A retry goes alone, so that failing twice means something about it.
-            if jobs[0].failed_on.is_none() {
-                // Shared among the idle secondaries that are awake (this one counts as
-                // awake: it is being given work): one that sleeps would cost a wake-up,
-                // and only takes work once no reply is due (see `pick`).
-                let idle = (0..n)
-                    .filter(|&j| j == i || (self.idle(j) && self.awake(j)))
-                    .count();
-                let waiting = self.queued + self.retries.len() + 1;
-                // An even share of what waits among them, but not below MIN_BATCH:
-                // small requests cost less than the wake-up they would take.
-                let share = waiting
-                    .div_ceil(idle)
-                    .max(waiting.min(MIN_BATCH))
-                    .min(MAX_BATCH);
-                let room = self.slots[i].area.len();
-                while jobs.len() < share {
-                    let Some(job) = self.next_job() else { break };
-                    if job.failed_on.is_some() || !self.clients.contains_key(&job.client) {
-                        if job.failed_on.is_some() {
-                            self.retries.push_front(job);
-                            break;
-                        }
-                        continue;
-                    }
-                    let need = batch::encoded_len(
-                        jobs.iter().chain([&job]).map(|j| reply_room(j.line.len())),
-                    );
-                    if need > room {
-                        // Not in this turn: it goes first next time.
-                        self.retries.push_front(job);
-                        break;
-                    }
-                    jobs.push(job);
-                }
-            }
-            if let Err(e) = self.assign(i, jobs) {
-                crate::warn!("secondary {i}: {e:#}");
-            }
-        }
+        let (pool, mut hands) = self.pool();
+        pool.dispatch(&mut hands);
     }
 
-    fn assign(&mut self, i: usize, jobs: Vec<Job>) -> Result<()> {
-        let seg = self.ctx.inst.seg();
-        let slot = &mut self.slots[i];
-        let len = match &jobs[..] {
-            [job] => {
-                // Lines are at most --max-line bytes, and every slot holds one (check_slots).
-                let len = job.line.len().min(slot.area.len());
-                slot.area.write(&job.line[..len])?;
-                len
-            }
-            _ => {
-                // Packed to fit (see dispatch).
-                batch::encode(jobs.iter().map(|j| &j.line[..]), &mut self.batch);
-                slot.area.write(&self.batch)?;
-                self.batch.len()
-            }
-        };
-        seg.at(self.sup.worker(i).fields().request_len)
-            .store(len as u64, Ordering::Release);
-        slot.seq += 1;
-        slot.given_at = Instant::now();
-        if crate::trace::sampled(slot.seq) {
-            crate::trace!("request", secondary = i, seq = slot.seq, bytes = len);
-        }
-        let deadline = Instant::now() + self.ctx.args.timeout;
-        let sent = self
-            .sup
-            .worker_mut(i)
-            .publish(&self.ctx, slot.seq, deadline);
-        // From here the request belongs to this secondary: if it cannot be handed over,
-        // the secondary is treated as dead and the request retried like any other.
-        slot.busy = Some((jobs, deadline));
-        match sent {
-            Ok(Sent::Ok) => Ok(()),
-            Ok(Sent::PeerGone) => self.died(i, Trouble::Epipe),
-            Err(e) => {
-                crate::warn!("giving a request to secondary {i}: {e:#}");
-                self.died(i, Trouble::Unwritable)
-            }
-        }
+    /// Completes every turn whose reply is published, doorbell or not.
+    fn collect(&mut self) -> Result<()> {
+        let (pool, mut hands) = self.pool();
+        pool.collect(&mut hands)
+    }
+
+    fn complete(&mut self, i: usize, seq: u64) -> Result<()> {
+        let (pool, mut hands) = self.pool();
+        pool.complete(i, seq, &mut hands)
+    }
+
+    fn died(&mut self, i: usize, trouble: Trouble) -> Result<()> {
+        let (pool, mut hands) = self.pool();
+        pool.died(i, trouble, &mut hands)
     }
 
     /// Says to every secondary whether the primary sleeps in epoll (a reply must ring its
@@ -949,35 +465,10 @@ impl Server<'_> {
     /// load the counter, all SeqCst, so one of the two sees the other.
     fn set_asleep(&self, asleep: bool) {
         let seg = self.ctx.inst.seg();
-        for i in 0..self.slots.len() {
+        for i in 0..self.pool.len() {
             seg.at(self.sup.worker(i).fields().primary_sleeping)
                 .store(u64::from(asleep), Ordering::SeqCst);
         }
-    }
-
-    /// Whether the busy secondary `i` published the reply to its current turn.
-    fn replied(&self, i: usize) -> bool {
-        let slot = &self.slots[i];
-        slot.busy.is_some()
-            && self.sup.worker(i).is_live()
-            && self
-                .ctx
-                .inst
-                .seg()
-                .at(self.sup.worker(i).fields().reply_seq)
-                .load(Ordering::SeqCst)
-                == slot.seq
-    }
-
-    /// Completes every turn whose reply is published, doorbell or not.
-    fn collect(&mut self) -> Result<()> {
-        for i in 0..self.slots.len() {
-            if self.replied(i) {
-                let seq = self.slots[i].seq;
-                self.complete(i, seq)?;
-            }
-        }
-        Ok(())
     }
 
     /// Whether to take another pass at once rather than sleep in epoll: while a
@@ -990,13 +481,14 @@ impl Server<'_> {
     /// a process next to its waker), and so do clients just answered. Either runs at
     /// once and costs no wake-up of an idle CPU; with nothing else to run, a yield
     /// returns at once. A long batch, or a hung secondary, costs no more than that.
-    fn look_again(&self) -> bool {
-        if self.reply_due(Instant::now()) {
+    fn look_again(&mut self) -> bool {
+        if self.pool.reply_due(Instant::now()) {
             std::thread::yield_now();
             return true;
         }
         self.set_asleep(true);
-        (0..self.slots.len()).any(|i| self.replied(i))
+        let (pool, hands) = self.pool();
+        pool.any_replied(&hands)
     }
 
     /// Reads one frame of secondary `i`: a reply completes its requests. (One per
@@ -1034,113 +526,21 @@ impl Server<'_> {
         Ok(())
     }
 
-    /// Secondary `i` says it answered turn `seq`: copy the reply out and deliver it.
-    fn complete(&mut self, i: usize, seq: u64) -> Result<()> {
-        let seg = self.ctx.inst.seg();
-        let fields = self.sup.worker(i).fields();
-        let slot = &mut self.slots[i];
-        let published = seg.at(fields.reply_seq).load(Ordering::Acquire);
-        if slot.busy.is_none() || seq != slot.seq || published != slot.seq {
-            if seq < slot.seq || (seq == slot.seq && published == seq && slot.busy.is_none()) {
-                // A late doorbell for a turn already completed (by its counter, see
-                // `collect`).
-                return Ok(());
-            }
-            crate::warn!(
-                "secondary {i}: reply for turn {seq} (published {published}) while waiting for {}",
-                slot.seq
-            );
-            return self.died(i, Trouble::WrongTurn);
-        }
-        let len = seg.at(fields.reply_len).load(Ordering::Acquire);
-        let Some((jobs, _)) = slot.busy.take() else {
-            return Ok(());
-        };
-        let replies: Vec<String> = match (slot.area.copy_out(len), jobs.len()) {
-            (Ok(bytes), 1) => vec![reply_text(&bytes)],
-            (Ok(bytes), n) => match batch::decode(&bytes, Some(n)) {
-                Ok(items) => items.into_iter().map(reply_text).collect(),
-                Err(e) => {
-                    let why = format!("ERR worker failed (malformed reply: {e})");
-                    vec![why; n]
-                }
-            },
-            (Err(_), n) => vec!["ERR worker failed (reply longer than its slot)".to_string(); n],
-        };
-        for (job, reply) in jobs.into_iter().zip(replies) {
-            self.deliver(job, reply);
-        }
-        Ok(())
-    }
-
-    /// Files a reply with its client; it is written once per pass (see [`Self::settle`]).
-    fn deliver(&mut self, job: Job, reply: String) {
-        self.summary.requests += 1;
-        if crate::protocol::is_error(reply.as_bytes()) {
-            self.summary.errors += 1;
-        }
-        if let Some(c) = self.clients.get_mut(&job.client) {
-            c.answer(job.order, reply);
-            self.touched.push(job.client);
-        }
-    }
-
-    /// Secondary `i` died or must be killed (`trouble`): the supervisor reaps it and
-    /// schedules its restart; its request is retried once elsewhere, then failed.
-    fn died(&mut self, i: usize, trouble: Trouble) -> Result<()> {
-        let during = match self.slots[i].busy.as_ref().map(|b| &b.0[..]) {
-            Some([job]) => format!("during a request of client {}", job.client),
-            Some(jobs) => format!("during a batch of {} requests", jobs.len()),
-            None => "while idle".to_string(),
-        };
-        self.sup.worker_mut(i).died(&self.ctx, trouble, &during)?;
-        let jobs = self.slots[i].busy.take().map(|b| b.0).unwrap_or_default();
-        // Back to the front in their order: each is retried once, alone.
-        for mut job in jobs.into_iter().rev() {
-            if job.failed_on.is_none() {
-                job.failed_on = Some(i);
-                self.summary.retried += 1;
-                self.retries.push_front(job);
-            } else {
-                self.summary.failed += 1;
-                self.deliver(job, "ERR worker failed".into());
-            }
-        }
-        self.after_death(i);
-        Ok(())
-    }
-
     /// Says so when secondary `i` will not be restarted any more.
     fn after_death(&self, i: usize) {
-        if self.sup.worker(i).given_up() {
-            crate::warn!(
-                "secondary {i} is not restarted again: --max-restarts {} reached",
-                self.ctx.args.max_restarts
-            );
-            // Requests that wait only for this one are failed when no secondary is left.
-        }
+        hands::after_death(&self.ctx, &self.sup, i);
     }
 
     /// Kills hung secondaries and starts the ones whose backoff ended.
     fn check_deadlines(&mut self) -> Result<()> {
         let now = Instant::now();
-        for i in 0..self.slots.len() {
-            if self.slots[i].busy.as_ref().is_some_and(|b| b.1 <= now) {
-                if self.replied(i) {
-                    // Published while we did not look (no doorbell rings while we are
-                    // awake): a primary itself held up past the deadline (stopped,
-                    // descheduled, a paused machine) must not take a secondary that
-                    // answered in time for a hung one.
-                    let seq = self.slots[i].seq;
-                    self.complete(i, seq)?;
-                } else {
-                    self.died(i, Trouble::Hung)?;
-                }
-            }
+        for i in 0..self.pool.len() {
+            let (pool, mut hands) = self.pool();
+            pool.check_deadline(i, now, &mut hands)?;
             if self.sup.worker(i).restart_due(now) && !self.stop_requested() {
                 // Launch only: the handshake goes on from the event loop, so clients are
                 // served by the other secondaries meanwhile.
-                let base = self.slots[i].seq;
+                let base = self.pool.seq(i);
                 if let Err(e) = self.sup.worker_mut(i).restart(&self.ctx, base) {
                     self.sup.worker_mut(i).launch_failed(&self.ctx, &e);
                     self.after_death(i);
@@ -1151,87 +551,17 @@ impl Server<'_> {
             }
         }
         if self.sup.all_given_up() {
-            self.fail_queued("ERR worker failed");
+            let (pool, mut hands) = self.pool();
+            pool.fail_queued("ERR worker failed", &mut hands);
         }
         Ok(())
     }
 
-    /// Answers every request still waiting for a secondary with `reply`.
-    fn fail_queued(&mut self, reply: &str) {
-        while let Some(job) = self.retries.pop_front() {
-            self.summary.failed += 1;
-            self.deliver(job, reply.into());
-        }
-        while let Some(id) = self.ring.pop_front() {
-            if let Some(c) = self.clients.get_mut(&id) {
-                let n = c.pending_len();
-                c.answer_pending(reply);
-                c.in_ring = false;
-                self.queued -= n;
-                self.summary.failed += n as u64;
-                self.summary.requests += n as u64;
-                self.summary.errors += n as u64;
-                self.touched.push(id);
-            }
-        }
-    }
-
-    /// Makes the socket anew if it was removed while we serve (a user's `rm`, an
-    /// age-based cleaner of /tmp): without it no new client could reach us. Looked at
-    /// once a second (the loop wakes that often, see [`HEARTBEAT`]); the connected
-    /// clients are not disturbed.
-    fn defend_socket(&mut self) {
-        let now = Instant::now();
-        if now < self.socket_seen + HEARTBEAT {
-            return;
-        }
-        self.socket_seen = now;
-        if !self.ctx.inst.socket_removed() {
-            return;
-        }
-        let path = self
-            .ctx
-            .inst
-            .paths()
-            .in_dir(&self.ctx.inst.paths().socket_file());
-        let listener = match self.ctx.inst.listen() {
-            Ok(listener) => listener,
-            Err(e) => {
-                if !self.socket_trouble {
-                    crate::warn!(
-                        "the socket {} was removed and cannot be made anew ({e:#}); clients \
-                         cannot connect until it is (tried every second)",
-                        path.display()
-                    );
-                    self.socket_trouble = true;
-                }
-                return;
-            }
-        };
-        self.socket_trouble = false;
-        let interest = if self.listening {
-            Interest::READ
-        } else {
-            Interest::NONE
-        };
-        if let Err(e) = self.poller.add(&listener, UNIX_TOKEN, interest) {
-            crate::warn!("listening on {} again: {e:#}", path.display());
-            return;
-        }
-        // The old listener, now nameless, leaves the poll set as it closes.
-        self.unix = listener;
-        crate::warn!(
-            "the socket {} was removed while instance {} serves; made it anew",
-            path.display(),
-            self.ctx.inst.paths().name
-        );
-    }
-
     fn publish_counters(&mut self) {
         let seg = self.ctx.inst.seg();
-        seg.store(Field::Clients, self.clients.len() as u64);
-        seg.store(Field::Queued, (self.queued + self.retries.len()) as u64);
-        seg.store(Field::Requests, self.summary.requests);
+        seg.store(Field::Clients, self.hall.len() as u64);
+        seg.store(Field::Queued, self.pool.waiting() as u64);
+        seg.store(Field::Requests, self.pool.counts().requests);
         // Once per pass of the loop, which wakes at least every HEARTBEAT.
         seg.store(Field::PrimaryHeartbeat, crate::clock::monotonic_ns());
         self.last_beat = Instant::now();
@@ -1245,121 +575,25 @@ impl Server<'_> {
             .inst
             .seg()
             .store(Field::PrimaryState, State::Stopping as u64);
-        self.answer_all("ERR shutting down");
+        let (pool, mut hands) = self.pool();
+        pool.answer_all("ERR shutting down", &mut hands);
         if let Err(e) = self.sup.stop_all(&self.ctx) {
             crate::warn!("{e:#}");
         }
-        self.close_all();
+        self.hall.close_all();
     }
 
     /// After a failure that ends the server (the segment truncated or removed under
     /// us, say), once the secondaries are killed: every request read still gets an
     /// answer, and every client an end of file rather than a reset.
     fn close_after_failure(&mut self) {
-        self.answer_all("ERR shutting down");
-        self.close_all();
-    }
-
-    /// Answers `reply` to every request queued or at a secondary. Requests cut short by
-    /// a stop are not failures of a secondary (`failed` is left as it was).
-    fn answer_all(&mut self, reply: &str) {
-        let failed = self.summary.failed;
-        self.fail_queued(reply);
-        self.summary.failed = failed;
-        for i in 0..self.slots.len() {
-            for job in self.slots[i].busy.take().map(|b| b.0).unwrap_or_default() {
-                self.deliver(job, reply.into());
-            }
-        }
-    }
-
-    /// Writes what each client is owed (200 ms at most), then ends every connection.
-    fn close_all(&mut self) {
-        let deadline = Instant::now() + Duration::from_millis(200);
-        for c in self.clients.values_mut() {
-            c.flush_until(deadline);
-        }
-        self.say_goodbye(Instant::now() + GOODBYE);
-        self.clients.clear();
-    }
-
-    /// Ends every connection without a reset: end of file to each client, then what
-    /// they still send is dropped until they close their side or `deadline` passes (a
-    /// client that goes on writing past it is closed anyway).
-    fn say_goodbye(&mut self, deadline: Instant) {
-        let mut left: Vec<u64> = self.clients.keys().copied().collect();
-        for c in self.clients.values_mut() {
-            c.say_goodbye();
-        }
-        while !left.is_empty() {
-            left.retain(|id| {
-                self.clients
-                    .get_mut(id)
-                    .is_some_and(|c| !c.drop_input(&mut self.scratch))
-            });
-            let now = Instant::now();
-            if left.is_empty() || now >= deadline {
-                break;
-            }
-            // Until one of them sends or closes (or a little while: a pause, not a spin).
-            let wait = (deadline - now).min(Duration::from_millis(10));
-            let ms = u16::try_from(wait.as_millis().max(1)).unwrap_or(u16::MAX);
-            if let Err(e) = self.poll_clients(&left, PollTimeout::from(ms)) {
-                crate::debug!("waiting for clients to close (poll): {e}; closing them now");
-                break;
-            }
-        }
-    }
-
-    /// Polls the clients `ids` for input (or their end) all at once, outside the event
-    /// loop's poll set, waiting at most `timeout`: the ones with something to say, and
-    /// what.
-    fn poll_clients(
-        &self,
-        ids: &[u64],
-        timeout: PollTimeout,
-    ) -> nix::Result<Vec<(u64, PollFlags)>> {
-        let (ids, mut fds): (Vec<u64>, Vec<PollFd<'_>>) = ids
-            .iter()
-            .filter_map(|&id| {
-                let c = self.clients.get(&id)?;
-                Some((id, PollFd::new(c.fd(), PollFlags::POLLIN)))
-            })
-            .unzip();
-        poll(&mut fds, timeout)?;
-        Ok(ids
-            .into_iter()
-            .zip(&fds)
-            .filter_map(|(id, fd)| fd.revents().filter(|r| !r.is_empty()).map(|r| (id, r)))
-            .collect())
+        let (pool, mut hands) = self.pool();
+        pool.answer_all("ERR shutting down", &mut hands);
+        self.hall.close_all();
     }
 }
 
-/// How long after giving a turn the primary keeps looking at the reply counters (taking
-/// passes of its loop) before it sleeps in epoll and has its doorbell rung (at most
-/// `--spin`; never with `--sync fifo`): a batch of small requests takes a secondary a
-/// few microseconds, a wake-up through the kernel as much or more.
+/// How long after giving a turn the primary looks at the reply counters (passes of its
+/// loop) before it sleeps in epoll and has its doorbell rung (at most `--spin`; never with
+/// `--sync fifo`): small requests take a secondary microseconds, a kernel wake-up as long.
 const AWAIT_REPLY: Duration = Duration::from_micros(50);
-
-/// How long clients have at shutdown, after their replies, to close their side.
-const GOODBYE: Duration = Duration::from_millis(300);
-
-/// The most requests one turn carries.
-const MAX_BATCH: usize = 64;
-/// Up to this many waiting requests go to one secondary in one turn rather than being
-/// spread over several.
-const MIN_BATCH: usize = 16;
-
-/// Room a request needs in a batch for its reply: a reply is at most its request's
-/// length plus a little (an error quoting a word of it), or short (a digest, STATS).
-fn reply_room(line_len: usize) -> usize {
-    (line_len + 64).max(2048)
-}
-
-/// A reply copied out of a slot, as text: one line of UTF-8, or an error saying why not.
-fn reply_text(bytes: &[u8]) -> String {
-    match std::str::from_utf8(bytes) {
-        Ok(s) if !s.contains('\n') => s.to_string(),
-        _ => "ERR worker failed (malformed reply)".to_string(),
-    }
-}

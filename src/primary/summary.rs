@@ -7,20 +7,42 @@ use std::io::Write;
 
 use serde::Serialize;
 
+use crate::pair::turn::SyncMode;
 use crate::primary::stats::Latency;
+use crate::primary::worker::Death;
 
-/// How one secondary ended before the orderly stop.
-#[derive(Clone, Debug, Serialize)]
-pub struct Death {
-    pub pid: u32,
-    /// "exited with status 1", "killed by signal 9 (SIGKILL)", ...
-    pub how: String,
-    pub exit_code: Option<i32>,
-    pub signal: Option<i32>,
-    /// What the primary saw first: "exited", "hung" (no reply within --timeout), ...
-    pub cause: String,
-    /// "before the handshake", "during round 12", "between rounds", ...
-    pub during: String,
+/// Which mode ran: each prints its own summary, named by this key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Rounds,
+    Serve,
+}
+
+/// What ended the run (`stopped_by`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StoppedBy {
+    /// `--rounds N` were done.
+    Rounds,
+    /// A signal asked for the orderly stop.
+    Signal,
+    /// Every secondary died more often than `--max-restarts` allows.
+    GaveUp,
+    /// A failure of the primary itself (the segment truncated under it, say).
+    Error,
+}
+
+impl StoppedBy {
+    /// The name the text summary shows, the same as the JSON's.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoppedBy::Rounds => "rounds",
+            StoppedBy::Signal => "signal",
+            StoppedBy::GaveUp => "gave-up",
+            StoppedBy::Error => "error",
+        }
+    }
 }
 
 /// The summary of either mode.
@@ -98,10 +120,10 @@ fn print<T: Serialize>(
 pub struct Summary {
     /// 1: the keys below (see schema/primary.schema.json).
     pub schema_version: u32,
-    /// "rounds" (a serving run prints a different summary, with "serve").
-    pub mode: &'static str,
+    /// Always `Mode::Rounds` (a serving run prints a [`ServeSummary`]).
+    pub mode: Mode,
     pub name: String,
-    pub sync: &'static str,
+    pub sync: SyncMode,
     /// Rounds completed and verified.
     pub rounds: u64,
     /// Rounds lost: the secondary died during them twice, or the run gave up.
@@ -123,8 +145,7 @@ pub struct Summary {
     /// The last secondary's exit code (0 after an orderly stop), null if killed by a signal.
     pub secondary_exit: Option<i32>,
     pub secondary_signal: Option<i32>,
-    /// "rounds", "signal", "gave-up", "error".
-    pub stopped_by: &'static str,
+    pub stopped_by: StoppedBy,
     pub elapsed_ms: u64,
 }
 
@@ -137,9 +158,9 @@ impl Summary {
             self.name,
             plural(self.rounds, "round"),
             plural(self.payload_bytes, "byte"),
-            self.sync,
+            self.sync.as_str(),
             self.elapsed_ms,
-            self.stopped_by
+            self.stopped_by.as_str()
         )?;
         writeln!(
             out,
@@ -184,12 +205,12 @@ impl Summary {
 }
 
 /// What the serving primary reports at the end.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct ServeSummary {
     /// 1: the keys below (see schema/primary.schema.json).
     pub schema_version: u32,
-    /// "serve" (a run of rounds prints a different summary, with "rounds").
-    pub mode: &'static str,
+    /// Always `Mode::Serve` (a run of rounds prints a [`Summary`]).
+    pub mode: Mode,
     pub name: String,
     pub secondaries: usize,
     pub clients_served: u64,
@@ -206,11 +227,34 @@ pub struct ServeSummary {
     pub turned_away: u64,
     pub restarts: u64,
     pub deaths: Vec<Death>,
-    pub stopped_by: &'static str,
+    pub stopped_by: StoppedBy,
     pub elapsed_ms: u64,
 }
 
 impl ServeSummary {
+    /// The summary of a serving run of instance `name` that has served nothing yet (and
+    /// would end by a signal).
+    pub fn new(name: String, secondaries: usize) -> ServeSummary {
+        ServeSummary {
+            schema_version: 1,
+            mode: Mode::Serve,
+            name,
+            secondaries,
+            clients_served: 0,
+            requests: 0,
+            errors: 0,
+            retried: 0,
+            failed: 0,
+            busy: 0,
+            too_long: 0,
+            turned_away: 0,
+            restarts: 0,
+            deaths: Vec::new(),
+            stopped_by: StoppedBy::Signal,
+            elapsed_ms: 0,
+        }
+    }
+
     /// Counts the lines the primary answered itself.
     pub fn count_refused(&mut self, refused: crate::primary::clients::Refused) {
         self.busy += refused.busy;
@@ -233,7 +277,7 @@ impl ServeSummary {
             self.too_long,
             self.turned_away,
             plural(self.restarts, "restart"),
-            self.stopped_by
+            self.stopped_by.as_str()
         )
     }
 }
@@ -275,9 +319,9 @@ mod tests {
     fn the_rounds_text_names_the_instance_once() {
         let s = Summary {
             schema_version: 1,
-            mode: "rounds",
+            mode: Mode::Rounds,
             name: "osps".into(),
-            sync: "fifo",
+            sync: SyncMode::Fifo,
             rounds: 1,
             rounds_failed: 0,
             rounds_retried: 0,
@@ -297,7 +341,7 @@ mod tests {
             secondary_pid: Some(42),
             secondary_exit: Some(0),
             secondary_signal: None,
-            stopped_by: "rounds",
+            stopped_by: StoppedBy::Rounds,
             elapsed_ms: 3,
         };
         let t = text(|out| s.write_text(out));
@@ -319,13 +363,9 @@ mod tests {
     #[test]
     fn the_serving_text_uses_plurals() {
         let s = ServeSummary {
-            name: "web".into(),
-            secondaries: 1,
             clients_served: 1,
             requests: 2,
-            restarts: 0,
-            stopped_by: "signal",
-            ..Default::default()
+            ..ServeSummary::new("web".into(), 1)
         };
         let t = text(|out| s.write_text(out));
         assert_eq!(
@@ -333,5 +373,30 @@ mod tests {
             "instance web: 2 requests from 1 client over 1 secondary, 0 errors, 0 retried, \
              0 failed, 0 busy, 0 too long, 0 turned away, 0 restarts, stopped by signal\n"
         );
+    }
+
+    fn json(value: &impl Serialize) -> String {
+        serde_json::to_string(value).unwrap()
+    }
+
+    #[test]
+    fn the_states_read_the_same_in_json_and_text() {
+        for (stopped, name) in [
+            (StoppedBy::Rounds, "rounds"),
+            (StoppedBy::Signal, "signal"),
+            (StoppedBy::GaveUp, "gave-up"),
+            (StoppedBy::Error, "error"),
+        ] {
+            assert_eq!(json(&stopped), format!("\"{name}\""));
+            assert_eq!(stopped.as_str(), name);
+        }
+        assert_eq!(json(&Mode::Rounds), "\"rounds\"");
+        assert_eq!(json(&Mode::Serve), "\"serve\"");
+        for sync in [SyncMode::Fifo, SyncMode::Adaptive] {
+            assert_eq!(json(&sync), format!("\"{}\"", sync.as_str()));
+        }
+        let v = serde_json::to_value(ServeSummary::new("web".into(), 2)).unwrap();
+        assert_eq!(v["mode"], "serve");
+        assert_eq!(v["stopped_by"], "signal");
     }
 }

@@ -1,0 +1,292 @@
+//! The serving primary's clients once they are in: reading their requests into the
+//! pool's queue as far as their bounds allow, filing and writing their replies (once per
+//! pass of the event loop), letting go of those that left, and the goodbye at the stop
+//! (end of file, never a reset). Each client's own buffers and bounds are `clients.rs`.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+use super::admission::Door;
+use super::clients::{Client, Limits, Stream};
+use super::pool::Pool;
+use super::summary::ServeSummary;
+use crate::os::poller::{Poller, Ready};
+
+/// What a client's reads and departures change beyond the hall: the pool's queue, the
+/// door's count of descriptors, the summary's refusals, the poll set.
+pub struct Around<'s> {
+    pub pool: &'s mut Pool,
+    pub door: &'s mut Door,
+    pub summary: &'s mut ServeSummary,
+    pub poller: &'s Poller,
+}
+
+/// Every connected client.
+pub struct Hall {
+    clients: HashMap<u64, Client>,
+    next_client: u64,
+    /// Each client's token in the poll set is this plus its id.
+    tokens: u64,
+    limits: Limits,
+    /// `--queue`: the requests all clients may have waiting for a secondary.
+    queue: usize,
+    /// Clients read, answered or written in this pass: settled once at its end.
+    touched: Vec<u64>,
+    /// Clients refused for a too-long line, closed at their deadline at the latest.
+    draining: Vec<u64>,
+    /// Where every client's bytes are read (one buffer for all, see `clients.rs`).
+    scratch: Vec<u8>,
+}
+
+impl Hall {
+    pub fn new(limits: Limits, queue: usize, tokens: u64) -> Hall {
+        Hall {
+            clients: HashMap::new(),
+            next_client: 0,
+            tokens,
+            limits,
+            queue,
+            touched: Vec::new(),
+            draining: Vec::new(),
+            scratch: vec![0; super::clients::READ_CHUNK],
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// When draining clients must be closed at the latest.
+    pub fn drain_deadlines(&self) -> impl Iterator<Item = Instant> + '_ {
+        self.draining
+            .iter()
+            .filter_map(|id| self.clients.get(id).and_then(Client::drain_deadline))
+    }
+
+    /// Whether `client` is still connected.
+    pub fn connected(&self, client: u64) -> bool {
+        self.clients.contains_key(&client)
+    }
+
+    /// Takes the next queued request of `client`: its order and its line.
+    pub fn take_request(&mut self, client: u64) -> Option<(u64, Vec<u8>)> {
+        self.clients.get_mut(&client)?.next_pending()
+    }
+
+    /// Whether `client` has more requests queued.
+    pub fn has_more(&self, client: u64) -> bool {
+        self.clients.get(&client).is_some_and(Client::has_pending)
+    }
+
+    /// Files `reply` for request `order` of `client`; it is written once per pass (see
+    /// [`Self::settle`]).
+    pub fn answer(&mut self, client: u64, order: u64, reply: String) {
+        if let Some(c) = self.clients.get_mut(&client) {
+            c.answer(order, reply);
+            self.touched.push(client);
+        }
+    }
+
+    /// Answers every queued request of `client` with `reply`: how many there were.
+    pub fn answer_queued(&mut self, client: u64, reply: &str) -> usize {
+        let Some(c) = self.clients.get_mut(&client) else {
+            return 0;
+        };
+        let n = c.pending_len();
+        c.answer_pending(reply);
+        self.touched.push(client);
+        n
+    }
+
+    /// A newcomer let in: a client of the poll set.
+    pub fn welcome(&mut self, stream: Stream, poller: &Poller, summary: &mut ServeSummary) {
+        let Ok(client) = Client::new(stream) else {
+            return;
+        };
+        let id = self.next_client;
+        if let Err(e) = poller.add(client.fd(), self.tokens + id, client.interest) {
+            crate::warn!("a new client: {e:#}");
+            return;
+        }
+        self.next_client += 1;
+        summary.clients_served += 1;
+        self.clients.insert(id, client);
+    }
+
+    /// Looks at every client at once (one `poll`, no wait) and settles the ones whose
+    /// connection has something to say: those that hung up or closed are let go, as the
+    /// next wait of the loop would report. A burst of clients that connect and close at
+    /// once would otherwise hold every place of --max-clients until then, and a live
+    /// newcomer in the same burst be refused.
+    pub fn let_go_of_the_departed(&mut self, a: &mut Around<'_>) {
+        let ids: Vec<u64> = self.clients.keys().copied().collect();
+        let said = match self.poll_clients(&ids, PollTimeout::ZERO) {
+            Ok(said) => said,
+            Err(e) => {
+                // The newcomer is refused as if none had left; the next wait reports them.
+                crate::debug!("looking for clients that left (poll): {e}");
+                return;
+            }
+        };
+        for (id, r) in said {
+            let ready = Ready {
+                token: self.tokens + id,
+                readable: r.contains(PollFlags::POLLIN),
+                writable: false,
+                hangup: r.contains(PollFlags::POLLHUP),
+                error: r.intersects(PollFlags::POLLERR | PollFlags::POLLNVAL),
+            };
+            self.on_client(id, &ready, a);
+        }
+        self.settle(a);
+    }
+
+    /// A client's descriptor is ready: read its requests (as far as its bounds allow),
+    /// or note that it is gone.
+    pub fn on_client(&mut self, id: u64, ready: &Ready, a: &mut Around<'_>) {
+        let room = a.pool.room(self.queue);
+        let Some(c) = self.clients.get_mut(&id) else {
+            return;
+        };
+        if ready.hangup || ready.error {
+            // Gone both ways: it cannot read replies, and a level-triggered hang-up would
+            // be reported again on every wait.
+            self.drop_client(id, a);
+            return;
+        }
+        if ready.readable {
+            let mut left = room;
+            let got = c.receive(&self.limits, &mut left, &mut self.scratch);
+            a.pool.queue_grew(room - left);
+            a.summary.count_refused(got.refused);
+            if got.gone {
+                self.drop_client(id, a);
+                return;
+            }
+            if c.is_draining() && !self.draining.contains(&id) {
+                self.draining.push(id);
+            }
+        }
+        self.touched.push(id);
+    }
+
+    fn drop_client(&mut self, id: u64, a: &mut Around<'_>) {
+        if let Some(c) = self.clients.remove(&id) {
+            // Its requests still queued leave the queue now; those at a secondary are
+            // dropped when their reply comes.
+            a.pool.queue_shrank(c.pending_len());
+            a.door.client_left();
+        }
+    }
+
+    /// Brings every client touched in this pass up to date: more requests cut if
+    /// replies made room, replies written (one write each), its poll interest, and
+    /// the clients that are done or gone closed.
+    pub fn settle(&mut self, a: &mut Around<'_>) {
+        let now = Instant::now();
+        self.draining
+            .retain(|id| self.clients.get(id).is_some_and(Client::is_draining));
+        for &id in &self.draining {
+            if self.clients.get(&id).is_some_and(|c| c.finished(now)) {
+                self.touched.push(id);
+            }
+        }
+        let mut touched = std::mem::take(&mut self.touched);
+        // A client answered many times in a pass is settled (and written) once.
+        touched.sort_unstable();
+        touched.dedup();
+        for &id in &touched {
+            let room = a.pool.room(self.queue);
+            let Some(c) = self.clients.get_mut(&id) else {
+                continue;
+            };
+            let mut left = room;
+            let refused = c.take_lines(&self.limits, &mut left);
+            a.pool.queue_grew(room - left);
+            a.summary.count_refused(refused);
+            if c.has_pending() {
+                a.pool.wants_turn(id);
+            }
+            if c.flush().is_err() || c.finished(now) {
+                self.drop_client(id, a);
+                continue;
+            }
+            let want = c.wants(&self.limits);
+            if want != c.interest {
+                if a.poller.modify(c.fd(), self.tokens + id, want).is_err() {
+                    self.drop_client(id, a);
+                    continue;
+                }
+                c.interest = want;
+            }
+        }
+        self.touched = touched;
+        self.touched.clear();
+    }
+
+    /// Writes what each client is owed (200 ms at most), then ends every connection.
+    pub fn close_all(&mut self) {
+        let deadline = Instant::now() + Duration::from_millis(200);
+        for c in self.clients.values_mut() {
+            c.flush_until(deadline);
+        }
+        self.say_goodbye(Instant::now() + GOODBYE);
+        self.clients.clear();
+    }
+
+    /// Ends every connection without a reset: end of file to each client, then what
+    /// they still send is dropped until they close their side or `deadline` passes (a
+    /// client that goes on writing past it is closed anyway).
+    fn say_goodbye(&mut self, deadline: Instant) {
+        let mut left: Vec<u64> = self.clients.keys().copied().collect();
+        for c in self.clients.values_mut() {
+            c.say_goodbye();
+        }
+        while !left.is_empty() {
+            left.retain(|id| {
+                self.clients
+                    .get_mut(id)
+                    .is_some_and(|c| !c.drop_input(&mut self.scratch))
+            });
+            let now = Instant::now();
+            if left.is_empty() || now >= deadline {
+                break;
+            }
+            // Until one of them sends or closes (or a little while: a pause, not a spin).
+            let wait = (deadline - now).min(Duration::from_millis(10));
+            let ms = u16::try_from(wait.as_millis().max(1)).unwrap_or(u16::MAX);
+            if let Err(e) = self.poll_clients(&left, PollTimeout::from(ms)) {
+                crate::debug!("waiting for clients to close (poll): {e}; closing them now");
+                break;
+            }
+        }
+    }
+
+    /// Polls the clients `ids` for input (or their end) all at once, outside the event
+    /// loop's poll set, waiting at most `timeout`: the ones with something to say, and
+    /// what.
+    fn poll_clients(
+        &self,
+        ids: &[u64],
+        timeout: PollTimeout,
+    ) -> nix::Result<Vec<(u64, PollFlags)>> {
+        let (ids, mut fds): (Vec<u64>, Vec<PollFd<'_>>) = ids
+            .iter()
+            .filter_map(|&id| {
+                let c = self.clients.get(&id)?;
+                Some((id, PollFd::new(c.fd(), PollFlags::POLLIN)))
+            })
+            .unzip();
+        poll(&mut fds, timeout)?;
+        Ok(ids
+            .into_iter()
+            .zip(&fds)
+            .filter_map(|(id, fd)| fd.revents().filter(|r| !r.is_empty()).map(|r| (id, r)))
+            .collect())
+    }
+}
+
+/// How long clients have at shutdown, after their replies, to close their side.
+const GOODBYE: Duration = Duration::from_millis(300);
