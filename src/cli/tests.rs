@@ -1,0 +1,210 @@
+//! The command line's unit tests: clap's own consistency check, the parsing of every
+//! subcommand, and the rules of [`PrimaryArgs::validate`].
+
+use super::*;
+use std::time::Duration;
+
+use crate::pair::header::MAX_WORKERS;
+use crate::pair::turn::SyncMode;
+use clap::CommandFactory;
+
+#[test]
+fn clap_definitions_are_consistent() {
+    Cli::command().debug_assert();
+}
+
+#[test]
+fn single_subcommand_parsers_are_consistent() {
+    CliOf::<OnlyPrimary>::command().debug_assert();
+    CliOf::<OnlySecondary>::command().debug_assert();
+}
+
+/// `parse` takes `primary` and `secondary` command lines to the parsers that know only
+/// that subcommand: what they make of a line, help and errors included, must be what
+/// the whole parser makes of it.
+#[test]
+fn single_subcommand_parsers_agree_with_the_whole_one() {
+    let lines = [
+        "osps primary",
+        "osps primary --rounds 3 --sync fifo --spin 1ms -q --color never --name a_1",
+        "osps primary --serve --secondaries 2 --json -vv",
+        "osps primary --name a/b",
+        "osps primary --payload 0",
+        "osps primary --bogus",
+        "osps primary --nme x",
+        "osps primary --quiet --verbose",
+        "osps primary extra",
+        "osps primary --help",
+        "osps primary -h",
+        "osps primary --version",
+        "osps secondary --name n --runtime-dir /tmp/r --sync adaptive --spin 200000ns \
+         --start-timeout 5s --index 1 --serve",
+        "osps secondary --sync bogus",
+        "osps secondary --help",
+    ];
+    for line in lines {
+        let args: Vec<std::ffi::OsString> = line.split_whitespace().map(Into::into).collect();
+        let ours = parse_from(args.clone());
+        let whole = Cli::try_parse_from(&args);
+        match (ours, whole) {
+            (Ok(a), Ok(b)) => assert_eq!(format!("{a:?}"), format!("{b:?}"), "{line}"),
+            (Err(a), Err(b)) => {
+                assert_eq!(a.kind(), b.kind(), "{line}");
+                assert_eq!(a.render().to_string(), b.render().to_string(), "{line}");
+            }
+            (a, b) => panic!("{line}: {a:?} but the whole parser: {b:?}"),
+        }
+    }
+}
+
+#[test]
+fn defaults_match_the_docs() {
+    let cli = Cli::try_parse_from(["osps", "primary"]).unwrap();
+    let Command::Primary(p) = cli.command else {
+        panic!("not primary")
+    };
+    assert_eq!(p.size, 1 << 20);
+    assert_eq!(p.payload, 64);
+    assert_eq!(p.interval, Duration::from_secs(1));
+    assert_eq!(p.timeout, Duration::from_secs(2));
+    assert_eq!(p.start_timeout, Duration::from_secs(5));
+    assert_eq!(p.max_restarts, 5);
+    assert_eq!(p.sync, SyncMode::Adaptive);
+}
+
+#[test]
+fn bad_values_are_usage_errors() {
+    for args in [
+        vec!["osps", "primary", "--name", "a/b"],
+        vec!["osps", "primary", "--size", "100"],
+        vec!["osps", "primary", "--payload", "0"],
+        vec!["osps", "primary", "--interval", "soon"],
+    ] {
+        let err = Cli::try_parse_from(&args).unwrap_err();
+        assert_eq!(err.exit_code(), 2, "{args:?}");
+    }
+}
+
+#[test]
+fn the_flags_parse() {
+    use clap::Parser;
+    let parse = |args: &[&str]| match Cli::try_parse_from(args) {
+        Ok(Cli {
+            command: Command::Primary(p),
+            ..
+        }) => Ok((p.trace, p.hold_zombie)),
+        Ok(_) => panic!("not primary"),
+        Err(e) => Err(e.exit_code()),
+    };
+    assert_eq!(parse(&["osps", "primary"]), Ok((None, None)));
+    assert_eq!(
+        parse(&["osps", "primary", "--trace"]),
+        Ok((Some(crate::trace::Format::Text), None))
+    );
+    assert_eq!(
+        parse(&["osps", "primary", "--trace=json", "--hold-zombie", "2s"]),
+        Ok((
+            Some(crate::trace::Format::Json),
+            Some(std::time::Duration::from_secs(2))
+        ))
+    );
+    assert_eq!(parse(&["osps", "primary", "--trace=xml"]), Err(2));
+    assert_eq!(parse(&["osps", "primary", "--hold-zombie", "soon"]), Err(2));
+}
+
+/// The primary's arguments parsed from `line` (after `osps primary`).
+fn primary(line: &str) -> PrimaryArgs {
+    let args = ["osps", "primary"]
+        .into_iter()
+        .chain(line.split_whitespace());
+    match Cli::try_parse_from(args).map(|c| c.command) {
+        Ok(Command::Primary(p)) => p,
+        other => panic!("{line}: {other:?}"),
+    }
+}
+
+/// What `validate` says of `line`: the size misfit's text, or clap's message.
+fn misfit(line: &str) -> String {
+    match primary(line).validate() {
+        Err(Misfit::Size(why)) => why,
+        Err(Misfit::Usage(message)) => format!("usage: {}", primary_usage_error(message).render()),
+        Ok(()) => "fits".to_string(),
+    }
+}
+
+#[test]
+fn values_that_fit_together_pass() {
+    for line in [
+        "",
+        "--payload 3840 --size 4096",
+        "--serve --secondaries 64 --size 1M --max-line 16191",
+        "--serve --tcp 127.0.0.1:0",
+        "--serve --tcp 0.0.0.0:0 --tcp-any",
+        "--serve --max-line 3903 --size 8K --secondaries 2",
+    ] {
+        assert_eq!(misfit(line), "fits", "{line}");
+    }
+}
+
+#[test]
+fn a_spin_as_long_as_the_timeout_is_reported_by_clap() {
+    let said = misfit("--spin 3s --payload 5000 --size 4096");
+    assert!(
+        said.starts_with(
+            "usage: error: --spin 3s is not below --timeout 2s: the waiting side would \
+             spin through the whole round and the secondary would count as hung; lower \
+             --spin or raise --timeout\n\nUsage: osps primary [OPTIONS]"
+        ),
+        "{said}"
+    );
+    let Err(Misfit::Usage(message)) = primary("--spin 2s").validate() else {
+        panic!("not a usage error")
+    };
+    assert_eq!(primary_usage_error(message).exit_code(), 2);
+}
+
+#[test]
+fn sizes_that_do_not_fit_say_which_and_what_to_change() {
+    let cases = [
+        (
+            "--payload 5000 --size 4096",
+            "--payload 5000 does not fit: a 4K segment has a 3840-byte data area after \
+             its 256-byte header; raise --size or lower --payload",
+        ),
+        (
+            "--serve --tcp nonsense",
+            "--tcp nonsense: not an ADDR:PORT (invalid socket address)",
+        ),
+        (
+            "--serve --tcp 0.0.0.0:0",
+            "--tcp 0.0.0.0:0 would accept clients from other hosts (0.0.0.0); use a \
+             loopback address like 127.0.0.1:PORT, or add --tcp-any if that is what you want",
+        ),
+        (
+            "--serve --secondaries 64 --size 4096",
+            "--size 4096 cannot even hold the header of 64 secondaries (8320 bytes); \
+             raise --size",
+        ),
+        (
+            "--serve --max-line 1M --size 1M",
+            "--max-line 1048576 does not fit: 1 secondaries share a 1048320-byte data \
+             area, 1048320 bytes each; raise --size or lower --max-line or --secondaries",
+        ),
+        (
+            "--serve --max-line 3904 --size 8K --secondaries 2",
+            "--max-line 3904 does not fit: 2 secondaries share a 7808-byte data area, \
+             3904 bytes each; raise --size or lower --max-line or --secondaries",
+        ),
+    ];
+    for (line, said) in cases {
+        assert_eq!(misfit(line), said, "{line}");
+    }
+}
+
+#[test]
+fn the_pool_is_bounded_by_the_header() {
+    let line = format!("osps primary --serve --secondaries {}", MAX_WORKERS + 1);
+    let err = Cli::try_parse_from(line.split_whitespace()).unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(err.to_string().contains("1..=64"), "{err}");
+}
