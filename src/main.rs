@@ -42,6 +42,9 @@ fn main() {
     // SAFETY: called at the start of main, before any other thread exists.
     unsafe { std::env::set_var("OSPS_COLOR", cli.color.as_str()) };
     log::install_error_reporting();
+    // Other processes' command lines (whose is this lock, this FIFO?) are read by our own
+    // parser, so every spelling of an option reads as it did for that process.
+    os::procfs::read_command_lines_with(cli::invocation_of);
     match &cli.command {
         Command::Primary(args) => trace::init_primary(args.trace),
         Command::Secondary(args) => trace::init_secondary(args.index),

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use crate::disk::names::InstanceName;
 use crate::exit::Exit;
 use crate::log::{self, ColorWhen};
+use crate::os::procfs::Invocation;
 
 const ABOUT: &str = "Two processes sharing memory safely: a POSIX shared-memory segment, a FIFO pair, a supervised secondary";
 
@@ -194,21 +195,6 @@ fn parse_from(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Cli,
             .into_cli(|OnlySecondary::Secondary(a)| Command::Secondary(a))),
         _ => Cli::try_parse_from(&args),
     }
-}
-
-/// What an osps process was started to do, read back from its arguments (another
-/// process's `/proc/PID/cmdline`) by the very parser this binary uses: every spelling clap
-/// accepts (`-nNAME`, `-qn NAME`, `--name=NAME`, global options first) reads as it did
-/// for that process, and nothing else does.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Invocation {
-    /// The subcommand (`primary`, `secondary`, `cleanup`, ...).
-    pub subcommand: String,
-    /// The instance name the arguments give, if they give one (else that process's
-    /// `OSPS_NAME`, or the default, decided: not ours to guess from our environment).
-    pub name: Option<String>,
-    /// `--serve` (a primary or secondary of the serving mode).
-    pub serve: bool,
 }
 
 /// Parses `args` (the first one names the program, whatever it is) as [`parse`] would,

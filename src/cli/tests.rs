@@ -4,6 +4,7 @@
 use super::*;
 use std::time::Duration;
 
+use crate::os::procfs;
 use crate::pair::header::MAX_WORKERS;
 use crate::pair::turn::SyncMode;
 use clap::CommandFactory;
@@ -207,4 +208,99 @@ fn the_pool_is_bounded_by_the_header() {
     let err = Cli::try_parse_from(line.split_whitespace()).unwrap_err();
     assert_eq!(err.exit_code(), 2);
     assert!(err.to_string().contains("1..=64"), "{err}");
+}
+
+// ---- Other processes' command lines, read by our parser (see procfs::Invocation)
+
+/// A raw `/proc/PID/cmdline` of `args`.
+fn raw(args: &[&str]) -> Vec<u8> {
+    format!("{}\0", args.join("\0")).into_bytes()
+}
+
+#[test]
+fn the_subcommand_is_found_past_global_options() {
+    let of =
+        |args: &[&str]| procfs::invocation_from(&raw(args), invocation_of).map(|i| i.subcommand);
+    assert_eq!(
+        of(&["osps", "primary", "--name", "x"]).as_deref(),
+        Some("primary")
+    );
+    assert_eq!(of(&["osps", "-vv", "cleanup"]).as_deref(), Some("cleanup"));
+    assert_eq!(of(&["osps", "-q", "cleanup"]).as_deref(), Some("cleanup"));
+    assert_eq!(
+        of(&["osps", "--color", "never", "primary"]).as_deref(),
+        Some("primary")
+    );
+    assert_eq!(
+        of(&["osps", "--color=never", "stop"]).as_deref(),
+        Some("stop")
+    );
+    // Whatever the program is called.
+    assert_eq!(of(&["/tmp/x", "primary"]).as_deref(), Some("primary"));
+    assert_eq!(of(&["osps", "--color"]), None);
+    assert_eq!(of(&["osps"]), None);
+    // What that osps refused to run is not running as that subcommand.
+    assert_eq!(of(&["osps", "primary", "--help"]), None);
+    assert_eq!(of(&["osps", "primary", "--bogus"]), None);
+}
+
+#[test]
+fn every_spelling_of_the_name_option_names_the_instance() {
+    for args in [
+        &["osps", "primary", "-nfoo"][..],
+        &["osps", "primary", "-n", "foo"],
+        &["osps", "primary", "--name", "foo"],
+        &["osps", "primary", "--name=foo"],
+        &["osps", "primary", "-n=foo"],
+        &["osps", "primary", "-qn", "foo"],
+        &["osps", "primary", "-qnfoo"],
+        &["osps", "primary", "-vvnfoo"],
+        &[
+            "osps",
+            "primary",
+            "--start-timeout",
+            "9s",
+            "-nfoo",
+            "--serve",
+        ],
+        &["osps", "--color", "never", "primary", "-nfoo"],
+        &["osps", "-q", "primary", "-n", "foo"],
+        &["osps", "secondary", "--name", "foo", "--index", "2"],
+        &["osps", "cleanup", "-nfoo"],
+        &["/tmp/renamed", "primary", "-nfoo"],
+    ] {
+        assert_eq!(
+            name_of(&raw(args), b"OSPS_NAME=bar\0").as_deref(),
+            Some("foo"),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn without_a_name_option_the_environment_then_the_default_names_the_instance() {
+    let args = raw(&["osps", "primary", "--interval", "5ms"]);
+    let env = b"HOME=/root\0OSPS_NAME=bar\0PATH=/bin\0";
+    assert_eq!(name_of(&args, env).as_deref(), Some("bar"));
+    assert_eq!(name_of(&args, b"OSPS_NAME=\0").as_deref(), Some("osps"));
+    assert_eq!(name_of(&args, b"").as_deref(), Some("osps"));
+    // Not a name: the value of another option.
+    let args = raw(&["osps", "primary", "--runtime-dir=-nfoo"]);
+    assert_eq!(name_of(&args, b"").as_deref(), Some("osps"));
+    assert_eq!(name_of(&raw(&["osps", "nonsense"]), b""), None);
+}
+
+#[test]
+fn serve_is_read_from_the_command_line() {
+    let serve =
+        |args: &[&str]| procfs::invocation_from(&raw(args), invocation_of).is_some_and(|i| i.serve);
+    assert!(serve(&["osps", "primary", "--serve", "-nfoo"]));
+    assert!(serve(&["osps", "-q", "primary", "--serve"]));
+    assert!(!serve(&["osps", "primary", "-nfoo"]));
+    assert!(!serve(&["osps", "list"]));
+}
+
+/// The instance name another process's raw command line and environment give.
+fn name_of(cmdline: &[u8], environ: &[u8]) -> Option<String> {
+    procfs::name_from(procfs::invocation_from(cmdline, invocation_of)?, environ)
 }

@@ -13,8 +13,6 @@ use std::path::{Path, PathBuf};
 use nix::sys::stat::stat;
 use serde::Serialize;
 
-use crate::cli::Invocation;
-
 /// One process holding an object open.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Holder {
@@ -148,14 +146,43 @@ pub fn subcommand(pid: i32) -> Option<String> {
     invocation(pid).map(|i| i.subcommand)
 }
 
-/// What an osps process was started to do, from its `/proc/PID/cmdline` read by the
-/// binary's own parser (see [`crate::cli::invocation_of`]).
+/// What an osps process was started to do, read back from its arguments (another
+/// process's `/proc/PID/cmdline`) by the very parser this binary uses (see
+/// [`read_command_lines_with`]): every spelling that parser accepts reads as it did for
+/// that process, and nothing else does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invocation {
+    /// The subcommand (`primary`, `secondary`, `cleanup`, ...).
+    pub subcommand: String,
+    /// The instance name the arguments give, if they give one (else that process's
+    /// `OSPS_NAME`, or the default, decided: not ours to guess from our environment).
+    pub name: Option<String>,
+    /// `--serve` (a primary or secondary of the serving mode).
+    pub serve: bool,
+}
+
+/// Reads a command line (the first argument names the program, whatever it is) as the
+/// binary's own parser would; `None` when it is no valid osps command line.
+pub type Reader = fn(&[std::ffi::OsString]) -> Option<Invocation>;
+
+/// The parser of command lines, given once by `main` (the command line's definition
+/// lives above this layer, in `cli`, which knows every subcommand; this layer only reads
+/// `/proc`). Until it is given, no process reads as an osps.
+static READER: std::sync::OnceLock<Reader> = std::sync::OnceLock::new();
+
+/// Gives the parser that reads other processes' command lines (see [`Invocation`]).
+pub fn read_command_lines_with(reader: Reader) {
+    let _ = READER.set(reader);
+}
+
+/// What an osps process was started to do, from its `/proc/PID/cmdline`.
 fn invocation(pid: i32) -> Option<Invocation> {
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     invocation_of(&cmdline)
 }
 
-/// [`invocation`] of a raw `/proc/PID/cmdline` (arguments ended by NUL bytes).
+/// [`invocation`] of a raw `/proc/PID/cmdline` (arguments ended by NUL bytes), read by
+/// the parser [`read_command_lines_with`] gave.
 ///
 /// Building the parser costs far more than reading the command line, and a survey asks
 /// about the same few processes once per instance it examines (a thousand junk segments,
@@ -170,7 +197,7 @@ fn invocation_of(cmdline: &[u8]) -> Option<Invocation> {
     if let Some(kept) = KEPT.with(|k| k.borrow().get(cmdline).cloned()) {
         return kept;
     }
-    let parsed = parse_invocation(cmdline);
+    let parsed = invocation_from(cmdline, *READER.get()?);
     KEPT.with(|k| {
         let mut kept = k.borrow_mut();
         // Bounded: a long-lived `osps top` meets ever new processes.
@@ -182,22 +209,27 @@ fn invocation_of(cmdline: &[u8]) -> Option<Invocation> {
     parsed
 }
 
-/// [`invocation_of`], parsed.
-fn parse_invocation(cmdline: &[u8]) -> Option<Invocation> {
+/// A raw `/proc/PID/cmdline` read by `read`: pure, for tests.
+pub fn invocation_from(cmdline: &[u8], read: Reader) -> Option<Invocation> {
     use std::os::unix::ffi::OsStrExt;
     let cmdline = cmdline.strip_suffix(&[0]).unwrap_or(cmdline);
     let args: Vec<std::ffi::OsString> = cmdline
         .split(|&b| b == 0)
         .map(|a| std::ffi::OsStr::from_bytes(a).to_owned())
         .collect();
-    crate::cli::invocation_of(&args)
+    read(&args)
 }
 
 /// The instance name of an osps process from its raw `/proc/PID/cmdline` and
 /// `/proc/PID/environ`: what its arguments say, else its non-empty `OSPS_NAME`, else the
 /// default `osps`; `None` when the arguments are no osps command line.
 fn instance_name_of(cmdline: &[u8], environ: &[u8]) -> Option<String> {
-    let invocation = invocation_of(cmdline)?;
+    name_from(invocation_of(cmdline)?, environ)
+}
+
+/// The instance name of an `invocation`, given that process's raw environment: pure,
+/// for tests.
+pub fn name_from(invocation: Invocation, environ: &[u8]) -> Option<String> {
     let from_env = || {
         environ
             .split(|&b| b == 0)
@@ -400,95 +432,6 @@ fn start_ticks(stat: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A raw `/proc/PID/cmdline` of `args`.
-    fn raw(args: &[&str]) -> Vec<u8> {
-        format!("{}\0", args.join("\0")).into_bytes()
-    }
-
-    #[test]
-    fn the_subcommand_is_found_past_global_options() {
-        let of = |args: &[&str]| invocation_of(&raw(args)).map(|i| i.subcommand);
-        assert_eq!(
-            of(&["osps", "primary", "--name", "x"]).as_deref(),
-            Some("primary")
-        );
-        assert_eq!(of(&["osps", "-vv", "cleanup"]).as_deref(), Some("cleanup"));
-        assert_eq!(of(&["osps", "-q", "cleanup"]).as_deref(), Some("cleanup"));
-        assert_eq!(
-            of(&["osps", "--color", "never", "primary"]).as_deref(),
-            Some("primary")
-        );
-        assert_eq!(
-            of(&["osps", "--color=never", "stop"]).as_deref(),
-            Some("stop")
-        );
-        // Whatever the program is called.
-        assert_eq!(of(&["/tmp/x", "primary"]).as_deref(), Some("primary"));
-        assert_eq!(of(&["osps", "--color"]), None);
-        assert_eq!(of(&["osps"]), None);
-        // What that osps refused to run is not running as that subcommand.
-        assert_eq!(of(&["osps", "primary", "--help"]), None);
-        assert_eq!(of(&["osps", "primary", "--bogus"]), None);
-    }
-
-    #[test]
-    fn every_spelling_of_the_name_option_names_the_instance() {
-        for args in [
-            &["osps", "primary", "-nfoo"][..],
-            &["osps", "primary", "-n", "foo"],
-            &["osps", "primary", "--name", "foo"],
-            &["osps", "primary", "--name=foo"],
-            &["osps", "primary", "-n=foo"],
-            &["osps", "primary", "-qn", "foo"],
-            &["osps", "primary", "-qnfoo"],
-            &["osps", "primary", "-vvnfoo"],
-            &[
-                "osps",
-                "primary",
-                "--start-timeout",
-                "9s",
-                "-nfoo",
-                "--serve",
-            ],
-            &["osps", "--color", "never", "primary", "-nfoo"],
-            &["osps", "-q", "primary", "-n", "foo"],
-            &["osps", "secondary", "--name", "foo", "--index", "2"],
-            &["osps", "cleanup", "-nfoo"],
-            &["/tmp/renamed", "primary", "-nfoo"],
-        ] {
-            assert_eq!(
-                instance_name_of(&raw(args), b"OSPS_NAME=bar\0").as_deref(),
-                Some("foo"),
-                "{args:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn without_a_name_option_the_environment_then_the_default_names_the_instance() {
-        let args = raw(&["osps", "primary", "--interval", "5ms"]);
-        let env = b"HOME=/root\0OSPS_NAME=bar\0PATH=/bin\0";
-        assert_eq!(instance_name_of(&args, env).as_deref(), Some("bar"));
-        assert_eq!(
-            instance_name_of(&args, b"OSPS_NAME=\0").as_deref(),
-            Some("osps")
-        );
-        assert_eq!(instance_name_of(&args, b"").as_deref(), Some("osps"));
-        // Not a name: the value of another option.
-        let args = raw(&["osps", "primary", "--runtime-dir=-nfoo"]);
-        assert_eq!(instance_name_of(&args, b"").as_deref(), Some("osps"));
-        assert_eq!(instance_name_of(&raw(&["osps", "nonsense"]), b""), None);
-    }
-
-    #[test]
-    fn serve_is_read_from_the_command_line() {
-        let serve = |args: &[&str]| invocation_of(&raw(args)).is_some_and(|i| i.serve);
-        assert!(serve(&["osps", "primary", "--serve", "-nfoo"]));
-        assert!(serve(&["osps", "-q", "primary", "--serve"]));
-        assert!(!serve(&["osps", "primary", "-nfoo"]));
-        assert!(!serve(&["osps", "list"]));
-    }
 
     #[test]
     fn a_process_parent_is_read_from_its_stat() {
