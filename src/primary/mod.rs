@@ -13,6 +13,9 @@
 //! modes, the serving one with its door (`admission.rs`), its clients (`clients.rs`)
 //! and its pool (`pool.rs`); `worker.rs` is one secondary and `supervisor.rs` all of
 //! them, for both modes; `summary.rs` says how the run went.
+//!
+//! A command of its own: it may import every layer below (`os`, `disk`, `pair`,
+//! `instance`), the leaf helpers and `cli` (its arguments); nothing imports it but `main`.
 
 mod admission;
 mod clients;
