@@ -1,5 +1,7 @@
-//! Every jq filter shown in README.md and in the man pages runs against real output:
-//! it must parse, and it must not come out `null` (a key the documents do not have).
+//! Every jq filter shown in README.md, in the docs it links to (docs/DESIGN.md, FAULTS.md,
+//! PERFORMANCE.md, SERVICE.md; the lab guides run in lab_docs.rs) and in the man pages runs
+//! against real output: it must parse, and it must not come out `null` (a key the documents
+//! do not have).
 
 use crate::common;
 
@@ -8,10 +10,19 @@ use common::{T, TestEnv, jq, kill, output_within, run, stderr_of};
 /// The text of the docs, with the man pages' roff escapes undone.
 fn docs() -> Vec<(String, String)> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut docs = vec![(
-        "README.md".to_string(),
-        std::fs::read_to_string(root.join("README.md")).unwrap(),
-    )];
+    let mut docs: Vec<(String, String)> = [
+        "README.md",
+        "docs/DESIGN.md",
+        "docs/FAULTS.md",
+        "docs/PERFORMANCE.md",
+        "docs/SERVICE.md",
+    ]
+    .iter()
+    .map(|doc| {
+        let text = std::fs::read_to_string(root.join(doc)).unwrap_or_else(|e| panic!("{doc}: {e}"));
+        (doc.to_string(), text)
+    })
+    .collect();
     for entry in std::fs::read_dir(root.join("man")).unwrap() {
         let path = entry.unwrap().path();
         let roff = std::fs::read_to_string(&path).unwrap();

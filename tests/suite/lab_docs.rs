@@ -7,8 +7,11 @@
 //! line is `# setup` or `# préparation`); a block whose first line is `# by hand` or
 //! `# à la main` needs a person (a terminal, systemd, a machine of one's own) and is
 //! skipped; a block that uses strace fails the test when strace cannot trace here. Each block
-//! gets its own instance name (`OSPS_NAME`), runtime directory (`OSPS_RUNTIME_DIR`) and
-//! working directory, with the osps under test first in `PATH`.
+//! gets its own instance name (`OSPS_NAME`), runtime directory (`OSPS_RUNTIME_DIR`),
+//! working directory and `TMPDIR` (the guides' `$LAB_TMP` is made there), with the osps
+//! under test first in `PATH`. A line whose comment quotes an output (`# → text`, the
+//! guides' own convention) must print it: some line of the block's output, stdout or
+//! stderr, contains the text (runs of spaces count as one).
 
 use crate::common;
 
@@ -116,6 +119,7 @@ fn run_block(setup: &str, block: &Block) {
         .env("PATH", path)
         .env("OSPS_NAME", &env.name)
         .env("OSPS_RUNTIME_DIR", &env.runtime_dir)
+        .env("TMPDIR", env.tmp.path())
         .env("NO_COLOR", "1")
         .env_remove("OSPS_TRACE")
         .env_remove("RUST_BACKTRACE")
@@ -175,6 +179,21 @@ fn run_block(setup: &str, block: &Block) {
         block.code,
         stdout_of(&out)
     );
+    let printed: Vec<String> = stdout_of(&out)
+        .lines()
+        .chain(stderr_of(&out).lines())
+        .map(squeezed)
+        .collect();
+    for quote in block.code.lines().flat_map(quoted_outputs) {
+        assert!(
+            printed.iter().any(|l| l.contains(&quote)),
+            "{}: no line of the output has {quote:?}, which the guide quotes:\n{}\n--- stdout:\n{}\n--- stderr:\n{}",
+            block.at,
+            block.code,
+            stdout_of(&out),
+            stderr_of(&out)
+        );
+    }
     let left = env.leftovers();
     assert!(
         left.is_empty(),
@@ -182,6 +201,19 @@ fn run_block(setup: &str, block: &Block) {
         block.at,
         block.code
     );
+}
+
+/// Runs of spaces as one (`ps` aligns its columns).
+fn squeezed(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The outputs a line's comment quotes: each text after a `→ ` in its `  # ` comment
+/// (`# → is already running → refused: exit status 1`), spaces squeezed.
+fn quoted_outputs(line: &str) -> Vec<String> {
+    line.rsplit_once("  # ")
+        .map(|(_, c)| c.split("→ ").skip(1).map(squeezed).collect())
+        .unwrap_or_default()
 }
 
 /// Kills what is left of the block's process group (a background primary the block
@@ -290,6 +322,16 @@ fn a_failing_block_fails_the_test_and_leaves_nothing_running() {
         kind: Kind::Run,
     };
     assert!(std::panic::catch_unwind(|| run_block("", &block)).is_err());
+    let block = Block {
+        at: "test".into(),
+        code: "echo hello   # → goodbye\n".into(),
+        kind: Kind::Run,
+    };
+    assert!(std::panic::catch_unwind(|| run_block("", &block)).is_err());
+    assert_eq!(
+        quoted_outputs("ps   # the secondary: → Z [osps]  <defunct>"),
+        ["Z [osps] <defunct>"]
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let pid_file = dir.path().join("sleeper.pid");

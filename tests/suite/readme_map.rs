@@ -1,17 +1,19 @@
-//! The README's map of `src/` (section "A map of `src/`") stays true: every source file is
-//! on it, and every file it names exists. A folder may stand for its files (`view/`).
+//! The map of `src/` (docs/DESIGN.md, section "A map of `src/`", linked from the README)
+//! stays true: every source file is on it, and every file it names exists. A folder may
+//! stand for its files (`view/`).
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 /// The backticked names of the map's table: `main.rs`, `primary/serve.rs`, `view/`.
 fn names_on_the_map() -> BTreeSet<String> {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let start = readme
-        .find("### A map of `src/`")
-        .expect("README.md has no section \"A map of `src/`\"");
-    let table = readme[start..]
+    let design =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/DESIGN.md"))
+            .unwrap();
+    let start = design
+        .find("## A map of `src/`")
+        .expect("docs/DESIGN.md has no section \"A map of `src/`\"");
+    let table = design[start..]
         .lines()
         .skip(1)
         .skip_while(|l| !l.starts_with('|'))
@@ -51,7 +53,7 @@ fn source_files() -> BTreeSet<String> {
 }
 
 #[test]
-fn the_readme_map_of_src_names_every_file_and_only_files_that_exist() {
+fn the_map_of_src_names_every_file_and_only_files_that_exist() {
     let map = names_on_the_map();
     assert!(map.len() > 20, "the map looks empty: {map:?}");
     let files = source_files();
@@ -64,7 +66,7 @@ fn the_readme_map_of_src_names_every_file_and_only_files_that_exist() {
     let missing: Vec<_> = files.iter().filter(|f| !covered(f)).collect();
     assert!(
         missing.is_empty(),
-        "files in src/ missing from the README's map: {missing:?}"
+        "files in src/ missing from the map in docs/DESIGN.md: {missing:?}"
     );
     let stale: Vec<_> = map
         .iter()
@@ -78,6 +80,6 @@ fn the_readme_map_of_src_names_every_file_and_only_files_that_exist() {
         .collect();
     assert!(
         stale.is_empty(),
-        "the README's map names files that src/ does not have: {stale:?}"
+        "the map in docs/DESIGN.md names files that src/ does not have: {stale:?}"
     );
 }

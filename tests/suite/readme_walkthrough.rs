@@ -1,8 +1,10 @@
-//! The README as a newcomer follows it: the lines of its walk-through and of its install
-//! section, taken from README.md itself (the fenced block after each
-//! `<!-- walkthrough: ... -->` or `<!-- install ... -->` marker) and run in a fresh
-//! `bash --noprofile --norc` with an empty environment, as typed. A README line that
-//! stops working, or stops printing what its comment promises, fails here.
+//! The README as a newcomer follows it: the lines of its walk-through, of its other
+//! examples and of its install section, taken from README.md itself (the fenced block
+//! after each `<!-- walkthrough: ... -->`, `<!-- snippet: ... -->` or `<!-- install ... -->`
+//! marker) and run in a fresh `bash --noprofile --norc` with an empty environment, as
+//! typed and in order. A README line that stops working, or stops printing what its
+//! comment promises, fails here: in the examples, a comment quotes an output after `→ `
+//! (`osps stop demo   # → stopped instance demo`), and the line must print it.
 //!
 //! Three things differ from a newcomer's machine, each to keep the test isolated and
 //! fast: the instance name `demo` is replaced by the test's unique name (the segment
@@ -222,6 +224,127 @@ fn the_walk_through_in_two_terminals_runs_as_typed() {
         stderr_of(&t1_out)
     );
     env.assert_no_leftovers();
+}
+
+/// The outputs a README line's comment quotes: each text after a `→ ` (`# → PONG → olleh`).
+fn quoted_outputs(line: &str) -> Vec<String> {
+    comment_of(line)
+        .map(|c| {
+            c.split("→ ")
+                .skip(1)
+                .map(|q| q.trim().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Runs of spaces as one, to compare an output line with its quote (`ps` and `osps list`
+/// align their columns).
+fn squeezed(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The names of the README's `<!-- snippet: NAME ... -->` blocks, in order.
+fn snippet_names() -> Vec<String> {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    readme
+        .lines()
+        .filter_map(|l| l.strip_prefix("<!-- snippet: "))
+        .map(|rest| rest.split_whitespace().next().unwrap_or("").to_string())
+        .collect()
+}
+
+/// Runs one snippet line by line in one fresh shell, as typed, with the test's osps first
+/// on PATH and the snippet's instance names (`demo`, `zdemo`, `web`) replaced by the
+/// test's; each quoted output must appear in its line's output, and the snippet must
+/// leave nothing behind.
+fn run_snippet(snippet: &str) -> usize {
+    let env = TestEnv::new("snippet");
+    let name = env.name.clone();
+    let ours = |line: &str| {
+        line.replace("zdemo", &name)
+            .replace("demo", &name)
+            .replace("--name web", &format!("--name {name}"))
+            .replace("stop web", &format!("stop {name}"))
+            .replace("instance web", &format!("instance {name}"))
+    };
+    let lines = block_after(&format!("<!-- snippet: {snippet} "));
+    let work = env.tmp.path().join("work");
+    let home = env.tmp.path().join("home");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::create_dir_all(&home).unwrap();
+    let bin_dir = Path::new(osps_bin()).parent().unwrap();
+    let mut script = format!(
+        "exec 2>&1
+export PATH={}:$PATH
+",
+        bin_dir.display()
+    );
+    for (i, line) in lines.iter().enumerate() {
+        script.push_str(&format!("echo '@@step {i}'\n{}\nsleep 0.3\n", ours(line)));
+    }
+    let out = run(fresh_bash(&env, &work, &home, &script), DEADLINE);
+    let text = stdout_of(&out);
+    let steps = steps(&text, lines.len());
+    let mut checked = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let context = format!("snippet {snippet}, line {i}: {line}\noutput:\n{}", steps[i]);
+        assert!(
+            !steps[i].contains("command not found") && !steps[i].contains("No such file"),
+            "{context}"
+        );
+        for quote in quoted_outputs(&ours(line)) {
+            let quote = squeezed(&quote);
+            assert!(
+                steps[i].lines().any(|l| squeezed(l).contains(&quote)),
+                "wanted a line with {quote:?}: {context}"
+            );
+            checked += 1;
+        }
+    }
+    env.assert_no_leftovers();
+    checked
+}
+
+#[test]
+fn every_readme_example_runs_in_order_and_prints_what_it_quotes() {
+    let names = snippet_names();
+    for want in ["watching", "serving", "zombie", "stop-first", "size"] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "README.md lost the snippet {want:?}: {names:?}"
+        );
+    }
+    // Each snippet has its own instance and runtime directory: run them side by side
+    // (they mostly wait: a primary's interval, a zombie held for seconds).
+    let checked: Vec<(String, usize)> = std::thread::scope(|scope| {
+        let runs: Vec<_> = names
+            .iter()
+            .map(|n| (n, scope.spawn(|| run_snippet(n))))
+            .collect();
+        runs.into_iter()
+            .map(|(n, h)| match h.join() {
+                Ok(c) => (n.clone(), c),
+                Err(e) => std::panic::resume_unwind(e),
+            })
+            .collect()
+    });
+    for (name, count) in &checked {
+        assert!(*count >= 1, "snippet {name} quotes no output to check");
+    }
+}
+
+/// The set-up a newcomer runs on a fresh machine is two commands: the main job on its
+/// defaults and the tests.
+#[test]
+fn the_set_up_is_two_commands_the_main_job_and_the_tests() {
+    let lines = block_after("## Set up on a fresh machine");
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].starts_with("cargo run --release -- primary"),
+        "{lines:?}"
+    );
+    assert_eq!(lines[1], "cargo test", "{lines:?}");
 }
 
 #[test]
