@@ -2,6 +2,7 @@
 //! error reporting, dispatches to the subcommand, and maps the result to an exit status.
 
 mod area;
+mod audit;
 mod batch;
 mod claim;
 mod cleanup;
@@ -68,7 +69,10 @@ fn main() {
     trace::init(&cli.command);
     // Every object osps creates is private: with this umask the modes we ask for (0600,
     // 0700) are exactly the modes we get, whatever the caller's umask was.
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    // Not for an audit: the program it runs must get the caller's umask.
+    if !matches!(cli.command, Command::Audit(_)) {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    }
     let stdout_ok = if cli.command.writes_stdout() {
         output::ensure_stdout_open()
     } else {
@@ -87,6 +91,7 @@ fn main() {
         Command::Status(args) => status::run(args),
         Command::Stop(args) => stop::run(args),
         Command::Top(args) => top::run(args),
+        Command::Audit(args) => audit::run(args),
     });
     let exit = match result {
         Ok(exit) => exit,
