@@ -61,11 +61,8 @@ pub fn ms(us: u64) -> f64 {
     (us as f64 / 1000.0 * 10.0).round() / 10.0
 }
 
-/// Python's multiprocessing resource tracker: started by the first SharedMemory, it
-/// outlives its parent by design (it waits for the pipe to close, then removes what was
-/// leaked). Its own life is not the student's mistake; what it removes is reported.
 fn is_resource_tracker(p: &Proc) -> bool {
-    p.argv.iter().any(|a| a.contains("resource_tracker"))
+    p.is_resource_tracker()
 }
 
 pub fn signal_name(signal: i32) -> String {
@@ -76,7 +73,31 @@ pub fn signal_name(signal: i32) -> String {
 /// Every finding, objects first, then processes in the order they started.
 pub fn compute(model: &Model, root: i32, zombie_threshold_us: u64) -> Vec<Finding> {
     let mut out = Vec::new();
-    for o in model.objects.iter().filter(|o| o.left && !o.hidden) {
+    for o in model.objects.iter().filter(|o| !o.hidden) {
+        let tracker = o
+            .unlinked_by
+            .filter(|&pid| pid != o.created_by)
+            .and_then(|pid| model.proc(pid))
+            .filter(|p| is_resource_tracker(p));
+        if let Some(t) = tracker {
+            out.push(Finding {
+                kind: FindingKind::SegmentLeft,
+                pid: Some(o.created_by),
+                path: Some(String::from_utf8_lossy(&o.path).into_owned()),
+                message: format!(
+                    "segment {} made by {} was not removed by the program: Python's resource \
+                     tracker, {}, removed it at shutdown",
+                    String::from_utf8_lossy(&o.name),
+                    who_pid(model, o.created_by),
+                    who(t)
+                ),
+                hint: "call shm.unlink() once both sides are done (the tracker is a safety \
+                       net that warns about leaked segments, not the cleanup)",
+            });
+        }
+        if !o.left {
+            continue;
+        }
         let name = String::from_utf8_lossy(&o.name).into_owned();
         let by = who_pid(model, o.created_by);
         let (kind, message, hint) = match o.kind {

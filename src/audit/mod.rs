@@ -64,7 +64,7 @@ pub fn run(args: &AuditArgs) -> Result<Exit> {
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let mut tracer = Tracer::new(start, child.pid, argv);
+    let mut tracer = Tracer::new(start, child.pid, argv.clone());
     let limits = Limits {
         grace: args.grace,
         timeout: args.timeout,
@@ -84,7 +84,7 @@ pub fn run(args: &AuditArgs) -> Result<Exit> {
     let threshold = args.zombie_threshold.as_micros() as u64;
     let found = findings::compute(&tracer.model, tracer.root, threshold);
     let text = if args.json {
-        report::Report::new(&tracer.model, tracer.root, ended, end_us, &found).json()
+        report::Report::new(argv, &tracer.model, tracer.root, ended, end_us, &found).json()
     } else {
         report::human(&tracer.model, tracer.root, ended, end_us, &found)
     };

@@ -37,6 +37,16 @@ impl Proc {
         self.code.is_none() && self.signal.is_none()
     }
 
+    /// Python's multiprocessing resource tracker: started by the first SharedMemory, it
+    /// outlives its parent by design (it waits for the pipe to close, then removes what
+    /// was leaked and warns). Its own life is not the student's mistake; what it removes
+    /// is reported.
+    pub fn is_resource_tracker(&self) -> bool {
+        self.argv
+            .iter()
+            .any(|a| a.contains("multiprocessing.resource_tracker"))
+    }
+
     /// Exited (or killed) but not reaped yet by anyone.
     fn unreaped(&self) -> bool {
         !self.alive() && self.reaped.is_none() && self.orphaned_zombie.is_none()
@@ -283,9 +293,11 @@ impl Model {
         }
     }
 
-    pub fn resized(&mut self, path: &[u8], size: u64) {
+    /// ftruncate sets the size; fallocate (`grows_only`) only makes it larger.
+    pub fn resized(&mut self, path: &[u8], size: u64, grows_only: bool) {
         if let Some(&i) = self.live.get(path) {
-            self.objects[i].size = Some(size);
+            let old = self.objects[i].size.unwrap_or(0);
+            self.objects[i].size = Some(if grows_only { old.max(size) } else { size });
         }
     }
 

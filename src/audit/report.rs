@@ -143,7 +143,9 @@ fn fifo_out(o: &Obj) -> FifoOut {
 }
 
 impl<'a> Report<'a> {
+    /// `argv` is the command as given (the main process's own may differ after exec).
     pub fn new(
+        argv: Vec<String>,
         model: &Model,
         root: i32,
         ended: Ended,
@@ -155,7 +157,7 @@ impl<'a> Report<'a> {
         Report {
             schema_version: 1,
             command: CommandOut {
-                argv: main.map(|p| p.argv.to_vec()).unwrap_or_default(),
+                argv,
                 exit_code: main.and_then(|p| p.code),
                 signal: main.and_then(|p| p.signal).map(signal_name),
                 duration_ms: ms(end_us),

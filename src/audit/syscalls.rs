@@ -39,6 +39,7 @@ pub const TRACED: &[(i64, Option<u32>)] = &[
     (libc::SYS_link, None),
     (libc::SYS_linkat, None),
     (libc::SYS_ftruncate, None),
+    (libc::SYS_fallocate, None),
     (libc::SYS_wait4, None),
     (libc::SYS_waitid, None),
     (libc::SYS_kill, None),
@@ -88,9 +89,11 @@ pub enum Call {
         from: (Base, u64),
         to: (Base, u64),
     },
+    /// ftruncate, or fallocate (posix_fallocate): `length` is the size it makes.
     Ftruncate {
         fd: i32,
         length: u64,
+        grows_only: bool,
     },
     Wait4 {
         pid: i64,
@@ -206,6 +209,12 @@ pub fn decode(nr: i64, a: [u64; 6]) -> Call {
         libc::SYS_ftruncate => Call::Ftruncate {
             fd: int(a[0]),
             length: a[1],
+            grows_only: false,
+        },
+        libc::SYS_fallocate => Call::Ftruncate {
+            fd: int(a[0]),
+            length: a[2].saturating_add(a[3]),
+            grows_only: true,
         },
         libc::SYS_wait4 => Call::Wait4 {
             pid: i64::from(int(a[0])),

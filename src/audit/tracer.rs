@@ -55,7 +55,7 @@ enum Pending {
     Unlink(Vec<u8>),
     Rename(Vec<u8>, Vec<u8>),
     Link(Vec<u8>, Vec<u8>),
-    Truncate(Vec<u8>, u64),
+    Truncate(Vec<u8>, u64, bool),
     Wait(Option<u64>),
     ShmGet(i64, u64),
     ShmRmid(i64),
@@ -117,7 +117,10 @@ impl Tracer {
             if limits.timeout.is_some_and(|t| self.start.elapsed() >= t) {
                 return Ok(Ended::Timeout);
             }
-            if self.root_ended.is_some_and(|t| t.elapsed() >= limits.grace) {
+            if self
+                .root_ended
+                .is_some_and(|t| t.elapsed() >= limits.grace + self.tracker_wait(t))
+            {
                 return Ok(Ended::Program);
             }
             match ptrace::wait_any().wrap_err("waiting for the traced processes")? {
@@ -127,6 +130,19 @@ impl Tracer {
                 Wait::Signaled(pid, sig) => self.death(child, argv, pid, None, Some(sig))?,
                 Wait::Stopped(pid, sig, event) => self.stopped(pid, sig, event),
             }
+        }
+    }
+
+    /// Extra time past the grace while only Python resource trackers still run: they end
+    /// by themselves once the program's pipe closes, removing what it leaked, and a busy
+    /// machine may take longer than the grace (at most 5 s more).
+    fn tracker_wait(&self, root_ended: Instant) -> Duration {
+        let mut alive = self.model.procs.iter().filter(|p| p.alive()).peekable();
+        let only_trackers = alive.peek().is_some() && alive.all(|p| p.is_resource_tracker());
+        if only_trackers && root_ended.elapsed() < Duration::from_secs(5) {
+            Duration::from_secs(5)
+        } else {
+            Duration::ZERO
         }
     }
 
@@ -288,18 +304,20 @@ impl Tracer {
                     _ => return false,
                 }
             }
-            Call::Ftruncate { fd, length } => {
-                match std::fs::read_link(format!("/proc/{pid}/fd/{fd}")) {
-                    Ok(link) => {
-                        let path = syscalls::fd_target(link.as_os_str().as_bytes()).to_vec();
-                        if !self.model.is_live(&path) {
-                            return false;
-                        }
-                        Pending::Truncate(path, length)
+            Call::Ftruncate {
+                fd,
+                length,
+                grows_only,
+            } => match std::fs::read_link(format!("/proc/{pid}/fd/{fd}")) {
+                Ok(link) => {
+                    let path = syscalls::fd_target(link.as_os_str().as_bytes()).to_vec();
+                    if !self.model.is_live(&path) {
+                        return false;
                     }
-                    Err(_) => return false,
+                    Pending::Truncate(path, length, grows_only)
                 }
-            }
+                Err(_) => return false,
+            },
             Call::Wait4 { .. } => Pending::Wait(None),
             Call::Waitid { info, options } if !syscalls::leaves_waitable(options) => {
                 Pending::Wait(Some(info))
@@ -374,7 +392,7 @@ impl Tracer {
                     m.created(kind, to, name, tgid, at);
                 }
             }
-            Pending::Truncate(path, size) => m.resized(&path, size),
+            Pending::Truncate(path, size, grows_only) => m.resized(&path, size, grows_only),
             Pending::Wait(info) => {
                 let reaped = match info {
                     None => rval,
