@@ -242,11 +242,9 @@ impl Tracer {
                 let at = self.now();
                 self.model.exiting(pid, at);
             }
-            libc::PTRACE_EVENT_SECCOMP => {
-                if self.syscall_entry(pid, tgid) {
-                    let _ = ptrace::syscall(pid);
-                    return;
-                }
+            libc::PTRACE_EVENT_SECCOMP if self.syscall_entry(pid, tgid) => {
+                let _ = ptrace::syscall(pid);
+                return;
             }
             _ => {}
         }
