@@ -6,6 +6,7 @@
 //! The texts use one piece of markup: `backticks` set a span in bold. Keep them ASCII:
 //! groff reads its input as Latin-1 unless preprocessed.
 
+mod audit;
 mod views;
 
 use Block::{Code, P, Sub, Tag};
@@ -58,6 +59,7 @@ pub fn page(subcommand: Option<&str>) -> Option<Page> {
         Some("status") => views::status(),
         Some("stop") => views::stop(),
         Some("top") => views::top(),
+        Some("audit") => audit::audit(),
         Some("completions") => views::completions(),
         Some("man") => views::man(),
         Some(_) => return None,
