@@ -2,7 +2,7 @@
 //! that it moves as one piece (the `audit` arm of `manual::page` is its only hook).
 
 use super::Block::{Code, P, Tag};
-use super::{Env, Page, environment, files, section};
+use super::{DURATIONS, Env, Page, environment, files, section};
 
 pub fn audit() -> Page {
     Page {
@@ -72,10 +72,7 @@ pub fn audit() -> Page {
                osps itself. The program gets the audit's environment and umask as they \
                are.",
             ),
-            P(
-                "Durations are a number and a unit (`ns`, `us`, `ms`, `s`, `m`, `h`), as \
-               `250ms` or `1m30s`; a bare number is seconds.",
-            ),
+            P(DURATIONS),
         ],
         sections: vec![
             section(
