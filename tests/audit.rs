@@ -535,3 +535,42 @@ fn the_json_report_has_exactly_the_documented_keys() {
     assert_eq!(doc["command"]["argv"], serde_json::json!(["true"]));
     let _ = OsStr::new("");
 }
+
+/// The README's example of `osps audit`: run as shown, it prints the same findings and
+/// the same sections (pids, times and paths differ from one run to the next).
+#[test]
+fn the_readme_example_prints_what_the_readme_shows() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let at = readme.find("<!-- audit example -->").expect("the marker");
+    let mut blocks = readme[at..].split("```").skip(1).step_by(2);
+    let command = blocks.next().unwrap().strip_prefix("sh\n").unwrap().trim();
+    let sample = blocks.next().unwrap().strip_prefix("text\n").unwrap();
+    let shape = |text: &str| -> Vec<String> {
+        // The section headings, and the kind of each finding.
+        text.lines()
+            .filter(|l| !l.starts_with("pid "))
+            .filter_map(|l| l.split(':').next())
+            .filter(|head| !head.trim().contains(' ') || !head.starts_with(' '))
+            .filter(|head| !head.trim_start().starts_with('/'))
+            .map(str::to_string)
+            .collect()
+    };
+    let lab = Lab::new("readme");
+    let bin_dir = Path::new(osps_bin()).parent().unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+    let mut cmd = Command::new("bash");
+    cmd.args(["-c", command])
+        .current_dir(lab.dir())
+        .env("PATH", path)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    let out = run(cmd, T);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(shape(&text), shape(sample), "{text}");
+    assert!(
+        text.contains(&format!("{}/demo.fifo", lab.dir().display())),
+        "{text}"
+    );
+}
