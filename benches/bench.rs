@@ -22,7 +22,8 @@
 //! of the rounds, for trying the bench itself; `OSPS_BENCH_BIN=path` measures another
 //! osps binary (an older build) against the same baselines; `OSPS_BENCH_ONLY=serve` runs
 //! only the serving tables, and `OSPS_BENCH_ONLY=designs` other designs of server beside
-//! osps (both printed, not written to the JSON report).
+//! osps, and `OSPS_BENCH_ONLY=audit` what `osps audit` costs a program (all three
+//! printed, not written to the JSON report).
 //!
 //! The baselines' second process is a forked child that does only the ping-pong with
 //! async-signal-safe calls (open, read, write, atomics, clock_gettime) and then `_exit`s.
@@ -48,6 +49,8 @@ use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid, fork, mkfifo};
 use serde::Serialize;
 
+#[path = "bench/audit.rs"]
+mod audit;
 #[path = "bench/designs.rs"]
 mod designs;
 #[path = "bench/pipelined.rs"]
@@ -996,6 +999,11 @@ fn main() {
         // Only the serving tables (issue 11's figures), for a short run while tuning.
         serve::report_only(quick);
         pipelined::report(quick);
+        return;
+    }
+    if std::env::var_os("OSPS_BENCH_ONLY").is_some_and(|v| v == "audit") {
+        // What osps audit costs the program it follows (issue 27's figures).
+        audit::report(quick);
         return;
     }
     if std::env::var_os("OSPS_BENCH_ONLY").is_some_and(|v| v == "designs") {
