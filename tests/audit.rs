@@ -574,3 +574,49 @@ fn the_readme_example_prints_what_the_readme_shows() {
         "{text}"
     );
 }
+
+#[test]
+fn a_crash_is_killed_but_a_signal_the_program_sent_is_not() {
+    let mut crash = audit(&[]);
+    crash.args([
+        "sh",
+        "-c",
+        "python3 -c 'import ctypes; ctypes.string_at(0)' 2>/dev/null; true",
+    ]);
+    let (out, doc) = report(crash);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert_eq!(kinds(&doc), ["killed"]);
+    let pid = doc["findings"][0]["pid"].as_i64().unwrap();
+    assert_eq!(process(&doc, pid)["signal"], "SIGSEGV");
+
+    let mut stopped = audit(&[]);
+    stopped.args(["sh", "-c", "sleep 5 & kill $!; wait"]);
+    let (out, doc) = report(stopped);
+    assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
+    let sleep = doc["processes"][1]["pid"].as_i64().unwrap();
+    assert_eq!(process(&doc, sleep)["signal"], "SIGTERM");
+}
+
+#[test]
+fn sigterm_to_the_audit_prints_the_report_and_exits_143() {
+    let mut cmd = audit(&[]);
+    cmd.args(["sh", "-c", "echo ready >&2; exec sleep 30"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let mut line = [0u8; 6];
+    std::io::Read::read_exact(&mut err, &mut line).unwrap();
+    assert_eq!(&line, b"ready\n");
+    assert!(common::kill(child.id(), libc::SIGTERM));
+    let out = common::output_within(child, T);
+    assert_eq!(out.status.code(), Some(143));
+    let doc = parse_json(&out.stdout);
+    assert_eq!(doc["ended_by"], "SIGTERM");
+    assert_eq!(kinds(&doc), ["left-running"]);
+    let main = root(&doc);
+    assert!(
+        !process_exists(main as u32),
+        "the program is ended after the report"
+    );
+}
