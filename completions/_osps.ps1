@@ -221,6 +221,7 @@ Register-ArgumentCompleter -Native -CommandName 'osps' -ScriptBlock {
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Stop following after this long, for programs that never end (not 0) [default: no limit]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the report as one JSON document on stdout')
+            [CompletionResult]::new('--clean', '--clean', [CompletionResultType]::ParameterName, 'After the report, remove the segments, semaphores and FIFOs it reported as left')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')

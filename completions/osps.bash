@@ -116,7 +116,7 @@ _osps() {
             return 0
             ;;
         osps__subcmd__audit)
-            opts="-v -q -h -V --json --zombie-threshold --grace --timeout --verbose --quiet --color --help --version"
+            opts="-v -q -h -V --json --zombie-threshold --grace --timeout --clean --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

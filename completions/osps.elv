@@ -208,6 +208,7 @@ set edit:completion:arg-completer[osps] = {|@words|
             cand --timeout 'Stop following after this long, for programs that never end (not 0) [default: no limit]'
             cand --color 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)'
             cand --json 'Print the report as one JSON document on stdout'
+            cand --clean 'After the report, remove the segments, semaphores and FIFOs it reported as left'
             cand -v 'More detail on stderr (repeat for more)'
             cand --verbose 'More detail on stderr (repeat for more)'
             cand -q 'Only warnings and errors on stderr'

@@ -169,6 +169,7 @@ complete -c osps -n "__fish_osps_using_subcommand audit" -l color -d 'When to co
 always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'
 never\t'Never'"
 complete -c osps -n "__fish_osps_using_subcommand audit" -l json -d 'Print the report as one JSON document on stdout'
+complete -c osps -n "__fish_osps_using_subcommand audit" -l clean -d 'After the report, remove the segments, semaphores and FIFOs it reported as left'
 complete -c osps -n "__fish_osps_using_subcommand audit" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c osps -n "__fish_osps_using_subcommand audit" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c osps -n "__fish_osps_using_subcommand audit" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -657,8 +657,8 @@ pub struct TopArgs {
 /// main process has ended and --grace has passed, or at --timeout. It reports the
 /// process tree (who reaped whom, and when), every POSIX shared-memory segment, named
 /// semaphore and FIFO made, and findings: segment-left, semaphore-left, fifo-left,
-/// zombie, left-running, parent-first, killed. It removes nothing; processes still
-/// running at the end are reported, then killed.
+/// zombie, left-running, parent-first, killed. It removes nothing unless --clean;
+/// processes still running at the end are reported, then killed.
 #[derive(Debug, Args, Clone)]
 #[command(verbatim_doc_comment)]
 pub struct AuditArgs {
@@ -677,6 +677,10 @@ pub struct AuditArgs {
     /// Stop following after this long, for programs that never end (not 0) [default: no limit]
     #[arg(long, value_parser = units::parse_nonzero_duration, value_name = "DURATION")]
     pub timeout: Option<Duration>,
+
+    /// After the report, remove the segments, semaphores and FIFOs it reported as left
+    #[arg(long)]
+    pub clean: bool,
 
     /// The program to audit and its arguments (after --)
     #[arg(

@@ -620,3 +620,24 @@ fn sigterm_to_the_audit_prints_the_report_and_exits_143() {
         "the program is ended after the report"
     );
 }
+
+#[test]
+fn clean_removes_what_the_report_said_was_left_and_nothing_else() {
+    let lab = Lab::new("clean_flag");
+    let keep = lab.dir().join("keep.fifo");
+    common::mkfifo(&keep, 0o600);
+    let (out, doc) = report(lab.python("fifo-left", &["--clean"]));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert_eq!(kinds(&doc), ["fifo-left"]);
+    let left = lab.dir().join("left.fifo");
+    assert!(!left.exists(), "--clean removed the FIFO left");
+    assert!(
+        keep.exists(),
+        "a FIFO the program did not make is not touched"
+    );
+    assert!(
+        stderr_of(&out).contains("--clean: removed"),
+        "{}",
+        stderr_of(&out)
+    );
+}

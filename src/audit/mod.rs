@@ -23,6 +23,7 @@
 //! program would break in odd ways. PTRACE_O_EXITKILL does the same if the audit itself
 //! is killed.
 
+mod clean;
 mod filter;
 mod findings;
 mod interrupt;
@@ -91,6 +92,9 @@ pub fn run(args: &AuditArgs) -> Result<Exit> {
     let written = write_stdout(text.as_bytes());
     tracer.end_all();
     written?;
+    if args.clean {
+        clean::remove_left(&tracer.model);
+    }
     Ok(match ended {
         Ended::Signal(libc::SIGINT) => Exit::Interrupted,
         Ended::Signal(_) => Exit::Terminated,

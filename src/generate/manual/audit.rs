@@ -42,7 +42,10 @@ pub fn audit() -> Page {
                parent ended first comes to it, and it reaps that process itself; then \
                `reaped_by` is null, since the program never reaped it, and the finding \
                `parent-first` says what happened. It reports only: it removes no \
-               segment, semaphore or FIFO.",
+               segment, semaphore or FIFO, unless `--clean` is given; then, after the \
+               report and after the tracees are ended, it removes each object the report \
+               marked as left (a FIFO only if it is still a FIFO), one line on stderr for \
+               each, and the exit status still says there were findings.",
             ),
             P(
                 "At the end, the report is written first; then every traced process still \
