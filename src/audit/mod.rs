@@ -10,7 +10,8 @@
 //!
 //! How: the program runs under ptrace(2) with a seccomp-bpf filter ([`filter`]) so it
 //! stops only on the calls that matter ([`syscalls`]); [`spawn`] starts it, [`tracer`]
-//! follows every process it starts, [`model`] records what was seen, [`findings`] says
+//! follows every process it starts ([`pending`]: what a call did once it returned),
+//! [`model`] records what was seen, [`findings`] says
 //! what is wrong, [`report`] prints it. The audit is a child subreaper
 //! (PR_SET_CHILD_SUBREAPER): an orphan comes to it, so it sees who ended first, and
 //! reaps the orphan itself (such a process has `reaped_by` null: the program never
@@ -28,6 +29,7 @@ mod filter;
 mod findings;
 mod interrupt;
 mod model;
+mod pending;
 mod ptrace;
 mod report;
 mod spawn;

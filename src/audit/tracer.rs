@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 use color_eyre::eyre::{Result, WrapErr};
 
 use super::interrupt;
-use super::model::{Kind, Model};
+use super::model::Model;
+use super::pending::Pending;
 use super::ptrace::{self, SyscallInfo, Wait};
 use super::spawn::Child;
-use super::syscalls::{self, Base, Call, PATH_MAX, ShmKind};
+use super::syscalls::{self, Base, Call, PATH_MAX};
 
 /// Why following stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,24 +42,6 @@ struct Task {
     /// Its first SIGSTOP (an auto-attached child) has not been seen yet.
     fresh: bool,
     pending: Option<Pending>,
-}
-
-/// A system call stopped at entry whose result the exit stop will give.
-#[derive(Debug)]
-enum Pending {
-    Create {
-        kind: ShmKind,
-        path: Vec<u8>,
-        name: Vec<u8>,
-    },
-    Fifo(Vec<u8>),
-    Unlink(Vec<u8>),
-    Rename(Vec<u8>, Vec<u8>),
-    Link(Vec<u8>, Vec<u8>),
-    Truncate(Vec<u8>, u64, bool),
-    Wait(Option<u64>),
-    ShmGet(i64, u64),
-    ShmRmid(i64),
 }
 
 pub struct Tracer {
@@ -363,52 +346,7 @@ impl Tracer {
             return;
         }
         let at = self.now();
-        let m = &mut self.model;
-        match pending {
-            Pending::Create { kind, path, name } => {
-                let kind = match kind {
-                    ShmKind::Segment => Kind::Segment,
-                    ShmKind::Semaphore => Kind::Semaphore,
-                };
-                m.created(kind, path, name, tgid, at);
-            }
-            Pending::Fifo(path) => m.created(Kind::Fifo, path.clone(), path, tgid, at),
-            Pending::Unlink(path) => m.unlinked(&path, tgid, at),
-            Pending::Rename(from, to) => {
-                let name = syscalls::shm_name(&to).map(|(_, n)| n);
-                m.renamed(&from, to, name);
-            }
-            Pending::Link(from, to) => {
-                if syscalls::is_sem_temp(&from) {
-                    m.hide(&from);
-                }
-                if let Some((kind, name)) = syscalls::shm_name(&to) {
-                    let kind = match kind {
-                        ShmKind::Segment => Kind::Segment,
-                        ShmKind::Semaphore => Kind::Semaphore,
-                    };
-                    m.created(kind, to, name, tgid, at);
-                }
-            }
-            Pending::Truncate(path, size, grows_only) => m.resized(&path, size, grows_only),
-            Pending::Wait(info) => {
-                let reaped = match info {
-                    None => rval,
-                    Some(info) if rval == 0 => {
-                        ptrace::read_u64(pid, info + syscalls::SIGINFO_PID_OFFSET)
-                            .map_or(0, |w| i64::from(w as u32 as i32))
-                    }
-                    Some(_) => 0,
-                };
-                if let Ok(child) = i32::try_from(reaped) {
-                    if child > 0 {
-                        m.reaped(child, tgid, at);
-                    }
-                }
-            }
-            Pending::ShmGet(key, size) => m.created_sysv(rval, key, size, tgid, at),
-            Pending::ShmRmid(id) => m.removed_sysv(id, tgid, at),
-        }
+        pending.complete(&mut self.model, pid, tgid, rval, at);
     }
 
     /// Ends every traced process still alive (after the report) and collects them, for
