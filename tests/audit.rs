@@ -641,3 +641,32 @@ fn clean_removes_what_the_report_said_was_left_and_nothing_else() {
         stderr_of(&out)
     );
 }
+
+#[test]
+fn a_fifo_made_by_a_thread_is_made_by_its_process_and_threads_are_no_processes() {
+    let lab = Lab::new("threads");
+    let (out, doc) = report(lab.python("threads", &[]));
+    assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
+    let f = &doc["fifos"][0];
+    assert_eq!(f["path"], lab.dir().join("thread.fifo").to_str().unwrap());
+    assert_eq!(f["created_by"], root(&doc));
+    assert_eq!(f["unlinked_by"], root(&doc));
+    // Every process listed is a process: /proc/PID/status of a thread names another Tgid,
+    // and a thread would show as a child that nobody reaped.
+    assert_eq!(kinds(&doc), Vec::<String>::new());
+}
+
+/// A traced process cannot trace: the inner audit's child is refused PTRACE_TRACEME
+/// (EPERM, as under Yama's ptrace_scope 3 or a container's seccomp) and says so, at once.
+#[test]
+fn where_ptrace_is_refused_the_error_names_the_cause_and_nothing_hangs() {
+    let mut cmd = audit(&[]);
+    cmd.args([osps_bin(), "audit", "--", "true"]);
+    let started = Instant::now();
+    let (out, doc) = report(cmd);
+    assert!(started.elapsed() < slow(Duration::from_secs(10)));
+    assert_eq!(doc["command"]["exit_code"], 1, "{doc:#}");
+    let err = stderr_of(&out);
+    assert!(err.contains("ptrace was refused"), "{err}");
+    assert!(err.contains("kernel.yama.ptrace_scope"), "{err}");
+}

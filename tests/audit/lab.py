@@ -98,6 +98,20 @@ def odd_name():
     os.mkfifo(os.path.join(os.fsencode(d), b"new\nline\xff.fifo"))
 
 
+def threads():
+    """A thread makes and removes the FIFO: the process is what counts."""
+    import threading
+
+    def work():
+        path = os.path.join(d, "thread.fifo")
+        os.mkfifo(path)
+        os.unlink(path)
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+
+
 def storm():
     n = int(os.environ.get("STORM", "2000"))
     for _ in range(n):
@@ -131,6 +145,7 @@ def sleeps():
     "dirfd": through_dirfd,
     "odd-name": odd_name,
     "storm": storm,
+    "threads": threads,
     "ignores-term": ignores_term,
     "sleeps": sleeps,
 }[mode]()
