@@ -670,3 +670,21 @@ fn where_ptrace_is_refused_the_error_names_the_cause_and_nothing_hangs() {
     assert!(err.contains("ptrace was refused"), "{err}");
     assert!(err.contains("kernel.yama.ptrace_scope"), "{err}");
 }
+
+#[test]
+fn a_child_its_parent_never_reaped_is_a_zombie_never_reaped() {
+    let lab = Lab::new("neverreaped");
+    let (out, doc) = report(lab.python("never-reaped", &[]));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert_eq!(kinds(&doc), ["zombie"]);
+    let f = &doc["findings"][0];
+    assert!(
+        f["message"].as_str().unwrap().contains("never reaped"),
+        "{f:#}"
+    );
+    let child = process(&doc, f["pid"].as_i64().unwrap());
+    assert_eq!(child["reaped_by"], Value::Null);
+    assert_eq!(child["zombie_ms"], Value::Null);
+    assert_eq!(child["exit_code"], 0);
+    assert_eq!(child["parent_first"], false);
+}

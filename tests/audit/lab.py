@@ -62,6 +62,14 @@ def zombie():
     os.waitpid(pid, 0)
 
 
+def never_reaped():
+    """The child ends at once; the parent never waits for it."""
+    if os.fork() == 0:
+        os._exit(0)
+    time.sleep(0.3)
+    os._exit(0)
+
+
 def grandchild():
     """A child starts a long sleep and ends; nobody stops the sleep."""
     child = subprocess.Popen(["sh", "-c", "sleep 30 >/dev/null & echo $!"], stdout=subprocess.PIPE)
@@ -139,6 +147,7 @@ def sleeps():
     "tracker": tracker_removes,
     "fifo-left": fifo_left,
     "zombie": zombie,
+    "never-reaped": never_reaped,
     "grandchild": grandchild,
     "parent-first": parent_first,
     "chdir": after_chdir,
