@@ -22,8 +22,9 @@
 //! of the rounds, for trying the bench itself; `OSPS_BENCH_BIN=path` measures another
 //! osps binary (an older build) against the same baselines; `OSPS_BENCH_ONLY=serve` runs
 //! only the serving tables, `OSPS_BENCH_ONLY=views` the views among 2 000 files in
-//! `/dev/shm`, and `OSPS_BENCH_ONLY=designs` other designs of server beside
-//! osps (both printed, not written to the JSON report).
+//! `/dev/shm`, `OSPS_BENCH_ONLY=audit` what `osps audit` costs a program, and
+//! `OSPS_BENCH_ONLY=designs` other designs of server beside osps (all printed, not
+//! written to the JSON report).
 //!
 //! The baselines' second process is a forked child that does only the ping-pong with
 //! async-signal-safe calls (open, read, write, atomics, clock_gettime) and then `_exit`s.
@@ -49,6 +50,8 @@ use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid, fork, mkfifo};
 use serde::Serialize;
 
+#[path = "bench/audit.rs"]
+mod audit;
 #[path = "bench/designs.rs"]
 mod designs;
 #[path = "bench/pipelined.rs"]
@@ -1004,6 +1007,11 @@ fn main() {
     if std::env::var_os("OSPS_BENCH_ONLY").is_some_and(|v| v == "views") {
         // The views among many files in /dev/shm (see bench/views.rs).
         views::report(&osps_bin());
+        return;
+    }
+    if std::env::var_os("OSPS_BENCH_ONLY").is_some_and(|v| v == "audit") {
+        // What osps audit costs the program it follows (issue 27's figures).
+        audit::report(quick);
         return;
     }
     if std::env::var_os("OSPS_BENCH_ONLY").is_some_and(|v| v == "designs") {

@@ -39,6 +39,7 @@ Register-ArgumentCompleter -Native -CommandName 'osps' -ScriptBlock {
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Describe one instance for people: processes, counters, objects, heartbeats, warnings.')
             [CompletionResult]::new('stop', 'stop', [CompletionResultType]::ParameterValue, 'Stop a running instance in order: SIGTERM to its primary, then wait.')
             [CompletionResult]::new('top', 'top', [CompletionResultType]::ParameterValue, 'A live view of every instance, refreshed every --interval (q quits).')
+            [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Run a program and report what it left behind: segments, FIFOs, zombies, processes.')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print the completion script for a shell (the same as completions/ in the sources).')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print a man page in roff (the same as man/ in the sources).')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -215,6 +216,23 @@ Register-ArgumentCompleter -Native -CommandName 'osps' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'osps;audit' {
+            [CompletionResult]::new('--zombie-threshold', '--zombie-threshold', [CompletionResultType]::ParameterName, 'A child not reaped within this time after it exited is a zombie finding')
+            [CompletionResult]::new('--grace', '--grace', [CompletionResultType]::ParameterName, 'How long to keep following after the main process ended')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Stop following after this long, for programs that never end (not 0) [default: no limit]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the report as one JSON document on stdout')
+            [CompletionResult]::new('--clean', '--clean', [CompletionResultType]::ParameterName, 'After the report, remove the segments, semaphores and FIFOs it reported as left')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'osps;completions' {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
@@ -248,6 +266,7 @@ Register-ArgumentCompleter -Native -CommandName 'osps' -ScriptBlock {
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Describe one instance for people: processes, counters, objects, heartbeats, warnings.')
             [CompletionResult]::new('stop', 'stop', [CompletionResultType]::ParameterValue, 'Stop a running instance in order: SIGTERM to its primary, then wait.')
             [CompletionResult]::new('top', 'top', [CompletionResultType]::ParameterValue, 'A live view of every instance, refreshed every --interval (q quits).')
+            [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Run a program and report what it left behind: segments, FIFOs, zombies, processes.')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print the completion script for a shell (the same as completions/ in the sources).')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print a man page in roff (the same as man/ in the sources).')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -275,6 +294,9 @@ Register-ArgumentCompleter -Native -CommandName 'osps' -ScriptBlock {
             break
         }
         'osps;help;top' {
+            break
+        }
+        'osps;help;audit' {
             break
         }
         'osps;help;completions' {

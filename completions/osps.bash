@@ -16,6 +16,9 @@ _osps() {
             ",$1")
                 cmd="osps"
                 ;;
+            osps,audit)
+                cmd="osps__subcmd__audit"
+                ;;
             osps,cleanup)
                 cmd="osps__subcmd__cleanup"
                 ;;
@@ -51,6 +54,9 @@ _osps() {
                 ;;
             osps,top)
                 cmd="osps__subcmd__top"
+                ;;
+            osps__subcmd__help,audit)
+                cmd="osps__subcmd__help__subcmd__audit"
                 ;;
             osps__subcmd__help,cleanup)
                 cmd="osps__subcmd__help__subcmd__cleanup"
@@ -92,12 +98,42 @@ _osps() {
 
     case "${cmd}" in
         osps)
-            opts="-v -q -h -V --verbose --quiet --color --help --version primary inspect cleanup client list ls status stop top completions man help"
+            opts="-v -q -h -V --verbose --quiet --color --help --version primary inspect cleanup client list ls status stop top audit completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        osps__subcmd__audit)
+            opts="-v -q -h -V --json --zombie-threshold --grace --timeout --clean --verbose --quiet --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --zombie-threshold)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --grace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -204,8 +240,22 @@ _osps() {
             return 0
             ;;
         osps__subcmd__help)
-            opts="primary inspect cleanup client list status stop top completions man help"
+            opts="primary inspect cleanup client list status stop top audit completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        osps__subcmd__help__subcmd__audit)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -432,7 +482,7 @@ _osps() {
             return 0
             ;;
         osps__subcmd__man)
-            opts="-v -q -h -V --verbose --quiet --color --help --version primary secondary inspect cleanup client list status stop top completions man"
+            opts="-v -q -h -V --verbose --quiet --color --help --version primary secondary inspect cleanup client list status stop top audit completions man"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

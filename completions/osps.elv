@@ -36,6 +36,7 @@ set edit:completion:arg-completer[osps] = {|@words|
             cand status 'Describe one instance for people: processes, counters, objects, heartbeats, warnings.'
             cand stop 'Stop a running instance in order: SIGTERM to its primary, then wait.'
             cand top 'A live view of every instance, refreshed every --interval (q quits).'
+            cand audit 'Run a program and report what it left behind: segments, FIFOs, zombies, processes.'
             cand completions 'Print the completion script for a shell (the same as completions/ in the sources).'
             cand man 'Print a man page in roff (the same as man/ in the sources).'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -202,6 +203,22 @@ set edit:completion:arg-completer[osps] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'osps;audit'= {
+            cand --zombie-threshold 'A child not reaped within this time after it exited is a zombie finding'
+            cand --grace 'How long to keep following after the main process ended'
+            cand --timeout 'Stop following after this long, for programs that never end (not 0) [default: no limit]'
+            cand --color 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)'
+            cand --json 'Print the report as one JSON document on stdout'
+            cand --clean 'After the report, remove the segments, semaphores and FIFOs it reported as left'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -q 'Only warnings and errors on stderr'
+            cand --quiet 'Only warnings and errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'osps;completions'= {
             cand --color 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)'
             cand -v 'More detail on stderr (repeat for more)'
@@ -233,6 +250,7 @@ set edit:completion:arg-completer[osps] = {|@words|
             cand status 'Describe one instance for people: processes, counters, objects, heartbeats, warnings.'
             cand stop 'Stop a running instance in order: SIGTERM to its primary, then wait.'
             cand top 'A live view of every instance, refreshed every --interval (q quits).'
+            cand audit 'Run a program and report what it left behind: segments, FIFOs, zombies, processes.'
             cand completions 'Print the completion script for a shell (the same as completions/ in the sources).'
             cand man 'Print a man page in roff (the same as man/ in the sources).'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -252,6 +270,8 @@ set edit:completion:arg-completer[osps] = {|@words|
         &'osps;help;stop'= {
         }
         &'osps;help;top'= {
+        }
+        &'osps;help;audit'= {
         }
         &'osps;help;completions'= {
         }

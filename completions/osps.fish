@@ -40,6 +40,7 @@ complete -c osps -n "__fish_osps_needs_command" -f -a "ls" -d 'One line per inst
 complete -c osps -n "__fish_osps_needs_command" -f -a "status" -d 'Describe one instance for people: processes, counters, objects, heartbeats, warnings.'
 complete -c osps -n "__fish_osps_needs_command" -f -a "stop" -d 'Stop a running instance in order: SIGTERM to its primary, then wait.'
 complete -c osps -n "__fish_osps_needs_command" -f -a "top" -d 'A live view of every instance, refreshed every --interval (q quits).'
+complete -c osps -n "__fish_osps_needs_command" -f -a "audit" -d 'Run a program and report what it left behind: segments, FIFOs, zombies, processes.'
 complete -c osps -n "__fish_osps_needs_command" -f -a "completions" -d 'Print the completion script for a shell (the same as completions/ in the sources).'
 complete -c osps -n "__fish_osps_needs_command" -f -a "man" -d 'Print a man page in roff (the same as man/ in the sources).'
 complete -c osps -n "__fish_osps_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -162,6 +163,18 @@ complete -c osps -n "__fish_osps_using_subcommand top" -s v -l verbose -d 'More 
 complete -c osps -n "__fish_osps_using_subcommand top" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c osps -n "__fish_osps_using_subcommand top" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c osps -n "__fish_osps_using_subcommand top" -s V -l version -d 'Print version'
+complete -c osps -n "__fish_osps_using_subcommand audit" -l zombie-threshold -d 'A child not reaped within this time after it exited is a zombie finding' -r
+complete -c osps -n "__fish_osps_using_subcommand audit" -l grace -d 'How long to keep following after the main process ended' -r
+complete -c osps -n "__fish_osps_using_subcommand audit" -l timeout -d 'Stop following after this long, for programs that never end (not 0) [default: no limit]' -r
+complete -c osps -n "__fish_osps_using_subcommand audit" -l color -d 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
+always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'
+never\t'Never'"
+complete -c osps -n "__fish_osps_using_subcommand audit" -l json -d 'Print the report as one JSON document on stdout'
+complete -c osps -n "__fish_osps_using_subcommand audit" -l clean -d 'After the report, remove the segments, semaphores and FIFOs it reported as left'
+complete -c osps -n "__fish_osps_using_subcommand audit" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c osps -n "__fish_osps_using_subcommand audit" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c osps -n "__fish_osps_using_subcommand audit" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c osps -n "__fish_osps_using_subcommand audit" -s V -l version -d 'Print version'
 complete -c osps -n "__fish_osps_using_subcommand completions" -l color -d 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
 always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'
 never\t'Never'"
@@ -176,17 +189,18 @@ complete -c osps -n "__fish_osps_using_subcommand man" -s v -l verbose -d 'More 
 complete -c osps -n "__fish_osps_using_subcommand man" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c osps -n "__fish_osps_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c osps -n "__fish_osps_using_subcommand man" -s V -l version -d 'Print version'
-complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary inspect cleanup client list status stop top completions man help" -f -a "primary" -d 'Create the segment and FIFOs, start the secondary, run rounds, stop in order.'
-complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary inspect cleanup client list status stop top completions man help" -f -a "inspect" -d 'Show instances (segment, lock, FIFOs, processes) as one JSON document on stdout.'
-complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary inspect cleanup client list status stop top completions man help" -f -a "cleanup" -d 'Remove what crashed instances left behind; never touches a running one.'
-complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary inspect cleanup client list status stop top completions man help" -f -a "client" -d 'Send requests to a serving primary and print the replies.'
-complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary inspect cleanup client list status stop top completions man help" -f -a "list" -d 'One line per instance of the current user, as a table (or JSON with --json).'
-complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary inspect cleanup client list status stop top completions man help" -f -a "status" -d 'Describe one instance for people: processes, counters, objects, heartbeats, warnings.'
-complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary inspect cleanup client list status stop top completions man help" -f -a "stop" -d 'Stop a running instance in order: SIGTERM to its primary, then wait.'
-complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary inspect cleanup client list status stop top completions man help" -f -a "top" -d 'A live view of every instance, refreshed every --interval (q quits).'
-complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary inspect cleanup client list status stop top completions man help" -f -a "completions" -d 'Print the completion script for a shell (the same as completions/ in the sources).'
-complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary inspect cleanup client list status stop top completions man help" -f -a "man" -d 'Print a man page in roff (the same as man/ in the sources).'
-complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary inspect cleanup client list status stop top completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary inspect cleanup client list status stop top audit completions man help" -f -a "primary" -d 'Create the segment and FIFOs, start the secondary, run rounds, stop in order.'
+complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary inspect cleanup client list status stop top audit completions man help" -f -a "inspect" -d 'Show instances (segment, lock, FIFOs, processes) as one JSON document on stdout.'
+complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary inspect cleanup client list status stop top audit completions man help" -f -a "cleanup" -d 'Remove what crashed instances left behind; never touches a running one.'
+complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary inspect cleanup client list status stop top audit completions man help" -f -a "client" -d 'Send requests to a serving primary and print the replies.'
+complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary inspect cleanup client list status stop top audit completions man help" -f -a "list" -d 'One line per instance of the current user, as a table (or JSON with --json).'
+complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary inspect cleanup client list status stop top audit completions man help" -f -a "status" -d 'Describe one instance for people: processes, counters, objects, heartbeats, warnings.'
+complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary inspect cleanup client list status stop top audit completions man help" -f -a "stop" -d 'Stop a running instance in order: SIGTERM to its primary, then wait.'
+complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary inspect cleanup client list status stop top audit completions man help" -f -a "top" -d 'A live view of every instance, refreshed every --interval (q quits).'
+complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary inspect cleanup client list status stop top audit completions man help" -f -a "audit" -d 'Run a program and report what it left behind: segments, FIFOs, zombies, processes.'
+complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary inspect cleanup client list status stop top audit completions man help" -f -a "completions" -d 'Print the completion script for a shell (the same as completions/ in the sources).'
+complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary inspect cleanup client list status stop top audit completions man help" -f -a "man" -d 'Print a man page in roff (the same as man/ in the sources).'
+complete -c osps -n "__fish_osps_using_subcommand help; and not __fish_seen_subcommand_from primary inspect cleanup client list status stop top audit completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c osps -n "__fish_osps_using_subcommand status" -f -a "(__fish_osps_instance_names)"
 complete -c osps -n "__fish_osps_using_subcommand stop" -f -a "(__fish_osps_instance_names)"
 

@@ -25,6 +25,14 @@ pub enum Exit {
     /// `osps status`, `osps stop`: no object of that instance exists (`systemctl`'s code
     /// for a unit that does not exist).
     NoSuchInstance,
+    /// `osps audit`: the program exists but could not be executed (the shell's 126).
+    NotExecutable,
+    /// `osps audit`: the program was not found (the shell's 127).
+    NotFound,
+    /// `osps audit` stopped by SIGINT (128 + 2, as a shell reports it).
+    Interrupted,
+    /// `osps audit` stopped by SIGTERM (128 + 15).
+    Terminated,
 }
 
 impl Exit {
@@ -38,6 +46,10 @@ impl Exit {
             Exit::SecondaryFailed => 4,
             Exit::NotRunning => 3,
             Exit::NoSuchInstance => 4,
+            Exit::NotExecutable => 126,
+            Exit::NotFound => 127,
+            Exit::Interrupted => 130,
+            Exit::Terminated => 143,
         }
     }
 }
@@ -83,6 +95,10 @@ mod tests {
             (Exit::SecondaryFailed, 4),
             (Exit::NotRunning, 3),
             (Exit::NoSuchInstance, 4),
+            (Exit::NotExecutable, 126),
+            (Exit::NotFound, 127),
+            (Exit::Interrupted, 130),
+            (Exit::Terminated, 143),
         ];
         for (exit, code) in all {
             assert_eq!(exit.code(), code);

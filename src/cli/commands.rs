@@ -212,6 +212,48 @@ pub struct TopArgs {
     pub iterations: Option<u64>,
 }
 
+/// Run a program and report what it left behind: segments, FIFOs, zombies, processes.
+///
+/// Runs CMD and follows every process it starts (fork, threads, exec) with ptrace and a
+/// seccomp filter, so the program runs at nearly full speed. The audit ends when CMD's
+/// main process has ended and --grace has passed, or at --timeout. It reports the
+/// process tree (who reaped whom, and when), every POSIX shared-memory segment, named
+/// semaphore and FIFO made, and findings: segment-left, semaphore-left, fifo-left,
+/// zombie, left-running, parent-first, killed. It removes nothing unless --clean;
+/// processes still running at the end are reported, then killed.
+#[derive(Debug, Args, Clone)]
+#[command(verbatim_doc_comment)]
+pub struct AuditArgs {
+    /// Print the report as one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
+
+    /// A child not reaped within this time after it exited is a zombie finding
+    #[arg(long, default_value = "100ms", value_parser = units::parse_duration, value_name = "DURATION")]
+    pub zombie_threshold: Duration,
+
+    /// How long to keep following after the main process ended
+    #[arg(long, default_value = "200ms", value_parser = units::parse_duration, value_name = "DURATION")]
+    pub grace: Duration,
+
+    /// Stop following after this long, for programs that never end (not 0) [default: no limit]
+    #[arg(long, value_parser = units::parse_nonzero_duration, value_name = "DURATION")]
+    pub timeout: Option<Duration>,
+
+    /// After the report, remove the segments, semaphores and FIFOs it reported as left
+    #[arg(long)]
+    pub clean: bool,
+
+    /// The program to audit and its arguments (after --)
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    pub command: Vec<OsString>,
+}
+
 /// Print the completion script for a shell (the same as completions/ in the sources).
 ///
 /// For example: osps completions bash > ~/.local/share/bash-completion/completions/osps
@@ -236,7 +278,7 @@ pub struct ManArgs {
 
 /// The subcommands that have a man page (`osps man SUBCOMMAND`); a test checks that this
 /// is exactly the set that `osps generate` writes.
-pub const MAN_PAGES: [&str; 11] = [
+pub const MAN_PAGES: [&str; 12] = [
     "primary",
     "secondary",
     "inspect",
@@ -246,6 +288,7 @@ pub const MAN_PAGES: [&str; 11] = [
     "status",
     "stop",
     "top",
+    "audit",
     "completions",
     "man",
 ];

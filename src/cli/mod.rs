@@ -248,6 +248,7 @@ pub enum Command {
     Status(StatusArgs),
     Stop(StopArgs),
     Top(TopArgs),
+    Audit(AuditArgs),
     Completions(CompletionsArgs),
     Man(ManArgs),
     #[command(hide = true)]
@@ -267,6 +268,7 @@ impl Command {
             Command::Status(_) => "status",
             Command::Stop(_) => "stop",
             Command::Top(_) => "top",
+            Command::Audit(_) => "audit",
             Command::Completions(_) => "completions",
             Command::Man(_) => "man",
             Command::Generate(_) => "generate",

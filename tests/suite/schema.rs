@@ -1,5 +1,5 @@
-//! The JSON documents of `inspect`, `cleanup --json` and `primary --json` (rounds and
-//! serving) are described by the JSON Schemas in `schema/`; real output must validate.
+//! The JSON documents of `inspect`, `cleanup --json`, `audit --json` and `primary --json`
+//! (rounds and serving) are described by the JSON Schemas in `schema/`; real output must validate.
 
 use crate::common;
 
@@ -104,6 +104,27 @@ fn inspect_and_cleanup_of_a_stale_instance_match_their_schemas() {
 }
 
 #[test]
+fn the_audit_report_matches_its_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    // A program with a finding (a FIFO left) beside a child it reaps, and one without.
+    let script = format!(
+        "mkfifo {0}/left.fifo; sleep 0.01 & wait; printf x > {0}/plain",
+        dir.path().display()
+    );
+    for program in [vec!["sh", "-c", script.as_str()], vec!["true"]] {
+        let mut cmd = std::process::Command::new(common::osps_bin());
+        cmd.args(["audit", "--json", "--"]).args(&program);
+        let out = run(cmd, T);
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{}",
+            stderr_of(&out)
+        );
+        validate("audit.schema.json", &out.stdout);
+    }
+}
+
+#[test]
 fn the_schemas_reject_documents_that_break_the_contract() {
     let rejects = |schema_file: &str, doc: &str| {
         let result = std::panic::catch_unwind(|| validate(schema_file, doc.as_bytes()));
@@ -120,6 +141,10 @@ fn the_schemas_reject_documents_that_break_the_contract() {
     rejects(
         "inspect.schema.json",
         r#"{"schema_version":2,"instances":[]}"#,
+    );
+    rejects(
+        "audit.schema.json",
+        r#"{"schema_version":1,"command":{"argv":["x"],"exit_code":0,"signal":null,"duration_ms":1},"ended_by":"program","processes":[],"segments":[],"fifos":[],"findings":[{"kind":"leak","pid":1,"path":null,"message":"m","hint":"h"}]}"#,
     );
     rejects(
         "cleanup.schema.json",

@@ -21,6 +21,7 @@ pub fn template(subcommand: Option<&str>) -> Option<&'static str> {
         Some("status") => include_str!("../pages/osps-status.md"),
         Some("stop") => include_str!("../pages/osps-stop.md"),
         Some("top") => include_str!("../pages/osps-top.md"),
+        Some("audit") => include_str!("../pages/osps-audit.md"),
         Some("completions") => include_str!("../pages/osps-completions.md"),
         Some("man") => include_str!("../pages/osps-man.md"),
         Some(_) => return None,

@@ -1,0 +1,45 @@
+//! `osps audit --clean`: after the report, removes what it reported as left (segments,
+//! semaphores, System V segments, FIFOs), each only if it is still the kind of object the
+//! audit saw made, and says so on stderr. Nothing else is ever touched.
+
+use std::os::unix::fs::FileTypeExt;
+
+use super::findings::escape;
+use super::model::{Kind, Model};
+use super::tracer::as_path;
+
+/// Removes every object the report marked as left; returns how many were removed.
+pub fn remove_left(model: &Model) -> usize {
+    let mut removed = 0;
+    for o in model.objects.iter().filter(|o| o.left && !o.hidden) {
+        let what = if o.kind == Kind::Fifo {
+            escape(&o.path)
+        } else {
+            escape(&o.name)
+        };
+        let result = match o.kind {
+            Kind::SysV => match o.sysv_id.and_then(|id| i32::try_from(id).ok()) {
+                // SAFETY: IPC_RMID takes no buffer (null is allowed).
+                Some(id) => match unsafe { libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()) }
+                {
+                    0 => Ok(()),
+                    _ => Err(std::io::Error::last_os_error()),
+                },
+                None => continue,
+            },
+            Kind::Fifo => match std::fs::symlink_metadata(as_path(&o.path)) {
+                Ok(m) if m.file_type().is_fifo() => std::fs::remove_file(as_path(&o.path)),
+                _ => continue,
+            },
+            Kind::Segment | Kind::Semaphore => std::fs::remove_file(as_path(&o.path)),
+        };
+        match result {
+            Ok(()) => {
+                removed += 1;
+                crate::info!("--clean: removed {what}");
+            }
+            Err(e) => crate::warn!("--clean: could not remove {what}: {e}"),
+        }
+    }
+    removed
+}

@@ -1,0 +1,319 @@
+//! From what was seen to what is wrong: pure functions over the [`Model`], each finding
+//! with a hint in the lab's words. Unit-tested on hand-made models.
+
+use serde::Serialize;
+
+use super::model::{Kind, Model, Proc};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingKind {
+    SegmentLeft,
+    SemaphoreLeft,
+    FifoLeft,
+    Zombie,
+    LeftRunning,
+    ParentFirst,
+    Killed,
+}
+
+impl FindingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::SegmentLeft => "segment-left",
+            FindingKind::SemaphoreLeft => "semaphore-left",
+            FindingKind::FifoLeft => "fifo-left",
+            FindingKind::Zombie => "zombie",
+            FindingKind::LeftRunning => "left-running",
+            FindingKind::ParentFirst => "parent-first",
+            FindingKind::Killed => "killed",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Finding {
+    pub kind: FindingKind,
+    pub pid: Option<i32>,
+    pub path: Option<String>,
+    pub message: String,
+    pub hint: &'static str,
+}
+
+/// A process as people know it: its pid and command line, shortened.
+pub fn who(p: &Proc) -> String {
+    let mut argv = p.argv.join(" ");
+    if argv.chars().count() > 60 {
+        argv = argv.chars().take(57).collect::<String>() + "...";
+    }
+    if argv.is_empty() {
+        format!("pid {}", p.pid)
+    } else {
+        format!("pid {} ({argv})", p.pid)
+    }
+}
+
+fn who_pid(model: &Model, pid: i32) -> String {
+    model.proc(pid).map_or_else(|| format!("pid {pid}"), who)
+}
+
+pub fn ms(us: u64) -> f64 {
+    (us as f64 / 1000.0 * 10.0).round() / 10.0
+}
+
+fn is_resource_tracker(p: &Proc) -> bool {
+    p.is_resource_tracker()
+}
+
+pub fn signal_name(signal: i32) -> String {
+    nix::sys::signal::Signal::try_from(signal)
+        .map_or_else(|_| format!("signal {signal}"), |s| s.as_str().to_string())
+}
+
+/// Every finding, objects first, then processes in the order they started.
+pub fn compute(model: &Model, root: i32, zombie_threshold_us: u64) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for o in model.objects.iter().filter(|o| !o.hidden) {
+        let tracker = o
+            .unlinked_by
+            .filter(|&pid| pid != o.created_by)
+            .and_then(|pid| model.proc(pid))
+            .filter(|p| is_resource_tracker(p));
+        if let Some(t) = tracker {
+            out.push(Finding {
+                kind: FindingKind::SegmentLeft,
+                pid: Some(o.created_by),
+                path: Some(String::from_utf8_lossy(&o.path).into_owned()),
+                message: format!(
+                    "segment {} made by {} was not removed by the program: Python's resource \
+                     tracker, {}, removed it at shutdown",
+                    String::from_utf8_lossy(&o.name),
+                    who_pid(model, o.created_by),
+                    who(t)
+                ),
+                hint: "call shm.unlink() once both sides are done (the tracker is a safety \
+                       net that warns about leaked segments, not the cleanup)",
+            });
+        }
+        if !o.left {
+            continue;
+        }
+        let name = String::from_utf8_lossy(&o.name).into_owned();
+        let by = who_pid(model, o.created_by);
+        let (kind, message, hint) = match o.kind {
+            Kind::Segment | Kind::SysV => (
+                FindingKind::SegmentLeft,
+                format!("shared-memory segment {name} made by {by} is still there"),
+                "the last process to use it should remove it: shm.unlink() in Python, \
+                 shm_unlink(3) in C (shmctl IPC_RMID for System V), also on the error path",
+            ),
+            Kind::Semaphore => (
+                FindingKind::SemaphoreLeft,
+                format!("named semaphore {name} made by {by} is still there"),
+                "remove it with sem_unlink(3) once both sides have opened it",
+            ),
+            Kind::Fifo => (
+                FindingKind::FifoLeft,
+                format!("FIFO {} made by {by} is still there", escape(&o.path)),
+                "remove it with os.unlink() (unlink(2)) when the pair stops, also when it \
+                 stops on an error",
+            ),
+        };
+        let path = (o.kind != Kind::SysV).then(|| String::from_utf8_lossy(&o.path).into_owned());
+        out.push(Finding {
+            kind,
+            pid: Some(o.created_by),
+            path,
+            message,
+            hint,
+        });
+    }
+    for p in &model.procs {
+        let tracker = is_resource_tracker(p);
+        if p.left_running {
+            out.push(Finding {
+                kind: FindingKind::LeftRunning,
+                pid: Some(p.pid),
+                path: None,
+                message: format!("{} was still running when the audit ended", who(p)),
+                hint: "make every process you start end before your program does: tell it \
+                       to stop (a message, SIGTERM), then wait for it (waitpid)",
+            });
+        }
+        if let Some(at) = p.adopted.filter(|_| !tracker) {
+            out.push(Finding {
+                kind: FindingKind::ParentFirst,
+                pid: Some(p.pid),
+                path: None,
+                message: format!(
+                    "the parent of {}, {}, ended at {} ms while it still ran; it was adopted",
+                    who(p),
+                    who_pid(model, p.ppid),
+                    ms(at)
+                ),
+                hint: "the parent should stop its children and wait for them (waitpid) \
+                       before it exits",
+            });
+        }
+        if p.pid != root && !tracker {
+            if let (Some(exit), Some(reaped)) = (p.exit, p.reaped) {
+                let zombie = reaped.saturating_sub(exit);
+                if zombie > zombie_threshold_us {
+                    out.push(Finding {
+                        kind: FindingKind::Zombie,
+                        pid: Some(p.pid),
+                        path: None,
+                        message: format!(
+                            "{} was a zombie for {} ms: it exited at {} ms and {} reaped it \
+                             only at {} ms",
+                            who(p),
+                            ms(zombie),
+                            ms(exit),
+                            who_pid(model, p.ppid),
+                            ms(reaped)
+                        ),
+                        hint: "call waitpid as soon as a child can have ended (a SIGCHLD \
+                               handler, or a wait right after the stop message)",
+                    });
+                }
+            } else if let Some(exit) = p.exit.filter(|_| {
+                p.reaped.is_none() && p.adopted.is_none() && !p.auto_reaped && !p.left_running
+            }) {
+                let when = p.orphaned_zombie.map_or_else(
+                    || "its parent never waited for it".to_string(),
+                    |at| format!("its parent ended at {} ms without waiting for it", ms(at)),
+                );
+                out.push(Finding {
+                    kind: FindingKind::Zombie,
+                    pid: Some(p.pid),
+                    path: None,
+                    message: format!(
+                        "{} exited at {} ms and was never reaped: {when}",
+                        who(p),
+                        ms(exit)
+                    ),
+                    hint: "every child must be waited for (waitpid), or it stays a zombie \
+                           until its parent ends",
+                });
+            }
+        }
+        if let Some(sig) = p.signal.filter(|_| !p.left_running) {
+            let sent = model
+                .sent
+                .iter()
+                .any(|s| s.signal == sig && (s.target == i64::from(p.pid) || s.target <= 0));
+            if !sent {
+                out.push(Finding {
+                    kind: FindingKind::Killed,
+                    pid: Some(p.pid),
+                    path: None,
+                    message: format!(
+                        "{} was ended by {}, which no process of the program sent (the \
+                         kernel did, or a process outside the audit)",
+                        who(p),
+                        signal_name(sig)
+                    ),
+                    hint: killed_hint(sig),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn killed_hint(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGSEGV | libc::SIGBUS => {
+            "a bad memory access: an index past the segment's size, or a segment truncated \
+             under a mapping"
+        }
+        libc::SIGPIPE => "it wrote to a FIFO or pipe whose reader had gone: stop the writer first",
+        libc::SIGABRT => "an abort (a failed assertion, or a runtime's fatal error)",
+        _ => "find who sends it; if it is expected, handle it and exit in order",
+    }
+}
+
+/// A path for people: printable ASCII as it is, anything else escaped (`\n`, `\xff`).
+pub fn escape(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    if !text.contains('\u{fffd}') && !bytes.iter().any(|b| b.is_ascii_control()) {
+        return text.into_owned();
+    }
+    bytes
+        .iter()
+        .flat_map(|&b| std::ascii::escape_default(b))
+        .map(char::from)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::rc::Rc;
+
+    fn kinds(f: &[Finding]) -> Vec<&'static str> {
+        f.iter().map(|f| f.kind.as_str()).collect()
+    }
+
+    #[test]
+    fn a_clean_run_has_no_finding() {
+        let mut m = Model::default();
+        m.started(10, 1, Some(Rc::from(vec!["py".to_string()])), 0);
+        m.started(11, 10, None, 100);
+        m.created(Kind::Fifo, b"/t/f".to_vec(), b"/t/f".to_vec(), 10, 200);
+        m.died(11, Some(0), None, 1_000);
+        m.reaped(11, 10, 1_050);
+        m.unlinked(b"/t/f", 11, 900);
+        m.died(10, Some(0), None, 2_000);
+        m.finish(|_| true, |_| false);
+        assert_eq!(kinds(&compute(&m, 10, 100_000)), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn each_mistake_is_one_finding() {
+        let mut m = Model::default();
+        m.started(10, 1, Some(Rc::from(vec!["py".to_string()])), 0);
+        m.started(11, 10, None, 100); // zombie for 1 s
+        m.started(12, 10, None, 100); // outlives its parent
+        m.started(13, 10, None, 100); // killed from outside
+        m.created(
+            Kind::Segment,
+            b"/dev/shm/x".to_vec(),
+            b"/x".to_vec(),
+            10,
+            200,
+        );
+        m.died(11, Some(0), None, 1_000);
+        m.reaped(11, 10, 1_001_000);
+        m.died(13, None, Some(libc::SIGKILL), 1_100_000);
+        m.reaped(13, 10, 1_100_010);
+        m.died(10, Some(0), None, 1_200_000);
+        m.finish(|_| true, |_| false);
+        let f = compute(&m, 10, 100_000);
+        assert_eq!(
+            kinds(&f),
+            [
+                "segment-left",
+                "zombie",
+                "left-running",
+                "parent-first",
+                "killed"
+            ]
+        );
+        assert!(
+            f[1].message.contains("zombie for 1000 ms"),
+            "{}",
+            f[1].message
+        );
+        // A signal the program sent itself is no finding.
+        m.signalled(10, 13, libc::SIGKILL);
+        assert!(!kinds(&compute(&m, 10, 100_000)).contains(&"killed"));
+    }
+
+    #[test]
+    fn paths_are_escaped_for_people_only_when_needed() {
+        assert_eq!(escape(b"/tmp/a b"), "/tmp/a b");
+        assert_eq!(escape(b"/tmp/a\nb"), "/tmp/a\\nb");
+        assert_eq!(escape(b"/tmp/\xffx"), "/tmp/\\xffx");
+    }
+}

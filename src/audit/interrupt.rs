@@ -1,0 +1,66 @@
+//! SIGINT and SIGTERM to the audit, and a periodic SIGALRM, all without SA_RESTART: the
+//! tracer sleeps in waitpid(2), and each of these signals interrupts it (EINTR), so it
+//! can look at the clock (grace, --timeout) and at a stop request. The timer repeats
+//! every 20 ms, so a signal that arrives just before waitpid is entered costs at most
+//! one period, never a hang.
+
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use color_eyre::eyre::{Result, eyre};
+
+/// The stop signal that arrived (0: none). Relaxed is enough: the flag is only read
+/// after waitpid returned, in the same thread the handler ran in.
+static STOP: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_stop(signal: libc::c_int) {
+    STOP.store(signal, Ordering::Relaxed);
+}
+
+extern "C" fn on_tick(_: libc::c_int) {}
+
+/// The stop signal received so far, if any.
+pub fn stop_signal() -> Option<i32> {
+    match STOP.load(Ordering::Relaxed) {
+        0 => None,
+        s => Some(s),
+    }
+}
+
+fn set_handler(signal: libc::c_int, handler: extern "C" fn(libc::c_int)) -> Result<()> {
+    // SAFETY: sigaction is plain data; all-zero is a valid start (empty mask, flags 0:
+    // no SA_RESTART, on purpose).
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    action.sa_sigaction = handler as usize;
+    // SAFETY: `action` is initialised; the handlers only store to an atomic, which is
+    // async-signal-safe.
+    if unsafe { libc::sigaction(signal, &raw const action, std::ptr::null_mut()) } == -1 {
+        return Err(eyre!(
+            "installing a handler for signal {signal}: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
+/// Installs the handlers and starts the periodic timer.
+pub fn install() -> Result<()> {
+    set_handler(libc::SIGINT, on_stop)?;
+    set_handler(libc::SIGTERM, on_stop)?;
+    set_handler(libc::SIGALRM, on_tick)?;
+    let period = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 20_000,
+    };
+    let timer = libc::itimerval {
+        it_interval: period,
+        it_value: period,
+    };
+    // SAFETY: setitimer reads `timer`; the old value is not wanted.
+    if unsafe { libc::setitimer(libc::ITIMER_REAL, &raw const timer, std::ptr::null_mut()) } == -1 {
+        return Err(eyre!(
+            "starting a timer: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}

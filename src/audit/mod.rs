@@ -1,0 +1,165 @@
+//! `osps audit -- CMD`: runs any program and reports what a lab program should not leave
+//! behind: segments and FIFOs not removed, zombies, processes left running, parents that
+//! ended first, processes killed from outside.
+//!
+//! This layer owns the audit and nothing else: it is a leaf subsystem, and it knows
+//! nothing of the pair (segment, FIFO, primary): it audits any program, osps included.
+//! It may import only the leaf helpers `crate::cli` (its arguments), `crate::exit`,
+//! `crate::output`, `crate::os::procfs`, `crate::units` and `crate::log`, all of them here,
+//! in this file, so that moving them is one edit.
+//!
+//! How: the program runs under ptrace(2) with a seccomp-bpf filter ([`filter`]) so it
+//! stops only on the calls that matter ([`syscalls`]); [`spawn`] starts it, [`tracer`]
+//! follows every process it starts ([`pending`]: what a call did once it returned),
+//! [`model`] records what was seen, [`findings`] says
+//! what is wrong, [`report`] prints it. The audit is a child subreaper
+//! (PR_SET_CHILD_SUBREAPER): an orphan comes to it, so it sees who ended first, and
+//! reaps the orphan itself (such a process has `reaped_by` null: the program never
+//! reaped it).
+//!
+//! At the end (the grace after the main process, `--timeout`, SIGINT or SIGTERM) the
+//! report is made first, then every traced process still alive is killed (SIGKILL). Not
+//! detached: the seccomp filter stays installed after the tracer goes, and a
+//! SECCOMP_RET_TRACE with no tracer makes the call fail with ENOSYS, so a detached
+//! program would break in odd ways. PTRACE_O_EXITKILL does the same if the audit itself
+//! is killed.
+
+mod clean;
+mod filter;
+mod findings;
+mod interrupt;
+mod model;
+mod pending;
+mod ptrace;
+mod report;
+mod spawn;
+mod syscalls;
+mod tracer;
+
+use std::ffi::OsString;
+use std::time::Instant;
+
+use color_eyre::eyre::{Result, eyre};
+
+use crate::cli::AuditArgs;
+use crate::exit::{Exit, coded};
+use crate::os::procfs;
+use crate::output::write_stdout;
+
+use spawn::Failure;
+use tracer::{Ended, Limits, Tracer};
+
+/// Runs `osps audit`.
+pub fn run(args: &AuditArgs) -> Result<Exit> {
+    let filter = filter::Filter::build();
+    // SAFETY: prctl with integer arguments has no memory effects.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } == -1 {
+        return Err(eyre!(
+            "becoming a child subreaper: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    interrupt::install()?;
+    let start = Instant::now();
+    let mut child = spawn::start(&args.command, &filter)?;
+    let argv: Vec<String> = args
+        .command
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut tracer = Tracer::new(start, child.pid, argv.clone());
+    let limits = Limits {
+        grace: args.grace,
+        timeout: args.timeout,
+    };
+    let ended = tracer.follow(&mut child, &limits, &args.command)?;
+    let end_us = tracer.now();
+    let sysv = sysv_ids();
+    tracer.model.finish(
+        |o| match o.kind {
+            model::Kind::SysV => o.sysv_id.is_some_and(|id| sysv.contains(&id)),
+            model::Kind::Fifo => std::fs::symlink_metadata(tracer::as_path(&o.path))
+                .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type())),
+            _ => std::fs::symlink_metadata(tracer::as_path(&o.path)).is_ok(),
+        },
+        |pid| procfs::state(pid) == Some('Z'),
+    );
+    let threshold = args.zombie_threshold.as_micros() as u64;
+    let found = findings::compute(&tracer.model, tracer.root, threshold);
+    let text = if args.json {
+        report::Report::new(argv, &tracer.model, tracer.root, ended, end_us, &found).json()
+    } else {
+        report::human(&tracer.model, tracer.root, ended, end_us, &found)
+    };
+    let written = write_stdout(text.as_bytes());
+    tracer.end_all();
+    written?;
+    if args.clean {
+        clean::remove_left(&tracer.model);
+    }
+    Ok(match ended {
+        Ended::Signal(libc::SIGINT) => Exit::Interrupted,
+        Ended::Signal(_) => Exit::Terminated,
+        _ if found.is_empty() => Exit::Success,
+        _ => Exit::Failure,
+    })
+}
+
+/// The System V segments that exist now, from /proc/sysvipc/shm (column 2 is the id).
+fn sysv_ids() -> Vec<i64> {
+    std::fs::read_to_string("/proc/sysvipc/shm")
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .collect()
+}
+
+/// The error for a child that could not run its program.
+fn describe_failure(failure: Failure, argv: &[OsString]) -> color_eyre::Report {
+    let program = argv
+        .first()
+        .map_or_else(String::new, |a| a.to_string_lossy().into_owned());
+    let errno = |e: i32| std::io::Error::from_raw_os_error(e);
+    match failure {
+        Failure::Ptrace(e) => {
+            let scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_else(|_| "not set (no Yama)".into());
+            coded(
+                Exit::Failure,
+                format!(
+                    "cannot trace {program}: ptrace was refused ({}); the kernel's Yama policy \
+                     (sysctl kernel.yama.ptrace_scope, here {scope}; 3 forbids every trace) or a \
+                     container's seccomp profile forbids ptrace here, so osps audit cannot work \
+                     in this environment",
+                    errno(e)
+                ),
+            )
+        }
+        Failure::Seccomp(e) => coded(
+            Exit::Failure,
+            format!(
+                "cannot install the seccomp filter for {program}: {} (the kernel needs \
+                 CONFIG_SECCOMP_FILTER)",
+                errno(e)
+            ),
+        ),
+        Failure::Exec(e) if e == libc::ENOENT || e == libc::ENOTDIR => coded(
+            Exit::NotFound,
+            if program.contains('/') {
+                format!("cannot run {program}: no such file")
+            } else {
+                format!("cannot run {program}: not found in PATH")
+            },
+        ),
+        Failure::Exec(e) => coded(
+            Exit::NotExecutable,
+            format!(
+                "cannot run {program}: {} (is it a program, or a script with a #! line, and \
+                 executable: chmod +x?)",
+                errno(e)
+            ),
+        ),
+    }
+}

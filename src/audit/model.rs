@@ -1,0 +1,353 @@
+//! What the audit saw: the processes and the objects they made, recorded as the tracer
+//! reports each event, with times in microseconds since the audit started.
+//!
+//! Per process a few dozen bytes: the argument vector is shared (`Rc`) between a parent
+//! and the children it forked until one of them execs, so a fork storm of 10 000
+//! children holds one copy of it.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// One process (a thread group) the program started, or the program itself.
+#[derive(Clone, Debug)]
+pub struct Proc {
+    pub pid: i32,
+    pub ppid: i32,
+    pub argv: Rc<[String]>,
+    pub start: u64,
+    pub exit: Option<u64>,
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    /// The traced process whose wait reaped it, and when.
+    pub reaped_by: Option<i32>,
+    pub reaped: Option<u64>,
+    /// When its parent ended while it still ran (it was adopted).
+    pub adopted: Option<u64>,
+    /// When its parent ended without reaping it (it was a zombie then).
+    pub orphaned_zombie: Option<u64>,
+    /// Still running when the audit ended (then ended by the audit).
+    pub left_running: bool,
+    /// Its parent ignores SIGCHLD or asked the kernel to reap (seen at the end).
+    pub auto_reaped: bool,
+}
+
+impl Proc {
+    /// Not dead yet as the tracer sees it (it may be at its exit stop).
+    pub fn alive(&self) -> bool {
+        self.code.is_none() && self.signal.is_none()
+    }
+
+    /// Python's multiprocessing resource tracker: started by the first SharedMemory, it
+    /// outlives its parent by design (it waits for the pipe to close, then removes what
+    /// was leaked and warns). Its own life is not the student's mistake; what it removes
+    /// is reported.
+    pub fn is_resource_tracker(&self) -> bool {
+        self.argv
+            .iter()
+            .any(|a| a.contains("multiprocessing.resource_tracker"))
+    }
+
+    /// Exited (or killed) but not reaped yet by anyone.
+    fn unreaped(&self) -> bool {
+        !self.alive() && self.reaped.is_none() && self.orphaned_zombie.is_none()
+    }
+}
+
+/// What kind of object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Segment,
+    Semaphore,
+    SysV,
+    Fifo,
+}
+
+/// One object made during the audit.
+#[derive(Clone, Debug)]
+pub struct Obj {
+    pub kind: Kind,
+    /// The file's path (empty for System V).
+    pub path: Vec<u8>,
+    /// The POSIX name (`/NAME`), or `key 0x... id N` for System V.
+    pub name: Vec<u8>,
+    pub sysv_id: Option<i64>,
+    pub created_by: i32,
+    pub created: u64,
+    pub size: Option<u64>,
+    pub unlinked_by: Option<i32>,
+    pub unlinked: Option<u64>,
+    /// Still there when the audit ended (filled in at the end).
+    pub left: bool,
+    /// A temporary name that got its real one by link(2) (glibc's sem_open): not shown.
+    pub hidden: bool,
+}
+
+/// A signal one traced process sent.
+#[derive(Clone, Copy, Debug)]
+pub struct Sent {
+    /// Who sent it (kept for the report's future; not used by the findings yet).
+    #[allow(dead_code)]
+    pub from: i32,
+    /// kill's pid (0 and negative ones name groups; -1 everyone), or a thread id.
+    pub target: i64,
+    pub signal: i32,
+}
+
+/// The cap on signals remembered: a program that signals in a loop does not grow us.
+const MAX_SENT: usize = 10_000;
+
+#[derive(Debug, Default)]
+pub struct Model {
+    pub procs: Vec<Proc>,
+    /// The latest record of each pid (pids can be reused in a long run).
+    by_pid: HashMap<i32, usize>,
+    /// Children started and not yet reaped, per parent: needed when the parent ends.
+    open_children: HashMap<i32, u32>,
+    pub objects: Vec<Obj>,
+    /// The object that currently has each path.
+    live: HashMap<Vec<u8>, usize>,
+    sysv: HashMap<i64, usize>,
+    pub sent: Vec<Sent>,
+}
+
+impl Model {
+    pub fn proc(&self, pid: i32) -> Option<&Proc> {
+        self.by_pid.get(&pid).map(|&i| &self.procs[i])
+    }
+
+    fn proc_mut(&mut self, pid: i32) -> Option<&mut Proc> {
+        self.by_pid.get(&pid).copied().map(|i| &mut self.procs[i])
+    }
+
+    /// A new process, `argv` shared with its parent's unless given.
+    pub fn started(&mut self, pid: i32, ppid: i32, argv: Option<Rc<[String]>>, at: u64) {
+        let argv = argv
+            .or_else(|| self.proc(ppid).map(|p| p.argv.clone()))
+            .unwrap_or_else(|| Rc::from(Vec::new()));
+        self.by_pid.insert(pid, self.procs.len());
+        self.procs.push(Proc {
+            pid,
+            ppid,
+            argv,
+            start: at,
+            exit: None,
+            code: None,
+            signal: None,
+            reaped_by: None,
+            reaped: None,
+            adopted: None,
+            orphaned_zombie: None,
+            left_running: false,
+            auto_reaped: false,
+        });
+        *self.open_children.entry(ppid).or_default() += 1;
+    }
+
+    pub fn execed(&mut self, pid: i32, argv: Vec<String>) {
+        if let Some(p) = self.proc_mut(pid) {
+            p.argv = Rc::from(argv);
+        }
+    }
+
+    /// The exit stop of its last thread, or its death: the time it ended.
+    pub fn exiting(&mut self, pid: i32, at: u64) {
+        if let Some(p) = self.proc_mut(pid) {
+            p.exit.get_or_insert(at);
+        }
+    }
+
+    /// Its death as the tracer sees it. Returns whether this is a zombie met again (its
+    /// parent ended and the audit, as subreaper, now reaps it).
+    pub fn died(&mut self, pid: i32, code: Option<i32>, signal: Option<i32>, at: u64) -> bool {
+        let Some(p) = self.proc_mut(pid) else {
+            return false;
+        };
+        if !p.alive() {
+            return true;
+        }
+        p.exit.get_or_insert(at);
+        p.code = code;
+        p.signal = signal;
+        let ppid = p.ppid;
+        let adopted = p.adopted.is_some();
+        if adopted {
+            // Its parent is the audit now, which reaps it with this very wait.
+            self.closed_child(ppid);
+        }
+        if self.open_children.get(&pid).copied().unwrap_or(0) > 0 {
+            self.parent_ended(pid, at);
+        }
+        false
+    }
+
+    fn closed_child(&mut self, ppid: i32) {
+        if let Some(n) = self.open_children.get_mut(&ppid) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
+    /// `parent` ended: its live children are adopted, its unreaped ones stay zombies
+    /// until the audit reaps them.
+    fn parent_ended(&mut self, parent: i32, at: u64) {
+        let ended = self.by_pid.get(&parent).copied();
+        for (i, p) in self.procs.iter_mut().enumerate() {
+            if p.ppid != parent || Some(i) == ended || p.reaped.is_some() {
+                continue;
+            }
+            if p.alive() && p.adopted.is_none() {
+                p.adopted = Some(at);
+            } else if p.unreaped() {
+                p.orphaned_zombie = Some(at);
+            }
+        }
+        self.open_children.remove(&parent);
+    }
+
+    /// `by` reaped `pid` with wait4 or waitid.
+    pub fn reaped(&mut self, pid: i32, by: i32, at: u64) {
+        let Some(p) = self.proc_mut(pid) else { return };
+        if p.reaped.is_some() {
+            return;
+        }
+        p.reaped = Some(at);
+        p.reaped_by = Some(by);
+        self.closed_child(by);
+    }
+
+    pub fn signalled(&mut self, from: i32, target: i64, signal: i32) {
+        if self.sent.len() < MAX_SENT && signal != 0 {
+            self.sent.push(Sent {
+                from,
+                target,
+                signal,
+            });
+        }
+    }
+
+    /// A new object at `path` (or a System V id).
+    pub fn created(&mut self, kind: Kind, path: Vec<u8>, name: Vec<u8>, by: i32, at: u64) {
+        let i = self.objects.len();
+        if !path.is_empty() {
+            self.live.insert(path.clone(), i);
+        }
+        self.objects.push(Obj {
+            kind,
+            path,
+            name,
+            sysv_id: None,
+            created_by: by,
+            created: at,
+            size: None,
+            unlinked_by: None,
+            unlinked: None,
+            left: false,
+            hidden: false,
+        });
+    }
+
+    pub fn created_sysv(&mut self, id: i64, key: i64, size: u64, by: i32, at: u64) {
+        let name = format!("key 0x{:08x} id {id}", key as u32).into_bytes();
+        self.created(Kind::SysV, Vec::new(), name, by, at);
+        let i = self.objects.len() - 1;
+        self.objects[i].sysv_id = Some(id);
+        self.objects[i].size = Some(size);
+        self.sysv.insert(id, i);
+    }
+
+    pub fn is_live(&self, path: &[u8]) -> bool {
+        self.live.contains_key(path)
+    }
+
+    pub fn unlinked(&mut self, path: &[u8], by: i32, at: u64) {
+        if let Some(i) = self.live.remove(path) {
+            let o = &mut self.objects[i];
+            o.unlinked_by = Some(by);
+            o.unlinked = Some(at);
+        }
+    }
+
+    pub fn removed_sysv(&mut self, id: i64, by: i32, at: u64) {
+        if let Some(i) = self.sysv.remove(&id) {
+            let o = &mut self.objects[i];
+            o.unlinked_by = Some(by);
+            o.unlinked = Some(at);
+        }
+    }
+
+    /// rename(2): the object keeps its history under its new path.
+    pub fn renamed(&mut self, from: &[u8], to: Vec<u8>, name: Option<Vec<u8>>) {
+        if let Some(i) = self.live.remove(from) {
+            self.objects[i].path = to.clone();
+            if let Some(name) = name {
+                self.objects[i].name = name;
+            }
+            self.live.insert(to, i);
+        }
+    }
+
+    /// link(2) of a temporary file to its real name (sem_open): the temporary one is not
+    /// reported.
+    pub fn hide(&mut self, path: &[u8]) {
+        if let Some(&i) = self.live.get(path) {
+            self.objects[i].hidden = true;
+        }
+    }
+
+    /// ftruncate sets the size; fallocate (`grows_only`) only makes it larger.
+    pub fn resized(&mut self, path: &[u8], size: u64, grows_only: bool) {
+        if let Some(&i) = self.live.get(path) {
+            let old = self.objects[i].size.unwrap_or(0);
+            self.objects[i].size = Some(if grows_only { old.max(size) } else { size });
+        }
+    }
+
+    /// At the end: marks what is left running, which objects remain, and which exited
+    /// processes no one reaped because the kernel did it for a parent that ignores SIGCHLD.
+    pub fn finish(&mut self, exists: impl Fn(&Obj) -> bool, zombie: impl Fn(i32) -> bool) {
+        for p in &mut self.procs {
+            if p.alive() {
+                p.left_running = true;
+            } else if p.unreaped() && p.adopted.is_none() && !zombie(p.pid) {
+                p.auto_reaped = true;
+            }
+        }
+        for o in &mut self.objects {
+            o.left = o.unlinked.is_none() && exists(o);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parent_ending_first_adopts_its_live_children_only() {
+        let mut m = Model::default();
+        m.started(10, 1, Some(Rc::from(vec!["a".to_string()])), 0);
+        m.started(11, 10, None, 5);
+        m.started(12, 10, None, 6);
+        assert_eq!(&*m.proc(11).unwrap().argv, ["a".to_string()]);
+        m.died(12, Some(0), None, 7);
+        m.reaped(12, 10, 9);
+        m.died(10, Some(0), None, 20);
+        assert_eq!(m.proc(11).unwrap().adopted, Some(20));
+        assert_eq!(m.proc(12).unwrap().adopted, None);
+        assert_eq!(m.proc(12).unwrap().reaped_by, Some(10));
+        // Met again: the zombie case returns true only for an already dead one.
+        assert!(!m.died(11, None, Some(9), 30));
+        assert!(m.died(11, None, Some(9), 31));
+    }
+
+    #[test]
+    fn objects_follow_their_path_through_rename_and_unlink() {
+        let mut m = Model::default();
+        m.created(Kind::Fifo, b"/t/a".to_vec(), b"/t/a".to_vec(), 10, 1);
+        m.renamed(b"/t/a", b"/t/b".to_vec(), None);
+        assert!(m.is_live(b"/t/b") && !m.is_live(b"/t/a"));
+        m.unlinked(b"/t/b", 11, 4);
+        assert_eq!(m.objects[0].unlinked_by, Some(11));
+        m.finish(|_| true, |_| false);
+        assert!(!m.objects[0].left);
+    }
+}

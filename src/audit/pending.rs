@@ -1,0 +1,77 @@
+//! What a stopped call did, once its syscall-exit stop gave the return value: the entry
+//! stop decided that the result matters and kept a [`Pending`]; [`Pending::complete`]
+//! records it in the model. A failed call (`is_error`) never gets here.
+
+use super::model::{Kind, Model};
+use super::ptrace;
+use super::syscalls::{self, ShmKind};
+
+/// A system call stopped at entry whose result the exit stop will give.
+#[derive(Debug)]
+pub enum Pending {
+    Create {
+        kind: ShmKind,
+        path: Vec<u8>,
+        name: Vec<u8>,
+    },
+    Fifo(Vec<u8>),
+    Unlink(Vec<u8>),
+    Rename(Vec<u8>, Vec<u8>),
+    Link(Vec<u8>, Vec<u8>),
+    /// ftruncate or fallocate (`true`: it only grows).
+    Truncate(Vec<u8>, u64, bool),
+    /// wait4, or waitid with the address of its siginfo.
+    Wait(Option<u64>),
+    ShmGet(i64, u64),
+    ShmRmid(i64),
+}
+
+fn kind_of(kind: ShmKind) -> Kind {
+    match kind {
+        ShmKind::Segment => Kind::Segment,
+        ShmKind::Semaphore => Kind::Semaphore,
+    }
+}
+
+impl Pending {
+    /// Records what the call of `pid` (thread group `tgid`) did; `rval` is its result.
+    pub fn complete(self, m: &mut Model, pid: i32, tgid: i32, rval: i64, at: u64) {
+        match self {
+            Pending::Create { kind, path, name } => m.created(kind_of(kind), path, name, tgid, at),
+            Pending::Fifo(path) => m.created(Kind::Fifo, path.clone(), path, tgid, at),
+            Pending::Unlink(path) => m.unlinked(&path, tgid, at),
+            Pending::Rename(from, to) => {
+                let name = syscalls::shm_name(&to).map(|(_, n)| n);
+                m.renamed(&from, to, name);
+            }
+            Pending::Link(from, to) => {
+                // glibc's sem_open links a temporary file to its real name.
+                if syscalls::is_sem_temp(&from) {
+                    m.hide(&from);
+                }
+                if let Some((kind, name)) = syscalls::shm_name(&to) {
+                    m.created(kind_of(kind), to, name, tgid, at);
+                }
+            }
+            Pending::Truncate(path, size, grows_only) => m.resized(&path, size, grows_only),
+            Pending::Wait(info) => {
+                let reaped = match info {
+                    None => rval,
+                    // waitid returns 0 and names the child in the siginfo it filled.
+                    Some(info) if rval == 0 => {
+                        ptrace::read_u64(pid, info + syscalls::SIGINFO_PID_OFFSET)
+                            .map_or(0, |w| i64::from(w as u32 as i32))
+                    }
+                    Some(_) => 0,
+                };
+                if let Ok(child) = i32::try_from(reaped) {
+                    if child > 0 {
+                        m.reaped(child, tgid, at);
+                    }
+                }
+            }
+            Pending::ShmGet(key, size) => m.created_sysv(rval, key, size, tgid, at),
+            Pending::ShmRmid(id) => m.removed_sysv(id, tgid, at),
+        }
+    }
+}

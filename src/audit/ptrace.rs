@@ -1,0 +1,217 @@
+//! Thin wrappers over ptrace(2), waitpid(2) and process_vm_readv(2), the only `unsafe`
+//! of the tracer. Every call may fail with ESRCH: a tracee can be killed at any moment
+//! (SIGKILL needs no tracer's consent), which is normal and never an error worth more
+//! than skipping that tracee.
+
+use std::io;
+
+/// The options set on the first tracee and inherited by every one it starts: follow
+/// fork, vfork, clone and exec, stop at exit, report seccomp stops, mark syscall stops
+/// (SIGTRAP | 0x80), and kill every tracee if the audit itself dies.
+pub const OPTIONS: libc::c_int = libc::PTRACE_O_TRACEFORK
+    | libc::PTRACE_O_TRACEVFORK
+    | libc::PTRACE_O_TRACECLONE
+    | libc::PTRACE_O_TRACEEXEC
+    | libc::PTRACE_O_TRACEEXIT
+    | libc::PTRACE_O_TRACESECCOMP
+    | libc::PTRACE_O_TRACESYSGOOD
+    | libc::PTRACE_O_EXITKILL;
+
+fn check(r: libc::c_long) -> io::Result<libc::c_long> {
+    if r == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+fn request(req: libc::c_uint, pid: i32, addr: usize, data: usize) -> io::Result<libc::c_long> {
+    // SAFETY: the requests used here (SETOPTIONS, CONT, SYSCALL, GETEVENTMSG,
+    // GETSIGINFO, GET_SYSCALL_INFO) write at most into `data` when it points to a buffer
+    // of the size the caller passes; the others take plain integers.
+    check(unsafe {
+        libc::ptrace(
+            req,
+            pid,
+            addr as *mut libc::c_void,
+            data as *mut libc::c_void,
+        )
+    })
+}
+
+pub fn set_options(pid: i32) -> io::Result<()> {
+    request(libc::PTRACE_SETOPTIONS, pid, 0, OPTIONS as usize).map(drop)
+}
+
+/// Resumes a tracee, delivering `signal` (0: none).
+pub fn cont(pid: i32, signal: i32) -> io::Result<()> {
+    request(libc::PTRACE_CONT, pid, 0, signal as usize).map(drop)
+}
+
+/// Resumes a tracee until the exit of the current system call.
+pub fn syscall(pid: i32) -> io::Result<()> {
+    request(libc::PTRACE_SYSCALL, pid, 0, 0).map(drop)
+}
+
+/// The message of the last ptrace event (the new pid of a fork, the exit status).
+pub fn event_msg(pid: i32) -> io::Result<u64> {
+    let mut msg: libc::c_ulong = 0;
+    request(libc::PTRACE_GETEVENTMSG, pid, 0, &raw mut msg as usize)?;
+    Ok(msg)
+}
+
+/// Whether a stop is a group-stop (GETSIGINFO fails with EINVAL) rather than a signal
+/// on its way.
+pub fn is_group_stop(pid: i32) -> bool {
+    // SAFETY: siginfo_t is plain data; all-zero is a valid value.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    matches!(
+        request(libc::PTRACE_GETSIGINFO, pid, 0, &raw mut info as usize),
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL)
+    )
+}
+
+/// A system call as the kernel describes it at a seccomp stop or a syscall-exit stop.
+#[derive(Clone, Copy, Debug)]
+pub enum SyscallInfo {
+    /// At a seccomp stop: the number and arguments.
+    Entry {
+        nr: i64,
+        args: [u64; 6],
+    },
+    /// At the exit: the return value (a negative errno on failure).
+    Exit {
+        rval: i64,
+        is_error: bool,
+    },
+    Other,
+}
+
+/// PTRACE_GET_SYSCALL_INFO (Linux 5.3): one path for every architecture.
+pub fn syscall_info(pid: i32) -> io::Result<SyscallInfo> {
+    // SAFETY: ptrace_syscall_info is plain data (integers and a union of integers).
+    let mut info: libc::ptrace_syscall_info = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::ptrace_syscall_info>();
+    request(
+        libc::PTRACE_GET_SYSCALL_INFO,
+        pid,
+        size,
+        &raw mut info as usize,
+    )?;
+    // SAFETY: `op` says which member of the union the kernel filled; every member is
+    // plain integers, so reading the one it names is sound.
+    Ok(unsafe {
+        match info.op {
+            libc::PTRACE_SYSCALL_INFO_SECCOMP => SyscallInfo::Entry {
+                nr: info.u.seccomp.nr as i64,
+                args: info.u.seccomp.args,
+            },
+            libc::PTRACE_SYSCALL_INFO_ENTRY => SyscallInfo::Entry {
+                nr: info.u.entry.nr as i64,
+                args: info.u.entry.args,
+            },
+            libc::PTRACE_SYSCALL_INFO_EXIT => SyscallInfo::Exit {
+                rval: info.u.exit.sval,
+                is_error: info.u.exit.is_error != 0,
+            },
+            _ => SyscallInfo::Other,
+        }
+    })
+}
+
+/// A wait status from `waitpid(-1, __WALL)`.
+#[derive(Clone, Copy, Debug)]
+pub enum Wait {
+    Exited(i32, i32),
+    Signaled(i32, i32),
+    /// Stopped: pid, stop signal, ptrace event (status >> 16).
+    Stopped(i32, i32, i32),
+    /// Interrupted by a signal of ours (the periodic timer, SIGINT, SIGTERM).
+    Interrupted,
+    /// No tracee and no child left.
+    NoChild,
+}
+
+/// Waits for the next event of any tracee or child.
+pub fn wait_any() -> io::Result<Wait> {
+    wait(-1)
+}
+
+/// Waits for the next event of one tracee, through interruptions.
+pub fn wait_pid(pid: i32) -> io::Result<Wait> {
+    loop {
+        match wait(pid)? {
+            Wait::Interrupted => continue,
+            other => return Ok(other),
+        }
+    }
+}
+
+fn wait(which: i32) -> io::Result<Wait> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: waitpid writes the status into our local.
+    let pid = unsafe { libc::waitpid(which, &raw mut status, libc::__WALL) };
+    if pid == -1 {
+        let e = io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::EINTR) => Ok(Wait::Interrupted),
+            Some(libc::ECHILD) => Ok(Wait::NoChild),
+            _ => Err(e),
+        };
+    }
+    Ok(if libc::WIFEXITED(status) {
+        Wait::Exited(pid, libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        Wait::Signaled(pid, libc::WTERMSIG(status))
+    } else {
+        Wait::Stopped(pid, libc::WSTOPSIG(status), status >> 16)
+    })
+}
+
+/// Reads a NUL-terminated string of at most `max` bytes from a tracee's memory, page by
+/// page (a string may end just before an unmapped page). `None` if unreadable or longer.
+pub fn read_cstring(pid: i32, addr: u64, max: usize) -> Option<Vec<u8>> {
+    const PAGE: u64 = 4096;
+    let mut out = Vec::new();
+    let mut at = addr;
+    while out.len() < max {
+        let to_page_end = (PAGE - at % PAGE) as usize;
+        let want = to_page_end.min(max - out.len());
+        let mut buf = vec![0u8; want];
+        let n = read_mem(pid, at, &mut buf)?;
+        if n == 0 {
+            return None;
+        }
+        if let Some(end) = buf[..n].iter().position(|&b| b == 0) {
+            out.extend_from_slice(&buf[..end]);
+            return Some(out);
+        }
+        out.extend_from_slice(&buf[..n]);
+        at += n as u64;
+    }
+    None
+}
+
+/// Reads a little-endian word from a tracee's memory.
+pub fn read_u64(pid: i32, addr: u64) -> Option<u64> {
+    let mut buf = [0u8; 8];
+    (read_mem(pid, addr, &mut buf)? == 8).then(|| u64::from_ne_bytes(buf))
+}
+
+fn read_mem(pid: i32, addr: u64, buf: &mut [u8]) -> Option<usize> {
+    if addr == 0 {
+        return None;
+    }
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: addr as usize as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    // SAFETY: the local iovec covers exactly `buf`; the remote one is only read by the
+    // kernel, which checks it against the tracee's mappings.
+    let n = unsafe { libc::process_vm_readv(pid, &raw const local, 1, &raw const remote, 1, 0) };
+    usize::try_from(n).ok()
+}

@@ -1,0 +1,324 @@
+//! The report, for people (findings first, one line each with its hint; then the process
+//! tree with times; then the objects) and as one JSON document (`--json`, described by
+//! schema/audit.schema.json). Serialize structs only: no logic here but formatting.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use super::findings::{Finding, escape, ms, signal_name, who};
+use super::model::{Kind, Model, Obj, Proc};
+use super::tracer::Ended;
+
+#[derive(Serialize)]
+pub struct Report<'a> {
+    schema_version: u32,
+    command: CommandOut,
+    /// `program` (the main process ended and the grace passed), `timeout`, `SIGINT`
+    /// or `SIGTERM`.
+    ended_by: String,
+    processes: Vec<ProcOut>,
+    segments: Vec<SegOut>,
+    fifos: Vec<FifoOut>,
+    findings: &'a [Finding],
+}
+
+#[derive(Serialize)]
+struct CommandOut {
+    argv: Vec<String>,
+    exit_code: Option<i32>,
+    signal: Option<String>,
+    duration_ms: f64,
+}
+
+#[derive(Serialize)]
+struct ProcOut {
+    pid: i32,
+    ppid: i32,
+    argv: Vec<String>,
+    start_ms: f64,
+    exit_ms: Option<f64>,
+    exit_code: Option<i32>,
+    signal: Option<String>,
+    reaped_by: Option<i32>,
+    reaped_ms: Option<f64>,
+    zombie_ms: Option<f64>,
+    parent_first: bool,
+    left_running: bool,
+}
+
+#[derive(Serialize)]
+struct SegOut {
+    kind: &'static str,
+    name: String,
+    /// The name's bytes in hex when they are not UTF-8 (`name` is then lossy).
+    name_hex: Option<String>,
+    created_by: i32,
+    created_ms: f64,
+    size: Option<u64>,
+    unlinked_by: Option<i32>,
+    unlinked_ms: Option<f64>,
+    left: bool,
+}
+
+#[derive(Serialize)]
+struct FifoOut {
+    path: String,
+    path_hex: Option<String>,
+    created_by: i32,
+    created_ms: f64,
+    unlinked_by: Option<i32>,
+    unlinked_ms: Option<f64>,
+    left: bool,
+}
+
+fn hex_if_not_utf8(bytes: &[u8]) -> Option<String> {
+    std::str::from_utf8(bytes).is_err().then(|| {
+        bytes.iter().fold(String::new(), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+    })
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Segment => "shm",
+        Kind::Semaphore => "semaphore",
+        Kind::SysV => "sysv",
+        Kind::Fifo => "fifo",
+    }
+}
+
+fn ended_name(ended: Ended) -> String {
+    match ended {
+        Ended::Program => "program".into(),
+        Ended::Timeout => "timeout".into(),
+        Ended::Signal(s) => signal_name(s),
+    }
+}
+
+fn proc_out(p: &Proc) -> ProcOut {
+    ProcOut {
+        pid: p.pid,
+        ppid: p.ppid,
+        argv: p.argv.to_vec(),
+        start_ms: ms(p.start),
+        exit_ms: p.exit.map(ms),
+        exit_code: p.code,
+        signal: p.signal.map(signal_name),
+        reaped_by: p.reaped_by,
+        reaped_ms: p.reaped.map(ms),
+        zombie_ms: p.exit.zip(p.reaped).map(|(e, r)| ms(r.saturating_sub(e))),
+        parent_first: p.adopted.is_some(),
+        left_running: p.left_running,
+    }
+}
+
+fn seg_out(o: &Obj) -> SegOut {
+    SegOut {
+        kind: kind_name(o.kind),
+        name: String::from_utf8_lossy(&o.name).into_owned(),
+        name_hex: hex_if_not_utf8(&o.name),
+        created_by: o.created_by,
+        created_ms: ms(o.created),
+        size: o.size,
+        unlinked_by: o.unlinked_by,
+        unlinked_ms: o.unlinked.map(ms),
+        left: o.left,
+    }
+}
+
+fn fifo_out(o: &Obj) -> FifoOut {
+    FifoOut {
+        path: String::from_utf8_lossy(&o.path).into_owned(),
+        path_hex: hex_if_not_utf8(&o.path),
+        created_by: o.created_by,
+        created_ms: ms(o.created),
+        unlinked_by: o.unlinked_by,
+        unlinked_ms: o.unlinked.map(ms),
+        left: o.left,
+    }
+}
+
+impl<'a> Report<'a> {
+    /// `argv` is the command as given (the main process's own may differ after exec).
+    pub fn new(
+        argv: Vec<String>,
+        model: &Model,
+        root: i32,
+        ended: Ended,
+        end_us: u64,
+        findings: &'a [Finding],
+    ) -> Self {
+        let main = model.proc(root);
+        let shown = model.objects.iter().filter(|o| !o.hidden);
+        Report {
+            schema_version: 1,
+            command: CommandOut {
+                argv,
+                exit_code: main.and_then(|p| p.code),
+                signal: main.and_then(|p| p.signal).map(signal_name),
+                duration_ms: ms(end_us),
+            },
+            ended_by: ended_name(ended),
+            processes: model.procs.iter().map(proc_out).collect(),
+            segments: shown
+                .clone()
+                .filter(|o| o.kind != Kind::Fifo)
+                .map(seg_out)
+                .collect(),
+            fifos: shown
+                .filter(|o| o.kind == Kind::Fifo)
+                .map(fifo_out)
+                .collect(),
+            findings,
+        }
+    }
+
+    pub fn json(&self) -> String {
+        let mut text =
+            serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+        text.push('\n');
+        text
+    }
+}
+
+/// The report for people.
+pub fn human(model: &Model, root: i32, ended: Ended, end_us: u64, findings: &[Finding]) -> String {
+    let mut out = String::new();
+    let main = model.proc(root);
+    let status = match main {
+        Some(p) if p.left_running => "still running".to_string(),
+        Some(p) => match (p.code, p.signal) {
+            (Some(c), _) => format!("exit {c}"),
+            (_, Some(s)) => format!("ended by {}", signal_name(s)),
+            _ => "ended".into(),
+        },
+        None => "?".into(),
+    };
+    let why = match ended {
+        Ended::Program => String::new(),
+        Ended::Timeout => " (audit ended by --timeout)".into(),
+        Ended::Signal(s) => format!(" (audit interrupted by {})", signal_name(s)),
+    };
+    let _ = writeln!(
+        out,
+        "{}: {status}; audit took {} ms{why}",
+        main.map_or_else(|| "the program".into(), who),
+        ms(end_us)
+    );
+    if findings.is_empty() {
+        let _ = writeln!(
+            out,
+            "no finding: every process was reaped in time and every object removed"
+        );
+    } else {
+        let _ = writeln!(out, "findings ({}):", findings.len());
+        for f in findings {
+            let _ = writeln!(
+                out,
+                "  {}: {} (hint: {})",
+                f.kind.as_str(),
+                f.message,
+                f.hint
+            );
+        }
+    }
+    let _ = writeln!(out, "processes ({}):", model.procs.len());
+    tree(model, &mut out);
+    let shown: Vec<&Obj> = model.objects.iter().filter(|o| !o.hidden).collect();
+    let segments: Vec<&&Obj> = shown.iter().filter(|o| o.kind != Kind::Fifo).collect();
+    let fifos: Vec<&&Obj> = shown.iter().filter(|o| o.kind == Kind::Fifo).collect();
+    if !segments.is_empty() {
+        let _ = writeln!(out, "segments ({}):", segments.len());
+        for o in segments {
+            let size = o.size.map_or_else(String::new, |s| format!(", {s} bytes"));
+            let _ = writeln!(
+                out,
+                "  {} ({}{size}): {}",
+                escape(&o.name),
+                kind_name(o.kind),
+                life(model, o)
+            );
+        }
+    }
+    if !fifos.is_empty() {
+        let _ = writeln!(out, "fifos ({}):", fifos.len());
+        for o in fifos {
+            let _ = writeln!(out, "  {}: {}", escape(&o.path), life(model, o));
+        }
+    }
+    out
+}
+
+fn life(model: &Model, o: &Obj) -> String {
+    let by = |pid: i32| model.proc(pid).map_or_else(|| format!("pid {pid}"), who);
+    let mut s = format!("made by {} at {} ms", by(o.created_by), ms(o.created));
+    match (o.unlinked_by, o.unlinked) {
+        (Some(pid), Some(at)) => {
+            let _ = write!(s, ", removed by {} at {} ms", by(pid), ms(at));
+        }
+        _ if o.left => s.push_str(", LEFT"),
+        _ => s.push_str(", gone (removed by a process outside the audit)"),
+    }
+    s
+}
+
+/// The processes as a tree, children under their parent, without recursion (a chain of
+/// forks may be deep).
+fn tree(model: &Model, out: &mut String) {
+    let mut children: HashMap<i32, Vec<usize>> = HashMap::new();
+    let mut roots = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, p) in model.procs.iter().enumerate() {
+        let parent_known = seen.contains(&p.ppid);
+        seen.insert(p.pid);
+        if parent_known {
+            children.entry(p.ppid).or_default().push(i);
+        } else {
+            roots.push(i);
+        }
+    }
+    let mut stack: Vec<(usize, usize)> = roots.into_iter().rev().map(|i| (i, 0)).collect();
+    while let Some((i, depth)) = stack.pop() {
+        let p = &model.procs[i];
+        let _ = writeln!(out, "  {}{}", "  ".repeat(depth.min(20)), line(p));
+        if let Some(kids) = children.remove(&p.pid) {
+            stack.extend(kids.into_iter().rev().map(|k| (k, depth + 1)));
+        }
+    }
+}
+
+fn line(p: &Proc) -> String {
+    let mut s = format!("{} {} ms", who(p), ms(p.start));
+    match p.exit {
+        Some(e) => {
+            let _ = write!(s, "..{} ms", ms(e));
+        }
+        None => s.push_str(".."),
+    }
+    match (p.code, p.signal) {
+        (Some(c), _) => {
+            let _ = write!(s, " exit {c}");
+        }
+        (_, Some(sig)) => {
+            let _ = write!(s, " {}", signal_name(sig));
+        }
+        _ if p.left_running => s.push_str(" LEFT RUNNING"),
+        _ => {}
+    }
+    if let (Some(by), Some(at), Some(e)) = (p.reaped_by, p.reaped, p.exit) {
+        let _ = write!(
+            s,
+            ", reaped by {by} at {} ms (zombie {} ms)",
+            ms(at),
+            ms(at.saturating_sub(e))
+        );
+    }
+    if p.adopted.is_some() {
+        s.push_str(", parent ended first");
+    }
+    s
+}

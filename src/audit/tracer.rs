@@ -1,0 +1,410 @@
+//! The ptrace loop: one `waitpid(-1, __WALL)` after another, each stop handled and the
+//! tracee resumed at once. Events (fork, vfork, clone, exec, exit) come from the ptrace
+//! options; system calls only from the seccomp filter's stops. At a seccomp stop the
+//! arguments are read (paths resolved against the tracee's cwd or dirfd while it is
+//! stopped, so they name what the kernel will use); when the result matters (did the
+//! FIFO get made, which child did wait4 reap) the tracee is resumed with PTRACE_SYSCALL
+//! and its syscall-exit stop gives the return value.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::time::{Duration, Instant};
+
+use color_eyre::eyre::{Result, WrapErr};
+
+use super::interrupt;
+use super::model::Model;
+use super::pending::Pending;
+use super::ptrace::{self, SyscallInfo, Wait};
+use super::spawn::Child;
+use super::syscalls::{self, Base, Call, PATH_MAX};
+
+/// Why following stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// The main process ended and the grace passed (or nothing was left to follow).
+    Program,
+    Timeout,
+    /// SIGINT or SIGTERM to the audit.
+    Signal(i32),
+}
+
+pub struct Limits {
+    pub grace: Duration,
+    pub timeout: Option<Duration>,
+}
+
+/// What one traced thread is doing.
+#[derive(Debug)]
+struct Task {
+    tgid: i32,
+    /// Its first SIGSTOP (an auto-attached child) has not been seen yet.
+    fresh: bool,
+    pending: Option<Pending>,
+}
+
+pub struct Tracer {
+    start: Instant,
+    pub root: i32,
+    execed: bool,
+    tasks: HashMap<i32, Task>,
+    /// New tasks stopped before their parent's fork event said who they are.
+    held: HashSet<i32>,
+    pub model: Model,
+    root_ended: Option<Instant>,
+}
+
+impl Tracer {
+    pub fn new(start: Instant, root: i32, argv: Vec<String>) -> Tracer {
+        let mut model = Model::default();
+        // SAFETY: getpid cannot fail.
+        let me = unsafe { libc::getpid() };
+        model.started(root, me, Some(argv.into()), 0);
+        let mut tasks = HashMap::new();
+        tasks.insert(
+            root,
+            Task {
+                tgid: root,
+                fresh: false,
+                pending: None,
+            },
+        );
+        Tracer {
+            start,
+            root,
+            execed: false,
+            tasks,
+            held: HashSet::new(),
+            model,
+            root_ended: None,
+        }
+    }
+
+    /// Microseconds since the audit started.
+    pub fn now(&self) -> u64 {
+        self.start.elapsed().as_micros() as u64
+    }
+
+    /// Follows until the end; an exec failure of the program comes back as its error.
+    pub fn follow(
+        &mut self,
+        child: &mut Child,
+        limits: &Limits,
+        argv: &[std::ffi::OsString],
+    ) -> Result<Ended> {
+        loop {
+            if let Some(s) = interrupt::stop_signal() {
+                return Ok(Ended::Signal(s));
+            }
+            if limits.timeout.is_some_and(|t| self.start.elapsed() >= t) {
+                return Ok(Ended::Timeout);
+            }
+            if self
+                .root_ended
+                .is_some_and(|t| t.elapsed() >= limits.grace + self.tracker_wait(t))
+            {
+                return Ok(Ended::Program);
+            }
+            match ptrace::wait_any().wrap_err("waiting for the traced processes")? {
+                Wait::Interrupted => {}
+                Wait::NoChild => return Ok(Ended::Program),
+                Wait::Exited(pid, code) => self.death(child, argv, pid, Some(code), None)?,
+                Wait::Signaled(pid, sig) => self.death(child, argv, pid, None, Some(sig))?,
+                Wait::Stopped(pid, sig, event) => self.stopped(pid, sig, event),
+            }
+        }
+    }
+
+    /// Extra time past the grace while only Python resource trackers still run: they end
+    /// by themselves once the program's pipe closes, removing what it leaked, and a busy
+    /// machine may take longer than the grace (at most 5 s more).
+    fn tracker_wait(&self, root_ended: Instant) -> Duration {
+        let mut alive = self.model.procs.iter().filter(|p| p.alive()).peekable();
+        let only_trackers = alive.peek().is_some() && alive.all(|p| p.is_resource_tracker());
+        if only_trackers && root_ended.elapsed() < Duration::from_secs(5) {
+            Duration::from_secs(5)
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    fn death(
+        &mut self,
+        child: &mut Child,
+        argv: &[std::ffi::OsString],
+        pid: i32,
+        code: Option<i32>,
+        signal: Option<i32>,
+    ) -> Result<()> {
+        let task = self.tasks.remove(&pid);
+        self.held.remove(&pid);
+        if task.as_ref().is_some_and(|t| t.tgid != pid) {
+            return Ok(()); // a thread
+        }
+        if pid == self.root && !self.execed {
+            if let Some(failure) = child.failure() {
+                return Err(super::describe_failure(failure, argv));
+            }
+        }
+        let at = self.now();
+        self.model.died(pid, code, signal, at);
+        if pid == self.root {
+            self.root_ended = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    fn stopped(&mut self, pid: i32, sig: i32, event: i32) {
+        let Some(task) = self.tasks.get_mut(&pid) else {
+            // A new child stopped before its parent's fork event: held until that event
+            // says whose it is.
+            self.held.insert(pid);
+            return;
+        };
+        if sig == (libc::SIGTRAP | 0x80) {
+            self.syscall_exit(pid);
+            let _ = ptrace::cont(pid, 0);
+        } else if sig == libc::SIGTRAP && event != 0 {
+            self.event(pid, event);
+        } else if sig == libc::SIGSTOP && task.fresh {
+            task.fresh = false;
+            let _ = ptrace::cont(pid, 0);
+        } else {
+            let stops = [libc::SIGSTOP, libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU];
+            let deliver = if stops.contains(&sig) && ptrace::is_group_stop(pid) {
+                // A group-stop: resuming it is the known limit of a non-seized tracee
+                // (the program does not stay stopped under audit).
+                0
+            } else {
+                sig
+            };
+            let _ = ptrace::cont(pid, deliver);
+        }
+    }
+
+    fn event(&mut self, pid: i32, event: i32) {
+        let tgid = self.tasks.get(&pid).map_or(pid, |t| t.tgid);
+        match event {
+            libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE => {
+                if let Ok(new) = ptrace::event_msg(pid) {
+                    let new = new as i32;
+                    let thread = event == libc::PTRACE_EVENT_CLONE && tgid_of(new) != Some(new);
+                    let new_tgid = if thread { tgid } else { new };
+                    if !thread {
+                        let at = self.now();
+                        self.model.started(new, tgid, None, at);
+                    }
+                    let held = self.held.remove(&new);
+                    self.tasks.insert(
+                        new,
+                        Task {
+                            tgid: new_tgid,
+                            fresh: !held,
+                            pending: None,
+                        },
+                    );
+                    if held {
+                        let _ = ptrace::cont(new, 0);
+                    }
+                }
+            }
+            libc::PTRACE_EVENT_EXEC => {
+                if let Ok(former) = ptrace::event_msg(pid) {
+                    let former = former as i32;
+                    if former != pid {
+                        self.tasks.remove(&former);
+                    }
+                }
+                if pid == self.root {
+                    self.execed = true;
+                }
+                self.model.execed(tgid, cmdline(pid));
+            }
+            libc::PTRACE_EVENT_EXIT if pid == tgid => {
+                let at = self.now();
+                self.model.exiting(pid, at);
+            }
+            libc::PTRACE_EVENT_SECCOMP if self.syscall_entry(pid, tgid) => {
+                let _ = ptrace::syscall(pid);
+                return;
+            }
+            _ => {}
+        }
+        let _ = ptrace::cont(pid, 0);
+    }
+
+    /// Reads a stopped call; true when its exit stop is wanted.
+    fn syscall_entry(&mut self, pid: i32, tgid: i32) -> bool {
+        let Ok(SyscallInfo::Entry { nr, args }) = ptrace::syscall_info(pid) else {
+            return false;
+        };
+        let pending = match syscalls::decode(nr, args) {
+            Call::Open {
+                base,
+                path,
+                flags,
+                how,
+            } => {
+                let flags = flags.or_else(|| how.and_then(|h| ptrace::read_u64(pid, h)));
+                if !flags.is_some_and(syscalls::creates) {
+                    return false;
+                }
+                let Some(path) = read_path(pid, base, path) else {
+                    return false;
+                };
+                match syscalls::shm_name(&path) {
+                    // O_CREAT of an existing file creates nothing.
+                    Some((kind, name)) if std::fs::symlink_metadata(as_path(&path)).is_err() => {
+                        Pending::Create { kind, path, name }
+                    }
+                    _ => return false,
+                }
+            }
+            Call::Mknod { base, path, mode } if syscalls::makes_fifo(mode) => {
+                let Some(path) = read_path(pid, base, path) else {
+                    return false;
+                };
+                Pending::Fifo(path)
+            }
+            Call::Unlink { base, path, flags } if !syscalls::removes_dir(flags) => {
+                match read_path(pid, base, path) {
+                    Some(path) if self.model.is_live(&path) => Pending::Unlink(path),
+                    _ => return false,
+                }
+            }
+            Call::Rename { from, to } => {
+                match (read_path(pid, from.0, from.1), read_path(pid, to.0, to.1)) {
+                    (Some(a), Some(b)) if self.model.is_live(&a) => Pending::Rename(a, b),
+                    _ => return false,
+                }
+            }
+            Call::Link { from, to } => {
+                match (read_path(pid, from.0, from.1), read_path(pid, to.0, to.1)) {
+                    (Some(a), Some(b)) if syscalls::shm_name(&b).is_some() => Pending::Link(a, b),
+                    _ => return false,
+                }
+            }
+            Call::Ftruncate {
+                fd,
+                length,
+                grows_only,
+            } => match std::fs::read_link(format!("/proc/{pid}/fd/{fd}")) {
+                Ok(link) => {
+                    let path = syscalls::fd_target(link.as_os_str().as_bytes()).to_vec();
+                    if !self.model.is_live(&path) {
+                        return false;
+                    }
+                    Pending::Truncate(path, length, grows_only)
+                }
+                Err(_) => return false,
+            },
+            Call::Wait4 { .. } => Pending::Wait(None),
+            Call::Waitid { info, options } if !syscalls::leaves_waitable(options) => {
+                Pending::Wait(Some(info))
+            }
+            Call::Kill {
+                target,
+                signal,
+                thread,
+            } => {
+                let target = if thread {
+                    i32::try_from(target)
+                        .ok()
+                        .and_then(|t| self.tasks.get(&t))
+                        .map_or(target, |t| i64::from(t.tgid))
+                } else {
+                    target
+                };
+                self.model.signalled(tgid, target, signal);
+                return false;
+            }
+            Call::ShmGet { key, size, flags } if flags & libc::IPC_CREAT as u64 != 0 => {
+                Pending::ShmGet(key, size)
+            }
+            Call::ShmCtl { id, cmd } if cmd == i64::from(libc::IPC_RMID) => Pending::ShmRmid(id),
+            _ => return false,
+        };
+        if let Some(task) = self.tasks.get_mut(&pid) {
+            task.pending = Some(pending);
+        }
+        true
+    }
+
+    fn syscall_exit(&mut self, pid: i32) {
+        let Some(task) = self.tasks.get_mut(&pid) else {
+            return;
+        };
+        let tgid = task.tgid;
+        let Some(pending) = task.pending.take() else {
+            return;
+        };
+        let Ok(SyscallInfo::Exit { rval, is_error }) = ptrace::syscall_info(pid) else {
+            return;
+        };
+        if is_error {
+            return;
+        }
+        let at = self.now();
+        pending.complete(&mut self.model, pid, tgid, rval, at);
+    }
+
+    /// Ends every traced process still alive (after the report) and collects them, for
+    /// at most a few seconds: a tracee detached with the seccomp filter still installed
+    /// would see every traced call fail with ENOSYS, so ending them is the honest way.
+    pub fn end_all(&mut self) {
+        for &tid in self.tasks.keys() {
+            // SAFETY: kill has no memory effects; these are our tracees.
+            unsafe { libc::kill(tid, libc::SIGKILL) };
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            match ptrace::wait_any() {
+                Ok(Wait::NoChild) | Err(_) => break,
+                Ok(Wait::Stopped(pid, _, _)) => {
+                    let _ = ptrace::cont(pid, 0);
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+}
+
+/// The path a call names, resolved as the kernel resolves it; `None` when the memory
+/// or the process is gone, or the path is longer than PATH_MAX.
+fn read_path(pid: i32, base: Base, addr: u64) -> Option<Vec<u8>> {
+    let raw = ptrace::read_cstring(pid, addr, PATH_MAX)?;
+    if raw.starts_with(b"/") {
+        return Some(syscalls::resolve(b"/", &raw));
+    }
+    let dir = match base {
+        Base::Cwd => std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?,
+        Base::Fd(fd) => std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok()?,
+    };
+    Some(syscalls::resolve(dir.as_os_str().as_bytes(), &raw))
+}
+
+pub fn as_path(bytes: &[u8]) -> &std::path::Path {
+    std::path::Path::new(std::ffi::OsStr::from_bytes(bytes))
+}
+
+/// The thread group of a task, from `/proc/TID/status`.
+fn tgid_of(tid: i32) -> Option<i32> {
+    let text = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The arguments after an exec, at most 4 KiB of them.
+fn cmdline(pid: i32) -> Vec<String> {
+    let mut bytes = Vec::new();
+    if let Ok(f) = std::fs::File::open(format!("/proc/{pid}/cmdline")) {
+        let _ = f.take(4096).read_to_end(&mut bytes);
+    }
+    bytes
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
+}
