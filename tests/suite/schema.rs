@@ -37,7 +37,7 @@ fn the_rounds_summary_matches_its_schema() {
     let secondary = env.wait_secondary(T);
     assert!(kill(secondary, libc::SIGKILL));
     let out = output_within(env.take_child(primary), T);
-    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(out.status.code(), Some(6));
     validate("primary.schema.json", &out.stdout);
 }
 
