@@ -115,7 +115,7 @@ complete -c osps -n "__fish_osps_using_subcommand list" -l color -d 'When to col
 always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'
 never\t'Never'"
 complete -c osps -n "__fish_osps_using_subcommand list" -s n -l noheadings -d 'Print no heading line'
-complete -c osps -n "__fish_osps_using_subcommand list" -l json -d 'Print the rows as one JSON array on stdout'
+complete -c osps -n "__fish_osps_using_subcommand list" -l json -d 'Print the rows as one JSON object on stdout (schema_version, instances[])'
 complete -c osps -n "__fish_osps_using_subcommand list" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c osps -n "__fish_osps_using_subcommand list" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c osps -n "__fish_osps_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -126,7 +126,7 @@ complete -c osps -n "__fish_osps_using_subcommand ls" -l color -d 'When to colou
 always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'
 never\t'Never'"
 complete -c osps -n "__fish_osps_using_subcommand ls" -s n -l noheadings -d 'Print no heading line'
-complete -c osps -n "__fish_osps_using_subcommand ls" -l json -d 'Print the rows as one JSON array on stdout'
+complete -c osps -n "__fish_osps_using_subcommand ls" -l json -d 'Print the rows as one JSON object on stdout (schema_version, instances[])'
 complete -c osps -n "__fish_osps_using_subcommand ls" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c osps -n "__fish_osps_using_subcommand ls" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c osps -n "__fish_osps_using_subcommand ls" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -625,7 +625,7 @@ pub struct ListArgs {
     #[arg(short = 'n', long)]
     pub noheadings: bool,
 
-    /// Print the rows as one JSON array on stdout
+    /// Print the rows as one JSON object on stdout (schema_version, instances[])
     #[arg(long)]
     pub json: bool,
 
@@ -687,7 +687,8 @@ pub struct StopArgs {
 /// refreshes), restarts, heartbeat age, and for a pool one character per secondary:
 /// "_" idle, "W" working, "S" starting, "G" stopping, "." dead. Keys: q or Esc quit,
 /// arrows or j/k select, Enter shows the status of the selection. Without a terminal use
-/// --json: one JSON document per interval (NDJSON), --iterations N stops after N.
+/// --json: one JSON document at once, then one per interval (NDJSON), --iterations N
+/// stops after N.
 #[derive(Debug, Args, Clone)]
 #[command(verbatim_doc_comment)]
 pub struct TopArgs {

@@ -1,5 +1,7 @@
 //! The JSON documents of `inspect`, `cleanup --json` and `primary --json` (rounds and
 //! serving) are described by the JSON Schemas in `schema/`; real output must validate.
+//! (`list --json` and `top --json` are validated in `views.rs`; every schema file is
+//! used by a test, checked below.)
 
 use crate::common;
 
@@ -104,6 +106,39 @@ fn inspect_and_cleanup_of_a_stale_instance_match_their_schemas() {
 }
 
 #[test]
+fn every_json_document_has_a_schema_and_every_schema_a_test() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    // One per command that writes JSON: cleanup, inspect, list, primary, top.
+    assert_eq!(
+        files,
+        [
+            "cleanup.schema.json",
+            "inspect.schema.json",
+            "list.schema.json",
+            "primary.schema.json",
+            "top.schema.json"
+        ]
+    );
+    let suite = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/suite");
+    let tests: String = ["schema.rs", "views.rs"]
+        .iter()
+        .map(|f| std::fs::read_to_string(suite.join(f)).unwrap())
+        .collect();
+    for file in &files {
+        let used = format!("validate(\"{file}\"");
+        assert!(
+            tests.contains(&used),
+            "no test validates output against {file}"
+        );
+    }
+}
+
+#[test]
 fn the_schemas_reject_documents_that_break_the_contract() {
     let rejects = |schema_file: &str, doc: &str| {
         let result = std::panic::catch_unwind(|| validate(schema_file, doc.as_bytes()));
@@ -120,6 +155,16 @@ fn the_schemas_reject_documents_that_break_the_contract() {
     rejects(
         "inspect.schema.json",
         r#"{"schema_version":2,"instances":[]}"#,
+    );
+    // list --json was a bare array (version 1), and top's keys were other names.
+    rejects("list.schema.json", r#"[{"name":"x"}]"#);
+    rejects(
+        "list.schema.json",
+        r#"{"schema_version":2,"instances":[{"heartbeat_ms":1}]}"#,
+    );
+    rejects(
+        "top.schema.json",
+        r#"{"schema_version":1,"unix_ms":0,"monotonic_ns":0,"instances":[]}"#,
     );
     rejects(
         "cleanup.schema.json",

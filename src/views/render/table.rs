@@ -60,7 +60,7 @@ impl Column {
             Column::Count => "count",
             Column::Restarts => "restarts",
             Column::Age => "age_ms",
-            Column::Heartbeat => "heartbeat_ms",
+            Column::Heartbeat => "heartbeat_age_ms",
         }
     }
 
@@ -88,6 +88,10 @@ impl Column {
         let upper = name.trim().to_ascii_uppercase();
         if upper == "ROUNDS" || upper == "REQUESTS" {
             return Some(Column::Count);
+        }
+        // The key of list's schema_version 1, so that `-o heartbeat_ms` keeps working.
+        if upper == "HEARTBEAT_MS" {
+            return Some(Column::Heartbeat);
         }
         // The JSON key names the column too (`-o help` shows both).
         ALL.into_iter()
@@ -286,8 +290,12 @@ mod tests {
         assert!(err.contains("'nope'") && err.contains("-o help"), "{err}");
         assert_eq!(columns(&[]).unwrap(), ALL);
         // A column's JSON key (shown by `-o help`) names it too.
-        let cols = columns(&["count".into(), "heartbeat_ms".into()]).unwrap();
+        let cols = columns(&["count".into(), "heartbeat_age_ms".into()]).unwrap();
         assert_eq!(cols, [Column::Count, Column::Heartbeat]);
+        assert_eq!(
+            columns(&["heartbeat_ms".into()]).unwrap(),
+            [Column::Heartbeat]
+        );
     }
 
     #[test]
@@ -306,11 +314,11 @@ mod tests {
             json!([{
                 "name": "demo", "status": "running", "mode": "rounds", "primary": 4242,
                 "secondaries": {"live": 1, "total": 1}, "count": 1234, "restarts": 1,
-                "age_ms": 185000, "heartbeat_ms": 120
+                "age_ms": 185000, "heartbeat_age_ms": 120
             }])
         );
         let some = json_rows(&rows, &[Column::Name, Column::Heartbeat]);
-        assert_eq!(some, json!([{"name": "demo", "heartbeat_ms": 120}]));
+        assert_eq!(some, json!([{"name": "demo", "heartbeat_age_ms": 120}]));
     }
 
     #[test]
