@@ -240,8 +240,13 @@ fn status_exits_0_running_3_not_running_4_absent() {
 
     let out = osps(&stale, &["status", &stale.name]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+    // When it was last alive and when it was made, apart (it said "stale since" its
+    // creation).
     assert!(
-        stdout_of(&out).contains("Status: stale"),
+        stdout_of(&out).contains("Status: stale; last seen alive ")
+            && stdout_of(&out).contains("(last heartbeat)\n")
+            && stdout_of(&out).contains("    Created: ")
+            && !stdout_of(&out).contains("stale since"),
         "{}",
         stdout_of(&out)
     );
