@@ -109,7 +109,17 @@ complete -c osps -n "__fish_osps_using_subcommand client" -s v -l verbose -d 'Mo
 complete -c osps -n "__fish_osps_using_subcommand client" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c osps -n "__fish_osps_using_subcommand client" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c osps -n "__fish_osps_using_subcommand client" -s V -l version -d 'Print version'
-complete -c osps -n "__fish_osps_using_subcommand list" -s o -l output -d 'Columns to show, comma-separated ("-o help" lists them) [default: all]' -r
+complete -c osps -n "__fish_osps_using_subcommand list" -s o -l output -d 'Columns to show, comma-separated ("-o help" lists them) [default: all]' -r -f -a "name\t''
+status\t''
+mode\t''
+primary\t''
+secondaries\t''
+rounds\t''
+requests\t''
+restarts\t''
+age\t''
+heartbeat\t''
+help\t''"
 complete -c osps -n "__fish_osps_using_subcommand list" -l runtime-dir -d 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]' -r -F
 complete -c osps -n "__fish_osps_using_subcommand list" -l color -d 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
 always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'
@@ -120,7 +130,17 @@ complete -c osps -n "__fish_osps_using_subcommand list" -s v -l verbose -d 'More
 complete -c osps -n "__fish_osps_using_subcommand list" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c osps -n "__fish_osps_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c osps -n "__fish_osps_using_subcommand list" -s V -l version -d 'Print version'
-complete -c osps -n "__fish_osps_using_subcommand ls" -s o -l output -d 'Columns to show, comma-separated ("-o help" lists them) [default: all]' -r
+complete -c osps -n "__fish_osps_using_subcommand ls" -s o -l output -d 'Columns to show, comma-separated ("-o help" lists them) [default: all]' -r -f -a "name\t''
+status\t''
+mode\t''
+primary\t''
+secondaries\t''
+rounds\t''
+requests\t''
+restarts\t''
+age\t''
+heartbeat\t''
+help\t''"
 complete -c osps -n "__fish_osps_using_subcommand ls" -l runtime-dir -d 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]' -r -F
 complete -c osps -n "__fish_osps_using_subcommand ls" -l color -d 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
 always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'

@@ -618,7 +618,7 @@ pub struct CleanupArgs {
 #[command(verbatim_doc_comment)]
 pub struct ListArgs {
     /// Columns to show, comma-separated ("-o help" lists them) [default: all]
-    #[arg(short, long, value_name = "COLS", value_delimiter = ',')]
+    #[arg(short, long, value_name = "COLS", value_delimiter = ',', value_parser = crate::views::render::table::ColumnNames, hide_possible_values = true)]
     pub output: Vec<String>,
 
     /// Print no heading line
@@ -711,6 +711,8 @@ pub struct TopArgs {
 /// Print the completion script for a shell (the same as completions/ in the sources).
 ///
 /// For example: osps completions bash > ~/.local/share/bash-completion/completions/osps
+/// (that directory is read by the bash-completion package; without it, add
+/// `source <(osps completions bash)` to ~/.bashrc)
 #[derive(Debug, Args, Clone)]
 #[command(verbatim_doc_comment)]
 pub struct CompletionsArgs {

@@ -198,6 +198,30 @@ fn bash_completes_options_and_their_values() {
 }
 
 #[test]
+fn bash_completes_the_column_names_after_list_o() {
+    // It offered file names.
+    let columns = [
+        "age",
+        "heartbeat",
+        "help",
+        "mode",
+        "name",
+        "primary",
+        "requests",
+        "restarts",
+        "rounds",
+        "secondaries",
+        "status",
+    ];
+    assert_eq!(bash_complete(&["osps", "list", "-o", ""]), columns);
+    assert_eq!(bash_complete(&["osps", "ls", "--output", ""]), columns);
+    assert_eq!(
+        bash_complete(&["osps", "list", "-o", "re"]),
+        ["requests", "restarts"]
+    );
+}
+
+#[test]
 fn bash_completes_the_names_of_live_instances_after_name() {
     let mut env = TestEnv::new("complete");
     env.start_primary(&[]);

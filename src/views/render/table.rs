@@ -139,6 +139,57 @@ impl Column {
     }
 }
 
+/// The names `-o` is completed with (in every shell, from `cli.rs`): each column by its
+/// heading in lower case (`rounds` and `requests` for the counter), and `help`.
+pub fn completion_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = ALL
+        .iter()
+        .flat_map(|c| match c {
+            Column::Name => &["name"][..],
+            Column::Status => &["status"],
+            Column::Mode => &["mode"],
+            Column::Primary => &["primary"],
+            Column::Secondaries => &["secondaries"],
+            Column::Count => &["rounds", "requests"],
+            Column::Restarts => &["restarts"],
+            Column::Age => &["age"],
+            Column::Heartbeat => &["heartbeat"],
+        })
+        .copied()
+        .collect();
+    names.push("help");
+    names
+}
+
+/// The value parser of `-o`: any text (checked by [`columns`], whose error names `-o
+/// help`), with the column names as possible values, so that completions offer them
+/// rather than file names.
+#[derive(Clone, Copy, Debug)]
+pub struct ColumnNames;
+
+impl clap::builder::TypedValueParser for ColumnNames {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            completion_names()
+                .into_iter()
+                .map(clap::builder::PossibleValue::new),
+        ))
+    }
+}
+
 /// The columns `-o` asks for (all of them when empty), or why a name is unknown.
 pub fn columns(names: &[String]) -> Result<Vec<Column>, String> {
     if names.is_empty() {
@@ -296,6 +347,22 @@ mod tests {
             columns(&["heartbeat_ms".into()]).unwrap(),
             [Column::Heartbeat]
         );
+    }
+
+    #[test]
+    fn every_completed_name_is_a_column_or_help() {
+        for name in completion_names() {
+            assert!(name == "help" || Column::parse(name).is_some(), "{name}");
+        }
+        // Every column can be completed.
+        for c in ALL {
+            assert!(
+                completion_names()
+                    .iter()
+                    .any(|n| Column::parse(n) == Some(c)),
+                "{c:?}"
+            );
+        }
     }
 
     #[test]
