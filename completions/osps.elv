@@ -18,7 +18,7 @@ set edit:completion:arg-completer[osps] = {|@words|
     }
     var completions = [
         &'osps'= {
-            cand --color 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)'
+            cand --color 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)'
             cand -v 'More detail on stderr (repeat for more)'
             cand --verbose 'More detail on stderr (repeat for more)'
             cand -q 'Only warnings and errors on stderr'
@@ -62,7 +62,7 @@ set edit:completion:arg-completer[osps] = {|@words|
             cand --max-clients 'With --serve, how many clients may be connected at once [default: 1024, or fewer if the descriptor limit allows fewer]'
             cand --max-inflight 'With --serve, how many requests of one client may wait or be served at once; beyond, it is not read until its replies drain'
             cand --queue 'With --serve, how many requests may wait for a free secondary; beyond, "ERR busy"'
-            cand --color 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)'
+            cand --color 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)'
             cand --json 'Print the final summary as one JSON object on stdout'
             cand --serve 'Serve clients (see osps-client(1)) on RUNDIR/NAME.sock instead of running rounds'
             cand --tcp-any 'Allow --tcp to bind a non-loopback address'
@@ -79,7 +79,7 @@ set edit:completion:arg-completer[osps] = {|@words|
             cand -n 'Only this instance (default: every instance of the current user)'
             cand --name 'Only this instance (default: every instance of the current user)'
             cand --runtime-dir 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]'
-            cand --color 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)'
+            cand --color 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)'
             cand --compact 'One line instead of pretty-printed JSON'
             cand -v 'More detail on stderr (repeat for more)'
             cand --verbose 'More detail on stderr (repeat for more)'
@@ -94,7 +94,7 @@ set edit:completion:arg-completer[osps] = {|@words|
             cand -n 'Only this instance (default: every instance of the current user)'
             cand --name 'Only this instance (default: every instance of the current user)'
             cand --runtime-dir 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]'
-            cand --color 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)'
+            cand --color 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)'
             cand --dry-run 'Say what would be removed, change nothing'
             cand --json 'Print the report as JSON on stdout'
             cand -v 'More detail on stderr (repeat for more)'
@@ -114,7 +114,7 @@ set edit:completion:arg-completer[osps] = {|@words|
             cand --tcp 'Connect over TCP instead of the Unix socket'
             cand --timeout 'How long to wait for each reply, and for an instance that is starting (not 0)'
             cand --max-line 'The longest request line, as the server''s --max-line: a longer one is refused, not sent'
-            cand --color 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)'
+            cand --color 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)'
             cand -v 'More detail on stderr (repeat for more)'
             cand --verbose 'More detail on stderr (repeat for more)'
             cand -q 'Only warnings and errors on stderr'
@@ -128,7 +128,7 @@ set edit:completion:arg-completer[osps] = {|@words|
             cand -o 'Columns to show, comma-separated ("-o help" lists them) [default: all]'
             cand --output 'Columns to show, comma-separated ("-o help" lists them) [default: all]'
             cand --runtime-dir 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]'
-            cand --color 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)'
+            cand --color 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)'
             cand -n 'Print no heading line'
             cand --noheadings 'Print no heading line'
             cand --json 'Print the rows as one JSON object on stdout (schema_version, instances[])'
@@ -145,7 +145,7 @@ set edit:completion:arg-completer[osps] = {|@words|
             cand -o 'Columns to show, comma-separated ("-o help" lists them) [default: all]'
             cand --output 'Columns to show, comma-separated ("-o help" lists them) [default: all]'
             cand --runtime-dir 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]'
-            cand --color 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)'
+            cand --color 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)'
             cand -n 'Print no heading line'
             cand --noheadings 'Print no heading line'
             cand --json 'Print the rows as one JSON object on stdout (schema_version, instances[])'
@@ -160,7 +160,7 @@ set edit:completion:arg-completer[osps] = {|@words|
         }
         &'osps;status'= {
             cand --runtime-dir 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]'
-            cand --color 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)'
+            cand --color 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)'
             cand -v 'More detail on stderr (repeat for more)'
             cand --verbose 'More detail on stderr (repeat for more)'
             cand -q 'Only warnings and errors on stderr'
@@ -173,7 +173,7 @@ set edit:completion:arg-completer[osps] = {|@words|
         &'osps;stop'= {
             cand --timeout 'How long to wait for the orderly stop (not 0)'
             cand --runtime-dir 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]'
-            cand --color 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)'
+            cand --color 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)'
             cand --all 'Stop every running instance of the current user (in this runtime directory)'
             cand --kill 'Past --timeout, SIGKILL the primary and its secondaries and clean up'
             cand -v 'More detail on stderr (repeat for more)'
@@ -191,7 +191,7 @@ set edit:completion:arg-completer[osps] = {|@words|
             cand --runtime-dir 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]'
             cand --interval 'Time between two refreshes'
             cand --iterations 'Stop after N refreshes (default: until q, SIGINT or SIGTERM)'
-            cand --color 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)'
+            cand --color 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)'
             cand --json 'Print one compact JSON document per interval on stdout instead of drawing'
             cand -v 'More detail on stderr (repeat for more)'
             cand --verbose 'More detail on stderr (repeat for more)'
@@ -203,7 +203,7 @@ set edit:completion:arg-completer[osps] = {|@words|
             cand --version 'Print version'
         }
         &'osps;completions'= {
-            cand --color 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)'
+            cand --color 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)'
             cand -v 'More detail on stderr (repeat for more)'
             cand --verbose 'More detail on stderr (repeat for more)'
             cand -q 'Only warnings and errors on stderr'
@@ -214,7 +214,7 @@ set edit:completion:arg-completer[osps] = {|@words|
             cand --version 'Print version'
         }
         &'osps;man'= {
-            cand --color 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)'
+            cand --color 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)'
             cand -v 'More detail on stderr (repeat for more)'
             cand --verbose 'More detail on stderr (repeat for more)'
             cand -q 'Only warnings and errors on stderr'

@@ -3,8 +3,6 @@
 //! in an object with its `schema_version`, like every JSON document of osps
 //! (schema/list.schema.json).
 
-use std::io::IsTerminal;
-
 use color_eyre::eyre::{Result, WrapErr};
 
 use crate::cli::ListArgs;
@@ -46,8 +44,8 @@ pub fn run(args: &ListArgs) -> Result<Exit> {
         text.push('\n');
         text
     } else {
-        // Colour for a person at a terminal only: never in a pipe or a file.
-        let color = crate::log::use_color() && std::io::stdout().is_terminal();
+        // Colour for a person at a terminal (or with --color always), as on stderr.
+        let color = crate::log::use_color_on_stdout();
         table::render(&rows, &columns, !args.noheadings, color)
     };
     write_stdout(text.as_bytes())?;

@@ -448,6 +448,35 @@ fn top_json_prints_its_first_document_at_once() {
 }
 
 #[test]
+fn color_always_colours_list_and_status_even_in_a_pipe_and_no_color_is_honoured() {
+    let mut env = TestEnv::new("colorpipe");
+    env.start_primary(&["--interval", "20ms"]);
+    env.wait_rounds(1, T);
+    let coloured = |out: &std::process::Output| stdout_of(out).contains("\x1b[");
+    for args in [vec!["list"], vec!["status", &env.name]] {
+        // --color always had no effect on stdout (only on stderr).
+        let always = osps(&env, &[&args[..], &["--color", "always"]].concat());
+        assert!(coloured(&always), "{args:?}: {:?}", stdout_of(&always));
+        let mut cmd = env.cmd(args[0]);
+        cmd.args(&args[1..]).env("OSPS_COLOR", "always");
+        assert!(coloured(&run(cmd, T)), "{args:?} with OSPS_COLOR=always");
+        for (color, no_color) in [("never", ""), ("auto", "1")] {
+            let mut cmd = env.cmd(args[0]);
+            cmd.args(&args[1..])
+                .args(["--color", color])
+                .env("NO_COLOR", no_color);
+            let out = run(cmd, T);
+            assert!(out.status.success(), "{}", stderr_of(&out));
+            assert!(
+                !coloured(&out),
+                "{args:?} --color {color}: {:?}",
+                stdout_of(&out)
+            );
+        }
+    }
+}
+
+#[test]
 fn top_without_a_terminal_or_json_says_to_use_json() {
     let env = TestEnv::new("topnotty");
     let out = osps(&env, &["top"]);
