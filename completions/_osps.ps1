@@ -21,7 +21,7 @@ Register-ArgumentCompleter -Native -CommandName 'osps' -ScriptBlock {
 
     $completions = @(switch ($command) {
         'osps' {
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
@@ -67,7 +67,7 @@ Register-ArgumentCompleter -Native -CommandName 'osps' -ScriptBlock {
             [CompletionResult]::new('--max-clients', '--max-clients', [CompletionResultType]::ParameterName, 'With --serve, how many clients may be connected at once [default: 1024, or fewer if the descriptor limit allows fewer]')
             [CompletionResult]::new('--max-inflight', '--max-inflight', [CompletionResultType]::ParameterName, 'With --serve, how many requests of one client may wait or be served at once; beyond, it is not read until its replies drain')
             [CompletionResult]::new('--queue', '--queue', [CompletionResultType]::ParameterName, 'With --serve, how many requests may wait for a free secondary; beyond, "ERR busy"')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the final summary as one JSON object on stdout')
             [CompletionResult]::new('--serve', '--serve', [CompletionResultType]::ParameterName, 'Serve clients (see osps-client(1)) on RUNDIR/NAME.sock instead of running rounds')
             [CompletionResult]::new('--tcp-any', '--tcp-any', [CompletionResultType]::ParameterName, 'Allow --tcp to bind a non-loopback address')
@@ -85,7 +85,7 @@ Register-ArgumentCompleter -Native -CommandName 'osps' -ScriptBlock {
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Only this instance (default: every instance of the current user)')
             [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Only this instance (default: every instance of the current user)')
             [CompletionResult]::new('--runtime-dir', '--runtime-dir', [CompletionResultType]::ParameterName, 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)')
             [CompletionResult]::new('--compact', '--compact', [CompletionResultType]::ParameterName, 'One line instead of pretty-printed JSON')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
@@ -101,7 +101,7 @@ Register-ArgumentCompleter -Native -CommandName 'osps' -ScriptBlock {
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Only this instance (default: every instance of the current user)')
             [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Only this instance (default: every instance of the current user)')
             [CompletionResult]::new('--runtime-dir', '--runtime-dir', [CompletionResultType]::ParameterName, 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Say what would be removed, change nothing')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the report as JSON on stdout')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
@@ -122,7 +122,7 @@ Register-ArgumentCompleter -Native -CommandName 'osps' -ScriptBlock {
             [CompletionResult]::new('--tcp', '--tcp', [CompletionResultType]::ParameterName, 'Connect over TCP instead of the Unix socket')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long to wait for each reply, and for an instance that is starting (not 0)')
             [CompletionResult]::new('--max-line', '--max-line', [CompletionResultType]::ParameterName, 'The longest request line, as the server''s --max-line: a longer one is refused, not sent')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
@@ -137,10 +137,10 @@ Register-ArgumentCompleter -Native -CommandName 'osps' -ScriptBlock {
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Columns to show, comma-separated ("-o help" lists them) [default: all]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Columns to show, comma-separated ("-o help" lists them) [default: all]')
             [CompletionResult]::new('--runtime-dir', '--runtime-dir', [CompletionResultType]::ParameterName, 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)')
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Print no heading line')
             [CompletionResult]::new('--noheadings', '--noheadings', [CompletionResultType]::ParameterName, 'Print no heading line')
-            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the rows as one JSON array on stdout')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the rows as one JSON object on stdout (schema_version, instances[])')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
@@ -155,10 +155,10 @@ Register-ArgumentCompleter -Native -CommandName 'osps' -ScriptBlock {
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Columns to show, comma-separated ("-o help" lists them) [default: all]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Columns to show, comma-separated ("-o help" lists them) [default: all]')
             [CompletionResult]::new('--runtime-dir', '--runtime-dir', [CompletionResultType]::ParameterName, 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)')
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Print no heading line')
             [CompletionResult]::new('--noheadings', '--noheadings', [CompletionResultType]::ParameterName, 'Print no heading line')
-            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the rows as one JSON array on stdout')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the rows as one JSON object on stdout (schema_version, instances[])')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
@@ -171,7 +171,7 @@ Register-ArgumentCompleter -Native -CommandName 'osps' -ScriptBlock {
         }
         'osps;status' {
             [CompletionResult]::new('--runtime-dir', '--runtime-dir', [CompletionResultType]::ParameterName, 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
@@ -185,7 +185,7 @@ Register-ArgumentCompleter -Native -CommandName 'osps' -ScriptBlock {
         'osps;stop' {
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long to wait for the orderly stop (not 0)')
             [CompletionResult]::new('--runtime-dir', '--runtime-dir', [CompletionResultType]::ParameterName, 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)')
             [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Stop every running instance of the current user (in this runtime directory)')
             [CompletionResult]::new('--kill', '--kill', [CompletionResultType]::ParameterName, 'Past --timeout, SIGKILL the primary and its secondaries and clean up')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
@@ -204,7 +204,7 @@ Register-ArgumentCompleter -Native -CommandName 'osps' -ScriptBlock {
             [CompletionResult]::new('--runtime-dir', '--runtime-dir', [CompletionResultType]::ParameterName, 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]')
             [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Time between two refreshes')
             [CompletionResult]::new('--iterations', '--iterations', [CompletionResultType]::ParameterName, 'Stop after N refreshes (default: until q, SIGINT or SIGTERM)')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one compact JSON document per interval on stdout instead of drawing')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
@@ -220,7 +220,7 @@ Register-ArgumentCompleter -Native -CommandName 'osps' -ScriptBlock {
             [CompletionResult]::new('--zombie-threshold', '--zombie-threshold', [CompletionResultType]::ParameterName, 'A child not reaped within this time after it exited is a zombie finding')
             [CompletionResult]::new('--grace', '--grace', [CompletionResultType]::ParameterName, 'How long to keep following after the main process ended')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Stop following after this long, for programs that never end (not 0) [default: no limit]')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the report as one JSON document on stdout')
             [CompletionResult]::new('--clean', '--clean', [CompletionResultType]::ParameterName, 'After the report, remove the segments, semaphores and FIFOs it reported as left')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
@@ -234,7 +234,7 @@ Register-ArgumentCompleter -Native -CommandName 'osps' -ScriptBlock {
             break
         }
         'osps;completions' {
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
@@ -246,7 +246,7 @@ Register-ArgumentCompleter -Native -CommandName 'osps' -ScriptBlock {
             break
         }
         'osps;man' {
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')

@@ -459,11 +459,11 @@ _osps() {
             fi
             case "${prev}" in
                 --output)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "name status mode primary secondaries rounds requests restarts age heartbeat help" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "name status mode primary secondaries rounds requests restarts age heartbeat help" -- "${cur}"))
                     return 0
                     ;;
                 --runtime-dir)

@@ -24,7 +24,7 @@ function __fish_osps_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c osps -n "__fish_osps_needs_command" -l color -d 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
+complete -c osps -n "__fish_osps_needs_command" -l color -d 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
 always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'
 never\t'Never'"
 complete -c osps -n "__fish_osps_needs_command" -s v -l verbose -d 'More detail on stderr (repeat for more)'
@@ -66,7 +66,7 @@ complete -c osps -n "__fish_osps_using_subcommand primary" -l max-clients -d 'Wi
 complete -c osps -n "__fish_osps_using_subcommand primary" -l max-inflight -d 'With --serve, how many requests of one client may wait or be served at once; beyond, it is not read until its replies drain' -r
 complete -c osps -n "__fish_osps_using_subcommand primary" -l queue -d 'With --serve, how many requests may wait for a free secondary; beyond, "ERR busy"' -r
 complete -c osps -n "__fish_osps_using_subcommand primary" -s n -l name -d 'Instance name: 1 to 64 of A-Z a-z 0-9 _ - (not starting with -)' -r -f -a "(__fish_osps_instance_names)"
-complete -c osps -n "__fish_osps_using_subcommand primary" -l color -d 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
+complete -c osps -n "__fish_osps_using_subcommand primary" -l color -d 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
 always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'
 never\t'Never'"
 complete -c osps -n "__fish_osps_using_subcommand primary" -l json -d 'Print the final summary as one JSON object on stdout'
@@ -78,7 +78,7 @@ complete -c osps -n "__fish_osps_using_subcommand primary" -s h -l help -d 'Prin
 complete -c osps -n "__fish_osps_using_subcommand primary" -s V -l version -d 'Print version'
 complete -c osps -n "__fish_osps_using_subcommand inspect" -l runtime-dir -d 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]' -r -F
 complete -c osps -n "__fish_osps_using_subcommand inspect" -s n -l name -d 'Only this instance (default: every instance of the current user)' -r -f -a "(__fish_osps_instance_names)"
-complete -c osps -n "__fish_osps_using_subcommand inspect" -l color -d 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
+complete -c osps -n "__fish_osps_using_subcommand inspect" -l color -d 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
 always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'
 never\t'Never'"
 complete -c osps -n "__fish_osps_using_subcommand inspect" -l compact -d 'One line instead of pretty-printed JSON'
@@ -88,7 +88,7 @@ complete -c osps -n "__fish_osps_using_subcommand inspect" -s h -l help -d 'Prin
 complete -c osps -n "__fish_osps_using_subcommand inspect" -s V -l version -d 'Print version'
 complete -c osps -n "__fish_osps_using_subcommand cleanup" -l runtime-dir -d 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]' -r -F
 complete -c osps -n "__fish_osps_using_subcommand cleanup" -s n -l name -d 'Only this instance (default: every instance of the current user)' -r -f -a "(__fish_osps_instance_names)"
-complete -c osps -n "__fish_osps_using_subcommand cleanup" -l color -d 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
+complete -c osps -n "__fish_osps_using_subcommand cleanup" -l color -d 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
 always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'
 never\t'Never'"
 complete -c osps -n "__fish_osps_using_subcommand cleanup" -l dry-run -d 'Say what would be removed, change nothing'
@@ -103,37 +103,57 @@ complete -c osps -n "__fish_osps_using_subcommand client" -l tcp -d 'Connect ove
 complete -c osps -n "__fish_osps_using_subcommand client" -l timeout -d 'How long to wait for each reply, and for an instance that is starting (not 0)' -r
 complete -c osps -n "__fish_osps_using_subcommand client" -l max-line -d 'The longest request line, as the server\'s --max-line: a longer one is refused, not sent' -r
 complete -c osps -n "__fish_osps_using_subcommand client" -s n -l name -d 'Instance name: 1 to 64 of A-Z a-z 0-9 _ - (not starting with -)' -r -f -a "(__fish_osps_instance_names)"
-complete -c osps -n "__fish_osps_using_subcommand client" -l color -d 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
+complete -c osps -n "__fish_osps_using_subcommand client" -l color -d 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
 always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'
 never\t'Never'"
 complete -c osps -n "__fish_osps_using_subcommand client" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c osps -n "__fish_osps_using_subcommand client" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c osps -n "__fish_osps_using_subcommand client" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c osps -n "__fish_osps_using_subcommand client" -s V -l version -d 'Print version'
-complete -c osps -n "__fish_osps_using_subcommand list" -s o -l output -d 'Columns to show, comma-separated ("-o help" lists them) [default: all]' -r
+complete -c osps -n "__fish_osps_using_subcommand list" -s o -l output -d 'Columns to show, comma-separated ("-o help" lists them) [default: all]' -r -f -a "name\t''
+status\t''
+mode\t''
+primary\t''
+secondaries\t''
+rounds\t''
+requests\t''
+restarts\t''
+age\t''
+heartbeat\t''
+help\t''"
 complete -c osps -n "__fish_osps_using_subcommand list" -l runtime-dir -d 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]' -r -F
-complete -c osps -n "__fish_osps_using_subcommand list" -l color -d 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
+complete -c osps -n "__fish_osps_using_subcommand list" -l color -d 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
 always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'
 never\t'Never'"
 complete -c osps -n "__fish_osps_using_subcommand list" -s n -l noheadings -d 'Print no heading line'
-complete -c osps -n "__fish_osps_using_subcommand list" -l json -d 'Print the rows as one JSON array on stdout'
+complete -c osps -n "__fish_osps_using_subcommand list" -l json -d 'Print the rows as one JSON object on stdout (schema_version, instances[])'
 complete -c osps -n "__fish_osps_using_subcommand list" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c osps -n "__fish_osps_using_subcommand list" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c osps -n "__fish_osps_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c osps -n "__fish_osps_using_subcommand list" -s V -l version -d 'Print version'
-complete -c osps -n "__fish_osps_using_subcommand ls" -s o -l output -d 'Columns to show, comma-separated ("-o help" lists them) [default: all]' -r
+complete -c osps -n "__fish_osps_using_subcommand ls" -s o -l output -d 'Columns to show, comma-separated ("-o help" lists them) [default: all]' -r -f -a "name\t''
+status\t''
+mode\t''
+primary\t''
+secondaries\t''
+rounds\t''
+requests\t''
+restarts\t''
+age\t''
+heartbeat\t''
+help\t''"
 complete -c osps -n "__fish_osps_using_subcommand ls" -l runtime-dir -d 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]' -r -F
-complete -c osps -n "__fish_osps_using_subcommand ls" -l color -d 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
+complete -c osps -n "__fish_osps_using_subcommand ls" -l color -d 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
 always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'
 never\t'Never'"
 complete -c osps -n "__fish_osps_using_subcommand ls" -s n -l noheadings -d 'Print no heading line'
-complete -c osps -n "__fish_osps_using_subcommand ls" -l json -d 'Print the rows as one JSON array on stdout'
+complete -c osps -n "__fish_osps_using_subcommand ls" -l json -d 'Print the rows as one JSON object on stdout (schema_version, instances[])'
 complete -c osps -n "__fish_osps_using_subcommand ls" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c osps -n "__fish_osps_using_subcommand ls" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c osps -n "__fish_osps_using_subcommand ls" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c osps -n "__fish_osps_using_subcommand ls" -s V -l version -d 'Print version'
 complete -c osps -n "__fish_osps_using_subcommand status" -l runtime-dir -d 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]' -r -F
-complete -c osps -n "__fish_osps_using_subcommand status" -l color -d 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
+complete -c osps -n "__fish_osps_using_subcommand status" -l color -d 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
 always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'
 never\t'Never'"
 complete -c osps -n "__fish_osps_using_subcommand status" -s v -l verbose -d 'More detail on stderr (repeat for more)'
@@ -142,7 +162,7 @@ complete -c osps -n "__fish_osps_using_subcommand status" -s h -l help -d 'Print
 complete -c osps -n "__fish_osps_using_subcommand status" -s V -l version -d 'Print version'
 complete -c osps -n "__fish_osps_using_subcommand stop" -l timeout -d 'How long to wait for the orderly stop (not 0)' -r
 complete -c osps -n "__fish_osps_using_subcommand stop" -l runtime-dir -d 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]' -r -F
-complete -c osps -n "__fish_osps_using_subcommand stop" -l color -d 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
+complete -c osps -n "__fish_osps_using_subcommand stop" -l color -d 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
 always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'
 never\t'Never'"
 complete -c osps -n "__fish_osps_using_subcommand stop" -l all -d 'Stop every running instance of the current user (in this runtime directory)'
@@ -155,7 +175,7 @@ complete -c osps -n "__fish_osps_using_subcommand top" -l runtime-dir -d 'Direct
 complete -c osps -n "__fish_osps_using_subcommand top" -l interval -d 'Time between two refreshes' -r
 complete -c osps -n "__fish_osps_using_subcommand top" -l iterations -d 'Stop after N refreshes (default: until q, SIGINT or SIGTERM)' -r
 complete -c osps -n "__fish_osps_using_subcommand top" -s n -l name -d 'Only this instance (default: every instance of the current user)' -r -f -a "(__fish_osps_instance_names)"
-complete -c osps -n "__fish_osps_using_subcommand top" -l color -d 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
+complete -c osps -n "__fish_osps_using_subcommand top" -l color -d 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
 always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'
 never\t'Never'"
 complete -c osps -n "__fish_osps_using_subcommand top" -l json -d 'Print one compact JSON document per interval on stdout instead of drawing'
@@ -166,7 +186,7 @@ complete -c osps -n "__fish_osps_using_subcommand top" -s V -l version -d 'Print
 complete -c osps -n "__fish_osps_using_subcommand audit" -l zombie-threshold -d 'A child not reaped within this time after it exited is a zombie finding' -r
 complete -c osps -n "__fish_osps_using_subcommand audit" -l grace -d 'How long to keep following after the main process ended' -r
 complete -c osps -n "__fish_osps_using_subcommand audit" -l timeout -d 'Stop following after this long, for programs that never end (not 0) [default: no limit]' -r
-complete -c osps -n "__fish_osps_using_subcommand audit" -l color -d 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
+complete -c osps -n "__fish_osps_using_subcommand audit" -l color -d 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
 always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'
 never\t'Never'"
 complete -c osps -n "__fish_osps_using_subcommand audit" -l json -d 'Print the report as one JSON document on stdout'
@@ -175,14 +195,14 @@ complete -c osps -n "__fish_osps_using_subcommand audit" -s v -l verbose -d 'Mor
 complete -c osps -n "__fish_osps_using_subcommand audit" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c osps -n "__fish_osps_using_subcommand audit" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c osps -n "__fish_osps_using_subcommand audit" -s V -l version -d 'Print version'
-complete -c osps -n "__fish_osps_using_subcommand completions" -l color -d 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
+complete -c osps -n "__fish_osps_using_subcommand completions" -l color -d 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
 always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'
 never\t'Never'"
 complete -c osps -n "__fish_osps_using_subcommand completions" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c osps -n "__fish_osps_using_subcommand completions" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c osps -n "__fish_osps_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c osps -n "__fish_osps_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c osps -n "__fish_osps_using_subcommand man" -l color -d 'When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
+complete -c osps -n "__fish_osps_using_subcommand man" -l color -d 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
 always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'
 never\t'Never'"
 complete -c osps -n "__fish_osps_using_subcommand man" -s v -l verbose -d 'More detail on stderr (repeat for more)'

@@ -76,6 +76,12 @@ pub fn run(args: &CleanupArgs) -> Result<Exit> {
         report.record(None, Outcome::Failed(e))?;
         return report.finish(args.json);
     }
+    if let (Some(name), true) = (&args.select.name, plan.steps.is_empty()) {
+        // Nothing of that name exists: the code of status and stop for it, after the
+        // (empty) report a script reads.
+        report.write_json(args.json)?;
+        return Err(discover::no_such_instance(name, &runtime_dir));
+    }
     if args.dry_run {
         for (paths, outcome) in plan.steps {
             if let (Outcome::Removed(objects), false) = (&outcome, args.json) {
@@ -401,13 +407,20 @@ impl Report {
         Ok(())
     }
 
-    /// Prints the JSON report (with `--json`) and turns failures into the exit status.
-    fn finish(self, json: bool) -> Result<Exit> {
+    /// Prints the JSON report, with `--json`.
+    fn write_json(&self, json: bool) -> Result<()> {
         if json {
-            let mut text = serde_json::to_vec(&self)?;
+            let mut text = serde_json::to_vec(self)?;
             text.push(b'\n');
             output::write_stdout(&text)?;
-        } else if self.printed == 0 && self.errors.is_empty() {
+        }
+        Ok(())
+    }
+
+    /// Prints the JSON report (with `--json`) and turns failures into the exit status.
+    fn finish(self, json: bool) -> Result<Exit> {
+        self.write_json(json)?;
+        if !json && self.printed == 0 && self.errors.is_empty() {
             // Healthy running instances (skipped quietly) are nothing to clean up either.
             crate::info!("nothing to clean up");
         }

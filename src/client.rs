@@ -26,7 +26,7 @@ use crate::cli::ClientArgs;
 use crate::disk::lockfile::InstanceLock;
 use crate::disk::names::{Paths, default_runtime_dir};
 use crate::disk::rundir::RuntimeDir;
-use crate::exit::Exit;
+use crate::exit::{Exit, coded};
 use crate::os::procfs;
 use crate::output::{self, Reader};
 use crate::pair::header;
@@ -211,9 +211,11 @@ fn too_long(line: &[u8], max_line: usize) -> Input {
 
 fn connect(args: &ClientArgs) -> Result<(Conn, String)> {
     if let Some(addr) = &args.tcp {
-        let s = TcpStream::connect(addr).wrap_err_with(|| {
-            format!("connecting to {addr}: is `osps primary --serve --tcp {addr}` running?")
-        })?;
+        let s = TcpStream::connect(addr)
+            .map_err(out_of_reach)
+            .wrap_err_with(|| {
+                format!("connecting to {addr}: is `osps primary --serve --tcp {addr}` running?")
+            })?;
         s.set_read_timeout(Some(args.timeout))?;
         s.set_nodelay(true)?;
         return Ok((Conn::Tcp(s), addr.clone()));
@@ -221,15 +223,23 @@ fn connect(args: &ClientArgs) -> Result<(Conn, String)> {
     let Some(socket) = &args.socket else {
         return connect_instance(args);
     };
-    let s = UnixStream::connect(socket).wrap_err_with(|| {
-        format!(
-            "connecting to {}: is an `osps primary --serve` listening on this socket? \
+    let s = UnixStream::connect(socket)
+        .map_err(out_of_reach)
+        .wrap_err_with(|| {
+            format!(
+                "connecting to {}: is an `osps primary --serve` listening on this socket? \
              (`osps inspect` shows each instance's socket path)",
-            socket.display()
-        )
-    })?;
+                socket.display()
+            )
+        })?;
     s.set_read_timeout(Some(args.timeout))?;
     Ok((Conn::Unix(s), socket.display().to_string()))
+}
+
+/// A connection that could not be made or was lost: the cause of the error that says
+/// where, with the exit status of a server out of reach.
+fn out_of_reach(e: std::io::Error) -> color_eyre::Report {
+    coded(Exit::NoConnection, e.to_string())
 }
 
 /// How long an instance of which nothing exists yet is given to appear: its primary
@@ -263,7 +273,11 @@ fn connect_instance(args: &ClientArgs) -> Result<(Conn, String)> {
             Why::Rounds { .. } => false,
         };
         if !worth_waiting {
-            return Err(e)
+            let exit = match why {
+                Why::Absent { .. } => Exit::NoSuchInstance,
+                _ => Exit::NoConnection,
+            };
+            return Err(coded(exit, e.to_string()))
                 .wrap_err_with(|| format!("connecting to {}", path.display()))
                 .wrap_err_with(|| why.message(&paths, args.timeout));
         }
@@ -406,7 +420,7 @@ pub fn run(args: &ClientArgs) -> Result<Exit> {
     }
     if session.failed > 0 {
         crate::warn!("{} request(s) got an ERR reply", session.failed);
-        return Ok(Exit::Failure);
+        return Ok(Exit::ErrReply);
     }
     Ok(Exit::Success)
 }
@@ -497,7 +511,9 @@ impl Session<'_> {
         };
         let reply = match self.next_reply() {
             Ok(Next::Line(reply)) => reply,
-            Ok(Next::Closed) => return Err(eyre!(self.closed())).wrap_err_with(waiting),
+            Ok(Next::Closed) => {
+                return Err(self.closed_error()).wrap_err_with(waiting);
+            }
             Ok(Next::TooLong) => {
                 let limit = reply_limit(self.max_line);
                 return Err(eyre!(
@@ -512,11 +528,14 @@ impl Session<'_> {
                 .wrap_err_with(waiting);
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return Err(eyre!(
-                    "no reply within --timeout {:?}: the server is busy, stopped or hung; {}, \
-                     or raise --timeout",
-                    self.args.timeout,
-                    self.hint()
+                return Err(coded(
+                    Exit::NoConnection,
+                    format!(
+                        "no reply within --timeout {:?}: the server is busy, stopped or hung; \
+                         {}, or raise --timeout",
+                        self.args.timeout,
+                        self.hint()
+                    ),
                 ))
                 .wrap_err_with(waiting);
             }
@@ -553,9 +572,19 @@ impl Session<'_> {
             ErrorKind::BrokenPipe
             | ErrorKind::ConnectionReset
             | ErrorKind::ConnectionAborted
-            | ErrorKind::UnexpectedEof => eyre!(self.closed()),
-            _ => e.into(),
+            | ErrorKind::UnexpectedEof => self.closed_error(),
+            _ => out_of_reach(e),
         }
+    }
+
+    /// The error of a connection the server closed: 7 when it did so right after an `ERR`
+    /// reply (`ERR too many clients`: the reply says why), else 8.
+    fn closed_error(&self) -> color_eyre::Report {
+        let exit = match self.last_error {
+            Some(_) => Exit::ErrReply,
+            None => Exit::NoConnection,
+        };
+        coded(exit, self.closed())
     }
 
     /// Why the server closed the connection, as far as the client can tell.

@@ -1,5 +1,12 @@
 //! Exit codes: one small enum, one conversion, documented in the man pages.
 //!
+//! One convention for every command: a code means the same thing wherever it is used, and
+//! each command uses only some of them ([`Exit::commands`]). 0, 1 and 2 are every
+//! command's; 3 and 4 are those of `systemctl status` (not running, no such unit), and "no
+//! such instance" is 4 in every command that names one; the primary's verdicts on a run
+//! and the client's two ways to fail follow. The man pages and the README's table are
+//! written from [`Exit::ALL`], so they cannot disagree with the code.
+//!
 //! A failure that must end with a specific code carries a [`Coded`] marker in its
 //! error chain; `main` looks for it and defaults to [`Exit::Failure`] otherwise.
 
@@ -10,21 +17,25 @@ use std::fmt;
 pub enum Exit {
     /// Everything worked (also: the primary was stopped by SIGINT or SIGTERM in order).
     Success,
-    /// A runtime failure: a syscall failed, an object was refused, the peer misbehaved,
-    /// or `inspect --name` found no object of that instance.
+    /// A runtime failure: a syscall failed, an object was refused, the peer misbehaved.
     Failure,
     /// The command line was wrong (clap's usage errors use this code too).
     Usage,
+    /// `osps status`: the instance exists but is not running (the code `systemctl status`
+    /// uses for an inactive unit).
+    NotRunning,
+    /// No object of the named instance exists (`systemctl`'s code for a unit that does
+    /// not exist): `inspect --name`, `status`, `stop`, `cleanup --name`, `client --name`.
+    NoSuchInstance,
     /// At least one reply did not match its request: the shared data was corrupted.
     Corruption,
     /// The secondary kept dying or hanging and the primary gave up restarting it.
     SecondaryFailed,
-    /// `osps status`: the instance exists but is not running (the code `systemctl status`
-    /// uses for an inactive unit).
-    NotRunning,
-    /// `osps status`, `osps stop`: no object of that instance exists (`systemctl`'s code
-    /// for a unit that does not exist).
-    NoSuchInstance,
+    /// `osps client`: the server answered at least one request with `ERR`.
+    ErrReply,
+    /// `osps client`: the server could not be reached, closed the connection, or did not
+    /// reply within `--timeout`.
+    NoConnection,
     /// `osps audit`: the program exists but could not be executed (the shell's 126).
     NotExecutable,
     /// `osps audit`: the program was not found (the shell's 127).
@@ -35,23 +46,155 @@ pub enum Exit {
     Terminated,
 }
 
+/// Every command, for the codes every command uses.
+const EVERY: &[&str] = &[];
+
 impl Exit {
+    /// Every code, in numeric order.
+    pub const ALL: [Exit; 13] = [
+        Exit::Success,
+        Exit::Failure,
+        Exit::Usage,
+        Exit::NotRunning,
+        Exit::NoSuchInstance,
+        Exit::Corruption,
+        Exit::SecondaryFailed,
+        Exit::ErrReply,
+        Exit::NoConnection,
+        Exit::NotExecutable,
+        Exit::NotFound,
+        Exit::Interrupted,
+        Exit::Terminated,
+    ];
+
     /// The numeric status seen by the shell.
     pub fn code(self) -> i32 {
         match self {
             Exit::Success => 0,
             Exit::Failure => 1,
             Exit::Usage => 2,
-            Exit::Corruption => 3,
-            Exit::SecondaryFailed => 4,
             Exit::NotRunning => 3,
             Exit::NoSuchInstance => 4,
+            Exit::Corruption => 5,
+            Exit::SecondaryFailed => 6,
+            Exit::ErrReply => 7,
+            Exit::NoConnection => 8,
             Exit::NotExecutable => 126,
             Exit::NotFound => 127,
             Exit::Interrupted => 130,
             Exit::Terminated => 143,
         }
     }
+
+    /// What the code means, in one sentence for the README's table and the man pages.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Exit::Success => {
+                "success (for the primary, also an orderly stop on a signal; for the audit, \
+                 no finding)"
+            }
+            Exit::Failure => {
+                "a runtime failure: a system call failed, an object was refused, the peer \
+                 misbehaved, stdout is closed or full (for the audit, also: at least one \
+                 finding)"
+            }
+            Exit::Usage => {
+                "usage error: a bad option or value, or values that cannot work together, \
+                 reported before anything is touched"
+            }
+            Exit::NotRunning => {
+                "the instance exists but is not running: stale, partial, corrupt or inaccessible \
+                 (`systemctl status` of an inactive unit)"
+            }
+            Exit::NoSuchInstance => {
+                "there is no instance of that name: no object of it exists (`systemctl status` \
+                 of a unit that does not exist)"
+            }
+            Exit::Corruption => "at least one reply did not match its request (corrupted data)",
+            Exit::SecondaryFailed => {
+                "the secondary kept dying or hanging and the primary gave up, or rounds were lost"
+            }
+            Exit::ErrReply => "the server answered at least one request with `ERR`",
+            Exit::NoConnection => {
+                "the server could not be reached, closed the connection, or did not reply \
+                 within `--timeout`"
+            }
+            Exit::NotExecutable => "the program to audit exists but cannot be executed",
+            Exit::NotFound => "the program to audit was not found",
+            Exit::Interrupted => "the audit was interrupted by SIGINT (after its report)",
+            Exit::Terminated => "the audit was stopped by SIGTERM (after its report)",
+        }
+    }
+
+    /// The subcommands that can exit with this code; empty: every one.
+    pub fn commands(self) -> &'static [&'static str] {
+        match self {
+            Exit::Success | Exit::Failure | Exit::Usage => EVERY,
+            Exit::NotRunning => &["status"],
+            Exit::NoSuchInstance => &["inspect", "status", "stop", "cleanup", "client"],
+            Exit::Corruption | Exit::SecondaryFailed => &["primary"],
+            Exit::ErrReply | Exit::NoConnection => &["client"],
+            Exit::NotExecutable | Exit::NotFound | Exit::Interrupted | Exit::Terminated => {
+                &["audit"]
+            }
+        }
+    }
+
+    /// Whether `subcommand` can exit with this code.
+    pub fn used_by(self, subcommand: &str) -> bool {
+        let commands = self.commands();
+        commands.is_empty() || commands.contains(&subcommand)
+    }
+
+    /// Who uses the code, as the README's table says it.
+    #[cfg(test)]
+    fn users(self) -> String {
+        match self.commands() {
+            [] => "every command".to_string(),
+            commands => commands
+                .iter()
+                .map(|c| {
+                    if self == Exit::NoSuchInstance && ["inspect", "cleanup", "client"].contains(c)
+                    {
+                        format!("`{c} --name`")
+                    } else {
+                        format!("`{c}`")
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+}
+
+/// Per subcommand, the codes it can exit with, in Markdown, as the README has it.
+#[cfg(test)]
+pub fn markdown_by_command() -> String {
+    let mut table = String::from("| command | exit codes |\n|---|---|\n");
+    for sub in crate::cli::MAN_PAGES {
+        let codes: Vec<String> = Exit::ALL
+            .into_iter()
+            .filter(|e| e.used_by(sub))
+            .map(|e| e.code().to_string())
+            .collect();
+        table.push_str(&format!("| `{sub}` | {} |\n", codes.join(", ")));
+    }
+    table
+}
+
+/// The table of every code, in Markdown, as the README's "Exit status" section has it.
+#[cfg(test)]
+pub fn markdown_table() -> String {
+    let mut table = String::from("| code | meaning | used by |\n|---:|---|---|\n");
+    for exit in Exit::ALL {
+        table.push_str(&format!(
+            "| {} | {} | {} |\n",
+            exit.code(),
+            exit.meaning(),
+            exit.users()
+        ));
+    }
+    table
 }
 
 /// An error marker that selects the exit status; wrap it into a report with
@@ -91,10 +234,12 @@ mod tests {
             (Exit::Success, 0),
             (Exit::Failure, 1),
             (Exit::Usage, 2),
-            (Exit::Corruption, 3),
-            (Exit::SecondaryFailed, 4),
             (Exit::NotRunning, 3),
             (Exit::NoSuchInstance, 4),
+            (Exit::Corruption, 5),
+            (Exit::SecondaryFailed, 6),
+            (Exit::ErrReply, 7),
+            (Exit::NoConnection, 8),
             (Exit::NotExecutable, 126),
             (Exit::NotFound, 127),
             (Exit::Interrupted, 130),
@@ -102,6 +247,21 @@ mod tests {
         ];
         for (exit, code) in all {
             assert_eq!(exit.code(), code);
+        }
+        assert_eq!(
+            Exit::ALL.map(Exit::code),
+            [0, 1, 2, 3, 4, 5, 6, 7, 8, 126, 127, 130, 143]
+        );
+    }
+
+    #[test]
+    fn the_readme_has_the_table() {
+        let readme = include_str!("../README.md");
+        for table in [markdown_table(), markdown_by_command()] {
+            assert!(
+                readme.contains(&table),
+                "README.md's Exit status section lacks this table of src/exit.rs:\n{table}"
+            );
         }
     }
 

@@ -34,7 +34,7 @@ pub fn run(args: &InspectArgs) -> Result<Exit> {
     write_json(&document, args.compact)?;
     match &args.select.name {
         Some(name) if not_found => Err(exit::coded(
-            Exit::Failure,
+            Exit::NoSuchInstance,
             format!(
                 "instance {name} has no object: neither {} nor {name}.* in {} exists",
                 Paths::new(name.clone(), runtime_dir.clone())

@@ -56,13 +56,25 @@ pub fn set_color(when: ColorWhen) {
 /// Whether stderr carries colour: `--color always`, or `--color auto` (the default) on a
 /// terminal with `NO_COLOR` unset or empty.
 pub fn use_color() -> bool {
+    color_for(std::io::stderr().is_terminal())
+}
+
+/// Whether what a command prints on stdout for people (the table of `osps list`, the
+/// description of `osps status`) carries colour: the same choice as for stderr, with
+/// stdout's terminal test.
+pub fn use_color_on_stdout() -> bool {
+    color_for(std::io::stdout().is_terminal())
+}
+
+/// `--color always`, never, or (auto) on a terminal with `NO_COLOR` unset or empty.
+fn color_for(terminal: bool) -> bool {
     let when = COLOR.load(Ordering::Relaxed);
     if when == ColorWhen::Always as u8 {
         true
     } else if when == ColorWhen::Never as u8 {
         false
     } else {
-        std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+        std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && terminal
     }
 }
 

@@ -123,14 +123,14 @@ pub struct CleanupArgs {
 #[command(verbatim_doc_comment)]
 pub struct ListArgs {
     /// Columns to show, comma-separated ("-o help" lists them) [default: all]
-    #[arg(short, long, value_name = "COLS", value_delimiter = ',')]
+    #[arg(short, long, value_name = "COLS", value_delimiter = ',', value_parser = crate::views::render::table::ColumnNames, hide_possible_values = true)]
     pub output: Vec<String>,
 
     /// Print no heading line
     #[arg(short = 'n', long)]
     pub noheadings: bool,
 
-    /// Print the rows as one JSON array on stdout
+    /// Print the rows as one JSON object on stdout (schema_version, instances[])
     #[arg(long)]
     pub json: bool,
 
@@ -192,7 +192,8 @@ pub struct StopArgs {
 /// refreshes), restarts, heartbeat age, and for a pool one character per secondary:
 /// "_" idle, "W" working, "S" starting, "G" stopping, "." dead. Keys: q or Esc quit,
 /// arrows or j/k select, Enter shows the status of the selection. Without a terminal use
-/// --json: one JSON document per interval (NDJSON), --iterations N stops after N.
+/// --json: one JSON document at once, then one per interval (NDJSON), --iterations N
+/// stops after N.
 #[derive(Debug, Args, Clone)]
 #[command(verbatim_doc_comment)]
 pub struct TopArgs {
@@ -257,6 +258,8 @@ pub struct AuditArgs {
 /// Print the completion script for a shell (the same as completions/ in the sources).
 ///
 /// For example: osps completions bash > ~/.local/share/bash-completion/completions/osps
+/// (that directory is read by the bash-completion package; without it, add
+/// `source <(osps completions bash)` to ~/.bashrc)
 #[derive(Debug, Args, Clone)]
 #[command(verbatim_doc_comment)]
 pub struct CompletionsArgs {

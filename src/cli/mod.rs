@@ -44,7 +44,7 @@ pub struct CliOf<C: Subcommand> {
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
-    /// When to colour warnings and errors on stderr (auto: on a terminal, unless NO_COLOR is set)
+    /// When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)
     #[arg(
         long,
         global = true,

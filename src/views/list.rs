@@ -1,8 +1,7 @@
 //! `osps list` (alias `ls`): one line per instance, like `lsipc`, rendered from the
 //! survey of [`crate::instance::discover`] by [`crate::views::render::table`]; `--json` gives the same rows
-//! as an array (schema/list.schema.json).
-
-use std::io::IsTerminal;
+//! in an object with its `schema_version`, like every JSON document of osps
+//! (schema/list.schema.json).
 
 use color_eyre::eyre::{Result, WrapErr};
 
@@ -12,6 +11,10 @@ use crate::exit::{self, Exit};
 use crate::instance::discover;
 use crate::output::write_stdout;
 use crate::views::render::{self, Clock, table};
+
+/// The version of `list --json`: 2 since the rows are in an object (`instances`) and the
+/// heartbeat's key is `heartbeat_age_ms`, as in `inspect` (1: a bare array, `heartbeat_ms`).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Runs `osps list`.
 pub fn run(args: &ListArgs) -> Result<Exit> {
@@ -33,13 +36,16 @@ pub fn run(args: &ListArgs) -> Result<Exit> {
         .map(|i| render::row(i, clock))
         .collect();
     let text = if args.json {
-        let mut text = serde_json::to_string(&table::json_rows(&rows, &columns))
-            .wrap_err("encoding the rows as JSON")?;
+        let document = serde_json::json!({
+            "schema_version": SCHEMA_VERSION,
+            "instances": table::json_rows(&rows, &columns),
+        });
+        let mut text = serde_json::to_string(&document).wrap_err("encoding the rows as JSON")?;
         text.push('\n');
         text
     } else {
-        // Colour for a person at a terminal only: never in a pipe or a file.
-        let color = crate::log::use_color() && std::io::stdout().is_terminal();
+        // Colour for a person at a terminal (or with --color always), as on stderr.
+        let color = crate::log::use_color_on_stdout();
         table::render(&rows, &columns, !args.noheadings, color)
     };
     write_stdout(text.as_bytes())?;

@@ -2,8 +2,6 @@
 //! rendered from the survey of [`crate::instance::discover`] by [`crate::views::render::describe`]. The exit
 //! status follows `systemctl status`: 0 running, 3 not running, 4 no such instance.
 
-use std::io::IsTerminal;
-
 use color_eyre::eyre::{Result, WrapErr};
 
 use crate::cli::StatusArgs;
@@ -25,7 +23,7 @@ pub fn run(args: &StatusArgs) -> Result<Exit> {
     let Some(instance) = survey.instances.first() else {
         return Err(discover::no_such_instance(&name, &runtime_dir));
     };
-    let color = crate::log::use_color() && std::io::stdout().is_terminal();
+    let color = crate::log::use_color_on_stdout();
     let text = describe::render(&describe::details(instance, Clock::now()), color);
     write_stdout(text.as_bytes())?;
     Ok(match instance.status {

@@ -55,7 +55,7 @@ fn lines_that_are_not_utf8_get_err_and_the_next_lines_are_still_sent() {
     let want = "PONG\nERR invalid UTF-8 at byte 5\nba\n";
     // From stdin, the last line without its newline.
     let out = client_stdin(&env, &[], b"PING\nECHO \xff\nREV ab");
-    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert_eq!(out.status.code(), Some(7), "{}", stderr_of(&out));
     assert_eq!(stdout_of(&out), want, "{}", stderr_of(&out));
     assert!(
         stderr_of(&out).contains("1 request(s) got an ERR reply"),
@@ -68,7 +68,7 @@ fn lines_that_are_not_utf8_get_err_and_the_next_lines_are_still_sent() {
         .arg(OsStr::from_bytes(b"ECHO \xff"))
         .arg("REV ab");
     let out = run(cmd, T);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert_eq!(out.status.code(), Some(7), "{}", stderr_of(&out));
     assert_eq!(stdout_of(&out), want, "{}", stderr_of(&out));
     // A CRLF line goes as it is (the server ignores the `\r`); the reply's bytes are
     // printed as they came.
@@ -182,7 +182,7 @@ fn kill_9(env: &mut TestEnv, pid: u32) {
 /// rather than the errno it met on the way.
 fn assert_says_the_server_closed(env: &TestEnv, out: &Output) {
     let err = stderr_of(out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(8), "{err}");
     assert!(err.contains("closed the connection"), "{err}");
     assert!(err.contains(&format!("osps status {}", env.name)), "{err}");
     assert!(
@@ -229,7 +229,7 @@ fn a_reply_later_than_timeout_is_reported_as_no_reply_within_timeout() {
     let out = run(cmd, T);
     assert!(kill(pid, libc::SIGCONT));
     let err = stderr_of(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(8), "{err}");
     assert!(err.contains("no reply within --timeout 300ms"), "{err}");
     assert!(err.contains(&format!("osps status {}", env.name)), "{err}");
     assert!(
@@ -303,7 +303,7 @@ fn timeout_bounds_the_whole_wait_for_a_reply_dripped_a_byte_at_a_time() {
     let out = run(server.client(&env, &["--timeout", "1s", "PING"]), T);
     let took = started.elapsed();
     let err = stderr_of(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(8), "{err}");
     assert!(err.contains("no reply within --timeout 1s"), "{err}");
     assert!(
         took < common::slow(std::time::Duration::from_secs(4)),
@@ -431,7 +431,7 @@ fn a_serving_instance_whose_socket_is_missing_is_waited_for_and_never_said_to_ne
     cmd.args(["--timeout", "300ms", "PING"]);
     let out = run(cmd, T);
     let err = stderr_of(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(8), "{err}");
     assert!(
         started.elapsed() >= std::time::Duration::from_millis(300),
         "gave up before --timeout: {err}"
@@ -462,7 +462,7 @@ fn a_client_of_an_instance_that_does_not_exist_gives_up_within_a_second() {
     cmd.args(["--timeout", "20s", "PING"]);
     let out = run(cmd, T);
     let err = stderr_of(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(4), "{err}");
     assert!(err.contains("is running"), "{err}");
     assert!(
         started.elapsed() < common::slow(std::time::Duration::from_secs(3)),

@@ -35,8 +35,9 @@ fn docs() -> Vec<(String, String)> {
     docs
 }
 
-/// The filters of every `jq '...'` / `jq -r '...'` / `jq -e '...'` in the docs.
-fn filters() -> Vec<(String, String)> {
+/// The filters of every `jq '...'` / `jq -r '...'` / `jq -e '...'` in the docs, each with
+/// the command whose output it reads (`list`, `top` or another).
+fn filters() -> Vec<(String, String, &'static str)> {
     let mut found = Vec::new();
     for (doc, text) in docs() {
         for line in text.lines() {
@@ -47,7 +48,14 @@ fn filters() -> Vec<(String, String)> {
                     .trim_start_matches(|c: char| c == '-' || c.is_ascii_alphabetic() || c == ' ');
                 if let Some(body) = options.strip_prefix('\'') {
                     if let Some(end) = body.find('\'') {
-                        found.push((doc.clone(), body[..end].to_string()));
+                        let command = if line.contains("osps list") {
+                            "list"
+                        } else if line.contains("osps top") {
+                            "top"
+                        } else {
+                            "other"
+                        };
+                        found.push((doc.clone(), body[..end].to_string(), command));
                         rest = &body[end..];
                     }
                 }
@@ -73,6 +81,26 @@ fn every_documented_jq_filter_runs_on_real_output() {
     let mut inspect = env.cmd("inspect");
     inspect.args(["--name", &env.name]);
     let inspect_doc = run(inspect, T).stdout;
+    let mut list = env.cmd("list");
+    list.arg("--json");
+    let list_doc = run(list, T).stdout;
+    let mut top = env.cmd("top");
+    top.args([
+        "--json",
+        "--iterations",
+        "2",
+        "--interval",
+        "50ms",
+        "--name",
+        &env.name,
+    ]);
+    let top_out = run(top, T).stdout;
+    // The second document: the first has no rates yet.
+    let top_doc = top_out
+        .split(|&b| b == b'\n')
+        .nth(1)
+        .unwrap_or_default()
+        .to_vec();
     assert!(kill(primary, libc::SIGTERM));
     assert!(output_within(env.take_child(primary), T).status.success());
 
@@ -99,8 +127,12 @@ fn every_documented_jq_filter_runs_on_real_output() {
     let report = run(cleanup, T);
     assert!(report.status.success(), "{}", stderr_of(&report));
 
-    for (doc, filter) in found {
-        let input: &[u8] = if filter.starts_with(".instances") {
+    for (doc, filter, command) in found {
+        let input: &[u8] = if command == "list" {
+            &list_doc
+        } else if command == "top" {
+            &top_doc
+        } else if filter.starts_with(".instances") {
             &inspect_doc
         } else if filter.starts_with(".removed") {
             &report.stdout

@@ -219,7 +219,7 @@ fn secondary_kill_cycle(rng: &mut Rng, cycle: u32, budget: u32) -> u32 {
     match out.status.code() {
         Some(0) => assert_eq!(v["rounds_failed"], 0, "{what}: {v}"),
         // A round in flight when the stop came and its secondary died is lost, and said so.
-        Some(4) => assert!(
+        Some(6) => assert!(
             v["rounds_failed"].as_u64() > Some(0) && err.contains("rounds failed"),
             "{what}: {v}\n{err}"
         ),
@@ -438,7 +438,8 @@ fn kill_9_of_the_primary_at_random_moments_the_secondary_exits_within_a_second()
         let out = run(c, T);
         assert!(!stderr_of(&out).contains("panicked"), "{}", stderr_of(&out));
         let left = env.leftovers();
-        if !out.status.success() || !left.is_empty() {
+        // 4: the primary was killed before it made anything, so there is no instance.
+        if !matches!(out.status.code(), Some(0 | 4)) || !left.is_empty() {
             cleanup_failures.push(format!(
                 "{moment}: osps cleanup exited with {:?} and left {left:?}: {}",
                 out.status.code(),
@@ -1032,7 +1033,7 @@ fn a_request_length_flipped_in_a_tight_loop_is_read_once_and_refused() {
         let err = stderr_of(&out);
         let v = json_of(&out);
         assert!(
-            matches!(out.status.code(), Some(0 | 4)),
+            matches!(out.status.code(), Some(0 | 6)),
             "{sync}: {:?}: {err}",
             out.status
         );
@@ -1063,7 +1064,7 @@ fn a_reply_length_flipped_by_a_peer_is_reported_as_corruption() {
     let out = env.finish_logged(&p, T);
     assert_no_crash(&out, "reply length");
     let err = stderr_of(&out);
-    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert_eq!(out.status.code(), Some(5), "{err}");
     assert!(err.contains("does not match"), "{err}");
     let v = json_of(&out);
     assert!(v["corruptions"].as_u64() >= Some(3), "{v}");

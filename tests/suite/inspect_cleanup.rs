@@ -348,11 +348,19 @@ fn inspect_and_cleanup_handle_every_partial_state() {
         );
         assert_eq!(report["errors"], serde_json::json!([]), "{what}");
         env.assert_no_leftovers();
-        // Idempotent: nothing left, nothing to do, success.
-        let again = cleanup_json(&env, &["--name", &env.name]);
+        // Nothing left: a second cleanup, like inspect, finds no such instance (4) and
+        // still writes its empty report.
+        let again = cleanup(&env, &["--name", &env.name, "--json"]);
+        assert_eq!(
+            again.status.code(),
+            Some(4),
+            "{what}: {}",
+            stderr_of(&again)
+        );
+        let again = parse_json(&again.stdout);
         assert_eq!(again["removed"], serde_json::json!([]), "{what}");
         let out = inspect(&env, &["--name", &env.name]);
-        assert_eq!(out.status.code(), Some(1), "{what}");
+        assert_eq!(out.status.code(), Some(4), "{what}");
     }
 }
 
@@ -500,9 +508,9 @@ fn an_inspect_loop_never_makes_a_starting_primary_fail() {
                     &["--compact"]
                 };
                 let out = inspect(&env, args);
-                // 1: no object at that instant; never anything else.
+                // 4: no object at that instant; never anything else.
                 assert!(
-                    matches!(out.status.code(), Some(0 | 1)),
+                    matches!(out.status.code(), Some(0 | 4)),
                     "{}",
                     stderr_of(&out)
                 );
@@ -532,12 +540,13 @@ fn an_inspect_loop_never_makes_a_starting_primary_fail() {
 }
 
 #[test]
-fn inspect_of_a_name_without_objects_exits_1_with_an_empty_document() {
+fn inspect_of_a_name_without_objects_exits_4_with_an_empty_document() {
     let env = TestEnv::new("none");
     // The runtime directory does not even exist: that is not an error.
     assert!(!env.runtime_dir.exists());
     let out = inspect(&env, &["--name", &env.name]);
-    assert_eq!(out.status.code(), Some(1));
+    // 4, as status, stop and cleanup --name say of a missing instance (it was 1).
+    assert_eq!(out.status.code(), Some(4));
     assert_eq!(parse_json(&out.stdout)["instances"], serde_json::json!([]));
     assert_jq(&out.stdout, ".schema_version == 1 and .instances == []");
     assert!(stderr_of(&out).contains(&env.name), "{}", stderr_of(&out));
@@ -548,6 +557,14 @@ fn inspect_of_a_name_without_objects_exits_1_with_an_empty_document() {
     );
     let bad = inspect(&env, &["--name", "a/b"]);
     assert_eq!(bad.status.code(), Some(2), "{}", stderr_of(&bad));
+    // Cleanup of that name: the same code (it was 0, "nothing to clean up").
+    let out = cleanup(&env, &["--name", &env.name]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("there is no instance"),
+        "{}",
+        stderr_of(&out)
+    );
 }
 
 #[test]
@@ -653,7 +670,7 @@ fn the_readme_walk_through_works_with_its_jq_filters() {
         "{}",
         stdout_of(&out)
     );
-    assert_eq!(inspect(&env, &["--name", &env.name]).status.code(), Some(1));
+    assert_eq!(inspect(&env, &["--name", &env.name]).status.code(), Some(4));
     env.assert_no_leftovers();
 }
 
@@ -817,9 +834,9 @@ fn two_concurrent_cleanups_neither_collide_nor_report_errors() {
         assert!(errors_about(&survey, &names).is_empty(), "{survey}");
         let targets: &[&str] = if round == 0 { &names } else { &names[..1] };
         for out in outs.iter().flatten() {
-            assert_eq!(
-                out.status.code(),
-                Some(0),
+            // 4: the other sweep had removed every object of that name already.
+            assert!(
+                matches!(out.status.code(), Some(0 | 4)),
                 "{}{}",
                 stdout_of(out),
                 stderr_of(out)
@@ -858,7 +875,13 @@ fn two_concurrent_cleanups_neither_collide_nor_report_errors() {
             }
         }
         for e in &envs {
-            cleanup_json(e, &["--name", &e.name]);
+            // 4 for the names the sweeps removed already.
+            let out = cleanup(e, &["--name", &e.name]);
+            assert!(
+                matches!(out.status.code(), Some(0 | 4)),
+                "{}",
+                stderr_of(&out)
+            );
             assert!(left_of(e).is_empty());
         }
     }

@@ -138,20 +138,20 @@ fn empty_environment_variables_count_as_unset() {
     cmd.env("OSPS_NAME", "").arg("PING");
     let out = run(cmd, DEADLINE);
     let err = stderr_of(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(4), "{err}");
     assert!(err.contains("instance osps"), "{err}");
     // An empty OSPS_RUNTIME_DIR means the default directory, not a missing value.
     let mut cmd = env.cmd("inspect");
     cmd.env("OSPS_RUNTIME_DIR", "").args(["--name", &env.name]);
     let out = run(cmd, DEADLINE);
     let err = stderr_of(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(4), "{err}");
     assert!(err.contains("has no object"), "{err}");
     // An empty OSPS_COLOR means auto.
     let mut cmd = env.cmd("inspect");
     cmd.env("OSPS_COLOR", "").args(["--name", &env.name]);
     let out = run(cmd, DEADLINE);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert_eq!(out.status.code(), Some(4), "{}", stderr_of(&out));
 }
 
 #[test]
@@ -162,7 +162,7 @@ fn client_with_socket_does_not_suggest_a_name() {
     cmd.arg("--socket").arg(&socket).arg("PING");
     let out = run(cmd, DEADLINE);
     let err = stderr_of(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(8), "{err}");
     assert!(err.contains(socket.to_str().unwrap()), "{err}");
     assert!(
         !err.contains("--name"),
@@ -185,7 +185,7 @@ fn client_against_a_rounds_instance_says_it_does_not_serve() {
         DEADLINE,
     );
     let err = stderr_of(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(8), "{err}");
     let want = format!(
         "instance {} is running in rounds mode, not serving",
         env.name
@@ -202,7 +202,7 @@ fn client_against_no_instance_says_there_is_none() {
     cmd.arg("PING");
     let out = run(cmd, DEADLINE);
     let err = stderr_of(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(4), "{err}");
     let want = format!("no instance {} is running", env.name);
     assert!(err.contains(&want), "{want:?} not in {err}");
     assert!(
@@ -223,7 +223,7 @@ fn client_against_a_stale_instance_says_to_clean_up() {
     cmd.arg("PING");
     let out = run(cmd, DEADLINE);
     let err = stderr_of(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(8), "{err}");
     let want = format!("instance {} is not running", env.name);
     assert!(err.contains(&want), "{want:?} not in {err}");
     assert!(
@@ -242,7 +242,7 @@ fn color_always_and_never() {
             cmd.env(k, v);
         }
         let out = run(cmd, DEADLINE);
-        assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+        assert_eq!(out.status.code(), Some(4), "{}", stderr_of(&out));
         stderr_of(&out)
     };
     // TestEnv sets NO_COLOR=1: --color always overrides it, as in ripgrep and fd.

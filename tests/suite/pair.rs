@@ -148,7 +148,7 @@ fn a_killed_secondary_is_noticed_reaped_and_everything_removed() {
         "took {:?}",
         started.elapsed()
     );
-    assert_eq!(out.status.code(), Some(4), "{}", stderr_of(&out));
+    assert_eq!(out.status.code(), Some(6), "{}", stderr_of(&out));
     let err = stderr_of(&out);
     assert!(err.contains("killed by signal 9 (SIGKILL)"), "{err}");
     assert!(err.contains("gave up"), "{err}");

@@ -189,8 +189,8 @@ fn the_walk_through_in_two_terminals_runs_as_typed() {
                 assert!(out.contains(&format!("{name}.lock")), "{}", context(i));
                 checked += 1;
             }
-            Some(c) if c.contains("status 1") => {
-                assert!(out.contains("exit status 1"), "{}", context(i));
+            Some(c) if c.contains("status 4") => {
+                assert!(out.contains("exit status 4"), "{}", context(i));
                 checked += 1;
             }
             Some(c) => panic!("a README comment this test does not check: {c:?}"),

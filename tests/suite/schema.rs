@@ -1,5 +1,7 @@
 //! The JSON documents of `inspect`, `cleanup --json`, `audit --json` and `primary --json`
-//! (rounds and serving) are described by the JSON Schemas in `schema/`; real output must validate.
+//! (rounds and serving) are described by the JSON Schemas in `schema/`; real output must
+//! validate. (`list --json` and `top --json` are validated in `views.rs`; every schema
+//! file is used by a test, checked below.)
 
 use crate::common;
 
@@ -37,7 +39,7 @@ fn the_rounds_summary_matches_its_schema() {
     let secondary = env.wait_secondary(T);
     assert!(kill(secondary, libc::SIGKILL));
     let out = output_within(env.take_child(primary), T);
-    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(out.status.code(), Some(6));
     validate("primary.schema.json", &out.stdout);
 }
 
@@ -125,6 +127,40 @@ fn the_audit_report_matches_its_schema() {
 }
 
 #[test]
+fn every_json_document_has_a_schema_and_every_schema_a_test() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    // One per command that writes JSON: audit, cleanup, inspect, list, primary, top.
+    assert_eq!(
+        files,
+        [
+            "audit.schema.json",
+            "cleanup.schema.json",
+            "inspect.schema.json",
+            "list.schema.json",
+            "primary.schema.json",
+            "top.schema.json"
+        ]
+    );
+    let suite = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/suite");
+    let tests: String = ["schema.rs", "views.rs"]
+        .iter()
+        .map(|f| std::fs::read_to_string(suite.join(f)).unwrap())
+        .collect();
+    for file in &files {
+        let used = format!("validate(\"{file}\"");
+        assert!(
+            tests.contains(&used),
+            "no test validates output against {file}"
+        );
+    }
+}
+
+#[test]
 fn the_schemas_reject_documents_that_break_the_contract() {
     let rejects = |schema_file: &str, doc: &str| {
         let result = std::panic::catch_unwind(|| validate(schema_file, doc.as_bytes()));
@@ -141,6 +177,16 @@ fn the_schemas_reject_documents_that_break_the_contract() {
     rejects(
         "inspect.schema.json",
         r#"{"schema_version":2,"instances":[]}"#,
+    );
+    // list --json was a bare array (version 1), and top's keys were other names.
+    rejects("list.schema.json", r#"[{"name":"x"}]"#);
+    rejects(
+        "list.schema.json",
+        r#"{"schema_version":2,"instances":[{"heartbeat_ms":1}]}"#,
+    );
+    rejects(
+        "top.schema.json",
+        r#"{"schema_version":1,"unix_ms":0,"monotonic_ns":0,"instances":[]}"#,
     );
     rejects(
         "audit.schema.json",

@@ -221,11 +221,11 @@ fn osps_client_sends_arguments_or_stdin_lines_over_every_transport() {
 }
 
 #[test]
-fn osps_client_exits_1_when_any_reply_is_err() {
+fn osps_client_exits_7_when_any_reply_is_err() {
     let mut env = TestEnv::new("clienterr");
     let pid = env.start_serving(&[]);
     let out = client(&env, &["PING", "FOO bar", "REV ab"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert_eq!(out.status.code(), Some(7), "{}", stderr_of(&out));
     let text = stdout_of(&out);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
@@ -247,7 +247,7 @@ fn osps_client_exits_1_when_any_reply_is_err() {
     let mut cmd = env.cmd("client");
     cmd.args(["--name", "no-such-instance", "PING"]);
     let out = run(cmd, T);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(4));
     assert!(
         stderr_of(&out).contains("no-such-instance"),
         "{}",
@@ -413,7 +413,7 @@ fn clients_beyond_max_clients_are_refused_with_a_clear_reply() {
         } else {
             client(&env, &["--tcp", &addr, "PING", "PING"])
         };
-        assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+        assert_eq!(out.status.code(), Some(7), "{}", stderr_of(&out));
         assert_eq!(
             stdout_of(&out),
             "ERR too many clients (--max-clients 2)\n",
@@ -728,7 +728,7 @@ fn a_request_that_fails_twice_gets_err_worker_failed() {
     // With no secondary left, the primary gives up and says why, leaving nothing.
     assert!(conn.closed_by_server());
     let out = output_within(env.take_child(pid), T);
-    assert_eq!(out.status.code(), Some(4), "{}", stderr_of(&out));
+    assert_eq!(out.status.code(), Some(6), "{}", stderr_of(&out));
     assert!(
         stderr_of(&out).contains("--max-restarts"),
         "{}",

@@ -141,7 +141,7 @@ fn giving_up_after_a_kill_9_says_gave_up_in_the_summary() {
     let secondary = env.wait_worker_up(0, None, T);
     assert!(kill(secondary, libc::SIGKILL));
     let out = output_within(env.take_child(pid), T);
-    assert_eq!(out.status.code(), Some(4), "{}", stderr_of(&out));
+    assert_eq!(out.status.code(), Some(6), "{}", stderr_of(&out));
     let v = json_of(&out);
     assert_eq!(v["stopped_by"], "gave-up", "{v}");
     assert_eq!(v["deaths"][0]["signal"], 9, "{v}");

@@ -22,15 +22,23 @@ fn json(bytes: &[u8]) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
 }
 
-fn validate_list(doc: &serde_json::Value) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/list.schema.json");
+fn validate(schema_file: &str, doc: &serde_json::Value) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("schema")
+        .join(schema_file);
     let schema: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
     let errors: Vec<String> = validator
         .iter_errors(doc)
         .map(|e| format!("{e} at {}", e.instance_path()))
         .collect();
-    assert!(errors.is_empty(), "list.schema.json: {errors:#?}\n{doc:#}");
+    assert!(errors.is_empty(), "{schema_file}: {errors:#?}\n{doc:#}");
+}
+
+fn validate_list(doc: &serde_json::Value) {
+    validate("list.schema.json", doc);
+    // An object with its version, like every JSON document of osps (was a bare array).
+    assert_eq!(doc["schema_version"], 2, "{doc}");
 }
 
 /// Another instance in `first`'s runtime directory.
@@ -47,9 +55,10 @@ fn osps(env: &TestEnv, args: &[&str]) -> std::process::Output {
 }
 
 /// The row of `name` in `osps list --json` output.
-fn row<'a>(rows: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+fn row<'a>(doc: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    let rows = &doc["instances"];
     rows.as_array()
-        .unwrap()
+        .unwrap_or_else(|| panic!("no instances[] in {doc:#}"))
         .iter()
         .find(|r| r["name"] == name)
         .unwrap_or_else(|| panic!("no row {name} in {rows:#}"))
@@ -123,7 +132,7 @@ fn list_shows_running_stale_and_serving_instances() {
     assert_eq!(r["primary"], rounds_pid);
     assert_eq!(r["secondaries"], serde_json::json!({"live": 1, "total": 1}));
     assert!(r["count"].as_u64().unwrap() >= 3, "{r}");
-    assert!(r["heartbeat_ms"].as_u64().is_some(), "{r}");
+    assert!(r["heartbeat_age_ms"].as_u64().is_some(), "{r}");
     let s = row(&rows, &serving.name);
     assert_eq!(s["status"], "running");
     assert_eq!(s["mode"], "serve");
@@ -191,7 +200,7 @@ fn an_idle_server_keeps_a_fresh_heartbeat() {
     std::thread::sleep(Duration::from_millis(3500));
     let rows = json(&osps(&env, &["list", "--json"]).stdout);
     let r = row(&rows, &env.name);
-    let age = r["heartbeat_ms"].as_u64().unwrap();
+    let age = r["heartbeat_age_ms"].as_u64().unwrap();
     // The secondary's last turn is 3.5 s old; the primary's beat at most about 1 s.
     assert!(age < 2000, "{r}");
     let out = osps(&env, &["status", &env.name]);
@@ -231,8 +240,13 @@ fn status_exits_0_running_3_not_running_4_absent() {
 
     let out = osps(&stale, &["status", &stale.name]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+    // When it was last alive and when it was made, apart (it said "stale since" its
+    // creation).
     assert!(
-        stdout_of(&out).contains("Status: stale"),
+        stdout_of(&out).contains("Status: stale; last seen alive ")
+            && stdout_of(&out).contains("(last heartbeat)\n")
+            && stdout_of(&out).contains("    Created: ")
+            && !stdout_of(&out).contains("stale since"),
         "{}",
         stdout_of(&out)
     );
@@ -382,11 +396,22 @@ fn top_json_prints_one_document_per_interval_with_rates_from_the_counters() {
         .map(|l| json(l.as_bytes()))
         .collect();
     assert_eq!(docs.len(), 3, "{}", stdout_of(&out));
-    for doc in &docs {
-        assert_eq!(doc["schema_version"], 1);
+    for (i, doc) in docs.iter().enumerate() {
+        validate("top.schema.json", doc);
+        // 2: the keys of inspect (`secondaries`, `heartbeat_age_ms`; were `workers`,
+        // `heartbeat_ms`).
+        assert_eq!(doc["schema_version"], 2);
         assert_eq!(doc["instances"].as_array().unwrap().len(), 1, "{doc}");
-        assert_eq!(doc["instances"][0]["name"], env.name.as_str());
-        assert!(doc["instances"][0]["rate"].as_f64().unwrap() > 0.0, "{doc}");
+        let instance = &doc["instances"][0];
+        assert_eq!(instance["name"], env.name.as_str());
+        assert!(instance["heartbeat_age_ms"].as_u64().is_some(), "{doc}");
+        assert_eq!(instance["secondaries"][0]["index"], 0, "{doc}");
+        // The first document comes at once: nothing to compute a rate from yet.
+        if i == 0 {
+            assert!(instance["rate"].is_null(), "{doc}");
+        } else {
+            assert!(instance["rate"].as_f64().unwrap() > 0.0, "{doc}");
+        }
     }
     for pair in docs.windows(2) {
         let count = |d: &serde_json::Value| d["instances"][0]["count"].as_u64().unwrap();
@@ -399,6 +424,55 @@ fn top_json_prints_one_document_per_interval_with_rates_from_the_counters() {
             "{rate} vs {expected}"
         );
         assert!(at(&pair[1]) - at(&pair[0]) >= 200_000_000);
+    }
+}
+
+#[test]
+fn top_json_prints_its_first_document_at_once() {
+    let mut env = TestEnv::new("topfirst");
+    env.start_primary(&["--interval", "10ms"]);
+    env.wait_rounds(1, T);
+    let started = Instant::now();
+    let args = ["top", "--json", "--iterations", "1", "--interval", "10s"];
+    let out = osps(&env, &[&args[..], &["--name", &env.name]].concat());
+    // It was printed after one --interval (10 s here).
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let doc = json(stdout_of(&out).trim().as_bytes());
+    validate("top.schema.json", &doc);
+    assert_eq!(doc["instances"][0]["name"], env.name.as_str());
+}
+
+#[test]
+fn color_always_colours_list_and_status_even_in_a_pipe_and_no_color_is_honoured() {
+    let mut env = TestEnv::new("colorpipe");
+    env.start_primary(&["--interval", "20ms"]);
+    env.wait_rounds(1, T);
+    let coloured = |out: &std::process::Output| stdout_of(out).contains("\x1b[");
+    for args in [vec!["list"], vec!["status", &env.name]] {
+        // --color always had no effect on stdout (only on stderr).
+        let always = osps(&env, &[&args[..], &["--color", "always"]].concat());
+        assert!(coloured(&always), "{args:?}: {:?}", stdout_of(&always));
+        let mut cmd = env.cmd(args[0]);
+        cmd.args(&args[1..]).env("OSPS_COLOR", "always");
+        assert!(coloured(&run(cmd, T)), "{args:?} with OSPS_COLOR=always");
+        for (color, no_color) in [("never", ""), ("auto", "1")] {
+            let mut cmd = env.cmd(args[0]);
+            cmd.args(&args[1..])
+                .args(["--color", color])
+                .env("NO_COLOR", no_color);
+            let out = run(cmd, T);
+            assert!(out.status.success(), "{}", stderr_of(&out));
+            assert!(
+                !coloured(&out),
+                "{args:?} --color {color}: {:?}",
+                stdout_of(&out)
+            );
+        }
     }
 }
 

@@ -55,17 +55,10 @@ const COMMON: &[(&str, &str)] = &[
         "ENVIRONMENT",
         include_str!("../pages/common/environment.md"),
     ),
-    // EXIT STATUS: what every command says, and the codes only some of them use.
+    // EXIT STATUS: what every command says; the codes only some of them use are written
+    // from `crate::exit` (`EXIT_CODES:SUBCOMMAND`, `EXIT_TABLE`).
     ("EXIT_INTRO", include_str!("../pages/common/exit-intro.md")),
     ("EXIT_USAGE", include_str!("../pages/common/exit-usage.md")),
-    (
-        "EXIT_3_UNUSED",
-        include_str!("../pages/common/exit-3-unused.md"),
-    ),
-    (
-        "EXIT_4_UNUSED",
-        include_str!("../pages/common/exit-4-unused.md"),
-    ),
 ];
 
 /// FILES, whose socket entry only the pages of commands that use the socket have.
@@ -83,7 +76,12 @@ fn value(name: &str) -> Option<String> {
         "FILES" => format!("{files}\n\n{exe}"),
         "FILES_WITH_SOCKET" => format!("{files}\n\n{socket}\n\n{exe}"),
         "TRACE_STEPS" => trace_steps(),
-        _ => return signals::value(name),
+        "EXIT_TABLE" => exit_codes(None),
+        "EXIT_CODES_NONE" => exit_codes(Some("")),
+        _ => match name.strip_prefix("EXIT_CODES:") {
+            Some(subcommand) => exit_codes(Some(subcommand)),
+            None => return signals::value(name),
+        },
     })
 }
 
@@ -95,6 +93,58 @@ fn trace_steps() -> String {
         .map(|(_, tag, what)| format!("{tag}\n: {what}"))
         .collect::<Vec<_>>()
         .join("\n\n")
+}
+
+/// The codes beyond 0, 1 and 2 (which every page words for its own command), from
+/// `crate::exit`: those `subcommand` uses, then which it never uses; with `None`, every
+/// code and the commands that use it (the page of `osps`).
+fn exit_codes(subcommand: Option<&str>) -> String {
+    use crate::exit::Exit;
+    let special = Exit::ALL.into_iter().filter(|e| e.code() > 2);
+    let sentence = |e: Exit| {
+        let meaning = e.meaning();
+        let mut first = meaning.chars();
+        let capital = first.next().map(|c| c.to_ascii_uppercase()).unwrap_or(' ');
+        format!("{capital}{}.", first.as_str())
+    };
+    let Some(subcommand) = subcommand else {
+        return special
+            .map(|e| {
+                let users: Vec<String> =
+                    e.commands().iter().map(|c| format!("`osps {c}`")).collect();
+                format!(
+                    "{}\n: {} Used by {}.",
+                    e.code(),
+                    sentence(e),
+                    users.join(", ")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n\n");
+    };
+    let (used, unused): (Vec<Exit>, Vec<Exit>) = special.partition(|e| e.used_by(subcommand));
+    let mut blocks: Vec<String> = used
+        .iter()
+        .map(|&e| format!("{}\n: {}", e.code(), sentence(e)))
+        .collect();
+    let unused: Vec<String> = unused.iter().map(|e| e.code().to_string()).collect();
+    if !unused.is_empty() {
+        blocks.push(format!(
+            "This command never exits with {}; osps(1) lists every code and the commands \
+             that use it: a code means the same in every command.",
+            join_or(&unused)
+        ));
+    }
+    blocks.join("\n\n")
+}
+
+/// `a, b or c`.
+fn join_or(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
 }
 
 #[cfg(test)]
@@ -129,6 +179,28 @@ mod tests {
         for (name, _) in COMMON {
             assert!(used(name), "no page uses {{{{{name}}}}}");
         }
+    }
+
+    #[test]
+    fn each_page_lists_the_exit_codes_its_command_uses() {
+        let status = exit_codes(Some("status"));
+        assert!(status.starts_with("3\n: The instance exists but is not running"));
+        assert!(status.contains("\n\n4\n: There is no instance"));
+        assert!(status.contains("never exits with 5, 6, 7, 8, 126, 127, 130 or 143"));
+        let audit = exit_codes(Some("audit"));
+        assert!(
+            audit.contains("127\n: The program to audit was not found"),
+            "{audit}"
+        );
+        for sub in ["inspect", "stop", "cleanup", "client"] {
+            assert!(
+                exit_codes(Some(sub)).contains("4\n: There is no instance"),
+                "{sub}"
+            );
+        }
+        let client = exit_codes(Some("client"));
+        assert!(client.contains("7\n: The server answered") && client.contains("8\n: The server"));
+        assert!(exit_codes(None).contains("5\n: At least one reply did not match its request (corrupted data). Used by `osps primary`."));
     }
 
     #[test]

@@ -101,7 +101,7 @@ pub fn survey(runtime_dir: &Path, name: Option<&InstanceName>) -> Result<Survey>
     })
 }
 
-/// The error of a command about one instance (`status`, `stop`) when it has no object at
+/// The error of a command about one instance (`status`, `stop`, `cleanup --name`) when it has no object at
 /// all: exit status 4, like `systemctl status` of an unknown unit.
 pub fn no_such_instance(name: &InstanceName, runtime_dir: &Path) -> color_eyre::Report {
     crate::exit::coded(

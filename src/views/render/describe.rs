@@ -17,9 +17,19 @@ use super::{
 pub struct Details {
     pub row: Row,
     pub created_unix_ms: Option<u64>,
+    /// When the instance was last seen alive: its primary's last heartbeat (else the
+    /// latest of its secondaries'), as an age (`CLOCK_MONOTONIC`, as the header keeps
+    /// heartbeats) and as wall-clock time. A dead instance's is not its creation time.
+    pub last_beat: Option<LastBeat>,
     /// One line per object: path, what it is, mode, size; absent ones are left out.
     pub objects: Vec<ObjectLine>,
     pub warnings: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LastBeat {
+    pub age_ms: u64,
+    pub unix_ms: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,9 +92,24 @@ pub fn details(instance: &InstanceReport, clock: Clock) -> Details {
             .map(|e| format!("{}: {e}", instance.lock.path)),
     );
     warnings.extend(instance.fifos.iter().filter_map(|f| f.error.clone()));
+    let latest_secondary = instance
+        .secondaries
+        .iter()
+        .filter_map(|m| m.heartbeat_age_ms)
+        .chain(instance.secondary.heartbeat_age_ms)
+        .min();
+    let last_beat = instance
+        .primary
+        .heartbeat_age_ms
+        .or(latest_secondary)
+        .map(|age_ms| LastBeat {
+            age_ms,
+            unix_ms: clock.unix_ms.saturating_sub(age_ms),
+        });
     Details {
         row: super::row(instance, clock),
         created_unix_ms: h.map(|h| h.created_unix_ms),
+        last_beat,
         objects,
         warnings,
     }
@@ -130,17 +155,34 @@ pub fn render(d: &Details, color: bool) -> String {
     });
     out.push_str(&format!("{dot} {} - osps instance{mode}\n", row.name));
     let word = paint(status_word(row.status), status_color(row.status), color);
-    let since = match (d.created_unix_ms, row.age_ms) {
-        (Some(created), Some(age)) => format!(
-            " since {}; {} ago",
-            utc(created),
-            human_duration(Duration::from_millis(age))
-        ),
-        _ => String::new(),
+    let ago = |ms: u64| human_duration(Duration::from_millis(ms));
+    let created = match (d.created_unix_ms, row.age_ms) {
+        (Some(created), Some(age)) => Some(format!("{}; {} ago", utc(created), ago(age))),
+        _ => None,
     };
-    out.push_str(&format!("{:>11}: {word}{since}\n", "Status"));
+    if row.status == Status::Running {
+        let since = created
+            .as_ref()
+            .map(|c| format!(" since {c}"))
+            .unwrap_or_default();
+        out.push_str(&format!("{:>11}: {word}{since}\n", "Status"));
+    } else {
+        // Not "since" its creation: it may have run for hours and died a second ago.
+        let seen = match d.last_beat {
+            Some(b) => format!(
+                "; last seen alive {}; {} ago (last heartbeat)",
+                utc(b.unix_ms),
+                ago(b.age_ms)
+            ),
+            None => "; never seen alive (no heartbeat)".to_string(),
+        };
+        out.push_str(&format!("{:>11}: {word}{seen}\n", "Status"));
+    }
     if let Some(hint) = hint(&row.name, row.status) {
         out.push_str(&format!("{:>11}  {hint}\n", ""));
+    }
+    if let (Some(created), false) = (&created, row.status == Status::Running) {
+        out.push_str(&format!("{:>11}: {created}\n", "Created"));
     }
     // The process tree: the primary, then each secondary under it.
     let primary = match row.primary {
@@ -257,6 +299,10 @@ mod tests {
         Details {
             row,
             created_unix_ms: Some(1_700_000_000_000),
+            last_beat: Some(LastBeat {
+                age_ms: 80,
+                unix_ms: 1_700_000_184_920,
+            }),
             objects: vec![
                 ObjectLine {
                     path: "/dev/shm/osps.1000.demo".into(),
@@ -309,6 +355,34 @@ mod tests {
         assert!(text.contains("- secondary 0 (dead, 1 restarts)"), "{text}");
         assert!(!text.contains("Heartbeat"), "{text}");
         assert!(text.contains("   Warnings: something odd\n"), "{text}");
+    }
+
+    #[test]
+    fn a_dead_instance_says_when_it_was_last_seen_alive_and_when_it_was_created_apart() {
+        let mut row = sample("demo", Status::Stale);
+        row.primary = None;
+        // Created 3m05s ago, its primary's last heartbeat 1.5 s ago.
+        let mut d = details(row);
+        d.last_beat = Some(LastBeat {
+            age_ms: 1500,
+            unix_ms: 1_700_000_183_500,
+        });
+        let text = render(&d, false);
+        assert!(
+            text.contains(
+                "     Status: stale; last seen alive 2023-11-14 22:16:23 UTC; 1s ago (last \
+                 heartbeat)\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("    Created: 2023-11-14 22:13:20 UTC; 3m05s ago\n"),
+            "{text}"
+        );
+        assert!(!text.contains("stale since"), "{text}");
+        d.last_beat = None;
+        let text = render(&d, false);
+        assert!(text.contains("Status: stale; never seen alive"), "{text}");
     }
 
     #[test]

@@ -70,8 +70,11 @@ pub struct Worker {
     #[serde(serialize_with = "header::state_or_unknown")]
     pub state: Option<State>,
     pub restarts: u64,
+    #[serde(rename = "requests_served")]
     pub served: u64,
-    /// Milliseconds since its last heartbeat; `None` when it never beat.
+    /// Milliseconds since its last heartbeat; `None` when it never beat. (The JSON key
+    /// is inspect's.)
+    #[serde(rename = "heartbeat_age_ms")]
     pub heartbeat_ms: Option<u64>,
 }
 
@@ -103,6 +106,8 @@ pub struct Row {
     /// The live primary's pid (the lock's holder); `None` when no primary runs.
     pub primary: Option<i32>,
     pub primary_state: Option<State>,
+    /// The secondaries, under inspect's key for them.
+    #[serde(rename = "secondaries")]
     pub workers: Vec<Worker>,
     /// Rounds verified (mode rounds) or requests answered (mode serve).
     pub count: Option<u64>,
@@ -111,7 +116,9 @@ pub struct Row {
     /// Milliseconds since the segment was created.
     pub age_ms: Option<u64>,
     /// Milliseconds since the older heartbeat of the primary and the live secondaries.
+    #[serde(rename = "heartbeat_age_ms")]
     pub heartbeat_ms: Option<u64>,
+    #[serde(rename = "primary_heartbeat_age_ms")]
     pub primary_heartbeat_ms: Option<u64>,
     pub clients: Option<u64>,
     pub queue: Option<u64>,

@@ -60,7 +60,7 @@ impl Column {
             Column::Count => "count",
             Column::Restarts => "restarts",
             Column::Age => "age_ms",
-            Column::Heartbeat => "heartbeat_ms",
+            Column::Heartbeat => "heartbeat_age_ms",
         }
     }
 
@@ -88,6 +88,10 @@ impl Column {
         let upper = name.trim().to_ascii_uppercase();
         if upper == "ROUNDS" || upper == "REQUESTS" {
             return Some(Column::Count);
+        }
+        // The key of list's schema_version 1, so that `-o heartbeat_ms` keeps working.
+        if upper == "HEARTBEAT_MS" {
+            return Some(Column::Heartbeat);
         }
         // The JSON key names the column too (`-o help` shows both).
         ALL.into_iter()
@@ -132,6 +136,57 @@ impl Column {
             Column::Age => json!(row.age_ms),
             Column::Heartbeat => json!(row.heartbeat_ms),
         }
+    }
+}
+
+/// The names `-o` is completed with (in every shell, from `cli.rs`): each column by its
+/// heading in lower case (`rounds` and `requests` for the counter), and `help`.
+pub fn completion_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = ALL
+        .iter()
+        .flat_map(|c| match c {
+            Column::Name => &["name"][..],
+            Column::Status => &["status"],
+            Column::Mode => &["mode"],
+            Column::Primary => &["primary"],
+            Column::Secondaries => &["secondaries"],
+            Column::Count => &["rounds", "requests"],
+            Column::Restarts => &["restarts"],
+            Column::Age => &["age"],
+            Column::Heartbeat => &["heartbeat"],
+        })
+        .copied()
+        .collect();
+    names.push("help");
+    names
+}
+
+/// The value parser of `-o`: any text (checked by [`columns`], whose error names `-o
+/// help`), with the column names as possible values, so that completions offer them
+/// rather than file names.
+#[derive(Clone, Copy, Debug)]
+pub struct ColumnNames;
+
+impl clap::builder::TypedValueParser for ColumnNames {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            completion_names()
+                .into_iter()
+                .map(clap::builder::PossibleValue::new),
+        ))
     }
 }
 
@@ -286,8 +341,28 @@ mod tests {
         assert!(err.contains("'nope'") && err.contains("-o help"), "{err}");
         assert_eq!(columns(&[]).unwrap(), ALL);
         // A column's JSON key (shown by `-o help`) names it too.
-        let cols = columns(&["count".into(), "heartbeat_ms".into()]).unwrap();
+        let cols = columns(&["count".into(), "heartbeat_age_ms".into()]).unwrap();
         assert_eq!(cols, [Column::Count, Column::Heartbeat]);
+        assert_eq!(
+            columns(&["heartbeat_ms".into()]).unwrap(),
+            [Column::Heartbeat]
+        );
+    }
+
+    #[test]
+    fn every_completed_name_is_a_column_or_help() {
+        for name in completion_names() {
+            assert!(name == "help" || Column::parse(name).is_some(), "{name}");
+        }
+        // Every column can be completed.
+        for c in ALL {
+            assert!(
+                completion_names()
+                    .iter()
+                    .any(|n| Column::parse(n) == Some(c)),
+                "{c:?}"
+            );
+        }
     }
 
     #[test]
@@ -306,11 +381,11 @@ mod tests {
             json!([{
                 "name": "demo", "status": "running", "mode": "rounds", "primary": 4242,
                 "secondaries": {"live": 1, "total": 1}, "count": 1234, "restarts": 1,
-                "age_ms": 185000, "heartbeat_ms": 120
+                "age_ms": 185000, "heartbeat_age_ms": 120
             }])
         );
         let some = json_rows(&rows, &[Column::Name, Column::Heartbeat]);
-        assert_eq!(some, json!([{"name": "demo", "heartbeat_ms": 120}]));
+        assert_eq!(some, json!([{"name": "demo", "heartbeat_age_ms": 120}]));
     }
 
     #[test]

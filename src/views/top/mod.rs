@@ -41,8 +41,10 @@ mod table;
 
 use table::{GAP, MARKER, STATUS, lay_out, right_aligned};
 
-/// The version of the `--json` documents' shape.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The version of the `--json` documents' shape: 2 since the keys are inspect's
+/// (`secondaries`, was `workers`; `heartbeat_age_ms` and `primary_heartbeat_age_ms`, were
+/// `heartbeat_ms` and `primary_heartbeat_ms`, in the rows and the secondaries).
+pub const SCHEMA_VERSION: u32 = 2;
 /// The longest the loop waits for a key before looking for signals again.
 const SLICE: Duration = Duration::from_millis(50);
 
@@ -154,16 +156,17 @@ struct Document<'a> {
     instances: &'a [RatedRow],
 }
 
-/// Prints one compact document per interval, the first after one interval (so that it
-/// has rates), until `--iterations` or a reader that went away.
+/// Prints one compact document at once (its rates null: nothing to compare with yet),
+/// then one per interval, until `--iterations` or a reader that went away.
 fn json_loop(runtime_dir: &Path, args: &TopArgs) -> Result<Exit> {
     let mut previous = Previous::default();
-    sample(runtime_dir, args, &mut previous)?;
     let mut printed = 0u64;
     while args.iterations.is_none_or(|n| printed < n) {
-        // The interval runs from the end of one survey to the start of the next, so a
-        // slow survey (a busy /proc) never leaves two refreshes a moment apart.
-        std::thread::sleep(args.interval);
+        if printed > 0 {
+            // The interval runs from the end of one survey to the start of the next, so
+            // a slow survey (a busy /proc) never leaves two refreshes a moment apart.
+            std::thread::sleep(args.interval);
+        }
         let s = sample(runtime_dir, args, &mut previous)?;
         let mut line = serde_json::to_vec(&Document {
             schema_version: SCHEMA_VERSION,
