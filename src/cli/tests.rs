@@ -304,3 +304,17 @@ fn serve_is_read_from_the_command_line() {
 fn name_of(cmdline: &[u8], environ: &[u8]) -> Option<String> {
     procfs::name_from(procfs::invocation_from(cmdline, invocation_of)?, environ)
 }
+
+/// The README's Exit status tables are those `crate::exit` writes, for every subcommand
+/// with a man page.
+#[test]
+fn the_readme_has_the_exit_code_tables() {
+    use crate::exit::{markdown_by_command, markdown_table};
+    let readme = include_str!("../../README.md");
+    for table in [markdown_table(), markdown_by_command(&MAN_PAGES)] {
+        assert!(
+            readme.contains(&table),
+            "README.md's Exit status section lacks this table of src/exit.rs:\n{table}"
+        );
+    }
+}
