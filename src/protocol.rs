@@ -65,6 +65,25 @@ pub fn answer(line: &[u8], stats: impl FnOnce() -> String) -> String {
     }
 }
 
+/// The most bytes the reply to `line` takes, for the room a batch leaves it: `STATS`
+/// gets [`STATS_ROOM`]; any other reply is at most its request's length (ECHO, REV),
+/// or short (PONG, a digest), or an error quoting at most 32 characters of it (each at
+/// most 10 bytes escaped) within [`ERROR_ROOM`]. Should a reply still not fit, the
+/// secondary answers it with an error rather than overflow its slot.
+pub fn reply_room(line: &[u8]) -> usize {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line == b"STATS" {
+        STATS_ROOM
+    } else {
+        (line.len() + 64).max(ERROR_ROOM)
+    }
+}
+
+/// Room for the `STATS` reply (one line of JSON).
+const STATS_ROOM: usize = 2048;
+/// Room for the longest error (an unknown request quoted, then the usage).
+const ERROR_ROOM: usize = 512;
+
 /// Whether a reply line (without its newline) reports an error.
 pub fn is_error(reply: &[u8]) -> bool {
     reply == b"ERR" || reply.starts_with(b"ERR ")

@@ -123,7 +123,7 @@ pub struct Limits {
 #[derive(Debug)]
 enum Reply {
     Awaited { charge: usize },
-    Ready(String),
+    Ready(Vec<u8>),
 }
 
 /// Where a client's input stands.
@@ -375,17 +375,27 @@ impl Client {
     }
 
     /// Files `reply` as the answer to request `order` and moves ready replies to output.
-    pub fn answer(&mut self, order: u64, reply: String) {
-        let Some(slot) = order
+    /// The next reply due (the common case) goes straight to the output, no copy kept.
+    pub fn answer(&mut self, order: u64, reply: &[u8]) {
+        let Some(at) = order
             .checked_sub(self.first)
-            .and_then(|i| self.replies.get_mut(i as usize))
+            .and_then(|i| usize::try_from(i).ok())
         else {
             return;
         };
-        if let Reply::Awaited { charge } = *slot {
+        let Some(&mut Reply::Awaited { charge }) = self.replies.get_mut(at) else {
+            return;
+        };
+        self.unanswered -= 1;
+        if at == 0 {
+            self.reserved -= charge;
+            self.replies.pop_front();
+            self.first += 1;
+            self.output.extend_from_slice(reply);
+            self.output.push(b'\n');
+        } else {
             self.reserved = self.reserved - charge + reply.len() + 1;
-            self.unanswered -= 1;
-            *slot = Reply::Ready(reply);
+            self.replies[at] = Reply::Ready(reply.to_vec());
         }
         self.move_ready();
     }
@@ -394,7 +404,7 @@ impl Client {
     /// at shutdown): `reply` answers it in place.
     pub fn answer_pending(&mut self, reply: &str) {
         while let Some((order, _)) = self.pending.pop_front() {
-            self.answer(order, reply.to_string());
+            self.answer(order, reply.as_bytes());
         }
     }
 
@@ -403,7 +413,7 @@ impl Client {
         while let Some(Reply::Ready(_)) = self.replies.front() {
             if let Some(Reply::Ready(r)) = self.replies.pop_front() {
                 self.reserved -= r.len() + 1;
-                self.output.extend_from_slice(r.as_bytes());
+                self.output.extend_from_slice(&r);
                 self.output.push(b'\n');
             }
             self.first += 1;
@@ -549,8 +559,8 @@ mod tests {
         // Still 4 unanswered: dispatching does not make room, replies do.
         c.take_lines(&LIMITS, &mut room);
         assert_eq!(c.pending_len(), 0);
-        c.answer(0, "PONG".into());
-        c.answer(1, "PONG".into());
+        c.answer(0, b"PONG");
+        c.answer(1, b"PONG");
         c.take_lines(&LIMITS, &mut room);
         assert_eq!(dispatch_all(&mut c), [4, 5]);
         assert!(!c.wants(&LIMITS).read);
@@ -566,10 +576,10 @@ mod tests {
         peer.write_all(b"a\nb\nc\n").unwrap();
         c.receive(&LIMITS, &mut 1000, &mut scratch());
         assert_eq!(dispatch_all(&mut c), [0, 1, 2]);
-        c.answer(2, "C".into());
-        c.answer(1, "B".into());
+        c.answer(2, b"C");
+        c.answer(1, b"B");
         assert!(!c.wants(&LIMITS).write, "nothing may go before reply 0");
-        c.answer(0, "A".into());
+        c.answer(0, b"A");
         assert!(c.wants(&LIMITS).write);
         c.flush().unwrap();
         let mut got = [0u8; 6];
@@ -589,7 +599,7 @@ mod tests {
         );
         assert_eq!(room, 0);
         assert_eq!(dispatch_all(&mut c), [0]);
-        c.answer(0, "A".into());
+        c.answer(0, b"A");
         c.flush().unwrap();
         let mut got = vec![0u8; 20];
         peer.read_exact(&mut got).unwrap();
@@ -631,7 +641,7 @@ mod tests {
         // Their replies are within what was reserved: answering every one keeps the bound.
         let before = c.held();
         for order in dispatch_all(&mut c) {
-            c.answer(order, "x".repeat(60_000));
+            c.answer(order, "x".repeat(60_000).as_bytes());
         }
         assert!(c.held() <= before);
     }
@@ -658,7 +668,7 @@ mod tests {
         assert!(c.wants(&LIMITS).read);
         peer.write_all(&[b'y'; 5000]).unwrap();
         c.receive(&LIMITS, &mut 1000, &mut scratch());
-        c.answer(0, "PONG".into());
+        c.answer(0, b"PONG");
         c.flush().unwrap();
         let mut got = String::new();
         peer.read_to_string(&mut got).unwrap();
@@ -702,9 +712,9 @@ mod tests {
         );
         assert!(!c.wants(&LIMITS).read);
         let now = Instant::now();
-        c.answer(0, "PONG".into());
+        c.answer(0, b"PONG");
         assert!(!c.finished(now));
-        c.answer(1, "ba".into());
+        c.answer(1, b"ba");
         c.flush().unwrap();
         assert!(c.finished(now));
     }

@@ -3,13 +3,13 @@
 //! pass of the event loop), letting go of those that left, and the goodbye at the stop
 //! (end of file, never a reset). Each client's own buffers and bounds are `clients.rs`.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::admission::Door;
 use super::clients::{Client, Limits, Stream};
+use super::ids::IdMap;
 use super::pool::Pool;
 use super::summary::ServeSummary;
 use crate::os::poller::{Poller, Ready};
@@ -25,7 +25,7 @@ pub struct Around<'s> {
 
 /// Every connected client.
 pub struct Hall {
-    clients: HashMap<u64, Client>,
+    clients: IdMap<Client>,
     next_client: u64,
     /// Each client's token in the poll set is this plus its id.
     tokens: u64,
@@ -43,7 +43,7 @@ pub struct Hall {
 impl Hall {
     pub fn new(limits: Limits, queue: usize, tokens: u64) -> Hall {
         Hall {
-            clients: HashMap::new(),
+            clients: IdMap::default(),
             next_client: 0,
             tokens,
             limits,
@@ -82,7 +82,7 @@ impl Hall {
 
     /// Files `reply` for request `order` of `client`; it is written once per pass (see
     /// [`Self::settle`]).
-    pub fn answer(&mut self, client: u64, order: u64, reply: String) {
+    pub fn answer(&mut self, client: u64, order: u64, reply: &[u8]) {
         if let Some(c) = self.clients.get_mut(&client) {
             c.answer(order, reply);
             self.touched.push(client);

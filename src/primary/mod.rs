@@ -18,6 +18,7 @@ mod admission;
 mod clients;
 mod hall;
 mod hands;
+mod ids;
 mod lines;
 mod pool;
 mod rounds;
