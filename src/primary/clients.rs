@@ -191,6 +191,8 @@ pub struct Client {
     state: Input,
     /// What it is registered for in the poll set.
     pub interest: Interest,
+    /// It was reported readable while at its bound (see [`Self::poll_interest`]).
+    readable_at_bound: bool,
 }
 
 impl Client {
@@ -210,6 +212,7 @@ impl Client {
             reserved: 0,
             state: Input::Open,
             interest: Interest::READ,
+            readable_at_bound: false,
         })
     }
 
@@ -241,6 +244,27 @@ impl Client {
         }
     }
 
+    /// What to keep it registered for in the poll set: [`Self::wants`], except that a
+    /// client held back only by its bound (`--max-inflight`, the bytes held) stays
+    /// registered for input until it is reported readable there. A client that waits for
+    /// its replies before it sends more (a pipelining one is at its bound every round)
+    /// then costs no change of the poll set each way; one that sends beyond its bound
+    /// costs one report, then is left out until replies make room: no spin.
+    pub fn poll_interest(&mut self, limits: &Limits) -> Interest {
+        let mut want = self.wants(limits);
+        if want.read {
+            self.readable_at_bound = false;
+        } else if self.interest.read && !self.readable_at_bound && self.only_at_bound(limits) {
+            want.read = true;
+        }
+        want
+    }
+
+    /// Whether only its bound keeps it from being read.
+    fn only_at_bound(&self, limits: &Limits) -> bool {
+        self.state == Input::Open && !self.has_room(limits) && !self.holds_a_long_partial(limits)
+    }
+
     /// An unfinished line already longer than `--max-line` waits to be refused.
     fn holds_a_long_partial(&self, limits: &Limits) -> bool {
         let room = limits.max_line + usize::from(self.input.ends_with(b"\r"));
@@ -268,6 +292,10 @@ impl Client {
     /// length: an empty one would read as end of file).
     pub fn receive(&mut self, limits: &Limits, room: &mut usize, buf: &mut [u8]) -> Received {
         let mut got = Received::default();
+        if !self.wants(limits).read {
+            // Reported readable while not to be read: at its bound (see `poll_interest`).
+            self.readable_at_bound = true;
+        }
         loop {
             if !self.wants(limits).read {
                 break;
@@ -568,6 +596,27 @@ mod tests {
         let mut got = [0u8; 10];
         peer.read_exact(&mut got).unwrap();
         assert_eq!(&got, b"PONG\nPONG\n");
+    }
+
+    #[test]
+    fn at_its_bound_a_client_stays_in_the_poll_set_until_reported_readable() {
+        let (mut c, mut peer) = client();
+        peer.write_all(&b"PING\n".repeat(4)).unwrap();
+        c.receive(&LIMITS, &mut 1000, &mut scratch());
+        assert!(!c.wants(&LIMITS).read);
+        assert!(
+            c.poll_interest(&LIMITS).read,
+            "no poll-set change for a client that waits"
+        );
+        // It sends beyond its bound: one report, then it is left out.
+        peer.write_all(b"PING\n").unwrap();
+        c.receive(&LIMITS, &mut 1000, &mut scratch());
+        assert_eq!(c.pending_len(), 4, "read beyond --max-inflight");
+        assert!(!c.poll_interest(&LIMITS).read);
+        c.interest.read = false;
+        dispatch_all(&mut c);
+        c.answer(0, b"PONG");
+        assert!(c.poll_interest(&LIMITS).read, "room again: read again");
     }
 
     #[test]

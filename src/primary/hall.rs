@@ -213,7 +213,7 @@ impl Hall {
                 self.drop_client(id, a);
                 continue;
             }
-            let want = c.wants(&self.limits);
+            let want = c.poll_interest(&self.limits);
             if want != c.interest {
                 if a.poller.modify(c.fd(), self.tokens + id, want).is_err() {
                     self.drop_client(id, a);
