@@ -29,6 +29,7 @@ use crate::os::fdlimit::Socket;
 use crate::os::poller::Interest;
 
 use super::lines::cut_lines;
+use super::spare::Spare;
 
 /// The bytes held for one client beyond which the primary stops reading it: its unread
 /// input, its queued requests, room for the replies of its requests not yet answered
@@ -289,8 +290,14 @@ impl Client {
     /// Reads what the client sent (without blocking, as long as its bounds allow) and
     /// cuts it into requests. `room`: how many more requests the shared queue takes;
     /// beyond, a request is answered `ERR busy`. `buf`: where to read (any non-empty
-    /// length: an empty one would read as end of file).
-    pub fn receive(&mut self, limits: &Limits, room: &mut usize, buf: &mut [u8]) -> Received {
+    /// length: an empty one would read as end of file). `spare`: buffers for the lines.
+    pub fn receive(
+        &mut self,
+        limits: &Limits,
+        room: &mut usize,
+        buf: &mut [u8],
+        spare: &mut Spare,
+    ) -> Received {
         let mut got = Received::default();
         if !self.wants(limits).read {
             // Reported readable while not to be read: at its bound (see `poll_interest`).
@@ -314,7 +321,7 @@ impl Client {
                         Input::Draining { dropped, .. } => *dropped += n,
                         _ => {
                             self.input.extend_from_slice(&buf[..n]);
-                            got.refused += self.take_lines(limits, room);
+                            got.refused += self.take_lines(limits, room, spare);
                         }
                     }
                     if n < buf.len() {
@@ -332,14 +339,14 @@ impl Client {
                 }
             }
         }
-        got.refused += self.take_lines(limits, room);
+        got.refused += self.take_lines(limits, room, spare);
         got
     }
 
     /// Cuts complete lines out of `input` into requests, as many as its bounds allow.
     /// Returns the lines answered at once (`ERR busy`, `ERR line too long`). Lines beyond
     /// the bounds stay in `input` until replies make room (call again then).
-    pub fn take_lines(&mut self, limits: &Limits, room: &mut usize) -> Refused {
+    pub fn take_lines(&mut self, limits: &Limits, room: &mut usize, spare: &mut Spare) -> Refused {
         let mut refused = Refused::default();
         if matches!(self.state, Input::Draining { .. }) {
             return refused;
@@ -372,7 +379,7 @@ impl Client {
                 self.reserved += charge;
                 self.unanswered += 1;
                 self.replies.push_back(Reply::Awaited { charge });
-                self.pending.push_back((order, line.to_vec()));
+                self.pending.push_back((order, spare.copy_of(line)));
             }
             // The line's end in `input`, past its newline (absent at end of file).
             consumed = (line.as_ptr() as usize - base + line.len() + 1).min(self.input.len());
@@ -577,7 +584,7 @@ mod tests {
         peer.write_all(&b"PING\n".repeat(10)).unwrap();
         let mut room = 1000;
         assert_eq!(
-            c.receive(&LIMITS, &mut room, &mut scratch()),
+            c.receive(&LIMITS, &mut room, &mut scratch(), &mut Spare::default()),
             Received::default()
         );
         assert_eq!(c.pending_len(), 4);
@@ -585,11 +592,11 @@ mod tests {
         assert!(!c.wants(&LIMITS).read, "read beyond --max-inflight");
         assert_eq!(dispatch_all(&mut c), [0, 1, 2, 3]);
         // Still 4 unanswered: dispatching does not make room, replies do.
-        c.take_lines(&LIMITS, &mut room);
+        c.take_lines(&LIMITS, &mut room, &mut Spare::default());
         assert_eq!(c.pending_len(), 0);
         c.answer(0, b"PONG");
         c.answer(1, b"PONG");
-        c.take_lines(&LIMITS, &mut room);
+        c.take_lines(&LIMITS, &mut room, &mut Spare::default());
         assert_eq!(dispatch_all(&mut c), [4, 5]);
         assert!(!c.wants(&LIMITS).read);
         c.flush().unwrap();
@@ -602,7 +609,7 @@ mod tests {
     fn at_its_bound_a_client_stays_in_the_poll_set_until_reported_readable() {
         let (mut c, mut peer) = client();
         peer.write_all(&b"PING\n".repeat(4)).unwrap();
-        c.receive(&LIMITS, &mut 1000, &mut scratch());
+        c.receive(&LIMITS, &mut 1000, &mut scratch(), &mut Spare::default());
         assert!(!c.wants(&LIMITS).read);
         assert!(
             c.poll_interest(&LIMITS).read,
@@ -610,7 +617,7 @@ mod tests {
         );
         // It sends beyond its bound: one report, then it is left out.
         peer.write_all(b"PING\n").unwrap();
-        c.receive(&LIMITS, &mut 1000, &mut scratch());
+        c.receive(&LIMITS, &mut 1000, &mut scratch(), &mut Spare::default());
         assert_eq!(c.pending_len(), 4, "read beyond --max-inflight");
         assert!(!c.poll_interest(&LIMITS).read);
         c.interest.read = false;
@@ -623,7 +630,7 @@ mod tests {
     fn replies_leave_in_request_order_whatever_order_they_come_in() {
         let (mut c, mut peer) = client();
         peer.write_all(b"a\nb\nc\n").unwrap();
-        c.receive(&LIMITS, &mut 1000, &mut scratch());
+        c.receive(&LIMITS, &mut 1000, &mut scratch(), &mut Spare::default());
         assert_eq!(dispatch_all(&mut c), [0, 1, 2]);
         c.answer(2, b"C");
         c.answer(1, b"B");
@@ -643,7 +650,9 @@ mod tests {
         peer.write_all(b"a\nb\nc\n").unwrap();
         let mut room = 1;
         assert_eq!(
-            c.receive(&LIMITS, &mut room, &mut scratch()).refused.busy,
+            c.receive(&LIMITS, &mut room, &mut scratch(), &mut Spare::default())
+                .refused
+                .busy,
             2
         );
         assert_eq!(room, 0);
@@ -677,7 +686,7 @@ mod tests {
         // Read until the client is no longer read (its bound), dispatching nothing.
         let deadline = Instant::now() + Duration::from_secs(10);
         while c.wants(&limits).read {
-            c.receive(&limits, &mut 10_000, &mut scratch());
+            c.receive(&limits, &mut 10_000, &mut scratch(), &mut Spare::default());
             assert!(Instant::now() < deadline, "never stopped reading");
         }
         let _peer = writer.join().unwrap();
@@ -702,7 +711,7 @@ mod tests {
         bytes.extend_from_slice(&[b'x'; 300]);
         bytes.extend_from_slice(b"\nPING\n");
         peer.write_all(&bytes).unwrap();
-        c.receive(&LIMITS, &mut 1000, &mut scratch());
+        c.receive(&LIMITS, &mut 1000, &mut scratch(), &mut Spare::default());
         assert_eq!(
             dispatch_all(&mut c),
             [0],
@@ -716,7 +725,7 @@ mod tests {
         // Still reading, to drop what comes, while the reply to PING is awaited.
         assert!(c.wants(&LIMITS).read);
         peer.write_all(&[b'y'; 5000]).unwrap();
-        c.receive(&LIMITS, &mut 1000, &mut scratch());
+        c.receive(&LIMITS, &mut 1000, &mut scratch(), &mut Spare::default());
         c.answer(0, b"PONG");
         c.flush().unwrap();
         let mut got = String::new();
@@ -728,7 +737,7 @@ mod tests {
             "closed while the client may still be writing"
         );
         peer.shutdown(std::net::Shutdown::Write).unwrap();
-        c.receive(&LIMITS, &mut 1000, &mut scratch());
+        c.receive(&LIMITS, &mut 1000, &mut scratch(), &mut Spare::default());
         assert!(c.finished(now));
     }
 
@@ -736,7 +745,7 @@ mod tests {
     fn a_refused_client_that_never_reads_is_closed_at_its_deadline() {
         let (mut c, mut peer) = client();
         peer.write_all(&[b'x'; 200]).unwrap();
-        c.receive(&LIMITS, &mut 1000, &mut scratch());
+        c.receive(&LIMITS, &mut 1000, &mut scratch(), &mut Spare::default());
         // The serving loop flushes every client it touched.
         c.flush().unwrap();
         let until = c.drain_deadline().unwrap();
@@ -752,7 +761,7 @@ mod tests {
         // As the event loop does while the socket stays readable: a short read stops
         // reading, the end of file comes with the next one.
         for _ in 0..3 {
-            c.receive(&LIMITS, &mut 1000, &mut scratch());
+            c.receive(&LIMITS, &mut 1000, &mut scratch(), &mut Spare::default());
         }
         assert_eq!(
             dispatch_all(&mut c),

@@ -11,6 +11,7 @@ use super::admission::Door;
 use super::clients::{Client, Limits, Stream};
 use super::ids::IdMap;
 use super::pool::Pool;
+use super::spare::Spare;
 use super::summary::ServeSummary;
 use crate::os::poller::{Poller, Ready};
 
@@ -38,6 +39,8 @@ pub struct Hall {
     draining: Vec<u64>,
     /// Where every client's bytes are read (one buffer for all, see `clients.rs`).
     scratch: Vec<u8>,
+    /// Line buffers of answered requests, for the next ones (see `clients.rs`).
+    spare: Spare,
 }
 
 impl Hall {
@@ -51,6 +54,7 @@ impl Hall {
             touched: Vec::new(),
             draining: Vec::new(),
             scratch: vec![0; super::clients::READ_CHUNK],
+            spare: Spare::default(),
         }
     }
 
@@ -87,6 +91,11 @@ impl Hall {
             c.answer(order, reply);
             self.touched.push(client);
         }
+    }
+
+    /// Takes back the buffer of an answered request's line, for the next requests.
+    pub fn recycle(&mut self, line: Vec<u8>) {
+        self.spare.give(line);
     }
 
     /// Answers every queued request of `client` with `reply`: how many there were.
@@ -158,7 +167,7 @@ impl Hall {
         }
         if ready.readable {
             let mut left = room;
-            let got = c.receive(&self.limits, &mut left, &mut self.scratch);
+            let got = c.receive(&self.limits, &mut left, &mut self.scratch, &mut self.spare);
             a.pool.queue_grew(room - left);
             a.summary.count_refused(got.refused);
             if got.gone {
@@ -203,7 +212,7 @@ impl Hall {
                 continue;
             };
             let mut left = room;
-            let refused = c.take_lines(&self.limits, &mut left);
+            let refused = c.take_lines(&self.limits, &mut left, &mut self.spare);
             a.pool.queue_grew(room - left);
             a.summary.count_refused(refused);
             if c.has_pending() {

@@ -150,6 +150,10 @@ impl Io for Hands<'_, '_> {
         self.hall.answer(client, order, reply);
     }
 
+    fn recycle(&mut self, line: Vec<u8>) {
+        self.hall.recycle(line);
+    }
+
     fn answer_queued(&mut self, client: u64, reply: &str) -> usize {
         self.hall.answer_queued(client, reply)
     }

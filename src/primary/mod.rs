@@ -23,6 +23,7 @@ mod lines;
 mod pool;
 mod rounds;
 mod serve;
+mod spare;
 pub mod stats;
 mod summary;
 mod supervisor;

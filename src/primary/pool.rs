@@ -91,6 +91,8 @@ pub trait Io {
     fn answer(&mut self, client: u64, order: u64, reply: &[u8]);
     /// Answers every queued request of `client` with `reply`: how many there were.
     fn answer_queued(&mut self, client: u64, reply: &str) -> usize;
+    /// Takes back the line of a request answered (its buffer serves again).
+    fn recycle(&mut self, _line: Vec<u8>) {}
 }
 
 /// What the pool answered, for the summary and the header's counters.
@@ -409,6 +411,7 @@ impl Pool {
             self.counts.errors += 1;
         }
         io.answer(job.client, job.order, reply);
+        io.recycle(job.line);
     }
 
     /// Secondary `i` died or must be killed (`trouble`): the supervisor reaps it and
