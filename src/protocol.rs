@@ -142,6 +142,17 @@ mod tests {
     }
 
     #[test]
+    fn the_longest_error_fits_its_room() {
+        // An unknown verb of 40 characters, each escaped to its longest form when quoted.
+        let line = format!("{} x", "\u{10ffff}".repeat(40));
+        let reply = ans(&line);
+        assert!(
+            reply.len() > 300 && reply.len() <= reply_room(line.as_bytes()),
+            "{reply}"
+        );
+    }
+
+    #[test]
     fn a_request_line_is_any_bytes_but_a_newline() {
         assert_eq!(check_one_line(b"ECHO \xff\r\0"), Ok(()));
         assert_eq!(check_one_line(b""), Ok(()));
@@ -154,6 +165,18 @@ mod tests {
         fn any_bytes_get_one_line_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let reply = answer(&bytes, || "{}".into());
             prop_assert!(!reply.contains('\n') || bytes.contains(&b'\n'));
+        }
+
+        #[test]
+        fn a_reply_fits_the_room_reserved_for_it(
+            bytes in proptest::collection::vec(any::<u8>(), 0..200),
+            verb in "[\\u{0}-\\u{10ffff}]{0,40}",
+        ) {
+            // Arbitrary bytes, and unknown verbs of any characters (quoted, escaped).
+            for line in [bytes, format!("{verb} x").into_bytes()] {
+                let reply = answer(&line, || "{}".into());
+                prop_assert!(reply.len() <= reply_room(&line), "{} > {}", reply.len(), reply_room(&line));
+            }
         }
 
         #[test]
