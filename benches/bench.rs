@@ -21,10 +21,10 @@
 //! assertion: the test suite never depends on timing. `OSPS_BENCH_QUICK=1` runs a tenth
 //! of the rounds, for trying the bench itself; `OSPS_BENCH_BIN=path` measures another
 //! osps binary (an older build) against the same baselines; `OSPS_BENCH_ONLY=serve` runs
-//! only the serving tables, `OSPS_BENCH_ONLY=views` the views among 2 000 files in
-//! `/dev/shm`, `OSPS_BENCH_ONLY=audit` what `osps audit` costs a program, and
-//! `OSPS_BENCH_ONLY=designs` other designs of server beside osps (all printed, not
-//! written to the JSON report).
+//! only the serving tables (`=pipelined` only the pipelined one), `OSPS_BENCH_ONLY=views`
+//! the views among 2 000 files in `/dev/shm`, `OSPS_BENCH_ONLY=audit` what `osps audit`
+//! costs a program, and `OSPS_BENCH_ONLY=designs` other designs of server beside osps
+//! (all printed, not written to the JSON report).
 //!
 //! The baselines' second process is a forked child that does only the ping-pong with
 //! async-signal-safe calls (open, read, write, atomics, clock_gettime) and then `_exit`s.
@@ -1001,6 +1001,11 @@ fn main() {
     if std::env::var_os("OSPS_BENCH_ONLY").is_some_and(|v| v == "serve") {
         // Only the serving tables (issue 11's figures), for a short run while tuning.
         serve::report_only(quick);
+        pipelined::report(quick);
+        return;
+    }
+    if std::env::var_os("OSPS_BENCH_ONLY").is_some_and(|v| v == "pipelined") {
+        // Only the pipelined table (issue 24's first figure).
         pipelined::report(quick);
         return;
     }

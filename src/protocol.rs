@@ -65,6 +65,25 @@ pub fn answer(line: &[u8], stats: impl FnOnce() -> String) -> String {
     }
 }
 
+/// The most bytes the reply to `line` takes, for the room a batch leaves it: `STATS`
+/// gets [`STATS_ROOM`]; any other reply is at most its request's length (ECHO, REV),
+/// or short (PONG, a digest), or an error quoting at most 32 characters of it (each at
+/// most 10 bytes escaped) within [`ERROR_ROOM`]. Should a reply still not fit, the
+/// secondary answers it with an error rather than overflow its slot.
+pub fn reply_room(line: &[u8]) -> usize {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line == b"STATS" {
+        STATS_ROOM
+    } else {
+        (line.len() + 64).max(ERROR_ROOM)
+    }
+}
+
+/// Room for the `STATS` reply (one line of JSON).
+const STATS_ROOM: usize = 2048;
+/// Room for the longest error (an unknown request quoted, then the usage).
+const ERROR_ROOM: usize = 512;
+
 /// Whether a reply line (without its newline) reports an error.
 pub fn is_error(reply: &[u8]) -> bool {
     reply == b"ERR" || reply.starts_with(b"ERR ")
@@ -123,6 +142,17 @@ mod tests {
     }
 
     #[test]
+    fn the_longest_error_fits_its_room() {
+        // An unknown verb of 40 characters, each escaped to its longest form when quoted.
+        let line = format!("{} x", "\u{10ffff}".repeat(40));
+        let reply = ans(&line);
+        assert!(
+            reply.len() > 300 && reply.len() <= reply_room(line.as_bytes()),
+            "{reply}"
+        );
+    }
+
+    #[test]
     fn a_request_line_is_any_bytes_but_a_newline() {
         assert_eq!(check_one_line(b"ECHO \xff\r\0"), Ok(()));
         assert_eq!(check_one_line(b""), Ok(()));
@@ -135,6 +165,18 @@ mod tests {
         fn any_bytes_get_one_line_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let reply = answer(&bytes, || "{}".into());
             prop_assert!(!reply.contains('\n') || bytes.contains(&b'\n'));
+        }
+
+        #[test]
+        fn a_reply_fits_the_room_reserved_for_it(
+            bytes in proptest::collection::vec(any::<u8>(), 0..200),
+            verb in "[\\u{0}-\\u{10ffff}]{0,40}",
+        ) {
+            // Arbitrary bytes, and unknown verbs of any characters (quoted, escaped).
+            for line in [bytes, format!("{verb} x").into_bytes()] {
+                let reply = answer(&line, || "{}".into());
+                prop_assert!(reply.len() <= reply_room(&line), "{} > {}", reply.len(), reply_room(&line));
+            }
         }
 
         #[test]

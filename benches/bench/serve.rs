@@ -42,6 +42,8 @@ pub struct ServeRow {
 /// The names of the two reference servers in the rows.
 pub const ECHO: &str = "bare echo";
 pub const ONE_LOOP: &str = "one-loop echo";
+/// The echo server that answers all the lines of one read in one write.
+pub const COALESCING: &str = "coalescing echo";
 
 /// A bare echo server: every line comes back as is, one `write` per line. Runs until the
 /// process ends. (The pipelined table uses it too.)
@@ -59,6 +61,44 @@ pub(super) fn start_echo(path: &Path) {
                         break;
                     }
                     line.clear();
+                }
+            });
+        }
+    });
+}
+
+/// The coalescing echo server: a thread per connection, as the bare echo, but all the
+/// complete lines of one read go back in one `write` (as a C echo server that echoes
+/// what it read does): the fair reference for pipelining clients, whose many lines in
+/// one read the bare echo answers with a write each. Runs until the process ends.
+pub(super) fn start_coalescing_echo(path: &Path) {
+    let listener = UnixListener::bind(path).expect("binding the coalescing echo socket");
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 64 * 1024];
+                // Bytes of an unfinished line kept at the front of `buf`.
+                let mut held = 0;
+                loop {
+                    let n = match conn.read(&mut buf[held..]) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    let end = held + n;
+                    let lines = buf[..end]
+                        .iter()
+                        .rposition(|&b| b == b'\n')
+                        .map_or(0, |i| i + 1);
+                    if lines > 0 && conn.write_all(&buf[..lines]).is_err() {
+                        break;
+                    }
+                    buf.copy_within(lines..end, 0);
+                    held = end - lines;
+                    if held == buf.len() {
+                        // A line longer than the buffer: not a request of these loads.
+                        break;
+                    }
                 }
             });
         }

@@ -119,13 +119,6 @@ impl<'a> Area<'a> {
         Ok(())
     }
 
-    /// A copy of the first `len` bytes (checked like [`Self::read_into`]).
-    pub fn copy_out(&self, len: u64) -> Result<Vec<u8>, TooLong> {
-        let mut out = Vec::new();
-        self.read_into(len, &mut out)?;
-        Ok(out)
-    }
-
     /// Whether the bytes at `offset` equal `expected` (compared without copying).
     pub fn equals(&self, offset: usize, expected: &[u8]) -> Result<bool, TooLong> {
         self.check(offset.saturating_add(expected.len()))?;
@@ -206,10 +199,12 @@ mod tests {
         assert!(area.reverse(usize::MAX).is_err());
         assert!(area.write(&[0; 9]).is_err());
         assert!(area.write_at(usize::MAX, &[1]).is_err());
-        assert!(area.copy_out(9).is_err());
-        assert!(area.copy_out(u64::MAX).is_err());
+        let mut out = Vec::new();
+        assert!(area.read_into(9, &mut out).is_err());
+        assert!(area.read_into(u64::MAX, &mut out).is_err());
         assert!(area.equals(4, &[0; 5]).is_err());
-        assert_eq!(area.copy_out(8).unwrap(), vec![0; 8]);
+        area.read_into(8, &mut out).unwrap();
+        assert_eq!(out, vec![0; 8]);
     }
 
     #[test]

@@ -24,6 +24,11 @@ pub fn encoded_len(lens: impl IntoIterator<Item = usize>) -> usize {
     HEAD + lens.into_iter().map(|l| ITEM_HEAD + l).sum::<usize>()
 }
 
+/// The bytes one item of this length adds to a batch.
+pub fn item_len(len: usize) -> usize {
+    ITEM_HEAD + len
+}
+
 /// Whether slot bytes (a copy) hold a batch rather than one line.
 pub fn is_batch(bytes: &[u8]) -> bool {
     bytes.first() == Some(&MARK)
@@ -75,6 +80,36 @@ impl std::error::Error for BadBatch {}
 /// The items of a batch, checked: the count (against `expected`, if given) and every
 /// length against the bytes that remain.
 pub fn decode(bytes: &[u8], expected: Option<usize>) -> Result<Vec<&[u8]>, BadBatch> {
+    let mut items = Vec::new();
+    walk(bytes, expected, |item| items.push(item))?;
+    Ok(items)
+}
+
+/// Whether `bytes` are a well-formed batch (of `expected` items, if given), checked as
+/// [`decode`] does, without allocating.
+pub fn check(bytes: &[u8], expected: Option<usize>) -> Result<(), BadBatch> {
+    walk(bytes, expected, |_| {})
+}
+
+/// Calls `each` on every item of a batch once the whole batch is checked (nothing is
+/// called for a malformed one): [`decode`] without a vector, for the serving primary's
+/// replies, delivered in place.
+pub fn decode_each<'a>(
+    bytes: &'a [u8],
+    expected: Option<usize>,
+    each: impl FnMut(&'a [u8]),
+) -> Result<(), BadBatch> {
+    check(bytes, expected)?;
+    walk(bytes, expected, each)
+}
+
+/// Walks the items of a batch, checking as it goes, calling `each` on each one: a
+/// malformed batch may have had some items called before the error.
+fn walk<'a>(
+    bytes: &'a [u8],
+    expected: Option<usize>,
+    mut each: impl FnMut(&'a [u8]),
+) -> Result<(), BadBatch> {
     if !is_batch(bytes) {
         return Err(BadBatch::NoMark);
     }
@@ -88,24 +123,23 @@ pub fn decode(bytes: &[u8], expected: Option<usize>) -> Result<Vec<&[u8]>, BadBa
         }
     }
     // Each item takes at least its length field: a count beyond that is a lie, refused
-    // before anything is allocated for it.
+    // before anything is done with it.
     if count > (bytes.len() - HEAD) / ITEM_HEAD {
         return Err(BadBatch::Truncated);
     }
-    let mut items = Vec::with_capacity(count);
     let mut at = HEAD;
     for _ in 0..count {
         let len = read_u32(bytes, at).ok_or(BadBatch::Truncated)? as usize;
         at += ITEM_HEAD;
         let end = at.checked_add(len).filter(|&e| e <= bytes.len());
         let end = end.ok_or(BadBatch::Truncated)?;
-        items.push(&bytes[at..end]);
+        each(&bytes[at..end]);
         at = end;
     }
     if at != bytes.len() {
         return Err(BadBatch::Trailing);
     }
-    Ok(items)
+    Ok(())
 }
 
 fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {

@@ -29,6 +29,7 @@ use crate::os::fdlimit::Socket;
 use crate::os::poller::Interest;
 
 use super::lines::cut_lines;
+use super::spare::Spare;
 
 /// The bytes held for one client beyond which the primary stops reading it: its unread
 /// input, its queued requests, room for the replies of its requests not yet answered
@@ -123,7 +124,7 @@ pub struct Limits {
 #[derive(Debug)]
 enum Reply {
     Awaited { charge: usize },
-    Ready(String),
+    Ready(Vec<u8>),
 }
 
 /// Where a client's input stands.
@@ -191,6 +192,8 @@ pub struct Client {
     state: Input,
     /// What it is registered for in the poll set.
     pub interest: Interest,
+    /// It was reported readable while at its bound (see [`Self::poll_interest`]).
+    readable_at_bound: bool,
 }
 
 impl Client {
@@ -210,6 +213,7 @@ impl Client {
             reserved: 0,
             state: Input::Open,
             interest: Interest::READ,
+            readable_at_bound: false,
         })
     }
 
@@ -241,6 +245,27 @@ impl Client {
         }
     }
 
+    /// What to keep it registered for in the poll set: [`Self::wants`], except that a
+    /// client held back only by its bound (`--max-inflight`, the bytes held) stays
+    /// registered for input until it is reported readable there. A client that waits for
+    /// its replies before it sends more (a pipelining one is at its bound every round)
+    /// then costs no change of the poll set each way; one that sends beyond its bound
+    /// costs one report, then is left out until replies make room: no spin.
+    pub fn poll_interest(&mut self, limits: &Limits) -> Interest {
+        let mut want = self.wants(limits);
+        if want.read {
+            self.readable_at_bound = false;
+        } else if self.interest.read && !self.readable_at_bound && self.only_at_bound(limits) {
+            want.read = true;
+        }
+        want
+    }
+
+    /// Whether only its bound keeps it from being read.
+    fn only_at_bound(&self, limits: &Limits) -> bool {
+        self.state == Input::Open && !self.has_room(limits) && !self.holds_a_long_partial(limits)
+    }
+
     /// An unfinished line already longer than `--max-line` waits to be refused.
     fn holds_a_long_partial(&self, limits: &Limits) -> bool {
         let room = limits.max_line + usize::from(self.input.ends_with(b"\r"));
@@ -265,9 +290,19 @@ impl Client {
     /// Reads what the client sent (without blocking, as long as its bounds allow) and
     /// cuts it into requests. `room`: how many more requests the shared queue takes;
     /// beyond, a request is answered `ERR busy`. `buf`: where to read (any non-empty
-    /// length: an empty one would read as end of file).
-    pub fn receive(&mut self, limits: &Limits, room: &mut usize, buf: &mut [u8]) -> Received {
+    /// length: an empty one would read as end of file). `spare`: buffers for the lines.
+    pub fn receive(
+        &mut self,
+        limits: &Limits,
+        room: &mut usize,
+        buf: &mut [u8],
+        spare: &mut Spare,
+    ) -> Received {
         let mut got = Received::default();
+        if !self.wants(limits).read {
+            // Reported readable while not to be read: at its bound (see `poll_interest`).
+            self.readable_at_bound = true;
+        }
         loop {
             if !self.wants(limits).read {
                 break;
@@ -286,7 +321,7 @@ impl Client {
                         Input::Draining { dropped, .. } => *dropped += n,
                         _ => {
                             self.input.extend_from_slice(&buf[..n]);
-                            got.refused += self.take_lines(limits, room);
+                            got.refused += self.take_lines(limits, room, spare);
                         }
                     }
                     if n < buf.len() {
@@ -304,14 +339,14 @@ impl Client {
                 }
             }
         }
-        got.refused += self.take_lines(limits, room);
+        got.refused += self.take_lines(limits, room, spare);
         got
     }
 
     /// Cuts complete lines out of `input` into requests, as many as its bounds allow.
     /// Returns the lines answered at once (`ERR busy`, `ERR line too long`). Lines beyond
     /// the bounds stay in `input` until replies make room (call again then).
-    pub fn take_lines(&mut self, limits: &Limits, room: &mut usize) -> Refused {
+    pub fn take_lines(&mut self, limits: &Limits, room: &mut usize, spare: &mut Spare) -> Refused {
         let mut refused = Refused::default();
         if matches!(self.state, Input::Draining { .. }) {
             return refused;
@@ -344,7 +379,7 @@ impl Client {
                 self.reserved += charge;
                 self.unanswered += 1;
                 self.replies.push_back(Reply::Awaited { charge });
-                self.pending.push_back((order, line.to_vec()));
+                self.pending.push_back((order, spare.copy_of(line)));
             }
             // The line's end in `input`, past its newline (absent at end of file).
             consumed = (line.as_ptr() as usize - base + line.len() + 1).min(self.input.len());
@@ -375,17 +410,27 @@ impl Client {
     }
 
     /// Files `reply` as the answer to request `order` and moves ready replies to output.
-    pub fn answer(&mut self, order: u64, reply: String) {
-        let Some(slot) = order
+    /// The next reply due (the common case) goes straight to the output, no copy kept.
+    pub fn answer(&mut self, order: u64, reply: &[u8]) {
+        let Some(at) = order
             .checked_sub(self.first)
-            .and_then(|i| self.replies.get_mut(i as usize))
+            .and_then(|i| usize::try_from(i).ok())
         else {
             return;
         };
-        if let Reply::Awaited { charge } = *slot {
+        let Some(&mut Reply::Awaited { charge }) = self.replies.get_mut(at) else {
+            return;
+        };
+        self.unanswered -= 1;
+        if at == 0 {
+            self.reserved -= charge;
+            self.replies.pop_front();
+            self.first += 1;
+            self.output.extend_from_slice(reply);
+            self.output.push(b'\n');
+        } else {
             self.reserved = self.reserved - charge + reply.len() + 1;
-            self.unanswered -= 1;
-            *slot = Reply::Ready(reply);
+            self.replies[at] = Reply::Ready(reply.to_vec());
         }
         self.move_ready();
     }
@@ -394,7 +439,7 @@ impl Client {
     /// at shutdown): `reply` answers it in place.
     pub fn answer_pending(&mut self, reply: &str) {
         while let Some((order, _)) = self.pending.pop_front() {
-            self.answer(order, reply.to_string());
+            self.answer(order, reply.as_bytes());
         }
     }
 
@@ -403,7 +448,7 @@ impl Client {
         while let Some(Reply::Ready(_)) = self.replies.front() {
             if let Some(Reply::Ready(r)) = self.replies.pop_front() {
                 self.reserved -= r.len() + 1;
-                self.output.extend_from_slice(r.as_bytes());
+                self.output.extend_from_slice(&r);
                 self.output.push(b'\n');
             }
             self.first += 1;
@@ -539,7 +584,7 @@ mod tests {
         peer.write_all(&b"PING\n".repeat(10)).unwrap();
         let mut room = 1000;
         assert_eq!(
-            c.receive(&LIMITS, &mut room, &mut scratch()),
+            c.receive(&LIMITS, &mut room, &mut scratch(), &mut Spare::default()),
             Received::default()
         );
         assert_eq!(c.pending_len(), 4);
@@ -547,11 +592,11 @@ mod tests {
         assert!(!c.wants(&LIMITS).read, "read beyond --max-inflight");
         assert_eq!(dispatch_all(&mut c), [0, 1, 2, 3]);
         // Still 4 unanswered: dispatching does not make room, replies do.
-        c.take_lines(&LIMITS, &mut room);
+        c.take_lines(&LIMITS, &mut room, &mut Spare::default());
         assert_eq!(c.pending_len(), 0);
-        c.answer(0, "PONG".into());
-        c.answer(1, "PONG".into());
-        c.take_lines(&LIMITS, &mut room);
+        c.answer(0, b"PONG");
+        c.answer(1, b"PONG");
+        c.take_lines(&LIMITS, &mut room, &mut Spare::default());
         assert_eq!(dispatch_all(&mut c), [4, 5]);
         assert!(!c.wants(&LIMITS).read);
         c.flush().unwrap();
@@ -561,15 +606,36 @@ mod tests {
     }
 
     #[test]
+    fn at_its_bound_a_client_stays_in_the_poll_set_until_reported_readable() {
+        let (mut c, mut peer) = client();
+        peer.write_all(&b"PING\n".repeat(4)).unwrap();
+        c.receive(&LIMITS, &mut 1000, &mut scratch(), &mut Spare::default());
+        assert!(!c.wants(&LIMITS).read);
+        assert!(
+            c.poll_interest(&LIMITS).read,
+            "no poll-set change for a client that waits"
+        );
+        // It sends beyond its bound: one report, then it is left out.
+        peer.write_all(b"PING\n").unwrap();
+        c.receive(&LIMITS, &mut 1000, &mut scratch(), &mut Spare::default());
+        assert_eq!(c.pending_len(), 4, "read beyond --max-inflight");
+        assert!(!c.poll_interest(&LIMITS).read);
+        c.interest.read = false;
+        dispatch_all(&mut c);
+        c.answer(0, b"PONG");
+        assert!(c.poll_interest(&LIMITS).read, "room again: read again");
+    }
+
+    #[test]
     fn replies_leave_in_request_order_whatever_order_they_come_in() {
         let (mut c, mut peer) = client();
         peer.write_all(b"a\nb\nc\n").unwrap();
-        c.receive(&LIMITS, &mut 1000, &mut scratch());
+        c.receive(&LIMITS, &mut 1000, &mut scratch(), &mut Spare::default());
         assert_eq!(dispatch_all(&mut c), [0, 1, 2]);
-        c.answer(2, "C".into());
-        c.answer(1, "B".into());
+        c.answer(2, b"C");
+        c.answer(1, b"B");
         assert!(!c.wants(&LIMITS).write, "nothing may go before reply 0");
-        c.answer(0, "A".into());
+        c.answer(0, b"A");
         assert!(c.wants(&LIMITS).write);
         c.flush().unwrap();
         let mut got = [0u8; 6];
@@ -584,12 +650,14 @@ mod tests {
         peer.write_all(b"a\nb\nc\n").unwrap();
         let mut room = 1;
         assert_eq!(
-            c.receive(&LIMITS, &mut room, &mut scratch()).refused.busy,
+            c.receive(&LIMITS, &mut room, &mut scratch(), &mut Spare::default())
+                .refused
+                .busy,
             2
         );
         assert_eq!(room, 0);
         assert_eq!(dispatch_all(&mut c), [0]);
-        c.answer(0, "A".into());
+        c.answer(0, b"A");
         c.flush().unwrap();
         let mut got = vec![0u8; 20];
         peer.read_exact(&mut got).unwrap();
@@ -618,7 +686,7 @@ mod tests {
         // Read until the client is no longer read (its bound), dispatching nothing.
         let deadline = Instant::now() + Duration::from_secs(10);
         while c.wants(&limits).read {
-            c.receive(&limits, &mut 10_000, &mut scratch());
+            c.receive(&limits, &mut 10_000, &mut scratch(), &mut Spare::default());
             assert!(Instant::now() < deadline, "never stopped reading");
         }
         let _peer = writer.join().unwrap();
@@ -631,7 +699,7 @@ mod tests {
         // Their replies are within what was reserved: answering every one keeps the bound.
         let before = c.held();
         for order in dispatch_all(&mut c) {
-            c.answer(order, "x".repeat(60_000));
+            c.answer(order, "x".repeat(60_000).as_bytes());
         }
         assert!(c.held() <= before);
     }
@@ -643,7 +711,7 @@ mod tests {
         bytes.extend_from_slice(&[b'x'; 300]);
         bytes.extend_from_slice(b"\nPING\n");
         peer.write_all(&bytes).unwrap();
-        c.receive(&LIMITS, &mut 1000, &mut scratch());
+        c.receive(&LIMITS, &mut 1000, &mut scratch(), &mut Spare::default());
         assert_eq!(
             dispatch_all(&mut c),
             [0],
@@ -657,8 +725,8 @@ mod tests {
         // Still reading, to drop what comes, while the reply to PING is awaited.
         assert!(c.wants(&LIMITS).read);
         peer.write_all(&[b'y'; 5000]).unwrap();
-        c.receive(&LIMITS, &mut 1000, &mut scratch());
-        c.answer(0, "PONG".into());
+        c.receive(&LIMITS, &mut 1000, &mut scratch(), &mut Spare::default());
+        c.answer(0, b"PONG");
         c.flush().unwrap();
         let mut got = String::new();
         peer.read_to_string(&mut got).unwrap();
@@ -669,7 +737,7 @@ mod tests {
             "closed while the client may still be writing"
         );
         peer.shutdown(std::net::Shutdown::Write).unwrap();
-        c.receive(&LIMITS, &mut 1000, &mut scratch());
+        c.receive(&LIMITS, &mut 1000, &mut scratch(), &mut Spare::default());
         assert!(c.finished(now));
     }
 
@@ -677,7 +745,7 @@ mod tests {
     fn a_refused_client_that_never_reads_is_closed_at_its_deadline() {
         let (mut c, mut peer) = client();
         peer.write_all(&[b'x'; 200]).unwrap();
-        c.receive(&LIMITS, &mut 1000, &mut scratch());
+        c.receive(&LIMITS, &mut 1000, &mut scratch(), &mut Spare::default());
         // The serving loop flushes every client it touched.
         c.flush().unwrap();
         let until = c.drain_deadline().unwrap();
@@ -693,7 +761,7 @@ mod tests {
         // As the event loop does while the socket stays readable: a short read stops
         // reading, the end of file comes with the next one.
         for _ in 0..3 {
-            c.receive(&LIMITS, &mut 1000, &mut scratch());
+            c.receive(&LIMITS, &mut 1000, &mut scratch(), &mut Spare::default());
         }
         assert_eq!(
             dispatch_all(&mut c),
@@ -702,9 +770,9 @@ mod tests {
         );
         assert!(!c.wants(&LIMITS).read);
         let now = Instant::now();
-        c.answer(0, "PONG".into());
+        c.answer(0, b"PONG");
         assert!(!c.finished(now));
-        c.answer(1, "ba".into());
+        c.answer(1, b"ba");
         c.flush().unwrap();
         assert!(c.finished(now));
     }

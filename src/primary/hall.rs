@@ -3,14 +3,15 @@
 //! pass of the event loop), letting go of those that left, and the goodbye at the stop
 //! (end of file, never a reset). Each client's own buffers and bounds are `clients.rs`.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::admission::Door;
 use super::clients::{Client, Limits, Stream};
+use super::ids::IdMap;
 use super::pool::Pool;
+use super::spare::Spare;
 use super::summary::ServeSummary;
 use crate::os::poller::{Poller, Ready};
 
@@ -25,7 +26,7 @@ pub struct Around<'s> {
 
 /// Every connected client.
 pub struct Hall {
-    clients: HashMap<u64, Client>,
+    clients: IdMap<Client>,
     next_client: u64,
     /// Each client's token in the poll set is this plus its id.
     tokens: u64,
@@ -38,12 +39,14 @@ pub struct Hall {
     draining: Vec<u64>,
     /// Where every client's bytes are read (one buffer for all, see `clients.rs`).
     scratch: Vec<u8>,
+    /// Line buffers of answered requests, for the next ones (see `clients.rs`).
+    spare: Spare,
 }
 
 impl Hall {
     pub fn new(limits: Limits, queue: usize, tokens: u64) -> Hall {
         Hall {
-            clients: HashMap::new(),
+            clients: IdMap::default(),
             next_client: 0,
             tokens,
             limits,
@@ -51,6 +54,7 @@ impl Hall {
             touched: Vec::new(),
             draining: Vec::new(),
             scratch: vec![0; super::clients::READ_CHUNK],
+            spare: Spare::default(),
         }
     }
 
@@ -82,11 +86,16 @@ impl Hall {
 
     /// Files `reply` for request `order` of `client`; it is written once per pass (see
     /// [`Self::settle`]).
-    pub fn answer(&mut self, client: u64, order: u64, reply: String) {
+    pub fn answer(&mut self, client: u64, order: u64, reply: &[u8]) {
         if let Some(c) = self.clients.get_mut(&client) {
             c.answer(order, reply);
             self.touched.push(client);
         }
+    }
+
+    /// Takes back the buffer of an answered request's line, for the next requests.
+    pub fn recycle(&mut self, line: Vec<u8>) {
+        self.spare.give(line);
     }
 
     /// Answers every queued request of `client` with `reply`: how many there were.
@@ -158,7 +167,7 @@ impl Hall {
         }
         if ready.readable {
             let mut left = room;
-            let got = c.receive(&self.limits, &mut left, &mut self.scratch);
+            let got = c.receive(&self.limits, &mut left, &mut self.scratch, &mut self.spare);
             a.pool.queue_grew(room - left);
             a.summary.count_refused(got.refused);
             if got.gone {
@@ -203,7 +212,7 @@ impl Hall {
                 continue;
             };
             let mut left = room;
-            let refused = c.take_lines(&self.limits, &mut left);
+            let refused = c.take_lines(&self.limits, &mut left, &mut self.spare);
             a.pool.queue_grew(room - left);
             a.summary.count_refused(refused);
             if c.has_pending() {
@@ -213,7 +222,7 @@ impl Hall {
                 self.drop_client(id, a);
                 continue;
             }
-            let want = c.wants(&self.limits);
+            let want = c.poll_interest(&self.limits);
             if want != c.interest {
                 if a.poller.modify(c.fd(), self.tokens + id, want).is_err() {
                     self.drop_client(id, a);

@@ -117,7 +117,7 @@ impl Io for Hands<'_, '_> {
             .load(Ordering::SeqCst)
     }
 
-    fn reply(&self, i: usize) -> Option<Vec<u8>> {
+    fn reply_into(&self, i: usize, out: &mut Vec<u8>) -> bool {
         let fields = self.sup.worker(i).fields();
         let len = self
             .ctx
@@ -125,7 +125,7 @@ impl Io for Hands<'_, '_> {
             .seg()
             .at(fields.reply_len)
             .load(Ordering::Acquire);
-        self.areas[i].copy_out(len).ok()
+        self.areas[i].read_into(len, out).is_ok()
     }
 
     fn died(&mut self, i: usize, trouble: Trouble, during: &str) -> Result<()> {
@@ -146,8 +146,12 @@ impl Io for Hands<'_, '_> {
         self.hall.has_more(client)
     }
 
-    fn answer(&mut self, client: u64, order: u64, reply: String) {
+    fn answer(&mut self, client: u64, order: u64, reply: &[u8]) {
         self.hall.answer(client, order, reply);
+    }
+
+    fn recycle(&mut self, line: Vec<u8>) {
+        self.hall.recycle(line);
     }
 
     fn answer_queued(&mut self, client: u64, reply: &str) -> usize {

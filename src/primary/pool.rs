@@ -8,16 +8,18 @@
 //! supervisor are behind [`Io`], which the event loop (`serve.rs`) implements and the
 //! tests below fake, so that promise is tested without a process or a socket.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use color_eyre::eyre::Result;
 
+use super::ids::IdSet;
 use super::worker::Trouble;
 use crate::pair::batch;
 
-/// The most requests one turn carries.
-const MAX_BATCH: usize = 64;
+/// The most requests one turn carries: 8 pipelining clients' 32 each (the default
+/// `--max-inflight`), so each gets all its replies from one turn, in one write.
+const MAX_BATCH: usize = 256;
 /// Up to this many waiting requests go to one secondary in one turn rather than being
 /// spread over several.
 const MIN_BATCH: usize = 16;
@@ -73,8 +75,9 @@ pub trait Io {
     ) -> Result<Option<Trouble>>;
     /// The last turn secondary `i` published a reply for (its reply counter).
     fn published(&self, i: usize) -> u64;
-    /// A copy of secondary `i`'s reply, `None` if longer than its slot.
-    fn reply(&self, i: usize) -> Option<Vec<u8>>;
+    /// Copies secondary `i`'s reply into `out` (replacing its contents): `false` if the
+    /// length it published is longer than its slot.
+    fn reply_into(&self, i: usize, out: &mut Vec<u8>) -> bool;
     /// Secondary `i` died or must be killed: reap it and schedule its restart.
     fn died(&mut self, i: usize, trouble: Trouble, during: &str) -> Result<()>;
     /// Whether `client` is still connected (the requests of one gone are dropped).
@@ -83,10 +86,13 @@ pub trait Io {
     fn take_request(&mut self, client: u64) -> Option<(u64, Vec<u8>)>;
     /// Whether `client` has more requests queued.
     fn has_more(&self, client: u64) -> bool;
-    /// Files `reply` for request `order` of `client` (if it is still connected).
-    fn answer(&mut self, client: u64, order: u64, reply: String);
+    /// Files `reply` (one line, without its newline) for request `order` of `client` (if
+    /// it is still connected).
+    fn answer(&mut self, client: u64, order: u64, reply: &[u8]);
     /// Answers every queued request of `client` with `reply`: how many there were.
     fn answer_queued(&mut self, client: u64, reply: &str) -> usize;
+    /// Takes back the line of a request answered (its buffer serves again).
+    fn recycle(&mut self, _line: Vec<u8>) {}
 }
 
 /// What the pool answered, for the summary and the header's counters.
@@ -104,7 +110,7 @@ pub struct Pool {
     /// Clients with requests waiting for a secondary, taken in turn.
     ring: VecDeque<u64>,
     /// The clients in `ring` (each is there once).
-    in_ring: HashSet<u64>,
+    in_ring: IdSet,
     /// Requests that failed once, retried before any other.
     retries: VecDeque<Job>,
     /// Requests waiting for a secondary, all clients together (bounded by --queue).
@@ -114,6 +120,8 @@ pub struct Pool {
     /// How long a turn just given holds new requests for its secondary (see `pick`).
     await_for: Duration,
     counts: Counts,
+    /// Where replies are copied out of a slot (kept to reuse its memory).
+    reply: Vec<u8>,
 }
 
 impl Pool {
@@ -128,12 +136,13 @@ impl Pool {
                 })
                 .collect(),
             ring: VecDeque::new(),
-            in_ring: HashSet::new(),
+            in_ring: IdSet::default(),
             retries: VecDeque::new(),
             queued: 0,
             timeout,
             await_for,
             counts: Counts::default(),
+            reply: Vec::new(),
         }
     }
 
@@ -280,6 +289,7 @@ impl Pool {
                     .max(waiting.min(MIN_BATCH))
                     .min(MAX_BATCH);
                 let room = io.room(i);
+                let mut need = batch::encoded_len([reply_room(&jobs[0].line)]);
                 while jobs.len() < share {
                     let Some(job) = self.next_job(io) else { break };
                     if job.failed_on.is_some() || !io.connected(job.client) {
@@ -289,14 +299,13 @@ impl Pool {
                         }
                         continue;
                     }
-                    let need = batch::encoded_len(
-                        jobs.iter().chain([&job]).map(|j| reply_room(j.line.len())),
-                    );
-                    if need > room {
+                    let with = need + batch::item_len(reply_room(&job.line));
+                    if with > room {
                         // Not in this turn: it goes first next time.
                         self.retries.push_front(job);
                         break;
                     }
+                    need = with;
                     jobs.push(job);
                 }
             }
@@ -364,30 +373,45 @@ impl Pool {
         let Some((jobs, _)) = seat.busy.take() else {
             return Ok(());
         };
-        let replies: Vec<String> = match (io.reply(i), jobs.len()) {
-            (Some(bytes), 1) => vec![reply_text(&bytes)],
-            (Some(bytes), n) => match batch::decode(&bytes, Some(n)) {
-                Ok(items) => items.into_iter().map(reply_text).collect(),
-                Err(e) => {
-                    let why = format!("ERR worker failed (malformed reply: {e})");
-                    vec![why; n]
+        // Each reply goes from the copy of the slot to its client as it is, no copy of
+        // its own: a batch is checked whole first, then walked.
+        let mut bytes = std::mem::take(&mut self.reply);
+        let n = jobs.len();
+        if !io.reply_into(i, &mut bytes) {
+            for job in jobs {
+                self.deliver(job, b"ERR worker failed (reply longer than its slot)", io);
+            }
+        } else if n == 1 {
+            for job in jobs {
+                self.deliver(job, reply_line(&bytes), io);
+            }
+        } else if let Err(e) = batch::check(&bytes, Some(n)) {
+            let why = format!("ERR worker failed (malformed reply: {e})");
+            for job in jobs {
+                self.deliver(job, why.as_bytes(), io);
+            }
+        } else {
+            let mut jobs = jobs.into_iter();
+            // Checked above: every item is walked, one per job.
+            let walked = batch::decode_each(&bytes, Some(n), |item| {
+                if let Some(job) = jobs.next() {
+                    self.deliver(job, reply_line(item), io);
                 }
-            },
-            (None, n) => vec!["ERR worker failed (reply longer than its slot)".to_string(); n],
-        };
-        for (job, reply) in jobs.into_iter().zip(replies) {
-            self.deliver(job, reply, io);
+            });
+            debug_assert!(walked.is_ok() && jobs.next().is_none());
         }
+        self.reply = bytes;
         Ok(())
     }
 
     /// Files a reply with its client.
-    fn deliver(&mut self, job: Job, reply: String, io: &mut impl Io) {
+    fn deliver(&mut self, job: Job, reply: &[u8], io: &mut impl Io) {
         self.counts.requests += 1;
-        if crate::protocol::is_error(reply.as_bytes()) {
+        if crate::protocol::is_error(reply) {
             self.counts.errors += 1;
         }
         io.answer(job.client, job.order, reply);
+        io.recycle(job.line);
     }
 
     /// Secondary `i` died or must be killed (`trouble`): the supervisor reaps it and
@@ -408,7 +432,7 @@ impl Pool {
                 self.retries.push_front(job);
             } else {
                 self.counts.failed += 1;
-                self.deliver(job, "ERR worker failed".into(), io);
+                self.deliver(job, b"ERR worker failed", io);
             }
         }
         Ok(())
@@ -435,7 +459,7 @@ impl Pool {
     pub fn fail_queued(&mut self, reply: &str, io: &mut impl Io) {
         while let Some(job) = self.retries.pop_front() {
             self.counts.failed += 1;
-            self.deliver(job, reply.into(), io);
+            self.deliver(job, reply.as_bytes(), io);
         }
         while let Some(id) = self.ring.pop_front() {
             self.in_ring.remove(&id);
@@ -455,23 +479,23 @@ impl Pool {
         self.counts.failed = failed;
         for i in 0..self.seats.len() {
             for job in self.seats[i].busy.take().map(|b| b.0).unwrap_or_default() {
-                self.deliver(job, reply.into(), io);
+                self.deliver(job, reply.as_bytes(), io);
             }
         }
     }
 }
 
-/// Room a request needs in a batch for its reply: a reply is at most its request's
-/// length plus a little (an error quoting a word of it), or short (a digest, STATS).
-fn reply_room(line_len: usize) -> usize {
-    (line_len + 64).max(2048)
+/// Room a request needs in a batch for its reply (see [`crate::protocol::reply_room`]).
+fn reply_room(line: &[u8]) -> usize {
+    crate::protocol::reply_room(line)
 }
 
-/// A reply copied out of a slot, as text: one line of UTF-8, or an error saying why not.
-fn reply_text(bytes: &[u8]) -> String {
+/// A reply copied out of a slot, as the line it must be: UTF-8 without a newline, or an
+/// error saying it is not.
+fn reply_line(bytes: &[u8]) -> &[u8] {
     match std::str::from_utf8(bytes) {
-        Ok(s) if !s.contains('\n') => s.to_string(),
-        _ => "ERR worker failed (malformed reply)".to_string(),
+        Ok(s) if !s.contains('\n') => bytes,
+        _ => b"ERR worker failed (malformed reply)",
     }
 }
 

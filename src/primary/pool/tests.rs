@@ -106,8 +106,9 @@ impl Io for World {
     fn published(&self, i: usize) -> u64 {
         self.published[i]
     }
-    fn reply(&self, i: usize) -> Option<Vec<u8>> {
-        Some(self.slot[i].clone())
+    fn reply_into(&self, i: usize, out: &mut Vec<u8>) -> bool {
+        out.clone_from(&self.slot[i]);
+        true
     }
     fn died(&mut self, i: usize, trouble: Trouble, during: &str) -> Result<()> {
         self.live[i] = false;
@@ -123,8 +124,9 @@ impl Io for World {
     fn has_more(&self, client: u64) -> bool {
         self.queues.get(&client).is_some_and(|q| !q.is_empty())
     }
-    fn answer(&mut self, client: u64, order: u64, reply: String) {
+    fn answer(&mut self, client: u64, order: u64, reply: &[u8]) {
         if self.queues.contains_key(&client) {
+            let reply = String::from_utf8_lossy(reply).into_owned();
             self.answers.push((client, order, reply));
         }
     }
