@@ -16,6 +16,7 @@ use color_eyre::eyre::{Result, WrapErr};
 use super::interrupt;
 use super::model::Model;
 use super::pending::Pending;
+use super::procfs;
 use super::ptrace::{self, SyscallInfo, Wait};
 use super::spawn::Child;
 use super::syscalls::{self, Base, Call, PATH_MAX};
@@ -148,7 +149,12 @@ impl Tracer {
             }
         }
         let at = self.now();
-        self.model.died(pid, code, signal, at);
+        let met_again = self.model.died(pid, code, signal, at);
+        // A traced child is released at the tracer's wait only when its parent lets the
+        // kernel reap it; otherwise it stays a zombie (state Z) for its parent.
+        if !met_again && pid != self.root && procfs::state(pid).is_none() {
+            self.model.kernel_reaped(pid);
+        }
         if pid == self.root {
             self.root_ended = Some(Instant::now());
         }

@@ -688,3 +688,22 @@ fn a_child_its_parent_never_reaped_is_a_zombie_never_reaped() {
     assert_eq!(child["exit_code"], 0);
     assert_eq!(child["parent_first"], false);
 }
+
+#[test]
+fn children_of_a_parent_that_ignores_sigchld_are_reaped_by_the_kernel_not_zombies() {
+    // SIG_IGN for SIGCHLD: the kernel reaps each child at once, even though the parent
+    // ends later without a wait; reporting them as zombies never reaped was false.
+    let mut c = audit(&[]);
+    c.args([
+        "python3",
+        "-c",
+        "import os, signal, time\n\
+         signal.signal(signal.SIGCHLD, signal.SIG_IGN)\n\
+         for _ in range(3):\n    \
+             if os.fork() == 0: os._exit(0)\n\
+         time.sleep(0.3)",
+    ]);
+    let (out, doc) = report(c);
+    assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
+    assert_eq!(kinds(&doc), Vec::<String>::new());
+}
