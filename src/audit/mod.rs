@@ -61,7 +61,7 @@ pub fn run(args: &AuditArgs) -> Result<Exit> {
     }
     interrupt::install()?;
     let start = Instant::now();
-    let mut child = spawn::start(&args.command, &filter)?;
+    let mut child = spawn::start(&args.command, &filter, args.json)?;
     let argv: Vec<String> = args
         .command
         .iter()

@@ -707,3 +707,21 @@ fn children_of_a_parent_that_ignores_sigchld_are_reaped_by_the_kernel_not_zombie
     assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
     assert_eq!(kinds(&doc), Vec::<String>::new());
 }
+
+#[test]
+fn with_json_what_the_program_prints_goes_to_stderr_and_stdout_stays_one_json_object() {
+    // The program shared the audit's stdout, so `osps audit --json -- python3 pair.py
+    // >report.json` (the page's own example) gave a file that was not JSON.
+    let mut c = audit(&[]);
+    c.args([
+        "sh",
+        "-c",
+        "echo from-the-program; python3 -c 'print(\"x\" * 100000)'",
+    ]);
+    let (out, doc) = report(c);
+    assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
+    assert_eq!(doc["schema_version"], 1);
+    let err = stderr_of(&out);
+    assert!(err.contains("from-the-program"), "{err}");
+    assert!(err.contains(&"x".repeat(100000)));
+}
