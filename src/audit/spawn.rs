@@ -62,7 +62,10 @@ pub fn candidates(program: &OsString) -> Vec<CString> {
     let bytes = program.as_bytes();
     let path_var =
         std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    let list: Vec<Vec<u8>> = if bytes.contains(&b'/') {
+    let list: Vec<Vec<u8>> = if bytes.is_empty() {
+        // As a shell says of '': no such command (PATH joined with '' names directories).
+        Vec::new()
+    } else if bytes.contains(&b'/') {
         vec![bytes.to_vec()]
     } else {
         path_var

@@ -725,3 +725,14 @@ fn with_json_what_the_program_prints_goes_to_stderr_and_stdout_stays_one_json_ob
     assert!(err.contains("from-the-program"), "{err}");
     assert!(err.contains(&"x".repeat(100000)));
 }
+
+#[test]
+fn an_empty_program_name_is_not_found_like_in_a_shell() {
+    // '' was joined to each PATH directory, found a directory and said 126 "Permission
+    // denied"; a shell says "command not found", 127.
+    let mut c = audit(&[]);
+    c.arg("");
+    let out = run(c, T);
+    assert_eq!(out.status.code(), Some(127), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("not found"), "{}", stderr_of(&out));
+}
