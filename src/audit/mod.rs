@@ -115,6 +115,16 @@ fn sysv_ids() -> Vec<i64> {
         .collect()
 }
 
+/// The pid tracing the audit itself, if any (TracerPid in /proc/self/status).
+fn own_tracer() -> Option<i32> {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("TracerPid:"))
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|&pid| pid != 0)
+}
+
 /// The error for a child that could not run its program.
 fn describe_failure(failure: Failure, argv: &[OsString]) -> color_eyre::Report {
     let program = argv
@@ -122,6 +132,16 @@ fn describe_failure(failure: Failure, argv: &[OsString]) -> color_eyre::Report {
         .map_or_else(String::new, |a| a.to_string_lossy().into_owned());
     let errno = |e: i32| std::io::Error::from_raw_os_error(e);
     match failure {
+        Failure::Ptrace(e) if own_tracer().is_some() => coded(
+            Exit::Failure,
+            format!(
+                "cannot trace {program}: ptrace was refused ({}) because osps audit is itself \
+                 traced (by pid {}: a debugger, strace or another osps audit), and a \
+                 process has only one tracer: audit the program directly",
+                errno(e),
+                own_tracer().unwrap_or(0)
+            ),
+        ),
         Failure::Ptrace(e) => {
             let scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
                 .map(|s| s.trim().to_string())

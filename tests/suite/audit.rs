@@ -668,7 +668,8 @@ fn where_ptrace_is_refused_the_error_names_the_cause_and_nothing_hangs() {
     assert_eq!(doc["command"]["exit_code"], 1, "{doc:#}");
     let err = stderr_of(&out);
     assert!(err.contains("ptrace was refused"), "{err}");
-    assert!(err.contains("kernel.yama.ptrace_scope"), "{err}");
+    // Here the refusal comes from the outer audit: the cause named is that one.
+    assert!(err.contains("itself traced"), "{err}");
 }
 
 #[test]
