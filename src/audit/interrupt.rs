@@ -11,9 +11,17 @@ use color_eyre::eyre::{Result, eyre};
 /// The stop signal that arrived (0: none). Relaxed is enough: the flag is only read
 /// after waitpid returned, in the same thread the handler ran in.
 static STOP: AtomicI32 = AtomicI32::new(0);
+/// How many stop signals arrived: a second one means "now".
+static COUNT: AtomicI32 = AtomicI32::new(0);
 
 extern "C" fn on_stop(signal: libc::c_int) {
     STOP.store(signal, Ordering::Relaxed);
+    COUNT.fetch_add(1, Ordering::Relaxed);
+}
+
+/// More than one stop signal arrived (Ctrl-C pressed again).
+pub fn insisted() -> bool {
+    COUNT.load(Ordering::Relaxed) > 1
 }
 
 extern "C" fn on_tick(_: libc::c_int) {}

@@ -54,7 +54,12 @@ pub struct Tracer {
     held: HashSet<i32>,
     pub model: Model,
     root_ended: Option<Instant>,
+    /// When the first SIGINT or SIGTERM came to the audit.
+    stop_seen: Option<Instant>,
 }
+
+/// The least time the program gets to handle a SIGINT or SIGTERM it got with the audit.
+const SIGNAL_GRACE: Duration = Duration::from_millis(500);
 
 impl Tracer {
     pub fn new(start: Instant, root: i32, argv: Vec<String>) -> Tracer {
@@ -79,6 +84,7 @@ impl Tracer {
             held: HashSet::new(),
             model,
             root_ended: None,
+            stop_seen: None,
         }
     }
 
@@ -96,7 +102,21 @@ impl Tracer {
     ) -> Result<Ended> {
         loop {
             if let Some(s) = interrupt::stop_signal() {
-                return Ok(Ended::Signal(s));
+                // Ctrl-C reaches the whole foreground group, the program too: its own
+                // handlers (a shm.unlink() in a SIGINT handler) get the grace to end
+                // it in order before the report; a second signal stops at once.
+                let first = match self.stop_seen {
+                    Some(t) => t,
+                    None => {
+                        // SAFETY: getpid cannot fail.
+                        let me = unsafe { libc::getpid() };
+                        self.model.signalled(me, 0, s);
+                        *self.stop_seen.insert(Instant::now())
+                    }
+                };
+                if interrupt::insisted() || first.elapsed() >= limits.grace.max(SIGNAL_GRACE) {
+                    return Ok(Ended::Signal(s));
+                }
             }
             if limits.timeout.is_some_and(|t| self.start.elapsed() >= t) {
                 return Ok(Ended::Timeout);
@@ -105,11 +125,13 @@ impl Tracer {
                 .root_ended
                 .is_some_and(|t| t.elapsed() >= limits.grace + self.tracker_wait(t))
             {
-                return Ok(Ended::Program);
+                return Ok(interrupt::stop_signal().map_or(Ended::Program, Ended::Signal));
             }
             match ptrace::wait_any().wrap_err("waiting for the traced processes")? {
                 Wait::Interrupted => {}
-                Wait::NoChild => return Ok(Ended::Program),
+                Wait::NoChild => {
+                    return Ok(interrupt::stop_signal().map_or(Ended::Program, Ended::Signal));
+                }
                 Wait::Exited(pid, code) => self.death(child, argv, pid, Some(code), None)?,
                 Wait::Signaled(pid, sig) => self.death(child, argv, pid, None, Some(sig))?,
                 Wait::Stopped(pid, sig, event) => self.stopped(pid, sig, event),

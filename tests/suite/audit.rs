@@ -737,3 +737,41 @@ fn an_empty_program_name_is_not_found_like_in_a_shell() {
     assert_eq!(out.status.code(), Some(127), "{}", stderr_of(&out));
     assert!(stderr_of(&out).contains("not found"), "{}", stderr_of(&out));
 }
+
+#[test]
+fn ctrl_c_to_the_group_lets_the_programs_own_handler_clean_up_before_the_report() {
+    // Ctrl-C reaches the program too. The audit reported at once and SIGKILLed the
+    // program in its handler: its shm.unlink() never ran, the report said segment-left
+    // and left-running, and the audit itself had left the segment behind.
+    let lab = Lab::new("ctrlc");
+    let script = "import signal, sys, time\n\
+                  from multiprocessing import shared_memory\n\
+                  shm = shared_memory.SharedMemory(name=sys.argv[1], create=True, size=64)\n\
+                  def bye(*_):\n    \
+                      time.sleep(0.1)\n    \
+                      shm.close(); shm.unlink(); sys.exit(0)\n\
+                  signal.signal(signal.SIGINT, bye)\n\
+                  print('ready', file=sys.stderr, flush=True)\n\
+                  time.sleep(30)";
+    let mut cmd = audit(&[]);
+    cmd.args(["python3", "-c", script, &lab.shm]);
+    let log = lab.dir().join("stderr");
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    cmd.stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + slow(T);
+    while !std::fs::read_to_string(&log).unwrap().contains("ready") {
+        assert!(Instant::now() < deadline, "the program never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: kill(2) of the process group just made for the audit.
+    assert_eq!(unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) }, 0);
+    let out = common::output_within(child, T);
+    assert_eq!(out.status.code(), Some(130));
+    let doc = parse_json(&out.stdout);
+    assert_eq!(doc["ended_by"], "SIGINT");
+    assert_eq!(kinds(&doc), Vec::<String>::new(), "{doc:#}");
+    assert_eq!(doc["processes"][0]["exit_code"], 0, "{doc:#}");
+    assert!(!Path::new(&format!("/dev/shm/{}", lab.shm)).exists());
+}
