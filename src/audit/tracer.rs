@@ -403,13 +403,43 @@ impl Tracer {
 fn read_path(pid: i32, base: Base, addr: u64) -> Option<Vec<u8>> {
     let raw = ptrace::read_cstring(pid, addr, PATH_MAX)?;
     if raw.starts_with(b"/") {
-        return Some(syscalls::resolve(b"/", &raw));
+        return Some(canonical_parent(syscalls::resolve(b"/", &raw)));
     }
     let dir = match base {
         Base::Cwd => std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?,
         Base::Fd(fd) => std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok()?,
     };
-    Some(syscalls::resolve(dir.as_os_str().as_bytes(), &raw))
+    Some(canonical_parent(syscalls::resolve(
+        dir.as_os_str().as_bytes(),
+        &raw,
+    )))
+}
+
+/// `path` with its directory resolved as the kernel does (symbolic links followed, `..`
+/// applied after them), so that one file has one name: a FIFO made as `../f` or through
+/// a linked directory and removed by its plain path is the same object. The last
+/// component is the file itself and stays as it is; a directory that does not exist
+/// (the call will fail) leaves the path unchanged, and so does `/dev/shm/NAME`.
+fn canonical_parent(path: Vec<u8>) -> Vec<u8> {
+    if path.starts_with(b"/dev/shm/") {
+        return path;
+    }
+    let Some(cut) = path.iter().rposition(|&b| b == b'/') else {
+        return path;
+    };
+    let (dir, name) = (&path[..cut.max(1)], &path[cut + 1..]);
+    if name.is_empty() || name == b"." || name == b".." {
+        return path;
+    }
+    let Ok(real) = std::fs::canonicalize(as_path(dir)) else {
+        return path;
+    };
+    let mut out = real.as_os_str().as_bytes().to_vec();
+    if out != b"/" {
+        out.push(b'/');
+    }
+    out.extend_from_slice(name);
+    out
 }
 
 pub fn as_path(bytes: &[u8]) -> &std::path::Path {

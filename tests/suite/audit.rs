@@ -775,3 +775,32 @@ fn ctrl_c_to_the_group_lets_the_programs_own_handler_clean_up_before_the_report(
     assert_eq!(doc["processes"][0]["exit_code"], 0, "{doc:#}");
     assert!(!Path::new(&format!("/dev/shm/{}", lab.shm)).exists());
 }
+
+#[test]
+fn a_fifo_made_by_one_spelling_and_removed_by_another_is_one_object_removed() {
+    // Made as `../real/b` or through a linked directory, removed by its plain path: the
+    // spellings were compared as strings, so the report said no one removed the FIFO.
+    let lab = Lab::new("spelling");
+    let real = lab.dir().join("real");
+    std::fs::create_dir(&real).unwrap();
+    std::os::unix::fs::symlink(&real, lab.dir().join("lnk")).unwrap();
+    let script = "import os, sys\n\
+                  d = sys.argv[1]\n\
+                  os.mkfifo(d + '/lnk/a'); os.unlink(d + '/real/a')\n\
+                  os.chdir(d + '/real'); os.mkfifo('../real/b'); os.unlink(d + '/real/b')";
+    let mut c = audit(&[]);
+    c.args(["python3", "-c", script]).arg(lab.dir());
+    let (out, doc) = report(c);
+    assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
+    let fifos = doc["fifos"].as_array().unwrap();
+    assert_eq!(fifos.len(), 2, "{doc:#}");
+    for f in fifos {
+        assert_eq!(f["unlinked_by"], root(&doc), "{doc:#}");
+        assert!(
+            f["path"]
+                .as_str()
+                .unwrap()
+                .starts_with(real.to_str().unwrap())
+        );
+    }
+}
