@@ -1,0 +1,120 @@
+//! `osps audit` on programs found in a review: kernel-reaped children, a program that
+//! prints under --json, odd program names, Ctrl-C to the whole group, paths spelled two
+//! ways. Each test says what was wrong.
+
+use super::*;
+
+#[test]
+fn children_of_a_parent_that_ignores_sigchld_are_reaped_by_the_kernel_not_zombies() {
+    // SIG_IGN for SIGCHLD: the kernel reaps each child at once, even though the parent
+    // ends later without a wait; reporting them as zombies never reaped was false.
+    let mut c = audit(&[]);
+    c.args([
+        "python3",
+        "-c",
+        "import os, signal, time\n\
+         signal.signal(signal.SIGCHLD, signal.SIG_IGN)\n\
+         for _ in range(3):\n    \
+             if os.fork() == 0: os._exit(0)\n\
+         time.sleep(0.3)",
+    ]);
+    let (out, doc) = report(c);
+    assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
+    assert_eq!(kinds(&doc), Vec::<String>::new());
+}
+
+#[test]
+fn with_json_what_the_program_prints_goes_to_stderr_and_stdout_stays_one_json_object() {
+    // The program shared the audit's stdout, so `osps audit --json -- python3 pair.py
+    // >report.json` (the page's own example) gave a file that was not JSON.
+    let mut c = audit(&[]);
+    c.args([
+        "sh",
+        "-c",
+        "echo from-the-program; python3 -c 'print(\"x\" * 100000)'",
+    ]);
+    let (out, doc) = report(c);
+    assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
+    assert_eq!(doc["schema_version"], 1);
+    let err = stderr_of(&out);
+    assert!(err.contains("from-the-program"), "{err}");
+    assert!(err.contains(&"x".repeat(100000)));
+}
+
+#[test]
+fn an_empty_program_name_is_not_found_like_in_a_shell() {
+    // '' was joined to each PATH directory, found a directory and said 126 "Permission
+    // denied"; a shell says "command not found", 127.
+    let mut c = audit(&[]);
+    c.arg("");
+    let out = run(c, T);
+    assert_eq!(out.status.code(), Some(127), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("not found"), "{}", stderr_of(&out));
+}
+
+#[test]
+fn ctrl_c_to_the_group_lets_the_programs_own_handler_clean_up_before_the_report() {
+    // Ctrl-C reaches the program too. The audit reported at once and SIGKILLed the
+    // program in its handler: its shm.unlink() never ran, the report said segment-left
+    // and left-running, and the audit itself had left the segment behind.
+    let lab = Lab::new("ctrlc");
+    let script = "import signal, sys, time\n\
+                  from multiprocessing import shared_memory\n\
+                  shm = shared_memory.SharedMemory(name=sys.argv[1], create=True, size=64)\n\
+                  def bye(*_):\n    \
+                      time.sleep(0.1)\n    \
+                      shm.close(); shm.unlink(); sys.exit(0)\n\
+                  signal.signal(signal.SIGINT, bye)\n\
+                  print('ready', file=sys.stderr, flush=True)\n\
+                  time.sleep(30)";
+    let mut cmd = audit(&[]);
+    cmd.args(["python3", "-c", script, &lab.shm]);
+    let log = lab.dir().join("stderr");
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    cmd.stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + slow(T);
+    while !std::fs::read_to_string(&log).unwrap().contains("ready") {
+        assert!(Instant::now() < deadline, "the program never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: kill(2) of the process group just made for the audit.
+    assert_eq!(unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) }, 0);
+    let out = common::output_within(child, T);
+    assert_eq!(out.status.code(), Some(130));
+    let doc = parse_json(&out.stdout);
+    assert_eq!(doc["ended_by"], "SIGINT");
+    assert_eq!(kinds(&doc), Vec::<String>::new(), "{doc:#}");
+    assert_eq!(doc["processes"][0]["exit_code"], 0, "{doc:#}");
+    assert!(!Path::new(&format!("/dev/shm/{}", lab.shm)).exists());
+}
+
+#[test]
+fn a_fifo_made_by_one_spelling_and_removed_by_another_is_one_object_removed() {
+    // Made as `../real/b` or through a linked directory, removed by its plain path: the
+    // spellings were compared as strings, so the report said no one removed the FIFO.
+    let lab = Lab::new("spelling");
+    let real = lab.dir().join("real");
+    std::fs::create_dir(&real).unwrap();
+    std::os::unix::fs::symlink(&real, lab.dir().join("lnk")).unwrap();
+    let script = "import os, sys\n\
+                  d = sys.argv[1]\n\
+                  os.mkfifo(d + '/lnk/a'); os.unlink(d + '/real/a')\n\
+                  os.chdir(d + '/real'); os.mkfifo('../real/b'); os.unlink(d + '/real/b')";
+    let mut c = audit(&[]);
+    c.args(["python3", "-c", script]).arg(lab.dir());
+    let (out, doc) = report(c);
+    assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
+    let fifos = doc["fifos"].as_array().unwrap();
+    assert_eq!(fifos.len(), 2, "{doc:#}");
+    for f in fifos {
+        assert_eq!(f["unlinked_by"], root(&doc), "{doc:#}");
+        assert!(
+            f["path"]
+                .as_str()
+                .unwrap()
+                .starts_with(real.to_str().unwrap())
+        );
+    }
+}
