@@ -45,6 +45,9 @@ pub const TRACED: &[(i64, Option<u32>)] = &[
     (libc::SYS_kill, None),
     (libc::SYS_tkill, None),
     (libc::SYS_tgkill, None),
+    // sigqueue(3) and pthread_sigqueue(3).
+    (libc::SYS_rt_sigqueueinfo, None),
+    (libc::SYS_rt_tgsigqueueinfo, None),
     (libc::SYS_shmget, None),
     (libc::SYS_shmctl, None),
 ];
@@ -102,7 +105,8 @@ pub enum Call {
         info: u64,
         options: u64,
     },
-    /// kill (`thread` false), tkill and tgkill (`thread` true: `target` is a thread id).
+    /// kill and rt_sigqueueinfo (`thread` false), tkill, tgkill and rt_tgsigqueueinfo
+    /// (`thread` true: `target` is a thread id).
     Kill {
         target: i64,
         signal: i32,
@@ -234,6 +238,16 @@ pub fn decode(nr: i64, a: [u64; 6]) -> Call {
             thread: true,
         },
         libc::SYS_tgkill => Call::Kill {
+            target: i64::from(int(a[1])),
+            signal: int(a[2]),
+            thread: true,
+        },
+        libc::SYS_rt_sigqueueinfo => Call::Kill {
+            target: i64::from(int(a[0])),
+            signal: int(a[1]),
+            thread: false,
+        },
+        libc::SYS_rt_tgsigqueueinfo => Call::Kill {
             target: i64::from(int(a[1])),
             signal: int(a[2]),
             thread: true,

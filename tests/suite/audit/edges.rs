@@ -118,3 +118,28 @@ fn a_fifo_made_by_one_spelling_and_removed_by_another_is_one_object_removed() {
         );
     }
 }
+
+#[test]
+fn a_child_ended_by_sigqueue_from_its_parent_is_not_killed_from_outside() {
+    // sigqueue(3) is rt_sigqueueinfo, which the filter did not stop on: the signal the
+    // parent sent was unseen and the child was reported 'killed' from outside.
+    let script = "import ctypes, os, signal, time\n\
+                  libc = ctypes.CDLL(None, use_errno=True)\n\
+                  p = os.fork()\n\
+                  if p == 0:\n    \
+                      signal.pause(); os._exit(0)\n\
+                  time.sleep(0.1)\n\
+                  assert libc.sigqueue(p, signal.SIGUSR1, ctypes.c_long(0)) == 0\n\
+                  os.waitpid(p, 0)";
+    let mut c = audit(&[]);
+    c.args(["python3", "-c", script]);
+    let (out, doc) = report(c);
+    assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
+    assert_eq!(kinds(&doc), Vec::<String>::new());
+    let ended = doc["processes"].as_array().unwrap().iter();
+    assert_eq!(
+        ended.filter(|p| p["signal"] == "SIGUSR1").count(),
+        1,
+        "{doc:#}"
+    );
+}
