@@ -48,6 +48,7 @@ pub const TRACED: &[(i64, Option<u32>)] = &[
     // sigqueue(3) and pthread_sigqueue(3).
     (libc::SYS_rt_sigqueueinfo, None),
     (libc::SYS_rt_tgsigqueueinfo, None),
+    (libc::SYS_pidfd_send_signal, None),
     (libc::SYS_shmget, None),
     (libc::SYS_shmctl, None),
 ];
@@ -111,6 +112,11 @@ pub enum Call {
         target: i64,
         signal: i32,
         thread: bool,
+    },
+    /// pidfd_send_signal: the target is the process a pidfd of the caller refers to.
+    PidfdKill {
+        fd: i32,
+        signal: i32,
     },
     ShmGet {
         key: i64,
@@ -251,6 +257,10 @@ pub fn decode(nr: i64, a: [u64; 6]) -> Call {
             target: i64::from(int(a[1])),
             signal: int(a[2]),
             thread: true,
+        },
+        libc::SYS_pidfd_send_signal => Call::PidfdKill {
+            fd: int(a[0]),
+            signal: int(a[1]),
         },
         libc::SYS_shmget => Call::ShmGet {
             key: i64::from(int(a[0])),

@@ -347,6 +347,12 @@ impl Tracer {
                 self.model.signalled(tgid, target, signal);
                 return false;
             }
+            Call::PidfdKill { fd, signal } => {
+                if let Some(target) = pidfd_target(pid, fd) {
+                    self.model.signalled(tgid, i64::from(target), signal);
+                }
+                return false;
+            }
             Call::ShmGet { key, size, flags } if flags & libc::IPC_CREAT as u64 != 0 => {
                 Pending::ShmGet(key, size)
             }
@@ -444,6 +450,15 @@ fn canonical_parent(path: Vec<u8>) -> Vec<u8> {
 
 pub fn as_path(bytes: &[u8]) -> &std::path::Path {
     std::path::Path::new(std::ffi::OsStr::from_bytes(bytes))
+}
+
+/// The process a pidfd of `pid` refers to (`Pid:` in its fdinfo).
+fn pidfd_target(pid: i32, fd: i32) -> Option<i32> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("Pid:"))
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|&p: &i32| p > 0)
 }
 
 /// The thread group of a task, from `/proc/TID/status`.

@@ -143,3 +143,19 @@ fn a_child_ended_by_sigqueue_from_its_parent_is_not_killed_from_outside() {
         "{doc:#}"
     );
 }
+
+#[test]
+fn a_child_ended_through_a_pidfd_by_its_parent_is_not_killed_from_outside() {
+    // pidfd_send_signal (signal.pidfd_send_signal in Python) was not stopped on either.
+    let script = "import os, signal, time\n\
+                  p = os.fork()\n\
+                  if p == 0:\n    \
+                      time.sleep(5); os._exit(0)\n\
+                  signal.pidfd_send_signal(os.pidfd_open(p), signal.SIGTERM)\n\
+                  os.waitpid(p, 0)";
+    let mut c = audit(&[]);
+    c.args(["python3", "-c", script]);
+    let (out, doc) = report(c);
+    assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
+    assert_eq!(kinds(&doc), Vec::<String>::new());
+}
