@@ -91,9 +91,10 @@ pub fn run(args: &AuditArgs) -> Result<Exit> {
     } else {
         report::human(&tracer.model, tracer.root, ended, end_us, &found)
     };
-    let written = write_stdout(text.as_bytes());
+    // The report is made from what was seen; the processes left are ended before it is
+    // written, so that none of their output comes after (or inside) it.
     tracer.end_all();
-    written?;
+    write_stdout(text.as_bytes())?;
     if args.clean {
         clean::remove_left(&tracer.model);
     }

@@ -159,3 +159,23 @@ fn a_child_ended_through_a_pidfd_by_its_parent_is_not_killed_from_outside() {
     assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
     assert_eq!(kinds(&doc), Vec::<String>::new());
 }
+
+#[test]
+fn output_of_a_process_left_running_never_comes_after_the_report() {
+    // The report was written, then the processes left were killed: a child still
+    // printing wrote into and after the report.
+    let mut c = Command::new(osps_bin());
+    c.args(["audit", "--grace", "50ms", "--"])
+        .args([
+            "sh",
+            "-c",
+            "(while :; do echo CHILD-OUTPUT; done) & sleep 0.2",
+        ])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    let out = run(c, T);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let report = &text[text.find("findings (").expect("a report")..];
+    assert!(!report.contains("CHILD-OUTPUT\n"), "{report}");
+}
