@@ -37,6 +37,8 @@ mod syscalls;
 mod tracer;
 
 use std::ffi::OsString;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
 use std::time::Instant;
 
 use color_eyre::eyre::{Result, eyre};
@@ -126,6 +128,35 @@ fn own_tracer() -> Option<i32> {
         .filter(|&pid| pid != 0)
 }
 
+/// For a program that is there but whose `#!` interpreter is not (exec says ENOENT for
+/// both): what to say instead of "no such file". A `\r` at the end of the line is the
+/// usual cause in a lab (a script saved with Windows line ends).
+fn missing_interpreter(program: &OsString) -> Option<String> {
+    let found = spawn::candidates(program)
+        .into_iter()
+        .map(|c| std::path::PathBuf::from(std::ffi::OsStr::from_bytes(c.as_bytes())))
+        .find(|p| p.is_file())?;
+    let mut head = Vec::with_capacity(256);
+    std::fs::File::open(&found)
+        .ok()?
+        .take(256)
+        .read_to_end(&mut head)
+        .ok()?;
+    let line = head.strip_prefix(b"#!")?.split(|&b| b == b'\n').next()?;
+    let shown = String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line))
+        .trim()
+        .to_string();
+    Some(if line.ends_with(b"\r") {
+        format!(
+            "its #! line ends with a carriage return (Windows line ends), so the \
+             interpreter '{shown}\\r' does not exist: convert the file (dos2unix, or \
+             sed -i 's/\\r$//')"
+        )
+    } else {
+        format!("its interpreter '{shown}' (the #! line) was not found")
+    })
+}
+
 /// The error for a child that could not run its program.
 fn describe_failure(failure: Failure, argv: &[OsString]) -> color_eyre::Report {
     let program = argv
@@ -168,7 +199,9 @@ fn describe_failure(failure: Failure, argv: &[OsString]) -> color_eyre::Report {
         ),
         Failure::Exec(e) if e == libc::ENOENT || e == libc::ENOTDIR => coded(
             Exit::NotFound,
-            if program.contains('/') {
+            if let Some(why) = argv.first().and_then(missing_interpreter) {
+                format!("cannot run {program}: {why}")
+            } else if program.contains('/') {
                 format!("cannot run {program}: no such file")
             } else {
                 format!("cannot run {program}: not found in PATH")

@@ -179,3 +179,30 @@ fn output_of_a_process_left_running_never_comes_after_the_report() {
     let report = &text[text.find("findings (").expect("a report")..];
     assert!(!report.contains("CHILD-OUTPUT\n"), "{report}");
 }
+
+#[test]
+fn a_script_whose_interpreter_is_missing_is_not_called_a_missing_file() {
+    // exec says ENOENT for a missing #! interpreter too, and the audit said "no such
+    // file" of a file that is there: a script saved with CRLF line ends does this.
+    let lab = Lab::new("interp");
+    let crlf = lab.dir().join("crlf.sh");
+    std::fs::write(&crlf, "#!/bin/sh\r\necho hi\r\n").unwrap();
+    let other = lab.dir().join("other.sh");
+    std::fs::write(&other, "#!/no/such/interpreter\necho hi\n").unwrap();
+    for script in [&crlf, &other] {
+        std::fs::set_permissions(script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let mut c = audit(&[]);
+        c.arg(script);
+        let out = run(c, T);
+        assert_eq!(out.status.code(), Some(127), "{}", stderr_of(&out));
+        assert!(
+            !stderr_of(&out).contains("no such file"),
+            "{}",
+            stderr_of(&out)
+        );
+    }
+    let mut c = audit(&[]);
+    c.arg(&crlf);
+    assert!(stderr_of(&run(c, T)).contains("carriage return"));
+}
