@@ -101,6 +101,11 @@ impl Tracer {
         argv: &[std::ffi::OsString],
     ) -> Result<Ended> {
         loop {
+            if self.stop_seen.is_none()
+                && interrupt::sender().is_some_and(|p| self.model.proc(p).is_some())
+            {
+                interrupt::forget();
+            }
             if let Some(s) = interrupt::stop_signal() {
                 // Ctrl-C reaches the whole foreground group, the program too: its own
                 // handlers (a shm.unlink() in a SIGINT handler) get the grace to end

@@ -206,3 +206,17 @@ fn a_script_whose_interpreter_is_missing_is_not_called_a_missing_file() {
     c.arg(&crlf);
     assert!(stderr_of(&run(c, T)).contains("carriage return"));
 }
+
+#[test]
+fn a_script_that_kills_its_own_group_does_not_stop_the_audit() {
+    // `trap 'kill 0' EXIT` signals the whole process group, and the audit is in it: the
+    // audit took the program's own SIGTERM for the user's, ended at once and said
+    // ended_by SIGTERM, exit 143. A stop signal sent by a traced process is the
+    // program's business.
+    let mut c = audit(&[]);
+    c.args(["bash", "-c", "trap 'kill 0' EXIT; sleep 0.1; exit 0"]);
+    std::os::unix::process::CommandExt::process_group(&mut c, 0);
+    let (out, doc) = report(c);
+    assert_eq!(doc["ended_by"], "program", "{doc:#}");
+    assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
+}
