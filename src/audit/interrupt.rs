@@ -11,9 +11,39 @@ use color_eyre::eyre::{Result, eyre};
 /// The stop signal that arrived (0: none). Relaxed is enough: the flag is only read
 /// after waitpid returned, in the same thread the handler ran in.
 static STOP: AtomicI32 = AtomicI32::new(0);
+/// How many stop signals arrived: a second one means "now".
+static COUNT: AtomicI32 = AtomicI32::new(0);
 
-extern "C" fn on_stop(signal: libc::c_int) {
+/// Who sent the last stop signal (si_pid: 0 for the terminal's Ctrl-C).
+static SENDER: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_stop(signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // SAFETY: with SA_SIGINFO the kernel passes a valid siginfo_t; si_pid is a plain read.
+    let sender = unsafe { info.as_ref().map_or(0, |i| i.si_pid()) };
+    SENDER.store(sender, Ordering::Relaxed);
     STOP.store(signal, Ordering::Relaxed);
+    COUNT.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The pid that sent the stop signal, if a process did (not the kernel, not Ctrl-C).
+pub fn sender() -> Option<i32> {
+    match SENDER.load(Ordering::Relaxed) {
+        0 => None,
+        p => Some(p),
+    }
+}
+
+/// Forgets a stop signal that was not meant for the audit: the program's own `kill 0`
+/// (a shell script's `trap 'kill 0' EXIT`) reaches the audit, which shares its group.
+pub fn forget() {
+    STOP.store(0, Ordering::Relaxed);
+    COUNT.store(0, Ordering::Relaxed);
+    SENDER.store(0, Ordering::Relaxed);
+}
+
+/// More than one stop signal arrived (Ctrl-C pressed again).
+pub fn insisted() -> bool {
+    COUNT.load(Ordering::Relaxed) > 1
 }
 
 extern "C" fn on_tick(_: libc::c_int) {}
@@ -26,11 +56,12 @@ pub fn stop_signal() -> Option<i32> {
     }
 }
 
-fn set_handler(signal: libc::c_int, handler: extern "C" fn(libc::c_int)) -> Result<()> {
-    // SAFETY: sigaction is plain data; all-zero is a valid start (empty mask, flags 0:
-    // no SA_RESTART, on purpose).
+fn set_handler(signal: libc::c_int, handler: usize, flags: libc::c_int) -> Result<()> {
+    // SAFETY: sigaction is plain data; all-zero is a valid start (empty mask, no
+    // SA_RESTART, on purpose).
     let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
-    action.sa_sigaction = handler as usize;
+    action.sa_sigaction = handler;
+    action.sa_flags = flags;
     // SAFETY: `action` is initialised; the handlers only store to an atomic, which is
     // async-signal-safe.
     if unsafe { libc::sigaction(signal, &raw const action, std::ptr::null_mut()) } == -1 {
@@ -44,9 +75,12 @@ fn set_handler(signal: libc::c_int, handler: extern "C" fn(libc::c_int)) -> Resu
 
 /// Installs the handlers and starts the periodic timer.
 pub fn install() -> Result<()> {
-    set_handler(libc::SIGINT, on_stop)?;
-    set_handler(libc::SIGTERM, on_stop)?;
-    set_handler(libc::SIGALRM, on_tick)?;
+    type Stop = extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void);
+    type Tick = extern "C" fn(libc::c_int);
+    let stop = on_stop as Stop as usize;
+    set_handler(libc::SIGINT, stop, libc::SA_SIGINFO)?;
+    set_handler(libc::SIGTERM, stop, libc::SA_SIGINFO)?;
+    set_handler(libc::SIGALRM, on_tick as Tick as usize, 0)?;
     let period = libc::timeval {
         tv_sec: 0,
         tv_usec: 20_000,

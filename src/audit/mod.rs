@@ -37,6 +37,8 @@ mod syscalls;
 mod tracer;
 
 use std::ffi::OsString;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
 use std::time::Instant;
 
 use color_eyre::eyre::{Result, eyre};
@@ -61,7 +63,7 @@ pub fn run(args: &AuditArgs) -> Result<Exit> {
     }
     interrupt::install()?;
     let start = Instant::now();
-    let mut child = spawn::start(&args.command, &filter)?;
+    let mut child = spawn::start(&args.command, &filter, args.json)?;
     let argv: Vec<String> = args
         .command
         .iter()
@@ -91,9 +93,10 @@ pub fn run(args: &AuditArgs) -> Result<Exit> {
     } else {
         report::human(&tracer.model, tracer.root, ended, end_us, &found)
     };
-    let written = write_stdout(text.as_bytes());
+    // The report is made from what was seen; the processes left are ended before it is
+    // written, so that none of their output comes after (or inside) it.
     tracer.end_all();
-    written?;
+    write_stdout(text.as_bytes())?;
     if args.clean {
         clean::remove_left(&tracer.model);
     }
@@ -115,6 +118,45 @@ fn sysv_ids() -> Vec<i64> {
         .collect()
 }
 
+/// The pid tracing the audit itself, if any (TracerPid in /proc/self/status).
+fn own_tracer() -> Option<i32> {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("TracerPid:"))
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|&pid| pid != 0)
+}
+
+/// For a program that is there but whose `#!` interpreter is not (exec says ENOENT for
+/// both): what to say instead of "no such file". A `\r` at the end of the line is the
+/// usual cause in a lab (a script saved with Windows line ends).
+fn missing_interpreter(program: &OsString) -> Option<String> {
+    let found = spawn::candidates(program)
+        .into_iter()
+        .map(|c| std::path::PathBuf::from(std::ffi::OsStr::from_bytes(c.as_bytes())))
+        .find(|p| p.is_file())?;
+    let mut head = Vec::with_capacity(256);
+    std::fs::File::open(&found)
+        .ok()?
+        .take(256)
+        .read_to_end(&mut head)
+        .ok()?;
+    let line = head.strip_prefix(b"#!")?.split(|&b| b == b'\n').next()?;
+    let shown = String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line))
+        .trim()
+        .to_string();
+    Some(if line.ends_with(b"\r") {
+        format!(
+            "its #! line ends with a carriage return (Windows line ends), so the \
+             interpreter '{shown}\\r' does not exist: convert the file (dos2unix, or \
+             sed -i 's/\\r$//')"
+        )
+    } else {
+        format!("its interpreter '{shown}' (the #! line) was not found")
+    })
+}
+
 /// The error for a child that could not run its program.
 fn describe_failure(failure: Failure, argv: &[OsString]) -> color_eyre::Report {
     let program = argv
@@ -122,6 +164,16 @@ fn describe_failure(failure: Failure, argv: &[OsString]) -> color_eyre::Report {
         .map_or_else(String::new, |a| a.to_string_lossy().into_owned());
     let errno = |e: i32| std::io::Error::from_raw_os_error(e);
     match failure {
+        Failure::Ptrace(e) if own_tracer().is_some() => coded(
+            Exit::Failure,
+            format!(
+                "cannot trace {program}: ptrace was refused ({}) because osps audit is itself \
+                 traced (by pid {}: a debugger, strace or another osps audit), and a \
+                 process has only one tracer: audit the program directly",
+                errno(e),
+                own_tracer().unwrap_or(0)
+            ),
+        ),
         Failure::Ptrace(e) => {
             let scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
                 .map(|s| s.trim().to_string())
@@ -147,7 +199,9 @@ fn describe_failure(failure: Failure, argv: &[OsString]) -> color_eyre::Report {
         ),
         Failure::Exec(e) if e == libc::ENOENT || e == libc::ENOTDIR => coded(
             Exit::NotFound,
-            if program.contains('/') {
+            if let Some(why) = argv.first().and_then(missing_interpreter) {
+                format!("cannot run {program}: {why}")
+            } else if program.contains('/') {
                 format!("cannot run {program}: no such file")
             } else {
                 format!("cannot run {program}: not found in PATH")

@@ -49,7 +49,10 @@ impl Proc {
 
     /// Exited (or killed) but not reaped yet by anyone.
     fn unreaped(&self) -> bool {
-        !self.alive() && self.reaped.is_none() && self.orphaned_zombie.is_none()
+        !self.alive()
+            && self.reaped.is_none()
+            && self.orphaned_zombie.is_none()
+            && !self.auto_reaped
     }
 }
 
@@ -211,7 +214,23 @@ impl Model {
         }
         p.reaped = Some(at);
         p.reaped_by = Some(by);
-        self.closed_child(by);
+        if !p.auto_reaped {
+            self.closed_child(by);
+        }
+    }
+
+    /// `pid` was gone from /proc as soon as the tracer collected its death while its
+    /// parent still ran: the kernel reaped it (the parent ignores SIGCHLD or set
+    /// SA_NOCLDWAIT), so it is no zombie even if that parent ends later. (A wait of the
+    /// parent that raced the check still records it as reaped.)
+    pub fn kernel_reaped(&mut self, pid: i32) {
+        let Some(p) = self.proc_mut(pid) else { return };
+        if p.alive() || p.reaped.is_some() || p.adopted.is_some() || p.auto_reaped {
+            return;
+        }
+        p.auto_reaped = true;
+        let ppid = p.ppid;
+        self.closed_child(ppid);
     }
 
     pub fn signalled(&mut self, from: i32, target: i64, signal: i32) {

@@ -62,7 +62,10 @@ pub fn candidates(program: &OsString) -> Vec<CString> {
     let bytes = program.as_bytes();
     let path_var =
         std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    let list: Vec<Vec<u8>> = if bytes.contains(&b'/') {
+    let list: Vec<Vec<u8>> = if bytes.is_empty() {
+        // As a shell says of '': no such command (PATH joined with '' names directories).
+        Vec::new()
+    } else if bytes.contains(&b'/') {
         vec![bytes.to_vec()]
     } else {
         path_var
@@ -83,7 +86,9 @@ pub fn candidates(program: &OsString) -> Vec<CString> {
 }
 
 /// Forks and starts `argv` traced. Returns once the child is resumed towards its exec.
-pub fn start(argv: &[OsString], filter: &Filter) -> Result<Child> {
+/// With `stdout_to_stderr` (the JSON report) the program's stdout is the audit's stderr,
+/// so that what it prints cannot break the one JSON object on stdout.
+pub fn start(argv: &[OsString], filter: &Filter, stdout_to_stderr: bool) -> Result<Child> {
     let args: Vec<CString> = argv
         .iter()
         .map(|a| CString::new(a.as_bytes()))
@@ -110,7 +115,13 @@ pub fn start(argv: &[OsString], filter: &Filter) -> Result<Child> {
         return Err(eyre!("fork: {}", std::io::Error::last_os_error()));
     }
     if pid == 0 {
-        child(write_end.as_raw_fd(), &paths, &arg_ptrs, &prog);
+        child(
+            write_end.as_raw_fd(),
+            &paths,
+            &arg_ptrs,
+            &prog,
+            stdout_to_stderr,
+        );
     }
     drop(write_end);
     let mut child = Child {
@@ -145,6 +156,7 @@ fn child(
     paths: &[CString],
     argv: &[*const libc::c_char],
     prog: &libc::sock_fprog,
+    stdout_to_stderr: bool,
 ) -> ! {
     let fail = |stage: u32, errno: i32| -> ! {
         let mut buf = [0u8; 8];
@@ -163,6 +175,9 @@ fn child(
     // so the program behaves as it does alone.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        if stdout_to_stderr {
+            libc::dup2(libc::STDERR_FILENO, libc::STDOUT_FILENO);
+        }
         if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) == -1 {
             fail(STAGE_PTRACE, errno());
         }

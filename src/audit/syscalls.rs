@@ -45,6 +45,10 @@ pub const TRACED: &[(i64, Option<u32>)] = &[
     (libc::SYS_kill, None),
     (libc::SYS_tkill, None),
     (libc::SYS_tgkill, None),
+    // sigqueue(3) and pthread_sigqueue(3).
+    (libc::SYS_rt_sigqueueinfo, None),
+    (libc::SYS_rt_tgsigqueueinfo, None),
+    (libc::SYS_pidfd_send_signal, None),
     (libc::SYS_shmget, None),
     (libc::SYS_shmctl, None),
 ];
@@ -102,11 +106,17 @@ pub enum Call {
         info: u64,
         options: u64,
     },
-    /// kill (`thread` false), tkill and tgkill (`thread` true: `target` is a thread id).
+    /// kill and rt_sigqueueinfo (`thread` false), tkill, tgkill and rt_tgsigqueueinfo
+    /// (`thread` true: `target` is a thread id).
     Kill {
         target: i64,
         signal: i32,
         thread: bool,
+    },
+    /// pidfd_send_signal: the target is the process a pidfd of the caller refers to.
+    PidfdKill {
+        fd: i32,
+        signal: i32,
     },
     ShmGet {
         key: i64,
@@ -237,6 +247,20 @@ pub fn decode(nr: i64, a: [u64; 6]) -> Call {
             target: i64::from(int(a[1])),
             signal: int(a[2]),
             thread: true,
+        },
+        libc::SYS_rt_sigqueueinfo => Call::Kill {
+            target: i64::from(int(a[0])),
+            signal: int(a[1]),
+            thread: false,
+        },
+        libc::SYS_rt_tgsigqueueinfo => Call::Kill {
+            target: i64::from(int(a[1])),
+            signal: int(a[2]),
+            thread: true,
+        },
+        libc::SYS_pidfd_send_signal => Call::PidfdKill {
+            fd: int(a[0]),
+            signal: int(a[1]),
         },
         libc::SYS_shmget => Call::ShmGet {
             key: i64::from(int(a[0])),

@@ -16,6 +16,7 @@ use color_eyre::eyre::{Result, WrapErr};
 use super::interrupt;
 use super::model::Model;
 use super::pending::Pending;
+use super::procfs;
 use super::ptrace::{self, SyscallInfo, Wait};
 use super::spawn::Child;
 use super::syscalls::{self, Base, Call, PATH_MAX};
@@ -53,7 +54,12 @@ pub struct Tracer {
     held: HashSet<i32>,
     pub model: Model,
     root_ended: Option<Instant>,
+    /// When the first SIGINT or SIGTERM came to the audit.
+    stop_seen: Option<Instant>,
 }
+
+/// The least time the program gets to handle a SIGINT or SIGTERM it got with the audit.
+const SIGNAL_GRACE: Duration = Duration::from_millis(500);
 
 impl Tracer {
     pub fn new(start: Instant, root: i32, argv: Vec<String>) -> Tracer {
@@ -78,6 +84,7 @@ impl Tracer {
             held: HashSet::new(),
             model,
             root_ended: None,
+            stop_seen: None,
         }
     }
 
@@ -94,8 +101,27 @@ impl Tracer {
         argv: &[std::ffi::OsString],
     ) -> Result<Ended> {
         loop {
+            if self.stop_seen.is_none()
+                && interrupt::sender().is_some_and(|p| self.model.proc(p).is_some())
+            {
+                interrupt::forget();
+            }
             if let Some(s) = interrupt::stop_signal() {
-                return Ok(Ended::Signal(s));
+                // Ctrl-C reaches the whole foreground group, the program too: its own
+                // handlers (a shm.unlink() in a SIGINT handler) get the grace to end
+                // it in order before the report; a second signal stops at once.
+                let first = match self.stop_seen {
+                    Some(t) => t,
+                    None => {
+                        // SAFETY: getpid cannot fail.
+                        let me = unsafe { libc::getpid() };
+                        self.model.signalled(me, 0, s);
+                        *self.stop_seen.insert(Instant::now())
+                    }
+                };
+                if interrupt::insisted() || first.elapsed() >= limits.grace.max(SIGNAL_GRACE) {
+                    return Ok(Ended::Signal(s));
+                }
             }
             if limits.timeout.is_some_and(|t| self.start.elapsed() >= t) {
                 return Ok(Ended::Timeout);
@@ -104,11 +130,13 @@ impl Tracer {
                 .root_ended
                 .is_some_and(|t| t.elapsed() >= limits.grace + self.tracker_wait(t))
             {
-                return Ok(Ended::Program);
+                return Ok(interrupt::stop_signal().map_or(Ended::Program, Ended::Signal));
             }
             match ptrace::wait_any().wrap_err("waiting for the traced processes")? {
                 Wait::Interrupted => {}
-                Wait::NoChild => return Ok(Ended::Program),
+                Wait::NoChild => {
+                    return Ok(interrupt::stop_signal().map_or(Ended::Program, Ended::Signal));
+                }
                 Wait::Exited(pid, code) => self.death(child, argv, pid, Some(code), None)?,
                 Wait::Signaled(pid, sig) => self.death(child, argv, pid, None, Some(sig))?,
                 Wait::Stopped(pid, sig, event) => self.stopped(pid, sig, event),
@@ -148,7 +176,12 @@ impl Tracer {
             }
         }
         let at = self.now();
-        self.model.died(pid, code, signal, at);
+        let met_again = self.model.died(pid, code, signal, at);
+        // A traced child is released at the tracer's wait only when its parent lets the
+        // kernel reap it; otherwise it stays a zombie (state Z) for its parent.
+        if !met_again && pid != self.root && procfs::state(pid).is_none() {
+            self.model.kernel_reaped(pid);
+        }
         if pid == self.root {
             self.root_ended = Some(Instant::now());
         }
@@ -319,6 +352,12 @@ impl Tracer {
                 self.model.signalled(tgid, target, signal);
                 return false;
             }
+            Call::PidfdKill { fd, signal } => {
+                if let Some(target) = pidfd_target(pid, fd) {
+                    self.model.signalled(tgid, i64::from(target), signal);
+                }
+                return false;
+            }
             Call::ShmGet { key, size, flags } if flags & libc::IPC_CREAT as u64 != 0 => {
                 Pending::ShmGet(key, size)
             }
@@ -375,17 +414,56 @@ impl Tracer {
 fn read_path(pid: i32, base: Base, addr: u64) -> Option<Vec<u8>> {
     let raw = ptrace::read_cstring(pid, addr, PATH_MAX)?;
     if raw.starts_with(b"/") {
-        return Some(syscalls::resolve(b"/", &raw));
+        return Some(canonical_parent(syscalls::resolve(b"/", &raw)));
     }
     let dir = match base {
         Base::Cwd => std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?,
         Base::Fd(fd) => std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok()?,
     };
-    Some(syscalls::resolve(dir.as_os_str().as_bytes(), &raw))
+    Some(canonical_parent(syscalls::resolve(
+        dir.as_os_str().as_bytes(),
+        &raw,
+    )))
+}
+
+/// `path` with its directory resolved as the kernel does (symbolic links followed, `..`
+/// applied after them), so that one file has one name: a FIFO made as `../f` or through
+/// a linked directory and removed by its plain path is the same object. The last
+/// component is the file itself and stays as it is; a directory that does not exist
+/// (the call will fail) leaves the path unchanged, and so does `/dev/shm/NAME`.
+fn canonical_parent(path: Vec<u8>) -> Vec<u8> {
+    if path.starts_with(b"/dev/shm/") {
+        return path;
+    }
+    let Some(cut) = path.iter().rposition(|&b| b == b'/') else {
+        return path;
+    };
+    let (dir, name) = (&path[..cut.max(1)], &path[cut + 1..]);
+    if name.is_empty() || name == b"." || name == b".." {
+        return path;
+    }
+    let Ok(real) = std::fs::canonicalize(as_path(dir)) else {
+        return path;
+    };
+    let mut out = real.as_os_str().as_bytes().to_vec();
+    if out != b"/" {
+        out.push(b'/');
+    }
+    out.extend_from_slice(name);
+    out
 }
 
 pub fn as_path(bytes: &[u8]) -> &std::path::Path {
     std::path::Path::new(std::ffi::OsStr::from_bytes(bytes))
+}
+
+/// The process a pidfd of `pid` refers to (`Pid:` in its fdinfo).
+fn pidfd_target(pid: i32, fd: i32) -> Option<i32> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("Pid:"))
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|&p: &i32| p > 0)
 }
 
 /// The thread group of a task, from `/proc/TID/status`.
