@@ -242,7 +242,17 @@ fn a_removed_socket_is_made_anew() {
 fn a_socket_that_cannot_be_made_anew_is_said_once() {
     let mut env = TestEnv::new("dirgone");
     let p = primary(&mut env, &["--serve"]);
-    std::fs::remove_dir_all(&env.runtime_dir).unwrap();
+    // The primary puts back what is removed under it (its lock file at once, told by
+    // inotify), so a file can reappear between remove_dir_all's unlinks and its rmdir
+    // (ENOTEMPTY): remove again until the directory itself is gone.
+    let deadline = Instant::now() + slow(Duration::from_secs(5));
+    while let Err(e) = std::fs::remove_dir_all(&env.runtime_dir) {
+        assert!(
+            e.kind() == std::io::ErrorKind::DirectoryNotEmpty && Instant::now() < deadline,
+            "removing {}: {e}",
+            env.runtime_dir.display()
+        );
+    }
     std::thread::sleep(Duration::from_millis(3500));
     assert!(kill(p.pid, libc::SIGTERM));
     let out = env.finish_logged(&p, T);
