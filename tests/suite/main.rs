@@ -1,8 +1,9 @@
 //! The integration tests, one binary of many modules (as ripgrep and just build theirs):
 //! each module runs the real `osps` binary against real segments, FIFOs and sockets, each
 //! test with its own instance name and runtime directory, so they run in parallel and
-//! leave nothing behind. `tests/idle.rs` is a binary of its own: it measures the CPU time
-//! of an idle pair and wants a machine that is not running the rest of the suite.
+//! leave nothing behind. `tests/idle.rs` is a binary of its own, run after this one: its
+//! tests time a pair (the CPU time of an idle pair, a primary paused past its deadline)
+//! and want a machine that is not running the rest of the suite.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../common/mod.rs"]
