@@ -13,7 +13,9 @@ use crate::common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{TestEnv, kill, osps_bin, process_alive, run, stderr_of, stdout_of, wait_gone};
+use common::{
+    Logged, TestEnv, kill, osps_bin, process_alive, run, stderr_of, stdout_of, wait_gone,
+};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -620,6 +622,25 @@ fn stop_works_and_inspect_invents_nothing_when_the_runtime_dir_is_refused() {
     env.assert_no_leftovers();
 }
 
+/// The instance of `env`, started as `p`, is running for status (exit 0) and inspect (no
+/// warning), and `osps stop` ends it in order, leaving nothing behind.
+fn assert_running_without_warnings_then_stopped(env: &mut TestEnv, p: &Logged) {
+    let out = osps(env, &["status", &env.name]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout_of(&out));
+    let out = osps(env, &["inspect", "--name", &env.name]);
+    let doc = json(&out.stdout);
+    assert_eq!(
+        doc["instances"][0]["warnings"],
+        serde_json::json!([]),
+        "{doc}"
+    );
+    let out = osps(env, &["stop", &env.name]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let done = env.finish_logged(p, T);
+    assert!(done.status.success(), "{}", stderr_of(&done));
+    env.assert_no_leftovers();
+}
+
 /// A primary started with a global option before its subcommand (`osps --color never
 /// primary`) is recognised as the running primary: the value of --color was once taken
 /// for the subcommand, and the instance was called stale and could not be stopped.
@@ -630,20 +651,7 @@ fn a_primary_started_with_a_global_option_first_is_running_and_stoppable() {
     cmd.args(["never", "-q", "primary", "--interval", "100ms"]);
     let p = env.start_logged(cmd);
     env.wait_secondary(T);
-    let out = osps(&env, &["status", &env.name]);
-    assert_eq!(out.status.code(), Some(0), "{}", stdout_of(&out));
-    let out = osps(&env, &["inspect", "--name", &env.name]);
-    let doc = json(&out.stdout);
-    assert_eq!(
-        doc["instances"][0]["warnings"],
-        serde_json::json!([]),
-        "{doc}"
-    );
-    let out = osps(&env, &["stop", &env.name]);
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    let done = env.finish_logged(&p, T);
-    assert!(done.status.success(), "{}", stderr_of(&done));
-    env.assert_no_leftovers();
+    assert_running_without_warnings_then_stopped(&mut env, &p);
 }
 
 #[test]
@@ -714,18 +722,5 @@ fn a_primary_started_from_a_renamed_copy_of_the_binary_is_listed_running_and_sto
     let doc = json(&out.stdout);
     let r = row(&doc, &env.name);
     assert_eq!(r["status"], "running", "{r}");
-    let out = osps(&env, &["status", &env.name]);
-    assert_eq!(out.status.code(), Some(0), "{}", stdout_of(&out));
-    let out = osps(&env, &["inspect", "--name", &env.name]);
-    let doc = json(&out.stdout);
-    assert_eq!(
-        doc["instances"][0]["warnings"],
-        serde_json::json!([]),
-        "{doc}"
-    );
-    let out = osps(&env, &["stop", &env.name]);
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    let done = env.finish_logged(&p, T);
-    assert!(done.status.success(), "{}", stderr_of(&done));
-    env.assert_no_leftovers();
+    assert_running_without_warnings_then_stopped(&mut env, &p);
 }
