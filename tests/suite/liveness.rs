@@ -677,20 +677,7 @@ fn cleanup_without_a_name_leaves_a_segment_whose_other_objects_are_elsewhere() {
         cmd.env("OSPS_RUNTIME_DIR", &other).args(extra);
         let out = run(cmd, T);
         assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
-        let report = parse_json(&out.stdout);
-        let skipped = report["skipped"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["name"] == env.name.as_str())
-            .unwrap_or_else(|| panic!("{extra:?}: {report}"));
-        assert!(
-            skipped["reason"]
-                .as_str()
-                .unwrap()
-                .contains("another runtime directory"),
-            "{skipped}"
-        );
+        assert_skipped_as_elsewhere(&parse_json(&out.stdout), &env.name);
         assert!(env.shm_path().exists(), "{extra:?} removed the segment");
         assert!(env.lock_path().exists());
     }
@@ -699,6 +686,24 @@ fn cleanup_without_a_name_leaves_a_segment_whose_other_objects_are_elsewhere() {
     cmd.args(["--name", &env.name]);
     assert!(run(cmd, T).status.success());
     env.assert_no_leftovers();
+}
+
+/// A cleanup report that skipped instance `name` because its objects live in another
+/// runtime directory.
+fn assert_skipped_as_elsewhere(report: &serde_json::Value, name: &str) {
+    let skipped = report["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("{name} not skipped: {report}"));
+    assert!(
+        skipped["reason"]
+            .as_str()
+            .unwrap()
+            .contains("another runtime directory"),
+        "{skipped}"
+    );
 }
 
 #[test]
@@ -716,20 +721,7 @@ fn a_nameless_cleanup_skips_a_crashed_segment_of_another_runtime_directory_and_s
     cmd.env("OSPS_RUNTIME_DIR", &missing).arg("--json");
     let out = run(cmd, T);
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
-    let report = parse_json(&out.stdout);
-    let skipped = report["skipped"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == env.name.as_str())
-        .unwrap_or_else(|| panic!("{report}"));
-    assert!(
-        skipped["reason"]
-            .as_str()
-            .unwrap()
-            .contains("another runtime directory"),
-        "{skipped}"
-    );
+    assert_skipped_as_elsewhere(&parse_json(&out.stdout), &env.name);
     assert!(env.shm_path().exists(), "the segment was removed");
     assert!(!missing.exists(), "{} was made", missing.display());
     // The rule is in --help, as in the man page.
