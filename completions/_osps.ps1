@@ -120,7 +120,7 @@ Register-ArgumentCompleter -Native -CommandName 'osps' -ScriptBlock {
             [CompletionResult]::new('--runtime-dir', '--runtime-dir', [CompletionResultType]::ParameterName, 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]')
             [CompletionResult]::new('--socket', '--socket', [CompletionResultType]::ParameterName, 'Connect to this Unix socket instead of RUNDIR/NAME.sock')
             [CompletionResult]::new('--tcp', '--tcp', [CompletionResultType]::ParameterName, 'Connect over TCP instead of the Unix socket')
-            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long to wait for each reply, and for an instance that is starting (not 0)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long to wait for each reply, for the connection, and for an instance that is starting (not 0)')
             [CompletionResult]::new('--max-line', '--max-line', [CompletionResultType]::ParameterName, 'The longest request line, as the server''s --max-line: a longer one is refused, not sent')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')

@@ -113,7 +113,7 @@ set edit:completion:arg-completer[osps] = {|@words|
             cand --runtime-dir 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]'
             cand --socket 'Connect to this Unix socket instead of RUNDIR/NAME.sock'
             cand --tcp 'Connect over TCP instead of the Unix socket'
-            cand --timeout 'How long to wait for each reply, and for an instance that is starting (not 0)'
+            cand --timeout 'How long to wait for each reply, for the connection, and for an instance that is starting (not 0)'
             cand --max-line 'The longest request line, as the server''s --max-line: a longer one is refused, not sent'
             cand --color 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)'
             cand -v 'More detail on stderr (repeat for more)'

@@ -15,7 +15,7 @@
 //! its lock file and segment as `inspect` does.
 
 use std::io::{BufRead, ErrorKind, Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
@@ -211,7 +211,7 @@ fn too_long(line: &[u8], max_line: usize) -> Input {
 
 fn connect(args: &ClientArgs) -> Result<(Conn, String)> {
     if let Some(addr) = &args.tcp {
-        let s = TcpStream::connect(addr)
+        let s = connect_tcp(addr, args.timeout)
             .map_err(out_of_reach)
             .wrap_err_with(|| {
                 format!("connecting to {addr}: is `osps primary --serve --tcp {addr}` running?")
@@ -238,6 +238,31 @@ fn connect(args: &ClientArgs) -> Result<(Conn, String)> {
 
 /// A connection that could not be made or was lost: the cause of the error that says
 /// where, with the exit status of a server out of reach.
+/// Connects to `addr` (each address it resolves to in turn) within `timeout` for each: a
+/// server whose accept queue is full, or an address that drops the handshake, would
+/// otherwise keep the client waiting for the kernel's SYN retries (about two minutes).
+fn connect_tcp(addr: &str, timeout: Duration) -> std::io::Result<TcpStream> {
+    let mut last = None;
+    for a in addr.to_socket_addrs()? {
+        match TcpStream::connect_timeout(&a, timeout) {
+            Ok(s) => return Ok(s),
+            Err(e) if e.kind() == ErrorKind::TimedOut => {
+                last = Some(std::io::Error::new(
+                    ErrorKind::TimedOut,
+                    format!("no answer from {a} within --timeout {timeout:?}"),
+                ));
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            ErrorKind::NotFound,
+            format!("{addr} resolves to no address"),
+        )
+    }))
+}
+
 fn out_of_reach(e: std::io::Error) -> color_eyre::Report {
     coded(Exit::NoConnection, e.to_string())
 }

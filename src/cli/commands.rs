@@ -32,7 +32,7 @@ pub struct ClientArgs {
     #[arg(long, value_name = "ADDR:PORT")]
     pub tcp: Option<String>,
 
-    /// How long to wait for each reply, and for an instance that is starting (not 0)
+    /// How long to wait for each reply, for the connection, and for an instance that is starting (not 0)
     #[arg(long, default_value = "10s", value_parser = units::parse_nonzero_duration, value_name = "DURATION")]
     pub timeout: Duration,
 

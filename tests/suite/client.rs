@@ -470,3 +470,59 @@ fn a_client_of_an_instance_that_does_not_exist_gives_up_within_a_second() {
         started.elapsed()
     );
 }
+
+/// A loopback TCP listener that never accepts, its accept queue filled: a connection to
+/// it gets no answer to its handshake (the kernel drops the SYN of a full queue). Kept
+/// open, with the connections that filled it, while the returned values live.
+fn full_tcp_listener() -> (std::net::TcpListener, Vec<std::net::TcpStream>, u16) {
+    use std::os::fd::AsRawFd;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // Listening again sets the backlog of a listening socket: 0, so that one waiting
+    // connection fills its queue.
+    // SAFETY: listen takes a descriptor number and an int; the listener owns the
+    // descriptor and outlives the call.
+    assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
+    let port = listener.local_addr().unwrap().port();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut held = Vec::new();
+    // A queue of backlog 0 holds one connection; a few more in case the kernel rounds up.
+    for _ in 0..16 {
+        match std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(300)) {
+            Ok(s) => held.push(s),
+            Err(_) => return (listener, held, port),
+        }
+    }
+    panic!(
+        "the accept queue of a listen(0) socket never filled: {} connections",
+        held.len()
+    );
+}
+
+#[test]
+fn a_tcp_server_that_never_answers_the_handshake_is_given_up_at_timeout() {
+    let env = TestEnv::new("cltcpfull");
+    let (_listener, _held, port) = full_tcp_listener();
+    let started = std::time::Instant::now();
+    let mut cmd = env.cmd("client");
+    cmd.args([
+        "--tcp",
+        &format!("127.0.0.1:{port}"),
+        "--timeout",
+        "1s",
+        "PING",
+    ]);
+    let out = run(cmd, T);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(8), "{err}");
+    assert!(
+        err.contains(&format!("connecting to 127.0.0.1:{port}"))
+            && err.contains("no answer from 127.0.0.1")
+            && err.contains("within --timeout 1s"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < common::slow(std::time::Duration::from_secs(5)),
+        "{:?}: {err}",
+        started.elapsed()
+    );
+}
