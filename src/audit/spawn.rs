@@ -1,6 +1,8 @@
 //! Starting the audited program as a tracee: fork, then in the child only
 //! async-signal-safe calls until exec (PTRACE_TRACEME, raise(SIGSTOP), prctl for
-//! no_new_privs and the seccomp filter, execv over the candidates of PATH).
+//! no_new_privs and the seccomp filter, execv over the candidates of PATH). A file the
+//! kernel cannot execute (ENOEXEC: a script without a `#!` line) is run by `/bin/sh`, as
+//! execvp(3), `env` and the shell itself do, so that it runs as it does outside the audit.
 //!
 //! Everything the child needs is prepared before fork: the filter, the argument
 //! vector, the list of paths to try (PATH is searched here, as execvp(3) would, because
@@ -96,6 +98,10 @@ pub fn start(argv: &[OsString], filter: &Filter, stdout_to_stderr: bool) -> Resu
         .map_err(|_| eyre!("an argument of the command holds a NUL byte"))?;
     let mut arg_ptrs: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
     arg_ptrs.push(std::ptr::null());
+    // `/bin/sh PATH ARGS...` for a file without a #! line: slot 1 is filled in the child
+    // with the candidate that said ENOEXEC.
+    let mut sh_ptrs: Vec<*const libc::c_char> = vec![SH.as_ptr(), std::ptr::null()];
+    sh_ptrs.extend_from_slice(&arg_ptrs[1..]);
     let paths = candidates(&argv[0]);
     let prog = filter.prog();
 
@@ -119,6 +125,7 @@ pub fn start(argv: &[OsString], filter: &Filter, stdout_to_stderr: bool) -> Resu
             write_end.as_raw_fd(),
             &paths,
             &arg_ptrs,
+            &mut sh_ptrs,
             &prog,
             stdout_to_stderr,
         );
@@ -150,11 +157,16 @@ pub fn start(argv: &[OsString], filter: &Filter, stdout_to_stderr: bool) -> Resu
     Ok(child)
 }
 
-/// The child's side, up to exec. Never returns.
+/// The shell that runs a file without a `#!` line (execvp(3)'s choice).
+const SH: &std::ffi::CStr = c"/bin/sh";
+
+/// The child's side, up to exec. Never returns. `sh_argv` is `[/bin/sh, (slot), args
+/// after argv[0]..., NULL]`, for a candidate that is not an executable format.
 fn child(
     report: libc::c_int,
     paths: &[CString],
     argv: &[*const libc::c_char],
+    sh_argv: &mut [*const libc::c_char],
     prog: &libc::sock_fprog,
     stdout_to_stderr: bool,
 ) -> ! {
@@ -197,7 +209,14 @@ fn child(
         let mut last = libc::ENOENT;
         for path in paths {
             libc::execv(path.as_ptr(), argv.as_ptr());
-            let e = errno();
+            let mut e = errno();
+            if e == libc::ENOEXEC {
+                // Executable but no format the kernel knows: a shell script without its
+                // #! line. Only the slot is written (no allocation after fork).
+                sh_argv[1] = path.as_ptr();
+                libc::execv(SH.as_ptr(), sh_argv.as_ptr());
+                e = errno();
+            }
             match e {
                 libc::EACCES => seen_eacces = true,
                 libc::ENOENT | libc::ENOTDIR => {}

@@ -220,3 +220,34 @@ fn a_script_that_kills_its_own_group_does_not_stop_the_audit() {
     assert_eq!(doc["ended_by"], "program", "{doc:#}");
     assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
 }
+
+#[test]
+fn a_script_without_a_shebang_line_is_run_by_sh_as_the_shell_would() {
+    // The kernel says ENOEXEC of an executable text file without #!; a shell, env and
+    // execvp(3) run it with /bin/sh, and the audit said 126 "Exec format error".
+    let lab = Lab::new("noshebang");
+    let script = lab.dir().join("pair.sh");
+    std::fs::write(&script, "mkfifo \"$1\"\necho made \"$1\"\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let fifo = lab.dir().join("left.fifo");
+    let mut c = audit(&[]);
+    c.arg(&script).arg(&fifo);
+    let out = run(c, T);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains(&format!("made {}", fifo.display())),
+        "{}",
+        stderr_of(&out)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let fifos = report["fifos"].as_array().unwrap();
+    assert!(
+        fifos.iter().any(|f| f["path"] == fifo.to_str().unwrap()),
+        "{report}"
+    );
+    let main = &report["processes"][0];
+    assert!(
+        main["argv"].to_string().contains("/bin/sh"),
+        "the main process is the shell running the script: {main}"
+    );
+}
