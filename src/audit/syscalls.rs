@@ -359,6 +359,22 @@ pub fn shm_name(path: &[u8]) -> Option<(ShmKind, Vec<u8>)> {
     Some((kind, posix))
 }
 
+/// The kind and POSIX name of a file of `/dev/shm` that an open with `O_CREAT` makes. A
+/// named semaphore is never made that way: sem_open(3) links a temporary file (see
+/// [`is_sem_temp`]) to `sem.NAME`, so `sem.x` opened with `O_CREAT` is shm_open("/sem.x"),
+/// a segment. The temporary file itself counts as a semaphore until its link hides it.
+pub fn opened_shm_name(path: &[u8]) -> Option<(ShmKind, Vec<u8>)> {
+    let named = shm_name(path)?;
+    if named.0 == ShmKind::Segment || is_sem_temp(path) {
+        return Some(named);
+    }
+    let rest = path.strip_prefix(b"/dev/shm/")?;
+    let mut posix = Vec::with_capacity(rest.len() + 1);
+    posix.push(b'/');
+    posix.extend_from_slice(rest);
+    Some((ShmKind::Segment, posix))
+}
+
 /// The temporary file glibc's sem_open creates and links to `sem.NAME`: `sem.` and six
 /// random characters; it is removed at once and is not the program's object.
 pub fn is_sem_temp(path: &[u8]) -> bool {
@@ -393,6 +409,20 @@ mod tests {
         assert_eq!(shm_name(b"/dev/shm/d/x"), None);
         assert_eq!(shm_name(b"/tmp/psm_1"), None);
         assert!(is_sem_temp(b"/dev/shm/sem.Ab12cD"));
+        // What an open with O_CREAT makes: a segment, even named sem.x (shm_open("/sem.x")),
+        // but glibc's temporary file stays a semaphore until it is linked.
+        assert_eq!(
+            opened_shm_name(b"/dev/shm/sem.mp-x"),
+            Some((ShmKind::Segment, b"/sem.mp-x".to_vec()))
+        );
+        assert_eq!(
+            opened_shm_name(b"/dev/shm/sem.Ab12cD"),
+            Some((ShmKind::Semaphore, b"/Ab12cD".to_vec()))
+        );
+        assert_eq!(
+            opened_shm_name(b"/dev/shm/psm_1"),
+            Some((ShmKind::Segment, b"/psm_1".to_vec()))
+        );
         assert!(!is_sem_temp(b"/dev/shm/sem.mp-abc123"));
         assert_eq!(fd_target(b"/dev/shm/x (deleted)"), b"/dev/shm/x");
     }

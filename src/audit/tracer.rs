@@ -286,7 +286,7 @@ impl Tracer {
                 let Some(path) = read_path(pid, base, path) else {
                     return false;
                 };
-                match syscalls::shm_name(&path) {
+                match syscalls::opened_shm_name(&path) {
                     // O_CREAT of an existing file creates nothing.
                     Some((kind, name)) if std::fs::symlink_metadata(as_path(&path)).is_err() => {
                         Pending::Create { kind, path, name }

@@ -251,3 +251,26 @@ fn a_script_without_a_shebang_line_is_run_by_sh_as_the_shell_would() {
         "the main process is the shell running the script: {main}"
     );
 }
+
+#[test]
+fn a_segment_named_sem_dot_something_is_a_segment_not_a_semaphore() {
+    // shm_open("/sem.NAME") makes /dev/shm/sem.NAME, the file name of sem_open("/NAME"):
+    // the audit named it by its path and reported a semaphore "/NAME". A semaphore is
+    // linked into place from a temporary file; a segment is opened with O_CREAT.
+    let lab = Lab::new("semdot");
+    let name = format!("sem.{}", lab.shm);
+    let script = "import sys\n\
+                  from multiprocessing import shared_memory\n\
+                  shm = shared_memory.SharedMemory(name=sys.argv[1], create=True, size=64)\n\
+                  shm.close(); shm.unlink()";
+    let mut c = audit(&[]);
+    c.args(["python3", "-c", script, &name]);
+    let out = run(c, T);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let doc = parse_json(&out.stdout);
+    let segments = doc["segments"].as_array().unwrap();
+    assert_eq!(segments.len(), 1, "{doc:#}");
+    assert_eq!(segments[0]["kind"], "shm", "{doc:#}");
+    assert_eq!(segments[0]["name"], format!("/{name}"), "{doc:#}");
+    assert_eq!(segments[0]["left"], false, "{doc:#}");
+}
