@@ -143,7 +143,7 @@ fn start_hand_off_echo(path: &Path) {
 
 /// Measures the designs and osps at 8 and 32 clients, and prints their table.
 pub fn report(quick: bool) {
-    let load = super::loadavg();
+    let load = super::machine::loadavg();
     eprintln!("osps bench: other designs of server ...");
     let dir = tempfile::Builder::new()
         .prefix("osps-bench-designs-")
@@ -167,7 +167,7 @@ pub fn report(quick: bool) {
     let mut rows = Vec::new();
     for clients in [8, 32] {
         let per_client = (if quick { 4_000 } else { 30_000 }) / clients;
-        let mut runs: Vec<(Vec<f64>, Vec<super::Percentiles>)> =
+        let mut runs: Vec<(Vec<f64>, Vec<super::stats::Percentiles>)> =
             vec![Default::default(); servers.len()];
         for _ in 0..ROUNDS {
             for (run, (_, path)) in runs.iter_mut().zip(servers) {
@@ -179,7 +179,7 @@ pub fn report(quick: bool) {
         let mut echo = None;
         let mut one_loop = None;
         for ((name, _), (rps, latency)) in servers.into_iter().zip(runs) {
-            let rps = super::median_f64(rps);
+            let rps = super::stats::median_f64(rps);
             if name == ECHO {
                 echo = Some(rps);
             }
@@ -191,7 +191,7 @@ pub fn report(quick: bool) {
                 clients,
                 requests: ROUNDS * clients * per_client,
                 requests_per_s: rps,
-                latency: super::median_of(&latency),
+                latency: super::stats::median_of(&latency),
                 vs_echo: echo.filter(|_| name != ECHO).map(|e| rps / e),
                 vs_one_loop: one_loop.filter(|_| name != ONE_LOOP).map(|o| rps / o),
             });

@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::report::us;
 use super::serve::{COALESCING, Server, start_coalescing_echo, start_echo};
-use super::{Percentiles, us};
+use super::stats::Percentiles;
 
 const CLIENTS: usize = 8;
 /// Requests each client has in flight at once.
@@ -112,7 +113,12 @@ pub fn rows(quick: bool) -> Vec<PipelinedRow> {
     }
     let medians: Vec<(f64, Percentiles)> = runs
         .into_iter()
-        .map(|(rps, latency)| (super::median_f64(rps), super::median_of(&latency)))
+        .map(|(rps, latency)| {
+            (
+                super::stats::median_f64(rps),
+                super::stats::median_of(&latency),
+            )
+        })
         .collect();
     let fair = medians[1].0;
     servers
@@ -161,7 +167,7 @@ pub fn report(quick: bool) {
         if met { "met" } else { "MISSED" },
         "pipelined osps vs coalescing echo"
     );
-    let path = super::output_path().with_file_name("osps-bench-pipelined.json");
+    let path = super::report::output_path().with_file_name("osps-bench-pipelined.json");
     let json = serde_json::to_string_pretty(&rows).expect("serialising the pipelined rows");
     std::fs::write(&path, json + "\n")
         .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));

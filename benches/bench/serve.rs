@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{Percentiles, osps_bin};
+use super::osps_bin;
+use super::stats::Percentiles;
 
 /// Client counts of the table.
 pub const CLIENTS: [usize; 3] = [1, 8, 32];
@@ -305,7 +306,7 @@ pub fn rows(quick: bool) -> Vec<ServeRow> {
             }
         }
         for ((name, _), (rps, latency)) in servers.into_iter().zip(runs) {
-            let rps = super::median_f64(rps);
+            let rps = super::stats::median_f64(rps);
             let ratio_to = |reference: &str| {
                 rows.iter()
                     .find(|r: &&ServeRow| r.server == reference && r.clients == clients)
@@ -318,7 +319,7 @@ pub fn rows(quick: bool) -> Vec<ServeRow> {
                 clients,
                 requests: ROUNDS * clients * per_client(clients),
                 requests_per_s: rps,
-                latency: super::median_of(&latency),
+                latency: super::stats::median_of(&latency),
                 vs_echo,
                 vs_one_loop,
             });
@@ -330,7 +331,7 @@ pub fn rows(quick: bool) -> Vec<ServeRow> {
 /// Measures and prints only the serving table (`OSPS_BENCH_ONLY=serve`), with the load
 /// average it ran beside.
 pub fn report_only(quick: bool) {
-    let load = super::loadavg();
+    let load = super::machine::loadavg();
     eprintln!("osps bench: serving clients ...");
     let rows = rows(quick);
     println!("load average before: {load}");
@@ -356,8 +357,8 @@ pub(super) fn print_rows(rows: &[ServeRow]) {
             s.server,
             s.clients,
             s.requests_per_s,
-            super::us(s.latency.p50_ns),
-            super::us(s.latency.p99_ns),
+            super::report::us(s.latency.p50_ns),
+            super::report::us(s.latency.p99_ns),
             ratio(s.vs_echo),
             ratio(s.vs_one_loop),
         );
