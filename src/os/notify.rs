@@ -69,6 +69,11 @@ impl Notifier {
             .map(|p| p.saturating_sub(self.last_ping.elapsed()))
     }
 
+    /// When the next watchdog ping is due.
+    pub fn next_ping_at(&self) -> Option<Instant> {
+        self.watchdog.map(|p| self.last_ping + p)
+    }
+
     /// Sends `WATCHDOG=1` if a ping is due.
     pub fn ping_if_due(&mut self) {
         if let Some(period) = self.watchdog {

@@ -195,8 +195,8 @@ impl Door {
 
     /// Takes the listeners out of the poll set during a descriptor shortage that even
     /// the reserve could not relieve, and puts them back when it may be over.
-    pub fn watch(&mut self, poller: &Poller) -> Result<()> {
-        let want = !self.shortage.paused(Instant::now());
+    pub fn watch(&mut self, poller: &Poller, now: Instant) -> Result<()> {
+        let want = !self.shortage.paused(now);
         if want == self.listening {
             return Ok(());
         }
@@ -213,8 +213,13 @@ impl Door {
     /// age-based cleaner of /tmp): without it no new client could reach us. Looked at
     /// once every `every` (the event loop wakes that often); the connected clients are
     /// not disturbed.
-    pub fn defend_socket(&mut self, inst: &Instance, poller: &Poller, every: Duration) {
-        let now = Instant::now();
+    pub fn defend_socket(
+        &mut self,
+        inst: &Instance,
+        poller: &Poller,
+        every: Duration,
+        now: Instant,
+    ) {
         if now < self.socket_seen + every {
             return;
         }

@@ -22,6 +22,8 @@ pub struct Around<'s> {
     pub door: &'s mut Door,
     pub summary: &'s mut ServeSummary,
     pub poller: &'s Poller,
+    /// The clock of this turn of the event loop.
+    pub now: Instant,
 }
 
 /// Every connected client.
@@ -194,7 +196,7 @@ impl Hall {
     /// replies made room, replies written (one write each), its poll interest, and
     /// the clients that are done or gone closed.
     pub fn settle(&mut self, a: &mut Around<'_>) {
-        let now = Instant::now();
+        let now = a.now;
         self.draining
             .retain(|id| self.clients.get(id).is_some_and(Client::is_draining));
         for &id in &self.draining {

@@ -37,11 +37,13 @@ pub struct Hands<'s, 'a> {
     pub hall: &'s mut Hall,
     /// A batch being encoded for a slot (kept to reuse its memory).
     pub batch: &'s mut Vec<u8>,
+    /// The clock of this turn of the event loop.
+    pub now: Instant,
 }
 
 impl Io for Hands<'_, '_> {
     fn now(&self) -> Instant {
-        Instant::now()
+        self.now
     }
 
     fn live(&self, i: usize) -> bool {

@@ -118,6 +118,9 @@ struct Server<'a> {
     batch: Vec<u8>,
     /// When the primary last wrote its heartbeat (see [`HEARTBEAT`]).
     last_beat: Instant,
+    /// The clock of this turn of the loop: read once, when the wait returns, and used by
+    /// everything the turn does (deadlines are seconds, a turn microseconds).
+    now: Instant,
     summary: ServeSummary,
 }
 
@@ -125,6 +128,11 @@ struct Server<'a> {
 /// whose heartbeat is older than this (plus a scheduling delay) is stuck, whatever its
 /// clients do. (Its secondaries write theirs only when they take a turn.)
 const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// The heartbeat of a busy primary is written at most this often: views show its age
+/// in milliseconds, and a stuck primary is one whose heartbeat is older than
+/// [`HEARTBEAT`].
+const BEAT_EVERY: Duration = Duration::from_millis(10);
 
 /// Runs the serving primary on an instance already created with `--secondaries` FIFO
 /// pairs. Returns how it ended and its summary (none if it could not even listen); no
@@ -165,6 +173,7 @@ pub fn run<'a>(
             CLIENT_TOKENS,
         ),
         last_beat: Instant::now(),
+        now: Instant::now(),
         batch: Vec::new(),
         summary: ServeSummary::new(inst.paths().name.to_string(), workers),
     };
@@ -280,13 +289,13 @@ impl<'a> Server<'a> {
             self.settle();
             self.publish_counters();
             self.door
-                .defend_socket(self.ctx.inst, &self.poller, HEARTBEAT);
+                .defend_socket(self.ctx.inst, &self.poller, HEARTBEAT, self.now);
             self.notify.ping_if_due();
             self.watch_workers()?;
-            self.door.watch(&self.poller)?;
+            self.door.watch(&self.poller, self.now)?;
             let mut timeout = self
                 .next_deadline()
-                .map(|d| d.saturating_duration_since(Instant::now()));
+                .map(|d| d.saturating_duration_since(self.now));
             // A reply due any moment, or requests that an idle secondary could take (a
             // client settled after the dispatch): another pass at once, not a sleep.
             if self.look_again() || self.can_dispatch() {
@@ -294,12 +303,13 @@ impl<'a> Server<'a> {
             }
             ready.clear();
             ready.extend(self.poller.wait(timeout)?);
+            self.now = Instant::now();
             self.set_asleep(false);
             for r in &ready {
                 self.handle(r)?;
             }
             self.check_deadlines()?;
-            self.sup.tick(&self.ctx);
+            self.sup.tick_at(&self.ctx, self.now);
             self.settle();
         }
         self.shut_down();
@@ -346,7 +356,7 @@ impl<'a> Server<'a> {
 
     fn next_deadline(&self) -> Option<Instant> {
         let busy = self.pool.next_deadline();
-        let ping = self.notify.next_ping_in().map(|d| Instant::now() + d);
+        let ping = self.notify.next_ping_at();
         busy.into_iter()
             .chain(self.sup.next_deadline())
             .chain(Some(self.last_beat + HEARTBEAT))
@@ -408,6 +418,7 @@ impl<'a> Server<'a> {
             door: &mut self.door,
             summary: &mut self.summary,
             poller: &self.poller,
+            now: self.now,
         };
         (&mut self.hall, around)
     }
@@ -426,6 +437,7 @@ impl<'a> Server<'a> {
             areas: &self.areas,
             hall: &mut self.hall,
             batch: &mut self.batch,
+            now: self.now,
         };
         (&mut self.pool, hands)
     }
@@ -482,7 +494,7 @@ impl<'a> Server<'a> {
     /// once and costs no wake-up of an idle CPU; with nothing else to run, a yield
     /// returns at once. A long batch, or a hung secondary, costs no more than that.
     fn look_again(&mut self) -> bool {
-        if self.pool.reply_due(Instant::now()) {
+        if self.pool.reply_due(self.now) {
             std::thread::yield_now();
             return true;
         }
@@ -498,7 +510,7 @@ impl<'a> Server<'a> {
         if !self.sup.worker(i).is_live() {
             return Ok(());
         }
-        let event = match self.sup.worker_mut(i).next_event(Instant::now(), None) {
+        let event = match self.sup.worker_mut(i).next_event(self.now, None) {
             Ok(e) => e,
             Err(e) => {
                 crate::warn!("secondary {i}: {e:#}");
@@ -533,7 +545,7 @@ impl<'a> Server<'a> {
 
     /// Kills hung secondaries and starts the ones whose backoff ended.
     fn check_deadlines(&mut self) -> Result<()> {
-        let now = Instant::now();
+        let now = self.now;
         for i in 0..self.pool.len() {
             let (pool, mut hands) = self.pool();
             pool.check_deadline(i, now, &mut hands)?;
@@ -562,9 +574,12 @@ impl<'a> Server<'a> {
         seg.store(Field::Clients, self.hall.len() as u64);
         seg.store(Field::Queued, self.pool.waiting() as u64);
         seg.store(Field::Requests, self.pool.counts().requests);
-        // Once per pass of the loop, which wakes at least every HEARTBEAT.
-        seg.store(Field::PrimaryHeartbeat, crate::clock::monotonic_ns());
-        self.last_beat = Instant::now();
+        // The loop wakes at least every HEARTBEAT; a busy one writes it at most every
+        // BEAT_EVERY (its clock is a read of its own).
+        if self.now >= self.last_beat + BEAT_EVERY {
+            seg.store(Field::PrimaryHeartbeat, crate::clock::monotonic_ns());
+            self.last_beat = self.now;
+        }
     }
 
     /// The orderly stop: queued requests get an answer, every secondary stops and is

@@ -155,9 +155,13 @@ impl Supervisor {
     /// from their loops and [`Self::on_wake`] calls it at every wake-up (the serving loop
     /// also wakes for the timer through [`Self::next_deadline`]).
     pub fn tick(&mut self, ctx: &Ctx<'_>) {
+        self.tick_at(ctx, Instant::now());
+    }
+
+    /// [`Self::tick`] with the caller's clock (the serving loop reads it once a turn).
+    pub fn tick_at(&mut self, ctx: &Ctx<'_>, now: Instant) {
         self.answer_status(ctx);
         let changed = ctx.inst.lock_changed();
-        let now = Instant::now();
         if now < self.next_check && !changed {
             return;
         }
