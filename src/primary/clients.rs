@@ -358,11 +358,11 @@ impl Client {
         } else {
             BUSY_LINES
         };
-        let cut = cut_lines(&self.input, limits.max_line, eof, max_lines);
+        let mut cut = cut_lines(&self.input, limits.max_line, eof, max_lines);
         let base = self.input.as_ptr() as usize;
         let mut consumed = 0;
         let mut all = true;
-        for line in &cut.lines {
+        for line in cut.by_ref() {
             let held = self.input.len() + self.output.len() + self.reserved;
             if self.unanswered >= limits.max_inflight || held >= MAX_HELD {
                 all = false;
@@ -384,9 +384,10 @@ impl Client {
             // The line's end in `input`, past its newline (absent at end of file).
             consumed = (line.as_ptr() as usize - base + line.len() + 1).min(self.input.len());
         }
-        if all {
-            consumed = cut.consumed;
-            if cut.too_long {
+        // Every line was taken: the cut says where it ended (and whether on a line too long).
+        if let Some(end) = cut.end().filter(|_| all) {
+            consumed = end.consumed;
+            if end.too_long {
                 self.reserved += TOO_LONG.len() + 1;
                 self.replies.push_back(Reply::Ready(TOO_LONG.into()));
                 refused.too_long += 1;
@@ -405,13 +406,13 @@ impl Client {
             // A long line came and went: give its memory back.
             self.input = Vec::new();
         }
-        self.move_ready();
+        self.move_ready(spare);
         refused
     }
 
     /// Files `reply` as the answer to request `order` and moves ready replies to output.
     /// The next reply due (the common case) goes straight to the output, no copy kept.
-    pub fn answer(&mut self, order: u64, reply: &[u8]) {
+    pub fn answer(&mut self, order: u64, reply: &[u8], spare: &mut Spare) {
         let Some(at) = order
             .checked_sub(self.first)
             .and_then(|i| usize::try_from(i).ok())
@@ -430,26 +431,29 @@ impl Client {
             self.output.push(b'\n');
         } else {
             self.reserved = self.reserved - charge + reply.len() + 1;
-            self.replies[at] = Reply::Ready(reply.to_vec());
+            self.replies[at] = Reply::Ready(spare.copy_of(reply));
         }
-        self.move_ready();
+        self.move_ready(spare);
     }
 
     /// A request of this client that will never reach a secondary (it left the queue
     /// at shutdown): `reply` answers it in place.
-    pub fn answer_pending(&mut self, reply: &str) {
-        while let Some((order, _)) = self.pending.pop_front() {
-            self.answer(order, reply.as_bytes());
+    pub fn answer_pending(&mut self, reply: &str, spare: &mut Spare) {
+        while let Some((order, line)) = self.pending.pop_front() {
+            spare.give(line);
+            self.answer(order, reply.as_bytes(), spare);
         }
     }
 
-    /// Moves the replies that are ready, in order, to the output buffer.
-    fn move_ready(&mut self) {
+    /// Moves the replies that are ready, in order, to the output buffer (their buffers
+    /// serve again, see `spare.rs`).
+    fn move_ready(&mut self, spare: &mut Spare) {
         while let Some(Reply::Ready(_)) = self.replies.front() {
             if let Some(Reply::Ready(r)) = self.replies.pop_front() {
                 self.reserved -= r.len() + 1;
                 self.output.extend_from_slice(&r);
                 self.output.push(b'\n');
+                spare.give(r);
             }
             self.first += 1;
         }
@@ -594,8 +598,8 @@ mod tests {
         // Still 4 unanswered: dispatching does not make room, replies do.
         c.take_lines(&LIMITS, &mut room, &mut Spare::default());
         assert_eq!(c.pending_len(), 0);
-        c.answer(0, b"PONG");
-        c.answer(1, b"PONG");
+        c.answer(0, b"PONG", &mut Spare::default());
+        c.answer(1, b"PONG", &mut Spare::default());
         c.take_lines(&LIMITS, &mut room, &mut Spare::default());
         assert_eq!(dispatch_all(&mut c), [4, 5]);
         assert!(!c.wants(&LIMITS).read);
@@ -622,7 +626,7 @@ mod tests {
         assert!(!c.poll_interest(&LIMITS).read);
         c.interest.read = false;
         dispatch_all(&mut c);
-        c.answer(0, b"PONG");
+        c.answer(0, b"PONG", &mut Spare::default());
         assert!(c.poll_interest(&LIMITS).read, "room again: read again");
     }
 
@@ -632,10 +636,10 @@ mod tests {
         peer.write_all(b"a\nb\nc\n").unwrap();
         c.receive(&LIMITS, &mut 1000, &mut scratch(), &mut Spare::default());
         assert_eq!(dispatch_all(&mut c), [0, 1, 2]);
-        c.answer(2, b"C");
-        c.answer(1, b"B");
+        c.answer(2, b"C", &mut Spare::default());
+        c.answer(1, b"B", &mut Spare::default());
         assert!(!c.wants(&LIMITS).write, "nothing may go before reply 0");
-        c.answer(0, b"A");
+        c.answer(0, b"A", &mut Spare::default());
         assert!(c.wants(&LIMITS).write);
         c.flush().unwrap();
         let mut got = [0u8; 6];
@@ -657,7 +661,7 @@ mod tests {
         );
         assert_eq!(room, 0);
         assert_eq!(dispatch_all(&mut c), [0]);
-        c.answer(0, b"A");
+        c.answer(0, b"A", &mut Spare::default());
         c.flush().unwrap();
         let mut got = vec![0u8; 20];
         peer.read_exact(&mut got).unwrap();
@@ -699,7 +703,7 @@ mod tests {
         // Their replies are within what was reserved: answering every one keeps the bound.
         let before = c.held();
         for order in dispatch_all(&mut c) {
-            c.answer(order, "x".repeat(60_000).as_bytes());
+            c.answer(order, "x".repeat(60_000).as_bytes(), &mut Spare::default());
         }
         assert!(c.held() <= before);
     }
@@ -726,7 +730,7 @@ mod tests {
         assert!(c.wants(&LIMITS).read);
         peer.write_all(&[b'y'; 5000]).unwrap();
         c.receive(&LIMITS, &mut 1000, &mut scratch(), &mut Spare::default());
-        c.answer(0, b"PONG");
+        c.answer(0, b"PONG", &mut Spare::default());
         c.flush().unwrap();
         let mut got = String::new();
         peer.read_to_string(&mut got).unwrap();
@@ -770,9 +774,9 @@ mod tests {
         );
         assert!(!c.wants(&LIMITS).read);
         let now = Instant::now();
-        c.answer(0, b"PONG");
+        c.answer(0, b"PONG", &mut Spare::default());
         assert!(!c.finished(now));
-        c.answer(1, b"ba");
+        c.answer(1, b"ba", &mut Spare::default());
         c.flush().unwrap();
         assert!(c.finished(now));
     }

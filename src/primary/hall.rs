@@ -90,7 +90,7 @@ impl Hall {
     /// [`Self::settle`]).
     pub fn answer(&mut self, client: u64, order: u64, reply: &[u8]) {
         if let Some(c) = self.clients.get_mut(&client) {
-            c.answer(order, reply);
+            c.answer(order, reply, &mut self.spare);
             self.touched.push(client);
         }
     }
@@ -106,7 +106,7 @@ impl Hall {
             return 0;
         };
         let n = c.pending_len();
-        c.answer_pending(reply);
+        c.answer_pending(reply, &mut self.spare);
         self.touched.push(client);
         n
     }

@@ -4,67 +4,117 @@
 //! without its newline is still a request; a line longer than `--max-line` is refused
 //! (the caller answers `ERR line too long` and reads nothing more).
 
-/// The complete lines found in a client's bytes.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Cut<'a> {
-    /// The request lines, without their newlines.
-    pub lines: Vec<&'a [u8]>,
-    /// How many bytes of the input the lines (and a refused line) used up.
-    pub consumed: usize,
-    /// A line longer than `max_line` came after `lines`: answer it with an error and
-    /// read nothing more from this client.
-    pub too_long: bool,
-}
-
 /// Cuts `buf` (the bytes received and not yet cut) into at most `max_lines` lines of at
 /// most `max_line` bytes (the rest stays for later: a client sending far ahead is not
 /// cut all at once). `eof`: the client sent everything, so a last line without newline
 /// counts. An unfinished line longer than `max_line` is refused at once (it can only
 /// grow). The `\r` of a CRLF line does not count in its length: it is not part of the
 /// request.
-pub fn cut_lines(buf: &[u8], max_line: usize, eof: bool, max_lines: usize) -> Cut<'_> {
-    let mut lines = Vec::new();
-    let mut start = 0;
-    loop {
-        if lines.len() >= max_lines {
-            return Cut {
-                lines,
-                consumed: start,
-                too_long: false,
-            };
+///
+/// The lines come one at a time, borrowed from `buf` (cutting allocates nothing); once
+/// the iterator has said `None`, [`Lines::end`] tells how much the lines used up.
+pub fn cut_lines(buf: &[u8], max_line: usize, eof: bool, max_lines: usize) -> Lines<'_> {
+    Lines {
+        buf,
+        max_line,
+        eof,
+        left: max_lines,
+        start: 0,
+        end: None,
+    }
+}
+
+/// The request lines of a client's bytes, without their newlines (see [`cut_lines`]).
+#[derive(Debug)]
+pub struct Lines<'a> {
+    buf: &'a [u8],
+    max_line: usize,
+    eof: bool,
+    /// How many more lines may be cut.
+    left: usize,
+    /// Where the next line starts.
+    start: usize,
+    /// Set when the cutting ended: what [`Lines::end`] returns.
+    end: Option<End>,
+}
+
+/// How a cut ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct End {
+    /// How many bytes of the input the lines (and a refused line) used up.
+    pub consumed: usize,
+    /// A line longer than `max_line` came after the lines: answer it with an error and
+    /// read nothing more from this client.
+    pub too_long: bool,
+}
+
+impl Lines<'_> {
+    /// How the cut ended, once the iterator has returned `None` (before that, `None`).
+    pub fn end(&self) -> Option<End> {
+        self.end
+    }
+
+    fn finish(&mut self, consumed: usize, too_long: bool) {
+        self.end = Some(End { consumed, too_long });
+    }
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.end.is_some() {
+            return None;
         }
-        let rest = &buf[start..];
+        if self.left == 0 {
+            self.finish(self.start, false);
+            return None;
+        }
+        let buf = self.buf;
+        let rest = &buf[self.start..];
         let (line, next) = match rest.iter().position(|&b| b == b'\n') {
-            Some(nl) => (&rest[..nl], start + nl + 1),
-            None if eof && !rest.is_empty() => (rest, buf.len()),
+            Some(nl) => (&rest[..nl], self.start + nl + 1),
+            None if self.eof && !rest.is_empty() => (rest, buf.len()),
             None => {
                 // Unfinished: too long once even a `\r` before its `\n` cannot save it.
-                let too_long = !eof && rest.len() > max_line + usize::from(rest.ends_with(b"\r"));
-                let consumed = if too_long { buf.len() } else { start };
-                return Cut {
-                    lines,
-                    consumed,
-                    too_long,
-                };
+                let too_long =
+                    !self.eof && rest.len() > self.max_line + usize::from(rest.ends_with(b"\r"));
+                self.finish(if too_long { buf.len() } else { self.start }, too_long);
+                return None;
             }
         };
         // A CRLF line's `\r` is not part of the request (see `protocol.rs`).
-        if line.strip_suffix(b"\r").unwrap_or(line).len() > max_line {
-            return Cut {
-                lines,
-                consumed: buf.len(),
-                too_long: true,
-            };
+        if line.strip_suffix(b"\r").unwrap_or(line).len() > self.max_line {
+            self.finish(buf.len(), true);
+            return None;
         }
-        lines.push(line);
-        start = next;
+        self.left -= 1;
+        self.start = next;
+        Some(line)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use proptest::prelude::*;
+
+    /// A cut, collected: its lines and how it ended.
+    struct Cut<'a> {
+        lines: Vec<&'a [u8]>,
+        consumed: usize,
+        too_long: bool,
+    }
+
+    fn cut_lines(buf: &[u8], max_line: usize, eof: bool, max_lines: usize) -> Cut<'_> {
+        let mut it = super::cut_lines(buf, max_line, eof, max_lines);
+        let lines: Vec<&[u8]> = it.by_ref().collect();
+        let end = it.end().expect("ended once it said None");
+        Cut {
+            lines,
+            consumed: end.consumed,
+            too_long: end.too_long,
+        }
+    }
 
     fn cut(buf: &[u8], max: usize, eof: bool) -> (Vec<&[u8]>, usize, bool) {
         let c = cut_lines(buf, max, eof, usize::MAX);

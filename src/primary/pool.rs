@@ -122,6 +122,9 @@ pub struct Pool {
     counts: Counts,
     /// Where replies are copied out of a slot (kept to reuse its memory).
     reply: Vec<u8>,
+    /// Emptied batches of completed turns, for the next turns (one per secondary at
+    /// most): handing a turn allocates nothing.
+    batches: Vec<Vec<Job>>,
 }
 
 impl Pool {
@@ -143,6 +146,7 @@ impl Pool {
             await_for,
             counts: Counts::default(),
             reply: Vec::new(),
+            batches: Vec::new(),
         }
     }
 
@@ -272,7 +276,8 @@ impl Pool {
             if !io.connected(first.client) {
                 continue;
             }
-            let mut jobs = vec![first];
+            let mut jobs = self.batches.pop().unwrap_or_default();
+            jobs.push(first);
             // A retry goes alone, so that failing twice means something about it.
             if jobs[0].failed_on.is_none() {
                 // Shared among the idle secondaries that are awake (this one counts as
@@ -370,7 +375,7 @@ impl Pool {
             );
             return self.died(i, Trouble::WrongTurn, io);
         }
-        let Some((jobs, _)) = seat.busy.take() else {
+        let Some((mut jobs, _)) = seat.busy.take() else {
             return Ok(());
         };
         // Each reply goes from the copy of the slot to its client as it is, no copy of
@@ -378,29 +383,32 @@ impl Pool {
         let mut bytes = std::mem::take(&mut self.reply);
         let n = jobs.len();
         if !io.reply_into(i, &mut bytes) {
-            for job in jobs {
+            for job in jobs.drain(..) {
                 self.deliver(job, b"ERR worker failed (reply longer than its slot)", io);
             }
         } else if n == 1 {
-            for job in jobs {
+            for job in jobs.drain(..) {
                 self.deliver(job, reply_line(&bytes), io);
             }
         } else if let Err(e) = batch::check(&bytes, Some(n)) {
             let why = format!("ERR worker failed (malformed reply: {e})");
-            for job in jobs {
+            for job in jobs.drain(..) {
                 self.deliver(job, why.as_bytes(), io);
             }
         } else {
-            let mut jobs = jobs.into_iter();
+            let mut each = jobs.drain(..);
             // Checked above: every item is walked, one per job.
             let walked = batch::decode_each(&bytes, Some(n), |item| {
-                if let Some(job) = jobs.next() {
+                if let Some(job) = each.next() {
                     self.deliver(job, reply_line(item), io);
                 }
             });
-            debug_assert!(walked.is_ok() && jobs.next().is_none());
+            debug_assert!(walked.is_ok() && each.next().is_none());
         }
         self.reply = bytes;
+        if self.batches.len() < self.seats.len() {
+            self.batches.push(jobs);
+        }
         Ok(())
     }
 
