@@ -233,7 +233,14 @@ impl Client {
 
     /// Whether it may take one more request now: within `--max-inflight` and the bytes bound.
     fn has_room(&self, limits: &Limits) -> bool {
-        self.unanswered < limits.max_inflight && !self.lines_wait && self.held() < MAX_HELD
+        self.unanswered < limits.max_inflight && !self.lines_wait && !self.over_bytes()
+    }
+
+    /// Whether the bytes held are at [`MAX_HELD`] with something of its own held besides
+    /// its input (a reply awaited or not yet written), whose going makes room. Its input
+    /// alone never holds it back: with nothing else held, nothing would ever make room.
+    fn over_bytes(&self) -> bool {
+        self.held() >= MAX_HELD && (self.reserved > 0 || !self.output.is_empty())
     }
 
     /// What to poll it for: input while it may send requests (or we drop what it sends),
@@ -374,8 +381,7 @@ impl Client {
         let mut consumed = 0;
         let mut all = true;
         for line in &cut.lines {
-            let held = self.input.len() + self.output.len() + self.reserved;
-            if self.unanswered >= limits.max_inflight || held >= MAX_HELD {
+            if self.unanswered >= limits.max_inflight || self.over_bytes() {
                 all = false;
                 break;
             }

@@ -333,6 +333,32 @@ fn far_ahead_client(mut conn: Conn<UnixStream>, c: usize) {
     w.join().unwrap();
 }
 
+/// A line longer than the bytes one client may hold (`MAX_HELD`, 1 MiB), which a large
+/// `--max-line` allows, is read to its end and answered: reading used to stop once the
+/// unfinished line alone filled that bound, with nothing in flight whose reply could make
+/// room, and the client waited forever.
+#[test]
+fn a_line_longer_than_the_bytes_bound_is_read_and_answered() {
+    let mut env = TestEnv::new("hugeline");
+    let pid = env.start_serving(&["--max-line", "2M", "--size", "8M"]);
+    let text = "z".repeat(1_500_000);
+    let mut conn = unix(&env);
+    conn.writer.set_timeout(slow(Duration::from_secs(10)));
+    let mut writer = conn.writer.clone_stream();
+    let request = format!("ECHO {text}\nPING\n");
+    let w = std::thread::spawn(move || {
+        // A stalled server times this write out; the reads below say what went wrong.
+        if writer.write_all(request.as_bytes()).is_ok() {
+            writer.shutdown_write();
+        }
+    });
+    assert!(conn.line() == text, "the long line's reply");
+    assert_eq!(conn.line(), "PONG");
+    assert_eq!(conn.get(), Got::Eof);
+    w.join().unwrap();
+    env.stop_serving(pid);
+}
+
 /// A server that fails (its segment truncated by another process) still answers the
 /// request it read, `ERR shutting down`, and ends each connection with an end of file,
 /// as an orderly stop does; before, the client saw the connection close with no reply.
