@@ -194,6 +194,10 @@ pub struct Client {
     pub interest: Interest,
     /// It was reported readable while at its bound (see [`Self::poll_interest`]).
     readable_at_bound: bool,
+    /// Complete lines wait in `input`, left there by a bound: nothing more is read until
+    /// they are cut (a reply or a write makes room), so `input` stays one read and one
+    /// line long however far ahead the client sends.
+    lines_wait: bool,
 }
 
 impl Client {
@@ -214,6 +218,7 @@ impl Client {
             state: Input::Open,
             interest: Interest::READ,
             readable_at_bound: false,
+            lines_wait: false,
         })
     }
 
@@ -228,7 +233,14 @@ impl Client {
 
     /// Whether it may take one more request now: within `--max-inflight` and the bytes bound.
     fn has_room(&self, limits: &Limits) -> bool {
-        self.unanswered < limits.max_inflight && self.held() < MAX_HELD
+        self.unanswered < limits.max_inflight && !self.lines_wait && !self.over_bytes()
+    }
+
+    /// Whether the bytes held are at [`MAX_HELD`] with something of its own held besides
+    /// its input (a reply awaited or not yet written), whose going makes room. Its input
+    /// alone never holds it back: with nothing else held, nothing would ever make room.
+    fn over_bytes(&self) -> bool {
+        self.held() >= MAX_HELD && (self.reserved > 0 || !self.output.is_empty())
     }
 
     /// What to poll it for: input while it may send requests (or we drop what it sends),
@@ -270,6 +282,11 @@ impl Client {
     fn holds_a_long_partial(&self, limits: &Limits) -> bool {
         let room = limits.max_line + usize::from(self.input.ends_with(b"\r"));
         self.input.len() > room && !self.input.contains(&b'\n')
+    }
+
+    /// Complete lines wait in its input for room (see [`Self::take_lines`]).
+    pub fn lines_wait(&self) -> bool {
+        self.lines_wait
     }
 
     /// Requests cut and waiting for a secondary.
@@ -362,9 +379,10 @@ impl Client {
         let base = self.input.as_ptr() as usize;
         let mut consumed = 0;
         let mut all = true;
+        let mut lines = 0;
         for line in cut.by_ref() {
-            let held = self.input.len() + self.output.len() + self.reserved;
-            if self.unanswered >= limits.max_inflight || held >= MAX_HELD {
+            lines += 1;
+            if self.unanswered >= limits.max_inflight || self.over_bytes() {
                 all = false;
                 break;
             }
@@ -402,6 +420,11 @@ impl Client {
             }
         }
         self.input.drain(..consumed);
+        // A line left in `input`: one beyond the bounds, or beyond `max_lines`.
+        self.lines_wait = !self.is_draining()
+            && (!all
+                || (lines >= max_lines
+                    && (self.input.contains(&b'\n') || (eof && !self.input.is_empty()))));
         if self.input.is_empty() && self.input.capacity() > 2 * READ_CHUNK {
             // A long line came and went: give its memory back.
             self.input = Vec::new();
@@ -706,6 +729,45 @@ mod tests {
             c.answer(order, "x".repeat(60_000).as_bytes(), &mut Spare::default());
         }
         assert!(c.held() <= before);
+    }
+
+    #[test]
+    fn a_client_far_ahead_is_not_read_while_lines_wait_and_every_line_is_cut() {
+        // As the event loop may do: a reply makes room, then the client is read before
+        // the lines it already holds are cut (a doorbell handled before its readiness).
+        let (mut c, peer) = client();
+        let line = format!("ECHO {}\n", "x".repeat(60));
+        const LINES: usize = 30_000;
+        let mut writer = peer.try_clone().unwrap();
+        let bytes = line.repeat(LINES).into_bytes();
+        let w = std::thread::spawn(move || {
+            writer.write_all(&bytes).unwrap();
+            writer.shutdown(std::net::Shutdown::Write).unwrap();
+        });
+        let r = std::thread::spawn(move || {
+            let mut peer = peer;
+            let mut got = Vec::new();
+            peer.read_to_end(&mut got).map(|_| got.len())
+        });
+        let mut spare = Spare::default();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !c.finished(Instant::now()) {
+            assert!(Instant::now() < deadline, "stuck: {} bytes held", c.held());
+            c.receive(&LIMITS, &mut 10_000, &mut scratch(), &mut spare);
+            assert!(
+                c.input.len() <= READ_CHUNK + LIMITS.max_line + 1,
+                "{} bytes of input held: read while lines waited",
+                c.input.len()
+            );
+            for order in dispatch_all(&mut c) {
+                c.answer(order, b"x", &mut Spare::default());
+            }
+            c.flush().unwrap();
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        w.join().unwrap();
+        drop(c);
+        assert_eq!(r.join().unwrap().unwrap(), 2 * LINES, "one reply per line");
     }
 
     #[test]

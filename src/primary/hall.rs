@@ -217,12 +217,22 @@ impl Hall {
             let refused = c.take_lines(&self.limits, &mut left, &mut self.spare);
             a.pool.queue_grew(room - left);
             a.summary.count_refused(refused);
-            if c.has_pending() {
-                a.pool.wants_turn(id);
-            }
             if c.flush().is_err() || c.finished(now) {
                 self.drop_client(id, a);
                 continue;
+            }
+            if c.lines_wait() {
+                // The write may have made the room they wait for, and nothing else would
+                // come to cut them: no reply is due, no write waits, and the client may
+                // have sent everything already.
+                let room = a.pool.room(self.queue);
+                let mut left = room;
+                let refused = c.take_lines(&self.limits, &mut left, &mut self.spare);
+                a.pool.queue_grew(room - left);
+                a.summary.count_refused(refused);
+            }
+            if c.has_pending() {
+                a.pool.wants_turn(id);
             }
             let want = c.poll_interest(&self.limits);
             if want != c.interest {

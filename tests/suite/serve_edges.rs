@@ -6,6 +6,7 @@
 
 use crate::common;
 
+use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
@@ -276,6 +277,86 @@ fn sigterm_under_load_ends_every_client_with_eof_not_a_reset() {
     }
     env.assert_nothing_left();
     assert_eq!(json_of(&out)["stopped_by"], "signal");
+}
+
+/// Pipelining clients far ahead of `--max-inflight` (megabytes written at once, then end
+/// of file), with replies that come a turn at a time (`--sync fifo`, whose doorbells are
+/// handled one by one): each gets every reply, in order. A reply used to make room to read
+/// such a client again before the lines it already held were cut, so each reply let in one
+/// more read and cut one line: its input grew until it alone filled the bytes bound, and
+/// from then on nothing was cut, answered or read again.
+#[test]
+fn clients_far_ahead_of_max_inflight_get_every_reply_when_replies_come_one_by_one() {
+    const CLIENTS: usize = 3;
+    let mut env = TestEnv::new("farahead");
+    let pid = env.start_serving(&["--secondaries", "3", "--sync", "fifo"]);
+    for _round in 0..2 {
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|c| {
+                let conn = unix(&env);
+                std::thread::spawn(move || far_ahead_client(conn, c))
+            })
+            .collect();
+        for t in clients {
+            t.join().unwrap();
+        }
+    }
+    env.stop_serving(pid);
+}
+
+/// Writes 30000 requests of up to 700 bytes at once, then reads every reply, in order,
+/// then the end of file; no reply may take more than 10 seconds.
+fn far_ahead_client(mut conn: Conn<UnixStream>, c: usize) {
+    const REQUESTS: usize = 30_000;
+    conn.writer.set_timeout(slow(Duration::from_secs(10)));
+    let texts: Vec<String> = (0..REQUESTS)
+        .map(|i| format!("c{c}-{i}-{}", "x".repeat(i * 7 % 700)))
+        .collect();
+    let bytes: Vec<u8> = texts
+        .iter()
+        .flat_map(|t| format!("ECHO {t}\n").into_bytes())
+        .collect();
+    let mut writer = conn.writer.clone_stream();
+    let w = std::thread::spawn(move || {
+        // A stalled server times this write out; the reads below say what went wrong.
+        if writer.write_all(&bytes).is_ok() {
+            writer.shutdown_write();
+        }
+    });
+    for (i, want) in texts.iter().enumerate() {
+        match conn.get() {
+            Got::Line(l) => assert!(l == *want, "client {c} request {i}: {l:?}"),
+            other => panic!("client {c}: {other:?} after {i} of {REQUESTS} replies"),
+        }
+    }
+    assert_eq!(conn.get(), Got::Eof, "client {c}: after every reply");
+    w.join().unwrap();
+}
+
+/// A line longer than the bytes one client may hold (`MAX_HELD`, 1 MiB), which a large
+/// `--max-line` allows, is read to its end and answered: reading used to stop once the
+/// unfinished line alone filled that bound, with nothing in flight whose reply could make
+/// room, and the client waited forever.
+#[test]
+fn a_line_longer_than_the_bytes_bound_is_read_and_answered() {
+    let mut env = TestEnv::new("hugeline");
+    let pid = env.start_serving(&["--max-line", "2M", "--size", "8M"]);
+    let text = "z".repeat(1_500_000);
+    let mut conn = unix(&env);
+    conn.writer.set_timeout(slow(Duration::from_secs(10)));
+    let mut writer = conn.writer.clone_stream();
+    let request = format!("ECHO {text}\nPING\n");
+    let w = std::thread::spawn(move || {
+        // A stalled server times this write out; the reads below say what went wrong.
+        if writer.write_all(request.as_bytes()).is_ok() {
+            writer.shutdown_write();
+        }
+    });
+    assert!(conn.line() == text, "the long line's reply");
+    assert_eq!(conn.line(), "PONG");
+    assert_eq!(conn.get(), Got::Eof);
+    w.join().unwrap();
+    env.stop_serving(pid);
 }
 
 /// A server that fails (its segment truncated by another process) still answers the
