@@ -5,8 +5,9 @@
 //! There is no "remove": closing a descriptor removes it from the set (no descriptor of
 //! ours is ever duplicated), which is how clients and dead secondaries leave it.
 //!
-//! Registrations are level-triggered: a descriptor that stays readable is reported again
-//! on the next wait, so the loop may read a bounded amount and come back later. The
+//! Registrations are level-triggered unless asked otherwise ([`Interest::edge`]): a
+//! descriptor that stays readable is reported again on the next wait, so the loop may read
+//! a bounded amount and come back later. The
 //! kernel always reports hang-up and error, even for a descriptor registered with no
 //! interest at all; a caller that pauses a descriptor (back-pressure) must therefore act
 //! on [`Ready::hangup`] or [`Ready::error`], or it would be woken for them forever.
@@ -23,6 +24,9 @@ use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTime
 pub struct Interest {
     pub read: bool,
     pub write: bool,
+    /// Edge-triggered: reported when bytes or room come, not while they are there (for a
+    /// descriptor whose reader leaves bytes in it on purpose, see `primary/stream.rs`).
+    pub edge: bool,
 }
 
 impl Interest {
@@ -30,10 +34,12 @@ impl Interest {
     pub const NONE: Interest = Interest {
         read: false,
         write: false,
+        edge: false,
     };
     pub const READ: Interest = Interest {
         read: true,
         write: false,
+        edge: false,
     };
 
     fn flags(self) -> EpollFlags {
@@ -45,6 +51,9 @@ impl Interest {
         if self.write {
             flags |= EpollFlags::EPOLLOUT;
         }
+        if self.edge {
+            flags |= EpollFlags::EPOLLET;
+        }
         flags
     }
 }
@@ -55,6 +64,9 @@ pub struct Ready {
     pub token: u64,
     /// Data, or end of file, can be read.
     pub readable: bool,
+    /// The peer shut down its writing side: end of file comes after what it sent (an
+    /// edge-triggered reader must read on to it, no later event says so again).
+    pub peer_closed: bool,
     pub writable: bool,
     /// The peer is gone in both directions (or the descriptor was shut down both ways).
     pub hangup: bool,
@@ -67,6 +79,7 @@ impl Ready {
         Ready {
             token: event.data(),
             readable: f.intersects(EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP),
+            peer_closed: f.contains(EpollFlags::EPOLLRDHUP),
             writable: f.contains(EpollFlags::EPOLLOUT),
             hangup: f.contains(EpollFlags::EPOLLHUP),
             error: f.contains(EpollFlags::EPOLLERR),
@@ -175,6 +188,7 @@ mod tests {
         let write = Interest {
             read: false,
             write: true,
+            edge: false,
         };
         p.modify(&b, 8, write).unwrap();
         let r = ready(&mut p, 1000);

@@ -19,17 +19,16 @@
 //! would reset the connection, and a client still writing would never read the reply.
 
 use std::collections::VecDeque;
-use std::io::{ErrorKind, Read, Write};
-use std::net::TcpStream;
-use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::net::UnixStream;
+use std::io::ErrorKind;
+use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
-use crate::os::fdlimit::Socket;
 use crate::os::poller::Interest;
 
 use super::lines::cut_lines;
 use super::spare::Spare;
+pub use super::stream::Stream;
+use super::stream::{Conn, Got};
 
 /// The bytes held for one client beyond which the primary stops reading it: its unread
 /// input, its queued requests, room for the replies of its requests not yet answered
@@ -59,59 +58,6 @@ const BUSY: &str = "ERR busy";
 
 /// Lines cut at once when they can only be answered `ERR busy`.
 const BUSY_LINES: usize = 1024;
-
-/// A client connection, over the Unix socket or TCP.
-pub enum Stream {
-    Unix(UnixStream),
-    Tcp(TcpStream),
-}
-
-impl Stream {
-    fn fd(&self) -> BorrowedFd<'_> {
-        match self {
-            Stream::Unix(s) => s.as_fd(),
-            Stream::Tcp(s) => s.as_fd(),
-        }
-    }
-
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Stream::Unix(s) => s.read(buf),
-            Stream::Tcp(s) => s.read(buf),
-        }
-    }
-
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self {
-            Stream::Unix(s) => s.write(buf),
-            Stream::Tcp(s) => s.write(buf),
-        }
-    }
-
-    fn shutdown_write(&self) -> std::io::Result<()> {
-        match self {
-            Stream::Unix(s) => s.shutdown_write(),
-            Stream::Tcp(s) => s.shutdown_write(),
-        }
-    }
-
-    fn set_nonblocking(&self) -> std::io::Result<()> {
-        match self {
-            Stream::Unix(s) => s.set_nonblocking(true),
-            Stream::Tcp(s) => s.set_nonblocking(true),
-        }
-    }
-
-    /// Answers `line` to a connection we will not serve, and closes it (see
-    /// [`crate::os::fdlimit::refuse`]: it never blocks and does not reset the connection).
-    pub fn refuse(self, line: &str) {
-        let line = format!("{line}\n");
-        match self {
-            Stream::Unix(s) => crate::os::fdlimit::refuse(s, line.as_bytes()),
-            Stream::Tcp(s) => crate::os::fdlimit::refuse(s, line.as_bytes()),
-        }
-    }
-}
 
 /// The bounds every client lives within.
 #[derive(Clone, Copy, Debug)]
@@ -174,7 +120,7 @@ impl std::ops::AddAssign for Refused {
 
 /// One connected client.
 pub struct Client {
-    stream: Stream,
+    stream: Conn,
     /// Bytes received and not yet cut into requests.
     input: Vec<u8>,
     /// Replies ready to write, in order.
@@ -198,14 +144,23 @@ pub struct Client {
     /// they are cut (a reply or a write makes room), so `input` stays one read and one
     /// line long however far ahead the client sends.
     lines_wait: bool,
+    /// Its socket may hold bytes not read yet: the last read stopped at its bound, not at
+    /// an empty socket. An edge-triggered connection reports only bytes that come later,
+    /// so these are read once it has room again (see [`Self::needs_read`]).
+    unread: bool,
+    /// The poll set said it shut down its writing side: its end of file comes after
+    /// what it sent, and reads go on to it (see [`Self::peer_closed`]).
+    closed: bool,
 }
 
 impl Client {
     /// A new connection, made non-blocking (`Err(stream)` if that fails).
     pub fn new(stream: Stream) -> Result<Client, Stream> {
-        if stream.set_nonblocking().is_err() {
-            return Err(stream);
-        }
+        let stream = Conn::new(stream)?;
+        let interest = Interest {
+            edge: stream.edge_triggered(),
+            ..Interest::READ
+        };
         Ok(Client {
             stream,
             input: Vec::new(),
@@ -216,9 +171,11 @@ impl Client {
             unanswered: 0,
             reserved: 0,
             state: Input::Open,
-            interest: Interest::READ,
+            interest,
             readable_at_bound: false,
             lines_wait: false,
+            unread: false,
+            closed: false,
         })
     }
 
@@ -254,6 +211,7 @@ impl Client {
         Interest {
             read,
             write: !self.output.is_empty(),
+            edge: self.stream.edge_triggered(),
         }
     }
 
@@ -271,6 +229,21 @@ impl Client {
             want.read = true;
         }
         want
+    }
+
+    /// Whether to read it now rather than wait for the poll set: bytes may wait in its
+    /// socket that an edge-triggered registration will not report again, and it may take
+    /// requests again.
+    pub fn needs_read(&self, limits: &Limits) -> bool {
+        self.unread && self.stream.edge_triggered() && self.wants(limits).read
+    }
+
+    /// The poll set said it shut down its writing side. Edge-triggered, that is said
+    /// once, maybe with the last bytes: a short read of them must not end the reading,
+    /// or its end of file (and a last line without newline) would never be seen.
+    pub fn peer_closed(&mut self) {
+        self.closed = true;
+        self.unread = true;
     }
 
     /// Whether only its bound keeps it from being read.
@@ -319,21 +292,30 @@ impl Client {
         if !self.wants(limits).read {
             // Reported readable while not to be read: at its bound (see `poll_interest`).
             self.readable_at_bound = true;
+            self.unread = true;
         }
         loop {
             if !self.wants(limits).read {
                 break;
             }
-            match self.stream.read(buf) {
-                Ok(0) => {
+            let read = if self.is_draining() {
+                self.stream.read_to_drop(buf)
+            } else {
+                self.stream.read(buf)
+            };
+            // Until the socket is found empty, bytes may wait there.
+            self.unread = true;
+            match read {
+                Ok(Got { len: 0, .. }) => {
                     match &mut self.state {
                         Input::Open => self.state = Input::Ended,
                         Input::Draining { eof, .. } => *eof = true,
                         Input::Ended => {}
                     }
+                    self.unread = false;
                     break;
                 }
-                Ok(n) => {
+                Ok(Got { len: n, more }) => {
                     match &mut self.state {
                         Input::Draining { dropped, .. } => *dropped += n,
                         _ => {
@@ -341,14 +323,19 @@ impl Client {
                             got.refused += self.take_lines(limits, room, spare);
                         }
                     }
-                    if n < buf.len() {
+                    if !more && !self.closed {
                         // The socket had less than we asked for: it is empty now, and
-                        // the poll set (level-triggered) reports anything that comes
-                        // later. This saves a read that would only say "would block".
+                        // the poll set reports anything that comes later. This saves a
+                        // read that would only say "would block". (Its end of file,
+                        // reported once already, is read next.)
+                        self.unread = false;
                         break;
                     }
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    self.unread = false;
+                    break;
+                }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => {
                     got.gone = true;
@@ -357,6 +344,11 @@ impl Client {
             }
         }
         got.refused += self.take_lines(limits, room, spare);
+        if self.unanswered == 0 && self.output.is_empty() {
+            // No reply will be written to it soon (an unfinished line, say), and what
+            // it sent may be what keeps its writes blocked: take them now.
+            self.stream.release();
+        }
         got
     }
 
@@ -485,17 +477,21 @@ impl Client {
     /// Writes what it can without blocking (its whole output in one `write` when the
     /// socket takes it). `Err`: the client is gone.
     pub fn flush(&mut self) -> std::io::Result<()> {
+        let mut wrote = false;
         while !self.output.is_empty() {
             match self.stream.write(&self.output) {
                 Ok(0) => return Err(ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     self.output.drain(..n);
+                    wrote = true;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
+        // Its replies woke it: taking its requests out of the socket now wakes no one.
+        self.stream.replied(wrote);
         if self.output.is_empty() && self.output.capacity() > MAX_HELD {
             self.output = Vec::new();
         }
@@ -541,8 +537,8 @@ impl Client {
     /// client would read that instead of the replies before it.
     pub fn drop_input(&mut self, buf: &mut [u8]) -> bool {
         loop {
-            match self.stream.read(buf) {
-                Ok(0) => return true,
+            match self.stream.read_to_drop(buf) {
+                Ok(Got { len: 0, .. }) => return true,
                 Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -582,6 +578,7 @@ impl Client {
 mod tests {
     use super::*;
     use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
 
     fn scratch() -> Vec<u8> {
         vec![0; READ_CHUNK]

@@ -145,6 +145,8 @@ impl Hall {
             let ready = Ready {
                 token: self.tokens + id,
                 readable: r.contains(PollFlags::POLLIN),
+                // (Not asked of poll: the poll set reports it.)
+                peer_closed: false,
                 writable: false,
                 hangup: r.contains(PollFlags::POLLHUP),
                 error: r.intersects(PollFlags::POLLERR | PollFlags::POLLNVAL),
@@ -157,30 +159,45 @@ impl Hall {
     /// A client's descriptor is ready: read its requests (as far as its bounds allow),
     /// or note that it is gone.
     pub fn on_client(&mut self, id: u64, ready: &Ready, a: &mut Around<'_>) {
-        let room = a.pool.room(self.queue);
-        let Some(c) = self.clients.get_mut(&id) else {
+        if !self.clients.contains_key(&id) {
             return;
-        };
+        }
         if ready.hangup || ready.error {
             // Gone both ways: it cannot read replies, and a level-triggered hang-up would
             // be reported again on every wait.
             self.drop_client(id, a);
             return;
         }
-        if ready.readable {
-            let mut left = room;
-            let got = c.receive(&self.limits, &mut left, &mut self.scratch, &mut self.spare);
-            a.pool.queue_grew(room - left);
-            a.summary.count_refused(got.refused);
-            if got.gone {
-                self.drop_client(id, a);
-                return;
-            }
-            if c.is_draining() && !self.draining.contains(&id) {
-                self.draining.push(id);
+        if ready.peer_closed {
+            if let Some(c) = self.clients.get_mut(&id) {
+                c.peer_closed();
             }
         }
+        if ready.readable && !self.read_client(id, a) {
+            return;
+        }
         self.touched.push(id);
+    }
+
+    /// Reads client `id`'s requests as far as its bounds allow: `false` if it is gone
+    /// (and let go).
+    fn read_client(&mut self, id: u64, a: &mut Around<'_>) -> bool {
+        let room = a.pool.room(self.queue);
+        let Some(c) = self.clients.get_mut(&id) else {
+            return false;
+        };
+        let mut left = room;
+        let got = c.receive(&self.limits, &mut left, &mut self.scratch, &mut self.spare);
+        a.pool.queue_grew(room - left);
+        a.summary.count_refused(got.refused);
+        if got.gone {
+            self.drop_client(id, a);
+            return false;
+        }
+        if c.is_draining() && !self.draining.contains(&id) {
+            self.draining.push(id);
+        }
+        true
     }
 
     fn drop_client(&mut self, id: u64, a: &mut Around<'_>) {
@@ -209,6 +226,14 @@ impl Hall {
         touched.sort_unstable();
         touched.dedup();
         for &id in &touched {
+            // Replies made room, and bytes may wait that the poll set will not report.
+            let read_now = self
+                .clients
+                .get(&id)
+                .is_some_and(|c| c.needs_read(&self.limits));
+            if read_now && !self.read_client(id, a) {
+                continue;
+            }
             let room = a.pool.room(self.queue);
             let Some(c) = self.clients.get_mut(&id) else {
                 continue;

@@ -28,6 +28,7 @@ mod rounds;
 mod serve;
 mod spare;
 pub mod stats;
+mod stream;
 mod summary;
 mod supervisor;
 mod worker;

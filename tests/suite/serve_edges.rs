@@ -392,3 +392,61 @@ fn a_server_that_fails_answers_what_it_read_before_it_closes() {
     assert_eq!(json_of(&out)["stopped_by"], "error");
     env.assert_no_leftovers();
 }
+
+// ---------------------------------------------------------------------------------------
+// Wake-ups
+
+/// This thread's voluntary context switches (each time it blocked).
+fn voluntary_switches() -> u64 {
+    let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("voluntary_ctxt_switches in /proc/thread-self/status")
+}
+
+/// A client blocked reading its reply is woken once, by the reply. Taking the request out
+/// of the socket while it sleeps wakes it too (the kernel's "room to write" wake-up of
+/// every sleeper on its socket): it blocked twice per request, one wake-up for nothing,
+/// until the primary left requests in the socket (peeked) until their replies were written.
+#[test]
+fn a_client_waiting_for_its_reply_is_woken_once_per_request_not_twice() {
+    let mut env = TestEnv::new("wakeonce");
+    let pid = env.start_serving(&["--secondaries", "1"]);
+    let stream = UnixStream::connect(env.socket_path()).unwrap();
+    stream.set_read_timeout(Some(T)).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    const REQUESTS: u64 = 100;
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader};
+        let mut input = BufReader::new(stream);
+        let mut line = String::new();
+        let mut blocked = 0;
+        for i in 0..REQUESTS {
+            ready_tx.send(()).unwrap();
+            let before = voluntary_switches();
+            line.clear();
+            input.read_line(&mut line).unwrap();
+            blocked += voluntary_switches() - before;
+            assert_eq!(line, format!("{i}\n"));
+        }
+        blocked
+    });
+    for i in 0..REQUESTS {
+        ready_rx.recv().unwrap();
+        // The reader is asleep in its read by the time the request goes.
+        std::thread::sleep(Duration::from_millis(2));
+        writer.write_all(format!("ECHO {i}\n").as_bytes()).unwrap();
+    }
+    let blocked = reader.join().unwrap();
+    // One block per request; a few more for a scheduler's whims, never one per request.
+    assert!(
+        blocked < REQUESTS * 3 / 2,
+        "the reader blocked {blocked} times for {REQUESTS} replies"
+    );
+    drop(writer);
+    let v = env.stop_serving(pid);
+    assert_eq!(v["requests"], REQUESTS, "{v}");
+}
