@@ -30,6 +30,10 @@
 //! the rounds mode), and the request is retried once on another secondary, then answered
 //! `ERR worker failed`: never left without an answer, never answered twice (`pool.rs`).
 //!
+//! A Unix client's requests are peeked and taken out of its socket only once its replies
+//! are written, so that reading a request does not wake a client waiting for its reply
+//! (`stream.rs`).
+//!
 //! This file is the event loop; the door is `admission.rs`, the clients `hall.rs`, who
 //! takes which request `pool.rs`, and how a turn reaches a secondary `hands.rs`.
 
