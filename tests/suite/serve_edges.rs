@@ -450,3 +450,34 @@ fn a_client_waiting_for_its_reply_is_woken_once_per_request_not_twice() {
     let v = env.stop_serving(pid);
     assert_eq!(v["requests"], REQUESTS, "{v}");
 }
+
+/// A client that sends its requests in many small writes and reads the replies only once
+/// it has sent them all is served, as when requests were taken out of the socket at once.
+/// Peeked requests stay in the socket, and a small write costs the client's send buffer
+/// far more than its bytes (the kernel counts each write's buffer): with its replies not
+/// read, the primary's writes block, so no reply was "written" to release the requests,
+/// the client's writes blocked too, and both waited for ever, far below any bound.
+#[test]
+fn a_client_that_reads_only_after_many_small_writes_is_not_deadlocked() {
+    let mut env = TestEnv::new("smallwrites");
+    let pid = env.start_serving(&["--max-inflight", "2"]);
+    let mut stream = UnixStream::connect(env.socket_path()).unwrap();
+    stream.set_read_timeout(Some(T)).unwrap();
+    // Each write goes at once unless the primary leaves them all in the socket.
+    stream
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    const WRITES: usize = 2000;
+    for i in 0..WRITES {
+        stream
+            .write_all(format!("ECHO {i}\n").as_bytes())
+            .unwrap_or_else(|e| panic!("write {i} of {WRITES} (the primary read none): {e}"));
+    }
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut replies = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut replies).unwrap();
+    let want: String = (0..WRITES).map(|i| format!("{i}\n")).collect();
+    assert!(replies == want, "{} replies", replies.lines().count());
+    let v = env.stop_serving(pid);
+    assert_eq!(v["requests"], WRITES as u64, "{v}");
+}
