@@ -477,21 +477,29 @@ impl Client {
     /// Writes what it can without blocking (its whole output in one `write` when the
     /// socket takes it). `Err`: the client is gone.
     pub fn flush(&mut self) -> std::io::Result<()> {
-        let mut wrote = false;
+        // Whether to take the requests peeked out of its socket now.
+        let mut release = false;
         while !self.output.is_empty() {
             match self.stream.write(&self.output) {
                 Ok(0) => return Err(ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     self.output.drain(..n);
-                    wrote = true;
+                    release = true;
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    // It is not reading its replies, so not asleep waiting for one: it may
+                    // be blocked writing, on requests we left in its socket (a small write
+                    // costs its send buffer far more than its bytes). Take them.
+                    release = true;
+                    break;
+                }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
-        // Its replies woke it: taking its requests out of the socket now wakes no one.
-        self.stream.replied(wrote);
+        // Its replies woke it (or it reads none): taking its requests out of the socket
+        // now wakes no one needlessly.
+        self.stream.replied(release);
         if self.output.is_empty() && self.output.capacity() > MAX_HELD {
             self.output = Vec::new();
         }

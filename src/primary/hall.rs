@@ -226,36 +226,12 @@ impl Hall {
         touched.sort_unstable();
         touched.dedup();
         for &id in &touched {
-            // Replies made room, and bytes may wait that the poll set will not report.
-            let read_now = self
-                .clients
-                .get(&id)
-                .is_some_and(|c| c.needs_read(&self.limits));
-            if read_now && !self.read_client(id, a) {
+            if !self.bring_up_to_date(id, now, a) {
                 continue;
             }
-            let room = a.pool.room(self.queue);
             let Some(c) = self.clients.get_mut(&id) else {
                 continue;
             };
-            let mut left = room;
-            let refused = c.take_lines(&self.limits, &mut left, &mut self.spare);
-            a.pool.queue_grew(room - left);
-            a.summary.count_refused(refused);
-            if c.flush().is_err() || c.finished(now) {
-                self.drop_client(id, a);
-                continue;
-            }
-            if c.lines_wait() {
-                // The write may have made the room they wait for, and nothing else would
-                // come to cut them: no reply is due, no write waits, and the client may
-                // have sent everything already.
-                let room = a.pool.room(self.queue);
-                let mut left = room;
-                let refused = c.take_lines(&self.limits, &mut left, &mut self.spare);
-                a.pool.queue_grew(room - left);
-                a.summary.count_refused(refused);
-            }
             if c.has_pending() {
                 a.pool.wants_turn(id);
             }
@@ -270,6 +246,51 @@ impl Hall {
         }
         self.touched = touched;
         self.touched.clear();
+    }
+
+    /// Reads client `id` if it has room and bytes may wait in its socket, cuts what room
+    /// allows, writes its replies: `false` if it is done or gone (and let go). Until
+    /// neither the lines cut nor the write made room for such bytes: an edge-triggered
+    /// connection does not report bytes that came before, so nothing else would read
+    /// them (the reply that made room was its last, say, and its write went at once).
+    fn bring_up_to_date(&mut self, id: u64, now: Instant, a: &mut Around<'_>) -> bool {
+        loop {
+            // Replies made room, and bytes may wait that the poll set will not report.
+            let read_now = self
+                .clients
+                .get(&id)
+                .is_some_and(|c| c.needs_read(&self.limits));
+            if read_now && !self.read_client(id, a) {
+                return false;
+            }
+            let room = a.pool.room(self.queue);
+            let Some(c) = self.clients.get_mut(&id) else {
+                return false;
+            };
+            let mut left = room;
+            let refused = c.take_lines(&self.limits, &mut left, &mut self.spare);
+            a.pool.queue_grew(room - left);
+            a.summary.count_refused(refused);
+            if c.flush().is_err() || c.finished(now) {
+                self.drop_client(id, a);
+                return false;
+            }
+            if c.lines_wait() {
+                // The write may have made the room they wait for, and nothing else would
+                // come to cut them: no reply is due, no write waits, and the client may
+                // have sent everything already.
+                let room = a.pool.room(self.queue);
+                let mut left = room;
+                let refused = c.take_lines(&self.limits, &mut left, &mut self.spare);
+                a.pool.queue_grew(room - left);
+                a.summary.count_refused(refused);
+            }
+            // A read leaves no room for more (it reads to its bound or to an empty
+            // socket): another turn only when the cutting or the write made room.
+            if !c.needs_read(&self.limits) {
+                return true;
+            }
+        }
     }
 
     /// Writes what each client is owed (200 ms at most), then ends every connection.

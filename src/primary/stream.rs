@@ -143,7 +143,8 @@ impl Conn {
         }
     }
 
-    /// Replies were written to it (`wrote`): takes the peeked bytes out of the socket.
+    /// Replies were written to it, or could not be (`wrote`): takes the peeked bytes out
+    /// of the socket.
     pub fn replied(&mut self, wrote: bool) {
         if wrote {
             self.release();

@@ -450,3 +450,97 @@ fn a_client_waiting_for_its_reply_is_woken_once_per_request_not_twice() {
     let v = env.stop_serving(pid);
     assert_eq!(v["requests"], REQUESTS, "{v}");
 }
+
+/// A client that sends its requests in many small writes and reads the replies only once
+/// it has sent them all is served, as when requests were taken out of the socket at once.
+/// Peeked requests stay in the socket, and a small write costs the client's send buffer
+/// far more than its bytes (the kernel counts each write's buffer): with its replies not
+/// read, the primary's writes block, so no reply was "written" to release the requests,
+/// the client's writes blocked too, and both waited for ever, far below any bound.
+#[test]
+fn a_client_that_reads_only_after_many_small_writes_is_not_deadlocked() {
+    let mut env = TestEnv::new("smallwrites");
+    let pid = env.start_serving(&["--max-inflight", "2"]);
+    let mut stream = UnixStream::connect(env.socket_path()).unwrap();
+    stream.set_read_timeout(Some(T)).unwrap();
+    // Each write goes at once unless the primary leaves them all in the socket.
+    stream
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    const WRITES: usize = 2000;
+    for i in 0..WRITES {
+        stream
+            .write_all(format!("ECHO {i}\n").as_bytes())
+            .unwrap_or_else(|e| panic!("write {i} of {WRITES} (the primary read none): {e}"));
+    }
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut replies = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut replies).unwrap();
+    let want: String = (0..WRITES).map(|i| format!("{i}\n")).collect();
+    assert!(replies == want, "{} replies", replies.lines().count());
+    let v = env.stop_serving(pid);
+    assert_eq!(v["requests"], WRITES as u64, "{v}");
+}
+
+/// A client held at the bytes bound with bytes left in its socket is read again once its
+/// last reply has been written, though nothing new comes to its socket. A request is at
+/// the (stopped) secondary; the client sends most of a long line, then the rest at once,
+/// which brings it to `MAX_HELD` with the end of the line left in the socket. The reply
+/// made room only once it was written, after the read that room was checked for, and an
+/// edge-triggered socket never says again that the end of the line waits there: the
+/// client waited for ever for the reply to its long line.
+#[test]
+fn a_client_at_the_bytes_bound_is_read_again_once_its_last_reply_is_written() {
+    let mut env = TestEnv::new("boundlast");
+    let pid = env.start_serving(&["--max-line", "2M", "--size", "4M", "--timeout", "20s"]);
+    let mut conn = unix(&env);
+    assert_eq!(conn.ask("PING"), "PONG");
+    let secondary = env.wait_worker_up(0, None, T);
+    assert!(kill(secondary, libc::SIGSTOP));
+    let mut stream = UnixStream::connect(env.socket_path()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    // Room for its writes beside the bytes the primary peeked and holds while its request
+    // is out (a writer blocked is woken only once its socket is three quarters empty).
+    let size: libc::c_int = 4 << 20;
+    // SAFETY: setsockopt reads an int from the pointer we give with its size; `size`
+    // lives through the call.
+    let r = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(&stream),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            std::ptr::from_ref(&size).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0);
+    // Held for it: the request's line and its reply's room (102,053 bytes), and the long
+    // line read so far. The first part leaves it under 1 MiB, the rest takes it over. In
+    // small writes, so that the bytes the primary peeked and holds block none of them.
+    let mut send = |bytes: String| {
+        for piece in bytes.as_bytes().chunks(16 << 10) {
+            stream.write_all(piece).unwrap();
+        }
+    };
+    send(format!("ECHO {}\n", "a".repeat(100_000)));
+    send(format!("ECHO {}", "y".repeat(929_995)));
+    std::thread::sleep(Duration::from_millis(300));
+    send(format!("{}\n", "y".repeat(60_000)));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(kill(secondary, libc::SIGCONT));
+    use std::io::BufRead;
+    let mut input = std::io::BufReader::new(stream);
+    for want in [100_000, 989_995] {
+        let mut line = String::new();
+        input
+            .read_line(&mut line)
+            .unwrap_or_else(|e| panic!("the reply of {want} bytes: {e}"));
+        assert_eq!(line.len(), want + 1);
+    }
+    drop(input);
+    drop(conn);
+    let v = env.stop_serving(pid);
+    assert_eq!(v["requests"], 3, "{v}");
+}
