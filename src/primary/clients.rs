@@ -289,6 +289,9 @@ impl Client {
         spare: &mut Spare,
     ) -> Received {
         let mut got = Received::default();
+        // Replies still owed from earlier requests: what it sends now, it sends without
+        // waiting for them (it is writing, not asleep reading).
+        let writing_on = self.unanswered > 0 || !self.output.is_empty();
         if !self.wants(limits).read {
             // Reported readable while not to be read: at its bound (see `poll_interest`).
             self.readable_at_bound = true;
@@ -344,9 +347,13 @@ impl Client {
             }
         }
         got.refused += self.take_lines(limits, room, spare);
-        if self.unanswered == 0 && self.output.is_empty() {
-            // No reply will be written to it soon (an unfinished line, say), and what
-            // it sent may be what keeps its writes blocked: take them now.
+        let nothing_owed = self.unanswered == 0 && self.output.is_empty();
+        if writing_on || nothing_owed {
+            // Its bytes are taken now, not after its next reply: it did not wait for its
+            // replies before it sent them (the bytes held in its socket would block its
+            // writes, below the bounds of this file, until a slow reply), or no reply
+            // will be written to it soon (an unfinished line, say). Either way it is not
+            // asleep waiting for a reply, so this wakes no one for nothing.
             self.stream.release();
         }
         got

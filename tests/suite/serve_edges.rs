@@ -544,3 +544,46 @@ fn a_client_at_the_bytes_bound_is_read_again_once_its_last_reply_is_written() {
     let v = env.stop_serving(pid);
     assert_eq!(v["requests"], 3, "{v}");
 }
+
+/// A client that writes on while its request is out (a long line in small writes behind
+/// it) is read as its bytes come, as before the primary peeked: the bytes peeked and held
+/// in its socket until a reply filled its send buffer (each small write costs it far more
+/// than its bytes), and its writes blocked, far below the primary's bounds, until the
+/// slow reply came.
+#[test]
+fn a_client_writing_on_while_its_request_is_out_is_not_held_up_by_peeked_bytes() {
+    let mut env = TestEnv::new("writeon");
+    let pid = env.start_serving(&["--max-line", "2M", "--size", "4M", "--timeout", "20s"]);
+    let mut conn = unix(&env);
+    assert_eq!(conn.ask("PING"), "PONG");
+    let secondary = env.wait_worker_up(0, None, T);
+    assert!(kill(secondary, libc::SIGSTOP));
+    let mut stream = UnixStream::connect(env.socket_path()).unwrap();
+    stream.set_read_timeout(Some(T)).unwrap();
+    stream
+        .set_write_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    stream.write_all(b"ECHO first\nECHO ").unwrap();
+    // 300 KB of one line in 100-byte writes, while "first" waits at the stopped
+    // secondary: well under --max-line and the bytes bound, so all of it is read.
+    let piece = [b'y'; 100];
+    for i in 0..3000 {
+        if let Err(e) = stream.write_all(&piece) {
+            let _ = kill(secondary, libc::SIGCONT);
+            panic!("write {i} of 3000 blocked with its request out: {e}");
+        }
+    }
+    stream.write_all(b"\n").unwrap();
+    assert!(kill(secondary, libc::SIGCONT));
+    use std::io::BufRead;
+    let mut input = std::io::BufReader::new(stream);
+    for want in ["first".len(), 300_000] {
+        let mut line = String::new();
+        input.read_line(&mut line).unwrap();
+        assert_eq!(line.len(), want + 1);
+    }
+    drop(input);
+    drop(conn);
+    let v = env.stop_serving(pid);
+    assert_eq!(v["requests"], 3, "{v}");
+}
