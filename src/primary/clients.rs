@@ -348,12 +348,13 @@ impl Client {
         }
         got.refused += self.take_lines(limits, room, spare);
         let nothing_owed = self.unanswered == 0 && self.output.is_empty();
-        if writing_on || nothing_owed {
+        if writing_on || nothing_owed || !self.input.is_empty() {
             // Its bytes are taken now, not after its next reply: it did not wait for its
-            // replies before it sent them (the bytes held in its socket would block its
-            // writes, below the bounds of this file, until a slow reply), or no reply
-            // will be written to it soon (an unfinished line, say). Either way it is not
-            // asleep waiting for a reply, so this wakes no one for nothing.
+            // replies before it sent them, or sent more than the requests now out (an
+            // unfinished line, lines beyond its bounds), or no reply will be written to it
+            // soon. Held in its socket until a slow reply, they would block its writes far
+            // below the bounds of this file. It is not asleep waiting for a reply then, so
+            // this wakes no one for nothing.
             self.stream.release();
         }
         got

@@ -225,9 +225,13 @@ impl Hall {
         // A client answered many times in a pass is settled (and written) once.
         touched.sort_unstable();
         touched.dedup();
+        let mut again = Vec::new();
         for &id in &touched {
-            if !self.bring_up_to_date(id, now, a) {
-                continue;
+            match self.bring_up_to_date(id, now, a) {
+                Settled::Gone => continue,
+                Settled::Done => {}
+                // Its turn is over; the next settle goes on with it.
+                Settled::More => again.push(id),
             }
             let Some(c) = self.clients.get_mut(&id) else {
                 continue;
@@ -246,26 +250,33 @@ impl Hall {
         }
         self.touched = touched;
         self.touched.clear();
+        self.touched.extend(again);
+    }
+
+    /// Whether a client's settling was cut short (see [`TURNS`]): the event loop then
+    /// takes another pass at once rather than wait (nothing would report it).
+    pub fn has_more_to_settle(&self) -> bool {
+        !self.touched.is_empty()
     }
 
     /// Reads client `id` if it has room and bytes may wait in its socket, cuts what room
-    /// allows, writes its replies: `false` if it is done or gone (and let go). Until
-    /// neither the lines cut nor the write made room for such bytes: an edge-triggered
-    /// connection does not report bytes that came before, so nothing else would read
-    /// them (the reply that made room was its last, say, and its write went at once).
-    fn bring_up_to_date(&mut self, id: u64, now: Instant, a: &mut Around<'_>) -> bool {
-        loop {
+    /// allows, writes its replies. Until neither the lines cut nor the write made room for
+    /// such bytes (an edge-triggered connection does not report bytes that came before,
+    /// so nothing else would read them: the reply that made room was its last, say, and
+    /// its write went at once), or [`TURNS`] times.
+    fn bring_up_to_date(&mut self, id: u64, now: Instant, a: &mut Around<'_>) -> Settled {
+        for _ in 0..TURNS {
             // Replies made room, and bytes may wait that the poll set will not report.
             let read_now = self
                 .clients
                 .get(&id)
                 .is_some_and(|c| c.needs_read(&self.limits));
             if read_now && !self.read_client(id, a) {
-                return false;
+                return Settled::Gone;
             }
             let room = a.pool.room(self.queue);
             let Some(c) = self.clients.get_mut(&id) else {
-                return false;
+                return Settled::Gone;
             };
             let mut left = room;
             let refused = c.take_lines(&self.limits, &mut left, &mut self.spare);
@@ -273,7 +284,7 @@ impl Hall {
             a.summary.count_refused(refused);
             if c.flush().is_err() || c.finished(now) {
                 self.drop_client(id, a);
-                return false;
+                return Settled::Gone;
             }
             if c.lines_wait() {
                 // The write may have made the room they wait for, and nothing else would
@@ -288,9 +299,12 @@ impl Hall {
             // A read leaves no room for more (it reads to its bound or to an empty
             // socket): another turn only when the cutting or the write made room.
             if !c.needs_read(&self.limits) {
-                return true;
+                return Settled::Done;
             }
         }
+        // A client that writes and reads as fast as it is served (its `ERR busy`
+        // replies, say) would keep the loop on itself: the others come first.
+        Settled::More
     }
 
     /// Writes what each client is owed (200 ms at most), then ends every connection.
@@ -354,6 +368,19 @@ impl Hall {
             .collect())
     }
 }
+
+/// How a client's settling ended.
+enum Settled {
+    /// It is gone (let go).
+    Gone,
+    Done,
+    /// Its turns ran out with bytes still to read (see [`TURNS`]).
+    More,
+}
+
+/// Reads, cuts and writes of one client in one settle at most, so that a client served
+/// as fast as it sends cannot keep the loop on itself.
+const TURNS: usize = 8;
 
 /// How long clients have at shutdown, after their replies, to close their side.
 const GOODBYE: Duration = Duration::from_millis(300);

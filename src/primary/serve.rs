@@ -302,7 +302,7 @@ impl<'a> Server<'a> {
                 .map(|d| d.saturating_duration_since(self.now));
             // A reply due any moment, or requests that an idle secondary could take (a
             // client settled after the dispatch): another pass at once, not a sleep.
-            if self.look_again() || self.can_dispatch() {
+            if self.look_again() || self.can_dispatch() || self.hall.has_more_to_settle() {
                 timeout = Some(Duration::ZERO);
             }
             ready.clear();

@@ -563,11 +563,22 @@ fn a_client_writing_on_while_its_request_is_out_is_not_held_up_by_peeked_bytes()
     stream
         .set_write_timeout(Some(Duration::from_secs(3)))
         .unwrap();
+    // The primary stopped too while the first writes pile up: it then finds the request
+    // and the start of the long line in one read, and fills the socket before it reads.
+    assert!(kill(pid, libc::SIGSTOP));
     stream.write_all(b"ECHO first\nECHO ").unwrap();
     // 300 KB of one line in 100-byte writes, while "first" waits at the stopped
     // secondary: well under --max-line and the bytes bound, so all of it is read.
     let piece = [b'y'; 100];
-    for i in 0..3000 {
+    stream.set_nonblocking(true).unwrap();
+    let mut sent = 0;
+    while sent < 3000 && stream.write(&piece).is_ok_and(|n| n == piece.len()) {
+        sent += 1;
+    }
+    stream.set_nonblocking(false).unwrap();
+    assert!(sent < 3000, "the socket took all 3000 writes");
+    assert!(kill(pid, libc::SIGCONT));
+    for i in sent..3000 {
         if let Err(e) = stream.write_all(&piece) {
             let _ = kill(secondary, libc::SIGCONT);
             panic!("write {i} of 3000 blocked with its request out: {e}");
