@@ -482,6 +482,20 @@ fn a_client_that_reads_only_after_many_small_writes_is_not_deadlocked() {
     assert_eq!(v["requests"], WRITES as u64, "{v}");
 }
 
+/// A serving instance that takes lines of up to 2 MB, with its one secondary stopped
+/// (SIGSTOP) once it answered a first PING on `conn`: requests sent now stay out until
+/// the secondary is continued. Returns the instance, the primary's pid, that client and
+/// the secondary's pid.
+fn long_lines_and_a_stopped_secondary(tag: &str) -> (TestEnv, u32, Conn<UnixStream>, u32) {
+    let mut env = TestEnv::new(tag);
+    let pid = env.start_serving(&["--max-line", "2M", "--size", "4M", "--timeout", "20s"]);
+    let mut conn = unix(&env);
+    assert_eq!(conn.ask("PING"), "PONG");
+    let secondary = env.wait_worker_up(0, None, T);
+    assert!(kill(secondary, libc::SIGSTOP));
+    (env, pid, conn, secondary)
+}
+
 /// A client held at the bytes bound with bytes left in its socket is read again once its
 /// last reply has been written, though nothing new comes to its socket. A request is at
 /// the (stopped) secondary; the client sends most of a long line, then the rest at once,
@@ -491,12 +505,7 @@ fn a_client_that_reads_only_after_many_small_writes_is_not_deadlocked() {
 /// client waited for ever for the reply to its long line.
 #[test]
 fn a_client_at_the_bytes_bound_is_read_again_once_its_last_reply_is_written() {
-    let mut env = TestEnv::new("boundlast");
-    let pid = env.start_serving(&["--max-line", "2M", "--size", "4M", "--timeout", "20s"]);
-    let mut conn = unix(&env);
-    assert_eq!(conn.ask("PING"), "PONG");
-    let secondary = env.wait_worker_up(0, None, T);
-    assert!(kill(secondary, libc::SIGSTOP));
+    let (mut env, pid, conn, secondary) = long_lines_and_a_stopped_secondary("boundlast");
     let mut stream = UnixStream::connect(env.socket_path()).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
@@ -552,12 +561,7 @@ fn a_client_at_the_bytes_bound_is_read_again_once_its_last_reply_is_written() {
 /// slow reply came.
 #[test]
 fn a_client_writing_on_while_its_request_is_out_is_not_held_up_by_peeked_bytes() {
-    let mut env = TestEnv::new("writeon");
-    let pid = env.start_serving(&["--max-line", "2M", "--size", "4M", "--timeout", "20s"]);
-    let mut conn = unix(&env);
-    assert_eq!(conn.ask("PING"), "PONG");
-    let secondary = env.wait_worker_up(0, None, T);
-    assert!(kill(secondary, libc::SIGSTOP));
+    let (mut env, pid, conn, secondary) = long_lines_and_a_stopped_secondary("writeon");
     let mut stream = UnixStream::connect(env.socket_path()).unwrap();
     stream.set_read_timeout(Some(T)).unwrap();
     stream
