@@ -37,13 +37,14 @@ pub struct Hands<'s, 'a> {
     pub hall: &'s mut Hall,
     /// A batch being encoded for a slot (kept to reuse its memory).
     pub batch: &'s mut Vec<u8>,
-    /// The clock of this turn of the event loop.
-    pub now: Instant,
 }
 
 impl Io for Hands<'_, '_> {
     fn now(&self) -> Instant {
-        self.now
+        // Read afresh, not the event loop's clock of this turn: a turn's deadline counts
+        // from when it is given, and the loop's clock may be from before a pause (the
+        // primary stopped, a paused machine), which would make a healthy secondary late.
+        Instant::now()
     }
 
     fn live(&self, i: usize) -> bool {

@@ -123,7 +123,9 @@ struct Server<'a> {
     /// When the primary last wrote its heartbeat (see [`HEARTBEAT`]).
     last_beat: Instant,
     /// The clock of this turn of the loop: read once, when the wait returns, and used by
-    /// everything the turn does (deadlines are seconds, a turn microseconds).
+    /// everything the turn does (deadlines are seconds, a turn microseconds) but the
+    /// deadline of a turn given to a secondary, which counts from then (see `hands.rs`).
+    /// A stale reading only makes things come later, never a deadline earlier.
     now: Instant,
     summary: ServeSummary,
 }
@@ -441,7 +443,6 @@ impl<'a> Server<'a> {
             areas: &self.areas,
             hall: &mut self.hall,
             batch: &mut self.batch,
-            now: self.now,
         };
         (&mut self.pool, hands)
     }
