@@ -483,31 +483,40 @@ impl Client {
     }
 
     /// Writes what it can without blocking (its whole output in one `write` when the
-    /// socket takes it). `Err`: the client is gone.
-    pub fn flush(&mut self) -> std::io::Result<()> {
-        // Whether to take the requests peeked out of its socket now.
-        let mut release = false;
+    /// socket takes it). `Ok(Some(due))`: the bytes of the requests it answered stay in
+    /// the socket until `due` at the latest (see `stream.rs`), when
+    /// [`Self::release_if_due`] must take them. `Err`: the client is gone.
+    pub fn flush(&mut self, now: Instant) -> std::io::Result<Option<Instant>> {
+        let mut wrote = false;
+        let mut held = None;
         while !self.output.is_empty() {
             match self.stream.write(&self.output) {
                 Ok(0) => return Err(ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     self.output.drain(..n);
-                    release = true;
+                    wrote = true;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     // It is not reading its replies, so not asleep waiting for one: it may
                     // be blocked writing, on requests we left in its socket (a small write
                     // costs its send buffer far more than its bytes). Take them.
-                    release = true;
+                    self.stream.release();
+                    wrote = false;
                     break;
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
-        // Its replies woke it (or it reads none): taking its requests out of the socket
-        // now wakes no one needlessly.
-        self.stream.replied(release);
+        if wrote {
+            if self.state == Input::Open {
+                // Its replies woke it: its requests' bytes wake no one needlessly if taken
+                // now, nor if taken at a later write of replies.
+                held = self.stream.wrote_replies(now);
+            } else {
+                self.stream.release();
+            }
+        }
         if self.output.is_empty() && self.output.capacity() > MAX_HELD {
             self.output = Vec::new();
         }
@@ -522,13 +531,20 @@ impl Client {
                 let _ = self.stream.shutdown_write();
             }
         }
-        Ok(())
+        Ok(held)
+    }
+
+    /// Takes the bytes of its answered requests out of its socket if they were held
+    /// until `now` (see [`Self::flush`]).
+    pub fn release_if_due(&mut self, now: Instant) {
+        self.stream.release_if_due(now);
     }
 
     /// Tries to send its pending replies until `deadline` (at shutdown: best effort).
     pub fn flush_until(&mut self, deadline: Instant) {
-        while !self.output.is_empty() && Instant::now() < deadline {
-            if self.flush().is_err() {
+        while !self.output.is_empty() {
+            let now = Instant::now();
+            if now >= deadline || self.flush(now).is_err() {
                 break;
             }
             std::thread::sleep(Duration::from_millis(1));

@@ -3,6 +3,7 @@
 //! pass of the event loop), letting go of those that left, and the goodbye at the stop
 //! (end of file, never a reset). Each client's own buffers and bounds are `clients.rs`.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -39,6 +40,10 @@ pub struct Hall {
     touched: Vec<u64>,
     /// Clients refused for a too-long line, closed at their deadline at the latest.
     draining: Vec<u64>,
+    /// Clients whose answered requests' bytes stay in their socket a while (see
+    /// `stream.rs`), with when they must be taken at the latest, earliest first (an
+    /// entry may be stale: its bytes were taken earlier).
+    holding: VecDeque<(Instant, u64)>,
     /// Where every client's bytes are read (one buffer for all, see `clients.rs`).
     scratch: Vec<u8>,
     /// Line buffers of answered requests, for the next ones (see `clients.rs`).
@@ -55,6 +60,7 @@ impl Hall {
             queue,
             touched: Vec::new(),
             draining: Vec::new(),
+            holding: VecDeque::new(),
             scratch: vec![0; super::clients::READ_CHUNK],
             spare: Spare::default(),
         }
@@ -69,6 +75,24 @@ impl Hall {
         self.draining
             .iter()
             .filter_map(|id| self.clients.get(id).and_then(Client::drain_deadline))
+    }
+
+    /// When the next client's held bytes must be taken out of its socket.
+    pub fn hold_deadline(&self) -> Option<Instant> {
+        self.holding.front().map(|&(due, _)| due)
+    }
+
+    /// Takes the held bytes whose deadline came (see `stream.rs`).
+    fn release_due(&mut self, now: Instant) {
+        while let Some(&(due, id)) = self.holding.front() {
+            if due > now {
+                break;
+            }
+            self.holding.pop_front();
+            if let Some(c) = self.clients.get_mut(&id) {
+                c.release_if_due(now);
+            }
+        }
     }
 
     /// Whether `client` is still connected.
@@ -214,6 +238,7 @@ impl Hall {
     /// the clients that are done or gone closed.
     pub fn settle(&mut self, a: &mut Around<'_>) {
         let now = a.now;
+        self.release_due(now);
         self.draining
             .retain(|id| self.clients.get(id).is_some_and(Client::is_draining));
         for &id in &self.draining {
@@ -282,9 +307,16 @@ impl Hall {
             let refused = c.take_lines(&self.limits, &mut left, &mut self.spare);
             a.pool.queue_grew(room - left);
             a.summary.count_refused(refused);
-            if c.flush().is_err() || c.finished(now) {
-                self.drop_client(id, a);
-                return Settled::Gone;
+            match c.flush(now) {
+                Ok(held) if !c.finished(now) => {
+                    if let Some(due) = held {
+                        self.holding.push_back((due, id));
+                    }
+                }
+                _ => {
+                    self.drop_client(id, a);
+                    return Settled::Gone;
+                }
             }
             if c.lines_wait() {
                 // The write may have made the room they wait for, and nothing else would

@@ -369,6 +369,7 @@ impl<'a> Server<'a> {
             .chain(ping)
             .chain(self.door.resume_at())
             .chain(self.hall.drain_deadlines())
+            .chain(self.hall.hold_deadline())
             .min()
     }
 

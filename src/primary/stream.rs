@@ -10,6 +10,16 @@
 //! socket until replies have been written to it ([`Conn::release`]); by then the client
 //! has been woken by its replies, so taking its bytes wakes no one.
 //!
+//! Not even right after the replies, though: their write wakes the client, which on two
+//! CPUs often runs at once in the dispatcher's place, reads them, sends its next
+//! requests and sleeps again for their replies, all before the dispatcher takes the
+//! bytes, whose taking then wakes it for nothing. So the bytes of answered requests stay
+//! in the socket across a few replies ([`Conn::wrote_replies`]): at most [`HOLD_WRITES`]
+//! writes of replies, [`HOLD_BYTES`], and [`HOLD_TIME`]. That bound matters: the bytes
+//! count against the client's send buffer, so a client whose buffer they fill is held
+//! up, and never for longer than [`HOLD_TIME`] (the event loop takes them at that
+//! deadline, [`Conn::release_if_due`]).
+//!
 //! Bytes left in the socket keep it readable, so a peeked connection is registered
 //! edge-triggered ([`Conn::edge_triggered`]): the poll set reports new bytes, and a read
 //! that returns less than asked means none is left, unless the kernel stopped the read at
@@ -25,6 +35,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
 
 use crate::os::fdlimit::Socket;
 
@@ -58,6 +69,23 @@ impl Stream {
 /// ahead must not be held up (nor kept from reaching the bounds of `clients.rs`).
 const RELEASE_AT: usize = 64 << 10;
 
+/// The bytes of answered requests left in a client's socket (see the module's text) are
+/// taken at the latest at the write of replies after these many...
+pub const HOLD_WRITES: u32 = 4;
+/// ...or beyond these many bytes...
+pub const HOLD_BYTES: usize = 16 << 10;
+/// ...or this long after the first of those writes, written or not (a client blocked by
+/// them on its send buffer is held up no longer).
+pub const HOLD_TIME: Duration = Duration::from_millis(20);
+
+/// Answered requests' bytes left in the socket: since how many writes of replies, and
+/// until when at the latest.
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    writes: u32,
+    due: Instant,
+}
+
 /// What one read got.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Got {
@@ -75,6 +103,8 @@ pub struct Conn {
     peek: bool,
     /// Bytes peeked and still in the socket.
     peeked: usize,
+    /// Whether they are all answered, left in the socket for a while (see [`HOLD_TIME`]).
+    held: Option<Held>,
 }
 
 impl Conn {
@@ -92,6 +122,7 @@ impl Conn {
             stream,
             peek,
             peeked: 0,
+            held: None,
         })
     }
 
@@ -143,10 +174,35 @@ impl Conn {
         }
     }
 
-    /// Replies were written to it, or could not be (`wrote`): takes the peeked bytes out
-    /// of the socket.
-    pub fn replied(&mut self, wrote: bool) {
-        if wrote {
+    /// Replies were written to it, answering every request peeked: its peeked bytes are
+    /// taken out of the socket, or left there a while longer within the bounds of
+    /// [`HOLD_WRITES`], [`HOLD_BYTES`] and [`HOLD_TIME`]. Returns when they must be taken
+    /// at the latest ([`Self::release_if_due`]) if they are held from now on.
+    pub fn wrote_replies(&mut self, now: Instant) -> Option<Instant> {
+        if self.peeked == 0 {
+            return None;
+        }
+        let within = self.peeked <= HOLD_BYTES;
+        match &mut self.held {
+            Some(h) if within && h.writes < HOLD_WRITES && now < h.due => {
+                h.writes += 1;
+                None
+            }
+            None if within => {
+                let due = now + HOLD_TIME;
+                self.held = Some(Held { writes: 1, due });
+                Some(due)
+            }
+            _ => {
+                self.release();
+                None
+            }
+        }
+    }
+
+    /// Takes the peeked bytes if they have been held until `now` or longer.
+    pub fn release_if_due(&mut self, now: Instant) {
+        if self.held.is_some_and(|h| now >= h.due) {
             self.release();
         }
     }
@@ -166,6 +222,7 @@ impl Conn {
             }
         }
         self.peeked = 0;
+        self.held = None;
     }
 
     /// Shuts down our write side: end of file for the client.
@@ -265,15 +322,62 @@ mod tests {
         assert_eq!(conn.read(&mut buf).unwrap().len, 7);
         assert_eq!(&buf[..7], b"ECHO a\n");
         assert_eq!(left_in(&conn), 12);
-        // No reply written, little peeked: they stay.
-        conn.replied(false);
-        assert_eq!(left_in(&conn), 12);
-        conn.replied(true);
+        conn.release();
         assert_eq!(left_in(&conn), 0);
         // And reading goes on with what comes next.
         peer.write_all(b"REV ab\n").unwrap();
         assert_eq!(conn.read(&mut buf).unwrap().len, 7);
         assert_eq!(&buf[..7], b"REV ab\n");
+    }
+
+    /// Peeks `bytes` sent by `peer` (all of them, in one read).
+    fn peek_all(conn: &mut Conn, peer: &mut UnixStream, bytes: &[u8]) {
+        peer.write_all(bytes).unwrap();
+        let mut buf = vec![0u8; bytes.len() + 1];
+        assert_eq!(conn.read(&mut buf).unwrap().len, bytes.len());
+    }
+
+    #[test]
+    fn answered_bytes_stay_in_the_socket_for_a_few_writes_of_replies_at_most() {
+        let (mut conn, mut peer) = pair();
+        let start = Instant::now();
+        peek_all(&mut conn, &mut peer, b"PING\n");
+        // The first write of replies starts the hold, and says until when.
+        assert_eq!(conn.wrote_replies(start), Some(start + HOLD_TIME));
+        assert_eq!(left_in(&conn), 5);
+        for i in 1..HOLD_WRITES {
+            peek_all(&mut conn, &mut peer, b"PING\n");
+            assert_eq!(conn.wrote_replies(start), None);
+            assert_eq!(left_in(&conn), 5 * (i as usize + 1), "after write {i}");
+        }
+        // The write after HOLD_WRITES takes them all.
+        peek_all(&mut conn, &mut peer, b"PING\n");
+        assert_eq!(conn.wrote_replies(start), None);
+        assert_eq!(left_in(&conn), 0);
+        // Nothing peeked, nothing held.
+        assert_eq!(conn.wrote_replies(start), None);
+    }
+
+    #[test]
+    fn held_bytes_are_taken_at_their_deadline_or_beyond_hold_bytes() {
+        let (mut conn, mut peer) = pair();
+        let start = Instant::now();
+        peek_all(&mut conn, &mut peer, b"PING\n");
+        let due = conn.wrote_replies(start).unwrap();
+        conn.release_if_due(due - Duration::from_micros(1));
+        assert_eq!(left_in(&conn), 5);
+        conn.release_if_due(due);
+        assert_eq!(left_in(&conn), 0);
+        // A write of replies after the deadline takes them too.
+        peek_all(&mut conn, &mut peer, b"PING\n");
+        let due = conn.wrote_replies(start).unwrap();
+        peek_all(&mut conn, &mut peer, b"PING\n");
+        assert_eq!(conn.wrote_replies(due), None);
+        assert_eq!(left_in(&conn), 0);
+        // And more than HOLD_BYTES are never held.
+        peek_all(&mut conn, &mut peer, &vec![b'x'; HOLD_BYTES + 1]);
+        assert_eq!(conn.wrote_replies(start), None);
+        assert_eq!(left_in(&conn), 0);
     }
 
     #[test]

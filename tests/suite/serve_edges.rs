@@ -451,6 +451,61 @@ fn a_client_waiting_for_its_reply_is_woken_once_per_request_not_twice() {
     assert_eq!(v["requests"], REQUESTS, "{v}");
 }
 
+/// The bytes of answered requests stay in a client's socket across a few replies (so that
+/// taking them wakes no one, see `src/primary/stream.rs`), and they count against the
+/// client's send buffer. A client with the smallest send buffer, one request at a time,
+/// is blocked by them on its next write after a few replies: the primary must take them
+/// by their deadline even though that client sends nothing more meanwhile, or both wait
+/// for ever.
+#[test]
+fn a_client_with_a_tiny_send_buffer_is_not_held_up_by_its_answered_requests() {
+    use std::io::{BufRead, BufReader};
+    use std::os::fd::AsRawFd;
+    let mut env = TestEnv::new("tinysndbuf");
+    let pid = env.start_serving(&["--secondaries", "1"]);
+    let stream = UnixStream::connect(env.socket_path()).unwrap();
+    let one: libc::c_int = 1;
+    // SAFETY: setsockopt reads one int from the pointer, which lives through the call.
+    let r = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            std::ptr::from_ref(&one).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0, "SO_SNDBUF: {}", std::io::Error::last_os_error());
+    stream.set_read_timeout(Some(T)).unwrap();
+    // A write blocked for ever fails here rather than hang the test.
+    stream
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    let text = "x".repeat(1000);
+    let started = Instant::now();
+    const REQUESTS: usize = 30;
+    let mut line = String::new();
+    for i in 0..REQUESTS {
+        writer
+            .write_all(format!("ECHO {text}\n").as_bytes())
+            .unwrap_or_else(|e| panic!("request {i}: the primary kept its bytes: {e}"));
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        assert_eq!(line.len(), text.len() + 1, "reply {i}");
+    }
+    // A hold-up of at most 20 ms every few requests; a deadlock is the write timeout.
+    let took = started.elapsed();
+    assert!(
+        took < slow(Duration::from_secs(4)),
+        "{REQUESTS} requests took {took:?}"
+    );
+    drop((writer, reader));
+    let v = env.stop_serving(pid);
+    assert_eq!(v["requests"], REQUESTS, "{v}");
+}
+
 /// A client that sends its requests in many small writes and reads the replies only once
 /// it has sent them all is served, as when requests were taken out of the socket at once.
 /// Peeked requests stay in the socket, and a small write costs the client's send buffer

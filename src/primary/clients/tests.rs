@@ -47,7 +47,7 @@ fn beyond_max_inflight_a_client_is_not_read_until_replies_come() {
     c.take_lines(&LIMITS, &mut room, &mut Spare::default());
     assert_eq!(dispatch_all(&mut c), [4, 5]);
     assert!(!c.wants(&LIMITS).read);
-    c.flush().unwrap();
+    c.flush(Instant::now()).unwrap();
     let mut got = [0u8; 10];
     peer.read_exact(&mut got).unwrap();
     assert_eq!(&got, b"PONG\nPONG\n");
@@ -85,7 +85,7 @@ fn replies_leave_in_request_order_whatever_order_they_come_in() {
     assert!(!c.wants(&LIMITS).write, "nothing may go before reply 0");
     c.answer(0, b"A", &mut Spare::default());
     assert!(c.wants(&LIMITS).write);
-    c.flush().unwrap();
+    c.flush(Instant::now()).unwrap();
     let mut got = [0u8; 6];
     peer.read_exact(&mut got).unwrap();
     assert_eq!(&got, b"A\nB\nC\n");
@@ -106,7 +106,7 @@ fn a_full_queue_answers_err_busy_in_place() {
     assert_eq!(room, 0);
     assert_eq!(dispatch_all(&mut c), [0]);
     c.answer(0, b"A", &mut Spare::default());
-    c.flush().unwrap();
+    c.flush(Instant::now()).unwrap();
     let mut got = vec![0u8; 20];
     peer.read_exact(&mut got).unwrap();
     assert_eq!(&got, b"A\nERR busy\nERR busy\n");
@@ -183,7 +183,7 @@ fn a_client_far_ahead_is_not_read_while_lines_wait_and_every_line_is_cut() {
         for order in dispatch_all(&mut c) {
             c.answer(order, b"x", &mut Spare::default());
         }
-        c.flush().unwrap();
+        c.flush(Instant::now()).unwrap();
         std::thread::sleep(Duration::from_micros(50));
     }
     w.join().unwrap();
@@ -214,7 +214,7 @@ fn a_too_long_line_is_answered_then_our_side_shut_and_the_rest_dropped() {
     peer.write_all(&[b'y'; 5000]).unwrap();
     c.receive(&LIMITS, &mut 1000, &mut scratch(), &mut Spare::default());
     c.answer(0, b"PONG", &mut Spare::default());
-    c.flush().unwrap();
+    c.flush(Instant::now()).unwrap();
     let mut got = String::new();
     peer.read_to_string(&mut got).unwrap();
     assert_eq!(got, "PONG\nERR line too long\n", "then end of file");
@@ -234,7 +234,7 @@ fn a_refused_client_that_never_reads_is_closed_at_its_deadline() {
     peer.write_all(&[b'x'; 200]).unwrap();
     c.receive(&LIMITS, &mut 1000, &mut scratch(), &mut Spare::default());
     // The serving loop flushes every client it touched.
-    c.flush().unwrap();
+    c.flush(Instant::now()).unwrap();
     let until = c.drain_deadline().unwrap();
     assert!(!c.finished(until - Duration::from_millis(1)));
     assert!(c.finished(until));
@@ -260,6 +260,6 @@ fn end_of_file_ends_the_client_once_every_reply_is_out() {
     c.answer(0, b"PONG", &mut Spare::default());
     assert!(!c.finished(now));
     c.answer(1, b"ba", &mut Spare::default());
-    c.flush().unwrap();
+    c.flush(Instant::now()).unwrap();
     assert!(c.finished(now));
 }
