@@ -52,16 +52,35 @@ pub fn parse(line: &[u8]) -> Result<Request<'_>, String> {
 
 /// The reply line (without newline) to a request line. `stats` is called for `STATS` only.
 pub fn answer(line: &[u8], stats: impl FnOnce() -> String) -> String {
+    let mut reply = Vec::new();
+    answer_into(line, &mut reply, stats);
+    // Every reply is made of `str`s: this is never lossy.
+    String::from_utf8_lossy(&reply).into_owned()
+}
+
+/// [`answer`], appended to `out` (UTF-8, without newline): what a secondary answering
+/// a batch uses, so that no reply needs a buffer of its own.
+pub fn answer_into(line: &[u8], out: &mut Vec<u8>, stats: impl FnOnce() -> String) {
     match parse(line) {
-        Ok(Request::Ping) => "PONG".into(),
-        Ok(Request::Echo(text)) => text.into(),
-        Ok(Request::Rev(text)) => text.chars().rev().collect(),
-        Ok(Request::Sha256(text)) => {
-            let digest = Sha256::digest(text.as_bytes());
-            digest.iter().map(|b| format!("{b:02x}")).collect()
+        Ok(Request::Ping) => out.extend_from_slice(b"PONG"),
+        Ok(Request::Echo(text)) => out.extend_from_slice(text.as_bytes()),
+        Ok(Request::Rev(text)) => {
+            let mut utf8 = [0u8; 4];
+            for c in text.chars().rev() {
+                out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+            }
         }
-        Ok(Request::Stats) => stats(),
-        Err(reason) => format!("ERR {reason}"),
+        Ok(Request::Sha256(text)) => {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            for b in Sha256::digest(text.as_bytes()) {
+                out.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+            }
+        }
+        Ok(Request::Stats) => out.extend_from_slice(stats().as_bytes()),
+        Err(reason) => {
+            out.extend_from_slice(b"ERR ");
+            out.extend_from_slice(reason.as_bytes());
+        }
     }
 }
 

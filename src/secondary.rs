@@ -307,14 +307,36 @@ fn answer_request(
         slot.write(answer.as_bytes())?;
         return Ok(answer.len());
     }
+    let malformed = |e| eyre!("turn with a malformed batch ({e}): the segment is corrupt");
+    // Each reply written where it goes in the batch; the batch checked whole first.
+    let mut replies = batch::Encoder::new(reply);
+    batch::decode_each(request, None, |line| {
+        replies.item(|out| protocol::answer_into(line, out, || stats(seg, workers)));
+    })
+    .map_err(malformed)?;
+    if reply.len() > slot.len() {
+        return answer_what_fits(seg, slot, workers, request, reply);
+    }
+    slot.write(reply)?;
+    Ok(reply.len())
+}
+
+/// A batch whose replies do not all fit the slot (the primary leaves room for every
+/// reply, so this is not expected): the longest ones become errors, each far shorter
+/// than the room it was left.
+fn answer_what_fits(
+    seg: &Segment,
+    slot: Area<'_>,
+    workers: usize,
+    request: &[u8],
+    reply: &mut Vec<u8>,
+) -> Result<usize> {
     let lines = batch::decode(request, None)
         .map_err(|e| eyre!("turn with a malformed batch ({e}): the segment is corrupt"))?;
     let mut answers: Vec<String> = lines
         .iter()
         .map(|line| protocol::answer(line, || stats(seg, workers)))
         .collect();
-    // The primary leaves room for every reply; should some still not fit, the longest
-    // ones become errors (each far shorter than the room it left).
     while batch::encoded_len(answers.iter().map(String::len)) > slot.len() {
         let Some(longest) = answers
             .iter_mut()

@@ -36,16 +36,38 @@ pub fn is_batch(bytes: &[u8]) -> bool {
 
 /// Encodes `items` as a batch into `out` (replacing its contents).
 pub fn encode<'a>(items: impl IntoIterator<Item = &'a [u8]>, out: &mut Vec<u8>) {
-    out.clear();
-    out.push(MARK);
-    out.extend_from_slice(&[0; 4]);
-    let mut count: u32 = 0;
+    let mut batch = Encoder::new(out);
     for item in items {
-        out.extend_from_slice(&(item.len() as u32).to_le_bytes());
-        out.extend_from_slice(item);
-        count += 1;
+        batch.item(|out| out.extend_from_slice(item));
     }
-    out[1..HEAD].copy_from_slice(&count.to_le_bytes());
+}
+
+/// A batch encoded item by item, each written in place where it goes (no buffer of its
+/// own per item): what a secondary answering a batch writes its replies with.
+pub struct Encoder<'a> {
+    out: &'a mut Vec<u8>,
+    count: u32,
+}
+
+impl<'a> Encoder<'a> {
+    /// An empty batch in `out` (replacing its contents).
+    pub fn new(out: &'a mut Vec<u8>) -> Encoder<'a> {
+        out.clear();
+        out.push(MARK);
+        out.extend_from_slice(&0u32.to_le_bytes());
+        Encoder { out, count: 0 }
+    }
+
+    /// Adds one item, whose bytes `write` appends to the vector it is given.
+    pub fn item(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+        let at = self.out.len();
+        self.out.extend_from_slice(&0u32.to_le_bytes());
+        write(self.out);
+        let len = (self.out.len() - at - ITEM_HEAD) as u32;
+        self.out[at..at + ITEM_HEAD].copy_from_slice(&len.to_le_bytes());
+        self.count += 1;
+        self.out[1..HEAD].copy_from_slice(&self.count.to_le_bytes());
+    }
 }
 
 /// Why bytes are not a well-formed batch.
