@@ -157,49 +157,96 @@ fn answer_pings(ping: &AtomicU64, pong: &AtomicU64, mut work: impl FnMut()) -> i
     }
 }
 
+/// The shared memory of the two floors below: an anonymous shared mapping, inherited by
+/// a forked child, with two counters on separate cache lines (at 0 and 128) and `len`
+/// bytes of data from its second page. Unmapped when dropped (a forked child keeps its
+/// own mapping of it).
+struct Shared {
+    map: std::ptr::NonNull<libc::c_void>,
+    map_len: usize,
+}
+
+impl Shared {
+    fn new(len: usize) -> Shared {
+        let map_len = 4096 + len;
+        // SAFETY: a fresh anonymous mapping; nothing else refers to that address range.
+        let map = unsafe {
+            mmap_anonymous(
+                None,
+                NonZeroUsize::new(map_len).expect("non-zero"),
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_SHARED,
+            )
+        }
+        .expect("mmap");
+        Shared { map, map_len }
+    }
+
+    /// The counter at `offset` (0 or 128).
+    fn counter(&self, offset: usize) -> &AtomicU64 {
+        // SAFETY: offsets 0 and 128 are 8-aligned and inside the zero-filled mapping,
+        // which lives as long as `self`; AtomicU64 has the layout of u64 and is shared
+        // only through atomics.
+        unsafe {
+            &*self
+                .map
+                .as_ptr()
+                .cast::<u8>()
+                .add(offset)
+                .cast::<AtomicU64>()
+        }
+    }
+
+    /// The parent's counter: the round it asks for.
+    fn ping(&self) -> &AtomicU64 {
+        self.counter(0)
+    }
+
+    /// The child's counter: the round it answered.
+    fn pong(&self) -> &AtomicU64 {
+        self.counter(128)
+    }
+
+    /// The data bytes (`len` of them, from the second page).
+    fn data(&self) -> *mut u8 {
+        // SAFETY: 4096 <= map_len: the data starts a page into the mapping.
+        unsafe { self.map.as_ptr().cast::<u8>().add(4096) }
+    }
+
+    /// Asks for round `i` and busy-polls until the child answered it. (Release/acquire
+    /// pairs with the child's acquire load and release store.)
+    fn round_trip(&self, i: u64) {
+        self.ping().store(i, Ordering::Release);
+        while self.pong().load(Ordering::Acquire) != i {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // SAFETY: the mapping is ours, and nothing borrowed from `self` outlives it.
+        unsafe { munmap(self.map, self.map_len) }.expect("munmap");
+    }
+}
+
 /// Baseline 2, the floor: two processes busy-poll two counters on separate cache lines of
 /// a shared anonymous mapping.
 pub(super) fn shm_floor(round_trips: usize) -> Vec<u64> {
-    const LEN: usize = 4096;
-    // SAFETY: a fresh anonymous mapping; nothing else refers to that address range.
-    let map = unsafe {
-        mmap_anonymous(
-            None,
-            NonZeroUsize::new(LEN).expect("non-zero"),
-            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
-            MapFlags::MAP_SHARED,
-        )
-    }
-    .expect("mmap");
-    let base = map.as_ptr().cast::<u8>();
-    // SAFETY: offsets 0 and 128 are 8-aligned and inside the zero-filled mapping, which
-    // outlives both references (unmapped at the end of this function, after the child
-    // is reaped); AtomicU64 has the layout of u64 and is shared only through atomics.
-    let (ping, pong) = unsafe {
-        (
-            &*base.cast::<AtomicU64>(),
-            &*base.add(128).cast::<AtomicU64>(),
-        )
-    };
+    let shared = Shared::new(0);
     let warmup = round_trips / 10;
-    let child = Forked::spawn(|| answer_pings(ping, pong, || {}));
+    let child = Forked::spawn(|| answer_pings(shared.ping(), shared.pong(), || {}));
     let mut samples = Vec::with_capacity(round_trips);
     for i in 1..=(warmup + round_trips) as u64 {
         let t0 = Instant::now();
-        // Release/acquire pairs with the child's acquire load / release store.
-        ping.store(i, Ordering::Release);
-        while pong.load(Ordering::Acquire) != i {
-            std::hint::spin_loop();
-        }
+        shared.round_trip(i);
         let dt = t0.elapsed();
         if i > warmup as u64 {
             samples.push(dt.as_nanos() as u64);
         }
     }
-    ping.store(DONE, Ordering::Release);
+    shared.ping().store(DONE, Ordering::Release);
     child.wait();
-    // SAFETY: the mapping is ours, the child is gone, and `ping`/`pong` are not used after.
-    unsafe { munmap(map, LEN) }.expect("munmap");
     samples
 }
 
@@ -242,28 +289,8 @@ unsafe fn reverse_raw(p: *mut u8, len: usize) {
 /// its own; the parent busy-polls that and compares the bytes with the reversed pattern.
 /// Timed from the first byte written to the check done, as osps times a round.
 pub(super) fn large_floor(len: usize, round_trips: usize) -> Vec<u64> {
-    let map_len = 4096 + len;
-    // SAFETY: a fresh anonymous mapping; nothing else refers to that address range.
-    let map = unsafe {
-        mmap_anonymous(
-            None,
-            NonZeroUsize::new(map_len).expect("non-zero"),
-            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
-            MapFlags::MAP_SHARED,
-        )
-    }
-    .expect("mmap");
-    let base = map.as_ptr().cast::<u8>();
-    // SAFETY: offsets 0 and 128 are 8-aligned and inside the zero-filled mapping, which
-    // outlives both references (unmapped after the child is reaped).
-    let (ping, pong) = unsafe {
-        (
-            &*base.cast::<AtomicU64>(),
-            &*base.add(128).cast::<AtomicU64>(),
-        )
-    };
-    // SAFETY: 4096 + len <= map_len: the data starts a page into the mapping.
-    let data = unsafe { base.add(4096) };
+    let shared = Shared::new(len);
+    let data = shared.data();
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     let pattern: Vec<u8> = (0..len)
         .map(|_| {
@@ -276,7 +303,7 @@ pub(super) fn large_floor(len: usize, round_trips: usize) -> Vec<u64> {
     let reversed: Vec<u8> = pattern.iter().rev().copied().collect();
     let warmup = (round_trips / 10).max(2);
     let child = Forked::spawn(|| {
-        answer_pings(ping, pong, || {
+        answer_pings(shared.ping(), shared.pong(), || {
             // SAFETY: the parent does not touch the data between its ping and our pong.
             unsafe { reverse_raw(data, len) }
         })
@@ -287,10 +314,7 @@ pub(super) fn large_floor(len: usize, round_trips: usize) -> Vec<u64> {
         // SAFETY: `data` has `len` bytes; the child touches them only between our ping
         // and its pong.
         unsafe { std::ptr::copy_nonoverlapping(pattern.as_ptr(), data, len) };
-        ping.store(i, Ordering::Release);
-        while pong.load(Ordering::Acquire) != i {
-            std::hint::spin_loop();
-        }
+        shared.round_trip(i);
         // SAFETY: as above; memcmp reads through raw pointers.
         let same = unsafe { libc::memcmp(data.cast(), reversed.as_ptr().cast(), len) } == 0;
         let dt = t0.elapsed();
@@ -299,10 +323,8 @@ pub(super) fn large_floor(len: usize, round_trips: usize) -> Vec<u64> {
             samples.push(dt.as_nanos() as u64);
         }
     }
-    ping.store(DONE, Ordering::Release);
+    shared.ping().store(DONE, Ordering::Release);
     child.wait();
-    // SAFETY: the mapping is ours, the child is gone, and nothing refers to it any more.
-    unsafe { munmap(map, map_len) }.expect("munmap");
     samples
 }
 
