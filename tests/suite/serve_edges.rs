@@ -285,7 +285,13 @@ fn stopping_with_unread_input_ends_the_client_with_eof_not_a_reset() {
         };
         assert_eq!(end, Got::Eof, "{how}: after the replies");
         env.assert_nothing_left();
-        assert_eq!(json_of(&out)["stopped_by"], "signal", "{how}");
+        let v = json_of(&out);
+        assert_eq!(v["stopped_by"], "signal", "{how}");
+        // The stop's refusal is not an error of the request.
+        assert_eq!(v["errors"], 0, "{how}: {v}");
+        // Every request but the first PING was cut short.
+        let count = |key: &str| v[key].as_u64().unwrap();
+        assert_eq!(count("cut_short") + 1, count("requests"), "{how}: {v}");
     }
 }
 
