@@ -50,6 +50,47 @@ fn clients_that_closed_at_once_do_not_count_against_max_clients() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Counters
+
+/// A secondary's `requests_served` (inspect, top, `STATS`'s `served`) counts requests, not
+/// turns: a pipelining client's requests reach the secondary in batches, many per turn,
+/// and the pool's sum is the primary's `requests`. Before, it counted turns: 100
+/// pipelined requests showed as a handful served.
+#[test]
+fn requests_served_counts_the_requests_of_a_batch_not_its_turn() {
+    let mut env = TestEnv::new("servedbatch");
+    let pid = env.start_serving(&["--secondaries", "1"]);
+    let mut conn = unix(&env);
+    conn.send_raw(&b"PING\n".repeat(100));
+    for i in 0..100 {
+        assert_eq!(conn.get(), Got::Line("PONG".into()), "reply {i}");
+    }
+    let deadline = Instant::now() + slow(T);
+    let doc = loop {
+        let mut inspect = env.cmd("inspect");
+        inspect.args(["--name", &env.name]);
+        let out = run(inspect, T);
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        let doc = common::parse_json(&out.stdout);
+        if doc["instances"][0]["segment"]["header"]["requests"] == 100 {
+            break doc;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "requests never reached 100: {doc}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let served = &doc["instances"][0]["secondaries"][0]["requests_served"];
+    assert_eq!(served, 100, "{doc}");
+    let stats: serde_json::Value = serde_json::from_str(&conn.ask("STATS")).unwrap();
+    assert_eq!(stats["served"], serde_json::json!([100]), "{stats}");
+    drop(conn);
+    let v = env.stop_serving(pid);
+    assert_eq!(v["requests"], 101, "{v}");
+}
+
+// ---------------------------------------------------------------------------------------
 // Supervision
 
 /// With `--max-restarts 0`, the death of the only secondary makes the primary give up:
