@@ -26,30 +26,33 @@ fn validate(schema_file: &str, doc: &[u8]) {
     assert!(errors.is_empty(), "{schema_file}: {errors:#?}\n{value:#}");
 }
 
-/// Every key of a document `doc` is named in the man page `man` and, with `schema` (a
-/// schema file and one of its `$defs`), described there as a property and required (it is
-/// always printed): a key printed but described nowhere is one a script cannot rely on.
-fn described_everywhere(doc: &[u8], schema: Option<(&str, &str)>, man: &str) {
+/// Every key of the object `doc` is named in the man page `man` and, with `schema` (a
+/// schema file and the JSON pointer of the object's schema in it), described there as a
+/// property and required (it is always printed): a key printed but described nowhere is
+/// one a script cannot rely on.
+fn described_everywhere(doc: &serde_json::Value, schema: Option<(&str, &str)>, man: &str) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let page = std::fs::read_to_string(root.join("man").join(man)).unwrap();
-    let value = parse_json(doc);
-    for key in value.as_object().unwrap().keys() {
-        if let Some((file, def)) = schema {
+    let object = doc
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {doc}"));
+    for key in object.keys() {
+        if let Some((file, pointer)) = schema {
             let schema: serde_json::Value =
                 serde_json::from_slice(&std::fs::read(root.join("schema").join(file)).unwrap())
                     .unwrap();
-            let def_schema = &schema["$defs"][def];
+            let def = schema.pointer(pointer).unwrap();
             assert!(
-                def_schema["properties"].get(key).is_some(),
-                "{file}: {def} does not describe {key:?}"
+                def["properties"].get(key).is_some(),
+                "{file}: {pointer} does not describe {key:?}"
             );
             assert!(
-                def_schema["required"]
+                def["required"]
                     .as_array()
                     .unwrap()
                     .iter()
                     .any(|k| k == key.as_str()),
-                "{file}: {def} does not require {key:?}, always printed"
+                "{file}: {pointer} does not require {key:?}, always printed"
             );
         }
         assert!(
@@ -67,8 +70,8 @@ fn the_rounds_summary_matches_its_schema() {
     let out = run(cmd, T);
     assert!(out.status.success(), "{}", stderr_of(&out));
     validate("primary.schema.json", &out.stdout);
-    let schema = Some(("primary.schema.json", "rounds"));
-    described_everywhere(&out.stdout, schema, "osps-primary.1");
+    let schema = Some(("primary.schema.json", "/$defs/rounds"));
+    described_everywhere(&parse_json(&out.stdout), schema, "osps-primary.1");
 
     // A run that gave up has deaths with signals, and still matches.
     let mut env = TestEnv::new("schemagaveup");
@@ -105,20 +108,24 @@ fn the_serving_summary_inspect_and_cleanup_match_their_schemas() {
     // The STATS reply's keys are named in osps-client(1).
     let stats = String::from_utf8(out.stdout).unwrap();
     let stats = stats.lines().nth(1).unwrap();
-    described_everywhere(stats.as_bytes(), None, "osps-client.1");
+    described_everywhere(&parse_json(stats.as_bytes()), None, "osps-client.1");
 
     let mut inspect = env.cmd("inspect");
     inspect.args(["--name", &env.name]);
     let out = run(inspect, T);
     assert!(out.status.success(), "{}", stderr_of(&out));
     validate("inspect.schema.json", &out.stdout);
+    // The header's counters, the serving ones among them.
+    let header = &parse_json(&out.stdout)["instances"][0]["segment"]["header"];
+    let schema = Some(("inspect.schema.json", "/$defs/header/oneOf/0"));
+    described_everywhere(header, schema, "osps-inspect.1");
 
     assert!(kill(primary, libc::SIGTERM));
     let out = output_within(env.take_child(primary), T);
     assert!(out.status.success(), "{}", stderr_of(&out));
     validate("primary.schema.json", &out.stdout);
-    let schema = Some(("primary.schema.json", "serve"));
-    described_everywhere(&out.stdout, schema, "osps-primary.1");
+    let schema = Some(("primary.schema.json", "/$defs/serve"));
+    described_everywhere(&parse_json(&out.stdout), schema, "osps-primary.1");
 }
 
 #[test]
