@@ -413,23 +413,24 @@ impl Pool {
         let n = jobs.len();
         if !io.reply_into(i, &mut bytes) {
             for job in jobs.drain(..) {
-                self.deliver(job, b"ERR worker failed (reply longer than its slot)", io);
+                let why = "ERR worker failed (reply longer than its slot)";
+                self.answer_instead(job, why, Instead::Failed, io);
             }
         } else if n == 1 {
             for job in jobs.drain(..) {
-                self.deliver(job, reply_line(&bytes), io);
+                self.deliver(job, &bytes, io);
             }
         } else if let Err(e) = batch::check(&bytes, Some(n)) {
             let why = format!("ERR worker failed (malformed reply: {e})");
             for job in jobs.drain(..) {
-                self.deliver(job, why.as_bytes(), io);
+                self.answer_instead(job, &why, Instead::Failed, io);
             }
         } else {
             let mut each = jobs.drain(..);
             // Checked above: every item is walked, one per job.
             let walked = batch::decode_each(&bytes, Some(n), |item| {
                 if let Some(job) = each.next() {
-                    self.deliver(job, reply_line(item), io);
+                    self.deliver(job, item, io);
                 }
             });
             debug_assert!(walked.is_ok() && each.next().is_none());
@@ -443,6 +444,15 @@ impl Pool {
 
     /// Files a reply with its client.
     fn deliver(&mut self, job: Job, reply: &[u8], io: &mut impl Io) {
+        match reply_line(reply) {
+            Some(line) => self.deliver_checked(job, line, io),
+            // The secondary's fault, not the request's: failed, as when it dies.
+            None => self.answer_instead(job, MALFORMED, Instead::Failed, io),
+        }
+    }
+
+    /// Files a reply checked to be one line with its client.
+    fn deliver_checked(&mut self, job: Job, reply: &[u8], io: &mut impl Io) {
         self.counts.requests += 1;
         if crate::protocol::is_error(reply) {
             self.counts.errors += 1;
@@ -537,12 +547,14 @@ fn reply_room(line: &[u8]) -> usize {
     crate::protocol::reply_room(line)
 }
 
-/// A reply copied out of a slot, as the line it must be: UTF-8 without a newline, or an
-/// error saying it is not.
-fn reply_line(bytes: &[u8]) -> &[u8] {
+/// The reply to a request whose secondary's reply is not a line.
+const MALFORMED: &str = "ERR worker failed (malformed reply)";
+
+/// A reply copied out of a slot, if it is the line it must be: UTF-8 without a newline.
+fn reply_line(bytes: &[u8]) -> Option<&[u8]> {
     match std::str::from_utf8(bytes) {
-        Ok(s) if !s.contains('\n') => bytes,
-        _ => b"ERR worker failed (malformed reply)",
+        Ok(s) if !s.contains('\n') => Some(bytes),
+        _ => None,
     }
 }
 

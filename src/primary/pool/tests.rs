@@ -393,3 +393,33 @@ fn a_request_left_out_of_a_full_batch_counts_as_the_requests_waiting_with_it() {
         );
     }
 }
+
+/// A reply that is not what its secondary owed (a batch that does not decode, a line with
+/// a newline in it) is answered `ERR worker failed (...)` and counted failed, as every
+/// `ERR worker failed` reply is: the secondary's fault, not the request's.
+#[test]
+fn a_malformed_reply_counts_as_failed() {
+    let (mut pool, mut w) = pool(1);
+    w.send(&mut pool, 7, &["a", "b"]);
+    pool.dispatch(&mut w);
+    assert_eq!(handed(&w), [(0, 1, vec!["a", "b"])]);
+    w.slot[0] = b"not a batch".to_vec();
+    w.published[0] = 1;
+    pool.collect(&mut w).unwrap();
+    w.send(&mut pool, 8, &["c"]);
+    pool.dispatch(&mut w);
+    w.slot[0] = b"two\nlines".to_vec();
+    w.published[0] = 2;
+    pool.collect(&mut w).unwrap();
+    assert_eq!(w.answers.len(), 3);
+    for (client, order) in [(7, 0), (7, 1), (8, 0)] {
+        let reply = w.answers_to(client, order);
+        assert!(reply[0].starts_with("ERR worker failed ("), "{reply:?}");
+    }
+    let counts = pool.counts();
+    assert_eq!(
+        (counts.requests, counts.errors, counts.failed),
+        (3, 3, 3),
+        "{counts:?}"
+    );
+}
