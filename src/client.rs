@@ -1,7 +1,7 @@
 //! `osps client`: sends requests to a serving primary and prints each reply.
 //!
 //! Each argument is one request (or, with no argument, each line of stdin); each reply is
-//! printed on its own line. The exit status is 1 when any reply was `ERR ...`. Requests
+//! printed on its own line. The exit status is 7 when any reply was `ERR ...`. Requests
 //! are bytes, sent as they are: a line the server cannot use (not UTF-8, unknown) gets
 //! its `ERR` reply like any other, and the next request is still sent.
 //!

@@ -276,11 +276,18 @@ fn request_len(seg: &Segment, f: &WorkerFields, room: usize) -> Result<usize> {
         })
 }
 
-/// The rounds mode's work: reverse the request in place. Returns the reply length.
-fn reverse_request(seg: &Segment, f: &WorkerFields, area: Area<'_>) -> Result<usize> {
+/// What one turn's work did: the reply's length, and how many requests it answered (a
+/// round, a request line, or each line of a batch).
+struct Done {
+    len: usize,
+    requests: u64,
+}
+
+/// The rounds mode's work: reverse the request in place.
+fn reverse_request(seg: &Segment, f: &WorkerFields, area: Area<'_>) -> Result<Done> {
     let len = request_len(seg, f, area.len())?;
     area.reverse(len)?;
-    Ok(len)
+    Ok(Done { len, requests: 1 })
 }
 
 /// The serving mode's work: answer the request line, or the batch of lines (see
@@ -293,7 +300,7 @@ fn answer_request(
     workers: usize,
     request: &mut Vec<u8>,
     reply: &mut Vec<u8>,
-) -> Result<usize> {
+) -> Result<Done> {
     let len = request_len(seg, f, slot.len())?;
     slot.read_into(len as u64, request)?;
     if !batch::is_batch(request) {
@@ -305,7 +312,10 @@ fn answer_request(
             TOO_LONG_FOR_SLOT.to_string()
         };
         slot.write(answer.as_bytes())?;
-        return Ok(answer.len());
+        return Ok(Done {
+            len: answer.len(),
+            requests: 1,
+        });
     }
     let malformed = |e| eyre!("turn with a malformed batch ({e}): the segment is corrupt");
     // Each reply written where it goes in the batch; the batch checked whole first.
@@ -353,7 +363,10 @@ fn answer_what_fits(
     }
     batch::encode(answers.iter().map(String::as_bytes), reply);
     slot.write(reply)?;
-    Ok(reply.len())
+    Ok(Done {
+        len: reply.len(),
+        requests: answers.len() as u64,
+    })
 }
 
 /// How long a serving secondary looks for its next turn before it sleeps (at most
@@ -421,11 +434,12 @@ impl Link<'_> {
             .is_some_and(|p| nix::unistd::getppid().as_raw() == p)
     }
 
-    /// Takes turns until the primary's Stop: `work` does the turn's work in the segment
-    /// and returns the reply length.
+    /// Takes turns until the primary's Stop: `work` does the turn's work in the segment.
+    /// The header's `served` counts requests (a batch's lines each), the Stop's answer
+    /// turns.
     fn serve(
         &mut self,
-        mut work: impl FnMut(&Segment, &WorkerFields) -> Result<usize>,
+        mut work: impl FnMut(&Segment, &WorkerFields) -> Result<Done>,
     ) -> Result<()> {
         let seg = self.seg;
         let f = self.fields;
@@ -441,6 +455,7 @@ impl Link<'_> {
         let turns = Turns::new(Role::Secondary, self.args.sync, spin, self.index());
         let mut want = self.base + 1;
         let mut served: u64 = 0;
+        let mut requests: u64 = 0;
         let mut last_check = monotonic_ns();
         let look = if self.args.serve {
             self.args.sync.answer_spin(self.args.spin).min(SERVE_LOOK)
@@ -451,7 +466,7 @@ impl Link<'_> {
             look_for_turn(seg, f.request_seq, want, look);
             match turns.wait(seg, want, &mut self.from, None, Some(self.sigs.fd()))? {
                 Wait::Turn => {
-                    let len = work(seg, &f).wrap_err_with(|| format!("turn {want}"))?;
+                    let done = work(seg, &f).wrap_err_with(|| format!("turn {want}"))?;
                     // A SIGBUS absorbed during the work means the segment shrank: stop now.
                     // The full check (an fstat) runs at most every 100 ms, off the hot path.
                     let now = monotonic_ns();
@@ -461,9 +476,10 @@ impl Link<'_> {
                         seg.check_intact()?;
                         last_check = now;
                     }
-                    set(seg, f.reply_len, len as u64);
+                    set(seg, f.reply_len, done.len as u64);
                     served += 1;
-                    set(seg, f.served, served);
+                    requests += done.requests;
+                    set(seg, f.served, requests);
                     set(seg, f.heartbeat, now);
                     let deadline = Instant::now() + self.args.start_timeout;
                     if turns.publish(seg, want, &self.to, deadline)? == Sent::PeerGone {

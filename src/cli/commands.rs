@@ -17,7 +17,7 @@ use crate::units;
 ///
 /// Each REQUEST argument is sent as one line (or, without arguments, each line of stdin);
 /// each reply is printed on its own line. Requests: PING, ECHO <text>, REV <text>,
-/// SHA256 <text>, STATS. Exit status 1 if any reply was "ERR ...".
+/// SHA256 <text>, STATS. Exit status 7 if any reply was "ERR ...".
 #[derive(Debug, Args, Clone)]
 #[command(verbatim_doc_comment)]
 pub struct ClientArgs {

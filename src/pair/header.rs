@@ -28,7 +28,7 @@
 //! |    152 | `reply_seq`           | secondary  | turn counter: the round last answered      |
 //! |    160 | `reply_len`           | secondary  | reply bytes of that round                  |
 //! |    168 | `secondary_sleeping`  | secondary  | 1: blocked on its FIFO                     |
-//! |    176 | `rounds_served`       | secondary  | rounds this secondary answered             |
+//! |    176 | `rounds_served`       | secondary  | rounds this secondary answered (`--serve`: requests, each line of a batch) |
 //! |    184 | `secondary_cpu`       | secondary  | CPU it last waited on + 1 (0: unknown); a hint for the spin rule of `turn.rs` |
 //! |    192 | `workers`             | creator    | secondaries in the pool, 1 to 64           |
 //! |    200 | `clients`             | primary    | connected clients (`--serve`)              |

@@ -187,8 +187,15 @@ impl Hall {
             return;
         }
         if ready.hangup || ready.error {
-            // Gone both ways: it cannot read replies, and a level-triggered hang-up would
-            // be reported again on every wait.
+            // Nothing more can come or go (a level-triggered hang-up would be reported
+            // again on every wait). But a client refused for a too-long line only shut its
+            // side after ours, and may still read: what it sent since is read (and
+            // dropped) first, since a close with input unread resets the connection,
+            // which loses the replies still in our send buffer (TCP), or is read after
+            // them instead of the end of file (Unix). Bounded: nothing more can come.
+            if let Some(c) = self.clients.get_mut(&id) {
+                c.drop_input(&mut self.scratch);
+            }
             self.drop_client(id, a);
             return;
         }

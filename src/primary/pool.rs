@@ -98,10 +98,39 @@ pub trait Io {
 /// What the pool answered, for the summary and the header's counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
+    /// Requests answered, by a secondary or by the pool in its place.
     pub requests: u64,
+    /// Of those, `ERR ...` replies: the request's own error, or `ERR worker failed`.
     pub errors: u64,
     pub retried: u64,
+    /// Answered `ERR worker failed` (counted in `errors` too).
     pub failed: u64,
+    /// Answered `ERR shutting down`: the server stopped before a secondary answered them.
+    /// The server's refusal, not the request's error: not in `errors`.
+    pub cut_short: u64,
+}
+
+/// Why the pool answers a request itself, in place of a secondary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Instead {
+    /// Its secondary died twice on it, or every secondary was given up.
+    Failed,
+    /// The server stops.
+    CutShort,
+}
+
+impl Counts {
+    /// `n` requests answered by the pool itself, for `why`.
+    fn answered_instead(&mut self, why: Instead, n: u64) {
+        self.requests += n;
+        match why {
+            Instead::Failed => {
+                self.errors += n;
+                self.failed += n;
+            }
+            Instead::CutShort => self.cut_short += n,
+        }
+    }
 }
 
 /// The pool of `--secondaries`: who holds what, and the requests that wait.
@@ -384,23 +413,24 @@ impl Pool {
         let n = jobs.len();
         if !io.reply_into(i, &mut bytes) {
             for job in jobs.drain(..) {
-                self.deliver(job, b"ERR worker failed (reply longer than its slot)", io);
+                let why = "ERR worker failed (reply longer than its slot)";
+                self.answer_instead(job, why, Instead::Failed, io);
             }
         } else if n == 1 {
             for job in jobs.drain(..) {
-                self.deliver(job, reply_line(&bytes), io);
+                self.deliver(job, &bytes, io);
             }
         } else if let Err(e) = batch::check(&bytes, Some(n)) {
             let why = format!("ERR worker failed (malformed reply: {e})");
             for job in jobs.drain(..) {
-                self.deliver(job, why.as_bytes(), io);
+                self.answer_instead(job, &why, Instead::Failed, io);
             }
         } else {
             let mut each = jobs.drain(..);
             // Checked above: every item is walked, one per job.
             let walked = batch::decode_each(&bytes, Some(n), |item| {
                 if let Some(job) = each.next() {
-                    self.deliver(job, reply_line(item), io);
+                    self.deliver(job, item, io);
                 }
             });
             debug_assert!(walked.is_ok() && each.next().is_none());
@@ -414,6 +444,15 @@ impl Pool {
 
     /// Files a reply with its client.
     fn deliver(&mut self, job: Job, reply: &[u8], io: &mut impl Io) {
+        match reply_line(reply) {
+            Some(line) => self.deliver_checked(job, line, io),
+            // The secondary's fault, not the request's: failed, as when it dies.
+            None => self.answer_instead(job, MALFORMED, Instead::Failed, io),
+        }
+    }
+
+    /// Files a reply checked to be one line with its client.
+    fn deliver_checked(&mut self, job: Job, reply: &[u8], io: &mut impl Io) {
         self.counts.requests += 1;
         if crate::protocol::is_error(reply) {
             self.counts.errors += 1;
@@ -439,11 +478,17 @@ impl Pool {
                 self.counts.retried += 1;
                 self.retries.push_front(job);
             } else {
-                self.counts.failed += 1;
-                self.deliver(job, b"ERR worker failed", io);
+                self.answer_instead(job, "ERR worker failed", Instead::Failed, io);
             }
         }
         Ok(())
+    }
+
+    /// Answers `reply` to a request in place of a secondary, for `why`.
+    fn answer_instead(&mut self, job: Job, reply: &str, why: Instead, io: &mut impl Io) {
+        self.counts.answered_instead(why, 1);
+        io.answer(job.client, job.order, reply.as_bytes());
+        io.recycle(job.line);
     }
 
     /// Completes or kills secondary `i` if its turn is past its deadline at `now`.
@@ -463,32 +508,36 @@ impl Pool {
         Ok(())
     }
 
-    /// Answers every request still waiting for a secondary with `reply`.
+    /// Answers every request still waiting for a secondary with `reply` (`ERR worker
+    /// failed`: every secondary was given up). Each counts as failed, whether it had
+    /// been tried or not (a retry, one left out of a full batch, one queued): it got
+    /// that reply.
     pub fn fail_queued(&mut self, reply: &str, io: &mut impl Io) {
+        self.answer_waiting(reply, Instead::Failed, io);
+    }
+
+    /// Answers `reply` (`ERR shutting down`) to every request queued or at a secondary.
+    /// Requests cut short by a stop are neither failures of a secondary nor errors of
+    /// theirs: they count as `cut_short`.
+    pub fn answer_all(&mut self, reply: &str, io: &mut impl Io) {
+        self.answer_waiting(reply, Instead::CutShort, io);
+        for i in 0..self.seats.len() {
+            for job in self.seats[i].busy.take().map(|b| b.0).unwrap_or_default() {
+                self.answer_instead(job, reply, Instead::CutShort, io);
+            }
+        }
+    }
+
+    /// Answers `reply` to every request waiting for a secondary, for `why`.
+    fn answer_waiting(&mut self, reply: &str, why: Instead, io: &mut impl Io) {
         while let Some(job) = self.retries.pop_front() {
-            self.counts.failed += 1;
-            self.deliver(job, reply.as_bytes(), io);
+            self.answer_instead(job, reply, why, io);
         }
         while let Some(id) = self.ring.pop_front() {
             self.in_ring.remove(&id);
             let n = io.answer_queued(id, reply);
             self.queued -= n;
-            self.counts.failed += n as u64;
-            self.counts.requests += n as u64;
-            self.counts.errors += n as u64;
-        }
-    }
-
-    /// Answers `reply` to every request queued or at a secondary. Requests cut short by
-    /// a stop are not failures of a secondary (`failed` is left as it was).
-    pub fn answer_all(&mut self, reply: &str, io: &mut impl Io) {
-        let failed = self.counts.failed;
-        self.fail_queued(reply, io);
-        self.counts.failed = failed;
-        for i in 0..self.seats.len() {
-            for job in self.seats[i].busy.take().map(|b| b.0).unwrap_or_default() {
-                self.deliver(job, reply.as_bytes(), io);
-            }
+            self.counts.answered_instead(why, n as u64);
         }
     }
 }
@@ -498,12 +547,14 @@ fn reply_room(line: &[u8]) -> usize {
     crate::protocol::reply_room(line)
 }
 
-/// A reply copied out of a slot, as the line it must be: UTF-8 without a newline, or an
-/// error saying it is not.
-fn reply_line(bytes: &[u8]) -> &[u8] {
+/// The reply to a request whose secondary's reply is not a line.
+const MALFORMED: &str = "ERR worker failed (malformed reply)";
+
+/// A reply copied out of a slot, if it is the line it must be: UTF-8 without a newline.
+fn reply_line(bytes: &[u8]) -> Option<&[u8]> {
     match std::str::from_utf8(bytes) {
-        Ok(s) if !s.contains('\n') => bytes,
-        _ => b"ERR worker failed (malformed reply)",
+        Ok(s) if !s.contains('\n') => Some(bytes),
+        _ => None,
     }
 }
 

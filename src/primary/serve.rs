@@ -197,6 +197,7 @@ pub fn run<'a>(
     server.summary.errors = counts.errors;
     server.summary.retried = counts.retried;
     server.summary.failed = counts.failed;
+    server.summary.cut_short = counts.cut_short;
     server.summary.turned_away = server.door.turned_away();
     server.summary.restarts = server.sup.restarts();
     server.summary.deaths = server.sup.deaths();

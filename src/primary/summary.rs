@@ -218,6 +218,8 @@ pub struct ServeSummary {
     pub errors: u64,
     pub retried: u64,
     pub failed: u64,
+    /// Requests answered `ERR shutting down` (in `requests`, not in `errors`).
+    pub cut_short: u64,
     /// Requests answered `ERR busy` by the primary itself (the shared queue was full).
     pub busy: u64,
     /// Lines answered `ERR line too long` (each ends its client's input).
@@ -245,6 +247,7 @@ impl ServeSummary {
             errors: 0,
             retried: 0,
             failed: 0,
+            cut_short: 0,
             busy: 0,
             too_long: 0,
             turned_away: 0,
@@ -264,8 +267,8 @@ impl ServeSummary {
     fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(
             out,
-            "instance {}: {} from {} over {}, {}, {} retried, {} failed, {} busy, {} too \
-             long, {} turned away, {}, stopped by {}",
+            "instance {}: {} from {} over {}, {}, {} retried, {} failed, {} cut short, {} \
+             busy, {} too long, {} turned away, {}, stopped by {}",
             self.name,
             plural(self.requests, "request"),
             plural(self.clients_served, "client"),
@@ -273,6 +276,7 @@ impl ServeSummary {
             plural(self.errors, "error"),
             self.retried,
             self.failed,
+            self.cut_short,
             self.busy,
             self.too_long,
             self.turned_away,
@@ -371,7 +375,8 @@ mod tests {
         assert_eq!(
             t,
             "instance web: 2 requests from 1 client over 1 secondary, 0 errors, 0 retried, \
-             0 failed, 0 busy, 0 too long, 0 turned away, 0 restarts, stopped by signal\n"
+             0 failed, 0 cut short, 0 busy, 0 too long, 0 turned away, 0 restarts, stopped \
+             by signal\n"
         );
     }
 

@@ -77,6 +77,8 @@ pub mod field {
     pub const REPLY_LEN: usize = 160;
     pub const ROUNDS_SERVED: usize = 176;
     pub const WORKERS: usize = 192;
+    /// A serving primary's connected clients.
+    pub const CLIENTS: usize = 200;
     /// A scoreboard entry's pid and state, from the entry's start.
     pub const ENTRY_PID: usize = 64;
     pub const ENTRY_STATE: usize = 72;

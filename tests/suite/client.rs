@@ -70,6 +70,11 @@ fn lines_that_are_not_utf8_get_err_and_the_next_lines_are_still_sent() {
     let out = run(cmd, T);
     assert_eq!(out.status.code(), Some(7), "{}", stderr_of(&out));
     assert_eq!(stdout_of(&out), want, "{}", stderr_of(&out));
+    // And its help says so (it said 1, the code before issue 25).
+    let mut help = env.cmd("client");
+    help.arg("--help");
+    let help = stdout_of(&run(help, T));
+    assert!(help.contains("Exit status 7 if any reply was"), "{help}");
     // A CRLF line goes as it is (the server ignores the `\r`); the reply's bytes are
     // printed as they came.
     let out = client_stdin(&env, &[], b"ECHO caf\xc3\xa9\r\n");

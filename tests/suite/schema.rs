@@ -1,7 +1,9 @@
 //! The JSON documents of `inspect`, `cleanup --json`, `audit --json` and `primary --json`
 //! (rounds and serving) are described by the JSON Schemas in `schema/`; real output must
 //! validate. (`list --json` and `top --json` are validated in `views.rs`; every schema
-//! file is used by a test, checked below.)
+//! file is used by a test, checked below.) Every key of the primary's summaries is also
+//! described by its schema and named in osps-primary(1), and every key of `STATS` in
+//! osps-client(1).
 
 use crate::common;
 
@@ -24,6 +26,42 @@ fn validate(schema_file: &str, doc: &[u8]) {
     assert!(errors.is_empty(), "{schema_file}: {errors:#?}\n{value:#}");
 }
 
+/// Every key of the object `doc` is named in the man page `man` and, with `schema` (a
+/// schema file and the JSON pointer of the object's schema in it), described there as a
+/// property and required (it is always printed): a key printed but described nowhere is
+/// one a script cannot rely on.
+fn described_everywhere(doc: &serde_json::Value, schema: Option<(&str, &str)>, man: &str) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let page = std::fs::read_to_string(root.join("man").join(man)).unwrap();
+    let object = doc
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {doc}"));
+    for key in object.keys() {
+        if let Some((file, pointer)) = schema {
+            let schema: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(root.join("schema").join(file)).unwrap())
+                    .unwrap();
+            let def = schema.pointer(pointer).unwrap();
+            assert!(
+                def["properties"].get(key).is_some(),
+                "{file}: {pointer} does not describe {key:?}"
+            );
+            assert!(
+                def["required"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|k| k == key.as_str()),
+                "{file}: {pointer} does not require {key:?}, always printed"
+            );
+        }
+        assert!(
+            page.contains(&format!("\\fB{key}\\fR")),
+            "{man} does not name the key {key:?}"
+        );
+    }
+}
+
 #[test]
 fn the_rounds_summary_matches_its_schema() {
     let env = TestEnv::new("schemarounds");
@@ -32,6 +70,8 @@ fn the_rounds_summary_matches_its_schema() {
     let out = run(cmd, T);
     assert!(out.status.success(), "{}", stderr_of(&out));
     validate("primary.schema.json", &out.stdout);
+    let schema = Some(("primary.schema.json", "/$defs/rounds"));
+    described_everywhere(&parse_json(&out.stdout), schema, "osps-primary.1");
 
     // A run that gave up has deaths with signals, and still matches.
     let mut env = TestEnv::new("schemagaveup");
@@ -65,17 +105,27 @@ fn the_serving_summary_inspect_and_cleanup_match_their_schemas() {
         T,
     );
     assert!(out.status.success(), "{}", stderr_of(&out));
+    // The STATS reply's keys are named in osps-client(1).
+    let stats = String::from_utf8(out.stdout).unwrap();
+    let stats = stats.lines().nth(1).unwrap();
+    described_everywhere(&parse_json(stats.as_bytes()), None, "osps-client.1");
 
     let mut inspect = env.cmd("inspect");
     inspect.args(["--name", &env.name]);
     let out = run(inspect, T);
     assert!(out.status.success(), "{}", stderr_of(&out));
     validate("inspect.schema.json", &out.stdout);
+    // The header's counters, the serving ones among them.
+    let header = &parse_json(&out.stdout)["instances"][0]["segment"]["header"];
+    let schema = Some(("inspect.schema.json", "/$defs/header/oneOf/0"));
+    described_everywhere(header, schema, "osps-inspect.1");
 
     assert!(kill(primary, libc::SIGTERM));
     let out = output_within(env.take_child(primary), T);
     assert!(out.status.success(), "{}", stderr_of(&out));
     validate("primary.schema.json", &out.stdout);
+    let schema = Some(("primary.schema.json", "/$defs/serve"));
+    described_everywhere(&parse_json(&out.stdout), schema, "osps-primary.1");
 }
 
 #[test]

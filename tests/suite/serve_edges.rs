@@ -2,7 +2,8 @@
 //! once do not count against `--max-clients`; a paused primary does not take its healthy
 //! secondaries for hung; a stop ends every connection with its replies and a clean end of
 //! file, never a reset; giving up says so in the summary; a refused long line's reply
-//! waits for the replies before it; and `--max-line` measures a CRLF line without its `\r`.
+//! waits for the replies before it, and is read even when the client then hangs up; and
+//! `--max-line` measures a CRLF line without its `\r`.
 
 use crate::common;
 
@@ -11,7 +12,7 @@ use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use common::sockets::{Conn, Duplex, Got, serve_tcp, tcp, unix};
-use common::{T, TestEnv, json_of, kill, output_within, run, slow, stderr_of};
+use common::{T, TestEnv, field, json_of, kill, output_within, run, slow, stderr_of};
 
 /// The `i`th request of client `c` and its exact reply.
 fn rev(c: usize, i: usize) -> (String, String) {
@@ -46,6 +47,47 @@ fn clients_that_closed_at_once_do_not_count_against_max_clients() {
     drop(live);
     let v = env.stop_serving(pid);
     assert_eq!(v["restarts"], 0, "{v}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Counters
+
+/// A secondary's `requests_served` (inspect, top, `STATS`'s `served`) counts requests, not
+/// turns: a pipelining client's requests reach the secondary in batches, many per turn,
+/// and the pool's sum is the primary's `requests`. Before, it counted turns: 100
+/// pipelined requests showed as a handful served.
+#[test]
+fn requests_served_counts_the_requests_of_a_batch_not_its_turn() {
+    let mut env = TestEnv::new("servedbatch");
+    let pid = env.start_serving(&["--secondaries", "1"]);
+    let mut conn = unix(&env);
+    conn.send_raw(&b"PING\n".repeat(100));
+    for i in 0..100 {
+        assert_eq!(conn.get(), Got::Line("PONG".into()), "reply {i}");
+    }
+    let deadline = Instant::now() + slow(T);
+    let doc = loop {
+        let mut inspect = env.cmd("inspect");
+        inspect.args(["--name", &env.name]);
+        let out = run(inspect, T);
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        let doc = common::parse_json(&out.stdout);
+        if doc["instances"][0]["segment"]["header"]["requests"] == 100 {
+            break doc;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "requests never reached 100: {doc}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let served = &doc["instances"][0]["secondaries"][0]["requests_served"];
+    assert_eq!(served, 100, "{doc}");
+    let stats: serde_json::Value = serde_json::from_str(&conn.ask("STATS")).unwrap();
+    assert_eq!(stats["served"], serde_json::json!([100]), "{stats}");
+    drop(conn);
+    let v = env.stop_serving(pid);
+    assert_eq!(v["requests"], 101, "{v}");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -94,6 +136,121 @@ fn a_long_line_behind_a_slow_request_gets_both_replies_then_eof() {
     conn.expect_clean_eof("after ERR line too long");
     let v = env.stop_serving(pid);
     assert_eq!(v["restarts"], 0, "{v}");
+}
+
+/// A client refused for a too-long line, to which the primary has written every reply
+/// and shut its side, sends more and then shuts down its own side, both seen by the
+/// primary at once (it was stopped meanwhile): the hang-up (EPOLLHUP) comes with bytes
+/// unread. The client still reads every reply, then a clean end of file. Before, the
+/// primary let go of it at once, closing with input unread, which resets the connection:
+/// over TCP the replies still in the primary's send buffer were lost (the client, whose
+/// window is small, had not read them yet), over the Unix socket the client read a reset
+/// after its replies.
+#[test]
+fn a_refused_client_that_sends_more_then_hangs_up_reads_every_reply_then_eof() {
+    let mut env = TestEnv::new("drainhup");
+    let (pid, port) = serve_tcp(&mut env, "127.0.0.1:0", &["--max-line", "4000"]);
+    let too_long = [b'x'; 4100];
+    // Sends more after the primary shut its side, then hangs up, the primary stopped so
+    // that it sees both at once.
+    // The client reads only once the primary let go of it (a reset comes with the close).
+    let more_then_hang_up = |writer: &mut dyn FnMut()| {
+        assert!(kill(pid, libc::SIGSTOP));
+        writer();
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(kill(pid, libc::SIGCONT));
+        let deadline = Instant::now() + slow(T);
+        while env.header_field(field::CLIENTS) != Some(0) {
+            assert!(Instant::now() < deadline, "the client was never let go of");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+
+    let mut conn = unix(&env);
+    let mut bytes = too_long.to_vec();
+    bytes.push(b'\n');
+    conn.send_raw(&bytes);
+    // Read, so written: our side was shut in the same write.
+    assert_eq!(conn.line(), "ERR line too long");
+    more_then_hang_up(&mut || {
+        conn.writer.write_all(b"PING\n").unwrap();
+        conn.writer.shutdown(std::net::Shutdown::Write).unwrap();
+    });
+    conn.expect_clean_eof("unix: after ERR line too long");
+
+    // Over TCP, replies far beyond the client's small receive window.
+    let mut conn = Conn::new(tcp_with_small_window(port));
+    let text = "e".repeat(2000);
+    let mut bytes = Vec::new();
+    for _ in 0..50 {
+        bytes.extend_from_slice(format!("ECHO {text}\n").as_bytes());
+    }
+    bytes.extend_from_slice(&too_long);
+    bytes.push(b'\n');
+    conn.send_raw(&bytes);
+    assert_eq!(conn.line(), text, "the first reply");
+    // Time to write the others into its socket (its window takes a few of them) and shut
+    // its side; well within the second it has to read them.
+    std::thread::sleep(Duration::from_millis(300));
+    more_then_hang_up(&mut || {
+        conn.writer.write_all(b"PING\n").unwrap();
+        conn.writer.shutdown(std::net::Shutdown::Write).unwrap();
+    });
+    for i in 1..50 {
+        assert_eq!(conn.get(), Got::Line(text.clone()), "tcp: reply {i}");
+    }
+    assert_eq!(conn.line(), "ERR line too long");
+    conn.expect_clean_eof("tcp: after ERR line too long");
+    let v = env.stop_serving(pid);
+    assert_eq!(
+        (&v["requests"], &v["too_long"]),
+        (&50.into(), &2.into()),
+        "{v}"
+    );
+}
+
+/// A loopback TCP connection to `port` whose receive buffer is as small as the kernel
+/// allows (set before the connection, so its window stays small).
+fn tcp_with_small_window(port: u16) -> std::net::TcpStream {
+    use std::os::fd::FromRawFd;
+    // SAFETY: socket(2) takes no pointer; the descriptor it returns is checked and owned
+    // by the TcpStream below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+    // SAFETY: fd is a socket of ours, owned from here on (closed when dropped).
+    let stream = unsafe { std::net::TcpStream::from_raw_fd(fd) };
+    let small: libc::c_int = 1;
+    // SAFETY: setsockopt reads one int from `small`, which lives through the call.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            std::ptr::from_ref(&small).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0, "SO_RCVBUF: {}", std::io::Error::last_os_error());
+    let addr = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(std::net::Ipv4Addr::LOCALHOST).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: connect reads a sockaddr_in of the size given from `addr`, which lives
+    // through the call.
+    let r = unsafe {
+        libc::connect(
+            fd,
+            std::ptr::from_ref(&addr).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0, "connect: {}", std::io::Error::last_os_error());
+    stream.set_nodelay(true).unwrap();
+    stream
 }
 
 /// `--max-line` bounds a line without its line ending: a CRLF line whose text (without
@@ -169,7 +326,13 @@ fn stopping_with_unread_input_ends_the_client_with_eof_not_a_reset() {
         };
         assert_eq!(end, Got::Eof, "{how}: after the replies");
         env.assert_nothing_left();
-        assert_eq!(json_of(&out)["stopped_by"], "signal", "{how}");
+        let v = json_of(&out);
+        assert_eq!(v["stopped_by"], "signal", "{how}");
+        // The stop's refusal is not an error of the request.
+        assert_eq!(v["errors"], 0, "{how}: {v}");
+        // Every request but the first PING was cut short.
+        let count = |key: &str| v[key].as_u64().unwrap();
+        assert_eq!(count("cut_short") + 1, count("requests"), "{how}: {v}");
     }
 }
 

@@ -11,6 +11,8 @@ struct World {
     now: Instant,
     live: Vec<bool>,
     given_up: Vec<bool>,
+    /// The bytes each secondary's slot holds.
+    room: usize,
     /// Each secondary's reply counter, and the reply in its slot.
     published: Vec<u64>,
     slot: Vec<Vec<u8>>,
@@ -28,6 +30,7 @@ impl World {
             now: Instant::now(),
             live: vec![true; secondaries],
             given_up: vec![false; secondaries],
+            room: 1 << 20,
             published: vec![0; secondaries],
             slot: vec![Vec::new(); secondaries],
             handed: Vec::new(),
@@ -93,7 +96,7 @@ impl Io for World {
         true
     }
     fn room(&self, _: usize) -> usize {
-        1 << 20
+        self.room
     }
     fn hand(&mut self, i: usize, seq: u64, jobs: &[Job], _: Instant) -> Result<Option<Trouble>> {
         let lines = jobs
@@ -303,6 +306,34 @@ fn the_stop_answers_every_request_once_and_counts_no_failure() {
     assert_eq!(pool.waiting(), 0);
 }
 
+/// `ERR shutting down` is the server's refusal, not an error of the request: requests
+/// cut short by the stop (waiting, retried, at a secondary) are counted as requests and
+/// as cut short, never as errors.
+#[test]
+fn requests_cut_short_by_the_stop_are_not_errors() {
+    let (mut pool, mut w) = pool(2);
+    w.send(&mut pool, 7, &["a"]);
+    pool.dispatch(&mut w);
+    w.send(&mut pool, 8, &["b"]);
+    pool.dispatch(&mut w);
+    w.send(&mut pool, 9, &["c"]);
+    // "a" is retried, "b" at secondary 1, "c" waits.
+    pool.died(0, Trouble::Exited, &mut w).unwrap();
+    pool.answer_all("ERR shutting down", &mut w);
+    assert_eq!(w.answers.len(), 3);
+    let counts = pool.counts();
+    assert_eq!(
+        (
+            counts.requests,
+            counts.errors,
+            counts.failed,
+            counts.cut_short
+        ),
+        (3, 0, 0, 3),
+        "{counts:?}"
+    );
+}
+
 #[test]
 fn a_client_gone_before_its_turn_is_skipped() {
     let (mut pool, mut w) = pool(1);
@@ -312,4 +343,83 @@ fn a_client_gone_before_its_turn_is_skipped() {
     pool.queue_shrank(1);
     pool.dispatch(&mut w);
     assert_eq!(handed(&w), [(0, 1, vec!["b"])]);
+}
+
+/// A request left out of a full batch (its reply would not fit the slot) waits first in
+/// line for the next turn, never tried: it is counted as the requests waiting with it.
+/// At a stop it is cut short, not failed; once every secondary is given up it is
+/// answered `ERR worker failed` and counted failed (that is its reply), never retried.
+#[test]
+fn a_request_left_out_of_a_full_batch_counts_as_the_requests_waiting_with_it() {
+    for give_up in [false, true] {
+        let (mut pool, mut w) = pool(1);
+        // Room for the replies of two requests, not three.
+        w.room = batch::encoded_len([reply_room(b"a"), reply_room(b"b")]);
+        w.send(&mut pool, 7, &["a", "b", "c", "d"]);
+        pool.dispatch(&mut w);
+        assert_eq!(handed(&w), [(0, 1, vec!["a", "b"])]);
+        assert_eq!(pool.waiting(), 2, "c left out, d queued");
+        let counts = if give_up {
+            pool.died(0, Trouble::Exited, &mut w).unwrap();
+            w.given_up[0] = true;
+            pool.fail_queued("ERR worker failed", &mut w);
+            pool.counts()
+        } else {
+            pool.answer_all("ERR shutting down", &mut w);
+            pool.counts()
+        };
+        let want = if give_up {
+            "ERR worker failed"
+        } else {
+            "ERR shutting down"
+        };
+        for order in 0..4 {
+            assert_eq!(w.answers_to(7, order), [want], "{give_up}: request {order}");
+        }
+        assert_eq!(w.answers.len(), 4);
+        assert_eq!(pool.waiting(), 0);
+        let (retried, failed, errors, cut_short) =
+            if give_up { (2, 4, 4, 0) } else { (0, 0, 0, 4) };
+        assert_eq!(
+            counts,
+            Counts {
+                requests: 4,
+                errors,
+                retried,
+                failed,
+                cut_short
+            },
+            "give up: {give_up}"
+        );
+    }
+}
+
+/// A reply that is not what its secondary owed (a batch that does not decode, a line with
+/// a newline in it) is answered `ERR worker failed (...)` and counted failed, as every
+/// `ERR worker failed` reply is: the secondary's fault, not the request's.
+#[test]
+fn a_malformed_reply_counts_as_failed() {
+    let (mut pool, mut w) = pool(1);
+    w.send(&mut pool, 7, &["a", "b"]);
+    pool.dispatch(&mut w);
+    assert_eq!(handed(&w), [(0, 1, vec!["a", "b"])]);
+    w.slot[0] = b"not a batch".to_vec();
+    w.published[0] = 1;
+    pool.collect(&mut w).unwrap();
+    w.send(&mut pool, 8, &["c"]);
+    pool.dispatch(&mut w);
+    w.slot[0] = b"two\nlines".to_vec();
+    w.published[0] = 2;
+    pool.collect(&mut w).unwrap();
+    assert_eq!(w.answers.len(), 3);
+    for (client, order) in [(7, 0), (7, 1), (8, 0)] {
+        let reply = w.answers_to(client, order);
+        assert!(reply[0].starts_with("ERR worker failed ("), "{reply:?}");
+    }
+    let counts = pool.counts();
+    assert_eq!(
+        (counts.requests, counts.errors, counts.failed),
+        (3, 3, 3),
+        "{counts:?}"
+    );
 }
