@@ -320,15 +320,20 @@ fn answer_request(
     let malformed = |e| eyre!("turn with a malformed batch ({e}): the segment is corrupt");
     // Each reply written where it goes in the batch; the batch checked whole first.
     let mut replies = batch::Encoder::new(reply);
+    let mut requests = 0;
     batch::decode_each(request, None, |line| {
         replies.item(|out| protocol::answer_into(line, out, || stats(seg, workers)));
+        requests += 1;
     })
     .map_err(malformed)?;
     if reply.len() > slot.len() {
         return answer_what_fits(seg, slot, workers, request, reply);
     }
     slot.write(reply)?;
-    Ok(reply.len())
+    Ok(Done {
+        len: reply.len(),
+        requests,
+    })
 }
 
 /// A batch whose replies do not all fit the slot (the primary leaves room for every
@@ -340,7 +345,7 @@ fn answer_what_fits(
     workers: usize,
     request: &[u8],
     reply: &mut Vec<u8>,
-) -> Result<usize> {
+) -> Result<Done> {
     let lines = batch::decode(request, None)
         .map_err(|e| eyre!("turn with a malformed batch ({e}): the segment is corrupt"))?;
     let mut answers: Vec<String> = lines
