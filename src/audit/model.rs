@@ -14,6 +14,8 @@ pub struct Proc {
     pub pid: i32,
     pub ppid: i32,
     pub argv: Rc<[String]>,
+    /// `argv` is its own (given at start or by an exec), not inherited from its parent.
+    own_argv: bool,
     pub start: u64,
     pub exit: Option<u64>,
     pub code: Option<i32>,
@@ -42,9 +44,21 @@ impl Proc {
     /// was leaked and warns). Its own life is not the student's mistake; what it removes
     /// is reported.
     pub fn is_resource_tracker(&self) -> bool {
-        self.argv
-            .iter()
-            .any(|a| a.contains("multiprocessing.resource_tracker"))
+        self.runs_python_module("multiprocessing.resource_tracker")
+    }
+
+    /// A helper that Python's multiprocessing starts by itself and that outlives its
+    /// parent by design: the resource tracker, or the forkserver (the 'forkserver' start
+    /// method, the default on Linux from Python 3.14), which forks every Process and
+    /// Pool worker and ends once the program's pipe to it closes. A child the forkserver
+    /// forks has the same command line without an exec of its own: it is the program's
+    /// process, not a helper.
+    pub fn is_python_helper(&self) -> bool {
+        self.is_resource_tracker() || self.runs_python_module("multiprocessing.forkserver")
+    }
+
+    fn runs_python_module(&self, module: &str) -> bool {
+        self.own_argv && self.argv.iter().any(|a| a.contains(module))
     }
 
     /// Exited (or killed) but not reaped yet by anyone.
@@ -124,6 +138,7 @@ impl Model {
 
     /// A new process, `argv` shared with its parent's unless given.
     pub fn started(&mut self, pid: i32, ppid: i32, argv: Option<Rc<[String]>>, at: u64) {
+        let own_argv = argv.is_some();
         let argv = argv
             .or_else(|| self.proc(ppid).map(|p| p.argv.clone()))
             .unwrap_or_else(|| Rc::from(Vec::new()));
@@ -132,6 +147,7 @@ impl Model {
             pid,
             ppid,
             argv,
+            own_argv,
             start: at,
             exit: None,
             code: None,
@@ -149,6 +165,7 @@ impl Model {
     pub fn execed(&mut self, pid: i32, argv: Vec<String>) {
         if let Some(p) = self.proc_mut(pid) {
             p.argv = Rc::from(argv);
+            p.own_argv = true;
         }
     }
 
@@ -368,5 +385,23 @@ mod tests {
         assert_eq!(m.objects[0].unlinked_by, Some(11));
         m.finish(|_| true, |_| false);
         assert!(!m.objects[0].left);
+    }
+
+    #[test]
+    fn the_forkserver_is_a_helper_but_not_the_workers_it_forks() {
+        let mut m = Model::default();
+        m.started(10, 1, Some(Rc::from(vec!["python3".to_string()])), 0);
+        m.started(11, 10, None, 1);
+        m.execed(
+            11,
+            vec![
+                "-c".into(),
+                "from multiprocessing.forkserver import main".into(),
+            ],
+        );
+        m.started(12, 11, None, 2);
+        assert!(m.proc(11).unwrap().is_python_helper());
+        assert!(!m.proc(12).unwrap().is_python_helper());
+        assert!(!m.proc(10).unwrap().is_python_helper());
     }
 }

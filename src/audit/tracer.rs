@@ -144,12 +144,13 @@ impl Tracer {
         }
     }
 
-    /// Extra time past the grace while only Python resource trackers still run: they end
-    /// by themselves once the program's pipe closes, removing what it leaked, and a busy
-    /// machine may take longer than the grace (at most 5 s more).
+    /// Extra time past the grace while only Python's multiprocessing helpers (resource
+    /// tracker, forkserver) still run: they end by themselves once the program's pipe
+    /// closes (the tracker removing what it leaked), and a busy machine may take longer
+    /// than the grace (at most 5 s more).
     fn tracker_wait(&self, root_ended: Instant) -> Duration {
         let mut alive = self.model.procs.iter().filter(|p| p.alive()).peekable();
-        let only_trackers = alive.peek().is_some() && alive.all(|p| p.is_resource_tracker());
+        let only_trackers = alive.peek().is_some() && alive.all(|p| p.is_python_helper());
         if only_trackers && root_ended.elapsed() < Duration::from_secs(5) {
             Duration::from_secs(5)
         } else {

@@ -1,0 +1,41 @@
+//! `osps audit` on programs of a second review: Python's forkserver, a main thread that
+//! ends first, waitid(2) without a siginfo, FIFOs renamed onto, exchanged and linked.
+//! Each test says what was wrong.
+
+use super::*;
+
+#[test]
+fn python_forkserver_is_a_helper_not_a_parent_ending_first() {
+    // The 'forkserver' start method (Linux's default from Python 3.14) starts a server
+    // that outlives the program by design: each run was a parent-first finding.
+    let mut c = audit(&[]);
+    c.args([
+        "python3",
+        "-c",
+        "import multiprocessing as mp, os\n\
+         def work(): pass\n\
+         if __name__ == '__main__':\n    \
+             mp.set_start_method('forkserver')\n    \
+             p = mp.Process(target=work)\n    \
+             p.start()\n    \
+             p.join()\n    \
+             assert p.exitcode == 0",
+    ]);
+    let (out, doc) = report(c);
+    assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
+    assert_eq!(kinds(&doc), Vec::<String>::new(), "{doc:#}");
+    let procs = doc["processes"].as_array().unwrap();
+    let server = procs
+        .iter()
+        .find(|p| {
+            p["ppid"] == root(&doc) && p["argv"].to_string().contains("multiprocessing.forkserver")
+        })
+        .unwrap_or_else(|| panic!("no forkserver in {doc:#}"));
+    assert_eq!(server["parent_first"], true);
+    // The worker it forked is the program's own process, reaped by the server.
+    let worker = procs
+        .iter()
+        .find(|p| p["ppid"] == server["pid"])
+        .unwrap_or_else(|| panic!("no worker in {doc:#}"));
+    assert_eq!(worker["reaped_by"], server["pid"]);
+}
