@@ -42,6 +42,8 @@ struct Task {
     tgid: i32,
     /// Its first SIGSTOP (an auto-attached child) has not been seen yet.
     fresh: bool,
+    /// It reached its exit stop (or its thread group was replaced by an exec).
+    exiting: bool,
     pending: Option<Pending>,
 }
 
@@ -50,6 +52,9 @@ pub struct Tracer {
     pub root: i32,
     execed: bool,
     tasks: HashMap<i32, Task>,
+    /// Per thread group, its tasks not yet at their exit stop: the process ends (becomes
+    /// a zombie) when its last thread does, not when its leader does (pthread_exit).
+    running: HashMap<i32, u32>,
     /// New tasks stopped before their parent's fork event said who they are.
     held: HashSet<i32>,
     pub model: Model,
@@ -73,6 +78,7 @@ impl Tracer {
             Task {
                 tgid: root,
                 fresh: false,
+                exiting: false,
                 pending: None,
             },
         );
@@ -81,6 +87,7 @@ impl Tracer {
             root,
             execed: false,
             tasks,
+            running: HashMap::from([(root, 1)]),
             held: HashSet::new(),
             model,
             root_ended: None,
@@ -168,6 +175,11 @@ impl Tracer {
     ) -> Result<()> {
         let task = self.tasks.remove(&pid);
         self.held.remove(&pid);
+        if let Some(t) = task.as_ref().filter(|t| !t.exiting) {
+            // Killed without an exit stop.
+            let tgid = t.tgid;
+            self.thread_done(tgid);
+        }
         if task.as_ref().is_some_and(|t| t.tgid != pid) {
             return Ok(()); // a thread
         }
@@ -230,14 +242,15 @@ impl Tracer {
                         self.model.started(new, tgid, None, at);
                     }
                     let held = self.held.remove(&new);
-                    self.tasks.insert(
-                        new,
-                        Task {
-                            tgid: new_tgid,
-                            fresh: !held,
-                            pending: None,
-                        },
-                    );
+                    let task = Task {
+                        tgid: new_tgid,
+                        fresh: !held,
+                        exiting: false,
+                        pending: None,
+                    };
+                    if self.tasks.insert(new, task).is_none() {
+                        *self.running.entry(new_tgid).or_default() += 1;
+                    }
                     if held {
                         let _ = ptrace::cont(new, 0);
                     }
@@ -250,14 +263,17 @@ impl Tracer {
                         self.tasks.remove(&former);
                     }
                 }
+                self.execed_alone(pid, tgid);
                 if pid == self.root {
                     self.execed = true;
                 }
                 self.model.execed(tgid, cmdline(pid));
             }
-            libc::PTRACE_EVENT_EXIT if pid == tgid => {
-                let at = self.now();
-                self.model.exiting(pid, at);
+            libc::PTRACE_EVENT_EXIT => {
+                if let Some(task) = self.tasks.get_mut(&pid).filter(|t| !t.exiting) {
+                    task.exiting = true;
+                    self.thread_done(tgid);
+                }
             }
             libc::PTRACE_EVENT_SECCOMP if self.syscall_entry(pid, tgid) => {
                 let _ = ptrace::syscall(pid);
@@ -266,6 +282,33 @@ impl Tracer {
             _ => {}
         }
         let _ = ptrace::cont(pid, 0);
+    }
+
+    /// One task of `tgid` reached its exit: the last one ends the process.
+    fn thread_done(&mut self, tgid: i32) {
+        let Some(n) = self.running.get_mut(&tgid) else {
+            return;
+        };
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            self.running.remove(&tgid);
+            let at = self.now();
+            self.model.exiting(tgid, at);
+        }
+    }
+
+    /// After an exec the thread group is the execing thread alone, under the leader's
+    /// id: the other threads were killed and are no longer counted.
+    fn execed_alone(&mut self, pid: i32, tgid: i32) {
+        let leader_exited = self.tasks.get(&pid).is_some_and(|t| t.exiting);
+        if leader_exited || self.running.get(&tgid) != Some(&1) {
+            for (&tid, task) in &mut self.tasks {
+                if task.tgid == tgid {
+                    task.exiting = tid != pid;
+                }
+            }
+            self.running.insert(tgid, 1);
+        }
     }
 
     /// Reads a stopped call; true when its exit stop is wanted.
