@@ -236,6 +236,22 @@ impl Model {
         }
     }
 
+    /// The children of `parent` that ended and that no wait is known to have reaped (the
+    /// kernel's release of one to a parent already waiting can look like a kernel reap).
+    pub fn unreaped_children(&self, parent: i32) -> Vec<i32> {
+        self.procs
+            .iter()
+            .filter(|p| {
+                p.ppid == parent
+                    && !p.alive()
+                    && p.reaped.is_none()
+                    && p.adopted.is_none()
+                    && p.orphaned_zombie.is_none()
+            })
+            .map(|p| p.pid)
+            .collect()
+    }
+
     /// `pid` was gone from /proc as soon as the tracer collected its death while its
     /// parent still ran: the kernel reaped it (the parent ignores SIGCHLD or set
     /// SA_NOCLDWAIT), so it is no zombie even if that parent ends later. (A wait of the

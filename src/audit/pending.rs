@@ -3,6 +3,7 @@
 //! records it in the model. A failed call (`is_error`) never gets here.
 
 use super::model::{Kind, Model};
+use super::procfs;
 use super::ptrace;
 use super::syscalls::{self, ShmKind};
 
@@ -54,6 +55,15 @@ impl Pending {
                 }
             }
             Pending::Truncate(path, size, grows_only) => m.resized(&path, size, grows_only),
+            // waitid(2) may be given no siginfo at all: then the child it reaped is the
+            // one of the caller's ended children that is gone from /proc.
+            Pending::Wait(Some(0)) if rval == 0 => {
+                for child in m.unreaped_children(tgid) {
+                    if procfs::state(child).is_none() {
+                        m.reaped(child, tgid, at);
+                    }
+                }
+            }
             Pending::Wait(info) => {
                 let reaped = match info {
                     None => rval,

@@ -71,3 +71,19 @@ fn a_process_whose_main_thread_ends_first_ends_with_its_last_thread() {
     let (start, exit) = (child["start_ms"].as_f64(), child["exit_ms"].as_f64());
     assert!(exit.unwrap() - start.unwrap() >= 250.0, "{child:#}");
 }
+
+#[test]
+fn children_reaped_by_waitid_without_a_siginfo_are_reaped() {
+    // waitid(P_PID, pid, NULL, WEXITED) is allowed and reaps; with no siginfo to read
+    // the reap was not seen, and both children were zombies never reaped.
+    let lab = Lab::new("waitid");
+    let exe = threads_waits(lab.dir());
+    let mut c = audit(&[]);
+    c.arg(&exe).arg("waitid-null").arg(lab.dir());
+    let (out, doc) = report(c);
+    assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
+    assert_eq!(kinds(&doc), Vec::<String>::new(), "{doc:#}");
+    for child in &doc["processes"].as_array().unwrap()[1..] {
+        assert_eq!(child["reaped_by"], root(&doc), "{doc:#}");
+    }
+}
