@@ -329,12 +329,33 @@ impl Model {
     /// rename(2): the object keeps its history under its new path.
     pub fn renamed(&mut self, from: &[u8], to: Vec<u8>, name: Option<Vec<u8>>) {
         if let Some(i) = self.live.remove(from) {
-            self.objects[i].path = to.clone();
-            if let Some(name) = name {
-                self.objects[i].name = name;
-            }
-            self.live.insert(to, i);
+            self.renamed_to(i, to, name);
         }
+    }
+
+    /// rename(2) with RENAME_EXCHANGE: the objects at the two paths swap them.
+    pub fn exchanged(
+        &mut self,
+        a: &[u8],
+        b: &[u8],
+        a_name: Option<Vec<u8>>,
+        b_name: Option<Vec<u8>>,
+    ) {
+        let (at_a, at_b) = (self.live.remove(a), self.live.remove(b));
+        if let Some(i) = at_a {
+            self.renamed_to(i, b.to_vec(), b_name);
+        }
+        if let Some(i) = at_b {
+            self.renamed_to(i, a.to_vec(), a_name);
+        }
+    }
+
+    fn renamed_to(&mut self, i: usize, to: Vec<u8>, name: Option<Vec<u8>>) {
+        self.objects[i].path = to.clone();
+        if let Some(name) = name {
+            self.objects[i].name = name;
+        }
+        self.live.insert(to, i);
     }
 
     /// link(2) of a temporary file to its real name (sem_open): the temporary one is not
@@ -401,6 +422,18 @@ mod tests {
         assert_eq!(m.objects[0].unlinked_by, Some(11));
         m.finish(|_| true, |_| false);
         assert!(!m.objects[0].left);
+    }
+
+    #[test]
+    fn an_exchange_swaps_the_paths_of_two_objects() {
+        let mut m = Model::default();
+        m.created(Kind::Fifo, b"/t/x".to_vec(), b"/t/x".to_vec(), 10, 1);
+        m.created(Kind::Fifo, b"/t/y".to_vec(), b"/t/y".to_vec(), 10, 2);
+        m.exchanged(b"/t/x", b"/t/y", None, None);
+        assert_eq!(m.objects[0].path, b"/t/y");
+        assert_eq!(m.objects[1].path, b"/t/x");
+        m.unlinked(b"/t/x", 10, 3);
+        assert_eq!(m.objects[1].unlinked, Some(3));
     }
 
     #[test]

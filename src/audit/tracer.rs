@@ -350,9 +350,12 @@ impl Tracer {
                     _ => return false,
                 }
             }
-            Call::Rename { from, to } => {
+            Call::Rename { from, to, exchange } => {
                 match (read_path(pid, from.0, from.1), read_path(pid, to.0, to.1)) {
-                    (Some(a), Some(b)) if self.model.is_live(&a) => Pending::Rename(a, b),
+                    // A rename onto one of ours removes it, whatever is moved there.
+                    (Some(a), Some(b)) if self.model.is_live(&a) || self.model.is_live(&b) => {
+                        Pending::Rename(a, b, exchange)
+                    }
                     _ => return false,
                 }
             }

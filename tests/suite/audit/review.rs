@@ -18,6 +18,16 @@ fn threads_waits(dir: &Path) -> PathBuf {
     exe
 }
 
+fn fifo<'a>(doc: &'a Value, path: &Path) -> &'a Value {
+    let path = path.to_str().unwrap();
+    doc["fifos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == path)
+        .unwrap_or_else(|| panic!("no FIFO {path} in {doc:#}"))
+}
+
 #[test]
 fn python_forkserver_is_a_helper_not_a_parent_ending_first() {
     // The 'forkserver' start method (Linux's default from Python 3.14) starts a server
@@ -86,4 +96,52 @@ fn children_reaped_by_waitid_without_a_siginfo_are_reaped() {
     for child in &doc["processes"].as_array().unwrap()[1..] {
         assert_eq!(child["reaped_by"], root(&doc), "{doc:#}");
     }
+}
+
+#[test]
+fn a_fifo_renamed_onto_is_removed_by_the_rename() {
+    // rename(a, b) onto a FIFO of ours removes it; it stayed in the report neither
+    // removed nor left, and a plain file renamed onto one was not seen at all.
+    let lab = Lab::new("renamed");
+    let mut c = audit(&[]);
+    c.args([
+        "python3",
+        "-c",
+        "import os, sys\n\
+         os.chdir(sys.argv[1])\n\
+         os.mkfifo('a'); os.mkfifo('b')\n\
+         os.rename('a', 'b')\n\
+         os.unlink('b')\n\
+         os.mkfifo('c'); open('plain', 'w').close()\n\
+         os.rename('plain', 'c')\n\
+         os.unlink('c')",
+    ])
+    .arg(lab.dir());
+    let (out, doc) = report(c);
+    assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
+    let fifos = doc["fifos"].as_array().unwrap();
+    assert_eq!(fifos.len(), 3, "{doc:#}");
+    for f in fifos {
+        assert_eq!(f["unlinked_by"], root(&doc), "{doc:#}");
+        assert_eq!(f["left"], false);
+    }
+}
+
+#[test]
+fn fifos_exchanged_by_renameat2_keep_their_history_under_their_new_names() {
+    // RENAME_EXCHANGE of two FIFOs of ours was taken for a rename of one onto the other:
+    // the one removed afterwards was never seen removed, and both were "left" as y.
+    let lab = Lab::new("exchange");
+    let exe = threads_waits(lab.dir());
+    let mut c = audit(&[]);
+    c.arg(&exe).arg("exchange").arg(lab.dir());
+    let (out, doc) = report(c);
+    assert_eq!(out.status.code(), Some(1), "{}\n{doc:#}", stderr_of(&out));
+    assert_eq!(kinds(&doc), ["fifo-left"], "{doc:#}");
+    assert_eq!(doc["fifos"].as_array().unwrap().len(), 3, "{doc:#}");
+    assert_eq!(fifo(&doc, &lab.dir().join("file"))["left"], false);
+    let made_as_y = fifo(&doc, &lab.dir().join("x"));
+    assert_eq!(made_as_y["unlinked_by"], root(&doc));
+    assert_eq!(made_as_y["left"], false);
+    assert_eq!(fifo(&doc, &lab.dir().join("y"))["left"], true);
 }
