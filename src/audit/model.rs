@@ -306,6 +306,11 @@ impl Model {
         self.sysv.insert(id, i);
     }
 
+    /// The kind of the object of ours at `path`, if any.
+    pub fn kind_at(&self, path: &[u8]) -> Option<Kind> {
+        self.live.get(path).map(|&i| self.objects[i].kind)
+    }
+
     pub fn is_live(&self, path: &[u8]) -> bool {
         self.live.contains_key(path)
     }

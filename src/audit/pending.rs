@@ -65,6 +65,10 @@ impl Pending {
                 }
                 if let Some((kind, name)) = syscalls::shm_name(&to) {
                     m.created(kind_of(kind), to, name, tgid, at);
+                } else if let Some(kind) = m.kind_at(&from) {
+                    // A FIFO linked to a second name stays there under it, whatever
+                    // becomes of the first.
+                    m.created(kind, to.clone(), to, tgid, at);
                 }
             }
             Pending::Truncate(path, size, grows_only) => m.resized(&path, size, grows_only),

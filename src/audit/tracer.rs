@@ -361,7 +361,12 @@ impl Tracer {
             }
             Call::Link { from, to } => {
                 match (read_path(pid, from.0, from.1), read_path(pid, to.0, to.1)) {
-                    (Some(a), Some(b)) if syscalls::shm_name(&b).is_some() => Pending::Link(a, b),
+                    // A new name in /dev/shm, or one more name of an object of ours.
+                    (Some(a), Some(b))
+                        if syscalls::shm_name(&b).is_some() || self.model.is_live(&a) =>
+                    {
+                        Pending::Link(a, b)
+                    }
                     _ => return false,
                 }
             }

@@ -145,3 +145,26 @@ fn fifos_exchanged_by_renameat2_keep_their_history_under_their_new_names() {
     assert_eq!(made_as_y["left"], false);
     assert_eq!(fifo(&doc, &lab.dir().join("y"))["left"], true);
 }
+
+#[test]
+fn a_fifo_linked_to_a_second_name_is_left_under_it() {
+    // link(2) then unlink of the first name: the FIFO is still there, yet the report
+    // said it was removed and found nothing.
+    let lab = Lab::new("linked");
+    let mut c = audit(&[]);
+    c.args([
+        "python3",
+        "-c",
+        "import os, sys\n\
+         os.chdir(sys.argv[1])\n\
+         os.mkfifo('first')\n\
+         os.link('first', 'second')\n\
+         os.unlink('first')",
+    ])
+    .arg(lab.dir());
+    let (out, doc) = report(c);
+    assert_eq!(out.status.code(), Some(1), "{}\n{doc:#}", stderr_of(&out));
+    assert_eq!(kinds(&doc), ["fifo-left"], "{doc:#}");
+    assert_eq!(fifo(&doc, &lab.dir().join("first"))["left"], false);
+    assert_eq!(fifo(&doc, &lab.dir().join("second"))["left"], true);
+}
