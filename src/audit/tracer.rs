@@ -40,8 +40,6 @@ pub struct Limits {
 #[derive(Debug)]
 struct Task {
     tgid: i32,
-    /// Its first SIGSTOP (an auto-attached child) has not been seen yet.
-    fresh: bool,
     /// It reached its exit stop (or its thread group was replaced by an exec).
     exiting: bool,
     pending: Option<Pending>,
@@ -77,7 +75,6 @@ impl Tracer {
             root,
             Task {
                 tgid: root,
-                fresh: false,
                 exiting: false,
                 pending: None,
             },
@@ -202,30 +199,31 @@ impl Tracer {
     }
 
     fn stopped(&mut self, pid: i32, sig: i32, event: i32) {
-        let Some(task) = self.tasks.get_mut(&pid) else {
+        if !self.tasks.contains_key(&pid) {
             // A new child stopped before its parent's fork event: held until that event
             // says whose it is.
             self.held.insert(pid);
             return;
-        };
+        }
         if sig == (libc::SIGTRAP | 0x80) {
             self.syscall_exit(pid);
             let _ = ptrace::cont(pid, 0);
+        } else if event == libc::PTRACE_EVENT_STOP {
+            let stops = [libc::SIGSTOP, libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU];
+            if stops.contains(&sig) {
+                // A group-stop (SIGSTOP, Ctrl-Z, a background read of the terminal): it
+                // stays stopped, as it would alone, until a SIGCONT (or SIGKILL), and its
+                // parent sees it stopped; the kernel tells us when that changes.
+                let _ = ptrace::listen(pid);
+            } else {
+                // The first stop of a new child, or the end of a group-stop.
+                let _ = ptrace::cont(pid, 0);
+            }
         } else if sig == libc::SIGTRAP && event != 0 {
             self.event(pid, event);
-        } else if sig == libc::SIGSTOP && task.fresh {
-            task.fresh = false;
-            let _ = ptrace::cont(pid, 0);
         } else {
-            let stops = [libc::SIGSTOP, libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU];
-            let deliver = if stops.contains(&sig) && ptrace::is_group_stop(pid) {
-                // A group-stop: resuming it is the known limit of a non-seized tracee
-                // (the program does not stay stopped under audit).
-                0
-            } else {
-                sig
-            };
-            let _ = ptrace::cont(pid, deliver);
+            // A signal on its way: delivered.
+            let _ = ptrace::cont(pid, sig);
         }
     }
 
@@ -244,7 +242,6 @@ impl Tracer {
                     let held = self.held.remove(&new);
                     let task = Task {
                         tgid: new_tgid,
-                        fresh: !held,
                         exiting: false,
                         pending: None,
                     };

@@ -1,5 +1,6 @@
 //! `osps audit` on programs of a second review: Python's forkserver, a main thread that
-//! ends first, waitid(2) without a siginfo, FIFOs renamed onto, exchanged and linked.
+//! ends first, waitid(2) without a siginfo, FIFOs renamed onto, exchanged and linked,
+//! children stopped by a signal.
 //! Each test says what was wrong.
 
 use super::*;
@@ -167,4 +168,26 @@ fn a_fifo_linked_to_a_second_name_is_left_under_it() {
     assert_eq!(kinds(&doc), ["fifo-left"], "{doc:#}");
     assert_eq!(fifo(&doc, &lab.dir().join("first"))["left"], false);
     assert_eq!(fifo(&doc, &lab.dir().join("second"))["left"], true);
+}
+
+#[test]
+fn a_stopped_child_stays_stopped_until_it_is_continued() {
+    // A child stopped by SIGSTOP (raised, or kill -STOP from its parent) or by SIGTTIN
+    // was resumed at once by the audit, so it ran while its parent saw it stopped (the
+    // lab's "stop the secondary" experiment did nothing), and one stopped reading the
+    // terminal was resumed into its read again and again, burning a CPU.
+    let lab = Lab::new("stopped");
+    let exe = threads_waits(lab.dir());
+    let mut c = audit(&[]);
+    c.arg(&exe).arg("stopped").arg(lab.dir());
+    let (out, doc) = report(c);
+    assert_eq!(
+        doc["command"]["exit_code"],
+        0,
+        "{}\n{doc:#}",
+        stderr_of(&out)
+    );
+    assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
+    assert_eq!(kinds(&doc), Vec::<String>::new(), "{doc:#}");
+    assert_eq!(doc["processes"].as_array().unwrap().len(), 4, "{doc:#}");
 }
