@@ -8,12 +8,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{Result, WrapErr};
 
 use super::interrupt;
+use super::longpath;
 use super::model::Model;
 use super::pending::Pending;
 use super::procfs;
@@ -465,14 +466,19 @@ fn read_path(pid: i32, base: Base, addr: u64) -> Option<Vec<u8>> {
     if raw.starts_with(b"/") {
         return Some(canonical_parent(syscalls::resolve(b"/", &raw)));
     }
-    let dir = match base {
-        Base::Cwd => std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?,
-        Base::Fd(fd) => std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok()?,
+    let link = match base {
+        Base::Cwd => format!("/proc/{pid}/cwd"),
+        Base::Fd(fd) => format!("/proc/{pid}/fd/{fd}"),
     };
-    Some(canonical_parent(syscalls::resolve(
-        dir.as_os_str().as_bytes(),
-        &raw,
-    )))
+    let dir = match std::fs::read_link(&link) {
+        Ok(dir) => dir.into_os_string().into_vec(),
+        // A directory deeper than PATH_MAX: the kernel cannot name it.
+        Err(e) if e.raw_os_error() == Some(libc::ENAMETOOLONG) => {
+            longpath::dir_path(std::path::Path::new(&link))?
+        }
+        Err(_) => return None,
+    };
+    Some(canonical_parent(syscalls::resolve(&dir, &raw)))
 }
 
 /// `path` with its directory resolved as the kernel does (symbolic links followed, `..`

@@ -191,3 +191,38 @@ fn a_stopped_child_stays_stopped_until_it_is_continued() {
     assert_eq!(kinds(&doc), Vec::<String>::new(), "{doc:#}");
     assert_eq!(doc["processes"].as_array().unwrap().len(), 4, "{doc:#}");
 }
+
+#[test]
+fn a_fifo_deeper_than_path_max_is_seen_left_and_cleaned() {
+    // Made by a short relative name in a directory nested past 4096 bytes: the kernel
+    // cannot name the directory in /proc, and the FIFO was missing from the report.
+    let lab = Lab::new("deep");
+    let mut c = audit(&["--clean"]);
+    c.args([
+        "python3",
+        "-c",
+        "import os, sys\n\
+         os.chdir(sys.argv[1])\n\
+         for _ in range(25):\n    \
+             os.mkdir('d' * 200); os.chdir('d' * 200)\n\
+         os.mkfifo('left.fifo')\n\
+         os.mkfifo('removed.fifo'); os.unlink('removed.fifo')",
+    ])
+    .arg(lab.dir());
+    let (out, doc) = report(c);
+    assert_eq!(out.status.code(), Some(1), "{}\n{doc:#}", stderr_of(&out));
+    assert_eq!(kinds(&doc), ["fifo-left"], "{doc:#}");
+    let fifos = doc["fifos"].as_array().unwrap();
+    assert_eq!(fifos.len(), 2, "{doc:#}");
+    let deep = format!("{}/{}", lab.dir().display(), "d".repeat(200));
+    for f in fifos {
+        let path = f["path"].as_str().unwrap();
+        assert!(path.starts_with(&deep) && path.len() > 5000, "{path}");
+        assert_eq!(f["left"], path.ends_with("/left.fifo"), "{doc:#}");
+    }
+    assert!(
+        stderr_of(&out).contains("--clean: removed"),
+        "{}",
+        stderr_of(&out)
+    );
+}
