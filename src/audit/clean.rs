@@ -5,6 +5,7 @@
 use std::os::unix::fs::FileTypeExt;
 
 use super::findings::escape;
+use super::longpath::Reachable;
 use super::model::{Kind, Model};
 use super::tracer::as_path;
 
@@ -27,9 +28,12 @@ pub fn remove_left(model: &Model) -> usize {
                 },
                 None => continue,
             },
-            Kind::Fifo => match std::fs::symlink_metadata(as_path(&o.path)) {
-                Ok(m) if m.file_type().is_fifo() => std::fs::remove_file(as_path(&o.path)),
-                _ => continue,
+            Kind::Fifo => match Reachable::new(&o.path) {
+                Ok(r) => match std::fs::symlink_metadata(r.path()) {
+                    Ok(m) if m.file_type().is_fifo() => std::fs::remove_file(r.path()),
+                    _ => continue,
+                },
+                Err(_) => continue,
             },
             Kind::Segment | Kind::Semaphore => std::fs::remove_file(as_path(&o.path)),
         };

@@ -129,7 +129,7 @@ pub fn compute(model: &Model, root: i32, zombie_threshold_us: u64) -> Vec<Findin
         });
     }
     for p in &model.procs {
-        let tracker = is_resource_tracker(p);
+        let helper = p.is_python_helper();
         if p.left_running {
             out.push(Finding {
                 kind: FindingKind::LeftRunning,
@@ -140,7 +140,7 @@ pub fn compute(model: &Model, root: i32, zombie_threshold_us: u64) -> Vec<Findin
                        to stop (a message, SIGTERM), then wait for it (waitpid)",
             });
         }
-        if let Some(at) = p.adopted.filter(|_| !tracker) {
+        if let Some(at) = p.adopted.filter(|_| !helper) {
             out.push(Finding {
                 kind: FindingKind::ParentFirst,
                 pid: Some(p.pid),
@@ -155,7 +155,7 @@ pub fn compute(model: &Model, root: i32, zombie_threshold_us: u64) -> Vec<Findin
                        before it exits",
             });
         }
-        if p.pid != root && !tracker {
+        if p.pid != root && !helper {
             if let (Some(exit), Some(reaped)) = (p.exit, p.reaped) {
                 let zombie = reaped.saturating_sub(exit);
                 if zombie > zombie_threshold_us {

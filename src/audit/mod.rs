@@ -28,6 +28,7 @@ mod clean;
 mod filter;
 mod findings;
 mod interrupt;
+mod longpath;
 mod model;
 mod pending;
 mod ptrace;
@@ -80,9 +81,12 @@ pub fn run(args: &AuditArgs) -> Result<Exit> {
     tracer.model.finish(
         |o| match o.kind {
             model::Kind::SysV => o.sysv_id.is_some_and(|id| sysv.contains(&id)),
-            model::Kind::Fifo => std::fs::symlink_metadata(tracer::as_path(&o.path))
+            model::Kind::Fifo => longpath::Reachable::new(&o.path)
+                .and_then(|r| std::fs::symlink_metadata(r.path()))
                 .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type())),
-            _ => std::fs::symlink_metadata(tracer::as_path(&o.path)).is_ok(),
+            _ => longpath::Reachable::new(&o.path)
+                .and_then(|r| std::fs::symlink_metadata(r.path()))
+                .is_ok(),
         },
         |pid| procfs::state(pid) == Some('Z'),
     );

@@ -14,6 +14,8 @@ pub struct Proc {
     pub pid: i32,
     pub ppid: i32,
     pub argv: Rc<[String]>,
+    /// `argv` is its own (given at start or by an exec), not inherited from its parent.
+    own_argv: bool,
     pub start: u64,
     pub exit: Option<u64>,
     pub code: Option<i32>,
@@ -42,9 +44,21 @@ impl Proc {
     /// was leaked and warns). Its own life is not the student's mistake; what it removes
     /// is reported.
     pub fn is_resource_tracker(&self) -> bool {
-        self.argv
-            .iter()
-            .any(|a| a.contains("multiprocessing.resource_tracker"))
+        self.runs_python_module("multiprocessing.resource_tracker")
+    }
+
+    /// A helper that Python's multiprocessing starts by itself and that outlives its
+    /// parent by design: the resource tracker, or the forkserver (the 'forkserver' start
+    /// method, the default on Linux from Python 3.14), which forks every Process and
+    /// Pool worker and ends once the program's pipe to it closes. A child the forkserver
+    /// forks has the same command line without an exec of its own: it is the program's
+    /// process, not a helper.
+    pub fn is_python_helper(&self) -> bool {
+        self.is_resource_tracker() || self.runs_python_module("multiprocessing.forkserver")
+    }
+
+    fn runs_python_module(&self, module: &str) -> bool {
+        self.own_argv && self.argv.iter().any(|a| a.contains(module))
     }
 
     /// Exited (or killed) but not reaped yet by anyone.
@@ -124,6 +138,7 @@ impl Model {
 
     /// A new process, `argv` shared with its parent's unless given.
     pub fn started(&mut self, pid: i32, ppid: i32, argv: Option<Rc<[String]>>, at: u64) {
+        let own_argv = argv.is_some();
         let argv = argv
             .or_else(|| self.proc(ppid).map(|p| p.argv.clone()))
             .unwrap_or_else(|| Rc::from(Vec::new()));
@@ -132,6 +147,7 @@ impl Model {
             pid,
             ppid,
             argv,
+            own_argv,
             start: at,
             exit: None,
             code: None,
@@ -149,6 +165,7 @@ impl Model {
     pub fn execed(&mut self, pid: i32, argv: Vec<String>) {
         if let Some(p) = self.proc_mut(pid) {
             p.argv = Rc::from(argv);
+            p.own_argv = true;
         }
     }
 
@@ -219,6 +236,22 @@ impl Model {
         }
     }
 
+    /// The children of `parent` that ended and that no wait is known to have reaped (the
+    /// kernel's release of one to a parent already waiting can look like a kernel reap).
+    pub fn unreaped_children(&self, parent: i32) -> Vec<i32> {
+        self.procs
+            .iter()
+            .filter(|p| {
+                p.ppid == parent
+                    && !p.alive()
+                    && p.reaped.is_none()
+                    && p.adopted.is_none()
+                    && p.orphaned_zombie.is_none()
+            })
+            .map(|p| p.pid)
+            .collect()
+    }
+
     /// `pid` was gone from /proc as soon as the tracer collected its death while its
     /// parent still ran: the kernel reaped it (the parent ignores SIGCHLD or set
     /// SA_NOCLDWAIT), so it is no zombie even if that parent ends later. (A wait of the
@@ -273,6 +306,11 @@ impl Model {
         self.sysv.insert(id, i);
     }
 
+    /// The kind of the object of ours at `path`, if any.
+    pub fn kind_at(&self, path: &[u8]) -> Option<Kind> {
+        self.live.get(path).map(|&i| self.objects[i].kind)
+    }
+
     pub fn is_live(&self, path: &[u8]) -> bool {
         self.live.contains_key(path)
     }
@@ -296,12 +334,33 @@ impl Model {
     /// rename(2): the object keeps its history under its new path.
     pub fn renamed(&mut self, from: &[u8], to: Vec<u8>, name: Option<Vec<u8>>) {
         if let Some(i) = self.live.remove(from) {
-            self.objects[i].path = to.clone();
-            if let Some(name) = name {
-                self.objects[i].name = name;
-            }
-            self.live.insert(to, i);
+            self.renamed_to(i, to, name);
         }
+    }
+
+    /// rename(2) with RENAME_EXCHANGE: the objects at the two paths swap them.
+    pub fn exchanged(
+        &mut self,
+        a: &[u8],
+        b: &[u8],
+        a_name: Option<Vec<u8>>,
+        b_name: Option<Vec<u8>>,
+    ) {
+        let (at_a, at_b) = (self.live.remove(a), self.live.remove(b));
+        if let Some(i) = at_a {
+            self.renamed_to(i, b.to_vec(), b_name);
+        }
+        if let Some(i) = at_b {
+            self.renamed_to(i, a.to_vec(), a_name);
+        }
+    }
+
+    fn renamed_to(&mut self, i: usize, to: Vec<u8>, name: Option<Vec<u8>>) {
+        self.objects[i].path = to.clone();
+        if let Some(name) = name {
+            self.objects[i].name = name;
+        }
+        self.live.insert(to, i);
     }
 
     /// link(2) of a temporary file to its real name (sem_open): the temporary one is not
@@ -368,5 +427,35 @@ mod tests {
         assert_eq!(m.objects[0].unlinked_by, Some(11));
         m.finish(|_| true, |_| false);
         assert!(!m.objects[0].left);
+    }
+
+    #[test]
+    fn an_exchange_swaps_the_paths_of_two_objects() {
+        let mut m = Model::default();
+        m.created(Kind::Fifo, b"/t/x".to_vec(), b"/t/x".to_vec(), 10, 1);
+        m.created(Kind::Fifo, b"/t/y".to_vec(), b"/t/y".to_vec(), 10, 2);
+        m.exchanged(b"/t/x", b"/t/y", None, None);
+        assert_eq!(m.objects[0].path, b"/t/y");
+        assert_eq!(m.objects[1].path, b"/t/x");
+        m.unlinked(b"/t/x", 10, 3);
+        assert_eq!(m.objects[1].unlinked, Some(3));
+    }
+
+    #[test]
+    fn the_forkserver_is_a_helper_but_not_the_workers_it_forks() {
+        let mut m = Model::default();
+        m.started(10, 1, Some(Rc::from(vec!["python3".to_string()])), 0);
+        m.started(11, 10, None, 1);
+        m.execed(
+            11,
+            vec![
+                "-c".into(),
+                "from multiprocessing.forkserver import main".into(),
+            ],
+        );
+        m.started(12, 11, None, 2);
+        assert!(m.proc(11).unwrap().is_python_helper());
+        assert!(!m.proc(12).unwrap().is_python_helper());
+        assert!(!m.proc(10).unwrap().is_python_helper());
     }
 }

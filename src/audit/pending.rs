@@ -3,6 +3,7 @@
 //! records it in the model. A failed call (`is_error`) never gets here.
 
 use super::model::{Kind, Model};
+use super::procfs;
 use super::ptrace;
 use super::syscalls::{self, ShmKind};
 
@@ -16,7 +17,8 @@ pub enum Pending {
     },
     Fifo(Vec<u8>),
     Unlink(Vec<u8>),
-    Rename(Vec<u8>, Vec<u8>),
+    /// From, to, and whether the two were exchanged (RENAME_EXCHANGE).
+    Rename(Vec<u8>, Vec<u8>, bool),
     Link(Vec<u8>, Vec<u8>),
     /// ftruncate or fallocate (`true`: it only grows).
     Truncate(Vec<u8>, u64, bool),
@@ -33,6 +35,11 @@ fn kind_of(kind: ShmKind) -> Kind {
     }
 }
 
+/// The POSIX name a path of `/dev/shm` gives an object moved there.
+fn shm_name_of(path: &[u8]) -> Option<Vec<u8>> {
+    syscalls::shm_name(path).map(|(_, n)| n)
+}
+
 impl Pending {
     /// Records what the call of `pid` (thread group `tgid`) did; `rval` is its result.
     pub fn complete(self, m: &mut Model, pid: i32, tgid: i32, rval: i64, at: u64) {
@@ -40,8 +47,15 @@ impl Pending {
             Pending::Create { kind, path, name } => m.created(kind_of(kind), path, name, tgid, at),
             Pending::Fifo(path) => m.created(Kind::Fifo, path.clone(), path, tgid, at),
             Pending::Unlink(path) => m.unlinked(&path, tgid, at),
-            Pending::Rename(from, to) => {
-                let name = syscalls::shm_name(&to).map(|(_, n)| n);
+            // rename(a, a) succeeds and does nothing.
+            Pending::Rename(from, to, _) if from == to => {}
+            Pending::Rename(from, to, true) => {
+                m.exchanged(&from, &to, shm_name_of(&from), shm_name_of(&to));
+            }
+            Pending::Rename(from, to, false) => {
+                // What `to` named is gone: replaced by what was moved there.
+                m.unlinked(&to, tgid, at);
+                let name = shm_name_of(&to);
                 m.renamed(&from, to, name);
             }
             Pending::Link(from, to) => {
@@ -51,9 +65,22 @@ impl Pending {
                 }
                 if let Some((kind, name)) = syscalls::shm_name(&to) {
                     m.created(kind_of(kind), to, name, tgid, at);
+                } else if let Some(kind) = m.kind_at(&from) {
+                    // A FIFO linked to a second name stays there under it, whatever
+                    // becomes of the first.
+                    m.created(kind, to.clone(), to, tgid, at);
                 }
             }
             Pending::Truncate(path, size, grows_only) => m.resized(&path, size, grows_only),
+            // waitid(2) may be given no siginfo at all: then the child it reaped is the
+            // one of the caller's ended children that is gone from /proc.
+            Pending::Wait(Some(0)) if rval == 0 => {
+                for child in m.unreaped_children(tgid) {
+                    if procfs::state(child).is_none() {
+                        m.reaped(child, tgid, at);
+                    }
+                }
+            }
             Pending::Wait(info) => {
                 let reaped = match info {
                     None => rval,

@@ -5,7 +5,7 @@
 
 use std::io;
 
-/// The options set on the first tracee and inherited by every one it starts: follow
+/// The options given to the first tracee and inherited by every one it starts: follow
 /// fork, vfork, clone and exec, stop at exit, report seccomp stops, mark syscall stops
 /// (SIGTRAP | 0x80), and kill every tracee if the audit itself dies.
 pub const OPTIONS: libc::c_int = libc::PTRACE_O_TRACEFORK
@@ -26,9 +26,9 @@ fn check(r: libc::c_long) -> io::Result<libc::c_long> {
 }
 
 fn request(req: libc::c_uint, pid: i32, addr: usize, data: usize) -> io::Result<libc::c_long> {
-    // SAFETY: the requests used here (SETOPTIONS, CONT, SYSCALL, GETEVENTMSG,
-    // GETSIGINFO, GET_SYSCALL_INFO) write at most into `data` when it points to a buffer
-    // of the size the caller passes; the others take plain integers.
+    // SAFETY: the requests used here (SEIZE, LISTEN, CONT, SYSCALL, GETEVENTMSG,
+    // GET_SYSCALL_INFO) write at most into `data` when it points to a buffer of the size
+    // the caller passes; the others take plain integers.
     check(unsafe {
         libc::ptrace(
             req,
@@ -39,8 +39,17 @@ fn request(req: libc::c_uint, pid: i32, addr: usize, data: usize) -> io::Result<
     })
 }
 
-pub fn set_options(pid: i32) -> io::Result<()> {
-    request(libc::PTRACE_SETOPTIONS, pid, 0, OPTIONS as usize).map(drop)
+/// Attaches to a child with the options, as PTRACE_SEIZE does: unlike PTRACE_TRACEME, a
+/// seized tracee (and every child it starts, attached the same way) reports a group-stop
+/// as such, so it can stay stopped ([`listen`]) rather than be resumed.
+pub fn seize(pid: i32) -> io::Result<()> {
+    request(libc::PTRACE_SEIZE, pid, 0, OPTIONS as usize).map(drop)
+}
+
+/// Leaves a tracee in its group-stop, stopped as it would be untraced, while the tracer
+/// still hears of a SIGCONT or a SIGKILL.
+pub fn listen(pid: i32) -> io::Result<()> {
+    request(libc::PTRACE_LISTEN, pid, 0, 0).map(drop)
 }
 
 /// Resumes a tracee, delivering `signal` (0: none).
@@ -58,17 +67,6 @@ pub fn event_msg(pid: i32) -> io::Result<u64> {
     let mut msg: libc::c_ulong = 0;
     request(libc::PTRACE_GETEVENTMSG, pid, 0, &raw mut msg as usize)?;
     Ok(msg)
-}
-
-/// Whether a stop is a group-stop (GETSIGINFO fails with EINVAL) rather than a signal
-/// on its way.
-pub fn is_group_stop(pid: i32) -> bool {
-    // SAFETY: siginfo_t is plain data; all-zero is a valid value.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    matches!(
-        request(libc::PTRACE_GETSIGINFO, pid, 0, &raw mut info as usize),
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL)
-    )
 }
 
 /// A system call as the kernel describes it at a seccomp stop or a syscall-exit stop.

@@ -1,6 +1,7 @@
-//! Starting the audited program as a tracee: fork, then in the child only
-//! async-signal-safe calls until exec (PTRACE_TRACEME, raise(SIGSTOP), prctl for
-//! no_new_privs and the seccomp filter, execv over the candidates of PATH). A file the
+//! Starting the audited program as a tracee: fork, PTRACE_SEIZE of the child by the
+//! audit (so that group-stops stay stops, see [`ptrace::seize`]) while the child waits
+//! for one byte on a pipe, then in the child only async-signal-safe calls until exec
+//! (prctl for no_new_privs and the seccomp filter, execv over the candidates of PATH). A file the
 //! kernel cannot execute (ENOEXEC: a script without a `#!` line) is run by `/bin/sh`, as
 //! execvp(3), `env` and the shell itself do, so that it runs as it does outside the audit.
 //!
@@ -20,12 +21,12 @@ use std::os::unix::ffi::OsStrExt;
 use color_eyre::eyre::{Result, eyre};
 
 use super::filter::Filter;
-use super::ptrace::{self, Wait};
+use super::ptrace;
 
 /// What failed in the child before its program ran.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Failure {
-    /// PTRACE_TRACEME was refused.
+    /// PTRACE_SEIZE was refused.
     Ptrace(i32),
     /// no_new_privs or the seccomp filter was refused.
     Seccomp(i32),
@@ -33,11 +34,10 @@ pub enum Failure {
     Exec(i32),
 }
 
-const STAGE_PTRACE: u32 = 1;
 const STAGE_SECCOMP: u32 = 2;
 const STAGE_EXEC: u32 = 3;
 
-/// The started child, stopped at its SIGSTOP with the options set, and resumed.
+/// The started child, seized with the options set, on its way to its exec.
 pub struct Child {
     pub pid: i32,
     report: std::fs::File,
@@ -51,7 +51,6 @@ impl Child {
         let stage = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
         let errno = i32::from_ne_bytes([buf[4], buf[5], buf[6], buf[7]]);
         match stage {
-            STAGE_PTRACE => Some(Failure::Ptrace(errno)),
             STAGE_SECCOMP => Some(Failure::Seccomp(errno)),
             STAGE_EXEC => Some(Failure::Exec(errno)),
             _ => None,
@@ -113,6 +112,13 @@ pub fn start(argv: &[OsString], filter: &Filter, stdout_to_stderr: bool) -> Resu
     // SAFETY: both descriptors were just created and are owned by nobody else.
     let (read_end, write_end) =
         unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // The child waits on this one until it is seized.
+    // SAFETY: pipe2 writes two descriptors into the array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == -1 {
+        return Err(std::io::Error::last_os_error()).map_err(|e| eyre!("creating a pipe: {e}"));
+    }
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    let (go_wait, go) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
 
     // SAFETY: the child calls only async-signal-safe functions (see `child`), on data
     // prepared before the fork, then execs or _exits.
@@ -122,6 +128,7 @@ pub fn start(argv: &[OsString], filter: &Filter, stdout_to_stderr: bool) -> Resu
     }
     if pid == 0 {
         child(
+            go_wait.as_raw_fd(),
             write_end.as_raw_fd(),
             &paths,
             &arg_ptrs,
@@ -131,20 +138,12 @@ pub fn start(argv: &[OsString], filter: &Filter, stdout_to_stderr: bool) -> Resu
         );
     }
     drop(write_end);
-    let mut child = Child {
+    drop(go_wait);
+    let child = Child {
         pid,
         report: std::fs::File::from(read_end),
     };
-    match ptrace::wait_pid(pid)? {
-        Wait::Stopped(_, sig, _) if sig == libc::SIGSTOP => {}
-        _ => {
-            return Err(match child.failure() {
-                Some(f) => super::describe_failure(f, argv),
-                None => eyre!("the child ended before it could be traced"),
-            });
-        }
-    }
-    if let Err(e) = ptrace::set_options(pid) {
+    if let Err(e) = ptrace::seize(pid) {
         // SAFETY: kill has no memory effects; the child is ours.
         unsafe { libc::kill(pid, libc::SIGKILL) };
         let _ = ptrace::wait_pid(pid);
@@ -153,7 +152,8 @@ pub fn start(argv: &[OsString], filter: &Filter, stdout_to_stderr: bool) -> Resu
             argv,
         ));
     }
-    ptrace::cont(pid, 0).map_err(|e| eyre!("resuming the child: {e}"))?;
+    let mut go = std::fs::File::from(go);
+    std::io::Write::write_all(&mut go, b"g").map_err(|e| eyre!("starting the child: {e}"))?;
     Ok(child)
 }
 
@@ -163,6 +163,7 @@ const SH: &std::ffi::CStr = c"/bin/sh";
 /// The child's side, up to exec. Never returns. `sh_argv` is `[/bin/sh, (slot), args
 /// after argv[0]..., NULL]`, for a candidate that is not an executable format.
 fn child(
+    go: libc::c_int,
     report: libc::c_int,
     paths: &[CString],
     argv: &[*const libc::c_char],
@@ -190,10 +191,15 @@ fn child(
         if stdout_to_stderr {
             libc::dup2(libc::STDERR_FILENO, libc::STDOUT_FILENO);
         }
-        if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) == -1 {
-            fail(STAGE_PTRACE, errno());
+        // One byte once the audit has seized us; end of file if it gave up.
+        let mut byte = 0u8;
+        loop {
+            match libc::read(go, (&raw mut byte).cast(), 1) {
+                1 => break,
+                -1 if errno() == libc::EINTR => {}
+                _ => libc::_exit(127),
+            }
         }
-        libc::raise(libc::SIGSTOP);
         if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 {
             fail(STAGE_SECCOMP, errno());
         }

@@ -85,9 +85,11 @@ pub enum Call {
         path: u64,
         flags: u64,
     },
+    /// rename, renameat, renameat2 (`exchange`: RENAME_EXCHANGE swaps the two).
     Rename {
         from: (Base, u64),
         to: (Base, u64),
+        exchange: bool,
     },
     Link {
         from: (Base, u64),
@@ -197,15 +199,18 @@ pub fn decode(nr: i64, a: [u64; 6]) -> Call {
         libc::SYS_rename => Call::Rename {
             from: (Base::Cwd, a[0]),
             to: (Base::Cwd, a[1]),
+            exchange: false,
         },
         #[cfg(target_arch = "x86_64")]
         libc::SYS_renameat => Call::Rename {
             from: (base(a[0]), a[1]),
             to: (base(a[2]), a[3]),
+            exchange: false,
         },
         libc::SYS_renameat2 => Call::Rename {
             from: (base(a[0]), a[1]),
             to: (base(a[2]), a[3]),
+            exchange: a[4] & u64::from(libc::RENAME_EXCHANGE) != 0,
         },
         #[cfg(target_arch = "x86_64")]
         libc::SYS_link => Call::Link {

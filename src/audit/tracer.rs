@@ -8,12 +8,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{Result, WrapErr};
 
 use super::interrupt;
+use super::longpath;
 use super::model::Model;
 use super::pending::Pending;
 use super::procfs;
@@ -40,8 +41,8 @@ pub struct Limits {
 #[derive(Debug)]
 struct Task {
     tgid: i32,
-    /// Its first SIGSTOP (an auto-attached child) has not been seen yet.
-    fresh: bool,
+    /// It reached its exit stop (or its thread group was replaced by an exec).
+    exiting: bool,
     pending: Option<Pending>,
 }
 
@@ -50,6 +51,9 @@ pub struct Tracer {
     pub root: i32,
     execed: bool,
     tasks: HashMap<i32, Task>,
+    /// Per thread group, its tasks not yet at their exit stop: the process ends (becomes
+    /// a zombie) when its last thread does, not when its leader does (pthread_exit).
+    running: HashMap<i32, u32>,
     /// New tasks stopped before their parent's fork event said who they are.
     held: HashSet<i32>,
     pub model: Model,
@@ -72,7 +76,7 @@ impl Tracer {
             root,
             Task {
                 tgid: root,
-                fresh: false,
+                exiting: false,
                 pending: None,
             },
         );
@@ -81,6 +85,7 @@ impl Tracer {
             root,
             execed: false,
             tasks,
+            running: HashMap::from([(root, 1)]),
             held: HashSet::new(),
             model,
             root_ended: None,
@@ -144,12 +149,13 @@ impl Tracer {
         }
     }
 
-    /// Extra time past the grace while only Python resource trackers still run: they end
-    /// by themselves once the program's pipe closes, removing what it leaked, and a busy
-    /// machine may take longer than the grace (at most 5 s more).
+    /// Extra time past the grace while only Python's multiprocessing helpers (resource
+    /// tracker, forkserver) still run: they end by themselves once the program's pipe
+    /// closes (the tracker removing what it leaked), and a busy machine may take longer
+    /// than the grace (at most 5 s more).
     fn tracker_wait(&self, root_ended: Instant) -> Duration {
         let mut alive = self.model.procs.iter().filter(|p| p.alive()).peekable();
-        let only_trackers = alive.peek().is_some() && alive.all(|p| p.is_resource_tracker());
+        let only_trackers = alive.peek().is_some() && alive.all(|p| p.is_python_helper());
         if only_trackers && root_ended.elapsed() < Duration::from_secs(5) {
             Duration::from_secs(5)
         } else {
@@ -167,6 +173,11 @@ impl Tracer {
     ) -> Result<()> {
         let task = self.tasks.remove(&pid);
         self.held.remove(&pid);
+        if let Some(t) = task.as_ref().filter(|t| !t.exiting) {
+            // Killed without an exit stop.
+            let tgid = t.tgid;
+            self.thread_done(tgid);
+        }
         if task.as_ref().is_some_and(|t| t.tgid != pid) {
             return Ok(()); // a thread
         }
@@ -189,30 +200,31 @@ impl Tracer {
     }
 
     fn stopped(&mut self, pid: i32, sig: i32, event: i32) {
-        let Some(task) = self.tasks.get_mut(&pid) else {
+        if !self.tasks.contains_key(&pid) {
             // A new child stopped before its parent's fork event: held until that event
             // says whose it is.
             self.held.insert(pid);
             return;
-        };
+        }
         if sig == (libc::SIGTRAP | 0x80) {
             self.syscall_exit(pid);
             let _ = ptrace::cont(pid, 0);
+        } else if event == libc::PTRACE_EVENT_STOP {
+            let stops = [libc::SIGSTOP, libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU];
+            if stops.contains(&sig) {
+                // A group-stop (SIGSTOP, Ctrl-Z, a background read of the terminal): it
+                // stays stopped, as it would alone, until a SIGCONT (or SIGKILL), and its
+                // parent sees it stopped; the kernel tells us when that changes.
+                let _ = ptrace::listen(pid);
+            } else {
+                // The first stop of a new child, or the end of a group-stop.
+                let _ = ptrace::cont(pid, 0);
+            }
         } else if sig == libc::SIGTRAP && event != 0 {
             self.event(pid, event);
-        } else if sig == libc::SIGSTOP && task.fresh {
-            task.fresh = false;
-            let _ = ptrace::cont(pid, 0);
         } else {
-            let stops = [libc::SIGSTOP, libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU];
-            let deliver = if stops.contains(&sig) && ptrace::is_group_stop(pid) {
-                // A group-stop: resuming it is the known limit of a non-seized tracee
-                // (the program does not stay stopped under audit).
-                0
-            } else {
-                sig
-            };
-            let _ = ptrace::cont(pid, deliver);
+            // A signal on its way: delivered.
+            let _ = ptrace::cont(pid, sig);
         }
     }
 
@@ -229,14 +241,14 @@ impl Tracer {
                         self.model.started(new, tgid, None, at);
                     }
                     let held = self.held.remove(&new);
-                    self.tasks.insert(
-                        new,
-                        Task {
-                            tgid: new_tgid,
-                            fresh: !held,
-                            pending: None,
-                        },
-                    );
+                    let task = Task {
+                        tgid: new_tgid,
+                        exiting: false,
+                        pending: None,
+                    };
+                    if self.tasks.insert(new, task).is_none() {
+                        *self.running.entry(new_tgid).or_default() += 1;
+                    }
                     if held {
                         let _ = ptrace::cont(new, 0);
                     }
@@ -249,14 +261,17 @@ impl Tracer {
                         self.tasks.remove(&former);
                     }
                 }
+                self.execed_alone(pid, tgid);
                 if pid == self.root {
                     self.execed = true;
                 }
                 self.model.execed(tgid, cmdline(pid));
             }
-            libc::PTRACE_EVENT_EXIT if pid == tgid => {
-                let at = self.now();
-                self.model.exiting(pid, at);
+            libc::PTRACE_EVENT_EXIT => {
+                if let Some(task) = self.tasks.get_mut(&pid).filter(|t| !t.exiting) {
+                    task.exiting = true;
+                    self.thread_done(tgid);
+                }
             }
             libc::PTRACE_EVENT_SECCOMP if self.syscall_entry(pid, tgid) => {
                 let _ = ptrace::syscall(pid);
@@ -265,6 +280,33 @@ impl Tracer {
             _ => {}
         }
         let _ = ptrace::cont(pid, 0);
+    }
+
+    /// One task of `tgid` reached its exit: the last one ends the process.
+    fn thread_done(&mut self, tgid: i32) {
+        let Some(n) = self.running.get_mut(&tgid) else {
+            return;
+        };
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            self.running.remove(&tgid);
+            let at = self.now();
+            self.model.exiting(tgid, at);
+        }
+    }
+
+    /// After an exec the thread group is the execing thread alone, under the leader's
+    /// id: the other threads were killed and are no longer counted.
+    fn execed_alone(&mut self, pid: i32, tgid: i32) {
+        let leader_exited = self.tasks.get(&pid).is_some_and(|t| t.exiting);
+        if leader_exited || self.running.get(&tgid) != Some(&1) {
+            for (&tid, task) in &mut self.tasks {
+                if task.tgid == tgid {
+                    task.exiting = tid != pid;
+                }
+            }
+            self.running.insert(tgid, 1);
+        }
     }
 
     /// Reads a stopped call; true when its exit stop is wanted.
@@ -306,15 +348,23 @@ impl Tracer {
                     _ => return false,
                 }
             }
-            Call::Rename { from, to } => {
+            Call::Rename { from, to, exchange } => {
                 match (read_path(pid, from.0, from.1), read_path(pid, to.0, to.1)) {
-                    (Some(a), Some(b)) if self.model.is_live(&a) => Pending::Rename(a, b),
+                    // A rename onto one of ours removes it, whatever is moved there.
+                    (Some(a), Some(b)) if self.model.is_live(&a) || self.model.is_live(&b) => {
+                        Pending::Rename(a, b, exchange)
+                    }
                     _ => return false,
                 }
             }
             Call::Link { from, to } => {
                 match (read_path(pid, from.0, from.1), read_path(pid, to.0, to.1)) {
-                    (Some(a), Some(b)) if syscalls::shm_name(&b).is_some() => Pending::Link(a, b),
+                    // A new name in /dev/shm, or one more name of an object of ours.
+                    (Some(a), Some(b))
+                        if syscalls::shm_name(&b).is_some() || self.model.is_live(&a) =>
+                    {
+                        Pending::Link(a, b)
+                    }
                     _ => return false,
                 }
             }
@@ -416,14 +466,19 @@ fn read_path(pid: i32, base: Base, addr: u64) -> Option<Vec<u8>> {
     if raw.starts_with(b"/") {
         return Some(canonical_parent(syscalls::resolve(b"/", &raw)));
     }
-    let dir = match base {
-        Base::Cwd => std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?,
-        Base::Fd(fd) => std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok()?,
+    let link = match base {
+        Base::Cwd => format!("/proc/{pid}/cwd"),
+        Base::Fd(fd) => format!("/proc/{pid}/fd/{fd}"),
     };
-    Some(canonical_parent(syscalls::resolve(
-        dir.as_os_str().as_bytes(),
-        &raw,
-    )))
+    let dir = match std::fs::read_link(&link) {
+        Ok(dir) => dir.into_os_string().into_vec(),
+        // A directory deeper than PATH_MAX: the kernel cannot name it.
+        Err(e) if e.raw_os_error() == Some(libc::ENAMETOOLONG) => {
+            longpath::dir_path(std::path::Path::new(&link))?
+        }
+        Err(_) => return None,
+    };
+    Some(canonical_parent(syscalls::resolve(&dir, &raw)))
 }
 
 /// `path` with its directory resolved as the kernel does (symbolic links followed, `..`
