@@ -45,9 +45,10 @@ fn wait_writable(stream: &UnixStream) {
 /// loop does), then writes it and reads its reply. One such request held in its socket
 /// is more than a quarter of its send buffer (its cost, 8960 bytes here, is more than its
 /// length), so it is not writable while the primary holds one, and a blocking write of
-/// the next waits as well: each request waited out the hold's deadline, 20 ms, where
-/// before the hold it took 60 us (one 20 ms wait every request of 100; the primary now
-/// stops holding a client's bytes for a while once a hold ran to its deadline).
+/// the next waits as well: 99 requests of 100 waited out the hold's deadline, 20 ms, to
+/// be written, where before the hold a request took 60 us. The primary now stops holding
+/// a client's bytes for a while once a hold ran to its deadline: one wait in 100. Only
+/// the wait to write is timed: a loaded machine delays the replies, not that.
 #[test]
 fn a_client_with_a_small_send_buffer_does_not_wait_out_a_hold_on_every_request() {
     const REQUESTS: usize = 100;
@@ -62,24 +63,26 @@ fn a_client_with_a_small_send_buffer_does_not_wait_out_a_hold_on_every_request()
     let text = "y".repeat(8000);
     let mut waited = 0;
     let mut line = String::new();
+    let mut waits = Vec::new();
     for i in 0..REQUESTS {
         let started = Instant::now();
         wait_writable(&writer);
         writer
             .write_all(format!("ECHO {text}\n").as_bytes())
             .unwrap_or_else(|e| panic!("request {i}: {e}"));
+        // Only the wait to write: a hold waited out makes it 20 ms.
+        let wait = started.elapsed();
+        if wait >= Duration::from_millis(15) {
+            waited += 1;
+        }
+        waits.push(wait.as_micros());
         line.clear();
         reader.read_line(&mut line).unwrap();
         assert_eq!(line.len(), text.len() + 1, "reply {i}");
-        // A hold waited out takes 20 ms; a request alone well under 10 ms even on a
-        // loaded machine.
-        if started.elapsed() >= Duration::from_millis(10) {
-            waited += 1;
-        }
     }
     assert!(
         waited <= 5,
-        "{waited} of {REQUESTS} requests waited 10 ms or more"
+        "{waited} of {REQUESTS} requests waited 15 ms or more to be written; waits (us): {waits:?}"
     );
     drop((writer, reader));
     let v = env.stop_serving(pid);
