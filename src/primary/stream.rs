@@ -18,7 +18,13 @@
 //! writes of replies, [`HOLD_BYTES`], and [`HOLD_TIME`]. That bound matters: the bytes
 //! count against the client's send buffer, so a client whose buffer they fill is held
 //! up, and never for longer than [`HOLD_TIME`] (the event loop takes them at that
-//! deadline, [`Conn::release_if_due`]).
+//! deadline, [`Conn::release_if_due`]). A small send buffer is held up by a single
+//! request: 8000 bytes cost 8960 of it, more than the quarter a `poll` wants free to say
+//! writable, and every next request waited out the deadline. So a hold that runs to its
+//! deadline, which is what a client held up looks like (it sends nothing more), stops
+//! the holding for that client: its bytes are taken right after its replies for the
+//! next [`UNHELD_AFTER_DEADLINE`] writes of replies, twice as many after each such hold
+//! up to [`UNHELD_MAX`], none once a hold ends at its bound of writes or bytes.
 //!
 //! Bytes left in the socket keep it readable, so a peeked connection is registered
 //! edge-triggered ([`Conn::edge_triggered`]): the poll set reports new bytes, and a read
@@ -78,6 +84,13 @@ pub const HOLD_BYTES: usize = 16 << 10;
 /// them on its send buffer is held up no longer).
 pub const HOLD_TIME: Duration = Duration::from_millis(20);
 
+/// The writes of replies after a hold ran to its deadline during which a client's bytes
+/// are taken right away (see the module's text)...
+pub const UNHELD_AFTER_DEADLINE: u32 = 64;
+/// ...doubled after each hold that runs to its deadline, to this many at most: a client
+/// held up by every hold then waits [`HOLD_TIME`] once per this many replies.
+pub const UNHELD_MAX: u32 = 4096;
+
 /// Answered requests' bytes left in the socket: since how many writes of replies, and
 /// until when at the latest.
 #[derive(Clone, Copy, Debug)]
@@ -105,6 +118,12 @@ pub struct Conn {
     peeked: usize,
     /// Whether they are all answered, left in the socket for a while (see [`HOLD_TIME`]).
     held: Option<Held>,
+    /// Writes of replies left after which its bytes are taken at once, not held (a hold
+    /// ran to its deadline, see [`UNHELD_AFTER_DEADLINE`]).
+    unheld: u32,
+    /// What the next hold that runs to its deadline sets `unheld` to: doubled each time,
+    /// back to [`UNHELD_AFTER_DEADLINE`] once a hold ends at its bound of writes or bytes.
+    backoff: u32,
 }
 
 impl Conn {
@@ -123,6 +142,8 @@ impl Conn {
             peek,
             peeked: 0,
             held: None,
+            unheld: 0,
+            backoff: UNHELD_AFTER_DEADLINE,
         })
     }
 
@@ -182,6 +203,12 @@ impl Conn {
         if self.peeked == 0 {
             return None;
         }
+        if self.unheld > 0 {
+            // A hold ran to its deadline not long ago: it may have held the client up.
+            self.unheld -= 1;
+            self.release();
+            return None;
+        }
         let within = self.peeked <= HOLD_BYTES;
         match &mut self.held {
             Some(h) if within && h.writes < HOLD_WRITES && now < h.due => {
@@ -193,17 +220,26 @@ impl Conn {
                 self.held = Some(Held { writes: 1, due });
                 Some(due)
             }
-            _ => {
+            held => {
+                if held.is_some_and(|h| now < h.due) {
+                    // The client went on sending while its bytes were held: they did not
+                    // hold it up.
+                    self.backoff = UNHELD_AFTER_DEADLINE;
+                }
                 self.release();
                 None
             }
         }
     }
 
-    /// Takes the peeked bytes if they have been held until `now` or longer.
+    /// Takes the peeked bytes if they have been held until `now` or longer. No bound of
+    /// writes or bytes ended the hold: the client may be held up by them, so the bytes of
+    /// its next replies are not held (see [`UNHELD_AFTER_DEADLINE`]).
     pub fn release_if_due(&mut self, now: Instant) {
         if self.held.is_some_and(|h| now >= h.due) {
             self.release();
+            self.unheld = self.backoff;
+            self.backoff = self.backoff.saturating_mul(2).min(UNHELD_MAX);
         }
     }
 
@@ -368,7 +404,9 @@ mod tests {
         assert_eq!(left_in(&conn), 5);
         conn.release_if_due(due);
         assert_eq!(left_in(&conn), 0);
-        // A write of replies after the deadline takes them too.
+        // A write of replies after the deadline takes them too (on a new connection: this
+        // one holds nothing for a while now, see the next test).
+        let (mut conn, mut peer) = pair();
         peek_all(&mut conn, &mut peer, b"PING\n");
         let due = conn.wrote_replies(start).unwrap();
         peek_all(&mut conn, &mut peer, b"PING\n");
@@ -378,6 +416,47 @@ mod tests {
         peek_all(&mut conn, &mut peer, &vec![b'x'; HOLD_BYTES + 1]);
         assert_eq!(conn.wrote_replies(start), None);
         assert_eq!(left_in(&conn), 0);
+    }
+
+    #[test]
+    fn after_a_hold_that_ran_to_its_deadline_the_next_replies_hold_nothing() {
+        let (mut conn, mut peer) = pair();
+        let start = Instant::now();
+        peek_all(&mut conn, &mut peer, b"PING\n");
+        let due = conn.wrote_replies(start).unwrap();
+        conn.release_if_due(due);
+        // The next UNHELD_AFTER_DEADLINE writes of replies take the bytes at once.
+        for i in 0..UNHELD_AFTER_DEADLINE {
+            peek_all(&mut conn, &mut peer, b"PING\n");
+            assert_eq!(conn.wrote_replies(due), None, "write {i}");
+            assert_eq!(left_in(&conn), 0, "write {i}");
+        }
+        // Then bytes are held again; one more hold to its deadline: twice as many.
+        peek_all(&mut conn, &mut peer, b"PING\n");
+        let due = conn.wrote_replies(due).unwrap();
+        conn.release_if_due(due);
+        for _ in 0..2 * UNHELD_AFTER_DEADLINE {
+            peek_all(&mut conn, &mut peer, b"PING\n");
+            assert_eq!(conn.wrote_replies(due), None);
+        }
+        // A hold ended by its bound of writes brings it back to UNHELD_AFTER_DEADLINE.
+        peek_all(&mut conn, &mut peer, b"PING\n");
+        let now = due;
+        assert!(conn.wrote_replies(now).is_some());
+        for _ in 0..HOLD_WRITES {
+            peek_all(&mut conn, &mut peer, b"PING\n");
+            assert_eq!(conn.wrote_replies(now), None);
+        }
+        assert_eq!(left_in(&conn), 0);
+        peek_all(&mut conn, &mut peer, b"PING\n");
+        let due = conn.wrote_replies(now).unwrap();
+        conn.release_if_due(due);
+        for _ in 0..UNHELD_AFTER_DEADLINE {
+            peek_all(&mut conn, &mut peer, b"PING\n");
+            assert_eq!(conn.wrote_replies(due), None);
+        }
+        peek_all(&mut conn, &mut peer, b"PING\n");
+        assert!(conn.wrote_replies(due).is_some());
     }
 
     #[test]

@@ -28,6 +28,7 @@ mod readme_walkthrough;
 mod schema;
 mod serve;
 mod serve_edges;
+mod serve_hold;
 mod signals;
 mod top_tmux;
 mod trace;
