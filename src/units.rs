@@ -195,6 +195,54 @@ fn number_nanos(number: &str, unit_ns: u128) -> Option<u128> {
         .checked_add(fraction * unit_ns / scale)
 }
 
+/// Parses a count of at least `min` and at most `max` (`--rounds`, `--secondaries`, ...),
+/// refusing what is not one with a sentence that says which counts are allowed, rather
+/// than Rust's "invalid digit found in string".
+pub fn parse_count(text: &str, min: u64, max: u64) -> Result<u64, String> {
+    // A bound that only the integer's width sets is not worth a 20-digit number up front.
+    let wide = max == u64::MAX || max == u64::from(u32::MAX);
+    let allowed = if wide {
+        format!("use a whole number of {min} or more")
+    } else {
+        format!("use a whole number from {min} to {max}")
+    };
+    let t = text.trim();
+    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+        let what = if t.starts_with('-') && t.len() > 1 {
+            "is negative"
+        } else {
+            "is not a whole number"
+        };
+        return Err(format!("'{text}' {what}: {allowed}"));
+    }
+    match t.parse::<u64>() {
+        Ok(n) if n < min => Err(format!("'{text}' is too small: {allowed}")),
+        Ok(n) if n <= max => Ok(n),
+        _ if wide => Err(format!("'{text}' is too large: use at most {max}")),
+        _ => Err(format!("'{text}' is too large: {allowed}")),
+    }
+}
+
+/// A count of 1 or more (`--rounds`, `--iterations`).
+pub fn parse_positive_count(text: &str) -> Result<u64, String> {
+    parse_count(text, 1, u64::MAX)
+}
+
+/// A count of 1 or more that fits 32 bits (`--queue`, `--max-clients`, ...).
+pub fn parse_positive_count32(text: &str) -> Result<u32, String> {
+    parse_count(text, 1, u32::MAX.into()).map(narrow)
+}
+
+/// A count of 0 or more that fits 32 bits (`--max-restarts`).
+pub fn parse_count32(text: &str) -> Result<u32, String> {
+    parse_count(text, 0, u32::MAX.into()).map(narrow)
+}
+
+/// A count [`parse_count`] bounded by `u32::MAX` or less.
+fn narrow(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 /// Formats a byte count for people: `1M`, `64K`, `4100`.
 pub fn format_bytes(n: u64) -> String {
     for (shift, suffix) in [(30, "G"), (20, "M"), (10, "K")] {
@@ -208,6 +256,36 @@ pub fn format_bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_say_which_are_allowed() {
+        assert_eq!(parse_positive_count("3"), Ok(3));
+        assert_eq!(parse_count32("0"), Ok(0));
+        assert_eq!(parse_count(" 64 ", 1, 64), Ok(64));
+        assert_eq!(
+            parse_positive_count("-1"),
+            Err("'-1' is negative: use a whole number of 1 or more".to_string())
+        );
+        assert_eq!(
+            parse_positive_count("1.5"),
+            Err("'1.5' is not a whole number: use a whole number of 1 or more".to_string())
+        );
+        assert_eq!(
+            parse_positive_count("0"),
+            Err("'0' is too small: use a whole number of 1 or more".to_string())
+        );
+        assert_eq!(
+            parse_count("65", 1, 64),
+            Err("'65' is too large: use a whole number from 1 to 64".to_string())
+        );
+        assert_eq!(
+            parse_positive_count32("4294967296"),
+            Err("'4294967296' is too large: use at most 4294967295".to_string())
+        );
+        assert!(parse_positive_count("99999999999999999999").is_err());
+        assert!(parse_count32("").is_err());
+        assert!(parse_count32("-").is_err());
+    }
 
     #[test]
     fn sizes_with_suffixes() {

@@ -209,7 +209,7 @@ pub struct TopArgs {
     pub json: bool,
 
     /// Stop after N refreshes (default: until q, SIGINT or SIGTERM)
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..), value_name = "N")]
+    #[arg(long, value_parser = units::parse_positive_count, value_name = "N")]
     pub iterations: Option<u64>,
 }
 

@@ -37,7 +37,7 @@ pub struct PrimaryArgs {
     pub payload: u64,
 
     /// Run N rounds back to back, then stop (default: run until SIGINT or SIGTERM)
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = units::parse_positive_count)]
     pub rounds: Option<u64>,
 
     /// Time between heartbeat rounds when running without --rounds (not 0)
@@ -53,7 +53,7 @@ pub struct PrimaryArgs {
     pub timeout: Duration,
 
     /// Restarts of a dead or hung secondary allowed within a minute before giving up (0: never restart)
-    #[arg(long, default_value_t = 5, value_name = "N")]
+    #[arg(long, default_value_t = 5, value_parser = units::parse_count32, value_name = "N")]
     pub max_restarts: u32,
 
     /// Wait before the first restart; doubles with each restart in the last minute, capped at 5s
@@ -98,7 +98,7 @@ pub struct PrimaryArgs {
     pub tcp_any: bool,
 
     /// With --serve, how many secondaries share the work (each its own FIFO pair and slot)
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=MAX_WORKERS as i64), value_name = "N", requires = "serve", conflicts_with = "rounds")]
+    #[arg(long, default_value_t = 1, value_parser = parse_secondaries, value_name = "N", requires = "serve", conflicts_with = "rounds")]
     pub secondaries: u32,
 
     /// With --serve, the longest request line; longer ones get "ERR line too long"
@@ -106,15 +106,15 @@ pub struct PrimaryArgs {
     pub max_line: u64,
 
     /// With --serve, how many clients may be connected at once [default: 1024, or fewer if the descriptor limit allows fewer]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), requires = "serve", conflicts_with = "rounds")]
+    #[arg(long, value_name = "N", value_parser = units::parse_positive_count32, requires = "serve", conflicts_with = "rounds")]
     pub max_clients: Option<u32>,
 
     /// With --serve, how many requests of one client may wait or be served at once; beyond, it is not read until its replies drain
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..), value_name = "N", requires = "serve", conflicts_with = "rounds")]
+    #[arg(long, default_value_t = 32, value_parser = units::parse_positive_count32, value_name = "N", requires = "serve", conflicts_with = "rounds")]
     pub max_inflight: u32,
 
     /// With --serve, how many requests may wait for a free secondary; beyond, "ERR busy"
-    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..), value_name = "N", requires = "serve", conflicts_with = "rounds")]
+    #[arg(long, default_value_t = 4096, value_parser = units::parse_positive_count32, value_name = "N", requires = "serve", conflicts_with = "rounds")]
     pub queue: u32,
 }
 
@@ -236,4 +236,10 @@ pub struct SecondaryArgs {
     /// Answer client requests (the primary's --serve mode) instead of reversing payloads
     #[arg(long)]
     pub serve: bool,
+}
+
+/// `--secondaries`: 1 to [`MAX_WORKERS`], the slots the header has room for.
+fn parse_secondaries(text: &str) -> Result<u32, String> {
+    let most = u64::try_from(MAX_WORKERS).unwrap_or(u64::MAX);
+    units::parse_count(text, 1, most).map(|n| u32::try_from(n).unwrap_or(u32::MAX))
 }

@@ -379,3 +379,66 @@ fn the_package_ships_the_license() {
         assert!(manifest.contains(key), "Cargo.toml lacks {key}");
     }
 }
+
+/// A count that is not one (`--rounds -1`, `--rounds 1.5`, `--iterations x`) or out of
+/// range says what a count is and which ones are allowed, in words: not Rust's "invalid
+/// digit found in string" nor a range ending in 18446744073709551615.
+#[test]
+fn a_bad_count_says_which_counts_are_allowed() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["primary", "--rounds", "-1"],
+            "use a whole number of 1 or more",
+        ),
+        (
+            &["primary", "--rounds", "1.5"],
+            "use a whole number of 1 or more",
+        ),
+        (
+            &["primary", "--rounds", "abc"],
+            "use a whole number of 1 or more",
+        ),
+        (
+            &["primary", "--rounds", "0"],
+            "use a whole number of 1 or more",
+        ),
+        (
+            &["primary", "--max-restarts", "-1"],
+            "use a whole number of 0 or more",
+        ),
+        (
+            &["primary", "--max-restarts", "many"],
+            "use a whole number of 0 or more",
+        ),
+        (
+            &["primary", "--serve", "--secondaries", "0"],
+            "from 1 to 64",
+        ),
+        (
+            &["primary", "--serve", "--secondaries", "100"],
+            "from 1 to 64",
+        ),
+        (
+            &["primary", "--serve", "--queue", "99999999999"],
+            "at most 4294967295",
+        ),
+        (
+            &["top", "--json", "--iterations", "x"],
+            "use a whole number of 1 or more",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = run(osps(args), DEADLINE);
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {want:?} not in {err}");
+        let option = args[args.len() - 2];
+        assert!(
+            err.contains(option),
+            "{args:?}: {option} not named in {err}"
+        );
+        for raw in ["invalid digit", "18446744073709551615", "is not in"] {
+            assert!(!err.contains(raw), "{args:?}: {raw:?} in {err}");
+        }
+    }
+}
