@@ -167,6 +167,36 @@ impl Exit {
     }
 }
 
+/// The width [`help_of`] wraps to, and the indent of a meaning's continuation lines.
+const HELP_WIDTH: usize = 80;
+const HELP_INDENT: usize = 7;
+
+/// The end of `osps SUBCOMMAND --help`: the codes that subcommand can exit with, one a
+/// line with what it means, so `$?` is explained where a student looks first.
+pub fn help_of(subcommand: &str) -> String {
+    let mut help = String::from("Exit status:\n");
+    for exit in Exit::ALL.into_iter().filter(|e| e.used_by(subcommand)) {
+        // Wrapped here with a hanging indent: clap wraps only lines wider than the
+        // terminal, and would start their continuations at the margin.
+        let mut line = format!("  {:<3}  ", exit.code());
+        for word in exit.meaning().split(' ') {
+            if line.len() + word.len() > HELP_WIDTH && !line.trim().is_empty() {
+                help.push_str(line.trim_end());
+                help.push('\n');
+                line = " ".repeat(HELP_INDENT);
+            }
+            line.push_str(word);
+            line.push(' ');
+        }
+        help.push_str(line.trim_end());
+        help.push('\n');
+    }
+    help.push_str(&format!(
+        "\nSee osps-{subcommand}(1) for more (osps man {subcommand})."
+    ));
+    help
+}
+
 /// Per subcommand of `subcommands`, the codes it can exit with, in Markdown, as the
 /// README has it.
 #[cfg(test)]

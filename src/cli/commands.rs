@@ -19,7 +19,7 @@ use crate::units;
 /// each reply is printed on its own line. Requests: PING, ECHO <text>, REV <text>,
 /// SHA256 <text>, STATS. Exit status 7 if any reply was "ERR ...".
 #[derive(Debug, Args, Clone)]
-#[command(verbatim_doc_comment)]
+#[command(verbatim_doc_comment, after_long_help = crate::exit::help_of("client"))]
 pub struct ClientArgs {
     #[command(flatten)]
     pub instance: InstanceArgs,
@@ -76,10 +76,10 @@ impl clap::builder::TypedValueParser for RequestLine {
 /// Show instances (segment, lock, FIFOs, processes) as one JSON document on stdout.
 ///
 /// Read-only: maps the segment read-only, never opens a FIFO, never takes the lock.
-/// Exit status 0 when the document was written, 1 when --name names an instance that has
+/// Exit status 0 when the document was written, 4 when --name names an instance that has
 /// no object at all.
 #[derive(Debug, Args, Clone)]
-#[command(verbatim_doc_comment)]
+#[command(verbatim_doc_comment, after_long_help = crate::exit::help_of("inspect"))]
 pub struct InspectArgs {
     #[command(flatten)]
     pub select: SelectArgs,
@@ -99,7 +99,7 @@ pub struct InspectArgs {
 /// nothing of it in this runtime directory may belong to an instance kept in another
 /// runtime directory, so it is skipped with that reason unless --name names it.
 #[derive(Debug, Args, Clone)]
-#[command(verbatim_doc_comment)]
+#[command(verbatim_doc_comment, after_long_help = crate::exit::help_of("cleanup"))]
 pub struct CleanupArgs {
     #[command(flatten)]
     pub select: SelectArgs,
@@ -120,7 +120,7 @@ pub struct CleanupArgs {
 /// (since the segment was created), HEARTBEAT (age of the older side's last heartbeat).
 /// Read-only, like osps inspect. Exit status 0 even when there is no instance.
 #[derive(Debug, Args, Clone)]
-#[command(verbatim_doc_comment)]
+#[command(verbatim_doc_comment, after_long_help = crate::exit::help_of("list"))]
 pub struct ListArgs {
     /// Columns to show, comma-separated ("-o help" lists them) [default: all]
     #[arg(short, long, value_name = "COLS", value_delimiter = ',', value_parser = crate::views::render::table::ColumnNames, hide_possible_values = true)]
@@ -144,7 +144,7 @@ pub struct ListArgs {
 /// Read-only, like osps inspect. Exit status 0 when the instance is running, 3 when it
 /// is not (stale, partial or corrupt: see osps cleanup), 4 when it has no object at all.
 #[derive(Debug, Args, Clone)]
-#[command(verbatim_doc_comment)]
+#[command(verbatim_doc_comment, after_long_help = crate::exit::help_of("status"))]
 pub struct StatusArgs {
     /// Instance name [default: $OSPS_NAME, else osps]
     #[arg(value_name = "NAME")]
@@ -163,7 +163,7 @@ pub struct StatusArgs {
 /// that up to --timeout. Past it: exit status 1 naming the pid, or with --kill SIGKILL the
 /// primary and its secondaries and remove what they left.
 #[derive(Debug, Args, Clone)]
-#[command(verbatim_doc_comment)]
+#[command(verbatim_doc_comment, after_long_help = crate::exit::help_of("stop"))]
 pub struct StopArgs {
     /// Instance name [default: $OSPS_NAME, else osps]
     #[arg(value_name = "NAME", conflicts_with = "all")]
@@ -195,7 +195,7 @@ pub struct StopArgs {
 /// --json: one JSON document at once, then one per interval (NDJSON), --iterations N
 /// stops after N.
 #[derive(Debug, Args, Clone)]
-#[command(verbatim_doc_comment)]
+#[command(verbatim_doc_comment, after_long_help = crate::exit::help_of("top"))]
 pub struct TopArgs {
     #[command(flatten)]
     pub select: SelectArgs,
@@ -223,7 +223,7 @@ pub struct TopArgs {
 /// zombie, left-running, parent-first, killed. It removes nothing unless --clean;
 /// processes still running at the end are reported, then killed.
 #[derive(Debug, Args, Clone)]
-#[command(verbatim_doc_comment)]
+#[command(verbatim_doc_comment, after_long_help = crate::exit::help_of("audit"))]
 pub struct AuditArgs {
     /// Print the report as one JSON document on stdout
     #[arg(long)]
@@ -261,7 +261,7 @@ pub struct AuditArgs {
 /// (that directory is read by the bash-completion package; without it, add
 /// `source <(osps completions bash)` to ~/.bashrc)
 #[derive(Debug, Args, Clone)]
-#[command(verbatim_doc_comment)]
+#[command(verbatim_doc_comment, after_long_help = crate::exit::help_of("completions"))]
 pub struct CompletionsArgs {
     /// The shell to complete for
     #[arg(value_enum, value_name = "SHELL")]
@@ -272,7 +272,7 @@ pub struct CompletionsArgs {
 ///
 /// For example: osps man | man -l -   or   osps man stop | man -l -
 #[derive(Debug, Args, Clone)]
-#[command(verbatim_doc_comment)]
+#[command(verbatim_doc_comment, after_long_help = crate::exit::help_of("man"))]
 pub struct ManArgs {
     /// The subcommand whose page to print [default: the page of osps itself]
     #[arg(value_name = "SUBCOMMAND", value_parser = clap::builder::PossibleValuesParser::new(MAN_PAGES))]

@@ -23,7 +23,7 @@ use crate::units;
 /// the FIFOs, the segment and the lock file. If the secondary dies or hangs it is
 /// restarted, up to --max-restarts times a minute.
 #[derive(Debug, Args, Clone)]
-#[command(verbatim_doc_comment, allow_negative_numbers = true)]
+#[command(verbatim_doc_comment, allow_negative_numbers = true, after_long_help = crate::exit::help_of("primary"))]
 pub struct PrimaryArgs {
     #[command(flatten)]
     pub instance: InstanceArgs,
@@ -212,7 +212,7 @@ impl PrimaryArgs {
 /// round until the primary says stop (or disappears: then it exits within a second).
 /// Started wrongly (no segment, a bad header, a missing FIFO) it exits with an error.
 #[derive(Debug, Args, Clone)]
-#[command(verbatim_doc_comment)]
+#[command(verbatim_doc_comment, after_long_help = crate::exit::help_of("secondary"))]
 pub struct SecondaryArgs {
     #[command(flatten)]
     pub instance: InstanceArgs,

@@ -442,3 +442,47 @@ fn a_bad_count_says_which_counts_are_allowed() {
         }
     }
 }
+
+/// `osps SUB --help` ends with the exit codes that command can end with, each with what it
+/// means (the README's table, per command), so a student need not find the man page to
+/// read `$?`; and none contradicts the code (inspect's once said 1 for a missing instance).
+#[test]
+fn every_help_says_what_its_exit_codes_mean() {
+    let commands: &[(&str, &[i32])] = &[
+        ("primary", &[0, 1, 2, 5, 6]),
+        ("inspect", &[0, 1, 2, 4]),
+        ("cleanup", &[0, 1, 2, 4]),
+        ("client", &[0, 1, 2, 4, 7, 8]),
+        ("list", &[0, 1, 2]),
+        ("status", &[0, 1, 2, 3, 4]),
+        ("stop", &[0, 1, 2, 4]),
+        ("top", &[0, 1, 2]),
+        ("audit", &[0, 1, 2, 126, 127, 130, 143]),
+        ("completions", &[0, 1, 2]),
+        ("man", &[0, 1, 2]),
+    ];
+    for (sub, codes) in commands {
+        let out = run(osps(&[sub, "--help"]), DEADLINE);
+        assert_eq!(out.status.code(), Some(0), "{sub}: {}", stderr_of(&out));
+        let help = stdout_of(&out);
+        let section = help
+            .split_once("\nExit status:\n")
+            .map(|(_, s)| s)
+            .unwrap_or_else(|| panic!("osps {sub} --help has no Exit status section:\n{help}"));
+        let listed: Vec<i32> = section
+            .lines()
+            .take_while(|l| l.starts_with("  "))
+            .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+            .collect();
+        assert_eq!(&listed, codes, "osps {sub} --help:\n{section}");
+    }
+    let inspect = stdout_of(&run(osps(&["inspect", "--help"]), DEADLINE));
+    assert!(
+        !inspect.contains("1 when --name"),
+        "inspect --help still says 1 for a missing instance:\n{inspect}"
+    );
+    assert!(
+        inspect.contains("  4    there is no instance of that name"),
+        "{inspect}"
+    );
+}
