@@ -209,7 +209,17 @@ pub fn human(model: &Model, root: i32, ended: Ended, end_us: u64, findings: &[Fi
         main.map_or_else(|| "the program".into(), who),
         ms(end_us)
     );
-    if findings.is_empty() {
+    let failed =
+        main.is_some_and(|p| !p.left_running && (p.code.unwrap_or(0) != 0 || p.signal.is_some()));
+    if findings.is_empty() && failed {
+        // A program that stopped at its first line (a syntax error, a missing file) made
+        // nothing, so nothing is left: no finding, but no clean bill of health either.
+        let _ = writeln!(
+            out,
+            "no finding, but the program failed ({status}): its own error, if any, is on \
+             stderr above; the audit saw only what it did before it stopped"
+        );
+    } else if findings.is_empty() {
         let _ = writeln!(
             out,
             "no finding: every process was reaped in time and every object removed"

@@ -486,3 +486,25 @@ fn every_help_says_what_its_exit_codes_mean() {
         "{inspect}"
     );
 }
+
+/// A lab program that fails at once (a syntax error, a file not found) makes nothing, so
+/// the audit has no finding; its report must not read as a clean bill of health, but say
+/// that the program itself failed and that the audit saw only what it did until then.
+#[test]
+fn an_audit_of_a_program_that_failed_says_so_beside_no_finding() {
+    let cmd = osps(&["audit", "--", "sh", "-c", "echo 'SyntaxError' >&2; exit 3"]);
+    let out = run(cmd, DEADLINE);
+    let report = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{report}{}", stderr_of(&out));
+    assert!(
+        report.contains("no finding, but the program failed (exit 3)"),
+        "{report}"
+    );
+    assert!(!report.contains("every object removed"), "{report}");
+    // A program that succeeds keeps the plain verdict.
+    let report = stdout_of(&run(osps(&["audit", "--", "true"]), DEADLINE));
+    assert!(
+        report.contains("no finding: every process was reaped in time and every object removed"),
+        "{report}"
+    );
+}
