@@ -9,8 +9,8 @@ use color_eyre::eyre::{Result, WrapErr};
 use serde::Serialize;
 
 use crate::cli::InspectArgs;
-use crate::disk::names::{self, Paths};
-use crate::exit::{self, Exit};
+use crate::disk::names;
+use crate::exit::Exit;
 use crate::instance::discover::{self, InstanceReport};
 use crate::output;
 
@@ -33,16 +33,7 @@ pub fn run(args: &InspectArgs) -> Result<Exit> {
     };
     write_json(&document, args.compact)?;
     match &args.select.name {
-        Some(name) if not_found => Err(exit::coded(
-            Exit::NoSuchInstance,
-            format!(
-                "instance {name} has no object: neither {} nor {name}.* in {} exists",
-                Paths::new(name.clone(), runtime_dir.clone())
-                    .shm_path()
-                    .display(),
-                runtime_dir.display()
-            ),
-        )),
+        Some(name) if not_found => Err(discover::no_such_instance(name, &runtime_dir)),
         _ => Ok(Exit::Success),
     }
 }

@@ -146,7 +146,7 @@ fn empty_environment_variables_count_as_unset() {
     let out = run(cmd, DEADLINE);
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(4), "{err}");
-    assert!(err.contains("has no object"), "{err}");
+    assert!(err.contains("there is no instance"), "{err}");
     // An empty OSPS_COLOR means auto.
     let mut cmd = env.cmd("inspect");
     cmd.env("OSPS_COLOR", "").args(["--name", &env.name]);
@@ -507,4 +507,30 @@ fn an_audit_of_a_program_that_failed_says_so_beside_no_finding() {
         report.contains("no finding: every process was reaped in time and every object removed"),
         "{report}"
     );
+}
+
+/// Every command that names an instance with no object says it in the same words, with
+/// where it looked and what to do next (`inspect --name` said it differently, no hint).
+#[test]
+fn a_missing_instance_is_said_alike_by_every_command() {
+    let env = TestEnv::new("missing");
+    let want = format!(
+        "error: there is no instance {}: no object of it in /dev/shm or {} (`osps list` shows the instances)",
+        env.name,
+        env.runtime_dir.display()
+    );
+    let name = env.name.as_str();
+    for (sub, args) in [
+        ("inspect", &["--name", name][..]),
+        ("status", &[name][..]),
+        ("stop", &[name][..]),
+        ("cleanup", &["--name", name][..]),
+    ] {
+        let mut cmd = env.cmd(sub);
+        cmd.args(args).env_remove("OSPS_NAME");
+        let out = run(cmd, DEADLINE);
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(4), "{sub}: {err}");
+        assert_eq!(err.trim_end(), format!("osps[{sub}]: {want}"), "{sub}");
+    }
 }

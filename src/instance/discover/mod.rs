@@ -101,8 +101,8 @@ pub fn survey(runtime_dir: &Path, name: Option<&InstanceName>) -> Result<Survey>
     })
 }
 
-/// The error of a command about one instance (`status`, `stop`, `cleanup --name`) when it has no object at
-/// all: exit status 4, like `systemctl status` of an unknown unit.
+/// The error of a command about one instance (`inspect --name`, `status`, `stop`, `cleanup
+/// --name`) when it has no object at all: exit status 4, like `systemctl status` of an unknown unit.
 pub fn no_such_instance(name: &InstanceName, runtime_dir: &Path) -> color_eyre::Report {
     crate::exit::coded(
         crate::exit::Exit::NoSuchInstance,
