@@ -63,7 +63,7 @@ fn stub_bin(env: &TestEnv) -> PathBuf {
     let cargo = "#!/bin/sh\n\
         # Stands in for the README's cargo commands: the test's osps is already built.\n\
         case \"$*\" in\n\
-        'build --release') [ -x target/release/osps ] ;;\n\
+        'build --release') [ -x \"${CARGO_TARGET_DIR:-target}/release/osps\" ] ;;\n\
         'install --path .') [ -f Cargo.toml ] ;;\n\
         *) echo \"stub cargo: the README now runs 'cargo $*': update tests/suite/readme_walkthrough.rs\" >&2; exit 1 ;;\n\
         esac\n";
@@ -411,5 +411,38 @@ fn the_readme_says_which_shells_complete_live_names() {
     ] {
         let text = std::fs::read_to_string(repo().join("completions").join(file)).unwrap();
         assert_eq!(text.contains("instance_names"), dynamic, "{file}");
+    }
+}
+
+/// A newcomer whose cargo builds elsewhere (`CARGO_TARGET_DIR` set, as on a shared
+/// machine) follows the same lines: the walk-through's `export PATH=...` must find the
+/// binary where cargo put it, not only in `./target/release`.
+#[test]
+fn the_walk_through_finds_osps_where_cargo_target_dir_puts_it() {
+    let env = TestEnv::new("readme-tdir");
+    let repo_dir = env.tmp.path().join("repo");
+    let target = env.tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&repo_dir).unwrap();
+    std::fs::create_dir_all(target.join("release")).unwrap();
+    std::os::unix::fs::symlink(osps_bin(), target.join("release/osps")).unwrap();
+    let home = env.tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    for marker in [
+        "<!-- walkthrough: terminal 1",
+        "<!-- walkthrough: terminal 2",
+    ] {
+        let first = block_after(marker)[0].clone();
+        assert!(first.contains("export PATH="), "{marker}: {first}");
+        let script = format!("{first}\nosps --version");
+        let mut cmd = fresh_bash(&env, &repo_dir, &home, &script);
+        cmd.env("CARGO_TARGET_DIR", &target);
+        let out = run(cmd, DEADLINE);
+        assert!(
+            out.status.success(),
+            "{marker}: {first}\n{}{}",
+            stdout_of(&out),
+            stderr_of(&out)
+        );
+        assert!(stdout_of(&out).starts_with("osps "), "{}", stdout_of(&out));
     }
 }
