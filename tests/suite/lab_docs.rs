@@ -201,6 +201,18 @@ fn run_block(setup: &str, block: &Block) {
         block.at,
         block.code
     );
+    // The working directory stands for the student's clone of the repository, which the
+    // guide promises to keep clean ("none lands in the repository").
+    let files: Vec<_> = std::fs::read_dir(&work)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        files.is_empty(),
+        "{}: the block left files in the repository: {files:?}\n{}",
+        block.at,
+        block.code
+    );
 }
 
 /// Runs of spaces as one (`ps` aligns its columns).
