@@ -1,7 +1,9 @@
 //! What a newcomer meets first, with the real binary: durations in every unit, values
 //! that cannot work refused as usage errors (exit status 2), client errors that fit the
 //! situation, `--color`, stderr lines that each name their role and never interleave,
-//! `--help` into a full or closed stdout, and the LICENSE in the package.
+//! `--help` into a full or closed stdout, and the LICENSE in the package; bad counts said in
+//! words, each `--help` ending with its exit codes, a missing instance said alike by every
+//! command, and the audit of a program that failed at once.
 
 use crate::common;
 
