@@ -382,7 +382,11 @@ pub fn runtime_files(paths: &Paths) -> Vec<(String, Kind)> {
 pub fn check_segment(paths: &Paths, look: &segment::Look) -> Result<()> {
     let path = paths.shm_path();
     owned::check(&look.stat, &path, Kind::Regular, 0o600)?;
-    if look.stat.st_size != 0 && !header::has_magic(&look.head) {
+    // Empty or all zeros: made by a primary that died before writing the header.
+    if look.stat.st_size != 0
+        && !header::has_magic(&look.head)
+        && !header::never_written(&look.head)
+    {
         bail!(
             "{} does not hold an osps header: it was not made by osps, or something wrote over \
              it; if no osps instance uses it (`osps inspect` tells), remove it by hand (`rm {}`)",
