@@ -328,6 +328,44 @@ fn stop_of_a_stopped_primary_fails_after_the_timeout_and_kill_removes_everything
     env.assert_no_leftovers();
 }
 
+/// A stale instance with a file that is not osps's at a FIFO's path: cleanup leaves the
+/// whole instance alone, so status must not promise that cleanup removes it, but say what
+/// to move away first.
+#[test]
+fn status_of_a_stale_instance_with_a_foreign_file_says_to_move_it_before_cleanup() {
+    let mut env = TestEnv::new("statusforeign");
+    make_stale(&mut env);
+    let p2s = env.p2s_path();
+    std::fs::remove_file(&p2s).unwrap();
+    std::fs::write(&p2s, b"not osps").unwrap();
+    std::fs::set_permissions(&p2s, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let out = osps(&env, &["status", &env.name]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+    let text = stdout_of(&out);
+    assert!(
+        text.contains("not made by osps") && text.contains("until you move that away"),
+        "{text}"
+    );
+    assert!(!text.contains("remove what it left with"), "{text}");
+    let out = osps(&env, &["cleanup", "--name", &env.name]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(
+        stdout_of(&out).starts_with("skipped "),
+        "{}",
+        stdout_of(&out)
+    );
+    // Once it is moved away, the same cleanup removes the rest, as the hint says.
+    std::fs::remove_file(&p2s).unwrap();
+    let out = osps(&env, &["cleanup", "--name", &env.name]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(
+        stdout_of(&out).starts_with("removed "),
+        "{}",
+        stdout_of(&out)
+    );
+    env.assert_no_leftovers();
+}
+
 #[test]
 fn stop_of_a_stale_instance_says_cleanup_and_of_an_absent_one_exits_4() {
     let mut env = TestEnv::new("stopstale");
