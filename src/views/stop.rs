@@ -208,6 +208,15 @@ fn stop_one(survey: &Survey, instance: &InstanceReport, args: &StopArgs, all: bo
                 );
                 return remove(survey, instance);
             }
+            let foreign = crate::views::render::describe::foreign_objects(&left);
+            if !foreign.is_empty() {
+                // Not its own: cleanup would leave them too, so say what to move away.
+                bail!(
+                    "primary {primary} of instance {name} stopped, but what it did not make is \
+                     still at its paths: {}",
+                    foreign.join("; ")
+                );
+            }
             bail!(
                 "primary {primary} of instance {name} exited but left objects ({what}); \
                  remove them with `osps cleanup --name {name}`"

@@ -294,6 +294,37 @@ fn stop_stops_a_running_instance_in_order_and_leaves_nothing() {
     assert!(!env.shm_path().exists());
 }
 
+/// A FIFO of a running instance replaced by a symlink: the primary stops in order and
+/// leaves the symlink (not its own) in place; stop must say so, not send the user to a
+/// cleanup that would leave it too.
+#[test]
+fn stop_of_an_instance_with_a_foreign_symlink_at_a_fifo_path_says_what_to_move_away() {
+    let mut env = TestEnv::new("stopforeign");
+    let pid = env.start_primary(&["--interval", "20ms"]);
+    env.wait_secondary(T);
+    env.wait_rounds(2, T);
+    let canary = env.tmp.path().join("canary");
+    std::fs::write(&canary, b"precious").unwrap();
+    let p2s = env.p2s_path();
+    std::fs::remove_file(&p2s).unwrap();
+    std::os::unix::fs::symlink(&canary, &p2s).unwrap();
+    let out = osps(&env, &["stop", &env.name]);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("what it did not make is still at its paths")
+            && err.contains(&format!("{} is a symbolic link", p2s.display()))
+            && err.contains("move it away"),
+        "{err}"
+    );
+    assert!(!err.contains("remove them with `osps cleanup"), "{err}");
+    let primary = common::output_within(env.take_child(pid), T);
+    assert!(primary.status.success(), "{}", stderr_of(&primary));
+    assert_eq!(std::fs::read(&canary).unwrap(), b"precious");
+    std::fs::remove_file(&p2s).unwrap();
+    env.assert_no_leftovers();
+}
+
 #[test]
 fn stop_of_a_stopped_primary_fails_after_the_timeout_and_kill_removes_everything() {
     let mut env = TestEnv::new("stopsig");

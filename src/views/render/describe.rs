@@ -115,8 +115,20 @@ pub fn details(instance: &InstanceReport, clock: Clock) -> Details {
         last_beat,
         objects,
         warnings,
-        foreign: instance.lock.error.is_some() || instance.fifos.iter().any(|f| f.error.is_some()),
+        foreign: !foreign_objects(instance).is_empty(),
     }
+}
+
+/// Why each thing at the path of the lock file or of a FIFO is not as osps makes it:
+/// what cleanup (and a stopping primary) leaves in place, for the user to move away.
+pub fn foreign_objects(instance: &InstanceReport) -> Vec<String> {
+    let lock = instance
+        .lock
+        .error
+        .iter()
+        .map(|e| format!("{}: {e}", instance.lock.path));
+    lock.chain(instance.fifos.iter().filter_map(|f| f.error.clone()))
+        .collect()
 }
 
 /// What to do about an instance that is not running. `foreign`: something at one of its
