@@ -518,6 +518,34 @@ fn top_json_prints_its_first_document_at_once() {
     assert_eq!(doc["instances"][0]["name"], env.name.as_str());
 }
 
+/// A refused runtime directory (mode 0777) leaves only /dev/shm to survey: top --json
+/// says so on stderr, once, as list and inspect do, instead of showing its instances as
+/// stale or partial without a word.
+#[test]
+fn top_json_warns_once_that_the_runtime_dir_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut env = TestEnv::new("top777");
+    let pid = env.start_primary(&["--interval", "20ms"]);
+    env.wait_secondary(T);
+    std::fs::set_permissions(&env.runtime_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let args = ["top", "--json", "--iterations", "3", "--interval", "10ms"];
+    let out = osps(&env, &[&args[..], &["--name", &env.name]].concat());
+    std::fs::set_permissions(&env.runtime_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let err = stderr_of(&out);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(stdout_of(&out).lines().count(), 3);
+    assert_eq!(err.matches("mode 0777").count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("chmod 700 {}", env.runtime_dir.display())),
+        "{err}"
+    );
+    let out = osps(&env, &["stop", &env.name]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(wait_gone(pid, T));
+    let _ = env.take_child(pid).wait();
+    env.assert_no_leftovers();
+}
+
 #[test]
 fn color_always_colours_list_and_status_even_in_a_pipe_and_no_color_is_honoured() {
     let mut env = TestEnv::new("colorpipe");
