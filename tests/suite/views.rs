@@ -360,10 +360,10 @@ fn stop_of_a_stopped_primary_fails_after_the_timeout_and_kill_removes_everything
 }
 
 /// A stale instance with a file that is not osps's at a FIFO's path: cleanup leaves the
-/// whole instance alone, so status must not promise that cleanup removes it, but say what
-/// to move away first.
+/// whole instance alone, so neither status nor stop may promise that cleanup removes it;
+/// they say what to move away first.
 #[test]
-fn status_of_a_stale_instance_with_a_foreign_file_says_to_move_it_before_cleanup() {
+fn status_and_stop_of_a_stale_instance_with_a_foreign_file_say_to_move_it_first() {
     let mut env = TestEnv::new("statusforeign");
     make_stale(&mut env);
     let p2s = env.p2s_path();
@@ -385,6 +385,15 @@ fn status_of_a_stale_instance_with_a_foreign_file_says_to_move_it_before_cleanup
         "{}",
         stdout_of(&out)
     );
+    // Nor does stop send the user to that cleanup.
+    let out = osps(&env, &["stop", &env.name]);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("not all osps's") && err.contains("once that is moved away"),
+        "{err}"
+    );
+    assert!(!err.contains("remove what it left with"), "{err}");
     // Once it is moved away, the same cleanup removes the rest, as the hint says.
     std::fs::remove_file(&p2s).unwrap();
     let out = osps(&env, &["cleanup", "--name", &env.name]);
