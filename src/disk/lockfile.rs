@@ -238,11 +238,14 @@ impl InstanceLock {
         let fd = match openat(dir.fd(), name.as_str(), flags, Mode::empty()) {
             Ok(fd) => fd,
             Err(Errno::ENOENT) => return Ok(Existing::Missing),
-            Err(Errno::ELOOP) => color_eyre::eyre::bail!(
-                "{} is a symbolic link: osps refuses it; remove it by hand",
-                path.display()
-            ),
-            Err(e) => return Err(e).wrap_err_with(|| format!("opening {}", path.display())),
+            // A symlink (ELOOP), a directory (EISDIR), a socket (ENXIO): say what stands
+            // there and what to do, as for any object not as osps makes it.
+            Err(e) => {
+                if let Ok(Some(st)) = dir.stat(&name) {
+                    owned::check(&st, &path, Kind::Regular, 0o600)?;
+                }
+                return Err(e).wrap_err_with(|| format!("opening {}", path.display()));
+            }
         };
         let file = File::from(fd);
         let st = fstat(&file).wrap_err_with(|| format!("checking {}", path.display()))?;
@@ -274,7 +277,13 @@ impl InstanceLock {
             Err(Errno::ENOENT) => return probe,
             Err(e) => {
                 probe.exists = true;
-                probe.error = Some(format!("cannot open: {e}"));
+                probe.error = Some(match dir.stat(&name) {
+                    // A symlink, a directory or a socket, which cannot be opened as a file.
+                    Ok(Some(st)) if !owned::is_kind(&st, Kind::Regular) => {
+                        format!("is a {}, not a regular file", owned::type_name(&st))
+                    }
+                    _ => format!("cannot open: {e}"),
+                });
                 return probe;
             }
         };

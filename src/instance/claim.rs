@@ -204,10 +204,25 @@ pub fn running_without_lock(paths: &Paths, live: &LivePrimary) -> String {
     let lock = paths.in_dir(&paths.lock_file());
     let held = live.lock.as_ref().map(|t| {
         let text = t.to_string_lossy();
-        PathBuf::from(text.strip_suffix(" (deleted)").unwrap_or(&text))
+        match text.strip_suffix(" (deleted)") {
+            Some(gone) => (PathBuf::from(gone), true),
+            None => (PathBuf::from(text.as_ref()), false),
+        }
     });
     let state = match held {
-        Some(held) if held != lock => format!("its lock file is {}", held.display()),
+        // It holds the lock file at the path now: one that started (or recovered a crash)
+        // while we looked, which replaced nothing. Saying "replaced" would invite a kill.
+        Some((held, false)) if held == lock => {
+            return format!(
+                "instance {} is running (pid {}, holding its lock file {}); not touched. Stop \
+                 it first (`osps stop {}`) or choose another --name",
+                paths.name,
+                live.pid,
+                lock.display(),
+                paths.name
+            );
+        }
+        Some((held, _)) if held != lock => format!("its lock file is {}", held.display()),
         _ if procfs::identity(&lock).is_some() => {
             format!(
                 "its lock file was replaced by another file at {}",
@@ -382,7 +397,11 @@ pub fn runtime_files(paths: &Paths) -> Vec<(String, Kind)> {
 pub fn check_segment(paths: &Paths, look: &segment::Look) -> Result<()> {
     let path = paths.shm_path();
     owned::check(&look.stat, &path, Kind::Regular, 0o600)?;
-    if look.stat.st_size != 0 && !header::has_magic(&look.head) {
+    // Empty or all zeros: made by a primary that died before writing the header.
+    if look.stat.st_size != 0
+        && !header::has_magic(&look.head)
+        && !header::never_written(&look.head)
+    {
         bail!(
             "{} does not hold an osps header: it was not made by osps, or something wrote over \
              it; if no osps instance uses it (`osps inspect` tells), remove it by hand (`rm {}`)",
@@ -617,4 +636,46 @@ pub fn stop_holders(paths: &Paths, objects: &[PathBuf]) -> Result<Vec<i32>> {
         }
     }
     Ok(orphans.iter().map(Process::pid).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_primary_holding_the_lock_file_at_its_path_is_not_said_to_have_lost_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::new("demo".parse().unwrap(), dir.path().to_path_buf());
+        let lock = paths.in_dir(&paths.lock_file());
+        std::fs::write(&lock, b"42\n").unwrap();
+        let holding = LivePrimary {
+            pid: 42,
+            lock: Some(lock.clone()),
+        };
+        let text = running_without_lock(&paths, &holding);
+        assert!(
+            text.contains("holding its lock file") && text.contains("osps stop demo"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("replaced") && !text.contains("kill"),
+            "{text}"
+        );
+        // Its own was removed and another file put at the path: that one is replaced.
+        let deleted = LivePrimary {
+            pid: 42,
+            lock: Some(PathBuf::from(format!("{} (deleted)", lock.display()))),
+        };
+        assert!(running_without_lock(&paths, &deleted).contains("replaced by another file"));
+        std::fs::remove_file(&lock).unwrap();
+        assert!(running_without_lock(&paths, &deleted).contains("its lock file is missing"));
+        let elsewhere = LivePrimary {
+            pid: 42,
+            lock: Some(PathBuf::from("/elsewhere/demo.lock")),
+        };
+        assert!(
+            running_without_lock(&paths, &elsewhere)
+                .contains("its lock file is /elsewhere/demo.lock")
+        );
+    }
 }

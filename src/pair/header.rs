@@ -304,12 +304,23 @@ pub struct Header {
 /// Why a header snapshot was rejected.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HeaderError {
-    TooShort { len: usize },
+    TooShort {
+        len: usize,
+    },
+    /// Zeros where the header goes: its primary died between sizing the segment and
+    /// writing the header (a crash's leftover, as a 0-byte segment is).
+    NeverWritten,
     BadMagic,
     UnsupportedVersion(u64),
     BadLayout(String),
-    SizeMismatch { header: u64, actual: u64 },
-    BadState { side: &'static str, value: u64 },
+    SizeMismatch {
+        header: u64,
+        actual: u64,
+    },
+    BadState {
+        side: &'static str,
+        value: u64,
+    },
 }
 
 impl std::fmt::Display for HeaderError {
@@ -318,6 +329,11 @@ impl std::fmt::Display for HeaderError {
             HeaderError::TooShort { len } => write!(
                 f,
                 "the segment is {len} bytes, shorter than the {HEADER_LEN}-byte header"
+            ),
+            HeaderError::NeverWritten => write!(
+                f,
+                "only zeros where the header goes: the header was never written (not an osps \
+                 segment yet; a primary killed while creating the segment leaves this)"
             ),
             HeaderError::BadMagic => write!(
                 f,
@@ -384,12 +400,21 @@ pub fn has_magic(bytes: &[u8]) -> bool {
     bytes.len() >= 8 && bytes[..8] == MAGIC
 }
 
+/// True when the snapshot is all zeros: a segment sized by a primary that died before it
+/// wrote the header (osps writes the magic with the rest of the header, never apart).
+pub fn never_written(bytes: &[u8]) -> bool {
+    !bytes.is_empty() && bytes.iter().all(|&b| b == 0)
+}
+
 /// Decodes and validates a snapshot of a segment whose real size (from `fstat`) is
 /// `actual_size`. Never panics, whatever the bytes.
 pub fn decode(bytes: &[u8], actual_size: u64) -> Result<Header, HeaderError> {
     let Ok(bytes) = <&[u8; HEADER_LEN]>::try_from(bytes.get(..HEADER_LEN).unwrap_or(bytes)) else {
         return Err(HeaderError::TooShort { len: bytes.len() });
     };
+    if never_written(bytes) {
+        return Err(HeaderError::NeverWritten);
+    }
     if !has_magic(bytes) {
         return Err(HeaderError::BadMagic);
     }
@@ -563,7 +588,13 @@ mod tests {
             Err(HeaderError::TooShort { len: 10 })
         );
         assert_eq!(decode(&[], SIZE), Err(HeaderError::TooShort { len: 0 }));
-        assert_eq!(decode(&[0u8; HEADER_LEN], SIZE), Err(HeaderError::BadMagic));
+        assert_eq!(
+            decode(&[0u8; HEADER_LEN], SIZE),
+            Err(HeaderError::NeverWritten)
+        );
+        let mut one = [0u8; HEADER_LEN];
+        one[HEADER_LEN - 1] = 1;
+        assert_eq!(decode(&one, SIZE), Err(HeaderError::BadMagic));
 
         let with = |f: Field, v: u64| {
             let mut h = fresh();

@@ -38,6 +38,17 @@ pub fn run(args: &StopArgs) -> Result<Exit> {
         return Err(discover::no_such_instance(&name, &runtime_dir));
     };
     if instance.status != Status::Running {
+        let foreign = crate::views::render::describe::foreign_objects(instance);
+        if !foreign.is_empty() {
+            crate::info!(
+                "instance {name} is not running ({}): nothing to stop; but what stands at its \
+                 paths is not all osps's: {}; once that is moved away, `osps cleanup --name \
+                 {name}` removes the rest",
+                crate::views::render::status_word(instance.status),
+                foreign.join("; ")
+            );
+            return Ok(Exit::Success);
+        }
         crate::info!(
             "instance {name} is not running ({}): nothing to stop; remove what it left with \
              `osps cleanup --name {name}`",
@@ -207,6 +218,15 @@ fn stop_one(survey: &Survey, instance: &InstanceReport, args: &StopArgs, all: bo
                      removing them"
                 );
                 return remove(survey, instance);
+            }
+            let foreign = crate::views::render::describe::foreign_objects(&left);
+            if !foreign.is_empty() {
+                // Not its own: cleanup would leave them too, so say what to move away.
+                bail!(
+                    "primary {primary} of instance {name} stopped, but what it did not make is \
+                     still at its paths: {}",
+                    foreign.join("; ")
+                );
             }
             bail!(
                 "primary {primary} of instance {name} exited but left objects ({what}); \

@@ -1338,6 +1338,61 @@ fn objects_planted_at_any_path_are_refused_and_the_canary_untouched() {
     }
 }
 
+/// What cannot be opened as a file at the lock file's path (a directory, a socket, a
+/// symlink) is named for what it is, with what to do, by the primary and by inspect: not
+/// a bare `EISDIR`, `ENXIO` or `ELOOP`.
+#[test]
+fn a_directory_socket_or_symlink_at_the_lock_path_is_named_for_what_it_is() {
+    for (plant, what) in [
+        ("directory", "a directory"),
+        ("socket", "a socket"),
+        ("symlink", "a symbolic link"),
+    ] {
+        let env = TestEnv::new("lockplant");
+        private_dir(&env.runtime_dir);
+        let at = env.lock_path();
+        let _socket = match plant {
+            "directory" => {
+                std::fs::create_dir(&at).unwrap();
+                std::fs::set_permissions(&at, std::fs::Permissions::from_mode(0o700)).unwrap();
+                None
+            }
+            "socket" => Some(std::os::unix::net::UnixListener::bind(&at).unwrap()),
+            _ => {
+                std::os::unix::fs::symlink("/etc/passwd", &at).unwrap();
+                None
+            }
+        };
+        let before = fingerprint(&at);
+        let out = run(primary(&env, &["--rounds", "1"]), T);
+        let err = stderr_of(&out);
+        assert_no_crash(&out, plant);
+        assert_eq!(out.status.code(), Some(1), "{plant}: {err}");
+        assert!(
+            err.contains(&format!("{} is {what} where osps expects", at.display()))
+                && err.contains("move it away"),
+            "{plant}: {err}"
+        );
+        let mut inspect = env.cmd("inspect");
+        inspect.args(["--name", &env.name]);
+        let doc = json_of(&run(inspect, T));
+        assert_eq!(
+            doc["instances"][0]["lock"]["error"],
+            serde_json::json!(format!("is {what}, not a regular file")),
+            "{plant}: {doc}"
+        );
+        assert_eq!(fingerprint(&at), before, "{plant}");
+        let mut left = env.leftovers();
+        left.retain(|p| p != &at);
+        assert!(left.is_empty(), "{plant}: left behind {left:?}");
+        if plant == "directory" {
+            std::fs::remove_dir(&at).unwrap();
+        } else {
+            std::fs::remove_file(&at).unwrap();
+        }
+    }
+}
+
 #[test]
 fn an_open_or_foreign_runtime_dir_is_refused_and_left_alone() {
     for case in ["mode 0777", "owned by nobody", "symlink"] {

@@ -423,6 +423,41 @@ fn a_truncated_segment_is_corrupt_and_cleanup_removes_it() {
     }
 }
 
+/// A primary killed after sizing its segment but before writing the header (the
+/// `posix_fallocate` of a large --size takes long enough to be killed in) leaves a
+/// full-size segment of zeros: a crash's leftover, which cleanup must remove with the
+/// rest rather than call foreign and ask for `rm` by hand.
+#[test]
+fn a_segment_killed_before_its_header_was_written_is_removed_by_cleanup() {
+    let mut env = TestEnv::new("zerohead");
+    make_stale(&mut env);
+    let size = std::fs::metadata(env.shm_path()).unwrap().len();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(env.shm_path())
+        .unwrap();
+    // Drop every page, then give the size back: all zeros, as a fresh ftruncate leaves it.
+    f.set_len(0).unwrap();
+    f.set_len(size).unwrap();
+    drop(f);
+    let doc = inspect_ok(&env);
+    assert_jq(
+        &doc,
+        &format!(
+            ".instances[0] | .status == \"corrupt\" and .segment.size == {size} \
+             and (.segment.header.valid | not) \
+             and (.segment.error | test(\"never written\") and (test(\"rm \") | not))"
+        ),
+    );
+    let report = cleanup_json(&env, &["--name", &env.name]);
+    assert_eq!(
+        removed_paths(&report, &env.name),
+        sorted(&objects(&env)),
+        "{report}"
+    );
+    env.assert_no_leftovers();
+}
+
 #[test]
 fn a_fifo_planted_at_the_segment_path_is_reported_without_hanging() {
     let env = TestEnv::new("shmfifo");

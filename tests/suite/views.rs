@@ -294,6 +294,37 @@ fn stop_stops_a_running_instance_in_order_and_leaves_nothing() {
     assert!(!env.shm_path().exists());
 }
 
+/// A FIFO of a running instance replaced by a symlink: the primary stops in order and
+/// leaves the symlink (not its own) in place; stop must say so, not send the user to a
+/// cleanup that would leave it too.
+#[test]
+fn stop_of_an_instance_with_a_foreign_symlink_at_a_fifo_path_says_what_to_move_away() {
+    let mut env = TestEnv::new("stopforeign");
+    let pid = env.start_primary(&["--interval", "20ms"]);
+    env.wait_secondary(T);
+    env.wait_rounds(2, T);
+    let canary = env.tmp.path().join("canary");
+    std::fs::write(&canary, b"precious").unwrap();
+    let p2s = env.p2s_path();
+    std::fs::remove_file(&p2s).unwrap();
+    std::os::unix::fs::symlink(&canary, &p2s).unwrap();
+    let out = osps(&env, &["stop", &env.name]);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("what it did not make is still at its paths")
+            && err.contains(&format!("{} is a symbolic link", p2s.display()))
+            && err.contains("move it away"),
+        "{err}"
+    );
+    assert!(!err.contains("remove them with `osps cleanup"), "{err}");
+    let primary = common::output_within(env.take_child(pid), T);
+    assert!(primary.status.success(), "{}", stderr_of(&primary));
+    assert_eq!(std::fs::read(&canary).unwrap(), b"precious");
+    std::fs::remove_file(&p2s).unwrap();
+    env.assert_no_leftovers();
+}
+
 #[test]
 fn stop_of_a_stopped_primary_fails_after_the_timeout_and_kill_removes_everything() {
     let mut env = TestEnv::new("stopsig");
@@ -325,6 +356,53 @@ fn stop_of_a_stopped_primary_fails_after_the_timeout_and_kill_removes_everything
         Some(libc::SIGKILL)
     );
     assert!(wait_gone(secondary, T));
+    env.assert_no_leftovers();
+}
+
+/// A stale instance with a file that is not osps's at a FIFO's path: cleanup leaves the
+/// whole instance alone, so neither status nor stop may promise that cleanup removes it;
+/// they say what to move away first.
+#[test]
+fn status_and_stop_of_a_stale_instance_with_a_foreign_file_say_to_move_it_first() {
+    let mut env = TestEnv::new("statusforeign");
+    make_stale(&mut env);
+    let p2s = env.p2s_path();
+    std::fs::remove_file(&p2s).unwrap();
+    std::fs::write(&p2s, b"not osps").unwrap();
+    std::fs::set_permissions(&p2s, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let out = osps(&env, &["status", &env.name]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+    let text = stdout_of(&out);
+    assert!(
+        text.contains("not made by osps") && text.contains("until you move that away"),
+        "{text}"
+    );
+    assert!(!text.contains("remove what it left with"), "{text}");
+    let out = osps(&env, &["cleanup", "--name", &env.name]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(
+        stdout_of(&out).starts_with("skipped "),
+        "{}",
+        stdout_of(&out)
+    );
+    // Nor does stop send the user to that cleanup.
+    let out = osps(&env, &["stop", &env.name]);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("not all osps's") && err.contains("once that is moved away"),
+        "{err}"
+    );
+    assert!(!err.contains("remove what it left with"), "{err}");
+    // Once it is moved away, the same cleanup removes the rest, as the hint says.
+    std::fs::remove_file(&p2s).unwrap();
+    let out = osps(&env, &["cleanup", "--name", &env.name]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(
+        stdout_of(&out).starts_with("removed "),
+        "{}",
+        stdout_of(&out)
+    );
     env.assert_no_leftovers();
 }
 
@@ -447,6 +525,34 @@ fn top_json_prints_its_first_document_at_once() {
     let doc = json(stdout_of(&out).trim().as_bytes());
     validate("top.schema.json", &doc);
     assert_eq!(doc["instances"][0]["name"], env.name.as_str());
+}
+
+/// A refused runtime directory (mode 0777) leaves only /dev/shm to survey: top --json
+/// says so on stderr, once, as list and inspect do, instead of showing its instances as
+/// stale or partial without a word.
+#[test]
+fn top_json_warns_once_that_the_runtime_dir_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut env = TestEnv::new("top777");
+    let pid = env.start_primary(&["--interval", "20ms"]);
+    env.wait_secondary(T);
+    std::fs::set_permissions(&env.runtime_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let args = ["top", "--json", "--iterations", "3", "--interval", "10ms"];
+    let out = osps(&env, &[&args[..], &["--name", &env.name]].concat());
+    std::fs::set_permissions(&env.runtime_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let err = stderr_of(&out);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(stdout_of(&out).lines().count(), 3);
+    assert_eq!(err.matches("mode 0777").count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("chmod 700 {}", env.runtime_dir.display())),
+        "{err}"
+    );
+    let out = osps(&env, &["stop", &env.name]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(wait_gone(pid, T));
+    let _ = env.take_child(pid).wait();
+    env.assert_no_leftovers();
 }
 
 #[test]

@@ -24,6 +24,9 @@ pub struct Details {
     /// One line per object: path, what it is, mode, size; absent ones are left out.
     pub objects: Vec<ObjectLine>,
     pub warnings: Vec<String>,
+    /// Something at the path of its lock file or of a FIFO is not as osps makes it:
+    /// cleanup leaves the whole instance alone until that is moved away.
+    pub foreign: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,13 +115,32 @@ pub fn details(instance: &InstanceReport, clock: Clock) -> Details {
         last_beat,
         objects,
         warnings,
+        foreign: !foreign_objects(instance).is_empty(),
     }
 }
 
-/// What to do about an instance that is not running.
-pub fn hint(name: &str, status: Status) -> Option<String> {
+/// Why each thing at the path of the lock file or of a FIFO is not as osps makes it:
+/// what cleanup (and a stopping primary) leaves in place, for the user to move away.
+pub fn foreign_objects(instance: &InstanceReport) -> Vec<String> {
+    let lock = instance
+        .lock
+        .error
+        .iter()
+        .map(|e| format!("{}: {e}", instance.lock.path));
+    lock.chain(instance.fifos.iter().filter_map(|f| f.error.clone()))
+        .collect()
+}
+
+/// What to do about an instance that is not running. `foreign`: something at one of its
+/// runtime paths is not osps's (see [`Details::foreign`]), which cleanup never removes.
+pub fn hint(name: &str, status: Status, foreign: bool) -> Option<String> {
     match status {
         Status::Running => None,
+        Status::Stale | Status::Partial if foreign => Some(format!(
+            "its primary is gone, but something at one of its paths was not made by osps (see \
+             the warnings): `osps cleanup --name {name}` leaves it all alone until you move that \
+             away, then removes the rest"
+        )),
         Status::Stale => Some(format!(
             "its primary is gone; remove what it left with `osps cleanup --name {name}`"
         )),
@@ -178,7 +200,7 @@ pub fn render(d: &Details, color: bool) -> String {
         };
         out.push_str(&format!("{:>11}: {word}{seen}\n", "Status"));
     }
-    if let Some(hint) = hint(&row.name, row.status) {
+    if let Some(hint) = hint(&row.name, row.status, d.foreign) {
         out.push_str(&format!("{:>11}  {hint}\n", ""));
     }
     if let (Some(created), false) = (&created, row.status == Status::Running) {
@@ -318,6 +340,7 @@ mod tests {
                 },
             ],
             warnings: vec![],
+            foreign: false,
         }
     }
 

@@ -69,6 +69,8 @@ pub fn run(args: &TopArgs) -> Result<Exit> {
 /// One refresh: the survey, and the rows with their rates.
 struct Sample {
     clock: Clock,
+    /// Why the runtime directory was refused, if it was (only /dev/shm was surveyed).
+    dir_error: Option<String>,
     instances: Vec<InstanceReport>,
     rows: Vec<RatedRow>,
 }
@@ -137,6 +139,7 @@ fn sample(runtime_dir: &Path, args: &TopArgs, previous: &mut Previous) -> Result
         .collect();
     Ok(Sample {
         clock,
+        dir_error: survey.dir_error,
         rows: rates(rows, clock.monotonic_ns, previous),
         instances: survey.instances,
     })
@@ -161,6 +164,9 @@ struct Document<'a> {
 fn json_loop(runtime_dir: &Path, args: &TopArgs) -> Result<Exit> {
     let mut previous = Previous::default();
     let mut printed = 0u64;
+    // Said once, and again when it changes, as list and inspect say it: without it the
+    // instances of a refused directory look stale or partial for no stated reason.
+    let mut said: Option<String> = None;
     while args.iterations.is_none_or(|n| printed < n) {
         if printed > 0 {
             // The interval runs from the end of one survey to the start of the next, so
@@ -168,6 +174,12 @@ fn json_loop(runtime_dir: &Path, args: &TopArgs) -> Result<Exit> {
             std::thread::sleep(args.interval);
         }
         let s = sample(runtime_dir, args, &mut previous)?;
+        if s.dir_error != said {
+            if let Some(why) = &s.dir_error {
+                crate::warn!("{why}; showing only what is in {}", names::SHM_DIR);
+            }
+            said = s.dir_error.clone();
+        }
         let mut line = serde_json::to_vec(&Document {
             schema_version: SCHEMA_VERSION,
             unix_ms: s.clock.unix_ms,
