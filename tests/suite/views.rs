@@ -378,6 +378,19 @@ fn status_and_stop_of_a_stale_instance_with_a_foreign_file_say_to_move_it_first(
         "{text}"
     );
     assert!(!text.contains("remove what it left with"), "{text}");
+    // The object is listed as what it is, as inspect's `type` and `is_fifo` say, not as
+    // a FIFO.
+    let p2s_line = text
+        .lines()
+        .find(|l| l.contains(&*p2s.to_string_lossy()))
+        .unwrap_or_else(|| panic!("no line for {}:\n{text}", p2s.display()));
+    let what = p2s_line
+        .split_once(&*p2s.to_string_lossy())
+        .map_or("", |(_, w)| w.trim_start());
+    assert!(
+        what.starts_with("foreign regular file at the path of fifo 0 p2s"),
+        "{text}"
+    );
     let out = osps(&env, &["cleanup", "--name", &env.name]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     assert!(

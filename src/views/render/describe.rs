@@ -71,7 +71,15 @@ pub fn details(instance: &InstanceReport, clock: Clock) -> Details {
     for fifo in instance.fifos.iter().filter(|f| f.object.exists) {
         objects.push(ObjectLine {
             path: fifo.object.path.clone(),
-            what: format!("fifo {} {}", fifo.index, fifo.role),
+            // Something else planted at a FIFO's path is named for what it is (inspect's
+            // `type`), foreign as `foreign_objects` counts it.
+            what: match fifo.object.file_type.filter(|_| !fifo.is_fifo) {
+                Some(kind) => format!(
+                    "foreign {kind} at the path of fifo {} {}",
+                    fifo.index, fifo.role
+                ),
+                None => format!("fifo {} {}", fifo.index, fifo.role),
+            },
             mode: fifo.object.mode.clone(),
             size: None,
         });
