@@ -143,7 +143,7 @@ impl Child {
         if let Some(hold) = self.hold {
             crate::info!(
                 "secondary {} has exited; holding it as a zombie for {hold:?} before reaping it \
-                 (see it with: ps -o pid,stat,cmd --ppid {})",
+                 (see it with: ps -o pid,s,cmd --ppid {})",
                 self.pid,
                 std::process::id()
             );

@@ -331,6 +331,10 @@ fn hold_zombie_leaves_a_visible_zombie_until_the_reap() {
     let status = common::wait_child(&mut child, T);
     assert!(status.success(), "{seen}");
     assert!(said_so, "no stderr line says it holds the zombie:\n{seen}");
+    // The command it suggests is the one README and docs/LAB.md use: `s`, one letter, where
+    // `stat` adds an `N` in a niced shell (`ZN`), so the `Z` they quote would not match.
+    let hint = format!("ps -o pid,s,cmd --ppid {primary}");
+    assert!(seen.contains(&hint), "no {hint:?} in:\n{seen}");
     let (pid, state) = zombie.unwrap_or_else(|| panic!("no zombie_hold event:\n{seen}"));
     assert_eq!(
         state,
@@ -347,4 +351,17 @@ fn hold_zombie_leaves_a_visible_zombie_until_the_reap() {
     assert!(reaped.t_us - hold.t_us >= 2_000_000, "{hold:?} {reaped:?}");
     assert!(reaped.detail("zombie_us").as_u64().unwrap() >= 2_000_000);
     env.assert_no_leftovers();
+}
+
+/// The man page suggests the same `ps` as the primary's hint, README and docs/LAB.md.
+#[test]
+fn the_hold_zombie_man_page_suggests_the_same_ps_as_readme_and_lab() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |file: &str| std::fs::read_to_string(root.join(file)).unwrap();
+    for file in ["README.md", "docs/LAB.md"] {
+        assert!(read(file).contains("ps -o pid,s,cmd --ppid"), "{file}");
+    }
+    let man = read("man/osps-primary.1");
+    assert!(man.contains(r"ps \-o pid,s,cmd \-\-ppid"), "{man}");
+    assert!(!man.contains("pid,stat,cmd"), "{man}");
 }
