@@ -104,10 +104,9 @@ pub fn run(args: &CleanupArgs) -> Result<Exit> {
         }
         return report.finish(args.json);
     }
-    let mut dir = plan.dir;
     for (paths, outcome) in plan.steps {
         let outcome = match outcome {
-            Outcome::Removed(_) => execute(&mut dir, &plan.runtime_dir, &paths),
+            Outcome::Removed(_) => execute(plan.dir.as_ref(), &plan.runtime_dir, &paths),
             other => other,
         };
         report.record(Some(&paths.name), outcome)?;
@@ -215,16 +214,24 @@ fn decide(
 }
 
 /// Carries out a planned removal, owning the instance's name while doing so.
-fn execute(dir: &mut Option<RuntimeDir>, runtime_dir: &std::path::Path, paths: &Paths) -> Outcome {
-    // A segment whose runtime directory is gone still needs a lock file to own it.
-    if dir.is_none() {
-        match RuntimeDir::ensure(runtime_dir) {
-            Ok(made) => *dir = Some(made),
-            Err(e) => return Outcome::Failed(format!("{e:#}")),
-        }
-    }
-    let Some(dir) = dir.as_ref() else {
-        return Outcome::Nothing;
+fn execute(dir: Option<&RuntimeDir>, runtime_dir: &std::path::Path, paths: &Paths) -> Outcome {
+    // A segment whose runtime directory is gone: removed without the lock, for cleanup
+    // creates nothing (it made the directory to hold a lock file in, and left it).
+    let Some(dir) = dir else {
+        crate::info!(
+            "the runtime directory {} does not exist: only the segment of {} is left to remove",
+            runtime_dir.display(),
+            paths.name
+        );
+        return match claim::remove_segment_without_dir(paths) {
+            Ok(Some(removed)) => listed(removed),
+            Ok(None) => Outcome::skipped(format!(
+                "the runtime directory {} appeared meanwhile (a primary starting?): left alone; \
+                 run cleanup again",
+                runtime_dir.display()
+            )),
+            Err(e) => Outcome::Failed(format!("{e:#}")),
+        };
     };
     match claim::own(dir, paths) {
         Ok(claim::Owner::Created(lock)) => remove(dir, paths, lock, false),

@@ -484,22 +484,55 @@ impl Leftovers {
             }
         }
         if let Some((path, id)) = self.segment {
-            match procfs::identity(&path) {
-                Some(now) if now == id => {
-                    match nix::sys::mman::shm_unlink(paths.shm_name().as_str()) {
-                        Ok(()) => removed.push(path),
-                        Err(nix::errno::Errno::ENOENT) => {}
-                        Err(e) => {
-                            return Err(e).wrap_err_with(|| format!("removing {}", path.display()));
-                        }
-                    }
-                }
-                Some(_) => replaced(&path),
-                None => {}
-            }
+            unlink_segment(paths, path, id, &mut removed)?;
         }
         Ok(removed)
     }
+}
+
+/// Removes the segment of an instance whose runtime directory does not exist, checked as
+/// [`survey_leftovers`] checks it (ours, held by no process). There is no directory to
+/// take the lock in, and cleanup creates nothing, so the name is not owned: instead the
+/// directory is looked for again just before the unlink, since a primary starting with
+/// this name makes it before it touches the segment. `None`: the directory appeared.
+pub fn remove_segment_without_dir(paths: &Paths) -> Result<Option<Vec<PathBuf>>> {
+    let Some(look) = segment::look(paths)? else {
+        return Ok(Some(Vec::new()));
+    };
+    check_segment(paths, &look)?;
+    check_segment_holders(paths, &[])?;
+    match nix::sys::stat::lstat(&paths.runtime_dir) {
+        Err(nix::errno::Errno::ENOENT) => {}
+        Ok(_) => return Ok(None),
+        Err(e) => {
+            return Err(e).wrap_err_with(|| format!("examining {}", paths.runtime_dir.display()));
+        }
+    }
+    let mut removed = Vec::new();
+    let id = (look.stat.st_dev, look.stat.st_ino);
+    unlink_segment(paths, paths.shm_path(), id, &mut removed)?;
+    Ok(Some(removed))
+}
+
+/// Unlinks the segment if its path still names the object `id` checked.
+fn unlink_segment(
+    paths: &Paths,
+    path: PathBuf,
+    id: (u64, u64),
+    removed: &mut Vec<PathBuf>,
+) -> Result<()> {
+    match procfs::identity(&path) {
+        Some(now) if now == id => match nix::sys::mman::shm_unlink(paths.shm_name().as_str()) {
+            Ok(()) => removed.push(path),
+            Err(nix::errno::Errno::ENOENT) => {}
+            Err(e) => {
+                return Err(e).wrap_err_with(|| format!("removing {}", path.display()));
+            }
+        },
+        Some(_) => replaced(&path),
+        None => {}
+    }
+    Ok(())
 }
 
 fn replaced(path: &Path) {

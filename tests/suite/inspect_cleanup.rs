@@ -1220,6 +1220,33 @@ fn inspect_of_a_serving_pool_lists_every_secondary_and_cleanup_removes_its_socke
     env.assert_no_leftovers();
 }
 
+/// A stale instance whose runtime directory was removed (a reboot-less `rm -r`, a tmpfs
+/// cleaner): `cleanup --name` removes the segment, as FILES promises, says the directory
+/// is missing, and creates nothing (it used to make the directory, mode 0700, to take the
+/// lock in, and leave it behind, empty).
+#[test]
+fn cleanup_of_a_segment_whose_runtime_dir_is_gone_creates_nothing() {
+    let mut env = TestEnv::new("nodir");
+    make_stale(&mut env);
+    std::fs::remove_dir_all(&env.runtime_dir).unwrap();
+    assert!(exists(&env.shm_path()));
+    let out = cleanup(&env, &["--name", &env.name]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let text = stdout_of(&out);
+    assert!(
+        !env.runtime_dir.exists(),
+        "cleanup created the runtime directory"
+    );
+    assert!(text.starts_with("removed "), "{text}");
+    assert!(!exists(&env.shm_path()), "{text}");
+    assert!(
+        stderr_of(&out).contains("does not exist"),
+        "{}",
+        stderr_of(&out)
+    );
+    env.assert_no_leftovers();
+}
+
 #[test]
 fn a_lock_file_left_half_created_by_a_crash_is_removed_by_cleanup() {
     let env = TestEnv::new("halflock");
