@@ -131,7 +131,8 @@ fn plan(runtime_dir: &std::path::Path, name: Option<&InstanceName>) -> Result<Pl
         .into_iter()
         .map(|i| (i.paths.name.clone(), i))
         .collect();
-    // A half-made lock file (`.NAME.lock.PID`) alone makes no instance in the survey.
+    // A half-made lock file (`.NAME.lock.PID`) of a dead process alone is a partial
+    // instance, as the views show it.
     let named = name.is_some();
     let names: Vec<InstanceName> = match name {
         Some(name) => vec![name.clone()],

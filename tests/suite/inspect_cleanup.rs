@@ -1263,6 +1263,28 @@ fn a_lock_file_left_half_created_by_a_crash_is_removed_by_cleanup() {
     std::fs::write(&live, b"x\n").unwrap();
     std::fs::set_permissions(&live, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
 
+    // The views show what cleanup removes: a partial instance (they said "no instance",
+    // exit 4, of what cleanup then removed), the dead one listed, the live one not.
+    let out = inspect(&env, &["--name", &env.name]);
+    assert_ne!(out.status.code(), Some(4), "{}", stderr_of(&out));
+    let doc = parse_json(&out.stdout);
+    assert_eq!(doc["instances"][0]["status"], "partial", "{doc:#}");
+    assert_eq!(
+        doc["instances"][0]["lock"]["temps"],
+        serde_json::json!([dead.display().to_string()]),
+        "{doc:#}"
+    );
+    let mut cmd = env.cmd("status");
+    cmd.arg(&env.name);
+    let out = run(cmd, T);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+    let text = stdout_of(&out);
+    assert!(
+        text.contains(&*dead.to_string_lossy()) && text.contains("half-made lock file"),
+        "{text}"
+    );
+    assert!(!text.contains(&*live.to_string_lossy()), "{text}");
+
     let report = cleanup_json(&env, &["--name", &env.name]);
     assert!(
         removed_paths(&report, &env.name).contains(&dead.display().to_string()),

@@ -42,7 +42,17 @@ pub fn examine_in(
     let mut fifos = examine_fifos(snap, dir, paths);
     let socket = Object::at(dir, paths, &paths.socket_file());
     let fifo_exists = fifos.iter().any(|f| f.object.exists);
-    if !probe.exists && !seg.object.exists && !fifo_exists && !socket.exists {
+    // Half-made lock files of dead processes: what cleanup removes, so shown, even alone.
+    let temps: Vec<String> = match dir {
+        Some(dir) if snap.may_exist_prefixed(&format!(".{}.", paths.lock_file())) => {
+            InstanceLock::stale_temps(dir, paths)
+                .iter()
+                .map(|f| paths.in_dir(f).display().to_string())
+                .collect()
+        }
+        _ => Vec::new(),
+    };
+    if !probe.exists && !seg.object.exists && !fifo_exists && !socket.exists && temps.is_empty() {
         return None;
     }
     fill_holders(snap, &mut seg, &mut fifos);
@@ -55,7 +65,10 @@ pub fn examine_in(
     let foreign_holder = probe
         .pid
         .filter(|&p| probe.held && !claim::is_osps_holder(p, paths));
-    let lock = Lock::from(probe.clone());
+    let lock = Lock {
+        temps,
+        ..Lock::from(probe.clone())
+    };
     let probe = Probe {
         held: probe.held && foreign_holder.is_none(),
         ..probe

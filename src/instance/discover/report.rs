@@ -62,6 +62,11 @@ pub struct Lock {
     pub held: bool,
     pub pid: Option<i32>,
     pub error: Option<String>,
+    /// Lock files left half made (`.NAME.lock.PID`) by a process that died between
+    /// creating and naming one: leftovers of the instance, which cleanup removes. Left out
+    /// of the JSON when there is none, as almost always.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub temps: Vec<String>,
 }
 
 impl From<Probe> for Lock {
@@ -72,6 +77,7 @@ impl From<Probe> for Lock {
             held: p.held,
             pid: p.pid,
             error: p.error,
+            temps: Vec::new(),
         }
     }
 }

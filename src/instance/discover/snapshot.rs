@@ -35,6 +35,14 @@ impl Snapshot {
         self.entries.as_ref().is_none_or(|e| e.contains(file))
     }
 
+    /// Whether a file of the runtime directory whose name starts with `prefix` may exist
+    /// (as [`Snapshot::may_exist`]).
+    pub fn may_exist_prefixed(&self, prefix: &str) -> bool {
+        self.entries
+            .as_ref()
+            .is_none_or(|e| e.iter().any(|f| f.starts_with(prefix)))
+    }
+
     /// Every process's descriptors, read at the first call.
     pub fn fds(&self) -> &FdTable {
         self.fds.get_or_init(FdTable::scan)

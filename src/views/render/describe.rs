@@ -68,6 +68,14 @@ pub fn details(instance: &InstanceReport, clock: Clock) -> Details {
             size: None,
         });
     }
+    for temp in &instance.lock.temps {
+        objects.push(ObjectLine {
+            path: temp.clone(),
+            what: "half-made lock file (its creator died)".into(),
+            mode: None,
+            size: None,
+        });
+    }
     for fifo in instance.fifos.iter().filter(|f| f.object.exists) {
         objects.push(ObjectLine {
             path: fifo.object.path.clone(),
