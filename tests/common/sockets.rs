@@ -1,5 +1,5 @@
 //! Plain sockets from the test, the one copy the serving tests share (tests/suite/serve.rs,
-//! tests/suite/serve_edges.rs, tests/suite/hostile.rs): a client connection over the Unix socket or
+//! tests/suite/serve_edges.rs, tests/suite/serve_hold.rs, tests/suite/hostile.rs): a client connection over the Unix socket or
 //! loopback TCP that sends request lines and reads reply lines, every read and write with
 //! a deadline, and a serving primary started with a TCP listener.
 
@@ -12,6 +12,22 @@ use super::{T, TestEnv, slow};
 
 /// How long a test waits for one reply before it fails (instead of hanging).
 pub const REPLY: Duration = Duration::from_secs(20);
+
+/// Sets `SO_SNDBUF` of a client's `stream` to `bytes` (the kernel doubles it, and takes
+/// its least, about 4.5 KiB, for anything below).
+pub fn set_sndbuf(stream: &UnixStream, bytes: libc::c_int) {
+    // SAFETY: setsockopt reads one int from the pointer, which lives through the call.
+    let r = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(stream),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            std::ptr::from_ref(&bytes).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0, "SO_SNDBUF: {}", std::io::Error::last_os_error());
+}
 
 /// A stream the test can split into a reader and a writer and half-close.
 pub trait Duplex: Read + Write + Send + Sized + 'static {

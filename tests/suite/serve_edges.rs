@@ -11,7 +11,7 @@ use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use common::sockets::{Conn, Duplex, Got, serve_tcp, tcp, unix};
+use common::sockets::{Conn, Duplex, Got, serve_tcp, set_sndbuf, tcp, unix};
 use common::{T, TestEnv, field, json_of, kill, output_within, run, slow, stderr_of};
 
 /// The `i`th request of client `c` and its exact reply.
@@ -623,22 +623,10 @@ fn a_client_waiting_for_its_reply_is_woken_once_per_request_not_twice() {
 #[test]
 fn a_client_with_a_tiny_send_buffer_is_not_held_up_by_its_answered_requests() {
     use std::io::{BufRead, BufReader};
-    use std::os::fd::AsRawFd;
     let mut env = TestEnv::new("tinysndbuf");
     let pid = env.start_serving(&["--secondaries", "1"]);
     let stream = UnixStream::connect(env.socket_path()).unwrap();
-    let one: libc::c_int = 1;
-    // SAFETY: setsockopt reads one int from the pointer, which lives through the call.
-    let r = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_SNDBUF,
-            std::ptr::from_ref(&one).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(r, 0, "SO_SNDBUF: {}", std::io::Error::last_os_error());
+    set_sndbuf(&stream, 1);
     stream.set_read_timeout(Some(T)).unwrap();
     // A write blocked for ever fails here rather than hang the test.
     stream
@@ -730,19 +718,7 @@ fn a_client_at_the_bytes_bound_is_read_again_once_its_last_reply_is_written() {
         .unwrap();
     // Room for its writes beside the bytes the primary peeked and holds while its request
     // is out (a writer blocked is woken only once its socket is three quarters empty).
-    let size: libc::c_int = 4 << 20;
-    // SAFETY: setsockopt reads an int from the pointer we give with its size; `size`
-    // lives through the call.
-    let r = unsafe {
-        libc::setsockopt(
-            std::os::fd::AsRawFd::as_raw_fd(&stream),
-            libc::SOL_SOCKET,
-            libc::SO_SNDBUF,
-            std::ptr::from_ref(&size).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(r, 0);
+    set_sndbuf(&stream, 4 << 20);
     // Held for it: the request's line and its reply's room (102,053 bytes), and the long
     // line read so far. The first part leaves it under 1 MiB, the rest takes it over. In
     // small writes, so that the bytes the primary peeked and holds block none of them.

@@ -10,22 +10,8 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
+use common::sockets::set_sndbuf;
 use common::{T, TestEnv};
-
-/// Sets `SO_SNDBUF` of `stream` to `bytes` (the kernel doubles it).
-fn set_sndbuf(stream: &UnixStream, bytes: libc::c_int) {
-    // SAFETY: setsockopt reads one int from the pointer, which lives through the call.
-    let r = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_SNDBUF,
-            std::ptr::from_ref(&bytes).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(r, 0, "SO_SNDBUF: {}", std::io::Error::last_os_error());
-}
 
 /// Waits until `stream` may be written (`POLLOUT`), for `T` at most.
 fn wait_writable(stream: &UnixStream) {

@@ -19,6 +19,15 @@ fn threads_waits(dir: &Path) -> PathBuf {
     exe
 }
 
+/// Audits the C fixture in `mode`, built and run in `lab`'s directory: its exit status
+/// and report.
+fn audit_threads_waits(lab: &Lab, mode: &str) -> (std::process::Output, Value) {
+    let exe = threads_waits(lab.dir());
+    let mut c = audit(&[]);
+    c.arg(&exe).arg(mode).arg(lab.dir());
+    report(c)
+}
+
 fn fifo<'a>(doc: &'a Value, path: &Path) -> &'a Value {
     let path = path.to_str().unwrap();
     doc["fifos"]
@@ -71,10 +80,7 @@ fn a_process_whose_main_thread_ends_first_ends_with_its_last_thread() {
     // thread does, 300 ms later; its exit was taken from the main thread's, so its
     // parent's prompt wait was a zombie of 300 ms.
     let lab = Lab::new("leader");
-    let exe = threads_waits(lab.dir());
-    let mut c = audit(&[]);
-    c.arg(&exe).arg("leader-exit").arg(lab.dir());
-    let (out, doc) = report(c);
+    let (out, doc) = audit_threads_waits(&lab, "leader-exit");
     assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
     assert_eq!(kinds(&doc), Vec::<String>::new(), "{doc:#}");
     let child = &doc["processes"][1];
@@ -88,10 +94,7 @@ fn children_reaped_by_waitid_without_a_siginfo_are_reaped() {
     // waitid(P_PID, pid, NULL, WEXITED) is allowed and reaps; with no siginfo to read
     // the reap was not seen, and both children were zombies never reaped.
     let lab = Lab::new("waitid");
-    let exe = threads_waits(lab.dir());
-    let mut c = audit(&[]);
-    c.arg(&exe).arg("waitid-null").arg(lab.dir());
-    let (out, doc) = report(c);
+    let (out, doc) = audit_threads_waits(&lab, "waitid-null");
     assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
     assert_eq!(kinds(&doc), Vec::<String>::new(), "{doc:#}");
     for child in &doc["processes"].as_array().unwrap()[1..] {
@@ -133,10 +136,7 @@ fn fifos_exchanged_by_renameat2_keep_their_history_under_their_new_names() {
     // RENAME_EXCHANGE of two FIFOs of ours was taken for a rename of one onto the other:
     // the one removed afterwards was never seen removed, and both were "left" as y.
     let lab = Lab::new("exchange");
-    let exe = threads_waits(lab.dir());
-    let mut c = audit(&[]);
-    c.arg(&exe).arg("exchange").arg(lab.dir());
-    let (out, doc) = report(c);
+    let (out, doc) = audit_threads_waits(&lab, "exchange");
     assert_eq!(out.status.code(), Some(1), "{}\n{doc:#}", stderr_of(&out));
     assert_eq!(kinds(&doc), ["fifo-left"], "{doc:#}");
     assert_eq!(doc["fifos"].as_array().unwrap().len(), 3, "{doc:#}");
@@ -177,10 +177,7 @@ fn a_stopped_child_stays_stopped_until_it_is_continued() {
     // lab's "stop the secondary" experiment did nothing), and one stopped reading the
     // terminal was resumed into its read again and again, burning a CPU.
     let lab = Lab::new("stopped");
-    let exe = threads_waits(lab.dir());
-    let mut c = audit(&[]);
-    c.arg(&exe).arg("stopped").arg(lab.dir());
-    let (out, doc) = report(c);
+    let (out, doc) = audit_threads_waits(&lab, "stopped");
     assert_eq!(
         doc["command"]["exit_code"],
         0,
