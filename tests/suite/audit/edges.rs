@@ -102,9 +102,7 @@ fn a_fifo_made_by_one_spelling_and_removed_by_another_is_one_object_removed() {
                   d = sys.argv[1]\n\
                   os.mkfifo(d + '/lnk/a'); os.unlink(d + '/real/a')\n\
                   os.chdir(d + '/real'); os.mkfifo('../real/b'); os.unlink(d + '/real/b')";
-    let mut c = audit(&[]);
-    c.args(["python3", "-c", script]).arg(lab.dir());
-    let (out, doc) = report(c);
+    let (out, doc) = audit_python(script, &[lab.dir()]);
     assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
     let fifos = doc["fifos"].as_array().unwrap();
     assert_eq!(fifos.len(), 2, "{doc:#}");
@@ -131,9 +129,7 @@ fn a_child_ended_by_sigqueue_from_its_parent_is_not_killed_from_outside() {
                   time.sleep(0.1)\n\
                   assert libc.sigqueue(p, signal.SIGUSR1, ctypes.c_long(0)) == 0\n\
                   os.waitpid(p, 0)";
-    let mut c = audit(&[]);
-    c.args(["python3", "-c", script]);
-    let (out, doc) = report(c);
+    let (out, doc) = audit_python::<&str>(script, &[]);
     assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
     assert_eq!(kinds(&doc), Vec::<String>::new());
     let ended = doc["processes"].as_array().unwrap().iter();
@@ -153,9 +149,7 @@ fn a_child_ended_through_a_pidfd_by_its_parent_is_not_killed_from_outside() {
                       time.sleep(5); os._exit(0)\n\
                   signal.pidfd_send_signal(os.pidfd_open(p), signal.SIGTERM)\n\
                   os.waitpid(p, 0)";
-    let mut c = audit(&[]);
-    c.args(["python3", "-c", script]);
-    let (out, doc) = report(c);
+    let (out, doc) = audit_python::<&str>(script, &[]);
     assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
     assert_eq!(kinds(&doc), Vec::<String>::new());
 }

@@ -90,6 +90,14 @@ fn report(cmd: Command) -> (Output, Value) {
     (out, doc)
 }
 
+/// Audits `python3 -c SCRIPT ARGS...` (the programs written inline in the tests) and
+/// parses its report.
+fn audit_python<A: AsRef<std::ffi::OsStr>>(script: &str, args: &[A]) -> (Output, Value) {
+    let mut c = audit(&[]);
+    c.args(["python3", "-c", script]).args(args);
+    report(c)
+}
+
 fn kinds(doc: &Value) -> Vec<String> {
     doc["findings"]
         .as_array()

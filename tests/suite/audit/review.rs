@@ -42,10 +42,7 @@ fn fifo<'a>(doc: &'a Value, path: &Path) -> &'a Value {
 fn python_forkserver_is_a_helper_not_a_parent_ending_first() {
     // The 'forkserver' start method (Linux's default from Python 3.14) starts a server
     // that outlives the program by design: each run was a parent-first finding.
-    let mut c = audit(&[]);
-    c.args([
-        "python3",
-        "-c",
+    let (out, doc) = audit_python::<&str>(
         "import multiprocessing as mp, os\n\
          def work(): pass\n\
          if __name__ == '__main__':\n    \
@@ -54,8 +51,8 @@ fn python_forkserver_is_a_helper_not_a_parent_ending_first() {
              p.start()\n    \
              p.join()\n    \
              assert p.exitcode == 0",
-    ]);
-    let (out, doc) = report(c);
+        &[],
+    );
     assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
     assert_eq!(kinds(&doc), Vec::<String>::new(), "{doc:#}");
     let procs = doc["processes"].as_array().unwrap();
@@ -107,10 +104,7 @@ fn a_fifo_renamed_onto_is_removed_by_the_rename() {
     // rename(a, b) onto a FIFO of ours removes it; it stayed in the report neither
     // removed nor left, and a plain file renamed onto one was not seen at all.
     let lab = Lab::new("renamed");
-    let mut c = audit(&[]);
-    c.args([
-        "python3",
-        "-c",
+    let (out, doc) = audit_python(
         "import os, sys\n\
          os.chdir(sys.argv[1])\n\
          os.mkfifo('a'); os.mkfifo('b')\n\
@@ -119,9 +113,8 @@ fn a_fifo_renamed_onto_is_removed_by_the_rename() {
          os.mkfifo('c'); open('plain', 'w').close()\n\
          os.rename('plain', 'c')\n\
          os.unlink('c')",
-    ])
-    .arg(lab.dir());
-    let (out, doc) = report(c);
+        &[lab.dir()],
+    );
     assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
     let fifos = doc["fifos"].as_array().unwrap();
     assert_eq!(fifos.len(), 3, "{doc:#}");
@@ -152,18 +145,14 @@ fn a_fifo_linked_to_a_second_name_is_left_under_it() {
     // link(2) then unlink of the first name: the FIFO is still there, yet the report
     // said it was removed and found nothing.
     let lab = Lab::new("linked");
-    let mut c = audit(&[]);
-    c.args([
-        "python3",
-        "-c",
+    let (out, doc) = audit_python(
         "import os, sys\n\
          os.chdir(sys.argv[1])\n\
          os.mkfifo('first')\n\
          os.link('first', 'second')\n\
          os.unlink('first')",
-    ])
-    .arg(lab.dir());
-    let (out, doc) = report(c);
+        &[lab.dir()],
+    );
     assert_eq!(out.status.code(), Some(1), "{}\n{doc:#}", stderr_of(&out));
     assert_eq!(kinds(&doc), ["fifo-left"], "{doc:#}");
     assert_eq!(fifo(&doc, &lab.dir().join("first"))["left"], false);
