@@ -151,6 +151,9 @@ pub struct Client {
     /// The poll set said it shut down its writing side: its end of file comes after
     /// what it sent, and reads go on to it (see [`Self::peer_closed`]).
     closed: bool,
+    /// It is on the hall's list of clients to settle at the end of this pass (once,
+    /// however many of its requests were answered in it).
+    pub to_settle: bool,
 }
 
 impl Client {
@@ -176,6 +179,7 @@ impl Client {
             lines_wait: false,
             unread: false,
             closed: false,
+            to_settle: false,
         })
     }
 

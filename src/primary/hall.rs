@@ -36,7 +36,9 @@ pub struct Hall {
     limits: Limits,
     /// `--queue`: the requests all clients may have waiting for a secondary.
     queue: usize,
-    /// Clients read, answered or written in this pass: settled once at its end.
+    /// Clients read, answered or written in this pass: settled once at its end. Each is
+    /// listed once (its `to_settle` says it is listed), so answering a batch of 256
+    /// requests lists its few clients, not 256 entries to sort.
     touched: Vec<u64>,
     /// Clients refused for a too-long line, closed at their deadline at the latest.
     draining: Vec<u64>,
@@ -115,7 +117,7 @@ impl Hall {
     pub fn answer(&mut self, client: u64, order: u64, reply: &[u8]) {
         if let Some(c) = self.clients.get_mut(&client) {
             c.answer(order, reply, &mut self.spare);
-            self.touched.push(client);
+            to_settle(&mut self.touched, c, client);
         }
     }
 
@@ -131,7 +133,7 @@ impl Hall {
         };
         let n = c.pending_len();
         c.answer_pending(reply, &mut self.spare);
-        self.touched.push(client);
+        to_settle(&mut self.touched, c, client);
         n
     }
 
@@ -207,7 +209,9 @@ impl Hall {
         if ready.readable && !self.read_client(id, a) {
             return;
         }
-        self.touched.push(id);
+        if let Some(c) = self.clients.get_mut(&id) {
+            to_settle(&mut self.touched, c, id);
+        }
     }
 
     /// Reads client `id`'s requests as far as its bounds allow: `false` if it is gone
@@ -249,14 +253,16 @@ impl Hall {
         self.draining
             .retain(|id| self.clients.get(id).is_some_and(Client::is_draining));
         for &id in &self.draining {
-            if self.clients.get(&id).is_some_and(|c| c.finished(now)) {
-                self.touched.push(id);
+            if let Some(c) = self.clients.get_mut(&id).filter(|c| c.finished(now)) {
+                to_settle(&mut self.touched, c, id);
             }
         }
-        let mut touched = std::mem::take(&mut self.touched);
-        // A client answered many times in a pass is settled (and written) once.
-        touched.sort_unstable();
-        touched.dedup();
+        let touched = std::mem::take(&mut self.touched);
+        for id in &touched {
+            if let Some(c) = self.clients.get_mut(id) {
+                c.to_settle = false;
+            }
+        }
         let mut again = Vec::new();
         for &id in &touched {
             match self.bring_up_to_date(id, now, a) {
@@ -280,9 +286,15 @@ impl Hall {
                 c.interest = want;
             }
         }
-        self.touched = touched;
+        // Listed while settling (none today), then the clients whose turn was cut short.
+        let during = std::mem::replace(&mut self.touched, touched);
         self.touched.clear();
-        self.touched.extend(again);
+        self.touched.extend(during);
+        for id in again {
+            if let Some(c) = self.clients.get_mut(&id) {
+                to_settle(&mut self.touched, c, id);
+            }
+        }
     }
 
     /// Whether a client's settling was cut short (see [`TURNS`]): the event loop then
@@ -409,6 +421,14 @@ impl Hall {
 }
 
 /// How a client's settling ended.
+/// Lists client `id` (`c`) to be settled at the end of this pass, unless it already is.
+fn to_settle(touched: &mut Vec<u64>, c: &mut Client, id: u64) {
+    if !c.to_settle {
+        c.to_settle = true;
+        touched.push(id);
+    }
+}
+
 enum Settled {
     /// It is gone (let go).
     Gone,
