@@ -10,7 +10,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::admission::Door;
 use super::clients::{Client, Limits, Stream};
-use super::ids::IdMap;
+use super::ids::Slab;
 use super::pool::Pool;
 use super::spare::Spare;
 use super::summary::ServeSummary;
@@ -29,8 +29,7 @@ pub struct Around<'s> {
 
 /// Every connected client.
 pub struct Hall {
-    clients: IdMap<Client>,
-    next_client: u64,
+    clients: Slab<Client>,
     /// Each client's token in the poll set is this plus its id.
     tokens: u64,
     limits: Limits,
@@ -55,8 +54,7 @@ pub struct Hall {
 impl Hall {
     pub fn new(limits: Limits, queue: usize, tokens: u64) -> Hall {
         Hall {
-            clients: IdMap::default(),
-            next_client: 0,
+            clients: Slab::default(),
             tokens,
             limits,
             queue,
@@ -76,7 +74,7 @@ impl Hall {
     pub fn drain_deadlines(&self) -> impl Iterator<Item = Instant> + '_ {
         self.draining
             .iter()
-            .filter_map(|id| self.clients.get(id).and_then(Client::drain_deadline))
+            .filter_map(|id| self.clients.get(*id).and_then(Client::drain_deadline))
     }
 
     /// When the next client's held bytes must be taken out of its socket.
@@ -91,7 +89,7 @@ impl Hall {
                 break;
             }
             self.holding.pop_front();
-            if let Some(c) = self.clients.get_mut(&id) {
+            if let Some(c) = self.clients.get_mut(id) {
                 c.release_if_due(now);
             }
         }
@@ -99,23 +97,23 @@ impl Hall {
 
     /// Whether `client` is still connected.
     pub fn connected(&self, client: u64) -> bool {
-        self.clients.contains_key(&client)
+        self.clients.contains_key(client)
     }
 
     /// Takes the next queued request of `client`: its order and its line.
     pub fn take_request(&mut self, client: u64) -> Option<(u64, Vec<u8>)> {
-        self.clients.get_mut(&client)?.next_pending()
+        self.clients.get_mut(client)?.next_pending()
     }
 
     /// Whether `client` has more requests queued.
     pub fn has_more(&self, client: u64) -> bool {
-        self.clients.get(&client).is_some_and(Client::has_pending)
+        self.clients.get(client).is_some_and(Client::has_pending)
     }
 
     /// Files `reply` for request `order` of `client`; it is written once per pass (see
     /// [`Self::settle`]).
     pub fn answer(&mut self, client: u64, order: u64, reply: &[u8]) {
-        if let Some(c) = self.clients.get_mut(&client) {
+        if let Some(c) = self.clients.get_mut(client) {
             c.answer(order, reply, &mut self.spare);
             to_settle(&mut self.touched, c, client);
         }
@@ -128,7 +126,7 @@ impl Hall {
 
     /// Answers every queued request of `client` with `reply`: how many there were.
     pub fn answer_queued(&mut self, client: u64, reply: &str) -> usize {
-        let Some(c) = self.clients.get_mut(&client) else {
+        let Some(c) = self.clients.get_mut(client) else {
             return 0;
         };
         let n = c.pending_len();
@@ -142,14 +140,16 @@ impl Hall {
         let Ok(client) = Client::new(stream) else {
             return;
         };
-        let id = self.next_client;
-        if let Err(e) = poller.add(client.fd(), self.tokens + id, client.interest) {
+        let id = self.clients.insert(client);
+        let Some(c) = self.clients.get(id) else {
+            return;
+        };
+        if let Err(e) = poller.add(c.fd(), self.tokens + id, c.interest) {
             crate::warn!("a new client: {e:#}");
+            self.clients.remove(id);
             return;
         }
-        self.next_client += 1;
         summary.clients_served += 1;
-        self.clients.insert(id, client);
     }
 
     /// Looks at every client at once (one `poll`, no wait) and settles the ones whose
@@ -158,7 +158,7 @@ impl Hall {
     /// once would otherwise hold every place of --max-clients until then, and a live
     /// newcomer in the same burst be refused.
     pub fn let_go_of_the_departed(&mut self, a: &mut Around<'_>) {
-        let ids: Vec<u64> = self.clients.keys().copied().collect();
+        let ids: Vec<u64> = self.clients.keys().collect();
         let said = match self.poll_clients(&ids, PollTimeout::ZERO) {
             Ok(said) => said,
             Err(e) => {
@@ -185,7 +185,7 @@ impl Hall {
     /// A client's descriptor is ready: read its requests (as far as its bounds allow),
     /// or note that it is gone.
     pub fn on_client(&mut self, id: u64, ready: &Ready, a: &mut Around<'_>) {
-        if !self.clients.contains_key(&id) {
+        if !self.clients.contains_key(id) {
             return;
         }
         if ready.hangup || ready.error {
@@ -195,21 +195,21 @@ impl Hall {
             // dropped) first, since a close with input unread resets the connection,
             // which loses the replies still in our send buffer (TCP), or is read after
             // them instead of the end of file (Unix). Bounded: nothing more can come.
-            if let Some(c) = self.clients.get_mut(&id) {
+            if let Some(c) = self.clients.get_mut(id) {
                 c.drop_input(&mut self.scratch);
             }
             self.drop_client(id, a);
             return;
         }
         if ready.peer_closed {
-            if let Some(c) = self.clients.get_mut(&id) {
+            if let Some(c) = self.clients.get_mut(id) {
                 c.peer_closed();
             }
         }
         if ready.readable && !self.read_client(id, a) {
             return;
         }
-        if let Some(c) = self.clients.get_mut(&id) {
+        if let Some(c) = self.clients.get_mut(id) {
             to_settle(&mut self.touched, c, id);
         }
     }
@@ -218,7 +218,7 @@ impl Hall {
     /// (and let go).
     fn read_client(&mut self, id: u64, a: &mut Around<'_>) -> bool {
         let room = a.pool.room(self.queue);
-        let Some(c) = self.clients.get_mut(&id) else {
+        let Some(c) = self.clients.get_mut(id) else {
             return false;
         };
         let mut left = room;
@@ -236,7 +236,7 @@ impl Hall {
     }
 
     fn drop_client(&mut self, id: u64, a: &mut Around<'_>) {
-        if let Some(c) = self.clients.remove(&id) {
+        if let Some(c) = self.clients.remove(id) {
             // Its requests still queued leave the queue now; those at a secondary are
             // dropped when their reply comes.
             a.pool.queue_shrank(c.pending_len());
@@ -251,15 +251,15 @@ impl Hall {
         let now = a.now;
         self.release_due(now);
         self.draining
-            .retain(|id| self.clients.get(id).is_some_and(Client::is_draining));
+            .retain(|id| self.clients.get(*id).is_some_and(Client::is_draining));
         for &id in &self.draining {
-            if let Some(c) = self.clients.get_mut(&id).filter(|c| c.finished(now)) {
+            if let Some(c) = self.clients.get_mut(id).filter(|c| c.finished(now)) {
                 to_settle(&mut self.touched, c, id);
             }
         }
         let touched = std::mem::take(&mut self.touched);
         for id in &touched {
-            if let Some(c) = self.clients.get_mut(id) {
+            if let Some(c) = self.clients.get_mut(*id) {
                 c.to_settle = false;
             }
         }
@@ -271,7 +271,7 @@ impl Hall {
                 // Its turn is over; the next settle goes on with it.
                 Settled::More => again.push(id),
             }
-            let Some(c) = self.clients.get_mut(&id) else {
+            let Some(c) = self.clients.get_mut(id) else {
                 continue;
             };
             if c.has_pending() {
@@ -291,7 +291,7 @@ impl Hall {
         self.touched.clear();
         self.touched.extend(during);
         for id in again {
-            if let Some(c) = self.clients.get_mut(&id) {
+            if let Some(c) = self.clients.get_mut(id) {
                 to_settle(&mut self.touched, c, id);
             }
         }
@@ -313,13 +313,13 @@ impl Hall {
             // Replies made room, and bytes may wait that the poll set will not report.
             let read_now = self
                 .clients
-                .get(&id)
+                .get(id)
                 .is_some_and(|c| c.needs_read(&self.limits));
             if read_now && !self.read_client(id, a) {
                 return Settled::Gone;
             }
             let room = a.pool.room(self.queue);
-            let Some(c) = self.clients.get_mut(&id) else {
+            let Some(c) = self.clients.get_mut(id) else {
                 return Settled::Gone;
             };
             let mut left = room;
@@ -372,14 +372,14 @@ impl Hall {
     /// they still send is dropped until they close their side or `deadline` passes (a
     /// client that goes on writing past it is closed anyway).
     fn say_goodbye(&mut self, deadline: Instant) {
-        let mut left: Vec<u64> = self.clients.keys().copied().collect();
+        let mut left: Vec<u64> = self.clients.keys().collect();
         for c in self.clients.values_mut() {
             c.say_goodbye();
         }
         while !left.is_empty() {
             left.retain(|id| {
                 self.clients
-                    .get_mut(id)
+                    .get_mut(*id)
                     .is_some_and(|c| !c.drop_input(&mut self.scratch))
             });
             let now = Instant::now();
@@ -407,7 +407,7 @@ impl Hall {
         let (ids, mut fds): (Vec<u64>, Vec<PollFd<'_>>) = ids
             .iter()
             .filter_map(|&id| {
-                let c = self.clients.get(&id)?;
+                let c = self.clients.get(id)?;
                 Some((id, PollFd::new(c.fd(), PollFlags::POLLIN)))
             })
             .unzip();

@@ -465,7 +465,10 @@ impl Pool {
     /// schedules its restart; its requests are retried once elsewhere, then failed.
     pub fn died(&mut self, i: usize, trouble: Trouble, io: &mut impl Io) -> Result<()> {
         let during = match self.seats[i].busy.as_ref().map(|b| &b.0[..]) {
-            Some([job]) => format!("during a request of client {}", job.client),
+            Some([job]) => format!(
+                "during a request of client {}",
+                super::ids::shown(job.client)
+            ),
             Some(jobs) => format!("during a batch of {} requests", jobs.len()),
             None => "while idle".to_string(),
         };

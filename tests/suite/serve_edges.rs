@@ -796,3 +796,37 @@ fn a_client_writing_on_while_its_request_is_out_is_not_held_up_by_peeked_bytes()
     let v = env.stop_serving(pid);
     assert_eq!(v["requests"], 3, "{v}");
 }
+
+/// A client that leaves with its request at a secondary frees its place for the next
+/// client; the reply that comes later is for nobody, and never reaches the newcomer (the
+/// hall's slot of the first serves the second under a new id, see `ids.rs`).
+#[test]
+fn a_reply_for_a_client_that_left_never_reaches_the_client_after_it() {
+    let mut env = TestEnv::new("slotgen");
+    let pid = env.start_serving(&["--secondaries", "1", "--timeout", "5s"]);
+    let mut warm = unix(&env);
+    assert_eq!(warm.ask("PING"), "PONG");
+    drop(warm);
+    let secondary = env.wait_worker_up(0, None, T);
+    assert!(kill(secondary, libc::SIGSTOP));
+    // Its first request, as the second client's will be: the same order number.
+    let mut first = unix(&env);
+    first.send_raw(b"ECHO for the first client\n");
+    // Until the primary has read it and handed it to the stopped secondary.
+    std::thread::sleep(Duration::from_millis(300));
+    drop(first);
+    // Until the primary has seen it leave: its slot is free for the next client.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut second = unix(&env);
+    second.send_raw(b"ECHO for the second client\n");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(kill(secondary, libc::SIGCONT));
+    assert_eq!(second.get(), Got::Line("for the second client".into()));
+    assert_eq!(
+        second.ask("PING"),
+        "PONG",
+        "and nothing else came before it"
+    );
+    let v = env.stop_serving(pid);
+    assert_eq!(v["restarts"], 0, "{v}");
+}
