@@ -69,8 +69,12 @@ pub struct Probe {
     pub held: bool,
     /// The holder's pid as the kernel reports it when held, else the pid written in the file.
     pub pid: Option<i32>,
-    /// Why the file could not be examined, if so.
+    /// Why the file could not be examined, or is not a lock file osps makes, if so.
     pub error: Option<String>,
+    /// What stands at the path when it is not a lock file osps makes (another type, owner
+    /// or mode: what cleanup refuses to touch): "directory", "regular file", ...
+    #[serde(skip)]
+    pub foreign: Option<&'static str>,
 }
 
 fn whole_file(kind: libc::c_short) -> libc::flock {
@@ -81,6 +85,21 @@ fn whole_file(kind: libc::c_short) -> libc::flock {
     fl.l_start = 0;
     fl.l_len = 0; // to the end of the file, however long
     fl
+}
+
+/// Why a regular file at the lock file's path is not one osps made (see
+/// [`owned::check`], which cleanup applies before it takes such a file): another owner,
+/// or another mode than 0600.
+fn not_ours(st: &nix::sys::stat::FileStat) -> Option<String> {
+    let me = crate::disk::names::uid();
+    if st.st_uid != me {
+        return Some(format!(
+            "belongs to uid {}, not to uid {me}: not made by osps",
+            st.st_uid
+        ));
+    }
+    let mode = owned::perm_bits(st);
+    (mode != 0o600).then(|| format!("has mode {mode:04o}, not 0600: not made by osps"))
 }
 
 /// Tries to take the write lock without waiting. `Ok(false)`: somebody else holds it.
@@ -280,6 +299,7 @@ impl InstanceLock {
                 probe.error = Some(match dir.stat(&name) {
                     // A symlink, a directory or a socket, which cannot be opened as a file.
                     Ok(Some(st)) if !owned::is_kind(&st, Kind::Regular) => {
+                        probe.foreign = Some(owned::type_name(&st));
                         format!("is a {}, not a regular file", owned::type_name(&st))
                     }
                     _ => format!("cannot open: {e}"),
@@ -290,8 +310,16 @@ impl InstanceLock {
         probe.exists = true;
         let mut file = File::from(fd);
         match fstat(&file) {
-            Ok(st) if owned::is_kind(&st, Kind::Regular) => {}
+            Ok(st) if owned::is_kind(&st, Kind::Regular) => {
+                // Cleanup's test of a lock file it may remove: ours and private. Whether
+                // anybody holds it is still worth saying.
+                if let Some(why) = not_ours(&st) {
+                    probe.foreign = Some(owned::type_name(&st));
+                    probe.error = Some(why);
+                }
+            }
             Ok(st) => {
+                probe.foreign = Some(owned::type_name(&st));
                 probe.error = Some(format!(
                     "is a {}, not a regular file",
                     owned::type_name(&st)
@@ -309,7 +337,11 @@ impl InstanceLock {
                 probe.pid = Some(pid);
             }
             Ok(None) => probe.pid = read_pid(&mut file),
-            Err(e) => probe.error = Some(format!("cannot test the lock: {e}")),
+            Err(e) => {
+                probe
+                    .error
+                    .get_or_insert(format!("cannot test the lock: {e}"));
+            }
         }
         probe
     }

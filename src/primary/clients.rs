@@ -472,6 +472,43 @@ impl Client {
         }
     }
 
+    /// At the stop: every complete line still in its input (read, but held back by its
+    /// bounds) gets `reply` in place of a secondary's answer, after the answers of the
+    /// requests before it, so that every request read is answered once and in order. A
+    /// too-long line among them gets `ERR line too long`, as it would have. Nothing is
+    /// read after this: an unfinished line is dropped. Returns how many requests it
+    /// answered, and the lines refused.
+    pub fn answer_held(
+        &mut self,
+        reply: &str,
+        limits: &Limits,
+        spare: &mut Spare,
+    ) -> (u64, Refused) {
+        let mut refused = Refused::default();
+        if self.is_draining() {
+            return (0, refused);
+        }
+        let eof = self.state == Input::Ended;
+        let mut answered = 0;
+        let mut cut = cut_lines(&self.input, limits.max_line, eof, usize::MAX);
+        for _ in cut.by_ref() {
+            self.reserved += reply.len() + 1;
+            self.replies
+                .push_back(Reply::Ready(spare.copy_of(reply.as_bytes())));
+            answered += 1;
+        }
+        if cut.end().is_some_and(|end| end.too_long) {
+            self.reserved += TOO_LONG.len() + 1;
+            self.replies.push_back(Reply::Ready(TOO_LONG.into()));
+            refused.too_long += 1;
+        }
+        self.input = Vec::new();
+        self.lines_wait = false;
+        self.state = Input::Ended;
+        self.move_ready(spare);
+        (answered, refused)
+    }
+
     /// Moves the replies that are ready, in order, to the output buffer (their buffers
     /// serve again, see `spare.rs`).
     fn move_ready(&mut self, spare: &mut Spare) {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::admission::Door;
-use super::clients::{Client, Limits, Stream};
+use super::clients::{Client, Limits, Refused, Stream};
 use super::ids::Slab;
 use super::pool::Pool;
 use super::spare::Spare;
@@ -133,6 +133,21 @@ impl Hall {
         c.answer_pending(reply, &mut self.spare);
         to_settle(&mut self.touched, c, client);
         n
+    }
+
+    /// At the stop, once the pool answered what it holds: every client's requests read
+    /// but held back by its bounds (still in its input) get `reply` (see
+    /// [`Client::answer_held`]). Returns how many requests that answered, and the lines
+    /// refused among them.
+    pub fn answer_held(&mut self, reply: &str) -> (u64, Refused) {
+        let mut answered = 0;
+        let mut refused = Refused::default();
+        for c in self.clients.values_mut() {
+            let (n, r) = c.answer_held(reply, &self.limits, &mut self.spare);
+            answered += n;
+            refused += r;
+        }
+        (answered, refused)
     }
 
     /// A newcomer let in: a client of the poll set.

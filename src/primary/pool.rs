@@ -531,6 +531,13 @@ impl Pool {
         }
     }
 
+    /// Counts `n` requests answered `ERR shutting down` at the stop by their client's
+    /// connection itself: read, but held back by the client's bounds, they never reached
+    /// the queue.
+    pub fn cut_short_unqueued(&mut self, n: u64) {
+        self.counts.answered_instead(Instead::CutShort, n);
+    }
+
     /// Answers `reply` to every request waiting for a secondary, for `why`.
     fn answer_waiting(&mut self, reply: &str, why: Instead, io: &mut impl Io) {
         while let Some(job) = self.retries.pop_front() {

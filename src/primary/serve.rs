@@ -597,8 +597,7 @@ impl<'a> Server<'a> {
             .inst
             .seg()
             .store(Field::PrimaryState, State::Stopping as u64);
-        let (pool, mut hands) = self.pool();
-        pool.answer_all("ERR shutting down", &mut hands);
+        self.answer_everything_read();
         if let Err(e) = self.sup.stop_all(&self.ctx) {
             crate::warn!("{e:#}");
         }
@@ -609,9 +608,21 @@ impl<'a> Server<'a> {
     /// us, say), once the secondaries are killed: every request read still gets an
     /// answer, and every client an end of file rather than a reset.
     fn close_after_failure(&mut self) {
-        let (pool, mut hands) = self.pool();
-        pool.answer_all("ERR shutting down", &mut hands);
+        self.answer_everything_read();
         self.hall.close_all();
+    }
+
+    /// At the stop, every request read gets its answer, in order: `ERR shutting down`
+    /// for those queued, at a secondary, or still in their client's input, held back by
+    /// its bounds. Requests not read yet get none: nothing is read any more, and their
+    /// client's end of file comes right after its last answer (docs/SERVICE.md).
+    fn answer_everything_read(&mut self) {
+        const CUT_SHORT: &str = "ERR shutting down";
+        let (pool, mut hands) = self.pool();
+        pool.answer_all(CUT_SHORT, &mut hands);
+        let (held, refused) = self.hall.answer_held(CUT_SHORT);
+        self.pool.cut_short_unqueued(held);
+        self.summary.count_refused(refused);
     }
 }
 

@@ -29,6 +29,7 @@ mod schema;
 mod serve;
 mod serve_edges;
 mod serve_hold;
+mod serve_stop;
 mod signals;
 mod top_tmux;
 mod trace;

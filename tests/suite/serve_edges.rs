@@ -319,7 +319,8 @@ fn stopping_with_unread_input_ends_the_client_with_eof_not_a_reset() {
             Got::Line("ERR shutting down".into()),
             "{how}: the request in flight"
         );
-        // The unread request may be answered the same way, or not at all.
+        // Unread (the client is at its bound), the second request gets no answer; read
+        // together with the first (a slow machine), it is held back and answered so.
         let end = match conn.get() {
             Got::Line(l) if l == "ERR shutting down" => conn.get(),
             other => other,

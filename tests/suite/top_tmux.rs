@@ -585,3 +585,60 @@ fn keys_typed_together_each_move_the_selection() {
     tmux.run(&["send-keys", "-t", "top", "q"]);
     tmux.assert_restored();
 }
+
+/// Puts a runtime directory's mode back to 0700 when dropped, passed or not.
+struct Private(std::path::PathBuf);
+
+impl Drop for Private {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o700));
+    }
+}
+
+/// The screen's text with every run of blanks and line ends made one space: a warning
+/// wrapped to the terminal's width reads as one line.
+fn flowed(screen: &str) -> String {
+    screen.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A refused runtime directory (mode 0777) leaves only /dev/shm to survey: the screen
+/// says so, as `top --json` does on stderr, rather than show the instance stale or
+/// partial without a word; the warning goes once the directory is private again.
+#[test]
+fn top_shows_on_the_screen_that_the_runtime_dir_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut env = TestEnv::new("toprefused");
+    let pid = env.start_primary(&["--interval", "50ms"]);
+    env.wait_secondary(common::T);
+    let _private = Private(env.runtime_dir.clone());
+    std::fs::set_permissions(&env.runtime_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let tmux = Tmux::new("refused");
+    tmux.start_top(&env, &format!("--interval 200ms --name {}", env.name));
+    let dir = env.runtime_dir.display().to_string();
+    let warning = format!("the runtime directory {dir} has mode 0777");
+    let screen = tmux.wait_screen(Duration::from_secs(10), "the refusal on the screen", |s| {
+        s.contains(&env.name) && flowed(s).contains(&warning)
+    });
+    let text = flowed(&screen);
+    assert!(text.contains(&format!("chmod 700 {dir}")), "{screen}");
+    assert!(
+        text.contains("showing only what is in /dev/shm"),
+        "{screen}"
+    );
+    std::fs::set_permissions(&env.runtime_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    tmux.wait_screen(Duration::from_secs(10), "the warning gone", |s| {
+        s.contains("running") && !flowed(s).contains(&warning)
+    });
+    tmux.run(&["send-keys", "-t", "top", "q"]);
+    tmux.assert_restored();
+    let out = {
+        let mut cmd = env.cmd("stop");
+        cmd.arg(&env.name);
+        run(cmd, T)
+    };
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(wait_gone(pid, T));
+    let _ = env.take_child(pid).wait();
+    env.assert_no_leftovers();
+}

@@ -359,6 +359,78 @@ fn stop_of_a_stopped_primary_fails_after_the_timeout_and_kill_removes_everything
     env.assert_no_leftovers();
 }
 
+/// A stale instance with something that is not an osps lock file at its lock file's path
+/// (a directory, a FIFO, a socket, a symlink, a file of another mode): status names it
+/// foreign, as it names a foreign object at a FIFO's path, not `lock (not held)`; inspect
+/// says why in `lock.error`; cleanup skips the instance and leaves the object in place.
+#[test]
+fn status_names_a_foreign_object_at_the_lock_path_foreign_as_inspect_and_cleanup_see_it() {
+    use std::os::unix::fs::PermissionsExt;
+    for (plant, kind) in [
+        ("directory", "directory"),
+        ("fifo", "FIFO"),
+        ("socket", "socket"),
+        ("symlink", "symbolic link"),
+        ("file 0644", "regular file"),
+    ] {
+        let mut env = TestEnv::new("lockforeign");
+        make_stale(&mut env);
+        let lock = env.lock_path();
+        std::fs::remove_file(&lock).unwrap();
+        let _socket = match plant {
+            "directory" => {
+                std::fs::create_dir(&lock).unwrap();
+                None
+            }
+            "fifo" => {
+                common::mkfifo(&lock, 0o600);
+                None
+            }
+            "socket" => Some(std::os::unix::net::UnixListener::bind(&lock).unwrap()),
+            "symlink" => {
+                std::os::unix::fs::symlink(env.tmp.path().join("elsewhere"), &lock).unwrap();
+                None
+            }
+            _ => {
+                std::fs::write(&lock, b"12345\n").unwrap();
+                std::fs::set_permissions(&lock, std::fs::Permissions::from_mode(0o644)).unwrap();
+                None
+            }
+        };
+        let out = osps(&env, &["status", &env.name]);
+        assert_eq!(out.status.code(), Some(3), "{plant}: {}", stderr_of(&out));
+        let text = stdout_of(&out);
+        let lock_line = text
+            .lines()
+            .find(|l| l.contains(&*lock.to_string_lossy()) && !l.contains("Warnings"))
+            .unwrap_or_else(|| panic!("{plant}: no line for {}:\n{text}", lock.display()));
+        let what = lock_line
+            .split_once(&*lock.to_string_lossy())
+            .map_or("", |(_, w)| w.trim_start());
+        assert_eq!(
+            what,
+            format!("foreign {kind} at the path of the lock file"),
+            "{plant}: {text}"
+        );
+        assert!(text.contains("until you move that away"), "{plant}: {text}");
+        let doc = json(&osps(&env, &["inspect", "--name", &env.name]).stdout);
+        assert!(
+            doc["instances"][0]["lock"]["error"].is_string(),
+            "{plant}: {doc}"
+        );
+        let out = osps(&env, &["cleanup", "--name", &env.name]);
+        assert!(
+            stdout_of(&out).starts_with("skipped "),
+            "{plant}: {}",
+            stdout_of(&out)
+        );
+        assert!(
+            std::fs::symlink_metadata(&lock).is_ok(),
+            "{plant}: cleanup removed it"
+        );
+    }
+}
+
 /// A stale instance with a file that is not osps's at a FIFO's path: cleanup leaves the
 /// whole instance alone, so neither status nor stop may promise that cleanup removes it;
 /// they say what to move away first.

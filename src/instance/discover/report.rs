@@ -67,6 +67,10 @@ pub struct Lock {
     /// of the JSON when there is none, as almost always.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub temps: Vec<String>,
+    /// What stands at the path when it is not a lock file osps makes (`error` says why):
+    /// cleanup leaves it, and the instance, alone.
+    #[serde(skip)]
+    pub foreign: Option<&'static str>,
 }
 
 impl From<Probe> for Lock {
@@ -78,6 +82,7 @@ impl From<Probe> for Lock {
             pid: p.pid,
             error: p.error,
             temps: Vec::new(),
+            foreign: p.foreign,
         }
     }
 }

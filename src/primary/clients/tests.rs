@@ -92,6 +92,32 @@ fn replies_leave_in_request_order_whatever_order_they_come_in() {
     assert_eq!(c.held(), 0);
 }
 
+/// At the stop, lines read but held back by `--max-inflight` are answered after the
+/// requests before them, in order; an unfinished line is not a request.
+#[test]
+fn at_the_stop_lines_held_back_are_answered_in_order_after_the_others() {
+    let (mut c, mut peer) = client();
+    peer.write_all(b"a\nb\nc\nd\ne\nf\ng\nunfinished").unwrap();
+    let mut spare = Spare::default();
+    c.receive(&LIMITS, &mut 1000, &mut scratch(), &mut spare);
+    assert_eq!(dispatch_all(&mut c), [0, 1, 2, 3]);
+    assert!(c.lines_wait(), "3 lines held back");
+    c.answer(1, b"B", &mut spare);
+    c.answer(0, b"A", &mut spare);
+    // The pool cuts short those at a secondary (2 and 3), then the hall the rest.
+    c.answer(3, b"ERR shutting down", &mut spare);
+    c.answer(2, b"ERR shutting down", &mut spare);
+    let (answered, refused) = c.answer_held("ERR shutting down", &LIMITS, &mut spare);
+    assert_eq!((answered, refused), (3, Refused::default()));
+    assert!(!c.lines_wait());
+    c.flush(Instant::now()).unwrap();
+    c.say_goodbye();
+    let mut got = String::new();
+    peer.read_to_string(&mut got).unwrap();
+    assert_eq!(got, format!("A\nB\n{}", "ERR shutting down\n".repeat(5)));
+    assert_eq!(c.held(), 0);
+}
+
 #[test]
 fn a_full_queue_answers_err_busy_in_place() {
     let (mut c, mut peer) = client();

@@ -59,10 +59,15 @@ pub fn details(instance: &InstanceReport, clock: Clock) -> Details {
     if instance.lock.exists {
         objects.push(ObjectLine {
             path: instance.lock.path.clone(),
-            what: if instance.lock.held {
-                "lock (held)".into()
-            } else {
-                "lock (not held)".into()
+            // Named for what it is when it is not a lock file osps makes, as a FIFO's
+            // path is (and as cleanup, which leaves it alone, sees it).
+            what: match (instance.lock.foreign, instance.lock.held) {
+                (Some(kind), false) => format!("foreign {kind} at the path of the lock file"),
+                (Some(kind), true) => {
+                    format!("foreign {kind} at the path of the lock file (held)")
+                }
+                (None, true) => "lock (held)".into(),
+                (None, false) => "lock (not held)".into(),
             },
             mode: None,
             size: None,

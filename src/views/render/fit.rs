@@ -136,10 +136,63 @@ pub fn cut_middle(text: &str, width: usize) -> String {
     cut
 }
 
+/// `text` wrapped into lines of at most `width` characters, at spaces where it can be
+/// (a word longer than a line is cut across lines): for a message that must be read
+/// whole, such as a warning, where [`cut_end`] would lose its end.
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    let mut len = 0;
+    for word in text.split_whitespace() {
+        let mut word: Vec<char> = word.chars().collect();
+        if len > 0 && len + 1 + word.len() <= width {
+            line.push(' ');
+            line.extend(&word);
+            len += 1 + word.len();
+            continue;
+        }
+        if len > 0 {
+            lines.push(std::mem::take(&mut line));
+        }
+        while word.len() > width {
+            lines.push(word.drain(..width).collect());
+        }
+        len = word.len();
+        line = word.into_iter().collect();
+    }
+    if len > 0 {
+        lines.push(line);
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn wrap_breaks_at_spaces_and_cuts_only_a_word_longer_than_a_line() {
+        assert_eq!(wrap("a bb ccc dddd", 6), ["a bb", "ccc", "dddd"]);
+        assert_eq!(wrap("run `chmod 700 /x`", 40), ["run `chmod 700 /x`"]);
+        assert_eq!(
+            wrap("/a/very/long/path x", 6),
+            ["/a/ver", "y/long", "/path", "x"]
+        );
+        assert!(wrap("", 10).is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn wrapped_lines_fit_and_keep_every_word(text in "[a-z ]{0,80}", width in 1usize..30) {
+            let lines = wrap(&text, width);
+            prop_assert!(lines.iter().all(|l| l.chars().count() <= width));
+            let joined: String = lines.concat();
+            let want: String = text.split_whitespace().collect();
+            prop_assert_eq!(joined.replace(' ', ""), want);
+        }
+    }
 
     /// name (text), status, pid, rate (numbers).
     fn needs(name: usize) -> Vec<Need> {

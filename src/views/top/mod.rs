@@ -414,20 +414,32 @@ fn draw(
     s: &Sample,
     view: &View,
 ) {
-    let [title, body, help] = Layout::vertical([
+    // Lines cut to the width are marked, as the table's cells are: a clock cut to `12:3`
+    // would read as another time. A warning is wrapped instead: it must be read whole.
+    let width = usize::from(frame.area().width);
+    let warning = refusal(s).map_or_else(Vec::new, |w| fit::wrap(&w, width));
+    // At most half the screen, so that the table stays in view on a small terminal.
+    let warning_height = warning.len().min(usize::from(frame.area().height / 2));
+    let [title, warned, body, help] = Layout::vertical([
         Constraint::Length(1),
+        Constraint::Length(u16::try_from(warning_height).unwrap_or(u16::MAX)),
         Constraint::Min(3),
         Constraint::Length(1),
     ])
     .areas(frame.area());
+    frame.render_widget(
+        Paragraph::new(warning.into_iter().map(Line::from).collect::<Vec<_>>()).style(
+            Style::default()
+                .fg(Color::Yellow)
+                .add_modifier(Modifier::BOLD),
+        ),
+        warned,
+    );
     let running = s
         .rows
         .iter()
         .filter(|r| r.row.status == Status::Running)
         .count();
-    // Lines cut to the width are marked, as the table's cells are: a clock cut to `12:3`
-    // would read as another time.
-    let width = usize::from(frame.area().width);
     let heading = format!(
         "osps top - {} instances, {running} running - {} - every {} - {}",
         s.rows.len(),
@@ -509,6 +521,15 @@ fn draw(
             area,
         );
     }
+}
+
+/// What the screen says, on every refresh while it lasts, when the runtime directory was
+/// refused: the same words as the warning of `top --json` (and of list and inspect), for
+/// without it the instances of that directory look stale or partial for no stated reason.
+fn refusal(s: &Sample) -> Option<String> {
+    s.dir_error
+        .as_ref()
+        .map(|why| format!("warning: {why}; showing only what is in {}", names::SHM_DIR))
 }
 
 /// A rectangle two cells inside `area` on each side (the whole area when too small).
