@@ -181,8 +181,14 @@ fn decide(
 ) -> Outcome {
     if let Some(seen) = seen.filter(|i| i.status == Status::Running) {
         let pid = seen.primary.pid;
-        let held_by_cleanup = seen.lock.held && claim::is_cleanup(seen.lock.pid);
-        if !held_by_cleanup {
+        // Held by another cleanup, or by a process that has let go since the survey: the
+        // lock decides between us when removing (`claim::own`), it is no reason to skip.
+        let passing = seen.lock.held
+            && matches!(
+                claim::lock_holder(seen.lock.pid),
+                claim::LockHolder::Cleanup | claim::LockHolder::Gone
+            );
+        if !passing {
             return Outcome::Skipped {
                 reason: match &seen.live {
                     Some(live) if !seen.lock.held => claim::running_without_lock(paths, live),
@@ -478,6 +484,25 @@ fn failure_message(errors: &[Failure]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_whose_lock_holder_has_exited_since_the_survey_is_not_skipped_as_running() {
+        let (_tmp, dir, paths) = crate::disk::testlock::stale_lock("ended");
+        // The survey saw the lock held by a process (another cleanup) that has exited
+        // since, letting go of the lock without removing this lock file.
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        let pid = gone.id() as i32;
+        gone.wait().unwrap();
+        let mut seen = discover::examine(Some(&dir), &paths).unwrap();
+        seen.status = Status::Running;
+        seen.lock.held = true;
+        seen.lock.pid = Some(pid);
+        let outcome = decide(Some(&dir), &paths, Some(&seen), true);
+        assert_eq!(
+            outcome,
+            Outcome::Removed(vec![paths.in_dir(&paths.lock_file())])
+        );
+    }
 
     #[test]
     fn human_lines_say_what_was_done() {

@@ -236,6 +236,17 @@ impl Model {
         }
     }
 
+    /// `pid` reaped by a wait of `by` that was called at `asked` and returned at
+    /// `returned` (each when the tracer saw it). The program reaped it when it asked, or,
+    /// when it was waiting already, as the child ended: how long the tracer took to see
+    /// the call return (on a loaded machine, easily past the zombie threshold) is the
+    /// audit's delay, not the program's, and never counts as time spent a zombie.
+    pub fn reaped_by_wait(&mut self, pid: i32, by: i32, asked: u64, returned: u64) {
+        let exit = self.proc(pid).and_then(|p| p.exit);
+        let at = exit.map_or(asked, |e| e.max(asked)).min(returned);
+        self.reaped(pid, by, at);
+    }
+
     /// The children of `parent` that ended and that no wait is known to have reaped (the
     /// kernel's release of one to a parent already waiting can look like a kernel reap).
     pub fn unreaped_children(&self, parent: i32) -> Vec<i32> {

@@ -22,8 +22,12 @@ pub enum Pending {
     Link(Vec<u8>, Vec<u8>),
     /// ftruncate or fallocate (`true`: it only grows).
     Truncate(Vec<u8>, u64, bool),
-    /// wait4, or waitid with the address of its siginfo.
-    Wait(Option<u64>),
+    /// wait4, or waitid with the address of its siginfo; `asked`: when the program called
+    /// it (its entry stop), which is when it asked to reap.
+    Wait {
+        info: Option<u64>,
+        asked: u64,
+    },
     ShmGet(i64, u64),
     ShmRmid(i64),
 }
@@ -74,14 +78,17 @@ impl Pending {
             Pending::Truncate(path, size, grows_only) => m.resized(&path, size, grows_only),
             // waitid(2) may be given no siginfo at all: then the child it reaped is the
             // one of the caller's ended children that is gone from /proc.
-            Pending::Wait(Some(0)) if rval == 0 => {
+            Pending::Wait {
+                info: Some(0),
+                asked,
+            } if rval == 0 => {
                 for child in m.unreaped_children(tgid) {
                     if procfs::state(child).is_none() {
-                        m.reaped(child, tgid, at);
+                        m.reaped_by_wait(child, tgid, asked, at);
                     }
                 }
             }
-            Pending::Wait(info) => {
+            Pending::Wait { info, asked } => {
                 let reaped = match info {
                     None => rval,
                     // waitid returns 0 and names the child in the siginfo it filled.
@@ -93,12 +100,61 @@ impl Pending {
                 };
                 if let Ok(child) = i32::try_from(reaped) {
                     if child > 0 {
-                        m.reaped(child, tgid, at);
+                        m.reaped_by_wait(child, tgid, asked, at);
                     }
                 }
             }
             Pending::ShmGet(key, size) => m.created_sysv(rval, key, size, tgid, at),
             Pending::ShmRmid(id) => m.removed_sysv(id, tgid, at),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::findings;
+
+    /// A parent 10 and its child 11, which ended at 1 s.
+    fn ended_child() -> Model {
+        let mut m = Model::default();
+        m.started(10, 1, None, 0);
+        m.started(11, 10, None, 100);
+        m.exiting(11, 1_000_000);
+        m.died(11, Some(0), None, 1_000_050);
+        m
+    }
+
+    #[test]
+    fn a_child_reaped_by_a_wait_already_waiting_was_no_zombie_however_late_the_tracer_looks() {
+        let mut m = ended_child();
+        // The parent blocked in wait4 at 0.2 s; the tracer, busy on a loaded machine,
+        // handles the call's return only 0.4 s after the child ended.
+        let wait = Pending::Wait {
+            info: None,
+            asked: 200_000,
+        };
+        wait.complete(&mut m, 10, 10, 11, 1_400_000);
+        let child = m.proc(11).unwrap();
+        assert_eq!((child.reaped_by, child.reaped), (Some(10), Some(1_000_000)));
+        assert!(findings::compute(&m, 10, 100_000).is_empty());
+    }
+
+    #[test]
+    fn a_wait_called_late_is_a_zombie_until_the_call_not_until_the_tracer_saw_it_return() {
+        let mut m = ended_child();
+        let wait = Pending::Wait {
+            info: None,
+            asked: 1_300_000,
+        };
+        wait.complete(&mut m, 10, 10, 11, 1_900_000);
+        assert_eq!(m.proc(11).unwrap().reaped, Some(1_300_000));
+        let f = findings::compute(&m, 10, 100_000);
+        assert_eq!(f.len(), 1);
+        assert!(
+            f[0].message.contains("zombie for 300 ms"),
+            "{}",
+            f[0].message
+        );
     }
 }

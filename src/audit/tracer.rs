@@ -382,9 +382,15 @@ impl Tracer {
                 }
                 Err(_) => return false,
             },
-            Call::Wait4 { .. } => Pending::Wait(None),
+            Call::Wait4 { .. } => Pending::Wait {
+                info: None,
+                asked: self.now(),
+            },
             Call::Waitid { info, options } if !syscalls::leaves_waitable(options) => {
-                Pending::Wait(Some(info))
+                Pending::Wait {
+                    info: Some(info),
+                    asked: self.now(),
+                }
             }
             Call::Kill {
                 target,

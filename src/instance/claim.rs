@@ -54,6 +54,12 @@ pub enum Owner {
 /// Takes the instance's name: creates the lock file, or takes the lock of an existing one
 /// nobody holds. A concurrent `osps cleanup` holding it is waited for (briefly).
 pub fn own(dir: &RuntimeDir, paths: &Paths) -> Result<Owner> {
+    own_with(dir, paths, || {})
+}
+
+/// [`own`], calling `between` each time the lock was found held, before its holder is
+/// looked at: the moment a test makes the holder exit.
+fn own_with(dir: &RuntimeDir, paths: &Paths, mut between: impl FnMut()) -> Result<Owner> {
     for _ in 0..ATTEMPTS {
         if let Some(lock) = InstanceLock::create(dir, paths)? {
             return Ok(Owner::Created(lock));
@@ -61,17 +67,20 @@ pub fn own(dir: &RuntimeDir, paths: &Paths) -> Result<Owner> {
         match InstanceLock::take_existing(dir, paths)? {
             Existing::Missing => {}
             Existing::Stale(lock) => return Ok(Owner::Taken(lock)),
-            Existing::Held { pid } if is_cleanup(pid) => {
-                if !wait_released(dir, paths) {
-                    return Ok(Owner::Held(pid));
+            Existing::Held { pid } => {
+                between();
+                match lock_holder(pid) {
+                    // Let go between our try and our look: look at the lock again.
+                    LockHolder::Gone => {}
+                    LockHolder::Cleanup if wait_released(dir, paths) => {}
+                    LockHolder::Cleanup | LockHolder::Other => return Ok(Owner::Held(pid)),
                 }
             }
-            Existing::Held { pid } => return Ok(Owner::Held(pid)),
         }
     }
     bail!(
-        "the lock file {} kept appearing and disappearing (osps starting or cleaning up at \
-         the same moment?); try again",
+        "the lock file {} kept appearing and disappearing, or changing hands (osps starting \
+         or cleaning up at the same moment?); try again",
         paths.in_dir(&paths.lock_file()).display()
     )
 }
@@ -116,6 +125,34 @@ pub fn foreign_holder_text(paths: &Paths, pid: i32) -> String {
 pub fn is_cleanup(pid: Option<i32>) -> bool {
     pid.and_then(procfs::subcommand)
         .is_some_and(|s| s == "cleanup")
+}
+
+/// Who holds an instance's lock, as a look at `/proc` after a look at the lock tells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockHolder {
+    /// An `osps cleanup`: it lets go once done, so it is worth waiting for.
+    Cleanup,
+    /// Nobody any more: the holder exited between the look at the lock and the look at
+    /// the process (or the kernel named none). Look at the lock again; never take this for
+    /// a live instance.
+    Gone,
+    /// A live process that is not a cleanup: a primary, or a stranger.
+    Other,
+}
+
+/// Classifies the holder `pid` the kernel reported for a lock (`None`: it reported none,
+/// the lock was let go after our try). Its command line is read first, then whether it
+/// still lives: what was read is then a live process's.
+pub fn lock_holder(pid: Option<i32>) -> LockHolder {
+    let Some(pid) = pid else {
+        return LockHolder::Gone;
+    };
+    let cleanup = is_cleanup(Some(pid));
+    match (procfs::alive(pid), cleanup) {
+        (false, _) => LockHolder::Gone,
+        (true, true) => LockHolder::Cleanup,
+        (true, false) => LockHolder::Other,
+    }
 }
 
 /// Waits until nobody holds the instance's lock; false when that takes too long.
@@ -674,6 +711,22 @@ pub fn stop_holders(paths: &Paths, objects: &[PathBuf]) -> Result<Vec<i32>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::disk::testlock::{Holder, stale_lock};
+
+    #[test]
+    fn a_lock_holder_that_exits_before_it_is_looked_at_leaves_the_name_to_us() {
+        let (_tmp, dir, paths) = stale_lock("gone");
+        let mut holder = Holder::lock(&paths.in_dir(&paths.lock_file()));
+        // The holder (another cleanup, say) ends between our look at the lock and our
+        // look at it: the name is nobody's, so it is ours, not "held".
+        let owner = own_with(&dir, &paths, || holder.end()).unwrap();
+        match owner {
+            Owner::Taken(_) => {}
+            Owner::Created(_) => panic!("the lock file was there: taken, not created"),
+            Owner::Held(pid) => panic!("held by {pid:?}, which had exited"),
+        }
+    }
 
     #[test]
     fn a_primary_holding_the_lock_file_at_its_path_is_not_said_to_have_lost_it() {

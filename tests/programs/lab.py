@@ -78,8 +78,13 @@ def grandchild():
 
 
 def parent_first():
-    """The parent ends while its child still runs."""
+    """The parent ends while its child still runs: the child ends only once adopted (a
+    fixed sleep lost the race to a parent slow to exit on a loaded machine, and then the
+    child was, truly, a zombie its parent never reaped)."""
+    parent = os.getpid()
     if os.fork() == 0:
+        while os.getppid() == parent:
+            time.sleep(0.01)
         time.sleep(0.3)
         os._exit(0)
 

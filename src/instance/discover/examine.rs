@@ -31,12 +31,15 @@ pub fn examine_in(
     dir: Option<&RuntimeDir>,
     paths: &Paths,
 ) -> Option<InstanceReport> {
-    let probe = match dir {
-        Some(dir) => InstanceLock::probe(dir, paths),
-        None => Probe {
-            path: paths.in_dir(&paths.lock_file()),
-            ..Probe::default()
-        },
+    let (probe, foreign_holder) = match dir {
+        Some(dir) => probe_lock(dir, paths, || {}),
+        None => (
+            Probe {
+                path: paths.in_dir(&paths.lock_file()),
+                ..Probe::default()
+            },
+            None,
+        ),
     };
     let mut seg = examine_segment(paths);
     let mut fifos = examine_fifos(snap, dir, paths);
@@ -62,9 +65,6 @@ pub fn examine_in(
     };
     // A lock held by something that is not osps makes no instance running: judged as
     // if unheld (the JSON's lock still says who holds it), with a warning.
-    let foreign_holder = probe
-        .pid
-        .filter(|&p| probe.held && !claim::is_osps_holder(p, paths));
     let lock = Lock {
         temps,
         ..Lock::from(probe.clone())
@@ -128,6 +128,32 @@ pub fn examine_in(
         socket,
         live,
     })
+}
+
+/// How many times the lock is looked at when each time its holder is gone by the time it
+/// is looked at itself.
+const LOCK_LOOKS: usize = 5;
+
+/// The lock, and its holder when that is not osps; `between`: called after each look at
+/// the lock, before the look at its holder (where a test makes the holder exit).
+///
+/// A holder that is gone once its command line was read let go of the lock meanwhile (a
+/// cleanup ending, a primary stopping): what was read is no live process's, so it makes
+/// the instance neither running nor held by a stranger, and the lock is looked at again.
+fn probe_lock(dir: &RuntimeDir, paths: &Paths, mut between: impl FnMut()) -> (Probe, Option<i32>) {
+    let mut looks = 0;
+    loop {
+        let probe = InstanceLock::probe(dir, paths);
+        between();
+        looks += 1;
+        let holder = probe.pid.filter(|_| probe.held);
+        let foreign = holder.filter(|&p| !claim::is_osps_holder(p, paths));
+        // Read after the command line, so a holder alive now was alive when it was read.
+        let gone = holder.is_some_and(|p| !procfs::alive(p));
+        if !gone || looks == LOCK_LOOKS {
+            return (probe, foreign.filter(|_| !gone));
+        }
+    }
 }
 
 /// Milliseconds since a `CLOCK_MONOTONIC` heartbeat; `None` when it was never set. A
@@ -338,6 +364,26 @@ fn fill_holders(snap: &Snapshot, seg: &mut SegmentReport, fifos: &mut [Fifo]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::disk::testlock::{Holder, stale_lock};
+
+    #[test]
+    fn a_lock_holder_that_exits_before_it_is_looked_at_is_no_stranger_holding_it() {
+        let (_tmp, dir, paths) = stale_lock("passing");
+        let mut holder = Holder::lock(&paths.in_dir(&paths.lock_file()));
+        let pid = holder.pid();
+        // The holder (a cleanup, say) ends between the look at the lock and the look at
+        // its command line: nobody holds the lock, and nobody is a stranger holding it.
+        let (probe, foreign) = probe_lock(&dir, &paths, || holder.end());
+        assert_eq!(
+            (probe.held, foreign),
+            (false, None),
+            "holder {pid}: {probe:?}"
+        );
+        // A stranger that stays is one.
+        let holder = Holder::lock(&paths.in_dir(&paths.lock_file()));
+        let (probe, foreign) = probe_lock(&dir, &paths, || {});
+        assert_eq!((probe.held, foreign), (true, Some(holder.pid())));
+    }
 
     #[test]
     fn heartbeat_ages_are_in_milliseconds_and_never_negative() {

@@ -185,7 +185,7 @@ fn a_fifo_deeper_than_path_max_is_seen_left_and_cleaned() {
     let lab = Lab::new("deep");
     let mut c = audit(&["--clean"]);
     c.args([
-        "python3",
+        python3(),
         "-c",
         "import os, sys\n\
          os.chdir(sys.argv[1])\n\
