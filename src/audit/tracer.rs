@@ -350,8 +350,14 @@ impl Tracer {
             }
             Call::Rename { from, to, exchange } => {
                 match (read_path(pid, from.0, from.1), read_path(pid, to.0, to.1)) {
-                    // A rename onto one of ours removes it, whatever is moved there.
-                    (Some(a), Some(b)) if self.model.is_live(&a) || self.model.is_live(&b) => {
+                    // A rename onto one of ours removes it, whatever is moved there; a
+                    // directory holding ours takes them along.
+                    (Some(a), Some(b))
+                        if self.model.is_live(&a)
+                            || self.model.is_live(&b)
+                            || self.model.is_live_under(&a)
+                            || (exchange && self.model.is_live_under(&b)) =>
+                    {
                         Pending::Rename(a, b, exchange)
                     }
                     _ => return false,
