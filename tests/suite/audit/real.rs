@@ -32,3 +32,42 @@ fn a_fifo_in_a_directory_renamed_is_followed_to_its_new_path() {
     assert_eq!(fifos[1]["unlinked_by"], root(&doc));
     assert_eq!(fifos[1]["left"], false);
 }
+
+#[test]
+fn a_segment_removed_by_an_attaching_processs_tracker_blames_that_process_not_the_creator() {
+    // Python before 3.13 registers a segment with the resource tracker of every process
+    // that opens it by name; an unrelated process (started by subprocess) that only
+    // attached gets a tracker of its own, which removes the segment when that process
+    // ends, while its creator still uses it. The report said the creator "did not
+    // remove" it and told it to call shm.unlink(), which it did (and got ENOENT).
+    let lab = Lab::new("attach");
+    // The creator goes on working until the segment is gone (at most 5 s).
+    let script = "import os, subprocess, sys, time\n\
+                  from multiprocessing import shared_memory\n\
+                  name = sys.argv[1]\n\
+                  shm = shared_memory.SharedMemory(name=name, create=True, size=64)\n\
+                  subprocess.run([sys.executable, '-c', 'import sys\\n\
+                  from multiprocessing import shared_memory as s\\n\
+                  s.SharedMemory(name=sys.argv[1]).close()', name], check=True)\n\
+                  end = time.time() + 5\n\
+                  while os.path.exists('/dev/shm/' + name) and time.time() < end:\n    \
+                      time.sleep(0.01)\n\
+                  shm.close()\n\
+                  try:\n    shm.unlink()\n\
+                  except FileNotFoundError:\n    print('already gone', file=sys.stderr)";
+    let (out, doc) = audit_python(script, &[&lab.shm]);
+    assert_eq!(out.status.code(), Some(1), "{}\n{doc:#}", stderr_of(&out));
+    assert_eq!(kinds(&doc), ["segment-left"], "{doc:#}");
+    let s = &doc["segments"][0];
+    assert_eq!(s["created_by"], root(&doc));
+    assert_eq!(s["left"], false);
+    let tracker = s["unlinked_by"].as_i64().unwrap();
+    let attacher = process(&doc, tracker)["ppid"].as_i64().unwrap();
+    assert_ne!(attacher, root(&doc), "{doc:#}");
+    let f = &doc["findings"][0];
+    let message = f["message"].as_str().unwrap();
+    assert!(message.contains("while its creator still ran"), "{message}");
+    assert!(message.contains(&format!("pid {attacher} (")), "{message}");
+    let hint = f["hint"].as_str().unwrap();
+    assert!(hint.contains("resource_tracker.unregister"), "{hint}");
+}
