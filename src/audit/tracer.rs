@@ -105,6 +105,54 @@ impl Tracer {
         limits: &Limits,
         argv: &[std::ffi::OsString],
     ) -> Result<Ended> {
+        let ended = self.follow_until(child, limits, argv)?;
+        self.settle(child, argv)?;
+        Ok(ended)
+    }
+
+    /// A process whose exit was seen (at its exit stop) when following ends is dying:
+    /// its death is a moment away, and calling it still running would contradict the
+    /// exit time the report shows. Its death is collected, for at most 100 ms.
+    fn settle(&mut self, child: &mut Child, argv: &[std::ffi::OsString]) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_millis(100);
+        while Instant::now() < deadline
+            && self
+                .model
+                .procs
+                .iter()
+                .any(|p| p.alive() && p.exit.is_some())
+        {
+            let wait = ptrace::wait_any().wrap_err("waiting for the traced processes")?;
+            if !self.dispatch(child, argv, wait)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Handles what one wait returned; false when no traced process is left.
+    fn dispatch(
+        &mut self,
+        child: &mut Child,
+        argv: &[std::ffi::OsString],
+        wait: Wait,
+    ) -> Result<bool> {
+        match wait {
+            Wait::Interrupted => {}
+            Wait::NoChild => return Ok(false),
+            Wait::Exited(pid, code) => self.death(child, argv, pid, Some(code), None)?,
+            Wait::Signaled(pid, sig) => self.death(child, argv, pid, None, Some(sig))?,
+            Wait::Stopped(pid, sig, event) => self.stopped(pid, sig, event),
+        }
+        Ok(true)
+    }
+
+    fn follow_until(
+        &mut self,
+        child: &mut Child,
+        limits: &Limits,
+        argv: &[std::ffi::OsString],
+    ) -> Result<Ended> {
         loop {
             if self.stop_seen.is_none()
                 && interrupt::sender().is_some_and(|p| self.model.proc(p).is_some())
@@ -137,14 +185,9 @@ impl Tracer {
             {
                 return Ok(interrupt::stop_signal().map_or(Ended::Program, Ended::Signal));
             }
-            match ptrace::wait_any().wrap_err("waiting for the traced processes")? {
-                Wait::Interrupted => {}
-                Wait::NoChild => {
-                    return Ok(interrupt::stop_signal().map_or(Ended::Program, Ended::Signal));
-                }
-                Wait::Exited(pid, code) => self.death(child, argv, pid, Some(code), None)?,
-                Wait::Signaled(pid, sig) => self.death(child, argv, pid, None, Some(sig))?,
-                Wait::Stopped(pid, sig, event) => self.stopped(pid, sig, event),
+            let wait = ptrace::wait_any().wrap_err("waiting for the traced processes")?;
+            if !self.dispatch(child, argv, wait)? {
+                return Ok(interrupt::stop_signal().map_or(Ended::Program, Ended::Signal));
             }
         }
     }

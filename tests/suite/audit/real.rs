@@ -71,3 +71,32 @@ fn a_segment_removed_by_an_attaching_processs_tracker_blames_that_process_not_th
     let hint = f["hint"].as_str().unwrap();
     assert!(hint.contains("resource_tracker.unregister"), "{hint}");
 }
+
+#[test]
+fn a_child_that_exits_as_the_grace_ends_is_not_both_ended_and_left_running() {
+    // `sleep 0.3 &` and a grace of 300 ms: the sleep reached its exit just after the
+    // grace ran out, and the report showed it "1 ms..303 ms LEFT RUNNING", an exit time
+    // and left running at once (its end was seen, its death not yet collected).
+    let mut c = audit(&["--grace", "300ms"]);
+    c.args(["sh", "-c", "sleep 0.3 & exit 0"]);
+    let (out, doc) = report(c);
+    let sleep = &doc["processes"][1];
+    assert_eq!(sleep["argv"][0], "sleep", "{doc:#}");
+    for p in doc["processes"].as_array().unwrap() {
+        let ended = !p["exit_ms"].is_null();
+        assert_ne!(p["left_running"], ended, "{p:#}");
+        assert_eq!(
+            ended,
+            !p["exit_code"].is_null() || !p["signal"].is_null(),
+            "{p:#}"
+        );
+    }
+    // Either way its parent ended first; left running only if it really still ran.
+    if sleep["left_running"] == false {
+        assert_eq!(kinds(&doc), ["parent-first"], "{doc:#}");
+        assert_eq!(sleep["exit_code"], 0);
+    } else {
+        assert_eq!(kinds(&doc), ["left-running", "parent-first"], "{doc:#}");
+    }
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+}
