@@ -115,9 +115,15 @@ pub fn compute(model: &Model, root: i32, zombie_threshold_us: u64) -> Vec<Findin
             hint,
         });
     }
+    // Python's helpers (resource tracker, forkserver) end when the program does: while a
+    // process of the program is left running, theirs is its consequence, not a finding.
+    let program_left = model
+        .procs
+        .iter()
+        .any(|p| p.left_running && !p.is_python_helper());
     for p in &model.procs {
         let helper = p.is_python_helper();
-        if p.left_running {
+        if p.left_running && !(helper && program_left) {
             out.push(Finding {
                 kind: FindingKind::LeftRunning,
                 pid: Some(p.pid),

@@ -100,3 +100,35 @@ fn a_child_that_exits_as_the_grace_ends_is_not_both_ended_and_left_running() {
     }
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
 }
+
+#[test]
+fn a_program_stopped_at_the_timeout_is_left_running_but_not_its_resource_tracker() {
+    // The lab's writer blocked on a FIFO whose reader never opens, ended by --timeout:
+    // its resource tracker (started by its first SharedMemory) was a second left-running
+    // finding, with the hint to stop and wait for it. The tracker is Python's, and it ends
+    // when the program does: the program left running is the one finding.
+    let lab = Lab::new("blocked");
+    let script = "import os, sys\n\
+                  from multiprocessing import shared_memory\n\
+                  shm = shared_memory.SharedMemory(name=sys.argv[1], create=True, size=64)\n\
+                  shm.close(); shm.unlink()\n\
+                  os.mkfifo(sys.argv[2] + '/p2s.fifo')\n\
+                  print('ready', file=sys.stderr, flush=True)\n\
+                  with open(sys.argv[2] + '/p2s.fifo', 'wb') as f:\n    \
+                      f.write(b'never read')";
+    let mut c = audit(&["--timeout", "1s"]);
+    c.args(["python3", "-c", script, &lab.shm]).arg(lab.dir());
+    let (out, doc) = report(c);
+    assert_eq!(out.status.code(), Some(1), "{}\n{doc:#}", stderr_of(&out));
+    assert_eq!(doc["ended_by"], "timeout");
+    assert_eq!(kinds(&doc), ["fifo-left", "left-running"], "{doc:#}");
+    assert_eq!(doc["findings"][1]["pid"], root(&doc));
+    // The tracker is listed as it was: still running.
+    let tracker = doc["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["argv"].to_string().contains("resource_tracker"))
+        .unwrap_or_else(|| panic!("no tracker in {doc:#}"));
+    assert_eq!(tracker["left_running"], true);
+}
