@@ -17,6 +17,8 @@ pub struct Proc {
     /// `argv` is its own (given at start or by an exec), not inherited from its parent.
     own_argv: bool,
     pub start: u64,
+    /// When it ended: its death, when the tracer collected it (the moment it became a
+    /// zombie), else the exit stop of its last thread.
     pub exit: Option<u64>,
     pub code: Option<i32>,
     pub signal: Option<i32>,
@@ -169,7 +171,7 @@ impl Model {
         }
     }
 
-    /// The exit stop of its last thread, or its death: the time it ended.
+    /// The exit stop of its last thread: the time it ended, until its death is seen.
     pub fn exiting(&mut self, pid: i32, at: u64) {
         if let Some(p) = self.proc_mut(pid) {
             p.exit.get_or_insert(at);
@@ -185,7 +187,10 @@ impl Model {
         if !p.alive() {
             return true;
         }
-        p.exit.get_or_insert(at);
+        // Not the exit stop: after it the kernel still frees the process's memory (tens
+        // of milliseconds for a large one), and only then is it a zombie its parent can
+        // reap. Counting that time as zombie time blamed a parent already waiting.
+        p.exit = Some(at);
         p.code = code;
         p.signal = signal;
         let ppid = p.ppid;

@@ -132,3 +132,30 @@ fn a_program_stopped_at_the_timeout_is_left_running_but_not_its_resource_tracker
         .unwrap_or_else(|| panic!("no tracker in {doc:#}"));
     assert_eq!(tracker["left_running"], true);
 }
+
+#[test]
+fn a_child_with_much_memory_is_no_zombie_while_the_kernel_frees_it() {
+    // A child that filled 512 MiB and exited, its parent already blocked in waitpid:
+    // the kernel takes tens of milliseconds to free the memory before the child is a
+    // zombie at all, and that time was reported as the child's zombie time (38 ms here,
+    // 130 ms with 1.5 GiB: a zombie finding for a parent that could not reap sooner).
+    let script = "import mmap, os\n\
+                  pid = os.fork()\n\
+                  if pid == 0:\n    \
+                      m = mmap.mmap(-1, 512 << 20, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS \
+                                    | mmap.MAP_POPULATE)\n    \
+                      os._exit(0)\n\
+                  os.waitpid(pid, 0)";
+    let mut c = audit(&["--zombie-threshold", "20ms"]);
+    c.args(["python3", "-c", script]);
+    let (out, doc) = report(c);
+    assert_eq!(kinds(&doc), Vec::<String>::new(), "{doc:#}");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let child = doc["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["ppid"] == root(&doc) && p["argv"] == doc["processes"][0]["argv"])
+        .unwrap_or_else(|| panic!("no child in {doc:#}"));
+    assert!(child["zombie_ms"].as_f64().unwrap() < 20.0, "{child:#}");
+}
