@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::model::{Kind, Model, Obj, Proc};
+use super::model::{Kind, Model, Obj, Proc, Sent};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -191,21 +191,29 @@ pub fn compute(model: &Model, root: i32, zombie_threshold_us: u64) -> Vec<Findin
             }
         }
         if let Some(sig) = p.signal.filter(|_| !p.left_running) {
+            // abort(3) raises SIGABRT in the process itself: a crash all the same.
+            let aborted = |s: &&Sent| sig == libc::SIGABRT && s.from == p.pid;
             let sent = model
                 .sent
                 .iter()
+                .filter(|s| !aborted(s))
                 .any(|s| s.signal == sig && (s.target == i64::from(p.pid) || s.target <= 0));
+            let message = if model.sent.iter().any(|s| aborted(&s)) {
+                format!("{} aborted (SIGABRT, which it raised itself)", who(p))
+            } else {
+                format!(
+                    "{} was ended by {}, which no process of the program sent (the kernel \
+                     did, or a process outside the audit)",
+                    who(p),
+                    signal_name(sig)
+                )
+            };
             if !sent {
                 out.push(Finding {
                     kind: FindingKind::Killed,
                     pid: Some(p.pid),
                     path: None,
-                    message: format!(
-                        "{} was ended by {}, which no process of the program sent (the \
-                         kernel did, or a process outside the audit)",
-                        who(p),
-                        signal_name(sig)
-                    ),
+                    message,
                     hint: killed_hint(sig),
                 });
             }

@@ -104,8 +104,7 @@ pub struct Obj {
 /// A signal one traced process sent.
 #[derive(Clone, Copy, Debug)]
 pub struct Sent {
-    /// Who sent it (kept for the report's future; not used by the findings yet).
-    #[allow(dead_code)]
+    /// Who sent it (a thread group).
     pub from: i32,
     /// kill's pid (0 and negative ones name groups; -1 everyone), or a thread id.
     pub target: i64,

@@ -170,3 +170,26 @@ fn a_child_with_much_memory_is_no_zombie_while_the_kernel_frees_it() {
         .unwrap_or_else(|| panic!("no child in {doc:#}"));
     assert!(child["reaped_by"] == root(&doc), "{child:#}");
 }
+
+#[test]
+fn a_child_that_aborts_is_a_finding_though_it_sent_the_signal_itself() {
+    // abort(3) (a failed assert in C, os.abort(), a runtime's fatal error) ends the
+    // process with a SIGABRT it sends itself; a signal sent by the program was no
+    // finding, so the crash went unreported while a SIGSEGV was one.
+    let script = "import os\n\
+                  pid = os.fork()\n\
+                  if pid == 0:\n    \
+                      os.abort()\n\
+                  os.waitpid(pid, 0)";
+    let (out, doc) = audit_python::<&str>(script, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}\n{doc:#}", stderr_of(&out));
+    assert_eq!(kinds(&doc), ["killed"], "{doc:#}");
+    let f = &doc["findings"][0];
+    assert_eq!(
+        process(&doc, f["pid"].as_i64().unwrap())["signal"],
+        "SIGABRT"
+    );
+    let message = f["message"].as_str().unwrap();
+    assert!(message.contains("aborted"), "{message}");
+    assert!(f["hint"].as_str().unwrap().contains("assertion"), "{f:#}");
+}
