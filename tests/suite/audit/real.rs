@@ -193,3 +193,90 @@ fn a_child_that_aborts_is_a_finding_though_it_sent_the_signal_itself() {
     assert!(message.contains("aborted"), "{message}");
     assert!(f["hint"].as_str().unwrap().contains("assertion"), "{f:#}");
 }
+
+// True reports worth keeping true: each was checked by hand against what the program did.
+
+#[test]
+fn a_sigchld_handler_reaping_with_wnohang_in_a_loop_leaves_no_zombie() {
+    let script = "import os, signal, time\n\
+                  reaped = []\n\
+                  def on_chld(sig, frame):\n    \
+                      while True:\n        \
+                          try:\n            \
+                              pid, _ = os.waitpid(-1, os.WNOHANG)\n        \
+                          except ChildProcessError:\n            \
+                              return\n        \
+                          if pid == 0:\n            \
+                              return\n        \
+                          reaped.append(pid)\n\
+                  signal.signal(signal.SIGCHLD, on_chld)\n\
+                  for i in range(4):\n    \
+                      if os.fork() == 0:\n        \
+                          time.sleep(0.02 * i); os._exit(i)\n\
+                  end = time.time() + 5\n\
+                  while len(reaped) < 4 and time.time() < end:\n    \
+                      time.sleep(0.01)\n\
+                  assert len(reaped) == 4";
+    let (out, doc) = audit_python::<&str>(script, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
+    assert_eq!(kinds(&doc), Vec::<String>::new(), "{doc:#}");
+    let main = root(&doc);
+    let children: Vec<&Value> = doc["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["ppid"] == main && p["argv"] == process(&doc, main)["argv"])
+        .collect();
+    assert_eq!(children.len(), 4, "{doc:#}");
+    assert!(children.iter().all(|c| c["reaped_by"] == main), "{doc:#}");
+}
+
+#[test]
+fn pool_workers_the_pool_terminates_are_not_killed_from_outside() {
+    // Pool.__exit__ calls terminate(): SIGTERM from the program's own thread.
+    let script = "from multiprocessing import Pool\n\
+                  def sq(x): return x * x\n\
+                  if __name__ == '__main__':\n    \
+                      with Pool(2) as p:\n        \
+                          assert p.map(sq, range(4)) == [0, 1, 4, 9]";
+    let (out, doc) = audit_python::<&str>(script, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
+    assert_eq!(kinds(&doc), Vec::<String>::new(), "{doc:#}");
+}
+
+#[test]
+fn each_stage_of_a_shell_pipeline_is_reaped_by_the_shell() {
+    let script = "import subprocess\n\
+                  r = subprocess.run('seq 1 100 | grep 7 | wc -l', shell=True, \
+                                     capture_output=True)\n\
+                  assert r.stdout.strip() == b'19', r.stdout";
+    let (out, doc) = audit_python::<&str>(script, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
+    assert_eq!(kinds(&doc), Vec::<String>::new(), "{doc:#}");
+    let procs = doc["processes"].as_array().unwrap();
+    let sh = procs
+        .iter()
+        .find(|p| p["argv"][0] == "/bin/sh")
+        .unwrap_or_else(|| panic!("no shell in {doc:#}"));
+    for stage in ["seq", "grep", "wc"] {
+        let p = procs
+            .iter()
+            .find(|p| p["argv"][0] == stage)
+            .unwrap_or_else(|| panic!("no {stage} in {doc:#}"));
+        assert_eq!(p["reaped_by"], sh["pid"], "{p:#}");
+    }
+}
+
+#[test]
+fn a_fifo_moved_by_os_replace_is_left_under_its_final_name() {
+    let lab = Lab::new("replace");
+    let script = "import os, sys\n\
+                  d = sys.argv[1]\n\
+                  os.mkfifo(d + '/tmp.fifo')\n\
+                  os.replace(d + '/tmp.fifo', d + '/final.fifo')";
+    let (out, doc) = audit_python(script, &[lab.dir()]);
+    assert_eq!(out.status.code(), Some(1), "{}\n{doc:#}", stderr_of(&out));
+    assert_eq!(kinds(&doc), ["fifo-left"], "{doc:#}");
+    let path = lab.dir().join("final.fifo");
+    assert_eq!(doc["findings"][0]["path"], path.to_str().unwrap());
+}
