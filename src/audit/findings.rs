@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::model::{Kind, Model, Proc};
+use super::model::{Kind, Model, Obj, Proc, Sent};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -80,20 +80,7 @@ pub fn compute(model: &Model, root: i32, zombie_threshold_us: u64) -> Vec<Findin
             .and_then(|pid| model.proc(pid))
             .filter(|p| is_resource_tracker(p));
         if let Some(t) = tracker {
-            out.push(Finding {
-                kind: FindingKind::SegmentLeft,
-                pid: Some(o.created_by),
-                path: Some(String::from_utf8_lossy(&o.path).into_owned()),
-                message: format!(
-                    "segment {} made by {} was not removed by the program: Python's resource \
-                     tracker, {}, removed it at shutdown",
-                    String::from_utf8_lossy(&o.name),
-                    who_pid(model, o.created_by),
-                    who(t)
-                ),
-                hint: "call shm.unlink() once both sides are done (the tracker is a safety \
-                       net that warns about leaked segments, not the cleanup)",
-            });
+            out.push(tracker_removed(model, o, t));
         }
         if !o.left {
             continue;
@@ -128,9 +115,15 @@ pub fn compute(model: &Model, root: i32, zombie_threshold_us: u64) -> Vec<Findin
             hint,
         });
     }
+    // Python's helpers (resource tracker, forkserver) end when the program does: while a
+    // process of the program is left running, theirs is its consequence, not a finding.
+    let program_left = model
+        .procs
+        .iter()
+        .any(|p| p.left_running && !p.is_python_helper());
     for p in &model.procs {
         let helper = p.is_python_helper();
-        if p.left_running {
+        if p.left_running && !(helper && program_left) {
             out.push(Finding {
                 kind: FindingKind::LeftRunning,
                 pid: Some(p.pid),
@@ -198,27 +191,82 @@ pub fn compute(model: &Model, root: i32, zombie_threshold_us: u64) -> Vec<Findin
             }
         }
         if let Some(sig) = p.signal.filter(|_| !p.left_running) {
+            // abort(3) raises SIGABRT in the process itself: a crash all the same.
+            let aborted = |s: &&Sent| sig == libc::SIGABRT && s.from == p.pid;
             let sent = model
                 .sent
                 .iter()
+                .filter(|s| !aborted(s))
                 .any(|s| s.signal == sig && (s.target == i64::from(p.pid) || s.target <= 0));
+            let message = if model.sent.iter().any(|s| aborted(&s)) {
+                format!("{} aborted (SIGABRT, which it raised itself)", who(p))
+            } else {
+                format!(
+                    "{} was ended by {}, which no process of the program sent (the kernel \
+                     did, or a process outside the audit)",
+                    who(p),
+                    signal_name(sig)
+                )
+            };
             if !sent {
                 out.push(Finding {
                     kind: FindingKind::Killed,
                     pid: Some(p.pid),
                     path: None,
-                    message: format!(
-                        "{} was ended by {}, which no process of the program sent (the \
-                         kernel did, or a process outside the audit)",
-                        who(p),
-                        signal_name(sig)
-                    ),
+                    message,
                     hint: killed_hint(sig),
                 });
             }
         }
     }
     out
+}
+
+/// A segment Python's resource tracker removed. A tracker removes what its processes
+/// leaked once all of them have ended; one that removes a segment while its creator
+/// still runs is the tracker of another process, which only attached to it by name
+/// (before Python 3.13 every SharedMemory registers with its process's tracker).
+fn tracker_removed(model: &Model, o: &Obj, tracker: &Proc) -> Finding {
+    let name = String::from_utf8_lossy(&o.name);
+    let creator_ran = o.unlinked.is_some_and(|at| {
+        model
+            .proc(o.created_by)
+            .is_some_and(|c| c.exit.is_none_or(|exit| exit > at))
+    });
+    let (message, hint) = if creator_ran {
+        (
+            format!(
+                "segment {name} made by {} was removed at {} ms while its creator still ran: \
+                 the resource tracker of {}, {}, removed it when that process ended, since it \
+                 had opened the segment by name",
+                who_pid(model, o.created_by),
+                ms(o.unlinked.unwrap_or(0)),
+                who_pid(model, tracker.ppid),
+                who(tracker)
+            ),
+            "a process that only attaches (SharedMemory(name=...)) and was not forked by the \
+             creator should call resource_tracker.unregister(shm._name, 'shared_memory') \
+             after opening it (track=False from Python 3.13); only the last user unlinks",
+        )
+    } else {
+        (
+            format!(
+                "segment {name} made by {} was not removed by the program: Python's resource \
+                 tracker, {}, removed it at shutdown",
+                who_pid(model, o.created_by),
+                who(tracker)
+            ),
+            "call shm.unlink() once both sides are done (the tracker is a safety net that \
+             warns about leaked segments, not the cleanup)",
+        )
+    };
+    Finding {
+        kind: FindingKind::SegmentLeft,
+        pid: Some(o.created_by),
+        path: Some(String::from_utf8_lossy(&o.path).into_owned()),
+        message,
+        hint,
+    }
 }
 
 fn killed_hint(sig: i32) -> &'static str {
@@ -308,6 +356,46 @@ mod tests {
         // A signal the program sent itself is no finding.
         m.signalled(10, 13, libc::SIGKILL);
         assert!(!kinds(&compute(&m, 10, 100_000)).contains(&"killed"));
+    }
+
+    #[test]
+    fn a_tracker_removing_a_segment_its_creator_still_uses_blames_the_process_that_attached() {
+        let tracker = || {
+            Some(Rc::from(vec![
+                "from multiprocessing.resource_tracker".into(),
+            ]))
+        };
+        let mut m = Model::default();
+        m.started(10, 1, Some(Rc::from(vec!["py".to_string()])), 0);
+        m.started(11, 10, Some(Rc::from(vec!["reader".to_string()])), 10);
+        m.started(12, 11, tracker(), 20);
+        m.created(Kind::Segment, b"/dev/shm/x".to_vec(), b"/x".to_vec(), 10, 5);
+        m.died(11, Some(0), None, 50);
+        m.reaped(11, 10, 51);
+        m.unlinked(b"/dev/shm/x", 12, 60);
+        m.died(12, Some(0), None, 70);
+        m.died(10, Some(0), None, 1_000);
+        m.finish(|_| false, |_| false);
+        let f = compute(&m, 10, 100_000);
+        assert_eq!(kinds(&f), ["segment-left"]);
+        assert!(
+            f[0].message.contains("while its creator still ran"),
+            "{}",
+            f[0].message
+        );
+        assert!(
+            f[0].message.contains("tracker of pid 11 (reader)"),
+            "{}",
+            f[0].message
+        );
+        // Removed after its creator ended: the creator's own leak, removed at shutdown.
+        m.objects[0].unlinked = Some(2_000);
+        let f = compute(&m, 10, 100_000);
+        assert!(
+            f[0].message.contains("removed it at shutdown"),
+            "{}",
+            f[0].message
+        );
     }
 
     #[test]

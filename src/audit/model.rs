@@ -17,6 +17,8 @@ pub struct Proc {
     /// `argv` is its own (given at start or by an exec), not inherited from its parent.
     own_argv: bool,
     pub start: u64,
+    /// When it ended: its death, when the tracer collected it (the moment it became a
+    /// zombie), else the exit stop of its last thread.
     pub exit: Option<u64>,
     pub code: Option<i32>,
     pub signal: Option<i32>,
@@ -102,8 +104,7 @@ pub struct Obj {
 /// A signal one traced process sent.
 #[derive(Clone, Copy, Debug)]
 pub struct Sent {
-    /// Who sent it (kept for the report's future; not used by the findings yet).
-    #[allow(dead_code)]
+    /// Who sent it (a thread group).
     pub from: i32,
     /// kill's pid (0 and negative ones name groups; -1 everyone), or a thread id.
     pub target: i64,
@@ -169,7 +170,7 @@ impl Model {
         }
     }
 
-    /// The exit stop of its last thread, or its death: the time it ended.
+    /// The exit stop of its last thread: the time it ended, until its death is seen.
     pub fn exiting(&mut self, pid: i32, at: u64) {
         if let Some(p) = self.proc_mut(pid) {
             p.exit.get_or_insert(at);
@@ -185,7 +186,10 @@ impl Model {
         if !p.alive() {
             return true;
         }
-        p.exit.get_or_insert(at);
+        // Not the exit stop: after it the kernel still frees the process's memory (tens
+        // of milliseconds for a large one), and only then is it a zombie its parent can
+        // reap. Counting that time as zombie time blamed a parent already waiting.
+        p.exit = Some(at);
         p.code = code;
         p.signal = signal;
         let ppid = p.ppid;
@@ -366,6 +370,31 @@ impl Model {
         }
     }
 
+    /// Whether an object of ours lies somewhere under the directory `dir`.
+    pub fn is_live_under(&self, dir: &[u8]) -> bool {
+        self.live.keys().any(|p| under(p, dir).is_some())
+    }
+
+    /// rename(2) of a directory (`exchange`: RENAME_EXCHANGE of two): the objects under
+    /// it keep their history under its new path.
+    pub fn moved_dir(&mut self, from: &[u8], to: &[u8], exchange: bool) {
+        let mut moves = Vec::new();
+        for (path, &i) in &self.live {
+            if let Some(rest) = under(path, from) {
+                moves.push((path.clone(), i, [to, rest].concat()));
+            } else if let Some(rest) = under(path, to).filter(|_| exchange) {
+                moves.push((path.clone(), i, [from, rest].concat()));
+            }
+        }
+        for (old, ..) in &moves {
+            self.live.remove(old);
+        }
+        for (_, i, new) in moves {
+            self.objects[i].path = new.clone();
+            self.live.insert(new, i);
+        }
+    }
+
     fn renamed_to(&mut self, i: usize, to: Vec<u8>, name: Option<Vec<u8>>) {
         self.objects[i].path = to.clone();
         if let Some(name) = name {
@@ -406,9 +435,33 @@ impl Model {
     }
 }
 
+/// The rest of `path` from the `/` after `dir`, when `path` lies under the directory `dir`.
+fn under<'a>(path: &'a [u8], dir: &[u8]) -> Option<&'a [u8]> {
+    path.strip_prefix(dir)
+        .filter(|rest| rest.first() == Some(&b'/'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn objects_under_a_renamed_directory_move_with_it() {
+        let mut m = Model::default();
+        m.created(Kind::Fifo, b"/t/d/a".to_vec(), b"/t/d/a".to_vec(), 10, 1);
+        m.created(Kind::Fifo, b"/t/dd/b".to_vec(), b"/t/dd/b".to_vec(), 10, 2);
+        m.created(Kind::Fifo, b"/t/e/c".to_vec(), b"/t/e/c".to_vec(), 10, 3);
+        assert!(m.is_live_under(b"/t/d") && !m.is_live_under(b"/t/x"));
+        m.moved_dir(b"/t/d", b"/t/n", false);
+        assert_eq!(m.objects[0].path, b"/t/n/a");
+        // Only what lies under the directory: /t/dd is another one.
+        assert_eq!(m.objects[1].path, b"/t/dd/b");
+        m.moved_dir(b"/t/n", b"/t/e", true);
+        assert_eq!(m.objects[0].path, b"/t/e/a");
+        assert_eq!(m.objects[2].path, b"/t/n/c");
+        m.unlinked(b"/t/e/a", 10, 4);
+        assert_eq!(m.objects[0].unlinked, Some(4));
+    }
 
     #[test]
     fn a_parent_ending_first_adopts_its_live_children_only() {

@@ -55,11 +55,13 @@ impl Pending {
             Pending::Rename(from, to, _) if from == to => {}
             Pending::Rename(from, to, true) => {
                 m.exchanged(&from, &to, shm_name_of(&from), shm_name_of(&to));
+                m.moved_dir(&from, &to, true);
             }
             Pending::Rename(from, to, false) => {
                 // What `to` named is gone: replaced by what was moved there.
                 m.unlinked(&to, tgid, at);
                 let name = shm_name_of(&to);
+                m.moved_dir(&from, &to, false);
                 m.renamed(&from, to, name);
             }
             Pending::Link(from, to) => {

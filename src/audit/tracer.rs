@@ -105,6 +105,54 @@ impl Tracer {
         limits: &Limits,
         argv: &[std::ffi::OsString],
     ) -> Result<Ended> {
+        let ended = self.follow_until(child, limits, argv)?;
+        self.settle(child, argv)?;
+        Ok(ended)
+    }
+
+    /// A process whose exit was seen (at its exit stop) when following ends is dying:
+    /// its death is a moment away, and calling it still running would contradict the
+    /// exit time the report shows. Its death is collected, for at most 100 ms.
+    fn settle(&mut self, child: &mut Child, argv: &[std::ffi::OsString]) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_millis(100);
+        while Instant::now() < deadline
+            && self
+                .model
+                .procs
+                .iter()
+                .any(|p| p.alive() && p.exit.is_some())
+        {
+            let wait = ptrace::wait_any().wrap_err("waiting for the traced processes")?;
+            if !self.dispatch(child, argv, wait)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Handles what one wait returned; false when no traced process is left.
+    fn dispatch(
+        &mut self,
+        child: &mut Child,
+        argv: &[std::ffi::OsString],
+        wait: Wait,
+    ) -> Result<bool> {
+        match wait {
+            Wait::Interrupted => {}
+            Wait::NoChild => return Ok(false),
+            Wait::Exited(pid, code) => self.death(child, argv, pid, Some(code), None)?,
+            Wait::Signaled(pid, sig) => self.death(child, argv, pid, None, Some(sig))?,
+            Wait::Stopped(pid, sig, event) => self.stopped(pid, sig, event),
+        }
+        Ok(true)
+    }
+
+    fn follow_until(
+        &mut self,
+        child: &mut Child,
+        limits: &Limits,
+        argv: &[std::ffi::OsString],
+    ) -> Result<Ended> {
         loop {
             if self.stop_seen.is_none()
                 && interrupt::sender().is_some_and(|p| self.model.proc(p).is_some())
@@ -137,14 +185,9 @@ impl Tracer {
             {
                 return Ok(interrupt::stop_signal().map_or(Ended::Program, Ended::Signal));
             }
-            match ptrace::wait_any().wrap_err("waiting for the traced processes")? {
-                Wait::Interrupted => {}
-                Wait::NoChild => {
-                    return Ok(interrupt::stop_signal().map_or(Ended::Program, Ended::Signal));
-                }
-                Wait::Exited(pid, code) => self.death(child, argv, pid, Some(code), None)?,
-                Wait::Signaled(pid, sig) => self.death(child, argv, pid, None, Some(sig))?,
-                Wait::Stopped(pid, sig, event) => self.stopped(pid, sig, event),
+            let wait = ptrace::wait_any().wrap_err("waiting for the traced processes")?;
+            if !self.dispatch(child, argv, wait)? {
+                return Ok(interrupt::stop_signal().map_or(Ended::Program, Ended::Signal));
             }
         }
     }
@@ -350,8 +393,14 @@ impl Tracer {
             }
             Call::Rename { from, to, exchange } => {
                 match (read_path(pid, from.0, from.1), read_path(pid, to.0, to.1)) {
-                    // A rename onto one of ours removes it, whatever is moved there.
-                    (Some(a), Some(b)) if self.model.is_live(&a) || self.model.is_live(&b) => {
+                    // A rename onto one of ours removes it, whatever is moved there; a
+                    // directory holding ours takes them along.
+                    (Some(a), Some(b))
+                        if self.model.is_live(&a)
+                            || self.model.is_live(&b)
+                            || self.model.is_live_under(&a)
+                            || (exchange && self.model.is_live_under(&b)) =>
+                    {
                         Pending::Rename(a, b, exchange)
                     }
                     _ => return false,
