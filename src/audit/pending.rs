@@ -117,7 +117,8 @@ mod tests {
     use super::*;
     use crate::audit::findings;
 
-    /// A parent 10 and its child 11, which ended at 1 s.
+    /// A parent 10 and its child 11, which ended at 1 s (exit stop) and was a zombie
+    /// from 1.00005 s (its death, collected).
     fn ended_child() -> Model {
         let mut m = Model::default();
         m.started(10, 1, None, 0);
@@ -138,7 +139,8 @@ mod tests {
         };
         wait.complete(&mut m, 10, 10, 11, 1_400_000);
         let child = m.proc(11).unwrap();
-        assert_eq!((child.reaped_by, child.reaped), (Some(10), Some(1_000_000)));
+        // Reaped as soon as it was a zombie (its death, after its exit stop).
+        assert_eq!((child.reaped_by, child.reaped), (Some(10), Some(1_000_050)));
         assert!(findings::compute(&m, 10, 100_000).is_empty());
     }
 
