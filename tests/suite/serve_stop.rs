@@ -88,3 +88,68 @@ fn stopping_answers_requests_held_back_by_max_inflight_and_not_the_unread_ones()
         assert_eq!(count("errors"), 0, "{how}: {v}");
     }
 }
+
+/// Over TCP, a stop with requests at every stage: a batch of 2 whose secondary was killed
+/// (retried alone: one at the other secondary, stopped, one still waiting for a place),
+/// 2 complete lines held back by `--max-inflight`, then a line too long, then one more.
+/// The client reads the 4 `ERR shutting down` in order, then `ERR line too long` (as it
+/// would have), then the end of file: the line after the too-long one is never read.
+#[test]
+fn a_tcp_stop_answers_retries_and_held_lines_in_order_up_to_a_line_too_long() {
+    let mut env = TestEnv::new("heldtcp");
+    let extra = [
+        "--secondaries",
+        "2",
+        "--max-inflight",
+        "2",
+        "--max-line",
+        "10",
+        "--timeout",
+        "5s",
+    ];
+    let (pid, port) = common::sockets::serve_tcp(&mut env, "127.0.0.1:0", &extra);
+    let mut conn = common::sockets::tcp(port);
+    assert_eq!(conn.ask("PING"), "PONG");
+    let first = env.wait_worker_up(0, None, T);
+    let second = env.wait_worker_up(1, None, T);
+    assert!(kill(first, libc::SIGSTOP) && kill(second, libc::SIGSTOP));
+    let _cont = (Continue(first), Continue(second));
+    // One write: r0 and r1 go to secondary 0 as one batch, r2 and r3 are held back.
+    conn.send_raw(b"REV r0\nREV r1\nREV r2\nREV r3\nREV much too long\nREV r5\n");
+    std::thread::sleep(Duration::from_millis(300));
+    // Each retried alone, not on secondary 0: r0 at secondary 1 (stopped), r1 waits.
+    assert!(kill(first, libc::SIGKILL));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(kill(pid, libc::SIGTERM));
+    // Once the primary stops, a reply of the secondary comes too late to count: let it
+    // run, so that the stop does not wait out its --timeout.
+    let deadline = std::time::Instant::now() + T;
+    while env.header_field(common::field::PRIMARY_STATE) == Some(2) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the primary did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(kill(second, libc::SIGCONT));
+    let out = output_within(env.take_child(pid), T);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let mut answers = Vec::new();
+    let end = loop {
+        match conn.get() {
+            Got::Line(l) => answers.push(l),
+            other => break other,
+        }
+    };
+    let mut want = vec!["ERR shutting down"; 4];
+    want.push("ERR line too long");
+    assert_eq!(answers, want);
+    assert_eq!(end, Got::Eof);
+    let v = json_of(&out);
+    let count = |key: &str| v[key].as_u64().unwrap();
+    assert_eq!(count("requests"), 5, "the PING and the 4 read: {v}");
+    assert_eq!(count("cut_short"), 4, "{v}");
+    assert_eq!(count("retried"), 2, "{v}");
+    assert_eq!(count("too_long"), 1, "{v}");
+    env.assert_nothing_left();
+}
