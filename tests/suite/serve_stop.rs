@@ -153,3 +153,66 @@ fn a_tcp_stop_answers_retries_and_held_lines_in_order_up_to_a_line_too_long() {
     assert_eq!(count("too_long"), 1, "{v}");
     env.assert_nothing_left();
 }
+
+/// A client that leaves with requests at a secondary and more held back frees its slot
+/// for the next client (a new id, see `ids.rs`). At the stop the second reads its own 3
+/// answers and the end of file, nothing more; the summary counts the first one's
+/// requests at the secondary (answered, for nobody) but not its held-back lines, which
+/// left with it. (Every answer here is alike, so that a reply never reaches a slot's
+/// next client is `a_reply_for_a_client_that_left_never_reaches_the_client_after_it`'s
+/// to show.)
+#[test]
+fn at_the_stop_a_client_in_a_slot_freed_by_another_gets_only_its_own_answers() {
+    let mut env = TestEnv::new("heldslot");
+    let pid = env.start_serving(&[
+        "--secondaries",
+        "1",
+        "--max-inflight",
+        "2",
+        "--timeout",
+        "5s",
+    ]);
+    let mut warm = unix(&env);
+    assert_eq!(warm.ask("PING"), "PONG");
+    drop(warm);
+    let secondary = env.wait_worker_up(0, None, T);
+    assert!(kill(secondary, libc::SIGSTOP));
+    let _cont = Continue(secondary);
+    let mut first = unix(&env);
+    // 2 at the secondary, 2 held back.
+    first.send_raw(b"REV a0\nREV a1\nREV a2\nREV a3\n");
+    std::thread::sleep(Duration::from_millis(200));
+    drop(first);
+    std::thread::sleep(Duration::from_millis(200));
+    let mut second = unix(&env);
+    // 2 queued (the secondary is busy), 1 held back.
+    second.send_raw(b"REV b0\nREV b1\nREV b2\n");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(kill(pid, libc::SIGTERM));
+    let deadline = std::time::Instant::now() + T;
+    while env.header_field(common::field::PRIMARY_STATE) == Some(2) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the primary did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(kill(secondary, libc::SIGCONT));
+    let out = output_within(env.take_child(pid), T);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let mut answers = Vec::new();
+    let end = loop {
+        match second.get() {
+            Got::Line(l) => answers.push(l),
+            other => break other,
+        }
+    };
+    assert_eq!(answers, vec!["ERR shutting down"; 3]);
+    assert_eq!(end, Got::Eof);
+    let v = json_of(&out);
+    let count = |key: &str| v[key].as_u64().unwrap();
+    assert_eq!(count("requests"), 6, "the PING, a0 and a1, b0 to b2: {v}");
+    assert_eq!(count("cut_short"), 5, "{v}");
+    assert_eq!(count("clients_served"), 3, "{v}");
+    env.assert_nothing_left();
+}
