@@ -6,6 +6,7 @@
 
 use crate::common;
 
+use std::io::{Read, Write};
 use std::time::Duration;
 
 use common::sockets::{Got, unix};
@@ -214,5 +215,86 @@ fn at_the_stop_a_client_in_a_slot_freed_by_another_gets_only_its_own_answers() {
     assert_eq!(count("requests"), 6, "the PING, a0 and a1, b0 to b2: {v}");
     assert_eq!(count("cut_short"), 5, "{v}");
     assert_eq!(count("clients_served"), 3, "{v}");
+    env.assert_nothing_left();
+}
+
+/// Under load, with requests at every stage when the stop comes (8 clients, Unix and
+/// TCP, each writing 2000 requests in one go; one secondary stopped, the other killed
+/// just before with a batch), every answer a client reads is its request's reply or `ERR
+/// shutting down`, in order, and the summary's `requests` is exactly the answers read:
+/// each request read answered once, none lost at the close.
+#[test]
+fn a_stop_under_load_answers_every_request_read_once_and_in_order() {
+    let mut env = TestEnv::new("loadstop");
+    let extra = [
+        "--secondaries",
+        "2",
+        "--max-inflight",
+        "4",
+        "--timeout",
+        "5s",
+    ];
+    let (pid, port) = common::sockets::serve_tcp(&mut env, "127.0.0.1:0", &extra);
+    let mut warm = unix(&env);
+    assert_eq!(warm.ask("PING"), "PONG");
+    drop(warm);
+    let stopped = env.wait_worker_up(0, None, T);
+    let killed = env.wait_worker_up(1, None, T);
+    assert!(kill(stopped, libc::SIGSTOP));
+    let _cont = Continue(stopped);
+    let clients: Vec<_> = (0..8)
+        .map(|c| {
+            let requests: Vec<String> = (0..2000).map(|i| format!("c{c}-{i}")).collect();
+            let bytes: Vec<u8> = requests
+                .iter()
+                .flat_map(|r| format!("REV {r}\n").into_bytes())
+                .collect();
+            let (mut reader, writer): (Box<dyn Read + Send>, Box<dyn Write + Send>) = if c % 2 == 0
+            {
+                let s = std::os::unix::net::UnixStream::connect(env.socket_path()).unwrap();
+                (Box::new(s.try_clone().unwrap()), Box::new(s))
+            } else {
+                let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+                (Box::new(s.try_clone().unwrap()), Box::new(s))
+            };
+            std::thread::spawn(move || {
+                let mut writer = writer;
+                // Blocks at the client's bound; fails once the stop ends the connection.
+                let writing = std::thread::spawn(move || writer.write_all(&bytes).is_ok());
+                let mut got = String::new();
+                let _ = reader.read_to_string(&mut got);
+                let _ = writing.join();
+                for (i, answer) in got.lines().enumerate() {
+                    let reply: String = requests[i].chars().rev().collect();
+                    assert!(
+                        answer == reply || answer == "ERR shutting down",
+                        "client {c}, answer {i}: {answer}"
+                    );
+                }
+                got.lines().count() as u64
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(150));
+    assert!(kill(killed, libc::SIGKILL));
+    assert!(kill(pid, libc::SIGTERM));
+    let deadline = std::time::Instant::now() + T;
+    while env.header_field(common::field::PRIMARY_STATE) == Some(2) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the primary did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(kill(stopped, libc::SIGCONT));
+    let out = output_within(env.take_child(pid), T);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let answers: u64 = clients.into_iter().map(|t| t.join().unwrap()).sum();
+    let v = json_of(&out);
+    assert_eq!(
+        v["requests"].as_u64(),
+        Some(answers + 1),
+        "the PING too: {v}"
+    );
     env.assert_nothing_left();
 }
