@@ -584,15 +584,10 @@ impl Client {
         self.stream.release_if_due(now);
     }
 
-    /// Tries to send its pending replies until `deadline` (at shutdown: best effort).
-    pub fn flush_until(&mut self, deadline: Instant) {
-        while !self.output.is_empty() {
-            let now = Instant::now();
-            if now >= deadline || self.flush(now).is_err() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
+    /// At shutdown: writes what its connection takes now of its pending replies.
+    /// Returns whether some are still owed to a connection that may take them later.
+    pub fn flush_at_the_stop(&mut self) -> bool {
+        self.flush(Instant::now()).is_ok() && !self.output.is_empty()
     }
 
     /// It was refused for a too-long line (see [`Input::Draining`]).

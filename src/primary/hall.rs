@@ -374,10 +374,22 @@ impl Hall {
     }
 
     /// Writes what each client is owed (200 ms at most), then ends every connection.
+    /// The clients are written in turns, each as far as its connection takes: one after
+    /// the other, a client that does not read would take the whole time, and the ones
+    /// after it would get none of their answers.
     pub fn close_all(&mut self) {
         let deadline = Instant::now() + Duration::from_millis(200);
-        for c in self.clients.values_mut() {
-            c.flush_until(deadline);
+        let mut owed: Vec<u64> = self.clients.keys().collect();
+        loop {
+            owed.retain(|id| {
+                self.clients
+                    .get_mut(*id)
+                    .is_some_and(Client::flush_at_the_stop)
+            });
+            if owed.is_empty() || Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
         self.say_goodbye(Instant::now() + GOODBYE);
         self.clients.clear();

@@ -298,3 +298,62 @@ fn a_stop_under_load_answers_every_request_read_once_and_in_order() {
     );
     env.assert_nothing_left();
 }
+
+/// At the stop, a client that does not read its replies (here with a megabyte of them
+/// owed) does not cost the others theirs: each connection is written as far as it
+/// takes, in turns, within the time the stop gives. Before, the clients were written one
+/// after the other, each until done or until the shared deadline: the one that did not
+/// read took all of it, and a client after it got not a single answer, only the end of
+/// file.
+#[test]
+fn at_the_stop_a_client_that_does_not_read_leaves_the_others_their_answers() {
+    let mut env = TestEnv::new("slowstop");
+    let pid = env.start_serving(&["--secondaries", "1", "--timeout", "5s"]);
+    let mut warm = unix(&env);
+    assert_eq!(warm.ask("PING"), "PONG");
+    drop(warm);
+    // Connected first: first in the hall's order of clients.
+    let deaf = std::os::unix::net::UnixStream::connect(env.socket_path()).unwrap();
+    let mut deaf_writer = deaf.try_clone().unwrap();
+    let line = format!("ECHO {}\n", "x".repeat(4000));
+    let writer = std::thread::spawn(move || {
+        // Until the primary stops reading it (its replies owed fill its bound), then
+        // until the stop ends the connection.
+        for _ in 0..2000 {
+            if deaf_writer.write_all(line.as_bytes()).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let secondary = env.wait_worker_up(0, None, T);
+    assert!(kill(secondary, libc::SIGSTOP));
+    let _cont = Continue(secondary);
+    let mut polite = unix(&env);
+    polite.send_raw(b"REV b0\nREV b1\nREV b2\n");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(kill(pid, libc::SIGTERM));
+    let deadline = std::time::Instant::now() + T;
+    while env.header_field(common::field::PRIMARY_STATE) == Some(2) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the primary did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(kill(secondary, libc::SIGCONT));
+    let out = output_within(env.take_child(pid), T);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let mut answers = Vec::new();
+    let end = loop {
+        match polite.get() {
+            Got::Line(l) => answers.push(l),
+            other => break other,
+        }
+    };
+    assert_eq!(answers, vec!["ERR shutting down"; 3]);
+    assert_eq!(end, Got::Eof);
+    drop(deaf);
+    let _ = writer.join();
+    env.assert_nothing_left();
+}
