@@ -472,12 +472,14 @@ impl Client {
         }
     }
 
-    /// At the stop: every complete line still in its input (read, but held back by its
-    /// bounds) gets `reply` in place of a secondary's answer, after the answers of the
-    /// requests before it, so that every request read is answered once and in order. A
-    /// too-long line among them gets `ERR line too long`, as it would have. Nothing is
-    /// read after this: an unfinished line is dropped. Returns how many requests it
-    /// answered, and the lines refused.
+    /// At the stop: every request still waiting here gets `reply` in place of a
+    /// secondary's answer, after the answers of the requests before it, so that every
+    /// request read is answered once and in order. Those are the requests cut and still
+    /// pending (the pool answers the ones in its ring first; one cut in a pass that
+    /// failed before settling never got there), then every complete line still in its
+    /// input (read, but held back by its bounds). A too-long line among them gets `ERR
+    /// line too long`, as it would have. Nothing is read after this: an unfinished line
+    /// is dropped. Returns how many requests it answered, and the lines refused.
     pub fn answer_held(
         &mut self,
         reply: &str,
@@ -485,11 +487,12 @@ impl Client {
         spare: &mut Spare,
     ) -> (u64, Refused) {
         let mut refused = Refused::default();
+        let mut answered = self.pending.len() as u64;
+        self.answer_pending(reply, spare);
         if self.is_draining() {
-            return (0, refused);
+            return (answered, refused);
         }
         let eof = self.state == Input::Ended;
-        let mut answered = 0;
         let mut cut = cut_lines(&self.input, limits.max_line, eof, usize::MAX);
         for _ in cut.by_ref() {
             self.reserved += reply.len() + 1;
@@ -581,15 +584,10 @@ impl Client {
         self.stream.release_if_due(now);
     }
 
-    /// Tries to send its pending replies until `deadline` (at shutdown: best effort).
-    pub fn flush_until(&mut self, deadline: Instant) {
-        while !self.output.is_empty() {
-            let now = Instant::now();
-            if now >= deadline || self.flush(now).is_err() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
+    /// At shutdown: writes what its connection takes now of its pending replies.
+    /// Returns whether some are still owed to a connection that may take them later.
+    pub fn flush_at_the_stop(&mut self) -> bool {
+        self.flush(Instant::now()).is_ok() && !self.output.is_empty()
     }
 
     /// It was refused for a too-long line (see [`Input::Draining`]).

@@ -136,18 +136,18 @@ impl Hall {
     }
 
     /// At the stop, once the pool answered what it holds: every client's requests read
-    /// but held back by its bounds (still in its input) get `reply` (see
-    /// [`Client::answer_held`]). Returns how many requests that answered, and the lines
-    /// refused among them.
-    pub fn answer_held(&mut self, reply: &str) -> (u64, Refused) {
-        let mut answered = 0;
+    /// and still here (cut but never in the pool's ring, or held back by its bounds in
+    /// its input) get `reply` (see [`Client::answer_held`]), counted by the pool as cut
+    /// short. Returns the lines refused among them.
+    pub fn answer_held(&mut self, reply: &str, pool: &mut Pool) -> Refused {
         let mut refused = Refused::default();
         for c in self.clients.values_mut() {
+            pool.queue_shrank(c.pending_len());
             let (n, r) = c.answer_held(reply, &self.limits, &mut self.spare);
-            answered += n;
+            pool.cut_short_unqueued(n);
             refused += r;
         }
-        (answered, refused)
+        refused
     }
 
     /// A newcomer let in: a client of the poll set.
@@ -374,10 +374,22 @@ impl Hall {
     }
 
     /// Writes what each client is owed (200 ms at most), then ends every connection.
+    /// The clients are written in turns, each as far as its connection takes: one after
+    /// the other, a client that does not read would take the whole time, and the ones
+    /// after it would get none of their answers.
     pub fn close_all(&mut self) {
         let deadline = Instant::now() + Duration::from_millis(200);
-        for c in self.clients.values_mut() {
-            c.flush_until(deadline);
+        let mut owed: Vec<u64> = self.clients.keys().collect();
+        loop {
+            owed.retain(|id| {
+                self.clients
+                    .get_mut(*id)
+                    .is_some_and(Client::flush_at_the_stop)
+            });
+            if owed.is_empty() || Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
         self.say_goodbye(Instant::now() + GOODBYE);
         self.clients.clear();
@@ -435,7 +447,6 @@ impl Hall {
     }
 }
 
-/// How a client's settling ended.
 /// Lists client `id` (`c`) to be settled at the end of this pass, unless it already is.
 fn to_settle(touched: &mut Vec<u64>, c: &mut Client, id: u64) {
     if !c.to_settle {
@@ -444,6 +455,7 @@ fn to_settle(touched: &mut Vec<u64>, c: &mut Client, id: u64) {
     }
 }
 
+/// How a client's settling ended.
 enum Settled {
     /// It is gone (let go).
     Gone,

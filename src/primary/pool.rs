@@ -532,8 +532,8 @@ impl Pool {
     }
 
     /// Counts `n` requests answered `ERR shutting down` at the stop by their client's
-    /// connection itself: read, but held back by the client's bounds, they never reached
-    /// the queue.
+    /// connection itself: read, but held back by the client's bounds (they never reached
+    /// the queue), or queued but never in the ring.
     pub fn cut_short_unqueued(&mut self, n: u64) {
         self.counts.answered_instead(Instead::CutShort, n);
     }

@@ -620,8 +620,7 @@ impl<'a> Server<'a> {
         const CUT_SHORT: &str = "ERR shutting down";
         let (pool, mut hands) = self.pool();
         pool.answer_all(CUT_SHORT, &mut hands);
-        let (held, refused) = self.hall.answer_held(CUT_SHORT);
-        self.pool.cut_short_unqueued(held);
+        let refused = self.hall.answer_held(CUT_SHORT, &mut self.pool);
         self.summary.count_refused(refused);
     }
 }

@@ -118,6 +118,28 @@ fn at_the_stop_lines_held_back_are_answered_in_order_after_the_others() {
     assert_eq!(c.held(), 0);
 }
 
+/// At the stop, requests cut but never handed to the pool's ring (a pass that failed
+/// between reading a client and settling it) are answered before the lines held back
+/// after them: without that, their awaited replies stood in front of the held lines'
+/// answers and the client got nothing at all.
+#[test]
+fn at_the_stop_requests_cut_but_not_queued_are_answered_before_those_held_back() {
+    let (mut c, mut peer) = client();
+    peer.write_all(b"a\nb\nc\nd\ne\nf\n").unwrap();
+    let mut spare = Spare::default();
+    c.receive(&LIMITS, &mut 1000, &mut scratch(), &mut spare);
+    assert_eq!(c.pending_len(), 4);
+    let (answered, _) = c.answer_held("ERR shutting down", &LIMITS, &mut spare);
+    assert_eq!(answered, 6, "the 4 cut and the 2 held back");
+    assert!(!c.has_pending());
+    c.flush(Instant::now()).unwrap();
+    c.say_goodbye();
+    let mut got = String::new();
+    peer.read_to_string(&mut got).unwrap();
+    assert_eq!(got, "ERR shutting down\n".repeat(6));
+    assert_eq!(c.held(), 0);
+}
+
 #[test]
 fn a_full_queue_answers_err_busy_in_place() {
     let (mut c, mut peer) = client();
