@@ -153,7 +153,7 @@ pub struct Client {
     closed: bool,
     /// It is on the hall's list of clients to settle at the end of this pass (once,
     /// however many of its requests were answered in it).
-    pub to_settle: bool,
+    to_settle: bool,
 }
 
 impl Client {
@@ -185,6 +185,17 @@ impl Client {
 
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.stream.fd()
+    }
+
+    /// Marks it for the hall's list of clients to settle in this pass: `false` if it
+    /// already is on the list.
+    pub fn mark_to_settle(&mut self) -> bool {
+        !std::mem::replace(&mut self.to_settle, true)
+    }
+
+    /// It is being settled: off the list, until something marks it again.
+    pub fn unmark_to_settle(&mut self) {
+        self.to_settle = false;
     }
 
     /// Everything held for this client, in bytes (the quantity [`MAX_HELD`] bounds).

@@ -36,7 +36,7 @@ pub struct Hall {
     /// `--queue`: the requests all clients may have waiting for a secondary.
     queue: usize,
     /// Clients read, answered or written in this pass: settled once at its end. Each is
-    /// listed once (its `to_settle` says it is listed), so answering a batch of 256
+    /// listed once (see [`Client::mark_to_settle`]), so answering a batch of 256
     /// requests lists its few clients, not 256 entries to sort.
     touched: Vec<u64>,
     /// Clients refused for a too-long line, closed at their deadline at the latest.
@@ -275,7 +275,7 @@ impl Hall {
         let touched = std::mem::take(&mut self.touched);
         for id in &touched {
             if let Some(c) = self.clients.get_mut(*id) {
-                c.to_settle = false;
+                c.unmark_to_settle();
             }
         }
         let mut again = Vec::new();
@@ -449,8 +449,7 @@ impl Hall {
 
 /// Lists client `id` (`c`) to be settled at the end of this pass, unless it already is.
 fn to_settle(touched: &mut Vec<u64>, c: &mut Client, id: u64) {
-    if !c.to_settle {
-        c.to_settle = true;
+    if c.mark_to_settle() {
         touched.push(id);
     }
 }
