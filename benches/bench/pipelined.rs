@@ -20,8 +20,10 @@ use super::stats::Percentiles;
 const CLIENTS: usize = 8;
 /// Requests each client has in flight at once.
 const DEPTH: usize = 32;
-/// Runs of each server; the rows are their medians.
-const ROUNDS: usize = 3;
+/// Runs of each server; the rows are their medians. Five runs of 256 000 requests: with
+/// three of 128 000 (80-200 ms each), two runs of the same binaries differed by up to
+/// 0.42-0.58 in the ratio to the echo.
+const ROUNDS: usize = 5;
 
 #[derive(Debug, Serialize)]
 pub struct PipelinedRow {
@@ -87,7 +89,7 @@ fn load(path: &Path, batches: usize) -> (f64, Percentiles) {
 /// The pipelined rows: the two echo servers, then osps, in turn [`ROUNDS`] times
 /// (medians), so a slow moment of the machine falls on all three alike.
 pub fn rows(quick: bool) -> Vec<PipelinedRow> {
-    let batches = if quick { 50 } else { 500 };
+    let batches = if quick { 50 } else { 1000 };
     let dir = tempfile::Builder::new()
         .prefix("osps-bench-echo-pipelined-")
         .tempdir()
