@@ -22,6 +22,38 @@ impl Drop for Continue {
     }
 }
 
+/// Stops serving primary `pid` with SIGTERM and, once it has stopped serving, lets
+/// `secondary` (stopped by the test) run again, so that the stop does not wait out its
+/// --timeout: its reply comes too late to count. The primary's output, checked a success.
+fn stop_then_continue(env: &mut TestEnv, pid: u32, secondary: u32) -> std::process::Output {
+    assert!(kill(pid, libc::SIGTERM));
+    let deadline = std::time::Instant::now() + T;
+    while env.header_field(common::field::PRIMARY_STATE) == Some(2) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the primary did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(kill(secondary, libc::SIGCONT));
+    let out = output_within(env.take_child(pid), T);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    out
+}
+
+/// The lines a client reads, then how its connection ended.
+fn answers_then_end<S: common::sockets::Duplex>(
+    conn: &mut common::sockets::Conn<S>,
+) -> (Vec<String>, Got) {
+    let mut answers = Vec::new();
+    loop {
+        match conn.get() {
+            Got::Line(l) => answers.push(l),
+            other => return (answers, other),
+        }
+    }
+}
+
 /// A client writes 8 requests in one go to a server with `--max-inflight 2` whose only
 /// secondary is stopped (a slow turn): the primary reads all 8, hands 2 to the
 /// secondary and holds 6 back. Then 4 more, which it does not read (the client is at its
@@ -121,27 +153,10 @@ fn a_tcp_stop_answers_retries_and_held_lines_in_order_up_to_a_line_too_long() {
     // Each retried alone, not on secondary 0: r0 at secondary 1 (stopped), r1 waits.
     assert!(kill(first, libc::SIGKILL));
     std::thread::sleep(Duration::from_millis(300));
-    assert!(kill(pid, libc::SIGTERM));
     // Once the primary stops, a reply of the secondary comes too late to count: let it
     // run, so that the stop does not wait out its --timeout.
-    let deadline = std::time::Instant::now() + T;
-    while env.header_field(common::field::PRIMARY_STATE) == Some(2) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the primary did not stop"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert!(kill(second, libc::SIGCONT));
-    let out = output_within(env.take_child(pid), T);
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    let mut answers = Vec::new();
-    let end = loop {
-        match conn.get() {
-            Got::Line(l) => answers.push(l),
-            other => break other,
-        }
-    };
+    let out = stop_then_continue(&mut env, pid, second);
+    let (answers, end) = answers_then_end(&mut conn);
     let mut want = vec!["ERR shutting down"; 4];
     want.push("ERR line too long");
     assert_eq!(answers, want);
@@ -189,25 +204,8 @@ fn at_the_stop_a_client_in_a_slot_freed_by_another_gets_only_its_own_answers() {
     // 2 queued (the secondary is busy), 1 held back.
     second.send_raw(b"REV b0\nREV b1\nREV b2\n");
     std::thread::sleep(Duration::from_millis(200));
-    assert!(kill(pid, libc::SIGTERM));
-    let deadline = std::time::Instant::now() + T;
-    while env.header_field(common::field::PRIMARY_STATE) == Some(2) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the primary did not stop"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert!(kill(secondary, libc::SIGCONT));
-    let out = output_within(env.take_child(pid), T);
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    let mut answers = Vec::new();
-    let end = loop {
-        match second.get() {
-            Got::Line(l) => answers.push(l),
-            other => break other,
-        }
-    };
+    let out = stop_then_continue(&mut env, pid, secondary);
+    let (answers, end) = answers_then_end(&mut second);
     assert_eq!(answers, vec!["ERR shutting down"; 3]);
     assert_eq!(end, Got::Eof);
     let v = json_of(&out);
@@ -277,18 +275,7 @@ fn a_stop_under_load_answers_every_request_read_once_and_in_order() {
         .collect();
     std::thread::sleep(Duration::from_millis(150));
     assert!(kill(killed, libc::SIGKILL));
-    assert!(kill(pid, libc::SIGTERM));
-    let deadline = std::time::Instant::now() + T;
-    while env.header_field(common::field::PRIMARY_STATE) == Some(2) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the primary did not stop"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert!(kill(stopped, libc::SIGCONT));
-    let out = output_within(env.take_child(pid), T);
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    let out = stop_then_continue(&mut env, pid, stopped);
     let answers: u64 = clients.into_iter().map(|t| t.join().unwrap()).sum();
     let v = json_of(&out);
     assert_eq!(
@@ -332,25 +319,8 @@ fn at_the_stop_a_client_that_does_not_read_leaves_the_others_their_answers() {
     let mut polite = unix(&env);
     polite.send_raw(b"REV b0\nREV b1\nREV b2\n");
     std::thread::sleep(Duration::from_millis(200));
-    assert!(kill(pid, libc::SIGTERM));
-    let deadline = std::time::Instant::now() + T;
-    while env.header_field(common::field::PRIMARY_STATE) == Some(2) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the primary did not stop"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert!(kill(secondary, libc::SIGCONT));
-    let out = output_within(env.take_child(pid), T);
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    let mut answers = Vec::new();
-    let end = loop {
-        match polite.get() {
-            Got::Line(l) => answers.push(l),
-            other => break other,
-        }
-    };
+    stop_then_continue(&mut env, pid, secondary);
+    let (answers, end) = answers_then_end(&mut polite);
     assert_eq!(answers, vec!["ERR shutting down"; 3]);
     assert_eq!(end, Got::Eof);
     drop(deaf);
