@@ -1183,84 +1183,84 @@ fn write_fifo(path: &Path, bytes: &[u8]) {
     let _ = f.write(bytes);
 }
 
+/// Which FIFO of the pair a third process writes bad frames into.
+#[derive(Clone, Copy)]
+enum Side {
+    /// `s2p.fifo`, read by the primary.
+    ToPrimary,
+    /// `p2s.fifo`, read by the secondary.
+    ToSecondary,
+}
+
+/// Writes each of the bad frames into `side`'s FIFO of a running pair, then checks the
+/// secondary was replaced, the pair went on and ended with exit 0 and a warning naming
+/// the FIFO with one of `clear`, and nothing was left. Returns each run's summary with
+/// what was written and the first secondary's pid, for the caller's own checks. `seed`
+/// names the random frames (kept as it was, so the same frames are tried).
+fn bad_frames_on(side: Side, seed: &str, clear: &[&str]) -> Vec<(String, u32, serde_json::Value)> {
+    let mut rng = Rng::new(seed);
+    let mut runs = Vec::new();
+    for (i, (what, bytes)) in bad_frames(&mut rng).into_iter().enumerate() {
+        let mut env = TestEnv::new(match side {
+            Side::ToPrimary => "badp",
+            Side::ToSecondary => "bads",
+        });
+        let sync = if i % 2 == 0 { "adaptive" } else { "fifo" };
+        let p = running_pair(
+            &mut env,
+            sync,
+            &["--interval", "20ms", "--restart-backoff", "1ms"],
+        );
+        let first = env.header_field(field::SECONDARY_PID).unwrap() as u32;
+        let (fifo, name) = match side {
+            Side::ToPrimary => (env.s2p_path(), "s2p.fifo"),
+            Side::ToSecondary => (env.p2s_path(), "p2s.fifo"),
+        };
+        write_fifo(&fifo, &bytes);
+        let what = format!("{what} ({sync})");
+        wait_new_secondary(&env, &p, &HashSet::from([first]), Duration::from_secs(5));
+        let done = env.header_field(field::ROUNDS_COMPLETED).unwrap();
+        env.wait_rounds(done + 2, T);
+        kill(p.pid, libc::SIGTERM);
+        let out = env.finish_logged(&p, T);
+        assert_no_crash(&out, &what);
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(0), "{what}: {err}");
+        assert!(
+            err.contains(name) && clear.iter().any(|c| err.contains(c)),
+            "{what}: unclear error: {err}"
+        );
+        env.assert_nothing_left();
+        runs.push((what, first, json_of(&out)));
+    }
+    runs
+}
+
+/// The warnings a rejected frame may give, whichever FIFO it came on.
+const REJECTED: [&str; 4] = [
+    "rejected a frame",
+    "truncated frame",
+    "unexpected",
+    "doorbell for round",
+];
+
 /// A bad frame on the secondary's FIFO (written by a third process) is rejected with a
 /// clear warning, and the pair goes on: the secondary is killed and restarted, as a
 /// serving pool does (the run used to end with exit 1).
 #[test]
 fn bad_frames_to_the_primary_are_rejected_with_a_clear_error() {
-    let mut rng = Rng::new("bad_frames_to_the_primary");
-    for (i, (what, bytes)) in bad_frames(&mut rng).into_iter().enumerate() {
-        let mut env = TestEnv::new("badp");
-        let sync = if i % 2 == 0 { "adaptive" } else { "fifo" };
-        let p = running_pair(
-            &mut env,
-            sync,
-            &["--interval", "20ms", "--restart-backoff", "1ms"],
-        );
-        let first = env.header_field(field::SECONDARY_PID).unwrap() as u32;
-        write_fifo(&env.s2p_path(), &bytes);
-        let what = format!("{what} ({sync})");
-        wait_new_secondary(&env, &p, &HashSet::from([first]), Duration::from_secs(5));
-        let done = env.header_field(field::ROUNDS_COMPLETED).unwrap();
-        env.wait_rounds(done + 2, T);
-        kill(p.pid, libc::SIGTERM);
-        let out = env.finish_logged(&p, T);
-        assert_no_crash(&out, &what);
-        let err = stderr_of(&out);
-        assert_eq!(out.status.code(), Some(0), "{what}: {err}");
-        let clear = [
-            "rejected a frame",
-            "truncated frame",
-            "unexpected",
-            "doorbell for round",
-        ];
-        assert!(
-            err.contains("s2p.fifo") && clear.iter().any(|c| err.contains(c)),
-            "{what}: unclear error: {err}"
-        );
-        env.assert_nothing_left();
-    }
+    bad_frames_on(Side::ToPrimary, "bad_frames_to_the_primary", &REJECTED);
 }
 
 #[test]
 fn bad_frames_to_the_secondary_are_rejected_and_it_is_restarted() {
-    let mut rng = Rng::new("bad_frames_to_the_secondary");
-    for (i, (what, bytes)) in bad_frames(&mut rng).into_iter().enumerate() {
-        let mut env = TestEnv::new("bads");
-        let sync = if i % 2 == 0 { "adaptive" } else { "fifo" };
-        let p = running_pair(
-            &mut env,
-            sync,
-            &["--interval", "20ms", "--restart-backoff", "1ms"],
-        );
-        let first = env.header_field(field::SECONDARY_PID).unwrap() as u32;
-        write_fifo(&env.p2s_path(), &bytes);
-        let what = format!("{what} ({sync})");
-        wait_new_secondary(&env, &p, &HashSet::from([first]), Duration::from_secs(5));
-        let done = env.header_field(field::ROUNDS_COMPLETED).unwrap();
-        env.wait_rounds(done + 2, T);
-        kill(p.pid, libc::SIGTERM);
-        let out = env.finish_logged(&p, T);
-        assert_no_crash(&out, &what);
-        let err = stderr_of(&out);
-        assert_eq!(out.status.code(), Some(0), "{what}: {err}");
-        let clear = [
-            "rejected a frame",
-            "truncated frame",
-            "unexpected",
-            "doorbell for round",
-            "frame for round",
-        ];
-        assert!(
-            err.contains("p2s.fifo") && clear.iter().any(|c| err.contains(c)),
-            "{what}: unclear error: {err}"
-        );
-        let v = json_of(&out);
+    let clear = [&REJECTED[..], &["frame for round"]].concat();
+    let runs = bad_frames_on(Side::ToSecondary, "bad_frames_to_the_secondary", &clear);
+    for (what, first, v) in runs {
         assert_eq!(v["restarts"], 1, "{what}: {v}");
         assert_eq!(v["deaths"][0]["pid"], first, "{what}: {v}");
         assert_eq!(v["deaths"][0]["exit_code"], 1, "{what}: {v}");
         assert_books_balance(&v);
-        env.assert_nothing_left();
     }
 }
 
