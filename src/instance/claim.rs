@@ -111,14 +111,56 @@ fn vouched_for(pid: i32, paths: &Paths, header_pid: Option<u64>) -> bool {
 
 /// What holds an instance's lock when it is not osps, for messages: "process N (cmd)".
 pub fn foreign_holder_text(paths: &Paths, pid: i32) -> String {
+    stranger_text(paths, pid, &procfs::cmdline(pid).join(" "))
+}
+
+/// [`foreign_holder_text`] with the holder's command line as it was read.
+fn stranger_text(paths: &Paths, pid: i32, command: &str) -> String {
     format!(
-        "the lock file {} is held by process {pid} ({}), which is not an osps primary: \
+        "the lock file {} is held by process {pid} ({command}), which is not an osps primary: \
          nothing can use or clean up instance {} while it holds it; end that process, or \
          choose another --name",
         paths.in_dir(&paths.lock_file()).display(),
-        procfs::cmdline(pid).join(" "),
         paths.name
     )
+}
+
+/// What holds an instance's lock, as one look at the process the kernel named tells.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Holding {
+    /// A live osps primary or cleanup ([`is_osps_holder`]).
+    Osps(i32),
+    /// A live process that is not osps, with its command line as read.
+    Stranger { pid: i32, command: String },
+    /// Nobody any more: the holder exited before the look ended (or the kernel named
+    /// none). Its `/proc` entry gone, it would read as a stranger; it is neither a stranger
+    /// nor a live instance: look at the lock again.
+    Gone,
+}
+
+impl Holding {
+    /// Why the instance cannot be used or cleaned up, when a stranger holds its lock.
+    pub fn stranger_text(&self, paths: &Paths) -> Option<String> {
+        match self {
+            Holding::Stranger { pid, command } => Some(stranger_text(paths, *pid, command)),
+            Holding::Osps(_) | Holding::Gone => None,
+        }
+    }
+}
+
+/// Looks at `pid`, the holder of an instance's lock the kernel reported: what it runs
+/// first, then whether it still lives, so that what was read is a live process's.
+pub fn holding(pid: Option<i32>, paths: &Paths) -> Holding {
+    let Some(pid) = pid else {
+        return Holding::Gone;
+    };
+    let osps = is_osps_holder(pid, paths);
+    let command = procfs::cmdline(pid).join(" ");
+    match (procfs::alive(pid), osps) {
+        (false, _) => Holding::Gone,
+        (true, true) => Holding::Osps(pid),
+        (true, false) => Holding::Stranger { pid, command },
+    }
 }
 
 /// Whether the process holding a lock is an `osps cleanup` (worth waiting for).
@@ -169,6 +211,12 @@ fn wait_released(dir: &RuntimeDir, paths: &Paths) -> bool {
 
 /// Takes the instance name for a new primary, recovering a stale instance on the way.
 pub fn claim(dir: &RuntimeDir, paths: &Paths) -> Result<InstanceLock> {
+    claim_with(dir, paths, || {})
+}
+
+/// [`claim`], calling `between` each time the name was found held, before its holder is
+/// looked at again for the message: the moment a test makes the holder exit.
+fn claim_with(dir: &RuntimeDir, paths: &Paths, mut between: impl FnMut()) -> Result<InstanceLock> {
     for _ in 0..ATTEMPTS {
         match own(dir, paths)? {
             Owner::Created(lock) => {
@@ -200,16 +248,24 @@ pub fn claim(dir: &RuntimeDir, paths: &Paths) -> Result<InstanceLock> {
                     }
                 };
             }
-            Owner::Held(Some(pid)) if !is_osps_holder(pid, paths) => {
-                bail!("{}", foreign_holder_text(paths, pid))
+            Owner::Held(pid) => {
+                between();
+                match holding(pid, paths) {
+                    // It let go since `own` looked (a primary stopping, a cleanup done):
+                    // the name may be free now; look at the lock again.
+                    Holding::Gone => {}
+                    stranger @ Holding::Stranger { .. } => {
+                        bail!("{}", stranger.stranger_text(paths).unwrap_or_default())
+                    }
+                    Holding::Osps(pid) => bail!(
+                        "instance {} is already running (primary pid {pid}); stop it first \
+                         (`osps stop {}`, with the same --runtime-dir if you gave one) or choose \
+                         another --name",
+                        paths.name,
+                        paths.name,
+                    ),
+                }
             }
-            Owner::Held(pid) => bail!(
-                "instance {} is already running (primary pid {}); stop it first (`osps stop {}`, \
-                 with the same --runtime-dir if you gave one) or choose another --name",
-                paths.name,
-                pid.map_or("unknown".into(), |p| p.to_string()),
-                paths.name,
-            ),
             Owner::Taken(lock) => {
                 // An unlocked lock file may be one that replaced a live primary's.
                 if let Some(live) = live_primary(paths) {
@@ -726,6 +782,38 @@ mod tests {
             Owner::Created(_) => panic!("the lock file was there: taken, not created"),
             Owner::Held(pid) => panic!("held by {pid:?}, which had exited"),
         }
+    }
+
+    #[test]
+    fn a_holder_that_exits_before_claim_names_it_is_no_stranger_and_the_name_is_claimed() {
+        let (_tmp, dir, paths) = stale_lock("claimgone");
+        let mut holder = Holder::lock(&paths.in_dir(&paths.lock_file()));
+        // `own` finds the holder alive; it exits before claim looks at what it is (as a
+        // primary stopping or a cleanup finishing does): its `/proc` entry is gone, which
+        // says nothing about what it was. The name is free: claim takes it.
+        let claimed = claim_with(&dir, &paths, || holder.end());
+        let lock = claimed.expect("a vanished holder leaves the name to claim");
+        lock.remove(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_live_stranger_holding_the_lock_is_named_with_its_command_line() {
+        let (_tmp, dir, paths) = stale_lock("claimstranger");
+        let holder = Holder::lock(&paths.in_dir(&paths.lock_file()));
+        let Err(err) = claim(&dir, &paths) else {
+            panic!("claimed a name a stranger holds");
+        };
+        let text = format!("{err:#}");
+        assert!(
+            text.contains(&format!("process {} (", holder.pid()))
+                && text.contains("fcntl.lockf")
+                && text.contains("which is not an osps primary"),
+            "{text}"
+        );
+        assert_eq!(
+            holding(Some(holder.pid()), &paths).stranger_text(&paths),
+            Some(foreign_holder_text(&paths, holder.pid()))
+        );
     }
 
     #[test]
