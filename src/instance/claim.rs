@@ -678,13 +678,19 @@ pub struct Holders {
 }
 
 impl Holders {
+    /// Whether the process [`Holders::refusal`] names is a running osps primary (one whose
+    /// lock is elsewhere), not a stranger.
+    pub fn primary_first(&self) -> bool {
+        self.foreign.first().is_some_and(|&pid| {
+            procfs::runs_osps(pid) && procfs::subcommand(pid).as_deref() == Some("primary")
+        })
+    }
+
     /// Why the instance is left alone, if a foreign process holds one of its objects.
     pub fn refusal(&self, paths: &Paths) -> Option<String> {
         let &pid = self.foreign.first()?;
         let what = procfs::cmdline(pid).join(" ");
-        let primary =
-            procfs::runs_osps(pid) && procfs::subcommand(pid).as_deref() == Some("primary");
-        Some(if primary {
+        Some(if self.primary_first() {
             format!(
                 "process {pid} ({what}) holds the instance's objects and is a running osps \
                  primary: not stopping it and not removing anything; look with `osps inspect`"
