@@ -28,6 +28,7 @@ use crate::disk::rundir::RuntimeDir;
 use crate::exit::{self, Exit};
 use crate::instance::claim;
 use crate::instance::discover::{self, Status};
+use crate::instance::holder;
 use crate::output;
 use crate::pair::segment;
 
@@ -197,8 +198,8 @@ fn decide(
         // lock decides between us when removing (`claim::own`), it is no reason to skip.
         let passing = seen.lock.held
             && matches!(
-                claim::lock_holder(seen.lock.pid),
-                claim::LockHolder::Cleanup | claim::LockHolder::Gone
+                holder::lock_holder(seen.lock.pid),
+                holder::LockHolder::Cleanup | holder::LockHolder::Gone
             );
         if !passing {
             let quiet = seen.warnings.is_empty() && !named;
@@ -221,7 +222,7 @@ fn decide(
     // as the removal would find it when it tries to own the name.
     let stranger = seen
         .filter(|i| i.lock.held)
-        .and_then(|i| claim::holding(i.lock.pid, paths).stranger_text(paths));
+        .and_then(|i| holder::holding(i.lock.pid, paths).stranger_text(paths));
     if let Some(why) = stranger {
         return Outcome::Refused(why);
     }
@@ -348,13 +349,13 @@ fn plan_segment(paths: &Paths) -> Result<Vec<PathBuf>> {
 /// What to do with an instance whose lock `pid` holds, looked at now: skip it (running)
 /// when an osps primary or cleanup holds it, refuse it when a stranger does, and
 /// [`Outcome::Nothing`] when the holder has exited since it was seen, for then the name
-/// is nobody's: look at it again ([`claim::holding`]).
+/// is nobody's: look at it again ([`holder::holding`]).
 fn held(paths: &Paths, pid: Option<i32>, quiet: bool) -> Outcome {
-    let holding = claim::holding(pid, paths);
+    let holding = holder::holding(pid, paths);
     if let Some(why) = holding.stranger_text(paths) {
         return Outcome::Refused(why);
     }
-    let claim::Holding::Osps(pid) = holding else {
+    let holder::Holding::Osps(pid) = holding else {
         return Outcome::Nothing;
     };
     Outcome::Skipped {

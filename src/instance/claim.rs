@@ -23,10 +23,11 @@ use color_eyre::eyre::{Result, WrapErr, bail};
 use nix::sys::signal::Signal;
 use nix::sys::stat::FileStat;
 
-use crate::disk::lockfile::{self, Existing, InstanceLock};
+use crate::disk::lockfile::{Existing, InstanceLock};
 use crate::disk::names::Paths;
 use crate::disk::owned::{self, Kind};
 use crate::disk::rundir::{RuntimeDir, Unlinked};
+use crate::instance::holder::{self, Holding, LockHolder, is_cleanup, lock_holder, vouched_for};
 use crate::os::pidfd::{self, Process};
 use crate::os::procfs;
 use crate::pair::header;
@@ -85,118 +86,6 @@ fn own_with(dir: &RuntimeDir, paths: &Paths, mut between: impl FnMut()) -> Resul
     )
 }
 
-/// Whether the process holding an instance's lock is an osps primary or cleanup, as it
-/// should be. Anything else (a tool that took the lock, by mistake or not) makes no
-/// instance running: it only keeps osps from using or cleaning up the name.
-///
-/// Its command line must read as `osps primary` or `osps cleanup`; that it is osps rests
-/// on what osps wrote (the lock file names a primary, see [`vouched_for`]), or on its
-/// running this very binary, never on what its executable is called.
-pub fn is_osps_holder(pid: i32, paths: &Paths) -> bool {
-    match procfs::subcommand(pid).as_deref() {
-        Some("primary") => procfs::runs_osps(pid) || vouched_for(pid, paths, None),
-        // A cleanup writes nothing: only its binary tells.
-        Some("cleanup") => procfs::runs_osps(pid),
-        _ => false,
-    }
-}
-
-/// Whether what the instance's primary wrote names `pid`: the pid in the lock file (see
-/// [`lockfile::written_pid`]), or `header_pid`, the segment header's primary pid. Either
-/// is written by osps alone, so a renamed copy of the binary (`cp osps /tmp/x`), or a
-/// rebuilt one, is known for what it is.
-fn vouched_for(pid: i32, paths: &Paths, header_pid: Option<u64>) -> bool {
-    header_pid.is_some_and(|p| p == pid as u64) || lockfile::written_pid(paths) == Some(pid)
-}
-
-/// What holds an instance's lock when it is not osps, for messages: "process N (cmd)".
-pub fn foreign_holder_text(paths: &Paths, pid: i32) -> String {
-    stranger_text(paths, pid, &procfs::cmdline(pid).join(" "))
-}
-
-/// [`foreign_holder_text`] with the holder's command line as it was read.
-fn stranger_text(paths: &Paths, pid: i32, command: &str) -> String {
-    format!(
-        "the lock file {} is held by process {pid} ({command}), which is not an osps primary: \
-         nothing can use or clean up instance {} while it holds it; end that process, or \
-         choose another --name",
-        paths.in_dir(&paths.lock_file()).display(),
-        paths.name
-    )
-}
-
-/// What holds an instance's lock, as one look at the process the kernel named tells.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Holding {
-    /// A live osps primary or cleanup ([`is_osps_holder`]).
-    Osps(i32),
-    /// A live process that is not osps, with its command line as read.
-    Stranger { pid: i32, command: String },
-    /// Nobody any more: the holder exited before the look ended (or the kernel named
-    /// none). Its `/proc` entry gone, it would read as a stranger; it is neither a stranger
-    /// nor a live instance: look at the lock again.
-    Gone,
-}
-
-impl Holding {
-    /// Why the instance cannot be used or cleaned up, when a stranger holds its lock.
-    pub fn stranger_text(&self, paths: &Paths) -> Option<String> {
-        match self {
-            Holding::Stranger { pid, command } => Some(stranger_text(paths, *pid, command)),
-            Holding::Osps(_) | Holding::Gone => None,
-        }
-    }
-}
-
-/// Looks at `pid`, the holder of an instance's lock the kernel reported: what it runs
-/// first, then whether it still lives, so that what was read is a live process's.
-pub fn holding(pid: Option<i32>, paths: &Paths) -> Holding {
-    let Some(pid) = pid else {
-        return Holding::Gone;
-    };
-    let osps = is_osps_holder(pid, paths);
-    let command = procfs::cmdline(pid).join(" ");
-    match (procfs::alive(pid), osps) {
-        (false, _) => Holding::Gone,
-        (true, true) => Holding::Osps(pid),
-        (true, false) => Holding::Stranger { pid, command },
-    }
-}
-
-/// Whether the process holding a lock is an `osps cleanup` (worth waiting for).
-pub fn is_cleanup(pid: Option<i32>) -> bool {
-    pid.and_then(procfs::subcommand)
-        .is_some_and(|s| s == "cleanup")
-}
-
-/// Who holds an instance's lock, as a look at `/proc` after a look at the lock tells.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LockHolder {
-    /// An `osps cleanup`: it lets go once done, so it is worth waiting for.
-    Cleanup,
-    /// Nobody any more: the holder exited between the look at the lock and the look at
-    /// the process (or the kernel named none). Look at the lock again; never take this for
-    /// a live instance.
-    Gone,
-    /// A live process that is not a cleanup: a primary, or a stranger.
-    Other,
-}
-
-/// Classifies the holder `pid` the kernel reported for a lock (`None`: it reported none,
-/// the lock was let go after our try). Its command line is read first, then whether it
-/// still lives: what was read is then a live process's.
-pub fn lock_holder(pid: Option<i32>) -> LockHolder {
-    let Some(pid) = pid else {
-        return LockHolder::Gone;
-    };
-    let cleanup = is_cleanup(Some(pid));
-    match (procfs::alive(pid), cleanup) {
-        (false, _) => LockHolder::Gone,
-        (true, true) => LockHolder::Cleanup,
-        (true, false) => LockHolder::Other,
-    }
-}
-
 /// Waits until nobody holds the instance's lock; false when that takes too long.
 fn wait_released(dir: &RuntimeDir, paths: &Paths) -> bool {
     let deadline = Instant::now() + CONCURRENT_WAIT;
@@ -250,7 +139,7 @@ fn claim_with(dir: &RuntimeDir, paths: &Paths, mut between: impl FnMut()) -> Res
             }
             Owner::Held(pid) => {
                 between();
-                match holding(pid, paths) {
+                match holder::holding(pid, paths) {
                     // It let go since `own` looked (a primary stopping, a cleanup done):
                     // the name may be free now; look at the lock again.
                     Holding::Gone => {}
@@ -817,8 +706,8 @@ mod tests {
             "{text}"
         );
         assert_eq!(
-            holding(Some(holder.pid()), &paths).stranger_text(&paths),
-            Some(foreign_holder_text(&paths, holder.pid()))
+            holder::holding(Some(holder.pid()), &paths).stranger_text(&paths),
+            Some(holder::foreign_holder_text(&paths, holder.pid()))
         );
     }
 

@@ -18,8 +18,9 @@ use nix::sys::signal::Signal;
 use crate::cli::StopArgs;
 use crate::disk::names::{self, InstanceName};
 use crate::exit::{self, Exit};
-use crate::instance::claim::{self, LockHolder, Owner};
+use crate::instance::claim::{self, Owner};
 use crate::instance::discover::{self, InstanceReport, Status, Survey};
+use crate::instance::holder::{self, LockHolder};
 use crate::os::pidfd::{self, Process};
 use crate::os::procfs;
 
@@ -135,8 +136,8 @@ fn live_primary(instance: &InstanceReport, all: bool) -> Result<Target> {
     // The lock's holder as the survey saw it, looked at now: one that has exited is no
     // reason to refuse, nor a process to name ("holds the lock but is not one").
     let holder = instance.lock.pid.filter(|_| instance.lock.held);
-    let gone = || holder.is_some() && claim::lock_holder(holder) == LockHolder::Gone;
-    match holder.map(|pid| claim::lock_holder(Some(pid))) {
+    let gone = || holder.is_some() && holder::lock_holder(holder) == LockHolder::Gone;
+    match holder.map(|pid| holder::lock_holder(Some(pid))) {
         Some(LockHolder::Gone) => return Ok(Target::HolderGone),
         Some(LockHolder::Cleanup) => {
             bail!("instance {name} is being removed by `osps cleanup`; nothing to stop")
