@@ -135,9 +135,9 @@ fn live_primary(instance: &InstanceReport, all: bool) -> Result<Target> {
     let name = &instance.name;
     // The lock's holder as the survey saw it, looked at now: one that has exited is no
     // reason to refuse, nor a process to name ("holds the lock but is not one").
-    let holder = instance.lock.pid.filter(|_| instance.lock.held);
-    let gone = || holder.is_some() && holder::lock_holder(holder) == LockHolder::Gone;
-    match holder.map(|pid| holder::lock_holder(Some(pid))) {
+    let held_by = instance.lock.pid.filter(|_| instance.lock.held);
+    let gone = || held_by.is_some() && holder::lock_holder(held_by) == LockHolder::Gone;
+    match held_by.map(|pid| holder::lock_holder(Some(pid))) {
         Some(LockHolder::Gone) => return Ok(Target::HolderGone),
         Some(LockHolder::Cleanup) => {
             bail!("instance {name} is being removed by `osps cleanup`; nothing to stop")
@@ -153,7 +153,7 @@ fn live_primary(instance: &InstanceReport, all: bool) -> Result<Target> {
         bail!(
             "no live osps primary of instance {name} was found{}; not signalling anything: look \
              with `osps status {name}`",
-            holder
+            held_by
                 .map(|p| format!(" (process {p} holds {} but is not one)", instance.lock.path))
                 .unwrap_or_default()
         );
