@@ -28,20 +28,32 @@ use crate::disk::rundir::RuntimeDir;
 use crate::exit::{self, Exit};
 use crate::instance::claim;
 use crate::instance::discover::{self, Status};
+use crate::instance::holder;
 use crate::output;
 use crate::pair::segment;
 
 /// The version of the `--json` report's shape.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// How many times the name is looked at when, each time, its holder has exited by the time
+/// it is looked at itself.
+const OWN_ATTEMPTS: usize = 5;
+
 /// What happened (or, in a plan, would happen) to one instance.
 #[derive(Debug, PartialEq, Eq)]
 enum Outcome {
     /// These objects were removed (in a plan: would be).
     Removed(Vec<PathBuf>),
-    /// Left alone on purpose: running, or not provably ours. `quiet`: a healthy running
-    /// instance, which is mentioned on the terminal only with `-v`.
+    /// Left alone on purpose, for it runs (or may be starting, or may be another runtime
+    /// directory's): nothing of it is stale here. `quiet`: a healthy running instance,
+    /// which is mentioned on the terminal only with `-v`.
     Skipped { reason: String, quiet: bool },
+    /// Left alone because what stands at its paths is not provably osps's: a process that
+    /// is not osps holds its lock or one of its objects, or an object has the wrong type,
+    /// owner, mode or contents. Nothing is done until the user acts (the reason says how):
+    /// an error when the instance was named (`--name`), for the one thing asked was not
+    /// done; in a sweep of all, one instance skipped while the others are cleaned.
+    Refused(String),
     /// Something went wrong while removing.
     Failed(String),
     /// Nothing was left to remove (another cleanup got there first).
@@ -71,7 +83,8 @@ struct Plan {
 pub fn run(args: &CleanupArgs) -> Result<Exit> {
     let runtime_dir = names::default_runtime_dir(args.select.runtime_dir.as_deref());
     let plan = plan(&runtime_dir, args.select.name.as_ref())?;
-    let mut report = Report::new(args.dry_run, !args.json);
+    let named = args.select.name.is_some();
+    let mut report = Report::new(args.dry_run, !args.json, named);
     if let Some(e) = plan.error {
         report.record(None, Outcome::Failed(e))?;
         return report.finish(args.json);
@@ -185,23 +198,38 @@ fn decide(
         // lock decides between us when removing (`claim::own`), it is no reason to skip.
         let passing = seen.lock.held
             && matches!(
-                claim::lock_holder(seen.lock.pid),
-                claim::LockHolder::Cleanup | claim::LockHolder::Gone
+                holder::lock_holder(seen.lock.pid),
+                holder::LockHolder::Cleanup | holder::LockHolder::Gone
             );
         if !passing {
-            return Outcome::Skipped {
-                reason: match &seen.live {
-                    Some(live) if !seen.lock.held => claim::running_without_lock(paths, live),
-                    _ => held_reason(paths, pid),
+            let quiet = seen.warnings.is_empty() && !named;
+            match &seen.live {
+                Some(live) if !seen.lock.held => {
+                    return Outcome::Skipped {
+                        reason: claim::running_without_lock(paths, live),
+                        quiet,
+                    };
+                }
+                _ => match held(paths, pid, quiet) {
+                    // Its holder has exited since the survey: as if passing.
+                    Outcome::Nothing => {}
+                    outcome => return outcome,
                 },
-                quiet: seen.warnings.is_empty() && !named,
-            };
+            }
         }
+    }
+    // A stranger holding the lock (which holds the lock file open, too): named as such,
+    // as the removal would find it when it tries to own the name.
+    let stranger = seen
+        .filter(|i| i.lock.held)
+        .and_then(|i| holder::holding(i.lock.pid, paths).stranger_text(paths));
+    if let Some(why) = stranger {
+        return Outcome::Refused(why);
     }
     let Some(dir) = dir else {
         return match plan_segment(paths) {
             Ok(removed) => listed(removed),
-            Err(e) => Outcome::skipped(format!("{e:#}")),
+            Err(e) => Outcome::Refused(format!("{e:#}")),
         };
     };
     match check_ours(dir, paths) {
@@ -211,17 +239,31 @@ fn decide(
             }
             // Another process with one of them open (a shell's `exec 3<>FIFO`, a tool):
             // not an orphan of ours to stop, and removing under it would surprise it.
-            match claim::holders(paths, &removed).refusal(paths) {
-                Some(why) => Outcome::skipped(why),
+            let holders = claim::holders(paths, &removed);
+            match holders.refusal(paths) {
+                // A live primary of the name (its lock elsewhere): it runs.
+                Some(why) if holders.primary_first() => Outcome::skipped(why),
+                Some(why) => Outcome::Refused(why),
                 None => listed(removed),
             }
         }
-        Err(e) => Outcome::skipped(format!("{e:#}")),
+        Err(e) => Outcome::Refused(format!("{e:#}")),
     }
 }
 
 /// Carries out a planned removal, owning the instance's name while doing so.
 fn execute(dir: Option<&RuntimeDir>, runtime_dir: &std::path::Path, paths: &Paths) -> Outcome {
+    execute_with(dir, runtime_dir, paths, || {})
+}
+
+/// [`execute`], calling `between` each time the name was found held, before its holder is
+/// looked at again: the moment a test makes the holder exit.
+fn execute_with(
+    dir: Option<&RuntimeDir>,
+    runtime_dir: &std::path::Path,
+    paths: &Paths,
+    mut between: impl FnMut(),
+) -> Outcome {
     // A segment whose runtime directory is gone: removed without the lock, for cleanup
     // creates nothing (it made the directory to hold a lock file in, and left it).
     let Some(dir) = dir else {
@@ -240,12 +282,26 @@ fn execute(dir: Option<&RuntimeDir>, runtime_dir: &std::path::Path, paths: &Path
             Err(e) => Outcome::Failed(format!("{e:#}")),
         };
     };
-    match claim::own(dir, paths) {
-        Ok(claim::Owner::Created(lock)) => remove(dir, paths, lock, false),
-        Ok(claim::Owner::Taken(lock)) => remove(dir, paths, lock, true),
-        Ok(claim::Owner::Held(pid)) => Outcome::skipped(held_reason(paths, pid)),
-        Err(e) => Outcome::Failed(format!("{e:#}")),
+    for _ in 0..OWN_ATTEMPTS {
+        match claim::own(dir, paths) {
+            Ok(claim::Owner::Created(lock)) => return remove(dir, paths, lock, false),
+            Ok(claim::Owner::Taken(lock)) => return remove(dir, paths, lock, true),
+            // Held when `own` looked; a holder gone since let go of the name: again.
+            Ok(claim::Owner::Held(pid)) => {
+                between();
+                match held(paths, pid, false) {
+                    Outcome::Nothing => {}
+                    outcome => return outcome,
+                }
+            }
+            Err(e) => return Outcome::Failed(format!("{e:#}")),
+        }
     }
+    Outcome::Failed(format!(
+        "the lock {} kept changing hands (osps starting or stopping at the same moment?); \
+         try again",
+        paths.in_dir(&paths.lock_file()).display()
+    ))
 }
 
 /// Whether any object of the instance exists (a name with none is not touched at all).
@@ -290,16 +346,27 @@ fn plan_segment(paths: &Paths) -> Result<Vec<PathBuf>> {
     Ok(vec![paths.shm_path()])
 }
 
-fn held_reason(paths: &Paths, pid: Option<i32>) -> String {
-    if let Some(pid) = pid.filter(|&p| !claim::is_osps_holder(p, paths)) {
-        return claim::foreign_holder_text(paths, pid);
+/// What to do with an instance whose lock `pid` holds, looked at now: skip it (running)
+/// when an osps primary or cleanup holds it, refuse it when a stranger does, and
+/// [`Outcome::Nothing`] when the holder has exited since it was seen, for then the name
+/// is nobody's: look at it again ([`holder::holding`]).
+fn held(paths: &Paths, pid: Option<i32>, quiet: bool) -> Outcome {
+    let holding = holder::holding(pid, paths);
+    if let Some(why) = holding.stranger_text(paths) {
+        return Outcome::Refused(why);
     }
-    let pid = pid.map_or("unknown".into(), |p| p.to_string());
-    format!(
-        "running: process {pid} holds the lock {}; stop it first (`osps stop {}`) if it must go",
-        paths.in_dir(&paths.lock_file()).display(),
-        paths.name
-    )
+    let holder::Holding::Osps(pid) = holding else {
+        return Outcome::Nothing;
+    };
+    Outcome::Skipped {
+        reason: format!(
+            "running: process {pid} holds the lock {}; stop it first (`osps stop {}`) if it \
+             must go",
+            paths.in_dir(&paths.lock_file()).display(),
+            paths.name
+        ),
+        quiet,
+    }
 }
 
 /// Checks, without owning or changing anything, that every object of the instance is
@@ -359,6 +426,9 @@ struct Report {
     /// How many lines were printed (to say "nothing to clean up" otherwise).
     #[serde(skip)]
     printed: usize,
+    /// The user named the instance (`--name`): a refusal is then an error.
+    #[serde(skip)]
+    named: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -381,7 +451,7 @@ struct Failure {
 }
 
 impl Report {
-    fn new(dry_run: bool, human: bool) -> Report {
+    fn new(dry_run: bool, human: bool, named: bool) -> Report {
         Report {
             schema_version: SCHEMA_VERSION,
             dry_run,
@@ -390,11 +460,18 @@ impl Report {
             errors: Vec::new(),
             human,
             printed: 0,
+            named,
         }
     }
 
-    /// Adds one instance's outcome; in human mode, prints its line at once.
+    /// Adds one instance's outcome; in human mode, prints its line at once. A refusal is
+    /// an error of a named instance, else a skip (see [`Outcome::Refused`]); a dry run
+    /// reports it the same way, so that it says what the cleanup would exit with.
     fn record(&mut self, name: Option<&InstanceName>, outcome: Outcome) -> Result<()> {
+        let outcome = match outcome {
+            Outcome::Refused(reason) if self.named => Outcome::Failed(reason),
+            other => other,
+        };
         let name = name.map(|n| n.to_string());
         if self.human {
             if let Some(line) = human_line(name.as_deref(), &outcome, self.dry_run) {
@@ -408,10 +485,12 @@ impl Report {
                 name: named(),
                 paths: paths.iter().map(|p| p.display().to_string()).collect(),
             }),
-            Outcome::Skipped { reason, .. } => self.skipped.push(Skipped {
-                name: named(),
-                reason,
-            }),
+            Outcome::Skipped { reason, .. } | Outcome::Refused(reason) => {
+                self.skipped.push(Skipped {
+                    name: named(),
+                    reason,
+                })
+            }
             Outcome::Failed(error) => self.errors.push(Failure {
                 name: name.clone(),
                 error,
@@ -456,7 +535,9 @@ fn human_line(name: Option<&str>, outcome: &Outcome, dry_run: bool) -> Option<St
         }
         // A healthy running instance is no news, unless asked for with -v.
         Outcome::Skipped { quiet: true, .. } if crate::log::level() < 1 => None,
-        Outcome::Skipped { reason, .. } => Some(format!("skipped {name}: {reason}")),
+        Outcome::Skipped { reason, .. } | Outcome::Refused(reason) => {
+            Some(format!("skipped {name}: {reason}"))
+        }
         // Failures are reported once, on stderr, by the final error.
         Outcome::Failed(_) | Outcome::Nothing => None,
     }
@@ -505,6 +586,32 @@ mod tests {
     }
 
     #[test]
+    fn a_lock_holder_that_exits_before_cleanup_names_it_leaves_the_name_to_clean() {
+        let (_tmp, dir, paths) = crate::disk::testlock::stale_lock("cleangone");
+        let lock = paths.in_dir(&paths.lock_file());
+        let mut holder = crate::disk::testlock::Holder::lock(&lock);
+        // Held when cleanup tries to own the name; the holder exits before it is looked
+        // at (a primary stopping, another cleanup done): it is nobody to blame, and the
+        // name is free to clean.
+        let outcome = execute_with(Some(&dir), &paths.runtime_dir, &paths, || holder.end());
+        assert_eq!(outcome, Outcome::Removed(vec![lock]));
+    }
+
+    #[test]
+    fn a_refusal_is_an_error_of_a_named_instance_and_a_skip_in_a_sweep() {
+        let name: InstanceName = "demo".parse().unwrap();
+        for named in [true, false] {
+            let mut report = Report::new(false, false, named);
+            let refused = Outcome::Refused("a stranger holds its lock".into());
+            report.record(Some(&name), refused).unwrap();
+            assert_eq!(report.errors.len(), usize::from(named));
+            assert_eq!(report.skipped.len(), usize::from(!named));
+            // What `finish` turns into exit status 1.
+            assert_eq!(failure_message(&report.errors).is_some(), named);
+        }
+    }
+
+    #[test]
     fn human_lines_say_what_was_done() {
         let removed = Outcome::Removed(vec!["/a".into(), "/b".into()]);
         assert_eq!(
@@ -549,7 +656,7 @@ mod tests {
 
     #[test]
     fn the_report_has_the_documented_shape() {
-        let mut report = Report::new(false, false);
+        let mut report = Report::new(false, false, false);
         let name: InstanceName = "demo".parse().unwrap();
         report
             .record(Some(&name), Outcome::Removed(vec!["/dev/shm/x".into()]))

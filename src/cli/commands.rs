@@ -98,6 +98,12 @@ pub struct InspectArgs {
 /// Segments are per user, runtime directories are not: a crashed instance's segment with
 /// nothing of it in this runtime directory may belong to an instance kept in another
 /// runtime directory, so it is skipped with that reason unless --name names it.
+///
+/// An instance named with --name and left alone because something at its paths is not
+/// osps's (a process that is not osps holds its lock or one of its objects, or an object
+/// has the wrong type, owner or mode) is an error, exit status 1, with what to do. A
+/// running instance is not (0: nothing to clean up). Without --name, an instance that is
+/// not all osps's is skipped with the reason while the others are cleaned (0).
 #[derive(Debug, Args, Clone)]
 #[command(verbatim_doc_comment, after_long_help = crate::exit::help_of("cleanup"))]
 pub struct CleanupArgs {

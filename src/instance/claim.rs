@@ -23,10 +23,11 @@ use color_eyre::eyre::{Result, WrapErr, bail};
 use nix::sys::signal::Signal;
 use nix::sys::stat::FileStat;
 
-use crate::disk::lockfile::{self, Existing, InstanceLock};
+use crate::disk::lockfile::{Existing, InstanceLock};
 use crate::disk::names::Paths;
 use crate::disk::owned::{self, Kind};
 use crate::disk::rundir::{RuntimeDir, Unlinked};
+use crate::instance::holder::{self, Holding, LockHolder, is_cleanup, lock_holder, vouched_for};
 use crate::os::pidfd::{self, Process};
 use crate::os::procfs;
 use crate::pair::header;
@@ -85,76 +86,6 @@ fn own_with(dir: &RuntimeDir, paths: &Paths, mut between: impl FnMut()) -> Resul
     )
 }
 
-/// Whether the process holding an instance's lock is an osps primary or cleanup, as it
-/// should be. Anything else (a tool that took the lock, by mistake or not) makes no
-/// instance running: it only keeps osps from using or cleaning up the name.
-///
-/// Its command line must read as `osps primary` or `osps cleanup`; that it is osps rests
-/// on what osps wrote (the lock file names a primary, see [`vouched_for`]), or on its
-/// running this very binary, never on what its executable is called.
-pub fn is_osps_holder(pid: i32, paths: &Paths) -> bool {
-    match procfs::subcommand(pid).as_deref() {
-        Some("primary") => procfs::runs_osps(pid) || vouched_for(pid, paths, None),
-        // A cleanup writes nothing: only its binary tells.
-        Some("cleanup") => procfs::runs_osps(pid),
-        _ => false,
-    }
-}
-
-/// Whether what the instance's primary wrote names `pid`: the pid in the lock file (see
-/// [`lockfile::written_pid`]), or `header_pid`, the segment header's primary pid. Either
-/// is written by osps alone, so a renamed copy of the binary (`cp osps /tmp/x`), or a
-/// rebuilt one, is known for what it is.
-fn vouched_for(pid: i32, paths: &Paths, header_pid: Option<u64>) -> bool {
-    header_pid.is_some_and(|p| p == pid as u64) || lockfile::written_pid(paths) == Some(pid)
-}
-
-/// What holds an instance's lock when it is not osps, for messages: "process N (cmd)".
-pub fn foreign_holder_text(paths: &Paths, pid: i32) -> String {
-    format!(
-        "the lock file {} is held by process {pid} ({}), which is not an osps primary: \
-         nothing can use or clean up instance {} while it holds it; end that process, or \
-         choose another --name",
-        paths.in_dir(&paths.lock_file()).display(),
-        procfs::cmdline(pid).join(" "),
-        paths.name
-    )
-}
-
-/// Whether the process holding a lock is an `osps cleanup` (worth waiting for).
-pub fn is_cleanup(pid: Option<i32>) -> bool {
-    pid.and_then(procfs::subcommand)
-        .is_some_and(|s| s == "cleanup")
-}
-
-/// Who holds an instance's lock, as a look at `/proc` after a look at the lock tells.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LockHolder {
-    /// An `osps cleanup`: it lets go once done, so it is worth waiting for.
-    Cleanup,
-    /// Nobody any more: the holder exited between the look at the lock and the look at
-    /// the process (or the kernel named none). Look at the lock again; never take this for
-    /// a live instance.
-    Gone,
-    /// A live process that is not a cleanup: a primary, or a stranger.
-    Other,
-}
-
-/// Classifies the holder `pid` the kernel reported for a lock (`None`: it reported none,
-/// the lock was let go after our try). Its command line is read first, then whether it
-/// still lives: what was read is then a live process's.
-pub fn lock_holder(pid: Option<i32>) -> LockHolder {
-    let Some(pid) = pid else {
-        return LockHolder::Gone;
-    };
-    let cleanup = is_cleanup(Some(pid));
-    match (procfs::alive(pid), cleanup) {
-        (false, _) => LockHolder::Gone,
-        (true, true) => LockHolder::Cleanup,
-        (true, false) => LockHolder::Other,
-    }
-}
-
 /// Waits until nobody holds the instance's lock; false when that takes too long.
 fn wait_released(dir: &RuntimeDir, paths: &Paths) -> bool {
     let deadline = Instant::now() + CONCURRENT_WAIT;
@@ -169,6 +100,12 @@ fn wait_released(dir: &RuntimeDir, paths: &Paths) -> bool {
 
 /// Takes the instance name for a new primary, recovering a stale instance on the way.
 pub fn claim(dir: &RuntimeDir, paths: &Paths) -> Result<InstanceLock> {
+    claim_with(dir, paths, || {})
+}
+
+/// [`claim`], calling `between` each time the name was found held, before its holder is
+/// looked at again for the message: the moment a test makes the holder exit.
+fn claim_with(dir: &RuntimeDir, paths: &Paths, mut between: impl FnMut()) -> Result<InstanceLock> {
     for _ in 0..ATTEMPTS {
         match own(dir, paths)? {
             Owner::Created(lock) => {
@@ -200,16 +137,24 @@ pub fn claim(dir: &RuntimeDir, paths: &Paths) -> Result<InstanceLock> {
                     }
                 };
             }
-            Owner::Held(Some(pid)) if !is_osps_holder(pid, paths) => {
-                bail!("{}", foreign_holder_text(paths, pid))
+            Owner::Held(pid) => {
+                between();
+                match holder::holding(pid, paths) {
+                    // It let go since `own` looked (a primary stopping, a cleanup done):
+                    // the name may be free now; look at the lock again.
+                    Holding::Gone => {}
+                    stranger @ Holding::Stranger { .. } => {
+                        bail!("{}", stranger.stranger_text(paths).unwrap_or_default())
+                    }
+                    Holding::Osps(pid) => bail!(
+                        "instance {} is already running (primary pid {pid}); stop it first \
+                         (`osps stop {}`, with the same --runtime-dir if you gave one) or choose \
+                         another --name",
+                        paths.name,
+                        paths.name,
+                    ),
+                }
             }
-            Owner::Held(pid) => bail!(
-                "instance {} is already running (primary pid {}); stop it first (`osps stop {}`, \
-                 with the same --runtime-dir if you gave one) or choose another --name",
-                paths.name,
-                pid.map_or("unknown".into(), |p| p.to_string()),
-                paths.name,
-            ),
             Owner::Taken(lock) => {
                 // An unlocked lock file may be one that replaced a live primary's.
                 if let Some(live) = live_primary(paths) {
@@ -622,13 +567,19 @@ pub struct Holders {
 }
 
 impl Holders {
+    /// Whether the process [`Holders::refusal`] names is a running osps primary (one whose
+    /// lock is elsewhere), not a stranger.
+    pub fn primary_first(&self) -> bool {
+        self.foreign.first().is_some_and(|&pid| {
+            procfs::runs_osps(pid) && procfs::subcommand(pid).as_deref() == Some("primary")
+        })
+    }
+
     /// Why the instance is left alone, if a foreign process holds one of its objects.
     pub fn refusal(&self, paths: &Paths) -> Option<String> {
         let &pid = self.foreign.first()?;
         let what = procfs::cmdline(pid).join(" ");
-        let primary =
-            procfs::runs_osps(pid) && procfs::subcommand(pid).as_deref() == Some("primary");
-        Some(if primary {
+        Some(if self.primary_first() {
             format!(
                 "process {pid} ({what}) holds the instance's objects and is a running osps \
                  primary: not stopping it and not removing anything; look with `osps inspect`"
@@ -726,6 +677,38 @@ mod tests {
             Owner::Created(_) => panic!("the lock file was there: taken, not created"),
             Owner::Held(pid) => panic!("held by {pid:?}, which had exited"),
         }
+    }
+
+    #[test]
+    fn a_holder_that_exits_before_claim_names_it_is_no_stranger_and_the_name_is_claimed() {
+        let (_tmp, dir, paths) = stale_lock("claimgone");
+        let mut holder = Holder::lock(&paths.in_dir(&paths.lock_file()));
+        // `own` finds the holder alive; it exits before claim looks at what it is (as a
+        // primary stopping or a cleanup finishing does): its `/proc` entry is gone, which
+        // says nothing about what it was. The name is free: claim takes it.
+        let claimed = claim_with(&dir, &paths, || holder.end());
+        let lock = claimed.expect("a vanished holder leaves the name to claim");
+        lock.remove(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_live_stranger_holding_the_lock_is_named_with_its_command_line() {
+        let (_tmp, dir, paths) = stale_lock("claimstranger");
+        let holder = Holder::lock(&paths.in_dir(&paths.lock_file()));
+        let Err(err) = claim(&dir, &paths) else {
+            panic!("claimed a name a stranger holds");
+        };
+        let text = format!("{err:#}");
+        assert!(
+            text.contains(&format!("process {} (", holder.pid()))
+                && text.contains("fcntl.lockf")
+                && text.contains("which is not an osps primary"),
+            "{text}"
+        );
+        assert_eq!(
+            holder::holding(Some(holder.pid()), &paths).stranger_text(&paths),
+            Some(holder::foreign_holder_text(&paths, holder.pid()))
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::disk::names::{self, InstanceName};
 use crate::exit::{self, Exit};
 use crate::instance::claim::{self, Owner};
 use crate::instance::discover::{self, InstanceReport, Status, Survey};
+use crate::instance::holder::{self, LockHolder};
 use crate::os::pidfd::{self, Process};
 use crate::os::procfs;
 
@@ -38,26 +39,32 @@ pub fn run(args: &StopArgs) -> Result<Exit> {
         return Err(discover::no_such_instance(&name, &runtime_dir));
     };
     if instance.status != Status::Running {
-        let foreign = crate::views::render::describe::foreign_objects(instance);
-        if !foreign.is_empty() {
-            crate::info!(
-                "instance {name} is not running ({}): nothing to stop; but what stands at its \
-                 paths is not all osps's: {}; once that is moved away, `osps cleanup --name \
-                 {name}` removes the rest",
-                crate::views::render::status_word(instance.status),
-                foreign.join("; ")
-            );
-            return Ok(Exit::Success);
-        }
-        crate::info!(
-            "instance {name} is not running ({}): nothing to stop; remove what it left with \
-             `osps cleanup --name {name}`",
-            crate::views::render::status_word(instance.status)
-        );
+        nothing_to_stop(instance, "is not running");
         return Ok(Exit::Success);
     }
     stop_one(&survey, instance, args, false)?;
     Ok(Exit::Success)
+}
+
+/// Says that an instance which is not running has nothing to stop, and what removes what
+/// it left; `how`: "is not running", or how it came to be not running.
+fn nothing_to_stop(instance: &InstanceReport, how: &str) {
+    let name = &instance.name;
+    let status = crate::views::render::status_word(instance.status);
+    let foreign = crate::views::render::describe::foreign_objects(instance);
+    if !foreign.is_empty() {
+        crate::info!(
+            "instance {name} {how} ({status}): nothing to stop; but what stands at its paths \
+             is not all osps's: {}; once that is moved away, `osps cleanup --name {name}` \
+             removes the rest",
+            foreign.join("; ")
+        );
+        return;
+    }
+    crate::info!(
+        "instance {name} {how} ({status}): nothing to stop; remove what it left with `osps \
+         cleanup --name {name}`"
+    );
 }
 
 /// Stops every running instance of the runtime directory (its lock file here held); the
@@ -107,29 +114,50 @@ fn survey(runtime_dir: &Path, name: Option<&InstanceName>) -> Result<Survey> {
     Ok(survey)
 }
 
+/// What the survey's instance comes to when it is looked at again to be stopped.
+#[derive(Debug, PartialEq, Eq)]
+enum Target {
+    /// Its live primary: the process to signal.
+    Primary(i32),
+    /// The process that held its lock when the survey looked has exited since (a primary
+    /// stopping by itself, a cleanup done): the instance ended or changed hands while we
+    /// looked, so what the survey said of it is no longer true; look again.
+    HolderGone,
+}
+
 /// The pid of the instance's live primary, found and checked as `osps cleanup` and a
 /// starting primary do ([`claim::live_primary`]): a process holding a POSIX lock on a file
 /// named `NAME.lock` that runs `osps primary` for this name. It must hold the lock of this
 /// runtime directory: a primary whose objects are in another one is left to
 /// `osps stop --runtime-dir` there. `--all` takes only instances whose lock file here is
 /// held, never one found otherwise.
-fn live_primary(instance: &InstanceReport, all: bool) -> Result<i32> {
+fn live_primary(instance: &InstanceReport, all: bool) -> Result<Target> {
     let name = &instance.name;
-    if instance.lock.held && claim::is_cleanup(instance.lock.pid) {
-        bail!("instance {name} is being removed by `osps cleanup`; nothing to stop");
+    // The lock's holder as the survey saw it, looked at now: one that has exited is no
+    // reason to refuse, nor a process to name ("holds the lock but is not one").
+    let held_by = instance.lock.pid.filter(|_| instance.lock.held);
+    let gone = || held_by.is_some() && holder::lock_holder(held_by) == LockHolder::Gone;
+    match held_by.map(|pid| holder::lock_holder(Some(pid))) {
+        Some(LockHolder::Gone) => return Ok(Target::HolderGone),
+        Some(LockHolder::Cleanup) => {
+            bail!("instance {name} is being removed by `osps cleanup`; nothing to stop")
+        }
+        Some(LockHolder::Other) | None => {}
     }
-    let live = claim::live_primary(&instance.paths).ok_or_else(|| {
-        eyre!(
+    let Some(live) = claim::live_primary(&instance.paths) else {
+        // The primary (or cleanup) that held the lock may have exited after our look at
+        // it and before the kernel was asked for a primary.
+        if gone() {
+            return Ok(Target::HolderGone);
+        }
+        bail!(
             "no live osps primary of instance {name} was found{}; not signalling anything: look \
              with `osps status {name}`",
-            instance
-                .lock
-                .pid
-                .filter(|_| instance.lock.held)
+            held_by
                 .map(|p| format!(" (process {p} holds {} but is not one)", instance.lock.path))
                 .unwrap_or_default()
-        )
-    })?;
+        );
+    };
     if let Some(held) = &live.lock {
         let text = held.to_string_lossy();
         let held = Path::new(text.strip_suffix(" (deleted)").unwrap_or(&text));
@@ -146,6 +174,10 @@ fn live_primary(instance: &InstanceReport, all: bool) -> Result<i32> {
         }
     }
     if instance.lock.held && instance.lock.pid != Some(live.pid) {
+        if gone() {
+            // Another primary started once the one the survey saw had let go.
+            return Ok(Target::HolderGone);
+        }
         bail!(
             "the lock {} is held by process {} but the primary of instance {name} is process \
              {}; not signalling either: look with `osps status {name}`",
@@ -165,7 +197,7 @@ fn live_primary(instance: &InstanceReport, all: bool) -> Result<i32> {
             instance.lock.path
         );
     }
-    Ok(live.pid)
+    Ok(Target::Primary(live.pid))
 }
 
 /// The live secondaries of the instance (pids that hold their FIFOs and run
@@ -183,11 +215,44 @@ fn live_secondaries(instance: &InstanceReport) -> Vec<i32> {
     pids
 }
 
+/// How many times an instance is looked at again when, each time, the holder of its lock
+/// has exited since the look before.
+const LOOKS: usize = 5;
+
 /// Stops one running instance; `Err` names what went wrong and what to do.
 fn stop_one(survey: &Survey, instance: &InstanceReport, args: &StopArgs, all: bool) -> Result<()> {
     let name = &instance.name;
     let started = Instant::now();
-    let primary = live_primary(instance, all)?;
+    // The survey's report, then the one of each new look.
+    let mut fresh: Option<InstanceReport> = None;
+    let mut looks = 0;
+    let (instance, primary) = loop {
+        let current = fresh.as_ref().unwrap_or(instance);
+        if let Target::Primary(pid) = live_primary(current, all)? {
+            break (current, pid);
+        }
+        looks += 1;
+        if looks == LOOKS {
+            bail!(
+                "the lock of instance {name} kept changing hands while we looked (osps \
+                 starting and stopping at the same moment?); not signalling anything: try again"
+            );
+        }
+        match discover::examine(survey.dir.as_ref(), &instance.paths) {
+            None => {
+                crate::info!(
+                    "instance {name} ended while we looked, leaving nothing: nothing to stop"
+                );
+                return Ok(());
+            }
+            Some(now) if now.status != Status::Running => {
+                nothing_to_stop(&now, "ended while we looked: it is not running");
+                return Ok(());
+            }
+            // Running still, or again: another primary, or one found otherwise.
+            Some(now) => fresh = Some(now),
+        }
+    };
     // Handles first, then the check that each pid is still what the survey saw: from then
     // on a signal can only reach that very process, whatever pids get reused meanwhile.
     let Some(handle) = Process::open(primary)? else {
@@ -312,4 +377,43 @@ fn remove(survey: &Survey, instance: &InstanceReport) -> Result<()> {
     lock.remove(dir)
         .map(drop)
         .wrap_err_with(|| format!("removing the lock file of instance {name}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::disk::testlock::{Holder, stale_lock};
+
+    /// `osps stop`'s arguments for one instance, without `--kill`.
+    fn args() -> StopArgs {
+        StopArgs {
+            name: None,
+            all: false,
+            timeout: Duration::from_secs(1),
+            kill: false,
+            runtime_dir: None,
+        }
+    }
+
+    #[test]
+    fn a_lock_holder_that_exits_after_the_survey_ends_the_instance_and_is_not_blamed() {
+        let (_tmp, _dir, paths) = stale_lock("stopgone");
+        let mut holder = Holder::lock(&paths.in_dir(&paths.lock_file()));
+        let mut survey = discover::survey(&paths.runtime_dir, Some(&paths.name)).unwrap();
+        // The survey saw the lock held (as by a primary, or a cleanup, about to finish);
+        // the holder exits before stop looks at it.
+        let seen = &mut survey.instances[0];
+        assert!(
+            seen.lock.held && seen.lock.pid == Some(holder.pid()),
+            "{seen:?}"
+        );
+        seen.status = Status::Running;
+        holder.end();
+        let seen = &survey.instances[0];
+        assert_eq!(live_primary(seen, false).unwrap(), Target::HolderGone);
+        // A fresh look finds the instance ended (its lock file left, unheld): nothing to
+        // stop, as for any instance that is not running, and no process named.
+        stop_one(&survey, seen, &args(), false).unwrap();
+    }
 }

@@ -57,6 +57,32 @@ fn cleanup_json(env: &TestEnv, args: &[&str]) -> serde_json::Value {
     parse_json(&out.stdout)
 }
 
+/// `osps cleanup --json --name NAME` of an instance it must leave alone for something at
+/// its paths that is not osps's: exit 1 (the one thing asked was not done), nothing
+/// removed, and the reason as the report's one error (not a skip); that reason.
+fn cleanup_refused(env: &TestEnv) -> String {
+    let out = cleanup(env, &["--json", "--name", &env.name]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        stdout_of(&out),
+        stderr_of(&out)
+    );
+    let report = parse_json(&out.stdout);
+    assert_eq!(report["removed"], serde_json::json!([]), "{report}");
+    assert_eq!(report["skipped"], serde_json::json!([]), "{report}");
+    assert_eq!(
+        report["errors"].as_array().map(Vec::len),
+        Some(1),
+        "{report}"
+    );
+    assert_eq!(report["errors"][0]["name"], env.name.as_str(), "{report}");
+    let reason = report["errors"][0]["error"].as_str().unwrap_or_default();
+    assert!(stderr_of(&out).contains(reason), "{}", stderr_of(&out));
+    reason.to_string()
+}
+
 /// Starts a primary with a fast heartbeat; returns (primary, secondary) once rounds run.
 fn start(env: &mut TestEnv) -> (u32, u32) {
     let primary = env.start_primary(&["--interval", "20ms", "--json"]);
@@ -378,9 +404,7 @@ fn a_segment_with_a_garbage_header_is_corrupt_and_cleanup_leaves_it_alone() {
         &doc,
         ".instances[0].segment | .size == 4096 and (.error | test(\"osps header\"))",
     );
-    let report = cleanup_json(&env, &["--name", &env.name]);
-    assert_eq!(report["removed"], serde_json::json!([]));
-    let reason = report["skipped"][0]["reason"].as_str().unwrap();
+    let reason = cleanup_refused(&env);
     assert!(
         reason.contains(&env.shm_path().display().to_string()),
         "{reason}"
@@ -471,15 +495,8 @@ fn a_fifo_planted_at_the_segment_path_is_reported_without_hanging() {
     );
     let all = inspect(&env, &["--compact"]);
     assert_eq!(all.status.code(), Some(0));
-    let report = cleanup_json(&env, &["--name", &env.name]);
-    assert_eq!(report["removed"], serde_json::json!([]));
-    assert!(
-        report["skipped"][0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("FIFO"),
-        "{report}"
-    );
+    let reason = cleanup_refused(&env);
+    assert!(reason.contains("FIFO"), "{reason}");
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "took {:?}",
@@ -958,11 +975,12 @@ fn cleanup_never_signals_a_foreign_process_holding_a_fifo() {
         if dry_run {
             args.push("--dry-run");
         }
+        // Named, left alone for a stranger: a failure, with what to do.
         let out = cleanup(&env, &args);
-        assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+        assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
         let report = parse_json(&out.stdout);
         assert_eq!(removed_paths(&report, &env.name), Vec::<String>::new());
-        let reason = report["skipped"][0]["reason"].as_str().unwrap_or_default();
+        let reason = report["errors"][0]["error"].as_str().unwrap_or_default();
         assert!(
             reason.contains(&format!("process {}", holder.pid()))
                 && reason.contains("not a secondary"),
@@ -974,13 +992,10 @@ fn cleanup_never_signals_a_foreign_process_holding_a_fifo() {
     assert!(process_alive(holder.pid()), "the holder was signalled");
     drop(holder);
     let deadline = Instant::now() + slow(T);
-    while !cleanup_json(&env, &["--name", &env.name])["skipped"]
-        .as_array()
-        .is_some_and(|a| a.is_empty())
-    {
+    while !cleanup(&env, &["--name", &env.name]).status.success() {
         assert!(
             Instant::now() < deadline,
-            "still skipped after the holder left"
+            "still refused after the holder left"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -989,7 +1004,8 @@ fn cleanup_never_signals_a_foreign_process_holding_a_fifo() {
 
 /// A lock held by a program that is not osps (here, this test) makes no instance
 /// running: inspect says stale and who holds the lock, a new primary and cleanup name
-/// that process, and nobody tells the user to kill it as if it were osps.
+/// that process, and nobody tells the user to kill it as if it were osps. A cleanup that
+/// names the instance fails (nothing it was asked for could be done); a sweep skips it.
 #[test]
 fn a_lock_held_by_another_program_is_not_a_running_instance() {
     use std::os::fd::AsRawFd;
@@ -1029,14 +1045,60 @@ fn a_lock_held_by_another_program_is_not_a_running_instance() {
         "{}",
         stderr_of(&out)
     );
-    let report = cleanup_json(&env, &["--name", &env.name]);
-    assert_eq!(removed_paths(&report, &env.name), Vec::<String>::new());
+    // Named, the one thing asked cannot be done while it holds the lock: not the "nothing
+    // to do" of a running instance (0) but a failure (1), the holder named with what to
+    // do, as an error of the report. A dry run says so with the same code.
+    for dry_run in [true, false] {
+        let mut args = vec!["--name", &env.name, "--json"];
+        if dry_run {
+            args.push("--dry-run");
+        }
+        let out = cleanup(&env, &args);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+        let report = parse_json(&out.stdout);
+        assert_eq!(removed_paths(&report, &env.name), Vec::<String>::new());
+        assert_eq!(report["skipped"], serde_json::json!([]), "{report}");
+        assert_eq!(report["errors"][0]["name"], env.name.as_str(), "{report}");
+        let error = report["errors"][0]["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains(&format!("is held by process {me} "))
+                && error.contains("end that process"),
+            "{report}"
+        );
+        assert!(stderr_of(&out).contains(error), "{}", stderr_of(&out));
+    }
+    let out = cleanup(&env, &["--name", &env.name]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert_eq!(stdout_of(&out), "", "said once, on stderr");
     assert!(
-        report["skipped"]
-            .to_string()
-            .contains(&format!("process {me}")),
+        stderr_of(&out).contains(&format!("{}: the lock file", env.name)),
+        "{}",
+        stderr_of(&out)
+    );
+    // Without --name, a sweep: that instance is skipped with the reason and the others
+    // are cleaned, which is a success.
+    let mut other = TestEnv::new("foreignlockb");
+    other.runtime_dir = env.runtime_dir.clone();
+    make_stale(&mut other);
+    let report = cleanup_json(&env, &[]);
+    assert_eq!(
+        removed_paths(&report, &other.name),
+        sorted(&objects(&other)),
         "{report}"
     );
+    assert_eq!(removed_paths(&report, &env.name), Vec::<String>::new());
+    assert_jq(
+        &serde_json::to_vec(&report).unwrap(),
+        &format!(
+            ".skipped[] | select(.name == \"{}\") | .reason | test(\"process {me} \")",
+            env.name
+        ),
+    );
+    assert_eq!(
+        errors_about(&report, &[&env.name, &other.name]),
+        Vec::<serde_json::Value>::new()
+    );
+    assert_eq!(left_of(&other), Vec::<PathBuf>::new());
     drop(file);
     cleanup_json(&env, &["--name", &env.name]);
     env.assert_no_leftovers();
@@ -1109,9 +1171,7 @@ fn cleanup_refuses_objects_that_are_not_provably_ours() {
     make_stale(&mut env);
     // A FIFO with another mode: not made by osps; the whole instance is left alone.
     std::fs::set_permissions(env.s2p_path(), std::fs::Permissions::from_mode(0o644)).unwrap();
-    let report = cleanup_json(&env, &["--name", &env.name]);
-    assert_eq!(report["removed"], serde_json::json!([]));
-    let reason = report["skipped"][0]["reason"].as_str().unwrap();
+    let reason = cleanup_refused(&env);
     assert!(
         reason.contains(&env.s2p_path().display().to_string()) && reason.contains("0644"),
         "{reason}"
@@ -1126,15 +1186,8 @@ fn cleanup_refuses_objects_that_are_not_provably_ours() {
             &doc,
             ".instances[0] | .status == \"corrupt\" and .segment.uid == 65534 and (.segment.error | test(\"uid 65534\"))",
         );
-        let report = cleanup_json(&env, &["--name", &env.name]);
-        assert_eq!(report["removed"], serde_json::json!([]));
-        assert!(
-            report["skipped"][0]["reason"]
-                .as_str()
-                .unwrap()
-                .contains("uid 65534"),
-            "{report}"
-        );
+        let reason = cleanup_refused(&env);
+        assert!(reason.contains("uid 65534"), "{reason}");
         assert_eq!(left_of(&env).len(), 4);
         std::os::unix::fs::chown(env.shm_path(), Some(0), None).unwrap();
     }

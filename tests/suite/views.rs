@@ -418,9 +418,21 @@ fn status_names_a_foreign_object_at_the_lock_path_foreign_as_inspect_and_cleanup
             doc["instances"][0]["lock"]["error"].is_string(),
             "{plant}: {doc}"
         );
+        // Named, an instance cleanup must leave alone for what is not osps's is a
+        // failure, with the path and what to do; a sweep skips it.
         let out = osps(&env, &["cleanup", "--name", &env.name]);
+        assert_eq!(out.status.code(), Some(1), "{plant}: {}", stderr_of(&out));
         assert!(
-            stdout_of(&out).starts_with("skipped "),
+            stderr_of(&out).contains(&*lock.to_string_lossy()),
+            "{plant}: {}",
+            stderr_of(&out)
+        );
+        let out = osps(&env, &["cleanup"]);
+        assert_eq!(out.status.code(), Some(0), "{plant}: {}", stderr_of(&out));
+        assert!(
+            stdout_of(&out)
+                .lines()
+                .any(|l| l.starts_with(&format!("skipped {}: ", env.name))),
             "{plant}: {}",
             stdout_of(&out)
         );
@@ -463,12 +475,13 @@ fn status_and_stop_of_a_stale_instance_with_a_foreign_file_say_to_move_it_first(
         what.starts_with("foreign regular file at the path of fifo 0 p2s"),
         "{text}"
     );
+    // Cleanup of that name fails saying so (it is left alone, the user must act).
     let out = osps(&env, &["cleanup", "--name", &env.name]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
     assert!(
-        stdout_of(&out).starts_with("skipped "),
+        stderr_of(&out).contains(&*p2s.to_string_lossy()),
         "{}",
-        stdout_of(&out)
+        stderr_of(&out)
     );
     // Nor does stop send the user to that cleanup.
     let out = osps(&env, &["stop", &env.name]);

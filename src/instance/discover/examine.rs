@@ -16,6 +16,7 @@ use crate::disk::lockfile::{InstanceLock, Probe};
 use crate::disk::names::Paths;
 use crate::disk::rundir::RuntimeDir;
 use crate::instance::claim::{self, LivePrimary};
+use crate::instance::holder;
 use crate::os::procfs::{self, Holder};
 use crate::pair::header::{self, Header};
 use crate::pair::segment;
@@ -74,7 +75,7 @@ pub fn examine_in(
         ..probe
     };
     // Without a held lock file, ask the kernel whether a primary lives nonetheless.
-    let live = if probe.held && !claim::is_cleanup(probe.pid) {
+    let live = if probe.held && !holder::is_cleanup(probe.pid) {
         None
     } else {
         claim::live_primary_among(
@@ -147,7 +148,7 @@ fn probe_lock(dir: &RuntimeDir, paths: &Paths, mut between: impl FnMut()) -> (Pr
         between();
         looks += 1;
         let holder = probe.pid.filter(|_| probe.held);
-        let foreign = holder.filter(|&p| !claim::is_osps_holder(p, paths));
+        let foreign = holder.filter(|&p| !holder::is_osps_holder(p, paths));
         // Read after the command line, so a holder alive now was alive when it was read.
         let gone = holder.is_some_and(|p| !procfs::alive(p));
         if !gone || looks == LOCK_LOOKS {

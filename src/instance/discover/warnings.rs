@@ -9,6 +9,7 @@ use crate::disk::lockfile::Probe;
 use crate::disk::names::Paths;
 use crate::disk::rundir::RuntimeDir;
 use crate::instance::claim::{self, LivePrimary};
+use crate::instance::holder;
 use crate::os::procfs;
 use crate::pair::header::{Header, State};
 
@@ -48,7 +49,7 @@ pub fn about(f: &Facts) -> Vec<Warning> {
             Concern::ForeignLockHolder,
             format!(
                 "lock held by another program: {}",
-                claim::foreign_holder_text(f.paths, pid)
+                holder::foreign_holder_text(f.paths, pid)
             ),
         ));
     }
