@@ -10,6 +10,14 @@ use std::process::{Child, Command, Stdio};
 use super::names::Paths;
 use super::rundir::RuntimeDir;
 
+/// The holder's script for [`Holder::lock_as_cleanup`]: the lock file's path comes in the
+/// environment, so that its arguments can read as osps's.
+const HOLD_FROM_ENV: &str = "import fcntl, os, sys\n\
+                             f = open(os.environ['OSPS_TEST_HOLD'], 'r+')\n\
+                             fcntl.lockf(f, fcntl.LOCK_EX)\n\
+                             print('locked', flush=True)\n\
+                             sys.stdin.read()\n";
+
 /// A process holding a POSIX record lock of a file (Python's `lockf`, which is `fcntl`'s
 /// `F_SETLK`, the lock osps takes) until its standard input closes.
 pub struct Holder(Child);
@@ -22,13 +30,36 @@ impl Holder {
                     fcntl.lockf(f, fcntl.LOCK_EX)\n\
                     print('locked', flush=True)\n\
                     sys.stdin.read()\n";
-        let mut child = Command::new("python3")
+        let child = Command::new("python3")
             .args(["-c", hold])
             .arg(path)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
             .expect("python3 runs");
+        Holder::locked(child)
+    }
+
+    /// Starts a holder whose command line reads as `python3 cleanup --name NAME` (Python
+    /// runs a script file named `cleanup`), as an `osps cleanup` of that name reads to
+    /// [`crate::os::procfs::subcommand`]; returns once it holds the lock of `path`.
+    pub fn lock_as_cleanup(path: &Path, name: &str) -> Holder {
+        let dir = tempfile::tempdir().expect("a directory for the script");
+        std::fs::write(dir.path().join("cleanup"), HOLD_FROM_ENV).expect("writing the script");
+        let child = Command::new("python3")
+            .args(["cleanup", "--name", name])
+            .current_dir(dir.path())
+            .env("OSPS_TEST_HOLD", path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        // The script is read by then: its directory may go.
+        Holder::locked(child)
+    }
+
+    /// Waits for `child` to say it holds the lock.
+    fn locked(mut child: Child) -> Holder {
         let mut line = String::new();
         std::io::BufReader::new(child.stdout.take().expect("piped"))
             .read_line(&mut line)

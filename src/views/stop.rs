@@ -119,6 +119,9 @@ fn survey(runtime_dir: &Path, name: Option<&InstanceName>) -> Result<Survey> {
 enum Target {
     /// Its live primary: the process to signal.
     Primary(i32),
+    /// An `osps cleanup` (this pid) holds its lock: it is removing what a crashed primary
+    /// left, so the instance is not running and there is nothing to stop.
+    BeingCleaned(i32),
     /// The process that held its lock when the survey looked has exited since (a primary
     /// stopping by itself, a cleanup done): the instance ended or changed hands while we
     /// looked, so what the survey said of it is no longer true; look again.
@@ -137,12 +140,10 @@ fn live_primary(instance: &InstanceReport, all: bool) -> Result<Target> {
     // reason to refuse, nor a process to name ("holds the lock but is not one").
     let held_by = instance.lock.pid.filter(|_| instance.lock.held);
     let gone = || held_by.is_some() && holder::lock_holder(held_by) == LockHolder::Gone;
-    match held_by.map(|pid| holder::lock_holder(Some(pid))) {
-        Some(LockHolder::Gone) => return Ok(Target::HolderGone),
-        Some(LockHolder::Cleanup) => {
-            bail!("instance {name} is being removed by `osps cleanup`; nothing to stop")
-        }
-        Some(LockHolder::Other) | None => {}
+    match held_by.map(|pid| (pid, holder::lock_holder(Some(pid)))) {
+        Some((_, LockHolder::Gone)) => return Ok(Target::HolderGone),
+        Some((pid, LockHolder::Cleanup)) => return Ok(Target::BeingCleaned(pid)),
+        Some((_, LockHolder::Other)) | None => {}
     }
     let Some(live) = claim::live_primary(&instance.paths) else {
         // The primary (or cleanup) that held the lock may have exited after our look at
@@ -228,8 +229,16 @@ fn stop_one(survey: &Survey, instance: &InstanceReport, args: &StopArgs, all: bo
     let mut looks = 0;
     let (instance, primary) = loop {
         let current = fresh.as_ref().unwrap_or(instance);
-        if let Target::Primary(pid) = live_primary(current, all)? {
-            break (current, pid);
+        match live_primary(current, all)? {
+            Target::Primary(pid) => break (current, pid),
+            Target::BeingCleaned(pid) => {
+                crate::info!(
+                    "instance {name} is being removed by `osps cleanup` (process {pid}): it is \
+                     not running; nothing to stop"
+                );
+                return Ok(());
+            }
+            Target::HolderGone => {}
         }
         looks += 1;
         if looks == LOOKS {
@@ -414,6 +423,30 @@ mod tests {
         assert_eq!(live_primary(seen, false).unwrap(), Target::HolderGone);
         // A fresh look finds the instance ended (its lock file left, unheld): nothing to
         // stop, as for any instance that is not running, and no process named.
+        stop_one(&survey, seen, &args(), false).unwrap();
+    }
+
+    /// A cleanup removing what a crashed primary left holds the lock: the instance is not
+    /// running, so stop has nothing to do and says so with exit 0, as for any instance
+    /// that is not running (it used to fail: "being removed ...; nothing to stop", exit 1).
+    #[test]
+    fn an_instance_a_cleanup_is_removing_is_not_running_and_stop_succeeds() {
+        // Command lines read as main has them read (unit tests start without it).
+        crate::os::procfs::read_command_lines_with(crate::cli::invocation_of);
+        let (_tmp, _dir, paths) = stale_lock("stopclean");
+        let holder = Holder::lock_as_cleanup(&paths.in_dir(&paths.lock_file()), "stopclean");
+        assert_eq!(
+            crate::os::procfs::subcommand(holder.pid()).as_deref(),
+            Some("cleanup"),
+            "the holder reads as a cleanup"
+        );
+        let survey = discover::survey(&paths.runtime_dir, Some(&paths.name)).unwrap();
+        let seen = &survey.instances[0];
+        assert!(seen.lock.held, "{seen:?}");
+        assert_eq!(
+            live_primary(seen, false).unwrap(),
+            Target::BeingCleaned(holder.pid())
+        );
         stop_one(&survey, seen, &args(), false).unwrap();
     }
 }
