@@ -10,7 +10,8 @@
 //!
 //! How: the program runs under ptrace(2) with a seccomp-bpf filter ([`filter`]) so it
 //! stops only on the calls that matter ([`syscalls`]); [`spawn`] starts it, [`tracer`]
-//! follows every process it starts ([`pending`]: what a call did once it returned),
+//! follows every process it starts ([`pending`]: what a call did once it returned;
+//! [`sigpipe`]: what a write that raised SIGPIPE was writing to),
 //! [`model`] records what was seen, [`findings`] says
 //! what is wrong, [`report`] prints it. The audit is a child subreaper
 //! (PR_SET_CHILD_SUBREAPER): an orphan comes to it, so it sees who ended first, and
@@ -33,6 +34,7 @@ mod model;
 mod pending;
 mod ptrace;
 mod report;
+mod sigpipe;
 mod spawn;
 mod syscalls;
 mod tracer;

@@ -33,6 +33,9 @@ pub struct Proc {
     pub left_running: bool,
     /// Its parent ignores SIGCHLD or asked the kernel to reap (seen at the end).
     pub auto_reaped: bool,
+    /// What its write had found without a reader, at the last SIGPIPE the kernel raised
+    /// for it (`None` after a SIGPIPE sent by a kill).
+    broken_pipe: Option<BrokenPipe>,
 }
 
 impl Proc {
@@ -63,6 +66,14 @@ impl Proc {
         self.own_argv && self.argv.iter().any(|a| a.contains(module))
     }
 
+    /// When it was ended by a SIGPIPE the kernel raised for one of its writes: what that
+    /// write found without a reader.
+    pub fn broken_pipe(&self) -> Option<&BrokenPipe> {
+        self.broken_pipe
+            .as_ref()
+            .filter(|_| self.signal == Some(libc::SIGPIPE))
+    }
+
     /// Exited (or killed) but not reaped yet by anyone.
     fn unreaped(&self) -> bool {
         !self.alive()
@@ -70,6 +81,27 @@ impl Proc {
             && self.orphaned_zombie.is_none()
             && !self.auto_reaped
     }
+}
+
+/// What a write that raised SIGPIPE was writing to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum End {
+    /// An anonymous pipe (`|`, pipe(2)) whose reader had ended.
+    Pipe,
+    /// A stream socket whose peer had closed.
+    Socket,
+    /// A FIFO (a named pipe, at this path) whose reader had closed it.
+    Fifo(Vec<u8>),
+    /// The call was not known and no FIFO was open for writing: a pipe or a socket.
+    Unnamed,
+}
+
+/// What a SIGPIPE the kernel raised says: the end written to and, when the call was
+/// known, the descriptor (when not, a FIFO open for writing stands for the end).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokenPipe {
+    pub end: End,
+    pub fd: Option<i32>,
 }
 
 /// What kind of object.
@@ -159,6 +191,7 @@ impl Model {
             orphaned_zombie: None,
             left_running: false,
             auto_reaped: false,
+            broken_pipe: None,
         });
         *self.open_children.entry(ppid).or_default() += 1;
     }
@@ -279,6 +312,14 @@ impl Model {
         p.auto_reaped = true;
         let ppid = p.ppid;
         self.closed_child(ppid);
+    }
+
+    /// A SIGPIPE is delivered to `pid`: raised by the kernel for a write (`Some`, what
+    /// the write found) or sent by a kill (`None`).
+    pub fn sigpipe(&mut self, pid: i32, broken: Option<BrokenPipe>) {
+        if let Some(p) = self.proc_mut(pid) {
+            p.broken_pipe = broken;
+        }
     }
 
     pub fn signalled(&mut self, from: i32, target: i64, signal: i32) {

@@ -338,6 +338,50 @@ pub fn fd_target(link: &[u8]) -> &[u8] {
     link.strip_suffix(b" (deleted)").unwrap_or(link)
 }
 
+/// The descriptor a call writes to, for the calls whose write can find no reader (and
+/// then fail with EPIPE, the kernel raising SIGPIPE): the write family and the socket
+/// sends (`fd` first), splice and tee (their output second or third).
+pub fn written_fd(nr: i64, a: [u64; 6]) -> Option<i32> {
+    let at = match nr {
+        libc::SYS_write
+        | libc::SYS_writev
+        | libc::SYS_pwrite64
+        | libc::SYS_pwritev
+        | libc::SYS_pwritev2
+        | libc::SYS_sendto
+        | libc::SYS_sendmsg
+        | libc::SYS_sendmmsg
+        | libc::SYS_sendfile
+        | libc::SYS_vmsplice => 0,
+        libc::SYS_tee => 1,
+        libc::SYS_splice => 2,
+        _ => return None,
+    };
+    // A descriptor is an int: the low 32 bits.
+    Some(a[at] as u32 as i32)
+}
+
+/// The call a stopped task was in or has just returned from, from `/proc/PID/syscall`:
+/// its number (decimal) and six arguments (hex), then the stack and instruction
+/// pointers. `-1 SP PC` (in no call) and `running` give `None`.
+pub fn parse_proc_syscall(text: &str) -> Option<(i64, [u64; 6])> {
+    let mut words = text.split_whitespace();
+    let nr: i64 = words.next()?.parse().ok().filter(|&nr: &i64| nr >= 0)?;
+    let mut args = [0u64; 6];
+    for arg in &mut args {
+        *arg = u64::from_str_radix(words.next()?.strip_prefix("0x")?, 16).ok()?;
+    }
+    Some((nr, args))
+}
+
+/// The access mode (`O_RDONLY`, `O_WRONLY` or `O_RDWR`) in the `flags:` line (octal) of
+/// `/proc/PID/fdinfo/N`.
+pub fn fdinfo_access(text: &str) -> Option<i32> {
+    let flags = text.lines().find_map(|l| l.strip_prefix("flags:"))?;
+    let flags = i32::from_str_radix(flags.trim(), 8).ok()?;
+    Some(flags & libc::O_ACCMODE)
+}
+
 /// The kinds of named object under `/dev/shm`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ShmKind {
@@ -430,6 +474,26 @@ mod tests {
         );
         assert!(!is_sem_temp(b"/dev/shm/sem.mp-abc123"));
         assert_eq!(fd_target(b"/dev/shm/x (deleted)"), b"/dev/shm/x");
+    }
+
+    #[test]
+    fn the_written_descriptor_comes_from_proc_syscall() {
+        let line = format!(
+            "{} 0x3 0x7ffd1000 0x5 0x0 0x0 0x0 0x7ffd0ff8 0x7f00aa\n",
+            libc::SYS_write
+        );
+        let (nr, args) = parse_proc_syscall(&line).unwrap();
+        assert_eq!(written_fd(nr, args), Some(3));
+        let splice = [5, 0, u64::from(u32::MAX), 0, 0, 0];
+        assert_eq!(written_fd(libc::SYS_splice, splice), Some(-1));
+        assert_eq!(written_fd(libc::SYS_read, [3, 0, 0, 0, 0, 0]), None);
+        assert_eq!(parse_proc_syscall("-1 0x7ffd0ff8 0x7f00aa\n"), None);
+        assert_eq!(parse_proc_syscall("running\n"), None);
+        assert_eq!(parse_proc_syscall("1 0x3 0x4\n"), None);
+        let info = "pos:\t0\nflags:\t02000001\nmnt_id:\t25\nino:\t1234\n";
+        assert_eq!(fdinfo_access(info), Some(libc::O_WRONLY));
+        assert_eq!(fdinfo_access("flags:\t0100002\n"), Some(libc::O_RDWR));
+        assert_eq!(fdinfo_access("pos:\t0\n"), None);
     }
 
     #[test]

@@ -19,6 +19,7 @@ use super::model::Model;
 use super::pending::Pending;
 use super::procfs;
 use super::ptrace::{self, SyscallInfo, Wait};
+use super::sigpipe;
 use super::spawn::Child;
 use super::syscalls::{self, Base, Call, PATH_MAX};
 
@@ -266,7 +267,13 @@ impl Tracer {
         } else if sig == libc::SIGTRAP && event != 0 {
             self.event(pid, event);
         } else {
-            // A signal on its way: delivered.
+            // A signal on its way: delivered. A SIGPIPE is looked at first, while the
+            // process still holds the end its write found closed.
+            if sig == libc::SIGPIPE {
+                let tgid = self.tasks.get(&pid).map_or(pid, |t| t.tgid);
+                let broken = sigpipe::at_delivery(pid, tgid);
+                self.model.sigpipe(tgid, broken);
+            }
             let _ = ptrace::cont(pid, sig);
         }
     }
