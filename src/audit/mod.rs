@@ -92,6 +92,13 @@ pub fn run(args: &AuditArgs) -> Result<Exit> {
         },
         |pid| procfs::state(pid) == Some('Z'),
     );
+    // A segment's size is what its file has: writes grow it too, and they are not traced.
+    tracer.model.measure_left(|o| {
+        longpath::Reachable::new(&o.path)
+            .and_then(|r| std::fs::symlink_metadata(r.path()))
+            .ok()
+            .map(|m| m.len())
+    });
     let threshold = args.zombie_threshold.as_micros() as u64;
     let found = findings::compute(&tracer.model, tracer.root, threshold);
     let text = if args.json {

@@ -71,7 +71,10 @@ struct SegOut {
     name_hex: Option<String>,
     created_by: i32,
     created_ms: f64,
+    /// Its size when removed, or at the end when left (a stat); else the last size set.
     size: Option<u64>,
+    /// The last size a call set (ftruncate, fallocate, truncate, O_TRUNC, shmget).
+    size_set: Option<u64>,
     unlinked_by: Option<i32>,
     unlinked_ms: Option<f64>,
     left: bool,
@@ -172,6 +175,7 @@ fn seg_out(o: &Obj) -> SegOut {
         created_by: o.created_by,
         created_ms: ms(o.created),
         size: o.size,
+        size_set: o.size_set,
         unlinked_by: o.unlinked_by,
         unlinked_ms: o.unlinked.map(ms),
         left: o.left,
@@ -292,7 +296,16 @@ pub fn human(model: &Model, root: i32, ended: Ended, end_us: u64, findings: &[Fi
     if !segments.is_empty() {
         let _ = writeln!(out, "segments ({}):", segments.len());
         for o in segments {
-            let size = o.size.map_or_else(String::new, |s| format!(", {s} bytes"));
+            let size = match (o.size, o.size_set) {
+                (Some(size), Some(set)) if size != set => {
+                    format!(
+                        ", {size} bytes, though last set to {set}: writes (or a process \
+                         outside the audit) changed it"
+                    )
+                }
+                (Some(size), _) => format!(", {size} bytes"),
+                (None, _) => String::new(),
+            };
             let _ = writeln!(
                 out,
                 "  {} ({}{size}): {}",

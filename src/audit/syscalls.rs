@@ -14,8 +14,12 @@ pub const ARCH: u32 = 62 | 0x8000_0000 | 0x4000_0000;
 #[cfg(target_arch = "aarch64")]
 pub const ARCH: u32 = 183 | 0x8000_0000 | 0x4000_0000;
 
+/// The open flags that make an `open` stop: it creates, or it truncates (a segment's
+/// size is then 0).
+pub const OPEN_FLAGS_TRACED: u32 = (libc::O_CREAT | libc::O_TRUNC) as u32;
+
 /// The calls the filter stops on, and for the `open` family the argument holding the
-/// flags (they stop only with `O_CREAT` set there).
+/// flags (they stop only with one of [`OPEN_FLAGS_TRACED`] set there).
 pub const TRACED: &[(i64, Option<u32>)] = &[
     (libc::SYS_openat, Some(2)),
     #[cfg(target_arch = "x86_64")]
@@ -39,6 +43,7 @@ pub const TRACED: &[(i64, Option<u32>)] = &[
     (libc::SYS_link, None),
     (libc::SYS_linkat, None),
     (libc::SYS_ftruncate, None),
+    (libc::SYS_truncate, None),
     (libc::SYS_fallocate, None),
     (libc::SYS_wait4, None),
     (libc::SYS_waitid, None),
@@ -100,6 +105,11 @@ pub enum Call {
         fd: i32,
         length: u64,
         grows_only: bool,
+    },
+    /// truncate(2), by path (os.truncate with a path).
+    Truncate {
+        path: u64,
+        length: u64,
     },
     Wait4 {
         pid: i64,
@@ -226,6 +236,10 @@ pub fn decode(nr: i64, a: [u64; 6]) -> Call {
             length: a[1],
             grows_only: false,
         },
+        libc::SYS_truncate => Call::Truncate {
+            path: a[0],
+            length: a[1],
+        },
         libc::SYS_fallocate => Call::Ftruncate {
             fd: int(a[0]),
             length: a[2].saturating_add(a[3]),
@@ -283,6 +297,11 @@ pub fn decode(nr: i64, a: [u64; 6]) -> Call {
 /// Whether open flags ask to create.
 pub fn creates(flags: u64) -> bool {
     flags & libc::O_CREAT as u64 != 0
+}
+
+/// Whether open flags ask to truncate an existing file to 0.
+pub fn truncates(flags: u64) -> bool {
+    flags & libc::O_TRUNC as u64 != 0
 }
 
 /// Whether a mknod mode makes a FIFO.
@@ -521,6 +540,8 @@ mod tests {
         assert!(!makes_fifo(0o100600));
         assert!(creates(creat | 2));
         assert!(!creates(2));
+        assert!(truncates(libc::O_TRUNC as u64 | 2));
+        assert!(!truncates(creat | 2));
         // A negative pid arrives as a 64-bit register with only the low half meaningful.
         assert_eq!(
             decode(libc::SYS_wait4, [u64::from(u32::MAX), 0, 0, 0, 0, 0]),

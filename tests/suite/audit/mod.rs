@@ -19,6 +19,7 @@ mod edges;
 mod pipes;
 mod real;
 mod review;
+mod sizes;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
