@@ -6,8 +6,9 @@
 //! `SECCOMP_RET_TRACE` for the calls of [`syscalls::TRACED`] (the tracer gets a
 //! `PTRACE_EVENT_SECCOMP` stop) and `SECCOMP_RET_ALLOW` for everything else, which then
 //! runs at full speed: `strace --seccomp-bpf` works the same way. `open`, `openat` and
-//! `creat` stop only with `O_CREAT` in their flags (the filter reads the argument), since
-//! a Python start alone makes some 1400 `openat` calls that create nothing.
+//! `creat` stop only with `O_CREAT` or `O_TRUNC` in their flags (the filter reads the
+//! argument: an open that truncates an existing segment changes its size), since a
+//! Python start alone makes some 1400 `openat` calls that do neither.
 //!
 //! The architecture is checked first: a call made through another ABI (a 32-bit
 //! `int 0x80` on x86_64) has other numbers, so it is allowed, not misread. No crate
@@ -31,8 +32,8 @@ enum To {
     Next,
     Allow,
     Trace,
-    /// The check of `O_CREAT` in argument N.
-    CreatIn(u32),
+    /// The check of `O_CREAT` and `O_TRUNC` in argument N.
+    FlagsIn(u32),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -76,7 +77,7 @@ impl Filter {
 }
 
 /// The program with symbolic jumps: architecture check, then one comparison per traced
-/// call, then the two returns, then the `O_CREAT` checks.
+/// call, then the two returns, then the checks of the open flags.
 fn program() -> Vec<Op> {
     let mut ops = vec![
         Op::Load(ARCH_OFFSET),
@@ -85,7 +86,7 @@ fn program() -> Vec<Op> {
     ];
     for &(nr, creat_arg) in syscalls::TRACED {
         let hit = match creat_arg {
-            Some(i) => To::CreatIn(i),
+            Some(i) => To::FlagsIn(i),
             None => To::Trace,
         };
         // Syscall numbers are small and non-negative.
@@ -96,7 +97,11 @@ fn program() -> Vec<Op> {
     // Classic BPF jumps only forward: each check has its own two returns.
     for i in creat_args() {
         ops.push(Op::Load(arg_low(i)));
-        ops.push(Op::JumpSet(libc::O_CREAT as u32, To::Trace, To::Allow));
+        ops.push(Op::JumpSet(
+            syscalls::OPEN_FLAGS_TRACED,
+            To::Trace,
+            To::Allow,
+        ));
         ops.push(Op::Return(libc::SECCOMP_RET_TRACE));
         ops.push(Op::Return(libc::SECCOMP_RET_ALLOW));
     }
@@ -125,7 +130,7 @@ fn assemble(ops: &[Op]) -> Vec<libc::sock_filter> {
             To::Next => 0,
             To::Allow => after(&|o| matches!(o, Op::Return(k) if *k == libc::SECCOMP_RET_ALLOW)),
             To::Trace => after(&|o| matches!(o, Op::Return(k) if *k == libc::SECCOMP_RET_TRACE)),
-            To::CreatIn(i) => after(&|o| matches!(o, Op::Load(off) if *off == arg_low(i))),
+            To::FlagsIn(i) => after(&|o| matches!(o, Op::Load(off) if *off == arg_low(i))),
         };
         // The program is a few dozen instructions: every offset fits in u8.
         offset as u8
@@ -229,6 +234,17 @@ mod tests {
             ),
             TRACE
         );
+        // An open that truncates stops too: it resets a segment's size.
+        assert_eq!(
+            run(
+                code,
+                libc::SYS_openat,
+                ARCH,
+                [at, 0, (libc::O_RDWR | libc::O_TRUNC) as u64, 0, 0, 0]
+            ),
+            TRACE
+        );
+        assert_eq!(run(code, libc::SYS_truncate, ARCH, [0; 6]), TRACE);
         assert_eq!(run(code, libc::SYS_mknodat, ARCH, [0; 6]), TRACE);
         assert_eq!(run(code, libc::SYS_unlinkat, ARCH, [0; 6]), TRACE);
         assert_eq!(run(code, libc::SYS_wait4, ARCH, [0; 6]), TRACE);

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::model::{Kind, Model, Obj, Proc, Sent};
+use super::model::{BrokenPipe, End, Kind, Model, Obj, Proc, Sent};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -209,13 +209,7 @@ pub fn compute(model: &Model, root: i32, zombie_threshold_us: u64) -> Vec<Findin
                 )
             };
             if !sent {
-                out.push(Finding {
-                    kind: FindingKind::Killed,
-                    pid: Some(p.pid),
-                    path: None,
-                    message,
-                    hint: killed_hint(sig),
-                });
+                out.extend(signal_finding(p, sig, message));
             }
         }
     }
@@ -269,13 +263,66 @@ fn tracker_removed(model: &Model, o: &Obj, tracker: &Proc) -> Finding {
     }
 }
 
+/// The finding for `p`, ended by `sig` that no process of the program sent. A SIGPIPE
+/// the kernel raised for a write to a pipe or socket whose reader had ended is how a
+/// pipeline ends (`yes | head -n 1`): no finding, and the process list says so.
+fn signal_finding(p: &Proc, sig: i32, message: String) -> Option<Finding> {
+    match p.broken_pipe() {
+        Some(BrokenPipe {
+            end: End::Fifo(path),
+            fd,
+        }) => Some(fifo_reader_gone(p, path, *fd)),
+        Some(_) => None,
+        None => Some(Finding {
+            kind: FindingKind::Killed,
+            pid: Some(p.pid),
+            path: None,
+            message,
+            hint: killed_hint(sig),
+        }),
+    }
+}
+
+/// A writer the kernel ended with SIGPIPE on a FIFO: its reader had closed it, the
+/// lab's mistake of a reader (a server) stopping before its writer. `fd` is the write's
+/// descriptor when the call was known; otherwise the FIFO is the one it had open for
+/// writing, and the message says that is what it is based on.
+fn fifo_reader_gone(p: &Proc, path: &[u8], fd: Option<i32>) -> Finding {
+    let message = match fd {
+        Some(fd) => format!(
+            "{} was ended by SIGPIPE: it wrote to the FIFO {} (its fd {fd}) after the \
+             FIFO's last reader had closed it",
+            who(p),
+            escape(path)
+        ),
+        None => format!(
+            "{} was ended by SIGPIPE, which the kernel raised for one of its writes, and \
+             it had the FIFO {} open for writing (which descriptor the write went to is \
+             not known on this system): most likely the FIFO's reader had closed it",
+            who(p),
+            escape(path)
+        ),
+    };
+    Finding {
+        kind: FindingKind::Killed,
+        pid: Some(p.pid),
+        path: Some(String::from_utf8_lossy(path).into_owned()),
+        message,
+        hint: "a FIFO's reader must stay until its writer has stopped: tell the writer to \
+               stop first (a message on the FIFO, or a signal), then close the reader's end",
+    }
+}
+
 fn killed_hint(sig: i32) -> &'static str {
     match sig {
         libc::SIGSEGV | libc::SIGBUS => {
             "a bad memory access: an index past the segment's size, or a segment truncated \
              under a mapping"
         }
-        libc::SIGPIPE => "it wrote to a FIFO or pipe whose reader had gone: stop the writer first",
+        libc::SIGPIPE => {
+            "no write of its own raised it (the kernel raises SIGPIPE for a write whose \
+             reader has gone, and the audit says so): a kill did, find who sends it"
+        }
         libc::SIGABRT => "an abort (a failed assertion, or a runtime's fatal error)",
         _ => "find who sends it; if it is expected, handle it and exit in order",
     }
@@ -396,6 +443,45 @@ mod tests {
             "{}",
             f[0].message
         );
+    }
+
+    #[test]
+    fn a_sigpipe_on_a_pipe_is_no_finding_but_on_a_fifo_it_is() {
+        let broken = |end: End, fd: Option<i32>| Some(BrokenPipe { end, fd });
+        let mut m = Model::default();
+        m.started(10, 1, Some(Rc::from(vec!["sh".to_string()])), 0);
+        for (pid, argv) in [(11, "yes"), (12, "writer"), (13, "writer2"), (14, "sleep")] {
+            m.started(pid, 10, Some(Rc::from(vec![argv.to_string()])), 10);
+        }
+        m.sigpipe(11, broken(End::Pipe, Some(1)));
+        m.sigpipe(12, broken(End::Fifo(b"/t/req.fifo".to_vec()), Some(3)));
+        m.sigpipe(13, broken(End::Fifo(b"/t/req.fifo".to_vec()), None));
+        // A kill from outside: seen at its delivery, not raised by a write.
+        m.sigpipe(14, None);
+        for pid in 11..=14 {
+            m.died(pid, None, Some(libc::SIGPIPE), 100);
+            m.reaped(pid, 10, 101);
+        }
+        m.died(10, Some(0), None, 200);
+        m.finish(|_| true, |_| false);
+        let f = compute(&m, 10, 100_000);
+        assert_eq!(
+            f.iter().map(|f| f.pid).collect::<Vec<_>>(),
+            [Some(12), Some(13), Some(14)]
+        );
+        assert_eq!(kinds(&f), ["killed", "killed", "killed"]);
+        assert_eq!(f[0].path.as_deref(), Some("/t/req.fifo"));
+        assert!(f[0].message.contains("(its fd 3)"), "{}", f[0].message);
+        assert!(
+            f[1].message
+                .contains("had the FIFO /t/req.fifo open for writing"),
+            "{}",
+            f[1].message
+        );
+        assert!(f[2].message.contains("no process of the program sent"));
+        // What a process's write found counts only when a SIGPIPE ended it.
+        m.sigpipe(10, broken(End::Fifo(b"/t/x".to_vec()), Some(3)));
+        assert!(m.proc(10).unwrap().broken_pipe().is_none());
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //!
 //! How: the program runs under ptrace(2) with a seccomp-bpf filter ([`filter`]) so it
 //! stops only on the calls that matter ([`syscalls`]); [`spawn`] starts it, [`tracer`]
-//! follows every process it starts ([`pending`]: what a call did once it returned),
+//! follows every process it starts ([`pending`]: what a call did once it returned;
+//! [`sigpipe`]: what a write that raised SIGPIPE was writing to),
 //! [`model`] records what was seen, [`findings`] says
 //! what is wrong, [`report`] prints it. The audit is a child subreaper
 //! (PR_SET_CHILD_SUBREAPER): an orphan comes to it, so it sees who ended first, and
@@ -33,6 +34,7 @@ mod model;
 mod pending;
 mod ptrace;
 mod report;
+mod sigpipe;
 mod spawn;
 mod syscalls;
 mod tracer;
@@ -90,6 +92,13 @@ pub fn run(args: &AuditArgs) -> Result<Exit> {
         },
         |pid| procfs::state(pid) == Some('Z'),
     );
+    // A segment's size is what its file has: writes grow it too, and they are not traced.
+    tracer.model.measure_left(|o| {
+        longpath::Reachable::new(&o.path)
+            .and_then(|r| std::fs::symlink_metadata(r.path()))
+            .ok()
+            .map(|m| m.len())
+    });
     let threshold = args.zombie_threshold.as_micros() as u64;
     let found = findings::compute(&tracer.model, tracer.root, threshold);
     let text = if args.json {

@@ -33,6 +33,9 @@ pub struct Proc {
     pub left_running: bool,
     /// Its parent ignores SIGCHLD or asked the kernel to reap (seen at the end).
     pub auto_reaped: bool,
+    /// What its write had found without a reader, at the last SIGPIPE the kernel raised
+    /// for it (`None` after a SIGPIPE sent by a kill).
+    broken_pipe: Option<BrokenPipe>,
 }
 
 impl Proc {
@@ -63,6 +66,14 @@ impl Proc {
         self.own_argv && self.argv.iter().any(|a| a.contains(module))
     }
 
+    /// When it was ended by a SIGPIPE the kernel raised for one of its writes: what that
+    /// write found without a reader.
+    pub fn broken_pipe(&self) -> Option<&BrokenPipe> {
+        self.broken_pipe
+            .as_ref()
+            .filter(|_| self.signal == Some(libc::SIGPIPE))
+    }
+
     /// Exited (or killed) but not reaped yet by anyone.
     fn unreaped(&self) -> bool {
         !self.alive()
@@ -70,6 +81,27 @@ impl Proc {
             && self.orphaned_zombie.is_none()
             && !self.auto_reaped
     }
+}
+
+/// What a write that raised SIGPIPE was writing to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum End {
+    /// An anonymous pipe (`|`, pipe(2)) whose reader had ended.
+    Pipe,
+    /// A stream socket whose peer had closed.
+    Socket,
+    /// A FIFO (a named pipe, at this path) whose reader had closed it.
+    Fifo(Vec<u8>),
+    /// The call was not known and no FIFO was open for writing: a pipe or a socket.
+    Unnamed,
+}
+
+/// What a SIGPIPE the kernel raised says: the end written to and, when the call was
+/// known, the descriptor (when not, a FIFO open for writing stands for the end).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokenPipe {
+    pub end: End,
+    pub fd: Option<i32>,
 }
 
 /// What kind of object.
@@ -92,7 +124,13 @@ pub struct Obj {
     pub sysv_id: Option<i64>,
     pub created_by: i32,
     pub created: u64,
+    /// Its size in bytes as last known: measured (stat) when it was removed or at the
+    /// end when it was left, else the last size set.
     pub size: Option<u64>,
+    /// The last size a call seen set: ftruncate, fallocate (growing only), truncate, an
+    /// open with O_TRUNC (0), shmget. A write(2) past the end also grows a segment, and
+    /// writes are not traced: only a measure says what it really has.
+    pub size_set: Option<u64>,
     pub unlinked_by: Option<i32>,
     pub unlinked: Option<u64>,
     /// Still there when the audit ended (filled in at the end).
@@ -159,6 +197,7 @@ impl Model {
             orphaned_zombie: None,
             left_running: false,
             auto_reaped: false,
+            broken_pipe: None,
         });
         *self.open_children.entry(ppid).or_default() += 1;
     }
@@ -281,6 +320,14 @@ impl Model {
         self.closed_child(ppid);
     }
 
+    /// A SIGPIPE is delivered to `pid`: raised by the kernel for a write (`Some`, what
+    /// the write found) or sent by a kill (`None`).
+    pub fn sigpipe(&mut self, pid: i32, broken: Option<BrokenPipe>) {
+        if let Some(p) = self.proc_mut(pid) {
+            p.broken_pipe = broken;
+        }
+    }
+
     pub fn signalled(&mut self, from: i32, target: i64, signal: i32) {
         if self.sent.len() < MAX_SENT && signal != 0 {
             self.sent.push(Sent {
@@ -305,6 +352,7 @@ impl Model {
             created_by: by,
             created: at,
             size: None,
+            size_set: None,
             unlinked_by: None,
             unlinked: None,
             left: false,
@@ -318,6 +366,7 @@ impl Model {
         let i = self.objects.len() - 1;
         self.objects[i].sysv_id = Some(id);
         self.objects[i].size = Some(size);
+        self.objects[i].size_set = Some(size);
         self.sysv.insert(id, i);
     }
 
@@ -411,11 +460,37 @@ impl Model {
         }
     }
 
-    /// ftruncate sets the size; fallocate (`grows_only`) only makes it larger.
+    /// ftruncate, truncate and an open with O_TRUNC set the size; fallocate
+    /// (`grows_only`) only makes it larger.
     pub fn resized(&mut self, path: &[u8], size: u64, grows_only: bool) {
         if let Some(&i) = self.live.get(path) {
-            let old = self.objects[i].size.unwrap_or(0);
-            self.objects[i].size = Some(if grows_only { old.max(size) } else { size });
+            let o = &mut self.objects[i];
+            let size = if grows_only {
+                o.size.unwrap_or(0).max(size)
+            } else {
+                size
+            };
+            o.size = Some(size);
+            o.size_set = Some(size);
+        }
+    }
+
+    /// The size the object at `path` really has (a stat just before its removal).
+    pub fn measured(&mut self, path: &[u8], size: u64) {
+        if let Some(&i) = self.live.get(path) {
+            self.objects[i].size = Some(size);
+        }
+    }
+
+    /// At the end, after [`Model::finish`]: the size of each POSIX segment left, as the
+    /// file in /dev/shm has it now (`size_now`; `None` when it cannot be read).
+    pub fn measure_left(&mut self, size_now: impl Fn(&Obj) -> Option<u64>) {
+        for o in &mut self.objects {
+            if o.left && o.kind == Kind::Segment {
+                if let Some(size) = size_now(o) {
+                    o.size = Some(size);
+                }
+            }
         }
     }
 
@@ -461,6 +536,35 @@ mod tests {
         assert_eq!(m.objects[2].path, b"/t/n/c");
         m.unlinked(b"/t/e/a", 10, 4);
         assert_eq!(m.objects[0].unlinked, Some(4));
+    }
+
+    #[test]
+    fn a_segments_size_is_measured_at_its_removal_or_at_the_end_not_only_set() {
+        let mut m = Model::default();
+        let seg = |name: &str| (format!("/dev/shm/{name}").into_bytes(), name.into());
+        for name in ["a", "b", "c"] {
+            let (path, name) = seg(name);
+            m.created(Kind::Segment, path, name, 10, 1);
+        }
+        m.resized(b"/dev/shm/a", 4096, false);
+        m.resized(b"/dev/shm/a", 100, true); // fallocate never shrinks
+        m.resized(b"/dev/shm/b", 4096, false);
+        m.resized(b"/dev/shm/b", 0, false); // an open with O_TRUNC
+        m.resized(b"/dev/shm/c", 4096, false);
+        // Written past its end, then removed: a stat just before says 8192.
+        m.measured(b"/dev/shm/c", 8192);
+        m.unlinked(b"/dev/shm/c", 10, 5);
+        m.finish(|o| o.unlinked.is_none(), |_| false);
+        m.measure_left(|o| (o.path == b"/dev/shm/b").then_some(100));
+        let sizes: Vec<_> = m.objects.iter().map(|o| (o.size, o.size_set)).collect();
+        assert_eq!(
+            sizes,
+            [
+                (Some(4096), Some(4096)),
+                (Some(100), Some(0)),
+                (Some(8192), Some(4096))
+            ]
+        );
     }
 
     #[test]

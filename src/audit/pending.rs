@@ -16,11 +16,13 @@ pub enum Pending {
         name: Vec<u8>,
     },
     Fifo(Vec<u8>),
-    Unlink(Vec<u8>),
+    /// The path, and the size of the segment there just before (its size when removed).
+    Unlink(Vec<u8>, Option<u64>),
     /// From, to, and whether the two were exchanged (RENAME_EXCHANGE).
     Rename(Vec<u8>, Vec<u8>, bool),
     Link(Vec<u8>, Vec<u8>),
-    /// ftruncate or fallocate (`true`: it only grows).
+    /// ftruncate, truncate, fallocate (`true`: it only grows), or an open with O_TRUNC
+    /// (size 0).
     Truncate(Vec<u8>, u64, bool),
     /// wait4, or waitid with the address of its siginfo; `asked`: when the program called
     /// it (its entry stop), which is when it asked to reap.
@@ -50,7 +52,12 @@ impl Pending {
         match self {
             Pending::Create { kind, path, name } => m.created(kind_of(kind), path, name, tgid, at),
             Pending::Fifo(path) => m.created(Kind::Fifo, path.clone(), path, tgid, at),
-            Pending::Unlink(path) => m.unlinked(&path, tgid, at),
+            Pending::Unlink(path, size) => {
+                if let Some(size) = size {
+                    m.measured(&path, size);
+                }
+                m.unlinked(&path, tgid, at);
+            }
             // rename(a, a) succeeds and does nothing.
             Pending::Rename(from, to, _) if from == to => {}
             Pending::Rename(from, to, true) => {

@@ -27,7 +27,7 @@ fn check(r: libc::c_long) -> io::Result<libc::c_long> {
 
 fn request(req: libc::c_uint, pid: i32, addr: usize, data: usize) -> io::Result<libc::c_long> {
     // SAFETY: the requests used here (SEIZE, LISTEN, CONT, SYSCALL, GETEVENTMSG,
-    // GET_SYSCALL_INFO) write at most into `data` when it points to a buffer of the size
+    // GET_SYSCALL_INFO, GETSIGINFO) write at most into `data` when it points to a buffer of the size
     // the caller passes; the others take plain integers.
     check(unsafe {
         libc::ptrace(
@@ -67,6 +67,18 @@ pub fn event_msg(pid: i32) -> io::Result<u64> {
     let mut msg: libc::c_ulong = 0;
     request(libc::PTRACE_GETEVENTMSG, pid, 0, &raw mut msg as usize)?;
     Ok(msg)
+}
+
+/// Who sent the signal a tracee is stopped to receive (its signal-delivery stop): the
+/// `si_code` and `si_pid` of its siginfo.
+pub fn signal_sender(pid: i32) -> io::Result<(i32, i32)> {
+    // SAFETY: siginfo_t is plain data (integers and a union of integers).
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    request(libc::PTRACE_GETSIGINFO, pid, 0, &raw mut info as usize)?;
+    // SAFETY: si_pid is the first member of the union for every signal sent by kill(2),
+    // by the kernel's SEND_SIG_NOINFO (si_code SI_USER) and by sigqueue(3); for others
+    // the caller ignores it, and reading an integer of a zeroed union is sound anyway.
+    Ok((info.si_code, unsafe { info.si_pid() }))
 }
 
 /// A system call as the kernel describes it at a seccomp stop or a syscall-exit stop.

@@ -8,7 +8,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use super::findings::{Finding, escape, ms, signal_name, who};
-use super::model::{Kind, Model, Obj, Proc};
+use super::model::{BrokenPipe, End, Kind, Model, Obj, Proc};
 use super::tracer::Ended;
 
 #[derive(Serialize)]
@@ -46,6 +46,21 @@ struct ProcOut {
     zombie_ms: Option<f64>,
     parent_first: bool,
     left_running: bool,
+    /// When a SIGPIPE the kernel raised for one of its writes ended it: what the write
+    /// found without a reader (a pipe's is a pipeline's normal end, a FIFO's a finding).
+    broken_pipe: Option<BrokenPipeOut>,
+}
+
+#[derive(Serialize)]
+struct BrokenPipeOut {
+    /// `pipe`, `socket`, `fifo`, or `unnamed` (a pipe or a socket: the call was not known).
+    to: &'static str,
+    /// The FIFO's path.
+    path: Option<String>,
+    path_hex: Option<String>,
+    /// The write's descriptor, when the call was known (else the FIFO is one the process
+    /// had open for writing).
+    fd: Option<i32>,
 }
 
 #[derive(Serialize)]
@@ -56,7 +71,10 @@ struct SegOut {
     name_hex: Option<String>,
     created_by: i32,
     created_ms: f64,
+    /// Its size when removed, or at the end when left (a stat); else the last size set.
     size: Option<u64>,
+    /// The last size a call set (ftruncate, fallocate, truncate, O_TRUNC, shmget).
+    size_set: Option<u64>,
     unlinked_by: Option<i32>,
     unlinked_ms: Option<f64>,
     left: bool,
@@ -113,6 +131,39 @@ fn proc_out(p: &Proc) -> ProcOut {
         zombie_ms: p.exit.zip(p.reaped).map(|(e, r)| ms(r.saturating_sub(e))),
         parent_first: p.adopted.is_some(),
         left_running: p.left_running,
+        broken_pipe: p.broken_pipe().map(broken_pipe_out),
+    }
+}
+
+fn end_name(end: &End) -> &'static str {
+    match end {
+        End::Pipe => "pipe",
+        End::Socket => "socket",
+        End::Fifo(_) => "fifo",
+        End::Unnamed => "unnamed",
+    }
+}
+
+fn broken_pipe_out(b: &BrokenPipe) -> BrokenPipeOut {
+    let path = match &b.end {
+        End::Fifo(path) => Some(path.as_slice()),
+        _ => None,
+    };
+    BrokenPipeOut {
+        to: end_name(&b.end),
+        path: path.map(|p| String::from_utf8_lossy(p).into_owned()),
+        path_hex: path.and_then(hex_if_not_utf8),
+        fd: b.fd,
+    }
+}
+
+/// Why a process ended by SIGPIPE got it, for the process list.
+fn broken_pipe_words(b: &BrokenPipe) -> String {
+    match &b.end {
+        End::Pipe => "its pipe's reader had ended, as at the end of a pipeline".into(),
+        End::Socket => "its socket's peer had closed".into(),
+        End::Unnamed => "the pipe or socket it wrote to had no reader left".into(),
+        End::Fifo(path) => format!("the FIFO {} had no reader left", escape(path)),
     }
 }
 
@@ -124,6 +175,7 @@ fn seg_out(o: &Obj) -> SegOut {
         created_by: o.created_by,
         created_ms: ms(o.created),
         size: o.size,
+        size_set: o.size_set,
         unlinked_by: o.unlinked_by,
         unlinked_ms: o.unlinked.map(ms),
         left: o.left,
@@ -244,7 +296,16 @@ pub fn human(model: &Model, root: i32, ended: Ended, end_us: u64, findings: &[Fi
     if !segments.is_empty() {
         let _ = writeln!(out, "segments ({}):", segments.len());
         for o in segments {
-            let size = o.size.map_or_else(String::new, |s| format!(", {s} bytes"));
+            let size = match (o.size, o.size_set) {
+                (Some(size), Some(set)) if size != set => {
+                    format!(
+                        ", {size} bytes, though last set to {set}: writes (or a process \
+                         outside the audit) changed it"
+                    )
+                }
+                (Some(size), _) => format!(", {size} bytes"),
+                (None, _) => String::new(),
+            };
             let _ = writeln!(
                 out,
                 "  {} ({}{size}): {}",
@@ -315,6 +376,9 @@ fn line(p: &Proc) -> String {
         }
         (_, Some(sig)) => {
             let _ = write!(s, " {}", signal_name(sig));
+            if let Some(b) = p.broken_pipe() {
+                let _ = write!(s, " ({})", broken_pipe_words(b));
+            }
         }
         _ if p.left_running => s.push_str(" LEFT RUNNING"),
         _ => {}

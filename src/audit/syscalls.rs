@@ -14,8 +14,12 @@ pub const ARCH: u32 = 62 | 0x8000_0000 | 0x4000_0000;
 #[cfg(target_arch = "aarch64")]
 pub const ARCH: u32 = 183 | 0x8000_0000 | 0x4000_0000;
 
+/// The open flags that make an `open` stop: it creates, or it truncates (a segment's
+/// size is then 0).
+pub const OPEN_FLAGS_TRACED: u32 = (libc::O_CREAT | libc::O_TRUNC) as u32;
+
 /// The calls the filter stops on, and for the `open` family the argument holding the
-/// flags (they stop only with `O_CREAT` set there).
+/// flags (they stop only with one of [`OPEN_FLAGS_TRACED`] set there).
 pub const TRACED: &[(i64, Option<u32>)] = &[
     (libc::SYS_openat, Some(2)),
     #[cfg(target_arch = "x86_64")]
@@ -39,6 +43,7 @@ pub const TRACED: &[(i64, Option<u32>)] = &[
     (libc::SYS_link, None),
     (libc::SYS_linkat, None),
     (libc::SYS_ftruncate, None),
+    (libc::SYS_truncate, None),
     (libc::SYS_fallocate, None),
     (libc::SYS_wait4, None),
     (libc::SYS_waitid, None),
@@ -100,6 +105,11 @@ pub enum Call {
         fd: i32,
         length: u64,
         grows_only: bool,
+    },
+    /// truncate(2), by path (os.truncate with a path).
+    Truncate {
+        path: u64,
+        length: u64,
     },
     Wait4 {
         pid: i64,
@@ -226,6 +236,10 @@ pub fn decode(nr: i64, a: [u64; 6]) -> Call {
             length: a[1],
             grows_only: false,
         },
+        libc::SYS_truncate => Call::Truncate {
+            path: a[0],
+            length: a[1],
+        },
         libc::SYS_fallocate => Call::Ftruncate {
             fd: int(a[0]),
             length: a[2].saturating_add(a[3]),
@@ -285,6 +299,11 @@ pub fn creates(flags: u64) -> bool {
     flags & libc::O_CREAT as u64 != 0
 }
 
+/// Whether open flags ask to truncate an existing file to 0.
+pub fn truncates(flags: u64) -> bool {
+    flags & libc::O_TRUNC as u64 != 0
+}
+
 /// Whether a mknod mode makes a FIFO.
 pub fn makes_fifo(mode: u64) -> bool {
     (mode as u32) & libc::S_IFMT == libc::S_IFIFO
@@ -336,6 +355,50 @@ fn normalise(path: &[u8]) -> Vec<u8> {
 /// removed file.
 pub fn fd_target(link: &[u8]) -> &[u8] {
     link.strip_suffix(b" (deleted)").unwrap_or(link)
+}
+
+/// The descriptor a call writes to, for the calls whose write can find no reader (and
+/// then fail with EPIPE, the kernel raising SIGPIPE): the write family and the socket
+/// sends (`fd` first), splice and tee (their output second or third).
+pub fn written_fd(nr: i64, a: [u64; 6]) -> Option<i32> {
+    let at = match nr {
+        libc::SYS_write
+        | libc::SYS_writev
+        | libc::SYS_pwrite64
+        | libc::SYS_pwritev
+        | libc::SYS_pwritev2
+        | libc::SYS_sendto
+        | libc::SYS_sendmsg
+        | libc::SYS_sendmmsg
+        | libc::SYS_sendfile
+        | libc::SYS_vmsplice => 0,
+        libc::SYS_tee => 1,
+        libc::SYS_splice => 2,
+        _ => return None,
+    };
+    // A descriptor is an int: the low 32 bits.
+    Some(a[at] as u32 as i32)
+}
+
+/// The call a stopped task was in or has just returned from, from `/proc/PID/syscall`:
+/// its number (decimal) and six arguments (hex), then the stack and instruction
+/// pointers. `-1 SP PC` (in no call) and `running` give `None`.
+pub fn parse_proc_syscall(text: &str) -> Option<(i64, [u64; 6])> {
+    let mut words = text.split_whitespace();
+    let nr: i64 = words.next()?.parse().ok().filter(|&nr: &i64| nr >= 0)?;
+    let mut args = [0u64; 6];
+    for arg in &mut args {
+        *arg = u64::from_str_radix(words.next()?.strip_prefix("0x")?, 16).ok()?;
+    }
+    Some((nr, args))
+}
+
+/// The access mode (`O_RDONLY`, `O_WRONLY` or `O_RDWR`) in the `flags:` line (octal) of
+/// `/proc/PID/fdinfo/N`.
+pub fn fdinfo_access(text: &str) -> Option<i32> {
+    let flags = text.lines().find_map(|l| l.strip_prefix("flags:"))?;
+    let flags = i32::from_str_radix(flags.trim(), 8).ok()?;
+    Some(flags & libc::O_ACCMODE)
 }
 
 /// The kinds of named object under `/dev/shm`.
@@ -433,6 +496,26 @@ mod tests {
     }
 
     #[test]
+    fn the_written_descriptor_comes_from_proc_syscall() {
+        let line = format!(
+            "{} 0x3 0x7ffd1000 0x5 0x0 0x0 0x0 0x7ffd0ff8 0x7f00aa\n",
+            libc::SYS_write
+        );
+        let (nr, args) = parse_proc_syscall(&line).unwrap();
+        assert_eq!(written_fd(nr, args), Some(3));
+        let splice = [5, 0, u64::from(u32::MAX), 0, 0, 0];
+        assert_eq!(written_fd(libc::SYS_splice, splice), Some(-1));
+        assert_eq!(written_fd(libc::SYS_read, [3, 0, 0, 0, 0, 0]), None);
+        assert_eq!(parse_proc_syscall("-1 0x7ffd0ff8 0x7f00aa\n"), None);
+        assert_eq!(parse_proc_syscall("running\n"), None);
+        assert_eq!(parse_proc_syscall("1 0x3 0x4\n"), None);
+        let info = "pos:\t0\nflags:\t02000001\nmnt_id:\t25\nino:\t1234\n";
+        assert_eq!(fdinfo_access(info), Some(libc::O_WRONLY));
+        assert_eq!(fdinfo_access("flags:\t0100002\n"), Some(libc::O_RDWR));
+        assert_eq!(fdinfo_access("pos:\t0\n"), None);
+    }
+
+    #[test]
     fn arguments_decode_by_call() {
         let at = libc::AT_FDCWD as u32 as u64;
         let creat = libc::O_CREAT as u64;
@@ -457,6 +540,8 @@ mod tests {
         assert!(!makes_fifo(0o100600));
         assert!(creates(creat | 2));
         assert!(!creates(2));
+        assert!(truncates(libc::O_TRUNC as u64 | 2));
+        assert!(!truncates(creat | 2));
         // A negative pid arrives as a 64-bit register with only the low half meaningful.
         assert_eq!(
             decode(libc::SYS_wait4, [u64::from(u32::MAX), 0, 0, 0, 0, 0]),

@@ -15,10 +15,11 @@ use color_eyre::eyre::{Result, WrapErr};
 
 use super::interrupt;
 use super::longpath;
-use super::model::Model;
+use super::model::{Kind, Model};
 use super::pending::Pending;
 use super::procfs;
 use super::ptrace::{self, SyscallInfo, Wait};
+use super::sigpipe;
 use super::spawn::Child;
 use super::syscalls::{self, Base, Call, PATH_MAX};
 
@@ -266,7 +267,13 @@ impl Tracer {
         } else if sig == libc::SIGTRAP && event != 0 {
             self.event(pid, event);
         } else {
-            // A signal on its way: delivered.
+            // A signal on its way: delivered. A SIGPIPE is looked at first, while the
+            // process still holds the end its write found closed.
+            if sig == libc::SIGPIPE {
+                let tgid = self.tasks.get(&pid).map_or(pid, |t| t.tgid);
+                let broken = sigpipe::at_delivery(pid, tgid);
+                self.model.sigpipe(tgid, broken);
+            }
             let _ = ptrace::cont(pid, sig);
         }
     }
@@ -365,16 +372,22 @@ impl Tracer {
                 how,
             } => {
                 let flags = flags.or_else(|| how.and_then(|h| ptrace::read_u64(pid, h)));
-                if !flags.is_some_and(syscalls::creates) {
+                let Some(flags) = flags.filter(|&f| syscalls::creates(f) || syscalls::truncates(f))
+                else {
                     return false;
-                }
+                };
                 let Some(path) = read_path(pid, base, path) else {
                     return false;
                 };
+                // O_CREAT of an existing file creates nothing; O_TRUNC of one of our
+                // segments makes its size 0.
+                let exists = std::fs::symlink_metadata(as_path(&path)).is_ok();
                 match syscalls::opened_shm_name(&path) {
-                    // O_CREAT of an existing file creates nothing.
-                    Some((kind, name)) if std::fs::symlink_metadata(as_path(&path)).is_err() => {
+                    Some((kind, name)) if syscalls::creates(flags) && !exists => {
                         Pending::Create { kind, path, name }
+                    }
+                    _ if syscalls::truncates(flags) && self.is_segment(&path) => {
+                        Pending::Truncate(path, 0, false)
                     }
                     _ => return false,
                 }
@@ -387,7 +400,15 @@ impl Tracer {
             }
             Call::Unlink { base, path, flags } if !syscalls::removes_dir(flags) => {
                 match read_path(pid, base, path) {
-                    Some(path) if self.model.is_live(&path) => Pending::Unlink(path),
+                    Some(path) if self.model.is_live(&path) => {
+                        // Its size when removed: what a stat says now, just before.
+                        let size = self
+                            .is_segment(&path)
+                            .then(|| std::fs::symlink_metadata(as_path(&path)).ok())
+                            .flatten()
+                            .map(|m| m.len());
+                        Pending::Unlink(path, size)
+                    }
                     _ => return false,
                 }
             }
@@ -431,6 +452,10 @@ impl Tracer {
                 }
                 Err(_) => return false,
             },
+            Call::Truncate { path, length } => match read_path(pid, Base::Cwd, path) {
+                Some(path) if self.model.is_live(&path) => Pending::Truncate(path, length, false),
+                _ => return false,
+            },
             Call::Wait4 { .. } => Pending::Wait {
                 info: None,
                 asked: self.now(),
@@ -473,6 +498,11 @@ impl Tracer {
             task.pending = Some(pending);
         }
         true
+    }
+
+    /// Whether one of our POSIX segments is at `path`.
+    fn is_segment(&self, path: &[u8]) -> bool {
+        self.model.kind_at(path) == Some(Kind::Segment)
     }
 
     fn syscall_exit(&mut self, pid: i32) {

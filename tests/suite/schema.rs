@@ -158,12 +158,14 @@ fn inspect_and_cleanup_of_a_stale_instance_match_their_schemas() {
 #[test]
 fn the_audit_report_matches_its_schema() {
     let dir = tempfile::tempdir().unwrap();
-    // A program with a finding (a FIFO left) beside a child it reaps, and one without.
+    // A program with a finding (a FIFO left) beside a child it reaps, one without, and a
+    // pipeline whose writer SIGPIPE ends (its `broken_pipe` filled in).
     let script = format!(
         "mkfifo {0}/left.fifo; sleep 0.01 & wait; printf x > {0}/plain",
         dir.path().display()
     );
-    for program in [vec!["sh", "-c", script.as_str()], vec!["true"]] {
+    let pipeline = vec!["sh", "-c", "yes | head -n 1 >/dev/null"];
+    for program in [vec!["sh", "-c", script.as_str()], vec!["true"], pipeline] {
         let mut cmd = std::process::Command::new(common::osps_bin());
         cmd.args(["audit", "--json", "--"]).args(&program);
         let out = run(cmd, T);

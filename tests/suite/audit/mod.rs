@@ -16,8 +16,10 @@ use serde_json::Value;
 use common::{T, TestEnv, osps_bin, parse_json, process_exists, run, slow, stderr_of};
 
 mod edges;
+mod pipes;
 mod real;
 mod review;
+mod sizes;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -561,6 +563,7 @@ fn the_json_report_has_exactly_the_documented_keys() {
         "zombie_ms",
         "parent_first",
         "left_running",
+        "broken_pipe",
     ] {
         assert!(p.contains_key(k), "{k}");
     }
