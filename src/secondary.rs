@@ -521,7 +521,7 @@ impl Link<'_> {
                 ),
                 Wait::Woken => {
                     // SIGTERM, or a signal the primary takes as SIGTERM (SIGPWR, a
-                    // real-time one...; see signals.rs).
+                    // real-time one...; see os/signals/mod.rs).
                     if let Some(signal) = self.sigs.drain().stop_signal() {
                         // A SIGTERM sent to the whole process group (kill -- -PGID, systemd)
                         // also reaches the primary, which stops us in order: wait for it.

@@ -10,7 +10,7 @@
 //! A SIGBUS sent by a process (`kill -BUS`: `si_code` <= 0, and no faulting address,
 //! the field holds the sender's pid and uid instead) is no fault at all: the handler
 //! leaves itself installed and passes it on to the main loop as a request to stop in
-//! order, as SIGTERM is (`signals.rs`).
+//! order, as SIGTERM is (`signals/handler.rs`).
 
 use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};

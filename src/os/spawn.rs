@@ -5,7 +5,7 @@
 //! - stdin and stdout come from /dev/null (stderr stays shared);
 //! - ignore SIGINT, SIGHUP, SIGALRM and SIGUSR1, so the terminal's Ctrl-C or hang-up
 //!   (sent to the whole foreground process group) cannot kill the secondary before the
-//!   primary's orderly stop (see `signals.rs`);
+//!   primary's orderly stop (see `signals/mod.rs`);
 //! - ask for SIGTERM when the parent dies (`PR_SET_PDEATHSIG`), and check `getppid()`
 //!   for the race where the parent died before that request.
 //!
@@ -233,7 +233,7 @@ pub fn secondary(args: &[String]) -> Result<Child> {
                 );
                 // Also SIGHUP, SIGALRM and SIGUSR1, which the primary handles (a handler
                 // does not survive exec, SIG_IGN does): a group's signal in the instant
-                // before the secondary's main sets them (signals.rs) cannot kill it.
+                // before the secondary's main sets them (signals/install.rs) cannot kill it.
                 for signal in [libc::SIGINT, libc::SIGHUP, libc::SIGALRM, libc::SIGUSR1] {
                     libc::signal(signal, libc::SIG_IGN);
                 }

@@ -3,7 +3,7 @@
 //!
 //! Waiting with `poll` then `read` costs two system calls per turn where a bare FIFO
 //! ping-pong needs one. A blocking `read` alone has no timeout, and our signal handlers
-//! are installed with `SA_RESTART` (`signals.rs`), so the kernel restarts the `read`
+//! are installed with `SA_RESTART` (`signals/install.rs`), so the kernel restarts the `read`
 //! after a SIGINT, SIGTERM or SIGCHLD instead of returning. So one helper thread, started
 //! at the first such wait, does the watching:
 //! - the waiting thread publishes, with plain atomic stores (no system call), "blocked

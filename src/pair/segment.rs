@@ -362,7 +362,7 @@ impl Segment {
 }
 
 /// Reserves the segment's memory; ENOSPC becomes a message about `/dev/shm`, and EFBIG
-/// (past `RLIMIT_FSIZE`, whose SIGXFSZ the primary ignores: see `signals.rs`) one about
+/// (past `RLIMIT_FSIZE`, whose SIGXFSZ the primary ignores: see `os/signals/mod.rs`) one about
 /// the file size limit.
 fn reserve(file: &File, size: u64) -> Result<()> {
     let len = i64::try_from(size).wrap_err("size too large")?;

@@ -54,7 +54,7 @@ pub fn run(args: &PrimaryArgs) -> Result<Exit> {
         Ok(()) => {}
     }
     // Before anything is created: from here on no signal ends us without the orderly
-    // stop (see signals.rs for each one's treatment).
+    // stop (see os/signals/mod.rs for each one's treatment).
     let sigs = SelfPipe::install_policy(signals::PRIMARY)?;
     let paths = Paths::new(
         args.instance.name.clone(),

@@ -255,7 +255,7 @@ fn secondary_kill_cycle(rng: &mut Rng, cycle: u32, budget: u32) -> u32 {
 /// The kernel's first real-time signal, 32, which glibc keeps for itself (thread
 /// cancellation): no program can handle it through the C library and nix has no name for
 /// it, so it still kills a secondary that takes every SIGRTMIN.. as SIGTERM (see
-/// signals.rs). glibc's posix_spawn hands it on ignored, and cargo starts the tests that
+/// os/signals/mod.rs). glibc's posix_spawn hands it on ignored, and cargo starts the tests that
 /// way: the primary (and so its secondary) gets it back at its default by the raw system
 /// call, since glibc's sigaction refuses that number.
 const SIGNAL_32: i32 = 32;

@@ -2,7 +2,7 @@
 //! paths, the environment, the exit codes, the JSON keys, worked examples): one template
 //! per page in `src/generate/pages/`, in the format of `markup.rs`, plus the pieces
 //! several pages share (`pages/common/`) and the lists that come from code (the trace
-//! steps of `trace.rs`, the signals of `os/signals.rs`), put in as placeholders.
+//! steps of `trace.rs`, the signals of `os/signals/policy.rs`), put in as placeholders.
 
 use super::markup::{self, Page};
 use super::signals;
