@@ -11,7 +11,7 @@
 //! The primary's side is one folder: this file creates the instance, chooses the mode
 //! and tears down (one path for both modes); `rounds.rs` and `serve.rs` are the two
 //! modes, the serving one with its door (`admission.rs`), its clients (`clients.rs`)
-//! and its pool (`pool.rs`); `worker.rs` is one secondary and `supervisor.rs` all of
+//! and its pool (`pool.rs`); `worker/` is one secondary and `supervisor.rs` all of
 //! them, for both modes; `summary.rs` says how the run went.
 //!
 //! A command of its own: it may import every layer below (`os`, `disk`, `pair`,

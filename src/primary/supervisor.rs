@@ -2,7 +2,7 @@
 //! a status request), the periodic check of what no descriptor announces (the lock
 //! file), and the orderly stop of them all. Written once for both modes: the rounds mode
 //! (`rounds.rs`) has a supervisor of one, the serving mode (`serve.rs`) a pool. One
-//! secondary's own life is `worker.rs`.
+//! secondary's own life is `worker/`.
 
 use std::time::{Duration, Instant};
 
