@@ -258,7 +258,7 @@ impl<T: ToValue + ?Sized> ToValue for &T {
 }
 
 /// Traces one step: `trace!("shm_open", name = n, flags = "O_RDWR|O_CREAT|O_EXCL", mode = "0600")`.
-/// The step is a stable snake_case name listed in [`STEPS`](crate::trace::STEPS); the
+/// The step is a stable snake_case name listed in [`STEPS`]; the
 /// details are `key = value` pairs. When tracing is off nothing after the first
 /// argument is evaluated.
 #[macro_export]

@@ -3,14 +3,14 @@
 //! what they share about instances lives here.
 //!
 //! Looking must never disturb what is looked at: the segment is mapped read-only and only
-//! its header ([`segment::look`] never opens anything but a regular file and survives a
+//! its header ([`segment::look`](crate::pair::segment::look) never opens anything but a regular file and survives a
 //! segment shrinking under it), FIFOs are never opened (their holders come from `/proc`),
 //! and the lock is tested with `F_GETLK`, never taken, so a primary starting at the same
 //! moment cannot fail because somebody looked. Liveness comes from the kernel, never from a
 //! path or a pid alone: the lock file's lock when it is there, else a POSIX lock the kernel
 //! lists in `/proc/locks` on a file named `NAME.lock` (a removed or replaced lock file),
 //! or the header's pid proved to be this instance's live primary
-//! ([`claim::live_primary_with`]). A pid can be reused; a kernel lock dies with its holder.
+//! ([`claim::live_primary_with`](crate::instance::claim::live_primary_with)). A pid can be reused; a kernel lock dies with its holder.
 //! What looks wrong about a running instance (a missing lock file, objects in another
 //! runtime directory) becomes a warning, not a verdict.
 //!
