@@ -15,6 +15,7 @@ pub enum FindingKind {
     LeftRunning,
     ParentFirst,
     Killed,
+    BrokenPipe,
 }
 
 impl FindingKind {
@@ -27,6 +28,7 @@ impl FindingKind {
             FindingKind::LeftRunning => "left-running",
             FindingKind::ParentFirst => "parent-first",
             FindingKind::Killed => "killed",
+            FindingKind::BrokenPipe => "broken-pipe",
         }
     }
 }
@@ -213,8 +215,45 @@ pub fn compute(model: &Model, root: i32, zombie_threshold_us: u64) -> Vec<Findin
             }
         }
     }
+    for p in &model.procs {
+        out.extend(failed_on_a_fifo(p));
+    }
     out
 }
+
+/// A process whose write to a FIFO found its last reader gone, that lived on (it ignores
+/// SIGPIPE, as Python does: the write fails with EPIPE, a `BrokenPipeError`) and then
+/// failed (exit status not 0): the lab's mistake of a reader stopping before its writer,
+/// seen from a writer that was not killed for it. One that exits 0 handled it: no finding.
+fn failed_on_a_fifo(p: &Proc) -> Option<Finding> {
+    let BrokenPipe {
+        end: End::Fifo(path),
+        fd,
+    } = p.survived_broken_pipe()?
+    else {
+        return None;
+    };
+    let code = p.code.filter(|&c| c != 0)?;
+    let on = fd.map_or(String::new(), |fd| format!(" (its fd {fd})"));
+    Some(Finding {
+        kind: FindingKind::BrokenPipe,
+        pid: Some(p.pid),
+        path: Some(String::from_utf8_lossy(path).into_owned()),
+        message: format!(
+            "{} wrote to the FIFO {}{on} after the FIFO's last reader had closed it: the \
+             write failed with EPIPE (BrokenPipeError in Python), and it ended with exit \
+             status {code}",
+            who(p),
+            escape(path)
+        ),
+        hint: FIFO_ORDER_HINT,
+    })
+}
+
+/// What to do about a writer that met its FIFO's reader gone.
+const FIFO_ORDER_HINT: &str = "a FIFO's reader must stay until its writer has stopped: tell \
+                               the writer to stop first (a message on the FIFO, or a \
+                               signal), then close the reader's end";
 
 /// A segment Python's resource tracker removed. A tracker removes what its processes
 /// leaked once all of them have ended; one that removes a segment while its creator
@@ -308,8 +347,7 @@ fn fifo_reader_gone(p: &Proc, path: &[u8], fd: Option<i32>) -> Finding {
         pid: Some(p.pid),
         path: Some(String::from_utf8_lossy(path).into_owned()),
         message,
-        hint: "a FIFO's reader must stay until its writer has stopped: tell the writer to \
-               stop first (a message on the FIFO, or a signal), then close the reader's end",
+        hint: FIFO_ORDER_HINT,
     }
 }
 

@@ -74,6 +74,14 @@ impl Proc {
             .filter(|_| self.signal == Some(libc::SIGPIPE))
     }
 
+    /// What a write of this process found without a reader when the SIGPIPE the kernel
+    /// raised for it did not end it (ignored or handled: the write failed with EPIPE).
+    pub fn survived_broken_pipe(&self) -> Option<&BrokenPipe> {
+        self.broken_pipe
+            .as_ref()
+            .filter(|_| self.signal != Some(libc::SIGPIPE))
+    }
+
     /// Exited (or killed) but not reaped yet by anyone.
     fn unreaped(&self) -> bool {
         !self.alive()

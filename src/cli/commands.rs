@@ -226,8 +226,8 @@ pub struct TopArgs {
 /// main process has ended and --grace has passed, or at --timeout. It reports the
 /// process tree (who reaped whom, and when), every POSIX shared-memory segment, named
 /// semaphore and FIFO made, and findings: segment-left, semaphore-left, fifo-left,
-/// zombie, left-running, parent-first, killed. It removes nothing unless --clean;
-/// processes still running at the end are reported, then killed.
+/// zombie, left-running, parent-first, killed, broken-pipe. It removes nothing unless
+/// --clean; processes still running at the end are reported, then killed.
 #[derive(Debug, Args, Clone)]
 #[command(verbatim_doc_comment, after_long_help = crate::exit::help_of("audit"))]
 pub struct AuditArgs {

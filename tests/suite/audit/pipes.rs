@@ -95,3 +95,58 @@ fn a_fifo_writer_whose_reader_ended_first_is_killed_on_that_fifo() {
         "{doc:#}"
     );
 }
+
+/// A lab writer as Python runs it: SIGPIPE ignored, so the write to a FIFO whose reader
+/// stopped fails with `BrokenPipeError`. `handle` catches it and exits 0.
+fn python_writer_whose_reader_stops(handle: bool) -> (Output, Value, String) {
+    let lab = Lab::new(if handle { "epipeok" } else { "epipe" });
+    let last = if handle {
+        "try:\n    os.write(fd, b'again')\nexcept BrokenPipeError:\n    sys.exit(0)\n"
+    } else {
+        "os.write(fd, b'again')\n"
+    };
+    let script = format!(
+        "import os, sys\n\
+         fifo = os.path.join(sys.argv[1], 'req.fifo')\n\
+         os.mkfifo(fifo)\n\
+         pid = os.fork()\n\
+         if pid == 0:\n    \
+             fd = os.open(fifo, os.O_RDONLY)\n    \
+             os.read(fd, 5)\n    \
+             os._exit(0)\n\
+         fd = os.open(fifo, os.O_WRONLY)\n\
+         os.write(fd, b'hello')\n\
+         os.waitpid(pid, 0)\n\
+         os.unlink(fifo)\n\
+         {last}"
+    );
+    let (out, doc) = audit_python(&script, &[lab.dir()]);
+    let fifo = lab.dir().join("req.fifo").to_str().unwrap().to_owned();
+    (out, doc, fifo)
+}
+
+#[test]
+fn a_python_fifo_writer_failing_on_its_gone_reader_is_a_broken_pipe_finding() {
+    // Not killed (Python ignores SIGPIPE): the write fails, the traceback ends it with 1.
+    let (out, doc, fifo) = python_writer_whose_reader_stops(false);
+    let stderr = stderr_of(&out);
+    assert!(stderr.contains("BrokenPipeError"), "{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stderr}\n{doc:#}");
+    assert_eq!(kinds(&doc), ["broken-pipe"], "{doc:#}");
+    let f = &doc["findings"][0];
+    assert_eq!(f["pid"], root(&doc));
+    assert_eq!(f["path"], fifo.as_str());
+    let message = f["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("wrote to the FIFO {fifo} (its fd "))
+            && message.contains("EPIPE")
+            && message.contains("exit status 1"),
+        "{message}"
+    );
+    assert_eq!(process(&doc, root(&doc))["signal"], Value::Null, "{doc:#}");
+
+    // A writer that catches it and ends in order chose to: no finding.
+    let (out, doc, _) = python_writer_whose_reader_stops(true);
+    assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
+    assert_eq!(kinds(&doc), Vec::<String>::new(), "{doc:#}");
+}
