@@ -54,33 +54,12 @@ fn a_fifo_writer_whose_reader_ended_first_is_killed_on_that_fifo() {
     // The lab's bug: the reader (a server) reads one request and stops; the writer,
     // which restored SIGPIPE's default as many programs do (Python ignores it), writes
     // again and the kernel ends it. The FIFO was removed first: it is named all the same.
-    let lab = Lab::new("fifopipe");
-    let script = "import os, signal, sys\n\
-                  fifo = os.path.join(sys.argv[1], 'req.fifo')\n\
-                  os.mkfifo(fifo)\n\
-                  pid = os.fork()\n\
-                  if pid == 0:\n    \
-                      fd = os.open(fifo, os.O_RDONLY)\n    \
-                      os.read(fd, 5)\n    \
-                      os._exit(0)\n\
-                  signal.signal(signal.SIGPIPE, signal.SIG_DFL)\n\
-                  fd = os.open(fifo, os.O_WRONLY)\n\
-                  print('fd', fd, file=sys.stderr, flush=True)\n\
-                  os.write(fd, b'hello')\n\
-                  os.waitpid(pid, 0)\n\
-                  os.unlink(fifo)\n\
-                  os.write(fd, b'again')";
-    let (out, doc) = audit_python(script, &[lab.dir()]);
+    let (out, doc, fifo) = python_writer_whose_reader_stops(Writer::DefaultSigpipe);
     let stderr = stderr_of(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}\n{doc:#}");
     assert_eq!(kinds(&doc), ["killed"], "{doc:#}");
-    let fd: i64 = stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("fd "))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no fd in {stderr}"));
-    let fifo = lab.dir().join("req.fifo");
-    let fifo = fifo.to_str().unwrap();
+    let fd = fd_of(&stderr);
+    let fifo = fifo.as_str();
     let f = &doc["findings"][0];
     assert_eq!(f["pid"], root(&doc));
     assert_eq!(f["path"], fifo);
@@ -96,17 +75,47 @@ fn a_fifo_writer_whose_reader_ended_first_is_killed_on_that_fifo() {
     );
 }
 
-/// A lab writer as Python runs it: SIGPIPE ignored, so the write to a FIFO whose reader
-/// stopped fails with `BrokenPipeError`. `handle` catches it and exits 0.
-fn python_writer_whose_reader_stops(handle: bool) -> (Output, Value, String) {
-    let lab = Lab::new(if handle { "epipeok" } else { "epipe" });
-    let last = if handle {
+/// The fd the writer printed on stderr (`fd N`).
+fn fd_of(stderr: &str) -> i64 {
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("fd "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no fd in {stderr}"))
+}
+
+/// How the lab's writer meets its FIFO's reader gone.
+#[derive(Clone, Copy, PartialEq)]
+enum Writer {
+    /// It restored SIGPIPE's default, as many programs do: the kernel ends it.
+    DefaultSigpipe,
+    /// Python's own way: SIGPIPE ignored, the write raises `BrokenPipeError`, uncaught.
+    Raises,
+    /// As `Raises`, but it catches the error and exits 0.
+    Catches,
+}
+
+/// The lab's bug: the reader (a server) reads one request and stops; the writer writes
+/// again. The FIFO is removed first: it is named all the same. The writer prints its fd
+/// on stderr (`fd N`). Returns the FIFO's path too.
+fn python_writer_whose_reader_stops(writer: Writer) -> (Output, Value, String) {
+    let lab = Lab::new(match writer {
+        Writer::DefaultSigpipe => "fifopipe",
+        Writer::Raises => "epipe",
+        Writer::Catches => "epipeok",
+    });
+    let first = if writer == Writer::DefaultSigpipe {
+        "signal.signal(signal.SIGPIPE, signal.SIG_DFL)\n"
+    } else {
+        ""
+    };
+    let last = if writer == Writer::Catches {
         "try:\n    os.write(fd, b'again')\nexcept BrokenPipeError:\n    sys.exit(0)\n"
     } else {
         "os.write(fd, b'again')\n"
     };
     let script = format!(
-        "import os, sys\n\
+        "import os, signal, sys\n\
          fifo = os.path.join(sys.argv[1], 'req.fifo')\n\
          os.mkfifo(fifo)\n\
          pid = os.fork()\n\
@@ -114,7 +123,9 @@ fn python_writer_whose_reader_stops(handle: bool) -> (Output, Value, String) {
              fd = os.open(fifo, os.O_RDONLY)\n    \
              os.read(fd, 5)\n    \
              os._exit(0)\n\
+         {first}\
          fd = os.open(fifo, os.O_WRONLY)\n\
+         print('fd', fd, file=sys.stderr, flush=True)\n\
          os.write(fd, b'hello')\n\
          os.waitpid(pid, 0)\n\
          os.unlink(fifo)\n\
@@ -128,7 +139,7 @@ fn python_writer_whose_reader_stops(handle: bool) -> (Output, Value, String) {
 #[test]
 fn a_python_fifo_writer_failing_on_its_gone_reader_is_a_broken_pipe_finding() {
     // Not killed (Python ignores SIGPIPE): the write fails, the traceback ends it with 1.
-    let (out, doc, fifo) = python_writer_whose_reader_stops(false);
+    let (out, doc, fifo) = python_writer_whose_reader_stops(Writer::Raises);
     let stderr = stderr_of(&out);
     assert!(stderr.contains("BrokenPipeError"), "{stderr}");
     assert_eq!(out.status.code(), Some(1), "{stderr}\n{doc:#}");
@@ -138,15 +149,17 @@ fn a_python_fifo_writer_failing_on_its_gone_reader_is_a_broken_pipe_finding() {
     assert_eq!(f["path"], fifo.as_str());
     let message = f["message"].as_str().unwrap();
     assert!(
-        message.contains(&format!("wrote to the FIFO {fifo} (its fd "))
-            && message.contains("EPIPE")
+        message.contains(&format!(
+            "wrote to the FIFO {fifo} (its fd {})",
+            fd_of(&stderr)
+        )) && message.contains("EPIPE")
             && message.contains("exit status 1"),
         "{message}"
     );
     assert_eq!(process(&doc, root(&doc))["signal"], Value::Null, "{doc:#}");
 
     // A writer that catches it and ends in order chose to: no finding.
-    let (out, doc, _) = python_writer_whose_reader_stops(true);
+    let (out, doc, _) = python_writer_whose_reader_stops(Writer::Catches);
     assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
     assert_eq!(kinds(&doc), Vec::<String>::new(), "{doc:#}");
 }
