@@ -517,7 +517,7 @@ impl Report {
             // Healthy running instances (skipped quietly) are nothing to clean up either.
             crate::info!("nothing to clean up");
         }
-        match failure_message(&self.errors) {
+        match failure_message(&self.errors, self.dry_run) {
             Some(message) => Err(exit::coded(Exit::Failure, message)),
             None => Ok(Exit::Success),
         }
@@ -543,8 +543,9 @@ fn human_line(name: Option<&str>, outcome: &Outcome, dry_run: bool) -> Option<St
     }
 }
 
-/// The final error when something failed: every failure, one per line.
-fn failure_message(errors: &[Failure]) -> Option<String> {
+/// The final error when something failed (in a dry run: would fail): every failure, one
+/// per line.
+fn failure_message(errors: &[Failure], dry_run: bool) -> Option<String> {
     if errors.is_empty() {
         return None;
     }
@@ -555,8 +556,10 @@ fn failure_message(errors: &[Failure]) -> Option<String> {
             None => f.error.clone(),
         })
         .collect();
+    // A dry run tried nothing: what it found is what the cleanup would fail on.
     Some(format!(
-        "cleanup failed for {} of the instances:\n  {}",
+        "cleanup {} for {} of the instances:\n  {}",
+        if dry_run { "would fail" } else { "failed" },
         errors.len(),
         lines.join("\n  ")
     ))
@@ -607,7 +610,7 @@ mod tests {
             assert_eq!(report.errors.len(), usize::from(named));
             assert_eq!(report.skipped.len(), usize::from(!named));
             // What `finish` turns into exit status 1.
-            assert_eq!(failure_message(&report.errors).is_some(), named);
+            assert_eq!(failure_message(&report.errors, false).is_some(), named);
         }
     }
 
@@ -635,8 +638,23 @@ mod tests {
     }
 
     #[test]
+    fn a_dry_run_says_the_cleanup_would_fail_not_that_it_failed() {
+        let name: InstanceName = "demo".parse().unwrap();
+        for (dry_run, said) in [
+            (true, "cleanup would fail for 1"),
+            (false, "cleanup failed for 1"),
+        ] {
+            let mut report = Report::new(dry_run, false, true);
+            let refused = Outcome::Refused("a stranger holds its lock".into());
+            report.record(Some(&name), refused).unwrap();
+            let message = format!("{:#}", report.finish(false).unwrap_err());
+            assert!(message.starts_with(said), "{message}");
+        }
+    }
+
+    #[test]
     fn failures_are_listed_one_per_line() {
-        assert_eq!(failure_message(&[]), None);
+        assert_eq!(failure_message(&[], false), None);
         let errors = [
             Failure {
                 name: Some("a".into()),
@@ -647,7 +665,7 @@ mod tests {
                 error: "dir".into(),
             },
         ];
-        let message = failure_message(&errors).unwrap();
+        let message = failure_message(&errors, false).unwrap();
         assert_eq!(
             message,
             "cleanup failed for 2 of the instances:\n  a: boom\n  dir"

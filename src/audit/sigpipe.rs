@@ -19,7 +19,8 @@ use super::syscalls;
 
 /// At the delivery stop of a SIGPIPE to task `tid` of process `tgid`: what its write
 /// found without a reader, or `None` when the kernel did not raise it for a write of
-/// this process (a kill, from outside the audit or not).
+/// this process (a kill, from outside the audit or not, or from the process itself: then
+/// the call it stopped in is known and is no write).
 pub fn at_delivery(tid: i32, tgid: i32) -> Option<BrokenPipe> {
     let (code, from) = ptrace::signal_sender(tid).ok()?;
     if code != libc::SI_USER || from != tgid {
@@ -28,7 +29,10 @@ pub fn at_delivery(tid: i32, tgid: i32) -> Option<BrokenPipe> {
     let call = std::fs::read_to_string(format!("/proc/{tid}/syscall"))
         .ok()
         .and_then(|text| syscalls::parse_proc_syscall(&text));
-    if let Some(fd) = call.and_then(|(nr, args)| syscalls::written_fd(nr, args)) {
+    if let Some((nr, args)) = call {
+        // The call is known: unless it writes, the signal is a kill the process sent
+        // itself (kill(getpid(), SIGPIPE) reads as the kernel's own), not a broken pipe.
+        let fd = syscalls::written_fd(nr, args)?;
         if let Some(end) = end_of(tid, fd) {
             return Some(BrokenPipe { end, fd: Some(fd) });
         }

@@ -49,22 +49,26 @@ pub fn run(args: &StopArgs) -> Result<Exit> {
 /// Says that an instance which is not running has nothing to stop, and what removes what
 /// it left; `how`: "is not running", or how it came to be not running.
 fn nothing_to_stop(instance: &InstanceReport, how: &str) {
+    crate::info!("{}", nothing_to_stop_text(instance, how));
+}
+
+/// The line [`nothing_to_stop`] prints.
+fn nothing_to_stop_text(instance: &InstanceReport, how: &str) -> String {
     let name = &instance.name;
     let status = crate::views::render::status_word(instance.status);
     let foreign = crate::views::render::describe::foreign_objects(instance);
     if !foreign.is_empty() {
-        crate::info!(
+        return format!(
             "instance {name} {how} ({status}): nothing to stop; but what stands at its paths \
              is not all osps's: {}; once that is moved away, `osps cleanup --name {name}` \
              removes the rest",
             foreign.join("; ")
         );
-        return;
     }
-    crate::info!(
+    format!(
         "instance {name} {how} ({status}): nothing to stop; remove what it left with `osps \
          cleanup --name {name}`"
-    );
+    )
 }
 
 /// Stops every running instance of the runtime directory (its lock file here held); the
@@ -424,6 +428,48 @@ mod tests {
         // A fresh look finds the instance ended (its lock file left, unheld): nothing to
         // stop, as for any instance that is not running, and no process named.
         stop_one(&survey, seen, &args(), false).unwrap();
+    }
+
+    /// Removes a file when dropped, even when the test fails.
+    struct Removed(std::path::PathBuf);
+
+    impl Drop for Removed {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    /// `osps cleanup --name` refuses (exit 1) an instance whose lock a stranger holds or
+    /// whose segment is not osps's: stop must not send the user there as if it would
+    /// remove them, but name what stands in the way.
+    #[test]
+    fn nothing_to_stop_names_a_stranger_lock_holder_and_a_foreign_segment() {
+        let (_tmp, _dir, paths) = stale_lock("stopforeign");
+        let holder = Holder::lock(&paths.in_dir(&paths.lock_file()));
+        let survey = discover::survey(&paths.runtime_dir, Some(&paths.name)).unwrap();
+        let seen = &survey.instances[0];
+        assert_ne!(seen.status, Status::Running, "{seen:?}");
+        let text = nothing_to_stop_text(seen, "is not running");
+        assert!(
+            text.contains(&format!("held by process {}", holder.pid()))
+                && text.contains("once that is moved away"),
+            "{text}"
+        );
+        drop(holder);
+
+        let (_tmp, _dir, paths) = stale_lock("stopforeignseg");
+        let seg = Removed(paths.shm_path());
+        std::fs::write(&seg.0, b"not an osps header").unwrap();
+        std::fs::set_permissions(&seg.0, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let survey = discover::survey(&paths.runtime_dir, Some(&paths.name)).unwrap();
+        let seen = &survey.instances[0];
+        let text = nothing_to_stop_text(seen, "is not running");
+        assert!(
+            text.contains("does not hold an osps header")
+                && text.contains("once that is moved away"),
+            "{text}"
+        );
     }
 
     /// A cleanup removing what a crashed primary left holds the lock: the instance is not

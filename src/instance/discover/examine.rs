@@ -270,12 +270,21 @@ fn examine_segment(paths: &Paths) -> SegmentReport {
         error: None,
         pool: Vec::new(),
         inaccessible: false,
+        foreign: false,
     };
     let judged = match segment::look(paths) {
         Ok(Some(look)) => {
             seg.object = Object::new(&path, Some(&look.stat));
             seg.size = Some(look.stat.st_size.max(0) as u64);
-            judge_segment(paths, &look)
+            // What cleanup checks before it removes the segment: not passing, it is
+            // not osps's (a header osps wrote that fails to decode is still ours).
+            match claim::check_segment(paths, &look) {
+                Ok(()) => judge_segment(paths, &look),
+                Err(e) => {
+                    seg.foreign = true;
+                    Err(format!("{e:#}"))
+                }
+            }
         }
         // Removed between the lstat and the look: report what the lstat saw.
         Ok(None) => Err(format!(
@@ -311,7 +320,6 @@ fn judge_segment(
     paths: &Paths,
     look: &segment::Look,
 ) -> Result<(Header, Vec<header::WorkerView>), String> {
-    claim::check_segment(paths, look).map_err(|e| format!("{e:#}"))?;
     let size = look.stat.st_size.max(0) as u64;
     let h = header::decode(&look.head, size)
         .map_err(|e| format!("{}: {e}", paths.shm_path().display()))?;

@@ -42,6 +42,15 @@ pub struct InstanceReport {
     pub live: Option<LivePrimary>,
 }
 
+impl InstanceReport {
+    /// The warning that a program other than osps holds the lock, when one does.
+    pub fn foreign_lock_holder(&self) -> Option<&Warning> {
+        self.warnings
+            .iter()
+            .find(|w| w.concern() == Concern::ForeignLockHolder)
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct PoolMember {
     pub index: usize,
@@ -192,6 +201,10 @@ pub struct SegmentReport {
     /// The segment exists but we may not read it (another user's).
     #[serde(skip)]
     pub inaccessible: bool,
+    /// `error` says it is not provably osps's (its type, owner, mode or header), so
+    /// cleanup leaves it alone.
+    #[serde(skip)]
+    pub foreign: bool,
 }
 
 impl SegmentReport {
@@ -204,7 +217,13 @@ impl SegmentReport {
             error: None,
             pool: Vec::new(),
             inaccessible: false,
+            foreign: false,
         }
+    }
+
+    /// Why the segment is not osps's, when it is not ([`SegmentReport::foreign`]).
+    pub fn foreign_error(&self) -> Option<&str> {
+        self.error.as_deref().filter(|_| self.foreign)
     }
 }
 

@@ -24,8 +24,9 @@ pub struct Details {
     /// One line per object: path, what it is, mode, size; absent ones are left out.
     pub objects: Vec<ObjectLine>,
     pub warnings: Vec<String>,
-    /// Something at the path of its lock file or of a FIFO is not as osps makes it:
-    /// cleanup leaves the whole instance alone until that is moved away.
+    /// Something at the path of its lock file, of a FIFO or of its segment is not as osps
+    /// makes it, or a program that is not osps holds its lock ([`foreign_objects`]):
+    /// cleanup leaves the whole instance alone until that is moved away or ended.
     pub foreign: bool,
 }
 
@@ -140,15 +141,20 @@ pub fn details(instance: &InstanceReport, clock: Clock) -> Details {
     }
 }
 
-/// Why each thing at the path of the lock file or of a FIFO is not as osps makes it:
-/// what cleanup (and a stopping primary) leaves in place, for the user to move away.
+/// Why each thing at the path of the lock file, of a FIFO or of the segment is not as
+/// osps makes it, and which program that is not osps holds the lock: what cleanup (and a
+/// stopping primary) leaves in place, for the user to move away or end.
 pub fn foreign_objects(instance: &InstanceReport) -> Vec<String> {
     let lock = instance
         .lock
         .error
         .iter()
         .map(|e| format!("{}: {e}", instance.lock.path));
-    lock.chain(instance.fifos.iter().filter_map(|f| f.error.clone()))
+    let holder = instance.foreign_lock_holder().map(ToString::to_string);
+    let segment = instance.segment.foreign_error().map(str::to_string);
+    lock.chain(holder)
+        .chain(instance.fifos.iter().filter_map(|f| f.error.clone()))
+        .chain(segment)
         .collect()
 }
 

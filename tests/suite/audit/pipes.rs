@@ -163,3 +163,26 @@ fn a_python_fifo_writer_failing_on_its_gone_reader_is_a_broken_pipe_finding() {
     assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
     assert_eq!(kinds(&doc), Vec::<String>::new(), "{doc:#}");
 }
+
+#[test]
+fn a_sigpipe_a_process_sends_itself_is_no_broken_fifo() {
+    // kill(getpid(), SIGPIPE) arrives as the kernel's own SIGPIPE does (SI_USER, the
+    // process's own pid), but the call it comes from is a kill, not a write: nothing
+    // found its FIFO without a reader (the FIFO it has open for writing has one), so no
+    // `broken_pipe` names it, and the signal, sent by the program, is no finding.
+    let lab = Lab::new("selfpipe");
+    let script = "import os, signal, sys\n\
+                  fifo = os.path.join(sys.argv[1], 'own.fifo')\n\
+                  os.mkfifo(fifo)\n\
+                  r = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)\n\
+                  w = os.open(fifo, os.O_WRONLY)\n\
+                  os.unlink(fifo)\n\
+                  signal.signal(signal.SIGPIPE, signal.SIG_DFL)\n\
+                  os.kill(os.getpid(), signal.SIGPIPE)";
+    let (out, doc) = audit_python(script, &[lab.dir()]);
+    assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
+    assert_eq!(kinds(&doc), Vec::<String>::new(), "{doc:#}");
+    let main = process(&doc, root(&doc));
+    assert_eq!(main["signal"], "SIGPIPE", "{doc:#}");
+    assert_eq!(main["broken_pipe"], Value::Null, "{doc:#}");
+}
