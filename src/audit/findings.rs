@@ -44,7 +44,7 @@ pub struct Finding {
 
 /// A process as people know it: its pid and command line, shortened.
 pub fn who(p: &Proc) -> String {
-    let mut argv = p.argv.join(" ");
+    let mut argv = crate::os::procfs::printable(&p.argv.join(" "));
     if argv.chars().count() > 60 {
         argv = argv.chars().take(57).collect::<String>() + "...";
     }

@@ -25,6 +25,12 @@ pub struct Holder(Child);
 impl Holder {
     /// Starts the holder and returns once it holds the lock of `path`.
     pub fn lock(path: &Path) -> Holder {
+        Holder::lock_with(path, &[])
+    }
+
+    /// [`Holder::lock`], with `extra` arguments after the path on its command line (what
+    /// a message that names the holder shows).
+    pub fn lock_with(path: &Path, extra: &[&str]) -> Holder {
         let hold = "import fcntl, sys\n\
                     f = open(sys.argv[1], 'r+')\n\
                     fcntl.lockf(f, fcntl.LOCK_EX)\n\
@@ -33,6 +39,7 @@ impl Holder {
         let child = Command::new("python3")
             .args(["-c", hold])
             .arg(path)
+            .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()

@@ -578,7 +578,7 @@ impl Holders {
     /// Why the instance is left alone, if a foreign process holds one of its objects.
     pub fn refusal(&self, paths: &Paths) -> Option<String> {
         let &pid = self.foreign.first()?;
-        let what = procfs::cmdline(pid).join(" ");
+        let what = procfs::command_text(pid);
         Some(if self.primary_first() {
             format!(
                 "process {pid} ({what}) holds the instance's objects and is a running osps \

@@ -37,7 +37,7 @@ pub(super) fn vouched_for(pid: i32, paths: &Paths, header_pid: Option<u64>) -> b
 
 /// What holds an instance's lock when it is not osps, for messages: "process N (cmd)".
 pub fn foreign_holder_text(paths: &Paths, pid: i32) -> String {
-    stranger_text(paths, pid, &procfs::cmdline(pid).join(" "))
+    stranger_text(paths, pid, &procfs::command_text(pid))
 }
 
 /// [`foreign_holder_text`] with the holder's command line as it was read.
@@ -81,7 +81,7 @@ pub fn holding(pid: Option<i32>, paths: &Paths) -> Holding {
         return Holding::Gone;
     };
     let osps = is_osps_holder(pid, paths);
-    let command = procfs::cmdline(pid).join(" ");
+    let command = procfs::command_text(pid);
     match (procfs::alive(pid), osps) {
         (false, _) => Holding::Gone,
         (true, true) => Holding::Osps(pid),
@@ -120,5 +120,33 @@ pub fn lock_holder(pid: Option<i32>) -> LockHolder {
         (false, _) => LockHolder::Gone,
         (true, true) => LockHolder::Cleanup,
         (true, false) => LockHolder::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::disk::testlock::{Holder, stale_lock};
+
+    /// A stranger's arguments may hold a newline (a false line after ours) or a terminal's
+    /// escape sequence: the message that names it shows them escaped.
+    #[test]
+    fn a_stranger_is_named_with_its_control_characters_escaped() {
+        let (_tmp, _dir, paths) = stale_lock("evilcmd");
+        let evil = "x\nosps: instance evilcmd is safe to remove\u{1b}[2J";
+        let holder = Holder::lock_with(&paths.in_dir(&paths.lock_file()), &[evil]);
+        let text = holding(Some(holder.pid()), &paths)
+            .stranger_text(&paths)
+            .expect("a python3 process is a stranger");
+        assert!(
+            !text.contains('\n') && !text.contains('\u{1b}'),
+            "raw control characters in {text:?}"
+        );
+        assert!(
+            text.contains(r"x\nosps: instance evilcmd is safe to remove\u{1b}[2J"),
+            "{text}"
+        );
+        assert!(!foreign_holder_text(&paths, holder.pid()).contains('\n'));
     }
 }

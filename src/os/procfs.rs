@@ -372,6 +372,26 @@ pub fn cmdline(pid: i32) -> Vec<String> {
         .collect()
 }
 
+/// A process's command line for a message: its arguments joined by spaces, with control
+/// characters escaped (`\n`, `\u{1b}`), so that another process's arguments can neither
+/// break a message into false lines nor drive the user's terminal.
+pub fn command_text(pid: i32) -> String {
+    printable(&cmdline(pid).join(" "))
+}
+
+/// `text` with its control characters escaped, the rest as it is.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// Whether an osps primary was started to serve clients (`--serve` on its command line):
 /// the header has no word for the mode, and a serving primary's socket may have been
 /// removed under it.

@@ -126,7 +126,7 @@ fn while_running(f: &Facts, warnings: &mut Vec<Warning>) {
             format!(
                 "FIFO held by another process: process {p} ({}) has {path} open; it can take \
                  frames meant for the instance's processes",
-                procfs::cmdline(p).join(" ")
+                procfs::command_text(p)
             ),
         ));
     }
