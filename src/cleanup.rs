@@ -549,6 +549,17 @@ fn failure_message(errors: &[Failure], dry_run: bool) -> Option<String> {
     if errors.is_empty() {
         return None;
     }
+    let failed = if dry_run { "would fail" } else { "failed" };
+    // One instance (as with --name): said as one, not "1 of the instances".
+    if let [
+        Failure {
+            name: Some(name),
+            error,
+        },
+    ] = errors
+    {
+        return Some(format!("cleanup {failed} for instance {name}: {error}"));
+    }
     let lines: Vec<String> = errors
         .iter()
         .map(|f| match &f.name {
@@ -558,8 +569,7 @@ fn failure_message(errors: &[Failure], dry_run: bool) -> Option<String> {
         .collect();
     // A dry run tried nothing: what it found is what the cleanup would fail on.
     Some(format!(
-        "cleanup {} for {} of the instances:\n  {}",
-        if dry_run { "would fail" } else { "failed" },
+        "cleanup {failed} for {} of the instances:\n  {}",
         errors.len(),
         lines.join("\n  ")
     ))
@@ -641,8 +651,8 @@ mod tests {
     fn a_dry_run_says_the_cleanup_would_fail_not_that_it_failed() {
         let name: InstanceName = "demo".parse().unwrap();
         for (dry_run, said) in [
-            (true, "cleanup would fail for 1"),
-            (false, "cleanup failed for 1"),
+            (true, "cleanup would fail for instance demo: a stranger"),
+            (false, "cleanup failed for instance demo: a stranger"),
         ] {
             let mut report = Report::new(dry_run, false, true);
             let refused = Outcome::Refused("a stranger holds its lock".into());
@@ -669,6 +679,11 @@ mod tests {
         assert_eq!(
             message,
             "cleanup failed for 2 of the instances:\n  a: boom\n  dir"
+        );
+        // One named instance, as `cleanup --name a` fails: one line that names it.
+        assert_eq!(
+            failure_message(&errors[..1], true).unwrap(),
+            "cleanup would fail for instance a: boom"
         );
     }
 
