@@ -352,8 +352,11 @@ impl Pool {
     fn assign(&mut self, i: usize, jobs: Vec<Job>, io: &mut impl Io) -> Result<()> {
         let seq = self.seats[i].seq + 1;
         let now = io.now();
-        let deadline = now + self.timeout;
-        let lost = io.hand(i, seq, &jobs, deadline)?;
+        let lost = io.hand(i, seq, &jobs, now + self.timeout)?;
+        // The secondary's time counts from the doorbell, read afresh once it rang: a
+        // primary held up inside `hand` (stopped before the doorbell) would otherwise find
+        // the turn late the moment it runs again, though the secondary only just got it.
+        let deadline = io.now() + self.timeout;
         // From here the request belongs to this secondary: if it cannot be handed over,
         // the secondary is treated as dead and the request retried like any other.
         let seat = &mut self.seats[i];

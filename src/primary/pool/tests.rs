@@ -22,6 +22,9 @@ struct World {
     queues: HashMap<u64, VecDeque<(u64, Vec<u8>)>>,
     /// Every reply filed: client, order, text.
     answers: Vec<(u64, u64, String)>,
+    /// How long the primary is held up (stopped, descheduled) while it hands a turn over:
+    /// the clock moves on by that much inside `hand`.
+    held_in_hand: Duration,
 }
 
 impl World {
@@ -37,6 +40,7 @@ impl World {
             deaths: Vec::new(),
             queues: HashMap::new(),
             answers: Vec::new(),
+            held_in_hand: Duration::ZERO,
         }
     }
 
@@ -104,6 +108,7 @@ impl Io for World {
             .map(|j| String::from_utf8_lossy(j.line()).into_owned())
             .collect();
         self.handed.push((i, seq, lines));
+        self.now += self.held_in_hand;
         Ok(None)
     }
     fn published(&self, i: usize) -> u64 {
@@ -275,6 +280,30 @@ fn a_reply_published_by_the_deadline_is_taken_not_killed() {
         .unwrap();
     assert!(w.deaths.is_empty(), "{:?}", w.deaths);
     assert_eq!(w.answers_to(7, 0), ["did HASH a"]);
+}
+
+#[test]
+fn a_primary_held_up_while_it_hands_a_turn_over_gives_the_secondary_its_whole_timeout() {
+    // Stopped after it read the clock for the deadline and before the doorbell rang,
+    // the primary finds the deadline past as soon as it runs again, though the secondary
+    // got the turn only then (CI's paused-primary test, tests/idle.rs).
+    let (mut pool, mut w) = pool(1);
+    w.held_in_hand = Duration::from_secs(3);
+    w.send(&mut pool, 7, &["HASH a"]);
+    pool.dispatch(&mut w);
+    pool.check_deadline(0, w.now + Duration::from_millis(10), &mut w)
+        .unwrap();
+    assert!(w.deaths.is_empty(), "{:?}", w.deaths);
+    w.answer(0);
+    pool.collect(&mut w).unwrap();
+    assert_eq!(w.answers_to(7, 0), ["did HASH a"]);
+    // A whole timeout after the turn was given, with no reply, it is hung all the same.
+    w.held_in_hand = Duration::ZERO;
+    w.send(&mut pool, 7, &["HASH b"]);
+    pool.dispatch(&mut w);
+    pool.check_deadline(0, w.now + Duration::from_secs(2), &mut w)
+        .unwrap();
+    assert_eq!(w.deaths.first().map(|d| d.1), Some(Trouble::Hung));
 }
 
 #[test]
