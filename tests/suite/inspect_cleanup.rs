@@ -61,7 +61,17 @@ fn cleanup_json(env: &TestEnv, args: &[&str]) -> serde_json::Value {
 /// its paths that is not osps's: exit 1 (the one thing asked was not done), nothing
 /// removed, and the reason as the report's one error (not a skip); that reason.
 fn cleanup_refused(env: &TestEnv) -> String {
-    let out = cleanup(env, &["--json", "--name", &env.name]);
+    cleanup_refused_as(env, false).0
+}
+
+/// [`cleanup_refused`], as a dry run or not (the same code, the same error); returns the
+/// error and the whole of stderr.
+fn cleanup_refused_as(env: &TestEnv, dry_run: bool) -> (String, String) {
+    let mut args = vec!["--json", "--name", &env.name];
+    if dry_run {
+        args.push("--dry-run");
+    }
+    let out = cleanup(env, &args);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -80,7 +90,7 @@ fn cleanup_refused(env: &TestEnv) -> String {
     assert_eq!(report["errors"][0]["name"], env.name.as_str(), "{report}");
     let reason = report["errors"][0]["error"].as_str().unwrap_or_default();
     assert!(stderr_of(&out).contains(reason), "{}", stderr_of(&out));
-    reason.to_string()
+    (reason.to_string(), stderr_of(&out))
 }
 
 /// Starts a primary with a fast heartbeat; returns (primary, secondary) once rounds run.
@@ -971,22 +981,14 @@ fn cleanup_never_signals_a_foreign_process_holding_a_fifo() {
         std::thread::sleep(Duration::from_millis(10));
     }
     for dry_run in [true, false] {
-        let mut args = vec!["--name", &env.name, "--json"];
-        if dry_run {
-            args.push("--dry-run");
-        }
         // Named, left alone for a stranger: a failure, with what to do.
-        let out = cleanup(&env, &args);
-        assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
-        let report = parse_json(&out.stdout);
-        assert_eq!(removed_paths(&report, &env.name), Vec::<String>::new());
-        let reason = report["errors"][0]["error"].as_str().unwrap_or_default();
+        let (reason, stderr) = cleanup_refused_as(&env, dry_run);
         assert!(
             reason.contains(&format!("process {}", holder.pid()))
                 && reason.contains("not a secondary"),
-            "{report}"
+            "{reason}"
         );
-        assert!(!stderr_of(&out).contains("stopping"), "{}", stderr_of(&out));
+        assert!(!stderr.contains("stopping"), "{stderr}");
     }
     std::thread::sleep(Duration::from_millis(1200));
     assert!(process_alive(holder.pid()), "the holder was signalled");
@@ -1049,23 +1051,12 @@ fn a_lock_held_by_another_program_is_not_a_running_instance() {
     // to do" of a running instance (0) but a failure (1), the holder named with what to
     // do, as an error of the report. A dry run says so with the same code.
     for dry_run in [true, false] {
-        let mut args = vec!["--name", &env.name, "--json"];
-        if dry_run {
-            args.push("--dry-run");
-        }
-        let out = cleanup(&env, &args);
-        assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
-        let report = parse_json(&out.stdout);
-        assert_eq!(removed_paths(&report, &env.name), Vec::<String>::new());
-        assert_eq!(report["skipped"], serde_json::json!([]), "{report}");
-        assert_eq!(report["errors"][0]["name"], env.name.as_str(), "{report}");
-        let error = report["errors"][0]["error"].as_str().unwrap_or_default();
+        let (error, _) = cleanup_refused_as(&env, dry_run);
         assert!(
             error.contains(&format!("is held by process {me} "))
                 && error.contains("end that process"),
-            "{report}"
+            "{error}"
         );
-        assert!(stderr_of(&out).contains(error), "{}", stderr_of(&out));
     }
     let out = cleanup(&env, &["--name", &env.name]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
