@@ -77,32 +77,30 @@ fn a_segment_grown_by_write_is_reported_with_the_size_it_had_when_removed() {
     assert_eq!(s["size_set"], 4096, "{doc:#}");
 }
 
-#[test]
-fn an_open_with_o_trunc_and_no_o_creat_sets_the_size_to_zero() {
-    let lab = Lab::new("otrunconly");
-    let second = "import os, sys\n\
-                  os.close(os.open('/dev/shm/' + sys.argv[1], os.O_RDWR | os.O_TRUNC))";
+/// Audits a segment made, then changed by `second` and left (exit 1, its finding); checks
+/// the report's `size` and `size_set` of it.
+fn left_with_sizes(name: &str, second: &str, size: u64, size_set: u64) {
+    let lab = Lab::new(name);
     let (out, doc) = audit_python(&create_then(second, false), &[&lab.shm]);
     assert_eq!(out.status.code(), Some(1), "{}\n{doc:#}", stderr_of(&out));
     let s = only_segment(&doc);
     assert_eq!(
         (&s["size"], &s["size_set"]),
-        (&0.into(), &0.into()),
+        (&size.into(), &size_set.into()),
         "{doc:#}"
     );
 }
 
 #[test]
+fn an_open_with_o_trunc_and_no_o_creat_sets_the_size_to_zero() {
+    let second = "import os, sys\n\
+                  os.close(os.open('/dev/shm/' + sys.argv[1], os.O_RDWR | os.O_TRUNC))";
+    left_with_sizes("otrunconly", second, 0, 0);
+}
+
+#[test]
 fn a_segment_truncated_by_path_has_the_size_truncate_set() {
-    let lab = Lab::new("bypath");
     let second = "import os, sys\n\
                   os.truncate('/dev/shm/' + sys.argv[1], 10)";
-    let (out, doc) = audit_python(&create_then(second, false), &[&lab.shm]);
-    assert_eq!(out.status.code(), Some(1), "{}\n{doc:#}", stderr_of(&out));
-    let s = only_segment(&doc);
-    assert_eq!(
-        (&s["size"], &s["size_set"]),
-        (&10.into(), &10.into()),
-        "{doc:#}"
-    );
+    left_with_sizes("bypath", second, 10, 10);
 }
