@@ -220,11 +220,17 @@ fn decide(
     }
     // A stranger holding the lock (which holds the lock file open, too): named as such,
     // as the removal would find it when it tries to own the name.
-    let stranger = seen
+    match seen
         .filter(|i| i.lock.held)
-        .and_then(|i| holder::holding(i.lock.pid, paths).stranger_text(paths));
-    if let Some(why) = stranger {
-        return Outcome::Refused(why);
+        .map(|i| holder::holding(i.lock.pid, paths))
+    {
+        Some(stranger @ holder::Holding::Stranger { .. }) => {
+            return Outcome::Refused(stranger.stranger_text(paths).unwrap_or_default());
+        }
+        Some(holder::Holding::Exiting(pid)) => {
+            return Outcome::Failed(holder::exiting_text(paths, pid));
+        }
+        _ => {}
     }
     let Some(dir) = dir else {
         return match plan_segment(paths) {
@@ -354,6 +360,9 @@ fn held(paths: &Paths, pid: Option<i32>, quiet: bool) -> Outcome {
     let holding = holder::holding(pid, paths);
     if let Some(why) = holding.stranger_text(paths) {
         return Outcome::Refused(why);
+    }
+    if let holder::Holding::Exiting(pid) = holding {
+        return Outcome::Failed(holder::exiting_text(paths, pid));
     }
     let holder::Holding::Osps(pid) = holding else {
         return Outcome::Nothing;

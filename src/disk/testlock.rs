@@ -18,9 +18,26 @@ const HOLD_FROM_ENV: &str = "import fcntl, os, sys\n\
                              print('locked', flush=True)\n\
                              sys.stdin.read()\n";
 
+/// The holder's script for [`Holder::lock_exiting`]: once it holds the lock, its main
+/// thread exits by itself (`SYS_exit`, not `exit_group`), as a process's first thread does
+/// on its way out: a zombie main thread, `PF_EXITING`, no memory, an empty command line,
+/// while another thread keeps the files (and the lock) until standard input closes.
+const HOLD_EXITING: &str = "import ctypes, fcntl, os, platform, sys, threading\n\
+                            f = open(sys.argv[1], 'r+')\n\
+                            fcntl.lockf(f, fcntl.LOCK_EX)\n\
+                            def rest():\n    sys.stdin.read()\n    os._exit(0)\n\
+                            threading.Thread(target=rest).start()\n\
+                            print('locked', flush=True)\n\
+                            nr = {'x86_64': 60, 'aarch64': 93}[platform.machine()]\n\
+                            ctypes.CDLL(None).syscall(nr, 0)\n";
+
 /// A process holding a POSIX record lock of a file (Python's `lockf`, which is `fcntl`'s
 /// `F_SETLK`, the lock osps takes) until its standard input closes.
-pub struct Holder(Child);
+pub struct Holder {
+    child: Child,
+    /// What it runs from, kept while it runs.
+    _dir: Option<tempfile::TempDir>,
+}
 
 impl Holder {
     /// Starts the holder and returns once it holds the lock of `path`.
@@ -44,16 +61,46 @@ impl Holder {
             .stdout(Stdio::piped())
             .spawn()
             .expect("python3 runs");
-        Holder::locked(child)
+        Holder::locked(child, None)
+    }
+
+    /// A holder of the lock of `path` that is exiting, and stays so until [`Holder::end`]:
+    /// see [`HOLD_EXITING`].
+    pub fn lock_exiting(path: &Path) -> Holder {
+        let child = Command::new("python3")
+            .args(["-c", HOLD_EXITING])
+            .arg(path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let holder = Holder::locked(child, None);
+        // Its main thread exits just after it says so.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while crate::os::procfs::state(holder.pid()) != Some('Z') {
+            assert!(std::time::Instant::now() < deadline, "never exiting");
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        holder
     }
 
     /// Starts a holder whose command line reads as `python3 cleanup --name NAME` (Python
     /// runs a script file named `cleanup`), as an `osps cleanup` of that name reads to
     /// [`crate::os::procfs::subcommand`]; returns once it holds the lock of `path`.
     pub fn lock_as_cleanup(path: &Path, name: &str) -> Holder {
+        Holder::cleanup_with("python3", path, name, None)
+    }
+
+    /// Runs [`HOLD_FROM_ENV`] as a script named `cleanup` with `program`.
+    fn cleanup_with(
+        program: &str,
+        path: &Path,
+        name: &str,
+        keep: Option<tempfile::TempDir>,
+    ) -> Holder {
         let dir = tempfile::tempdir().expect("a directory for the script");
         std::fs::write(dir.path().join("cleanup"), HOLD_FROM_ENV).expect("writing the script");
-        let child = Command::new("python3")
+        let child = Command::new(program)
             .args(["cleanup", "--name", name])
             .current_dir(dir.path())
             .env("OSPS_TEST_HOLD", path)
@@ -62,34 +109,34 @@ impl Holder {
             .spawn()
             .expect("python3 runs");
         // The script is read by then: its directory may go.
-        Holder::locked(child)
+        Holder::locked(child, keep)
     }
 
     /// Waits for `child` to say it holds the lock.
-    fn locked(mut child: Child) -> Holder {
+    fn locked(mut child: Child, dir: Option<tempfile::TempDir>) -> Holder {
         let mut line = String::new();
         std::io::BufReader::new(child.stdout.take().expect("piped"))
             .read_line(&mut line)
             .expect("the holder says it holds the lock");
         assert_eq!(line.trim(), "locked");
-        Holder(child)
+        Holder { child, _dir: dir }
     }
 
     /// The holder's pid.
     pub fn pid(&self) -> i32 {
-        self.0.id() as i32
+        self.child.id() as i32
     }
 
     /// Ends the holder and waits until it is gone (its lock with it).
     pub fn end(&mut self) {
-        drop(self.0.stdin.take());
-        let _ = self.0.wait();
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
     }
 }
 
 impl Drop for Holder {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        let _ = self.child.kill();
         self.end();
     }
 }

@@ -74,7 +74,9 @@ fn own_with(dir: &RuntimeDir, paths: &Paths, mut between: impl FnMut()) -> Resul
                     // Let go between our try and our look: look at the lock again.
                     LockHolder::Gone => {}
                     LockHolder::Cleanup if wait_released(dir, paths) => {}
-                    LockHolder::Cleanup | LockHolder::Other => return Ok(Owner::Held(pid)),
+                    LockHolder::Cleanup | LockHolder::Other | LockHolder::Exiting => {
+                        return Ok(Owner::Held(pid));
+                    }
                 }
             }
         }
@@ -146,6 +148,7 @@ fn claim_with(dir: &RuntimeDir, paths: &Paths, mut between: impl FnMut()) -> Res
                     stranger @ Holding::Stranger { .. } => {
                         bail!("{}", stranger.stranger_text(paths).unwrap_or_default())
                     }
+                    Holding::Exiting(pid) => bail!("{}", holder::exiting_text(paths, pid)),
                     Holding::Osps(pid) => bail!(
                         "instance {} is already running (primary pid {pid}); stop it first \
                          (`osps stop {}`, with the same --runtime-dir if you gave one) or choose \
@@ -689,6 +692,38 @@ mod tests {
         let claimed = claim_with(&dir, &paths, || holder.end());
         let lock = claimed.expect("a vanished holder leaves the name to claim");
         lock.remove(&dir).unwrap();
+    }
+
+    /// A holder on its way out (a primary stopping, a cleanup ending) that lets go of the
+    /// lock 100ms later: the name is claimed once it has. Claim used to take it for gone
+    /// at once and look again, 50 times within milliseconds, then fail ("kept appearing
+    /// and disappearing"); or, its main thread not a zombie yet, name it a stranger.
+    #[test]
+    fn a_holder_on_its_way_out_is_waited_for_and_the_name_claimed() {
+        let (_tmp, dir, paths) = stale_lock("claimexiting");
+        let mut holder = Holder::lock_exiting(&paths.in_dir(&paths.lock_file()));
+        let ender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            holder.end();
+        });
+        let lock = claim(&dir, &paths).expect("the name is claimed once the holder is gone");
+        lock.remove(&dir).unwrap();
+        ender.join().unwrap();
+    }
+
+    /// One that stays on its way out is named as such, with what to do.
+    #[test]
+    fn a_holder_that_stays_exiting_is_named_as_exiting() {
+        let (_tmp, dir, paths) = stale_lock("claimstuck");
+        let holder = Holder::lock_exiting(&paths.in_dir(&paths.lock_file()));
+        let Err(err) = claim(&dir, &paths) else {
+            panic!("claimed a name whose holder still holds the lock");
+        };
+        let text = format!("{err:#}");
+        assert!(
+            text.contains(&format!("process {}, which is exiting", holder.pid())),
+            "{text}"
+        );
     }
 
     #[test]

@@ -6,10 +6,48 @@
 //! it would read as a stranger: every look here reads what the process runs first and
 //! whether it still lives last, so that a holder gone meanwhile is said to be gone (look
 //! at the lock again), never blamed, and never taken for a live instance.
+//!
+//! A holder on its way out is no stranger either: while it exits, its memory (hence its
+//! command line and executable) goes before its files and locks do. It is waited for, a
+//! little ([`EXIT_WAIT`]), and then it is gone, or said to be still exiting.
+
+use std::time::{Duration, Instant};
 
 use crate::disk::lockfile;
 use crate::disk::names::Paths;
-use crate::os::procfs;
+use crate::os::procfs::{self, Life};
+
+/// How long a lock holder that is exiting is waited for before it is said to be still
+/// exiting: a process lets go of its files within milliseconds of its memory, unless one
+/// of its threads lives on.
+pub const EXIT_WAIT: Duration = Duration::from_millis(500);
+
+/// How often an exiting holder is looked at while it is waited for.
+const EXIT_POLL: Duration = Duration::from_millis(5);
+
+/// What `pid` comes to once, if it was exiting, it was waited for (up to [`EXIT_WAIT`]):
+/// [`Life::Exiting`] only when it still is.
+pub fn settle(pid: i32) -> Life {
+    let deadline = Instant::now() + EXIT_WAIT;
+    loop {
+        match procfs::life(pid) {
+            Life::Exiting if Instant::now() < deadline => std::thread::sleep(EXIT_POLL),
+            life => return life,
+        }
+    }
+}
+
+/// Why the instance cannot be used or cleaned up now, when the holder of its lock is
+/// still exiting after [`EXIT_WAIT`].
+pub fn exiting_text(paths: &Paths, pid: i32) -> String {
+    format!(
+        "the lock file {} is held by process {pid}, which is exiting (its program is gone) \
+         but had not let go of the lock after {}ms: try again in a moment; if it stays so, \
+         one of its threads lives on: end process {pid}",
+        paths.in_dir(&paths.lock_file()).display(),
+        EXIT_WAIT.as_millis()
+    )
+}
 
 /// Whether the process holding an instance's lock is an osps primary or cleanup, as it
 /// should be. Anything else (a tool that took the lock, by mistake or not) makes no
@@ -58,6 +96,9 @@ pub enum Holding {
     Osps(i32),
     /// A live process that is not osps, with its command line as read.
     Stranger { pid: i32, command: String },
+    /// A process still exiting after [`EXIT_WAIT`] ([`exiting_text`]): neither osps nor a
+    /// stranger any more, nor gone yet.
+    Exiting(i32),
     /// Nobody any more: the holder exited before the look ended (or the kernel named
     /// none). Its `/proc` entry gone, it would read as a stranger; it is neither a stranger
     /// nor a live instance: look at the lock again.
@@ -69,23 +110,25 @@ impl Holding {
     pub fn stranger_text(&self, paths: &Paths) -> Option<String> {
         match self {
             Holding::Stranger { pid, command } => Some(stranger_text(paths, *pid, command)),
-            Holding::Osps(_) | Holding::Gone => None,
+            Holding::Osps(_) | Holding::Gone | Holding::Exiting(_) => None,
         }
     }
 }
 
 /// Looks at `pid`, the holder of an instance's lock the kernel reported: what it runs
-/// first, then whether it still lives, so that what was read is a live process's.
+/// first, then whether it still runs, so that what was read is a running process's (one
+/// that is exiting is waited for: [`settle`]).
 pub fn holding(pid: Option<i32>, paths: &Paths) -> Holding {
     let Some(pid) = pid else {
         return Holding::Gone;
     };
     let osps = is_osps_holder(pid, paths);
     let command = procfs::command_text(pid);
-    match (procfs::alive(pid), osps) {
-        (false, _) => Holding::Gone,
-        (true, true) => Holding::Osps(pid),
-        (true, false) => Holding::Stranger { pid, command },
+    match (settle(pid), osps) {
+        (Life::Gone, _) => Holding::Gone,
+        (Life::Exiting, _) => Holding::Exiting(pid),
+        (Life::Running, true) => Holding::Osps(pid),
+        (Life::Running, false) => Holding::Stranger { pid, command },
     }
 }
 
@@ -106,20 +149,24 @@ pub enum LockHolder {
     Gone,
     /// A live process that is not a cleanup: a primary, or a stranger.
     Other,
+    /// A process still exiting after [`EXIT_WAIT`] ([`exiting_text`]).
+    Exiting,
 }
 
 /// Classifies the holder `pid` the kernel reported for a lock (`None`: it reported none,
 /// the lock was let go after our try). Its command line is read first, then whether it
-/// still lives: what was read is then a live process's.
+/// still runs: what was read is then a running process's (one that is exiting is waited
+/// for: [`settle`]).
 pub fn lock_holder(pid: Option<i32>) -> LockHolder {
     let Some(pid) = pid else {
         return LockHolder::Gone;
     };
     let cleanup = is_cleanup(Some(pid));
-    match (procfs::alive(pid), cleanup) {
-        (false, _) => LockHolder::Gone,
-        (true, true) => LockHolder::Cleanup,
-        (true, false) => LockHolder::Other,
+    match (settle(pid), cleanup) {
+        (Life::Gone, _) => LockHolder::Gone,
+        (Life::Exiting, _) => LockHolder::Exiting,
+        (Life::Running, true) => LockHolder::Cleanup,
+        (Life::Running, false) => LockHolder::Other,
     }
 }
 
@@ -127,26 +174,58 @@ pub fn lock_holder(pid: Option<i32>) -> LockHolder {
 mod tests {
     use super::*;
 
+    use crate::disk::lockfile::InstanceLock;
     use crate::disk::testlock::{Holder, stale_lock};
 
-    /// A stranger's arguments may hold a newline (a false line after ours) or a terminal's
-    /// escape sequence: the message that names it shows them escaped.
+    /// A holder on its way out (its main thread a zombie, its command line empty, its
+    /// executable unreadable) that lets go of the lock 100ms later: waited for, then gone,
+    /// and the lock is free by then. It used to read as gone at once, the lock still held
+    /// (claim then tried 50 times within a few milliseconds and gave up), or, while its
+    /// main thread was not a zombie yet, as a stranger with an empty command line.
     #[test]
-    fn a_stranger_is_named_with_its_control_characters_escaped() {
-        let (_tmp, _dir, paths) = stale_lock("evilcmd");
-        let evil = "x\nosps: instance evilcmd is safe to remove\u{1b}[2J";
-        let holder = Holder::lock_with(&paths.in_dir(&paths.lock_file()), &[evil]);
-        let text = holding(Some(holder.pid()), &paths)
-            .stranger_text(&paths)
-            .expect("a python3 process is a stranger");
+    fn an_exiting_holder_is_waited_for_and_then_gone() {
+        let (_tmp, dir, paths) = stale_lock("exitinggone");
+        let mut holder = Holder::lock_exiting(&paths.in_dir(&paths.lock_file()));
+        assert_eq!(procfs::command_text(holder.pid()), "", "its memory is gone");
+        assert_eq!(procfs::life(holder.pid()), Life::Exiting);
+        let pid = holder.pid();
+        let ender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            holder.end();
+        });
+        let started = Instant::now();
+        assert_eq!(holding(Some(pid), &paths), Holding::Gone);
         assert!(
-            !text.contains('\n') && !text.contains('\u{1b}'),
-            "raw control characters in {text:?}"
+            started.elapsed() >= Duration::from_millis(50),
+            "not waited for"
         );
         assert!(
-            text.contains(r"x\nosps: instance evilcmd is safe to remove\u{1b}[2J"),
+            !InstanceLock::probe(&dir, &paths).held,
+            "gone, but the lock held"
+        );
+        ender.join().unwrap();
+    }
+
+    /// A holder still exiting after the wait is said to be so, with what to do: neither a
+    /// stranger, nor gone (which would make the caller look again at once), nor osps.
+    #[test]
+    fn a_holder_still_exiting_after_the_wait_is_said_to_be_exiting() {
+        let (_tmp, _dir, paths) = stale_lock("exitingstill");
+        let holder = Holder::lock_exiting(&paths.in_dir(&paths.lock_file()));
+        let started = Instant::now();
+        assert_eq!(
+            holding(Some(holder.pid()), &paths),
+            Holding::Exiting(holder.pid())
+        );
+        assert!(started.elapsed() >= EXIT_WAIT);
+        assert!(started.elapsed() < EXIT_WAIT * 4, "{:?}", started.elapsed());
+        assert_eq!(lock_holder(Some(holder.pid())), LockHolder::Exiting);
+        let text = exiting_text(&paths, holder.pid());
+        assert!(
+            text.contains(&format!("process {}, which is exiting", holder.pid()))
+                && text.contains("exitingstill.lock")
+                && text.contains("try again"),
             "{text}"
         );
-        assert!(!foreign_holder_text(&paths, holder.pid()).contains('\n'));
     }
 }

@@ -118,6 +118,62 @@ pub fn alive(pid: i32) -> bool {
     pid > 0 && state(pid).is_some_and(|state| state != 'Z' && state != 'X')
 }
 
+/// How far a process is in its life, as `/proc` tells: what a lock's holder is worth.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Life {
+    /// It runs, its program in place.
+    Running,
+    /// It is exiting (`PF_EXITING`, or its main thread a zombie while another thread
+    /// lives): its memory and command line may be gone already, while its files (and the
+    /// locks on them) are not let go yet. Neither a stranger nor gone: wait for it.
+    Exiting,
+    /// No such process, or a zombie whose every thread has exited (it holds nothing).
+    Gone,
+}
+
+/// `PF_EXITING` in the flags of `/proc/PID/stat` (include/linux/sched.h).
+const PF_EXITING: u64 = 0x4;
+
+/// How far process `pid` is in its life (see [`Life`]).
+pub fn life(pid: i32) -> Life {
+    if pid <= 0 {
+        return Life::Gone;
+    }
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Life::Gone;
+    };
+    let (state, flags) = state_and_flags(&stat).unwrap_or(('X', 0));
+    if !matches!(state, 'Z' | 'X') && flags & PF_EXITING == 0 {
+        return Life::Running;
+    }
+    if !matches!(state, 'Z' | 'X') {
+        return Life::Exiting;
+    }
+    // The main thread has exited: the process lives on while another thread does.
+    let live_thread = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("stat")).ok())
+        .filter_map(|s| state_and_flags(&s))
+        .any(|(state, _)| !matches!(state, 'Z' | 'X'));
+    if live_thread {
+        Life::Exiting
+    } else {
+        Life::Gone
+    }
+}
+
+/// The state letter and the flags (field 9) of a `/proc/PID/stat` line, counted after the
+/// parenthesised command name (which may hold spaces and parentheses).
+fn state_and_flags(stat: &str) -> Option<(char, u64)> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let flags = fields.nth(5)?.parse().ok()?;
+    Some((state, flags))
+}
+
 /// A process's parent pid from `/proc/PID/stat`, or `None` when there is no such process.
 pub fn parent(pid: i32) -> Option<i32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -458,6 +514,16 @@ mod tests {
         let ours = std::process::id() as i32;
         assert_eq!(parent(ours), Some(nix::unistd::getppid().as_raw()));
         assert_eq!(parent(i32::MAX), None);
+    }
+
+    #[test]
+    fn the_state_and_flags_are_read_after_odd_command_names() {
+        let stat = "42 (a) Z b) R 1 42 42 0 -1 4227084 1 0 0 0 0 0 0 0 20 0 1 0 12345 0 0";
+        assert_eq!(state_and_flags(stat), Some(('R', 4227084)));
+        assert_eq!(state_and_flags("42 (x) S 1"), None);
+        assert_eq!(life(std::process::id() as i32), Life::Running);
+        assert_eq!(life(i32::MAX), Life::Gone);
+        assert_eq!(life(0), Life::Gone);
     }
 
     #[test]

@@ -147,6 +147,10 @@ fn live_primary(instance: &InstanceReport, all: bool) -> Result<Target> {
     match held_by.map(|pid| (pid, holder::lock_holder(Some(pid)))) {
         Some((_, LockHolder::Gone)) => return Ok(Target::HolderGone),
         Some((pid, LockHolder::Cleanup)) => return Ok(Target::BeingCleaned(pid)),
+        Some((pid, LockHolder::Exiting)) => bail!(
+            "{}; not signalling anything",
+            holder::exiting_text(&instance.paths, pid)
+        ),
         Some((_, LockHolder::Other)) | None => {}
     }
     let Some(live) = claim::live_primary(&instance.paths) else {

@@ -17,7 +17,7 @@ use crate::disk::names::Paths;
 use crate::disk::rundir::RuntimeDir;
 use crate::instance::claim::{self, LivePrimary};
 use crate::instance::holder;
-use crate::os::procfs::{self, Holder};
+use crate::os::procfs::{self, Holder, Life};
 use crate::pair::header::{self, Header};
 use crate::pair::segment;
 
@@ -149,10 +149,12 @@ fn probe_lock(dir: &RuntimeDir, paths: &Paths, mut between: impl FnMut()) -> (Pr
         looks += 1;
         let holder = probe.pid.filter(|_| probe.held);
         let foreign = holder.filter(|&p| !holder::is_osps_holder(p, paths));
-        // Read after the command line, so a holder alive now was alive when it was read.
-        let gone = holder.is_some_and(|p| !procfs::alive(p));
+        // Read after the command line, so a holder running now was running when it was
+        // read; one exiting is waited for, and one still exiting is no stranger.
+        let life = holder.map(holder::settle);
+        let gone = life == Some(Life::Gone);
         if !gone || looks == LOCK_LOOKS {
-            return (probe, foreign.filter(|_| !gone));
+            return (probe, foreign.filter(|_| life == Some(Life::Running)));
         }
     }
 }
