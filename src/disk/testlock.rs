@@ -84,11 +84,30 @@ impl Holder {
         holder
     }
 
-    /// Starts a holder whose command line reads as `python3 cleanup --name NAME` (Python
-    /// runs a script file named `cleanup`), as an `osps cleanup` of that name reads to
-    /// [`crate::os::procfs::subcommand`]; returns once it holds the lock of `path`.
+    /// Starts a stranger whose command line reads as `python3 cleanup --name NAME`
+    /// (Python runs a script file named `cleanup`), as an `osps cleanup` of that name
+    /// reads to [`crate::os::procfs::subcommand`], though it is no osps; returns once it
+    /// holds the lock of `path`.
     pub fn lock_as_cleanup(path: &Path, name: &str) -> Holder {
         Holder::cleanup_with("python3", path, name, None)
+    }
+
+    /// [`Holder::lock_as_cleanup`], run by a copy of the Python interpreter named `osps`:
+    /// what [`crate::os::procfs::runs_osps`] takes for an osps binary (a rebuilt one is
+    /// known by its name), so that it reads as a real `osps cleanup --name NAME`.
+    pub fn lock_as_osps_cleanup(path: &Path, name: &str) -> Holder {
+        let dir = tempfile::tempdir().expect("a directory for the interpreter");
+        let python = Command::new("python3")
+            .args([
+                "-c",
+                "import os, sys; print(os.path.realpath(sys.executable))",
+            ])
+            .output()
+            .expect("python3 runs");
+        let python = String::from_utf8_lossy(&python.stdout).trim().to_string();
+        let osps = dir.path().join("osps");
+        std::fs::copy(&python, &osps).expect("copying the Python interpreter");
+        Holder::cleanup_with(osps.to_str().expect("a UTF-8 path"), path, name, Some(dir))
     }
 
     /// Runs [`HOLD_FROM_ENV`] as a script named `cleanup` with `program`.

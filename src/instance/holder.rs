@@ -132,10 +132,12 @@ pub fn holding(pid: Option<i32>, paths: &Paths) -> Holding {
     }
 }
 
-/// Whether the process holding a lock is an `osps cleanup` (worth waiting for).
+/// Whether the process holding a lock is an `osps cleanup` (worth waiting for): its
+/// command line reads so and it runs osps, for any program's arguments may say `cleanup`.
 pub fn is_cleanup(pid: Option<i32>) -> bool {
-    pid.and_then(procfs::subcommand)
-        .is_some_and(|s| s == "cleanup")
+    pid.is_some_and(|pid| {
+        procfs::subcommand(pid).is_some_and(|s| s == "cleanup") && procfs::runs_osps(pid)
+    })
 }
 
 /// Who holds an instance's lock, as a look at `/proc` after a look at the lock tells.
@@ -227,5 +229,46 @@ mod tests {
                 && text.contains("try again"),
             "{text}"
         );
+    }
+
+    /// A stranger whose arguments read as `cleanup --name NAME` is no osps cleanup; a
+    /// program named osps that reads so is one.
+    #[test]
+    fn only_an_osps_binary_reading_as_cleanup_is_a_cleanup() {
+        crate::os::procfs::read_command_lines_with(crate::cli::invocation_of);
+        let (_tmp, _dir, paths) = stale_lock("fakecleanup");
+        let lock = paths.in_dir(&paths.lock_file());
+        let stranger = Holder::lock_as_cleanup(&lock, "fakecleanup");
+        assert_eq!(
+            procfs::subcommand(stranger.pid()).as_deref(),
+            Some("cleanup")
+        );
+        assert!(!is_cleanup(Some(stranger.pid())));
+        assert_eq!(lock_holder(Some(stranger.pid())), LockHolder::Other);
+        drop(stranger);
+        let osps = Holder::lock_as_osps_cleanup(&lock, "fakecleanup");
+        assert!(is_cleanup(Some(osps.pid())));
+        assert_eq!(lock_holder(Some(osps.pid())), LockHolder::Cleanup);
+    }
+
+    /// A stranger's arguments may hold a newline (a false line after ours) or a terminal's
+    /// escape sequence: the message that names it shows them escaped.
+    #[test]
+    fn a_stranger_is_named_with_its_control_characters_escaped() {
+        let (_tmp, _dir, paths) = stale_lock("evilcmd");
+        let evil = "x\nosps: instance evilcmd is safe to remove\u{1b}[2J";
+        let holder = Holder::lock_with(&paths.in_dir(&paths.lock_file()), &[evil]);
+        let text = holding(Some(holder.pid()), &paths)
+            .stranger_text(&paths)
+            .expect("a python3 process is a stranger");
+        assert!(
+            !text.contains('\n') && !text.contains('\u{1b}'),
+            "raw control characters in {text:?}"
+        );
+        assert!(
+            text.contains(r"x\nosps: instance evilcmd is safe to remove\u{1b}[2J"),
+            "{text}"
+        );
+        assert!(!foreign_holder_text(&paths, holder.pid()).contains('\n'));
     }
 }

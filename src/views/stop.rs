@@ -484,7 +484,7 @@ mod tests {
         // Command lines read as main has them read (unit tests start without it).
         crate::os::procfs::read_command_lines_with(crate::cli::invocation_of);
         let (_tmp, _dir, paths) = stale_lock("stopclean");
-        let holder = Holder::lock_as_cleanup(&paths.in_dir(&paths.lock_file()), "stopclean");
+        let holder = Holder::lock_as_osps_cleanup(&paths.in_dir(&paths.lock_file()), "stopclean");
         assert_eq!(
             crate::os::procfs::subcommand(holder.pid()).as_deref(),
             Some("cleanup"),
@@ -498,5 +498,28 @@ mod tests {
             Target::BeingCleaned(holder.pid())
         );
         stop_one(&survey, seen, &args(), false).unwrap();
+    }
+
+    /// A stranger whose arguments happen to read as `cleanup --name NAME` holds the lock:
+    /// it is no osps cleanup, so the instance is not "being removed" (stop used to say so,
+    /// and exit 0, even with a live primary found otherwise); the stranger is named.
+    #[test]
+    fn a_stranger_reading_as_cleanup_is_not_taken_for_one() {
+        crate::os::procfs::read_command_lines_with(crate::cli::invocation_of);
+        let (_tmp, _dir, paths) = stale_lock("stopfakeclean");
+        let holder = Holder::lock_as_cleanup(&paths.in_dir(&paths.lock_file()), "stopfakeclean");
+        assert_eq!(
+            crate::os::procfs::subcommand(holder.pid()).as_deref(),
+            Some("cleanup")
+        );
+        let survey = discover::survey(&paths.runtime_dir, Some(&paths.name)).unwrap();
+        let seen = &survey.instances[0];
+        assert!(seen.lock.held, "{seen:?}");
+        let text = format!("{:#}", live_primary(seen, false).unwrap_err());
+        assert!(
+            text.contains(&format!("process {} holds", holder.pid()))
+                && text.contains("but is not one"),
+            "{text}"
+        );
     }
 }

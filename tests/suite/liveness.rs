@@ -742,3 +742,58 @@ fn a_nameless_cleanup_skips_a_crashed_segment_of_another_runtime_directory_and_s
     assert!(run(cmd, T).status.success());
     env.assert_no_leftovers();
 }
+
+/// A program that is not osps, whose arguments read as `cleanup --name NAME` (Python
+/// running a script file named `cleanup`), holding a file it put at the lock path of a
+/// running instance: stop must not take it for an `osps cleanup` removing the instance
+/// ("being removed ...; nothing to stop", exit 0, the primary left running), but say who
+/// holds the lock and who the primary is, and signal neither.
+#[test]
+fn stop_does_not_take_a_stranger_reading_as_cleanup_for_an_osps_cleanup() {
+    let mut env = TestEnv::new("fakecleanup-stop");
+    let (p, s) = start(&mut env);
+    let script_dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        script_dir.path().join("cleanup"),
+        "import fcntl, os, sys\n\
+         tmp = os.environ['HOLD'] + '.new'\n\
+         f = open(os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600), 'r+')\n\
+         fcntl.lockf(f, fcntl.LOCK_EX)\n\
+         os.rename(tmp, os.environ['HOLD'])\n\
+         print('locked', flush=True)\n\
+         sys.stdin.read()\n",
+    )
+    .unwrap();
+    let mut stranger = Command::new("python3")
+        .args(["cleanup", "--name", &env.name])
+        .current_dir(script_dir.path())
+        .env("HOLD", env.lock_path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(stranger.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "locked");
+    let mut cmd = env.cmd("stop");
+    cmd.arg(&env.name);
+    let out = run(cmd, T);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{}{err}", stdout_of(&out));
+    assert!(!err.contains("being removed"), "{err}");
+    assert!(
+        err.contains(&format!("held by process {}", stranger.id()))
+            && err.contains(&format!("is process {p}")),
+        "{err}"
+    );
+    assert_undisturbed(&env, p, s);
+    drop(stranger.stdin.take());
+    let _ = wait_child(&mut stranger, T);
+    stop(&mut env, p);
+    std::fs::remove_file(env.lock_path()).unwrap();
+    env.assert_no_leftovers();
+}
