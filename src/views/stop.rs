@@ -20,7 +20,7 @@ use crate::disk::names::{self, InstanceName};
 use crate::exit::{self, Exit};
 use crate::instance::claim::{self, Owner};
 use crate::instance::discover::{self, InstanceReport, Status, Survey};
-use crate::instance::holder::{self, LockHolder};
+use crate::instance::holder::{self, Holding, LockHolder};
 use crate::os::pidfd::{self, Process};
 use crate::os::procfs;
 
@@ -299,7 +299,7 @@ fn stop_one(survey: &Survey, instance: &InstanceReport, args: &StopArgs, all: bo
                     "primary {primary} of instance {name} exited but left objects ({what}); \
                      removing them"
                 );
-                return remove(survey, instance);
+                return remove(survey, instance).map(drop);
             }
             let foreign = crate::views::render::describe::foreign_objects(&left);
             if !foreign.is_empty() {
@@ -350,29 +350,72 @@ fn stop_one(survey: &Survey, instance: &InstanceReport, args: &StopArgs, all: bo
     if !gone {
         bail!("secondaries {secondaries:?} of instance {name} survived SIGKILL for {KILL_WAIT:?}");
     }
-    remove(survey, instance)?;
+    let removed = if remove(survey, instance)? {
+        "removed its objects"
+    } else {
+        "its objects are left to that cleanup"
+    };
     crate::info!(
-        "killed instance {name}: primary {primary} and secondaries {secondaries:?}; removed \
-         its objects"
+        "killed instance {name}: primary {primary} and secondaries {secondaries:?}; {removed}"
     );
     Ok(())
 }
 
-/// Removes what a killed instance left, owning its name as `osps cleanup` does.
-fn remove(survey: &Survey, instance: &InstanceReport) -> Result<()> {
+/// Removes what a killed instance left, owning its name as `osps cleanup` does. `false`:
+/// an `osps cleanup` holds the name and removes them (said here).
+fn remove(survey: &Survey, instance: &InstanceReport) -> Result<bool> {
+    remove_with(survey, instance, || {})
+}
+
+/// [`remove`], calling `between` each time the name was found held, before its holder is
+/// looked at again: the moment a test makes the holder exit.
+fn remove_with(
+    survey: &Survey,
+    instance: &InstanceReport,
+    mut between: impl FnMut(),
+) -> Result<bool> {
     let name = &instance.name;
     let dir = survey
         .dir
         .as_ref()
         .ok_or_else(|| eyre!("the runtime directory of instance {name} is gone"))?;
     let paths = &instance.paths;
-    let (lock, existed) = match claim::own(dir, paths)? {
-        Owner::Created(lock) => (lock, false),
-        Owner::Taken(lock) => (lock, true),
-        Owner::Held(pid) => bail!(
-            "instance {name} was taken over by process {} while being stopped; left alone",
-            pid.map_or("unknown".into(), |p| p.to_string())
-        ),
+    let mut owned = None;
+    for _ in 0..LOOKS {
+        match claim::own(dir, paths)? {
+            Owner::Created(lock) => owned = Some((lock, false)),
+            Owner::Taken(lock) => owned = Some((lock, true)),
+            // Held when `own` looked: who holds it is looked at now, for a holder that
+            // has exited since (the killed primary's last moments) took nothing over.
+            Owner::Held(pid) => {
+                between();
+                match holder::holding(pid, paths) {
+                    Holding::Gone => continue,
+                    Holding::Osps(pid) if holder::is_cleanup(Some(pid)) => {
+                        crate::info!(
+                            "instance {name}: `osps cleanup` (process {pid}) is removing what \
+                             it left"
+                        );
+                        return Ok(false);
+                    }
+                    Holding::Osps(pid) => bail!(
+                        "instance {name} was taken over by process {pid}, a new osps primary, \
+                         while being stopped; left alone: it runs (`osps stop {name}` stops it)"
+                    ),
+                    Holding::Exiting(pid) => bail!("{}", holder::exiting_text(paths, pid)),
+                    stranger @ Holding::Stranger { .. } => {
+                        bail!("{}", stranger.stranger_text(paths).unwrap_or_default())
+                    }
+                }
+            }
+        }
+        break;
+    }
+    let Some((lock, existed)) = owned else {
+        bail!(
+            "the lock of instance {name} kept changing hands while what it left was to be \
+             removed; remove it with `osps cleanup --name {name}`"
+        );
     };
     // Another primary of the name may have started meanwhile: never remove its objects.
     let removed = match claim::live_primary(paths) {
@@ -392,8 +435,8 @@ fn remove(survey: &Survey, instance: &InstanceReport) -> Result<()> {
         });
     }
     lock.remove(dir)
-        .map(drop)
-        .wrap_err_with(|| format!("removing the lock file of instance {name}"))
+        .wrap_err_with(|| format!("removing the lock file of instance {name}"))?;
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -521,5 +564,37 @@ mod tests {
                 && text.contains("but is not one"),
             "{text}"
         );
+    }
+
+    /// After `--kill`, the name is held by a process that exits before it is looked at
+    /// again (the killed primary's last moment, a cleanup ending): nothing took the
+    /// instance over, so what it left is removed. Stop used to say "taken over by
+    /// process N", N gone already, and leave everything.
+    #[test]
+    fn a_holder_gone_after_the_kill_took_nothing_over_and_the_leftovers_go() {
+        let (_tmp, _dir, paths) = stale_lock("stopkillgone");
+        let mut holder = Holder::lock(&paths.in_dir(&paths.lock_file()));
+        let survey = discover::survey(&paths.runtime_dir, Some(&paths.name)).unwrap();
+        let seen = &survey.instances[0];
+        assert!(remove_with(&survey, seen, || holder.end()).unwrap());
+        assert!(!paths.in_dir(&paths.lock_file()).exists());
+    }
+
+    /// One that still holds the name is named for what it is: a stranger is no osps that
+    /// took the instance over.
+    #[test]
+    fn a_stranger_holding_the_name_after_the_kill_is_named_as_a_stranger() {
+        let (_tmp, _dir, paths) = stale_lock("stopkillstranger");
+        let holder = Holder::lock(&paths.in_dir(&paths.lock_file()));
+        let survey = discover::survey(&paths.runtime_dir, Some(&paths.name)).unwrap();
+        let seen = &survey.instances[0];
+        let text = format!("{:#}", remove(&survey, seen).unwrap_err());
+        assert!(
+            text.contains(&format!("held by process {}", holder.pid()))
+                && text.contains("not an osps primary")
+                && !text.contains("taken over"),
+            "{text}"
+        );
+        assert!(paths.in_dir(&paths.lock_file()).exists());
     }
 }
