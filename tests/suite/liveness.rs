@@ -797,3 +797,50 @@ fn stop_does_not_take_a_stranger_reading_as_cleanup_for_an_osps_cleanup() {
     std::fs::remove_file(env.lock_path()).unwrap();
     env.assert_no_leftovers();
 }
+
+/// A crashed instance's lock file whose holder is on its way out: its main thread has
+/// exited (a zombie, its command line empty) while another thread keeps the lock for
+/// 400ms more, as a process lets go of its files after its memory. A new primary waits
+/// for it, then recovers the name and runs. It used to take the holder for gone, look at
+/// the lock again 50 times within milliseconds, and fail: "the lock file ... kept
+/// appearing and disappearing".
+#[test]
+fn a_primary_waits_for_a_lock_holder_on_its_way_out() {
+    let mut env = TestEnv::new("exitingholder");
+    env.make_runtime_dir();
+    let script = "import ctypes, fcntl, os, platform, sys, threading, time\n\
+                  f = open(os.open(sys.argv[1], os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600), 'r+')\n\
+                  fcntl.lockf(f, fcntl.LOCK_EX)\n\
+                  def rest():\n    time.sleep(0.4)\n    os._exit(0)\n\
+                  threading.Thread(target=rest).start()\n\
+                  print('locked', flush=True)\n\
+                  nr = {'x86_64': 60, 'aarch64': 93}[platform.machine()]\n\
+                  ctypes.CDLL(None).syscall(nr, 0)\n";
+    let mut holder = Command::new("python3")
+        .args(["-c", script])
+        .arg(env.lock_path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "locked");
+    let deadline = Instant::now() + T;
+    while !is_zombie(holder.id()) {
+        assert!(
+            Instant::now() < deadline,
+            "the holder's main thread never exited"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let (p, _) = start(&mut env);
+    let err = stop(&mut env, p);
+    assert!(!err.contains("kept appearing"), "{err}");
+    let _ = wait_child(&mut holder, T);
+    env.assert_nothing_left();
+}
