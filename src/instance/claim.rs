@@ -27,7 +27,8 @@ use crate::disk::lockfile::{Existing, InstanceLock};
 use crate::disk::names::Paths;
 use crate::disk::owned::{self, Kind};
 use crate::disk::rundir::{RuntimeDir, Unlinked};
-use crate::instance::holder::{self, Holding, LockHolder, is_cleanup, lock_holder, vouched_for};
+use crate::instance::holder::{self, Holding, LockHolder, lock_holder, vouched_for};
+use crate::instance::users;
 use crate::os::pidfd::{self, Process};
 use crate::os::procfs;
 use crate::pair::header;
@@ -527,23 +528,33 @@ fn replaced(path: &Path) {
     );
 }
 
-/// Fails when a process holds the segment open without holding one of `runtime_files`
-/// (the instance's FIFOs in our runtime directory): that is not an orphan of this
-/// instance but, most likely, a live primary whose lock sits in another runtime
-/// directory, so its objects must be neither removed nor have their holders stopped.
+/// Fails when a process uses the segment (holds it open or maps it, to read or write:
+/// see [`users`]) without holding one of `runtime_files` (the instance's FIFOs in our
+/// runtime directory): that is not an orphan of this instance but a live primary whose
+/// lock sits in another runtime directory, or a tool reading it, so its objects must be
+/// neither removed nor have their holders stopped.
 pub fn check_segment_holders(paths: &Paths, runtime_files: &[PathBuf]) -> Result<()> {
     let Some(segment) = procfs::identity(&paths.shm_path()) else {
         return Ok(());
     };
     let mut ids = vec![segment];
     ids.extend(runtime_files.iter().filter_map(|p| procfs::identity(p)));
-    let found = procfs::holders(&ids);
-    let me = std::process::id() as i32;
+    let found = users::users(&ids);
     let orphan = |pid: i32| found[1..].iter().flatten().any(|h| h.pid == pid);
-    // A read-only holder is an inspect or cleanup looking at the header, never an
-    // instance's process (both sides map the segment read-write).
-    let foreign = |h: &&procfs::Holder| h.pid != me && h.access != "read" && !orphan(h.pid);
+    let foreign = |h: &&procfs::Holder| !orphan(h.pid) && procfs::alive(h.pid);
     if let Some(h) = found[0].iter().find(foreign) {
+        if !procfs::runs_osps(h.pid) {
+            bail!(
+                "{} is in use by process {} ({}), which has it open or mapped ({}) and is not \
+                 osps: not removing it under that process; close it there (or end process \
+                 {}), then clean up again",
+                paths.shm_path().display(),
+                h.pid,
+                procfs::command_text(h.pid),
+                h.access,
+                h.pid
+            );
+        }
         bail!(
             "{} is held open by process {} that holds none of the instance's FIFOs in {}: it \
              may be a running osps using another runtime directory; look with `osps inspect \
@@ -557,9 +568,8 @@ pub fn check_segment_holders(paths: &Paths, runtime_files: &[PathBuf]) -> Result
     Ok(())
 }
 
-/// The processes (other than us) that hold one of an instance's objects open for
-/// writing, in pid order. Read-only holders are inspects or cleanups looking: a secondary
-/// always holds the segment read-write.
+/// The processes that use one of an instance's objects (hold it open, or map it, to read
+/// or write; but us and osps commands that only look: see [`users`]), in pid order.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Holders {
     /// osps secondaries of this instance (by name) whose primary is gone: ours to stop.
@@ -589,8 +599,8 @@ impl Holders {
             )
         } else {
             format!(
-                "process {pid} ({what}) holds the instance's objects open and is not a \
-                 secondary of instance {}: not signalling it and not removing anything; \
+                "process {pid} ({what}) holds the instance's objects open (or mapped) and is \
+                 not a secondary of instance {}: not signalling it and not removing anything; \
                  close them in that process (or stop it yourself), then clean up again",
                 paths.name
             )
@@ -601,23 +611,18 @@ impl Holders {
 /// Sorts the processes holding `objects` (the instance's paths) into orphans and others.
 pub fn holders(paths: &Paths, objects: &[PathBuf]) -> Holders {
     let ids: Vec<(u64, u64)> = objects.iter().filter_map(|p| procfs::identity(p)).collect();
-    let me = std::process::id() as i32;
-    let mut pids: Vec<i32> = procfs::holders(&ids)
+    // Another osps cleanup holds the lock file while it works: the lock decides between
+    // us (see `own`), it is no reason to skip; nor is an osps that only looks (`users`).
+    let mut pids: Vec<i32> = users::users(&ids)
         .into_iter()
         .flatten()
-        .filter(|h| h.access != "read")
         .map(|h| h.pid)
-        .filter(|&p| p != me)
         .collect();
     pids.sort_unstable();
     pids.dedup();
-    // Another osps cleanup holds the lock file while it works: the lock decides between
-    // us (see `own`), it is no reason to skip. Nor is a holder that has exited since
-    // (gone, or a zombie: no open files). One we cannot look at stays a stranger.
-    pids.retain(|&p| {
-        let other_cleanup = procfs::runs_osps(p) && is_cleanup(Some(p));
-        !other_cleanup && procfs::alive(p)
-    });
+    // Nor is a holder that has exited since (gone, or a zombie: no open files). One we
+    // cannot look at stays a stranger.
+    pids.retain(|&p| procfs::alive(p));
     // An orphan is what the primary started for this name: an osps secondary of it. Its
     // primary is gone (we own the name, or are about to), so nothing else will stop it.
     let (orphans, foreign) = pids.into_iter().partition(|&p| {

@@ -10,3 +10,4 @@ pub mod claim;
 pub mod discover;
 pub mod holder;
 pub mod objects;
+pub mod users;

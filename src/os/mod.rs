@@ -7,6 +7,7 @@
 //! `pair`, `instance` or a command.
 
 pub mod fdlimit;
+pub mod maps;
 pub mod notify;
 pub mod pidfd;
 pub mod poller;

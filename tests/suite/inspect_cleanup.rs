@@ -1359,3 +1359,58 @@ fn inspect_shows_the_tcp_port_a_primary_bound_for_port_zero() {
     stop(&mut env, pid);
     env.assert_no_leftovers();
 }
+
+/// A program that is not osps reading a dead instance's segment, mapped (its descriptor
+/// closed) or only open read-only: it uses the segment, so cleanup leaves the instance
+/// alone and names it (it used to count writers only, and removed the segment under a
+/// reader), never signals it, and removes everything once it has let go.
+#[test]
+fn cleanup_leaves_a_segment_a_reader_maps_or_holds_open() {
+    let mapped = "import mmap, os, sys\n\
+                  fd = os.open(sys.argv[1], os.O_RDONLY)\n\
+                  m = mmap.mmap(fd, 0, prot=mmap.PROT_READ)\n\
+                  os.close(fd)\n\
+                  print('ready', flush=True)\n\
+                  sys.stdin.read()\n";
+    let open = "import os, sys\n\
+                fd = os.open(sys.argv[1], os.O_RDONLY)\n\
+                print('ready', flush=True)\n\
+                sys.stdin.read()\n";
+    for (tag, script) in [("mapreader", mapped), ("openreader", open)] {
+        let mut env = TestEnv::new(tag);
+        make_stale(&mut env);
+        let mut reader = Command::new("python3")
+            .args(["-c", script])
+            .arg(env.shm_path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(reader.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line.trim(), "ready", "{tag}");
+        for dry_run in [true, false] {
+            let (reason, stderr) = cleanup_refused_as(&env, dry_run);
+            assert!(
+                reason.contains(&format!("process {}", reader.id()))
+                    && reason.contains(&env.shm_path().display().to_string()),
+                "{tag}: {reason}"
+            );
+            assert!(!stderr.contains("stopping"), "{tag}: {stderr}");
+        }
+        assert!(env.shm_path().exists(), "{tag}: removed under its reader");
+        assert!(
+            process_alive(reader.id()),
+            "{tag}: the reader was signalled"
+        );
+        drop(reader.stdin.take());
+        let _ = common::wait_child(&mut reader, T);
+        let out = cleanup(&env, &["--name", &env.name]);
+        assert!(out.status.success(), "{tag}: {}", stderr_of(&out));
+        env.assert_no_leftovers();
+    }
+}
