@@ -187,14 +187,17 @@ fn live_primary(instance: &InstanceReport, all: bool) -> Result<Target> {
             // Another primary started once the one the survey saw had let go.
             return Ok(Target::HolderGone);
         }
+        let holder = match instance.lock.pid {
+            Some(p) if !holder::is_osps_holder(p, &instance.paths) => {
+                format!("{p} ({}), which is not osps,", procfs::command_text(p))
+            }
+            Some(p) => p.to_string(),
+            None => "unknown".into(),
+        };
         bail!(
-            "the lock {} is held by process {} but the primary of instance {name} is process \
-             {}; not signalling either: look with `osps status {name}`",
+            "the lock {} is held by process {holder} but the primary of instance {name} is \
+             process {}; not signalling either: look with `osps status {name}`",
             instance.lock.path,
-            instance
-                .lock
-                .pid
-                .map_or("unknown".into(), |p| p.to_string()),
             live.pid
         );
     }

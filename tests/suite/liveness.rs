@@ -786,7 +786,8 @@ fn stop_does_not_take_a_stranger_reading_as_cleanup_for_an_osps_cleanup() {
     assert_eq!(out.status.code(), Some(1), "{}{err}", stdout_of(&out));
     assert!(!err.contains("being removed"), "{err}");
     assert!(
-        err.contains(&format!("held by process {}", stranger.id()))
+        err.contains(&format!("held by process {} (", stranger.id()))
+            && err.contains("which is not osps")
             && err.contains(&format!("is process {p}")),
         "{err}"
     );
