@@ -1361,9 +1361,10 @@ fn inspect_shows_the_tcp_port_a_primary_bound_for_port_zero() {
 }
 
 /// A program that is not osps reading a dead instance's segment, mapped (its descriptor
-/// closed) or only open read-only: it uses the segment, so cleanup leaves the instance
-/// alone and names it (it used to count writers only, and removed the segment under a
-/// reader), never signals it, and removes everything once it has let go.
+/// closed) or only open read-only, or one of its FIFOs open read-only: it uses the
+/// instance, so cleanup leaves it alone and names that process (it used to count writers
+/// only, and removed the objects under a reader), never signals it, and removes
+/// everything once it has let go.
 #[test]
 fn cleanup_leaves_a_segment_a_reader_maps_or_holds_open() {
     let mapped = "import mmap, os, sys\n\
@@ -1376,12 +1377,25 @@ fn cleanup_leaves_a_segment_a_reader_maps_or_holds_open() {
                 fd = os.open(sys.argv[1], os.O_RDONLY)\n\
                 print('ready', flush=True)\n\
                 sys.stdin.read()\n";
-    for (tag, script) in [("mapreader", mapped), ("openreader", open)] {
+    let fifo = "import os, sys\n\
+                fd = os.open(sys.argv[1], os.O_RDONLY | os.O_NONBLOCK)\n\
+                print('ready', flush=True)\n\
+                sys.stdin.read()\n";
+    for (tag, script) in [
+        ("mapreader", mapped),
+        ("openreader", open),
+        ("fiforeader", fifo),
+    ] {
         let mut env = TestEnv::new(tag);
         make_stale(&mut env);
+        let (target, named) = if tag == "fiforeader" {
+            (env.p2s_path(), "not a secondary".to_string())
+        } else {
+            (env.shm_path(), env.shm_path().display().to_string())
+        };
         let mut reader = Command::new("python3")
             .args(["-c", script])
-            .arg(env.shm_path())
+            .arg(&target)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -1396,13 +1410,12 @@ fn cleanup_leaves_a_segment_a_reader_maps_or_holds_open() {
         for dry_run in [true, false] {
             let (reason, stderr) = cleanup_refused_as(&env, dry_run);
             assert!(
-                reason.contains(&format!("process {}", reader.id()))
-                    && reason.contains(&env.shm_path().display().to_string()),
+                reason.contains(&format!("process {}", reader.id())) && reason.contains(&named),
                 "{tag}: {reason}"
             );
             assert!(!stderr.contains("stopping"), "{tag}: {stderr}");
         }
-        assert!(env.shm_path().exists(), "{tag}: removed under its reader");
+        assert!(target.exists(), "{tag}: removed under its reader");
         assert!(
             process_alive(reader.id()),
             "{tag}: the reader was signalled"
