@@ -292,7 +292,15 @@ impl Model {
     /// when it was waiting already, as the child ended: how long the tracer took to see
     /// the call return (on a loaded machine, easily past the zombie threshold) is the
     /// audit's delay, not the program's, and never counts as time spent a zombie.
+    ///
+    /// A wait returns a child that is still alive too: one stopped (WUNTRACED) or
+    /// continued (WCONTINUED). That is no reap. A child that died is always seen dead
+    /// here first: the kernel lets its parent reap a traced child only once the tracer
+    /// has collected its death.
     pub fn reaped_by_wait(&mut self, pid: i32, by: i32, asked: u64, returned: u64) {
+        if self.proc(pid).is_some_and(Proc::alive) {
+            return;
+        }
         let exit = self.proc(pid).and_then(|p| p.exit);
         let at = exit.map_or(asked, |e| e.max(asked)).min(returned);
         self.reaped(pid, by, at);
