@@ -31,3 +31,32 @@ fn a_wait_that_reports_a_stopped_child_does_not_reap_it() {
     assert_eq!(child["exit_code"], 6, "{child:#}");
     assert_eq!(child["reaped_by"], Value::Null, "{child:#}");
 }
+
+#[test]
+fn a_program_that_signals_its_whole_group_with_sigusr1_does_not_kill_the_audit() {
+    // os.kill(0, SIGUSR1), the way a parent tells all its children at once, reaches the
+    // audit too, which is in the program's process group: the audit died of it, with no
+    // report, and took the program with it. (SIGUSR2 the same.)
+    let script = "import os, signal, time\n\
+                  signal.signal(signal.SIGUSR1, signal.SIG_IGN)\n\
+                  signal.signal(signal.SIGUSR2, signal.SIG_IGN)\n\
+                  c = os.fork()\n\
+                  if c == 0:\n    \
+                      signal.signal(signal.SIGUSR2, lambda *_: os._exit(0))\n    \
+                      time.sleep(30)\n    \
+                      os._exit(1)\n\
+                  time.sleep(0.2)\n\
+                  os.kill(0, signal.SIGUSR1)\n\
+                  os.kill(0, signal.SIGUSR2)\n\
+                  _, st = os.waitpid(c, 0)\n\
+                  assert os.WEXITSTATUS(st) == 0, st";
+    let mut cmd = audit(&[]);
+    cmd.args([python3(), "-c", script]);
+    // Its own group, so that the program's kill(0) reaches the audit, not the tests.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let out = run(cmd, T);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let doc = parse_json(&out.stdout);
+    assert_eq!(doc["command"]["exit_code"], 0, "{doc:#}");
+    assert_eq!(kinds(&doc), Vec::<String>::new(), "{doc:#}");
+}
