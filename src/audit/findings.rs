@@ -135,7 +135,10 @@ pub fn compute(model: &Model, root: i32, zombie_threshold_us: u64) -> Vec<Findin
                        to stop (a message, SIGTERM), then wait for it (waitpid)",
             });
         }
-        if let Some(at) = p.adopted.filter(|_| !helper) {
+        if let Some(at) = p
+            .adopted
+            .filter(|_| !helper && !ended_with_parent(model, p))
+        {
             out.push(Finding {
                 kind: FindingKind::ParentFirst,
                 pid: Some(p.pid),
@@ -219,6 +222,19 @@ pub fn compute(model: &Model, root: i32, zombie_threshold_us: u64) -> Vec<Findin
         out.extend(failed_on_a_fifo(p));
     }
     out
+}
+
+/// `p` and its parent were ended by one signal sent to their whole group (killpg, a
+/// kill(0), Ctrl-C): they die together, the parent a moment first; that is no parent
+/// ending while its child runs on.
+fn ended_with_parent(model: &Model, p: &Proc) -> bool {
+    let Some(sig) = p.signal else {
+        return false;
+    };
+    model
+        .proc(p.ppid)
+        .is_some_and(|parent| parent.signal == Some(sig))
+        && model.sent.iter().any(|s| s.signal == sig && s.target <= 0)
 }
 
 /// A process whose write to a FIFO found its last reader gone, that lived on (it ignores

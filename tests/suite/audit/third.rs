@@ -60,3 +60,37 @@ fn a_program_that_signals_its_whole_group_with_sigusr1_does_not_kill_the_audit()
     assert_eq!(doc["command"]["exit_code"], 0, "{doc:#}");
     assert_eq!(kinds(&doc), Vec::<String>::new(), "{doc:#}");
 }
+
+#[test]
+fn a_child_killed_with_its_parent_by_one_group_signal_is_no_parent_first() {
+    // os.killpg(server, SIGTERM) ends a server and its worker at once, the right way to
+    // stop a group; the worker, dying a moment after its parent, was a parent-first
+    // finding: "the parent should stop its children and wait for them".
+    let (out, doc) = audit_python::<&str>(
+        "import os, signal, time\n\
+         r, w = os.pipe()\n\
+         c = os.fork()\n\
+         if c == 0:\n    \
+             os.setpgid(0, 0)\n    \
+             if os.fork() == 0:\n        \
+                 os.write(w, b'x')\n        \
+                 time.sleep(30)\n        \
+                 os._exit(1)\n    \
+             time.sleep(30)\n    \
+             os._exit(1)\n\
+         os.read(r, 1)\n\
+         os.killpg(c, signal.SIGTERM)\n\
+         _, st = os.waitpid(c, 0)\n\
+         assert os.WTERMSIG(st) == signal.SIGTERM, st\n\
+         time.sleep(0.3)",
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
+    assert_eq!(kinds(&doc), Vec::<String>::new(), "{doc:#}");
+    let procs = doc["processes"].as_array().unwrap();
+    assert_eq!(procs.len(), 3, "{doc:#}");
+    assert!(
+        procs[1..].iter().all(|p| p["signal"] == "SIGTERM"),
+        "{doc:#}"
+    );
+}
