@@ -378,6 +378,12 @@ fn killed_hint(sig: i32) -> &'static str {
              reader has gone, and the audit says so): a kill did, find who sends it"
         }
         libc::SIGABRT => "an abort (a failed assertion, or a runtime's fatal error)",
+        // SIGKILL cannot be handled: no advice to handle it.
+        libc::SIGKILL => {
+            "SIGKILL cannot be caught: find who sends it (a kill -9 from outside, or the \
+             kernel's out-of-memory killer: see dmesg); to stop a process, send SIGTERM, \
+             which it can handle and exit in order"
+        }
         _ => "find who sends it; if it is expected, handle it and exit in order",
     }
 }
@@ -454,6 +460,9 @@ mod tests {
             "{}",
             f[1].message
         );
+        // SIGKILL cannot be handled: the hint does not say to.
+        assert!(!f[4].hint.contains("handle it"), "{}", f[4].hint);
+        assert!(f[4].hint.contains("cannot be caught"), "{}", f[4].hint);
         // A signal the program sent itself is no finding.
         m.signalled(10, 13, libc::SIGKILL);
         assert!(!kinds(&compute(&m, 10, 100_000)).contains(&"killed"));

@@ -94,3 +94,43 @@ fn a_child_killed_with_its_parent_by_one_group_signal_is_no_parent_first() {
         "{doc:#}"
     );
 }
+
+#[test]
+fn a_child_killed_by_sigkill_from_outside_gets_no_hint_to_handle_it() {
+    // The hint of every `killed` but a crash said "if it is expected, handle it and exit
+    // in order": SIGKILL cannot be handled.
+    let lab = Lab::new("sigkill");
+    let pidfile = lab.dir().join("pid");
+    let mut cmd = audit(&[]);
+    cmd.args([
+        python3(),
+        "-c",
+        "import os, sys, time\n\
+         c = os.fork()\n\
+         if c == 0:\n    \
+             open(sys.argv[1] + '.tmp', 'w').write(str(os.getpid()))\n    \
+             os.rename(sys.argv[1] + '.tmp', sys.argv[1])\n    \
+             time.sleep(30)\n    \
+             os._exit(0)\n\
+         os.waitpid(c, 0)",
+        pidfile.to_str().unwrap(),
+    ]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + slow(T);
+    let pid = loop {
+        if let Ok(text) = std::fs::read_to_string(&pidfile) {
+            break text.trim().parse::<i32>().unwrap();
+        }
+        assert!(Instant::now() < deadline, "the child never started");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // SAFETY: kill(2) of the audited child, which is waiting to be killed.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    let out = common::output_within(child, T);
+    let doc = parse_json(&out.stdout);
+    assert_eq!(kinds(&doc), ["killed"], "{doc:#}");
+    let hint = doc["findings"][0]["hint"].as_str().unwrap();
+    assert!(!hint.contains("handle it"), "{hint}");
+    assert!(hint.contains("cannot be caught"), "{hint}");
+}
