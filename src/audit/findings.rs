@@ -280,7 +280,7 @@ fn tracker_removed(model: &Model, o: &Obj, tracker: &Proc) -> Finding {
     let creator_ran = o.unlinked.is_some_and(|at| {
         model
             .proc(o.created_by)
-            .is_some_and(|c| c.exit.is_none_or(|exit| exit > at))
+            .is_some_and(|c| c.exit_stop.or(c.exit).is_none_or(|exit| exit > at))
     });
     let (message, hint) = if creator_ran {
         (
@@ -501,6 +501,36 @@ mod tests {
         // Removed after its creator ended: the creator's own leak, removed at shutdown.
         m.objects[0].unlinked = Some(2_000);
         let f = compute(&m, 10, 100_000);
+        assert!(
+            f[0].message.contains("removed it at shutdown"),
+            "{}",
+            f[0].message
+        );
+    }
+
+    #[test]
+    fn a_tracker_removing_a_segment_as_its_creator_dies_is_the_creators_own_leak() {
+        // The creator reached its exit stop at 500; its files (the pipe to its tracker)
+        // close after, so the tracker removed the segment at 509, before the tracer saw
+        // the creator dead at 515 (the tracer sees stops in no set order).
+        let mut m = Model::default();
+        m.started(10, 1, Some(Rc::from(vec!["py".to_string()])), 0);
+        m.started(
+            12,
+            10,
+            Some(Rc::from(vec![
+                "from multiprocessing.resource_tracker".into(),
+            ])),
+            20,
+        );
+        m.created(Kind::Segment, b"/dev/shm/x".to_vec(), b"/x".to_vec(), 10, 5);
+        m.exiting(10, 500);
+        m.unlinked(b"/dev/shm/x", 12, 509);
+        m.died(10, None, Some(libc::SIGINT), 515);
+        m.died(12, Some(0), None, 520);
+        m.finish(|_| false, |_| false);
+        let f = compute(&m, 10, 100_000);
+        assert_eq!(kinds(&f), ["segment-left", "killed"]);
         assert!(
             f[0].message.contains("removed it at shutdown"),
             "{}",

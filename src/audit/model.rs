@@ -20,6 +20,10 @@ pub struct Proc {
     /// When it ended: its death, when the tracer collected it (the moment it became a
     /// zombie), else the exit stop of its last thread.
     pub exit: Option<u64>,
+    /// When its last thread reached its exit stop: its files (a pipe to Python's
+    /// resource tracker) close only after, so what its end sets off comes later, though
+    /// the tracer may see that before it sees the process dead.
+    pub exit_stop: Option<u64>,
     pub code: Option<i32>,
     pub signal: Option<i32>,
     /// The traced process whose wait reaped it, and when.
@@ -197,6 +201,7 @@ impl Model {
             own_argv,
             start: at,
             exit: None,
+            exit_stop: None,
             code: None,
             signal: None,
             reaped_by: None,
@@ -221,6 +226,7 @@ impl Model {
     pub fn exiting(&mut self, pid: i32, at: u64) {
         if let Some(p) = self.proc_mut(pid) {
             p.exit.get_or_insert(at);
+            p.exit_stop.get_or_insert(at);
         }
     }
 
