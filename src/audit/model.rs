@@ -63,7 +63,18 @@ impl Proc {
     /// forks has the same command line without an exec of its own: it is the program's
     /// process, not a helper.
     pub fn is_python_helper(&self) -> bool {
-        self.is_resource_tracker() || self.runs_python_module("multiprocessing.forkserver")
+        self.helper_name().is_some()
+    }
+
+    /// What the helper is, for people (its command line is cut before the module).
+    pub fn helper_name(&self) -> Option<&'static str> {
+        if self.is_resource_tracker() {
+            Some("Python's resource tracker")
+        } else if self.runs_python_module("multiprocessing.forkserver") {
+            Some("Python's forkserver")
+        } else {
+            None
+        }
     }
 
     fn runs_python_module(&self, module: &str) -> bool {

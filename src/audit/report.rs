@@ -363,7 +363,11 @@ fn tree(model: &Model, out: &mut String) {
 }
 
 fn line(p: &Proc) -> String {
-    let mut s = format!("{} {} ms", who(p), ms(p.start));
+    let mut s = who(p);
+    if let Some(helper) = p.helper_name() {
+        let _ = write!(s, " [{helper}]");
+    }
+    let _ = write!(s, " {} ms", ms(p.start));
     match p.exit {
         Some(e) => {
             let _ = write!(s, "..{} ms", ms(e));
@@ -393,6 +397,9 @@ fn line(p: &Proc) -> String {
     }
     if p.adopted.is_some() {
         s.push_str(", parent ended first");
+        if p.is_python_helper() {
+            s.push_str(" (as this helper does by design: no finding)");
+        }
     }
     s
 }

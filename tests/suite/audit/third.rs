@@ -170,3 +170,33 @@ fn ctrl_c_to_a_program_that_leaked_a_segment_blames_its_leak_not_an_attach() {
     assert!(message.contains("removed it at shutdown"), "{message}");
     assert!(!message.contains("still ran"), "{message}");
 }
+
+#[test]
+fn the_human_report_names_pythons_resource_tracker_in_the_process_list() {
+    // The tracker's line read `python3 -B -c from multi... exit 0, parent ended first`
+    // (its command line cut before its name), the same as a spawned worker's, and with
+    // no finding to explain the "parent ended first": a newcomer could not tell what it
+    // was or whether to worry.
+    let mut cmd = Command::new(osps_bin());
+    cmd.args(["audit", "--", python3(), "-c"])
+        .arg(
+            "from multiprocessing import shared_memory\n\
+             s = shared_memory.SharedMemory(create=True, size=64)\n\
+             s.close()\n\
+             s.unlink()",
+        )
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    let out = run(cmd, T);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let tracker = text
+        .lines()
+        .find(|l| l.contains("multi") && l.contains("parent ended first"))
+        .unwrap_or_else(|| panic!("no tracker line in {text}"));
+    assert!(
+        tracker.contains("Python's resource tracker"),
+        "{tracker}\n{text}"
+    );
+    assert!(tracker.contains("no finding"), "{tracker}\n{text}");
+}
