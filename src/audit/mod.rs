@@ -104,7 +104,14 @@ pub fn run(args: &AuditArgs) -> Result<Exit> {
     let text = if args.json {
         report::Report::new(argv, &tracer.model, tracer.root, ended, end_us, &found).json()
     } else {
-        report::human(&tracer.model, tracer.root, ended, end_us, &found)
+        report::human(
+            &tracer.model,
+            tracer.root,
+            ended,
+            end_us,
+            &found,
+            args.clean,
+        )
     };
     // The report is made from what was seen; the processes left are ended before it is
     // written, so that none of their output comes after (or inside) it.

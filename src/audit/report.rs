@@ -237,8 +237,15 @@ impl<'a> Report<'a> {
     }
 }
 
-/// The report for people.
-pub fn human(model: &Model, root: i32, ended: Ended, end_us: u64, findings: &[Finding]) -> String {
+/// The report for people; `clean`: `--clean` removes what was left, after it.
+pub fn human(
+    model: &Model,
+    root: i32,
+    ended: Ended,
+    end_us: u64,
+    findings: &[Finding],
+    clean: bool,
+) -> String {
     let mut out = String::new();
     let main = model.proc(root);
     let status = match main {
@@ -320,6 +327,24 @@ pub fn human(model: &Model, root: i32, ended: Ended, end_us: u64, findings: &[Fi
         for o in fifos {
             let _ = writeln!(out, "  {}: {}", escape(&o.path), life(model, o));
         }
+    }
+    let left = shown.iter().filter(|o| o.left).count();
+    if left > 0 {
+        let (what, them) = if left == 1 {
+            ("object", "it")
+        } else {
+            ("objects", "them")
+        };
+        let _ = if clean {
+            writeln!(out, "{left} {what} marked LEFT: --clean removes {them} now")
+        } else {
+            writeln!(
+                out,
+                "{left} {what} marked LEFT still there after the audit: remove {them} \
+                 before the next run (rm PATH; a segment /NAME is the file /dev/shm/NAME), \
+                 or audit with --clean, which removes what a run leaves"
+            )
+        };
     }
     out
 }

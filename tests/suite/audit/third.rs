@@ -200,3 +200,39 @@ fn the_human_report_names_pythons_resource_tracker_in_the_process_list() {
     );
     assert!(tracker.contains("no finding"), "{tracker}\n{text}");
 }
+
+/// The human report of `python3 -c SCRIPT ARGS`, with `flags`.
+fn human_report(flags: &[&str], script: &str, args: &[&Path]) -> (Output, String) {
+    let mut cmd = Command::new(osps_bin());
+    cmd.arg("audit")
+        .args(flags)
+        .args(["--", python3(), "-c", script])
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    let out = run(cmd, T);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out, text)
+}
+
+#[test]
+fn the_human_report_says_how_to_remove_what_was_left() {
+    // A FIFO left was marked LEFT and its finding told how to fix the program, but not
+    // that the FIFO is still there after the audit nor how to remove it now (--clean).
+    let lab = Lab::new("leftnext");
+    let fifo = lab.dir().join("left.fifo");
+    let script = "import os, sys\nos.mkfifo(sys.argv[1])";
+    let (out, text) = human_report(&[], script, &[&fifo]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let last = text.lines().last().unwrap();
+    assert!(last.contains("still there"), "{text}");
+    assert!(last.contains("--clean"), "{text}");
+    assert!(fifo.exists());
+    // With --clean they are removed: the report says that instead.
+    std::fs::remove_file(&fifo).unwrap();
+    let (out, text) = human_report(&["--clean"], script, &[&fifo]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let last = text.lines().last().unwrap();
+    assert!(last.contains("--clean removes"), "{text}");
+    assert!(!fifo.exists());
+}
