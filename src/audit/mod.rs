@@ -37,6 +37,7 @@ mod report;
 mod sigpipe;
 mod spawn;
 mod syscalls;
+mod sysv;
 mod tracer;
 
 use std::ffi::OsString;
@@ -79,7 +80,7 @@ pub fn run(args: &AuditArgs) -> Result<Exit> {
     };
     let ended = tracer.follow(&mut child, &limits, &args.command)?;
     let end_us = tracer.now();
-    let sysv = sysv_ids();
+    let sysv = sysv::ids();
     tracer.model.finish(
         |o| match o.kind {
             model::Kind::SysV => o.sysv_id.is_some_and(|id| sysv.contains(&id)),
@@ -126,16 +127,6 @@ pub fn run(args: &AuditArgs) -> Result<Exit> {
         _ if found.is_empty() => Exit::Success,
         _ => Exit::Failure,
     })
-}
-
-/// The System V segments that exist now, from /proc/sysvipc/shm (column 2 is the id).
-fn sysv_ids() -> Vec<i64> {
-    std::fs::read_to_string("/proc/sysvipc/shm")
-        .unwrap_or_default()
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .collect()
 }
 
 /// The pid tracing the audit itself, if any (TracerPid in /proc/self/status).

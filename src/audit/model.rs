@@ -394,6 +394,10 @@ impl Model {
     }
 
     pub fn created_sysv(&mut self, id: i64, key: i64, size: u64, by: i32, at: u64) {
+        // One made a moment ago by another process of the program, opened again.
+        if self.sysv.contains_key(&id) {
+            return;
+        }
         let name = format!("key 0x{:08x} id {id}", key as u32).into_bytes();
         self.created(Kind::SysV, Vec::new(), name, by, at);
         let i = self.objects.len() - 1;

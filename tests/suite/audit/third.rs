@@ -236,3 +236,51 @@ fn the_human_report_says_how_to_remove_what_was_left() {
     assert!(last.contains("--clean removes"), "{text}");
     assert!(!fifo.exists());
 }
+
+#[test]
+fn shmget_with_ipc_creat_of_a_key_that_exists_makes_no_second_segment() {
+    // Both sides of a System V pair call shmget(key, size, IPC_CREAT | 0600), the usual
+    // way: the second call opens the segment the first made. The report listed two
+    // segments, both left, for one; and a segment made before the audit, opened so, was
+    // "made by" the program and a segment-left finding.
+    let key = 0x05ee_0000 | (std::process::id() as i64 & 0xffff);
+    let before = 0x06ee_0000 | (std::process::id() as i64 & 0xffff);
+    let script = "import ctypes, os, sys\n\
+                  libc = ctypes.CDLL(None, use_errno=True)\n\
+                  key, before = int(sys.argv[1]), int(sys.argv[2])\n\
+                  made = libc.shmget(key, 4096, 0o1600)\n\
+                  if os.fork() == 0:\n    \
+                      assert libc.shmget(key, 4096, 0o1600) == made\n    \
+                      os._exit(0)\n\
+                  os.wait()\n\
+                  assert libc.shmget(before, 4096, 0o1600) >= 0\n\
+                  assert libc.shmctl(made, 0, None) == 0";
+    let made_before = {
+        let mut c = Command::new(python3());
+        c.args([
+            "-c",
+            "import ctypes, sys\n\
+             libc = ctypes.CDLL(None)\n\
+             print(libc.shmget(int(sys.argv[1]), 4096, 0o1600))",
+            &before.to_string(),
+        ]);
+        let out = run(c, T);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert!(
+        made_before.parse::<i64>().unwrap() >= 0,
+        "shmget: {made_before}"
+    );
+    let (out, doc) = audit_python(script, &[key.to_string(), before.to_string()]);
+    // The segment made before the audit is not the program's: remove it here.
+    let mut rm = Command::new("ipcrm");
+    rm.args(["-m", &made_before]);
+    let _ = run(rm, T);
+    assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
+    assert_eq!(kinds(&doc), Vec::<String>::new(), "{doc:#}");
+    let segments = doc["segments"].as_array().unwrap();
+    assert_eq!(segments.len(), 1, "{doc:#}");
+    assert_eq!(segments[0]["kind"], "sysv");
+    assert_eq!(segments[0]["created_by"], root(&doc));
+    assert_eq!(segments[0]["unlinked_by"], root(&doc));
+}
