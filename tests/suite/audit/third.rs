@@ -284,3 +284,23 @@ fn shmget_with_ipc_creat_of_a_key_that_exists_makes_no_second_segment() {
     assert_eq!(segments[0]["created_by"], root(&doc));
     assert_eq!(segments[0]["unlinked_by"], root(&doc));
 }
+
+#[test]
+fn the_man_pages_environment_names_no_option_the_audit_lacks() {
+    // The page said of OSPS_NAME "without --name it looks at every instance of the
+    // user", the text of inspect and cleanup: the audit has no --name.
+    let page =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("man/osps-audit.1"))
+            .unwrap();
+    let env = page
+        .split(".SH ENVIRONMENT")
+        .nth(1)
+        .and_then(|rest| rest.split(".SH ").next())
+        .expect("an ENVIRONMENT section");
+    assert!(!env.contains("\\-\\-name"), "{env}");
+    let help = Command::new(osps_bin())
+        .args(["audit", "--help"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&help.stdout).contains("--name"));
+}
