@@ -328,25 +328,59 @@ pub fn human(
             let _ = writeln!(out, "  {}: {}", escape(&o.path), life(model, o));
         }
     }
-    let left = shown.iter().filter(|o| o.left).count();
-    if left > 0 {
-        let (what, them) = if left == 1 {
-            ("object", "it")
-        } else {
-            ("objects", "them")
-        };
-        let _ = if clean {
-            writeln!(out, "{left} {what} marked LEFT: --clean removes {them} now")
-        } else {
-            writeln!(
-                out,
-                "{left} {what} marked LEFT still there after the audit: remove {them} \
-                 before the next run (rm PATH; a segment /NAME is the file /dev/shm/NAME), \
-                 or audit with --clean, which removes what a run leaves"
-            )
-        };
+    if let Some(advice) = left_advice(&shown, clean) {
+        let _ = writeln!(out, "{advice}");
     }
     out
+}
+
+/// What to do about the objects left, which stay after the audit (and make the next
+/// run's mkfifo or exclusive create fail): the commands that remove them, or, with
+/// `--clean`, that it removes them now.
+fn left_advice(shown: &[&Obj], clean: bool) -> Option<String> {
+    let left: Vec<&&Obj> = shown.iter().filter(|o| o.left).collect();
+    let (what, them) = match left.len() {
+        0 => return None,
+        1 => ("object", "it"),
+        _ => ("objects", "them"),
+    };
+    let n = left.len();
+    if clean {
+        return Some(format!(
+            "{n} {what} marked LEFT: --clean removes {them} now"
+        ));
+    }
+    // A path a shell takes as it is; any other is named only in the lines above.
+    let plain = |p: &[u8]| {
+        !p.is_empty()
+            && p.iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"/._-+,:@%".contains(b))
+    };
+    let mut files = Vec::new();
+    let mut ids = Vec::new();
+    for o in &left {
+        match o.sysv_id {
+            Some(id) if o.kind == Kind::SysV => ids.push(format!("ipcrm -m {id}")),
+            _ if plain(&o.path) => files.push(String::from_utf8_lossy(&o.path).into_owned()),
+            _ => {
+                return Some(format!(
+                    "{n} {what} marked LEFT still there after the audit: remove {them} \
+                     before the next run, or audit with --clean, which removes what a run \
+                     leaves"
+                ));
+            }
+        }
+    }
+    let mut commands = Vec::new();
+    if !files.is_empty() {
+        commands.push(format!("rm {}", files.join(" ")));
+    }
+    commands.extend(ids);
+    Some(format!(
+        "{n} {what} marked LEFT still there after the audit: remove {them} before the next \
+         run ({}), or audit with --clean, which removes what a run leaves",
+        commands.join("; ")
+    ))
 }
 
 fn life(model: &Model, o: &Obj) -> String {

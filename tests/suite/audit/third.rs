@@ -226,6 +226,7 @@ fn the_human_report_says_how_to_remove_what_was_left() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
     let last = text.lines().last().unwrap();
     assert!(last.contains("still there"), "{text}");
+    assert!(last.contains(&format!("(rm {})", fifo.display())), "{text}");
     assert!(last.contains("--clean"), "{text}");
     assert!(fifo.exists());
     // With --clean they are removed: the report says that instead.
