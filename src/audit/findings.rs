@@ -42,9 +42,21 @@ pub struct Finding {
     pub hint: &'static str,
 }
 
-/// A process as people know it: its pid and command line, shortened.
+/// A process as people know it: its pid and command line, shortened. A program given
+/// by its absolute path is named by its file name, so that an interpreter's long path
+/// (`/root/.pyenv/versions/3.11.7/bin/python3`) leaves room for its script.
 pub fn who(p: &Proc) -> String {
-    let mut argv = crate::os::procfs::printable(&p.argv.join(" "));
+    let mut words = p.argv.iter().map(String::as_str);
+    let program = words.next().map(|a| match a.rsplit_once('/') {
+        Some((dir, name)) if a.starts_with('/') && !name.is_empty() && !dir.is_empty() => name,
+        _ => a,
+    });
+    let line = program
+        .into_iter()
+        .chain(words)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut argv = crate::os::procfs::printable(&line);
     if argv.chars().count() > 60 {
         argv = argv.chars().take(57).collect::<String>() + "...";
     }

@@ -305,3 +305,42 @@ fn the_man_pages_environment_names_no_option_the_audit_lacks() {
         .unwrap();
     assert!(!String::from_utf8_lossy(&help.stdout).contains("--name"));
 }
+
+#[test]
+fn the_human_report_shows_the_programs_script_not_only_the_interpreters_path() {
+    // Every process was named by its first 57 characters, and an interpreter's absolute
+    // path (`/root/.pyenv/versions/3.11.7/bin/python3`, 40 of them) left no room for the
+    // script: `pid 1234 (/root/.pyenv/versions/3.11.7/bin/python3 /tmp/lab/se...)`, the
+    // same for server.py and session.py. The report names a program by its file name.
+    let lab = Lab::new("argv0");
+    let exe = Path::new(python3());
+    let base = exe.file_name().unwrap().to_str().unwrap();
+    // A script path that fits in 60 characters after the interpreter's file name only.
+    let room = 60 - base.len() - 1;
+    let dir_len = room - lab.dir().to_str().unwrap().len() - "/p.py".len() - 1;
+    let dir = lab.dir().join("d".repeat(dir_len));
+    std::fs::create_dir(&dir).unwrap();
+    let script = dir.join("p.py");
+    std::fs::write(&script, "pass\n").unwrap();
+    let mut cmd = Command::new(osps_bin());
+    cmd.args(["audit", "--"])
+        .arg(exe)
+        .arg(&script)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    let out = run(cmd, T);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.contains(&format!("({base} {})", script.display())),
+        "{text}"
+    );
+    // The JSON keeps the whole command line.
+    let (_, doc) = report({
+        let mut c = audit(&[]);
+        c.arg(exe).arg(&script);
+        c
+    });
+    assert_eq!(doc["processes"][0]["argv"][0], exe.to_str().unwrap());
+}
