@@ -344,3 +344,31 @@ fn the_human_report_shows_the_programs_script_not_only_the_interpreters_path() {
     });
     assert_eq!(doc["processes"][0]["argv"][0], exe.to_str().unwrap());
 }
+
+#[test]
+fn two_processes_opening_one_segment_with_o_creat_at_once_make_one_segment() {
+    // A pair's two sides both shm_open(name, O_CREAT | O_RDWR) as they start, as C
+    // labs do. When both calls were in flight at once, both were taken for a creation:
+    // the report listed the segment twice, and the copy the removal did not match was
+    // "gone (removed by a process outside the audit)".
+    let lab = Lab::new("race");
+    let exe = lab.dir().join("shm_race");
+    let cc = Command::new("cc")
+        .arg("-o")
+        .arg(&exe)
+        .arg(fixture("shm_race.c"))
+        .output()
+        .expect("this test needs a C compiler named cc (install gcc or clang)");
+    assert!(cc.status.success(), "{}", stderr_of(&cc));
+    let mut cmd = audit(&[]);
+    cmd.arg(&exe).arg(&lab.shm);
+    let (out, doc) = report(cmd);
+    assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
+    assert_eq!(doc["command"]["exit_code"], 0);
+    let segments = doc["segments"].as_array().unwrap();
+    assert!(
+        segments.iter().all(|s| s["unlinked_by"] == root(&doc)),
+        "{doc:#}"
+    );
+    assert_eq!(segments.len(), 200, "{doc:#}");
+}
