@@ -187,7 +187,11 @@ pub fn compute(model: &Model, root: i32, zombie_threshold_us: u64) -> Vec<Findin
                     });
                 }
             } else if let Some(exit) = p.exit.filter(|_| {
-                p.reaped.is_none() && p.adopted.is_none() && !p.auto_reaped && !p.left_running
+                p.reaped.is_none()
+                    && p.adopted.is_none()
+                    && !p.auto_reaped
+                    && !p.left_running
+                    && !ended_with_parent(model, p)
             }) {
                 let when = p.orphaned_zombie.map_or_else(
                     || "its parent never waited for it".to_string(),
@@ -237,8 +241,8 @@ pub fn compute(model: &Model, root: i32, zombie_threshold_us: u64) -> Vec<Findin
 }
 
 /// `p` and its parent were ended by one signal sent to their whole group (killpg, a
-/// kill(0), Ctrl-C): they die together, the parent a moment first; that is no parent
-/// ending while its child runs on.
+/// kill(0), Ctrl-C): they die together, in either order; that is no parent ending while
+/// its child runs on, nor one that never reaped its child.
 fn ended_with_parent(model: &Model, p: &Proc) -> bool {
     let Some(sig) = p.signal else {
         return false;
@@ -548,6 +552,28 @@ mod tests {
             "{}",
             f[0].message
         );
+    }
+
+    #[test]
+    fn a_group_signal_ending_parent_and_child_in_either_order_is_no_finding() {
+        for child_first in [true, false] {
+            let mut m = Model::default();
+            m.started(10, 1, Some(Rc::from(vec!["py".to_string()])), 0);
+            m.started(11, 10, None, 100);
+            m.started(12, 11, None, 200);
+            m.signalled(10, -11, libc::SIGTERM);
+            let (first, second) = if child_first { (12, 11) } else { (11, 12) };
+            m.died(first, None, Some(libc::SIGTERM), 1_000);
+            m.died(second, None, Some(libc::SIGTERM), 1_010);
+            m.reaped(11, 10, 1_020);
+            m.died(10, Some(0), None, 2_000);
+            m.finish(|_| true, |_| true);
+            assert_eq!(
+                kinds(&compute(&m, 10, 100_000)),
+                Vec::<&str>::new(),
+                "child first: {child_first}"
+            );
+        }
     }
 
     #[test]

@@ -65,7 +65,8 @@ fn a_program_that_signals_its_whole_group_with_sigusr1_does_not_kill_the_audit()
 fn a_child_killed_with_its_parent_by_one_group_signal_is_no_parent_first() {
     // os.killpg(server, SIGTERM) ends a server and its worker at once, the right way to
     // stop a group; the worker, dying a moment after its parent, was a parent-first
-    // finding: "the parent should stop its children and wait for them".
+    // finding: "the parent should stop its children and wait for them"; dying a moment
+    // before it, a zombie "never reaped".
     let (out, doc) = audit_python::<&str>(
         "import os, signal, time\n\
          r, w = os.pipe()\n\
