@@ -42,9 +42,21 @@ pub struct Finding {
     pub hint: &'static str,
 }
 
-/// A process as people know it: its pid and command line, shortened.
+/// A process as people know it: its pid and command line, shortened. A program given
+/// by its absolute path is named by its file name, so that an interpreter's long path
+/// (`/root/.pyenv/versions/3.11.7/bin/python3`) leaves room for its script.
 pub fn who(p: &Proc) -> String {
-    let mut argv = crate::os::procfs::printable(&p.argv.join(" "));
+    let mut words = p.argv.iter().map(String::as_str);
+    let program = words.next().map(|a| match a.rsplit_once('/') {
+        Some((dir, name)) if a.starts_with('/') && !name.is_empty() && !dir.is_empty() => name,
+        _ => a,
+    });
+    let line = program
+        .into_iter()
+        .chain(words)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut argv = crate::os::procfs::printable(&line);
     if argv.chars().count() > 60 {
         argv = argv.chars().take(57).collect::<String>() + "...";
     }
@@ -135,7 +147,10 @@ pub fn compute(model: &Model, root: i32, zombie_threshold_us: u64) -> Vec<Findin
                        to stop (a message, SIGTERM), then wait for it (waitpid)",
             });
         }
-        if let Some(at) = p.adopted.filter(|_| !helper) {
+        if let Some(at) = p
+            .adopted
+            .filter(|_| !helper && !ended_with_parent(model, p))
+        {
             out.push(Finding {
                 kind: FindingKind::ParentFirst,
                 pid: Some(p.pid),
@@ -172,7 +187,11 @@ pub fn compute(model: &Model, root: i32, zombie_threshold_us: u64) -> Vec<Findin
                     });
                 }
             } else if let Some(exit) = p.exit.filter(|_| {
-                p.reaped.is_none() && p.adopted.is_none() && !p.auto_reaped && !p.left_running
+                p.reaped.is_none()
+                    && p.adopted.is_none()
+                    && !p.auto_reaped
+                    && !p.left_running
+                    && !ended_with_parent(model, p)
             }) {
                 let when = p.orphaned_zombie.map_or_else(
                     || "its parent never waited for it".to_string(),
@@ -221,6 +240,19 @@ pub fn compute(model: &Model, root: i32, zombie_threshold_us: u64) -> Vec<Findin
     out
 }
 
+/// `p` and its parent were ended by one signal sent to their whole group (killpg, a
+/// kill(0), Ctrl-C): they die together, in either order; that is no parent ending while
+/// its child runs on, nor one that never reaped its child.
+fn ended_with_parent(model: &Model, p: &Proc) -> bool {
+    let Some(sig) = p.signal else {
+        return false;
+    };
+    model
+        .proc(p.ppid)
+        .is_some_and(|parent| parent.signal == Some(sig))
+        && model.sent.iter().any(|s| s.signal == sig && s.target <= 0)
+}
+
 /// A process whose write to a FIFO found its last reader gone, that lived on (it ignores
 /// SIGPIPE, as Python does: the write fails with EPIPE, a `BrokenPipeError`) and then
 /// failed (exit status not 0): the lab's mistake of a reader stopping before its writer,
@@ -264,7 +296,7 @@ fn tracker_removed(model: &Model, o: &Obj, tracker: &Proc) -> Finding {
     let creator_ran = o.unlinked.is_some_and(|at| {
         model
             .proc(o.created_by)
-            .is_some_and(|c| c.exit.is_none_or(|exit| exit > at))
+            .is_some_and(|c| c.exit_stop.or(c.exit).is_none_or(|exit| exit > at))
     });
     let (message, hint) = if creator_ran {
         (
@@ -362,6 +394,12 @@ fn killed_hint(sig: i32) -> &'static str {
              reader has gone, and the audit says so): a kill did, find who sends it"
         }
         libc::SIGABRT => "an abort (a failed assertion, or a runtime's fatal error)",
+        // SIGKILL cannot be handled: no advice to handle it.
+        libc::SIGKILL => {
+            "SIGKILL cannot be caught: find who sends it (a kill -9 from outside, or the \
+             kernel's out-of-memory killer: see dmesg); to stop a process, send SIGTERM, \
+             which it can handle and exit in order"
+        }
         _ => "find who sends it; if it is expected, handle it and exit in order",
     }
 }
@@ -438,6 +476,9 @@ mod tests {
             "{}",
             f[1].message
         );
+        // SIGKILL cannot be handled: the hint does not say to.
+        assert!(!f[4].hint.contains("handle it"), "{}", f[4].hint);
+        assert!(f[4].hint.contains("cannot be caught"), "{}", f[4].hint);
         // A signal the program sent itself is no finding.
         m.signalled(10, 13, libc::SIGKILL);
         assert!(!kinds(&compute(&m, 10, 100_000)).contains(&"killed"));
@@ -481,6 +522,58 @@ mod tests {
             "{}",
             f[0].message
         );
+    }
+
+    #[test]
+    fn a_tracker_removing_a_segment_as_its_creator_dies_is_the_creators_own_leak() {
+        // The creator reached its exit stop at 500; its files (the pipe to its tracker)
+        // close after, so the tracker removed the segment at 509, before the tracer saw
+        // the creator dead at 515 (the tracer sees stops in no set order).
+        let mut m = Model::default();
+        m.started(10, 1, Some(Rc::from(vec!["py".to_string()])), 0);
+        m.started(
+            12,
+            10,
+            Some(Rc::from(vec![
+                "from multiprocessing.resource_tracker".into(),
+            ])),
+            20,
+        );
+        m.created(Kind::Segment, b"/dev/shm/x".to_vec(), b"/x".to_vec(), 10, 5);
+        m.exiting(10, 500);
+        m.unlinked(b"/dev/shm/x", 12, 509);
+        m.died(10, None, Some(libc::SIGINT), 515);
+        m.died(12, Some(0), None, 520);
+        m.finish(|_| false, |_| false);
+        let f = compute(&m, 10, 100_000);
+        assert_eq!(kinds(&f), ["segment-left", "killed"]);
+        assert!(
+            f[0].message.contains("removed it at shutdown"),
+            "{}",
+            f[0].message
+        );
+    }
+
+    #[test]
+    fn a_group_signal_ending_parent_and_child_in_either_order_is_no_finding() {
+        for child_first in [true, false] {
+            let mut m = Model::default();
+            m.started(10, 1, Some(Rc::from(vec!["py".to_string()])), 0);
+            m.started(11, 10, None, 100);
+            m.started(12, 11, None, 200);
+            m.signalled(10, -11, libc::SIGTERM);
+            let (first, second) = if child_first { (12, 11) } else { (11, 12) };
+            m.died(first, None, Some(libc::SIGTERM), 1_000);
+            m.died(second, None, Some(libc::SIGTERM), 1_010);
+            m.reaped(11, 10, 1_020);
+            m.died(10, Some(0), None, 2_000);
+            m.finish(|_| true, |_| true);
+            assert_eq!(
+                kinds(&compute(&m, 10, 100_000)),
+                Vec::<&str>::new(),
+                "child first: {child_first}"
+            );
+        }
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! tracer sleeps in waitpid(2), and each of these signals interrupts it (EINTR), so it
 //! can look at the clock (grace, --timeout) and at a stop request. The timer repeats
 //! every 20 ms, so a signal that arrives just before waitpid is entered costs at most
-//! one period, never a hang.
+//! one period, never a hang. SIGUSR1 and SIGUSR2, which a program may send its whole
+//! process group (the audit's too), are caught and ignored.
 
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -81,6 +82,13 @@ pub fn install() -> Result<()> {
     set_handler(libc::SIGINT, stop, libc::SA_SIGINFO)?;
     set_handler(libc::SIGTERM, stop, libc::SA_SIGINFO)?;
     set_handler(libc::SIGALRM, on_tick as Tick as usize, 0)?;
+    // A program tells all its children at once with kill(0, SIGUSR1): the audit, in its
+    // process group, gets the signal too, and its default action would end the audit
+    // and, through PTRACE_O_EXITKILL, the program. A handler, not SIG_IGN, which the
+    // program would inherit across exec.
+    for ignored in [libc::SIGUSR1, libc::SIGUSR2] {
+        set_handler(ignored, on_tick as Tick as usize, libc::SA_RESTART)?;
+    }
     let period = libc::timeval {
         tv_sec: 0,
         tv_usec: 20_000,

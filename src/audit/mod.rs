@@ -37,6 +37,7 @@ mod report;
 mod sigpipe;
 mod spawn;
 mod syscalls;
+mod sysv;
 mod tracer;
 
 use std::ffi::OsString;
@@ -79,7 +80,7 @@ pub fn run(args: &AuditArgs) -> Result<Exit> {
     };
     let ended = tracer.follow(&mut child, &limits, &args.command)?;
     let end_us = tracer.now();
-    let sysv = sysv_ids();
+    let sysv = sysv::ids();
     tracer.model.finish(
         |o| match o.kind {
             model::Kind::SysV => o.sysv_id.is_some_and(|id| sysv.contains(&id)),
@@ -104,7 +105,14 @@ pub fn run(args: &AuditArgs) -> Result<Exit> {
     let text = if args.json {
         report::Report::new(argv, &tracer.model, tracer.root, ended, end_us, &found).json()
     } else {
-        report::human(&tracer.model, tracer.root, ended, end_us, &found)
+        report::human(
+            &tracer.model,
+            tracer.root,
+            ended,
+            end_us,
+            &found,
+            args.clean,
+        )
     };
     // The report is made from what was seen; the processes left are ended before it is
     // written, so that none of their output comes after (or inside) it.
@@ -119,16 +127,6 @@ pub fn run(args: &AuditArgs) -> Result<Exit> {
         _ if found.is_empty() => Exit::Success,
         _ => Exit::Failure,
     })
-}
-
-/// The System V segments that exist now, from /proc/sysvipc/shm (column 2 is the id).
-fn sysv_ids() -> Vec<i64> {
-    std::fs::read_to_string("/proc/sysvipc/shm")
-        .unwrap_or_default()
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .collect()
 }
 
 /// The pid tracing the audit itself, if any (TracerPid in /proc/self/status).

@@ -20,6 +20,10 @@ pub struct Proc {
     /// When it ended: its death, when the tracer collected it (the moment it became a
     /// zombie), else the exit stop of its last thread.
     pub exit: Option<u64>,
+    /// When its last thread reached its exit stop: its files (a pipe to Python's
+    /// resource tracker) close only after, so what its end sets off comes later, though
+    /// the tracer may see that before it sees the process dead.
+    pub exit_stop: Option<u64>,
     pub code: Option<i32>,
     pub signal: Option<i32>,
     /// The traced process whose wait reaped it, and when.
@@ -59,7 +63,18 @@ impl Proc {
     /// forks has the same command line without an exec of its own: it is the program's
     /// process, not a helper.
     pub fn is_python_helper(&self) -> bool {
-        self.is_resource_tracker() || self.runs_python_module("multiprocessing.forkserver")
+        self.helper_name().is_some()
+    }
+
+    /// What the helper is, for people (its command line is cut before the module).
+    pub fn helper_name(&self) -> Option<&'static str> {
+        if self.is_resource_tracker() {
+            Some("Python's resource tracker")
+        } else if self.runs_python_module("multiprocessing.forkserver") {
+            Some("Python's forkserver")
+        } else {
+            None
+        }
     }
 
     fn runs_python_module(&self, module: &str) -> bool {
@@ -197,6 +212,7 @@ impl Model {
             own_argv,
             start: at,
             exit: None,
+            exit_stop: None,
             code: None,
             signal: None,
             reaped_by: None,
@@ -221,6 +237,7 @@ impl Model {
     pub fn exiting(&mut self, pid: i32, at: u64) {
         if let Some(p) = self.proc_mut(pid) {
             p.exit.get_or_insert(at);
+            p.exit_stop.get_or_insert(at);
         }
     }
 
@@ -292,7 +309,15 @@ impl Model {
     /// when it was waiting already, as the child ended: how long the tracer took to see
     /// the call return (on a loaded machine, easily past the zombie threshold) is the
     /// audit's delay, not the program's, and never counts as time spent a zombie.
+    ///
+    /// A wait returns a child that is still alive too: one stopped (WUNTRACED) or
+    /// continued (WCONTINUED). That is no reap. A child that died is always seen dead
+    /// here first: the kernel lets its parent reap a traced child only once the tracer
+    /// has collected its death.
     pub fn reaped_by_wait(&mut self, pid: i32, by: i32, asked: u64, returned: u64) {
+        if self.proc(pid).is_some_and(Proc::alive) {
+            return;
+        }
         let exit = self.proc(pid).and_then(|p| p.exit);
         let at = exit.map_or(asked, |e| e.max(asked)).min(returned);
         self.reaped(pid, by, at);
@@ -369,6 +394,10 @@ impl Model {
     }
 
     pub fn created_sysv(&mut self, id: i64, key: i64, size: u64, by: i32, at: u64) {
+        // One made a moment ago by another process of the program, opened again.
+        if self.sysv.contains_key(&id) {
+            return;
+        }
         let name = format!("key 0x{:08x} id {id}", key as u32).into_bytes();
         self.created(Kind::SysV, Vec::new(), name, by, at);
         let i = self.objects.len() - 1;

@@ -50,6 +50,9 @@ impl Pending {
     /// Records what the call of `pid` (thread group `tgid`) did; `rval` is its result.
     pub fn complete(self, m: &mut Model, pid: i32, tgid: i32, rval: i64, at: u64) {
         match self {
+            // Two opens with O_CREAT in flight at once (a pair's two sides starting
+            // together) both found no file at entry; one made it, the other opened it.
+            Pending::Create { path, .. } if m.is_live(&path) => {}
             Pending::Create { kind, path, name } => m.created(kind_of(kind), path, name, tgid, at),
             Pending::Fifo(path) => m.created(Kind::Fifo, path.clone(), path, tgid, at),
             Pending::Unlink(path, size) => {

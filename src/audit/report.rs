@@ -237,8 +237,15 @@ impl<'a> Report<'a> {
     }
 }
 
-/// The report for people.
-pub fn human(model: &Model, root: i32, ended: Ended, end_us: u64, findings: &[Finding]) -> String {
+/// The report for people; `clean`: `--clean` removes what was left, after it.
+pub fn human(
+    model: &Model,
+    root: i32,
+    ended: Ended,
+    end_us: u64,
+    findings: &[Finding],
+    clean: bool,
+) -> String {
     let mut out = String::new();
     let main = model.proc(root);
     let status = match main {
@@ -321,7 +328,59 @@ pub fn human(model: &Model, root: i32, ended: Ended, end_us: u64, findings: &[Fi
             let _ = writeln!(out, "  {}: {}", escape(&o.path), life(model, o));
         }
     }
+    if let Some(advice) = left_advice(&shown, clean) {
+        let _ = writeln!(out, "{advice}");
+    }
     out
+}
+
+/// What to do about the objects left, which stay after the audit (and make the next
+/// run's mkfifo or exclusive create fail): the commands that remove them, or, with
+/// `--clean`, that it removes them now.
+fn left_advice(shown: &[&Obj], clean: bool) -> Option<String> {
+    let left: Vec<&&Obj> = shown.iter().filter(|o| o.left).collect();
+    let (what, them) = match left.len() {
+        0 => return None,
+        1 => ("object", "it"),
+        _ => ("objects", "them"),
+    };
+    let n = left.len();
+    if clean {
+        return Some(format!(
+            "{n} {what} marked LEFT: --clean removes {them} now"
+        ));
+    }
+    // A path a shell takes as it is; any other is named only in the lines above.
+    let plain = |p: &[u8]| {
+        !p.is_empty()
+            && p.iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"/._-+,:@%".contains(b))
+    };
+    let mut files = Vec::new();
+    let mut ids = Vec::new();
+    for o in &left {
+        match o.sysv_id {
+            Some(id) if o.kind == Kind::SysV => ids.push(format!("ipcrm -m {id}")),
+            _ if plain(&o.path) => files.push(String::from_utf8_lossy(&o.path).into_owned()),
+            _ => {
+                return Some(format!(
+                    "{n} {what} marked LEFT still there after the audit: remove {them} \
+                     before the next run, or audit with --clean, which removes what a run \
+                     leaves"
+                ));
+            }
+        }
+    }
+    let mut commands = Vec::new();
+    if !files.is_empty() {
+        commands.push(format!("rm {}", files.join(" ")));
+    }
+    commands.extend(ids);
+    Some(format!(
+        "{n} {what} marked LEFT still there after the audit: remove {them} before the next \
+         run ({}), or audit with --clean, which removes what a run leaves",
+        commands.join("; ")
+    ))
 }
 
 fn life(model: &Model, o: &Obj) -> String {
@@ -363,7 +422,11 @@ fn tree(model: &Model, out: &mut String) {
 }
 
 fn line(p: &Proc) -> String {
-    let mut s = format!("{} {} ms", who(p), ms(p.start));
+    let mut s = who(p);
+    if let Some(helper) = p.helper_name() {
+        let _ = write!(s, " [{helper}]");
+    }
+    let _ = write!(s, " {} ms", ms(p.start));
     match p.exit {
         Some(e) => {
             let _ = write!(s, "..{} ms", ms(e));
@@ -393,6 +456,9 @@ fn line(p: &Proc) -> String {
     }
     if p.adopted.is_some() {
         s.push_str(", parent ended first");
+        if p.is_python_helper() {
+            s.push_str(" (as this helper does by design: no finding)");
+        }
     }
     s
 }

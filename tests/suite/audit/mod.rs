@@ -20,6 +20,7 @@ mod pipes;
 mod real;
 mod review;
 mod sizes;
+mod third;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
