@@ -31,7 +31,10 @@ fn with_json_what_the_program_prints_goes_to_stderr_and_stdout_stays_one_json_ob
     c.args([
         "sh",
         "-c",
-        "echo from-the-program; python3 -c 'print(\"x\" * 100000)'",
+        &format!(
+            "echo from-the-program; {} -c 'print(\"x\" * 100000)'",
+            python3()
+        ),
     ]);
     let (out, doc) = report(c);
     assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));

@@ -617,7 +617,10 @@ fn a_crash_is_killed_but_a_signal_the_program_sent_is_not() {
     crash.args([
         "sh",
         "-c",
-        "python3 -c 'import ctypes; ctypes.string_at(0)' 2>/dev/null; true",
+        &format!(
+            "{} -c 'import ctypes; ctypes.string_at(0)' 2>/dev/null; true",
+            python3()
+        ),
     ]);
     let (out, doc) = report(crash);
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));

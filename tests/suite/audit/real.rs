@@ -117,7 +117,7 @@ fn a_program_stopped_by_the_audit_is_left_running_but_not_its_resource_tracker()
                   with open(sys.argv[2] + '/p2s.fifo', 'wb') as f:\n    \
                       f.write(b'never read')";
     let mut c = audit(&[]);
-    c.args(["python3", "-c", script, &lab.shm])
+    c.args([python3(), "-c", script, &lab.shm])
         .arg(lab.dir())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
