@@ -1,0 +1,69 @@
+//! What a user who has never seen osps may type: names that are not UTF-8 (on the command
+//! line or in `OSPS_NAME`). Each is refused as a
+//! usage error (exit status 2) that names the value and where it came from, before
+//! anything is touched.
+
+use crate::common;
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::time::Duration;
+
+use common::{TestEnv, run, stderr_of};
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Bytes that are no UTF-8: what `$'\xff'` gives in bash.
+fn not_utf8() -> &'static OsStr {
+    OsStr::from_bytes(b"a\xff")
+}
+
+#[test]
+fn a_name_that_is_not_utf8_is_refused_by_option_and_bytes() {
+    let env = TestEnv::new("name-bytes");
+    for sub in ["primary", "inspect", "cleanup"] {
+        let mut cmd = env.cmd(sub);
+        cmd.arg("--name").arg(not_utf8());
+        let out = run(cmd, DEADLINE);
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{sub}: {err}");
+        // Not clap's "invalid UTF-8 was detected in one or more arguments".
+        assert!(
+            err.contains("invalid value 'a\\xff' for '--name <NAME>'") && err.contains("UTF-8"),
+            "{sub}: {err}"
+        );
+    }
+    env.assert_nothing_left();
+}
+
+#[test]
+fn an_osps_name_that_is_not_utf8_is_refused_not_taken_for_the_default() {
+    let env = TestEnv::new("env-bytes");
+    // status and stop read OSPS_NAME themselves: it was taken for unset, so they
+    // described (or stopped) the instance `osps` instead.
+    for sub in ["status", "stop"] {
+        let mut cmd = env.cmd(sub);
+        cmd.env("OSPS_NAME", not_utf8());
+        let out = run(cmd, DEADLINE);
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{sub}: {err}");
+        assert!(
+            err.contains("invalid value 'a\\xff' of OSPS_NAME") && !err.contains("osps:"),
+            "{sub}: {err}"
+        );
+    }
+    // Through clap, the error says the value came from OSPS_NAME (there is no --name on
+    // the command line to correct).
+    for value in [not_utf8(), OsStr::new("a/b")] {
+        let mut cmd = env.cmd("primary");
+        cmd.env("OSPS_NAME", value).args(["--rounds", "1"]);
+        let out = run(cmd, DEADLINE);
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("for '--name <NAME>' (from OSPS_NAME)"),
+            "{err}"
+        );
+    }
+    env.assert_nothing_left();
+}
