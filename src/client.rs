@@ -211,6 +211,7 @@ fn too_long(line: &[u8], max_line: usize) -> Input {
 
 fn connect(args: &ClientArgs) -> Result<(Conn, String)> {
     if let Some(addr) = &args.tcp {
+        check_address(addr)?;
         let s = connect_tcp(addr, args.timeout)
             .map_err(out_of_reach)
             .wrap_err_with(|| {
@@ -261,6 +262,31 @@ fn connect_tcp(addr: &str, timeout: Duration) -> std::io::Result<TcpStream> {
             format!("{addr} resolves to no address"),
         )
     }))
+}
+
+/// A `--tcp` value that is no `ADDR:PORT` at all (no port, a port past 65535) is a value
+/// to correct (exit status 2, as `osps primary --tcp` says of the same value), not a
+/// server out of reach (8): nothing could be tried. The same split as the standard
+/// library's, without resolving a host name.
+fn check_address(addr: &str) -> Result<()> {
+    if addr.parse::<std::net::SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    let why = match addr.rsplit_once(':') {
+        None => "no :PORT",
+        Some((host, _)) if host.is_empty() => "no address before :PORT",
+        Some((_, port)) if port.parse::<u16>().is_err() => {
+            "the port is not a number from 0 to 65535"
+        }
+        Some(_) => return Ok(()),
+    };
+    Err(coded(
+        Exit::Usage,
+        format!(
+            "--tcp {addr}: not an ADDR:PORT ({why}); give the address and port the server \
+             listens on, like 127.0.0.1:7000 (`osps inspect` shows its .segment.header.tcp_port)"
+        ),
+    ))
 }
 
 fn out_of_reach(e: std::io::Error) -> color_eyre::Report {

@@ -1,5 +1,5 @@
 //! What a user who has never seen osps may type: names that are not UTF-8 (on the command
-//! line or in `OSPS_NAME`). Each is refused as a
+//! line or in `OSPS_NAME`), a `--tcp` value that is no address. Each is refused as a
 //! usage error (exit status 2) that names the value and where it came from, before
 //! anything is touched.
 
@@ -66,4 +66,27 @@ fn an_osps_name_that_is_not_utf8_is_refused_not_taken_for_the_default() {
         );
     }
     env.assert_nothing_left();
+}
+
+#[test]
+fn client_tcp_without_a_port_is_a_usage_error_not_a_server_out_of_reach() {
+    let env = TestEnv::new("tcp-shape");
+    for (addr, why) in [
+        ("nonsense", "no :PORT"),
+        ("127.0.0.1", "no :PORT"),
+        ("127.0.0.1:99999", "the port is not a number"),
+        (":7000", "no address before :PORT"),
+    ] {
+        let mut cmd = env.cmd("client");
+        cmd.args(["--tcp", addr, "PING"]);
+        let out = run(cmd, DEADLINE);
+        let err = stderr_of(&out);
+        // It was 8 ("is `osps primary --serve --tcp nonsense` running?").
+        assert_eq!(out.status.code(), Some(2), "{addr}: {err}");
+        assert!(
+            err.contains(&format!("--tcp {addr}: not an ADDR:PORT ({why}")),
+            "{addr}: {err}"
+        );
+        assert!(!err.contains("running?"), "{addr}: {err}");
+    }
 }
