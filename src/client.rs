@@ -338,11 +338,22 @@ fn connect_instance(args: &ClientArgs) -> Result<(Conn, String)> {
     Ok((Conn::Unix(s), path.display().to_string()))
 }
 
+/// The runtime directory of an instance of which nothing exists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Dir {
+    /// There, and osps would use it.
+    Usable,
+    /// Nothing at its path.
+    Missing,
+    /// Something at its path that osps refuses, and why.
+    Refused(String),
+}
+
 /// Why an instance's socket did not answer, from its lock file and segment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Why {
-    /// Nothing of the instance exists (`dir`: not even its runtime directory).
-    Absent { dir: bool },
+    /// Nothing of the instance exists.
+    Absent { dir: Dir },
     /// Its primary is gone and left its objects.
     Stale,
     /// A primary holds the lock in rounds mode: it will never listen.
@@ -362,11 +373,14 @@ impl Why {
                 .unwrap_or_default()
         };
         match self {
-            Why::Absent { dir: false } => format!(
+            Why::Absent { dir: Dir::Missing } => format!(
                 "no instance {name} is running (no runtime directory {}); {start}",
                 paths.runtime_dir.display()
             ),
-            Why::Absent { dir: true } => format!("no instance {name} is running; {start}"),
+            Why::Absent {
+                dir: Dir::Refused(why),
+            } => format!("no instance {name} can be running there: {why}"),
+            Why::Absent { dir: Dir::Usable } => format!("no instance {name} is running; {start}"),
             Why::Stale => format!(
                 "instance {name} is not running (its primary is gone and left its objects); \
                  run `osps cleanup --name {name}`, then {start}"
@@ -402,8 +416,22 @@ impl Why {
 /// What the instance's lock file and segment say about why its socket did not answer.
 /// Read-only, like `inspect`: never takes the lock, never opens a FIFO.
 fn why_not_serving(paths: &Paths) -> Why {
-    let Ok(dir) = RuntimeDir::open_existing(&paths.runtime_dir) else {
-        return Why::Absent { dir: false };
+    let dir = match RuntimeDir::open_existing(&paths.runtime_dir) {
+        Ok(dir) => dir,
+        // Only a directory that is not there is "no runtime directory": one that is there
+        // but refused (a symbolic link, a file, someone else's, open to others) says why,
+        // as the primary would, rather than being called missing.
+        Err(_)
+            if std::fs::symlink_metadata(&paths.runtime_dir)
+                .is_err_and(|e| e.kind() == ErrorKind::NotFound) =>
+        {
+            return Why::Absent { dir: Dir::Missing };
+        }
+        Err(e) => {
+            return Why::Absent {
+                dir: Dir::Refused(format!("{e:#}")),
+            };
+        }
     };
     let lock = InstanceLock::probe(&dir, paths);
     let look = segment::look(paths).ok().flatten();
@@ -429,7 +457,7 @@ fn why_not_serving(paths: &Paths) -> Why {
     if lock.exists || look.is_some() {
         return Why::Stale;
     }
-    Why::Absent { dir: true }
+    Why::Absent { dir: Dir::Usable }
 }
 
 /// Runs `osps client`.

@@ -90,3 +90,33 @@ fn client_tcp_without_a_port_is_a_usage_error_not_a_server_out_of_reach() {
         assert!(!err.contains("running?"), "{addr}: {err}");
     }
 }
+
+#[test]
+fn client_says_why_a_runtime_dir_that_is_there_is_refused_rather_than_calling_it_missing() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new("dir-refused");
+    let real = env.tmp.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let link = env.tmp.path().join("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let open = env.tmp.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for (dir, why) in [(&link, "is a symbolic link"), (&open, "has mode 0755")] {
+        let mut cmd = env.cmd("client");
+        cmd.arg("--runtime-dir")
+            .arg(dir)
+            .args(["--timeout", "1s", "PING"]);
+        let out = run(cmd, DEADLINE);
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(4), "{err}");
+        // It said "(no runtime directory DIR); start it with `osps primary --serve ...`",
+        // which would fail the same way.
+        assert!(
+            err.contains(why) && !err.contains("no runtime directory"),
+            "{}: {err}",
+            dir.display()
+        );
+    }
+}
