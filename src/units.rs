@@ -13,6 +13,11 @@ pub const MAX_SEGMENT: u64 = 1 << 30;
 /// Parses a byte count with an optional binary suffix: `K`, `M`, `G` (also `KiB`, `k`, ...).
 pub fn parse_bytes(text: &str) -> Result<u64, String> {
     let t = text.trim();
+    if t.starts_with('-') {
+        return Err(format!(
+            "'{text}' is negative: a size cannot be; give one like 4096, 64K or 1M"
+        ));
+    }
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (digits, suffix) = t.split_at(split);
     if digits.is_empty() {
@@ -110,6 +115,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     if t.is_empty() {
         return Err(bad("empty"));
+    }
+    if t.starts_with('-') {
+        return Err(format!(
+            "'{text}' is negative: a duration cannot be; give one like 2s or 500ms"
+        ));
     }
     let mut rest = t;
     let mut total: u128 = 0;

@@ -19,7 +19,7 @@ use crate::units;
 /// each reply is printed on its own line. Requests: PING, ECHO <text>, REV <text>,
 /// SHA256 <text>, STATS. Exit status 7 if any reply was "ERR ...".
 #[derive(Debug, Args, Clone)]
-#[command(verbatim_doc_comment, after_long_help = crate::exit::help_of("client"))]
+#[command(verbatim_doc_comment, allow_negative_numbers = true, after_long_help = crate::exit::help_of("client"))]
 pub struct ClientArgs {
     #[command(flatten)]
     pub instance: InstanceArgs,
@@ -169,7 +169,7 @@ pub struct StatusArgs {
 /// that up to --timeout. Past it: exit status 1 naming the pid, or with --kill SIGKILL the
 /// primary and its secondaries and remove what they left.
 #[derive(Debug, Args, Clone)]
-#[command(verbatim_doc_comment, after_long_help = crate::exit::help_of("stop"))]
+#[command(verbatim_doc_comment, allow_negative_numbers = true, after_long_help = crate::exit::help_of("stop"))]
 pub struct StopArgs {
     /// Instance name [default: $OSPS_NAME, else osps]
     #[arg(value_name = "NAME", conflicts_with = "all")]
@@ -201,7 +201,7 @@ pub struct StopArgs {
 /// --json: one JSON document at once, then one per interval (NDJSON), --iterations N
 /// stops after N.
 #[derive(Debug, Args, Clone)]
-#[command(verbatim_doc_comment, after_long_help = crate::exit::help_of("top"))]
+#[command(verbatim_doc_comment, allow_negative_numbers = true, after_long_help = crate::exit::help_of("top"))]
 pub struct TopArgs {
     #[command(flatten)]
     pub select: SelectArgs,

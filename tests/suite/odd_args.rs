@@ -120,3 +120,30 @@ fn client_says_why_a_runtime_dir_that_is_there_is_refused_rather_than_calling_it
         );
     }
 }
+
+#[test]
+fn a_negative_value_is_refused_as_negative_by_every_command() {
+    let env = TestEnv::new("negative");
+    for args in [
+        &["stop", "--timeout", "-1"][..],
+        &["client", "--timeout", "-1", "PING"],
+        &["client", "--max-line", "-5", "PING"],
+        &["top", "--json", "--iterations", "-1"],
+        &["top", "--json", "--interval", "-2"],
+        &["primary", "--rounds", "1", "--timeout", "-1"],
+        &["primary", "--size", "-8"],
+    ] {
+        let mut cmd = env.cmd(args[0]);
+        cmd.args(&args[1..]);
+        let out = run(cmd, DEADLINE);
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        // Not "unexpected argument '-1' found", with a tip to write `-- -1`, which no
+        // option takes.
+        assert!(
+            err.contains("is negative") && !err.contains("unexpected argument"),
+            "{args:?}: {err}"
+        );
+    }
+    env.assert_nothing_left();
+}
