@@ -224,6 +224,7 @@ fn connect(args: &ClientArgs) -> Result<(Conn, String)> {
     let Some(socket) = &args.socket else {
         return connect_instance(args);
     };
+    check_socket_path(socket, "--socket")?;
     let s = UnixStream::connect(socket)
         .map_err(out_of_reach)
         .wrap_err_with(|| {
@@ -235,6 +236,27 @@ fn connect(args: &ClientArgs) -> Result<(Conn, String)> {
         })?;
     s.set_read_timeout(Some(args.timeout))?;
     Ok((Conn::Unix(s), socket.display().to_string()))
+}
+
+/// The longest path a Unix socket can have (`sun_path` holds 108 bytes, its NUL included).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// A socket path longer than a Unix socket path can be is a value to correct (exit status
+/// 2): no server can listen there (`osps primary --serve` refuses it), so "is a server
+/// listening?" or "start it with `osps primary --serve`" would send the user astray.
+fn check_socket_path(path: &std::path::Path, shorter: &str) -> Result<()> {
+    let len = path.as_os_str().len();
+    if len <= MAX_SOCKET_PATH {
+        return Ok(());
+    }
+    Err(coded(
+        Exit::Usage,
+        format!(
+            "the socket path {} is {len} bytes, longer than the {MAX_SOCKET_PATH} a Unix \
+             socket path can have: no server can listen there; give a shorter {shorter}",
+            path.display()
+        ),
+    ))
 }
 
 /// A connection that could not be made or was lost: the cause of the error that says
@@ -310,6 +332,7 @@ fn connect_instance(args: &ClientArgs) -> Result<(Conn, String)> {
         default_runtime_dir(args.instance.runtime_dir.as_deref()),
     );
     let path = paths.in_dir(&paths.socket_file());
+    check_socket_path(&path, "--runtime-dir or --name")?;
     let started = Instant::now();
     let s = loop {
         let e = match UnixStream::connect(&path) {

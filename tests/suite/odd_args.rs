@@ -147,3 +147,35 @@ fn a_negative_value_is_refused_as_negative_by_every_command() {
     }
     env.assert_nothing_left();
 }
+
+#[test]
+fn client_refuses_a_socket_path_too_long_for_any_server_instead_of_suggesting_to_start_one() {
+    let env = TestEnv::new("long-sock");
+    // Over the 107 bytes of a Unix socket path, with the runtime dir's own checks passed.
+    let deep = env.tmp.path().join("d".repeat(110));
+    std::fs::create_dir(&deep).unwrap();
+    std::fs::set_permissions(&deep, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let mut by_name = env.cmd("client");
+    by_name.arg("--runtime-dir").arg(&deep).arg("PING");
+    let mut by_socket = env.cmd("client");
+    by_socket
+        .arg("--socket")
+        .arg(deep.join("x.sock"))
+        .arg("PING");
+    for (mut cmd, shorter) in [
+        (by_name, "--runtime-dir or --name"),
+        (by_socket, "--socket"),
+    ] {
+        cmd.env("OSPS_NAME", "longp");
+        let out = run(cmd, DEADLINE);
+        let err = stderr_of(&out);
+        // It was "start it with `osps primary --serve --name longp`" (4), or "is an
+        // `osps primary --serve` listening on this socket?" (8): neither can be.
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("longer than the 107 a Unix socket path can have")
+                && err.contains(&format!("give a shorter {shorter}")),
+            "{err}"
+        );
+    }
+}
