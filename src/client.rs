@@ -296,7 +296,7 @@ fn check_address(addr: &str) -> Result<()> {
     }
     let why = match addr.rsplit_once(':') {
         None => "no :PORT",
-        Some((host, _)) if host.is_empty() => "no address before :PORT",
+        Some(("", _)) => "no address before :PORT",
         Some((_, port)) if port.parse::<u16>().is_err() => {
             "the port is not a number from 0 to 65535"
         }
