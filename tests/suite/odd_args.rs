@@ -179,3 +179,21 @@ fn client_refuses_a_socket_path_too_long_for_any_server_instead_of_suggesting_to
         );
     }
 }
+
+#[test]
+fn stop_past_a_timeout_below_a_millisecond_names_that_timeout_not_0ms() {
+    let mut env = TestEnv::new("stop-ns");
+    let pid = env.start_primary(&["-q"]);
+    env.wait_rounds(1, DEADLINE);
+    let mut stop = env.cmd("stop");
+    stop.args(["--timeout", "500us"]);
+    let out = run(stop, DEADLINE);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    // It said "did not stop within 0ms of SIGTERM".
+    assert!(err.contains("did not stop within --timeout 500µs"), "{err}");
+    // The SIGTERM was sent: the primary stops in order by itself.
+    let status = common::wait_child(&mut env.take_child(pid), DEADLINE);
+    assert!(status.success(), "{status:?}");
+    env.assert_nothing_left();
+}
