@@ -33,11 +33,11 @@ pub struct ClientArgs {
     pub tcp: Option<String>,
 
     /// How long to wait for each reply, for the connection, and for an instance that is starting (not 0)
-    #[arg(long, default_value = "10s", value_parser = units::parse_nonzero_duration, value_name = "DURATION")]
+    #[arg(long, allow_hyphen_values = true, default_value = "10s", value_parser = units::parse_nonzero_duration, value_name = "DURATION")]
     pub timeout: Duration,
 
     /// The longest request line, as the server's --max-line: a longer one is refused, not sent
-    #[arg(long, default_value = "64K", value_parser = units::parse_nonzero_bytes, value_name = "BYTES")]
+    #[arg(long, allow_hyphen_values = true, default_value = "64K", value_parser = units::parse_nonzero_bytes, value_name = "BYTES")]
     pub max_line: u64,
 
     /// Requests, one per argument (default: one per line of stdin)
@@ -180,7 +180,7 @@ pub struct StopArgs {
     pub all: bool,
 
     /// How long to wait for the orderly stop (not 0)
-    #[arg(long, default_value = "5s", value_parser = units::parse_nonzero_duration, value_name = "DURATION")]
+    #[arg(long, allow_hyphen_values = true, default_value = "5s", value_parser = units::parse_nonzero_duration, value_name = "DURATION")]
     pub timeout: Duration,
 
     /// Past --timeout, SIGKILL the primary and its secondaries and clean up
@@ -207,7 +207,7 @@ pub struct TopArgs {
     pub select: SelectArgs,
 
     /// Time between two refreshes
-    #[arg(long, default_value = "1s", value_parser = units::parse_nonzero_duration, value_name = "DURATION")]
+    #[arg(long, allow_hyphen_values = true, default_value = "1s", value_parser = units::parse_nonzero_duration, value_name = "DURATION")]
     pub interval: Duration,
 
     /// Print one compact JSON document per interval on stdout instead of drawing

@@ -132,6 +132,11 @@ fn a_negative_value_is_refused_as_negative_by_every_command() {
         &["top", "--json", "--interval", "-2"],
         &["primary", "--rounds", "1", "--timeout", "-1"],
         &["primary", "--size", "-8"],
+        // With a unit, it read as short options: "unexpected argument '-1' found".
+        &["stop", "--timeout", "-1s"],
+        &["client", "--timeout", "-5ms", "PING"],
+        &["primary", "--rounds", "1", "--interval", "-2s"],
+        &["primary", "--size", "-4K"],
     ] {
         let mut cmd = env.cmd(args[0]);
         cmd.args(&args[1..]);
@@ -145,6 +150,16 @@ fn a_negative_value_is_refused_as_negative_by_every_command() {
             "{args:?}: {err}"
         );
     }
+    // An option where the value should be is named as one.
+    let mut cmd = env.cmd("stop");
+    cmd.args(["--timeout", "--kill"]);
+    let out = run(cmd, DEADLINE);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("'--kill' is not a duration but an option"),
+        "{err}"
+    );
     env.assert_nothing_left();
 }
 
