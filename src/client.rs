@@ -211,6 +211,7 @@ fn too_long(line: &[u8], max_line: usize) -> Input {
 
 fn connect(args: &ClientArgs) -> Result<(Conn, String)> {
     if let Some(addr) = &args.tcp {
+        check_address(addr)?;
         let s = connect_tcp(addr, args.timeout)
             .map_err(out_of_reach)
             .wrap_err_with(|| {
@@ -223,6 +224,7 @@ fn connect(args: &ClientArgs) -> Result<(Conn, String)> {
     let Some(socket) = &args.socket else {
         return connect_instance(args);
     };
+    check_socket_path(socket, "--socket")?;
     let s = UnixStream::connect(socket)
         .map_err(out_of_reach)
         .wrap_err_with(|| {
@@ -234,6 +236,27 @@ fn connect(args: &ClientArgs) -> Result<(Conn, String)> {
         })?;
     s.set_read_timeout(Some(args.timeout))?;
     Ok((Conn::Unix(s), socket.display().to_string()))
+}
+
+/// The longest path a Unix socket can have (`sun_path` holds 108 bytes, its NUL included).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// A socket path longer than a Unix socket path can be is a value to correct (exit status
+/// 2): no server can listen there (`osps primary --serve` refuses it), so "is a server
+/// listening?" or "start it with `osps primary --serve`" would send the user astray.
+fn check_socket_path(path: &std::path::Path, shorter: &str) -> Result<()> {
+    let len = path.as_os_str().len();
+    if len <= MAX_SOCKET_PATH {
+        return Ok(());
+    }
+    Err(coded(
+        Exit::Usage,
+        format!(
+            "the socket path {} is {len} bytes, longer than the {MAX_SOCKET_PATH} a Unix \
+             socket path can have: no server can listen there; give a shorter {shorter}",
+            path.display()
+        ),
+    ))
 }
 
 /// A connection that could not be made or was lost: the cause of the error that says
@@ -263,6 +286,31 @@ fn connect_tcp(addr: &str, timeout: Duration) -> std::io::Result<TcpStream> {
     }))
 }
 
+/// A `--tcp` value that is no `ADDR:PORT` at all (no port, a port past 65535) is a value
+/// to correct (exit status 2, as `osps primary --tcp` says of the same value), not a
+/// server out of reach (8): nothing could be tried. The same split as the standard
+/// library's, without resolving a host name.
+fn check_address(addr: &str) -> Result<()> {
+    if addr.parse::<std::net::SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    let why = match addr.rsplit_once(':') {
+        None => "no :PORT",
+        Some(("", _)) => "no address before :PORT",
+        Some((_, port)) if port.parse::<u16>().is_err() => {
+            "the port is not a number from 0 to 65535"
+        }
+        Some(_) => return Ok(()),
+    };
+    Err(coded(
+        Exit::Usage,
+        format!(
+            "--tcp {addr}: not an ADDR:PORT ({why}); give the address and port the server \
+             listens on, like 127.0.0.1:7000 (`osps inspect` shows its .segment.header.tcp_port)"
+        ),
+    ))
+}
+
 fn out_of_reach(e: std::io::Error) -> color_eyre::Report {
     coded(Exit::NoConnection, e.to_string())
 }
@@ -284,6 +332,7 @@ fn connect_instance(args: &ClientArgs) -> Result<(Conn, String)> {
         default_runtime_dir(args.instance.runtime_dir.as_deref()),
     );
     let path = paths.in_dir(&paths.socket_file());
+    check_socket_path(&path, "--runtime-dir or --name")?;
     let started = Instant::now();
     let s = loop {
         let e = match UnixStream::connect(&path) {
@@ -312,11 +361,22 @@ fn connect_instance(args: &ClientArgs) -> Result<(Conn, String)> {
     Ok((Conn::Unix(s), path.display().to_string()))
 }
 
+/// The runtime directory of an instance of which nothing exists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Dir {
+    /// There, and osps would use it.
+    Usable,
+    /// Nothing at its path.
+    Missing,
+    /// Something at its path that osps refuses, and why.
+    Refused(String),
+}
+
 /// Why an instance's socket did not answer, from its lock file and segment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Why {
-    /// Nothing of the instance exists (`dir`: not even its runtime directory).
-    Absent { dir: bool },
+    /// Nothing of the instance exists.
+    Absent { dir: Dir },
     /// Its primary is gone and left its objects.
     Stale,
     /// A primary holds the lock in rounds mode: it will never listen.
@@ -336,11 +396,14 @@ impl Why {
                 .unwrap_or_default()
         };
         match self {
-            Why::Absent { dir: false } => format!(
+            Why::Absent { dir: Dir::Missing } => format!(
                 "no instance {name} is running (no runtime directory {}); {start}",
                 paths.runtime_dir.display()
             ),
-            Why::Absent { dir: true } => format!("no instance {name} is running; {start}"),
+            Why::Absent {
+                dir: Dir::Refused(why),
+            } => format!("no instance {name} can be running there: {why}"),
+            Why::Absent { dir: Dir::Usable } => format!("no instance {name} is running; {start}"),
             Why::Stale => format!(
                 "instance {name} is not running (its primary is gone and left its objects); \
                  run `osps cleanup --name {name}`, then {start}"
@@ -376,8 +439,22 @@ impl Why {
 /// What the instance's lock file and segment say about why its socket did not answer.
 /// Read-only, like `inspect`: never takes the lock, never opens a FIFO.
 fn why_not_serving(paths: &Paths) -> Why {
-    let Ok(dir) = RuntimeDir::open_existing(&paths.runtime_dir) else {
-        return Why::Absent { dir: false };
+    let dir = match RuntimeDir::open_existing(&paths.runtime_dir) {
+        Ok(dir) => dir,
+        // Only a directory that is not there is "no runtime directory": one that is there
+        // but refused (a symbolic link, a file, someone else's, open to others) says why,
+        // as the primary would, rather than being called missing.
+        Err(_)
+            if std::fs::symlink_metadata(&paths.runtime_dir)
+                .is_err_and(|e| e.kind() == ErrorKind::NotFound) =>
+        {
+            return Why::Absent { dir: Dir::Missing };
+        }
+        Err(e) => {
+            return Why::Absent {
+                dir: Dir::Refused(format!("{e:#}")),
+            };
+        }
     };
     let lock = InstanceLock::probe(&dir, paths);
     let look = segment::look(paths).ok().flatten();
@@ -403,7 +480,7 @@ fn why_not_serving(paths: &Paths) -> Why {
     if lock.exists || look.is_some() {
         return Why::Stale;
     }
-    Why::Absent { dir: true }
+    Why::Absent { dir: Dir::Usable }
 }
 
 /// Runs `osps client`.

@@ -13,6 +13,9 @@ pub const MAX_SEGMENT: u64 = 1 << 30;
 /// Parses a byte count with an optional binary suffix: `K`, `M`, `G` (also `KiB`, `k`, ...).
 pub fn parse_bytes(text: &str) -> Result<u64, String> {
     let t = text.trim();
+    if let Some(why) = leading_dash(text, "a size", "4096, 64K or 1M") {
+        return Err(why);
+    }
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (digits, suffix) = t.split_at(split);
     if digits.is_empty() {
@@ -92,6 +95,20 @@ const DURATION_UNITS: [(&str, u128); 8] = [
     ("ns", 1),
 ];
 
+/// Why a value that starts with `-` is refused: a negative number, or (as an option takes
+/// such values so that `-1s` reaches this parser) the next option, whose value was
+/// forgotten (`--timeout --kill`).
+fn leading_dash(text: &str, what: &str, like: &str) -> Option<String> {
+    let rest = text.trim().strip_prefix('-')?;
+    Some(
+        if rest.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
+            format!("'{text}' is negative: {what} cannot be; give one like {like}")
+        } else {
+            format!("'{text}' is not {what} but an option: give {what} before it, like {like}")
+        },
+    )
+}
+
 /// The longest duration accepted: a year, far beyond any sensible timeout or interval.
 const MAX_DURATION_NS: u128 = 365 * 86_400 * 1_000_000_000;
 
@@ -110,6 +127,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     if t.is_empty() {
         return Err(bad("empty"));
+    }
+    if let Some(why) = leading_dash(text, "a duration", "2s or 500ms") {
+        return Err(why);
     }
     let mut rest = t;
     let mut total: u128 = 0;

@@ -19,7 +19,7 @@ use crate::units;
 /// each reply is printed on its own line. Requests: PING, ECHO <text>, REV <text>,
 /// SHA256 <text>, STATS. Exit status 7 if any reply was "ERR ...".
 #[derive(Debug, Args, Clone)]
-#[command(verbatim_doc_comment, after_long_help = crate::exit::help_of("client"))]
+#[command(verbatim_doc_comment, allow_negative_numbers = true, after_long_help = crate::exit::help_of("client"))]
 pub struct ClientArgs {
     #[command(flatten)]
     pub instance: InstanceArgs,
@@ -33,11 +33,11 @@ pub struct ClientArgs {
     pub tcp: Option<String>,
 
     /// How long to wait for each reply, for the connection, and for an instance that is starting (not 0)
-    #[arg(long, default_value = "10s", value_parser = units::parse_nonzero_duration, value_name = "DURATION")]
+    #[arg(long, allow_hyphen_values = true, default_value = "10s", value_parser = units::parse_nonzero_duration, value_name = "DURATION")]
     pub timeout: Duration,
 
     /// The longest request line, as the server's --max-line: a longer one is refused, not sent
-    #[arg(long, default_value = "64K", value_parser = units::parse_nonzero_bytes, value_name = "BYTES")]
+    #[arg(long, allow_hyphen_values = true, default_value = "64K", value_parser = units::parse_nonzero_bytes, value_name = "BYTES")]
     pub max_line: u64,
 
     /// Requests, one per argument (default: one per line of stdin)
@@ -169,7 +169,7 @@ pub struct StatusArgs {
 /// that up to --timeout. Past it: exit status 1 naming the pid, or with --kill SIGKILL the
 /// primary and its secondaries and remove what they left.
 #[derive(Debug, Args, Clone)]
-#[command(verbatim_doc_comment, after_long_help = crate::exit::help_of("stop"))]
+#[command(verbatim_doc_comment, allow_negative_numbers = true, after_long_help = crate::exit::help_of("stop"))]
 pub struct StopArgs {
     /// Instance name [default: $OSPS_NAME, else osps]
     #[arg(value_name = "NAME", conflicts_with = "all")]
@@ -180,7 +180,7 @@ pub struct StopArgs {
     pub all: bool,
 
     /// How long to wait for the orderly stop (not 0)
-    #[arg(long, default_value = "5s", value_parser = units::parse_nonzero_duration, value_name = "DURATION")]
+    #[arg(long, allow_hyphen_values = true, default_value = "5s", value_parser = units::parse_nonzero_duration, value_name = "DURATION")]
     pub timeout: Duration,
 
     /// Past --timeout, SIGKILL the primary and its secondaries and clean up
@@ -201,13 +201,13 @@ pub struct StopArgs {
 /// --json: one JSON document at once, then one per interval (NDJSON), --iterations N
 /// stops after N.
 #[derive(Debug, Args, Clone)]
-#[command(verbatim_doc_comment, after_long_help = crate::exit::help_of("top"))]
+#[command(verbatim_doc_comment, allow_negative_numbers = true, after_long_help = crate::exit::help_of("top"))]
 pub struct TopArgs {
     #[command(flatten)]
     pub select: SelectArgs,
 
     /// Time between two refreshes
-    #[arg(long, default_value = "1s", value_parser = units::parse_nonzero_duration, value_name = "DURATION")]
+    #[arg(long, allow_hyphen_values = true, default_value = "1s", value_parser = units::parse_nonzero_duration, value_name = "DURATION")]
     pub interval: Duration,
 
     /// Print one compact JSON document per interval on stdout instead of drawing

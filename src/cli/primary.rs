@@ -29,11 +29,11 @@ pub struct PrimaryArgs {
     pub instance: InstanceArgs,
 
     /// Segment size: a multiple of 8, at least one page, at most 1G (suffixes K, M, G)
-    #[arg(long, default_value = "1M", value_parser = units::parse_segment_size, value_name = "BYTES")]
+    #[arg(long, allow_hyphen_values = true, default_value = "1M", value_parser = units::parse_segment_size, value_name = "BYTES")]
     pub size: u64,
 
     /// Bytes exchanged per round, at most the data area (size minus the 256-byte header)
-    #[arg(long, default_value = "64", value_parser = units::parse_nonzero_bytes, value_name = "BYTES", conflicts_with = "serve")]
+    #[arg(long, allow_hyphen_values = true, default_value = "64", value_parser = units::parse_nonzero_bytes, value_name = "BYTES", conflicts_with = "serve")]
     pub payload: u64,
 
     /// Run N rounds back to back, then stop (default: run until SIGINT or SIGTERM)
@@ -41,15 +41,15 @@ pub struct PrimaryArgs {
     pub rounds: Option<u64>,
 
     /// Time between heartbeat rounds when running without --rounds (not 0)
-    #[arg(long, default_value = "1s", value_parser = units::parse_nonzero_duration, value_name = "DURATION", conflicts_with = "serve")]
+    #[arg(long, allow_hyphen_values = true, default_value = "1s", value_parser = units::parse_nonzero_duration, value_name = "DURATION", conflicts_with = "serve")]
     pub interval: Duration,
 
     /// How long the secondary may take to start and say hello (not 0)
-    #[arg(long, default_value = "5s", value_parser = units::parse_nonzero_duration, value_name = "DURATION")]
+    #[arg(long, allow_hyphen_values = true, default_value = "5s", value_parser = units::parse_nonzero_duration, value_name = "DURATION")]
     pub start_timeout: Duration,
 
     /// How long a round may take before the secondary counts as hung (killed, restarted; not 0)
-    #[arg(long, default_value = "2s", value_parser = units::parse_nonzero_duration, value_name = "DURATION")]
+    #[arg(long, allow_hyphen_values = true, default_value = "2s", value_parser = units::parse_nonzero_duration, value_name = "DURATION")]
     pub timeout: Duration,
 
     /// Restarts of a dead or hung secondary allowed within a minute before giving up (0: never restart)
@@ -57,7 +57,7 @@ pub struct PrimaryArgs {
     pub max_restarts: u32,
 
     /// Wait before the first restart; doubles with each restart in the last minute, capped at 5s
-    #[arg(long, default_value = "100ms", value_parser = units::parse_duration, value_name = "DURATION")]
+    #[arg(long, allow_hyphen_values = true, default_value = "100ms", value_parser = units::parse_duration, value_name = "DURATION")]
     pub restart_backoff: Duration,
 
     /// How the two sides wait for their turn
@@ -65,7 +65,7 @@ pub struct PrimaryArgs {
     pub sync: SyncMode,
 
     /// In adaptive mode, the longest a wait polls the segment before sleeping on the FIFO (below --timeout); the budget shrinks when polling does not pay
-    #[arg(long, default_value = "200us", value_parser = units::parse_duration, value_name = "DURATION")]
+    #[arg(long, allow_hyphen_values = true, default_value = "200us", value_parser = units::parse_duration, value_name = "DURATION")]
     pub spin: Duration,
 
     /// Print the final summary as one JSON object on stdout
@@ -77,7 +77,7 @@ pub struct PrimaryArgs {
     pub trace: Option<crate::trace::Format>,
 
     /// Wait this long between the secondary's exit and its reap, so ps shows it as a zombie (Z)
-    #[arg(long, value_parser = units::parse_duration, value_name = "DURATION")]
+    #[arg(long, allow_hyphen_values = true, value_parser = units::parse_duration, value_name = "DURATION")]
     pub hold_zombie: Option<Duration>,
 
     /// Serve clients (see osps-client(1)) on RUNDIR/NAME.sock instead of running rounds
@@ -102,7 +102,7 @@ pub struct PrimaryArgs {
     pub secondaries: u32,
 
     /// With --serve, the longest request line; longer ones get "ERR line too long"
-    #[arg(long, default_value = "64K", value_parser = units::parse_nonzero_bytes, value_name = "BYTES", requires = "serve", conflicts_with = "rounds")]
+    #[arg(long, allow_hyphen_values = true, default_value = "64K", value_parser = units::parse_nonzero_bytes, value_name = "BYTES", requires = "serve", conflicts_with = "rounds")]
     pub max_line: u64,
 
     /// With --serve, how many clients may be connected at once [default: 1024, or fewer if the descriptor limit allows fewer]
@@ -222,11 +222,11 @@ pub struct SecondaryArgs {
     pub sync: SyncMode,
 
     /// In adaptive mode, the longest a wait polls the segment before sleeping on the FIFO
-    #[arg(long, default_value = "200us", value_parser = units::parse_duration, value_name = "DURATION")]
+    #[arg(long, allow_hyphen_values = true, default_value = "200us", value_parser = units::parse_duration, value_name = "DURATION")]
     pub spin: Duration,
 
     /// How long to wait for the primary's ready after saying hello (not 0)
-    #[arg(long, default_value = "5s", value_parser = units::parse_nonzero_duration, value_name = "DURATION")]
+    #[arg(long, allow_hyphen_values = true, default_value = "5s", value_parser = units::parse_nonzero_duration, value_name = "DURATION")]
     pub start_timeout: Duration,
 
     /// Which secondary of the pool this is (0 for the first; set by the primary)

@@ -1,9 +1,13 @@
 //! The options several subcommands share: which instance (`--name`, `--runtime-dir`),
 //! or one instance or all of them, and the default name of `status` and `stop`.
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use clap::Args;
+use clap::builder::{TypedValueParser, ValueParserFactory};
+use clap::error::ErrorKind;
 
 use crate::disk::names::InstanceName;
 
@@ -39,17 +43,83 @@ pub struct SelectArgs {
 
 /// The instance of `osps status [NAME]` and `osps stop [NAME]`: NAME, else `OSPS_NAME`,
 /// else `osps` (as for `osps primary`). Not clap's `env`: a NAME that came from the
-/// environment would conflict with `osps stop --all`.
+/// environment would conflict with `osps stop --all`. An `OSPS_NAME` that is not UTF-8
+/// is refused, not taken for unset (which would describe or stop `osps` instead).
 pub fn name_or_default(given: Option<&InstanceName>) -> color_eyre::Result<InstanceName> {
     if let Some(name) = given {
         return Ok(name.clone());
     }
-    let from_env = std::env::var("OSPS_NAME").ok().filter(|v| !v.is_empty());
-    from_env
-        .as_deref()
-        .unwrap_or("osps")
-        .parse()
-        .map_err(|e: String| {
-            crate::exit::coded(crate::exit::Exit::Usage, format!("OSPS_NAME: {e}"))
+    match std::env::var_os("OSPS_NAME").filter(|v| !v.is_empty()) {
+        None => Ok(InstanceName::from_str("osps").map_err(|e| usage_error("osps", &e))?),
+        Some(value) => parse_name(&value).map_err(|e| usage_error(&shown(&value), &e)),
+    }
+}
+
+fn usage_error(value: &str, why: &str) -> color_eyre::Report {
+    crate::exit::coded(
+        crate::exit::Exit::Usage,
+        format!("invalid value '{value}' of OSPS_NAME: {why}; set it to a valid name or unset it"),
+    )
+}
+
+/// An instance name from the command line or the environment, as bytes: one that is not
+/// UTF-8 is refused by name, with its bytes shown, rather than by clap's "invalid UTF-8
+/// was detected in one or more arguments", which says neither which argument nor why.
+fn parse_name(value: &OsStr) -> Result<InstanceName, String> {
+    match value.to_str() {
+        Some(text) => text.parse(),
+        None => Err("the instance name is not UTF-8 text: use only A-Z a-z 0-9 _ -".into()),
+    }
+}
+
+/// `value` as it is when it is UTF-8, else as printable ASCII with every other byte as
+/// `\xNN`.
+fn shown(value: &OsStr) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    match value.to_str() {
+        Some(text) => text.to_string(),
+        None => value.as_bytes().escape_ascii().to_string(),
+    }
+}
+
+/// clap's parser of every `--name` and `NAME` (see [`parse_name`]). The error names the
+/// environment variable when that is where the value came from (`OSPS_NAME=a/b osps
+/// primary` gives no `--name` to correct).
+#[derive(Clone, Copy, Debug)]
+pub struct NameParser;
+
+impl TypedValueParser for NameParser {
+    type Value = InstanceName;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<InstanceName, clap::Error> {
+        parse_name(value).map_err(|why| {
+            let what = arg.map_or_else(|| "NAME".to_string(), ToString::to_string);
+            let from_env = arg
+                .and_then(clap::Arg::get_env)
+                .filter(|var| std::env::var_os(var).as_deref() == Some(value))
+                .filter(|_| !std::env::args_os().any(|a| a.as_os_str() == value))
+                .map(|var| format!(" (from {})", var.to_string_lossy()))
+                .unwrap_or_default();
+            cmd.clone().error(
+                ErrorKind::ValueValidation,
+                format!(
+                    "invalid value '{}' for '{what}'{from_env}: {why}",
+                    shown(value)
+                ),
+            )
         })
+    }
+}
+
+impl ValueParserFactory for InstanceName {
+    type Parser = NameParser;
+
+    fn value_parser() -> NameParser {
+        NameParser
+    }
 }

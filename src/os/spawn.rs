@@ -140,7 +140,15 @@ impl Child {
             state = format_args!("{}", state()),
             how = "waitid(WEXITED|WNOWAIT)"
         );
-        if let Some(hold) = self.hold {
+        if let Some(hold) = self.hold.filter(|_| crate::os::signals::stop_arrived()) {
+            // The hold gives way to a request to stop (below): one that came first leaves
+            // nothing to hold, and saying "holding it for 10s" just before the reap misled.
+            crate::info!(
+                "secondary {} has exited; not holding it as a zombie for --hold-zombie \
+                 {hold:?}: a stop was requested, so it is reaped now",
+                self.pid
+            );
+        } else if let Some(hold) = self.hold {
             crate::info!(
                 "secondary {} has exited; holding it as a zombie for {hold:?} before reaping it \
                  (see it with: ps -o pid,s,cmd --ppid {})",
@@ -161,6 +169,15 @@ impl Child {
                     break;
                 }
                 std::thread::sleep(left.min(std::time::Duration::from_millis(10)));
+            }
+            let held =
+                hold.saturating_sub(until.saturating_duration_since(std::time::Instant::now()));
+            if held < hold {
+                crate::info!(
+                    "a stop was requested: reaping secondary {} now, after {held:.0?} of the \
+                     {hold:?} hold",
+                    self.pid
+                );
             }
         }
         Ok(true)

@@ -328,17 +328,17 @@ fn stop_one(survey: &Survey, instance: &InstanceReport, args: &StopArgs, all: bo
         return Err(exit::coded(
             Exit::Failure,
             format!(
-                "primary {primary} of instance {name} did not stop within {}ms of SIGTERM (hung, \
-                 or stopped with SIGSTOP?); it still runs: `osps stop --kill {name}` kills it \
-                 and its secondaries",
-                args.timeout.as_millis()
+                "primary {primary} of instance {name} did not stop within --timeout {:?} of \
+                 SIGTERM (hung, or stopped with SIGSTOP?); it still runs: `osps stop --kill \
+                 {name}` kills it and its secondaries",
+                args.timeout
             ),
         ));
     }
     crate::warn!(
-        "primary {primary} of instance {name} did not stop within {}ms; killing it and its \
-         secondaries",
-        args.timeout.as_millis()
+        "primary {primary} of instance {name} did not stop within --timeout {:?}; killing it \
+         and its secondaries",
+        args.timeout
     );
     // The primary first, so that it cannot restart the secondaries we kill next.
     handle.signal(Signal::SIGKILL)?;

@@ -22,6 +22,7 @@ mod liveness;
 mod lockdefence;
 mod newcomer;
 mod notify;
+mod odd_args;
 mod pair;
 mod readme_map;
 mod readme_walkthrough;

@@ -365,3 +365,28 @@ fn the_hold_zombie_man_page_suggests_the_same_ps_as_readme_and_lab() {
     assert!(man.contains(r"ps \-o pid,s,cmd \-\-ppid"), "{man}");
     assert!(!man.contains("pid,stat,cmd"), "{man}");
 }
+
+/// A stop gives no time to a hold: `--hold-zombie` with `--serve` (or without `--rounds`)
+/// used to say "holding it as a zombie for 10s before reaping it" and reap it at once.
+#[test]
+fn a_stop_that_skips_or_cuts_a_zombie_hold_says_so() {
+    let mut env = TestEnv::new("zombie-stop");
+    let mut cmd = env.cmd("primary");
+    cmd.args(["--serve", "--hold-zombie", "10s"]);
+    let serving = env.start_logged(cmd);
+    env.wait_serving(T);
+    let stop = run(env.cmd("stop"), T);
+    assert_eq!(stop.status.code(), Some(0), "{}", stderr_of(&stop));
+    let out = env.finish_logged(&serving, T);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("not holding it as a zombie for --hold-zombie 10s: a stop was requested"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("holding it as a zombie for 10s before"),
+        "{err}"
+    );
+    env.assert_nothing_left();
+}

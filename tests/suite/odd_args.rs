@@ -1,0 +1,214 @@
+//! What a user who has never seen osps may type: names that are not UTF-8 (on the command
+//! line or in `OSPS_NAME`), a `--tcp` value that is no address. Each is refused as a
+//! usage error (exit status 2) that names the value and where it came from, before
+//! anything is touched.
+
+use crate::common;
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::time::Duration;
+
+use common::{TestEnv, run, stderr_of};
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Bytes that are no UTF-8: what `$'\xff'` gives in bash.
+fn not_utf8() -> &'static OsStr {
+    OsStr::from_bytes(b"a\xff")
+}
+
+#[test]
+fn a_name_that_is_not_utf8_is_refused_by_option_and_bytes() {
+    let env = TestEnv::new("name-bytes");
+    for sub in ["primary", "inspect", "cleanup"] {
+        let mut cmd = env.cmd(sub);
+        cmd.arg("--name").arg(not_utf8());
+        let out = run(cmd, DEADLINE);
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{sub}: {err}");
+        // Not clap's "invalid UTF-8 was detected in one or more arguments".
+        assert!(
+            err.contains("invalid value 'a\\xff' for '--name <NAME>'") && err.contains("UTF-8"),
+            "{sub}: {err}"
+        );
+    }
+    env.assert_nothing_left();
+}
+
+#[test]
+fn an_osps_name_that_is_not_utf8_is_refused_not_taken_for_the_default() {
+    let env = TestEnv::new("env-bytes");
+    // status and stop read OSPS_NAME themselves: it was taken for unset, so they
+    // described (or stopped) the instance `osps` instead.
+    for sub in ["status", "stop"] {
+        let mut cmd = env.cmd(sub);
+        cmd.env("OSPS_NAME", not_utf8());
+        let out = run(cmd, DEADLINE);
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{sub}: {err}");
+        assert!(
+            err.contains("invalid value 'a\\xff' of OSPS_NAME") && !err.contains("osps:"),
+            "{sub}: {err}"
+        );
+    }
+    // Through clap, the error says the value came from OSPS_NAME (there is no --name on
+    // the command line to correct).
+    for value in [not_utf8(), OsStr::new("a/b")] {
+        let mut cmd = env.cmd("primary");
+        cmd.env("OSPS_NAME", value).args(["--rounds", "1"]);
+        let out = run(cmd, DEADLINE);
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("for '--name <NAME>' (from OSPS_NAME)"),
+            "{err}"
+        );
+    }
+    env.assert_nothing_left();
+}
+
+#[test]
+fn client_tcp_without_a_port_is_a_usage_error_not_a_server_out_of_reach() {
+    let env = TestEnv::new("tcp-shape");
+    for (addr, why) in [
+        ("nonsense", "no :PORT"),
+        ("127.0.0.1", "no :PORT"),
+        ("127.0.0.1:99999", "the port is not a number"),
+        (":7000", "no address before :PORT"),
+    ] {
+        let mut cmd = env.cmd("client");
+        cmd.args(["--tcp", addr, "PING"]);
+        let out = run(cmd, DEADLINE);
+        let err = stderr_of(&out);
+        // It was 8 ("is `osps primary --serve --tcp nonsense` running?").
+        assert_eq!(out.status.code(), Some(2), "{addr}: {err}");
+        assert!(
+            err.contains(&format!("--tcp {addr}: not an ADDR:PORT ({why}")),
+            "{addr}: {err}"
+        );
+        assert!(!err.contains("running?"), "{addr}: {err}");
+    }
+}
+
+#[test]
+fn client_says_why_a_runtime_dir_that_is_there_is_refused_rather_than_calling_it_missing() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new("dir-refused");
+    let real = env.tmp.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let link = env.tmp.path().join("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let open = env.tmp.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for (dir, why) in [(&link, "is a symbolic link"), (&open, "has mode 0755")] {
+        let mut cmd = env.cmd("client");
+        cmd.arg("--runtime-dir")
+            .arg(dir)
+            .args(["--timeout", "1s", "PING"]);
+        let out = run(cmd, DEADLINE);
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(4), "{err}");
+        // It said "(no runtime directory DIR); start it with `osps primary --serve ...`",
+        // which would fail the same way.
+        assert!(
+            err.contains(why) && !err.contains("no runtime directory"),
+            "{}: {err}",
+            dir.display()
+        );
+    }
+}
+
+#[test]
+fn a_negative_value_is_refused_as_negative_by_every_command() {
+    let env = TestEnv::new("negative");
+    for args in [
+        &["stop", "--timeout", "-1"][..],
+        &["client", "--timeout", "-1", "PING"],
+        &["client", "--max-line", "-5", "PING"],
+        &["top", "--json", "--iterations", "-1"],
+        &["top", "--json", "--interval", "-2"],
+        &["primary", "--rounds", "1", "--timeout", "-1"],
+        &["primary", "--size", "-8"],
+        // With a unit, it read as short options: "unexpected argument '-1' found".
+        &["stop", "--timeout", "-1s"],
+        &["client", "--timeout", "-5ms", "PING"],
+        &["primary", "--rounds", "1", "--interval", "-2s"],
+        &["primary", "--size", "-4K"],
+    ] {
+        let mut cmd = env.cmd(args[0]);
+        cmd.args(&args[1..]);
+        let out = run(cmd, DEADLINE);
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        // Not "unexpected argument '-1' found", with a tip to write `-- -1`, which no
+        // option takes.
+        assert!(
+            err.contains("is negative") && !err.contains("unexpected argument"),
+            "{args:?}: {err}"
+        );
+    }
+    // An option where the value should be is named as one.
+    let mut cmd = env.cmd("stop");
+    cmd.args(["--timeout", "--kill"]);
+    let out = run(cmd, DEADLINE);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("'--kill' is not a duration but an option"),
+        "{err}"
+    );
+    env.assert_nothing_left();
+}
+
+#[test]
+fn client_refuses_a_socket_path_too_long_for_any_server_instead_of_suggesting_to_start_one() {
+    let env = TestEnv::new("long-sock");
+    // Over the 107 bytes of a Unix socket path, with the runtime dir's own checks passed.
+    let deep = env.tmp.path().join("d".repeat(110));
+    std::fs::create_dir(&deep).unwrap();
+    std::fs::set_permissions(&deep, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let mut by_name = env.cmd("client");
+    by_name.arg("--runtime-dir").arg(&deep).arg("PING");
+    let mut by_socket = env.cmd("client");
+    by_socket
+        .arg("--socket")
+        .arg(deep.join("x.sock"))
+        .arg("PING");
+    for (mut cmd, shorter) in [
+        (by_name, "--runtime-dir or --name"),
+        (by_socket, "--socket"),
+    ] {
+        cmd.env("OSPS_NAME", "longp");
+        let out = run(cmd, DEADLINE);
+        let err = stderr_of(&out);
+        // It was "start it with `osps primary --serve --name longp`" (4), or "is an
+        // `osps primary --serve` listening on this socket?" (8): neither can be.
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("longer than the 107 a Unix socket path can have")
+                && err.contains(&format!("give a shorter {shorter}")),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn stop_past_a_timeout_below_a_millisecond_names_that_timeout_not_0ms() {
+    let mut env = TestEnv::new("stop-ns");
+    let pid = env.start_primary(&["-q"]);
+    env.wait_rounds(1, DEADLINE);
+    let mut stop = env.cmd("stop");
+    stop.args(["--timeout", "500us"]);
+    let out = run(stop, DEADLINE);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    // It said "did not stop within 0ms of SIGTERM".
+    assert!(err.contains("did not stop within --timeout 500µs"), "{err}");
+    // The SIGTERM was sent: the primary stops in order by itself.
+    let status = common::wait_child(&mut env.take_child(pid), DEADLINE);
+    assert!(status.success(), "{status:?}");
+    env.assert_nothing_left();
+}
