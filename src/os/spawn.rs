@@ -20,8 +20,9 @@
 //! `--trace` or `--hold-zombie` it first sees the exit with `waitid(WNOWAIT)`, which
 //! leaves the child a zombie, so the zombie can be shown (and held) before the reap.
 
-use std::ffi::CString;
+use std::ffi::{CString, OsString};
 use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
@@ -206,14 +207,15 @@ impl Child {
 }
 
 /// Starts `osps secondary` with `args`: fork, then exec of `/proc/self/exe`.
-pub fn secondary(args: &[String]) -> Result<Child> {
+pub fn secondary(args: &[OsString]) -> Result<Child> {
     // Everything the child needs is prepared before the fork: after it, the child may
     // only call async-signal-safe functions (no allocation) until it execs.
     let parent = std::process::id() as libc::pid_t;
     let mut argv = vec![c"osps".to_owned(), c"secondary".to_owned()];
     for a in args {
         argv.push(
-            CString::new(a.as_str()).wrap_err("an argument for the secondary holds a NUL byte")?,
+            CString::new(a.as_bytes())
+                .wrap_err("an argument for the secondary holds a NUL byte")?,
         );
     }
     let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();

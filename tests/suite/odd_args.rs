@@ -212,3 +212,24 @@ fn stop_past_a_timeout_below_a_millisecond_names_that_timeout_not_0ms() {
     assert!(status.success(), "{status:?}");
     env.assert_nothing_left();
 }
+
+#[test]
+fn a_runtime_dir_whose_path_is_not_utf8_serves_a_pair() {
+    // The primary passed its secondary a lossy copy of the path (`\xff` became U+FFFD):
+    // every secondary failed to find the directory, and after six restarts the primary
+    // gave up (exit 6) asking whether the instance was running.
+    let mut env = TestEnv::new("dir-bytes");
+    env.runtime_dir = env.tmp.path().join(OsStr::from_bytes(b"run\xff"));
+    let mut cmd = env.cmd("primary");
+    cmd.args(["--rounds", "20", "--json"]);
+    let out = run(cmd, DEADLINE);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&summary["rounds"], &summary["restarts"]),
+        (&20.into(), &0.into()),
+        "{summary}"
+    );
+    env.assert_nothing_left();
+}

@@ -3,6 +3,7 @@
 //! or the abort after an error, so it is never left running or unreaped). A death on the
 //! way is handed to `restarts.rs`; the turns it takes once running are `exchange.rs`'s.
 
+use std::ffi::OsString;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -26,31 +27,32 @@ pub enum Step {
 }
 
 impl Worker {
-    /// The arguments of `osps secondary` for this worker.
-    fn secondary_args(&self, ctx: &Ctx<'_>) -> Vec<String> {
+    /// The arguments of `osps secondary` for this worker. Paths go as the bytes they
+    /// are: a runtime directory need not be UTF-8, and a lossy copy would name another.
+    fn secondary_args(&self, ctx: &Ctx<'_>) -> Vec<OsString> {
         let a = ctx.args;
-        let mut v = vec![
-            "--name".to_string(),
-            ctx.inst.paths().name.to_string(),
-            "--runtime-dir".to_string(),
-            ctx.inst.paths().runtime_dir.display().to_string(),
-            "--sync".to_string(),
-            a.sync.as_str().to_string(),
-            "--spin".to_string(),
-            format!("{}ns", a.spin.as_nanos()),
-            "--start-timeout".to_string(),
-            format!("{}ns", a.start_timeout.as_nanos()),
+        let mut v: Vec<OsString> = vec![
+            "--name".into(),
+            ctx.inst.paths().name.to_string().into(),
+            "--runtime-dir".into(),
+            ctx.inst.paths().runtime_dir.clone().into_os_string(),
+            "--sync".into(),
+            a.sync.as_str().into(),
+            "--spin".into(),
+            format!("{}ns", a.spin.as_nanos()).into(),
+            "--start-timeout".into(),
+            format!("{}ns", a.start_timeout.as_nanos()).into(),
         ];
         if a.serve {
             v.extend([
-                "--serve".to_string(),
-                "--index".to_string(),
-                self.index.to_string(),
+                "--serve".into(),
+                "--index".into(),
+                self.index.to_string().into(),
             ]);
         }
         match crate::log::level() {
             l if l < 0 => v.push("-q".into()),
-            l => v.extend((0..l).map(|_| "-v".to_string())),
+            l => v.extend((0..l).map(|_| "-v".into())),
         }
         v
     }
