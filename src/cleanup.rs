@@ -569,6 +569,10 @@ fn failure_message(errors: &[Failure], dry_run: bool) -> Option<String> {
     {
         return Some(format!("cleanup {failed} for instance {name}: {error}"));
     }
+    // One failure of no instance (the runtime directory itself refused): no count.
+    if let [Failure { name: None, error }] = errors {
+        return Some(format!("cleanup {failed}: {error}"));
+    }
     let lines: Vec<String> = errors
         .iter()
         .map(|f| match &f.name {
@@ -693,6 +697,11 @@ mod tests {
         assert_eq!(
             failure_message(&errors[..1], true).unwrap(),
             "cleanup would fail for instance a: boom"
+        );
+        // The runtime directory refused, no instance looked at: no "1 of the instances".
+        assert_eq!(
+            failure_message(&errors[1..], false).unwrap(),
+            "cleanup failed: dir"
         );
     }
 
