@@ -269,7 +269,7 @@ impl Client {
     /// An unfinished line already longer than `--max-line` waits to be refused.
     fn holds_a_long_partial(&self, limits: &Limits) -> bool {
         let room = limits.max_line + usize::from(self.input.ends_with(b"\r"));
-        self.input.len() > room && !self.input.contains(&b'\n')
+        self.input.len() > room && memchr::memchr(b'\n', &self.input).is_none()
     }
 
     /// Complete lines wait in its input for room (see [`Self::take_lines`]).
@@ -439,7 +439,8 @@ impl Client {
         self.lines_wait = !self.is_draining()
             && (!all
                 || (lines >= max_lines
-                    && (self.input.contains(&b'\n') || (eof && !self.input.is_empty()))));
+                    && (memchr::memchr(b'\n', &self.input).is_some()
+                        || (eof && !self.input.is_empty()))));
         if self.input.is_empty() && self.input.capacity() > 2 * READ_CHUNK {
             // A long line came and went: give its memory back.
             self.input = Vec::new();

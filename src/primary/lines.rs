@@ -72,7 +72,7 @@ impl<'a> Iterator for Lines<'a> {
         }
         let buf = self.buf;
         let rest = &buf[self.start..];
-        let (line, next) = match rest.iter().position(|&b| b == b'\n') {
+        let (line, next) = match memchr::memchr(b'\n', rest) {
             Some(nl) => (&rest[..nl], self.start + nl + 1),
             None if self.eof && !rest.is_empty() => (rest, buf.len()),
             None => {

@@ -565,10 +565,8 @@ const MALFORMED: &str = "ERR worker failed (malformed reply)";
 
 /// A reply copied out of a slot, if it is the line it must be: UTF-8 without a newline.
 fn reply_line(bytes: &[u8]) -> Option<&[u8]> {
-    match std::str::from_utf8(bytes) {
-        Ok(s) if !s.contains('\n') => Some(bytes),
-        _ => None,
-    }
+    let one_line = memchr::memchr(b'\n', bytes).is_none();
+    (one_line && std::str::from_utf8(bytes).is_ok()).then_some(bytes)
 }
 
 #[cfg(test)]
