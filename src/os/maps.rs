@@ -12,17 +12,7 @@ pub fn mappers(targets: &[(u64, u64)]) -> Vec<Vec<Holder>> {
     if targets.is_empty() {
         return found;
     }
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return found;
-    };
-    for entry in procs.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
+    for pid in super::procfs::pids() {
         let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
             continue;
         };

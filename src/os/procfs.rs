@@ -47,6 +47,14 @@ pub fn holders(targets: &[(u64, u64)]) -> Vec<Vec<Holder>> {
 /// Every open descriptor of every process we may look at, by the object it names: one
 /// pass over `/proc/*/fd` answers who holds any number of objects (a survey of a thousand
 /// instances looks once, not a thousand times).
+/// The pids of every process now, in `/proc`'s order (none if `/proc` cannot be read).
+pub fn pids() -> impl Iterator<Item = i32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flat_map(|procs| procs.flatten())
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+}
+
 #[derive(Debug, Default)]
 pub struct FdTable {
     /// `(dev, ino)` → `(pid, descriptor number)`, in `/proc`'s order.
@@ -57,17 +65,7 @@ impl FdTable {
     /// Reads the descriptors of every process now.
     pub fn scan() -> FdTable {
         let mut table = FdTable::default();
-        let Ok(procs) = std::fs::read_dir("/proc") else {
-            return table;
-        };
-        for entry in procs.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<i32>().ok())
-            else {
-                continue;
-            };
+        for pid in pids() {
             let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
                 continue;
             };
