@@ -74,22 +74,7 @@ fn ctrl_c_to_the_group_lets_the_programs_own_handler_clean_up_before_the_report(
     // on a loaded machine Python's exit can take longer, and then the report rightly
     // says left-running. The audit ends as soon as the program has, so a long grace
     // costs nothing.
-    let grace = format!("{}ms", slow(Duration::from_secs(10)).as_millis());
-    let mut cmd = audit(&["--grace", &grace]);
-    cmd.args([python3(), "-c", script, &lab.shm]);
-    let log = lab.dir().join("stderr");
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    cmd.stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap());
-    let child = cmd.spawn().unwrap();
-    let deadline = Instant::now() + slow(T);
-    while !std::fs::read_to_string(&log).unwrap().contains("ready") {
-        assert!(Instant::now() < deadline, "the program never started");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    // SAFETY: kill(2) of the process group just made for the audit.
-    assert_eq!(unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) }, 0);
-    let out = common::output_within(child, T);
+    let out = ctrl_c_to_the_group(&lab, script);
     assert_eq!(out.status.code(), Some(130));
     let doc = parse_json(&out.stdout);
     assert_eq!(doc["ended_by"], "SIGINT");

@@ -728,3 +728,26 @@ fn a_child_its_parent_never_reaped_is_a_zombie_never_reaped() {
     assert_eq!(child["exit_code"], 0);
     assert_eq!(child["parent_first"], false);
 }
+
+/// Audits `python3 -c SCRIPT SHM` in a process group of its own, with a long `--grace`
+/// (the audit ends as soon as the program has, so it costs nothing), waits for the
+/// program to print `ready` on stderr, then sends SIGINT to the whole group, as a
+/// terminal's Ctrl-C does. Returns the audit's output.
+fn ctrl_c_to_the_group(lab: &Lab, script: &str) -> std::process::Output {
+    let grace = format!("{}ms", slow(Duration::from_secs(10)).as_millis());
+    let mut cmd = audit(&["--grace", &grace]);
+    cmd.args([python3(), "-c", script, &lab.shm]);
+    let log = lab.dir().join("stderr");
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    cmd.stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + slow(T);
+    while !std::fs::read_to_string(&log).unwrap().contains("ready") {
+        assert!(Instant::now() < deadline, "the program never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: kill(2) of the process group just made for the audit.
+    assert_eq!(unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) }, 0);
+    common::output_within(child, T)
+}

@@ -148,22 +148,7 @@ fn ctrl_c_to_a_program_that_leaked_a_segment_blames_its_leak_not_an_attach() {
                   shm = shared_memory.SharedMemory(name=sys.argv[1], create=True, size=64)\n\
                   print('ready', file=sys.stderr, flush=True)\n\
                   time.sleep(30)";
-    let grace = format!("{}ms", slow(Duration::from_secs(10)).as_millis());
-    let mut cmd = audit(&["--grace", &grace]);
-    cmd.args([python3(), "-c", script, &lab.shm]);
-    let log = lab.dir().join("stderr");
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    cmd.stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap());
-    let child = cmd.spawn().unwrap();
-    let deadline = Instant::now() + slow(T);
-    while !std::fs::read_to_string(&log).unwrap().contains("ready") {
-        assert!(Instant::now() < deadline, "the program never started");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    // SAFETY: kill(2) of the process group just made for the audit.
-    assert_eq!(unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) }, 0);
-    let out = common::output_within(child, T);
+    let out = ctrl_c_to_the_group(&lab, script);
     assert_eq!(out.status.code(), Some(130));
     let doc = parse_json(&out.stdout);
     assert_eq!(kinds(&doc), ["segment-left"], "{doc:#}");
