@@ -18,6 +18,9 @@
 //! reaps the orphan itself (such a process has `reaped_by` null: the program never
 //! reaped it).
 //!
+//! A SIGINT or SIGTERM to the audit alone is passed on to the program ([`relay`]); one
+//! that reached the program too (Ctrl-C, a kill of the group) is not sent twice.
+//!
 //! At the end (the grace after the main process, `--timeout`, SIGINT or SIGTERM) the
 //! report is made first, then every traced process still alive is killed (SIGKILL). Not
 //! detached: the seccomp filter stays installed after the tracer goes, and a
@@ -33,6 +36,7 @@ mod longpath;
 mod model;
 mod pending;
 mod ptrace;
+mod relay;
 mod report;
 mod sigpipe;
 mod spawn;

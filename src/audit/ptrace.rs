@@ -144,38 +144,47 @@ pub enum Wait {
 
 /// Waits for the next event of any tracee or child.
 pub fn wait_any() -> io::Result<Wait> {
-    wait(-1)
+    wait(-1, 0).map(|w| w.unwrap_or(Wait::Interrupted))
+}
+
+/// The next event of any tracee or child if one is there already (`None`: none yet).
+pub fn poll_any() -> io::Result<Option<Wait>> {
+    wait(-1, libc::WNOHANG)
 }
 
 /// Waits for the next event of one tracee, through interruptions.
 pub fn wait_pid(pid: i32) -> io::Result<Wait> {
     loop {
-        match wait(pid)? {
-            Wait::Interrupted => continue,
-            other => return Ok(other),
+        match wait(pid, 0)? {
+            Some(Wait::Interrupted) | None => continue,
+            Some(other) => return Ok(other),
         }
     }
 }
 
-fn wait(which: i32) -> io::Result<Wait> {
+/// `None` only with WNOHANG, when no event is there yet.
+fn wait(which: i32, flags: libc::c_int) -> io::Result<Option<Wait>> {
     let mut status: libc::c_int = 0;
     // SAFETY: waitpid writes the status into our local.
-    let pid = unsafe { libc::waitpid(which, &raw mut status, libc::__WALL) };
+    let pid = unsafe { libc::waitpid(which, &raw mut status, libc::__WALL | flags) };
     if pid == -1 {
         let e = io::Error::last_os_error();
         return match e.raw_os_error() {
-            Some(libc::EINTR) => Ok(Wait::Interrupted),
-            Some(libc::ECHILD) => Ok(Wait::NoChild),
+            Some(libc::EINTR) => Ok(Some(Wait::Interrupted)),
+            Some(libc::ECHILD) => Ok(Some(Wait::NoChild)),
             _ => Err(e),
         };
     }
-    Ok(if libc::WIFEXITED(status) {
+    if pid == 0 {
+        return Ok(None);
+    }
+    Ok(Some(if libc::WIFEXITED(status) {
         Wait::Exited(pid, libc::WEXITSTATUS(status))
     } else if libc::WIFSIGNALED(status) {
         Wait::Signaled(pid, libc::WTERMSIG(status))
     } else {
         Wait::Stopped(pid, libc::WSTOPSIG(status), status >> 16)
-    })
+    }))
 }
 
 /// Reads a NUL-terminated string of at most `max` bytes from a tracee's memory, page by

@@ -19,6 +19,7 @@ use super::model::{Kind, Model};
 use super::pending::Pending;
 use super::procfs;
 use super::ptrace::{self, SyscallInfo, Wait};
+use super::relay;
 use super::sigpipe;
 use super::spawn::Child;
 use super::syscalls::{self, Base, Call, PATH_MAX};
@@ -61,10 +62,21 @@ pub struct Tracer {
     root_ended: Option<Instant>,
     /// When the first SIGINT or SIGTERM came to the audit.
     stop_seen: Option<Instant>,
+    /// When the main process's thread group last took each signal (its
+    /// signal-delivery-stop): whether a stop signal to the audit reached it too.
+    root_took: HashMap<i32, Instant>,
 }
 
 /// The least time the program gets to handle a SIGINT or SIGTERM it got with the audit.
 const SIGNAL_GRACE: Duration = Duration::from_millis(500);
+
+/// A signal the main process took this recently, when the same signal came to the
+/// audit, came to both from one group kill.
+const TOOK_WITH_THE_AUDIT: Duration = Duration::from_millis(500);
+
+/// At most this many waits already queued are handled before deciding whether to pass
+/// a stop signal on (a busy program may stop again as fast as it is resumed).
+const QUEUED_WAITS: usize = 10_000;
 
 impl Tracer {
     pub fn new(start: Instant, root: i32, argv: Vec<String>) -> Tracer {
@@ -91,6 +103,7 @@ impl Tracer {
             model,
             root_ended: None,
             stop_seen: None,
+            root_took: HashMap::new(),
         }
     }
 
@@ -161,16 +174,16 @@ impl Tracer {
                 interrupt::forget();
             }
             if let Some(s) = interrupt::stop_signal() {
-                // Ctrl-C reaches the whole foreground group, the program too: its own
-                // handlers (a shm.unlink() in a SIGINT handler) get the grace to end
-                // it in order before the report; a second signal stops at once.
+                // The program gets the signal (with Ctrl-C, with the audit; otherwise
+                // from it): its own handlers (a shm.unlink() in a SIGINT handler) get
+                // the grace to end it in order before the report; a second signal
+                // stops at once.
                 let first = match self.stop_seen {
                     Some(t) => t,
                     None => {
-                        // SAFETY: getpid cannot fail.
-                        let me = unsafe { libc::getpid() };
-                        self.model.signalled(me, 0, s);
-                        *self.stop_seen.insert(Instant::now())
+                        let at = Instant::now();
+                        self.relay(child, argv, s)?;
+                        *self.stop_seen.insert(at)
                     }
                 };
                 if interrupt::insisted() || first.elapsed() >= limits.grace.max(SIGNAL_GRACE) {
@@ -191,6 +204,37 @@ impl Tracer {
                 return Ok(interrupt::stop_signal().map_or(Ended::Program, Ended::Signal));
             }
         }
+    }
+
+    /// The first stop signal to the audit: sent on to the main process unless the
+    /// program got it too, from the same group kill (see `relay.rs`). Recorded as sent
+    /// by the audit (to the group, or to the main process), so that what it ends is not
+    /// "killed from outside".
+    fn relay(&mut self, child: &mut Child, argv: &[std::ffi::OsString], signal: i32) -> Result<()> {
+        // SAFETY: getpid cannot fail.
+        let me = unsafe { libc::getpid() };
+        relay::barrier();
+        for _ in 0..QUEUED_WAITS {
+            let Some(wait) = ptrace::poll_any().wrap_err("waiting for the traced processes")?
+            else {
+                break;
+            };
+            if !self.dispatch(child, argv, wait)? {
+                break;
+            }
+        }
+        let alive = self.model.proc(self.root).is_some_and(|p| p.alive());
+        let took = self
+            .root_took
+            .get(&signal)
+            .is_some_and(|t| t.elapsed() < TOOK_WITH_THE_AUDIT);
+        if alive && !took && !relay::pending(self.root, signal) {
+            relay::pass_on(self.root, signal);
+            self.model.signalled(me, i64::from(self.root), signal);
+        } else {
+            self.model.signalled(me, 0, signal);
+        }
+        Ok(())
     }
 
     /// Extra time past the grace while only Python's multiprocessing helpers (resource
@@ -269,8 +313,11 @@ impl Tracer {
         } else {
             // A signal on its way: delivered. A SIGPIPE is looked at first, while the
             // process still holds the end its write found closed.
+            let tgid = self.tasks.get(&pid).map_or(pid, |t| t.tgid);
+            if tgid == self.root {
+                self.root_took.insert(sig, Instant::now());
+            }
             if sig == libc::SIGPIPE {
-                let tgid = self.tasks.get(&pid).map_or(pid, |t| t.tgid);
                 let broken = sigpipe::at_delivery(pid, tgid);
                 self.model.sigpipe(tgid, broken);
             }

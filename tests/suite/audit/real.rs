@@ -106,10 +106,12 @@ fn a_program_stopped_by_the_audit_is_left_running_but_not_its_resource_tracker()
     // The lab's writer blocked on a FIFO whose reader never opens, and the audit stopped
     // (--timeout, or SIGTERM as here): its resource tracker (started by its first
     // SharedMemory) was a second left-running finding, with the hint to stop and wait for
-    // it. The tracker is Python's, and it ends when the program does.
+    // it. The tracker is Python's, and it ends when the program does. (The program
+    // ignores the SIGTERM the audit passes on, so it is still there at the end.)
     let lab = Lab::new("blocked");
-    let script = "import os, sys\n\
+    let script = "import os, signal, sys\n\
                   from multiprocessing import shared_memory\n\
+                  signal.signal(signal.SIGTERM, signal.SIG_IGN)\n\
                   shm = shared_memory.SharedMemory(name=sys.argv[1], create=True, size=64)\n\
                   shm.close(); shm.unlink()\n\
                   os.mkfifo(sys.argv[2] + '/p2s.fifo')\n\

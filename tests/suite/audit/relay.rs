@@ -1,0 +1,76 @@
+//! A stop signal to the audit reaches the program once: passed on when it was sent to
+//! the audit alone (`kill PID`), not sent again when the program got it too (Ctrl-C,
+//! a kill of the whole group).
+
+use super::*;
+
+/// A lab server that makes its FIFO and segment, removes both in its SIGTERM and SIGINT
+/// handler, and writes how many signals it took at the C level (one byte each, through
+/// `signal.set_wakeup_fd`, which Python's own handler call would merge) to `DIR/count`.
+const CLEANS_UP: &str = "import os, signal, sys, time\n\
+    from multiprocessing import shared_memory\n\
+    name, d = sys.argv[1], sys.argv[2]\n\
+    os.mkfifo(d + '/p2s.fifo')\n\
+    shm = shared_memory.SharedMemory(name=name, create=True, size=64)\n\
+    r, w = os.pipe(); os.set_blocking(w, False); os.set_blocking(r, False)\n\
+    signal.set_wakeup_fd(w)\n\
+    def bye(*_):\n    \
+        time.sleep(0.3)\n    \
+        try:\n        n = len(os.read(r, 100))\n    \
+        except BlockingIOError:\n        n = 0\n    \
+        open(d + '/count', 'w').write(str(n))\n    \
+        shm.close(); shm.unlink(); os.unlink(d + '/p2s.fifo'); sys.exit(0)\n\
+    signal.signal(signal.SIGTERM, bye)\n\
+    signal.signal(signal.SIGINT, bye)\n\
+    print('ready', file=sys.stderr, flush=True)\n\
+    time.sleep(30)";
+
+/// The audit's exit status, its report, and how many signals the program counted.
+fn stopped_by(signal: i32, to: To) -> (Output, Value, String) {
+    let lab = Lab::new("relay");
+    let out = signal_when_ready(&lab, CLEANS_UP, signal, to);
+    let doc = parse_json(&out.stdout);
+    let count = std::fs::read_to_string(lab.dir().join("count")).unwrap_or_default();
+    assert!(!lab.dir().join("p2s.fifo").exists(), "{doc:#}");
+    assert!(
+        !Path::new(&format!("/dev/shm/{}", lab.shm)).exists(),
+        "{doc:#}"
+    );
+    (out, doc, count)
+}
+
+#[test]
+fn sigterm_to_the_audit_alone_is_passed_on_and_the_programs_handler_cleans_up() {
+    // The program never got it: SIGKILLed after the grace, its handler never ran, and
+    // the report said fifo-left, segment-left and left-running.
+    let (out, doc, count) = stopped_by(libc::SIGTERM, To::AuditAlone);
+    assert_eq!(out.status.code(), Some(143), "{}", stderr_of(&out));
+    assert_eq!(doc["ended_by"], "SIGTERM");
+    assert_eq!(kinds(&doc), Vec::<String>::new(), "{doc:#}");
+    assert_eq!(doc["processes"][0]["exit_code"], 0, "{doc:#}");
+    assert_eq!(count, "1");
+}
+
+#[test]
+fn sigint_to_the_audit_alone_reaches_the_program_once() {
+    let (out, doc, count) = stopped_by(libc::SIGINT, To::AuditAlone);
+    assert_eq!(out.status.code(), Some(130), "{}", stderr_of(&out));
+    assert_eq!(kinds(&doc), Vec::<String>::new(), "{doc:#}");
+    assert_eq!(count, "1");
+}
+
+#[test]
+fn sigterm_to_the_whole_group_reaches_the_program_once_not_again_from_the_audit() {
+    let (out, doc, count) = stopped_by(libc::SIGTERM, To::Group);
+    assert_eq!(out.status.code(), Some(143), "{}", stderr_of(&out));
+    assert_eq!(kinds(&doc), Vec::<String>::new(), "{doc:#}");
+    assert_eq!(count, "1");
+}
+
+#[test]
+fn ctrl_c_to_the_whole_group_reaches_the_program_once_not_again_from_the_audit() {
+    let (out, doc, count) = stopped_by(libc::SIGINT, To::Group);
+    assert_eq!(out.status.code(), Some(130), "{}", stderr_of(&out));
+    assert_eq!(kinds(&doc), Vec::<String>::new(), "{doc:#}");
+    assert_eq!(count, "1");
+}
