@@ -98,8 +98,8 @@ complete -c osps -n "__fish_osps_using_subcommand cleanup" -s q -l quiet -d 'Onl
 complete -c osps -n "__fish_osps_using_subcommand cleanup" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c osps -n "__fish_osps_using_subcommand cleanup" -s V -l version -d 'Print version'
 complete -c osps -n "__fish_osps_using_subcommand client" -l runtime-dir -d 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]' -r -F
-complete -c osps -n "__fish_osps_using_subcommand client" -l socket -d 'Connect to this Unix socket instead of RUNDIR/NAME.sock' -r -F
-complete -c osps -n "__fish_osps_using_subcommand client" -l tcp -d 'Connect over TCP instead of the Unix socket' -r
+complete -c osps -n "__fish_osps_using_subcommand client" -l socket -d 'Connect to this Unix socket instead of RUNDIR/NAME.sock (not with --name or --runtime-dir)' -r -F
+complete -c osps -n "__fish_osps_using_subcommand client" -l tcp -d 'Connect over TCP instead of the Unix socket (not with --name or --runtime-dir)' -r
 complete -c osps -n "__fish_osps_using_subcommand client" -l timeout -d 'How long to wait for each reply, for the connection, and for an instance that is starting (not 0)' -r
 complete -c osps -n "__fish_osps_using_subcommand client" -l max-line -d 'The longest request line, as the server\'s --max-line: a longer one is refused, not sent' -r
 complete -c osps -n "__fish_osps_using_subcommand client" -s n -l name -d 'Instance name: 1 to 64 of A-Z a-z 0-9 _ - (not starting with -)' -r -f -a "(__fish_osps_instance_names)"

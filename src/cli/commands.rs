@@ -24,11 +24,11 @@ pub struct ClientArgs {
     #[command(flatten)]
     pub instance: InstanceArgs,
 
-    /// Connect to this Unix socket instead of RUNDIR/NAME.sock
+    /// Connect to this Unix socket instead of RUNDIR/NAME.sock (not with --name or --runtime-dir)
     #[arg(long, value_name = "PATH", conflicts_with = "tcp")]
     pub socket: Option<PathBuf>,
 
-    /// Connect over TCP instead of the Unix socket
+    /// Connect over TCP instead of the Unix socket (not with --name or --runtime-dir)
     #[arg(long, value_name = "ADDR:PORT")]
     pub tcp: Option<String>,
 

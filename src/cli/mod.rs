@@ -31,7 +31,7 @@ pub const ENV_VARS: [&str; 3] = ["OSPS_NAME", "OSPS_RUNTIME_DIR", "OSPS_COLOR"];
 /// The whole command line: every subcommand.
 pub type Cli = CliOf<Command>;
 
-/// The global options and one subcommand of the set `C`: [`Cli`] has them all; [`parse`]
+/// The global options and one subcommand of the set `C`: [`Cli`] has them all; [`parse_from`]
 /// also builds parsers that know a single one.
 #[derive(Debug, Parser)]
 #[command(name = "osps", version, about = ABOUT, long_about = LONG_ABOUT, propagate_version = true)]
@@ -71,30 +71,16 @@ impl<C: Subcommand> CliOf<C> {
     }
 }
 
-/// `osps primary` alone (see [`parse`]).
+/// `osps primary` alone (see [`parse_from`]).
 #[derive(Debug, Subcommand)]
 pub enum OnlyPrimary {
     Primary(PrimaryArgs),
 }
 
-/// `osps secondary` alone (see [`parse`]).
+/// `osps secondary` alone (see [`parse_from`]).
 #[derive(Debug, Subcommand)]
 pub enum OnlySecondary {
     Secondary(SecondaryArgs),
-}
-
-/// Parses the command line of this process.
-///
-/// clap's derive builds the parser of every subcommand, help texts included, before it
-/// looks at the arguments: a quarter of a millisecond at each start here, paid twice by
-/// `osps primary` (once more by the secondary it re-executes). So when the first argument
-/// names `primary` or `secondary` (as the primary's own exec of `osps secondary ...`
-/// always does), a parser that knows only that subcommand parses the line; it has the
-/// same global options and the same subcommand definition, so it accepts, rejects and
-/// explains exactly what the whole one does for that subcommand. Anything else (a global
-/// option first, another subcommand, `--help`) goes to the whole parser.
-pub fn parse() -> Result<Cli, clap::Error> {
-    parse_from(std::env::args_os())
 }
 
 /// The command line of this process, parsed and validated; on a usage error, `--help` or
@@ -107,8 +93,9 @@ pub fn parse() -> Result<Cli, clap::Error> {
 pub unsafe fn parse_or_exit() -> Cli {
     // SAFETY: our caller promises that no other thread exists yet.
     unsafe { forget_empty_env() };
-    let cli = parse().unwrap_or_else(|e| clap_exit(e));
-    if let Err(e) = cli.command.validate() {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let cli = parse_from(args.clone()).unwrap_or_else(|e| clap_exit(e));
+    if let Err(e) = cli.command.validate(&args) {
         clap_exit(e);
     }
     cli
@@ -185,7 +172,16 @@ fn help_in_color() -> bool {
     std::io::IsTerminal::is_terminal(&std::io::stdout()) && !never_arg && !never_env && !no_color
 }
 
-/// [`parse`] of the given arguments (the first one names the program).
+/// Parses a command line (`args`: the first one names the program).
+///
+/// clap's derive builds the parser of every subcommand, help texts included, before it
+/// looks at the arguments: a quarter of a millisecond at each start here, paid twice by
+/// `osps primary` (once more by the secondary it re-executes). So when the first argument
+/// names `primary` or `secondary` (as the primary's own exec of `osps secondary ...`
+/// always does), a parser that knows only that subcommand parses the line; it has the
+/// same global options and the same subcommand definition, so it accepts, rejects and
+/// explains exactly what the whole one does for that subcommand. Anything else (a global
+/// option first, another subcommand, `--help`) goes to the whole parser.
 fn parse_from(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Cli, clap::Error> {
     let args: Vec<std::ffi::OsString> = args.into_iter().collect();
     match args.get(1).and_then(|a| a.to_str()) {
@@ -197,7 +193,7 @@ fn parse_from(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Cli,
     }
 }
 
-/// Parses `args` (the first one names the program, whatever it is) as [`parse`] would,
+/// Parses `args` (the first one names the program, whatever it is) as [`parse_from`] would,
 /// without looking at this process's environment; `None` when they are no valid osps
 /// command line (then that process did not get past its own parsing either).
 pub fn invocation_of(args: &[OsString]) -> Option<Invocation> {
@@ -291,24 +287,77 @@ impl Command {
     /// Checks what clap cannot express: values that depend on one another. Only the
     /// misfits clap reports are returned here; the primary reports the others itself
     /// (see [`Misfit`]).
-    pub fn validate(&self) -> Result<(), clap::Error> {
+    ///
+    /// `args` is the command line these were parsed from: whether an option was given on
+    /// it, rather than by its environment variable, is not kept by the parse.
+    pub fn validate(&self, args: &[OsString]) -> Result<(), clap::Error> {
         match self {
-            Command::Primary(args) => match args.validate() {
-                Err(Misfit::Usage(message)) => Err(primary_usage_error(message)),
+            Command::Primary(primary) => match primary.validate() {
+                Err(Misfit::Usage(message)) => Err(usage_error("primary", message)),
                 Err(Misfit::Size(_)) | Ok(()) => Ok(()),
             },
+            Command::Client(client) => {
+                let to = match (&client.socket, &client.tcp) {
+                    (Some(_), _) => "--socket <PATH>",
+                    (None, Some(_)) => "--tcp <ADDR:PORT>",
+                    (None, None) => return Ok(()),
+                };
+                // An OSPS_NAME or OSPS_RUNTIME_DIR in the environment is no conflict: it
+                // is for the commands that find an instance, and a --socket needs none.
+                let given = given_on_command_line(args, &["name", "runtime_dir"]);
+                match given.first() {
+                    Some(id) => Err(usage_error(
+                        "client",
+                        format!(
+                            "the argument '{}' cannot be used with '{to}': it names the instance \
+                             whose socket to find, and {} says where to connect; give one of the two",
+                            if *id == "name" {
+                                "--name <NAME>"
+                            } else {
+                                "--runtime-dir <DIR>"
+                            },
+                            to.split(' ').next().unwrap_or(to)
+                        ),
+                    )),
+                    None => Ok(()),
+                }
+            }
             _ => Ok(()),
         }
     }
 }
 
-/// A usage error about `osps primary`, formatted by clap with that subcommand's usage.
-fn primary_usage_error(message: String) -> clap::Error {
+/// Those of the options `ids` of the subcommand in `args` that `args` itself gives (not
+/// the environment, not a default).
+fn given_on_command_line(args: &[OsString], ids: &[&'static str]) -> Vec<&'static str> {
+    use clap::CommandFactory;
+    use clap::parser::ValueSource;
+    let no_env = |a: clap::Arg| a.env(None::<&'static str>);
+    let parser = Cli::command()
+        .mut_args(no_env)
+        .mut_subcommands(|s| s.mut_args(no_env));
+    let Ok(matches) = parser.try_get_matches_from(args) else {
+        return Vec::new();
+    };
+    let Some((_, sub)) = matches.subcommand() else {
+        return Vec::new();
+    };
+    ids.iter()
+        .copied()
+        .filter(|id| {
+            sub.try_contains_id(id).unwrap_or(false)
+                && sub.value_source(id) == Some(ValueSource::CommandLine)
+        })
+        .collect()
+}
+
+/// A usage error about `osps SUBCOMMAND`, formatted by clap with that subcommand's usage.
+fn usage_error(subcommand: &str, message: String) -> clap::Error {
     use clap::CommandFactory;
     let mut root = Cli::command();
     root.build();
-    match root.find_subcommand_mut("primary") {
-        Some(primary) => primary.error(clap::error::ErrorKind::ArgumentConflict, message),
+    match root.find_subcommand_mut(subcommand) {
+        Some(sub) => sub.error(clap::error::ErrorKind::ArgumentConflict, message),
         None => root.error(clap::error::ErrorKind::ArgumentConflict, message),
     }
 }

@@ -128,7 +128,7 @@ fn primary(line: &str) -> PrimaryArgs {
 fn misfit(line: &str) -> String {
     match primary(line).validate() {
         Err(Misfit::Size(why)) => why,
-        Err(Misfit::Usage(message)) => format!("usage: {}", primary_usage_error(message).render()),
+        Err(Misfit::Usage(message)) => format!("usage: {}", usage_error("primary", message).render()),
         Ok(()) => "fits".to_string(),
     }
 }
@@ -161,7 +161,7 @@ fn a_spin_as_long_as_the_timeout_is_reported_by_clap() {
     let Err(Misfit::Usage(message)) = primary("--spin 2s").validate() else {
         panic!("not a usage error")
     };
-    assert_eq!(primary_usage_error(message).exit_code(), 2);
+    assert_eq!(usage_error("primary", message).exit_code(), 2);
 }
 
 #[test]

@@ -237,3 +237,35 @@ fn a_runtime_dir_whose_path_is_not_utf8_serves_a_pair() {
     );
     env.assert_nothing_left();
 }
+
+#[test]
+fn client_name_or_runtime_dir_with_socket_or_tcp_is_a_usage_error_but_not_from_the_environment() {
+    // `--name other --socket P` connected to P and dropped --name without a word.
+    let mut env = TestEnv::new("cl-both");
+    env.start_serving(&[]);
+    let socket = env.runtime_dir.join(format!("{}.sock", env.name));
+    let dir = env.runtime_dir.to_str().unwrap().to_string();
+    let sock = socket.to_str().unwrap().to_string();
+    for (given, to) in [
+        (["--name", "other"], ["--socket", sock.as_str()]),
+        (["--runtime-dir", dir.as_str()], ["--socket", sock.as_str()]),
+        (["--name", "other"], ["--tcp", "127.0.0.1:9"]),
+    ] {
+        let mut cmd = env.cmd("client");
+        cmd.args(given).args(to).arg("PING");
+        let out = run(cmd, DEADLINE);
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{given:?} {to:?}: {err}");
+        assert!(
+            err.contains(&format!("cannot be used with '{}", to[0])) && err.contains("give one"),
+            "{err}"
+        );
+    }
+    // OSPS_NAME and OSPS_RUNTIME_DIR (set by env.cmd) are for finding an instance: with
+    // --socket they are no conflict.
+    let mut cmd = env.cmd("client");
+    cmd.args(["--socket", &sock, "PING"]);
+    let out = run(cmd, DEADLINE);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_eq!(out.stdout, b"PONG\n");
+}
