@@ -48,9 +48,9 @@ pub struct CliOf<C: Subcommand> {
     #[arg(
         long,
         global = true,
-        value_enum,
+        value_parser = ColorParser::new(),
         env = "OSPS_COLOR",
-        default_value_t = ColorWhen::Auto,
+        default_value = "auto",
         value_name = "WHEN"
     )]
     pub color: ColorWhen,

@@ -6,10 +6,12 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use clap::Args;
-use clap::builder::{TypedValueParser, ValueParserFactory};
+use clap::ValueEnum;
+use clap::builder::{EnumValueParser, PossibleValue, TypedValueParser, ValueParserFactory};
 use clap::error::ErrorKind;
 
 use crate::disk::names::InstanceName;
+use crate::log::ColorWhen;
 
 /// Which instance, and where its objects live.
 #[derive(Debug, Args, Clone)]
@@ -99,11 +101,8 @@ impl TypedValueParser for NameParser {
     ) -> Result<InstanceName, clap::Error> {
         parse_name(value).map_err(|why| {
             let what = arg.map_or_else(|| "NAME".to_string(), ToString::to_string);
-            let from_env = arg
-                .and_then(clap::Arg::get_env)
-                .filter(|var| std::env::var_os(var).as_deref() == Some(value))
-                .filter(|_| !std::env::args_os().any(|a| a.as_os_str() == value))
-                .map(|var| format!(" (from {})", var.to_string_lossy()))
+            let from_env = from_env(arg, value)
+                .map(|var| format!(" (from {var})"))
                 .unwrap_or_default();
             cmd.clone().error(
                 ErrorKind::ValueValidation,
@@ -113,6 +112,62 @@ impl TypedValueParser for NameParser {
                 ),
             )
         })
+    }
+}
+
+/// The environment variable `value` of `arg` came from, if it did: the variable holds it
+/// and no argument of the command line is that value.
+fn from_env(arg: Option<&clap::Arg>, value: &OsStr) -> Option<String> {
+    arg.and_then(clap::Arg::get_env)
+        .filter(|var| std::env::var_os(var).as_deref() == Some(value))
+        .filter(|_| !std::env::args_os().any(|a| a.as_os_str() == value))
+        .map(|var| var.to_string_lossy().into_owned())
+}
+
+/// clap's parser of `--color`: the enum's own, whose error also names `OSPS_COLOR` when
+/// that is where the value came from (`OSPS_COLOR=bogus osps list` gives no `--color` to
+/// correct).
+#[derive(Clone)]
+pub struct ColorParser(EnumValueParser<ColorWhen>);
+
+impl ColorParser {
+    pub fn new() -> ColorParser {
+        ColorParser(EnumValueParser::new())
+    }
+}
+
+impl TypedValueParser for ColorParser {
+    type Value = ColorWhen;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<ColorWhen, clap::Error> {
+        self.0.parse_ref(cmd, arg, value).map_err(|e| {
+            let Some(var) = from_env(arg, value) else {
+                return e;
+            };
+            let what = arg.map_or_else(|| "--color".to_string(), ToString::to_string);
+            let choices: Vec<&str> = ColorWhen::value_variants()
+                .iter()
+                .map(|c| c.as_str())
+                .collect();
+            cmd.clone().error(
+                ErrorKind::InvalidValue,
+                format!(
+                    "invalid value '{}' for '{what}' (from {var}): not one of {}; set it to \
+                     one of them or unset it",
+                    shown(value),
+                    choices.join(", ")
+                ),
+            )
+        })
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        self.0.possible_values()
     }
 }
 

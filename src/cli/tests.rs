@@ -128,7 +128,9 @@ fn primary(line: &str) -> PrimaryArgs {
 fn misfit(line: &str) -> String {
     match primary(line).validate() {
         Err(Misfit::Size(why)) => why,
-        Err(Misfit::Usage(message)) => format!("usage: {}", usage_error("primary", message).render()),
+        Err(Misfit::Usage(message)) => {
+            format!("usage: {}", usage_error("primary", message).render())
+        }
         Ok(()) => "fits".to_string(),
     }
 }

@@ -269,3 +269,29 @@ fn client_name_or_runtime_dir_with_socket_or_tcp_is_a_usage_error_but_not_from_t
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     assert_eq!(out.stdout, b"PONG\n");
 }
+
+#[test]
+fn a_bad_osps_color_is_named_as_the_variable_it_came_from() {
+    // It said "invalid value 'bogus' for '--color <WHEN>'": no --color was given.
+    let env = TestEnv::new("bad-color");
+    let mut cmd = env.cmd("list");
+    cmd.env("OSPS_COLOR", "bogus");
+    let out = run(cmd, DEADLINE);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("'bogus' for '--color <WHEN>' (from OSPS_COLOR)")
+            && err.contains("auto, always, never"),
+        "{err}"
+    );
+    // Given as --color, it is named as --color, with clap's list of values.
+    let mut cmd = env.cmd("list");
+    cmd.args(["--color", "bogus"]);
+    let out = run(cmd, DEADLINE);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        !err.contains("OSPS_COLOR") && err.contains("[possible values: auto, always, never]"),
+        "{err}"
+    );
+}
