@@ -148,7 +148,8 @@ pub struct ListArgs {
 /// Describe one instance for people: processes, counters, objects, heartbeats, warnings.
 ///
 /// Read-only, like osps inspect. Exit status 0 when the instance is running, 3 when it
-/// is not (stale, partial or corrupt: see osps cleanup), 4 when it has no object at all.
+/// is not (stale, partial or corrupt: see osps cleanup; or inaccessible: another user's
+/// segment), 4 when it has no object at all.
 #[derive(Debug, Args, Clone)]
 #[command(verbatim_doc_comment, after_long_help = crate::exit::help_of("status"))]
 pub struct StatusArgs {
