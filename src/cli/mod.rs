@@ -305,22 +305,25 @@ impl Command {
                 // An OSPS_NAME or OSPS_RUNTIME_DIR in the environment is no conflict: it
                 // is for the commands that find an instance, and a --socket needs none.
                 let given = given_on_command_line(args, &["name", "runtime_dir"]);
-                match given.first() {
-                    Some(id) => Err(usage_error(
-                        "client",
-                        format!(
-                            "the argument '{}' cannot be used with '{to}': it names the instance \
-                             whose socket to find, and {} says where to connect; give one of the two",
-                            if *id == "name" {
-                                "--name <NAME>"
-                            } else {
-                                "--runtime-dir <DIR>"
-                            },
-                            to.split(' ').next().unwrap_or(to)
-                        ),
-                    )),
-                    None => Ok(()),
-                }
+                let (option, does) = match given.first() {
+                    Some(&"name") => (
+                        "--name <NAME>",
+                        "--name names the instance whose socket to find",
+                    ),
+                    Some(_) => (
+                        "--runtime-dir <DIR>",
+                        "--runtime-dir says where to look for the instance's socket",
+                    ),
+                    None => return Ok(()),
+                };
+                Err(usage_error(
+                    "client",
+                    format!(
+                        "the argument '{option}' cannot be used with '{to}': {does}, and {} \
+                         says where to connect; give one of the two",
+                        to.split(' ').next().unwrap_or(to)
+                    ),
+                ))
             }
             _ => Ok(()),
         }

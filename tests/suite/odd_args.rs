@@ -246,10 +246,17 @@ fn client_name_or_runtime_dir_with_socket_or_tcp_is_a_usage_error_but_not_from_t
     let socket = env.runtime_dir.join(format!("{}.sock", env.name));
     let dir = env.runtime_dir.to_str().unwrap().to_string();
     let sock = socket.to_str().unwrap().to_string();
-    for (given, to) in [
-        (["--name", "other"], ["--socket", sock.as_str()]),
-        (["--runtime-dir", dir.as_str()], ["--socket", sock.as_str()]),
-        (["--name", "other"], ["--tcp", "127.0.0.1:9"]),
+    // Each option is said to do what it does: --runtime-dir names no instance.
+    let name_does = "--name names the instance whose socket to find";
+    let dir_does = "--runtime-dir says where to look for the instance's socket";
+    for (given, to, does) in [
+        (["--name", "other"], ["--socket", sock.as_str()], name_does),
+        (
+            ["--runtime-dir", dir.as_str()],
+            ["--socket", sock.as_str()],
+            dir_does,
+        ),
+        (["--name", "other"], ["--tcp", "127.0.0.1:9"], name_does),
     ] {
         let mut cmd = env.cmd("client");
         cmd.args(given).args(to).arg("PING");
@@ -257,7 +264,9 @@ fn client_name_or_runtime_dir_with_socket_or_tcp_is_a_usage_error_but_not_from_t
         let err = stderr_of(&out);
         assert_eq!(out.status.code(), Some(2), "{given:?} {to:?}: {err}");
         assert!(
-            err.contains(&format!("cannot be used with '{}", to[0])) && err.contains("give one"),
+            err.contains(&format!("cannot be used with '{}", to[0]))
+                && err.contains(&format!("{does}, and {} says where to connect", to[0]))
+                && err.contains("give one"),
             "{err}"
         );
     }
