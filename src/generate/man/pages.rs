@@ -203,6 +203,38 @@ mod tests {
         assert!(exit_codes(None).contains("5\n: At least one reply did not match its request (corrupted data). Used by `osps primary`."));
     }
 
+    /// The long options named in the text of exit code 2 of `subcommand`'s page.
+    fn options_in_exit_usage(subcommand: &str) -> Vec<String> {
+        let text = markup::fill(template(Some(subcommand)).unwrap(), value).unwrap();
+        let Some((_, usage)) = text.split_once("\n2\n: ") else {
+            panic!("pages/osps-{subcommand}.md has no exit code 2")
+        };
+        let usage = usage.split("\n\n").next().unwrap_or_default();
+        usage
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .filter(|w| w.len() > 2 && w.starts_with("--"))
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn exit_code_2_of_each_page_names_only_options_of_its_command() {
+        // The shared text named --rounds and --spin, options of the primary alone, in the
+        // pages of status, list, client and every other command.
+        use clap::CommandFactory;
+        let root = crate::cli::Cli::command();
+        for sub in crate::cli::MAN_PAGES {
+            let cmd = root.find_subcommand(sub).unwrap();
+            for option in options_in_exit_usage(sub) {
+                let known = cmd
+                    .get_arguments()
+                    .chain(root.get_arguments())
+                    .any(|a| a.get_long() == option.strip_prefix("--"));
+                assert!(known, "osps {sub}: its exit code 2 names {option}");
+            }
+        }
+    }
+
     #[test]
     fn the_trace_steps_are_tags() {
         let page = render("# TRACE\n\n{{TRACE_STEPS}}\n").unwrap();
