@@ -2,6 +2,7 @@
 //! or one instance or all of them, and the default name of `status` and `stop`.
 
 use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -116,12 +117,43 @@ impl TypedValueParser for NameParser {
 }
 
 /// The environment variable `value` of `arg` came from, if it did: the variable holds it
-/// and no argument of the command line is that value.
+/// and the command line gives `arg` no such value.
 fn from_env(arg: Option<&clap::Arg>, value: &OsStr) -> Option<String> {
-    arg.and_then(clap::Arg::get_env)
+    let arg = arg?;
+    arg.get_env()
         .filter(|var| std::env::var_os(var).as_deref() == Some(value))
-        .filter(|_| !std::env::args_os().any(|a| a.as_os_str() == value))
+        .filter(|_| !values_on_command_line(arg).iter().any(|v| v == value))
         .map(|var| var.to_string_lossy().into_owned())
+}
+
+/// The values this process's command line gives the option `arg` (`--long V`,
+/// `--long=V`, `-s V`, `-sV`), up to a `--` (after which the words are a program's, as
+/// in `osps audit -- CMD`).
+fn values_on_command_line(arg: &clap::Arg) -> Vec<std::ffi::OsString> {
+    let long = arg.get_long().map(|l| format!("--{l}"));
+    let short = arg.get_short().map(|s| format!("-{s}"));
+    let words: Vec<std::ffi::OsString> = std::env::args_os()
+        .skip(1)
+        .take_while(|w| w != "--")
+        .collect();
+    let mut values = Vec::new();
+    for (i, word) in words.iter().enumerate() {
+        let bytes = word.as_bytes();
+        for flag in long.iter().chain(short.iter()) {
+            let flag = flag.as_bytes();
+            if bytes == flag {
+                values.extend(words.get(i + 1).cloned());
+            } else if let Some(rest) = bytes.strip_prefix(flag) {
+                let rest = match rest.strip_prefix(b"=") {
+                    Some(value) if flag.starts_with(b"--") => value,
+                    _ if flag.starts_with(b"--") => continue,
+                    _ => rest,
+                };
+                values.push(OsStr::from_bytes(rest).to_owned());
+            }
+        }
+    }
+    values
 }
 
 /// clap's parser of `--color`: the enum's own, whose error also names `OSPS_COLOR` when
@@ -145,16 +177,22 @@ impl TypedValueParser for ColorParser {
         arg: Option<&clap::Arg>,
         value: &OsStr,
     ) -> Result<ColorWhen, clap::Error> {
-        self.0.parse_ref(cmd, arg, value).map_err(|e| {
+        self.0.parse_ref(cmd, arg, value).or_else(|e| {
             let Some(var) = from_env(arg, value) else {
-                return e;
+                return Err(e);
             };
+            // clap parses the variable of a global option for the top-level command too,
+            // where a `--color` after the subcommand is not seen; the command line's
+            // value wins over it (clap keeps a value by its source), so it is moot here.
+            if arg.is_some_and(|a| !values_on_command_line(a).is_empty()) {
+                return Ok(ColorWhen::Auto);
+            }
             let what = arg.map_or_else(|| "--color".to_string(), ToString::to_string);
             let choices: Vec<&str> = ColorWhen::value_variants()
                 .iter()
                 .map(|c| c.as_str())
                 .collect();
-            cmd.clone().error(
+            Err(cmd.clone().error(
                 ErrorKind::InvalidValue,
                 format!(
                     "invalid value '{}' for '{what}' (from {var}): not one of {}; set it to \
@@ -162,7 +200,7 @@ impl TypedValueParser for ColorParser {
                     shown(value),
                     choices.join(", ")
                 ),
-            )
+            ))
         })
     }
 

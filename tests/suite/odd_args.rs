@@ -304,3 +304,29 @@ fn a_bad_osps_color_is_named_as_the_variable_it_came_from() {
         "{err}"
     );
 }
+
+#[test]
+fn a_color_on_the_command_line_overrides_a_bad_osps_color_and_is_named_as_given() {
+    // clap also parsed the variable for the top-level command, where a --color after the
+    // subcommand is not seen: `OSPS_COLOR=bogus osps list --color never` failed on it.
+    let env = TestEnv::new("color-over");
+    for line in [
+        &["list", "--color", "never"][..],
+        &["--color=never", "list"],
+    ] {
+        let mut cmd = env.cmd(line[0]);
+        cmd.args(&line[1..]).env("OSPS_COLOR", "bogus");
+        let out = run(cmd, DEADLINE);
+        assert_eq!(out.status.code(), Some(0), "{line:?}: {}", stderr_of(&out));
+    }
+    // The same bad value on both: it is the command line's to correct.
+    let mut cmd = env.cmd("list");
+    cmd.arg("--color=bogus").env("OSPS_COLOR", "bogus");
+    let out = run(cmd, DEADLINE);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        !err.contains("OSPS_COLOR") && err.contains("'bogus'"),
+        "{err}"
+    );
+}
