@@ -77,6 +77,20 @@ fn set_handler(signal: libc::c_int, handler: usize, flags: libc::c_int) -> Resul
     Ok(())
 }
 
+/// Whether `signal` is ignored (SIG_IGN) now.
+fn ignored(signal: libc::c_int) -> Result<bool> {
+    // SAFETY: all-zero is a valid sigaction for the kernel to write into.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: a null new action only reads the current one into `old`.
+    if unsafe { libc::sigaction(signal, std::ptr::null(), &raw mut old) } == -1 {
+        return Err(eyre!(
+            "reading how signal {signal} is handled: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(old.sa_sigaction == libc::SIG_IGN)
+}
+
 /// Installs the handlers and starts the periodic timer.
 pub fn install() -> Result<()> {
     type Stop = extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void);
@@ -86,8 +100,12 @@ pub fn install() -> Result<()> {
     // audit as SIGTERM does: by their default action the audit would die without its
     // report, and through PTRACE_O_EXITKILL take the program with it before the
     // program's own handler ran.
+    // One ignored when the audit started (`nohup`, a script's `CMD &`) stays ignored, for
+    // the audit and, across exec, for the program, as a shell leaves it.
     for signal in STOP_SIGNALS {
-        set_handler(signal, stop, libc::SA_SIGINFO)?;
+        if !ignored(signal)? {
+            set_handler(signal, stop, libc::SA_SIGINFO)?;
+        }
     }
     set_handler(libc::SIGALRM, on_tick as Tick as usize, 0)?;
     // A program tells all its children at once with kill(0, SIGUSR1): the audit, in its

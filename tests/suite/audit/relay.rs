@@ -98,3 +98,28 @@ fn sigquit_to_the_audit_alone_is_passed_on_and_the_audit_reports_and_exits_131()
     assert_eq!(kinds(&doc), Vec::<String>::new(), "{doc:#}");
     assert_eq!(count, "1");
 }
+
+#[test]
+fn a_stop_signal_ignored_when_the_audit_started_stays_ignored_for_the_program() {
+    // `nohup osps audit -- PROG`, or `osps audit -- PROG &` in a script (SIGINT ignored):
+    // the audit's own handler was reset to the default by exec, so the program lost the
+    // SIG_IGN its starter gave it (SIGINT before SIGHUP was a stop signal too).
+    let lab = Lab::new("nohup");
+    let script = "import signal, sys\n\
+        ign = [signal.getsignal(s) == signal.SIG_IGN for s in (signal.SIGHUP, signal.SIGINT)]\n\
+        open(sys.argv[1] + '/ignored', 'w').write(str(ign))";
+    let mut c = audit(&[]);
+    c.args([python3(), "-c", script]).arg(lab.dir());
+    // SAFETY: signal(2) is async-signal-safe, as a pre_exec closure must be.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut c, || {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            libc::signal(libc::SIGINT, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let (out, doc) = report(c);
+    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+    let ignored = std::fs::read_to_string(lab.dir().join("ignored")).unwrap_or_default();
+    assert_eq!(ignored, "[True, True]");
+}
