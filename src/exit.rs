@@ -40,8 +40,12 @@ pub enum Exit {
     NotExecutable,
     /// `osps audit`: the program was not found (the shell's 127).
     NotFound,
-    /// `osps audit` stopped by SIGINT (128 + 2, as a shell reports it).
+    /// `osps audit` stopped by SIGHUP (128 + 1, as a shell reports it).
+    HungUp,
+    /// `osps audit` stopped by SIGINT (128 + 2).
     Interrupted,
+    /// `osps audit` stopped by SIGQUIT (128 + 3).
+    Quit,
     /// `osps audit` stopped by SIGTERM (128 + 15).
     Terminated,
 }
@@ -51,7 +55,7 @@ const EVERY: &[&str] = &[];
 
 impl Exit {
     /// Every code, in numeric order.
-    pub const ALL: [Exit; 13] = [
+    pub const ALL: [Exit; 15] = [
         Exit::Success,
         Exit::Failure,
         Exit::Usage,
@@ -63,7 +67,9 @@ impl Exit {
         Exit::NoConnection,
         Exit::NotExecutable,
         Exit::NotFound,
+        Exit::HungUp,
         Exit::Interrupted,
+        Exit::Quit,
         Exit::Terminated,
     ];
 
@@ -81,7 +87,9 @@ impl Exit {
             Exit::NoConnection => 8,
             Exit::NotExecutable => 126,
             Exit::NotFound => 127,
+            Exit::HungUp => 129,
             Exit::Interrupted => 130,
+            Exit::Quit => 131,
             Exit::Terminated => 143,
         }
     }
@@ -121,7 +129,9 @@ impl Exit {
             }
             Exit::NotExecutable => "the program to audit exists but cannot be executed",
             Exit::NotFound => "the program to audit was not found",
+            Exit::HungUp => "the audit was stopped by SIGHUP (after its report)",
             Exit::Interrupted => "the audit was interrupted by SIGINT (after its report)",
+            Exit::Quit => "the audit was stopped by SIGQUIT (after its report)",
             Exit::Terminated => "the audit was stopped by SIGTERM (after its report)",
         }
     }
@@ -134,9 +144,12 @@ impl Exit {
             Exit::NoSuchInstance => &["inspect", "status", "stop", "cleanup", "client"],
             Exit::Corruption | Exit::SecondaryFailed => &["primary"],
             Exit::ErrReply | Exit::NoConnection => &["client"],
-            Exit::NotExecutable | Exit::NotFound | Exit::Interrupted | Exit::Terminated => {
-                &["audit"]
-            }
+            Exit::NotExecutable
+            | Exit::NotFound
+            | Exit::HungUp
+            | Exit::Interrupted
+            | Exit::Quit
+            | Exit::Terminated => &["audit"],
         }
     }
 
@@ -273,7 +286,9 @@ mod tests {
             (Exit::NoConnection, 8),
             (Exit::NotExecutable, 126),
             (Exit::NotFound, 127),
+            (Exit::HungUp, 129),
             (Exit::Interrupted, 130),
+            (Exit::Quit, 131),
             (Exit::Terminated, 143),
         ];
         for (exit, code) in all {
@@ -281,7 +296,7 @@ mod tests {
         }
         assert_eq!(
             Exit::ALL.map(Exit::code),
-            [0, 1, 2, 3, 4, 5, 6, 7, 8, 126, 127, 130, 143]
+            [0, 1, 2, 3, 4, 5, 6, 7, 8, 126, 127, 129, 130, 131, 143]
         );
     }
 

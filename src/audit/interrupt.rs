@@ -1,6 +1,6 @@
-//! SIGINT and SIGTERM to the audit, and a periodic SIGALRM, all without SA_RESTART: the
-//! tracer sleeps in waitpid(2), and each of these signals interrupts it (EINTR), so it
-//! can look at the clock (grace, --timeout) and at a stop request. The timer repeats
+//! The stop signals to the audit ([`STOP_SIGNALS`]), and a periodic SIGALRM, all without
+//! SA_RESTART: the tracer sleeps in waitpid(2), and each of these signals interrupts it
+//! (EINTR), so it can look at the clock (grace, --timeout) and at a stop request. The timer repeats
 //! every 20 ms, so a signal that arrives just before waitpid is entered costs at most
 //! one period, never a hang. SIGUSR1 and SIGUSR2, which a program may send its whole
 //! process group (the audit's too), are caught and ignored.
@@ -8,6 +8,9 @@
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use color_eyre::eyre::{Result, eyre};
+
+/// The signals that stop the audit (after its report, with 128 + the signal).
+pub const STOP_SIGNALS: [i32; 4] = [libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGTERM];
 
 /// The stop signal that arrived (0: none). Relaxed is enough: the flag is only read
 /// after waitpid returned, in the same thread the handler ran in.
@@ -74,13 +77,36 @@ fn set_handler(signal: libc::c_int, handler: usize, flags: libc::c_int) -> Resul
     Ok(())
 }
 
+/// Whether `signal` is ignored (SIG_IGN) now.
+fn ignored(signal: libc::c_int) -> Result<bool> {
+    // SAFETY: all-zero is a valid sigaction for the kernel to write into.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: a null new action only reads the current one into `old`.
+    if unsafe { libc::sigaction(signal, std::ptr::null(), &raw mut old) } == -1 {
+        return Err(eyre!(
+            "reading how signal {signal} is handled: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(old.sa_sigaction == libc::SIG_IGN)
+}
+
 /// Installs the handlers and starts the periodic timer.
 pub fn install() -> Result<()> {
     type Stop = extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void);
     type Tick = extern "C" fn(libc::c_int);
     let stop = on_stop as Stop as usize;
-    set_handler(libc::SIGINT, stop, libc::SA_SIGINFO)?;
-    set_handler(libc::SIGTERM, stop, libc::SA_SIGINFO)?;
+    // SIGHUP (a closed terminal hangs up the whole group) and SIGQUIT (Ctrl-\) stop the
+    // audit as SIGTERM does: by their default action the audit would die without its
+    // report, and through PTRACE_O_EXITKILL take the program with it before the
+    // program's own handler ran.
+    // One ignored when the audit started (`nohup`, a script's `CMD &`) stays ignored, for
+    // the audit and, across exec, for the program, as a shell leaves it.
+    for signal in STOP_SIGNALS {
+        if !ignored(signal)? {
+            set_handler(signal, stop, libc::SA_SIGINFO)?;
+        }
+    }
     set_handler(libc::SIGALRM, on_tick as Tick as usize, 0)?;
     // A program tells all its children at once with kill(0, SIGUSR1): the audit, in its
     // process group, gets the signal too, and its default action would end the audit

@@ -18,10 +18,11 @@
 //! reaps the orphan itself (such a process has `reaped_by` null: the program never
 //! reaped it).
 //!
-//! A SIGINT or SIGTERM to the audit alone is passed on to the program ([`relay`]); one
-//! that reached the program too (Ctrl-C, a kill of the group) is not sent twice.
+//! A stop signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT) to the audit alone is passed on to
+//! the program ([`relay`]); one that reached the program too (Ctrl-C, a kill of the
+//! group) is not sent twice.
 //!
-//! At the end (the grace after the main process, `--timeout`, SIGINT or SIGTERM) the
+//! At the end (the grace after the main process, `--timeout`, a stop signal) the
 //! report is made first, then every traced process still alive is killed (SIGKILL). Not
 //! detached: the seccomp filter stays installed after the tracer goes, and a
 //! SECCOMP_RET_TRACE with no tracer makes the call fail with ENOSYS, so a detached
@@ -126,7 +127,9 @@ pub fn run(args: &AuditArgs) -> Result<Exit> {
         clean::remove_left(&tracer.model);
     }
     Ok(match ended {
+        Ended::Signal(libc::SIGHUP) => Exit::HungUp,
         Ended::Signal(libc::SIGINT) => Exit::Interrupted,
+        Ended::Signal(libc::SIGQUIT) => Exit::Quit,
         Ended::Signal(_) => Exit::Terminated,
         _ if found.is_empty() => Exit::Success,
         _ => Exit::Failure,

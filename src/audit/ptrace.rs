@@ -136,7 +136,7 @@ pub enum Wait {
     Signaled(i32, i32),
     /// Stopped: pid, stop signal, ptrace event (status >> 16).
     Stopped(i32, i32, i32),
-    /// Interrupted by a signal of ours (the periodic timer, SIGINT, SIGTERM).
+    /// Interrupted by a signal of ours (the periodic timer, a stop signal).
     Interrupted,
     /// No tracee and no child left.
     NoChild,

@@ -1,4 +1,4 @@
-//! A stop signal (SIGINT, SIGTERM) that came to the audit: did the program get it too?
+//! A stop signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT) that came to the audit: did the program get it too?
 //!
 //! A terminal's Ctrl-C, or `kill -INT -PGID`, goes to the whole process group: the
 //! program got it with the audit, and its handler is already at work; sending it again

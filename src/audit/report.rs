@@ -15,8 +15,8 @@ use super::tracer::Ended;
 pub struct Report<'a> {
     schema_version: u32,
     command: CommandOut,
-    /// `program` (the main process ended and the grace passed), `timeout`, `SIGINT`
-    /// or `SIGTERM`.
+    /// `program` (the main process ended and the grace passed), `timeout`, `SIGINT`,
+    /// `SIGTERM`, `SIGHUP` or `SIGQUIT`.
     ended_by: String,
     processes: Vec<ProcOut>,
     segments: Vec<SegOut>,

@@ -30,7 +30,7 @@ pub enum Ended {
     /// The main process ended and the grace passed (or nothing was left to follow).
     Program,
     Timeout,
-    /// SIGINT or SIGTERM to the audit.
+    /// A stop signal to the audit (SIGINT, SIGTERM, SIGHUP, SIGQUIT).
     Signal(i32),
 }
 
@@ -60,14 +60,14 @@ pub struct Tracer {
     held: HashSet<i32>,
     pub model: Model,
     root_ended: Option<Instant>,
-    /// When the first SIGINT or SIGTERM came to the audit.
+    /// When the first stop signal came to the audit.
     stop_seen: Option<Instant>,
     /// When the main process's thread group last took each signal (its
     /// signal-delivery-stop): whether a stop signal to the audit reached it too.
     root_took: HashMap<i32, Instant>,
 }
 
-/// The least time the program gets to handle a SIGINT or SIGTERM it got with the audit.
+/// The least time the program gets to handle a stop signal it got with the audit.
 const SIGNAL_GRACE: Duration = Duration::from_millis(500);
 
 /// A signal the main process took this recently, when the same signal came to the

@@ -186,7 +186,7 @@ mod tests {
         let status = exit_codes(Some("status"));
         assert!(status.starts_with("3\n: The instance exists but is not running"));
         assert!(status.contains("\n\n4\n: There is no instance"));
-        assert!(status.contains("never exits with 5, 6, 7, 8, 126, 127, 130 or 143"));
+        assert!(status.contains("never exits with 5, 6, 7, 8, 126, 127, 129, 130, 131 or 143"));
         let audit = exit_codes(Some("audit"));
         assert!(
             audit.contains("127\n: The program to audit was not found"),

@@ -4,9 +4,10 @@
 
 use super::*;
 
-/// A lab server that makes its FIFO and segment, removes both in its SIGTERM and SIGINT
-/// handler, and writes how many signals it took at the C level (one byte each, through
-/// `signal.set_wakeup_fd`, which Python's own handler call would merge) to `DIR/count`.
+/// A lab server that makes its FIFO and segment, removes both in its handler of SIGTERM,
+/// SIGINT, SIGHUP and SIGQUIT, and writes how many signals it took at the C level (one
+/// byte each, through `signal.set_wakeup_fd`, which Python's own handler call would
+/// merge) to `DIR/count`.
 const CLEANS_UP: &str = "import os, signal, sys, time\n\
     from multiprocessing import shared_memory\n\
     name, d = sys.argv[1], sys.argv[2]\n\
@@ -22,6 +23,8 @@ const CLEANS_UP: &str = "import os, signal, sys, time\n\
         shm.close(); shm.unlink(); os.unlink(d + '/p2s.fifo'); sys.exit(0)\n\
     signal.signal(signal.SIGTERM, bye)\n\
     signal.signal(signal.SIGINT, bye)\n\
+    signal.signal(signal.SIGHUP, bye)\n\
+    signal.signal(signal.SIGQUIT, bye)\n\
     print('ready', file=sys.stderr, flush=True)\n\
     time.sleep(30)";
 
@@ -73,4 +76,50 @@ fn ctrl_c_to_the_whole_group_reaches_the_program_once_not_again_from_the_audit()
     assert_eq!(out.status.code(), Some(130), "{}", stderr_of(&out));
     assert_eq!(kinds(&doc), Vec::<String>::new(), "{doc:#}");
     assert_eq!(count, "1");
+}
+
+#[test]
+fn sighup_to_the_whole_group_reaches_the_program_once_and_the_audit_reports_and_exits_129() {
+    // A closed terminal hangs up the whole group: the audit died of it (no report, and
+    // through PTRACE_O_EXITKILL the program was SIGKILLed before its handler ran).
+    let (out, doc, count) = stopped_by(libc::SIGHUP, To::Group);
+    assert_eq!(out.status.code(), Some(129), "{}", stderr_of(&out));
+    assert_eq!(doc["ended_by"], "SIGHUP");
+    assert_eq!(kinds(&doc), Vec::<String>::new(), "{doc:#}");
+    assert_eq!(count, "1");
+}
+
+#[test]
+fn sigquit_to_the_audit_alone_is_passed_on_and_the_audit_reports_and_exits_131() {
+    // The audit dumped core at once, and the program with it, unreported.
+    let (out, doc, count) = stopped_by(libc::SIGQUIT, To::AuditAlone);
+    assert_eq!(out.status.code(), Some(131), "{}", stderr_of(&out));
+    assert_eq!(doc["ended_by"], "SIGQUIT");
+    assert_eq!(kinds(&doc), Vec::<String>::new(), "{doc:#}");
+    assert_eq!(count, "1");
+}
+
+#[test]
+fn a_stop_signal_ignored_when_the_audit_started_stays_ignored_for_the_program() {
+    // `nohup osps audit -- PROG`, or `osps audit -- PROG &` in a script (SIGINT ignored):
+    // the audit's own handler was reset to the default by exec, so the program lost the
+    // SIG_IGN its starter gave it (SIGINT before SIGHUP was a stop signal too).
+    let lab = Lab::new("nohup");
+    let script = "import signal, sys\n\
+        ign = [signal.getsignal(s) == signal.SIG_IGN for s in (signal.SIGHUP, signal.SIGINT)]\n\
+        open(sys.argv[1] + '/ignored', 'w').write(str(ign))";
+    let mut c = audit(&[]);
+    c.args([python3(), "-c", script]).arg(lab.dir());
+    // SAFETY: signal(2) is async-signal-safe, as a pre_exec closure must be.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut c, || {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            libc::signal(libc::SIGINT, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let (out, doc) = report(c);
+    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+    let ignored = std::fs::read_to_string(lab.dir().join("ignored")).unwrap_or_default();
+    assert_eq!(ignored, "[True, True]");
 }
