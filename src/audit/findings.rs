@@ -138,14 +138,7 @@ pub fn compute(model: &Model, root: i32, zombie_threshold_us: u64) -> Vec<Findin
     for p in &model.procs {
         let helper = p.is_python_helper();
         if p.left_running && !(helper && program_left) {
-            out.push(Finding {
-                kind: FindingKind::LeftRunning,
-                pid: Some(p.pid),
-                path: None,
-                message: format!("{} was still running when the audit ended", who(p)),
-                hint: "make every process you start end before your program does: tell it \
-                       to stop (a message, SIGTERM), then wait for it (waitpid)",
-            });
+            out.push(left_running(p));
         }
         if let Some(at) = p
             .adopted
@@ -415,6 +408,33 @@ pub fn escape(bytes: &[u8]) -> String {
         .flat_map(|&b| std::ascii::escape_default(b))
         .map(char::from)
         .collect()
+}
+
+/// A process still alive at the end: running, or stopped (ps says T) and never continued.
+fn left_running(p: &Proc) -> Finding {
+    let (message, hint) = match p.stopped {
+        Some(sig) => (
+            format!(
+                "{} was stopped ({}) when the audit ended, never continued",
+                who(p),
+                signal_name(sig)
+            ),
+            "a stopped process does nothing until it gets SIGCONT: continue it (kill -CONT, \
+             os.kill(pid, signal.SIGCONT)) and let it end, then wait for it (waitpid)",
+        ),
+        None => (
+            format!("{} was still running when the audit ended", who(p)),
+            "make every process you start end before your program does: tell it to stop \
+             (a message, SIGTERM), then wait for it (waitpid)",
+        ),
+    };
+    Finding {
+        kind: FindingKind::LeftRunning,
+        pid: Some(p.pid),
+        path: None,
+        message,
+        hint,
+    }
 }
 
 #[cfg(test)]

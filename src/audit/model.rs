@@ -35,6 +35,9 @@ pub struct Proc {
     pub orphaned_zombie: Option<u64>,
     /// Still running when the audit ended (then ended by the audit).
     pub left_running: bool,
+    /// The signal of a group-stop it is in (SIGSTOP, SIGTSTP, ...): stopped, not running,
+    /// until a SIGCONT.
+    pub stopped: Option<i32>,
     /// Its parent ignores SIGCHLD or asked the kernel to reap (seen at the end).
     pub auto_reaped: bool,
     /// What its write had found without a reader, at the last SIGPIPE the kernel raised
@@ -220,6 +223,7 @@ impl Model {
             adopted: None,
             orphaned_zombie: None,
             left_running: false,
+            stopped: None,
             auto_reaped: false,
             broken_pipe: None,
         });
@@ -355,6 +359,13 @@ impl Model {
 
     /// A SIGPIPE is delivered to `pid`: raised by the kernel for a write (`Some`, what
     /// the write found) or sent by a kill (`None`).
+    /// Process `pid` entered a group-stop on `signal`, or (`None`) left it.
+    pub fn group_stop(&mut self, pid: i32, signal: Option<i32>) {
+        if let Some(p) = self.proc_mut(pid) {
+            p.stopped = signal;
+        }
+    }
+
     pub fn sigpipe(&mut self, pid: i32, broken: Option<BrokenPipe>) {
         if let Some(p) = self.proc_mut(pid) {
             p.broken_pipe = broken;

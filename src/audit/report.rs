@@ -46,6 +46,8 @@ struct ProcOut {
     zombie_ms: Option<f64>,
     parent_first: bool,
     left_running: bool,
+    /// The signal of the group-stop it was in at the end (SIGSTOP, SIGTSTP, ...), if any.
+    stopped: Option<String>,
     /// When a SIGPIPE the kernel raised for one of its writes ended it: what the write
     /// found without a reader (a pipe's is a pipeline's normal end, a FIFO's a finding).
     broken_pipe: Option<BrokenPipeOut>,
@@ -131,6 +133,7 @@ fn proc_out(p: &Proc) -> ProcOut {
         zombie_ms: p.exit.zip(p.reaped).map(|(e, r)| ms(r.saturating_sub(e))),
         parent_first: p.adopted.is_some(),
         left_running: p.left_running,
+        stopped: p.stopped.filter(|_| p.left_running).map(signal_name),
         broken_pipe: p.broken_pipe().map(broken_pipe_out),
     }
 }
@@ -249,7 +252,10 @@ pub fn human(
     let mut out = String::new();
     let main = model.proc(root);
     let status = match main {
-        Some(p) if p.left_running => "still running".to_string(),
+        Some(p) if p.left_running => match p.stopped {
+            Some(sig) => format!("stopped ({})", signal_name(sig)),
+            None => "still running".to_string(),
+        },
         Some(p) => match (p.code, p.signal) {
             (Some(c), _) => format!("exit {c}"),
             (_, Some(s)) => format!("ended by {}", signal_name(s)),
@@ -443,7 +449,12 @@ fn line(p: &Proc) -> String {
                 let _ = write!(s, " ({})", broken_pipe_words(b));
             }
         }
-        _ if p.left_running => s.push_str(" LEFT RUNNING"),
+        _ if p.left_running => match p.stopped {
+            Some(sig) => {
+                let _ = write!(s, " LEFT STOPPED ({})", signal_name(sig));
+            }
+            None => s.push_str(" LEFT RUNNING"),
+        },
         _ => {}
     }
     if let (Some(by), Some(at), Some(e)) = (p.reaped_by, p.reaped, p.exit) {

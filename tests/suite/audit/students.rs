@@ -1,0 +1,40 @@
+//! `osps audit` on programs written the way students write them (Python's os.fork,
+//! signals, SharedMemory): each test says what the report got wrong.
+
+use super::*;
+
+#[test]
+fn a_child_left_stopped_is_reported_as_stopped_not_running() {
+    // A child stopped by SIGSTOP when its parent ended was reported as "still running":
+    // ps says T (stopped), and a student looking for the loop it runs finds none.
+    // The parent waits (WUNTRACED) until the child is stopped, so the stop is certain.
+    let (out, doc) = audit_python::<&str>(
+        "import os, signal\n\
+         pid = os.fork()\n\
+         if pid == 0:\n    \
+             os.kill(os.getpid(), signal.SIGSTOP)\n    \
+             os._exit(0)\n\
+         _, st = os.waitpid(pid, os.WUNTRACED)\n\
+         assert os.WIFSTOPPED(st)\n\
+         print(pid, flush=True)\n\
+         os._exit(0)",
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}\n{doc:#}", stderr_of(&out));
+    let child = doc["processes"][1]["pid"].as_i64().unwrap();
+    assert_eq!(process(&doc, child)["left_running"], true, "{doc:#}");
+    assert_eq!(process(&doc, child)["stopped"], "SIGSTOP", "{doc:#}");
+    let left = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "left-running")
+        .unwrap_or_else(|| panic!("no left-running finding in {doc:#}"));
+    let message = left["message"].as_str().unwrap();
+    assert!(message.contains("stopped (SIGSTOP)"), "{message}");
+    assert!(!message.contains("still running"), "{message}");
+    assert!(
+        left["hint"].as_str().unwrap().contains("SIGCONT"),
+        "{left:#}"
+    );
+}
