@@ -43,6 +43,8 @@ struct ProcOut {
     signal: Option<String>,
     reaped_by: Option<i32>,
     reaped_ms: Option<f64>,
+    /// The kernel reaped it at once: its parent ignores SIGCHLD (or set SA_NOCLDWAIT).
+    reaped_by_kernel: bool,
     zombie_ms: Option<f64>,
     parent_first: bool,
     left_running: bool,
@@ -130,6 +132,7 @@ fn proc_out(p: &Proc) -> ProcOut {
         signal: p.signal.map(signal_name),
         reaped_by: p.reaped_by,
         reaped_ms: p.reaped.map(ms),
+        reaped_by_kernel: p.auto_reaped,
         zombie_ms: p.exit.zip(p.reaped).map(|(e, r)| ms(r.saturating_sub(e))),
         parent_first: p.adopted.is_some(),
         left_running: p.left_running,
@@ -464,6 +467,8 @@ fn line(p: &Proc) -> String {
             ms(at),
             ms(at.saturating_sub(e))
         );
+    } else if p.auto_reaped {
+        s.push_str(", reaped by the kernel (its parent ignores SIGCHLD)");
     }
     if p.adopted.is_some() {
         s.push_str(", parent ended first");

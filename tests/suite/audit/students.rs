@@ -38,3 +38,44 @@ fn a_child_left_stopped_is_reported_as_stopped_not_running() {
         "{left:#}"
     );
 }
+
+#[test]
+fn children_the_kernel_reaps_say_so() {
+    // signal.signal(SIGCHLD, SIG_IGN) makes the kernel reap every child at once: right,
+    // and no finding, but the report showed such a child as if nobody had reaped it
+    // (reaped_by null, "null if the program never did"; nothing in the tree).
+    let (out, doc) = audit_python::<&str>(
+        "import os, signal\n\
+         signal.signal(signal.SIGCHLD, signal.SIG_IGN)\n\
+         pid = os.fork()\n\
+         if pid == 0:\n    \
+             os._exit(0)\n\
+         try:\n    \
+             os.waitpid(pid, 0)\n\
+         except ChildProcessError:\n    \
+             pass",
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
+    let child = doc["processes"][1]["pid"].as_i64().unwrap();
+    assert_eq!(process(&doc, child)["reaped_by_kernel"], true, "{doc:#}");
+
+    let mut c = Command::new(osps_bin());
+    c.args(["audit", "--"]).args([python3(), "-c"]).arg(
+        "import os, signal\n\
+         signal.signal(signal.SIGCHLD, signal.SIG_IGN)\n\
+         pid = os.fork()\n\
+         if pid == 0:\n    \
+             os._exit(0)\n\
+         try:\n    \
+             os.waitpid(pid, 0)\n\
+         except ChildProcessError:\n    \
+             pass",
+    );
+    let out = run(c, T);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("reaped by the kernel (its parent ignores SIGCHLD)"),
+        "{text}"
+    );
+}
