@@ -348,6 +348,13 @@ impl Model {
     /// SA_NOCLDWAIT), so it is no zombie even if that parent ends later. (A wait of the
     /// parent that raced the check still records it as reaped.)
     pub fn kernel_reaped(&mut self, pid: i32) {
+        // The main process is reaped by the audit, not by a parent of the program.
+        let Some(ppid) = self.proc(pid).map(|p| p.ppid) else {
+            return;
+        };
+        if self.proc(ppid).is_none() {
+            return;
+        }
         let Some(p) = self.proc_mut(pid) else { return };
         if p.alive() || p.reaped.is_some() || p.adopted.is_some() || p.auto_reaped {
             return;
@@ -545,10 +552,15 @@ impl Model {
     /// At the end: marks what is left running, which objects remain, and which exited
     /// processes no one reaped because the kernel did it for a parent that ignores SIGCHLD.
     pub fn finish(&mut self, exists: impl Fn(&Obj) -> bool, zombie: impl Fn(i32) -> bool) {
+        let traced: std::collections::HashSet<i32> = self.procs.iter().map(|p| p.pid).collect();
         for p in &mut self.procs {
             if p.alive() {
                 p.left_running = true;
-            } else if p.unreaped() && p.adopted.is_none() && !zombie(p.pid) {
+            } else if p.unreaped()
+                && p.adopted.is_none()
+                && traced.contains(&p.ppid)
+                && !zombie(p.pid)
+            {
                 p.auto_reaped = true;
             }
         }

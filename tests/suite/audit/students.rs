@@ -59,6 +59,7 @@ fn children_the_kernel_reaps_say_so() {
     assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
     let child = doc["processes"][1]["pid"].as_i64().unwrap();
     assert_eq!(process(&doc, child)["reaped_by_kernel"], true, "{doc:#}");
+    assert_eq!(doc["processes"][0]["reaped_by_kernel"], false, "{doc:#}");
 
     let mut c = Command::new(osps_bin());
     c.args(["audit", "--"]).args([python3(), "-c"]).arg(
