@@ -387,6 +387,16 @@ fn killed_hint(sig: i32) -> &'static str {
              reader has gone, and the audit says so): a kill did, find who sends it"
         }
         libc::SIGABRT => "an abort (a failed assertion, or a runtime's fatal error)",
+        // The kernel sends these when a timer the process set itself runs out.
+        libc::SIGALRM | libc::SIGVTALRM | libc::SIGPROF => {
+            "a timer of its own ran out with no handler for it: alarm(2) or setitimer(2) \
+             (signal.alarm, signal.setitimer in Python); cancel it (alarm(0)) once it is not \
+             needed, or handle the signal and exit in order"
+        }
+        libc::SIGXCPU | libc::SIGXFSZ => {
+            "a resource limit ran out (CPU time, or file size: ulimit -t, ulimit -f): raise \
+             the limit, or find the loop that spends it"
+        }
         // SIGKILL cannot be handled: no advice to handle it.
         libc::SIGKILL => {
             "SIGKILL cannot be caught: find who sends it (a kill -9 from outside, or the \

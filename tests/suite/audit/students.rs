@@ -80,3 +80,21 @@ fn children_the_kernel_reaps_say_so() {
         "{text}"
     );
 }
+
+#[test]
+fn a_process_ended_by_its_own_alarm_is_told_about_its_timer() {
+    // signal.alarm / setitimer without a handler: the kernel sends SIGALRM when the
+    // program's own timer runs out, and the hint said "find who sends it", sending the
+    // student after a kill that no one made.
+    let (out, doc) = audit_python::<&str>(
+        "import signal, time\n\
+         signal.setitimer(signal.ITIMER_REAL, 0.05)\n\
+         time.sleep(30)",
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}\n{doc:#}", stderr_of(&out));
+    assert_eq!(kinds(&doc), ["killed"], "{doc:#}");
+    let hint = doc["findings"][0]["hint"].as_str().unwrap();
+    assert!(hint.contains("alarm"), "{hint}");
+    assert!(!hint.contains("find who sends it"), "{hint}");
+}
