@@ -307,10 +307,18 @@ pub fn human(
     let _ = writeln!(out, "processes ({}):", model.procs.len());
     tree(model, &mut out);
     let shown: Vec<&Obj> = model.objects.iter().filter(|o| !o.hidden).collect();
-    let segments: Vec<&&Obj> = shown.iter().filter(|o| o.kind != Kind::Fifo).collect();
     let fifos: Vec<&&Obj> = shown.iter().filter(|o| o.kind == Kind::Fifo).collect();
-    if !segments.is_empty() {
-        let _ = writeln!(out, "segments ({}):", segments.len());
+    // Named semaphores are listed apart: under "segments" a student looked for a
+    // SharedMemory never made (multiprocessing's locks and queues make semaphores).
+    for (title, semaphores) in [("segments", false), ("semaphores", true)] {
+        let segments: Vec<&&Obj> = shown
+            .iter()
+            .filter(|o| o.kind != Kind::Fifo && (o.kind == Kind::Semaphore) == semaphores)
+            .collect();
+        if segments.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "{title} ({}):", segments.len());
         for o in segments {
             let size = match (o.size, o.size_set) {
                 (Some(size), Some(set)) if size != set => {

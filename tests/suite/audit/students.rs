@@ -98,3 +98,19 @@ fn a_process_ended_by_its_own_alarm_is_told_about_its_timer() {
     assert!(hint.contains("alarm"), "{hint}");
     assert!(!hint.contains("find who sends it"), "{hint}");
 }
+
+#[test]
+fn semaphores_are_not_listed_as_segments() {
+    // multiprocessing.Lock() makes a POSIX named semaphore; the text report listed it
+    // under "segments (1):", so a student looked for a SharedMemory they never made.
+    let mut c = Command::new(osps_bin());
+    c.args(["audit", "--"])
+        .args([python3(), "-c"])
+        .arg("import multiprocessing as mp\nl = mp.get_context('fork').Lock()\nl.acquire(); l.release()")
+        .env("NO_COLOR", "1");
+    let out = run(c, T);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("\nsegments ("), "{text}");
+    assert!(text.contains("\nsemaphores (1):\n"), "{text}");
+}
