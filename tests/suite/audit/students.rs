@@ -114,3 +114,26 @@ fn semaphores_are_not_listed_as_segments() {
     assert!(!text.contains("\nsegments ("), "{text}");
     assert!(text.contains("\nsemaphores (1):\n"), "{text}");
 }
+
+#[test]
+fn a_child_stopped_then_continued_is_running_again() {
+    // The other side of the stopped report: after SIGCONT (its parent waits for it with
+    // WCONTINUED) it runs, and is reported running.
+    let (out, doc) = audit_python::<&str>(
+        "import os, signal, time\n\
+         pid = os.fork()\n\
+         if pid == 0:\n    \
+             os.kill(os.getpid(), signal.SIGSTOP)\n    \
+             time.sleep(30)\n    \
+             os._exit(0)\n\
+         os.waitpid(pid, os.WUNTRACED)\n\
+         os.kill(pid, signal.SIGCONT)\n\
+         os.waitpid(pid, os.WCONTINUED)\n\
+         os._exit(0)",
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}\n{doc:#}", stderr_of(&out));
+    let child = doc["processes"][1]["pid"].as_i64().unwrap();
+    assert_eq!(process(&doc, child)["left_running"], true, "{doc:#}");
+    assert_eq!(process(&doc, child)["stopped"], Value::Null, "{doc:#}");
+}
