@@ -138,14 +138,7 @@ pub fn compute(model: &Model, root: i32, zombie_threshold_us: u64) -> Vec<Findin
     for p in &model.procs {
         let helper = p.is_python_helper();
         if p.left_running && !(helper && program_left) {
-            out.push(Finding {
-                kind: FindingKind::LeftRunning,
-                pid: Some(p.pid),
-                path: None,
-                message: format!("{} was still running when the audit ended", who(p)),
-                hint: "make every process you start end before your program does: tell it \
-                       to stop (a message, SIGTERM), then wait for it (waitpid)",
-            });
+            out.push(left_running(p));
         }
         if let Some(at) = p
             .adopted
@@ -394,6 +387,16 @@ fn killed_hint(sig: i32) -> &'static str {
              reader has gone, and the audit says so): a kill did, find who sends it"
         }
         libc::SIGABRT => "an abort (a failed assertion, or a runtime's fatal error)",
+        // The kernel sends these when a timer the process set itself runs out.
+        libc::SIGALRM | libc::SIGVTALRM | libc::SIGPROF => {
+            "a timer of its own ran out with no handler for it: alarm(2) or setitimer(2) \
+             (signal.alarm, signal.setitimer in Python); cancel it (alarm(0)) once it is not \
+             needed, or handle the signal and exit in order"
+        }
+        libc::SIGXCPU | libc::SIGXFSZ => {
+            "a resource limit ran out (CPU time, or file size: ulimit -t, ulimit -f): raise \
+             the limit, or find the loop that spends it"
+        }
         // SIGKILL cannot be handled: no advice to handle it.
         libc::SIGKILL => {
             "SIGKILL cannot be caught: find who sends it (a kill -9 from outside, or the \
@@ -415,6 +418,33 @@ pub fn escape(bytes: &[u8]) -> String {
         .flat_map(|&b| std::ascii::escape_default(b))
         .map(char::from)
         .collect()
+}
+
+/// A process still alive at the end: running, or stopped (ps says T) and never continued.
+fn left_running(p: &Proc) -> Finding {
+    let (message, hint) = match p.stopped {
+        Some(sig) => (
+            format!(
+                "{} was stopped ({}) when the audit ended, never continued",
+                who(p),
+                signal_name(sig)
+            ),
+            "a stopped process does nothing until it gets SIGCONT: continue it (kill -CONT, \
+             os.kill(pid, signal.SIGCONT)) and let it end, then wait for it (waitpid)",
+        ),
+        None => (
+            format!("{} was still running when the audit ended", who(p)),
+            "make every process you start end before your program does: tell it to stop \
+             (a message, SIGTERM), then wait for it (waitpid)",
+        ),
+    };
+    Finding {
+        kind: FindingKind::LeftRunning,
+        pid: Some(p.pid),
+        path: None,
+        message,
+        hint,
+    }
 }
 
 #[cfg(test)]

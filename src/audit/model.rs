@@ -35,6 +35,9 @@ pub struct Proc {
     pub orphaned_zombie: Option<u64>,
     /// Still running when the audit ended (then ended by the audit).
     pub left_running: bool,
+    /// The signal of a group-stop it is in (SIGSTOP, SIGTSTP, ...): stopped, not running,
+    /// until a SIGCONT.
+    pub stopped: Option<i32>,
     /// Its parent ignores SIGCHLD or asked the kernel to reap (seen at the end).
     pub auto_reaped: bool,
     /// What its write had found without a reader, at the last SIGPIPE the kernel raised
@@ -220,6 +223,7 @@ impl Model {
             adopted: None,
             orphaned_zombie: None,
             left_running: false,
+            stopped: None,
             auto_reaped: false,
             broken_pipe: None,
         });
@@ -344,6 +348,13 @@ impl Model {
     /// SA_NOCLDWAIT), so it is no zombie even if that parent ends later. (A wait of the
     /// parent that raced the check still records it as reaped.)
     pub fn kernel_reaped(&mut self, pid: i32) {
+        // The main process is reaped by the audit, not by a parent of the program.
+        let Some(ppid) = self.proc(pid).map(|p| p.ppid) else {
+            return;
+        };
+        if self.proc(ppid).is_none() {
+            return;
+        }
         let Some(p) = self.proc_mut(pid) else { return };
         if p.alive() || p.reaped.is_some() || p.adopted.is_some() || p.auto_reaped {
             return;
@@ -355,6 +366,13 @@ impl Model {
 
     /// A SIGPIPE is delivered to `pid`: raised by the kernel for a write (`Some`, what
     /// the write found) or sent by a kill (`None`).
+    /// Process `pid` entered a group-stop on `signal`, or (`None`) left it.
+    pub fn group_stop(&mut self, pid: i32, signal: Option<i32>) {
+        if let Some(p) = self.proc_mut(pid) {
+            p.stopped = signal;
+        }
+    }
+
     pub fn sigpipe(&mut self, pid: i32, broken: Option<BrokenPipe>) {
         if let Some(p) = self.proc_mut(pid) {
             p.broken_pipe = broken;
@@ -534,10 +552,15 @@ impl Model {
     /// At the end: marks what is left running, which objects remain, and which exited
     /// processes no one reaped because the kernel did it for a parent that ignores SIGCHLD.
     pub fn finish(&mut self, exists: impl Fn(&Obj) -> bool, zombie: impl Fn(i32) -> bool) {
+        let traced: std::collections::HashSet<i32> = self.procs.iter().map(|p| p.pid).collect();
         for p in &mut self.procs {
             if p.alive() {
                 p.left_running = true;
-            } else if p.unreaped() && p.adopted.is_none() && !zombie(p.pid) {
+            } else if p.unreaped()
+                && p.adopted.is_none()
+                && traced.contains(&p.ppid)
+                && !zombie(p.pid)
+            {
                 p.auto_reaped = true;
             }
         }

@@ -43,9 +43,13 @@ struct ProcOut {
     signal: Option<String>,
     reaped_by: Option<i32>,
     reaped_ms: Option<f64>,
+    /// The kernel reaped it at once: its parent ignores SIGCHLD (or set SA_NOCLDWAIT).
+    reaped_by_kernel: bool,
     zombie_ms: Option<f64>,
     parent_first: bool,
     left_running: bool,
+    /// The signal of the group-stop it was in at the end (SIGSTOP, SIGTSTP, ...), if any.
+    stopped: Option<String>,
     /// When a SIGPIPE the kernel raised for one of its writes ended it: what the write
     /// found without a reader (a pipe's is a pipeline's normal end, a FIFO's a finding).
     broken_pipe: Option<BrokenPipeOut>,
@@ -128,9 +132,11 @@ fn proc_out(p: &Proc) -> ProcOut {
         signal: p.signal.map(signal_name),
         reaped_by: p.reaped_by,
         reaped_ms: p.reaped.map(ms),
+        reaped_by_kernel: p.auto_reaped,
         zombie_ms: p.exit.zip(p.reaped).map(|(e, r)| ms(r.saturating_sub(e))),
         parent_first: p.adopted.is_some(),
         left_running: p.left_running,
+        stopped: p.stopped.filter(|_| p.left_running).map(signal_name),
         broken_pipe: p.broken_pipe().map(broken_pipe_out),
     }
 }
@@ -249,7 +255,10 @@ pub fn human(
     let mut out = String::new();
     let main = model.proc(root);
     let status = match main {
-        Some(p) if p.left_running => "still running".to_string(),
+        Some(p) if p.left_running => match p.stopped {
+            Some(sig) => format!("stopped ({})", signal_name(sig)),
+            None => "still running".to_string(),
+        },
         Some(p) => match (p.code, p.signal) {
             (Some(c), _) => format!("exit {c}"),
             (_, Some(s)) => format!("ended by {}", signal_name(s)),
@@ -298,10 +307,18 @@ pub fn human(
     let _ = writeln!(out, "processes ({}):", model.procs.len());
     tree(model, &mut out);
     let shown: Vec<&Obj> = model.objects.iter().filter(|o| !o.hidden).collect();
-    let segments: Vec<&&Obj> = shown.iter().filter(|o| o.kind != Kind::Fifo).collect();
     let fifos: Vec<&&Obj> = shown.iter().filter(|o| o.kind == Kind::Fifo).collect();
-    if !segments.is_empty() {
-        let _ = writeln!(out, "segments ({}):", segments.len());
+    // Named semaphores are listed apart: under "segments" a student looked for a
+    // SharedMemory never made (multiprocessing's locks and queues make semaphores).
+    for (title, semaphores) in [("segments", false), ("semaphores", true)] {
+        let segments: Vec<&&Obj> = shown
+            .iter()
+            .filter(|o| o.kind != Kind::Fifo && (o.kind == Kind::Semaphore) == semaphores)
+            .collect();
+        if segments.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "{title} ({}):", segments.len());
         for o in segments {
             let size = match (o.size, o.size_set) {
                 (Some(size), Some(set)) if size != set => {
@@ -443,7 +460,12 @@ fn line(p: &Proc) -> String {
                 let _ = write!(s, " ({})", broken_pipe_words(b));
             }
         }
-        _ if p.left_running => s.push_str(" LEFT RUNNING"),
+        _ if p.left_running => match p.stopped {
+            Some(sig) => {
+                let _ = write!(s, " LEFT STOPPED ({})", signal_name(sig));
+            }
+            None => s.push_str(" LEFT RUNNING"),
+        },
         _ => {}
     }
     if let (Some(by), Some(at), Some(e)) = (p.reaped_by, p.reaped, p.exit) {
@@ -453,6 +475,8 @@ fn line(p: &Proc) -> String {
             ms(at),
             ms(at.saturating_sub(e))
         );
+    } else if p.auto_reaped {
+        s.push_str(", reaped by the kernel (its parent ignores SIGCHLD)");
     }
     if p.adopted.is_some() {
         s.push_str(", parent ended first");

@@ -303,9 +303,13 @@ impl Tracer {
                 // A group-stop (SIGSTOP, Ctrl-Z, a background read of the terminal): it
                 // stays stopped, as it would alone, until a SIGCONT (or SIGKILL), and its
                 // parent sees it stopped; the kernel tells us when that changes.
+                let tgid = self.tasks.get(&pid).map_or(pid, |t| t.tgid);
+                self.model.group_stop(tgid, Some(sig));
                 let _ = ptrace::listen(pid);
             } else {
                 // The first stop of a new child, or the end of a group-stop.
+                let tgid = self.tasks.get(&pid).map_or(pid, |t| t.tgid);
+                self.model.group_stop(tgid, None);
                 let _ = ptrace::cont(pid, 0);
             }
         } else if sig == libc::SIGTRAP && event != 0 {

@@ -21,6 +21,7 @@ mod real;
 mod relay;
 mod review;
 mod sizes;
+mod students;
 mod third;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);

@@ -1,0 +1,139 @@
+//! `osps audit` on programs written the way students write them (Python's os.fork,
+//! signals, SharedMemory): each test says what the report got wrong.
+
+use super::*;
+
+#[test]
+fn a_child_left_stopped_is_reported_as_stopped_not_running() {
+    // A child stopped by SIGSTOP when its parent ended was reported as "still running":
+    // ps says T (stopped), and a student looking for the loop it runs finds none.
+    // The parent waits (WUNTRACED) until the child is stopped, so the stop is certain.
+    let (out, doc) = audit_python::<&str>(
+        "import os, signal\n\
+         pid = os.fork()\n\
+         if pid == 0:\n    \
+             os.kill(os.getpid(), signal.SIGSTOP)\n    \
+             os._exit(0)\n\
+         _, st = os.waitpid(pid, os.WUNTRACED)\n\
+         assert os.WIFSTOPPED(st)\n\
+         print(pid, flush=True)\n\
+         os._exit(0)",
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}\n{doc:#}", stderr_of(&out));
+    let child = doc["processes"][1]["pid"].as_i64().unwrap();
+    assert_eq!(process(&doc, child)["left_running"], true, "{doc:#}");
+    assert_eq!(process(&doc, child)["stopped"], "SIGSTOP", "{doc:#}");
+    let left = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "left-running")
+        .unwrap_or_else(|| panic!("no left-running finding in {doc:#}"));
+    let message = left["message"].as_str().unwrap();
+    assert!(message.contains("stopped (SIGSTOP)"), "{message}");
+    assert!(!message.contains("still running"), "{message}");
+    assert!(
+        left["hint"].as_str().unwrap().contains("SIGCONT"),
+        "{left:#}"
+    );
+}
+
+#[test]
+fn children_the_kernel_reaps_say_so() {
+    // signal.signal(SIGCHLD, SIG_IGN) makes the kernel reap every child at once: right,
+    // and no finding, but the report showed such a child as if nobody had reaped it
+    // (reaped_by null, "null if the program never did"; nothing in the tree).
+    let (out, doc) = audit_python::<&str>(
+        "import os, signal\n\
+         signal.signal(signal.SIGCHLD, signal.SIG_IGN)\n\
+         pid = os.fork()\n\
+         if pid == 0:\n    \
+             os._exit(0)\n\
+         try:\n    \
+             os.waitpid(pid, 0)\n\
+         except ChildProcessError:\n    \
+             pass",
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
+    let child = doc["processes"][1]["pid"].as_i64().unwrap();
+    assert_eq!(process(&doc, child)["reaped_by_kernel"], true, "{doc:#}");
+    assert_eq!(doc["processes"][0]["reaped_by_kernel"], false, "{doc:#}");
+
+    let mut c = Command::new(osps_bin());
+    c.args(["audit", "--"]).args([python3(), "-c"]).arg(
+        "import os, signal\n\
+         signal.signal(signal.SIGCHLD, signal.SIG_IGN)\n\
+         pid = os.fork()\n\
+         if pid == 0:\n    \
+             os._exit(0)\n\
+         try:\n    \
+             os.waitpid(pid, 0)\n\
+         except ChildProcessError:\n    \
+             pass",
+    );
+    let out = run(c, T);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("reaped by the kernel (its parent ignores SIGCHLD)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_process_ended_by_its_own_alarm_is_told_about_its_timer() {
+    // signal.alarm / setitimer without a handler: the kernel sends SIGALRM when the
+    // program's own timer runs out, and the hint said "find who sends it", sending the
+    // student after a kill that no one made.
+    let (out, doc) = audit_python::<&str>(
+        "import signal, time\n\
+         signal.setitimer(signal.ITIMER_REAL, 0.05)\n\
+         time.sleep(30)",
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}\n{doc:#}", stderr_of(&out));
+    assert_eq!(kinds(&doc), ["killed"], "{doc:#}");
+    let hint = doc["findings"][0]["hint"].as_str().unwrap();
+    assert!(hint.contains("alarm"), "{hint}");
+    assert!(!hint.contains("find who sends it"), "{hint}");
+}
+
+#[test]
+fn semaphores_are_not_listed_as_segments() {
+    // multiprocessing.Lock() makes a POSIX named semaphore; the text report listed it
+    // under "segments (1):", so a student looked for a SharedMemory they never made.
+    let mut c = Command::new(osps_bin());
+    c.args(["audit", "--"])
+        .args([python3(), "-c"])
+        .arg("import multiprocessing as mp\nl = mp.get_context('fork').Lock()\nl.acquire(); l.release()")
+        .env("NO_COLOR", "1");
+    let out = run(c, T);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("\nsegments ("), "{text}");
+    assert!(text.contains("\nsemaphores (1):\n"), "{text}");
+}
+
+#[test]
+fn a_child_stopped_then_continued_is_running_again() {
+    // The other side of the stopped report: after SIGCONT (its parent waits for it with
+    // WCONTINUED) it runs, and is reported running.
+    let (out, doc) = audit_python::<&str>(
+        "import os, signal, time\n\
+         pid = os.fork()\n\
+         if pid == 0:\n    \
+             os.kill(os.getpid(), signal.SIGSTOP)\n    \
+             time.sleep(30)\n    \
+             os._exit(0)\n\
+         os.waitpid(pid, os.WUNTRACED)\n\
+         os.kill(pid, signal.SIGCONT)\n\
+         os.waitpid(pid, os.WCONTINUED)\n\
+         os._exit(0)",
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}\n{doc:#}", stderr_of(&out));
+    let child = doc["processes"][1]["pid"].as_i64().unwrap();
+    assert_eq!(process(&doc, child)["left_running"], true, "{doc:#}");
+    assert_eq!(process(&doc, child)["stopped"], Value::Null, "{doc:#}");
+}
