@@ -570,6 +570,8 @@ fn the_json_report_has_exactly_the_documented_keys() {
         "zombie_ms",
         "parent_first",
         "left_running",
+        "stopped",
+        "reaped_by_kernel",
         "broken_pipe",
     ] {
         assert!(p.contains_key(k), "{k}");
