@@ -254,6 +254,9 @@ pub enum Concern {
     SocketMissing,
     /// A program that is not osps holds the lock.
     ForeignLockHolder,
+    /// The process holding the lock is still exiting after the wait: it makes the
+    /// instance neither running nor free.
+    ExitingLockHolder,
     /// A secondary still runs although its primary is gone.
     OrphanedSecondary,
 }
