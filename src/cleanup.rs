@@ -651,7 +651,8 @@ mod tests {
         let (_tmp, _dir, paths) = crate::disk::testlock::stale_lock("sweepexiting");
         let holder = crate::disk::testlock::Holder::lock_exiting(&paths.in_dir(&paths.lock_file()));
         let plan = plan(&paths.runtime_dir, None).unwrap();
-        let [(_, outcome)] = &plan.steps[..] else {
+        // (Segments are per user, not per runtime directory: others' may be in the plan.)
+        let Some((_, outcome)) = plan.steps.iter().find(|(p, _)| p.name == paths.name) else {
             panic!("{:?}", plan.steps);
         };
         let Outcome::Refused(why) = outcome else {
