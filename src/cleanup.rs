@@ -49,10 +49,11 @@ enum Outcome {
     /// which is mentioned on the terminal only with `-v`.
     Skipped { reason: String, quiet: bool },
     /// Left alone because what stands at its paths is not provably osps's: a process that
-    /// is not osps holds its lock or one of its objects, or an object has the wrong type,
-    /// owner, mode or contents. Nothing is done until the user acts (the reason says how):
-    /// an error when the instance was named (`--name`), for the one thing asked was not
-    /// done; in a sweep of all, one instance skipped while the others are cleaned.
+    /// is not osps holds its lock or one of its objects, one stuck exiting holds the lock,
+    /// or an object has the wrong type, owner, mode or contents. Nothing is done until the
+    /// user acts (the reason says how): an error when the instance was named (`--name`),
+    /// for the one thing asked was not done; in a sweep of all, one instance skipped while
+    /// the others are cleaned.
     Refused(String),
     /// Something went wrong while removing.
     Failed(String),
@@ -218,6 +219,11 @@ fn decide(
             }
         }
     }
+    // A holder the survey found stuck exiting (after waiting for it): not ours to clean up
+    // yet, and no failure of ours; said with what to do, without waiting for it again.
+    if let Some(exiting) = seen.and_then(|i| i.exiting_lock_holder()) {
+        return Outcome::Refused(exiting.to_string());
+    }
     // A stranger holding the lock (which holds the lock file open, too): named as such,
     // as the removal would find it when it tries to own the name.
     match seen
@@ -228,7 +234,7 @@ fn decide(
             return Outcome::Refused(stranger.stranger_text(paths).unwrap_or_default());
         }
         Some(holder::Holding::Exiting(pid)) => {
-            return Outcome::Failed(holder::exiting_text(paths, pid));
+            return Outcome::Refused(holder::exiting_text(paths, pid));
         }
         _ => {}
     }
@@ -362,7 +368,7 @@ fn held(paths: &Paths, pid: Option<i32>, quiet: bool) -> Outcome {
         return Outcome::Refused(why);
     }
     if let holder::Holding::Exiting(pid) = holding {
-        return Outcome::Failed(holder::exiting_text(paths, pid));
+        return Outcome::Refused(holder::exiting_text(paths, pid));
     }
     let holder::Holding::Osps(pid) = holding else {
         return Outcome::Nothing;
@@ -635,6 +641,27 @@ mod tests {
             // What `finish` turns into exit status 1.
             assert_eq!(failure_message(&report.errors, false).is_some(), named);
         }
+    }
+
+    /// A lock holder stuck on its way out, in a sweep of all: that instance is left alone
+    /// with the reason (a refusal: an error only when named), not counted as a cleanup
+    /// that failed (it used to be, after waiting for the holder twice more).
+    #[test]
+    fn a_lock_holder_stuck_exiting_is_a_refusal_not_a_failure() {
+        let (_tmp, _dir, paths) = crate::disk::testlock::stale_lock("sweepexiting");
+        let holder = crate::disk::testlock::Holder::lock_exiting(&paths.in_dir(&paths.lock_file()));
+        let plan = plan(&paths.runtime_dir, None).unwrap();
+        // (Segments are per user, not per runtime directory: others' may be in the plan.)
+        let Some((_, outcome)) = plan.steps.iter().find(|(p, _)| p.name == paths.name) else {
+            panic!("{:?}", plan.steps);
+        };
+        let Outcome::Refused(why) = outcome else {
+            panic!("{outcome:?}");
+        };
+        assert!(
+            why.contains(&format!("process {}, which is exiting", holder.pid())),
+            "{why}"
+        );
     }
 
     #[test]

@@ -44,9 +44,6 @@ pub fn holders(targets: &[(u64, u64)]) -> Vec<Vec<Holder>> {
     FdTable::scan().holders(targets)
 }
 
-/// Every open descriptor of every process we may look at, by the object it names: one
-/// pass over `/proc/*/fd` answers who holds any number of objects (a survey of a thousand
-/// instances looks once, not a thousand times).
 /// The pids of every process now, in `/proc`'s order (none if `/proc` cannot be read).
 pub fn pids() -> impl Iterator<Item = i32> {
     std::fs::read_dir("/proc")
@@ -55,6 +52,9 @@ pub fn pids() -> impl Iterator<Item = i32> {
         .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
 }
 
+/// Every open descriptor of every process we may look at, by the object it names: one
+/// pass over `/proc/*/fd` answers who holds any number of objects (a survey of a thousand
+/// instances looks once, not a thousand times).
 #[derive(Debug, Default)]
 pub struct FdTable {
     /// `(dev, ino)` → `(pid, descriptor number)`, in `/proc`'s order.

@@ -56,6 +56,10 @@ fn nothing_to_stop(instance: &InstanceReport, how: &str) {
 fn nothing_to_stop_text(instance: &InstanceReport, how: &str) -> String {
     let name = &instance.name;
     let status = crate::views::render::status_word(instance.status);
+    // Its lock held by a process stuck exiting: cleanup would refuse for that very reason.
+    if let Some(exiting) = instance.exiting_lock_holder() {
+        return format!("instance {name} {how} ({status}): nothing to stop; but {exiting}");
+    }
     let foreign = crate::views::render::describe::foreign_objects(instance);
     if !foreign.is_empty() {
         return format!(
@@ -544,6 +548,23 @@ mod tests {
             Target::BeingCleaned(holder.pid())
         );
         stop_one(&survey, seen, &args(), false).unwrap();
+    }
+
+    /// The lock held by a process stuck exiting: nothing to stop, and the hint is what to
+    /// do about that process, not a cleanup that would refuse for the same reason.
+    #[test]
+    fn an_instance_whose_lock_holder_is_stuck_exiting_names_it_not_cleanup() {
+        let (_tmp, _dir, paths) = stale_lock("stopstuck");
+        let holder = Holder::lock_exiting(&paths.in_dir(&paths.lock_file()));
+        let survey = discover::survey(&paths.runtime_dir, Some(&paths.name)).unwrap();
+        let seen = &survey.instances[0];
+        assert_ne!(seen.status, Status::Running);
+        let text = nothing_to_stop_text(seen, "is not running");
+        assert!(
+            text.contains(&format!("process {}, which is exiting", holder.pid()))
+                && !text.contains("osps cleanup"),
+            "{text}"
+        );
     }
 
     /// A stranger whose arguments happen to read as `cleanup --name NAME` holds the lock:

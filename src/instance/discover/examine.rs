@@ -32,14 +32,14 @@ pub fn examine_in(
     dir: Option<&RuntimeDir>,
     paths: &Paths,
 ) -> Option<InstanceReport> {
-    let (probe, foreign_holder) = match dir {
+    let (probe, seen) = match dir {
         Some(dir) => probe_lock(dir, paths, || {}),
         None => (
             Probe {
                 path: paths.in_dir(&paths.lock_file()),
                 ..Probe::default()
             },
-            None,
+            Seen::default(),
         ),
     };
     let mut seg = examine_segment(paths);
@@ -64,14 +64,15 @@ pub fn examine_in(
         Some(HeaderView::Valid(h)) => Some(&**h),
         _ => None,
     };
-    // A lock held by something that is not osps makes no instance running: judged as
-    // if unheld (the JSON's lock still says who holds it), with a warning.
+    // A lock held by something that is not osps, or by a process stuck on its way out,
+    // makes no instance running: judged as if unheld (the JSON's lock still says who
+    // holds it), with a warning.
     let lock = Lock {
         temps,
         ..Lock::from(probe.clone())
     };
     let probe = Probe {
-        held: probe.held && foreign_holder.is_none(),
+        held: probe.held && seen.foreign.is_none() && seen.exiting.is_none(),
         ..probe
     };
     // Without a held lock file, ask the kernel whether a primary lives nonetheless.
@@ -111,7 +112,8 @@ pub fn examine_in(
         fifos: &fifos,
         socket: &socket,
         secondaries: &secondaries,
-        foreign_holder,
+        foreign_holder: seen.foreign,
+        exiting_holder: seen.exiting,
     });
     Some(InstanceReport {
         paths: paths.clone(),
@@ -135,13 +137,23 @@ pub fn examine_in(
 /// is looked at itself.
 const LOCK_LOOKS: usize = 5;
 
-/// The lock, and its holder when that is not osps; `between`: called after each look at
-/// the lock, before the look at its holder (where a test makes the holder exit).
+/// What the look at the lock's holder found when it makes no running instance.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Seen {
+    /// A live process that is not osps.
+    foreign: Option<i32>,
+    /// A process still exiting after [`holder::EXIT_WAIT`].
+    exiting: Option<i32>,
+}
+
+/// The lock, and its holder when that is not osps or is stuck exiting; `between`: called
+/// after each look at the lock, before the look at its holder (where a test makes the
+/// holder exit).
 ///
 /// A holder that is gone once its command line was read let go of the lock meanwhile (a
 /// cleanup ending, a primary stopping): what was read is no live process's, so it makes
 /// the instance neither running nor held by a stranger, and the lock is looked at again.
-fn probe_lock(dir: &RuntimeDir, paths: &Paths, mut between: impl FnMut()) -> (Probe, Option<i32>) {
+fn probe_lock(dir: &RuntimeDir, paths: &Paths, mut between: impl FnMut()) -> (Probe, Seen) {
     let mut looks = 0;
     loop {
         let probe = InstanceLock::probe(dir, paths);
@@ -150,11 +162,16 @@ fn probe_lock(dir: &RuntimeDir, paths: &Paths, mut between: impl FnMut()) -> (Pr
         let holder = probe.pid.filter(|_| probe.held);
         let foreign = holder.filter(|&p| !holder::is_osps_holder(p, paths));
         // Read after the command line, so a holder running now was running when it was
-        // read; one exiting is waited for, and one still exiting is no stranger.
+        // read; one exiting is waited for, and one still exiting is no stranger (nor a
+        // primary).
         let life = holder.map(holder::settle);
         let gone = life == Some(Life::Gone);
         if !gone || looks == LOCK_LOOKS {
-            return (probe, foreign.filter(|_| life == Some(Life::Running)));
+            let seen = Seen {
+                foreign: foreign.filter(|_| life == Some(Life::Running)),
+                exiting: holder.filter(|_| life == Some(Life::Exiting)),
+            };
+            return (probe, seen);
         }
     }
 }
@@ -384,16 +401,39 @@ mod tests {
         let pid = holder.pid();
         // The holder (a cleanup, say) ends between the look at the lock and the look at
         // its command line: nobody holds the lock, and nobody is a stranger holding it.
-        let (probe, foreign) = probe_lock(&dir, &paths, || holder.end());
+        let (probe, seen) = probe_lock(&dir, &paths, || holder.end());
         assert_eq!(
-            (probe.held, foreign),
+            (probe.held, seen.foreign),
             (false, None),
             "holder {pid}: {probe:?}"
         );
         // A stranger that stays is one.
         let holder = Holder::lock(&paths.in_dir(&paths.lock_file()));
-        let (probe, foreign) = probe_lock(&dir, &paths, || {});
-        assert_eq!((probe.held, foreign), (true, Some(holder.pid())));
+        let (probe, seen) = probe_lock(&dir, &paths, || {});
+        assert_eq!((probe.held, seen.foreign), (true, Some(holder.pid())));
+    }
+
+    /// A lock holder that stays on its way out (its program gone, one thread left holding
+    /// the lock) is no running primary: the instance is not `running` (status used to say
+    /// so, naming it "osps primary"), and a warning says who holds the lock and what to do.
+    #[test]
+    fn a_lock_holder_stuck_exiting_makes_no_running_instance() {
+        let (_tmp, dir, paths) = stale_lock("stuckexit");
+        let holder = Holder::lock_exiting(&paths.in_dir(&paths.lock_file()));
+        let report = examine(Some(&dir), &paths).expect("its lock file exists");
+        assert_ne!(report.status, super::super::Status::Running, "{report:?}");
+        assert!(!report.primary.alive, "{report:?}");
+        assert!(report.lock.held, "the JSON still says the lock is held");
+        let said = report
+            .warnings
+            .iter()
+            .map(|w| w.to_string())
+            .collect::<Vec<_>>();
+        assert!(
+            said.iter()
+                .any(|w| w.contains(&format!("process {}, which is exiting", holder.pid()))),
+            "{said:?}"
+        );
     }
 
     #[test]

@@ -49,6 +49,14 @@ impl InstanceReport {
             .iter()
             .find(|w| w.concern() == Concern::ForeignLockHolder)
     }
+
+    /// The warning that the lock's holder is still exiting after the wait
+    /// ([`crate::instance::holder::EXIT_WAIT`]), when it is.
+    pub fn exiting_lock_holder(&self) -> Option<&Warning> {
+        self.warnings
+            .iter()
+            .find(|w| w.concern() == Concern::ExitingLockHolder)
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -254,6 +262,9 @@ pub enum Concern {
     SocketMissing,
     /// A program that is not osps holds the lock.
     ForeignLockHolder,
+    /// The process holding the lock is still exiting after the wait: it makes the
+    /// instance neither running nor free.
+    ExitingLockHolder,
     /// A secondary still runs although its primary is gone.
     OrphanedSecondary,
 }

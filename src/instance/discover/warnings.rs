@@ -27,6 +27,8 @@ pub struct Facts<'a> {
     pub secondaries: &'a [PoolMember],
     /// The pid of a program other than osps holding the lock.
     pub foreign_holder: Option<i32>,
+    /// The pid of a process holding the lock that is still exiting after the wait.
+    pub exiting_holder: Option<i32>,
 }
 
 /// Every warning about one instance.
@@ -51,6 +53,12 @@ pub fn about(f: &Facts) -> Vec<Warning> {
                 "lock held by another program: {}",
                 holder::foreign_holder_text(f.paths, pid)
             ),
+        ));
+    }
+    if let Some(pid) = f.exiting_holder {
+        warnings.push(Warning::new(
+            Concern::ExitingLockHolder,
+            holder::exiting_text(f.paths, pid),
         ));
     }
     if !f.probe.held && f.live.is_none() {
