@@ -107,8 +107,16 @@ fn run_block(setup: &str, block: &Block) {
     let work = env.tmp.path().join("work");
     std::fs::create_dir(&work).unwrap();
     let bin_dir = Path::new(osps_bin()).parent().unwrap();
+    // The interpreter's own directory before pyenv's shims: the shim is a bash script
+    // whose helpers, on a loaded machine, reap their children late enough for an audited
+    // block to report them as zombies, though no block is about them.
+    let python_dir = Path::new(common::python3())
+        .parent()
+        .filter(|d| d.is_absolute())
+        .map(|d| format!("{}:", d.display()))
+        .unwrap_or_default();
     let path = format!(
-        "{}:{}",
+        "{}:{python_dir}{}",
         bin_dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );

@@ -70,25 +70,7 @@ impl Drop for Lab {
     }
 }
 
-/// The Python interpreter itself, not a launcher in front of it: pyenv's `python3` is a
-/// bash script that runs some 40 processes before Python starts, which on a loaded machine
-/// take over a second and get into the report (rightly: left running at a `--timeout`,
-/// reaped late by a starved bash), though no test is about them.
-fn python3() -> &'static str {
-    static EXE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    EXE.get_or_init(|| {
-        let out = Command::new("python3")
-            .args(["-c", "import sys; print(sys.executable)"])
-            .output()
-            .expect("python3 runs");
-        let exe = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if exe.is_empty() {
-            "python3".into()
-        } else {
-            exe
-        }
-    })
-}
+use common::python3;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
