@@ -72,6 +72,30 @@ impl Drop for Lab {
 
 use common::python3;
 
+/// Builds the C program tests/programs/SOURCE into `dir` (with `flags` after it, like
+/// `-lpthread`) and returns the executable's path.
+fn build_c(dir: &Path, source: &str, flags: &[&str]) -> PathBuf {
+    let exe = dir.join(source.trim_end_matches(".c"));
+    let cc = Command::new("cc")
+        .arg("-o")
+        .arg(&exe)
+        .arg(fixture(source))
+        .args(flags)
+        .output()
+        .expect("this test needs a C compiler named cc (install gcc or clang)");
+    assert!(cc.status.success(), "{}", stderr_of(&cc));
+    exe
+}
+
+/// Waits until the program writes `ready` to the file its stderr goes to.
+fn wait_ready(log: &Path) {
+    let deadline = Instant::now() + slow(T);
+    while !std::fs::read_to_string(log).unwrap().contains("ready") {
+        assert!(Instant::now() < deadline, "the program never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/programs")
@@ -347,14 +371,7 @@ fn a_shell_script_pair_names_the_children_that_made_and_removed_the_fifo() {
 #[test]
 fn a_c_program_leaves_a_sized_segment_and_a_semaphore() {
     let lab = Lab::new("c");
-    let exe = lab.dir().join("shm_left");
-    let cc = Command::new("cc")
-        .arg("-o")
-        .arg(&exe)
-        .arg(fixture("shm_left.c"))
-        .output()
-        .expect("this test needs a C compiler named cc (install gcc or clang)");
-    assert!(cc.status.success(), "{}", stderr_of(&cc));
+    let exe = build_c(lab.dir(), "shm_left.c", &[]);
     let mut cmd = audit(&[]);
     cmd.arg(&exe).arg(&lab.shm);
     let (out, doc) = report(cmd);
@@ -489,11 +506,7 @@ fn sigint_to_the_audit_prints_the_report_so_far_and_exits_130() {
     cmd.stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log).unwrap());
     let child = cmd.spawn().unwrap();
-    let deadline = Instant::now() + slow(T);
-    while !std::fs::read_to_string(&log).unwrap().contains("ready") {
-        assert!(Instant::now() < deadline, "the program never started");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_ready(&log);
     assert!(common::kill(child.id(), libc::SIGINT));
     let out = common::output_within(child, T);
     assert_eq!(out.status.code(), Some(130));
@@ -747,11 +760,7 @@ fn signal_when_ready(lab: &Lab, script: &str, signal: i32, to: To) -> std::proce
     cmd.stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log).unwrap());
     let child = cmd.spawn().unwrap();
-    let deadline = Instant::now() + slow(T);
-    while !std::fs::read_to_string(&log).unwrap().contains("ready") {
-        assert!(Instant::now() < deadline, "the program never started");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_ready(&log);
     let target = match to {
         To::Group => -(child.id() as i32),
         To::AuditAlone => child.id() as i32,

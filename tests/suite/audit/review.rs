@@ -5,24 +5,10 @@
 
 use super::*;
 
-/// Builds tests/programs/threads_waits.c into `dir`.
-fn threads_waits(dir: &Path) -> PathBuf {
-    let exe = dir.join("threads_waits");
-    let cc = Command::new("cc")
-        .arg("-o")
-        .arg(&exe)
-        .arg(fixture("threads_waits.c"))
-        .arg("-lpthread")
-        .output()
-        .expect("this test needs a C compiler named cc (install gcc or clang)");
-    assert!(cc.status.success(), "{}", stderr_of(&cc));
-    exe
-}
-
 /// Audits the C fixture in `mode`, built and run in `lab`'s directory: its exit status
 /// and report.
 fn audit_threads_waits(lab: &Lab, mode: &str) -> (std::process::Output, Value) {
-    let exe = threads_waits(lab.dir());
+    let exe = build_c(lab.dir(), "threads_waits.c", &["-lpthread"]);
     let mut c = audit(&[]);
     c.arg(&exe).arg(mode).arg(lab.dir());
     report(c)

@@ -39,40 +39,33 @@ fn a_child_left_stopped_is_reported_as_stopped_not_running() {
     );
 }
 
+/// A parent that ignores SIGCHLD, so that the kernel reaps its child at once, and whose
+/// waitpid then finds no child (ChildProcessError).
+const KERNEL_REAPS: &str = "import os, signal\n\
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)\n\
+    pid = os.fork()\n\
+    if pid == 0:\n    \
+        os._exit(0)\n\
+    try:\n    \
+        os.waitpid(pid, 0)\n\
+    except ChildProcessError:\n    \
+        pass";
+
 #[test]
 fn children_the_kernel_reaps_say_so() {
     // signal.signal(SIGCHLD, SIG_IGN) makes the kernel reap every child at once: right,
     // and no finding, but the report showed such a child as if nobody had reaped it
     // (reaped_by null, "null if the program never did"; nothing in the tree).
-    let (out, doc) = audit_python::<&str>(
-        "import os, signal\n\
-         signal.signal(signal.SIGCHLD, signal.SIG_IGN)\n\
-         pid = os.fork()\n\
-         if pid == 0:\n    \
-             os._exit(0)\n\
-         try:\n    \
-             os.waitpid(pid, 0)\n\
-         except ChildProcessError:\n    \
-             pass",
-        &[],
-    );
+    let (out, doc) = audit_python::<&str>(KERNEL_REAPS, &[]);
     assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
     let child = doc["processes"][1]["pid"].as_i64().unwrap();
     assert_eq!(process(&doc, child)["reaped_by_kernel"], true, "{doc:#}");
     assert_eq!(doc["processes"][0]["reaped_by_kernel"], false, "{doc:#}");
 
     let mut c = Command::new(osps_bin());
-    c.args(["audit", "--"]).args([python3(), "-c"]).arg(
-        "import os, signal\n\
-         signal.signal(signal.SIGCHLD, signal.SIG_IGN)\n\
-         pid = os.fork()\n\
-         if pid == 0:\n    \
-             os._exit(0)\n\
-         try:\n    \
-             os.waitpid(pid, 0)\n\
-         except ChildProcessError:\n    \
-             pass",
-    );
+    c.args(["audit", "--"])
+        .args([python3(), "-c"])
+        .arg(KERNEL_REAPS);
     let out = run(c, T);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(

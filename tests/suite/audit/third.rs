@@ -338,14 +338,7 @@ fn two_processes_opening_one_segment_with_o_creat_at_once_make_one_segment() {
     // the report listed the segment twice, and the copy the removal did not match was
     // "gone (removed by a process outside the audit)".
     let lab = Lab::new("race");
-    let exe = lab.dir().join("shm_race");
-    let cc = Command::new("cc")
-        .arg("-o")
-        .arg(&exe)
-        .arg(fixture("shm_race.c"))
-        .output()
-        .expect("this test needs a C compiler named cc (install gcc or clang)");
-    assert!(cc.status.success(), "{}", stderr_of(&cc));
+    let exe = build_c(lab.dir(), "shm_race.c", &[]);
     let mut cmd = audit(&[]);
     cmd.arg(&exe).arg(&lab.shm);
     let (out, doc) = report(cmd);
