@@ -170,6 +170,8 @@ Register-ArgumentCompleter -Native -CommandName 'osps' -ScriptBlock {
             break
         }
         'osps;status' {
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'The same as NAME, spelled as the other commands take it')
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'The same as NAME, spelled as the other commands take it')
             [CompletionResult]::new('--runtime-dir', '--runtime-dir', [CompletionResultType]::ParameterName, 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
@@ -183,6 +185,8 @@ Register-ArgumentCompleter -Native -CommandName 'osps' -ScriptBlock {
             break
         }
         'osps;stop' {
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'The same as NAME, spelled as the other commands take it')
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'The same as NAME, spelled as the other commands take it')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long to wait for the orderly stop (not 0)')
             [CompletionResult]::new('--runtime-dir', '--runtime-dir', [CompletionResultType]::ParameterName, 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)')

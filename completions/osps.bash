@@ -602,12 +602,20 @@ _osps() {
             return 0
             ;;
         osps__subcmd__status)
-            opts="-v -q -h -V --runtime-dir --verbose --quiet --color --help --version $(_osps_instance_names)"
+            opts="-n -v -q -h -V --name --runtime-dir --verbose --quiet --color --help --version $(_osps_instance_names)"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --runtime-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -624,12 +632,20 @@ _osps() {
             return 0
             ;;
         osps__subcmd__stop)
-            opts="-v -q -h -V --all --timeout --kill --runtime-dir --verbose --quiet --color --help --version $(_osps_instance_names)"
+            opts="-n -v -q -h -V --name --all --timeout --kill --runtime-dir --verbose --quiet --color --help --version $(_osps_instance_names)"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

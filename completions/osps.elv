@@ -160,6 +160,8 @@ set edit:completion:arg-completer[osps] = {|@words|
             cand --version 'Print version'
         }
         &'osps;status'= {
+            cand -n 'The same as NAME, spelled as the other commands take it'
+            cand --name 'The same as NAME, spelled as the other commands take it'
             cand --runtime-dir 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]'
             cand --color 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)'
             cand -v 'More detail on stderr (repeat for more)'
@@ -172,6 +174,8 @@ set edit:completion:arg-completer[osps] = {|@words|
             cand --version 'Print version'
         }
         &'osps;stop'= {
+            cand -n 'The same as NAME, spelled as the other commands take it'
+            cand --name 'The same as NAME, spelled as the other commands take it'
             cand --timeout 'How long to wait for the orderly stop (not 0)'
             cand --runtime-dir 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]'
             cand --color 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)'

@@ -152,6 +152,7 @@ complete -c osps -n "__fish_osps_using_subcommand ls" -s v -l verbose -d 'More d
 complete -c osps -n "__fish_osps_using_subcommand ls" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c osps -n "__fish_osps_using_subcommand ls" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c osps -n "__fish_osps_using_subcommand ls" -s V -l version -d 'Print version'
+complete -c osps -n "__fish_osps_using_subcommand status" -s n -l name -d 'The same as NAME, spelled as the other commands take it' -r
 complete -c osps -n "__fish_osps_using_subcommand status" -l runtime-dir -d 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]' -r -F
 complete -c osps -n "__fish_osps_using_subcommand status" -l color -d 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
 always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'
@@ -160,6 +161,7 @@ complete -c osps -n "__fish_osps_using_subcommand status" -s v -l verbose -d 'Mo
 complete -c osps -n "__fish_osps_using_subcommand status" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c osps -n "__fish_osps_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c osps -n "__fish_osps_using_subcommand status" -s V -l version -d 'Print version'
+complete -c osps -n "__fish_osps_using_subcommand stop" -s n -l name -d 'The same as NAME, spelled as the other commands take it' -r
 complete -c osps -n "__fish_osps_using_subcommand stop" -l timeout -d 'How long to wait for the orderly stop (not 0)' -r
 complete -c osps -n "__fish_osps_using_subcommand stop" -l runtime-dir -d 'Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]' -r -F
 complete -c osps -n "__fish_osps_using_subcommand stop" -l color -d 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'

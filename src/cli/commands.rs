@@ -157,6 +157,16 @@ pub struct StatusArgs {
     #[arg(value_name = "NAME")]
     pub name: Option<InstanceName>,
 
+    /// The same as NAME, spelled as the other commands take it
+    #[arg(
+        short = 'n',
+        long = "name",
+        id = "name_option",
+        value_name = "NAME",
+        conflicts_with = "name"
+    )]
+    pub name_option: Option<InstanceName>,
+
     /// Directory for the lock file and FIFOs [default: $XDG_RUNTIME_DIR/osps, else /tmp/osps-UID]
     #[arg(long, env = "OSPS_RUNTIME_DIR", value_name = "DIR")]
     pub runtime_dir: Option<PathBuf>,
@@ -175,6 +185,10 @@ pub struct StopArgs {
     /// Instance name [default: $OSPS_NAME, else osps]
     #[arg(value_name = "NAME", conflicts_with = "all")]
     pub name: Option<InstanceName>,
+
+    /// The same as NAME, spelled as the other commands take it
+    #[arg(short = 'n', long = "name", id = "name_option", value_name = "NAME", conflicts_with_all = ["name", "all"])]
+    pub name_option: Option<InstanceName>,
 
     /// Stop every running instance of the current user (in this runtime directory)
     #[arg(long)]
@@ -309,4 +323,18 @@ pub struct GenerateArgs {
     /// Directory to write man/ and completions/ into
     #[arg(long, default_value = ".", value_name = "DIR")]
     pub out: PathBuf,
+}
+
+impl StatusArgs {
+    /// The instance named by NAME or by --name, if either.
+    pub fn given_name(&self) -> Option<&InstanceName> {
+        self.name.as_ref().or(self.name_option.as_ref())
+    }
+}
+
+impl StopArgs {
+    /// The instance named by NAME or by --name, if either.
+    pub fn given_name(&self) -> Option<&InstanceName> {
+        self.name.as_ref().or(self.name_option.as_ref())
+    }
 }

@@ -13,7 +13,7 @@ use crate::views::render::{Clock, describe};
 
 /// Runs `osps status`.
 pub fn run(args: &StatusArgs) -> Result<Exit> {
-    let name = crate::cli::name_or_default(args.name.as_ref())?;
+    let name = crate::cli::name_or_default(args.given_name())?;
     let runtime_dir = names::default_runtime_dir(args.runtime_dir.as_deref());
     let survey = discover::survey(&runtime_dir, Some(&name))
         .wrap_err_with(|| format!("examining instance {name} in {}", runtime_dir.display()))?;

@@ -33,7 +33,7 @@ pub fn run(args: &StopArgs) -> Result<Exit> {
     if args.all {
         return stop_all(&runtime_dir, args);
     }
-    let name = crate::cli::name_or_default(args.name.as_ref())?;
+    let name = crate::cli::name_or_default(args.given_name())?;
     let survey = survey(&runtime_dir, Some(&name))?;
     let Some(instance) = survey.instances.first() else {
         return Err(discover::no_such_instance(&name, &runtime_dir));
@@ -456,6 +456,7 @@ mod tests {
     fn args() -> StopArgs {
         StopArgs {
             name: None,
+            name_option: None,
             all: false,
             timeout: Duration::from_secs(1),
             kill: false,

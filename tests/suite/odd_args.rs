@@ -330,3 +330,27 @@ fn a_color_on_the_command_line_overrides_a_bad_osps_color_and_is_named_as_given(
         "{err}"
     );
 }
+
+#[test]
+fn status_and_stop_take_the_name_as_an_option_too_as_the_other_commands_do() {
+    // `osps stop --name demo` was "unexpected argument '--name' found" with the tip to
+    // write `-- --name`: every other command spells it --name.
+    let mut env = TestEnv::new("name-opt");
+    let pid = env.start_primary(&["-q"]);
+    env.wait_rounds(1, DEADLINE);
+    let name = env.name.clone();
+    let mut status = env.cmd("status");
+    status.env_remove("OSPS_NAME").args(["-n", &name]);
+    let out = run(status, DEADLINE);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let mut both = env.cmd("stop");
+    both.args([&name, "--name", &name]);
+    assert_eq!(run(both, DEADLINE).status.code(), Some(2));
+    let mut stop = env.cmd("stop");
+    stop.env_remove("OSPS_NAME").args(["--name", &name]);
+    let out = run(stop, DEADLINE);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let status = common::wait_child(&mut env.take_child(pid), DEADLINE);
+    assert!(status.success(), "{status:?}");
+    env.assert_nothing_left();
+}
