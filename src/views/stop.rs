@@ -34,7 +34,7 @@ pub fn run(args: &StopArgs) -> Result<Exit> {
         return stop_all(&runtime_dir, args);
     }
     let name = crate::cli::name_or_default(args.given_name())?;
-    let survey = survey(&runtime_dir, Some(&name))?;
+    let survey = survey_once_started(&runtime_dir, &name)?;
     let Some(instance) = survey.instances.first() else {
         return Err(discover::no_such_instance(&name, &runtime_dir));
     };
@@ -112,14 +112,56 @@ fn stop_all(runtime_dir: &Path, args: &StopArgs) -> Result<Exit> {
 }
 
 fn survey(runtime_dir: &Path, name: Option<&InstanceName>) -> Result<Survey> {
-    let survey = discover::survey(runtime_dir, name)
-        .wrap_err_with(|| format!("surveying the instances of {}", runtime_dir.display()))?;
+    let survey = quiet_survey(runtime_dir, name)?;
+    warn_of_the_dir(&survey);
+    Ok(survey)
+}
+
+fn quiet_survey(runtime_dir: &Path, name: Option<&InstanceName>) -> Result<Survey> {
+    discover::survey(runtime_dir, name)
+        .wrap_err_with(|| format!("surveying the instances of {}", runtime_dir.display()))
+}
+
+fn warn_of_the_dir(survey: &Survey) {
     if let Some(why) = &survey.dir_error {
         // Nothing in it is used: the primary is found and checked through /proc (as
         // when the directory is gone), and only that process is signalled.
         crate::warn!("{why}; looking for the primary without it");
     }
+}
+
+/// How long stop waits for an instance whose primary started a moment ago and is not
+/// running yet (`osps primary & osps stop`), as `osps client` waits to connect.
+const APPEAR: Duration = Duration::from_secs(1);
+
+/// The survey of instance `name`; while it is not running but a process of `osps
+/// primary` for that name is there (starting), looked at again, for up to [`APPEAR`].
+/// Without such a process (a typo, an instance that crashed) there is no wait.
+fn survey_once_started(runtime_dir: &Path, name: &InstanceName) -> Result<Survey> {
+    let started = Instant::now();
+    let survey = loop {
+        let survey = quiet_survey(runtime_dir, Some(name))?;
+        let running = survey
+            .instances
+            .first()
+            .is_some_and(|i| i.status == Status::Running);
+        if running || started.elapsed() >= APPEAR || !primary_starting(name) {
+            break survey;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    warn_of_the_dir(&survey);
     Ok(survey)
+}
+
+/// Whether a process runs `osps primary` for instance `name`.
+fn primary_starting(name: &InstanceName) -> bool {
+    let name = name.to_string();
+    procfs::pids().any(|pid| {
+        procfs::subcommand(pid).as_deref() == Some("primary")
+            && procfs::runs_osps(pid)
+            && procfs::instance_name(pid).is_some_and(|n| n == name)
+    })
 }
 
 /// What the survey's instance comes to when it is looked at again to be stopped.

@@ -354,3 +354,25 @@ fn status_and_stop_take_the_name_as_an_option_too_as_the_other_commands_do() {
     assert!(status.success(), "{status:?}");
     env.assert_nothing_left();
 }
+
+#[test]
+fn stop_right_after_the_primary_was_started_waits_for_it_and_stops_it() {
+    // `osps primary & osps stop`: the stop came before the primary had made anything and
+    // said there was no instance (exit 4), and the primary ran on. Stopped at once after
+    // its exec, the primary is caught before it takes its lock (most runs), and let go
+    // while the stop looks.
+    for _ in 0..3 {
+        let mut env = TestEnv::new("stop-early");
+        let pid = env.start_primary(&["-q"]);
+        assert!(common::kill(pid, libc::SIGSTOP));
+        let stop = env.cmd("stop");
+        let stopping = std::thread::spawn(move || run(stop, DEADLINE));
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(common::kill(pid, libc::SIGCONT));
+        let out = stopping.join().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+        let status = common::wait_child(&mut env.take_child(pid), DEADLINE);
+        assert!(status.success(), "{status:?}");
+        env.assert_nothing_left();
+    }
+}
