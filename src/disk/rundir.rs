@@ -96,6 +96,19 @@ pub struct RuntimeDir {
     path: PathBuf,
 }
 
+/// How to choose another runtime directory: `--runtime-dir`, and `OSPS_RUNTIME_DIR` too
+/// when it is set, for the directory refused may have come from it, and then there is no
+/// `--runtime-dir` on the command line to change.
+fn another_dir() -> String {
+    match std::env::var_os("OSPS_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        Some(v) => format!(
+            "--runtime-dir or in OSPS_RUNTIME_DIR (now {})",
+            Path::new(&v).display()
+        ),
+        None => "--runtime-dir".to_string(),
+    }
+}
+
 impl RuntimeDir {
     /// Opens the directory, creating it with mode 0700 if it does not exist, and checks it.
     pub fn ensure(path: &Path) -> Result<Self> {
@@ -106,8 +119,9 @@ impl RuntimeDir {
                 return Err(e).wrap_err_with(|| {
                     format!(
                         "creating the runtime directory {}: check that its parent exists and is \
-                         writable, or choose another with --runtime-dir",
-                        path.display()
+                         writable, or choose another with {}",
+                        path.display(),
+                        another_dir()
                     )
                 });
             }
@@ -125,13 +139,15 @@ impl RuntimeDir {
             // O_NOFOLLOW with O_DIRECTORY says ENOTDIR for a symbolic link too: lstat tells.
             Err(Errno::ELOOP | Errno::ENOTDIR) if path.is_symlink() => bail!(
                 "the runtime directory {} is a symbolic link: osps refuses it (it could lead \
-                 anywhere); choose a real directory with --runtime-dir",
-                path.display()
+                 anywhere); choose a real directory with {}",
+                path.display(),
+                another_dir()
             ),
             Err(Errno::ELOOP | Errno::ENOTDIR) => bail!(
                 "the runtime directory {} is not a directory: osps refuses it; choose another \
-                 with --runtime-dir",
-                path.display()
+                 with {}",
+                path.display(),
+                another_dir()
             ),
             Err(e) => {
                 return Err(e)
@@ -143,10 +159,11 @@ impl RuntimeDir {
         if st.st_uid != crate::disk::names::uid() {
             bail!(
                 "the runtime directory {} belongs to uid {}, not to us (uid {}): osps refuses it; \
-                 choose another with --runtime-dir",
+                 choose another with {}",
                 path.display(),
                 st.st_uid,
-                crate::disk::names::uid()
+                crate::disk::names::uid(),
+                another_dir()
             );
         }
         if owned::perm_bits(&st) & 0o077 != 0 {
@@ -154,13 +171,16 @@ impl RuntimeDir {
             // the user: only a private-looking directory of ours gets that hint.
             let hint = if chmod_is_safe(path, &st) {
                 format!(
-                    "run `chmod 700 {}` or choose another with --runtime-dir",
-                    path.display()
+                    "run `chmod 700 {}` or choose another with {}",
+                    path.display(),
+                    another_dir()
                 )
             } else {
-                "it is a shared or system directory: do not change its mode, choose another \
-                 runtime directory with --runtime-dir (for example $XDG_RUNTIME_DIR/osps)"
-                    .to_string()
+                format!(
+                    "it is a shared or system directory: do not change its mode, choose another \
+                     runtime directory, for example $XDG_RUNTIME_DIR/osps, with {}",
+                    another_dir()
+                )
             };
             bail!(
                 "the runtime directory {} has mode {:04o}: group or others can reach it, so osps \

@@ -376,3 +376,33 @@ fn stop_right_after_the_primary_was_started_waits_for_it_and_stops_it() {
         env.assert_nothing_left();
     }
 }
+
+#[test]
+fn a_runtime_dir_refused_that_came_from_osps_runtime_dir_says_so() {
+    // It said "choose another with --runtime-dir", though none was given: the directory
+    // came from the environment.
+    let env = TestEnv::new("env-dir");
+    let link = env.tmp.path().join("link");
+    std::os::unix::fs::symlink(env.tmp.path(), &link).unwrap();
+    let mut cmd = env.cmd("primary");
+    cmd.env("OSPS_RUNTIME_DIR", &link).args(["--rounds", "1"]);
+    let out = run(cmd, DEADLINE);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("is a symbolic link")
+            && err.contains(&format!("in OSPS_RUNTIME_DIR (now {})", link.display())),
+        "{err}"
+    );
+    // Given as --runtime-dir, with no variable, only --runtime-dir is named.
+    let mut cmd = env.cmd("primary");
+    cmd.env_remove("OSPS_RUNTIME_DIR")
+        .arg("--runtime-dir")
+        .arg(&link)
+        .args(["--rounds", "1"]);
+    let err = stderr_of(&run(cmd, DEADLINE));
+    assert!(
+        err.contains("with --runtime-dir") && !err.contains("OSPS_RUNTIME_DIR"),
+        "{err}"
+    );
+}
