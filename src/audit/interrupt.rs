@@ -15,7 +15,7 @@ pub const STOP_SIGNALS: [i32; 4] = [libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, l
 /// The stop signal that arrived (0: none). Relaxed is enough: the flag is only read
 /// after waitpid returned, in the same thread the handler ran in.
 static STOP: AtomicI32 = AtomicI32::new(0);
-/// How many stop signals arrived: a second one means "now".
+/// How many stop signals arrived: a second one from the user means "now".
 static COUNT: AtomicI32 = AtomicI32::new(0);
 
 /// Who sent the last stop signal (si_pid: 0 for the terminal's Ctrl-C).
@@ -45,9 +45,10 @@ pub fn forget() {
     SENDER.store(0, Ordering::Relaxed);
 }
 
-/// More than one stop signal arrived (Ctrl-C pressed again).
-pub fn insisted() -> bool {
-    COUNT.load(Ordering::Relaxed) > 1
+/// How many stop signals arrived so far (the tracer tells whose they were, see
+/// `Tracer::insisted`).
+pub fn count() -> i32 {
+    COUNT.load(Ordering::Relaxed)
 }
 
 extern "C" fn on_tick(_: libc::c_int) {}

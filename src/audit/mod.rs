@@ -122,9 +122,17 @@ pub fn run(args: &AuditArgs) -> Result<Exit> {
     // The report is made from what was seen; the processes left are ended before it is
     // written, so that none of their output comes after (or inside) it.
     tracer.end_all();
-    write_stdout(text.as_bytes())?;
+    let written = write_stdout(text.as_bytes());
+    // --clean removes what was left whether or not the report could be written.
     if args.clean {
         clean::remove_left(&tracer.model);
+    }
+    match (written, ended) {
+        (Ok(()), _) => {}
+        // Stopped by a signal (a closed terminal's SIGHUP, and its stdout with it), the
+        // status says why the audit ended; the lost report is said on stderr.
+        (Err(e), Ended::Signal(_)) => crate::warn!("the report was not written: {e:#}"),
+        (Err(e), _) => return Err(e),
     }
     Ok(match ended {
         Ended::Signal(libc::SIGHUP) => Exit::HungUp,

@@ -303,7 +303,10 @@ impl Model {
         }
         p.reaped = Some(at);
         p.reaped_by = Some(by);
-        if !p.auto_reaped {
+        // Taken for the kernel's when its parent, already blocked in waitpid, reaped it
+        // the moment the tracer let it go: the parent's wait says who did.
+        let counted = std::mem::replace(&mut p.auto_reaped, false);
+        if !counted {
             self.closed_child(by);
         }
     }
@@ -364,8 +367,6 @@ impl Model {
         self.closed_child(ppid);
     }
 
-    /// A SIGPIPE is delivered to `pid`: raised by the kernel for a write (`Some`, what
-    /// the write found) or sent by a kill (`None`).
     /// Process `pid` entered a group-stop on `signal`, or (`None`) left it.
     pub fn group_stop(&mut self, pid: i32, signal: Option<i32>) {
         if let Some(p) = self.proc_mut(pid) {
@@ -373,6 +374,8 @@ impl Model {
         }
     }
 
+    /// A SIGPIPE is delivered to `pid`: raised by the kernel for a write (`Some`, what
+    /// the write found) or sent by a kill (`None`).
     pub fn sigpipe(&mut self, pid: i32, broken: Option<BrokenPipe>) {
         if let Some(p) = self.proc_mut(pid) {
             p.broken_pipe = broken;

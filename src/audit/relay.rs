@@ -4,7 +4,7 @@
 //! program got it with the audit, and its handler is already at work; sending it again
 //! would make it count two (a second Ctrl-C often means "now"). A `kill PID` of the audit
 //! alone (a harness, systemd, a teacher's script) reached only the audit: the program
-//! must get it from the audit, as from `timeout(1)`, or it is killed after the grace
+//! must get it from the audit, or it is killed after the grace
 //! without its handler ever running, and the report blames it for what that handler
 //! would have removed. The signal's `si_code` and `si_pid` are the same both ways, so
 //! the audit looks at the program instead:

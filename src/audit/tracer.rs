@@ -62,6 +62,10 @@ pub struct Tracer {
     root_ended: Option<Instant>,
     /// When the first stop signal came to the audit.
     stop_seen: Option<Instant>,
+    /// The stop signals to the audit looked at so far ([`interrupt::count`]).
+    stops_counted: i32,
+    /// A stop signal came again from the user (Ctrl-C pressed twice): stop at once.
+    insisted: bool,
     /// When the main process's thread group last took each signal (its
     /// signal-delivery-stop): whether a stop signal to the audit reached it too.
     root_took: HashMap<i32, Instant>,
@@ -73,6 +77,10 @@ const SIGNAL_GRACE: Duration = Duration::from_millis(500);
 /// A signal the main process took this recently, when the same signal came to the
 /// audit, came to both from one group kill.
 const TOOK_WITH_THE_AUDIT: Duration = Duration::from_millis(500);
+
+/// A stop signal this soon after the first is the same event told twice, not the user
+/// insisting (a person's second Ctrl-C comes later).
+const REPEAT: Duration = Duration::from_millis(100);
 
 /// At most this many waits already queued are handled before deciding whether to pass
 /// a stop signal on (a busy program may stop again as fast as it is resumed).
@@ -103,6 +111,8 @@ impl Tracer {
             model,
             root_ended: None,
             stop_seen: None,
+            stops_counted: 0,
+            insisted: false,
             root_took: HashMap::new(),
         }
     }
@@ -182,11 +192,13 @@ impl Tracer {
                     Some(t) => t,
                     None => {
                         let at = Instant::now();
+                        self.stops_counted = interrupt::count();
                         self.relay(child, argv, s)?;
                         *self.stop_seen.insert(at)
                     }
                 };
-                if interrupt::insisted() || first.elapsed() >= limits.grace.max(SIGNAL_GRACE) {
+                self.look_for_insistence(first, s);
+                if self.insisted || first.elapsed() >= limits.grace.max(SIGNAL_GRACE) {
                     return Ok(Ended::Signal(s));
                 }
             }
@@ -206,6 +218,23 @@ impl Tracer {
         }
     }
 
+    /// Whether the stop signals that came since the last look, after the first one at
+    /// `first`, say "now". Not one that the program sent (its handler's `kill(0, sig)`
+    /// reaches the audit, in its group), not a second SIGHUP (a closed terminal hangs up
+    /// the group and its shell passes the hangup on: two for one event), and not one
+    /// within [`REPEAT`] of the first (one event told twice).
+    fn look_for_insistence(&mut self, first: Instant, signal: i32) {
+        let count = interrupt::count();
+        if count <= self.stops_counted {
+            return;
+        }
+        self.stops_counted = count;
+        let from_program = interrupt::sender().is_some_and(|p| self.model.proc(p).is_some());
+        if !from_program && signal != libc::SIGHUP && first.elapsed() >= REPEAT {
+            self.insisted = true;
+        }
+    }
+
     /// The first stop signal to the audit: sent on to the main process unless the
     /// program got it too, from the same group kill (see `relay.rs`). Recorded as sent
     /// by the audit (to the group, or to the main process), so that what it ends is not
@@ -214,6 +243,10 @@ impl Tracer {
         // SAFETY: getpid cannot fail.
         let me = unsafe { libc::getpid() };
         relay::barrier();
+        // Pending is read first: a signal goes from pending to taken, never back, and
+        // once taken its delivery-stop is among the waits drained next. Read after them,
+        // one taken in between would be seen as neither, and sent again.
+        let pending = relay::pending(self.root, signal);
         for _ in 0..QUEUED_WAITS {
             let Some(wait) = ptrace::poll_any().wrap_err("waiting for the traced processes")?
             else {
@@ -228,7 +261,7 @@ impl Tracer {
             .root_took
             .get(&signal)
             .is_some_and(|t| t.elapsed() < TOOK_WITH_THE_AUDIT);
-        if alive && !took && !relay::pending(self.root, signal) {
+        if alive && !took && !pending {
             relay::pass_on(self.root, signal);
             self.model.signalled(me, i64::from(self.root), signal);
         } else {

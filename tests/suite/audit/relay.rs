@@ -123,3 +123,33 @@ fn a_stop_signal_ignored_when_the_audit_started_stays_ignored_for_the_program() 
     let ignored = std::fs::read_to_string(lab.dir().join("ignored")).unwrap_or_default();
     assert_eq!(ignored, "[True, True]");
 }
+
+#[test]
+fn a_handler_that_passes_the_signal_to_its_group_is_not_taken_for_the_user_insisting() {
+    // The handler's kill(0, SIGTERM) reaches the audit too (same group) and counted as a
+    // second signal, "now": the audit SIGKILLed the program in its handler and reported
+    // every process left running.
+    let lab = Lab::new("killzero");
+    let script = "import os, signal, sys, time\n\
+        d = sys.argv[2]\n\
+        kids = []\n\
+        for _ in range(2):\n    \
+            pid = os.fork()\n    \
+            if pid == 0:\n        \
+                time.sleep(30); os._exit(0)\n    \
+            kids.append(pid)\n\
+        def bye(*_):\n    \
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)\n    \
+            os.kill(0, signal.SIGTERM)\n    \
+            for k in kids:\n        \
+                os.waitpid(k, 0)\n    \
+            open(d + '/cleaned', 'w').close(); sys.exit(0)\n\
+        signal.signal(signal.SIGTERM, bye)\n\
+        print('ready', file=sys.stderr, flush=True)\n\
+        time.sleep(30)";
+    let out = signal_when_ready(&lab, script, libc::SIGTERM, To::AuditAlone);
+    let doc = parse_json(&out.stdout);
+    assert_eq!(out.status.code(), Some(143), "{}", stderr_of(&out));
+    assert_eq!(kinds(&doc), Vec::<String>::new(), "{doc:#}");
+    assert!(lab.dir().join("cleaned").exists(), "{doc:#}");
+}

@@ -130,3 +130,50 @@ fn a_child_stopped_then_continued_is_running_again() {
     assert_eq!(process(&doc, child)["left_running"], true, "{doc:#}");
     assert_eq!(process(&doc, child)["stopped"], Value::Null, "{doc:#}");
 }
+
+#[test]
+fn a_child_its_waiting_parent_reaped_is_not_said_to_be_reaped_by_the_kernel() {
+    // A parent blocked in waitpid reaps its child the moment the tracer lets the child
+    // go: the child was gone from /proc when the tracer looked, and was marked
+    // reaped_by_kernel as well as reaped_by its parent.
+    let (out, doc) = audit_python::<&str>(
+        "import os, time\n\
+         for i in range(20):\n    \
+             p = os.fork()\n    \
+             if p == 0:\n        \
+                 time.sleep(0.005); os._exit(0)\n    \
+             os.waitpid(p, 0)",
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
+    let procs = doc["processes"].as_array().unwrap();
+    assert_eq!(procs.len(), 21, "{doc:#}");
+    for p in &procs[1..] {
+        assert!(p["reaped_by"].is_i64(), "{p}");
+        assert_eq!(p["reaped_by_kernel"], false, "{p}");
+    }
+}
+
+#[test]
+fn clean_removes_what_was_left_even_when_the_report_cannot_be_written() {
+    // With stdout full (or a closed terminal), the failed write returned before --clean
+    // ran: the FIFO stayed.
+    let lab = Lab::new("fullclean");
+    let fifo = lab.dir().join("left.fifo");
+    let mut c = Command::new(osps_bin());
+    c.args(["audit", "--clean", "--"])
+        .args([python3(), "-c", "import os, sys; os.mkfifo(sys.argv[1])"])
+        .arg(&fifo)
+        .stdout(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        )
+        .stderr(Stdio::piped());
+    let out = common::output_within(c.spawn().unwrap(), T);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("writing to stdout"), "{err}");
+    assert!(!fifo.exists(), "{err}");
+}
