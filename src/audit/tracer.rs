@@ -68,7 +68,7 @@ pub struct Tracer {
     insisted: bool,
     /// When the main process's thread group last took each signal (its
     /// signal-delivery-stop): whether a stop signal to the audit reached it too.
-    root_took: HashMap<i32, Instant>,
+    took: HashMap<(i32, i32), Instant>,
 }
 
 /// The least time the program gets to handle a stop signal it got with the audit.
@@ -113,7 +113,7 @@ impl Tracer {
             stop_seen: None,
             stops_counted: 0,
             insisted: false,
-            root_took: HashMap::new(),
+            took: HashMap::new(),
         }
     }
 
@@ -235,10 +235,10 @@ impl Tracer {
         }
     }
 
-    /// The first stop signal to the audit: sent on to the main process unless the
-    /// program got it too, from the same group kill (see `relay.rs`). Recorded as sent
-    /// by the audit (to the group, or to the main process), so that what it ends is not
-    /// "killed from outside".
+    /// The first stop signal to the audit: sent on to the main process (or, when it has
+    /// ended, to each live process whose parent has) unless it got it too, from the
+    /// same group kill (see `relay.rs`). Recorded as sent by the audit (to the group,
+    /// or to the process), so that what it ends is not "killed from outside".
     fn relay(&mut self, child: &mut Child, argv: &[std::ffi::OsString], signal: i32) -> Result<()> {
         // SAFETY: getpid cannot fail.
         let me = unsafe { libc::getpid() };
@@ -246,7 +246,11 @@ impl Tracer {
         // Pending is read first: a signal goes from pending to taken, never back, and
         // once taken its delivery-stop is among the waits drained next. Read after them,
         // one taken in between would be seen as neither, and sent again.
-        let pending = relay::pending(self.root, signal);
+        let pending: Vec<(i32, bool)> = self
+            .tops()
+            .into_iter()
+            .map(|pid| (pid, relay::pending(pid, signal)))
+            .collect();
         for _ in 0..QUEUED_WAITS {
             let Some(wait) = ptrace::poll_any().wrap_err("waiting for the traced processes")?
             else {
@@ -256,18 +260,40 @@ impl Tracer {
                 break;
             }
         }
-        let alive = self.model.proc(self.root).is_some_and(|p| p.alive());
-        let took = self
-            .root_took
-            .get(&signal)
-            .is_some_and(|t| t.elapsed() < TOOK_WITH_THE_AUDIT);
-        if alive && !took && !pending {
-            relay::pass_on(self.root, signal);
-            self.model.signalled(me, i64::from(self.root), signal);
-        } else {
+        let mut to_group = false;
+        for (pid, pending) in pending {
+            let alive = self.model.proc(pid).is_some_and(|p| p.alive());
+            let took = self
+                .took
+                .get(&(pid, signal))
+                .is_some_and(|t| t.elapsed() < TOOK_WITH_THE_AUDIT);
+            if alive && !took && !pending {
+                relay::pass_on(pid, signal);
+                self.model.signalled(me, i64::from(pid), signal);
+            } else {
+                to_group = true;
+            }
+        }
+        if to_group {
             self.model.signalled(me, 0, signal);
         }
         Ok(())
+    }
+
+    /// The processes a stop signal to the audit is passed on to: the main process while
+    /// it lives; after it, each live process whose parent has ended (it ends its own
+    /// children as it chooses).
+    fn tops(&self) -> Vec<i32> {
+        let alive = |pid: i32| self.model.proc(pid).is_some_and(|p| p.alive());
+        if alive(self.root) {
+            return vec![self.root];
+        }
+        self.model
+            .procs
+            .iter()
+            .filter(|p| p.alive() && !alive(p.ppid))
+            .map(|p| p.pid)
+            .collect()
     }
 
     /// Extra time past the grace while only Python's multiprocessing helpers (resource
@@ -351,8 +377,8 @@ impl Tracer {
             // A signal on its way: delivered. A SIGPIPE is looked at first, while the
             // process still holds the end its write found closed.
             let tgid = self.tasks.get(&pid).map_or(pid, |t| t.tgid);
-            if tgid == self.root {
-                self.root_took.insert(sig, Instant::now());
+            if interrupt::STOP_SIGNALS.contains(&sig) {
+                self.took.insert((tgid, sig), Instant::now());
             }
             if sig == libc::SIGPIPE {
                 let broken = sigpipe::at_delivery(pid, tgid);

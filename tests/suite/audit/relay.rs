@@ -153,3 +153,34 @@ fn a_handler_that_passes_the_signal_to_its_group_is_not_taken_for_the_user_insis
     assert_eq!(kinds(&doc), Vec::<String>::new(), "{doc:#}");
     assert!(lab.dir().join("cleaned").exists(), "{doc:#}");
 }
+
+#[test]
+fn after_the_main_process_ended_a_stop_signal_to_the_audit_reaches_the_processes_it_left() {
+    // The signal went to the main process only, which was gone: the child it left ran
+    // on through the grace, was SIGKILLed in the end, and was reported left running.
+    let lab = Lab::new("orphan");
+    let script = "import os, signal, sys, time\n\
+        d = sys.argv[2]\n\
+        parent = os.getpid()\n\
+        if os.fork() == 0:\n    \
+            while os.getppid() == parent:\n        \
+                time.sleep(0.01)\n    \
+            def bye(*_):\n        \
+                open(d + '/cleaned', 'w').close(); os._exit(0)\n    \
+            signal.signal(signal.SIGTERM, bye)\n    \
+            print('ready', file=sys.stderr, flush=True)\n    \
+            time.sleep(30)\n\
+        os._exit(0)";
+    let started = Instant::now();
+    let out = signal_when_ready(&lab, script, libc::SIGTERM, To::AuditAlone);
+    let doc = parse_json(&out.stdout);
+    assert_eq!(out.status.code(), Some(143), "{}", stderr_of(&out));
+    // The parent ended first: the lab's mistake, and the only one.
+    assert_eq!(kinds(&doc), ["parent-first"], "{doc:#}");
+    assert!(lab.dir().join("cleaned").exists(), "{doc:#}");
+    assert!(
+        started.elapsed() < slow(Duration::from_secs(8)),
+        "{:?}",
+        started.elapsed()
+    );
+}
