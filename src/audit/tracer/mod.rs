@@ -19,10 +19,11 @@ use super::model::{Kind, Model};
 use super::pending::Pending;
 use super::procfs;
 use super::ptrace::{self, SyscallInfo, Wait};
-use super::relay;
 use super::sigpipe;
 use super::spawn::Child;
 use super::syscalls::{self, Base, Call, PATH_MAX};
+
+mod stops;
 
 /// Why following stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,18 +74,6 @@ pub struct Tracer {
 
 /// The least time the program gets to handle a stop signal it got with the audit.
 const SIGNAL_GRACE: Duration = Duration::from_millis(500);
-
-/// A signal the main process took this recently, when the same signal came to the
-/// audit, came to both from one group kill.
-const TOOK_WITH_THE_AUDIT: Duration = Duration::from_millis(500);
-
-/// A stop signal this soon after the first is the same event told twice, not the user
-/// insisting (a person's second Ctrl-C comes later).
-const REPEAT: Duration = Duration::from_millis(100);
-
-/// At most this many waits already queued are handled before deciding whether to pass
-/// a stop signal on (a busy program may stop again as fast as it is resumed).
-const QUEUED_WAITS: usize = 10_000;
 
 impl Tracer {
     pub fn new(start: Instant, root: i32, argv: Vec<String>) -> Tracer {
@@ -216,84 +205,6 @@ impl Tracer {
                 return Ok(interrupt::stop_signal().map_or(Ended::Program, Ended::Signal));
             }
         }
-    }
-
-    /// Whether the stop signals that came since the last look, after the first one at
-    /// `first`, say "now". Not one that the program sent (its handler's `kill(0, sig)`
-    /// reaches the audit, in its group), not a second SIGHUP (a closed terminal hangs up
-    /// the group and its shell passes the hangup on: two for one event), and not one
-    /// within [`REPEAT`] of the first (one event told twice).
-    fn look_for_insistence(&mut self, first: Instant, signal: i32) {
-        let count = interrupt::count();
-        if count <= self.stops_counted {
-            return;
-        }
-        self.stops_counted = count;
-        let from_program = interrupt::sender().is_some_and(|p| self.model.proc(p).is_some());
-        if !from_program && signal != libc::SIGHUP && first.elapsed() >= REPEAT {
-            self.insisted = true;
-        }
-    }
-
-    /// The first stop signal to the audit: sent on to the main process (or, when it has
-    /// ended, to each live process whose parent has) unless it got it too, from the
-    /// same group kill (see `relay.rs`). Recorded as sent by the audit (to the group,
-    /// or to the process), so that what it ends is not "killed from outside".
-    fn relay(&mut self, child: &mut Child, argv: &[std::ffi::OsString], signal: i32) -> Result<()> {
-        // SAFETY: getpid cannot fail.
-        let me = unsafe { libc::getpid() };
-        relay::barrier();
-        // Pending is read first: a signal goes from pending to taken, never back, and
-        // once taken its delivery-stop is among the waits drained next. Read after them,
-        // one taken in between would be seen as neither, and sent again.
-        let pending: Vec<(i32, bool)> = self
-            .tops()
-            .into_iter()
-            .map(|pid| (pid, relay::pending(pid, signal)))
-            .collect();
-        for _ in 0..QUEUED_WAITS {
-            let Some(wait) = ptrace::poll_any().wrap_err("waiting for the traced processes")?
-            else {
-                break;
-            };
-            if !self.dispatch(child, argv, wait)? {
-                break;
-            }
-        }
-        let mut to_group = false;
-        for (pid, pending) in pending {
-            let alive = self.model.proc(pid).is_some_and(|p| p.alive());
-            let took = self
-                .took
-                .get(&(pid, signal))
-                .is_some_and(|t| t.elapsed() < TOOK_WITH_THE_AUDIT);
-            if alive && !took && !pending {
-                relay::pass_on(pid, signal);
-                self.model.signalled(me, i64::from(pid), signal);
-            } else {
-                to_group = true;
-            }
-        }
-        if to_group {
-            self.model.signalled(me, 0, signal);
-        }
-        Ok(())
-    }
-
-    /// The processes a stop signal to the audit is passed on to: the main process while
-    /// it lives; after it, each live process whose parent has ended (it ends its own
-    /// children as it chooses).
-    fn tops(&self) -> Vec<i32> {
-        let alive = |pid: i32| self.model.proc(pid).is_some_and(|p| p.alive());
-        if alive(self.root) {
-            return vec![self.root];
-        }
-        self.model
-            .procs
-            .iter()
-            .filter(|p| p.alive() && !alive(p.ppid))
-            .map(|p| p.pid)
-            .collect()
     }
 
     /// Extra time past the grace while only Python's multiprocessing helpers (resource
