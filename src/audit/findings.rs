@@ -138,7 +138,7 @@ pub fn compute(model: &Model, root: i32, zombie_threshold_us: u64) -> Vec<Findin
     for p in &model.procs {
         let helper = p.is_python_helper();
         if p.left_running && !(helper && program_left) {
-            out.push(left_running(p));
+            out.push(left_running(model, p));
         }
         if let Some(at) = p
             .adopted
@@ -421,9 +421,19 @@ pub fn escape(bytes: &[u8]) -> String {
 }
 
 /// A process still alive at the end: running, or stopped (ps says T) and never continued.
-fn left_running(p: &Proc) -> Finding {
-    let (message, hint) = match p.stopped {
-        Some(sig) => (
+fn left_running(model: &Model, p: &Proc) -> Finding {
+    let (message, hint) = match (p.stopped, stop_signal_it_got(model, p)) {
+        (None, Some(sig)) => (
+            format!(
+                "{} was still running when the audit ended, past --grace after the {} \
+                 the audit got (and passed on to it, or that came to it too)",
+                who(p),
+                signal_name(sig)
+            ),
+            "a stop signal should end the program in order: handle it (clean up, then \
+             exit), do not ignore it, and do not wait in the handler for what never comes",
+        ),
+        (Some(sig), _) => (
             format!(
                 "{} was stopped ({}) when the audit ended, never continued",
                 who(p),
@@ -432,7 +442,7 @@ fn left_running(p: &Proc) -> Finding {
             "a stopped process does nothing until it gets SIGCONT: continue it (kill -CONT, \
              os.kill(pid, signal.SIGCONT)) and let it end, then wait for it (waitpid)",
         ),
-        None => (
+        (None, None) => (
             format!("{} was still running when the audit ended", who(p)),
             "make every process you start end before your program does: tell it to stop \
              (a message, SIGTERM), then wait for it (waitpid)",
@@ -445,6 +455,18 @@ fn left_running(p: &Proc) -> Finding {
         message,
         hint,
     }
+}
+
+/// The stop signal the audit got that reached `p`, when `p` is a process the audit
+/// passes such a signal to (its parent not traced: the main process, or one whose
+/// parent has ended) and the audit sent it on to `p` or it came to the whole group.
+fn stop_signal_it_got(model: &Model, p: &Proc) -> Option<i32> {
+    let audit = model.proc(model.procs.first()?.pid)?.ppid;
+    model
+        .sent
+        .iter()
+        .find(|s| s.from == audit && (s.target == i64::from(p.pid) || s.target == 0))
+        .map(|s| s.signal)
 }
 
 #[cfg(test)]

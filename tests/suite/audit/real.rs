@@ -138,6 +138,18 @@ fn a_program_stopped_by_the_audit_is_left_running_but_not_its_resource_tracker()
     assert_eq!(doc["ended_by"], "SIGTERM");
     assert_eq!(kinds(&doc), ["fifo-left", "left-running"], "{doc:#}");
     assert_eq!(doc["findings"][1]["pid"], root(&doc));
+    // It was told to stop (the audit passed the SIGTERM on): the hint says what to do
+    // with the signal, not to send one.
+    let hint = doc["findings"][1]["hint"].as_str().unwrap();
+    assert!(
+        hint.contains("handle it") && !hint.contains("tell it to stop"),
+        "{hint}"
+    );
+    let message = doc["findings"][1]["message"].as_str().unwrap();
+    assert!(
+        message.contains("past --grace after the SIGTERM"),
+        "{message}"
+    );
     // The tracker is listed as it was: still running.
     let tracker = doc["processes"]
         .as_array()
