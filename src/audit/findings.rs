@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::model::{BrokenPipe, End, Kind, Model, Obj, Proc, Sent};
+use super::model::{BrokenPipe, End, KERNEL_RAISED, Kind, Model, Obj, Proc, Sent};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -342,7 +342,7 @@ fn signal_finding(p: &Proc, sig: i32, message: String) -> Option<Finding> {
             pid: Some(p.pid),
             path: None,
             message,
-            hint: killed_hint(sig),
+            hint: killed_hint(sig, p.kernel_raised == Some(sig)),
         }),
     }
 }
@@ -376,7 +376,13 @@ fn fifo_reader_gone(p: &Proc, path: &[u8], fd: Option<i32>) -> Finding {
     }
 }
 
-fn killed_hint(sig: i32) -> &'static str {
+/// What to do about a process `sig` ended; `by_kernel`: the kernel raised it (seen at
+/// its delivery), so a timer or limit of the process's own, not a kill from outside.
+fn killed_hint(sig: i32, by_kernel: bool) -> &'static str {
+    if KERNEL_RAISED.contains(&sig) && !by_kernel {
+        return "a kill from outside the program sent it: find who sends it; if it is \
+                expected, handle it and exit in order";
+    }
     match sig {
         libc::SIGSEGV | libc::SIGBUS => {
             "a bad memory access: an index past the segment's size, or a segment truncated \

@@ -8,6 +8,16 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
+/// The signals the kernel raises for a process's own timer or resource limit, whose hint
+/// differs from that of a kill from outside (see `Proc::kernel_raised`).
+pub const KERNEL_RAISED: [i32; 5] = [
+    libc::SIGALRM,
+    libc::SIGVTALRM,
+    libc::SIGPROF,
+    libc::SIGXCPU,
+    libc::SIGXFSZ,
+];
+
 /// One process (a thread group) the program started, or the program itself.
 #[derive(Clone, Debug)]
 pub struct Proc {
@@ -40,6 +50,9 @@ pub struct Proc {
     pub stopped: Option<i32>,
     /// Its parent ignores SIGCHLD or asked the kernel to reap (seen at the end).
     pub auto_reaped: bool,
+    /// The last signal delivered to it that the kernel raised (si_code SI_KERNEL: its
+    /// own timer ran out, a resource limit), of those whose hint depends on it.
+    pub kernel_raised: Option<i32>,
     /// What its write had found without a reader, at the last SIGPIPE the kernel raised
     /// for it (`None` after a SIGPIPE sent by a kill).
     broken_pipe: Option<BrokenPipe>,
@@ -225,6 +238,7 @@ impl Model {
             left_running: false,
             stopped: None,
             auto_reaped: false,
+            kernel_raised: None,
             broken_pipe: None,
         });
         *self.open_children.entry(ppid).or_default() += 1;
@@ -365,6 +379,18 @@ impl Model {
         p.auto_reaped = true;
         let ppid = p.ppid;
         self.closed_child(ppid);
+    }
+
+    /// A signal is delivered to `pid`; `by_kernel`: the kernel raised it (a timer, a
+    /// limit), not a kill.
+    pub fn delivered(&mut self, pid: i32, signal: i32, by_kernel: bool) {
+        if let Some(p) = self.proc_mut(pid) {
+            if by_kernel {
+                p.kernel_raised = Some(signal);
+            } else if p.kernel_raised == Some(signal) {
+                p.kernel_raised = None;
+            }
+        }
     }
 
     /// Process `pid` entered a group-stop on `signal`, or (`None`) left it.

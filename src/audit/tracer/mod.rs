@@ -15,7 +15,7 @@ use color_eyre::eyre::{Result, WrapErr};
 
 use super::interrupt;
 use super::longpath;
-use super::model::{Kind, Model};
+use super::model::{KERNEL_RAISED, Kind, Model};
 use super::pending::Pending;
 use super::procfs;
 use super::ptrace::{self, SyscallInfo, Wait};
@@ -290,6 +290,17 @@ impl Tracer {
             let tgid = self.tasks.get(&pid).map_or(pid, |t| t.tgid);
             if interrupt::STOP_SIGNALS.contains(&sig) {
                 self.took.insert((tgid, sig), Instant::now());
+            }
+            if KERNEL_RAISED.contains(&sig) {
+                // A timer's signal comes as SI_KERNEL (alarm, setitimer) or SI_TIMER
+                // (timer_create); a file-size limit's SIGXFSZ as sent by the process
+                // itself.
+                let by_kernel = ptrace::signal_sender(pid).is_ok_and(|(code, from)| {
+                    code == libc::SI_KERNEL
+                        || code == libc::SI_TIMER
+                        || (code == libc::SI_USER && from == tgid)
+                });
+                self.model.delivered(tgid, sig, by_kernel);
             }
             if sig == libc::SIGPIPE {
                 let broken = sigpipe::at_delivery(pid, tgid);

@@ -177,3 +177,35 @@ fn clean_removes_what_was_left_even_when_the_report_cannot_be_written() {
     assert!(err.contains("writing to stdout"), "{err}");
     assert!(!fifo.exists(), "{err}");
 }
+
+#[test]
+fn a_sigalrm_from_outside_is_not_said_to_be_the_programs_own_timer() {
+    // Any SIGALRM no process of the program sent got the hint "a timer of its own ran
+    // out", a `kill -ALRM PID` from outside too.
+    let lab = Lab::new("alrm");
+    let script = "import os, sys, time\n\
+        print(os.getpid(), file=open(sys.argv[2] + '/pid', 'w'), flush=True)\n\
+        print('ready', file=sys.stderr, flush=True)\n\
+        time.sleep(30)";
+    let mut cmd = audit(&[]);
+    cmd.args([python3(), "-c", script, &lab.shm]).arg(lab.dir());
+    let log = lab.dir().join("stderr");
+    cmd.stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let child = cmd.spawn().unwrap();
+    wait_ready(&log);
+    let pid: u32 = std::fs::read_to_string(lab.dir().join("pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(common::kill(pid, libc::SIGALRM));
+    let out = common::output_within(child, T);
+    let doc = parse_json(&out.stdout);
+    assert_eq!(kinds(&doc), ["killed"], "{doc:#}");
+    let hint = doc["findings"][0]["hint"].as_str().unwrap();
+    assert!(
+        hint.contains("find who sends it") && !hint.contains("timer"),
+        "{hint}"
+    );
+}
