@@ -134,17 +134,19 @@ fn warn_of_the_dir(survey: &Survey) {
 /// running yet (`osps primary & osps stop`), as `osps client` waits to connect.
 const APPEAR: Duration = Duration::from_secs(1);
 
-/// The survey of instance `name`; while it is not running but a process of `osps
-/// primary` for that name is there (starting), looked at again, for up to [`APPEAR`].
+/// The survey of instance `name`; while it is not running, or its primary holds the lock
+/// but has not made its segment yet, and a process of `osps primary` for that name is
+/// there (starting), looked at again, for up to [`APPEAR`].
 /// Without such a process (a typo, an instance that crashed) there is no wait.
 fn survey_once_started(runtime_dir: &Path, name: &InstanceName) -> Result<Survey> {
     let started = Instant::now();
     let survey = loop {
         let survey = quiet_survey(runtime_dir, Some(name))?;
-        let running = survey
-            .instances
-            .first()
-            .is_some_and(|i| i.status == Status::Running);
+        // Running as stop needs it: its primary is live (it holds the lock and made its
+        // segment), not only holding the lock on its way to making it.
+        let running = survey.instances.first().is_some_and(|i| {
+            i.status == Status::Running && claim::live_primary(&i.paths).is_some()
+        });
         if running || started.elapsed() >= APPEAR || !primary_starting(name) {
             break survey;
         }
