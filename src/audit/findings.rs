@@ -463,15 +463,19 @@ fn left_running(model: &Model, p: &Proc) -> Finding {
     }
 }
 
-/// The stop signal the audit got that reached `p`, when `p` is a process the audit
-/// passes such a signal to (its parent not traced: the main process, or one whose
-/// parent has ended) and the audit sent it on to `p` or it came to the whole group.
+/// The stop signal the audit got that reached `p`: the audit sent it on to `p`, or it
+/// came to the audit's whole group and was delivered to `p` (not to a process in a
+/// group of its own, which never saw it).
 fn stop_signal_it_got(model: &Model, p: &Proc) -> Option<i32> {
-    let audit = model.proc(model.procs.first()?.pid)?.ppid;
+    let audit = model.procs.first()?.ppid;
     model
         .sent
         .iter()
-        .find(|s| s.from == audit && (s.target == i64::from(p.pid) || s.target == 0))
+        .find(|s| {
+            s.from == audit
+                && (s.target == i64::from(p.pid)
+                    || (s.target == 0 && p.took_stop == Some(s.signal)))
+        })
         .map(|s| s.signal)
 }
 

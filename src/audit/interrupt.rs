@@ -5,7 +5,7 @@
 //! one period, never a hang. SIGUSR1 and SIGUSR2, which a program may send its whole
 //! process group (the audit's too), are caught and ignored.
 
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 use color_eyre::eyre::{Result, eyre};
 
@@ -21,12 +21,43 @@ static COUNT: AtomicI32 = AtomicI32::new(0);
 /// Who sent the last stop signal (si_pid: 0 for the terminal's Ctrl-C).
 static SENDER: AtomicI32 = AtomicI32::new(0);
 
+/// When the first and the last stop signal arrived (CLOCK_MONOTONIC, nanoseconds): how
+/// far apart they came, whatever the tracer was doing meanwhile.
+static FIRST_AT: AtomicU64 = AtomicU64::new(0);
+static LAST_AT: AtomicU64 = AtomicU64::new(0);
+
+/// CLOCK_MONOTONIC in nanoseconds (clock_gettime is async-signal-safe); 0 if unreadable.
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the time into our local.
+    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut ts) } != 0 {
+        return 0;
+    }
+    (ts.tv_sec as u64).saturating_mul(1_000_000_000) + ts.tv_nsec as u64
+}
+
 extern "C" fn on_stop(signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
     // SAFETY: with SA_SIGINFO the kernel passes a valid siginfo_t; si_pid is a plain read.
     let sender = unsafe { info.as_ref().map_or(0, |i| i.si_pid()) };
     SENDER.store(sender, Ordering::Relaxed);
     STOP.store(signal, Ordering::Relaxed);
-    COUNT.fetch_add(1, Ordering::Relaxed);
+    let now = monotonic_ns();
+    if COUNT.fetch_add(1, Ordering::Relaxed) == 0 {
+        FIRST_AT.store(now, Ordering::Relaxed);
+    }
+    LAST_AT.store(now, Ordering::Relaxed);
+}
+
+/// How long after the first stop signal the last one arrived.
+pub fn last_after_first() -> std::time::Duration {
+    let (first, last) = (
+        FIRST_AT.load(Ordering::Relaxed),
+        LAST_AT.load(Ordering::Relaxed),
+    );
+    std::time::Duration::from_nanos(last.saturating_sub(first))
 }
 
 /// The pid that sent the stop signal, if a process did (not the kernel, not Ctrl-C).

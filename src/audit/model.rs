@@ -8,14 +8,19 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-/// The signals the kernel raises for a process's own timer or resource limit, whose hint
-/// differs from that of a kill from outside (see `Proc::kernel_raised`).
-pub const KERNEL_RAISED: [i32; 5] = [
+/// The signals the kernel raises for what a process did itself (its timer ran out, a
+/// resource limit, a bad memory access or instruction), whose hint differs from that of
+/// a kill from outside (see `Proc::kernel_raised`).
+pub const KERNEL_RAISED: [i32; 9] = [
     libc::SIGALRM,
     libc::SIGVTALRM,
     libc::SIGPROF,
     libc::SIGXCPU,
     libc::SIGXFSZ,
+    libc::SIGSEGV,
+    libc::SIGBUS,
+    libc::SIGFPE,
+    libc::SIGILL,
 ];
 
 /// One process (a thread group) the program started, or the program itself.
@@ -53,6 +58,9 @@ pub struct Proc {
     /// The last signal delivered to it that the kernel raised (si_code SI_KERNEL: its
     /// own timer ran out, a resource limit), of those whose hint depends on it.
     pub kernel_raised: Option<i32>,
+    /// The last stop signal (SIGINT, SIGTERM, ...) delivered to it: whether one that came
+    /// to the audit's whole group reached it too.
+    pub took_stop: Option<i32>,
     /// What its write had found without a reader, at the last SIGPIPE the kernel raised
     /// for it (`None` after a SIGPIPE sent by a kill).
     broken_pipe: Option<BrokenPipe>,
@@ -239,6 +247,7 @@ impl Model {
             stopped: None,
             auto_reaped: false,
             kernel_raised: None,
+            took_stop: None,
             broken_pipe: None,
         });
         *self.open_children.entry(ppid).or_default() += 1;
@@ -390,6 +399,13 @@ impl Model {
             } else if p.kernel_raised == Some(signal) {
                 p.kernel_raised = None;
             }
+        }
+    }
+
+    /// A stop signal (SIGINT, SIGTERM, ...) is delivered to `pid`.
+    pub fn took_stop(&mut self, pid: i32, signal: i32) {
+        if let Some(p) = self.proc_mut(pid) {
+            p.took_stop = Some(signal);
         }
     }
 

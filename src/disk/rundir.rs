@@ -97,10 +97,10 @@ pub struct RuntimeDir {
 }
 
 /// How to choose another runtime directory: `--runtime-dir`, and `OSPS_RUNTIME_DIR` too
-/// when it is set, for the directory refused may have come from it, and then there is no
+/// when it names the directory refused, which then may have come from it, with no
 /// `--runtime-dir` on the command line to change.
-fn another_dir() -> String {
-    match std::env::var_os("OSPS_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+fn another_dir(refused: &Path) -> String {
+    match std::env::var_os("OSPS_RUNTIME_DIR").filter(|v| Path::new(v) == refused) {
         Some(v) => format!(
             "--runtime-dir or in OSPS_RUNTIME_DIR (now {})",
             Path::new(&v).display()
@@ -121,7 +121,7 @@ impl RuntimeDir {
                         "creating the runtime directory {}: check that its parent exists and is \
                          writable, or choose another with {}",
                         path.display(),
-                        another_dir()
+                        another_dir(path)
                     )
                 });
             }
@@ -141,13 +141,13 @@ impl RuntimeDir {
                 "the runtime directory {} is a symbolic link: osps refuses it (it could lead \
                  anywhere); choose a real directory with {}",
                 path.display(),
-                another_dir()
+                another_dir(path)
             ),
             Err(Errno::ELOOP | Errno::ENOTDIR) => bail!(
                 "the runtime directory {} is not a directory: osps refuses it; choose another \
                  with {}",
                 path.display(),
-                another_dir()
+                another_dir(path)
             ),
             Err(e) => {
                 return Err(e)
@@ -163,7 +163,7 @@ impl RuntimeDir {
                 path.display(),
                 st.st_uid,
                 crate::disk::names::uid(),
-                another_dir()
+                another_dir(path)
             );
         }
         if owned::perm_bits(&st) & 0o077 != 0 {
@@ -173,13 +173,13 @@ impl RuntimeDir {
                 format!(
                     "run `chmod 700 {}` or choose another with {}",
                     path.display(),
-                    another_dir()
+                    another_dir(path)
                 )
             } else {
                 format!(
                     "it is a shared or system directory: do not change its mode, choose another \
                      runtime directory, for example $XDG_RUNTIME_DIR/osps, with {}",
-                    another_dir()
+                    another_dir(path)
                 )
             };
             bail!(

@@ -405,4 +405,17 @@ fn a_runtime_dir_refused_that_came_from_osps_runtime_dir_says_so() {
         err.contains("with --runtime-dir") && !err.contains("OSPS_RUNTIME_DIR"),
         "{err}"
     );
+    // Given as --runtime-dir while the variable names another, good one: not blamed.
+    let good = env.tmp.path().join("good");
+    std::fs::create_dir(&good).unwrap();
+    let mut cmd = env.cmd("primary");
+    cmd.env("OSPS_RUNTIME_DIR", &good)
+        .arg("--runtime-dir")
+        .arg(&link)
+        .args(["--rounds", "1"]);
+    let err = stderr_of(&run(cmd, DEADLINE));
+    assert!(
+        err.contains("with --runtime-dir") && !err.contains("OSPS_RUNTIME_DIR"),
+        "{err}"
+    );
 }

@@ -67,6 +67,8 @@ pub struct Tracer {
     stops_counted: i32,
     /// A stop signal came again from the user (Ctrl-C pressed twice): stop at once.
     insisted: bool,
+    /// The first stop signal to the audit: the one the audit ends by.
+    first_stop: Option<i32>,
     /// When the main process's thread group last took each signal (its
     /// signal-delivery-stop): whether a stop signal to the audit reached it too.
     took: HashMap<(i32, i32), Instant>,
@@ -102,6 +104,7 @@ impl Tracer {
             stop_seen: None,
             stops_counted: 0,
             insisted: false,
+            first_stop: None,
             took: HashMap::new(),
         }
     }
@@ -172,7 +175,7 @@ impl Tracer {
             {
                 interrupt::forget();
             }
-            if let Some(s) = interrupt::stop_signal() {
+            if let Some(s) = self.first_stop.or(interrupt::stop_signal()) {
                 // The program gets the signal (with Ctrl-C, with the audit; otherwise
                 // from it): its own handlers (a shm.unlink() in a SIGINT handler) get
                 // the grace to end it in order before the report; a second signal
@@ -182,11 +185,14 @@ impl Tracer {
                     None => {
                         let at = Instant::now();
                         self.stops_counted = interrupt::count();
+                        self.first_stop = Some(s);
                         self.relay(child, argv, s)?;
                         *self.stop_seen.insert(at)
                     }
                 };
-                self.look_for_insistence(first, s);
+                if let Some(latest) = interrupt::stop_signal() {
+                    self.look_for_insistence(s, latest);
+                }
                 if self.insisted || first.elapsed() >= limits.grace.max(SIGNAL_GRACE) {
                     return Ok(Ended::Signal(s));
                 }
@@ -198,11 +204,17 @@ impl Tracer {
                 .root_ended
                 .is_some_and(|t| t.elapsed() >= limits.grace + self.tracker_wait(t))
             {
-                return Ok(interrupt::stop_signal().map_or(Ended::Program, Ended::Signal));
+                return Ok(self
+                    .first_stop
+                    .or(interrupt::stop_signal())
+                    .map_or(Ended::Program, Ended::Signal));
             }
             let wait = ptrace::wait_any().wrap_err("waiting for the traced processes")?;
             if !self.dispatch(child, argv, wait)? {
-                return Ok(interrupt::stop_signal().map_or(Ended::Program, Ended::Signal));
+                return Ok(self
+                    .first_stop
+                    .or(interrupt::stop_signal())
+                    .map_or(Ended::Program, Ended::Signal));
             }
         }
     }
@@ -290,15 +302,15 @@ impl Tracer {
             let tgid = self.tasks.get(&pid).map_or(pid, |t| t.tgid);
             if interrupt::STOP_SIGNALS.contains(&sig) {
                 self.took.insert((tgid, sig), Instant::now());
+                self.model.took_stop(tgid, sig);
             }
             if KERNEL_RAISED.contains(&sig) {
-                // A timer's signal comes as SI_KERNEL (alarm, setitimer) or SI_TIMER
-                // (timer_create); a file-size limit's SIGXFSZ as sent by the process
-                // itself.
+                // The kernel's own codes are positive (SI_KERNEL for alarm and setitimer,
+                // SEGV_MAPERR and the like for a fault), a kill's are not; a timer_create
+                // timer's is SI_TIMER; a file-size limit's SIGXFSZ comes as sent by the
+                // process itself.
                 let by_kernel = ptrace::signal_sender(pid).is_ok_and(|(code, from)| {
-                    code == libc::SI_KERNEL
-                        || code == libc::SI_TIMER
-                        || (code == libc::SI_USER && from == tgid)
+                    code > 0 || code == libc::SI_TIMER || (code == libc::SI_USER && from == tgid)
                 });
                 self.model.delivered(tgid, sig, by_kernel);
             }

@@ -1,7 +1,7 @@
 //! A stop signal to the audit, as the tracer handles it: passed on to the program unless
 //! it got it too ([`crate::audit::relay`]), and when a second one means "now".
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use color_eyre::eyre::{Result, WrapErr};
 
@@ -22,19 +22,20 @@ const REPEAT: Duration = Duration::from_millis(100);
 const QUEUED_WAITS: usize = 10_000;
 
 impl Tracer {
-    /// Whether the stop signals that came since the last look, after the first one at
-    /// `first`, say "now". Not one that the program sent (its handler's `kill(0, sig)`
-    /// reaches the audit, in its group), not a second SIGHUP (a closed terminal hangs up
-    /// the group and its shell passes the hangup on: two for one event), and not one
-    /// within [`REPEAT`] of the first (one event told twice).
-    pub(super) fn look_for_insistence(&mut self, first: Instant, signal: i32) {
+    /// Whether the stop signals that came since the last look, after the first one
+    /// (`first`), say "now". Not one that the program sent (its handler's `kill(0, sig)`
+    /// reaches the audit, in its group), not a SIGHUP after a SIGHUP (a closed terminal
+    /// hangs up the group and its shell passes the hangup on: two for one event), and not
+    /// one that arrived within [`REPEAT`] of the first (one event told twice).
+    pub(super) fn look_for_insistence(&mut self, first: i32, signal: i32) {
         let count = interrupt::count();
         if count <= self.stops_counted {
             return;
         }
         self.stops_counted = count;
         let from_program = interrupt::sender().is_some_and(|p| self.model.proc(p).is_some());
-        if !from_program && signal != libc::SIGHUP && first.elapsed() >= REPEAT {
+        let hangup_again = first == libc::SIGHUP && signal == libc::SIGHUP;
+        if !from_program && !hangup_again && interrupt::last_after_first() >= REPEAT {
             self.insisted = true;
         }
     }
@@ -70,23 +71,45 @@ impl Tracer {
             }
         }
         let mut to_group = false;
+        let mut ended = false;
         for (pid, pending) in pending {
-            let alive = self.model.proc(pid).is_some_and(|p| p.alive());
-            let took = self
-                .took
-                .get(&(pid, signal))
-                .is_some_and(|t| t.elapsed() < TOOK_WITH_THE_AUDIT);
-            if alive && !took && !pending {
-                relay::pass_on(pid, signal);
-                self.model.signalled(me, i64::from(pid), signal);
-            } else {
+            if pending || self.took_lately(pid, signal) {
                 to_group = true;
+            } else if self.model.proc(pid).is_some_and(|p| p.alive()) {
+                self.pass_on(pid, signal);
+            } else {
+                ended = true;
+            }
+        }
+        // One that ended among the waits just drained (the main process, as it exits):
+        // the processes it left are the ones to tell now.
+        if ended {
+            for pid in self.tops() {
+                if !self.took_lately(pid, signal) && !relay::pending(pid, signal) {
+                    self.pass_on(pid, signal);
+                }
             }
         }
         if to_group {
             self.model.signalled(me, 0, signal);
         }
         Ok(())
+    }
+
+    /// Sends `signal` on to `pid`, and records it as the audit's.
+    fn pass_on(&mut self, pid: i32, signal: i32) {
+        // SAFETY: getpid cannot fail.
+        let me = unsafe { libc::getpid() };
+        relay::pass_on(pid, signal);
+        self.model.signalled(me, i64::from(pid), signal);
+    }
+
+    /// Whether process `pid` took `signal` (its delivery-stop) in the last
+    /// [`TOOK_WITH_THE_AUDIT`].
+    fn took_lately(&self, pid: i32, signal: i32) -> bool {
+        self.took
+            .get(&(pid, signal))
+            .is_some_and(|t| t.elapsed() < TOOK_WITH_THE_AUDIT)
     }
 
     /// The processes a stop signal to the audit is passed on to: the main process while

@@ -184,3 +184,37 @@ fn after_the_main_process_ended_a_stop_signal_to_the_audit_reaches_the_processes
         started.elapsed()
     );
 }
+
+#[test]
+fn a_second_stop_signal_stops_at_once_and_the_audit_ends_by_the_first() {
+    // The exit status and ended_by came from the last signal, the messages from the
+    // first: SIGHUP then SIGTERM exited 143, "interrupted by SIGTERM".
+    let lab = Lab::new("twice");
+    let script = "import signal, sys, time\n\
+        signal.signal(signal.SIGHUP, lambda *_: time.sleep(20))\n\
+        signal.signal(signal.SIGTERM, lambda *_: time.sleep(20))\n\
+        print('ready', file=sys.stderr, flush=True)\n\
+        time.sleep(30)";
+    let mut cmd = audit(&["--grace", "20s"]);
+    cmd.args([python3(), "-c", script]);
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let log = lab.dir().join("stderr");
+    cmd.stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let child = cmd.spawn().unwrap();
+    wait_ready(&log);
+    let started = Instant::now();
+    assert!(common::kill(child.id(), libc::SIGHUP));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(common::kill(child.id(), libc::SIGTERM));
+    let out = common::output_within(child, T);
+    let doc = parse_json(&out.stdout);
+    assert_eq!(out.status.code(), Some(129), "{}", stderr_of(&out));
+    assert_eq!(doc["ended_by"], "SIGHUP");
+    // Stopped at once by the second signal, not after the 20 s grace.
+    assert!(
+        started.elapsed() < slow(Duration::from_secs(10)),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -181,8 +181,19 @@ fn clean_removes_what_was_left_even_when_the_report_cannot_be_written() {
 #[test]
 fn a_sigalrm_from_outside_is_not_said_to_be_the_programs_own_timer() {
     // Any SIGALRM no process of the program sent got the hint "a timer of its own ran
-    // out", a `kill -ALRM PID` from outside too.
-    let lab = Lab::new("alrm");
+    // out", a `kill -ALRM PID` from outside too; a `kill -SEGV` "a bad memory access".
+    for (signal, not) in [(libc::SIGALRM, "timer"), (libc::SIGSEGV, "memory access")] {
+        let hint = hint_of_a_kill_from_outside(signal);
+        assert!(
+            hint.contains("find who sends it") && !hint.contains(not),
+            "{hint}"
+        );
+    }
+}
+
+/// The hint of the finding for a Python program killed by `signal` from outside.
+fn hint_of_a_kill_from_outside(signal: i32) -> String {
+    let lab = Lab::new("outside");
     let script = "import os, sys, time\n\
         print(os.getpid(), file=open(sys.argv[2] + '/pid', 'w'), flush=True)\n\
         print('ready', file=sys.stderr, flush=True)\n\
@@ -199,13 +210,46 @@ fn a_sigalrm_from_outside_is_not_said_to_be_the_programs_own_timer() {
         .trim()
         .parse()
         .unwrap();
-    assert!(common::kill(pid, libc::SIGALRM));
+    assert!(common::kill(pid, signal));
     let out = common::output_within(child, T);
     let doc = parse_json(&out.stdout);
     assert_eq!(kinds(&doc), ["killed"], "{doc:#}");
-    let hint = doc["findings"][0]["hint"].as_str().unwrap();
-    assert!(
-        hint.contains("find who sends it") && !hint.contains("timer"),
-        "{hint}"
-    );
+    doc["findings"][0]["hint"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_child_in_a_group_of_its_own_is_not_said_to_have_got_the_groups_signal() {
+    // A SIGTERM to the audit's whole group was taken as reaching every process: a child
+    // that had called setsid(), which never saw it, was told to handle the signal.
+    let lab = Lab::new("ownsid");
+    let script = "import os, signal, sys, time\n\
+        if os.fork() == 0:\n    \
+            os.setsid()\n    \
+            print('ready', file=sys.stderr, flush=True)\n    \
+            time.sleep(30)\n\
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))\n\
+        time.sleep(30)";
+    let mut cmd = audit(&["--grace", "300ms"]);
+    cmd.args([python3(), "-c", script]);
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let log = lab.dir().join("stderr");
+    cmd.stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let child = cmd.spawn().unwrap();
+    wait_ready(&log);
+    let group = -(child.id() as i32);
+    // SAFETY: kill(2) of the process group just made for the audit.
+    let sent = unsafe { libc::kill(group, libc::SIGTERM) };
+    assert_eq!(sent, 0);
+    let out = common::output_within(child, T);
+    let doc = parse_json(&out.stdout);
+    let left: Vec<&Value> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "left-running")
+        .collect();
+    assert_eq!(left.len(), 1, "{doc:#}");
+    let message = left[0]["message"].as_str().unwrap();
+    assert!(!message.contains("SIGTERM"), "{message}");
 }
