@@ -431,8 +431,9 @@ fn left_running(model: &Model, p: &Proc) -> Finding {
     let (message, hint) = match (p.stopped, stop_signal_it_got(model, p)) {
         (None, Some(sig)) => (
             format!(
-                "{} was still running when the audit ended, past --grace after the {} \
-                 the audit got (and passed on to it, or that came to it too)",
+                "{} was still running when the audit ended, past the grace (--grace, at \
+                 least 500 ms) after the {} the audit got (and passed on to it, or that \
+                 came to it too)",
                 who(p),
                 signal_name(sig)
             ),
