@@ -87,6 +87,31 @@ fn build_c(dir: &Path, source: &str, flags: &[&str]) -> PathBuf {
     exe
 }
 
+/// `osps audit --json FLAGS -- python3 -c SCRIPT SHM DIR` started in a process group of
+/// its own (a signal to the group reaches the audit and the program, as Ctrl-C does),
+/// once the program has written `ready` on stderr.
+fn started_in_its_group(lab: &Lab, flags: &[&str], script: &str) -> std::process::Child {
+    let mut cmd = audit(flags);
+    cmd.args([python3(), "-c", script, &lab.shm]).arg(lab.dir());
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let log = lab.dir().join("stderr");
+    cmd.stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let child = cmd.spawn().unwrap();
+    wait_ready(&log);
+    child
+}
+
+/// The findings of one kind.
+fn findings_of<'a>(doc: &'a Value, kind: &str) -> Vec<&'a Value> {
+    doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == kind)
+        .collect()
+}
+
 /// Waits until the program writes `ready` to the file its stderr goes to.
 fn wait_ready(log: &Path) {
     let deadline = Instant::now() + slow(T);
@@ -267,12 +292,7 @@ fn a_grandchild_left_running_is_reported_then_ended() {
         .lines()
         .find_map(|l| l.trim().parse().ok())
         .expect("the sleep's pid");
-    let left: Vec<&Value> = doc["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["kind"] == "left-running")
-        .collect();
+    let left = findings_of(&doc, "left-running");
     assert_eq!(left.len(), 1, "{doc:#}");
     assert_eq!(left[0]["pid"], sleep);
     assert_eq!(
@@ -756,14 +776,7 @@ enum To {
 /// [`ctrl_c_to_the_group`] with any signal, to the group or to the audit alone.
 fn signal_when_ready(lab: &Lab, script: &str, signal: i32, to: To) -> std::process::Output {
     let grace = format!("{}ms", slow(Duration::from_secs(10)).as_millis());
-    let mut cmd = audit(&["--grace", &grace]);
-    cmd.args([python3(), "-c", script, &lab.shm]).arg(lab.dir());
-    let log = lab.dir().join("stderr");
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    cmd.stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap());
-    let child = cmd.spawn().unwrap();
-    wait_ready(&log);
+    let child = started_in_its_group(lab, &["--grace", &grace], script);
     let target = match to {
         To::Group => -(child.id() as i32),
         To::AuditAlone => child.id() as i32,

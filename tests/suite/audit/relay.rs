@@ -195,14 +195,7 @@ fn a_second_stop_signal_stops_at_once_and_the_audit_ends_by_the_first() {
         signal.signal(signal.SIGTERM, lambda *_: time.sleep(20))\n\
         print('ready', file=sys.stderr, flush=True)\n\
         time.sleep(30)";
-    let mut cmd = audit(&["--grace", "20s"]);
-    cmd.args([python3(), "-c", script]);
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let log = lab.dir().join("stderr");
-    cmd.stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap());
-    let child = cmd.spawn().unwrap();
-    wait_ready(&log);
+    let child = started_in_its_group(&lab, &["--grace", "20s"], script);
     let started = Instant::now();
     assert!(common::kill(child.id(), libc::SIGHUP));
     std::thread::sleep(Duration::from_millis(300));

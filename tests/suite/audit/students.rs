@@ -229,26 +229,14 @@ fn a_child_in_a_group_of_its_own_is_not_said_to_have_got_the_groups_signal() {
             time.sleep(30)\n\
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))\n\
         time.sleep(30)";
-    let mut cmd = audit(&["--grace", "300ms"]);
-    cmd.args([python3(), "-c", script]);
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let log = lab.dir().join("stderr");
-    cmd.stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap());
-    let child = cmd.spawn().unwrap();
-    wait_ready(&log);
+    let child = started_in_its_group(&lab, &["--grace", "300ms"], script);
     let group = -(child.id() as i32);
     // SAFETY: kill(2) of the process group just made for the audit.
     let sent = unsafe { libc::kill(group, libc::SIGTERM) };
     assert_eq!(sent, 0);
     let out = common::output_within(child, T);
     let doc = parse_json(&out.stdout);
-    let left: Vec<&Value> = doc["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["kind"] == "left-running")
-        .collect();
+    let left = findings_of(&doc, "left-running");
     assert_eq!(left.len(), 1, "{doc:#}");
     let message = left[0]["message"].as_str().unwrap();
     assert!(!message.contains("SIGTERM"), "{message}");
