@@ -67,6 +67,7 @@ Register-ArgumentCompleter -Native -CommandName 'osps' -ScriptBlock {
             [CompletionResult]::new('--max-clients', '--max-clients', [CompletionResultType]::ParameterName, 'With --serve, how many clients may be connected at once [default: 1024, or fewer if the descriptor limit allows fewer]')
             [CompletionResult]::new('--max-inflight', '--max-inflight', [CompletionResultType]::ParameterName, 'With --serve, how many requests of one client may wait or be served at once; beyond, it is not read until its replies drain')
             [CompletionResult]::new('--queue', '--queue', [CompletionResultType]::ParameterName, 'With --serve, how many requests may wait for a free secondary; beyond, "ERR busy"')
+            [CompletionResult]::new('--share-cpu', '--share-cpu', [CompletionResultType]::ParameterName, 'With --serve, whether the primary and its secondaries run together on one CPU (pinned), leaving the others to the clients: more requests a second on few CPUs, more latency for a lone client')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the final summary as one JSON object on stdout')
             [CompletionResult]::new('--serve', '--serve', [CompletionResultType]::ParameterName, 'Serve clients (see osps-client(1)) on RUNDIR/NAME.sock instead of running rounds')

@@ -500,7 +500,7 @@ _osps() {
             return 0
             ;;
         osps__subcmd__primary)
-            opts="-n -v -q -h -V --runtime-dir --size --payload --rounds --interval --start-timeout --timeout --max-restarts --restart-backoff --sync --spin --json --trace --hold-zombie --serve --tcp --tcp-any --secondaries --max-line --max-clients --max-inflight --queue --name --verbose --quiet --color --help --version"
+            opts="-n -v -q -h -V --runtime-dir --size --payload --rounds --interval --start-timeout --timeout --max-restarts --restart-backoff --sync --spin --json --trace --hold-zombie --serve --tcp --tcp-any --secondaries --max-line --max-clients --max-inflight --queue --share-cpu --name --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -580,6 +580,10 @@ _osps() {
                     ;;
                 --queue)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --share-cpu)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 --name)

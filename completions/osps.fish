@@ -65,6 +65,9 @@ complete -c osps -n "__fish_osps_using_subcommand primary" -l max-line -d 'With 
 complete -c osps -n "__fish_osps_using_subcommand primary" -l max-clients -d 'With --serve, how many clients may be connected at once [default: 1024, or fewer if the descriptor limit allows fewer]' -r
 complete -c osps -n "__fish_osps_using_subcommand primary" -l max-inflight -d 'With --serve, how many requests of one client may wait or be served at once; beyond, it is not read until its replies drain' -r
 complete -c osps -n "__fish_osps_using_subcommand primary" -l queue -d 'With --serve, how many requests may wait for a free secondary; beyond, "ERR busy"' -r
+complete -c osps -n "__fish_osps_using_subcommand primary" -l share-cpu -d 'With --serve, whether the primary and its secondaries run together on one CPU (pinned), leaving the others to the clients: more requests a second on few CPUs, more latency for a lone client' -r -f -a "auto\t'Together while the server is loaded (4 or more requests a turn), apart under light load; only where the primary may run on 2 CPUs'
+always\t'Together from the start, on the CPU the primary starts on'
+never\t'Apart: the kernel places every process'"
 complete -c osps -n "__fish_osps_using_subcommand primary" -s n -l name -d 'Instance name: 1 to 64 of A-Z a-z 0-9 _ - (not starting with -)' -r -f -a "(__fish_osps_instance_names)"
 complete -c osps -n "__fish_osps_using_subcommand primary" -l color -d 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set to a non-empty value'
 always\t'Always, even into a pipe or a file, whatever `NO_COLOR` says'

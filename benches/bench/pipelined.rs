@@ -1,5 +1,6 @@
 //! The serving mode with pipelining: 8 clients, each writing 32 requests at once and
-//! then reading the 32 replies, against two Unix-socket echo servers with the same
+//! then reading the 32 replies (osps as it runs by default, and with `--share-cpu never`),
+//! against two Unix-socket echo servers with the same
 //! clients, measured in the same run: the serving table's bare echo (a thread per
 //! connection, one `write` per line) and the coalescing echo (all the lines of one read
 //! in one `write`, as a C echo server does), the fair reference: `x echo` is over it. Requests per second, and p50/p99 of a whole batch
@@ -100,10 +101,13 @@ pub fn rows(quick: bool) -> Vec<PipelinedRow> {
     start_coalescing_echo(&coalescing_path);
     let requests = CLIENTS * DEPTH * batches;
     let server = Server::start();
-    let servers: [(&'static str, &Path); 3] = [
+    // The same server placed by the kernel alone: what `--share-cpu auto` adds.
+    let apart = Server::start_with(&["--secondaries", "4", "--share-cpu", "never"]);
+    let servers: [(&'static str, &Path); 4] = [
         (super::serve::ECHO, &echo_path),
         (COALESCING, &coalescing_path),
         ("osps --serve (4 secondaries)", &server.socket),
+        ("  the same, --share-cpu never", &apart.socket),
     ];
     let mut runs: Vec<(Vec<f64>, Vec<Percentiles>)> = vec![Default::default(); servers.len()];
     for _ in 0..ROUNDS {

@@ -13,6 +13,7 @@ use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -221,7 +222,10 @@ impl Server {
             .prefix("osps-bench-serve-")
             .tempdir()
             .expect("tempdir");
-        let name = format!("bench-serve-{}", std::process::id());
+        // Two servers may run side by side (the pipelined table compares placements).
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, Ordering::Relaxed);
+        let name = format!("bench-serve-{}-{n}", std::process::id());
         let run = dir.path().join("run");
         let child = Command::new(osps_bin())
             .args(["-q", "primary", "--serve"])

@@ -116,6 +116,21 @@ pub struct PrimaryArgs {
     /// With --serve, how many requests may wait for a free secondary; beyond, "ERR busy"
     #[arg(long, default_value_t = 4096, value_parser = units::parse_positive_count32, value_name = "N", requires = "serve", conflicts_with = "rounds")]
     pub queue: u32,
+
+    /// With --serve, whether the primary and its secondaries run together on one CPU (pinned), leaving the others to the clients: more requests a second on few CPUs, more latency for a lone client
+    #[arg(long, value_enum, default_value_t = ShareCpu::Auto, value_name = "WHEN", requires = "serve", conflicts_with = "rounds")]
+    pub share_cpu: ShareCpu,
+}
+
+/// When the serving processes share one CPU (see `primary/placement.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShareCpu {
+    /// Together while the server is loaded (4 or more requests a turn), apart under light load; only where the primary may run on 2 CPUs
+    Auto,
+    /// Together from the start, on the CPU the primary starts on
+    Always,
+    /// Apart: the kernel places every process
+    Never,
 }
 
 /// Values of `osps primary` that do not fit together: a usage error (exit status 2)

@@ -23,6 +23,7 @@ mod hall;
 mod hands;
 mod ids;
 mod lines;
+mod placement;
 mod pool;
 mod rounds;
 mod serve;

@@ -108,6 +108,8 @@ pub struct Counts {
     /// Answered `ERR shutting down`: the server stopped before a secondary answered them.
     /// The server's refusal, not the request's error: not in `errors`.
     pub cut_short: u64,
+    /// Turns handed to secondaries (a batch is one turn).
+    pub turns: u64,
 }
 
 /// Why the pool answers a request itself, in place of a secondary.
@@ -359,6 +361,7 @@ impl Pool {
         let deadline = io.now() + self.timeout;
         // From here the request belongs to this secondary: if it cannot be handed over,
         // the secondary is treated as dead and the request retried like any other.
+        self.counts.turns += 1;
         let seat = &mut self.seats[i];
         seat.seq = seq;
         seat.given_at = now;

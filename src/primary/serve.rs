@@ -47,6 +47,7 @@ use super::admission::{Door, Tokens};
 use super::clients::Limits;
 use super::hall::{Around, Hall};
 use super::hands::{self, Hands};
+use super::placement::Placement;
 use super::pool::Pool;
 use super::summary::{ServeSummary, StoppedBy};
 use super::supervisor::Supervisor;
@@ -127,6 +128,8 @@ struct Server<'a> {
     /// deadline of a turn given to a secondary, which counts from then (see `hands.rs`).
     /// A stale reading only makes things come later, never a deadline earlier.
     now: Instant,
+    /// Whether the processes share a CPU (`--share-cpu`, see `placement.rs`).
+    placement: Placement,
     summary: ServeSummary,
 }
 
@@ -180,6 +183,7 @@ pub fn run<'a>(
         ),
         last_beat: Instant::now(),
         now: Instant::now(),
+        placement: Placement::new(args.share_cpu, Instant::now()),
         batch: Vec::new(),
         summary: ServeSummary::new(inst.paths().name.to_string(), workers),
     };
@@ -251,6 +255,8 @@ impl<'a> Server<'a> {
 
     fn go(&mut self) -> Result<Exit> {
         let seg = self.ctx.inst.seg();
+        // Before the first fork: a secondary inherits the primary's CPUs.
+        self.placement.start();
         for i in 0..self.pool.len() {
             // Asleep until the loop runs: a reply before then rings the doorbell.
             seg.at(self.sup.worker(i).fields().primary_sleeping)
@@ -295,6 +301,7 @@ impl<'a> Server<'a> {
             self.dispatch();
             self.settle();
             self.publish_counters();
+            self.place();
             self.door
                 .defend_socket(self.ctx.inst, &self.poller, HEARTBEAT, self.now);
             self.notify.ping_if_due();
@@ -587,6 +594,19 @@ impl<'a> Server<'a> {
             seg.store(Field::PrimaryHeartbeat, crate::clock::monotonic_ns());
             self.last_beat = self.now;
         }
+    }
+
+    /// Shares a CPU or not, as the load of the last window says (see `placement.rs`).
+    fn place(&mut self) {
+        let counts = self.pool.counts();
+        let sup = &self.sup;
+        self.placement
+            .tick(self.now, counts.requests, counts.turns, || {
+                sup.iter()
+                    .filter_map(|w| w.pid())
+                    .filter_map(|p| i32::try_from(p).ok())
+                    .collect()
+            });
     }
 
     /// The orderly stop: queued requests get an answer, every secondary stops and is

@@ -28,6 +28,7 @@ mod readme_map;
 mod readme_walkthrough;
 mod schema;
 mod serve;
+mod serve_cpu;
 mod serve_edges;
 mod serve_hold;
 mod serve_stop;

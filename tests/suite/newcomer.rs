@@ -90,6 +90,8 @@ fn values_that_cannot_work_are_usage_errors() {
         (&["--max-clients", "8"], "--serve"),
         (&["--max-line", "1K"], "--serve"),
         (&["--queue", "8"], "--serve"),
+        (&["--share-cpu", "always"], "--serve"),
+        (&["--share-cpu", "never", "--rounds", "1"], "--rounds"),
         (&["--tcp", "127.0.0.1:0", "--rounds", "1"], "--rounds"),
         (&["--queue", "8", "--rounds", "1"], "--rounds"),
         (&["--tcp-any", "--rounds", "1"], "--rounds"),

@@ -416,7 +416,8 @@ fn a_request_left_out_of_a_full_batch_counts_as_the_requests_waiting_with_it() {
                 errors,
                 retried,
                 failed,
-                cut_short
+                cut_short,
+                turns: counts.turns,
             },
             "give up: {give_up}"
         );
