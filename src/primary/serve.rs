@@ -602,8 +602,9 @@ impl<'a> Server<'a> {
         let sup = &self.sup;
         self.placement
             .tick(self.now, counts.requests, counts.turns, || {
+                // Running, or starting (our unreaped child: its pid names it, no other).
                 sup.iter()
-                    .filter_map(|w| w.pid())
+                    .filter_map(|w| w.pid().or(w.starting_fd().and(w.last_pid())))
                     .filter_map(|p| i32::try_from(p).ok())
                     .collect()
             });
