@@ -67,8 +67,23 @@ impl Placement {
         let home = match mode {
             ShareCpu::Never => None,
             ShareCpu::Auto | ShareCpu::Always => match affinity::allowed(0) {
-                Ok(cpus) if cpus.len() < 2 => None,
-                Ok(cpus) if mode == ShareCpu::Auto && cpus.len() > AUTO_MAX_CPUS => None,
+                Ok(cpus) if cpus.len() < 2 => {
+                    crate::debug!(
+                        "--share-cpu: the primary may run on CPU {} only: nothing to place",
+                        cpus.describe()
+                    );
+                    None
+                }
+                Ok(cpus) if mode == ShareCpu::Auto && cpus.len() > AUTO_MAX_CPUS => {
+                    crate::debug!(
+                        "--share-cpu auto: the primary may run on {} CPUs ({}), and auto acts \
+                         only on {AUTO_MAX_CPUS}: the kernel places the processes \
+                         (--share-cpu always pins them together)",
+                        cpus.len(),
+                        cpus.describe()
+                    );
+                    None
+                }
                 Ok(cpus) => Some(cpus),
                 Err(e) => {
                     crate::debug!("--share-cpu: {e:#}; the kernel places the processes");
