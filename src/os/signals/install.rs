@@ -117,6 +117,7 @@ impl SelfPipe {
             stop: Cell::new(None),
             status: Cell::new(false),
             hurry: Cell::new(false),
+            first_stop_at: Cell::new(None),
         })
     }
 }

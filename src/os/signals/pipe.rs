@@ -7,6 +7,7 @@
 use std::cell::Cell;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use nix::sys::signal::Signal::SIGUSR1;
@@ -71,7 +72,16 @@ pub struct SelfPipe {
     /// A stop signal came while the secondaries were being stopped: the rest of the stop
     /// waits for none of them (see [`Self::hurry`]).
     pub(super) hurry: Cell<bool>,
+    /// When a drain first saw a stop signal (see [`SAME_REQUEST`]).
+    pub(super) first_stop_at: Cell<Option<Instant>>,
 }
+
+/// A stop signal seen again within this time of the first is the same request, not
+/// "Ctrl-C again": `timeout(1)` sends its signal to the process and then to the process
+/// group it is in, and a terminal's Ctrl-C reaches every process of the foreground group,
+/// so one request often arrives twice, microseconds apart. A person pressing Ctrl-C twice
+/// takes far longer than this.
+pub const SAME_REQUEST: Duration = Duration::from_millis(100);
 
 impl Drop for SelfPipe {
     fn drop(&mut self) {
@@ -129,8 +139,21 @@ impl SelfPipe {
             }
         }
         pending.find_stop(&self.stops);
-        if let (None, Some(signal)) = (self.stop.get(), pending.stop_signal()) {
-            self.stop.set(Some(signal));
+        match (self.stop.get(), pending.stop_signal()) {
+            (None, Some(signal)) => {
+                self.stop.set(Some(signal));
+                self.first_stop_at.set(Some(Instant::now()));
+            }
+            (Some(_), Some(_))
+                if self
+                    .first_stop_at
+                    .get()
+                    .is_some_and(|t| t.elapsed() < SAME_REQUEST) =>
+            {
+                // The first request delivered twice: not a stop signal "during the stop".
+                pending.stop = None;
+            }
+            _ => {}
         }
         if pending.has(SIGUSR1) {
             self.status.set(true);

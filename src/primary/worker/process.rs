@@ -4,10 +4,11 @@
 //! way is handed to `restarts.rs`; the turns it takes once running are `exchange.rs`'s.
 
 use std::ffi::OsString;
+use std::os::unix::process::ExitStatusExt;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use color_eyre::eyre::{Result, WrapErr, bail, eyre};
+use color_eyre::eyre::{Result, bail, eyre};
 
 use super::restarts::Trouble;
 use super::state::{Ctx, Death, Live, Starting, Worker};
@@ -274,8 +275,9 @@ impl Worker {
             }
         }
         let waited = if cut_short {
-            // It may have stopped meanwhile: no need to kill it then.
-            live.proc.try_wait().wrap_err("waiting for the secondary")?
+            // It may be stopping: a moment to finish (a third signal ends even that).
+            let moment = Instant::now() + HURRIED_GRACE.min(grace);
+            spawn::wait_until(&mut live.proc, moment, sigs, self.answer_spin)?
         } else {
             let waited = spawn::wait_until(&mut live.proc, deadline, sigs, self.answer_spin)?;
             // Back before the deadline with no status: a stop signal came meanwhile.
@@ -286,20 +288,25 @@ impl Worker {
         };
         let status = match waited {
             Some(status) => status,
-            None if sigs.hurried() => {
-                crate::warn!(
-                    "secondary {} had not stopped when a stop signal came during the stop; \
-                     killed it",
-                    live.pid
-                );
-                spawn::kill_and_reap(&mut live.proc)?
-            }
             None => {
-                crate::warn!(
-                    "secondary {} did not stop within {grace:?}; killed it",
-                    live.pid
-                );
-                spawn::kill_and_reap(&mut live.proc)?
+                let status = spawn::kill_and_reap(&mut live.proc)?;
+                // It may have exited by itself between the last look and the kill: then
+                // it was not killed, and the warning would be false.
+                if status.signal() == Some(libc::SIGKILL) {
+                    if sigs.hurried() {
+                        crate::warn!(
+                            "secondary {} had not stopped when a stop signal came during \
+                             the stop; killed it",
+                            live.pid
+                        );
+                    } else {
+                        crate::warn!(
+                            "secondary {} did not stop within {grace:?}; killed it",
+                            live.pid
+                        );
+                    }
+                }
+                status
             }
         };
         crate::debug!("secondary {} {}", live.pid, spawn::describe(status));
