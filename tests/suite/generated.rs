@@ -446,3 +446,55 @@ fn primary_page_documents_the_summary_and_supervision() {
         ],
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// What the pages say
+// ---------------------------------------------------------------------------------------
+
+/// Every "status N" or "exits N" a page's text names is one of the codes its EXIT STATUS
+/// section lists (those come from `src/exit.rs`): before, osps-primary(1) said a
+/// corruption exits 3 and a give-up 4, where the code and its own list say 5 and 6.
+#[test]
+fn every_exit_status_a_page_names_is_one_its_exit_status_section_lists() {
+    let mut wrong = Vec::new();
+    for (name, page) in files_in(&repo().join("man")) {
+        let page = String::from_utf8_lossy(&page);
+        let Some(at) = page.find(".SH \"EXIT STATUS\"") else {
+            continue;
+        };
+        let section = &page[at..];
+        let section = &section[..section[1..].find("\n.SH ").map_or(section.len(), |e| e + 1)];
+        let mut lines = section.lines();
+        let mut listed = Vec::new();
+        while let Some(line) = lines.next() {
+            if line == ".TP" {
+                if let Some(code) = lines.next().and_then(|l| l.parse::<u32>().ok()) {
+                    listed.push(code);
+                }
+            }
+        }
+        let prose = page.replace(section, "");
+        let words: Vec<&str> = prose.split_whitespace().collect();
+        for w in words.windows(2) {
+            if !matches!(w[0], "status" | "exits") {
+                continue;
+            }
+            let digits: String = w[1].chars().take_while(char::is_ascii_digit).collect();
+            let Ok(code) = digits.parse::<u32>() else {
+                continue;
+            };
+            // "128 + the signal" and the like are listed by their values.
+            if code < 128 && !listed.contains(&code) {
+                wrong.push(format!(
+                    "{name}: \"{} {}\" (its list: {listed:?})",
+                    w[0], w[1]
+                ));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "exit statuses not in the page's own list:\n  {}",
+        wrong.join("\n  ")
+    );
+}
