@@ -21,10 +21,11 @@ use super::stats::Percentiles;
 const CLIENTS: usize = 8;
 /// Requests each client has in flight at once.
 const DEPTH: usize = 32;
-/// Runs of each server; the rows are their medians. Five runs of 256 000 requests: with
+/// Runs of each server; the rows are their medians. Nine runs of 256 000 requests: with
 /// three of 128 000 (80-200 ms each), two runs of the same binaries differed by up to
-/// 0.42-0.58 in the ratio to the echo.
-const ROUNDS: usize = 5;
+/// 0.42-0.58 in the ratio to the echo, and with five the ratio of 20 runs of the bench
+/// still spread over 0.47-0.64.
+const ROUNDS: usize = 9;
 
 #[derive(Debug, Serialize)]
 pub struct PipelinedRow {
