@@ -1427,3 +1427,48 @@ fn cleanup_leaves_a_segment_a_reader_maps_or_holds_open() {
         env.assert_no_leftovers();
     }
 }
+
+/// A primary or secondary stopped by SIGSTOP (Ctrl-Z) leaves the instance looking
+/// running with growing heartbeats: inspect and status say which process is stopped and
+/// how to let it run, and say nothing once it got SIGCONT. Before, nothing was said.
+#[test]
+fn a_stopped_primary_or_secondary_is_named_with_how_to_let_it_run() {
+    let mut env = TestEnv::new("stopd");
+    // A long --timeout: the stopped secondary must not be taken for hung and restarted.
+    let primary = env.start_primary(&["--interval", "20ms", "--timeout", "60s"]);
+    let secondary = env.wait_secondary(T);
+    env.wait_rounds(2, T);
+    let warnings = |env: &TestEnv| {
+        let doc = parse_json(&inspect_ok(env));
+        doc["instances"][0]["warnings"].to_string()
+    };
+    for (role, pid) in [("primary", primary), ("secondary", secondary)] {
+        assert!(kill(pid, libc::SIGSTOP));
+        let want = format!("process stopped: the {role}, pid {pid}, was stopped by a signal");
+        let deadline = Instant::now() + slow(T);
+        let mut seen = warnings(&env);
+        while !seen.contains(&want) {
+            assert!(Instant::now() < deadline, "no {want:?} in {seen}");
+            std::thread::sleep(Duration::from_millis(10));
+            seen = warnings(&env);
+        }
+        assert!(seen.contains(&format!("kill -CONT {pid}")), "{seen}");
+        let mut status = env.cmd("status");
+        status.arg(&env.name);
+        let out = run(status, T);
+        assert!(stdout_of(&out).contains(&want), "{}", stdout_of(&out));
+        assert!(kill(pid, libc::SIGCONT));
+        let deadline = Instant::now() + slow(T);
+        while warnings(&env).contains("process stopped") {
+            assert!(
+                Instant::now() < deadline,
+                "still said stopped after SIGCONT"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    assert!(kill(primary, libc::SIGTERM));
+    let out = output_within(env.take_child(primary), T);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    env.assert_nothing_left();
+}

@@ -267,6 +267,9 @@ pub enum Concern {
     ExitingLockHolder,
     /// A secondary still runs although its primary is gone.
     OrphanedSecondary,
+    /// A process of the instance is stopped (SIGSTOP, Ctrl-Z): it runs nothing until
+    /// SIGCONT.
+    ProcessStopped,
 }
 
 /// One warning: its [`Concern`], and the sentence that `inspect` prints in `warnings`.

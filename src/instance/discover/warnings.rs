@@ -46,6 +46,9 @@ pub fn about(f: &Facts) -> Vec<Warning> {
     if (f.probe.held || f.live.is_some()) && here && settled {
         while_running(f, &mut warnings);
     }
+    if f.probe.held || f.live.is_some() {
+        stopped(f, &mut warnings);
+    }
     if let Some(pid) = f.foreign_holder {
         warnings.push(Warning::new(
             Concern::ForeignLockHolder,
@@ -147,6 +150,38 @@ fn while_running(f: &Facts, warnings: &mut Vec<Warning>) {
                 f.socket.path
             ),
         ));
+    }
+}
+
+/// A primary or secondary stopped by a signal (SIGSTOP, SIGTSTP from Ctrl-Z, SIGTTIN):
+/// the instance looks running, its heartbeats only grow old, and nothing happens until
+/// it gets SIGCONT. (Not a process stopped by a debugger: state `t`, not `T`.)
+fn stopped(f: &Facts, warnings: &mut Vec<Warning>) {
+    let primary = f
+        .probe
+        .pid
+        .filter(|_| f.probe.held)
+        .or(f.live.map(|l| l.pid));
+    let secondaries = f
+        .secondaries
+        .iter()
+        .filter(|w| w.alive)
+        .filter_map(|w| w.pid);
+    for (role, pid) in primary
+        .map(|p| ("primary", p))
+        .into_iter()
+        .chain(secondaries.map(|p| ("secondary", p)))
+    {
+        if procfs::state(pid) == Some('T') {
+            warnings.push(Warning::new(
+                Concern::ProcessStopped,
+                format!(
+                    "process stopped: the {role}, pid {pid}, was stopped by a signal \
+                     (SIGSTOP, or Ctrl-Z) and does nothing until it gets SIGCONT (`kill \
+                     -CONT {pid}`, or `fg` in its shell)"
+                ),
+            ));
+        }
     }
 }
 
