@@ -187,7 +187,7 @@ impl PrimaryArgs {
             .map_err(|e| format!("--tcp {addr}: not an ADDR:PORT ({e})"))?
             .collect();
         if !self.tcp_any {
-            if let Some(open) = resolved.iter().find(|a| !a.ip().is_loopback()) {
+            if let Some(open) = resolved.iter().find(|a| !loopback(a.ip())) {
                 return Err(format!(
                     "--tcp {addr} would accept clients from other hosts ({}); use a loopback \
                      address like 127.0.0.1:PORT, or add --tcp-any if that is what you want",
@@ -211,13 +211,36 @@ impl PrimaryArgs {
         let whole = usize::try_from(data_size).unwrap_or(usize::MAX);
         let slot = part_len(whole, self.secondaries as usize) as u64;
         if slot < self.max_line + 1 {
+            let who = if self.secondaries == 1 {
+                format!("the one secondary has a {data_size}-byte data area")
+            } else {
+                format!(
+                    "{} secondaries share a {data_size}-byte data area, {slot} bytes each",
+                    self.secondaries
+                )
+            };
             return Err(format!(
-                "--max-line {} does not fit: {} secondaries share a {}-byte data area, {slot} \
-                 bytes each; raise --size or lower --max-line or --secondaries",
-                self.max_line, self.secondaries, data_size
+                "--max-line {} does not fit: {who}; raise --size or lower --max-line{}",
+                self.max_line,
+                if self.secondaries == 1 {
+                    ""
+                } else {
+                    " or --secondaries"
+                }
             ));
         }
         Ok(())
+    }
+}
+
+/// Whether a client from `ip` can only be on this host: a loopback address, IPv4's
+/// written as IPv6 too (`::ffff:127.0.0.1`, which `is_loopback` does not count).
+fn loopback(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        v4 => v4.is_loopback(),
     }
 }
 

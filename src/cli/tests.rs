@@ -142,6 +142,8 @@ fn values_that_fit_together_pass() {
         "--payload 3840 --size 4096",
         "--serve --secondaries 64 --size 1M --max-line 16191",
         "--serve --tcp 127.0.0.1:0",
+        "--serve --tcp [::1]:0",
+        "--serve --tcp [::ffff:127.0.0.1]:0",
         "--serve --tcp 0.0.0.0:0 --tcp-any",
         "--serve --max-line 3903 --size 8K --secondaries 2",
     ] {
@@ -184,14 +186,20 @@ fn sizes_that_do_not_fit_say_which_and_what_to_change() {
              loopback address like 127.0.0.1:PORT, or add --tcp-any if that is what you want",
         ),
         (
+            "--serve --tcp [::ffff:10.0.0.1]:0",
+            "--tcp [::ffff:10.0.0.1]:0 would accept clients from other hosts (::ffff:10.0.0.1); \
+             use a loopback address like 127.0.0.1:PORT, or add --tcp-any if that is what you \
+             want",
+        ),
+        (
             "--serve --secondaries 64 --size 4096",
             "--size 4096 cannot even hold the header of 64 secondaries (8320 bytes); \
              raise --size",
         ),
         (
             "--serve --max-line 1M --size 1M",
-            "--max-line 1048576 does not fit: 1 secondaries share a 1048320-byte data \
-             area, 1048320 bytes each; raise --size or lower --max-line or --secondaries",
+            "--max-line 1048576 does not fit: the one secondary has a 1048320-byte data \
+             area; raise --size or lower --max-line",
         ),
         (
             "--serve --max-line 3904 --size 8K --secondaries 2",
