@@ -1,6 +1,7 @@
 //! System V shared memory as /proc/sysvipc/shm lists it (column 1 the key, column 2 the
-//! id): which segments exist at the end, and whether a key names one already when a
-//! program calls shmget with IPC_CREAT (then the call opens it, it makes nothing).
+//! id): which segments exist at the end, and whether a shmget(2) makes one: IPC_PRIVATE
+//! always does (with or without IPC_CREAT), IPC_CREAT does for a key that names none yet
+//! (for a key that names one, the call opens it and makes nothing).
 
 const TABLE: &str = "/proc/sysvipc/shm";
 
@@ -26,12 +27,20 @@ pub fn ids() -> Vec<i64> {
     segments().into_iter().map(|(_, id)| id).collect()
 }
 
-/// Whether a segment of `key` exists now: shmget(key, IPC_CREAT) without IPC_EXCL then
-/// opens it. IPC_PRIVATE (0) always makes a new one.
-pub fn key_exists(key: i64) -> bool {
+/// Whether shmget(`key`, _, `flags`) makes a new segment (if it succeeds), as the
+/// segments that exist now say.
+pub fn shmget_creates(key: i64, flags: u64) -> bool {
+    creates(key, flags, |key| segments().iter().any(|&(k, _)| k == key))
+}
+
+/// IPC_PRIVATE (0) always makes a new segment: the textbook
+/// `shmget(IPC_PRIVATE, size, S_IRUSR | S_IWUSR)` has no IPC_CREAT. Another key makes one
+/// only with IPC_CREAT and only when `exists` says no segment has it (without IPC_EXCL,
+/// shmget of an existing key opens that segment).
+fn creates(key: i64, flags: u64, exists: impl Fn(i32) -> bool) -> bool {
     // The key is an int (key_t): the low 32 bits, as the kernel reads it.
     let key = key as u32 as i32;
-    key != libc::IPC_PRIVATE && segments().iter().any(|&(k, _)| k == key)
+    key == libc::IPC_PRIVATE || (flags & libc::IPC_CREAT as u64 != 0 && !exists(key))
 }
 
 #[cfg(test)]
@@ -45,5 +54,19 @@ mod tests {
                     \x20        0      65583  600   4096\n\
                     \x20      -17         12  600   4096\n";
         assert_eq!(parse(text), [(99_487_284, 65584), (0, 65583), (-17, 12)]);
+    }
+
+    #[test]
+    fn ipc_private_always_makes_a_segment_another_key_only_with_ipc_creat_when_new() {
+        let creat = libc::IPC_CREAT as u64;
+        let none = |_| false;
+        let all = |_| true;
+        assert!(creates(0, 0o600, none));
+        assert!(creates(0, 0o600, all));
+        // A 64-bit register with only the low half meaningful.
+        assert!(creates(0xffff_ffff_0000_0000_u64 as i64, 0o600, all));
+        assert!(creates(7, creat | 0o600, none));
+        assert!(!creates(7, creat | 0o600, all));
+        assert!(!creates(7, 0o600, none));
     }
 }

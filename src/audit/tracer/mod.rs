@@ -532,10 +532,7 @@ impl Tracer {
                 }
                 return false;
             }
-            // IPC_CREAT of a key that has a segment opens that one: it makes nothing.
-            Call::ShmGet { key, size, flags }
-                if flags & libc::IPC_CREAT as u64 != 0 && !super::sysv::key_exists(key) =>
-            {
+            Call::ShmGet { key, size, flags } if super::sysv::shmget_creates(key, flags) => {
                 Pending::ShmGet(key, size)
             }
             Call::ShmCtl { id, cmd } if cmd == i64::from(libc::IPC_RMID) => Pending::ShmRmid(id),

@@ -16,6 +16,7 @@ use serde_json::Value;
 use common::{T, TestEnv, osps_bin, parse_json, process_exists, run, slow, stderr_of};
 
 mod edges;
+mod fourth;
 mod pipes;
 mod real;
 mod relay;
