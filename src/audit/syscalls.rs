@@ -351,6 +351,27 @@ fn normalise(path: &[u8]) -> Vec<u8> {
     out
 }
 
+/// `path` (resolved, absolute) with what names "the calling process" made explicit:
+/// `/proc/self` is `/proc/TGID`, `/proc/thread-self` is `/proc/TGID/task/TID`, `/dev/fd`
+/// is `/proc/TGID/fd` and `/dev/stdin`, `/dev/stdout`, `/dev/stderr` its fds 0, 1 and 2.
+/// The audit resolves paths in its own process, where those name the audit. `None` when
+/// the path starts with none of them.
+pub fn of_process(path: &[u8], tgid: i32, tid: i32) -> Option<Vec<u8>> {
+    let proc_dir = format!("/proc/{tgid}");
+    let prefixes: [(&[u8], String); 6] = [
+        (b"/proc/self", proc_dir.clone()),
+        (b"/proc/thread-self", format!("{proc_dir}/task/{tid}")),
+        (b"/dev/fd", format!("{proc_dir}/fd")),
+        (b"/dev/stdin", format!("{proc_dir}/fd/0")),
+        (b"/dev/stdout", format!("{proc_dir}/fd/1")),
+        (b"/dev/stderr", format!("{proc_dir}/fd/2")),
+    ];
+    prefixes.iter().find_map(|(prefix, with)| {
+        let rest = path.strip_prefix(*prefix)?;
+        (rest.is_empty() || rest.starts_with(b"/")).then(|| [with.as_bytes(), rest].concat())
+    })
+}
+
 /// What `/proc/PID/fd/N` names, without the ` (deleted)` the kernel appends to a
 /// removed file.
 pub fn fd_target(link: &[u8]) -> &[u8] {
@@ -461,6 +482,22 @@ mod tests {
         assert_eq!(resolve(b"/", b"./a//b/."), b"/a/b");
         assert_eq!(resolve(b"/d", b"../x"), b"/d/../x");
         assert_eq!(resolve(b"/d", b"new\nline\xff"), b"/d/new\nline\xff");
+    }
+
+    #[test]
+    fn paths_naming_the_calling_process_name_it_by_its_pid() {
+        let of = |p: &[u8]| of_process(p, 40, 41).map(|v| String::from_utf8(v).unwrap());
+        assert_eq!(of(b"/proc/self/cwd/f").as_deref(), Some("/proc/40/cwd/f"));
+        assert_eq!(of(b"/proc/self").as_deref(), Some("/proc/40"));
+        assert_eq!(
+            of(b"/proc/thread-self/cwd/f").as_deref(),
+            Some("/proc/40/task/41/cwd/f")
+        );
+        assert_eq!(of(b"/dev/fd/3/x").as_deref(), Some("/proc/40/fd/3/x"));
+        assert_eq!(of(b"/dev/stdout").as_deref(), Some("/proc/40/fd/1"));
+        assert_eq!(of(b"/proc/selfish/x"), None);
+        assert_eq!(of(b"/dev/fdx"), None);
+        assert_eq!(of(b"/tmp/proc/self/x"), None);
     }
 
     #[test]

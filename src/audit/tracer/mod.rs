@@ -593,7 +593,10 @@ impl Tracer {
 fn read_path(pid: i32, base: Base, addr: u64) -> Option<Vec<u8>> {
     let raw = ptrace::read_cstring(pid, addr, PATH_MAX)?;
     if raw.starts_with(b"/") {
-        return Some(canonical_parent(syscalls::resolve(b"/", &raw)));
+        return Some(canonical_parent(of_caller(
+            pid,
+            syscalls::resolve(b"/", &raw),
+        )));
     }
     let link = match base {
         Base::Cwd => format!("/proc/{pid}/cwd"),
@@ -607,7 +610,21 @@ fn read_path(pid: i32, base: Base, addr: u64) -> Option<Vec<u8>> {
         }
         Err(_) => return None,
     };
-    Some(canonical_parent(syscalls::resolve(&dir, &raw)))
+    Some(canonical_parent(of_caller(
+        pid,
+        syscalls::resolve(&dir, &raw),
+    )))
+}
+
+/// A resolved path through `/proc/self`, `/proc/thread-self` or `/dev/fd` named through
+/// the caller's (task `pid`'s) own `/proc` directory: resolved here as it is, it would
+/// name the audit's.
+fn of_caller(pid: i32, path: Vec<u8>) -> Vec<u8> {
+    if !path.starts_with(b"/proc/") && !path.starts_with(b"/dev/") {
+        return path;
+    }
+    let tgid = tgid_of(pid).unwrap_or(pid);
+    syscalls::of_process(&path, tgid, pid).unwrap_or(path)
 }
 
 /// `path` with its directory resolved as the kernel does (symbolic links followed, `..`

@@ -52,3 +52,54 @@ fn shmget_of_ipc_private_without_ipc_creat_makes_a_segment() {
         "{doc:#}"
     );
 }
+
+#[test]
+fn paths_through_proc_self_and_dev_fd_are_the_programs_not_the_audits() {
+    // /proc/self, /proc/thread-self and /dev/fd were resolved in the audit's own
+    // process: a FIFO made as /proc/self/cwd/pf was named after the audit's working
+    // directory and "gone", a segment opened through /proc/self/fd/N/NAME was not seen,
+    // and the verdict was "no finding".
+    let lab = Lab::new("procself");
+    let sub = lab.dir().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let elsewhere = lab.dir().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let mut cmd = audit(&[]);
+    cmd.current_dir(&elsewhere).args([
+        python3(),
+        "-c",
+        "import os, sys\n\
+         os.chdir(sys.argv[1])\n\
+         os.mkfifo('/proc/self/cwd/pf')\n\
+         os.mkfifo('/proc/thread-self/cwd/tf')\n\
+         d = os.open('.', os.O_RDONLY)\n\
+         os.mkfifo(f'/dev/fd/{d}/df')\n\
+         shm = os.open('/dev/shm', os.O_RDONLY)\n\
+         os.close(os.open(f'/proc/self/fd/{shm}/' + sys.argv[2], os.O_CREAT | os.O_RDWR, 0o600))",
+    ]);
+    cmd.arg(&sub).arg(&lab.shm);
+    let (out, doc) = report(cmd);
+    assert_eq!(out.status.code(), Some(1), "{}\n{doc:#}", stderr_of(&out));
+    assert_eq!(
+        kinds(&doc),
+        ["fifo-left", "fifo-left", "fifo-left", "segment-left"],
+        "{doc:#}"
+    );
+    let sub = sub.canonicalize().unwrap();
+    let paths: Vec<&str> = doc["fifos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    let want: Vec<String> = ["pf", "tf", "df"]
+        .iter()
+        .map(|n| sub.join(n).to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(paths, want, "{doc:#}");
+    assert_eq!(
+        doc["segments"][0]["name"],
+        format!("/{}", lab.shm),
+        "{doc:#}"
+    );
+}
