@@ -1,6 +1,7 @@
 //! `osps audit --clean`: after the report, removes what it reported as left (segments,
 //! semaphores, System V segments, FIFOs), each only if it is still the kind of object the
-//! audit saw made, and says so on stderr. Nothing else is ever touched.
+//! audit saw made, and says so on stderr. Nothing else is ever touched: not an object
+//! that was there before the audit (the program only opened it).
 
 use std::os::unix::fs::FileTypeExt;
 
@@ -12,7 +13,11 @@ use super::tracer::as_path;
 /// Removes every object the report marked as left; returns how many were removed.
 pub fn remove_left(model: &Model) -> usize {
     let mut removed = 0;
-    for o in model.objects.iter().filter(|o| o.left && !o.hidden) {
+    for o in model
+        .objects
+        .iter()
+        .filter(|o| o.left && !o.hidden && !o.existed)
+    {
         let what = if o.kind == Kind::Fifo {
             escape(&o.path)
         } else {

@@ -96,7 +96,8 @@ pub fn compute(model: &Model, root: i32, zombie_threshold_us: u64) -> Vec<Findin
         if let Some(t) = tracker {
             out.push(tracker_removed(model, o, t));
         }
-        if !o.left {
+        // One that was there before and is still there is a note (see `notes.rs`).
+        if !o.left || o.existed {
             continue;
         }
         let name = String::from_utf8_lossy(&o.name).into_owned();

@@ -35,6 +35,7 @@ mod findings;
 mod interrupt;
 mod longpath;
 mod model;
+mod notes;
 mod pending;
 mod ptrace;
 mod relay;
@@ -107,17 +108,24 @@ pub fn run(args: &AuditArgs) -> Result<Exit> {
     });
     let threshold = args.zombie_threshold.as_micros() as u64;
     let found = findings::compute(&tracer.model, tracer.root, threshold);
+    let notes = notes::compute(&tracer.model);
     let text = if args.json {
-        report::Report::new(argv, &tracer.model, tracer.root, ended, end_us, &found).json()
-    } else {
-        report::human(
+        report::Report::new(
+            argv,
             &tracer.model,
             tracer.root,
             ended,
             end_us,
             &found,
-            args.clean,
+            &notes,
         )
+        .json()
+    } else {
+        let said = report::Said {
+            findings: &found,
+            notes: &notes,
+        };
+        report::human(&tracer.model, tracer.root, ended, end_us, &said, args.clean)
     };
     // The report is made from what was seen; the processes left are ended before it is
     // written, so that none of their output comes after (or inside) it.

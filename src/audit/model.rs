@@ -184,6 +184,9 @@ pub struct Obj {
     pub left: bool,
     /// A temporary name that got its real one by link(2) (glibc's sem_open): not shown.
     pub hidden: bool,
+    /// It was there before: the program opened it with O_CREAT, which made nothing
+    /// (`created_by` and `created` say who opened it, and when). Not the program's.
+    pub existed: bool,
 }
 
 /// A signal one traced process sent.
@@ -453,7 +456,28 @@ impl Model {
             unlinked: None,
             left: false,
             hidden: false,
+            existed: false,
         });
+    }
+
+    /// The object at `path`, taken for one there before the audit (an open with O_CREAT
+    /// found it), was made by `by` after all: its open, which found none, ended later.
+    pub fn made_after_all(&mut self, path: &[u8], by: i32) {
+        if let Some(&i) = self.live.get(path) {
+            let o = &mut self.objects[i];
+            if o.existed {
+                o.existed = false;
+                o.created_by = by;
+            }
+        }
+    }
+
+    /// An object that was there already, opened with O_CREAT (no O_EXCL) by `by`.
+    pub fn opened_existing(&mut self, kind: Kind, path: Vec<u8>, name: Vec<u8>, by: i32, at: u64) {
+        self.created(kind, path, name, by, at);
+        if let Some(o) = self.objects.last_mut() {
+            o.existed = true;
+        }
     }
 
     pub fn created_sysv(&mut self, id: i64, key: i64, size: u64, by: i32, at: u64) {

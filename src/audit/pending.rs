@@ -15,6 +15,13 @@ pub enum Pending {
         path: Vec<u8>,
         name: Vec<u8>,
     },
+    /// An open with O_CREAT of a segment that is there already (`truncates`: O_TRUNC).
+    Reopen {
+        kind: ShmKind,
+        path: Vec<u8>,
+        name: Vec<u8>,
+        truncates: bool,
+    },
     Fifo(Vec<u8>),
     /// The path, and the size of the segment there just before (its size when removed).
     Unlink(Vec<u8>, Option<u64>),
@@ -52,8 +59,23 @@ impl Pending {
         match self {
             // Two opens with O_CREAT in flight at once (a pair's two sides starting
             // together) both found no file at entry; one made it, the other opened it.
-            Pending::Create { path, .. } if m.is_live(&path) => {}
+            // One that found it at entry and was seen first took it for a leftover:
+            // this call, which found none, made it.
+            Pending::Create { path, .. } if m.is_live(&path) => m.made_after_all(&path, tgid),
             Pending::Create { kind, path, name } => m.created(kind_of(kind), path, name, tgid, at),
+            Pending::Reopen {
+                kind,
+                path,
+                name,
+                truncates,
+            } => {
+                if !m.is_live(&path) {
+                    m.opened_existing(kind_of(kind), path.clone(), name, tgid, at);
+                }
+                if truncates {
+                    m.resized(&path, 0, false);
+                }
+            }
             Pending::Fifo(path) => m.created(Kind::Fifo, path.clone(), path, tgid, at),
             Pending::Unlink(path, size) => {
                 if let Some(size) = size {
@@ -136,6 +158,26 @@ mod tests {
         m.exiting(11, 1_000_000);
         m.died(11, Some(0), None, 1_000_050);
         m
+    }
+
+    #[test]
+    fn an_open_that_found_no_segment_made_it_though_another_that_found_it_ended_first() {
+        let seg = || (ShmKind::Segment, b"/dev/shm/x".to_vec(), b"/x".to_vec());
+        let mut m = Model::default();
+        let (kind, path, name) = seg();
+        let reopen = Pending::Reopen {
+            kind,
+            path,
+            name,
+            truncates: false,
+        };
+        reopen.complete(&mut m, 11, 11, 3, 10);
+        assert!(m.objects[0].existed);
+        let (kind, path, name) = seg();
+        Pending::Create { kind, path, name }.complete(&mut m, 10, 10, 3, 12);
+        assert_eq!(m.objects.len(), 1);
+        assert!(!m.objects[0].existed);
+        assert_eq!(m.objects[0].created_by, 10);
     }
 
     #[test]

@@ -423,12 +423,23 @@ impl Tracer {
                 let Some(path) = read_path(pid, base, path) else {
                     return false;
                 };
-                // O_CREAT of an existing file creates nothing; O_TRUNC of one of our
-                // segments makes its size 0.
+                // O_CREAT of an existing file creates nothing, but a segment left there
+                // (by an earlier run) and opened so is the program's to remove all the
+                // same; O_TRUNC of one of our segments makes its size 0.
                 let exists = std::fs::symlink_metadata(as_path(&path)).is_ok();
                 match syscalls::opened_shm_name(&path) {
                     Some((kind, name)) if syscalls::creates(flags) && !exists => {
                         Pending::Create { kind, path, name }
+                    }
+                    Some((kind, name))
+                        if syscalls::creates(flags) && !self.model.is_live(&path) =>
+                    {
+                        Pending::Reopen {
+                            kind,
+                            path,
+                            name,
+                            truncates: syscalls::truncates(flags),
+                        }
                     }
                     _ if syscalls::truncates(flags) && self.is_segment(&path) => {
                         Pending::Truncate(path, 0, false)

@@ -103,3 +103,40 @@ fn paths_through_proc_self_and_dev_fd_are_the_programs_not_the_audits() {
         "{doc:#}"
     );
 }
+
+#[test]
+fn a_leftover_segment_opened_again_with_o_creat_and_left_is_said() {
+    // shm_open(name, O_CREAT | O_RDWR) without O_EXCL of a segment an earlier run left
+    // creates nothing, and nothing was recorded: the program, which forgets
+    // shm_unlink, got "no finding: ... every object removed" run after run.
+    let lab = Lab::new("stale");
+    let path = format!("/dev/shm/{}", lab.shm);
+    std::fs::write(&path, b"from an earlier run").unwrap();
+    let script = "import os, sys\n\
+                  fd = os.open('/dev/shm/' + sys.argv[1], os.O_CREAT | os.O_RDWR, 0o600)\n\
+                  os.ftruncate(fd, 4096)\n\
+                  os.close(fd)";
+    let (out, doc) = audit_python(script, &[&lab.shm]);
+    assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
+    assert_eq!(kinds(&doc), Vec::<String>::new(), "{doc:#}");
+    let segments = doc["segments"].as_array().unwrap();
+    assert_eq!(segments.len(), 1, "{doc:#}");
+    assert_eq!(segments[0]["existed_before"], true, "{doc:#}");
+    assert_eq!(segments[0]["left"], true, "{doc:#}");
+    assert_eq!(segments[0]["created_by"], root(&doc), "{doc:#}");
+    let notes = doc["notes"].as_array().unwrap();
+    assert_eq!(notes.len(), 1, "{doc:#}");
+    assert_eq!(notes[0]["path"], path.as_str());
+    let note = notes[0]["message"].as_str().unwrap();
+    assert!(note.contains("already there"), "{note}");
+    assert!(note.contains("still there at the end"), "{note}");
+    // The text report never calls it clean.
+    let (out, text) = super::third::human_report(&[], script, &[Path::new(&lab.shm)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(!text.contains("every object removed"), "{text}");
+    assert!(text.contains("already there"), "{text}");
+    assert!(
+        Path::new(&path).exists(),
+        "the audit removed what is not the program's"
+    );
+}
