@@ -5,10 +5,10 @@
 
 use std::os::unix::fs::FileTypeExt;
 
-use super::findings::escape;
 use super::longpath::Reachable;
 use super::model::{Kind, Model};
 use super::tracer::as_path;
+use super::words::escape;
 
 /// Removes every object the report marked as left; returns how many were removed.
 pub fn remove_left(model: &Model) -> usize {

@@ -3,7 +3,9 @@
 
 use serde::Serialize;
 
-use super::model::{BrokenPipe, End, KERNEL_RAISED, Kind, Model, Obj, Proc, Sent};
+use super::model::{BrokenPipe, End, KERNEL_RAISED, Kind, Model, Proc, Sent};
+use super::tracker;
+use super::words::{escape, ms, signal_name, who, who_pid};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -42,46 +44,8 @@ pub struct Finding {
     pub hint: &'static str,
 }
 
-/// A process as people know it: its pid and command line, shortened. A program given
-/// by its absolute path is named by its file name, so that an interpreter's long path
-/// (`/root/.pyenv/versions/3.11.7/bin/python3`) leaves room for its script.
-pub fn who(p: &Proc) -> String {
-    let mut words = p.argv.iter().map(String::as_str);
-    let program = words.next().map(|a| match a.rsplit_once('/') {
-        Some((dir, name)) if a.starts_with('/') && !name.is_empty() && !dir.is_empty() => name,
-        _ => a,
-    });
-    let line = program
-        .into_iter()
-        .chain(words)
-        .collect::<Vec<_>>()
-        .join(" ");
-    let mut argv = crate::os::procfs::printable(&line);
-    if argv.chars().count() > 60 {
-        argv = argv.chars().take(57).collect::<String>() + "...";
-    }
-    if argv.is_empty() {
-        format!("pid {}", p.pid)
-    } else {
-        format!("pid {} ({argv})", p.pid)
-    }
-}
-
-fn who_pid(model: &Model, pid: i32) -> String {
-    model.proc(pid).map_or_else(|| format!("pid {pid}"), who)
-}
-
-pub fn ms(us: u64) -> f64 {
-    (us as f64 / 1000.0 * 10.0).round() / 10.0
-}
-
 fn is_resource_tracker(p: &Proc) -> bool {
     p.is_resource_tracker()
-}
-
-pub fn signal_name(signal: i32) -> String {
-    nix::sys::signal::Signal::try_from(signal)
-        .map_or_else(|_| format!("signal {signal}"), |s| s.as_str().to_string())
 }
 
 /// Every finding, objects first, then processes in the order they started.
@@ -94,7 +58,18 @@ pub fn compute(model: &Model, root: i32, zombie_threshold_us: u64) -> Vec<Findin
             .and_then(|pid| model.proc(pid))
             .filter(|p| is_resource_tracker(p));
         if let Some(t) = tracker {
-            out.push(tracker_removed(model, o, t));
+            let r = tracker::removed(model, o, t);
+            out.push(Finding {
+                kind: if r.semaphore {
+                    FindingKind::SemaphoreLeft
+                } else {
+                    FindingKind::SegmentLeft
+                },
+                pid: Some(o.created_by),
+                path: Some(String::from_utf8_lossy(&o.path).into_owned()),
+                message: r.message,
+                hint: r.hint,
+            });
         }
         // One that was there before and is still there is a note (see `notes.rs`).
         if !o.left || o.existed {
@@ -281,53 +256,6 @@ const FIFO_ORDER_HINT: &str = "a FIFO's reader must stay until its writer has st
                                the writer to stop first (a message on the FIFO, or a \
                                signal), then close the reader's end";
 
-/// A segment Python's resource tracker removed. A tracker removes what its processes
-/// leaked once all of them have ended; one that removes a segment while its creator
-/// still runs is the tracker of another process, which only attached to it by name
-/// (before Python 3.13 every SharedMemory registers with its process's tracker).
-fn tracker_removed(model: &Model, o: &Obj, tracker: &Proc) -> Finding {
-    let name = String::from_utf8_lossy(&o.name);
-    let creator_ran = o.unlinked.is_some_and(|at| {
-        model
-            .proc(o.created_by)
-            .is_some_and(|c| c.exit_stop.or(c.exit).is_none_or(|exit| exit > at))
-    });
-    let (message, hint) = if creator_ran {
-        (
-            format!(
-                "segment {name} made by {} was removed at {} ms while its creator still ran: \
-                 the resource tracker of {}, {}, removed it when that process ended, since it \
-                 had opened the segment by name",
-                who_pid(model, o.created_by),
-                ms(o.unlinked.unwrap_or(0)),
-                who_pid(model, tracker.ppid),
-                who(tracker)
-            ),
-            "a process that only attaches (SharedMemory(name=...)) and was not forked by the \
-             creator should call resource_tracker.unregister(shm._name, 'shared_memory') \
-             after opening it (track=False from Python 3.13); only the last user unlinks",
-        )
-    } else {
-        (
-            format!(
-                "segment {name} made by {} was not removed by the program: Python's resource \
-                 tracker, {}, removed it at shutdown",
-                who_pid(model, o.created_by),
-                who(tracker)
-            ),
-            "call shm.unlink() once both sides are done (the tracker is a safety net that \
-             warns about leaked segments, not the cleanup)",
-        )
-    };
-    Finding {
-        kind: FindingKind::SegmentLeft,
-        pid: Some(o.created_by),
-        path: Some(String::from_utf8_lossy(&o.path).into_owned()),
-        message,
-        hint,
-    }
-}
-
 /// The finding for `p`, ended by `sig` that no process of the program sent. A SIGPIPE
 /// the kernel raised for a write to a pipe or socket whose reader had ended is how a
 /// pipeline ends (`yes | head -n 1`): no finding, and the process list says so.
@@ -412,19 +340,6 @@ fn killed_hint(sig: i32, by_kernel: bool) -> &'static str {
         }
         _ => "find who sends it; if it is expected, handle it and exit in order",
     }
-}
-
-/// A path for people: printable ASCII as it is, anything else escaped (`\n`, `\xff`).
-pub fn escape(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    if !text.contains('\u{fffd}') && !bytes.iter().any(|b| b.is_ascii_control()) {
-        return text.into_owned();
-    }
-    bytes
-        .iter()
-        .flat_map(|&b| std::ascii::escape_default(b))
-        .map(char::from)
-        .collect()
 }
 
 /// A process still alive at the end: running, or stopped (ps says T) and never continued.
@@ -677,12 +592,5 @@ mod tests {
         // What a process's write found counts only when a SIGPIPE ended it.
         m.sigpipe(10, broken(End::Fifo(b"/t/x".to_vec()), Some(3)));
         assert!(m.proc(10).unwrap().broken_pipe().is_none());
-    }
-
-    #[test]
-    fn paths_are_escaped_for_people_only_when_needed() {
-        assert_eq!(escape(b"/tmp/a b"), "/tmp/a b");
-        assert_eq!(escape(b"/tmp/a\nb"), "/tmp/a\\nb");
-        assert_eq!(escape(b"/tmp/\xffx"), "/tmp/\\xffx");
     }
 }

@@ -45,6 +45,8 @@ mod spawn;
 mod syscalls;
 mod sysv;
 mod tracer;
+mod tracker;
+mod words;
 
 use std::ffi::OsString;
 use std::io::Read;

@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
-use super::findings::{escape, who};
 use super::model::Model;
+use super::words::{escape, who};
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Note {

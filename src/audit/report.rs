@@ -7,10 +7,11 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use super::findings::{Finding, escape, ms, signal_name, who};
+use super::findings::Finding;
 use super::model::{BrokenPipe, End, Kind, Model, Obj, Proc};
 use super::notes::Note;
 use super::tracer::Ended;
+use super::words::{escape, ms, signal_name, who};
 
 #[derive(Serialize)]
 pub struct Report<'a> {

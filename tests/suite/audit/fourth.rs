@@ -140,3 +140,24 @@ fn a_leftover_segment_opened_again_with_o_creat_and_left_is_said() {
         "the audit removed what is not the program's"
     );
 }
+
+#[test]
+fn a_semaphore_the_resource_tracker_removed_is_a_semaphore_finding() {
+    // A spawn-context Lock is a named semaphore; left at os._exit, Python's resource
+    // tracker removes it at shutdown. The finding was "segment-left: segment /mp-...",
+    // with the shm.unlink() hint, while the object list called it a semaphore.
+    let (out, doc) = audit_python::<&str>(
+        "import multiprocessing as mp, os\n\
+         lock = mp.get_context('spawn').Lock()\n\
+         os._exit(0)",
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}\n{doc:#}", stderr_of(&out));
+    assert_eq!(kinds(&doc), ["semaphore-left"], "{doc:#}");
+    let f = &doc["findings"][0];
+    let message = f["message"].as_str().unwrap();
+    assert!(message.starts_with("named semaphore /mp-"), "{f:#}");
+    assert!(message.contains("resource tracker"), "{f:#}");
+    let hint = f["hint"].as_str().unwrap();
+    assert!(!hint.contains("shm.unlink"), "{f:#}");
+}
