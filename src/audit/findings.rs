@@ -48,8 +48,14 @@ fn is_resource_tracker(p: &Proc) -> bool {
     p.is_resource_tracker()
 }
 
-/// Every finding, objects first, then processes in the order they started.
-pub fn compute(model: &Model, root: i32, zombie_threshold_us: u64) -> Vec<Finding> {
+/// Every finding, objects first, then processes in the order they started; `insisted`:
+/// the second stop signal that stopped the audit at once, if one did.
+pub fn compute(
+    model: &Model,
+    root: i32,
+    zombie_threshold_us: u64,
+    insisted: Option<i32>,
+) -> Vec<Finding> {
     let mut out = Vec::new();
     for o in model.objects.iter().filter(|o| !o.hidden) {
         let tracker = o
@@ -114,7 +120,7 @@ pub fn compute(model: &Model, root: i32, zombie_threshold_us: u64) -> Vec<Findin
     for p in &model.procs {
         let helper = p.is_python_helper();
         if p.left_running && !(helper && program_left) {
-            out.push(left_running(model, p));
+            out.push(left_running(model, p, insisted));
         }
         if let Some(at) = p
             .adopted
@@ -343,9 +349,23 @@ fn killed_hint(sig: i32, by_kernel: bool) -> &'static str {
 }
 
 /// A process still alive at the end: running, or stopped (ps says T) and never continued.
-fn left_running(model: &Model, p: &Proc) -> Finding {
-    let (message, hint) = match (p.stopped, stop_signal_it_got(model, p)) {
-        (None, Some(sig)) => (
+/// `insisted`: a second stop signal stopped the audit at once, cutting the grace short.
+fn left_running(model: &Model, p: &Proc, insisted: Option<i32>) -> Finding {
+    let (message, hint) = match (p.stopped, stop_signal_it_got(model, p), insisted) {
+        (None, Some(sig), Some(again)) => (
+            format!(
+                "{} was still running when the audit ended: it had the {} the audit got \
+                 (passed on to it, or that came to it too), and a second {} to the audit \
+                 stopped it at once, before the grace (--grace) ran out",
+                who(p),
+                signal_name(sig),
+                signal_name(again)
+            ),
+            "a stop signal should end the program in order: handle it (clean up, then \
+             exit) promptly, so that one Ctrl-C is enough; do not ignore it, and do not \
+             wait in the handler for what never comes",
+        ),
+        (None, Some(sig), None) => (
             format!(
                 "{} was still running when the audit ended, past the grace (--grace, at \
                  least 500 ms) after the {} the audit got (and passed on to it, or that \
@@ -356,7 +376,7 @@ fn left_running(model: &Model, p: &Proc) -> Finding {
             "a stop signal should end the program in order: handle it (clean up, then \
              exit), do not ignore it, and do not wait in the handler for what never comes",
         ),
-        (Some(sig), _) => (
+        (Some(sig), ..) => (
             format!(
                 "{} was stopped ({}) when the audit ended, never continued",
                 who(p),
@@ -365,7 +385,7 @@ fn left_running(model: &Model, p: &Proc) -> Finding {
             "a stopped process does nothing until it gets SIGCONT: continue it (kill -CONT, \
              os.kill(pid, signal.SIGCONT)) and let it end, then wait for it (waitpid)",
         ),
-        (None, None) => (
+        (None, None, _) => (
             format!("{} was still running when the audit ended", who(p)),
             "make every process you start end before your program does: tell it to stop \
              (a message, SIGTERM), then wait for it (waitpid)",
@@ -416,7 +436,7 @@ mod tests {
         m.unlinked(b"/t/f", 11, 900);
         m.died(10, Some(0), None, 2_000);
         m.finish(|_| true, |_| false);
-        assert_eq!(kinds(&compute(&m, 10, 100_000)), Vec::<&str>::new());
+        assert_eq!(kinds(&compute(&m, 10, 100_000, None)), Vec::<&str>::new());
     }
 
     #[test]
@@ -439,7 +459,7 @@ mod tests {
         m.reaped(13, 10, 1_100_010);
         m.died(10, Some(0), None, 1_200_000);
         m.finish(|_| true, |_| false);
-        let f = compute(&m, 10, 100_000);
+        let f = compute(&m, 10, 100_000, None);
         assert_eq!(
             kinds(&f),
             [
@@ -460,7 +480,7 @@ mod tests {
         assert!(f[4].hint.contains("cannot be caught"), "{}", f[4].hint);
         // A signal the program sent itself is no finding.
         m.signalled(10, 13, libc::SIGKILL);
-        assert!(!kinds(&compute(&m, 10, 100_000)).contains(&"killed"));
+        assert!(!kinds(&compute(&m, 10, 100_000, None)).contains(&"killed"));
     }
 
     #[test]
@@ -481,7 +501,7 @@ mod tests {
         m.died(12, Some(0), None, 70);
         m.died(10, Some(0), None, 1_000);
         m.finish(|_| false, |_| false);
-        let f = compute(&m, 10, 100_000);
+        let f = compute(&m, 10, 100_000, None);
         assert_eq!(kinds(&f), ["segment-left"]);
         assert!(
             f[0].message.contains("while its creator still ran"),
@@ -495,7 +515,7 @@ mod tests {
         );
         // Removed after its creator ended: the creator's own leak, removed at shutdown.
         m.objects[0].unlinked = Some(2_000);
-        let f = compute(&m, 10, 100_000);
+        let f = compute(&m, 10, 100_000, None);
         assert!(
             f[0].message.contains("removed it at shutdown"),
             "{}",
@@ -524,7 +544,7 @@ mod tests {
         m.died(10, None, Some(libc::SIGINT), 515);
         m.died(12, Some(0), None, 520);
         m.finish(|_| false, |_| false);
-        let f = compute(&m, 10, 100_000);
+        let f = compute(&m, 10, 100_000, None);
         assert_eq!(kinds(&f), ["segment-left", "killed"]);
         assert!(
             f[0].message.contains("removed it at shutdown"),
@@ -548,7 +568,7 @@ mod tests {
             m.died(10, Some(0), None, 2_000);
             m.finish(|_| true, |_| true);
             assert_eq!(
-                kinds(&compute(&m, 10, 100_000)),
+                kinds(&compute(&m, 10, 100_000, None)),
                 Vec::<&str>::new(),
                 "child first: {child_first}"
             );
@@ -574,7 +594,7 @@ mod tests {
         }
         m.died(10, Some(0), None, 200);
         m.finish(|_| true, |_| false);
-        let f = compute(&m, 10, 100_000);
+        let f = compute(&m, 10, 100_000, None);
         assert_eq!(
             f.iter().map(|f| f.pid).collect::<Vec<_>>(),
             [Some(12), Some(13), Some(14)]

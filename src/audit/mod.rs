@@ -109,7 +109,7 @@ pub fn run(args: &AuditArgs) -> Result<Exit> {
             .map(|m| m.len())
     });
     let threshold = args.zombie_threshold.as_micros() as u64;
-    let found = findings::compute(&tracer.model, tracer.root, threshold);
+    let found = findings::compute(&tracer.model, tracer.root, threshold, tracer.insisted());
     let notes = notes::compute(&tracer.model);
     let text = if args.json {
         report::Report::new(

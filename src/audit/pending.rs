@@ -193,7 +193,7 @@ mod tests {
         let child = m.proc(11).unwrap();
         // Reaped as soon as it was a zombie (its death, after its exit stop).
         assert_eq!((child.reaped_by, child.reaped), (Some(10), Some(1_000_050)));
-        assert!(findings::compute(&m, 10, 100_000).is_empty());
+        assert!(findings::compute(&m, 10, 100_000, None).is_empty());
     }
 
     #[test]
@@ -205,7 +205,7 @@ mod tests {
         };
         wait.complete(&mut m, 10, 10, 11, 1_900_000);
         assert_eq!(m.proc(11).unwrap().reaped, Some(1_300_000));
-        let f = findings::compute(&m, 10, 100_000);
+        let f = findings::compute(&m, 10, 100_000, None);
         assert_eq!(f.len(), 1);
         assert!(
             f[0].message.contains("zombie for 300 ms"),

@@ -65,8 +65,9 @@ pub struct Tracer {
     stop_seen: Option<Instant>,
     /// The stop signals to the audit looked at so far ([`interrupt::count`]).
     stops_counted: i32,
-    /// A stop signal came again from the user (Ctrl-C pressed twice): stop at once.
-    insisted: bool,
+    /// A stop signal came again from the user (Ctrl-C pressed twice), this one: stop at
+    /// once.
+    insisted: Option<i32>,
     /// The first stop signal to the audit: the one the audit ends by.
     first_stop: Option<i32>,
     /// When the main process's thread group last took each signal (its
@@ -103,10 +104,16 @@ impl Tracer {
             root_ended: None,
             stop_seen: None,
             stops_counted: 0,
-            insisted: false,
+            insisted: None,
             first_stop: None,
             took: HashMap::new(),
         }
+    }
+
+    /// The second stop signal that stopped the audit at once, with no more grace, if one
+    /// did.
+    pub fn insisted(&self) -> Option<i32> {
+        self.insisted
     }
 
     /// Microseconds since the audit started.
@@ -193,7 +200,7 @@ impl Tracer {
                 if let Some(latest) = interrupt::stop_signal() {
                     self.look_for_insistence(s, latest);
                 }
-                if self.insisted || first.elapsed() >= limits.grace.max(SIGNAL_GRACE) {
+                if self.insisted.is_some() || first.elapsed() >= limits.grace.max(SIGNAL_GRACE) {
                     return Ok(Ended::Signal(s));
                 }
             }

@@ -161,3 +161,38 @@ fn a_semaphore_the_resource_tracker_removed_is_a_semaphore_finding() {
     let hint = f["hint"].as_str().unwrap();
     assert!(!hint.contains("shm.unlink"), "{f:#}");
 }
+
+#[test]
+fn a_process_left_by_a_second_stop_signal_is_not_said_to_have_had_the_grace() {
+    // A second Ctrl-C stops the audit at once, yet the left-running finding said the
+    // process ran on "past the grace (--grace, at least 500 ms) after the SIGINT".
+    let lab = Lab::new("again");
+    let script = "import signal, sys, time\n\
+        d = sys.argv[2]\n\
+        signal.signal(signal.SIGINT, lambda *_: open(d + '/got', 'w').close())\n\
+        print('ready', file=sys.stderr, flush=True)\n\
+        time.sleep(60)";
+    let child = started_in_its_group(&lab, &["--grace", "30s"], script);
+    let started = Instant::now();
+    assert!(common::kill(child.id(), libc::SIGINT));
+    // The program got the first, passed on by the audit: the second, sent later than
+    // the audit's "same event told twice" window, is the user insisting.
+    let deadline = Instant::now() + slow(T);
+    while !lab.dir().join("got").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the program never got the SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(150));
+    assert!(common::kill(child.id(), libc::SIGINT));
+    let out = common::output_within(child, T);
+    let doc = parse_json(&out.stdout);
+    assert_eq!(out.status.code(), Some(130), "{}", stderr_of(&out));
+    assert!(started.elapsed() < slow(Duration::from_secs(20)), "{doc:#}");
+    assert_eq!(kinds(&doc), ["left-running"], "{doc:#}");
+    let message = doc["findings"][0]["message"].as_str().unwrap();
+    assert!(!message.contains("past the grace"), "{message}");
+    assert!(message.contains("second SIGINT"), "{message}");
+}
