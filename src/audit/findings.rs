@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::hints::{self, Lang};
 use super::model::{BrokenPipe, End, KERNEL_RAISED, Kind, Model, Proc, Sent};
 use super::tracker;
 use super::words::{escape, ms, signal_name, who, who_pid};
@@ -83,23 +84,20 @@ pub fn compute(
         }
         let name = String::from_utf8_lossy(&o.name).into_owned();
         let by = who_pid(model, o.created_by);
-        let (kind, message, hint) = match o.kind {
+        let lang = model.proc(o.created_by).map_or(Lang::Other, Lang::of);
+        let hint = hints::left(o.kind, lang);
+        let (kind, message) = match o.kind {
             Kind::Segment | Kind::SysV => (
                 FindingKind::SegmentLeft,
                 format!("shared-memory segment {name} made by {by} is still there"),
-                "the last process to use it should remove it: shm.unlink() in Python, \
-                 shm_unlink(3) in C (shmctl IPC_RMID for System V), also on the error path",
             ),
             Kind::Semaphore => (
                 FindingKind::SemaphoreLeft,
                 format!("named semaphore {name} made by {by} is still there"),
-                "remove it with sem_unlink(3) once both sides have opened it",
             ),
             Kind::Fifo => (
                 FindingKind::FifoLeft,
                 format!("FIFO {} made by {by} is still there", escape(&o.path)),
-                "remove it with os.unlink() (unlink(2)) when the pair stops, also when it \
-                 stops on an error",
             ),
         };
         let path = (o.kind != Kind::SysV).then(|| String::from_utf8_lossy(&o.path).into_owned());

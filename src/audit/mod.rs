@@ -32,6 +32,7 @@
 mod clean;
 mod filter;
 mod findings;
+mod hints;
 mod interrupt;
 mod longpath;
 mod model;

@@ -196,3 +196,24 @@ fn a_process_left_by_a_second_stop_signal_is_not_said_to_have_had_the_grace() {
     assert!(!message.contains("past the grace"), "{message}");
     assert!(message.contains("second SIGINT"), "{message}");
 }
+
+#[test]
+fn the_hint_for_a_fifo_left_fits_the_program_that_made_it() {
+    // A shell script's mkfifo left a FIFO and was told to call os.unlink().
+    let lab = Lab::new("hint");
+    let fifo = lab.dir().join("sh.fifo");
+    let mut cmd = audit(&[]);
+    cmd.args(["sh", "-c", "mkfifo \"$1\"", "sh"]).arg(&fifo);
+    let (out, doc) = report(cmd);
+    assert_eq!(out.status.code(), Some(1), "{}\n{doc:#}", stderr_of(&out));
+    assert_eq!(kinds(&doc), ["fifo-left"], "{doc:#}");
+    let hint = doc["findings"][0]["hint"].as_str().unwrap();
+    assert!(!hint.contains("os.unlink"), "{hint}");
+    assert!(hint.contains("rm "), "{hint}");
+    std::fs::remove_file(&fifo).unwrap();
+    // Python's is still told in Python's words, a C program's in C's.
+    let (_, doc) = audit_python("import os, sys\nos.mkfifo(sys.argv[1])", &[&fifo]);
+    let hint = doc["findings"][0]["hint"].as_str().unwrap();
+    assert!(hint.contains("os.unlink()"), "{hint}");
+    std::fs::remove_file(&fifo).unwrap();
+}
