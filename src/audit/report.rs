@@ -304,9 +304,12 @@ pub fn human(
              stderr above; the audit saw only what it did before it stopped"
         );
     } else if findings.is_empty() && notes.is_empty() {
+        // Only what the audit watches (see the man page's limits: message queues and
+        // System V semaphores are not seen).
         let _ = writeln!(
             out,
-            "no finding: every process was reaped in time and every object removed"
+            "no finding: every process was reaped in time and every shared-memory segment, \
+             named semaphore and FIFO it made removed"
         );
     } else if findings.is_empty() {
         let _ = writeln!(out, "no finding, but read the notes below");

@@ -217,3 +217,30 @@ fn the_hint_for_a_fifo_left_fits_the_program_that_made_it() {
     assert!(hint.contains("os.unlink()"), "{hint}");
     std::fs::remove_file(&fifo).unwrap();
 }
+
+#[test]
+fn the_clean_verdict_names_what_the_audit_watched_and_the_page_what_it_does_not() {
+    // "every object removed" while POSIX message queues and System V semaphores and
+    // message queues are not traced at all: an mq_open left behind got that verdict.
+    let mut cmd = Command::new(osps_bin());
+    cmd.args(["audit", "--", "true"])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    let out = run(cmd, T);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("every object removed"), "{text}");
+    assert!(
+        text.contains("every shared-memory segment, named semaphore and FIFO it made removed"),
+        "{text}"
+    );
+    let page =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("man/osps-audit.1"))
+            .unwrap();
+    let limits = page.split("Limits.").nth(1).expect("a Limits paragraph");
+    for unseen in ["mq_open", "semget", "msgget", "EPERM"] {
+        assert!(
+            limits.contains(unseen),
+            "no {unseen} in the limits: {limits}"
+        );
+    }
+}
