@@ -35,6 +35,7 @@ mod findings;
 mod hints;
 mod interrupt;
 mod longpath;
+mod memory;
 mod model;
 mod notes;
 mod pending;
@@ -47,6 +48,7 @@ mod syscalls;
 mod sysv;
 mod tracer;
 mod tracker;
+mod unseen;
 mod words;
 
 use std::ffi::OsString;
@@ -76,6 +78,7 @@ pub fn run(args: &AuditArgs) -> Result<Exit> {
     }
     interrupt::install()?;
     let start = Instant::now();
+    let started_at = unseen::file_clock();
     let mut child = spawn::start(&args.command, &filter, args.json)?;
     let argv: Vec<String> = args
         .command
@@ -111,7 +114,10 @@ pub fn run(args: &AuditArgs) -> Result<Exit> {
     });
     let threshold = args.zombie_threshold.as_micros() as u64;
     let found = findings::compute(&tracer.model, tracer.root, threshold, tracer.insisted());
-    let notes = notes::compute(&tracer.model);
+    let unseen = unseen::Unseen::look(tracer.unresolved(), started_at, |path| {
+        tracer.model.objects.iter().any(|o| o.path == path)
+    });
+    let notes = notes::compute(&tracer.model, &unseen);
     let text = if args.json {
         report::Report::new(
             argv,

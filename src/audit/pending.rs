@@ -2,9 +2,9 @@
 //! stop decided that the result matters and kept a [`Pending`]; [`Pending::complete`]
 //! records it in the model. A failed call (`is_error`) never gets here.
 
+use super::memory::{self, Unread};
 use super::model::{Kind, Model};
 use super::procfs;
-use super::ptrace;
 use super::syscalls::{self, ShmKind};
 
 /// A system call stopped at entry whose result the exit stop will give.
@@ -110,34 +110,43 @@ impl Pending {
                 }
             }
             Pending::Truncate(path, size, grows_only) => m.resized(&path, size, grows_only),
-            // waitid(2) may be given no siginfo at all: then the child it reaped is the
-            // one of the caller's ended children that is gone from /proc.
+            // waitid(2) may be given no siginfo at all, or one we may not read (a
+            // non-dumpable caller, to an unprivileged audit): then the child it reaped is
+            // the one of the caller's ended children that is gone from /proc.
             Pending::Wait {
-                info: Some(0),
+                info: Some(info),
                 asked,
             } if rval == 0 => {
-                for child in m.unreaped_children(tgid) {
-                    if procfs::state(child).is_none() {
-                        m.reaped_by_wait(child, tgid, asked, at);
+                let named = match info {
+                    0 => Err(Unread::Gone),
+                    _ => memory::read_u64(pid, info + syscalls::SIGINFO_PID_OFFSET),
+                };
+                match named {
+                    Ok(word) => {
+                        let child = word as u32 as i32;
+                        if child > 0 {
+                            m.reaped_by_wait(child, tgid, asked, at);
+                        }
+                    }
+                    Err(_) => {
+                        for child in m.unreaped_children(tgid) {
+                            if procfs::state(child).is_none() {
+                                m.reaped_by_wait(child, tgid, asked, at);
+                            }
+                        }
                     }
                 }
             }
-            Pending::Wait { info, asked } => {
-                let reaped = match info {
-                    None => rval,
-                    // waitid returns 0 and names the child in the siginfo it filled.
-                    Some(info) if rval == 0 => {
-                        ptrace::read_u64(pid, info + syscalls::SIGINFO_PID_OFFSET)
-                            .map_or(0, |w| i64::from(w as u32 as i32))
-                    }
-                    Some(_) => 0,
-                };
-                if let Ok(child) = i32::try_from(reaped) {
+            // wait4 returns the child it reaped (0 with WNOHANG: none yet).
+            Pending::Wait { info: None, asked } => {
+                if let Ok(child) = i32::try_from(rval) {
                     if child > 0 {
                         m.reaped_by_wait(child, tgid, asked, at);
                     }
                 }
             }
+            // waitid with WNOHANG and nothing to report.
+            Pending::Wait { .. } => {}
             Pending::ShmGet(key, size) => m.created_sysv(rval, key, size, tgid, at),
             Pending::ShmRmid(id) => m.removed_sysv(id, tgid, at),
         }

@@ -8,22 +8,26 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{Result, WrapErr};
 
 use super::interrupt;
-use super::longpath;
+use super::memory::{self, Unread};
 use super::model::{KERNEL_RAISED, Kind, Model};
 use super::pending::Pending;
 use super::procfs;
 use super::ptrace::{self, SyscallInfo, Wait};
 use super::sigpipe;
 use super::spawn::Child;
-use super::syscalls::{self, Base, Call, PATH_MAX};
+use super::syscalls::{self, Base, Call};
 
+mod paths;
 mod stops;
+
+pub use paths::as_path;
+use paths::read_path;
 
 /// Why following stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +77,9 @@ pub struct Tracer {
     /// When the main process's thread group last took each signal (its
     /// signal-delivery-stop): whether a stop signal to the audit reached it too.
     took: HashMap<(i32, i32), Instant>,
+    /// Paths that could not be resolved for want of permission (the working directory
+    /// or a directory descriptor of a non-dumpable process, to an unprivileged audit).
+    unresolved: u32,
 }
 
 /// The least time the program gets to handle a stop signal it got with the audit.
@@ -107,6 +114,7 @@ impl Tracer {
             insisted: None,
             first_stop: None,
             took: HashMap::new(),
+            unresolved: 0,
         }
     }
 
@@ -422,12 +430,16 @@ impl Tracer {
                 flags,
                 how,
             } => {
-                let flags = flags.or_else(|| how.and_then(|h| ptrace::read_u64(pid, h)));
+                let flags = match (flags, how) {
+                    (Some(flags), _) => Some(flags),
+                    (None, Some(how)) => self.counted(memory::read_u64(pid, how)),
+                    (None, None) => None,
+                };
                 let Some(flags) = flags.filter(|&f| syscalls::creates(f) || syscalls::truncates(f))
                 else {
                     return false;
                 };
-                let Some(path) = read_path(pid, base, path) else {
+                let Some(path) = self.path(pid, base, path) else {
                     return false;
                 };
                 // O_CREAT of an existing file creates nothing, but a segment left there
@@ -455,13 +467,13 @@ impl Tracer {
                 }
             }
             Call::Mknod { base, path, mode } if syscalls::makes_fifo(mode) => {
-                let Some(path) = read_path(pid, base, path) else {
+                let Some(path) = self.path(pid, base, path) else {
                     return false;
                 };
                 Pending::Fifo(path)
             }
             Call::Unlink { base, path, flags } if !syscalls::removes_dir(flags) => {
-                match read_path(pid, base, path) {
+                match self.path(pid, base, path) {
                     Some(path) if self.model.is_live(&path) => {
                         // Its size when removed: what a stat says now, just before.
                         let size = self
@@ -475,7 +487,7 @@ impl Tracer {
                 }
             }
             Call::Rename { from, to, exchange } => {
-                match (read_path(pid, from.0, from.1), read_path(pid, to.0, to.1)) {
+                match (self.path(pid, from.0, from.1), self.path(pid, to.0, to.1)) {
                     // A rename onto one of ours removes it, whatever is moved there; a
                     // directory holding ours takes them along.
                     (Some(a), Some(b))
@@ -490,7 +502,7 @@ impl Tracer {
                 }
             }
             Call::Link { from, to } => {
-                match (read_path(pid, from.0, from.1), read_path(pid, to.0, to.1)) {
+                match (self.path(pid, from.0, from.1), self.path(pid, to.0, to.1)) {
                     // A new name in /dev/shm, or one more name of an object of ours.
                     (Some(a), Some(b))
                         if syscalls::shm_name(&b).is_some() || self.model.is_live(&a) =>
@@ -514,7 +526,7 @@ impl Tracer {
                 }
                 Err(_) => return false,
             },
-            Call::Truncate { path, length } => match read_path(pid, Base::Cwd, path) {
+            Call::Truncate { path, length } => match self.path(pid, Base::Cwd, path) {
                 Some(path) if self.model.is_live(&path) => Pending::Truncate(path, length, false),
                 _ => return false,
             },
@@ -562,6 +574,29 @@ impl Tracer {
         true
     }
 
+    /// The path a call names (see [`read_path`]); one that could not be resolved for
+    /// want of permission is counted, for the report to say so.
+    fn path(&mut self, pid: i32, base: Base, addr: u64) -> Option<Vec<u8>> {
+        self.counted(read_path(pid, base, addr))
+    }
+
+    /// What a read gave; one refused for want of permission is counted.
+    fn counted<T>(&mut self, read: Result<T, Unread>) -> Option<T> {
+        match read {
+            Ok(value) => Some(value),
+            Err(Unread::Denied) => {
+                self.unresolved += 1;
+                None
+            }
+            Err(Unread::Gone) => None,
+        }
+    }
+
+    /// How many paths could not be resolved for want of permission.
+    pub fn unresolved(&self) -> u32 {
+        self.unresolved
+    }
+
     /// Whether one of our POSIX segments is at `path`.
     fn is_segment(&self, path: &[u8]) -> bool {
         self.model.kind_at(path) == Some(Kind::Segment)
@@ -604,76 +639,6 @@ impl Tracer {
             }
         }
     }
-}
-
-/// The path a call names, resolved as the kernel resolves it; `None` when the memory
-/// or the process is gone, or the path is longer than PATH_MAX.
-fn read_path(pid: i32, base: Base, addr: u64) -> Option<Vec<u8>> {
-    let raw = ptrace::read_cstring(pid, addr, PATH_MAX)?;
-    if raw.starts_with(b"/") {
-        return Some(canonical_parent(of_caller(
-            pid,
-            syscalls::resolve(b"/", &raw),
-        )));
-    }
-    let link = match base {
-        Base::Cwd => format!("/proc/{pid}/cwd"),
-        Base::Fd(fd) => format!("/proc/{pid}/fd/{fd}"),
-    };
-    let dir = match std::fs::read_link(&link) {
-        Ok(dir) => dir.into_os_string().into_vec(),
-        // A directory deeper than PATH_MAX: the kernel cannot name it.
-        Err(e) if e.raw_os_error() == Some(libc::ENAMETOOLONG) => {
-            longpath::dir_path(std::path::Path::new(&link))?
-        }
-        Err(_) => return None,
-    };
-    Some(canonical_parent(of_caller(
-        pid,
-        syscalls::resolve(&dir, &raw),
-    )))
-}
-
-/// A resolved path through `/proc/self`, `/proc/thread-self` or `/dev/fd` named through
-/// the caller's (task `pid`'s) own `/proc` directory: resolved here as it is, it would
-/// name the audit's.
-fn of_caller(pid: i32, path: Vec<u8>) -> Vec<u8> {
-    if !path.starts_with(b"/proc/") && !path.starts_with(b"/dev/") {
-        return path;
-    }
-    let tgid = tgid_of(pid).unwrap_or(pid);
-    syscalls::of_process(&path, tgid, pid).unwrap_or(path)
-}
-
-/// `path` with its directory resolved as the kernel does (symbolic links followed, `..`
-/// applied after them), so that one file has one name: a FIFO made as `../f` or through
-/// a linked directory and removed by its plain path is the same object. The last
-/// component is the file itself and stays as it is; a directory that does not exist
-/// (the call will fail) leaves the path unchanged, and so does `/dev/shm/NAME`.
-fn canonical_parent(path: Vec<u8>) -> Vec<u8> {
-    if path.starts_with(b"/dev/shm/") {
-        return path;
-    }
-    let Some(cut) = path.iter().rposition(|&b| b == b'/') else {
-        return path;
-    };
-    let (dir, name) = (&path[..cut.max(1)], &path[cut + 1..]);
-    if name.is_empty() || name == b"." || name == b".." {
-        return path;
-    }
-    let Ok(real) = std::fs::canonicalize(as_path(dir)) else {
-        return path;
-    };
-    let mut out = real.as_os_str().as_bytes().to_vec();
-    if out != b"/" {
-        out.push(b'/');
-    }
-    out.extend_from_slice(name);
-    out
-}
-
-pub fn as_path(bytes: &[u8]) -> &std::path::Path {
-    std::path::Path::new(std::ffi::OsStr::from_bytes(bytes))
 }
 
 /// The process a pidfd of `pid` refers to (`Pid:` in its fdinfo).

@@ -244,3 +244,77 @@ fn the_clean_verdict_names_what_the_audit_watched_and_the_page_what_it_does_not(
         );
     }
 }
+
+/// Audits `./nondumpable MODE NAME` in `lab`'s directory as the user nobody (uid 65534),
+/// `exe` made execute-only for `xonly`; `None` (the test skips) unless run as root with
+/// setpriv(1) at hand.
+fn audit_as_nobody(lab: &Lab, mode: &str) -> Option<(Output, Value)> {
+    if common::uid() != 0 || !Path::new("/usr/bin/setpriv").exists() {
+        eprintln!("skipped: needs root (to set up) and /usr/bin/setpriv (to run as nobody)");
+        return None;
+    }
+    let exe = build_c(lab.dir(), "nondumpable.c", &[]);
+    std::os::unix::fs::chown(lab.dir(), Some(65534), Some(65534)).unwrap();
+    let perms = if mode == "xonly" { 0o711 } else { 0o755 };
+    std::fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(perms)).unwrap();
+    let mut cmd = Command::new("/usr/bin/setpriv");
+    cmd.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .arg(osps_bin())
+        .args(["audit", "--json", "--", "./nondumpable", mode, &lab.shm])
+        .current_dir(lab.dir())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    Some(report(cmd))
+}
+
+#[test]
+fn a_non_dumpable_program_audited_by_a_user_has_what_the_audit_could_not_see_said() {
+    // An execute-only binary (0711) or prctl(PR_SET_DUMPABLE, 0), audited by an
+    // ordinary user: its memory and /proc/PID/cwd may not be read (process_vm_readv and,
+    // since Linux 4.10, PTRACE_PEEKDATA too), and every path and waitid's siginfo were
+    // lost in silence: "no finding", the child reaped by waitid "reaped by the kernel",
+    // the segment and FIFO it left not reported at all.
+    for mode in ["prctl", "xonly"] {
+        let lab = Lab::new("nodump");
+        let Some((out, doc)) = audit_as_nobody(&lab, mode) else {
+            return;
+        };
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{mode}: {}\n{doc:#}",
+            stderr_of(&out)
+        );
+        assert_eq!(doc["command"]["exit_code"], 0, "{mode}: {doc:#}");
+        assert_eq!(kinds(&doc), Vec::<String>::new(), "{mode}: {doc:#}");
+        // Its child, reaped by its waitid, whose siginfo could not be read either.
+        let child = &doc["processes"][1];
+        assert_eq!(child["reaped_by"], root(&doc), "{mode}: {doc:#}");
+        assert_eq!(child["reaped_by_kernel"], false, "{mode}: {doc:#}");
+        // The calls it could not read are said, and what appeared meanwhile is named.
+        let notes: Vec<(&Value, &str)> = doc["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| (&n["path"], n["message"].as_str().unwrap()))
+            .collect();
+        assert_eq!(notes.len(), 3, "{mode}: {doc:#}");
+        assert!(
+            notes[0].1.starts_with("2 calls of the program"),
+            "{}",
+            notes[0].1
+        );
+        assert!(notes[0].1.contains("not dumpable"), "{}", notes[0].1);
+        let fifo = lab.dir().join("rel.fifo");
+        let appeared: Vec<&Value> = notes[1..].iter().map(|n| n.0).collect();
+        assert_eq!(
+            appeared,
+            [
+                &Value::from(format!("/dev/shm/{}", lab.shm)),
+                &Value::from(fifo.to_str().unwrap()),
+            ],
+            "{mode}: {doc:#}"
+        );
+        let _ = std::fs::remove_file(fifo);
+    }
+}

@@ -570,6 +570,7 @@ fn the_json_report_has_exactly_the_documented_keys() {
         "segments",
         "fifos",
         "findings",
+        "notes",
     ];
     let mut got = keys.clone();
     got.sort_unstable();
