@@ -13,6 +13,8 @@ use super::words::{escape, ms, signal_name, who, who_pid};
 pub enum FindingKind {
     SegmentLeft,
     SemaphoreLeft,
+    /// A message queue (POSIX mq_open, or System V msgget) still there.
+    QueueLeft,
     FifoLeft,
     Zombie,
     LeftRunning,
@@ -26,6 +28,7 @@ impl FindingKind {
         match self {
             FindingKind::SegmentLeft => "segment-left",
             FindingKind::SemaphoreLeft => "semaphore-left",
+            FindingKind::QueueLeft => "queue-left",
             FindingKind::FifoLeft => "fifo-left",
             FindingKind::Zombie => "zombie",
             FindingKind::LeftRunning => "left-running",
@@ -95,12 +98,24 @@ pub fn compute(
                 FindingKind::SemaphoreLeft,
                 format!("named semaphore {name} made by {by} is still there"),
             ),
+            Kind::SysVSem => (
+                FindingKind::SemaphoreLeft,
+                format!("System V semaphore set {name} made by {by} is still there"),
+            ),
+            Kind::SysVMsg => (
+                FindingKind::QueueLeft,
+                format!("System V message queue {name} made by {by} is still there"),
+            ),
+            Kind::MQueue => (
+                FindingKind::QueueLeft,
+                format!("POSIX message queue {name} made by {by} is still there"),
+            ),
             Kind::Fifo => (
                 FindingKind::FifoLeft,
                 format!("FIFO {} made by {by} is still there", escape(&o.path)),
             ),
         };
-        let path = (o.kind != Kind::SysV).then(|| String::from_utf8_lossy(&o.path).into_owned());
+        let path = (!o.kind.is_sysv()).then(|| String::from_utf8_lossy(&o.path).into_owned());
         out.push(Finding {
             kind,
             pid: Some(o.created_by),

@@ -54,6 +54,22 @@ pub fn left(kind: Kind, lang: Lang) -> &'static str {
              multiprocessing is removed when the program ends normally, not by os._exit()"
         }
         (Kind::Semaphore, _) => "remove it with sem_unlink(3) once both sides have opened it",
+        (Kind::SysVSem, _) => {
+            "the last process to use it should remove it: semctl(id, 0, IPC_RMID) in C, \
+             ipcrm -s ID in a shell; also on the error path"
+        }
+        (Kind::SysVMsg, _) => {
+            "the last process to use it should remove it: msgctl(id, IPC_RMID, NULL) in C, \
+             ipcrm -q ID in a shell; also on the error path"
+        }
+        (Kind::MQueue, Lang::Python) => {
+            "remove it once both sides have opened it: posix_ipc's mq.unlink() (mq_unlink(3) \
+             in C), also on the error path"
+        }
+        (Kind::MQueue, _) => {
+            "remove it with mq_unlink(3) once both sides have opened it, also on the error \
+             path"
+        }
         (Kind::Fifo, Lang::Python) => {
             "remove it with os.unlink() when the pair stops, also when it stops on an error \
              (try/finally)"

@@ -37,6 +37,7 @@ mod interrupt;
 mod longpath;
 mod memory;
 mod model;
+mod mqueue;
 mod notes;
 mod pending;
 mod ptrace;
@@ -92,10 +93,18 @@ pub fn run(args: &AuditArgs) -> Result<Exit> {
     };
     let ended = tracer.follow(&mut child, &limits, &args.command)?;
     let end_us = tracer.now();
-    let sysv = sysv::ids();
+    let ids = |ipc| sysv::ids(ipc);
+    let (shm, sem, msg) = (
+        ids(syscalls::Ipc::Shm),
+        ids(syscalls::Ipc::Sem),
+        ids(syscalls::Ipc::Msg),
+    );
     tracer.model.finish(
         |o| match o.kind {
-            model::Kind::SysV => o.sysv_id.is_some_and(|id| sysv.contains(&id)),
+            model::Kind::SysV => o.sysv_id.is_some_and(|id| shm.contains(&id)),
+            model::Kind::SysVSem => o.sysv_id.is_some_and(|id| sem.contains(&id)),
+            model::Kind::SysVMsg => o.sysv_id.is_some_and(|id| msg.contains(&id)),
+            model::Kind::MQueue => mqueue::exists(&o.name),
             model::Kind::Fifo => longpath::Reachable::new(&o.path)
                 .and_then(|r| std::fs::symlink_metadata(r.path()))
                 .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type())),

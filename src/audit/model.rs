@@ -152,12 +152,26 @@ pub struct BrokenPipe {
 }
 
 /// What kind of object.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
     Segment,
     Semaphore,
+    /// A System V shared-memory segment (shmget).
     SysV,
+    /// A System V semaphore set (semget).
+    SysVSem,
+    /// A System V message queue (msgget).
+    SysVMsg,
+    /// A POSIX message queue (mq_open): its path is where /dev/mqueue would show it.
+    MQueue,
     Fifo,
+}
+
+impl Kind {
+    /// A System V object, named by its id (each kind has ids of its own).
+    pub fn is_sysv(self) -> bool {
+        matches!(self, Kind::SysV | Kind::SysVSem | Kind::SysVMsg)
+    }
 }
 
 /// One object made during the audit.
@@ -212,7 +226,7 @@ pub struct Model {
     pub objects: Vec<Obj>,
     /// The object that currently has each path.
     live: HashMap<Vec<u8>, usize>,
-    sysv: HashMap<i64, usize>,
+    sysv: HashMap<(Kind, i64), usize>,
     pub sent: Vec<Sent>,
 }
 
@@ -480,18 +494,22 @@ impl Model {
         }
     }
 
-    pub fn created_sysv(&mut self, id: i64, key: i64, size: u64, by: i32, at: u64) {
+    /// A System V object of `kind`; `size`: a segment's bytes (ignored for the others).
+    pub fn created_sysv(&mut self, kind: Kind, id: i64, key: i64, size: u64, by: i32, at: u64) {
         // One made a moment ago by another process of the program, opened again.
-        if self.sysv.contains_key(&id) {
+        if self.sysv.contains_key(&(kind, id)) {
             return;
         }
         let name = format!("key 0x{:08x} id {id}", key as u32).into_bytes();
-        self.created(Kind::SysV, Vec::new(), name, by, at);
+        self.created(kind, Vec::new(), name, by, at);
         let i = self.objects.len() - 1;
         self.objects[i].sysv_id = Some(id);
-        self.objects[i].size = Some(size);
-        self.objects[i].size_set = Some(size);
-        self.sysv.insert(id, i);
+        // Bytes for a segment; a semaphore set's count of semaphores is no size.
+        if kind == Kind::SysV {
+            self.objects[i].size = Some(size);
+            self.objects[i].size_set = Some(size);
+        }
+        self.sysv.insert((kind, id), i);
     }
 
     /// The kind of the object of ours at `path`, if any.
@@ -511,8 +529,8 @@ impl Model {
         }
     }
 
-    pub fn removed_sysv(&mut self, id: i64, by: i32, at: u64) {
-        if let Some(i) = self.sysv.remove(&id) {
+    pub fn removed_sysv(&mut self, kind: Kind, id: i64, by: i32, at: u64) {
+        if let Some(i) = self.sysv.remove(&(kind, id)) {
             let o = &mut self.objects[i];
             o.unlinked_by = Some(by);
             o.unlinked = Some(at);

@@ -5,7 +5,7 @@
 use super::memory::{self, Unread};
 use super::model::{Kind, Model};
 use super::procfs;
-use super::syscalls::{self, ShmKind};
+use super::syscalls::{self, Ipc, ShmKind};
 
 /// A system call stopped at entry whose result the exit stop will give.
 #[derive(Debug)]
@@ -37,8 +37,21 @@ pub enum Pending {
         info: Option<u64>,
         asked: u64,
     },
-    ShmGet(i64, u64),
-    ShmRmid(i64),
+    /// A System V get that makes an object: its kind, key and size.
+    IpcGet(Kind, i64, u64),
+    IpcRmid(Kind, i64),
+    /// An mq_open with O_CREAT of a queue not there yet: its path and name.
+    MqCreate(Vec<u8>, Vec<u8>),
+    MqUnlink(Vec<u8>),
+}
+
+/// The model's kind of a System V object.
+pub fn sysv_kind(ipc: Ipc) -> Kind {
+    match ipc {
+        Ipc::Shm => Kind::SysV,
+        Ipc::Sem => Kind::SysVSem,
+        Ipc::Msg => Kind::SysVMsg,
+    }
 }
 
 fn kind_of(kind: ShmKind) -> Kind {
@@ -147,8 +160,11 @@ impl Pending {
             }
             // waitid with WNOHANG and nothing to report.
             Pending::Wait { .. } => {}
-            Pending::ShmGet(key, size) => m.created_sysv(rval, key, size, tgid, at),
-            Pending::ShmRmid(id) => m.removed_sysv(id, tgid, at),
+            Pending::IpcGet(kind, key, size) => m.created_sysv(kind, rval, key, size, tgid, at),
+            Pending::IpcRmid(kind, id) => m.removed_sysv(kind, id, tgid, at),
+            Pending::MqCreate(path, _) if m.is_live(&path) => {}
+            Pending::MqCreate(path, name) => m.created(Kind::MQueue, path, name, tgid, at),
+            Pending::MqUnlink(path) => m.unlinked(&path, tgid, at),
         }
     }
 }

@@ -121,6 +121,9 @@ fn kind_name(kind: Kind) -> &'static str {
         Kind::Segment => "shm",
         Kind::Semaphore => "semaphore",
         Kind::SysV => "sysv",
+        Kind::SysVSem => "sysv-sem",
+        Kind::SysVMsg => "sysv-msg",
+        Kind::MQueue => "mqueue",
         Kind::Fifo => "fifo",
     }
 }
@@ -304,12 +307,12 @@ pub fn human(
              stderr above; the audit saw only what it did before it stopped"
         );
     } else if findings.is_empty() && notes.is_empty() {
-        // Only what the audit watches (see the man page's limits: message queues and
-        // System V semaphores are not seen).
+        // Only what the audit watches (see the man page's limits: memory shared without
+        // a name is not seen).
         let _ = writeln!(
             out,
-            "no finding: every process was reaped in time and every shared-memory segment, \
-             named semaphore and FIFO it made removed"
+            "no finding: every process was reaped in time and every segment, semaphore, \
+             message queue and FIFO it made removed"
         );
     } else if findings.is_empty() {
         let _ = writeln!(out, "no finding, but read the notes below");
@@ -334,11 +337,14 @@ pub fn human(
     let fifos: Vec<&&Obj> = shown.iter().filter(|o| o.kind == Kind::Fifo).collect();
     // Named semaphores are listed apart: under "segments" a student looked for a
     // SharedMemory never made (multiprocessing's locks and queues make semaphores).
-    for (title, semaphores) in [("segments", false), ("semaphores", true)] {
-        let segments: Vec<&&Obj> = shown
-            .iter()
-            .filter(|o| o.kind != Kind::Fifo && (o.kind == Kind::Semaphore) == semaphores)
-            .collect();
+    let heading = |kind: Kind| match kind {
+        Kind::Segment | Kind::SysV => "segments",
+        Kind::Semaphore | Kind::SysVSem => "semaphores",
+        Kind::MQueue | Kind::SysVMsg => "message queues",
+        Kind::Fifo => "fifos",
+    };
+    for title in ["segments", "semaphores", "message queues"] {
+        let segments: Vec<&&Obj> = shown.iter().filter(|o| heading(o.kind) == title).collect();
         if segments.is_empty() {
             continue;
         }
@@ -403,7 +409,12 @@ fn left_advice(shown: &[&Obj], clean: bool) -> Option<String> {
     for o in &left {
         match o.sysv_id {
             Some(id) if o.kind == Kind::SysV => ids.push(format!("ipcrm -m {id}")),
-            _ if plain(&o.path) => files.push(String::from_utf8_lossy(&o.path).into_owned()),
+            Some(id) if o.kind == Kind::SysVSem => ids.push(format!("ipcrm -s {id}")),
+            Some(id) if o.kind == Kind::SysVMsg => ids.push(format!("ipcrm -q {id}")),
+            // A message queue is a file only where /dev/mqueue is mounted: no rm for it.
+            _ if plain(&o.path) && o.kind != Kind::MQueue => {
+                files.push(String::from_utf8_lossy(&o.path).into_owned());
+            }
             _ => {
                 return Some(format!(
                     "{n} {what} marked LEFT still there after the audit: remove {them} \

@@ -56,7 +56,25 @@ pub const TRACED: &[(i64, Option<u32>)] = &[
     (libc::SYS_pidfd_send_signal, None),
     (libc::SYS_shmget, None),
     (libc::SYS_shmctl, None),
+    (libc::SYS_semget, None),
+    (libc::SYS_semctl, None),
+    (libc::SYS_msgget, None),
+    (libc::SYS_msgctl, None),
+    // Only with O_CREAT: an mq_open that cannot create makes nothing.
+    (libc::SYS_mq_open, Some(1)),
+    (libc::SYS_mq_unlink, None),
 ];
+
+/// The three kinds of System V IPC object, each with its own ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Ipc {
+    /// shmget(2): a shared-memory segment.
+    Shm,
+    /// semget(2): a semaphore set.
+    Sem,
+    /// msgget(2): a message queue.
+    Msg,
+}
 
 /// The longest path read from a tracee (PATH_MAX, the NUL included).
 pub const PATH_MAX: usize = libc::PATH_MAX as usize;
@@ -130,14 +148,26 @@ pub enum Call {
         fd: i32,
         signal: i32,
     },
-    ShmGet {
+    /// shmget, semget (`size`: the number of semaphores), msgget (`size` 0).
+    IpcGet {
+        ipc: Ipc,
         key: i64,
         size: u64,
         flags: u64,
     },
-    ShmCtl {
+    /// shmctl, semctl, msgctl.
+    IpcCtl {
+        ipc: Ipc,
         id: i64,
         cmd: i64,
+    },
+    /// mq_open(3) (glibc passes the name without its leading slash).
+    MqOpen {
+        name: u64,
+        flags: u64,
+    },
+    MqUnlink {
+        name: u64,
     },
     Other(i64),
 }
@@ -281,15 +311,45 @@ pub fn decode(nr: i64, a: [u64; 6]) -> Call {
             fd: int(a[0]),
             signal: int(a[1]),
         },
-        libc::SYS_shmget => Call::ShmGet {
+        libc::SYS_shmget => Call::IpcGet {
+            ipc: Ipc::Shm,
             key: i64::from(int(a[0])),
             size: a[1],
             flags: a[2],
         },
-        libc::SYS_shmctl => Call::ShmCtl {
+        libc::SYS_semget => Call::IpcGet {
+            ipc: Ipc::Sem,
+            key: i64::from(int(a[0])),
+            size: a[1],
+            flags: a[2],
+        },
+        libc::SYS_msgget => Call::IpcGet {
+            ipc: Ipc::Msg,
+            key: i64::from(int(a[0])),
+            size: 0,
+            flags: a[1],
+        },
+        // The command's low byte: glibc may add IPC_64 (0x100).
+        libc::SYS_shmctl => Call::IpcCtl {
+            ipc: Ipc::Shm,
             id: i64::from(int(a[0])),
             cmd: long(a[1]) & 0xff,
         },
+        libc::SYS_semctl => Call::IpcCtl {
+            ipc: Ipc::Sem,
+            id: i64::from(int(a[0])),
+            cmd: long(a[2]) & 0xff,
+        },
+        libc::SYS_msgctl => Call::IpcCtl {
+            ipc: Ipc::Msg,
+            id: i64::from(int(a[0])),
+            cmd: long(a[1]) & 0xff,
+        },
+        libc::SYS_mq_open => Call::MqOpen {
+            name: a[0],
+            flags: a[1],
+        },
+        libc::SYS_mq_unlink => Call::MqUnlink { name: a[0] },
         other => Call::Other(other),
     }
 }
@@ -595,5 +655,24 @@ mod tests {
         assert!(leaves_waitable(libc::WNOWAIT as u64 | libc::WEXITED as u64));
         assert!(removes_dir(libc::AT_REMOVEDIR as u64));
         assert_eq!(decode(libc::SYS_read, [0; 6]), Call::Other(libc::SYS_read));
+        // semctl's command is its third argument, msgctl's its second.
+        let rmid = libc::IPC_RMID as u64 | 0x100;
+        assert_eq!(
+            decode(libc::SYS_semctl, [7, 0, rmid, 0, 0, 0]),
+            Call::IpcCtl {
+                ipc: Ipc::Sem,
+                id: 7,
+                cmd: i64::from(libc::IPC_RMID)
+            }
+        );
+        assert_eq!(
+            decode(libc::SYS_msgget, [0, 0o1600, 0, 0, 0, 0]),
+            Call::IpcGet {
+                ipc: Ipc::Msg,
+                key: 0,
+                size: 0,
+                flags: 0o1600
+            }
+        );
     }
 }

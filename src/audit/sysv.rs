@@ -1,13 +1,22 @@
-//! System V shared memory as /proc/sysvipc/shm lists it (column 1 the key, column 2 the
-//! id): which segments exist at the end, and whether a shmget(2) makes one: IPC_PRIVATE
-//! always does (with or without IPC_CREAT), IPC_CREAT does for a key that names none yet
-//! (for a key that names one, the call opens it and makes nothing).
+//! System V IPC objects (shared-memory segments, semaphore sets, message queues) as
+//! /proc/sysvipc/{shm,sem,msg} list them (column 1 the key, column 2 the id): which exist
+//! at the end, and whether a get call makes one: IPC_PRIVATE always does (with or
+//! without IPC_CREAT), IPC_CREAT does for a key that names none yet (for a key that names
+//! one, the call opens it and makes nothing).
 
-const TABLE: &str = "/proc/sysvipc/shm";
+use super::syscalls::Ipc;
 
-/// The (key, id) of every segment that exists now.
-fn segments() -> Vec<(i32, i64)> {
-    parse(&std::fs::read_to_string(TABLE).unwrap_or_default())
+fn table(ipc: Ipc) -> &'static str {
+    match ipc {
+        Ipc::Shm => "/proc/sysvipc/shm",
+        Ipc::Sem => "/proc/sysvipc/sem",
+        Ipc::Msg => "/proc/sysvipc/msg",
+    }
+}
+
+/// The (key, id) of every object of that kind that exists now.
+fn objects(ipc: Ipc) -> Vec<(i32, i64)> {
+    parse(&std::fs::read_to_string(table(ipc)).unwrap_or_default())
 }
 
 fn parse(text: &str) -> Vec<(i32, i64)> {
@@ -22,21 +31,23 @@ fn parse(text: &str) -> Vec<(i32, i64)> {
         .collect()
 }
 
-/// The ids of the segments that exist now.
-pub fn ids() -> Vec<i64> {
-    segments().into_iter().map(|(_, id)| id).collect()
+/// The ids of the objects of that kind that exist now.
+pub fn ids(ipc: Ipc) -> Vec<i64> {
+    objects(ipc).into_iter().map(|(_, id)| id).collect()
 }
 
-/// Whether shmget(`key`, _, `flags`) makes a new segment (if it succeeds), as the
-/// segments that exist now say.
-pub fn shmget_creates(key: i64, flags: u64) -> bool {
-    creates(key, flags, |key| segments().iter().any(|&(k, _)| k == key))
+/// Whether a get call of `ipc` with `key` and `flags` makes a new object (if it
+/// succeeds), as the objects that exist now say.
+pub fn get_creates(ipc: Ipc, key: i64, flags: u64) -> bool {
+    creates(key, flags, |key| {
+        objects(ipc).iter().any(|&(k, _)| k == key)
+    })
 }
 
-/// IPC_PRIVATE (0) always makes a new segment: the textbook
+/// IPC_PRIVATE (0) always makes a new object: the textbook
 /// `shmget(IPC_PRIVATE, size, S_IRUSR | S_IWUSR)` has no IPC_CREAT. Another key makes one
-/// only with IPC_CREAT and only when `exists` says no segment has it (without IPC_EXCL,
-/// shmget of an existing key opens that segment).
+/// only with IPC_CREAT and only when `exists` says no object has it (without IPC_EXCL,
+/// a get of an existing key opens that object).
 fn creates(key: i64, flags: u64, exists: impl Fn(i32) -> bool) -> bool {
     // The key is an int (key_t): the low 32 bits, as the kernel reads it.
     let key = key as u32 as i32;

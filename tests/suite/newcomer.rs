@@ -509,8 +509,8 @@ fn an_audit_of_a_program_that_failed_says_so_beside_no_finding() {
     let report = stdout_of(&run(osps(&["audit", "--", "true"]), DEADLINE));
     assert!(
         report.contains(
-            "no finding: every process was reaped in time and every shared-memory segment, \
-             named semaphore and FIFO it made removed"
+            "no finding: every process was reaped in time and every segment, semaphore, \
+             message queue and FIFO it made removed"
         ),
         "{report}"
     );

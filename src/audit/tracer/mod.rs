@@ -16,12 +16,13 @@ use color_eyre::eyre::{Result, WrapErr};
 use super::interrupt;
 use super::memory::{self, Unread};
 use super::model::{KERNEL_RAISED, Kind, Model};
+use super::mqueue;
 use super::pending::Pending;
 use super::procfs;
 use super::ptrace::{self, SyscallInfo, Wait};
 use super::sigpipe;
 use super::spawn::Child;
-use super::syscalls::{self, Base, Call};
+use super::syscalls::{self, Base, Call, PATH_MAX};
 
 mod paths;
 mod stops;
@@ -562,10 +563,27 @@ impl Tracer {
                 }
                 return false;
             }
-            Call::ShmGet { key, size, flags } if super::sysv::shmget_creates(key, flags) => {
-                Pending::ShmGet(key, size)
+            Call::IpcGet {
+                ipc,
+                key,
+                size,
+                flags,
+            } if super::sysv::get_creates(ipc, key, flags) => {
+                Pending::IpcGet(super::pending::sysv_kind(ipc), key, size)
             }
-            Call::ShmCtl { id, cmd } if cmd == i64::from(libc::IPC_RMID) => Pending::ShmRmid(id),
+            Call::IpcCtl { ipc, id, cmd } if cmd == i64::from(libc::IPC_RMID) => {
+                Pending::IpcRmid(super::pending::sysv_kind(ipc), id)
+            }
+            Call::MqOpen { name, flags } if syscalls::creates(flags) => {
+                match self.mq_names(pid, name) {
+                    Some((path, name)) if !mqueue::exists(&name) => Pending::MqCreate(path, name),
+                    _ => return false,
+                }
+            }
+            Call::MqUnlink { name } => match self.mq_names(pid, name) {
+                Some((path, _)) if self.model.is_live(&path) => Pending::MqUnlink(path),
+                _ => return false,
+            },
             _ => return false,
         };
         if let Some(task) = self.tasks.get_mut(&pid) {
@@ -590,6 +608,12 @@ impl Tracer {
             }
             Err(Unread::Gone) => None,
         }
+    }
+
+    /// The path and name of the message queue an mq call names (see [`mqueue::names`]).
+    fn mq_names(&mut self, pid: i32, addr: u64) -> Option<(Vec<u8>, Vec<u8>)> {
+        let raw = self.counted(memory::read_cstring(pid, addr, PATH_MAX))?;
+        mqueue::names(&raw)
     }
 
     /// How many paths could not be resolved for want of permission.

@@ -221,7 +221,8 @@ fn the_hint_for_a_fifo_left_fits_the_program_that_made_it() {
 #[test]
 fn the_clean_verdict_names_what_the_audit_watched_and_the_page_what_it_does_not() {
     // "every object removed" while POSIX message queues and System V semaphores and
-    // message queues are not traced at all: an mq_open left behind got that verdict.
+    // message queues were not traced at all (they are now: see the test below), nor is
+    // memory shared without a name.
     let mut cmd = Command::new(osps_bin());
     cmd.args(["audit", "--", "true"])
         .env("NO_COLOR", "1")
@@ -230,14 +231,14 @@ fn the_clean_verdict_names_what_the_audit_watched_and_the_page_what_it_does_not(
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("every object removed"), "{text}");
     assert!(
-        text.contains("every shared-memory segment, named semaphore and FIFO it made removed"),
+        text.contains("every segment, semaphore, message queue and FIFO it made removed"),
         "{text}"
     );
     let page =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("man/osps-audit.1"))
             .unwrap();
     let limits = page.split("Limits.").nth(1).expect("a Limits paragraph");
-    for unseen in ["mq_open", "semget", "msgget", "EPERM"] {
+    for unseen in ["MAP_ANONYMOUS", "memfd_create", "EPERM"] {
         assert!(
             limits.contains(unseen),
             "no {unseen} in the limits: {limits}"
@@ -317,4 +318,83 @@ fn a_non_dumpable_program_audited_by_a_user_has_what_the_audit_could_not_see_sai
         );
         let _ = std::fs::remove_file(fifo);
     }
+}
+
+/// Removes, when dropped, the System V semaphore sets and message queues (`sem ID` and
+/// `msg ID` lines) and POSIX message queues (`mq /NAME`) a program listed in `file`.
+struct IpcList(PathBuf);
+
+impl Drop for IpcList {
+    fn drop(&mut self) {
+        let text = std::fs::read_to_string(&self.0).unwrap_or_default();
+        for line in text.lines() {
+            let (what, arg) = line.split_once(' ').unwrap_or((line, ""));
+            let id = arg.parse::<i32>().unwrap_or(-1);
+            // SAFETY: IPC_RMID takes no buffer; mq_unlink a NUL-terminated name.
+            unsafe {
+                match what {
+                    "sem" => {
+                        libc::semctl(id, 0, libc::IPC_RMID);
+                    }
+                    "msg" => {
+                        libc::msgctl(id, libc::IPC_RMID, std::ptr::null_mut());
+                    }
+                    "mq" => {
+                        let name = std::ffi::CString::new(arg).unwrap();
+                        libc::mq_unlink(name.as_ptr());
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn system_v_semaphores_and_message_queues_and_posix_message_queues_are_watched() {
+    // semget, msgget and mq_open were not traced at all: what they left got "no
+    // finding: ... every object removed".
+    let lab = Lab::new("ipc");
+    let file = lab.dir().join("made");
+    let _guard = IpcList(file.clone());
+    let (out, doc) = audit_python(
+        "import ctypes, os, sys\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         out = open(sys.argv[1], 'w', buffering=1)\n\
+         sem = libc.semget(0, 1, 0o600); assert sem >= 0; out.write(f'sem {sem}\\n')\n\
+         msg = libc.msgget(0, 0o600); assert msg >= 0; out.write(f'msg {msg}\\n')\n\
+         gone = libc.semget(0, 1, 0o600); assert gone >= 0; out.write(f'sem {gone}\\n')\n\
+         assert libc.semctl(gone, 0, 0) == 0\n\
+         name = '/' + sys.argv[2]\n\
+         mq = libc.mq_open(name.encode(), os.O_CREAT | os.O_RDWR, 0o600, None)\n\
+         assert mq >= 0, ctypes.get_errno(); out.write(f'mq {name}\\n')\n\
+         rm = '/' + sys.argv[2] + '_rm'\n\
+         q = libc.mq_open(rm.encode(), os.O_CREAT | os.O_RDWR, 0o600, None)\n\
+         assert q >= 0; out.write(f'mq {rm}\\n')\n\
+         assert libc.mq_unlink(rm.encode()) == 0",
+        &[file.as_os_str(), OsStr::new(&lab.shm)],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}\n{doc:#}", stderr_of(&out));
+    assert_eq!(
+        kinds(&doc),
+        ["semaphore-left", "queue-left", "queue-left"],
+        "{doc:#}"
+    );
+    let segments = doc["segments"].as_array().unwrap();
+    let summary: Vec<(&str, bool)> = segments
+        .iter()
+        .map(|s| (s["kind"].as_str().unwrap(), s["left"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("sysv-sem", true),
+            ("sysv-msg", true),
+            ("sysv-sem", false),
+            ("mqueue", true),
+            ("mqueue", false)
+        ],
+        "{doc:#}"
+    );
+    assert_eq!(segments[3]["name"], format!("/{}", lab.shm));
 }
