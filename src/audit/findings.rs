@@ -3,13 +3,18 @@
 
 use serde::Serialize;
 
-use super::model::{BrokenPipe, End, KERNEL_RAISED, Kind, Model, Obj, Proc, Sent};
+use super::hints::{self, Lang};
+use super::model::{BrokenPipe, End, KERNEL_RAISED, Kind, Model, Proc, Sent};
+use super::tracker;
+use super::words::{escape, ms, signal_name, who, who_pid};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FindingKind {
     SegmentLeft,
     SemaphoreLeft,
+    /// A message queue (POSIX mq_open, or System V msgget) still there.
+    QueueLeft,
     FifoLeft,
     Zombie,
     LeftRunning,
@@ -23,6 +28,7 @@ impl FindingKind {
         match self {
             FindingKind::SegmentLeft => "segment-left",
             FindingKind::SemaphoreLeft => "semaphore-left",
+            FindingKind::QueueLeft => "queue-left",
             FindingKind::FifoLeft => "fifo-left",
             FindingKind::Zombie => "zombie",
             FindingKind::LeftRunning => "left-running",
@@ -42,50 +48,18 @@ pub struct Finding {
     pub hint: &'static str,
 }
 
-/// A process as people know it: its pid and command line, shortened. A program given
-/// by its absolute path is named by its file name, so that an interpreter's long path
-/// (`/root/.pyenv/versions/3.11.7/bin/python3`) leaves room for its script.
-pub fn who(p: &Proc) -> String {
-    let mut words = p.argv.iter().map(String::as_str);
-    let program = words.next().map(|a| match a.rsplit_once('/') {
-        Some((dir, name)) if a.starts_with('/') && !name.is_empty() && !dir.is_empty() => name,
-        _ => a,
-    });
-    let line = program
-        .into_iter()
-        .chain(words)
-        .collect::<Vec<_>>()
-        .join(" ");
-    let mut argv = crate::os::procfs::printable(&line);
-    if argv.chars().count() > 60 {
-        argv = argv.chars().take(57).collect::<String>() + "...";
-    }
-    if argv.is_empty() {
-        format!("pid {}", p.pid)
-    } else {
-        format!("pid {} ({argv})", p.pid)
-    }
-}
-
-fn who_pid(model: &Model, pid: i32) -> String {
-    model.proc(pid).map_or_else(|| format!("pid {pid}"), who)
-}
-
-pub fn ms(us: u64) -> f64 {
-    (us as f64 / 1000.0 * 10.0).round() / 10.0
-}
-
 fn is_resource_tracker(p: &Proc) -> bool {
     p.is_resource_tracker()
 }
 
-pub fn signal_name(signal: i32) -> String {
-    nix::sys::signal::Signal::try_from(signal)
-        .map_or_else(|_| format!("signal {signal}"), |s| s.as_str().to_string())
-}
-
-/// Every finding, objects first, then processes in the order they started.
-pub fn compute(model: &Model, root: i32, zombie_threshold_us: u64) -> Vec<Finding> {
+/// Every finding, objects first, then processes in the order they started; `insisted`:
+/// the second stop signal that stopped the audit at once, if one did.
+pub fn compute(
+    model: &Model,
+    root: i32,
+    zombie_threshold_us: u64,
+    insisted: Option<i32>,
+) -> Vec<Finding> {
     let mut out = Vec::new();
     for o in model.objects.iter().filter(|o| !o.hidden) {
         let tracker = o
@@ -94,33 +68,54 @@ pub fn compute(model: &Model, root: i32, zombie_threshold_us: u64) -> Vec<Findin
             .and_then(|pid| model.proc(pid))
             .filter(|p| is_resource_tracker(p));
         if let Some(t) = tracker {
-            out.push(tracker_removed(model, o, t));
+            let r = tracker::removed(model, o, t);
+            out.push(Finding {
+                kind: if r.semaphore {
+                    FindingKind::SemaphoreLeft
+                } else {
+                    FindingKind::SegmentLeft
+                },
+                pid: Some(o.created_by),
+                path: Some(String::from_utf8_lossy(&o.path).into_owned()),
+                message: r.message,
+                hint: r.hint,
+            });
         }
-        if !o.left {
+        // One that was there before and is still there is a note (see `notes.rs`).
+        if !o.left || o.existed {
             continue;
         }
         let name = String::from_utf8_lossy(&o.name).into_owned();
         let by = who_pid(model, o.created_by);
-        let (kind, message, hint) = match o.kind {
+        let lang = model.proc(o.created_by).map_or(Lang::Other, Lang::of);
+        let hint = hints::left(o.kind, lang);
+        let (kind, message) = match o.kind {
             Kind::Segment | Kind::SysV => (
                 FindingKind::SegmentLeft,
                 format!("shared-memory segment {name} made by {by} is still there"),
-                "the last process to use it should remove it: shm.unlink() in Python, \
-                 shm_unlink(3) in C (shmctl IPC_RMID for System V), also on the error path",
             ),
             Kind::Semaphore => (
                 FindingKind::SemaphoreLeft,
                 format!("named semaphore {name} made by {by} is still there"),
-                "remove it with sem_unlink(3) once both sides have opened it",
+            ),
+            Kind::SysVSem => (
+                FindingKind::SemaphoreLeft,
+                format!("System V semaphore set {name} made by {by} is still there"),
+            ),
+            Kind::SysVMsg => (
+                FindingKind::QueueLeft,
+                format!("System V message queue {name} made by {by} is still there"),
+            ),
+            Kind::MQueue => (
+                FindingKind::QueueLeft,
+                format!("POSIX message queue {name} made by {by} is still there"),
             ),
             Kind::Fifo => (
                 FindingKind::FifoLeft,
                 format!("FIFO {} made by {by} is still there", escape(&o.path)),
-                "remove it with os.unlink() (unlink(2)) when the pair stops, also when it \
-                 stops on an error",
             ),
         };
-        let path = (o.kind != Kind::SysV).then(|| String::from_utf8_lossy(&o.path).into_owned());
+        let path = (!o.kind.is_sysv()).then(|| String::from_utf8_lossy(&o.path).into_owned());
         out.push(Finding {
             kind,
             pid: Some(o.created_by),
@@ -138,7 +133,7 @@ pub fn compute(model: &Model, root: i32, zombie_threshold_us: u64) -> Vec<Findin
     for p in &model.procs {
         let helper = p.is_python_helper();
         if p.left_running && !(helper && program_left) {
-            out.push(left_running(model, p));
+            out.push(left_running(model, p, insisted));
         }
         if let Some(at) = p
             .adopted
@@ -280,53 +275,6 @@ const FIFO_ORDER_HINT: &str = "a FIFO's reader must stay until its writer has st
                                the writer to stop first (a message on the FIFO, or a \
                                signal), then close the reader's end";
 
-/// A segment Python's resource tracker removed. A tracker removes what its processes
-/// leaked once all of them have ended; one that removes a segment while its creator
-/// still runs is the tracker of another process, which only attached to it by name
-/// (before Python 3.13 every SharedMemory registers with its process's tracker).
-fn tracker_removed(model: &Model, o: &Obj, tracker: &Proc) -> Finding {
-    let name = String::from_utf8_lossy(&o.name);
-    let creator_ran = o.unlinked.is_some_and(|at| {
-        model
-            .proc(o.created_by)
-            .is_some_and(|c| c.exit_stop.or(c.exit).is_none_or(|exit| exit > at))
-    });
-    let (message, hint) = if creator_ran {
-        (
-            format!(
-                "segment {name} made by {} was removed at {} ms while its creator still ran: \
-                 the resource tracker of {}, {}, removed it when that process ended, since it \
-                 had opened the segment by name",
-                who_pid(model, o.created_by),
-                ms(o.unlinked.unwrap_or(0)),
-                who_pid(model, tracker.ppid),
-                who(tracker)
-            ),
-            "a process that only attaches (SharedMemory(name=...)) and was not forked by the \
-             creator should call resource_tracker.unregister(shm._name, 'shared_memory') \
-             after opening it (track=False from Python 3.13); only the last user unlinks",
-        )
-    } else {
-        (
-            format!(
-                "segment {name} made by {} was not removed by the program: Python's resource \
-                 tracker, {}, removed it at shutdown",
-                who_pid(model, o.created_by),
-                who(tracker)
-            ),
-            "call shm.unlink() once both sides are done (the tracker is a safety net that \
-             warns about leaked segments, not the cleanup)",
-        )
-    };
-    Finding {
-        kind: FindingKind::SegmentLeft,
-        pid: Some(o.created_by),
-        path: Some(String::from_utf8_lossy(&o.path).into_owned()),
-        message,
-        hint,
-    }
-}
-
 /// The finding for `p`, ended by `sig` that no process of the program sent. A SIGPIPE
 /// the kernel raised for a write to a pipe or socket whose reader had ended is how a
 /// pipeline ends (`yes | head -n 1`): no finding, and the process list says so.
@@ -413,23 +361,24 @@ fn killed_hint(sig: i32, by_kernel: bool) -> &'static str {
     }
 }
 
-/// A path for people: printable ASCII as it is, anything else escaped (`\n`, `\xff`).
-pub fn escape(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    if !text.contains('\u{fffd}') && !bytes.iter().any(|b| b.is_ascii_control()) {
-        return text.into_owned();
-    }
-    bytes
-        .iter()
-        .flat_map(|&b| std::ascii::escape_default(b))
-        .map(char::from)
-        .collect()
-}
-
 /// A process still alive at the end: running, or stopped (ps says T) and never continued.
-fn left_running(model: &Model, p: &Proc) -> Finding {
-    let (message, hint) = match (p.stopped, stop_signal_it_got(model, p)) {
-        (None, Some(sig)) => (
+/// `insisted`: a second stop signal stopped the audit at once, cutting the grace short.
+fn left_running(model: &Model, p: &Proc, insisted: Option<i32>) -> Finding {
+    let (message, hint) = match (p.stopped, stop_signal_it_got(model, p), insisted) {
+        (None, Some(sig), Some(again)) => (
+            format!(
+                "{} was still running when the audit ended: it had the {} the audit got \
+                 (passed on to it, or that came to it too), and a second {} to the audit \
+                 stopped it at once, before the grace (--grace) ran out",
+                who(p),
+                signal_name(sig),
+                signal_name(again)
+            ),
+            "a stop signal should end the program in order: handle it (clean up, then \
+             exit) promptly, so that one Ctrl-C is enough; do not ignore it, and do not \
+             wait in the handler for what never comes",
+        ),
+        (None, Some(sig), None) => (
             format!(
                 "{} was still running when the audit ended, past the grace (--grace, at \
                  least 500 ms) after the {} the audit got (and passed on to it, or that \
@@ -440,7 +389,7 @@ fn left_running(model: &Model, p: &Proc) -> Finding {
             "a stop signal should end the program in order: handle it (clean up, then \
              exit), do not ignore it, and do not wait in the handler for what never comes",
         ),
-        (Some(sig), _) => (
+        (Some(sig), ..) => (
             format!(
                 "{} was stopped ({}) when the audit ended, never continued",
                 who(p),
@@ -449,7 +398,7 @@ fn left_running(model: &Model, p: &Proc) -> Finding {
             "a stopped process does nothing until it gets SIGCONT: continue it (kill -CONT, \
              os.kill(pid, signal.SIGCONT)) and let it end, then wait for it (waitpid)",
         ),
-        (None, None) => (
+        (None, None, _) => (
             format!("{} was still running when the audit ended", who(p)),
             "make every process you start end before your program does: tell it to stop \
              (a message, SIGTERM), then wait for it (waitpid)",
@@ -500,7 +449,7 @@ mod tests {
         m.unlinked(b"/t/f", 11, 900);
         m.died(10, Some(0), None, 2_000);
         m.finish(|_| true, |_| false);
-        assert_eq!(kinds(&compute(&m, 10, 100_000)), Vec::<&str>::new());
+        assert_eq!(kinds(&compute(&m, 10, 100_000, None)), Vec::<&str>::new());
     }
 
     #[test]
@@ -523,7 +472,7 @@ mod tests {
         m.reaped(13, 10, 1_100_010);
         m.died(10, Some(0), None, 1_200_000);
         m.finish(|_| true, |_| false);
-        let f = compute(&m, 10, 100_000);
+        let f = compute(&m, 10, 100_000, None);
         assert_eq!(
             kinds(&f),
             [
@@ -544,7 +493,7 @@ mod tests {
         assert!(f[4].hint.contains("cannot be caught"), "{}", f[4].hint);
         // A signal the program sent itself is no finding.
         m.signalled(10, 13, libc::SIGKILL);
-        assert!(!kinds(&compute(&m, 10, 100_000)).contains(&"killed"));
+        assert!(!kinds(&compute(&m, 10, 100_000, None)).contains(&"killed"));
     }
 
     #[test]
@@ -565,7 +514,7 @@ mod tests {
         m.died(12, Some(0), None, 70);
         m.died(10, Some(0), None, 1_000);
         m.finish(|_| false, |_| false);
-        let f = compute(&m, 10, 100_000);
+        let f = compute(&m, 10, 100_000, None);
         assert_eq!(kinds(&f), ["segment-left"]);
         assert!(
             f[0].message.contains("while its creator still ran"),
@@ -579,7 +528,7 @@ mod tests {
         );
         // Removed after its creator ended: the creator's own leak, removed at shutdown.
         m.objects[0].unlinked = Some(2_000);
-        let f = compute(&m, 10, 100_000);
+        let f = compute(&m, 10, 100_000, None);
         assert!(
             f[0].message.contains("removed it at shutdown"),
             "{}",
@@ -608,7 +557,7 @@ mod tests {
         m.died(10, None, Some(libc::SIGINT), 515);
         m.died(12, Some(0), None, 520);
         m.finish(|_| false, |_| false);
-        let f = compute(&m, 10, 100_000);
+        let f = compute(&m, 10, 100_000, None);
         assert_eq!(kinds(&f), ["segment-left", "killed"]);
         assert!(
             f[0].message.contains("removed it at shutdown"),
@@ -632,7 +581,7 @@ mod tests {
             m.died(10, Some(0), None, 2_000);
             m.finish(|_| true, |_| true);
             assert_eq!(
-                kinds(&compute(&m, 10, 100_000)),
+                kinds(&compute(&m, 10, 100_000, None)),
                 Vec::<&str>::new(),
                 "child first: {child_first}"
             );
@@ -658,7 +607,7 @@ mod tests {
         }
         m.died(10, Some(0), None, 200);
         m.finish(|_| true, |_| false);
-        let f = compute(&m, 10, 100_000);
+        let f = compute(&m, 10, 100_000, None);
         assert_eq!(
             f.iter().map(|f| f.pid).collect::<Vec<_>>(),
             [Some(12), Some(13), Some(14)]
@@ -676,12 +625,5 @@ mod tests {
         // What a process's write found counts only when a SIGPIPE ended it.
         m.sigpipe(10, broken(End::Fifo(b"/t/x".to_vec()), Some(3)));
         assert!(m.proc(10).unwrap().broken_pipe().is_none());
-    }
-
-    #[test]
-    fn paths_are_escaped_for_people_only_when_needed() {
-        assert_eq!(escape(b"/tmp/a b"), "/tmp/a b");
-        assert_eq!(escape(b"/tmp/a\nb"), "/tmp/a\\nb");
-        assert_eq!(escape(b"/tmp/\xffx"), "/tmp/\\xffx");
     }
 }

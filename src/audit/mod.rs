@@ -32,9 +32,13 @@
 mod clean;
 mod filter;
 mod findings;
+mod hints;
 mod interrupt;
 mod longpath;
+mod memory;
 mod model;
+mod mqueue;
+mod notes;
 mod pending;
 mod ptrace;
 mod relay;
@@ -44,6 +48,9 @@ mod spawn;
 mod syscalls;
 mod sysv;
 mod tracer;
+mod tracker;
+mod unseen;
+mod words;
 
 use std::ffi::OsString;
 use std::io::Read;
@@ -72,6 +79,7 @@ pub fn run(args: &AuditArgs) -> Result<Exit> {
     }
     interrupt::install()?;
     let start = Instant::now();
+    let started_at = unseen::file_clock();
     let mut child = spawn::start(&args.command, &filter, args.json)?;
     let argv: Vec<String> = args
         .command
@@ -85,10 +93,18 @@ pub fn run(args: &AuditArgs) -> Result<Exit> {
     };
     let ended = tracer.follow(&mut child, &limits, &args.command)?;
     let end_us = tracer.now();
-    let sysv = sysv::ids();
+    let ids = |ipc| sysv::ids(ipc);
+    let (shm, sem, msg) = (
+        ids(syscalls::Ipc::Shm),
+        ids(syscalls::Ipc::Sem),
+        ids(syscalls::Ipc::Msg),
+    );
     tracer.model.finish(
         |o| match o.kind {
-            model::Kind::SysV => o.sysv_id.is_some_and(|id| sysv.contains(&id)),
+            model::Kind::SysV => o.sysv_id.is_some_and(|id| shm.contains(&id)),
+            model::Kind::SysVSem => o.sysv_id.is_some_and(|id| sem.contains(&id)),
+            model::Kind::SysVMsg => o.sysv_id.is_some_and(|id| msg.contains(&id)),
+            model::Kind::MQueue => mqueue::exists(&o.name),
             model::Kind::Fifo => longpath::Reachable::new(&o.path)
                 .and_then(|r| std::fs::symlink_metadata(r.path()))
                 .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type())),
@@ -106,18 +122,28 @@ pub fn run(args: &AuditArgs) -> Result<Exit> {
             .map(|m| m.len())
     });
     let threshold = args.zombie_threshold.as_micros() as u64;
-    let found = findings::compute(&tracer.model, tracer.root, threshold);
+    let found = findings::compute(&tracer.model, tracer.root, threshold, tracer.insisted());
+    let unseen = unseen::Unseen::look(tracer.unresolved(), started_at, |path| {
+        tracer.model.objects.iter().any(|o| o.path == path)
+    });
+    let notes = notes::compute(&tracer.model, &unseen);
     let text = if args.json {
-        report::Report::new(argv, &tracer.model, tracer.root, ended, end_us, &found).json()
-    } else {
-        report::human(
+        report::Report::new(
+            argv,
             &tracer.model,
             tracer.root,
             ended,
             end_us,
             &found,
-            args.clean,
+            &notes,
         )
+        .json()
+    } else {
+        let said = report::Said {
+            findings: &found,
+            notes: &notes,
+        };
+        report::human(&tracer.model, tracer.root, ended, end_us, &said, args.clean)
     };
     // The report is made from what was seen; the processes left are ended before it is
     // written, so that none of their output comes after (or inside) it.

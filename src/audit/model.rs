@@ -152,12 +152,26 @@ pub struct BrokenPipe {
 }
 
 /// What kind of object.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
     Segment,
     Semaphore,
+    /// A System V shared-memory segment (shmget).
     SysV,
+    /// A System V semaphore set (semget).
+    SysVSem,
+    /// A System V message queue (msgget).
+    SysVMsg,
+    /// A POSIX message queue (mq_open): its path is where /dev/mqueue would show it.
+    MQueue,
     Fifo,
+}
+
+impl Kind {
+    /// A System V object, named by its id (each kind has ids of its own).
+    pub fn is_sysv(self) -> bool {
+        matches!(self, Kind::SysV | Kind::SysVSem | Kind::SysVMsg)
+    }
 }
 
 /// One object made during the audit.
@@ -184,6 +198,9 @@ pub struct Obj {
     pub left: bool,
     /// A temporary name that got its real one by link(2) (glibc's sem_open): not shown.
     pub hidden: bool,
+    /// It was there before: the program opened it with O_CREAT, which made nothing
+    /// (`created_by` and `created` say who opened it, and when). Not the program's.
+    pub existed: bool,
 }
 
 /// A signal one traced process sent.
@@ -209,7 +226,7 @@ pub struct Model {
     pub objects: Vec<Obj>,
     /// The object that currently has each path.
     live: HashMap<Vec<u8>, usize>,
-    sysv: HashMap<i64, usize>,
+    sysv: HashMap<(Kind, i64), usize>,
     pub sent: Vec<Sent>,
 }
 
@@ -453,21 +470,46 @@ impl Model {
             unlinked: None,
             left: false,
             hidden: false,
+            existed: false,
         });
     }
 
-    pub fn created_sysv(&mut self, id: i64, key: i64, size: u64, by: i32, at: u64) {
+    /// The object at `path`, taken for one there before the audit (an open with O_CREAT
+    /// found it), was made by `by` after all: its open, which found none, ended later.
+    pub fn made_after_all(&mut self, path: &[u8], by: i32) {
+        if let Some(&i) = self.live.get(path) {
+            let o = &mut self.objects[i];
+            if o.existed {
+                o.existed = false;
+                o.created_by = by;
+            }
+        }
+    }
+
+    /// An object that was there already, opened with O_CREAT (no O_EXCL) by `by`.
+    pub fn opened_existing(&mut self, kind: Kind, path: Vec<u8>, name: Vec<u8>, by: i32, at: u64) {
+        self.created(kind, path, name, by, at);
+        if let Some(o) = self.objects.last_mut() {
+            o.existed = true;
+        }
+    }
+
+    /// A System V object of `kind`; `size`: a segment's bytes (ignored for the others).
+    pub fn created_sysv(&mut self, kind: Kind, id: i64, key: i64, size: u64, by: i32, at: u64) {
         // One made a moment ago by another process of the program, opened again.
-        if self.sysv.contains_key(&id) {
+        if self.sysv.contains_key(&(kind, id)) {
             return;
         }
         let name = format!("key 0x{:08x} id {id}", key as u32).into_bytes();
-        self.created(Kind::SysV, Vec::new(), name, by, at);
+        self.created(kind, Vec::new(), name, by, at);
         let i = self.objects.len() - 1;
         self.objects[i].sysv_id = Some(id);
-        self.objects[i].size = Some(size);
-        self.objects[i].size_set = Some(size);
-        self.sysv.insert(id, i);
+        // Bytes for a segment; a semaphore set's count of semaphores is no size.
+        if kind == Kind::SysV {
+            self.objects[i].size = Some(size);
+            self.objects[i].size_set = Some(size);
+        }
+        self.sysv.insert((kind, id), i);
     }
 
     /// The kind of the object of ours at `path`, if any.
@@ -487,8 +529,8 @@ impl Model {
         }
     }
 
-    pub fn removed_sysv(&mut self, id: i64, by: i32, at: u64) {
-        if let Some(i) = self.sysv.remove(&id) {
+    pub fn removed_sysv(&mut self, kind: Kind, id: i64, by: i32, at: u64) {
+        if let Some(i) = self.sysv.remove(&(kind, id)) {
             let o = &mut self.objects[i];
             o.unlinked_by = Some(by);
             o.unlinked = Some(at);

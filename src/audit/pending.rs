@@ -2,10 +2,10 @@
 //! stop decided that the result matters and kept a [`Pending`]; [`Pending::complete`]
 //! records it in the model. A failed call (`is_error`) never gets here.
 
+use super::memory::{self, Unread};
 use super::model::{Kind, Model};
 use super::procfs;
-use super::ptrace;
-use super::syscalls::{self, ShmKind};
+use super::syscalls::{self, Ipc, ShmKind};
 
 /// A system call stopped at entry whose result the exit stop will give.
 #[derive(Debug)]
@@ -14,6 +14,13 @@ pub enum Pending {
         kind: ShmKind,
         path: Vec<u8>,
         name: Vec<u8>,
+    },
+    /// An open with O_CREAT of a segment that is there already (`truncates`: O_TRUNC).
+    Reopen {
+        kind: ShmKind,
+        path: Vec<u8>,
+        name: Vec<u8>,
+        truncates: bool,
     },
     Fifo(Vec<u8>),
     /// The path, and the size of the segment there just before (its size when removed).
@@ -30,8 +37,21 @@ pub enum Pending {
         info: Option<u64>,
         asked: u64,
     },
-    ShmGet(i64, u64),
-    ShmRmid(i64),
+    /// A System V get that makes an object: its kind, key and size.
+    IpcGet(Kind, i64, u64),
+    IpcRmid(Kind, i64),
+    /// An mq_open with O_CREAT of a queue not there yet: its path and name.
+    MqCreate(Vec<u8>, Vec<u8>),
+    MqUnlink(Vec<u8>),
+}
+
+/// The model's kind of a System V object.
+pub fn sysv_kind(ipc: Ipc) -> Kind {
+    match ipc {
+        Ipc::Shm => Kind::SysV,
+        Ipc::Sem => Kind::SysVSem,
+        Ipc::Msg => Kind::SysVMsg,
+    }
 }
 
 fn kind_of(kind: ShmKind) -> Kind {
@@ -52,8 +72,23 @@ impl Pending {
         match self {
             // Two opens with O_CREAT in flight at once (a pair's two sides starting
             // together) both found no file at entry; one made it, the other opened it.
-            Pending::Create { path, .. } if m.is_live(&path) => {}
+            // One that found it at entry and was seen first took it for a leftover:
+            // this call, which found none, made it.
+            Pending::Create { path, .. } if m.is_live(&path) => m.made_after_all(&path, tgid),
             Pending::Create { kind, path, name } => m.created(kind_of(kind), path, name, tgid, at),
+            Pending::Reopen {
+                kind,
+                path,
+                name,
+                truncates,
+            } => {
+                if !m.is_live(&path) {
+                    m.opened_existing(kind_of(kind), path.clone(), name, tgid, at);
+                }
+                if truncates {
+                    m.resized(&path, 0, false);
+                }
+            }
             Pending::Fifo(path) => m.created(Kind::Fifo, path.clone(), path, tgid, at),
             Pending::Unlink(path, size) => {
                 if let Some(size) = size {
@@ -88,36 +123,48 @@ impl Pending {
                 }
             }
             Pending::Truncate(path, size, grows_only) => m.resized(&path, size, grows_only),
-            // waitid(2) may be given no siginfo at all: then the child it reaped is the
-            // one of the caller's ended children that is gone from /proc.
+            // waitid(2) may be given no siginfo at all, or one we may not read (a
+            // non-dumpable caller, to an unprivileged audit): then the child it reaped is
+            // the one of the caller's ended children that is gone from /proc.
             Pending::Wait {
-                info: Some(0),
+                info: Some(info),
                 asked,
             } if rval == 0 => {
-                for child in m.unreaped_children(tgid) {
-                    if procfs::state(child).is_none() {
-                        m.reaped_by_wait(child, tgid, asked, at);
+                let named = match info {
+                    0 => Err(Unread::Gone),
+                    _ => memory::read_u64(pid, info + syscalls::SIGINFO_PID_OFFSET),
+                };
+                match named {
+                    Ok(word) => {
+                        let child = word as u32 as i32;
+                        if child > 0 {
+                            m.reaped_by_wait(child, tgid, asked, at);
+                        }
+                    }
+                    Err(_) => {
+                        for child in m.unreaped_children(tgid) {
+                            if procfs::state(child).is_none() {
+                                m.reaped_by_wait(child, tgid, asked, at);
+                            }
+                        }
                     }
                 }
             }
-            Pending::Wait { info, asked } => {
-                let reaped = match info {
-                    None => rval,
-                    // waitid returns 0 and names the child in the siginfo it filled.
-                    Some(info) if rval == 0 => {
-                        ptrace::read_u64(pid, info + syscalls::SIGINFO_PID_OFFSET)
-                            .map_or(0, |w| i64::from(w as u32 as i32))
-                    }
-                    Some(_) => 0,
-                };
-                if let Ok(child) = i32::try_from(reaped) {
+            // wait4 returns the child it reaped (0 with WNOHANG: none yet).
+            Pending::Wait { info: None, asked } => {
+                if let Ok(child) = i32::try_from(rval) {
                     if child > 0 {
                         m.reaped_by_wait(child, tgid, asked, at);
                     }
                 }
             }
-            Pending::ShmGet(key, size) => m.created_sysv(rval, key, size, tgid, at),
-            Pending::ShmRmid(id) => m.removed_sysv(id, tgid, at),
+            // waitid with WNOHANG and nothing to report.
+            Pending::Wait { .. } => {}
+            Pending::IpcGet(kind, key, size) => m.created_sysv(kind, rval, key, size, tgid, at),
+            Pending::IpcRmid(kind, id) => m.removed_sysv(kind, id, tgid, at),
+            Pending::MqCreate(path, _) if m.is_live(&path) => {}
+            Pending::MqCreate(path, name) => m.created(Kind::MQueue, path, name, tgid, at),
+            Pending::MqUnlink(path) => m.unlinked(&path, tgid, at),
         }
     }
 }
@@ -139,6 +186,26 @@ mod tests {
     }
 
     #[test]
+    fn an_open_that_found_no_segment_made_it_though_another_that_found_it_ended_first() {
+        let seg = || (ShmKind::Segment, b"/dev/shm/x".to_vec(), b"/x".to_vec());
+        let mut m = Model::default();
+        let (kind, path, name) = seg();
+        let reopen = Pending::Reopen {
+            kind,
+            path,
+            name,
+            truncates: false,
+        };
+        reopen.complete(&mut m, 11, 11, 3, 10);
+        assert!(m.objects[0].existed);
+        let (kind, path, name) = seg();
+        Pending::Create { kind, path, name }.complete(&mut m, 10, 10, 3, 12);
+        assert_eq!(m.objects.len(), 1);
+        assert!(!m.objects[0].existed);
+        assert_eq!(m.objects[0].created_by, 10);
+    }
+
+    #[test]
     fn a_child_reaped_by_a_wait_already_waiting_was_no_zombie_however_late_the_tracer_looks() {
         let mut m = ended_child();
         // The parent blocked in wait4 at 0.2 s; the tracer, busy on a loaded machine,
@@ -151,7 +218,7 @@ mod tests {
         let child = m.proc(11).unwrap();
         // Reaped as soon as it was a zombie (its death, after its exit stop).
         assert_eq!((child.reaped_by, child.reaped), (Some(10), Some(1_000_050)));
-        assert!(findings::compute(&m, 10, 100_000).is_empty());
+        assert!(findings::compute(&m, 10, 100_000, None).is_empty());
     }
 
     #[test]
@@ -163,7 +230,7 @@ mod tests {
         };
         wait.complete(&mut m, 10, 10, 11, 1_900_000);
         assert_eq!(m.proc(11).unwrap().reaped, Some(1_300_000));
-        let f = findings::compute(&m, 10, 100_000);
+        let f = findings::compute(&m, 10, 100_000, None);
         assert_eq!(f.len(), 1);
         assert!(
             f[0].message.contains("zombie for 300 ms"),

@@ -1,5 +1,5 @@
-//! Thin wrappers over ptrace(2), waitpid(2) and process_vm_readv(2), the only `unsafe`
-//! of the tracer. Every call may fail with ESRCH: a tracee can be killed at any moment
+//! Thin wrappers over ptrace(2) and waitpid(2), with [`crate::audit::memory`] the only
+//! `unsafe` of the tracer. Every call may fail with ESRCH: a tracee can be killed at any moment
 //! (SIGKILL needs no tracer's consent), which is normal and never an error worth more
 //! than skipping that tracee.
 
@@ -185,52 +185,4 @@ fn wait(which: i32, flags: libc::c_int) -> io::Result<Option<Wait>> {
     } else {
         Wait::Stopped(pid, libc::WSTOPSIG(status), status >> 16)
     }))
-}
-
-/// Reads a NUL-terminated string of at most `max` bytes from a tracee's memory, page by
-/// page (a string may end just before an unmapped page). `None` if unreadable or longer.
-pub fn read_cstring(pid: i32, addr: u64, max: usize) -> Option<Vec<u8>> {
-    const PAGE: u64 = 4096;
-    let mut out = Vec::new();
-    let mut at = addr;
-    while out.len() < max {
-        let to_page_end = (PAGE - at % PAGE) as usize;
-        let want = to_page_end.min(max - out.len());
-        let mut buf = vec![0u8; want];
-        let n = read_mem(pid, at, &mut buf)?;
-        if n == 0 {
-            return None;
-        }
-        if let Some(end) = buf[..n].iter().position(|&b| b == 0) {
-            out.extend_from_slice(&buf[..end]);
-            return Some(out);
-        }
-        out.extend_from_slice(&buf[..n]);
-        at += n as u64;
-    }
-    None
-}
-
-/// Reads a little-endian word from a tracee's memory.
-pub fn read_u64(pid: i32, addr: u64) -> Option<u64> {
-    let mut buf = [0u8; 8];
-    (read_mem(pid, addr, &mut buf)? == 8).then(|| u64::from_ne_bytes(buf))
-}
-
-fn read_mem(pid: i32, addr: u64, buf: &mut [u8]) -> Option<usize> {
-    if addr == 0 {
-        return None;
-    }
-    let local = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    let remote = libc::iovec {
-        iov_base: addr as usize as *mut libc::c_void,
-        iov_len: buf.len(),
-    };
-    // SAFETY: the local iovec covers exactly `buf`; the remote one is only read by the
-    // kernel, which checks it against the tracee's mappings.
-    let n = unsafe { libc::process_vm_readv(pid, &raw const local, 1, &raw const remote, 1, 0) };
-    usize::try_from(n).ok()
 }

@@ -7,9 +7,11 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use super::findings::{Finding, escape, ms, signal_name, who};
+use super::findings::Finding;
 use super::model::{BrokenPipe, End, Kind, Model, Obj, Proc};
+use super::notes::Note;
 use super::tracer::Ended;
+use super::words::{escape, ms, signal_name, who};
 
 #[derive(Serialize)]
 pub struct Report<'a> {
@@ -22,6 +24,14 @@ pub struct Report<'a> {
     segments: Vec<SegOut>,
     fifos: Vec<FifoOut>,
     findings: &'a [Finding],
+    /// What the audit saw but does not blame on the program, or could not see.
+    notes: &'a [Note],
+}
+
+/// What the report says of the run: its findings and its notes.
+pub struct Said<'a> {
+    pub findings: &'a [Finding],
+    pub notes: &'a [Note],
 }
 
 #[derive(Serialize)]
@@ -82,6 +92,8 @@ struct SegOut {
     unlinked_by: Option<i32>,
     unlinked_ms: Option<f64>,
     left: bool,
+    /// It was there before the audit: `created_by` opened it with O_CREAT, made nothing.
+    existed_before: bool,
 }
 
 #[derive(Serialize)]
@@ -109,6 +121,9 @@ fn kind_name(kind: Kind) -> &'static str {
         Kind::Segment => "shm",
         Kind::Semaphore => "semaphore",
         Kind::SysV => "sysv",
+        Kind::SysVSem => "sysv-sem",
+        Kind::SysVMsg => "sysv-msg",
+        Kind::MQueue => "mqueue",
         Kind::Fifo => "fifo",
     }
 }
@@ -185,6 +200,7 @@ fn seg_out(o: &Obj) -> SegOut {
         unlinked_by: o.unlinked_by,
         unlinked_ms: o.unlinked.map(ms),
         left: o.left,
+        existed_before: o.existed,
     }
 }
 
@@ -209,6 +225,7 @@ impl<'a> Report<'a> {
         ended: Ended,
         end_us: u64,
         findings: &'a [Finding],
+        notes: &'a [Note],
     ) -> Self {
         let main = model.proc(root);
         let shown = model.objects.iter().filter(|o| !o.hidden);
@@ -232,6 +249,7 @@ impl<'a> Report<'a> {
                 .map(fifo_out)
                 .collect(),
             findings,
+            notes,
         }
     }
 
@@ -249,9 +267,10 @@ pub fn human(
     root: i32,
     ended: Ended,
     end_us: u64,
-    findings: &[Finding],
+    said: &Said,
     clean: bool,
 ) -> String {
+    let (findings, notes) = (said.findings, said.notes);
     let mut out = String::new();
     let main = model.proc(root);
     let status = match main {
@@ -287,11 +306,16 @@ pub fn human(
             "no finding, but the program failed ({status}): its own error, if any, is on \
              stderr above; the audit saw only what it did before it stopped"
         );
-    } else if findings.is_empty() {
+    } else if findings.is_empty() && notes.is_empty() {
+        // Only what the audit watches (see the man page's limits: memory shared without
+        // a name is not seen).
         let _ = writeln!(
             out,
-            "no finding: every process was reaped in time and every object removed"
+            "no finding: every process was reaped in time and every segment, semaphore, \
+             message queue and FIFO it made removed"
         );
+    } else if findings.is_empty() {
+        let _ = writeln!(out, "no finding, but read the notes below");
     } else {
         let _ = writeln!(out, "findings ({}):", findings.len());
         for f in findings {
@@ -304,17 +328,23 @@ pub fn human(
             );
         }
     }
+    for n in notes {
+        let _ = writeln!(out, "note: {}", n.message);
+    }
     let _ = writeln!(out, "processes ({}):", model.procs.len());
     tree(model, &mut out);
     let shown: Vec<&Obj> = model.objects.iter().filter(|o| !o.hidden).collect();
     let fifos: Vec<&&Obj> = shown.iter().filter(|o| o.kind == Kind::Fifo).collect();
     // Named semaphores are listed apart: under "segments" a student looked for a
     // SharedMemory never made (multiprocessing's locks and queues make semaphores).
-    for (title, semaphores) in [("segments", false), ("semaphores", true)] {
-        let segments: Vec<&&Obj> = shown
-            .iter()
-            .filter(|o| o.kind != Kind::Fifo && (o.kind == Kind::Semaphore) == semaphores)
-            .collect();
+    let heading = |kind: Kind| match kind {
+        Kind::Segment | Kind::SysV => "segments",
+        Kind::Semaphore | Kind::SysVSem => "semaphores",
+        Kind::MQueue | Kind::SysVMsg => "message queues",
+        Kind::Fifo => "fifos",
+    };
+    for title in ["segments", "semaphores", "message queues"] {
+        let segments: Vec<&&Obj> = shown.iter().filter(|o| heading(o.kind) == title).collect();
         if segments.is_empty() {
             continue;
         }
@@ -355,7 +385,8 @@ pub fn human(
 /// run's mkfifo or exclusive create fail): the commands that remove them, or, with
 /// `--clean`, that it removes them now.
 fn left_advice(shown: &[&Obj], clean: bool) -> Option<String> {
-    let left: Vec<&&Obj> = shown.iter().filter(|o| o.left).collect();
+    // One there before the audit is the note's to speak of, and --clean leaves it.
+    let left: Vec<&&Obj> = shown.iter().filter(|o| o.left && !o.existed).collect();
     let (what, them) = match left.len() {
         0 => return None,
         1 => ("object", "it"),
@@ -378,7 +409,12 @@ fn left_advice(shown: &[&Obj], clean: bool) -> Option<String> {
     for o in &left {
         match o.sysv_id {
             Some(id) if o.kind == Kind::SysV => ids.push(format!("ipcrm -m {id}")),
-            _ if plain(&o.path) => files.push(String::from_utf8_lossy(&o.path).into_owned()),
+            Some(id) if o.kind == Kind::SysVSem => ids.push(format!("ipcrm -s {id}")),
+            Some(id) if o.kind == Kind::SysVMsg => ids.push(format!("ipcrm -q {id}")),
+            // A message queue is a file only where /dev/mqueue is mounted: no rm for it.
+            _ if plain(&o.path) && o.kind != Kind::MQueue => {
+                files.push(String::from_utf8_lossy(&o.path).into_owned());
+            }
             _ => {
                 return Some(format!(
                     "{n} {what} marked LEFT still there after the audit: remove {them} \
@@ -402,7 +438,15 @@ fn left_advice(shown: &[&Obj], clean: bool) -> Option<String> {
 
 fn life(model: &Model, o: &Obj) -> String {
     let by = |pid: i32| model.proc(pid).map_or_else(|| format!("pid {pid}"), who);
-    let mut s = format!("made by {} at {} ms", by(o.created_by), ms(o.created));
+    let mut s = if o.existed {
+        format!(
+            "there before the audit, opened (O_CREAT) by {} at {} ms",
+            by(o.created_by),
+            ms(o.created)
+        )
+    } else {
+        format!("made by {} at {} ms", by(o.created_by), ms(o.created))
+    };
     match (o.unlinked_by, o.unlinked) {
         (Some(pid), Some(at)) => {
             let _ = write!(s, ", removed by {} at {} ms", by(pid), ms(at));

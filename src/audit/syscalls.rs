@@ -56,7 +56,25 @@ pub const TRACED: &[(i64, Option<u32>)] = &[
     (libc::SYS_pidfd_send_signal, None),
     (libc::SYS_shmget, None),
     (libc::SYS_shmctl, None),
+    (libc::SYS_semget, None),
+    (libc::SYS_semctl, None),
+    (libc::SYS_msgget, None),
+    (libc::SYS_msgctl, None),
+    // Only with O_CREAT: an mq_open that cannot create makes nothing.
+    (libc::SYS_mq_open, Some(1)),
+    (libc::SYS_mq_unlink, None),
 ];
+
+/// The three kinds of System V IPC object, each with its own ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Ipc {
+    /// shmget(2): a shared-memory segment.
+    Shm,
+    /// semget(2): a semaphore set.
+    Sem,
+    /// msgget(2): a message queue.
+    Msg,
+}
 
 /// The longest path read from a tracee (PATH_MAX, the NUL included).
 pub const PATH_MAX: usize = libc::PATH_MAX as usize;
@@ -130,14 +148,26 @@ pub enum Call {
         fd: i32,
         signal: i32,
     },
-    ShmGet {
+    /// shmget, semget (`size`: the number of semaphores), msgget (`size` 0).
+    IpcGet {
+        ipc: Ipc,
         key: i64,
         size: u64,
         flags: u64,
     },
-    ShmCtl {
+    /// shmctl, semctl, msgctl.
+    IpcCtl {
+        ipc: Ipc,
         id: i64,
         cmd: i64,
+    },
+    /// mq_open(3) (glibc passes the name without its leading slash).
+    MqOpen {
+        name: u64,
+        flags: u64,
+    },
+    MqUnlink {
+        name: u64,
     },
     Other(i64),
 }
@@ -281,15 +311,45 @@ pub fn decode(nr: i64, a: [u64; 6]) -> Call {
             fd: int(a[0]),
             signal: int(a[1]),
         },
-        libc::SYS_shmget => Call::ShmGet {
+        libc::SYS_shmget => Call::IpcGet {
+            ipc: Ipc::Shm,
             key: i64::from(int(a[0])),
             size: a[1],
             flags: a[2],
         },
-        libc::SYS_shmctl => Call::ShmCtl {
+        libc::SYS_semget => Call::IpcGet {
+            ipc: Ipc::Sem,
+            key: i64::from(int(a[0])),
+            size: a[1],
+            flags: a[2],
+        },
+        libc::SYS_msgget => Call::IpcGet {
+            ipc: Ipc::Msg,
+            key: i64::from(int(a[0])),
+            size: 0,
+            flags: a[1],
+        },
+        // The command's low byte: glibc may add IPC_64 (0x100).
+        libc::SYS_shmctl => Call::IpcCtl {
+            ipc: Ipc::Shm,
             id: i64::from(int(a[0])),
             cmd: long(a[1]) & 0xff,
         },
+        libc::SYS_semctl => Call::IpcCtl {
+            ipc: Ipc::Sem,
+            id: i64::from(int(a[0])),
+            cmd: long(a[2]) & 0xff,
+        },
+        libc::SYS_msgctl => Call::IpcCtl {
+            ipc: Ipc::Msg,
+            id: i64::from(int(a[0])),
+            cmd: long(a[1]) & 0xff,
+        },
+        libc::SYS_mq_open => Call::MqOpen {
+            name: a[0],
+            flags: a[1],
+        },
+        libc::SYS_mq_unlink => Call::MqUnlink { name: a[0] },
         other => Call::Other(other),
     }
 }
@@ -349,6 +409,27 @@ fn normalise(path: &[u8]) -> Vec<u8> {
         out.push(b'/');
     }
     out
+}
+
+/// `path` (resolved, absolute) with what names "the calling process" made explicit:
+/// `/proc/self` is `/proc/TGID`, `/proc/thread-self` is `/proc/TGID/task/TID`, `/dev/fd`
+/// is `/proc/TGID/fd` and `/dev/stdin`, `/dev/stdout`, `/dev/stderr` its fds 0, 1 and 2.
+/// The audit resolves paths in its own process, where those name the audit. `None` when
+/// the path starts with none of them.
+pub fn of_process(path: &[u8], tgid: i32, tid: i32) -> Option<Vec<u8>> {
+    let proc_dir = format!("/proc/{tgid}");
+    let prefixes: [(&[u8], String); 6] = [
+        (b"/proc/self", proc_dir.clone()),
+        (b"/proc/thread-self", format!("{proc_dir}/task/{tid}")),
+        (b"/dev/fd", format!("{proc_dir}/fd")),
+        (b"/dev/stdin", format!("{proc_dir}/fd/0")),
+        (b"/dev/stdout", format!("{proc_dir}/fd/1")),
+        (b"/dev/stderr", format!("{proc_dir}/fd/2")),
+    ];
+    prefixes.iter().find_map(|(prefix, with)| {
+        let rest = path.strip_prefix(*prefix)?;
+        (rest.is_empty() || rest.starts_with(b"/")).then(|| [with.as_bytes(), rest].concat())
+    })
 }
 
 /// What `/proc/PID/fd/N` names, without the ` (deleted)` the kernel appends to a
@@ -464,6 +545,22 @@ mod tests {
     }
 
     #[test]
+    fn paths_naming_the_calling_process_name_it_by_its_pid() {
+        let of = |p: &[u8]| of_process(p, 40, 41).map(|v| String::from_utf8(v).unwrap());
+        assert_eq!(of(b"/proc/self/cwd/f").as_deref(), Some("/proc/40/cwd/f"));
+        assert_eq!(of(b"/proc/self").as_deref(), Some("/proc/40"));
+        assert_eq!(
+            of(b"/proc/thread-self/cwd/f").as_deref(),
+            Some("/proc/40/task/41/cwd/f")
+        );
+        assert_eq!(of(b"/dev/fd/3/x").as_deref(), Some("/proc/40/fd/3/x"));
+        assert_eq!(of(b"/dev/stdout").as_deref(), Some("/proc/40/fd/1"));
+        assert_eq!(of(b"/proc/selfish/x"), None);
+        assert_eq!(of(b"/dev/fdx"), None);
+        assert_eq!(of(b"/tmp/proc/self/x"), None);
+    }
+
+    #[test]
     fn shm_paths_name_segments_and_semaphores() {
         assert_eq!(
             shm_name(b"/dev/shm/psm_1"),
@@ -558,5 +655,24 @@ mod tests {
         assert!(leaves_waitable(libc::WNOWAIT as u64 | libc::WEXITED as u64));
         assert!(removes_dir(libc::AT_REMOVEDIR as u64));
         assert_eq!(decode(libc::SYS_read, [0; 6]), Call::Other(libc::SYS_read));
+        // semctl's command is its third argument, msgctl's its second.
+        let rmid = libc::IPC_RMID as u64 | 0x100;
+        assert_eq!(
+            decode(libc::SYS_semctl, [7, 0, rmid, 0, 0, 0]),
+            Call::IpcCtl {
+                ipc: Ipc::Sem,
+                id: 7,
+                cmd: i64::from(libc::IPC_RMID)
+            }
+        );
+        assert_eq!(
+            decode(libc::SYS_msgget, [0, 0o1600, 0, 0, 0, 0]),
+            Call::IpcGet {
+                ipc: Ipc::Msg,
+                key: 0,
+                size: 0,
+                flags: 0o1600
+            }
+        );
     }
 }

@@ -1,12 +1,22 @@
-//! System V shared memory as /proc/sysvipc/shm lists it (column 1 the key, column 2 the
-//! id): which segments exist at the end, and whether a key names one already when a
-//! program calls shmget with IPC_CREAT (then the call opens it, it makes nothing).
+//! System V IPC objects (shared-memory segments, semaphore sets, message queues) as
+//! /proc/sysvipc/{shm,sem,msg} list them (column 1 the key, column 2 the id): which exist
+//! at the end, and whether a get call makes one: IPC_PRIVATE always does (with or
+//! without IPC_CREAT), IPC_CREAT does for a key that names none yet (for a key that names
+//! one, the call opens it and makes nothing).
 
-const TABLE: &str = "/proc/sysvipc/shm";
+use super::syscalls::Ipc;
 
-/// The (key, id) of every segment that exists now.
-fn segments() -> Vec<(i32, i64)> {
-    parse(&std::fs::read_to_string(TABLE).unwrap_or_default())
+fn table(ipc: Ipc) -> &'static str {
+    match ipc {
+        Ipc::Shm => "/proc/sysvipc/shm",
+        Ipc::Sem => "/proc/sysvipc/sem",
+        Ipc::Msg => "/proc/sysvipc/msg",
+    }
+}
+
+/// The (key, id) of every object of that kind that exists now.
+fn objects(ipc: Ipc) -> Vec<(i32, i64)> {
+    parse(&std::fs::read_to_string(table(ipc)).unwrap_or_default())
 }
 
 fn parse(text: &str) -> Vec<(i32, i64)> {
@@ -21,17 +31,27 @@ fn parse(text: &str) -> Vec<(i32, i64)> {
         .collect()
 }
 
-/// The ids of the segments that exist now.
-pub fn ids() -> Vec<i64> {
-    segments().into_iter().map(|(_, id)| id).collect()
+/// The ids of the objects of that kind that exist now.
+pub fn ids(ipc: Ipc) -> Vec<i64> {
+    objects(ipc).into_iter().map(|(_, id)| id).collect()
 }
 
-/// Whether a segment of `key` exists now: shmget(key, IPC_CREAT) without IPC_EXCL then
-/// opens it. IPC_PRIVATE (0) always makes a new one.
-pub fn key_exists(key: i64) -> bool {
+/// Whether a get call of `ipc` with `key` and `flags` makes a new object (if it
+/// succeeds), as the objects that exist now say.
+pub fn get_creates(ipc: Ipc, key: i64, flags: u64) -> bool {
+    creates(key, flags, |key| {
+        objects(ipc).iter().any(|&(k, _)| k == key)
+    })
+}
+
+/// IPC_PRIVATE (0) always makes a new object: the textbook
+/// `shmget(IPC_PRIVATE, size, S_IRUSR | S_IWUSR)` has no IPC_CREAT. Another key makes one
+/// only with IPC_CREAT and only when `exists` says no object has it (without IPC_EXCL,
+/// a get of an existing key opens that object).
+fn creates(key: i64, flags: u64, exists: impl Fn(i32) -> bool) -> bool {
     // The key is an int (key_t): the low 32 bits, as the kernel reads it.
     let key = key as u32 as i32;
-    key != libc::IPC_PRIVATE && segments().iter().any(|&(k, _)| k == key)
+    key == libc::IPC_PRIVATE || (flags & libc::IPC_CREAT as u64 != 0 && !exists(key))
 }
 
 #[cfg(test)]
@@ -45,5 +65,19 @@ mod tests {
                     \x20        0      65583  600   4096\n\
                     \x20      -17         12  600   4096\n";
         assert_eq!(parse(text), [(99_487_284, 65584), (0, 65583), (-17, 12)]);
+    }
+
+    #[test]
+    fn ipc_private_always_makes_a_segment_another_key_only_with_ipc_creat_when_new() {
+        let creat = libc::IPC_CREAT as u64;
+        let none = |_| false;
+        let all = |_| true;
+        assert!(creates(0, 0o600, none));
+        assert!(creates(0, 0o600, all));
+        // A 64-bit register with only the low half meaningful.
+        assert!(creates(0xffff_ffff_0000_0000_u64 as i64, 0o600, all));
+        assert!(creates(7, creat | 0o600, none));
+        assert!(!creates(7, creat | 0o600, all));
+        assert!(!creates(7, 0o600, none));
     }
 }

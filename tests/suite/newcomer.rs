@@ -504,11 +504,14 @@ fn an_audit_of_a_program_that_failed_says_so_beside_no_finding() {
         report.contains("no finding, but the program failed (exit 3)"),
         "{report}"
     );
-    assert!(!report.contains("every object removed"), "{report}");
+    assert!(!report.contains("it made removed"), "{report}");
     // A program that succeeds keeps the plain verdict.
     let report = stdout_of(&run(osps(&["audit", "--", "true"]), DEADLINE));
     assert!(
-        report.contains("no finding: every process was reaped in time and every object removed"),
+        report.contains(
+            "no finding: every process was reaped in time and every segment, semaphore, \
+             message queue and FIFO it made removed"
+        ),
         "{report}"
     );
 }

@@ -8,14 +8,15 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{Result, WrapErr};
 
 use super::interrupt;
-use super::longpath;
+use super::memory::{self, Unread};
 use super::model::{KERNEL_RAISED, Kind, Model};
+use super::mqueue;
 use super::pending::Pending;
 use super::procfs;
 use super::ptrace::{self, SyscallInfo, Wait};
@@ -23,7 +24,11 @@ use super::sigpipe;
 use super::spawn::Child;
 use super::syscalls::{self, Base, Call, PATH_MAX};
 
+mod paths;
 mod stops;
+
+pub use paths::as_path;
+use paths::read_path;
 
 /// Why following stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,13 +70,17 @@ pub struct Tracer {
     stop_seen: Option<Instant>,
     /// The stop signals to the audit looked at so far ([`interrupt::count`]).
     stops_counted: i32,
-    /// A stop signal came again from the user (Ctrl-C pressed twice): stop at once.
-    insisted: bool,
+    /// A stop signal came again from the user (Ctrl-C pressed twice), this one: stop at
+    /// once.
+    insisted: Option<i32>,
     /// The first stop signal to the audit: the one the audit ends by.
     first_stop: Option<i32>,
     /// When the main process's thread group last took each signal (its
     /// signal-delivery-stop): whether a stop signal to the audit reached it too.
     took: HashMap<(i32, i32), Instant>,
+    /// Paths that could not be resolved for want of permission (the working directory
+    /// or a directory descriptor of a non-dumpable process, to an unprivileged audit).
+    unresolved: u32,
 }
 
 /// The least time the program gets to handle a stop signal it got with the audit.
@@ -103,10 +112,17 @@ impl Tracer {
             root_ended: None,
             stop_seen: None,
             stops_counted: 0,
-            insisted: false,
+            insisted: None,
             first_stop: None,
             took: HashMap::new(),
+            unresolved: 0,
         }
+    }
+
+    /// The second stop signal that stopped the audit at once, with no more grace, if one
+    /// did.
+    pub fn insisted(&self) -> Option<i32> {
+        self.insisted
     }
 
     /// Microseconds since the audit started.
@@ -193,7 +209,7 @@ impl Tracer {
                 if let Some(latest) = interrupt::stop_signal() {
                     self.look_for_insistence(s, latest);
                 }
-                if self.insisted || first.elapsed() >= limits.grace.max(SIGNAL_GRACE) {
+                if self.insisted.is_some() || first.elapsed() >= limits.grace.max(SIGNAL_GRACE) {
                     return Ok(Ended::Signal(s));
                 }
             }
@@ -415,20 +431,35 @@ impl Tracer {
                 flags,
                 how,
             } => {
-                let flags = flags.or_else(|| how.and_then(|h| ptrace::read_u64(pid, h)));
+                let flags = match (flags, how) {
+                    (Some(flags), _) => Some(flags),
+                    (None, Some(how)) => self.counted(memory::read_u64(pid, how)),
+                    (None, None) => None,
+                };
                 let Some(flags) = flags.filter(|&f| syscalls::creates(f) || syscalls::truncates(f))
                 else {
                     return false;
                 };
-                let Some(path) = read_path(pid, base, path) else {
+                let Some(path) = self.path(pid, base, path) else {
                     return false;
                 };
-                // O_CREAT of an existing file creates nothing; O_TRUNC of one of our
-                // segments makes its size 0.
+                // O_CREAT of an existing file creates nothing, but a segment left there
+                // (by an earlier run) and opened so is the program's to remove all the
+                // same; O_TRUNC of one of our segments makes its size 0.
                 let exists = std::fs::symlink_metadata(as_path(&path)).is_ok();
                 match syscalls::opened_shm_name(&path) {
                     Some((kind, name)) if syscalls::creates(flags) && !exists => {
                         Pending::Create { kind, path, name }
+                    }
+                    Some((kind, name))
+                        if syscalls::creates(flags) && !self.model.is_live(&path) =>
+                    {
+                        Pending::Reopen {
+                            kind,
+                            path,
+                            name,
+                            truncates: syscalls::truncates(flags),
+                        }
                     }
                     _ if syscalls::truncates(flags) && self.is_segment(&path) => {
                         Pending::Truncate(path, 0, false)
@@ -437,13 +468,13 @@ impl Tracer {
                 }
             }
             Call::Mknod { base, path, mode } if syscalls::makes_fifo(mode) => {
-                let Some(path) = read_path(pid, base, path) else {
+                let Some(path) = self.path(pid, base, path) else {
                     return false;
                 };
                 Pending::Fifo(path)
             }
             Call::Unlink { base, path, flags } if !syscalls::removes_dir(flags) => {
-                match read_path(pid, base, path) {
+                match self.path(pid, base, path) {
                     Some(path) if self.model.is_live(&path) => {
                         // Its size when removed: what a stat says now, just before.
                         let size = self
@@ -457,7 +488,7 @@ impl Tracer {
                 }
             }
             Call::Rename { from, to, exchange } => {
-                match (read_path(pid, from.0, from.1), read_path(pid, to.0, to.1)) {
+                match (self.path(pid, from.0, from.1), self.path(pid, to.0, to.1)) {
                     // A rename onto one of ours removes it, whatever is moved there; a
                     // directory holding ours takes them along.
                     (Some(a), Some(b))
@@ -472,7 +503,7 @@ impl Tracer {
                 }
             }
             Call::Link { from, to } => {
-                match (read_path(pid, from.0, from.1), read_path(pid, to.0, to.1)) {
+                match (self.path(pid, from.0, from.1), self.path(pid, to.0, to.1)) {
                     // A new name in /dev/shm, or one more name of an object of ours.
                     (Some(a), Some(b))
                         if syscalls::shm_name(&b).is_some() || self.model.is_live(&a) =>
@@ -496,7 +527,7 @@ impl Tracer {
                 }
                 Err(_) => return false,
             },
-            Call::Truncate { path, length } => match read_path(pid, Base::Cwd, path) {
+            Call::Truncate { path, length } => match self.path(pid, Base::Cwd, path) {
                 Some(path) if self.model.is_live(&path) => Pending::Truncate(path, length, false),
                 _ => return false,
             },
@@ -532,19 +563,62 @@ impl Tracer {
                 }
                 return false;
             }
-            // IPC_CREAT of a key that has a segment opens that one: it makes nothing.
-            Call::ShmGet { key, size, flags }
-                if flags & libc::IPC_CREAT as u64 != 0 && !super::sysv::key_exists(key) =>
-            {
-                Pending::ShmGet(key, size)
+            Call::IpcGet {
+                ipc,
+                key,
+                size,
+                flags,
+            } if super::sysv::get_creates(ipc, key, flags) => {
+                Pending::IpcGet(super::pending::sysv_kind(ipc), key, size)
             }
-            Call::ShmCtl { id, cmd } if cmd == i64::from(libc::IPC_RMID) => Pending::ShmRmid(id),
+            Call::IpcCtl { ipc, id, cmd } if cmd == i64::from(libc::IPC_RMID) => {
+                Pending::IpcRmid(super::pending::sysv_kind(ipc), id)
+            }
+            Call::MqOpen { name, flags } if syscalls::creates(flags) => {
+                match self.mq_names(pid, name) {
+                    Some((path, name)) if !mqueue::exists(&name) => Pending::MqCreate(path, name),
+                    _ => return false,
+                }
+            }
+            Call::MqUnlink { name } => match self.mq_names(pid, name) {
+                Some((path, _)) if self.model.is_live(&path) => Pending::MqUnlink(path),
+                _ => return false,
+            },
             _ => return false,
         };
         if let Some(task) = self.tasks.get_mut(&pid) {
             task.pending = Some(pending);
         }
         true
+    }
+
+    /// The path a call names (see [`read_path`]); one that could not be resolved for
+    /// want of permission is counted, for the report to say so.
+    fn path(&mut self, pid: i32, base: Base, addr: u64) -> Option<Vec<u8>> {
+        self.counted(read_path(pid, base, addr))
+    }
+
+    /// What a read gave; one refused for want of permission is counted.
+    fn counted<T>(&mut self, read: Result<T, Unread>) -> Option<T> {
+        match read {
+            Ok(value) => Some(value),
+            Err(Unread::Denied) => {
+                self.unresolved += 1;
+                None
+            }
+            Err(Unread::Gone) => None,
+        }
+    }
+
+    /// The path and name of the message queue an mq call names (see [`mqueue::names`]).
+    fn mq_names(&mut self, pid: i32, addr: u64) -> Option<(Vec<u8>, Vec<u8>)> {
+        let raw = self.counted(memory::read_cstring(pid, addr, PATH_MAX))?;
+        mqueue::names(&raw)
+    }
+
+    /// How many paths could not be resolved for want of permission.
+    pub fn unresolved(&self) -> u32 {
+        self.unresolved
     }
 
     /// Whether one of our POSIX segments is at `path`.
@@ -589,59 +663,6 @@ impl Tracer {
             }
         }
     }
-}
-
-/// The path a call names, resolved as the kernel resolves it; `None` when the memory
-/// or the process is gone, or the path is longer than PATH_MAX.
-fn read_path(pid: i32, base: Base, addr: u64) -> Option<Vec<u8>> {
-    let raw = ptrace::read_cstring(pid, addr, PATH_MAX)?;
-    if raw.starts_with(b"/") {
-        return Some(canonical_parent(syscalls::resolve(b"/", &raw)));
-    }
-    let link = match base {
-        Base::Cwd => format!("/proc/{pid}/cwd"),
-        Base::Fd(fd) => format!("/proc/{pid}/fd/{fd}"),
-    };
-    let dir = match std::fs::read_link(&link) {
-        Ok(dir) => dir.into_os_string().into_vec(),
-        // A directory deeper than PATH_MAX: the kernel cannot name it.
-        Err(e) if e.raw_os_error() == Some(libc::ENAMETOOLONG) => {
-            longpath::dir_path(std::path::Path::new(&link))?
-        }
-        Err(_) => return None,
-    };
-    Some(canonical_parent(syscalls::resolve(&dir, &raw)))
-}
-
-/// `path` with its directory resolved as the kernel does (symbolic links followed, `..`
-/// applied after them), so that one file has one name: a FIFO made as `../f` or through
-/// a linked directory and removed by its plain path is the same object. The last
-/// component is the file itself and stays as it is; a directory that does not exist
-/// (the call will fail) leaves the path unchanged, and so does `/dev/shm/NAME`.
-fn canonical_parent(path: Vec<u8>) -> Vec<u8> {
-    if path.starts_with(b"/dev/shm/") {
-        return path;
-    }
-    let Some(cut) = path.iter().rposition(|&b| b == b'/') else {
-        return path;
-    };
-    let (dir, name) = (&path[..cut.max(1)], &path[cut + 1..]);
-    if name.is_empty() || name == b"." || name == b".." {
-        return path;
-    }
-    let Ok(real) = std::fs::canonicalize(as_path(dir)) else {
-        return path;
-    };
-    let mut out = real.as_os_str().as_bytes().to_vec();
-    if out != b"/" {
-        out.push(b'/');
-    }
-    out.extend_from_slice(name);
-    out
-}
-
-pub fn as_path(bytes: &[u8]) -> &std::path::Path {
-    std::path::Path::new(std::ffi::OsStr::from_bytes(bytes))
 }
 
 /// The process a pidfd of `pid` refers to (`Pid:` in its fdinfo).

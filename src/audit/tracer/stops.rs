@@ -36,7 +36,7 @@ impl Tracer {
         let from_program = interrupt::sender().is_some_and(|p| self.model.proc(p).is_some());
         let hangup_again = first == libc::SIGHUP && signal == libc::SIGHUP;
         if !from_program && !hangup_again && interrupt::last_after_first() >= REPEAT {
-            self.insisted = true;
+            self.insisted = Some(signal);
         }
     }
 

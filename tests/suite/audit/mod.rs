@@ -16,6 +16,7 @@ use serde_json::Value;
 use common::{T, TestEnv, osps_bin, parse_json, process_exists, run, slow, stderr_of};
 
 mod edges;
+mod fourth;
 mod pipes;
 mod real;
 mod relay;
@@ -569,6 +570,7 @@ fn the_json_report_has_exactly_the_documented_keys() {
         "segments",
         "fifos",
         "findings",
+        "notes",
     ];
     let mut got = keys.clone();
     got.sort_unstable();

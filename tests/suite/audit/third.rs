@@ -188,7 +188,7 @@ fn the_human_report_names_pythons_resource_tracker_in_the_process_list() {
 }
 
 /// The human report of `python3 -c SCRIPT ARGS`, with `flags`.
-fn human_report(flags: &[&str], script: &str, args: &[&Path]) -> (Output, String) {
+pub(super) fn human_report(flags: &[&str], script: &str, args: &[&Path]) -> (Output, String) {
     let mut cmd = Command::new(osps_bin());
     cmd.arg("audit")
         .args(flags)

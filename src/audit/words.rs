@@ -1,0 +1,67 @@
+//! How the report names things for people: a process by its pid and command line, a
+//! time in milliseconds, a signal by its name, a path with odd bytes escaped.
+
+use super::model::{Model, Proc};
+
+/// A process as people know it: its pid and command line, shortened. A program given
+/// by its absolute path is named by its file name, so that an interpreter's long path
+/// (`/root/.pyenv/versions/3.11.7/bin/python3`) leaves room for its script.
+pub fn who(p: &Proc) -> String {
+    let mut words = p.argv.iter().map(String::as_str);
+    let program = words.next().map(|a| match a.rsplit_once('/') {
+        Some((dir, name)) if a.starts_with('/') && !name.is_empty() && !dir.is_empty() => name,
+        _ => a,
+    });
+    let line = program
+        .into_iter()
+        .chain(words)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut argv = crate::os::procfs::printable(&line);
+    if argv.chars().count() > 60 {
+        argv = argv.chars().take(57).collect::<String>() + "...";
+    }
+    if argv.is_empty() {
+        format!("pid {}", p.pid)
+    } else {
+        format!("pid {} ({argv})", p.pid)
+    }
+}
+
+pub fn who_pid(model: &Model, pid: i32) -> String {
+    model.proc(pid).map_or_else(|| format!("pid {pid}"), who)
+}
+
+pub fn ms(us: u64) -> f64 {
+    (us as f64 / 1000.0 * 10.0).round() / 10.0
+}
+
+pub fn signal_name(signal: i32) -> String {
+    nix::sys::signal::Signal::try_from(signal)
+        .map_or_else(|_| format!("signal {signal}"), |s| s.as_str().to_string())
+}
+
+/// A path for people: printable ASCII as it is, anything else escaped (`\n`, `\xff`).
+pub fn escape(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    if !text.contains('\u{fffd}') && !bytes.iter().any(|b| b.is_ascii_control()) {
+        return text.into_owned();
+    }
+    bytes
+        .iter()
+        .flat_map(|&b| std::ascii::escape_default(b))
+        .map(char::from)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_escaped_for_people_only_when_needed() {
+        assert_eq!(escape(b"/tmp/a b"), "/tmp/a b");
+        assert_eq!(escape(b"/tmp/a\nb"), "/tmp/a\\nb");
+        assert_eq!(escape(b"/tmp/\xffx"), "/tmp/\\xffx");
+    }
+}
