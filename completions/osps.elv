@@ -63,7 +63,7 @@ set edit:completion:arg-completer[osps] = {|@words|
             cand --max-clients 'With --serve, how many clients may be connected at once [default: 1024, or fewer if the descriptor limit allows fewer]'
             cand --max-inflight 'With --serve, how many requests of one client may wait or be served at once; beyond, it is not read until its replies drain'
             cand --queue 'With --serve, how many requests may wait for a free secondary; beyond, "ERR busy"'
-            cand --share-cpu 'With --serve, whether the primary and its secondaries run together on one CPU (pinned), leaving the others to the clients: more requests a second on few CPUs, more latency for a lone client'
+            cand --share-cpu 'With --serve, whether the primary and its secondaries run together on one CPU (pinned), leaving the others to the clients: more requests a second under load on few CPUs (together, a lone client waits longer)'
             cand --color 'When to colour messages on stderr and the output of list and status (auto: on a terminal, unless NO_COLOR is set)'
             cand --json 'Print the final summary as one JSON object on stdout'
             cand --serve 'Serve clients (see osps-client(1)) on RUNDIR/NAME.sock instead of running rounds'

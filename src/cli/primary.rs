@@ -117,7 +117,7 @@ pub struct PrimaryArgs {
     #[arg(long, default_value_t = 4096, value_parser = units::parse_positive_count32, value_name = "N", requires = "serve", conflicts_with = "rounds")]
     pub queue: u32,
 
-    /// With --serve, whether the primary and its secondaries run together on one CPU (pinned), leaving the others to the clients: more requests a second on few CPUs, more latency for a lone client
+    /// With --serve, whether the primary and its secondaries run together on one CPU (pinned), leaving the others to the clients: more requests a second under load on few CPUs (together, a lone client waits longer)
     #[arg(long, value_enum, default_value_t = ShareCpu::Auto, value_name = "WHEN", requires = "serve", conflicts_with = "rounds")]
     pub share_cpu: ShareCpu,
 }
@@ -125,7 +125,7 @@ pub struct PrimaryArgs {
 /// When the serving processes share one CPU (see `primary/placement.rs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ShareCpu {
-    /// Together while the server is loaded (4 or more requests a turn), apart under light load; only where the primary may run on 2 CPUs
+    /// Together while the server is loaded (4 or more requests a turn for 20 ms), apart after 100 ms of light load; only where the primary may run on 2 CPUs
     Auto,
     /// Together from the start, on the CPU the primary starts on
     Always,

@@ -1,5 +1,5 @@
-//! Which CPUs a process may run on (`sched_getaffinity(2)`, `sched_setaffinity(2)`), and
-//! which one the caller runs on now (`sched_getcpu(3)`). The serving primary uses them to
+//! Which CPUs a thread, or every thread of a process, may run on (`sched_getaffinity(2)`,
+//! `sched_setaffinity(2)`), and which one the caller runs on now (`sched_getcpu(3)`). The serving primary uses them to
 //! keep its secondaries on its own CPU under load (`primary/placement.rs`); `taskset(1)`
 //! shows the result (`taskset -pc PID`), and so does `Cpus_allowed_list` in
 //! `/proc/PID/status`.
@@ -59,22 +59,50 @@ impl Cpus {
     }
 }
 
-/// The CPUs process `pid` may run on (0: the caller).
-pub fn allowed(pid: i32) -> Result<Cpus> {
-    sched_getaffinity(Pid::from_raw(pid))
+/// The CPUs thread `tid` may run on (0: the caller).
+pub fn allowed(tid: i32) -> Result<Cpus> {
+    sched_getaffinity(Pid::from_raw(tid))
         .map(Cpus)
-        .wrap_err_with(|| format!("sched_getaffinity({pid})"))
+        .wrap_err_with(|| format!("sched_getaffinity({tid})"))
 }
 
-/// Lets process `pid` (0: the caller) run only on `cpus`. `Ok(false)` when the process
-/// has ended (its affinity no longer matters).
-pub fn set(pid: i32, cpus: &Cpus) -> Result<bool> {
-    match sched_setaffinity(Pid::from_raw(pid), &cpus.0) {
+/// Lets every thread of process `pid` (0: this process) run only on `cpus`. A CPU
+/// affinity belongs to a thread, not a process (`sched_setaffinity` of a pid sets only
+/// the thread of that number, the main one): the threads are those in
+/// `/proc/PID/task`, and a thread started later inherits its creator's. `Ok(false)` when
+/// the process has ended.
+pub fn set_process(pid: i32, cpus: &Cpus) -> Result<bool> {
+    let dir = if pid == 0 {
+        "/proc/self/task".to_string()
+    } else {
+        format!("/proc/{pid}/task")
+    };
+    let tasks = match std::fs::read_dir(&dir) {
+        Ok(tasks) => tasks,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e).wrap_err_with(|| format!("listing the threads in {dir}")),
+    };
+    let mut any = false;
+    for task in tasks {
+        let task = task.wrap_err_with(|| format!("listing the threads in {dir}"))?;
+        let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) else {
+            continue;
+        };
+        // A thread that ended since the listing is no matter.
+        any |= set(tid, cpus)?;
+    }
+    Ok(any)
+}
+
+/// Lets thread `tid` (0: the caller) run only on `cpus`. `Ok(false)` when the thread has
+/// ended (its affinity no longer matters).
+pub fn set(tid: i32, cpus: &Cpus) -> Result<bool> {
+    match sched_setaffinity(Pid::from_raw(tid), &cpus.0) {
         Ok(()) => Ok(true),
         Err(Errno::ESRCH) => Ok(false),
         Err(e) => Err(e).wrap_err_with(|| {
             format!(
-                "sched_setaffinity({pid}, CPUs {}) (a cpuset or a container may forbid them)",
+                "sched_setaffinity({tid}, CPUs {}) (a cpuset or a container may forbid them)",
                 cpus.describe()
             )
         }),
@@ -113,6 +141,47 @@ mod tests {
         assert_eq!(one.list(), vec![1]);
         assert!(one.contains(1) && !one.contains(0));
         assert!(Cpus::one(CpuSet::count()).is_none());
+    }
+
+    #[test]
+    fn every_thread_of_a_process_is_placed_and_an_ended_one_is_no_matter() {
+        // A process of two threads, not this test's (whose threads must not change).
+        let mut child = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import threading, time\n\
+                 threading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n\
+                 time.sleep(30)",
+            ])
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let tasks = || -> Vec<String> {
+            std::fs::read_dir(format!("/proc/{pid}/task"))
+                .map(|d| {
+                    d.flatten()
+                        .map(|t| t.path().display().to_string())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while tasks().len() < 2 {
+            assert!(std::time::Instant::now() < deadline, "no second thread");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let first = allowed(0).unwrap().list()[0];
+        assert!(set_process(pid, &Cpus::one(first).unwrap()).unwrap());
+        for task in tasks() {
+            let status = std::fs::read_to_string(format!("{task}/status")).unwrap();
+            assert!(
+                status.contains(&format!("Cpus_allowed_list:\t{first}\n")),
+                "{task}: {status}"
+            );
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!set_process(pid, &Cpus::one(first).unwrap()).unwrap());
     }
 
     #[test]

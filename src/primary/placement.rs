@@ -7,24 +7,29 @@
 //! virtual machine costs tens of microseconds; and on two CPUs the secondaries then take
 //! the CPU the clients need. On one CPU together, a hand-off is a switch on that CPU and
 //! the other CPUs are left to the clients. Measured on 2 vCPUs with 8 clients keeping 32
-//! requests each in flight, that is about 30% more requests per second
-//! (`docs/PERFORMANCE.md`, eighth round).
+//! requests each in flight: +30% requests a second with a light load tool, +0-9% with the
+//! bench's clients, which need more CPU themselves (`docs/PERFORMANCE.md`, eighth round).
 //!
 //! It costs latency when the load is light: a single client sending one request at a
 //! time was served in 18 µs (p50) with the processes apart and 48 µs together, since the
 //! CPU left to the client then falls idle between its requests and has to be woken. So
 //! `auto`, the default, shares a CPU only while the load shows the server is what limits
-//! it: its turns carry [`JOIN_PER_TURN`] requests or more on average, over a window of
-//! [`WINDOW`], at [`JOIN_REQUESTS`] requests a window or more; they go apart again when
-//! a window's load falls below half of that (a pause of the server changes nothing).
-//! And only where the primary may run on two CPUs: the only machines it was measured on
-//! (`always` tries it anywhere).
+//! it: its turns carry [`JOIN_PER_TURN`] requests or more on average, at [`JOIN_REQUESTS`]
+//! requests a [`WINDOW`] or more, for [`JOIN_AFTER`] windows in a row; they go apart
+//! again after [`PART_AFTER`] windows in a row below half of either (so a burst, or a
+//! pause between bursts, changes nothing). And only where the primary may run on two
+//! CPUs: the only machines it was measured on (`always` tries it anywhere).
 //!
-//! Sharing means pinning (`sched_setaffinity`) the primary's thread and every secondary
-//! to the CPU the primary runs on at that moment; apart means giving them back the CPUs
-//! the primary had when it started. A secondary restarted meanwhile inherits the
-//! primary's CPUs at its fork, so it is placed like the others. `taskset -pc PID` shows
-//! the placement, and so does `-v` in the primary's log each time it changes.
+//! Sharing means pinning (`sched_setaffinity`) every thread of the primary and of every
+//! secondary to the CPU the primary runs on at that moment; apart means giving them
+//! back the CPUs the primary had when it started (a `taskset -p` of the primary since is
+//! undone at the next change). A secondary restarted meanwhile inherits the primary's
+//! CPUs at its fork, so it is placed like the others. `taskset -pc PID` shows the
+//! placement, and so does `-v` in the primary's log each time it changes.
+//!
+//! Not seen: other processes on the shared CPU. A CPU-bound program on it (a build, say)
+//! takes its share of the CPU the server is pinned to, where apart the kernel would have
+//! moved the server away; use `--share-cpu never` beside such work.
 
 use std::time::{Duration, Instant};
 
@@ -45,6 +50,11 @@ pub const JOIN_PER_TURN: u64 = 4;
 /// ... and this many requests in a [`WINDOW`] (10 000 a second).
 pub const JOIN_REQUESTS: u64 = 100;
 
+/// `auto` joins after this many loaded windows in a row (20 ms: not for one burst)...
+pub const JOIN_AFTER: u32 = 2;
+/// ... and parts after this many light ones (100 ms: not for a pause between bursts).
+pub const PART_AFTER: u32 = 10;
+
 /// `auto` tries a shared CPU only where the primary may run on at most this many CPUs.
 const AUTO_MAX_CPUS: usize = 2;
 
@@ -52,10 +62,14 @@ const AUTO_MAX_CPUS: usize = 2;
 pub struct Placement {
     mode: ShareCpu,
     /// The primary's CPUs when it started, given back when the processes go apart; `None`
-    /// when there is nothing to place (one CPU, or the kernel refused to say).
+    /// when there is nothing to place: with `never`, on one CPU, with `auto` on more
+    /// than [`AUTO_MAX_CPUS`], when the kernel refused to say, or after it refused a
+    /// placement.
     home: Option<Cpus>,
     /// The CPU shared now, if any.
     shared: Option<usize>,
+    /// How many windows in a row wanted the other placement.
+    streak: u32,
     /// Where the current window started, and the counters then.
     since: Instant,
     requests_then: u64,
@@ -95,6 +109,7 @@ impl Placement {
             mode,
             home,
             shared: None,
+            streak: 0,
             since: now,
             requests_then: 0,
             turns_then: 0,
@@ -144,18 +159,20 @@ impl Placement {
             return;
         }
         let together = self.shared.is_some();
-        let why = || {
-            format!(
-                "{} requests in the last {} ms, {} a turn on average",
-                load.requests,
-                took.as_millis(),
-                load.per_turn()
-            )
-        };
-        match (together, load.wants_shared(together)) {
-            (false, true) => self.join(&pids(), &why()),
-            (true, false) => self.part(&pids(), &why()),
-            _ => {}
+        if !change_now(&mut self.streak, load, together) {
+            return;
+        }
+        let why = format!(
+            "{} windows in a row; the last: {} requests in {} ms, {:.1} a turn on average",
+            if together { PART_AFTER } else { JOIN_AFTER },
+            load.requests,
+            took.as_millis(),
+            load.per_turn()
+        );
+        if together {
+            self.part(&pids(), &why);
+        } else {
+            self.join(&pids(), &why);
         }
     }
 
@@ -164,12 +181,17 @@ impl Placement {
         let Some(home) = self.home else { return };
         let cpu = match affinity::current_cpu() {
             Ok(cpu) if home.contains(cpu) => cpu,
-            Ok(_) => return,
+            Ok(cpu) => {
+                // Moved since the start (a `taskset -p` of ours, a cpuset): not ours to
+                // pin into; the next window tries again.
+                crate::debug!("--share-cpu: on CPU {cpu}, outside {}", home.describe());
+                return;
+            }
             Err(e) => return self.give_up(&e, pids),
         };
         let Some(one) = Cpus::one(cpu) else { return };
         for &pid in std::iter::once(&0).chain(pids) {
-            if let Err(e) = affinity::set(pid, &one) {
+            if let Err(e) = affinity::set_process(pid, &one) {
                 return self.give_up(&e, pids);
             }
         }
@@ -181,7 +203,7 @@ impl Placement {
     fn part(&mut self, pids: &[i32], why: &str) {
         let Some(home) = self.home else { return };
         for &pid in pids.iter().chain(std::iter::once(&0)) {
-            if let Err(e) = affinity::set(pid, &home) {
+            if let Err(e) = affinity::set_process(pid, &home) {
                 return self.give_up(&e, pids);
             }
         }
@@ -198,11 +220,27 @@ impl Placement {
         crate::warn!("{e:#}; the kernel places the primary and its secondaries from now on");
         if let Some(home) = self.home.take() {
             for &pid in pids.iter().chain(std::iter::once(&0)) {
-                let _ = affinity::set(pid, &home);
+                let _ = affinity::set_process(pid, &home);
             }
         }
         self.shared = None;
     }
+}
+
+/// Whether the placement changes after a window of `load` (`together`: the processes
+/// share a CPU now), given the windows before it in `streak`: only after [`JOIN_AFTER`]
+/// or [`PART_AFTER`] windows in a row that want the other placement.
+fn change_now(streak: &mut u32, load: Load, together: bool) -> bool {
+    if load.wants_shared(together) == together {
+        *streak = 0;
+        return false;
+    }
+    *streak += 1;
+    if *streak < if together { PART_AFTER } else { JOIN_AFTER } {
+        return false;
+    }
+    *streak = 0;
+    true
 }
 
 /// The requests and turns of one window.
@@ -225,8 +263,8 @@ impl Load {
         self.turns > 0 && self.requests >= requests && self.requests >= per_turn * self.turns
     }
 
-    fn per_turn(self) -> u64 {
-        self.requests / self.turns.max(1)
+    fn per_turn(self) -> f64 {
+        self.requests as f64 / self.turns.max(1) as f64
     }
 }
 
@@ -260,6 +298,29 @@ mod tests {
         // Below half of the requests, or half the batch: part.
         assert!(!load(49, 5).wants_shared(true));
         assert!(!load(200, 101).wants_shared(true));
+    }
+
+    #[test]
+    fn a_burst_does_not_join_and_a_pause_does_not_part() {
+        let (busy, light) = (load(20_000, 600), load(300, 300));
+        let mut streak = 0;
+        // One loaded window is a burst; a light one between resets the count.
+        assert!(!change_now(&mut streak, busy, false));
+        assert!(!change_now(&mut streak, light, false));
+        assert!(!change_now(&mut streak, busy, false));
+        assert!(change_now(&mut streak, busy, false), "two in a row join");
+        // Together: nine light windows (a pause, bursts with gaps) change nothing...
+        for _ in 0..PART_AFTER - 1 {
+            assert!(!change_now(&mut streak, light, true));
+        }
+        // ... a loaded one starts the count again...
+        assert!(!change_now(&mut streak, busy, true));
+        for _ in 0..PART_AFTER - 1 {
+            assert!(!change_now(&mut streak, load(0, 0), true));
+        }
+        // ... and the tenth light one in a row parts.
+        assert!(change_now(&mut streak, load(0, 0), true));
+        assert_eq!(streak, 0);
     }
 
     #[test]

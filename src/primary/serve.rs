@@ -604,7 +604,7 @@ impl<'a> Server<'a> {
             .tick(self.now, counts.requests, counts.turns, || {
                 // Running, or starting (our unreaped child: its pid names it, no other).
                 sup.iter()
-                    .filter_map(|w| w.pid().or(w.starting_fd().and(w.last_pid())))
+                    .filter_map(|w| w.pid().or(w.starting_pid()))
                     .filter_map(|p| i32::try_from(p).ok())
                     .collect()
             });

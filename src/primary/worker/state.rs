@@ -133,6 +133,11 @@ impl Worker {
         &self.deaths
     }
 
+    /// The pid of the secondary in its handshake, if one is (our unreaped child).
+    pub fn starting_pid(&self) -> Option<u32> {
+        self.starting.as_ref().map(|s| s.pid)
+    }
+
     /// The pid of the last secondary started, running or not.
     pub fn last_pid(&self) -> Option<u32> {
         self.last_pid
