@@ -348,7 +348,13 @@ impl Tracer {
                     let new_tgid = if thread { tgid } else { new };
                     if !thread {
                         let at = self.now();
-                        self.model.started(new, tgid, None, at);
+                        // Its real parent: the caller, or with CLONE_PARENT the caller's
+                        // own parent, which then is the one to wait for it (`PPid` is the
+                        // real parent, not the tracer).
+                        let parent = status_field(new, "PPid:")
+                            .filter(|&p| p != tgid && self.model.proc(p).is_some())
+                            .unwrap_or(tgid);
+                        self.model.started(new, parent, None, at);
                     }
                     let held = self.held.remove(&new);
                     let task = Task {
@@ -676,9 +682,14 @@ fn pidfd_target(pid: i32, fd: i32) -> Option<i32> {
 
 /// The thread group of a task, from `/proc/TID/status`.
 fn tgid_of(tid: i32) -> Option<i32> {
+    status_field(tid, "Tgid:")
+}
+
+/// A number of `/proc/TID/status` (`Tgid:`, `PPid:`).
+fn status_field(tid: i32, field: &str) -> Option<i32> {
     let text = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
     text.lines()
-        .find_map(|l| l.strip_prefix("Tgid:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().parse().ok())
 }
 

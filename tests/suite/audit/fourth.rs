@@ -398,3 +398,24 @@ fn system_v_semaphores_and_message_queues_and_posix_message_queues_are_watched()
     );
     assert_eq!(segments[3]["name"], format!("/{}", lab.shm));
 }
+
+/// clone(CLONE_PARENT) makes a sibling of the caller: its parent is the caller's parent,
+/// which waits for it. It was filed under the caller, which then "ended before its child"
+/// (a parent-first finding, exit 1) that its real parent reaped.
+#[test]
+fn a_sibling_made_with_clone_parent_is_its_real_parents_child() {
+    let lab = Lab::new("sibling");
+    let exe = build_c(lab.dir(), "clone_parent.c", &[]);
+    let mut cmd = audit(&[]);
+    cmd.arg(&exe);
+    let (out, doc) = report(cmd);
+    assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
+    assert_eq!(kinds(&doc), Vec::<String>::new(), "{doc:#}");
+    let procs = doc["processes"].as_array().unwrap();
+    let main = root(&doc);
+    assert_eq!(procs.len(), 3, "{doc:#}");
+    // Both others are the main process's children, and both were reaped by it.
+    for p in procs.iter().filter(|p| p["pid"] != main) {
+        assert_eq!(p["ppid"], main, "{doc:#}");
+    }
+}
