@@ -209,6 +209,18 @@ fn missing_interpreter(program: &OsString) -> Option<String> {
     })
 }
 
+/// Whether the program named (a path, or the first of PATH's candidates) is a directory:
+/// exec says EACCES for it, as for a file without the x bit.
+fn is_directory(program: Option<&OsString>) -> bool {
+    program.is_some_and(|p| {
+        spawn::candidates(p)
+            .into_iter()
+            .map(|c| std::path::PathBuf::from(std::ffi::OsStr::from_bytes(c.as_bytes())))
+            .find(|c| c.exists())
+            .is_some_and(|c| c.is_dir())
+    })
+}
+
 /// The error for a child that could not run its program.
 fn describe_failure(failure: Failure, argv: &[OsString]) -> color_eyre::Report {
     let program = argv
@@ -258,6 +270,10 @@ fn describe_failure(failure: Failure, argv: &[OsString]) -> color_eyre::Report {
             } else {
                 format!("cannot run {program}: not found in PATH")
             },
+        ),
+        Failure::Exec(e) if e == libc::EACCES && is_directory(argv.first()) => coded(
+            Exit::NotExecutable,
+            format!("cannot run {program}: it is a directory; name the program to audit in it"),
         ),
         Failure::Exec(e) => coded(
             Exit::NotExecutable,

@@ -479,6 +479,18 @@ fn a_missing_program_exits_127_and_a_non_executable_one_126() {
         "{}",
         stderr_of(&out)
     );
+
+    // A directory: exec says "Permission denied" too, which sent people to chmod.
+    let mut dir = audit(&[]);
+    dir.arg(lab.dir());
+    let out = run(dir, T);
+    assert_eq!(out.status.code(), Some(126), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("it is a directory; name the program to audit in it")
+            && !stderr_of(&out).contains("chmod"),
+        "{}",
+        stderr_of(&out)
+    );
 }
 
 #[test]
