@@ -8,6 +8,9 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
+pub use super::kind::Kind;
+use super::live;
+
 /// The signals the kernel raises for what a process did itself (its timer ran out, a
 /// resource limit, a bad memory access or instruction), whose hint differs from that of
 /// a kill from outside (see `Proc::kernel_raised`).
@@ -151,29 +154,6 @@ pub struct BrokenPipe {
     pub fd: Option<i32>,
 }
 
-/// What kind of object.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Kind {
-    Segment,
-    Semaphore,
-    /// A System V shared-memory segment (shmget).
-    SysV,
-    /// A System V semaphore set (semget).
-    SysVSem,
-    /// A System V message queue (msgget).
-    SysVMsg,
-    /// A POSIX message queue (mq_open): its path is where /dev/mqueue would show it.
-    MQueue,
-    Fifo,
-}
-
-impl Kind {
-    /// A System V object, named by its id (each kind has ids of its own).
-    pub fn is_sysv(self) -> bool {
-        matches!(self, Kind::SysV | Kind::SysVSem | Kind::SysVMsg)
-    }
-}
-
 /// One object made during the audit.
 #[derive(Clone, Debug)]
 pub struct Obj {
@@ -241,6 +221,7 @@ impl Model {
 
     /// A new process, `argv` shared with its parent's unless given.
     pub fn started(&mut self, pid: i32, ppid: i32, argv: Option<Rc<[String]>>, at: u64) {
+        live::started(pid, ppid, at);
         let own_argv = argv.is_some();
         let argv = argv
             .or_else(|| self.proc(ppid).map(|p| p.argv.clone()))
@@ -271,6 +252,7 @@ impl Model {
     }
 
     pub fn execed(&mut self, pid: i32, argv: Vec<String>) {
+        live::execed(pid, &argv);
         if let Some(p) = self.proc_mut(pid) {
             p.argv = Rc::from(argv);
             p.own_argv = true;
@@ -298,6 +280,7 @@ impl Model {
         // of milliseconds for a large one), and only then is it a zombie its parent can
         // reap. Counting that time as zombie time blamed a parent already waiting.
         p.exit = Some(at);
+        live::ended(pid, code, signal, at);
         p.code = code;
         p.signal = signal;
         let ppid = p.ppid;
@@ -343,6 +326,7 @@ impl Model {
         }
         p.reaped = Some(at);
         p.reaped_by = Some(by);
+        live::reaped(pid, by, at);
         // Taken for the kernel's when its parent, already blocked in waitpid, reaped it
         // the moment the tracer let it go: the parent's wait says who did.
         let counted = std::mem::replace(&mut p.auto_reaped, false);
@@ -453,6 +437,11 @@ impl Model {
 
     /// A new object at `path` (or a System V id).
     pub fn created(&mut self, kind: Kind, path: Vec<u8>, name: Vec<u8>, by: i32, at: u64) {
+        live::made(kind, &name, by, at);
+        self.record(kind, path, name, by, at);
+    }
+
+    fn record(&mut self, kind: Kind, path: Vec<u8>, name: Vec<u8>, by: i32, at: u64) {
         let i = self.objects.len();
         if !path.is_empty() {
             self.live.insert(path.clone(), i);
@@ -488,7 +477,8 @@ impl Model {
 
     /// An object that was there already, opened with O_CREAT (no O_EXCL) by `by`.
     pub fn opened_existing(&mut self, kind: Kind, path: Vec<u8>, name: Vec<u8>, by: i32, at: u64) {
-        self.created(kind, path, name, by, at);
+        live::opened(kind, &name, by, at);
+        self.record(kind, path, name, by, at);
         if let Some(o) = self.objects.last_mut() {
             o.existed = true;
         }
@@ -524,6 +514,7 @@ impl Model {
     pub fn unlinked(&mut self, path: &[u8], by: i32, at: u64) {
         if let Some(i) = self.live.remove(path) {
             let o = &mut self.objects[i];
+            live::removed(o.kind, &o.name, by, at);
             o.unlinked_by = Some(by);
             o.unlinked = Some(at);
         }
@@ -532,6 +523,7 @@ impl Model {
     pub fn removed_sysv(&mut self, kind: Kind, id: i64, by: i32, at: u64) {
         if let Some(i) = self.sysv.remove(&(kind, id)) {
             let o = &mut self.objects[i];
+            live::removed(o.kind, &o.name, by, at);
             o.unlinked_by = Some(by);
             o.unlinked = Some(at);
         }

@@ -2,6 +2,7 @@
 //! time in milliseconds, a signal by its name, a path with odd bytes escaped.
 
 use super::model::{Model, Proc};
+pub use super::text::{escape, ms, signal_name};
 
 /// A process as people know it: its pid and command line, shortened. A program given
 /// by its absolute path is named by its file name, so that an interpreter's long path
@@ -30,38 +31,4 @@ pub fn who(p: &Proc) -> String {
 
 pub fn who_pid(model: &Model, pid: i32) -> String {
     model.proc(pid).map_or_else(|| format!("pid {pid}"), who)
-}
-
-pub fn ms(us: u64) -> f64 {
-    (us as f64 / 1000.0 * 10.0).round() / 10.0
-}
-
-pub fn signal_name(signal: i32) -> String {
-    nix::sys::signal::Signal::try_from(signal)
-        .map_or_else(|_| format!("signal {signal}"), |s| s.as_str().to_string())
-}
-
-/// A path for people: printable ASCII as it is, anything else escaped (`\n`, `\xff`).
-pub fn escape(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    if !text.contains('\u{fffd}') && !bytes.iter().any(|b| b.is_ascii_control()) {
-        return text.into_owned();
-    }
-    bytes
-        .iter()
-        .flat_map(|&b| std::ascii::escape_default(b))
-        .map(char::from)
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_are_escaped_for_people_only_when_needed() {
-        assert_eq!(escape(b"/tmp/a b"), "/tmp/a b");
-        assert_eq!(escape(b"/tmp/a\nb"), "/tmp/a\\nb");
-        assert_eq!(escape(b"/tmp/\xffx"), "/tmp/\\xffx");
-    }
 }

@@ -419,3 +419,55 @@ fn a_sibling_made_with_clone_parent_is_its_real_parents_child() {
         assert_eq!(p["ppid"], main, "{doc:#}");
     }
 }
+
+/// `-v` shows what the program does as it happens (the help promised "more detail on
+/// stderr" and the audit printed nothing more): each process started, ended and reaped,
+/// each object made and removed, in order, with the time.
+#[test]
+fn verbose_shows_processes_and_objects_as_they_come_and_go() {
+    let lab = Lab::new("verbose");
+    let fifo = lab.dir().join("v.fifo");
+    let mut cmd = audit(&["-v"]);
+    cmd.args([
+        python3(),
+        "-c",
+        "import os, sys, time\n\
+         from multiprocessing import shared_memory\n\
+         shm = shared_memory.SharedMemory(create=True, size=4096, name=sys.argv[1])\n\
+         os.mkfifo(sys.argv[2])\n\
+         pid = os.fork()\n\
+         if pid == 0:\n    os._exit(3)\n\
+         os.waitpid(pid, 0)\n\
+         shm.close(); shm.unlink(); os.unlink(sys.argv[2])",
+        &lab.shm,
+    ])
+    .arg(&fifo);
+    let (out, doc) = report(cmd);
+    assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
+    let err = stderr_of(&out);
+    let main = root(&doc);
+    let child = doc["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["exit_code"] == 3)
+        .unwrap()["pid"]
+        .clone();
+    let order = [
+        format!("pid {main} started"),
+        format!("segment /{} made by pid {main}", lab.shm),
+        format!("FIFO {} made by pid {main}", fifo.display()),
+        format!("pid {child} started, child of pid {main}"),
+        format!("pid {child} ended (exit 3): a zombie until its parent reaps it"),
+        format!("pid {child} reaped by pid {main}"),
+        format!("segment /{} removed by pid {main}", lab.shm),
+        format!("FIFO {} removed by pid {main}", fifo.display()),
+    ];
+    let mut from = 0;
+    for line in &order {
+        let Some(at) = err[from..].find(line.as_str()) else {
+            panic!("no {line:?} after byte {from} of:\n{err}");
+        };
+        from += at + line.len();
+    }
+}
