@@ -142,8 +142,9 @@ fn while_running(f: &Facts, warnings: &mut Vec<Warning>) {
         warnings.push(Warning::new(
             Concern::SocketMissing,
             format!(
-                "socket missing: {} was removed while the primary serves; no client can \
-                 connect until the instance is restarted",
+                "socket missing: {} was removed while the primary serves; the primary makes \
+                 it anew within two seconds (its stderr says so, or why it cannot), and until \
+                 then no new client can connect",
                 f.socket.path
             ),
         ));
