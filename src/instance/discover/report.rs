@@ -294,6 +294,20 @@ pub enum Concern {
     OrphanedSecondary,
 }
 
+impl Concern {
+    /// Whether the warning is drawn from looks at several objects of a running instance,
+    /// which a change of the instance between them can fake (see `moment.rs`).
+    pub(super) fn of_a_moment(self) -> bool {
+        matches!(
+            self,
+            Concern::FifoMissing
+                | Concern::FifoHeldByStranger
+                | Concern::SocketMissing
+                | Concern::SocketReplaced
+        )
+    }
+}
+
 /// One warning: its [`Concern`], and the sentence that `inspect` prints in `warnings`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
