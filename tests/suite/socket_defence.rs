@@ -122,6 +122,20 @@ fn a_socket_replaced_by_a_file_is_noticed_and_the_file_left_alone() {
             .any(|w| w.starts_with("socket replaced") && w.contains("regular file")),
         "{said:?}"
     );
+    // A client is told what stands in its way, not that the socket may be removed.
+    let out = env
+        .cmd("client")
+        .args(["--timeout", "300ms", "PING"])
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(8), "{err}");
+    assert!(
+        err.contains(&format!(
+            "a regular file stands at its socket's path {socket}"
+        )),
+        "{err}"
+    );
     // Gone, the file makes room for the socket again.
     std::fs::remove_file(env.socket_path()).unwrap();
     wait_connectable(&env);
