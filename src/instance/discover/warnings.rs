@@ -141,7 +141,14 @@ fn while_running(f: &Facts, warnings: &mut Vec<Warning>) {
         ));
     }
     let serves = || pid.is_some_and(procfs::serves);
-    if let Some(why) = f.socket.foreign_error(Kind::Socket).filter(|_| serves()) {
+    // Only another type of object: a socket with another mode (a user's chmod) may still
+    // be the one the primary listens on, which only the primary can tell.
+    let replaced = f.socket.exists && !f.socket.is_kind(Kind::Socket);
+    if let Some(why) = f
+        .socket
+        .foreign_error(Kind::Socket)
+        .filter(|_| replaced && serves())
+    {
         warnings.push(Warning::new(
             Concern::SocketReplaced,
             format!(
