@@ -179,7 +179,8 @@ fn connect_instance(args: &ClientArgs) -> Result<(Conn, String)> {
         let why = why_not_serving(&paths);
         let waited = started.elapsed();
         let worth_waiting = match why {
-            Why::Starting { .. } => waited < args.timeout,
+            // A stranger's object may be moved away, and the socket made anew, meanwhile.
+            Why::Starting { .. } | Why::Taken { .. } => waited < args.timeout,
             Why::Absent { .. } | Why::Stale => waited < args.timeout.min(APPEAR),
             Why::Rounds { .. } => false,
         };

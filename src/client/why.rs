@@ -1,5 +1,6 @@
 //! Why an instance's socket did not answer, in the instance's terms (none running, a
-//! stale one, one running rounds rather than serving, one starting), read from its lock
+//! stale one, one running rounds rather than serving, one starting, a stranger's object
+//! at its socket's path), read from its lock
 //! file and segment as `inspect` does.
 
 use std::io::ErrorKind;
@@ -7,6 +8,7 @@ use std::time::Duration;
 
 use crate::disk::lockfile::InstanceLock;
 use crate::disk::names::Paths;
+use crate::disk::owned::{self, Kind};
 use crate::disk::rundir::RuntimeDir;
 use crate::os::procfs;
 use crate::pair::header;
@@ -36,6 +38,12 @@ pub enum Why {
     /// starting (`starting`: its header says so, or there is no header yet), or its socket
     /// was removed and is being made anew.
     Starting { pid: Option<i32>, starting: bool },
+    /// A serving primary holds the lock, but another object (of this type) stands at its
+    /// socket's path: not osps's to remove, so nobody can connect until it is gone.
+    Taken {
+        pid: Option<i32>,
+        kind: &'static str,
+    },
 }
 
 impl Why {
@@ -83,6 +91,13 @@ impl Why {
                 pid_text(pid),
                 paths.in_dir(&paths.socket_file()).display()
             ),
+            Why::Taken { pid, kind } => format!(
+                "instance {name} is serving{}, but a {kind} stands at its socket's path {}, \
+                 not osps's socket: no client can connect until you look at it and remove \
+                 it by hand (the primary then makes its socket anew within two seconds)",
+                pid_text(pid),
+                paths.in_dir(&paths.socket_file()).display()
+            ),
         }
     }
 }
@@ -126,6 +141,12 @@ pub fn why_not_serving(paths: &Paths) -> Why {
                 .flatten()
         });
         let starting = matches!(state, None | Some(header::State::Starting));
+        if let Ok(Some(st)) = dir.stat(&paths.socket_file()) {
+            if !owned::is_kind(&st, Kind::Socket) {
+                let kind = owned::type_name(&st);
+                return Why::Taken { pid, kind };
+            }
+        }
         return Why::Starting { pid, starting };
     }
     if lock.exists || look.is_some() {

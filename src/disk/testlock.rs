@@ -89,13 +89,25 @@ impl Holder {
     /// reads to [`crate::os::procfs::subcommand`], though it is no osps; returns once it
     /// holds the lock of `path`.
     pub fn lock_as_cleanup(path: &Path, name: &str) -> Holder {
-        Holder::cleanup_with("python3", path, name, None)
+        Holder::run_as("cleanup", "python3", path, name, None)
     }
 
     /// [`Holder::lock_as_cleanup`], run by a copy of the Python interpreter named `osps`:
     /// what [`crate::os::procfs::runs_osps`] takes for an osps binary (a rebuilt one is
     /// known by its name), so that it reads as a real `osps cleanup --name NAME`.
     pub fn lock_as_osps_cleanup(path: &Path, name: &str) -> Holder {
+        Holder::as_osps("cleanup", path, name)
+    }
+
+    /// [`Holder::lock_as_osps_cleanup`], reading as a real `osps primary --name NAME`:
+    /// the lock holder of a running instance, whose other objects a test makes by hand.
+    pub fn lock_as_osps_primary(path: &Path, name: &str) -> Holder {
+        Holder::as_osps("primary", path, name)
+    }
+
+    /// A holder run by a copy of the Python interpreter named `osps`, with the arguments
+    /// `SUBCOMMAND --name NAME`.
+    fn as_osps(subcommand: &str, path: &Path, name: &str) -> Holder {
         let dir = tempfile::tempdir().expect("a directory for the interpreter");
         let python = Command::new("python3")
             .args([
@@ -107,20 +119,27 @@ impl Holder {
         let python = String::from_utf8_lossy(&python.stdout).trim().to_string();
         let osps = dir.path().join("osps");
         std::fs::copy(&python, &osps).expect("copying the Python interpreter");
-        Holder::cleanup_with(osps.to_str().expect("a UTF-8 path"), path, name, Some(dir))
+        Holder::run_as(
+            subcommand,
+            osps.to_str().expect("a UTF-8 path"),
+            path,
+            name,
+            Some(dir),
+        )
     }
 
-    /// Runs [`HOLD_FROM_ENV`] as a script named `cleanup` with `program`.
-    fn cleanup_with(
+    /// Runs [`HOLD_FROM_ENV`] as a script named `subcommand` with `program`.
+    fn run_as(
+        subcommand: &str,
         program: &str,
         path: &Path,
         name: &str,
         keep: Option<tempfile::TempDir>,
     ) -> Holder {
         let dir = tempfile::tempdir().expect("a directory for the script");
-        std::fs::write(dir.path().join("cleanup"), HOLD_FROM_ENV).expect("writing the script");
+        std::fs::write(dir.path().join(subcommand), HOLD_FROM_ENV).expect("writing the script");
         let child = Command::new(program)
-            .args(["cleanup", "--name", name])
+            .args([subcommand, "--name", name])
             .current_dir(dir.path())
             .env("OSPS_TEST_HOLD", path)
             .stdin(Stdio::piped())

@@ -21,11 +21,24 @@ use nix::sys::stat::FileStat;
 use crate::disk::lockfile::{Defence, InstanceLock};
 use crate::disk::lockwatch::LockWatch;
 use crate::disk::names::Paths;
+use crate::disk::owned::{self, Kind};
 use crate::disk::rundir::{AgingGuard, RuntimeDir, Unlinked};
 use crate::instance::claim;
 use crate::os::procfs;
 use crate::pair::fifo;
 use crate::pair::segment::Segment;
+
+/// What stands at the path of the serving socket ([`Instance::socket_at`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SocketAt {
+    /// The socket we bound (or no socket was made: not serving).
+    Ours,
+    /// Nothing: it can be made anew.
+    Gone,
+    /// Another object, of this type (`"regular file"`, `"socket"`, ...): not ours to
+    /// remove, so no socket can be bound there until someone moves it away.
+    Stranger(&'static str),
+}
 
 #[derive(Debug)]
 pub struct Instance {
@@ -220,7 +233,7 @@ impl Instance {
     }
 
     /// Creates the listening Unix socket `RUNDIR/NAME.sock` with mode 0600 (`--serve`);
-    /// again when it was removed while we serve (see [`Self::socket_removed`]).
+    /// again when it was removed while we serve (see [`Self::socket_at`]).
     pub fn listen(&self) -> Result<std::os::unix::net::UnixListener> {
         let file = self.paths.socket_file();
         let path = self.paths.in_dir(&file);
@@ -259,7 +272,7 @@ impl Instance {
             .stat(&file)?
             .ok_or_else(|| color_eyre::eyre::eyre!("{} vanished", path.display()))?;
         *self.socket.borrow_mut() = Some((file, st));
-        crate::disk::owned::check(&st, &path, crate::disk::owned::Kind::Socket, 0o600)?;
+        owned::check(&st, &path, Kind::Socket, 0o600)?;
         crate::trace!(
             "listen",
             path = path,
@@ -272,14 +285,27 @@ impl Instance {
         Ok(listener)
     }
 
-    /// Whether the socket we listen on was removed (by a person, or an age-based cleaner):
-    /// no client can reach us then. (One replaced by another object is left alone.)
-    pub fn socket_removed(&self) -> bool {
+    /// What stands at the path of the socket we listen on: still it (the device and inode
+    /// we bound, and a socket), nothing (removed by a person or an age-based cleaner: no
+    /// new client can reach us then), or another object, a stranger's, which is left
+    /// alone (see [`SocketAt`]).
+    pub fn socket_at(&self) -> SocketAt {
         let socket = self.socket.borrow();
-        let Some((file, _)) = socket.as_ref() else {
-            return false;
+        let Some((file, ours)) = socket.as_ref() else {
+            return SocketAt::Ours;
         };
-        matches!(self.dir.stat(file), Ok(None))
+        match self.dir.stat(file) {
+            Ok(None) => SocketAt::Gone,
+            Ok(Some(st))
+                if (st.st_dev, st.st_ino) == (ours.st_dev, ours.st_ino)
+                    && owned::is_kind(&st, Kind::Socket) =>
+            {
+                SocketAt::Ours
+            }
+            Ok(Some(st)) => SocketAt::Stranger(owned::type_name(&st)),
+            // Not looked at this time (the directory gone, say): nothing is known to change.
+            Err(_) => SocketAt::Ours,
+        }
     }
 
     /// Removes the FIFOs, the segment, then the lock file (releasing the name).
@@ -409,6 +435,25 @@ mod tests {
             ))
             .exists()
         );
+    }
+
+    #[test]
+    fn the_socket_is_ours_until_removed_or_replaced_by_a_stranger() {
+        let (_tmp, inst) = instance("sockat");
+        let _listener = inst.listen().unwrap();
+        let path = inst.paths.in_dir(&inst.paths.socket_file());
+        assert_eq!(inst.socket_at(), SocketAt::Ours);
+        let other = inst.paths.runtime_dir.join("other");
+        std::fs::write(&other, "not a socket").unwrap();
+        std::fs::rename(&other, &path).unwrap();
+        assert_eq!(inst.socket_at(), SocketAt::Stranger("regular file"));
+        // A socket bound there by someone else is not ours either.
+        std::fs::remove_file(&path).unwrap();
+        let _stranger = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        assert_eq!(inst.socket_at(), SocketAt::Stranger("socket"));
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(inst.socket_at(), SocketAt::Gone);
+        inst.remove().unwrap();
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! politely beyond it, and handles a shortage of descriptors without spinning: the
 //! newcomers are answered `ERR too many clients` on a reserve descriptor, and if even
 //! that fails the listeners pause (`fdlimit.rs`). A socket removed while we serve is
-//! made anew.
+//! made anew; one replaced by a stranger's object is said once and left to the user.
 //!
 //! The door decides who enters; the event loop (`serve.rs`) keeps the clients that did.
 
@@ -16,7 +16,7 @@ use color_eyre::eyre::{Result, WrapErr, eyre};
 
 use super::clients::Stream;
 use crate::cli::PrimaryArgs;
-use crate::instance::objects::Instance;
+use crate::instance::objects::{Instance, SocketAt};
 use crate::os::fdlimit::{self, Budget, Reserve, Shortage, TurnedAway};
 use crate::os::poller::{Interest, Poller};
 use crate::pair::header::Field;
@@ -45,6 +45,9 @@ pub struct Door {
     /// Making the removed socket anew failed, and was said (once per episode: the
     /// whole runtime directory may be gone, and it is looked at every second).
     socket_trouble: bool,
+    /// A stranger's object stands at the socket's path, and that was said (once per
+    /// episode, as `socket_trouble`).
+    socket_taken: bool,
 }
 
 impl Door {
@@ -72,6 +75,7 @@ impl Door {
             turned_away: 0,
             socket_seen: Instant::now(),
             socket_trouble: false,
+            socket_taken: false,
         })
     }
 
@@ -210,7 +214,9 @@ impl Door {
     }
 
     /// Makes the socket anew if it was removed while we serve (a user's `rm`, an
-    /// age-based cleaner of /tmp): without it no new client could reach us. Looked at
+    /// age-based cleaner of /tmp): without it no new client could reach us. Another
+    /// object put at its path is a stranger's: said once, left alone, and the socket made
+    /// anew once it is gone. Looked at
     /// once every `every` (the event loop wakes that often); the connected clients are
     /// not disturbed.
     pub fn defend_socket(
@@ -224,10 +230,30 @@ impl Door {
             return;
         }
         self.socket_seen = now;
-        if !inst.socket_removed() {
-            return;
-        }
         let path = inst.paths().in_dir(&inst.paths().socket_file());
+        match inst.socket_at() {
+            SocketAt::Ours => {
+                self.socket_taken = false;
+                return;
+            }
+            // Not ours to remove (docs/FAULTS.md): said once, and looked at again every
+            // second, so that the socket is made anew once the object is moved away.
+            SocketAt::Stranger(kind) => {
+                if !self.socket_taken {
+                    crate::warn!(
+                        "the socket {} was replaced by a {kind} while instance {} serves; \
+                         left it in place (osps removes only what it made): no new client can \
+                         connect until you look at it and move it away or remove it by hand, \
+                         then the socket is made anew within two seconds",
+                        path.display(),
+                        inst.paths().name
+                    );
+                    self.socket_taken = true;
+                }
+                return;
+            }
+            SocketAt::Gone => self.socket_taken = false,
+        }
         let listener = match inst.listen() {
             Ok(listener) => listener,
             Err(e) => {

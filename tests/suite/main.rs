@@ -33,6 +33,7 @@ mod serve_edges;
 mod serve_hold;
 mod serve_stop;
 mod signals;
+mod socket_defence;
 mod top_tmux;
 mod trace;
 mod views;

@@ -6,6 +6,7 @@
 use nix::errno::Errno;
 use nix::sys::stat::lstat;
 
+use super::moment::{self, Moment};
 use super::report::{
     Fifo, HeaderView, InstanceReport, Lock, Object, PoolMember, Primary, Secondary, SegmentReport,
 };
@@ -32,6 +33,44 @@ pub fn examine_in(
     dir: Option<&RuntimeDir>,
     paths: &Paths,
 ) -> Option<InstanceReport> {
+    examine_at_one_moment(snap, dir, paths, &mut || {})
+}
+
+/// How many times an instance is examined when each examination straddles a change of it.
+const MOMENT_LOOKS: usize = 3;
+
+/// Examines the instance until what it warns about was seen at one moment (see
+/// `moment.rs`): again, afresh, while the lock or the header changed during the looks,
+/// at most [`MOMENT_LOOKS`] times; then without those warnings. `between`: called after
+/// the header is read, before the other objects are looked at (where a test changes the
+/// instance).
+pub(super) fn examine_at_one_moment(
+    snap: &Snapshot,
+    dir: Option<&RuntimeDir>,
+    paths: &Paths,
+    between: &mut dyn FnMut(),
+) -> Option<InstanceReport> {
+    let mut report = examine_once(snap, dir, paths, between)?;
+    for _ in 1..MOMENT_LOOKS {
+        if moment::stands(&report, || Moment::read(dir, paths, examine_segment)) {
+            return Some(report);
+        }
+        // Who holds what is read again too.
+        report = examine_once(&Snapshot::default(), dir, paths, between)?;
+    }
+    if !moment::stands(&report, || Moment::read(dir, paths, examine_segment)) {
+        moment::drop_warnings_of_a_moment(&mut report);
+    }
+    Some(report)
+}
+
+/// One examination: each object looked at once, in turn.
+fn examine_once(
+    snap: &Snapshot,
+    dir: Option<&RuntimeDir>,
+    paths: &Paths,
+    between: &mut dyn FnMut(),
+) -> Option<InstanceReport> {
     let (probe, seen) = match dir {
         Some(dir) => probe_lock(dir, paths, || {}),
         None => (
@@ -43,6 +82,7 @@ pub fn examine_in(
         ),
     };
     let mut seg = examine_segment(paths);
+    between();
     let mut fifos = examine_fifos(snap, dir, paths);
     let socket = Object::at(dir, paths, &paths.socket_file());
     let fifo_exists = fifos.iter().any(|f| f.object.exists);

@@ -15,11 +15,13 @@
 //! runtime directory) becomes a warning, not a verdict.
 //!
 //! Three parts, a file each: discovery (which instances have objects: here), examination
-//! (facts about each object, `examine.rs`; what looks wrong, `warnings.rs`; the status
-//! decided from them, `status.rs`), and the report (`report.rs`: the `Serialize` structs
+//! (facts about each object, `examine.rs`; what looks wrong, `warnings.rs`, given only
+//! when the looks saw one moment of the instance, `moment.rs`; the status decided from
+//! them, `status.rs`), and the report (`report.rs`: the `Serialize` structs
 //! that inspect prints, cleanup plans from and the views draw).
 
 mod examine;
+mod moment;
 mod report;
 mod snapshot;
 mod status;

@@ -50,6 +50,12 @@ impl InstanceReport {
             .find(|w| w.concern() == Concern::ForeignLockHolder)
     }
 
+    /// Why what stands at the socket's path is not a socket osps makes (its type, owner
+    /// or mode), when it is not: a stranger's, which cleanup and a stopping primary leave.
+    pub fn socket_error(&self) -> Option<String> {
+        self.socket.foreign_error(Kind::Socket)
+    }
+
     /// The warning that the lock's holder is still exiting after the wait
     /// ([`crate::instance::holder::EXIT_WAIT`]), when it is.
     pub fn exiting_lock_holder(&self) -> Option<&Warning> {
@@ -149,6 +155,23 @@ impl Object {
             id: st.map(|st| (st.st_dev, st.st_ino)),
             stat: st.copied(),
         }
+    }
+
+    /// Why the object is not one osps makes of `kind` (type, owner, mode 0600), if it
+    /// exists and is not.
+    pub fn foreign_error(&self, kind: Kind) -> Option<String> {
+        let st = self.stat.as_ref()?;
+        let path = Path::new(&self.path);
+        owned::check(st, path, kind, 0o600)
+            .err()
+            .map(|e| format!("{e:#}"))
+    }
+
+    /// Whether the object exists and is of type `kind`.
+    pub fn is_kind(&self, kind: Kind) -> bool {
+        self.stat
+            .as_ref()
+            .is_some_and(|st| owned::is_kind(st, kind))
     }
 
     /// A runtime-dir entry; without a usable runtime directory it does not exist.
@@ -260,6 +283,8 @@ pub enum Concern {
     FifoHeldByStranger,
     /// The socket was removed while the primary serves.
     SocketMissing,
+    /// Another object stands at the socket's path while the primary serves.
+    SocketReplaced,
     /// A program that is not osps holds the lock.
     ForeignLockHolder,
     /// The process holding the lock is still exiting after the wait: it makes the
@@ -270,6 +295,20 @@ pub enum Concern {
     /// A process of the instance is stopped (SIGSTOP, Ctrl-Z): it runs nothing until
     /// SIGCONT.
     ProcessStopped,
+}
+
+impl Concern {
+    /// Whether the warning is drawn from looks at several objects of a running instance,
+    /// which a change of the instance between them can fake (see `moment.rs`).
+    pub(super) fn of_a_moment(self) -> bool {
+        matches!(
+            self,
+            Concern::FifoMissing
+                | Concern::FifoHeldByStranger
+                | Concern::SocketMissing
+                | Concern::SocketReplaced
+        )
+    }
 }
 
 /// One warning: its [`Concern`], and the sentence that `inspect` prints in `warnings`.

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use super::report::{Concern, Fifo, Object, PoolMember, SegmentReport, Warning};
 use crate::disk::lockfile::Probe;
 use crate::disk::names::Paths;
+use crate::disk::owned::Kind;
 use crate::disk::rundir::RuntimeDir;
 use crate::instance::claim::{self, LivePrimary};
 use crate::instance::holder;
@@ -84,7 +85,8 @@ pub fn about(f: &Facts) -> Vec<Warning> {
 
 /// What is wrong while the primary runs (said, since inspect otherwise only shows these
 /// objects as absent or their holders as a list): a FIFO or the socket removed (by a
-/// person, or an age-based cleaner), a FIFO open in a process not of the instance.
+/// person, or an age-based cleaner), the socket replaced by another object, a FIFO open
+/// in a process not of the instance.
 fn while_running(f: &Facts, warnings: &mut Vec<Warning>) {
     let workers = f
         .header
@@ -141,12 +143,30 @@ fn while_running(f: &Facts, warnings: &mut Vec<Warning>) {
             ),
         ));
     }
-    if !f.socket.exists && pid.is_some_and(procfs::serves) {
+    let serves = || pid.is_some_and(procfs::serves);
+    // Only another type of object: a socket with another mode (a user's chmod) may still
+    // be the one the primary listens on, which only the primary can tell.
+    let replaced = f.socket.exists && !f.socket.is_kind(Kind::Socket);
+    if let Some(why) = f
+        .socket
+        .foreign_error(Kind::Socket)
+        .filter(|_| replaced && serves())
+    {
+        warnings.push(Warning::new(
+            Concern::SocketReplaced,
+            format!(
+                "socket replaced: {why}; until it is gone no new client can connect (the \
+                 primary then makes its socket anew within two seconds)"
+            ),
+        ));
+    }
+    if !f.socket.exists && serves() {
         warnings.push(Warning::new(
             Concern::SocketMissing,
             format!(
-                "socket missing: {} was removed while the primary serves; no client can \
-                 connect until the instance is restarted",
+                "socket missing: {} was removed while the primary serves; the primary makes \
+                 it anew within two seconds (its stderr says so, or why it cannot), and until \
+                 then no new client can connect",
                 f.socket.path
             ),
         ));

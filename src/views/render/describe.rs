@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::disk::owned::Kind;
 use crate::instance::discover::{InstanceReport, Status};
 use crate::pair::header::State;
 
@@ -101,7 +102,15 @@ pub fn details(instance: &InstanceReport, clock: Clock) -> Details {
     if instance.socket.exists {
         objects.push(ObjectLine {
             path: instance.socket.path.clone(),
-            what: "socket".into(),
+            // A stranger's object at its path is named for what it is, as a FIFO's is.
+            what: match instance
+                .socket
+                .file_type
+                .filter(|_| !instance.socket.is_kind(Kind::Socket))
+            {
+                Some(kind) => format!("foreign {kind} at the path of the socket"),
+                None => "socket".into(),
+            },
             mode: instance.socket.mode.clone(),
             size: None,
         });
@@ -117,6 +126,10 @@ pub fn details(instance: &InstanceReport, clock: Clock) -> Details {
             .map(|e| format!("{}: {e}", instance.lock.path)),
     );
     warnings.extend(instance.fifos.iter().filter_map(|f| f.error.clone()));
+    // Running, inspect's "socket replaced" says it already.
+    if instance.status != Status::Running {
+        warnings.extend(instance.socket_error());
+    }
     let latest_secondary = instance
         .secondaries
         .iter()
@@ -141,7 +154,8 @@ pub fn details(instance: &InstanceReport, clock: Clock) -> Details {
     }
 }
 
-/// Why each thing at the path of the lock file, of a FIFO or of the segment is not as
+/// Why each thing at the path of the lock file, of a FIFO, of the socket or of the segment
+/// is not as
 /// osps makes it, and which program that is not osps holds the lock: what cleanup (and a
 /// stopping primary) leaves in place, for the user to move away or end.
 pub fn foreign_objects(instance: &InstanceReport) -> Vec<String> {
@@ -154,6 +168,7 @@ pub fn foreign_objects(instance: &InstanceReport) -> Vec<String> {
     let segment = instance.segment.foreign_error().map(str::to_string);
     lock.chain(holder)
         .chain(instance.fifos.iter().filter_map(|f| f.error.clone()))
+        .chain(instance.socket_error())
         .chain(segment)
         .collect()
 }
