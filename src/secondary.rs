@@ -506,7 +506,10 @@ impl Link<'_> {
                         &Frame::new(Kind::StopAck, served),
                         Instant::now() + self.args.start_timeout,
                     );
-                    crate::debug!("stopping after {served} turns, as asked");
+                    crate::debug!(
+                        "stopping after {}, as asked",
+                        crate::units::count(served, "turn", "turns")
+                    );
                     return Ok(());
                 }
                 Wait::Other(fr) => bail!(

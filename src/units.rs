@@ -11,6 +11,12 @@ use std::time::Duration;
 pub const MAX_SEGMENT: u64 = 1 << 30;
 
 /// Parses a byte count with an optional binary suffix: `K`, `M`, `G` (also `KiB`, `k`, ...).
+/// `n` and the noun that fits it: "1 restart", "0 restarts", "2 restarts".
+pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 pub fn parse_bytes(text: &str) -> Result<u64, String> {
     let t = text.trim();
     if let Some(why) = leading_dash(text, "a size", "4096, 64K or 1M") {
@@ -275,6 +281,15 @@ pub fn format_bytes(n: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::count;
+
+    #[test]
+    fn one_of_a_thing_is_singular_and_zero_plural() {
+        assert_eq!(count(1u64, "restart", "restarts"), "1 restart");
+        assert_eq!(count(0u64, "restart", "restarts"), "0 restarts");
+        assert_eq!(count(2u32, "instance", "instances"), "2 instances");
+    }
+
     use super::*;
 
     #[test]

@@ -178,9 +178,9 @@ impl<'a> Rounds<'a> {
             let Some((at, backoff)) = self.sup.worker(0).restart_at() else {
                 let w = self.sup.worker(0);
                 self.gave_up = Some(format!(
-                    "the secondary died {} times and --max-restarts {} allows no more restarts \
+                    "the secondary died {} and --max-restarts {} allows no more restarts \
                      within a minute; gave up: {}",
-                    w.deaths().len(),
+                    crate::units::count(w.deaths().len() as u64, "time", "times"),
                     self.ctx.args.max_restarts,
                     w.deaths_text()
                 ));
@@ -250,10 +250,10 @@ impl<'a> Rounds<'a> {
         // is touched, rather than waking on a timer to look.
         self.ctx.inst.watch_lock();
         self.notify.status(&format!(
-            "{} rounds, secondary pid {}, {} restarts",
-            self.completed,
+            "{}, secondary pid {}, {}",
+            crate::units::count(self.completed, "round", "rounds"),
             self.sup.worker(0).pid().unwrap_or(0),
-            self.sup.worker(0).restarts()
+            crate::units::count(self.sup.worker(0).restarts(), "restart", "restarts")
         ));
         let during = "between rounds";
         loop {

@@ -109,7 +109,7 @@ impl Supervisor {
     pub fn status_line(&self, ctx: &Ctx<'_>) -> String {
         let seg = ctx.inst.seg();
         let secs = self.started.elapsed().as_secs_f64();
-        let restarts = self.restarts();
+        let restarts = crate::units::count(self.restarts(), "restart", "restarts");
         let name = &ctx.inst.paths().name;
         if ctx.args.serve {
             let pids: Vec<String> = self
@@ -119,7 +119,7 @@ impl Supervisor {
                 .collect();
             format!(
                 "instance {name}: serving {secs:.1} s, {} requests, {} clients, {} queued, \
-                 {} of {} secondaries live{}, {restarts} restarts",
+                 {} of {} secondaries live{}, {restarts}",
                 seg.load(Field::Requests),
                 seg.load(Field::Clients),
                 seg.load(Field::Queued),
@@ -139,7 +139,7 @@ impl Supervisor {
             };
             format!(
                 "instance {name}: running {secs:.1} s, {} rounds, {} failed, {secondary}, \
-                 {restarts} restarts",
+                 {restarts}",
                 seg.load(Field::RoundsCompleted),
                 seg.load(Field::RoundsFailed),
             )

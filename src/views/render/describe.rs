@@ -280,8 +280,10 @@ pub fn render(d: &Details, color: bool) -> String {
             String::new()
         };
         out.push_str(&format!(
-            "{:>11}  {branch}{pid} secondary {} ({state}, {} restarts{served})\n",
-            "", w.index, w.restarts
+            "{:>11}  {branch}{pid} secondary {} ({state}, {}{served})\n",
+            "",
+            w.index,
+            crate::units::count(w.restarts, "restart", "restarts")
         ));
     }
     if let (Some(mode), Some(count)) = (row.mode, row.count) {
@@ -306,9 +308,12 @@ pub fn render(d: &Details, color: bool) -> String {
             ));
         }
         out.push_str(&format!(
-            "{:>11}  {} restarts of the secondaries\n",
+            "{:>11}  {} of the secondaries\n",
             "",
-            or_dash(row.restarts)
+            row.restarts.map_or_else(
+                || "- restarts".to_string(),
+                |n| crate::units::count(n, "restart", "restarts")
+            )
         ));
     }
     if row.primary.is_some() {
@@ -393,9 +398,9 @@ mod tests {
 \u{25cf} demo - osps instance (rounds)
      Status: running since 2023-11-14 22:13:20 UTC; 3m05s ago
     Primary: 4242 osps primary (ready)
-             \u{2514}\u{2500}4243 secondary 0 (busy, 1 restarts)
+             \u{2514}\u{2500}4243 secondary 0 (busy, 1 restart)
    Counters: 1234 rounds (6.67/s on average since start)
-             1 restarts of the secondaries
+             1 restart of the secondaries
   Heartbeat: primary 80ms ago, secondary 0 120ms ago
     Objects: /dev/shm/osps.1000.demo        segment 0600 1M
              /run/user/1000/osps/demo.lock  lock (held)
@@ -417,7 +422,7 @@ mod tests {
             text.contains("Primary: not running (last state ready)"),
             "{text}"
         );
-        assert!(text.contains("- secondary 0 (dead, 1 restarts)"), "{text}");
+        assert!(text.contains("- secondary 0 (dead, 1 restart)"), "{text}");
         assert!(!text.contains("Heartbeat"), "{text}");
         assert!(text.contains("   Warnings: something odd\n"), "{text}");
     }
@@ -473,11 +478,11 @@ mod tests {
         row.workers.push(second);
         let text = render(&details(row), false);
         assert!(
-            text.contains("\u{251c}\u{2500}4243 secondary 0 (busy, 1 restarts, 10 served)"),
+            text.contains("\u{251c}\u{2500}4243 secondary 0 (busy, 1 restart, 10 served)"),
             "{text}"
         );
         assert!(
-            text.contains("\u{2514}\u{2500}4244 secondary 1 (ready, 1 restarts, 10 served)"),
+            text.contains("\u{2514}\u{2500}4244 secondary 1 (ready, 1 restart, 10 served)"),
             "{text}"
         );
         assert!(text.contains("1234 requests"), "{text}");

@@ -441,8 +441,8 @@ fn draw(
         .filter(|r| r.row.status == Status::Running)
         .count();
     let heading = format!(
-        "osps top - {} instances, {running} running - {} - every {} - {}",
-        s.rows.len(),
+        "osps top - {}, {running} running - {} - every {} - {}",
+        crate::units::count(s.rows.len() as u64, "instance", "instances"),
         runtime_dir.display(),
         render::human_duration(args.interval),
         render::utc(s.clock.unix_ms),
