@@ -3,6 +3,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,15 @@ impl Conn {
             Conn::Unix(s) => (Conn::Unix(s.try_clone()?), Box::new(s)),
             Conn::Tcp(s) => (Conn::Tcp(s.try_clone()?), Box::new(s)),
         })
+    }
+
+    /// A descriptor of its own on the connection (to poll it beside stdin).
+    pub fn try_clone_fd(&self) -> Result<OwnedFd> {
+        match self {
+            Conn::Unix(s) => s.as_fd().try_clone_to_owned(),
+            Conn::Tcp(s) => s.as_fd().try_clone_to_owned(),
+        }
+        .wrap_err("duplicating the connection's descriptor")
     }
 
     pub fn set_read_timeout(&self, timeout: Duration) -> std::io::Result<()> {

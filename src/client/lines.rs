@@ -53,6 +53,11 @@ impl<R: TimedRead> Replies<R> {
         }
     }
 
+    /// The connection the replies are read from.
+    pub fn conn(&self) -> &R {
+        &self.conn
+    }
+
     /// The next reply line, within `timeout` in all (else a `TimedOut` error) and at
     /// most `limit` bytes long.
     pub fn next(&mut self, timeout: Duration, limit: usize) -> std::io::Result<Next> {

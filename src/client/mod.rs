@@ -15,11 +15,13 @@
 //! its lock file and segment as `inspect` does.
 //!
 //! [`conn`] reaches the server, [`why`] says why an instance's socket did not answer,
-//! [`lines`] cuts replies and requests into bounded lines, [`session`] asks and prints.
+//! [`lines`] cuts replies and requests into bounded lines, [`session`] asks and prints,
+//! [`watch`] reads stdin while watching the connection.
 
 mod conn;
 mod lines;
 mod session;
+mod watch;
 mod why;
 
 use std::os::unix::ffi::OsStrExt;
@@ -53,7 +55,7 @@ pub fn run(args: &ClientArgs) -> Result<Exit> {
     let (conn, peer) = connect(args)?;
     let mut session = Session::new(args, max_line, peer, conn)?;
     if args.requests.is_empty() {
-        session.ask_each_line(std::io::stdin().lock())?;
+        session.ask_each_line()?;
     } else {
         for request in &args.requests {
             if session.ask(request.as_bytes())? == Flow::Stop {

@@ -1,12 +1,14 @@
 //! One connection's requests and replies, one at a time, and what to say when the
 //! connection fails.
 
-use std::io::{BufRead, ErrorKind, Write};
+use std::io::{BufReader, ErrorKind, Write};
+use std::os::fd::AsFd;
 
 use color_eyre::eyre::{Result, WrapErr, bail, eyre};
 
 use super::conn::{Conn, out_of_reach};
 use super::lines::{Input, Next, Replies, read_request, reply_limit};
+use super::watch::{Watched, server_closed};
 use crate::cli::ClientArgs;
 use crate::exit::{Exit, coded};
 use crate::output::{self, Reader};
@@ -66,12 +68,21 @@ impl<'a> Session<'a> {
 
     /// Sends each line of `input` as a request. Lines are bytes: one that is not UTF-8 is
     /// the server's to refuse (with `ERR`, the connection staying usable), not ours.
-    pub fn ask_each_line(&mut self, mut input: impl BufRead) -> Result<()> {
+    pub fn ask_each_line(&mut self) -> Result<()> {
+        let conn = self.replies.conn().try_clone_fd()?;
+        let mut input = BufReader::new(Watched::new(std::io::stdin(), conn.as_fd()));
         let mut line = Vec::new();
         loop {
             line.clear();
-            let read = read_request(&mut input, &mut line, self.max_line)
-                .wrap_err("reading a request from stdin")?;
+            let read = match read_request(&mut input, &mut line, self.max_line) {
+                Ok(read) => read,
+                Err(e) if server_closed(&e) => {
+                    return Err(self.closed_error()).wrap_err_with(|| {
+                        format!("waiting for request {} on stdin", self.sent + 1)
+                    });
+                }
+                Err(e) => return Err(e).wrap_err("reading a request from stdin"),
+            };
             match read {
                 Input::End => return Ok(()),
                 Input::TooLong => bail!(

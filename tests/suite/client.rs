@@ -164,6 +164,17 @@ impl Piped {
         reply
     }
 
+    /// Collects what it wrote once it ends by itself, its stdin still open (kept until
+    /// after it ended: a client waiting for input that never comes fails the deadline).
+    fn ends_with_stdin_open(self) -> Output {
+        let stdin = self.stdin;
+        let mut child = self.child;
+        child.stdout = Some(self.stdout.into_inner());
+        let out = output_within(child, T);
+        drop(stdin);
+        out
+    }
+
     /// Sends `line` (if any), closes stdin and collects the rest.
     fn finish(mut self, line: Option<&str>) -> Output {
         if let Some(line) = line {
@@ -206,6 +217,28 @@ fn a_server_killed_between_requests_is_reported_as_gone_with_what_to_do() {
     let out = client.finish(Some("PING"));
     assert_says_the_server_closed(&env, &out);
     assert!(stderr_of(&out).contains("request 2"), "{}", stderr_of(&out));
+}
+
+/// An interactive client, waiting for its next line on stdin, notices the server stop
+/// and says so at once (exit 8). Before, it waited for the next line typed, and only then
+/// found the connection closed.
+#[test]
+fn a_client_waiting_for_input_notices_the_server_stop_at_once() {
+    let mut env = TestEnv::new("clidle");
+    let pid = env.start_serving(&[]);
+    let mut client = Piped::start(&env, &[]);
+    assert_eq!(client.ask("PING"), "PONG\n");
+    assert!(kill(pid, libc::SIGTERM));
+    let primary = output_within(env.take_child(pid), T);
+    assert!(primary.status.success(), "{}", stderr_of(&primary));
+    let out = client.ends_with_stdin_open();
+    assert_says_the_server_closed(&env, &out);
+    assert!(
+        stderr_of(&out).contains("waiting for request 2 on stdin"),
+        "{}",
+        stderr_of(&out)
+    );
+    env.assert_nothing_left();
 }
 
 #[test]
