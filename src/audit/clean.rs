@@ -36,9 +36,9 @@ pub fn remove_left(model: &Model) -> usize {
         .filter(|o| o.left && !o.hidden && !o.existed)
     {
         let what = if o.kind == Kind::Fifo {
-            escape(&o.path)
+            format!("FIFO {}", escape(&o.path))
         } else {
-            escape(&o.name)
+            format!("{} {}", o.kind.word(), escape(&o.name))
         };
         let result = match o.kind {
             Kind::SysV | Kind::SysVSem | Kind::SysVMsg => {

@@ -85,7 +85,7 @@ pub fn compute(
         if !o.left || o.existed {
             continue;
         }
-        let name = String::from_utf8_lossy(&o.name).into_owned();
+        let name = escape(&o.name);
         let by = who_pid(model, o.created_by);
         let lang = model.proc(o.created_by).map_or(Lang::Other, Lang::of);
         let hint = hints::left(o.kind, lang);

@@ -27,14 +27,19 @@ pub fn ended(pid: i32, code: Option<i32>, signal: Option<i32>, us: u64) {
         (None, Some(s)) => format!("killed by {}", signal_name(s)),
         (None, None) => "ended".to_string(),
     };
-    crate::debug!(
-        "{}: pid {pid} ended ({how}): a zombie until its parent reaps it",
-        at(us)
-    );
+    crate::debug!("{}: pid {pid} ended ({how})", at(us));
 }
 
 pub fn reaped(pid: i32, by: i32, us: u64) {
     crate::debug!("{}: pid {pid} reaped by pid {by}", at(us));
+}
+
+/// Released by the kernel at its exit: its parent ignores SIGCHLD (no zombie at all).
+pub fn kernel_reaped(pid: i32) {
+    crate::debug!(
+        "{:>11}  pid {pid} reaped by the kernel at once (its parent ignores SIGCHLD)",
+        ""
+    );
 }
 
 pub fn made(kind: Kind, name: &[u8], by: i32, us: u64) {

@@ -387,6 +387,7 @@ impl Model {
             return;
         }
         p.auto_reaped = true;
+        live::kernel_reaped(pid);
         let ppid = p.ppid;
         self.closed_child(ppid);
     }

@@ -5,7 +5,7 @@
 //! it a finding.
 
 use super::model::{Kind, Model, Obj, Proc};
-use super::words::{ms, who, who_pid};
+use super::words::{escape, ms, who, who_pid};
 
 /// What the finding says of what the tracker removed.
 pub struct Removal {
@@ -20,7 +20,7 @@ pub struct Removal {
 /// of another process, which only attached to it by name (before Python 3.13 every
 /// SharedMemory registers with its process's tracker).
 pub fn removed(model: &Model, o: &Obj, tracker: &Proc) -> Removal {
-    let name = String::from_utf8_lossy(&o.name);
+    let name = escape(&o.name);
     let creator_ran = o.unlinked.is_some_and(|at| {
         model
             .proc(o.created_by)
