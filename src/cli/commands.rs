@@ -234,15 +234,17 @@ pub struct TopArgs {
     pub iterations: Option<u64>,
 }
 
-/// Run a program and report what it left behind: segments, FIFOs, zombies, processes.
+/// Run a program and report what it left behind: segments, queues, FIFOs, zombies, processes.
 ///
 /// Runs CMD and follows every process it starts (fork, threads, exec) with ptrace and a
 /// seccomp filter, so the program runs at nearly full speed. The audit ends when CMD's
 /// main process has ended and --grace has passed, or at --timeout. It reports the
-/// process tree (who reaped whom, and when), every POSIX shared-memory segment, named
-/// semaphore and FIFO made, and findings: segment-left, semaphore-left, fifo-left,
-/// zombie, left-running, parent-first, killed, broken-pipe. It removes nothing unless
-/// --clean; processes still running at the end are reported, then killed.
+/// process tree (who reaped whom, and when), every shared-memory segment (POSIX and
+/// System V), semaphore (named POSIX, System V sets), message queue (POSIX, System V)
+/// and FIFO made, and findings: segment-left, semaphore-left, queue-left, fifo-left,
+/// zombie, left-running, parent-first, killed, broken-pipe. With -v it prints each
+/// process and object as it comes and goes. It removes nothing unless --clean;
+/// processes still running at the end are reported, then killed.
 #[derive(Debug, Args, Clone)]
 #[command(verbatim_doc_comment, after_long_help = crate::exit::help_of("audit"))]
 pub struct AuditArgs {
