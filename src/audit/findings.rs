@@ -178,6 +178,7 @@ pub fn compute(
                 p.reaped.is_none()
                     && p.adopted.is_none()
                     && !p.auto_reaped
+                    && !p.gone_unseen
                     && !p.left_running
                     && !ended_with_parent(model, p)
             }) {

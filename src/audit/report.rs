@@ -521,6 +521,8 @@ fn line(p: &Proc) -> String {
         );
     } else if p.auto_reaped {
         s.push_str(", reaped by the kernel (its parent ignores SIGCHLD)");
+    } else if p.gone_unseen {
+        s.push_str(", reaped as the audit ended (the wait was not seen)");
     }
     if p.adopted.is_some() {
         s.push_str(", parent ended first");
