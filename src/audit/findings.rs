@@ -87,7 +87,9 @@ pub fn compute(
         }
         let name = escape(&o.name);
         let by = who_pid(model, o.created_by);
-        let lang = model.proc(o.created_by).map_or(Lang::Other, Lang::of);
+        let lang = model
+            .proc(o.created_by)
+            .map_or(Lang::Other, |p| Lang::of(model, p));
         let hint = hints::left(o.kind, lang);
         let (kind, message) = match o.kind {
             Kind::Segment | Kind::SysV => (

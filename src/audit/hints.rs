@@ -2,7 +2,7 @@
 //! Python program is told `os.unlink()`, a shell script `rm` and a trap, anything else
 //! the system call (and where the others are, since a C program may run a script).
 
-use super::model::{Kind, Proc};
+use super::model::{Kind, Model, Proc};
 
 /// What the process that made an object was written in, as its command says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,24 +14,41 @@ pub enum Lang {
 }
 
 impl Lang {
-    /// From the file name of the process's program (argv[0]).
-    pub fn of(p: &Proc) -> Lang {
-        let program = p
-            .argv
-            .first()
-            .map_or("", |a| a.rsplit('/').next().unwrap_or(a));
+    /// From the file name of the process's program (argv[0]); for a tool that makes the
+    /// object for its caller (`mkfifo`, `mknod`, `ipcmk`), from the program that ran it:
+    /// `subprocess.run(["mkfifo", ...])` is Python's to clean up, `mkfifo` in a script the
+    /// script's.
+    pub fn of(model: &Model, p: &Proc) -> Lang {
+        let name = program(p);
+        if !TOOLS.contains(&name) {
+            return Lang::of_program(name);
+        }
+        // Run from nothing we followed: a person at a shell.
+        model
+            .proc(p.ppid)
+            .filter(|caller| !TOOLS.contains(&program(caller)))
+            .map_or(Lang::Shell, |caller| Lang::of_program(program(caller)))
+    }
+
+    fn of_program(program: &str) -> Lang {
         if program.starts_with("python") || program == "pypy3" {
             Lang::Python
-        } else if [
-            "sh", "bash", "dash", "zsh", "ksh", "ash", "busybox", "mkfifo", "mknod",
-        ]
-        .contains(&program)
-        {
+        } else if ["sh", "bash", "dash", "zsh", "ksh", "ash", "busybox"].contains(&program) {
             Lang::Shell
         } else {
             Lang::Other
         }
     }
+}
+
+/// Tools that make an object for the program that runs them.
+const TOOLS: [&str; 3] = ["mkfifo", "mknod", "ipcmk"];
+
+/// The file name of a process's program (argv[0]).
+fn program(p: &Proc) -> &str {
+    p.argv
+        .first()
+        .map_or("", |a| a.rsplit('/').next().unwrap_or(a))
 }
 
 /// What to do about an object of `kind` left by a process written in `lang`.
@@ -102,12 +119,27 @@ mod tests {
         ] {
             m.started(pid, 1, Some(Rc::from(vec![argv0.to_string()])), 0);
         }
-        let lang = |pid| Lang::of(m.proc(pid).unwrap());
+        let lang = |pid| Lang::of(&m, m.proc(pid).unwrap());
         assert_eq!(
             [lang(10), lang(11), lang(12), lang(13)],
             [Lang::Python, Lang::Shell, Lang::Shell, Lang::Other]
         );
         assert!(left(Kind::Fifo, Lang::Shell).contains("rm"));
         assert!(!left(Kind::Fifo, Lang::Shell).contains("os.unlink"));
+        // mkfifo(1) run by a program makes the FIFO for that program.
+        let mut m = m;
+        m.started(20, 10, Some(Rc::from(vec!["mkfifo".to_string()])), 0);
+        m.started(
+            21,
+            13,
+            Some(Rc::from(vec!["/usr/bin/mkfifo".to_string()])),
+            0,
+        );
+        m.started(22, 12, Some(Rc::from(vec!["mkfifo".to_string()])), 0);
+        let lang = |pid| Lang::of(&m, m.proc(pid).unwrap());
+        assert_eq!(
+            [lang(20), lang(21), lang(22)],
+            [Lang::Python, Lang::Other, Lang::Shell]
+        );
     }
 }
