@@ -127,7 +127,6 @@ mod tests {
         assert!(left(Kind::Fifo, Lang::Shell).contains("rm"));
         assert!(!left(Kind::Fifo, Lang::Shell).contains("os.unlink"));
         // mkfifo(1) run by a program makes the FIFO for that program.
-        let mut m = m;
         m.started(20, 10, Some(Rc::from(vec!["mkfifo".to_string()])), 0);
         m.started(
             21,
