@@ -17,7 +17,8 @@
 //! it: its turns carry [`JOIN_PER_TURN`] requests or more on average, at [`JOIN_REQUESTS`]
 //! requests a [`WINDOW`] or more, for [`JOIN_AFTER`] windows in a row; they go apart
 //! again after [`PART_AFTER`] windows in a row below half of either (so a burst, or a
-//! pause between bursts, changes nothing). And only where the primary may run on two
+//! pause between bursts, changes nothing; a window longer than [`STALE`], a pause of the
+//! loop, counts as light). And only where the primary may run on two
 //! CPUs: the only machines it was measured on (`always` tries it anywhere).
 //!
 //! Sharing means pinning (`sched_setaffinity`) every thread of the primary and of every
@@ -41,8 +42,9 @@ use crate::os::affinity::{self, Cpus};
 pub const WINDOW: Duration = Duration::from_millis(10);
 
 /// A window that lasted longer than this held a pause of the loop (it sleeps while no
-/// client writes): it says nothing of the load, so the placement stays as it is. An idle
-/// server's placement costs nothing, and the next load decides it afresh.
+/// client writes): it is light, whatever it counted, but never loaded. So a pause between
+/// bursts does not join, ten in a row (sparse requests, an idle server woken by its
+/// heartbeat) part.
 const STALE: Duration = Duration::from_millis(40);
 
 /// `auto` shares a CPU from this many requests per turn on average...
@@ -151,13 +153,11 @@ impl Placement {
             turns: turns.saturating_sub(self.turns_then),
         };
         let took = now.saturating_duration_since(self.since);
-        let stale = took > STALE;
+        let seen = load;
+        let load = if took > STALE { Load::LIGHT } else { load };
         self.since = now;
         self.requests_then = requests;
         self.turns_then = turns;
-        if stale {
-            return;
-        }
         let together = self.shared.is_some();
         if !change_now(&mut self.streak, load, together) {
             return;
@@ -165,9 +165,9 @@ impl Placement {
         let why = format!(
             "{} windows in a row; the last: {} requests in {} ms, {:.1} a turn on average",
             if together { PART_AFTER } else { JOIN_AFTER },
-            load.requests,
+            seen.requests,
             took.as_millis(),
-            load.per_turn()
+            seen.per_turn()
         );
         if together {
             self.part(&pids(), &why);
@@ -251,6 +251,12 @@ struct Load {
 }
 
 impl Load {
+    /// A window that wants the processes apart, whatever they do now.
+    const LIGHT: Load = Load {
+        requests: 0,
+        turns: 0,
+    };
+
     /// Whether the processes should share a CPU over the next window, given whether they
     /// do now: from [`JOIN_PER_TURN`] and [`JOIN_REQUESTS`] up they join, below half of
     /// either they part (in between, they stay as they are).
@@ -321,6 +327,18 @@ mod tests {
         // ... and the tenth light one in a row parts.
         assert!(change_now(&mut streak, load(0, 0), true));
         assert_eq!(streak, 0);
+    }
+
+    #[test]
+    fn sparse_requests_part_and_a_pause_never_joins() {
+        // Windows longer than STALE count as light whatever they held.
+        let mut streak = 0;
+        for _ in 0..PART_AFTER - 1 {
+            assert!(!change_now(&mut streak, Load::LIGHT, true));
+        }
+        assert!(change_now(&mut streak, Load::LIGHT, true));
+        assert!(!change_now(&mut streak, Load::LIGHT, false));
+        assert!(!change_now(&mut streak, Load::LIGHT, false));
     }
 
     #[test]

@@ -154,16 +154,16 @@ fn never_leaves_every_process_on_the_cpus_it_started_with_under_load() {
     env.stop_serving(primary);
 }
 
-#[test]
-fn auto_shares_a_cpu_under_pipelined_load_and_parts_under_one_request_at_a_time() {
+/// A serving primary with `-v` and 2 secondaries, allowed on two CPUs whatever the
+/// machine (auto acts only there): its log, the two CPUs, and how `Cpus_allowed_list`
+/// writes both. `None` on a machine of one CPU.
+fn serving_on_two_cpus(env: &mut TestEnv) -> Option<(common::Logged, [usize; 2], String)> {
     let cpus = my_cpus();
     if cpus.len() < 2 {
         eprintln!("one CPU only: nothing to share or part here");
-        return;
+        return None;
     }
-    // Auto works where the primary may run on two CPUs: give it two, whatever the machine.
     let two = [cpus[0], cpus[1]];
-    let mut env = TestEnv::new("cpuau");
     let mut cmd = env.cmd("primary");
     cmd.args(["--serve", "-v", "--secondaries", "2"]);
     let mut set = nix::sched::CpuSet::new();
@@ -179,13 +179,21 @@ fn auto_shares_a_cpu_under_pipelined_load_and_parts_under_one_request_at_a_time(
     }
     let logged = env.start_logged(cmd);
     env.wait_serving(T);
-    let both = format!("{}-{}", two[0], two[1]);
     let both = if two[1] == two[0] + 1 {
-        both
+        format!("{}-{}", two[0], two[1])
     } else {
         format!("{},{}", two[0], two[1])
     };
     wait_placed(logged.pid, 2, T, |c| c == both);
+    Some((logged, two, both))
+}
+
+#[test]
+fn auto_shares_a_cpu_under_pipelined_load_and_parts_under_one_request_at_a_time() {
+    let mut env = TestEnv::new("cpuau");
+    let Some((logged, two, both)) = serving_on_two_cpus(&mut env) else {
+        return;
+    };
 
     // 4 clients x 32 in flight: turns of many requests, the server is the limit.
     let stop = Arc::new(AtomicBool::new(false));
@@ -220,5 +228,46 @@ fn auto_shares_a_cpu_under_pipelined_load_and_parts_under_one_request_at_a_time(
         .find(|l| l.contains("are back on CPUs"))
         .unwrap();
     assert!(!parted.contains("the last: 0 requests"), "{parted}");
+    env.assert_nothing_left();
+}
+
+/// After a load, requests further apart than the loop's pauses (one every 60 ms) are a
+/// light load too: the processes part. Before, every such window was taken for a pause
+/// and skipped, and they stayed pinned for good.
+#[test]
+fn auto_parts_under_sparse_requests_after_a_load() {
+    let mut env = TestEnv::new("cpusp");
+    let Some((logged, two, both)) = serving_on_two_cpus(&mut env) else {
+        return;
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let threads = load(env.socket_path(), 4, 32, Arc::clone(&stop));
+    let one = |c: &str| c == two[0].to_string() || c == two[1].to_string();
+    wait_placed(logged.pid, 2, Duration::from_secs(20), one);
+    assert!(stop_load(&stop, threads) > 0);
+    let mut conn = UnixStream::connect(env.socket_path()).unwrap();
+    conn.set_read_timeout(Some(slow(T))).unwrap();
+    let mut replies = BufReader::new(conn.try_clone().unwrap());
+    let deadline = Instant::now() + slow(Duration::from_secs(20));
+    let mut line = String::new();
+    while !placement(logged.pid).iter().all(|(_, c)| *c == both) {
+        assert!(
+            Instant::now() < deadline,
+            "still {:?} under sparse requests",
+            placement(logged.pid)
+        );
+        conn.write_all(b"PING\n").unwrap();
+        line.clear();
+        replies.read_line(&mut line).unwrap();
+        assert_eq!(line, "PONG\n");
+        std::thread::sleep(Duration::from_millis(60));
+    }
+    assert!(kill(logged.pid, libc::SIGTERM));
+    let out = env.finish_logged(&logged, T);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     env.assert_nothing_left();
 }
