@@ -46,6 +46,9 @@ enum Round {
     Completed,
     Corrupt,
     Died,
+    /// A second stop signal ended the wait for its reply: not lost, not retried, the
+    /// stop goes on (hurried, see `worker/process.rs`).
+    CutShort,
 }
 
 enum Idle {
@@ -139,7 +142,7 @@ impl<'a> Rounds<'a> {
             let mut retry = false;
             loop {
                 match self.round()? {
-                    Round::Completed | Round::Corrupt => break,
+                    Round::Completed | Round::Corrupt | Round::CutShort => break,
                     Round::Died => {
                         let restarted = self.restart()?;
                         if retry || !restarted {
@@ -238,6 +241,24 @@ impl<'a> Rounds<'a> {
     /// The self-pipe woke us: a stop request, or the secondary's exit.
     fn woken(&mut self) -> Result<bool> {
         Ok(!self.sup.on_wake(&self.ctx)?.exited.is_empty())
+    }
+
+    /// A wake-up during a round: whether the secondary exited, or a second stop signal
+    /// cut the round short.
+    fn woken_in_round(&mut self) -> Result<Option<Round>> {
+        let woken = self.sup.on_wake(&self.ctx)?;
+        if !woken.exited.is_empty() {
+            return Ok(Some(Round::Died));
+        }
+        if woken.stop_again {
+            self.ctx.sigs.hurry();
+            crate::warn!(
+                "a stop signal came again during round {}: not waiting for its reply",
+                self.seq
+            );
+            return Ok(Some(Round::CutShort));
+        }
+        Ok(None)
     }
 
     /// Waits `--interval` between heartbeat rounds, watching the secondary and signals.
@@ -349,12 +370,11 @@ impl<'a> Rounds<'a> {
             };
             let trouble = match waited {
                 Wait::Turn => break,
-                Wait::Woken => {
-                    if !self.woken()? {
-                        continue;
-                    }
-                    Trouble::Exited
-                }
+                Wait::Woken => match self.woken_in_round()? {
+                    None => continue,
+                    Some(Round::CutShort) => return Ok(Round::CutShort),
+                    Some(_) => Trouble::Exited,
+                },
                 Wait::Eof => Trouble::ClosedFifo,
                 Wait::TimedOut => Trouble::Hung,
                 Wait::Other(f) if f.kind == Kind::Hello => {

@@ -39,6 +39,8 @@ pub struct Woken {
     pub exited: Vec<usize>,
     /// Secondaries that exited during their handshake: already reaped.
     pub failed_start: Vec<usize>,
+    /// A stop signal came after an earlier one (Ctrl-C again): the stop is hurried.
+    pub stop_again: bool,
 }
 
 /// Every secondary of one primary: the wake-up handling and the orderly stop, written
@@ -80,7 +82,11 @@ impl Supervisor {
     /// [`Worker::died`], since it knows what they were doing.
     pub fn on_wake(&mut self, ctx: &Ctx<'_>) -> Result<Woken> {
         let mut woken = Woken::default();
-        let child = ctx.sigs.drain().child();
+        let asked_before = ctx.sigs.stop_requested();
+        let pending = ctx.sigs.drain();
+        // (A repeat within SAME_REQUEST of the first is no new stop signal.)
+        woken.stop_again = asked_before && pending.stop_signal().is_some();
+        let child = pending.child();
         self.tick(ctx);
         if child {
             for w in &mut self.workers {

@@ -591,3 +591,37 @@ fn one_stop_signal_delivered_twice_as_timeout_does_is_one_request() {
     assert!(!err.contains("killed it"), "{gap:?}: {err}");
     assert_rounds_stopped_in_order(&env, &out, secondary);
 }
+
+/// A second stop signal while a round waits for its reply (the secondary held with
+/// SIGSTOP, a long --timeout) ends that wait, as it does between rounds: the round is not
+/// waited for, the secondary gets its 100 ms and is killed, and the run ends in order,
+/// exit 0, no round counted lost. Before, the second Ctrl-C was lost in the round's wait
+/// and the primary waited out --timeout, then exited 6.
+#[test]
+fn a_second_stop_signal_during_a_round_ends_the_wait_for_its_reply() {
+    let mut env = TestEnv::new("roundcut");
+    let (p, secondary) = running_rounds(&mut env, &["--timeout", "60s"]);
+    signal(secondary as i32, libc::SIGSTOP);
+    // The next round (every 20 ms) starts and waits for the stopped secondary.
+    std::thread::sleep(Duration::from_millis(300));
+    signal(p.pid as i32, libc::SIGINT);
+    // Past SAME_REQUEST (100 ms): a second request, not the first delivered twice.
+    std::thread::sleep(Duration::from_millis(300));
+    let second = Instant::now();
+    signal(p.pid as i32, libc::SIGINT);
+    let out = env.finish_logged(&p, T);
+    let took = second.elapsed();
+    let err = stderr_of(&out);
+    assert!(
+        took < common::slow(Duration::from_secs(10)),
+        "{took:?}: {err}"
+    );
+    assert!(out.status.success(), "{:?}: {err}", out.status);
+    let v = json_of(&out);
+    assert_eq!(v["rounds_failed"], 0, "{v}");
+    assert!(
+        !process_exists(secondary),
+        "secondary {secondary} left behind"
+    );
+    env.assert_no_leftovers();
+}
