@@ -86,6 +86,16 @@ pub fn check(st: &FileStat, path: &Path, kind: Kind, mode: u32) -> Result<()> {
             st.st_uid
         );
     }
+    if perm_bits(st) != mode && kind == Kind::Socket {
+        // A socket is another program's as soon as it listens there: a chmod would make
+        // it look like osps's, and cleanup would then remove a live socket of another.
+        bail!(
+            "{path} is a socket of mode {:04o} where osps makes its sockets {mode:04o}: it \
+             may belong to another program (`ss -xlp | grep {path}` names the one listening \
+             on it); if none listens, remove it by hand (`rm {path}`)",
+            perm_bits(st)
+        );
+    }
     if perm_bits(st) != mode {
         bail!(
             "{path} has mode {:04o} where osps uses {mode:04o}: it was not made by osps or was \
@@ -95,4 +105,32 @@ pub fn check(st: &FileStat, path: &Path, kind: Kind, mode: u32) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_socket_of_another_mode_is_never_said_to_be_put_back_with_chmod() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.sock");
+        let _listening = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let st = nix::sys::stat::lstat(&path).unwrap();
+        let said = format!("{:#}", check(&st, &path, Kind::Socket, 0o600).unwrap_err());
+        assert!(said.contains("may belong to another program"), "{said}");
+        assert!(
+            said.contains("ss -xlp") && !said.contains("chmod"),
+            "{said}"
+        );
+        // A FIFO of another mode may be ours, changed: chmod is the way back.
+        let fifo = dir.path().join("x.fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let st = nix::sys::stat::lstat(&fifo).unwrap();
+        let said = format!("{:#}", check(&st, &fifo, Kind::Fifo, 0o600).unwrap_err());
+        assert!(said.contains("chmod 600"), "{said}");
+    }
 }
