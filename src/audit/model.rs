@@ -492,16 +492,41 @@ impl Model {
 
     /// A System V object of `kind`; `size`: a segment's bytes (ignored for the others).
     pub fn created_sysv(&mut self, kind: Kind, id: i64, key: i64, size: u64, by: i32, at: u64) {
+        self.add_sysv(kind, id, key, size, by, at, false);
+    }
+
+    /// A System V object that was there already, got by `by` with IPC_CREAT of its key.
+    pub fn opened_existing_sysv(&mut self, kind: Kind, id: i64, key: i64, by: i32, at: u64) {
+        self.add_sysv(kind, id, key, 0, by, at, true);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn add_sysv(
+        &mut self,
+        kind: Kind,
+        id: i64,
+        key: i64,
+        size: u64,
+        by: i32,
+        at: u64,
+        existed: bool,
+    ) {
         // One made a moment ago by another process of the program, opened again.
         if self.sysv.contains_key(&(kind, id)) {
             return;
         }
         let name = format!("key 0x{:08x} id {id}", key as u32).into_bytes();
-        self.created(kind, Vec::new(), name, by, at);
+        if existed {
+            live::opened(kind, &name, by, at);
+        } else {
+            live::made(kind, &name, by, at);
+        }
+        self.record(kind, Vec::new(), name, by, at);
         let i = self.objects.len() - 1;
+        self.objects[i].existed = existed;
         self.objects[i].sysv_id = Some(id);
         // Bytes for a segment; a semaphore set's count of semaphores is no size.
-        if kind == Kind::SysV {
+        if kind == Kind::SysV && !existed {
             self.objects[i].size = Some(size);
             self.objects[i].size_set = Some(size);
         }

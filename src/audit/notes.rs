@@ -15,6 +15,62 @@ pub struct Note {
     pub message: String,
 }
 
+/// The words of a note about an object that was there before the audit, per kind.
+mod reopened {
+    use super::super::model::{Kind, Obj};
+    use super::escape;
+
+    pub fn what(kind: Kind) -> &'static str {
+        match kind {
+            Kind::Segment | Kind::SysV => "shared-memory segment",
+            k => k.word(),
+        }
+    }
+
+    pub fn how_opened(kind: Kind) -> &'static str {
+        match kind {
+            Kind::SysV => "got it with shmget and IPC_CREAT",
+            Kind::SysVSem => "got it with semget and IPC_CREAT",
+            Kind::SysVMsg => "got it with msgget and IPC_CREAT",
+            Kind::MQueue => "opened it with mq_open and O_CREAT",
+            _ => "opened it with O_CREAT",
+        }
+    }
+
+    pub fn removal(kind: Kind) -> &'static str {
+        match kind {
+            Kind::SysV => "shmctl(id, IPC_RMID)",
+            Kind::SysVSem => "semctl(id, 0, IPC_RMID)",
+            Kind::SysVMsg => "msgctl(id, IPC_RMID)",
+            Kind::MQueue => "mq_unlink(3)",
+            _ => "shm_unlink(3), shm.unlink() in Python",
+        }
+    }
+
+    pub fn exclusive(kind: Kind) -> &'static str {
+        if kind.is_sysv() {
+            "IPC_CREAT | IPC_EXCL"
+        } else {
+            "O_EXCL"
+        }
+    }
+
+    pub fn remove_now(o: &Obj) -> String {
+        let id = o.sysv_id.unwrap_or_default();
+        match o.kind {
+            Kind::SysV => format!("ipcrm -m {id}"),
+            Kind::SysVSem => format!("ipcrm -s {id}"),
+            Kind::SysVMsg => format!("ipcrm -q {id}"),
+            Kind::MQueue => format!(
+                "mq_unlink(\"{}\") (or rm {}, where /dev/mqueue is mounted)",
+                escape(&o.name),
+                escape(&o.path)
+            ),
+            _ => format!("rm {}", escape(&o.path)),
+        }
+    }
+}
+
 /// Every note, objects first; `unseen`: what the audit could not read.
 pub fn compute(model: &Model, unseen: &Unseen) -> Vec<Note> {
     let mut out = Vec::new();
@@ -22,16 +78,19 @@ pub fn compute(model: &Model, unseen: &Unseen) -> Vec<Note> {
         let by = model
             .proc(o.created_by)
             .map_or_else(|| format!("pid {}", o.created_by), who);
-        let path = escape(&o.path);
         out.push(Note {
-            path: Some(String::from_utf8_lossy(&o.path).into_owned()),
+            path: (!o.kind.is_sysv()).then(|| String::from_utf8_lossy(&o.path).into_owned()),
             message: format!(
-                "shared-memory segment {} was already there when {by} opened it with \
-                 O_CREAT (an earlier run or another program left it), and it is still there \
-                 at the end: no process of the program removed it. If the program makes it, \
-                 it should remove it too (shm_unlink(3), shm.unlink() in Python); O_EXCL \
-                 makes a leftover an error you see. If it is a leftover: rm {path}",
-                escape(&o.name)
+                "{} {} was already there when {by} {} (an earlier run or another program \
+                 left it), and it is still there at the end: no process of the program \
+                 removed it. If the program makes it, it should remove it too ({}); {} \
+                 makes a leftover an error you see. If it is a leftover: {}",
+                reopened::what(o.kind),
+                escape(&o.name),
+                reopened::how_opened(o.kind),
+                reopened::removal(o.kind),
+                reopened::exclusive(o.kind),
+                reopened::remove_now(o),
             ),
         });
     }

@@ -39,9 +39,13 @@ pub enum Pending {
     },
     /// A System V get that makes an object: its kind, key and size.
     IpcGet(Kind, i64, u64),
+    /// A System V get with IPC_CREAT of a key that has an object already: kind, key.
+    IpcReopen(Kind, i64),
     IpcRmid(Kind, i64),
     /// An mq_open with O_CREAT of a queue not there yet: its path and name.
     MqCreate(Vec<u8>, Vec<u8>),
+    /// An mq_open with O_CREAT of a queue that is there already: its path and name.
+    MqReopen(Vec<u8>, Vec<u8>),
     MqUnlink(Vec<u8>),
 }
 
@@ -161,9 +165,15 @@ impl Pending {
             // waitid with WNOHANG and nothing to report.
             Pending::Wait { .. } => {}
             Pending::IpcGet(kind, key, size) => m.created_sysv(kind, rval, key, size, tgid, at),
+            Pending::IpcReopen(kind, key) => m.opened_existing_sysv(kind, rval, key, tgid, at),
             Pending::IpcRmid(kind, id) => m.removed_sysv(kind, id, tgid, at),
             Pending::MqCreate(path, _) if m.is_live(&path) => {}
             Pending::MqCreate(path, name) => m.created(Kind::MQueue, path, name, tgid, at),
+            Pending::MqReopen(path, name) => {
+                if !m.is_live(&path) {
+                    m.opened_existing(Kind::MQueue, path, name, tgid, at);
+                }
+            }
             Pending::MqUnlink(path) => m.unlinked(&path, tgid, at),
         }
     }

@@ -577,13 +577,20 @@ impl Tracer {
             } if super::sysv::get_creates(ipc, key, flags) => {
                 Pending::IpcGet(super::pending::sysv_kind(ipc), key, size)
             }
+            // IPC_CREAT of a key that has an object: a leftover the program meant to make.
+            Call::IpcGet {
+                ipc, key, flags, ..
+            } if flags & libc::IPC_CREAT as u64 != 0 => {
+                Pending::IpcReopen(super::pending::sysv_kind(ipc), key)
+            }
             Call::IpcCtl { ipc, id, cmd } if cmd == i64::from(libc::IPC_RMID) => {
                 Pending::IpcRmid(super::pending::sysv_kind(ipc), id)
             }
             Call::MqOpen { name, flags } if syscalls::creates(flags) => {
                 match self.mq_names(pid, name) {
                     Some((path, name)) if !mqueue::exists(&name) => Pending::MqCreate(path, name),
-                    _ => return false,
+                    Some((path, name)) => Pending::MqReopen(path, name),
+                    None => return false,
                 }
             }
             Call::MqUnlink { name } => match self.mq_names(pid, name) {

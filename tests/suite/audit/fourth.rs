@@ -507,3 +507,81 @@ fn a_left_object_with_an_odd_name_is_escaped_and_clean_says_what_it_removed() {
         stderr_of(&out)
     );
 }
+
+/// A System V semaphore set and message queue, and a POSIX message queue, that an
+/// earlier run left, got again with IPC_CREAT (or O_CREAT) and left: each is noted, with
+/// how to remove it, and the verdict is not clean. Before, the second run of such a
+/// program was "no finding: ... every ... removed", exit 0, and listed no object.
+#[test]
+fn system_v_objects_and_queues_an_earlier_run_left_are_noted_when_got_again() {
+    let lab = Lab::new("again");
+    let key = 0x0a5d_0000 | (std::process::id() as i64 & 0xffff);
+    let mq = format!("/{}", lab.shm);
+    // What an earlier run left, made outside the audit.
+    let script = "import ctypes, sys\n\
+                  libc = ctypes.CDLL(None, use_errno=True)\n\
+                  key, mq = int(sys.argv[1]), sys.argv[2].encode()\n\
+                  assert libc.semget(key, 1, 0o1000 | 0o600) >= 0\n\
+                  assert libc.msgget(key, 0o1000 | 0o600) >= 0\n\
+                  libc.mq_open.restype = ctypes.c_int\n\
+                  fd = libc.mq_open(mq, 0o100 | 0o2, 0o600, None)\n\
+                  assert fd >= 0, ctypes.get_errno()\n\
+                  libc.mq_close(fd)";
+    let made = std::process::Command::new(python3())
+        .args(["-c", script, &key.to_string(), &mq])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", stderr_of(&made));
+    struct Gone(i64, String);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let key = self.0 as libc::key_t;
+            // SAFETY: plain System V calls on a key of this test's own; IPC_RMID takes
+            // no buffer.
+            unsafe {
+                let sem = libc::semget(key, 0, 0);
+                if sem >= 0 {
+                    libc::semctl(sem, 0, libc::IPC_RMID);
+                }
+                let msg = libc::msgget(key, 0);
+                if msg >= 0 {
+                    libc::msgctl(msg, libc::IPC_RMID, std::ptr::null_mut());
+                }
+            }
+            let name = std::ffi::CString::new(self.1.clone()).unwrap();
+            // SAFETY: mq_unlink reads the NUL-terminated name only.
+            unsafe { libc::mq_unlink(name.as_ptr()) };
+        }
+    }
+    let _gone = Gone(key, mq.clone());
+    // The program run again, under the audit: it gets them again and forgets them again.
+    let (out, doc) = audit_python(script, &[&key.to_string(), &mq]);
+    assert_eq!(out.status.code(), Some(0), "{}\n{doc:#}", stderr_of(&out));
+    assert_eq!(kinds(&doc), Vec::<String>::new(), "{doc:#}");
+    let notes: Vec<&str> = doc["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(notes.len(), 3, "{doc:#}");
+    let say = |what: &str, how: &str| {
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains(what) && n.contains("already there") && n.contains(how)),
+            "no note of {what} with {how}: {notes:#?}"
+        )
+    };
+    say("System V semaphore set", "ipcrm -s");
+    say("System V message queue", "ipcrm -q");
+    say(&format!("message queue {mq}"), "mq_unlink");
+    // --clean leaves what is not the program's.
+    let mut cmd = audit(&["--clean"]);
+    cmd.args([python3(), "-c", script, &key.to_string(), &mq]);
+    let (out, _) = report(cmd);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    // SAFETY: a plain lookup of this test's key.
+    let still = unsafe { libc::semget(key as libc::key_t, 0, 0) };
+    assert!(still >= 0, "--clean removed the set");
+}
