@@ -188,6 +188,22 @@ fn serving_on_two_cpus(env: &mut TestEnv) -> Option<(common::Logged, [usize; 2],
     Some((logged, two, both))
 }
 
+/// 4 clients x 32 in flight (turns of many requests: the server is the limit) until the
+/// primary and its secondaries share one of `two`: the load, still running, and that CPU.
+fn shared_under_load(
+    env: &TestEnv,
+    primary: u32,
+    two: [usize; 2],
+) -> (Arc<AtomicBool>, Vec<JoinHandle<u64>>, String) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let threads = load(env.socket_path(), 4, 32, Arc::clone(&stop));
+    let one = |c: &str| c == two[0].to_string() || c == two[1].to_string();
+    wait_placed(primary, 2, Duration::from_secs(20), one);
+    let shared = cpus_of(primary).unwrap();
+    wait_placed(primary, 2, T, |c| c == shared);
+    (stop, threads, shared)
+}
+
 #[test]
 fn auto_shares_a_cpu_under_pipelined_load_and_parts_under_one_request_at_a_time() {
     let mut env = TestEnv::new("cpuau");
@@ -195,13 +211,7 @@ fn auto_shares_a_cpu_under_pipelined_load_and_parts_under_one_request_at_a_time(
         return;
     };
 
-    // 4 clients x 32 in flight: turns of many requests, the server is the limit.
-    let stop = Arc::new(AtomicBool::new(false));
-    let threads = load(env.socket_path(), 4, 32, Arc::clone(&stop));
-    let one = |c: &str| c == two[0].to_string() || c == two[1].to_string();
-    wait_placed(logged.pid, 2, Duration::from_secs(20), one);
-    let shared = cpus_of(logged.pid).unwrap();
-    wait_placed(logged.pid, 2, T, |c| c == shared);
+    let (stop, threads, shared) = shared_under_load(&env, logged.pid, two);
     // One client, one request at a time, started before the pipelining ones stop: no
     // pause between the loads, a request a turn, back on both CPUs.
     let light = Arc::new(AtomicBool::new(false));
@@ -240,10 +250,7 @@ fn auto_parts_under_sparse_requests_after_a_load() {
     let Some((logged, two, both)) = serving_on_two_cpus(&mut env) else {
         return;
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    let threads = load(env.socket_path(), 4, 32, Arc::clone(&stop));
-    let one = |c: &str| c == two[0].to_string() || c == two[1].to_string();
-    wait_placed(logged.pid, 2, Duration::from_secs(20), one);
+    let (stop, threads, _) = shared_under_load(&env, logged.pid, two);
     assert!(stop_load(&stop, threads) > 0);
     let mut conn = UnixStream::connect(env.socket_path()).unwrap();
     conn.set_read_timeout(Some(slow(T))).unwrap();
