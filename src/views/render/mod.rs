@@ -76,15 +76,22 @@ pub struct Worker {
     /// is inspect's.)
     #[serde(rename = "heartbeat_age_ms")]
     pub heartbeat_ms: Option<u64>,
+    /// Stopped by a signal (SIGSTOP, Ctrl-Z: state `T`), whatever the header says.
+    #[serde(skip)]
+    pub stopped: bool,
 }
 
 impl Worker {
     /// Its character on the scoreboard, in the spirit of Apache's `mod_status`: `_` idle
-    /// (waiting for work), `W` working, `S` starting, `G` stopping gracefully, `.` dead
-    /// (no live process, whatever the header last said).
+    /// (waiting for work), `W` working, `S` starting, `G` stopping gracefully, `T` stopped
+    /// by a signal (it does nothing until SIGCONT), `.` dead (no live process, whatever
+    /// the header last said).
     pub fn score(&self) -> char {
         if !self.alive {
             return '.';
+        }
+        if self.stopped {
+            return 'T';
         }
         match self.state {
             Some(State::Ready) => '_',
@@ -173,6 +180,9 @@ pub fn row(instance: &InstanceReport, clock: Clock) -> Row {
             restarts: m.restarts,
             served: m.requests_served,
             heartbeat_ms: m.heartbeat_age_ms,
+            stopped: m.alive
+                && m.pid
+                    .is_some_and(|p| crate::os::procfs::state(p) == Some('T')),
         })
         .collect();
     let primary_alive = instance.primary.alive;
@@ -329,6 +339,7 @@ pub(crate) mod tests {
                 restarts: 1,
                 served: 10,
                 heartbeat_ms: Some(120),
+                stopped: false,
             }],
             count: Some(1234),
             restarts: Some(1),
@@ -349,6 +360,7 @@ pub(crate) mod tests {
             restarts: 0,
             served: 0,
             heartbeat_ms: None,
+            stopped: false,
         }
     }
 
@@ -365,6 +377,9 @@ pub(crate) mod tests {
         ];
         assert_eq!(row.scoreboard(), "_WS.G.");
         assert_eq!(row.secondaries(), (5, 6));
+        // One stopped by SIGSTOP is no longer idle or working: `T`, until SIGCONT.
+        row.workers[1].stopped = true;
+        assert_eq!(row.scoreboard(), "_TS.G.");
     }
 
     #[test]

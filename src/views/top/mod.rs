@@ -495,7 +495,7 @@ fn draw(
     frame.render_stateful_widget(table, body, &mut state);
     frame.render_widget(
         Line::from(fit::cut_end(
-            "q quit   up/down or j/k select   Enter status   scoreboard: _ idle  W working  S starting  G stopping  . dead",
+            "q quit   up/down or j/k select   Enter status   scoreboard: _ idle  W working  S starting  G stopping  T stopped  . dead",
             width,
         )),
         help,
