@@ -7,18 +7,19 @@ use super::*;
 fn a_child_gone_at_the_end_with_no_reap_seen_is_not_said_kernel_reaped() {
     // Its parent's wait ended as the audit stopped looking: no zombie is left, and
     // nothing says the kernel reaped it (the tracer sees that at the exit).
-    let mut m = Model::default();
-    m.started(10, 1, None, 0);
-    m.started(11, 10, None, 5);
-    m.died(11, Some(0), None, 100);
+    let ended_child = || {
+        let mut m = Model::default();
+        m.started(10, 1, None, 0);
+        m.started(11, 10, None, 5);
+        m.died(11, Some(0), None, 100);
+        m
+    };
+    let mut m = ended_child();
     m.finish(|_| false, |_| false);
     let child = m.proc(11).unwrap();
     assert!(!child.auto_reaped && child.gone_unseen);
     // The kernel's, when the tracer saw it gone at its exit.
-    let mut m = Model::default();
-    m.started(10, 1, None, 0);
-    m.started(11, 10, None, 5);
-    m.died(11, Some(0), None, 100);
+    let mut m = ended_child();
     m.kernel_reaped(11);
     m.finish(|_| false, |_| false);
     let child = m.proc(11).unwrap();
